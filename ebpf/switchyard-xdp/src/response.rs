@@ -1,0 +1,171 @@
+//! Turning an accepted query into its response, in place.
+
+use aya_ebpf::{helpers::generated::bpf_xdp_adjust_tail, programs::XdpContext};
+use network_types::{eth::EthHdr, ip::Ipv4Hdr, ip::Ipv6Hdr, udp::UdpHdr};
+use switchyard_common::{
+    AnswerKey, AnswerSet, Counter, DEFAULT_VIEW, MAX_ADDRS, MAX_NAME_LEN, QTYPE_AAAA, XdpConfig,
+    record_len, render_record,
+};
+
+use crate::{
+    ANSWERS, CONFIG, VIEWS_V4, VIEWS_V6,
+    checksum::{at_parity, finish, finish_udp, fold, sum_bytes},
+    packet::{at, set_u16, swap, u16_at},
+    query::{self, Frame, Question},
+};
+use aya_ebpf::maps::lpm_trie::Key as PrefixKey;
+
+const OPT_LEN: usize = 11;
+/// TTL / hop limit of responses.
+const RESPONSE_HOP_LIMIT: u8 = 64;
+/// QR and AA.
+const RESPONSE_FLAGS: u16 = 0x8400;
+
+/// Answers the query in the frame, or says why it must go to userspace.
+#[inline(always)]
+pub fn respond(ctx: &XdpContext) -> Result<Counter, Counter> {
+    let config: XdpConfig = match CONFIG.get(0) {
+        Some(c) if c.enabled != 0 => *c,
+        _ => return Err(Counter::PassDisabled),
+    };
+    let frame = query::frame(ctx, config.dns_port)?;
+    let mut key = AnswerKey { view: DEFAULT_VIEW, qtype: 0, name_len: 0, name: [0; MAX_NAME_LEN] };
+    let q = query::question(ctx, &frame, &mut key)?;
+    key.view = client_view(ctx, &frame);
+    let set = lookup(&mut key).ok_or(Counter::PassMiss)?;
+    let count = set.count as usize;
+    if count == 0 || count > MAX_ADDRS {
+        return Err(Counter::PassMiss);
+    }
+
+    // Grow or shrink the frame first: if that fails the frame is still untouched.
+    let answers_at = 12 + q.name_len + 4;
+    let opt_len = if q.edns_do.is_some() { OPT_LEN } else { 0 };
+    let dns_len = answers_at + count * record_len(q.qtype) + opt_len;
+    let old_len = (ctx.data_end() - ctx.data()) as i32;
+    let delta = (frame.dns + dns_len) as i32 - old_len;
+    if delta != 0 && unsafe { bpf_xdp_adjust_tail(ctx.ctx, delta) } != 0 {
+        return Err(Counter::PassTooBig);
+    }
+    // All packet pointers are stale now; everything below re-derives and re-checks them.
+    write_response(ctx, &frame, &q, set, &config, dns_len).ok_or(Counter::PassTooBig)?;
+    Ok(if frame.ipv6 { Counter::AnsweredV6 } else { Counter::AnsweredV4 })
+}
+
+/// The client's view from the locality tries; the default view when no prefix matches.
+#[inline(always)]
+fn client_view(ctx: &XdpContext, f: &Frame) -> u32 {
+    let view = if f.ipv6 {
+        at::<[u8; 16]>(ctx, f.l3 + 8)
+            .and_then(|src| VIEWS_V6.get(PrefixKey::new(128, unsafe { *src })))
+    } else {
+        at::<[u8; 4]>(ctx, f.l3 + 12).and_then(|src| VIEWS_V4.get(PrefixKey::new(32, unsafe { *src })))
+    };
+    view.copied().unwrap_or(DEFAULT_VIEW)
+}
+
+/// The view's own answer set, else the default view's.
+#[inline(always)]
+fn lookup(key: &mut AnswerKey) -> Option<&'static AnswerSet> {
+    if let Some(set) = unsafe { ANSWERS.get(&*key) } {
+        return Some(set);
+    }
+    if key.view == DEFAULT_VIEW {
+        return None;
+    }
+    key.view = DEFAULT_VIEW;
+    unsafe { ANSWERS.get(&*key) }
+}
+
+#[inline(always)]
+fn write_response(
+    ctx: &XdpContext,
+    f: &Frame,
+    q: &Question,
+    set: &AnswerSet,
+    config: &XdpConfig,
+    dns_len: usize,
+) -> Option<()> {
+    let count = set.count as usize;
+    let udp_len = (UdpHdr::LEN + dns_len) as u16;
+
+    swap::<6>(ctx, 0, 6)?;
+    let mut sum = 17u64 + 2 * udp_len as u64;
+    if f.ipv6 {
+        swap::<16>(ctx, f.l3 + 8, f.l3 + 24)?;
+        set_u16(ctx, f.l3 + 4, udp_len)?;
+        let hop = at::<u8>(ctx, f.l3 + 7)?;
+        unsafe { *hop = RESPONSE_HOP_LIMIT };
+        sum += sum_bytes(unsafe { &*at::<[u8; 32]>(ctx, f.l3 + 8)? });
+    } else {
+        swap::<4>(ctx, f.l3 + 12, f.l3 + 16)?;
+        set_u16(ctx, f.l3 + 2, Ipv4Hdr::LEN as u16 + udp_len)?;
+        let ttl = at::<u8>(ctx, f.l3 + 8)?;
+        unsafe { *ttl = RESPONSE_HOP_LIMIT };
+        set_u16(ctx, f.l3 + 10, 0)?;
+        let ip_sum = finish(sum_bytes(unsafe { &*at::<[u8; Ipv4Hdr::LEN]>(ctx, f.l3)? }));
+        set_u16(ctx, f.l3 + 10, ip_sum)?;
+        sum += sum_bytes(unsafe { &*at::<[u8; 8]>(ctx, f.l3 + 12)? });
+    }
+
+    swap::<2>(ctx, f.l4, f.l4 + 2)?;
+    set_u16(ctx, f.l4 + 4, udp_len)?;
+    sum += u16_at(ctx, f.l4)? as u64 + u16_at(ctx, f.l4 + 2)? as u64;
+
+    let header = dns_header(q, count);
+    let h = at::<[u8; 12]>(ctx, f.dns)?;
+    unsafe { *h = header };
+    sum += sum_bytes(&header) + q.name_sum;
+
+    // Type and class stay as the query had them; answers and OPT follow.
+    let tail = f.dns + 12 + q.name_len;
+    let mut tail_sum = q.qtype as u64 + 1 + set.answer_sum as u64;
+    write_answers(ctx, tail + 4, q.qtype, set)?;
+    if let Some(dnssec_ok) = q.edns_do {
+        let opt = opt_record(config.edns_udp_payload, dnssec_ok);
+        let p = at::<[u8; OPT_LEN]>(ctx, tail + 4 + count * record_len(q.qtype))?;
+        unsafe { *p = opt };
+        tail_sum += sum_bytes(&opt);
+    }
+    sum += at_parity(tail_sum, q.name_len % 2 == 1);
+
+    set_u16(ctx, f.l4 + 6, finish_udp(fold(sum) as u64))
+}
+
+#[inline(always)]
+fn dns_header(q: &Question, count: usize) -> [u8; 12] {
+    let id = q.id.to_be_bytes();
+    let flags = (RESPONSE_FLAGS | q.copied_flags).to_be_bytes();
+    let arcount = if q.edns_do.is_some() { 1u8 } else { 0 };
+    [id[0], id[1], flags[0], flags[1], 0, 1, 0, count as u8, 0, 0, 0, arcount]
+}
+
+/// Writes the answer records, each at a constant size so every store is bounds-checked.
+#[inline(always)]
+fn write_answers(ctx: &XdpContext, start: usize, qtype: u16, set: &AnswerSet) -> Option<()> {
+    let mut record = [0u8; 28];
+    for i in 0..MAX_ADDRS {
+        if i >= set.count as usize {
+            break;
+        }
+        render_record(qtype, set.ttl, &set.addrs[i], &mut record);
+        if qtype == QTYPE_AAAA {
+            let p = at::<[u8; 28]>(ctx, start + i * 28)?;
+            unsafe { *p = record };
+        } else {
+            let p = at::<[u8; 16]>(ctx, start + i * 16)?;
+            unsafe { (*p).copy_from_slice(&record[..16]) };
+        }
+    }
+    Some(())
+}
+
+/// Our OPT record: root owner, our UDP payload size, version 0, DO copied, no options.
+#[inline(always)]
+fn opt_record(udp_payload: u16, dnssec_ok: bool) -> [u8; OPT_LEN] {
+    let size = udp_payload.to_be_bytes();
+    let flags = if dnssec_ok { 0x80 } else { 0 };
+    [0, 0, 41, size[0], size[1], 0, 0, flags, 0, 0, 0]
+}
+
+const _: () = assert!(EthHdr::LEN == 14 && Ipv6Hdr::LEN == 40);

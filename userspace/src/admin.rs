@@ -1,0 +1,95 @@
+//! The admin socket: one JSON request per line, one JSON answer per line.
+
+use std::{path::Path, sync::Arc, time::Duration};
+
+use serde::{Deserialize, Serialize};
+use tokio::{
+    io::{AsyncBufReadExt, AsyncWriteExt, BufReader},
+    net::{UnixListener, UnixStream},
+};
+use tracing::warn;
+
+use crate::dns::server::{ServerCounters, ServerCountersSnapshot};
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "cmd", rename_all = "snake_case")]
+pub enum Request {
+    Stats,
+    Status,
+}
+
+/// What the daemon says about itself.
+#[derive(Debug, Serialize, Deserialize, Clone, PartialEq)]
+pub struct Status {
+    pub instance: String,
+    pub xdp_mode: String,
+    pub xdp_interfaces: Vec<String>,
+    pub services: usize,
+    pub map_entries: usize,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Response {
+    Stats { userspace: ServerCountersSnapshot },
+    Status(Status),
+    Error(String),
+}
+
+pub struct AdminState {
+    pub counters: Arc<ServerCounters>,
+    pub status: Status,
+}
+
+/// Serves the socket until the task is dropped. Removes a stale socket file first.
+pub fn serve(path: &Path, state: Arc<AdminState>) -> std::io::Result<tokio::task::JoinHandle<()>> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let _ = std::fs::remove_file(path);
+    let listener = UnixListener::bind(path)?;
+    Ok(tokio::spawn(async move {
+        loop {
+            match listener.accept().await {
+                Ok((stream, _)) => {
+                    tokio::spawn(handle(stream, state.clone()));
+                }
+                Err(e) => warn!(error = %e, "admin accept failed"),
+            }
+        }
+    }))
+}
+
+async fn handle(stream: UnixStream, state: Arc<AdminState>) {
+    let (read, mut write) = stream.into_split();
+    let mut lines = BufReader::new(read).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        let response = match serde_json::from_str::<Request>(&line) {
+            Ok(Request::Stats) => Response::Stats { userspace: state.counters.snapshot() },
+            Ok(Request::Status) => Response::Status(state.status.clone()),
+            Err(e) => Response::Error(format!("bad request: {e}")),
+        };
+        let mut out = serde_json::to_vec(&response).expect("serialisable");
+        out.push(b'\n');
+        if write.write_all(&out).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Sends one request to a running daemon.
+pub async fn request(path: &Path, request: &Request) -> Result<Response, String> {
+    let talk = async {
+        let stream = UnixStream::connect(path).await.map_err(|e| {
+            format!("cannot reach the daemon at {}: {e} (is `switchyard run` up with this instance?)", path.display())
+        })?;
+        let (read, mut write) = stream.into_split();
+        let mut line = serde_json::to_vec(request).expect("serialisable");
+        line.push(b'\n');
+        write.write_all(&line).await.map_err(|e| e.to_string())?;
+        let answer = BufReader::new(read).lines().next_line().await.map_err(|e| e.to_string())?;
+        let answer = answer.ok_or("the daemon closed the admin socket")?;
+        serde_json::from_str(&answer).map_err(|e| format!("unreadable answer from the daemon: {e}"))
+    };
+    tokio::time::timeout(Duration::from_secs(5), talk).await.map_err(|_| "the daemon did not answer in 5 s".to_string())?
+}

@@ -1,0 +1,127 @@
+//! The ordered answer table: the one in-memory source of truth for A/AAAA answers, read by the
+//! userspace server and mirrored into the XDP answer map.
+
+use std::{
+    collections::HashMap,
+    net::IpAddr,
+};
+
+use hickory_proto::{rr::Name, serialize::binary::BinEncodable};
+use ipnet::IpNet;
+use switchyard_common::{DEFAULT_VIEW, QTYPE_A, QTYPE_AAAA};
+
+use crate::config::Config;
+
+/// Lowercase, uncompressed wire form of a name: the key both paths match on.
+pub fn wire_name(name: &Name) -> Vec<u8> {
+    let mut name = name.to_lowercase();
+    name.set_fqdn(true);
+    name.to_bytes().expect("a parsed name always encodes")
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AnswerKey {
+    pub view: u32,
+    pub qtype: u16,
+    pub name: Vec<u8>,
+}
+
+/// Addresses in the order clients should try them, and their TTL.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AnswerSet {
+    pub ttl: u32,
+    pub addrs: Vec<IpAddr>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct AnswerTable {
+    pub entries: HashMap<AnswerKey, AnswerSet>,
+}
+
+impl AnswerTable {
+    /// Static answers straight from the services' address lists.
+    pub fn from_config(config: &Config, views: &Views) -> AnswerTable {
+        let mut table = AnswerTable::default();
+        for service in &config.service {
+            let name = wire_name(&crate::config::parse_name(&service.name).expect("validated"));
+            let a: Vec<IpAddr> = service.a.iter().map(|a| IpAddr::V4(*a)).collect();
+            let aaaa: Vec<IpAddr> = service.aaaa.iter().map(|a| IpAddr::V6(*a)).collect();
+            table.insert(DEFAULT_VIEW, &name, service.ttl, a, aaaa);
+            for (view_name, lists) in &service.views {
+                let view = views.id_of(view_name).expect("validated");
+                let a = lists.a.iter().map(|a| IpAddr::V4(*a)).collect();
+                let aaaa = lists.aaaa.iter().map(|a| IpAddr::V6(*a)).collect();
+                table.insert(view, &name, service.ttl, a, aaaa);
+            }
+        }
+        table
+    }
+
+    fn insert(&mut self, view: u32, name: &[u8], ttl: u32, a: Vec<IpAddr>, aaaa: Vec<IpAddr>) {
+        for (qtype, addrs) in [(QTYPE_A, a), (QTYPE_AAAA, aaaa)] {
+            if !addrs.is_empty() {
+                self.entries.insert(AnswerKey { view, qtype, name: name.to_vec() }, AnswerSet { ttl, addrs });
+            }
+        }
+    }
+
+    /// The view's own answer, else the default view's: the same rule as the XDP program.
+    pub fn lookup(&self, view: u32, qtype: u16, name: &[u8]) -> Option<&AnswerSet> {
+        let mut key = AnswerKey { view, qtype, name: name.to_vec() };
+        if let Some(set) = self.entries.get(&key) {
+            return Some(set);
+        }
+        key.view = DEFAULT_VIEW;
+        self.entries.get(&key)
+    }
+
+    /// Whether any view has its own answers for this name (then the answer depends on locality).
+    pub fn has_view_specific(&self, name: &[u8]) -> bool {
+        self.entries.keys().any(|k| k.view != DEFAULT_VIEW && k.name == name)
+    }
+}
+
+/// Client-locality views: view ids are 1.. in config order; 0 is the default view.
+#[derive(Clone, Debug, Default)]
+pub struct Views {
+    pub names: Vec<String>,
+    pub prefixes: Vec<(IpNet, u32)>,
+}
+
+impl Views {
+    pub fn from_config(config: &Config) -> Views {
+        let mut views = Views::default();
+        for (i, view) in config.view.iter().enumerate() {
+            let id = i as u32 + 1;
+            views.names.push(view.name.clone());
+            views.prefixes.extend(view.prefixes.iter().map(|p| (p.trunc(), id)));
+        }
+        views
+    }
+
+    pub fn id_of(&self, name: &str) -> Option<u32> {
+        self.names.iter().position(|n| n == name).map(|i| i as u32 + 1)
+    }
+
+    /// Longest matching prefix: (view, prefix length). The same answer as the kernel's LPM trie.
+    pub fn lookup(&self, addr: IpAddr) -> Option<(u32, u8)> {
+        let addr = canonical(addr);
+        self.prefixes
+            .iter()
+            .filter(|(net, _)| net.contains(&addr))
+            .max_by_key(|(net, _)| net.prefix_len())
+            .map(|(net, id)| (*id, net.prefix_len()))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.prefixes.is_empty()
+    }
+}
+
+/// IPv4-mapped IPv6 addresses count as IPv4 clients.
+fn canonical(addr: IpAddr) -> IpAddr {
+    match addr {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(addr),
+        v4 => v4,
+    }
+}

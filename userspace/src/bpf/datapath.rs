@@ -1,0 +1,154 @@
+//! Loading the XDP program, pinning its maps and attaching it to interfaces.
+
+use std::path::{Path, PathBuf};
+
+use aya::{
+    Ebpf, EbpfLoader,
+    maps::{Array, HashMap, LpmTrie, MapData, lpm_trie::Key as PrefixKey},
+    programs::{Xdp, XdpMode},
+};
+use switchyard_common::{AnswerKey, AnswerSet, XdpConfig, map_names, program_names};
+use tracing::{info, warn};
+
+use crate::{answers::Views, config::XdpMode as ConfigMode};
+
+#[derive(Debug, thiserror::Error)]
+pub enum DatapathError {
+    #[error("loading the XDP object failed (needs root or CAP_BPF): {0}")]
+    Load(#[from] aya::EbpfError),
+    #[error("XDP program {0}: {1}")]
+    Program(&'static str, aya::programs::ProgramError),
+    #[error("attaching XDP to {iface} in {mode:?} mode failed: {source}")]
+    Attach { iface: String, mode: ConfigMode, source: aya::programs::ProgramError },
+    #[error("map {0}: {1}")]
+    Map(&'static str, aya::maps::MapError),
+    #[error("pinning map {name} at {path}: {source}")]
+    Pin { name: &'static str, path: PathBuf, source: aya::pin::PinError },
+    #[error("{0}: {1}")]
+    Io(PathBuf, std::io::Error),
+}
+
+/// The loaded program and its maps. Dropping it detaches the program and removes the pins.
+pub struct Datapath {
+    ebpf: Ebpf,
+    pin_dir: PathBuf,
+    _logger: Option<tokio::task::JoinHandle<()>>,
+}
+
+const PINNED_MAPS: [&str; 5] =
+    [map_names::ANSWERS, map_names::COUNTERS, map_names::CONFIG, map_names::VIEWS_V4, map_names::VIEWS_V6];
+
+impl Datapath {
+    /// Loads the object with an answer map of `max_entries` and pins its maps in `pin_dir`.
+    pub fn load(pin_dir: &Path, max_entries: u32) -> Result<Datapath, DatapathError> {
+        let mut ebpf = EbpfLoader::new().map_max_entries(map_names::ANSWERS, max_entries).load(super::XDP_OBJECT)?;
+        let program: &mut Xdp = ebpf
+            .program_mut(program_names::RESPONDER)
+            .expect("the object has the responder")
+            .try_into()
+            .map_err(|e| DatapathError::Program(program_names::RESPONDER, e))?;
+        program.load().map_err(|e| DatapathError::Program(program_names::RESPONDER, e))?;
+        remove_stale_pins(pin_dir)?;
+        std::fs::create_dir_all(pin_dir).map_err(|e| DatapathError::Io(pin_dir.into(), e))?;
+        for name in PINNED_MAPS {
+            let path = pin_dir.join(name);
+            let map = ebpf.map(name).expect("the object has every map");
+            map.pin(&path).map_err(|source| DatapathError::Pin { name, path, source })?;
+        }
+        let logger = forward_kernel_logs(&mut ebpf);
+        Ok(Datapath { ebpf, pin_dir: pin_dir.into(), _logger: logger })
+    }
+
+    pub fn attach(&mut self, iface: &str, mode: ConfigMode) -> Result<(), DatapathError> {
+        let flags = match mode {
+            ConfigMode::Auto | ConfigMode::Off => XdpMode::Default,
+            ConfigMode::Native => XdpMode::Driver,
+            ConfigMode::Skb => XdpMode::Skb,
+        };
+        let program: &mut Xdp =
+            self.ebpf.program_mut(program_names::RESPONDER).expect("loaded").try_into().expect("loaded as XDP");
+        program.attach(iface, flags).map_err(|source| DatapathError::Attach { iface: iface.into(), mode, source })?;
+        info!(iface, ?mode, "XDP attached");
+        Ok(())
+    }
+
+    pub fn answers(&mut self) -> Result<HashMap<&mut MapData, AnswerKey, AnswerSet>, DatapathError> {
+        let map = self.ebpf.map_mut(map_names::ANSWERS).expect("loaded");
+        HashMap::try_from(map).map_err(|e| DatapathError::Map(map_names::ANSWERS, e))
+    }
+
+    /// Writes the runtime settings; `enabled` turns the fast path on once the maps are filled.
+    pub fn set_config(&mut self, config: XdpConfig) -> Result<(), DatapathError> {
+        let map = self.ebpf.map_mut(map_names::CONFIG).expect("loaded");
+        let mut array: Array<_, XdpConfig> =
+            Array::try_from(map).map_err(|e| DatapathError::Map(map_names::CONFIG, e))?;
+        array.set(0, config, 0).map_err(|e| DatapathError::Map(map_names::CONFIG, e))
+    }
+
+    /// Replaces the client-locality prefixes.
+    pub fn set_views(&mut self, views: &Views) -> Result<(), DatapathError> {
+        for (name, v6) in [(map_names::VIEWS_V4, false), (map_names::VIEWS_V6, true)] {
+            let map = self.ebpf.map_mut(name).expect("loaded");
+            if v6 {
+                let mut trie: LpmTrie<_, [u8; 16], u32> = LpmTrie::try_from(map).map_err(|e| DatapathError::Map(name, e))?;
+                for (net, id) in &views.prefixes {
+                    if let ipnet::IpNet::V6(net) = net {
+                        let key = PrefixKey::new(net.prefix_len() as u32, net.network().octets());
+                        trie.insert(&key, id, 0).map_err(|e| DatapathError::Map(name, e))?;
+                    }
+                }
+            } else {
+                let mut trie: LpmTrie<_, [u8; 4], u32> = LpmTrie::try_from(map).map_err(|e| DatapathError::Map(name, e))?;
+                for (net, id) in &views.prefixes {
+                    if let ipnet::IpNet::V4(net) = net {
+                        let key = PrefixKey::new(net.prefix_len() as u32, net.network().octets());
+                        trie.insert(&key, id, 0).map_err(|e| DatapathError::Map(name, e))?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Datapath {
+    fn drop(&mut self) {
+        if let Err(e) = remove_stale_pins(&self.pin_dir) {
+            warn!(error = %e, "removing pinned maps failed");
+        }
+    }
+}
+
+/// Removes our pin files (and the directory) left by this or an earlier run.
+fn remove_stale_pins(pin_dir: &Path) -> Result<(), DatapathError> {
+    if !pin_dir.exists() {
+        return Ok(());
+    }
+    for name in PINNED_MAPS {
+        let path = pin_dir.join(name);
+        if path.exists() {
+            std::fs::remove_file(&path).map_err(|e| DatapathError::Io(path, e))?;
+        }
+    }
+    std::fs::remove_dir(pin_dir).map_err(|e| DatapathError::Io(pin_dir.into(), e))
+}
+
+/// Forwards the XDP program's aya-log lines to our log at debug level.
+fn forward_kernel_logs(ebpf: &mut Ebpf) -> Option<tokio::task::JoinHandle<()>> {
+    let logger = match aya_log::EbpfLogger::init(ebpf) {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::debug!(error = %e, "no kernel log forwarding");
+            return None;
+        }
+    };
+    // SAFETY: the logger owns its ring-buffer fd and lives inside the AsyncFd until it is dropped.
+    let mut fd = unsafe { tokio::io::unix::AsyncFd::register(logger) }.ok()?;
+    Some(tokio::spawn(async move {
+        loop {
+            let Ok(mut guard) = fd.readable_mut().await else { return };
+            guard.get_inner_mut().flush();
+            guard.clear_ready();
+        }
+    }))
+}

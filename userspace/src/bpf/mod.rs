@@ -1,0 +1,8 @@
+//! The kernel side as seen from userspace: loading and attaching the XDP program, pinning its
+//! maps, writing answers into them and reading its counters.
+pub mod counters;
+pub mod datapath;
+pub mod writer;
+
+/// The XDP object, built for bpfel-unknown-none and embedded at compile time.
+pub static XDP_OBJECT: &[u8] = aya::include_bytes_aligned!(env!("SWITCHYARD_XDP_OBJECT"));

@@ -1,0 +1,103 @@
+//! Mirrors the answer table into the XDP answer map, touching only entries that changed.
+//!
+//! A hash-map update replaces the element as a whole, so the XDP program never sees a
+//! half-written answer set.
+
+use std::{
+    collections::HashMap,
+    net::IpAddr,
+    time::{Duration, Instant},
+};
+
+use aya::maps::{HashMap as BpfHashMap, MapData, MapError};
+use switchyard_common::{AnswerKey, AnswerSet, MAX_ADDRS};
+
+use crate::answers::{self, AnswerTable};
+
+/// What one rewrite did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct WriteStats {
+    pub written: usize,
+    pub removed: usize,
+    /// Entries left alone because an operator set them by hand.
+    pub overrides_kept: usize,
+    /// Entries the fast path cannot hold (too many addresses, name too long): userspace serves them.
+    pub userspace_only: usize,
+    #[serde(skip)]
+    pub elapsed: Duration,
+}
+
+/// The XDP map's view of one table entry, or `None` when only userspace can serve it.
+pub fn to_map_entry(key: &answers::AnswerKey, set: &answers::AnswerSet) -> Option<(AnswerKey, AnswerSet)> {
+    if set.addrs.is_empty() || set.addrs.len() > MAX_ADDRS {
+        return None;
+    }
+    let map_key = AnswerKey::new(key.view, key.qtype, &key.name)?;
+    let addrs: Vec<[u8; 16]> = set
+        .addrs
+        .iter()
+        .map(|a| match a {
+            IpAddr::V4(v4) => {
+                let mut slot = [0u8; 16];
+                slot[..4].copy_from_slice(&v4.octets());
+                slot
+            }
+            IpAddr::V6(v6) => v6.octets(),
+        })
+        .collect();
+    Some((map_key, AnswerSet::new(key.qtype, set.ttl, &addrs)))
+}
+
+/// Remembers what it wrote so that the next table only costs its differences.
+#[derive(Default)]
+pub struct MapWriter {
+    written: HashMap<AnswerKey, AnswerSet>,
+}
+
+impl MapWriter {
+    pub fn write(
+        &mut self,
+        map: &mut BpfHashMap<&mut MapData, AnswerKey, AnswerSet>,
+        table: &AnswerTable,
+    ) -> Result<WriteStats, MapError> {
+        let started = Instant::now();
+        let mut stats = WriteStats::default();
+        let mut wanted = HashMap::with_capacity(table.entries.len());
+        for (key, set) in &table.entries {
+            match to_map_entry(key, set) {
+                Some((k, v)) => {
+                    wanted.insert(k, v);
+                }
+                None => stats.userspace_only += 1,
+            }
+        }
+        for (key, value) in &wanted {
+            if self.written.get(key) == Some(value) {
+                continue;
+            }
+            if is_override(map, key) {
+                stats.overrides_kept += 1;
+                continue;
+            }
+            map.insert(key, value, 0)?;
+            stats.written += 1;
+        }
+        for key in self.written.keys().filter(|k| !wanted.contains_key(*k)) {
+            if is_override(map, key) {
+                stats.overrides_kept += 1;
+                continue;
+            }
+            match map.remove(key) {
+                Ok(()) | Err(MapError::KeyNotFound) => stats.removed += 1,
+                Err(e) => return Err(e),
+            }
+        }
+        self.written = wanted;
+        stats.elapsed = started.elapsed();
+        Ok(stats)
+    }
+}
+
+fn is_override(map: &BpfHashMap<&mut MapData, AnswerKey, AnswerSet>, key: &AnswerKey) -> bool {
+    map.get(key, 0).map(|v| v.is_override != 0).unwrap_or(false)
+}

@@ -1,0 +1,309 @@
+//! The daemon's TOML configuration: parsing, defaults and validation.
+//!
+//! Every problem is reported as one line naming the file, the key and what is wrong, before
+//! anything is attached or bound.
+
+use std::{
+    collections::BTreeSet,
+    net::{IpAddr, Ipv4Addr, Ipv6Addr},
+    path::{Path, PathBuf},
+};
+
+use hickory_proto::rr::Name;
+use ipnet::IpNet;
+use serde::Deserialize;
+
+/// A configuration problem: which file, which key, what is wrong.
+#[derive(Debug, thiserror::Error)]
+#[error("config error in {file}: {key}: {problem}")]
+pub struct ConfigError {
+    pub file: String,
+    pub key: String,
+    pub problem: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub server: ServerConfig,
+    #[serde(default)]
+    pub xdp: XdpSection,
+    #[serde(default)]
+    pub zone: Vec<ZoneConfig>,
+    #[serde(default)]
+    pub view: Vec<ViewConfig>,
+    #[serde(default)]
+    pub service: Vec<ServiceConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Names this daemon's pinned maps and admin socket, so several can run on one host.
+    #[serde(default = "default_instance")]
+    pub instance: String,
+    #[serde(default = "default_dns_port")]
+    pub dns_port: u16,
+    /// Addresses the userspace server binds (UDP and TCP).
+    #[serde(default = "default_listen")]
+    pub listen: Vec<IpAddr>,
+    /// UDP payload size we advertise in EDNS responses (RFC 9715 suggests 1232).
+    #[serde(default = "default_edns_payload")]
+    pub edns_udp_payload: u16,
+    /// Directory of the admin socket.
+    #[serde(default = "default_run_dir")]
+    pub run_dir: PathBuf,
+    /// Directory under bpffs where the maps are pinned (one subdirectory per instance).
+    #[serde(default = "default_pin_root")]
+    pub pin_root: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum XdpMode {
+    /// Native where the driver supports it, generic otherwise.
+    #[default]
+    Auto,
+    Native,
+    Skb,
+    /// Userspace only.
+    Off,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct XdpSection {
+    #[serde(default)]
+    pub interfaces: Vec<String>,
+    #[serde(default)]
+    pub mode: XdpMode,
+    /// Capacity of the answer map (entries: names × types × views).
+    #[serde(default = "default_max_entries")]
+    pub max_entries: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ZoneConfig {
+    pub name: String,
+    /// TTL of the SOA and NS records.
+    #[serde(default = "default_zone_ttl")]
+    pub ttl: u32,
+    pub ns: Vec<String>,
+    pub soa: SoaConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SoaConfig {
+    pub mname: String,
+    pub rname: String,
+    #[serde(default = "default_serial")]
+    pub serial: u32,
+    #[serde(default = "default_refresh")]
+    pub refresh: i32,
+    #[serde(default = "default_retry")]
+    pub retry: i32,
+    #[serde(default = "default_expire")]
+    pub expire: i32,
+    /// Negative-caching TTL (RFC 2308).
+    #[serde(default = "default_minimum")]
+    pub minimum: u32,
+}
+
+/// Client locality: clients whose address falls in one of the prefixes get this view's answers.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ViewConfig {
+    pub name: String,
+    pub prefixes: Vec<IpNet>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceConfig {
+    pub name: String,
+    #[serde(default = "default_service_ttl")]
+    pub ttl: u32,
+    #[serde(default)]
+    pub a: Vec<Ipv4Addr>,
+    #[serde(default)]
+    pub aaaa: Vec<Ipv6Addr>,
+    /// Per-view address lists, by view name; views not listed get the default lists.
+    #[serde(default)]
+    pub views: std::collections::BTreeMap<String, AddressLists>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct AddressLists {
+    #[serde(default)]
+    pub a: Vec<Ipv4Addr>,
+    #[serde(default)]
+    pub aaaa: Vec<Ipv6Addr>,
+}
+
+fn default_instance() -> String {
+    "default".into()
+}
+fn default_dns_port() -> u16 {
+    53
+}
+fn default_listen() -> Vec<IpAddr> {
+    vec![IpAddr::V4(Ipv4Addr::UNSPECIFIED), IpAddr::V6(Ipv6Addr::UNSPECIFIED)]
+}
+fn default_edns_payload() -> u16 {
+    1232
+}
+fn default_run_dir() -> PathBuf {
+    "/run/switchyard".into()
+}
+fn default_pin_root() -> PathBuf {
+    "/sys/fs/bpf/switchyard".into()
+}
+fn default_max_entries() -> u32 {
+    65536
+}
+fn default_zone_ttl() -> u32 {
+    3600
+}
+fn default_serial() -> u32 {
+    1
+}
+fn default_refresh() -> i32 {
+    3600
+}
+fn default_retry() -> i32 {
+    600
+}
+fn default_expire() -> i32 {
+    86400
+}
+fn default_minimum() -> u32 {
+    60
+}
+fn default_service_ttl() -> u32 {
+    30
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            instance: default_instance(),
+            dns_port: default_dns_port(),
+            listen: default_listen(),
+            edns_udp_payload: default_edns_payload(),
+            run_dir: default_run_dir(),
+            pin_root: default_pin_root(),
+        }
+    }
+}
+
+impl ServerConfig {
+    pub fn pin_dir(&self) -> PathBuf {
+        self.pin_root.join(&self.instance)
+    }
+    pub fn admin_socket(&self) -> PathBuf {
+        self.run_dir.join(format!("{}.sock", self.instance))
+    }
+}
+
+impl Config {
+    /// Reads, parses and validates a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: file.clone(),
+            key: "(file)".into(),
+            problem: format!("cannot read: {e}"),
+        })?;
+        Config::parse(&text, &file)
+    }
+
+    /// Parses and validates config text; `file` is only used in error messages.
+    pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
+        let error = |key: String, problem: String| ConfigError { file: file.into(), key, problem };
+        let deserializer = toml::Deserializer::parse(text).map_err(|e| {
+            error(line_of(text, e.span()), e.message().to_string())
+        })?;
+        let config: Config = serde_path_to_error::deserialize(deserializer).map_err(|e| {
+            let key = e.path().to_string();
+            let inner = e.into_inner();
+            let key = if key == "." { line_of(text, inner.span()) } else { key };
+            error(key, inner.message().to_string())
+        })?;
+        config.validate().map_err(|(key, problem)| error(key, problem))?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), (String, String)> {
+        if self.server.instance.is_empty()
+            || !self.server.instance.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(("server.instance".into(), "use letters, digits, '-' and '_' only".into()));
+        }
+        if self.zone.is_empty() {
+            return Err(("zone".into(), "at least one [[zone]] is required".into()));
+        }
+        let mut zones = Vec::new();
+        for (i, zone) in self.zone.iter().enumerate() {
+            let name = parse_name(&zone.name).map_err(|p| (format!("zone[{i}].name"), p))?;
+            if zone.ns.is_empty() {
+                return Err((format!("zone[{i}].ns"), "at least one name server is required".into()));
+            }
+            for (j, ns) in zone.ns.iter().enumerate() {
+                parse_name(ns).map_err(|p| (format!("zone[{i}].ns[{j}]"), p))?;
+            }
+            parse_name(&zone.soa.mname).map_err(|p| (format!("zone[{i}].soa.mname"), p))?;
+            parse_name(&zone.soa.rname).map_err(|p| (format!("zone[{i}].soa.rname"), p))?;
+            zones.push(name);
+        }
+        let views: BTreeSet<&str> = self.view.iter().map(|v| v.name.as_str()).collect();
+        if views.len() != self.view.len() {
+            return Err(("view".into(), "view names must be unique".into()));
+        }
+        let mut services = BTreeSet::new();
+        for (i, service) in self.service.iter().enumerate() {
+            let key = format!("service[{i}].name");
+            let name = parse_name(&service.name).map_err(|p| (key.clone(), p))?;
+            if !zones.iter().any(|z| z.zone_of(&name)) {
+                return Err((key, format!("{} is outside every configured zone", service.name)));
+            }
+            if !services.insert(name.to_lowercase()) {
+                return Err((key, format!("{} is configured twice", service.name)));
+            }
+            for view in service.views.keys() {
+                if !views.contains(view.as_str()) {
+                    return Err((format!("service[{i}].views.{view}"), "no [[view]] has this name".into()));
+                }
+            }
+        }
+        if self.xdp.mode != XdpMode::Off {
+            for (i, iface) in self.xdp.interfaces.iter().enumerate() {
+                if !Path::new("/sys/class/net").join(iface).exists() {
+                    return Err((format!("xdp.interfaces[{i}]"), format!("no interface named {iface:?} here")));
+                }
+            }
+        }
+        if self.server.edns_udp_payload < 512 {
+            return Err(("server.edns_udp_payload".into(), "must be at least 512".into()));
+        }
+        Ok(())
+    }
+}
+
+/// Parses an absolute domain name ("example.com." or "example.com").
+pub fn parse_name(text: &str) -> Result<Name, String> {
+    let mut name = Name::from_ascii(text).map_err(|e| format!("{text:?} is not a domain name: {e}"))?;
+    name.set_fqdn(true);
+    Ok(name)
+}
+
+/// "line N" for a byte span, for errors that have no key path.
+fn line_of(text: &str, span: Option<std::ops::Range<usize>>) -> String {
+    match span {
+        Some(span) => format!("line {}", text[..span.start.min(text.len())].lines().count().max(1)),
+        None => "(document)".into(),
+    }
+}

@@ -1,0 +1,3 @@
+//! The userspace DNS server: authoritative logic and its UDP/TCP listeners.
+pub mod authority;
+pub mod server;

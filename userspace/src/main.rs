@@ -1,0 +1,172 @@
+use std::{path::PathBuf, process::ExitCode};
+
+use clap::{Parser, Subcommand};
+use switchyard::{
+    admin::{self, Request, Response},
+    bpf::counters,
+    config::{Config, ServerConfig},
+};
+
+/// Health-aware authoritative DNS for services that run at several sites.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve DNS: userspace on UDP/TCP, XDP on the configured interfaces.
+    Run {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Validate a config file without starting anything.
+    Check {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Show the XDP counters (from the pinned map) and the userspace server's counters.
+    Stats {
+        #[command(flatten)]
+        target: Target,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show what the running daemon serves and where XDP is attached.
+    Status {
+        #[command(flatten)]
+        target: Target,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Which running daemon to talk to.
+#[derive(clap::Args)]
+struct Target {
+    /// Read instance name and paths from this config.
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+    /// Instance name (when no config is given).
+    #[arg(long, default_value = "default")]
+    instance: String,
+}
+
+impl Target {
+    fn server(&self) -> Result<ServerConfig, String> {
+        match &self.config {
+            Some(path) => Config::load(path).map(|c| c.server).map_err(|e| e.to_string()),
+            None => Ok(ServerConfig { instance: self.instance.clone(), ..ServerConfig::default() }),
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Run { config } => run(config),
+        Command::Check { config } => match Config::load(&config) {
+            Ok(c) => {
+                println!("{}: ok ({} zones, {} services, {} views)", config.display(), c.zone.len(), c.service.len(), c.view.len());
+                ExitCode::SUCCESS
+            }
+            Err(e) => config_error(e),
+        },
+        Command::Stats { target, json } => report(stats(&target, json)),
+        Command::Status { target, json } => report(status(&target, json)),
+    }
+}
+
+fn config_error(e: switchyard::config::ConfigError) -> ExitCode {
+    eprintln!("switchyard: {e}");
+    ExitCode::from(2)
+}
+
+fn report(result: Result<(), String>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("switchyard: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(path: PathBuf) -> ExitCode {
+    let config = match Config::load(&path) {
+        Ok(c) => c,
+        Err(e) => return config_error(e),
+    };
+    init_logging();
+    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+    match runtime.block_on(switchyard::daemon::run(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("switchyard: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("SWITCHYARD_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime").block_on(f)
+}
+
+fn stats(target: &Target, json: bool) -> Result<(), String> {
+    let server = target.server()?;
+    let xdp = counters::read(&server.pin_dir());
+    let userspace = match block_on(admin::request(&server.admin_socket(), &Request::Stats)) {
+        Ok(Response::Stats { userspace }) => Some(userspace),
+        Ok(other) => return Err(format!("unexpected answer: {other:?}")),
+        Err(e) if xdp.is_ok() => {
+            eprintln!("switchyard: userspace counters unavailable: {e}");
+            None
+        }
+        Err(e) => return Err(e),
+    };
+    if json {
+        let xdp_json = xdp.as_ref().ok().map(|c| c.iter().map(|(k, v)| (k.to_string(), *v)).collect::<std::collections::BTreeMap<_, _>>());
+        println!("{}", serde_json::json!({ "instance": server.instance, "xdp": xdp_json, "userspace": userspace }));
+        return Ok(());
+    }
+    match &xdp {
+        Ok(c) => {
+            println!("XDP ({})", server.pin_dir().display());
+            for (name, value) in c {
+                println!("  {name:<22} {value}");
+            }
+        }
+        Err(e) => println!("XDP: not available: {e}"),
+    }
+    if let Some(u) = userspace {
+        println!("userspace");
+        let value = serde_json::to_value(&u).expect("serialisable");
+        for (name, v) in value.as_object().expect("struct") {
+            println!("  {name:<22} {v}");
+        }
+    }
+    Ok(())
+}
+
+fn status(target: &Target, json: bool) -> Result<(), String> {
+    let server = target.server()?;
+    match block_on(admin::request(&server.admin_socket(), &Request::Status))? {
+        Response::Status(s) if json => println!("{}", serde_json::to_string(&s).expect("serialisable")),
+        Response::Status(s) => {
+            println!("instance   {}", s.instance);
+            println!("xdp        {} on [{}]", s.xdp_mode, s.xdp_interfaces.join(", "));
+            println!("services   {}", s.services);
+            println!("map        {} entries", s.map_entries);
+        }
+        other => return Err(format!("unexpected answer: {other:?}")),
+    }
+    Ok(())
+}
