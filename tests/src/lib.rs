@@ -1,1 +1,9 @@
-
+//! The lab: network namespaces joined by veth pairs, the daemon started inside them, and real
+//! clients. Used by the integration tests, the demo and the benchmarks.
+//!
+//! Everything made here is removed on drop, also when a test fails.
+pub mod client;
+pub mod daemon;
+pub mod netns;
+pub mod privileges;
+pub mod topology;

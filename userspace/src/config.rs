@@ -279,18 +279,38 @@ impl Config {
                 }
             }
         }
-        if self.xdp.mode != XdpMode::Off {
-            for (i, iface) in self.xdp.interfaces.iter().enumerate() {
-                if !Path::new("/sys/class/net").join(iface).exists() {
-                    return Err((format!("xdp.interfaces[{i}]"), format!("no interface named {iface:?} here")));
-                }
-            }
-        }
         if self.server.edns_udp_payload < 512 {
             return Err(("server.edns_udp_payload".into(), "must be at least 512".into()));
         }
         Ok(())
     }
+}
+
+impl Config {
+    /// Checks that every XDP interface exists in this network namespace. Separate from parsing
+    /// because the CLI reads configs of daemons that run in other namespaces.
+    pub fn check_interfaces(&self, file: &Path) -> Result<(), ConfigError> {
+        if self.xdp.mode == XdpMode::Off {
+            return Ok(());
+        }
+        for (i, iface) in self.xdp.interfaces.iter().enumerate() {
+            if !interface_exists(iface) {
+                return Err(ConfigError {
+                    file: file.display().to_string(),
+                    key: format!("xdp.interfaces[{i}]"),
+                    problem: format!("no interface named {iface:?} in this network namespace"),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Asks the kernel (in our network namespace) rather than sysfs, which may show another one.
+fn interface_exists(name: &str) -> bool {
+    let Ok(c_name) = std::ffi::CString::new(name) else { return false };
+    // SAFETY: a valid NUL-terminated string; the call only reads it.
+    unsafe { libc::if_nametoindex(c_name.as_ptr()) != 0 }
 }
 
 /// Parses an absolute domain name ("example.com." or "example.com").

@@ -67,7 +67,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Run { config } => run(config),
-        Command::Check { config } => match Config::load(&config) {
+        Command::Check { config } => match Config::load(&config).and_then(|c| c.check_interfaces(&config).map(|()| c)) {
             Ok(c) => {
                 println!("{}: ok ({} zones, {} services, {} views)", config.display(), c.zone.len(), c.service.len(), c.view.len());
                 ExitCode::SUCCESS
@@ -95,7 +95,7 @@ fn report(result: Result<(), String>) -> ExitCode {
 }
 
 fn run(path: PathBuf) -> ExitCode {
-    let config = match Config::load(&path) {
+    let config = match Config::load(&path).and_then(|c| c.check_interfaces(&path).map(|()| c)) {
         Ok(c) => c,
         Err(e) => return config_error(e),
     };

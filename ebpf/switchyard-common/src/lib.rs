@@ -41,6 +41,17 @@ pub struct AnswerSet {
     pub addrs: [[u8; 16]; MAX_ADDRS],
 }
 
+/// Per-CPU working memory of the XDP program: the lookup key is built here rather than on the
+/// 512-byte stack, and the parsed name length is read back from here so the verifier sees one
+/// bounded length instead of exploring every possible length as its own path.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct Scratch {
+    pub key: AnswerKey,
+    pub name_len: u32,
+    pub _pad: u32,
+}
+
 /// Runtime settings of the XDP program (array map, index 0).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -17,7 +17,7 @@ use aya_ebpf::{
     maps::{Array, HashMap, LpmTrie, PerCpuArray},
     programs::XdpContext,
 };
-use switchyard_common::{AnswerKey, AnswerSet, COUNTER_COUNT, Counter, XdpConfig};
+use switchyard_common::{AnswerKey, AnswerSet, COUNTER_COUNT, Counter, Scratch, XdpConfig};
 
 /// Flag for hash maps that allocate on insert: memory follows the number of services.
 const BPF_F_NO_PREALLOC: u32 = 1;
@@ -28,6 +28,8 @@ static ANSWERS: HashMap<AnswerKey, AnswerSet> = HashMap::with_max_entries(65536,
 static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(COUNTER_COUNT, 0);
 #[map]
 static CONFIG: Array<XdpConfig> = Array::with_max_entries(1, 0);
+#[map]
+static SCRATCH: PerCpuArray<Scratch> = PerCpuArray::with_max_entries(1, 0);
 #[map]
 static VIEWS_V4: LpmTrie<[u8; 4], u32> = LpmTrie::with_max_entries(16384, 0);
 #[map]

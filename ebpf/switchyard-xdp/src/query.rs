@@ -2,7 +2,7 @@
 
 use aya_ebpf::programs::XdpContext;
 use network_types::{eth::EthHdr, ip::Ipv4Hdr, ip::Ipv6Hdr, udp::UdpHdr, vlan::VlanHdr};
-use switchyard_common::{AnswerKey, Counter, MAX_NAME_LEN, QTYPE_A, QTYPE_AAAA};
+use switchyard_common::{Counter, MAX_NAME_LEN, QTYPE_A, QTYPE_AAAA, Scratch};
 
 use crate::packet::{at, u8_at, u16_at};
 
@@ -109,7 +109,7 @@ pub fn frame(ctx: &XdpContext, dns_port: u16) -> Result<Frame, Counter> {
 /// Reads the header and question, fills `key` with the lowercased name and type, and checks
 /// that nothing but an optional OPT record follows.
 #[inline(always)]
-pub fn question(ctx: &XdpContext, f: &Frame, key: &mut AnswerKey) -> Result<Question, Counter> {
+pub fn question(ctx: &XdpContext, f: &Frame, scratch: &mut Scratch) -> Result<Question, Counter> {
     let header = at::<[u8; DNS_HEADER_LEN]>(ctx, f.dns).ok_or(Counter::PassMalformed)?;
     let h = unsafe { &*header };
     let flags = u16::from_be_bytes([h[2], h[3]]);
@@ -128,14 +128,20 @@ pub fn question(ctx: &XdpContext, f: &Frame, key: &mut AnswerKey) -> Result<Ques
         return Err(Counter::PassUnsupported);
     }
 
-    let (name_len, name_sum) = name(ctx, f.dns + DNS_HEADER_LEN, key)?;
+    let name_sum = name(ctx, f.dns + DNS_HEADER_LEN, scratch)?;
+    // Read back through memory the compiler cannot see through: one bounded length for the
+    // verifier instead of a separate path per length.
+    let name_len = unsafe { core::ptr::read_volatile(&scratch.name_len) } as usize;
+    if name_len == 0 || name_len > MAX_NAME_LEN {
+        return Err(Counter::PassMalformed);
+    }
     let after_name = DNS_HEADER_LEN + name_len;
     let qtype = u16_at(ctx, f.dns + after_name).ok_or(Counter::PassMalformed)?;
     let qclass = u16_at(ctx, f.dns + after_name + 2).ok_or(Counter::PassMalformed)?;
     if qclass != 1 || (qtype != QTYPE_A && qtype != QTYPE_AAAA) {
         return Err(Counter::PassUnsupported);
     }
-    key.qtype = qtype;
+    scratch.key.qtype = qtype;
     let question_end = after_name + 4;
     let edns_do = if arcount == 1 {
         Some(opt_record(ctx, f, question_end)?)
@@ -154,10 +160,11 @@ pub fn question(ctx: &XdpContext, f: &Frame, key: &mut AnswerKey) -> Result<Ques
     })
 }
 
-/// Copies the question name into the key, lowercasing ASCII letters, and sums its bytes as
-/// they stand in the packet (for the response checksum).
+/// Copies the question name into the key, lowercasing ASCII letters, records its length, and
+/// sums its bytes as they stand in the packet (for the response checksum).
 #[inline(always)]
-fn name(ctx: &XdpContext, start: usize, key: &mut AnswerKey) -> Result<(usize, u64), Counter> {
+fn name(ctx: &XdpContext, start: usize, scratch: &mut Scratch) -> Result<u64, Counter> {
+    scratch.key.name = [0; MAX_NAME_LEN];
     let mut sum = 0u64;
     let mut next_label = 0usize;
     for i in 0..MAX_NAME_LEN {
@@ -165,17 +172,18 @@ fn name(ctx: &XdpContext, start: usize, key: &mut AnswerKey) -> Result<(usize, u
         sum += if i % 2 == 0 { (b as u64) << 8 } else { b as u64 };
         if i == next_label {
             if b == 0 {
-                key.name_len = (i + 1) as u16;
-                return Ok((i + 1, sum));
+                scratch.key.name_len = (i + 1) as u16;
+                scratch.name_len = (i + 1) as u32;
+                return Ok(sum);
             }
             if b > 63 {
                 // Compression pointer or extended label type in a question.
                 return Err(Counter::PassMalformed);
             }
             next_label = i + 1 + b as usize;
-            key.name[i] = b;
+            scratch.key.name[i] = b;
         } else {
-            key.name[i] = if b.is_ascii_uppercase() { b | 0x20 } else { b };
+            scratch.key.name[i] = if b.is_ascii_uppercase() { b | 0x20 } else { b };
         }
     }
     Err(Counter::PassNameTooLong)

@@ -3,12 +3,12 @@
 use aya_ebpf::{helpers::generated::bpf_xdp_adjust_tail, programs::XdpContext};
 use network_types::{eth::EthHdr, ip::Ipv4Hdr, ip::Ipv6Hdr, udp::UdpHdr};
 use switchyard_common::{
-    AnswerKey, AnswerSet, Counter, DEFAULT_VIEW, MAX_ADDRS, MAX_NAME_LEN, QTYPE_AAAA, XdpConfig,
+    AnswerKey, AnswerSet, Counter, DEFAULT_VIEW, MAX_ADDRS, QTYPE_AAAA, XdpConfig,
     record_len, render_record,
 };
 
 use crate::{
-    ANSWERS, CONFIG, VIEWS_V4, VIEWS_V6,
+    ANSWERS, CONFIG, SCRATCH, VIEWS_V4, VIEWS_V6,
     checksum::{at_parity, finish, finish_udp, fold, sum_bytes},
     packet::{at, set_u16, swap, u16_at},
     query::{self, Frame, Question},
@@ -29,10 +29,10 @@ pub fn respond(ctx: &XdpContext) -> Result<Counter, Counter> {
         _ => return Err(Counter::PassDisabled),
     };
     let frame = query::frame(ctx, config.dns_port)?;
-    let mut key = AnswerKey { view: DEFAULT_VIEW, qtype: 0, name_len: 0, name: [0; MAX_NAME_LEN] };
-    let q = query::question(ctx, &frame, &mut key)?;
-    key.view = client_view(ctx, &frame);
-    let set = lookup(&mut key).ok_or(Counter::PassMiss)?;
+    let scratch = unsafe { &mut *SCRATCH.get_ptr_mut(0).ok_or(Counter::PassDisabled)? };
+    let q = query::question(ctx, &frame, scratch)?;
+    scratch.key.view = client_view(ctx, &frame);
+    let set = lookup(&mut scratch.key).ok_or(Counter::PassMiss)?;
     let count = set.count as usize;
     if count == 0 || count > MAX_ADDRS {
         return Err(Counter::PassMiss);

@@ -48,6 +48,7 @@ impl Datapath {
             .try_into()
             .map_err(|e| DatapathError::Program(program_names::RESPONDER, e))?;
         program.load().map_err(|e| DatapathError::Program(program_names::RESPONDER, e))?;
+        ensure_bpffs(pin_dir)?;
         remove_stale_pins(pin_dir)?;
         std::fs::create_dir_all(pin_dir).map_err(|e| DatapathError::Io(pin_dir.into(), e))?;
         for name in PINNED_MAPS {
@@ -117,6 +118,31 @@ impl Drop for Datapath {
             warn!(error = %e, "removing pinned maps failed");
         }
     }
+}
+
+const BPFFS: &str = "/sys/fs/bpf";
+const BPF_FS_MAGIC: i64 = 0xcafe4a11;
+
+/// Mounts bpffs at /sys/fs/bpf when the pin directory lives there and nothing is mounted yet
+/// (as on a fresh machine); pins elsewhere must already be on a bpffs.
+fn ensure_bpffs(pin_dir: &Path) -> Result<(), DatapathError> {
+    if !pin_dir.starts_with(BPFFS) {
+        return Ok(());
+    }
+    let mount_point = std::ffi::CString::new(BPFFS).expect("no NUL");
+    // SAFETY: statfs fills the zeroed struct; the path is NUL-terminated.
+    let mut fs: libc::statfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statfs(mount_point.as_ptr(), &mut fs) } == 0 && fs.f_type as i64 == BPF_FS_MAGIC {
+        return Ok(());
+    }
+    let bpf = std::ffi::CString::new("bpf").expect("no NUL");
+    // SAFETY: all pointers are NUL-terminated strings or null data.
+    let rc = unsafe { libc::mount(bpf.as_ptr(), mount_point.as_ptr(), bpf.as_ptr(), 0, std::ptr::null()) };
+    if rc != 0 {
+        return Err(DatapathError::Io(BPFFS.into(), std::io::Error::last_os_error()));
+    }
+    info!(path = BPFFS, "mounted bpffs");
+    Ok(())
 }
 
 /// Removes our pin files (and the directory) left by this or an earlier run.

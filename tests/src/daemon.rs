@@ -1,0 +1,132 @@
+//! The `switchyard` daemon started by the lab inside a namespace, stopped on drop.
+
+use std::{
+    io::{BufRead, BufReader},
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use crate::netns::Netns;
+
+/// The daemon binary: `SWITCHYARD_BIN` (set by `cargo xtask`), else next to the test binary.
+pub fn binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("SWITCHYARD_BIN") {
+        return path.into();
+    }
+    let exe = std::env::current_exe().expect("current exe");
+    let dir = exe.parent().expect("deps dir");
+    let dir = if dir.ends_with("deps") { dir.parent().unwrap() } else { dir };
+    dir.join("switchyard")
+}
+
+pub struct Daemon {
+    child: Child,
+    pub config: PathBuf,
+    log: Arc<Mutex<String>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Daemon {
+    /// Writes `toml` to a file, starts `switchyard run` in `ns` and waits until it is ready.
+    pub fn start(ns: &Netns, toml: &str) -> Daemon {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = dir.path().join("switchyard.toml");
+        std::fs::write(&config, toml).expect("write config");
+        let mut child = ns
+            .command(binary().to_str().unwrap())
+            .args(["run", "--config"])
+            .arg(&config)
+            .env("SWITCHYARD_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start switchyard");
+        let log = Arc::new(Mutex::new(String::new()));
+        let stderr = child.stderr.take().unwrap();
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let mut log = sink.lock().unwrap();
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+        let mut daemon = Daemon { child, config, log, _dir: dir };
+        daemon.wait_ready();
+        daemon
+    }
+
+    fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if self.log().contains(" ready ") {
+                return;
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("switchyard exited with {status} before it was ready:\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("switchyard not ready after 30 s:\n{}", self.log());
+    }
+
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Runs `switchyard ARGS --config <this daemon's config>` and returns stdout.
+    pub fn cli(&self, args: &[&str]) -> String {
+        let out = Command::new(binary()).args(args).arg("--config").arg(&self.config).output().expect("switchyard cli");
+        assert!(out.status.success(), "switchyard {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// `switchyard stats --json`.
+    pub fn stats(&self) -> serde_json::Value {
+        serde_json::from_str(&self.cli(&["stats", "--json"])).expect("stats json")
+    }
+
+    /// One XDP counter by name.
+    pub fn xdp_counter(&self, name: &str) -> u64 {
+        self.stats()["xdp"][name].as_u64().unwrap_or_else(|| panic!("no XDP counter {name}"))
+    }
+
+    /// One userspace counter by name.
+    pub fn userspace_counter(&self, name: &str) -> u64 {
+        self.stats()["userspace"][name].as_u64().unwrap_or_else(|| panic!("no userspace counter {name}"))
+    }
+
+    /// SIGTERM, then wait; returns the exit status.
+    pub fn stop(mut self) -> std::process::ExitStatus {
+        self.terminate()
+    }
+
+    fn terminate(&mut self) -> std::process::ExitStatus {
+        if let Ok(Some(status)) = self.child.try_wait() {
+            return status;
+        }
+        // SAFETY: signalling our own child by PID.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        self.child.wait().expect("wait")
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.terminate();
+    }
+}

@@ -1,0 +1,48 @@
+//! Configs shared by the integration tests.
+#![allow(dead_code)]
+
+use switchyard_tests::{netns::unique, topology::Pair};
+
+/// A one-zone config with two services, XDP on the pair's server end in `mode`.
+pub fn basic_config(pair: &Pair, mode: &str) -> (String, String) {
+    let instance = unique("t");
+    let toml = format!(
+        r#"
+[server]
+instance = "{instance}"
+dns_port = 53
+listen = ["0.0.0.0", "::"]
+
+[xdp]
+interfaces = ["{iface}"]
+mode = "{mode}"
+
+[[zone]]
+name = "example.com."
+ns = ["ns1.example.com."]
+soa = {{ mname = "ns1.example.com.", rname = "hostmaster.example.com.", serial = 7, minimum = 60 }}
+
+[[view]]
+name = "near-b"
+prefixes = ["198.18.200.0/24", "fd00:c8::/64"]
+
+[[service]]
+name = "www.example.com."
+ttl = 30
+a = ["198.18.10.1", "198.18.20.1"]
+aaaa = ["fd00:10::1", "fd00:20::1"]
+views.near-b = {{ a = ["198.18.20.1", "198.18.10.1"], aaaa = ["fd00:20::1", "fd00:10::1"] }}
+
+[[service]]
+name = "ns1.example.com."
+a = ["198.18.0.53"]
+
+[[service]]
+name = "api.eu.example.com."
+ttl = 60
+a = ["198.18.11.1"]
+"#,
+        iface = pair.server_if
+    );
+    (instance, toml)
+}

@@ -1,0 +1,112 @@
+//! The walking skeleton end to end: XDP answers A from the map, userspace answers the rest.
+
+mod common;
+
+use std::net::SocketAddr;
+
+use hickory_proto::rr::{RData, RecordType};
+use switchyard_tests::{client, daemon::Daemon, privileges::have_root, topology::Pair};
+
+#[test]
+fn dig_a_query_is_answered_by_xdp_and_soa_by_userspace() {
+    if !have_root("dig_a_query_is_answered_by_xdp_and_soa_by_userspace") {
+        return;
+    }
+    let pair = Pair::new(1);
+    let (_, toml) = common::basic_config(&pair, "native");
+    let daemon = Daemon::start(&pair.server, &toml);
+    assert!(pair.server_has_xdp(), "XDP is attached to the server end");
+
+    let server = pair.server_v4.to_string();
+    let answer = client::dig(&pair.client, &[&format!("@{server}"), "WwW.Example.COM", "A", "+short", "+tries=1", "+time=2"]);
+    assert_eq!(answer.lines().collect::<Vec<_>>(), ["198.18.10.1", "198.18.20.1"], "A answer in configured order");
+    assert_eq!(daemon.xdp_counter("answered_v4"), 1, "the XDP path answered");
+    assert_eq!(daemon.userspace_counter("udp"), 0, "the userspace socket saw nothing");
+
+    let soa = client::dig(&pair.client, &[&format!("@{server}"), "example.com", "SOA", "+short", "+tries=1", "+time=2"]);
+    assert_eq!(soa.trim(), "ns1.example.com. hostmaster.example.com. 7 3600 600 86400 60");
+    assert_eq!(daemon.userspace_counter("answered"), 1, "userspace answered the SOA query");
+    assert_eq!(daemon.xdp_counter("answered_v4"), 1, "XDP did not answer SOA");
+    assert_eq!(daemon.xdp_counter("pass_unsupported"), 1, "SOA was passed as a type XDP leaves to userspace");
+}
+
+#[test]
+fn full_answer_from_xdp_has_flags_question_case_and_ttl() {
+    if !have_root("full_answer_from_xdp_has_flags_question_case_and_ttl") {
+        return;
+    }
+    let pair = Pair::new(2);
+    let (_, toml) = common::basic_config(&pair, "native");
+    let daemon = Daemon::start(&pair.server, &toml);
+    let server = SocketAddr::new(pair.server_v4.into(), 53);
+
+    let query = client::query_message("wWw.eXample.com.", RecordType::A, false);
+    let response = client::udp(&pair.client, server, &query);
+    assert_eq!(response.metadata.id, query.metadata.id);
+    assert!(response.metadata.authoritative && response.metadata.recursion_desired);
+    assert!(!response.metadata.recursion_available && !response.metadata.truncation);
+    assert_eq!(response.queries[0].name().to_string(), "wWw.eXample.com.", "question echoed as sent");
+    let addrs: Vec<String> = response.answers.iter().map(|r| r.data.to_string()).collect();
+    assert_eq!(addrs, ["198.18.10.1", "198.18.20.1"]);
+    assert!(response.answers.iter().all(|r| r.ttl == 30 && r.name.to_string() == "wWw.eXample.com."));
+    assert!(response.edns.is_none(), "no OPT without one in the query");
+    assert_eq!(daemon.xdp_counter("answered_v4"), 1);
+    assert_eq!(daemon.userspace_counter("udp"), 0);
+}
+
+#[test]
+fn userspace_gives_nxdomain_nodata_refused_and_tcp() {
+    if !have_root("userspace_gives_nxdomain_nodata_refused_and_tcp") {
+        return;
+    }
+    let pair = Pair::new(3);
+    let (_, toml) = common::basic_config(&pair, "native");
+    let daemon = Daemon::start(&pair.server, &toml);
+    let server = SocketAddr::new(pair.server_v4.into(), 53);
+
+    let nx = client::udp(&pair.client, server, &client::query_message("nope.example.com.", RecordType::A, false));
+    assert_eq!(nx.metadata.response_code.to_string(), "Non-Existent Domain");
+    assert!(matches!(nx.authorities[0].data, RData::SOA(_)), "NXDOMAIN carries the SOA");
+
+    let nodata = client::udp(&pair.client, server, &client::query_message("api.eu.example.com.", RecordType::AAAA, false));
+    assert_eq!(nodata.metadata.response_code.to_string(), "No Error");
+    assert!(nodata.answers.is_empty() && matches!(nodata.authorities[0].data, RData::SOA(_)));
+
+    let ent = client::udp(&pair.client, server, &client::query_message("eu.example.com.", RecordType::A, false));
+    assert_eq!(ent.metadata.response_code.to_string(), "No Error", "an empty non-terminal exists");
+
+    let refused = client::udp(&pair.client, server, &client::query_message("www.example.org.", RecordType::A, false));
+    assert_eq!(refused.metadata.response_code.to_string(), "Query Refused");
+    assert!(!refused.metadata.authoritative);
+
+    let over_tcp = client::tcp(&pair.client, server, &client::query_message("www.example.com.", RecordType::A, false));
+    let addrs: Vec<String> = over_tcp.answers.iter().map(|r| r.data.to_string()).collect();
+    assert_eq!(addrs, ["198.18.10.1", "198.18.20.1"], "TCP gives the same answer as XDP");
+
+    let ns = client::udp(&pair.client, server, &client::query_message("example.com.", RecordType::NS, false));
+    assert_eq!(ns.answers[0].data.to_string(), "ns1.example.com.");
+
+    let stats = daemon.stats();
+    assert_eq!(stats["userspace"]["tcp"], 1);
+    assert_eq!(stats["userspace"]["nxdomain"], 1);
+    assert_eq!(stats["userspace"]["refused"], 1);
+    assert_eq!(stats["userspace"]["nodata"], 2);
+    assert_eq!(stats["xdp"]["pass_miss"], 4, "nope, api.eu AAAA, eu and example.org were looked up and missed");
+}
+
+#[test]
+fn shutdown_detaches_xdp_and_removes_pins() {
+    if !have_root("shutdown_detaches_xdp_and_removes_pins") {
+        return;
+    }
+    let pair = Pair::new(4);
+    let (instance, toml) = common::basic_config(&pair, "native");
+    let daemon = Daemon::start(&pair.server, &toml);
+    let pins = std::path::Path::new("/sys/fs/bpf/switchyard").join(&instance);
+    assert!(pins.join("ANSWERS").exists(), "answer map pinned");
+    assert!(pair.server_has_xdp());
+    let status = daemon.stop();
+    assert!(status.success(), "clean exit on SIGTERM: {status}");
+    assert!(!pins.exists(), "pins removed");
+    assert!(!pair.server_has_xdp(), "XDP detached");
+}
