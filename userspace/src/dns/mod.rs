@@ -1,3 +1,6 @@
 //! The userspace DNS server: authoritative logic and its UDP/TCP listeners.
 pub mod authority;
 pub mod server;
+
+#[cfg(test)]
+mod authority_tests;

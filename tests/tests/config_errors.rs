@@ -1,0 +1,75 @@
+//! A bad config stops the daemon at start with one line naming the file, the key and the
+//! problem (exit code 2), before anything is bound, attached or pinned.
+
+use std::process::Command;
+
+use switchyard_tests::daemon::binary;
+
+const GOOD: &str = r#"
+[server]
+instance = "cfgtest"
+dns_port = 53
+[xdp]
+mode = "native"
+interfaces = ["lo"]
+[[zone]]
+name = "example.com."
+ns = ["ns1.example.com."]
+soa = { mname = "ns1.example.com.", rname = "hostmaster.example.com." }
+[[service]]
+name = "www.example.com."
+a = ["198.18.10.1"]
+"#;
+
+/// Runs `switchyard run` on `text` and returns (exit code, stderr).
+fn run_with(text: &str) -> (i32, String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.toml");
+    std::fs::write(&path, text).unwrap();
+    let out = Command::new(binary()).args(["run", "--config"]).arg(&path).output().expect("switchyard");
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into_owned(), path.display().to_string())
+}
+
+fn assert_refused(text: &str, key: &str, problem: &str) {
+    let (code, stderr, file) = run_with(text);
+    assert_eq!(code, 2, "exit code 2 for a bad config; stderr: {stderr}");
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    assert!(stderr.contains(&file), "names the file: {stderr}");
+    assert!(stderr.contains(key), "names the key {key}: {stderr}");
+    assert!(stderr.contains(problem), "says {problem:?}: {stderr}");
+    assert!(!std::path::Path::new("/sys/fs/bpf/switchyard/cfgtest").exists(), "nothing pinned");
+}
+
+#[test]
+fn unknown_key_is_refused() {
+    assert_refused(&GOOD.replace("dns_port = 53", "dns_port = 53\ndns_prot = 54"), "server", "unknown field `dns_prot`");
+}
+
+#[test]
+fn bad_address_is_refused() {
+    assert_refused(&GOOD.replace("198.18.10.1", "198.18.300.1"), "service[0].a[0]", "invalid IPv4 address");
+}
+
+#[test]
+fn name_outside_the_zone_is_refused() {
+    assert_refused(&GOOD.replace("www.example.com.", "www.example.org."), "service[0].name", "outside every configured zone");
+}
+
+#[test]
+fn missing_interface_is_refused() {
+    assert_refused(&GOOD.replace("interfaces = [\"lo\"]", "interfaces = [\"sy-missing0\"]"), "xdp.interfaces[0]", "no interface named");
+}
+
+#[test]
+fn check_accepts_a_good_config_and_refuses_a_bad_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.toml");
+    std::fs::write(&good, GOOD).unwrap();
+    let out = Command::new(binary()).args(["check", "--config"]).arg(&good).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("ok (1 zones, 1 services"));
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, GOOD.replace("[[zone]]", "[[zones]]")).unwrap();
+    let out = Command::new(binary()).args(["check", "--config"]).arg(&bad).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
