@@ -4,6 +4,8 @@
 //! Everything made here is removed on drop, also when a test fails.
 pub mod client;
 pub mod daemon;
+pub mod frames;
 pub mod netns;
 pub mod privileges;
 pub mod topology;
+pub mod xdp_harness;

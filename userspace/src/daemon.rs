@@ -30,7 +30,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let mut datapath = None;
     let mut map_entries = 0;
     if config.xdp.mode != XdpMode::Off {
-        let mut dp = Datapath::load(&config.server.pin_dir(), config.xdp.max_entries)?;
+        let mut dp = Datapath::load(Some(&config.server.pin_dir()), config.xdp.max_entries)?;
         dp.set_views(&views)?;
         let stats = MapWriter::default().write(&mut dp.answers()?, &table.load())?;
         map_entries = stats.written;

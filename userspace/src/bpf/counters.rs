@@ -13,10 +13,17 @@ pub fn read(pin_dir: &Path) -> Result<Vec<(&'static str, u64)>, String> {
     })?;
     let map = Map::from_map_data(data).map_err(|e| e.to_string())?;
     let array: PerCpuArray<MapData, u64> = PerCpuArray::try_from(map).map_err(|e| e.to_string())?;
+    sum(&array).map_err(|e| e.to_string())
+}
+
+/// Every counter of an open counters map, summed over CPUs.
+pub fn sum<T: std::borrow::Borrow<MapData>>(
+    array: &PerCpuArray<T, u64>,
+) -> Result<Vec<(&'static str, u64)>, aya::maps::MapError> {
     Counter::ALL
         .iter()
         .map(|c| {
-            let values = array.get(&(*c as u32), 0).map_err(|e| e.to_string())?;
+            let values = array.get(&(*c as u32), 0)?;
             Ok((c.name(), values.iter().sum()))
         })
         .collect()

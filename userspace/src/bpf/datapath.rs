@@ -31,7 +31,7 @@ pub enum DatapathError {
 /// The loaded program and its maps. Dropping it detaches the program and removes the pins.
 pub struct Datapath {
     ebpf: Ebpf,
-    pin_dir: PathBuf,
+    pin_dir: Option<PathBuf>,
     _logger: Option<tokio::task::JoinHandle<()>>,
 }
 
@@ -39,8 +39,9 @@ const PINNED_MAPS: [&str; 5] =
     [map_names::ANSWERS, map_names::COUNTERS, map_names::CONFIG, map_names::VIEWS_V4, map_names::VIEWS_V6];
 
 impl Datapath {
-    /// Loads the object with an answer map of `max_entries` and pins its maps in `pin_dir`.
-    pub fn load(pin_dir: &Path, max_entries: u32) -> Result<Datapath, DatapathError> {
+    /// Loads the object with an answer map of `max_entries` and pins its maps in `pin_dir`
+    /// (unpinned when `None`: packet tests and benchmarks).
+    pub fn load(pin_dir: Option<&Path>, max_entries: u32) -> Result<Datapath, DatapathError> {
         let mut ebpf = EbpfLoader::new().map_max_entries(map_names::ANSWERS, max_entries).load(super::XDP_OBJECT)?;
         let program: &mut Xdp = ebpf
             .program_mut(program_names::RESPONDER)
@@ -48,16 +49,33 @@ impl Datapath {
             .try_into()
             .map_err(|e| DatapathError::Program(program_names::RESPONDER, e))?;
         program.load().map_err(|e| DatapathError::Program(program_names::RESPONDER, e))?;
-        ensure_bpffs(pin_dir)?;
-        remove_stale_pins(pin_dir)?;
-        std::fs::create_dir_all(pin_dir).map_err(|e| DatapathError::Io(pin_dir.into(), e))?;
-        for name in PINNED_MAPS {
-            let path = pin_dir.join(name);
-            let map = ebpf.map(name).expect("the object has every map");
-            map.pin(&path).map_err(|source| DatapathError::Pin { name, path, source })?;
+        if let Some(pin_dir) = pin_dir {
+            pin_maps(&ebpf, pin_dir)?;
         }
-        let logger = forward_kernel_logs(&mut ebpf);
-        Ok(Datapath { ebpf, pin_dir: pin_dir.into(), _logger: logger })
+        let logger = if pin_dir.is_some() { forward_kernel_logs(&mut ebpf) } else { None };
+        Ok(Datapath { ebpf, pin_dir: pin_dir.map(Into::into), _logger: logger })
+    }
+
+    /// Loads one more program of the object (the pass-through or swap-only one) and returns it.
+    pub fn program(&mut self, name: &'static str) -> Result<&mut Xdp, DatapathError> {
+        let program: &mut Xdp = self
+            .ebpf
+            .program_mut(name)
+            .ok_or(DatapathError::Program(name, aya::programs::ProgramError::NotLoaded))?
+            .try_into()
+            .map_err(|e| DatapathError::Program(name, e))?;
+        if program.fd().is_err() {
+            program.load().map_err(|e| DatapathError::Program(name, e))?;
+        }
+        Ok(program)
+    }
+
+    /// Reads every counter summed over CPUs, in `Counter::ALL` order.
+    pub fn counters(&self) -> Result<Vec<(&'static str, u64)>, DatapathError> {
+        let map = self.ebpf.map(map_names::COUNTERS).expect("loaded");
+        let array: aya::maps::PerCpuArray<_, u64> =
+            aya::maps::PerCpuArray::try_from(map).map_err(|e| DatapathError::Map(map_names::COUNTERS, e))?;
+        super::counters::sum(&array).map_err(|e| DatapathError::Map(map_names::COUNTERS, e))
     }
 
     pub fn attach(&mut self, iface: &str, mode: ConfigMode) -> Result<(), DatapathError> {
@@ -112,9 +130,22 @@ impl Datapath {
     }
 }
 
+fn pin_maps(ebpf: &Ebpf, pin_dir: &Path) -> Result<(), DatapathError> {
+    ensure_bpffs(pin_dir)?;
+    remove_stale_pins(pin_dir)?;
+    std::fs::create_dir_all(pin_dir).map_err(|e| DatapathError::Io(pin_dir.into(), e))?;
+    for name in PINNED_MAPS {
+        let path = pin_dir.join(name);
+        let map = ebpf.map(name).expect("the object has every map");
+        map.pin(&path).map_err(|source| DatapathError::Pin { name, path, source })?;
+    }
+    Ok(())
+}
+
 impl Drop for Datapath {
     fn drop(&mut self) {
-        if let Err(e) = remove_stale_pins(&self.pin_dir) {
+        let Some(pin_dir) = &self.pin_dir else { return };
+        if let Err(e) = remove_stale_pins(pin_dir) {
             warn!(error = %e, "removing pinned maps failed");
         }
     }

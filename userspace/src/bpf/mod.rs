@@ -2,6 +2,7 @@
 //! maps, writing answers into them and reading its counters.
 pub mod counters;
 pub mod datapath;
+pub mod test_run;
 pub mod writer;
 
 /// The XDP object, built for bpfel-unknown-none and embedded at compile time.

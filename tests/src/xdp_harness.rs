@@ -1,0 +1,53 @@
+//! The XDP program loaded (unpinned, unattached) beside the userspace authority built from the
+//! same config and table, so one query can be put to both.
+
+use std::{net::IpAddr, sync::Arc};
+
+use arc_swap::ArcSwap;
+use switchyard::{
+    answers::{AnswerTable, Views},
+    bpf::{
+        datapath::Datapath,
+        test_run::{self, TestRun},
+        writer::{MapWriter, WriteStats},
+    },
+    config::Config,
+    dns::authority::Authority,
+};
+use switchyard_common::{XdpConfig, program_names};
+
+pub struct XdpHarness {
+    pub datapath: Datapath,
+    pub authority: Authority,
+    pub write_stats: WriteStats,
+}
+
+impl XdpHarness {
+    /// Loads the program and fills its maps from `table` and `views`; `config` supplies zones.
+    pub fn new(config_toml: &str, table: AnswerTable, views: Views) -> XdpHarness {
+        let config = Config::parse(config_toml, "harness.toml").expect("harness config");
+        let mut datapath = Datapath::load(None, 4096).expect("load the XDP object (root needed)");
+        datapath.set_views(&views).expect("views");
+        let write_stats = MapWriter::default().write(&mut datapath.answers().unwrap(), &table).expect("write answers");
+        datapath
+            .set_config(XdpConfig { dns_port: config.server.dns_port, edns_udp_payload: config.server.edns_udp_payload, enabled: 1 })
+            .expect("config");
+        let authority = Authority::new(&config, views, Arc::new(ArcSwap::from_pointee(table)));
+        XdpHarness { datapath, authority, write_stats }
+    }
+
+    /// Runs the responder once on `frame`.
+    pub fn run(&mut self, frame: &[u8]) -> std::io::Result<TestRun> {
+        let program = self.datapath.program(program_names::RESPONDER).expect("responder");
+        test_run::run(program, frame, 1)
+    }
+
+    /// What the userspace server answers to this DNS message from `client` over UDP.
+    pub fn userspace(&self, dns: &[u8], client: IpAddr) -> Option<Vec<u8>> {
+        self.authority.respond(dns, client, false).bytes
+    }
+
+    pub fn counter(&self, name: &str) -> u64 {
+        self.datapath.counters().unwrap().into_iter().find(|(n, _)| *n == name).map(|(_, v)| v).expect("counter name")
+    }
+}

@@ -1,0 +1,84 @@
+//! The zone and answer table the packet tests put to the XDP program and the userspace server.
+#![allow(dead_code)]
+
+use std::net::IpAddr;
+
+use switchyard::answers::{AnswerKey, AnswerSet, AnswerTable, Views, wire_name};
+use switchyard_common::{QTYPE_A, QTYPE_AAAA};
+use switchyard_tests::xdp_harness::XdpHarness;
+
+pub const ZONE: &str = r#"
+[xdp]
+mode = "off"
+[[zone]]
+name = "example.com."
+ns = ["ns1.example.com."]
+soa = { mname = "ns1.example.com.", rname = "hostmaster.example.com." }
+[[service]]
+name = "www.example.com."
+a = ["198.18.10.1"]
+[[service]]
+name = "v6only.example.com."
+aaaa = ["fd00:10::1"]
+[[service]]
+name = "eight.example.com."
+a = ["198.18.10.1"]
+[[service]]
+name = "nine.example.com."
+a = ["198.18.10.1"]
+[[service]]
+name = "x.deep.example.com."
+a = ["198.18.10.1"]
+[[service]]
+name = "a.example.com."
+a = ["198.18.10.1"]
+[[service]]
+name = "b.example.com."
+a = ["198.18.10.1"]
+"#;
+
+/// View 1 ("near") covers these client prefixes.
+pub const NEAR_V4: &str = "198.18.200.0/24";
+pub const NEAR_V6: &str = "fd00:c8::/64";
+
+fn put(table: &mut AnswerTable, view: u32, qtype: u16, name: &str, ttl: u32, addrs: &[&str]) {
+    let name = wire_name(&name.parse().unwrap());
+    let addrs: Vec<IpAddr> = addrs.iter().map(|a| a.parse().unwrap()).collect();
+    table.entries.insert(AnswerKey { view, qtype, name }, AnswerSet { ttl, addrs });
+}
+
+pub fn table() -> AnswerTable {
+    let mut t = AnswerTable::default();
+    put(&mut t, 0, QTYPE_A, "www.example.com.", 30, &["198.18.10.1", "198.18.20.1"]);
+    put(&mut t, 0, QTYPE_AAAA, "www.example.com.", 30, &["fd00:10::1", "fd00:20::1"]);
+    put(&mut t, 1, QTYPE_A, "www.example.com.", 30, &["198.18.20.1", "198.18.10.1"]);
+    put(&mut t, 1, QTYPE_AAAA, "www.example.com.", 30, &["fd00:20::1", "fd00:10::1"]);
+    put(&mut t, 0, QTYPE_AAAA, "v6only.example.com.", 300, &["fd00:10::1"]);
+    let eight: Vec<String> = (1..=8).map(|i| format!("fd00:8::{i}")).collect();
+    put(&mut t, 0, QTYPE_AAAA, "eight.example.com.", 60, &eight.iter().map(String::as_str).collect::<Vec<_>>());
+    let eight_v4: Vec<String> = (1..=8).map(|i| format!("198.18.8.{i}")).collect();
+    put(&mut t, 0, QTYPE_A, "eight.example.com.", 60, &eight_v4.iter().map(String::as_str).collect::<Vec<_>>());
+    let nine: Vec<String> = (1..=9).map(|i| format!("198.18.9.{i}")).collect();
+    put(&mut t, 0, QTYPE_A, "nine.example.com.", 60, &nine.iter().map(String::as_str).collect::<Vec<_>>());
+    put(&mut t, 0, QTYPE_A, "x.deep.example.com.", 5, &["198.18.11.1"]);
+    // Two names one letter apart with different answers: a key mix-up would show.
+    put(&mut t, 0, QTYPE_A, "a.example.com.", 30, &["198.18.12.1"]);
+    put(&mut t, 0, QTYPE_A, "b.example.com.", 30, &["198.18.12.2"]);
+    t
+}
+
+pub fn views() -> Views {
+    Views {
+        names: vec!["near".into()],
+        prefixes: vec![(NEAR_V4.parse().unwrap(), 1), (NEAR_V6.parse().unwrap(), 1)],
+    }
+}
+
+pub fn harness() -> XdpHarness {
+    XdpHarness::new(ZONE, table(), views())
+}
+
+pub const SERVER_V4: &str = "198.18.0.1";
+pub const SERVER_V6: &str = "fd00::1";
+pub const CLIENT_V4: &str = "198.18.0.2";
+pub const CLIENT_V6: &str = "fd00::2";

@@ -1,0 +1,219 @@
+//! The XDP responder packet by packet through BPF_PROG_TEST_RUN: crafted frames in, frames out,
+//! checked with etherparse and hickory-proto, and compared byte for byte with what the
+//! userspace server answers to the same query.
+
+mod xdp_common;
+
+use std::net::IpAddr;
+
+use hickory_proto::{op::Message, rr::RecordType};
+use switchyard::bpf::test_run::{XDP_PASS, XDP_TX};
+use switchyard_tests::{
+    frames::{EdnsSpec, check_response, query, udp_frame},
+    privileges::have_root,
+    xdp_harness::XdpHarness,
+};
+use xdp_common::*;
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+/// Sends one query frame; asserts XDP_TX with a correct frame identical (DNS bytes) to the
+/// userspace answer; returns the parsed response.
+fn answered(h: &mut XdpHarness, vlan: Option<u16>, client: &str, dns: &[u8]) -> Message {
+    let server = if client.contains(':') { SERVER_V6 } else { SERVER_V4 };
+    let frame = udp_frame(vlan, ip(client), ip(server), 40000, 53, dns);
+    let run = h.run(&frame).expect("test run");
+    assert_eq!(run.action, XDP_TX, "expected XDP_TX");
+    let reply = check_response(&frame, &run.frame).unwrap_or_else(|e| panic!("bad response frame: {e}"));
+    let userspace = h.userspace(dns, ip(client)).expect("userspace answers too");
+    assert_eq!(reply, userspace, "XDP and userspace give the same bytes");
+    Message::from_vec(&reply).expect("parsable")
+}
+
+/// Asserts XDP_PASS with the frame untouched and the named counter moved by one.
+fn passed(h: &mut XdpHarness, frame: &[u8], counter: &str) {
+    let before = h.counter(counter);
+    let run = h.run(frame).expect("test run");
+    assert_eq!(run.action, XDP_PASS, "expected XDP_PASS ({counter})");
+    assert_eq!(run.frame, frame, "a passed frame is untouched ({counter})");
+    assert_eq!(h.counter(counter), before + 1, "counted as {counter}");
+}
+
+fn v4_query(dns: &[u8]) -> Vec<u8> {
+    udp_frame(None, ip(CLIENT_V4), ip(SERVER_V4), 40000, 53, dns)
+}
+
+fn addrs(m: &Message) -> Vec<String> {
+    m.answers.iter().map(|r| r.data.to_string()).collect()
+}
+
+#[test]
+fn answers_a_aaaa_over_v4_v6_with_and_without_vlan() {
+    if !have_root("answers_a_aaaa_over_v4_v6_with_and_without_vlan") {
+        return;
+    }
+    let mut h = harness();
+    for vlan in [None, Some(42)] {
+        let m = answered(&mut h, vlan, CLIENT_V4, &query(1, "www.example.com.", RecordType::A, None));
+        assert_eq!(addrs(&m), ["198.18.10.1", "198.18.20.1"]);
+        let m = answered(&mut h, vlan, CLIENT_V6, &query(2, "www.example.com.", RecordType::AAAA, None));
+        assert_eq!(addrs(&m), ["fd00:10::1", "fd00:20::1"]);
+        let m = answered(&mut h, vlan, CLIENT_V6, &query(3, "www.example.com.", RecordType::A, None));
+        assert_eq!(addrs(&m), ["198.18.10.1", "198.18.20.1"], "A over IPv6");
+    }
+    assert_eq!(h.counter("answered_v4"), 2);
+    assert_eq!(h.counter("answered_v6"), 4);
+}
+
+#[test]
+fn header_question_case_and_ttl() {
+    if !have_root("header_question_case_and_ttl") {
+        return;
+    }
+    let mut h = harness();
+    let m = answered(&mut h, None, CLIENT_V4, &query(0xbeef, "wWw.ExAmPlE.cOm.", RecordType::A, None));
+    assert_eq!(m.metadata.id, 0xbeef);
+    assert!(m.metadata.authoritative && m.metadata.recursion_desired && !m.metadata.truncation);
+    assert_eq!(m.queries[0].name().to_string(), "wWw.ExAmPlE.cOm.", "0x20 case kept");
+    assert!(m.answers.iter().all(|r| r.ttl == 30));
+    let m = answered(&mut h, None, CLIENT_V4, &query(7, "x.deep.example.com.", RecordType::A, None));
+    assert_eq!((addrs(&m), m.answers[0].ttl), (vec!["198.18.11.1".to_string()], 5));
+}
+
+#[test]
+fn edns_gets_our_opt_without_echoing_the_cookie_and_with_do_copied() {
+    if !have_root("edns_gets_our_opt_without_echoing_the_cookie_and_with_do_copied") {
+        return;
+    }
+    let mut h = harness();
+    for (client, rtype) in [(CLIENT_V4, RecordType::A), (CLIENT_V6, RecordType::AAAA)] {
+        for dnssec_ok in [false, true] {
+            let spec = EdnsSpec { dnssec_ok, cookie: true, ..EdnsSpec::default() };
+            let m = answered(&mut h, None, client, &query(9, "www.example.com.", rtype, Some(&spec)));
+            let edns = m.edns.expect("OPT in the response");
+            assert_eq!((edns.version(), edns.max_payload(), edns.flags().dnssec_ok), (0, 1232, dnssec_ok));
+            assert!(edns.options().as_ref().is_empty(), "no options echoed");
+            assert_eq!(m.answers.len(), 2);
+        }
+    }
+}
+
+#[test]
+fn up_to_eight_addresses_in_map_order() {
+    if !have_root("up_to_eight_addresses_in_map_order") {
+        return;
+    }
+    let mut h = harness();
+    let m = answered(&mut h, None, CLIENT_V6, &query(1, "eight.example.com.", RecordType::AAAA, Some(&EdnsSpec::default())));
+    assert_eq!(addrs(&m), (1..=8).map(|i| format!("fd00:8::{i}")).collect::<Vec<_>>());
+    let m = answered(&mut h, None, CLIENT_V4, &query(1, "eight.example.com.", RecordType::A, None));
+    assert_eq!(m.answers.len(), 8);
+    assert_eq!(h.write_stats.userspace_only, 1, "nine addresses do not go in the map");
+    passed(&mut h, &v4_query(&query(1, "nine.example.com.", RecordType::A, None)), "pass_miss");
+}
+
+#[test]
+fn client_locality_views_and_client_subnet() {
+    if !have_root("client_locality_views_and_client_subnet") {
+        return;
+    }
+    let mut h = harness();
+    let m = answered(&mut h, None, "198.18.200.7", &query(1, "www.example.com.", RecordType::A, None));
+    assert_eq!(addrs(&m), ["198.18.20.1", "198.18.10.1"], "near view's order");
+    let m = answered(&mut h, None, "fd00:c8::9", &query(1, "www.example.com.", RecordType::AAAA, None));
+    assert_eq!(addrs(&m), ["fd00:20::1", "fd00:10::1"]);
+    let m = answered(&mut h, None, "198.18.200.7", &query(1, "x.deep.example.com.", RecordType::A, None));
+    assert_eq!(addrs(&m), ["198.18.11.1"], "no view entry: the default view's");
+    let ecs = EdnsSpec { client_subnet: Some((ip("198.18.200.0"), 24)), ..EdnsSpec::default() };
+    passed(&mut h, &v4_query(&query(1, "www.example.com.", RecordType::A, Some(&ecs))), "pass_client_subnet");
+}
+
+#[test]
+fn similar_names_never_share_an_answer() {
+    if !have_root("similar_names_never_share_an_answer") {
+        return;
+    }
+    let mut h = harness();
+    let a = answered(&mut h, None, CLIENT_V4, &query(1, "a.example.com.", RecordType::A, None));
+    let b = answered(&mut h, None, CLIENT_V4, &query(1, "B.example.com.", RecordType::A, None));
+    assert_eq!((addrs(&a), addrs(&b)), (vec!["198.18.12.1".to_string()], vec!["198.18.12.2".to_string()]));
+    passed(&mut h, &v4_query(&query(1, "c.example.com.", RecordType::A, None)), "pass_miss");
+}
+
+#[test]
+fn never_answers_what_it_must_not() {
+    if !have_root("never_answers_what_it_must_not") {
+        return;
+    }
+    let mut h = harness();
+    let good = query(0x1111, "www.example.com.", RecordType::A, None);
+
+    let mut response = good.clone();
+    response[2] |= 0x80;
+    passed(&mut h, &v4_query(&response), "pass_response");
+
+    let mut notify = good.clone();
+    notify[2] = (notify[2] & 0x87) | (4 << 3);
+    passed(&mut h, &v4_query(&notify), "pass_opcode");
+
+    let mut two_questions = good.clone();
+    two_questions[5] = 2;
+    passed(&mut h, &v4_query(&two_questions), "pass_qdcount");
+    let mut no_question = good.clone();
+    no_question[5] = 0;
+    passed(&mut h, &v4_query(&no_question), "pass_qdcount");
+
+    passed(&mut h, &v4_query(&good[..good.len() - 3]), "pass_malformed");
+    let mut trailing = good.clone();
+    trailing.extend_from_slice(&[0, 0, 0]);
+    passed(&mut h, &v4_query(&trailing), "pass_malformed");
+
+    let mut pointer = good[..12].to_vec();
+    pointer.extend_from_slice(&[0xC0, 0x0C, 0, 1, 0, 1]);
+    passed(&mut h, &v4_query(&pointer), "pass_malformed");
+
+    let mut fragment = v4_query(&good);
+    fragment[14 + 6] |= 0x20; // more fragments
+    passed(&mut h, &fixed_ipv4_checksum(fragment), "pass_fragment");
+
+    passed(&mut h, &udp_frame(None, ip(CLIENT_V4), ip(SERVER_V4), 40000, 5353, &good), "pass_other_port");
+
+    let long = format!("{}.example.com.", ["abcdefghij"; 12].join("."));
+    passed(&mut h, &v4_query(&query(1, &long, RecordType::A, None)), "pass_name_too_long");
+
+    let v1 = EdnsSpec { version: 1, ..EdnsSpec::default() };
+    passed(&mut h, &v4_query(&query(1, "www.example.com.", RecordType::A, Some(&v1))), "pass_bad_version");
+
+    passed(&mut h, &v4_query(&query(1, "www.example.com.", RecordType::MX, None)), "pass_unsupported");
+    passed(&mut h, &v4_query(&query(1, "example.com.", RecordType::SOA, None)), "pass_unsupported");
+    let mut chaos = good.clone();
+    let n = chaos.len();
+    chaos[n - 1] = 3; // class CH
+    passed(&mut h, &v4_query(&chaos), "pass_unsupported");
+
+    passed(&mut h, &v4_query(&query(1, "nope.example.com.", RecordType::A, None)), "pass_miss");
+    passed(&mut h, &v4_query(&query(1, "v6only.example.com.", RecordType::A, None)), "pass_miss");
+    assert_eq!(h.counter("answered_v4") + h.counter("answered_v6"), 0, "nothing was answered");
+}
+
+#[test]
+fn disabled_until_userspace_turns_it_on() {
+    if !have_root("disabled_until_userspace_turns_it_on") {
+        return;
+    }
+    let mut h = harness();
+    h.datapath
+        .set_config(switchyard_common::XdpConfig { dns_port: 53, edns_udp_payload: 1232, enabled: 0 })
+        .unwrap();
+    passed(&mut h, &v4_query(&query(1, "www.example.com.", RecordType::A, None)), "pass_disabled");
+}
+
+/// Recomputes the IPv4 header checksum after editing a header field.
+fn fixed_ipv4_checksum(mut frame: Vec<u8>) -> Vec<u8> {
+    let header = etherparse::Ipv4Header::from_slice(&frame[14..]).unwrap().0;
+    let sum = header.calc_header_checksum();
+    frame[14 + 10..14 + 12].copy_from_slice(&sum.to_be_bytes());
+    frame
+}
