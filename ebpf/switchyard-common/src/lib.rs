@@ -5,7 +5,7 @@
 
 /// Longest question name (wire format, including the final root label) the XDP path can match.
 /// Longer names are passed to userspace.
-pub const MAX_NAME_LEN: usize = 128;
+pub const MAX_NAME_LEN: usize = 96;
 /// Most addresses one answer set holds; larger sets are served by userspace.
 pub const MAX_ADDRS: usize = 8;
 /// View used when no client prefix matches.
@@ -60,9 +60,13 @@ pub struct XdpConfig {
     pub dns_port: u16,
     /// UDP payload size advertised in the response OPT record.
     pub edns_udp_payload: u16,
-    /// Nonzero once userspace has filled the maps; until then everything is passed.
+    /// `FLAG_ENABLED` once userspace has filled the maps (until then everything is passed),
+    /// plus `FLAG_HAS_VIEWS` when the locality tries hold prefixes (else they are not consulted).
     pub enabled: u32,
 }
+
+pub const FLAG_ENABLED: u32 = 1;
+pub const FLAG_HAS_VIEWS: u32 = 2;
 
 /// Outcome counters, one slot each in a per-CPU array.
 #[repr(u32)]

@@ -3,7 +3,7 @@
 use aya_ebpf::{helpers::generated::bpf_xdp_adjust_tail, programs::XdpContext};
 use network_types::{eth::EthHdr, ip::Ipv4Hdr, ip::Ipv6Hdr, udp::UdpHdr};
 use switchyard_common::{
-    AnswerKey, AnswerSet, Counter, DEFAULT_VIEW, MAX_ADDRS, QTYPE_AAAA, XdpConfig,
+    AnswerKey, AnswerSet, Counter, DEFAULT_VIEW, FLAG_ENABLED, FLAG_HAS_VIEWS, MAX_ADDRS, QTYPE_AAAA, XdpConfig,
     record_len, render_record,
 };
 
@@ -25,13 +25,13 @@ const RESPONSE_FLAGS: u16 = 0x8400;
 #[inline(always)]
 pub fn respond(ctx: &XdpContext) -> Result<Counter, Counter> {
     let config: XdpConfig = match CONFIG.get(0) {
-        Some(c) if c.enabled != 0 => *c,
+        Some(c) if c.enabled & FLAG_ENABLED != 0 => *c,
         _ => return Err(Counter::PassDisabled),
     };
     let frame = query::frame(ctx, config.dns_port)?;
     let scratch = unsafe { &mut *SCRATCH.get_ptr_mut(0).ok_or(Counter::PassDisabled)? };
     let q = query::question(ctx, &frame, scratch)?;
-    scratch.key.view = client_view(ctx, &frame);
+    scratch.key.view = if config.enabled & FLAG_HAS_VIEWS != 0 { client_view(ctx, &frame) } else { DEFAULT_VIEW };
     let set = lookup(&mut scratch.key).ok_or(Counter::PassMiss)?;
     let count = set.count as usize;
     if count == 0 || count > MAX_ADDRS {

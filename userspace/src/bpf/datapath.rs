@@ -32,6 +32,8 @@ pub enum DatapathError {
 pub struct Datapath {
     ebpf: Ebpf,
     pin_dir: Option<PathBuf>,
+    /// Whether locality prefixes were written: folded into the config the program reads.
+    has_views: bool,
     _logger: Option<tokio::task::JoinHandle<()>>,
 }
 
@@ -53,7 +55,7 @@ impl Datapath {
             pin_maps(&ebpf, pin_dir)?;
         }
         let logger = if pin_dir.is_some() { forward_kernel_logs(&mut ebpf) } else { None };
-        Ok(Datapath { ebpf, pin_dir: pin_dir.map(Into::into), _logger: logger })
+        Ok(Datapath { ebpf, pin_dir: pin_dir.map(Into::into), has_views: false, _logger: logger })
     }
 
     /// Loads one more program of the object (the pass-through or swap-only one) and returns it.
@@ -97,15 +99,20 @@ impl Datapath {
     }
 
     /// Writes the runtime settings; `enabled` turns the fast path on once the maps are filled.
-    pub fn set_config(&mut self, config: XdpConfig) -> Result<(), DatapathError> {
+    /// Call after `set_views`: the views flag is added here.
+    pub fn set_config(&mut self, mut config: XdpConfig) -> Result<(), DatapathError> {
+        if self.has_views {
+            config.enabled |= switchyard_common::FLAG_HAS_VIEWS;
+        }
         let map = self.ebpf.map_mut(map_names::CONFIG).expect("loaded");
         let mut array: Array<_, XdpConfig> =
             Array::try_from(map).map_err(|e| DatapathError::Map(map_names::CONFIG, e))?;
         array.set(0, config, 0).map_err(|e| DatapathError::Map(map_names::CONFIG, e))
     }
 
-    /// Replaces the client-locality prefixes.
+    /// Writes the client-locality prefixes.
     pub fn set_views(&mut self, views: &Views) -> Result<(), DatapathError> {
+        self.has_views = !views.is_empty();
         for (name, v6) in [(map_names::VIEWS_V4, false), (map_names::VIEWS_V6, true)] {
             let map = self.ebpf.map_mut(name).expect("loaded");
             if v6 {
