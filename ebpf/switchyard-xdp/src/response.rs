@@ -45,6 +45,7 @@ pub fn respond(ctx: &XdpContext) -> Result<Counter, Counter> {
     let old_len = (ctx.data_end() - ctx.data()) as i32;
     let delta = (frame.dns + dns_len) as i32 - old_len;
     if delta != 0 && unsafe { bpf_xdp_adjust_tail(ctx.ctx, delta) } != 0 {
+        aya_log_ebpf::debug!(ctx, "cannot resize the frame by {} bytes: passing it", delta);
         return Err(Counter::PassTooBig);
     }
     // All packet pointers are stale now; everything below re-derives and re-checks them.

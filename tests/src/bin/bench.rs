@@ -81,6 +81,9 @@ fn bench_xdp() -> Result<(), String> {
         let program = h.datapath.program(responder).map_err(|e| e.to_string())?;
         let samples = (0..ROUNDS).map(|_| test_run::run(program, &miss, REPEAT).map(|r| r.duration_ns)).collect::<Result<Vec<_>, _>>();
         out.push(("miss_pass", "IPv4 A miss, XDP_PASS", median(samples.map_err(|e| e.to_string())?)));
+        let info = h.datapath.program(responder).map_err(|e| e.to_string())?.info().map_err(|e| e.to_string())?;
+        out.push(("verified_instructions", "instructions the verifier processed (not ns)", info.verified_instruction_count().unwrap_or(0)));
+        out.push(("program_instructions", "BPF instructions in the program (not ns)", info.size_translated().unwrap_or(0) / 8));
         let floor = h.datapath.program(program_names::SWAP_ONLY).map_err(|e| e.to_string())?;
         let samples = (0..ROUNDS).map(|_| test_run::time_live(floor, &a_hit, REPEAT)).collect::<Result<Vec<_>, _>>();
         out.push(("floor_swap_tx", "swap addresses + XDP_TX only", median(samples.map_err(|e| e.to_string())?)));
@@ -111,8 +114,11 @@ fn bench_xdp() -> Result<(), String> {
     println!("XDP program, BPF_PROG_TEST_RUN, {REPEAT} runs x {ROUNDS} rounds (median), kernel {kernel}, {cpu}");
     println!("| case | what | ns/packet | x floor |");
     println!("|---|---|---:|---:|");
-    for (name, what, ns) in &cases {
+    for (name, what, ns) in cases.iter().filter(|c| !c.0.ends_with("instructions")) {
         println!("| {name} | {what} | {ns} | {:.2} |", *ns as f64 / floor as f64);
+    }
+    for (name, what, n) in cases.iter().filter(|c| c.0.ends_with("instructions")) {
+        println!("{name}: {n} ({what})");
     }
     println!("written to {}", path.display());
     Ok(())
