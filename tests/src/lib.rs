@@ -2,8 +2,11 @@
 //! clients. Used by the integration tests, the demo and the benchmarks.
 //!
 //! Everything made here is removed on drop, also when a test fails.
+pub mod answers;
 pub mod client;
 pub mod daemon;
+pub mod http_server;
+pub mod link;
 pub mod frames;
 pub mod netns;
 pub mod privileges;

@@ -9,7 +9,11 @@ use tokio::{
 };
 use tracing::warn;
 
-use crate::dns::server::{ServerCounters, ServerCountersSnapshot};
+use crate::{
+    dns::server::{ServerCounters, ServerCountersSnapshot},
+    health::SiteStatus,
+    peers::PeersStatus,
+};
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "cmd", rename_all = "snake_case")]
@@ -26,19 +30,26 @@ pub struct Status {
     pub xdp_interfaces: Vec<String>,
     pub services: usize,
     pub map_entries: usize,
+    /// Every site: its state and each of its checks.
+    #[serde(default)]
+    pub sites: Vec<SiteStatus>,
+    /// Heartbeats with the other sites' DNS servers, when `[peers]` is configured.
+    #[serde(default)]
+    pub peers: Option<PeersStatus>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Response {
     Stats { userspace: ServerCountersSnapshot },
-    Status(Status),
+    Status(Box<Status>),
     Error(String),
 }
 
 pub struct AdminState {
     pub counters: Arc<ServerCounters>,
-    pub status: Status,
+    /// Builds the status when asked: sites and peers change while the daemon runs.
+    pub status: Box<dyn Fn() -> Status + Send + Sync>,
 }
 
 /// Serves the socket until the task is dropped. Removes a stale socket file first.
@@ -66,7 +77,7 @@ async fn handle(stream: UnixStream, state: Arc<AdminState>) {
     while let Ok(Some(line)) = lines.next_line().await {
         let response = match serde_json::from_str::<Request>(&line) {
             Ok(Request::Stats) => Response::Stats { userspace: state.counters.snapshot() },
-            Ok(Request::Status) => Response::Status(state.status.clone()),
+            Ok(Request::Status) => Response::Status(Box::new((state.status)())),
             Err(e) => Response::Error(format!("bad request: {e}")),
         };
         let mut out = serde_json::to_vec(&response).expect("serialisable");

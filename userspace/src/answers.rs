@@ -10,7 +10,10 @@ use hickory_proto::{rr::Name, serialize::binary::BinEncodable};
 use ipnet::IpNet;
 use switchyard_common::{DEFAULT_VIEW, QTYPE_A, QTYPE_AAAA};
 
-use crate::config::Config;
+use crate::{
+    config::Config,
+    policy::{self, Family},
+};
 
 /// Lowercase, uncompressed wire form of a name: the key both paths match on.
 pub fn wire_name(name: &Name) -> Vec<u8> {
@@ -39,22 +42,44 @@ pub struct AnswerTable {
 }
 
 impl AnswerTable {
-    /// Static answers straight from the services' address lists.
-    pub fn from_config(config: &Config, views: &Views) -> AnswerTable {
+    /// Static answers straight from the address lists of services that are not site-based.
+    /// (Views are kept in the signature: per-view answers come from the policy now.)
+    pub fn from_config(config: &Config, _views: &Views) -> AnswerTable {
         let mut table = AnswerTable::default();
-        for service in &config.service {
+        for service in config.service.iter().filter(|s| !s.is_site_based()) {
             let name = wire_name(&crate::config::parse_name(&service.name).expect("validated"));
             let a: Vec<IpAddr> = service.a.iter().map(|a| IpAddr::V4(*a)).collect();
             let aaaa: Vec<IpAddr> = service.aaaa.iter().map(|a| IpAddr::V6(*a)).collect();
             table.insert(DEFAULT_VIEW, &name, service.ttl, a, aaaa);
-            for (view_name, lists) in &service.views {
-                let view = views.id_of(view_name).expect("validated");
-                let a = lists.a.iter().map(|a| IpAddr::V4(*a)).collect();
-                let aaaa = lists.aaaa.iter().map(|a| IpAddr::V6(*a)).collect();
-                table.insert(view, &name, service.ttl, a, aaaa);
-            }
         }
         table
+    }
+
+    /// The policy's answers keyed the way both paths look them up: view name to view id (the
+    /// default view is 0), family to QTYPE. An empty list gets no entry (the server says NODATA).
+    pub fn from_policy(answers: &policy::AnswerTable, views: &Views) -> AnswerTable {
+        let mut table = AnswerTable::default();
+        for (key, answer) in answers.iter() {
+            if answer.addrs.is_empty() {
+                continue;
+            }
+            let view = match &key.view {
+                None => DEFAULT_VIEW,
+                Some(name) => views.id_of(name).expect("validated: service views name [[view]] tables"),
+            };
+            let qtype = match key.family {
+                Family::A => QTYPE_A,
+                Family::Aaaa => QTYPE_AAAA,
+            };
+            let name = wire_name(&crate::config::parse_name(&key.service).expect("validated"));
+            table.entries.insert(AnswerKey { view, qtype, name }, AnswerSet { ttl: answer.ttl, addrs: answer.addrs.clone() });
+        }
+        table
+    }
+
+    /// Adds every entry of `other`, replacing entries with the same key.
+    pub fn extend(&mut self, other: AnswerTable) {
+        self.entries.extend(other.entries);
     }
 
     fn insert(&mut self, view: u32, name: &[u8], ttl: u32, a: Vec<IpAddr>, aaaa: Vec<IpAddr>) {

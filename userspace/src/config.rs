@@ -4,7 +4,7 @@
 //! anything is attached or bound.
 
 use std::{
-    collections::BTreeSet,
+    collections::{BTreeMap, BTreeSet},
     net::{IpAddr, Ipv4Addr, Ipv6Addr},
     path::{Path, PathBuf},
 };
@@ -12,6 +12,16 @@ use std::{
 use hickory_proto::rr::Name;
 use ipnet::IpNet;
 use serde::Deserialize;
+
+mod sites;
+
+use crate::{
+    health::{ProbeOverrides, SiteConfig},
+    peers::PeersConfig,
+    policy::{
+        LoadOrdering, RttOrdering, ServiceConfig as PolicyService, WhenAllDown,
+    },
+};
 
 /// A configuration problem: which file, which key, what is wrong.
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +43,15 @@ pub struct Config {
     pub zone: Vec<ZoneConfig>,
     #[serde(default)]
     pub view: Vec<ViewConfig>,
+    /// Probe defaults for every health check (`[probe]`).
+    #[serde(default)]
+    pub probe: ProbeOverrides,
+    /// The sites services are answered from (`[[site]]`).
+    #[serde(default)]
+    pub site: Vec<SiteConfig>,
+    /// Heartbeats to and from the DNS servers of the other sites.
+    #[serde(default)]
+    pub peers: Option<PeersConfig>,
     #[serde(default)]
     pub service: Vec<ServiceConfig>,
 }
@@ -57,6 +76,12 @@ pub struct ServerConfig {
     /// Directory under bpffs where the maps are pinned (one subdirectory per instance).
     #[serde(default = "default_pin_root")]
     pub pin_root: PathBuf,
+    /// This daemon's own site (a `[[site]]` probed here); required with `[peers]`.
+    #[serde(default)]
+    pub site: Option<String>,
+    /// This daemon's name within its site, sent in heartbeats; required with `[peers]`.
+    #[serde(default)]
+    pub node: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -120,6 +145,8 @@ pub struct ViewConfig {
     pub prefixes: Vec<IpNet>,
 }
 
+/// A name answered either from fixed address lists (`a`/`aaaa`) or from sites chosen by their
+/// health (`sites`, `views` and the ordering options of `crate::policy::ServiceConfig`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServiceConfig {
@@ -130,18 +157,41 @@ pub struct ServiceConfig {
     pub a: Vec<Ipv4Addr>,
     #[serde(default)]
     pub aaaa: Vec<Ipv6Addr>,
-    /// Per-view address lists, by view name; views not listed get the default lists.
+    /// Preferred site order for clients without a matching view.
     #[serde(default)]
-    pub views: std::collections::BTreeMap<String, AddressLists>,
+    pub sites: Vec<String>,
+    /// Preferred site order per `[[view]]`, e.g. `views = { near-b = ["b", "a"] }`.
+    #[serde(default)]
+    pub views: BTreeMap<String, Vec<String>>,
+    #[serde(default)]
+    pub when_all_down: WhenAllDown,
+    #[serde(default)]
+    pub by_load: Option<LoadOrdering>,
+    #[serde(default)]
+    pub by_rtt: Option<RttOrdering>,
+    #[serde(default = "default_reorder_hold")]
+    pub reorder_hold: u32,
 }
 
-#[derive(Debug, Clone, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub struct AddressLists {
-    #[serde(default)]
-    pub a: Vec<Ipv4Addr>,
-    #[serde(default)]
-    pub aaaa: Vec<Ipv6Addr>,
+impl ServiceConfig {
+    /// Answered from sites (as opposed to fixed address lists).
+    pub fn is_site_based(&self) -> bool {
+        !self.sites.is_empty()
+    }
+
+    /// The policy's view of a site-based service.
+    pub fn to_policy(&self) -> PolicyService {
+        PolicyService {
+            name: self.name.clone(),
+            ttl: self.ttl,
+            sites: self.sites.clone(),
+            when_all_down: self.when_all_down,
+            by_load: self.by_load,
+            by_rtt: self.by_rtt,
+            reorder_hold: self.reorder_hold,
+            views: self.views.clone(),
+        }
+    }
 }
 
 fn default_instance() -> String {
@@ -186,6 +236,9 @@ fn default_minimum() -> u32 {
 fn default_service_ttl() -> u32 {
     30
 }
+fn default_reorder_hold() -> u32 {
+    3
+}
 
 impl Default for ServerConfig {
     fn default() -> Self {
@@ -196,6 +249,8 @@ impl Default for ServerConfig {
             edns_udp_payload: default_edns_payload(),
             run_dir: default_run_dir(),
             pin_root: default_pin_root(),
+            site: None,
+            node: None,
         }
     }
 }
@@ -273,12 +328,8 @@ impl Config {
             if !services.insert(name.to_lowercase()) {
                 return Err((key, format!("{} is configured twice", service.name)));
             }
-            for view in service.views.keys() {
-                if !views.contains(view.as_str()) {
-                    return Err((format!("service[{i}].views.{view}"), "no [[view]] has this name".into()));
-                }
-            }
         }
+        self.validate_sites()?;
         if self.server.edns_udp_payload < 512 {
             return Err(("server.edns_udp_payload".into(), "must be at least 512".into()));
         }

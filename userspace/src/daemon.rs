@@ -1,25 +1,30 @@
 //! `switchyard run`: everything between reading the config and shutting down cleanly.
 
-use std::sync::Arc;
+use std::sync::{Arc, atomic::Ordering};
 
 use anyhow::Context;
-use arc_swap::ArcSwap;
 use switchyard_common::XdpConfig;
 use tracing::info;
 
 use crate::{
     admin::{self, AdminState, Status},
-    answers::{AnswerTable, Views},
-    bpf::{datapath::Datapath, writer::MapWriter},
+    answers::Views,
+    bpf::datapath::Datapath,
     config::{Config, XdpMode},
+    control::Control,
     dns::{authority::Authority, server},
+    health::{HealthMonitor, ProbeSettings},
+    peers::PeerService,
+    site_feeds,
 };
 
 /// Runs until SIGTERM or SIGINT. The config must already be validated.
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let views = Views::from_config(&config);
-    let table = Arc::new(ArcSwap::from_pointee(AnswerTable::from_config(&config, &views)));
-    let authority = Arc::new(Authority::new(&config, views.clone(), table.clone()));
+    // Probing starts at once; the first result of a check decides its state.
+    let monitor = Arc::new(HealthMonitor::start(&config.health_config()).context("starting health checks")?);
+    let mut control = Control::new(&config, views.clone(), &monitor.sites()).context("building the answer policy")?;
+    let authority = Arc::new(Authority::new(&config, views.clone(), control.table()));
     let counters = Arc::new(server::ServerCounters::default());
 
     // Bind first: a port in use stops us before anything is attached.
@@ -28,13 +33,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("binding DNS port {}", config.server.dns_port))?;
 
     let mut datapath = None;
-    let mut map_entries = 0;
     if config.xdp.mode != XdpMode::Off {
         let mut dp = Datapath::load(Some(&config.server.pin_dir()), config.xdp.max_entries)?;
         dp.set_views(&views)?;
-        let stats = MapWriter::default().write(&mut dp.answers()?, &table.load())?;
-        map_entries = stats.written;
-        info!(written = stats.written, userspace_only = stats.userspace_only, elapsed_us = stats.elapsed.as_micros() as u64, "answer map written");
+        control.write_map(&mut dp)?;
         dp.set_config(XdpConfig {
             dns_port: config.server.dns_port,
             edns_udp_payload: config.server.edns_udp_payload,
@@ -46,28 +48,58 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         datapath = Some(dp);
     }
 
+    let mut feeds = Vec::new();
+    let mut peers = None;
+    if let Some(peers_config) = config.peers.clone() {
+        let site = config.server.site.as_deref().expect("validated: [peers] needs server.site");
+        let node = config.server.node.as_deref().expect("validated: [peers] needs server.node");
+        let (own_state, own_feed) = site_feeds::own_state(&monitor, site);
+        let handle = PeerService::start(peers_config, site, node, own_state).await.context("starting peer heartbeats")?;
+        feeds.push(own_feed);
+        feeds.push(site_feeds::remote_sites(monitor.clone(), config.remote_sites(), handle.views()));
+        peers = Some(Arc::new(handle));
+    }
+
     let socket = config.server.admin_socket();
+    let base = Status {
+        instance: config.server.instance.clone(),
+        xdp_mode: format!("{:?}", config.xdp.mode).to_lowercase(),
+        xdp_interfaces: if datapath.is_some() { config.xdp.interfaces.clone() } else { vec![] },
+        services: config.service.len(),
+        map_entries: 0,
+        sites: vec![],
+        peers: None,
+    };
+    let (status_monitor, status_peers, map_entries) = (monitor.clone(), peers.clone(), control.map_entries());
     let state = Arc::new(AdminState {
         counters,
-        status: Status {
-            instance: config.server.instance.clone(),
-            xdp_mode: format!("{:?}", config.xdp.mode).to_lowercase(),
-            xdp_interfaces: if datapath.is_some() { config.xdp.interfaces.clone() } else { vec![] },
-            services: config.service.len(),
-            map_entries,
-        },
+        status: Box::new(move || Status {
+            map_entries: map_entries.load(Ordering::Relaxed),
+            sites: status_monitor.status().sites,
+            peers: status_peers.as_ref().map(|p| p.status()),
+            ..base.clone()
+        }),
     });
     let admin = admin::serve(&socket, state).with_context(|| format!("admin socket {}", socket.display()))?;
     info!(instance = %config.server.instance, port = config.server.dns_port, "ready");
 
-    wait_for_shutdown().await;
+    // Re-evaluating once per probe interval lets load/RTT ordering holds run out.
+    let tick = ProbeSettings::default().with(config.probe).interval;
+    let result = tokio::select! {
+        () = wait_for_shutdown() => Ok(()),
+        r = control.run(monitor.subscribe(), datapath.as_mut(), tick) => r.context("control loop stopped"),
+    };
     info!("shutting down");
     admin.abort();
     let _ = std::fs::remove_file(&socket);
+    for feed in feeds {
+        feed.abort();
+    }
+    drop(peers);
     drop(listeners);
     // Dropping the datapath detaches XDP and removes the pinned maps.
     drop(datapath);
-    Ok(())
+    result
 }
 
 async fn wait_for_shutdown() {

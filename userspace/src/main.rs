@@ -3,6 +3,7 @@ use std::{path::PathBuf, process::ExitCode};
 use clap::{Parser, Subcommand};
 use switchyard::{
     admin::{self, Request, Response},
+    status_table,
     bpf::counters,
     config::{Config, ServerConfig},
 };
@@ -67,9 +68,16 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Run { config } => run(config),
-        Command::Check { config } => match Config::load(&config).and_then(|c| c.check_interfaces(&config).map(|()| c)) {
+        Command::Check { config } => match load_for_running(&config) {
             Ok(c) => {
-                println!("{}: ok ({} zones, {} services, {} views)", config.display(), c.zone.len(), c.service.len(), c.view.len());
+                println!(
+                    "{}: ok ({} zones, {} services, {} views, {} sites)",
+                    config.display(),
+                    c.zone.len(),
+                    c.service.len(),
+                    c.view.len(),
+                    c.site.len()
+                );
                 ExitCode::SUCCESS
             }
             Err(e) => config_error(e),
@@ -77,6 +85,14 @@ fn main() -> ExitCode {
         Command::Stats { target, json } => report(stats(&target, json)),
         Command::Status { target, json } => report(status(&target, json)),
     }
+}
+
+/// Parses and validates, then checks what only this host can tell: interfaces and key files.
+fn load_for_running(path: &std::path::Path) -> Result<Config, switchyard::config::ConfigError> {
+    let config = Config::load(path)?;
+    config.check_interfaces(path)?;
+    config.check_peer_keys(path)?;
+    Ok(config)
 }
 
 fn config_error(e: switchyard::config::ConfigError) -> ExitCode {
@@ -95,7 +111,7 @@ fn report(result: Result<(), String>) -> ExitCode {
 }
 
 fn run(path: PathBuf) -> ExitCode {
-    let config = match Config::load(&path).and_then(|c| c.check_interfaces(&path).map(|()| c)) {
+    let config = match load_for_running(&path) {
         Ok(c) => c,
         Err(e) => return config_error(e),
     };
@@ -160,12 +176,7 @@ fn status(target: &Target, json: bool) -> Result<(), String> {
     let server = target.server()?;
     match block_on(admin::request(&server.admin_socket(), &Request::Status))? {
         Response::Status(s) if json => println!("{}", serde_json::to_string(&s).expect("serialisable")),
-        Response::Status(s) => {
-            println!("instance   {}", s.instance);
-            println!("xdp        {} on [{}]", s.xdp_mode, s.xdp_interfaces.join(", "));
-            println!("services   {}", s.services);
-            println!("map        {} entries", s.map_entries);
-        }
+        Response::Status(s) => print!("{}", status_table::render(&s)),
         other => return Err(format!("unexpected answer: {other:?}")),
     }
     Ok(())

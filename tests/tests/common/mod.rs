@@ -3,7 +3,7 @@
 
 use switchyard_tests::{netns::unique, topology::Pair};
 
-/// A one-zone config with two services, XDP on the pair's server end in `mode`.
+/// A one-zone config with a service answered from two static sites and two fixed services, XDP on the pair's server end in `mode`.
 pub fn basic_config(pair: &Pair, mode: &str) -> (String, String) {
     let instance = unique("t");
     let toml = format!(
@@ -26,12 +26,21 @@ soa = {{ mname = "ns1.example.com.", rname = "hostmaster.example.com.", serial =
 name = "near-b"
 prefixes = ["198.18.200.0/24", "fd00:c8::/64"]
 
+[[site]]
+name = "a"
+a = ["198.18.10.1"]
+aaaa = ["fd00:10::1"]
+
+[[site]]
+name = "b"
+a = ["198.18.20.1"]
+aaaa = ["fd00:20::1"]
+
 [[service]]
 name = "www.example.com."
 ttl = 30
-a = ["198.18.10.1", "198.18.20.1"]
-aaaa = ["fd00:10::1", "fd00:20::1"]
-views.near-b = {{ a = ["198.18.20.1", "198.18.10.1"], aaaa = ["fd00:20::1", "fd00:10::1"] }}
+sites = ["a", "b"]
+views.near-b = ["b", "a"]
 
 [[service]]
 name = "ns1.example.com."

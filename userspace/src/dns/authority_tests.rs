@@ -1,8 +1,7 @@
 //! Authoritative logic without sockets: every answer kind, EDNS and Client Subnet.
 
-use std::{net::IpAddr, sync::Arc};
+use std::net::IpAddr;
 
-use arc_swap::ArcSwap;
 use hickory_proto::{
     op::{Edns, Message, Query, ResponseCode},
     rr::{
@@ -12,10 +11,7 @@ use hickory_proto::{
 };
 
 use super::authority::{Authority, Outcome};
-use crate::{
-    answers::{AnswerTable, Views},
-    config::Config,
-};
+use crate::{answers::Views, config::Config, control::Control, health::SiteMap, policy::SiteState};
 
 const CONFIG: &str = r#"
 [xdp]
@@ -27,20 +23,32 @@ soa = { mname = "ns1.example.com.", rname = "hostmaster.example.com.", minimum =
 [[view]]
 name = "eu"
 prefixes = ["198.18.128.0/17", "fd00:e0::/32"]
+[[site]]
+name = "one"
+a = ["198.18.1.1"]
+aaaa = ["fd00:1::1"]
+[[site]]
+name = "two"
+a = ["198.18.2.1"]
 [[service]]
 name = "www.example.com."
-a = ["198.18.1.1", "198.18.2.1"]
-aaaa = ["fd00:1::1"]
-views.eu = { a = ["198.18.2.1", "198.18.1.1"] }
+sites = ["one", "two"]
+views.eu = ["two", "one"]
 [[service]]
 name = "many.deep.example.com."
 a = ["198.18.3.1", "198.18.3.2", "198.18.3.3", "198.18.3.4", "198.18.3.5", "198.18.3.6", "198.18.3.7", "198.18.3.8", "198.18.3.9", "198.18.3.10"]
 "#;
 
 fn authority() -> Authority {
-    let config = Config::parse(CONFIG, "test.toml").unwrap();
+    authority_for(CONFIG)
+}
+
+/// The server as the daemon builds it, with every site available (they have no checks).
+fn authority_for(text: &str) -> Authority {
+    let config = Config::parse(text, "test.toml").unwrap();
     let views = Views::from_config(&config);
-    let table = Arc::new(ArcSwap::from_pointee(AnswerTable::from_config(&config, &views)));
+    let all_up: SiteMap = config.site.iter().map(|s| (s.name.clone(), SiteState { available: true, load: 0, rtt_us: 0 })).collect();
+    let table = Control::new(&config, views.clone(), &all_up).unwrap().table();
     Authority::new(&config, views, table)
 }
 
@@ -136,7 +144,7 @@ fn locality_from_source_address_and_from_client_subnet() {
     let (r, _) = ask(&a, &query("www.example.com.", RecordType::A), "198.18.200.9");
     assert_eq!(addrs(&r), ["198.18.2.1", "198.18.1.1"], "eu clients get their own order");
     let (r, _) = ask(&a, &query("www.example.com.", RecordType::AAAA), "198.18.200.9");
-    assert_eq!(addrs(&r), ["fd00:1::1"], "no eu AAAA list: the default view's");
+    assert_eq!(addrs(&r), ["fd00:1::1"], "only site one has IPv6, in every view");
 
     let mut q = with_edns(query("www.example.com.", RecordType::A), 1232);
     let subnet = ClientSubnet::new("198.18.130.0".parse().unwrap(), 24, 0);
@@ -151,9 +159,7 @@ fn locality_from_source_address_and_from_client_subnet() {
 fn large_answers_are_truncated_over_udp_but_not_tcp() {
     let aaaa: Vec<String> = (1..=30).map(|i| format!("\"fd00:3::{i:x}\"")).collect();
     let text = CONFIG.replace("[[service]]\nname = \"many", &format!("[[service]]\nname = \"big.example.com.\"\naaaa = [{}]\n[[service]]\nname = \"many", aaaa.join(",")));
-    let config = Config::parse(&text, "test.toml").unwrap();
-    let views = Views::from_config(&config);
-    let a = Authority::new(&config, views.clone(), Arc::new(ArcSwap::from_pointee(AnswerTable::from_config(&config, &views))));
+    let a = authority_for(&text);
     let client: IpAddr = "198.18.0.2".parse().unwrap();
     let q = query("big.example.com.", RecordType::AAAA).to_vec().unwrap();
     let udp = Message::from_vec(&a.respond(&q, client, false).bytes.unwrap()).unwrap();

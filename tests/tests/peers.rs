@@ -1,0 +1,213 @@
+//! Peer heartbeats end to end: a DNS server per site, each in its own namespace, joined by
+//! veths. Each serves www from every site, where the other sites are `remote = true` and known
+//! only from their DNS servers' heartbeats (period 100 ms, N = 3).
+
+use std::{
+    os::unix::fs::PermissionsExt,
+    path::{Path, PathBuf},
+    time::{Duration, Instant},
+};
+
+use switchyard_tests::{
+    answers::Question,
+    daemon::Daemon,
+    link,
+    netns::{Netns, unique},
+    privileges::have_root,
+    topology::Pair,
+};
+
+const PERIOD_MS: u64 = 100;
+const LIVE_PERIODS: u64 = 3;
+const A: &str = "198.18.10.1";
+const B: &str = "198.18.20.1";
+const C: &str = "198.18.30.1";
+/// Heartbeat link between the two DNS servers: a is .1, b is .2.
+const LINK_SUBNET: u8 = 34;
+
+/// A private (0600) key file.
+fn key_file(dir: &Path, name: &str, secret: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, format!("{secret}\n")).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    path
+}
+
+/// The answer address of each site.
+fn site_addr(site: &str) -> &'static str {
+    match site {
+        "a" => A,
+        "b" => B,
+        "c" => C,
+        _ => unreachable!("sites are a, b and c"),
+    }
+}
+
+/// The config of site `own`'s DNS server. `peers` are the other sites' DNS servers (site, heartbeat
+/// address); those sites are `remote = true`. www is served from `own` and the peers' sites.
+fn config(own: &str, peers: &[(&str, String)], key: &Path, xdp_iface: Option<&str>) -> String {
+    let xdp = match xdp_iface {
+        Some(iface) => format!("interfaces = [\"{iface}\"]\nmode = \"native\""),
+        None => "mode = \"off\"".to_string(),
+    };
+    let mut sites: Vec<&str> = peers.iter().map(|(site, _)| *site).chain([own]).collect();
+    sites.sort();
+    let mut text = format!(
+        r#"
+[server]
+instance = "{instance}"
+listen = ["0.0.0.0"]
+site = "{own}"
+node = "dns-{own}1"
+
+[xdp]
+{xdp}
+
+[[zone]]
+name = "example.com."
+ns = ["ns1.example.com."]
+soa = {{ mname = "ns1.example.com.", rname = "hostmaster.example.com." }}
+
+[[service]]
+name = "www.example.com."
+ttl = 5
+sites = {sites:?}
+
+[[site]]
+name = "{own}"
+a = ["{own_addr}"]
+
+[peers]
+listen = "0.0.0.0:5300"
+period_ms = {PERIOD_MS}
+live_periods = {LIVE_PERIODS}
+key_files = ["{key}"]
+"#,
+        instance = unique("pe"),
+        own_addr = site_addr(own),
+        key = key.display(),
+    );
+    for (site, address) in peers {
+        text.push_str(&format!("[[peers.peer]]\nsite = \"{site}\"\nnode = \"dns-{site}1\"\naddress = \"{address}:5300\"\n"));
+    }
+    for (site, _) in peers {
+        text.push_str(&format!("[[site]]\nname = \"{site}\"\nremote = true\na = [\"{}\"]\n", site_addr(site)));
+    }
+    text
+}
+
+struct Lab {
+    pair: Pair,
+    site_b: Netns,
+    keys: tempfile::TempDir,
+}
+
+impl Lab {
+    fn new(subnet: u8) -> Lab {
+        let pair = Pair::new(subnet);
+        let site_b = Netns::new("syb");
+        link::join(&pair.server, &site_b, LINK_SUBNET);
+        Lab { pair, site_b, keys: tempfile::tempdir().unwrap() }
+    }
+
+    fn start_a(&self, key: &Path) -> Daemon {
+        let peers = [("b", format!("198.18.{LINK_SUBNET}.2"))];
+        Daemon::start(&self.pair.server, &config("a", &peers, key, Some(&self.pair.server_if)))
+    }
+
+    fn start_b(&self, key: &Path) -> Daemon {
+        Daemon::start(&self.site_b, &config("b", &[("a", format!("198.18.{LINK_SUBNET}.1"))], key, None))
+    }
+
+    fn www_from_a(&self) -> Question<'_> {
+        Question { client: &self.pair.client, server: self.pair.server_v4.to_string(), name: "www.example.com", qtype: "A", source: None }
+    }
+}
+
+fn peer_b(daemon_a: &Daemon) -> serde_json::Value {
+    let status: serde_json::Value = serde_json::from_str(&daemon_a.cli(&["status", "--json"])).unwrap();
+    status["peers"]["peers"][0].clone()
+}
+
+#[test]
+fn a_dead_peer_site_leaves_the_answers_and_comes_back() {
+    if !have_root("a_dead_peer_site_leaves_the_answers_and_comes_back") {
+        return;
+    }
+    let lab = Lab::new(32);
+    let key = key_file(lab.keys.path(), "peer.key", "shared-peer-key-0123456789abcdef");
+    let daemon_a = lab.start_a(&key);
+    let www = lab.www_from_a();
+    www.wait_for(&[A], Duration::from_secs(2), || daemon_a.log());
+
+    let daemon_b = lab.start_b(&key);
+    www.wait_for(&[A, B], Duration::from_secs(3), || daemon_a.log());
+    assert_eq!(peer_b(&daemon_a)["alive"], true);
+
+    drop(daemon_b);
+    let took = www.wait_for(&[A], Duration::from_secs(2), || daemon_a.log());
+    // Liveness needs a heartbeat in each of the last N periods: silence shows within N+1
+    // periods; the slack covers scheduling and dig's round trips on a busy machine.
+    let bound = Duration::from_millis((LIVE_PERIODS + 1) * PERIOD_MS + 600);
+    assert!(took <= bound, "site b left the answers only {took:?} after its DNS server stopped");
+    eprintln!("site b left the answers {took:?} after its DNS server stopped");
+    assert_eq!(peer_b(&daemon_a)["alive"], false);
+
+    let _daemon_b = lab.start_b(&key);
+    www.wait_for(&[A, B], Duration::from_secs(3), || daemon_a.log());
+}
+
+#[test]
+fn heartbeats_with_a_wrong_key_are_ignored() {
+    if !have_root("heartbeats_with_a_wrong_key_are_ignored") {
+        return;
+    }
+    let lab = Lab::new(33);
+    let key = key_file(lab.keys.path(), "peer.key", "shared-peer-key-0123456789abcdef");
+    let wrong = key_file(lab.keys.path(), "wrong.key", "not-the-shared-key-0123456789abc");
+    let daemon_a = lab.start_a(&key);
+    let _daemon_b = lab.start_b(&wrong);
+
+    // Wait until a has rejected several of b's heartbeats, then check nothing came of them.
+    let deadline = Instant::now() + Duration::from_secs(3);
+    let status = loop {
+        let status: serde_json::Value = serde_json::from_str(&daemon_a.cli(&["status", "--json"])).unwrap();
+        if status["peers"]["drops"]["unknown_key"].as_u64().unwrap_or(0) >= 5 {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "no rejected heartbeats counted: {status}\n{}", daemon_a.log());
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let b = &status["peers"]["peers"][0];
+    assert_eq!((b["alive"].as_bool(), b["heartbeats_accepted"].as_u64()), (Some(false), Some(0)), "{status}");
+    assert_eq!(lab.www_from_a().ask(), Some(vec![A.to_string()]), "site b stays unavailable");
+    let site_b = status["sites"].as_array().unwrap().iter().find(|s| s["name"] == "b").unwrap();
+    assert_eq!(site_b["state"]["available"], false);
+}
+
+#[test]
+fn three_sites_each_see_the_others_come_and_go() {
+    if !have_root("three_sites_each_see_the_others_come_and_go") {
+        return;
+    }
+    let lab = Lab::new(35);
+    let site_c = Netns::new("syc3");
+    // a = .1 and b = .2 on the existing link; c joins a on .36 and b on .37.
+    link::join_with(&lab.pair.server, &site_c, 36, 1, 3);
+    link::join_with(&lab.site_b, &site_c, 37, 2, 3);
+    let key = key_file(lab.keys.path(), "peer.key", "shared-peer-key-0123456789abcdef");
+    let peers_of_a = [("b", format!("198.18.{LINK_SUBNET}.2")), ("c", "198.18.36.3".to_string())];
+    let peers_of_b = [("a", format!("198.18.{LINK_SUBNET}.1")), ("c", "198.18.37.3".to_string())];
+    let peers_of_c = [("a", "198.18.36.1".to_string()), ("b", "198.18.37.2".to_string())];
+    let daemon_a = Daemon::start(&lab.pair.server, &config("a", &peers_of_a, &key, Some(&lab.pair.server_if)));
+    let _daemon_b = Daemon::start(&lab.site_b, &config("b", &peers_of_b, &key, None));
+    let start_c = || Daemon::start(&site_c, &config("c", &peers_of_c, &key, None));
+    let daemon_c = start_c();
+    let www = lab.www_from_a();
+    www.wait_for(&[A, B, C], Duration::from_secs(3), || daemon_a.log());
+
+    drop(daemon_c);
+    www.wait_for(&[A, B], Duration::from_secs(2), || daemon_a.log());
+    let _daemon_c = start_c();
+    www.wait_for(&[A, B, C], Duration::from_secs(3), || daemon_a.log());
+}

@@ -1,0 +1,105 @@
+//! Health checking of sites: web servers, database, load balancer view.
+//!
+//! `HealthMonitor::start` spawns one Tokio task per check and publishes a
+//! `BTreeMap<site, SiteState>` through a `watch` channel whenever a site's
+//! availability changes, or its load/RTT moves noticeably (load by 25
+//! per-mille, RTT by more than max(1 ms, 10 %)).
+//!
+//! Rules:
+//! - a site with no checks (no servers, no database, no HAProxy) that is not
+//!   remote is static: always available;
+//! - a site is available while at least one web server is up and its
+//!   database check (if configured) passes;
+//! - the first result of a check decides its state at once; afterwards
+//!   `rise` consecutive successes bring it up and `fall` failures bring it down;
+//! - `rtt_us` is the lowest smoothed (EWMA, weight 1/4) latency among the
+//!   servers that are up; `load` is the site's configured `load`, else
+//!   HAProxy's backend `scur * 1000 / slim`, else 0;
+//! - every probe is bounded by its timeout (connect, redirects at most 3,
+//!   body reads at most 64 KiB for the keyword, 4 MiB for HAProxy stats).
+//!
+//! Defaults: interval 200 ms, timeout 200 ms, rise 2, fall 2. A refused,
+//! reset or 503 server is down after about 400 ms; a hanging one after at
+//! most 600 ms (`ProbeSettings::worst_case_detection`).
+//!
+//! Configuration (all durations in milliseconds; unknown fields rejected):
+//!
+//! ```toml
+//! [probe]                       # optional defaults for every check
+//! interval_ms = 200
+//! timeout_ms = 200
+//! rise = 2
+//! fall = 2
+//!
+//! [[site]]
+//! name = "a"
+//! a = ["198.18.1.10"]           # addresses carried for the answers
+//! aaaa = ["fd00:1::10"]
+//! load = 300                    # optional fixed load, per-mille
+//!
+//! [[site.server]]
+//! name = "web1"
+//! check = "http"                # "http" | "tcp" | "haproxy"
+//! url = "http://198.18.1.11:8080/health"
+//! expect_status = 200           # default 200
+//! tls_skip_verify = false       # default false
+//!
+//! [[site.server]]
+//! name = "web2"
+//! check = "tcp"
+//! address = "198.18.1.12:8080"  # IP:port, no name lookup
+//! fall = 3                      # per-check interval_ms/timeout_ms/rise/fall
+//!
+//! [[site.server]]
+//! name = "web3"
+//! check = "haproxy"             # state taken from [site.haproxy]
+//! haproxy_name = "web-3"        # default: name
+//!
+//! [site.database]
+//! url = "http://198.18.1.11:8080/dbcheck"
+//! name = "db-a"                 # database server; the default keyword
+//! keyword = "db-a"              # optional; 200 without it = database down
+//!
+//! [site.haproxy]                # optional
+//! url = "http://198.18.1.1:8404/stats;csv"
+//! backend = "web"
+//!
+//! [site.probe]                  # optional overrides for this site
+//! timeout_ms = 150
+//!
+//! [[site]]
+//! name = "b"
+//! remote = true                 # not probed; see HealthMonitor::set_remote
+//! a = ["198.18.2.10"]
+//!
+//! [[site]]
+//! name = "c"                    # no checks: static, always available
+//! a = ["198.18.3.10"]
+//! ```
+
+mod config;
+mod haproxy;
+mod http_probe;
+mod monitor;
+mod outcome;
+mod runner;
+mod site_runtime;
+mod status;
+mod tcp_probe;
+mod tracker;
+
+#[cfg(test)]
+mod tests;
+
+pub use config::{
+    CheckKind, ConfigError, DEFAULT_FALL, DEFAULT_INTERVAL_MS, DEFAULT_RISE, DEFAULT_TIMEOUT_MS,
+    DatabaseConfig, HaproxyConfig, HealthConfig, ProbeOverrides, ProbeSettings, ServerConfig,
+    SiteConfig,
+};
+pub use haproxy::{BackendView, StatsError, parse_backend, status_is_up};
+pub use http_probe::{HttpExpectation, KEYWORD_BODY_LIMIT, build_client, probe_http};
+pub use monitor::{HealthError, HealthMonitor, SiteMap};
+pub use outcome::ProbeOutcome;
+pub use status::{CheckStatus, HealthStatus, SiteStatus};
+pub use tcp_probe::probe_tcp;
+pub use tracker::{CheckTracker, Transition};

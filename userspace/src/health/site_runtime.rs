@@ -1,0 +1,139 @@
+//! Live state of one site: its checks, and the site state they add up to.
+
+use crate::health::config::ProbeSettings;
+use crate::health::outcome::ProbeOutcome;
+use crate::health::status::{CheckStatus, SiteStatus};
+use crate::health::tracker::CheckTracker;
+use crate::policy::SiteState;
+
+/// Load changes smaller than this (per-mille) are not published.
+const LOAD_STEP: u32 = 25;
+/// RTT changes are published only beyond max(1 ms, 10 %), so subscribers
+/// are woken by real changes, not by jitter of every probe.
+const RTT_MIN_STEP_US: u32 = 1_000;
+const RTT_STEP_PERCENT: u32 = 10;
+
+pub(crate) struct CheckRuntime {
+    pub name: String,
+    pub kind: &'static str,
+    pub target: String,
+    pub settings: ProbeSettings,
+    pub tracker: CheckTracker,
+}
+
+impl CheckRuntime {
+    pub fn new(name: &str, kind: &'static str, target: String, settings: ProbeSettings) -> Self {
+        CheckRuntime {
+            name: name.to_string(),
+            kind,
+            target,
+            settings,
+            tracker: CheckTracker::new(settings.rise, settings.fall),
+        }
+    }
+
+    fn last_cause(&self) -> String {
+        self.tracker
+            .last()
+            .map_or_else(|| "not checked yet".to_string(), ProbeOutcome::describe)
+    }
+
+    pub fn status(&self) -> CheckStatus {
+        let tracker = &self.tracker;
+        CheckStatus {
+            name: self.name.clone(),
+            kind: self.kind.to_string(),
+            target: self.target.clone(),
+            settings: self.settings,
+            up: tracker.up(),
+            last_result: tracker.last().map(ProbeOutcome::describe),
+            last_latency_us: match tracker.last() {
+                Some(ProbeOutcome::Ok { latency }) => {
+                    Some(u32::try_from(latency.as_micros()).unwrap_or(u32::MAX))
+                }
+                _ => None,
+            },
+            rtt_ewma_us: tracker.rtt_ewma_us(),
+            consecutive_ok: tracker.consecutive_ok(),
+            consecutive_failed: tracker.consecutive_failed(),
+            probes: tracker.probes(),
+            transitions: tracker.transitions(),
+        }
+    }
+}
+
+pub(crate) struct SiteRuntime {
+    pub name: String,
+    pub remote: bool,
+    pub static_load: Option<u32>,
+    pub servers: Vec<CheckRuntime>,
+    pub database: Option<CheckRuntime>,
+    pub haproxy: Option<CheckRuntime>,
+    pub haproxy_load: Option<u32>,
+    pub published: SiteState,
+}
+
+impl SiteRuntime {
+    /// Available while a web server is up and the database check (if any)
+    /// passes. RTT is the best smoothed latency among the servers that are
+    /// up: the path to the site, not to its slowest machine. Load is the
+    /// configured value, else HAProxy's backend `scur/slim`, else 0.
+    pub fn computed(&self) -> SiteState {
+        let up_servers = || self.servers.iter().filter(|s| s.tracker.is_up());
+        let any_up = up_servers().next().is_some();
+        let database_ok = self.database.as_ref().is_none_or(|db| db.tracker.is_up());
+        SiteState {
+            available: any_up && database_ok,
+            load: self.static_load.or(self.haproxy_load).unwrap_or(0),
+            rtt_us: up_servers()
+                .filter_map(|s| s.tracker.rtt_ewma_us())
+                .min()
+                .unwrap_or(0),
+        }
+    }
+
+    /// Whether `next` differs enough from what subscribers last saw.
+    pub fn worth_publishing(&self, next: &SiteState) -> bool {
+        let old = &self.published;
+        let rtt_step = RTT_MIN_STEP_US.max(old.rtt_us / 100 * RTT_STEP_PERCENT);
+        old.available != next.available
+            || old.load.abs_diff(next.load) >= LOAD_STEP
+            || old.rtt_us.abs_diff(next.rtt_us) > rtt_step
+    }
+
+    /// Why the site is (un)available, for the log line of a change.
+    pub fn availability_cause(&self) -> String {
+        let up: Vec<&str> = self
+            .servers
+            .iter()
+            .filter(|s| s.tracker.is_up())
+            .map(|s| s.name.as_str())
+            .collect();
+        if up.is_empty() {
+            let causes: Vec<String> = self
+                .servers
+                .iter()
+                .map(|s| format!("{}: {}", s.name, s.last_cause()))
+                .collect();
+            return format!("no web server up ({})", causes.join("; "));
+        }
+        match &self.database {
+            Some(db) if !db.tracker.is_up() => {
+                format!("database check failed: {}", db.last_cause())
+            }
+            Some(_) => format!("web servers up: {}; database ok", up.join(", ")),
+            None => format!("web servers up: {}", up.join(", ")),
+        }
+    }
+
+    pub fn status(&self) -> SiteStatus {
+        SiteStatus {
+            name: self.name.clone(),
+            remote: self.remote,
+            state: self.published,
+            servers: self.servers.iter().map(CheckRuntime::status).collect(),
+            database: self.database.as_ref().map(CheckRuntime::status),
+            haproxy: self.haproxy.as_ref().map(CheckRuntime::status),
+        }
+    }
+}

@@ -1,0 +1,317 @@
+//! Everything known about the peers, updated by received datagrams and by the
+//! period timer. No I/O here: callers pass the time in.
+
+use std::time::Instant;
+
+use super::config::{LivenessRule, PeerConfig, PeersConfig};
+use super::drops::{DropCounters, DropReason};
+use super::keys::KeyRing;
+use super::liveness::LivenessWindow;
+use super::period_clock::PeriodClock;
+use super::replay::ReplayGuard;
+use super::site_state::SiteState;
+use super::status::{PeerStatus, PeersStatus};
+use super::view::{PeerView, PeerViews};
+use super::wire;
+
+pub(super) struct PeerTable {
+    clock: PeriodClock,
+    rule: LivenessRule,
+    max_skew_ms: u64,
+    keys: KeyRing,
+    peers: Vec<PeerEntry>,
+    drops: DropCounters,
+}
+
+struct PeerEntry {
+    config: PeerConfig,
+    window: LivenessWindow,
+    replay: ReplayGuard,
+    alive: bool,
+    state: Option<SiteState>,
+    last_heard: Option<Instant>,
+    accepted: u64,
+    drops: DropCounters,
+}
+
+impl PeerTable {
+    pub(super) fn new(config: &PeersConfig, keys: KeyRing, clock: PeriodClock) -> Self {
+        let peers = config
+            .peers
+            .iter()
+            .map(|peer| PeerEntry {
+                config: peer.clone(),
+                window: LivenessWindow::new(config.live_periods),
+                replay: ReplayGuard::default(),
+                alive: false,
+                state: None,
+                last_heard: None,
+                accepted: 0,
+                drops: DropCounters::default(),
+            })
+            .collect();
+        Self {
+            clock,
+            rule: config.liveness_rule,
+            max_skew_ms: config.max_skew_ms,
+            keys,
+            peers,
+            drops: DropCounters::default(),
+        }
+    }
+
+    /// Checks a datagram and, if it passes every check, applies it. Drops are
+    /// counted here; the reason is returned for logging.
+    pub(super) fn receive(
+        &mut self,
+        datagram: &[u8],
+        now: Instant,
+        wall_ms: u64,
+    ) -> Result<(), DropReason> {
+        let result = self.try_receive(datagram, now, wall_ms);
+        if let Err(reason) = result {
+            self.drops.count(reason);
+        }
+        result
+    }
+
+    fn try_receive(
+        &mut self,
+        datagram: &[u8],
+        now: Instant,
+        wall_ms: u64,
+    ) -> Result<(), DropReason> {
+        let heartbeat = wire::decode(datagram, &self.keys)?.heartbeat;
+        let slot = self.clock.slot(now);
+        let (rule, max_skew_ms) = (self.rule, self.max_skew_ms);
+        let peer = self
+            .peers
+            .iter_mut()
+            .find(|peer| peer.config.site == heartbeat.site && peer.config.node == heartbeat.node)
+            .ok_or(DropReason::UnknownPeer)?;
+        if heartbeat.sent_unix_ms.abs_diff(wall_ms) > max_skew_ms {
+            peer.drops.count(DropReason::Stale);
+            return Err(DropReason::Stale);
+        }
+        if !peer.replay.is_fresh(heartbeat.boot_id, heartbeat.sequence) {
+            peer.drops.count(DropReason::Replayed);
+            return Err(DropReason::Replayed);
+        }
+        if peer.replay.accept(heartbeat.boot_id, heartbeat.sequence) {
+            tracing::info!(
+                site = %peer.config.site,
+                node = %peer.config.node,
+                boot_id = format_args!("{:016x}", heartbeat.boot_id),
+                "peer (re)started"
+            );
+        }
+        peer.window.record(slot);
+        peer.state = Some(heartbeat.state);
+        peer.last_heard = Some(now);
+        peer.accepted += 1;
+        peer.update_liveness(rule, slot);
+        Ok(())
+    }
+
+    /// Re-evaluates every peer at `now` (called at each slot boundary).
+    pub(super) fn evaluate(&mut self, now: Instant) {
+        let slot = self.clock.slot(now);
+        for peer in &mut self.peers {
+            peer.update_liveness(self.rule, slot);
+        }
+    }
+
+    /// One view per site. With several nodes at a site, the site is alive if
+    /// any node is, and its state is that of the most recently heard node
+    /// among the alive ones (among all, if none is alive).
+    pub(super) fn views(&self) -> PeerViews {
+        let mut chosen: std::collections::BTreeMap<&str, &PeerEntry> = Default::default();
+        for peer in &self.peers {
+            let better = |current: &PeerEntry| {
+                (peer.alive, peer.last_heard) > (current.alive, current.last_heard)
+            };
+            chosen
+                .entry(&peer.config.site)
+                .and_modify(|current| {
+                    if better(current) {
+                        *current = peer;
+                    }
+                })
+                .or_insert(peer);
+        }
+        chosen
+            .into_iter()
+            .map(|(site, peer)| {
+                (
+                    site.to_owned(),
+                    PeerView {
+                        alive: peer.alive,
+                        state: peer.state,
+                    },
+                )
+            })
+            .collect()
+    }
+
+    /// The peer part of the status; the service fills in its own fields.
+    pub(super) fn peer_statuses(&self, now: Instant) -> (Vec<PeerStatus>, DropCounters) {
+        let slot = self.clock.slot(now);
+        let peers = self
+            .peers
+            .iter()
+            .map(|peer| PeerStatus {
+                site: peer.config.site.clone(),
+                node: peer.config.node.clone(),
+                address: peer.config.address,
+                alive: peer.alive,
+                last_heartbeat_age_ms: peer
+                    .last_heard
+                    .map(|heard| now.saturating_duration_since(heard).as_millis() as u64),
+                periods_missed: peer.window.missed_in_window(slot),
+                periods_since_heartbeat: peer.window.periods_since_heartbeat(slot),
+                reported_state: peer.state,
+                boot_id: peer.replay.current().map(|(boot, _)| boot),
+                last_sequence: peer.replay.current().map(|(_, sequence)| sequence),
+                heartbeats_accepted: peer.accepted,
+                drops: peer.drops,
+            })
+            .collect();
+        (peers, self.drops)
+    }
+
+    pub(super) fn fill_status(&self, status: &mut PeersStatus, now: Instant) {
+        let (peers, drops) = self.peer_statuses(now);
+        status.peers = peers;
+        status.drops = drops;
+        status.key_ids = self.keys.key_ids();
+    }
+}
+
+impl PeerEntry {
+    /// Applies the liveness rule and logs a change once, with its cause.
+    fn update_liveness(&mut self, rule: LivenessRule, slot: u64) {
+        let alive = self.window.is_alive(rule, slot);
+        if alive == self.alive {
+            return;
+        }
+        self.alive = alive;
+        let (site, node) = (&self.config.site, &self.config.node);
+        if alive {
+            let cause = self.window.revival_cause(rule);
+            tracing::info!(%site, %node, %cause, "peer is alive");
+        } else {
+            let cause = self.window.death_cause(rule, slot);
+            tracing::warn!(%site, %node, %cause, "peer is dead; its site is treated as unavailable");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::super::wire::{Heartbeat, encode};
+    use super::*;
+
+    const PERIOD: Duration = Duration::from_millis(100);
+    const WALL_MS: u64 = 1_800_000_000_000;
+
+    fn table(rule: LivenessRule) -> (PeerTable, KeyRing, Instant) {
+        let mut config = PeersConfig::new("127.0.0.1:5300".parse().unwrap(), vec!["unused".into()]);
+        config.live_periods = 2;
+        config.liveness_rule = rule;
+        config.peers.push(PeerConfig {
+            site: "b".into(),
+            node: "b1".into(),
+            address: "127.0.0.1:5301".parse().unwrap(),
+        });
+        config.peers.push(PeerConfig {
+            site: "b".into(),
+            node: "b2".into(),
+            address: "127.0.0.1:5302".parse().unwrap(),
+        });
+        let keys = KeyRing::from_secrets(&["table-test-key-0123"]).unwrap();
+        let epoch = Instant::now();
+        (
+            PeerTable::new(&config, keys.clone(), PeriodClock::new(epoch, PERIOD)),
+            keys,
+            epoch,
+        )
+    }
+
+    fn beat(keys: &KeyRing, node: &str, sequence: u64, load: u32) -> Vec<u8> {
+        let heartbeat = Heartbeat {
+            site: "b".into(),
+            node: node.into(),
+            boot_id: 1,
+            sequence,
+            sent_unix_ms: WALL_MS,
+            state: SiteState {
+                available: true,
+                load,
+                rtt_us: 10,
+            },
+        };
+        encode(&heartbeat, keys.signing_key()).unwrap()
+    }
+
+    #[test]
+    fn site_view_follows_the_alive_node() {
+        let (mut table, keys, epoch) = table(LivenessRule::AnyPeriod);
+        let at = |ms| epoch + Duration::from_millis(ms);
+        table
+            .receive(&beat(&keys, "b1", 1, 100), at(10), WALL_MS)
+            .unwrap();
+        table
+            .receive(&beat(&keys, "b2", 1, 200), at(20), WALL_MS)
+            .unwrap();
+        assert_eq!(table.views()["b"].state.unwrap().load, 200);
+        // b2 goes quiet; b1 keeps beating.
+        for (sequence, ms) in [(2, 110), (3, 210), (4, 310)] {
+            table
+                .receive(&beat(&keys, "b1", sequence, 100), at(ms), WALL_MS)
+                .unwrap();
+        }
+        table.evaluate(at(320));
+        let view = table.views()["b"];
+        assert!(view.alive);
+        assert_eq!(view.state.unwrap().load, 100);
+    }
+
+    #[test]
+    fn drops_are_counted_by_reason() {
+        let (mut table, keys, epoch) = table(LivenessRule::EveryPeriod);
+        let now = epoch + Duration::from_millis(5);
+        let first = beat(&keys, "b1", 1, 100);
+        table.receive(&first, now, WALL_MS).unwrap();
+        assert_eq!(
+            table.receive(&first, now, WALL_MS),
+            Err(DropReason::Replayed)
+        );
+        assert_eq!(
+            table.receive(&beat(&keys, "b1", 2, 1), now, WALL_MS + 5_001),
+            Err(DropReason::Stale)
+        );
+        assert_eq!(
+            table.receive(&beat(&keys, "zz", 3, 1), now, WALL_MS),
+            Err(DropReason::UnknownPeer)
+        );
+        assert_eq!(
+            table.receive(b"junk", now, WALL_MS),
+            Err(DropReason::Malformed)
+        );
+        let (peers, drops) = table.peer_statuses(now);
+        assert_eq!(
+            drops,
+            DropCounters {
+                malformed: 1,
+                unknown_peer: 1,
+                replayed: 1,
+                stale: 1,
+                ..Default::default()
+            }
+        );
+        assert_eq!(peers[0].drops.total(), 2);
+        assert_eq!(peers[0].heartbeats_accepted, 1);
+    }
+}

@@ -1,0 +1,342 @@
+//! The running service: one UDP socket and three tasks (send heartbeats,
+//! receive heartbeats, re-evaluate liveness at each period boundary).
+
+use std::future::Future;
+use std::net::{SocketAddr, SocketAddrV6};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use tokio::net::UdpSocket;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio::time::{MissedTickBehavior, interval, interval_at};
+
+use super::config::{ConfigError, PeersConfig};
+use super::keys::{KeyError, KeyRing};
+use super::peer_table::PeerTable;
+use super::period_clock::PeriodClock;
+use super::site_state::SiteState;
+use super::status::PeersStatus;
+use super::view::PeerViews;
+use super::wire::{self, Heartbeat, MAX_DATAGRAM_LEN, MAX_LOAD};
+
+/// Pause after a failed receive so a persistent socket error cannot spin.
+const RECEIVE_ERROR_BACKOFF: Duration = Duration::from_millis(10);
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("invalid peers config: {0}")]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    #[error("cannot bind the peer heartbeat socket to {address}: {source}")]
+    Bind {
+        address: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot use the peer heartbeat socket: {0}")]
+    Socket(std::io::Error),
+}
+
+pub struct PeerService;
+
+impl PeerService {
+    /// Validates the config, loads the keys, binds `config.listen` and starts
+    /// the tasks on the current Tokio runtime.
+    pub async fn start(
+        config: PeersConfig,
+        own_site: &str,
+        own_node: &str,
+        own_state: watch::Receiver<SiteState>,
+    ) -> Result<PeerHandle, StartError> {
+        let keys = prepare(&config, own_site, own_node)?;
+        let socket = UdpSocket::bind(config.listen)
+            .await
+            .map_err(|source| StartError::Bind {
+                address: config.listen,
+                source,
+            })?;
+        spawn(config, own_site, own_node, own_state, keys, socket)
+    }
+
+    /// Like [`PeerService::start`] but on a socket the caller bound already
+    /// (socket activation, or tests that pick free ports first).
+    pub async fn start_on_socket(
+        config: PeersConfig,
+        own_site: &str,
+        own_node: &str,
+        own_state: watch::Receiver<SiteState>,
+        socket: std::net::UdpSocket,
+    ) -> Result<PeerHandle, StartError> {
+        let keys = prepare(&config, own_site, own_node)?;
+        socket.set_nonblocking(true).map_err(StartError::Socket)?;
+        let socket = UdpSocket::from_std(socket).map_err(StartError::Socket)?;
+        spawn(config, own_site, own_node, own_state, keys, socket)
+    }
+}
+
+fn prepare(config: &PeersConfig, own_site: &str, own_node: &str) -> Result<KeyRing, StartError> {
+    config.validate()?;
+    config.validate_identity(own_site, own_node)?;
+    Ok(KeyRing::load(&config.key_files)?)
+}
+
+/// State shared by the tasks and the handle.
+struct Shared {
+    table: Mutex<PeerTable>,
+    views: watch::Sender<PeerViews>,
+    heartbeats_sent: AtomicU64,
+    /// The parts of the status that never change.
+    status_template: PeersStatus,
+}
+
+impl Shared {
+    fn table(&self) -> MutexGuard<'_, PeerTable> {
+        // A panic elsewhere must not silence heartbeats; the table stays usable.
+        self.table
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Publishes under the table lock so that views are never sent out of order.
+    fn publish(&self, table: &PeerTable) {
+        let views = table.views();
+        self.views.send_if_modified(|current| {
+            if *current == views {
+                return false;
+            }
+            *current = views;
+            true
+        });
+    }
+}
+
+fn spawn(
+    config: PeersConfig,
+    own_site: &str,
+    own_node: &str,
+    own_state: watch::Receiver<SiteState>,
+    keys: KeyRing,
+    socket: UdpSocket,
+) -> Result<PeerHandle, StartError> {
+    let local_addr = socket.local_addr().map_err(StartError::Socket)?;
+    let boot_id: u64 = rand::random();
+    let clock = PeriodClock::new(Instant::now(), config.period());
+    let table = PeerTable::new(&config, keys.clone(), clock);
+    let (views_tx, views_rx) = watch::channel(table.views());
+    let shared = Arc::new(Shared {
+        table: Mutex::new(table),
+        views: views_tx,
+        heartbeats_sent: AtomicU64::new(0),
+        status_template: PeersStatus {
+            site: own_site.to_owned(),
+            node: own_node.to_owned(),
+            listen: local_addr,
+            period_ms: config.period_ms,
+            live_periods: config.live_periods,
+            liveness_rule: config.liveness_rule,
+            boot_id,
+            heartbeats_sent: 0,
+            key_ids: keys.key_ids(),
+            peers: Vec::new(),
+            drops: Default::default(),
+        },
+    });
+    let socket = Arc::new(socket);
+    let targets = config
+        .peers
+        .iter()
+        .map(|peer| reachable_from(local_addr, peer.address))
+        .collect();
+    let sender = Sender {
+        socket: socket.clone(),
+        shared: shared.clone(),
+        keys,
+        targets,
+        own_site: own_site.to_owned(),
+        own_node: own_node.to_owned(),
+        own_state,
+        boot_id,
+        period: config.period(),
+    };
+    tracing::info!(
+        site = own_site,
+        node = own_node,
+        %local_addr,
+        peers = config.peers.len(),
+        boot_id = format_args!("{boot_id:016x}"),
+        "peer heartbeats started"
+    );
+    let tasks = vec![
+        tokio::spawn(sender.run()),
+        tokio::spawn(receive_loop(socket, shared.clone())),
+        tokio::spawn(liveness_timer(shared.clone(), clock)),
+    ];
+    Ok(PeerHandle {
+        shared,
+        views: views_rx,
+        tasks,
+        local_addr,
+    })
+}
+
+/// An IPv6 socket reaches IPv4 peers through v4-mapped addresses.
+fn reachable_from(local: SocketAddr, peer: SocketAddr) -> SocketAddr {
+    match (local, peer) {
+        (SocketAddr::V6(_), SocketAddr::V4(v4)) => {
+            SocketAddr::V6(SocketAddrV6::new(v4.ip().to_ipv6_mapped(), v4.port(), 0, 0))
+        }
+        _ => peer,
+    }
+}
+
+fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.as_millis() as u64)
+}
+
+struct Sender {
+    socket: Arc<UdpSocket>,
+    shared: Arc<Shared>,
+    keys: KeyRing,
+    targets: Vec<SocketAddr>,
+    own_site: String,
+    own_node: String,
+    own_state: watch::Receiver<SiteState>,
+    boot_id: u64,
+    period: Duration,
+}
+
+impl Sender {
+    async fn run(self) {
+        let mut ticker = interval(self.period);
+        // Keep the fixed cadence after a stall instead of bursting to catch up.
+        ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
+        let mut sequence = 0u64;
+        loop {
+            ticker.tick().await;
+            sequence += 1;
+            let Some(datagram) = self.datagram(sequence) else {
+                continue;
+            };
+            for target in &self.targets {
+                if let Err(error) = self.socket.send_to(&datagram, target).await {
+                    tracing::debug!(%target, %error, "heartbeat not sent");
+                }
+            }
+            self.shared.heartbeats_sent.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn datagram(&self, sequence: u64) -> Option<Vec<u8>> {
+        let mut state = *self.own_state.borrow();
+        // An out-of-range load from the policy side must not stop heartbeats.
+        state.load = state.load.min(MAX_LOAD);
+        let heartbeat = Heartbeat {
+            site: self.own_site.clone(),
+            node: self.own_node.clone(),
+            boot_id: self.boot_id,
+            sequence,
+            sent_unix_ms: unix_ms(),
+            state,
+        };
+        wire::encode(&heartbeat, self.keys.signing_key())
+            .inspect_err(|error| tracing::error!(%error, "cannot encode heartbeat"))
+            .ok()
+    }
+}
+
+async fn receive_loop(socket: Arc<UdpSocket>, shared: Arc<Shared>) {
+    // One byte more than allowed, so oversized datagrams are seen as such.
+    let mut buffer = [0u8; MAX_DATAGRAM_LEN + 1];
+    loop {
+        let (len, from) = match socket.recv_from(&mut buffer).await {
+            Ok(received) => received,
+            Err(error) => {
+                tracing::debug!(%error, "heartbeat receive failed");
+                tokio::time::sleep(RECEIVE_ERROR_BACKOFF).await;
+                continue;
+            }
+        };
+        let now = Instant::now();
+        let mut table = shared.table();
+        match table.receive(&buffer[..len], now, unix_ms()) {
+            Ok(()) => shared.publish(&table),
+            Err(reason) => tracing::debug!(%from, reason = reason.as_str(), "heartbeat dropped"),
+        }
+    }
+}
+
+/// Re-evaluates liveness just after each slot boundary of our period clock,
+/// so silence is noticed without waiting for a datagram.
+async fn liveness_timer(shared: Arc<Shared>, clock: PeriodClock) {
+    let next_boundary = clock.slot_start(clock.slot(Instant::now()) + 1);
+    let mut ticker = interval_at(next_boundary.into(), clock.period());
+    ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
+    loop {
+        ticker.tick().await;
+        let mut table = shared.table();
+        table.evaluate(Instant::now());
+        shared.publish(&table);
+    }
+}
+
+/// Owns the running tasks: dropping it stops them (the socket closes once
+/// the aborted tasks are gone); [`PeerHandle::shutdown`] also waits for that.
+/// The views channel closes when the handle is gone.
+pub struct PeerHandle {
+    shared: Arc<Shared>,
+    views: watch::Receiver<PeerViews>,
+    tasks: Vec<JoinHandle<()>>,
+    local_addr: SocketAddr,
+}
+
+impl PeerHandle {
+    /// Site -> view; changes whenever a site's liveness or reported state does.
+    pub fn views(&self) -> watch::Receiver<PeerViews> {
+        self.views.clone()
+    }
+
+    pub fn status(&self) -> PeersStatus {
+        let mut status = self.shared.status_template.clone();
+        status.heartbeats_sent = self.shared.heartbeats_sent.load(Ordering::Relaxed);
+        self.shared.table().fill_status(&mut status, Instant::now());
+        status
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    pub fn boot_id(&self) -> u64 {
+        self.shared.status_template.boot_id
+    }
+
+    /// Stops the tasks and waits until they, and so the socket, are gone.
+    pub async fn shutdown(mut self) {
+        let tasks = std::mem::take(&mut self.tasks);
+        for task in &tasks {
+            task.abort();
+        }
+        for task in tasks {
+            let _ = task.await;
+        }
+        tracing::info!(site = %self.shared.status_template.site, "peer heartbeats stopped");
+    }
+
+    /// Runs until `cancel` completes (e.g. a shutdown signal), then shuts down.
+    pub async fn shutdown_on(self, cancel: impl Future<Output = ()>) {
+        cancel.await;
+        self.shutdown().await;
+    }
+}
+
+impl Drop for PeerHandle {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}

@@ -1,0 +1,149 @@
+//! The policy's output: ordered addresses per (service, family, view).
+
+use std::cmp::Ordering;
+use std::collections::BTreeMap;
+use std::collections::btree_map;
+use std::iter::Peekable;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+/// Address family of an answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub enum Family {
+    A,
+    Aaaa,
+}
+
+/// Identifies one answer. `view == None` is the default view.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct AnswerKey {
+    pub service: Arc<str>,
+    pub family: Family,
+    pub view: Option<Arc<str>>,
+}
+
+impl AnswerKey {
+    pub fn new(service: &str, family: Family, view: Option<&str>) -> Self {
+        AnswerKey {
+            service: service.into(),
+            family,
+            view: view.map(Into::into),
+        }
+    }
+}
+
+/// Addresses in answer order; empty means "no records of this family".
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Answer {
+    pub ttl: u32,
+    pub addrs: Vec<IpAddr>,
+}
+
+/// Every answer of every service, sorted by key.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AnswerTable {
+    entries: BTreeMap<AnswerKey, Answer>,
+}
+
+impl AnswerTable {
+    pub fn get(&self, service: &str, family: Family, view: Option<&str>) -> Option<&Answer> {
+        self.entries.get(&AnswerKey::new(service, family, view))
+    }
+
+    /// Addresses of one answer, or an empty slice when the key is unknown.
+    pub fn addrs(&self, service: &str, family: Family, view: Option<&str>) -> &[IpAddr] {
+        self.get(service, family, view)
+            .map_or(&[], |answer| answer.addrs.as_slice())
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&AnswerKey, &Answer)> {
+        self.entries.iter()
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+impl FromIterator<(AnswerKey, Answer)> for AnswerTable {
+    fn from_iter<I: IntoIterator<Item = (AnswerKey, Answer)>>(iter: I) -> Self {
+        AnswerTable {
+            entries: iter.into_iter().collect(),
+        }
+    }
+}
+
+/// One entry that differs between two tables; `answer == None` means removed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct AnswerChange {
+    pub key: AnswerKey,
+    pub answer: Option<Answer>,
+}
+
+/// Entries of `new` that differ from `old`, plus entries that disappeared,
+/// in key order. One merge pass over both sorted tables.
+pub fn diff(old: &AnswerTable, new: &AnswerTable) -> Vec<AnswerChange> {
+    let mut changes = Vec::new();
+    let mut old_iter = old.entries.iter().peekable();
+    let mut new_iter = new.entries.iter().peekable();
+    loop {
+        match next_pair(&mut old_iter, &mut new_iter) {
+            Step::Both(key, before, after) => {
+                if before != after {
+                    changes.push(AnswerChange {
+                        key: key.clone(),
+                        answer: Some(after.clone()),
+                    });
+                }
+            }
+            Step::OnlyOld(key) => changes.push(AnswerChange {
+                key: key.clone(),
+                answer: None,
+            }),
+            Step::OnlyNew(key, after) => changes.push(AnswerChange {
+                key: key.clone(),
+                answer: Some(after.clone()),
+            }),
+            Step::Done => return changes,
+        }
+    }
+}
+
+enum Step<'a> {
+    Both(&'a AnswerKey, &'a Answer, &'a Answer),
+    OnlyOld(&'a AnswerKey),
+    OnlyNew(&'a AnswerKey, &'a Answer),
+    Done,
+}
+
+type Entries<'a> = Peekable<btree_map::Iter<'a, AnswerKey, Answer>>;
+
+fn next_pair<'a>(old: &mut Entries<'a>, new: &mut Entries<'a>) -> Step<'a> {
+    let order = match (old.peek(), new.peek()) {
+        (None, None) => return Step::Done,
+        (Some(_), None) => Ordering::Less,
+        (None, Some(_)) => Ordering::Greater,
+        (Some((old_key, _)), Some((new_key, _))) => old_key.cmp(new_key),
+    };
+    match order {
+        Ordering::Less => {
+            let (key, _) = old.next().expect("peeked");
+            Step::OnlyOld(key)
+        }
+        Ordering::Greater => {
+            let (key, answer) = new.next().expect("peeked");
+            Step::OnlyNew(key, answer)
+        }
+        Ordering::Equal => {
+            let (key, before) = old.next().expect("peeked");
+            let (_, after) = new.next().expect("peeked");
+            Step::Both(key, before, after)
+        }
+    }
+}

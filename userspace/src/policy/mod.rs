@@ -1,0 +1,44 @@
+//! Which sites answer for each service, and in what order.
+//!
+//! The policy is pure: it takes the current [`SiteState`] of every site and
+//! produces an [`AnswerTable`]. The only state it keeps between evaluations is
+//! what hysteresis and `keep_last` need, so the same inputs in the same
+//! sequence always give the same answers.
+//!
+//! Rules, per service and view: available sites in order; if none is
+//! available, `when_all_down` decides (`answer_all`: every site in preference
+//! order; `answer_none`: no addresses; `keep_last`: the sites of the last
+//! answer that had one available). With `by_load` / `by_rtt`, an available
+//! site moves ahead of the one before it only when clearly better (lower by
+//! more than `margin_abs` and by more than `margin_percent`), and only after
+//! the new order came out of `reorder_hold` consecutive evaluations.
+//!
+//! Configuration:
+//!
+//! ```toml
+//! [[service]]
+//! name = "www.example.com"
+//! ttl = 20                          # seconds, default 20
+//! sites = ["a", "b"]                # preference for the default view
+//! when_all_down = "answer_all"      # | "answer_none" | "keep_last"
+//! views = { eu = ["b", "a"] }       # preference per client view
+//! reorder_hold = 3                  # default 3
+//! by_load = { margin_percent = 20, margin_abs = 100 }     # optional
+//! by_rtt = { margin_percent = 20, margin_abs_us = 5000 }  # optional
+//! ```
+
+mod answer;
+mod config;
+mod engine;
+mod ordering;
+mod site_state;
+
+#[cfg(test)]
+mod tests;
+
+pub use answer::{Answer, AnswerChange, AnswerKey, AnswerTable, Family, diff};
+pub use config::{
+    LoadOrdering, PolicyConfig, PolicyConfigError, RttOrdering, ServiceConfig, WhenAllDown,
+};
+pub use engine::Policy;
+pub use site_state::{SiteAddresses, SiteState};

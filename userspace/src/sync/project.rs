@@ -1,0 +1,83 @@
+//! Writes a row's merged registers back into the user's table.
+
+use std::collections::BTreeMap;
+
+use rusqlite::Connection;
+use rusqlite::params_from_iter;
+use rusqlite::types::Value as SqlValue;
+use serde_json::Value as Json;
+
+use super::capture::TableShape;
+use super::error::Result;
+use super::registers::Cell;
+use super::schema::set_applying;
+use super::sql::{ident, to_sql};
+
+/// Makes the user's row match the registers. Runs with the applying flag
+/// raised so the capture triggers do not log it again.
+pub fn project_row(
+    conn: &Connection,
+    shape: &TableShape,
+    pk: &Json,
+    alive: bool,
+    cells: &BTreeMap<String, Cell>,
+) -> Result<()> {
+    set_applying(conn, true)?;
+    let outcome = if alive {
+        upsert(conn, shape, pk, cells)
+    } else {
+        delete(conn, shape, pk)
+    };
+    set_applying(conn, false)?;
+    outcome
+}
+
+fn upsert(
+    conn: &Connection,
+    shape: &TableShape,
+    pk: &Json,
+    cells: &BTreeMap<String, Cell>,
+) -> Result<()> {
+    let columns: Vec<String> = std::iter::once(&shape.pk)
+        .chain(shape.columns.iter())
+        .map(|c| ident(c))
+        .collect();
+    let placeholders: Vec<String> = (1..=columns.len()).map(|i| format!("?{i}")).collect();
+    let on_conflict = if shape.columns.is_empty() {
+        "DO NOTHING".to_string()
+    } else {
+        let sets: Vec<String> = shape
+            .columns
+            .iter()
+            .map(|c| format!("{col} = excluded.{col}", col = ident(c)))
+            .collect();
+        format!("DO UPDATE SET {}", sets.join(", "))
+    };
+    let sql = format!(
+        "INSERT INTO {} ({}) VALUES ({}) ON CONFLICT({}) {}",
+        ident(&shape.name),
+        columns.join(", "),
+        placeholders.join(", "),
+        ident(&shape.pk),
+        on_conflict
+    );
+    let values = std::iter::once(to_sql(pk)).chain(shape.columns.iter().map(|c| {
+        cells
+            .get(c)
+            .map(|cell| to_sql(&cell.value))
+            .unwrap_or(SqlValue::Null)
+    }));
+    conn.prepare_cached(&sql)?
+        .execute(params_from_iter(values))?;
+    Ok(())
+}
+
+fn delete(conn: &Connection, shape: &TableShape, pk: &Json) -> Result<()> {
+    let sql = format!(
+        "DELETE FROM {} WHERE {} = ?1",
+        ident(&shape.name),
+        ident(&shape.pk)
+    );
+    conn.prepare_cached(&sql)?.execute([to_sql(pk)])?;
+    Ok(())
+}

@@ -1,0 +1,72 @@
+//! Pruning: forget captured changes every peer has acknowledged, and
+//! tombstones no peer can still need.
+
+use rusqlite::{Connection, params};
+use serde::{Deserialize, Serialize};
+
+use super::config::ConflictPolicy;
+use super::error::Result;
+use super::hlc::read_clock;
+use super::registers::{forget_row, load_cells, load_row};
+use super::registry::Registry;
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PruneReport {
+    pub changes: usize,
+    pub tombstones: usize,
+}
+
+fn min_over_peers(conn: &Connection, registry: &Registry, column: &str) -> Result<Option<i64>> {
+    let mut stmt = conn.prepare(&format!("SELECT {column} FROM _sy_peers WHERE site = ?1"))?;
+    let mut lowest: Option<i64> = None;
+    for peer in &registry.peers {
+        let value: i64 = stmt.query_row([peer], |r| r.get(0))?;
+        lowest = Some(lowest.map_or(value, |l| l.min(value)));
+    }
+    Ok(lowest)
+}
+
+pub fn prune(conn: &Connection, registry: &Registry) -> Result<PruneReport> {
+    let acked_by_all = min_over_peers(conn, registry, "acked_seq")?.unwrap_or(i64::MAX);
+    let changes = conn.execute(
+        "DELETE FROM _sy_changes WHERE seq <= ?1 AND hlc IS NOT NULL",
+        [acked_by_all],
+    )?;
+
+    // Every peer has since sent changes newer than this HLC, so none of its
+    // future writes can be older than a tombstone below it.
+    let frontier = match min_over_peers(conn, registry, "frontier_hlc")? {
+        Some(hlc) => hlc,
+        None => read_clock(conn)?,
+    };
+    let mut tombstones = 0;
+    for (name, spec) in &registry.tables {
+        // Under these rules an old tombstone can still outrank a future write.
+        if matches!(
+            spec.policy,
+            ConflictPolicy::DeleteWins | ConflictPolicy::SitePriority(_)
+        ) {
+            continue;
+        }
+        let candidates: Vec<String> = conn
+            .prepare_cached(
+                "SELECT r.pk FROM _sy_rows r
+                 WHERE r.tbl = ?1 AND r.alive = 0 AND r.hlc < ?2
+                   AND NOT EXISTS (SELECT 1 FROM _sy_changes c WHERE c.tbl = r.tbl AND c.pk = r.pk)",
+            )?
+            .query_map(params![name, frontier], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        for pk in candidates {
+            let row = load_row(conn, name, &pk)?;
+            let cells = load_cells(conn, name, &pk)?;
+            if !spec.policy.is_alive(row.as_ref(), &cells) {
+                forget_row(conn, name, &pk)?;
+                tombstones += 1;
+            }
+        }
+    }
+    Ok(PruneReport {
+        changes,
+        tombstones,
+    })
+}

@@ -1,0 +1,139 @@
+//! Per-row replicated state: one existence register and one last-writer-wins
+//! register per column, each carrying the version of the write that set it.
+//! The user's table is a projection of these registers.
+
+use std::collections::BTreeMap;
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+use serde_json::Value as Json;
+
+use super::error::{Result, SyncError};
+use super::hlc::Version;
+
+/// One column's register. `prev` is the version the writer held before
+/// writing, which tells a sequential overwrite from a concurrent one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Cell {
+    pub value: Json,
+    pub version: Version,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prev: Option<Version>,
+}
+
+/// The row's existence register. `seen` (deletes only) is the newest version
+/// of the row the deleting site knew, which `UpdateWins` needs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RowState {
+    pub alive: bool,
+    pub version: Version,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seen: Option<Version>,
+}
+
+fn version_from(hlc: Option<i64>, site: Option<String>) -> Option<Version> {
+    Some(Version::new(hlc?, site?))
+}
+
+pub fn load_cells(conn: &Connection, table: &str, pk: &str) -> Result<BTreeMap<String, Cell>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT col, value, hlc, site, prev_hlc, prev_site FROM _sy_cells WHERE tbl = ?1 AND pk = ?2",
+    )?;
+    let rows = stmt.query_map(params![table, pk], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            Version::new(r.get(2)?, r.get::<_, String>(3)?),
+            version_from(r.get(4)?, r.get(5)?),
+        ))
+    })?;
+    let mut cells = BTreeMap::new();
+    for row in rows {
+        let (col, text, version, prev) = row?;
+        let value = serde_json::from_str(&text)
+            .map_err(|e| SyncError::Corrupt(format!("cell {table}.{col}: {e}")))?;
+        cells.insert(
+            col,
+            Cell {
+                value,
+                version,
+                prev,
+            },
+        );
+    }
+    Ok(cells)
+}
+
+pub fn store_cell(conn: &Connection, table: &str, pk: &str, col: &str, cell: &Cell) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO _sy_cells(tbl, pk, col, value, hlc, site, prev_hlc, prev_site)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+         ON CONFLICT(tbl, pk, col) DO UPDATE SET value = excluded.value, hlc = excluded.hlc,
+             site = excluded.site, prev_hlc = excluded.prev_hlc, prev_site = excluded.prev_site",
+    )?
+    .execute(params![
+        table,
+        pk,
+        col,
+        cell.value.to_string(),
+        cell.version.hlc,
+        cell.version.site,
+        cell.prev.as_ref().map(|v| v.hlc),
+        cell.prev.as_ref().map(|v| v.site.as_str()),
+    ])?;
+    Ok(())
+}
+
+pub fn load_row(conn: &Connection, table: &str, pk: &str) -> Result<Option<RowState>> {
+    let row = conn
+        .prepare_cached(
+            "SELECT alive, hlc, site, seen_hlc, seen_site FROM _sy_rows WHERE tbl = ?1 AND pk = ?2",
+        )?
+        .query_row(params![table, pk], |r| {
+            Ok(RowState {
+                alive: r.get(0)?,
+                version: Version::new(r.get(1)?, r.get::<_, String>(2)?),
+                seen: version_from(r.get(3)?, r.get(4)?),
+            })
+        })
+        .optional()?;
+    Ok(row)
+}
+
+pub fn store_row(conn: &Connection, table: &str, pk: &str, row: &RowState) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO _sy_rows(tbl, pk, alive, hlc, site, seen_hlc, seen_site)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+         ON CONFLICT(tbl, pk) DO UPDATE SET alive = excluded.alive, hlc = excluded.hlc,
+             site = excluded.site, seen_hlc = excluded.seen_hlc, seen_site = excluded.seen_site",
+    )?
+    .execute(params![
+        table,
+        pk,
+        row.alive,
+        row.version.hlc,
+        row.version.site,
+        row.seen.as_ref().map(|v| v.hlc),
+        row.seen.as_ref().map(|v| v.site.as_str()),
+    ])?;
+    Ok(())
+}
+
+/// Removes all registers of a row (tombstone pruning).
+pub fn forget_row(conn: &Connection, table: &str, pk: &str) -> Result<()> {
+    conn.prepare_cached("DELETE FROM _sy_cells WHERE tbl = ?1 AND pk = ?2")?
+        .execute(params![table, pk])?;
+    conn.prepare_cached("DELETE FROM _sy_rows WHERE tbl = ?1 AND pk = ?2")?
+        .execute(params![table, pk])?;
+    Ok(())
+}
+
+/// Newest version anywhere in the row: what a deleting site has seen.
+pub fn newest_version(row: Option<&RowState>, cells: &BTreeMap<String, Cell>) -> Option<Version> {
+    cells
+        .values()
+        .map(|c| &c.version)
+        .chain(row.map(|r| &r.version))
+        .max()
+        .cloned()
+}

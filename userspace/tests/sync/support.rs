@@ -1,0 +1,112 @@
+//! Shared fixtures: small tables, sites on temporary files, in-process delivery.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::Connection;
+use rusqlite::types::Value;
+use switchyard::sync::{ConflictPolicy, Replica, TableConfig};
+
+pub const KEY: &[u8] = b"test-shared-key";
+
+pub const SCHEMA: &str = "
+    CREATE TABLE IF NOT EXISTS t1(id INTEGER PRIMARY KEY, a TEXT, b INTEGER);
+    CREATE TABLE IF NOT EXISTS t2(id INTEGER PRIMARY KEY, x TEXT, y TEXT, z INTEGER);
+";
+
+pub const TABLES: [(&str, &[&str]); 2] = [("t1", &["a", "b"]), ("t2", &["x", "y", "z"])];
+
+pub fn tables_with(policy: ConflictPolicy) -> Vec<TableConfig> {
+    TABLES
+        .iter()
+        .map(|(name, _)| TableConfig::new(*name).with_policy(policy.clone()))
+        .collect()
+}
+
+pub fn db_path(dir: &Path, site: &str) -> PathBuf {
+    dir.join(format!("{site}.db"))
+}
+
+/// A plain connection standing in for another program writing the database.
+pub fn app(path: &Path) -> Connection {
+    let conn = Connection::open(path).expect("open app connection");
+    conn.busy_timeout(Duration::from_secs(10)).unwrap();
+    conn
+}
+
+pub fn open_site(dir: &Path, site: &str, peers: &[&str]) -> Replica {
+    open_site_with(dir, site, peers, ConflictPolicy::LastWriterWins)
+}
+
+pub fn open_site_with(dir: &Path, site: &str, peers: &[&str], policy: ConflictPolicy) -> Replica {
+    let path = db_path(dir, site);
+    app(&path).execute_batch(SCHEMA).unwrap();
+    let peers: Vec<String> = peers.iter().map(|p| p.to_string()).collect();
+    Replica::open_path(&path, site, &tables_with(policy), &peers).expect("open replica")
+}
+
+/// All rows of the synced tables, sorted, for comparing sites.
+pub fn dump(conn: &Connection) -> Vec<(String, Vec<Value>)> {
+    let mut out = Vec::new();
+    for (table, columns) in TABLES {
+        let sql = format!("SELECT id, {} FROM {table} ORDER BY id", columns.join(", "));
+        let mut stmt = conn.prepare(&sql).unwrap();
+        let rows = stmt
+            .query_map([], |r| {
+                (0..=columns.len())
+                    .map(|i| r.get::<_, Value>(i))
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .unwrap();
+        for row in rows {
+            out.push((table.to_string(), row.unwrap()));
+        }
+    }
+    out
+}
+
+/// Ships one batch from `from` to `to` and records the ack; returns whether it carried anything.
+pub fn deliver(from: &mut Replica, to: &mut Replica) -> bool {
+    let batch = from.build_batch(to.site_id()).unwrap();
+    let had_content = !batch.is_empty();
+    let ack = to
+        .apply_sealed(&switchyard::sync::seal_batch(&batch, KEY), KEY)
+        .unwrap();
+    from.record_ack(to.site_id(), ack).unwrap();
+    had_content
+}
+
+/// Two distinct mutable elements of a slice.
+pub fn pair<T>(items: &mut [T], a: usize, b: usize) -> (&mut T, &mut T) {
+    assert_ne!(a, b);
+    if a < b {
+        let (left, right) = items.split_at_mut(b);
+        (&mut left[a], &mut right[0])
+    } else {
+        let (left, right) = items.split_at_mut(a);
+        (&mut right[0], &mut left[b])
+    }
+}
+
+/// Exchanges batches between all pairs until nothing is left to send.
+pub fn sync_all(replicas: &mut [Replica]) {
+    for _ in 0..10 {
+        let mut busy = false;
+        for from in 0..replicas.len() {
+            for to in 0..replicas.len() {
+                if from != to {
+                    let (sender, receiver) = pair(replicas, from, to);
+                    busy |= deliver(sender, receiver);
+                }
+            }
+        }
+        if !busy {
+            return;
+        }
+    }
+    panic!("replicas did not go quiet");
+}
+
+pub fn count(conn: &Connection, sql: &str) -> i64 {
+    conn.query_row(sql, [], |r| r.get(0)).unwrap()
+}
