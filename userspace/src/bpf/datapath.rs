@@ -113,25 +113,27 @@ impl Datapath {
     /// Writes the client-locality prefixes.
     pub fn set_views(&mut self, views: &Views) -> Result<(), DatapathError> {
         self.has_views = !views.is_empty();
-        for (name, v6) in [(map_names::VIEWS_V4, false), (map_names::VIEWS_V6, true)] {
-            let map = self.ebpf.map_mut(name).expect("loaded");
-            if v6 {
-                let mut trie: LpmTrie<_, [u8; 16], u32> = LpmTrie::try_from(map).map_err(|e| DatapathError::Map(name, e))?;
-                for (net, id) in &views.prefixes {
-                    if let ipnet::IpNet::V6(net) = net {
-                        let key = PrefixKey::new(net.prefix_len() as u32, net.network().octets());
-                        trie.insert(&key, id, 0).map_err(|e| DatapathError::Map(name, e))?;
-                    }
-                }
-            } else {
-                let mut trie: LpmTrie<_, [u8; 4], u32> = LpmTrie::try_from(map).map_err(|e| DatapathError::Map(name, e))?;
-                for (net, id) in &views.prefixes {
-                    if let ipnet::IpNet::V4(net) = net {
-                        let key = PrefixKey::new(net.prefix_len() as u32, net.network().octets());
-                        trie.insert(&key, id, 0).map_err(|e| DatapathError::Map(name, e))?;
-                    }
-                }
-            }
+        let v4 = views.prefixes.iter().filter_map(|(net, id)| match net {
+            ipnet::IpNet::V4(n) => Some((n.prefix_len(), n.network().octets(), *id)),
+            ipnet::IpNet::V6(_) => None,
+        });
+        self.insert_prefixes(map_names::VIEWS_V4, v4)?;
+        let v6 = views.prefixes.iter().filter_map(|(net, id)| match net {
+            ipnet::IpNet::V6(n) => Some((n.prefix_len(), n.network().octets(), *id)),
+            ipnet::IpNet::V4(_) => None,
+        });
+        self.insert_prefixes(map_names::VIEWS_V6, v6)
+    }
+
+    fn insert_prefixes<const N: usize>(
+        &mut self,
+        name: &'static str,
+        prefixes: impl Iterator<Item = (u8, [u8; N], u32)>,
+    ) -> Result<(), DatapathError> {
+        let map = self.ebpf.map_mut(name).expect("loaded");
+        let mut trie: LpmTrie<_, [u8; N], u32> = LpmTrie::try_from(map).map_err(|e| DatapathError::Map(name, e))?;
+        for (len, addr, id) in prefixes {
+            trie.insert(&PrefixKey::new(len as u32, addr), id, 0).map_err(|e| DatapathError::Map(name, e))?;
         }
         Ok(())
     }
