@@ -15,7 +15,11 @@ usage: cargo xtask <command>
   run [ARGS...]      build, then `switchyard ARGS`; with no ARGS, run the demo lab
   demo [--keep]      build, then bring up the lab in namespaces and show it working
   test               build, install test clients, run every test (needs root)
-  bench xdp          nanoseconds per packet of the XDP program (BPF_PROG_TEST_RUN)";
+  bench xdp          nanoseconds per packet of the XDP program (BPF_PROG_TEST_RUN)
+  bench sync         database sync between two sites: changes/s and lag at 1,000 changes/s
+  bench dnsperf      dnsperf against Switchyard (XDP on/off), Knot, NSD, BIND, PowerDNS, gdnsd
+  bench failover     ms from a site's web server or database failing (and back) to the answer
+  bench peers        ms from a peer DNS server's death to the answer without its site";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -106,14 +110,29 @@ fn test() -> Result {
 
 fn bench(args: &[String]) -> Result {
     let Some(which) = args.first() else {
-        return Err("bench needs a name: xdp".into());
+        return Err("bench needs a name: xdp, sync, dnsperf, failover, peers".into());
     };
     build(true)?;
     packages::ensure(&packages::LAB)?;
     let out = workspace_root().join("target/bench");
     std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
-    run(Command::new(binary("switchyard-bench", true))
-        .arg(which)
+    // Database sync needs neither root nor the lab, so it has a binary of its own; dnsperf
+    // brings its own servers.
+    let mut command = match which.as_str() {
+        "sync" => Command::new(binary("switchyard-bench-sync", true)),
+        "failover" => Command::new(binary("switchyard-bench-failover", true)),
+        "peers" => Command::new(binary("switchyard-bench-peers", true)),
+        "dnsperf" => {
+            packages::ensure_servers(&packages::DNSPERF)?;
+            Command::new(binary("switchyard-bench-dnsperf", true))
+        }
+        _ => {
+            let mut command = Command::new(binary("switchyard-bench", true));
+            command.arg(which);
+            command
+        }
+    };
+    run(command
         .args(&args[1..])
         .env("SWITCHYARD_BIN", binary("switchyard", true))
         .env("SWITCHYARD_BENCH_DIR", &out))

@@ -23,3 +23,54 @@ pub fn ensure(needs: &Needs) -> Result {
     run(Command::new("apt-get").args(["update", "-q"]))?;
     run(Command::new("apt-get").args(["install", "-y", "-q"]).args(&missing).env("DEBIAN_FRONTEND", "noninteractive"))
 }
+
+/// What `bench dnsperf` needs: the load generator and the servers it is compared with.
+pub const DNSPERF: [&str; 7] = ["dnsperf", "knot", "nsd", "bind9", "pdns-server", "pdns-backend-bind", "gdnsd"];
+
+const POLICY_RC_D: &str = "/usr/sbin/policy-rc.d";
+
+fn installed(package: &str) -> bool {
+    Command::new("dpkg-query")
+        .args(["-W", "-f=${Status}", package])
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim_end().ends_with(" installed"))
+}
+
+/// Installs server packages without letting their services start: the bench starts each
+/// server itself, inside a namespace, and nothing may hold port 53 on the host.
+pub fn ensure_servers(packages: &[&str]) -> Result {
+    let missing: Vec<&str> = packages.iter().copied().filter(|p| !installed(p)).collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    eprintln!("xtask: installing {} (services kept stopped)", missing.join(" "));
+    // Only a policy file written here is removed again; an existing one (e.g. a container's) stays.
+    let ours = !std::path::Path::new(POLICY_RC_D).exists();
+    if ours {
+        write_policy().map_err(|e| format!("{POLICY_RC_D}: {e}"))?;
+    }
+    let result = run(Command::new("apt-get").args(["update", "-q"])).and_then(|()| {
+        run(Command::new("apt-get").args(["install", "-y", "-q"]).args(&missing).env("DEBIAN_FRONTEND", "noninteractive"))
+    });
+    if ours {
+        let _ = std::fs::remove_file(POLICY_RC_D);
+    }
+    stop_services();
+    result
+}
+
+fn write_policy() -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(POLICY_RC_D, "#!/bin/sh\n# Keep services from starting while packages install.\nexit 101\n")?;
+    std::fs::set_permissions(POLICY_RC_D, std::fs::Permissions::from_mode(0o755))
+}
+
+/// Belt and braces where systemd runs: units must stay stopped and not start at boot.
+fn stop_services() {
+    if !std::path::Path::new("/run/systemd/system").exists() {
+        return;
+    }
+    for unit in ["knot", "nsd", "named", "pdns", "gdnsd"] {
+        let _ = Command::new("systemctl").args(["disable", "--now", "-q", unit]).status();
+    }
+}

@@ -45,11 +45,14 @@ pub fn respond(ctx: &XdpContext) -> Result<Counter, Counter> {
     let old_len = (ctx.data_end() - ctx.data()) as i32;
     let delta = (frame.dns + dns_len) as i32 - old_len;
     if delta != 0 && unsafe { bpf_xdp_adjust_tail(ctx.ctx, delta) } != 0 {
-        aya_log_ebpf::debug!(ctx, "cannot resize the frame by {} bytes: passing it", delta);
         return Err(Counter::PassTooBig);
     }
     // All packet pointers are stale now; everything below re-derives and re-checks them.
-    write_response(ctx, &frame, &q, set, &config, dns_len).ok_or(Counter::PassTooBig)?;
+    if write_response(ctx, &frame, &q, set, &config, dns_len).is_none() {
+        // Unreachable after a successful resize; logged because it would mean a parser bug.
+        aya_log_ebpf::warn!(ctx, "response did not fit after resizing by {} bytes", delta);
+        return Err(Counter::PassTooBig);
+    }
     Ok(if frame.ipv6 { Counter::AnsweredV6 } else { Counter::AnsweredV4 })
 }
 

@@ -1,0 +1,289 @@
+//! `cargo xtask bench dnsperf`: Switchyard with XDP on and off, Knot DNS, NSD, BIND 9, PowerDNS
+//! and gdnsd serving the same zone on the same veth pair, measured in turn with dnsperf from the
+//! client namespace. Writes dnsperf.json under SWITCHYARD_BENCH_DIR, a table on stdout and
+//! docs/dnsperf.svg.
+//!
+//! Environment: SWITCHYARD_DNSPERF_SECONDS (default 10), SWITCHYARD_DNSPERF_CLIENTS (4),
+//! SWITCHYARD_DNSPERF_OUTSTANDING (100), SWITCHYARD_DNSPERF_MAX_QPS (unlimited),
+//! SWITCHYARD_DNSPERF_EDNS=1 (queries with EDNS), SWITCHYARD_DNSPERF_SERVERS (comma-separated
+//! subset of the server names).
+
+#[path = "../dnsperf/mod.rs"]
+mod dnsperf;
+
+use std::{
+    fs::File,
+    net::Ipv4Addr,
+    panic::{AssertUnwindSafe, catch_unwind},
+    path::{Path, PathBuf},
+    process::ExitCode,
+    time::{Duration, Instant},
+};
+
+use dnsperf::{
+    chart, kernel,
+    loadgen::{Load, Summary},
+    process::{Running, tree_cpu_seconds},
+    report::{Row, markdown},
+    servers, zone,
+};
+use switchyard_tests::{daemon::Daemon, netns::Netns, netns::unique, privileges::have_root, topology::Pair};
+
+const SUBNET: u8 = 53;
+const SERVER_CPU: usize = 0;
+const CLIENT_CPU: usize = 1;
+/// dnsperf at or above this share of one core is what limits the number, not the server.
+const CLIENT_BOUND_PERCENT: f64 = 90.0;
+const SAMPLE: usize = 4242;
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("bench dnsperf: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn env_u32(name: &str) -> Option<u32> {
+    std::env::var(name).ok()?.parse().ok()
+}
+
+fn run() -> Result<(), String> {
+    if !have_root("bench dnsperf") {
+        return Err("needs root".into());
+    }
+    let load = Load {
+        seconds: env_u32("SWITCHYARD_DNSPERF_SECONDS").unwrap_or(10).clamp(1, 60),
+        clients: env_u32("SWITCHYARD_DNSPERF_CLIENTS").unwrap_or(4),
+        outstanding: env_u32("SWITCHYARD_DNSPERF_OUTSTANDING").unwrap_or(100),
+        max_qps: env_u32("SWITCHYARD_DNSPERF_MAX_QPS"),
+        edns: env_u32("SWITCHYARD_DNSPERF_EDNS") == Some(1),
+        cpu: CLIENT_CPU,
+    };
+    let wanted: Option<Vec<String>> = std::env::var("SWITCHYARD_DNSPERF_SERVERS").ok().map(|s| s.split(',').map(|n| n.trim().to_string()).collect());
+    let all: Vec<&str> = ["switchyard-xdp", "switchyard-userspace"].into_iter().chain(servers::NAMES).collect();
+    let chosen: Vec<&str> = all.into_iter().filter(|n| wanted.as_ref().is_none_or(|w| w.iter().any(|x| x == n))).collect();
+
+    let work = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let queries = work.path().join("queries.txt");
+    std::fs::write(&queries, zone::query_file()).map_err(|e| e.to_string())?;
+
+    let pair = Pair::new(SUBNET);
+    let _stats = kernel::BpfStats::enable();
+    eprintln!("bench dnsperf: {} per server, servers pinned to CPU {SERVER_CPU}", load.describe());
+    let mut rows = Vec::new();
+    for name in chosen {
+        eprintln!("bench dnsperf: {name}");
+        let dir = work.path().join(name);
+        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+        let row = catch_unwind(AssertUnwindSafe(|| measure_one(name, &pair, &dir, &load, &queries)))
+            .unwrap_or_else(|panic| Err(panic_text(&panic)))
+            .unwrap_or_else(|why| Row::failed(name, "", why));
+        if let Some(why) = &row.failed {
+            eprintln!("bench dnsperf: {name} failed: {why}");
+        }
+        rows.push(row);
+    }
+    drop(_stats);
+    drop(pair);
+    write_results(&rows, &load)
+}
+
+fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
+    panic.downcast_ref::<String>().cloned().or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_else(|| "panicked".into())
+}
+
+/// Starts `name` in the server namespace, checks an answer, runs dnsperf, stops it.
+fn measure_one(name: &str, pair: &Pair, dir: &Path, load: &Load, queries: &Path) -> Result<Row, String> {
+    match name {
+        "switchyard-xdp" | "switchyard-userspace" => {
+            let xdp = name == "switchyard-xdp";
+            let toml = zone::switchyard_config(&unique("db"), &pair.server_if, if xdp { "native" } else { "off" });
+            let daemon = Daemon::start(&pair.server, &toml);
+            pin_all_threads(daemon.pid(), SERVER_CPU);
+            let settings = format!(
+                "Switchyard {}: [xdp] mode = \"{}\" on the server veth, 10,000 static [[service]] entries, single-threaded tokio runtime",
+                if xdp { "XDP" } else { "userspace only" },
+                if xdp { "native" } else { "off" }
+            );
+            if xdp && !pair.server_has_xdp() {
+                return Err("no XDP program on the server interface".into());
+            }
+            verify(&pair.client, pair.server_v4, || Ok(()))?;
+            let prog = if xdp { xdp_program_id(pair) } else { None };
+            let xdp_answers = || if xdp { daemon.xdp_counter("answered_v4") + daemon.xdp_counter("answered_v6") } else { 0 };
+            let before = xdp_answers();
+            let mut row = measure(name, settings, pair, load, queries, daemon.pid(), prog)?;
+            if xdp {
+                let answered = xdp_answers() - before;
+                let stats = daemon.stats();
+                eprintln!("bench dnsperf: {name}: {answered} of {} answers sent by XDP; XDP counters {}", row.completed, stats["xdp"]);
+                row.xdp_answered_percent = Some(answered as f64 * 100.0 / row.completed.max(1) as f64);
+                row.cpu_basis = "machine system+irq+softirq time over all CPUs: an upper bound, as it also holds dnsperf's own kernel \
+                                 send/receive work, the answers that fell back to the daemon, and any other load on the machine"
+                    .into();
+                row.cpu_us_per_query = row.machine_kernel_us_per_query;
+            }
+            Ok(row)
+        }
+        _ => {
+            let spec = servers::prepare(name, dir, pair.server_v4).map_err(|e| format!("config: {e}"))?;
+            let log_path = dir.join("server.log");
+            let log = File::create(&log_path).map_err(|e| e.to_string())?;
+            let mut server = Running::start(&pair.server, &spec.argv, SERVER_CPU, log).map_err(|e| format!("{}: {e}", spec.argv[0]))?;
+            let check = || match server.exited() {
+                Some(status) => Err(format!("exited with {status}")),
+                None => Ok(()),
+            };
+            verify(&pair.client, pair.server_v4, check).map_err(|e| format!("{e} (log: {})", tail(&log_path)))?;
+            pin_all_threads(server.pid(), SERVER_CPU);
+            measure(name, spec.settings, pair, load, queries, server.pid(), None)
+        }
+    }
+}
+
+/// One dnsperf run with CPU accounting around it.
+fn measure(name: &str, settings: String, pair: &Pair, load: &Load, queries: &Path, pid: u32, prog: Option<u32>) -> Result<Row, String> {
+    let cpu0 = tree_cpu_seconds(pid);
+    let kernel0 = kernel::machine_kernel_seconds();
+    let bpf0 = prog.and_then(kernel::program_runtime);
+    let s: Summary = load.run(&pair.client, pair.server_v4, queries)?;
+    let cpu1 = tree_cpu_seconds(pid);
+    let kernel1 = kernel::machine_kernel_seconds();
+    let bpf1 = prog.and_then(kernel::program_runtime);
+    if s.completed == 0 {
+        return Err(format!("no query answered: {}", s.output.trim()));
+    }
+    let per_query = |seconds: f64| Some(seconds * 1e6 / s.completed as f64);
+    let bpf_ns_per_query = match (bpf0, bpf1) {
+        (Some((t0, n0)), Some((t1, n1))) if n1 > n0 => Some((t1 - t0) as f64 / (n1 - n0) as f64),
+        _ => None,
+    };
+    let client_cpu_percent = s.client_cpu_s / s.wall_s * 100.0;
+    Ok(Row {
+        name: name.into(),
+        settings,
+        failed: None,
+        qps: s.qps,
+        avg_latency_ms: s.avg_latency_s.map(|v| v * 1e3),
+        latency_stddev_ms: s.latency_stddev_s.map(|v| v * 1e3),
+        sent: s.sent,
+        completed: s.completed,
+        lost: s.lost,
+        noerror: s.noerror,
+        response_bytes: s.response_bytes,
+        cpu_us_per_query: per_query(cpu1 - cpu0),
+        cpu_basis: "server process CPU, user+system of all its threads and child processes".into(),
+        machine_kernel_us_per_query: per_query(kernel1 - kernel0),
+        bpf_ns_per_query,
+        xdp_answered_percent: None,
+        client_cpu_percent,
+        client_bound: client_cpu_percent >= CLIENT_BOUND_PERCENT,
+    })
+}
+
+/// Waits until the server answers the sample A and AAAA queries with exactly the zone's records.
+fn verify(client: &Netns, server: Ipv4Addr, mut alive: impl FnMut() -> Result<(), String>) -> Result<(), String> {
+    let name = zone::name(SAMPLE);
+    let want_a: Vec<String> = sorted(zone::a(SAMPLE).iter().map(|a| a.to_string()));
+    let want_aaaa: Vec<String> = sorted(zone::aaaa(SAMPLE).iter().map(|a| a.to_string()));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut last = String::new();
+    while Instant::now() < deadline {
+        alive()?;
+        let a = dig_short(client, server, &name, "A");
+        let aaaa = dig_short(client, server, &name, "AAAA");
+        if a == want_a && aaaa == want_aaaa {
+            return Ok(());
+        }
+        last = format!("A {a:?}, AAAA {aaaa:?}");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    Err(format!("no correct answer for {name} within 30 s (last: {last}; want A {want_a:?}, AAAA {want_aaaa:?})"))
+}
+
+fn sorted(items: impl Iterator<Item = String>) -> Vec<String> {
+    let mut v: Vec<String> = items.collect();
+    v.sort();
+    v
+}
+
+fn dig_short(client: &Netns, server: Ipv4Addr, name: &str, rtype: &str) -> Vec<String> {
+    let out = client.output("dig", &[&format!("@{server}"), name, rtype, "+short", "+time=1", "+tries=1"]);
+    sorted(String::from_utf8_lossy(&out.stdout).lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with(';')).map(String::from))
+}
+
+/// Keeps every thread of the server on its own core, away from dnsperf.
+fn pin_all_threads(pid: u32, cpu: usize) {
+    let _ = std::process::Command::new("taskset").args(["-a", "-p", "-c", &cpu.to_string(), &pid.to_string()]).output();
+}
+
+fn xdp_program_id(pair: &Pair) -> Option<u32> {
+    let out = pair.server.output("ip", &["-d", "link", "show", "dev", &pair.server_if]);
+    kernel::attached_xdp_id(&String::from_utf8_lossy(&out.stdout))
+}
+
+fn tail(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().rev().take(3).collect();
+    lines.into_iter().rev().collect::<Vec<_>>().join(" / ")
+}
+
+fn out_dir() -> PathBuf {
+    std::env::var_os("SWITCHYARD_BENCH_DIR").map(PathBuf::from).unwrap_or_else(|| "target/bench".into())
+}
+
+fn first_line_of(path: &str, prefix: &str) -> String {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix(prefix).map(|m| m.trim_start_matches([' ', '\t', ':']).to_string()))
+        .unwrap_or_default()
+}
+
+fn write_results(rows: &[Row], load: &Load) -> Result<(), String> {
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim().to_string();
+    let cpu = first_line_of("/proc/cpuinfo", "model name");
+    let date = std::process::Command::new("date").args(["-u", "+%Y-%m-%dT%H:%M:%SZ"]).output().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string()).unwrap_or_default();
+    let json = serde_json::json!({
+        "date": date,
+        "kernel": kernel,
+        "cpu": cpu,
+        // Other work on the machine shifts every number; the 1/5/15-minute load says how much there was.
+        "loadavg_at_end": std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim(),
+        "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+        "load": load.describe(),
+        "zone": format!("{} names under {}, 2 A + 2 AAAA each", zone::NAMES, zone::ZONE),
+        "queries": "every name once as A and once as AAAA, shuffled; dnsperf loops over the file",
+        "topology": "server and client namespaces joined by one veth pair; pass-through XDP program on the client end",
+        "p99_note": "dnsperf 2.10 has no latency histogram: p99 is not available",
+        "client_bound_note": "dnsperf CPU is its user+system time (wait4); this kernel has no IRQ time accounting, so softirq work \
+                              done on dnsperf's core, such as the receive path of each query towards the server, counts as dnsperf's",
+        "servers": rows.iter().map(Row::to_json).collect::<Vec<_>>(),
+    });
+    let dir = out_dir();
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let path = dir.join("dnsperf.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&json).unwrap()).map_err(|e| format!("{}: {e}", path.display()))?;
+
+    println!("dnsperf, {} names, 50% A / 50% AAAA; {}; kernel {kernel}, {cpu}", zone::NAMES, load.describe());
+    print!("{}", markdown(rows));
+    for r in rows.iter().filter(|r| r.failed.is_none()) {
+        println!("- {}: {}; CPU basis: {}", r.name, r.settings, r.cpu_basis);
+    }
+    println!("written to {}", path.display());
+    // A partial run (SWITCHYARD_DNSPERF_SERVERS) must not replace the published chart.
+    let chart_dir = if std::env::var_os("SWITCHYARD_DNSPERF_SERVERS").is_some() { dir.clone() } else { docs_dir() };
+    let svg = chart_dir.join("dnsperf.svg");
+    std::fs::create_dir_all(&chart_dir).map_err(|e| e.to_string())?;
+    chart::draw(rows, &svg, &format!("{} s per server, {cpu}", load.seconds))?;
+    println!("chart: {}", svg.display());
+    Ok(())
+}
+
+/// docs/ at the workspace root (the bench runs from there under xtask, but need not).
+fn docs_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(|p| p.join("docs")).unwrap_or_else(|| "docs".into())
+}

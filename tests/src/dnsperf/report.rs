@@ -1,0 +1,95 @@
+//! One result row per server, the JSON file and the markdown table.
+
+use serde_json::{Value, json};
+
+#[derive(Debug, Default, Clone)]
+pub struct Row {
+    pub name: String,
+    pub settings: String,
+    /// Why the server was not measured, when it was not.
+    pub failed: Option<String>,
+    pub qps: f64,
+    pub avg_latency_ms: Option<f64>,
+    pub latency_stddev_ms: Option<f64>,
+    pub sent: u64,
+    pub completed: u64,
+    pub lost: u64,
+    pub noerror: u64,
+    pub response_bytes: Option<u64>,
+    pub cpu_us_per_query: Option<f64>,
+    /// What `cpu_us_per_query` counts.
+    pub cpu_basis: String,
+    pub machine_kernel_us_per_query: Option<f64>,
+    pub bpf_ns_per_query: Option<f64>,
+    /// Share of the answers the XDP program sent itself (the rest fell back to the daemon).
+    pub xdp_answered_percent: Option<f64>,
+    pub client_cpu_percent: f64,
+    pub client_bound: bool,
+}
+
+impl Row {
+    pub fn failed(name: &str, settings: &str, reason: String) -> Row {
+        Row { name: name.into(), settings: settings.into(), failed: Some(reason), ..Row::default() }
+    }
+
+    pub fn to_json(&self) -> Value {
+        json!({
+            "name": self.name,
+            "qps": round(self.qps, 1),
+            "avg_latency_ms": self.avg_latency_ms.map(|v| round(v, 4)),
+            // dnsperf 2.10 reports average and standard deviation only.
+            "p99_latency_ms": Value::Null,
+            "latency_stddev_ms": self.latency_stddev_ms.map(|v| round(v, 4)),
+            "lost": self.lost,
+            "sent": self.sent,
+            "completed": self.completed,
+            "noerror": self.noerror,
+            "response_bytes": self.response_bytes,
+            "cpu_us_per_query": self.cpu_us_per_query.map(|v| round(v, 3)),
+            "cpu_basis": self.cpu_basis,
+            "machine_kernel_us_per_query": self.machine_kernel_us_per_query.map(|v| round(v, 3)),
+            "bpf_ns_per_query": self.bpf_ns_per_query.map(|v| round(v, 1)),
+            "xdp_answered_percent": self.xdp_answered_percent.map(|v| round(v, 1)),
+            "client_cpu_percent": round(self.client_cpu_percent, 1),
+            "client_bound": self.client_bound,
+            "settings": self.settings,
+            "failed": self.failed,
+        })
+    }
+}
+
+fn round(v: f64, digits: i32) -> f64 {
+    let m = 10f64.powi(digits);
+    (v * m).round() / m
+}
+
+fn opt(v: Option<f64>, digits: usize) -> String {
+    v.map(|v| format!("{v:.digits$}")).unwrap_or_else(|| "n/a".into())
+}
+
+pub fn markdown(rows: &[Row]) -> String {
+    let mut t = String::from(
+        "| server | qps | avg latency ms | p99 ms | lost | CPU µs/query | kernel µs/query (machine) | BPF ns/query | XDP answered % | dnsperf CPU % | client-bound |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n",
+    );
+    for r in rows {
+        if let Some(why) = &r.failed {
+            t.push_str(&format!("| {} | failed: {} | | | | | | | | | |\n", r.name, why.replace('|', "/").replace('\n', " ")));
+            continue;
+        }
+        t.push_str(&format!(
+            "| {} | {:.0} | {} | n/a | {} | {} | {} | {} | {} | {:.0} | {} |\n",
+            r.name,
+            r.qps,
+            opt(r.avg_latency_ms, 3),
+            r.lost,
+            opt(r.cpu_us_per_query, 2),
+            opt(r.machine_kernel_us_per_query, 2),
+            opt(r.bpf_ns_per_query, 0),
+            opt(r.xdp_answered_percent, 1),
+            r.client_cpu_percent,
+            if r.client_bound { "yes" } else { "no" },
+        ));
+    }
+    t
+}

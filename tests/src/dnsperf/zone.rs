@@ -1,0 +1,88 @@
+//! The one zone every server serves, and the query mix dnsperf sends to all of them.
+
+use std::fmt::Write;
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+pub const ZONE: &str = "example.com";
+pub const NAMES: usize = 10_000;
+pub const TTL: u32 = 300;
+
+pub fn name(i: usize) -> String {
+    format!("s{i:05}.{ZONE}")
+}
+
+/// Two A and two AAAA per name, all distinct, inside the benchmarking ranges.
+pub fn a(i: usize) -> [Ipv4Addr; 2] {
+    let (hi, lo) = ((i / 250) as u8, (i % 250 + 1) as u8);
+    [Ipv4Addr::new(198, 19, hi, lo), Ipv4Addr::new(198, 19, 100 + hi, lo)]
+}
+
+pub fn aaaa(i: usize) -> [Ipv6Addr; 2] {
+    let i = i as u16;
+    [Ipv6Addr::new(0xfd00, 0xa, 0, 0, 0, 0, i, 1), Ipv6Addr::new(0xfd00, 0xb, 0, 0, 0, 0, i, 1)]
+}
+
+pub const NS_V4: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 53);
+
+/// RFC 1035 master file, read by Knot, NSD, BIND, PowerDNS and gdnsd alike.
+pub fn master_file() -> String {
+    let mut z = format!(
+        "$ORIGIN {ZONE}.\n$TTL {TTL}\n@ IN SOA ns1.{ZONE}. hostmaster.{ZONE}. 1 3600 600 86400 60\n@ IN NS ns1.{ZONE}.\nns1 IN A {NS_V4}\n"
+    );
+    for i in 0..NAMES {
+        let label = format!("s{i:05}");
+        for v4 in a(i) {
+            writeln!(z, "{label} IN A {v4}").unwrap();
+        }
+        for v6 in aaaa(i) {
+            writeln!(z, "{label} IN AAAA {v6}").unwrap();
+        }
+    }
+    z
+}
+
+/// The same names as static Switchyard services.
+pub fn switchyard_config(instance: &str, iface: &str, mode: &str) -> String {
+    let mut t = format!(
+        r#"[server]
+instance = "{instance}"
+dns_port = 53
+listen = ["0.0.0.0", "::"]
+
+[xdp]
+interfaces = ["{iface}"]
+mode = "{mode}"
+
+[[zone]]
+name = "{ZONE}."
+ns = ["ns1.{ZONE}."]
+soa = {{ mname = "ns1.{ZONE}.", rname = "hostmaster.{ZONE}.", serial = 1, minimum = 60 }}
+
+[[service]]
+name = "ns1.{ZONE}."
+ttl = {TTL}
+a = ["{NS_V4}"]
+"#
+    );
+    for i in 0..NAMES {
+        let [a1, a2] = a(i);
+        let [b1, b2] = aaaa(i);
+        write!(t, "\n[[service]]\nname = \"{}.\"\nttl = {TTL}\na = [\"{a1}\", \"{a2}\"]\naaaa = [\"{b1}\", \"{b2}\"]\n", name(i)).unwrap();
+    }
+    t
+}
+
+/// Every (name, type) pair once, A and AAAA in equal parts, in a fixed pseudo-random order so
+/// that every run and every server sees the same sequence.
+pub fn query_file() -> String {
+    let mut pairs: Vec<(usize, &str)> = (0..NAMES).flat_map(|i| [(i, "A"), (i, "AAAA")]).collect();
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    for k in (1..pairs.len()).rev() {
+        // xorshift64: deterministic and good enough for a shuffle.
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        pairs.swap(k, (state % (k as u64 + 1)) as usize);
+    }
+    pairs.iter().map(|(i, t)| format!("{} {t}\n", name(*i))).collect()
+}
