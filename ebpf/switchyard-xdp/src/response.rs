@@ -1,6 +1,9 @@
 //! Turning an accepted query into its response, in place.
 
-use aya_ebpf::{helpers::generated::bpf_xdp_adjust_tail, programs::XdpContext};
+use aya_ebpf::{
+    helpers::generated::{bpf_xdp_adjust_head, bpf_xdp_adjust_tail},
+    programs::XdpContext,
+};
 use network_types::{eth::EthHdr, ip::Ipv4Hdr, ip::Ipv6Hdr, udp::UdpHdr};
 use switchyard_common::{
     AnswerKey, AnswerSet, Counter, DEFAULT_VIEW, FLAG_ENABLED, FLAG_HAS_VIEWS, MAX_ADDRS, QTYPE_AAAA, XdpConfig,
@@ -44,7 +47,10 @@ pub fn respond(ctx: &XdpContext) -> Result<Counter, Counter> {
     let dns_len = answers_at + count * record_len(q.qtype) + opt_len;
     let old_len = (ctx.data_end() - ctx.data()) as i32;
     let delta = (frame.dns + dns_len) as i32 - old_len;
-    if delta != 0 && unsafe { bpf_xdp_adjust_tail(ctx.ctx, delta) } != 0 {
+    if delta != 0
+        && unsafe { bpf_xdp_adjust_tail(ctx.ctx, delta) } != 0
+        && !grow_at_head(ctx, frame.dns + answers_at, delta)
+    {
         return Err(Counter::PassTooBig);
     }
     // All packet pointers are stale now; everything below re-derives and re-checks them.
@@ -54,6 +60,50 @@ pub fn respond(ctx: &XdpContext) -> Result<Counter, Counter> {
         return Err(Counter::PassTooBig);
     }
     Ok(if frame.ipv6 { Counter::AnsweredV6 } else { Counter::AnsweredV4 })
+}
+
+/// Longest prefix moved by `grow_at_head`: VLAN Ethernet + IPv6 + UDP + DNS header + the
+/// longest name + type and class (178 bytes), with room for the word loop to stop early.
+const MAX_PREFIX: usize = 192;
+/// Most bytes taken from the headroom (eight AAAA records and an OPT record fit).
+const MAX_HEAD_GROWTH: i32 = 256;
+
+/// Makes room for the answers when the tail cannot grow (a small frame on veth has little
+/// tailroom): takes `delta` bytes of headroom and moves the first `prefix` bytes (headers and
+/// question) to the new start, so the free bytes end up behind the question.
+#[inline(always)]
+fn grow_at_head(ctx: &XdpContext, prefix: usize, delta: i32) -> bool {
+    if delta <= 0 || delta > MAX_HEAD_GROWTH || prefix > MAX_PREFIX - 8 {
+        return false;
+    }
+    if unsafe { bpf_xdp_adjust_head(ctx.ctx, -delta) } != 0 {
+        return false;
+    }
+    let shift = delta as usize;
+    let words = prefix / 8;
+    // Moving towards lower addresses, so copying upwards never reads a byte already written.
+    for i in 0..MAX_PREFIX / 8 {
+        if i >= words {
+            break;
+        }
+        let (Some(from), Some(to)) = (at::<[u8; 8]>(ctx, shift + i * 8), at::<[u8; 8]>(ctx, i * 8)) else {
+            return false;
+        };
+        unsafe { *to = *from };
+    }
+    for i in 0..8 {
+        let offset = words * 8 + i;
+        if offset >= prefix {
+            break;
+        }
+        // Two bytes checked at the destination (the source byte lies behind it anyway): a
+        // one-byte check is compiled to a form the verifier cannot use for the store.
+        let (Some(from), Some(to)) = (at::<u8>(ctx, shift + offset), at::<[u8; 2]>(ctx, offset)) else {
+            return false;
+        };
+        unsafe { (*to)[0] = *from };
+    }
+    true
 }
 
 /// The client's view from the locality tries; the default view when no prefix matches.
