@@ -13,6 +13,7 @@ use crate::{
     dns::server::{ServerCounters, ServerCountersSnapshot},
     health::SiteStatus,
     peers::PeersStatus,
+    sync::{SyncNode, SyncStatus},
 };
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -20,6 +21,8 @@ use crate::{
 pub enum Request {
     Stats,
     Status,
+    /// Database sync per peer: backlog, lag, last batch, conflicts.
+    SyncStatus,
 }
 
 /// What the daemon says about itself.
@@ -43,6 +46,7 @@ pub struct Status {
 pub enum Response {
     Stats { userspace: ServerCountersSnapshot },
     Status(Box<Status>),
+    SyncStatus(Box<SyncStatus>),
     Error(String),
 }
 
@@ -50,6 +54,8 @@ pub struct AdminState {
     pub counters: Arc<ServerCounters>,
     /// Builds the status when asked: sites and peers change while the daemon runs.
     pub status: Box<dyn Fn() -> Status + Send + Sync>,
+    /// The sync node, when `[sync]` is configured.
+    pub sync: Option<SyncNode>,
 }
 
 /// Serves the socket until the task is dropped. Removes a stale socket file first.
@@ -78,6 +84,7 @@ async fn handle(stream: UnixStream, state: Arc<AdminState>) {
         let response = match serde_json::from_str::<Request>(&line) {
             Ok(Request::Stats) => Response::Stats { userspace: state.counters.snapshot() },
             Ok(Request::Status) => Response::Status(Box::new((state.status)())),
+            Ok(Request::SyncStatus) => sync_status(state.sync.as_ref()).await,
             Err(e) => Response::Error(format!("bad request: {e}")),
         };
         let mut out = serde_json::to_vec(&response).expect("serialisable");
@@ -85,6 +92,16 @@ async fn handle(stream: UnixStream, state: Arc<AdminState>) {
         if write.write_all(&out).await.is_err() {
             return;
         }
+    }
+}
+
+async fn sync_status(node: Option<&SyncNode>) -> Response {
+    let Some(node) = node else {
+        return Response::Error("database sync is not configured ([sync])".into());
+    };
+    match node.status().await {
+        Ok(status) => Response::SyncStatus(Box::new(status)),
+        Err(e) => Response::Error(format!("sync status: {e}")),
     }
 }
 

@@ -14,6 +14,9 @@ use ipnet::IpNet;
 use serde::Deserialize;
 
 mod sites;
+mod sync;
+
+pub use self::sync::{SyncPeer, SyncSection, SyncTable};
 
 use crate::{
     health::{ProbeOverrides, SiteConfig},
@@ -52,6 +55,9 @@ pub struct Config {
     /// Heartbeats to and from the DNS servers of the other sites.
     #[serde(default)]
     pub peers: Option<PeersConfig>,
+    /// Keeping tables of this site's SQLite database in step with the other sites.
+    #[serde(default)]
+    pub sync: Option<SyncSection>,
     #[serde(default)]
     pub service: Vec<ServiceConfig>,
 }
@@ -330,6 +336,7 @@ impl Config {
             }
         }
         self.validate_sites()?;
+        self.validate_sync()?;
         if self.server.edns_udp_payload < 512 {
             return Err(("server.edns_udp_payload".into(), "must be at least 512".into()));
         }

@@ -16,6 +16,7 @@ use crate::{
     health::{HealthMonitor, ProbeSettings},
     peers::PeerService,
     site_feeds,
+    sync_service::SyncService,
 };
 
 /// Runs until SIGTERM or SIGINT. The config must already be validated.
@@ -60,6 +61,18 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         peers = Some(Arc::new(handle));
     }
 
+    let sync = match &config.sync {
+        Some(section) => {
+            // Checked when the config was loaded; read again here for the key's bytes.
+            let sync_config = config
+                .sync_config(std::path::Path::new(""))
+                .map_err(|e| anyhow::anyhow!("{}: {}", e.key, e.problem))?
+                .expect("[sync] is configured");
+            Some(SyncService::start(sync_config, section.listen).await.context("starting database sync")?)
+        }
+        None => None,
+    };
+
     let socket = config.server.admin_socket();
     let base = Status {
         instance: config.server.instance.clone(),
@@ -79,6 +92,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             peers: status_peers.as_ref().map(|p| p.status()),
             ..base.clone()
         }),
+        sync: sync.as_ref().map(SyncService::node),
     });
     let admin = admin::serve(&socket, state).with_context(|| format!("admin socket {}", socket.display()))?;
     info!(instance = %config.server.instance, port = config.server.dns_port, "ready");
@@ -96,6 +110,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         feed.abort();
     }
     drop(peers);
+    if let Some(sync) = sync {
+        sync.stop().await;
+    }
     drop(listeners);
     // Dropping the datapath detaches XDP and removes the pinned maps.
     drop(datapath);

@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod answers;
 pub mod bpf;
+pub mod client;
 pub mod config;
 pub mod control;
 pub mod daemon;
@@ -15,3 +16,5 @@ pub mod policy;
 pub mod site_feeds;
 pub mod status_table;
 pub mod sync;
+pub mod sync_service;
+pub mod sync_status_table;

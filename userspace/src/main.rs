@@ -3,7 +3,7 @@ use std::{path::PathBuf, process::ExitCode};
 use clap::{Parser, Subcommand};
 use switchyard::{
     admin::{self, Request, Response},
-    status_table,
+    status_table, sync_status_table,
     bpf::counters,
     config::{Config, ServerConfig},
 };
@@ -36,6 +36,22 @@ enum Command {
         json: bool,
     },
     /// Show what the running daemon serves and where XDP is attached.
+    Status {
+        #[command(flatten)]
+        target: Target,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Database sync between sites (`[sync]`).
+    Sync {
+        #[command(subcommand)]
+        command: SyncCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum SyncCommand {
+    /// Per peer: backlog, lag, last batch, conflicts.
     Status {
         #[command(flatten)]
         target: Target,
@@ -84,6 +100,7 @@ fn main() -> ExitCode {
         },
         Command::Stats { target, json } => report(stats(&target, json)),
         Command::Status { target, json } => report(status(&target, json)),
+        Command::Sync { command: SyncCommand::Status { target, json } } => report(sync_status(&target, json)),
     }
 }
 
@@ -92,6 +109,7 @@ fn load_for_running(path: &std::path::Path) -> Result<Config, switchyard::config
     let config = Config::load(path)?;
     config.check_interfaces(path)?;
     config.check_peer_keys(path)?;
+    config.check_sync_key(path)?;
     Ok(config)
 }
 
@@ -180,4 +198,19 @@ fn status(target: &Target, json: bool) -> Result<(), String> {
         other => return Err(format!("unexpected answer: {other:?}")),
     }
     Ok(())
+}
+
+fn sync_status(target: &Target, json: bool) -> Result<(), String> {
+    let server = target.server()?;
+    match block_on(admin::request(&server.admin_socket(), &Request::SyncStatus))? {
+        Response::SyncStatus(s) if json => println!("{}", serde_json::to_string(&s).expect("serialisable")),
+        Response::SyncStatus(s) => print!("{}", sync_status_table::render(&s, wall_clock_ms())),
+        Response::Error(e) => return Err(e),
+        other => return Err(format!("unexpected answer: {other:?}")),
+    }
+    Ok(())
+}
+
+fn wall_clock_ms() -> f64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64() * 1000.0).unwrap_or(0.0)
 }

@@ -94,12 +94,31 @@ fn run_switchyard(args: &[String]) -> Result {
 
 fn demo(args: &[String]) -> Result {
     packages::ensure(&packages::LAB)?;
-    run(Command::new(binary("switchyard-lab", false)).arg("demo").args(args))
+    packages::ensure_lab_servers()?;
+    let mut lab = Command::new(binary("switchyard-lab", false));
+    lab.arg("demo").args(args);
+    let mut child = lab.spawn().map_err(|e| format!("cannot start {lab:?}: {e}"))?;
+    // Ctrl-C reaches the lab too, which tears itself down: wait for that rather than return
+    // to the shell while it still prints.
+    ignore_interrupt();
+    let status = child.wait().map_err(|e| format!("{lab:?}: {e}"))?;
+    if status.success() { Ok(()) } else { Err(format!("{lab:?} failed: {status}")) }
+}
+
+fn ignore_interrupt() {
+    const SIGINT: i32 = 2;
+    const SIG_IGN: usize = 1;
+    unsafe extern "C" {
+        fn signal(signum: i32, handler: usize) -> usize;
+    }
+    // SAFETY: libc's signal(2) with SIG_IGN; no handler code runs.
+    unsafe { signal(SIGINT, SIG_IGN) };
 }
 
 fn test() -> Result {
     build(false)?;
     packages::ensure(&packages::TESTS)?;
+    packages::ensure_lab_servers()?;
     let root = workspace_root();
     run(Command::new(env!("CARGO"))
         .current_dir(&root)

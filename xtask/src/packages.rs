@@ -7,8 +7,13 @@ use crate::{Result, run};
 /// (command that must exist, package that provides it)
 pub type Needs = [(&'static str, &'static str)];
 
-pub const TESTS: [(&str, &str); 2] = [("dig", "bind9-dnsutils"), ("ip", "iproute2")];
-pub const LAB: [(&str, &str); 2] = TESTS;
+pub const TESTS: [(&str, &str); 3] = [("dig", "bind9-dnsutils"), ("ip", "iproute2"), ("sqlite3", "sqlite3")];
+pub const LAB: [(&str, &str); 2] = [("dig", "bind9-dnsutils"), ("ip", "iproute2")];
+
+/// What the two-site lab runs per site besides the daemon: the load balancer. Its service is
+/// kept stopped; the lab starts its own haproxy inside each site's namespace.
+pub const LAB_SERVERS: [&str; 1] = ["haproxy"];
+const LAB_UNITS: [&str; 1] = ["haproxy"];
 
 fn has(command: &str) -> bool {
     Command::new("sh").args(["-c", &format!("command -v {command}")]).output().is_ok_and(|o| o.status.success())
@@ -39,6 +44,16 @@ fn installed(package: &str) -> bool {
 /// Installs server packages without letting their services start: the bench starts each
 /// server itself, inside a namespace, and nothing may hold port 53 on the host.
 pub fn ensure_servers(packages: &[&str]) -> Result {
+    ensure_stopped(packages, &["knot", "nsd", "named", "pdns", "gdnsd"])
+}
+
+/// The lab's load balancer, installed like the bench's servers; only its own unit is stopped.
+pub fn ensure_lab_servers() -> Result {
+    ensure_stopped(&LAB_SERVERS, &LAB_UNITS)
+}
+
+/// Installs `packages` with service starts refused, then stops and disables `units` (only those).
+fn ensure_stopped(packages: &[&str], units: &[&str]) -> Result {
     let missing: Vec<&str> = packages.iter().copied().filter(|p| !installed(p)).collect();
     if missing.is_empty() {
         return Ok(());
@@ -55,7 +70,7 @@ pub fn ensure_servers(packages: &[&str]) -> Result {
     if ours {
         let _ = std::fs::remove_file(POLICY_RC_D);
     }
-    stop_services();
+    stop_services(units);
     result
 }
 
@@ -65,12 +80,16 @@ fn write_policy() -> std::io::Result<()> {
     std::fs::set_permissions(POLICY_RC_D, std::fs::Permissions::from_mode(0o755))
 }
 
-/// Belt and braces where systemd runs: units must stay stopped and not start at boot.
-fn stop_services() {
-    if !std::path::Path::new("/run/systemd/system").exists() {
-        return;
-    }
-    for unit in ["knot", "nsd", "named", "pdns", "gdnsd"] {
-        let _ = Command::new("systemctl").args(["disable", "--now", "-q", unit]).status();
+/// Belt and braces: the named units must stay stopped and not start at boot, whether systemd
+/// or an init script (containers without systemd) would run them.
+fn stop_services(units: &[&str]) {
+    let systemd = std::path::Path::new("/run/systemd/system").exists();
+    for unit in units {
+        if systemd {
+            let _ = Command::new("systemctl").args(["disable", "--now", "-q", unit]).status();
+        } else if std::path::Path::new(&format!("/etc/init.d/{unit}")).exists() {
+            let _ = Command::new(format!("/etc/init.d/{unit}")).arg("stop").output();
+            let _ = Command::new("update-rc.d").args([unit, "disable"]).output();
+        }
     }
 }

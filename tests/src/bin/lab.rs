@@ -1,96 +1,106 @@
-//! `cargo xtask demo`: a self-contained lab. Creates a server and a client namespace joined by a
-//! veth pair, starts Switchyard with XDP on the server end, and shows a query answered in the
-//! kernel and one answered in userspace. Removes everything on exit, also on Ctrl-C.
+//! `cargo xtask demo`: the two-site lab. Brings up two sites (HAProxy, two web app instances,
+//! a SQLite database and a Switchyard DNS server with XDP each) and a client in namespaces of
+//! their own, runs the story and prints its timeline. Exits non-zero when a step did not
+//! happen. Everything is removed on exit, also on Ctrl-C; `--keep` leaves the lab up until then.
 
-use std::{
-    process::ExitCode,
-    sync::{
-        Arc,
-        atomic::{AtomicBool, Ordering},
+use std::{process::ExitCode, time::Duration};
+
+use switchyard_tests::{
+    lab::{
+        Interrupt,
+        addresses::{SERVICE, SITE_A, SITE_B},
+        bring_up::Lab,
+        story,
+        timeline::Timeline,
     },
-    time::Duration,
+    privileges::have_root,
 };
-
-use switchyard_tests::{client, daemon::Daemon, privileges::have_root, topology::Pair};
-
-fn config(pair: &Pair) -> String {
-    format!(
-        r#"
-[server]
-instance = "demo"
-dns_port = 53
-
-[xdp]
-interfaces = ["{iface}"]
-mode = "native"
-
-[[zone]]
-name = "example.com."
-ns = ["ns1.example.com."]
-soa = {{ mname = "ns1.example.com.", rname = "hostmaster.example.com." }}
-
-[[service]]
-name = "www.example.com."
-ttl = 30
-a = ["198.18.10.1", "198.18.20.1"]
-aaaa = ["fd00:10::1", "fd00:20::1"]
-
-[[service]]
-name = "ns1.example.com."
-a = ["{server}"]
-"#,
-        iface = pair.server_if,
-        server = pair.server_v4
-    )
-}
 
 fn main() -> ExitCode {
     let keep = std::env::args().any(|a| a == "--keep");
     if !have_root("demo") {
         return ExitCode::FAILURE;
     }
-    let interrupted = Arc::new(AtomicBool::new(false));
-    let flag = interrupted.clone();
-    ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst)).expect("Ctrl-C handler");
+    let interrupt = Interrupt::default();
+    let flag = interrupt.clone();
+    ctrlc::set_handler(move || flag.raise()).expect("Ctrl-C handler");
 
-    println!("== building the lab: namespaces {{server, client}}, one veth pair, 198.18.0.0/24 + fd00::/64");
-    let pair = Pair::new(0);
-    let daemon = Daemon::start(&pair.server, &config(&pair));
-    println!("   switchyard running in {} (pid {}), XDP on {}", pair.server.name, daemon.pid(), pair.server_if);
+    println!("== bringing up the lab: namespaces wan (bridge), site a, site b, client; 198.18.0.0/24 + fd00:5::/64");
+    let mut lab = match Lab::new() {
+        Ok(lab) => lab,
+        Err(e) => {
+            eprintln!("demo: the lab did not come up: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    describe(&lab);
 
-    let server = format!("@{}", pair.server_v4);
-    let mut ok = true;
-    let a = client::dig(&pair.client, &[&server, "www.example.com", "A", "+noall", "+answer"]);
-    println!("\n== dig www.example.com A (from {})\n{}", pair.client.name, a.trim_end());
-    let xdp_answered = daemon.xdp_counter("answered_v4");
-    println!("   answered in the kernel by XDP: {xdp_answered}, seen by the userspace socket: {}", daemon.userspace_counter("udp"));
-    ok &= xdp_answered == 1 && a.contains("198.18.10.1");
+    println!("\n== the story (seconds since it began)");
+    let mut timeline = Timeline::default();
+    let result = story::run(&mut lab, &interrupt, &mut timeline);
 
-    let soa = client::dig(&pair.client, &[&server, "example.com", "SOA", "+noall", "+answer"]);
-    println!("\n== dig example.com SOA\n{}", soa.trim_end());
-    let userspace = daemon.userspace_counter("answered");
-    println!("   answered by the userspace server: {userspace}");
-    ok &= userspace == 1 && soa.contains("hostmaster.example.com.");
+    if let Err(e) = &result {
+        println!("\ndemo: a step did not happen: {e}");
+    }
 
-    println!("\n== switchyard stats\n{}", daemon.cli(&["stats"]).trim_end());
-
-    if keep && ok {
-        println!("\nThe lab stays up until Ctrl-C. Try:");
-        println!("  ip netns exec {} dig {server} www.example.com AAAA", pair.client.name);
-        println!("  ip netns exec {} kdig {server} www.example.com A", pair.client.name);
-        println!("  {} stats --config {}", switchyard_tests::daemon::binary().display(), daemon.config.display());
-        while !interrupted.load(Ordering::SeqCst) {
+    if keep && !interrupt.raised() {
+        print_commands(&lab);
+        while !interrupt.raised() {
             std::thread::sleep(Duration::from_millis(200));
         }
     }
     println!("\n== cleaning up");
-    drop(daemon);
-    drop(pair);
-    if ok {
+    drop(lab);
+    if result.is_ok() {
         println!("demo: every step happened");
         ExitCode::SUCCESS
     } else {
-        println!("demo: a step did not happen (see above)");
         ExitCode::FAILURE
+    }
+}
+
+fn describe(lab: &Lab) {
+    let t = &lab.topology;
+    for site in [&lab.a, &lab.b] {
+        let ns = t.site(&site.plan);
+        let dns = site.dns.as_ref().map(|d| d.pid()).unwrap_or_default();
+        println!(
+            "   site {}: namespace {}, HAProxy on {} (pid {}), web app pids {:?}, switchyard on {} (pid {dns}, XDP on wan0)",
+            site.plan.name,
+            ns.name,
+            site.plan.vip4,
+            site.haproxy.pid(),
+            site.web.pids(),
+            site.plan.dns4,
+        );
+    }
+    println!("   client: namespace {} (198.18.0.100); bridge in {}", t.client.name, t.wan.name);
+    let sync = if lab.sync { "on (table items)" } else { "not available in this daemon build" };
+    println!("   database sync between the sites: {sync}; files in {}", lab.dir.path().display());
+}
+
+fn print_commands(lab: &Lab) {
+    let client = &lab.topology.client.name;
+    let bin = switchyard_tests::daemon::binary();
+    println!("\nThe lab stays up until Ctrl-C. Try:");
+    for site in [SITE_A, SITE_B] {
+        println!("  ip netns exec {client} dig @{} {SERVICE} A +short", site.dns4);
+    }
+    println!("  ip netns exec {client} curl -s http://{}/dbcheck", SITE_A.vip4);
+    println!("  ip netns exec {client} curl -s -X POST 'http://{}/items?name=hello'", SITE_A.vip4);
+    println!("  ip netns exec {client} curl -s http://{}/items", SITE_B.vip4);
+    for site in [&lab.a, &lab.b] {
+        if let Some(config) = site.config_path() {
+            println!("  ip netns exec {client} {} status --config {}", bin.display(), config.display());
+            println!("  ip netns exec {client} {} stats --config {}", bin.display(), config.display());
+            if lab.sync {
+                println!("  {} sync status --config {}", bin.display(), config.display());
+            }
+        }
+        println!(
+            "  ip netns exec {} curl -s 'http://127.0.0.1:8404/stats;csv'   # site {}'s HAProxy",
+            lab.topology.site(&site.plan).name,
+            site.plan.name
+        );
     }
 }

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 /// How a conflict on one table is decided. Every site applies the same rule,
 /// so every site keeps the same winner.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ConflictPolicy {
     /// Per column, the write with the later HLC wins; equal HLCs are broken by
     /// site id. A row deleted on one site and updated later on another comes

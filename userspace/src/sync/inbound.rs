@@ -8,7 +8,7 @@ use super::error::{Result, SyncError};
 use super::hlc::{read_clock, wall_now_ms, write_clock};
 use super::merge::merge_remote;
 use super::registry::Registry;
-use super::schema::SCHEMA_VERSION;
+use super::schema::{SCHEMA_VERSION, set_applying};
 use super::stamp::stamp_pending;
 
 /// Checks everything that could make the batch unusable before anything is written.
@@ -89,10 +89,14 @@ pub fn apply_batch(conn: &Connection, registry: &Registry, batch: &Batch) -> Res
     // Local writes not yet stamped must get their versions before remote
     // versions are compared with them.
     stamp_pending(conn, registry)?;
+    // An error returns before the flag is lowered, but the caller then rolls
+    // the whole transaction back, flag included.
+    set_applying(conn, true)?;
     for change in &batch.changes {
         let spec = registry.table(&change.table).expect("validated");
         merge_remote(conn, spec, &batch.sender, change)?;
     }
+    set_applying(conn, false)?;
     let clock = read_clock(conn)?.max(batch.max_hlc());
     write_clock(conn, clock)?;
     record_receipt(conn, &batch.sender, batch.to_seq, batch.frontier_hlc)?;

@@ -12,11 +12,12 @@ use super::batch::RowChange;
 use super::conflicts::{self, Discarded};
 use super::error::Result;
 use super::hlc::Version;
-use super::project::project_row;
+use super::project::project_row_quietly;
 use super::registers::{load_cells, load_row, store_cell, store_row};
 use super::registry::TableSpec;
 use super::sql::pk_text;
 
+/// Must run with the applying flag raised (see `inbound::apply_batch`).
 pub fn merge_remote(
     conn: &Connection,
     spec: &TableSpec,
@@ -129,7 +130,7 @@ pub fn merge_remote(
     }
 
     if was_alive != now_alive || (now_alive && cells_touched) {
-        project_row(conn, &spec.shape, &change.pk, now_alive, &cells)?;
+        project_row_quietly(conn, &spec.shape, &change.pk, now_alive, &cells)?;
     }
     Ok(())
 }

@@ -53,7 +53,9 @@
 //!    after the peer's acknowledged position, grouped per row; each entry
 //!    carries the row's current registers, so only the newest value per
 //!    column ships and separate column updates become one entry. Batches
-//!    are JSON, HMAC-SHA256 signed (`signing`).
+//!    are JSON, HMAC-SHA256 signed (`signing`). One request is in flight per
+//!    peer; while it is, the next batch is already being built, so the
+//!    sender's work overlaps the receiver's.
 //! 5. **Applying** (`inbound`, `merge`): the whole batch is validated first,
 //!    then merged register by register in one transaction that also stores
 //!    the new receive position; a raised `_sy_applying` flag (visible only

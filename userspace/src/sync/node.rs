@@ -14,6 +14,7 @@ use axum::routing::post;
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
 
+use super::batch::Batch;
 use super::config::{PeerConfig, SyncConfig};
 use super::error::{Result, SyncError};
 use super::prune::PruneReport;
@@ -170,25 +171,47 @@ impl SyncNode {
 
     /// Sends the next batch to `peer` if there is anything (or `force`), and records the ack.
     pub async fn ship_to(&self, peer: &PeerConfig, force: bool) -> Result<ShipOutcome> {
+        match self.next_batch(peer, force).await? {
+            Some(batch) => self.send(peer, batch).await,
+            None => Ok(ShipOutcome::default()),
+        }
+    }
+
+    /// The batch of everything `peer` has not acknowledged, if there is anything (or `force`).
+    async fn next_batch(&self, peer: &PeerConfig, force: bool) -> Result<Option<Batch>> {
         let site = peer.site_id.clone();
+        self.with_replica(move |replica| {
+            if replica.backlog_for(&site)? == 0 && !force {
+                return Ok(None);
+            }
+            replica.build_batch(&site).map(Some)
+        })
+        .await
+    }
+
+    /// The batch that follows one in flight ending at `after`, if anything was captured since.
+    async fn following_batch(&self, peer: &PeerConfig, after: i64) -> Result<Option<Batch>> {
+        let site = peer.site_id.clone();
+        self.with_replica(move |replica| {
+            if !replica.has_changes_after(after)? {
+                return Ok(None);
+            }
+            replica.build_batch_after(&site, after).map(Some)
+        })
+        .await
+    }
+
+    fn is_full(&self, batch: &Batch) -> bool {
         let limit = self.inner.config.max_changes_per_batch.max(1);
-        let batch = self
-            .with_replica(move |replica| {
-                let backlog = replica.backlog_for(&site)?;
-                if backlog == 0 && !force {
-                    Ok(None)
-                } else {
-                    replica.build_batch(&site).map(Some)
-                }
-            })
-            .await?;
-        let Some(batch) = batch else {
-            return Ok(ShipOutcome::default());
-        };
+        batch.to_seq - batch.from_seq >= limit as i64
+    }
+
+    /// Posts one batch and records the peer's acknowledgement.
+    async fn send(&self, peer: &PeerConfig, batch: Batch) -> Result<ShipOutcome> {
         let outcome = ShipOutcome {
             sent: true,
             changes: batch.changes.len(),
-            full: batch.to_seq - batch.from_seq >= limit as i64,
+            full: self.is_full(&batch),
         };
         let transport = |e: reqwest::Error| SyncError::Transport {
             site: peer.site_id.clone(),
@@ -237,20 +260,50 @@ impl SyncNode {
         ShippingHandle { tasks }
     }
 
+    /// While a full batch is in flight the next one is built, so the
+    /// receiver's apply and the sender's build overlap. Batches still arrive
+    /// in order: one request at a time per peer.
     async fn ship_loop(self, peer: PeerConfig) {
         let interval = self.inner.config.interval;
         let mut idle_rounds = 0;
+        let mut prepared: Option<Batch> = None;
         loop {
-            match self.ship_to(&peer, idle_rounds >= HEARTBEAT_ROUNDS).await {
-                Ok(outcome) if outcome.sent => {
-                    idle_rounds = 0;
-                    if outcome.full {
-                        continue;
-                    }
+            let batch = match prepared.take() {
+                Some(batch) => Ok(Some(batch)),
+                None => self.next_batch(&peer, idle_rounds >= HEARTBEAT_ROUNDS).await,
+            };
+            let batch = match batch {
+                Ok(Some(batch)) => batch,
+                Ok(None) => {
+                    idle_rounds += 1;
+                    tokio::time::sleep(interval).await;
+                    continue;
                 }
-                Ok(_) => idle_rounds += 1,
                 Err(err) => {
-                    idle_rounds = 0;
+                    tracing::warn!(peer = %peer.site_id, error = %err, "building a batch failed; will retry");
+                    tokio::time::sleep(interval).await;
+                    continue;
+                }
+            };
+            idle_rounds = 0;
+            let more_waiting = self.is_full(&batch);
+            let after = batch.to_seq;
+            let sent = if more_waiting {
+                let (sent, following) =
+                    tokio::join!(self.send(&peer, batch), self.following_batch(&peer, after));
+                prepared = following.ok().flatten();
+                sent
+            } else {
+                self.send(&peer, batch).await
+            };
+            match sent {
+                // Writes that arrived while the batch was in flight go out at once;
+                // only a quiet round waits for the interval.
+                Ok(outcome) if more_waiting || outcome.changes > 0 => continue,
+                Ok(_) => {}
+                Err(err) => {
+                    // The prepared batch starts where the failed one ended; start over from the ack.
+                    prepared = None;
                     tracing::warn!(peer = %peer.site_id, error = %err, "shipping failed; will retry");
                 }
             }

@@ -9,7 +9,7 @@ use super::hlc::{read_clock, tick, wall_now_ms, write_clock};
 use super::registers::{load_cells, load_row};
 use super::registry::Registry;
 use super::schema::SCHEMA_VERSION;
-use super::stamp::stamp_pending;
+use super::stamp::stamp_oldest;
 
 pub fn acked_seq(conn: &Connection, peer: &str) -> Result<i64> {
     let acked: Option<i64> = conn
@@ -62,8 +62,22 @@ pub fn build_batch(
     peer: &str,
     limit: usize,
 ) -> Result<Batch> {
-    stamp_pending(conn, registry)?;
-    let acked = acked_seq(conn, peer)?;
+    build_batch_after(conn, registry, peer, 0, limit)
+}
+
+/// Like `build_batch`, but starting after `after` when that is beyond the
+/// acknowledged position: the batch that follows one still in flight.
+pub fn build_batch_after(
+    conn: &Connection,
+    registry: &Registry,
+    peer: &str,
+    after: i64,
+    limit: usize,
+) -> Result<Batch> {
+    // Only what this batch can carry: stamping a long backlog at once would
+    // hold the write lock against the writers and delay the first batch.
+    stamp_oldest(conn, registry, Some(limit.max(1)))?;
+    let acked = acked_seq(conn, peer)?.max(after);
     let clock = tick(read_clock(conn)?, wall_now_ms());
     write_clock(conn, clock)?;
 

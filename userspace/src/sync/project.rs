@@ -23,13 +23,25 @@ pub fn project_row(
     cells: &BTreeMap<String, Cell>,
 ) -> Result<()> {
     set_applying(conn, true)?;
-    let outcome = if alive {
+    let outcome = project_row_quietly(conn, shape, pk, alive, cells);
+    set_applying(conn, false)?;
+    outcome
+}
+
+/// `project_row` for a caller that already raised the applying flag
+/// (a whole batch raises it once instead of twice per row).
+pub fn project_row_quietly(
+    conn: &Connection,
+    shape: &TableShape,
+    pk: &Json,
+    alive: bool,
+    cells: &BTreeMap<String, Cell>,
+) -> Result<()> {
+    if alive {
         upsert(conn, shape, pk, cells)
     } else {
         delete(conn, shape, pk)
-    };
-    set_applying(conn, false)?;
-    outcome
+    }
 }
 
 fn upsert(

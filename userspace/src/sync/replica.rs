@@ -14,7 +14,7 @@ use super::conflicts::{self, ConflictRecord};
 use super::error::{Result, SyncError};
 use super::hlc::read_clock;
 use super::inbound::apply_batch;
-use super::outbound::{build_batch, record_ack};
+use super::outbound::{build_batch, build_batch_after, record_ack};
 use super::prune::{PruneReport, prune};
 use super::registry::{Registry, TableSpec};
 use super::schema::{install, register_peers};
@@ -24,6 +24,7 @@ use super::status::{SyncStatus, status};
 
 const DEFAULT_BATCH_LIMIT: usize = 2000;
 const MMAP_BYTES: i64 = 256 * 1024 * 1024;
+const STATEMENT_CACHE: usize = 64;
 
 pub struct Replica {
     conn: Connection,
@@ -89,6 +90,8 @@ impl Replica {
     ) -> Result<Self> {
         validate_setup(site_id, tables, peers)?;
         conn.busy_timeout(Duration::from_secs(10))?;
+        // Room for every statement the module prepares, so none is parsed again.
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         // Another program writing the file empties our page cache; mapped pages are not copied back in.
@@ -162,6 +165,21 @@ impl Replica {
     pub fn build_batch(&mut self, peer: &str) -> Result<Batch> {
         let limit = self.batch_limit;
         self.write(|conn, registry| build_batch(conn, registry, peer, limit))
+    }
+
+    /// The batch following one that is still in flight and ends at `after`.
+    pub fn build_batch_after(&mut self, peer: &str, after: i64) -> Result<Batch> {
+        let limit = self.batch_limit;
+        self.write(|conn, registry| build_batch_after(conn, registry, peer, after, limit))
+    }
+
+    /// Whether any change was captured after position `seq` (cheap, read-only).
+    pub fn has_changes_after(&self, seq: i64) -> Result<bool> {
+        Ok(self.conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM _sy_changes WHERE seq > ?1)",
+            [seq],
+            |r| r.get(0),
+        )?)
     }
 
     pub fn record_ack(&mut self, peer: &str, ack: i64) -> Result<()> {

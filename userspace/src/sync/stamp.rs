@@ -27,11 +27,13 @@ struct Captured {
     wall_ms: f64,
 }
 
-fn read_unstamped(conn: &Connection) -> Result<Vec<Captured>> {
+fn read_unstamped(conn: &Connection, limit: Option<usize>) -> Result<Vec<Captured>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT seq, tbl, pk, kind, changed, row_json, wall_ms FROM _sy_changes WHERE hlc IS NULL ORDER BY seq",
+        "SELECT seq, tbl, pk, kind, changed, row_json, wall_ms FROM _sy_changes WHERE hlc IS NULL ORDER BY seq LIMIT ?1",
     )?;
-    let raw = stmt.query_map([], |r| {
+    // SQLite reads a negative LIMIT as no limit.
+    let limit = limit.map_or(-1, |n| n as i64);
+    let raw = stmt.query_map([limit], |r| {
         Ok((
             r.get::<_, i64>(0)?,
             r.get::<_, String>(1)?,
@@ -65,7 +67,14 @@ fn read_unstamped(conn: &Connection) -> Result<Vec<Captured>> {
 /// Stamps every captured change not yet stamped; returns how many.
 /// Must run in the same transaction as anything that reads the registers.
 pub fn stamp_pending(conn: &Connection, registry: &Registry) -> Result<usize> {
-    let pending = read_unstamped(conn)?;
+    stamp_oldest(conn, registry, None)
+}
+
+/// Stamps the oldest `limit` unstamped changes (all with `None`). Unstamped
+/// changes are always the newest ones, so after this the first `limit`
+/// changes past any position are stamped.
+pub fn stamp_oldest(conn: &Connection, registry: &Registry, limit: Option<usize>) -> Result<usize> {
+    let pending = read_unstamped(conn, limit)?;
     if pending.is_empty() {
         return Ok(0);
     }

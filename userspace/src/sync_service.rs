@@ -1,0 +1,59 @@
+//! Database sync inside the daemon: the batch endpoint on `[sync] listen` and one shipping
+//! loop per peer, for as long as the daemon runs.
+
+use std::{net::SocketAddr, time::Duration};
+
+use anyhow::Context;
+use tokio::{sync::oneshot, task::JoinHandle};
+
+use crate::sync::{ShippingHandle, SyncConfig, SyncNode};
+
+/// How long an in-flight batch may take to finish at shutdown; it is applied whole or not at all.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+
+pub struct SyncService {
+    node: SyncNode,
+    shipping: ShippingHandle,
+    server: JoinHandle<std::io::Result<()>>,
+    shutdown: oneshot::Sender<()>,
+}
+
+impl SyncService {
+    /// Opens the database (installing capture, refusing unusable tables), binds the
+    /// endpoint and starts shipping.
+    pub async fn start(config: SyncConfig, listen: SocketAddr) -> anyhow::Result<SyncService> {
+        let database = config.db_path.display().to_string();
+        let node = tokio::task::spawn_blocking(move || SyncNode::open(config))
+            .await
+            .context("opening the sync database")?
+            .with_context(|| format!("sync database {database}"))?;
+        let listener =
+            tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding sync endpoint {listen}"))?;
+        let (shutdown, stopped) = oneshot::channel::<()>();
+        let router = node.router();
+        let server = tokio::spawn(async move {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(async {
+                    let _ = stopped.await;
+                })
+                .await
+        });
+        let shipping = node.start();
+        Ok(SyncService { node, shipping, server, shutdown })
+    }
+
+    /// For status requests; cheap to clone.
+    pub fn node(&self) -> SyncNode {
+        self.node.clone()
+    }
+
+    /// Stops shipping, lets requests being applied finish, closes the endpoint.
+    pub async fn stop(self) {
+        drop(self.shipping);
+        let _ = self.shutdown.send(());
+        let mut server = self.server;
+        if tokio::time::timeout(DRAIN_TIMEOUT, &mut server).await.is_err() {
+            server.abort();
+        }
+    }
+}
