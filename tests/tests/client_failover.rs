@@ -15,7 +15,7 @@ use std::{
 use switchyard::client::{FetchOptions, Fetcher, Resolver};
 use switchyard_tests::{
     answers::Question,
-    daemon::Daemon,
+    daemon::{self, Daemon},
     http_server::{Behavior, HttpServer},
     netns::unique,
     privileges::have_root,
@@ -173,4 +173,28 @@ fn requests_move_to_the_next_site_without_an_error_for_the_caller() {
         }
     }
     assert_eq!(switches, vec![site_a, site_b, site_a], "the address used: A until it failed, then B until it failed, then A");
+
+    // Site B is down for DNS too now: the CLI sees only A.
+    a.wait_for(&[WEB_A], DEADLINE, || daemon.log());
+    cli_sees_site_a(&pair, &url);
+}
+
+/// `switchyard resolve` and `switchyard fetch` from the client namespace.
+fn cli_sees_site_a(pair: &Pair, url: &str) {
+    let server = pair.server_v4.to_string();
+    let run = |args: &[&str]| {
+        let out = pair.client.output(daemon::binary().to_str().unwrap(), args);
+        assert!(out.status.success(), "switchyard {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let resolved: serde_json::Value =
+        serde_json::from_str(&run(&["resolve", "www.example.com", "--server", &server, "--json"])).unwrap();
+    assert_eq!(resolved["addresses"], serde_json::json!([WEB_A]), "{resolved}");
+    assert_eq!(run(&["fetch", url, "--server", &server]), format!("status 200 from {WEB_A}:{PORT}\nsite a\n"));
+    let lines = run(&["fetch", url, "--server", &server, "--count", "3", "--interval-ms", "10", "--json"]);
+    let requests: Vec<serde_json::Value> = lines.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(requests.len(), 3, "{lines}");
+    for r in &requests {
+        assert_eq!((r["status"].as_u64(), r["addr"].as_str()), (Some(200), Some(format!("{WEB_A}:{PORT}").as_str())), "{r}");
+    }
 }

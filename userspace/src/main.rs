@@ -47,6 +47,10 @@ enum Command {
         #[command(subcommand)]
         command: SyncCommand,
     },
+    /// Resolve a name at a DNS server and print its addresses in the order it answered.
+    Resolve(switchyard::client::cli::ResolveArgs),
+    /// Fetch a URL from the first address that works, moving on to the next when one fails.
+    Fetch(switchyard::client::cli::FetchArgs),
 }
 
 #[derive(Subcommand)]
@@ -101,6 +105,8 @@ fn main() -> ExitCode {
         Command::Stats { target, json } => report(stats(&target, json)),
         Command::Status { target, json } => report(status(&target, json)),
         Command::Sync { command: SyncCommand::Status { target, json } } => report(sync_status(&target, json)),
+        Command::Resolve(args) => report(switchyard::client::cli::resolve(&args)),
+        Command::Fetch(args) => report(switchyard::client::cli::fetch(&args)),
     }
 }
 

@@ -31,6 +31,7 @@ pub struct ResolveArgs {
     pub name: String,
     #[command(flatten)]
     pub server: ServerArgs,
+    /// One JSON object: name, server, addresses, ttl.
     #[arg(long)]
     pub json: bool,
 }
@@ -50,6 +51,7 @@ pub struct FetchArgs {
     /// Per address, before moving on to the next one.
     #[arg(long, default_value_t = 1000)]
     pub connect_timeout_ms: u64,
+    /// One JSON object per request (with the body when there is one request).
     #[arg(long)]
     pub json: bool,
 }
