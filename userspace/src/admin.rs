@@ -1,6 +1,6 @@
 //! The admin socket: one JSON request per line, one JSON answer per line.
 
-use std::{path::Path, sync::Arc, time::Duration};
+use std::{collections::BTreeMap, path::Path, sync::Arc, time::Duration};
 
 use serde::{Deserialize, Serialize};
 use tokio::{
@@ -12,7 +12,9 @@ use tracing::warn;
 use crate::{
     dns::server::{ServerCounters, ServerCountersSnapshot},
     health::SiteStatus,
+    operator::{self, Override, SiteSetting},
     peers::PeersStatus,
+    reload::ReloadRequest,
     sync::{SyncNode, SyncStatus},
 };
 
@@ -23,6 +25,14 @@ pub enum Request {
     Status,
     /// Database sync per peer: backlog, lag, last batch, conflicts.
     SyncStatus,
+    /// Answer this name, type and view with these addresses until `map_del`.
+    MapSet(Override),
+    /// Remove an override (only its key is read): the policy's answer is back.
+    MapDel(Override),
+    SiteDrain { site: String, drained: bool },
+    SiteWeight { site: String, weight: u32 },
+    /// Re-read the config file.
+    Reload,
 }
 
 /// What the daemon says about itself.
@@ -39,6 +49,9 @@ pub struct Status {
     /// Heartbeats with the other sites' DNS servers, when `[peers]` is configured.
     #[serde(default)]
     pub peers: Option<PeersStatus>,
+    /// Sites an operator drained or weighted (the others are undrained at full weight).
+    #[serde(default)]
+    pub site_settings: BTreeMap<String, SiteSetting>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -47,6 +60,8 @@ pub enum Response {
     Stats { userspace: ServerCountersSnapshot },
     Status(Box<Status>),
     SyncStatus(Box<SyncStatus>),
+    /// A change was made; what it was.
+    Done(String),
     Error(String),
 }
 
@@ -56,6 +71,9 @@ pub struct AdminState {
     pub status: Box<dyn Fn() -> Status + Send + Sync>,
     /// The sync node, when `[sync]` is configured.
     pub sync: Option<SyncNode>,
+    pub operator: Arc<operator::Handle>,
+    /// The daemon's main loop, which owns everything a reload replaces.
+    pub reload: tokio::sync::mpsc::Sender<ReloadRequest>,
 }
 
 /// Serves the socket until the task is dropped. Removes a stale socket file first.
@@ -85,6 +103,16 @@ async fn handle(stream: UnixStream, state: Arc<AdminState>) {
             Ok(Request::Stats) => Response::Stats { userspace: state.counters.snapshot() },
             Ok(Request::Status) => Response::Status(Box::new((state.status)())),
             Ok(Request::SyncStatus) => sync_status(state.sync.as_ref()).await,
+            Ok(Request::MapSet(entry)) => done(state.operator.set_override(entry).await),
+            Ok(Request::MapDel(key)) => done(state.operator.remove_override(key).await),
+            Ok(Request::SiteDrain { site, drained }) => {
+                let word = if drained { "drained" } else { "undrained" };
+                done(state.operator.set_site(&site, |s| s.drained = drained).await.map(|_| format!("site {site} {word}")))
+            }
+            Ok(Request::SiteWeight { site, weight }) => done(
+                state.operator.set_site(&site, |s| s.weight = weight).await.map(|_| format!("site {site} weight {weight}")),
+            ),
+            Ok(Request::Reload) => done(reload(&state).await),
             Err(e) => Response::Error(format!("bad request: {e}")),
         };
         let mut out = serde_json::to_vec(&response).expect("serialisable");
@@ -93,6 +121,19 @@ async fn handle(stream: UnixStream, state: Arc<AdminState>) {
             return;
         }
     }
+}
+
+fn done(result: Result<String, String>) -> Response {
+    match result {
+        Ok(message) => Response::Done(message),
+        Err(e) => Response::Error(e),
+    }
+}
+
+async fn reload(state: &AdminState) -> Result<String, String> {
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    state.reload.send(ReloadRequest { reply: Some(reply) }).await.map_err(|_| "the daemon is shutting down".to_string())?;
+    answer.await.map_err(|_| "the daemon is shutting down".to_string())?
 }
 
 async fn sync_status(node: Option<&SyncNode>) -> Response {
@@ -119,5 +160,6 @@ pub async fn request(path: &Path, request: &Request) -> Result<Response, String>
         let answer = answer.ok_or("the daemon closed the admin socket")?;
         serde_json::from_str(&answer).map_err(|e| format!("unreadable answer from the daemon: {e}"))
     };
-    tokio::time::timeout(Duration::from_secs(5), talk).await.map_err(|_| "the daemon did not answer in 5 s".to_string())?
+    // A reload may wait for the new health checks' first results.
+    tokio::time::timeout(Duration::from_secs(15), talk).await.map_err(|_| "the daemon did not answer in 15 s; see its log".to_string())?
 }

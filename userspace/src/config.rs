@@ -5,7 +5,7 @@
 
 use std::{
     collections::{BTreeMap, BTreeSet},
-    net::{IpAddr, Ipv4Addr, Ipv6Addr},
+    net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr},
     path::{Path, PathBuf},
 };
 
@@ -88,6 +88,9 @@ pub struct ServerConfig {
     /// This daemon's name within its site, sent in heartbeats; required with `[peers]`.
     #[serde(default)]
     pub node: Option<String>,
+    /// Address of the Prometheus metrics endpoint (`GET /metrics`); none when unset.
+    #[serde(default)]
+    pub metrics: Option<SocketAddr>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -257,6 +260,7 @@ impl Default for ServerConfig {
             pin_root: default_pin_root(),
             site: None,
             node: None,
+            metrics: None,
         }
     }
 }

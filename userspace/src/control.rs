@@ -2,6 +2,7 @@
 //! under the userspace server and rewrite the XDP answer map.
 
 use std::{
+    collections::HashSet,
     sync::{
         Arc,
         atomic::{AtomicUsize, Ordering},
@@ -14,11 +15,13 @@ use tokio::{sync::watch, time::MissedTickBehavior};
 use tracing::{info, warn};
 
 use crate::{
-    answers::{AnswerTable, Views},
+    answers::{self, AnswerTable, Views},
     bpf::{datapath::Datapath, writer::MapWriter},
     config::Config,
     health::SiteMap,
+    operator::{self, OperatorState, Versioned},
     policy::{self, Policy, PolicyConfigError},
+    rewrites::RewriteCounters,
 };
 
 pub struct Control {
@@ -32,6 +35,13 @@ pub struct Control {
     /// One writer for the daemon's lifetime: it remembers what it wrote.
     writer: MapWriter,
     map_entries: Arc<AtomicUsize>,
+    rewrites: Arc<RewriteCounters>,
+    /// Drains, weights and overrides as last applied.
+    operator: OperatorState,
+    /// Keys the overrides took in the current table: written to the map as overrides.
+    override_keys: HashSet<answers::AnswerKey>,
+    /// Where operator changes come from, and where the applied generation is reported.
+    operator_feed: Option<(watch::Receiver<Versioned>, watch::Sender<u64>)>,
 }
 
 impl Control {
@@ -48,9 +58,39 @@ impl Control {
             last_states: states.clone(),
             writer: MapWriter::default(),
             map_entries: Arc::new(AtomicUsize::new(0)),
+            rewrites: Arc::new(RewriteCounters::default()),
+            operator: OperatorState::default(),
+            override_keys: HashSet::new(),
+            operator_feed: None,
         };
-        control.evaluate(states, "start");
+        control.evaluate(states, "start", false);
         Ok(control)
+    }
+
+    /// Follows operator changes from `feed` (applied at once) and reports each applied
+    /// generation on `applied`.
+    pub fn follow_operator(&mut self, mut feed: watch::Receiver<Versioned>, applied: watch::Sender<u64>) {
+        let current = feed.borrow_and_update().clone();
+        self.operator = current.state;
+        let states = self.last_states.clone();
+        self.evaluate(&states, "operator state", true);
+        applied.send_replace(current.generation);
+        self.operator_feed = Some((feed, applied));
+    }
+
+    /// Takes a reloaded config: a new policy and fixed answers, evaluated at once. Views and
+    /// service names do not change on reload (those need a restart), so overrides still fit.
+    pub fn reload(&mut self, config: &Config, states: &SiteMap) -> Result<(), PolicyConfigError> {
+        self.policy = Policy::new(&config.policy_config(), &config.site_addresses())?;
+        self.fixed = AnswerTable::from_config(config, &self.views);
+        self.evaluate(states, "config reloaded", true);
+        self.last_states = states.clone();
+        Ok(())
+    }
+
+    /// Map rewrite counts and times, for the metrics.
+    pub fn rewrites(&self) -> Arc<RewriteCounters> {
+        self.rewrites.clone()
     }
 
     /// The table the userspace server reads.
@@ -63,12 +103,14 @@ impl Control {
         self.map_entries.clone()
     }
 
-    /// Evaluates the policy; when an answer changed, logs each change with `cause` and swaps
-    /// the new table in. Returns whether anything changed.
-    fn evaluate(&mut self, states: &SiteMap, cause: &str) -> bool {
-        let answers = self.policy.evaluate(states);
+    /// Evaluates the policy on the site states after drains and weights; when an answer changed,
+    /// logs each change with `cause`. Swaps a new table in (policy answers, then overrides on
+    /// top) when anything changed or `force` is set. Returns whether it swapped.
+    fn evaluate(&mut self, states: &SiteMap, cause: &str, force: bool) -> bool {
+        let effective = operator::effective_sites(states, &self.operator.sites);
+        let answers = self.policy.evaluate(&effective);
         let changes = policy::diff(&self.last_answers, &answers);
-        if changes.is_empty() {
+        if changes.is_empty() && !force {
             return false;
         }
         for change in &changes {
@@ -78,6 +120,7 @@ impl Control {
         }
         let mut table = self.fixed.clone();
         table.extend(AnswerTable::from_policy(&answers, &self.views));
+        self.override_keys = operator::apply_overrides(&self.operator.overrides, &mut table, &self.views);
         self.table.store(Arc::new(table));
         self.last_answers = answers;
         true
@@ -86,7 +129,15 @@ impl Control {
     /// Mirrors the current table into the XDP answer map (only the entries that changed).
     pub fn write_map(&mut self, datapath: &mut Datapath) -> anyhow::Result<()> {
         let table = self.table.load();
-        let stats = self.writer.write(&mut datapath.answers()?, &table)?;
+        let written = self.writer.write_with_overrides(&mut datapath.answers()?, &table, &self.override_keys);
+        let stats = match written {
+            Ok(stats) => stats,
+            Err(e) => {
+                self.rewrites.failures.fetch_add(1, Ordering::Relaxed);
+                return Err(e.into());
+            }
+        };
+        self.rewrites.record(&stats);
         self.map_entries.store(table.entries.len() - stats.userspace_only, Ordering::Relaxed);
         info!(
             written = stats.written,
@@ -99,8 +150,9 @@ impl Control {
         Ok(())
     }
 
-    /// Runs until the monitor goes away. Re-evaluates on every change of site states and every
-    /// `tick` (ordering by load or RTT only changes after several evaluations in a row).
+    /// Runs until the monitor goes away. Re-evaluates on every change of site states or of the
+    /// operator state, and every `tick` (ordering by load or RTT only changes after several
+    /// evaluations in a row). Safe to drop at any await: each evaluation completes before one.
     pub async fn run(
         &mut self,
         mut states: watch::Receiver<SiteMap>,
@@ -109,23 +161,66 @@ impl Control {
     ) -> anyhow::Result<()> {
         let mut ticker = tokio::time::interval(tick);
         ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut operator_changed = false;
         loop {
             let current = states.borrow_and_update().clone();
-            let cause = describe_changes(&self.last_states, &current);
+            let mut cause = describe_changes(&self.last_states, &current);
+            let mut applied = None;
+            if operator_changed && let Some((feed, _)) = &mut self.operator_feed {
+                let next = feed.borrow_and_update().clone();
+                cause = describe_operator_changes(&self.operator, &next.state);
+                self.operator = next.state;
+                applied = Some(next.generation);
+            }
             let cause = if cause.is_empty() { "ordering hold elapsed".to_string() } else { cause };
-            if self.evaluate(&current, &cause)
+            if self.evaluate(&current, &cause, applied.is_some())
                 && let Some(dp) = datapath.as_deref_mut()
                 && let Err(e) = self.write_map(dp)
             {
                 warn!(error = %e, "answer map not written; userspace answers are current");
             }
+            if let (Some(generation), Some((_, report))) = (applied, &self.operator_feed) {
+                report.send_replace(generation);
+            }
             self.last_states = current;
+            operator_changed = false;
             tokio::select! {
                 changed = states.changed() => changed?,
+                () = operator_change(&mut self.operator_feed) => operator_changed = true,
                 _ = ticker.tick() => {}
             }
         }
     }
+}
+
+/// Resolves when the operator state changed; never without a feed (or once it is gone).
+async fn operator_change(feed: &mut Option<(watch::Receiver<Versioned>, watch::Sender<u64>)>) {
+    let open = match feed {
+        Some((rx, _)) => rx.changed().await.is_ok(),
+        None => false,
+    };
+    if !open {
+        std::future::pending::<()>().await;
+    }
+}
+
+/// "site a drained, override www.example.com. A default": what an operator changed.
+fn describe_operator_changes(old: &OperatorState, new: &OperatorState) -> String {
+    let mut parts = Vec::new();
+    let names: std::collections::BTreeSet<&String> = old.sites.keys().chain(new.sites.keys()).collect();
+    for name in names {
+        let (before, after) = (old.site(name), new.site(name));
+        if before.drained != after.drained {
+            parts.push(format!("site {name} {}", if after.drained { "drained" } else { "undrained" }));
+        }
+        if before.weight != after.weight {
+            parts.push(format!("site {name} weight {}→{}", before.weight, after.weight));
+        }
+    }
+    if old.overrides != new.overrides {
+        parts.push("answer overrides changed".to_string());
+    }
+    parts.join(", ")
 }
 
 /// "site a unavailable, site b load 100→400": what moved between two sets of site states.

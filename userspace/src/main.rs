@@ -1,11 +1,12 @@
-use std::{path::PathBuf, process::ExitCode};
+use std::{path::PathBuf, process::ExitCode, time::Duration};
 
 use clap::{Parser, Subcommand};
 use switchyard::{
     admin::{self, Request, Response},
+    commands::{self, Target, map::MapCommand, site::SiteCommand},
     status_table, sync_status_table,
     bpf::counters,
-    config::{Config, ServerConfig},
+    config::Config,
 };
 
 /// Health-aware authoritative DNS for services that run at several sites.
@@ -34,9 +35,35 @@ enum Command {
         target: Target,
         #[arg(long)]
         json: bool,
+        /// Print each counter's rate every interval until Ctrl-C.
+        #[arg(long)]
+        watch: bool,
+        /// Seconds between two prints with --watch.
+        #[arg(long, default_value_t = 1.0)]
+        interval: f64,
+        /// Stop after this many prints with --watch.
+        #[arg(long)]
+        count: Option<u64>,
     },
     /// Show what the running daemon serves and where XDP is attached.
     Status {
+        #[command(flatten)]
+        target: Target,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Read the XDP answer map; set and remove answers by hand (overrides).
+    Map {
+        #[command(subcommand)]
+        command: MapCommand,
+    },
+    /// Drain, undrain or weight a site.
+    Site {
+        #[command(subcommand)]
+        command: SiteCommand,
+    },
+    /// Make the daemon re-read its config file (the same as SIGHUP).
+    Reload {
         #[command(flatten)]
         target: Target,
         #[arg(long)]
@@ -64,26 +91,6 @@ enum SyncCommand {
     },
 }
 
-/// Which running daemon to talk to.
-#[derive(clap::Args)]
-struct Target {
-    /// Read instance name and paths from this config.
-    #[arg(long, short)]
-    config: Option<PathBuf>,
-    /// Instance name (when no config is given).
-    #[arg(long, default_value = "default")]
-    instance: String,
-}
-
-impl Target {
-    fn server(&self) -> Result<ServerConfig, String> {
-        match &self.config {
-            Some(path) => Config::load(path).map(|c| c.server).map_err(|e| e.to_string()),
-            None => Ok(ServerConfig { instance: self.instance.clone(), ..ServerConfig::default() }),
-        }
-    }
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
@@ -102,7 +109,15 @@ fn main() -> ExitCode {
             }
             Err(e) => config_error(e),
         },
-        Command::Stats { target, json } => report(stats(&target, json)),
+        Command::Stats { target, json, watch: true, interval, count } => report(
+            Duration::try_from_secs_f64(interval)
+                .map_err(|_| format!("--interval {interval}: give seconds above 0, e.g. 0.5"))
+                .and_then(|interval| commands::stats_watch::watch(&target.server()?, interval, json, count)),
+        ),
+        Command::Stats { target, json, .. } => report(stats(&target, json)),
+        Command::Map { command } => report(commands::map::run(command)),
+        Command::Site { command } => report(commands::site::run(command)),
+        Command::Reload { target, json } => report(commands::reload::run(&target, json)),
         Command::Status { target, json } => report(status(&target, json)),
         Command::Sync { command: SyncCommand::Status { target, json } } => report(sync_status(&target, json)),
         Command::Resolve(args) => report(switchyard::client::cli::resolve(&args)),
@@ -141,7 +156,7 @@ fn run(path: PathBuf) -> ExitCode {
     };
     init_logging();
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
-    match runtime.block_on(switchyard::daemon::run(config)) {
+    match runtime.block_on(switchyard::daemon::run(config, path)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("switchyard: {e:#}");

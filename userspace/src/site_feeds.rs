@@ -8,6 +8,7 @@ use tracing::warn;
 
 use crate::{
     health::{HealthMonitor, SiteMap},
+    operator::Versioned,
     peers::PeerViews,
     policy::SiteState,
 };
@@ -15,16 +16,39 @@ use crate::{
 /// Our own site's state as the monitor publishes it, for the heartbeats we send.
 pub fn own_state(monitor: &HealthMonitor, site: &str) -> (watch::Receiver<SiteState>, JoinHandle<()>) {
     let pick = |map: &SiteMap| map.get(site).copied().unwrap_or(SiteState::UNAVAILABLE);
+    let (tx, rx) = watch::channel(pick(&monitor.sites()));
+    (rx, follow_own_state(monitor, site, Arc::new(tx)))
+}
+
+/// Copies our own site's state from `monitor` into `tx` until aborted. A reload that replaces
+/// the monitor starts another of these on the same `tx`, so the heartbeats never notice.
+pub fn follow_own_state(monitor: &HealthMonitor, site: &str, tx: Arc<watch::Sender<SiteState>>) -> JoinHandle<()> {
+    let (_, no_operator) = watch::channel(Versioned::default());
+    follow_own_state_as_operated(monitor, site, tx, no_operator)
+}
+
+/// Like `follow_own_state`, with the operator's drain and weight of our site applied: the
+/// other sites then drain it too.
+pub fn follow_own_state_as_operated(
+    monitor: &HealthMonitor,
+    site: &str,
+    tx: Arc<watch::Sender<SiteState>>,
+    mut operator: watch::Receiver<Versioned>,
+) -> JoinHandle<()> {
     let mut sites = monitor.subscribe();
-    let (tx, rx) = watch::channel(pick(&sites.borrow_and_update()));
     let site = site.to_string();
-    let task = tokio::spawn(async move {
-        while sites.changed().await.is_ok() {
-            let state = sites.borrow_and_update().get(&site).copied().unwrap_or(SiteState::UNAVAILABLE);
+    tokio::spawn(async move {
+        let mut operator_open = true;
+        loop {
+            let measured = sites.borrow_and_update().get(&site).copied().unwrap_or(SiteState::UNAVAILABLE);
+            let state = operator.borrow_and_update().state.site(&site).apply(measured);
             tx.send_if_modified(|current| std::mem::replace(current, state) != state);
+            tokio::select! {
+                changed = sites.changed() => if changed.is_err() { return },
+                changed = operator.changed(), if operator_open => operator_open = changed.is_ok(),
+            }
         }
-    });
-    (rx, task)
+    })
 }
 
 /// Sets every remote site from the peers' views: the reported state while the peer is alive,

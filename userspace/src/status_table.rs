@@ -11,7 +11,7 @@ pub fn render(s: &Status) -> String {
     let _ = writeln!(out, "services   {}", s.services);
     let _ = writeln!(out, "map        {} entries", s.map_entries);
     if !s.sites.is_empty() {
-        let _ = writeln!(out, "\n{:<16} {:<12} {:>6} {:>9}  source", "site", "state", "load", "rtt_us");
+        let _ = writeln!(out, "\n{:<16} {:<12} {:>6} {:>9}  {:<8} {:>6}  source", "site", "state", "load", "rtt_us", "drained", "weight");
         for site in &s.sites {
             let state = if site.state.available { "available" } else { "unavailable" };
             let source = if site.remote {
@@ -21,7 +21,13 @@ pub fn render(s: &Status) -> String {
             } else {
                 "probed"
             };
-            let _ = writeln!(out, "{:<16} {:<12} {:>6} {:>9}  {source}", site.name, state, site.state.load, site.state.rtt_us);
+            let setting = s.site_settings.get(&site.name).copied().unwrap_or_default();
+            let drained = if setting.drained { "yes" } else { "no" };
+            let _ = writeln!(
+                out,
+                "{:<16} {:<12} {:>6} {:>9}  {:<8} {:>6}  {source}",
+                site.name, state, site.state.load, site.state.rtt_us, drained, setting.weight
+            );
             let checks = site.servers.iter().chain(&site.database).chain(&site.haproxy);
             for check in checks {
                 let _ = writeln!(out, "{}", check_row(check));

@@ -1,5 +1,6 @@
 //! The kernel side as seen from userspace: loading and attaching the XDP program, pinning its
 //! maps, writing answers into them and reading its counters.
+pub mod answer_map;
 pub mod counters;
 pub mod datapath;
 pub mod test_run;

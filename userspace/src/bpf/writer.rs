@@ -4,7 +4,7 @@
 //! half-written answer set.
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     net::IpAddr,
     time::{Duration, Instant},
 };
@@ -60,30 +60,45 @@ impl MapWriter {
         map: &mut BpfHashMap<&mut MapData, AnswerKey, AnswerSet>,
         table: &AnswerTable,
     ) -> Result<WriteStats, MapError> {
+        self.write_with_overrides(map, table, &HashSet::new())
+    }
+
+    /// Like `write`, with the entries under `overrides` written as operator overrides
+    /// (`is_override = 1`). Overrides this writer wrote are its own to replace or remove; any
+    /// other entry marked as an override is left alone.
+    pub fn write_with_overrides(
+        &mut self,
+        map: &mut BpfHashMap<&mut MapData, AnswerKey, AnswerSet>,
+        table: &AnswerTable,
+        overrides: &HashSet<answers::AnswerKey>,
+    ) -> Result<WriteStats, MapError> {
         let started = Instant::now();
         let mut stats = WriteStats::default();
         let mut wanted = HashMap::with_capacity(table.entries.len());
         for (key, set) in &table.entries {
             match to_map_entry(key, set) {
-                Some((k, v)) => {
+                Some((k, mut v)) => {
+                    v.is_override = u8::from(overrides.contains(key));
                     wanted.insert(k, v);
                 }
                 None => stats.userspace_only += 1,
             }
         }
         for (key, value) in &wanted {
-            if self.written.get(key) == Some(value) {
+            let before = self.written.get(key);
+            if before == Some(value) {
                 continue;
             }
-            if is_override(map, key) {
+            let ours = before.is_some_and(|v| v.is_override != 0);
+            if value.is_override == 0 && !ours && is_override(map, key) {
                 stats.overrides_kept += 1;
                 continue;
             }
             map.insert(key, value, 0)?;
             stats.written += 1;
         }
-        for key in self.written.keys().filter(|k| !wanted.contains_key(*k)) {
-            if is_override(map, key) {
+        for (key, before) in self.written.iter().filter(|(k, _)| !wanted.contains_key(*k)) {
+            if before.is_override == 0 && is_override(map, key) {
                 stats.overrides_kept += 1;
                 continue;
             }

@@ -1,0 +1,43 @@
+//! The example configs are accepted by `switchyard check`.
+//!
+//! The examples name a real interface (eth0) and a peer key under /etc, which a test host
+//! may not have. So: first parse and validate them as they are (everything but the host
+//! checks), then run `switchyard check` on copies with XDP mode "off" (which skips the
+//! interface check) and the key path pointing at a key made here.
+
+use std::{os::unix::fs::PermissionsExt, path::Path, process::Command};
+
+use switchyard::config::Config;
+use switchyard_tests::daemon::binary;
+
+const EXAMPLES: [&str; 3] = ["switchyard.toml", "site-a.toml", "site-b.toml"];
+
+fn examples_dir() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples"))
+}
+
+#[test]
+fn examples_parse_and_validate() {
+    for name in EXAMPLES {
+        let path = examples_dir().join(name);
+        Config::load(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
+}
+
+#[test]
+fn switchyard_check_accepts_the_examples() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("peer.key");
+    std::fs::write(&key, "0123456789abcdef0123456789abcdef").unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    for name in EXAMPLES {
+        let text = std::fs::read_to_string(examples_dir().join(name)).unwrap();
+        assert!(text.contains("mode = \"auto\"") && text.contains("/etc/switchyard/peer.key"), "{name} changed shape");
+        let copy = dir.path().join(name);
+        let text = text.replace("mode = \"auto\"", "mode = \"off\"").replace("/etc/switchyard/peer.key", key.to_str().unwrap());
+        std::fs::write(&copy, text).unwrap();
+        let out = Command::new(binary()).args(["check", "--config"]).arg(&copy).output().expect("switchyard check");
+        assert!(out.status.success(), "{name}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(String::from_utf8_lossy(&out.stdout).contains(": ok ("), "{name}");
+    }
+}

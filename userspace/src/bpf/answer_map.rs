@@ -1,0 +1,107 @@
+//! Reading the pinned answer map as an operator sees it: names decoded from wire format,
+//! addresses in answer order.
+
+use std::{
+    net::{IpAddr, Ipv4Addr, Ipv6Addr},
+    path::Path,
+};
+
+use aya::maps::{HashMap, Map, MapData};
+use serde::Serialize;
+use switchyard_common::{AnswerKey, AnswerSet, QTYPE_AAAA, map_names};
+
+/// One entry of the answer map.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct MapEntry {
+    pub name: String,
+    /// "A" or "AAAA".
+    pub qtype: String,
+    /// View id: 0 is the default view, then `[[view]]` tables in config order.
+    pub view_id: u32,
+    /// The view's name when the config is known.
+    pub view: Option<String>,
+    pub ttl: u32,
+    pub addrs: Vec<IpAddr>,
+    /// Set by an operator (`switchyard map set`) rather than by the policy.
+    pub is_override: bool,
+}
+
+/// Every entry of the answer map pinned in `pin_dir`, sorted by name, type and view.
+pub fn read(pin_dir: &Path) -> Result<Vec<MapEntry>, String> {
+    let path = pin_dir.join(map_names::ANSWERS);
+    let data = MapData::from_pin(&path).map_err(|e| {
+        format!("cannot open {}: {e} (is the daemon running with XDP on, and are you root?)", path.display())
+    })?;
+    let map: HashMap<MapData, AnswerKey, AnswerSet> =
+        HashMap::try_from(Map::from_map_data(data).map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+    let mut entries = Vec::new();
+    for item in map.iter() {
+        let (key, set) = item.map_err(|e| format!("reading {}: {e}", path.display()))?;
+        entries.push(decode(&key, &set));
+    }
+    entries.sort_by(|a, b| (&a.name, &a.qtype, a.view_id).cmp(&(&b.name, &b.qtype, b.view_id)));
+    Ok(entries)
+}
+
+pub fn decode(key: &AnswerKey, set: &AnswerSet) -> MapEntry {
+    let name = decode_name(&key.name[..(key.name_len as usize).min(key.name.len())]);
+    let addrs = set.addrs[..(set.count as usize).min(set.addrs.len())]
+        .iter()
+        .map(|slot| {
+            if key.qtype == QTYPE_AAAA {
+                IpAddr::V6(Ipv6Addr::from(*slot))
+            } else {
+                IpAddr::V4(Ipv4Addr::new(slot[0], slot[1], slot[2], slot[3]))
+            }
+        })
+        .collect();
+    MapEntry {
+        name,
+        qtype: if key.qtype == QTYPE_AAAA { "AAAA".into() } else { "A".into() },
+        view_id: key.view,
+        view: None,
+        ttl: set.ttl,
+        addrs,
+        is_override: set.is_override != 0,
+    }
+}
+
+/// "www.example.com." from uncompressed wire format; unusual bytes are escaped as \DDD.
+pub fn decode_name(wire: &[u8]) -> String {
+    let mut out = String::new();
+    let mut at = 0;
+    while at < wire.len() {
+        let len = wire[at] as usize;
+        if len == 0 {
+            break;
+        }
+        for &b in wire.iter().skip(at + 1).take(len) {
+            if b.is_ascii_alphanumeric() || b == b'-' || b == b'_' {
+                out.push(b as char);
+            } else {
+                out.push_str(&format!("\\{b:03}"));
+            }
+        }
+        out.push('.');
+        at += 1 + len;
+    }
+    if out.is_empty() { ".".into() } else { out }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_addresses_come_back_as_written() {
+        let wire = b"\x03www\x07example\x03com\x00";
+        assert_eq!(decode_name(wire), "www.example.com.");
+        let key = AnswerKey::new(2, 1, wire).unwrap();
+        let mut slot = [0u8; 16];
+        slot[..4].copy_from_slice(&[192, 0, 2, 7]);
+        let entry = decode(&key, &AnswerSet::new(1, 30, &[slot]));
+        assert_eq!((entry.qtype.as_str(), entry.view_id, entry.ttl), ("A", 2, 30));
+        assert_eq!(entry.addrs, vec![IpAddr::V4(Ipv4Addr::new(192, 0, 2, 7))]);
+        assert!(!entry.is_override);
+    }
+}

@@ -1,0 +1,63 @@
+//! The operator's commands that talk to a running daemon: its answer map, its sites, reloads
+//! and counter rates.
+
+pub mod map;
+pub mod reload;
+pub mod site;
+pub mod stats_watch;
+
+use std::path::PathBuf;
+
+use crate::{
+    admin::{self, Request, Response},
+    config::{Config, ServerConfig},
+};
+
+/// Which running daemon to talk to.
+#[derive(clap::Args)]
+pub struct Target {
+    /// Read instance name and paths from this config.
+    #[arg(long, short)]
+    pub config: Option<PathBuf>,
+    /// Instance name (when no config is given).
+    #[arg(long, default_value = "default")]
+    pub instance: String,
+}
+
+impl Target {
+    /// Only `[server]` is read, so that the daemon can be reached (e.g. to reload) while
+    /// another part of the file is broken: the daemon reports that part itself.
+    pub fn server(&self) -> Result<ServerConfig, String> {
+        let Some(path) = &self.config else {
+            return Ok(ServerConfig { instance: self.instance.clone(), ..ServerConfig::default() });
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let unreadable = |e: &dyn std::fmt::Display| format!("{}: [server] is unreadable: {e}", path.display());
+        let table: toml::Table = toml::from_str(&text).map_err(|e| unreadable(&e))?;
+        match table.get("server") {
+            Some(server) => server.clone().try_into().map_err(|e| unreadable(&e)),
+            None => Ok(ServerConfig::default()),
+        }
+    }
+
+    /// The whole config when one was given (for view names).
+    pub fn full_config(&self) -> Result<Option<Config>, String> {
+        self.config.as_ref().map(|path| Config::load(path).map_err(|e| e.to_string())).transpose()
+    }
+}
+
+/// Sends a request that changes something and prints what the daemon did.
+pub fn change(target: &Target, request: &Request, json: bool) -> Result<(), String> {
+    let server = target.server()?;
+    match block_on(admin::request(&server.admin_socket(), request))? {
+        Response::Done(message) if json => println!("{}", serde_json::json!({ "ok": true, "message": message })),
+        Response::Done(message) => println!("{message}"),
+        Response::Error(e) => return Err(e),
+        other => return Err(format!("unexpected answer: {other:?}")),
+    }
+    Ok(())
+}
+
+pub fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime").block_on(f)
+}

@@ -1,0 +1,62 @@
+//! `switchyard stats --watch`: every counter's rate per interval, until Ctrl-C (or `--count`).
+
+use std::{
+    collections::BTreeMap,
+    time::{Duration, Instant},
+};
+
+use super::block_on;
+use crate::{
+    admin::{self, Request, Response},
+    bpf::counters,
+    config::ServerConfig,
+};
+
+/// "xdp.answered_v4", "userspace.udp", ...: every counter the daemon has, flattened.
+pub fn collect(server: &ServerConfig) -> Result<BTreeMap<String, u64>, String> {
+    let mut all = BTreeMap::new();
+    let xdp = counters::read(&server.pin_dir());
+    if let Ok(values) = &xdp {
+        all.extend(values.iter().map(|(name, v)| (format!("xdp.{name}"), *v)));
+    }
+    match block_on(admin::request(&server.admin_socket(), &Request::Stats)) {
+        Ok(Response::Stats { userspace }) => {
+            let value = serde_json::to_value(&userspace).expect("serialisable");
+            for (name, v) in value.as_object().expect("struct") {
+                all.insert(format!("userspace.{name}"), v.as_u64().unwrap_or(0));
+            }
+        }
+        Ok(other) => return Err(format!("unexpected answer: {other:?}")),
+        Err(e) if xdp.is_ok() => eprintln!("switchyard: userspace counters unavailable: {e}"),
+        Err(e) => return Err(e),
+    }
+    Ok(all)
+}
+
+pub fn watch(server: &ServerConfig, interval: Duration, json: bool, count: Option<u64>) -> Result<(), String> {
+    if interval.is_zero() {
+        return Err("--interval must be above 0 (seconds, e.g. 0.5)".into());
+    }
+    let mut before = collect(server)?;
+    let mut at = Instant::now();
+    let mut printed = 0;
+    while count.is_none_or(|c| printed < c) {
+        std::thread::sleep(interval);
+        let now = collect(server)?;
+        let elapsed = at.elapsed().as_secs_f64();
+        at = Instant::now();
+        let rates: BTreeMap<&String, f64> =
+            now.iter().map(|(name, v)| (name, v.saturating_sub(before.get(name).copied().unwrap_or(0)) as f64 / elapsed)).collect();
+        if json {
+            println!("{}", serde_json::json!({ "interval_s": elapsed, "rates": rates, "totals": now }));
+        } else {
+            println!("--- {:.2} s", elapsed);
+            for (name, rate) in &rates {
+                println!("  {name:<30} {rate:>12.1}/s  {:>14}", now[*name]);
+            }
+        }
+        before = now;
+        printed += 1;
+    }
+    Ok(())
+}

@@ -1,0 +1,19 @@
+//! What a reload replaces while everything else keeps running: the config and the health
+//! monitor. Readers (status, metrics, admin checks) load the current ones on each use.
+
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+
+use crate::{config::Config, health::HealthMonitor};
+
+pub struct Live {
+    pub config: Arc<ArcSwap<Config>>,
+    pub monitor: ArcSwap<HealthMonitor>,
+}
+
+impl Live {
+    pub fn new(config: Config, monitor: Arc<HealthMonitor>) -> Live {
+        Live { config: Arc::new(ArcSwap::from_pointee(config)), monitor: ArcSwap::new(monitor) }
+    }
+}

@@ -1,0 +1,207 @@
+//! Prometheus metrics on `[server] metrics`, in the text exposition format.
+//!
+//! Written by hand rather than with the `prometheus-client` crate: every value is a snapshot
+//! of state the daemon already keeps (atomics, the monitor's status, the pinned counters map),
+//! so a registry of metric objects would only duplicate it; the format itself is a few lines.
+
+use std::{
+    fmt::{Display, Write},
+    net::SocketAddr,
+    path::PathBuf,
+    sync::{Arc, atomic::{AtomicU64, AtomicUsize, Ordering}},
+};
+
+use axum::{Router, extract::State, http::header, response::IntoResponse, routing::get};
+use tracing::warn;
+
+use crate::{
+    bpf::counters, dns::server::ServerCounters, health::CheckStatus, live::Live, operator, peers::PeerHandle,
+    rewrites::RewriteCounters, sync::SyncNode,
+};
+
+pub struct Sources {
+    pub live: Arc<Live>,
+    pub counters: Arc<ServerCounters>,
+    pub peers: Option<Arc<PeerHandle>>,
+    pub sync: Option<SyncNode>,
+    /// Where the XDP counters are pinned; `None` with XDP off.
+    pub xdp_pin_dir: Option<PathBuf>,
+    pub rewrites: Arc<RewriteCounters>,
+    pub map_entries: Arc<AtomicUsize>,
+    pub operator: Arc<operator::Handle>,
+}
+
+/// Serves `GET /metrics` until the task is aborted.
+pub async fn serve(address: SocketAddr, sources: Arc<Sources>) -> std::io::Result<tokio::task::JoinHandle<()>> {
+    let listener = tokio::net::TcpListener::bind(address).await?;
+    let router = Router::new().route("/metrics", get(metrics)).with_state(sources);
+    Ok(tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, router).await {
+            warn!(error = %e, "metrics server stopped");
+        }
+    }))
+}
+
+async fn metrics(State(sources): State<Arc<Sources>>) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], render(&sources).await)
+}
+
+pub async fn render(s: &Sources) -> String {
+    let mut out = Exposition::default();
+    if let Some(dir) = &s.xdp_pin_dir {
+        out.family("switchyard_xdp_packets_total", "counter", "Packets seen by the XDP program, by outcome.");
+        match counters::read(dir) {
+            Ok(values) => values.iter().for_each(|(name, v)| out.sample("switchyard_xdp_packets_total", &[("outcome", name)], v)),
+            Err(e) => warn!(error = %e, "XDP counters not read for metrics"),
+        }
+    }
+    let u = s.counters.snapshot();
+    out.family("switchyard_userspace_queries_total", "counter", "Queries received by the userspace server, by transport.");
+    out.sample("switchyard_userspace_queries_total", &[("transport", "udp")], u.udp);
+    out.sample("switchyard_userspace_queries_total", &[("transport", "tcp")], u.tcp);
+    out.family("switchyard_userspace_responses_total", "counter", "Queries handled by the userspace server, by outcome.");
+    for (outcome, v) in [
+        ("answered", u.answered),
+        ("nodata", u.nodata),
+        ("nxdomain", u.nxdomain),
+        ("refused", u.refused),
+        ("formerr", u.formerr),
+        ("notimp", u.notimp),
+        ("badvers", u.badvers),
+        ("dropped", u.dropped),
+    ] {
+        out.sample("switchyard_userspace_responses_total", &[("outcome", outcome)], v);
+    }
+    sites(&mut out, s);
+    rewrites(&mut out, s);
+    if let Some(peers) = &s.peers {
+        let status = peers.status();
+        out.family("switchyard_peer_heartbeats_sent_total", "counter", "Heartbeats sent to the peers.");
+        out.sample("switchyard_peer_heartbeats_sent_total", &[], status.heartbeats_sent);
+        out.family("switchyard_peer_alive", "gauge", "1 while the peer's DNS server is alive.");
+        out.family("switchyard_peer_heartbeats_accepted_total", "counter", "Authentic heartbeats accepted from the peer.");
+        out.family("switchyard_peer_last_heartbeat_age_seconds", "gauge", "Time since the peer's last heartbeat.");
+        for p in &status.peers {
+            let labels = [("site", p.site.as_str()), ("node", p.node.as_str())];
+            out.sample("switchyard_peer_alive", &labels, u8::from(p.alive));
+            out.sample("switchyard_peer_heartbeats_accepted_total", &labels, p.heartbeats_accepted);
+            if let Some(age) = p.last_heartbeat_age_ms {
+                out.sample("switchyard_peer_last_heartbeat_age_seconds", &labels, age as f64 / 1000.0);
+            }
+        }
+    }
+    if let Some(sync) = &s.sync {
+        match sync.status().await {
+            Ok(status) => {
+                out.family("switchyard_sync_backlog", "gauge", "Captured changes the peer has not acknowledged.");
+                out.family("switchyard_sync_lag_seconds", "gauge", "Age of the oldest change the peer has not acknowledged.");
+                out.family("switchyard_sync_conflicts_total", "counter", "Conflicts found applying the peer's batches.");
+                for p in &status.peers {
+                    let labels = [("peer", p.site_id.as_str())];
+                    out.sample("switchyard_sync_backlog", &labels, p.backlog);
+                    out.sample("switchyard_sync_lag_seconds", &labels, p.lag_ms / 1000.0);
+                    out.sample("switchyard_sync_conflicts_total", &labels, p.conflicts);
+                }
+            }
+            Err(e) => warn!(error = %e, "sync status not read for metrics"),
+        }
+    }
+    out.0
+}
+
+fn sites(out: &mut Exposition, s: &Sources) {
+    let status = s.live.monitor.load().status();
+    let operator = s.operator.current();
+    out.family("switchyard_site_available", "gauge", "1 while the site can serve, as its checks or its peer say (before drains).");
+    out.family("switchyard_site_load_permille", "gauge", "The site's load, per mille.");
+    out.family("switchyard_site_rtt_seconds", "gauge", "Smoothed probe RTT to the site.");
+    out.family("switchyard_site_drained", "gauge", "1 while an operator drained the site.");
+    out.family("switchyard_site_weight_percent", "gauge", "The operator's weight of the site.");
+    for site in &status.sites {
+        let labels = [("site", site.name.as_str())];
+        let setting = operator.site(&site.name);
+        out.sample("switchyard_site_available", &labels, u8::from(site.state.available));
+        out.sample("switchyard_site_load_permille", &labels, site.state.load);
+        out.sample("switchyard_site_rtt_seconds", &labels, site.state.rtt_us as f64 / 1e6);
+        out.sample("switchyard_site_drained", &labels, u8::from(setting.drained));
+        out.sample("switchyard_site_weight_percent", &labels, setting.weight);
+    }
+    out.family("switchyard_check_up", "gauge", "1 while the check passes, 0 while it fails (absent before its first result).");
+    out.family("switchyard_check_probes_total", "counter", "Probes run by the check.");
+    out.family("switchyard_check_transitions_total", "counter", "Up/down changes of the check.");
+    out.family("switchyard_check_latency_seconds", "gauge", "Latency of the check's last successful probe.");
+    out.family("switchyard_check_rtt_ewma_seconds", "gauge", "Smoothed latency of the check's probes.");
+    for site in &status.sites {
+        let checks: Vec<&CheckStatus> = site.servers.iter().chain(&site.database).chain(&site.haproxy).collect();
+        for check in checks {
+            let labels = [("site", site.name.as_str()), ("check", check.name.as_str()), ("kind", check.kind.as_str())];
+            if let Some(up) = check.up {
+                out.sample("switchyard_check_up", &labels, u8::from(up));
+            }
+            out.sample("switchyard_check_probes_total", &labels, check.probes);
+            out.sample("switchyard_check_transitions_total", &labels, check.transitions);
+            if let Some(us) = check.last_latency_us {
+                out.sample("switchyard_check_latency_seconds", &labels, us as f64 / 1e6);
+            }
+            if let Some(us) = check.rtt_ewma_us {
+                out.sample("switchyard_check_rtt_ewma_seconds", &labels, us as f64 / 1e6);
+            }
+        }
+    }
+    out.family("switchyard_answer_overrides", "gauge", "Answers set by an operator (`switchyard map set`).");
+    out.sample("switchyard_answer_overrides", &[], operator.overrides.len());
+}
+
+fn rewrites(out: &mut Exposition, s: &Sources) {
+    let r = &s.rewrites;
+    let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+    let rows: [(&str, &str, &str, f64); 7] = [
+        ("switchyard_map_rewrites_total", "counter", "Rewrites of the XDP answer map.", get(&r.rewrites) as f64),
+        ("switchyard_map_rewrite_failures_total", "counter", "Rewrites that failed (userspace kept serving).", get(&r.failures) as f64),
+        ("switchyard_map_entries_written_total", "counter", "Answer map entries written.", get(&r.entries_written) as f64),
+        ("switchyard_map_entries_removed_total", "counter", "Answer map entries removed.", get(&r.entries_removed) as f64),
+        ("switchyard_map_rewrite_seconds_total", "counter", "Time spent rewriting the answer map.", get(&r.micros_total) as f64 / 1e6),
+        ("switchyard_map_last_rewrite_seconds", "gauge", "Duration of the last rewrite.", get(&r.last_micros) as f64 / 1e6),
+        ("switchyard_map_entries", "gauge", "Entries in the XDP answer map.", s.map_entries.load(Ordering::Relaxed) as f64),
+    ];
+    for (name, kind, help, value) in rows {
+        out.family(name, kind, help);
+        out.sample(name, &[], value);
+    }
+}
+
+#[derive(Default)]
+struct Exposition(String);
+
+impl Exposition {
+    fn family(&mut self, name: &str, kind: &str, help: &str) {
+        let _ = writeln!(self.0, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    }
+
+    fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: impl Display) {
+        self.0.push_str(name);
+        if !labels.is_empty() {
+            let pairs: Vec<String> = labels.iter().map(|(k, v)| format!("{k}=\"{}\"", escape(v))).collect();
+            let _ = write!(self.0, "{{{}}}", pairs.join(","));
+        }
+        let _ = writeln!(self.0, " {value}");
+    }
+}
+
+fn escape(value: &str) -> String {
+    value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn samples_have_escaped_labels() {
+        let mut out = Exposition::default();
+        out.family("x_total", "counter", "An example.");
+        out.sample("x_total", &[("site", "a\"b")], 3);
+        out.sample("x_total", &[], 1.5);
+        assert_eq!(out.0, "# HELP x_total An example.\n# TYPE x_total counter\nx_total{site=\"a\\\"b\"} 3\nx_total 1.5\n");
+    }
+}

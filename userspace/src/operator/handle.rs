@@ -1,0 +1,98 @@
+//! The admin socket's side of the operator state: change it, save it, and wait until the
+//! control loop has applied the change.
+
+use std::{path::PathBuf, sync::Arc, time::Duration};
+
+use arc_swap::ArcSwap;
+use tokio::sync::{Mutex, watch};
+
+use super::{OperatorState, Override, SiteSetting, Versioned, save_state};
+use crate::config::Config;
+
+/// How long a command waits for the control loop before answering anyway.
+const APPLY_WAIT: Duration = Duration::from_secs(2);
+
+pub struct Handle {
+    state: watch::Sender<Versioned>,
+    applied: watch::Receiver<u64>,
+    file: PathBuf,
+    config: Arc<ArcSwap<Config>>,
+    /// One change at a time, so that generations and the file follow the same order.
+    writing: Mutex<()>,
+}
+
+impl Handle {
+    /// `state` is what the control loop follows; it reports each generation it applied on
+    /// `applied`.
+    pub fn new(
+        state: watch::Sender<Versioned>,
+        applied: watch::Receiver<u64>,
+        file: PathBuf,
+        config: Arc<ArcSwap<Config>>,
+    ) -> Handle {
+        Handle { state, applied, file, config, writing: Mutex::new(()) }
+    }
+
+    pub fn current(&self) -> OperatorState {
+        self.state.borrow().state.clone()
+    }
+
+    pub async fn set_override(&self, new: Override) -> Result<String, String> {
+        let new = new.checked(&self.config.load(), true)?;
+        let message = format!("{} {} {}: override set", new.name, new.qtype, view_name(&new.view));
+        self.change(move |s| {
+            s.set_override(new);
+            Ok(())
+        })
+        .await?;
+        Ok(message)
+    }
+
+    pub async fn remove_override(&self, key: Override) -> Result<String, String> {
+        let key = key.checked(&self.config.load(), false)?;
+        let message = format!("{} {} {}: override removed, the policy's answer is back", key.name, key.qtype, view_name(&key.view));
+        self.change(move |s| {
+            if s.remove_override(&key) { Ok(()) } else { Err(format!("no override for {} {} {}", key.name, key.qtype, view_name(&key.view))) }
+        })
+        .await?;
+        Ok(message)
+    }
+
+    /// Applies `edit` to `site`'s setting.
+    pub async fn set_site(&self, site: &str, edit: impl FnOnce(&mut SiteSetting)) -> Result<SiteSetting, String> {
+        if !self.config.load().site.iter().any(|s| s.name == site) {
+            return Err(format!("no [[site]] is named {site:?}"));
+        }
+        let mut setting = self.current().site(site);
+        edit(&mut setting);
+        if setting.weight > super::FULL_WEIGHT {
+            return Err(format!("weight is a percentage: 0 to {}", super::FULL_WEIGHT));
+        }
+        let name = site.to_string();
+        self.change(move |s| {
+            s.set_site(&name, setting);
+            Ok(())
+        })
+        .await?;
+        Ok(setting)
+    }
+
+    async fn change(&self, edit: impl FnOnce(&mut OperatorState) -> Result<(), String>) -> Result<(), String> {
+        let _one_at_a_time = self.writing.lock().await;
+        let mut next = self.current();
+        edit(&mut next)?;
+        save_state(&self.file, &next)?;
+        let generation = self.state.borrow().generation + 1;
+        self.state.send_replace(Versioned { generation, state: next });
+        let mut applied = self.applied.clone();
+        let reached = tokio::time::timeout(APPLY_WAIT, applied.wait_for(|g| *g >= generation)).await;
+        match reached {
+            Ok(Ok(_)) => Ok(()),
+            _ => Err(format!("saved, but the control loop did not apply it within {} s; see the daemon's log", APPLY_WAIT.as_secs())),
+        }
+    }
+}
+
+fn view_name(view: &Option<String>) -> &str {
+    view.as_deref().unwrap_or("default")
+}

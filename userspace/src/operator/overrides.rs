@@ -1,0 +1,125 @@
+//! Answers set by hand (`switchyard map set`): checked against the config, then laid over the
+//! policy's table for both paths.
+
+use std::{collections::HashSet, net::IpAddr};
+
+use serde::{Deserialize, Serialize};
+use switchyard_common::{DEFAULT_VIEW, MAX_ADDRS, MAX_NAME_LEN, QTYPE_A, QTYPE_AAAA};
+
+use crate::{
+    answers::{AnswerKey, AnswerSet, AnswerTable, Views, wire_name},
+    config::{Config, parse_name},
+};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, clap::ValueEnum)]
+pub enum Qtype {
+    #[serde(rename = "A")]
+    #[value(name = "A", alias = "a")]
+    A,
+    #[serde(rename = "AAAA")]
+    #[value(name = "AAAA", alias = "aaaa")]
+    Aaaa,
+}
+
+impl Qtype {
+    pub fn code(self) -> u16 {
+        match self {
+            Qtype::A => QTYPE_A,
+            Qtype::Aaaa => QTYPE_AAAA,
+        }
+    }
+
+    pub fn from_code(code: u16) -> Option<Qtype> {
+        match code {
+            QTYPE_A => Some(Qtype::A),
+            QTYPE_AAAA => Some(Qtype::Aaaa),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Qtype {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Qtype::A => "A",
+            Qtype::Aaaa => "AAAA",
+        })
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Override {
+    /// Lowercase, with the final dot.
+    pub name: String,
+    pub qtype: Qtype,
+    /// A `[[view]]` name; `None` is the default view.
+    #[serde(default)]
+    pub view: Option<String>,
+    #[serde(default)]
+    pub ttl: u32,
+    #[serde(default)]
+    pub addrs: Vec<IpAddr>,
+}
+
+impl Override {
+    pub fn same_key(&self, other: &Override) -> bool {
+        (&self.name, self.qtype, &self.view) == (&other.name, other.qtype, &other.view)
+    }
+
+    /// Normalises the name and view ("default" is the default view) and checks the key against
+    /// `config`: only configured services can be overridden, because the userspace server
+    /// answers NXDOMAIN for any other name. With `check_addrs`, also the addresses.
+    pub fn checked(mut self, config: &Config, check_addrs: bool) -> Result<Override, String> {
+        let name = parse_name(&self.name)?.to_lowercase();
+        self.name = name.to_ascii();
+        if !config.service.iter().any(|s| parse_name(&s.name).is_ok_and(|n| n.to_lowercase() == name)) {
+            return Err(format!("{} is not a configured [[service]]; only service names can be overridden", self.name));
+        }
+        if wire_name(&name).len() > MAX_NAME_LEN {
+            return Err(format!("{} is longer than the XDP path can hold ({MAX_NAME_LEN} bytes)", self.name));
+        }
+        if self.view.as_deref() == Some("default") {
+            self.view = None;
+        }
+        if let Some(view) = &self.view
+            && !config.view.iter().any(|v| &v.name == view)
+        {
+            return Err(format!("no [[view]] is named {view:?} (use \"default\" for clients without a view)"));
+        }
+        if !check_addrs {
+            return Ok(self);
+        }
+        if self.addrs.is_empty() || self.addrs.len() > MAX_ADDRS {
+            return Err(format!("give 1 to {MAX_ADDRS} addresses"));
+        }
+        let wrong_family = |a: &IpAddr| match self.qtype {
+            Qtype::A => !a.is_ipv4(),
+            Qtype::Aaaa => !a.is_ipv6(),
+        };
+        if let Some(bad) = self.addrs.iter().find(|a| wrong_family(a)) {
+            return Err(format!("{bad} is not an address for a {} record", self.qtype));
+        }
+        Ok(self)
+    }
+
+    fn key(&self, views: &Views) -> Option<AnswerKey> {
+        let view = match &self.view {
+            None => DEFAULT_VIEW,
+            Some(name) => views.id_of(name)?,
+        };
+        let name = wire_name(&parse_name(&self.name).ok()?);
+        Some(AnswerKey { view, qtype: self.qtype.code(), name })
+    }
+}
+
+/// Lays `overrides` over `table` and returns the keys they took. Overrides whose view is gone
+/// are skipped.
+pub fn apply(overrides: &[Override], table: &mut AnswerTable, views: &Views) -> HashSet<AnswerKey> {
+    let mut keys = HashSet::new();
+    for o in overrides {
+        let Some(key) = o.key(views) else { continue };
+        table.entries.insert(key.clone(), AnswerSet { ttl: o.ttl, addrs: o.addrs.clone() });
+        keys.insert(key);
+    }
+    keys
+}
