@@ -179,6 +179,10 @@ fn never_answers_what_it_must_not() {
     passed(&mut h, &fixed_ipv4_checksum(fragment), "pass_fragment");
 
     passed(&mut h, &udp_frame(None, ip(CLIENT_V4), ip(SERVER_V4), 40000, 5353, &good), "pass_other_port");
+    passed(&mut h, &udp_frame(None, ip(CLIENT_V4), ip("224.0.0.251"), 40000, 53, &good), "pass_not_unicast");
+    passed(&mut h, &udp_frame(None, ip(CLIENT_V4), ip("255.255.255.255"), 40000, 53, &good), "pass_not_unicast");
+    passed(&mut h, &udp_frame(None, ip(CLIENT_V6), ip("ff02::fb"), 40000, 53, &good), "pass_not_unicast");
+    passed(&mut h, &udp_frame(None, ip("198.18.200.7"), ip(SERVER_V4), 40000, 53, &query(1, "eight.example.com.", RecordType::A, None)), "pass_miss");
 
     let long = format!("{}.example.com.", ["abcdefghij"; 12].join("."));
     passed(&mut h, &v4_query(&query(1, &long, RecordType::A, None)), "pass_name_too_long");

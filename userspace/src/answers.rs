@@ -101,8 +101,11 @@ impl AnswerTable {
     }
 
     /// Whether any view has its own answers for this name (then the answer depends on locality).
-    pub fn has_view_specific(&self, name: &[u8]) -> bool {
-        self.entries.keys().any(|k| k.view != DEFAULT_VIEW && k.name == name)
+    /// A few direct lookups, one per view and type: no scan of the table.
+    pub fn has_view_specific(&self, name: &[u8], views: &Views) -> bool {
+        (1..=views.names.len() as u32).any(|view| {
+            [QTYPE_A, QTYPE_AAAA].into_iter().any(|qtype| self.entries.contains_key(&AnswerKey { view, qtype, name: name.to_vec() }))
+        })
     }
 }
 

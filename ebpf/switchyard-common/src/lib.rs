@@ -97,9 +97,11 @@ pub enum Counter {
     PassTooBig,
     /// XDP disabled by config (maps not ready yet).
     PassDisabled,
+    /// Sent to a multicast or broadcast address.
+    PassNotUnicast,
 }
 
-pub const COUNTER_COUNT: u32 = 16;
+pub const COUNTER_COUNT: u32 = 17;
 
 impl Counter {
     pub const ALL: [Counter; COUNTER_COUNT as usize] = [
@@ -119,6 +121,7 @@ impl Counter {
         Counter::PassBadVersion,
         Counter::PassTooBig,
         Counter::PassDisabled,
+        Counter::PassNotUnicast,
     ];
 
     /// Stable name used by `switchyard stats` and metrics.
@@ -140,6 +143,7 @@ impl Counter {
             Counter::PassBadVersion => "pass_bad_version",
             Counter::PassTooBig => "pass_too_big",
             Counter::PassDisabled => "pass_disabled",
+            Counter::PassNotUnicast => "pass_not_unicast",
         }
     }
 }

@@ -64,6 +64,10 @@ pub fn frame(ctx: &XdpContext, dns_port: u16) -> Result<Frame, Counter> {
             if ip.proto != IPPROTO_UDP {
                 return Err(Counter::PassNotUdp);
             }
+            // Multicast, broadcast or class E: a unicast server must not answer those.
+            if ip.dst_addr[0] >= 224 {
+                return Err(Counter::PassNotUnicast);
+            }
             // More-fragments flag or a nonzero offset.
             if u16::from_be_bytes(ip.frags) & 0x3fff != 0 {
                 return Err(Counter::PassFragment);
@@ -79,6 +83,9 @@ pub fn frame(ctx: &XdpContext, dns_port: u16) -> Result<Frame, Counter> {
             let ip = unsafe { &*ip };
             if ip.vcf[0] >> 4 != 6 {
                 return Err(Counter::PassMalformed);
+            }
+            if ip.dst_addr[0] == 0xff {
+                return Err(Counter::PassNotUnicast);
             }
             if ip.next_hdr == IPV6_FRAGMENT {
                 return Err(Counter::PassFragment);

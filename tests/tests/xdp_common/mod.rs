@@ -60,6 +60,9 @@ pub fn table() -> AnswerTable {
     put(&mut t, 0, QTYPE_A, "eight.example.com.", 60, &eight_v4.iter().map(String::as_str).collect::<Vec<_>>());
     let nine: Vec<String> = (1..=9).map(|i| format!("198.18.9.{i}")).collect();
     put(&mut t, 0, QTYPE_A, "nine.example.com.", 60, &nine.iter().map(String::as_str).collect::<Vec<_>>());
+    // Near clients get nine addresses for "eight": more than the map holds, so XDP must pass
+    // them to userspace rather than answer with the default view's eight.
+    put(&mut t, 1, QTYPE_A, "eight.example.com.", 60, &nine.iter().map(String::as_str).collect::<Vec<_>>());
     put(&mut t, 0, QTYPE_A, "x.deep.example.com.", 5, &["198.18.11.1"]);
     // Two names one letter apart with different answers: a key mix-up would show.
     put(&mut t, 0, QTYPE_A, "a.example.com.", 30, &["198.18.12.1"]);

@@ -10,7 +10,7 @@ use std::{
 };
 
 use aya::maps::{HashMap as BpfHashMap, MapData, MapError};
-use switchyard_common::{AnswerKey, AnswerSet, MAX_ADDRS};
+use switchyard_common::{AnswerKey, AnswerSet, DEFAULT_VIEW, MAX_ADDRS};
 
 use crate::answers::{self, AnswerTable};
 
@@ -29,10 +29,15 @@ pub struct WriteStats {
 
 /// The XDP map's view of one table entry, or `None` when only userspace can serve it.
 pub fn to_map_entry(key: &answers::AnswerKey, set: &answers::AnswerSet) -> Option<(AnswerKey, AnswerSet)> {
+    let map_key = AnswerKey::new(key.view, key.qtype, &key.name)?;
+    if set.addrs.len() > MAX_ADDRS && key.view != DEFAULT_VIEW {
+        // An empty set makes XDP pass the query rather than fall back to the default view,
+        // so userspace answers with this view's own addresses.
+        return Some((map_key, AnswerSet::new(key.qtype, set.ttl, &[])));
+    }
     if set.addrs.is_empty() || set.addrs.len() > MAX_ADDRS {
         return None;
     }
-    let map_key = AnswerKey::new(key.view, key.qtype, &key.name)?;
     let addrs: Vec<[u8; 16]> = set
         .addrs
         .iter()

@@ -196,7 +196,7 @@ impl Authority {
         let matched = self.views.lookup(addr);
         let view = matched.map(|(v, _)| v).unwrap_or(DEFAULT_VIEW);
         let scope = subnet.map(|s| {
-            if !self.table.load().has_view_specific(name) {
+            if !self.table.load().has_view_specific(name, &self.views) {
                 0
             } else if let Some((_, len)) = matched {
                 len

@@ -107,7 +107,10 @@ fn socket_for(addr: SocketAddr, kind: socket2::Type) -> std::io::Result<socket2:
     if addr.is_ipv6() {
         socket.set_only_v6(true)?;
     }
-    socket.set_reuse_address(true)?;
+    // TCP only: on UDP it would let a second server bind the same port without an error.
+    if kind == socket2::Type::STREAM {
+        socket.set_reuse_address(true)?;
+    }
     socket.set_nonblocking(true)?;
     socket.bind(&addr.into())?;
     Ok(socket)
@@ -169,7 +172,7 @@ async fn serve_connection(
             _ => return,
         }
         let mut message = vec![0u8; u16::from_be_bytes(len) as usize];
-        if tokio::time::timeout(TCP_IDLE, stream.read_exact(&mut message)).await.is_err() {
+        if !matches!(tokio::time::timeout(TCP_IDLE, stream.read_exact(&mut message)).await, Ok(Ok(_))) {
             return;
         }
         counters.tcp.fetch_add(1, Ordering::Relaxed);
