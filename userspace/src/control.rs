@@ -150,6 +150,33 @@ impl Control {
         Ok(())
     }
 
+    /// Writes the map; on failure turns the fast path off so that XDP never serves answers older
+    /// than userspace's, and back on once a write succeeds. Returns whether the map is stale.
+    fn bring_map_up_to_date(&mut self, dp: &mut Datapath, was_stale: bool) -> bool {
+        match self.write_map(dp) {
+            Ok(()) if was_stale => match dp.set_enabled(true) {
+                Ok(()) => {
+                    info!("answer map up to date again; XDP fast path back on");
+                    false
+                }
+                Err(e) => {
+                    warn!(error = %e, "cannot turn the XDP fast path back on; retrying");
+                    true
+                }
+            },
+            Ok(()) => false,
+            Err(e) => {
+                if !was_stale {
+                    warn!(error = %e, "answer map not written; XDP fast path off until it is, userspace serves");
+                }
+                if let Err(e) = dp.set_enabled(false) {
+                    warn!(error = %e, "cannot turn the XDP fast path off");
+                }
+                true
+            }
+        }
+    }
+
     /// Runs until the monitor goes away. Re-evaluates on every change of site states or of the
     /// operator state, and every `tick` (ordering by load or RTT only changes after several
     /// evaluations in a row). Safe to drop at any await: each evaluation completes before one.
@@ -162,6 +189,8 @@ impl Control {
         let mut ticker = tokio::time::interval(tick);
         ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut operator_changed = false;
+        // Set while the map could not be written: retried every round, fast path off meanwhile.
+        let mut map_stale = false;
         loop {
             let current = states.borrow_and_update().clone();
             let mut cause = describe_changes(&self.last_states, &current);
@@ -173,11 +202,11 @@ impl Control {
                 applied = Some(next.generation);
             }
             let cause = if cause.is_empty() { "ordering hold elapsed".to_string() } else { cause };
-            if self.evaluate(&current, &cause, applied.is_some())
-                && let Some(dp) = datapath.as_deref_mut()
-                && let Err(e) = self.write_map(dp)
+            let swapped = self.evaluate(&current, &cause, applied.is_some());
+            if let Some(dp) = datapath.as_deref_mut()
+                && (swapped || map_stale)
             {
-                warn!(error = %e, "answer map not written; userspace answers are current");
+                map_stale = self.bring_map_up_to_date(dp, map_stale);
             }
             if let (Some(generation), Some((_, report))) = (applied, &self.operator_feed) {
                 report.send_replace(generation);

@@ -110,6 +110,21 @@ impl Datapath {
         array.set(0, config, 0).map_err(|e| DatapathError::Map(map_names::CONFIG, e))
     }
 
+    /// Turns the fast path on or off, keeping the other settings: off sends every query to
+    /// userspace (used while the answer map could not be brought up to date).
+    pub fn set_enabled(&mut self, enabled: bool) -> Result<(), DatapathError> {
+        let map = self.ebpf.map_mut(map_names::CONFIG).expect("loaded");
+        let mut array: Array<_, XdpConfig> =
+            Array::try_from(map).map_err(|e| DatapathError::Map(map_names::CONFIG, e))?;
+        let mut config = array.get(&0, 0).map_err(|e| DatapathError::Map(map_names::CONFIG, e))?;
+        if enabled {
+            config.enabled |= switchyard_common::FLAG_ENABLED;
+        } else {
+            config.enabled &= !switchyard_common::FLAG_ENABLED;
+        }
+        array.set(0, config, 0).map_err(|e| DatapathError::Map(map_names::CONFIG, e))
+    }
+
     /// Writes the client-locality prefixes.
     pub fn set_views(&mut self, views: &Views) -> Result<(), DatapathError> {
         self.has_views = !views.is_empty();
@@ -196,6 +211,7 @@ fn remove_stale_pins(pin_dir: &Path) -> Result<(), DatapathError> {
             std::fs::remove_file(&path).map_err(|e| DatapathError::Io(path, e))?;
         }
     }
+    // The shared parent stays: removing it could race another instance creating its directory.
     std::fs::remove_dir(pin_dir).map_err(|e| DatapathError::Io(pin_dir.into(), e))
 }
 
