@@ -19,7 +19,8 @@ usage: cargo xtask <command>
   bench sync         database sync between two sites: changes/s and lag at 1,000 changes/s
   bench dnsperf      dnsperf against Switchyard (XDP on/off), Knot, NSD, BIND, PowerDNS, gdnsd
   bench failover     ms from a site's web server or database failing (and back) to the answer
-  bench peers        ms from a peer DNS server's death to the answer without its site";
+  bench peers        ms from a peer DNS server's death to the answer without its site
+  bench soak         steady queries while a site flaps: wrong answers, timeouts, crashes, RSS";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -129,7 +130,7 @@ fn test() -> Result {
 
 fn bench(args: &[String]) -> Result {
     let Some(which) = args.first() else {
-        return Err("bench needs a name: xdp, sync, dnsperf, failover, peers".into());
+        return Err("bench needs a name: xdp, sync, dnsperf, failover, peers, soak".into());
     };
     build(true)?;
     packages::ensure(&packages::LAB)?;
@@ -141,6 +142,7 @@ fn bench(args: &[String]) -> Result {
         "sync" => Command::new(binary("switchyard-bench-sync", true)),
         "failover" => Command::new(binary("switchyard-bench-failover", true)),
         "peers" => Command::new(binary("switchyard-bench-peers", true)),
+        "soak" => Command::new(binary("switchyard-bench-soak", true)),
         "dnsperf" => {
             packages::ensure_servers(&packages::DNSPERF)?;
             Command::new(binary("switchyard-bench-dnsperf", true))
