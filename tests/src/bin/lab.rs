@@ -75,8 +75,7 @@ fn describe(lab: &Lab) {
         );
     }
     println!("   client: namespace {} (198.18.0.100); bridge in {}", t.client.name, t.wan.name);
-    let sync = if lab.sync { "on (table items)" } else { "not available in this daemon build" };
-    println!("   database sync between the sites: {sync}; files in {}", lab.dir.path().display());
+    println!("   database sync between the sites: table items; files in {}", lab.dir.path().display());
 }
 
 fn print_commands(lab: &Lab) {
@@ -93,9 +92,7 @@ fn print_commands(lab: &Lab) {
         if let Some(config) = site.config_path() {
             println!("  ip netns exec {client} {} status --config {}", bin.display(), config.display());
             println!("  ip netns exec {client} {} stats --config {}", bin.display(), config.display());
-            if lab.sync {
-                println!("  {} sync status --config {}", bin.display(), config.display());
-            }
+            println!("  {} sync status --config {}", bin.display(), config.display());
         }
         println!(
             "  ip netns exec {} curl -s 'http://127.0.0.1:8404/stats;csv'   # site {}'s HAProxy",

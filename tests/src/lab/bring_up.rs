@@ -18,24 +18,21 @@ pub struct Lab {
     pub b: Site,
     pub topology: Topology,
     pub dir: tempfile::TempDir,
-    pub sync: bool,
 }
 
 impl Lab {
-    /// Brings everything up. Where the daemon has database sync, the DNS servers keep the
-    /// sites' `items` tables in step (`sync` tells).
+    /// Brings everything up; the DNS servers keep the sites' `items` tables in step.
     pub fn new() -> Result<Lab, String> {
         let dir = tempfile::Builder::new().prefix("switchyard-lab").tempdir().map_err(|e| e.to_string())?;
         let peer_key = key_file(dir.path(), "peer.key", "lab-peer-key-0123456789abcdef")?;
         let sync_key = key_file(dir.path(), "sync.key", "lab-sync-key-0123456789abcdef")?;
-        let sync = super::sync_support::daemon_has_sync(dir.path());
         let topology = Topology::new()?;
-        let files = SiteFiles { dir: dir.path(), peer_key: &peer_key, sync_key: sync.then_some(sync_key.as_path()) };
+        let files = SiteFiles { dir: dir.path(), peer_key: &peer_key, sync_key: Some(sync_key.as_path()) };
         let mut a = Site::new(&topology.site_a, SITE_A, &files)?;
         let mut b = Site::new(&topology.site_b, SITE_B, &files)?;
         a.start_dns(&topology.site_a);
         b.start_dns(&topology.site_b);
-        Ok(Lab { a, b, topology, dir, sync })
+        Ok(Lab { a, b, topology, dir })
     }
 
     pub fn site_mut(&mut self, site: &SitePlan) -> (&mut Site, &Netns) {

@@ -15,7 +15,6 @@ pub mod http;
 pub mod process;
 pub mod site;
 pub mod story;
-pub mod sync_support;
 pub mod timeline;
 pub mod topology;
 pub mod web;

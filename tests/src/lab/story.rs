@@ -117,10 +117,6 @@ fn steps(lab: &mut Lab, interrupt: &Interrupt, tl: &mut Timeline) -> Step {
 
 /// A row written through site A's load balancer shows up through site B's.
 fn write_travels(lab: &Lab, interrupt: &Interrupt, tl: &mut Timeline) -> Step {
-    if !lab.sync {
-        tl.skip("write at site A visible at site B: database sync is not available in this build of the daemon");
-        return Ok(());
-    }
     let name = format!("written-at-a-{}", std::process::id());
     let vip = |site: &SitePlan| SocketAddr::new(site.vip4.parse().unwrap(), 80);
     let (status, id) = http::request_in(&lab.topology.client, "POST", vip(&SITE_A), &format!("/items?name={name}"))?;

@@ -30,11 +30,6 @@ impl Timeline {
         self.push(format!("  FAIL  {text}"));
     }
 
-    /// A step left out, with why.
-    pub fn skip(&mut self, text: &str) {
-        self.push(format!("  SKIP  {text}"));
-    }
-
     fn push(&mut self, text: String) {
         let line = format!("[{:>7.3} s]{text}", self.started.elapsed().as_secs_f64());
         println!("{line}");
