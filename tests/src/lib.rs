@@ -13,4 +13,5 @@ pub mod netns;
 pub mod privileges;
 pub mod sync_lab;
 pub mod topology;
+pub mod two_sites;
 pub mod xdp_harness;

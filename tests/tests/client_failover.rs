@@ -17,9 +17,9 @@ use switchyard_tests::{
     answers::Question,
     daemon::{self, Daemon},
     http_server::{Behavior, HttpServer},
-    netns::unique,
     privileges::have_root,
     topology::Pair,
+    two_sites::TwoSites,
 };
 
 const SUBNET: u8 = 41;
@@ -28,55 +28,6 @@ const WEB_B: &str = "198.18.41.12";
 const PORT: u16 = 8080;
 const DEADLINE: Duration = Duration::from_secs(5);
 
-fn config(pair: &Pair, web_a: &HttpServer, web_b: &HttpServer) -> String {
-    format!(
-        r#"
-[server]
-instance = "{instance}"
-listen = ["0.0.0.0", "::"]
-
-[xdp]
-interfaces = ["{iface}"]
-mode = "native"
-
-[[zone]]
-name = "example.com."
-ns = ["ns1.example.com."]
-soa = {{ mname = "ns1.example.com.", rname = "hostmaster.example.com." }}
-
-[probe]
-interval_ms = 50
-timeout_ms = 100
-rise = 1
-fall = 2
-
-[[site]]
-name = "a"
-a = ["{WEB_A}"]
-[[site.server]]
-name = "web-a1"
-check = "http"
-url = "{health_a}"
-
-[[site]]
-name = "b"
-a = ["{WEB_B}"]
-[[site.server]]
-name = "web-b1"
-check = "http"
-url = "{health_b}"
-
-[[service]]
-name = "www.example.com."
-ttl = 5
-sites = ["a", "b"]
-"#,
-        instance = unique("cf"),
-        iface = pair.server_if,
-        health_a = web_a.url("/health"),
-        health_b = web_b.url("/health"),
-    )
-}
 
 /// What the caller of the library saw for one request.
 #[derive(Debug)]
@@ -133,7 +84,19 @@ fn requests_move_to_the_next_site_without_an_error_for_the_caller() {
     let mut web_b = Some(HttpServer::start(&pair.server, SocketAddr::new(WEB_B.parse().unwrap(), PORT)));
     web_a.set("/", Behavior::Ok("site a".into()));
     web_b.as_ref().unwrap().set("/", Behavior::Ok("site b".into()));
-    let daemon = Daemon::start(&pair.server, &config(&pair, &web_a, web_b.as_ref().unwrap()));
+    let daemon = Daemon::start(
+        &pair.server,
+        &TwoSites {
+            pair: &pair,
+            site_a: WEB_A,
+            site_b: WEB_B,
+            health_a: web_a.url("/health"),
+            health_b: web_b.as_ref().unwrap().url("/health"),
+            database_a: None,
+            fast_probes: true,
+        }
+        .toml(),
+    );
     let a = Question { client: &pair.client, server: pair.server_v4.to_string(), name: "www.example.com", qtype: "A", source: None };
     a.wait_for(&[WEB_A, WEB_B], DEADLINE, || daemon.log());
 

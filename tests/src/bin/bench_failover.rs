@@ -31,9 +31,9 @@ use switchyard::health::{DEFAULT_FALL, DEFAULT_INTERVAL_MS, DEFAULT_RISE, DEFAUL
 use switchyard_tests::{
     daemon::Daemon,
     http_server::{Behavior, HttpServer},
-    netns::unique,
     privileges::have_root,
     topology::Pair,
+    two_sites::TwoSites,
 };
 use watch::Watcher;
 
@@ -56,54 +56,6 @@ fn main() -> ExitCode {
     }
 }
 
-/// No `[probe]` table: the shipped defaults are what is measured.
-fn config(pair: &Pair, web_a: &HttpServer, web_b: &HttpServer) -> String {
-    format!(
-        r#"
-[server]
-instance = "{instance}"
-listen = ["0.0.0.0"]
-
-[xdp]
-interfaces = ["{iface}"]
-mode = "native"
-
-[[zone]]
-name = "example.com."
-ns = ["ns1.example.com."]
-soa = {{ mname = "ns1.example.com.", rname = "hostmaster.example.com." }}
-
-[[site]]
-name = "a"
-a = ["{A}"]
-[[site.server]]
-name = "web-a1"
-check = "http"
-url = "{health_a}"
-[site.database]
-url = "{db_a}"
-name = "db-a"
-
-[[site]]
-name = "b"
-a = ["{B}"]
-[[site.server]]
-name = "web-b1"
-check = "http"
-url = "{health_b}"
-
-[[service]]
-name = "www.example.com."
-ttl = 5
-sites = ["a", "b"]
-"#,
-        instance = unique("bf"),
-        iface = pair.server_if,
-        health_a = web_a.url("/health"),
-        db_a = web_a.url("/db"),
-        health_b = web_b.url("/health"),
-    )
-}
 
 /// A failure and its repair, switched on site a's web server.
 struct Case {
@@ -131,7 +83,20 @@ fn run() -> Result<(), String> {
     let web_a = HttpServer::start(&pair.server, format!("{web_a_addr}:8080").parse::<SocketAddr>().unwrap());
     let web_b = HttpServer::start(&pair.server, format!("{web_b_addr}:8080").parse::<SocketAddr>().unwrap());
     web_a.set("/db", Behavior::Ok(DB_OK.into()));
-    let daemon = Daemon::start(&pair.server, &config(&pair, &web_a, &web_b));
+    let daemon = Daemon::start(
+        &pair.server,
+        // No [probe] table: the shipped defaults are what is measured.
+        &TwoSites {
+            pair: &pair,
+            site_a: A,
+            site_b: B,
+            health_a: web_a.url("/health"),
+            health_b: web_b.url("/health"),
+            database_a: Some(web_a.url("/db")),
+            fast_probes: false,
+        }
+        .toml(),
+    );
     let mut watcher = Watcher::new(&pair.client, SocketAddr::new(pair.server_v4.into(), 53), "www.example.com");
     let both = |answer: &[String]| answer == [A, B];
     let without_a = |answer: &[String]| !answer.is_empty() && !answer.iter().any(|a| a == A);

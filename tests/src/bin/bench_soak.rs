@@ -30,9 +30,9 @@ use switchyard::health::{DEFAULT_FALL, DEFAULT_INTERVAL_MS, DEFAULT_RISE, DEFAUL
 use switchyard_tests::{
     daemon::Daemon,
     http_server::{Behavior, HttpServer},
-    netns::unique,
     privileges::have_root,
     topology::Pair,
+    two_sites::TwoSites,
 };
 use watch::Watcher;
 
@@ -68,50 +68,6 @@ fn detection_bound() -> Duration {
     Duration::from_millis(probes * DEFAULT_INTERVAL_MS + DEFAULT_TIMEOUT_MS + DEFAULT_INTERVAL_MS + MARGIN_MS)
 }
 
-/// No `[probe]` table: the shipped defaults are what is exercised.
-fn config(pair: &Pair, web_a: &HttpServer, web_b: &HttpServer) -> String {
-    format!(
-        r#"
-[server]
-instance = "{instance}"
-listen = ["0.0.0.0"]
-
-[xdp]
-interfaces = ["{iface}"]
-mode = "native"
-
-[[zone]]
-name = "example.com."
-ns = ["ns1.example.com."]
-soa = {{ mname = "ns1.example.com.", rname = "hostmaster.example.com." }}
-
-[[site]]
-name = "a"
-a = ["{A}"]
-[[site.server]]
-name = "web-a1"
-check = "http"
-url = "{health_a}"
-
-[[site]]
-name = "b"
-a = ["{B}"]
-[[site.server]]
-name = "web-b1"
-check = "http"
-url = "{health_b}"
-
-[[service]]
-name = "www.example.com."
-ttl = 5
-sites = ["a", "b"]
-"#,
-        instance = unique("bs"),
-        iface = pair.server_if,
-        health_a = web_a.url("/health"),
-        health_b = web_b.url("/health"),
-    )
-}
 
 /// VmRSS of `pid` in KiB, from /proc/<pid>/status.
 fn rss_kib(pid: u32) -> Result<u64, String> {
@@ -160,7 +116,20 @@ fn run() -> Result<bool, String> {
     pair.server.ip(&["addr", "add", &format!("{web_b_addr}/32"), "dev", "lo"]);
     let web_a = HttpServer::start(&pair.server, format!("{web_a_addr}:8080").parse::<SocketAddr>().unwrap());
     let web_b = HttpServer::start(&pair.server, format!("{web_b_addr}:8080").parse::<SocketAddr>().unwrap());
-    let daemon = Daemon::start(&pair.server, &config(&pair, &web_a, &web_b));
+    let daemon = Daemon::start(
+        &pair.server,
+        // No [probe] table: the shipped defaults are what is exercised.
+        &TwoSites {
+            pair: &pair,
+            site_a: A,
+            site_b: B,
+            health_a: web_a.url("/health"),
+            health_b: web_b.url("/health"),
+            database_a: None,
+            fast_probes: false,
+        }
+        .toml(),
+    );
     let pid = daemon.pid();
     let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default().trim().to_string();
     let mut watcher = Watcher::new(&pair.client, SocketAddr::new(pair.server_v4.into(), 53), "www.example.com");
