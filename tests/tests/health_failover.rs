@@ -133,6 +133,10 @@ fn answers_follow_web_servers_and_database_of_both_sites() {
     near_b.wait_for(&[B, A], DEADLINE, log);
     a.wait_for(&[A, B], DEADLINE, log);
 
-    assert!(daemon.xdp_counter("answered_v4") > 0, "answers came from the rewritten XDP map");
+    // The last decision is served from the rewritten XDP map, not by the userspace socket.
+    let (xdp_before, udp_before) = (daemon.xdp_counter("answered_v4"), daemon.userspace_counter("udp"));
+    assert_eq!(a.ask().as_deref(), Some(&[A.to_string(), B.to_string()][..]));
+    assert_eq!(daemon.xdp_counter("answered_v4"), xdp_before + 1, "answered in XDP");
+    assert_eq!(daemon.userspace_counter("udp"), udp_before, "userspace saw nothing");
     assert!(log().contains("answer changed") && log().contains("site a unavailable"), "decisions are logged with their cause");
 }
