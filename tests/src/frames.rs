@@ -53,8 +53,12 @@ pub fn udp_frame(vlan: Option<u16>, src: IpAddr, dst: IpAddr, sport: u16, dport:
     let eth = PacketBuilder::ethernet2(CLIENT_MAC, SERVER_MAC);
     let mut frame = Vec::new();
     match (vlan, src, dst) {
-        (None, IpAddr::V4(s), IpAddr::V4(d)) => eth.ipv4(s.octets(), d.octets(), 64).udp(sport, dport).write(&mut frame, payload),
-        (None, IpAddr::V6(s), IpAddr::V6(d)) => eth.ipv6(s.octets(), d.octets(), 64).udp(sport, dport).write(&mut frame, payload),
+        (None, IpAddr::V4(s), IpAddr::V4(d)) => {
+            eth.ipv4(s.octets(), d.octets(), 64).udp(sport, dport).write(&mut frame, payload)
+        }
+        (None, IpAddr::V6(s), IpAddr::V6(d)) => {
+            eth.ipv6(s.octets(), d.octets(), 64).udp(sport, dport).write(&mut frame, payload)
+        }
         (Some(v), IpAddr::V4(s), IpAddr::V4(d)) => eth
             .single_vlan(VlanId::try_new(v).unwrap())
             .ipv4(s.octets(), d.octets(), 64)

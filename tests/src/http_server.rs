@@ -88,7 +88,9 @@ fn accept_loop(listener: TcpListener, behaviors: Arc<Mutex<HashMap<String, Behav
 fn serve(mut stream: TcpStream, behaviors: &Mutex<HashMap<String, Behavior>>, stop: &AtomicBool) {
     let _ = stream.set_nonblocking(false);
     let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-    let Some(path) = read_request_path(&mut stream) else { return };
+    let Some(path) = read_request_path(&mut stream) else {
+        return;
+    };
     let behavior = behaviors.lock().unwrap().get(&path).cloned().unwrap_or(Behavior::Ok("ok".into()));
     let (status, body) = match behavior {
         Behavior::Ok(body) => (200, body),

@@ -5,10 +5,10 @@
 pub mod answers;
 pub mod client;
 pub mod daemon;
+pub mod frames;
 pub mod http_server;
 pub mod lab;
 pub mod link;
-pub mod frames;
 pub mod netns;
 pub mod privileges;
 pub mod sync_lab;

@@ -36,7 +36,9 @@ impl Pair {
         let client_v4 = Ipv4Addr::new(198, 18, subnet, 2);
         let server_v6: Ipv6Addr = format!("fd00:{subnet:x}::1").parse().unwrap();
         let client_v6: Ipv6Addr = format!("fd00:{subnet:x}::2").parse().unwrap();
-        for (ns, iface, v4, v6) in [(&server, &server_if, server_v4, server_v6), (&client, &client_if, client_v4, client_v6)] {
+        for (ns, iface, v4, v6) in
+            [(&server, &server_if, server_v4, server_v6), (&client, &client_if, client_v4, client_v6)]
+        {
             ns.ip(&["addr", "add", &format!("{v4}/24"), "dev", iface]);
             ns.ip(&["addr", "add", &format!("{v6}/64"), "dev", iface, "nodad"]);
             ns.ip(&["link", "set", iface, "up"]);

@@ -19,7 +19,8 @@ pub struct TwoSites<'a> {
 
 impl TwoSites<'_> {
     pub fn toml(&self) -> String {
-        let probe = if self.fast_probes { "[probe]\ninterval_ms = 50\ntimeout_ms = 100\nrise = 1\nfall = 2\n" } else { "" };
+        let probe =
+            if self.fast_probes { "[probe]\ninterval_ms = 50\ntimeout_ms = 100\nrise = 1\nfall = 2\n" } else { "" };
         let database = match &self.database_a {
             Some(url) => format!("[site.database]\nurl = \"{url}\"\nname = \"db-a\"\n"),
             None => String::new(),

@@ -30,7 +30,11 @@ impl XdpHarness {
         datapath.set_views(&views).expect("views");
         let write_stats = MapWriter::default().write(&mut datapath.answers().unwrap(), &table).expect("write answers");
         datapath
-            .set_config(XdpConfig { dns_port: config.server.dns_port, edns_udp_payload: config.server.edns_udp_payload, enabled: 1 })
+            .set_config(XdpConfig {
+                dns_port: config.server.dns_port,
+                edns_udp_payload: config.server.edns_udp_payload,
+                enabled: 1,
+            })
             .expect("config");
         let authority = Authority::new(&config, views, Arc::new(ArcSwap::from_pointee(table)));
         XdpHarness { datapath, authority, write_stats }

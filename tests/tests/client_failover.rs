@@ -28,7 +28,6 @@ const WEB_B: &str = "198.18.41.12";
 const PORT: u16 = 8080;
 const DEADLINE: Duration = Duration::from_secs(5);
 
-
 /// What the caller of the library saw for one request.
 #[derive(Debug)]
 enum Seen {
@@ -61,14 +60,19 @@ fn wait_for_streak(seen: &Mutex<Vec<Seen>>, addr: IpAddr, n: usize, what: &str) 
     while started.elapsed() < DEADLINE {
         {
             let seen = seen.lock().unwrap();
-            if seen.len() >= n && seen[seen.len() - n..].iter().all(|s| matches!(s, Seen::Ok { addr: a, .. } if *a == addr)) {
+            if seen.len() >= n
+                && seen[seen.len() - n..].iter().all(|s| matches!(s, Seen::Ok { addr: a, .. } if *a == addr))
+            {
                 return;
             }
         }
         std::thread::sleep(Duration::from_millis(20));
     }
     let seen = seen.lock().unwrap();
-    panic!("{what}: no {n} requests in a row to {addr} within {DEADLINE:?}; last: {:?}", &seen[seen.len().saturating_sub(10)..]);
+    panic!(
+        "{what}: no {n} requests in a row to {addr} within {DEADLINE:?}; last: {:?}",
+        &seen[seen.len().saturating_sub(10)..]
+    );
 }
 
 #[test]
@@ -97,7 +101,13 @@ fn requests_move_to_the_next_site_without_an_error_for_the_caller() {
         }
         .toml(),
     );
-    let a = Question { client: &pair.client, server: pair.server_v4.to_string(), name: "www.example.com", qtype: "A", source: None };
+    let a = Question {
+        client: &pair.client,
+        server: pair.server_v4.to_string(),
+        name: "www.example.com",
+        qtype: "A",
+        source: None,
+    };
     a.wait_for(&[WEB_A, WEB_B], DEADLINE, || daemon.log());
 
     let (site_a, site_b): (IpAddr, IpAddr) = (WEB_A.parse().unwrap(), WEB_B.parse().unwrap());
@@ -135,7 +145,11 @@ fn requests_move_to_the_next_site_without_an_error_for_the_caller() {
             switches.push(*addr);
         }
     }
-    assert_eq!(switches, vec![site_a, site_b, site_a], "the address used: A until it failed, then B until it failed, then A");
+    assert_eq!(
+        switches,
+        vec![site_a, site_b, site_a],
+        "the address used: A until it failed, then B until it failed, then A"
+    );
 
     // Site B is down for DNS too now: the CLI sees only A.
     a.wait_for(&[WEB_A], DEADLINE, || daemon.log());
@@ -158,6 +172,10 @@ fn cli_sees_site_a(pair: &Pair, url: &str) {
     let requests: Vec<serde_json::Value> = lines.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(requests.len(), 3, "{lines}");
     for r in &requests {
-        assert_eq!((r["status"].as_u64(), r["addr"].as_str()), (Some(200), Some(format!("{WEB_A}:{PORT}").as_str())), "{r}");
+        assert_eq!(
+            (r["status"].as_u64(), r["addr"].as_str()),
+            (Some(200), Some(format!("{WEB_A}:{PORT}").as_str())),
+            "{r}"
+        );
     }
 }

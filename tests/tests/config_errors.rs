@@ -42,7 +42,11 @@ fn assert_refused(text: &str, key: &str, problem: &str) {
 
 #[test]
 fn unknown_key_is_refused() {
-    assert_refused(&GOOD.replace("dns_port = 53", "dns_port = 53\ndns_prot = 54"), "server", "unknown field `dns_prot`");
+    assert_refused(
+        &GOOD.replace("dns_port = 53", "dns_port = 53\ndns_prot = 54"),
+        "server",
+        "unknown field `dns_prot`",
+    );
 }
 
 #[test]
@@ -52,12 +56,20 @@ fn bad_address_is_refused() {
 
 #[test]
 fn name_outside_the_zone_is_refused() {
-    assert_refused(&GOOD.replace("www.example.com.", "www.example.org."), "service[0].name", "outside every configured zone");
+    assert_refused(
+        &GOOD.replace("www.example.com.", "www.example.org."),
+        "service[0].name",
+        "outside every configured zone",
+    );
 }
 
 #[test]
 fn missing_interface_is_refused() {
-    assert_refused(&GOOD.replace("interfaces = [\"lo\"]", "interfaces = [\"sy-missing0\"]"), "xdp.interfaces[0]", "no interface named");
+    assert_refused(
+        &GOOD.replace("interfaces = [\"lo\"]", "interfaces = [\"sy-missing0\"]"),
+        "xdp.interfaces[0]",
+        "no interface named",
+    );
 }
 
 #[test]

@@ -34,7 +34,9 @@ fn switchyard_check_accepts_the_examples() {
         let text = std::fs::read_to_string(examples_dir().join(name)).unwrap();
         assert!(text.contains("mode = \"auto\"") && text.contains("/etc/switchyard/peer.key"), "{name} changed shape");
         let copy = dir.path().join(name);
-        let text = text.replace("mode = \"auto\"", "mode = \"off\"").replace("/etc/switchyard/peer.key", key.to_str().unwrap());
+        let text = text
+            .replace("mode = \"auto\"", "mode = \"off\"")
+            .replace("/etc/switchyard/peer.key", key.to_str().unwrap());
         std::fs::write(&copy, text).unwrap();
         let out = Command::new(binary()).args(["check", "--config"]).arg(&copy).output().expect("switchyard check");
         assert!(out.status.success(), "{name}: {}", String::from_utf8_lossy(&out.stderr));

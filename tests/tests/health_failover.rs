@@ -96,7 +96,13 @@ fn answers_follow_web_servers_and_database_of_both_sites() {
     let daemon = Daemon::start(&pair.server, &config(&pair, &web_a, &web_b));
     let log = || daemon.log();
 
-    let ask = |qtype, source| Question { client: &pair.client, server: pair.server_v4.to_string(), name: "www.example.com", qtype, source };
+    let ask = |qtype, source| Question {
+        client: &pair.client,
+        server: pair.server_v4.to_string(),
+        name: "www.example.com",
+        qtype,
+        source,
+    };
     let (a, aaaa, near_b) = (ask("A", None), ask("AAAA", None), ask("A", Some("198.18.200.2")));
 
     a.wait_for(&[A, B], DEADLINE, log);
@@ -138,5 +144,8 @@ fn answers_follow_web_servers_and_database_of_both_sites() {
     assert_eq!(a.ask().as_deref(), Some(&[A.to_string(), B.to_string()][..]));
     assert_eq!(daemon.xdp_counter("answered_v4"), xdp_before + 1, "answered in XDP");
     assert_eq!(daemon.userspace_counter("udp"), udp_before, "userspace saw nothing");
-    assert!(log().contains("answer changed") && log().contains("site a unavailable"), "decisions are logged with their cause");
+    assert!(
+        log().contains("answer changed") && log().contains("site a unavailable"),
+        "decisions are logged with their cause"
+    );
 }

@@ -27,7 +27,14 @@ const B: &str = "198.18.20.1";
 const SECOND: Duration = Duration::from_secs(1);
 
 /// Two static sites behind www; `run_dir` keeps the state file across restarts.
-fn config(pair: &Pair, instance: &str, run_dir: &std::path::Path, mode: &str, extra_server: &str, sites: &str) -> String {
+fn config(
+    pair: &Pair,
+    instance: &str,
+    run_dir: &std::path::Path,
+    mode: &str,
+    extra_server: &str,
+    sites: &str,
+) -> String {
     format!(
         r#"
 [server]
@@ -106,12 +113,20 @@ fn map_override_serves_both_paths_and_survives_policy_changes_and_restart() {
     assert_eq!(tcp_addresses(&pair), ["192.0.2.7", "192.0.2.8"], "the userspace path serves it too");
 
     let listed: serde_json::Value = serde_json::from_str(&daemon.cli(&["map", "list", "--json"])).unwrap();
-    let entry = listed.as_array().unwrap().iter().find(|e| e["name"] == "www.example.com." && e["qtype"] == "A" && e["view_id"] == 0).unwrap();
+    let entry = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "www.example.com." && e["qtype"] == "A" && e["view_id"] == 0)
+        .unwrap();
     assert_eq!((entry["is_override"].as_bool(), entry["ttl"].as_u64()), (Some(true), Some(9)), "{listed}");
     let got = daemon.cli(&["map", "get", "www.example.com.", "A"]);
     assert!(got.contains("override") && got.contains("192.0.2.7 192.0.2.8"), "{got}");
     let near_b = daemon.cli(&["map", "get", "www.example.com", "A", "--view", "near-b", "--json"]);
-    assert!(near_b.contains(B) && near_b.contains("\"is_override\":false"), "other views keep the policy's answer: {near_b}");
+    assert!(
+        near_b.contains(B) && near_b.contains("\"is_override\":false"),
+        "other views keep the policy's answer: {near_b}"
+    );
 
     // A policy rewrite (a drained site) changes the other answers but not the override.
     daemon.cli(&["site", "drain", "b"]);
@@ -148,7 +163,10 @@ fn overrides_apply_to_userspace_with_xdp_off() {
     assert_eq!(a.ask().unwrap(), ["192.0.2.9"]);
     assert_eq!(tcp_addresses(&pair), ["192.0.2.9"]);
     let list = cli_output(&daemon, &["map", "list"]);
-    assert!(!list.status.success() && String::from_utf8_lossy(&list.stderr).contains("XDP on"), "says why there is no map");
+    assert!(
+        !list.status.success() && String::from_utf8_lossy(&list.stderr).contains("XDP on"),
+        "says why there is no map"
+    );
     daemon.cli(&["map", "del", "www.example.com", "A"]);
     assert_eq!(a.ask().unwrap(), [A, B]);
 }
@@ -246,10 +264,17 @@ fn reload_under_load_loses_no_query_and_a_bad_config_is_refused() {
     pair.server.ip(&["addr", "add", "198.18.64.11/32", "dev", "lo"]);
     let web_a = HttpServer::start(&pair.server, "198.18.64.11:8080".parse().unwrap());
     web_a.set("/health", Behavior::Ok("ok".into()));
-    let probed = format!("aaaa = [\"fd00:10::1\"]\n[[site.server]]\nname = \"web-a1\"\ncheck = \"http\"\nurl = \"{}\"\n", web_a.url("/health"));
+    let probed = format!(
+        "aaaa = [\"fd00:10::1\"]\n[[site.server]]\nname = \"web-a1\"\ncheck = \"http\"\nurl = \"{}\"\n",
+        web_a.url("/health")
+    );
     let run_dir = tempfile::tempdir().unwrap();
     let instance = unique("op");
-    let ab = config(&pair, &instance, run_dir.path(), "native", "", r#"["a", "b"]"#).replacen("aaaa = [\"fd00:10::1\"]\n", &probed, 1);
+    let ab = config(&pair, &instance, run_dir.path(), "native", "", r#"["a", "b"]"#).replacen(
+        "aaaa = [\"fd00:10::1\"]\n",
+        &probed,
+        1,
+    );
     // The second one also changes [probe], so the health monitor is rebuilt as well.
     let ba = ab.replace(r#"sites = ["a", "b"]"#, r#"sites = ["b", "a"]"#) + "\n[probe]\ninterval_ms = 150\n";
     let daemon = Daemon::start(&pair.server, &ab);
@@ -274,7 +299,13 @@ fn reload_under_load_loses_no_query_and_a_bad_config_is_refused() {
     assert!(reloads >= 2, "only {reloads} reloads happened during the queries");
     std::fs::write(&daemon.config, &ba).unwrap();
     daemon.cli(&["reload"]);
-    assert!(problems.is_empty(), "{} of 2000 queries lost or wrong: {:?}\n{}", problems.len(), &problems[..problems.len().min(10)], daemon.log());
+    assert!(
+        problems.is_empty(),
+        "{} of 2000 queries lost or wrong: {:?}\n{}",
+        problems.len(),
+        &problems[..problems.len().min(10)],
+        daemon.log()
+    );
     a.wait_for(&[B, A], SECOND, || daemon.log());
     assert_eq!(question(&pair, "AAAA").ask().unwrap(), ["fd00::99"], "the override outlived the reloads");
 
@@ -330,7 +361,8 @@ fn metrics_and_stats_watch_show_counters_that_move() {
     let run_dir = tempfile::tempdir().unwrap();
     let address: SocketAddr = format!("{}:9153", pair.server_v4).parse().unwrap();
     let extra = format!("metrics = \"{address}\"");
-    let daemon = Daemon::start(&pair.server, &config(&pair, &unique("op"), run_dir.path(), "native", &extra, r#"["a", "b"]"#));
+    let daemon =
+        Daemon::start(&pair.server, &config(&pair, &unique("op"), run_dir.path(), "native", &extra, r#"["a", "b"]"#));
     let a = question(&pair, "A");
     a.wait_for(&[A, B], SECOND, || daemon.log());
 
@@ -341,7 +373,10 @@ fn metrics_and_stats_watch_show_counters_that_move() {
     assert!(sample(&before, "switchyard_map_rewrites_total") >= 1.0);
     assert!(before.contains("# TYPE switchyard_xdp_packets_total counter"));
     a.ask().unwrap();
-    client::dig(&pair.client, &[&format!("@{}", pair.server_v4), "example.com", "SOA", "+short", "+tries=1", "+time=1"]);
+    client::dig(
+        &pair.client,
+        &[&format!("@{}", pair.server_v4), "example.com", "SOA", "+short", "+tries=1", "+time=1"],
+    );
     daemon.cli(&["site", "drain", "b"]);
     let after = scrape(&pair, address);
     assert!(sample(&after, xdp) > sample(&before, xdp), "XDP answers counted");

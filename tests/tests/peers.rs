@@ -88,7 +88,9 @@ key_files = ["{key}"]
         key = key.display(),
     );
     for (site, address) in peers {
-        text.push_str(&format!("[[peers.peer]]\nsite = \"{site}\"\nnode = \"dns-{site}1\"\naddress = \"{address}:5300\"\n"));
+        text.push_str(&format!(
+            "[[peers.peer]]\nsite = \"{site}\"\nnode = \"dns-{site}1\"\naddress = \"{address}:5300\"\n"
+        ));
     }
     for (site, _) in peers {
         text.push_str(&format!("[[site]]\nname = \"{site}\"\nremote = true\na = [\"{}\"]\n", site_addr(site)));
@@ -120,7 +122,13 @@ impl Lab {
     }
 
     fn www_from_a(&self) -> Question<'_> {
-        Question { client: &self.pair.client, server: self.pair.server_v4.to_string(), name: "www.example.com", qtype: "A", source: None }
+        Question {
+            client: &self.pair.client,
+            server: self.pair.server_v4.to_string(),
+            name: "www.example.com",
+            qtype: "A",
+            source: None,
+        }
     }
 }
 

@@ -18,12 +18,14 @@ fn dig_a_query_is_answered_by_xdp_and_soa_by_userspace() {
     assert!(pair.server_has_xdp(), "XDP is attached to the server end");
 
     let server = pair.server_v4.to_string();
-    let answer = client::dig(&pair.client, &[&format!("@{server}"), "WwW.Example.COM", "A", "+short", "+tries=1", "+time=2"]);
+    let answer =
+        client::dig(&pair.client, &[&format!("@{server}"), "WwW.Example.COM", "A", "+short", "+tries=1", "+time=2"]);
     assert_eq!(answer.lines().collect::<Vec<_>>(), ["198.18.10.1", "198.18.20.1"], "A answer in configured order");
     assert_eq!(daemon.xdp_counter("answered_v4"), 1, "the XDP path answered");
     assert_eq!(daemon.userspace_counter("udp"), 0, "the userspace socket saw nothing");
 
-    let soa = client::dig(&pair.client, &[&format!("@{server}"), "example.com", "SOA", "+short", "+tries=1", "+time=2"]);
+    let soa =
+        client::dig(&pair.client, &[&format!("@{server}"), "example.com", "SOA", "+short", "+tries=1", "+time=2"]);
     assert_eq!(soa.trim(), "ns1.example.com. hostmaster.example.com. 7 3600 600 86400 60");
     assert_eq!(daemon.userspace_counter("answered"), 1, "userspace answered the SOA query");
     assert_eq!(daemon.xdp_counter("answered_v4"), 1, "XDP did not answer SOA");
@@ -68,7 +70,8 @@ fn userspace_gives_nxdomain_nodata_refused_and_tcp() {
     assert_eq!(nx.metadata.response_code.to_string(), "Non-Existent Domain");
     assert!(matches!(nx.authorities[0].data, RData::SOA(_)), "NXDOMAIN carries the SOA");
 
-    let nodata = client::udp(&pair.client, server, &client::query_message("api.eu.example.com.", RecordType::AAAA, false));
+    let nodata =
+        client::udp(&pair.client, server, &client::query_message("api.eu.example.com.", RecordType::AAAA, false));
     assert_eq!(nodata.metadata.response_code.to_string(), "No Error");
     assert!(nodata.answers.is_empty() && matches!(nodata.authorities[0].data, RData::SOA(_)));
 
@@ -123,10 +126,12 @@ fn large_answers_are_answered_by_xdp_over_veth() {
     // the room from the headroom instead (up to about 200 bytes).
     for server in [SocketAddr::new(pair.server_v4.into(), 53), SocketAddr::new(pair.server_v6.into(), 53)] {
         for _ in 0..20 {
-            let response = client::udp(&pair.client, server, &client::query_message("eight.example.com.", RecordType::A, false));
+            let response =
+                client::udp(&pair.client, server, &client::query_message("eight.example.com.", RecordType::A, false));
             let addrs: Vec<String> = response.answers.iter().map(|r| r.data.to_string()).collect();
             assert_eq!(addrs, (1..=8).map(|i| format!("198.18.8.{i}")).collect::<Vec<_>>());
-            let response = client::udp(&pair.client, server, &client::query_message("www.example.com.", RecordType::AAAA, false));
+            let response =
+                client::udp(&pair.client, server, &client::query_message("www.example.com.", RecordType::AAAA, false));
             assert_eq!(response.answers.len(), 2);
         }
     }
@@ -136,6 +141,7 @@ fn large_answers_are_answered_by_xdp_over_veth() {
 
     // Eight AAAA records (224 bytes more) may fit neither end on veth; whichever path has room answers.
     let server = SocketAddr::new(pair.server_v4.into(), 53);
-    let response = client::udp(&pair.client, server, &client::query_message("eight.example.com.", RecordType::AAAA, false));
+    let response =
+        client::udp(&pair.client, server, &client::query_message("eight.example.com.", RecordType::AAAA, false));
     assert_eq!(response.answers.len(), 8, "answered, by whichever path has room");
 }

@@ -32,7 +32,12 @@ fn writes_at_either_site_reach_the_other() {
     insert_rows(&lab.a, 1..101, 10);
     insert_rows(&lab.b, 1001..1101, 10);
     lab.b.sql("UPDATE records SET value = 'edited at b' WHERE id = 1001; DELETE FROM records WHERE id = 1100;");
-    let took = wait_until(CONVERGE, "both sites hold all 199 rows", || converged(&lab.a, &lab.b, 199), || logs(&[&daemon_a, &daemon_b]));
+    let took = wait_until(
+        CONVERGE,
+        "both sites hold all 199 rows",
+        || converged(&lab.a, &lab.b, 199),
+        || logs(&[&daemon_a, &daemon_b]),
+    );
     eprintln!("converged in {took:?}");
     assert_eq!(lab.a.sql("SELECT value FROM records WHERE id = 1001;").trim(), "edited at b");
 
@@ -40,10 +45,15 @@ fn writes_at_either_site_reach_the_other() {
     assert_eq!(status["site_id"], "a");
     assert_eq!(status["peers"][0]["site_id"], "b");
     assert!(status["peers"][0]["last_batch_received_ms"].is_number(), "{status}");
-    wait_until(CONVERGE, "site a's backlog for b drains", || {
-        let status: serde_json::Value = serde_json::from_str(&daemon_a.cli(&["sync", "status", "--json"])).unwrap();
-        status["peers"][0]["backlog"] == 0
-    }, || logs(&[&daemon_a]));
+    wait_until(
+        CONVERGE,
+        "site a's backlog for b drains",
+        || {
+            let status: serde_json::Value = serde_json::from_str(&daemon_a.cli(&["sync", "status", "--json"])).unwrap();
+            status["peers"][0]["backlog"] == 0
+        },
+        || logs(&[&daemon_a]),
+    );
     let table = daemon_b.cli(&["sync", "status"]);
     assert!(table.contains("backlog") && table.contains("\na "), "{table}");
 
@@ -72,7 +82,12 @@ fn a_daemon_killed_mid_stream_catches_up_after_restart() {
     assert_eq!(lab.b.count(), received_before_kill + 50, "nothing reaches b without its daemon");
 
     let daemon_b = lab.start(&lab.b);
-    let took = wait_until(CONVERGE, "both sites hold all 450 rows", || converged(&lab.a, &lab.b, 450), || logs(&[&daemon_a, &daemon_b]));
+    let took = wait_until(
+        CONVERGE,
+        "both sites hold all 450 rows",
+        || converged(&lab.a, &lab.b, 450),
+        || logs(&[&daemon_a, &daemon_b]),
+    );
     eprintln!("b had {received_before_kill} of a's rows when killed; converged {took:?} after restart");
 }
 
@@ -94,7 +109,12 @@ fn a_cut_link_heals_and_both_sides_catch_up() {
     assert_eq!(lab.a.count(), 60, "b's rows must not cross a cut link");
 
     lab.a.link_up();
-    let took = wait_until(CONVERGE, "both sites hold all 110 rows", || converged(&lab.a, &lab.b, 110), || logs(&[&daemon_a, &daemon_b]));
+    let took = wait_until(
+        CONVERGE,
+        "both sites hold all 110 rows",
+        || converged(&lab.a, &lab.b, 110),
+        || logs(&[&daemon_a, &daemon_b]),
+    );
     eprintln!("healed {took:?} after the link came back");
 }
 

@@ -36,7 +36,8 @@ const NAMES: [&str; 12] = [
     "ns1.example.com.",
     "www.example.org.",
 ];
-const TYPES: [RecordType; 6] = [RecordType::A, RecordType::AAAA, RecordType::A, RecordType::AAAA, RecordType::MX, RecordType::TXT];
+const TYPES: [RecordType; 6] =
+    [RecordType::A, RecordType::AAAA, RecordType::A, RecordType::AAAA, RecordType::MX, RecordType::TXT];
 const CLIENTS: [&str; 4] = [CLIENT_V4, "198.18.200.9", CLIENT_V6, "fd00:c8::9"];
 
 #[derive(Debug, Clone)]

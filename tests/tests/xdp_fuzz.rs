@@ -24,9 +24,30 @@ use xdp_common::*;
 fn seeds() -> Vec<Vec<u8>> {
     let edns = EdnsSpec { cookie: true, ..EdnsSpec::default() };
     vec![
-        udp_frame(None, CLIENT_V4.parse().unwrap(), SERVER_V4.parse().unwrap(), 1000, 53, &query(1, "www.example.com.", RecordType::A, None)),
-        udp_frame(Some(5), CLIENT_V6.parse().unwrap(), SERVER_V6.parse().unwrap(), 1000, 53, &query(2, "eight.example.com.", RecordType::AAAA, Some(&edns))),
-        udp_frame(None, "198.18.200.1".parse().unwrap(), SERVER_V4.parse().unwrap(), 1000, 53, &query(3, "a.example.com.", RecordType::A, Some(&edns))),
+        udp_frame(
+            None,
+            CLIENT_V4.parse().unwrap(),
+            SERVER_V4.parse().unwrap(),
+            1000,
+            53,
+            &query(1, "www.example.com.", RecordType::A, None),
+        ),
+        udp_frame(
+            Some(5),
+            CLIENT_V6.parse().unwrap(),
+            SERVER_V6.parse().unwrap(),
+            1000,
+            53,
+            &query(2, "eight.example.com.", RecordType::AAAA, Some(&edns)),
+        ),
+        udp_frame(
+            None,
+            "198.18.200.1".parse().unwrap(),
+            SERVER_V4.parse().unwrap(),
+            1000,
+            53,
+            &query(3, "a.example.com.", RecordType::A, Some(&edns)),
+        ),
     ]
 }
 
@@ -66,7 +87,9 @@ const CLIENT_MAC_BYTES: [u8; 6] = switchyard_tests::frames::CLIENT_MAC;
 /// The DNS message of `frame` when it is a UDP datagram to port 53 carrying a standard query.
 fn valid_query(frame: &[u8]) -> Option<Vec<u8>> {
     let headers = PacketHeaders::from_ethernet_slice(frame).ok()?;
-    let Some(TransportHeader::Udp(udp)) = headers.transport else { return None };
+    let Some(TransportHeader::Udp(udp)) = headers.transport else {
+        return None;
+    };
     let dns = headers.payload.slice();
     let m = Message::from_vec(dns).ok()?;
     let standard = udp.destination_port == 53
@@ -76,7 +99,11 @@ fn valid_query(frame: &[u8]) -> Option<Vec<u8>> {
     standard.then(|| dns.to_vec())
 }
 
-fn check(h: &std::cell::RefCell<XdpHarness>, frame: &[u8], transmitted: &std::cell::Cell<u32>) -> Result<(), TestCaseError> {
+fn check(
+    h: &std::cell::RefCell<XdpHarness>,
+    frame: &[u8],
+    transmitted: &std::cell::Cell<u32>,
+) -> Result<(), TestCaseError> {
     let run = h.borrow_mut().run(frame);
     let h = h.borrow();
     let run = match run {
@@ -91,7 +118,8 @@ fn check(h: &std::cell::RefCell<XdpHarness>, frame: &[u8], transmitted: &std::ce
         return Ok(());
     }
     transmitted.set(transmitted.get() + 1);
-    let dns = valid_query(frame).ok_or_else(|| TestCaseError::fail(format!("XDP_TX for an invalid query {frame:02x?}")))?;
+    let dns =
+        valid_query(frame).ok_or_else(|| TestCaseError::fail(format!("XDP_TX for an invalid query {frame:02x?}")))?;
     let reply = check_response(frame, &run.frame).map_err(TestCaseError::fail)?;
     let client = PacketHeaders::from_ethernet_slice(frame)
         .ok()

@@ -106,7 +106,12 @@ fn up_to_eight_addresses_in_map_order() {
         return;
     }
     let mut h = harness();
-    let m = answered(&mut h, None, CLIENT_V6, &query(1, "eight.example.com.", RecordType::AAAA, Some(&EdnsSpec::default())));
+    let m = answered(
+        &mut h,
+        None,
+        CLIENT_V6,
+        &query(1, "eight.example.com.", RecordType::AAAA, Some(&EdnsSpec::default())),
+    );
     assert_eq!(addrs(&m), (1..=8).map(|i| format!("fd00:8::{i}")).collect::<Vec<_>>());
     let m = answered(&mut h, None, CLIENT_V4, &query(1, "eight.example.com.", RecordType::A, None));
     assert_eq!(m.answers.len(), 8);
@@ -182,7 +187,18 @@ fn never_answers_what_it_must_not() {
     passed(&mut h, &udp_frame(None, ip(CLIENT_V4), ip("224.0.0.251"), 40000, 53, &good), "pass_not_unicast");
     passed(&mut h, &udp_frame(None, ip(CLIENT_V4), ip("255.255.255.255"), 40000, 53, &good), "pass_not_unicast");
     passed(&mut h, &udp_frame(None, ip(CLIENT_V6), ip("ff02::fb"), 40000, 53, &good), "pass_not_unicast");
-    passed(&mut h, &udp_frame(None, ip("198.18.200.7"), ip(SERVER_V4), 40000, 53, &query(1, "eight.example.com.", RecordType::A, None)), "pass_miss");
+    passed(
+        &mut h,
+        &udp_frame(
+            None,
+            ip("198.18.200.7"),
+            ip(SERVER_V4),
+            40000,
+            53,
+            &query(1, "eight.example.com.", RecordType::A, None),
+        ),
+        "pass_miss",
+    );
 
     let long = format!("{}.example.com.", ["abcdefghij"; 12].join("."));
     passed(&mut h, &v4_query(&query(1, &long, RecordType::A, None)), "pass_name_too_long");
@@ -208,9 +224,7 @@ fn disabled_until_userspace_turns_it_on() {
         return;
     }
     let mut h = harness();
-    h.datapath
-        .set_config(switchyard_common::XdpConfig { dns_port: 53, edns_udp_payload: 1232, enabled: 0 })
-        .unwrap();
+    h.datapath.set_config(switchyard_common::XdpConfig { dns_port: 53, edns_udp_payload: 1232, enabled: 0 }).unwrap();
     passed(&mut h, &v4_query(&query(1, "www.example.com.", RecordType::A, None)), "pass_disabled");
 }
 

@@ -29,8 +29,14 @@ pub enum Request {
     MapSet(Override),
     /// Remove an override (only its key is read): the policy's answer is back.
     MapDel(Override),
-    SiteDrain { site: String, drained: bool },
-    SiteWeight { site: String, weight: u32 },
+    SiteDrain {
+        site: String,
+        drained: bool,
+    },
+    SiteWeight {
+        site: String,
+        weight: u32,
+    },
     /// Re-read the config file.
     Reload,
 }
@@ -57,7 +63,9 @@ pub struct Status {
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Response {
-    Stats { userspace: ServerCountersSnapshot },
+    Stats {
+        userspace: ServerCountersSnapshot,
+    },
     Status(Box<Status>),
     SyncStatus(Box<SyncStatus>),
     /// A change was made; what it was.
@@ -107,10 +115,20 @@ async fn handle(stream: UnixStream, state: Arc<AdminState>) {
             Ok(Request::MapDel(key)) => done(state.operator.remove_override(key).await),
             Ok(Request::SiteDrain { site, drained }) => {
                 let word = if drained { "drained" } else { "undrained" };
-                done(state.operator.set_site(&site, |s| s.drained = drained).await.map(|_| format!("site {site} {word}")))
+                done(
+                    state
+                        .operator
+                        .set_site(&site, |s| s.drained = drained)
+                        .await
+                        .map(|_| format!("site {site} {word}")),
+                )
             }
             Ok(Request::SiteWeight { site, weight }) => done(
-                state.operator.set_site(&site, |s| s.weight = weight).await.map(|_| format!("site {site} weight {weight}")),
+                state
+                    .operator
+                    .set_site(&site, |s| s.weight = weight)
+                    .await
+                    .map(|_| format!("site {site} weight {weight}")),
             ),
             Ok(Request::Reload) => done(reload(&state).await),
             Err(e) => Response::Error(format!("bad request: {e}")),
@@ -132,7 +150,11 @@ fn done(result: Result<String, String>) -> Response {
 
 async fn reload(state: &AdminState) -> Result<String, String> {
     let (reply, answer) = tokio::sync::oneshot::channel();
-    state.reload.send(ReloadRequest { reply: Some(reply) }).await.map_err(|_| "the daemon is shutting down".to_string())?;
+    state
+        .reload
+        .send(ReloadRequest { reply: Some(reply) })
+        .await
+        .map_err(|_| "the daemon is shutting down".to_string())?;
     answer.await.map_err(|_| "the daemon is shutting down".to_string())?
 }
 
@@ -161,5 +183,7 @@ pub async fn request(path: &Path, request: &Request) -> Result<Response, String>
         serde_json::from_str(&answer).map_err(|e| format!("unreadable answer from the daemon: {e}"))
     };
     // A reload may wait for the new health checks' first results.
-    tokio::time::timeout(Duration::from_secs(15), talk).await.map_err(|_| "the daemon did not answer in 15 s; see its log".to_string())?
+    tokio::time::timeout(Duration::from_secs(15), talk)
+        .await
+        .map_err(|_| "the daemon did not answer in 15 s; see its log".to_string())?
 }

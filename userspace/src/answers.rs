@@ -1,10 +1,7 @@
 //! The ordered answer table: the one in-memory source of truth for A/AAAA answers, read by the
 //! userspace server and mirrored into the XDP answer map.
 
-use std::{
-    collections::HashMap,
-    net::IpAddr,
-};
+use std::{collections::HashMap, net::IpAddr};
 
 use hickory_proto::{rr::Name, serialize::binary::BinEncodable};
 use ipnet::IpNet;
@@ -72,7 +69,9 @@ impl AnswerTable {
                 Family::Aaaa => QTYPE_AAAA,
             };
             let name = wire_name(&crate::config::parse_name(&key.service).expect("validated"));
-            table.entries.insert(AnswerKey { view, qtype, name }, AnswerSet { ttl: answer.ttl, addrs: answer.addrs.clone() });
+            table
+                .entries
+                .insert(AnswerKey { view, qtype, name }, AnswerSet { ttl: answer.ttl, addrs: answer.addrs.clone() });
         }
         table
     }
@@ -104,7 +103,9 @@ impl AnswerTable {
     /// A few direct lookups, one per view and type: no scan of the table.
     pub fn has_view_specific(&self, name: &[u8], views: &Views) -> bool {
         (1..=views.names.len() as u32).any(|view| {
-            [QTYPE_A, QTYPE_AAAA].into_iter().any(|qtype| self.entries.contains_key(&AnswerKey { view, qtype, name: name.to_vec() }))
+            [QTYPE_A, QTYPE_AAAA]
+                .into_iter()
+                .any(|qtype| self.entries.contains_key(&AnswerKey { view, qtype, name: name.to_vec() }))
         })
     }
 }

@@ -21,9 +21,7 @@ pub use self::sync::{SyncPeer, SyncSection, SyncTable};
 use crate::{
     health::{ProbeOverrides, SiteConfig},
     peers::PeersConfig,
-    policy::{
-        LoadOrdering, RttOrdering, ServiceConfig as PolicyService, WhenAllDown,
-    },
+    policy::{LoadOrdering, RttOrdering, ServiceConfig as PolicyService, WhenAllDown},
 };
 
 /// A configuration problem: which file, which key, what is wrong.
@@ -289,9 +287,8 @@ impl Config {
     /// Parses and validates config text; `file` is only used in error messages.
     pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
         let error = |key: String, problem: String| ConfigError { file: file.into(), key, problem };
-        let deserializer = toml::Deserializer::parse(text).map_err(|e| {
-            error(line_of(text, e.span()), e.message().to_string())
-        })?;
+        let deserializer =
+            toml::Deserializer::parse(text).map_err(|e| error(line_of(text, e.span()), e.message().to_string()))?;
         let config: Config = serde_path_to_error::deserialize(deserializer).map_err(|e| {
             let key = e.path().to_string();
             let inner = e.into_inner();
@@ -370,7 +367,9 @@ impl Config {
 
 /// Asks the kernel (in our network namespace) rather than sysfs, which may show another one.
 fn interface_exists(name: &str) -> bool {
-    let Ok(c_name) = std::ffi::CString::new(name) else { return false };
+    let Ok(c_name) = std::ffi::CString::new(name) else {
+        return false;
+    };
     // SAFETY: a valid NUL-terminated string; the call only reads it.
     unsafe { libc::if_nametoindex(c_name.as_ptr()) != 0 }
 }

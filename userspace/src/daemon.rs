@@ -8,7 +8,10 @@ use std::{
 
 use anyhow::Context;
 use switchyard_common::XdpConfig;
-use tokio::{sync::{mpsc, watch}, task::JoinHandle};
+use tokio::{
+    sync::{mpsc, watch},
+    task::JoinHandle,
+};
 use tracing::{info, warn};
 
 use crate::{
@@ -36,7 +39,8 @@ const WARM_UP: Duration = Duration::from_secs(5);
 /// Runs until SIGTERM or SIGINT; SIGHUP re-reads `path`. The config must already be validated.
 pub async fn run(config: Config, path: PathBuf) -> anyhow::Result<()> {
     // Installed first: SIGHUP's default action would end the process.
-    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).context("SIGHUP handler")?;
+    let mut hangup =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).context("SIGHUP handler")?;
     let views = Views::from_config(&config);
     // Probing starts at once; the first result of a check decides its state.
     let monitor = Arc::new(HealthMonitor::start(&config.health_config()).context("starting health checks")?);
@@ -119,7 +123,8 @@ pub async fn run(config: Config, path: PathBuf) -> anyhow::Result<()> {
                 map_entries: control.map_entries(),
                 operator: operator.clone(),
             };
-            let task = metrics::serve(address, Arc::new(sources)).await.with_context(|| format!("metrics on {address}"))?;
+            let task =
+                metrics::serve(address, Arc::new(sources)).await.with_context(|| format!("metrics on {address}"))?;
             info!(%address, "metrics served at /metrics");
             Some(task)
         }
@@ -269,7 +274,11 @@ async fn warm_up(monitor: &HealthMonitor) {
     let deadline = Instant::now() + WARM_UP;
     while Instant::now() < deadline {
         let status = monitor.status();
-        let pending = status.sites.iter().flat_map(|s| s.servers.iter().chain(&s.database).chain(&s.haproxy)).any(|c| c.up.is_none());
+        let pending = status
+            .sites
+            .iter()
+            .flat_map(|s| s.servers.iter().chain(&s.database).chain(&s.haproxy))
+            .any(|c| c.up.is_none());
         if !pending {
             return;
         }

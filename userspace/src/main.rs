@@ -3,10 +3,10 @@ use std::{path::PathBuf, process::ExitCode, time::Duration};
 use clap::{Parser, Subcommand};
 use switchyard::{
     admin::{self, Request, Response},
-    commands::{self, Target, map::MapCommand, site::SiteCommand},
-    status_table, sync_status_table,
     bpf::counters,
+    commands::{self, Target, map::MapCommand, site::SiteCommand},
     config::Config,
+    status_table, sync_status_table,
 };
 
 /// Health-aware authoritative DNS for services that run at several sites.
@@ -188,7 +188,10 @@ fn stats(target: &Target, json: bool) -> Result<(), String> {
         Err(e) => return Err(e),
     };
     if json {
-        let xdp_json = xdp.as_ref().ok().map(|c| c.iter().map(|(k, v)| (k.to_string(), *v)).collect::<std::collections::BTreeMap<_, _>>());
+        let xdp_json = xdp
+            .as_ref()
+            .ok()
+            .map(|c| c.iter().map(|(k, v)| (k.to_string(), *v)).collect::<std::collections::BTreeMap<_, _>>());
         println!("{}", serde_json::json!({ "instance": server.instance, "xdp": xdp_json, "userspace": userspace }));
         return Ok(());
     }
@@ -214,7 +217,9 @@ fn stats(target: &Target, json: bool) -> Result<(), String> {
 fn status(target: &Target, json: bool) -> Result<(), String> {
     let server = target.server()?;
     match block_on(admin::request(&server.admin_socket(), &Request::Status))? {
-        Response::Status(s) if json => println!("{}", serde_json::to_string(&s).expect("serialisable")),
+        Response::Status(s) if json => {
+            println!("{}", serde_json::to_string(&s).expect("serialisable"))
+        }
         Response::Status(s) => print!("{}", status_table::render(&s)),
         other => return Err(format!("unexpected answer: {other:?}")),
     }
@@ -224,7 +229,9 @@ fn status(target: &Target, json: bool) -> Result<(), String> {
 fn sync_status(target: &Target, json: bool) -> Result<(), String> {
     let server = target.server()?;
     match block_on(admin::request(&server.admin_socket(), &Request::SyncStatus))? {
-        Response::SyncStatus(s) if json => println!("{}", serde_json::to_string(&s).expect("serialisable")),
+        Response::SyncStatus(s) if json => {
+            println!("{}", serde_json::to_string(&s).expect("serialisable"))
+        }
         Response::SyncStatus(s) => print!("{}", sync_status_table::render(&s, wall_clock_ms())),
         Response::Error(e) => return Err(e),
         other => return Err(format!("unexpected answer: {other:?}")),

@@ -8,7 +8,10 @@ use std::{
     fmt::{Display, Write},
     net::SocketAddr,
     path::PathBuf,
-    sync::{Arc, atomic::{AtomicU64, AtomicUsize, Ordering}},
+    sync::{
+        Arc,
+        atomic::{AtomicU64, AtomicUsize, Ordering},
+    },
 };
 
 use axum::{Router, extract::State, http::header, response::IntoResponse, routing::get};
@@ -51,15 +54,25 @@ pub async fn render(s: &Sources) -> String {
     if let Some(dir) = &s.xdp_pin_dir {
         out.family("switchyard_xdp_packets_total", "counter", "Packets seen by the XDP program, by outcome.");
         match counters::read(dir) {
-            Ok(values) => values.iter().for_each(|(name, v)| out.sample("switchyard_xdp_packets_total", &[("outcome", name)], v)),
+            Ok(values) => {
+                values.iter().for_each(|(name, v)| out.sample("switchyard_xdp_packets_total", &[("outcome", name)], v))
+            }
             Err(e) => warn!(error = %e, "XDP counters not read for metrics"),
         }
     }
     let u = s.counters.snapshot();
-    out.family("switchyard_userspace_queries_total", "counter", "Queries received by the userspace server, by transport.");
+    out.family(
+        "switchyard_userspace_queries_total",
+        "counter",
+        "Queries received by the userspace server, by transport.",
+    );
     out.sample("switchyard_userspace_queries_total", &[("transport", "udp")], u.udp);
     out.sample("switchyard_userspace_queries_total", &[("transport", "tcp")], u.tcp);
-    out.family("switchyard_userspace_responses_total", "counter", "Queries handled by the userspace server, by outcome.");
+    out.family(
+        "switchyard_userspace_responses_total",
+        "counter",
+        "Queries handled by the userspace server, by outcome.",
+    );
     for (outcome, v) in [
         ("answered", u.answered),
         ("nodata", u.nodata),
@@ -79,7 +92,11 @@ pub async fn render(s: &Sources) -> String {
         out.family("switchyard_peer_heartbeats_sent_total", "counter", "Heartbeats sent to the peers.");
         out.sample("switchyard_peer_heartbeats_sent_total", &[], status.heartbeats_sent);
         out.family("switchyard_peer_alive", "gauge", "1 while the peer's DNS server is alive.");
-        out.family("switchyard_peer_heartbeats_accepted_total", "counter", "Authentic heartbeats accepted from the peer.");
+        out.family(
+            "switchyard_peer_heartbeats_accepted_total",
+            "counter",
+            "Authentic heartbeats accepted from the peer.",
+        );
         out.family("switchyard_peer_last_heartbeat_age_seconds", "gauge", "Time since the peer's last heartbeat.");
         for p in &status.peers {
             let labels = [("site", p.site.as_str()), ("node", p.node.as_str())];
@@ -94,8 +111,16 @@ pub async fn render(s: &Sources) -> String {
         match sync.status().await {
             Ok(status) => {
                 out.family("switchyard_sync_backlog", "gauge", "Captured changes the peer has not acknowledged.");
-                out.family("switchyard_sync_lag_seconds", "gauge", "Age of the oldest change the peer has not acknowledged.");
-                out.family("switchyard_sync_conflicts_total", "counter", "Conflicts found applying the peer's batches.");
+                out.family(
+                    "switchyard_sync_lag_seconds",
+                    "gauge",
+                    "Age of the oldest change the peer has not acknowledged.",
+                );
+                out.family(
+                    "switchyard_sync_conflicts_total",
+                    "counter",
+                    "Conflicts found applying the peer's batches.",
+                );
                 for p in &status.peers {
                     let labels = [("peer", p.site_id.as_str())];
                     out.sample("switchyard_sync_backlog", &labels, p.backlog);
@@ -112,7 +137,11 @@ pub async fn render(s: &Sources) -> String {
 fn sites(out: &mut Exposition, s: &Sources) {
     let status = s.live.monitor.load().status();
     let operator = s.operator.current();
-    out.family("switchyard_site_available", "gauge", "1 while the site can serve, as its checks or its peer say (before drains).");
+    out.family(
+        "switchyard_site_available",
+        "gauge",
+        "1 while the site can serve, as its checks or its peer say (before drains).",
+    );
     out.family("switchyard_site_load_permille", "gauge", "The site's load, per mille.");
     out.family("switchyard_site_rtt_seconds", "gauge", "Smoothed probe RTT to the site.");
     out.family("switchyard_site_drained", "gauge", "1 while an operator drained the site.");
@@ -126,7 +155,11 @@ fn sites(out: &mut Exposition, s: &Sources) {
         out.sample("switchyard_site_drained", &labels, u8::from(setting.drained));
         out.sample("switchyard_site_weight_percent", &labels, setting.weight);
     }
-    out.family("switchyard_check_up", "gauge", "1 while the check passes, 0 while it fails (absent before its first result).");
+    out.family(
+        "switchyard_check_up",
+        "gauge",
+        "1 while the check passes, 0 while it fails (absent before its first result).",
+    );
     out.family("switchyard_check_probes_total", "counter", "Probes run by the check.");
     out.family("switchyard_check_transitions_total", "counter", "Up/down changes of the check.");
     out.family("switchyard_check_latency_seconds", "gauge", "Latency of the check's last successful probe.");
@@ -157,12 +190,42 @@ fn rewrites(out: &mut Exposition, s: &Sources) {
     let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
     let rows: [(&str, &str, &str, f64); 7] = [
         ("switchyard_map_rewrites_total", "counter", "Rewrites of the XDP answer map.", get(&r.rewrites) as f64),
-        ("switchyard_map_rewrite_failures_total", "counter", "Rewrites that failed (userspace kept serving).", get(&r.failures) as f64),
-        ("switchyard_map_entries_written_total", "counter", "Answer map entries written.", get(&r.entries_written) as f64),
-        ("switchyard_map_entries_removed_total", "counter", "Answer map entries removed.", get(&r.entries_removed) as f64),
-        ("switchyard_map_rewrite_seconds_total", "counter", "Time spent rewriting the answer map.", get(&r.micros_total) as f64 / 1e6),
-        ("switchyard_map_last_rewrite_seconds", "gauge", "Duration of the last rewrite.", get(&r.last_micros) as f64 / 1e6),
-        ("switchyard_map_entries", "gauge", "Entries in the XDP answer map.", s.map_entries.load(Ordering::Relaxed) as f64),
+        (
+            "switchyard_map_rewrite_failures_total",
+            "counter",
+            "Rewrites that failed (userspace kept serving).",
+            get(&r.failures) as f64,
+        ),
+        (
+            "switchyard_map_entries_written_total",
+            "counter",
+            "Answer map entries written.",
+            get(&r.entries_written) as f64,
+        ),
+        (
+            "switchyard_map_entries_removed_total",
+            "counter",
+            "Answer map entries removed.",
+            get(&r.entries_removed) as f64,
+        ),
+        (
+            "switchyard_map_rewrite_seconds_total",
+            "counter",
+            "Time spent rewriting the answer map.",
+            get(&r.micros_total) as f64 / 1e6,
+        ),
+        (
+            "switchyard_map_last_rewrite_seconds",
+            "gauge",
+            "Duration of the last rewrite.",
+            get(&r.last_micros) as f64 / 1e6,
+        ),
+        (
+            "switchyard_map_entries",
+            "gauge",
+            "Entries in the XDP answer map.",
+            s.map_entries.load(Ordering::Relaxed) as f64,
+        ),
     ];
     for (name, kind, help, value) in rows {
         out.family(name, kind, help);
@@ -202,6 +265,9 @@ mod tests {
         out.family("x_total", "counter", "An example.");
         out.sample("x_total", &[("site", "a\"b")], 3);
         out.sample("x_total", &[], 1.5);
-        assert_eq!(out.0, "# HELP x_total An example.\n# TYPE x_total counter\nx_total{site=\"a\\\"b\"} 3\nx_total 1.5\n");
+        assert_eq!(
+            out.0,
+            "# HELP x_total An example.\n# TYPE x_total counter\nx_total{site=\"a\\\"b\"} 3\nx_total 1.5\n"
+        );
     }
 }

@@ -53,7 +53,11 @@ pub fn follow_own_state_as_operated(
 
 /// Sets every remote site from the peers' views: the reported state while the peer is alive,
 /// unavailable otherwise (also before it was ever heard).
-pub fn remote_sites(monitor: Arc<HealthMonitor>, remote: Vec<String>, mut views: watch::Receiver<PeerViews>) -> JoinHandle<()> {
+pub fn remote_sites(
+    monitor: Arc<HealthMonitor>,
+    remote: Vec<String>,
+    mut views: watch::Receiver<PeerViews>,
+) -> JoinHandle<()> {
     tokio::spawn(async move {
         loop {
             let current = views.borrow_and_update().clone();

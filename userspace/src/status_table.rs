@@ -11,7 +11,11 @@ pub fn render(s: &Status) -> String {
     let _ = writeln!(out, "services   {}", s.services);
     let _ = writeln!(out, "map        {} entries", s.map_entries);
     if !s.sites.is_empty() {
-        let _ = writeln!(out, "\n{:<16} {:<12} {:>6} {:>9}  {:<8} {:>6}  source", "site", "state", "load", "rtt_us", "drained", "weight");
+        let _ = writeln!(
+            out,
+            "\n{:<16} {:<12} {:>6} {:>9}  {:<8} {:>6}  source",
+            "site", "state", "load", "rtt_us", "drained", "weight"
+        );
         for site in &s.sites {
             let state = if site.state.available { "available" } else { "unavailable" };
             let source = if site.remote {
@@ -62,11 +66,17 @@ fn peers_table(p: &PeersStatus) -> String {
     for peer in &p.peers {
         let age = peer.last_heartbeat_age_ms.map_or("-".to_string(), |a| a.to_string());
         let reported = match peer.reported_state {
-            Some(s) => format!("{} load {} rtt {} µs", if s.available { "available" } else { "unavailable" }, s.load, s.rtt_us),
+            Some(s) => {
+                format!("{} load {} rtt {} µs", if s.available { "available" } else { "unavailable" }, s.load, s.rtt_us)
+            }
             None => "-".to_string(),
         };
         let alive = if peer.alive { "yes" } else { "no" };
-        let _ = writeln!(out, "{:<16} {:<12} {:<6} {:>10} {:>9}  {reported}", peer.site, peer.node, alive, age, peer.heartbeats_accepted);
+        let _ = writeln!(
+            out,
+            "{:<16} {:<12} {:<6} {:>10} {:>9}  {reported}",
+            peer.site, peer.node, alive, age, peer.heartbeats_accepted
+        );
     }
     out
 }

@@ -19,11 +19,7 @@ struct DaemonConfig {
     service: Vec<ServiceConfig>,
 }
 
-async fn wait_for(
-    rx: &mut tokio::sync::watch::Receiver<SiteMap>,
-    what: &str,
-    f: impl Fn(&SiteMap) -> bool,
-) {
+async fn wait_for(rx: &mut tokio::sync::watch::Receiver<SiteMap>, what: &str, f: impl Fn(&SiteMap) -> bool) {
     tokio::time::timeout(Duration::from_secs(10), rx.wait_for(|map| f(map)))
         .await
         .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
@@ -66,21 +62,13 @@ async fn site_failure_moves_answers_to_the_other_site() {
         web_b.local_addr().unwrap()
     );
     let config: DaemonConfig = toml::from_str(&text).unwrap();
-    let health = switchyard::health::HealthConfig {
-        probe: config.probe,
-        sites: config.site,
-    };
-    let policy_config = PolicyConfig {
-        services: config.service,
-    };
+    let health = switchyard::health::HealthConfig { probe: config.probe, sites: config.site };
+    let policy_config = PolicyConfig { services: config.service };
     let mut policy = Policy::new(&policy_config, &health.site_addresses()).unwrap();
     let monitor = HealthMonitor::start(&health).unwrap();
     let mut rx = monitor.subscribe();
 
-    wait_for(&mut rx, "both sites available", |m| {
-        m.values().all(|s| s.available)
-    })
-    .await;
+    wait_for(&mut rx, "both sites available", |m| m.values().all(|s| s.available)).await;
     let both = policy.evaluate(&monitor.sites());
     let a: IpAddr = "198.18.1.10".parse().unwrap();
     let b: IpAddr = "198.18.2.10".parse().unwrap();

@@ -13,10 +13,7 @@ use switchyard::peers::wire::{self, Heartbeat, MAX_DATAGRAM_LEN};
 use switchyard::peers::{DropCounters, KeyRing, LivenessRule};
 
 fn unix_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -27,25 +24,14 @@ async fn sender_with_wrong_key_is_ignored_and_counted() {
     let sockets = loopback_sockets(2);
     let all = sites(&sockets);
     let mut sockets = sockets.into_iter();
-    let a = start(
-        config_for(&all[0], &all, vec![good], LivenessRule::EveryPeriod),
-        &all[0],
-        1,
-        sockets.next().unwrap(),
-    )
-    .await;
-    let b = start(
-        config_for(&all[1], &all, vec![wrong], LivenessRule::EveryPeriod),
-        &all[1],
-        2,
-        sockets.next().unwrap(),
-    )
-    .await;
+    let a =
+        start(config_for(&all[0], &all, vec![good], LivenessRule::EveryPeriod), &all[0], 1, sockets.next().unwrap())
+            .await;
+    let b =
+        start(config_for(&all[1], &all, vec![wrong], LivenessRule::EveryPeriod), &all[1], 2, sockets.next().unwrap())
+            .await;
 
-    let status = wait_for_status(&a, Duration::from_secs(5), |status| {
-        status.drops.unknown_key >= 10
-    })
-    .await;
+    let status = wait_for_status(&a, Duration::from_secs(5), |status| status.drops.unknown_key >= 10).await;
     let peer_b = &status.peers[0];
     assert!(!peer_b.alive);
     assert_eq!(peer_b.heartbeats_accepted, 0);
@@ -64,60 +50,36 @@ async fn replayed_datagram_is_dropped_and_counted() {
     let key = keys.key("peer.key", KEY_OLD);
     let sockets = loopback_sockets(2);
     let relay = UdpSocket::bind("127.0.0.1:0").unwrap();
-    relay
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .unwrap();
+    relay.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let all = sites(&sockets);
     // a believes b lives at the relay; b knows a at a's real address.
     let mut a_view_of_world = all.clone();
     a_view_of_world[1].address = relay.local_addr().unwrap();
     let mut sockets = sockets.into_iter();
     let a = start(
-        config_for(
-            &all[0],
-            &a_view_of_world,
-            vec![key.clone()],
-            LivenessRule::EveryPeriod,
-        ),
+        config_for(&all[0], &a_view_of_world, vec![key.clone()], LivenessRule::EveryPeriod),
         &all[0],
         7,
         sockets.next().unwrap(),
     )
     .await;
-    let b = start(
-        config_for(&all[1], &all, vec![key], LivenessRule::EveryPeriod),
-        &all[1],
-        8,
-        sockets.next().unwrap(),
-    )
-    .await;
+    let b = start(config_for(&all[1], &all, vec![key], LivenessRule::EveryPeriod), &all[1], 8, sockets.next().unwrap())
+        .await;
 
     let mut captured = [0u8; 512];
     let (len, _) = relay.recv_from(&mut captured).unwrap();
     let captured = &captured[..len];
     drop(a); // from now on b hears from a only through us
     relay.send_to(captured, all[1].address).unwrap();
-    let status = wait_for_status(&b, Duration::from_secs(5), |status| {
-        status.peers[0].heartbeats_accepted == 1
-    })
-    .await;
+    let status = wait_for_status(&b, Duration::from_secs(5), |status| status.peers[0].heartbeats_accepted == 1).await;
     assert_eq!(status.peers[0].reported_state, Some(state(7)));
     for _ in 0..3 {
         relay.send_to(captured, all[1].address).unwrap();
     }
-    let status = wait_for_status(&b, Duration::from_secs(5), |status| {
-        status.drops.replayed == 3
-    })
-    .await;
+    let status = wait_for_status(&b, Duration::from_secs(5), |status| status.drops.replayed == 3).await;
     assert_eq!(status.peers[0].heartbeats_accepted, 1);
     assert_eq!(status.peers[0].drops.replayed, 3);
-    assert_eq!(
-        status.drops,
-        DropCounters {
-            replayed: 3,
-            ..Default::default()
-        }
-    );
+    assert_eq!(status.drops, DropCounters { replayed: 3, ..Default::default() });
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -136,11 +98,7 @@ async fn stale_and_future_timestamps_are_dropped() {
     .await;
     let ring = KeyRing::from_secrets(&[KEY_OLD]).unwrap();
     let max_skew_ms = 5_000;
-    for (sequence, offset_ms) in [
-        (1, -(max_skew_ms + 1_000)),
-        (2, max_skew_ms + 1_000),
-        (3, -60_000),
-    ] {
+    for (sequence, offset_ms) in [(1, -(max_skew_ms + 1_000)), (2, max_skew_ms + 1_000), (3, -60_000)] {
         let heartbeat = Heartbeat {
             site: all[0].site.clone(),
             node: all[0].node.clone(),
@@ -149,15 +107,9 @@ async fn stale_and_future_timestamps_are_dropped() {
             sent_unix_ms: unix_ms().saturating_add_signed(offset_ms),
             state: state(5),
         };
-        attacker
-            .send_to(
-                &wire::encode(&heartbeat, ring.signing_key()).unwrap(),
-                all[1].address,
-            )
-            .unwrap();
+        attacker.send_to(&wire::encode(&heartbeat, ring.signing_key()).unwrap(), all[1].address).unwrap();
     }
-    let status =
-        wait_for_status(&b, Duration::from_secs(5), |status| status.drops.stale == 3).await;
+    let status = wait_for_status(&b, Duration::from_secs(5), |status| status.drops.stale == 3).await;
     assert_eq!(status.peers[0].heartbeats_accepted, 0);
     assert_eq!(status.peers[0].drops.stale, 3);
     assert_eq!(b.views().borrow()["a"].state, None);
@@ -179,13 +131,8 @@ async fn garbage_burst_changes_nothing_and_is_counted() {
         sockets.next().unwrap(),
     )
     .await;
-    let b = start(
-        config_for(&all[1], &all, vec![key], LivenessRule::AnyPeriod),
-        &all[1],
-        22,
-        sockets.next().unwrap(),
-    )
-    .await;
+    let b = start(config_for(&all[1], &all, vec![key], LivenessRule::AnyPeriod), &all[1], 22, sockets.next().unwrap())
+        .await;
     wait_alive(&b, "a").await;
 
     let ring = KeyRing::from_secrets(&[KEY_OLD]).unwrap();
@@ -210,9 +157,7 @@ async fn garbage_burst_changes_nothing_and_is_counted() {
         for _ in 0..BATCH {
             let datagram = match sent % 4 {
                 // Random bytes of any length, including empty and oversized.
-                0 => (0..rng.random_range(0..=1_400))
-                    .map(|_| rng.random())
-                    .collect::<Vec<u8>>(),
+                0 => (0..rng.random_range(0..=1_400)).map(|_| rng.random()).collect::<Vec<u8>>(),
                 // A genuine datagram cut short.
                 1 => {
                     let whole = genuine(sent);
@@ -227,8 +172,7 @@ async fn garbage_burst_changes_nothing_and_is_counted() {
                 }
                 // Right length, right version, random everything else.
                 _ => {
-                    let mut datagram: Vec<u8> =
-                        (0..MAX_DATAGRAM_LEN).map(|_| rng.random()).collect();
+                    let mut datagram: Vec<u8> = (0..MAX_DATAGRAM_LEN).map(|_| rng.random()).collect();
                     datagram[0] = wire::WIRE_VERSION;
                     datagram
                 }
@@ -237,26 +181,16 @@ async fn garbage_burst_changes_nothing_and_is_counted() {
             sent += 1;
         }
         // Let the receiver keep up, so the kernel buffer never overflows.
-        wait_for_status(&b, Duration::from_secs(5), |status| {
-            status.drops.total() >= before + sent
-        })
-        .await;
+        wait_for_status(&b, Duration::from_secs(5), |status| status.drops.total() >= before + sent).await;
     }
     let status = b.status();
     let drops = status.drops;
     println!("burst of {BURST} dropped as {drops:?}");
     assert_eq!(drops.total() - before, BURST);
-    assert_eq!(
-        drops.malformed + drops.unknown_key + drops.bad_mac,
-        drops.total()
-    );
+    assert_eq!(drops.malformed + drops.unknown_key + drops.bad_mac, drops.total());
     assert_eq!(status.peers[0].reported_state, Some(state(11)));
     assert_eq!(status.peers[0].boot_id, Some(a.boot_id()));
-    assert!(
-        !views.has_changed().unwrap(),
-        "the burst changed the views: {:?}",
-        *views.borrow()
-    );
+    assert!(!views.has_changed().unwrap(), "the burst changed the views: {:?}", *views.borrow());
     assert!(b.views().borrow()["a"].alive);
 }
 
@@ -271,46 +205,20 @@ async fn key_rotation_without_downtime() {
     let all = sites(&sockets);
     let mut sockets = sockets.into_iter();
     let rule = LivenessRule::EveryPeriod;
-    let a_old = start(
-        config_for(&all[0], &all, vec![old.clone()], rule),
-        &all[0],
-        1,
-        sockets.next().unwrap(),
-    )
-    .await;
-    let b = start(
-        config_for(&all[1], &all, vec![new.clone(), old.clone()], rule),
-        &all[1],
-        2,
-        sockets.next().unwrap(),
-    )
-    .await;
+    let a_old = start(config_for(&all[0], &all, vec![old.clone()], rule), &all[0], 1, sockets.next().unwrap()).await;
+    let b = start(config_for(&all[1], &all, vec![new.clone(), old.clone()], rule), &all[1], 2, sockets.next().unwrap())
+        .await;
     wait_alive(&b, "a").await;
     assert_eq!(b.status().drops.total(), 0);
 
     a_old.shutdown().await;
     let socket = bind_again(all[0].address).await;
-    let a_new = start(
-        config_for(&all[0], &all, vec![new, old], rule),
-        &all[0],
-        3,
-        socket,
-    )
-    .await;
-    wait_for_view(&b, "a", Duration::from_secs(5), |view| {
-        view.alive && view.state == Some(state(3))
-    })
-    .await
-    .unwrap();
+    let a_new = start(config_for(&all[0], &all, vec![new, old], rule), &all[0], 3, socket).await;
+    wait_for_view(&b, "a", Duration::from_secs(5), |view| view.alive && view.state == Some(state(3))).await.unwrap();
     // a, now on [new, old], also accepts b, which signs with new.
     wait_alive(&a_new, "b").await;
     let status = b.status();
     assert_eq!(status.drops.total(), 0, "{:?}", status.drops);
     assert_eq!(status.peers[0].boot_id, Some(a_new.boot_id()));
-    assert_eq!(
-        a_new.status().key_ids,
-        KeyRing::from_secrets(&[KEY_NEW, KEY_OLD])
-            .unwrap()
-            .key_ids()
-    );
+    assert_eq!(a_new.status().key_ids, KeyRing::from_secrets(&[KEY_NEW, KEY_OLD]).unwrap().key_ids());
 }

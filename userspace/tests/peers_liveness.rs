@@ -36,15 +36,7 @@ async fn death_and_restart(count: usize, rule: LivenessRule) {
     let all = sites(&sockets);
     let mut handles: Vec<PeerHandle> = Vec::new();
     for (me, socket) in all.iter().zip(sockets) {
-        handles.push(
-            start(
-                config_for(me, &all, vec![key.clone()], rule),
-                me,
-                100,
-                socket,
-            )
-            .await,
-        );
+        handles.push(start(config_for(me, &all, vec![key.clone()], rule), me, 100, socket).await);
     }
     for (me, handle) in all.iter().zip(&handles) {
         for other in all.iter().filter(|other| other.site != me.site) {
@@ -53,48 +45,26 @@ async fn death_and_restart(count: usize, rule: LivenessRule) {
     }
     let victim = all.last().unwrap().clone();
     for handle in &handles[..count - 1] {
-        assert_eq!(
-            handle.views().borrow()[&victim.site].state,
-            Some(state(100))
-        );
+        assert_eq!(handle.views().borrow()[&victim.site].state, Some(state(100)));
     }
 
     drop(handles.pop());
     let dropped_at = Instant::now();
     let deadline = periods(LIVE_PERIODS + 1) + SLACK;
     for (observer, handle) in all.iter().zip(&handles) {
-        wait_for_view(handle, &victim.site, deadline, |view| !view.alive)
-            .await
-            .unwrap();
+        wait_for_view(handle, &victim.site, deadline, |view| !view.alive).await.unwrap();
         let elapsed = dropped_at.elapsed();
         assert!(elapsed <= deadline, "{elapsed:?}");
-        println!(
-            "{rule:?}: {} saw {} dead after {elapsed:?} (deadline {deadline:?})",
-            observer.site, victim.site
-        );
+        println!("{rule:?}: {} saw {} dead after {elapsed:?} (deadline {deadline:?})", observer.site, victim.site);
         let status = handle.status();
-        let peer = status
-            .peers
-            .iter()
-            .find(|peer| peer.site == victim.site)
-            .unwrap();
+        let peer = status.peers.iter().find(|peer| peer.site == victim.site).unwrap();
         assert!(!peer.alive);
         assert!(peer.periods_missed >= 1, "{peer:?}");
-        assert!(
-            !handle.views().borrow()[&victim.site]
-                .effective_state()
-                .available
-        );
+        assert!(!handle.views().borrow()[&victim.site].effective_state().available);
     }
 
     let socket = bind_again(victim.address).await;
-    let restarted = start(
-        config_for(&victim, &all, vec![key.clone()], rule),
-        &victim,
-        420,
-        socket,
-    )
-    .await;
+    let restarted = start(config_for(&victim, &all, vec![key.clone()], rule), &victim, 420, socket).await;
     let restarted_at = Instant::now();
     for (observer, handle) in all.iter().zip(&handles) {
         wait_for_view(handle, &victim.site, Duration::from_secs(5), |view| {
@@ -103,21 +73,10 @@ async fn death_and_restart(count: usize, rule: LivenessRule) {
         .await
         .unwrap();
         let elapsed = restarted_at.elapsed();
-        println!(
-            "{rule:?}: {} saw {} alive again after {elapsed:?}",
-            observer.site, victim.site
-        );
+        println!("{rule:?}: {} saw {} alive again after {elapsed:?}", observer.site, victim.site);
         let status = handle.status();
-        let peer = status
-            .peers
-            .iter()
-            .find(|peer| peer.site == victim.site)
-            .unwrap();
-        assert_eq!(
-            peer.boot_id,
-            Some(restarted.boot_id()),
-            "restart is a new boot, not a replay"
-        );
+        let peer = status.peers.iter().find(|peer| peer.site == victim.site).unwrap();
+        assert_eq!(peer.boot_id, Some(restarted.boot_id()), "restart is a new boot, not a replay");
         assert_eq!(peer.drops.replayed, 0);
         assert_eq!(status.drops.total(), 0, "{:?}", status.drops);
     }

@@ -153,8 +153,5 @@ fn bench(args: &[String]) -> Result {
             command
         }
     };
-    run(command
-        .args(&args[1..])
-        .env("SWITCHYARD_BIN", binary("switchyard", true))
-        .env("SWITCHYARD_BENCH_DIR", &out))
+    run(command.args(&args[1..]).env("SWITCHYARD_BIN", binary("switchyard", true)).env("SWITCHYARD_BENCH_DIR", &out))
 }

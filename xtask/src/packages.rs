@@ -65,7 +65,10 @@ fn ensure_stopped(packages: &[&str], units: &[&str]) -> Result {
         write_policy().map_err(|e| format!("{POLICY_RC_D}: {e}"))?;
     }
     let result = run(Command::new("apt-get").args(["update", "-q"])).and_then(|()| {
-        run(Command::new("apt-get").args(["install", "-y", "-q"]).args(&missing).env("DEBIAN_FRONTEND", "noninteractive"))
+        run(Command::new("apt-get")
+            .args(["install", "-y", "-q"])
+            .args(&missing)
+            .env("DEBIAN_FRONTEND", "noninteractive"))
     });
     if ours {
         let _ = std::fs::remove_file(POLICY_RC_D);

@@ -56,7 +56,9 @@ fn linker_link() -> PathBuf {
 
 /// bpf-linker is usable when it exists and its rpath symlink points at the current nightly's LLVM.
 fn has_linker() -> bool {
-    let Ok(llvm) = nightly_libllvm() else { return false };
+    let Ok(llvm) = nightly_libllvm() else {
+        return false;
+    };
     tools_dir().join("bin/bpf-linker").exists() && std::fs::read_link(linker_link()).is_ok_and(|t| t == llvm)
 }
 

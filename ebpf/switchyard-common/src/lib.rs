@@ -208,14 +208,8 @@ pub fn ones_complement_sum(bytes: &[u8]) -> u32 {
 impl AnswerSet {
     /// Builds an answer set and its checksum contribution. Takes at most `MAX_ADDRS` addresses.
     pub fn new(qtype: u16, ttl: u32, addrs: &[[u8; 16]]) -> AnswerSet {
-        let mut set = AnswerSet {
-            ttl,
-            answer_sum: 0,
-            count: 0,
-            is_override: 0,
-            _pad: [0; 2],
-            addrs: [[0; 16]; MAX_ADDRS],
-        };
+        let mut set =
+            AnswerSet { ttl, answer_sum: 0, count: 0, is_override: 0, _pad: [0; 2], addrs: [[0; 16]; MAX_ADDRS] };
         let len = record_len(qtype);
         let mut record = [0u8; 28];
         for (slot, addr) in set.addrs.iter_mut().zip(addrs) {

@@ -110,8 +110,7 @@ fn grow_at_head(ctx: &XdpContext, prefix: usize, delta: i32) -> bool {
 #[inline(always)]
 fn client_view(ctx: &XdpContext, f: &Frame) -> u32 {
     let view = if f.ipv6 {
-        at::<[u8; 16]>(ctx, f.l3 + 8)
-            .and_then(|src| VIEWS_V6.get(PrefixKey::new(128, unsafe { *src })))
+        at::<[u8; 16]>(ctx, f.l3 + 8).and_then(|src| VIEWS_V6.get(PrefixKey::new(128, unsafe { *src })))
     } else {
         at::<[u8; 4]>(ctx, f.l3 + 12).and_then(|src| VIEWS_V4.get(PrefixKey::new(32, unsafe { *src })))
     };

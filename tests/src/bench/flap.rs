@@ -2,7 +2,10 @@
 
 use std::time::{Duration, Instant};
 
-use crate::{interrupt, watch::{POLL, Watcher}};
+use crate::{
+    interrupt,
+    watch::{POLL, Watcher},
+};
 
 #[derive(Debug, Default)]
 pub struct Changes {

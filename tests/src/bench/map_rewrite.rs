@@ -31,7 +31,10 @@ pub struct Report {
 }
 
 fn site(n: u8) -> SiteAddresses {
-    SiteAddresses { a: vec![Ipv4Addr::new(198, 18, n, 10)], aaaa: vec![Ipv6Addr::new(0xfd00, u16::from(n), 0, 0, 0, 0, 0, 0x10)] }
+    SiteAddresses {
+        a: vec![Ipv4Addr::new(198, 18, n, 10)],
+        aaaa: vec![Ipv6Addr::new(0xfd00, u16::from(n), 0, 0, 0, 0, 0, 0x10)],
+    }
 }
 
 fn states(a_available: bool) -> BTreeMap<String, SiteState> {
@@ -107,7 +110,9 @@ impl Report {
     }
 
     pub fn print(&self) {
-        println!("| services | evaluate ms | convert ms | rewrite ms | entries written | initial write ms | peak RSS MiB |");
+        println!(
+            "| services | evaluate ms | convert ms | rewrite ms | entries written | initial write ms | peak RSS MiB |"
+        );
         println!("|---:|---:|---:|---:|---:|---:|---:|");
         println!(
             "| {} | {} | {} | {} | {} | {} | {} |",

@@ -49,7 +49,12 @@ impl Watcher {
 
     /// Polls until an answer satisfies `done`; returns the time since `since`. Fails after
     /// `within`, with the last answer seen.
-    pub fn wait(&mut self, since: Instant, within: Duration, done: impl Fn(&[String]) -> bool) -> Result<Duration, String> {
+    pub fn wait(
+        &mut self,
+        since: Instant,
+        within: Duration,
+        done: impl Fn(&[String]) -> bool,
+    ) -> Result<Duration, String> {
         let mut last = None;
         while since.elapsed() < within {
             interrupt::check()?;

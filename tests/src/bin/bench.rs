@@ -56,11 +56,23 @@ fn bench_xdp() -> Result<(), String> {
         let edns = EdnsSpec { cookie: true, ..EdnsSpec::default() };
         let v4 = |dns: Vec<u8>| udp_frame(None, ip("198.18.0.2"), ip("198.18.0.1"), 40000, 53, &dns);
         let a_hit = v4(query(1, "www.example.com.", RecordType::A, None));
-        let aaaa_hit = udp_frame(None, ip("fd00::2"), ip("fd00::1"), 40000, 53, &query(1, "www.example.com.", RecordType::AAAA, None));
+        let aaaa_hit = udp_frame(
+            None,
+            ip("fd00::2"),
+            ip("fd00::1"),
+            40000,
+            53,
+            &query(1, "www.example.com.", RecordType::AAAA, None),
+        );
         let edns_hit = v4(query(1, "www.example.com.", RecordType::A, Some(&edns)));
         let miss = v4(query(1, "nope.example.com.", RecordType::A, None));
         // Sanity: each frame takes the path it is meant to measure.
-        for (frame, action) in [(&a_hit, test_run::XDP_TX), (&aaaa_hit, test_run::XDP_TX), (&edns_hit, test_run::XDP_TX), (&miss, test_run::XDP_PASS)] {
+        for (frame, action) in [
+            (&a_hit, test_run::XDP_TX),
+            (&aaaa_hit, test_run::XDP_TX),
+            (&edns_hit, test_run::XDP_TX),
+            (&miss, test_run::XDP_PASS),
+        ] {
             let run = h.run(frame).map_err(|e| e.to_string())?;
             if run.action != action {
                 return Err(format!("unexpected action {} while preparing the bench", run.action));
@@ -74,16 +86,27 @@ fn bench_xdp() -> Result<(), String> {
             ("edns_a_hit", "IPv4 A + EDNS cookie, OPT", &edns_hit),
         ] {
             let program = h.datapath.program(responder).map_err(|e| e.to_string())?;
-            let samples = (0..ROUNDS).map(|_| test_run::time_live(program, frame, REPEAT)).collect::<Result<Vec<_>, _>>();
+            let samples =
+                (0..ROUNDS).map(|_| test_run::time_live(program, frame, REPEAT)).collect::<Result<Vec<_>, _>>();
             out.push((name, what, median(samples.map_err(|e| e.to_string())?)));
         }
         // A miss leaves the frame untouched, so plain repeats time it (XDP_PASS, no stack).
         let program = h.datapath.program(responder).map_err(|e| e.to_string())?;
-        let samples = (0..ROUNDS).map(|_| test_run::run(program, &miss, REPEAT).map(|r| r.duration_ns)).collect::<Result<Vec<_>, _>>();
+        let samples = (0..ROUNDS)
+            .map(|_| test_run::run(program, &miss, REPEAT).map(|r| r.duration_ns))
+            .collect::<Result<Vec<_>, _>>();
         out.push(("miss_pass", "IPv4 A miss, XDP_PASS", median(samples.map_err(|e| e.to_string())?)));
         let info = h.datapath.program(responder).map_err(|e| e.to_string())?.info().map_err(|e| e.to_string())?;
-        out.push(("verified_instructions", "instructions the verifier processed (not ns)", info.verified_instruction_count().unwrap_or(0)));
-        out.push(("program_instructions", "BPF instructions in the program (not ns)", info.size_translated().unwrap_or(0) / 8));
+        out.push((
+            "verified_instructions",
+            "instructions the verifier processed (not ns)",
+            info.verified_instruction_count().unwrap_or(0),
+        ));
+        out.push((
+            "program_instructions",
+            "BPF instructions in the program (not ns)",
+            info.size_translated().unwrap_or(0) / 8,
+        ));
         let floor = h.datapath.program(program_names::SWAP_ONLY).map_err(|e| e.to_string())?;
         let samples = (0..ROUNDS).map(|_| test_run::time_live(floor, &a_hit, REPEAT)).collect::<Result<Vec<_>, _>>();
         out.push(("floor_swap_tx", "swap addresses + XDP_TX only", median(samples.map_err(|e| e.to_string())?)));
@@ -109,7 +132,8 @@ fn bench_xdp() -> Result<(), String> {
     json.insert("statistic".into(), "median of rounds; each round is the kernel's average ns per run".into());
     let path = out_dir().join("xdp.json");
     std::fs::create_dir_all(out_dir()).map_err(|e| e.to_string())?;
-    std::fs::write(&path, serde_json::to_string_pretty(&json).unwrap()).map_err(|e| format!("{}: {e}", path.display()))?;
+    std::fs::write(&path, serde_json::to_string_pretty(&json).unwrap())
+        .map_err(|e| format!("{}: {e}", path.display()))?;
 
     println!("XDP program, BPF_PROG_TEST_RUN, {REPEAT} runs x {ROUNDS} rounds (median), kernel {kernel}, {cpu}");
     println!("| case | what | ns/packet | x floor |");

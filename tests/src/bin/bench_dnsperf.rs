@@ -62,9 +62,11 @@ fn run() -> Result<(), String> {
         edns: env_u32("SWITCHYARD_DNSPERF_EDNS") == Some(1),
         cpu: CLIENT_CPU,
     };
-    let wanted: Option<Vec<String>> = std::env::var("SWITCHYARD_DNSPERF_SERVERS").ok().map(|s| s.split(',').map(|n| n.trim().to_string()).collect());
+    let wanted: Option<Vec<String>> =
+        std::env::var("SWITCHYARD_DNSPERF_SERVERS").ok().map(|s| s.split(',').map(|n| n.trim().to_string()).collect());
     let all: Vec<&str> = ["switchyard-xdp", "switchyard-userspace"].into_iter().chain(servers::NAMES).collect();
-    let chosen: Vec<&str> = all.into_iter().filter(|n| wanted.as_ref().is_none_or(|w| w.iter().any(|x| x == n))).collect();
+    let chosen: Vec<&str> =
+        all.into_iter().filter(|n| wanted.as_ref().is_none_or(|w| w.iter().any(|x| x == n))).collect();
 
     let work = tempfile::tempdir().map_err(|e| e.to_string())?;
     let queries = work.path().join("queries.txt");
@@ -92,7 +94,11 @@ fn run() -> Result<(), String> {
 }
 
 fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
-    panic.downcast_ref::<String>().cloned().or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_else(|| "panicked".into())
+    panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "panicked".into())
 }
 
 /// Starts `name` in the server namespace, checks an answer, runs dnsperf, stops it.
@@ -113,13 +119,17 @@ fn measure_one(name: &str, pair: &Pair, dir: &Path, load: &Load, queries: &Path)
             }
             verify(&pair.client, pair.server_v4, || Ok(()))?;
             let prog = if xdp { xdp_program_id(pair) } else { None };
-            let xdp_answers = || if xdp { daemon.xdp_counter("answered_v4") + daemon.xdp_counter("answered_v6") } else { 0 };
+            let xdp_answers =
+                || if xdp { daemon.xdp_counter("answered_v4") + daemon.xdp_counter("answered_v6") } else { 0 };
             let before = xdp_answers();
             let mut row = measure(name, settings, pair, load, queries, daemon.pid(), prog)?;
             if xdp {
                 let answered = xdp_answers() - before;
                 let stats = daemon.stats();
-                eprintln!("bench dnsperf: {name}: {answered} of {} answers sent by XDP; XDP counters {}", row.completed, stats["xdp"]);
+                eprintln!(
+                    "bench dnsperf: {name}: {answered} of {} answers sent by XDP; XDP counters {}",
+                    row.completed, stats["xdp"]
+                );
                 row.xdp_answered_percent = Some(answered as f64 * 100.0 / row.completed.max(1) as f64);
                 row.cpu_basis = "machine system+irq+softirq time over all CPUs: an upper bound, as it also holds dnsperf's own kernel \
                                  send/receive work, the answers that fell back to the daemon, and any other load on the machine"
@@ -132,7 +142,8 @@ fn measure_one(name: &str, pair: &Pair, dir: &Path, load: &Load, queries: &Path)
             let spec = servers::prepare(name, dir, pair.server_v4).map_err(|e| format!("config: {e}"))?;
             let log_path = dir.join("server.log");
             let log = File::create(&log_path).map_err(|e| e.to_string())?;
-            let mut server = Running::start(&pair.server, &spec.argv, SERVER_CPU, log).map_err(|e| format!("{}: {e}", spec.argv[0]))?;
+            let mut server = Running::start(&pair.server, &spec.argv, SERVER_CPU, log)
+                .map_err(|e| format!("{}: {e}", spec.argv[0]))?;
             let check = || match server.exited() {
                 Some(status) => Err(format!("exited with {status}")),
                 None => Ok(()),
@@ -145,7 +156,15 @@ fn measure_one(name: &str, pair: &Pair, dir: &Path, load: &Load, queries: &Path)
 }
 
 /// One dnsperf run with CPU accounting around it.
-fn measure(name: &str, settings: String, pair: &Pair, load: &Load, queries: &Path, pid: u32, prog: Option<u32>) -> Result<Row, String> {
+fn measure(
+    name: &str,
+    settings: String,
+    pair: &Pair,
+    load: &Load,
+    queries: &Path,
+    pid: u32,
+    prog: Option<u32>,
+) -> Result<Row, String> {
     let cpu0 = tree_cpu_seconds(pid);
     let kernel0 = kernel::machine_kernel_seconds();
     let bpf0 = prog.and_then(kernel::program_runtime);
@@ -212,7 +231,13 @@ fn sorted(items: impl Iterator<Item = String>) -> Vec<String> {
 
 fn dig_short(client: &Netns, server: Ipv4Addr, name: &str, rtype: &str) -> Vec<String> {
     let out = client.output("dig", &[&format!("@{server}"), name, rtype, "+short", "+time=1", "+tries=1"]);
-    sorted(String::from_utf8_lossy(&out.stdout).lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with(';')).map(String::from))
+    sorted(
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with(';'))
+            .map(String::from),
+    )
 }
 
 /// Keeps every thread of the server on its own core, away from dnsperf.
@@ -246,7 +271,11 @@ fn first_line_of(path: &str, prefix: &str) -> String {
 fn write_results(rows: &[Row], load: &Load) -> Result<(), String> {
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim().to_string();
     let cpu = first_line_of("/proc/cpuinfo", "model name");
-    let date = std::process::Command::new("date").args(["-u", "+%Y-%m-%dT%H:%M:%SZ"]).output().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string()).unwrap_or_default();
+    let date = std::process::Command::new("date")
+        .args(["-u", "+%Y-%m-%dT%H:%M:%SZ"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
     let json = serde_json::json!({
         "date": date,
         "kernel": kernel,
@@ -266,7 +295,8 @@ fn write_results(rows: &[Row], load: &Load) -> Result<(), String> {
     let dir = out_dir();
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let path = dir.join("dnsperf.json");
-    std::fs::write(&path, serde_json::to_string_pretty(&json).unwrap()).map_err(|e| format!("{}: {e}", path.display()))?;
+    std::fs::write(&path, serde_json::to_string_pretty(&json).unwrap())
+        .map_err(|e| format!("{}: {e}", path.display()))?;
 
     println!("dnsperf, {} names, 50% A / 50% AAAA; {}; kernel {kernel}, {cpu}", zone::NAMES, load.describe());
     print!("{}", markdown(rows));

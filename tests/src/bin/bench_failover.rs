@@ -56,7 +56,6 @@ fn main() -> ExitCode {
     }
 }
 
-
 /// A failure and its repair, switched on site a's web server.
 struct Case {
     name: &'static str,
@@ -104,7 +103,12 @@ fn run() -> Result<(), String> {
 
     let cases = [
         Case { name: "web", path: "/health", broken: Behavior::Status(503), healthy: Behavior::Ok("ok".into()) },
-        Case { name: "database", path: "/db", broken: Behavior::Ok("database unreachable".into()), healthy: Behavior::Ok(DB_OK.into()) },
+        Case {
+            name: "database",
+            path: "/db",
+            broken: Behavior::Ok("database unreachable".into()),
+            healthy: Behavior::Ok(DB_OK.into()),
+        },
     ];
     let mut results = Vec::new();
     for case in &cases {
@@ -115,11 +119,15 @@ fn run() -> Result<(), String> {
             let offset = Duration::from_millis(20 + (trial as u64 * 73) % DEFAULT_INTERVAL_MS);
             std::thread::sleep(offset);
             web_a.set(case.path, case.broken.clone());
-            let took = watcher.wait(Instant::now(), DEADLINE, without_a).map_err(|e| format!("{} down, trial {trial}: {e}\n{}", case.name, daemon.log()))?;
+            let took = watcher
+                .wait(Instant::now(), DEADLINE, without_a)
+                .map_err(|e| format!("{} down, trial {trial}: {e}\n{}", case.name, daemon.log()))?;
             down.push(took.as_secs_f64() * 1000.0);
             std::thread::sleep(offset);
             web_a.set(case.path, case.healthy.clone());
-            let took = watcher.wait(Instant::now(), DEADLINE, both).map_err(|e| format!("{} up, trial {trial}: {e}\n{}", case.name, daemon.log()))?;
+            let took = watcher
+                .wait(Instant::now(), DEADLINE, both)
+                .map_err(|e| format!("{} up, trial {trial}: {e}\n{}", case.name, daemon.log()))?;
             up.push(took.as_secs_f64() * 1000.0);
         }
         results.push((case, stats::summarize(&down), stats::summarize(&up)));

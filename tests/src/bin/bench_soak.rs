@@ -68,10 +68,10 @@ fn detection_bound() -> Duration {
     Duration::from_millis(probes * DEFAULT_INTERVAL_MS + DEFAULT_TIMEOUT_MS + DEFAULT_INTERVAL_MS + MARGIN_MS)
 }
 
-
 /// VmRSS of `pid` in KiB, from /proc/<pid>/status.
 fn rss_kib(pid: u32) -> Result<u64, String> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).map_err(|e| format!("/proc/{pid}/status: {e}"))?;
+    let status =
+        std::fs::read_to_string(format!("/proc/{pid}/status")).map_err(|e| format!("/proc/{pid}/status: {e}"))?;
     status
         .lines()
         .find_map(|l| l.strip_prefix("VmRSS:"))
@@ -82,7 +82,10 @@ fn rss_kib(pid: u32) -> Result<u64, String> {
 /// Running means /proc/<pid> exists and is not a zombie (our child is not reaped before stop).
 fn running(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().next()).is_some_and(|s| s != "Z" && s != "X"),
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|s| s != "Z" && s != "X"),
         Err(_) => false,
     }
 }
@@ -292,7 +295,9 @@ fn run() -> Result<bool, String> {
     println!("| daemon RSS start | {rss_start} KiB |");
     println!(
         "| daemon RSS end | {} |",
-        rss_end.map(|r| format!("{r} KiB ({:+} KiB)", r as i64 - rss_start as i64)).unwrap_or_else(|| "daemon gone".into())
+        rss_end
+            .map(|r| format!("{r} KiB ({:+} KiB)", r as i64 - rss_start as i64))
+            .unwrap_or_else(|| "daemon gone".into())
     );
     for line in &first_wrong {
         println!("wrong: {line}");

@@ -40,7 +40,9 @@ fn main() {
 
 fn serve(app: &App, mut stream: TcpStream) {
     let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-    let Some((method, target)) = read_request(&stream) else { return };
+    let Some((method, target)) = read_request(&stream) else {
+        return;
+    };
     let (path, query) = target.split_once('?').unwrap_or((&target, ""));
     let (status, body) = match (method.as_str(), path) {
         ("GET", "/health") => (200, format!("ok {}\n", app.instance)),
@@ -91,8 +93,9 @@ impl App {
     fn items(&self) -> rusqlite::Result<String> {
         let conn = self.open()?;
         let mut stmt = conn.prepare("SELECT id, name, site FROM items ORDER BY created_ms, id")?;
-        let rows =
-            stmt.query_map([], |r| Ok(format!("{} {} {}\n", r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))?;
+        let rows = stmt.query_map([], |r| {
+            Ok(format!("{} {} {}\n", r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
+        })?;
         rows.collect()
     }
 

@@ -19,14 +19,33 @@ pub fn draw(rows: &[Row], path: &Path, subtitle: &str) -> Result<(), String> {
     let root = root.titled(&format!("dnsperf, same zone and query mix — {subtitle}"), ("sans-serif", 18)).map_err(e)?;
     let (top, bottom) = root.split_vertically(360);
     // A client-bound number is a floor for the server, so it is marked on the chart too.
-    let names: Vec<String> = rows.iter().map(|r| if r.client_bound { format!("{}*", r.name) } else { r.name.clone() }).collect();
-    bars(&top, &names, &rows.iter().map(|r| r.qps / 1000.0).collect::<Vec<_>>(), "answered queries/s (thousands; * = dnsperf saturated its core, client-bound)", &RGBColor(70, 110, 190))?;
+    let names: Vec<String> =
+        rows.iter().map(|r| if r.client_bound { format!("{}*", r.name) } else { r.name.clone() }).collect();
+    bars(
+        &top,
+        &names,
+        &rows.iter().map(|r| r.qps / 1000.0).collect::<Vec<_>>(),
+        "answered queries/s (thousands; * = dnsperf saturated its core, client-bound)",
+        &RGBColor(70, 110, 190),
+    )?;
     let cpu: Vec<f64> = rows.iter().map(|r| r.cpu_us_per_query.unwrap_or(0.0)).collect();
-    bars(&bottom, &names, &cpu, "CPU µs per answered query (server process; XDP: machine kernel time, an upper bound)", &RGBColor(200, 90, 60))?;
+    bars(
+        &bottom,
+        &names,
+        &cpu,
+        "CPU µs per answered query (server process; XDP: machine kernel time, an upper bound)",
+        &RGBColor(200, 90, 60),
+    )?;
     root.present().map_err(e)
 }
 
-fn bars(area: &DrawingArea<SVGBackend, plotters::coord::Shift>, names: &[String], values: &[f64], caption: &str, color: &RGBColor) -> Result<(), String> {
+fn bars(
+    area: &DrawingArea<SVGBackend, plotters::coord::Shift>,
+    names: &[String],
+    values: &[f64],
+    caption: &str,
+    color: &RGBColor,
+) -> Result<(), String> {
     let max = values.iter().cloned().fold(0.0, f64::max).max(1e-9) * 1.15;
     let mut chart = ChartBuilder::on(area)
         .caption(caption, ("sans-serif", 15))
@@ -47,7 +66,12 @@ fn bars(area: &DrawingArea<SVGBackend, plotters::coord::Shift>, names: &[String]
         .draw()
         .map_err(e)?;
     chart
-        .draw_series(Histogram::vertical(&chart).style(color.filled()).margin(18).data(values.iter().enumerate().map(|(i, v)| (i as i32, *v))))
+        .draw_series(
+            Histogram::vertical(&chart)
+                .style(color.filled())
+                .margin(18)
+                .data(values.iter().enumerate().map(|(i, v)| (i as i32, *v))),
+        )
         .map_err(e)?;
     // The value above each bar, so the chart reads without the table.
     chart

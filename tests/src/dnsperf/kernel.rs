@@ -8,7 +8,9 @@ const BPF_STATS: &str = "/proc/sys/kernel/bpf_stats_enabled";
 /// Seconds all CPUs spent in system, irq and softirq context so far.
 pub fn machine_kernel_seconds() -> f64 {
     let text = std::fs::read_to_string("/proc/stat").unwrap_or_default();
-    let Some(line) = text.lines().find(|l| l.starts_with("cpu ")) else { return 0.0 };
+    let Some(line) = text.lines().find(|l| l.starts_with("cpu ")) else {
+        return 0.0;
+    };
     let f: Vec<u64> = line.split_whitespace().skip(1).filter_map(|n| n.parse().ok()).collect();
     // user nice system idle iowait irq softirq ...
     let ticks = f.get(2).unwrap_or(&0) + f.get(5).unwrap_or(&0) + f.get(6).unwrap_or(&0);

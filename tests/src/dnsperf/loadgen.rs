@@ -34,7 +34,10 @@ impl Load {
     pub fn describe(&self) -> String {
         let q = self.max_qps.map(|q| format!(" -Q {q}")).unwrap_or_default();
         let e = if self.edns { " -e" } else { "" };
-        format!("dnsperf -l {} -c {} -q {}{q}{e}, one thread, pinned to CPU {}", self.seconds, self.clients, self.outstanding, self.cpu)
+        format!(
+            "dnsperf -l {} -c {} -q {}{q}{e}, one thread, pinned to CPU {}",
+            self.seconds, self.clients, self.outstanding, self.cpu
+        )
     }
 
     pub fn run(&self, client: &Netns, server: Ipv4Addr, queries: &Path) -> Result<Summary, String> {
@@ -56,7 +59,8 @@ impl Load {
             cmd.arg("-e");
         }
         let started = Instant::now();
-        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().map_err(|e| format!("dnsperf: {e}"))?;
+        let mut child =
+            cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().map_err(|e| format!("dnsperf: {e}"))?;
         let mut output = String::new();
         child.stdout.take().unwrap().read_to_string(&mut output).map_err(|e| format!("dnsperf output: {e}"))?;
         let mut err = String::new();

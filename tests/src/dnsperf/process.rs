@@ -83,7 +83,9 @@ fn stat(pid: u32) -> Option<(u32, u32, u64)> {
 }
 
 fn all() -> Vec<(u32, u32, u64)> {
-    let Ok(dir) = std::fs::read_dir("/proc") else { return Vec::new() };
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
     dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok()).filter_map(stat).collect()
 }
 

@@ -74,7 +74,11 @@ pub fn markdown(rows: &[Row]) -> String {
     );
     for r in rows {
         if let Some(why) = &r.failed {
-            t.push_str(&format!("| {} | failed: {} | | | | | | | | | |\n", r.name, why.replace('|', "/").replace('\n', " ")));
+            t.push_str(&format!(
+                "| {} | failed: {} | | | | | | | | | |\n",
+                r.name,
+                why.replace('|', "/").replace('\n', " ")
+            ));
             continue;
         }
         t.push_str(&format!(

@@ -48,7 +48,9 @@ pub fn prepare(name: &str, dir: &Path, addr: Ipv4Addr) -> io::Result<Spec> {
             )?;
             Spec {
                 argv: argv(&["nsd", "-d", "-c", &format!("{d}/nsd.conf")]),
-                settings: "NSD: server-count 1 (one serving process, plus the xfrd and main processes), minimal-responses yes".into(),
+                settings:
+                    "NSD: server-count 1 (one serving process, plus the xfrd and main processes), minimal-responses yes"
+                        .into(),
             }
         }
         "bind9" => {
@@ -68,7 +70,10 @@ pub fn prepare(name: &str, dir: &Path, addr: Ipv4Addr) -> io::Result<Spec> {
             }
         }
         "powerdns" => {
-            fs::write(dir.join("bind.conf"), format!("zone \"{ZONE}\" {{ type master; file \"{d}/{ZONE}.zone\"; }};\n"))?;
+            fs::write(
+                dir.join("bind.conf"),
+                format!("zone \"{ZONE}\" {{ type master; file \"{d}/{ZONE}.zone\"; }};\n"),
+            )?;
             fs::write(
                 dir.join("pdns.conf"),
                 format!(

@@ -67,7 +67,12 @@ a = ["{NS_V4}"]
     for i in 0..NAMES {
         let [a1, a2] = a(i);
         let [b1, b2] = aaaa(i);
-        write!(t, "\n[[service]]\nname = \"{}.\"\nttl = {TTL}\na = [\"{a1}\", \"{a2}\"]\naaaa = [\"{b1}\", \"{b2}\"]\n", name(i)).unwrap();
+        write!(
+            t,
+            "\n[[service]]\nname = \"{}.\"\nttl = {TTL}\na = [\"{a1}\", \"{a2}\"]\naaaa = [\"{b1}\", \"{b2}\"]\n",
+            name(i)
+        )
+        .unwrap();
     }
     t
 }

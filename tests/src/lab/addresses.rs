@@ -14,8 +14,10 @@ pub struct SitePlan {
     pub dns6: &'static str,
 }
 
-pub const SITE_A: SitePlan = SitePlan { name: "a", vip4: "198.18.0.10", vip6: "fd00:5::10", dns4: "198.18.0.11", dns6: "fd00:5::11" };
-pub const SITE_B: SitePlan = SitePlan { name: "b", vip4: "198.18.0.20", vip6: "fd00:5::20", dns4: "198.18.0.21", dns6: "fd00:5::21" };
+pub const SITE_A: SitePlan =
+    SitePlan { name: "a", vip4: "198.18.0.10", vip6: "fd00:5::10", dns4: "198.18.0.11", dns6: "fd00:5::11" };
+pub const SITE_B: SitePlan =
+    SitePlan { name: "b", vip4: "198.18.0.20", vip6: "fd00:5::20", dns4: "198.18.0.21", dns6: "fd00:5::21" };
 
 pub const CLIENT4: &str = "198.18.0.100";
 pub const CLIENT6: &str = "fd00:5::100";

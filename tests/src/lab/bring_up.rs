@@ -36,7 +36,11 @@ impl Lab {
     }
 
     pub fn site_mut(&mut self, site: &SitePlan) -> (&mut Site, &Netns) {
-        if site.name == SITE_A.name { (&mut self.a, &self.topology.site_a) } else { (&mut self.b, &self.topology.site_b) }
+        if site.name == SITE_A.name {
+            (&mut self.a, &self.topology.site_a)
+        } else {
+            (&mut self.b, &self.topology.site_b)
+        }
     }
 
     /// Both DNS servers' logs, for a failed step.

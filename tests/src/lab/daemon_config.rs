@@ -25,8 +25,9 @@ pub struct DaemonFiles<'a> {
 
 pub fn config(site: &SitePlan, files: &DaemonFiles) -> String {
     let other = site.other();
-    let servers: String =
-        (0..WEB_PORTS.len()).map(|i| format!("[[site.server]]\nname = \"{}\"\ncheck = \"haproxy\"\n", server_name(i))).collect();
+    let servers: String = (0..WEB_PORTS.len())
+        .map(|i| format!("[[site.server]]\nname = \"{}\"\ncheck = \"haproxy\"\n", server_name(i)))
+        .collect();
     let mut text = format!(
         r#"[server]
 instance = "{instance}"

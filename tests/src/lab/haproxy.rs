@@ -15,8 +15,11 @@ pub const BACKEND: &str = "web";
 /// Frontend on the site's VIP (both families), the two web app instances behind it with fast
 /// health checks, and the CSV stats on the site's loopback.
 pub fn config(site: &SitePlan) -> String {
-    let servers: String =
-        WEB_PORTS.iter().enumerate().map(|(i, port)| format!("    server {} 127.0.0.1:{port} check\n", server_name(i))).collect();
+    let servers: String = WEB_PORTS
+        .iter()
+        .enumerate()
+        .map(|(i, port)| format!("    server {} 127.0.0.1:{port} check\n", server_name(i)))
+        .collect();
     format!(
         "global
     maxconn 512
@@ -66,7 +69,8 @@ pub fn start(ns: &Netns, site: &SitePlan, dir: &Path) -> Result<Process, String>
     let cfg = dir.join(format!("haproxy-{}.cfg", site.name));
     std::fs::write(&cfg, config(site)).map_err(|e| format!("{}: {e}", cfg.display()))?;
     let log = dir.join(format!("haproxy-{}.log", site.name));
-    let mut process = Process::start(ns, &format!("haproxy-{}", site.name), &binary()?, &["-db", "-f", cfg.to_str().unwrap()], log)?;
+    let mut process =
+        Process::start(ns, &format!("haproxy-{}", site.name), &binary()?, &["-db", "-f", cfg.to_str().unwrap()], log)?;
     super::http::wait_listening(ns, STATS.parse().unwrap(), || process.check_running())?;
     Ok(process)
 }

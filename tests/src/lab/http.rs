@@ -24,7 +24,8 @@ pub fn request(method: &str, addr: SocketAddr, target: &str, timeout: Duration) 
     stream.read_to_end(&mut response).map_err(|e| format!("read from {addr}: {e}"))?;
     let text = String::from_utf8_lossy(&response);
     let (head, body) = text.split_once("\r\n\r\n").ok_or_else(|| format!("{addr}: no complete response"))?;
-    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).ok_or_else(|| format!("{addr}: no status line"))?;
+    let status =
+        head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).ok_or_else(|| format!("{addr}: no status line"))?;
     Ok((status, body.to_string()))
 }
 
@@ -36,7 +37,11 @@ pub fn request_in(ns: &Netns, method: &str, addr: SocketAddr, target: &str) -> R
 
 /// Waits up to 5 s until something accepts connections on `addr` in `ns`; `alive` reports
 /// the process behind it dying meanwhile.
-pub fn wait_listening(ns: &Netns, addr: SocketAddr, mut alive: impl FnMut() -> Result<(), String>) -> Result<(), String> {
+pub fn wait_listening(
+    ns: &Netns,
+    addr: SocketAddr,
+    mut alive: impl FnMut() -> Result<(), String>,
+) -> Result<(), String> {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         if ns.enter(move || TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()) {

@@ -19,7 +19,8 @@ pub struct Process {
 impl Process {
     /// Starts `program ARGS` in `ns`, stdout and stderr appended to `log`.
     pub fn start(ns: &Netns, name: &str, program: &Path, args: &[&str], log: PathBuf) -> Result<Process, String> {
-        let out = File::options().create(true).append(true).open(&log).map_err(|e| format!("{}: {e}", log.display()))?;
+        let out =
+            File::options().create(true).append(true).open(&log).map_err(|e| format!("{}: {e}", log.display()))?;
         let err = out.try_clone().map_err(|e| e.to_string())?;
         let mut cmd = ns.command(program.to_str().ok_or("program path is not UTF-8")?);
         cmd.args(args).stdin(Stdio::null()).stdout(out).stderr(err);

@@ -48,7 +48,8 @@ fn steps(lab: &mut Lab, interrupt: &Interrupt, tl: &mut Timeline) -> Step {
     let aaaa = ask(lab, &SITE_A, "AAAA").unwrap_or_default();
     tl.note(&format!("AAAA at dns-a: {}", aaaa.join(" ")));
 
-    let client = ClientLoop::start(&lab.topology.client, vec![SITE_A.dns4.parse().unwrap(), SITE_B.dns4.parse().unwrap()])?;
+    let client =
+        ClientLoop::start(&lab.topology.client, vec![SITE_A.dns4.parse().unwrap(), SITE_B.dns4.parse().unwrap()])?;
     tl.note("client loop started: resolve at dns-a (else dns-b), GET /items from the first address that works");
 
     write_travels(lab, interrupt, tl)?;
@@ -138,7 +139,12 @@ fn write_travels(lab: &Lab, interrupt: &Interrupt, tl: &mut Timeline) -> Step {
 }
 
 /// Asks each site's DNS server until every one answers `expected`; how long each took.
-fn wait_answers(lab: &Lab, interrupt: &Interrupt, servers: &[&SitePlan], expected: &[&str]) -> Result<Vec<Duration>, String> {
+fn wait_answers(
+    lab: &Lab,
+    interrupt: &Interrupt,
+    servers: &[&SitePlan],
+    expected: &[&str],
+) -> Result<Vec<Duration>, String> {
     let started = Instant::now();
     let mut took: Vec<Option<Duration>> = vec![None; servers.len()];
     let mut last = vec![None; servers.len()];
@@ -170,14 +176,22 @@ fn wait_available(lab: &Lab, interrupt: &Interrupt) -> Result<Vec<Duration>, Str
     for site in [&lab.a, &lab.b] {
         let dns = site.dns.as_ref().ok_or_else(|| format!("site {}'s DNS server is not running", site.plan.name))?;
         loop {
-            let status: serde_json::Value = serde_json::from_str(&dns.cli(&["status", "--json"])).map_err(|e| e.to_string())?;
-            let available =
-                |name: &str| status["sites"].as_array().into_iter().flatten().any(|s| s["name"] == name && s["state"]["available"] == true);
+            let status: serde_json::Value =
+                serde_json::from_str(&dns.cli(&["status", "--json"])).map_err(|e| e.to_string())?;
+            let available = |name: &str| {
+                status["sites"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|s| s["name"] == name && s["state"]["available"] == true)
+            };
             if available(SITE_A.name) && available(SITE_B.name) {
                 took.push(started.elapsed());
                 break;
             }
-            check_time(started, interrupt, || format!("dns-{}: not both sites available: {}", site.plan.name, status["sites"]))?;
+            check_time(started, interrupt, || {
+                format!("dns-{}: not both sites available: {}", site.plan.name, status["sites"])
+            })?;
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -200,7 +214,8 @@ fn check_time(started: Instant, interrupt: &Interrupt, what: impl FnOnce() -> St
 
 /// "at dns-a after 0.312 s, at dns-b after 0.405 s"
 fn at(servers: &[&SitePlan], took: &[Duration]) -> String {
-    let parts: Vec<String> = servers.iter().zip(took).map(|(s, t)| format!("dns-{} after {}", s.name, secs(*t))).collect();
+    let parts: Vec<String> =
+        servers.iter().zip(took).map(|(s, t)| format!("dns-{} after {}", s.name, secs(*t))).collect();
     format!("(at {})", parts.join(", at "))
 }
 

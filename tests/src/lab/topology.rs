@@ -57,7 +57,20 @@ impl Topology {
 
     /// A veth pair: `wan0` inside `ns`, `port` on the bridge.
     fn attach(&self, ns: &Netns, port: &str) {
-        crate::netns::ip(&["link", "add", WAN_IF, "netns", &ns.name, "type", "veth", "peer", "name", port, "netns", &self.wan.name]);
+        crate::netns::ip(&[
+            "link",
+            "add",
+            WAN_IF,
+            "netns",
+            &ns.name,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            port,
+            "netns",
+            &self.wan.name,
+        ]);
         self.wan.ip(&["link", "set", port, "master", BRIDGE]);
         self.wan.ip(&["link", "set", port, "up"]);
     }
@@ -65,9 +78,13 @@ impl Topology {
     fn pass_program(&self, port: &str) -> Result<aya::Ebpf, String> {
         let port = port.to_string();
         self.wan.enter(move || {
-            let mut ebpf = aya::Ebpf::load(switchyard::bpf::XDP_OBJECT).map_err(|e| format!("load the XDP object: {e}"))?;
-            let program: &mut Xdp =
-                ebpf.program_mut(program_names::PASS).ok_or("no pass program")?.try_into().map_err(|e| format!("{e}"))?;
+            let mut ebpf =
+                aya::Ebpf::load(switchyard::bpf::XDP_OBJECT).map_err(|e| format!("load the XDP object: {e}"))?;
+            let program: &mut Xdp = ebpf
+                .program_mut(program_names::PASS)
+                .ok_or("no pass program")?
+                .try_into()
+                .map_err(|e| format!("{e}"))?;
             program.load().map_err(|e| format!("load the pass program: {e}"))?;
             program.attach(&port, XdpMode::Driver).map_err(|e| format!("attach the pass program to {port}: {e}"))?;
             Ok(ebpf)

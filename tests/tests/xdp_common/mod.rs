@@ -71,10 +71,7 @@ pub fn table() -> AnswerTable {
 }
 
 pub fn views() -> Views {
-    Views {
-        names: vec!["near".into()],
-        prefixes: vec![(NEAR_V4.parse().unwrap(), 1), (NEAR_V6.parse().unwrap(), 1)],
-    }
+    Views { names: vec!["near".into()], prefixes: vec![(NEAR_V4.parse().unwrap(), 1), (NEAR_V6.parse().unwrap(), 1)] }
 }
 
 pub fn harness() -> XdpHarness {

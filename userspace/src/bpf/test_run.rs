@@ -71,7 +71,8 @@ pub fn time_live(program: &Xdp, frame: &[u8], repeat: u32) -> std::io::Result<u3
 fn bpf_test_run(attr: &mut TestRunAttr) -> std::io::Result<()> {
     // SAFETY: attr points at buffers that outlive the call; the kernel writes at most
     // data_size_out bytes to data_out.
-    let rc = unsafe { libc::syscall(libc::SYS_bpf, BPF_PROG_TEST_RUN, attr as *mut TestRunAttr, size_of::<TestRunAttr>()) };
+    let rc =
+        unsafe { libc::syscall(libc::SYS_bpf, BPF_PROG_TEST_RUN, attr as *mut TestRunAttr, size_of::<TestRunAttr>()) };
     if rc != 0 { Err(std::io::Error::last_os_error()) } else { Ok(()) }
 }
 

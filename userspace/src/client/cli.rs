@@ -82,7 +82,8 @@ pub fn resolve(args: &ResolveArgs) -> Result<(), String> {
 
 /// One request: status, address and body; several: a line each. Fails when any request failed.
 pub fn fetch(args: &FetchArgs) -> Result<(), String> {
-    let options = FetchOptions { connect_timeout: Duration::from_millis(args.connect_timeout_ms), ..FetchOptions::default() };
+    let options =
+        FetchOptions { connect_timeout: Duration::from_millis(args.connect_timeout_ms), ..FetchOptions::default() };
     let fetcher = Fetcher::new(args.server.resolver()?, options);
     let count = args.count.max(1);
     let errors = block_on(async {
@@ -124,7 +125,8 @@ async fn read(fetched: Fetched) -> Result<Outcome, String> {
 fn print_result(args: &FetchArgs, n: u32, count: u32, ms: f64, result: Result<Outcome, String>) {
     match (result, args.json) {
         (Ok(o), true) => {
-            let skipped: Vec<_> = o.skipped.iter().map(|(a, e)| serde_json::json!({ "addr": a.to_string(), "error": e })).collect();
+            let skipped: Vec<_> =
+                o.skipped.iter().map(|(a, e)| serde_json::json!({ "addr": a.to_string(), "error": e })).collect();
             let mut json = serde_json::json!({ "n": n, "status": o.status, "addr": o.addr.to_string(), "ms": ms, "bytes": o.body.len(), "skipped": skipped });
             if count == 1 {
                 json["body"] = o.body.into();

@@ -14,7 +14,9 @@ pub enum ClientError {
     BadName { name: String, reason: String },
     #[error("bad URL {url:?}: {reason}")]
     BadUrl { url: String, reason: String },
-    #[error("no answer from {server} for {name} after {tries} tries: check that the server runs and is reachable, or try another --server")]
+    #[error(
+        "no answer from {server} for {name} after {tries} tries: check that the server runs and is reachable, or try another --server"
+    )]
     NoAnswer { server: SocketAddr, name: String, tries: u32 },
     #[error("talking to {server}: {source}; check the address and port of the nameserver")]
     Io { server: SocketAddr, source: std::io::Error },
@@ -22,13 +24,17 @@ pub enum ClientError {
     BadResponse { server: SocketAddr, name: String, reason: String },
     #[error("{name} does not exist (NXDOMAIN from {server}): check the spelling and the zone")]
     NxDomain { server: SocketAddr, name: String },
-    #[error("{server} answered {rcode} for {name}: check that it is authoritative for the name, or ask a resolver instead")]
+    #[error(
+        "{server} answered {rcode} for {name}: check that it is authoritative for the name, or ask a resolver instead"
+    )]
     Rcode { server: SocketAddr, name: String, rcode: String },
     #[error("{server} has no A or AAAA records for {name}: no site can serve it now; check `switchyard status`")]
     NoAddresses { server: SocketAddr, name: String },
     #[error("every address of {host} failed ({tried}): no site answers; check `switchyard status` and the web servers")]
     AllAddressesFailed { host: String, tried: String },
-    #[error("request to {addr} failed: {detail}; not tried at another address, since the server may have acted on it or the request itself is at fault")]
+    #[error(
+        "request to {addr} failed: {detail}; not tried at another address, since the server may have acted on it or the request itself is at fault"
+    )]
     Request { addr: SocketAddr, detail: String },
     #[error("cannot build the HTTP client: {0}")]
     Build(reqwest::Error),

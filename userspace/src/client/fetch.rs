@@ -13,8 +13,8 @@ use reqwest::{Method, Url, redirect};
 use super::{
     error::{ClientError, Result},
     failover::{classify, may_move_on},
-    resolve::Resolver,
     reqwest_dns::{PinnedResolve, base_builder},
+    resolve::Resolver,
 };
 
 #[derive(Clone, Debug)]
@@ -69,9 +69,10 @@ impl Fetcher {
     /// Redirects are returned, not followed: they may lead to another host.
     pub async fn send(&self, method: Method, url: &str, body: Option<Vec<u8>>) -> Result<Fetched> {
         let url = Url::parse(url).map_err(|e| ClientError::BadUrl { url: url.into(), reason: e.to_string() })?;
-        let port = url
-            .port_or_known_default()
-            .ok_or_else(|| ClientError::BadUrl { url: url.to_string(), reason: "no port and no default one for the scheme".into() })?;
+        let port = url.port_or_known_default().ok_or_else(|| ClientError::BadUrl {
+            url: url.to_string(),
+            reason: "no port and no default one for the scheme".into(),
+        })?;
         let Some(host_str) = url.host_str() else {
             return Err(ClientError::BadUrl { url: url.to_string(), reason: "no host".into() });
         };
@@ -99,7 +100,9 @@ impl Fetcher {
                     return Ok(Fetched { response, addr, skipped });
                 }
                 Err(e) if may_move_on(classify(&e), &method) => skipped.push((addr, error_chain(&e))),
-                Err(e) => return Err(ClientError::Request { addr, detail: error_chain(&e) }),
+                Err(e) => {
+                    return Err(ClientError::Request { addr, detail: error_chain(&e) });
+                }
             }
         }
         if let Some(host) = &host {
@@ -129,7 +132,8 @@ impl Fetcher {
                 let resolved = self.resolver.resolve(host).await?;
                 let expires = Instant::now() + resolved.ttl.min(Duration::from_secs(3600));
                 let mut hosts = self.hosts.lock().unwrap();
-                let state = hosts.entry(host.to_string()).or_insert(HostState { addrs: Vec::new(), expires, last_good: None });
+                let state =
+                    hosts.entry(host.to_string()).or_insert(HostState { addrs: Vec::new(), expires, last_good: None });
                 state.addrs = resolved.addrs;
                 state.expires = expires;
                 (state.addrs.clone(), state.last_good)
@@ -188,7 +192,8 @@ mod tests {
 
     #[test]
     fn rotation_starts_at_the_address_that_last_worked() {
-        let [a, b, c]: [IpAddr; 3] = ["192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap(), "2001:db8::1".parse().unwrap()];
+        let [a, b, c]: [IpAddr; 3] =
+            ["192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap(), "2001:db8::1".parse().unwrap()];
         assert_eq!(rotate(vec![a, b, c], None), vec![a, b, c]);
         assert_eq!(rotate(vec![a, b, c], Some(b)), vec![b, c, a]);
         // DNS dropped the address: its order again.

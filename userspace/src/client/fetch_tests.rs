@@ -22,7 +22,8 @@ impl Lab {
     async fn new() -> Lab {
         let (a, b): (IpAddr, IpAddr) = ("127.0.0.2".parse().unwrap(), "127.0.0.1".parse().unwrap());
         let port = shared_port(a).await;
-        let zone = Zone { a: vec!["127.0.0.2".parse().unwrap(), "127.0.0.1".parse().unwrap()], ttl: 60, ..Zone::default() };
+        let zone =
+            Zone { a: vec!["127.0.0.2".parse().unwrap(), "127.0.0.1".parse().unwrap()], ttl: 60, ..Zone::default() };
         Lab { dns: DnsStub::start(zone).await, port, a, b }
     }
 

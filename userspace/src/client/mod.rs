@@ -5,18 +5,18 @@ pub mod cli;
 pub mod error;
 mod failover;
 pub mod fetch;
+pub mod reqwest_dns;
 pub mod resolv_conf;
 pub mod resolve;
-pub mod reqwest_dns;
 
 #[cfg(test)]
-mod test_servers;
+mod fetch_tests;
 #[cfg(test)]
 mod resolve_tests;
 #[cfg(test)]
-mod fetch_tests;
+mod test_servers;
 
 pub use error::ClientError;
 pub use fetch::{FetchOptions, Fetched, Fetcher};
-pub use resolve::{FamilyOrder, Resolved, Resolver, ResolverOptions};
 pub use reqwest_dns::{OrderedResolve, http_client};
+pub use resolve::{FamilyOrder, Resolved, Resolver, ResolverOptions};

@@ -1,7 +1,11 @@
 //! reqwest's DNS hook: names resolve through [`Resolver`], in the server's order, so a plain
 //! reqwest client connects to the best site first and to the next ones only when it must.
 
-use std::{net::{IpAddr, SocketAddr}, sync::Arc, time::Duration};
+use std::{
+    net::{IpAddr, SocketAddr},
+    sync::Arc,
+    time::Duration,
+};
 
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 

@@ -100,7 +100,9 @@ impl Resolver {
             FamilyOrder::Ipv6First => (v6, v4),
         };
         let (first, second) = match (first, second) {
-            (Err(e), _) | (_, Err(e)) if matches!(e, ClientError::NxDomain { .. }) => return Err(e),
+            (Err(e), _) | (_, Err(e)) if matches!(e, ClientError::NxDomain { .. }) => {
+                return Err(e);
+            }
             (Ok(a), Ok(b)) => (a, b),
             (Ok(a), Err(e)) | (Err(e), Ok(a)) if a.addrs.is_empty() => return Err(e),
             (Ok(a), Err(_)) | (Err(_), Ok(a)) => (a, Resolved { addrs: Vec::new(), ttl: Duration::MAX }),
@@ -126,7 +128,8 @@ impl Resolver {
 
     async fn udp(&self, request: &Message, name: &Name) -> Result<Message> {
         let io = |source| ClientError::Io { server: self.server, source };
-        let bind: SocketAddr = if self.server.is_ipv6() { "[::]:0".parse().unwrap() } else { "0.0.0.0:0".parse().unwrap() };
+        let bind: SocketAddr =
+            if self.server.is_ipv6() { "[::]:0".parse().unwrap() } else { "0.0.0.0:0".parse().unwrap() };
         let socket = UdpSocket::bind(bind).await.map_err(io)?;
         // Connected: the kernel drops datagrams from anyone but the server.
         socket.connect(self.server).await.map_err(io)?;
@@ -177,8 +180,16 @@ impl Resolver {
     fn addresses(&self, request: &Message, response: Message, name: &Name) -> Result<Resolved> {
         match response.metadata.response_code {
             ResponseCode::NoError => {}
-            ResponseCode::NXDomain => return Err(ClientError::NxDomain { server: self.server, name: name.to_string() }),
-            rcode => return Err(ClientError::Rcode { server: self.server, name: name.to_string(), rcode: rcode.to_string() }),
+            ResponseCode::NXDomain => {
+                return Err(ClientError::NxDomain { server: self.server, name: name.to_string() });
+            }
+            rcode => {
+                return Err(ClientError::Rcode {
+                    server: self.server,
+                    name: name.to_string(),
+                    rcode: rcode.to_string(),
+                });
+            }
         }
         let rtype = request.queries[0].query_type();
         let mut ttl = Duration::MAX;
@@ -202,7 +213,8 @@ impl Resolver {
 
 /// A name as given, made absolute: no search list is applied.
 fn parse_name(name: &str) -> Result<Name> {
-    let mut parsed = Name::from_utf8(name).map_err(|e| ClientError::BadName { name: name.into(), reason: e.to_string() })?;
+    let mut parsed =
+        Name::from_utf8(name).map_err(|e| ClientError::BadName { name: name.into(), reason: e.to_string() })?;
     parsed.set_fqdn(true);
     Ok(parsed)
 }
@@ -233,6 +245,6 @@ fn answers(request: &Message, response: &Message) -> bool {
     };
     response.metadata.id == request.metadata.id
         && response.metadata.message_type == MessageType::Response
-        && (same_question() || (response.queries.is_empty() && response.metadata.response_code != ResponseCode::NoError))
+        && (same_question()
+            || (response.queries.is_empty() && response.metadata.response_code != ResponseCode::NoError))
 }
-

@@ -69,7 +69,8 @@ async fn a_silent_server_times_out_with_advice() {
     // Bound but never read: the queries go unanswered.
     let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     let options = ResolverOptions { timeout: Duration::from_millis(50), tries: 2, ..ResolverOptions::default() };
-    let e = Resolver::new(silent.local_addr().unwrap()).with_options(options).resolve("www.example.com").await.unwrap_err();
+    let e =
+        Resolver::new(silent.local_addr().unwrap()).with_options(options).resolve("www.example.com").await.unwrap_err();
     assert!(matches!(e, ClientError::NoAnswer { tries: 2, .. }), "{e}");
     assert!(e.to_string().contains("--server"), "{e}");
 }

@@ -115,7 +115,8 @@ fn print(entries: &[MapEntry], json: bool) -> Result<(), String> {
     }
     println!("{:<32} {:<5} {:<12} {:>6}  {:<8}  addresses", "name", "type", "view", "ttl", "source");
     for e in entries {
-        let view = e.view.clone().unwrap_or_else(|| if e.view_id == 0 { "default".into() } else { format!("#{}", e.view_id) });
+        let view =
+            e.view.clone().unwrap_or_else(|| if e.view_id == 0 { "default".into() } else { format!("#{}", e.view_id) });
         let source = if e.is_override { "override" } else { "policy" };
         let addrs: Vec<String> = e.addrs.iter().map(IpAddr::to_string).collect();
         println!("{:<32} {:<5} {:<12} {:>6}  {:<8}  {}", e.name, e.qtype, view, e.ttl, source, addrs.join(" "));

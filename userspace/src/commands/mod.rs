@@ -50,7 +50,9 @@ impl Target {
 pub fn change(target: &Target, request: &Request, json: bool) -> Result<(), String> {
     let server = target.server()?;
     match block_on(admin::request(&server.admin_socket(), request))? {
-        Response::Done(message) if json => println!("{}", serde_json::json!({ "ok": true, "message": message })),
+        Response::Done(message) if json => {
+            println!("{}", serde_json::json!({ "ok": true, "message": message }))
+        }
         Response::Done(message) => println!("{message}"),
         Response::Error(e) => return Err(e),
         other => return Err(format!("unexpected answer: {other:?}")),

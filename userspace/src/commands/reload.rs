@@ -4,6 +4,5 @@ use super::{Target, change};
 use crate::admin::Request;
 
 pub fn run(target: &Target, json: bool) -> Result<(), String> {
-    change(target, &Request::Reload, json)
-        .map_err(|e| format!("reload refused, the running config keeps serving: {e}"))
+    change(target, &Request::Reload, json).map_err(|e| format!("reload refused, the running config keeps serving: {e}"))
 }

@@ -38,7 +38,11 @@ pub enum SiteCommand {
 pub fn run(command: SiteCommand) -> Result<(), String> {
     match command {
         SiteCommand::Drain { site, target, json } => change(&target, &Request::SiteDrain { site, drained: true }, json),
-        SiteCommand::Undrain { site, target, json } => change(&target, &Request::SiteDrain { site, drained: false }, json),
-        SiteCommand::Weight { site, weight, target, json } => change(&target, &Request::SiteWeight { site, weight }, json),
+        SiteCommand::Undrain { site, target, json } => {
+            change(&target, &Request::SiteDrain { site, drained: false }, json)
+        }
+        SiteCommand::Weight { site, weight, target, json } => {
+            change(&target, &Request::SiteWeight { site, weight }, json)
+        }
     }
 }

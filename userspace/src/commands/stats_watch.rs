@@ -45,8 +45,10 @@ pub fn watch(server: &ServerConfig, interval: Duration, json: bool, count: Optio
         let now = collect(server)?;
         let elapsed = at.elapsed().as_secs_f64();
         at = Instant::now();
-        let rates: BTreeMap<&String, f64> =
-            now.iter().map(|(name, v)| (name, v.saturating_sub(before.get(name).copied().unwrap_or(0)) as f64 / elapsed)).collect();
+        let rates: BTreeMap<&String, f64> = now
+            .iter()
+            .map(|(name, v)| (name, v.saturating_sub(before.get(name).copied().unwrap_or(0)) as f64 / elapsed))
+            .collect();
         if json {
             println!("{}", serde_json::json!({ "interval_s": elapsed, "rates": rates, "totals": now }));
         } else {

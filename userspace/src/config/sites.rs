@@ -62,14 +62,15 @@ impl Config {
             }
             // Validated one by one so that the error carries this service's index.
             let one = PolicyConfig { services: vec![service.to_policy()] };
-            one.validate(sites.iter().copied())
-                .map_err(|e| (e.field.replacen("service[0]", &at, 1), e.reason))?;
+            one.validate(sites.iter().copied()).map_err(|e| (e.field.replacen("service[0]", &at, 1), e.reason))?;
         }
         Ok(())
     }
 
     fn validate_own_site(&self, sites: &BTreeSet<&str>) -> Result<(), Problem> {
-        let Some(own) = &self.server.site else { return Ok(()) };
+        let Some(own) = &self.server.site else {
+            return Ok(());
+        };
         let Some(site) = self.site.iter().find(|s| &s.name == own) else {
             return Err(("server.site".into(), format!("no [[site]] is named {own:?}")));
         };
@@ -83,12 +84,17 @@ impl Config {
     fn validate_peers(&self, sites: &BTreeSet<&str>) -> Result<(), Problem> {
         let Some(peers) = &self.peers else {
             if let Some(i) = self.site.iter().position(|s| s.remote) {
-                return Err((format!("site[{i}].remote"), "remote sites are reported by peers: configure [peers]".into()));
+                return Err((
+                    format!("site[{i}].remote"),
+                    "remote sites are reported by peers: configure [peers]".into(),
+                ));
             }
             return Ok(());
         };
-        let own_site = self.server.site.as_deref().ok_or(("server.site".to_string(), "required with [peers]".to_string()))?;
-        let own_node = self.server.node.as_deref().ok_or(("server.node".to_string(), "required with [peers]".to_string()))?;
+        let own_site =
+            self.server.site.as_deref().ok_or(("server.site".to_string(), "required with [peers]".to_string()))?;
+        let own_node =
+            self.server.node.as_deref().ok_or(("server.node".to_string(), "required with [peers]".to_string()))?;
         peers.validate().map_err(|e| (e.field, e.problem))?;
         peers.validate_identity(own_site, own_node).map_err(|e| match e.field.as_str() {
             "site" | "node" => (format!("server.{}", e.field), e.problem),
@@ -110,7 +116,9 @@ impl Config {
     /// Reads the peer key files (they must exist, be private and long enough). Separate from
     /// parsing because the CLI reads configs without needing the daemon's secrets.
     pub fn check_peer_keys(&self, file: &std::path::Path) -> Result<(), ConfigError> {
-        let Some(peers) = &self.peers else { return Ok(()) };
+        let Some(peers) = &self.peers else {
+            return Ok(());
+        };
         KeyRing::load(&peers.key_files).map(|_| ()).map_err(|e| ConfigError {
             file: file.display().to_string(),
             key: "peers.key_files".into(),

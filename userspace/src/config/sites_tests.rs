@@ -86,16 +86,32 @@ fn own_site_and_peers_are_checked_against_the_sites() {
     assert_refused(&BASE.replace("site = \"a\"\nnode", "site = \"x\"\nnode"), "server.site", "no [[site]]");
     assert_refused(&BASE.replace("site = \"a\"\nnode", "site = \"b\"\nnode"), "server.site", "cannot be remote");
     assert_refused(&BASE.replace("node = \"dns-a1\"\n", ""), "server.node", "required with [peers]");
-    assert_refused(&BASE.replace("site = \"b\"\nnode = \"dns-b1\"", "site = \"c\"\nnode = \"dns-b1\""), "peers.peer[0].site", "no [[site]]");
+    assert_refused(
+        &BASE.replace("site = \"b\"\nnode = \"dns-b1\"", "site = \"c\"\nnode = \"dns-b1\""),
+        "peers.peer[0].site",
+        "no [[site]]",
+    );
     let no_peers = &BASE[..BASE.find("[peers]").unwrap()];
-    assert_refused(&format!("{no_peers}[[service]]\nname = \"x.example.com.\"\nsites = [\"a\"]\n"), "site[1].remote", "configure [peers]");
-    assert_refused(&BASE.replace("period_ms", "x").replace("[peers]\n", "[peers]\nperiod_ms = 1\n"), "peers.period_ms", "outside");
+    assert_refused(
+        &format!("{no_peers}[[service]]\nname = \"x.example.com.\"\nsites = [\"a\"]\n"),
+        "site[1].remote",
+        "configure [peers]",
+    );
+    assert_refused(
+        &BASE.replace("period_ms", "x").replace("[peers]\n", "[peers]\nperiod_ms = 1\n"),
+        "peers.period_ms",
+        "outside",
+    );
 }
 
 #[test]
 fn health_checks_are_validated_with_the_site_named() {
     assert_refused(&BASE.replace("address = \"198.18.1.11:80\"", ""), "site[0] ('a').server[0].address", "required");
-    assert_refused(&BASE.replace("[[site.server]]", "[[site.server]]\nbogus = 1"), "site[0].server[0]", "unknown field `bogus`");
+    assert_refused(
+        &BASE.replace("[[site.server]]", "[[site.server]]\nbogus = 1"),
+        "site[0].server[0]",
+        "unknown field `bogus`",
+    );
 }
 
 #[test]

@@ -69,8 +69,11 @@ fn default_request_timeout_ms() -> u64 {
 
 impl Config {
     pub(super) fn validate_sync(&self) -> Result<(), Problem> {
-        let Some(sync) = &self.sync else { return Ok(()) };
-        let own_site = self.server.site.as_deref().ok_or(("server.site".to_string(), "required with [sync]".to_string()))?;
+        let Some(sync) = &self.sync else {
+            return Ok(());
+        };
+        let own_site =
+            self.server.site.as_deref().ok_or(("server.site".to_string(), "required with [sync]".to_string()))?;
         if !(MIN_INTERVAL_MS..=MAX_INTERVAL_MS).contains(&sync.interval_ms) {
             return Err((
                 "sync.interval_ms".into(),
@@ -78,7 +81,10 @@ impl Config {
             ));
         }
         if !(100..=600_000).contains(&sync.request_timeout_ms) {
-            return Err(("sync.request_timeout_ms".into(), format!("{} is outside 100..=600000", sync.request_timeout_ms)));
+            return Err((
+                "sync.request_timeout_ms".into(),
+                format!("{} is outside 100..=600000", sync.request_timeout_ms),
+            ));
         }
         if sync.max_changes_per_batch == 0 {
             return Err(("sync.max_changes_per_batch".into(), "must be at least 1".into()));
@@ -123,12 +129,11 @@ impl Config {
 
     /// What the sync module needs, with the key read from its file; `None` without `[sync]`.
     pub fn sync_config(&self, file: &std::path::Path) -> Result<Option<SyncConfig>, ConfigError> {
-        let Some(sync) = &self.sync else { return Ok(None) };
-        let key_error = |problem: String| ConfigError {
-            file: file.display().to_string(),
-            key: "sync.key_file".into(),
-            problem,
+        let Some(sync) = &self.sync else {
+            return Ok(None);
         };
+        let key_error =
+            |problem: String| ConfigError { file: file.display().to_string(), key: "sync.key_file".into(), problem };
         // The peer keys' rules (private regular file, at least 16 bytes) apply here too.
         KeyRing::load(std::slice::from_ref(&sync.key_file)).map_err(|e| key_error(e.to_string()))?;
         let key = read_key_file(&sync.key_file).map_err(|e| key_error(e.to_string()))?;

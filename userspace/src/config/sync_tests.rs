@@ -50,7 +50,13 @@ fn sync_section_parses_with_policies() {
 
 #[test]
 fn mistakes_name_their_key() {
-    assert_refused(&BASE.replace("site = \"a\"\n[[zone]]", "[[zone]]").replace("[[site]]\nname = \"a\"\na = [\"198.18.1.10\"]\n", ""), "server.site", "required with [sync]");
+    assert_refused(
+        &BASE
+            .replace("site = \"a\"\n[[zone]]", "[[zone]]")
+            .replace("[[site]]\nname = \"a\"\na = [\"198.18.1.10\"]\n", ""),
+        "server.site",
+        "required with [sync]",
+    );
     assert_refused(&BASE.replace("interval_ms = 50", "interval_ms = 1"), "sync.interval_ms", "outside");
     assert_refused(&BASE.replace("\"delete_wins\"", "\"newest\""), "sync.table[1].policy", "unknown variant");
     assert_refused(&BASE.replace("name = \"owners\"", "name = \"records\""), "sync.table[2].name", "listed twice");

@@ -11,7 +11,10 @@ use hickory_proto::{
     op::{Edns, Message, MessageType, OpCode, ResponseCode},
     rr::{
         DNSClass, Name, RData, Record, RecordType,
-        rdata::{A, AAAA, NS, SOA, opt::{ClientSubnet, EdnsCode, EdnsOption}},
+        rdata::{
+            A, AAAA, NS, SOA,
+            opt::{ClientSubnet, EdnsCode, EdnsOption},
+        },
     },
 };
 use switchyard_common::DEFAULT_VIEW;
@@ -72,11 +75,10 @@ impl Authority {
             );
             // RFC 2308: negative answers are cached for min(SOA TTL, SOA MINIMUM).
             let soa = Record::from_rdata(name.clone(), z.ttl.min(z.soa.minimum), RData::SOA(soa));
-            let ns = z
-                .ns
-                .iter()
-                .map(|n| Record::from_rdata(name.clone(), z.ttl, RData::NS(NS(parse_name(n).expect("validated")))))
-                .collect();
+            let ns =
+                z.ns.iter()
+                    .map(|n| Record::from_rdata(name.clone(), z.ttl, RData::NS(NS(parse_name(n).expect("validated")))))
+                    .collect();
             names.insert(wire_name(&name));
             zones.push(Zone { name, soa, ns });
         }
@@ -171,7 +173,9 @@ impl Authority {
                 r
             }));
         }
-        for (t, code) in [(RecordType::A, switchyard_common::QTYPE_A), (RecordType::AAAA, switchyard_common::QTYPE_AAAA)] {
+        for (t, code) in
+            [(RecordType::A, switchyard_common::QTYPE_A), (RecordType::AAAA, switchyard_common::QTYPE_AAAA)]
+        {
             if !want(t) {
                 continue;
             }

@@ -47,7 +47,8 @@ fn authority() -> Authority {
 fn authority_for(text: &str) -> Authority {
     let config = Config::parse(text, "test.toml").unwrap();
     let views = Views::from_config(&config);
-    let all_up: SiteMap = config.site.iter().map(|s| (s.name.clone(), SiteState { available: true, load: 0, rtt_us: 0 })).collect();
+    let all_up: SiteMap =
+        config.site.iter().map(|s| (s.name.clone(), SiteState { available: true, load: 0, rtt_us: 0 })).collect();
     let table = Control::new(&config, views.clone(), &all_up).unwrap().table();
     Authority::new(&config, views, table)
 }
@@ -89,7 +90,8 @@ fn a_answer_keeps_order_case_and_flags() {
 #[test]
 fn answers_are_compressed_to_the_question() {
     let a = authority();
-    let reply = a.respond(&query("www.example.com.", RecordType::A).to_vec().unwrap(), "198.18.0.2".parse().unwrap(), false);
+    let reply =
+        a.respond(&query("www.example.com.", RecordType::A).to_vec().unwrap(), "198.18.0.2".parse().unwrap(), false);
     let bytes = reply.bytes.unwrap();
     // Header (12) + question (17 + 4), then the first answer's owner: pointer 0xC00C.
     assert_eq!(&bytes[33..35], &[0xC0, 0x0C]);
@@ -151,14 +153,19 @@ fn locality_from_source_address_and_from_client_subnet() {
     q.edns.as_mut().unwrap().options_mut().insert(EdnsOption::Subnet(subnet));
     let (r, _) = ask(&a, &q, "198.18.0.2");
     assert_eq!(addrs(&r), ["198.18.2.1", "198.18.1.1"], "the subnet, not the resolver, decides");
-    let Some(EdnsOption::Subnet(echo)) = r.edns.as_ref().unwrap().option(EdnsCode::Subnet) else { panic!("ECS echoed") };
+    let Some(EdnsOption::Subnet(echo)) = r.edns.as_ref().unwrap().option(EdnsCode::Subnet) else {
+        panic!("ECS echoed")
+    };
     assert_eq!((echo.source_prefix(), echo.scope_prefix()), (24, 17), "scope is the matching view prefix");
 }
 
 #[test]
 fn large_answers_are_truncated_over_udp_but_not_tcp() {
     let aaaa: Vec<String> = (1..=30).map(|i| format!("\"fd00:3::{i:x}\"")).collect();
-    let text = CONFIG.replace("[[service]]\nname = \"many", &format!("[[service]]\nname = \"big.example.com.\"\naaaa = [{}]\n[[service]]\nname = \"many", aaaa.join(",")));
+    let text = CONFIG.replace(
+        "[[service]]\nname = \"many",
+        &format!("[[service]]\nname = \"big.example.com.\"\naaaa = [{}]\n[[service]]\nname = \"many", aaaa.join(",")),
+    );
     let a = authority_for(&text);
     let client: IpAddr = "198.18.0.2".parse().unwrap();
     let q = query("big.example.com.", RecordType::AAAA).to_vec().unwrap();
@@ -185,5 +192,9 @@ fn garbage_gets_formerr_or_nothing() {
     assert_eq!((r.metadata.id, r.metadata.response_code), (0x1234, ResponseCode::FormErr));
     let mut response = query("www.example.com.", RecordType::A);
     response.metadata.message_type = hickory_proto::op::MessageType::Response;
-    assert_eq!(a.respond(&response.to_vec().unwrap(), client, false).outcome, Outcome::Dropped, "never answer a response");
+    assert_eq!(
+        a.respond(&response.to_vec().unwrap(), client, false).outcome,
+        Outcome::Dropped,
+        "never answer a response"
+    );
 }

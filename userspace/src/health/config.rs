@@ -180,12 +180,8 @@ impl ProbeSettings {
     /// Settings after applying `overrides` on top of `self`.
     pub fn with(self, overrides: ProbeOverrides) -> Self {
         ProbeSettings {
-            interval: overrides
-                .interval_ms
-                .map_or(self.interval, Duration::from_millis),
-            timeout: overrides
-                .timeout_ms
-                .map_or(self.timeout, Duration::from_millis),
+            interval: overrides.interval_ms.map_or(self.interval, Duration::from_millis),
+            timeout: overrides.timeout_ms.map_or(self.timeout, Duration::from_millis),
             rise: overrides.rise.unwrap_or(self.rise),
             fall: overrides.fall.unwrap_or(self.fall),
         }
@@ -202,12 +198,7 @@ impl ProbeSettings {
 
 impl ServerConfig {
     pub fn overrides(&self) -> ProbeOverrides {
-        ProbeOverrides {
-            interval_ms: self.interval_ms,
-            timeout_ms: self.timeout_ms,
-            rise: self.rise,
-            fall: self.fall,
-        }
+        ProbeOverrides { interval_ms: self.interval_ms, timeout_ms: self.timeout_ms, rise: self.rise, fall: self.fall }
     }
 
     /// The name HAProxy knows this server by.
@@ -218,12 +209,7 @@ impl ServerConfig {
 
 impl DatabaseConfig {
     pub fn overrides(&self) -> ProbeOverrides {
-        ProbeOverrides {
-            interval_ms: self.interval_ms,
-            timeout_ms: self.timeout_ms,
-            rise: self.rise,
-            fall: self.fall,
-        }
+        ProbeOverrides { interval_ms: self.interval_ms, timeout_ms: self.timeout_ms, rise: self.rise, fall: self.fall }
     }
 
     /// The keyword the page must contain: `keyword`, else the database name.
@@ -234,12 +220,7 @@ impl DatabaseConfig {
 
 impl HaproxyConfig {
     pub fn overrides(&self) -> ProbeOverrides {
-        ProbeOverrides {
-            interval_ms: self.interval_ms,
-            timeout_ms: self.timeout_ms,
-            rise: self.rise,
-            fall: self.fall,
-        }
+        ProbeOverrides { interval_ms: self.interval_ms, timeout_ms: self.timeout_ms, rise: self.rise, fall: self.fall }
     }
 }
 
@@ -253,15 +234,7 @@ impl HealthConfig {
     pub fn site_addresses(&self) -> BTreeMap<String, SiteAddresses> {
         self.sites
             .iter()
-            .map(|site| {
-                (
-                    site.name.clone(),
-                    SiteAddresses {
-                        a: site.a.clone(),
-                        aaaa: site.aaaa.clone(),
-                    },
-                )
-            })
+            .map(|site| (site.name.clone(), SiteAddresses { a: site.a.clone(), aaaa: site.aaaa.clone() }))
             .collect()
     }
 
@@ -275,24 +248,15 @@ impl HealthConfig {
                 return Err(invalid(format!("{at}.name"), "must not be empty"));
             }
             if !names.insert(site.name.as_str()) {
-                return Err(invalid(
-                    format!("{at}.name"),
-                    format!("duplicate site '{}'", site.name),
-                ));
+                return Err(invalid(format!("{at}.name"), format!("duplicate site '{}'", site.name)));
             }
             site.validate(&format!("site[{index}] ('{}')", site.name))?;
             let settings = self.site_settings(site);
             for (server_index, server) in site.servers.iter().enumerate() {
-                check_timing(
-                    &format!("{at}.server[{server_index}]"),
-                    settings.with(server.overrides()),
-                )?;
+                check_timing(&format!("{at}.server[{server_index}]"), settings.with(server.overrides()))?;
             }
             if let Some(database) = &site.database {
-                check_timing(
-                    &format!("{at}.database"),
-                    settings.with(database.overrides()),
-                )?;
+                check_timing(&format!("{at}.database"), settings.with(database.overrides()))?;
             }
             if let Some(haproxy) = &site.haproxy {
                 check_timing(&format!("{at}.haproxy"), settings.with(haproxy.overrides()))?;
@@ -313,10 +277,7 @@ impl SiteConfig {
         if let Some(load) = self.load
             && load > 1000
         {
-            return Err(invalid(
-                format!("{at}.load"),
-                format!("{load} is over 1000 per-mille"),
-            ));
+            return Err(invalid(format!("{at}.load"), format!("{load} is over 1000 per-mille")));
         }
         if self.remote {
             for (present, field) in [
@@ -325,10 +286,7 @@ impl SiteConfig {
                 (self.haproxy.is_some(), "haproxy"),
             ] {
                 if present {
-                    return Err(invalid(
-                        format!("{at}.{field}"),
-                        "a remote site is not probed here",
-                    ));
+                    return Err(invalid(format!("{at}.{field}"), "a remote site is not probed here"));
                 }
             }
             return Ok(());
@@ -337,19 +295,13 @@ impl SiteConfig {
             return Ok(());
         }
         if self.servers.is_empty() {
-            return Err(invalid(
-                format!("{at}.server"),
-                "a probed site needs at least one server",
-            ));
+            return Err(invalid(format!("{at}.server"), "a probed site needs at least one server"));
         }
         let mut names = BTreeSet::new();
         for (index, server) in self.servers.iter().enumerate() {
             let at = format!("{at}.server[{index}]");
             if !names.insert(server.name.as_str()) {
-                return Err(invalid(
-                    format!("{at}.name"),
-                    format!("duplicate server '{}'", server.name),
-                ));
+                return Err(invalid(format!("{at}.name"), format!("duplicate server '{}'", server.name)));
             }
             server.validate(&at, self.haproxy.is_some())?;
         }
@@ -359,10 +311,7 @@ impl SiteConfig {
         if let Some(haproxy) = &self.haproxy {
             check_url(&format!("{at}.haproxy.url"), &haproxy.url)?;
             if haproxy.backend.trim().is_empty() {
-                return Err(invalid(
-                    format!("{at}.haproxy.backend"),
-                    "must not be empty",
-                ));
+                return Err(invalid(format!("{at}.haproxy.backend"), "must not be empty"));
             }
         }
         Ok(())
@@ -375,18 +324,8 @@ impl ServerConfig {
             return Err(invalid(format!("{at}.name"), "must not be empty"));
         }
         let check = format!("{:?}", self.check).to_lowercase();
-        let wrong = |field: &str| {
-            invalid(
-                format!("{at}.{field}"),
-                format!("not used by check = \"{check}\""),
-            )
-        };
-        let missing = |field: &str| {
-            invalid(
-                format!("{at}.{field}"),
-                format!("required by check = \"{check}\""),
-            )
-        };
+        let wrong = |field: &str| invalid(format!("{at}.{field}"), format!("not used by check = \"{check}\""));
+        let missing = |field: &str| invalid(format!("{at}.{field}"), format!("required by check = \"{check}\""));
         match self.check {
             CheckKind::Tcp => {
                 if self.address.is_none() {
@@ -413,10 +352,7 @@ impl ServerConfig {
             }
             CheckKind::Haproxy => {
                 if !site_has_haproxy {
-                    return Err(invalid(
-                        format!("{at}.check"),
-                        "\"haproxy\" needs a [site.haproxy] table",
-                    ));
+                    return Err(invalid(format!("{at}.check"), "\"haproxy\" needs a [site.haproxy] table"));
                 }
                 if self.address.is_some() {
                     return Err(wrong("address"));
@@ -452,14 +388,10 @@ impl DatabaseConfig {
 }
 
 fn check_url(field: &str, url: &str) -> Result<(), ConfigError> {
-    let parsed = reqwest::Url::parse(url)
-        .map_err(|e| invalid(field.to_string(), format!("'{url}': {e}")))?;
+    let parsed = reqwest::Url::parse(url).map_err(|e| invalid(field.to_string(), format!("'{url}': {e}")))?;
     match parsed.scheme() {
         "http" | "https" => Ok(()),
-        other => Err(invalid(
-            field.to_string(),
-            format!("scheme '{other}' is not http or https"),
-        )),
+        other => Err(invalid(field.to_string(), format!("scheme '{other}' is not http or https"))),
     }
 }
 
@@ -467,10 +399,7 @@ fn check_status(field: &str, status: u16) -> Result<(), ConfigError> {
     if (100..=599).contains(&status) {
         Ok(())
     } else {
-        Err(invalid(
-            field.to_string(),
-            format!("{status} is not an HTTP status"),
-        ))
+        Err(invalid(field.to_string(), format!("{status} is not an HTTP status")))
     }
 }
 
@@ -482,16 +411,10 @@ fn check_timing(at: &str, settings: ProbeSettings) -> Result<(), ConfigError> {
     let interval = settings.interval.as_millis() as u64;
     let timeout = settings.timeout.as_millis() as u64;
     if interval < MIN_INTERVAL_MS {
-        return Err(invalid(
-            format!("{at}.interval_ms"),
-            format!("must be at least {MIN_INTERVAL_MS}"),
-        ));
+        return Err(invalid(format!("{at}.interval_ms"), format!("must be at least {MIN_INTERVAL_MS}")));
     }
     if timeout == 0 || timeout > MAX_TIMEOUT_MS {
-        return Err(invalid(
-            format!("{at}.timeout_ms"),
-            format!("must be 1..={MAX_TIMEOUT_MS}"),
-        ));
+        return Err(invalid(format!("{at}.timeout_ms"), format!("must be 1..={MAX_TIMEOUT_MS}")));
     }
     if settings.rise == 0 {
         return Err(invalid(format!("{at}.rise"), "must be at least 1"));
@@ -511,8 +434,5 @@ pub struct ConfigError {
 }
 
 fn invalid(field: String, reason: impl Into<String>) -> ConfigError {
-    ConfigError {
-        field,
-        reason: reason.into(),
-    }
+    ConfigError { field, reason: reason.into() }
 }

@@ -38,27 +38,13 @@ pub fn status_is_up(status: &str) -> bool {
 /// Extracts `backend`'s servers and load from a stats CSV page.
 pub fn parse_backend(csv_text: &str, backend: &str) -> Result<BackendView, StatsError> {
     let text = csv_text.trim_start_matches('\u{feff}');
-    let body = text
-        .strip_prefix("# ")
-        .or_else(|| text.strip_prefix('#'))
-        .ok_or(StatsError::NotStatsCsv)?;
+    let body = text.strip_prefix("# ").or_else(|| text.strip_prefix('#')).ok_or(StatsError::NotStatsCsv)?;
     if !body.starts_with("pxname,svname") {
         return Err(StatsError::NotStatsCsv);
     }
-    let mut reader = csv::ReaderBuilder::new()
-        .flexible(true)
-        .trim(csv::Trim::All)
-        .from_reader(body.as_bytes());
-    let headers = reader
-        .headers()
-        .map_err(|e| StatsError::Csv(e.to_string()))?
-        .clone();
-    let column = |name: &'static str| {
-        headers
-            .iter()
-            .position(|h| h == name)
-            .ok_or(StatsError::MissingColumn(name))
-    };
+    let mut reader = csv::ReaderBuilder::new().flexible(true).trim(csv::Trim::All).from_reader(body.as_bytes());
+    let headers = reader.headers().map_err(|e| StatsError::Csv(e.to_string()))?.clone();
+    let column = |name: &'static str| headers.iter().position(|h| h == name).ok_or(StatsError::MissingColumn(name));
     let (pxname, svname, status) = (column("pxname")?, column("svname")?, column("status")?);
     let (scur, slim) = (column("scur").ok(), column("slim").ok());
 
@@ -72,31 +58,18 @@ pub fn parse_backend(csv_text: &str, backend: &str) -> Result<BackendView, Stats
         found = true;
         let name = record.get(svname).unwrap_or_default();
         if name == "BACKEND" {
-            let number = |index: Option<usize>| {
-                index
-                    .and_then(|i| record.get(i))
-                    .and_then(|v| v.parse::<u64>().ok())
-            };
+            let number = |index: Option<usize>| index.and_then(|i| record.get(i)).and_then(|v| v.parse::<u64>().ok());
             view.load = per_mille(number(scur), number(slim));
         } else if name != "FRONTEND" {
-            view.servers.insert(
-                name.to_string(),
-                record.get(status).unwrap_or_default().to_string(),
-            );
+            view.servers.insert(name.to_string(), record.get(status).unwrap_or_default().to_string());
         }
     }
-    if found {
-        Ok(view)
-    } else {
-        Err(StatsError::NoSuchBackend(backend.to_string()))
-    }
+    if found { Ok(view) } else { Err(StatsError::NoSuchBackend(backend.to_string())) }
 }
 
 fn per_mille(current: Option<u64>, limit: Option<u64>) -> Option<u32> {
     match (current, limit) {
-        (Some(current), Some(limit)) if limit > 0 => {
-            Some((current.saturating_mul(1000) / limit).min(1000) as u32)
-        }
+        (Some(current), Some(limit)) if limit > 0 => Some((current.saturating_mul(1000) / limit).min(1000) as u32),
         _ => None,
     }
 }
@@ -130,21 +103,10 @@ mod tests {
             "other,web1,0,0,0,5,,20,0,0,,0,,0,0,0,0,DOWN,1,1,0,",
         ]);
         let view = parse_backend(&text, "web").unwrap();
-        let up: Vec<(&str, bool)> = view
-            .servers
-            .iter()
-            .map(|(n, s)| (n.as_str(), status_is_up(s)))
-            .collect();
+        let up: Vec<(&str, bool)> = view.servers.iter().map(|(n, s)| (n.as_str(), status_is_up(s))).collect();
         assert_eq!(
             up,
-            [
-                ("web1", true),
-                ("web2", false),
-                ("web3", false),
-                ("web4", true),
-                ("web5", false),
-                ("web6", false)
-            ]
+            [("web1", true), ("web2", false), ("web3", false), ("web4", true), ("web5", false), ("web6", false)]
         );
         assert_eq!(view.servers["web3"], "MAINT");
         assert_eq!(view.load, Some(250));
@@ -161,20 +123,14 @@ mod tests {
 
     #[test]
     fn rejects_pages_that_are_not_stats_csv() {
-        assert_eq!(
-            parse_backend("<html>login</html>", "web"),
-            Err(StatsError::NotStatsCsv)
-        );
+        assert_eq!(parse_backend("<html>login</html>", "web"), Err(StatsError::NotStatsCsv));
         assert_eq!(parse_backend("", "web"), Err(StatsError::NotStatsCsv));
         assert_eq!(
             parse_backend("# pxname,svname,scur\nweb,web1,0\n", "web"),
             Err(StatsError::MissingColumn("status"))
         );
         assert_eq!(
-            parse_backend(
-                &page(&["web,web1,0,0,1,5,,20,0,0,,0,,0,0,0,0,UP,1,1,0,"]),
-                "api"
-            ),
+            parse_backend(&page(&["web,web1,0,0,1,5,,20,0,0,,0,,0,0,0,0,UP,1,1,0,"]), "api"),
             Err(StatsError::NoSuchBackend("api".into()))
         );
     }

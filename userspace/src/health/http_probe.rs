@@ -40,24 +40,13 @@ pub struct HttpExpectation {
 
 /// GETs `url` and checks status (and keyword). The whole probe, body
 /// included, is bounded by `timeout`.
-pub async fn probe_http(
-    client: &Client,
-    url: &Url,
-    expect: &HttpExpectation,
-    timeout: Duration,
-) -> ProbeOutcome {
+pub async fn probe_http(client: &Client, url: &Url, expect: &HttpExpectation, timeout: Duration) -> ProbeOutcome {
     let started = Instant::now();
     let attempt = async {
         let response = send(client, url, timeout).await?;
         check_status(response.status(), expect.status)?;
         if let Some(keyword) = &expect.keyword {
-            let body = read_limited(
-                response,
-                KEYWORD_BODY_LIMIT,
-                Some(keyword.as_bytes()),
-                timeout,
-            )
-            .await?;
+            let body = read_limited(response, KEYWORD_BODY_LIMIT, Some(keyword.as_bytes()), timeout).await?;
             if !contains(&body, keyword.as_bytes()) {
                 return Err(format!("keyword '{keyword}' missing"));
             }
@@ -67,9 +56,7 @@ pub async fn probe_http(
     match tokio::time::timeout(timeout, attempt).await {
         Err(_) => ProbeOutcome::failed(timeout_cause(timeout)),
         Ok(Err(cause)) => ProbeOutcome::failed(cause),
-        Ok(Ok(())) => ProbeOutcome::Ok {
-            latency: started.elapsed(),
-        },
+        Ok(Ok(())) => ProbeOutcome::Ok { latency: started.elapsed() },
     }
 }
 
@@ -95,19 +82,11 @@ pub async fn fetch_text(
 }
 
 async fn send(client: &Client, url: &Url, timeout: Duration) -> Result<reqwest::Response, String> {
-    client
-        .get(url.clone())
-        .send()
-        .await
-        .map_err(|e| describe_error(&e, timeout))
+    client.get(url.clone()).send().await.map_err(|e| describe_error(&e, timeout))
 }
 
 fn check_status(actual: StatusCode, expected: u16) -> Result<(), String> {
-    if actual.as_u16() == expected {
-        Ok(())
-    } else {
-        Err(format!("status {}", actual.as_u16()))
-    }
+    if actual.as_u16() == expected { Ok(()) } else { Err(format!("status {}", actual.as_u16())) }
 }
 
 /// Reads the body up to `limit` bytes, stopping early once `stop_at` is seen.
@@ -119,11 +98,7 @@ async fn read_limited(
 ) -> Result<Vec<u8>, String> {
     let mut body = Vec::new();
     while body.len() < limit {
-        let Some(chunk) = response
-            .chunk()
-            .await
-            .map_err(|e| describe_error(&e, timeout))?
-        else {
+        let Some(chunk) = response.chunk().await.map_err(|e| describe_error(&e, timeout))? else {
             break;
         };
         let searched_up_to = body.len();
@@ -141,10 +116,7 @@ async fn read_limited(
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    needle.is_empty()
-        || haystack
-            .windows(needle.len())
-            .any(|window| window == needle)
+    needle.is_empty() || haystack.windows(needle.len()).any(|window| window == needle)
 }
 
 /// A short cause such as "connect failed: Connection refused (os error 111)".

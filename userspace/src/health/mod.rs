@@ -92,9 +92,8 @@ mod tracker;
 mod tests;
 
 pub use config::{
-    CheckKind, ConfigError, DEFAULT_FALL, DEFAULT_INTERVAL_MS, DEFAULT_RISE, DEFAULT_TIMEOUT_MS,
-    DatabaseConfig, HaproxyConfig, HealthConfig, ProbeOverrides, ProbeSettings, ServerConfig,
-    SiteConfig,
+    CheckKind, ConfigError, DEFAULT_FALL, DEFAULT_INTERVAL_MS, DEFAULT_RISE, DEFAULT_TIMEOUT_MS, DatabaseConfig,
+    HaproxyConfig, HealthConfig, ProbeOverrides, ProbeSettings, ServerConfig, SiteConfig,
 };
 pub use haproxy::{BackendView, StatsError, parse_backend, status_is_up};
 pub use http_probe::{HttpExpectation, KEYWORD_BODY_LIMIT, build_client, probe_http};

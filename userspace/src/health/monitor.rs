@@ -23,10 +23,7 @@ pub enum HealthError {
     #[error("invalid health config: {0}")]
     Config(#[from] ConfigError),
     #[error("cannot build HTTP client for {check}: {source}")]
-    HttpClient {
-        check: String,
-        source: reqwest::Error,
-    },
+    HttpClient { check: String, source: reqwest::Error },
     #[error("unknown site '{0}'")]
     UnknownSite(String),
     #[error("site '{0}' is probed here; only remote sites can be set")]
@@ -46,21 +43,10 @@ impl HealthMonitor {
     pub fn start(config: &HealthConfig) -> Result<HealthMonitor, HealthError> {
         config.validate()?;
         let plan = runner::plan(config)?;
-        let initial: SiteMap = plan
-            .sites
-            .iter()
-            .map(|site| (site.name.clone(), site.published))
-            .collect();
+        let initial: SiteMap = plan.sites.iter().map(|site| (site.name.clone(), site.published)).collect();
         let (publisher, _) = watch::channel(initial);
-        let shared = Arc::new(Shared {
-            sites: Mutex::new(plan.sites),
-            publisher,
-        });
-        let tasks = plan
-            .probes
-            .into_iter()
-            .map(|probe| tokio::spawn(runner::run(shared.clone(), probe)))
-            .collect();
+        let shared = Arc::new(Shared { sites: Mutex::new(plan.sites), publisher });
+        let tasks = plan.probes.into_iter().map(|probe| tokio::spawn(runner::run(shared.clone(), probe))).collect();
         Ok(HealthMonitor { shared, tasks })
     }
 
@@ -76,27 +62,18 @@ impl HealthMonitor {
 
     /// Every check's current status.
     pub fn status(&self) -> HealthStatus {
-        HealthStatus {
-            sites: self.shared.lock().iter().map(SiteRuntime::status).collect(),
-        }
+        HealthStatus { sites: self.shared.lock().iter().map(SiteRuntime::status).collect() }
     }
 
     /// Sets the state of a site marked `remote = true` (learnt from a peer).
     pub fn set_remote(&self, site: &str, state: SiteState) -> Result<(), HealthError> {
         let mut sites = self.shared.lock();
-        let runtime = sites
-            .iter_mut()
-            .find(|s| s.name == site)
-            .ok_or_else(|| HealthError::UnknownSite(site.into()))?;
+        let runtime = sites.iter_mut().find(|s| s.name == site).ok_or_else(|| HealthError::UnknownSite(site.into()))?;
         if !runtime.remote {
             return Err(HealthError::NotRemote(site.into()));
         }
         if runtime.published.available != state.available {
-            let word = if state.available {
-                "available"
-            } else {
-                "unavailable"
-            };
+            let word = if state.available { "available" } else { "unavailable" };
             tracing::info!(site, cause = "set from peer", "remote site {word}");
         }
         if runtime.published != state {
@@ -164,11 +141,7 @@ impl Shared {
 
     /// Applies one HAProxy stats fetch to the fetch check and to every
     /// server of the site checked through HAProxy.
-    pub fn record_haproxy(
-        &self,
-        site: usize,
-        fetched: Result<(BackendView, std::time::Duration), String>,
-    ) {
+    pub fn record_haproxy(&self, site: usize, fetched: Result<(BackendView, std::time::Duration), String>) {
         let mut sites = self.lock();
         let runtime = &mut sites[site];
         let fetch_outcome = match &fetched {
@@ -186,9 +159,7 @@ impl Shared {
             let outcome = match &fetched {
                 Err(cause) => ProbeOutcome::failed(format!("haproxy stats: {cause}")),
                 Ok((view, latency)) => match view.servers.get(&check.target) {
-                    None => {
-                        ProbeOutcome::failed(format!("'{}' not in haproxy backend", check.target))
-                    }
+                    None => ProbeOutcome::failed(format!("'{}' not in haproxy backend", check.target)),
                     Some(status) if status_is_up(status) => ProbeOutcome::Ok { latency: *latency },
                     Some(status) => ProbeOutcome::failed(format!("haproxy status {status}")),
                 },
@@ -221,18 +192,17 @@ impl Shared {
 
     fn publish(&self, runtime: &SiteRuntime) {
         let (name, state) = (&runtime.name, runtime.published);
-        self.publisher
-            .send_if_modified(|map| match map.get_mut(name) {
-                Some(current) if *current == state => false,
-                Some(current) => {
-                    *current = state;
-                    true
-                }
-                None => {
-                    map.insert(name.clone(), state);
-                    true
-                }
-            });
+        self.publisher.send_if_modified(|map| match map.get_mut(name) {
+            Some(current) if *current == state => false,
+            Some(current) => {
+                *current = state;
+                true
+            }
+            None => {
+                map.insert(name.clone(), state);
+                true
+            }
+        });
     }
 }
 

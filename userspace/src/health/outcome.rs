@@ -10,9 +10,7 @@ pub enum ProbeOutcome {
 
 impl ProbeOutcome {
     pub fn failed(cause: impl Into<String>) -> Self {
-        ProbeOutcome::Failed {
-            cause: cause.into(),
-        }
+        ProbeOutcome::Failed { cause: cause.into() }
     }
 
     pub fn is_ok(&self) -> bool {

@@ -8,9 +8,7 @@ use tokio::time::Instant;
 
 use crate::health::config::{CheckKind, HealthConfig, ProbeSettings};
 use crate::health::haproxy::parse_backend;
-use crate::health::http_probe::{
-    HttpExpectation, STATS_BODY_LIMIT, build_client, fetch_text, probe_http,
-};
+use crate::health::http_probe::{HttpExpectation, STATS_BODY_LIMIT, build_client, fetch_text, probe_http};
 use crate::health::monitor::{CheckSlot, HealthError, Shared};
 use crate::health::site_runtime::{CheckRuntime, SiteRuntime};
 use crate::health::tcp_probe::probe_tcp;
@@ -27,22 +25,9 @@ pub(crate) struct Probe {
 }
 
 enum ProbeKind {
-    Tcp {
-        slot: CheckSlot,
-        address: SocketAddr,
-    },
-    Http {
-        slot: CheckSlot,
-        client: Client,
-        url: Url,
-        expect: HttpExpectation,
-    },
-    Haproxy {
-        site: usize,
-        client: Client,
-        url: Url,
-        backend: String,
-    },
+    Tcp { slot: CheckSlot, address: SocketAddr },
+    Http { slot: CheckSlot, client: Client, url: Url, expect: HttpExpectation },
+    Haproxy { site: usize, client: Client, url: Url, backend: String },
 }
 
 /// Builds the runtime state of every site and the probes to run.
@@ -68,95 +53,45 @@ pub(crate) fn plan(config: &HealthConfig) -> Result<Plan, HealthError> {
         };
         for (server_index, server) in site.servers.iter().enumerate() {
             let settings = defaults.with(server.overrides());
-            let slot = CheckSlot::Server {
-                site: site_index,
-                server: server_index,
-            };
+            let slot = CheckSlot::Server { site: site_index, server: server_index };
             let check_name = format!("{}/{}", site.name, server.name);
             let (kind, target) = match server.check {
                 CheckKind::Tcp => {
                     let address = server.address.expect("validated: tcp has address");
-                    probes.push(Probe {
-                        settings,
-                        kind: ProbeKind::Tcp { slot, address },
-                    });
+                    probes.push(Probe { settings, kind: ProbeKind::Tcp { slot, address } });
                     ("tcp", address.to_string())
                 }
                 CheckKind::Http => {
                     let url = parse_url(server.url.as_deref().expect("validated: http has url"));
                     let client = client_for(&check_name, settings, server.tls_skip_verify)?;
-                    let expect = HttpExpectation {
-                        status: server.expect_status.unwrap_or(200),
-                        keyword: None,
-                    };
-                    probes.push(Probe {
-                        settings,
-                        kind: ProbeKind::Http {
-                            slot,
-                            client,
-                            url: url.clone(),
-                            expect,
-                        },
-                    });
+                    let expect = HttpExpectation { status: server.expect_status.unwrap_or(200), keyword: None };
+                    probes.push(Probe { settings, kind: ProbeKind::Http { slot, client, url: url.clone(), expect } });
                     ("http", url.to_string())
                 }
                 // Fed by the site's HAProxy fetch; the target is the HAProxy server name.
                 CheckKind::Haproxy => ("haproxy", server.haproxy_name().to_string()),
             };
-            runtime
-                .servers
-                .push(CheckRuntime::new(&server.name, kind, target, settings));
+            runtime.servers.push(CheckRuntime::new(&server.name, kind, target, settings));
         }
         if let Some(database) = &site.database {
             let settings = defaults.with(database.overrides());
             let url = parse_url(&database.url);
-            let client = client_for(
-                &format!("{}/database", site.name),
-                settings,
-                database.tls_skip_verify,
-            )?;
+            let client = client_for(&format!("{}/database", site.name), settings, database.tls_skip_verify)?;
             let expect = HttpExpectation {
                 status: database.expect_status.unwrap_or(200),
                 keyword: database.effective_keyword().map(str::to_string),
             };
             let slot = CheckSlot::Database { site: site_index };
             let name = database.name.as_deref().unwrap_or("database");
-            runtime.database = Some(CheckRuntime::new(
-                name,
-                "database",
-                url.to_string(),
-                settings,
-            ));
-            probes.push(Probe {
-                settings,
-                kind: ProbeKind::Http {
-                    slot,
-                    client,
-                    url,
-                    expect,
-                },
-            });
+            runtime.database = Some(CheckRuntime::new(name, "database", url.to_string(), settings));
+            probes.push(Probe { settings, kind: ProbeKind::Http { slot, client, url, expect } });
         }
         if let Some(haproxy) = &site.haproxy {
             let settings = defaults.with(haproxy.overrides());
             let url = parse_url(&haproxy.url);
-            let client = client_for(
-                &format!("{}/haproxy", site.name),
-                settings,
-                haproxy.tls_skip_verify,
-            )?;
-            runtime.haproxy = Some(CheckRuntime::new(
-                &haproxy.backend,
-                "haproxy_stats",
-                url.to_string(),
-                settings,
-            ));
-            let kind = ProbeKind::Haproxy {
-                site: site_index,
-                client,
-                url,
-                backend: haproxy.backend.clone(),
-            };
+            let client = client_for(&format!("{}/haproxy", site.name), settings, haproxy.tls_skip_verify)?;
+            runtime.haproxy = Some(CheckRuntime::new(&haproxy.backend, "haproxy_stats", url.to_string(), settings));
+            let kind = ProbeKind::Haproxy { site: site_index, client, url, backend: haproxy.backend.clone() };
             probes.push(Probe { settings, kind });
         }
         sites.push(runtime);
@@ -168,15 +103,9 @@ fn parse_url(url: &str) -> Url {
     Url::parse(url).expect("validated URL")
 }
 
-fn client_for(
-    check: &str,
-    settings: ProbeSettings,
-    tls_skip_verify: bool,
-) -> Result<Client, HealthError> {
-    build_client(settings.timeout, tls_skip_verify).map_err(|source| HealthError::HttpClient {
-        check: check.to_string(),
-        source,
-    })
+fn client_for(check: &str, settings: ProbeSettings, tls_skip_verify: bool) -> Result<Client, HealthError> {
+    build_client(settings.timeout, tls_skip_verify)
+        .map_err(|source| HealthError::HttpClient { check: check.to_string(), source })
 }
 
 /// Probes forever. A probe starts one interval after the previous one
@@ -190,29 +119,13 @@ pub(crate) async fn run(shared: Arc<Shared>, probe: Probe) {
             ProbeKind::Tcp { slot, address } => {
                 shared.record(*slot, probe_tcp(*address, settings.timeout).await);
             }
-            ProbeKind::Http {
-                slot,
-                client,
-                url,
-                expect,
-            } => {
-                shared.record(
-                    *slot,
-                    probe_http(client, url, expect, settings.timeout).await,
-                );
+            ProbeKind::Http { slot, client, url, expect } => {
+                shared.record(*slot, probe_http(client, url, expect, settings.timeout).await);
             }
-            ProbeKind::Haproxy {
-                site,
-                client,
-                url,
-                backend,
-            } => {
-                let fetched = fetch_text(client, url, STATS_BODY_LIMIT, settings.timeout)
-                    .await
-                    .and_then(|(text, latency)| {
-                        parse_backend(&text, backend)
-                            .map(|view| (view, latency))
-                            .map_err(|e| e.to_string())
+            ProbeKind::Haproxy { site, client, url, backend } => {
+                let fetched =
+                    fetch_text(client, url, STATS_BODY_LIMIT, settings.timeout).await.and_then(|(text, latency)| {
+                        parse_backend(&text, backend).map(|view| (view, latency)).map_err(|e| e.to_string())
                     });
                 shared.record_haproxy(*site, fetched);
             }

@@ -33,9 +33,7 @@ impl CheckRuntime {
     }
 
     fn last_cause(&self) -> String {
-        self.tracker
-            .last()
-            .map_or_else(|| "not checked yet".to_string(), ProbeOutcome::describe)
+        self.tracker.last().map_or_else(|| "not checked yet".to_string(), ProbeOutcome::describe)
     }
 
     pub fn status(&self) -> CheckStatus {
@@ -48,9 +46,7 @@ impl CheckRuntime {
             up: tracker.up(),
             last_result: tracker.last().map(ProbeOutcome::describe),
             last_latency_us: match tracker.last() {
-                Some(ProbeOutcome::Ok { latency }) => {
-                    Some(u32::try_from(latency.as_micros()).unwrap_or(u32::MAX))
-                }
+                Some(ProbeOutcome::Ok { latency }) => Some(u32::try_from(latency.as_micros()).unwrap_or(u32::MAX)),
                 _ => None,
             },
             rtt_ewma_us: tracker.rtt_ewma_us(),
@@ -85,10 +81,7 @@ impl SiteRuntime {
         SiteState {
             available: any_up && database_ok,
             load: self.static_load.or(self.haproxy_load).unwrap_or(0),
-            rtt_us: up_servers()
-                .filter_map(|s| s.tracker.rtt_ewma_us())
-                .min()
-                .unwrap_or(0),
+            rtt_us: up_servers().filter_map(|s| s.tracker.rtt_ewma_us()).min().unwrap_or(0),
         }
     }
 
@@ -103,18 +96,9 @@ impl SiteRuntime {
 
     /// Why the site is (un)available, for the log line of a change.
     pub fn availability_cause(&self) -> String {
-        let up: Vec<&str> = self
-            .servers
-            .iter()
-            .filter(|s| s.tracker.is_up())
-            .map(|s| s.name.as_str())
-            .collect();
+        let up: Vec<&str> = self.servers.iter().filter(|s| s.tracker.is_up()).map(|s| s.name.as_str()).collect();
         if up.is_empty() {
-            let causes: Vec<String> = self
-                .servers
-                .iter()
-                .map(|s| format!("{}: {}", s.name, s.last_cause()))
-                .collect();
+            let causes: Vec<String> = self.servers.iter().map(|s| format!("{}: {}", s.name, s.last_cause())).collect();
             return format!("no web server up ({})", causes.join("; "));
         }
         match &self.database {

@@ -14,8 +14,6 @@ pub async fn probe_tcp(address: SocketAddr, timeout: Duration) -> ProbeOutcome {
     match tokio::time::timeout(timeout, TcpStream::connect(address)).await {
         Err(_) => ProbeOutcome::failed(timeout_cause(timeout)),
         Ok(Err(error)) => ProbeOutcome::failed(format!("connect failed: {error}")),
-        Ok(Ok(_stream)) => ProbeOutcome::Ok {
-            latency: started.elapsed(),
-        },
+        Ok(Ok(_stream)) => ProbeOutcome::Ok { latency: started.elapsed() },
     }
 }

@@ -69,11 +69,7 @@ impl CheckTracker {
         }
         self.up = Some(next);
         self.transitions += 1;
-        Some(if next {
-            Transition::Up
-        } else {
-            Transition::Down
-        })
+        Some(if next { Transition::Up } else { Transition::Down })
     }
 
     fn smooth(&mut self, sample_us: u32) {
@@ -128,9 +124,7 @@ mod tests {
     use super::*;
 
     fn ok(ms: u64) -> ProbeOutcome {
-        ProbeOutcome::Ok {
-            latency: Duration::from_millis(ms),
-        }
+        ProbeOutcome::Ok { latency: Duration::from_millis(ms) }
     }
 
     fn bad() -> ProbeOutcome {

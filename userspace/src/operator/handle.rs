@@ -50,9 +50,18 @@ impl Handle {
 
     pub async fn remove_override(&self, key: Override) -> Result<String, String> {
         let key = key.checked(&self.config.load(), false)?;
-        let message = format!("{} {} {}: override removed, the policy's answer is back", key.name, key.qtype, view_name(&key.view));
+        let message = format!(
+            "{} {} {}: override removed, the policy's answer is back",
+            key.name,
+            key.qtype,
+            view_name(&key.view)
+        );
         self.change(move |s| {
-            if s.remove_override(&key) { Ok(()) } else { Err(format!("no override for {} {} {}", key.name, key.qtype, view_name(&key.view))) }
+            if s.remove_override(&key) {
+                Ok(())
+            } else {
+                Err(format!("no override for {} {} {}", key.name, key.qtype, view_name(&key.view)))
+            }
         })
         .await?;
         Ok(message)
@@ -88,7 +97,10 @@ impl Handle {
         let reached = tokio::time::timeout(APPLY_WAIT, applied.wait_for(|g| *g >= generation)).await;
         match reached {
             Ok(Ok(_)) => Ok(()),
-            _ => Err(format!("saved, but the control loop did not apply it within {} s; see the daemon's log", APPLY_WAIT.as_secs())),
+            _ => Err(format!(
+                "saved, but the control loop did not apply it within {} s; see the daemon's log",
+                APPLY_WAIT.as_secs()
+            )),
         }
     }
 }

@@ -72,10 +72,7 @@ pub struct ConfigError {
 
 impl ConfigError {
     fn new(field: impl Into<String>, problem: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            problem: problem.into(),
-        }
+        Self { field: field.into(), problem: problem.into() }
     }
 }
 
@@ -115,10 +112,7 @@ impl PeersConfig {
         if !(MIN_PERIOD_MS..=MAX_PERIOD_MS).contains(&self.period_ms) {
             return Err(ConfigError::new(
                 "peers.period_ms",
-                format!(
-                    "{} is outside {MIN_PERIOD_MS}..={MAX_PERIOD_MS}",
-                    self.period_ms
-                ),
+                format!("{} is outside {MIN_PERIOD_MS}..={MAX_PERIOD_MS}", self.period_ms),
             ));
         }
         if !(1..=MAX_LIVE_PERIODS).contains(&self.live_periods) {
@@ -134,10 +128,7 @@ impl PeersConfig {
             ));
         }
         if self.listen.port() == 0 {
-            return Err(ConfigError::new(
-                "peers.listen",
-                "port 0 is not a fixed port peers can reach",
-            ));
+            return Err(ConfigError::new("peers.listen", "port 0 is not a fixed port peers can reach"));
         }
         self.validate_key_files()?;
         self.validate_peers()
@@ -161,10 +152,7 @@ impl PeersConfig {
 
     fn validate_key_files(&self) -> Result<(), ConfigError> {
         if self.key_files.is_empty() {
-            return Err(ConfigError::new(
-                "peers.key_files",
-                "at least one key file is required",
-            ));
+            return Err(ConfigError::new("peers.key_files", "at least one key file is required"));
         }
         let mut seen = HashSet::new();
         for (index, path) in self.key_files.iter().enumerate() {
@@ -188,31 +176,19 @@ impl PeersConfig {
             if !identities.insert((&peer.site, &peer.node)) {
                 return Err(ConfigError::new(
                     field("node"),
-                    format!(
-                        "site \"{}\" node \"{}\" is listed twice",
-                        peer.site, peer.node
-                    ),
+                    format!("site \"{}\" node \"{}\" is listed twice", peer.site, peer.node),
                 ));
             }
             if !addresses.insert(peer.address) {
-                return Err(ConfigError::new(
-                    field("address"),
-                    format!("{} is listed twice", peer.address),
-                ));
+                return Err(ConfigError::new(field("address"), format!("{} is listed twice", peer.address)));
             }
             if peer.address.port() == 0 || peer.address.ip().is_unspecified() {
-                return Err(ConfigError::new(
-                    field("address"),
-                    format!("{} is not a reachable address", peer.address),
-                ));
+                return Err(ConfigError::new(field("address"), format!("{} is not a reachable address", peer.address)));
             }
             if self.listen.is_ipv4() && peer.address.is_ipv6() {
                 return Err(ConfigError::new(
                     field("address"),
-                    format!(
-                        "{} is IPv6 but peers.listen {} is IPv4",
-                        peer.address, self.listen
-                    ),
+                    format!("{} is IPv6 but peers.listen {} is IPv4", peer.address, self.listen),
                 ));
             }
         }
@@ -223,16 +199,10 @@ impl PeersConfig {
 /// Site and node names travel in every datagram: short, plain ASCII.
 fn check_name(field: &str, name: &str) -> Result<(), ConfigError> {
     if name.is_empty() || name.len() > MAX_NAME_LEN {
-        return Err(ConfigError::new(
-            field,
-            format!("must be 1..={MAX_NAME_LEN} bytes long"),
-        ));
+        return Err(ConfigError::new(field, format!("must be 1..={MAX_NAME_LEN} bytes long")));
     }
     if !name.bytes().all(is_name_byte) {
-        return Err(ConfigError::new(
-            field,
-            format!("\"{name}\" may only contain A-Z a-z 0-9 . _ -"),
-        ));
+        return Err(ConfigError::new(field, format!("\"{name}\" may only contain A-Z a-z 0-9 . _ -")));
     }
     Ok(())
 }
@@ -312,20 +282,14 @@ mod tests {
         config.peers[1].node = "dns-b2".into();
         config.key_files.clear();
         let err = config.validate().unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "peers.key_files: at least one key file is required"
-        );
+        assert_eq!(err.to_string(), "peers.key_files: at least one key file is required");
     }
 
     #[test]
     fn own_site_may_not_be_a_peer() {
         let config = parse(&EXAMPLE.replace("198.18.0.1:5300", "[::]:5300")).unwrap();
         assert!(config.validate_identity("a", "dns-a1").is_ok());
-        assert_eq!(
-            config.validate_identity("b", "dns-b9").unwrap_err().field,
-            "peers.peer[0].site"
-        );
+        assert_eq!(config.validate_identity("b", "dns-b9").unwrap_err().field, "peers.peer[0].site");
         assert_eq!(config.validate_identity("a", "").unwrap_err().field, "node");
     }
 }

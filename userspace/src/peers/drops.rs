@@ -54,12 +54,7 @@ impl DropCounters {
     }
 
     pub fn total(&self) -> u64 {
-        self.malformed
-            + self.unknown_key
-            + self.bad_mac
-            + self.unknown_peer
-            + self.replayed
-            + self.stale
+        self.malformed + self.unknown_key + self.bad_mac + self.unknown_peer + self.replayed + self.stale
     }
 
     fn slot(&mut self, reason: DropReason) -> &mut u64 {

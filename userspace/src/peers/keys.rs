@@ -23,21 +23,14 @@ const KEY_ID_LABEL: &[u8] = b"switchyard peer key id v1";
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
     #[error("cannot read key file {path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error(
-        "key file {path} has mode {mode:04o}; it must not be accessible by group or others (chmod 600)"
-    )]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("key file {path} has mode {mode:04o}; it must not be accessible by group or others (chmod 600)")]
     TooOpen { path: PathBuf, mode: u32 },
     #[error("key file {path} is not a regular file")]
     NotAFile { path: PathBuf },
     #[error("key file {path} is larger than {MAX_KEY_FILE_LEN} bytes")]
     TooLarge { path: PathBuf },
-    #[error(
-        "key in {source_name} is {len} bytes after trimming whitespace; at least {MIN_KEY_LEN} are required"
-    )]
+    #[error("key in {source_name} is {len} bytes after trimming whitespace; at least {MIN_KEY_LEN} are required")]
     TooShort { source_name: String, len: usize },
     #[error("key in {source_name} is the same key as an earlier one")]
     Duplicate { source_name: String },
@@ -54,9 +47,7 @@ pub struct PeerKey {
 
 impl fmt::Debug for PeerKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PeerKey")
-            .field("id", &format_args!("{:08x}", self.id))
-            .finish_non_exhaustive()
+        f.debug_struct("PeerKey").field("id", &format_args!("{:08x}", self.id)).finish_non_exhaustive()
     }
 }
 
@@ -64,10 +55,7 @@ impl PeerKey {
     pub fn new(secret: &[u8]) -> Self {
         let id_tag = hmac_sha256(secret, KEY_ID_LABEL);
         let id = u32::from_be_bytes([id_tag[0], id_tag[1], id_tag[2], id_tag[3]]);
-        Self {
-            id,
-            secret: Arc::from(secret),
-        }
+        Self { id, secret: Arc::from(secret) }
     }
 
     pub fn id(&self) -> u32 {
@@ -80,8 +68,7 @@ impl PeerKey {
 
     /// Constant-time comparison of the full tag.
     pub fn verify(&self, message: &[u8], tag: &[u8]) -> bool {
-        let mut mac =
-            HmacSha256::new_from_slice(&self.secret).expect("HMAC accepts any key length");
+        let mut mac = HmacSha256::new_from_slice(&self.secret).expect("HMAC accepts any key length");
         mac.update(message);
         mac.verify_slice(tag).is_ok()
     }
@@ -126,16 +113,10 @@ impl KeyRing {
         let mut keys: Vec<PeerKey> = Vec::with_capacity(secrets.len());
         for (source_name, secret) in secrets {
             if secret.len() < MIN_KEY_LEN {
-                return Err(KeyError::TooShort {
-                    source_name,
-                    len: secret.len(),
-                });
+                return Err(KeyError::TooShort { source_name, len: secret.len() });
             }
             let key = PeerKey::new(&secret);
-            if keys
-                .iter()
-                .any(|known| known.id == key.id && known.secret == key.secret)
-            {
+            if keys.iter().any(|known| known.id == key.id && known.secret == key.secret) {
                 return Err(KeyError::Duplicate { source_name });
             }
             keys.push(key);
@@ -161,35 +142,22 @@ impl KeyRing {
 /// used as the HMAC secret as they are (e.g. `openssl rand -base64 32`). The
 /// file must be a regular file with no group or other permission bits.
 pub fn read_key_file(path: &Path) -> Result<Vec<u8>, KeyError> {
-    let io_error = |source| KeyError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
+    let io_error = |source| KeyError::Io { path: path.to_path_buf(), source };
     // Check the opened file, not the path, so a swap in between cannot fool us.
     let mut file = File::open(path).map_err(io_error)?;
     let metadata = file.metadata().map_err(io_error)?;
     if !metadata.is_file() {
-        return Err(KeyError::NotAFile {
-            path: path.to_path_buf(),
-        });
+        return Err(KeyError::NotAFile { path: path.to_path_buf() });
     }
     let mode = metadata.permissions().mode() & 0o7777;
     if mode & 0o077 != 0 {
-        return Err(KeyError::TooOpen {
-            path: path.to_path_buf(),
-            mode,
-        });
+        return Err(KeyError::TooOpen { path: path.to_path_buf(), mode });
     }
     if metadata.len() > MAX_KEY_FILE_LEN {
-        return Err(KeyError::TooLarge {
-            path: path.to_path_buf(),
-        });
+        return Err(KeyError::TooLarge { path: path.to_path_buf() });
     }
     let mut contents = Vec::new();
-    file.by_ref()
-        .take(MAX_KEY_FILE_LEN + 1)
-        .read_to_end(&mut contents)
-        .map_err(io_error)?;
+    file.by_ref().take(MAX_KEY_FILE_LEN + 1).read_to_end(&mut contents).map_err(io_error)?;
     Ok(contents.trim_ascii().to_vec())
 }
 
@@ -212,10 +180,7 @@ mod tests {
         let file = key_file("0123456789abcdef0123\n", 0o600);
         assert_eq!(read_key_file(file.path()).unwrap(), b"0123456789abcdef0123");
         let ring = KeyRing::load(&[file.path().to_path_buf()]).unwrap();
-        assert_eq!(
-            ring.signing_key().id(),
-            PeerKey::new(b"0123456789abcdef0123").id()
-        );
+        assert_eq!(ring.signing_key().id(), PeerKey::new(b"0123456789abcdef0123").id());
     }
 
     #[test]
@@ -231,19 +196,10 @@ mod tests {
 
     #[test]
     fn refuses_short_and_duplicate_keys() {
-        assert!(matches!(
-            KeyRing::from_secrets(&["short"]),
-            Err(KeyError::TooShort { .. })
-        ));
+        assert!(matches!(KeyRing::from_secrets(&["short"]), Err(KeyError::TooShort { .. })));
         let key = "0123456789abcdef";
-        assert!(matches!(
-            KeyRing::from_secrets(&[key, key]),
-            Err(KeyError::Duplicate { .. })
-        ));
-        assert!(matches!(
-            KeyRing::from_secrets::<&str>(&[]),
-            Err(KeyError::Empty)
-        ));
+        assert!(matches!(KeyRing::from_secrets(&[key, key]), Err(KeyError::Duplicate { .. })));
+        assert!(matches!(KeyRing::from_secrets::<&str>(&[]), Err(KeyError::Empty)));
     }
 
     #[test]

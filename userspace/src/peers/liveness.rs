@@ -36,15 +36,8 @@ pub struct LivenessWindow {
 
 impl LivenessWindow {
     pub fn new(live_periods: u32) -> Self {
-        assert!(
-            (1..=MAX_LIVE_PERIODS).contains(&live_periods),
-            "live_periods out of range"
-        );
-        Self {
-            live_periods,
-            newest: None,
-            seen: 0,
-        }
+        assert!((1..=MAX_LIVE_PERIODS).contains(&live_periods), "live_periods out of range");
+        Self { live_periods, newest: None, seen: 0 }
     }
 
     /// A heartbeat arrived during `slot`.
@@ -71,9 +64,7 @@ impl LivenessWindow {
 
     pub fn heard_in(&self, slot: u64) -> bool {
         match self.newest {
-            Some(newest) if slot <= newest && newest - slot < 64 => {
-                self.seen >> (newest - slot) & 1 == 1
-            }
+            Some(newest) if slot <= newest && newest - slot < 64 => self.seen >> (newest - slot) & 1 == 1,
             _ => false,
         }
     }
@@ -82,30 +73,24 @@ impl LivenessWindow {
         let n = u64::from(self.live_periods);
         match rule {
             LivenessRule::EveryPeriod => {
-                let completed = current_slot
-                    .checked_sub(1)
-                    .is_some_and(|last| self.heard_in_each(last, n));
+                let completed = current_slot.checked_sub(1).is_some_and(|last| self.heard_in_each(last, n));
                 completed || self.heard_in_each(current_slot, n)
             }
-            LivenessRule::AnyPeriod => self
-                .newest
-                .is_some_and(|newest| newest <= current_slot && current_slot - newest <= n),
+            LivenessRule::AnyPeriod => {
+                self.newest.is_some_and(|newest| newest <= current_slot && current_slot - newest <= n)
+            }
         }
     }
 
     /// Completed slots among the last N with no heartbeat.
     pub fn missed_in_window(&self, current_slot: u64) -> u32 {
         let n = u64::from(self.live_periods);
-        (1..=n)
-            .filter_map(|back| current_slot.checked_sub(back))
-            .filter(|&slot| !self.heard_in(slot))
-            .count() as u32
+        (1..=n).filter_map(|back| current_slot.checked_sub(back)).filter(|&slot| !self.heard_in(slot)).count() as u32
     }
 
     /// Completed slots since the newest heartbeat; `None` if never heard.
     pub fn periods_since_heartbeat(&self, current_slot: u64) -> Option<u64> {
-        self.newest
-            .map(|newest| current_slot.saturating_sub(newest).saturating_sub(1))
+        self.newest.map(|newest| current_slot.saturating_sub(newest).saturating_sub(1))
     }
 
     /// Why the peer is now dead, for the log line.
@@ -113,10 +98,7 @@ impl LivenessWindow {
         let n = self.live_periods;
         match rule {
             LivenessRule::EveryPeriod => {
-                format!(
-                    "missed {} of the last {n} periods",
-                    self.missed_in_window(current_slot)
-                )
+                format!("missed {} of the last {n} periods", self.missed_in_window(current_slot))
             }
             LivenessRule::AnyPeriod => format!("missed {n} periods"),
         }
@@ -127,10 +109,7 @@ impl LivenessWindow {
         match (rule, self.newest) {
             (_, None) => "no heartbeat".to_owned(),
             (LivenessRule::EveryPeriod, Some(_)) => {
-                format!(
-                    "heartbeat resumed in each of the last {} periods",
-                    self.live_periods
-                )
+                format!("heartbeat resumed in each of the last {} periods", self.live_periods)
             }
             (LivenessRule::AnyPeriod, Some(_)) => "heartbeat resumed".to_owned(),
         }
@@ -160,10 +139,7 @@ mod tests {
     impl FakeTime {
         fn new() -> Self {
             let start = Instant::now();
-            Self {
-                clock: PeriodClock::new(start, PERIOD),
-                now: start,
-            }
+            Self { clock: PeriodClock::new(start, PERIOD), now: start }
         }
         fn advance_ms(&mut self, ms: u64) {
             self.now += Duration::from_millis(ms);
@@ -196,10 +172,7 @@ mod tests {
         time.advance_ms(100); // 410 ms
         assert!(!window.is_alive(rule, time.slot()));
         assert_eq!(window.missed_in_window(time.slot()), 1);
-        assert_eq!(
-            window.death_cause(rule, time.slot()),
-            "missed 1 of the last 3 periods"
-        );
+        assert_eq!(window.death_cause(rule, time.slot()), "missed 1 of the last 3 periods");
         // Resuming needs three consecutive periods again.
         window.record(time.slot()); // slot 4
         assert!(!window.is_alive(rule, time.slot()));
@@ -252,15 +225,10 @@ mod tests {
                     window.record(slot);
                 }
                 let last_heard = 19;
-                let dead_at = (last_heard..)
-                    .find(|&slot| !window.is_alive(rule, slot))
-                    .unwrap();
+                let dead_at = (last_heard..).find(|&slot| !window.is_alive(rule, slot)).unwrap();
                 // Death is noticed at the start of slot `dead_at`; the last
                 // heartbeat was at best at the start of slot 19.
-                assert!(
-                    dead_at - last_heard <= u64::from(n) + 1,
-                    "{rule:?} n={n} dead_at={dead_at}"
-                );
+                assert!(dead_at - last_heard <= u64::from(n) + 1, "{rule:?} n={n} dead_at={dead_at}");
             }
         }
     }

@@ -62,12 +62,7 @@ impl PeerTable {
 
     /// Checks a datagram and, if it passes every check, applies it. Drops are
     /// counted here; the reason is returned for logging.
-    pub(super) fn receive(
-        &mut self,
-        datagram: &[u8],
-        now: Instant,
-        wall_ms: u64,
-    ) -> Result<(), DropReason> {
+    pub(super) fn receive(&mut self, datagram: &[u8], now: Instant, wall_ms: u64) -> Result<(), DropReason> {
         let result = self.try_receive(datagram, now, wall_ms);
         if let Err(reason) = result {
             self.drops.count(reason);
@@ -75,12 +70,7 @@ impl PeerTable {
         result
     }
 
-    fn try_receive(
-        &mut self,
-        datagram: &[u8],
-        now: Instant,
-        wall_ms: u64,
-    ) -> Result<(), DropReason> {
+    fn try_receive(&mut self, datagram: &[u8], now: Instant, wall_ms: u64) -> Result<(), DropReason> {
         let heartbeat = wire::decode(datagram, &self.keys)?.heartbeat;
         let slot = self.clock.slot(now);
         let (rule, max_skew_ms) = (self.rule, self.max_skew_ms);
@@ -127,9 +117,7 @@ impl PeerTable {
     pub(super) fn views(&self) -> PeerViews {
         let mut chosen: std::collections::BTreeMap<&str, &PeerEntry> = Default::default();
         for peer in &self.peers {
-            let better = |current: &PeerEntry| {
-                (peer.alive, peer.last_heard) > (current.alive, current.last_heard)
-            };
+            let better = |current: &PeerEntry| (peer.alive, peer.last_heard) > (current.alive, current.last_heard);
             chosen
                 .entry(&peer.config.site)
                 .and_modify(|current| {
@@ -141,15 +129,7 @@ impl PeerTable {
         }
         chosen
             .into_iter()
-            .map(|(site, peer)| {
-                (
-                    site.to_owned(),
-                    PeerView {
-                        alive: peer.alive,
-                        state: peer.state,
-                    },
-                )
-            })
+            .map(|(site, peer)| (site.to_owned(), PeerView { alive: peer.alive, state: peer.state }))
             .collect()
     }
 
@@ -232,11 +212,7 @@ mod tests {
         });
         let keys = KeyRing::from_secrets(&["table-test-key-0123"]).unwrap();
         let epoch = Instant::now();
-        (
-            PeerTable::new(&config, keys.clone(), PeriodClock::new(epoch, PERIOD)),
-            keys,
-            epoch,
-        )
+        (PeerTable::new(&config, keys.clone(), PeriodClock::new(epoch, PERIOD)), keys, epoch)
     }
 
     fn beat(keys: &KeyRing, node: &str, sequence: u64, load: u32) -> Vec<u8> {
@@ -246,11 +222,7 @@ mod tests {
             boot_id: 1,
             sequence,
             sent_unix_ms: WALL_MS,
-            state: SiteState {
-                available: true,
-                load,
-                rtt_us: 10,
-            },
+            state: SiteState { available: true, load, rtt_us: 10 },
         };
         encode(&heartbeat, keys.signing_key()).unwrap()
     }
@@ -259,18 +231,12 @@ mod tests {
     fn site_view_follows_the_alive_node() {
         let (mut table, keys, epoch) = table(LivenessRule::AnyPeriod);
         let at = |ms| epoch + Duration::from_millis(ms);
-        table
-            .receive(&beat(&keys, "b1", 1, 100), at(10), WALL_MS)
-            .unwrap();
-        table
-            .receive(&beat(&keys, "b2", 1, 200), at(20), WALL_MS)
-            .unwrap();
+        table.receive(&beat(&keys, "b1", 1, 100), at(10), WALL_MS).unwrap();
+        table.receive(&beat(&keys, "b2", 1, 200), at(20), WALL_MS).unwrap();
         assert_eq!(table.views()["b"].state.unwrap().load, 200);
         // b2 goes quiet; b1 keeps beating.
         for (sequence, ms) in [(2, 110), (3, 210), (4, 310)] {
-            table
-                .receive(&beat(&keys, "b1", sequence, 100), at(ms), WALL_MS)
-                .unwrap();
+            table.receive(&beat(&keys, "b1", sequence, 100), at(ms), WALL_MS).unwrap();
         }
         table.evaluate(at(320));
         let view = table.views()["b"];
@@ -284,33 +250,12 @@ mod tests {
         let now = epoch + Duration::from_millis(5);
         let first = beat(&keys, "b1", 1, 100);
         table.receive(&first, now, WALL_MS).unwrap();
-        assert_eq!(
-            table.receive(&first, now, WALL_MS),
-            Err(DropReason::Replayed)
-        );
-        assert_eq!(
-            table.receive(&beat(&keys, "b1", 2, 1), now, WALL_MS + 5_001),
-            Err(DropReason::Stale)
-        );
-        assert_eq!(
-            table.receive(&beat(&keys, "zz", 3, 1), now, WALL_MS),
-            Err(DropReason::UnknownPeer)
-        );
-        assert_eq!(
-            table.receive(b"junk", now, WALL_MS),
-            Err(DropReason::Malformed)
-        );
+        assert_eq!(table.receive(&first, now, WALL_MS), Err(DropReason::Replayed));
+        assert_eq!(table.receive(&beat(&keys, "b1", 2, 1), now, WALL_MS + 5_001), Err(DropReason::Stale));
+        assert_eq!(table.receive(&beat(&keys, "zz", 3, 1), now, WALL_MS), Err(DropReason::UnknownPeer));
+        assert_eq!(table.receive(b"junk", now, WALL_MS), Err(DropReason::Malformed));
         let (peers, drops) = table.peer_statuses(now);
-        assert_eq!(
-            drops,
-            DropCounters {
-                malformed: 1,
-                unknown_peer: 1,
-                replayed: 1,
-                stale: 1,
-                ..Default::default()
-            }
-        );
+        assert_eq!(drops, DropCounters { malformed: 1, unknown_peer: 1, replayed: 1, stale: 1, ..Default::default() });
         assert_eq!(peers[0].drops.total(), 2);
         assert_eq!(peers[0].heartbeats_accepted, 1);
     }

@@ -31,10 +31,7 @@ pub enum StartError {
     #[error(transparent)]
     Key(#[from] KeyError),
     #[error("cannot bind the peer heartbeat socket to {address}: {source}")]
-    Bind {
-        address: SocketAddr,
-        source: std::io::Error,
-    },
+    Bind { address: SocketAddr, source: std::io::Error },
     #[error("cannot use the peer heartbeat socket: {0}")]
     Socket(std::io::Error),
 }
@@ -53,10 +50,7 @@ impl PeerService {
         let keys = prepare(&config, own_site, own_node)?;
         let socket = UdpSocket::bind(config.listen)
             .await
-            .map_err(|source| StartError::Bind {
-                address: config.listen,
-                source,
-            })?;
+            .map_err(|source| StartError::Bind { address: config.listen, source })?;
         spawn(config, own_site, own_node, own_state, keys, socket)
     }
 
@@ -94,9 +88,7 @@ struct Shared {
 impl Shared {
     fn table(&self) -> MutexGuard<'_, PeerTable> {
         // A panic elsewhere must not silence heartbeats; the table stays usable.
-        self.table
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.table.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Publishes under the table lock so that views are never sent out of order.
@@ -144,11 +136,7 @@ fn spawn(
         },
     });
     let socket = Arc::new(socket);
-    let targets = config
-        .peers
-        .iter()
-        .map(|peer| reachable_from(local_addr, peer.address))
-        .collect();
+    let targets = config.peers.iter().map(|peer| reachable_from(local_addr, peer.address)).collect();
     let sender = Sender {
         socket: socket.clone(),
         shared: shared.clone(),
@@ -173,12 +161,7 @@ fn spawn(
         tokio::spawn(receive_loop(socket, shared.clone())),
         tokio::spawn(liveness_timer(shared.clone(), clock)),
     ];
-    Ok(PeerHandle {
-        shared,
-        views: views_rx,
-        tasks,
-        local_addr,
-    })
+    Ok(PeerHandle { shared, views: views_rx, tasks, local_addr })
 }
 
 /// An IPv6 socket reaches IPv4 peers through v4-mapped addresses.
@@ -192,9 +175,7 @@ fn reachable_from(local: SocketAddr, peer: SocketAddr) -> SocketAddr {
 }
 
 fn unix_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |since| since.as_millis() as u64)
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |since| since.as_millis() as u64)
 }
 
 struct Sender {

@@ -23,15 +23,8 @@ impl PeerView {
     pub fn effective_state(&self) -> SiteState {
         match self.state {
             Some(state) if self.alive => state,
-            Some(state) => SiteState {
-                available: false,
-                ..state
-            },
-            None => SiteState {
-                available: false,
-                load: 0,
-                rtt_us: 0,
-            },
+            Some(state) => SiteState { available: false, ..state },
+            None => SiteState { available: false, load: 0, rtt_us: 0 },
         }
     }
 }

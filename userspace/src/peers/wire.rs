@@ -65,8 +65,7 @@ pub fn encode(heartbeat: &Heartbeat, key: &PeerKey) -> Result<Vec<u8>, EncodeErr
     if state.load > MAX_LOAD {
         return Err(EncodeError::LoadOutOfRange(state.load));
     }
-    let mut out =
-        Vec::with_capacity(HEADER_LEN + heartbeat.site.len() + heartbeat.node.len() + TAG_LEN);
+    let mut out = Vec::with_capacity(HEADER_LEN + heartbeat.site.len() + heartbeat.node.len() + TAG_LEN);
     out.push(WIRE_VERSION);
     out.extend_from_slice(&key.id().to_be_bytes());
     out.extend_from_slice(&heartbeat.boot_id.to_be_bytes());
@@ -89,9 +88,7 @@ pub fn encode(heartbeat: &Heartbeat, key: &PeerKey) -> Result<Vec<u8>, EncodeErr
 /// then the tag, then field values; nothing from an unverified datagram is
 /// returned.
 pub fn decode(datagram: &[u8], keys: &KeyRing) -> Result<Verified, DropReason> {
-    if !(MIN_DATAGRAM_LEN..=MAX_DATAGRAM_LEN).contains(&datagram.len())
-        || datagram[0] != WIRE_VERSION
-    {
+    if !(MIN_DATAGRAM_LEN..=MAX_DATAGRAM_LEN).contains(&datagram.len()) || datagram[0] != WIRE_VERSION {
         return Err(DropReason::Malformed);
     }
     let site_len = usize::from(datagram[38]);
@@ -132,11 +129,7 @@ pub fn decode(datagram: &[u8], keys: &KeyRing) -> Result<Verified, DropReason> {
         boot_id: read_u64(datagram, 5),
         sequence: read_u64(datagram, 13),
         sent_unix_ms: read_u64(datagram, 21),
-        state: SiteState {
-            available,
-            load,
-            rtt_us: read_u32(datagram, 34),
-        },
+        state: SiteState { available, load, rtt_us: read_u32(datagram, 34) },
     };
     Ok(Verified { heartbeat, key_id })
 }
@@ -149,12 +142,9 @@ fn check_name(field: &'static str, name: &str) -> Result<(), EncodeError> {
 }
 
 fn name_from_bytes(bytes: &[u8]) -> Option<String> {
-    let valid = (1..=MAX_NAME_LEN).contains(&bytes.len())
-        && bytes.iter().all(|&b| super::config::is_name_byte(b));
+    let valid = (1..=MAX_NAME_LEN).contains(&bytes.len()) && bytes.iter().all(|&b| super::config::is_name_byte(b));
     // Valid names are ASCII, hence UTF-8.
-    valid
-        .then(|| String::from_utf8(bytes.to_vec()).ok())
-        .flatten()
+    valid.then(|| String::from_utf8(bytes.to_vec()).ok()).flatten()
 }
 
 fn read_u32(bytes: &[u8], at: usize) -> u32 {
@@ -176,11 +166,7 @@ mod tests {
             boot_id: 0x0123_4567_89ab_cdef,
             sequence: 42,
             sent_unix_ms: 1_760_000_000_123,
-            state: SiteState {
-                available: true,
-                load: 734,
-                rtt_us: 1_500,
-            },
+            state: SiteState { available: true, load: 734, rtt_us: 1_500 },
         }
     }
 
@@ -207,10 +193,7 @@ mod tests {
         assert_eq!(bytes.len(), MAX_DATAGRAM_LEN);
         assert_eq!(decode(&bytes, &ring()).unwrap().heartbeat, heartbeat);
         heartbeat.node.push('n');
-        assert_eq!(
-            encode(&heartbeat, ring().signing_key()),
-            Err(EncodeError::BadName { field: "node" })
-        );
+        assert_eq!(encode(&heartbeat, ring().signing_key()), Err(EncodeError::BadName { field: "node" }));
     }
 
     #[test]
@@ -238,11 +221,7 @@ mod tests {
         let keys = ring();
         let bytes = encode(&sample(), keys.signing_key()).unwrap();
         for len in 0..bytes.len() {
-            assert_eq!(
-                decode(&bytes[..len], &keys),
-                Err(DropReason::Malformed),
-                "length {len}"
-            );
+            assert_eq!(decode(&bytes[..len], &keys), Err(DropReason::Malformed), "length {len}");
         }
         let mut longer = bytes.clone();
         longer.push(0);
@@ -268,9 +247,6 @@ mod tests {
         assert_eq!(decode(&bytes, &keys), Err(DropReason::Malformed));
         let mut heavy = sample();
         heavy.state.load = 1001;
-        assert_eq!(
-            encode(&heavy, keys.signing_key()),
-            Err(EncodeError::LoadOutOfRange(1001))
-        );
+        assert_eq!(encode(&heavy, keys.signing_key()), Err(EncodeError::LoadOutOfRange(1001)));
     }
 }

@@ -26,11 +26,7 @@ pub struct AnswerKey {
 
 impl AnswerKey {
     pub fn new(service: &str, family: Family, view: Option<&str>) -> Self {
-        AnswerKey {
-            service: service.into(),
-            family,
-            view: view.map(Into::into),
-        }
+        AnswerKey { service: service.into(), family, view: view.map(Into::into) }
     }
 }
 
@@ -54,8 +50,7 @@ impl AnswerTable {
 
     /// Addresses of one answer, or an empty slice when the key is unknown.
     pub fn addrs(&self, service: &str, family: Family, view: Option<&str>) -> &[IpAddr] {
-        self.get(service, family, view)
-            .map_or(&[], |answer| answer.addrs.as_slice())
+        self.get(service, family, view).map_or(&[], |answer| answer.addrs.as_slice())
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&AnswerKey, &Answer)> {
@@ -73,9 +68,7 @@ impl AnswerTable {
 
 impl FromIterator<(AnswerKey, Answer)> for AnswerTable {
     fn from_iter<I: IntoIterator<Item = (AnswerKey, Answer)>>(iter: I) -> Self {
-        AnswerTable {
-            entries: iter.into_iter().collect(),
-        }
+        AnswerTable { entries: iter.into_iter().collect() }
     }
 }
 
@@ -96,20 +89,11 @@ pub fn diff(old: &AnswerTable, new: &AnswerTable) -> Vec<AnswerChange> {
         match next_pair(&mut old_iter, &mut new_iter) {
             Step::Both(key, before, after) => {
                 if before != after {
-                    changes.push(AnswerChange {
-                        key: key.clone(),
-                        answer: Some(after.clone()),
-                    });
+                    changes.push(AnswerChange { key: key.clone(), answer: Some(after.clone()) });
                 }
             }
-            Step::OnlyOld(key) => changes.push(AnswerChange {
-                key: key.clone(),
-                answer: None,
-            }),
-            Step::OnlyNew(key, after) => changes.push(AnswerChange {
-                key: key.clone(),
-                answer: Some(after.clone()),
-            }),
+            Step::OnlyOld(key) => changes.push(AnswerChange { key: key.clone(), answer: None }),
+            Step::OnlyNew(key, after) => changes.push(AnswerChange { key: key.clone(), answer: Some(after.clone()) }),
             Step::Done => return changes,
         }
     }

@@ -76,19 +76,13 @@ pub struct RttOrdering {
 
 impl Default for LoadOrdering {
     fn default() -> Self {
-        LoadOrdering {
-            margin_percent: default_margin_percent(),
-            margin_abs: default_load_margin_abs(),
-        }
+        LoadOrdering { margin_percent: default_margin_percent(), margin_abs: default_load_margin_abs() }
     }
 }
 
 impl Default for RttOrdering {
     fn default() -> Self {
-        RttOrdering {
-            margin_percent: default_margin_percent(),
-            margin_abs_us: default_rtt_margin_abs_us(),
-        }
+        RttOrdering { margin_percent: default_margin_percent(), margin_abs_us: default_rtt_margin_abs_us() }
     }
 }
 
@@ -133,10 +127,7 @@ pub struct PolicyConfigError {
 }
 
 fn invalid(field: String, reason: impl Into<String>) -> PolicyConfigError {
-    PolicyConfigError {
-        field,
-        reason: reason.into(),
-    }
+    PolicyConfigError { field, reason: reason.into() }
 }
 
 /// Largest TTL allowed by RFC 2181.
@@ -144,20 +135,14 @@ const MAX_TTL: u32 = i32::MAX as u32;
 
 impl PolicyConfig {
     /// Checks every service against the set of configured site names.
-    pub fn validate<'a>(
-        &self,
-        known_sites: impl IntoIterator<Item = &'a str>,
-    ) -> Result<(), PolicyConfigError> {
+    pub fn validate<'a>(&self, known_sites: impl IntoIterator<Item = &'a str>) -> Result<(), PolicyConfigError> {
         let known: BTreeSet<&str> = known_sites.into_iter().collect();
         let mut names = BTreeSet::new();
         for (index, service) in self.services.iter().enumerate() {
             let at = format!("service[{index}]");
             service.validate(&at, &known)?;
             if !names.insert(service.name.as_str()) {
-                return Err(invalid(
-                    format!("{at}.name"),
-                    format!("duplicate service '{}'", service.name),
-                ));
+                return Err(invalid(format!("{at}.name"), format!("duplicate service '{}'", service.name)));
             }
         }
         Ok(())
@@ -171,10 +156,7 @@ impl ServiceConfig {
         }
         let at = format!("{at} ('{}')", self.name);
         if self.ttl > MAX_TTL {
-            return Err(invalid(
-                format!("{at}.ttl"),
-                format!("must be at most {MAX_TTL}"),
-            ));
+            return Err(invalid(format!("{at}.ttl"), format!("must be at most {MAX_TTL}")));
         }
         if self.reorder_hold == 0 {
             return Err(invalid(format!("{at}.reorder_hold"), "must be at least 1"));
@@ -182,10 +164,7 @@ impl ServiceConfig {
         check_site_list(&format!("{at}.sites"), &self.sites, known)?;
         for (view, sites) in &self.views {
             if view.trim().is_empty() {
-                return Err(invalid(
-                    format!("{at}.views"),
-                    "view names must not be empty",
-                ));
+                return Err(invalid(format!("{at}.views"), "view names must not be empty"));
             }
             check_site_list(&format!("{at}.views.{view}"), sites, known)?;
         }
@@ -193,11 +172,7 @@ impl ServiceConfig {
     }
 }
 
-fn check_site_list(
-    field: &str,
-    sites: &[String],
-    known: &BTreeSet<&str>,
-) -> Result<(), PolicyConfigError> {
+fn check_site_list(field: &str, sites: &[String], known: &BTreeSet<&str>) -> Result<(), PolicyConfigError> {
     if sites.is_empty() {
         return Err(invalid(field.to_string(), "needs at least one site"));
     }
@@ -210,10 +185,7 @@ fn check_site_list(
             return Err(invalid(field.to_string(), format!("unknown site '{site}'")));
         }
         if !seen.insert(site.as_str()) {
-            return Err(invalid(
-                field.to_string(),
-                format!("site '{site}' listed twice"),
-            ));
+            return Err(invalid(field.to_string(), format!("site '{site}' listed twice")));
         }
     }
     Ok(())

@@ -36,17 +36,12 @@ struct ViewSlot {
 
 impl Policy {
     /// Validates `config` against the known sites and builds the policy.
-    pub fn new(
-        config: &PolicyConfig,
-        sites: &BTreeMap<String, SiteAddresses>,
-    ) -> Result<Policy, PolicyConfigError> {
+    pub fn new(config: &PolicyConfig, sites: &BTreeMap<String, SiteAddresses>) -> Result<Policy, PolicyConfigError> {
         config.validate(sites.keys().map(String::as_str))?;
         let site_names: Vec<String> = sites.keys().cloned().collect();
         let addresses: Vec<SiteAddresses> = sites.values().cloned().collect();
         let index_of = |name: &str| -> SiteIndex {
-            let index = site_names
-                .binary_search_by(|n| n.as_str().cmp(name))
-                .expect("validated site name");
+            let index = site_names.binary_search_by(|n| n.as_str().cmp(name)).expect("validated site name");
             SiteIndex::try_from(index).expect("site count fits u16")
         };
         let services = config
@@ -64,12 +59,7 @@ impl Policy {
                     }
                 };
                 let mut views = vec![slot(None, &service.sites)];
-                views.extend(
-                    service
-                        .views
-                        .iter()
-                        .map(|(view, names)| slot(Some(view), names)),
-                );
+                views.extend(service.views.iter().map(|(view, names)| slot(Some(view), names)));
                 ServiceRules {
                     name: Arc::from(service.name.as_str()),
                     ttl: service.ttl,
@@ -79,47 +69,23 @@ impl Policy {
                 }
             })
             .collect();
-        Ok(Policy {
-            site_names,
-            addresses,
-            services,
-        })
+        Ok(Policy { site_names, addresses, services })
     }
 
     /// Computes every answer for the given site states and advances the
     /// hysteresis and `keep_last` state. Sites missing from `sites` count as
     /// unavailable.
     pub fn evaluate(&mut self, sites: &BTreeMap<String, SiteState>) -> AnswerTable {
-        let states: Vec<Option<SiteState>> = self
-            .site_names
-            .iter()
-            .map(|n| sites.get(n).copied())
-            .collect();
+        let states: Vec<Option<SiteState>> = self.site_names.iter().map(|n| sites.get(n).copied()).collect();
         let slot_count: usize = self.services.iter().map(|s| s.views.len()).sum();
         let mut entries = Vec::with_capacity(slot_count * 2);
         for service in &mut self.services {
             for slot in &mut service.views {
                 let chosen = slot.decide(&states, service.criteria.as_ref(), service.when_all_down);
                 let (v4, v6) = collect_addresses(&self.addresses, &chosen);
-                let key = |family| AnswerKey {
-                    service: service.name.clone(),
-                    family,
-                    view: slot.view.clone(),
-                };
-                entries.push((
-                    key(Family::A),
-                    Answer {
-                        ttl: service.ttl,
-                        addrs: v4,
-                    },
-                ));
-                entries.push((
-                    key(Family::Aaaa),
-                    Answer {
-                        ttl: service.ttl,
-                        addrs: v6,
-                    },
-                ));
+                let key = |family| AnswerKey { service: service.name.clone(), family, view: slot.view.clone() };
+                entries.push((key(Family::A), Answer { ttl: service.ttl, addrs: v4 }));
+                entries.push((key(Family::Aaaa), Answer { ttl: service.ttl, addrs: v6 }));
             }
         }
         entries.into_iter().collect()
@@ -131,19 +97,12 @@ impl Policy {
     }
 
     /// Keys whose answer would change if `site` failed now (state untouched).
-    pub fn affected_by_failure(
-        &self,
-        sites: &BTreeMap<String, SiteState>,
-        site: &str,
-    ) -> Vec<AnswerKey> {
+    pub fn affected_by_failure(&self, sites: &BTreeMap<String, SiteState>, site: &str) -> Vec<AnswerKey> {
         let before = self.preview(sites);
         let mut failed = sites.clone();
         failed.insert(site.to_string(), SiteState::UNAVAILABLE);
         let after = self.preview(&failed);
-        diff(&before, &after)
-            .into_iter()
-            .map(|change| change.key)
-            .collect()
+        diff(&before, &after).into_iter().map(|change| change.key).collect()
     }
 
     /// Site names the policy knows, sorted.
@@ -168,15 +127,10 @@ impl ViewSlot {
             (Some(order), Some(criteria)) => order.step(states, criteria),
             _ => &self.preference,
         };
-        let chosen: Vec<SiteIndex> = order
-            .iter()
-            .copied()
-            .filter(|&site| states[usize::from(site)].is_some_and(|s| s.available))
-            .collect();
+        let chosen: Vec<SiteIndex> =
+            order.iter().copied().filter(|&site| states[usize::from(site)].is_some_and(|s| s.available)).collect();
         if !chosen.is_empty() {
-            if when_all_down == WhenAllDown::KeepLast
-                && self.last_answered.as_ref() != Some(&chosen)
-            {
+            if when_all_down == WhenAllDown::KeepLast && self.last_answered.as_ref() != Some(&chosen) {
                 self.last_answered = Some(chosen.clone());
             }
             return chosen;
@@ -184,10 +138,7 @@ impl ViewSlot {
         match when_all_down {
             WhenAllDown::AnswerAll => self.preference.clone(),
             WhenAllDown::AnswerNone => Vec::new(),
-            WhenAllDown::KeepLast => self
-                .last_answered
-                .clone()
-                .unwrap_or_else(|| self.preference.clone()),
+            WhenAllDown::KeepLast => self.last_answered.clone().unwrap_or_else(|| self.preference.clone()),
         }
     }
 }

@@ -37,8 +37,6 @@ mod site_state;
 mod tests;
 
 pub use answer::{Answer, AnswerChange, AnswerKey, AnswerTable, Family, diff};
-pub use config::{
-    LoadOrdering, PolicyConfig, PolicyConfigError, RttOrdering, ServiceConfig, WhenAllDown,
-};
+pub use config::{LoadOrdering, PolicyConfig, PolicyConfigError, RttOrdering, ServiceConfig, WhenAllDown};
 pub use engine::Policy;
 pub use site_state::{SiteAddresses, SiteState};

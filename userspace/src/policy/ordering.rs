@@ -38,23 +38,13 @@ pub(crate) struct Criteria {
 }
 
 impl Criteria {
-    pub(crate) fn new(
-        load: Option<LoadOrdering>,
-        rtt: Option<RttOrdering>,
-        hold: u32,
-    ) -> Option<Self> {
+    pub(crate) fn new(load: Option<LoadOrdering>, rtt: Option<RttOrdering>, hold: u32) -> Option<Self> {
         if load.is_none() && rtt.is_none() {
             return None;
         }
         Some(Criteria {
-            load: load.map(|l| Margin {
-                percent: l.margin_percent,
-                abs: l.margin_abs,
-            }),
-            rtt: rtt.map(|r| Margin {
-                percent: r.margin_percent,
-                abs: r.margin_abs_us,
-            }),
+            load: load.map(|l| Margin { percent: l.margin_percent, abs: l.margin_abs }),
+            rtt: rtt.map(|r| Margin { percent: r.margin_percent, abs: r.margin_abs_us }),
             hold: hold.max(1),
         })
     }
@@ -69,8 +59,7 @@ impl Criteria {
                 return false;
             }
         }
-        self.rtt
-            .is_some_and(|margin| margin.clearly_lower(behind.rtt_us, ahead.rtt_us))
+        self.rtt.is_some_and(|margin| margin.clearly_lower(behind.rtt_us, ahead.rtt_us))
     }
 }
 
@@ -83,18 +72,11 @@ pub(crate) struct OrderState {
 
 impl OrderState {
     pub(crate) fn new(preference: &[SiteIndex]) -> Self {
-        OrderState {
-            current: preference.to_vec(),
-            pending: None,
-        }
+        OrderState { current: preference.to_vec(), pending: None }
     }
 
     /// Feeds one evaluation and returns the order in force afterwards.
-    pub(crate) fn step(
-        &mut self,
-        states: &[Option<SiteState>],
-        criteria: &Criteria,
-    ) -> &[SiteIndex] {
+    pub(crate) fn step(&mut self, states: &[Option<SiteState>], criteria: &Criteria) -> &[SiteIndex] {
         let candidate = reorder(&self.current, states, criteria);
         if candidate == self.current {
             self.pending = None;
@@ -114,30 +96,20 @@ impl OrderState {
 }
 
 fn available(states: &[Option<SiteState>], site: SiteIndex) -> Option<&SiteState> {
-    states[usize::from(site)]
-        .as_ref()
-        .filter(|state| state.available)
+    states[usize::from(site)].as_ref().filter(|state| state.available)
 }
 
 /// Bubble sort of the available sites, keeping unavailable ones in their
 /// slots. Passes are bounded by the site count so that even a non-transitive
 /// mix of load and RTT margins always ends.
-fn reorder(
-    current: &[SiteIndex],
-    states: &[Option<SiteState>],
-    criteria: &Criteria,
-) -> Vec<SiteIndex> {
-    let slots: Vec<usize> = (0..current.len())
-        .filter(|&i| available(states, current[i]).is_some())
-        .collect();
+fn reorder(current: &[SiteIndex], states: &[Option<SiteState>], criteria: &Criteria) -> Vec<SiteIndex> {
+    let slots: Vec<usize> = (0..current.len()).filter(|&i| available(states, current[i]).is_some()).collect();
     let mut order = current.to_vec();
     for _ in 0..slots.len() {
         let mut swapped = false;
         for pair in slots.windows(2) {
             let (ahead, behind) = (order[pair[0]], order[pair[1]]);
-            let (Some(ahead_state), Some(behind_state)) =
-                (available(states, ahead), available(states, behind))
-            else {
+            let (Some(ahead_state), Some(behind_state)) = (available(states, ahead), available(states, behind)) else {
                 continue;
             };
             if criteria.overtakes(behind_state, ahead_state) {

@@ -10,11 +10,7 @@ pub struct SiteState {
 }
 
 impl SiteState {
-    pub const UNAVAILABLE: SiteState = SiteState {
-        available: false,
-        load: 0,
-        rtt_us: 0,
-    };
+    pub const UNAVAILABLE: SiteState = SiteState { available: false, load: 0, rtt_us: 0 };
 }
 
 /// The addresses a site contributes to DNS answers, in answer order.

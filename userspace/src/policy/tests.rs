@@ -2,8 +2,8 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::policy::{
-    AnswerChange, Family, LoadOrdering, Policy, PolicyConfig, RttOrdering, ServiceConfig,
-    SiteAddresses, SiteState, WhenAllDown, diff,
+    AnswerChange, Family, LoadOrdering, Policy, PolicyConfig, RttOrdering, ServiceConfig, SiteAddresses, SiteState,
+    WhenAllDown, diff,
 };
 
 /// Site `n` gets A 198.18.n.10 and AAAA fd00:n::10.
@@ -31,19 +31,13 @@ fn v6(site: u16) -> IpAddr {
 }
 
 fn up(load: u32, rtt_us: u32) -> SiteState {
-    SiteState {
-        available: true,
-        load,
-        rtt_us,
-    }
+    SiteState { available: true, load, rtt_us }
 }
 
 const DOWN: SiteState = SiteState::UNAVAILABLE;
 
 fn states(list: &[(&str, SiteState)]) -> BTreeMap<String, SiteState> {
-    list.iter()
-        .map(|(name, state)| (name.to_string(), *state))
-        .collect()
+    list.iter().map(|(name, state)| (name.to_string(), *state)).collect()
 }
 
 fn policy(services: Vec<ServiceConfig>, sites: &[&str]) -> Policy {
@@ -98,9 +92,7 @@ fn all_down_answer_all_returns_every_site_in_preference_order() {
 fn all_down_answer_none_returns_no_addresses() {
     let mut policy = two_site_policy(WhenAllDown::AnswerNone);
     let table = policy.evaluate(&states(&[("a", DOWN), ("b", DOWN)]));
-    let answer = table
-        .get("www", Family::A, None)
-        .expect("entry present even when empty");
+    let answer = table.get("www", Family::A, None).expect("entry present even when empty");
     assert!(answer.addrs.is_empty());
 }
 
@@ -123,46 +115,26 @@ fn all_down_keep_last_repeats_last_answer() {
 
 #[test]
 fn three_sites_follow_preference_and_skip_unavailable() {
-    let mut policy = policy(
-        vec![ServiceConfig::new("www", &["c", "a", "b"])],
-        &["a", "b", "c"],
-    );
+    let mut policy = policy(vec![ServiceConfig::new("www", &["c", "a", "b"])], &["a", "b", "c"]);
     let all_up = states(&[("a", up(0, 0)), ("b", up(0, 0)), ("c", up(0, 0))]);
-    assert_eq!(
-        policy.evaluate(&all_up).addrs("www", Family::A, None),
-        [v4(3), v4(1), v4(2)]
-    );
+    assert_eq!(policy.evaluate(&all_up).addrs("www", Family::A, None), [v4(3), v4(1), v4(2)]);
 
     let middle_down = states(&[("a", DOWN), ("b", up(0, 0)), ("c", up(0, 0))]);
-    assert_eq!(
-        policy.evaluate(&middle_down).addrs("www", Family::A, None),
-        [v4(3), v4(2)]
-    );
+    assert_eq!(policy.evaluate(&middle_down).addrs("www", Family::A, None), [v4(3), v4(2)]);
 
     let only_last = states(&[("a", DOWN), ("b", up(0, 0)), ("c", DOWN)]);
-    assert_eq!(
-        policy.evaluate(&only_last).addrs("www", Family::A, None),
-        [v4(2)]
-    );
+    assert_eq!(policy.evaluate(&only_last).addrs("www", Family::A, None), [v4(2)]);
 
     let none = states(&[("a", DOWN), ("b", DOWN), ("c", DOWN)]);
-    assert_eq!(
-        policy.evaluate(&none).addrs("www", Family::A, None),
-        [v4(3), v4(1), v4(2)]
-    );
+    assert_eq!(policy.evaluate(&none).addrs("www", Family::A, None), [v4(3), v4(1), v4(2)]);
 }
 
 #[test]
 fn site_without_ipv6_contributes_nothing_to_aaaa() {
     let mut sites = addresses(&["a", "b"]);
     sites.get_mut("a").unwrap().aaaa.clear();
-    let mut policy = Policy::new(
-        &PolicyConfig {
-            services: vec![ServiceConfig::new("www", &["a", "b"])],
-        },
-        &sites,
-    )
-    .unwrap();
+    let mut policy =
+        Policy::new(&PolicyConfig { services: vec![ServiceConfig::new("www", &["a", "b"])] }, &sites).unwrap();
     let table = policy.evaluate(&states(&[("a", up(0, 0)), ("b", up(0, 0))]));
     assert_eq!(table.addrs("www", Family::A, None), [v4(1), v4(2)]);
     assert_eq!(table.addrs("www", Family::Aaaa, None), [v6(2)]);
@@ -171,9 +143,7 @@ fn site_without_ipv6_contributes_nothing_to_aaaa() {
 #[test]
 fn views_use_their_own_preference() {
     let mut service = ServiceConfig::new("www", &["a", "b"]);
-    service
-        .views
-        .insert("eu".into(), vec!["b".into(), "a".into()]);
+    service.views.insert("eu".into(), vec!["b".into(), "a".into()]);
     let mut policy = policy(vec![service], &["a", "b"]);
 
     let table = policy.evaluate(&states(&[("a", up(0, 0)), ("b", up(0, 0))]));
@@ -182,11 +152,7 @@ fn views_use_their_own_preference() {
 
     let table = policy.evaluate(&states(&[("a", up(0, 0)), ("b", DOWN)]));
     assert_eq!(table.addrs("www", Family::A, Some("eu")), [v4(1)]);
-    assert_eq!(
-        table.len(),
-        4,
-        "two families for the default view and for 'eu'"
-    );
+    assert_eq!(table.len(), 4, "two families for the default view and for 'eu'");
 }
 
 fn load_ordered(hold: u32) -> Policy {
@@ -204,14 +170,8 @@ fn load_ordering_ignores_small_differences() {
     // b lower by 50 % but only 50 per-mille: below the absolute margin.
     let small = states(&[("a", up(100, 0)), ("b", up(50, 0))]);
     for _ in 0..10 {
-        assert_eq!(
-            policy.evaluate(&close).addrs("www", Family::A, None),
-            [v4(1), v4(2)]
-        );
-        assert_eq!(
-            policy.evaluate(&small).addrs("www", Family::A, None),
-            [v4(1), v4(2)]
-        );
+        assert_eq!(policy.evaluate(&close).addrs("www", Family::A, None), [v4(1), v4(2)]);
+        assert_eq!(policy.evaluate(&small).addrs("www", Family::A, None), [v4(1), v4(2)]);
     }
 }
 
@@ -222,38 +182,17 @@ fn load_ordering_flips_only_after_sustained_large_difference() {
     let equal = states(&[("a", up(500, 0)), ("b", up(500, 0))]);
 
     // Two evaluations then a blip: the pending order is dropped.
-    assert_eq!(
-        policy.evaluate(&b_better).addrs("www", Family::A, None),
-        [v4(1), v4(2)]
-    );
-    assert_eq!(
-        policy.evaluate(&b_better).addrs("www", Family::A, None),
-        [v4(1), v4(2)]
-    );
-    assert_eq!(
-        policy.evaluate(&equal).addrs("www", Family::A, None),
-        [v4(1), v4(2)]
-    );
+    assert_eq!(policy.evaluate(&b_better).addrs("www", Family::A, None), [v4(1), v4(2)]);
+    assert_eq!(policy.evaluate(&b_better).addrs("www", Family::A, None), [v4(1), v4(2)]);
+    assert_eq!(policy.evaluate(&equal).addrs("www", Family::A, None), [v4(1), v4(2)]);
 
-    assert_eq!(
-        policy.evaluate(&b_better).addrs("www", Family::A, None),
-        [v4(1), v4(2)]
-    );
-    assert_eq!(
-        policy.evaluate(&b_better).addrs("www", Family::A, None),
-        [v4(1), v4(2)]
-    );
-    assert_eq!(
-        policy.evaluate(&b_better).addrs("www", Family::A, None),
-        [v4(2), v4(1)]
-    );
+    assert_eq!(policy.evaluate(&b_better).addrs("www", Family::A, None), [v4(1), v4(2)]);
+    assert_eq!(policy.evaluate(&b_better).addrs("www", Family::A, None), [v4(1), v4(2)]);
+    assert_eq!(policy.evaluate(&b_better).addrs("www", Family::A, None), [v4(2), v4(1)]);
 
     // Sticky: equal load does not move a back ahead.
     for _ in 0..5 {
-        assert_eq!(
-            policy.evaluate(&equal).addrs("www", Family::A, None),
-            [v4(2), v4(1)]
-        );
+        assert_eq!(policy.evaluate(&equal).addrs("www", Family::A, None), [v4(2), v4(1)]);
     }
 }
 
@@ -276,20 +215,11 @@ fn rtt_ordering_with_hysteresis() {
     // 3 ms apart: under the 5 ms absolute margin.
     let close = states(&[("a", up(0, 20_000)), ("b", up(0, 17_000))]);
     for _ in 0..5 {
-        assert_eq!(
-            policy.evaluate(&close).addrs("www", Family::A, None),
-            [v4(1), v4(2)]
-        );
+        assert_eq!(policy.evaluate(&close).addrs("www", Family::A, None), [v4(1), v4(2)]);
     }
     let far = states(&[("a", up(0, 80_000)), ("b", up(0, 10_000))]);
-    assert_eq!(
-        policy.evaluate(&far).addrs("www", Family::A, None),
-        [v4(1), v4(2)]
-    );
-    assert_eq!(
-        policy.evaluate(&far).addrs("www", Family::A, None),
-        [v4(2), v4(1)]
-    );
+    assert_eq!(policy.evaluate(&far).addrs("www", Family::A, None), [v4(1), v4(2)]);
+    assert_eq!(policy.evaluate(&far).addrs("www", Family::A, None), [v4(2), v4(1)]);
 }
 
 #[test]
@@ -313,26 +243,16 @@ fn three_sites_sort_by_load_around_an_unavailable_one() {
     service.by_load = Some(LoadOrdering::default());
     service.reorder_hold = 1;
     let mut policy = policy(vec![service], &["a", "b", "c"]);
-    let table = policy.evaluate(&states(&[
-        ("a", up(900, 0)),
-        ("b", DOWN),
-        ("c", up(100, 0)),
-    ]));
+    let table = policy.evaluate(&states(&[("a", up(900, 0)), ("b", DOWN), ("c", up(100, 0))]));
     assert_eq!(table.addrs("www", Family::A, None), [v4(3), v4(1)]);
-    let table = policy.evaluate(&states(&[
-        ("a", up(900, 0)),
-        ("b", up(500, 0)),
-        ("c", up(100, 0)),
-    ]));
+    let table = policy.evaluate(&states(&[("a", up(900, 0)), ("b", up(500, 0)), ("c", up(100, 0))]));
     assert_eq!(table.addrs("www", Family::A, None), [v4(3), v4(2), v4(1)]);
 }
 
 #[test]
 fn diff_yields_only_changed_entries() {
     let mut service_x = ServiceConfig::new("x", &["a", "b"]);
-    service_x
-        .views
-        .insert("eu".into(), vec!["b".into(), "a".into()]);
+    service_x.views.insert("eu".into(), vec!["b".into(), "a".into()]);
     let service_y = ServiceConfig::new("y", &["b"]);
     let mut policy = policy(vec![service_x, service_y], &["a", "b"]);
 
@@ -344,13 +264,7 @@ fn diff_yields_only_changed_entries() {
     let changes = diff(&before, &after);
     let keys: Vec<(String, Family, Option<String>)> = changes
         .iter()
-        .map(|c| {
-            (
-                c.key.service.to_string(),
-                c.key.family,
-                c.key.view.as_deref().map(String::from),
-            )
-        })
+        .map(|c| (c.key.service.to_string(), c.key.family, c.key.view.as_deref().map(String::from)))
         .collect();
     assert_eq!(
         keys,
@@ -361,39 +275,22 @@ fn diff_yields_only_changed_entries() {
             ("x".into(), Family::Aaaa, Some("eu".into())),
         ]
     );
-    assert!(
-        changes
-            .iter()
-            .all(|c| c.answer.as_ref().unwrap().addrs.len() == 1)
-    );
+    assert!(changes.iter().all(|c| c.answer.as_ref().unwrap().addrs.len() == 1));
 }
 
 #[test]
 fn diff_reports_removed_entries() {
-    let mut with_two = policy(
-        vec![
-            ServiceConfig::new("x", &["a"]),
-            ServiceConfig::new("y", &["a"]),
-        ],
-        &["a"],
-    );
+    let mut with_two = policy(vec![ServiceConfig::new("x", &["a"]), ServiceConfig::new("y", &["a"])], &["a"]);
     let mut with_one = policy(vec![ServiceConfig::new("x", &["a"])], &["a"]);
     let all = states(&[("a", up(0, 0))]);
     let changes = diff(&with_two.evaluate(&all), &with_one.evaluate(&all));
     assert_eq!(changes.len(), 2);
-    assert!(
-        changes
-            .iter()
-            .all(|AnswerChange { key, answer }| &*key.service == "y" && answer.is_none())
-    );
+    assert!(changes.iter().all(|AnswerChange { key, answer }| &*key.service == "y" && answer.is_none()));
 }
 
 #[test]
 fn affected_by_failure_lists_keys_without_changing_state() {
-    let services = vec![
-        ServiceConfig::new("x", &["a", "b"]),
-        ServiceConfig::new("y", &["b"]),
-    ];
+    let services = vec![ServiceConfig::new("x", &["a", "b"]), ServiceConfig::new("y", &["b"])];
     let mut policy = policy(services, &["a", "b"]);
     let all = states(&[("a", up(0, 0)), ("b", up(0, 0))]);
     let before = policy.evaluate(&all);
@@ -410,13 +307,7 @@ fn evaluation_is_deterministic() {
     let run = || {
         let mut policy = policy(vec![service.clone()], &["a", "b", "c"]);
         (0..5)
-            .map(|i| {
-                policy.evaluate(&states(&[
-                    ("a", up(900, 0)),
-                    ("b", up(100 * i, 0)),
-                    ("c", up(300, 0)),
-                ]))
-            })
+            .map(|i| policy.evaluate(&states(&[("a", up(900, 0)), ("b", up(100 * i, 0)), ("c", up(300, 0))])))
             .collect::<Vec<_>>()
     };
     assert_eq!(run(), run());
@@ -425,22 +316,12 @@ fn evaluation_is_deterministic() {
 #[test]
 fn many_services_evaluate() {
     let services: Vec<ServiceConfig> = (0..2_000)
-        .map(|i| {
-            ServiceConfig::new(
-                format!("svc{i}"),
-                if i % 2 == 0 { &["a", "b"] } else { &["b", "a"] },
-            )
-        })
+        .map(|i| ServiceConfig::new(format!("svc{i}"), if i % 2 == 0 { &["a", "b"] } else { &["b", "a"] }))
         .collect();
     let mut policy = policy(services, &["a", "b"]);
     let table = policy.evaluate(&states(&[("a", up(0, 0)), ("b", DOWN)]));
     assert_eq!(table.len(), 4_000);
-    assert!(
-        table
-            .iter()
-            .filter(|(k, _)| k.family == Family::A)
-            .all(|(_, a)| a.addrs == [v4(1)])
-    );
+    assert!(table.iter().filter(|(k, _)| k.family == Family::A).all(|(_, a)| a.addrs == [v4(1)]));
 }
 
 #[test]
@@ -460,53 +341,27 @@ fn config_parses_and_applies_defaults() {
     let service = &config.services[0];
     assert_eq!(service.ttl, 20);
     assert_eq!(service.when_all_down, WhenAllDown::AnswerAll);
-    assert_eq!(
-        service.by_load,
-        Some(LoadOrdering {
-            margin_percent: 20,
-            margin_abs: 100
-        })
-    );
-    assert_eq!(
-        service.by_rtt,
-        Some(RttOrdering {
-            margin_percent: 20,
-            margin_abs_us: 2000
-        })
-    );
+    assert_eq!(service.by_load, Some(LoadOrdering { margin_percent: 20, margin_abs: 100 }));
+    assert_eq!(service.by_rtt, Some(RttOrdering { margin_percent: 20, margin_abs_us: 2000 }));
     assert_eq!(service.reorder_hold, 3);
     config.validate(["a", "b"]).unwrap();
 }
 
 #[test]
 fn config_rejects_unknown_fields() {
-    let err =
-        toml::from_str::<PolicyConfig>("[[service]]\nname = \"x\"\nsites = [\"a\"]\nttl_s = 5\n")
-            .unwrap_err();
+    let err = toml::from_str::<PolicyConfig>("[[service]]\nname = \"x\"\nsites = [\"a\"]\nttl_s = 5\n").unwrap_err();
     assert!(err.to_string().contains("ttl_s"), "{err}");
 }
 
 #[test]
 fn validate_names_the_field() {
-    let check = |service: ServiceConfig| {
-        PolicyConfig {
-            services: vec![service],
-        }
-        .validate(["a", "b"])
-        .unwrap_err()
-        .to_string()
-    };
+    let check =
+        |service: ServiceConfig| PolicyConfig { services: vec![service] }.validate(["a", "b"]).unwrap_err().to_string();
     let err = check(ServiceConfig::new("www", &["a", "zz"]));
-    assert!(
-        err.contains("service[0] ('www').sites") && err.contains("unknown site 'zz'"),
-        "{err}"
-    );
+    assert!(err.contains("service[0] ('www').sites") && err.contains("unknown site 'zz'"), "{err}");
 
     let err = check(ServiceConfig::new("www", &[]));
-    assert!(
-        err.contains(".sites") && err.contains("at least one"),
-        "{err}"
-    );
+    assert!(err.contains(".sites") && err.contains("at least one"), "{err}");
 
     let err = check(ServiceConfig::new("www", &["a", "a"]));
     assert!(err.contains("listed twice"), "{err}");
@@ -519,17 +374,9 @@ fn validate_names_the_field() {
     service.reorder_hold = 0;
     assert!(check(service).contains(".reorder_hold"));
 
-    let err = PolicyConfig {
-        services: vec![
-            ServiceConfig::new("x", &["a"]),
-            ServiceConfig::new("x", &["b"]),
-        ],
-    }
-    .validate(["a", "b"])
-    .unwrap_err()
-    .to_string();
-    assert!(
-        err.contains("service[1].name") && err.contains("duplicate"),
-        "{err}"
-    );
+    let err = PolicyConfig { services: vec![ServiceConfig::new("x", &["a"]), ServiceConfig::new("x", &["b"])] }
+        .validate(["a", "b"])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("service[1].name") && err.contains("duplicate"), "{err}");
 }

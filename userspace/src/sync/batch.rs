@@ -52,12 +52,7 @@ impl Batch {
     pub fn max_hlc(&self) -> i64 {
         self.changes
             .iter()
-            .flat_map(|c| {
-                c.cells
-                    .values()
-                    .map(|cell| cell.version.hlc)
-                    .chain([c.row.version.hlc])
-            })
+            .flat_map(|c| c.cells.values().map(|cell| cell.version.hlc).chain([c.row.version.hlc]))
             .chain([self.frontier_hlc])
             .max()
             .unwrap_or(0)

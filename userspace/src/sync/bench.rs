@@ -51,14 +51,11 @@ pub struct BenchReport {
 }
 
 const WALL_MS: &str = "((julianday('now') - 2440587.5) * 86400000.0)";
-const TABLE: &str = "CREATE TABLE IF NOT EXISTS bench_rows(id INTEGER PRIMARY KEY, payload TEXT NOT NULL, written_ms REAL NOT NULL);";
+const TABLE: &str =
+    "CREATE TABLE IF NOT EXISTS bench_rows(id INTEGER PRIMARY KEY, payload TEXT NOT NULL, written_ms REAL NOT NULL);";
 
-async fn blocking<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T> + Send + 'static,
-) -> Result<T> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|e| SyncError::Task(e.to_string()))?
+async fn blocking<T: Send + 'static>(work: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(work).await.map_err(|e| SyncError::Task(e.to_string()))?
 }
 
 fn open_db(path: &Path) -> Result<Connection> {
@@ -100,15 +97,12 @@ async fn wait_for_arrivals(path: PathBuf, count: usize, timeout: Duration) -> Re
         let conn = open_db(&path)?;
         let deadline = Instant::now() + timeout;
         loop {
-            let arrived: i64 =
-                conn.query_row("SELECT count(*) FROM bench_arrivals", [], |r| r.get(0))?;
+            let arrived: i64 = conn.query_row("SELECT count(*) FROM bench_arrivals", [], |r| r.get(0))?;
             if arrived as usize >= count {
                 return Ok(());
             }
             if Instant::now() > deadline {
-                return Err(SyncError::Task(format!(
-                    "only {arrived} of {count} rows replicated in time"
-                )));
+                return Err(SyncError::Task(format!("only {arrived} of {count} rows replicated in time")));
             }
             std::thread::sleep(Duration::from_millis(2));
         }
@@ -125,14 +119,8 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 
 /// Runs both phases and returns the numbers; needs a multi-threaded tokio runtime.
 pub async fn bench(options: BenchOptions) -> Result<BenchReport> {
-    let stamp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_nanos();
-    let dir = std::env::temp_dir().join(format!(
-        "switchyard-sync-bench-{}-{stamp}",
-        std::process::id()
-    ));
+    let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos();
+    let dir = std::env::temp_dir().join(format!("switchyard-sync-bench-{}-{stamp}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| SyncError::Task(e.to_string()))?;
     let result = run(&dir, &options).await;
     let _ = std::fs::remove_dir_all(&dir);
@@ -205,12 +193,7 @@ async fn run(dir: &Path, options: &BenchOptions) -> Result<BenchReport> {
         Ok(())
     })
     .await?;
-    wait_for_arrivals(
-        path_b.clone(),
-        total + rate_changes,
-        Duration::from_secs(120),
-    )
-    .await?;
+    wait_for_arrivals(path_b.clone(), total + rate_changes, Duration::from_secs(120)).await?;
 
     let mut lags: Vec<f64> = open_db(&path_b)?
         .prepare("SELECT a.arrived_ms - r.written_ms FROM bench_arrivals a JOIN bench_rows r USING (id) WHERE id > ?1")?

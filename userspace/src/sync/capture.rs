@@ -26,9 +26,8 @@ impl TableShape {
 /// Reads the table's columns and refuses tables without a single-column primary key.
 pub fn inspect(conn: &Connection, table: &str) -> Result<TableShape> {
     let mut stmt = conn.prepare(&format!("PRAGMA table_info({})", ident(table)))?;
-    let rows: Vec<(String, i64)> = stmt
-        .query_map([], |r| Ok((r.get::<_, String>(1)?, r.get::<_, i64>(5)?)))?
-        .collect::<Result<_, _>>()?;
+    let rows: Vec<(String, i64)> =
+        stmt.query_map([], |r| Ok((r.get::<_, String>(1)?, r.get::<_, i64>(5)?)))?.collect::<Result<_, _>>()?;
     if rows.is_empty() {
         return Err(SyncError::MissingTable(table.to_string()));
     }
@@ -39,19 +38,11 @@ pub fn inspect(conn: &Connection, table: &str) -> Result<TableShape> {
         1 => Ok(TableShape {
             name: table.to_string(),
             pk: keys[0].0.clone(),
-            columns: rows
-                .iter()
-                .filter(|(_, pk)| *pk == 0)
-                .map(|(n, _)| n.clone())
-                .collect(),
+            columns: rows.iter().filter(|(_, pk)| *pk == 0).map(|(n, _)| n.clone()).collect(),
         }),
         _ => Err(SyncError::CompositePrimaryKey {
             table: table.to_string(),
-            columns: keys
-                .iter()
-                .map(|(n, _)| n.as_str())
-                .collect::<Vec<_>>()
-                .join(", "),
+            columns: keys.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", "),
         }),
     }
 }
@@ -85,18 +76,9 @@ fn changed_columns_json(shape: &TableShape) -> String {
     let parts: Vec<String> = shape
         .columns
         .iter()
-        .map(|c| {
-            format!(
-                "SELECT {} AS c WHERE OLD.{col} IS NOT NEW.{col}",
-                literal(c),
-                col = ident(c)
-            )
-        })
+        .map(|c| format!("SELECT {} AS c WHERE OLD.{col} IS NOT NEW.{col}", literal(c), col = ident(c)))
         .collect();
-    format!(
-        "(SELECT json_group_array(c) FROM ({}))",
-        parts.join(" UNION ALL ")
-    )
+    format!("(SELECT json_group_array(c) FROM ({}))", parts.join(" UNION ALL "))
 }
 
 const CHANGE_COLUMNS: &str = "_sy_changes(tbl, pk, kind, changed, row_json, wall_ms)";

@@ -36,10 +36,7 @@ pub struct TableConfig {
 
 impl TableConfig {
     pub fn new(name: impl Into<String>) -> Self {
-        Self {
-            name: name.into(),
-            policy: ConflictPolicy::default(),
-        }
+        Self { name: name.into(), policy: ConflictPolicy::default() }
     }
 
     pub fn with_policy(mut self, policy: ConflictPolicy) -> Self {
@@ -58,10 +55,7 @@ pub struct PeerConfig {
 
 impl PeerConfig {
     pub fn new(site_id: impl Into<String>, base_url: impl Into<String>) -> Self {
-        Self {
-            site_id: site_id.into(),
-            base_url: base_url.into(),
-        }
+        Self { site_id: site_id.into(), base_url: base_url.into() }
     }
 }
 
@@ -83,11 +77,7 @@ pub struct SyncConfig {
 }
 
 impl SyncConfig {
-    pub fn new(
-        site_id: impl Into<String>,
-        db_path: impl Into<PathBuf>,
-        key: impl Into<Vec<u8>>,
-    ) -> Self {
+    pub fn new(site_id: impl Into<String>, db_path: impl Into<PathBuf>, key: impl Into<Vec<u8>>) -> Self {
         Self {
             site_id: site_id.into(),
             db_path: db_path.into(),

@@ -59,10 +59,7 @@ pub fn record(conn: &Connection, d: &Discarded<'_>) -> Result<()> {
 }
 
 fn parse(text: Option<String>) -> Result<Option<Json>> {
-    text.map(|t| {
-        serde_json::from_str(&t).map_err(|e| SyncError::Corrupt(format!("conflict value: {e}")))
-    })
-    .transpose()
+    text.map(|t| serde_json::from_str(&t).map_err(|e| SyncError::Corrupt(format!("conflict value: {e}")))).transpose()
 }
 
 pub fn list(conn: &Connection) -> Result<Vec<ConflictRecord>> {
@@ -86,12 +83,10 @@ pub fn list(conn: &Connection) -> Result<Vec<ConflictRecord>> {
     })?;
     let mut out = Vec::new();
     for row in raw {
-        let (table, pk, col, via_site, winner_value, winner, loser_value, loser, recorded_ms) =
-            row?;
+        let (table, pk, col, via_site, winner_value, winner, loser_value, loser, recorded_ms) = row?;
         out.push(ConflictRecord {
             table,
-            pk: serde_json::from_str(&pk)
-                .map_err(|e| SyncError::Corrupt(format!("conflict key: {e}")))?,
+            pk: serde_json::from_str(&pk).map_err(|e| SyncError::Corrupt(format!("conflict key: {e}")))?,
             column: (!col.is_empty()).then_some(col),
             via_site,
             winner_value: parse(winner_value)?,

@@ -32,19 +32,10 @@ pub fn consolidate(changes: &[CapturedRef]) -> Vec<RowTouch> {
     let mut order: Vec<RowTouch> = Vec::new();
     let mut index: HashMap<(String, String), usize> = HashMap::new();
     for change in changes {
-        let kind = if change.kind == "delete" {
-            ChangeKind::Delete
-        } else {
-            ChangeKind::Upsert
-        };
+        let kind = if change.kind == "delete" { ChangeKind::Delete } else { ChangeKind::Upsert };
         let key = (change.table.clone(), change.pk.clone());
         let slot = *index.entry(key).or_insert_with(|| {
-            order.push(RowTouch {
-                table: change.table.clone(),
-                pk: change.pk.clone(),
-                kind,
-                changed: BTreeSet::new(),
-            });
+            order.push(RowTouch { table: change.table.clone(), pk: change.pk.clone(), kind, changed: BTreeSet::new() });
             order.len() - 1
         });
         let touch = &mut order[slot];

@@ -18,9 +18,7 @@ pub enum SyncError {
     #[error("table `{0}` has no primary key; synchronised tables need a single-column primary key")]
     NoPrimaryKey(String),
 
-    #[error(
-        "table `{table}` has a composite primary key ({columns}); only single-column primary keys are supported"
-    )]
+    #[error("table `{table}` has a composite primary key ({columns}); only single-column primary keys are supported")]
     CompositePrimaryKey { table: String, columns: String },
 
     #[error("stored sync metadata is corrupt: {0}")]
@@ -45,11 +43,7 @@ pub enum SyncError {
     NewerSchema { got: u32, supported: u32 },
 
     #[error("batch from `{site}` starts after position {from}, but only {received} was received")]
-    Gap {
-        site: String,
-        from: i64,
-        received: i64,
-    },
+    Gap { site: String, from: i64, received: i64 },
 
     #[error("acknowledgement {ack} from `{site}` is beyond the last local change {last}")]
     AckBeyondEnd { site: String, ack: i64, last: i64 },
@@ -58,11 +52,7 @@ pub enum SyncError {
     Transport { site: String, message: String },
 
     #[error("peer `{site}` rejected the batch with HTTP {status}: {message}")]
-    Rejected {
-        site: String,
-        status: u16,
-        message: String,
-    },
+    Rejected { site: String, status: u16, message: String },
 
     #[error("background task failed: {0}")]
     Task(String),

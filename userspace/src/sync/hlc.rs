@@ -19,18 +19,12 @@ pub struct Version {
 
 impl Version {
     pub fn new(hlc: i64, site: impl Into<String>) -> Self {
-        Self {
-            hlc,
-            site: site.into(),
-        }
+        Self { hlc, site: site.into() }
     }
 }
 
 pub fn wall_now_ms() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs_f64() * 1000.0)
-        .unwrap_or(0.0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64() * 1000.0).unwrap_or(0.0)
 }
 
 /// The smallest HLC value at the given wall-clock time.
@@ -47,13 +41,8 @@ const CLOCK_KEY: &str = "hlc";
 
 /// The persisted clock; it only moves forward, also across restarts.
 pub fn read_clock(conn: &Connection) -> Result<i64> {
-    let value: Option<i64> = conn
-        .query_row(
-            "SELECT value FROM _sy_meta WHERE key = ?1",
-            [CLOCK_KEY],
-            |r| r.get(0),
-        )
-        .optional()?;
+    let value: Option<i64> =
+        conn.query_row("SELECT value FROM _sy_meta WHERE key = ?1", [CLOCK_KEY], |r| r.get(0)).optional()?;
     Ok(value.unwrap_or(0))
 }
 

@@ -14,24 +14,16 @@ use super::stamp::stamp_pending;
 /// Checks everything that could make the batch unusable before anything is written.
 pub fn validate(registry: &Registry, batch: &Batch) -> Result<()> {
     if batch.schema_version > SCHEMA_VERSION {
-        return Err(SyncError::NewerSchema {
-            got: batch.schema_version,
-            supported: SCHEMA_VERSION,
-        });
+        return Err(SyncError::NewerSchema { got: batch.schema_version, supported: SCHEMA_VERSION });
     }
     if batch.sender == registry.site_id || !registry.is_peer(&batch.sender) {
         return Err(SyncError::UnknownSite(batch.sender.clone()));
     }
     if batch.from_seq < 0 || batch.to_seq < batch.from_seq {
-        return Err(SyncError::Malformed(format!(
-            "bad range ({}, {}]",
-            batch.from_seq, batch.to_seq
-        )));
+        return Err(SyncError::Malformed(format!("bad range ({}, {}]", batch.from_seq, batch.to_seq)));
     }
     for change in &batch.changes {
-        let spec = registry
-            .table(&change.table)
-            .ok_or_else(|| SyncError::UnknownTable(change.table.clone()))?;
+        let spec = registry.table(&change.table).ok_or_else(|| SyncError::UnknownTable(change.table.clone()))?;
         if !(change.pk.is_i64() || change.pk.is_string()) {
             return Err(SyncError::Malformed(format!(
                 "key {} of `{}` is not an integer or text",
@@ -40,21 +32,11 @@ pub fn validate(registry: &Registry, batch: &Batch) -> Result<()> {
         }
         for column in change.cells.keys().chain(change.changed.iter()) {
             if !spec.shape.has_column(column) {
-                return Err(SyncError::UnknownColumn {
-                    table: change.table.clone(),
-                    column: column.clone(),
-                });
+                return Err(SyncError::UnknownColumn { table: change.table.clone(), column: column.clone() });
             }
         }
-        if change
-            .cells
-            .values()
-            .any(|c| c.value.is_array() || c.value.is_object())
-        {
-            return Err(SyncError::Malformed(format!(
-                "non-scalar value in `{}`",
-                change.table
-            )));
+        if change.cells.values().any(|c| c.value.is_array() || c.value.is_object()) {
+            return Err(SyncError::Malformed(format!("non-scalar value in `{}`", change.table)));
         }
     }
     Ok(())
@@ -80,11 +62,7 @@ pub fn apply_batch(conn: &Connection, registry: &Registry, batch: &Batch) -> Res
         return Ok(received);
     }
     if batch.from_seq > received {
-        return Err(SyncError::Gap {
-            site: batch.sender.clone(),
-            from: batch.from_seq,
-            received,
-        });
+        return Err(SyncError::Gap { site: batch.sender.clone(), from: batch.from_seq, received });
     }
     // Local writes not yet stamped must get their versions before remote
     // versions are compared with them.

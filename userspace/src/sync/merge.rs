@@ -18,12 +18,7 @@ use super::registry::TableSpec;
 use super::sql::pk_text;
 
 /// Must run with the applying flag raised (see `inbound::apply_batch`).
-pub fn merge_remote(
-    conn: &Connection,
-    spec: &TableSpec,
-    via_site: &str,
-    change: &RowChange,
-) -> Result<()> {
+pub fn merge_remote(conn: &Connection, spec: &TableSpec, via_site: &str, change: &RowChange) -> Result<()> {
     let policy = &spec.policy;
     let table = spec.shape.name.as_str();
     let pk = pk_text(&change.pk);
@@ -39,16 +34,7 @@ pub fn merge_remote(
      -> Result<()> {
         conflicts::record(
             conn,
-            &Discarded {
-                table,
-                pk: &pk,
-                column,
-                via_site,
-                winner_value,
-                winner,
-                loser_value,
-                loser,
-            },
+            &Discarded { table, pk: &pk, column, via_site, winner_value, winner, loser_value, loser },
         )
     };
 
@@ -60,25 +46,13 @@ pub fn merge_remote(
             if !policy.beats(&incoming.version, &current.version) {
                 // The incoming write loses; a conflict unless the winner's writer had seen it.
                 if current.prev.as_ref().is_none_or(|p| *p < incoming.version) {
-                    note(
-                        Some(col),
-                        &current.version,
-                        Some(&current.value),
-                        &incoming.version,
-                        Some(&incoming.value),
-                    )?;
+                    note(Some(col), &current.version, Some(&current.value), &incoming.version, Some(&incoming.value))?;
                 }
                 continue;
             }
             // Our value loses; a conflict unless the incoming writer had seen it.
             if incoming.prev.as_ref().is_none_or(|p| *p < current.version) {
-                note(
-                    Some(col),
-                    &incoming.version,
-                    Some(&incoming.value),
-                    &current.version,
-                    Some(&current.value),
-                )?;
+                note(Some(col), &incoming.version, Some(&incoming.value), &current.version, Some(&current.value))?;
             }
         }
         store_cell(conn, table, &pk, col, incoming)?;
@@ -87,13 +61,8 @@ pub fn merge_remote(
     }
 
     let incoming_row = &change.row;
-    let row_is_news = row
-        .as_ref()
-        .is_none_or(|r| r.version != incoming_row.version);
-    if row
-        .as_ref()
-        .is_none_or(|r| policy.beats(&incoming_row.version, &r.version))
-    {
+    let row_is_news = row.as_ref().is_none_or(|r| r.version != incoming_row.version);
+    if row.as_ref().is_none_or(|r| policy.beats(&incoming_row.version, &r.version)) {
         store_row(conn, table, &pk, incoming_row)?;
         row = Some(incoming_row.clone());
     }
@@ -103,27 +72,16 @@ pub fn merge_remote(
     // Row-level conflicts: a delete against updates its writer had not seen.
     let incoming_delete = !incoming_row.alive && row_is_news;
     let revived = !current_row.alive && now_alive;
-    if let Some(winner) = cells
-        .values()
-        .map(|c| &c.version)
-        .max()
-        .filter(|_| incoming_delete && revived)
-    {
+    if let Some(winner) = cells.values().map(|c| &c.version).max().filter(|_| incoming_delete && revived) {
         note(None, winner, None, &incoming_row.version, None)?;
     }
     let killed = incoming_delete && was_alive && !now_alive;
-    let lost = newest_unseen(
-        incoming_row.seen.as_ref(),
-        cells.values().map(|c| &c.version),
-    );
+    let lost = newest_unseen(incoming_row.seen.as_ref(), cells.values().map(|c| &c.version));
     if let Some(lost) = lost.filter(|_| killed) {
         note(None, &incoming_row.version, None, &lost, None)?;
     }
     if cells_touched && !now_alive && !current_row.alive {
-        let lost = newest_unseen(
-            current_row.seen.as_ref(),
-            change.cells.values().map(|c| &c.version),
-        );
+        let lost = newest_unseen(current_row.seen.as_ref(), change.cells.values().map(|c| &c.version));
         if let Some(lost) = lost.filter(|v| v.site != current_row.version.site) {
             note(None, &current_row.version, None, &lost, None)?;
         }
@@ -136,12 +94,6 @@ pub fn merge_remote(
 }
 
 /// The newest version a deleting site had not seen.
-fn newest_unseen<'a>(
-    seen: Option<&Version>,
-    versions: impl Iterator<Item = &'a Version>,
-) -> Option<Version> {
-    versions
-        .filter(|v| seen.is_none_or(|s| *v > s))
-        .max()
-        .cloned()
+fn newest_unseen<'a>(seen: Option<&Version>, versions: impl Iterator<Item = &'a Version>) -> Option<Version> {
+    versions.filter(|v| seen.is_none_or(|s| *v > s)).max().cloned()
 }

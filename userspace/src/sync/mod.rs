@@ -105,9 +105,7 @@ pub use self::config::{ConflictPolicy, PeerConfig, SyncConfig, TableConfig};
 pub use self::conflicts::ConflictRecord;
 pub use self::error::{Result, SyncError};
 pub use self::hlc::Version;
-pub use self::node::{
-    AckResponse, BATCH_PATH, ErrorResponse, ShipOutcome, ShippingHandle, SyncNode,
-};
+pub use self::node::{AckResponse, BATCH_PATH, ErrorResponse, ShipOutcome, ShippingHandle, SyncNode};
 pub use self::prune::PruneReport;
 pub use self::registers::{Cell, RowState};
 pub use self::replica::Replica;

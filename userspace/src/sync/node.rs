@@ -96,13 +96,7 @@ async fn receive_batch(State(node): State<SyncNode>, body: Bytes) -> Response {
         Ok(ack) => (StatusCode::OK, axum::Json(AckResponse { ack })).into_response(),
         Err(err) => {
             tracing::warn!(error = %err, "rejected incoming sync batch");
-            (
-                http_status(&err),
-                axum::Json(ErrorResponse {
-                    error: err.to_string(),
-                }),
-            )
-                .into_response()
+            (http_status(&err), axum::Json(ErrorResponse { error: err.to_string() })).into_response()
         }
     }
 }
@@ -115,13 +109,7 @@ impl SyncNode {
             .timeout(config.request_timeout)
             .build()
             .map_err(|e| SyncError::Config(format!("http client: {e}")))?;
-        Ok(Self {
-            inner: Arc::new(Inner {
-                replica: Mutex::new(replica),
-                config,
-                http,
-            }),
-        })
+        Ok(Self { inner: Arc::new(Inner { replica: Mutex::new(replica), config, http }) })
     }
 
     pub fn config(&self) -> &SyncConfig {
@@ -136,10 +124,7 @@ impl SyncNode {
     {
         let inner = self.inner.clone();
         tokio::task::spawn_blocking(move || {
-            let mut replica = inner
-                .replica
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            let mut replica = inner.replica.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
             work(&mut replica)
         })
         .await
@@ -208,15 +193,8 @@ impl SyncNode {
 
     /// Posts one batch and records the peer's acknowledgement.
     async fn send(&self, peer: &PeerConfig, batch: Batch) -> Result<ShipOutcome> {
-        let outcome = ShipOutcome {
-            sent: true,
-            changes: batch.changes.len(),
-            full: self.is_full(&batch),
-        };
-        let transport = |e: reqwest::Error| SyncError::Transport {
-            site: peer.site_id.clone(),
-            message: e.to_string(),
-        };
+        let outcome = ShipOutcome { sent: true, changes: batch.changes.len(), full: self.is_full(&batch) };
+        let transport = |e: reqwest::Error| SyncError::Transport { site: peer.site_id.clone(), message: e.to_string() };
         let url = format!("{}{}", peer.base_url.trim_end_matches('/'), BATCH_PATH);
         let response = self
             .inner
@@ -230,11 +208,7 @@ impl SyncNode {
         let status = response.status();
         if !status.is_success() {
             let message = response.text().await.unwrap_or_default();
-            return Err(SyncError::Rejected {
-                site: peer.site_id.clone(),
-                status: status.as_u16(),
-                message,
-            });
+            return Err(SyncError::Rejected { site: peer.site_id.clone(), status: status.as_u16(), message });
         }
         let body = response.bytes().await.map_err(transport)?;
         let ack: AckResponse = serde_json::from_slice(&body).map_err(|e| SyncError::Transport {
@@ -242,20 +216,14 @@ impl SyncNode {
             message: format!("unreadable acknowledgement: {e}"),
         })?;
         let site = peer.site_id.clone();
-        self.with_replica(move |replica| replica.record_ack(&site, ack.ack))
-            .await?;
+        self.with_replica(move |replica| replica.record_ack(&site, ack.ack)).await?;
         Ok(outcome)
     }
 
     /// Starts one shipping loop per peer plus periodic pruning.
     pub fn start(&self) -> ShippingHandle {
-        let mut tasks: Vec<JoinHandle<()>> = self
-            .inner
-            .config
-            .peers
-            .iter()
-            .map(|peer| tokio::spawn(self.clone().ship_loop(peer.clone())))
-            .collect();
+        let mut tasks: Vec<JoinHandle<()>> =
+            self.inner.config.peers.iter().map(|peer| tokio::spawn(self.clone().ship_loop(peer.clone()))).collect();
         tasks.push(tokio::spawn(self.clone().prune_loop()));
         ShippingHandle { tasks }
     }
@@ -289,8 +257,7 @@ impl SyncNode {
             let more_waiting = self.is_full(&batch);
             let after = batch.to_seq;
             let sent = if more_waiting {
-                let (sent, following) =
-                    tokio::join!(self.send(&peer, batch), self.following_batch(&peer, after));
+                let (sent, following) = tokio::join!(self.send(&peer, batch), self.following_batch(&peer, after));
                 prepared = following.ok().flatten();
                 sent
             } else {
@@ -312,12 +279,7 @@ impl SyncNode {
     }
 
     async fn prune_loop(self) {
-        let every = self
-            .inner
-            .config
-            .interval
-            .saturating_mul(PRUNE_ROUNDS)
-            .max(Duration::from_millis(500));
+        let every = self.inner.config.interval.saturating_mul(PRUNE_ROUNDS).max(Duration::from_millis(500));
         loop {
             tokio::time::sleep(every).await;
             if let Err(err) = self.prune().await {

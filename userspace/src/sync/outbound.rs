@@ -40,14 +40,9 @@ fn read_range(conn: &Connection, after: i64, limit: usize) -> Result<Range> {
     let mut last = None;
     for row in rows {
         let (seq, table, pk, kind, changed, hlc) = row?;
-        let changed = serde_json::from_str(&changed)
-            .map_err(|e| SyncError::Corrupt(format!("change {seq} columns: {e}")))?;
-        out.push(CapturedRef {
-            table,
-            pk,
-            kind,
-            changed,
-        });
+        let changed =
+            serde_json::from_str(&changed).map_err(|e| SyncError::Corrupt(format!("change {seq} columns: {e}")))?;
+        out.push(CapturedRef { table, pk, kind, changed });
         last = Some((seq, hlc));
     }
     Ok((out, last))
@@ -56,12 +51,7 @@ fn read_range(conn: &Connection, after: i64, limit: usize) -> Result<Range> {
 /// Builds the batch of changes `peer` has not acknowledged, oldest first,
 /// at most `limit` captured changes. Must run in a write transaction: it
 /// stamps pending changes and ticks the clock.
-pub fn build_batch(
-    conn: &Connection,
-    registry: &Registry,
-    peer: &str,
-    limit: usize,
-) -> Result<Batch> {
+pub fn build_batch(conn: &Connection, registry: &Registry, peer: &str, limit: usize) -> Result<Batch> {
     build_batch_after(conn, registry, peer, 0, limit)
 }
 
@@ -98,8 +88,7 @@ pub fn build_batch_after(
         let Some(row) = load_row(conn, &touch.table, &touch.pk)? else {
             continue;
         };
-        let pk = serde_json::from_str(&touch.pk)
-            .map_err(|e| SyncError::Corrupt(format!("key {}: {e}", touch.pk)))?;
+        let pk = serde_json::from_str(&touch.pk).map_err(|e| SyncError::Corrupt(format!("key {}: {e}", touch.pk)))?;
         changes.push(RowChange {
             cells: load_cells(conn, &touch.table, &touch.pk)?,
             table: touch.table,
@@ -124,30 +113,18 @@ pub fn build_batch_after(
 /// Records that `peer` has everything up to `ack`. Acks never move back.
 pub fn record_ack(conn: &Connection, peer: &str, ack: i64) -> Result<()> {
     acked_seq(conn, peer)?;
-    let last: i64 = conn
-        .query_row("SELECT coalesce(max(seq), 0) FROM _sy_changes", [], |r| {
-            r.get(0)
-        })
-        .and_then(|max_seq: i64| {
+    let last: i64 = conn.query_row("SELECT coalesce(max(seq), 0) FROM _sy_changes", [], |r| r.get(0)).and_then(
+        |max_seq: i64| {
             let counter: Option<i64> = conn
-                .query_row(
-                    "SELECT seq FROM sqlite_sequence WHERE name = '_sy_changes'",
-                    [],
-                    |r| r.get(0),
-                )
+                .query_row("SELECT seq FROM sqlite_sequence WHERE name = '_sy_changes'", [], |r| r.get(0))
                 .optional()?;
             Ok(max_seq.max(counter.unwrap_or(0)))
-        })?;
+        },
+    )?;
     if ack > last {
-        return Err(SyncError::AckBeyondEnd {
-            site: peer.to_string(),
-            ack,
-            last,
-        });
+        return Err(SyncError::AckBeyondEnd { site: peer.to_string(), ack, last });
     }
-    conn.prepare_cached(
-        "UPDATE _sy_peers SET acked_seq = max(acked_seq, ?1), last_ack_ms = ?2 WHERE site = ?3",
-    )?
-    .execute(params![ack, wall_now_ms(), peer])?;
+    conn.prepare_cached("UPDATE _sy_peers SET acked_seq = max(acked_seq, ?1), last_ack_ms = ?2 WHERE site = ?3")?
+        .execute(params![ack, wall_now_ms(), peer])?;
     Ok(())
 }

@@ -12,12 +12,7 @@ impl ConflictPolicy {
     pub fn compare(&self, a: &Version, b: &Version) -> Ordering {
         match self {
             ConflictPolicy::SitePriority(order) => {
-                let rank = |v: &Version| {
-                    order
-                        .iter()
-                        .position(|s| *s == v.site)
-                        .unwrap_or(order.len())
-                };
+                let rank = |v: &Version| order.iter().position(|s| *s == v.site).unwrap_or(order.len());
                 // A lower rank means a higher priority.
                 rank(b).cmp(&rank(a)).then_with(|| a.cmp(b))
             }
@@ -62,20 +57,9 @@ mod tests {
 
     #[test]
     fn newer_update_revives_deleted_row_only_when_policy_allows() {
-        let row = RowState {
-            alive: false,
-            version: Version::new(5, "a"),
-            seen: Some(Version::new(3, "a")),
-        };
+        let row = RowState { alive: false, version: Version::new(5, "a"), seen: Some(Version::new(3, "a")) };
         let mut cells = BTreeMap::new();
-        cells.insert(
-            "x".into(),
-            Cell {
-                value: 1.into(),
-                version: Version::new(4, "b"),
-                prev: None,
-            },
-        );
+        cells.insert("x".into(), Cell { value: 1.into(), version: Version::new(4, "b"), prev: None });
         assert!(!ConflictPolicy::LastWriterWins.is_alive(Some(&row), &cells));
         assert!(ConflictPolicy::UpdateWins.is_alive(Some(&row), &cells));
         assert!(!ConflictPolicy::DeleteWins.is_alive(Some(&row), &cells));

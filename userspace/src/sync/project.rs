@@ -37,32 +37,17 @@ pub fn project_row_quietly(
     alive: bool,
     cells: &BTreeMap<String, Cell>,
 ) -> Result<()> {
-    if alive {
-        upsert(conn, shape, pk, cells)
-    } else {
-        delete(conn, shape, pk)
-    }
+    if alive { upsert(conn, shape, pk, cells) } else { delete(conn, shape, pk) }
 }
 
-fn upsert(
-    conn: &Connection,
-    shape: &TableShape,
-    pk: &Json,
-    cells: &BTreeMap<String, Cell>,
-) -> Result<()> {
-    let columns: Vec<String> = std::iter::once(&shape.pk)
-        .chain(shape.columns.iter())
-        .map(|c| ident(c))
-        .collect();
+fn upsert(conn: &Connection, shape: &TableShape, pk: &Json, cells: &BTreeMap<String, Cell>) -> Result<()> {
+    let columns: Vec<String> = std::iter::once(&shape.pk).chain(shape.columns.iter()).map(|c| ident(c)).collect();
     let placeholders: Vec<String> = (1..=columns.len()).map(|i| format!("?{i}")).collect();
     let on_conflict = if shape.columns.is_empty() {
         "DO NOTHING".to_string()
     } else {
-        let sets: Vec<String> = shape
-            .columns
-            .iter()
-            .map(|c| format!("{col} = excluded.{col}", col = ident(c)))
-            .collect();
+        let sets: Vec<String> =
+            shape.columns.iter().map(|c| format!("{col} = excluded.{col}", col = ident(c))).collect();
         format!("DO UPDATE SET {}", sets.join(", "))
     };
     let sql = format!(
@@ -73,23 +58,14 @@ fn upsert(
         ident(&shape.pk),
         on_conflict
     );
-    let values = std::iter::once(to_sql(pk)).chain(shape.columns.iter().map(|c| {
-        cells
-            .get(c)
-            .map(|cell| to_sql(&cell.value))
-            .unwrap_or(SqlValue::Null)
-    }));
-    conn.prepare_cached(&sql)?
-        .execute(params_from_iter(values))?;
+    let values = std::iter::once(to_sql(pk))
+        .chain(shape.columns.iter().map(|c| cells.get(c).map(|cell| to_sql(&cell.value)).unwrap_or(SqlValue::Null)));
+    conn.prepare_cached(&sql)?.execute(params_from_iter(values))?;
     Ok(())
 }
 
 fn delete(conn: &Connection, shape: &TableShape, pk: &Json) -> Result<()> {
-    let sql = format!(
-        "DELETE FROM {} WHERE {} = ?1",
-        ident(&shape.name),
-        ident(&shape.pk)
-    );
+    let sql = format!("DELETE FROM {} WHERE {} = ?1", ident(&shape.name), ident(&shape.pk));
     conn.prepare_cached(&sql)?.execute([to_sql(pk)])?;
     Ok(())
 }

@@ -28,10 +28,7 @@ fn min_over_peers(conn: &Connection, registry: &Registry, column: &str) -> Resul
 
 pub fn prune(conn: &Connection, registry: &Registry) -> Result<PruneReport> {
     let acked_by_all = min_over_peers(conn, registry, "acked_seq")?.unwrap_or(i64::MAX);
-    let changes = conn.execute(
-        "DELETE FROM _sy_changes WHERE seq <= ?1 AND hlc IS NOT NULL",
-        [acked_by_all],
-    )?;
+    let changes = conn.execute("DELETE FROM _sy_changes WHERE seq <= ?1 AND hlc IS NOT NULL", [acked_by_all])?;
 
     // Every peer has since sent changes newer than this HLC, so none of its
     // future writes can be older than a tombstone below it.
@@ -42,10 +39,7 @@ pub fn prune(conn: &Connection, registry: &Registry) -> Result<PruneReport> {
     let mut tombstones = 0;
     for (name, spec) in &registry.tables {
         // Under these rules an old tombstone can still outrank a future write.
-        if matches!(
-            spec.policy,
-            ConflictPolicy::DeleteWins | ConflictPolicy::SitePriority(_)
-        ) {
+        if matches!(spec.policy, ConflictPolicy::DeleteWins | ConflictPolicy::SitePriority(_)) {
             continue;
         }
         let candidates: Vec<String> = conn
@@ -65,8 +59,5 @@ pub fn prune(conn: &Connection, registry: &Registry) -> Result<PruneReport> {
             }
         }
     }
-    Ok(PruneReport {
-        changes,
-        tombstones,
-    })
+    Ok(PruneReport { changes, tombstones })
 }

@@ -50,16 +50,8 @@ pub fn load_cells(conn: &Connection, table: &str, pk: &str) -> Result<BTreeMap<S
     let mut cells = BTreeMap::new();
     for row in rows {
         let (col, text, version, prev) = row?;
-        let value = serde_json::from_str(&text)
-            .map_err(|e| SyncError::Corrupt(format!("cell {table}.{col}: {e}")))?;
-        cells.insert(
-            col,
-            Cell {
-                value,
-                version,
-                prev,
-            },
-        );
+        let value = serde_json::from_str(&text).map_err(|e| SyncError::Corrupt(format!("cell {table}.{col}: {e}")))?;
+        cells.insert(col, Cell { value, version, prev });
     }
     Ok(cells)
 }
@@ -86,9 +78,7 @@ pub fn store_cell(conn: &Connection, table: &str, pk: &str, col: &str, cell: &Ce
 
 pub fn load_row(conn: &Connection, table: &str, pk: &str) -> Result<Option<RowState>> {
     let row = conn
-        .prepare_cached(
-            "SELECT alive, hlc, site, seen_hlc, seen_site FROM _sy_rows WHERE tbl = ?1 AND pk = ?2",
-        )?
+        .prepare_cached("SELECT alive, hlc, site, seen_hlc, seen_site FROM _sy_rows WHERE tbl = ?1 AND pk = ?2")?
         .query_row(params![table, pk], |r| {
             Ok(RowState {
                 alive: r.get(0)?,
@@ -121,19 +111,12 @@ pub fn store_row(conn: &Connection, table: &str, pk: &str, row: &RowState) -> Re
 
 /// Removes all registers of a row (tombstone pruning).
 pub fn forget_row(conn: &Connection, table: &str, pk: &str) -> Result<()> {
-    conn.prepare_cached("DELETE FROM _sy_cells WHERE tbl = ?1 AND pk = ?2")?
-        .execute(params![table, pk])?;
-    conn.prepare_cached("DELETE FROM _sy_rows WHERE tbl = ?1 AND pk = ?2")?
-        .execute(params![table, pk])?;
+    conn.prepare_cached("DELETE FROM _sy_cells WHERE tbl = ?1 AND pk = ?2")?.execute(params![table, pk])?;
+    conn.prepare_cached("DELETE FROM _sy_rows WHERE tbl = ?1 AND pk = ?2")?.execute(params![table, pk])?;
     Ok(())
 }
 
 /// Newest version anywhere in the row: what a deleting site has seen.
 pub fn newest_version(row: Option<&RowState>, cells: &BTreeMap<String, Cell>) -> Option<Version> {
-    cells
-        .values()
-        .map(|c| &c.version)
-        .chain(row.map(|r| &r.version))
-        .max()
-        .cloned()
+    cells.values().map(|c| &c.version).chain(row.map(|r| &r.version)).max().cloned()
 }

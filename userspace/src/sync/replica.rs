@@ -37,23 +37,15 @@ fn validate_setup(site_id: &str, tables: &[TableConfig], peers: &[String]) -> Re
         return Err(SyncError::Config("site id is empty".into()));
     }
     if peers.iter().any(|p| p == site_id) {
-        return Err(SyncError::Config(format!(
-            "site `{site_id}` lists itself as a peer"
-        )));
+        return Err(SyncError::Config(format!("site `{site_id}` lists itself as a peer")));
     }
     let mut seen = std::collections::BTreeSet::new();
     for table in tables {
         if table.name.starts_with("_sy_") {
-            return Err(SyncError::Config(format!(
-                "table `{}` uses the reserved prefix _sy_",
-                table.name
-            )));
+            return Err(SyncError::Config(format!("table `{}` uses the reserved prefix _sy_", table.name)));
         }
         if !seen.insert(&table.name) {
-            return Err(SyncError::Config(format!(
-                "table `{}` is listed twice",
-                table.name
-            )));
+            return Err(SyncError::Config(format!("table `{}` is listed twice", table.name)));
         }
     }
     Ok(())
@@ -61,22 +53,12 @@ fn validate_setup(site_id: &str, tables: &[TableConfig], peers: &[String]) -> Re
 
 impl Replica {
     pub fn open(config: &SyncConfig) -> Result<Self> {
-        let mut replica = Self::open_path(
-            &config.db_path,
-            &config.site_id,
-            &config.tables,
-            &config.peer_ids(),
-        )?;
+        let mut replica = Self::open_path(&config.db_path, &config.site_id, &config.tables, &config.peer_ids())?;
         replica.batch_limit = config.max_changes_per_batch.max(1);
         Ok(replica)
     }
 
-    pub fn open_path(
-        path: &Path,
-        site_id: &str,
-        tables: &[TableConfig],
-        peers: &[String],
-    ) -> Result<Self> {
+    pub fn open_path(path: &Path, site_id: &str, tables: &[TableConfig], peers: &[String]) -> Result<Self> {
         Self::from_connection(Connection::open(path)?, site_id, tables, peers)
     }
 
@@ -104,31 +86,15 @@ impl Replica {
             let shape = inspect(&tx, &table.name)?;
             install_triggers(&tx, &shape)?;
             backfill(&tx, &shape)?;
-            specs.insert(
-                table.name.clone(),
-                TableSpec {
-                    shape,
-                    policy: table.policy.clone(),
-                },
-            );
+            specs.insert(table.name.clone(), TableSpec { shape, policy: table.policy.clone() });
         }
         tx.commit()?;
-        let registry = Registry {
-            site_id: site_id.to_string(),
-            tables: specs,
-            peers: peers.to_vec(),
-        };
-        Ok(Self {
-            conn,
-            registry,
-            batch_limit: DEFAULT_BATCH_LIMIT,
-        })
+        let registry = Registry { site_id: site_id.to_string(), tables: specs, peers: peers.to_vec() };
+        Ok(Self { conn, registry, batch_limit: DEFAULT_BATCH_LIMIT })
     }
 
     fn write<T>(&mut self, work: impl FnOnce(&Connection, &Registry) -> Result<T>) -> Result<T> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let out = work(&tx, &self.registry)?;
         tx.commit()?;
         Ok(out)
@@ -175,11 +141,7 @@ impl Replica {
 
     /// Whether any change was captured after position `seq` (cheap, read-only).
     pub fn has_changes_after(&self, seq: i64) -> Result<bool> {
-        Ok(self.conn.query_row(
-            "SELECT EXISTS (SELECT 1 FROM _sy_changes WHERE seq > ?1)",
-            [seq],
-            |r| r.get(0),
-        )?)
+        Ok(self.conn.query_row("SELECT EXISTS (SELECT 1 FROM _sy_changes WHERE seq > ?1)", [seq], |r| r.get(0))?)
     }
 
     pub fn record_ack(&mut self, peer: &str, ack: i64) -> Result<()> {

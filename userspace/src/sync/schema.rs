@@ -84,17 +84,12 @@ CREATE TABLE IF NOT EXISTS _sy_conflicts(
 /// Creates the metadata tables and binds the database file to one site id.
 pub fn install(conn: &Connection, site_id: &str) -> Result<()> {
     conn.execute_batch(DDL)?;
-    let stored: Option<String> = conn
-        .query_row(
-            "SELECT value FROM _sy_meta WHERE key = 'site_id'",
-            [],
-            |r| r.get(0),
-        )
-        .optional()?;
+    let stored: Option<String> =
+        conn.query_row("SELECT value FROM _sy_meta WHERE key = 'site_id'", [], |r| r.get(0)).optional()?;
     match stored {
-        Some(existing) if existing != site_id => Err(SyncError::Config(format!(
-            "database belongs to site `{existing}`, not `{site_id}`"
-        ))),
+        Some(existing) if existing != site_id => {
+            Err(SyncError::Config(format!("database belongs to site `{existing}`, not `{site_id}`")))
+        }
         Some(_) => Ok(()),
         None => {
             conn.execute(
@@ -117,7 +112,6 @@ pub fn register_peers(conn: &Connection, peers: &[String]) -> Result<()> {
 
 /// Toggles the flag the capture triggers check.
 pub fn set_applying(conn: &Connection, active: bool) -> Result<()> {
-    conn.prepare_cached("UPDATE _sy_applying SET active = ?1 WHERE id = 1")?
-        .execute([active as i64])?;
+    conn.prepare_cached("UPDATE _sy_applying SET active = ?1 WHERE id = 1")?.execute([active as i64])?;
     Ok(())
 }

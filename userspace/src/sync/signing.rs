@@ -32,12 +32,10 @@ pub fn seal(batch: &Batch, key: &[u8]) -> Vec<u8> {
 
 /// Verifies the signature (in constant time) before parsing the batch.
 pub fn open(bytes: &[u8], key: &[u8]) -> Result<Batch> {
-    let envelope: Envelope = serde_json::from_slice(bytes)
-        .map_err(|e| SyncError::Malformed(format!("envelope: {e}")))?;
+    let envelope: Envelope =
+        serde_json::from_slice(bytes).map_err(|e| SyncError::Malformed(format!("envelope: {e}")))?;
     let tag = hex::decode(&envelope.mac).map_err(|_| SyncError::BadSignature)?;
-    mac_for(key, envelope.payload.as_bytes())
-        .verify_slice(&tag)
-        .map_err(|_| SyncError::BadSignature)?;
+    mac_for(key, envelope.payload.as_bytes()).verify_slice(&tag).map_err(|_| SyncError::BadSignature)?;
     serde_json::from_str(&envelope.payload).map_err(|e| SyncError::Malformed(format!("batch: {e}")))
 }
 
@@ -46,24 +44,14 @@ mod tests {
     use super::*;
 
     fn empty_batch() -> Batch {
-        Batch {
-            schema_version: 1,
-            sender: "a".into(),
-            from_seq: 0,
-            to_seq: 0,
-            frontier_hlc: 0,
-            changes: vec![],
-        }
+        Batch { schema_version: 1, sender: "a".into(), from_seq: 0, to_seq: 0, frontier_hlc: 0, changes: vec![] }
     }
 
     #[test]
     fn round_trips_and_rejects_other_keys() {
         let sealed = seal(&empty_batch(), b"secret");
         assert_eq!(open(&sealed, b"secret").unwrap(), empty_batch());
-        assert!(matches!(
-            open(&sealed, b"other"),
-            Err(SyncError::BadSignature)
-        ));
+        assert!(matches!(open(&sealed, b"other"), Err(SyncError::BadSignature)));
     }
 
     #[test]
@@ -71,9 +59,6 @@ mod tests {
         let sealed = String::from_utf8(seal(&empty_batch(), b"k")).unwrap();
         let tampered = sealed.replace(r#"\"sender\":\"a\""#, r#"\"sender\":\"b\""#);
         assert_ne!(sealed, tampered);
-        assert!(matches!(
-            open(tampered.as_bytes(), b"k"),
-            Err(SyncError::BadSignature)
-        ));
+        assert!(matches!(open(tampered.as_bytes(), b"k"), Err(SyncError::BadSignature)));
     }
 }

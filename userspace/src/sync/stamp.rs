@@ -12,9 +12,7 @@ use super::conflicts::{self, Discarded};
 use super::error::{Result, SyncError};
 use super::hlc::{Version, read_clock, tick, write_clock};
 use super::project::project_row;
-use super::registers::{
-    Cell, RowState, load_cells, load_row, newest_version, store_cell, store_row,
-};
+use super::registers::{Cell, RowState, load_cells, load_row, newest_version, store_cell, store_row};
 use super::registry::{Registry, TableSpec};
 
 struct Captured {
@@ -54,10 +52,7 @@ fn read_unstamped(conn: &Connection, limit: Option<usize>) -> Result<Vec<Capture
             pk,
             kind,
             changed: serde_json::from_str(&changed).map_err(corrupt)?,
-            row: row
-                .map(|text| serde_json::from_str(&text))
-                .transpose()
-                .map_err(corrupt)?,
+            row: row.map(|text| serde_json::from_str(&text)).transpose().map_err(corrupt)?,
             wall_ms,
         });
     }
@@ -94,16 +89,11 @@ pub fn stamp_oldest(conn: &Connection, registry: &Registry, limit: Option<usize>
 /// Writes one local change into the registers. A local write always wins
 /// under time-based rules; under `SitePriority` it can lose, and is then
 /// reverted in the user's table and logged as a conflict.
-fn absorb_local(
-    conn: &Connection,
-    spec: &TableSpec,
-    change: &Captured,
-    version: Version,
-) -> Result<()> {
+fn absorb_local(conn: &Connection, spec: &TableSpec, change: &Captured, version: Version) -> Result<()> {
     let policy = &spec.policy;
     let table = spec.shape.name.as_str();
-    let pk: Json = serde_json::from_str(&change.pk)
-        .map_err(|e| SyncError::Corrupt(format!("change {} key: {e}", change.seq)))?;
+    let pk: Json =
+        serde_json::from_str(&change.pk).map_err(|e| SyncError::Corrupt(format!("change {} key: {e}", change.seq)))?;
     let mut cells = load_cells(conn, table, &change.pk)?;
     let mut row = load_row(conn, table, &change.pk)?;
     let mut lost_any = false;
@@ -134,79 +124,39 @@ fn absorb_local(
         let written: Vec<&String> = if change.kind == "insert" {
             spec.shape.columns.iter().collect()
         } else {
-            spec.shape
-                .columns
-                .iter()
-                .filter(|c| change.changed.contains(c) || !cells.contains_key(*c))
-                .collect()
+            spec.shape.columns.iter().filter(|c| change.changed.contains(c) || !cells.contains_key(*c)).collect()
         };
         for col in written {
             let value = values.get(col).cloned().unwrap_or(Json::Null);
             let current = cells.get(col);
             if current.is_none_or(|c| policy.beats(&version, &c.version)) {
-                let cell = Cell {
-                    value,
-                    version: version.clone(),
-                    prev: current.map(|c| c.version.clone()),
-                };
+                let cell = Cell { value, version: version.clone(), prev: current.map(|c| c.version.clone()) };
                 store_cell(conn, table, &change.pk, col, &cell)?;
                 cells.insert(col.clone(), cell);
             } else {
                 let current = current.expect("checked above");
-                lose(
-                    conn,
-                    Some(col),
-                    &current.version,
-                    Some(&current.value),
-                    Some(&value),
-                )?;
+                lose(conn, Some(col), &current.version, Some(&current.value), Some(&value))?;
                 lost_any = true;
             }
         }
         if change.kind == "insert" || row.is_none() {
-            if row
-                .as_ref()
-                .is_none_or(|r| policy.beats(&version, &r.version))
-            {
-                let state = RowState {
-                    alive: true,
-                    version: version.clone(),
-                    seen: None,
-                };
+            if row.as_ref().is_none_or(|r| policy.beats(&version, &r.version)) {
+                let state = RowState { alive: true, version: version.clone(), seen: None };
                 store_row(conn, table, &change.pk, &state)?;
                 row = Some(state);
             } else {
-                lose(
-                    conn,
-                    None,
-                    &row.as_ref().expect("checked above").version,
-                    None,
-                    None,
-                )?;
+                lose(conn, None, &row.as_ref().expect("checked above").version, None, None)?;
                 lost_any = true;
             }
         }
     } else {
         let seen = newest_version(row.as_ref(), &cells);
-        if row
-            .as_ref()
-            .is_none_or(|r| policy.beats(&version, &r.version))
-        {
-            let state = RowState {
-                alive: false,
-                version: version.clone(),
-                seen,
-            };
+        if row.as_ref().is_none_or(|r| policy.beats(&version, &r.version)) {
+            let state = RowState { alive: false, version: version.clone(), seen };
             store_row(conn, table, &change.pk, &state)?;
             row = Some(state);
         } else {
-            lose(
-                conn,
-                None,
-                &row.as_ref().expect("checked above").version,
-                None,
-                None,
-            )?;
+            lose(conn, None, &row.as_ref().expect("checked above").version, None, None)?;
             lost_any = true;
         }
     }

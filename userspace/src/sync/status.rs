@@ -48,16 +48,12 @@ pub fn status(conn: &Connection, registry: &Registry) -> Result<SyncStatus> {
             [site],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
         )?;
-        let (backlog, oldest): (u64, Option<f64>) = conn.query_row(
-            "SELECT count(*), min(wall_ms) FROM _sy_changes WHERE seq > ?1",
-            params![acked_seq],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )?;
-        let conflicts: u64 = conn.query_row(
-            "SELECT count(*) FROM _sy_conflicts WHERE via_site = ?1",
-            [site],
-            |r| r.get(0),
-        )?;
+        let (backlog, oldest): (u64, Option<f64>) =
+            conn.query_row("SELECT count(*), min(wall_ms) FROM _sy_changes WHERE seq > ?1", params![acked_seq], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?;
+        let conflicts: u64 =
+            conn.query_row("SELECT count(*) FROM _sy_conflicts WHERE via_site = ?1", [site], |r| r.get(0))?;
         peers.push(PeerStatus {
             site_id: site.clone(),
             backlog,
@@ -73,11 +69,7 @@ pub fn status(conn: &Connection, registry: &Registry) -> Result<SyncStatus> {
     Ok(SyncStatus {
         site_id: registry.site_id.clone(),
         clock_hlc: read_clock(conn)?,
-        pending_changes: conn.query_row(
-            "SELECT count(*) FROM _sy_changes WHERE hlc IS NULL",
-            [],
-            |r| r.get(0),
-        )?,
+        pending_changes: conn.query_row("SELECT count(*) FROM _sy_changes WHERE hlc IS NULL", [], |r| r.get(0))?,
         conflicts_total: conn.query_row("SELECT count(*) FROM _sy_conflicts", [], |r| r.get(0))?,
         peers,
     })

@@ -9,8 +9,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use switchyard::peers::{
-    LivenessRule, PeerConfig, PeerHandle, PeerService, PeerView, PeersConfig, PeersStatus,
-    SiteState,
+    LivenessRule, PeerConfig, PeerHandle, PeerService, PeerView, PeersConfig, PeersStatus, SiteState,
 };
 use tokio::sync::watch;
 
@@ -26,9 +25,7 @@ pub struct KeyDir {
 
 impl KeyDir {
     pub fn new() -> Self {
-        Self {
-            dir: tempfile::tempdir().unwrap(),
-        }
+        Self { dir: tempfile::tempdir().unwrap() }
     }
 
     /// Writes a private (0600) key file.
@@ -51,9 +48,7 @@ pub struct Site {
 /// Binds `count` loopback sockets on free ports, so addresses are known
 /// before any service starts.
 pub fn loopback_sockets(count: usize) -> Vec<UdpSocket> {
-    (0..count)
-        .map(|_| UdpSocket::bind("127.0.0.1:0").unwrap())
-        .collect()
+    (0..count).map(|_| UdpSocket::bind("127.0.0.1:0").unwrap()).collect()
 }
 
 pub fn sites(sockets: &[UdpSocket]) -> Vec<Site> {
@@ -62,22 +57,13 @@ pub fn sites(sockets: &[UdpSocket]) -> Vec<Site> {
         .enumerate()
         .map(|(index, socket)| {
             let site = ((b'a' + index as u8) as char).to_string();
-            Site {
-                node: format!("dns-{site}1"),
-                site,
-                address: socket.local_addr().unwrap(),
-            }
+            Site { node: format!("dns-{site}1"), site, address: socket.local_addr().unwrap() }
         })
         .collect()
 }
 
 /// Config for `me`, listing every other site as a peer.
-pub fn config_for(
-    me: &Site,
-    all: &[Site],
-    key_files: Vec<PathBuf>,
-    rule: LivenessRule,
-) -> PeersConfig {
+pub fn config_for(me: &Site, all: &[Site], key_files: Vec<PathBuf>, rule: LivenessRule) -> PeersConfig {
     let mut config = PeersConfig::new(me.address, key_files);
     config.period_ms = PERIOD_MS;
     config.live_periods = LIVE_PERIODS;
@@ -85,28 +71,18 @@ pub fn config_for(
     config.peers = all
         .iter()
         .filter(|other| other.site != me.site)
-        .map(|other| PeerConfig {
-            site: other.site.clone(),
-            node: other.node.clone(),
-            address: other.address,
-        })
+        .map(|other| PeerConfig { site: other.site.clone(), node: other.node.clone(), address: other.address })
         .collect();
     config
 }
 
 pub fn state(load: u32) -> SiteState {
-    SiteState {
-        available: true,
-        load,
-        rtt_us: 250,
-    }
+    SiteState { available: true, load, rtt_us: 250 }
 }
 
 pub async fn start(config: PeersConfig, me: &Site, load: u32, socket: UdpSocket) -> PeerHandle {
     let (_tx, rx) = watch::channel(state(load));
-    PeerService::start_on_socket(config, &me.site, &me.node, rx, socket)
-        .await
-        .unwrap()
+    PeerService::start_on_socket(config, &me.site, &me.node, rx, socket).await.unwrap()
 }
 
 /// Binds `address` again after its previous owner was dropped; the aborted
@@ -134,25 +110,18 @@ pub async fn wait_for_view(
 ) -> Result<Duration, String> {
     let started = Instant::now();
     let mut views = handle.views();
-    let waited = tokio::time::timeout(
-        within,
-        views.wait_for(|views| views.get(site).is_some_and(&condition)),
-    )
-    .await;
+    let waited = tokio::time::timeout(within, views.wait_for(|views| views.get(site).is_some_and(&condition))).await;
     match waited {
         Ok(Ok(_)) => Ok(started.elapsed()),
         Ok(Err(_)) => Err("views channel closed".into()),
-        Err(_) => Err(format!(
-            "site {site} not as expected within {within:?}: {:?}",
-            handle.views().borrow().get(site)
-        )),
+        Err(_) => {
+            Err(format!("site {site} not as expected within {within:?}: {:?}", handle.views().borrow().get(site)))
+        }
     }
 }
 
 pub async fn wait_alive(handle: &PeerHandle, site: &str) {
-    wait_for_view(handle, site, Duration::from_secs(5), |view| view.alive)
-        .await
-        .unwrap();
+    wait_for_view(handle, site, Duration::from_secs(5), |view| view.alive).await.unwrap();
 }
 
 /// Polls the status until `condition` holds.
@@ -167,10 +136,7 @@ pub async fn wait_for_status(
         if condition(&status) {
             return status;
         }
-        assert!(
-            Instant::now() < deadline,
-            "status condition not met within {within:?}: {status:#?}"
-        );
+        assert!(Instant::now() < deadline, "status condition not met within {within:?}: {status:#?}");
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }

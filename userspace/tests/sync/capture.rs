@@ -5,24 +5,16 @@ fn writes_from_another_connection_are_captured() {
     let dir = tempfile::tempdir().unwrap();
     let mut replica = open_site(dir.path(), "a", &["b"]);
     let other = app(&db_path(dir.path(), "a"));
-    other
-        .execute("INSERT INTO t1(id, a, b) VALUES (1, 'x', 10)", [])
-        .unwrap();
-    other
-        .execute("UPDATE t1 SET b = 11 WHERE id = 1", [])
-        .unwrap();
-    other
-        .execute("UPDATE t1 SET b = 11 WHERE id = 1", [])
-        .unwrap(); // no real change
+    other.execute("INSERT INTO t1(id, a, b) VALUES (1, 'x', 10)", []).unwrap();
+    other.execute("UPDATE t1 SET b = 11 WHERE id = 1", []).unwrap();
+    other.execute("UPDATE t1 SET b = 11 WHERE id = 1", []).unwrap(); // no real change
     other.execute("DELETE FROM t1 WHERE id = 1", []).unwrap();
 
     type Logged = (String, String, String, Option<String>, Option<i64>);
     let rows: Vec<Logged> = other
         .prepare("SELECT kind, pk, changed, row_json, hlc FROM _sy_changes ORDER BY seq")
         .unwrap()
-        .query_map([], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-        })
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
         .unwrap()
         .map(Result::unwrap)
         .collect();
@@ -30,16 +22,10 @@ fn writes_from_another_connection_are_captured() {
     assert_eq!(rows[0].0, "insert");
     assert_eq!(rows[0].2, r#"["a","b"]"#);
     assert_eq!(rows[0].3.as_deref(), Some(r#"{"id":1,"a":"x","b":10}"#));
-    assert_eq!(
-        (rows[1].0.as_str(), rows[1].2.as_str()),
-        ("update", r#"["b"]"#)
-    );
+    assert_eq!((rows[1].0.as_str(), rows[1].2.as_str()), ("update", r#"["b"]"#));
     assert_eq!(rows[1].3.as_deref(), Some(r#"{"id":1,"a":"x","b":11}"#));
     assert_eq!((rows[2].0.as_str(), rows[2].1.as_str()), ("delete", "1"));
-    assert!(
-        rows.iter().all(|r| r.4.is_none()),
-        "HLC is assigned at stamping, not by the trigger"
-    );
+    assert!(rows.iter().all(|r| r.4.is_none()), "HLC is assigned at stamping, not by the trigger");
 
     assert_eq!(replica.stamp_pending().unwrap(), 3);
     let hlcs: Vec<i64> = other
@@ -58,12 +44,8 @@ fn key_change_is_a_delete_plus_insert() {
     let mut a = open_site(dir.path(), "a", &["b"]);
     let mut b = open_site(dir.path(), "b", &["a"]);
     let writer = app(&db_path(dir.path(), "a"));
-    writer
-        .execute("INSERT INTO t1(id, a, b) VALUES (1, 'x', 10)", [])
-        .unwrap();
-    writer
-        .execute("UPDATE t1 SET id = 2 WHERE id = 1", [])
-        .unwrap();
+    writer.execute("INSERT INTO t1(id, a, b) VALUES (1, 'x', 10)", []).unwrap();
+    writer.execute("UPDATE t1 SET id = 2 WHERE id = 1", []).unwrap();
     let kinds: Vec<String> = writer
         .prepare("SELECT kind || ':' || pk FROM _sy_changes ORDER BY seq")
         .unwrap()
@@ -74,10 +56,7 @@ fn key_change_is_a_delete_plus_insert() {
     assert_eq!(kinds, ["insert:1", "delete:1", "insert:2"]);
     deliver(&mut a, &mut b);
     let reader = app(&db_path(dir.path(), "b"));
-    assert_eq!(
-        count(&reader, "SELECT count(*) FROM t1 WHERE id = 2 AND a = 'x'"),
-        1
-    );
+    assert_eq!(count(&reader, "SELECT count(*) FROM t1 WHERE id = 2 AND a = 'x'"), 1);
     assert_eq!(count(&reader, "SELECT count(*) FROM t1"), 1);
 }
 
@@ -86,9 +65,7 @@ fn applied_remote_changes_are_not_captured_again() {
     let dir = tempfile::tempdir().unwrap();
     let mut a = open_site(dir.path(), "a", &["b"]);
     let mut b = open_site(dir.path(), "b", &["a"]);
-    app(&db_path(dir.path(), "a"))
-        .execute("INSERT INTO t2(id, x) VALUES (5, 'hello')", [])
-        .unwrap();
+    app(&db_path(dir.path(), "a")).execute("INSERT INTO t2(id, x) VALUES (5, 'hello')", []).unwrap();
     assert!(deliver(&mut a, &mut b));
     let at_b = app(&db_path(dir.path(), "b"));
     assert_eq!(count(&at_b, "SELECT count(*) FROM t2 WHERE x = 'hello'"), 1);
@@ -103,19 +80,11 @@ fn rows_present_before_setup_are_shipped() {
     let path = db_path(dir.path(), "a");
     let early = app(&path);
     early.execute_batch(super::support::SCHEMA).unwrap();
-    early
-        .execute("INSERT INTO t1(id, a, b) VALUES (7, 'old', 1)", [])
-        .unwrap();
+    early.execute("INSERT INTO t1(id, a, b) VALUES (7, 'old', 1)", []).unwrap();
     let mut a = open_site(dir.path(), "a", &["b"]);
     let mut b = open_site(dir.path(), "b", &["a"]);
     deliver(&mut a, &mut b);
-    assert_eq!(
-        count(
-            &app(&db_path(dir.path(), "b")),
-            "SELECT count(*) FROM t1 WHERE a = 'old'"
-        ),
-        1
-    );
+    assert_eq!(count(&app(&db_path(dir.path(), "b")), "SELECT count(*) FROM t1 WHERE a = 'old'"), 1);
 }
 
 /// The sqlite3 shell is another program with its own (older) SQLite; its
@@ -134,16 +103,9 @@ fn writes_from_the_sqlite3_shell_are_captured() {
         eprintln!("sqlite3 shell not installed; skipping");
         return;
     };
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     assert_eq!(count(&app(&path), "SELECT count(*) FROM _sy_changes"), 2);
     deliver(&mut a, &mut b);
     let at_b = app(&db_path(dir.path(), "b"));
-    assert_eq!(
-        count(&at_b, "SELECT b FROM t1 WHERE id = 42 AND a = 'from-shell'"),
-        2
-    );
+    assert_eq!(count(&at_b, "SELECT b FROM t1 WHERE id = 42 AND a = 'from-shell'"), 2);
 }

@@ -9,20 +9,12 @@ fn updates_to_different_columns_ship_as_one_entry_with_latest_values() {
     let mut a = open_site(dir.path(), "a", &["b"]);
     let mut b = open_site(dir.path(), "b", &["a"]);
     let writer = app(&db_path(dir.path(), "a"));
-    writer
-        .execute("INSERT INTO t2(id, x, y, z) VALUES (1, 'x0', 'y0', 0)", [])
-        .unwrap();
+    writer.execute("INSERT INTO t2(id, x, y, z) VALUES (1, 'x0', 'y0', 0)", []).unwrap();
     deliver(&mut a, &mut b);
 
-    writer
-        .execute("UPDATE t2 SET x = 'x1' WHERE id = 1", [])
-        .unwrap();
-    writer
-        .execute("UPDATE t2 SET z = 1 WHERE id = 1", [])
-        .unwrap();
-    writer
-        .execute("UPDATE t2 SET x = 'x2' WHERE id = 1", [])
-        .unwrap();
+    writer.execute("UPDATE t2 SET x = 'x1' WHERE id = 1", []).unwrap();
+    writer.execute("UPDATE t2 SET z = 1 WHERE id = 1", []).unwrap();
+    writer.execute("UPDATE t2 SET x = 'x2' WHERE id = 1", []).unwrap();
     let batch = a.build_batch("b").unwrap();
     assert_eq!(batch.changes.len(), 1);
     let change = &batch.changes[0];
@@ -39,12 +31,8 @@ fn insert_then_delete_ships_only_a_tombstone() {
     let dir = tempfile::tempdir().unwrap();
     let mut a = open_site(dir.path(), "a", &["b"]);
     let writer = app(&db_path(dir.path(), "a"));
-    writer
-        .execute("INSERT INTO t1(id, a, b) VALUES (9, 'gone', 1)", [])
-        .unwrap();
-    writer
-        .execute("UPDATE t1 SET a = 'soon' WHERE id = 9", [])
-        .unwrap();
+    writer.execute("INSERT INTO t1(id, a, b) VALUES (9, 'gone', 1)", []).unwrap();
+    writer.execute("UPDATE t1 SET a = 'soon' WHERE id = 9", []).unwrap();
     writer.execute("DELETE FROM t1 WHERE id = 9", []).unwrap();
     let batch = a.build_batch("b").unwrap();
     assert_eq!(batch.changes.len(), 1);
@@ -54,10 +42,7 @@ fn insert_then_delete_ships_only_a_tombstone() {
     let mut b = open_site(dir.path(), "b", &["a"]);
     let ack = b.apply(&batch).unwrap();
     a.record_ack("b", ack).unwrap();
-    assert_eq!(
-        super::support::count(&app(&db_path(dir.path(), "b")), "SELECT count(*) FROM t1"),
-        0
-    );
+    assert_eq!(super::support::count(&app(&db_path(dir.path(), "b")), "SELECT count(*) FROM t1"), 0);
 }
 
 #[test]
@@ -66,14 +51,10 @@ fn delete_then_insert_ships_the_new_row() {
     let mut a = open_site(dir.path(), "a", &["b"]);
     let mut b = open_site(dir.path(), "b", &["a"]);
     let writer = app(&db_path(dir.path(), "a"));
-    writer
-        .execute("INSERT INTO t1(id, a, b) VALUES (3, 'old', 1)", [])
-        .unwrap();
+    writer.execute("INSERT INTO t1(id, a, b) VALUES (3, 'old', 1)", []).unwrap();
     deliver(&mut a, &mut b);
     writer.execute("DELETE FROM t1 WHERE id = 3", []).unwrap();
-    writer
-        .execute("INSERT INTO t1(id, a, b) VALUES (3, 'new', 2)", [])
-        .unwrap();
+    writer.execute("INSERT INTO t1(id, a, b) VALUES (3, 'new', 2)", []).unwrap();
     let batch = a.build_batch("b").unwrap();
     assert_eq!(batch.changes.len(), 1);
     let change = &batch.changes[0];
@@ -82,9 +63,7 @@ fn delete_then_insert_ships_the_new_row() {
     assert_eq!(change.cells["a"].value, json!("new"));
     b.apply(&batch).unwrap();
     let row: (String, i64) = app(&db_path(dir.path(), "b"))
-        .query_row("SELECT a, b FROM t1 WHERE id = 3", [], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
+        .query_row("SELECT a, b FROM t1 WHERE id = 3", [], |r| Ok((r.get(0)?, r.get(1)?)))
         .unwrap();
     assert_eq!(row, ("new".to_string(), 2));
 }

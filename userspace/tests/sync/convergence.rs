@@ -16,37 +16,13 @@ const INTEGER_COLUMNS: [&str; 2] = ["b", "z"];
 
 #[derive(Debug, Clone)]
 enum Op {
-    Insert {
-        site: usize,
-        table: usize,
-        pk: i64,
-    },
-    Update {
-        site: usize,
-        table: usize,
-        pk: i64,
-        col: usize,
-    },
-    Delete {
-        site: usize,
-        table: usize,
-        pk: i64,
-    },
-    Ship {
-        from: usize,
-        to: usize,
-    },
-    Deliver {
-        pick: usize,
-        drop_ack: bool,
-        duplicate: bool,
-    },
-    Lose {
-        pick: usize,
-    },
-    Reopen {
-        site: usize,
-    },
+    Insert { site: usize, table: usize, pk: i64 },
+    Update { site: usize, table: usize, pk: i64, col: usize },
+    Delete { site: usize, table: usize, pk: i64 },
+    Ship { from: usize, to: usize },
+    Deliver { pick: usize, drop_ack: bool, duplicate: bool },
+    Lose { pick: usize },
+    Reopen { site: usize },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -109,28 +85,10 @@ impl World {
     fn new(sites: usize, policy: ConflictPolicy) -> Self {
         // Memory-backed when available: the test is about ordering, not fsync speed.
         let shm = std::path::Path::new("/dev/shm");
-        let dir = if shm.is_dir() {
-            tempfile::tempdir_in(shm)
-        } else {
-            tempfile::tempdir()
-        }
-        .unwrap();
-        let replicas = (0..sites)
-            .map(|i| Some(Self::open(dir.path(), sites, i, &policy)))
-            .collect();
-        let apps = (0..sites)
-            .map(|i| app(&db_path(dir.path(), SITES[i])))
-            .collect();
-        Self {
-            dir,
-            policy,
-            sites,
-            replicas,
-            apps,
-            network: Vec::new(),
-            writes: Vec::new(),
-            next_value: 0,
-        }
+        let dir = if shm.is_dir() { tempfile::tempdir_in(shm) } else { tempfile::tempdir() }.unwrap();
+        let replicas = (0..sites).map(|i| Some(Self::open(dir.path(), sites, i, &policy))).collect();
+        let apps = (0..sites).map(|i| app(&db_path(dir.path(), SITES[i]))).collect();
+        Self { dir, policy, sites, replicas, apps, network: Vec::new(), writes: Vec::new(), next_value: 0 }
     }
 
     fn open(dir: &std::path::Path, sites: usize, i: usize, policy: &ConflictPolicy) -> Replica {
@@ -154,51 +112,29 @@ impl World {
 
     /// Runs a statement through the application connection and records the
     /// write if it changed anything.
-    fn write(
-        &mut self,
-        site: usize,
-        table: usize,
-        pk: i64,
-        existence: Option<bool>,
-        cols: Vec<usize>,
-    ) {
+    fn write(&mut self, site: usize, table: usize, pk: i64, existence: Option<bool>, cols: Vec<usize>) {
         let (name, columns) = TABLES[table];
-        let cells: Vec<(String, Value)> = cols
-            .iter()
-            .map(|&c| (columns[c].to_string(), self.value(columns[c])))
-            .collect();
+        let cells: Vec<(String, Value)> =
+            cols.iter().map(|&c| (columns[c].to_string(), self.value(columns[c]))).collect();
         let conn = &self.apps[site];
-        let prev = cells
-            .iter()
-            .map(|(c, _)| (c.clone(), cell_version(conn, name, pk, c)))
-            .collect();
+        let prev = cells.iter().map(|(c, _)| (c.clone(), cell_version(conn, name, pk, c))).collect();
         let changed = match existence {
             Some(true) => {
                 let names: Vec<&str> = cells.iter().map(|(c, _)| c.as_str()).collect();
                 let sql = format!(
                     "INSERT INTO {name}(id, {}) VALUES (?1, {}) ON CONFLICT(id) DO NOTHING",
                     names.join(", "),
-                    (2..=names.len() + 1)
-                        .map(|i| format!("?{i}"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    (2..=names.len() + 1).map(|i| format!("?{i}")).collect::<Vec<_>>().join(", ")
                 );
-                let params: Vec<Value> = std::iter::once(Value::Integer(pk))
-                    .chain(cells.iter().map(|(_, v)| v.clone()))
-                    .collect();
-                conn.execute(&sql, rusqlite::params_from_iter(params))
-                    .unwrap()
+                let params: Vec<Value> =
+                    std::iter::once(Value::Integer(pk)).chain(cells.iter().map(|(_, v)| v.clone())).collect();
+                conn.execute(&sql, rusqlite::params_from_iter(params)).unwrap()
             }
-            Some(false) => conn
-                .execute(&format!("DELETE FROM {name} WHERE id = ?1"), [pk])
-                .unwrap(),
+            Some(false) => conn.execute(&format!("DELETE FROM {name} WHERE id = ?1"), [pk]).unwrap(),
             None => {
                 let (col, value) = &cells[0];
-                conn.execute(
-                    &format!("UPDATE {name} SET {col} = ?1 WHERE id = ?2"),
-                    rusqlite::params![value, pk],
-                )
-                .unwrap()
+                conn.execute(&format!("UPDATE {name} SET {col} = ?1 WHERE id = ?2"), rusqlite::params![value, pk])
+                    .unwrap()
             }
         };
         if changed == 0 {
@@ -207,27 +143,15 @@ impl World {
         // Stamp now so the test can read the version the write received.
         self.replica(site).stamp_pending().unwrap();
         let hlc: i64 = self.apps[site]
-            .query_row(
-                "SELECT hlc FROM _sy_changes ORDER BY seq DESC LIMIT 1",
-                [],
-                |r| r.get(0),
-            )
+            .query_row("SELECT hlc FROM _sy_changes ORDER BY seq DESC LIMIT 1", [], |r| r.get(0))
             .unwrap();
         self.writes.push(Write {
             table: name,
             pk,
             existence,
-            cells: if existence == Some(false) {
-                Vec::new()
-            } else {
-                cells
-            },
+            cells: if existence == Some(false) { Vec::new() } else { cells },
             version: Version::new(hlc, SITES[site]),
-            prev: if existence == Some(false) {
-                BTreeMap::new()
-            } else {
-                prev
-            },
+            prev: if existence == Some(false) { BTreeMap::new() } else { prev },
         });
     }
 
@@ -238,56 +162,32 @@ impl World {
                 let cols = (0..TABLES[table].1.len()).collect();
                 self.write(site % n, table, pk, Some(true), cols)
             }
-            Op::Update {
-                site,
-                table,
-                pk,
-                col,
-            } => {
+            Op::Update { site, table, pk, col } => {
                 let col = col % TABLES[table].1.len();
                 self.write(site % n, table, pk, None, vec![col])
             }
-            Op::Delete { site, table, pk } => {
-                self.write(site % n, table, pk, Some(false), Vec::new())
-            }
+            Op::Delete { site, table, pk } => self.write(site % n, table, pk, Some(false), Vec::new()),
             Op::Ship { from, to } => {
                 let (from, to) = (from % n, to % n);
                 if from != to {
                     let batch = self.replica(from).build_batch(SITES[to]).unwrap();
-                    self.network.push(Message {
-                        from,
-                        to,
-                        bytes: seal_batch(&batch, KEY),
-                    });
+                    self.network.push(Message { from, to, bytes: seal_batch(&batch, KEY) });
                 }
             }
-            Op::Deliver {
-                pick,
-                drop_ack,
-                duplicate,
-            } => {
+            Op::Deliver { pick, drop_ack, duplicate } => {
                 if self.network.is_empty() {
                     return;
                 }
                 let index = pick % self.network.len();
                 let message = if duplicate {
                     let m = &self.network[index];
-                    Message {
-                        from: m.from,
-                        to: m.to,
-                        bytes: m.bytes.clone(),
-                    }
+                    Message { from: m.from, to: m.to, bytes: m.bytes.clone() }
                 } else {
                     self.network.remove(index)
                 };
-                let ack = self
-                    .replica(message.to)
-                    .apply_sealed(&message.bytes, KEY)
-                    .unwrap();
+                let ack = self.replica(message.to).apply_sealed(&message.bytes, KEY).unwrap();
                 if !drop_ack {
-                    self.replica(message.from)
-                        .record_ack(SITES[message.to], ack)
-                        .unwrap();
+                    self.replica(message.from).record_ack(SITES[message.to], ack).unwrap();
                 }
             }
             Op::Lose { pick } => {
@@ -305,11 +205,7 @@ impl World {
     }
 
     fn settle(&mut self) -> Vec<Replica> {
-        let mut replicas: Vec<Replica> = self
-            .replicas
-            .iter_mut()
-            .map(|r| r.take().unwrap())
-            .collect();
+        let mut replicas: Vec<Replica> = self.replicas.iter_mut().map(|r| r.take().unwrap()).collect();
         sync_all(&mut replicas);
         replicas
     }
@@ -324,17 +220,13 @@ fn model(writes: &[Write]) -> (Rows, BTreeMap<CellKey, Version>) {
     let mut cells: BTreeMap<CellKey, (Version, Value)> = BTreeMap::new();
     for w in writes {
         if let Some(alive) = w.existence {
-            let slot = existence
-                .entry((w.table, w.pk))
-                .or_insert((w.version.clone(), alive));
+            let slot = existence.entry((w.table, w.pk)).or_insert((w.version.clone(), alive));
             if w.version > slot.0 {
                 *slot = (w.version.clone(), alive);
             }
         }
         for (col, value) in &w.cells {
-            let slot = cells
-                .entry((w.table, w.pk, col.clone()))
-                .or_insert((w.version.clone(), value.clone()));
+            let slot = cells.entry((w.table, w.pk, col.clone())).or_insert((w.version.clone(), value.clone()));
             if w.version > slot.0 {
                 *slot = (w.version.clone(), value.clone());
             }
@@ -347,48 +239,30 @@ fn model(writes: &[Write]) -> (Rows, BTreeMap<CellKey, Version>) {
                 continue;
             }
             let cell = |c: &str| cells.get(&(table, *pk, c.to_string()));
-            let revived = columns
-                .iter()
-                .any(|c| cell(c).is_some_and(|(v, _)| v > row_version));
+            let revived = columns.iter().any(|c| cell(c).is_some_and(|(v, _)| v > row_version));
             if *alive || revived {
-                let values = columns
-                    .iter()
-                    .map(|c| cell(c).map_or(Value::Null, |(_, v)| v.clone()));
-                rows.push((
-                    table.to_string(),
-                    std::iter::once(Value::Integer(*pk)).chain(values).collect(),
-                ));
+                let values = columns.iter().map(|c| cell(c).map_or(Value::Null, |(_, v)| v.clone()));
+                rows.push((table.to_string(), std::iter::once(Value::Integer(*pk)).chain(values).collect()));
             }
         }
     }
-    rows.sort_by(|a, b| {
-        (a.0.clone(), format!("{:?}", a.1)).cmp(&(b.0.clone(), format!("{:?}", b.1)))
-    });
+    rows.sort_by(|a, b| (a.0.clone(), format!("{:?}", a.1)).cmp(&(b.0.clone(), format!("{:?}", b.1))));
     (rows, cells.into_iter().map(|(k, (v, _))| (k, v)).collect())
 }
 
 fn sorted(mut rows: Rows) -> Rows {
-    rows.sort_by(|a, b| {
-        (a.0.clone(), format!("{:?}", a.1)).cmp(&(b.0.clone(), format!("{:?}", b.1)))
-    });
+    rows.sort_by(|a, b| (a.0.clone(), format!("{:?}", a.1)).cmp(&(b.0.clone(), format!("{:?}", b.1))));
     rows
 }
 
 /// Runs the ops, delivers everything, and checks all sites hold the same rows.
-fn converge(
-    sites: usize,
-    policy: ConflictPolicy,
-    ops: &[Op],
-) -> Result<(World, Vec<Replica>, Rows), TestCaseError> {
+fn converge(sites: usize, policy: ConflictPolicy, ops: &[Op]) -> Result<(World, Vec<Replica>, Rows), TestCaseError> {
     let mut world = World::new(sites, policy);
     for op in ops {
         world.run(op);
     }
     let replicas = world.settle();
-    let dumps: Vec<_> = replicas
-        .iter()
-        .map(|r| sorted(dump(r.connection())))
-        .collect();
+    let dumps: Vec<_> = replicas.iter().map(|r| sorted(dump(r.connection()))).collect();
     for (i, d) in dumps.iter().enumerate().skip(1) {
         prop_assert_eq!(&dumps[0], d, "site {} differs from site 0", i);
     }
@@ -416,37 +290,23 @@ fn check(sites: usize, ops: &[Op]) -> Result<(), TestCaseError> {
             let overwritten_knowingly = world.writes.iter().any(|x| {
                 x.table == w.table
                     && x.pk == w.pk
-                    && x.prev
-                        .get(col)
-                        .is_some_and(|p| p.as_ref().is_some_and(|p| *p >= w.version))
+                    && x.prev.get(col).is_some_and(|p| p.as_ref().is_some_and(|p| *p >= w.version))
             });
-            let in_log =
-                logged.contains(&(w.table.to_string(), w.pk, col.clone(), w.version.clone()));
-            prop_assert!(
-                overwritten_knowingly || in_log,
-                "discarded write {:?} column {} is not logged",
-                w,
-                col
-            );
+            let in_log = logged.contains(&(w.table.to_string(), w.pk, col.clone(), w.version.clone()));
+            prop_assert!(overwritten_knowingly || in_log, "discarded write {:?} column {} is not logged", w, col);
         }
     }
     for mut replica in replicas {
         let status = replica.status().unwrap();
         prop_assert!(status.peers.iter().all(|p| p.backlog == 0));
         replica.prune().unwrap();
-        prop_assert_eq!(
-            super::support::count(replica.connection(), "SELECT count(*) FROM _sy_changes"),
-            0
-        );
+        prop_assert_eq!(super::support::count(replica.connection(), "SELECT count(*) FROM _sy_changes"), 0);
     }
     Ok(())
 }
 
 fn cases() -> u32 {
-    std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(128)
+    std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(128)
 }
 
 proptest! {

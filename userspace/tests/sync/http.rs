@@ -42,12 +42,8 @@ async fn two_nodes_on_loopback_converge_both_ways() {
     let writer_a = app(&db_path(dir.path(), "a"));
     let writer_b = app(&db_path(dir.path(), "b"));
     for i in 0..50 {
-        writer_a
-            .execute("INSERT INTO t1(id, a, b) VALUES (?1, 'from-a', ?1)", [i])
-            .unwrap();
-        writer_b
-            .execute("INSERT INTO t2(id, x, z) VALUES (?1, 'from-b', ?1)", [i])
-            .unwrap();
+        writer_a.execute("INSERT INTO t1(id, a, b) VALUES (?1, 'from-a', ?1)", [i]).unwrap();
+        writer_b.execute("INSERT INTO t2(id, x, z) VALUES (?1, 'from-b', ?1)", [i]).unwrap();
     }
     let shipping = (node_a.start(), node_b.start());
 
@@ -58,13 +54,9 @@ async fn two_nodes_on_loopback_converge_both_ways() {
     }
 
     // A later update on b flows back to a.
-    writer_b
-        .execute("UPDATE t1 SET a = 'edited-at-b' WHERE id = 7", [])
-        .unwrap();
+    writer_b.execute("UPDATE t1 SET a = 'edited-at-b' WHERE id = 7", []).unwrap();
     while app(&db_path(dir.path(), "a"))
-        .query_row("SELECT a FROM t1 WHERE id = 7", [], |r| {
-            r.get::<_, String>(0)
-        })
+        .query_row("SELECT a FROM t1 WHERE id = 7", [], |r| r.get::<_, String>(0))
         .unwrap()
         != "edited-at-b"
     {

@@ -7,10 +7,8 @@ fn changes_are_pruned_only_after_every_peer_acknowledged() {
     let mut b = open_site(dir.path(), "b", &["a", "c"]);
     let mut c = open_site(dir.path(), "c", &["a", "b"]);
     let at_a = app(&db_path(dir.path(), "a"));
-    at_a.execute("INSERT INTO t1(id, a) VALUES (1, 'x')", [])
-        .unwrap();
-    at_a.execute("INSERT INTO t1(id, a) VALUES (2, 'y')", [])
-        .unwrap();
+    at_a.execute("INSERT INTO t1(id, a) VALUES (1, 'x')", []).unwrap();
+    at_a.execute("INSERT INTO t1(id, a) VALUES (2, 'y')", []).unwrap();
 
     deliver(&mut a, &mut b);
     assert_eq!(a.prune().unwrap().changes, 0, "c has not acknowledged yet");
@@ -25,10 +23,7 @@ fn changes_are_pruned_only_after_every_peer_acknowledged() {
     deliver(&mut a, &mut c);
     assert_eq!(a.prune().unwrap().changes, 2);
     assert_eq!(count(&at_a, "SELECT count(*) FROM _sy_changes"), 0);
-    assert_eq!(
-        count(&app(&db_path(dir.path(), "c")), "SELECT count(*) FROM t1"),
-        2
-    );
+    assert_eq!(count(&app(&db_path(dir.path(), "c")), "SELECT count(*) FROM t1"), 2);
 }
 
 #[test]
@@ -38,19 +33,14 @@ fn tombstones_are_pruned_only_after_every_peer_moved_past_them() {
     let mut b = open_site(dir.path(), "b", &["a", "c"]);
     let mut c = open_site(dir.path(), "c", &["a", "b"]);
     let at_a = app(&db_path(dir.path(), "a"));
-    at_a.execute("INSERT INTO t1(id, a) VALUES (1, 'x')", [])
-        .unwrap();
+    at_a.execute("INSERT INTO t1(id, a) VALUES (1, 'x')", []).unwrap();
     at_a.execute("DELETE FROM t1 WHERE id = 1", []).unwrap();
     deliver(&mut a, &mut b);
     deliver(&mut a, &mut c);
     std::thread::sleep(std::time::Duration::from_millis(2));
     deliver(&mut b, &mut a); // b's frontier is now past the tombstone
     a.prune().unwrap();
-    assert_eq!(
-        count(&at_a, "SELECT count(*) FROM _sy_rows WHERE alive = 0"),
-        1,
-        "c's frontier is behind"
-    );
+    assert_eq!(count(&at_a, "SELECT count(*) FROM _sy_rows WHERE alive = 0"), 1, "c's frontier is behind");
     deliver(&mut c, &mut a);
     let report = a.prune().unwrap();
     assert_eq!(report.tombstones, 1);

@@ -17,10 +17,7 @@ pub const SCHEMA: &str = "
 pub const TABLES: [(&str, &[&str]); 2] = [("t1", &["a", "b"]), ("t2", &["x", "y", "z"])];
 
 pub fn tables_with(policy: ConflictPolicy) -> Vec<TableConfig> {
-    TABLES
-        .iter()
-        .map(|(name, _)| TableConfig::new(*name).with_policy(policy.clone()))
-        .collect()
+    TABLES.iter().map(|(name, _)| TableConfig::new(*name).with_policy(policy.clone())).collect()
 }
 
 pub fn db_path(dir: &Path, site: &str) -> PathBuf {
@@ -52,11 +49,7 @@ pub fn dump(conn: &Connection) -> Vec<(String, Vec<Value>)> {
         let sql = format!("SELECT id, {} FROM {table} ORDER BY id", columns.join(", "));
         let mut stmt = conn.prepare(&sql).unwrap();
         let rows = stmt
-            .query_map([], |r| {
-                (0..=columns.len())
-                    .map(|i| r.get::<_, Value>(i))
-                    .collect::<Result<Vec<_>, _>>()
-            })
+            .query_map([], |r| (0..=columns.len()).map(|i| r.get::<_, Value>(i)).collect::<Result<Vec<_>, _>>())
             .unwrap();
         for row in rows {
             out.push((table.to_string(), row.unwrap()));
@@ -69,9 +62,7 @@ pub fn dump(conn: &Connection) -> Vec<(String, Vec<Value>)> {
 pub fn deliver(from: &mut Replica, to: &mut Replica) -> bool {
     let batch = from.build_batch(to.site_id()).unwrap();
     let had_content = !batch.is_empty();
-    let ack = to
-        .apply_sealed(&switchyard::sync::seal_batch(&batch, KEY), KEY)
-        .unwrap();
+    let ack = to.apply_sealed(&switchyard::sync::seal_batch(&batch, KEY), KEY).unwrap();
     from.record_ack(to.site_id(), ack).unwrap();
     had_content
 }

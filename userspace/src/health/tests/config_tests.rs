@@ -56,27 +56,12 @@ fn example_parses_validates_and_layers_probe_settings() {
     let site = &config.sites[0];
     assert_eq!(site.servers[1].check, CheckKind::Tcp);
     assert_eq!(site.servers[2].haproxy_name(), "web-3");
-    assert_eq!(
-        site.database.as_ref().unwrap().effective_keyword(),
-        Some("db-a")
-    );
+    assert_eq!(site.database.as_ref().unwrap().effective_keyword(), Some("db-a"));
 
     let settings = config.site_settings(site);
-    assert_eq!(
-        settings.interval,
-        Duration::from_millis(250),
-        "from [probe]"
-    );
-    assert_eq!(
-        settings.timeout,
-        Duration::from_millis(150),
-        "from [site.probe]"
-    );
-    assert_eq!(
-        settings.with(site.servers[1].overrides()).fall,
-        3,
-        "from the server"
-    );
+    assert_eq!(settings.interval, Duration::from_millis(250), "from [probe]");
+    assert_eq!(settings.timeout, Duration::from_millis(150), "from [site.probe]");
+    assert_eq!(settings.with(site.servers[1].overrides()).fall, 3, "from the server");
     assert_eq!(settings.rise, 2, "built-in default");
     assert!(config.sites[1].remote);
 
@@ -110,8 +95,7 @@ fn validation_error(text: &str) -> String {
 
 #[test]
 fn validation_names_the_field() {
-    let server =
-        |body: &str| format!("[[site]]\nname = \"a\"\n[[site.server]]\nname = \"w\"\n{body}\n");
+    let server = |body: &str| format!("[[site]]\nname = \"a\"\n[[site.server]]\nname = \"w\"\n{body}\n");
     let cases = [
         (server("check = \"tcp\""), "site[0] ('a').server[0].address", "required"),
         (server("check = \"http\""), "site[0] ('a').server[0].url", "required"),
@@ -130,9 +114,6 @@ fn validation_names_the_field() {
     ];
     for (text, field, reason) in cases {
         let err = validation_error(&text);
-        assert!(
-            err.contains(field) && err.contains(reason),
-            "expected '{field}' / '{reason}' in: {err}\n{text}"
-        );
+        assert!(err.contains(field) && err.contains(reason), "expected '{field}' / '{reason}' in: {err}\n{text}");
     }
 }

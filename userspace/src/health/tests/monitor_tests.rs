@@ -14,28 +14,18 @@ fn config(text: &str) -> HealthConfig {
 }
 
 fn http_site(url: &str, probe: &str) -> String {
-    format!(
-        "[[site]]\nname = \"a\"\n[[site.server]]\nname = \"web1\"\ncheck = \"http\"\nurl = \"{url}\"\n{probe}\n"
-    )
+    format!("[[site]]\nname = \"a\"\n[[site.server]]\nname = \"web1\"\ncheck = \"http\"\nurl = \"{url}\"\n{probe}\n")
 }
 
 fn last_result(monitor: &HealthMonitor, server: &str) -> Option<String> {
-    monitor
-        .status()
-        .site("a")?
-        .server(server)?
-        .last_result
-        .clone()
+    monitor.status().site("a")?.server(server)?.last_result.clone()
 }
 
 #[tokio::test]
 async fn server_failure_and_recovery_follow_fall_and_rise() {
     let web = TestServer::start(Behavior::ok("ok")).await;
-    let monitor = HealthMonitor::start(&config(&http_site(
-        &web.url("/health"),
-        "interval_ms = 30\nrise = 2\nfall = 3",
-    )))
-    .unwrap();
+    let monitor =
+        HealthMonitor::start(&config(&http_site(&web.url("/health"), "interval_ms = 30\nrise = 2\nfall = 3"))).unwrap();
     wait::until(&monitor, "site a available", |m| available(m, "a")).await;
 
     web.set(Behavior::status(503));
@@ -44,23 +34,14 @@ async fn server_failure_and_recovery_follow_fall_and_rise() {
     let web1 = status.site("a").unwrap().server("web1").unwrap();
     assert_eq!((web1.settings.rise, web1.settings.fall), (2, 3));
     assert!(web1.consecutive_failed >= 3, "{web1:?}");
-    assert!(
-        web.served_since_set() >= 3,
-        "went down before 3 failed probes"
-    );
+    assert!(web.served_since_set() >= 3, "went down before 3 failed probes");
     assert_eq!(web1.last_result.as_deref(), Some("status 503"));
     assert_eq!(web1.up, Some(false));
 
     web.set(Behavior::ok("ok"));
     wait::until(&monitor, "site a available again", |m| available(m, "a")).await;
     assert!(web.served_since_set() >= 2, "came up before 2 good probes");
-    let web1 = monitor
-        .status()
-        .site("a")
-        .unwrap()
-        .server("web1")
-        .unwrap()
-        .clone();
+    let web1 = monitor.status().site("a").unwrap().server("web1").unwrap().clone();
     assert_eq!(web1.transitions, 3, "up, down, up");
 }
 
@@ -73,19 +54,10 @@ async fn hanging_server_costs_one_timeout_per_probe_and_never_stalls() {
 
     web.set(Behavior::Hang);
     wait::until(&monitor, "site a unavailable", |m| !available(m, "a")).await;
-    assert_eq!(
-        last_result(&monitor, "web1").as_deref(),
-        Some("timeout after 250ms")
-    );
+    assert_eq!(last_result(&monitor, "web1").as_deref(), Some("timeout after 250ms"));
     // The loop keeps going: each hanging probe is given up after its timeout.
     wait::until(&monitor, "three more timed-out probes", |m| {
-        m.status()
-            .site("a")
-            .unwrap()
-            .server("web1")
-            .unwrap()
-            .consecutive_failed
-            >= 3
+        m.status().site("a").unwrap().server("web1").unwrap().consecutive_failed >= 3
     })
     .await;
     assert!(web.served_since_set() >= 3);
@@ -106,10 +78,7 @@ async fn one_server_up_is_enough() {
         web2.addr()
     );
     let monitor = HealthMonitor::start(&config(&text)).unwrap();
-    wait::until(&monitor, "site a available through web2", |m| {
-        available(m, "a")
-    })
-    .await;
+    wait::until(&monitor, "site a available through web2", |m| available(m, "a")).await;
     assert_eq!(last_result(&monitor, "web1").as_deref(), Some("status 500"));
 
     web2.stop().await;
@@ -132,23 +101,10 @@ async fn database_without_keyword_makes_site_unavailable() {
 
     db_page.set(Behavior::ok("connection to database failed"));
     wait::until(&monitor, "site a unavailable", |m| !available(m, "a")).await;
-    let database = monitor
-        .status()
-        .site("a")
-        .unwrap()
-        .database
-        .clone()
-        .unwrap();
+    let database = monitor.status().site("a").unwrap().database.clone().unwrap();
     assert_eq!(database.name, "db-a");
-    assert_eq!(
-        database.last_result.as_deref(),
-        Some("keyword 'db-a' missing")
-    );
-    assert_eq!(
-        last_result(&monitor, "web1").as_deref(),
-        Some("ok"),
-        "web server itself is fine"
-    );
+    assert_eq!(database.last_result.as_deref(), Some("keyword 'db-a' missing"));
+    assert_eq!(last_result(&monitor, "web1").as_deref(), Some("ok"), "web server itself is fine");
 
     db_page.set(Behavior::ok("db-a"));
     wait::until(&monitor, "site a available again", |m| available(m, "a")).await;
@@ -175,74 +131,39 @@ async fn haproxy_view_decides_server_state() {
     );
     let monitor = HealthMonitor::start(&config(&text)).unwrap();
     wait::until(&monitor, "site a available", |m| available(m, "a")).await;
-    assert_eq!(
-        last_result(&monitor, "web2").as_deref(),
-        Some("haproxy status DOWN")
-    );
-    assert_eq!(
-        monitor.sites()["a"].load,
-        250,
-        "BACKEND scur 25 of slim 100"
-    );
+    assert_eq!(last_result(&monitor, "web2").as_deref(), Some("haproxy status DOWN"));
+    assert_eq!(monitor.sites()["a"].load, 250, "BACKEND scur 25 of slim 100");
 
     haproxy.set(Behavior::ok(&stats("MAINT", "DOWN")));
     wait::until(&monitor, "site a unavailable", |m| !available(m, "a")).await;
-    assert_eq!(
-        last_result(&monitor, "web1").as_deref(),
-        Some("haproxy status MAINT")
-    );
+    assert_eq!(last_result(&monitor, "web1").as_deref(), Some("haproxy status MAINT"));
 
     haproxy.set(Behavior::ok(&stats("DOWN", "UP 1/3")));
-    wait::until(&monitor, "web-2 going down still counts as up", |m| {
-        available(m, "a")
-    })
-    .await;
+    wait::until(&monitor, "web-2 going down still counts as up", |m| available(m, "a")).await;
 
     haproxy.set(Behavior::ok("<html>login</html>"));
-    wait::until(&monitor, "site a unavailable on a bad page", |m| {
-        !available(m, "a")
-    })
-    .await;
+    wait::until(&monitor, "site a unavailable on a bad page", |m| !available(m, "a")).await;
     let fetch = monitor.status().site("a").unwrap().haproxy.clone().unwrap();
-    assert!(
-        fetch
-            .last_result
-            .unwrap()
-            .contains("not a HAProxy CSV stats page")
-    );
+    assert!(fetch.last_result.unwrap().contains("not a HAProxy CSV stats page"));
 }
 
 #[tokio::test]
 async fn remote_sites_are_set_from_outside_and_published() {
     let web = TestServer::start(Behavior::ok("ok")).await;
-    let local =
-        http_site(&web.url("/"), "").replacen("name = \"a\"\n", "name = \"a\"\nload = 300\n", 1);
+    let local = http_site(&web.url("/"), "").replacen("name = \"a\"\n", "name = \"a\"\nload = 300\n", 1);
     let text = format!("{local}[[site]]\nname = \"b\"\nremote = true\n");
     let monitor = HealthMonitor::start(&config(&text)).unwrap();
     let mut changes = monitor.subscribe();
     assert_eq!(monitor.sites().len(), 2);
     assert!(!available(&monitor, "b"));
 
-    let remote_state = SiteState {
-        available: true,
-        load: 120,
-        rtt_us: 40_000,
-    };
+    let remote_state = SiteState { available: true, load: 120, rtt_us: 40_000 };
     monitor.set_remote("b", remote_state).unwrap();
-    tokio::time::timeout(Duration::from_secs(5), changes.changed())
-        .await
-        .unwrap()
-        .unwrap();
+    tokio::time::timeout(Duration::from_secs(5), changes.changed()).await.unwrap().unwrap();
     assert_eq!(monitor.sites()["b"], remote_state);
 
-    assert!(matches!(
-        monitor.set_remote("a", remote_state),
-        Err(HealthError::NotRemote(_))
-    ));
-    assert!(matches!(
-        monitor.set_remote("zz", remote_state),
-        Err(HealthError::UnknownSite(_))
-    ));
+    assert!(matches!(monitor.set_remote("a", remote_state), Err(HealthError::NotRemote(_))));
+    assert!(matches!(monitor.set_remote("zz", remote_state), Err(HealthError::UnknownSite(_))));
 
     wait::until(&monitor, "site a available", |m| available(m, "a")).await;
     let a = monitor.sites()["a"];
@@ -250,18 +171,14 @@ async fn remote_sites_are_set_from_outside_and_published() {
     assert!(a.rtt_us > 0, "smoothed latency of successful probes");
 
     let json = serde_json::to_value(monitor.status()).unwrap();
-    assert_eq!(
-        json["sites"][0]["servers"][0]["settings"]["interval_ms"],
-        200
-    );
+    assert_eq!(json["sites"][0]["servers"][0]["settings"]["interval_ms"], 200);
     assert_eq!(json["sites"][1]["remote"], true);
 }
 
 #[tokio::test]
 async fn dropping_the_monitor_stops_probing() {
     let web = TestServer::start(Behavior::ok("ok")).await;
-    let monitor =
-        HealthMonitor::start(&config(&http_site(&web.url("/"), "interval_ms = 20"))).unwrap();
+    let monitor = HealthMonitor::start(&config(&http_site(&web.url("/"), "interval_ms = 20"))).unwrap();
     wait::until(&monitor, "site a available", |m| available(m, "a")).await;
     monitor.shutdown();
     tokio::time::sleep(Duration::from_millis(50)).await;
@@ -287,12 +204,7 @@ impl std::io::Write for LogCapture {
 impl LogCapture {
     fn lines_with(&self, text: &str) -> Vec<String> {
         let bytes = self.0.lock().unwrap().clone();
-        String::from_utf8(bytes)
-            .unwrap()
-            .lines()
-            .filter(|l| l.contains(text))
-            .map(String::from)
-            .collect()
+        String::from_utf8(bytes).unwrap().lines().filter(|l| l.contains(text)).map(String::from).collect()
     }
 }
 
@@ -300,30 +212,18 @@ impl LogCapture {
 async fn each_change_is_logged_once_with_its_cause() {
     let capture = LogCapture::default();
     let writer = capture.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .finish();
+    let subscriber = tracing_subscriber::fmt().with_writer(move || writer.clone()).with_ansi(false).finish();
     // The test runtime is single-threaded, so probe tasks log on this thread.
     let _guard = tracing::subscriber::set_default(subscriber);
 
     let web = TestServer::start(Behavior::ok("ok")).await;
-    let monitor = HealthMonitor::start(&config(&http_site(
-        &web.url("/"),
-        "interval_ms = 20\nrise = 1\nfall = 2",
-    )))
-    .unwrap();
+    let monitor =
+        HealthMonitor::start(&config(&http_site(&web.url("/"), "interval_ms = 20\nrise = 1\nfall = 2"))).unwrap();
     wait::until(&monitor, "site a available", |m| available(m, "a")).await;
     web.set(Behavior::status(503));
     wait::until(&monitor, "site a unavailable", |m| !available(m, "a")).await;
     wait::until(&monitor, "a few more failures", |m| {
-        m.status()
-            .site("a")
-            .unwrap()
-            .server("web1")
-            .unwrap()
-            .consecutive_failed
-            >= 5
+        m.status().site("a").unwrap().server("web1").unwrap().consecutive_failed >= 5
     })
     .await;
 
@@ -332,20 +232,14 @@ async fn each_change_is_logged_once_with_its_cause() {
     assert!(down[0].contains("status 503"), "{down:?}");
     let site_down = capture.lines_with("monitor: site unavailable ");
     assert_eq!(site_down.len(), 1, "{site_down:?}");
-    assert!(
-        site_down[0].contains("no web server up (web1: status 503)"),
-        "{site_down:?}"
-    );
+    assert!(site_down[0].contains("no web server up (web1: status 503)"), "{site_down:?}");
     assert_eq!(capture.lines_with("monitor: site available ").len(), 1);
     assert_eq!(capture.lines_with("monitor: web server up ").len(), 1);
 }
 
 #[tokio::test]
 async fn a_site_without_checks_is_always_available() {
-    let monitor = HealthMonitor::start(&config(
-        "[[site]]\nname = \"a\"\na = [\"198.18.1.10\"]\nload = 100\n",
-    ))
-    .unwrap();
+    let monitor = HealthMonitor::start(&config("[[site]]\nname = \"a\"\na = [\"198.18.1.10\"]\nload = 100\n")).unwrap();
     let state = monitor.sites()["a"];
     assert_eq!(state, SiteState { available: true, load: 100, rtt_us: 0 });
     assert!(monitor.status().site("a").unwrap().servers.is_empty());

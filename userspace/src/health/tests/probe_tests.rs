@@ -15,10 +15,7 @@ const SLACK: Duration = Duration::from_millis(1500);
 async fn probe(server: &TestServer, keyword: Option<&str>) -> (ProbeOutcome, Duration) {
     let client = build_client(TIMEOUT, false).unwrap();
     let url = Url::parse(&server.url("/health")).unwrap();
-    let expect = HttpExpectation {
-        status: 200,
-        keyword: keyword.map(String::from),
-    };
+    let expect = HttpExpectation { status: 200, keyword: keyword.map(String::from) };
     let started = Instant::now();
     let outcome = probe_http(&client, &url, &expect, TIMEOUT).await;
     (outcome, started.elapsed())
@@ -58,11 +55,8 @@ async fn hanging_server_costs_exactly_one_timeout() {
 
 #[tokio::test]
 async fn reset_garbage_and_redirect_loop_fail_fast() {
-    let cases = [
-        (Behavior::Reset, None),
-        (Behavior::Garbage, None),
-        (Behavior::redirect_loop(), Some("too many redirects")),
-    ];
+    let cases =
+        [(Behavior::Reset, None), (Behavior::Garbage, None), (Behavior::redirect_loop(), Some("too many redirects"))];
     for (behavior, expected_cause) in cases {
         let server = TestServer::start(behavior.clone()).await;
         let (outcome, elapsed) = probe(&server, None).await;
@@ -109,10 +103,7 @@ async fn refused_connection_fails_fast() {
     assert!(cause(&outcome).starts_with("connect failed"), "{outcome:?}");
 
     let client = build_client(TIMEOUT, false).unwrap();
-    let expect = HttpExpectation {
-        status: 200,
-        keyword: None,
-    };
+    let expect = HttpExpectation { status: 200, keyword: None };
     let outcome = probe_http(&client, &Url::parse(&url).unwrap(), &expect, TIMEOUT).await;
     assert!(cause(&outcome).starts_with("connect failed"), "{outcome:?}");
 }

@@ -25,28 +25,16 @@ pub enum Behavior {
 
 impl Behavior {
     pub fn ok(body: &str) -> Self {
-        Behavior::Respond {
-            status: 200,
-            body: body.to_string(),
-            location: None,
-        }
+        Behavior::Respond { status: 200, body: body.to_string(), location: None }
     }
 
     pub fn status(status: u16) -> Self {
-        Behavior::Respond {
-            status,
-            body: format!("status {status}\n"),
-            location: None,
-        }
+        Behavior::Respond { status, body: format!("status {status}\n"), location: None }
     }
 
     /// Redirects every request to itself.
     pub fn redirect_loop() -> Self {
-        Behavior::Respond {
-            status: 302,
-            body: String::new(),
-            location: Some("/loop".to_string()),
-        }
+        Behavior::Respond { status: 302, body: String::new(), location: Some("/loop".to_string()) }
     }
 }
 
@@ -64,25 +52,16 @@ pub struct TestServer {
 
 impl TestServer {
     pub async fn start(behavior: Behavior) -> TestServer {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind 127.0.0.1");
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1");
         let addr = listener.local_addr().unwrap();
-        let shared = Arc::new(Mutex::new(Shared {
-            behavior,
-            served_since_set: 0,
-        }));
+        let shared = Arc::new(Mutex::new(Shared { behavior, served_since_set: 0 }));
         let accept_shared = shared.clone();
         let accept_loop = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
                 tokio::spawn(serve(stream, accept_shared.clone()));
             }
         });
-        TestServer {
-            addr,
-            shared,
-            accept_loop,
-        }
+        TestServer { addr, shared, accept_loop }
     }
 
     pub fn set(&self, behavior: Behavior) {
@@ -126,14 +105,8 @@ async fn serve(mut stream: TcpStream, shared: Arc<Mutex<Shared>>) {
         shared.behavior.clone()
     };
     match behavior {
-        Behavior::Respond {
-            status,
-            body,
-            location,
-        } => {
-            let location = location
-                .map(|l| format!("Location: {l}\r\n"))
-                .unwrap_or_default();
+        Behavior::Respond { status, body, location } => {
+            let location = location.map(|l| format!("Location: {l}\r\n")).unwrap_or_default();
             let response = format!(
                 "HTTP/1.1 {status} Test\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n{location}Connection: close\r\n\r\n{body}",
                 body.len()
@@ -147,9 +120,7 @@ async fn serve(mut stream: TcpStream, shared: Arc<Mutex<Shared>>) {
             drop(stream);
         }
         Behavior::Garbage => {
-            let _ = stream
-                .write_all(b"\x16\x03\x01\x00\xffNOT HTTP AT ALL\r\n\r\n")
-                .await;
+            let _ = stream.write_all(b"\x16\x03\x01\x00\xffNOT HTTP AT ALL\r\n\r\n").await;
             let _ = stream.shutdown().await;
         }
     }
@@ -167,7 +138,5 @@ async fn read_request_head(stream: &mut TcpStream) -> bool {
         }
         true
     };
-    tokio::time::timeout(Duration::from_secs(5), read)
-        .await
-        .unwrap_or(false)
+    tokio::time::timeout(Duration::from_secs(5), read).await.unwrap_or(false)
 }

@@ -8,11 +8,7 @@ pub const DEADLINE: Duration = Duration::from_secs(10);
 
 /// Polls `condition` every 10 ms until it holds; panics with the monitor's
 /// status after `DEADLINE`.
-pub async fn until(
-    monitor: &HealthMonitor,
-    what: &str,
-    mut condition: impl FnMut(&HealthMonitor) -> bool,
-) {
+pub async fn until(monitor: &HealthMonitor, what: &str, mut condition: impl FnMut(&HealthMonitor) -> bool) {
     let deadline = tokio::time::Instant::now() + DEADLINE;
     while !condition(monitor) {
         if tokio::time::Instant::now() > deadline {
@@ -24,8 +20,5 @@ pub async fn until(
 }
 
 pub fn available(monitor: &HealthMonitor, site: &str) -> bool {
-    monitor
-        .sites()
-        .get(site)
-        .is_some_and(|state| state.available)
+    monitor.sites().get(site).is_some_and(|state| state.available)
 }
