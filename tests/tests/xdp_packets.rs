@@ -7,7 +7,9 @@ mod xdp_common;
 use std::net::IpAddr;
 
 use hickory_proto::{op::Message, rr::RecordType};
+use switchyard::answers::wire_name;
 use switchyard::bpf::test_run::{XDP_PASS, XDP_TX};
+use switchyard_common::{AnswerKey, AnswerSet, PackedName, QTYPE_A};
 use switchyard_tests::{
     frames::{EdnsSpec, check_response, query, udp_frame},
     privileges::have_root,
@@ -145,6 +147,39 @@ fn similar_names_never_share_an_answer() {
     let b = answered(&mut h, None, CLIENT_V4, &query(1, "B.example.com.", RecordType::A, None));
     assert_eq!((addrs(&a), addrs(&b)), (vec!["198.18.12.1".to_string()], vec!["198.18.12.2".to_string()]));
     passed(&mut h, &v4_query(&query(1, "c.example.com.", RecordType::A, None)), "pass_miss");
+}
+
+#[test]
+fn an_entry_holding_another_name_is_never_used() {
+    if !have_root("an_entry_holding_another_name_is_never_used") {
+        return;
+    }
+    let mut h = harness();
+    // What two names with one hash would look like: the key of the question's name, the value
+    // of another name. Written for the default view of "a" and the near view of "www", whose
+    // default-view entry must not be used instead.
+    let packed = |name: &str| PackedName::new(&wire_name(&name.parse().unwrap())).unwrap();
+    let mut slot = [0u8; 16];
+    slot[..4].copy_from_slice(&[198, 18, 99, 9]);
+    let mut map = h.datapath.answers().unwrap();
+    for (view, name) in [(0, "a.example.com."), (1, "www.example.com.")] {
+        let key = AnswerKey::new(view, QTYPE_A, &packed(name));
+        map.insert(key, AnswerSet::new(QTYPE_A, 30, &packed("b.example.com."), &[slot]), 0).unwrap();
+    }
+    drop(map);
+    passed(&mut h, &v4_query(&query(1, "a.example.com.", RecordType::A, None)), "pass_hash_collision");
+    let near = udp_frame(
+        None,
+        ip("198.18.200.7"),
+        ip(SERVER_V4),
+        40000,
+        53,
+        &query(1, "www.example.com.", RecordType::A, None),
+    );
+    passed(&mut h, &near, "pass_hash_collision");
+    // Other entries are unaffected.
+    let m = answered(&mut h, None, CLIENT_V4, &query(1, "www.example.com.", RecordType::A, None));
+    assert_eq!(addrs(&m), ["198.18.10.1", "198.18.20.1"]);
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! Map key and value layouts shared by the XDP program and the daemon.
 //!
 //! Every type here is `#[repr(C)]` with explicit padding so that both sides agree on the bytes.
-#![no_std]
+#![cfg_attr(not(test), no_std)]
 
 /// Longest question name (wire format, including the final root label) the XDP path can match.
 /// Longer names are passed to userspace.
@@ -14,19 +14,26 @@ pub const DEFAULT_VIEW: u32 = 0;
 pub const QTYPE_A: u16 = 1;
 pub const QTYPE_AAAA: u16 = 28;
 
-/// Key of the answer map: the question name in lowercase wire format, zero padded.
-/// The map compares whole keys, so two names can never share an entry.
+/// 64-bit words a packed name takes (`MAX_NAME_LEN` bytes).
+pub const NAME_WORDS: usize = MAX_NAME_LEN / 8;
+
+/// Key of the answer map: view, type, and the question name's length and 64-bit hash.
+///
+/// A short key keeps the kernel's own hashing and comparison cheap. The full name is stored in
+/// the value and compared by the XDP program, so two names with the same hash can only send a
+/// query to userspace, never give a wrong answer.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct AnswerKey {
     pub view: u32,
     pub qtype: u16,
     pub name_len: u16,
-    pub name: [u8; MAX_NAME_LEN],
+    pub name_hash: u64,
 }
 
-/// Value of the answer map: the ordered addresses, TTL, and the ones'-complement sum of the
-/// answer records as the XDP program writes them (so it need not read them back to checksum).
+/// Value of the answer map: the name it answers for, the ordered addresses, TTL, and the
+/// ones'-complement sum of the answer records as the XDP program writes them (so it need not
+/// read them back to checksum).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AnswerSet {
@@ -36,9 +43,71 @@ pub struct AnswerSet {
     pub count: u8,
     /// 1 when set by an operator (`switchyard map set`); the daemon leaves it alone.
     pub is_override: u8,
-    pub _pad: [u8; 2],
+    pub _pad: [u8; 6],
+    /// The question name this entry answers, packed (see `PackedName`).
+    pub name: [u64; NAME_WORDS],
     /// IPv4 addresses use the first four bytes of each slot.
     pub addrs: [[u8; 16]; MAX_ADDRS],
+}
+
+/// A name in lowercase wire format as the XDP program holds it: bytes packed little-endian into
+/// 64-bit words, zero padded, so it is compared and hashed a word at a time.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct PackedName {
+    /// Length in bytes, including the root label.
+    pub len: u16,
+    pub words: [u64; NAME_WORDS],
+}
+
+/// Start value of the name hash.
+pub const NAME_HASH_SEED: u64 = 0x5357_4954_4348_5944;
+
+/// Folds one word into the name hash. Both steps are invertible, so names of equal length that
+/// differ in one word never collide; the kernel hashes the key again for its buckets.
+#[inline(always)]
+pub const fn mix_word(hash: u64, word: u64) -> u64 {
+    let h = (hash ^ word).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    h ^ (h >> 29)
+}
+
+impl PackedName {
+    /// Packs a lowercase wire-format name; `None` when it is longer than `MAX_NAME_LEN`.
+    pub fn new(wire: &[u8]) -> Option<PackedName> {
+        if wire.is_empty() || wire.len() > MAX_NAME_LEN {
+            return None;
+        }
+        let mut words = [0u64; NAME_WORDS];
+        for (i, b) in wire.iter().enumerate() {
+            words[i / 8] |= (*b as u64) << (8 * (i % 8));
+        }
+        Some(PackedName { len: wire.len() as u16, words })
+    }
+
+    /// Words that hold the name's bytes; the rest are zero.
+    pub const fn used_words(&self) -> usize {
+        (self.len as usize).div_ceil(8)
+    }
+
+    /// The hash the XDP program computes while parsing the question.
+    pub fn hash(&self) -> u64 {
+        let mut hash = NAME_HASH_SEED;
+        let mut i = 0;
+        while i < self.used_words() {
+            hash = mix_word(hash, self.words[i]);
+            i += 1;
+        }
+        hash
+    }
+
+    /// The name's bytes back in wire format.
+    pub fn bytes(&self) -> [u8; MAX_NAME_LEN] {
+        let mut out = [0u8; MAX_NAME_LEN];
+        for (i, b) in out.iter_mut().enumerate() {
+            *b = (self.words[i / 8] >> (8 * (i % 8))) as u8;
+        }
+        out
+    }
 }
 
 /// Per-CPU working memory of the XDP program: the lookup key is built here rather than on the
@@ -48,6 +117,8 @@ pub struct AnswerSet {
 #[derive(Clone, Copy, Debug)]
 pub struct Scratch {
     pub key: AnswerKey,
+    /// The question name, packed like `AnswerSet::name`.
+    pub name: [u64; NAME_WORDS],
     pub name_len: u32,
     pub _pad: u32,
 }
@@ -99,9 +170,11 @@ pub enum Counter {
     PassDisabled,
     /// Sent to a multicast or broadcast address.
     PassNotUnicast,
+    /// The entry found under the name's hash holds another name.
+    PassHashCollision,
 }
 
-pub const COUNTER_COUNT: u32 = 17;
+pub const COUNTER_COUNT: u32 = 18;
 
 impl Counter {
     pub const ALL: [Counter; COUNTER_COUNT as usize] = [
@@ -122,6 +195,7 @@ impl Counter {
         Counter::PassTooBig,
         Counter::PassDisabled,
         Counter::PassNotUnicast,
+        Counter::PassHashCollision,
     ];
 
     /// Stable name used by `switchyard stats` and metrics.
@@ -144,6 +218,7 @@ impl Counter {
             Counter::PassTooBig => "pass_too_big",
             Counter::PassDisabled => "pass_disabled",
             Counter::PassNotUnicast => "pass_not_unicast",
+            Counter::PassHashCollision => "pass_hash_collision",
         }
     }
 }
@@ -206,10 +281,18 @@ pub fn ones_complement_sum(bytes: &[u8]) -> u32 {
 }
 
 impl AnswerSet {
-    /// Builds an answer set and its checksum contribution. Takes at most `MAX_ADDRS` addresses.
-    pub fn new(qtype: u16, ttl: u32, addrs: &[[u8; 16]]) -> AnswerSet {
-        let mut set =
-            AnswerSet { ttl, answer_sum: 0, count: 0, is_override: 0, _pad: [0; 2], addrs: [[0; 16]; MAX_ADDRS] };
+    /// Builds the answer set for `name` and its checksum contribution. Takes at most `MAX_ADDRS`
+    /// addresses.
+    pub fn new(qtype: u16, ttl: u32, name: &PackedName, addrs: &[[u8; 16]]) -> AnswerSet {
+        let mut set = AnswerSet {
+            ttl,
+            answer_sum: 0,
+            count: 0,
+            is_override: 0,
+            _pad: [0; 6],
+            name: name.words,
+            addrs: [[0; 16]; MAX_ADDRS],
+        };
         let len = record_len(qtype);
         let mut record = [0u8; 28];
         for (slot, addr) in set.addrs.iter_mut().zip(addrs) {
@@ -223,13 +306,44 @@ impl AnswerSet {
 }
 
 impl AnswerKey {
-    /// Key for a name given in lowercase wire format. Returns `None` when it is too long.
-    pub fn new(view: u32, qtype: u16, wire_name: &[u8]) -> Option<AnswerKey> {
-        if wire_name.len() > MAX_NAME_LEN {
-            return None;
-        }
-        let mut name = [0u8; MAX_NAME_LEN];
-        name[..wire_name.len()].copy_from_slice(wire_name);
-        Some(AnswerKey { view, qtype, name_len: wire_name.len() as u16, name })
+    /// Key for a packed name.
+    pub fn new(view: u32, qtype: u16, name: &PackedName) -> AnswerKey {
+        AnswerKey { view, qtype, name_len: name.len, name_hash: name.hash() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn packing_round_trips_and_pads_with_zeros() {
+        let wire = b"\x03www\x07example\x03com\x00";
+        let packed = PackedName::new(wire).unwrap();
+        assert_eq!(packed.used_words(), 3);
+        assert_eq!(&packed.bytes()[..wire.len()], wire);
+        assert!(packed.bytes()[wire.len()..].iter().all(|b| *b == 0));
+        assert_eq!(packed.words[0].to_le_bytes(), *b"\x03www\x07exa");
+    }
+
+    #[test]
+    fn names_too_long_or_empty_are_not_packed() {
+        assert!(PackedName::new(&[]).is_none());
+        assert!(PackedName::new(&[1u8; MAX_NAME_LEN + 1]).is_none());
+        assert!(PackedName::new(&[1u8; MAX_NAME_LEN]).is_some());
+    }
+
+    #[test]
+    fn keys_differ_for_names_one_letter_apart() {
+        let a = PackedName::new(b"\x01a\x07example\x03com\x00").unwrap();
+        let b = PackedName::new(b"\x01b\x07example\x03com\x00").unwrap();
+        assert_ne!(AnswerKey::new(0, QTYPE_A, &a), AnswerKey::new(0, QTYPE_A, &b));
+        assert_eq!(AnswerKey::new(0, QTYPE_A, &a), AnswerKey::new(0, QTYPE_A, &a));
+    }
+
+    #[test]
+    fn layouts_have_no_implicit_padding() {
+        assert_eq!(core::mem::size_of::<AnswerKey>(), 16);
+        assert_eq!(core::mem::size_of::<AnswerSet>(), 16 + MAX_NAME_LEN + 16 * MAX_ADDRS);
     }
 }

@@ -2,7 +2,7 @@
 
 use aya_ebpf::programs::XdpContext;
 use network_types::{eth::EthHdr, ip::Ipv4Hdr, ip::Ipv6Hdr, udp::UdpHdr, vlan::VlanHdr};
-use switchyard_common::{Counter, MAX_NAME_LEN, QTYPE_A, QTYPE_AAAA, Scratch};
+use switchyard_common::{Counter, MAX_NAME_LEN, NAME_HASH_SEED, QTYPE_A, QTYPE_AAAA, Scratch, mix_word};
 
 use crate::packet::{at, u8_at, u16_at};
 
@@ -167,18 +167,23 @@ pub fn question(ctx: &XdpContext, f: &Frame, scratch: &mut Scratch) -> Result<Qu
     })
 }
 
-/// Copies the question name into the key, lowercasing ASCII letters, records its length, and
-/// sums its bytes as they stand in the packet (for the response checksum).
+/// Packs the question name into `scratch.name` (lowercasing ASCII letters) and hashes it into
+/// the key, records its length, and sums its bytes as they stand in the packet (for the response
+/// checksum). Each word is stored and hashed once it is full, so no byte is touched twice.
 #[inline(always)]
 fn name(ctx: &XdpContext, start: usize, scratch: &mut Scratch) -> Result<u64, Counter> {
-    scratch.key.name = [0; MAX_NAME_LEN];
     let mut sum = 0u64;
+    let mut word = 0u64;
+    let mut hash = NAME_HASH_SEED;
     let mut next_label = 0usize;
     for i in 0..MAX_NAME_LEN {
         let b = u8_at(ctx, start + i).ok_or(Counter::PassMalformed)?;
         sum += if i % 2 == 0 { (b as u64) << 8 } else { b as u64 };
-        if i == next_label {
+        let byte = if i == next_label {
             if b == 0 {
+                // The root label ends the name and the last, partly filled word.
+                scratch.name[i / 8] = word;
+                scratch.key.name_hash = mix_word(hash, word);
                 scratch.key.name_len = (i + 1) as u16;
                 scratch.name_len = (i + 1) as u32;
                 return Ok(sum);
@@ -188,9 +193,17 @@ fn name(ctx: &XdpContext, start: usize, scratch: &mut Scratch) -> Result<u64, Co
                 return Err(Counter::PassMalformed);
             }
             next_label = i + 1 + b as usize;
-            scratch.key.name[i] = b;
+            b
+        } else if b.is_ascii_uppercase() {
+            b | 0x20
         } else {
-            scratch.key.name[i] = if b.is_ascii_uppercase() { b | 0x20 } else { b };
+            b
+        };
+        word |= (byte as u64) << (8 * (i % 8));
+        if i % 8 == 7 {
+            scratch.name[i / 8] = word;
+            hash = mix_word(hash, word);
+            word = 0;
         }
     }
     Err(Counter::PassNameTooLong)

@@ -6,8 +6,8 @@ use aya_ebpf::{
 };
 use network_types::{eth::EthHdr, ip::Ipv4Hdr, ip::Ipv6Hdr, udp::UdpHdr};
 use switchyard_common::{
-    AnswerKey, AnswerSet, Counter, DEFAULT_VIEW, FLAG_ENABLED, FLAG_HAS_VIEWS, MAX_ADDRS, QTYPE_AAAA, XdpConfig,
-    record_len, render_record,
+    AnswerSet, Counter, DEFAULT_VIEW, FLAG_ENABLED, FLAG_HAS_VIEWS, MAX_ADDRS, NAME_WORDS, QTYPE_AAAA, Scratch,
+    XdpConfig, record_len, render_record,
 };
 
 use crate::{
@@ -35,7 +35,7 @@ pub fn respond(ctx: &XdpContext) -> Result<Counter, Counter> {
     let scratch = unsafe { &mut *SCRATCH.get_ptr_mut(0).ok_or(Counter::PassDisabled)? };
     let q = query::question(ctx, &frame, scratch)?;
     scratch.key.view = if config.enabled & FLAG_HAS_VIEWS != 0 { client_view(ctx, &frame) } else { DEFAULT_VIEW };
-    let set = lookup(&mut scratch.key).ok_or(Counter::PassMiss)?;
+    let set = lookup(scratch)?;
     let count = set.count as usize;
     if count == 0 || count > MAX_ADDRS {
         return Err(Counter::PassMiss);
@@ -117,17 +117,37 @@ fn client_view(ctx: &XdpContext, f: &Frame) -> u32 {
     view.copied().unwrap_or(DEFAULT_VIEW)
 }
 
-/// The view's own answer set, else the default view's.
+/// The view's own answer set, else the default view's. The entry must hold the question's name:
+/// another name under the same hash passes the query (no fallback, which could answer with the
+/// default view where the client's view has its own answer).
 #[inline(always)]
-fn lookup(key: &mut AnswerKey) -> Option<&'static AnswerSet> {
-    if let Some(set) = unsafe { ANSWERS.get(&*key) } {
-        return Some(set);
+fn lookup(scratch: &mut Scratch) -> Result<&'static AnswerSet, Counter> {
+    let set = match unsafe { ANSWERS.get(&scratch.key) } {
+        Some(set) => set,
+        None if scratch.key.view != DEFAULT_VIEW => {
+            scratch.key.view = DEFAULT_VIEW;
+            unsafe { ANSWERS.get(&scratch.key) }.ok_or(Counter::PassMiss)?
+        }
+        None => return Err(Counter::PassMiss),
+    };
+    if same_name(&set.name, &scratch.name, scratch.name_len as usize) {
+        Ok(set)
+    } else {
+        Err(Counter::PassHashCollision)
     }
-    if key.view == DEFAULT_VIEW {
-        return None;
+}
+
+/// Compares the words that hold a name of `len` bytes (both sides are zero padded). Every word is
+/// visited with a mask rather than a loop that stops at `len`, which the verifier cannot bound.
+#[inline(always)]
+fn same_name(stored: &[u64; NAME_WORDS], question: &[u64; NAME_WORDS], len: usize) -> bool {
+    let words = len.div_ceil(8);
+    let mut diff = 0u64;
+    for i in 0..NAME_WORDS {
+        let used = if i < words { u64::MAX } else { 0 };
+        diff |= (stored[i] ^ question[i]) & used;
     }
-    key.view = DEFAULT_VIEW;
-    unsafe { ANSWERS.get(&*key) }
+    diff == 0
 }
 
 #[inline(always)]

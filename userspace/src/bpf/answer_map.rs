@@ -8,7 +8,7 @@ use std::{
 
 use aya::maps::{HashMap, Map, MapData};
 use serde::Serialize;
-use switchyard_common::{AnswerKey, AnswerSet, QTYPE_AAAA, map_names};
+use switchyard_common::{AnswerKey, AnswerSet, PackedName, QTYPE_AAAA, map_names};
 
 /// One entry of the answer map.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -44,7 +44,8 @@ pub fn read(pin_dir: &Path) -> Result<Vec<MapEntry>, String> {
 }
 
 pub fn decode(key: &AnswerKey, set: &AnswerSet) -> MapEntry {
-    let name = decode_name(&key.name[..(key.name_len as usize).min(key.name.len())]);
+    let bytes = PackedName { len: key.name_len, words: set.name }.bytes();
+    let name = decode_name(&bytes[..(key.name_len as usize).min(bytes.len())]);
     let addrs = set.addrs[..(set.count as usize).min(set.addrs.len())]
         .iter()
         .map(|slot| {
@@ -96,10 +97,11 @@ mod tests {
     fn names_and_addresses_come_back_as_written() {
         let wire = b"\x03www\x07example\x03com\x00";
         assert_eq!(decode_name(wire), "www.example.com.");
-        let key = AnswerKey::new(2, 1, wire).unwrap();
+        let name = PackedName::new(wire).unwrap();
+        let key = AnswerKey::new(2, 1, &name);
         let mut slot = [0u8; 16];
         slot[..4].copy_from_slice(&[192, 0, 2, 7]);
-        let entry = decode(&key, &AnswerSet::new(1, 30, &[slot]));
+        let entry = decode(&key, &AnswerSet::new(1, 30, &name, &[slot]));
         assert_eq!((entry.qtype.as_str(), entry.view_id, entry.ttl), ("A", 2, 30));
         assert_eq!(entry.addrs, vec![IpAddr::V4(Ipv4Addr::new(192, 0, 2, 7))]);
         assert!(!entry.is_override);

@@ -10,7 +10,7 @@ use std::{
 };
 
 use aya::maps::{HashMap as BpfHashMap, MapData, MapError};
-use switchyard_common::{AnswerKey, AnswerSet, DEFAULT_VIEW, MAX_ADDRS};
+use switchyard_common::{AnswerKey, AnswerSet, DEFAULT_VIEW, MAX_ADDRS, PackedName};
 
 use crate::answers::{self, AnswerTable};
 
@@ -21,7 +21,8 @@ pub struct WriteStats {
     pub removed: usize,
     /// Entries left alone because an operator set them by hand.
     pub overrides_kept: usize,
-    /// Entries the fast path cannot hold (too many addresses, name too long): userspace serves them.
+    /// Entries the fast path cannot hold (too many addresses, name too long, a name whose key
+    /// another name already has): userspace serves them.
     pub userspace_only: usize,
     #[serde(skip)]
     pub elapsed: Duration,
@@ -29,11 +30,12 @@ pub struct WriteStats {
 
 /// The XDP map's view of one table entry, or `None` when only userspace can serve it.
 pub fn to_map_entry(key: &answers::AnswerKey, set: &answers::AnswerSet) -> Option<(AnswerKey, AnswerSet)> {
-    let map_key = AnswerKey::new(key.view, key.qtype, &key.name)?;
+    let name = PackedName::new(&key.name)?;
+    let map_key = AnswerKey::new(key.view, key.qtype, &name);
     if set.addrs.len() > MAX_ADDRS && key.view != DEFAULT_VIEW {
         // An empty set makes XDP pass the query rather than fall back to the default view,
         // so userspace answers with this view's own addresses.
-        return Some((map_key, AnswerSet::new(key.qtype, set.ttl, &[])));
+        return Some((map_key, AnswerSet::new(key.qtype, set.ttl, &name, &[])));
     }
     if set.addrs.is_empty() || set.addrs.len() > MAX_ADDRS {
         return None;
@@ -50,7 +52,7 @@ pub fn to_map_entry(key: &answers::AnswerKey, set: &answers::AnswerSet) -> Optio
             IpAddr::V6(v6) => v6.octets(),
         })
         .collect();
-    Some((map_key, AnswerSet::new(key.qtype, set.ttl, &addrs)))
+    Some((map_key, AnswerSet::new(key.qtype, set.ttl, &name, &addrs)))
 }
 
 /// Remembers what it wrote so that the next table only costs its differences.
@@ -79,15 +81,27 @@ impl MapWriter {
     ) -> Result<WriteStats, MapError> {
         let started = Instant::now();
         let mut stats = WriteStats::default();
-        let mut wanted = HashMap::with_capacity(table.entries.len());
+        let mut wanted: HashMap<AnswerKey, AnswerSet> = HashMap::with_capacity(table.entries.len());
         for (key, set) in &table.entries {
-            match to_map_entry(key, set) {
-                Some((k, mut v)) => {
-                    v.is_override = u8::from(overrides.contains(key));
-                    wanted.insert(k, v);
+            let Some((k, mut v)) = to_map_entry(key, set) else {
+                stats.userspace_only += 1;
+                continue;
+            };
+            v.is_override = u8::from(overrides.contains(key));
+            if let Some(other) = wanted.get(&k) {
+                // Two names with one hash: the XDP program answers only the name the entry holds
+                // and passes the other to userspace. Keep the lower name so the choice is stable.
+                stats.userspace_only += 1;
+                tracing::warn!(
+                    view = key.view,
+                    qtype = key.qtype,
+                    "two names share an answer-map key; one is served by userspace"
+                );
+                if other.name <= v.name {
+                    continue;
                 }
-                None => stats.userspace_only += 1,
             }
+            wanted.insert(k, v);
         }
         for (key, value) in &wanted {
             let before = self.written.get(key);
