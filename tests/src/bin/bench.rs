@@ -13,7 +13,8 @@ use switchyard_tests::{
     xdp_harness::XdpHarness,
 };
 
-const REPEAT: u32 = 2_000_000;
+/// Test runs per round, each of one repetition.
+const CALLS: usize = 200_000;
 const ROUNDS: usize = 7;
 
 fn main() -> ExitCode {
@@ -40,8 +41,8 @@ fn ip(s: &str) -> IpAddr {
 }
 
 /// Median of `ROUNDS` kernel-measured averages.
-fn median(mut samples: Vec<u32>) -> u32 {
-    samples.sort_unstable();
+fn median(mut samples: Vec<f64>) -> f64 {
+    samples.sort_by(f64::total_cmp);
     samples[samples.len() / 2]
 }
 
@@ -49,9 +50,8 @@ fn bench_xdp() -> Result<(), String> {
     if !have_root("bench xdp") {
         return Err("needs root".into());
     }
-    // A namespace of our own: frames transmitted in live mode leave through its loopback.
     let ns = Netns::new("syb");
-    let cases = ns.enter(|| -> Result<Vec<(&'static str, &'static str, u32)>, String> {
+    let cases = ns.enter(|| -> Result<Vec<(&'static str, &'static str, f64)>, String> {
         let mut h = XdpHarness::new(ZONE, table(), Default::default());
         let edns = EdnsSpec { cookie: true, ..EdnsSpec::default() };
         let v4 = |dns: Vec<u8>| udp_frame(None, ip("198.18.0.2"), ip("198.18.0.1"), 40000, 53, &dns);
@@ -66,50 +66,39 @@ fn bench_xdp() -> Result<(), String> {
         );
         let edns_hit = v4(query(1, "www.example.com.", RecordType::A, Some(&edns)));
         let miss = v4(query(1, "nope.example.com.", RecordType::A, None));
-        // Sanity: each frame takes the path it is meant to measure.
-        for (frame, action) in [
-            (&a_hit, test_run::XDP_TX),
-            (&aaaa_hit, test_run::XDP_TX),
-            (&edns_hit, test_run::XDP_TX),
-            (&miss, test_run::XDP_PASS),
-        ] {
-            let run = h.run(frame).map_err(|e| e.to_string())?;
-            if run.action != action {
-                return Err(format!("unexpected action {} while preparing the bench", run.action));
-            }
-        }
-        let mut out = Vec::new();
         let responder = program_names::RESPONDER;
-        for (name, what, frame) in [
-            ("ipv4_a_hit", "IPv4 A, 2 answers", &a_hit),
-            ("ipv6_aaaa_hit", "IPv6 AAAA, 2 answers", &aaaa_hit),
-            ("edns_a_hit", "IPv4 A + EDNS cookie, OPT", &edns_hit),
+        let mut out = Vec::new();
+        for (name, what, program_name, frame, action, counter) in [
+            ("ipv4_a_hit", "IPv4 A, 2 answers", responder, &a_hit, test_run::XDP_TX, Some("answered_v4")),
+            ("ipv6_aaaa_hit", "IPv6 AAAA, 2 answers", responder, &aaaa_hit, test_run::XDP_TX, Some("answered_v6")),
+            ("edns_a_hit", "IPv4 A + EDNS cookie, OPT", responder, &edns_hit, test_run::XDP_TX, Some("answered_v4")),
+            ("miss_pass", "IPv4 A miss, XDP_PASS", responder, &miss, test_run::XDP_PASS, Some("pass_miss")),
+            ("floor_swap_tx", "swap addresses + XDP_TX only", program_names::SWAP_ONLY, &a_hit, test_run::XDP_TX, None),
+            ("empty_pass", "return XDP_PASS (timer overhead)", program_names::PASS, &a_hit, test_run::XDP_PASS, None),
         ] {
-            let program = h.datapath.program(responder).map_err(|e| e.to_string())?;
-            let samples =
-                (0..ROUNDS).map(|_| test_run::time_live(program, frame, REPEAT)).collect::<Result<Vec<_>, _>>();
-            out.push((name, what, median(samples.map_err(|e| e.to_string())?)));
+            let before = counter.map(|c| h.counter(c));
+            let program = h.datapath.program(program_name).map_err(|e| e.to_string())?;
+            let samples = (0..ROUNDS).map(|_| time_runs(program, frame, action)).collect::<Result<Vec<_>, _>>()?;
+            // The counters prove that every run took the path it is meant to measure.
+            if let (Some(c), Some(before)) = (counter, before) {
+                let runs = h.counter(c) - before;
+                if runs != (ROUNDS * CALLS) as u64 {
+                    return Err(format!("{name}: {c} grew by {runs}, expected {}", ROUNDS * CALLS));
+                }
+            }
+            out.push((name, what, median(samples)));
         }
-        // A miss leaves the frame untouched, so plain repeats time it (XDP_PASS, no stack).
-        let program = h.datapath.program(responder).map_err(|e| e.to_string())?;
-        let samples = (0..ROUNDS)
-            .map(|_| test_run::run(program, &miss, REPEAT).map(|r| r.duration_ns))
-            .collect::<Result<Vec<_>, _>>();
-        out.push(("miss_pass", "IPv4 A miss, XDP_PASS", median(samples.map_err(|e| e.to_string())?)));
         let info = h.datapath.program(responder).map_err(|e| e.to_string())?.info().map_err(|e| e.to_string())?;
         out.push((
             "verified_instructions",
             "instructions the verifier processed (not ns)",
-            info.verified_instruction_count().unwrap_or(0),
+            info.verified_instruction_count().unwrap_or(0) as f64,
         ));
         out.push((
             "program_instructions",
             "BPF instructions in the program (not ns)",
-            info.size_translated().unwrap_or(0) / 8,
+            (info.size_translated().unwrap_or(0) / 8) as f64,
         ));
-        let floor = h.datapath.program(program_names::SWAP_ONLY).map_err(|e| e.to_string())?;
-        let samples = (0..ROUNDS).map(|_| test_run::time_live(floor, &a_hit, REPEAT)).collect::<Result<Vec<_>, _>>();
-        out.push(("floor_swap_tx", "swap addresses + XDP_TX only", median(samples.map_err(|e| e.to_string())?)));
         Ok(out)
     })?;
     drop(ns);
@@ -120,32 +109,55 @@ fn bench_xdp() -> Result<(), String> {
         .lines()
         .find_map(|l| l.strip_prefix("model name").map(|m| m.trim_start_matches([' ', '\t', ':']).to_string()))
         .unwrap_or_default();
-    let floor = cases.iter().find(|c| c.0 == "floor_swap_tx").map(|c| c.2).unwrap_or(1).max(1);
+    let ns_of = |case: &str| cases.iter().find(|c| c.0 == case).map(|c| c.2).unwrap_or(f64::NAN);
+    let (floor, overhead) = (ns_of("floor_swap_tx"), ns_of("empty_pass"));
     let mut json = serde_json::Map::new();
     for (name, _, ns) in &cases {
         json.insert((*name).into(), (*ns).into());
     }
     json.insert("kernel".into(), kernel.clone().into());
     json.insert("cpu".into(), cpu.clone().into());
-    json.insert("repeat".into(), REPEAT.into());
+    json.insert("calls_per_round".into(), CALLS.into());
     json.insert("rounds".into(), ROUNDS.into());
-    json.insert("statistic".into(), "median of rounds; each round is the kernel's average ns per run".into());
+    json.insert(
+        "statistic".into(),
+        "median of rounds; each round is the mean of the kernel's duration over single-run test runs; empty_pass is the timer's own overhead".into(),
+    );
     let path = out_dir().join("xdp.json");
     std::fs::create_dir_all(out_dir()).map_err(|e| e.to_string())?;
     std::fs::write(&path, serde_json::to_string_pretty(&json).unwrap())
         .map_err(|e| format!("{}: {e}", path.display()))?;
 
-    println!("XDP program, BPF_PROG_TEST_RUN, {REPEAT} runs x {ROUNDS} rounds (median), kernel {kernel}, {cpu}");
-    println!("| case | what | ns/packet | x floor |");
-    println!("|---|---|---:|---:|");
+    println!(
+        "XDP program, BPF_PROG_TEST_RUN, {ROUNDS} rounds x {CALLS} single runs (median of round means), kernel {kernel}, {cpu}"
+    );
+    println!("| case | what | ns/run | x floor | ns/run - timer | x floor - timer |");
+    println!("|---|---|---:|---:|---:|---:|");
     for (name, what, ns) in cases.iter().filter(|c| !c.0.ends_with("instructions")) {
-        println!("| {name} | {what} | {ns} | {:.2} |", *ns as f64 / floor as f64);
+        let net = ns - overhead;
+        println!("| {name} | {what} | {ns:.1} | {:.2} | {net:.1} | {:.2} |", ns / floor, net / (floor - overhead));
     }
     for (name, what, n) in cases.iter().filter(|c| c.0.ends_with("instructions")) {
         println!("{name}: {n} ({what})");
     }
     println!("written to {}", path.display());
     Ok(())
+}
+
+/// Mean kernel-measured nanoseconds of one run of `program` over `CALLS` test runs of one
+/// repetition each. The kernel does not restore the frame between repetitions (nor between
+/// live-mode runs on a recycled page), so a responder, which rewrites its frame, is only timed
+/// correctly one run per call. Every run must end in `action`.
+fn time_runs(program: &aya::programs::Xdp, frame: &[u8], action: u32) -> Result<f64, String> {
+    let mut total_ns = 0u64;
+    for _ in 0..CALLS {
+        let run = test_run::run(program, frame, 1).map_err(|e| e.to_string())?;
+        if run.action != action {
+            return Err(format!("a run ended in action {}, expected {action}", run.action));
+        }
+        total_ns += run.duration_ns as u64;
+    }
+    Ok((total_ns as f64 / CALLS as f64 * 10.0).round() / 10.0)
 }
 
 const ZONE: &str = r#"
