@@ -1,55 +1,88 @@
 //! Bounds-checked access to the frame. Every read and write goes through these, so the verifier
-//! sees a check against `data_end` before each access.
+//! sees a check against the frame's end before each access.
+//!
+//! The frame's bounds are read from the context once per `Packet`: read on every access they
+//! would be loaded again after each store, which the compiler cannot prove leaves them alone.
+//! Helpers that resize the frame (adjust_head/adjust_tail) make a `Packet` stale.
 
 use aya_ebpf::programs::XdpContext;
 use network_types::{eth::EthHdr, ip::Ipv4Hdr, udp::UdpHdr};
 
-/// Pointer to `T` at `offset`, or `None` when the frame is too short.
-#[inline(always)]
-pub fn at<T>(ctx: &XdpContext, offset: usize) -> Option<*mut T> {
-    let start = ctx.data();
-    let end = ctx.data_end();
-    if start + offset + core::mem::size_of::<T>() > end {
-        return None;
+#[derive(Clone, Copy)]
+pub struct Packet {
+    start: usize,
+    end: usize,
+}
+
+impl Packet {
+    #[inline(always)]
+    pub fn new(ctx: &XdpContext) -> Packet {
+        Packet { start: ctx.data(), end: ctx.data_end() }
     }
-    Some((start + offset) as *mut T)
-}
 
-#[inline(always)]
-pub fn u8_at(ctx: &XdpContext, offset: usize) -> Option<u8> {
-    at::<u8>(ctx, offset).map(|p| unsafe { *p })
-}
+    /// Pointer to `T` at `offset`, or `None` when the frame is too short.
+    #[inline(always)]
+    pub fn at<T>(&self, offset: usize) -> Option<*mut T> {
+        if self.start + offset + core::mem::size_of::<T>() > self.end {
+            return None;
+        }
+        Some((self.start + offset) as *mut T)
+    }
 
-#[inline(always)]
-pub fn u16_at(ctx: &XdpContext, offset: usize) -> Option<u16> {
-    at::<[u8; 2]>(ctx, offset).map(|p| u16::from_be_bytes(unsafe { *p }))
-}
+    #[inline(always)]
+    pub fn u8_at(&self, offset: usize) -> Option<u8> {
+        self.at::<u8>(offset).map(|p| unsafe { *p })
+    }
 
-#[inline(always)]
-pub fn set_u16(ctx: &XdpContext, offset: usize, value: u16) -> Option<()> {
-    let p = at::<[u8; 2]>(ctx, offset)?;
-    unsafe { *p = value.to_be_bytes() };
-    Some(())
-}
+    #[inline(always)]
+    pub fn u16_at(&self, offset: usize) -> Option<u16> {
+        self.at::<[u8; 2]>(offset).map(|p| u16::from_be_bytes(unsafe { *p }))
+    }
 
-/// Swaps two equally long fields of the frame (addresses, ports).
-#[inline(always)]
-pub fn swap<const N: usize>(ctx: &XdpContext, a: usize, b: usize) -> Option<()> {
-    let pa = at::<[u8; N]>(ctx, a)?;
-    let pb = at::<[u8; N]>(ctx, b)?;
-    unsafe { core::ptr::swap(pa, pb) };
-    Some(())
+    #[inline(always)]
+    pub fn set_u16(&self, offset: usize, value: u16) -> Option<()> {
+        let p = self.at::<[u8; 2]>(offset)?;
+        unsafe { *p = value.to_be_bytes() };
+        Some(())
+    }
+
+    /// Swaps two equally long fields of the frame (addresses, ports).
+    #[inline(always)]
+    pub fn swap<const N: usize>(&self, a: usize, b: usize) -> Option<()> {
+        let pa = self.at::<[u8; N]>(a)?;
+        let pb = self.at::<[u8; N]>(b)?;
+        unsafe { core::ptr::swap(pa, pb) };
+        Some(())
+    }
 }
 
 /// The benchmark floor: untagged IPv4 UDP, swap MACs, addresses and ports.
 #[inline(always)]
 pub fn swap_ipv4_udp(ctx: &XdpContext) -> Option<()> {
-    if u16_at(ctx, 12)? != 0x0800 || u8_at(ctx, EthHdr::LEN + 9)? != 17 {
+    let pkt = Packet::new(ctx);
+    if pkt.u16_at(12)? != 0x0800 || pkt.u8_at(EthHdr::LEN + 9)? != 17 {
         return None;
     }
     let l4 = EthHdr::LEN + Ipv4Hdr::LEN;
-    at::<UdpHdr>(ctx, l4)?;
-    swap::<6>(ctx, 0, 6)?;
-    swap::<4>(ctx, EthHdr::LEN + 12, EthHdr::LEN + 16)?;
-    swap::<2>(ctx, l4, l4 + 2)
+    pkt.at::<UdpHdr>(l4)?;
+    pkt.swap::<6>(0, 6)?;
+    pkt.swap::<4>(EthHdr::LEN + 12, EthHdr::LEN + 16)?;
+    pkt.swap::<2>(l4, l4 + 2)
+}
+
+/// Pointer to `T` at `offset` with the bounds read from the context: each check starts afresh,
+/// which lets the verifier merge the paths the parser takes for different name lengths.
+#[inline(always)]
+pub fn at<T>(ctx: &XdpContext, offset: usize) -> Option<*mut T> {
+    Packet::new(ctx).at(offset)
+}
+
+#[inline(always)]
+pub fn u8_at(ctx: &XdpContext, offset: usize) -> Option<u8> {
+    Packet::new(ctx).u8_at(offset)
+}
+
+#[inline(always)]
+pub fn u16_at(ctx: &XdpContext, offset: usize) -> Option<u16> {
+    Packet::new(ctx).u16_at(offset)
 }

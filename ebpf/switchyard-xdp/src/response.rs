@@ -13,7 +13,7 @@ use switchyard_common::{
 use crate::{
     ANSWERS, CONFIG, SCRATCH, VIEWS_V4, VIEWS_V6,
     checksum::{at_parity, finish, finish_udp, fold, sum_bytes},
-    packet::{at, set_u16, swap, u16_at},
+    packet::Packet,
     query::{self, Frame, Question},
 };
 use aya_ebpf::maps::lpm_trie::Key as PrefixKey;
@@ -34,7 +34,8 @@ pub fn respond(ctx: &XdpContext) -> Result<Counter, Counter> {
     let frame = query::frame(ctx, config.dns_port)?;
     let scratch = unsafe { &mut *SCRATCH.get_ptr_mut(0).ok_or(Counter::PassDisabled)? };
     let q = query::question(ctx, &frame, scratch)?;
-    scratch.key.view = if config.enabled & FLAG_HAS_VIEWS != 0 { client_view(ctx, &frame) } else { DEFAULT_VIEW };
+    scratch.key.view =
+        if config.enabled & FLAG_HAS_VIEWS != 0 { client_view(&Packet::new(ctx), &frame) } else { DEFAULT_VIEW };
     let set = lookup(scratch)?;
     let count = set.count as usize;
     if count == 0 || count > MAX_ADDRS {
@@ -54,7 +55,7 @@ pub fn respond(ctx: &XdpContext) -> Result<Counter, Counter> {
         return Err(Counter::PassTooBig);
     }
     // All packet pointers are stale now; everything below re-derives and re-checks them.
-    if write_response(ctx, &frame, &q, set, &config, dns_len).is_none() {
+    if write_response(&Packet::new(ctx), &frame, &q, set, &config, dns_len).is_none() {
         // Unreachable after a successful resize; logged because it would mean a parser bug.
         aya_log_ebpf::warn!(ctx, "response did not fit after resizing by {} bytes", delta);
         return Err(Counter::PassTooBig);
@@ -79,6 +80,7 @@ fn grow_at_head(ctx: &XdpContext, prefix: usize, delta: i32) -> bool {
     if unsafe { bpf_xdp_adjust_head(ctx.ctx, -delta) } != 0 {
         return false;
     }
+    let pkt = Packet::new(ctx);
     let shift = delta as usize;
     let words = prefix / 8;
     // Moving towards lower addresses, so copying upwards never reads a byte already written.
@@ -86,7 +88,7 @@ fn grow_at_head(ctx: &XdpContext, prefix: usize, delta: i32) -> bool {
         if i >= words {
             break;
         }
-        let (Some(from), Some(to)) = (at::<[u8; 8]>(ctx, shift + i * 8), at::<[u8; 8]>(ctx, i * 8)) else {
+        let (Some(from), Some(to)) = (pkt.at::<[u8; 8]>(shift + i * 8), pkt.at::<[u8; 8]>(i * 8)) else {
             return false;
         };
         unsafe { *to = *from };
@@ -98,7 +100,7 @@ fn grow_at_head(ctx: &XdpContext, prefix: usize, delta: i32) -> bool {
         }
         // Two bytes checked at the destination (the source byte lies behind it anyway): a
         // one-byte check is compiled to a form the verifier cannot use for the store.
-        let (Some(from), Some(to)) = (at::<u8>(ctx, shift + offset), at::<[u8; 2]>(ctx, offset)) else {
+        let (Some(from), Some(to)) = (pkt.at::<u8>(shift + offset), pkt.at::<[u8; 2]>(offset)) else {
             return false;
         };
         unsafe { (*to)[0] = *from };
@@ -108,11 +110,11 @@ fn grow_at_head(ctx: &XdpContext, prefix: usize, delta: i32) -> bool {
 
 /// The client's view from the locality tries; the default view when no prefix matches.
 #[inline(always)]
-fn client_view(ctx: &XdpContext, f: &Frame) -> u32 {
+fn client_view(pkt: &Packet, f: &Frame) -> u32 {
     let view = if f.ipv6 {
-        at::<[u8; 16]>(ctx, f.l3 + 8).and_then(|src| VIEWS_V6.get(PrefixKey::new(128, unsafe { *src })))
+        pkt.at::<[u8; 16]>(f.l3 + 8).and_then(|src| VIEWS_V6.get(PrefixKey::new(128, unsafe { *src })))
     } else {
-        at::<[u8; 4]>(ctx, f.l3 + 12).and_then(|src| VIEWS_V4.get(PrefixKey::new(32, unsafe { *src })))
+        pkt.at::<[u8; 4]>(f.l3 + 12).and_then(|src| VIEWS_V4.get(PrefixKey::new(32, unsafe { *src })))
     };
     view.copied().unwrap_or(DEFAULT_VIEW)
 }
@@ -152,7 +154,7 @@ fn same_name(stored: &[u64; NAME_WORDS], question: &[u64; NAME_WORDS], len: usiz
 
 #[inline(always)]
 fn write_response(
-    ctx: &XdpContext,
+    pkt: &Packet,
     f: &Frame,
     q: &Question,
     set: &AnswerSet,
@@ -162,47 +164,47 @@ fn write_response(
     let count = set.count as usize;
     let udp_len = (UdpHdr::LEN + dns_len) as u16;
 
-    swap::<6>(ctx, 0, 6)?;
+    pkt.swap::<6>(0, 6)?;
     let mut sum = 17u64 + 2 * udp_len as u64;
     if f.ipv6 {
-        swap::<16>(ctx, f.l3 + 8, f.l3 + 24)?;
-        set_u16(ctx, f.l3 + 4, udp_len)?;
-        let hop = at::<u8>(ctx, f.l3 + 7)?;
+        pkt.swap::<16>(f.l3 + 8, f.l3 + 24)?;
+        pkt.set_u16(f.l3 + 4, udp_len)?;
+        let hop = pkt.at::<u8>(f.l3 + 7)?;
         unsafe { *hop = RESPONSE_HOP_LIMIT };
-        sum += sum_bytes(unsafe { &*at::<[u8; 32]>(ctx, f.l3 + 8)? });
+        sum += sum_bytes(unsafe { &*pkt.at::<[u8; 32]>(f.l3 + 8)? });
     } else {
-        swap::<4>(ctx, f.l3 + 12, f.l3 + 16)?;
-        set_u16(ctx, f.l3 + 2, Ipv4Hdr::LEN as u16 + udp_len)?;
-        let ttl = at::<u8>(ctx, f.l3 + 8)?;
+        pkt.swap::<4>(f.l3 + 12, f.l3 + 16)?;
+        pkt.set_u16(f.l3 + 2, Ipv4Hdr::LEN as u16 + udp_len)?;
+        let ttl = pkt.at::<u8>(f.l3 + 8)?;
         unsafe { *ttl = RESPONSE_HOP_LIMIT };
-        set_u16(ctx, f.l3 + 10, 0)?;
-        let ip_sum = finish(sum_bytes(unsafe { &*at::<[u8; Ipv4Hdr::LEN]>(ctx, f.l3)? }));
-        set_u16(ctx, f.l3 + 10, ip_sum)?;
-        sum += sum_bytes(unsafe { &*at::<[u8; 8]>(ctx, f.l3 + 12)? });
+        pkt.set_u16(f.l3 + 10, 0)?;
+        let ip_sum = finish(sum_bytes(unsafe { &*pkt.at::<[u8; Ipv4Hdr::LEN]>(f.l3)? }));
+        pkt.set_u16(f.l3 + 10, ip_sum)?;
+        sum += sum_bytes(unsafe { &*pkt.at::<[u8; 8]>(f.l3 + 12)? });
     }
 
-    swap::<2>(ctx, f.l4, f.l4 + 2)?;
-    set_u16(ctx, f.l4 + 4, udp_len)?;
-    sum += u16_at(ctx, f.l4)? as u64 + u16_at(ctx, f.l4 + 2)? as u64;
+    pkt.swap::<2>(f.l4, f.l4 + 2)?;
+    pkt.set_u16(f.l4 + 4, udp_len)?;
+    sum += pkt.u16_at(f.l4)? as u64 + pkt.u16_at(f.l4 + 2)? as u64;
 
     let header = dns_header(q, count);
-    let h = at::<[u8; 12]>(ctx, f.dns)?;
+    let h = pkt.at::<[u8; 12]>(f.dns)?;
     unsafe { *h = header };
     sum += sum_bytes(&header) + q.name_sum;
 
     // Type and class stay as the query had them; answers and OPT follow.
     let tail = f.dns + 12 + q.name_len;
     let mut tail_sum = q.qtype as u64 + 1 + set.answer_sum as u64;
-    write_answers(ctx, tail + 4, q.qtype, set)?;
+    write_answers(pkt, tail + 4, q.qtype, set)?;
     if let Some(dnssec_ok) = q.edns_do {
         let opt = opt_record(config.edns_udp_payload, dnssec_ok);
-        let p = at::<[u8; OPT_LEN]>(ctx, tail + 4 + count * record_len(q.qtype))?;
+        let p = pkt.at::<[u8; OPT_LEN]>(tail + 4 + count * record_len(q.qtype))?;
         unsafe { *p = opt };
         tail_sum += sum_bytes(&opt);
     }
     sum += at_parity(tail_sum, q.name_len % 2 == 1);
 
-    set_u16(ctx, f.l4 + 6, finish_udp(fold(sum) as u64))
+    pkt.set_u16(f.l4 + 6, finish_udp(fold(sum) as u64))
 }
 
 #[inline(always)]
@@ -215,7 +217,7 @@ fn dns_header(q: &Question, count: usize) -> [u8; 12] {
 
 /// Writes the answer records, each at a constant size so every store is bounds-checked.
 #[inline(always)]
-fn write_answers(ctx: &XdpContext, start: usize, qtype: u16, set: &AnswerSet) -> Option<()> {
+fn write_answers(pkt: &Packet, start: usize, qtype: u16, set: &AnswerSet) -> Option<()> {
     let mut record = [0u8; 28];
     for i in 0..MAX_ADDRS {
         if i >= set.count as usize {
@@ -223,10 +225,10 @@ fn write_answers(ctx: &XdpContext, start: usize, qtype: u16, set: &AnswerSet) ->
         }
         render_record(qtype, set.ttl, &set.addrs[i], &mut record);
         if qtype == QTYPE_AAAA {
-            let p = at::<[u8; 28]>(ctx, start + i * 28)?;
+            let p = pkt.at::<[u8; 28]>(start + i * 28)?;
             unsafe { *p = record };
         } else {
-            let p = at::<[u8; 16]>(ctx, start + i * 16)?;
+            let p = pkt.at::<[u8; 16]>(start + i * 16)?;
             unsafe { (*p).copy_from_slice(&record[..16]) };
         }
     }
