@@ -29,8 +29,10 @@ pub fn ensure(needs: &Needs) -> Result {
     run(Command::new("apt-get").args(["install", "-y", "-q"]).args(&missing).env("DEBIAN_FRONTEND", "noninteractive"))
 }
 
-/// What `bench dnsperf` needs: the load generator and the servers it is compared with.
-pub const DNSPERF: [&str; 7] = ["dnsperf", "knot", "nsd", "bind9", "pdns-server", "pdns-backend-bind", "gdnsd"];
+/// What `bench dnsperf` needs: the load generator, ethtool (to set up the veth ends) and the
+/// servers it is compared with.
+pub const DNSPERF: [&str; 8] =
+    ["dnsperf", "ethtool", "knot", "nsd", "bind9", "pdns-server", "pdns-backend-bind", "gdnsd"];
 
 const POLICY_RC_D: &str = "/usr/sbin/policy-rc.d";
 

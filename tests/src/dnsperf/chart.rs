@@ -25,7 +25,7 @@ pub fn draw(rows: &[Row], path: &Path, subtitle: &str) -> Result<(), String> {
         &top,
         &names,
         &rows.iter().map(|r| r.qps / 1000.0).collect::<Vec<_>>(),
-        "answered queries/s (thousands; * = dnsperf saturated its core, client-bound)",
+        "answered queries/s (thousands; * = the client core was saturated, client-bound)",
         &RGBColor(70, 110, 190),
     )?;
     let cpu: Vec<f64> = rows.iter().map(|r| r.cpu_us_per_query.unwrap_or(0.0)).collect();
@@ -33,7 +33,7 @@ pub fn draw(rows: &[Row], path: &Path, subtitle: &str) -> Result<(), String> {
         &bottom,
         &names,
         &cpu,
-        "CPU µs per answered query (server process; XDP: machine kernel time, an upper bound)",
+        "server-core CPU µs per answered query (server threads + its NAPI thread, XDP included)",
         &RGBColor(200, 90, 60),
     )?;
     root.present().map_err(e)

@@ -2,6 +2,7 @@
 //! well-known authoritative servers, measured one at a time with dnsperf.
 
 pub mod chart;
+pub mod cores;
 pub mod kernel;
 pub mod loadgen;
 pub mod process;

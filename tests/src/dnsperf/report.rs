@@ -16,14 +16,21 @@ pub struct Row {
     pub lost: u64,
     pub noerror: u64,
     pub response_bytes: Option<u64>,
+    /// The headline figure, on the same basis for every server: busy time of the server core.
     pub cpu_us_per_query: Option<f64>,
     /// What `cpu_us_per_query` counts.
     pub cpu_basis: String,
+    /// User+system time of the server's processes (nothing for the XDP path's kernel work).
+    pub process_cpu_us_per_query: Option<f64>,
+    /// Busy time of the client core (dnsperf and the client end's packet work).
+    pub client_core_us_per_query: Option<f64>,
     pub machine_kernel_us_per_query: Option<f64>,
     pub bpf_ns_per_query: Option<f64>,
     /// Share of the answers the XDP program sent itself (the rest fell back to the daemon).
     pub xdp_answered_percent: Option<f64>,
     pub client_cpu_percent: f64,
+    /// Busy share of the client core over the run.
+    pub client_core_percent: f64,
     pub client_bound: bool,
 }
 
@@ -47,10 +54,13 @@ impl Row {
             "response_bytes": self.response_bytes,
             "cpu_us_per_query": self.cpu_us_per_query.map(|v| round(v, 3)),
             "cpu_basis": self.cpu_basis,
+            "process_cpu_us_per_query": self.process_cpu_us_per_query.map(|v| round(v, 3)),
+            "client_core_us_per_query": self.client_core_us_per_query.map(|v| round(v, 3)),
             "machine_kernel_us_per_query": self.machine_kernel_us_per_query.map(|v| round(v, 3)),
             "bpf_ns_per_query": self.bpf_ns_per_query.map(|v| round(v, 1)),
             "xdp_answered_percent": self.xdp_answered_percent.map(|v| round(v, 1)),
             "client_cpu_percent": round(self.client_cpu_percent, 1),
+            "client_core_percent": round(self.client_core_percent, 1),
             "client_bound": self.client_bound,
             "settings": self.settings,
             "failed": self.failed,
@@ -69,29 +79,30 @@ fn opt(v: Option<f64>, digits: usize) -> String {
 
 pub fn markdown(rows: &[Row]) -> String {
     let mut t = String::from(
-        "| server | qps | avg latency ms | p99 ms | lost | CPU µs/query | kernel µs/query (machine) | BPF ns/query | XDP answered % | dnsperf CPU % | client-bound |\n\
-         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n",
+        "| server | qps | avg latency ms | p99 ms | lost | server core µs/query | process CPU µs/query | BPF ns/query | XDP answered % | client core µs/query | client core busy % | client-bound |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n",
     );
     for r in rows {
         if let Some(why) = &r.failed {
             t.push_str(&format!(
-                "| {} | failed: {} | | | | | | | | | |\n",
+                "| {} | failed: {} | | | | | | | | | | |\n",
                 r.name,
                 why.replace('|', "/").replace('\n', " ")
             ));
             continue;
         }
         t.push_str(&format!(
-            "| {} | {:.0} | {} | n/a | {} | {} | {} | {} | {} | {:.0} | {} |\n",
+            "| {} | {:.0} | {} | n/a | {} | {} | {} | {} | {} | {} | {:.0} | {} |\n",
             r.name,
             r.qps,
             opt(r.avg_latency_ms, 3),
             r.lost,
             opt(r.cpu_us_per_query, 2),
-            opt(r.machine_kernel_us_per_query, 2),
+            opt(r.process_cpu_us_per_query, 2),
             opt(r.bpf_ns_per_query, 0),
             opt(r.xdp_answered_percent, 1),
-            r.client_cpu_percent,
+            opt(r.client_core_us_per_query, 2),
+            r.client_core_percent,
             if r.client_bound { "yes" } else { "no" },
         ));
     }
