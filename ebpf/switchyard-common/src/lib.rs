@@ -71,6 +71,28 @@ pub const fn mix_word(hash: u64, word: u64) -> u64 {
     h ^ (h >> 29)
 }
 
+/// ASCII-lowercases the 8 bytes of a word at once: bytes 0x41..=0x5A get 0x20 added, every
+/// other byte (label lengths, digits, bytes above 0x7F) stays as it is.
+#[inline(always)]
+pub const fn lowercase_word(word: u64) -> u64 {
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    let low7 = word & !HIGH;
+    // High bit of each byte: low 7 bits >= 'A', then >= 'Z' + 1 (no carry crosses a byte).
+    let at_least_a = low7 + ONES * (0x80 - b'A' as u64);
+    let above_z = low7 + ONES * (0x80 - (b'Z' as u64 + 1));
+    let upper = at_least_a & !above_z & !word & HIGH;
+    word | (upper >> 2)
+}
+
+/// Ones'-complement contribution of a word's 8 bytes (little-endian in the word) as four
+/// big-endian 16-bit words starting at an even offset, unfolded.
+#[inline(always)]
+pub const fn word_sum(word: u64) -> u64 {
+    let be = word.swap_bytes();
+    (be >> 48) + ((be >> 32) & 0xffff) + ((be >> 16) & 0xffff) + (be & 0xffff)
+}
+
 impl PackedName {
     /// Packs a lowercase wire-format name; `None` when it is longer than `MAX_NAME_LEN`.
     pub fn new(wire: &[u8]) -> Option<PackedName> {
@@ -339,6 +361,29 @@ mod tests {
         let b = PackedName::new(b"\x01b\x07example\x03com\x00").unwrap();
         assert_ne!(AnswerKey::new(0, QTYPE_A, &a), AnswerKey::new(0, QTYPE_A, &b));
         assert_eq!(AnswerKey::new(0, QTYPE_A, &a), AnswerKey::new(0, QTYPE_A, &a));
+    }
+
+    #[test]
+    fn whole_words_lowercase_like_bytes() {
+        let mut state = 0x1234_5678_9abc_def0u64;
+        for _ in 0..200_000 {
+            // xorshift: every byte value shows up, letters and non-letters side by side.
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let expected = u64::from_le_bytes(state.to_le_bytes().map(|b| b.to_ascii_lowercase()));
+            assert_eq!(lowercase_word(state), expected, "{state:#018x}");
+        }
+        for b in 0..=255u8 {
+            let word = u64::from_le_bytes([b; 8]);
+            assert_eq!(lowercase_word(word), u64::from_le_bytes([b.to_ascii_lowercase(); 8]), "byte {b:#04x}");
+        }
+    }
+
+    #[test]
+    fn word_sums_match_the_byte_sum() {
+        let bytes = *b"\x03www\x07exa";
+        assert_eq!(word_sum(u64::from_le_bytes(bytes)), ones_complement_sum(&bytes) as u64);
     }
 
     #[test]

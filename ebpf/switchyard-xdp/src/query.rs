@@ -2,7 +2,9 @@
 
 use aya_ebpf::programs::XdpContext;
 use network_types::{eth::EthHdr, ip::Ipv4Hdr, ip::Ipv6Hdr, udp::UdpHdr, vlan::VlanHdr};
-use switchyard_common::{Counter, MAX_NAME_LEN, NAME_HASH_SEED, QTYPE_A, QTYPE_AAAA, Scratch, mix_word};
+use switchyard_common::{
+    Counter, MAX_NAME_LEN, NAME_HASH_SEED, NAME_WORDS, QTYPE_A, QTYPE_AAAA, Scratch, lowercase_word, mix_word, word_sum,
+};
 
 use crate::packet::{at, u8_at, u16_at};
 
@@ -130,14 +132,17 @@ pub fn question(ctx: &XdpContext, f: &Frame, scratch: &mut Scratch) -> Result<Qu
         return Err(Counter::PassQdcount);
     }
     let arcount = u16::from_be_bytes([h[10], h[11]]);
+    // Taken now, so the header pointer is not live through the name loop, where each check
+    // widens its known range and would keep the verifier from merging paths.
+    let id = u16::from_be_bytes([h[0], h[1]]);
     // TC set in a query, or answer/authority records in it: leave it to userspace.
     if flags & 0x0200 != 0 || h[6] | h[7] | h[8] | h[9] != 0 || arcount > 1 {
         return Err(Counter::PassUnsupported);
     }
 
     let name_sum = name(ctx, f.dns + DNS_HEADER_LEN, scratch)?;
-    // Read back through memory the compiler cannot see through: one bounded length for the
-    // verifier instead of a separate path per length.
+    // Read back again: the word loop's exits tell the verifier a different range of lengths
+    // each; from here on there is one.
     let name_len = unsafe { core::ptr::read_volatile(&scratch.name_len) } as usize;
     if name_len == 0 || name_len > MAX_NAME_LEN {
         return Err(Counter::PassMalformed);
@@ -157,56 +162,80 @@ pub fn question(ctx: &XdpContext, f: &Frame, scratch: &mut Scratch) -> Result<Qu
     } else {
         None
     };
-    Ok(Question {
-        id: u16::from_be_bytes([h[0], h[1]]),
-        copied_flags: flags & 0x0110,
-        name_len,
-        name_sum,
-        qtype,
-        edns_do,
-    })
+    Ok(Question { id, copied_flags: flags & 0x0110, name_len, name_sum, qtype, edns_do })
 }
 
-/// Packs the question name into `scratch.name` (lowercasing ASCII letters) and hashes it into
-/// the key, records its length, and sums its bytes as they stand in the packet (for the response
-/// checksum). Each word is stored and hashed once it is full, so no byte is touched twice.
+/// Most labels a name of `MAX_NAME_LEN` bytes can have (each but the root takes two bytes or more).
+const MAX_LABELS: usize = MAX_NAME_LEN / 2;
+
+/// Finds the question name's length by walking its labels, then packs it into `scratch.name` a
+/// word at a time: lowercased, hashed into the key, and summed as it stands in the packet (for
+/// the response checksum). Label length bytes (0..=63) are never letters, so a whole word can be
+/// lowercased at once.
 #[inline(always)]
 fn name(ctx: &XdpContext, start: usize, scratch: &mut Scratch) -> Result<u64, Counter> {
-    let mut sum = 0u64;
-    let mut word = 0u64;
-    let mut hash = NAME_HASH_SEED;
-    let mut next_label = 0usize;
-    for i in 0..MAX_NAME_LEN {
-        let b = u8_at(ctx, start + i).ok_or(Counter::PassMalformed)?;
-        sum += if i % 2 == 0 { (b as u64) << 8 } else { b as u64 };
-        let byte = if i == next_label {
-            if b == 0 {
-                // The root label ends the name and the last, partly filled word.
-                scratch.name[i / 8] = word;
-                scratch.key.name_hash = mix_word(hash, word);
-                scratch.key.name_len = (i + 1) as u16;
-                scratch.name_len = (i + 1) as u32;
-                return Ok(sum);
-            }
-            if b > 63 {
-                // Compression pointer or extended label type in a question.
-                return Err(Counter::PassMalformed);
-            }
-            next_label = i + 1 + b as usize;
-            b
-        } else if b.is_ascii_uppercase() {
-            b | 0x20
-        } else {
-            b
-        };
-        word |= (byte as u64) << (8 * (i % 8));
-        if i % 8 == 7 {
-            scratch.name[i / 8] = word;
-            hash = mix_word(hash, word);
-            word = 0;
+    let mut end = 0usize;
+    let mut found = false;
+    for _ in 0..MAX_LABELS {
+        let label = u8_at(ctx, start + end).ok_or(Counter::PassMalformed)? as usize;
+        if label == 0 {
+            found = true;
+            break;
+        }
+        if label > 63 {
+            // Compression pointer or extended label type in a question.
+            return Err(Counter::PassMalformed);
+        }
+        end += 1 + label;
+        if end >= MAX_NAME_LEN {
+            return Err(Counter::PassNameTooLong);
         }
     }
-    Err(Counter::PassNameTooLong)
+    if !found {
+        return Err(Counter::PassNameTooLong);
+    }
+    scratch.name_len = (end + 1) as u32;
+    // Read back through memory the compiler cannot see through: the verifier gets one length
+    // instead of a path per label count, and the word loop keeps its constant bound.
+    let len = unsafe { core::ptr::read_volatile(&scratch.name_len) } as usize;
+    if len == 0 || len > MAX_NAME_LEN {
+        return Err(Counter::PassMalformed);
+    }
+    scratch.key.name_len = len as u16;
+    let mut hash = NAME_HASH_SEED;
+    let mut sum = 0u64;
+    for i in 0..NAME_WORDS {
+        if i * 8 >= len {
+            break;
+        }
+        let raw = name_word(ctx, start + i * 8, len - i * 8)?;
+        sum += word_sum(raw);
+        let word = lowercase_word(raw);
+        scratch.name[i] = word;
+        hash = mix_word(hash, word);
+    }
+    scratch.key.name_hash = hash;
+    Ok(sum)
+}
+
+/// The 8 name bytes at `offset` as a little-endian word, zeroed beyond the `left` bytes that
+/// still belong to the name.
+#[inline(always)]
+fn name_word(ctx: &XdpContext, offset: usize, left: usize) -> Result<u64, Counter> {
+    let word = match at::<[u8; 8]>(ctx, offset) {
+        Some(p) => u64::from_le_bytes(unsafe { *p }),
+        // The frame ends within these 8 bytes. Type and class (4 bytes) must follow the name,
+        // so that only happens to a last word of under 4 bytes: read the 8 bytes that end with
+        // the class instead and shift the name's bytes down. One read, no byte loop: a loop
+        // with an exit per byte multiplies the paths the verifier walks.
+        None if left < 4 => {
+            let back = 4 - left;
+            let p = at::<[u8; 8]>(ctx, offset - back).ok_or(Counter::PassMalformed)?;
+            u64::from_le_bytes(unsafe { *p }) >> (8 * back)
+        }
+        None => return Err(Counter::PassMalformed),
+    };
+    Ok(if left >= 8 { word } else { word & ((1u64 << (8 * left)) - 1) })
 }
 
 /// Checks the OPT record that follows the question and returns its DO bit.
