@@ -8,6 +8,8 @@
 use aya_ebpf::programs::XdpContext;
 use network_types::{eth::EthHdr, ip::Ipv4Hdr, udp::UdpHdr};
 
+use crate::checksum::sum_bytes;
+
 #[derive(Clone, Copy)]
 pub struct Packet {
     start: usize,
@@ -46,13 +48,20 @@ impl Packet {
         Some(())
     }
 
-    /// Swaps two equally long fields of the frame (addresses, ports).
+    /// Swaps two equally long fields of the frame (addresses, ports) that start at even offsets,
+    /// and returns their checksum contribution, which the swap leaves as it was.
     #[inline(always)]
-    pub fn swap<const N: usize>(&self, a: usize, b: usize) -> Option<()> {
+    pub fn swap<const N: usize>(&self, a: usize, b: usize) -> Option<u64> {
         let pa = self.at::<[u8; N]>(a)?;
         let pb = self.at::<[u8; N]>(b)?;
-        unsafe { core::ptr::swap(pa, pb) };
-        Some(())
+        // Byte by byte: copying whole arrays becomes a memmove call.
+        let (a, b) = unsafe { (&mut *pa, &mut *pb) };
+        let (mut va, mut vb) = ([0u8; N], [0u8; N]);
+        for i in 0..N {
+            (va[i], vb[i]) = (a[i], b[i]);
+            (a[i], b[i]) = (vb[i], va[i]);
+        }
+        Some(sum_bytes(&va) + sum_bytes(&vb))
     }
 }
 
@@ -67,7 +76,7 @@ pub fn swap_ipv4_udp(ctx: &XdpContext) -> Option<()> {
     pkt.at::<UdpHdr>(l4)?;
     pkt.swap::<6>(0, 6)?;
     pkt.swap::<4>(EthHdr::LEN + 12, EthHdr::LEN + 16)?;
-    pkt.swap::<2>(l4, l4 + 2)
+    pkt.swap::<2>(l4, l4 + 2).map(|_| ())
 }
 
 /// Pointer to `T` at `offset` with the bounds read from the context: each check starts afresh,

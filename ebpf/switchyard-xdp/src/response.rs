@@ -167,25 +167,27 @@ fn write_response(
     pkt.swap::<6>(0, 6)?;
     let mut sum = 17u64 + 2 * udp_len as u64;
     if f.ipv6 {
-        pkt.swap::<16>(f.l3 + 8, f.l3 + 24)?;
+        sum += pkt.swap::<16>(f.l3 + 8, f.l3 + 24)?;
         pkt.set_u16(f.l3 + 4, udp_len)?;
         let hop = pkt.at::<u8>(f.l3 + 7)?;
         unsafe { *hop = RESPONSE_HOP_LIMIT };
-        sum += sum_bytes(unsafe { &*pkt.at::<[u8; 32]>(f.l3 + 8)? });
     } else {
-        pkt.swap::<4>(f.l3 + 12, f.l3 + 16)?;
-        pkt.set_u16(f.l3 + 2, Ipv4Hdr::LEN as u16 + udp_len)?;
-        let ttl = pkt.at::<u8>(f.l3 + 8)?;
-        unsafe { *ttl = RESPONSE_HOP_LIMIT };
-        pkt.set_u16(f.l3 + 10, 0)?;
-        let ip_sum = finish(sum_bytes(unsafe { &*pkt.at::<[u8; Ipv4Hdr::LEN]>(f.l3)? }));
-        pkt.set_u16(f.l3 + 10, ip_sum)?;
-        sum += sum_bytes(unsafe { &*pkt.at::<[u8; 8]>(f.l3 + 12)? });
+        let addresses = pkt.swap::<4>(f.l3 + 12, f.l3 + 16)?;
+        sum += addresses;
+        let total_len = Ipv4Hdr::LEN as u16 + udp_len;
+        let h = unsafe { &mut *pkt.at::<[u8; 10]>(f.l3)? };
+        // Header sum from what stays (version and TOS, identification, fragment word), what is
+        // set here (length, TTL, protocol) and the addresses, which the swap leaves summed.
+        let kept = [[h[0], h[1]], [h[4], h[5]], [h[6], h[7]]].map(u16::from_be_bytes);
+        let ttl_protocol = u16::from_be_bytes([RESPONSE_HOP_LIMIT, h[9]]);
+        let ip_sum = kept.iter().map(|w| *w as u64).sum::<u64>() + total_len as u64 + ttl_protocol as u64 + addresses;
+        h[2..4].copy_from_slice(&total_len.to_be_bytes());
+        h[8] = RESPONSE_HOP_LIMIT;
+        pkt.set_u16(f.l3 + 10, finish(ip_sum))?;
     }
 
-    pkt.swap::<2>(f.l4, f.l4 + 2)?;
+    sum += pkt.swap::<2>(f.l4, f.l4 + 2)?;
     pkt.set_u16(f.l4 + 4, udp_len)?;
-    sum += pkt.u16_at(f.l4)? as u64 + pkt.u16_at(f.l4 + 2)? as u64;
 
     let header = dns_header(q, count);
     let h = pkt.at::<[u8; 12]>(f.dns)?;
@@ -215,21 +217,26 @@ fn dns_header(q: &Question, count: usize) -> [u8; 12] {
     [id[0], id[1], flags[0], flags[1], 0, 1, 0, count as u8, 0, 0, 0, arcount]
 }
 
-/// Writes the answer records, each at a constant size so every store is bounds-checked.
+/// Writes the answer records straight into the frame, each at a constant size so every store is
+/// bounds-checked.
 #[inline(always)]
 fn write_answers(pkt: &Packet, start: usize, qtype: u16, set: &AnswerSet) -> Option<()> {
     let mut record = [0u8; 28];
+    render_record(qtype, set.ttl, &[0; 16], &mut record);
+    let fixed: [u8; 12] = record[..12].try_into().ok()?;
     for i in 0..MAX_ADDRS {
         if i >= set.count as usize {
             break;
         }
-        render_record(qtype, set.ttl, &set.addrs[i], &mut record);
+        let addr = &set.addrs[i];
         if qtype == QTYPE_AAAA {
-            let p = pkt.at::<[u8; 28]>(start + i * 28)?;
-            unsafe { *p = record };
+            let r = unsafe { &mut *pkt.at::<[u8; 28]>(start + i * 28)? };
+            r[..12].copy_from_slice(&fixed);
+            r[12..].copy_from_slice(addr);
         } else {
-            let p = pkt.at::<[u8; 16]>(start + i * 16)?;
-            unsafe { (*p).copy_from_slice(&record[..16]) };
+            let r = unsafe { &mut *pkt.at::<[u8; 16]>(start + i * 16)? };
+            r[..12].copy_from_slice(&fixed);
+            r[12..].copy_from_slice(&addr[..4]);
         }
     }
     Some(())
