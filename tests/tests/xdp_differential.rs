@@ -15,14 +15,21 @@ use switchyard::{
     answers::{AnswerTable, Views, wire_name},
     bpf::test_run::{XDP_PASS, XDP_TX},
 };
-use switchyard_common::MAX_ADDRS;
+use switchyard_common::{MAX_ADDRS, MAX_NAME_LEN};
 use switchyard_tests::{
     frames::{EdnsSpec, check_response, query, udp_frame},
     privileges::have_root,
 };
 use xdp_common::*;
 
-const NAMES: [&str; 12] = [
+const NAMES: [&str; 19] = [
+    ".",
+    LONG_NAMES[0],
+    LONG_NAMES[1],
+    LONG_NAMES[2],
+    LONG_NAMES[3],
+    LONG_NAMES[4],
+    LONG_NAMES[5],
     "www.example.com.",
     "eight.example.com.",
     "nine.example.com.",
@@ -72,8 +79,9 @@ fn case() -> impl Strategy<Value = Case> {
         })
 }
 
-/// Whether the fast path should answer: an A/AAAA name with 1..=8 addresses for the client's
-/// view (or the default view), and EDNS, if any, of version 0 without Client Subnet.
+/// Whether the fast path should answer: an A/AAAA name of at most `MAX_NAME_LEN` wire bytes with
+/// 1..=8 addresses for the client's view (or the default view), and EDNS, if any, of version 0
+/// without Client Subnet.
 fn fast_path_answers(table: &AnswerTable, views: &Views, c: &Case) -> bool {
     let qtype = match c.rtype {
         RecordType::A => 1,
@@ -85,6 +93,9 @@ fn fast_path_answers(table: &AnswerTable, views: &Views, c: &Case) -> bool {
     }
     let view = views.lookup(c.client.parse().unwrap()).map(|(v, _)| v).unwrap_or(0);
     let name = wire_name(&c.name.parse().unwrap());
+    if name.len() > MAX_NAME_LEN {
+        return false;
+    }
     table.lookup(view, qtype, &name).is_some_and(|set| (1..=MAX_ADDRS).contains(&set.addrs.len()))
 }
 

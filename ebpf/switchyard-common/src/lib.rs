@@ -384,6 +384,13 @@ mod tests {
     fn word_sums_match_the_byte_sum() {
         let bytes = *b"\x03www\x07exa";
         assert_eq!(word_sum(u64::from_le_bytes(bytes)), ones_complement_sum(&bytes) as u64);
+        let mut state = 0x0fed_cba9_8765_4321u64;
+        for _ in 0..100_000 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            assert_eq!(word_sum(state), ones_complement_sum(&state.to_le_bytes()) as u64, "{state:#018x}");
+        }
     }
 
     #[test]

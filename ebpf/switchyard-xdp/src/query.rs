@@ -165,7 +165,8 @@ pub fn question(ctx: &XdpContext, f: &Frame, scratch: &mut Scratch) -> Result<Qu
     Ok(Question { id, copied_flags: flags & 0x0110, name_len, name_sum, qtype, edns_do })
 }
 
-/// Most labels a name of `MAX_NAME_LEN` bytes can have (each but the root takes two bytes or more).
+/// Label bytes the walk reads at most: a name of `MAX_NAME_LEN` bytes has up to 47 labels (each
+/// takes two bytes or more) plus the root, 48 reads. Fewer would refuse long names of short labels.
 const MAX_LABELS: usize = MAX_NAME_LEN / 2;
 
 /// Finds the question name's length by walking its labels, then packs it into `scratch.name` a

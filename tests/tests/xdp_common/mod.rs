@@ -7,7 +7,7 @@ use switchyard::answers::{AnswerKey, AnswerSet, AnswerTable, Views, wire_name};
 use switchyard_common::{QTYPE_A, QTYPE_AAAA};
 use switchyard_tests::xdp_harness::XdpHarness;
 
-pub const ZONE: &str = r#"
+const BASE_ZONE: &str = r#"
 [xdp]
 mode = "off"
 [[zone]]
@@ -36,6 +36,28 @@ a = ["198.18.10.1"]
 name = "b.example.com."
 a = ["198.18.10.1"]
 "#;
+
+/// The zone both paths serve: the base services plus one per long name, with one A and one AAAA.
+pub fn zone() -> String {
+    let mut zone = BASE_ZONE.to_string();
+    for (i, name) in LONG_NAMES.iter().enumerate() {
+        zone +=
+            &format!("[[service]]\nname = \"{name}\"\na = [\"198.18.13.{n}\"]\naaaa = [\"fd00:13::{n}\"]\n", n = i + 1);
+    }
+    zone
+}
+
+/// Names whose wire lengths (16, 24, 64, 95, 96 and 97 bytes) exercise every part of the name
+/// parser: a whole last word, several words, the longest name the fast path takes, and one byte
+/// more (userspace only).
+pub const LONG_NAMES: [&str; 6] = [
+    "ab.example.com.",
+    "abcdefghij.example.com.",
+    "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwx.example.com.",
+    "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijk.abcdefghijklmnopq.example.com.",
+    "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijk.abcdefghijklmnopqr.example.com.",
+    "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijk.abcdefghijklmnopqrs.example.com.",
+];
 
 /// View 1 ("near") covers these client prefixes.
 pub const NEAR_V4: &str = "198.18.200.0/24";
@@ -67,6 +89,10 @@ pub fn table() -> AnswerTable {
     // Two names one letter apart with different answers: a key mix-up would show.
     put(&mut t, 0, QTYPE_A, "a.example.com.", 30, &["198.18.12.1"]);
     put(&mut t, 0, QTYPE_A, "b.example.com.", 30, &["198.18.12.2"]);
+    for (i, name) in LONG_NAMES.iter().enumerate() {
+        put(&mut t, 0, QTYPE_A, name, 30, &[format!("198.18.13.{}", i + 1).as_str()]);
+        put(&mut t, 0, QTYPE_AAAA, name, 30, &[format!("fd00:13::{}", i + 1).as_str()]);
+    }
     t
 }
 
@@ -75,7 +101,7 @@ pub fn views() -> Views {
 }
 
 pub fn harness() -> XdpHarness {
-    XdpHarness::new(ZONE, table(), views())
+    XdpHarness::new(&zone(), table(), views())
 }
 
 pub const SERVER_V4: &str = "198.18.0.1";

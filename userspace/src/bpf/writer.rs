@@ -59,6 +59,8 @@ pub fn to_map_entry(key: &answers::AnswerKey, set: &answers::AnswerSet) -> Optio
 #[derive(Default)]
 pub struct MapWriter {
     written: HashMap<AnswerKey, AnswerSet>,
+    /// Keys two names were found to share, each logged once.
+    warned_collisions: HashSet<AnswerKey>,
 }
 
 impl MapWriter {
@@ -92,11 +94,18 @@ impl MapWriter {
                 // Two names with one hash: the XDP program answers only the name the entry holds
                 // and passes the other to userspace. Keep the lower name so the choice is stable.
                 stats.userspace_only += 1;
-                tracing::warn!(
-                    view = key.view,
-                    qtype = key.qtype,
-                    "two names share an answer-map key; one is served by userspace"
-                );
+                if self.warned_collisions.insert(k) {
+                    let name = |set: &AnswerSet| {
+                        crate::bpf::answer_map::decode_name(&PackedName { len: k.name_len, words: set.name }.bytes())
+                    };
+                    tracing::warn!(
+                        first = %name(other),
+                        second = %name(&v),
+                        qtype = key.qtype,
+                        view = key.view,
+                        "two names share an answer-map key; the XDP path keeps the lower, userspace serves the other"
+                    );
+                }
                 if other.name <= v.name {
                     continue;
                 }
