@@ -8,7 +8,6 @@ use switchyard::bpf::test_run;
 use switchyard_common::program_names;
 use switchyard_tests::{
     frames::{EdnsSpec, query, udp_frame},
-    netns::Netns,
     privileges::have_root,
     xdp_harness::XdpHarness,
 };
@@ -50,8 +49,7 @@ fn bench_xdp() -> Result<(), String> {
     if !have_root("bench xdp") {
         return Err("needs root".into());
     }
-    let ns = Netns::new("syb");
-    let cases = ns.enter(|| -> Result<Vec<(&'static str, &'static str, f64)>, String> {
+    let cases = (|| -> Result<Vec<(&'static str, &'static str, f64)>, String> {
         let mut h = XdpHarness::new(ZONE, table(), Default::default());
         let edns = EdnsSpec { cookie: true, ..EdnsSpec::default() };
         let v4 = |dns: Vec<u8>| udp_frame(None, ip("198.18.0.2"), ip("198.18.0.1"), 40000, 53, &dns);
@@ -100,8 +98,7 @@ fn bench_xdp() -> Result<(), String> {
             (info.size_translated().unwrap_or(0) / 8) as f64,
         ));
         Ok(out)
-    })?;
-    drop(ns);
+    })()?;
 
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim().to_string();
     let cpu = std::fs::read_to_string("/proc/cpuinfo")

@@ -47,27 +47,6 @@ pub const XDP_DROP: u32 = 1;
 pub const XDP_PASS: u32 = 2;
 pub const XDP_TX: u32 = 3;
 
-/// Each repetition gets a fresh copy of the frame, and XDP_TX frames really leave through the
-/// ingress device (loopback of the caller's namespace unless an ifindex is given).
-const BPF_F_TEST_XDP_LIVE_FRAMES: u32 = 1 << 1;
-
-/// Average nanoseconds per run of `program` over `repeat` runs, each on a fresh copy of `frame`
-/// (live-frames mode): the only way to time a program that rewrites its frame, such as a
-/// responder. Run it in a namespace of its own: transmitted frames go out of its loopback.
-pub fn time_live(program: &Xdp, frame: &[u8], repeat: u32) -> std::io::Result<u32> {
-    let fd = program.fd().map_err(std::io::Error::other)?;
-    let mut attr = TestRunAttr {
-        prog_fd: fd.as_fd().as_raw_fd() as u32,
-        data_size_in: frame.len() as u32,
-        data_in: frame.as_ptr() as u64,
-        repeat: repeat.max(1),
-        flags: BPF_F_TEST_XDP_LIVE_FRAMES,
-        ..TestRunAttr::default()
-    };
-    bpf_test_run(&mut attr)?;
-    Ok(attr.duration)
-}
-
 fn bpf_test_run(attr: &mut TestRunAttr) -> std::io::Result<()> {
     // SAFETY: attr points at buffers that outlive the call; the kernel writes at most
     // data_size_out bytes to data_out.
@@ -77,7 +56,9 @@ fn bpf_test_run(attr: &mut TestRunAttr) -> std::io::Result<()> {
 }
 
 /// Runs `program` on `frame` `repeat` times (at least once). The frame is not reset between
-/// repetitions, so a repeat count above one only times programs that leave it unchanged.
+/// repetitions, so a repeat count above one only times programs that leave it unchanged. (The
+/// live-frames mode does not help either: it recycles pages without restoring their data, so a
+/// responder would see its own previous answer.)
 pub fn run(program: &Xdp, frame: &[u8], repeat: u32) -> std::io::Result<TestRun> {
     let fd = program.fd().map_err(std::io::Error::other)?;
     let mut out = vec![0u8; OUT_CAPACITY];
