@@ -6,7 +6,8 @@
 //! Environment: SWITCHYARD_DNSPERF_SECONDS (default 10), SWITCHYARD_DNSPERF_CLIENTS (4),
 //! SWITCHYARD_DNSPERF_OUTSTANDING (100), SWITCHYARD_DNSPERF_MAX_QPS (unlimited),
 //! SWITCHYARD_DNSPERF_EDNS=1 (queries with EDNS), SWITCHYARD_DNSPERF_SERVERS (comma-separated
-//! subset of the server names).
+//! subset of the server names), SWITCHYARD_DNSPERF_LATENCY_QPS (rate of the 3 s latency run
+//! that gives p50/p99, default 50,000).
 
 #[path = "../dnsperf/mod.rs"]
 mod dnsperf;
@@ -46,6 +47,11 @@ fn main() -> ExitCode {
     }
 }
 
+/// Offered rate of the latency run: below what every server here sustains.
+fn latency_qps() -> u32 {
+    env_u32("SWITCHYARD_DNSPERF_LATENCY_QPS").unwrap_or(50_000)
+}
+
 fn env_u32(name: &str) -> Option<u32> {
     std::env::var(name).ok()?.parse().ok()
 }
@@ -74,7 +80,6 @@ fn run() -> Result<(), String> {
 
     let pair = Pair::new(SUBNET);
     cores::prepare(&pair)?;
-    let _stats = kernel::BpfStats::enable();
     eprintln!("bench dnsperf: {} per server, servers pinned to CPU {SERVER_CPU}", load.describe());
     let mut rows = Vec::new();
     for name in chosen {
@@ -89,7 +94,6 @@ fn run() -> Result<(), String> {
         }
         rows.push(row);
     }
-    drop(_stats);
     drop(pair);
     write_results(&rows, &load)
 }
@@ -119,20 +123,15 @@ fn measure_one(name: &str, pair: &Pair, dir: &Path, load: &Load, queries: &Path)
                 return Err("no XDP program on the server interface".into());
             }
             verify(&pair.client, pair.server_v4, || Ok(()))?;
-            let prog = if xdp { xdp_program_id(pair) } else { None };
-            let xdp_answers = || {
-                if xdp { daemon.xdp_counter("answered_v4") + daemon.xdp_counter("answered_v6") } else { 0 }
+            let answers = || daemon.xdp_counter("answered_v4") + daemon.xdp_counter("answered_v6");
+            let probe = match (xdp, xdp_program_id(pair)) {
+                (true, Some(program)) => Some(XdpProbe { program, answers: &answers }),
+                (true, None) => return Err("cannot find the attached XDP program".into()),
+                (false, _) => None,
             };
-            let before = xdp_answers();
-            let mut row = measure(name, settings, pair, load, queries, daemon.pid(), prog)?;
+            let row = measure(name, settings, pair, load, queries, daemon.pid(), probe)?;
             if xdp {
-                let answered = xdp_answers() - before;
-                let stats = daemon.stats();
-                eprintln!(
-                    "bench dnsperf: {name}: {answered} of {} answers sent by XDP; XDP counters {}",
-                    row.completed, stats["xdp"]
-                );
-                row.xdp_answered_percent = Some(answered as f64 * 100.0 / row.completed.max(1) as f64);
+                eprintln!("bench dnsperf: {name}: XDP counters after all runs {}", daemon.stats()["xdp"]);
             }
             Ok(row)
         }
@@ -153,6 +152,13 @@ fn measure_one(name: &str, pair: &Pair, dir: &Path, load: &Load, queries: &Path)
     }
 }
 
+/// What the XDP rows measure besides CPU: the program's id (for its run-time statistics) and
+/// how many answers it has sent so far.
+struct XdpProbe<'a> {
+    program: u32,
+    answers: &'a dyn Fn() -> u64,
+}
+
 /// One dnsperf run with CPU accounting around it.
 fn measure(
     name: &str,
@@ -161,27 +167,34 @@ fn measure(
     load: &Load,
     queries: &Path,
     pid: u32,
-    prog: Option<u32>,
+    xdp: Option<XdpProbe>,
 ) -> Result<Row, String> {
     // Attaching XDP recreates the server end's NAPI thread: pin after the server is up.
     cores::pin_napi_threads(pair, SERVER_CPU, CLIENT_CPU)?;
+    let xdp_answers0 = xdp.as_ref().map(|x| (x.answers)());
     let cpu0 = tree_cpu_seconds(pid);
-    let (server0, client0) = (cores::busy_seconds(SERVER_CPU), cores::busy_seconds(CLIENT_CPU));
+    let (server0, client0) = (cores::busy_seconds(SERVER_CPU)?, cores::busy_seconds(CLIENT_CPU)?);
     let kernel0 = kernel::machine_kernel_seconds();
-    let bpf0 = prog.and_then(kernel::program_runtime);
     let s: Summary = load.run(&pair.client, pair.server_v4, queries)?;
     let cpu1 = tree_cpu_seconds(pid);
-    let (server1, client1) = (cores::busy_seconds(SERVER_CPU), cores::busy_seconds(CLIENT_CPU));
+    let (server1, client1) = (cores::busy_seconds(SERVER_CPU)?, cores::busy_seconds(CLIENT_CPU)?);
     let kernel1 = kernel::machine_kernel_seconds();
-    let bpf1 = prog.and_then(kernel::program_runtime);
+    let xdp_answers1 = xdp.as_ref().map(|x| (x.answers)());
     if s.completed == 0 {
         return Err(format!("no query answered: {}", s.output.trim()));
     }
     let per_query = |seconds: f64| Some(seconds * 1e6 / s.completed as f64);
-    let bpf_ns_per_query = match (bpf0, bpf1) {
-        (Some((t0, n0)), Some((t1, n1))) if n1 > n0 => Some((t1 - t0) as f64 / (n1 - n0) as f64),
+    // Extra runs after the CPU readings: the program's own run time in a second full-load run
+    // (BPF statistics cost two clock reads per run, kept out of the CPU figures), then latency.
+    let bpf_ns_per_query = match &xdp {
+        Some(x) => bpf_run_time(x.program, load, pair, queries)?,
+        None => None,
+    };
+    let xdp_answered_percent = match (xdp_answers0, xdp_answers1) {
+        (Some(a0), Some(a1)) => Some((a1 - a0) as f64 * 100.0 / s.completed as f64),
         _ => None,
     };
+    let latency = load.latency(&pair.client, pair.server_v4, queries, latency_qps())?;
     let client_cpu_percent = s.client_cpu_s / s.wall_s * 100.0;
     // dnsperf plus the client end's packet work: the whole client core.
     let client_core_percent = (client1 - client0) / s.wall_s * 100.0;
@@ -192,6 +205,7 @@ fn measure(
         qps: s.qps,
         avg_latency_ms: s.avg_latency_s.map(|v| v * 1e3),
         latency_stddev_ms: s.latency_stddev_s.map(|v| v * 1e3),
+        fixed_rate_latency: Some(latency),
         sent: s.sent,
         completed: s.completed,
         lost: s.lost,
@@ -205,10 +219,21 @@ fn measure(
         client_core_us_per_query: per_query(client1 - client0),
         machine_kernel_us_per_query: per_query(kernel1 - kernel0),
         bpf_ns_per_query,
-        xdp_answered_percent: None,
+        xdp_answered_percent,
         client_cpu_percent,
         client_core_percent,
         client_bound: client_core_percent >= CLIENT_BOUND_PERCENT,
+    })
+}
+
+/// Nanoseconds per run of the XDP program `id` over a full-load run with BPF statistics on.
+fn bpf_run_time(id: u32, load: &Load, pair: &Pair, queries: &Path) -> Result<Option<f64>, String> {
+    let _stats = kernel::BpfStats::enable();
+    let before = kernel::program_runtime(id);
+    load.run(&pair.client, pair.server_v4, queries)?;
+    Ok(match (before, kernel::program_runtime(id)) {
+        (Some((t0, n0)), Some((t1, n1))) if n1 > n0 => Some((t1 - t0) as f64 / (n1 - n0) as f64),
+        _ => None,
     })
 }
 
@@ -298,7 +323,11 @@ fn write_results(rows: &[Row], load: &Load) -> Result<(), String> {
         "topology": "server and client namespaces joined by one veth pair; pass-through XDP program on the client end; \
                      threaded NAPI on both ends, the server end's thread pinned to the server core and the client end's to the client core; \
                      GRO on the server end (so it polls without XDP too), TSO off on the client end",
-        "p99_note": "dnsperf 2.10 has no latency histogram: p99 is not available",
+        "latency_note": format!(
+            "avg_latency_ms is dnsperf's average at full load (mostly the -q queue); p50/p99 come from a separate {} s run at a fixed {} qps with dnsperf -v (one latency per response)",
+            3,
+            latency_qps()
+        ),
         "client_bound_note": "client-bound when the client core (dnsperf and the client end's NAPI thread) was at least 90% busy",
         "servers": rows.iter().map(Row::to_json).collect::<Vec<_>>(),
     });

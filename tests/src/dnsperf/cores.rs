@@ -7,8 +7,11 @@
 //! server core, the client end's to the client core. Every server then pays its own receive
 //! path, and the busy time of the server core is its whole cost per query.
 //!
-//! A veth end only polls with NAPI when it has an XDP program or GRO on, and only takes frames
-//! from a sender without TSO; the client end always carries the pass program (see `Pair`).
+//! A veth end only polls with NAPI when it has an XDP program or GRO on, and only for frames
+//! from a peer without TSO. The client end always carries the pass program (see `Pair`), which
+//! also turns TSO off on the server end; TSO on the client end is turned off here, for servers
+//! without XDP. Busy time comes from /proc/stat, sampled per timer tick (this kernel has no IRQ
+//! time accounting), so it is exact only over many ticks: runs of seconds, not milliseconds.
 
 use std::process::Command;
 
@@ -45,8 +48,9 @@ fn ethtool(ns: &Netns, args: &[&str]) -> Result<(), String> {
     }
 }
 
-/// Pins the NAPI threads of both ends to their cores. Called after each server starts, since
-/// attaching or detaching XDP recreates them. Returns how many threads were pinned per end.
+/// Pins the NAPI threads of both ends to their cores. Called before each measurement, so a
+/// thread the kernel recreated (interface reconfigured) is pinned too. Returns how many threads
+/// were pinned per end.
 pub fn pin_napi_threads(pair: &Pair, server_cpu: usize, client_cpu: usize) -> Result<(usize, usize), String> {
     let server = pin_threads_of(&pair.server_if, server_cpu)?;
     let client = pin_threads_of(&pair.client_if, client_cpu)?;
@@ -80,15 +84,16 @@ fn pin_threads_of(iface: &str, cpu: usize) -> Result<usize, String> {
 }
 
 /// Seconds `cpu` has been busy (everything but idle and iowait) since boot.
-pub fn busy_seconds(cpu: usize) -> f64 {
-    let text = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+pub fn busy_seconds(cpu: usize) -> Result<f64, String> {
+    let text = std::fs::read_to_string("/proc/stat").map_err(|e| format!("/proc/stat: {e}"))?;
     let label = format!("cpu{cpu} ");
-    let Some(line) = text.lines().find(|l| l.starts_with(&label)) else {
-        return 0.0;
-    };
+    let line = text.lines().find(|l| l.starts_with(&label)).ok_or(format!("/proc/stat has no cpu{cpu} line"))?;
     let f: Vec<u64> = line.split_whitespace().skip(1).filter_map(|n| n.parse().ok()).collect();
+    if f.len() < 7 {
+        return Err(format!("/proc/stat: unexpected line {line:?}"));
+    }
     // user nice system idle iowait irq softirq; steal is the hypervisor's, not ours
     let total: u64 = f.iter().take(7).sum();
-    let idle = f.get(3).unwrap_or(&0) + f.get(4).unwrap_or(&0);
-    (total - idle) as f64 / clock_ticks()
+    let idle = f[3] + f[4];
+    Ok((total - idle) as f64 / clock_ticks())
 }

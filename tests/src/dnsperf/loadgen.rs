@@ -1,6 +1,12 @@
 //! dnsperf run from the client namespace, its summary parsed, its own CPU use measured.
 
-use std::{io::Read, net::Ipv4Addr, path::Path, process::Stdio, time::Instant};
+use std::{
+    io::Read,
+    net::Ipv4Addr,
+    path::Path,
+    process::{Command, Stdio},
+    time::Instant,
+};
 
 use switchyard_tests::netns::Netns;
 
@@ -12,6 +18,18 @@ pub struct Load {
     /// Queries with an EDNS OPT record (dnsperf -e).
     pub edns: bool,
     pub cpu: usize,
+}
+
+/// Length of the fixed-rate latency run.
+const LATENCY_SECONDS: u32 = 3;
+
+/// Response latency percentiles at a fixed offered rate.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Latency {
+    pub rate: u32,
+    pub responses: u64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -40,11 +58,11 @@ impl Load {
         )
     }
 
-    pub fn run(&self, client: &Netns, server: Ipv4Addr, queries: &Path) -> Result<Summary, String> {
+    fn command(&self, client: &Netns, server: Ipv4Addr, queries: &Path, seconds: u32, max_qps: Option<u32>) -> Command {
         let mut cmd = client.command("taskset");
         cmd.args(["-c", &self.cpu.to_string(), "dnsperf", "-s", &server.to_string(), "-d"]).arg(queries).args([
             "-l",
-            &self.seconds.to_string(),
+            &seconds.to_string(),
             "-c",
             &self.clients.to_string(),
             "-q",
@@ -52,12 +70,38 @@ impl Load {
             "-T",
             "1",
         ]);
-        if let Some(q) = self.max_qps {
+        if let Some(q) = max_qps {
             cmd.args(["-Q", &q.to_string()]);
         }
         if self.edns {
             cmd.arg("-e");
         }
+        cmd
+    }
+
+    /// Latency at a fixed offered rate, from the per-response lines of a verbose run (dnsperf
+    /// 2.10 reports no percentiles). At full load latency mostly measures the queue that `-q`
+    /// allows, so the percentiles are taken at a rate every server here sustains.
+    pub fn latency(&self, client: &Netns, server: Ipv4Addr, queries: &Path, rate: u32) -> Result<Latency, String> {
+        let out = self
+            .command(client, server, queries, LATENCY_SECONDS, Some(rate))
+            .arg("-v")
+            .output()
+            .map_err(|e| format!("dnsperf: {e}"))?;
+        if !out.status.success() {
+            return Err(format!("dnsperf -v failed: {}", String::from_utf8_lossy(&out.stderr).trim()));
+        }
+        let mut seconds = response_latencies(&String::from_utf8_lossy(&out.stdout));
+        if seconds.is_empty() {
+            return Err("dnsperf -v reported no response".into());
+        }
+        seconds.sort_by(f64::total_cmp);
+        let at = |p: f64| seconds[((seconds.len() - 1) as f64 * p).round() as usize] * 1e3;
+        Ok(Latency { rate, responses: seconds.len() as u64, p50_ms: at(0.50), p99_ms: at(0.99) })
+    }
+
+    pub fn run(&self, client: &Netns, server: Ipv4Addr, queries: &Path) -> Result<Summary, String> {
+        let mut cmd = self.command(client, server, queries, self.seconds, self.max_qps);
         let started = Instant::now();
         let mut child =
             cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().map_err(|e| format!("dnsperf: {e}"))?;
@@ -82,6 +126,15 @@ impl Load {
         s.output = output;
         Ok(s)
     }
+}
+
+/// Seconds per answered query from dnsperf -v lines such as "> NOERROR www.example.com A 0.000120";
+/// timeouts ("> T ...") carry no latency and are left out (they count as lost).
+pub fn response_latencies(text: &str) -> Vec<f64> {
+    text.lines()
+        .filter_map(|l| l.strip_prefix("> NOERROR "))
+        .filter_map(|l| l.split_whitespace().last()?.parse().ok())
+        .collect()
 }
 
 /// The first number after `label` on its line.
@@ -118,6 +171,13 @@ pub fn parse(text: &str) -> Summary {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn reads_latencies_of_answered_queries_only() {
+        let text = "[Status] Sending queries\n> NOERROR www.example.com A 0.000485\n> T www.example.com AAAA\n\
+                    > NOERROR n1.example.com AAAA 0.001200\n> SERVFAIL x.example.com A 0.000100\n";
+        assert_eq!(super::response_latencies(text), vec![0.000485, 0.0012]);
+    }
+
     #[test]
     fn parses_dnsperf_2_10_statistics() {
         let s = super::parse(

@@ -2,6 +2,8 @@
 
 use serde_json::{Value, json};
 
+use super::loadgen::Latency;
+
 #[derive(Debug, Default, Clone)]
 pub struct Row {
     pub name: String,
@@ -11,6 +13,8 @@ pub struct Row {
     pub qps: f64,
     pub avg_latency_ms: Option<f64>,
     pub latency_stddev_ms: Option<f64>,
+    /// Percentiles from the fixed-rate run.
+    pub fixed_rate_latency: Option<Latency>,
     pub sent: u64,
     pub completed: u64,
     pub lost: u64,
@@ -44,8 +48,10 @@ impl Row {
             "name": self.name,
             "qps": round(self.qps, 1),
             "avg_latency_ms": self.avg_latency_ms.map(|v| round(v, 4)),
-            // dnsperf 2.10 reports average and standard deviation only.
-            "p99_latency_ms": Value::Null,
+            "p50_latency_ms": self.fixed_rate_latency.map(|l| round(l.p50_ms, 4)),
+            "p99_latency_ms": self.fixed_rate_latency.map(|l| round(l.p99_ms, 4)),
+            "latency_qps": self.fixed_rate_latency.map(|l| l.rate),
+            "latency_responses": self.fixed_rate_latency.map(|l| l.responses),
             "latency_stddev_ms": self.latency_stddev_ms.map(|v| round(v, 4)),
             "lost": self.lost,
             "sent": self.sent,
@@ -79,7 +85,7 @@ fn opt(v: Option<f64>, digits: usize) -> String {
 
 pub fn markdown(rows: &[Row]) -> String {
     let mut t = String::from(
-        "| server | qps | avg latency ms | p99 ms | lost | server core µs/query | process CPU µs/query | BPF ns/query | XDP answered % | client core µs/query | client core busy % | client-bound |\n\
+        "| server | qps | avg latency ms | p50 / p99 ms at fixed rate | lost | server core µs/query | process CPU µs/query | BPF ns/query | XDP answered % | client core µs/query | client core busy % | client-bound |\n\
          |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n",
     );
     for r in rows {
@@ -92,10 +98,11 @@ pub fn markdown(rows: &[Row]) -> String {
             continue;
         }
         t.push_str(&format!(
-            "| {} | {:.0} | {} | n/a | {} | {} | {} | {} | {} | {} | {:.0} | {} |\n",
+            "| {} | {:.0} | {} | {} | {} | {} | {} | {} | {} | {} | {:.0} | {} |\n",
             r.name,
             r.qps,
             opt(r.avg_latency_ms, 3),
+            r.fixed_rate_latency.map(|l| format!("{:.3} / {:.3}", l.p50_ms, l.p99_ms)).unwrap_or_else(|| "n/a".into()),
             r.lost,
             opt(r.cpu_us_per_query, 2),
             opt(r.process_cpu_us_per_query, 2),
