@@ -18,7 +18,8 @@ pub struct Pair {
     pub client_v4: Ipv4Addr,
     pub server_v6: Ipv6Addr,
     pub client_v6: Ipv6Addr,
-    _client_xdp: Option<aya::Ebpf>,
+    /// The pass program on the client end; `None` while a load generator brings its own.
+    client_xdp: std::sync::Mutex<Option<aya::Ebpf>>,
 }
 
 impl Pair {
@@ -43,7 +44,7 @@ impl Pair {
             ns.ip(&["addr", "add", &format!("{v6}/64"), "dev", iface, "nodad"]);
             ns.ip(&["link", "set", iface, "up"]);
         }
-        let mut pair = Pair {
+        let pair = Pair {
             server,
             client,
             server_if,
@@ -52,9 +53,9 @@ impl Pair {
             client_v4,
             server_v6,
             client_v6,
-            _client_xdp: None,
+            client_xdp: Default::default(),
         };
-        pair._client_xdp = Some(pair.attach_pass_program());
+        pair.attach_client_program();
         pair
     }
 
@@ -65,6 +66,20 @@ impl Pair {
             args.push("nodad");
         }
         self.client.ip(&args);
+    }
+
+    /// Attaches the pass program to the client end (again), if it is not there.
+    pub fn attach_client_program(&self) {
+        let mut slot = self.client_xdp.lock().unwrap();
+        if slot.is_none() {
+            *slot = Some(self.attach_pass_program());
+        }
+    }
+
+    /// Detaches the pass program from the client end, for a client that attaches its own
+    /// (kxdpgun). Until one is attached again, frames the server sends with XDP_TX are dropped.
+    pub fn detach_client_program(&self) {
+        self.client_xdp.lock().unwrap().take();
     }
 
     fn attach_pass_program(&self) -> aya::Ebpf {

@@ -25,8 +25,10 @@ use dnsperf::{
     chart, cores, kernel,
     loadgen::{Load, Summary},
     process::{Running, tree_cpu_seconds},
-    report::{Row, markdown},
-    servers, zone,
+    report::{GunRow, Row, gun_markdown, markdown},
+    servers,
+    xdpgun::Gun,
+    zone,
 };
 use switchyard_tests::{daemon::Daemon, netns::Netns, netns::unique, privileges::have_root, topology::Pair};
 
@@ -82,20 +84,41 @@ fn run() -> Result<(), String> {
     cores::prepare(&pair)?;
     eprintln!("bench dnsperf: {} per server, servers pinned to CPU {SERVER_CPU}", load.describe());
     let mut rows = Vec::new();
-    for name in chosen {
+    for name in &chosen {
         eprintln!("bench dnsperf: {name}");
         let dir = work.path().join(name);
         std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-        let row = catch_unwind(AssertUnwindSafe(|| measure_one(name, &pair, &dir, &load, &queries)))
-            .unwrap_or_else(|panic| Err(panic_text(&panic)))
-            .unwrap_or_else(|why| Row::failed(name, "", why));
+        let row =
+            catch_unwind(AssertUnwindSafe(|| with_server(name, &pair, &dir, |s| measure(s, &pair, &load, &queries))))
+                .unwrap_or_else(|panic| Err(panic_text(&panic)))
+                .unwrap_or_else(|why| Row::failed(name, "", why));
         if let Some(why) = &row.failed {
             eprintln!("bench dnsperf: {name} failed: {why}");
         }
         rows.push(row);
     }
+    let gun = Gun {
+        seconds: env_u32("SWITCHYARD_KXDPGUN_SECONDS").unwrap_or(5).clamp(1, 60),
+        qps: env_u32("SWITCHYARD_KXDPGUN_QPS").unwrap_or(2_000_000),
+        cpu: CLIENT_CPU,
+    };
+    let mut gun_rows = Vec::new();
+    for name in &chosen {
+        eprintln!("bench dnsperf: {name} under {}", gun.describe());
+        let dir = work.path().join(format!("{name}-kxdpgun"));
+        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+        let row = catch_unwind(AssertUnwindSafe(|| {
+            with_server(name, &pair, &dir, |s| measure_gun(s, &pair, &gun, &queries))
+        }))
+        .unwrap_or_else(|panic| Err(panic_text(&panic)))
+        .unwrap_or_else(|why| GunRow::failed(name, why));
+        if let Some(why) = &row.failed {
+            eprintln!("bench dnsperf: {name} under kxdpgun failed: {why}");
+        }
+        gun_rows.push(row);
+    }
     drop(pair);
-    write_results(&rows, &load)
+    write_results(&rows, &load, &gun_rows, &gun)
 }
 
 fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
@@ -106,8 +129,13 @@ fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
         .unwrap_or_else(|| "panicked".into())
 }
 
-/// Starts `name` in the server namespace, checks an answer, runs dnsperf, stops it.
-fn measure_one(name: &str, pair: &Pair, dir: &Path, load: &Load, queries: &Path) -> Result<Row, String> {
+/// Starts `name` in the server namespace, checks an answer, runs `measure` on it, stops it.
+fn with_server<T>(
+    name: &str,
+    pair: &Pair,
+    dir: &Path,
+    measure: impl FnOnce(&UnderTest) -> Result<T, String>,
+) -> Result<T, String> {
     match name {
         "switchyard-xdp" | "switchyard-userspace" => {
             let xdp = name == "switchyard-xdp";
@@ -129,11 +157,11 @@ fn measure_one(name: &str, pair: &Pair, dir: &Path, load: &Load, queries: &Path)
                 (true, None) => return Err("cannot find the attached XDP program".into()),
                 (false, _) => None,
             };
-            let row = measure(name, settings, pair, load, queries, daemon.pid(), probe)?;
+            let result = measure(&UnderTest { name, settings, pid: daemon.pid(), xdp: probe });
             if xdp {
                 eprintln!("bench dnsperf: {name}: XDP counters after all runs {}", daemon.stats()["xdp"]);
             }
-            Ok(row)
+            result
         }
         _ => {
             let spec = servers::prepare(name, dir, pair.server_v4).map_err(|e| format!("config: {e}"))?;
@@ -147,9 +175,53 @@ fn measure_one(name: &str, pair: &Pair, dir: &Path, load: &Load, queries: &Path)
             };
             verify(&pair.client, pair.server_v4, check).map_err(|e| format!("{e} (log: {})", tail(&log_path)))?;
             pin_all_threads(server.pid(), SERVER_CPU);
-            measure(name, spec.settings, pair, load, queries, server.pid(), None)
+            measure(&UnderTest { name, settings: spec.settings, pid: server.pid(), xdp: None })
         }
     }
+}
+
+/// A server that is up and answering.
+struct UnderTest<'a> {
+    name: &'a str,
+    settings: String,
+    pid: u32,
+    xdp: Option<XdpProbe<'a>>,
+}
+
+/// Answered rate and server-core CPU under kxdpgun, which brings its own XDP program for the
+/// client end in place of the pass program.
+fn measure_gun(s: &UnderTest, pair: &Pair, gun: &Gun, queries: &Path) -> Result<GunRow, String> {
+    pair.detach_client_program();
+    let result = (|| {
+        cores::pin_napi_threads(pair, SERVER_CPU, CLIENT_CPU)?;
+        let cpu0 = tree_cpu_seconds(s.pid);
+        let (server0, client0) = (cores::busy_seconds(SERVER_CPU)?, cores::busy_seconds(CLIENT_CPU)?);
+        let g = gun.run(&pair.client, &pair.client_if, pair.server_v4, queries)?;
+        let cpu1 = tree_cpu_seconds(s.pid);
+        let (server1, client1) = (cores::busy_seconds(SERVER_CPU)?, cores::busy_seconds(CLIENT_CPU)?);
+        if g.replies == 0 {
+            return Err("no reply to kxdpgun".into());
+        }
+        let per_reply = |seconds: f64| seconds * 1e6 / g.replies as f64;
+        Ok(GunRow {
+            name: s.name.into(),
+            offered_qps: gun.qps,
+            sent: g.sent,
+            replies: g.replies,
+            noerror: g.noerror,
+            answered_qps: g.replies as f64 / gun.seconds as f64,
+            server_core_us_per_query: per_reply(server1 - server0),
+            process_cpu_us_per_query: per_reply(cpu1 - cpu0),
+            // Over the sending time; kxdpgun's own start and stop add a little idle time around it.
+            server_core_percent: (server1 - server0) / gun.seconds as f64 * 100.0,
+            client_core_percent: (client1 - client0) / gun.seconds as f64 * 100.0,
+            failed: None,
+        })
+    })();
+    // kxdpgun leaves its program attached when it exits (for reuse); ours goes back in its place.
+    pair.client.ip(&["link", "set", "dev", &pair.client_if, "xdp", "off"]);
+    pair.attach_client_program();
+    result
 }
 
 /// What the XDP rows measure besides CPU: the program's id (for its run-time statistics) and
@@ -160,18 +232,11 @@ struct XdpProbe<'a> {
 }
 
 /// One dnsperf run with CPU accounting around it.
-fn measure(
-    name: &str,
-    settings: String,
-    pair: &Pair,
-    load: &Load,
-    queries: &Path,
-    pid: u32,
-    xdp: Option<XdpProbe>,
-) -> Result<Row, String> {
+fn measure(s: &UnderTest, pair: &Pair, load: &Load, queries: &Path) -> Result<Row, String> {
+    let (name, pid, xdp, settings) = (s.name, s.pid, s.xdp.as_ref(), s.settings.clone());
     // Attaching XDP recreates the server end's NAPI thread: pin after the server is up.
     cores::pin_napi_threads(pair, SERVER_CPU, CLIENT_CPU)?;
-    let xdp_answers0 = xdp.as_ref().map(|x| (x.answers)());
+    let xdp_answers0 = xdp.map(|x| (x.answers)());
     let cpu0 = tree_cpu_seconds(pid);
     let (server0, client0) = (cores::busy_seconds(SERVER_CPU)?, cores::busy_seconds(CLIENT_CPU)?);
     let kernel0 = kernel::machine_kernel_seconds();
@@ -179,14 +244,14 @@ fn measure(
     let cpu1 = tree_cpu_seconds(pid);
     let (server1, client1) = (cores::busy_seconds(SERVER_CPU)?, cores::busy_seconds(CLIENT_CPU)?);
     let kernel1 = kernel::machine_kernel_seconds();
-    let xdp_answers1 = xdp.as_ref().map(|x| (x.answers)());
+    let xdp_answers1 = xdp.map(|x| (x.answers)());
     if s.completed == 0 {
         return Err(format!("no query answered: {}", s.output.trim()));
     }
     let per_query = |seconds: f64| Some(seconds * 1e6 / s.completed as f64);
     // Extra runs after the CPU readings: the program's own run time in a second full-load run
     // (BPF statistics cost two clock reads per run, kept out of the CPU figures), then latency.
-    let bpf_ns_per_query = match &xdp {
+    let bpf_ns_per_query = match xdp {
         Some(x) => bpf_run_time(x.program, load, pair, queries)?,
         None => None,
     };
@@ -302,7 +367,7 @@ fn first_line_of(path: &str, prefix: &str) -> String {
         .unwrap_or_default()
 }
 
-fn write_results(rows: &[Row], load: &Load) -> Result<(), String> {
+fn write_results(rows: &[Row], load: &Load, gun_rows: &[GunRow], gun: &Gun) -> Result<(), String> {
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim().to_string();
     let cpu = first_line_of("/proc/cpuinfo", "model name");
     let date = std::process::Command::new("date")
@@ -330,6 +395,12 @@ fn write_results(rows: &[Row], load: &Load) -> Result<(), String> {
         ),
         "client_bound_note": "client-bound when the client core (dnsperf and the client end's NAPI thread) was at least 90% busy",
         "servers": rows.iter().map(Row::to_json).collect::<Vec<_>>(),
+        "kxdpgun": {
+            "load": gun.describe(),
+            "note": "kxdpgun sends and receives through AF_XDP on the client end (its own XDP program replaces the pass program there); \
+                     answered_qps is replies over the run; CPU on the same server-core basis as above",
+            "servers": gun_rows.iter().map(GunRow::to_json).collect::<Vec<_>>(),
+        },
     });
     let dir = out_dir();
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
@@ -339,6 +410,8 @@ fn write_results(rows: &[Row], load: &Load) -> Result<(), String> {
 
     println!("dnsperf, {} names, 50% A / 50% AAAA; {}; kernel {kernel}, {cpu}", zone::NAMES, load.describe());
     print!("{}", markdown(rows));
+    println!("\nkxdpgun: {}", gun.describe());
+    print!("{}", gun_markdown(gun_rows));
     for r in rows.iter().filter(|r| r.failed.is_none()) {
         println!("- {}: {}; CPU basis: {}", r.name, r.settings, r.cpu_basis);
     }

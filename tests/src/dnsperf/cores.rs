@@ -19,10 +19,11 @@ use switchyard_tests::{netns::Netns, topology::Pair};
 
 use super::process::clock_ticks;
 
-/// Sets up both ends: GRO on the server end (NAPI without XDP), TSO off on the client end, and
-/// threaded NAPI on both.
+/// Sets up both ends: GRO on (NAPI without XDP), TSO off on the client end, and threaded NAPI.
 pub fn prepare(pair: &Pair) -> Result<(), String> {
     ethtool(&pair.client, &["-K", &pair.client_if, "tso", "off"])?;
+    // GRO keeps each end's NAPI (and its thread) while XDP programs come and go (kxdpgun).
+    ethtool(&pair.client, &["-K", &pair.client_if, "gro", "on"])?;
     ethtool(&pair.server, &["-K", &pair.server_if, "gro", "on"])?;
     for (ns, iface) in [(&pair.server, &pair.server_if), (&pair.client, &pair.client_if)] {
         // sysfs shows a namespace's interfaces only when mounted from inside it, which

@@ -8,4 +8,5 @@ pub mod loadgen;
 pub mod process;
 pub mod report;
 pub mod servers;
+pub mod xdpgun;
 pub mod zone;

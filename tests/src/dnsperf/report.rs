@@ -115,3 +115,65 @@ pub fn markdown(rows: &[Row]) -> String {
     }
     t
 }
+
+/// One server under kxdpgun.
+#[derive(Debug, Default, Clone)]
+pub struct GunRow {
+    pub name: String,
+    pub failed: Option<String>,
+    pub offered_qps: u32,
+    pub sent: u64,
+    pub replies: u64,
+    pub noerror: u64,
+    pub answered_qps: f64,
+    pub server_core_us_per_query: f64,
+    pub process_cpu_us_per_query: f64,
+    pub server_core_percent: f64,
+    pub client_core_percent: f64,
+}
+
+impl GunRow {
+    pub fn failed(name: &str, reason: String) -> GunRow {
+        GunRow { name: name.into(), failed: Some(reason), ..GunRow::default() }
+    }
+
+    pub fn to_json(&self) -> Value {
+        json!({
+            "name": self.name,
+            "offered_qps": self.offered_qps,
+            "sent": self.sent,
+            "replies": self.replies,
+            "noerror": self.noerror,
+            "answered_qps": round(self.answered_qps, 1),
+            "server_core_us_per_query": round(self.server_core_us_per_query, 3),
+            "process_cpu_us_per_query": round(self.process_cpu_us_per_query, 3),
+            "server_core_percent": round(self.server_core_percent, 1),
+            "client_core_percent": round(self.client_core_percent, 1),
+            "failed": self.failed,
+        })
+    }
+}
+
+pub fn gun_markdown(rows: &[GunRow]) -> String {
+    let mut t = String::from(
+        "| server | answered qps | replies % | server core µs/query | process CPU µs/query | server core busy % | client core busy % |\n\
+         |---|---:|---:|---:|---:|---:|---:|\n",
+    );
+    for r in rows {
+        if let Some(why) = &r.failed {
+            t.push_str(&format!("| {} | failed: {} | | | | | |\n", r.name, why.replace('|', "/").replace('\n', " ")));
+            continue;
+        }
+        t.push_str(&format!(
+            "| {} | {:.0} | {:.1} | {:.2} | {:.2} | {:.0} | {:.0} |\n",
+            r.name,
+            r.answered_qps,
+            r.replies as f64 * 100.0 / r.sent.max(1) as f64,
+            r.server_core_us_per_query,
+            r.process_cpu_us_per_query,
+            r.server_core_percent,
+            r.client_core_percent,
+        ));
+    }
+    t
+}
