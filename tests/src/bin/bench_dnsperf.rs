@@ -1,13 +1,15 @@
 //! `cargo xtask bench dnsperf`: Switchyard with XDP on and off, Knot DNS, NSD, BIND 9, PowerDNS
-//! and gdnsd serving the same zone on the same veth pair, measured in turn with dnsperf from the
-//! client namespace. Writes dnsperf.json under SWITCHYARD_BENCH_DIR, a table on stdout and
+//! and gdnsd serving the same zone on the same veth pair, measured in turn with dnsperf, then
+//! flooded in turn with kxdpgun, from the client namespace. Writes dnsperf.json under SWITCHYARD_BENCH_DIR, a table on stdout and
 //! docs/dnsperf.svg.
 //!
 //! Environment: SWITCHYARD_DNSPERF_SECONDS (default 10), SWITCHYARD_DNSPERF_CLIENTS (4),
 //! SWITCHYARD_DNSPERF_OUTSTANDING (100), SWITCHYARD_DNSPERF_MAX_QPS (unlimited),
 //! SWITCHYARD_DNSPERF_EDNS=1 (queries with EDNS), SWITCHYARD_DNSPERF_SERVERS (comma-separated
 //! subset of the server names), SWITCHYARD_DNSPERF_LATENCY_QPS (rate of the 3 s latency run
-//! that gives p50/p99, default 50,000).
+//! that gives p50/p99, default 50,000), SWITCHYARD_DNSPERF_ROUNDS (full-load runs per server,
+//! default 3; the run with the median server-core CPU is reported, every run's CPU and qps are
+//! in the JSON), SWITCHYARD_KXDPGUN_SECONDS (5), SWITCHYARD_KXDPGUN_QPS (2,000,000).
 
 #[path = "../dnsperf/mod.rs"]
 mod dnsperf;
@@ -233,6 +235,31 @@ struct XdpProbe<'a> {
 
 /// One dnsperf run with CPU accounting around it.
 fn measure(s: &UnderTest, pair: &Pair, load: &Load, queries: &Path) -> Result<Row, String> {
+    let mut runs = (0..rounds()).map(|_| measure_round(s, pair, load, queries)).collect::<Result<Vec<_>, _>>()?;
+    let round_cpu_us_per_query: Vec<f64> = runs.iter().filter_map(|r| r.cpu_us_per_query).collect();
+    let round_qps: Vec<f64> = runs.iter().map(|r| r.qps).collect();
+    // The run with the median server-core CPU stands for the server, all its figures together.
+    runs.sort_by(|a, b| a.cpu_us_per_query.unwrap_or(f64::MAX).total_cmp(&b.cpu_us_per_query.unwrap_or(f64::MAX)));
+    let mut row = runs.swap_remove(runs.len() / 2);
+    row.round_cpu_us_per_query = round_cpu_us_per_query;
+    row.round_qps = round_qps;
+    // Extra runs after the CPU runs: the program's own run time in another full-load run (BPF
+    // statistics cost two clock reads per run, kept out of the CPU figures), then latency.
+    row.bpf_ns_per_query = match &s.xdp {
+        Some(x) => bpf_run_time(x.program, load, pair, queries)?,
+        None => None,
+    };
+    row.fixed_rate_latency = Some(load.latency(&pair.client, pair.server_v4, queries, latency_qps())?);
+    Ok(row)
+}
+
+/// Full-load runs per server (SWITCHYARD_DNSPERF_ROUNDS, default 3).
+fn rounds() -> usize {
+    env_u32("SWITCHYARD_DNSPERF_ROUNDS").unwrap_or(3).clamp(1, 9) as usize
+}
+
+/// One full-load dnsperf run with CPU accounting around it.
+fn measure_round(s: &UnderTest, pair: &Pair, load: &Load, queries: &Path) -> Result<Row, String> {
     let (name, pid, xdp, settings) = (s.name, s.pid, s.xdp.as_ref(), s.settings.clone());
     // Attaching XDP recreates the server end's NAPI thread: pin after the server is up.
     cores::pin_napi_threads(pair, SERVER_CPU, CLIENT_CPU)?;
@@ -249,17 +276,10 @@ fn measure(s: &UnderTest, pair: &Pair, load: &Load, queries: &Path) -> Result<Ro
         return Err(format!("no query answered: {}", s.output.trim()));
     }
     let per_query = |seconds: f64| Some(seconds * 1e6 / s.completed as f64);
-    // Extra runs after the CPU readings: the program's own run time in a second full-load run
-    // (BPF statistics cost two clock reads per run, kept out of the CPU figures), then latency.
-    let bpf_ns_per_query = match xdp {
-        Some(x) => bpf_run_time(x.program, load, pair, queries)?,
-        None => None,
-    };
     let xdp_answered_percent = match (xdp_answers0, xdp_answers1) {
         (Some(a0), Some(a1)) => Some((a1 - a0) as f64 * 100.0 / s.completed as f64),
         _ => None,
     };
-    let latency = load.latency(&pair.client, pair.server_v4, queries, latency_qps())?;
     let client_cpu_percent = s.client_cpu_s / s.wall_s * 100.0;
     // dnsperf plus the client end's packet work: the whole client core.
     let client_core_percent = (client1 - client0) / s.wall_s * 100.0;
@@ -270,7 +290,7 @@ fn measure(s: &UnderTest, pair: &Pair, load: &Load, queries: &Path) -> Result<Ro
         qps: s.qps,
         avg_latency_ms: s.avg_latency_s.map(|v| v * 1e3),
         latency_stddev_ms: s.latency_stddev_s.map(|v| v * 1e3),
-        fixed_rate_latency: Some(latency),
+        fixed_rate_latency: None,
         sent: s.sent,
         completed: s.completed,
         lost: s.lost,
@@ -283,11 +303,13 @@ fn measure(s: &UnderTest, pair: &Pair, load: &Load, queries: &Path) -> Result<Ro
         process_cpu_us_per_query: per_query(cpu1 - cpu0),
         client_core_us_per_query: per_query(client1 - client0),
         machine_kernel_us_per_query: per_query(kernel1 - kernel0),
-        bpf_ns_per_query,
+        bpf_ns_per_query: None,
         xdp_answered_percent,
         client_cpu_percent,
         client_core_percent,
         client_bound: client_core_percent >= CLIENT_BOUND_PERCENT,
+        round_cpu_us_per_query: Vec::new(),
+        round_qps: Vec::new(),
     })
 }
 
@@ -383,6 +405,7 @@ fn write_results(rows: &[Row], load: &Load, gun_rows: &[GunRow], gun: &Gun) -> R
         "loadavg_at_end": std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim(),
         "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
         "load": load.describe(),
+        "rounds": rounds(),
         "zone": format!("{} names under {}, 2 A + 2 AAAA each", zone::NAMES, zone::ZONE),
         "queries": "every name once as A and once as AAAA, shuffled; dnsperf loops over the file",
         "topology": "server and client namespaces joined by one veth pair; pass-through XDP program on the client end; \

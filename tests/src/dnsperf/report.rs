@@ -36,6 +36,9 @@ pub struct Row {
     /// Busy share of the client core over the run.
     pub client_core_percent: f64,
     pub client_bound: bool,
+    /// Every full-load run's server-core CPU and qps; the row's own figures are the median run's.
+    pub round_cpu_us_per_query: Vec<f64>,
+    pub round_qps: Vec<f64>,
 }
 
 impl Row {
@@ -68,6 +71,8 @@ impl Row {
             "client_cpu_percent": round(self.client_cpu_percent, 1),
             "client_core_percent": round(self.client_core_percent, 1),
             "client_bound": self.client_bound,
+            "round_cpu_us_per_query": self.round_cpu_us_per_query.iter().map(|v| round(*v, 3)).collect::<Vec<_>>(),
+            "round_qps": self.round_qps.iter().map(|v| round(*v, 1)).collect::<Vec<_>>(),
             "settings": self.settings,
             "failed": self.failed,
         })
