@@ -90,27 +90,18 @@ impl MapWriter {
                 continue;
             };
             v.is_override = u8::from(overrides.contains(key));
-            if let Some(other) = wanted.get(&k) {
-                // Two names with one hash: the XDP program answers only the name the entry holds
-                // and passes the other to userspace. Keep the lower name so the choice is stable.
+            if let Some(left_out) = keep_lower_name(&mut wanted, k, v) {
                 stats.userspace_only += 1;
                 if self.warned_collisions.insert(k) {
-                    let name = |set: &AnswerSet| {
-                        crate::bpf::answer_map::decode_name(&PackedName { len: k.name_len, words: set.name }.bytes())
-                    };
                     tracing::warn!(
-                        first = %name(other),
-                        second = %name(&v),
+                        kept = %name_of(&k, &wanted[&k]),
+                        left_to_userspace = %name_of(&k, &left_out),
                         qtype = key.qtype,
                         view = key.view,
-                        "two names share an answer-map key; the XDP path keeps the lower, userspace serves the other"
+                        "two names share an answer-map key"
                     );
                 }
-                if other.name <= v.name {
-                    continue;
-                }
             }
-            wanted.insert(k, v);
         }
         for (key, value) in &wanted {
             let before = self.written.get(key);
@@ -141,6 +132,48 @@ impl MapWriter {
     }
 }
 
+/// Puts `value` under `key` unless a lower name holds the key already, and returns the set left
+/// out, if any. Two names with one hash: the XDP program answers only the name its entry holds
+/// and passes the other to userspace; the lower name keeps the entry, so the choice does not
+/// depend on the order the table is walked in.
+fn keep_lower_name(wanted: &mut HashMap<AnswerKey, AnswerSet>, key: AnswerKey, value: AnswerSet) -> Option<AnswerSet> {
+    match wanted.get_mut(&key) {
+        None => {
+            wanted.insert(key, value);
+            None
+        }
+        Some(held) if held.name <= value.name => Some(value),
+        Some(held) => Some(std::mem::replace(held, value)),
+    }
+}
+
+fn name_of(key: &AnswerKey, set: &AnswerSet) -> String {
+    crate::bpf::answer_map::decode_name(&PackedName { len: key.name_len, words: set.name }.bytes())
+}
+
 fn is_override(map: &BpfHashMap<&mut MapData, AnswerKey, AnswerSet>, key: &AnswerKey) -> bool {
     map.get(key, 0).map(|v| v.is_override != 0).unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn of_two_names_under_one_key_the_lower_keeps_it_in_either_order() {
+        let a = PackedName::new(b"\x01a\x07example\x00").unwrap();
+        let b = PackedName::new(b"\x01b\x07example\x00").unwrap();
+        // A forged key standing for both names, as a 64-bit hash collision would.
+        let key = AnswerKey { view: 0, qtype: 1, name_len: a.len, name_hash: 42 };
+        let set =
+            |name: &PackedName| AnswerSet::new(1, 30, name, &[[198, 18, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]]);
+        for (first, second) in [(&a, &b), (&b, &a)] {
+            let mut wanted = HashMap::new();
+            assert!(keep_lower_name(&mut wanted, key, set(first)).is_none());
+            let left_out = keep_lower_name(&mut wanted, key, set(second)).expect("one name is left out");
+            assert_eq!(wanted[&key].name, a.words, "the lower name keeps the entry");
+            assert_eq!(left_out.name, b.words);
+            assert_eq!(name_of(&key, &left_out), "b.example.");
+        }
+    }
 }
