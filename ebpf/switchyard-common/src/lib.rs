@@ -279,17 +279,21 @@ pub const fn record_len(qtype: u16) -> usize {
     if qtype == QTYPE_AAAA { 28 } else { 16 }
 }
 
-/// Renders one answer record exactly as it goes on the wire: owner 0xC00C (the question name),
-/// class IN. Both sides use this so that the stored checksum matches the written bytes.
+/// The part of an answer record before the address: owner 0xC00C (the question name), type,
+/// class IN, TTL, RDLENGTH. The same for every address of an answer set.
+#[inline(always)]
+pub fn record_prefix(qtype: u16, ttl: u32) -> [u8; 12] {
+    let rdlen: u16 = if qtype == QTYPE_AAAA { 16 } else { 4 };
+    let (t, c, l, r) = (qtype.to_be_bytes(), 1u16.to_be_bytes(), ttl.to_be_bytes(), rdlen.to_be_bytes());
+    [0xC0, 0x0C, t[0], t[1], c[0], c[1], l[0], l[1], l[2], l[3], r[0], r[1]]
+}
+
+/// Renders one answer record exactly as it goes on the wire (the first `record_len` bytes of
+/// `out`). Both sides build records from `record_prefix`, so the stored checksum matches the
+/// written bytes.
 #[inline(always)]
 pub fn render_record(qtype: u16, ttl: u32, addr: &[u8; 16], out: &mut [u8; 28]) {
-    let rdlen: u16 = if qtype == QTYPE_AAAA { 16 } else { 4 };
-    out[0] = 0xC0;
-    out[1] = 0x0C;
-    out[2..4].copy_from_slice(&qtype.to_be_bytes());
-    out[4..6].copy_from_slice(&1u16.to_be_bytes());
-    out[6..10].copy_from_slice(&ttl.to_be_bytes());
-    out[10..12].copy_from_slice(&rdlen.to_be_bytes());
+    out[..12].copy_from_slice(&record_prefix(qtype, ttl));
     out[12..28].copy_from_slice(addr);
 }
 

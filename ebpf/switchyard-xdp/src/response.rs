@@ -7,7 +7,7 @@ use aya_ebpf::{
 use network_types::{eth::EthHdr, ip::Ipv4Hdr, ip::Ipv6Hdr, udp::UdpHdr};
 use switchyard_common::{
     AnswerSet, Counter, DEFAULT_VIEW, FLAG_ENABLED, FLAG_HAS_VIEWS, MAX_ADDRS, NAME_WORDS, QTYPE_AAAA, Scratch,
-    XdpConfig, record_len, render_record,
+    XdpConfig, record_len, record_prefix,
 };
 
 use crate::{
@@ -221,9 +221,7 @@ fn dns_header(q: &Question, count: usize) -> [u8; 12] {
 /// bounds-checked.
 #[inline(always)]
 fn write_answers(pkt: &Packet, start: usize, qtype: u16, set: &AnswerSet) -> Option<()> {
-    let mut record = [0u8; 28];
-    render_record(qtype, set.ttl, &[0; 16], &mut record);
-    let fixed: [u8; 12] = record[..12].try_into().ok()?;
+    let fixed = record_prefix(qtype, set.ttl);
     for i in 0..MAX_ADDRS {
         if i >= set.count as usize {
             break;
