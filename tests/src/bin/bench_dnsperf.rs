@@ -85,42 +85,69 @@ fn run() -> Result<(), String> {
     let pair = Pair::new(SUBNET);
     cores::prepare(&pair)?;
     eprintln!("bench dnsperf: {} per server, servers pinned to CPU {SERVER_CPU}", load.describe());
-    let mut rows = Vec::new();
-    for name in &chosen {
-        eprintln!("bench dnsperf: {name}");
-        let dir = work.path().join(name);
-        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-        let row =
-            catch_unwind(AssertUnwindSafe(|| with_server(name, &pair, &dir, |s| measure(s, &pair, &load, &queries))))
-                .unwrap_or_else(|panic| Err(panic_text(&panic)))
-                .unwrap_or_else(|why| Row::failed(name, "", why));
-        if let Some(why) = &row.failed {
-            eprintln!("bench dnsperf: {name} failed: {why}");
-        }
-        rows.push(row);
-    }
+    let rows = for_each_server(&chosen, work.path(), "", |name, dir| {
+        with_server(name, &pair, dir, |s| measure(s, &pair, &load, &queries))
+    });
     let gun = Gun {
         seconds: env_u32("SWITCHYARD_KXDPGUN_SECONDS").unwrap_or(5).clamp(1, 60),
         qps: env_u32("SWITCHYARD_KXDPGUN_QPS").unwrap_or(2_000_000),
         cpu: CLIENT_CPU,
     };
-    let mut gun_rows = Vec::new();
-    for name in &chosen {
-        eprintln!("bench dnsperf: {name} under {}", gun.describe());
-        let dir = work.path().join(format!("{name}-kxdpgun"));
-        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-        let row = catch_unwind(AssertUnwindSafe(|| {
-            with_server(name, &pair, &dir, |s| measure_gun(s, &pair, &gun, &queries))
-        }))
-        .unwrap_or_else(|panic| Err(panic_text(&panic)))
-        .unwrap_or_else(|why| GunRow::failed(name, why));
-        if let Some(why) = &row.failed {
-            eprintln!("bench dnsperf: {name} under kxdpgun failed: {why}");
-        }
-        gun_rows.push(row);
-    }
+    eprintln!("bench dnsperf: now {}", gun.describe());
+    let gun_rows = for_each_server(&chosen, work.path(), "-kxdpgun", |name, dir| {
+        with_server(name, &pair, dir, |s| measure_gun(s, &pair, &gun, &queries))
+    });
     drop(pair);
     write_results(&rows, &load, &gun_rows, &gun)
+}
+
+/// Runs `measure` for each server in a directory of its own; an error or a panic becomes that
+/// server's row, marked as not measured, rather than the end of the bench.
+fn for_each_server<R: HasFailure>(
+    names: &[&str],
+    work: &Path,
+    suffix: &str,
+    measure: impl Fn(&str, &Path) -> Result<R, String>,
+) -> Vec<R> {
+    names
+        .iter()
+        .map(|name| {
+            eprintln!("bench dnsperf: {name}{suffix}");
+            let dir = work.join(format!("{name}{suffix}"));
+            let result = std::fs::create_dir_all(&dir).map_err(|e| e.to_string()).and_then(|()| {
+                catch_unwind(AssertUnwindSafe(|| measure(name, &dir))).unwrap_or_else(|panic| Err(panic_text(&panic)))
+            });
+            let row = result.unwrap_or_else(|why| R::not_measured(name, why));
+            if let Some(why) = row.failure() {
+                eprintln!("bench dnsperf: {name}{suffix} failed: {why}");
+            }
+            row
+        })
+        .collect()
+}
+
+/// A result row that can also say why a server was not measured.
+trait HasFailure {
+    fn not_measured(name: &str, why: String) -> Self;
+    fn failure(&self) -> Option<&str>;
+}
+
+impl HasFailure for Row {
+    fn not_measured(name: &str, why: String) -> Row {
+        Row::failed(name, "", why)
+    }
+    fn failure(&self) -> Option<&str> {
+        self.failed.as_deref()
+    }
+}
+
+impl HasFailure for GunRow {
+    fn not_measured(name: &str, why: String) -> GunRow {
+        GunRow::failed(name, why)
+    }
+    fn failure(&self) -> Option<&str> {
+        self.failed.as_deref()
+    }
 }
 
 fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
@@ -261,7 +288,7 @@ fn rounds() -> usize {
 /// One full-load dnsperf run with CPU accounting around it.
 fn measure_round(s: &UnderTest, pair: &Pair, load: &Load, queries: &Path) -> Result<Row, String> {
     let (name, pid, xdp, settings) = (s.name, s.pid, s.xdp.as_ref(), s.settings.clone());
-    // Attaching XDP recreates the server end's NAPI thread: pin after the server is up.
+    // Pinned before every run, so a NAPI thread the kernel recreated is pinned too.
     cores::pin_napi_threads(pair, SERVER_CPU, CLIENT_CPU)?;
     let xdp_answers0 = xdp.map(|x| (x.answers)());
     let cpu0 = tree_cpu_seconds(pid);
