@@ -15,7 +15,7 @@ usage: cargo xtask <command>
   run [ARGS...]      build, then `switchyard ARGS`; with no ARGS, run the demo lab
   demo [--keep]      build, then bring up the lab in namespaces and show it working
   test               build, install test clients, run every test (needs root)
-  bench xdp          nanoseconds per packet of the XDP program (BPF_PROG_TEST_RUN)
+  bench xdp [case..] nanoseconds per packet of the XDP program (BPF_PROG_TEST_RUN)
   bench sync         database sync between two sites: changes/s and lag at 1,000 changes/s
   bench dnsperf      dnsperf against Switchyard (XDP on/off), Knot, NSD, BIND, PowerDNS, gdnsd
   bench failover     ms from a site's web server or database failing (and back) to the answer

@@ -19,7 +19,7 @@ const ROUNDS: usize = 7;
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
-        Some("xdp") => bench_xdp(),
+        Some("xdp") => bench_xdp(&args[1..]),
         other => Err(format!("unknown bench {other:?}; known: xdp")),
     };
     match result {
@@ -45,7 +45,11 @@ fn median(mut samples: Vec<f64>) -> f64 {
     samples[samples.len() / 2]
 }
 
-fn bench_xdp() -> Result<(), String> {
+/// Cases that give the other rows their meaning: always measured.
+const REFERENCE_CASES: [&str; 2] = ["floor_swap_tx", "empty_pass"];
+
+/// `only`: case names to measure (with the reference cases); empty for all.
+fn bench_xdp(only: &[String]) -> Result<(), String> {
     if !have_root("bench xdp") {
         return Err("needs root".into());
     }
@@ -66,14 +70,22 @@ fn bench_xdp() -> Result<(), String> {
         let miss = v4(query(1, "nope.example.com.", RecordType::A, None));
         let responder = program_names::RESPONDER;
         let mut out = Vec::new();
-        for (name, what, program_name, frame, action, counter) in [
+        let cases = [
             ("ipv4_a_hit", "IPv4 A, 2 answers", responder, &a_hit, test_run::XDP_TX, Some("answered_v4")),
             ("ipv6_aaaa_hit", "IPv6 AAAA, 2 answers", responder, &aaaa_hit, test_run::XDP_TX, Some("answered_v6")),
             ("edns_a_hit", "IPv4 A + EDNS cookie, OPT", responder, &edns_hit, test_run::XDP_TX, Some("answered_v4")),
             ("miss_pass", "IPv4 A miss, XDP_PASS", responder, &miss, test_run::XDP_PASS, Some("pass_miss")),
             ("floor_swap_tx", "swap addresses + XDP_TX only", program_names::SWAP_ONLY, &a_hit, test_run::XDP_TX, None),
             ("empty_pass", "return XDP_PASS (timer overhead)", program_names::PASS, &a_hit, test_run::XDP_PASS, None),
-        ] {
+        ];
+        if let Some(unknown) = only.iter().find(|o| !cases.iter().any(|c| c.0 == o.as_str())) {
+            let known: Vec<&str> = cases.iter().map(|c| c.0).collect();
+            return Err(format!("unknown case {unknown:?}; known: {}", known.join(", ")));
+        }
+        for (name, what, program_name, frame, action, counter) in cases {
+            if !only.is_empty() && !only.iter().any(|o| o == name) && !REFERENCE_CASES.contains(&name) {
+                continue;
+            }
             let before = counter.map(|c| h.counter(c));
             let program = h.datapath.program(program_name).map_err(|e| e.to_string())?;
             let samples = (0..ROUNDS).map(|_| time_runs(program, frame, action)).collect::<Result<Vec<_>, _>>()?;
