@@ -3,7 +3,8 @@
 use aya_ebpf::programs::XdpContext;
 use network_types::{eth::EthHdr, ip::Ipv4Hdr, ip::Ipv6Hdr, udp::UdpHdr, vlan::VlanHdr};
 use switchyard_common::{
-    Counter, MAX_NAME_LEN, NAME_HASH_SEED, NAME_WORDS, QTYPE_A, QTYPE_AAAA, Scratch, lowercase_word, mix_word, word_sum,
+    Counter, MAX_NAME_LEN, NAME_HASH_SEED, NAME_WORDS, QTYPE_A, QTYPE_AAAA, Scratch, fold_swapped, lowercase_word,
+    mix_word, word_sum_swapped,
 };
 
 use crate::packet::{at, u8_at, u16_at};
@@ -205,24 +206,37 @@ fn name(ctx: &XdpContext, start: usize, scratch: &mut Scratch) -> Result<u64, Co
     scratch.key.name_len = len as u16;
     let mut hash = NAME_HASH_SEED;
     let mut sum = 0u64;
+    // Whole words first, then the last, partial one: the loop keeps no masks or shifts.
     for i in 0..NAME_WORDS {
-        if i * 8 >= len {
+        if i * 8 + 8 > len {
             break;
         }
-        let raw = name_word(ctx, start + i * 8, len - i * 8)?;
-        sum += word_sum(raw);
+        let p = at::<[u8; 8]>(ctx, start + i * 8).ok_or(Counter::PassMalformed)?;
+        let raw = u64::from_le_bytes(unsafe { *p });
+        sum += word_sum_swapped(raw);
         let word = lowercase_word(raw);
         scratch.name[i] = word;
         hash = mix_word(hash, word);
     }
+    let whole = len / 8;
+    let left = len % 8;
+    if left != 0 {
+        if whole >= NAME_WORDS {
+            return Err(Counter::PassMalformed);
+        }
+        let raw = last_word(ctx, start + whole * 8, left)?;
+        sum += word_sum_swapped(raw);
+        let word = lowercase_word(raw);
+        scratch.name[whole] = word;
+        hash = mix_word(hash, word);
+    }
     scratch.key.name_hash = hash;
-    Ok(sum)
+    Ok(fold_swapped(sum))
 }
 
-/// The 8 name bytes at `offset` as a little-endian word, zeroed beyond the `left` bytes that
-/// still belong to the name.
+/// The `left` (1..=7) name bytes at `offset` as a little-endian word, zero above them.
 #[inline(always)]
-fn name_word(ctx: &XdpContext, offset: usize, left: usize) -> Result<u64, Counter> {
+fn last_word(ctx: &XdpContext, offset: usize, left: usize) -> Result<u64, Counter> {
     let word = match at::<[u8; 8]>(ctx, offset) {
         Some(p) => u64::from_le_bytes(unsafe { *p }),
         // The frame ends within these 8 bytes. Type and class (4 bytes) must follow the name,
@@ -236,7 +250,7 @@ fn name_word(ctx: &XdpContext, offset: usize, left: usize) -> Result<u64, Counte
         }
         None => return Err(Counter::PassMalformed),
     };
-    Ok(if left >= 8 { word } else { word & ((1u64 << (8 * left)) - 1) })
+    Ok(word & ((1u64 << (8 * left)) - 1))
 }
 
 /// Checks the OPT record that follows the question and returns its DO bit.

@@ -139,17 +139,18 @@ fn lookup(scratch: &mut Scratch) -> Result<&'static AnswerSet, Counter> {
     }
 }
 
-/// Compares the words that hold a name of `len` bytes (both sides are zero padded). Every word is
-/// visited with a mask rather than a loop that stops at `len`, which the verifier cannot bound.
+/// Compares the words that hold a name of `len` bytes (both sides are zero padded).
 #[inline(always)]
 fn same_name(stored: &[u64; NAME_WORDS], question: &[u64; NAME_WORDS], len: usize) -> bool {
-    let words = len.div_ceil(8);
-    let mut diff = 0u64;
     for i in 0..NAME_WORDS {
-        let used = if i < words { u64::MAX } else { 0 };
-        diff |= (stored[i] ^ question[i]) & used;
+        if i * 8 >= len {
+            break;
+        }
+        if stored[i] != question[i] {
+            return false;
+        }
     }
-    diff == 0
+    true
 }
 
 #[inline(always)]
