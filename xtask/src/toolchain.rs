@@ -19,6 +19,8 @@ fn tools_dir() -> PathBuf {
 pub fn nightly_cargo() -> Command {
     let mut cmd = Command::new("cargo");
     cmd.arg("+nightly").env_remove("RUSTUP_TOOLCHAIN").env_remove("RUSTC").env_remove("CARGO");
+    // Host flags would replace the BPF target's own (ebpf/switchyard-xdp/.cargo/config.toml).
+    cmd.env_remove("RUSTFLAGS").env_remove("CARGO_ENCODED_RUSTFLAGS");
     let path = std::env::var("PATH").unwrap_or_default();
     cmd.env("PATH", format!("{}:{path}", tools_dir().join("bin").display()));
     cmd
