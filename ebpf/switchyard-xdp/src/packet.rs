@@ -8,7 +8,7 @@
 use aya_ebpf::programs::XdpContext;
 use network_types::{eth::EthHdr, ip::Ipv4Hdr, udp::UdpHdr};
 
-use crate::checksum::sum_bytes;
+use switchyard_common::{fold_swapped, word_sum_swapped};
 
 #[derive(Clone, Copy)]
 pub struct Packet {
@@ -49,20 +49,40 @@ impl Packet {
     }
 
     /// Swaps two equally long fields of the frame (addresses, ports) that start at even offsets,
-    /// and returns their checksum contribution, which the swap leaves as it was.
+    /// and returns their checksum contribution (folded), which the swap leaves as it was.
     #[inline(always)]
     pub fn swap<const N: usize>(&self, a: usize, b: usize) -> Option<u64> {
-        let pa = self.at::<[u8; N]>(a)?;
-        let pb = self.at::<[u8; N]>(b)?;
-        // Byte by byte: copying whole arrays becomes a memmove call.
-        let (a, b) = unsafe { (&mut *pa, &mut *pb) };
-        let (mut va, mut vb) = ([0u8; N], [0u8; N]);
-        for i in 0..N {
-            (va[i], vb[i]) = (a[i], b[i]);
-            (a[i], b[i]) = (vb[i], va[i]);
+        let pa = self.at::<[u8; N]>(a)? as usize;
+        let pb = self.at::<[u8; N]>(b)? as usize;
+        // Whole words at a time (the build allows misaligned access); the sum is kept as
+        // little-endian lanes and turned into the wire's order once.
+        let mut sum = 0u64;
+        let mut i = 0;
+        while i + 8 <= N {
+            sum += unsafe { swap_words::<u64>(pa + i, pb + i) };
+            i += 8;
         }
-        Some(sum_bytes(&va) + sum_bytes(&vb))
+        if i + 4 <= N {
+            sum += unsafe { swap_words::<u32>(pa + i, pb + i) };
+            i += 4;
+        }
+        if i + 2 <= N {
+            sum += unsafe { swap_words::<u16>(pa + i, pb + i) };
+        }
+        Some(fold_swapped(sum))
     }
+}
+
+/// Swaps the `T`s at `a` and `b` and returns their sum as little-endian lanes, unfolded.
+///
+/// # Safety
+/// Both must lie in the frame (checked by the caller).
+#[inline(always)]
+unsafe fn swap_words<T: Copy + Into<u64>>(a: usize, b: usize) -> u64 {
+    let (pa, pb) = (a as *mut T, b as *mut T);
+    let (va, vb) = unsafe { (pa.read_unaligned(), pb.read_unaligned()) };
+    unsafe { (pa.write_unaligned(vb), pb.write_unaligned(va)) };
+    word_sum_swapped(va.into()) + word_sum_swapped(vb.into())
 }
 
 /// The benchmark floor: untagged IPv4 UDP, swap MACs, addresses and ports.
