@@ -64,6 +64,15 @@ fn name_outside_the_zone_is_refused() {
 }
 
 #[test]
+fn no_udp_threads_is_refused() {
+    assert_refused(
+        &GOOD.replace("dns_port = 53", "dns_port = 53\nudp_threads = 0"),
+        "server.udp_threads",
+        "must be 1 to 256",
+    );
+}
+
+#[test]
 fn missing_interface_is_refused() {
     assert_refused(
         &GOOD.replace("interfaces = [\"lo\"]", "interfaces = [\"sy-missing0\"]"),

@@ -71,6 +71,10 @@ pub struct ServerConfig {
     /// Addresses the userspace server binds (UDP and TCP).
     #[serde(default = "default_listen")]
     pub listen: Vec<IpAddr>,
+    /// Threads answering UDP per listen address (the XDP path is not among them); one per CPU
+    /// by default.
+    #[serde(default = "default_udp_threads")]
+    pub udp_threads: usize,
     /// UDP payload size we advertise in EDNS responses (RFC 9715 suggests 1232).
     #[serde(default = "default_edns_payload")]
     pub edns_udp_payload: u16,
@@ -210,6 +214,12 @@ fn default_dns_port() -> u16 {
 fn default_listen() -> Vec<IpAddr> {
     vec![IpAddr::V4(Ipv4Addr::UNSPECIFIED), IpAddr::V6(Ipv6Addr::UNSPECIFIED)]
 }
+/// More threads than this would only wait on one socket's queue.
+const MAX_UDP_THREADS: usize = 256;
+
+fn default_udp_threads() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+}
 fn default_edns_payload() -> u16 {
     1232
 }
@@ -253,6 +263,7 @@ impl Default for ServerConfig {
             instance: default_instance(),
             dns_port: default_dns_port(),
             listen: default_listen(),
+            udp_threads: default_udp_threads(),
             edns_udp_payload: default_edns_payload(),
             run_dir: default_run_dir(),
             pin_root: default_pin_root(),
@@ -338,6 +349,9 @@ impl Config {
         }
         self.validate_sites()?;
         self.validate_sync()?;
+        if !(1..=MAX_UDP_THREADS).contains(&self.server.udp_threads) {
+            return Err(("server.udp_threads".into(), format!("must be 1 to {MAX_UDP_THREADS}")));
+        }
         if self.server.edns_udp_payload < 512 {
             return Err(("server.edns_udp_payload".into(), "must be at least 512".into()));
         }

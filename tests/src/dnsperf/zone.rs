@@ -48,6 +48,7 @@ pub fn switchyard_config(instance: &str, iface: &str, mode: &str) -> String {
 instance = "{instance}"
 dns_port = 53
 listen = ["0.0.0.0", "::"]
+udp_threads = 1
 
 [xdp]
 interfaces = ["{iface}"]

@@ -1,6 +1,7 @@
 //! The userspace DNS server: authoritative logic and its UDP/TCP listeners.
 pub mod authority;
 pub mod server;
+mod udp;
 
 #[cfg(test)]
 mod authority_tests;

@@ -1,4 +1,5 @@
-//! UDP and TCP listeners for the userspace path.
+//! UDP and TCP listeners for the userspace path: UDP on threads of its own (`udp.rs`), TCP on
+//! the runtime.
 
 use std::{
     net::{IpAddr, SocketAddr},
@@ -12,12 +13,15 @@ use std::{
 use serde::Serialize;
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
-    net::{TcpListener, TcpStream, UdpSocket},
+    net::{TcpListener, TcpStream},
     task::JoinSet,
 };
-use tracing::{debug, warn};
+use tracing::warn;
 
-use super::authority::{Authority, Outcome};
+use super::{
+    authority::{Authority, Outcome},
+    udp::UdpWorkers,
+};
 
 /// How long an idle TCP connection is kept (RFC 7766 suggests seconds, not minutes).
 const TCP_IDLE: Duration = Duration::from_secs(10);
@@ -52,7 +56,7 @@ pub struct ServerCountersSnapshot {
 }
 
 impl ServerCounters {
-    fn record(&self, outcome: Outcome) {
+    pub(super) fn record(&self, outcome: Outcome) {
         let counter = match outcome {
             Outcome::Answered => &self.answered,
             Outcome::NoData => &self.nodata,
@@ -83,22 +87,29 @@ impl ServerCounters {
     }
 }
 
-/// Binds UDP and TCP on every address and serves until the task set is dropped.
+/// What serves DNS until dropped.
+pub struct Listeners {
+    _tcp: JoinSet<()>,
+    _udp: UdpWorkers,
+}
+
+/// Binds UDP and TCP on every address, then serves UDP with `udp_threads` threads per address.
 pub async fn start(
     listen: &[IpAddr],
     port: u16,
+    udp_threads: usize,
     authority: Arc<Authority>,
     counters: Arc<ServerCounters>,
-) -> std::io::Result<JoinSet<()>> {
-    let mut tasks = JoinSet::new();
+) -> std::io::Result<Listeners> {
+    let mut tcp = JoinSet::new();
+    let mut udp = Vec::new();
     for ip in listen {
         let addr = SocketAddr::new(*ip, port);
-        let udp = bind_udp(addr)?;
-        let tcp = bind_tcp(addr)?;
-        tasks.spawn(serve_udp(udp, authority.clone(), counters.clone()));
-        tasks.spawn(serve_tcp(tcp, authority.clone(), counters.clone()));
+        udp.push(socket_for(addr, socket2::Type::DGRAM)?.into());
+        tcp.spawn(serve_tcp(bind_tcp(addr)?, authority.clone(), counters.clone()));
     }
-    Ok(tasks)
+    let udp = UdpWorkers::start(udp, udp_threads, authority, counters)?;
+    Ok(Listeners { _tcp: tcp, _udp: udp })
 }
 
 /// IPv6 sockets are v6-only so that "0.0.0.0" and "::" can both be bound.
@@ -116,35 +127,10 @@ fn socket_for(addr: SocketAddr, kind: socket2::Type) -> std::io::Result<socket2:
     Ok(socket)
 }
 
-fn bind_udp(addr: SocketAddr) -> std::io::Result<UdpSocket> {
-    UdpSocket::from_std(socket_for(addr, socket2::Type::DGRAM)?.into())
-}
-
 fn bind_tcp(addr: SocketAddr) -> std::io::Result<TcpListener> {
     let socket = socket_for(addr, socket2::Type::STREAM)?;
     socket.listen(1024)?;
     TcpListener::from_std(socket.into())
-}
-
-async fn serve_udp(socket: UdpSocket, authority: Arc<Authority>, counters: Arc<ServerCounters>) {
-    let mut buf = vec![0u8; 65535];
-    loop {
-        let (len, peer) = match socket.recv_from(&mut buf).await {
-            Ok(r) => r,
-            Err(e) => {
-                warn!(error = %e, "udp receive failed");
-                continue;
-            }
-        };
-        counters.udp.fetch_add(1, Ordering::Relaxed);
-        let reply = authority.respond(&buf[..len], peer.ip(), false);
-        counters.record(reply.outcome);
-        if let Some(bytes) = reply.bytes
-            && let Err(e) = socket.send_to(&bytes, peer).await
-        {
-            debug!(%peer, error = %e, "udp send failed");
-        }
-    }
 }
 
 async fn serve_tcp(listener: TcpListener, authority: Arc<Authority>, counters: Arc<ServerCounters>) {
