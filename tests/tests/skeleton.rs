@@ -4,7 +4,10 @@ mod common;
 
 use std::net::SocketAddr;
 
-use hickory_proto::rr::{RData, RecordType};
+use hickory_proto::{
+    op::Message,
+    rr::{RData, RecordType},
+};
 use switchyard_tests::{client, daemon::Daemon, privileges::have_root, topology::Pair};
 
 #[test]
@@ -144,4 +147,65 @@ fn large_answers_are_answered_by_xdp_over_veth() {
     let response =
         client::udp(&pair.client, server, &client::query_message("eight.example.com.", RecordType::AAAA, false));
     assert_eq!(response.answers.len(), 8, "answered, by whichever path has room");
+}
+
+#[test]
+fn a_burst_from_several_sockets_is_answered_in_full_by_userspace() {
+    if !have_root("a_burst_from_several_sockets_is_answered_in_full_by_userspace") {
+        return;
+    }
+    const SOCKETS: usize = 4;
+    const PER_SOCKET: usize = 16;
+    let pair = Pair::new(6);
+    let (_, toml) = common::basic_config(&pair, "off");
+    let daemon = Daemon::start(&pair.server, &toml);
+    let server = SocketAddr::new(pair.server_v4.into(), 53);
+    // One query first, so that neighbour discovery does not hold up the burst.
+    client::udp(&pair.client, server, &client::query_message("www.example.com.", RecordType::A, false));
+
+    // Every query of every socket goes out before any answer is read: the server takes them
+    // in batches and answers each batch in one call, and every answer must reach its own
+    // socket with its own id and question.
+    let names = ["www.example.com.", "example.com."];
+    let replies = pair.client.enter(move || {
+        let sockets: Vec<std::net::UdpSocket> = (0..SOCKETS)
+            .map(|_| {
+                let s = std::net::UdpSocket::bind("0.0.0.0:0").expect("bind");
+                s.set_read_timeout(Some(std::time::Duration::from_secs(3))).unwrap();
+                s
+            })
+            .collect();
+        for (s, socket) in sockets.iter().enumerate() {
+            for q in 0..PER_SOCKET {
+                let mut query = client::query_message(names[q % 2], RecordType::A, false);
+                query.metadata.id = (s * PER_SOCKET + q) as u16;
+                socket.send_to(&query.to_vec().unwrap(), server).expect("send");
+            }
+        }
+        let mut replies = Vec::new();
+        let mut buf = [0u8; 4096];
+        for (s, socket) in sockets.iter().enumerate() {
+            for _ in 0..PER_SOCKET {
+                let Ok(len) = socket.recv(&mut buf) else { break };
+                replies.push((s, Message::from_vec(&buf[..len]).expect("a parsable response")));
+            }
+        }
+        replies
+    });
+
+    assert_eq!(replies.len(), SOCKETS * PER_SOCKET, "every query answered");
+    let mut ids: Vec<u16> = replies.iter().map(|(_, m)| m.metadata.id).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), SOCKETS * PER_SOCKET, "each id once");
+    for (socket, reply) in &replies {
+        let id = reply.metadata.id as usize;
+        assert_eq!(id / PER_SOCKET, *socket, "answer {id} came back to the socket that asked");
+        assert_eq!(reply.queries[0].name().to_string(), names[id % PER_SOCKET % 2], "question of query {id}");
+        let expected = if id % 2 == 0 { vec!["198.18.10.1", "198.18.20.1"] } else { vec![] };
+        let addrs: Vec<String> = reply.answers.iter().map(|r| r.data.to_string()).collect();
+        assert_eq!(addrs, expected, "answer of query {id}");
+        assert_eq!(reply.metadata.response_code.to_string(), "No Error");
+    }
+    assert_eq!(daemon.userspace_counter("udp"), (SOCKETS * PER_SOCKET + 1) as u64);
 }
