@@ -25,8 +25,13 @@ pub struct XdpHarness {
 impl XdpHarness {
     /// Loads the program and fills its maps from `table` and `views`; `config` supplies zones.
     pub fn new(config_toml: &str, table: AnswerTable, views: Views) -> XdpHarness {
+        XdpHarness::with_max_entries(config_toml, table, views, 4096)
+    }
+
+    /// Like `new`, with room for `max_entries` answer sets.
+    pub fn with_max_entries(config_toml: &str, table: AnswerTable, views: Views, max_entries: u32) -> XdpHarness {
         let config = Config::parse(config_toml, "harness.toml").expect("harness config");
-        let mut datapath = Datapath::load(None, 4096).expect("load the XDP object (root needed)");
+        let mut datapath = Datapath::load(None, max_entries).expect("load the XDP object (root needed)");
         datapath.set_views(&views).expect("views");
         let write_stats = MapWriter::default().write(&mut datapath.answers().unwrap(), &table).expect("write answers");
         datapath

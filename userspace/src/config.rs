@@ -114,7 +114,8 @@ pub struct XdpSection {
     pub interfaces: Vec<String>,
     #[serde(default)]
     pub mode: XdpMode,
-    /// Capacity of the answer map (entries: names × types × views).
+    /// Capacity of the answer map (entries: names × types × views). The kernel allocates it at
+    /// start: about 300 bytes per entry.
     #[serde(default = "default_max_entries")]
     pub max_entries: u32,
 }

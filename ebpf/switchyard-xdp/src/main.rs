@@ -19,11 +19,14 @@ use aya_ebpf::{
 };
 use switchyard_common::{AnswerKey, AnswerSet, COUNTER_COUNT, Counter, Scratch, XdpConfig};
 
-/// Flag for hash maps that allocate on insert: memory follows the number of services.
-const BPF_F_NO_PREALLOC: u32 = 1;
-
+/// Preallocated (no BPF_F_NO_PREALLOC): the elements lie in one area rather than scattered over
+/// the allocator's 512-byte slots, which makes a lookup of an entry that is not in the CPU's
+/// caches about 30% cheaper (`cargo xtask bench xdp`, ipv4_a_hit_many). The memory, about 300
+/// bytes per entry of `xdp.max_entries`, is taken when the program is loaded. Since Linux 6.1
+/// allocate-on-insert maps reuse freed elements at once as well, so neither kind gives a
+/// reader more protection against an element replaced under it.
 #[map]
-static ANSWERS: HashMap<AnswerKey, AnswerSet> = HashMap::with_max_entries(65536, BPF_F_NO_PREALLOC);
+static ANSWERS: HashMap<AnswerKey, AnswerSet> = HashMap::with_max_entries(65536, 0);
 #[map]
 static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(COUNTER_COUNT, 0);
 #[map]

@@ -5,7 +5,7 @@ use std::{net::IpAddr, path::PathBuf, process::ExitCode};
 
 use hickory_proto::rr::RecordType;
 use switchyard::bpf::test_run;
-use switchyard_common::program_names;
+use switchyard_common::program_names::{self, PASS, SWAP_ONLY};
 use switchyard_tests::{
     frames::{EdnsSpec, query, udp_frame},
     privileges::have_root,
@@ -54,7 +54,8 @@ fn bench_xdp(only: &[String]) -> Result<(), String> {
         return Err("needs root".into());
     }
     let cases = (|| -> Result<Vec<(&'static str, &'static str, f64)>, String> {
-        let mut h = XdpHarness::new(ZONE, table(), Default::default());
+        let zone = zone_with_many_names();
+        let mut h = XdpHarness::with_max_entries(&zone, table(&zone), Default::default(), 2 * MANY_NAMES as u32);
         let edns = EdnsSpec { cookie: true, ..EdnsSpec::default() };
         let v4 = |dns: Vec<u8>| udp_frame(None, ip("198.18.0.2"), ip("198.18.0.1"), 40000, 53, &dns);
         let a_hit = v4(query(1, "www.example.com.", RecordType::A, None));
@@ -68,27 +69,37 @@ fn bench_xdp(only: &[String]) -> Result<(), String> {
         );
         let edns_hit = v4(query(1, "www.example.com.", RecordType::A, Some(&edns)));
         let miss = v4(query(1, "nope.example.com.", RecordType::A, None));
+        let many: Vec<Vec<u8>> =
+            shuffled(MANY_NAMES).into_iter().map(|i| v4(query(1, &many_name(i), RecordType::A, None))).collect();
         let responder = program_names::RESPONDER;
         let mut out = Vec::new();
         let cases = [
-            ("ipv4_a_hit", "IPv4 A, 2 answers", responder, &a_hit, test_run::XDP_TX, Some("answered_v4")),
-            ("ipv6_aaaa_hit", "IPv6 AAAA, 2 answers", responder, &aaaa_hit, test_run::XDP_TX, Some("answered_v6")),
-            ("edns_a_hit", "IPv4 A + EDNS cookie, OPT", responder, &edns_hit, test_run::XDP_TX, Some("answered_v4")),
-            ("miss_pass", "IPv4 A miss, XDP_PASS", responder, &miss, test_run::XDP_PASS, Some("pass_miss")),
-            ("floor_swap_tx", "swap addresses + XDP_TX only", program_names::SWAP_ONLY, &a_hit, test_run::XDP_TX, None),
-            ("empty_pass", "return XDP_PASS (timer overhead)", program_names::PASS, &a_hit, test_run::XDP_PASS, None),
+            ("ipv4_a_hit", "IPv4 A, 2 answers", responder, one(&a_hit), test_run::XDP_TX, Some("answered_v4")),
+            ("ipv6_aaaa_hit", "IPv6 AAAA, 2 answers", responder, one(&aaaa_hit), test_run::XDP_TX, Some("answered_v6")),
+            (
+                "edns_a_hit",
+                "IPv4 A + EDNS cookie, OPT",
+                responder,
+                one(&edns_hit),
+                test_run::XDP_TX,
+                Some("answered_v4"),
+            ),
+            ("ipv4_a_hit_many", MANY_WHAT, responder, &many[..], test_run::XDP_TX, Some("answered_v4")),
+            ("miss_pass", "IPv4 A miss, XDP_PASS", responder, one(&miss), test_run::XDP_PASS, Some("pass_miss")),
+            ("floor_swap_tx", "swap addresses + XDP_TX only", SWAP_ONLY, one(&a_hit), test_run::XDP_TX, None),
+            ("empty_pass", "return XDP_PASS (timer overhead)", PASS, one(&a_hit), test_run::XDP_PASS, None),
         ];
         if let Some(unknown) = only.iter().find(|o| !cases.iter().any(|c| c.0 == o.as_str())) {
             let known: Vec<&str> = cases.iter().map(|c| c.0).collect();
             return Err(format!("unknown case {unknown:?}; known: {}", known.join(", ")));
         }
-        for (name, what, program_name, frame, action, counter) in cases {
+        for (name, what, program_name, frames, action, counter) in cases {
             if !only.is_empty() && !only.iter().any(|o| o == name) && !REFERENCE_CASES.contains(&name) {
                 continue;
             }
             let before = counter.map(|c| h.counter(c));
             let program = h.datapath.program(program_name).map_err(|e| e.to_string())?;
-            let samples = (0..ROUNDS).map(|_| time_runs(program, frame, action)).collect::<Result<Vec<_>, _>>()?;
+            let samples = (0..ROUNDS).map(|_| time_runs(program, frames, action)).collect::<Result<Vec<_>, _>>()?;
             // The counters prove that every run took the path it is meant to measure.
             if let (Some(c), Some(before)) = (counter, before) {
                 let runs = h.counter(c) - before;
@@ -154,12 +165,12 @@ fn bench_xdp(only: &[String]) -> Result<(), String> {
 }
 
 /// Mean kernel-measured nanoseconds of one run of `program` over `CALLS` test runs of one
-/// repetition each. The kernel does not restore the frame between repetitions (nor between
+/// repetition each, taking the frames in turn. The kernel does not restore the frame between repetitions (nor between
 /// live-mode runs on a recycled page), so a responder, which rewrites its frame, is only timed
 /// correctly one run per call. Every run must end in `action`.
-fn time_runs(program: &aya::programs::Xdp, frame: &[u8], action: u32) -> Result<f64, String> {
+fn time_runs(program: &aya::programs::Xdp, frames: &[Vec<u8>], action: u32) -> Result<f64, String> {
     let mut total_ns = 0u64;
-    for _ in 0..CALLS {
+    for frame in frames.iter().cycle().take(CALLS) {
         let run = test_run::run(program, frame, 1).map_err(|e| e.to_string())?;
         if run.action != action {
             return Err(format!("a run ended in action {}, expected {action}", run.action));
@@ -182,7 +193,42 @@ a = ["198.18.10.1", "198.18.20.1"]
 aaaa = ["fd00:10::1", "fd00:20::1"]
 "#;
 
-fn table() -> switchyard::answers::AnswerTable {
-    let config = switchyard::config::Config::parse(ZONE, "bench.toml").expect("bench zone");
+/// Names in the answer map besides the zone's own, for the case that looks up a different one
+/// each run (as under real load, where the entries are mostly not in the CPU's caches).
+const MANY_NAMES: usize = 20_000;
+const MANY_WHAT: &str = "IPv4 A, 2 answers, a different name of 20,000 each run";
+
+fn many_name(i: usize) -> String {
+    format!("s{i:05}.example.com.")
+}
+
+fn zone_with_many_names() -> String {
+    let mut zone = ZONE.to_string();
+    for i in 0..MANY_NAMES {
+        zone.push_str(&format!("[[service]]\nname = \"{}\"\na = [\"198.18.10.1\", \"198.18.20.1\"]\n", many_name(i)));
+    }
+    zone
+}
+
+/// 0..n in a fixed pseudo-random order, so that neither the map's buckets nor the frames are
+/// visited in address order.
+fn shuffled(n: usize) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..n).collect();
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    for i in (1..n).rev() {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        order.swap(i, (state % (i as u64 + 1)) as usize);
+    }
+    order
+}
+
+fn one(frame: &Vec<u8>) -> &[Vec<u8>] {
+    std::slice::from_ref(frame)
+}
+
+fn table(zone: &str) -> switchyard::answers::AnswerTable {
+    let config = switchyard::config::Config::parse(zone, "bench.toml").expect("bench zone");
     switchyard::answers::AnswerTable::from_config(&config, &Default::default())
 }
