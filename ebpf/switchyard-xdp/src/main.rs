@@ -19,12 +19,12 @@ use aya_ebpf::{
 };
 use switchyard_common::{AnswerKey, AnswerSet, COUNTER_COUNT, Counter, Scratch, XdpConfig};
 
-/// Preallocated (no BPF_F_NO_PREALLOC): the elements lie in one area rather than scattered over
-/// the allocator's 512-byte slots, which makes a lookup of an entry that is not in the CPU's
-/// caches about 30% cheaper (`cargo xtask bench xdp`, ipv4_a_hit_many). The memory, about 300
-/// bytes per entry of `xdp.max_entries`, is taken when the program is loaded. Since Linux 6.1
-/// allocate-on-insert maps reuse freed elements at once as well, so neither kind gives a
-/// reader more protection against an element replaced under it.
+/// Preallocated (no BPF_F_NO_PREALLOC): a lookup of an entry that is not in the CPU's caches
+/// measured about a fifth cheaper than with allocate-on-insert (`cargo xtask bench xdp`,
+/// ipv4_a_hit_many, medians of interleaved runs, which vary by a third from one load to the
+/// next). The memory, about 300 bytes per entry of `xdp.max_entries`, is taken at load. Since
+/// Linux 6.1 allocate-on-insert maps reuse freed elements at once as well, so neither kind
+/// protects a reader better from an element replaced under it.
 #[map]
 static ANSWERS: HashMap<AnswerKey, AnswerSet> = HashMap::with_max_entries(65536, 0);
 #[map]
