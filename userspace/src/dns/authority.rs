@@ -26,6 +26,8 @@ use crate::{
 
 struct Zone {
     name: Name,
+    /// `name` in the answer table's form, to tell the apex without encoding it per query.
+    wire: Vec<u8>,
     soa: Record,
     ns: Vec<Record>,
 }
@@ -79,8 +81,9 @@ impl Authority {
                 z.ns.iter()
                     .map(|n| Record::from_rdata(name.clone(), z.ttl, RData::NS(NS(parse_name(n).expect("validated")))))
                     .collect();
-            names.insert(wire_name(&name));
-            zones.push(Zone { name, soa, ns });
+            let wire = wire_name(&name);
+            names.insert(wire.clone());
+            zones.push(Zone { name, wire, soa, ns });
         }
         for service in &config.service {
             let mut name = parse_name(&service.name).expect("validated");
@@ -138,14 +141,15 @@ impl Authority {
         response.metadata.authoritative = true;
 
         let name = wire_name(qname);
-        if !self.names.contains(&name) {
-            response.metadata.response_code = ResponseCode::NXDomain;
-            response.add_authority(zone.soa.clone());
-            return self.finish(response, &query, tcp, Outcome::NxDomain);
-        }
         let (view, scope) = self.locality(&query, client, &name);
         let answers = self.records(zone, qname, &name, question.query_type(), view);
         if answers.is_empty() {
+            // Asked only now: a name with answers exists, and most queries have answers.
+            if !self.names.contains(&name) {
+                response.metadata.response_code = ResponseCode::NXDomain;
+                response.add_authority(zone.soa.clone());
+                return self.finish(response, &query, tcp, Outcome::NxDomain);
+            }
             response.add_authority(zone.soa.clone());
             self.set_subnet_scope(&mut response, &query, scope);
             return self.finish(response, &query, tcp, Outcome::NoData);
@@ -158,7 +162,7 @@ impl Authority {
     /// Records of one type at one existing name. Owners are the query name as received, so
     /// the encoder compresses them to a pointer at the question (0xC00C), as XDP does.
     fn records(&self, zone: &Zone, qname: &Name, name: &[u8], qtype: RecordType, view: u32) -> Vec<Record> {
-        let at_apex = wire_name(&zone.name) == name;
+        let at_apex = zone.wire == name;
         let mut out = Vec::new();
         let table = self.table.load();
         let want = |t: RecordType| qtype == t || qtype == RecordType::ANY;
