@@ -200,9 +200,11 @@ fn a_burst_from_several_sockets_is_answered_in_full_by_userspace() {
     assert_eq!(ids.len(), SOCKETS * PER_SOCKET, "each id once");
     for (socket, reply) in &replies {
         let id = reply.metadata.id as usize;
-        assert_eq!(id / PER_SOCKET, *socket, "answer {id} came back to the socket that asked");
-        assert_eq!(reply.queries[0].name().to_string(), names[id % PER_SOCKET % 2], "question of query {id}");
-        let expected = if id % 2 == 0 { vec!["198.18.10.1", "198.18.20.1"] } else { vec![] };
+        let (asker, q) = (id / PER_SOCKET, id % PER_SOCKET);
+        assert_eq!(asker, *socket, "answer {id} came back to the socket that asked");
+        assert_eq!(reply.queries[0].name().to_string(), names[q % 2], "question of query {id}");
+        // www has two addresses; the apex has none (NODATA).
+        let expected = if q.is_multiple_of(2) { vec!["198.18.10.1", "198.18.20.1"] } else { vec![] };
         let addrs: Vec<String> = reply.answers.iter().map(|r| r.data.to_string()).collect();
         assert_eq!(addrs, expected, "answer of query {id}");
         assert_eq!(reply.metadata.response_code.to_string(), "No Error");
