@@ -64,12 +64,11 @@ fn name_outside_the_zone_is_refused() {
 }
 
 #[test]
-fn no_udp_threads_is_refused() {
-    assert_refused(
-        &GOOD.replace("dns_port = 53", "dns_port = 53\nudp_threads = 0"),
-        "server.udp_threads",
-        "must be 1 to 256",
-    );
+fn udp_threads_out_of_range_are_refused() {
+    for n in [0, 257] {
+        let text = GOOD.replace("dns_port = 53", &format!("dns_port = 53\nudp_threads = {n}"));
+        assert_refused(&text, "server.udp_threads", "must be 1 to 256");
+    }
 }
 
 #[test]

@@ -71,10 +71,11 @@ pub struct ServerConfig {
     /// Addresses the userspace server binds (UDP and TCP).
     #[serde(default = "default_listen")]
     pub listen: Vec<IpAddr>,
-    /// Threads answering UDP per listen address (the XDP path is not among them); one per CPU
-    /// by default.
-    #[serde(default = "default_udp_threads")]
-    pub udp_threads: usize,
+    /// Threads answering UDP per listen address (the XDP path is not among them); unset means
+    /// one per CPU the daemon may run on (`udp_threads()`), decided at start, so that a reload
+    /// of an unchanged file never sees a different value.
+    #[serde(default)]
+    pub udp_threads: Option<usize>,
     /// UDP payload size we advertise in EDNS responses (RFC 9715 suggests 1232).
     #[serde(default = "default_edns_payload")]
     pub edns_udp_payload: u16,
@@ -217,10 +218,6 @@ fn default_listen() -> Vec<IpAddr> {
 }
 /// More threads than this would only wait on one socket's queue.
 const MAX_UDP_THREADS: usize = 256;
-
-fn default_udp_threads() -> usize {
-    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
-}
 fn default_edns_payload() -> u16 {
     1232
 }
@@ -258,13 +255,21 @@ fn default_reorder_hold() -> u32 {
     3
 }
 
+impl ServerConfig {
+    /// UDP threads per listen address: as configured, else one per CPU (at most 256).
+    pub fn udp_threads(&self) -> usize {
+        self.udp_threads
+            .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(MAX_UDP_THREADS))
+    }
+}
+
 impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
             instance: default_instance(),
             dns_port: default_dns_port(),
             listen: default_listen(),
-            udp_threads: default_udp_threads(),
+            udp_threads: None,
             edns_udp_payload: default_edns_payload(),
             run_dir: default_run_dir(),
             pin_root: default_pin_root(),
@@ -350,7 +355,7 @@ impl Config {
         }
         self.validate_sites()?;
         self.validate_sync()?;
-        if !(1..=MAX_UDP_THREADS).contains(&self.server.udp_threads) {
+        if self.server.udp_threads.is_some_and(|n| !(1..=MAX_UDP_THREADS).contains(&n)) {
             return Err(("server.udp_threads".into(), format!("must be 1 to {MAX_UDP_THREADS}")));
         }
         if self.server.edns_udp_payload < 512 {

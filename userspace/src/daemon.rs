@@ -59,7 +59,7 @@ pub async fn run(config: Config, path: PathBuf) -> anyhow::Result<()> {
     let counters = Arc::new(server::ServerCounters::default());
 
     // Bind first: a port in use stops us before anything is attached.
-    let (listen, threads) = (&config.server.listen, config.server.udp_threads);
+    let (listen, threads) = (&config.server.listen, config.server.udp_threads());
     let listeners = server::start(listen, config.server.dns_port, threads, authority, counters.clone())
         .await
         .with_context(|| format!("binding DNS port {}", config.server.dns_port))?;

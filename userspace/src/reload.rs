@@ -75,6 +75,24 @@ sites = ["a"]
 "#;
 
     #[test]
+    fn an_unset_udp_threads_does_not_follow_the_cpus_into_a_reload() {
+        // Parsed on all CPUs, then again with this thread pinned to one: the file is the same,
+        // so a reload must not ask for a restart.
+        let old = Config::parse(BASE, "old").unwrap();
+        let cpus = old.server.udp_threads();
+        assert!(cpus >= 1);
+        let pinned = unsafe {
+            let mut one: libc::cpu_set_t = std::mem::zeroed();
+            libc::CPU_SET(0, &mut one);
+            libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &one)
+        };
+        assert_eq!(pinned, 0, "pin the test thread to CPU 0");
+        let new = Config::parse(BASE, "new").unwrap();
+        assert_eq!(new.server.udp_threads(), 1, "one CPU left, one thread");
+        assert_eq!(restart_needed(&old, &new), None);
+    }
+
+    #[test]
     fn services_and_sites_change_live_but_zones_and_names_need_a_restart() {
         let old = Config::parse(BASE, "old").unwrap();
         let ttl = Config::parse(&BASE.replace("sites = [\"a\"]", "ttl = 7\nsites = [\"a\"]"), "new").unwrap();

@@ -172,7 +172,7 @@ fn with_server<T>(
             let daemon = Daemon::start(&pair.server, &toml);
             pin_all_threads(daemon.pid(), SERVER_CPU);
             let settings = format!(
-                "Switchyard {}: [xdp] mode = \"{}\" on the server veth, 10,000 static [[service]] entries, udp_threads = 1 (one thread answering UDP)",
+                "Switchyard {}: [xdp] mode = \"{}\" on the server veth, 10,000 static [[service]] entries, udp_threads = 1 (one UDP thread per listen address; queries go to the IPv4 one)",
                 if xdp { "XDP" } else { "userspace only" },
                 if xdp { "native" } else { "off" }
             );

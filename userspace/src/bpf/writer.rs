@@ -1,9 +1,9 @@
 //! Mirrors the answer table into the XDP answer map, touching only entries that changed.
 //!
 //! A hash-map update links in a new, fully written element, so a lookup never finds a
-//! half-written answer set. The replaced element goes back to the map's own free list at once
-//! (for preallocated maps always, for the others since Linux 6.1), so a program still reading it
-//! when a later update reuses it could read a mix; that window is one run of the program, well
+//! half-written answer set. The replaced element is kept for reuse at once (for preallocated
+//! maps always, for the others since Linux 6.1), so a program still reading it when a later
+//! update reuses it could read a mix; that window is one run of the program, well
 //! under a microsecond, and updates only come with policy changes.
 
 use std::{

@@ -25,6 +25,8 @@ use super::{authority::Authority, server::ServerCounters};
 
 /// How often an idle thread looks at the stop flag.
 const STOP_POLL: Duration = Duration::from_millis(200);
+/// Pause after an unexpected receive error, so that one that persists cannot spin the thread.
+const ERROR_PAUSE: Duration = Duration::from_millis(10);
 /// Datagrams taken per system call.
 const BATCH: usize = 32;
 /// Room per datagram. Queries are far smaller; a longer one arrives cut short, fails to parse
@@ -53,8 +55,9 @@ impl UdpWorkers {
             for i in 0..per_socket.max(1) {
                 let socket = socket.try_clone()?;
                 let (authority, counters, stop) = (authority.clone(), counters.clone(), workers.stop.clone());
+                let family = if local.is_ipv4() { 4 } else { 6 };
                 let thread = std::thread::Builder::new()
-                    .name(format!("udp{i}-{}", local.port()))
+                    .name(format!("udp{family}-{i}"))
                     .spawn(move || serve(&socket, &authority, &counters, &stop))?;
                 workers.threads.push(thread);
             }
@@ -88,6 +91,7 @@ fn serve(socket: &UdpSocket, authority: &Authority, counters: &ServerCounters, s
                 Err(Errno::EAGAIN | Errno::EINTR) => continue,
                 Err(e) => {
                     warn!(error = %e, "udp receive failed");
+                    std::thread::sleep(ERROR_PAUSE);
                     continue;
                 }
             }
