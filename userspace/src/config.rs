@@ -216,8 +216,6 @@ fn default_dns_port() -> u16 {
 fn default_listen() -> Vec<IpAddr> {
     vec![IpAddr::V4(Ipv4Addr::UNSPECIFIED), IpAddr::V6(Ipv6Addr::UNSPECIFIED)]
 }
-/// More threads than this would only wait on one socket's queue.
-const MAX_UDP_THREADS: usize = 256;
 fn default_edns_payload() -> u16 {
     1232
 }
@@ -254,6 +252,9 @@ fn default_service_ttl() -> u32 {
 fn default_reorder_hold() -> u32 {
     3
 }
+
+/// More threads than this would only wait on one socket's queue.
+const MAX_UDP_THREADS: usize = 256;
 
 impl ServerConfig {
     /// UDP threads per listen address: as configured, else one per CPU (at most 256).

@@ -94,15 +94,22 @@ pub const fn word_sum_swapped(word: u64) -> u64 {
     (word & 0xffff_ffff) + (word >> 32)
 }
 
-/// The big-endian ones'-complement sum, folded to 16 bits, of a total of `word_sum_swapped`s.
+/// Folds an accumulated ones'-complement sum to 16 bits (not yet inverted).
 #[inline(always)]
-pub const fn fold_swapped(mut sum: u64) -> u64 {
+pub const fn fold(mut sum: u64) -> u16 {
     // Four folds bring any u64 down to 16 bits.
     sum = (sum & 0xffff_ffff) + (sum >> 32);
     sum = (sum & 0xffff) + (sum >> 16);
     sum = (sum & 0xffff) + (sum >> 16);
     sum = (sum & 0xffff) + (sum >> 16);
-    (sum as u16).swap_bytes() as u64
+    sum as u16
+}
+
+/// The big-endian ones'-complement sum, folded to 16 bits, of a total of `word_sum_swapped`s
+/// (or of any sum taken with its bytes swapped).
+#[inline(always)]
+pub const fn fold_swapped(sum: u64) -> u64 {
+    fold(sum).swap_bytes() as u64
 }
 
 impl PackedName {
@@ -398,10 +405,7 @@ mod tests {
 
     #[test]
     fn word_sums_match_the_byte_sum() {
-        let folded = |sum: u32| {
-            let sum = (sum & 0xffff) + (sum >> 16);
-            ((sum & 0xffff) + (sum >> 16)) as u64
-        };
+        let folded = |sum: u32| fold(sum as u64) as u64;
         let bytes = *b"\x03www\x07exa";
         assert_eq!(fold_swapped(word_sum_swapped(u64::from_le_bytes(bytes))), folded(ones_complement_sum(&bytes)));
         let mut state = 0x0fed_cba9_8765_4321u64;

@@ -1,15 +1,7 @@
-//! Internet checksum arithmetic (RFC 1071) on 64-bit accumulators.
+//! Internet checksum arithmetic (RFC 1071) on 64-bit accumulators; the fold itself is shared
+//! with the daemon (`switchyard_common`).
 
-/// Folds an accumulated sum to 16 bits (ones' complement, not yet inverted).
-#[inline(always)]
-pub fn fold(mut sum: u64) -> u16 {
-    // Four folds bring any u64 down to 16 bits.
-    sum = (sum & 0xffff_ffff) + (sum >> 32);
-    sum = (sum & 0xffff) + (sum >> 16);
-    sum = (sum & 0xffff) + (sum >> 16);
-    sum = (sum & 0xffff) + (sum >> 16);
-    sum as u16
-}
+use switchyard_common::{fold, fold_swapped};
 
 /// The checksum field value for an accumulated sum.
 #[inline(always)]
@@ -42,5 +34,5 @@ pub fn sum_bytes<const N: usize>(bytes: &[u8; N]) -> u64 {
 /// the ones'-complement sum of byte-swapped data is the byte-swapped sum.
 #[inline(always)]
 pub fn at_parity(sum: u64, odd: bool) -> u64 {
-    if odd { fold(sum).swap_bytes() as u64 } else { sum }
+    if odd { fold_swapped(sum) } else { sum }
 }

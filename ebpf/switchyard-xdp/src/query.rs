@@ -212,11 +212,7 @@ fn name(ctx: &XdpContext, start: usize, scratch: &mut Scratch) -> Result<u64, Co
             break;
         }
         let p = at::<[u8; 8]>(ctx, start + i * 8).ok_or(Counter::PassMalformed)?;
-        let raw = u64::from_le_bytes(unsafe { *p });
-        sum += word_sum_swapped(raw);
-        let word = lowercase_word(raw);
-        scratch.name[i] = word;
-        hash = mix_word(hash, word);
+        pack_word(scratch, i, u64::from_le_bytes(unsafe { *p }), &mut hash, &mut sum);
     }
     let whole = len / 8;
     let left = len % 8;
@@ -225,13 +221,20 @@ fn name(ctx: &XdpContext, start: usize, scratch: &mut Scratch) -> Result<u64, Co
             return Err(Counter::PassMalformed);
         }
         let raw = last_word(ctx, start + whole * 8, left)?;
-        sum += word_sum_swapped(raw);
-        let word = lowercase_word(raw);
-        scratch.name[whole] = word;
-        hash = mix_word(hash, word);
+        pack_word(scratch, whole, raw, &mut hash, &mut sum);
     }
     scratch.key.name_hash = hash;
     Ok(fold_swapped(sum))
+}
+
+/// Word `i` of the name as it stands in the packet: summed for the checksum, then lowercased,
+/// stored and hashed.
+#[inline(always)]
+fn pack_word(scratch: &mut Scratch, i: usize, raw: u64, hash: &mut u64, sum: &mut u64) {
+    *sum += word_sum_swapped(raw);
+    let word = lowercase_word(raw);
+    scratch.name[i] = word;
+    *hash = mix_word(*hash, word);
 }
 
 /// The `left` (1..=7) name bytes at `offset` as a little-endian word, zero above them.

@@ -12,7 +12,7 @@ use switchyard_common::{
 
 use crate::{
     ANSWERS, CONFIG, SCRATCH, VIEWS_V4, VIEWS_V6,
-    checksum::{at_parity, finish, finish_udp, fold, sum_bytes},
+    checksum::{at_parity, finish, finish_udp, sum_bytes},
     packet::Packet,
     query::{self, Frame, Question},
 };
@@ -207,7 +207,7 @@ fn write_response(
     }
     sum += at_parity(tail_sum, q.name_len % 2 == 1);
 
-    pkt.set_u16(f.l4 + 6, finish_udp(fold(sum) as u64))
+    pkt.set_u16(f.l4 + 6, finish_udp(sum))
 }
 
 #[inline(always)]

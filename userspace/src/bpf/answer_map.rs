@@ -43,9 +43,14 @@ pub fn read(pin_dir: &Path) -> Result<Vec<MapEntry>, String> {
     Ok(entries)
 }
 
-pub fn decode(key: &AnswerKey, set: &AnswerSet) -> MapEntry {
+/// The name an entry answers for, in presentation form.
+pub fn entry_name(key: &AnswerKey, set: &AnswerSet) -> String {
     let bytes = PackedName { len: key.name_len, words: set.name }.bytes();
-    let name = decode_name(&bytes[..(key.name_len as usize).min(bytes.len())]);
+    decode_name(&bytes[..(key.name_len as usize).min(bytes.len())])
+}
+
+pub fn decode(key: &AnswerKey, set: &AnswerSet) -> MapEntry {
+    let name = entry_name(key, set);
     let addrs = set.addrs[..(set.count as usize).min(set.addrs.len())]
         .iter()
         .map(|slot| {

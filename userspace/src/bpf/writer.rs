@@ -15,7 +15,10 @@ use std::{
 use aya::maps::{HashMap as BpfHashMap, MapData, MapError};
 use switchyard_common::{AnswerKey, AnswerSet, DEFAULT_VIEW, MAX_ADDRS, PackedName};
 
-use crate::answers::{self, AnswerTable};
+use crate::{
+    answers::{self, AnswerTable},
+    bpf::answer_map::entry_name,
+};
 
 /// What one rewrite did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -97,8 +100,8 @@ impl MapWriter {
                 stats.userspace_only += 1;
                 if self.warned_collisions.insert(k) {
                     tracing::warn!(
-                        kept = %name_of(&k, &wanted[&k]),
-                        left_to_userspace = %name_of(&k, &left_out),
+                        kept = %entry_name(&k, &wanted[&k]),
+                        left_to_userspace = %entry_name(&k, &left_out),
                         qtype = key.qtype,
                         view = key.view,
                         "two names share an answer-map key"
@@ -150,10 +153,6 @@ fn keep_lower_name(wanted: &mut HashMap<AnswerKey, AnswerSet>, key: AnswerKey, v
     }
 }
 
-fn name_of(key: &AnswerKey, set: &AnswerSet) -> String {
-    crate::bpf::answer_map::decode_name(&PackedName { len: key.name_len, words: set.name }.bytes())
-}
-
 fn is_override(map: &BpfHashMap<&mut MapData, AnswerKey, AnswerSet>, key: &AnswerKey) -> bool {
     map.get(key, 0).map(|v| v.is_override != 0).unwrap_or(false)
 }
@@ -176,7 +175,7 @@ mod tests {
             let left_out = keep_lower_name(&mut wanted, key, set(second)).expect("one name is left out");
             assert_eq!(wanted[&key].name, a.words, "the lower name keeps the entry");
             assert_eq!(left_out.name, b.words);
-            assert_eq!(name_of(&key, &left_out), "b.example.");
+            assert_eq!(entry_name(&key, &left_out), "b.example.");
         }
     }
 }
