@@ -9,7 +9,7 @@ use std::net::IpAddr;
 use hickory_proto::{op::Message, rr::RecordType};
 use switchyard::answers::wire_name;
 use switchyard::bpf::test_run::{XDP_PASS, XDP_TX};
-use switchyard_common::{AnswerKey, AnswerSet, PackedName, QTYPE_A};
+use switchyard_common::{MapEntry, MapKey, PackedName, QTYPE_A};
 use switchyard_tests::{
     frames::{EdnsSpec, check_response, query, udp_frame},
     privileges::have_root,
@@ -182,8 +182,8 @@ fn an_entry_holding_another_name_is_never_used() {
     slot[..4].copy_from_slice(&[198, 18, 99, 9]);
     let mut map = h.datapath.answers().unwrap();
     for (view, name) in [(0, "a.example.com."), (1, "www.example.com.")] {
-        let key = AnswerKey::new(view, QTYPE_A, &packed(name));
-        map.insert(key, AnswerSet::new(QTYPE_A, 30, &packed("b.example.com."), &[slot]), 0).unwrap();
+        let key = MapKey::new(view, QTYPE_A, &packed(name));
+        map.insert(key, MapEntry::new(QTYPE_A, 30, &packed("b.example.com."), &[slot]), 0).unwrap();
     }
     drop(map);
     passed(&mut h, &v4_query(&query(1, "a.example.com.", RecordType::A, None)), "pass_hash_collision");

@@ -17,7 +17,7 @@ use aya_ebpf::{
     maps::{Array, HashMap, LpmTrie, PerCpuArray},
     programs::XdpContext,
 };
-use switchyard_common::{AnswerKey, AnswerSet, COUNTER_COUNT, Counter, Scratch, XdpConfig};
+use switchyard_common::{Counter, MapEntry, MapKey, Scratch, XdpConfig};
 
 /// Preallocated (no BPF_F_NO_PREALLOC): a lookup of an entry that is not in the CPU's caches
 /// measured about a fifth cheaper than with allocate-on-insert (`cargo xtask bench xdp`,
@@ -26,9 +26,9 @@ use switchyard_common::{AnswerKey, AnswerSet, COUNTER_COUNT, Counter, Scratch, X
 /// Linux 6.1 allocate-on-insert maps reuse freed elements at once as well, so neither kind
 /// protects a reader better from an element replaced under it.
 #[map]
-static ANSWERS: HashMap<AnswerKey, AnswerSet> = HashMap::with_max_entries(65536, 0);
+static ANSWERS: HashMap<MapKey, MapEntry> = HashMap::with_max_entries(65536, 0);
 #[map]
-static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(COUNTER_COUNT, 0);
+static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(Counter::COUNT as u32, 0);
 #[map]
 static CONFIG: Array<XdpConfig> = Array::with_max_entries(1, 0);
 #[map]

@@ -6,7 +6,7 @@ use aya_ebpf::{
 };
 use network_types::{eth::EthHdr, ip::Ipv4Hdr, ip::Ipv6Hdr, udp::UdpHdr};
 use switchyard_common::{
-    AnswerSet, Counter, DEFAULT_VIEW, FLAG_ENABLED, FLAG_HAS_VIEWS, MAX_ADDRS, NAME_WORDS, QTYPE_AAAA, Scratch,
+    Counter, DEFAULT_VIEW, FLAG_ENABLED, FLAG_HAS_VIEWS, MAX_ADDRS, MapEntry, NAME_WORDS, QTYPE_AAAA, Scratch,
     XdpConfig, record_len, record_prefix,
 };
 
@@ -123,7 +123,7 @@ fn client_view(pkt: &Packet, f: &Frame) -> u32 {
 /// another name under the same hash passes the query (no fallback, which could answer with the
 /// default view where the client's view has its own answer).
 #[inline(always)]
-fn lookup(scratch: &mut Scratch) -> Result<&'static AnswerSet, Counter> {
+fn lookup(scratch: &mut Scratch) -> Result<&'static MapEntry, Counter> {
     let set = match unsafe { ANSWERS.get(&scratch.key) } {
         Some(set) => set,
         None if scratch.key.view != DEFAULT_VIEW => {
@@ -158,7 +158,7 @@ fn write_response(
     pkt: &Packet,
     f: &Frame,
     q: &Question,
-    set: &AnswerSet,
+    set: &MapEntry,
     config: &XdpConfig,
     dns_len: usize,
 ) -> Option<()> {
@@ -221,7 +221,7 @@ fn dns_header(q: &Question, count: usize) -> [u8; 12] {
 /// Writes the answer records straight into the frame, each at a constant size so every store is
 /// bounds-checked.
 #[inline(always)]
-fn write_answers(pkt: &Packet, start: usize, qtype: u16, set: &AnswerSet) -> Option<()> {
+fn write_answers(pkt: &Packet, start: usize, qtype: u16, set: &MapEntry) -> Option<()> {
     let fixed = record_prefix(qtype, set.ttl);
     for i in 0..MAX_ADDRS {
         if i >= set.count as usize {

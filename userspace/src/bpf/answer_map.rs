@@ -8,11 +8,12 @@ use std::{
 
 use aya::maps::{HashMap, Map, MapData};
 use serde::Serialize;
-use switchyard_common::{AnswerKey, AnswerSet, PackedName, QTYPE_AAAA, map_names};
+use switchyard_common::{MapEntry, MapKey, PackedName, QTYPE_AAAA, map_names};
 
-/// One entry of the answer map.
+/// One entry of the answer map decoded for an operator: name in presentation form, addresses in
+/// answer order.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct MapEntry {
+pub struct DecodedEntry {
     pub name: String,
     /// "A" or "AAAA".
     pub qtype: String,
@@ -27,12 +28,12 @@ pub struct MapEntry {
 }
 
 /// Every entry of the answer map pinned in `pin_dir`, sorted by name, type and view.
-pub fn read(pin_dir: &Path) -> Result<Vec<MapEntry>, String> {
+pub fn read(pin_dir: &Path) -> Result<Vec<DecodedEntry>, String> {
     let path = pin_dir.join(map_names::ANSWERS);
     let data = MapData::from_pin(&path).map_err(|e| {
         format!("cannot open {}: {e} (is the daemon running with XDP on, and are you root?)", path.display())
     })?;
-    let map: HashMap<MapData, AnswerKey, AnswerSet> =
+    let map: HashMap<MapData, MapKey, MapEntry> =
         HashMap::try_from(Map::from_map_data(data).map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
     let mut entries = Vec::new();
     for item in map.iter() {
@@ -44,12 +45,12 @@ pub fn read(pin_dir: &Path) -> Result<Vec<MapEntry>, String> {
 }
 
 /// The name an entry answers for, in presentation form.
-pub fn entry_name(key: &AnswerKey, set: &AnswerSet) -> String {
+pub fn entry_name(key: &MapKey, set: &MapEntry) -> String {
     let bytes = PackedName { len: key.name_len, words: set.name }.bytes();
     decode_name(&bytes[..(key.name_len as usize).min(bytes.len())])
 }
 
-pub fn decode(key: &AnswerKey, set: &AnswerSet) -> MapEntry {
+pub fn decode(key: &MapKey, set: &MapEntry) -> DecodedEntry {
     let name = entry_name(key, set);
     let addrs = set.addrs[..(set.count as usize).min(set.addrs.len())]
         .iter()
@@ -61,7 +62,7 @@ pub fn decode(key: &AnswerKey, set: &AnswerSet) -> MapEntry {
             }
         })
         .collect();
-    MapEntry {
+    DecodedEntry {
         name,
         qtype: if key.qtype == QTYPE_AAAA { "AAAA".into() } else { "A".into() },
         view_id: key.view,
@@ -103,10 +104,10 @@ mod tests {
         let wire = b"\x03www\x07example\x03com\x00";
         assert_eq!(decode_name(wire), "www.example.com.");
         let name = PackedName::new(wire).unwrap();
-        let key = AnswerKey::new(2, 1, &name);
+        let key = MapKey::new(2, 1, &name);
         let mut slot = [0u8; 16];
         slot[..4].copy_from_slice(&[192, 0, 2, 7]);
-        let entry = decode(&key, &AnswerSet::new(1, 30, &name, &[slot]));
+        let entry = decode(&key, &MapEntry::new(1, 30, &name, &[slot]));
         assert_eq!((entry.qtype.as_str(), entry.view_id, entry.ttl), ("A", 2, 30));
         assert_eq!(entry.addrs, vec![IpAddr::V4(Ipv4Addr::new(192, 0, 2, 7))]);
         assert!(!entry.is_override);

@@ -7,7 +7,7 @@ use aya::{
     maps::{Array, HashMap, LpmTrie, MapData, lpm_trie::Key as PrefixKey},
     programs::{Xdp, XdpMode},
 };
-use switchyard_common::{AnswerKey, AnswerSet, XdpConfig, map_names, program_names};
+use switchyard_common::{MapEntry, MapKey, XdpConfig, map_names, program_names};
 use tracing::{info, warn};
 
 use crate::{answers::Views, config::XdpMode as ConfigMode};
@@ -93,7 +93,7 @@ impl Datapath {
         Ok(())
     }
 
-    pub fn answers(&mut self) -> Result<HashMap<&mut MapData, AnswerKey, AnswerSet>, DatapathError> {
+    pub fn answers(&mut self) -> Result<HashMap<&mut MapData, MapKey, MapEntry>, DatapathError> {
         let map = self.ebpf.map_mut(map_names::ANSWERS).expect("loaded");
         HashMap::try_from(map).map_err(|e| DatapathError::Map(map_names::ANSWERS, e))
     }

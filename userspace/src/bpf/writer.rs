@@ -13,7 +13,7 @@ use std::{
 };
 
 use aya::maps::{HashMap as BpfHashMap, MapData, MapError};
-use switchyard_common::{AnswerKey, AnswerSet, DEFAULT_VIEW, MAX_ADDRS, PackedName};
+use switchyard_common::{DEFAULT_VIEW, MAX_ADDRS, MapEntry, MapKey, PackedName};
 
 use crate::{
     answers::{self, AnswerTable},
@@ -35,13 +35,13 @@ pub struct WriteStats {
 }
 
 /// The XDP map's view of one table entry, or `None` when only userspace can serve it.
-pub fn to_map_entry(key: &answers::AnswerKey, set: &answers::AnswerSet) -> Option<(AnswerKey, AnswerSet)> {
+pub fn to_map_entry(key: &answers::AnswerKey, set: &answers::AnswerSet) -> Option<(MapKey, MapEntry)> {
     let name = PackedName::new(&key.name)?;
-    let map_key = AnswerKey::new(key.view, key.qtype, &name);
+    let map_key = MapKey::new(key.view, key.qtype, &name);
     if set.addrs.len() > MAX_ADDRS && key.view != DEFAULT_VIEW {
         // An empty set makes XDP pass the query rather than fall back to the default view,
         // so userspace answers with this view's own addresses.
-        return Some((map_key, AnswerSet::new(key.qtype, set.ttl, &name, &[])));
+        return Some((map_key, MapEntry::new(key.qtype, set.ttl, &name, &[])));
     }
     if set.addrs.is_empty() || set.addrs.len() > MAX_ADDRS {
         return None;
@@ -58,21 +58,21 @@ pub fn to_map_entry(key: &answers::AnswerKey, set: &answers::AnswerSet) -> Optio
             IpAddr::V6(v6) => v6.octets(),
         })
         .collect();
-    Some((map_key, AnswerSet::new(key.qtype, set.ttl, &name, &addrs)))
+    Some((map_key, MapEntry::new(key.qtype, set.ttl, &name, &addrs)))
 }
 
 /// Remembers what it wrote so that the next table only costs its differences.
 #[derive(Default)]
 pub struct MapWriter {
-    written: HashMap<AnswerKey, AnswerSet>,
+    written: HashMap<MapKey, MapEntry>,
     /// Keys two names were found to share, each logged once.
-    warned_collisions: HashSet<AnswerKey>,
+    warned_collisions: HashSet<MapKey>,
 }
 
 impl MapWriter {
     pub fn write(
         &mut self,
-        map: &mut BpfHashMap<&mut MapData, AnswerKey, AnswerSet>,
+        map: &mut BpfHashMap<&mut MapData, MapKey, MapEntry>,
         table: &AnswerTable,
     ) -> Result<WriteStats, MapError> {
         self.write_with_overrides(map, table, &HashSet::new())
@@ -83,13 +83,13 @@ impl MapWriter {
     /// other entry marked as an override is left alone.
     pub fn write_with_overrides(
         &mut self,
-        map: &mut BpfHashMap<&mut MapData, AnswerKey, AnswerSet>,
+        map: &mut BpfHashMap<&mut MapData, MapKey, MapEntry>,
         table: &AnswerTable,
         overrides: &HashSet<answers::AnswerKey>,
     ) -> Result<WriteStats, MapError> {
         let started = Instant::now();
         let mut stats = WriteStats::default();
-        let mut wanted: HashMap<AnswerKey, AnswerSet> = HashMap::with_capacity(table.entries.len());
+        let mut wanted: HashMap<MapKey, MapEntry> = HashMap::with_capacity(table.entries.len());
         for (key, set) in &table.entries {
             let Some((k, mut v)) = to_map_entry(key, set) else {
                 stats.userspace_only += 1;
@@ -142,7 +142,7 @@ impl MapWriter {
 /// out, if any. Two names with one hash: the XDP program answers only the name its entry holds
 /// and passes the other to userspace; the lower name keeps the entry, so the choice does not
 /// depend on the order the table is walked in.
-fn keep_lower_name(wanted: &mut HashMap<AnswerKey, AnswerSet>, key: AnswerKey, value: AnswerSet) -> Option<AnswerSet> {
+fn keep_lower_name(wanted: &mut HashMap<MapKey, MapEntry>, key: MapKey, value: MapEntry) -> Option<MapEntry> {
     match wanted.get_mut(&key) {
         None => {
             wanted.insert(key, value);
@@ -153,7 +153,7 @@ fn keep_lower_name(wanted: &mut HashMap<AnswerKey, AnswerSet>, key: AnswerKey, v
     }
 }
 
-fn is_override(map: &BpfHashMap<&mut MapData, AnswerKey, AnswerSet>, key: &AnswerKey) -> bool {
+fn is_override(map: &BpfHashMap<&mut MapData, MapKey, MapEntry>, key: &MapKey) -> bool {
     map.get(key, 0).map(|v| v.is_override != 0).unwrap_or(false)
 }
 
@@ -166,9 +166,9 @@ mod tests {
         let a = PackedName::new(b"\x01a\x07example\x00").unwrap();
         let b = PackedName::new(b"\x01b\x07example\x00").unwrap();
         // A forged key standing for both names, as a 64-bit hash collision would.
-        let key = AnswerKey { view: 0, qtype: 1, name_len: a.len, name_hash: 42 };
+        let key = MapKey { view: 0, qtype: 1, name_len: a.len, name_hash: 42 };
         let set =
-            |name: &PackedName| AnswerSet::new(1, 30, name, &[[198, 18, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]]);
+            |name: &PackedName| MapEntry::new(1, 30, name, &[[198, 18, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]]);
         for (first, second) in [(&a, &b), (&b, &a)] {
             let mut wanted = HashMap::new();
             assert!(keep_lower_name(&mut wanted, key, set(first)).is_none());

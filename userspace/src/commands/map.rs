@@ -8,7 +8,7 @@ use clap::Subcommand;
 use super::{Target, change};
 use crate::{
     admin::Request,
-    bpf::answer_map::{self, MapEntry},
+    bpf::answer_map::{self, DecodedEntry},
     operator::{Override, Qtype},
 };
 
@@ -71,7 +71,7 @@ pub fn run(command: MapCommand) -> Result<(), String> {
         MapCommand::Get { name, qtype, view, target, json } => {
             let wanted = crate::config::parse_name(&name)?.to_lowercase().to_ascii();
             let view = view.map(|v| if v == "default" { None } else { Some(v) });
-            let found: Vec<MapEntry> = entries(&target)?
+            let found: Vec<DecodedEntry> = entries(&target)?
                 .into_iter()
                 .filter(|e| e.name == wanted)
                 .filter(|e| qtype.is_none_or(|q| e.qtype == q.to_string()))
@@ -94,7 +94,7 @@ pub fn run(command: MapCommand) -> Result<(), String> {
 }
 
 /// The pinned map's entries, with view names when the config is known.
-fn entries(target: &Target) -> Result<Vec<MapEntry>, String> {
+fn entries(target: &Target) -> Result<Vec<DecodedEntry>, String> {
     let server = target.server()?;
     let mut entries = answer_map::read(&server.pin_dir())?;
     if let Some(config) = target.full_config()? {
@@ -108,7 +108,7 @@ fn entries(target: &Target) -> Result<Vec<MapEntry>, String> {
     Ok(entries)
 }
 
-fn print(entries: &[MapEntry], json: bool) -> Result<(), String> {
+fn print(entries: &[DecodedEntry], json: bool) -> Result<(), String> {
     if json {
         println!("{}", serde_json::to_string(entries).expect("serialisable"));
         return Ok(());

@@ -1,0 +1,78 @@
+//! The XDP program's outcome counters, listed once: the enum, its order, its length and the
+//! names `switchyard stats` and the metrics show all come from the list below.
+
+/// Defines `Counter` from `Variant = "name"` lines: the slot is the position in the list.
+macro_rules! counters {
+    ($($(#[$doc:meta])* $variant:ident = $name:literal,)+) => {
+        /// Outcome counters, one slot each in a per-CPU array.
+        #[repr(u32)]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub enum Counter {
+            $($(#[$doc])* $variant,)+
+        }
+
+        impl Counter {
+            /// Slots in the counters map.
+            pub const COUNT: usize = [$(stringify!($variant),)+].len();
+
+            /// Every counter, in slot order.
+            pub const ALL: [Counter; Counter::COUNT] = [$(Counter::$variant,)+];
+
+            /// Stable name used by `switchyard stats` and metrics.
+            pub const fn name(self) -> &'static str {
+                match self {
+                    $(Counter::$variant => $name,)+
+                }
+            }
+        }
+    };
+}
+
+counters! {
+    AnsweredV4 = "answered_v4",
+    AnsweredV6 = "answered_v6",
+    /// Not IPv4/IPv6 UDP (ARP, TCP, ICMP, extension headers...).
+    PassNotUdp = "pass_not_udp",
+    /// UDP to another port.
+    PassOtherPort = "pass_other_port",
+    PassFragment = "pass_fragment",
+    /// QR=1: a response must never be answered.
+    PassResponse = "pass_response",
+    PassOpcode = "pass_opcode",
+    PassQdcount = "pass_qdcount",
+    /// A name, type, class or EDNS feature the fast path leaves to userspace.
+    PassUnsupported = "pass_unsupported",
+    PassNameTooLong = "pass_name_too_long",
+    PassMalformed = "pass_malformed",
+    /// No entry for (view, name, type).
+    PassMiss = "pass_miss",
+    /// Query with EDNS Client Subnet: locality is decided in userspace.
+    PassClientSubnet = "pass_client_subnet",
+    /// EDNS version above 0: userspace answers BADVERS.
+    PassBadVersion = "pass_bad_version",
+    /// The response would not fit, or the packet could not be grown.
+    PassTooBig = "pass_too_big",
+    /// XDP disabled by config (maps not ready yet).
+    PassDisabled = "pass_disabled",
+    /// Sent to a multicast or broadcast address.
+    PassNotUnicast = "pass_not_unicast",
+    /// The entry found under the name's hash holds another name.
+    PassHashCollision = "pass_hash_collision",
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_counter_has_its_own_slot_and_name() {
+        for (slot, counter) in Counter::ALL.iter().enumerate() {
+            assert_eq!(*counter as usize, slot, "{counter:?}");
+        }
+        let mut names: Vec<&str> = Counter::ALL.iter().map(|c| c.name()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), Counter::COUNT);
+        assert_eq!(Counter::PassHashCollision.name(), "pass_hash_collision");
+    }
+}

@@ -1,0 +1,154 @@
+//! Keys and values of the maps both sides use, and the names of the maps and programs.
+
+use crate::{
+    checksum::ones_complement_sum,
+    name::{NAME_WORDS, PackedName},
+    record::{MAX_RECORD_LEN, record_len, render_record},
+};
+
+/// Most addresses one answer set holds; larger sets are served by userspace.
+pub const MAX_ADDRS: usize = 8;
+/// View used when no client prefix matches.
+pub const DEFAULT_VIEW: u32 = 0;
+
+/// Key of the answer map: view, type, and the question name's length and 64-bit hash.
+///
+/// A short key keeps the kernel's own hashing and comparison cheap. The full name is stored in
+/// the value and compared by the XDP program, so two names with the same hash can only send a
+/// query to userspace, never give a wrong answer.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct MapKey {
+    pub view: u32,
+    pub qtype: u16,
+    pub name_len: u16,
+    pub name_hash: u64,
+}
+
+/// Value of the answer map: the name it answers for, the ordered addresses, TTL, and the
+/// ones'-complement sum of the answer records as the XDP program writes them (so it need not
+/// read them back to checksum).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MapEntry {
+    pub ttl: u32,
+    /// Unfolded 32-bit ones'-complement sum of the answer section starting at an even offset.
+    pub answer_sum: u32,
+    pub count: u8,
+    /// 1 when set by an operator (`switchyard map set`); the daemon leaves it alone.
+    pub is_override: u8,
+    pub _pad: [u8; 6],
+    /// The question name this entry answers, packed (see `PackedName`).
+    pub name: [u64; NAME_WORDS],
+    /// IPv4 addresses use the first four bytes of each slot.
+    pub addrs: [[u8; 16]; MAX_ADDRS],
+}
+
+impl MapKey {
+    /// Key for a packed name.
+    pub fn new(view: u32, qtype: u16, name: &PackedName) -> MapKey {
+        MapKey { view, qtype, name_len: name.len, name_hash: name.hash() }
+    }
+}
+
+impl MapEntry {
+    /// Builds the answer set for `name` and its checksum contribution. Takes at most `MAX_ADDRS`
+    /// addresses.
+    pub fn new(qtype: u16, ttl: u32, name: &PackedName, addrs: &[[u8; 16]]) -> MapEntry {
+        let mut entry = MapEntry {
+            ttl,
+            answer_sum: 0,
+            count: 0,
+            is_override: 0,
+            _pad: [0; 6],
+            name: name.words,
+            addrs: [[0; 16]; MAX_ADDRS],
+        };
+        let len = record_len(qtype);
+        let mut record = [0u8; MAX_RECORD_LEN];
+        for (slot, addr) in entry.addrs.iter_mut().zip(addrs) {
+            *slot = *addr;
+            render_record(qtype, ttl, addr, &mut record);
+            entry.answer_sum += ones_complement_sum(&record[..len]);
+            entry.count += 1;
+        }
+        entry
+    }
+}
+
+/// Per-CPU working memory of the XDP program: the lookup key is built here rather than on the
+/// 512-byte stack, and the parsed name length is read back from here so the verifier sees one
+/// bounded length instead of exploring every possible length as its own path.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct Scratch {
+    pub key: MapKey,
+    /// The question name, packed like `MapEntry::name`.
+    pub name: [u64; NAME_WORDS],
+    pub name_len: u32,
+    pub _pad: u32,
+}
+
+/// Runtime settings of the XDP program (array map, index 0).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct XdpConfig {
+    /// DNS port in host order.
+    pub dns_port: u16,
+    /// UDP payload size advertised in the response OPT record.
+    pub edns_udp_payload: u16,
+    /// `FLAG_ENABLED` once userspace has filled the maps (until then everything is passed),
+    /// plus `FLAG_HAS_VIEWS` when the locality tries hold prefixes (else they are not consulted).
+    pub enabled: u32,
+}
+
+pub const FLAG_ENABLED: u32 = 1;
+pub const FLAG_HAS_VIEWS: u32 = 2;
+
+/// Names of the maps in the object, also their pin file names.
+pub mod map_names {
+    pub const ANSWERS: &str = "ANSWERS";
+    pub const COUNTERS: &str = "COUNTERS";
+    pub const CONFIG: &str = "CONFIG";
+    pub const VIEWS_V4: &str = "VIEWS_V4";
+    pub const VIEWS_V6: &str = "VIEWS_V6";
+}
+
+/// Names of the programs in the object.
+pub mod program_names {
+    /// The DNS responder.
+    pub const RESPONDER: &str = "switchyard";
+    /// Passes everything; attached to a veth peer so that XDP_TX frames are delivered.
+    pub const PASS: &str = "switchyard_pass";
+    /// Only swaps addresses and transmits: the floor for benchmarks.
+    pub const SWAP_ONLY: &str = "switchyard_swap";
+}
+
+#[cfg(feature = "user")]
+mod pod {
+    use super::*;
+    // SAFETY: plain-old-data, repr(C), no padding holes that the kernel would read uninitialised.
+    unsafe impl aya::Pod for MapKey {}
+    unsafe impl aya::Pod for MapEntry {}
+    unsafe impl aya::Pod for XdpConfig {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::QTYPE_A;
+
+    #[test]
+    fn keys_differ_for_names_one_letter_apart() {
+        let a = PackedName::new(b"\x01a\x07example\x03com\x00").unwrap();
+        let b = PackedName::new(b"\x01b\x07example\x03com\x00").unwrap();
+        assert_ne!(MapKey::new(0, QTYPE_A, &a), MapKey::new(0, QTYPE_A, &b));
+        assert_eq!(MapKey::new(0, QTYPE_A, &a), MapKey::new(0, QTYPE_A, &a));
+    }
+
+    #[test]
+    fn layouts_have_no_implicit_padding() {
+        assert_eq!(core::mem::size_of::<MapKey>(), 16);
+        assert_eq!(core::mem::size_of::<MapEntry>(), 16 + crate::MAX_NAME_LEN + 16 * MAX_ADDRS);
+    }
+}

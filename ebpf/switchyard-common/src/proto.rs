@@ -1,0 +1,105 @@
+//! Wire-format constants and fixed headers of the protocols the XDP program reads and writes.
+//! Ethernet, IP and UDP header layouts come from the `network-types` crate; the DNS ones are
+//! here, in the same style (`#[repr(C)]` byte fields in wire order, `LEN` the size on the wire).
+
+/// EtherType of IPv4.
+pub const ETH_P_IPV4: u16 = 0x0800;
+/// EtherType of IPv6.
+pub const ETH_P_IPV6: u16 = 0x86DD;
+/// EtherType of an 802.1Q VLAN tag.
+pub const ETH_P_8021Q: u16 = 0x8100;
+
+/// IP protocol number (IPv4) and next header (IPv6) of UDP.
+pub const IPPROTO_UDP: u8 = 17;
+/// IPv6 next header of a fragment header.
+pub const IPPROTO_FRAGMENT: u8 = 44;
+
+/// Version of IPv4 and of IPv6 (the top four bits of their first byte).
+pub const IPV4_VERSION: u8 = 4;
+pub const IPV6_VERSION: u8 = 6;
+/// IPv4 version and header length byte of a header without options (five 32-bit words).
+pub const IPV4_VIHL_NO_OPTIONS: u8 = 0x45;
+/// The more-fragments flag and the fragment offset in the IPv4 fragment word.
+pub const IPV4_FRAGMENT_BITS: u16 = 0x3fff;
+/// IPv4 destinations whose first byte is at least this are multicast (224/4), reserved (240/4)
+/// or the limited broadcast.
+pub const IPV4_FIRST_NON_UNICAST: u8 = 224;
+/// First byte of every IPv6 multicast address (ff00::/8).
+pub const IPV6_MULTICAST: u8 = 0xff;
+
+/// Flags word of the DNS header: query/response, opcode, authoritative answer, truncated,
+/// recursion desired, checking disabled.
+pub const DNS_FLAG_QR: u16 = 0x8000;
+pub const DNS_OPCODE_MASK: u16 = 0x7800;
+pub const DNS_FLAG_AA: u16 = 0x0400;
+pub const DNS_FLAG_TC: u16 = 0x0200;
+pub const DNS_FLAG_RD: u16 = 0x0100;
+pub const DNS_FLAG_CD: u16 = 0x0010;
+
+/// Longest label of a name; length bytes above it are compression pointers or extended label
+/// types.
+pub const MAX_LABEL_LEN: usize = 63;
+
+/// Record types and the class the XDP path answers.
+pub const QTYPE_A: u16 = 1;
+pub const QTYPE_AAAA: u16 = 28;
+pub const TYPE_OPT: u16 = 41;
+pub const CLASS_IN: u16 = 1;
+
+/// Type and class, which follow the name in a question.
+pub const QUESTION_TYPE_CLASS_LEN: usize = 4;
+/// Owner name of a record that is the question's name: a compression pointer (top two bits set)
+/// to the name right after the header.
+pub const POINTER_TO_QUESTION: u16 = 0xC000 | DnsHdr::LEN as u16;
+/// Fixed part of a resource record with a compressed owner: pointer, type, class, TTL, RDLENGTH.
+pub const RECORD_FIXED_LEN: usize = 12;
+
+/// The EDNS version we speak; queries with a higher one get BADVERS from userspace.
+pub const EDNS_VERSION: u8 = 0;
+/// DNSSEC OK, in the OPT record's flags word.
+pub const EDNS_FLAG_DO: u16 = 0x8000;
+/// EDNS option code of Client Subnet (RFC 7871).
+pub const EDNS_CLIENT_SUBNET: u16 = 8;
+/// Code and length, in front of each EDNS option's data.
+pub const EDNS_OPTION_HEADER_LEN: usize = 4;
+
+/// DNS message header (RFC 1035 4.1.1).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DnsHdr {
+    pub id: [u8; 2],
+    pub flags: [u8; 2],
+    pub qdcount: [u8; 2],
+    pub ancount: [u8; 2],
+    pub nscount: [u8; 2],
+    pub arcount: [u8; 2],
+}
+
+impl DnsHdr {
+    pub const LEN: usize = core::mem::size_of::<DnsHdr>();
+}
+
+/// Fixed part of an EDNS OPT record (RFC 6891 6.1.2), up to its options: root owner, type, the
+/// sender's UDP payload size in the class, extended RCODE, version and flags in the TTL.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OptHdr {
+    pub owner: u8,
+    pub rtype: [u8; 2],
+    pub udp_payload: [u8; 2],
+    pub extended_rcode: u8,
+    pub version: u8,
+    pub flags: [u8; 2],
+    pub rdlen: [u8; 2],
+}
+
+impl OptHdr {
+    pub const LEN: usize = core::mem::size_of::<OptHdr>();
+}
+
+const _: () = assert!(DnsHdr::LEN == 12 && OptHdr::LEN == 11);
+
+/// RDLENGTH of an A or AAAA record: the address's length.
+pub const fn rdata_len(qtype: u16) -> usize {
+    if qtype == QTYPE_AAAA { 16 } else { 4 }
+}
