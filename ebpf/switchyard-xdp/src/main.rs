@@ -3,40 +3,25 @@
 //! Answers standard A/AAAA queries (IPv4 or IPv6, optional 802.1Q tag, optional EDNS OPT) for
 //! names in the `ANSWERS` map by rewriting the frame in place and sending it back (XDP_TX).
 //! Everything else goes up to the stack unchanged (XDP_PASS), counted by reason.
+//!
+//! `packet` holds every access to the frame and `maps` every access to map memory; the rest
+//! is safe code.
 #![no_std]
 #![no_main]
 
 mod checksum;
+mod maps;
 mod packet;
 mod query;
 mod response;
 
-use aya_ebpf::{
-    bindings::xdp_action,
-    macros::{map, xdp},
-    maps::{Array, HashMap, LpmTrie, PerCpuArray},
-    programs::XdpContext,
-};
-use switchyard_common::{Counter, MapEntry, MapKey, Scratch, XdpConfig};
+use core::mem::offset_of;
 
-/// Preallocated (no BPF_F_NO_PREALLOC): a lookup of an entry that is not in the CPU's caches
-/// measured about a fifth cheaper than with allocate-on-insert (`cargo xtask bench xdp`,
-/// ipv4_a_hit_many, medians of interleaved runs, which vary by a third from one load to the
-/// next). The memory, about 300 bytes per entry of `xdp.max_entries`, is taken at load. Since
-/// Linux 6.1 allocate-on-insert maps reuse freed elements at once as well, so neither kind
-/// protects a reader better from an element replaced under it.
-#[map]
-static ANSWERS: HashMap<MapKey, MapEntry> = HashMap::with_max_entries(65536, 0);
-#[map]
-static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(Counter::COUNT as u32, 0);
-#[map]
-static CONFIG: Array<XdpConfig> = Array::with_max_entries(1, 0);
-#[map]
-static SCRATCH: PerCpuArray<Scratch> = PerCpuArray::with_max_entries(1, 0);
-#[map]
-static VIEWS_V4: LpmTrie<[u8; 4], u32> = LpmTrie::with_max_entries(16384, 0);
-#[map]
-static VIEWS_V6: LpmTrie<[u8; 16], u32> = LpmTrie::with_max_entries(16384, 0);
+use aya_ebpf::{bindings::xdp_action, macros::xdp, programs::XdpContext};
+use network_types::{eth::EthHdr, ip::Ipv4Hdr, udp::UdpHdr};
+use switchyard_common::proto::{ETH_P_IPV4, IPPROTO_UDP};
+
+use crate::packet::Packet;
 
 #[xdp]
 pub fn switchyard(ctx: XdpContext) -> u32 {
@@ -44,7 +29,7 @@ pub fn switchyard(ctx: XdpContext) -> u32 {
         Ok(answered) => (xdp_action::XDP_TX, answered),
         Err(reason) => (xdp_action::XDP_PASS, reason),
     };
-    count(outcome);
+    maps::count(outcome);
     action
 }
 
@@ -59,18 +44,28 @@ pub fn switchyard_pass(_ctx: XdpContext) -> u32 {
 /// Only used as the floor in benchmarks.
 #[xdp]
 pub fn switchyard_swap(ctx: XdpContext) -> u32 {
-    match packet::swap_ipv4_udp(&ctx) {
+    match swap_ipv4_udp(&Packet::new(&ctx)) {
         Some(()) => xdp_action::XDP_TX,
         None => xdp_action::XDP_PASS,
     }
 }
 
+/// The benchmark floor's work: untagged IPv4 UDP, swap MACs, addresses and ports.
 #[inline(always)]
-fn count(counter: Counter) {
-    if let Some(slot) = COUNTERS.get_ptr_mut(counter as u32) {
-        // Per-CPU slot: no other writer.
-        unsafe { *slot += 1 };
+fn swap_ipv4_udp(pkt: &Packet) -> Option<()> {
+    let l3 = EthHdr::LEN;
+    if pkt.read_u16(offset_of!(EthHdr, ether_type))? != ETH_P_IPV4
+        || pkt.read::<u8>(l3 + offset_of!(Ipv4Hdr, proto))? != IPPROTO_UDP
+    {
+        return None;
     }
+    let l4 = l3 + Ipv4Hdr::LEN;
+    if !pkt.has::<UdpHdr>(l4) {
+        return None;
+    }
+    pkt.swap::<6>(offset_of!(EthHdr, dst_addr), offset_of!(EthHdr, src_addr))?;
+    pkt.swap::<4>(l3 + offset_of!(Ipv4Hdr, src_addr), l3 + offset_of!(Ipv4Hdr, dst_addr))?;
+    pkt.swap::<2>(l4 + offset_of!(UdpHdr, src), l4 + offset_of!(UdpHdr, dst)).map(|_| ())
 }
 
 #[cfg(not(test))]

@@ -1,15 +1,58 @@
-//! Bounds-checked access to the frame. Every read and write goes through these, so the verifier
-//! sees a check against the frame's end before each access.
+//! The frame's memory. Every read and write of the packet goes through this file, after one
+//! bounds check (`Packet::span_in_frame`), so the verifier sees a check against the frame's end
+//! before each access; nothing else in the program touches packet memory.
 //!
-//! The frame's bounds are read from the context once per `Packet`: read on every access they
-//! would be loaded again after each store, which the compiler cannot prove leaves them alone.
-//! Helpers that resize the frame (adjust_head/adjust_tail) make a `Packet` stale.
+//! SAFETY, for every `unsafe` below: an access is made only to bytes `span_in_frame` found
+//! between the frame's start and end as the context gave them when the `Packet` was made, and
+//! no `Packet` is used across a call that resizes the frame (`adjust_tail`, `adjust_head`),
+//! which would move those bounds (the verifier refuses a program that tries: a resize
+//! invalidates every packet pointer it tracks). Packet memory is plain bytes: it is read and written through
+//! unaligned raw-pointer loads and stores (never references, so no aliasing rules apply), and
+//! only as `Plain` types, which every bit pattern is a valid value of. The resize helpers take
+//! the live context's own `xdp_md` pointer.
+//!
+//! Two ways to hold the bounds, one check: a `Packet` reads them from the context once (the
+//! response writer: read on every access they would be loaded again after each store, which
+//! the compiler cannot prove leaves them alone); a `Cursor` reads them afresh for every access
+//! (the parser: each check then starts afresh, which lets the verifier merge the paths it takes
+//! for different name lengths).
 
-use aya_ebpf::programs::XdpContext;
-use network_types::{eth::EthHdr, ip::Ipv4Hdr, udp::UdpHdr};
+use core::mem::size_of;
 
-use switchyard_common::{fold_swapped, word_sum_swapped};
+use aya_ebpf::{
+    helpers::generated::{bpf_xdp_adjust_head, bpf_xdp_adjust_tail},
+    programs::XdpContext,
+};
+use network_types::{
+    eth::EthHdr,
+    ip::{Ipv4Hdr, Ipv6Hdr},
+    udp::UdpHdr,
+    vlan::VlanHdr,
+};
+use switchyard_common::{
+    fold_swapped,
+    proto::{DnsHdr, OptHdr},
+    word_sum_swapped,
+};
 
+/// Types that any bytes are a valid value of, so they can be read straight from the frame.
+///
+/// # Safety
+/// Every bit pattern of `size_of::<Self>()` bytes must be a valid `Self`: integers, byte
+/// arrays and `#[repr(C)]` structs of them without padding.
+pub unsafe trait Plain: Copy {}
+
+unsafe impl Plain for u8 {}
+unsafe impl<const N: usize> Plain for [u8; N] {}
+unsafe impl Plain for EthHdr {}
+unsafe impl Plain for VlanHdr {}
+unsafe impl Plain for Ipv4Hdr {}
+unsafe impl Plain for Ipv6Hdr {}
+unsafe impl Plain for UdpHdr {}
+unsafe impl Plain for DnsHdr {}
+unsafe impl Plain for OptHdr {}
+
+/// The frame, with its bounds read from the context once.
 #[derive(Clone, Copy)]
 pub struct Packet {
     start: usize,
@@ -22,29 +65,68 @@ impl Packet {
         Packet { start: ctx.data(), end: ctx.data_end() }
     }
 
-    /// Pointer to `T` at `offset`, or `None` when the frame is too short.
     #[inline(always)]
-    pub fn at<T>(&self, offset: usize) -> Option<*mut T> {
-        if self.start + offset + core::mem::size_of::<T>() > self.end {
+    pub fn frame_len(&self) -> usize {
+        self.end - self.start
+    }
+
+    /// The bounds check: the address of the `len` bytes at `offset`, when they end at or before
+    /// the frame's end.
+    #[inline(always)]
+    fn span_in_frame(&self, offset: usize, len: usize) -> Option<usize> {
+        if self.start + offset + len > self.end {
             return None;
         }
-        Some((self.start + offset) as *mut T)
+        Some(self.start + offset)
+    }
+
+    /// Whether a whole `T` lies at `offset`.
+    #[inline(always)]
+    pub fn has<T>(&self, offset: usize) -> bool {
+        self.span_in_frame(offset, size_of::<T>()).is_some()
     }
 
     #[inline(always)]
-    pub fn u8_at(&self, offset: usize) -> Option<u8> {
-        self.at::<u8>(offset).map(|p| unsafe { *p })
+    pub fn read<T: Plain>(&self, offset: usize) -> Option<T> {
+        let at = self.span_in_frame(offset, size_of::<T>())?;
+        Some(unsafe { (at as *const T).read_unaligned() })
     }
 
     #[inline(always)]
-    pub fn u16_at(&self, offset: usize) -> Option<u16> {
-        self.at::<[u8; 2]>(offset).map(|p| u16::from_be_bytes(unsafe { *p }))
+    pub fn write<T: Plain>(&self, offset: usize, value: T) -> Option<()> {
+        let at = self.span_in_frame(offset, size_of::<T>())?;
+        unsafe { (at as *mut T).write_unaligned(value) };
+        Some(())
+    }
+
+    /// Copies `head` and `tail` to the frame back to back, under one bounds check for both.
+    #[inline(always)]
+    pub fn write_pair<A: Plain, B: Plain>(&self, offset: usize, head: &A, tail: &B) -> Option<()> {
+        let at = self.span_in_frame(offset, size_of::<A>() + size_of::<B>())?;
+        unsafe {
+            core::ptr::copy_nonoverlapping(head, at as *mut A, 1);
+            core::ptr::copy_nonoverlapping(tail, (at + size_of::<A>()) as *mut B, 1);
+        }
+        Some(())
+    }
+
+    /// The big-endian (wire order) 16-bit field at `offset`.
+    #[inline(always)]
+    pub fn read_u16(&self, offset: usize) -> Option<u16> {
+        self.read::<[u8; 2]>(offset).map(u16::from_be_bytes)
     }
 
     #[inline(always)]
-    pub fn set_u16(&self, offset: usize, value: u16) -> Option<()> {
-        let p = self.at::<[u8; 2]>(offset)?;
-        unsafe { *p = value.to_be_bytes() };
+    pub fn write_u16(&self, offset: usize, value: u16) -> Option<()> {
+        self.write(offset, value.to_be_bytes())
+    }
+
+    /// Writes one byte at a computed offset, checked as the first of two: for a one-byte check
+    /// the compiler emits a comparison the verifier cannot tie to the store.
+    #[inline(always)]
+    pub fn write_u8_checked_as_pair(&self, offset: usize, value: u8) -> Option<()> {
+        let at = self.span_in_frame(offset, size_of::<[u8; 2]>())?;
+        unsafe { (at as *mut u8).write(value) };
         Some(())
     }
 
@@ -52,8 +134,8 @@ impl Packet {
     /// and returns their checksum contribution (folded), which the swap leaves as it was.
     #[inline(always)]
     pub fn swap<const N: usize>(&self, a: usize, b: usize) -> Option<u64> {
-        let pa = self.at::<[u8; N]>(a)? as usize;
-        let pb = self.at::<[u8; N]>(b)? as usize;
+        let pa = self.span_in_frame(a, size_of::<[u8; N]>())?;
+        let pb = self.span_in_frame(b, size_of::<[u8; N]>())?;
         // Whole words at a time (the build allows misaligned access); the sum is kept as
         // little-endian lanes and turned into the wire's order once.
         let mut sum = 0u64;
@@ -85,33 +167,57 @@ unsafe fn swap_words<T: Copy + Into<u64>>(a: usize, b: usize) -> u64 {
     word_sum_swapped(va.into()) + word_sum_swapped(vb.into())
 }
 
-/// The benchmark floor: untagged IPv4 UDP, swap MACs, addresses and ports.
-#[inline(always)]
-pub fn swap_ipv4_udp(ctx: &XdpContext) -> Option<()> {
-    let pkt = Packet::new(ctx);
-    if pkt.u16_at(12)? != 0x0800 || pkt.u8_at(EthHdr::LEN + 9)? != 17 {
-        return None;
+/// Reads the frame front to back (xdp-tutorial's header cursor), with the bounds read from the
+/// context afresh for every access.
+pub struct Cursor<'a> {
+    ctx: &'a XdpContext,
+    /// Offset of the next byte to parse.
+    pub pos: usize,
+}
+
+impl<'a> Cursor<'a> {
+    #[inline(always)]
+    pub fn new(ctx: &'a XdpContext, pos: usize) -> Cursor<'a> {
+        Cursor { ctx, pos }
     }
-    let l4 = EthHdr::LEN + Ipv4Hdr::LEN;
-    pkt.at::<UdpHdr>(l4)?;
-    pkt.swap::<6>(0, 6)?;
-    pkt.swap::<4>(EthHdr::LEN + 12, EthHdr::LEN + 16)?;
-    pkt.swap::<2>(l4, l4 + 2).map(|_| ())
+
+    /// The `T` at the cursor; the cursor moves past it.
+    #[inline(always)]
+    pub fn parse<T: Plain>(&mut self) -> Option<T> {
+        let value = self.peek::<T>(0)?;
+        self.pos += size_of::<T>();
+        Some(value)
+    }
+
+    /// The `T` `ahead` bytes past the cursor; the cursor stays.
+    #[inline(always)]
+    pub fn peek<T: Plain>(&self, ahead: usize) -> Option<T> {
+        Packet::new(self.ctx).read(self.pos + ahead)
+    }
+
+    /// The big-endian 16-bit field `ahead` bytes past the cursor.
+    #[inline(always)]
+    pub fn peek_u16(&self, ahead: usize) -> Option<u16> {
+        Packet::new(self.ctx).read_u16(self.pos + ahead)
+    }
+
+    /// The frame's length in bytes.
+    #[inline(always)]
+    pub fn frame_len(&self) -> usize {
+        Packet::new(self.ctx).frame_len()
+    }
 }
 
-/// Pointer to `T` at `offset` with the bounds read from the context: each check starts afresh,
-/// which lets the verifier merge the paths the parser takes for different name lengths.
+/// Grows (positive) or shrinks the frame at its tail; false when the kernel refuses. Every
+/// `Packet` made before is stale afterwards.
 #[inline(always)]
-pub fn at<T>(ctx: &XdpContext, offset: usize) -> Option<*mut T> {
-    Packet::new(ctx).at(offset)
+pub fn adjust_tail(ctx: &XdpContext, delta: i32) -> bool {
+    unsafe { bpf_xdp_adjust_tail(ctx.ctx, delta) == 0 }
 }
 
+/// Moves the frame's start by `delta` bytes (negative: takes headroom); false when the kernel
+/// refuses. Every `Packet` made before is stale afterwards.
 #[inline(always)]
-pub fn u8_at(ctx: &XdpContext, offset: usize) -> Option<u8> {
-    Packet::new(ctx).u8_at(offset)
-}
-
-#[inline(always)]
-pub fn u16_at(ctx: &XdpContext, offset: usize) -> Option<u16> {
-    Packet::new(ctx).u16_at(offset)
+pub fn adjust_head(ctx: &XdpContext, delta: i32) -> bool {
+    unsafe { bpf_xdp_adjust_head(ctx.ctx, delta) == 0 }
 }

@@ -1,23 +1,22 @@
 //! Parsing: which frames are standard DNS queries the fast path may answer.
 
+use core::mem::size_of;
+
 use aya_ebpf::programs::XdpContext;
 use network_types::{eth::EthHdr, ip::Ipv4Hdr, ip::Ipv6Hdr, udp::UdpHdr, vlan::VlanHdr};
 use switchyard_common::{
-    Counter, MAX_NAME_LEN, NAME_HASH_SEED, NAME_WORDS, QTYPE_A, QTYPE_AAAA, Scratch, fold_swapped, lowercase_word,
-    mix_word, word_sum_swapped,
+    Counter, MAX_NAME_LEN, NAME_HASH_SEED, NAME_WORDS, Scratch, fold_swapped, lowercase_word, mix_word,
+    proto::{
+        CLASS_IN, DNS_FLAG_CD, DNS_FLAG_QR, DNS_FLAG_RD, DNS_FLAG_TC, DNS_OPCODE_MASK, DnsHdr, EDNS_CLIENT_SUBNET,
+        EDNS_FLAG_DO, EDNS_OPTION_HEADER_LEN, EDNS_VERSION, ETH_P_8021Q, ETH_P_IPV4, ETH_P_IPV6, IPPROTO_FRAGMENT,
+        IPPROTO_UDP, IPV4_FIRST_NON_UNICAST, IPV4_FRAGMENT_BITS, IPV4_VERSION, IPV4_VIHL_NO_OPTIONS, IPV6_MULTICAST,
+        IPV6_VERSION, MAX_LABEL_LEN, OptHdr, QTYPE_A, QTYPE_AAAA, QUESTION_TYPE_CLASS_LEN, TYPE_OPT,
+    },
+    word_sum_swapped,
 };
 
-use crate::packet::{at, u8_at, u16_at};
+use crate::{maps, packet::Cursor};
 
-const ETH_P_IPV4: u16 = 0x0800;
-const ETH_P_IPV6: u16 = 0x86DD;
-const ETH_P_8021Q: u16 = 0x8100;
-const IPPROTO_UDP: u8 = 17;
-const IPV6_FRAGMENT: u8 = 44;
-const DNS_HEADER_LEN: usize = 12;
-const OPT_FIXED_LEN: usize = 11;
-const OPT_TYPE: u16 = 41;
-const EDNS_CLIENT_SUBNET: u16 = 8;
 /// Most EDNS options inspected; queries with more are left to userspace.
 const MAX_OPTIONS: usize = 8;
 /// Longest OPT RDATA inspected.
@@ -46,145 +45,166 @@ pub struct Question {
     pub edns_do: Option<bool>,
 }
 
+impl Question {
+    /// Offset in the DNS message of the question's end: header, name, type and class.
+    #[inline(always)]
+    pub fn end(&self) -> usize {
+        DnsHdr::LEN + self.name_len + QUESTION_TYPE_CLASS_LEN
+    }
+}
+
 /// Finds the UDP datagram to our port inside Ethernet (optionally one 802.1Q tag) and IPv4/IPv6.
 #[inline(always)]
 pub fn frame(ctx: &XdpContext, dns_port: u16) -> Result<Frame, Counter> {
-    let mut l3 = EthHdr::LEN;
-    let mut ether_type = u16_at(ctx, 12).ok_or(Counter::PassNotUdp)?;
+    let mut cursor = Cursor::new(ctx, 0);
+    let eth: EthHdr = cursor.parse().ok_or(Counter::PassNotUdp)?;
+    let mut ether_type = u16::from_be(eth.ether_type);
     if ether_type == ETH_P_8021Q {
-        ether_type = u16_at(ctx, EthHdr::LEN + 2).ok_or(Counter::PassNotUdp)?;
-        l3 += VlanHdr::LEN;
+        let vlan: VlanHdr = cursor.parse().ok_or(Counter::PassNotUdp)?;
+        ether_type = u16::from_be(vlan.ether_type);
     }
-    let frame_len = ctx.data_end() - ctx.data();
-    let (l4, ip_payload_len, ipv6) = match ether_type {
-        ETH_P_IPV4 => {
-            let ip = at::<Ipv4Hdr>(ctx, l3).ok_or(Counter::PassMalformed)?;
-            let ip = unsafe { &*ip };
-            if ip.vihl != 0x45 {
-                // Options or a bad version: not worth the fast path.
-                return Err(if ip.vihl >> 4 == 4 { Counter::PassUnsupported } else { Counter::PassMalformed });
-            }
-            if ip.proto != IPPROTO_UDP {
-                return Err(Counter::PassNotUdp);
-            }
-            // Multicast, broadcast or class E: a unicast server must not answer those.
-            if ip.dst_addr[0] >= 224 {
-                return Err(Counter::PassNotUnicast);
-            }
-            // More-fragments flag or a nonzero offset.
-            if u16::from_be_bytes(ip.frags) & 0x3fff != 0 {
-                return Err(Counter::PassFragment);
-            }
-            let total = u16::from_be_bytes(ip.tot_len) as usize;
-            if total < Ipv4Hdr::LEN || l3 + total > frame_len {
-                return Err(Counter::PassMalformed);
-            }
-            (l3 + Ipv4Hdr::LEN, total - Ipv4Hdr::LEN, false)
-        }
-        ETH_P_IPV6 => {
-            let ip = at::<Ipv6Hdr>(ctx, l3).ok_or(Counter::PassMalformed)?;
-            let ip = unsafe { &*ip };
-            if ip.vcf[0] >> 4 != 6 {
-                return Err(Counter::PassMalformed);
-            }
-            if ip.dst_addr[0] == 0xff {
-                return Err(Counter::PassNotUnicast);
-            }
-            if ip.next_hdr == IPV6_FRAGMENT {
-                return Err(Counter::PassFragment);
-            }
-            if ip.next_hdr != IPPROTO_UDP {
-                return Err(Counter::PassNotUdp);
-            }
-            let payload = u16::from_be_bytes(ip.payload_len) as usize;
-            if l3 + Ipv6Hdr::LEN + payload > frame_len {
-                return Err(Counter::PassMalformed);
-            }
-            (l3 + Ipv6Hdr::LEN, payload, true)
-        }
+    let l3 = cursor.pos;
+    let (ip_payload_len, ipv6) = match ether_type {
+        ETH_P_IPV4 => (ipv4(&mut cursor)?, false),
+        ETH_P_IPV6 => (ipv6(&mut cursor)?, true),
         _ => return Err(Counter::PassNotUdp),
     };
-    let udp = at::<UdpHdr>(ctx, l4).ok_or(Counter::PassMalformed)?;
-    let udp = unsafe { &*udp };
+    let l4 = cursor.pos;
+    let udp: UdpHdr = cursor.parse().ok_or(Counter::PassMalformed)?;
     if u16::from_be_bytes(udp.dst) != dns_port {
         return Err(Counter::PassOtherPort);
     }
     let udp_len = u16::from_be_bytes(udp.len) as usize;
-    if udp_len != ip_payload_len || udp_len < UdpHdr::LEN + DNS_HEADER_LEN {
+    if udp_len != ip_payload_len || udp_len < UdpHdr::LEN + DnsHdr::LEN {
         return Err(Counter::PassMalformed);
     }
-    Ok(Frame { l3, ipv6, l4, dns: l4 + UdpHdr::LEN, dns_len: udp_len - UdpHdr::LEN })
+    Ok(Frame { l3, ipv6, l4, dns: cursor.pos, dns_len: udp_len - UdpHdr::LEN })
+}
+
+/// Checks an IPv4 header that carries unicast, unfragmented UDP and returns the payload length.
+#[inline(always)]
+fn ipv4(cursor: &mut Cursor) -> Result<usize, Counter> {
+    let l3 = cursor.pos;
+    let frame_len = cursor.frame_len();
+    let ip: Ipv4Hdr = cursor.parse().ok_or(Counter::PassMalformed)?;
+    if ip.vihl != IPV4_VIHL_NO_OPTIONS {
+        // Options or a bad version: not worth the fast path.
+        return Err(if ip.vihl >> 4 == IPV4_VERSION { Counter::PassUnsupported } else { Counter::PassMalformed });
+    }
+    if ip.proto != IPPROTO_UDP {
+        return Err(Counter::PassNotUdp);
+    }
+    // A unicast server must not answer multicast or broadcast.
+    if ip.dst_addr[0] >= IPV4_FIRST_NON_UNICAST {
+        return Err(Counter::PassNotUnicast);
+    }
+    // More-fragments flag or a nonzero offset.
+    if u16::from_be_bytes(ip.frags) & IPV4_FRAGMENT_BITS != 0 {
+        return Err(Counter::PassFragment);
+    }
+    let total = u16::from_be_bytes(ip.tot_len) as usize;
+    if total < Ipv4Hdr::LEN || l3 + total > frame_len {
+        return Err(Counter::PassMalformed);
+    }
+    Ok(total - Ipv4Hdr::LEN)
+}
+
+/// Checks an IPv6 header that carries unicast UDP directly and returns the payload length.
+#[inline(always)]
+fn ipv6(cursor: &mut Cursor) -> Result<usize, Counter> {
+    let l3 = cursor.pos;
+    let frame_len = cursor.frame_len();
+    let ip: Ipv6Hdr = cursor.parse().ok_or(Counter::PassMalformed)?;
+    if ip.vcf[0] >> 4 != IPV6_VERSION {
+        return Err(Counter::PassMalformed);
+    }
+    if ip.dst_addr[0] == IPV6_MULTICAST {
+        return Err(Counter::PassNotUnicast);
+    }
+    if ip.next_hdr == IPPROTO_FRAGMENT {
+        return Err(Counter::PassFragment);
+    }
+    if ip.next_hdr != IPPROTO_UDP {
+        return Err(Counter::PassNotUdp);
+    }
+    let payload = u16::from_be_bytes(ip.payload_len) as usize;
+    if l3 + Ipv6Hdr::LEN + payload > frame_len {
+        return Err(Counter::PassMalformed);
+    }
+    Ok(payload)
 }
 
 /// Reads the header and question, fills `key` with the lowercased name and type, and checks
 /// that nothing but an optional OPT record follows.
 #[inline(always)]
 pub fn question(ctx: &XdpContext, f: &Frame, scratch: &mut Scratch) -> Result<Question, Counter> {
-    let header = at::<[u8; DNS_HEADER_LEN]>(ctx, f.dns).ok_or(Counter::PassMalformed)?;
-    let h = unsafe { &*header };
-    let flags = u16::from_be_bytes([h[2], h[3]]);
-    if flags & 0x8000 != 0 {
+    let message = Cursor::new(ctx, f.dns);
+    let h: DnsHdr = message.peek(0).ok_or(Counter::PassMalformed)?;
+    let flags = u16::from_be_bytes(h.flags);
+    if flags & DNS_FLAG_QR != 0 {
         return Err(Counter::PassResponse);
     }
-    if (flags >> 11) & 0xf != 0 {
+    if flags & DNS_OPCODE_MASK != 0 {
         return Err(Counter::PassOpcode);
     }
-    if u16::from_be_bytes([h[4], h[5]]) != 1 {
+    if u16::from_be_bytes(h.qdcount) != 1 {
         return Err(Counter::PassQdcount);
     }
-    let arcount = u16::from_be_bytes([h[10], h[11]]);
-    // Taken now, so the header pointer is not live through the name loop, where each check
-    // widens its known range and would keep the verifier from merging paths.
-    let id = u16::from_be_bytes([h[0], h[1]]);
+    let arcount = u16::from_be_bytes(h.arcount);
+    // Taken now, so no pointer into the header stays live through the name loop, where each
+    // check widens a pointer's known range and would keep the verifier from merging paths.
+    let id = u16::from_be_bytes(h.id);
     // TC set in a query, or answer/authority records in it: leave it to userspace.
-    if flags & 0x0200 != 0 || h[6] | h[7] | h[8] | h[9] != 0 || arcount > 1 {
+    let other_records = u16::from_be_bytes(h.ancount) | u16::from_be_bytes(h.nscount);
+    if flags & DNS_FLAG_TC != 0 || other_records != 0 || arcount > 1 {
         return Err(Counter::PassUnsupported);
     }
 
-    let name_sum = name(ctx, f.dns + DNS_HEADER_LEN, scratch)?;
+    let name_sum = name(&Cursor::new(ctx, f.dns + DnsHdr::LEN), scratch)?;
     // Read back again: the word loop's exits tell the verifier a different range of lengths
     // each; from here on there is one.
-    let name_len = unsafe { core::ptr::read_volatile(&scratch.name_len) } as usize;
+    let name_len = maps::stored_name_len(scratch);
     if name_len == 0 || name_len > MAX_NAME_LEN {
         return Err(Counter::PassMalformed);
     }
-    let after_name = DNS_HEADER_LEN + name_len;
-    let qtype = u16_at(ctx, f.dns + after_name).ok_or(Counter::PassMalformed)?;
-    let qclass = u16_at(ctx, f.dns + after_name + 2).ok_or(Counter::PassMalformed)?;
-    if qclass != 1 || (qtype != QTYPE_A && qtype != QTYPE_AAAA) {
+    let after_name = DnsHdr::LEN + name_len;
+    let qtype = message.peek_u16(after_name).ok_or(Counter::PassMalformed)?;
+    let qclass = message.peek_u16(after_name + size_of::<u16>()).ok_or(Counter::PassMalformed)?;
+    if qclass != CLASS_IN || (qtype != QTYPE_A && qtype != QTYPE_AAAA) {
         return Err(Counter::PassUnsupported);
     }
     scratch.key.qtype = qtype;
-    let question_end = after_name + 4;
+    let question_end = after_name + QUESTION_TYPE_CLASS_LEN;
     let edns_do = if arcount == 1 {
-        Some(opt_record(ctx, f, question_end)?)
+        Some(opt_record(&message, f.dns_len, question_end)?)
     } else if question_end != f.dns_len {
         return Err(Counter::PassMalformed);
     } else {
         None
     };
-    Ok(Question { id, copied_flags: flags & 0x0110, name_len, name_sum, qtype, edns_do })
+    let copied_flags = flags & (DNS_FLAG_RD | DNS_FLAG_CD);
+    Ok(Question { id, copied_flags, name_len, name_sum, qtype, edns_do })
 }
 
 /// Label bytes the walk reads at most: a name of `MAX_NAME_LEN` bytes has up to 47 labels (each
 /// takes two bytes or more) plus the root, 48 reads. Fewer would refuse long names of short labels.
 const MAX_LABELS: usize = MAX_NAME_LEN / 2;
 
-/// Finds the question name's length by walking its labels, then packs it into `scratch.name` a
-/// word at a time: lowercased, hashed into the key, and summed as it stands in the packet (for
-/// the response checksum). Label length bytes (0..=63) are never letters, so a whole word can be
-/// lowercased at once.
+/// Finds the length of the question name at the cursor by walking its labels, then packs it
+/// into `scratch.name` a word at a time: lowercased, hashed into the key, and summed as it
+/// stands in the packet (for the response checksum). Label length bytes (0..=63) are never
+/// letters, so a whole word can be lowercased at once.
 #[inline(always)]
-fn name(ctx: &XdpContext, start: usize, scratch: &mut Scratch) -> Result<u64, Counter> {
+fn name(name: &Cursor, scratch: &mut Scratch) -> Result<u64, Counter> {
     let mut end = 0usize;
     let mut found = false;
     for _ in 0..MAX_LABELS {
-        let label = u8_at(ctx, start + end).ok_or(Counter::PassMalformed)? as usize;
+        let label = name.peek::<u8>(end).ok_or(Counter::PassMalformed)? as usize;
         if label == 0 {
             found = true;
             break;
         }
-        if label > 63 {
+        if label > MAX_LABEL_LEN {
             // Compression pointer or extended label type in a question.
             return Err(Counter::PassMalformed);
         }
@@ -197,9 +217,8 @@ fn name(ctx: &XdpContext, start: usize, scratch: &mut Scratch) -> Result<u64, Co
         return Err(Counter::PassNameTooLong);
     }
     scratch.name_len = (end + 1) as u32;
-    // Read back through memory the compiler cannot see through: the verifier gets one length
-    // instead of a path per label count, and the word loop keeps its constant bound.
-    let len = unsafe { core::ptr::read_volatile(&scratch.name_len) } as usize;
+    // The word loop below keeps its constant bound and the verifier one length.
+    let len = maps::stored_name_len(scratch);
     if len == 0 || len > MAX_NAME_LEN {
         return Err(Counter::PassMalformed);
     }
@@ -211,8 +230,8 @@ fn name(ctx: &XdpContext, start: usize, scratch: &mut Scratch) -> Result<u64, Co
         if i * 8 + 8 > len {
             break;
         }
-        let p = at::<[u8; 8]>(ctx, start + i * 8).ok_or(Counter::PassMalformed)?;
-        pack_word(scratch, i, u64::from_le_bytes(unsafe { *p }), &mut hash, &mut sum);
+        let word = name.peek::<[u8; 8]>(i * 8).ok_or(Counter::PassMalformed)?;
+        pack_word(scratch, i, u64::from_le_bytes(word), &mut hash, &mut sum);
     }
     let whole = len / 8;
     let left = len % 8;
@@ -220,7 +239,7 @@ fn name(ctx: &XdpContext, start: usize, scratch: &mut Scratch) -> Result<u64, Co
         if whole >= NAME_WORDS {
             return Err(Counter::PassMalformed);
         }
-        let raw = last_word(ctx, start + whole * 8, left)?;
+        let raw = last_word(name, whole * 8, left)?;
         pack_word(scratch, whole, raw, &mut hash, &mut sum);
     }
     scratch.key.name_hash = hash;
@@ -237,59 +256,60 @@ fn pack_word(scratch: &mut Scratch, i: usize, raw: u64, hash: &mut u64, sum: &mu
     *hash = mix_word(*hash, word);
 }
 
-/// The `left` (1..=7) name bytes at `offset` as a little-endian word, zero above them.
+/// The `left` (1..=7) name bytes `ahead` of the cursor as a little-endian word, zero above them.
 #[inline(always)]
-fn last_word(ctx: &XdpContext, offset: usize, left: usize) -> Result<u64, Counter> {
-    let word = match at::<[u8; 8]>(ctx, offset) {
-        Some(p) => u64::from_le_bytes(unsafe { *p }),
+fn last_word(name: &Cursor, ahead: usize, left: usize) -> Result<u64, Counter> {
+    let word = match name.peek::<[u8; 8]>(ahead) {
+        Some(bytes) => u64::from_le_bytes(bytes),
         // The frame ends within these 8 bytes. Type and class (4 bytes) must follow the name,
         // so that only happens to a last word of under 4 bytes: read the 8 bytes that end with
         // the class instead and shift the name's bytes down. One read, no byte loop: a loop
         // with an exit per byte multiplies the paths the verifier walks.
-        None if left < 4 => {
-            let back = 4 - left;
-            let p = at::<[u8; 8]>(ctx, offset - back).ok_or(Counter::PassMalformed)?;
-            u64::from_le_bytes(unsafe { *p }) >> (8 * back)
+        None if left < QUESTION_TYPE_CLASS_LEN => {
+            let back = QUESTION_TYPE_CLASS_LEN - left;
+            let bytes = name.peek::<[u8; 8]>(ahead - back).ok_or(Counter::PassMalformed)?;
+            u64::from_le_bytes(bytes) >> (8 * back)
         }
         None => return Err(Counter::PassMalformed),
     };
     Ok(word & ((1u64 << (8 * left)) - 1))
 }
 
-/// Checks the OPT record that follows the question and returns its DO bit.
+/// Checks the OPT record at `offset` in the message, which must end the message, and returns
+/// its DO bit.
 #[inline(always)]
-fn opt_record(ctx: &XdpContext, f: &Frame, offset: usize) -> Result<bool, Counter> {
-    let opt = at::<[u8; OPT_FIXED_LEN]>(ctx, f.dns + offset).ok_or(Counter::PassMalformed)?;
-    let o = unsafe { &*opt };
-    if o[0] != 0 || u16::from_be_bytes([o[1], o[2]]) != OPT_TYPE {
+fn opt_record(message: &Cursor, dns_len: usize, offset: usize) -> Result<bool, Counter> {
+    let opt: OptHdr = message.peek(offset).ok_or(Counter::PassMalformed)?;
+    if opt.owner != 0 || u16::from_be_bytes(opt.rtype) != TYPE_OPT {
         // Another kind of additional record (TSIG, ...).
         return Err(Counter::PassUnsupported);
     }
-    if o[6] != 0 {
+    if opt.version != EDNS_VERSION {
         return Err(Counter::PassBadVersion);
     }
-    let rdata_len = u16::from_be_bytes([o[9], o[10]]) as usize;
-    if offset + OPT_FIXED_LEN + rdata_len != f.dns_len {
+    let dnssec_ok = u16::from_be_bytes(opt.flags) & EDNS_FLAG_DO != 0;
+    let rdata_len = u16::from_be_bytes(opt.rdlen) as usize;
+    if offset + OptHdr::LEN + rdata_len != dns_len {
         return Err(Counter::PassMalformed);
     }
     if rdata_len > MAX_OPT_RDATA {
         return Err(Counter::PassUnsupported);
     }
-    let rdata = f.dns + offset + OPT_FIXED_LEN;
+    let rdata = offset + OptHdr::LEN;
     let mut pos = 0usize;
     for _ in 0..MAX_OPTIONS {
         if pos == rdata_len {
-            return Ok(o[7] & 0x80 != 0);
+            return Ok(dnssec_ok);
         }
-        let code = u16_at(ctx, rdata + pos).ok_or(Counter::PassMalformed)?;
-        let len = u16_at(ctx, rdata + pos + 2).ok_or(Counter::PassMalformed)? as usize;
+        let code = message.peek_u16(rdata + pos).ok_or(Counter::PassMalformed)?;
+        let len = message.peek_u16(rdata + pos + size_of::<u16>()).ok_or(Counter::PassMalformed)? as usize;
         if code == EDNS_CLIENT_SUBNET {
             return Err(Counter::PassClientSubnet);
         }
-        pos += 4 + len;
+        pos += EDNS_OPTION_HEADER_LEN + len;
         if pos > rdata_len {
             return Err(Counter::PassMalformed);
         }
     }
-    if pos == rdata_len { Ok(o[7] & 0x80 != 0) } else { Err(Counter::PassUnsupported) }
+    if pos == rdata_len { Ok(dnssec_ok) } else { Err(Counter::PassUnsupported) }
 }
