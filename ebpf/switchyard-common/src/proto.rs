@@ -14,7 +14,7 @@ pub const IPPROTO_UDP: u8 = 17;
 /// IPv6 next header of a fragment header.
 pub const IPPROTO_FRAGMENT: u8 = 44;
 
-/// Version of IPv4 and of IPv6 (the top four bits of their first byte).
+/// IP version in the top four bits of the header's first byte.
 pub const IPV4_VERSION: u8 = 4;
 pub const IPV6_VERSION: u8 = 6;
 /// IPv4 version and header length byte of a header without options (five 32-bit words).
@@ -27,22 +27,28 @@ pub const IPV4_FIRST_NON_UNICAST: u8 = 224;
 /// First byte of every IPv6 multicast address (ff00::/8).
 pub const IPV6_MULTICAST: u8 = 0xff;
 
-/// Flags word of the DNS header: query/response, opcode, authoritative answer, truncated,
-/// recursion desired, checking disabled.
+// Bits of the DNS header's flags word (RFC 1035 4.1.1, RFC 4035 3.2.2).
+/// Set in responses.
 pub const DNS_FLAG_QR: u16 = 0x8000;
+/// The opcode: 0 for a standard query.
 pub const DNS_OPCODE_MASK: u16 = 0x7800;
+/// Authoritative answer.
 pub const DNS_FLAG_AA: u16 = 0x0400;
+/// Truncated.
 pub const DNS_FLAG_TC: u16 = 0x0200;
+/// Recursion desired.
 pub const DNS_FLAG_RD: u16 = 0x0100;
+/// Checking disabled.
 pub const DNS_FLAG_CD: u16 = 0x0010;
 
 /// Longest label of a name; length bytes above it are compression pointers or extended label
 /// types.
 pub const MAX_LABEL_LEN: usize = 63;
 
-/// Record types and the class the XDP path answers.
+// Record types and the one class the XDP path deals in.
 pub const QTYPE_A: u16 = 1;
 pub const QTYPE_AAAA: u16 = 28;
+/// The EDNS pseudo-record (RFC 6891).
 pub const TYPE_OPT: u16 = 41;
 pub const CLASS_IN: u16 = 1;
 
