@@ -10,7 +10,7 @@ use tokio::{
 use tracing::warn;
 
 use crate::{
-    dns::server::{ServerCounters, ServerCountersSnapshot},
+    dns::counters::{ServerCounters, ServerCountersSnapshot},
     health::SiteStatus,
     operator::{self, Override, SiteSetting},
     peers::PeersStatus,

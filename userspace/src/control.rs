@@ -18,10 +18,10 @@ use crate::{
     answers::{self, AnswerTable, Views},
     bpf::{datapath::Datapath, writer::MapWriter},
     config::Config,
-    health::SiteMap,
     operator::{self, OperatorState, Versioned},
     policy::{self, Policy, PolicyConfigError},
     rewrites::RewriteCounters,
+    site::SiteMap,
 };
 
 pub struct Control {
@@ -276,7 +276,7 @@ pub fn describe_changes(old: &SiteMap, new: &SiteMap) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::policy::SiteState;
+    use crate::site::SiteState;
 
     fn state(available: bool, load: u32) -> SiteState {
         SiteState { available, load, rtt_us: 0 }

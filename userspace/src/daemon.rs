@@ -20,14 +20,14 @@ use crate::{
     bpf::datapath::Datapath,
     config::{Config, XdpMode},
     control::Control,
-    dns::{authority::Authority, server},
+    dns::{authority::Authority, counters::ServerCounters, server},
     health::{HealthMonitor, ProbeSettings},
     live::Live,
     metrics,
     operator::{self, OperatorState, Versioned},
     peers::{PeerService, PeerViews},
-    policy::SiteState,
     reload::{self, ReloadRequest},
+    site::SiteState,
     site_feeds,
     sync_service::SyncService,
 };
@@ -56,7 +56,7 @@ pub async fn run(config: Config, path: PathBuf) -> anyhow::Result<()> {
     let operator = Arc::new(operator::Handle::new(operator_tx, applied_rx, state_file, live.config.clone()));
 
     let authority = Arc::new(Authority::new(&config, views.clone(), control.table()));
-    let counters = Arc::new(server::ServerCounters::default());
+    let counters = Arc::new(ServerCounters::default());
 
     // Bind first: a port in use stops us before anything is attached.
     let (listen, threads) = (&config.server.listen, config.server.udp_threads());

@@ -19,6 +19,7 @@ pub mod peers;
 pub mod policy;
 pub mod reload;
 pub mod rewrites;
+pub mod site;
 pub mod site_feeds;
 pub mod status_table;
 pub mod sync;

@@ -18,7 +18,7 @@ use axum::{Router, extract::State, http::header, response::IntoResponse, routing
 use tracing::warn;
 
 use crate::{
-    bpf::counters, dns::server::ServerCounters, health::CheckStatus, live::Live, operator, peers::PeerHandle,
+    bpf::counters, dns::counters::ServerCounters, health::CheckStatus, live::Live, operator, peers::PeerHandle,
     rewrites::RewriteCounters, sync::SyncNode,
 };
 

@@ -7,10 +7,10 @@ use tokio::{sync::watch, task::JoinHandle};
 use tracing::warn;
 
 use crate::{
-    health::{HealthMonitor, SiteMap},
+    health::HealthMonitor,
     operator::Versioned,
     peers::PeerViews,
-    policy::SiteState,
+    site::{SiteMap, SiteState},
 };
 
 /// Our own site's state as the monitor publishes it, for the heartbeats we send.

@@ -5,8 +5,9 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use serde::Deserialize;
-use switchyard::health::{HealthMonitor, ProbeOverrides, SiteConfig, SiteMap};
+use switchyard::health::{HealthMonitor, ProbeOverrides, SiteConfig};
 use switchyard::policy::{Family, Policy, PolicyConfig, ServiceConfig, diff};
+use switchyard::site::SiteMap;
 use tokio::net::TcpListener;
 
 /// How a daemon's own top-level config can embed both parts.

@@ -5,11 +5,7 @@
 use std::collections::BTreeSet;
 
 use super::{Config, ConfigError};
-use crate::{
-    health::HealthConfig,
-    peers::KeyRing,
-    policy::{PolicyConfig, SiteAddresses},
-};
+use crate::{health::HealthConfig, peers::KeyRing, policy::PolicyConfig, site::SiteAddresses};
 
 type Problem = (String, String);
 

@@ -11,7 +11,12 @@ use hickory_proto::{
 };
 
 use super::authority::{Authority, Outcome};
-use crate::{answers::Views, config::Config, control::Control, health::SiteMap, policy::SiteState};
+use crate::{
+    answers::Views,
+    config::Config,
+    control::Control,
+    site::{SiteMap, SiteState},
+};
 
 const CONFIG: &str = r#"
 [xdp]

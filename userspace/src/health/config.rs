@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::policy::SiteAddresses;
+use crate::site::SiteAddresses;
 
 /// Defaults chosen so that a dead server is noticed and one more interval
 /// passes in well under a second (see `ProbeSettings::worst_case_detection`):

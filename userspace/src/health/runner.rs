@@ -7,12 +7,13 @@ use reqwest::{Client, Url};
 use tokio::time::Instant;
 
 use crate::health::config::{CheckKind, HealthConfig, ProbeSettings};
+use crate::health::error::HealthError;
 use crate::health::haproxy::parse_backend;
 use crate::health::http_probe::{HttpExpectation, STATS_BODY_LIMIT, build_client, fetch_text, probe_http};
-use crate::health::monitor::{CheckSlot, HealthError, Shared};
+use crate::health::shared::{CheckSlot, Shared};
 use crate::health::site_runtime::{CheckRuntime, SiteRuntime};
 use crate::health::tcp_probe::probe_tcp;
-use crate::policy::SiteState;
+use crate::site::SiteState;
 
 pub(crate) struct Plan {
     pub sites: Vec<SiteRuntime>,

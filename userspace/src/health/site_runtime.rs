@@ -4,7 +4,7 @@ use crate::health::config::ProbeSettings;
 use crate::health::outcome::ProbeOutcome;
 use crate::health::status::{CheckStatus, SiteStatus};
 use crate::health::tracker::CheckTracker;
-use crate::policy::SiteState;
+use crate::site::SiteState;
 
 /// Load changes smaller than this (per-mille) are not published.
 const LOAD_STEP: u32 = 25;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use crate::policy::answer::{Answer, AnswerKey, AnswerTable, Family, diff};
 use crate::policy::config::{PolicyConfig, PolicyConfigError, WhenAllDown};
 use crate::policy::ordering::{Criteria, OrderState, SiteIndex};
-use crate::policy::site_state::{SiteAddresses, SiteState};
+use crate::site::{SiteAddresses, SiteState};
 
 /// Decides, per service and view, which sites answer and in which order.
 #[derive(Clone, Debug)]

@@ -31,7 +31,6 @@ mod answer;
 mod config;
 mod engine;
 mod ordering;
-mod site_state;
 
 #[cfg(test)]
 mod tests;
@@ -39,4 +38,3 @@ mod tests;
 pub use answer::{Answer, AnswerChange, AnswerKey, AnswerTable, Family, diff};
 pub use config::{LoadOrdering, PolicyConfig, PolicyConfigError, RttOrdering, ServiceConfig, WhenAllDown};
 pub use engine::Policy;
-pub use site_state::{SiteAddresses, SiteState};

@@ -2,9 +2,9 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::policy::{
-    AnswerChange, Family, LoadOrdering, Policy, PolicyConfig, RttOrdering, ServiceConfig, SiteAddresses, SiteState,
-    WhenAllDown, diff,
+    AnswerChange, Family, LoadOrdering, Policy, PolicyConfig, RttOrdering, ServiceConfig, WhenAllDown, diff,
 };
+use crate::site::{SiteAddresses, SiteState};
 
 /// Site `n` gets A 198.18.n.10 and AAAA fd00:n::10.
 fn addresses(names: &[&str]) -> BTreeMap<String, SiteAddresses> {

@@ -5,7 +5,7 @@ use std::time::Duration;
 use crate::health::tests::test_server::{Behavior, TestServer};
 use crate::health::tests::wait::{self, available};
 use crate::health::{HealthConfig, HealthError, HealthMonitor};
-use crate::policy::SiteState;
+use crate::site::SiteState;
 
 fn config(text: &str) -> HealthConfig {
     let config: HealthConfig = toml::from_str(text).unwrap_or_else(|e| panic!("{e}\n{text}"));
@@ -227,14 +227,14 @@ async fn each_change_is_logged_once_with_its_cause() {
     })
     .await;
 
-    let down = capture.lines_with("monitor: web server down ");
+    let down = capture.lines_with(": web server down ");
     assert_eq!(down.len(), 1, "{down:?}");
     assert!(down[0].contains("status 503"), "{down:?}");
-    let site_down = capture.lines_with("monitor: site unavailable ");
+    let site_down = capture.lines_with(": site unavailable ");
     assert_eq!(site_down.len(), 1, "{site_down:?}");
     assert!(site_down[0].contains("no web server up (web1: status 503)"), "{site_down:?}");
-    assert_eq!(capture.lines_with("monitor: site available ").len(), 1);
-    assert_eq!(capture.lines_with("monitor: web server up ").len(), 1);
+    assert_eq!(capture.lines_with(": site available ").len(), 1);
+    assert_eq!(capture.lines_with(": web server up ").len(), 1);
 }
 
 #[tokio::test]
