@@ -6,29 +6,11 @@ use std::sync::Arc;
 use tokio::{sync::watch, task::JoinHandle};
 use tracing::warn;
 
-use crate::{
-    health::HealthMonitor,
-    operator::Versioned,
-    peers::PeerViews,
-    site::{SiteMap, SiteState},
-};
+use crate::{health::HealthMonitor, operator::Versioned, peers::PeerViews, site::SiteState};
 
-/// Our own site's state as the monitor publishes it, for the heartbeats we send.
-pub fn own_state(monitor: &HealthMonitor, site: &str) -> (watch::Receiver<SiteState>, JoinHandle<()>) {
-    let pick = |map: &SiteMap| map.get(site).copied().unwrap_or(SiteState::UNAVAILABLE);
-    let (tx, rx) = watch::channel(pick(&monitor.sites()));
-    (rx, follow_own_state(monitor, site, Arc::new(tx)))
-}
-
-/// Copies our own site's state from `monitor` into `tx` until aborted. A reload that replaces
-/// the monitor starts another of these on the same `tx`, so the heartbeats never notice.
-pub fn follow_own_state(monitor: &HealthMonitor, site: &str, tx: Arc<watch::Sender<SiteState>>) -> JoinHandle<()> {
-    let (_, no_operator) = watch::channel(Versioned::default());
-    follow_own_state_as_operated(monitor, site, tx, no_operator)
-}
-
-/// Like `follow_own_state`, with the operator's drain and weight of our site applied: the
-/// other sites then drain it too.
+/// Copies our own site's state from `monitor` into `tx`, with the operator's drain and weight
+/// of our site applied (the other sites then drain it too), until aborted. A reload that
+/// replaces the monitor starts another of these on the same `tx`, so the heartbeats never notice.
 pub fn follow_own_state_as_operated(
     monitor: &HealthMonitor,
     site: &str,

@@ -65,9 +65,6 @@ impl HealthMonitor {
         }
         Ok(())
     }
-
-    /// Stops all probe tasks.
-    pub fn shutdown(self) {}
 }
 
 impl Drop for HealthMonitor {

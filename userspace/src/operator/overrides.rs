@@ -28,14 +28,6 @@ impl Qtype {
             Qtype::Aaaa => QTYPE_AAAA,
         }
     }
-
-    pub fn from_code(code: u16) -> Option<Qtype> {
-        match code {
-            QTYPE_A => Some(Qtype::A),
-            QTYPE_AAAA => Some(Qtype::Aaaa),
-            _ => None,
-        }
-    }
 }
 
 impl std::fmt::Display for Qtype {

@@ -91,10 +91,6 @@ impl PeersConfig {
         Duration::from_millis(self.period_ms)
     }
 
-    pub fn max_skew(&self) -> Duration {
-        Duration::from_millis(self.max_skew_ms)
-    }
-
     pub fn validate(&self) -> Result<(), ConfigError> {
         if !(MIN_PERIOD_MS..=MAX_PERIOD_MS).contains(&self.period_ms) {
             return Err(ConfigError::new(

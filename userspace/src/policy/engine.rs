@@ -109,10 +109,6 @@ impl Policy {
     pub fn site_names(&self) -> &[String] {
         &self.site_names
     }
-
-    pub fn service_count(&self) -> usize {
-        self.services.len()
-    }
 }
 
 impl ViewSlot {

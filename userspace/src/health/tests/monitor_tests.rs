@@ -180,7 +180,7 @@ async fn dropping_the_monitor_stops_probing() {
     let web = TestServer::start(Behavior::ok("ok")).await;
     let monitor = HealthMonitor::start(&config(&http_site(&web.url("/"), "interval_ms = 20"))).unwrap();
     wait::until(&monitor, "site a available", |m| available(m, "a")).await;
-    monitor.shutdown();
+    drop(monitor);
     tokio::time::sleep(Duration::from_millis(50)).await;
     web.set(Behavior::ok("ok"));
     tokio::time::sleep(Duration::from_millis(200)).await;
