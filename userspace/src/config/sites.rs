@@ -124,5 +124,4 @@ impl Config {
 }
 
 #[cfg(test)]
-#[path = "sites_tests.rs"]
 mod tests;

@@ -12,9 +12,8 @@ use hickory_proto::{
 
 use super::authority::{Authority, Outcome};
 use crate::{
-    answers::Views,
+    answers::{Control, Views},
     config::Config,
-    control::Control,
     site::{SiteMap, SiteState},
 };
 

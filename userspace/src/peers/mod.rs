@@ -25,6 +25,7 @@ mod peer_table;
 mod period_clock;
 mod replay;
 mod service;
+pub mod site_feeds;
 mod status;
 mod view;
 pub mod wire;

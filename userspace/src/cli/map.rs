@@ -7,8 +7,8 @@ use clap::Subcommand;
 
 use super::{Target, change};
 use crate::{
-    admin::Request,
     bpf::answer_map::{self, MapEntry},
+    daemon::admin::Request,
     operator::{Override, Qtype},
 };
 

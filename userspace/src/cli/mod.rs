@@ -4,13 +4,17 @@
 pub mod map;
 pub mod reload;
 pub mod site;
+pub mod stats;
 pub mod stats_watch;
+pub mod status;
+pub mod status_table;
+pub mod sync_status_table;
 
 use std::path::PathBuf;
 
 use crate::{
-    admin::{self, Request, Response},
     config::{Config, ServerConfig},
+    daemon::admin::{self, Request, Response},
 };
 
 /// Which running daemon to talk to.

@@ -7,9 +7,9 @@ use std::{
 
 use super::block_on;
 use crate::{
-    admin::{self, Request, Response},
     bpf::counters,
     config::ServerConfig,
+    daemon::admin::{self, Request, Response},
 };
 
 /// "xdp.answered_v4", "userspace.udp", ...: every counter the daemon has, flattened.

@@ -9,12 +9,12 @@ use tokio::{
 };
 use tracing::warn;
 
+use super::reload::ReloadRequest;
 use crate::{
     dns::counters::{ServerCounters, ServerCountersSnapshot},
     health::SiteStatus,
     operator::{self, Override, SiteSetting},
     peers::PeersStatus,
-    reload::ReloadRequest,
     sync::{SyncNode, SyncStatus},
 };
 

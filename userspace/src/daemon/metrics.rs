@@ -17,9 +17,10 @@ use std::{
 use axum::{Router, extract::State, http::header, response::IntoResponse, routing::get};
 use tracing::warn;
 
+use super::live::Live;
 use crate::{
-    bpf::counters, dns::counters::ServerCounters, health::CheckStatus, live::Live, operator, peers::PeerHandle,
-    rewrites::RewriteCounters, sync::SyncNode,
+    answers::RewriteCounters, bpf::counters, dns::counters::ServerCounters, health::CheckStatus, operator,
+    peers::PeerHandle, sync::SyncNode,
 };
 
 pub struct Sources {

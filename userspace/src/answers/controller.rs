@@ -15,12 +15,11 @@ use tokio::{sync::watch, time::MissedTickBehavior};
 use tracing::{info, warn};
 
 use crate::{
-    answers::{self, AnswerTable, Views},
+    answers::{self, AnswerTable, RewriteCounters, Views},
     bpf::{datapath::Datapath, writer::MapWriter},
     config::Config,
     operator::{self, OperatorState, Versioned},
     policy::{self, Policy, PolicyConfigError},
-    rewrites::RewriteCounters,
     site::SiteMap,
 };
 

@@ -3,7 +3,7 @@
 use clap::Subcommand;
 
 use super::{Target, change};
-use crate::admin::Request;
+use crate::daemon::admin::Request;
 
 #[derive(Subcommand)]
 pub enum SiteCommand {

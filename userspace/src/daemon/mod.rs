@@ -1,5 +1,10 @@
 //! `switchyard run`: everything between reading the config and shutting down cleanly.
 
+pub mod admin;
+pub mod live;
+pub mod metrics;
+pub mod reload;
+
 use std::{
     path::{Path, PathBuf},
     sync::{Arc, atomic::Ordering},
@@ -14,21 +19,20 @@ use tokio::{
 };
 use tracing::{info, warn};
 
+use self::{
+    admin::{AdminState, Status},
+    live::Live,
+    reload::ReloadRequest,
+};
 use crate::{
-    admin::{self, AdminState, Status},
-    answers::Views,
+    answers::{Control, Views},
     bpf::datapath::Datapath,
     config::{Config, XdpMode},
-    control::Control,
     dns::{authority::Authority, counters::ServerCounters, server},
     health::{HealthMonitor, ProbeSettings},
-    live::Live,
-    metrics,
     operator::{self, OperatorState, Versioned},
-    peers::{PeerService, PeerViews},
-    reload::{self, ReloadRequest},
+    peers::{PeerService, PeerViews, site_feeds},
     site::SiteState,
-    site_feeds,
     sync_service::SyncService,
 };
 
