@@ -233,5 +233,5 @@ fn one(frame: &Vec<u8>) -> &[Vec<u8>] {
 
 fn table(zone: &str) -> switchyard::answers::AnswerTable {
     let config = switchyard::config::Config::parse(zone, "bench.toml").expect("bench zone");
-    switchyard::answers::AnswerTable::from_config(&config, &Default::default())
+    switchyard::answers::AnswerTable::from_config(&config)
 }

@@ -7,7 +7,7 @@ mod rewrites;
 mod table;
 mod views;
 
-pub use controller::{Control, describe_changes};
+pub use controller::{AnswerController, describe_changes};
 pub use rewrites::RewriteCounters;
 pub use table::{AnswerKey, AnswerSet, AnswerTable, wire_name};
 pub use views::Views;

@@ -40,8 +40,7 @@ pub struct AnswerTable {
 
 impl AnswerTable {
     /// Static answers straight from the address lists of services that are not site-based.
-    /// (Views are kept in the signature: per-view answers come from the policy now.)
-    pub fn from_config(config: &Config, _views: &Views) -> AnswerTable {
+    pub fn from_config(config: &Config) -> AnswerTable {
         let mut table = AnswerTable::default();
         for service in config.service.iter().filter(|s| !s.is_site_based()) {
             let name = wire_name(&crate::config::parse_name(&service.name).expect("validated"));
@@ -52,12 +51,12 @@ impl AnswerTable {
         table
     }
 
-    /// The policy's answers keyed the way both paths look them up: view name to view id (the
+    /// The policy's decisions keyed the way both paths look them up: view name to view id (the
     /// default view is 0), family to QTYPE. An empty list gets no entry (the server says NODATA).
-    pub fn from_policy(answers: &policy::AnswerTable, views: &Views) -> AnswerTable {
+    pub fn from_policy(decisions: &policy::Decisions, views: &Views) -> AnswerTable {
         let mut table = AnswerTable::default();
-        for (key, answer) in answers.iter() {
-            if answer.addrs.is_empty() {
+        for (key, decision) in decisions.iter() {
+            if decision.addrs.is_empty() {
                 continue;
             }
             let view = match &key.view {
@@ -69,9 +68,10 @@ impl AnswerTable {
                 Family::Aaaa => QTYPE_AAAA,
             };
             let name = wire_name(&crate::config::parse_name(&key.service).expect("validated"));
-            table
-                .entries
-                .insert(AnswerKey { view, qtype, name }, AnswerSet { ttl: answer.ttl, addrs: answer.addrs.clone() });
+            table.entries.insert(
+                AnswerKey { view, qtype, name },
+                AnswerSet { ttl: decision.ttl, addrs: decision.addrs.clone() },
+            );
         }
         table
     }

@@ -17,14 +17,14 @@ use std::{
 use axum::{Router, extract::State, http::header, response::IntoResponse, routing::get};
 use tracing::warn;
 
-use super::live::Live;
+use super::reloadable::Reloadable;
 use crate::{
     answers::RewriteCounters, bpf::counters, dns::counters::ServerCounters, health::CheckStatus, operator,
     peers::PeerHandle, sync::SyncNode,
 };
 
 pub struct Sources {
-    pub live: Arc<Live>,
+    pub reloadable: Arc<Reloadable>,
     pub counters: Arc<ServerCounters>,
     pub peers: Option<Arc<PeerHandle>>,
     pub sync: Option<SyncNode>,
@@ -136,7 +136,7 @@ pub async fn render(s: &Sources) -> String {
 }
 
 fn sites(out: &mut Exposition, s: &Sources) {
-    let status = s.live.monitor.load().status();
+    let status = s.reloadable.monitor.load().status();
     let operator = s.operator.current();
     out.family(
         "switchyard_site_available",

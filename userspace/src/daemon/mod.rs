@@ -1,9 +1,9 @@
 //! `switchyard run`: everything between reading the config and shutting down cleanly.
 
 pub mod admin;
-pub mod live;
 pub mod metrics;
 pub mod reload;
+pub mod reloadable;
 
 use std::{
     path::{Path, PathBuf},
@@ -13,25 +13,22 @@ use std::{
 
 use anyhow::Context;
 use switchyard_common::XdpConfig;
-use tokio::{
-    sync::{mpsc, watch},
-    task::JoinHandle,
-};
+use tokio::sync::{mpsc, watch};
 use tracing::{info, warn};
 
 use self::{
     admin::{AdminState, Status},
-    live::Live,
     reload::ReloadRequest,
+    reloadable::Reloadable,
 };
 use crate::{
-    answers::{Control, Views},
+    answers::{AnswerController, Views},
     bpf::datapath::Datapath,
     config::{Config, XdpMode},
     dns::{authority::Authority, counters::ServerCounters, server},
     health::{HealthMonitor, ProbeSettings},
     operator::{self, OperatorState, Versioned},
-    peers::{PeerService, PeerViews, site_feeds},
+    peers::{HealthBridge, PeerService},
     site::SiteState,
     sync_service::SyncService,
 };
@@ -48,8 +45,9 @@ pub async fn run(config: Config, path: PathBuf) -> anyhow::Result<()> {
     let views = Views::from_config(&config);
     // Probing starts at once; the first result of a check decides its state.
     let monitor = Arc::new(HealthMonitor::start(&config.health_config()).context("starting health checks")?);
-    let mut control = Control::new(&config, views.clone(), &monitor.sites()).context("building the answer policy")?;
-    let live = Arc::new(Live::new(config.clone(), monitor.clone()));
+    let mut control =
+        AnswerController::new(&config, views.clone(), &monitor.sites()).context("building the answer policy")?;
+    let live = Arc::new(Reloadable::new(config.clone(), monitor.clone()));
 
     let state_file = operator::state_path(&config.server);
     let saved = saved_operator_state(&state_file, &config);
@@ -92,13 +90,7 @@ pub async fn run(config: Config, path: PathBuf) -> anyhow::Result<()> {
         let own = monitor.sites().get(site).copied().unwrap_or(SiteState::UNAVAILABLE);
         let (own_tx, own_rx) = watch::channel(own);
         let handle = PeerService::start(peers_config, site, node, own_rx).await.context("starting peer heartbeats")?;
-        let mut peer_feeds = PeerFeeds {
-            own_site: site.to_string(),
-            own_tx: Arc::new(own_tx),
-            operator: operator_feed.clone(),
-            views: handle.views(),
-            tasks: vec![],
-        };
+        let mut peer_feeds = HealthBridge::new(site, own_tx, operator_feed.clone(), handle.views());
         peer_feeds.start(&monitor, config.remote_sites());
         feeds = Some(peer_feeds);
         peers = Some(Arc::new(handle));
@@ -119,7 +111,7 @@ pub async fn run(config: Config, path: PathBuf) -> anyhow::Result<()> {
     let metrics_task = match config.server.metrics {
         Some(address) => {
             let sources = metrics::Sources {
-                live: live.clone(),
+                reloadable: live.clone(),
                 counters: counters.clone(),
                 peers: peers.clone(),
                 sync: sync.as_ref().map(SyncService::node),
@@ -233,10 +225,10 @@ fn saved_operator_state(file: &Path, config: &Config) -> OperatorState {
 /// Applies a new config if it can be applied live; on any error nothing changes.
 async fn reload_config(
     path: &Path,
-    live: &Live,
-    control: &mut Control,
+    live: &Reloadable,
+    control: &mut AnswerController,
     datapath: Option<&mut Datapath>,
-    feeds: Option<&mut PeerFeeds>,
+    feeds: Option<&mut HealthBridge>,
 ) -> Result<String, String> {
     let new = reload::load(path)?;
     let old = live.config.load_full();
@@ -290,32 +282,6 @@ async fn warm_up(monitor: &HealthMonitor) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     warn!("new health checks without a first result after {} s; using them anyway", WARM_UP.as_secs());
-}
-
-/// The tasks between the health monitor and the peer service, restarted when a reload
-/// replaces the monitor.
-struct PeerFeeds {
-    own_site: String,
-    own_tx: Arc<watch::Sender<SiteState>>,
-    /// Our site's drain and weight go out in the heartbeats too.
-    operator: watch::Receiver<Versioned>,
-    views: watch::Receiver<PeerViews>,
-    tasks: Vec<JoinHandle<()>>,
-}
-
-impl PeerFeeds {
-    fn start(&mut self, monitor: &Arc<HealthMonitor>, remote: Vec<String>) {
-        self.stop();
-        let (site, tx, operator) = (&self.own_site, self.own_tx.clone(), self.operator.clone());
-        self.tasks.push(site_feeds::follow_own_state_as_operated(monitor, site, tx, operator));
-        self.tasks.push(site_feeds::remote_sites(monitor.clone(), remote, self.views.clone()));
-    }
-
-    fn stop(&mut self) {
-        for task in self.tasks.drain(..) {
-            task.abort();
-        }
-    }
 }
 
 async fn wait_for_shutdown() {

@@ -12,7 +12,7 @@ use hickory_proto::{
 
 use super::authority::{Authority, Outcome};
 use crate::{
-    answers::{Control, Views},
+    answers::{AnswerController, Views},
     config::Config,
     site::{SiteMap, SiteState},
 };
@@ -53,7 +53,7 @@ fn authority_for(text: &str) -> Authority {
     let views = Views::from_config(&config);
     let all_up: SiteMap =
         config.site.iter().map(|s| (s.name.clone(), SiteState { available: true, load: 0, rtt_us: 0 })).collect();
-    let table = Control::new(&config, views.clone(), &all_up).unwrap().table();
+    let table = AnswerController::new(&config, views.clone(), &all_up).unwrap().table();
     Authority::new(&config, views, table)
 }
 

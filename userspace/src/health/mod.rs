@@ -83,6 +83,7 @@ mod haproxy;
 mod http_probe;
 mod monitor;
 mod outcome;
+mod plan;
 mod runner;
 mod shared;
 mod site_runtime;
@@ -95,7 +96,7 @@ mod tests;
 
 pub use config::{
     CheckKind, ConfigError, DEFAULT_FALL, DEFAULT_INTERVAL_MS, DEFAULT_RISE, DEFAULT_TIMEOUT_MS, DatabaseConfig,
-    HaproxyConfig, HealthConfig, ProbeOverrides, ProbeSettings, ServerConfig, SiteConfig,
+    HaproxyConfig, HealthConfig, ProbeOverrides, ProbeSettings, SiteConfig, WebServerConfig,
 };
 pub use error::HealthError;
 pub use haproxy::{BackendView, StatsError, parse_backend, status_is_up};

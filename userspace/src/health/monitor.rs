@@ -7,6 +7,7 @@ use tokio::task::JoinHandle;
 
 use crate::health::config::HealthConfig;
 use crate::health::error::HealthError;
+use crate::health::plan;
 use crate::health::runner;
 use crate::health::shared::Shared;
 use crate::health::site_runtime::SiteRuntime;
@@ -25,7 +26,7 @@ impl HealthMonitor {
     /// runtime (panics outside a runtime, like `tokio::spawn`).
     pub fn start(config: &HealthConfig) -> Result<HealthMonitor, HealthError> {
         config.validate()?;
-        let plan = runner::plan(config)?;
+        let plan = plan::plan(config)?;
         let initial: SiteMap = plan.sites.iter().map(|site| (site.name.clone(), site.published)).collect();
         let (publisher, _) = watch::channel(initial);
         let shared = Arc::new(Shared::new(plan.sites, publisher));

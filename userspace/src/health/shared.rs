@@ -5,9 +5,10 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use tokio::sync::watch;
 
+use crate::health::config::CheckKind;
 use crate::health::haproxy::{BackendView, status_is_up};
 use crate::health::outcome::ProbeOutcome;
-use crate::health::site_runtime::SiteRuntime;
+use crate::health::site_runtime::{CheckRole, SiteRuntime};
 use crate::health::tracker::Transition;
 use crate::site::SiteMap;
 
@@ -75,7 +76,7 @@ impl Shared {
             }
         }
         runtime.haproxy_load = fetched.as_ref().ok().and_then(|(view, _)| view.load);
-        for check in runtime.servers.iter_mut().filter(|s| s.kind == "haproxy") {
+        for check in runtime.servers.iter_mut().filter(|s| s.kind == CheckRole::Server(CheckKind::Haproxy)) {
             let outcome = match &fetched {
                 Err(cause) => ProbeOutcome::failed(format!("haproxy stats: {cause}")),
                 Ok((view, latency)) => match view.servers.get(&check.target) {

@@ -18,6 +18,7 @@
 
 mod config;
 mod drops;
+mod health_bridge;
 mod keys;
 pub mod liveness;
 mod names;
@@ -25,13 +26,13 @@ mod peer_table;
 mod period_clock;
 mod replay;
 mod service;
-pub mod site_feeds;
 mod status;
 mod view;
 pub mod wire;
 
 pub use self::config::{ConfigError, PeerConfig, PeersConfig};
 pub use self::drops::{DropCounters, DropReason};
+pub use self::health_bridge::HealthBridge;
 pub use self::keys::{KeyError, KeyRing, PeerKey, read_key_file};
 pub use self::liveness::LivenessRule;
 pub use self::period_clock::PeriodClock;

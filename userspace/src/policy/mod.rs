@@ -1,7 +1,7 @@
 //! Which sites answer for each service, and in what order.
 //!
 //! The policy is pure: it takes the current [`SiteState`] of every site and
-//! produces an [`AnswerTable`]. The only state it keeps between evaluations is
+//! produces its [`Decisions`]: the ordered addresses per service, family and view. The only state it keeps between evaluations is
 //! what hysteresis and `keep_last` need, so the same inputs in the same
 //! sequence always give the same answers.
 //!
@@ -27,14 +27,14 @@
 //! by_rtt = { margin_percent = 20, margin_abs_us = 5000 }  # optional
 //! ```
 
-mod answer;
 mod config;
+mod decisions;
 mod engine;
 mod ordering;
 
 #[cfg(test)]
 mod tests;
 
-pub use answer::{Answer, AnswerChange, AnswerKey, AnswerTable, Family, diff};
 pub use config::{LoadOrdering, PolicyConfig, PolicyConfigError, RttOrdering, ServiceConfig, WhenAllDown};
+pub use decisions::{Decision, DecisionChange, DecisionKey, Decisions, Family, diff};
 pub use engine::Policy;
