@@ -1,4 +1,7 @@
-use std::{path::PathBuf, process::ExitCode, time::Duration};
+use std::{
+    path::{Path, PathBuf},
+    process::ExitCode,
+};
 
 use clap::{Parser, Subcommand};
 use switchyard::{
@@ -92,25 +95,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Run { config } => run(config),
-        Command::Check { config } => match load_for_running(&config) {
-            Ok(c) => {
-                println!(
-                    "{}: ok ({} zones, {} services, {} views, {} sites)",
-                    config.display(),
-                    c.zone.len(),
-                    c.service.len(),
-                    c.view.len(),
-                    c.site.len()
-                );
-                ExitCode::SUCCESS
-            }
-            Err(e) => config_error(e),
-        },
-        Command::Stats { target, json, watch: true, interval, count } => report(
-            Duration::try_from_secs_f64(interval)
-                .map_err(|_| format!("--interval {interval}: give seconds above 0, e.g. 0.5"))
-                .and_then(|interval| cli::stats_watch::watch(&target.server()?, interval, json, count)),
-        ),
+        Command::Check { config } => check(&config),
+        Command::Stats { target, json, watch: true, interval, count } => {
+            report(cli::stats_watch::run(&target, interval, json, count))
+        }
         Command::Stats { target, json, .. } => report(cli::stats::stats(&target, json)),
         Command::Map { command } => report(cli::map::run(command)),
         Command::Site { command } => report(cli::site::run(command)),
@@ -124,13 +112,15 @@ fn main() -> ExitCode {
     }
 }
 
-/// Parses and validates, then checks what only this host can tell: interfaces and key files.
-fn load_for_running(path: &std::path::Path) -> Result<Config, switchyard::config::ConfigError> {
-    let config = Config::load(path)?;
-    config.check_interfaces(path)?;
-    config.check_peer_keys(path)?;
-    config.check_sync_key(path)?;
-    Ok(config)
+fn check(path: &Path) -> ExitCode {
+    match Config::load_for_host(path) {
+        Ok(c) => {
+            let (zones, services, views, sites) = (c.zone.len(), c.service.len(), c.view.len(), c.site.len());
+            println!("{}: ok ({zones} zones, {services} services, {views} views, {sites} sites)", path.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => config_error(e),
+    }
 }
 
 fn config_error(e: switchyard::config::ConfigError) -> ExitCode {
@@ -138,7 +128,7 @@ fn config_error(e: switchyard::config::ConfigError) -> ExitCode {
     ExitCode::from(2)
 }
 
-fn report(result: Result<(), String>) -> ExitCode {
+fn report(result: Result<(), impl std::fmt::Display>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -149,7 +139,7 @@ fn report(result: Result<(), String>) -> ExitCode {
 }
 
 fn run(path: PathBuf) -> ExitCode {
-    let config = match load_for_running(&path) {
+    let config = match Config::load_for_host(&path) {
         Ok(c) => c,
         Err(e) => return config_error(e),
     };

@@ -2,7 +2,7 @@
 
 use clap::Subcommand;
 
-use super::{Target, change};
+use super::{CliError, Target, change};
 use crate::daemon::admin::Request;
 
 #[derive(Subcommand)]
@@ -35,7 +35,7 @@ pub enum SiteCommand {
     },
 }
 
-pub fn run(command: SiteCommand) -> Result<(), String> {
+pub fn run(command: SiteCommand) -> Result<(), CliError> {
     match command {
         SiteCommand::Drain { site, target, json } => change(&target, &Request::SiteDrain { site, drained: true }, json),
         SiteCommand::Undrain { site, target, json } => {

@@ -1,24 +1,24 @@
 //! `switchyard stats`: the XDP counters from the pinned map and the userspace server's counters
 //! from the daemon, once.
 
-use super::{Target, block_on};
+use super::{CliError, Target, admin_client, block_on};
 use crate::{
     bpf::counters,
-    daemon::admin::{self, Request, Response},
+    daemon::admin::{Request, Response},
 };
 
 /// Prints every counter, as a table or as one JSON object.
-pub fn stats(target: &Target, json: bool) -> Result<(), String> {
+pub fn stats(target: &Target, json: bool) -> Result<(), CliError> {
     let server = target.server()?;
     let xdp = counters::read(&server.pin_dir());
-    let userspace = match block_on(admin::request(&server.admin_socket(), &Request::Stats)) {
+    let userspace = match block_on(admin_client::request(&server.admin_socket(), &Request::Stats)) {
         Ok(Response::Stats { userspace }) => Some(userspace),
-        Ok(other) => return Err(format!("unexpected answer: {other:?}")),
+        Ok(other) => return Err(CliError::UnexpectedAnswer(format!("{other:?}"))),
         Err(e) if xdp.is_ok() => {
             eprintln!("switchyard: userspace counters unavailable: {e}");
             None
         }
-        Err(e) => return Err(e),
+        Err(e) => return Err(e.into()),
     };
     if json {
         let xdp_json = xdp

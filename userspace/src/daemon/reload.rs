@@ -5,31 +5,128 @@
 //! sync stay as they are until a restart; a new config that changes them is refused whole, so
 //! the daemon never runs half of one config and half of another.
 
-use std::path::Path;
+use std::{
+    path::Path,
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use tokio::sync::oneshot;
+use tracing::warn;
 
-use crate::config::Config;
+use super::reloadable::Reloadable;
+use crate::{
+    answers::AnswerController,
+    bpf::datapath::Datapath,
+    config::{Config, ConfigError},
+    health::{HealthError, HealthMonitor},
+    peers::HealthBridge,
+    policy::PolicyConfigError,
+};
+
+/// Longest a reload waits for the first result of every new health check before it swaps the
+/// new monitor in (until then the old monitor keeps deciding).
+const WARM_UP: Duration = Duration::from_secs(5);
 
 /// One reload, asked for by the admin socket (which waits for the outcome) or by SIGHUP.
 pub struct ReloadRequest {
-    pub reply: Option<oneshot::Sender<Result<String, String>>>,
+    pub reply: Option<oneshot::Sender<Result<String, ReloadError>>>,
 }
 
-/// Reads, validates and checks a new config the way `switchyard run` does.
-pub fn load(path: &Path) -> Result<Config, String> {
-    let config = Config::load(path).map_err(|e| e.to_string())?;
-    config.check_interfaces(path).map_err(|e| e.to_string())?;
-    config.check_peer_keys(path).map_err(|e| e.to_string())?;
-    config.check_sync_key(path).map_err(|e| e.to_string())?;
-    Ok(config)
+/// Why a reload was refused; the running config keeps serving.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    RestartNeeded(#[from] RestartNeeded),
+    #[error(transparent)]
+    Health(#[from] HealthError),
+    #[error("answer policy: {0}")]
+    Policy(#[from] PolicyConfigError),
+    #[error("the daemon is shutting down")]
+    ShuttingDown,
 }
 
-/// The first section that differs in a way only a restart can apply, with what to do.
-pub fn restart_needed(old: &Config, new: &Config) -> Option<String> {
+/// A change only a restart can apply.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RestartNeeded {
+    #[error("{0} changed: restart the daemon to apply it")]
+    Section(&'static str),
+    #[error("services were added or removed: restart the daemon to apply it")]
+    Services,
+}
+
+/// Applies the config in `path` if it can be applied live; on any error nothing changes.
+/// Returns what was applied, for the log and the CLI.
+pub async fn apply(
+    path: &Path,
+    reloadable: &Reloadable,
+    answers: &mut AnswerController,
+    datapath: Option<&mut Datapath>,
+    bridge: Option<&mut HealthBridge>,
+) -> Result<String, ReloadError> {
+    let new = Config::load_for_host(path)?;
+    let old = reloadable.config.load_full();
+    if let Some(why) = restart_needed(&old, &new) {
+        return Err(why.into());
+    }
+    let monitor = if health_changed(&old, &new) { Some(new_monitor(&new, reloadable).await?) } else { None };
+    let states = monitor.as_ref().map_or_else(|| reloadable.monitor.load().sites(), |m| m.sites());
+    answers.reload(&new, &states)?;
+    if let Some(dp) = datapath
+        && let Err(e) = answers.write_map(dp)
+    {
+        warn!(error = %e, "answer map not written; userspace answers are current");
+    }
+    if let Some(monitor) = monitor {
+        reloadable.monitor.store(monitor.clone());
+        if let Some(bridge) = bridge {
+            bridge.start(&monitor, new.remote_sites());
+        }
+    }
+    let message = format!("{}: {} services, {} sites", path.display(), new.service.len(), new.site.len());
+    reloadable.config.store(Arc::new(new));
+    Ok(message)
+}
+
+/// A monitor for the new config's checks, with the remote sites as the old one has them,
+/// once every check has its first result (or `WARM_UP` passed).
+async fn new_monitor(new: &Config, reloadable: &Reloadable) -> Result<Arc<HealthMonitor>, HealthError> {
+    let monitor = Arc::new(HealthMonitor::start(&new.health_config())?);
+    let before = reloadable.monitor.load().sites();
+    for site in new.remote_sites() {
+        if let Some(state) = before.get(&site) {
+            let _ = monitor.set_remote(&site, *state);
+        }
+    }
+    warm_up(&monitor).await;
+    Ok(monitor)
+}
+
+/// Waits until every check of a new monitor has its first result, or `WARM_UP` passed.
+async fn warm_up(monitor: &HealthMonitor) {
+    let deadline = Instant::now() + WARM_UP;
+    while Instant::now() < deadline {
+        let status = monitor.status();
+        let pending = status
+            .sites
+            .iter()
+            .flat_map(|s| s.servers.iter().chain(&s.database).chain(&s.haproxy))
+            .any(|c| c.up.is_none());
+        if !pending {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    warn!("new health checks without a first result after {} s; using them anyway", WARM_UP.as_secs());
+}
+
+/// The first section that differs in a way only a restart can apply.
+pub fn restart_needed(old: &Config, new: &Config) -> Option<RestartNeeded> {
     // Debug output compares every field without asking each config type for PartialEq.
     let same = |a: &dyn std::fmt::Debug, b: &dyn std::fmt::Debug| format!("{a:?}") == format!("{b:?}");
-    let sections: [(&str, bool); 6] = [
+    let sections: [(&'static str, bool); 6] = [
         ("[server]", same(&old.server, &new.server)),
         ("[xdp]", same(&old.xdp, &new.xdp)),
         ("[[zone]]", same(&old.zone, &new.zone)),
@@ -38,10 +135,10 @@ pub fn restart_needed(old: &Config, new: &Config) -> Option<String> {
         ("[sync]", same(&old.sync, &new.sync)),
     ];
     if let Some((section, _)) = sections.iter().find(|(_, same)| !same) {
-        return Some(format!("{section} changed: restart the daemon to apply it"));
+        return Some(RestartNeeded::Section(section));
     }
     if service_names(old) != service_names(new) {
-        return Some("services were added or removed: restart the daemon to apply it".into());
+        return Some(RestartNeeded::Services);
     }
     None
 }
@@ -101,8 +198,9 @@ sites = ["a"]
         assert_eq!(restart_needed(&old, &address), None);
         assert!(health_changed(&old, &address));
         let zone = Config::parse(&BASE.replace("hostmaster", "admin"), "new").unwrap();
-        assert!(restart_needed(&old, &zone).unwrap().contains("[[zone]]"));
+        assert_eq!(restart_needed(&old, &zone), Some(RestartNeeded::Section("[[zone]]")));
         let renamed = Config::parse(&BASE.replace("www.example", "web.example"), "new").unwrap();
-        assert!(restart_needed(&old, &renamed).unwrap().contains("added or removed"));
+        let message = restart_needed(&old, &renamed).unwrap().to_string();
+        assert_eq!(message, "services were added or removed: restart the daemon to apply it");
     }
 }
