@@ -13,6 +13,8 @@ use hickory_proto::rr::Name;
 use ipnet::IpNet;
 use serde::Deserialize;
 
+#[cfg(any(test, feature = "fixtures"))]
+pub mod fixture;
 mod sites;
 mod sync;
 

@@ -15,7 +15,7 @@ use switchyard::{
     site::{SiteAddresses, SiteState},
 };
 
-use crate::stats::round;
+use super::stats::round;
 
 pub const MAX_ENTRIES: u32 = 262_144;
 

@@ -155,27 +155,17 @@ fn service_names(config: &Config) -> std::collections::BTreeSet<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::fixture::ConfigText;
 
-    const BASE: &str = r#"
-[[zone]]
-name = "example.com."
-ns = ["ns1.example.com."]
-soa = { mname = "ns1.example.com.", rname = "hostmaster.example.com." }
-
-[[site]]
-name = "a"
-a = ["192.0.2.1"]
-
-[[service]]
-name = "www.example.com."
-sites = ["a"]
-"#;
+    fn base() -> String {
+        ConfigText::new().zone().site("a", &["192.0.2.1"], &[]).service("www.example.com.", 30, &["a"]).build()
+    }
 
     #[test]
     fn an_unset_udp_threads_does_not_follow_the_cpus_into_a_reload() {
         // Parsed on all CPUs, then again with this thread pinned to one: the file is the same,
         // so a reload must not ask for a restart.
-        let old = Config::parse(BASE, "old").unwrap();
+        let old = Config::parse(&base(), "old").unwrap();
         let cpus = old.server.udp_threads();
         assert!(cpus >= 1);
         let pinned = unsafe {
@@ -184,22 +174,22 @@ sites = ["a"]
             libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &one)
         };
         assert_eq!(pinned, 0, "pin the test thread to CPU 0");
-        let new = Config::parse(BASE, "new").unwrap();
+        let new = Config::parse(&base(), "new").unwrap();
         assert_eq!(new.server.udp_threads(), 1, "one CPU left, one thread");
         assert_eq!(restart_needed(&old, &new), None);
     }
 
     #[test]
     fn services_and_sites_change_live_but_zones_and_names_need_a_restart() {
-        let old = Config::parse(BASE, "old").unwrap();
-        let ttl = Config::parse(&BASE.replace("sites = [\"a\"]", "ttl = 7\nsites = [\"a\"]"), "new").unwrap();
+        let old = Config::parse(&base(), "old").unwrap();
+        let ttl = Config::parse(&base().replace("ttl = 30", "ttl = 7"), "new").unwrap();
         assert_eq!(restart_needed(&old, &ttl), None);
-        let address = Config::parse(&BASE.replace("192.0.2.1", "192.0.2.2"), "new").unwrap();
+        let address = Config::parse(&base().replace("192.0.2.1", "192.0.2.2"), "new").unwrap();
         assert_eq!(restart_needed(&old, &address), None);
         assert!(health_changed(&old, &address));
-        let zone = Config::parse(&BASE.replace("hostmaster", "admin"), "new").unwrap();
+        let zone = Config::parse(&base().replace("hostmaster", "admin"), "new").unwrap();
         assert_eq!(restart_needed(&old, &zone), Some(RestartNeeded::Section("[[zone]]")));
-        let renamed = Config::parse(&BASE.replace("www.example", "web.example"), "new").unwrap();
+        let renamed = Config::parse(&base().replace("www.example", "web.example"), "new").unwrap();
         let message = restart_needed(&old, &renamed).unwrap().to_string();
         assert_eq!(message, "services were added or removed: restart the daemon to apply it");
     }
