@@ -1,3 +1,6 @@
+//! The `switchyard` binary: parses the command line and hands each command to the library
+//! (`daemon::run`, the `cli` commands, the `client`).
+
 use std::{
     path::{Path, PathBuf},
     process::ExitCode,

@@ -253,7 +253,7 @@ fn describe_operator_changes(old: &OperatorState, new: &OperatorState) -> String
 }
 
 /// "site a unavailable, site b load 100→400": what moved between two sets of site states.
-pub fn describe_changes(old: &SiteMap, new: &SiteMap) -> String {
+fn describe_changes(old: &SiteMap, new: &SiteMap) -> String {
     let mut parts = Vec::new();
     for (name, state) in new {
         let Some(before) = old.get(name) else {

@@ -7,7 +7,7 @@ mod rewrites;
 mod table;
 mod views;
 
-pub use controller::{AnswerController, describe_changes};
+pub use controller::AnswerController;
 pub use rewrites::RewriteCounters;
 pub use table::{AnswerKey, AnswerSet, AnswerTable, wire_name};
 pub use views::Views;

@@ -1,5 +1,5 @@
-//! The operator's commands that talk to a running daemon: its answer map, its sites, reloads
-//! and counter rates.
+//! The operator's commands that talk to a running daemon or read its pinned maps: its answer
+//! map, its sites, reloads, status, counters and their rates, database sync status.
 
 pub mod admin_client;
 mod error;
