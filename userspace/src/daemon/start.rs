@@ -1,6 +1,10 @@
 //! The parts `Daemon::start` starts, one function each, in the order it starts them.
 
-use std::{net::SocketAddr, path::Path, sync::Arc, sync::atomic::Ordering};
+use std::{
+    net::SocketAddr,
+    path::Path,
+    sync::{Arc, atomic::Ordering},
+};
 
 use anyhow::Context;
 use switchyard_common::XdpConfig;
