@@ -3,13 +3,16 @@
 //!
 //! Everything made here is removed on drop, also when a test fails.
 pub mod answers;
+pub mod bench;
 pub mod client;
 pub mod daemon;
+pub mod dnsperf;
 pub mod frames;
 pub mod http_server;
 pub mod lab;
 pub mod link;
 pub mod netns;
+pub mod peer_sites;
 pub mod privileges;
 pub mod sync_lab;
 pub mod topology;

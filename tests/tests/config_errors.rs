@@ -3,23 +3,18 @@
 
 use std::process::Command;
 
+use switchyard::config::fixture::ConfigText;
 use switchyard_tests::daemon::binary;
 
-const GOOD: &str = r#"
-[server]
-instance = "cfgtest"
-dns_port = 53
-[xdp]
-mode = "native"
-interfaces = ["lo"]
-[[zone]]
-name = "example.com."
-ns = ["ns1.example.com."]
-soa = { mname = "ns1.example.com.", rname = "hostmaster.example.com." }
-[[service]]
-name = "www.example.com."
-a = ["198.18.10.1"]
-"#;
+/// A config `switchyard run` accepts; each test breaks one thing in it.
+fn good() -> String {
+    ConfigText::new()
+        .server("cfgtest", &["dns_port = 53"])
+        .xdp("lo", "native")
+        .zone()
+        .fixed_service("www.example.com.", &["198.18.10.1"], &[])
+        .build()
+}
 
 /// Runs `switchyard run` on `text` and returns (exit code, stderr).
 fn run_with(text: &str) -> (i32, String, String) {
@@ -43,7 +38,7 @@ fn assert_refused(text: &str, key: &str, problem: &str) {
 #[test]
 fn unknown_key_is_refused() {
     assert_refused(
-        &GOOD.replace("dns_port = 53", "dns_port = 53\ndns_prot = 54"),
+        &good().replace("dns_port = 53", "dns_port = 53\ndns_prot = 54"),
         "server",
         "unknown field `dns_prot`",
     );
@@ -51,13 +46,13 @@ fn unknown_key_is_refused() {
 
 #[test]
 fn bad_address_is_refused() {
-    assert_refused(&GOOD.replace("198.18.10.1", "198.18.300.1"), "service[0].a[0]", "invalid IPv4 address");
+    assert_refused(&good().replace("198.18.10.1", "198.18.300.1"), "service[0].a[0]", "invalid IPv4 address");
 }
 
 #[test]
 fn name_outside_the_zone_is_refused() {
     assert_refused(
-        &GOOD.replace("www.example.com.", "www.example.org."),
+        &good().replace("www.example.com.", "www.example.org."),
         "service[0].name",
         "outside every configured zone",
     );
@@ -66,7 +61,7 @@ fn name_outside_the_zone_is_refused() {
 #[test]
 fn udp_threads_out_of_range_are_refused() {
     for n in [0, 257] {
-        let text = GOOD.replace("dns_port = 53", &format!("dns_port = 53\nudp_threads = {n}"));
+        let text = good().replace("dns_port = 53", &format!("dns_port = 53\nudp_threads = {n}"));
         assert_refused(&text, "server.udp_threads", "must be 1 to 256");
     }
 }
@@ -74,7 +69,7 @@ fn udp_threads_out_of_range_are_refused() {
 #[test]
 fn missing_interface_is_refused() {
     assert_refused(
-        &GOOD.replace("interfaces = [\"lo\"]", "interfaces = [\"sy-missing0\"]"),
+        &good().replace("interfaces = [\"lo\"]", "interfaces = [\"sy-missing0\"]"),
         "xdp.interfaces[0]",
         "no interface named",
     );
@@ -83,13 +78,13 @@ fn missing_interface_is_refused() {
 #[test]
 fn check_accepts_a_good_config_and_refuses_a_bad_one() {
     let dir = tempfile::tempdir().unwrap();
-    let good = dir.path().join("good.toml");
-    std::fs::write(&good, GOOD).unwrap();
-    let out = Command::new(binary()).args(["check", "--config"]).arg(&good).output().unwrap();
+    let good_file = dir.path().join("good.toml");
+    std::fs::write(&good_file, good()).unwrap();
+    let out = Command::new(binary()).args(["check", "--config"]).arg(&good_file).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("ok (1 zones, 1 services"));
     let bad = dir.path().join("bad.toml");
-    std::fs::write(&bad, GOOD.replace("[[zone]]", "[[zones]]")).unwrap();
+    std::fs::write(&bad, good().replace("[[zone]]", "[[zones]]")).unwrap();
     let out = Command::new(binary()).args(["check", "--config"]).arg(&bad).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
 }

@@ -4,6 +4,7 @@
 
 use std::{net::SocketAddr, time::Duration};
 
+use switchyard::config::fixture::ConfigText;
 use switchyard_tests::{
     answers::Question,
     daemon::Daemon,
@@ -18,64 +19,20 @@ const A: &str = "198.18.10.1";
 const B: &str = "198.18.20.1";
 
 fn config(pair: &Pair, web_a: &HttpServer, web_b: &HttpServer) -> String {
-    format!(
-        r#"
-[server]
-instance = "{instance}"
-listen = ["0.0.0.0", "::"]
-
-[xdp]
-interfaces = ["{iface}"]
-mode = "native"
-
-[[zone]]
-name = "example.com."
-ns = ["ns1.example.com."]
-soa = {{ mname = "ns1.example.com.", rname = "hostmaster.example.com." }}
-
-[[view]]
-name = "near-b"
-prefixes = ["198.18.200.0/24"]
-
-[probe]
-interval_ms = 50
-timeout_ms = 100
-rise = 1
-fall = 2
-
-[[site]]
-name = "a"
-a = ["{A}"]
-aaaa = ["fd00:10::1"]
-[[site.server]]
-name = "web-a1"
-check = "http"
-url = "{health_a}"
-[site.database]
-url = "{db_a}"
-name = "db-a"
-
-[[site]]
-name = "b"
-a = ["{B}"]
-aaaa = ["fd00:20::1"]
-[[site.server]]
-name = "web-b1"
-check = "http"
-url = "{health_b}"
-
-[[service]]
-name = "www.example.com."
-ttl = 5
-sites = ["a", "b"]
-views = {{ near-b = ["b", "a"] }}
-"#,
-        instance = unique("hf"),
-        iface = pair.server_if,
-        health_a = web_a.url("/health"),
-        db_a = web_a.url("/db"),
-        health_b = web_b.url("/health"),
-    )
+    ConfigText::new()
+        .server(&unique("hf"), &[r#"listen = ["0.0.0.0", "::"]"#])
+        .xdp(&pair.server_if, "native")
+        .zone()
+        .view("near-b", &["198.18.200.0/24"])
+        .fast_probes()
+        .site("a", &[A], &["fd00:10::1"])
+        .http_server("web-a1", &web_a.url("/health"))
+        .database(&web_a.url("/db"), "db-a")
+        .site("b", &[B], &["fd00:20::1"])
+        .http_server("web-b1", &web_b.url("/health"))
+        .service("www.example.com.", 5, &["a", "b"])
+        .line(r#"views = { near-b = ["b", "a"] }"#)
+        .build()
 }
 
 #[test]

@@ -12,6 +12,7 @@ use hickory_proto::{
     op::{Message, ResponseCode},
     rr::{RData, RecordType},
 };
+use switchyard::config::fixture::ConfigText;
 use switchyard_tests::{
     answers::Question,
     client,
@@ -27,56 +28,20 @@ const B: &str = "198.18.20.1";
 const SECOND: Duration = Duration::from_secs(1);
 
 /// Two static sites behind www; `run_dir` keeps the state file across restarts.
-fn config(
-    pair: &Pair,
-    instance: &str,
-    run_dir: &std::path::Path,
-    mode: &str,
-    extra_server: &str,
-    sites: &str,
-) -> String {
-    format!(
-        r#"
-[server]
-instance = "{instance}"
-listen = ["0.0.0.0"]
-run_dir = "{run_dir}"
-{extra_server}
-
-[xdp]
-interfaces = ["{iface}"]
-mode = "{mode}"
-
-[[zone]]
-name = "example.com."
-ns = ["ns1.example.com."]
-soa = {{ mname = "ns1.example.com.", rname = "hostmaster.example.com." }}
-
-[[view]]
-name = "near-b"
-prefixes = ["198.18.200.0/24"]
-
-[[site]]
-name = "a"
-a = ["{A}"]
-aaaa = ["fd00:10::1"]
-
-[[site]]
-name = "b"
-a = ["{B}"]
-aaaa = ["fd00:20::1"]
-
-[[service]]
-name = "www.example.com."
-ttl = 5
-sites = {sites}
-views = {{ near-b = ["b", "a"] }}
-by_load = {{ margin_percent = 10, margin_abs = 50 }}
-reorder_hold = 1
-"#,
-        run_dir = run_dir.display(),
-        iface = pair.server_if,
-    )
+fn config(pair: &Pair, instance: &str, run_dir: &std::path::Path, mode: &str, extra_server: &str) -> String {
+    let run_dir = format!("run_dir = {:?}", run_dir.display().to_string());
+    ConfigText::new()
+        .server(instance, &[r#"listen = ["0.0.0.0"]"#, &run_dir, extra_server])
+        .xdp(&pair.server_if, mode)
+        .zone()
+        .view("near-b", &["198.18.200.0/24"])
+        .site("a", &[A], &["fd00:10::1"])
+        .site("b", &[B], &["fd00:20::1"])
+        .service("www.example.com.", 5, &["a", "b"])
+        .line(r#"views = { near-b = ["b", "a"] }"#)
+        .line("by_load = { margin_percent = 10, margin_abs = 50 }")
+        .line("reorder_hold = 1")
+        .build()
 }
 
 fn question<'a>(pair: &'a Pair, qtype: &'a str) -> Question<'a> {
@@ -101,7 +66,7 @@ fn map_override_serves_both_paths_and_survives_policy_changes_and_restart() {
     }
     let pair = Pair::new(61);
     let run_dir = tempfile::tempdir().unwrap();
-    let toml = config(&pair, &unique("op"), run_dir.path(), "native", "", r#"["a", "b"]"#);
+    let toml = config(&pair, &unique("op"), run_dir.path(), "native", "");
     let daemon = Daemon::start(&pair.server, &toml);
     let a = question(&pair, "A");
     a.wait_for(&[A, B], SECOND, || daemon.log());
@@ -156,7 +121,7 @@ fn overrides_apply_to_userspace_with_xdp_off() {
     }
     let pair = Pair::new(62);
     let run_dir = tempfile::tempdir().unwrap();
-    let daemon = Daemon::start(&pair.server, &config(&pair, &unique("op"), run_dir.path(), "off", "", r#"["a", "b"]"#));
+    let daemon = Daemon::start(&pair.server, &config(&pair, &unique("op"), run_dir.path(), "off", ""));
     let a = question(&pair, "A");
     a.wait_for(&[A, B], SECOND, || daemon.log());
     daemon.cli(&["map", "set", "www.example.com", "A", "192.0.2.9"]);
@@ -178,7 +143,7 @@ fn drain_takes_effect_within_a_second_and_survives_restart() {
     }
     let pair = Pair::new(63);
     let run_dir = tempfile::tempdir().unwrap();
-    let toml = config(&pair, &unique("op"), run_dir.path(), "native", "", r#"["a", "b"]"#);
+    let toml = config(&pair, &unique("op"), run_dir.path(), "native", "");
     let daemon = Daemon::start(&pair.server, &toml);
     let a = question(&pair, "A");
     a.wait_for(&[A, B], SECOND, || daemon.log());
@@ -270,11 +235,7 @@ fn reload_under_load_loses_no_query_and_a_bad_config_is_refused() {
     );
     let run_dir = tempfile::tempdir().unwrap();
     let instance = unique("op");
-    let ab = config(&pair, &instance, run_dir.path(), "native", "", r#"["a", "b"]"#).replacen(
-        "aaaa = [\"fd00:10::1\"]\n",
-        &probed,
-        1,
-    );
+    let ab = config(&pair, &instance, run_dir.path(), "native", "").replacen("aaaa = [\"fd00:10::1\"]\n", &probed, 1);
     // The second one also changes [probe], so the health monitor is rebuilt as well.
     let ba = ab.replace(r#"sites = ["a", "b"]"#, r#"sites = ["b", "a"]"#) + "\n[probe]\ninterval_ms = 150\n";
     let daemon = Daemon::start(&pair.server, &ab);
@@ -361,8 +322,7 @@ fn metrics_and_stats_watch_show_counters_that_move() {
     let run_dir = tempfile::tempdir().unwrap();
     let address: SocketAddr = format!("{}:9153", pair.server_v4).parse().unwrap();
     let extra = format!("metrics = \"{address}\"");
-    let daemon =
-        Daemon::start(&pair.server, &config(&pair, &unique("op"), run_dir.path(), "native", &extra, r#"["a", "b"]"#));
+    let daemon = Daemon::start(&pair.server, &config(&pair, &unique("op"), run_dir.path(), "native", &extra));
     let a = question(&pair, "A");
     a.wait_for(&[A, B], SECOND, || daemon.log());
 

@@ -12,16 +12,12 @@ use switchyard_tests::{
     answers::Question,
     daemon::Daemon,
     link,
-    netns::{Netns, unique},
+    netns::Netns,
+    peer_sites::{A, B, C, LIVE_PERIODS, PERIOD_MS, config},
     privileges::have_root,
     topology::Pair,
 };
 
-const PERIOD_MS: u64 = 100;
-const LIVE_PERIODS: u64 = 3;
-const A: &str = "198.18.10.1";
-const B: &str = "198.18.20.1";
-const C: &str = "198.18.30.1";
 /// Heartbeat link between the two DNS servers: a is .1, b is .2.
 const LINK_SUBNET: u8 = 34;
 
@@ -31,71 +27,6 @@ fn key_file(dir: &Path, name: &str, secret: &str) -> PathBuf {
     std::fs::write(&path, format!("{secret}\n")).unwrap();
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
     path
-}
-
-/// The answer address of each site.
-fn site_addr(site: &str) -> &'static str {
-    match site {
-        "a" => A,
-        "b" => B,
-        "c" => C,
-        _ => unreachable!("sites are a, b and c"),
-    }
-}
-
-/// The config of site `own`'s DNS server. `peers` are the other sites' DNS servers (site, heartbeat
-/// address); those sites are `remote = true`. www is served from `own` and the peers' sites.
-fn config(own: &str, peers: &[(&str, String)], key: &Path, xdp_iface: Option<&str>) -> String {
-    let xdp = match xdp_iface {
-        Some(iface) => format!("interfaces = [\"{iface}\"]\nmode = \"native\""),
-        None => "mode = \"off\"".to_string(),
-    };
-    let mut sites: Vec<&str> = peers.iter().map(|(site, _)| *site).chain([own]).collect();
-    sites.sort();
-    let mut text = format!(
-        r#"
-[server]
-instance = "{instance}"
-listen = ["0.0.0.0"]
-site = "{own}"
-node = "dns-{own}1"
-
-[xdp]
-{xdp}
-
-[[zone]]
-name = "example.com."
-ns = ["ns1.example.com."]
-soa = {{ mname = "ns1.example.com.", rname = "hostmaster.example.com." }}
-
-[[service]]
-name = "www.example.com."
-ttl = 5
-sites = {sites:?}
-
-[[site]]
-name = "{own}"
-a = ["{own_addr}"]
-
-[peers]
-listen = "0.0.0.0:5300"
-period_ms = {PERIOD_MS}
-live_periods = {LIVE_PERIODS}
-key_files = ["{key}"]
-"#,
-        instance = unique("pe"),
-        own_addr = site_addr(own),
-        key = key.display(),
-    );
-    for (site, address) in peers {
-        text.push_str(&format!(
-            "[[peers.peer]]\nsite = \"{site}\"\nnode = \"dns-{site}1\"\naddress = \"{address}:5300\"\n"
-        ));
-    }
-    for (site, _) in peers {
-        text.push_str(&format!("[[site]]\nname = \"{site}\"\nremote = true\na = [\"{}\"]\n", site_addr(site)));
-    }
-    text
 }
 
 struct Lab {

@@ -13,6 +13,8 @@ use hickory_proto::rr::Name;
 use ipnet::IpNet;
 use serde::Deserialize;
 
+#[cfg(any(test, feature = "fixtures"))]
+pub mod fixture;
 mod sites;
 mod sync;
 
@@ -300,6 +302,16 @@ impl Config {
             problem: format!("cannot read: {e}"),
         })?;
         Config::parse(&text, &file)
+    }
+
+    /// Reads and validates a config file, then checks what only this host can tell: that its
+    /// interfaces and key files exist. What `switchyard run` and `check` and a reload accept.
+    pub fn load_for_host(path: &Path) -> Result<Config, ConfigError> {
+        let config = Config::load(path)?;
+        config.check_interfaces(path)?;
+        config.check_peer_keys(path)?;
+        config.check_sync_key(path)?;
+        Ok(config)
     }
 
     /// Parses and validates config text; `file` is only used in error messages.

@@ -2,25 +2,24 @@
 //!
 //! Hot A/AAAA answers come from an XDP program (`ebpf/`); this crate is the daemon that serves
 //! everything else, keeps the program's maps true, and the operator's CLI.
-pub mod admin;
+//!
+//! A probe result becomes an answer in stages, one module each: `health` probes the sites and
+//! publishes each `site`'s state (`peers` adds the states other sites report), `policy`
+//! decides which sites answer and in what order, `answers` turns the decisions into the answer
+//! table that `dns` serves and `bpf` mirrors into the XDP program's map. `daemon` starts,
+//! serves, reloads and stops all of it; `operator` holds what an operator set by hand; `cli`
+//! is the commands that talk to a running daemon.
 pub mod answers;
 pub mod bpf;
+pub mod cli;
 pub mod client;
-pub mod commands;
 pub mod config;
-pub mod control;
 pub mod daemon;
 pub mod dns;
 pub mod health;
-pub mod live;
-pub mod metrics;
 pub mod operator;
 pub mod peers;
 pub mod policy;
-pub mod reload;
-pub mod rewrites;
-pub mod site_feeds;
-pub mod status_table;
+pub mod site;
 pub mod sync;
 pub mod sync_service;
-pub mod sync_status_table;

@@ -1,12 +1,15 @@
-use std::{path::PathBuf, process::ExitCode, time::Duration};
+//! The `switchyard` binary: parses the command line and hands each command to the library
+//! (`daemon::run`, the `cli` commands, the `client`).
+
+use std::{
+    path::{Path, PathBuf},
+    process::ExitCode,
+};
 
 use clap::{Parser, Subcommand};
 use switchyard::{
-    admin::{self, Request, Response},
-    bpf::counters,
-    commands::{self, Target, map::MapCommand, site::SiteCommand},
+    cli::{self, Target, map::MapCommand, site::SiteCommand},
     config::Config,
-    status_table, sync_status_table,
 };
 
 /// Health-aware authoritative DNS for services that run at several sites.
@@ -95,43 +98,32 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Run { config } => run(config),
-        Command::Check { config } => match load_for_running(&config) {
-            Ok(c) => {
-                println!(
-                    "{}: ok ({} zones, {} services, {} views, {} sites)",
-                    config.display(),
-                    c.zone.len(),
-                    c.service.len(),
-                    c.view.len(),
-                    c.site.len()
-                );
-                ExitCode::SUCCESS
-            }
-            Err(e) => config_error(e),
-        },
-        Command::Stats { target, json, watch: true, interval, count } => report(
-            Duration::try_from_secs_f64(interval)
-                .map_err(|_| format!("--interval {interval}: give seconds above 0, e.g. 0.5"))
-                .and_then(|interval| commands::stats_watch::watch(&target.server()?, interval, json, count)),
-        ),
-        Command::Stats { target, json, .. } => report(stats(&target, json)),
-        Command::Map { command } => report(commands::map::run(command)),
-        Command::Site { command } => report(commands::site::run(command)),
-        Command::Reload { target, json } => report(commands::reload::run(&target, json)),
-        Command::Status { target, json } => report(status(&target, json)),
-        Command::Sync { command: SyncCommand::Status { target, json } } => report(sync_status(&target, json)),
+        Command::Check { config } => check(&config),
+        Command::Stats { target, json, watch: true, interval, count } => {
+            report(cli::stats_watch::run(&target, interval, json, count))
+        }
+        Command::Stats { target, json, .. } => report(cli::stats::stats(&target, json)),
+        Command::Map { command } => report(cli::map::run(command)),
+        Command::Site { command } => report(cli::site::run(command)),
+        Command::Reload { target, json } => report(cli::reload::run(&target, json)),
+        Command::Status { target, json } => report(cli::status::status(&target, json)),
+        Command::Sync { command: SyncCommand::Status { target, json } } => {
+            report(cli::status::sync_status(&target, json))
+        }
         Command::Resolve(args) => report(switchyard::client::cli::resolve(&args)),
         Command::Fetch(args) => report(switchyard::client::cli::fetch(&args)),
     }
 }
 
-/// Parses and validates, then checks what only this host can tell: interfaces and key files.
-fn load_for_running(path: &std::path::Path) -> Result<Config, switchyard::config::ConfigError> {
-    let config = Config::load(path)?;
-    config.check_interfaces(path)?;
-    config.check_peer_keys(path)?;
-    config.check_sync_key(path)?;
-    Ok(config)
+fn check(path: &Path) -> ExitCode {
+    match Config::load_for_host(path) {
+        Ok(c) => {
+            let (zones, services, views, sites) = (c.zone.len(), c.service.len(), c.view.len(), c.site.len());
+            println!("{}: ok ({zones} zones, {services} services, {views} views, {sites} sites)", path.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => config_error(e),
+    }
 }
 
 fn config_error(e: switchyard::config::ConfigError) -> ExitCode {
@@ -139,7 +131,7 @@ fn config_error(e: switchyard::config::ConfigError) -> ExitCode {
     ExitCode::from(2)
 }
 
-fn report(result: Result<(), String>) -> ExitCode {
+fn report(result: Result<(), impl std::fmt::Display>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -150,7 +142,7 @@ fn report(result: Result<(), String>) -> ExitCode {
 }
 
 fn run(path: PathBuf) -> ExitCode {
-    let config = match load_for_running(&path) {
+    let config = match Config::load_for_host(&path) {
         Ok(c) => c,
         Err(e) => return config_error(e),
     };
@@ -169,76 +161,4 @@ fn init_logging() {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("SWITCHYARD_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
-}
-
-fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime").block_on(f)
-}
-
-fn stats(target: &Target, json: bool) -> Result<(), String> {
-    let server = target.server()?;
-    let xdp = counters::read(&server.pin_dir());
-    let userspace = match block_on(admin::request(&server.admin_socket(), &Request::Stats)) {
-        Ok(Response::Stats { userspace }) => Some(userspace),
-        Ok(other) => return Err(format!("unexpected answer: {other:?}")),
-        Err(e) if xdp.is_ok() => {
-            eprintln!("switchyard: userspace counters unavailable: {e}");
-            None
-        }
-        Err(e) => return Err(e),
-    };
-    if json {
-        let xdp_json = xdp
-            .as_ref()
-            .ok()
-            .map(|c| c.iter().map(|(k, v)| (k.to_string(), *v)).collect::<std::collections::BTreeMap<_, _>>());
-        println!("{}", serde_json::json!({ "instance": server.instance, "xdp": xdp_json, "userspace": userspace }));
-        return Ok(());
-    }
-    match &xdp {
-        Ok(c) => {
-            println!("XDP ({})", server.pin_dir().display());
-            for (name, value) in c {
-                println!("  {name:<22} {value}");
-            }
-        }
-        Err(e) => println!("XDP: not available: {e}"),
-    }
-    if let Some(u) = userspace {
-        println!("userspace");
-        let value = serde_json::to_value(&u).expect("serialisable");
-        for (name, v) in value.as_object().expect("struct") {
-            println!("  {name:<22} {v}");
-        }
-    }
-    Ok(())
-}
-
-fn status(target: &Target, json: bool) -> Result<(), String> {
-    let server = target.server()?;
-    match block_on(admin::request(&server.admin_socket(), &Request::Status))? {
-        Response::Status(s) if json => {
-            println!("{}", serde_json::to_string(&s).expect("serialisable"))
-        }
-        Response::Status(s) => print!("{}", status_table::render(&s)),
-        other => return Err(format!("unexpected answer: {other:?}")),
-    }
-    Ok(())
-}
-
-fn sync_status(target: &Target, json: bool) -> Result<(), String> {
-    let server = target.server()?;
-    match block_on(admin::request(&server.admin_socket(), &Request::SyncStatus))? {
-        Response::SyncStatus(s) if json => {
-            println!("{}", serde_json::to_string(&s).expect("serialisable"))
-        }
-        Response::SyncStatus(s) => print!("{}", sync_status_table::render(&s, wall_clock_ms())),
-        Response::Error(e) => return Err(e),
-        other => return Err(format!("unexpected answer: {other:?}")),
-    }
-    Ok(())
-}
-
-fn wall_clock_ms() -> f64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64() * 1000.0).unwrap_or(0.0)
 }

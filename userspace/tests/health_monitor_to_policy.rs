@@ -5,8 +5,10 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use serde::Deserialize;
-use switchyard::health::{HealthMonitor, ProbeOverrides, SiteConfig, SiteMap};
+use switchyard::config::fixture::ConfigText;
+use switchyard::health::{HealthMonitor, ProbeOverrides, SiteConfig};
 use switchyard::policy::{Family, Policy, PolicyConfig, ServiceConfig, diff};
+use switchyard::site::SiteMap;
 use tokio::net::TcpListener;
 
 /// How a daemon's own top-level config can embed both parts.
@@ -30,37 +32,14 @@ async fn wait_for(rx: &mut tokio::sync::watch::Receiver<SiteMap>, what: &str, f:
 async fn site_failure_moves_answers_to_the_other_site() {
     let web_a = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let web_b = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let text = format!(
-        r#"
-        [probe]
-        interval_ms = 20
-        rise = 1
-        fall = 1
-
-        [[site]]
-        name = "a"
-        a = ["198.18.1.10"]
-        [[site.server]]
-        name = "web1"
-        check = "tcp"
-        address = "{}"
-
-        [[site]]
-        name = "b"
-        a = ["198.18.2.10"]
-        aaaa = ["fd00:2::10"]
-        [[site.server]]
-        name = "web1"
-        check = "tcp"
-        address = "{}"
-
-        [[service]]
-        name = "www.example.com"
-        sites = ["a", "b"]
-        "#,
-        web_a.local_addr().unwrap(),
-        web_b.local_addr().unwrap()
-    );
+    let text = ConfigText::new()
+        .table("[probe]", &["interval_ms = 20", "rise = 1", "fall = 1"])
+        .site("a", &["198.18.1.10"], &[])
+        .tcp_server("web1", &web_a.local_addr().unwrap().to_string())
+        .site("b", &["198.18.2.10"], &["fd00:2::10"])
+        .tcp_server("web1", &web_b.local_addr().unwrap().to_string())
+        .service("www.example.com", 30, &["a", "b"])
+        .build();
     let config: DaemonConfig = toml::from_str(&text).unwrap();
     let health = switchyard::health::HealthConfig { probe: config.probe, sites: config.site };
     let policy_config = PolicyConfig { services: config.service };

@@ -1,13 +1,12 @@
 //! Datagrams that must be dropped and counted, never acted upon: wrong key,
 //! replay, stale timestamp, garbage. Also key rotation. Public API only.
 
-#[path = "peers_common/mod.rs"]
-mod common;
+mod peers_common;
 
 use std::net::UdpSocket;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use common::*;
+use peers_common::*;
 use rand::RngExt;
 use switchyard::peers::wire::{self, Heartbeat, MAX_DATAGRAM_LEN};
 use switchyard::peers::{DropCounters, KeyRing, LivenessRule};

@@ -1,12 +1,11 @@
 //! Services on loopback watching each other: startup, death, restart.
 //! Uses only the public API.
 
-#[path = "peers_common/mod.rs"]
-mod common;
+mod peers_common;
 
 use std::time::{Duration, Instant};
 
-use common::*;
+use peers_common::*;
 use switchyard::peers::{LivenessRule, PeerHandle};
 
 /// Scheduling slack on a loaded 2-core machine, on top of the (N+1) periods.

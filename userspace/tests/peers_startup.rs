@@ -1,14 +1,13 @@
 //! Starting from config: binding `listen`, refusing unsafe key files, and
 //! stopping on a cancel signal. Public API only.
 
-#[path = "peers_common/mod.rs"]
-mod common;
+mod peers_common;
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
-use common::*;
+use peers_common::*;
 use switchyard::peers::{PeerService, PeersConfig, StartError};
 use tokio::sync::{oneshot, watch};
 

@@ -11,10 +11,11 @@ use serde_json::{Value, json};
 use switchyard::{
     answers::{AnswerTable, Views},
     bpf::{datapath::Datapath, writer::MapWriter},
-    policy::{Policy, PolicyConfig, ServiceConfig, SiteAddresses, SiteState},
+    policy::{Policy, PolicyConfig, ServiceConfig},
+    site::{SiteAddresses, SiteState},
 };
 
-use crate::stats::round;
+use super::stats::round;
 
 pub const MAX_ENTRIES: u32 = 262_144;
 

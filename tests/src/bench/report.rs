@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use serde_json::Value;
 
-use crate::stats::{Summary, round};
+use super::stats::{Summary, round};
 
 pub fn out_dir() -> PathBuf {
     std::env::var_os("SWITCHYARD_BENCH_DIR").map(PathBuf::from).unwrap_or_else(|| "target/bench".into())

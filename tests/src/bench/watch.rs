@@ -6,10 +6,9 @@ use std::{
     time::{Duration, Instant},
 };
 
+use super::interrupt;
+use crate::{client::query_message, netns::Netns};
 use hickory_proto::{op::Message, rr::RecordType};
-use switchyard_tests::{client::query_message, netns::Netns};
-
-use crate::interrupt;
 
 pub const POLL: Duration = Duration::from_millis(5);
 pub const QUERY_TIMEOUT: Duration = Duration::from_millis(50);

@@ -4,7 +4,7 @@
 use std::{net::IpAddr, path::PathBuf, process::ExitCode};
 
 use hickory_proto::rr::RecordType;
-use switchyard::bpf::test_run;
+use switchyard::{bpf::test_run, config::fixture::ConfigText};
 use switchyard_common::program_names::{self, PASS, SWAP_ONLY};
 use switchyard_tests::{
     frames::{EdnsSpec, query, udp_frame},
@@ -183,18 +183,11 @@ fn time_runs(program: &aya::programs::Xdp, frames: &[Vec<u8>], action: u32) -> R
     Ok((total_ns as f64 / CALLS as f64 * 10.0).round() / 10.0)
 }
 
-const ZONE: &str = r#"
-[xdp]
-mode = "off"
-[[zone]]
-name = "example.com."
-ns = ["ns1.example.com."]
-soa = { mname = "ns1.example.com.", rname = "hostmaster.example.com." }
-[[service]]
-name = "www.example.com."
-a = ["198.18.10.1", "198.18.20.1"]
-aaaa = ["fd00:10::1", "fd00:20::1"]
-"#;
+/// The zone the program answers from: www with two addresses of each family.
+fn zone() -> ConfigText {
+    let (a, aaaa) = (["198.18.10.1", "198.18.20.1"], ["fd00:10::1", "fd00:20::1"]);
+    ConfigText::new().xdp_off().zone().fixed_service("www.example.com.", &a, &aaaa)
+}
 
 /// Names in the answer map besides the zone's own, for the case that looks up a different one
 /// each run (as under real load, where the entries are mostly not in the CPU's caches).
@@ -206,11 +199,11 @@ fn many_name(i: usize) -> String {
 }
 
 fn zone_with_many_names() -> String {
-    let mut zone = ZONE.to_string();
+    let mut zone = zone();
     for i in 0..MANY_NAMES {
-        zone.push_str(&format!("[[service]]\nname = \"{}\"\na = [\"198.18.10.1\", \"198.18.20.1\"]\n", many_name(i)));
+        zone = zone.fixed_service(&many_name(i), &["198.18.10.1", "198.18.20.1"], &[]);
     }
-    zone
+    zone.build()
 }
 
 /// 0..n in a fixed pseudo-random order, so that neither the map's buckets nor the frames are
@@ -233,5 +226,5 @@ fn one(frame: &Vec<u8>) -> &[Vec<u8>] {
 
 fn table(zone: &str) -> switchyard::answers::AnswerTable {
     let config = switchyard::config::Config::parse(zone, "bench.toml").expect("bench zone");
-    switchyard::answers::AnswerTable::from_config(&config, &Default::default())
+    switchyard::answers::AnswerTable::from_config(&config)
 }

@@ -11,9 +11,6 @@
 //! default 3; the run with the median server-core CPU is reported, every run's CPU and qps are
 //! in the JSON), SWITCHYARD_KXDPGUN_SECONDS (5), SWITCHYARD_KXDPGUN_QPS (2,000,000).
 
-#[path = "../dnsperf/mod.rs"]
-mod dnsperf;
-
 use std::{
     fs::File,
     net::Ipv4Addr,
@@ -23,7 +20,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use dnsperf::{
+use switchyard_tests::dnsperf::{
     chart, cores, kernel,
     loadgen::{Load, Summary},
     process::{Running, tree_cpu_seconds},

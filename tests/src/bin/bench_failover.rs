@@ -7,19 +7,6 @@
 //! SWITCHYARD_BENCH_TRIALS sets the trials per case (default 20).
 //! Writes failover.json under SWITCHYARD_BENCH_DIR (default target/bench).
 
-#[path = "../bench/flap.rs"]
-mod flap;
-#[path = "../bench/interrupt.rs"]
-mod interrupt;
-#[path = "../bench/map_rewrite.rs"]
-mod map_rewrite;
-#[path = "../bench/report.rs"]
-mod report;
-#[path = "../bench/stats.rs"]
-mod stats;
-#[path = "../bench/watch.rs"]
-mod watch;
-
 use std::{
     net::SocketAddr,
     process::ExitCode,
@@ -29,6 +16,7 @@ use std::{
 use serde_json::json;
 use switchyard::health::{DEFAULT_FALL, DEFAULT_INTERVAL_MS, DEFAULT_RISE, DEFAULT_TIMEOUT_MS};
 use switchyard_tests::{
+    bench::{flap, interrupt, map_rewrite, report, stats, watch},
     daemon::Daemon,
     http_server::{Behavior, HttpServer},
     privileges::have_root,

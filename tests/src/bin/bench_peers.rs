@@ -4,40 +4,28 @@
 //! namespace times the first answer without b. SWITCHYARD_BENCH_TRIALS sets the trials
 //! (default 20). Writes peers.json under SWITCHYARD_BENCH_DIR (default target/bench).
 
-#[path = "../bench/interrupt.rs"]
-mod interrupt;
-#[path = "../bench/report.rs"]
-mod report;
-#[path = "../bench/stats.rs"]
-mod stats;
-#[path = "../bench/watch.rs"]
-mod watch;
-
 use std::{
     net::SocketAddr,
     os::unix::fs::PermissionsExt,
-    path::Path,
     process::ExitCode,
     time::{Duration, Instant},
 };
 
 use serde_json::json;
 use switchyard_tests::{
+    bench::{interrupt, report, stats, watch},
     daemon::Daemon,
     link,
-    netns::{Netns, unique},
+    netns::Netns,
+    peer_sites::{A, B, LIVE_PERIODS, PERIOD_MS, config},
     privileges::have_root,
     topology::Pair,
 };
 use watch::Watcher;
 
-const PERIOD_MS: u64 = 100;
-const LIVE_PERIODS: u64 = 3;
 const SUBNET: u8 = 42;
 /// Heartbeat link between the two DNS servers: a is .1, b is .2.
 const LINK_SUBNET: u8 = 43;
-const A: &str = "198.18.10.1";
-const B: &str = "198.18.20.1";
 const DEADLINE: Duration = Duration::from_secs(10);
 
 fn main() -> ExitCode {
@@ -49,55 +37,6 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-/// Site `own`'s DNS server with the other site as a remote peer site.
-fn config(own: &str, own_addr: &str, peer: &str, peer_addr: &str, heartbeat_to: &str, key: &Path, xdp: &str) -> String {
-    let mut sites = [own, peer];
-    sites.sort();
-    format!(
-        r#"
-[server]
-instance = "{instance}"
-listen = ["0.0.0.0"]
-site = "{own}"
-node = "dns-{own}1"
-
-[xdp]
-{xdp}
-
-[[zone]]
-name = "example.com."
-ns = ["ns1.example.com."]
-soa = {{ mname = "ns1.example.com.", rname = "hostmaster.example.com." }}
-
-[[service]]
-name = "www.example.com."
-ttl = 5
-sites = {sites:?}
-
-[[site]]
-name = "{own}"
-a = ["{own_addr}"]
-
-[[site]]
-name = "{peer}"
-remote = true
-a = ["{peer_addr}"]
-
-[peers]
-listen = "0.0.0.0:5300"
-period_ms = {PERIOD_MS}
-live_periods = {LIVE_PERIODS}
-key_files = ["{key}"]
-[[peers.peer]]
-site = "{peer}"
-node = "dns-{peer}1"
-address = "{heartbeat_to}:5300"
-"#,
-        instance = unique("bp"),
-        key = key.display(),
-    )
 }
 
 fn run() -> Result<(), String> {
@@ -113,9 +52,8 @@ fn run() -> Result<(), String> {
     let pair = Pair::new(SUBNET);
     let site_b = Netns::new("syb");
     link::join(&pair.server, &site_b, LINK_SUBNET);
-    let xdp_a = format!("interfaces = [\"{}\"]\nmode = \"native\"", pair.server_if);
-    let config_a = config("a", A, "b", B, &format!("198.18.{LINK_SUBNET}.2"), &key, &xdp_a);
-    let config_b = config("b", B, "a", A, &format!("198.18.{LINK_SUBNET}.1"), &key, "mode = \"off\"");
+    let config_a = config("a", &[("b", format!("198.18.{LINK_SUBNET}.2"))], &key, Some(&pair.server_if));
+    let config_b = config("b", &[("a", format!("198.18.{LINK_SUBNET}.1"))], &key, None);
     let daemon_a = Daemon::start(&pair.server, &config_a);
     let mut watcher = Watcher::new(&pair.client, SocketAddr::new(pair.server_v4.into(), 53), "www.example.com");
 

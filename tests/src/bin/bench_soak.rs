@@ -7,17 +7,6 @@
 //! records its RSS at start and end. Writes soak.json under SWITCHYARD_BENCH_DIR (default
 //! target/bench).
 
-#[path = "../bench/interrupt.rs"]
-mod interrupt;
-// print_table is for the timing benches; this one prints its own table.
-#[allow(dead_code)]
-#[path = "../bench/report.rs"]
-mod report;
-#[path = "../bench/stats.rs"]
-mod stats;
-#[path = "../bench/watch.rs"]
-mod watch;
-
 use std::{
     net::SocketAddr,
     process::ExitCode,
@@ -28,6 +17,7 @@ use serde_json::json;
 use stats::round;
 use switchyard::health::{DEFAULT_FALL, DEFAULT_INTERVAL_MS, DEFAULT_RISE, DEFAULT_TIMEOUT_MS};
 use switchyard_tests::{
+    bench::{interrupt, report, stats, watch},
     daemon::Daemon,
     http_server::{Behavior, HttpServer},
     privileges::have_root,

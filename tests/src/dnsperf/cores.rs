@@ -15,7 +15,7 @@
 
 use std::process::Command;
 
-use switchyard_tests::{netns::Netns, topology::Pair};
+use crate::{netns::Netns, topology::Pair};
 
 use super::process::clock_ticks;
 

@@ -8,7 +8,7 @@ use std::{
     time::Instant,
 };
 
-use switchyard_tests::netns::Netns;
+use crate::netns::Netns;
 
 pub struct Load {
     pub seconds: u32,

@@ -7,7 +7,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use switchyard_tests::netns::Netns;
+use crate::netns::Netns;
 
 pub struct Running {
     child: Child,

@@ -4,7 +4,7 @@
 
 use std::{net::Ipv4Addr, path::Path};
 
-use switchyard_tests::netns::Netns;
+use crate::netns::Netns;
 
 pub struct Gun {
     pub seconds: u32,

@@ -3,6 +3,8 @@
 use std::fmt::Write;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
+use switchyard::config::fixture::ConfigText;
+
 pub const ZONE: &str = "example.com";
 pub const NAMES: usize = 10_000;
 pub const TTL: u32 = 300;
@@ -41,41 +43,21 @@ pub fn master_file() -> String {
     z
 }
 
-/// The same names as static Switchyard services.
+/// The same names as static Switchyard services (`ConfigText`'s zone is this `ZONE`).
 pub fn switchyard_config(instance: &str, iface: &str, mode: &str) -> String {
-    let mut t = format!(
-        r#"[server]
-instance = "{instance}"
-dns_port = 53
-listen = ["0.0.0.0", "::"]
-udp_threads = 1
-
-[xdp]
-interfaces = ["{iface}"]
-mode = "{mode}"
-
-[[zone]]
-name = "{ZONE}."
-ns = ["ns1.{ZONE}."]
-soa = {{ mname = "ns1.{ZONE}.", rname = "hostmaster.{ZONE}.", serial = 1, minimum = 60 }}
-
-[[service]]
-name = "ns1.{ZONE}."
-ttl = {TTL}
-a = ["{NS_V4}"]
-"#
-    );
+    let ttl = format!("ttl = {TTL}");
+    let mut config = ConfigText::new()
+        .server(instance, &["dns_port = 53", r#"listen = ["0.0.0.0", "::"]"#, "udp_threads = 1"])
+        .xdp(iface, mode)
+        .zone_with(&[&format!("ns1.{ZONE}.")], "serial = 1, minimum = 60")
+        .fixed_service(&format!("ns1.{ZONE}."), &[&NS_V4.to_string()], &[])
+        .line(&ttl);
     for i in 0..NAMES {
-        let [a1, a2] = a(i);
-        let [b1, b2] = aaaa(i);
-        write!(
-            t,
-            "\n[[service]]\nname = \"{}.\"\nttl = {TTL}\na = [\"{a1}\", \"{a2}\"]\naaaa = [\"{b1}\", \"{b2}\"]\n",
-            name(i)
-        )
-        .unwrap();
+        let (a, aaaa) = (a(i).map(|x| x.to_string()), aaaa(i).map(|x| x.to_string()));
+        let (a, aaaa) = ([a[0].as_str(), a[1].as_str()], [aaaa[0].as_str(), aaaa[1].as_str()]);
+        config = config.fixed_service(&format!("{}.", name(i)), &a, &aaaa).line(&ttl);
     }
-    t
+    config.build()
 }
 
 /// Every (name, type) pair once, A and AAAA in equal parts, in a fixed pseudo-random order so

@@ -4,6 +4,8 @@
 
 use std::path::Path;
 
+use switchyard::config::fixture::ConfigText;
+
 use super::{
     addresses::{HEARTBEAT_PORT, STATS, SYNC_PORT, SitePlan, WAN_IF, WEB_PORTS},
     database::ITEMS,
@@ -24,85 +26,31 @@ pub struct DaemonFiles<'a> {
 }
 
 pub fn config(site: &SitePlan, files: &DaemonFiles) -> String {
-    let other = site.other();
-    let servers: String = (0..WEB_PORTS.len())
-        .map(|i| format!("[[site.server]]\nname = \"{}\"\ncheck = \"haproxy\"\n", server_name(i)))
-        .collect();
-    let mut text = format!(
-        r#"[server]
-instance = "{instance}"
-listen = ["0.0.0.0", "::"]
-site = "{own}"
-node = "dns-{own}1"
-
-[xdp]
-interfaces = ["{WAN_IF}"]
-mode = "native"
-
-[[zone]]
-name = "example.com."
-ns = ["ns1.example.com.", "ns2.example.com."]
-soa = {{ mname = "ns1.example.com.", rname = "hostmaster.example.com." }}
-
-[probe]
-interval_ms = {PROBE_INTERVAL_MS}
-timeout_ms = 300
-rise = 2
-fall = 2
-
-[[site]]
-name = "{own}"
-a = ["{vip4}"]
-aaaa = ["{vip6}"]
-{servers}[site.haproxy]
-url = "http://{STATS}/stats;csv"
-backend = "{BACKEND}"
-[site.database]
-url = "http://{vip4}/dbcheck"
-name = "{db}"
-
-[[site]]
-name = "{peer}"
-remote = true
-a = ["{peer_vip4}"]
-aaaa = ["{peer_vip6}"]
-
-[peers]
-listen = "{dns4}:{HEARTBEAT_PORT}"
-period_ms = {PEER_PERIOD_MS}
-live_periods = {LIVE_PERIODS}
-key_files = ["{peer_key}"]
-[[peers.peer]]
-site = "{peer}"
-node = "dns-{peer}1"
-address = "{peer_dns4}:{HEARTBEAT_PORT}"
-
-[[service]]
-name = "www.example.com."
-ttl = 1
-sites = ["a", "b"]
-when_all_down = "answer_all"
-
-[[service]]
-name = "ns1.example.com."
-a = ["198.18.0.11"]
-
-[[service]]
-name = "ns2.example.com."
-a = ["198.18.0.21"]
-"#,
-        instance = files.instance,
-        own = site.name,
-        vip4 = site.vip4,
-        vip6 = site.vip6,
-        db = site.db_name(),
-        peer = other.name,
-        peer_vip4 = other.vip4,
-        peer_vip6 = other.vip6,
-        dns4 = site.dns4,
-        peer_dns4 = other.dns4,
-        peer_key = files.peer_key.display(),
-    );
+    let (own, other) = (site.name, site.other());
+    let (node, listen) = (format!("dns-{own}1"), r#"listen = ["0.0.0.0", "::"]"#);
+    let mut config = ConfigText::new()
+        .server(files.instance, &[listen, &format!("site = {own:?}"), &format!("node = {node:?}")])
+        .xdp(WAN_IF, "native")
+        .zone_with(&["ns1.example.com.", "ns2.example.com."], "")
+        .table("[probe]", &[&format!("interval_ms = {PROBE_INTERVAL_MS}"), "timeout_ms = 300", "rise = 2", "fall = 2"])
+        .site(own, &[site.vip4], &[site.vip6]);
+    for i in 0..WEB_PORTS.len() {
+        config = config.table("[[site.server]]", &[&format!("name = {:?}", server_name(i)), "check = \"haproxy\""]);
+    }
+    let stats = format!("url = \"http://{STATS}/stats;csv\"");
+    let mut text = config
+        .table("[site.haproxy]", &[&stats, &format!("backend = {BACKEND:?}")])
+        .database(&format!("http://{}/dbcheck", site.vip4), &site.db_name())
+        .remote_site(other.name, &[other.vip4])
+        .line(&format!("aaaa = [{:?}]", other.vip6))
+        .peers(&format!("{}:{HEARTBEAT_PORT}", site.dns4), &files.peer_key.display().to_string())
+        .lines(&[&format!("period_ms = {PEER_PERIOD_MS}"), &format!("live_periods = {LIVE_PERIODS}")])
+        .peer(other.name, &format!("dns-{}1", other.name), &format!("{}:{HEARTBEAT_PORT}", other.dns4))
+        .service("www.example.com.", 1, &["a", "b"])
+        .line("when_all_down = \"answer_all\"")
+        .fixed_service("ns1.example.com.", &["198.18.0.11"], &[])
+        .fixed_service("ns2.example.com.", &["198.18.0.21"], &[])
+        .build();
     if let Some((database, key)) = files.sync {
         text.push_str(&format!(
             r#"

@@ -3,48 +3,26 @@
 
 use std::net::IpAddr;
 
-use switchyard::answers::{AnswerKey, AnswerSet, AnswerTable, Views, wire_name};
+use switchyard::{
+    answers::{AnswerKey, AnswerSet, AnswerTable, Views, wire_name},
+    config::fixture::ConfigText,
+};
 use switchyard_common::{QTYPE_A, QTYPE_AAAA};
 use switchyard_tests::xdp_harness::XdpHarness;
 
-const BASE_ZONE: &str = r#"
-[xdp]
-mode = "off"
-[[zone]]
-name = "example.com."
-ns = ["ns1.example.com."]
-soa = { mname = "ns1.example.com.", rname = "hostmaster.example.com." }
-[[service]]
-name = "www.example.com."
-a = ["198.18.10.1"]
-[[service]]
-name = "v6only.example.com."
-aaaa = ["fd00:10::1"]
-[[service]]
-name = "eight.example.com."
-a = ["198.18.10.1"]
-[[service]]
-name = "nine.example.com."
-a = ["198.18.10.1"]
-[[service]]
-name = "x.deep.example.com."
-a = ["198.18.10.1"]
-[[service]]
-name = "a.example.com."
-a = ["198.18.10.1"]
-[[service]]
-name = "b.example.com."
-a = ["198.18.10.1"]
-"#;
-
-/// The zone both paths serve: the base services plus one per long name, with one A and one AAAA.
+/// The zone both paths serve: a service per name the packet tests ask for, plus one per long
+/// name with one A and one AAAA.
 pub fn zone() -> String {
-    let mut zone = BASE_ZONE.to_string();
-    for (i, name) in LONG_NAMES.iter().enumerate() {
-        zone +=
-            &format!("[[service]]\nname = \"{name}\"\na = [\"198.18.13.{n}\"]\naaaa = [\"fd00:13::{n}\"]\n", n = i + 1);
+    let mut zone = ConfigText::new().xdp_off().zone().fixed_service("www.example.com.", &["198.18.10.1"], &[]);
+    zone = zone.fixed_service("v6only.example.com.", &[], &["fd00:10::1"]);
+    for name in ["eight", "nine", "x.deep", "a", "b"] {
+        zone = zone.fixed_service(&format!("{name}.example.com."), &["198.18.10.1"], &[]);
     }
-    zone
+    for (i, name) in LONG_NAMES.iter().enumerate() {
+        let (a, aaaa) = (format!("198.18.13.{}", i + 1), format!("fd00:13::{}", i + 1));
+        zone = zone.fixed_service(name, &[&a], &[&aaaa]);
+    }
+    zone.build()
 }
 
 /// Names whose wire lengths (16, 24, 64, 95, 96 and 97 bytes) exercise every part of the name

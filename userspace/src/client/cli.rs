@@ -3,6 +3,7 @@
 use std::time::{Duration, Instant};
 
 use super::{
+    error::ClientError,
     fetch::{FetchOptions, Fetched, Fetcher},
     resolve::{FamilyOrder, Resolver, ResolverOptions},
 };
@@ -18,9 +19,9 @@ pub struct ServerArgs {
 }
 
 impl ServerArgs {
-    fn resolver(&self) -> Result<Resolver, String> {
+    fn resolver(&self) -> Result<Resolver, ClientError> {
         let family_order = if self.prefer_ipv6 { FamilyOrder::Ipv6First } else { FamilyOrder::Ipv4First };
-        let resolver = Resolver::from_arg(self.server.as_deref()).map_err(|e| e.to_string())?;
+        let resolver = Resolver::from_arg(self.server.as_deref())?;
         Ok(resolver.with_options(ResolverOptions { family_order, ..ResolverOptions::default() }))
     }
 }
@@ -61,9 +62,9 @@ fn block_on<T>(f: impl Future<Output = T>) -> T {
 }
 
 /// Prints the addresses in the server's order, one per line.
-pub fn resolve(args: &ResolveArgs) -> Result<(), String> {
+pub fn resolve(args: &ResolveArgs) -> Result<(), ClientError> {
     let resolver = args.server.resolver()?;
-    let resolved = block_on(resolver.resolve(&args.name)).map_err(|e| e.to_string())?;
+    let resolved = block_on(resolver.resolve(&args.name))?;
     if args.json {
         let json = serde_json::json!({
             "name": args.name,
@@ -81,7 +82,7 @@ pub fn resolve(args: &ResolveArgs) -> Result<(), String> {
 }
 
 /// One request: status, address and body; several: a line each. Fails when any request failed.
-pub fn fetch(args: &FetchArgs) -> Result<(), String> {
+pub fn fetch(args: &FetchArgs) -> Result<(), ClientError> {
     let options =
         FetchOptions { connect_timeout: Duration::from_millis(args.connect_timeout_ms), ..FetchOptions::default() };
     let fetcher = Fetcher::new(args.server.resolver()?, options);
@@ -95,7 +96,7 @@ pub fn fetch(args: &FetchArgs) -> Result<(), String> {
             let started = Instant::now();
             let result = match fetcher.get(&args.url).await {
                 Ok(f) => read(f).await,
-                Err(e) => Err(e.to_string()),
+                Err(e) => Err(e),
             };
             let ms = started.elapsed().as_secs_f64() * 1000.0;
             if result.is_err() {
@@ -105,7 +106,7 @@ pub fn fetch(args: &FetchArgs) -> Result<(), String> {
         }
         errors
     });
-    if errors > 0 { Err(format!("{errors} of {count} requests failed")) } else { Ok(()) }
+    if errors > 0 { Err(ClientError::RequestsFailed { failed: errors, count }) } else { Ok(()) }
 }
 
 struct Outcome {
@@ -115,14 +116,14 @@ struct Outcome {
     body: String,
 }
 
-async fn read(fetched: Fetched) -> Result<Outcome, String> {
+async fn read(fetched: Fetched) -> Result<Outcome, ClientError> {
     let Fetched { response, addr, skipped } = fetched;
     let status = response.status().as_u16();
-    let body = response.text().await.map_err(|e| format!("reading the body from {addr}: {e}"))?;
+    let body = response.text().await.map_err(|source| ClientError::Body { addr, source })?;
     Ok(Outcome { status, addr, skipped, body })
 }
 
-fn print_result(args: &FetchArgs, n: u32, count: u32, ms: f64, result: Result<Outcome, String>) {
+fn print_result(args: &FetchArgs, n: u32, count: u32, ms: f64, result: Result<Outcome, ClientError>) {
     match (result, args.json) {
         (Ok(o), true) => {
             let skipped: Vec<_> =
@@ -133,7 +134,7 @@ fn print_result(args: &FetchArgs, n: u32, count: u32, ms: f64, result: Result<Ou
             }
             println!("{json}");
         }
-        (Err(e), true) => println!("{}", serde_json::json!({ "n": n, "ms": ms, "error": e })),
+        (Err(e), true) => println!("{}", serde_json::json!({ "n": n, "ms": ms, "error": e.to_string() })),
         (Ok(o), false) => {
             for (addr, e) in &o.skipped {
                 eprintln!("switchyard: skipped {addr}: {e}");

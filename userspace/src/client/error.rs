@@ -38,6 +38,10 @@ pub enum ClientError {
     Request { addr: SocketAddr, detail: String },
     #[error("cannot build the HTTP client: {0}")]
     Build(reqwest::Error),
+    #[error("reading the body from {addr}: {source}")]
+    Body { addr: SocketAddr, source: reqwest::Error },
+    #[error("{failed} of {count} requests failed")]
+    RequestsFailed { failed: u32, count: u32 },
 }
 
 pub type Result<T, E = ClientError> = std::result::Result<T, E>;

@@ -5,11 +5,7 @@
 use std::collections::BTreeSet;
 
 use super::{Config, ConfigError};
-use crate::{
-    health::HealthConfig,
-    peers::KeyRing,
-    policy::{PolicyConfig, SiteAddresses},
-};
+use crate::{health::HealthConfig, peers::KeyRing, policy::PolicyConfig, site::SiteAddresses};
 
 type Problem = (String, String);
 
@@ -128,5 +124,4 @@ impl Config {
 }
 
 #[cfg(test)]
-#[path = "sites_tests.rs"]
 mod tests;

@@ -11,36 +11,29 @@ use hickory_proto::{
 };
 
 use super::authority::{Authority, Outcome};
-use crate::{answers::Views, config::Config, control::Control, health::SiteMap, policy::SiteState};
+use crate::{
+    answers::{AnswerController, Views},
+    config::{Config, fixture::ConfigText},
+    site::{SiteMap, SiteState},
+};
 
-const CONFIG: &str = r#"
-[xdp]
-mode = "off"
-[[zone]]
-name = "example.com."
-ns = ["ns1.example.com.", "ns2.example.com."]
-soa = { mname = "ns1.example.com.", rname = "hostmaster.example.com.", minimum = 60 }
-[[view]]
-name = "eu"
-prefixes = ["198.18.128.0/17", "fd00:e0::/32"]
-[[site]]
-name = "one"
-a = ["198.18.1.1"]
-aaaa = ["fd00:1::1"]
-[[site]]
-name = "two"
-a = ["198.18.2.1"]
-[[service]]
-name = "www.example.com."
-sites = ["one", "two"]
-views.eu = ["two", "one"]
-[[service]]
-name = "many.deep.example.com."
-a = ["198.18.3.1", "198.18.3.2", "198.18.3.3", "198.18.3.4", "198.18.3.5", "198.18.3.6", "198.18.3.7", "198.18.3.8", "198.18.3.9", "198.18.3.10"]
-"#;
+/// Two static sites behind www (view "eu" prefers two), and a name with ten fixed addresses.
+fn config() -> ConfigText {
+    let many: Vec<String> = (1..=10).map(|i| format!("198.18.3.{i}")).collect();
+    let many: Vec<&str> = many.iter().map(String::as_str).collect();
+    ConfigText::new()
+        .xdp_off()
+        .zone_with(&["ns1.example.com.", "ns2.example.com."], "minimum = 60")
+        .view("eu", &["198.18.128.0/17", "fd00:e0::/32"])
+        .site("one", &["198.18.1.1"], &["fd00:1::1"])
+        .site("two", &["198.18.2.1"], &[])
+        .service("www.example.com.", 30, &["one", "two"])
+        .line(r#"views.eu = ["two", "one"]"#)
+        .fixed_service("many.deep.example.com.", &many, &[])
+}
 
 fn authority() -> Authority {
-    authority_for(CONFIG)
+    authority_for(&config().build())
 }
 
 /// The server as the daemon builds it, with every site available (they have no checks).
@@ -49,7 +42,7 @@ fn authority_for(text: &str) -> Authority {
     let views = Views::from_config(&config);
     let all_up: SiteMap =
         config.site.iter().map(|s| (s.name.clone(), SiteState { available: true, load: 0, rtt_us: 0 })).collect();
-    let table = Control::new(&config, views.clone(), &all_up).unwrap().table();
+    let table = AnswerController::new(&config, views.clone(), &all_up).unwrap().table();
     Authority::new(&config, views, table)
 }
 
@@ -161,12 +154,9 @@ fn locality_from_source_address_and_from_client_subnet() {
 
 #[test]
 fn large_answers_are_truncated_over_udp_but_not_tcp() {
-    let aaaa: Vec<String> = (1..=30).map(|i| format!("\"fd00:3::{i:x}\"")).collect();
-    let text = CONFIG.replace(
-        "[[service]]\nname = \"many",
-        &format!("[[service]]\nname = \"big.example.com.\"\naaaa = [{}]\n[[service]]\nname = \"many", aaaa.join(",")),
-    );
-    let a = authority_for(&text);
+    let aaaa: Vec<String> = (1..=30).map(|i| format!("fd00:3::{i:x}")).collect();
+    let aaaa: Vec<&str> = aaaa.iter().map(String::as_str).collect();
+    let a = authority_for(&config().fixed_service("big.example.com.", &[], &aaaa).build());
     let client: IpAddr = "198.18.0.2".parse().unwrap();
     let q = query("big.example.com.", RecordType::AAAA).to_vec().unwrap();
     let udp = Message::from_vec(&a.respond(&q, client, false).bytes.unwrap()).unwrap();

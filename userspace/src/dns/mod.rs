@@ -1,5 +1,6 @@
 //! The userspace DNS server: authoritative logic and its UDP/TCP listeners.
 pub mod authority;
+pub mod counters;
 pub mod server;
 mod udp;
 

@@ -3,14 +3,10 @@
 
 use std::{
     net::{IpAddr, SocketAddr},
-    sync::{
-        Arc,
-        atomic::{AtomicU64, Ordering},
-    },
+    sync::{Arc, atomic::Ordering},
     time::Duration,
 };
 
-use serde::Serialize;
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::{TcpListener, TcpStream},
@@ -18,74 +14,10 @@ use tokio::{
 };
 use tracing::warn;
 
-use super::{
-    authority::{Authority, Outcome},
-    udp::UdpWorkers,
-};
+use super::{authority::Authority, counters::ServerCounters, udp::UdpWorkers};
 
 /// How long an idle TCP connection is kept (RFC 7766 suggests seconds, not minutes).
 const TCP_IDLE: Duration = Duration::from_secs(10);
-
-/// Queries seen by the userspace server, by transport and outcome.
-#[derive(Default)]
-pub struct ServerCounters {
-    pub udp: AtomicU64,
-    pub tcp: AtomicU64,
-    pub answered: AtomicU64,
-    pub nodata: AtomicU64,
-    pub nxdomain: AtomicU64,
-    pub refused: AtomicU64,
-    pub formerr: AtomicU64,
-    pub notimp: AtomicU64,
-    pub badvers: AtomicU64,
-    pub dropped: AtomicU64,
-}
-
-#[derive(Serialize, serde::Deserialize, Debug, Clone, Default, PartialEq)]
-pub struct ServerCountersSnapshot {
-    pub udp: u64,
-    pub tcp: u64,
-    pub answered: u64,
-    pub nodata: u64,
-    pub nxdomain: u64,
-    pub refused: u64,
-    pub formerr: u64,
-    pub notimp: u64,
-    pub badvers: u64,
-    pub dropped: u64,
-}
-
-impl ServerCounters {
-    pub(super) fn record(&self, outcome: Outcome) {
-        let counter = match outcome {
-            Outcome::Answered => &self.answered,
-            Outcome::NoData => &self.nodata,
-            Outcome::NxDomain => &self.nxdomain,
-            Outcome::Refused => &self.refused,
-            Outcome::FormErr => &self.formerr,
-            Outcome::NotImp => &self.notimp,
-            Outcome::BadVers => &self.badvers,
-            Outcome::Dropped => &self.dropped,
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
-    }
-
-    pub fn snapshot(&self) -> ServerCountersSnapshot {
-        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        ServerCountersSnapshot {
-            udp: get(&self.udp),
-            tcp: get(&self.tcp),
-            answered: get(&self.answered),
-            nodata: get(&self.nodata),
-            nxdomain: get(&self.nxdomain),
-            refused: get(&self.refused),
-            formerr: get(&self.formerr),
-            notimp: get(&self.notimp),
-            badvers: get(&self.badvers),
-            dropped: get(&self.dropped),
-        }
-    }
-}
 
 /// What serves DNS until dropped.
 pub struct Listeners {

@@ -21,7 +21,7 @@ use nix::{
 };
 use tracing::{debug, warn};
 
-use super::{authority::Authority, server::ServerCounters};
+use super::{authority::Authority, counters::ServerCounters};
 
 /// How often an idle thread looks at the stop flag.
 const STOP_POLL: Duration = Duration::from_millis(200);

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::policy::SiteAddresses;
+use crate::site::SiteAddresses;
 
 /// Defaults chosen so that a dead server is noticed and one more interval
 /// passes in well under a second (see `ProbeSettings::worst_case_detection`):
@@ -63,7 +63,7 @@ pub struct SiteConfig {
     #[serde(default)]
     pub load: Option<u32>,
     #[serde(default, rename = "server")]
-    pub servers: Vec<ServerConfig>,
+    pub servers: Vec<WebServerConfig>,
     #[serde(default)]
     pub database: Option<DatabaseConfig>,
     #[serde(default)]
@@ -84,9 +84,21 @@ pub enum CheckKind {
     Haproxy,
 }
 
+impl CheckKind {
+    /// As written in the config.
+    pub fn name(self) -> &'static str {
+        match self {
+            CheckKind::Tcp => "tcp",
+            CheckKind::Http => "http",
+            CheckKind::Haproxy => "haproxy",
+        }
+    }
+}
+
+/// One web server of a site (`[[site.server]]`) and how it is checked.
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-pub struct ServerConfig {
+pub struct WebServerConfig {
     pub name: String,
     pub check: CheckKind,
     /// `check = "tcp"`: IP and port (no name lookup, so DNS never depends on DNS).
@@ -196,7 +208,7 @@ impl ProbeSettings {
     }
 }
 
-impl ServerConfig {
+impl WebServerConfig {
     pub fn overrides(&self) -> ProbeOverrides {
         ProbeOverrides { interval_ms: self.interval_ms, timeout_ms: self.timeout_ms, rise: self.rise, fall: self.fall }
     }
@@ -318,12 +330,12 @@ impl SiteConfig {
     }
 }
 
-impl ServerConfig {
+impl WebServerConfig {
     fn validate(&self, at: &str, site_has_haproxy: bool) -> Result<(), ConfigError> {
         if self.name.trim().is_empty() {
             return Err(invalid(format!("{at}.name"), "must not be empty"));
         }
-        let check = format!("{:?}", self.check).to_lowercase();
+        let check = self.check.name();
         let wrong = |field: &str| invalid(format!("{at}.{field}"), format!("not used by check = \"{check}\""));
         let missing = |field: &str| invalid(format!("{at}.{field}"), format!("required by check = \"{check}\""));
         match self.check {

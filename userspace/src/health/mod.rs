@@ -78,11 +78,14 @@
 //! ```
 
 mod config;
+mod error;
 mod haproxy;
 mod http_probe;
 mod monitor;
 mod outcome;
+mod plan;
 mod runner;
+mod shared;
 mod site_runtime;
 mod status;
 mod tcp_probe;
@@ -93,11 +96,12 @@ mod tests;
 
 pub use config::{
     CheckKind, ConfigError, DEFAULT_FALL, DEFAULT_INTERVAL_MS, DEFAULT_RISE, DEFAULT_TIMEOUT_MS, DatabaseConfig,
-    HaproxyConfig, HealthConfig, ProbeOverrides, ProbeSettings, ServerConfig, SiteConfig,
+    HaproxyConfig, HealthConfig, ProbeOverrides, ProbeSettings, SiteConfig, WebServerConfig,
 };
+pub use error::HealthError;
 pub use haproxy::{BackendView, StatsError, parse_backend, status_is_up};
 pub use http_probe::{HttpExpectation, KEYWORD_BODY_LIMIT, build_client, probe_http};
-pub use monitor::{HealthError, HealthMonitor, SiteMap};
+pub use monitor::HealthMonitor;
 pub use outcome::ProbeOutcome;
 pub use status::{CheckStatus, HealthStatus, SiteStatus};
 pub use tcp_probe::probe_tcp;

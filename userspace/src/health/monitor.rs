@@ -1,34 +1,18 @@
 //! `HealthMonitor`: owns the probe tasks and publishes site states.
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::health::config::{ConfigError, HealthConfig};
-use crate::health::haproxy::{BackendView, status_is_up};
-use crate::health::outcome::ProbeOutcome;
+use crate::health::config::HealthConfig;
+use crate::health::error::HealthError;
+use crate::health::plan;
 use crate::health::runner;
+use crate::health::shared::Shared;
 use crate::health::site_runtime::SiteRuntime;
 use crate::health::status::HealthStatus;
-use crate::health::tracker::Transition;
-use crate::policy::SiteState;
-
-/// Site name → state, as published to subscribers.
-pub type SiteMap = BTreeMap<String, SiteState>;
-
-#[derive(Debug, thiserror::Error)]
-pub enum HealthError {
-    #[error("invalid health config: {0}")]
-    Config(#[from] ConfigError),
-    #[error("cannot build HTTP client for {check}: {source}")]
-    HttpClient { check: String, source: reqwest::Error },
-    #[error("unknown site '{0}'")]
-    UnknownSite(String),
-    #[error("site '{0}' is probed here; only remote sites can be set")]
-    NotRemote(String),
-}
+use crate::site::{SiteMap, SiteState};
 
 /// Probes every local site and keeps the published site states current.
 /// Dropping it stops all probe tasks.
@@ -42,10 +26,10 @@ impl HealthMonitor {
     /// runtime (panics outside a runtime, like `tokio::spawn`).
     pub fn start(config: &HealthConfig) -> Result<HealthMonitor, HealthError> {
         config.validate()?;
-        let plan = runner::plan(config)?;
+        let plan = plan::plan(config)?;
         let initial: SiteMap = plan.sites.iter().map(|site| (site.name.clone(), site.published)).collect();
         let (publisher, _) = watch::channel(initial);
-        let shared = Arc::new(Shared { sites: Mutex::new(plan.sites), publisher });
+        let shared = Arc::new(Shared::new(plan.sites, publisher));
         let tasks = plan.probes.into_iter().map(|probe| tokio::spawn(runner::run(shared.clone(), probe))).collect();
         Ok(HealthMonitor { shared, tasks })
     }
@@ -82,9 +66,6 @@ impl HealthMonitor {
         }
         Ok(())
     }
-
-    /// Stops all probe tasks.
-    pub fn shutdown(self) {}
 }
 
 impl Drop for HealthMonitor {
@@ -92,123 +73,5 @@ impl Drop for HealthMonitor {
         for task in &self.tasks {
             task.abort();
         }
-    }
-}
-
-/// Where a probe result belongs.
-#[derive(Clone, Copy, Debug)]
-pub(crate) enum CheckSlot {
-    Server { site: usize, server: usize },
-    Database { site: usize },
-}
-
-pub(crate) struct Shared {
-    sites: Mutex<Vec<SiteRuntime>>,
-    publisher: watch::Sender<SiteMap>,
-}
-
-impl Shared {
-    fn lock(&self) -> MutexGuard<'_, Vec<SiteRuntime>> {
-        // A panic elsewhere must not stop health checking.
-        self.sites.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    pub fn record(&self, slot: CheckSlot, outcome: ProbeOutcome) {
-        let mut sites = self.lock();
-        match slot {
-            CheckSlot::Server { site, server } => {
-                let runtime = &mut sites[site];
-                let check = &mut runtime.servers[server];
-                let cause = outcome.describe();
-                if let Some(change) = check.tracker.record(outcome) {
-                    log_change(&runtime.name, "web server", &check.name, change, &cause);
-                }
-                self.refresh(runtime);
-            }
-            CheckSlot::Database { site } => {
-                let runtime = &mut sites[site];
-                let Some(check) = runtime.database.as_mut() else {
-                    return;
-                };
-                let cause = outcome.describe();
-                if let Some(change) = check.tracker.record(outcome) {
-                    log_change(&runtime.name, "database", &check.name, change, &cause);
-                }
-                self.refresh(runtime);
-            }
-        }
-    }
-
-    /// Applies one HAProxy stats fetch to the fetch check and to every
-    /// server of the site checked through HAProxy.
-    pub fn record_haproxy(&self, site: usize, fetched: Result<(BackendView, std::time::Duration), String>) {
-        let mut sites = self.lock();
-        let runtime = &mut sites[site];
-        let fetch_outcome = match &fetched {
-            Ok((_, latency)) => ProbeOutcome::Ok { latency: *latency },
-            Err(cause) => ProbeOutcome::failed(cause.clone()),
-        };
-        if let Some(check) = runtime.haproxy.as_mut() {
-            let cause = fetch_outcome.describe();
-            if let Some(change) = check.tracker.record(fetch_outcome) {
-                log_change(&runtime.name, "haproxy stats", &check.name, change, &cause);
-            }
-        }
-        runtime.haproxy_load = fetched.as_ref().ok().and_then(|(view, _)| view.load);
-        for check in runtime.servers.iter_mut().filter(|s| s.kind == "haproxy") {
-            let outcome = match &fetched {
-                Err(cause) => ProbeOutcome::failed(format!("haproxy stats: {cause}")),
-                Ok((view, latency)) => match view.servers.get(&check.target) {
-                    None => ProbeOutcome::failed(format!("'{}' not in haproxy backend", check.target)),
-                    Some(status) if status_is_up(status) => ProbeOutcome::Ok { latency: *latency },
-                    Some(status) => ProbeOutcome::failed(format!("haproxy status {status}")),
-                },
-            };
-            let cause = outcome.describe();
-            if let Some(change) = check.tracker.record(outcome) {
-                log_change(&runtime.name, "web server", &check.name, change, &cause);
-            }
-        }
-        self.refresh(runtime);
-    }
-
-    /// Recomputes a probed site's state and publishes it if it moved enough.
-    fn refresh(&self, runtime: &mut SiteRuntime) {
-        let next = runtime.computed();
-        if !runtime.worth_publishing(&next) {
-            return;
-        }
-        if next.available != runtime.published.available {
-            let cause = runtime.availability_cause();
-            if next.available {
-                tracing::info!(site = %runtime.name, cause = %cause, "site available");
-            } else {
-                tracing::warn!(site = %runtime.name, cause = %cause, "site unavailable");
-            }
-        }
-        runtime.published = next;
-        self.publish(runtime);
-    }
-
-    fn publish(&self, runtime: &SiteRuntime) {
-        let (name, state) = (&runtime.name, runtime.published);
-        self.publisher.send_if_modified(|map| match map.get_mut(name) {
-            Some(current) if *current == state => false,
-            Some(current) => {
-                *current = state;
-                true
-            }
-            None => {
-                map.insert(name.clone(), state);
-                true
-            }
-        });
-    }
-}
-
-fn log_change(site: &str, what: &str, check: &str, change: Transition, cause: &str) {
-    match change {
-        Transition::Up => tracing::info!(site, check, cause, "{what} up"),
-        Transition::Down => tracing::warn!(site, check, cause, "{what} down"),
     }
 }

@@ -1,10 +1,10 @@
 //! Live state of one site: its checks, and the site state they add up to.
 
-use crate::health::config::ProbeSettings;
+use crate::health::config::{CheckKind, ProbeSettings, SiteConfig};
 use crate::health::outcome::ProbeOutcome;
 use crate::health::status::{CheckStatus, SiteStatus};
 use crate::health::tracker::CheckTracker;
-use crate::policy::SiteState;
+use crate::site::SiteState;
 
 /// Load changes smaller than this (per-mille) are not published.
 const LOAD_STEP: u32 = 25;
@@ -13,16 +13,38 @@ const LOAD_STEP: u32 = 25;
 const RTT_MIN_STEP_US: u32 = 1_000;
 const RTT_STEP_PERCENT: u32 = 10;
 
+/// What a check looks at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum CheckRole {
+    /// A web server, checked as configured.
+    Server(CheckKind),
+    /// The site's database page.
+    Database,
+    /// The fetch of the site's HAProxy stats page.
+    HaproxyStats,
+}
+
+impl CheckRole {
+    /// The check's kind in the status and the metrics.
+    pub fn name(self) -> &'static str {
+        match self {
+            CheckRole::Server(kind) => kind.name(),
+            CheckRole::Database => "database",
+            CheckRole::HaproxyStats => "haproxy_stats",
+        }
+    }
+}
+
 pub(crate) struct CheckRuntime {
     pub name: String,
-    pub kind: &'static str,
+    pub kind: CheckRole,
     pub target: String,
     pub settings: ProbeSettings,
     pub tracker: CheckTracker,
 }
 
 impl CheckRuntime {
-    pub fn new(name: &str, kind: &'static str, target: String, settings: ProbeSettings) -> Self {
+    pub fn new(name: &str, kind: CheckRole, target: String, settings: ProbeSettings) -> Self {
         CheckRuntime {
             name: name.to_string(),
             kind,
@@ -40,7 +62,7 @@ impl CheckRuntime {
         let tracker = &self.tracker;
         CheckStatus {
             name: self.name.clone(),
-            kind: self.kind.to_string(),
+            kind: self.kind.name().to_string(),
             target: self.target.clone(),
             settings: self.settings,
             up: tracker.up(),
@@ -70,6 +92,25 @@ pub(crate) struct SiteRuntime {
 }
 
 impl SiteRuntime {
+    /// No checks yet. A static site is available from the start; any other is unavailable until
+    /// its checks (or its peer) say otherwise.
+    pub fn new(site: &SiteConfig) -> SiteRuntime {
+        SiteRuntime {
+            name: site.name.clone(),
+            remote: site.remote,
+            static_load: site.load,
+            servers: Vec::new(),
+            database: None,
+            haproxy: None,
+            haproxy_load: None,
+            published: if site.is_static() {
+                SiteState { available: true, load: site.load.unwrap_or(0), rtt_us: 0 }
+            } else {
+                SiteState::UNAVAILABLE
+            },
+        }
+    }
+
     /// Available while a web server is up and the database check (if any)
     /// passes. RTT is the best smoothed latency among the servers that are
     /// up: the path to the site, not to its slowest machine. Load is the

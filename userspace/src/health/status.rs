@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::health::config::ProbeSettings;
-use crate::policy::SiteState;
+use crate::site::SiteState;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct HealthStatus {

@@ -6,7 +6,7 @@ use std::{path::PathBuf, sync::Arc, time::Duration};
 use arc_swap::ArcSwap;
 use tokio::sync::{Mutex, watch};
 
-use super::{OperatorState, Override, SiteSetting, Versioned, save_state};
+use super::{OperatorError, OperatorState, Override, SiteSetting, Versioned, save_state};
 use crate::config::Config;
 
 /// How long a command waits for the control loop before answering anyway.
@@ -37,7 +37,7 @@ impl Handle {
         self.state.borrow().state.clone()
     }
 
-    pub async fn set_override(&self, new: Override) -> Result<String, String> {
+    pub async fn set_override(&self, new: Override) -> Result<String, OperatorError> {
         let new = new.checked(&self.config.load(), true)?;
         let message = format!("{} {} {}: override set", new.name, new.qtype, view_name(&new.view));
         self.change(move |s| {
@@ -48,7 +48,7 @@ impl Handle {
         Ok(message)
     }
 
-    pub async fn remove_override(&self, key: Override) -> Result<String, String> {
+    pub async fn remove_override(&self, key: Override) -> Result<String, OperatorError> {
         let key = key.checked(&self.config.load(), false)?;
         let message = format!(
             "{} {} {}: override removed, the policy's answer is back",
@@ -60,7 +60,8 @@ impl Handle {
             if s.remove_override(&key) {
                 Ok(())
             } else {
-                Err(format!("no override for {} {} {}", key.name, key.qtype, view_name(&key.view)))
+                let view = view_name(&key.view).to_string();
+                Err(OperatorError::NoOverride { name: key.name.clone(), qtype: key.qtype, view })
             }
         })
         .await?;
@@ -68,14 +69,18 @@ impl Handle {
     }
 
     /// Applies `edit` to `site`'s setting.
-    pub async fn set_site(&self, site: &str, edit: impl FnOnce(&mut SiteSetting)) -> Result<SiteSetting, String> {
+    pub async fn set_site(
+        &self,
+        site: &str,
+        edit: impl FnOnce(&mut SiteSetting),
+    ) -> Result<SiteSetting, OperatorError> {
         if !self.config.load().site.iter().any(|s| s.name == site) {
-            return Err(format!("no [[site]] is named {site:?}"));
+            return Err(OperatorError::UnknownSite(site.to_string()));
         }
         let mut setting = self.current().site(site);
         edit(&mut setting);
         if setting.weight > super::FULL_WEIGHT {
-            return Err(format!("weight is a percentage: 0 to {}", super::FULL_WEIGHT));
+            return Err(OperatorError::WeightRange);
         }
         let name = site.to_string();
         self.change(move |s| {
@@ -86,7 +91,10 @@ impl Handle {
         Ok(setting)
     }
 
-    async fn change(&self, edit: impl FnOnce(&mut OperatorState) -> Result<(), String>) -> Result<(), String> {
+    async fn change(
+        &self,
+        edit: impl FnOnce(&mut OperatorState) -> Result<(), OperatorError>,
+    ) -> Result<(), OperatorError> {
         let _one_at_a_time = self.writing.lock().await;
         let mut next = self.current();
         edit(&mut next)?;
@@ -97,10 +105,7 @@ impl Handle {
         let reached = tokio::time::timeout(APPLY_WAIT, applied.wait_for(|g| *g >= generation)).await;
         match reached {
             Ok(Ok(_)) => Ok(()),
-            _ => Err(format!(
-                "saved, but the control loop did not apply it within {} s; see the daemon's log",
-                APPLY_WAIT.as_secs()
-            )),
+            _ => Err(OperatorError::NotApplied { seconds: APPLY_WAIT.as_secs() }),
         }
     }
 }

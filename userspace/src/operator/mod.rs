@@ -2,6 +2,7 @@
 //! site weights. Kept apart from the config so that a reload does not undo it, and saved in a
 //! state file so that a restart does not either.
 
+mod error;
 mod handle;
 mod overrides;
 mod sites;
@@ -11,6 +12,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+pub use error::{OperatorError, StateFileError};
 pub use handle::Handle;
 pub use overrides::{Override, Qtype, apply as apply_overrides};
 pub use sites::{FULL_WEIGHT, SiteSetting, effective as effective_sites};

@@ -6,6 +6,8 @@ use std::{collections::HashSet, net::IpAddr};
 use serde::{Deserialize, Serialize};
 use switchyard_common::{DEFAULT_VIEW, MAX_ADDRS, MAX_NAME_LEN, QTYPE_A, QTYPE_AAAA};
 
+use super::OperatorError;
+
 use crate::{
     answers::{AnswerKey, AnswerSet, AnswerTable, Views, wire_name},
     config::{Config, parse_name},
@@ -26,14 +28,6 @@ impl Qtype {
         match self {
             Qtype::A => QTYPE_A,
             Qtype::Aaaa => QTYPE_AAAA,
-        }
-    }
-
-    pub fn from_code(code: u16) -> Option<Qtype> {
-        match code {
-            QTYPE_A => Some(Qtype::A),
-            QTYPE_AAAA => Some(Qtype::Aaaa),
-            _ => None,
         }
     }
 }
@@ -69,14 +63,14 @@ impl Override {
     /// Normalises the name and view ("default" is the default view) and checks the key against
     /// `config`: only configured services can be overridden, because the userspace server
     /// answers NXDOMAIN for any other name. With `check_addrs`, also the addresses.
-    pub fn checked(mut self, config: &Config, check_addrs: bool) -> Result<Override, String> {
-        let name = parse_name(&self.name)?.to_lowercase();
+    pub fn checked(mut self, config: &Config, check_addrs: bool) -> Result<Override, OperatorError> {
+        let name = parse_name(&self.name).map_err(OperatorError::BadName)?.to_lowercase();
         self.name = name.to_ascii();
         if !config.service.iter().any(|s| parse_name(&s.name).is_ok_and(|n| n.to_lowercase() == name)) {
-            return Err(format!("{} is not a configured [[service]]; only service names can be overridden", self.name));
+            return Err(OperatorError::NotAService(self.name));
         }
         if wire_name(&name).len() > MAX_NAME_LEN {
-            return Err(format!("{} is longer than the XDP path can hold ({MAX_NAME_LEN} bytes)", self.name));
+            return Err(OperatorError::NameTooLong(self.name));
         }
         if self.view.as_deref() == Some("default") {
             self.view = None;
@@ -84,20 +78,20 @@ impl Override {
         if let Some(view) = &self.view
             && !config.view.iter().any(|v| &v.name == view)
         {
-            return Err(format!("no [[view]] is named {view:?} (use \"default\" for clients without a view)"));
+            return Err(OperatorError::UnknownView(view.clone()));
         }
         if !check_addrs {
             return Ok(self);
         }
         if self.addrs.is_empty() || self.addrs.len() > MAX_ADDRS {
-            return Err(format!("give 1 to {MAX_ADDRS} addresses"));
+            return Err(OperatorError::AddressCount);
         }
         let wrong_family = |a: &IpAddr| match self.qtype {
             Qtype::A => !a.is_ipv4(),
             Qtype::Aaaa => !a.is_ipv6(),
         };
         if let Some(bad) = self.addrs.iter().find(|a| wrong_family(a)) {
-            return Err(format!("{bad} is not an address for a {} record", self.qtype));
+            return Err(OperatorError::WrongFamily { addr: *bad, qtype: self.qtype });
         }
         Ok(self)
     }

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{health::SiteMap, policy::SiteState};
+use crate::site::{SiteMap, SiteState};
 
 /// Weight of a site nobody changed: its load is taken as measured.
 pub const FULL_WEIGHT: u32 = 100;

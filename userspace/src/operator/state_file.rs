@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::OperatorState;
+use super::{OperatorState, StateFileError};
 use crate::config::ServerConfig;
 
 pub fn path(server: &ServerConfig) -> PathBuf {
@@ -11,16 +11,16 @@ pub fn path(server: &ServerConfig) -> PathBuf {
 }
 
 /// The saved state; empty when there is no file yet.
-pub fn load(path: &Path) -> Result<OperatorState, String> {
+pub fn load(path: &Path) -> Result<OperatorState, StateFileError> {
     match std::fs::read_to_string(path) {
-        Ok(text) => serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display())),
+        Ok(text) => serde_json::from_str(&text).map_err(|source| StateFileError::Parse { path: path.into(), source }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(OperatorState::default()),
-        Err(e) => Err(format!("{}: {e}", path.display())),
+        Err(source) => Err(StateFileError::Read { path: path.into(), source }),
     }
 }
 
-pub fn save(path: &Path, state: &OperatorState) -> Result<(), String> {
-    let fail = |e: std::io::Error| format!("saving {}: {e}", path.display());
+pub fn save(path: &Path, state: &OperatorState) -> Result<(), StateFileError> {
+    let fail = |source: std::io::Error| StateFileError::Save { path: path.into(), source };
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(fail)?;
     }

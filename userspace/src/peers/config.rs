@@ -5,10 +5,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
-use super::liveness::MAX_LIVE_PERIODS;
-use super::wire::MAX_NAME_LEN;
+use super::liveness::{LivenessRule, MAX_LIVE_PERIODS};
+use super::names::{MAX_NAME_LEN, is_name_byte};
 
 pub const DEFAULT_PERIOD_MS: u64 = 1000;
 pub const DEFAULT_LIVE_PERIODS: u32 = 3;
@@ -17,19 +17,6 @@ pub const DEFAULT_MAX_SKEW_MS: u64 = 5000;
 pub const MIN_PERIOD_MS: u64 = 10;
 pub const MAX_PERIOD_MS: u64 = 60_000;
 pub const MAX_SKEW_LIMIT_MS: u64 = 3_600_000;
-
-/// How the last N period slots decide liveness (see [`super::liveness`]).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LivenessRule {
-    /// Alive while at least one heartbeat arrived in each of the last N
-    /// periods: one empty period marks the peer dead, N full ones revive it.
-    #[default]
-    EveryPeriod,
-    /// Alive while at least one heartbeat arrived in any of the last N
-    /// periods: N empty periods mark the peer dead, one heartbeat revives it.
-    AnyPeriod,
-}
 
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -102,10 +89,6 @@ impl PeersConfig {
 
     pub fn period(&self) -> Duration {
         Duration::from_millis(self.period_ms)
-    }
-
-    pub fn max_skew(&self) -> Duration {
-        Duration::from_millis(self.max_skew_ms)
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {
@@ -205,10 +188,6 @@ fn check_name(field: &str, name: &str) -> Result<(), ConfigError> {
         return Err(ConfigError::new(field, format!("\"{name}\" may only contain A-Z a-z 0-9 . _ -")));
     }
     Ok(())
-}
-
-pub(super) fn is_name_byte(byte: u8) -> bool {
-    byte.is_ascii_alphanumeric() || matches!(byte, b'.' | b'_' | b'-')
 }
 
 #[cfg(test)]

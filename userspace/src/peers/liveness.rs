@@ -21,7 +21,20 @@
 //!
 //! [`PeriodClock`]: super::PeriodClock
 
-pub use super::config::LivenessRule;
+use serde::{Deserialize, Serialize};
+
+/// How the last N period slots decide liveness.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LivenessRule {
+    /// Alive while at least one heartbeat arrived in each of the last N
+    /// periods: one empty period marks the peer dead, N full ones revive it.
+    #[default]
+    EveryPeriod,
+    /// Alive while at least one heartbeat arrived in any of the last N
+    /// periods: N empty periods mark the peer dead, one heartbeat revives it.
+    AnyPeriod,
+}
 
 /// The bitmap holds the current slot plus N completed ones.
 pub const MAX_LIVE_PERIODS: u32 = 32;

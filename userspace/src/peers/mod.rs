@@ -18,22 +18,24 @@
 
 mod config;
 mod drops;
+mod health_bridge;
 mod keys;
 pub mod liveness;
+mod names;
 mod peer_table;
 mod period_clock;
 mod replay;
 mod service;
-mod site_state;
 mod status;
 mod view;
 pub mod wire;
 
-pub use self::config::{ConfigError, LivenessRule, PeerConfig, PeersConfig};
+pub use self::config::{ConfigError, PeerConfig, PeersConfig};
 pub use self::drops::{DropCounters, DropReason};
+pub use self::health_bridge::HealthBridge;
 pub use self::keys::{KeyError, KeyRing, PeerKey, read_key_file};
+pub use self::liveness::LivenessRule;
 pub use self::period_clock::PeriodClock;
 pub use self::service::{PeerHandle, PeerService, StartError};
-pub use self::site_state::SiteState;
 pub use self::status::{PeerStatus, PeersStatus};
 pub use self::view::{PeerView, PeerViews};

@@ -3,16 +3,16 @@
 
 use std::time::Instant;
 
-use super::config::{LivenessRule, PeerConfig, PeersConfig};
+use super::config::{PeerConfig, PeersConfig};
 use super::drops::{DropCounters, DropReason};
 use super::keys::KeyRing;
-use super::liveness::LivenessWindow;
+use super::liveness::{LivenessRule, LivenessWindow};
 use super::period_clock::PeriodClock;
 use super::replay::ReplayGuard;
-use super::site_state::SiteState;
 use super::status::{PeerStatus, PeersStatus};
 use super::view::{PeerView, PeerViews};
 use super::wire;
+use crate::site::SiteState;
 
 pub(super) struct PeerTable {
     clock: PeriodClock,

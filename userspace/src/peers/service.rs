@@ -16,10 +16,10 @@ use super::config::{ConfigError, PeersConfig};
 use super::keys::{KeyError, KeyRing};
 use super::peer_table::PeerTable;
 use super::period_clock::PeriodClock;
-use super::site_state::SiteState;
 use super::status::PeersStatus;
 use super::view::PeerViews;
 use super::wire::{self, Heartbeat, MAX_DATAGRAM_LEN, MAX_LOAD};
+use crate::site::SiteState;
 
 /// Pause after a failed receive so a persistent socket error cannot spin.
 const RECEIVE_ERROR_BACKOFF: Duration = Duration::from_millis(10);

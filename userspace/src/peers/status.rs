@@ -4,9 +4,9 @@ use std::net::SocketAddr;
 
 use serde::{Deserialize, Serialize};
 
-use super::config::LivenessRule;
 use super::drops::DropCounters;
-use super::site_state::SiteState;
+use super::liveness::LivenessRule;
+use crate::site::SiteState;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PeersStatus {

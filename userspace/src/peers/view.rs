@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::site_state::SiteState;
+use crate::site::SiteState;
 
 /// Site name -> what this server currently believes about that site.
 pub type PeerViews = BTreeMap<String, PeerView>;

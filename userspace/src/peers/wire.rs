@@ -24,10 +24,11 @@
 
 use super::drops::DropReason;
 use super::keys::{KeyRing, PeerKey, TAG_LEN};
-use super::site_state::SiteState;
+pub use super::names::MAX_NAME_LEN;
+use super::names::is_name_byte;
+use crate::site::SiteState;
 
 pub const WIRE_VERSION: u8 = 1;
-pub const MAX_NAME_LEN: usize = 64;
 pub const HEADER_LEN: usize = 40;
 pub const MAX_LOAD: u32 = 1000;
 pub const MIN_DATAGRAM_LEN: usize = HEADER_LEN + 2 + TAG_LEN;
@@ -142,7 +143,7 @@ fn check_name(field: &'static str, name: &str) -> Result<(), EncodeError> {
 }
 
 fn name_from_bytes(bytes: &[u8]) -> Option<String> {
-    let valid = (1..=MAX_NAME_LEN).contains(&bytes.len()) && bytes.iter().all(|&b| super::config::is_name_byte(b));
+    let valid = (1..=MAX_NAME_LEN).contains(&bytes.len()) && bytes.iter().all(|&b| is_name_byte(b));
     // Valid names are ASCII, hence UTF-8.
     valid.then(|| String::from_utf8(bytes.to_vec()).ok()).flatten()
 }

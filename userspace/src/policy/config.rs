@@ -42,10 +42,10 @@ pub struct ServiceConfig {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum WhenAllDown {
-    /// Answer every site in preference order: better a guess than nothing.
+    /// Decision every site in preference order: better a guess than nothing.
     #[default]
     AnswerAll,
-    /// Answer with no addresses.
+    /// Decision with no addresses.
     AnswerNone,
     /// Repeat the sites of the last answer that had an available site
     /// (all sites if there never was one).

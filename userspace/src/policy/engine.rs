@@ -1,12 +1,12 @@
-//! The `Policy`: turns site states into an answer table.
+//! The `Policy`: turns site states into decisions.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use crate::policy::answer::{Answer, AnswerKey, AnswerTable, Family, diff};
 use crate::policy::config::{PolicyConfig, PolicyConfigError, WhenAllDown};
+use crate::policy::decisions::{Decision, DecisionKey, Decisions, Family, diff};
 use crate::policy::ordering::{Criteria, OrderState, SiteIndex};
-use crate::policy::site_state::{SiteAddresses, SiteState};
+use crate::site::{SiteAddresses, SiteState};
 
 /// Decides, per service and view, which sites answer and in which order.
 #[derive(Clone, Debug)]
@@ -75,7 +75,7 @@ impl Policy {
     /// Computes every answer for the given site states and advances the
     /// hysteresis and `keep_last` state. Sites missing from `sites` count as
     /// unavailable.
-    pub fn evaluate(&mut self, sites: &BTreeMap<String, SiteState>) -> AnswerTable {
+    pub fn evaluate(&mut self, sites: &BTreeMap<String, SiteState>) -> Decisions {
         let states: Vec<Option<SiteState>> = self.site_names.iter().map(|n| sites.get(n).copied()).collect();
         let slot_count: usize = self.services.iter().map(|s| s.views.len()).sum();
         let mut entries = Vec::with_capacity(slot_count * 2);
@@ -83,21 +83,21 @@ impl Policy {
             for slot in &mut service.views {
                 let chosen = slot.decide(&states, service.criteria.as_ref(), service.when_all_down);
                 let (v4, v6) = collect_addresses(&self.addresses, &chosen);
-                let key = |family| AnswerKey { service: service.name.clone(), family, view: slot.view.clone() };
-                entries.push((key(Family::A), Answer { ttl: service.ttl, addrs: v4 }));
-                entries.push((key(Family::Aaaa), Answer { ttl: service.ttl, addrs: v6 }));
+                let key = |family| DecisionKey { service: service.name.clone(), family, view: slot.view.clone() };
+                entries.push((key(Family::A), Decision { ttl: service.ttl, addrs: v4 }));
+                entries.push((key(Family::Aaaa), Decision { ttl: service.ttl, addrs: v6 }));
             }
         }
         entries.into_iter().collect()
     }
 
     /// What `evaluate` would answer, without advancing any state.
-    pub fn preview(&self, sites: &BTreeMap<String, SiteState>) -> AnswerTable {
+    pub fn preview(&self, sites: &BTreeMap<String, SiteState>) -> Decisions {
         self.clone().evaluate(sites)
     }
 
     /// Keys whose answer would change if `site` failed now (state untouched).
-    pub fn affected_by_failure(&self, sites: &BTreeMap<String, SiteState>, site: &str) -> Vec<AnswerKey> {
+    pub fn affected_by_failure(&self, sites: &BTreeMap<String, SiteState>, site: &str) -> Vec<DecisionKey> {
         let before = self.preview(sites);
         let mut failed = sites.clone();
         failed.insert(site.to_string(), SiteState::UNAVAILABLE);
@@ -108,10 +108,6 @@ impl Policy {
     /// Site names the policy knows, sorted.
     pub fn site_names(&self) -> &[String] {
         &self.site_names
-    }
-
-    pub fn service_count(&self) -> usize {
-        self.services.len()
     }
 }
 

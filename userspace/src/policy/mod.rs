@@ -1,9 +1,9 @@
 //! Which sites answer for each service, and in what order.
 //!
-//! The policy is pure: it takes the current [`SiteState`] of every site and
-//! produces an [`AnswerTable`]. The only state it keeps between evaluations is
-//! what hysteresis and `keep_last` need, so the same inputs in the same
-//! sequence always give the same answers.
+//! The policy is pure: it takes the current [`SiteState`](crate::site::SiteState) of every
+//! site and produces its [`Decisions`]: the ordered addresses per service, family and view.
+//! The only state it keeps between evaluations is what hysteresis and `keep_last` need, so the
+//! same inputs in the same sequence always give the same answers.
 //!
 //! Rules, per service and view: available sites in order; if none is
 //! available, `when_all_down` decides (`answer_all`: every site in preference
@@ -27,16 +27,14 @@
 //! by_rtt = { margin_percent = 20, margin_abs_us = 5000 }  # optional
 //! ```
 
-mod answer;
 mod config;
+mod decisions;
 mod engine;
 mod ordering;
-mod site_state;
 
 #[cfg(test)]
 mod tests;
 
-pub use answer::{Answer, AnswerChange, AnswerKey, AnswerTable, Family, diff};
 pub use config::{LoadOrdering, PolicyConfig, PolicyConfigError, RttOrdering, ServiceConfig, WhenAllDown};
+pub use decisions::{Decision, DecisionChange, DecisionKey, Decisions, Family, diff};
 pub use engine::Policy;
-pub use site_state::{SiteAddresses, SiteState};

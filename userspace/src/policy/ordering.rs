@@ -11,7 +11,7 @@
 //! out of the order at once.
 
 use crate::policy::config::{LoadOrdering, RttOrdering};
-use crate::policy::site_state::SiteState;
+use crate::site::SiteState;
 
 /// Site index into the policy's site list.
 pub(crate) type SiteIndex = u16;

@@ -2,9 +2,9 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::policy::{
-    AnswerChange, Family, LoadOrdering, Policy, PolicyConfig, RttOrdering, ServiceConfig, SiteAddresses, SiteState,
-    WhenAllDown, diff,
+    DecisionChange, Family, LoadOrdering, Policy, PolicyConfig, RttOrdering, ServiceConfig, WhenAllDown, diff,
 };
+use crate::site::{SiteAddresses, SiteState};
 
 /// Site `n` gets A 198.18.n.10 and AAAA fd00:n::10.
 fn addresses(names: &[&str]) -> BTreeMap<String, SiteAddresses> {
@@ -275,7 +275,7 @@ fn diff_yields_only_changed_entries() {
             ("x".into(), Family::Aaaa, Some("eu".into())),
         ]
     );
-    assert!(changes.iter().all(|c| c.answer.as_ref().unwrap().addrs.len() == 1));
+    assert!(changes.iter().all(|c| c.decision.as_ref().unwrap().addrs.len() == 1));
 }
 
 #[test]
@@ -285,7 +285,7 @@ fn diff_reports_removed_entries() {
     let all = states(&[("a", up(0, 0))]);
     let changes = diff(&with_two.evaluate(&all), &with_one.evaluate(&all));
     assert_eq!(changes.len(), 2);
-    assert!(changes.iter().all(|AnswerChange { key, answer }| &*key.service == "y" && answer.is_none()));
+    assert!(changes.iter().all(|DecisionChange { key, decision }| &*key.service == "y" && decision.is_none()));
 }
 
 #[test]

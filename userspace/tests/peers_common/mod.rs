@@ -8,9 +8,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use switchyard::peers::{
-    LivenessRule, PeerConfig, PeerHandle, PeerService, PeerView, PeersConfig, PeersStatus, SiteState,
-};
+use switchyard::peers::{LivenessRule, PeerConfig, PeerHandle, PeerService, PeerView, PeersConfig, PeersStatus};
+use switchyard::site::SiteState;
 use tokio::sync::watch;
 
 pub const PERIOD_MS: u64 = 50;

@@ -5,7 +5,7 @@ use std::time::Duration;
 use crate::health::tests::test_server::{Behavior, TestServer};
 use crate::health::tests::wait::{self, available};
 use crate::health::{HealthConfig, HealthError, HealthMonitor};
-use crate::policy::SiteState;
+use crate::site::SiteState;
 
 fn config(text: &str) -> HealthConfig {
     let config: HealthConfig = toml::from_str(text).unwrap_or_else(|e| panic!("{e}\n{text}"));
@@ -180,7 +180,7 @@ async fn dropping_the_monitor_stops_probing() {
     let web = TestServer::start(Behavior::ok("ok")).await;
     let monitor = HealthMonitor::start(&config(&http_site(&web.url("/"), "interval_ms = 20"))).unwrap();
     wait::until(&monitor, "site a available", |m| available(m, "a")).await;
-    monitor.shutdown();
+    drop(monitor);
     tokio::time::sleep(Duration::from_millis(50)).await;
     web.set(Behavior::ok("ok"));
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -227,14 +227,14 @@ async fn each_change_is_logged_once_with_its_cause() {
     })
     .await;
 
-    let down = capture.lines_with("monitor: web server down ");
+    let down = capture.lines_with(": web server down ");
     assert_eq!(down.len(), 1, "{down:?}");
     assert!(down[0].contains("status 503"), "{down:?}");
-    let site_down = capture.lines_with("monitor: site unavailable ");
+    let site_down = capture.lines_with(": site unavailable ");
     assert_eq!(site_down.len(), 1, "{site_down:?}");
     assert!(site_down[0].contains("no web server up (web1: status 503)"), "{site_down:?}");
-    assert_eq!(capture.lines_with("monitor: site available ").len(), 1);
-    assert_eq!(capture.lines_with("monitor: web server up ").len(), 1);
+    assert_eq!(capture.lines_with(": site available ").len(), 1);
+    assert_eq!(capture.lines_with(": web server up ").len(), 1);
 }
 
 #[tokio::test]

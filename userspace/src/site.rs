@@ -1,4 +1,10 @@
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+//! What is known about each site right now: the state the health monitor publishes, peers
+//! report and the policy orders sites by, and the addresses a site puts in answers.
+
+use std::{
+    collections::BTreeMap,
+    net::{IpAddr, Ipv4Addr, Ipv6Addr},
+};
 
 /// What is known about one site right now.
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -12,6 +18,9 @@ pub struct SiteState {
 impl SiteState {
     pub const UNAVAILABLE: SiteState = SiteState { available: false, load: 0, rtt_us: 0 };
 }
+
+/// Site name → state, as the health monitor publishes it.
+pub type SiteMap = BTreeMap<String, SiteState>;
 
 /// The addresses a site contributes to DNS answers, in answer order.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -4,9 +4,9 @@
 use std::{collections::HashMap, net::IpAddr};
 
 use hickory_proto::{rr::Name, serialize::binary::BinEncodable};
-use ipnet::IpNet;
 use switchyard_common::{DEFAULT_VIEW, QTYPE_A, QTYPE_AAAA};
 
+use super::Views;
 use crate::{
     config::Config,
     policy::{self, Family},
@@ -40,8 +40,7 @@ pub struct AnswerTable {
 
 impl AnswerTable {
     /// Static answers straight from the address lists of services that are not site-based.
-    /// (Views are kept in the signature: per-view answers come from the policy now.)
-    pub fn from_config(config: &Config, _views: &Views) -> AnswerTable {
+    pub fn from_config(config: &Config) -> AnswerTable {
         let mut table = AnswerTable::default();
         for service in config.service.iter().filter(|s| !s.is_site_based()) {
             let name = wire_name(&crate::config::parse_name(&service.name).expect("validated"));
@@ -52,12 +51,12 @@ impl AnswerTable {
         table
     }
 
-    /// The policy's answers keyed the way both paths look them up: view name to view id (the
+    /// The policy's decisions keyed the way both paths look them up: view name to view id (the
     /// default view is 0), family to QTYPE. An empty list gets no entry (the server says NODATA).
-    pub fn from_policy(answers: &policy::AnswerTable, views: &Views) -> AnswerTable {
+    pub fn from_policy(decisions: &policy::Decisions, views: &Views) -> AnswerTable {
         let mut table = AnswerTable::default();
-        for (key, answer) in answers.iter() {
-            if answer.addrs.is_empty() {
+        for (key, decision) in decisions.iter() {
+            if decision.addrs.is_empty() {
                 continue;
             }
             let view = match &key.view {
@@ -69,9 +68,10 @@ impl AnswerTable {
                 Family::Aaaa => QTYPE_AAAA,
             };
             let name = wire_name(&crate::config::parse_name(&key.service).expect("validated"));
-            table
-                .entries
-                .insert(AnswerKey { view, qtype, name }, AnswerSet { ttl: answer.ttl, addrs: answer.addrs.clone() });
+            table.entries.insert(
+                AnswerKey { view, qtype, name },
+                AnswerSet { ttl: decision.ttl, addrs: decision.addrs.clone() },
+            );
         }
         table
     }
@@ -107,50 +107,5 @@ impl AnswerTable {
                 .into_iter()
                 .any(|qtype| self.entries.contains_key(&AnswerKey { view, qtype, name: name.to_vec() }))
         })
-    }
-}
-
-/// Client-locality views: view ids are 1.. in config order; 0 is the default view.
-#[derive(Clone, Debug, Default)]
-pub struct Views {
-    pub names: Vec<String>,
-    pub prefixes: Vec<(IpNet, u32)>,
-}
-
-impl Views {
-    pub fn from_config(config: &Config) -> Views {
-        let mut views = Views::default();
-        for (i, view) in config.view.iter().enumerate() {
-            let id = i as u32 + 1;
-            views.names.push(view.name.clone());
-            views.prefixes.extend(view.prefixes.iter().map(|p| (p.trunc(), id)));
-        }
-        views
-    }
-
-    pub fn id_of(&self, name: &str) -> Option<u32> {
-        self.names.iter().position(|n| n == name).map(|i| i as u32 + 1)
-    }
-
-    /// Longest matching prefix: (view, prefix length). The same answer as the kernel's LPM trie.
-    pub fn lookup(&self, addr: IpAddr) -> Option<(u32, u8)> {
-        let addr = canonical(addr);
-        self.prefixes
-            .iter()
-            .filter(|(net, _)| net.contains(&addr))
-            .max_by_key(|(net, _)| net.prefix_len())
-            .map(|(net, id)| (*id, net.prefix_len()))
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.prefixes.is_empty()
-    }
-}
-
-/// IPv4-mapped IPv6 addresses count as IPv4 clients.
-fn canonical(addr: IpAddr) -> IpAddr {
-    match addr {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(addr),
-        v4 => v4,
     }
 }

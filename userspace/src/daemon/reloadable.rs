@@ -7,13 +7,14 @@ use arc_swap::ArcSwap;
 
 use crate::{config::Config, health::HealthMonitor};
 
-pub struct Live {
+/// The config and health monitor in use, swapped whole by a reload.
+pub struct Reloadable {
     pub config: Arc<ArcSwap<Config>>,
     pub monitor: ArcSwap<HealthMonitor>,
 }
 
-impl Live {
-    pub fn new(config: Config, monitor: Arc<HealthMonitor>) -> Live {
-        Live { config: Arc::new(ArcSwap::from_pointee(config)), monitor: ArcSwap::new(monitor) }
+impl Reloadable {
+    pub fn new(config: Config, monitor: Arc<HealthMonitor>) -> Reloadable {
+        Reloadable { config: Arc::new(ArcSwap::from_pointee(config)), monitor: ArcSwap::new(monitor) }
     }
 }

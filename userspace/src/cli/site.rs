@@ -2,8 +2,8 @@
 
 use clap::Subcommand;
 
-use super::{Target, change};
-use crate::admin::Request;
+use super::{CliError, Target, change};
+use crate::daemon::admin::Request;
 
 #[derive(Subcommand)]
 pub enum SiteCommand {
@@ -35,7 +35,7 @@ pub enum SiteCommand {
     },
 }
 
-pub fn run(command: SiteCommand) -> Result<(), String> {
+pub fn run(command: SiteCommand) -> Result<(), CliError> {
     match command {
         SiteCommand::Drain { site, target, json } => change(&target, &Request::SiteDrain { site, drained: true }, json),
         SiteCommand::Undrain { site, target, json } => {

@@ -1,6 +1,7 @@
-//! The admin socket: one JSON request per line, one JSON answer per line.
+//! The admin socket: one JSON request per line, one JSON answer per line. The CLI's side is
+//! `crate::cli::admin_client`.
 
-use std::{collections::BTreeMap, path::Path, sync::Arc, time::Duration};
+use std::{collections::BTreeMap, path::Path, sync::Arc};
 
 use serde::{Deserialize, Serialize};
 use tokio::{
@@ -9,12 +10,12 @@ use tokio::{
 };
 use tracing::warn;
 
+use super::reload::{ReloadError, ReloadRequest};
 use crate::{
-    dns::server::{ServerCounters, ServerCountersSnapshot},
+    dns::counters::{ServerCounters, ServerCountersSnapshot},
     health::SiteStatus,
     operator::{self, Override, SiteSetting},
     peers::PeersStatus,
-    reload::ReloadRequest,
     sync::{SyncNode, SyncStatus},
 };
 
@@ -141,21 +142,17 @@ async fn handle(stream: UnixStream, state: Arc<AdminState>) {
     }
 }
 
-fn done(result: Result<String, String>) -> Response {
+fn done(result: Result<String, impl std::fmt::Display>) -> Response {
     match result {
         Ok(message) => Response::Done(message),
-        Err(e) => Response::Error(e),
+        Err(e) => Response::Error(e.to_string()),
     }
 }
 
-async fn reload(state: &AdminState) -> Result<String, String> {
+async fn reload(state: &AdminState) -> Result<String, ReloadError> {
     let (reply, answer) = tokio::sync::oneshot::channel();
-    state
-        .reload
-        .send(ReloadRequest { reply: Some(reply) })
-        .await
-        .map_err(|_| "the daemon is shutting down".to_string())?;
-    answer.await.map_err(|_| "the daemon is shutting down".to_string())?
+    state.reload.send(ReloadRequest { reply: Some(reply) }).await.map_err(|_| ReloadError::ShuttingDown)?;
+    answer.await.map_err(|_| ReloadError::ShuttingDown)?
 }
 
 async fn sync_status(node: Option<&SyncNode>) -> Response {
@@ -166,24 +163,4 @@ async fn sync_status(node: Option<&SyncNode>) -> Response {
         Ok(status) => Response::SyncStatus(Box::new(status)),
         Err(e) => Response::Error(format!("sync status: {e}")),
     }
-}
-
-/// Sends one request to a running daemon.
-pub async fn request(path: &Path, request: &Request) -> Result<Response, String> {
-    let talk = async {
-        let stream = UnixStream::connect(path).await.map_err(|e| {
-            format!("cannot reach the daemon at {}: {e} (is `switchyard run` up with this instance?)", path.display())
-        })?;
-        let (read, mut write) = stream.into_split();
-        let mut line = serde_json::to_vec(request).expect("serialisable");
-        line.push(b'\n');
-        write.write_all(&line).await.map_err(|e| e.to_string())?;
-        let answer = BufReader::new(read).lines().next_line().await.map_err(|e| e.to_string())?;
-        let answer = answer.ok_or("the daemon closed the admin socket")?;
-        serde_json::from_str(&answer).map_err(|e| format!("unreadable answer from the daemon: {e}"))
-    };
-    // A reload may wait for the new health checks' first results.
-    tokio::time::timeout(Duration::from_secs(15), talk)
-        .await
-        .map_err(|_| "the daemon did not answer in 15 s; see its log".to_string())?
 }

@@ -5,10 +5,10 @@ use std::net::IpAddr;
 
 use clap::Subcommand;
 
-use super::{Target, change};
+use super::{CliError, Target, change};
 use crate::{
-    admin::Request,
     bpf::answer_map::{self, DecodedEntry},
+    daemon::admin::Request,
     operator::{Override, Qtype},
 };
 
@@ -65,11 +65,11 @@ pub enum MapCommand {
     },
 }
 
-pub fn run(command: MapCommand) -> Result<(), String> {
+pub fn run(command: MapCommand) -> Result<(), CliError> {
     match command {
         MapCommand::List { target, json } => print(&entries(&target)?, json),
         MapCommand::Get { name, qtype, view, target, json } => {
-            let wanted = crate::config::parse_name(&name)?.to_lowercase().to_ascii();
+            let wanted = crate::config::parse_name(&name).map_err(CliError::BadName)?.to_lowercase().to_ascii();
             let view = view.map(|v| if v == "default" { None } else { Some(v) });
             let found: Vec<DecodedEntry> = entries(&target)?
                 .into_iter()
@@ -78,7 +78,7 @@ pub fn run(command: MapCommand) -> Result<(), String> {
                 .filter(|e| view.as_ref().is_none_or(|v| &e.view == v))
                 .collect();
             if found.is_empty() {
-                return Err(format!("no entry for {wanted} in the answer map (`switchyard map list` shows them all)"));
+                return Err(CliError::NotInMap(wanted));
             }
             print(&found, json)
         }
@@ -94,9 +94,9 @@ pub fn run(command: MapCommand) -> Result<(), String> {
 }
 
 /// The pinned map's entries, with view names when the config is known.
-fn entries(target: &Target) -> Result<Vec<DecodedEntry>, String> {
+fn entries(target: &Target) -> Result<Vec<DecodedEntry>, CliError> {
     let server = target.server()?;
-    let mut entries = answer_map::read(&server.pin_dir())?;
+    let mut entries = answer_map::read(&server.pin_dir()).map_err(CliError::PinnedMap)?;
     if let Some(config) = target.full_config()? {
         for entry in &mut entries {
             entry.view = match entry.view_id {
@@ -108,7 +108,7 @@ fn entries(target: &Target) -> Result<Vec<DecodedEntry>, String> {
     Ok(entries)
 }
 
-fn print(entries: &[DecodedEntry], json: bool) -> Result<(), String> {
+fn print(entries: &[DecodedEntry], json: bool) -> Result<(), CliError> {
     if json {
         println!("{}", serde_json::to_string(entries).expect("serialisable"));
         return Ok(());

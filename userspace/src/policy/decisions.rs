@@ -1,4 +1,4 @@
-//! The policy's output: ordered addresses per (service, family, view).
+//! The policy's output, its decisions: ordered addresses per (service, family, view).
 
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
@@ -16,44 +16,44 @@ pub enum Family {
     Aaaa,
 }
 
-/// Identifies one answer. `view == None` is the default view.
+/// Identifies one decision. `view == None` is the default view.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-pub struct AnswerKey {
+pub struct DecisionKey {
     pub service: Arc<str>,
     pub family: Family,
     pub view: Option<Arc<str>>,
 }
 
-impl AnswerKey {
+impl DecisionKey {
     pub fn new(service: &str, family: Family, view: Option<&str>) -> Self {
-        AnswerKey { service: service.into(), family, view: view.map(Into::into) }
+        DecisionKey { service: service.into(), family, view: view.map(Into::into) }
     }
 }
 
 /// Addresses in answer order; empty means "no records of this family".
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Answer {
+pub struct Decision {
     pub ttl: u32,
     pub addrs: Vec<IpAddr>,
 }
 
-/// Every answer of every service, sorted by key.
+/// Every decision for every service, sorted by key.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct AnswerTable {
-    entries: BTreeMap<AnswerKey, Answer>,
+pub struct Decisions {
+    entries: BTreeMap<DecisionKey, Decision>,
 }
 
-impl AnswerTable {
-    pub fn get(&self, service: &str, family: Family, view: Option<&str>) -> Option<&Answer> {
-        self.entries.get(&AnswerKey::new(service, family, view))
+impl Decisions {
+    pub fn get(&self, service: &str, family: Family, view: Option<&str>) -> Option<&Decision> {
+        self.entries.get(&DecisionKey::new(service, family, view))
     }
 
-    /// Addresses of one answer, or an empty slice when the key is unknown.
+    /// Addresses of one decision, or an empty slice when the key is unknown.
     pub fn addrs(&self, service: &str, family: Family, view: Option<&str>) -> &[IpAddr] {
-        self.get(service, family, view).map_or(&[], |answer| answer.addrs.as_slice())
+        self.get(service, family, view).map_or(&[], |decision| decision.addrs.as_slice())
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = (&AnswerKey, &Answer)> {
+    pub fn iter(&self) -> impl Iterator<Item = (&DecisionKey, &Decision)> {
         self.entries.iter()
     }
 
@@ -66,22 +66,22 @@ impl AnswerTable {
     }
 }
 
-impl FromIterator<(AnswerKey, Answer)> for AnswerTable {
-    fn from_iter<I: IntoIterator<Item = (AnswerKey, Answer)>>(iter: I) -> Self {
-        AnswerTable { entries: iter.into_iter().collect() }
+impl FromIterator<(DecisionKey, Decision)> for Decisions {
+    fn from_iter<I: IntoIterator<Item = (DecisionKey, Decision)>>(iter: I) -> Self {
+        Decisions { entries: iter.into_iter().collect() }
     }
 }
 
-/// One entry that differs between two tables; `answer == None` means removed.
+/// One entry that differs between two sets of decisions; `decision == None` means removed.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct AnswerChange {
-    pub key: AnswerKey,
-    pub answer: Option<Answer>,
+pub struct DecisionChange {
+    pub key: DecisionKey,
+    pub decision: Option<Decision>,
 }
 
 /// Entries of `new` that differ from `old`, plus entries that disappeared,
 /// in key order. One merge pass over both sorted tables.
-pub fn diff(old: &AnswerTable, new: &AnswerTable) -> Vec<AnswerChange> {
+pub fn diff(old: &Decisions, new: &Decisions) -> Vec<DecisionChange> {
     let mut changes = Vec::new();
     let mut old_iter = old.entries.iter().peekable();
     let mut new_iter = new.entries.iter().peekable();
@@ -89,24 +89,26 @@ pub fn diff(old: &AnswerTable, new: &AnswerTable) -> Vec<AnswerChange> {
         match next_pair(&mut old_iter, &mut new_iter) {
             Step::Both(key, before, after) => {
                 if before != after {
-                    changes.push(AnswerChange { key: key.clone(), answer: Some(after.clone()) });
+                    changes.push(DecisionChange { key: key.clone(), decision: Some(after.clone()) });
                 }
             }
-            Step::OnlyOld(key) => changes.push(AnswerChange { key: key.clone(), answer: None }),
-            Step::OnlyNew(key, after) => changes.push(AnswerChange { key: key.clone(), answer: Some(after.clone()) }),
+            Step::OnlyOld(key) => changes.push(DecisionChange { key: key.clone(), decision: None }),
+            Step::OnlyNew(key, after) => {
+                changes.push(DecisionChange { key: key.clone(), decision: Some(after.clone()) })
+            }
             Step::Done => return changes,
         }
     }
 }
 
 enum Step<'a> {
-    Both(&'a AnswerKey, &'a Answer, &'a Answer),
-    OnlyOld(&'a AnswerKey),
-    OnlyNew(&'a AnswerKey, &'a Answer),
+    Both(&'a DecisionKey, &'a Decision, &'a Decision),
+    OnlyOld(&'a DecisionKey),
+    OnlyNew(&'a DecisionKey, &'a Decision),
     Done,
 }
 
-type Entries<'a> = Peekable<btree_map::Iter<'a, AnswerKey, Answer>>;
+type Entries<'a> = Peekable<btree_map::Iter<'a, DecisionKey, Decision>>;
 
 fn next_pair<'a>(old: &mut Entries<'a>, new: &mut Entries<'a>) -> Step<'a> {
     let order = match (old.peek(), new.peek()) {
@@ -121,8 +123,8 @@ fn next_pair<'a>(old: &mut Entries<'a>, new: &mut Entries<'a>) -> Step<'a> {
             Step::OnlyOld(key)
         }
         Ordering::Greater => {
-            let (key, answer) = new.next().expect("peeked");
-            Step::OnlyNew(key, answer)
+            let (key, decision) = new.next().expect("peeked");
+            Step::OnlyNew(key, decision)
         }
         Ordering::Equal => {
             let (key, before) = old.next().expect("peeked");

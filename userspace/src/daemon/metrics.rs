@@ -7,7 +7,7 @@
 use std::{
     fmt::{Display, Write},
     net::SocketAddr,
-    path::PathBuf,
+    path::{Path, PathBuf},
     sync::{
         Arc,
         atomic::{AtomicU64, AtomicUsize, Ordering},
@@ -17,13 +17,14 @@ use std::{
 use axum::{Router, extract::State, http::header, response::IntoResponse, routing::get};
 use tracing::warn;
 
+use super::reloadable::Reloadable;
 use crate::{
-    bpf::counters, dns::server::ServerCounters, health::CheckStatus, live::Live, operator, peers::PeerHandle,
-    rewrites::RewriteCounters, sync::SyncNode,
+    answers::RewriteCounters, bpf::counters, dns::counters::ServerCounters, health::CheckStatus, operator,
+    peers::PeerHandle, sync::SyncNode,
 };
 
 pub struct Sources {
-    pub live: Arc<Live>,
+    pub reloadable: Arc<Reloadable>,
     pub counters: Arc<ServerCounters>,
     pub peers: Option<Arc<PeerHandle>>,
     pub sync: Option<SyncNode>,
@@ -52,15 +53,32 @@ async fn metrics(State(sources): State<Arc<Sources>>) -> impl IntoResponse {
 pub async fn render(s: &Sources) -> String {
     let mut out = Exposition::default();
     if let Some(dir) = &s.xdp_pin_dir {
-        out.family("switchyard_xdp_packets_total", "counter", "Packets seen by the XDP program, by outcome.");
-        match counters::read(dir) {
-            Ok(values) => {
-                values.iter().for_each(|(name, v)| out.sample("switchyard_xdp_packets_total", &[("outcome", name)], v))
-            }
-            Err(e) => warn!(error = %e, "XDP counters not read for metrics"),
-        }
+        xdp(&mut out, dir);
     }
-    let u = s.counters.snapshot();
+    userspace(&mut out, &s.counters);
+    sites(&mut out, s);
+    rewrites(&mut out, s);
+    if let Some(peers) = &s.peers {
+        self::peers(&mut out, peers);
+    }
+    if let Some(sync) = &s.sync {
+        self::sync(&mut out, sync).await;
+    }
+    out.0
+}
+
+fn xdp(out: &mut Exposition, pin_dir: &Path) {
+    out.family("switchyard_xdp_packets_total", "counter", "Packets seen by the XDP program, by outcome.");
+    match counters::read(pin_dir) {
+        Ok(values) => {
+            values.iter().for_each(|(name, v)| out.sample("switchyard_xdp_packets_total", &[("outcome", name)], v))
+        }
+        Err(e) => warn!(error = %e, "XDP counters not read for metrics"),
+    }
+}
+
+fn userspace(out: &mut Exposition, counters: &ServerCounters) {
+    let u = counters.snapshot();
     out.family(
         "switchyard_userspace_queries_total",
         "counter",
@@ -85,57 +103,48 @@ pub async fn render(s: &Sources) -> String {
     ] {
         out.sample("switchyard_userspace_responses_total", &[("outcome", outcome)], v);
     }
-    sites(&mut out, s);
-    rewrites(&mut out, s);
-    if let Some(peers) = &s.peers {
-        let status = peers.status();
-        out.family("switchyard_peer_heartbeats_sent_total", "counter", "Heartbeats sent to the peers.");
-        out.sample("switchyard_peer_heartbeats_sent_total", &[], status.heartbeats_sent);
-        out.family("switchyard_peer_alive", "gauge", "1 while the peer's DNS server is alive.");
-        out.family(
-            "switchyard_peer_heartbeats_accepted_total",
-            "counter",
-            "Authentic heartbeats accepted from the peer.",
-        );
-        out.family("switchyard_peer_last_heartbeat_age_seconds", "gauge", "Time since the peer's last heartbeat.");
-        for p in &status.peers {
-            let labels = [("site", p.site.as_str()), ("node", p.node.as_str())];
-            out.sample("switchyard_peer_alive", &labels, u8::from(p.alive));
-            out.sample("switchyard_peer_heartbeats_accepted_total", &labels, p.heartbeats_accepted);
-            if let Some(age) = p.last_heartbeat_age_ms {
-                out.sample("switchyard_peer_last_heartbeat_age_seconds", &labels, age as f64 / 1000.0);
-            }
+}
+
+fn peers(out: &mut Exposition, peers: &PeerHandle) {
+    let status = peers.status();
+    out.family("switchyard_peer_heartbeats_sent_total", "counter", "Heartbeats sent to the peers.");
+    out.sample("switchyard_peer_heartbeats_sent_total", &[], status.heartbeats_sent);
+    out.family("switchyard_peer_alive", "gauge", "1 while the peer's DNS server is alive.");
+    out.family("switchyard_peer_heartbeats_accepted_total", "counter", "Authentic heartbeats accepted from the peer.");
+    out.family("switchyard_peer_last_heartbeat_age_seconds", "gauge", "Time since the peer's last heartbeat.");
+    for p in &status.peers {
+        let labels = [("site", p.site.as_str()), ("node", p.node.as_str())];
+        out.sample("switchyard_peer_alive", &labels, u8::from(p.alive));
+        out.sample("switchyard_peer_heartbeats_accepted_total", &labels, p.heartbeats_accepted);
+        if let Some(age) = p.last_heartbeat_age_ms {
+            out.sample("switchyard_peer_last_heartbeat_age_seconds", &labels, age as f64 / 1000.0);
         }
     }
-    if let Some(sync) = &s.sync {
-        match sync.status().await {
-            Ok(status) => {
-                out.family("switchyard_sync_backlog", "gauge", "Captured changes the peer has not acknowledged.");
-                out.family(
-                    "switchyard_sync_lag_seconds",
-                    "gauge",
-                    "Age of the oldest change the peer has not acknowledged.",
-                );
-                out.family(
-                    "switchyard_sync_conflicts_total",
-                    "counter",
-                    "Conflicts found applying the peer's batches.",
-                );
-                for p in &status.peers {
-                    let labels = [("peer", p.site_id.as_str())];
-                    out.sample("switchyard_sync_backlog", &labels, p.backlog);
-                    out.sample("switchyard_sync_lag_seconds", &labels, p.lag_ms / 1000.0);
-                    out.sample("switchyard_sync_conflicts_total", &labels, p.conflicts);
-                }
+}
+
+async fn sync(out: &mut Exposition, sync: &SyncNode) {
+    match sync.status().await {
+        Ok(status) => {
+            out.family("switchyard_sync_backlog", "gauge", "Captured changes the peer has not acknowledged.");
+            out.family(
+                "switchyard_sync_lag_seconds",
+                "gauge",
+                "Age of the oldest change the peer has not acknowledged.",
+            );
+            out.family("switchyard_sync_conflicts_total", "counter", "Conflicts found applying the peer's batches.");
+            for p in &status.peers {
+                let labels = [("peer", p.site_id.as_str())];
+                out.sample("switchyard_sync_backlog", &labels, p.backlog);
+                out.sample("switchyard_sync_lag_seconds", &labels, p.lag_ms / 1000.0);
+                out.sample("switchyard_sync_conflicts_total", &labels, p.conflicts);
             }
-            Err(e) => warn!(error = %e, "sync status not read for metrics"),
         }
+        Err(e) => warn!(error = %e, "sync status not read for metrics"),
     }
-    out.0
 }
 
 fn sites(out: &mut Exposition, s: &Sources) {
-    let status = s.live.monitor.load().status();
+    let status = s.reloadable.monitor.load().status();
     let operator = s.operator.current();
     out.family(
         "switchyard_site_available",

@@ -1,16 +1,23 @@
-//! The operator's commands that talk to a running daemon: its answer map, its sites, reloads
-//! and counter rates.
+//! The operator's commands that talk to a running daemon or read its pinned maps: its answer
+//! map, its sites, reloads, status, counters and their rates, database sync status.
 
+pub mod admin_client;
+mod error;
 pub mod map;
 pub mod reload;
 pub mod site;
+pub mod stats;
 pub mod stats_watch;
+pub mod status;
+pub mod status_table;
+pub mod sync_status_table;
 
 use std::path::PathBuf;
 
+pub use self::error::CliError;
 use crate::{
-    admin::{self, Request, Response},
     config::{Config, ServerConfig},
+    daemon::admin::{Request, Response},
 };
 
 /// Which running daemon to talk to.
@@ -27,35 +34,36 @@ pub struct Target {
 impl Target {
     /// Only `[server]` is read, so that the daemon can be reached (e.g. to reload) while
     /// another part of the file is broken: the daemon reports that part itself.
-    pub fn server(&self) -> Result<ServerConfig, String> {
+    pub fn server(&self) -> Result<ServerConfig, CliError> {
         let Some(path) = &self.config else {
             return Ok(ServerConfig { instance: self.instance.clone(), ..ServerConfig::default() });
         };
-        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let unreadable = |e: &dyn std::fmt::Display| format!("{}: [server] is unreadable: {e}", path.display());
-        let table: toml::Table = toml::from_str(&text).map_err(|e| unreadable(&e))?;
+        let text =
+            std::fs::read_to_string(path).map_err(|source| CliError::ReadConfig { path: path.clone(), source })?;
+        let unreadable = |source| CliError::ServerSection { path: path.clone(), source };
+        let table: toml::Table = toml::from_str(&text).map_err(unreadable)?;
         match table.get("server") {
-            Some(server) => server.clone().try_into().map_err(|e| unreadable(&e)),
+            Some(server) => server.clone().try_into().map_err(unreadable),
             None => Ok(ServerConfig::default()),
         }
     }
 
     /// The whole config when one was given (for view names).
-    pub fn full_config(&self) -> Result<Option<Config>, String> {
-        self.config.as_ref().map(|path| Config::load(path).map_err(|e| e.to_string())).transpose()
+    pub fn full_config(&self) -> Result<Option<Config>, CliError> {
+        Ok(self.config.as_ref().map(|path| Config::load(path)).transpose()?)
     }
 }
 
 /// Sends a request that changes something and prints what the daemon did.
-pub fn change(target: &Target, request: &Request, json: bool) -> Result<(), String> {
+pub fn change(target: &Target, request: &Request, json: bool) -> Result<(), CliError> {
     let server = target.server()?;
-    match block_on(admin::request(&server.admin_socket(), request))? {
+    match block_on(admin_client::request(&server.admin_socket(), request))? {
         Response::Done(message) if json => {
             println!("{}", serde_json::json!({ "ok": true, "message": message }))
         }
         Response::Done(message) => println!("{message}"),
-        Response::Error(e) => return Err(e),
-        other => return Err(format!("unexpected answer: {other:?}")),
+        Response::Error(e) => return Err(CliError::Refused(e)),
+        other => return Err(CliError::UnexpectedAnswer(format!("{other:?}"))),
     }
     Ok(())
 }

@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use crate::{admin::Status, health::CheckStatus, peers::PeersStatus};
+use crate::{daemon::admin::Status, health::CheckStatus, peers::PeersStatus};
 
 pub fn render(s: &Status) -> String {
     let mut out = String::new();

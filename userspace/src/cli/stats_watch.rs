@@ -5,37 +5,43 @@ use std::{
     time::{Duration, Instant},
 };
 
-use super::block_on;
+use super::{CliError, Target, admin_client, block_on};
 use crate::{
-    admin::{self, Request, Response},
     bpf::counters,
     config::ServerConfig,
+    daemon::admin::{Request, Response},
 };
 
 /// "xdp.answered_v4", "userspace.udp", ...: every counter the daemon has, flattened.
-pub fn collect(server: &ServerConfig) -> Result<BTreeMap<String, u64>, String> {
+pub fn collect(server: &ServerConfig) -> Result<BTreeMap<String, u64>, CliError> {
     let mut all = BTreeMap::new();
     let xdp = counters::read(&server.pin_dir());
     if let Ok(values) = &xdp {
         all.extend(values.iter().map(|(name, v)| (format!("xdp.{name}"), *v)));
     }
-    match block_on(admin::request(&server.admin_socket(), &Request::Stats)) {
+    match block_on(admin_client::request(&server.admin_socket(), &Request::Stats)) {
         Ok(Response::Stats { userspace }) => {
             let value = serde_json::to_value(&userspace).expect("serialisable");
             for (name, v) in value.as_object().expect("struct") {
                 all.insert(format!("userspace.{name}"), v.as_u64().unwrap_or(0));
             }
         }
-        Ok(other) => return Err(format!("unexpected answer: {other:?}")),
+        Ok(other) => return Err(CliError::UnexpectedAnswer(format!("{other:?}"))),
         Err(e) if xdp.is_ok() => eprintln!("switchyard: userspace counters unavailable: {e}"),
-        Err(e) => return Err(e),
+        Err(e) => return Err(e.into()),
     }
     Ok(all)
 }
 
-pub fn watch(server: &ServerConfig, interval: Duration, json: bool, count: Option<u64>) -> Result<(), String> {
+/// `--interval` is in seconds.
+pub fn run(target: &Target, interval: f64, json: bool, count: Option<u64>) -> Result<(), CliError> {
+    let interval = Duration::try_from_secs_f64(interval).map_err(|_| CliError::BadInterval(interval))?;
+    watch(&target.server()?, interval, json, count)
+}
+
+pub fn watch(server: &ServerConfig, interval: Duration, json: bool, count: Option<u64>) -> Result<(), CliError> {
     if interval.is_zero() {
-        return Err("--interval must be above 0 (seconds, e.g. 0.5)".into());
+        return Err(CliError::ZeroInterval);
     }
     let mut before = collect(server)?;
     let mut at = Instant::now();

@@ -1,5 +1,5 @@
-//! The control loop: whenever site states change, evaluate the policy, swap the new answers in
-//! under the userspace server and rewrite the XDP answer map.
+//! The answer controller and its control loop: whenever site states change, evaluate the policy,
+//! swap the new answers in under the userspace server and rewrite the XDP answer map.
 
 use std::{
     collections::HashSet,
@@ -15,22 +15,22 @@ use tokio::{sync::watch, time::MissedTickBehavior};
 use tracing::{info, warn};
 
 use crate::{
-    answers::{self, AnswerTable, Views},
+    answers::{self, AnswerTable, RewriteCounters, Views},
     bpf::{datapath::Datapath, writer::MapWriter},
     config::Config,
-    health::SiteMap,
     operator::{self, OperatorState, Versioned},
     policy::{self, Policy, PolicyConfigError},
-    rewrites::RewriteCounters,
+    site::SiteMap,
 };
 
-pub struct Control {
+/// Owns the policy and the answer table, and is the XDP answer map's only writer.
+pub struct AnswerController {
     policy: Policy,
     views: Views,
     /// Answers of the services with fixed address lists; they never change.
     fixed: AnswerTable,
     table: Arc<ArcSwap<AnswerTable>>,
-    last_answers: policy::AnswerTable,
+    last_decisions: policy::Decisions,
     last_states: SiteMap,
     /// One writer for the daemon's lifetime: it remembers what it wrote.
     writer: MapWriter,
@@ -44,17 +44,17 @@ pub struct Control {
     operator_feed: Option<(watch::Receiver<Versioned>, watch::Sender<u64>)>,
 }
 
-impl Control {
+impl AnswerController {
     /// Builds the policy and computes the first table from `states`.
-    pub fn new(config: &Config, views: Views, states: &SiteMap) -> Result<Control, PolicyConfigError> {
+    pub fn new(config: &Config, views: Views, states: &SiteMap) -> Result<AnswerController, PolicyConfigError> {
         let policy = Policy::new(&config.policy_config(), &config.site_addresses())?;
-        let fixed = AnswerTable::from_config(config, &views);
-        let mut control = Control {
+        let fixed = AnswerTable::from_config(config);
+        let mut control = AnswerController {
             policy,
             views,
             fixed: fixed.clone(),
             table: Arc::new(ArcSwap::from_pointee(fixed)),
-            last_answers: policy::AnswerTable::default(),
+            last_decisions: policy::Decisions::default(),
             last_states: states.clone(),
             writer: MapWriter::default(),
             map_entries: Arc::new(AtomicUsize::new(0)),
@@ -82,7 +82,7 @@ impl Control {
     /// service names do not change on reload (those need a restart), so overrides still fit.
     pub fn reload(&mut self, config: &Config, states: &SiteMap) -> Result<(), PolicyConfigError> {
         self.policy = Policy::new(&config.policy_config(), &config.site_addresses())?;
-        self.fixed = AnswerTable::from_config(config, &self.views);
+        self.fixed = AnswerTable::from_config(config);
         self.evaluate(states, "config reloaded", true);
         self.last_states = states.clone();
         Ok(())
@@ -103,26 +103,26 @@ impl Control {
         self.map_entries.clone()
     }
 
-    /// Evaluates the policy on the site states after drains and weights; when an answer changed,
-    /// logs each change with `cause`. Swaps a new table in (policy answers, then overrides on
+    /// Evaluates the policy on the site states after drains and weights; when a decision changed,
+    /// logs each change with `cause`. Swaps a new table in (the decisions, then overrides on
     /// top) when anything changed or `force` is set. Returns whether it swapped.
     fn evaluate(&mut self, states: &SiteMap, cause: &str, force: bool) -> bool {
         let effective = operator::effective_sites(states, &self.operator.sites);
-        let answers = self.policy.evaluate(&effective);
-        let changes = policy::diff(&self.last_answers, &answers);
+        let decisions = self.policy.evaluate(&effective);
+        let changes = policy::diff(&self.last_decisions, &decisions);
         if changes.is_empty() && !force {
             return false;
         }
         for change in &changes {
             let view = change.key.view.as_deref().unwrap_or("default");
-            let addrs = change.answer.as_ref().map(|a| a.addrs.clone()).unwrap_or_default();
+            let addrs = change.decision.as_ref().map(|a| a.addrs.clone()).unwrap_or_default();
             info!(service = %change.key.service, family = ?change.key.family, view, ?addrs, cause, "answer changed");
         }
         let mut table = self.fixed.clone();
-        table.extend(AnswerTable::from_policy(&answers, &self.views));
+        table.extend(AnswerTable::from_policy(&decisions, &self.views));
         self.override_keys = operator::apply_overrides(&self.operator.overrides, &mut table, &self.views);
         self.table.store(Arc::new(table));
-        self.last_answers = answers;
+        self.last_decisions = decisions;
         true
     }
 
@@ -253,7 +253,7 @@ fn describe_operator_changes(old: &OperatorState, new: &OperatorState) -> String
 }
 
 /// "site a unavailable, site b load 100→400": what moved between two sets of site states.
-pub fn describe_changes(old: &SiteMap, new: &SiteMap) -> String {
+fn describe_changes(old: &SiteMap, new: &SiteMap) -> String {
     let mut parts = Vec::new();
     for (name, state) in new {
         let Some(before) = old.get(name) else {
@@ -276,7 +276,7 @@ pub fn describe_changes(old: &SiteMap, new: &SiteMap) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::policy::SiteState;
+    use crate::site::SiteState;
 
     fn state(available: bool, load: u32) -> SiteState {
         SiteState { available, load, rtt_us: 0 }

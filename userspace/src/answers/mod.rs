@@ -1,0 +1,13 @@
+//! From policy decisions to answers: the answer table both paths serve from, the client views
+//! it is keyed by, and the controller that rebuilds the table when site states change and
+//! mirrors it into the XDP answer map.
+
+mod controller;
+mod rewrites;
+mod table;
+mod views;
+
+pub use controller::AnswerController;
+pub use rewrites::RewriteCounters;
+pub use table::{AnswerKey, AnswerSet, AnswerTable, wire_name};
+pub use views::Views;

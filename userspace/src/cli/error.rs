@@ -1,0 +1,37 @@
+//! What can go wrong for a command that talks to a running daemon or reads its pinned maps.
+
+use std::path::PathBuf;
+
+use super::admin_client::AdminError;
+use crate::config::ConfigError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error("{}: {source}", path.display())]
+    ReadConfig { path: PathBuf, source: std::io::Error },
+    #[error("{}: [server] is unreadable: {source}", path.display())]
+    ServerSection { path: PathBuf, source: toml::de::Error },
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Admin(#[from] AdminError),
+    /// The daemon refused the request; its own words.
+    #[error("{0}")]
+    Refused(String),
+    #[error("unexpected answer: {0}")]
+    UnexpectedAnswer(String),
+    /// Not a domain name (the reason says why).
+    #[error("{0}")]
+    BadName(String),
+    #[error("no entry for {0} in the answer map (`switchyard map list` shows them all)")]
+    NotInMap(String),
+    /// A pinned map could not be read (the reason names it).
+    #[error("{0}")]
+    PinnedMap(String),
+    #[error("--interval {0}: give seconds above 0, e.g. 0.5")]
+    BadInterval(f64),
+    #[error("--interval must be above 0 (seconds, e.g. 0.5)")]
+    ZeroInterval,
+    #[error("reload refused, the running config keeps serving: {0}")]
+    ReloadRefused(Box<CliError>),
+}

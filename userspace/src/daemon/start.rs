@@ -1,0 +1,170 @@
+//! The parts `Daemon::start` starts, one function each, in the order it starts them.
+
+use std::{
+    net::SocketAddr,
+    path::Path,
+    sync::{Arc, atomic::Ordering},
+};
+
+use anyhow::Context;
+use switchyard_common::XdpConfig;
+use tokio::{
+    sync::{mpsc, watch},
+    task::JoinHandle,
+};
+use tracing::{info, warn};
+
+use super::{
+    admin::{self, AdminState, Status},
+    metrics::{self, Sources},
+    reload::ReloadRequest,
+    reloadable::Reloadable,
+};
+use crate::{
+    answers::{AnswerController, Views},
+    bpf::datapath::Datapath,
+    config::{Config, XdpMode},
+    health::HealthMonitor,
+    operator::{self, OperatorState, Versioned},
+    peers::{HealthBridge, PeerHandle, PeerService},
+    site::SiteState,
+    sync_service::SyncService,
+};
+
+/// The operator's handle and the feed of its changes; the controller follows the same feed,
+/// starting from the state an earlier run saved.
+pub fn operator(
+    config: &Config,
+    answers: &mut AnswerController,
+    reloadable: &Reloadable,
+) -> (Arc<operator::Handle>, watch::Receiver<Versioned>) {
+    let state_file = operator::state_path(&config.server);
+    let saved = saved_operator_state(&state_file, config);
+    let (operator_tx, operator_rx) = watch::channel(Versioned { generation: 0, state: saved });
+    let operator_feed = operator_rx.clone();
+    let (applied_tx, applied_rx) = watch::channel(0);
+    answers.follow_operator(operator_rx, applied_tx);
+    let handle = operator::Handle::new(operator_tx, applied_rx, state_file, reloadable.config.clone());
+    (Arc::new(handle), operator_feed)
+}
+
+/// The operator state saved by an earlier run, without what the config no longer allows.
+fn saved_operator_state(file: &Path, config: &Config) -> OperatorState {
+    let mut state = match operator::load_state(file) {
+        Ok(state) => state,
+        Err(e) => {
+            warn!(error = %e, "operator state not read: starting without overrides, drains or weights");
+            return OperatorState::default();
+        }
+    };
+    state.overrides.retain(|o| match o.clone().checked(config, true) {
+        Ok(_) => true,
+        Err(e) => {
+            warn!(name = %o.name, qtype = %o.qtype, error = %e, "saved override dropped");
+            false
+        }
+    });
+    if !state.overrides.is_empty() || !state.sites.is_empty() {
+        info!(overrides = state.overrides.len(), sites = ?state.sites, file = %file.display(), "operator state restored");
+    }
+    state
+}
+
+/// Loads the XDP program with the current answers and attaches it; `None` with `mode = "off"`.
+pub fn datapath(config: &Config, views: &Views, answers: &mut AnswerController) -> anyhow::Result<Option<Datapath>> {
+    if config.xdp.mode == XdpMode::Off {
+        return Ok(None);
+    }
+    let mut dp = Datapath::load(Some(&config.server.pin_dir()), config.xdp.max_entries)?;
+    dp.set_views(views)?;
+    answers.write_map(&mut dp)?;
+    dp.set_config(XdpConfig {
+        dns_port: config.server.dns_port,
+        edns_udp_payload: config.server.edns_udp_payload,
+        enabled: 1,
+    })?;
+    for iface in &config.xdp.interfaces {
+        dp.attach(iface, config.xdp.mode)?;
+    }
+    Ok(Some(dp))
+}
+
+/// Heartbeats with the other sites' DNS servers, and the bridge that sends our site's state
+/// out and sets the remote sites from theirs; neither without `[peers]`.
+pub async fn peers(
+    config: &Config,
+    monitor: &Arc<HealthMonitor>,
+    operator: watch::Receiver<Versioned>,
+) -> anyhow::Result<(Option<Arc<PeerHandle>>, Option<HealthBridge>)> {
+    let Some(peers_config) = config.peers.clone() else {
+        return Ok((None, None));
+    };
+    let site = config.server.site.as_deref().expect("validated: [peers] needs server.site");
+    let node = config.server.node.as_deref().expect("validated: [peers] needs server.node");
+    let own = monitor.sites().get(site).copied().unwrap_or(SiteState::UNAVAILABLE);
+    let (own_tx, own_rx) = watch::channel(own);
+    let handle = PeerService::start(peers_config, site, node, own_rx).await.context("starting peer heartbeats")?;
+    let mut bridge = HealthBridge::new(site, own_tx, operator, handle.views());
+    bridge.start(monitor, config.remote_sites());
+    Ok((Some(Arc::new(handle)), Some(bridge)))
+}
+
+/// Database sync with the other sites, with `[sync]`.
+pub async fn sync(config: &Config) -> anyhow::Result<Option<SyncService>> {
+    let sync = match &config.sync {
+        Some(section) => {
+            // Checked when the config was loaded; read again here for the key's bytes.
+            let sync_config = config
+                .sync_config(std::path::Path::new(""))
+                .map_err(|e| anyhow::anyhow!("{}: {}", e.key, e.problem))?
+                .expect("[sync] is configured");
+            Some(SyncService::start(sync_config, section.listen).await.context("starting database sync")?)
+        }
+        None => None,
+    };
+    Ok(sync)
+}
+
+/// Prometheus metrics on `[server] metrics`, when set.
+pub async fn metrics(address: Option<SocketAddr>, sources: Arc<Sources>) -> anyhow::Result<Option<JoinHandle<()>>> {
+    let Some(address) = address else {
+        return Ok(None);
+    };
+    let task = metrics::serve(address, sources).await.with_context(|| format!("metrics on {address}"))?;
+    info!(%address, "metrics served at /metrics");
+    Ok(Some(task))
+}
+
+/// Serves the admin socket; returns its task and where the reloads it asks for arrive.
+pub fn admin(config: &Config, sources: &Sources) -> anyhow::Result<(JoinHandle<()>, mpsc::Receiver<ReloadRequest>)> {
+    let socket = config.server.admin_socket();
+    let base = Status {
+        instance: config.server.instance.clone(),
+        xdp_mode: format!("{:?}", config.xdp.mode).to_lowercase(),
+        xdp_interfaces: if sources.xdp_pin_dir.is_some() { config.xdp.interfaces.clone() } else { vec![] },
+        services: config.service.len(),
+        map_entries: 0,
+        sites: vec![],
+        peers: None,
+        site_settings: Default::default(),
+    };
+    let (status_live, status_peers, map_entries, status_operator) =
+        (sources.reloadable.clone(), sources.peers.clone(), sources.map_entries.clone(), sources.operator.clone());
+    let (reload_tx, reload_rx) = mpsc::channel(4);
+    let state = Arc::new(AdminState {
+        counters: sources.counters.clone(),
+        status: Box::new(move || Status {
+            services: status_live.config.load().service.len(),
+            map_entries: map_entries.load(Ordering::Relaxed),
+            sites: status_live.monitor.load().status().sites,
+            peers: status_peers.as_ref().map(|p| p.status()),
+            site_settings: status_operator.current().sites,
+            ..base.clone()
+        }),
+        sync: sources.sync.clone(),
+        operator: sources.operator.clone(),
+        reload: reload_tx,
+    });
+    let admin = admin::serve(&socket, state).with_context(|| format!("admin socket {}", socket.display()))?;
+    Ok((admin, reload_rx))
+}

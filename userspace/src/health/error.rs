@@ -1,0 +1,15 @@
+//! What can go wrong starting or feeding the health monitor.
+
+use crate::health::config::ConfigError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum HealthError {
+    #[error("invalid health config: {0}")]
+    Config(#[from] ConfigError),
+    #[error("cannot build HTTP client for {check}: {source}")]
+    HttpClient { check: String, source: reqwest::Error },
+    #[error("unknown site '{0}'")]
+    UnknownSite(String),
+    #[error("site '{0}' is probed here; only remote sites can be set")]
+    NotRemote(String),
+}

@@ -1,0 +1,129 @@
+//! Turns the configuration into the runtime state of every site and the probes to run: one
+//! function per kind of check.
+
+use reqwest::{Client, Url};
+
+use crate::health::config::{
+    CheckKind, DatabaseConfig, HaproxyConfig, HealthConfig, ProbeSettings, SiteConfig, WebServerConfig,
+};
+use crate::health::error::HealthError;
+use crate::health::http_probe::{HttpExpectation, build_client};
+use crate::health::runner::{Probe, ProbeKind};
+use crate::health::shared::CheckSlot;
+use crate::health::site_runtime::{CheckRole, CheckRuntime, SiteRuntime};
+
+pub(crate) struct Plan {
+    pub sites: Vec<SiteRuntime>,
+    pub probes: Vec<Probe>,
+}
+
+/// Builds the runtime state of every site and the probes to run.
+/// Expects a validated config.
+pub(crate) fn plan(config: &HealthConfig) -> Result<Plan, HealthError> {
+    let mut plan = Plan { sites: Vec::new(), probes: Vec::new() };
+    for (index, site) in config.sites.iter().enumerate() {
+        let runtime = plan_site(&mut plan.probes, index, site, config.site_settings(site))?;
+        plan.sites.push(runtime);
+    }
+    Ok(plan)
+}
+
+/// The site's runtime state; its probes go to `probes`. `defaults` are the site's settings
+/// before each check's own overrides.
+fn plan_site(
+    probes: &mut Vec<Probe>,
+    index: usize,
+    site: &SiteConfig,
+    defaults: ProbeSettings,
+) -> Result<SiteRuntime, HealthError> {
+    let mut runtime = SiteRuntime::new(site);
+    for (server_index, server) in site.servers.iter().enumerate() {
+        let slot = CheckSlot::Server { site: index, server: server_index };
+        let settings = defaults.with(server.overrides());
+        let target = match server.check {
+            CheckKind::Tcp => tcp_server(probes, slot, server, settings),
+            CheckKind::Http => http_server(probes, slot, &site.name, server, settings)?,
+            // Fed by the site's HAProxy fetch; the target is the HAProxy server name.
+            CheckKind::Haproxy => server.haproxy_name().to_string(),
+        };
+        runtime.servers.push(CheckRuntime::new(&server.name, CheckRole::Server(server.check), target, settings));
+    }
+    if let Some(database) = &site.database {
+        runtime.database = Some(database_check(probes, index, &site.name, database, defaults)?);
+    }
+    if let Some(haproxy) = &site.haproxy {
+        runtime.haproxy = Some(haproxy_check(probes, index, &site.name, haproxy, defaults)?);
+    }
+    Ok(runtime)
+}
+
+/// A TCP connect probe; returns the target shown in the status.
+fn tcp_server(probes: &mut Vec<Probe>, slot: CheckSlot, server: &WebServerConfig, settings: ProbeSettings) -> String {
+    let address = server.address.expect("validated: tcp has address");
+    probes.push(Probe { settings, kind: ProbeKind::Tcp { slot, address } });
+    address.to_string()
+}
+
+/// An HTTP GET probe of a web server; returns the target shown in the status.
+fn http_server(
+    probes: &mut Vec<Probe>,
+    slot: CheckSlot,
+    site: &str,
+    server: &WebServerConfig,
+    settings: ProbeSettings,
+) -> Result<String, HealthError> {
+    let url = parse_url(server.url.as_deref().expect("validated: http has url"));
+    let client = client_for(&format!("{site}/{}", server.name), settings, server.tls_skip_verify)?;
+    let expect = HttpExpectation { status: server.expect_status.unwrap_or(200), keyword: None };
+    let target = url.to_string();
+    probes.push(Probe { settings, kind: ProbeKind::Http { slot, client, url, expect } });
+    Ok(target)
+}
+
+/// The database page: an HTTP GET whose body must hold the keyword.
+fn database_check(
+    probes: &mut Vec<Probe>,
+    index: usize,
+    site: &str,
+    database: &DatabaseConfig,
+    defaults: ProbeSettings,
+) -> Result<CheckRuntime, HealthError> {
+    let settings = defaults.with(database.overrides());
+    let url = parse_url(&database.url);
+    let client = client_for(&format!("{site}/database"), settings, database.tls_skip_verify)?;
+    let expect = HttpExpectation {
+        status: database.expect_status.unwrap_or(200),
+        keyword: database.effective_keyword().map(str::to_string),
+    };
+    let name = database.name.as_deref().unwrap_or("database");
+    let check = CheckRuntime::new(name, CheckRole::Database, url.to_string(), settings);
+    let slot = CheckSlot::Database { site: index };
+    probes.push(Probe { settings, kind: ProbeKind::Http { slot, client, url, expect } });
+    Ok(check)
+}
+
+/// The fetch of HAProxy's stats, which also feeds the servers checked through HAProxy.
+fn haproxy_check(
+    probes: &mut Vec<Probe>,
+    index: usize,
+    site: &str,
+    haproxy: &HaproxyConfig,
+    defaults: ProbeSettings,
+) -> Result<CheckRuntime, HealthError> {
+    let settings = defaults.with(haproxy.overrides());
+    let url = parse_url(&haproxy.url);
+    let client = client_for(&format!("{site}/haproxy"), settings, haproxy.tls_skip_verify)?;
+    let check = CheckRuntime::new(&haproxy.backend, CheckRole::HaproxyStats, url.to_string(), settings);
+    let kind = ProbeKind::Haproxy { site: index, client, url, backend: haproxy.backend.clone() };
+    probes.push(Probe { settings, kind });
+    Ok(check)
+}
+
+fn parse_url(url: &str) -> Url {
+    Url::parse(url).expect("validated URL")
+}
+
+fn client_for(check: &str, settings: ProbeSettings, tls_skip_verify: bool) -> Result<Client, HealthError> {
+    build_client(settings.timeout, tls_skip_verify)
+        .map_err(|source| HealthError::HttpClient { check: check.to_string(), source })
+}

@@ -1,0 +1,44 @@
+//! Why an operator's change is refused, and what can go wrong with the state file.
+
+use std::{net::IpAddr, path::PathBuf};
+
+use switchyard_common::{MAX_ADDRS, MAX_NAME_LEN};
+
+use super::{FULL_WEIGHT, Qtype};
+
+#[derive(Debug, thiserror::Error)]
+pub enum OperatorError {
+    /// Not a domain name (the reason says why).
+    #[error("{0}")]
+    BadName(String),
+    #[error("{0} is not a configured [[service]]; only service names can be overridden")]
+    NotAService(String),
+    #[error("{0} is longer than the XDP path can hold ({MAX_NAME_LEN} bytes)")]
+    NameTooLong(String),
+    #[error("no [[view]] is named {0:?} (use \"default\" for clients without a view)")]
+    UnknownView(String),
+    #[error("give 1 to {MAX_ADDRS} addresses")]
+    AddressCount,
+    #[error("{addr} is not an address for a {qtype} record")]
+    WrongFamily { addr: IpAddr, qtype: Qtype },
+    #[error("no override for {name} {qtype} {view}")]
+    NoOverride { name: String, qtype: Qtype, view: String },
+    #[error("no [[site]] is named {0:?}")]
+    UnknownSite(String),
+    #[error("weight is a percentage: 0 to {FULL_WEIGHT}")]
+    WeightRange,
+    #[error("saved, but the control loop did not apply it within {seconds} s; see the daemon's log")]
+    NotApplied { seconds: u64 },
+    #[error(transparent)]
+    StateFile(#[from] StateFileError),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StateFileError {
+    #[error("{}: {source}", path.display())]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{}: {source}", path.display())]
+    Parse { path: PathBuf, source: serde_json::Error },
+    #[error("saving {}: {source}", path.display())]
+    Save { path: PathBuf, source: std::io::Error },
+}
