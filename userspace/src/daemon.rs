@@ -29,7 +29,7 @@ use crate::{
     policy::SiteState,
     reload::{self, ReloadRequest},
     site_feeds,
-    sync_service::SyncService,
+    sync::SyncService,
 };
 
 /// Longest a reload waits for the first result of every new health check before it swaps the

@@ -22,5 +22,4 @@ pub mod rewrites;
 pub mod site_feeds;
 pub mod status_table;
 pub mod sync;
-pub mod sync_service;
 pub mod sync_status_table;

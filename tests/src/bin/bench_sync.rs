@@ -7,7 +7,7 @@
 use std::{path::PathBuf, process::ExitCode};
 
 use serde_json::json;
-use switchyard::sync::{BenchOptions, BenchReport, bench};
+use switchyard_tests::sync_bench::{BenchOptions, BenchReport, bench};
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -27,7 +27,7 @@ fn run(args: &[String]) -> Result<(), String> {
         .enable_all()
         .build()
         .map_err(|e| format!("tokio runtime: {e}"))?;
-    let report = runtime.block_on(bench(options.clone())).map_err(|e| e.to_string())?;
+    let report = runtime.block_on(bench(&options))?;
 
     let out = out_dir();
     std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;

@@ -10,11 +10,11 @@
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! use std::time::Duration;
-//! use switchyard::sync::{ConflictPolicy, PeerConfig, SyncConfig, SyncNode, TableConfig};
+//! use switchyard::sync::{ConflictRule, PeerConfig, SyncConfig, SyncNode, TableConfig};
 //!
 //! let mut config = SyncConfig::new("ams", "/var/lib/switchyard/ams.db", b"shared-secret".to_vec())
 //!     .table(TableConfig::new("records"))
-//!     .table(TableConfig::new("services").with_policy(ConflictPolicy::DeleteWins))
+//!     .table(TableConfig::new("services").with_rule(ConflictRule::DeleteWins))
 //!     .peer(PeerConfig::new("fra", "http://fra.internal:8053"))
 //!     .peer(PeerConfig::new("lhr", "http://lhr.internal:8053"));
 //! config.interval = Duration::from_millis(100);
@@ -60,7 +60,7 @@
 //!    then merged register by register in one transaction that also stores
 //!    the new receive position; a raised `_sy_applying` flag (visible only
 //!    inside that transaction) keeps the triggers quiet, so nothing echoes.
-//!    Merging keeps the winner under the table's [`ConflictPolicy`]; a loser
+//!    Merging keeps the winner under the table's [`ConflictRule`]; a loser
 //!    whose writer had not seen the winner is logged in `_sy_conflicts`.
 //! 6. **Acknowledging and pruning** (`prune`): the receiver answers with its
 //!    position; the sender stores it per peer. Changes are deleted once every
@@ -75,40 +75,65 @@
 //! entry: without it a concurrent insert of the same key at a third site
 //! would survive there and nowhere else.
 
+mod anti_entropy;
+mod auth;
 mod batch;
-mod bench;
 mod capture;
+mod client;
 mod config;
+mod conflict_rule;
 mod conflicts;
 mod consolidate;
+mod digest;
+mod endpoint;
 mod error;
 mod hlc;
 mod inbound;
+mod incarnation;
+mod log_limit;
 mod merge;
+mod migrate;
 mod node;
 mod outbound;
-mod policy;
+mod positions;
 mod project;
 mod prune;
+mod quarantine;
 mod registers;
 mod registry;
+mod repair;
 mod replica;
+mod savepoint;
 mod schema;
-mod signing;
+mod service;
+mod shipper;
 mod sql;
 mod stamp;
+mod state;
 mod status;
+mod value;
+mod watch;
+mod wire;
 
-pub use self::batch::{Batch, ChangeKind, RowChange};
-pub use self::bench::{BenchOptions, BenchReport, bench};
-pub use self::config::{ConflictPolicy, PeerConfig, SyncConfig, TableConfig};
+pub use self::auth::{DIGEST_HEADER, SIGNATURE_HEADER, SITE_HEADER, sign_request};
+pub use self::batch::{Batch, ChangeKind, FORMAT, Origin, RowChange};
+pub use self::client::SYNC_PATH;
+pub use self::config::{PeerConfig, SyncConfig, TableConfig};
+pub use self::conflict_rule::ConflictRule;
 pub use self::conflicts::ConflictRecord;
 pub use self::error::{Result, SyncError};
 pub use self::hlc::Version;
-pub use self::node::{AckResponse, BATCH_PATH, ErrorResponse, ShipOutcome, ShippingHandle, SyncNode};
+pub use self::incarnation::Incarnation;
+pub use self::node::{Refusal, ShippingHandle, SyncNode};
+pub use self::outbound::{AfterReply, BatchLimits};
 pub use self::prune::PruneReport;
+pub use self::quarantine::{Direction, QuarantinedChange};
 pub use self::registers::{Cell, RowState};
 pub use self::replica::Replica;
 pub use self::schema::SCHEMA_VERSION;
-pub use self::signing::{open as open_batch, seal as seal_batch};
+pub use self::service::SyncService;
+pub use self::shipper::ShipOutcome;
+pub use self::state::StateStep;
 pub use self::status::{PeerStatus, SyncStatus};
+pub use self::value::Value;
+pub use self::wire::{Answer, DigestQuery, DigestReply, RepairRequest, Reply, Request, StatePage, decode, encode};

@@ -1,14 +1,36 @@
 //! Pruning: forget captured changes every peer has acknowledged, and
 //! tombstones no peer can still need.
 
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
-use super::config::ConflictPolicy;
 use super::error::Result;
 use super::hlc::read_clock;
 use super::registers::{forget_row, load_cells, load_row};
 use super::registry::Registry;
+use super::value::Value;
+
+fn horizon_key(table: &str) -> String {
+    format!("prune_horizon/{table}")
+}
+
+/// Tombstones of `table` older than this HLC have been forgotten here.
+pub fn horizon(conn: &Connection, table: &str) -> Result<i64> {
+    Ok(conn
+        .prepare_cached("SELECT value FROM _sy_meta WHERE key = ?1")?
+        .query_row([horizon_key(table)], |r| r.get(0))
+        .optional()?
+        .unwrap_or(0))
+}
+
+fn raise_horizon(conn: &Connection, table: &str, hlc: i64) -> Result<()> {
+    conn.execute(
+        "INSERT INTO _sy_meta(key, value) VALUES (?1, ?2)
+         ON CONFLICT(key) DO UPDATE SET value = max(value, excluded.value)",
+        params![horizon_key(table), hlc],
+    )?;
+    Ok(())
+}
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PruneReport {
@@ -38,11 +60,10 @@ pub fn prune(conn: &Connection, registry: &Registry) -> Result<PruneReport> {
     };
     let mut tombstones = 0;
     for (name, spec) in &registry.tables {
-        // Under these rules an old tombstone can still outrank a future write.
-        if matches!(spec.policy, ConflictPolicy::DeleteWins | ConflictPolicy::SitePriority(_)) {
+        if !spec.rule.prunes_tombstones() {
             continue;
         }
-        let candidates: Vec<String> = conn
+        let candidates: Vec<Value> = conn
             .prepare_cached(
                 "SELECT r.pk FROM _sy_rows r
                  WHERE r.tbl = ?1 AND r.alive = 0 AND r.hlc < ?2
@@ -50,14 +71,19 @@ pub fn prune(conn: &Connection, registry: &Registry) -> Result<PruneReport> {
             )?
             .query_map(params![name, frontier], |r| r.get(0))?
             .collect::<Result<_, _>>()?;
+        let mut forgotten = 0;
         for pk in candidates {
             let row = load_row(conn, name, &pk)?;
             let cells = load_cells(conn, name, &pk)?;
-            if !spec.policy.is_alive(row.as_ref(), &cells) {
+            if !spec.rule.is_alive(row.as_ref(), &cells) {
                 forget_row(conn, name, &pk)?;
-                tombstones += 1;
+                forgotten += 1;
             }
         }
+        if forgotten > 0 {
+            raise_horizon(conn, name, frontier)?;
+        }
+        tombstones += forgotten;
     }
     Ok(PruneReport { changes, tombstones })
 }

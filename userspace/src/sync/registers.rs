@@ -6,18 +6,17 @@ use std::collections::BTreeMap;
 
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
-use serde_json::Value as Json;
 
-use super::error::{Result, SyncError};
+use super::error::Result;
 use super::hlc::Version;
+use super::value::Value;
 
 /// One column's register. `prev` is the version the writer held before
 /// writing, which tells a sequential overwrite from a concurrent one.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Cell {
-    pub value: Json,
+    pub value: Value,
     pub version: Version,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prev: Option<Version>,
 }
 
@@ -27,7 +26,6 @@ pub struct Cell {
 pub struct RowState {
     pub alive: bool,
     pub version: Version,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seen: Option<Version>,
 }
 
@@ -35,28 +33,29 @@ fn version_from(hlc: Option<i64>, site: Option<String>) -> Option<Version> {
     Some(Version::new(hlc?, site?))
 }
 
-pub fn load_cells(conn: &Connection, table: &str, pk: &str) -> Result<BTreeMap<String, Cell>> {
+pub fn load_cells(conn: &Connection, table: &str, pk: &Value) -> Result<BTreeMap<String, Cell>> {
     let mut stmt = conn.prepare_cached(
         "SELECT col, value, hlc, site, prev_hlc, prev_site FROM _sy_cells WHERE tbl = ?1 AND pk = ?2",
     )?;
     let rows = stmt.query_map(params![table, pk], |r| {
         Ok((
             r.get::<_, String>(0)?,
-            r.get::<_, String>(1)?,
-            Version::new(r.get(2)?, r.get::<_, String>(3)?),
-            version_from(r.get(4)?, r.get(5)?),
+            Cell {
+                value: r.get(1)?,
+                version: Version::new(r.get(2)?, r.get::<_, String>(3)?),
+                prev: version_from(r.get(4)?, r.get(5)?),
+            },
         ))
     })?;
     let mut cells = BTreeMap::new();
     for row in rows {
-        let (col, text, version, prev) = row?;
-        let value = serde_json::from_str(&text).map_err(|e| SyncError::Corrupt(format!("cell {table}.{col}: {e}")))?;
-        cells.insert(col, Cell { value, version, prev });
+        let (col, cell) = row?;
+        cells.insert(col, cell);
     }
     Ok(cells)
 }
 
-pub fn store_cell(conn: &Connection, table: &str, pk: &str, col: &str, cell: &Cell) -> Result<()> {
+pub fn store_cell(conn: &Connection, table: &str, pk: &Value, col: &str, cell: &Cell) -> Result<()> {
     conn.prepare_cached(
         "INSERT INTO _sy_cells(tbl, pk, col, value, hlc, site, prev_hlc, prev_site)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
@@ -67,7 +66,7 @@ pub fn store_cell(conn: &Connection, table: &str, pk: &str, col: &str, cell: &Ce
         table,
         pk,
         col,
-        cell.value.to_string(),
+        cell.value,
         cell.version.hlc,
         cell.version.site,
         cell.prev.as_ref().map(|v| v.hlc),
@@ -76,7 +75,7 @@ pub fn store_cell(conn: &Connection, table: &str, pk: &str, col: &str, cell: &Ce
     Ok(())
 }
 
-pub fn load_row(conn: &Connection, table: &str, pk: &str) -> Result<Option<RowState>> {
+pub fn load_row(conn: &Connection, table: &str, pk: &Value) -> Result<Option<RowState>> {
     let row = conn
         .prepare_cached("SELECT alive, hlc, site, seen_hlc, seen_site FROM _sy_rows WHERE tbl = ?1 AND pk = ?2")?
         .query_row(params![table, pk], |r| {
@@ -90,7 +89,7 @@ pub fn load_row(conn: &Connection, table: &str, pk: &str) -> Result<Option<RowSt
     Ok(row)
 }
 
-pub fn store_row(conn: &Connection, table: &str, pk: &str, row: &RowState) -> Result<()> {
+pub fn store_row(conn: &Connection, table: &str, pk: &Value, row: &RowState) -> Result<()> {
     conn.prepare_cached(
         "INSERT INTO _sy_rows(tbl, pk, alive, hlc, site, seen_hlc, seen_site)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
@@ -110,7 +109,7 @@ pub fn store_row(conn: &Connection, table: &str, pk: &str, row: &RowState) -> Re
 }
 
 /// Removes all registers of a row (tombstone pruning).
-pub fn forget_row(conn: &Connection, table: &str, pk: &str) -> Result<()> {
+pub fn forget_row(conn: &Connection, table: &str, pk: &Value) -> Result<()> {
     conn.prepare_cached("DELETE FROM _sy_cells WHERE tbl = ?1 AND pk = ?2")?.execute(params![table, pk])?;
     conn.prepare_cached("DELETE FROM _sy_rows WHERE tbl = ?1 AND pk = ?2")?.execute(params![table, pk])?;
     Ok(())
