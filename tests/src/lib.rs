@@ -11,6 +11,7 @@ pub mod lab;
 pub mod link;
 pub mod netns;
 pub mod privileges;
+pub mod sync_attack;
 pub mod sync_bench;
 pub mod sync_lab;
 pub mod topology;
