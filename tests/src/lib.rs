@@ -5,6 +5,7 @@
 pub mod answers;
 pub mod client;
 pub mod daemon;
+pub mod fault_proxy;
 pub mod frames;
 pub mod http_server;
 pub mod lab;
@@ -13,6 +14,7 @@ pub mod netns;
 pub mod privileges;
 pub mod sync_attack;
 pub mod sync_bench;
+pub mod sync_faults;
 pub mod sync_lab;
 pub mod topology;
 pub mod two_sites;

@@ -79,11 +79,14 @@ fn apply_batch(conn: &Connection, registry: &Registry, batch: &Batch, receiving:
     }
     let sender = &batch.origin.site;
     let received = received_upto(conn, sender)?;
+    // A frontier promises what the sender has sent to the incarnation it names;
+    // sent to an earlier one of ours, it promises nothing about what we hold.
+    let frontier = if batch.origin.peer_incarnation == Some(incarnation(conn)?) { batch.frontier_hlc } else { 0 };
     if batch.to_seq <= received {
         // Already applied (a resend after a lost ack) or an empty heartbeat:
         // only the sender's clock frontier can be news.
         check_clock(sender, batch.frontier_hlc, receiving)?;
-        record_receipt(conn, sender, received, batch.frontier_hlc)?;
+        record_receipt(conn, sender, received, frontier)?;
         return Ok(Answer::Ack { received_upto: received });
     }
     if batch.from_seq > received {
@@ -98,7 +101,7 @@ fn apply_batch(conn: &Connection, registry: &Registry, batch: &Batch, receiving:
     }
     check_clock(sender, batch.max_hlc(), receiving)?;
     apply_changes(conn, registry, sender, &batch.changes)?;
-    record_receipt(conn, sender, batch.to_seq, batch.frontier_hlc)?;
+    record_receipt(conn, sender, batch.to_seq, frontier)?;
     Ok(Answer::Ack { received_upto: batch.to_seq })
 }
 

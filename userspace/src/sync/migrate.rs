@@ -23,8 +23,9 @@ const CONVERSIONS: [(&str, &str, &str); 4] = [
     (
         "_sy_cells",
         "tbl TEXT NOT NULL, pk NOT NULL, col TEXT NOT NULL, value, hlc INTEGER NOT NULL, site TEXT NOT NULL,
-         prev_hlc INTEGER, prev_site TEXT, PRIMARY KEY (tbl, pk, col)",
-        "tbl, json_extract(pk, '$'), col, json_extract(value, '$'), hlc, site, prev_hlc, prev_site",
+         seen TEXT NOT NULL DEFAULT '{}', PRIMARY KEY (tbl, pk, col)",
+        "tbl, json_extract(pk, '$'), col, json_extract(value, '$'), hlc, site,
+         CASE WHEN prev_site IS NULL THEN '{}' ELSE json_object(prev_site, prev_hlc) END",
     ),
     (
         "_sy_conflicts",

@@ -128,7 +128,7 @@ pub use self::node::{Refusal, ShippingHandle, SyncNode};
 pub use self::outbound::{AfterReply, BatchLimits};
 pub use self::prune::PruneReport;
 pub use self::quarantine::{Direction, QuarantinedChange};
-pub use self::registers::{Cell, RowState};
+pub use self::registers::{Cell, RowState, Seen};
 pub use self::replica::Replica;
 pub use self::schema::SCHEMA_VERSION;
 pub use self::service::SyncService;

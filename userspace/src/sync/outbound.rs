@@ -98,9 +98,18 @@ pub fn build_batch_after(
         batch.changes.push(change);
     }
     finish_range(&mut batch, &captured, cut_before, max_changes);
+    if state_due(conn, peer)? {
+        // Until our full state has reached the peer, older writes of ours may
+        // still be on their way to it: no frontier to prune tombstones by.
+        batch.frontier_hlc = 0;
+    }
     conn.prepare_cached("UPDATE _sy_peers SET last_sent_ms = ?1 WHERE site = ?2")?
         .execute(params![wall_now_ms(), peer])?;
     Ok(batch)
+}
+
+fn state_due(conn: &Connection, peer: &str) -> Result<bool> {
+    Ok(conn.prepare_cached("SELECT state_due FROM _sy_peers WHERE site = ?1")?.query_row([peer], |r| r.get(0))?)
 }
 
 fn change_first_seq(captured: &[(CapturedRef, i64)], change: &RowChange) -> i64 {

@@ -101,11 +101,17 @@ fn set_incarnation(conn: &Connection, peer: &str, incarnation: Incarnation) -> R
 }
 
 /// Takes a new incarnation for our own database (it went back in time): every
-/// peer gets our log again from the start under it, and our full state.
+/// peer gets our log again from the start under it, and our full state; what
+/// the peers' frontiers promised no longer holds here, so tombstones are not
+/// pruned on their strength until they speak again.
 pub fn renew_own(conn: &Connection, reason: &str) -> Result<Incarnation> {
     let incarnation = Incarnation::random();
     store_incarnation(conn, &incarnation)?;
-    conn.execute("UPDATE _sy_peers SET acked_seq = 0, state_due = 1, state_table = NULL, state_after = NULL", [])?;
+    // The peers' frontiers promised what they had sent us; we no longer hold all of it.
+    conn.execute(
+        "UPDATE _sy_peers SET acked_seq = 0, frontier_hlc = 0, state_due = 1, state_table = NULL, state_after = NULL",
+        [],
+    )?;
     tracing::warn!(new = %incarnation, reason, "this database was restored or copied; it has a new incarnation");
     Ok(incarnation)
 }

@@ -11,13 +11,42 @@ use super::error::Result;
 use super::hlc::Version;
 use super::value::Value;
 
-/// One column's register. `prev` is the version the writer held before
+/// Per site, the newest of its writes to a column that a write had in its
+/// history (the writes it overwrote, and theirs). A write whose history covers
+/// another was made knowing it: overwriting it is no conflict.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Seen(pub BTreeMap<String, i64>);
+
+impl Seen {
+    pub fn covers(&self, version: &Version) -> bool {
+        self.0.get(&version.site).is_some_and(|hlc| *hlc >= version.hlc)
+    }
+
+    /// The history of a write made over `cell`: the cell's history and the cell itself.
+    pub fn over(cell: &Cell) -> Seen {
+        let mut seen = cell.seen.clone();
+        let newest = seen.0.entry(cell.version.site.clone()).or_insert(cell.version.hlc);
+        *newest = (*newest).max(cell.version.hlc);
+        seen
+    }
+
+    fn to_json(&self) -> String {
+        serde_json::to_string(&self.0).expect("a map of site to HLC is JSON")
+    }
+
+    fn from_json(text: &str) -> Seen {
+        // Written only by `to_json`; an unreadable history counts as none (more conflicts logged, never fewer).
+        Seen(serde_json::from_str(text).unwrap_or_default())
+    }
+}
+
+/// One column's register. `seen` is the history the writer held before
 /// writing, which tells a sequential overwrite from a concurrent one.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Cell {
     pub value: Value,
     pub version: Version,
-    pub prev: Option<Version>,
+    pub seen: Seen,
 }
 
 /// The row's existence register. `seen` (deletes only) is the newest version
@@ -34,16 +63,15 @@ fn version_from(hlc: Option<i64>, site: Option<String>) -> Option<Version> {
 }
 
 pub fn load_cells(conn: &Connection, table: &str, pk: &Value) -> Result<BTreeMap<String, Cell>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT col, value, hlc, site, prev_hlc, prev_site FROM _sy_cells WHERE tbl = ?1 AND pk = ?2",
-    )?;
+    let mut stmt =
+        conn.prepare_cached("SELECT col, value, hlc, site, seen FROM _sy_cells WHERE tbl = ?1 AND pk = ?2")?;
     let rows = stmt.query_map(params![table, pk], |r| {
         Ok((
             r.get::<_, String>(0)?,
             Cell {
                 value: r.get(1)?,
                 version: Version::new(r.get(2)?, r.get::<_, String>(3)?),
-                prev: version_from(r.get(4)?, r.get(5)?),
+                seen: Seen::from_json(&r.get::<_, String>(4)?),
             },
         ))
     })?;
@@ -57,21 +85,12 @@ pub fn load_cells(conn: &Connection, table: &str, pk: &Value) -> Result<BTreeMap
 
 pub fn store_cell(conn: &Connection, table: &str, pk: &Value, col: &str, cell: &Cell) -> Result<()> {
     conn.prepare_cached(
-        "INSERT INTO _sy_cells(tbl, pk, col, value, hlc, site, prev_hlc, prev_site)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+        "INSERT INTO _sy_cells(tbl, pk, col, value, hlc, site, seen)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
          ON CONFLICT(tbl, pk, col) DO UPDATE SET value = excluded.value, hlc = excluded.hlc,
-             site = excluded.site, prev_hlc = excluded.prev_hlc, prev_site = excluded.prev_site",
+             site = excluded.site, seen = excluded.seen",
     )?
-    .execute(params![
-        table,
-        pk,
-        col,
-        cell.value,
-        cell.version.hlc,
-        cell.version.site,
-        cell.prev.as_ref().map(|v| v.hlc),
-        cell.prev.as_ref().map(|v| v.site.as_str()),
-    ])?;
+    .execute(params![table, pk, col, cell.value, cell.version.hlc, cell.version.site, cell.seen.to_json(),])?;
     Ok(())
 }
 

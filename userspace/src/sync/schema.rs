@@ -56,8 +56,7 @@ CREATE TABLE IF NOT EXISTS _sy_cells(
     value,
     hlc       INTEGER NOT NULL,
     site      TEXT NOT NULL,
-    prev_hlc  INTEGER,
-    prev_site TEXT,
+    seen      TEXT NOT NULL DEFAULT '{}',
     PRIMARY KEY (tbl, pk, col)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS _sy_peers(

@@ -19,7 +19,7 @@ use super::error::{Result, SyncError};
 use super::hlc::{Version, read_clock, tick, wall_now_ms, write_clock};
 use super::project::{project_row, revert_columns};
 use super::quarantine::{self, Direction, Entry};
-use super::registers::{Cell, RowState, load_cells, load_row, newest_version, store_cell, store_row};
+use super::registers::{Cell, RowState, Seen, load_cells, load_row, newest_version, store_cell, store_row};
 use super::registry::{Registry, TableSpec};
 use super::savepoint::in_savepoint;
 use super::sql::ident;
@@ -224,7 +224,7 @@ fn write_cell(
         conflicts.discard(Some(col), &current.version, Some(&current.value), version, Some(&value))?;
         return Ok(false);
     }
-    let cell = Cell { value, version: version.clone(), prev: current.map(|c| c.version.clone()) };
+    let cell = Cell { value, version: version.clone(), seen: current.map(Seen::over).unwrap_or_default() };
     store_cell(conflicts.conn, &spec.shape.name, conflicts.pk, col, &cell)?;
     cells.insert(col.to_string(), cell);
     Ok(true)

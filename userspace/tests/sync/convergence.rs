@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashSet};
 use proptest::prelude::*;
 use rusqlite::Connection;
 use rusqlite::types::Value;
-use switchyard::sync::{ConflictRule, Replica, Request, Version, decode, encode};
+use switchyard::sync::{ConflictRule, Replica, Request, Seen, Version, decode, encode};
 
 use super::support::{TABLES, app, db_path, dump, open_site_with, sync_all};
 
@@ -51,8 +51,8 @@ struct Write {
     existence: Option<bool>,
     cells: Vec<(String, Value)>,
     version: Version,
-    /// Version of each written column before the write.
-    prev: BTreeMap<String, Option<Version>>,
+    /// Each written column's history as the write recorded it (what it knew it overwrote).
+    seen: BTreeMap<String, Seen>,
 }
 
 struct Message {
@@ -70,15 +70,6 @@ struct World {
     network: Vec<Message>,
     writes: Vec<Write>,
     next_value: i64,
-}
-
-fn cell_version(conn: &Connection, table: &str, pk: i64, col: &str) -> Option<Version> {
-    conn.query_row(
-        "SELECT hlc, site FROM _sy_cells WHERE tbl = ?1 AND pk = ?2 AND col = ?3",
-        rusqlite::params![table, pk, col],
-        |r| Ok(Version::new(r.get(0)?, r.get::<_, String>(1)?)),
-    )
-    .ok()
 }
 
 impl World {
@@ -117,7 +108,6 @@ impl World {
         let cells: Vec<(String, Value)> =
             cols.iter().map(|&c| (columns[c].to_string(), self.value(columns[c]))).collect();
         let conn = &self.apps[site];
-        let prev = cells.iter().map(|(c, _)| (c.clone(), cell_version(conn, name, pk, c))).collect();
         let changed = match existence {
             Some(true) => {
                 let names: Vec<&str> = cells.iter().map(|(c, _)| c.as_str()).collect();
@@ -145,14 +135,31 @@ impl World {
         let hlc: i64 = self.apps[site]
             .query_row("SELECT hlc FROM _sy_changes ORDER BY seq DESC LIMIT 1", [], |r| r.get(0))
             .unwrap();
+        let seen = if existence == Some(false) { BTreeMap::new() } else { self.seen_of(site, name, pk, &cells) };
         self.writes.push(Write {
             table: name,
             pk,
             existence,
             cells: if existence == Some(false) { Vec::new() } else { cells },
             version: Version::new(hlc, SITES[site]),
-            prev: if existence == Some(false) { BTreeMap::new() } else { prev },
+            seen,
         });
+    }
+
+    /// The history each written column's register holds right after a local write.
+    fn seen_of(&self, site: usize, table: &str, pk: i64, cells: &[(String, Value)]) -> BTreeMap<String, Seen> {
+        let conn = &self.apps[site];
+        let read = |col: &str| -> Seen {
+            let text: String = conn
+                .query_row(
+                    "SELECT seen FROM _sy_cells WHERE tbl = ?1 AND pk = ?2 AND col = ?3",
+                    rusqlite::params![table, pk, col],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            Seen(serde_json::from_str(&text).unwrap())
+        };
+        cells.iter().map(|(c, _)| (c.clone(), read(c))).collect()
     }
 
     fn run(&mut self, op: &Op) {
@@ -289,9 +296,7 @@ fn check(sites: usize, ops: &[Op]) -> Result<(), TestCaseError> {
                 continue;
             }
             let overwritten_knowingly = world.writes.iter().any(|x| {
-                x.table == w.table
-                    && x.pk == w.pk
-                    && x.prev.get(col).is_some_and(|p| p.as_ref().is_some_and(|p| *p >= w.version))
+                x.table == w.table && x.pk == w.pk && x.seen.get(col).is_some_and(|seen| seen.covers(&w.version))
             });
             let in_log = logged.contains(&(w.table.to_string(), w.pk, col.clone(), w.version.clone()));
             prop_assert!(overwritten_knowingly || in_log, "discarded write {:?} column {} is not logged", w, col);
