@@ -75,6 +75,38 @@ fn conflicts(conn: &Connection, losers: &mut BTreeSet<(i64, Value)>, verdict: &m
     }
 }
 
+/// A row's existence register and its column's version, for reports.
+fn row_register(conn: &Connection, id: i64) -> String {
+    let row: Option<(bool, i64, String)> = conn
+        .query_row("SELECT alive, hlc, site FROM _sy_rows WHERE tbl = 'ledger' AND pk = ?1", [id], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
+        .ok();
+    let cell: Option<(i64, String)> = conn
+        .query_row("SELECT hlc, site FROM _sy_cells WHERE tbl = 'ledger' AND pk = ?1 AND col = 'v'", [id], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .ok();
+    let conflicts: Vec<String> = conn
+        .prepare("SELECT via_site, winner_hlc, winner_site, loser_hlc, loser_site, found_at FROM _sy_conflicts WHERE tbl = 'ledger' AND pk = ?1")
+        .unwrap()
+        .query_map([id], |r| {
+            Ok(format!(
+                "via {} winner {}@{} loser {}@{} found at {:?}",
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, String>(4)?,
+                r.get::<_, i64>(3)?,
+                r.get::<_, Option<String>>(5)?
+            ))
+        })
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    format!("row {row:?} cell {cell:?} conflicts {conflicts:?}")
+}
+
 /// Judges the sites' databases against the writers' logs.
 pub fn judge(sites: &[Connection], acks: &[Ack]) -> Verdict {
     let mut verdict = Verdict { acknowledged_writes: acks.len(), ..Verdict::default() };
@@ -90,7 +122,13 @@ pub fn judge(sites: &[Connection], acks: &[Ack]) -> Verdict {
     }
     for (id, value) in &expected {
         if ledger.get(id) != value.as_ref() {
-            verdict.lost_writes.push(format!("ledger {id}: expected {value:?}, found {:?}", ledger.get(id)));
+            let registers: Vec<String> = sites.iter().map(|c| row_register(c, *id)).collect();
+            verdict.lost_writes.push(format!(
+                "ledger {id}: expected {}, found {} (row registers by site: {})",
+                value.as_ref().map_or("no row".into(), |v| v.to_string()),
+                ledger.get(id).map_or("no row".into(), |v| v.to_string()),
+                registers.join("; ")
+            ));
         }
     }
 

@@ -50,6 +50,8 @@ pub struct TrialReport {
     pub events: Vec<String>,
     pub proxy: serde_json::Value,
     pub converged_after_s: Option<f64>,
+    /// Each daemon's `sync status` when the sites did not settle.
+    pub final_status: Vec<serde_json::Value>,
     pub verdict: Verdict,
 }
 

@@ -121,18 +121,26 @@ fn dump(db: &Path) -> (checker::Rows, checker::Rows) {
     (checker::rows(&conn, "ledger"), checker::rows(&conn, "shared"))
 }
 
-/// Unacknowledged changes plus state pages still to send, over all peers.
-fn backlog(daemon: &Daemon) -> u64 {
+fn status(daemon: &Daemon) -> serde_json::Value {
     let out = std::process::Command::new(crate::daemon::binary())
         .args(["sync", "status", "--json", "--config"])
         .arg(&daemon.config)
         .output()
         .expect("switchyard sync status");
-    let Ok(status) = serde_json::from_slice::<serde_json::Value>(&out.stdout) else {
+    serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null)
+}
+
+/// Unacknowledged changes plus state pages still to send, over all peers.
+fn backlog(daemon: &Daemon) -> u64 {
+    let status = status(daemon);
+    if status.is_null() {
         return u64::MAX;
-    };
+    }
     let peers = status["peers"].as_array().cloned().unwrap_or_default();
-    peers.iter().map(|p| p["backlog"].as_u64().unwrap_or(u64::MAX) + u64::from(p["state_transfer"] == true)).sum()
+    peers
+        .iter()
+        .map(|p| p["backlog"].as_u64().unwrap_or(u64::MAX).saturating_add(u64::from(p["state_transfer"] == true)))
+        .fold(0, u64::saturating_add)
 }
 
 fn wait_for(within: Duration, mut done: impl FnMut() -> bool) -> bool {
@@ -188,6 +196,11 @@ pub fn run_trial(options: &FaultOptions) -> TrialReport {
     });
     trial.note("writers stopped; every fault healed");
     let converged_after_s = trial.settle();
+    let final_status: Vec<serde_json::Value> = if converged_after_s.is_some() {
+        Vec::new()
+    } else {
+        trial.lab.sites.iter().filter_map(|s| s.daemon.as_ref()).map(status).collect()
+    };
     let connections: Vec<Connection> = trial.lab.sites.iter().map(|s| Connection::open(&s.db).unwrap()).collect();
     let acks = log.lock().unwrap().clone();
     let verdict = judge(&connections, &acks);
@@ -197,6 +210,7 @@ pub fn run_trial(options: &FaultOptions) -> TrialReport {
         proxy: proxy_counts(&trial.lab),
         events: trial.events,
         converged_after_s,
+        final_status,
         verdict,
     }
 }

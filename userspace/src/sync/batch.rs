@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::conflicts::ConflictRecord;
 use super::incarnation::Incarnation;
 use super::registers::{Cell, RowState};
 use super::value::Value;
@@ -90,11 +91,16 @@ pub struct Batch {
     /// Every later change from the sender will carry a larger HLC.
     pub frontier_hlc: i64,
     pub changes: Vec<RowChange>,
+    /// Conflicts the sender found, so every site's log has them (a site
+    /// restored from a backup loses its own).
+    pub conflicts: Vec<ConflictRecord>,
+    /// The sender's position in its own conflict log after these.
+    pub conflicts_upto: i64,
 }
 
 impl Batch {
     pub fn is_empty(&self) -> bool {
-        self.changes.is_empty() && self.from_seq == self.to_seq
+        self.changes.is_empty() && self.conflicts.is_empty() && self.from_seq == self.to_seq
     }
 
     /// Largest HLC the batch mentions, for advancing the receiver's clock.

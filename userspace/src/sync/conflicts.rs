@@ -21,6 +21,8 @@ pub struct ConflictRecord {
     pub loser_value: Option<Value>,
     pub loser: Version,
     pub recorded_ms: f64,
+    /// The site that found it, when not this one (conflict logs travel with batches).
+    pub found_at: Option<String>,
 }
 
 /// Both sides of a conflict before it is written down.
@@ -97,10 +99,58 @@ fn record(conn: &Connection, d: &Discarded<'_>) -> Result<()> {
 pub fn list(conn: &Connection) -> Result<Vec<ConflictRecord>> {
     let mut stmt = conn.prepare(
         "SELECT tbl, pk, col, via_site, winner_value, winner_hlc, winner_site,
-                loser_value, loser_hlc, loser_site, recorded_ms
+                loser_value, loser_hlc, loser_site, recorded_ms, found_at
          FROM _sy_conflicts ORDER BY id",
     )?;
-    let records = stmt.query_map([], |r| {
+    let records = stmt.query_map([], record_from_row)?;
+    Ok(records.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Conflicts found here after `after` (an id), for shipping: up to `limit`, with the last id.
+pub fn found_here_after(conn: &Connection, after: i64, limit: usize) -> Result<(Vec<ConflictRecord>, i64)> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT tbl, pk, col, via_site, winner_value, winner_hlc, winner_site,
+                loser_value, loser_hlc, loser_site, recorded_ms, found_at, id
+         FROM _sy_conflicts WHERE found_at IS NULL AND id > ?1 ORDER BY id LIMIT ?2",
+    )?;
+    let mut last = after;
+    let mut records = Vec::new();
+    for row in stmt.query_map(params![after, limit as i64], |r| Ok((record_from_row(r)?, r.get::<_, i64>(12)?)))? {
+        let (record, id) = row?;
+        records.push(record);
+        last = id;
+    }
+    Ok((records, last))
+}
+
+/// Keeps conflicts another site found (each loss once, whoever found it).
+pub fn store_found_elsewhere(conn: &Connection, found_at: &str, records: &[ConflictRecord]) -> Result<()> {
+    let mut insert = conn.prepare_cached(
+        "INSERT OR IGNORE INTO _sy_conflicts(tbl, pk, col, via_site, winner_value, winner_hlc, winner_site,
+                                             loser_value, loser_hlc, loser_site, recorded_ms, found_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+    )?;
+    for c in records {
+        insert.execute(params![
+            c.table,
+            c.pk,
+            c.column.as_deref().unwrap_or(""),
+            c.via_site,
+            c.winner_value,
+            c.winner.hlc,
+            c.winner.site,
+            c.loser_value,
+            c.loser.hlc,
+            c.loser.site,
+            c.recorded_ms,
+            found_at,
+        ])?;
+    }
+    Ok(())
+}
+
+fn record_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ConflictRecord> {
+    {
         let col: String = r.get(2)?;
         // A row-level conflict (no column) has no values; a column's value may be NULL.
         let value = |i: usize| -> rusqlite::Result<Option<Value>> {
@@ -115,8 +165,8 @@ pub fn list(conn: &Connection) -> Result<Vec<ConflictRecord>> {
             loser_value: value(7)?,
             loser: Version::new(r.get(8)?, r.get::<_, String>(9)?),
             recorded_ms: r.get(10)?,
+            found_at: r.get(11)?,
             column: (!col.is_empty()).then_some(col),
         })
-    })?;
-    Ok(records.collect::<rusqlite::Result<_>>()?)
+    }
 }

@@ -4,6 +4,7 @@
 use rusqlite::{Connection, params};
 
 use super::batch::{Batch, FORMAT, Origin, RowChange, max_hlc};
+use super::conflicts::store_found_elsewhere;
 use super::error::{Result, SyncError};
 use super::hlc::{read_clock, wall_now_ms, write_clock};
 use super::merge::{MergeSource, merge_remote};
@@ -78,6 +79,7 @@ fn apply_batch(conn: &Connection, registry: &Registry, batch: &Batch, receiving:
         return Err(SyncError::Malformed(format!("bad range ({}, {}]", batch.from_seq, batch.to_seq)));
     }
     let sender = &batch.origin.site;
+    store_found_elsewhere(conn, sender, &batch.conflicts)?;
     let received = received_upto(conn, sender)?;
     // A frontier promises what the sender has sent to the incarnation it names;
     // sent to an earlier one of ours, it promises nothing about what we hold.
@@ -117,14 +119,19 @@ pub fn apply_changes(conn: &Connection, registry: &Registry, via_site: &str, cha
     // the whole transaction back, flag included.
     set_applying(conn, true)?;
     let source = MergeSource { registry, via_site };
-    for change in changes {
-        let merged = in_savepoint(conn, || merge_checked(conn, registry, &source, change))?;
-        match merged {
-            Ok(()) if any_quarantined => {
+    // All at once when every change goes through (the usual case), one by one otherwise.
+    let whole = in_savepoint(conn, || changes.iter().try_for_each(|c| merge_checked(conn, registry, &source, c)))?;
+    if whole.is_err() {
+        for change in changes {
+            if let Err(reason) = in_savepoint(conn, || merge_checked(conn, registry, &source, change))? {
+                set_aside(conn, via_site, change, &reason)?;
+            } else if any_quarantined {
                 quarantine::release(conn, Direction::Inbound, via_site, &change.table, &change.pk)?;
             }
-            Ok(()) => {}
-            Err(reason) => set_aside(conn, via_site, change, &reason)?,
+        }
+    } else if any_quarantined {
+        for change in changes {
+            quarantine::release(conn, Direction::Inbound, via_site, &change.table, &change.pk)?;
         }
     }
     set_applying(conn, false)?;

@@ -141,9 +141,12 @@ fn is_forgotten(conn: &Connection, spec: &TableSpec, change: &RowChange) -> Resu
     Ok(newest < horizon(conn, &spec.shape.name)?)
 }
 
-/// An old copy of a row deleted here (from a restored site, say) is not let
-/// back in: the row is deleted again as a new local write, so the delete
-/// reaches the site that still has it, and the refusal is in the conflict log.
+/// An old copy of a row deleted here (from a restored site, or relayed by a
+/// site that has not yet heard of the delete) is not let back in. A tombstone
+/// just newer than the copy is recorded and shipped, so the site still holding
+/// the copy deletes it too, while any real write after the delete (its
+/// versions are newer still) wins over the tombstone. The refusal is in the
+/// conflict log.
 fn refuse_resurrection(
     conn: &Connection,
     spec: &TableSpec,
@@ -153,11 +156,11 @@ fn refuse_resurrection(
     if !change.row.alive {
         return Ok(());
     }
-    let seen = newest_version(Some(&change.row), &change.cells);
-    let delete = log_local_delete(conn, source.registry, &spec.shape.name, &change.pk, seen.clone())?;
+    let copy = newest_version(Some(&change.row), &change.cells).unwrap_or_else(|| change.row.version.clone());
+    let tombstone = Version::new(copy.hlc + 1, &source.registry.site_id);
+    log_local_delete(conn, &spec.shape.name, &change.pk, &tombstone, Some(copy.clone()))?;
     let conflicts = RowConflicts { conn, table: &spec.shape.name, pk: &change.pk, via_site: source.via_site };
-    let loser = seen.unwrap_or_else(|| change.row.version.clone());
-    conflicts.discard(None, &delete, None, &loser, None)
+    conflicts.discard(None, &tombstone, None, &copy, None)
 }
 
 /// A key's registers as a batch entry, if the row is known here.

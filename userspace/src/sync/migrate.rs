@@ -31,13 +31,14 @@ const CONVERSIONS: [(&str, &str, &str); 4] = [
         "_sy_conflicts",
         "id INTEGER PRIMARY KEY, tbl TEXT NOT NULL, pk, col TEXT NOT NULL, via_site TEXT NOT NULL, winner_value,
          winner_hlc INTEGER NOT NULL, winner_site TEXT NOT NULL, loser_value, loser_hlc INTEGER NOT NULL,
-         loser_site TEXT NOT NULL, recorded_ms REAL NOT NULL, UNIQUE (tbl, pk, col, loser_hlc, loser_site)",
+         loser_site TEXT NOT NULL, recorded_ms REAL NOT NULL, found_at TEXT,
+         UNIQUE (tbl, pk, col, loser_hlc, loser_site)",
         "id, tbl, json_extract(pk, '$'), col, via_site, json_extract(winner_value, '$'), winner_hlc, winner_site,
-         json_extract(loser_value, '$'), loser_hlc, loser_site, recorded_ms",
+         json_extract(loser_value, '$'), loser_hlc, loser_site, recorded_ms, NULL",
     ),
 ];
 
-const NEW_PEER_COLUMNS: [&str; 8] = [
+const NEW_PEER_COLUMNS: [&str; 9] = [
     "incarnation TEXT",
     "state_due INTEGER NOT NULL DEFAULT 0",
     "state_table TEXT",
@@ -46,6 +47,7 @@ const NEW_PEER_COLUMNS: [&str; 8] = [
     "check_result TEXT",
     "check_divergent INTEGER NOT NULL DEFAULT 0",
     "repairs_total INTEGER NOT NULL DEFAULT 0",
+    "conflicts_sent INTEGER NOT NULL DEFAULT 0",
 ];
 
 /// Converts a layout-1 database in place. The change counter is kept: peers

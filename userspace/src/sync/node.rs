@@ -180,7 +180,7 @@ impl SyncNode {
     }
 
     async fn prune_loop(self) {
-        let every = self.inner.config.interval.saturating_mul(50).max(Duration::from_millis(500));
+        let every = self.inner.config.interval.saturating_mul(10).max(Duration::from_secs(1));
         loop {
             tokio::time::sleep(every).await;
             if let Err(err) = self.prune().await {

@@ -3,6 +3,7 @@
 use rusqlite::{Connection, params};
 
 use super::batch::{Batch, ChangeKind, FORMAT, Origin, RowChange};
+use super::conflicts::found_here_after;
 use super::consolidate::{CapturedRef, RowTouch, consolidate};
 use super::error::{Result, SyncError};
 use super::hlc::{read_clock, tick, wall_now_ms, write_clock};
@@ -71,12 +72,15 @@ pub fn build_batch_after(
     let clock = tick(read_clock(conn)?, wall_now_ms());
     write_clock(conn, clock)?;
     let captured = read_range(conn, acked, max_changes)?;
+    let (conflicts, conflicts_upto) = found_here_after(conn, conflicts_sent(conn, peer)?, CONFLICTS_PER_BATCH)?;
     let mut batch = Batch {
         origin: origin(conn, registry, peer)?,
         from_seq: acked,
         to_seq: acked,
         frontier_hlc: clock,
         changes: Vec::new(),
+        conflicts,
+        conflicts_upto,
     };
     let mut size = encoded_len(&batch);
     let mut cut_before = None;
@@ -106,6 +110,20 @@ pub fn build_batch_after(
     conn.prepare_cached("UPDATE _sy_peers SET last_sent_ms = ?1 WHERE site = ?2")?
         .execute(params![wall_now_ms(), peer])?;
     Ok(batch)
+}
+
+/// Conflict records shipped with one batch at most (each about a hundred bytes).
+const CONFLICTS_PER_BATCH: usize = 1000;
+
+fn conflicts_sent(conn: &Connection, peer: &str) -> Result<i64> {
+    Ok(conn.prepare_cached("SELECT conflicts_sent FROM _sy_peers WHERE site = ?1")?.query_row([peer], |r| r.get(0))?)
+}
+
+/// Records that `peer` took a batch's conflict records.
+pub fn conflicts_delivered(conn: &Connection, peer: &str, upto: i64) -> Result<()> {
+    conn.prepare_cached("UPDATE _sy_peers SET conflicts_sent = max(conflicts_sent, ?1) WHERE site = ?2")?
+        .execute(params![upto, peer])?;
+    Ok(())
 }
 
 fn state_due(conn: &Connection, peer: &str) -> Result<bool> {

@@ -15,7 +15,7 @@ use super::error::{Result, SyncError};
 use super::hlc::read_clock;
 use super::inbound::{Receiving, apply_changes, handle, retry_quarantined};
 use super::incarnation::Incarnation;
-use super::outbound::{AfterReply, BatchLimits, build_batch_after, record_reply};
+use super::outbound::{AfterReply, BatchLimits, build_batch_after, conflicts_delivered, record_reply};
 use super::prune::{PruneReport, prune};
 use super::quarantine;
 use super::registry::{Registry, TableSpec};
@@ -161,6 +161,18 @@ impl Replica {
     /// Records `peer`'s reply to a request of ours (its acknowledgement, its incarnation).
     pub fn record_reply(&mut self, peer: &str, reply: &Reply) -> Result<AfterReply> {
         self.write(|conn, registry| record_reply(conn, registry, peer, reply))
+    }
+
+    /// Records `peer`'s reply to one of our batches: as `record_reply`, and the
+    /// conflict records the batch carried are delivered.
+    pub fn record_batch_reply(&mut self, peer: &str, batch: &Batch, reply: &Reply) -> Result<AfterReply> {
+        self.write(|conn, registry| {
+            let after = record_reply(conn, registry, peer, reply)?;
+            if after == AfterReply::Steady {
+                conflicts_delivered(conn, peer, batch.conflicts_upto)?;
+            }
+            Ok(after)
+        })
     }
 
     /// Answers a peer's request; for a batch, applies it in one transaction

@@ -74,7 +74,8 @@ CREATE TABLE IF NOT EXISTS _sy_peers(
     check_ms         REAL,
     check_result     TEXT,
     check_divergent  INTEGER NOT NULL DEFAULT 0,
-    repairs_total    INTEGER NOT NULL DEFAULT 0
+    repairs_total    INTEGER NOT NULL DEFAULT 0,
+    conflicts_sent   INTEGER NOT NULL DEFAULT 0
 );
 -- Incarnations a peer has left behind; batches from them are refused.
 CREATE TABLE IF NOT EXISTS _sy_retired(
@@ -96,6 +97,8 @@ CREATE TABLE IF NOT EXISTS _sy_conflicts(
     loser_hlc    INTEGER NOT NULL,
     loser_site   TEXT NOT NULL,
     recorded_ms  REAL NOT NULL,
+    -- The site that found the conflict, when it was not this one.
+    found_at     TEXT,
     UNIQUE (tbl, pk, col, loser_hlc, loser_site)
 );
 -- Changes that could not be built (outbound) or applied (inbound), set aside

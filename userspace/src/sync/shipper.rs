@@ -69,9 +69,11 @@ impl SyncNode {
     /// Posts one batch and records the peer's reply.
     async fn send_batch(&self, peer: &PeerConfig, batch: Batch) -> Result<(ShipOutcome, AfterReply)> {
         let outcome = ShipOutcome { sent: true, changes: batch.changes.len(), full: self.is_full(&batch) };
-        let reply = self.post(peer, &Request::Batch(batch)).await?;
+        let request = Request::Batch(batch);
+        let reply = self.post(peer, &request).await?;
         let site = peer.site_id.clone();
-        let after = self.with_replica(move |replica| replica.record_reply(&site, &reply)).await?;
+        let Request::Batch(batch) = request else { unreachable!("built as a batch") };
+        let after = self.with_replica(move |replica| replica.record_batch_reply(&site, &batch, &reply)).await?;
         Ok((outcome, after))
     }
 

@@ -188,11 +188,15 @@ fn absorb_local(
             }
         }
     }
-    if losses.columns.is_empty() && !losses.existence || has_later_change(conn, table, change)? {
+    // The row as the rule has it may differ from what the write left even when
+    // the write itself won (a delete under a higher-ranked site's update).
+    let alive = spec.rule.is_alive(row.as_ref(), &cells);
+    let left_row = values.is_some() && change.kind.leaves_row();
+    let existence_differs = losses.existence || (writes_existence && alive != left_row);
+    if losses.columns.is_empty() && !existence_differs || has_later_change(conn, table, change)? {
         return Ok(());
     }
-    if losses.existence {
-        let alive = spec.rule.is_alive(row.as_ref(), &cells);
+    if existence_differs {
         project_row(conn, &spec.shape, &change.pk, alive, &cells)
     } else {
         let lost: Vec<&str> = losses.columns.iter().map(String::as_str).collect();
@@ -240,23 +244,18 @@ fn has_later_change(conn: &Connection, table: &str, change: &Captured) -> Result
         .query_row(params![table, change.pk, change.seq], |r| r.get(0))?)
 }
 
-/// Records a delete made by this site itself (not through the triggers): a
-/// stamped change that ships like any other, and the tombstone register.
+/// Records a delete made by this site itself (not through the triggers) at
+/// `version`: a stamped change that ships like any other, and the tombstone.
 pub fn log_local_delete(
     conn: &Connection,
-    registry: &Registry,
     table: &str,
     pk: &Value,
+    version: &Version,
     seen: Option<Version>,
-) -> Result<Version> {
-    let now = wall_now_ms();
-    let clock = tick(read_clock(conn)?, now);
-    write_clock(conn, clock)?;
+) -> Result<()> {
     conn.prepare_cached(
         "INSERT INTO _sy_changes(tbl, pk, kind, changed, wall_ms, hlc) VALUES (?1, ?2, ?3, '[]', ?4, ?5)",
     )?
-    .execute(params![table, pk, ChangeKind::Delete.as_sql(), now, clock])?;
-    let version = Version::new(clock, &registry.site_id);
-    store_row(conn, table, pk, &RowState { alive: false, version: version.clone(), seen })?;
-    Ok(version)
+    .execute(params![table, pk, ChangeKind::Delete.as_sql(), wall_now_ms(), version.hlc])?;
+    store_row(conn, table, pk, &RowState { alive: false, version: version.clone(), seen })
 }

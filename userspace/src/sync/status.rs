@@ -15,7 +15,8 @@ const LISTED_QUARANTINE: usize = 20;
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct PeerStatus {
     pub site_id: String,
-    /// Captured changes the peer has not acknowledged.
+    /// Captured changes the peer has not acknowledged, and conflicts found
+    /// here it has not received.
     pub backlog: u64,
     /// Age of the oldest unacknowledged change; 0 when the backlog is empty.
     pub lag_ms: f64,
@@ -101,11 +102,16 @@ fn peer_status(conn: &Connection, site: &str, now: f64) -> Result<PeerStatus> {
         conn.query_row("SELECT count(*), min(wall_ms) FROM _sy_changes WHERE seq > ?1", params![p.acked_seq], |r| {
             Ok((r.get(0)?, r.get(1)?))
         })?;
+    let conflicts_unsent: u64 = conn.query_row(
+        "SELECT count(*) FROM _sy_conflicts WHERE found_at IS NULL AND id > (SELECT conflicts_sent FROM _sy_peers WHERE site = ?1)",
+        [site],
+        |r| r.get(0),
+    )?;
     let conflicts: u64 =
         conn.query_row("SELECT count(*) FROM _sy_conflicts WHERE via_site = ?1", [site], |r| r.get(0))?;
     Ok(PeerStatus {
         site_id: site.to_string(),
-        backlog,
+        backlog: backlog + conflicts_unsent,
         lag_ms: oldest.map_or(0.0, |t| (now - t).max(0.0)),
         acked_seq: p.acked_seq,
         received_upto: p.received_upto,

@@ -56,19 +56,13 @@ pub fn dump(conn: &Connection) -> Vec<(String, Vec<Value>)> {
     out
 }
 
-/// Hands `request` to `to` the way the wire would (encoded and decoded) and
-/// records the reply at `from`.
-pub fn exchange(from: &mut Replica, to: &mut Replica, request: Request) {
-    let received: Request = decode(&encode(&request)).unwrap();
-    let reply = to.handle(&received).unwrap();
-    from.record_reply(to.site_id(), &reply).unwrap();
-}
-
 /// Ships one batch from `from` to `to` and records the ack; returns whether it carried anything.
 pub fn deliver(from: &mut Replica, to: &mut Replica) -> bool {
     let batch = from.build_batch(to.site_id()).unwrap();
     let had_content = !batch.is_empty();
-    exchange(from, to, Request::Batch(batch));
+    let received: Request = decode(&encode(&Request::Batch(batch.clone()))).unwrap();
+    let reply = to.handle(&received).unwrap();
+    from.record_batch_reply(to.site_id(), &batch, &reply).unwrap();
     had_content
 }
 
