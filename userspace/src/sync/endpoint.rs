@@ -121,11 +121,11 @@ impl SyncNode {
                 (refused.status, refused.message.into_bytes())
             }
         };
-        let mut answer = hyper::Response::new(Full::new(Bytes::from(body.clone())));
-        *answer.status_mut() = status;
         // Only a request that named its digest can be answered verifiably.
-        if let Some(digest) = digest {
-            let signature = sign_reply(&self.inner.config.key, &digest, status.as_u16(), &body);
+        let signature = digest.map(|digest| sign_reply(&self.inner.config.key, &digest, status.as_u16(), &body));
+        let mut answer = hyper::Response::new(Full::new(Bytes::from(body)));
+        *answer.status_mut() = status;
+        if let Some(signature) = signature {
             answer.headers_mut().insert(SIGNATURE_HEADER, signature.parse().expect("hex is a header value"));
         }
         answer
