@@ -7,6 +7,7 @@ use std::time::Duration;
 use switchyard_tests::{
     daemon::Daemon,
     privileges::have_root,
+    sync_attack::{AttackOptions, attack},
     sync_lab::{Site, SyncLab, insert_rows, wait_until},
 };
 
@@ -128,4 +129,26 @@ fn a_table_without_a_primary_key_is_refused_at_start() {
     let (code, stderr) = lab.start_refused(&lab.a, "notes");
     assert_ne!(code, Some(0), "{stderr}");
     assert!(stderr.contains("table `notes` has no primary key"), "{stderr}");
+}
+
+#[test]
+fn unauthenticated_uploads_take_no_memory_and_sync_goes_on() {
+    if !have_root("unauthenticated_uploads_take_no_memory_and_sync_goes_on") {
+        return;
+    }
+    let lab = SyncLab::new(44);
+    let (daemon_a, daemon_b) = (lab.start(&lab.a), lab.start(&lab.b));
+    let options = AttackOptions { clients: 100, body_mib: 200, seconds: 4, rows: 20 };
+    let report = attack(&lab, &daemon_b, &options);
+    eprintln!("{report:?}");
+    wait_until(
+        CONVERGE,
+        "rows written during the attack arrive",
+        || converged(&lab.a, &lab.b, 20),
+        || logs(&[&daemon_a, &daemon_b]),
+    );
+    assert!(report.rss_peak_kib < 100 * 1024, "peak RSS {} KiB under attack", report.rss_peak_kib);
+    assert!(report.uploads >= 100, "{report:?}");
+    assert!(report.refused_unauthenticated >= 100, "{report:?}");
+    assert!(report.bytes_sent < (report.uploads * 4) << 20, "the daemon read the bodies: {report:?}");
 }

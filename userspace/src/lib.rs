@@ -22,4 +22,3 @@ pub mod peers;
 pub mod policy;
 pub mod site;
 pub mod sync;
-pub mod sync_service;

@@ -16,7 +16,8 @@ usage: cargo xtask <command>
   demo [--keep]      build, then bring up the lab in namespaces and show it working
   test               build, install test clients, run every test (needs root)
   bench xdp [case..] nanoseconds per packet of the XDP program (BPF_PROG_TEST_RUN)
-  bench sync         database sync between two sites: changes/s and lag at 1,000 changes/s
+  bench sync         database sync between two sites: changes/s, lag at 1,000 changes/s, RSS under attack
+  bench sync-faults  three sites through kills, cuts, pauses, a restore and a lossy proxy; then a verdict
   bench dnsperf      dnsperf against Switchyard (XDP on/off), Knot, NSD, BIND, PowerDNS, gdnsd
   bench failover     ms from a site's web server or database failing (and back) to the answer
   bench peers        ms from a peer DNS server's death to the answer without its site
@@ -130,16 +131,17 @@ fn test() -> Result {
 
 fn bench(args: &[String]) -> Result {
     let Some(which) = args.first() else {
-        return Err("bench needs a name: xdp, sync, dnsperf, failover, peers, soak".into());
+        return Err("bench needs a name: xdp, sync, sync-faults, dnsperf, failover, peers, soak".into());
     };
     build(true)?;
     packages::ensure(&packages::LAB)?;
     let out = workspace_root().join("target/bench");
     std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
-    // Database sync needs neither root nor the lab, so it has a binary of its own; dnsperf
-    // brings its own servers.
+    // Each bench that is not about the XDP program has a binary of its own; dnsperf brings
+    // its own servers.
     let mut command = match which.as_str() {
         "sync" => Command::new(binary("switchyard-bench-sync", true)),
+        "sync-faults" => Command::new(binary("switchyard-bench-sync-faults", true)),
         "failover" => Command::new(binary("switchyard-bench-failover", true)),
         "peers" => Command::new(binary("switchyard-bench-peers", true)),
         "soak" => Command::new(binary("switchyard-bench-soak", true)),

@@ -1,13 +1,20 @@
 //! `cargo xtask bench sync`: database synchronisation between two sites on loopback.
-//! Sustained replicated changes/s, then the lag of each change at a fixed write rate.
-//! Writes target/bench/sync.json (SWITCHYARD_BENCH_DIR) and prints a markdown table.
+//! Sustained replicated changes/s, then the lag of each change at a fixed write rate; then
+//! two daemons in namespaces, one of them under unauthenticated uploads (needs root), with
+//! its RSS and the rows that kept arriving. Writes target/bench/sync.json
+//! (SWITCHYARD_BENCH_DIR) and prints a markdown table.
 //!
-//! Options (all optional): --rows N, --rate N, --seconds N, --interval-ms N, --batch N.
+//! Options (all optional): --rows N, --rate N, --seconds N, --interval-ms N, --batch N,
+//! --attack-clients N (0 skips the attack), --attack-mib N, --attack-seconds N.
 
 use std::{path::PathBuf, process::ExitCode};
 
 use serde_json::json;
-use switchyard::sync::{BenchOptions, BenchReport, bench};
+use switchyard_tests::{
+    sync_attack::{AttackOptions, AttackReport, attack},
+    sync_bench::{BenchOptions, BenchReport, bench},
+    sync_lab::SyncLab,
+};
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -21,13 +28,15 @@ fn main() -> ExitCode {
 }
 
 fn run(args: &[String]) -> Result<(), String> {
-    let options = options_from(args)?;
+    let (options, attack_options) = options_from(args)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .map_err(|e| format!("tokio runtime: {e}"))?;
-    let report = runtime.block_on(bench(options.clone())).map_err(|e| e.to_string())?;
+    let report = runtime.block_on(bench(&options))?;
+    drop(runtime);
+    let attacked = (attack_options.clients > 0).then(|| run_attack(&attack_options));
 
     let out = out_dir();
     std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
@@ -37,10 +46,12 @@ fn run(args: &[String]) -> Result<(), String> {
         "machine": machine(),
         "settings": options,
         "results": report,
+        "attack_settings": attack_options,
+        "attack": attacked,
     });
     let text = serde_json::to_string_pretty(&document).expect("report serialises");
     std::fs::write(&path, text + "\n").map_err(|e| format!("{}: {e}", path.display()))?;
-    print_table(&options, &report);
+    print_table(&options, &report, attacked.as_ref().map(|a| (&attack_options, a)));
     println!("\nwritten to {}", path.display());
     Ok(())
 }
@@ -49,8 +60,16 @@ fn out_dir() -> PathBuf {
     std::env::var_os("SWITCHYARD_BENCH_DIR").map(PathBuf::from).unwrap_or_else(|| "target/bench".into())
 }
 
-fn options_from(args: &[String]) -> Result<BenchOptions, String> {
+/// Two daemons in namespaces; the attack aims at site b while a's rows ship to it.
+fn run_attack(options: &AttackOptions) -> AttackReport {
+    let lab = SyncLab::new(45);
+    let (_daemon_a, daemon_b) = (lab.start(&lab.a), lab.start(&lab.b));
+    attack(&lab, &daemon_b, options)
+}
+
+fn options_from(args: &[String]) -> Result<(BenchOptions, AttackOptions), String> {
     let mut options = BenchOptions::default();
+    let mut attack = AttackOptions { clients: 100, body_mib: 200, seconds: 10, rows: 100 };
     let mut rest = args.iter();
     while let Some(flag) = rest.next() {
         let value = rest.next().ok_or_else(|| format!("{flag} needs a value"))?;
@@ -61,10 +80,13 @@ fn options_from(args: &[String]) -> Result<BenchOptions, String> {
             "--seconds" => options.rate_seconds = number(value)? as u32,
             "--interval-ms" => options.interval_ms = number(value)?,
             "--batch" => options.max_changes_per_batch = number(value)? as usize,
+            "--attack-clients" => attack.clients = number(value)? as usize,
+            "--attack-mib" => attack.body_mib = number(value)?,
+            "--attack-seconds" => attack.seconds = number(value)?,
             other => return Err(format!("unknown option {other}")),
         }
     }
-    Ok(options)
+    Ok((options, attack))
 }
 
 /// What the numbers were measured on, so results from different hosts are not compared blindly.
@@ -89,7 +111,7 @@ fn machine() -> serde_json::Value {
     })
 }
 
-fn print_table(options: &BenchOptions, report: &BenchReport) {
+fn print_table(options: &BenchOptions, report: &BenchReport, attacked: Option<(&AttackOptions, &AttackReport)>) {
     println!("| measurement | value |");
     println!("| --- | --- |");
     println!(
@@ -103,4 +125,19 @@ fn print_table(options: &BenchOptions, report: &BenchReport) {
         "| settings | interval {} ms, batches of up to {} changes, {} s at fixed rate |",
         options.interval_ms, options.max_changes_per_batch, options.rate_seconds
     );
+    if let Some((settings, a)) = attacked {
+        println!(
+            "| daemon RSS under {} unauthenticated {} MB uploads for {} s: before / peak / after | {} / {} / {} MiB |",
+            settings.clients,
+            settings.body_mib,
+            settings.seconds,
+            a.rss_before_kib / 1024,
+            a.rss_peak_kib / 1024,
+            a.rss_after_kib / 1024
+        );
+        println!(
+            "| meanwhile: upload attempts refused, rows arrived | {} of {}, {} of {} |",
+            a.refused_unauthenticated, a.uploads, a.rows_arrived, a.rows_written
+        );
+    }
 }

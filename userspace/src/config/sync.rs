@@ -8,7 +8,7 @@ use serde::Deserialize;
 use super::{Config, ConfigError};
 use crate::{
     peers::{KeyRing, read_key_file},
-    sync::{ConflictPolicy, PeerConfig, SyncConfig, TableConfig},
+    sync::{ConflictRule, PeerConfig, SyncConfig, TableConfig},
 };
 
 type Problem = (String, String);
@@ -25,14 +25,31 @@ pub struct SyncSection {
     pub listen: SocketAddr,
     /// Shared HMAC key, the same at every site; mode 0600 like the peer keys.
     pub key_file: PathBuf,
-    /// Pause between shipping rounds while there is nothing to send.
+    /// Pause before retrying after a failure (doubling up to 5 s), and how often the database
+    /// is looked at where its file cannot be watched for commits.
     #[serde(default = "default_interval_ms")]
     pub interval_ms: u64,
     #[serde(default = "default_max_changes_per_batch")]
     pub max_changes_per_batch: usize,
-    /// Limit of one POST to a peer; a request stuck on a dead link is retried after it.
+    /// Largest request body sent or accepted; a larger one is refused with 413.
+    #[serde(default = "default_max_batch_bytes")]
+    pub max_batch_bytes: usize,
+    /// Limit of one POST to a peer, and of a peer's body arriving here; a request stuck on a
+    /// dead link is retried after it.
     #[serde(default = "default_request_timeout_ms")]
     pub request_timeout_ms: u64,
+    /// Connections the endpoint holds at once.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// Requests whose bodies are read and applied at once.
+    #[serde(default = "default_max_concurrent_requests")]
+    pub max_concurrent_requests: usize,
+    /// How far a peer's clock (the HLC in its batches) may be ahead of ours.
+    #[serde(default = "default_max_clock_ahead_ms")]
+    pub max_clock_ahead_ms: u64,
+    /// Time between anti-entropy checks with each peer; 0 turns them off.
+    #[serde(default = "default_anti_entropy_interval_ms")]
+    pub anti_entropy_interval_ms: u64,
     #[serde(default, rename = "table")]
     pub tables: Vec<SyncTable>,
     #[serde(default, rename = "peer")]
@@ -46,7 +63,7 @@ pub struct SyncTable {
     /// `last_writer_wins` (default), `delete_wins`, `update_wins` or
     /// `{ site_priority = ["a", "b"] }`.
     #[serde(default)]
-    pub policy: ConflictPolicy,
+    pub policy: ConflictRule,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -66,6 +83,45 @@ fn default_max_changes_per_batch() -> usize {
 fn default_request_timeout_ms() -> u64 {
     10_000
 }
+fn default_max_batch_bytes() -> usize {
+    32 * 1024 * 1024
+}
+fn default_max_connections() -> usize {
+    64
+}
+fn default_max_concurrent_requests() -> usize {
+    8
+}
+fn default_max_clock_ahead_ms() -> u64 {
+    60_000
+}
+fn default_anti_entropy_interval_ms() -> u64 {
+    60_000
+}
+
+/// Refuses a number outside `range` with one clear line naming the key.
+fn check_range<T: PartialOrd + std::fmt::Display>(key: &str, value: T, min: T, max: T) -> Result<(), Problem> {
+    if value < min || value > max {
+        return Err((format!("sync.{key}"), format!("{value} is outside {min}..={max}")));
+    }
+    Ok(())
+}
+
+impl SyncSection {
+    fn validate_numbers(&self) -> Result<(), Problem> {
+        check_range("interval_ms", self.interval_ms, MIN_INTERVAL_MS, MAX_INTERVAL_MS)?;
+        check_range("request_timeout_ms", self.request_timeout_ms, 100, 600_000)?;
+        check_range("max_changes_per_batch", self.max_changes_per_batch, 1, 1_000_000)?;
+        check_range("max_batch_bytes", self.max_batch_bytes, 64 * 1024, 1024 * 1024 * 1024)?;
+        check_range("max_connections", self.max_connections, 1, 65_536)?;
+        check_range("max_concurrent_requests", self.max_concurrent_requests, 1, 1024)?;
+        check_range("max_clock_ahead_ms", self.max_clock_ahead_ms, 1000, 86_400_000)?;
+        if self.anti_entropy_interval_ms != 0 {
+            check_range("anti_entropy_interval_ms", self.anti_entropy_interval_ms, 1000, 86_400_000)?;
+        }
+        Ok(())
+    }
+}
 
 impl Config {
     pub(super) fn validate_sync(&self) -> Result<(), Problem> {
@@ -74,21 +130,7 @@ impl Config {
         };
         let own_site =
             self.server.site.as_deref().ok_or(("server.site".to_string(), "required with [sync]".to_string()))?;
-        if !(MIN_INTERVAL_MS..=MAX_INTERVAL_MS).contains(&sync.interval_ms) {
-            return Err((
-                "sync.interval_ms".into(),
-                format!("{} is outside {MIN_INTERVAL_MS}..={MAX_INTERVAL_MS}", sync.interval_ms),
-            ));
-        }
-        if !(100..=600_000).contains(&sync.request_timeout_ms) {
-            return Err((
-                "sync.request_timeout_ms".into(),
-                format!("{} is outside 100..=600000", sync.request_timeout_ms),
-            ));
-        }
-        if sync.max_changes_per_batch == 0 {
-            return Err(("sync.max_changes_per_batch".into(), "must be at least 1".into()));
-        }
+        sync.validate_numbers()?;
         if sync.listen.port() == 0 {
             return Err(("sync.listen".into(), "port 0 is not a fixed port peers can reach".into()));
         }
@@ -142,7 +184,13 @@ impl Config {
         config.interval = Duration::from_millis(sync.interval_ms);
         config.max_changes_per_batch = sync.max_changes_per_batch;
         config.request_timeout = Duration::from_millis(sync.request_timeout_ms);
-        config.tables = sync.tables.iter().map(|t| TableConfig::new(&t.name).with_policy(t.policy.clone())).collect();
+        config.max_batch_bytes = sync.max_batch_bytes;
+        config.max_connections = sync.max_connections;
+        config.max_concurrent_requests = sync.max_concurrent_requests;
+        config.max_clock_ahead = Duration::from_millis(sync.max_clock_ahead_ms);
+        config.anti_entropy_interval =
+            (sync.anti_entropy_interval_ms > 0).then(|| Duration::from_millis(sync.anti_entropy_interval_ms));
+        config.tables = sync.tables.iter().map(|t| TableConfig::new(&t.name).with_rule(t.policy.clone())).collect();
         config.peers = sync.peers.iter().map(|p| PeerConfig::new(&p.site, &p.url)).collect();
         Ok(Some(config))
     }

@@ -2,7 +2,7 @@
 
 use std::os::unix::fs::PermissionsExt;
 
-use crate::{config::Config, sync::ConflictPolicy};
+use crate::{config::Config, sync::ConflictRule};
 
 const BASE: &str = r#"
 [server]
@@ -42,9 +42,9 @@ fn assert_refused(text: &str, key: &str, problem: &str) {
 fn sync_section_parses_with_policies() {
     let config = Config::parse(BASE, "t.toml").unwrap();
     let sync = config.sync.as_ref().unwrap();
-    assert_eq!(sync.tables[0].policy, ConflictPolicy::LastWriterWins);
-    assert_eq!(sync.tables[1].policy, ConflictPolicy::DeleteWins);
-    assert_eq!(sync.tables[2].policy, ConflictPolicy::SitePriority(vec!["a".into(), "b".into()]));
+    assert_eq!(sync.tables[0].policy, ConflictRule::LastWriterWins);
+    assert_eq!(sync.tables[1].policy, ConflictRule::DeleteWins);
+    assert_eq!(sync.tables[2].policy, ConflictRule::SitePriority(vec!["a".into(), "b".into()]));
     assert_eq!(sync.peers[0].site, "b");
 }
 
@@ -65,6 +65,13 @@ fn mistakes_name_their_key() {
     assert_refused(&BASE.replace("http://198.18.0.2:8053", "ftp://x"), "sync.peer[0].url", "http://");
     assert_refused(&BASE.replace("listen = \"198.18.0.1:8053\"", "listen = \"198.18.0.1:0\""), "sync.listen", "port 0");
     assert_refused(&BASE.replace("interval_ms = 50", "intervall_ms = 50"), "sync.intervall_ms", "unknown field");
+    let with = |line: &str| BASE.replace("interval_ms = 50", &format!("interval_ms = 50\n{line}"));
+    assert_refused(&with("max_batch_bytes = 1000"), "sync.max_batch_bytes", "1000 is outside 65536..=");
+    assert_refused(&with("max_connections = 0"), "sync.max_connections", "outside 1..=");
+    assert_refused(&with("max_concurrent_requests = 0"), "sync.max_concurrent_requests", "outside 1..=");
+    assert_refused(&with("max_clock_ahead_ms = 10"), "sync.max_clock_ahead_ms", "outside 1000..=");
+    assert_refused(&with("anti_entropy_interval_ms = 5"), "sync.anti_entropy_interval_ms", "outside 1000..=");
+    assert_refused(&with("max_changes_per_batch = 0"), "sync.max_changes_per_batch", "outside 1..=");
 }
 
 #[test]
@@ -82,6 +89,18 @@ fn key_file_must_be_private_and_long_enough() {
     assert_eq!(sync.key, b"sync-key-0123456789abcdef");
     assert_eq!(sync.site_id, "a");
     assert_eq!(sync.interval.as_millis(), 50);
+    assert_eq!(sync.max_batch_bytes, 32 * 1024 * 1024, "default");
+    assert_eq!(sync.anti_entropy_interval, Some(std::time::Duration::from_secs(60)), "default");
+
+    let tuned = BASE.replace(
+        "interval_ms = 50",
+        "interval_ms = 50\nmax_batch_bytes = 1048576\nmax_clock_ahead_ms = 5000\nanti_entropy_interval_ms = 0",
+    );
+    let tuned = Config::parse(&tuned.replace("KEY", key.to_str().unwrap()), "t.toml").unwrap();
+    let sync = tuned.sync_config(std::path::Path::new("t.toml")).unwrap().unwrap();
+    assert_eq!(sync.max_batch_bytes, 1_048_576);
+    assert_eq!(sync.max_clock_ahead.as_millis(), 5000);
+    assert_eq!(sync.anti_entropy_interval, None, "0 turns anti-entropy off");
 
     std::fs::write(&key, "short").unwrap();
     let e = config.check_sync_key(std::path::Path::new("t.toml")).unwrap_err().to_string();

@@ -124,22 +124,36 @@ fn peers(out: &mut Exposition, peers: &PeerHandle) {
 
 async fn sync(out: &mut Exposition, sync: &SyncNode) {
     match sync.status().await {
-        Ok(status) => {
-            out.family("switchyard_sync_backlog", "gauge", "Captured changes the peer has not acknowledged.");
-            out.family(
-                "switchyard_sync_lag_seconds",
-                "gauge",
-                "Age of the oldest change the peer has not acknowledged.",
-            );
-            out.family("switchyard_sync_conflicts_total", "counter", "Conflicts found applying the peer's batches.");
-            for p in &status.peers {
-                let labels = [("peer", p.site_id.as_str())];
-                out.sample("switchyard_sync_backlog", &labels, p.backlog);
-                out.sample("switchyard_sync_lag_seconds", &labels, p.lag_ms / 1000.0);
-                out.sample("switchyard_sync_conflicts_total", &labels, p.conflicts);
-            }
-        }
+        Ok(status) => sync_metrics(out, &status),
         Err(e) => warn!(error = %e, "sync status not read for metrics"),
+    }
+}
+
+fn sync_metrics(out: &mut Exposition, status: &crate::sync::SyncStatus) {
+    out.family("switchyard_sync_backlog", "gauge", "Captured changes the peer has not acknowledged.");
+    out.family("switchyard_sync_lag_seconds", "gauge", "Age of the oldest change the peer has not acknowledged.");
+    out.family("switchyard_sync_conflicts_total", "counter", "Conflicts found applying the peer's batches.");
+    out.family(
+        "switchyard_sync_divergent_rows",
+        "gauge",
+        "Rows that differed from the peer at the last anti-entropy check.",
+    );
+    out.family("switchyard_sync_repairs_total", "counter", "Rows repaired by anti-entropy with the peer.");
+    for p in &status.peers {
+        let labels = [("peer", p.site_id.as_str())];
+        out.sample("switchyard_sync_backlog", &labels, p.backlog);
+        out.sample("switchyard_sync_lag_seconds", &labels, p.lag_ms / 1000.0);
+        out.sample("switchyard_sync_conflicts_total", &labels, p.conflicts);
+        out.sample("switchyard_sync_divergent_rows", &labels, p.divergent_rows);
+        out.sample("switchyard_sync_repairs_total", &labels, p.repairs_total);
+    }
+    out.family("switchyard_sync_quarantined_total", "counter", "Changes set aside in the quarantine.");
+    out.sample("switchyard_sync_quarantined_total", &[], status.quarantined_total);
+    out.family("switchyard_sync_quarantine_entries", "gauge", "Changes in the quarantine now.");
+    out.sample("switchyard_sync_quarantine_entries", &[], status.quarantined_now);
+    out.family("switchyard_sync_rejected_requests_total", "counter", "Requests the sync endpoint refused, by reason.");
+    for (reason, count) in &status.rejected {
+        out.sample("switchyard_sync_rejected_requests_total", &[("reason", reason.as_str())], *count);
     }
 }
 

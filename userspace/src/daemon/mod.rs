@@ -26,7 +26,7 @@ use crate::{
     dns::{authority::Authority, counters::ServerCounters, server},
     health::{HealthMonitor, ProbeSettings},
     peers::{HealthBridge, PeerHandle},
-    sync_service::SyncService,
+    sync::SyncService,
 };
 
 /// Runs until SIGTERM or SIGINT; SIGHUP re-reads `path`. The config must already be validated.

@@ -28,7 +28,7 @@ use crate::{
     operator::{self, OperatorState, Versioned},
     peers::{HealthBridge, PeerHandle, PeerService},
     site::SiteState,
-    sync_service::SyncService,
+    sync::SyncService,
 };
 
 /// The operator's handle and the feed of its changes; the controller follows the same feed,

@@ -5,6 +5,7 @@
 
 use rusqlite::Connection;
 
+use super::batch::ChangeKind;
 use super::error::{Result, SyncError};
 use super::sql::{ident, literal};
 
@@ -50,17 +51,10 @@ pub fn inspect(conn: &Connection, table: &str) -> Result<TableShape> {
 /// Wall clock in milliseconds; `julianday` works on every SQLite version.
 const WALL_MS: &str = "((julianday('now') - 2440587.5) * 86400000.0)";
 const QUIET: &str = "(SELECT active FROM _sy_applying WHERE id = 1) = 0";
+const CHANGE_COLUMNS: &str = "_sy_changes(tbl, pk, kind, changed, wall_ms)";
 
-fn trigger_name(table: &str, suffix: &str) -> String {
-    ident(&format!("_sy_{table}_{suffix}"))
-}
-
-fn row_json(shape: &TableShape, alias: &str) -> String {
-    let pairs: Vec<String> = std::iter::once(&shape.pk)
-        .chain(shape.columns.iter())
-        .map(|c| format!("{}, {alias}.{}", literal(c), ident(c)))
-        .collect();
-    format!("json_object({})", pairs.join(", "))
+fn trigger_name(table: &str, kind: ChangeKind) -> String {
+    ident(&format!("_sy_{table}_{}", kind.as_sql()))
 }
 
 fn all_columns_json(shape: &TableShape) -> String {
@@ -81,9 +75,10 @@ fn changed_columns_json(shape: &TableShape) -> String {
     format!("(SELECT json_group_array(c) FROM ({}))", parts.join(" UNION ALL "))
 }
 
-const CHANGE_COLUMNS: &str = "_sy_changes(tbl, pk, kind, changed, row_json, wall_ms)";
-
 /// (Re)creates the three capture triggers, so column changes are picked up at startup.
+/// They log which row changed and which columns, never the values: those are
+/// read from the table when the change is stamped, so any value SQLite can
+/// hold (BLOBs, TEXT that is not UTF-8) is carried exactly.
 pub fn install_triggers(conn: &Connection, shape: &TableShape) -> Result<()> {
     let table = ident(&shape.name);
     let name = literal(&shape.name);
@@ -100,53 +95,52 @@ DROP TRIGGER IF EXISTS {upd};
 DROP TRIGGER IF EXISTS {del};
 CREATE TRIGGER {ins} AFTER INSERT ON {table} WHEN {QUIET}
 BEGIN
-    INSERT INTO {CHANGE_COLUMNS}
-    VALUES ({name}, json_quote(NEW.{pk}), 'insert', {all_cols}, {new_row}, {WALL_MS});
+    INSERT INTO {CHANGE_COLUMNS} VALUES ({name}, NEW.{pk}, {insert}, {all_cols}, {WALL_MS});
 END;
 CREATE TRIGGER {upd} AFTER UPDATE ON {table} WHEN {QUIET} AND ({any_changed})
 BEGIN
     -- A changed key is a delete of the old row plus an insert of the new one.
     INSERT INTO {CHANGE_COLUMNS}
-    SELECT {name}, json_quote(OLD.{pk}), 'delete', json_array(), NULL, {WALL_MS}
-    WHERE OLD.{pk} IS NOT NEW.{pk};
+    SELECT {name}, OLD.{pk}, {delete}, json_array(), {WALL_MS} WHERE OLD.{pk} IS NOT NEW.{pk};
     INSERT INTO {CHANGE_COLUMNS}
-    VALUES ({name}, json_quote(NEW.{pk}),
-            CASE WHEN OLD.{pk} IS NEW.{pk} THEN 'update' ELSE 'insert' END,
+    VALUES ({name}, NEW.{pk},
+            CASE WHEN OLD.{pk} IS NEW.{pk} THEN {update} ELSE {insert} END,
             CASE WHEN OLD.{pk} IS NEW.{pk} THEN {changed} ELSE {all_cols} END,
-            {new_row}, {WALL_MS});
+            {WALL_MS});
 END;
 CREATE TRIGGER {del} AFTER DELETE ON {table} WHEN {QUIET}
 BEGIN
-    INSERT INTO {CHANGE_COLUMNS}
-    VALUES ({name}, json_quote(OLD.{pk}), 'delete', json_array(), NULL, {WALL_MS});
+    INSERT INTO {CHANGE_COLUMNS} VALUES ({name}, OLD.{pk}, {delete}, json_array(), {WALL_MS});
 END;
 "#,
-        ins = trigger_name(&shape.name, "insert"),
-        upd = trigger_name(&shape.name, "update"),
-        del = trigger_name(&shape.name, "delete"),
+        ins = trigger_name(&shape.name, ChangeKind::Insert),
+        upd = trigger_name(&shape.name, ChangeKind::Update),
+        del = trigger_name(&shape.name, ChangeKind::Delete),
         all_cols = all_columns_json(shape),
-        new_row = row_json(shape, "NEW"),
         changed = changed_columns_json(shape),
+        insert = literal(ChangeKind::Insert.as_sql()),
+        update = literal(ChangeKind::Update.as_sql()),
+        delete = literal(ChangeKind::Delete.as_sql()),
     );
     conn.execute_batch(&sql)?;
     Ok(())
 }
 
-/// Logs rows that exist but were never captured (data from before sync was
-/// set up) as inserts, so they replicate like any other write.
+/// Logs rows that exist but have no registers (data from before sync was set
+/// up, or written with the triggers bypassed) as inserts, so they replicate
+/// like any other write.
 pub fn backfill(conn: &Connection, shape: &TableShape) -> Result<usize> {
     let sql = format!(
         "INSERT INTO {CHANGE_COLUMNS}
-         SELECT {name}, json_quote(t.{pk}), 'insert', {all_cols}, {row}, {WALL_MS}
+         SELECT {name}, t.{pk}, {insert}, {all_cols}, {WALL_MS}
          FROM {table} AS t
-         WHERE NOT EXISTS (SELECT 1 FROM _sy_rows r WHERE r.tbl = {name} AND r.pk = json_quote(t.{pk}))
-           AND NOT EXISTS (SELECT 1 FROM _sy_changes c
-                           WHERE c.hlc IS NULL AND c.tbl = {name} AND c.pk = json_quote(t.{pk}))",
+         WHERE NOT EXISTS (SELECT 1 FROM _sy_rows r WHERE r.tbl = {name} AND r.pk = t.{pk})
+           AND NOT EXISTS (SELECT 1 FROM _sy_changes c WHERE c.hlc IS NULL AND c.tbl = {name} AND c.pk = t.{pk})",
         name = literal(&shape.name),
         pk = ident(&shape.pk),
         table = ident(&shape.name),
         all_cols = all_columns_json(shape),
-        row = row_json(shape, "t"),
+        insert = literal(ChangeKind::Insert.as_sql()),
     );
     Ok(conn.execute(&sql, [])?)
 }

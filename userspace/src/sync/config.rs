@@ -5,42 +5,23 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-/// How a conflict on one table is decided. Every site applies the same rule,
-/// so every site keeps the same winner.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ConflictPolicy {
-    /// Per column, the write with the later HLC wins; equal HLCs are broken by
-    /// site id. A row deleted on one site and updated later on another comes
-    /// back with the newer columns.
-    #[default]
-    LastWriterWins,
-    /// Writes from a site earlier in the list beat writes from later sites
-    /// (unlisted sites rank last); within one rank the later HLC wins. A local
-    /// write that loses this way is reverted and recorded as a conflict.
-    SitePriority(Vec<String>),
-    /// A delete is final unless the row is inserted again; updates never bring
-    /// a deleted row back.
-    DeleteWins,
-    /// An update the deleting site had not seen keeps the row alive.
-    UpdateWins,
-}
+use super::conflict_rule::ConflictRule;
 
 /// One synchronised table.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TableConfig {
     pub name: String,
     #[serde(default)]
-    pub policy: ConflictPolicy,
+    pub rule: ConflictRule,
 }
 
 impl TableConfig {
     pub fn new(name: impl Into<String>) -> Self {
-        Self { name: name.into(), policy: ConflictPolicy::default() }
+        Self { name: name.into(), rule: ConflictRule::default() }
     }
 
-    pub fn with_policy(mut self, policy: ConflictPolicy) -> Self {
-        self.policy = policy;
+    pub fn with_rule(mut self, rule: ConflictRule) -> Self {
+        self.rule = rule;
         self
     }
 }
@@ -68,12 +49,23 @@ pub struct SyncConfig {
     pub peers: Vec<PeerConfig>,
     /// Shared HMAC-SHA256 key; every site must use the same bytes.
     pub key: Vec<u8>,
-    /// Pause between shipping rounds when there is nothing more to send.
+    /// Pause before retrying after a failure, and how often the database is
+    /// looked at where its file cannot be watched for commits.
     pub interval: Duration,
     /// Upper bound of captured changes read into one batch.
     pub max_changes_per_batch: usize,
-    /// Request timeout for one POST to a peer.
+    /// Largest request body sent or accepted (413 beyond it).
+    pub max_batch_bytes: usize,
+    /// Request timeout for one POST to a peer, and for a peer's body to arrive.
     pub request_timeout: Duration,
+    /// Connections the endpoint holds at once; more wait, then are closed.
+    pub max_connections: usize,
+    /// Requests whose bodies are read and applied at once.
+    pub max_concurrent_requests: usize,
+    /// How far ahead of our wall clock a peer's HLC may be.
+    pub max_clock_ahead: Duration,
+    /// Time between anti-entropy checks with each peer (`None`: never).
+    pub anti_entropy_interval: Option<Duration>,
 }
 
 impl SyncConfig {
@@ -86,7 +78,12 @@ impl SyncConfig {
             key: key.into(),
             interval: Duration::from_millis(100),
             max_changes_per_batch: 2000,
+            max_batch_bytes: 32 * 1024 * 1024,
             request_timeout: Duration::from_secs(10),
+            max_connections: 64,
+            max_concurrent_requests: 8,
+            max_clock_ahead: Duration::from_secs(60),
+            anti_entropy_interval: Some(Duration::from_secs(60)),
         }
     }
 

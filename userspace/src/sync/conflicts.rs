@@ -2,41 +2,79 @@
 
 use rusqlite::{Connection, params};
 use serde::{Deserialize, Serialize};
-use serde_json::Value as Json;
 
-use super::error::{Result, SyncError};
+use super::error::Result;
 use super::hlc::{Version, wall_now_ms};
+use super::value::Value;
 
 /// One discarded write. `column` is `None` for a row-level conflict
 /// (a delete against an update).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ConflictRecord {
     pub table: String,
-    pub pk: Json,
+    pub pk: Value,
     pub column: Option<String>,
     /// The peer whose batch (or our own site, for local writes) exposed the conflict.
     pub via_site: String,
-    pub winner_value: Option<Json>,
+    pub winner_value: Option<Value>,
     pub winner: Version,
-    pub loser_value: Option<Json>,
+    pub loser_value: Option<Value>,
     pub loser: Version,
     pub recorded_ms: f64,
+    /// The site that found it, when not this one (conflict logs travel with batches).
+    pub found_at: Option<String>,
 }
 
 /// Both sides of a conflict before it is written down.
-pub struct Discarded<'a> {
+struct Discarded<'a> {
     pub table: &'a str,
-    pub pk: &'a str,
+    pub pk: &'a Value,
     pub column: Option<&'a str>,
     pub via_site: &'a str,
-    pub winner_value: Option<&'a Json>,
+    pub winner_value: Option<&'a Value>,
     pub winner: &'a Version,
-    pub loser_value: Option<&'a Json>,
+    pub loser_value: Option<&'a Value>,
     pub loser: &'a Version,
 }
 
+/// Where conflicts on one row are recorded: the row and the site whose write
+/// (or batch) exposed them. Shared by local stamping and remote merging.
+pub struct RowConflicts<'a> {
+    pub conn: &'a Connection,
+    pub table: &'a str,
+    pub pk: &'a Value,
+    pub via_site: &'a str,
+}
+
+impl RowConflicts<'_> {
+    /// Records that `loser` was discarded in favour of `winner`; `column` is
+    /// `None` for the row's existence.
+    pub fn discard(
+        &self,
+        column: Option<&str>,
+        winner: &Version,
+        winner_value: Option<&Value>,
+        loser: &Version,
+        loser_value: Option<&Value>,
+    ) -> Result<()> {
+        record(
+            self.conn,
+            &Discarded {
+                table: self.table,
+                pk: self.pk,
+                column,
+                via_site: self.via_site,
+                winner_value,
+                winner,
+                loser_value,
+                loser,
+            },
+        )
+    }
+}
+
 /// Records a conflict once; re-applying an overlapping batch does not duplicate it.
-pub fn record(conn: &Connection, d: &Discarded<'_>) -> Result<()> {
+fn record(conn: &Connection, d: &Discarded<'_>) -> Result<()> {
     conn.prepare_cached(
         "INSERT OR IGNORE INTO _sy_conflicts(tbl, pk, col, via_site, winner_value, winner_hlc, winner_site,
                                              loser_value, loser_hlc, loser_site, recorded_ms)
@@ -47,10 +85,10 @@ pub fn record(conn: &Connection, d: &Discarded<'_>) -> Result<()> {
         d.pk,
         d.column.unwrap_or(""),
         d.via_site,
-        d.winner_value.map(|v| v.to_string()),
+        d.winner_value,
         d.winner.hlc,
         d.winner.site,
-        d.loser_value.map(|v| v.to_string()),
+        d.loser_value,
         d.loser.hlc,
         d.loser.site,
         wall_now_ms(),
@@ -58,43 +96,77 @@ pub fn record(conn: &Connection, d: &Discarded<'_>) -> Result<()> {
     Ok(())
 }
 
-fn parse(text: Option<String>) -> Result<Option<Json>> {
-    text.map(|t| serde_json::from_str(&t).map_err(|e| SyncError::Corrupt(format!("conflict value: {e}")))).transpose()
-}
-
 pub fn list(conn: &Connection) -> Result<Vec<ConflictRecord>> {
     let mut stmt = conn.prepare(
         "SELECT tbl, pk, col, via_site, winner_value, winner_hlc, winner_site,
-                loser_value, loser_hlc, loser_site, recorded_ms
+                loser_value, loser_hlc, loser_site, recorded_ms, found_at
          FROM _sy_conflicts ORDER BY id",
     )?;
-    let raw = stmt.query_map([], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, String>(1)?,
-            r.get::<_, String>(2)?,
-            r.get::<_, String>(3)?,
-            r.get::<_, Option<String>>(4)?,
-            Version::new(r.get(5)?, r.get::<_, String>(6)?),
-            r.get::<_, Option<String>>(7)?,
-            Version::new(r.get(8)?, r.get::<_, String>(9)?),
-            r.get::<_, f64>(10)?,
-        ))
-    })?;
-    let mut out = Vec::new();
-    for row in raw {
-        let (table, pk, col, via_site, winner_value, winner, loser_value, loser, recorded_ms) = row?;
-        out.push(ConflictRecord {
-            table,
-            pk: serde_json::from_str(&pk).map_err(|e| SyncError::Corrupt(format!("conflict key: {e}")))?,
-            column: (!col.is_empty()).then_some(col),
-            via_site,
-            winner_value: parse(winner_value)?,
-            winner,
-            loser_value: parse(loser_value)?,
-            loser,
-            recorded_ms,
-        });
+    let records = stmt.query_map([], record_from_row)?;
+    Ok(records.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Conflicts found here after `after` (an id), for shipping: up to `limit`, with the last id.
+pub fn found_here_after(conn: &Connection, after: i64, limit: usize) -> Result<(Vec<ConflictRecord>, i64)> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT tbl, pk, col, via_site, winner_value, winner_hlc, winner_site,
+                loser_value, loser_hlc, loser_site, recorded_ms, found_at, id
+         FROM _sy_conflicts WHERE found_at IS NULL AND id > ?1 ORDER BY id LIMIT ?2",
+    )?;
+    let mut last = after;
+    let mut records = Vec::new();
+    for row in stmt.query_map(params![after, limit as i64], |r| Ok((record_from_row(r)?, r.get::<_, i64>(12)?)))? {
+        let (record, id) = row?;
+        records.push(record);
+        last = id;
     }
-    Ok(out)
+    Ok((records, last))
+}
+
+/// Keeps conflicts another site found (each loss once, whoever found it).
+pub fn store_found_elsewhere(conn: &Connection, found_at: &str, records: &[ConflictRecord]) -> Result<()> {
+    let mut insert = conn.prepare_cached(
+        "INSERT OR IGNORE INTO _sy_conflicts(tbl, pk, col, via_site, winner_value, winner_hlc, winner_site,
+                                             loser_value, loser_hlc, loser_site, recorded_ms, found_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+    )?;
+    for c in records {
+        insert.execute(params![
+            c.table,
+            c.pk,
+            c.column.as_deref().unwrap_or(""),
+            c.via_site,
+            c.winner_value,
+            c.winner.hlc,
+            c.winner.site,
+            c.loser_value,
+            c.loser.hlc,
+            c.loser.site,
+            c.recorded_ms,
+            found_at,
+        ])?;
+    }
+    Ok(())
+}
+
+fn record_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ConflictRecord> {
+    {
+        let col: String = r.get(2)?;
+        // A row-level conflict (no column) has no values; a column's value may be NULL.
+        let value = |i: usize| -> rusqlite::Result<Option<Value>> {
+            if col.is_empty() { Ok(None) } else { r.get(i).map(Some) }
+        };
+        Ok(ConflictRecord {
+            table: r.get(0)?,
+            pk: r.get(1)?,
+            via_site: r.get(3)?,
+            winner_value: value(4)?,
+            winner: Version::new(r.get(5)?, r.get::<_, String>(6)?),
+            loser_value: value(7)?,
+            loser: Version::new(r.get(8)?, r.get::<_, String>(9)?),
+            recorded_ms: r.get(10)?,
+            found_at: r.get(11)?,
+            column: (!col.is_empty()).then_some(col),
+        })
+    }
 }

@@ -8,21 +8,25 @@
 use std::collections::{BTreeSet, HashMap};
 
 use super::batch::ChangeKind;
+use super::value::Value;
 
 /// A captured change as read from the change table.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct CapturedRef {
+    pub seq: i64,
     pub table: String,
-    pub pk: String,
-    pub kind: String,
+    pub pk: Value,
+    pub kind: ChangeKind,
     pub changed: Vec<String>,
 }
 
 /// All changes to one row within a range.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RowTouch {
+    /// Position of the row's first change in the range.
+    pub first_seq: i64,
     pub table: String,
-    pub pk: String,
+    pub pk: Value,
     pub kind: ChangeKind,
     pub changed: BTreeSet<String>,
 }
@@ -30,16 +34,25 @@ pub struct RowTouch {
 /// Groups changes by row, keeping first-seen order.
 pub fn consolidate(changes: &[CapturedRef]) -> Vec<RowTouch> {
     let mut order: Vec<RowTouch> = Vec::new();
-    let mut index: HashMap<(String, String), usize> = HashMap::new();
+    let mut index: HashMap<(String, Value), usize> = HashMap::new();
     for change in changes {
-        let kind = if change.kind == "delete" { ChangeKind::Delete } else { ChangeKind::Upsert };
         let key = (change.table.clone(), change.pk.clone());
+        let mut fresh = false;
         let slot = *index.entry(key).or_insert_with(|| {
-            order.push(RowTouch { table: change.table.clone(), pk: change.pk.clone(), kind, changed: BTreeSet::new() });
+            fresh = true;
+            order.push(RowTouch {
+                first_seq: change.seq,
+                table: change.table.clone(),
+                pk: change.pk.clone(),
+                kind: change.kind,
+                changed: BTreeSet::new(),
+            });
             order.len() - 1
         });
         let touch = &mut order[slot];
-        touch.kind = kind;
+        if !fresh {
+            touch.kind = touch.kind.then(change.kind);
+        }
         touch.changed.extend(change.changed.iter().cloned());
     }
     order
@@ -49,11 +62,12 @@ pub fn consolidate(changes: &[CapturedRef]) -> Vec<RowTouch> {
 mod tests {
     use super::*;
 
-    fn change(pk: &str, kind: &str, cols: &[&str]) -> CapturedRef {
+    fn change(pk: i64, kind: ChangeKind, cols: &[&str]) -> CapturedRef {
         CapturedRef {
+            seq: 0,
             table: "t".into(),
             pk: pk.into(),
-            kind: kind.into(),
+            kind,
             changed: cols.iter().map(|c| c.to_string()).collect(),
         }
     }
@@ -61,17 +75,20 @@ mod tests {
     #[test]
     fn same_row_merges_columns_and_keeps_last_kind() {
         let out = consolidate(&[
-            change("1", "update", &["a"]),
-            change("2", "insert", &["a", "b"]),
-            change("1", "update", &["b"]),
-            change("2", "delete", &[]),
-            change("3", "delete", &[]),
-            change("3", "insert", &["a", "b"]),
+            change(1, ChangeKind::Update, &["a"]),
+            change(2, ChangeKind::Insert, &["a", "b"]),
+            change(1, ChangeKind::Update, &["b"]),
+            change(2, ChangeKind::Delete, &[]),
+            change(3, ChangeKind::Delete, &[]),
+            change(3, ChangeKind::Insert, &["a", "b"]),
+            change(4, ChangeKind::Insert, &["a", "b"]),
+            change(4, ChangeKind::Update, &["b"]),
         ]);
-        assert_eq!(out.len(), 3);
+        assert_eq!(out.len(), 4);
         assert_eq!(out[0].changed.iter().collect::<Vec<_>>(), ["a", "b"]);
-        assert_eq!(out[0].kind, ChangeKind::Upsert);
+        assert_eq!(out[0].kind, ChangeKind::Update);
         assert_eq!(out[1].kind, ChangeKind::Delete);
-        assert_eq!(out[2].kind, ChangeKind::Upsert);
+        assert_eq!(out[2].kind, ChangeKind::Insert);
+        assert_eq!(out[3].kind, ChangeKind::Insert, "an insert stays an insert when updated after");
     }
 }

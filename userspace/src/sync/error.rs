@@ -24,6 +24,36 @@ pub enum SyncError {
     #[error("stored sync metadata is corrupt: {0}")]
     Corrupt(String),
 
+    #[error(
+        "the database belongs to site `{database}`, not `{configured}`: it was copied from that site; \
+         to start this site from a copy, first drop its _sy_* tables and triggers so it is set up afresh"
+    )]
+    WrongSite { database: String, configured: String },
+
+    #[error("the database was set up by a newer Switchyard (sync layout {found}, this one knows up to {supported})")]
+    NewerDatabase { found: u32, supported: u32 },
+
+    #[error(
+        "batch from `{site}` carries HLC {hlc}, {ahead_ms} ms ahead of this site's clock (at most {limit_ms} ms allowed)"
+    )]
+    ClockAhead { site: String, hlc: i64, ahead_ms: i64, limit_ms: u64 },
+
+    #[error(
+        "site `{site}` presents incarnation {incarnation}, which is {owner}'s: one database was copied to two sites; \
+         drop the _sy_* tables and triggers of the copy so it is set up afresh"
+    )]
+    SharedIncarnation { site: String, incarnation: String, owner: String },
+
+    #[error("site `{site}` sent a batch from incarnation {incarnation}, which it has left behind (a replay)")]
+    RetiredIncarnation { site: String, incarnation: String },
+
+    /// A change that cannot be built or applied here; it is quarantined.
+    #[error("{0}")]
+    Unusable(String),
+
+    #[error("request is not authentic: {0}")]
+    Unauthentic(String),
+
     #[error("malformed batch: {0}")]
     Malformed(String),
 
@@ -39,8 +69,8 @@ pub enum SyncError {
     #[error("batch names column `{column}` which table `{table}` does not have")]
     UnknownColumn { table: String, column: String },
 
-    #[error("batch schema version {got} is newer than the supported version {supported}")]
-    NewerSchema { got: u32, supported: u32 },
+    #[error("batch format {got} is newer than the supported format {supported}")]
+    NewerFormat { got: u32, supported: u32 },
 
     #[error("batch from `{site}` starts after position {from}, but only {received} was received")]
     Gap { site: String, from: i64, received: i64 },

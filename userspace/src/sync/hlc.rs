@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::Result;
 
-const LOGICAL_BITS: u32 = 16;
+pub const LOGICAL_BITS: u32 = 16;
 
 /// A write's identity for ordering: HLC first, site id breaks ties.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

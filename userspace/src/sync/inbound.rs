@@ -1,86 +1,204 @@
-//! Receiving side: validating a batch whole, then applying it atomically
-//! together with the new receive position.
+//! Receiving side: checking who sent a request, then applying what it
+//! carries atomically together with the new receive position.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, params};
 
-use super::batch::Batch;
+use super::batch::{Batch, FORMAT, Origin, RowChange, max_hlc};
+use super::conflicts::store_found_elsewhere;
 use super::error::{Result, SyncError};
 use super::hlc::{read_clock, wall_now_ms, write_clock};
-use super::merge::merge_remote;
-use super::registry::Registry;
-use super::schema::{SCHEMA_VERSION, set_applying};
+use super::merge::{MergeSource, merge_remote};
+use super::positions::{note_incarnation, received_upto, renew_own};
+use super::quarantine::{self, Direction, Entry};
+use super::registry::{Registry, TableSpec};
+use super::repair::{answer_digests, answer_repair};
+use super::savepoint::in_savepoint;
+use super::schema::{incarnation, set_applying};
 use super::stamp::stamp_pending;
+use super::wire::{Answer, Reply, Request, encode};
 
-/// Checks everything that could make the batch unusable before anything is written.
-pub fn validate(registry: &Registry, batch: &Batch) -> Result<()> {
-    if batch.schema_version > SCHEMA_VERSION {
-        return Err(SyncError::NewerSchema { got: batch.schema_version, supported: SCHEMA_VERSION });
-    }
-    if batch.sender == registry.site_id || !registry.is_peer(&batch.sender) {
-        return Err(SyncError::UnknownSite(batch.sender.clone()));
-    }
-    if batch.from_seq < 0 || batch.to_seq < batch.from_seq {
-        return Err(SyncError::Malformed(format!("bad range ({}, {}]", batch.from_seq, batch.to_seq)));
-    }
-    for change in &batch.changes {
-        let spec = registry.table(&change.table).ok_or_else(|| SyncError::UnknownTable(change.table.clone()))?;
-        if !(change.pk.is_i64() || change.pk.is_string()) {
-            return Err(SyncError::Malformed(format!(
-                "key {} of `{}` is not an integer or text",
-                change.pk, change.table
-            )));
+/// Limits on what this site takes from peers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Receiving {
+    /// How far a peer's HLC may be ahead of our wall clock.
+    pub max_clock_ahead_ms: u64,
+}
+
+/// Checks the sender, then applies or answers the request. Must run in a
+/// write transaction, so a crash applies all of it or none.
+pub fn handle(conn: &Connection, registry: &Registry, request: &Request, receiving: Receiving) -> Result<Reply> {
+    let origin = request.origin();
+    check_origin(registry, origin)?;
+    note_incarnation(conn, registry, incarnation(conn)?, &origin.site, origin.incarnation)?;
+    let answer = match request {
+        Request::Batch(batch) => apply_batch(conn, registry, batch, receiving)?,
+        Request::State(page) => {
+            check_clock(&origin.site, max_hlc(&page.changes), receiving)?;
+            apply_changes(conn, registry, &origin.site, &page.changes)?;
+            record_receipt(conn, &origin.site, 0, 0)?;
+            Answer::Ack { received_upto: received_upto(conn, &origin.site)? }
         }
-        for column in change.cells.keys().chain(change.changed.iter()) {
-            if !spec.shape.has_column(column) {
-                return Err(SyncError::UnknownColumn { table: change.table.clone(), column: column.clone() });
-            }
+        Request::Digests(query) => Answer::Digests(answer_digests(conn, registry, query)?),
+        Request::Repair(repair) => {
+            check_clock(&origin.site, max_hlc(&repair.rows), receiving)?;
+            Answer::Repair { rows: answer_repair(conn, registry, repair)? }
         }
-        if change.cells.values().any(|c| c.value.is_array() || c.value.is_object()) {
-            return Err(SyncError::Malformed(format!("non-scalar value in `{}`", change.table)));
-        }
+    };
+    Ok(Reply { incarnation: incarnation(conn)?, answer })
+}
+
+/// Checks everything about the sender that makes a request unusable.
+pub fn check_origin(registry: &Registry, origin: &Origin) -> Result<()> {
+    if origin.format > FORMAT {
+        return Err(SyncError::NewerFormat { got: origin.format, supported: FORMAT });
+    }
+    if origin.site == registry.site_id || !registry.is_peer(&origin.site) {
+        return Err(SyncError::UnknownSite(origin.site.clone()));
     }
     Ok(())
 }
 
-fn received_upto(conn: &Connection, peer: &str) -> Result<i64> {
-    let upto: Option<i64> = conn
-        .prepare_cached("SELECT received_upto FROM _sy_peers WHERE site = ?1")?
-        .query_row([peer], |r| r.get(0))
-        .optional()?;
-    upto.ok_or_else(|| SyncError::UnknownSite(peer.to_string()))
+/// Refuses versions further ahead of our wall clock than allowed: they would
+/// pin every later write here behind them.
+pub fn check_clock(site: &str, hlc: i64, receiving: Receiving) -> Result<()> {
+    let now_ms = wall_now_ms() as i64;
+    let ahead_ms = (hlc >> super::hlc::LOGICAL_BITS) - now_ms;
+    if ahead_ms > receiving.max_clock_ahead_ms as i64 {
+        return Err(SyncError::ClockAhead {
+            site: site.to_string(),
+            hlc,
+            ahead_ms,
+            limit_ms: receiving.max_clock_ahead_ms,
+        });
+    }
+    Ok(())
 }
 
-/// Applies a validated batch and returns the position to acknowledge.
-/// Must run in a write transaction, so a crash applies all of it or none.
-pub fn apply_batch(conn: &Connection, registry: &Registry, batch: &Batch) -> Result<i64> {
-    validate(registry, batch)?;
-    let received = received_upto(conn, &batch.sender)?;
+fn apply_batch(conn: &Connection, registry: &Registry, batch: &Batch, receiving: Receiving) -> Result<Answer> {
+    if batch.from_seq < 0 || batch.to_seq < batch.from_seq {
+        return Err(SyncError::Malformed(format!("bad range ({}, {}]", batch.from_seq, batch.to_seq)));
+    }
+    let sender = &batch.origin.site;
+    store_found_elsewhere(conn, sender, &batch.conflicts)?;
+    let received = received_upto(conn, sender)?;
+    // A frontier promises what the sender has sent to the incarnation it names;
+    // sent to an earlier one of ours, it promises nothing about what we hold.
+    let frontier = if batch.origin.peer_incarnation == Some(incarnation(conn)?) { batch.frontier_hlc } else { 0 };
     if batch.to_seq <= received {
         // Already applied (a resend after a lost ack) or an empty heartbeat:
         // only the sender's clock frontier can be news.
-        record_receipt(conn, &batch.sender, received, batch.frontier_hlc)?;
-        return Ok(received);
+        check_clock(sender, batch.frontier_hlc, receiving)?;
+        record_receipt(conn, sender, received, frontier)?;
+        return Ok(Answer::Ack { received_upto: received });
     }
     if batch.from_seq > received {
-        return Err(SyncError::Gap { site: batch.sender.clone(), from: batch.from_seq, received });
+        // The sender holds an acknowledgement we no longer have: if it was
+        // given by this very incarnation, our database went back in time.
+        if batch.origin.peer_incarnation == Some(incarnation(conn)?) {
+            let reason =
+                format!("`{sender}` sent from position {}, beyond the {received} received here", batch.from_seq);
+            renew_own(conn, &reason)?;
+        }
+        return Ok(Answer::Ack { received_upto: received });
     }
+    check_clock(sender, batch.max_hlc(), receiving)?;
+    apply_changes(conn, registry, sender, &batch.changes)?;
+    record_receipt(conn, sender, batch.to_seq, frontier)?;
+    Ok(Answer::Ack { received_upto: batch.to_seq })
+}
+
+/// Merges a peer's row changes, each on its own: one that cannot be applied
+/// here (a table or column this site does not have, a constraint it breaks)
+/// is quarantined and the others go on.
+pub fn apply_changes(conn: &Connection, registry: &Registry, via_site: &str, changes: &[RowChange]) -> Result<()> {
     // Local writes not yet stamped must get their versions before remote
     // versions are compared with them.
     stamp_pending(conn, registry)?;
+    let any_quarantined = quarantine::count(conn)? > 0;
     // An error returns before the flag is lowered, but the caller then rolls
     // the whole transaction back, flag included.
     set_applying(conn, true)?;
-    for change in &batch.changes {
-        let spec = registry.table(&change.table).expect("validated");
-        merge_remote(conn, spec, &batch.sender, change)?;
+    let source = MergeSource { registry, via_site };
+    // All at once when every change goes through (the usual case), one by one otherwise.
+    let whole = in_savepoint(conn, || changes.iter().try_for_each(|c| merge_checked(conn, registry, &source, c)))?;
+    if whole.is_err() {
+        for change in changes {
+            if let Err(reason) = in_savepoint(conn, || merge_checked(conn, registry, &source, change))? {
+                set_aside(conn, via_site, change, &reason)?;
+            } else if any_quarantined {
+                quarantine::release(conn, Direction::Inbound, via_site, &change.table, &change.pk)?;
+            }
+        }
+    } else if any_quarantined {
+        for change in changes {
+            quarantine::release(conn, Direction::Inbound, via_site, &change.table, &change.pk)?;
+        }
     }
     set_applying(conn, false)?;
-    let clock = read_clock(conn)?.max(batch.max_hlc());
-    write_clock(conn, clock)?;
-    record_receipt(conn, &batch.sender, batch.to_seq, batch.frontier_hlc)?;
-    Ok(batch.to_seq)
+    let clock = read_clock(conn)?.max(max_hlc(changes));
+    write_clock(conn, clock)
 }
 
+fn merge_checked(conn: &Connection, registry: &Registry, source: &MergeSource<'_>, change: &RowChange) -> Result<()> {
+    let spec = registry.table(&change.table).ok_or_else(|| SyncError::UnknownTable(change.table.clone()))?;
+    check_columns(spec, change)?;
+    merge_remote(conn, spec, source, change)
+}
+
+fn check_columns(spec: &TableSpec, change: &RowChange) -> Result<()> {
+    for column in change.cells.keys().chain(change.changed.iter()) {
+        if !spec.shape.has_column(column) {
+            return Err(SyncError::UnknownColumn { table: change.table.clone(), column: column.clone() });
+        }
+    }
+    if change.pk.is_null() {
+        return Err(SyncError::Unusable("the row's key is NULL".into()));
+    }
+    Ok(())
+}
+
+fn set_aside(conn: &Connection, via_site: &str, change: &RowChange, reason: &SyncError) -> Result<()> {
+    let encoded = encode(change);
+    let entry = Entry {
+        direction: Direction::Inbound,
+        peer: via_site,
+        table: &change.table,
+        pk: &change.pk,
+        reason: &reason.to_string(),
+        change: Some(&encoded),
+    };
+    quarantine::set_aside(conn, &entry)?;
+    Ok(())
+}
+
+/// Tries quarantined peer changes again (the schema or the conflicting data
+/// may have been fixed since); returns how many went through.
+pub fn retry_quarantined(conn: &Connection, registry: &Registry) -> Result<usize> {
+    let entries = quarantine::inbound_retries(conn)?;
+    if entries.is_empty() {
+        return Ok(0);
+    }
+    stamp_pending(conn, registry)?;
+    set_applying(conn, true)?;
+    let mut released = 0;
+    for (peer, bytes) in entries {
+        let Ok(change) = super::wire::decode::<RowChange>(&bytes) else {
+            continue;
+        };
+        let source = MergeSource { registry, via_site: &peer };
+        match in_savepoint(conn, || merge_checked(conn, registry, &source, &change))? {
+            Ok(()) => {
+                quarantine::release(conn, Direction::Inbound, &peer, &change.table, &change.pk)?;
+                released += 1;
+            }
+            Err(reason) => set_aside(conn, &peer, &change, &reason)?,
+        }
+    }
+    set_applying(conn, false)?;
+    Ok(released)
+}
+
+/// `upto` and `frontier_hlc` only ever grow; 0 leaves them.
 fn record_receipt(conn: &Connection, peer: &str, upto: i64, frontier_hlc: i64) -> Result<()> {
     conn.prepare_cached(
         "UPDATE _sy_peers SET received_upto = max(received_upto, ?1), frontier_hlc = max(frontier_hlc, ?2),

@@ -1,94 +1,126 @@
 //! Merging a remote row state into local registers, logging what is discarded.
 //!
 //! A register is replaced only by a version that wins under the table's
-//! policy, so the result does not depend on arrival order or repetition.
+//! rule, so the result does not depend on arrival order or repetition.
 //! A loss is a conflict only if the winner's writer had not seen the loser:
-//! `prev` (the version the writer overwrote) tells a sequential overwrite
-//! from a concurrent one.
+//! a cell's `seen` history (per site, the newest write it overwrote directly
+//! or through others) tells a sequential overwrite from a concurrent one.
 
 use rusqlite::Connection;
 
 use super::batch::RowChange;
-use super::conflicts::{self, Discarded};
+use super::conflicts::RowConflicts;
 use super::error::Result;
 use super::hlc::Version;
 use super::project::project_row_quietly;
-use super::registers::{load_cells, load_row, store_cell, store_row};
-use super::registry::TableSpec;
-use super::sql::pk_text;
+use super::prune::horizon;
+use super::registers::{Cell, RowState, load_cells, load_row, newest_version, store_cell, store_row};
+use super::registry::{Registry, TableSpec};
+use super::stamp::log_local_delete;
+use super::value::Value;
 
-/// Must run with the applying flag raised (see `inbound::apply_batch`).
-pub fn merge_remote(conn: &Connection, spec: &TableSpec, via_site: &str, change: &RowChange) -> Result<()> {
-    let policy = &spec.policy;
+/// Where a remote change comes from.
+pub struct MergeSource<'a> {
+    pub registry: &'a Registry,
+    pub via_site: &'a str,
+}
+
+/// Must run with the applying flag raised (see `inbound::apply_changes`).
+pub fn merge_remote(conn: &Connection, spec: &TableSpec, source: &MergeSource<'_>, change: &RowChange) -> Result<()> {
     let table = spec.shape.name.as_str();
-    let pk = pk_text(&change.pk);
-    let mut cells = load_cells(conn, table, &pk)?;
-    let mut row = load_row(conn, table, &pk)?;
-    let was_alive = policy.is_alive(row.as_ref(), &cells);
-    let mut cells_touched = false;
-    let note = |column: Option<&str>,
-                winner: &Version,
-                winner_value: Option<&serde_json::Value>,
-                loser: &Version,
-                loser_value: Option<&serde_json::Value>|
-     -> Result<()> {
-        conflicts::record(
-            conn,
-            &Discarded { table, pk: &pk, column, via_site, winner_value, winner, loser_value, loser },
-        )
-    };
-
-    for (col, incoming) in &change.cells {
-        if let Some(current) = cells.get(col).cloned() {
-            if current.version == incoming.version {
-                continue;
-            }
-            if !policy.beats(&incoming.version, &current.version) {
-                // The incoming write loses; a conflict unless the winner's writer had seen it.
-                if current.prev.as_ref().is_none_or(|p| *p < incoming.version) {
-                    note(Some(col), &current.version, Some(&current.value), &incoming.version, Some(&incoming.value))?;
-                }
-                continue;
-            }
-            // Our value loses; a conflict unless the incoming writer had seen it.
-            if incoming.prev.as_ref().is_none_or(|p| *p < current.version) {
-                note(Some(col), &incoming.version, Some(&incoming.value), &current.version, Some(&current.value))?;
-            }
-        }
-        store_cell(conn, table, &pk, col, incoming)?;
-        cells.insert(col.clone(), incoming.clone());
-        cells_touched = true;
+    let pk = &change.pk;
+    let mut cells = load_cells(conn, table, pk)?;
+    let mut row = load_row(conn, table, pk)?;
+    if row.is_none() && cells.is_empty() && is_forgotten(conn, spec, change)? {
+        return refuse_resurrection(conn, spec, source, change);
     }
-
+    let rule = &spec.rule;
+    let was_alive = rule.is_alive(row.as_ref(), &cells);
+    let conflicts = RowConflicts { conn, table, pk, via_site: source.via_site };
+    let mut cells_touched = false;
+    for (col, incoming) in &change.cells {
+        if merge_cell(&conflicts, spec, &mut cells, col, incoming)? {
+            cells_touched = true;
+        }
+    }
     let incoming_row = &change.row;
     let row_is_news = row.as_ref().is_none_or(|r| r.version != incoming_row.version);
-    if row.as_ref().is_none_or(|r| policy.beats(&incoming_row.version, &r.version)) {
-        store_row(conn, table, &pk, incoming_row)?;
+    if row.as_ref().is_none_or(|r| rule.beats(&incoming_row.version, &r.version)) {
+        store_row(conn, table, pk, incoming_row)?;
         row = Some(incoming_row.clone());
     }
-    let now_alive = policy.is_alive(row.as_ref(), &cells);
+    let now_alive = rule.is_alive(row.as_ref(), &cells);
     let current_row = row.as_ref().expect("row register exists after merge");
+    let outcome =
+        RowOutcome { was_alive, now_alive, incoming_delete: !incoming_row.alive && row_is_news, cells_touched };
+    note_row_conflicts(&conflicts, &outcome, change, current_row, &cells)?;
+    if was_alive != now_alive || (now_alive && cells_touched) {
+        project_row_quietly(conn, &spec.shape, pk, now_alive, &cells)?;
+    }
+    Ok(())
+}
 
-    // Row-level conflicts: a delete against updates its writer had not seen.
-    let incoming_delete = !incoming_row.alive && row_is_news;
-    let revived = !current_row.alive && now_alive;
-    if let Some(winner) = cells.values().map(|c| &c.version).max().filter(|_| incoming_delete && revived) {
-        note(None, winner, None, &incoming_row.version, None)?;
-    }
-    let killed = incoming_delete && was_alive && !now_alive;
-    let lost = newest_unseen(incoming_row.seen.as_ref(), cells.values().map(|c| &c.version));
-    if let Some(lost) = lost.filter(|_| killed) {
-        note(None, &incoming_row.version, None, &lost, None)?;
-    }
-    if cells_touched && !now_alive && !current_row.alive {
-        let lost = newest_unseen(current_row.seen.as_ref(), change.cells.values().map(|c| &c.version));
-        if let Some(lost) = lost.filter(|v| v.site != current_row.version.site) {
-            note(None, &current_row.version, None, &lost, None)?;
+/// Merges one column register; returns whether the local register changed.
+fn merge_cell(
+    conflicts: &RowConflicts<'_>,
+    spec: &TableSpec,
+    cells: &mut std::collections::BTreeMap<String, Cell>,
+    col: &str,
+    incoming: &Cell,
+) -> Result<bool> {
+    if let Some(current) = cells.get(col) {
+        if current.version == incoming.version {
+            return Ok(false);
+        }
+        if !spec.rule.beats(&incoming.version, &current.version) {
+            // The incoming write loses; a conflict unless the winner's writer had seen it.
+            if !current.seen.covers(&incoming.version) {
+                let (winner, value) = (&current.version, Some(&current.value));
+                conflicts.discard(Some(col), winner, value, &incoming.version, Some(&incoming.value))?;
+            }
+            return Ok(false);
+        }
+        // Our value loses; a conflict unless the incoming writer had seen it.
+        if !incoming.seen.covers(&current.version) {
+            let (winner, value) = (&incoming.version, Some(&incoming.value));
+            conflicts.discard(Some(col), winner, value, &current.version, Some(&current.value))?;
         }
     }
+    store_cell(conflicts.conn, &spec.shape.name, conflicts.pk, col, incoming)?;
+    cells.insert(col.to_string(), incoming.clone());
+    Ok(true)
+}
 
-    if was_alive != now_alive || (now_alive && cells_touched) {
-        project_row_quietly(conn, &spec.shape, &change.pk, now_alive, &cells)?;
+struct RowOutcome {
+    was_alive: bool,
+    now_alive: bool,
+    incoming_delete: bool,
+    cells_touched: bool,
+}
+
+/// Row-level conflicts: a delete against updates its writer had not seen.
+fn note_row_conflicts(
+    conflicts: &RowConflicts<'_>,
+    outcome: &RowOutcome,
+    change: &RowChange,
+    current_row: &RowState,
+    cells: &std::collections::BTreeMap<String, Cell>,
+) -> Result<()> {
+    let incoming_row = &change.row;
+    let revived = !current_row.alive && outcome.now_alive;
+    if let Some(winner) = cells.values().map(|c| &c.version).max().filter(|_| outcome.incoming_delete && revived) {
+        conflicts.discard(None, winner, None, &incoming_row.version, None)?;
+    }
+    let killed = outcome.incoming_delete && outcome.was_alive && !outcome.now_alive;
+    let lost = newest_unseen(incoming_row.seen.as_ref(), cells.values().map(|c| &c.version));
+    if let Some(lost) = lost.filter(|_| killed) {
+        conflicts.discard(None, &incoming_row.version, None, &lost, None)?;
+    }
+    if outcome.cells_touched && !outcome.now_alive && !current_row.alive {
+        let lost = newest_unseen(current_row.seen.as_ref(), change.cells.values().map(|c| &c.version));
+        if let Some(lost) = lost.filter(|v| v.site != current_row.version.site) {
+            conflicts.discard(None, &current_row.version, None, &lost, None)?;
+        }
     }
     Ok(())
 }
@@ -96,4 +128,53 @@ pub fn merge_remote(conn: &Connection, spec: &TableSpec, via_site: &str, change:
 /// The newest version a deleting site had not seen.
 fn newest_unseen<'a>(seen: Option<&Version>, versions: impl Iterator<Item = &'a Version>) -> Option<Version> {
     versions.filter(|v| seen.is_none_or(|s| *v > s)).max().cloned()
+}
+
+/// A row unknown here whose every version is older than the pruning horizon
+/// was deleted here and its tombstone forgotten: every site had sent us all
+/// its writes older than that horizon before we pruned.
+fn is_forgotten(conn: &Connection, spec: &TableSpec, change: &RowChange) -> Result<bool> {
+    if !spec.rule.prunes_tombstones() {
+        return Ok(false);
+    }
+    let newest = newest_version(Some(&change.row), &change.cells).map_or(0, |v| v.hlc);
+    Ok(newest < horizon(conn, &spec.shape.name)?)
+}
+
+/// An old copy of a row deleted here (from a restored site, or relayed by a
+/// site that has not yet heard of the delete) is not let back in. A tombstone
+/// just newer than the copy is recorded and shipped, so the site still holding
+/// the copy deletes it too, while any real write after the delete (its
+/// versions are newer still) wins over the tombstone. The refusal is in the
+/// conflict log.
+fn refuse_resurrection(
+    conn: &Connection,
+    spec: &TableSpec,
+    source: &MergeSource<'_>,
+    change: &RowChange,
+) -> Result<()> {
+    if !change.row.alive {
+        return Ok(());
+    }
+    let copy = newest_version(Some(&change.row), &change.cells).unwrap_or_else(|| change.row.version.clone());
+    let tombstone = Version::new(copy.hlc + 1, &source.registry.site_id);
+    log_local_delete(conn, &spec.shape.name, &change.pk, &tombstone, Some(copy.clone()))?;
+    let conflicts = RowConflicts { conn, table: &spec.shape.name, pk: &change.pk, via_site: source.via_site };
+    conflicts.discard(None, &tombstone, None, &copy, None)
+}
+
+/// A key's registers as a batch entry, if the row is known here.
+pub fn row_change(conn: &Connection, table: &str, pk: &Value) -> Result<Option<RowChange>> {
+    let Some(row) = load_row(conn, table, pk)? else {
+        return Ok(None);
+    };
+    let kind = if row.alive { super::batch::ChangeKind::Update } else { super::batch::ChangeKind::Delete };
+    Ok(Some(RowChange {
+        table: table.to_string(),
+        pk: pk.clone(),
+        kind,
+        changed: Vec::new(),
+        cells: load_cells(conn, table, pk)?,
+        row,
+    }))
 }

@@ -1,130 +1,216 @@
-//! Sending side: building the next batch for a peer and recording its ack.
+//! Sending side: building the next batch for a peer and recording its reply.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, params};
 
-use super::batch::{Batch, RowChange};
-use super::consolidate::{CapturedRef, consolidate};
+use super::batch::{Batch, ChangeKind, FORMAT, Origin, RowChange};
+use super::conflicts::found_here_after;
+use super::consolidate::{CapturedRef, RowTouch, consolidate};
 use super::error::{Result, SyncError};
 use super::hlc::{read_clock, tick, wall_now_ms, write_clock};
+use super::incarnation::Incarnation;
+use super::positions::{Seen, acked_seq, log_end, note_incarnation, peer_incarnation, renew_own};
+use super::quarantine::{self, Direction, Entry};
 use super::registers::{load_cells, load_row};
 use super::registry::Registry;
-use super::schema::SCHEMA_VERSION;
+use super::schema::incarnation;
 use super::stamp::stamp_oldest;
+use super::wire::{Answer, Reply, encoded_len};
 
-pub fn acked_seq(conn: &Connection, peer: &str) -> Result<i64> {
-    let acked: Option<i64> = conn
-        .prepare_cached("SELECT acked_seq FROM _sy_peers WHERE site = ?1")?
-        .query_row([peer], |r| r.get(0))
-        .optional()?;
-    acked.ok_or_else(|| SyncError::UnknownSite(peer.to_string()))
+/// How much one batch may carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchLimits {
+    pub max_changes: usize,
+    pub max_bytes: usize,
 }
 
-/// Captured changes of a range plus `(seq, hlc)` of the last one.
-type Range = (Vec<CapturedRef>, Option<(i64, i64)>);
+/// Who we are, for a request to `peer`.
+pub fn origin(conn: &Connection, registry: &Registry, peer: &str) -> Result<Origin> {
+    Ok(Origin {
+        format: FORMAT,
+        site: registry.site_id.clone(),
+        incarnation: incarnation(conn)?,
+        peer_incarnation: peer_incarnation(conn, peer)?,
+    })
+}
 
-fn read_range(conn: &Connection, after: i64, limit: usize) -> Result<Range> {
+fn read_range(conn: &Connection, after: i64, limit: usize) -> Result<Vec<(CapturedRef, i64)>> {
     let mut stmt = conn.prepare_cached(
         "SELECT seq, tbl, pk, kind, changed, hlc FROM _sy_changes WHERE seq > ?1 ORDER BY seq LIMIT ?2",
     )?;
     let rows = stmt.query_map(params![after, limit as i64], |r| {
-        Ok((
-            r.get::<_, i64>(0)?,
-            r.get::<_, String>(1)?,
-            r.get::<_, String>(2)?,
-            r.get::<_, String>(3)?,
-            r.get::<_, String>(4)?,
-            r.get::<_, i64>(5)?,
-        ))
+        Ok((r.get::<_, i64>(0)?, r.get(1)?, r.get(2)?, r.get::<_, String>(3)?, r.get::<_, String>(4)?, r.get(5)?))
     })?;
     let mut out = Vec::new();
-    let mut last = None;
     for row in rows {
         let (seq, table, pk, kind, changed, hlc) = row?;
+        // Stamping set aside whatever does not parse, so this is the database's own doing.
+        let kind = ChangeKind::from_sql(&kind)
+            .ok_or_else(|| SyncError::Corrupt(format!("change {seq} has unknown kind `{kind}`")))?;
         let changed =
             serde_json::from_str(&changed).map_err(|e| SyncError::Corrupt(format!("change {seq} columns: {e}")))?;
-        out.push(CapturedRef { table, pk, kind, changed });
-        last = Some((seq, hlc));
+        out.push((CapturedRef { seq, table, pk, kind, changed }, hlc));
     }
-    Ok((out, last))
+    Ok(out)
 }
 
-/// Builds the batch of changes `peer` has not acknowledged, oldest first,
-/// at most `limit` captured changes. Must run in a write transaction: it
-/// stamps pending changes and ticks the clock.
-pub fn build_batch(conn: &Connection, registry: &Registry, peer: &str, limit: usize) -> Result<Batch> {
-    build_batch_after(conn, registry, peer, 0, limit)
-}
-
-/// Like `build_batch`, but starting after `after` when that is beyond the
-/// acknowledged position: the batch that follows one still in flight.
+/// Builds the batch of changes `peer` has not acknowledged (starting after
+/// `after` when that is further: the batch following one still in flight),
+/// oldest first, within `limits`. Must run in a write transaction: it stamps
+/// pending changes and ticks the clock.
 pub fn build_batch_after(
     conn: &Connection,
     registry: &Registry,
     peer: &str,
     after: i64,
-    limit: usize,
+    limits: BatchLimits,
 ) -> Result<Batch> {
+    let max_changes = limits.max_changes.max(1);
     // Only what this batch can carry: stamping a long backlog at once would
     // hold the write lock against the writers and delay the first batch.
-    stamp_oldest(conn, registry, Some(limit.max(1)))?;
+    stamp_oldest(conn, registry, Some(max_changes))?;
     let acked = acked_seq(conn, peer)?.max(after);
     let clock = tick(read_clock(conn)?, wall_now_ms());
     write_clock(conn, clock)?;
-
-    let (captured, last) = read_range(conn, acked, limit.max(1))?;
-    let to_seq = last.map_or(acked, |(seq, _)| seq);
-    // A full batch may leave older-stamped changes behind; promise only up to its last one.
-    let frontier_hlc = match last {
-        Some((_, hlc)) if captured.len() >= limit.max(1) => hlc,
-        _ => clock,
+    let captured = read_range(conn, acked, max_changes)?;
+    let (conflicts, conflicts_upto) = found_here_after(conn, conflicts_sent(conn, peer)?, CONFLICTS_PER_BATCH)?;
+    let mut batch = Batch {
+        origin: origin(conn, registry, peer)?,
+        from_seq: acked,
+        to_seq: acked,
+        frontier_hlc: clock,
+        changes: Vec::new(),
+        conflicts,
+        conflicts_upto,
     };
-
-    let mut changes = Vec::new();
-    for touch in consolidate(&captured) {
-        // Tables no longer synchronised are skipped, not shipped.
-        if registry.table(&touch.table).is_none() {
-            continue;
-        }
-        let Some(row) = load_row(conn, &touch.table, &touch.pk)? else {
+    let mut size = encoded_len(&batch);
+    let mut cut_before = None;
+    let refs: Vec<CapturedRef> = captured.iter().map(|(c, _)| c.clone()).collect();
+    for touch in consolidate(&refs) {
+        let Some(change) = entry_for(conn, registry, touch)? else {
             continue;
         };
-        let pk = serde_json::from_str(&touch.pk).map_err(|e| SyncError::Corrupt(format!("key {}: {e}", touch.pk)))?;
-        changes.push(RowChange {
-            cells: load_cells(conn, &touch.table, &touch.pk)?,
-            table: touch.table,
-            pk,
-            kind: touch.kind,
-            changed: touch.changed.into_iter().collect(),
-            row,
-        });
+        let len = encoded_len(&change);
+        if size + len > limits.max_bytes {
+            if batch.changes.is_empty() && len + encoded_len(&batch) > limits.max_bytes {
+                set_aside_oversize(conn, &change, len, limits.max_bytes)?;
+                continue;
+            }
+            cut_before = Some(change_first_seq(&captured, &change));
+            break;
+        }
+        size += len;
+        batch.changes.push(change);
+    }
+    finish_range(&mut batch, &captured, cut_before, max_changes);
+    if state_due(conn, peer)? {
+        // Until our full state has reached the peer, older writes of ours may
+        // still be on their way to it: no frontier to prune tombstones by.
+        batch.frontier_hlc = 0;
     }
     conn.prepare_cached("UPDATE _sy_peers SET last_sent_ms = ?1 WHERE site = ?2")?
         .execute(params![wall_now_ms(), peer])?;
-    Ok(Batch {
-        schema_version: SCHEMA_VERSION,
-        sender: registry.site_id.clone(),
-        from_seq: acked,
-        to_seq,
-        frontier_hlc,
-        changes,
-    })
+    Ok(batch)
 }
 
-/// Records that `peer` has everything up to `ack`. Acks never move back.
-pub fn record_ack(conn: &Connection, peer: &str, ack: i64) -> Result<()> {
-    acked_seq(conn, peer)?;
-    let last: i64 = conn.query_row("SELECT coalesce(max(seq), 0) FROM _sy_changes", [], |r| r.get(0)).and_then(
-        |max_seq: i64| {
-            let counter: Option<i64> = conn
-                .query_row("SELECT seq FROM sqlite_sequence WHERE name = '_sy_changes'", [], |r| r.get(0))
-                .optional()?;
-            Ok(max_seq.max(counter.unwrap_or(0)))
-        },
-    )?;
-    if ack > last {
-        return Err(SyncError::AckBeyondEnd { site: peer.to_string(), ack, last });
-    }
-    conn.prepare_cached("UPDATE _sy_peers SET acked_seq = max(acked_seq, ?1), last_ack_ms = ?2 WHERE site = ?3")?
-        .execute(params![ack, wall_now_ms(), peer])?;
+/// Conflict records shipped with one batch at most (each about a hundred bytes).
+const CONFLICTS_PER_BATCH: usize = 1000;
+
+fn conflicts_sent(conn: &Connection, peer: &str) -> Result<i64> {
+    Ok(conn.prepare_cached("SELECT conflicts_sent FROM _sy_peers WHERE site = ?1")?.query_row([peer], |r| r.get(0))?)
+}
+
+/// Records that `peer` took a batch's conflict records.
+pub fn conflicts_delivered(conn: &Connection, peer: &str, upto: i64) -> Result<()> {
+    conn.prepare_cached("UPDATE _sy_peers SET conflicts_sent = max(conflicts_sent, ?1) WHERE site = ?2")?
+        .execute(params![upto, peer])?;
     Ok(())
+}
+
+fn state_due(conn: &Connection, peer: &str) -> Result<bool> {
+    Ok(conn.prepare_cached("SELECT state_due FROM _sy_peers WHERE site = ?1")?.query_row([peer], |r| r.get(0))?)
+}
+
+fn change_first_seq(captured: &[(CapturedRef, i64)], change: &RowChange) -> i64 {
+    captured.iter().find(|(c, _)| c.table == change.table && c.pk == change.pk).map_or(i64::MAX, |(c, _)| c.seq)
+}
+
+/// Sets the batch's range: everything read, or up to just before the first
+/// change of the row that did not fit. A full batch promises a frontier only
+/// up to its last change (older-stamped changes may be left behind).
+fn finish_range(batch: &mut Batch, captured: &[(CapturedRef, i64)], cut_before: Option<i64>, max_changes: usize) {
+    let included: Vec<&(CapturedRef, i64)> =
+        captured.iter().take_while(|(c, _)| cut_before.is_none_or(|cut| c.seq < cut)).collect();
+    if let Some((last, hlc)) = included.last() {
+        batch.to_seq = last.seq;
+        if cut_before.is_some() || captured.len() >= max_changes {
+            batch.frontier_hlc = *hlc;
+        }
+    }
+}
+
+/// The batch entry for one touched row: its current registers.
+fn entry_for(conn: &Connection, registry: &Registry, touch: RowTouch) -> Result<Option<RowChange>> {
+    // Tables no longer synchronised are skipped, not shipped.
+    if registry.table(&touch.table).is_none() {
+        return Ok(None);
+    }
+    let Some(row) = load_row(conn, &touch.table, &touch.pk)? else {
+        return Ok(None);
+    };
+    Ok(Some(RowChange {
+        cells: load_cells(conn, &touch.table, &touch.pk)?,
+        table: touch.table,
+        pk: touch.pk,
+        kind: touch.kind,
+        changed: touch.changed.into_iter().collect(),
+        row,
+    }))
+}
+
+fn set_aside_oversize(conn: &Connection, change: &RowChange, len: usize, max_bytes: usize) -> Result<()> {
+    let reason = format!("the row's change takes {len} bytes, more than sync.max_batch_bytes ({max_bytes})");
+    let entry = Entry {
+        direction: Direction::Outbound,
+        peer: "",
+        table: &change.table,
+        pk: &change.pk,
+        reason: &reason,
+        change: None,
+    };
+    quarantine::set_aside(conn, &entry)?;
+    Ok(())
+}
+
+/// What a peer's reply changed in our view of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterReply {
+    /// Positions moved on as usual.
+    Steady,
+    /// The peer or this site has a new incarnation: positions started over.
+    Restarted,
+}
+
+/// Records a peer's reply to any request: a new incarnation of the peer, and
+/// for a batch its acknowledgement. An acknowledgement beyond our log's end
+/// means our database went back in time (restored from a backup): we take a
+/// new incarnation, so the peer stops taking our new writes for old ones.
+pub fn record_reply(conn: &Connection, registry: &Registry, peer: &str, reply: &Reply) -> Result<AfterReply> {
+    let own: Incarnation = incarnation(conn)?;
+    let seen = note_incarnation(conn, registry, own, peer, reply.incarnation)?;
+    let Answer::Ack { received_upto } = reply.answer else {
+        return Ok(if seen == Seen::Renewed { AfterReply::Restarted } else { AfterReply::Steady });
+    };
+    let end = log_end(conn)?;
+    if received_upto > end {
+        let reason = format!("`{peer}` acknowledged position {received_upto}, beyond this log's end {end}");
+        renew_own(conn, &reason)?;
+        return Ok(AfterReply::Restarted);
+    }
+    let update = if seen == Seen::Renewed {
+        "UPDATE _sy_peers SET acked_seq = ?1, last_ack_ms = ?2 WHERE site = ?3"
+    } else {
+        "UPDATE _sy_peers SET acked_seq = max(acked_seq, ?1), last_ack_ms = ?2 WHERE site = ?3"
+    };
+    conn.prepare_cached(update)?.execute(params![received_upto, wall_now_ms(), peer])?;
+    Ok(if seen == Seen::Renewed { AfterReply::Restarted } else { AfterReply::Steady })
 }

@@ -2,28 +2,53 @@
 
 use std::collections::BTreeMap;
 
-use rusqlite::Connection;
-use rusqlite::params_from_iter;
-use rusqlite::types::Value as SqlValue;
-use serde_json::Value as Json;
+use rusqlite::{Connection, params_from_iter};
 
 use super::capture::TableShape;
 use super::error::Result;
 use super::registers::Cell;
 use super::schema::set_applying;
-use super::sql::{ident, to_sql};
+use super::sql::ident;
+use super::value::Value;
 
 /// Makes the user's row match the registers. Runs with the applying flag
 /// raised so the capture triggers do not log it again.
 pub fn project_row(
     conn: &Connection,
     shape: &TableShape,
-    pk: &Json,
+    pk: &Value,
     alive: bool,
     cells: &BTreeMap<String, Cell>,
 ) -> Result<()> {
+    quietly(conn, || project_row_quietly(conn, shape, pk, alive, cells))
+}
+
+/// Writes only `columns` of an existing row back from the registers: a local
+/// write that lost is undone without touching the row's other columns, which
+/// may hold later writes not yet stamped.
+pub fn revert_columns(
+    conn: &Connection,
+    shape: &TableShape,
+    pk: &Value,
+    columns: &[&str],
+    cells: &BTreeMap<String, Cell>,
+) -> Result<()> {
+    if columns.is_empty() {
+        return Ok(());
+    }
+    let sets: Vec<String> = columns.iter().enumerate().map(|(i, c)| format!("{} = ?{}", ident(c), i + 2)).collect();
+    let sql = format!("UPDATE {} SET {} WHERE {} = ?1", ident(&shape.name), sets.join(", "), ident(&shape.pk));
+    let values = std::iter::once(pk.clone())
+        .chain(columns.iter().map(|c| cells.get(*c).map_or(Value::Null, |cell| cell.value.clone())));
+    quietly(conn, || {
+        conn.prepare_cached(&sql)?.execute(params_from_iter(values))?;
+        Ok(())
+    })
+}
+
+fn quietly(conn: &Connection, work: impl FnOnce() -> Result<()>) -> Result<()> {
     set_applying(conn, true)?;
-    let outcome = project_row_quietly(conn, shape, pk, alive, cells);
+    let outcome = work();
     set_applying(conn, false)?;
     outcome
 }
@@ -33,14 +58,14 @@ pub fn project_row(
 pub fn project_row_quietly(
     conn: &Connection,
     shape: &TableShape,
-    pk: &Json,
+    pk: &Value,
     alive: bool,
     cells: &BTreeMap<String, Cell>,
 ) -> Result<()> {
     if alive { upsert(conn, shape, pk, cells) } else { delete(conn, shape, pk) }
 }
 
-fn upsert(conn: &Connection, shape: &TableShape, pk: &Json, cells: &BTreeMap<String, Cell>) -> Result<()> {
+fn upsert(conn: &Connection, shape: &TableShape, pk: &Value, cells: &BTreeMap<String, Cell>) -> Result<()> {
     let columns: Vec<String> = std::iter::once(&shape.pk).chain(shape.columns.iter()).map(|c| ident(c)).collect();
     let placeholders: Vec<String> = (1..=columns.len()).map(|i| format!("?{i}")).collect();
     let on_conflict = if shape.columns.is_empty() {
@@ -58,14 +83,14 @@ fn upsert(conn: &Connection, shape: &TableShape, pk: &Json, cells: &BTreeMap<Str
         ident(&shape.pk),
         on_conflict
     );
-    let values = std::iter::once(to_sql(pk))
-        .chain(shape.columns.iter().map(|c| cells.get(c).map(|cell| to_sql(&cell.value)).unwrap_or(SqlValue::Null)));
+    let values =
+        std::iter::once(pk).chain(shape.columns.iter().map(|c| cells.get(c).map_or(&Value::Null, |cell| &cell.value)));
     conn.prepare_cached(&sql)?.execute(params_from_iter(values))?;
     Ok(())
 }
 
-fn delete(conn: &Connection, shape: &TableShape, pk: &Json) -> Result<()> {
+fn delete(conn: &Connection, shape: &TableShape, pk: &Value) -> Result<()> {
     let sql = format!("DELETE FROM {} WHERE {} = ?1", ident(&shape.name), ident(&shape.pk));
-    conn.prepare_cached(&sql)?.execute([to_sql(pk)])?;
+    conn.prepare_cached(&sql)?.execute([pk])?;
     Ok(())
 }

@@ -1,14 +1,40 @@
 //! Pruning: forget captured changes every peer has acknowledged, and
 //! tombstones no peer can still need.
 
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
-use super::config::ConflictPolicy;
 use super::error::Result;
 use super::hlc::read_clock;
 use super::registers::{forget_row, load_cells, load_row};
 use super::registry::Registry;
+use super::value::Value;
+
+/// Acknowledged changes deleted per pass at most, so one pass holds the write
+/// lock only briefly; passes come every second or so.
+const CHANGES_PER_PRUNE: i64 = 20_000;
+
+fn horizon_key(table: &str) -> String {
+    format!("prune_horizon/{table}")
+}
+
+/// Tombstones of `table` older than this HLC have been forgotten here.
+pub fn horizon(conn: &Connection, table: &str) -> Result<i64> {
+    Ok(conn
+        .prepare_cached("SELECT value FROM _sy_meta WHERE key = ?1")?
+        .query_row([horizon_key(table)], |r| r.get(0))
+        .optional()?
+        .unwrap_or(0))
+}
+
+fn raise_horizon(conn: &Connection, table: &str, hlc: i64) -> Result<()> {
+    conn.execute(
+        "INSERT INTO _sy_meta(key, value) VALUES (?1, ?2)
+         ON CONFLICT(key) DO UPDATE SET value = max(value, excluded.value)",
+        params![horizon_key(table), hlc],
+    )?;
+    Ok(())
+}
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PruneReport {
@@ -28,7 +54,11 @@ fn min_over_peers(conn: &Connection, registry: &Registry, column: &str) -> Resul
 
 pub fn prune(conn: &Connection, registry: &Registry) -> Result<PruneReport> {
     let acked_by_all = min_over_peers(conn, registry, "acked_seq")?.unwrap_or(i64::MAX);
-    let changes = conn.execute("DELETE FROM _sy_changes WHERE seq <= ?1 AND hlc IS NOT NULL", [acked_by_all])?;
+    let changes = conn.execute(
+        "DELETE FROM _sy_changes WHERE seq IN
+             (SELECT seq FROM _sy_changes WHERE seq <= ?1 AND hlc IS NOT NULL ORDER BY seq LIMIT ?2)",
+        params![acked_by_all, CHANGES_PER_PRUNE],
+    )?;
 
     // Every peer has since sent changes newer than this HLC, so none of its
     // future writes can be older than a tombstone below it.
@@ -38,11 +68,10 @@ pub fn prune(conn: &Connection, registry: &Registry) -> Result<PruneReport> {
     };
     let mut tombstones = 0;
     for (name, spec) in &registry.tables {
-        // Under these rules an old tombstone can still outrank a future write.
-        if matches!(spec.policy, ConflictPolicy::DeleteWins | ConflictPolicy::SitePriority(_)) {
+        if !spec.rule.prunes_tombstones() {
             continue;
         }
-        let candidates: Vec<String> = conn
+        let candidates: Vec<Value> = conn
             .prepare_cached(
                 "SELECT r.pk FROM _sy_rows r
                  WHERE r.tbl = ?1 AND r.alive = 0 AND r.hlc < ?2
@@ -50,14 +79,19 @@ pub fn prune(conn: &Connection, registry: &Registry) -> Result<PruneReport> {
             )?
             .query_map(params![name, frontier], |r| r.get(0))?
             .collect::<Result<_, _>>()?;
+        let mut forgotten = 0;
         for pk in candidates {
             let row = load_row(conn, name, &pk)?;
             let cells = load_cells(conn, name, &pk)?;
-            if !spec.policy.is_alive(row.as_ref(), &cells) {
+            if !spec.rule.is_alive(row.as_ref(), &cells) {
                 forget_row(conn, name, &pk)?;
-                tombstones += 1;
+                forgotten += 1;
             }
         }
+        if forgotten > 0 {
+            raise_horizon(conn, name, frontier)?;
+        }
+        tombstones += forgotten;
     }
     Ok(PruneReport { changes, tombstones })
 }

@@ -6,19 +6,47 @@ use std::collections::BTreeMap;
 
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
-use serde_json::Value as Json;
 
-use super::error::{Result, SyncError};
+use super::error::Result;
 use super::hlc::Version;
+use super::value::Value;
 
-/// One column's register. `prev` is the version the writer held before
+/// Per site, the newest of its writes to a column that a write had in its
+/// history (the writes it overwrote, and theirs). A write whose history covers
+/// another was made knowing it: overwriting it is no conflict.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Seen(pub BTreeMap<String, i64>);
+
+impl Seen {
+    pub fn covers(&self, version: &Version) -> bool {
+        self.0.get(&version.site).is_some_and(|hlc| *hlc >= version.hlc)
+    }
+
+    /// The history of a write made over `cell`: the cell's history and the cell itself.
+    pub fn over(cell: &Cell) -> Seen {
+        let mut seen = cell.seen.clone();
+        let newest = seen.0.entry(cell.version.site.clone()).or_insert(cell.version.hlc);
+        *newest = (*newest).max(cell.version.hlc);
+        seen
+    }
+
+    fn to_json(&self) -> String {
+        serde_json::to_string(&self.0).expect("a map of site to HLC is JSON")
+    }
+
+    fn from_json(text: &str) -> Seen {
+        // Written only by `to_json`; an unreadable history counts as none (more conflicts logged, never fewer).
+        Seen(serde_json::from_str(text).unwrap_or_default())
+    }
+}
+
+/// One column's register. `seen` is the history the writer held before
 /// writing, which tells a sequential overwrite from a concurrent one.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Cell {
-    pub value: Json,
+    pub value: Value,
     pub version: Version,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub prev: Option<Version>,
+    pub seen: Seen,
 }
 
 /// The row's existence register. `seen` (deletes only) is the newest version
@@ -27,7 +55,6 @@ pub struct Cell {
 pub struct RowState {
     pub alive: bool,
     pub version: Version,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seen: Option<Version>,
 }
 
@@ -35,48 +62,39 @@ fn version_from(hlc: Option<i64>, site: Option<String>) -> Option<Version> {
     Some(Version::new(hlc?, site?))
 }
 
-pub fn load_cells(conn: &Connection, table: &str, pk: &str) -> Result<BTreeMap<String, Cell>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT col, value, hlc, site, prev_hlc, prev_site FROM _sy_cells WHERE tbl = ?1 AND pk = ?2",
-    )?;
+pub fn load_cells(conn: &Connection, table: &str, pk: &Value) -> Result<BTreeMap<String, Cell>> {
+    let mut stmt =
+        conn.prepare_cached("SELECT col, value, hlc, site, seen FROM _sy_cells WHERE tbl = ?1 AND pk = ?2")?;
     let rows = stmt.query_map(params![table, pk], |r| {
         Ok((
             r.get::<_, String>(0)?,
-            r.get::<_, String>(1)?,
-            Version::new(r.get(2)?, r.get::<_, String>(3)?),
-            version_from(r.get(4)?, r.get(5)?),
+            Cell {
+                value: r.get(1)?,
+                version: Version::new(r.get(2)?, r.get::<_, String>(3)?),
+                seen: Seen::from_json(&r.get::<_, String>(4)?),
+            },
         ))
     })?;
     let mut cells = BTreeMap::new();
     for row in rows {
-        let (col, text, version, prev) = row?;
-        let value = serde_json::from_str(&text).map_err(|e| SyncError::Corrupt(format!("cell {table}.{col}: {e}")))?;
-        cells.insert(col, Cell { value, version, prev });
+        let (col, cell) = row?;
+        cells.insert(col, cell);
     }
     Ok(cells)
 }
 
-pub fn store_cell(conn: &Connection, table: &str, pk: &str, col: &str, cell: &Cell) -> Result<()> {
+pub fn store_cell(conn: &Connection, table: &str, pk: &Value, col: &str, cell: &Cell) -> Result<()> {
     conn.prepare_cached(
-        "INSERT INTO _sy_cells(tbl, pk, col, value, hlc, site, prev_hlc, prev_site)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+        "INSERT INTO _sy_cells(tbl, pk, col, value, hlc, site, seen)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
          ON CONFLICT(tbl, pk, col) DO UPDATE SET value = excluded.value, hlc = excluded.hlc,
-             site = excluded.site, prev_hlc = excluded.prev_hlc, prev_site = excluded.prev_site",
+             site = excluded.site, seen = excluded.seen",
     )?
-    .execute(params![
-        table,
-        pk,
-        col,
-        cell.value.to_string(),
-        cell.version.hlc,
-        cell.version.site,
-        cell.prev.as_ref().map(|v| v.hlc),
-        cell.prev.as_ref().map(|v| v.site.as_str()),
-    ])?;
+    .execute(params![table, pk, col, cell.value, cell.version.hlc, cell.version.site, cell.seen.to_json(),])?;
     Ok(())
 }
 
-pub fn load_row(conn: &Connection, table: &str, pk: &str) -> Result<Option<RowState>> {
+pub fn load_row(conn: &Connection, table: &str, pk: &Value) -> Result<Option<RowState>> {
     let row = conn
         .prepare_cached("SELECT alive, hlc, site, seen_hlc, seen_site FROM _sy_rows WHERE tbl = ?1 AND pk = ?2")?
         .query_row(params![table, pk], |r| {
@@ -90,7 +108,7 @@ pub fn load_row(conn: &Connection, table: &str, pk: &str) -> Result<Option<RowSt
     Ok(row)
 }
 
-pub fn store_row(conn: &Connection, table: &str, pk: &str, row: &RowState) -> Result<()> {
+pub fn store_row(conn: &Connection, table: &str, pk: &Value, row: &RowState) -> Result<()> {
     conn.prepare_cached(
         "INSERT INTO _sy_rows(tbl, pk, alive, hlc, site, seen_hlc, seen_site)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
@@ -110,7 +128,7 @@ pub fn store_row(conn: &Connection, table: &str, pk: &str, row: &RowState) -> Re
 }
 
 /// Removes all registers of a row (tombstone pruning).
-pub fn forget_row(conn: &Connection, table: &str, pk: &str) -> Result<()> {
+pub fn forget_row(conn: &Connection, table: &str, pk: &Value) -> Result<()> {
     conn.prepare_cached("DELETE FROM _sy_cells WHERE tbl = ?1 AND pk = ?2")?.execute(params![table, pk])?;
     conn.prepare_cached("DELETE FROM _sy_rows WHERE tbl = ?1 AND pk = ?2")?.execute(params![table, pk])?;
     Ok(())

@@ -3,12 +3,12 @@
 use std::collections::BTreeMap;
 
 use super::capture::TableShape;
-use super::config::ConflictPolicy;
+use super::conflict_rule::ConflictRule;
 
 #[derive(Debug, Clone)]
 pub struct TableSpec {
     pub shape: TableShape,
-    pub policy: ConflictPolicy,
+    pub rule: ConflictRule,
 }
 
 #[derive(Debug, Clone)]

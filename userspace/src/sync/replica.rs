@@ -7,29 +7,33 @@ use std::time::Duration;
 
 use rusqlite::{Connection, TransactionBehavior};
 
-use super::batch::Batch;
+use super::batch::{Batch, RowChange};
 use super::capture::{backfill, inspect, install_triggers};
 use super::config::{SyncConfig, TableConfig};
 use super::conflicts::{self, ConflictRecord};
 use super::error::{Result, SyncError};
 use super::hlc::read_clock;
-use super::inbound::apply_batch;
-use super::outbound::{build_batch, build_batch_after, record_ack};
+use super::inbound::{Receiving, apply_changes, handle, retry_quarantined};
+use super::incarnation::Incarnation;
+use super::outbound::{AfterReply, BatchLimits, build_batch_after, conflicts_delivered, record_reply};
 use super::prune::{PruneReport, prune};
+use super::quarantine;
 use super::registry::{Registry, TableSpec};
-use super::schema::{install, register_peers};
-use super::signing::open;
+use super::repair::{digest_query, plan_repair, record_check, record_repairs};
+use super::schema::{incarnation, install, register_peers};
 use super::stamp::stamp_pending;
+use super::state::{StateStep, next_state_page, state_page_delivered};
 use super::status::{SyncStatus, status};
+use super::wire::{DigestQuery, DigestReply, RepairRequest, Reply, Request};
 
-const DEFAULT_BATCH_LIMIT: usize = 2000;
 const MMAP_BYTES: i64 = 256 * 1024 * 1024;
-const STATEMENT_CACHE: usize = 64;
+const STATEMENT_CACHE: usize = 128;
 
 pub struct Replica {
     conn: Connection,
     registry: Registry,
-    batch_limit: usize,
+    limits: BatchLimits,
+    receiving: Receiving,
 }
 
 fn validate_setup(site_id: &str, tables: &[TableConfig], peers: &[String]) -> Result<()> {
@@ -54,7 +58,9 @@ fn validate_setup(site_id: &str, tables: &[TableConfig], peers: &[String]) -> Re
 impl Replica {
     pub fn open(config: &SyncConfig) -> Result<Self> {
         let mut replica = Self::open_path(&config.db_path, &config.site_id, &config.tables, &config.peer_ids())?;
-        replica.batch_limit = config.max_changes_per_batch.max(1);
+        replica.limits =
+            BatchLimits { max_changes: config.max_changes_per_batch.max(1), max_bytes: config.max_batch_bytes };
+        replica.receiving = Receiving { max_clock_ahead_ms: config.max_clock_ahead.as_millis() as u64 };
         Ok(replica)
     }
 
@@ -62,7 +68,7 @@ impl Replica {
         Self::from_connection(Connection::open(path)?, site_id, tables, peers)
     }
 
-    /// Installs metadata tables and capture triggers (idempotent) and refuses
+    /// Installs (or upgrades) metadata tables and capture triggers and refuses
     /// tables that cannot be synchronised.
     pub fn from_connection(
         mut conn: Connection,
@@ -86,11 +92,15 @@ impl Replica {
             let shape = inspect(&tx, &table.name)?;
             install_triggers(&tx, &shape)?;
             backfill(&tx, &shape)?;
-            specs.insert(table.name.clone(), TableSpec { shape, policy: table.policy.clone() });
+            specs.insert(table.name.clone(), TableSpec { shape, rule: table.rule.clone() });
         }
+        requeue_outbound_quarantine(&tx)?;
         tx.commit()?;
         let registry = Registry { site_id: site_id.to_string(), tables: specs, peers: peers.to_vec() };
-        Ok(Self { conn, registry, batch_limit: DEFAULT_BATCH_LIMIT })
+        let defaults = SyncConfig::new(site_id, path_of(&conn), Vec::new());
+        let limits = BatchLimits { max_changes: defaults.max_changes_per_batch, max_bytes: defaults.max_batch_bytes };
+        let receiving = Receiving { max_clock_ahead_ms: defaults.max_clock_ahead.as_millis() as u64 };
+        Ok(Self { conn, registry, limits, receiving })
     }
 
     fn write<T>(&mut self, work: impl FnOnce(&Connection, &Registry) -> Result<T>) -> Result<T> {
@@ -108,18 +118,22 @@ impl Replica {
         &self.registry.peers
     }
 
+    pub fn tables(&self) -> Vec<String> {
+        self.registry.tables.keys().cloned().collect()
+    }
+
     /// The underlying connection, e.g. for the daemon's own reads and writes
     /// (writes are captured by the triggers like any other program's).
     pub fn connection(&self) -> &Connection {
         &self.conn
     }
 
-    pub fn set_batch_limit(&mut self, limit: usize) {
-        self.batch_limit = limit.max(1);
+    pub fn batch_limits(&self) -> BatchLimits {
+        self.limits
     }
 
-    pub fn batch_limit(&self) -> usize {
-        self.batch_limit
+    pub fn incarnation(&self) -> Result<Incarnation> {
+        incarnation(&self.conn)
     }
 
     /// Assigns HLC versions to captured changes now rather than at the next ship or apply.
@@ -127,37 +141,87 @@ impl Replica {
         self.write(stamp_pending)
     }
 
-    /// The next batch for `peer`: everything it has not acknowledged, up to the batch limit.
+    /// The next batch for `peer`: everything it has not acknowledged, up to the batch limits.
     pub fn build_batch(&mut self, peer: &str) -> Result<Batch> {
-        let limit = self.batch_limit;
-        self.write(|conn, registry| build_batch(conn, registry, peer, limit))
+        self.build_batch_after(peer, 0)
     }
 
     /// The batch following one that is still in flight and ends at `after`.
     pub fn build_batch_after(&mut self, peer: &str, after: i64) -> Result<Batch> {
-        let limit = self.batch_limit;
-        self.write(|conn, registry| build_batch_after(conn, registry, peer, after, limit))
+        let limits = self.limits;
+        self.write(|conn, registry| build_batch_after(conn, registry, peer, after, limits))
     }
 
     /// Whether any change was captured after position `seq` (cheap, read-only).
     pub fn has_changes_after(&self, seq: i64) -> Result<bool> {
-        Ok(self.conn.query_row("SELECT EXISTS (SELECT 1 FROM _sy_changes WHERE seq > ?1)", [seq], |r| r.get(0))?)
+        let query = "SELECT EXISTS (SELECT 1 FROM _sy_changes WHERE seq > ?1)";
+        Ok(self.conn.prepare_cached(query)?.query_row([seq], |r| r.get(0))?)
     }
 
-    pub fn record_ack(&mut self, peer: &str, ack: i64) -> Result<()> {
-        self.write(|conn, _| record_ack(conn, peer, ack))
+    /// Records `peer`'s reply to a request of ours (its acknowledgement, its incarnation).
+    pub fn record_reply(&mut self, peer: &str, reply: &Reply) -> Result<AfterReply> {
+        self.write(|conn, registry| record_reply(conn, registry, peer, reply))
     }
 
-    /// Applies a batch in one transaction with the new receive position and
-    /// returns the position to acknowledge. A rejected batch changes nothing.
-    pub fn apply(&mut self, batch: &Batch) -> Result<i64> {
-        self.write(|conn, registry| apply_batch(conn, registry, batch))
+    /// Records `peer`'s reply to one of our batches: as `record_reply`, and the
+    /// conflict records the batch carried are delivered.
+    pub fn record_batch_reply(&mut self, peer: &str, batch: &Batch, reply: &Reply) -> Result<AfterReply> {
+        self.write(|conn, registry| {
+            let after = record_reply(conn, registry, peer, reply)?;
+            if after == AfterReply::Steady {
+                conflicts_delivered(conn, peer, batch.conflicts_upto)?;
+            }
+            Ok(after)
+        })
     }
 
-    /// Verifies the signature, then applies.
-    pub fn apply_sealed(&mut self, bytes: &[u8], key: &[u8]) -> Result<i64> {
-        let batch = open(bytes, key)?;
-        self.apply(&batch)
+    /// Answers a peer's request; for a batch, applies it in one transaction
+    /// with the new receive position. A refused request changes nothing.
+    pub fn handle(&mut self, request: &Request) -> Result<Reply> {
+        let receiving = self.receiving;
+        self.write(|conn, registry| handle(conn, registry, request, receiving))
+    }
+
+    /// Applies a batch (the receiving side of `handle`, for a batch in hand).
+    pub fn apply(&mut self, batch: &Batch) -> Result<Reply> {
+        self.handle(&Request::Batch(batch.clone()))
+    }
+
+    /// The next page of our full state for `peer`, while a transfer is due.
+    pub fn next_state_page(&mut self, peer: &str) -> Result<Option<StateStep>> {
+        let limits = self.limits;
+        self.write(|conn, registry| next_state_page(conn, registry, peer, limits))
+    }
+
+    pub fn state_page_delivered(&mut self, peer: &str, step: &StateStep) -> Result<()> {
+        self.write(|conn, _| state_page_delivered(conn, peer, step))
+    }
+
+    /// Anti-entropy, asking side: our digests of `table` for `peer`.
+    pub fn digest_query(&mut self, peer: &str, table: &str) -> Result<DigestQuery> {
+        self.write(|conn, registry| digest_query(conn, registry, peer, table))
+    }
+
+    /// Anti-entropy, asking side: the repair to send for what the peer's digests showed.
+    pub fn plan_repair(&mut self, peer: &str, table: &str, reply: &DigestReply) -> Result<Option<RepairRequest>> {
+        self.write(|conn, registry| plan_repair(conn, registry, peer, table, reply))
+    }
+
+    /// Anti-entropy, asking side: merges the peer's registers for the repaired rows.
+    pub fn finish_repair(&mut self, peer: &str, rows: &[RowChange]) -> Result<()> {
+        self.write(|conn, registry| {
+            apply_changes(conn, registry, peer, rows)?;
+            record_repairs(conn, peer, rows.len())
+        })
+    }
+
+    pub fn record_check(&mut self, peer: &str, divergent: usize, result: &str) -> Result<()> {
+        self.write(|conn, _| record_check(conn, peer, divergent, result))
+    }
+
+    /// Tries quarantined peer changes again; returns how many went through.
+    pub fn retry_quarantined(&mut self) -> Result<usize> {
+        self.write(retry_quarantined)
     }
 
     pub fn prune(&mut self) -> Result<PruneReport> {
@@ -166,11 +230,18 @@ impl Replica {
 
     /// Captured changes `peer` has not acknowledged (cheap, read-only).
     pub fn backlog_for(&self, peer: &str) -> Result<u64> {
-        Ok(self.conn.query_row(
-            "SELECT count(*) FROM _sy_changes WHERE seq > (SELECT acked_seq FROM _sy_peers WHERE site = ?1)",
-            [peer],
-            |r| r.get(0),
-        )?)
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT count(*) FROM _sy_changes WHERE seq > (SELECT acked_seq FROM _sy_peers WHERE site = ?1)",
+            )?
+            .query_row([peer], |r| r.get(0))?)
+    }
+
+    /// Whether our full state is being sent to `peer` (cheap, read-only).
+    pub fn state_due(&self, peer: &str) -> Result<bool> {
+        let query = "SELECT state_due FROM _sy_peers WHERE site = ?1";
+        Ok(self.conn.prepare_cached(query)?.query_row([peer], |r| r.get(0))?)
     }
 
     pub fn status(&self) -> Result<SyncStatus> {
@@ -185,4 +256,29 @@ impl Replica {
     pub fn clock(&self) -> Result<i64> {
         read_clock(&self.conn)
     }
+}
+
+fn path_of(conn: &Connection) -> std::path::PathBuf {
+    conn.path().map(std::path::PathBuf::from).unwrap_or_default()
+}
+
+/// Local changes set aside earlier are logged again at start (the limit that
+/// stopped them may have been raised); if they still fail they come back.
+fn requeue_outbound_quarantine(conn: &Connection) -> Result<()> {
+    for (table, pk) in quarantine::outbound_retries(conn)? {
+        if pk.is_null() {
+            continue;
+        }
+        let requeued = conn
+            .prepare_cached(
+                "INSERT INTO _sy_changes(tbl, pk, kind, changed, wall_ms)
+                 SELECT ?1, ?2, CASE WHEN alive THEN 'update' ELSE 'delete' END, '[]', ?3
+                 FROM _sy_rows WHERE tbl = ?1 AND pk = ?2",
+            )?
+            .execute(rusqlite::params![table, pk, super::hlc::wall_now_ms()])?;
+        if requeued > 0 {
+            quarantine::release(conn, quarantine::Direction::Outbound, "", &table, &pk)?;
+        }
+    }
+    Ok(())
 }

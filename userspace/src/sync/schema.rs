@@ -1,16 +1,21 @@
 //! The module's own tables, all prefixed `_sy_`, created in the synced database.
+//!
+//! Columns that hold a user's key or value are declared without a type, so
+//! SQLite stores every value exactly as given (no affinity conversion).
 
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::error::{Result, SyncError};
+use super::incarnation::Incarnation;
+use super::migrate;
 
-/// Version of the batch format and metadata layout this code speaks.
-pub const SCHEMA_VERSION: u32 = 1;
+/// Version of the metadata layout this code writes.
+pub const SCHEMA_VERSION: u32 = 2;
 
-const DDL: &str = r#"
+pub(super) const DDL: &str = r#"
 CREATE TABLE IF NOT EXISTS _sy_meta(
     key   TEXT PRIMARY KEY,
-    value ANY
+    value
 );
 -- Raised only inside the apply transaction so capture triggers stay quiet
 -- for remote changes; other connections never see it raised.
@@ -19,14 +24,14 @@ CREATE TABLE IF NOT EXISTS _sy_applying(
     active INTEGER NOT NULL
 );
 INSERT OR IGNORE INTO _sy_applying(id, active) VALUES (1, 0);
--- Filled by triggers; `hlc` stays NULL until the change is stamped.
+-- Filled by triggers: which row a write touched, not its values (those are
+-- read when the change is stamped). `hlc` stays NULL until then.
 CREATE TABLE IF NOT EXISTS _sy_changes(
     seq      INTEGER PRIMARY KEY AUTOINCREMENT,
     tbl      TEXT NOT NULL,
-    pk       TEXT NOT NULL,
+    pk,
     kind     TEXT NOT NULL,
     changed  TEXT NOT NULL,
-    row_json TEXT,
     wall_ms  REAL NOT NULL,
     hlc      INTEGER
 );
@@ -35,7 +40,7 @@ CREATE INDEX IF NOT EXISTS _sy_changes_row ON _sy_changes(tbl, pk);
 -- Row existence register (insert/delete) per synced row; dead rows are tombstones.
 CREATE TABLE IF NOT EXISTS _sy_rows(
     tbl       TEXT NOT NULL,
-    pk        TEXT NOT NULL,
+    pk        NOT NULL,
     alive     INTEGER NOT NULL,
     hlc       INTEGER NOT NULL,
     site      TEXT NOT NULL,
@@ -46,13 +51,12 @@ CREATE TABLE IF NOT EXISTS _sy_rows(
 -- Last-writer-wins register per column: value and the version that wrote it.
 CREATE TABLE IF NOT EXISTS _sy_cells(
     tbl       TEXT NOT NULL,
-    pk        TEXT NOT NULL,
+    pk        NOT NULL,
     col       TEXT NOT NULL,
-    value     TEXT NOT NULL,
+    value,
     hlc       INTEGER NOT NULL,
     site      TEXT NOT NULL,
-    prev_hlc  INTEGER,
-    prev_site TEXT,
+    seen      TEXT NOT NULL DEFAULT '{}',
     PRIMARY KEY (tbl, pk, col)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS _sy_peers(
@@ -62,43 +66,126 @@ CREATE TABLE IF NOT EXISTS _sy_peers(
     frontier_hlc     INTEGER NOT NULL DEFAULT 0,
     last_sent_ms     REAL,
     last_received_ms REAL,
-    last_ack_ms      REAL
+    last_ack_ms      REAL,
+    incarnation      TEXT,
+    state_due        INTEGER NOT NULL DEFAULT 0,
+    state_table      TEXT,
+    state_after,
+    check_ms         REAL,
+    check_result     TEXT,
+    check_divergent  INTEGER NOT NULL DEFAULT 0,
+    repairs_total    INTEGER NOT NULL DEFAULT 0,
+    conflicts_sent   INTEGER NOT NULL DEFAULT 0
 );
+-- Incarnations a peer has left behind; batches from them are refused.
+CREATE TABLE IF NOT EXISTS _sy_retired(
+    site        TEXT NOT NULL,
+    incarnation TEXT NOT NULL,
+    retired_ms  REAL NOT NULL,
+    PRIMARY KEY (site, incarnation)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS _sy_conflicts(
     id           INTEGER PRIMARY KEY,
     tbl          TEXT NOT NULL,
-    pk           TEXT NOT NULL,
+    pk,
     col          TEXT NOT NULL,
     via_site     TEXT NOT NULL,
-    winner_value TEXT,
+    winner_value,
     winner_hlc   INTEGER NOT NULL,
     winner_site  TEXT NOT NULL,
-    loser_value  TEXT,
+    loser_value,
     loser_hlc    INTEGER NOT NULL,
     loser_site   TEXT NOT NULL,
     recorded_ms  REAL NOT NULL,
+    -- The site that found the conflict, when it was not this one.
+    found_at     TEXT,
     UNIQUE (tbl, pk, col, loser_hlc, loser_site)
+);
+-- Changes that could not be built (outbound) or applied (inbound), set aside
+-- so the others keep flowing; one entry per row and direction.
+CREATE TABLE IF NOT EXISTS _sy_quarantine(
+    id          INTEGER PRIMARY KEY,
+    direction   TEXT NOT NULL,
+    peer        TEXT NOT NULL,
+    tbl         TEXT NOT NULL,
+    pk,
+    reason      TEXT NOT NULL,
+    change      BLOB,
+    attempts    INTEGER NOT NULL DEFAULT 1,
+    first_ms    REAL NOT NULL,
+    last_ms     REAL NOT NULL,
+    UNIQUE (direction, peer, tbl, pk)
 );
 "#;
 
-/// Creates the metadata tables and binds the database file to one site id.
-pub fn install(conn: &Connection, site_id: &str) -> Result<()> {
+fn meta_text(conn: &Connection, key: &str) -> Result<Option<String>> {
+    Ok(conn.query_row("SELECT CAST(value AS TEXT) FROM _sy_meta WHERE key = ?1", [key], |r| r.get(0)).optional()?)
+}
+
+fn has_table(conn: &Connection, name: &str) -> Result<bool> {
+    Ok(conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1)",
+        [name],
+        |r| r.get(0),
+    )?)
+}
+
+/// The layout version of an existing database (0 for one never set up).
+fn stored_version(conn: &Connection) -> Result<u32> {
+    if !has_table(conn, "_sy_meta")? {
+        return Ok(0);
+    }
+    let version = meta_text(conn, "schema_version")?.and_then(|v| v.parse().ok());
+    Ok(version.unwrap_or(1))
+}
+
+/// Creates (or upgrades) the metadata tables and binds the database file to
+/// one site id. Returns the database's incarnation.
+pub fn install(conn: &Connection, site_id: &str) -> Result<Incarnation> {
+    match stored_version(conn)? {
+        0 | SCHEMA_VERSION => {}
+        1 => migrate::from_v1(conn)?,
+        newer => return Err(SyncError::NewerDatabase { found: newer, supported: SCHEMA_VERSION }),
+    }
     conn.execute_batch(DDL)?;
-    let stored: Option<String> =
-        conn.query_row("SELECT value FROM _sy_meta WHERE key = 'site_id'", [], |r| r.get(0)).optional()?;
-    match stored {
+    match meta_text(conn, "site_id")? {
         Some(existing) if existing != site_id => {
-            Err(SyncError::Config(format!("database belongs to site `{existing}`, not `{site_id}`")))
+            return Err(SyncError::WrongSite { database: existing, configured: site_id.into() });
         }
-        Some(_) => Ok(()),
+        Some(_) => {}
         None => {
             conn.execute(
                 "INSERT INTO _sy_meta(key, value) VALUES ('site_id', ?1), ('schema_version', ?2)",
                 params![site_id, SCHEMA_VERSION],
             )?;
-            Ok(())
         }
     }
+    match meta_text(conn, "incarnation")?.and_then(|text| Incarnation::parse(&text)) {
+        Some(incarnation) => Ok(incarnation),
+        None => {
+            let incarnation = Incarnation::random();
+            store_incarnation(conn, &incarnation)?;
+            Ok(incarnation)
+        }
+    }
+}
+
+/// This database's incarnation (set up by `install`).
+pub fn incarnation(conn: &Connection) -> Result<Incarnation> {
+    let text: Option<String> = conn
+        .prepare_cached("SELECT value FROM _sy_meta WHERE key = 'incarnation'")?
+        .query_row([], |r| r.get(0))
+        .optional()?;
+    text.and_then(|t| Incarnation::parse(&t)).ok_or_else(|| SyncError::Corrupt("no incarnation in _sy_meta".into()))
+}
+
+pub fn store_incarnation(conn: &Connection, incarnation: &Incarnation) -> Result<()> {
+    conn.execute(
+        "INSERT INTO _sy_meta(key, value) VALUES ('incarnation', ?1)
+         ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        [incarnation.to_string()],
+    )?;
+    Ok(())
 }
 
 /// Registers peers so their positions exist from the start (pruning waits for them).
@@ -114,4 +201,20 @@ pub fn register_peers(conn: &Connection, peers: &[String]) -> Result<()> {
 pub fn set_applying(conn: &Connection, active: bool) -> Result<()> {
     conn.prepare_cached("UPDATE _sy_applying SET active = ?1 WHERE id = 1")?.execute([active as i64])?;
     Ok(())
+}
+
+/// A counter kept in `_sy_meta`.
+pub fn bump_counter(conn: &Connection, key: &str, by: i64) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO _sy_meta(key, value) VALUES (?1, ?2)
+         ON CONFLICT(key) DO UPDATE SET value = value + excluded.value",
+    )?
+    .execute(params![key, by])?;
+    Ok(())
+}
+
+pub fn read_counter(conn: &Connection, key: &str) -> Result<i64> {
+    let value: Option<i64> =
+        conn.prepare_cached("SELECT value FROM _sy_meta WHERE key = ?1")?.query_row([key], |r| r.get(0)).optional()?;
+    Ok(value.unwrap_or(0))
 }

@@ -1,62 +1,65 @@
 //! Stamping: turns trigger-captured changes into versioned writes.
 //!
-//! Triggers cannot call Rust, so they log a local sequence number and the wall
-//! clock only. Here, inside the caller's write transaction, each unstamped
-//! change gets the next HLC (never below its wall time, always above the
-//! persisted clock), and its columns are written into the row's registers.
+//! Triggers cannot call Rust, so they log which row changed, the columns and
+//! the wall clock only. Here, inside the caller's write transaction, each
+//! unstamped change gets the next HLC (never below its wall time, always above
+//! the persisted clock), and the row's current values are written into its
+//! registers. Every local write is captured, so the values read now are those
+//! of the newest unstamped change of the row, which is what ships anyway.
+//! A change that cannot be stamped is set aside in the quarantine.
+
+use std::collections::BTreeMap;
 
 use rusqlite::{Connection, params};
-use serde_json::{Map, Value as Json};
 
-use super::conflicts::{self, Discarded};
+use super::batch::ChangeKind;
+use super::capture::TableShape;
+use super::conflicts::RowConflicts;
 use super::error::{Result, SyncError};
-use super::hlc::{Version, read_clock, tick, write_clock};
-use super::project::project_row;
-use super::registers::{Cell, RowState, load_cells, load_row, newest_version, store_cell, store_row};
+use super::hlc::{Version, read_clock, tick, wall_now_ms, write_clock};
+use super::project::{project_row, revert_columns};
+use super::quarantine::{self, Direction, Entry};
+use super::registers::{Cell, RowState, Seen, load_cells, load_row, newest_version, store_cell, store_row};
 use super::registry::{Registry, TableSpec};
+use super::savepoint::in_savepoint;
+use super::sql::ident;
+use super::value::Value;
 
-struct Captured {
+/// One row of the change table, as the triggers wrote it.
+struct Logged {
     seq: i64,
     table: String,
-    pk: String,
+    pk: Value,
     kind: String,
-    changed: Vec<String>,
-    row: Option<Map<String, Json>>,
+    changed: String,
     wall_ms: f64,
 }
 
-fn read_unstamped(conn: &Connection, limit: Option<usize>) -> Result<Vec<Captured>> {
+/// A logged change that makes sense.
+struct Captured {
+    seq: i64,
+    pk: Value,
+    kind: ChangeKind,
+    changed: Vec<String>,
+}
+
+fn read_unstamped(conn: &Connection, limit: Option<usize>) -> Result<Vec<Logged>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT seq, tbl, pk, kind, changed, row_json, wall_ms FROM _sy_changes WHERE hlc IS NULL ORDER BY seq LIMIT ?1",
+        "SELECT seq, tbl, pk, kind, changed, wall_ms FROM _sy_changes WHERE hlc IS NULL ORDER BY seq LIMIT ?1",
     )?;
     // SQLite reads a negative LIMIT as no limit.
     let limit = limit.map_or(-1, |n| n as i64);
-    let raw = stmt.query_map([limit], |r| {
-        Ok((
-            r.get::<_, i64>(0)?,
-            r.get::<_, String>(1)?,
-            r.get::<_, String>(2)?,
-            r.get::<_, String>(3)?,
-            r.get::<_, String>(4)?,
-            r.get::<_, Option<String>>(5)?,
-            r.get::<_, f64>(6)?,
-        ))
+    let rows = stmt.query_map([limit], |r| {
+        Ok(Logged {
+            seq: r.get(0)?,
+            table: r.get(1)?,
+            pk: r.get(2)?,
+            kind: r.get(3)?,
+            changed: r.get(4)?,
+            wall_ms: r.get(5)?,
+        })
     })?;
-    let mut out = Vec::new();
-    for item in raw {
-        let (seq, table, pk, kind, changed, row, wall_ms) = item?;
-        let corrupt = |e: serde_json::Error| SyncError::Corrupt(format!("change {seq}: {e}"));
-        out.push(Captured {
-            seq,
-            table,
-            pk,
-            kind,
-            changed: serde_json::from_str(&changed).map_err(corrupt)?,
-            row: row.map(|text| serde_json::from_str(&text)).transpose().map_err(corrupt)?,
-            wall_ms,
-        });
-    }
-    Ok(out)
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
 /// Stamps every captured change not yet stamped; returns how many.
@@ -74,96 +77,185 @@ pub fn stamp_oldest(conn: &Connection, registry: &Registry, limit: Option<usize>
         return Ok(0);
     }
     let mut clock = read_clock(conn)?;
-    let mut set_hlc = conn.prepare_cached("UPDATE _sy_changes SET hlc = ?1 WHERE seq = ?2")?;
-    for change in &pending {
-        clock = tick(clock, change.wall_ms);
-        set_hlc.execute(params![clock, change.seq])?;
-        if let Some(spec) = registry.table(&change.table) {
-            absorb_local(conn, spec, change, Version::new(clock, &registry.site_id))?;
+    for logged in &pending {
+        clock = tick(clock, logged.wall_ms);
+        conn.prepare_cached("UPDATE _sy_changes SET hlc = ?1 WHERE seq = ?2")?.execute(params![clock, logged.seq])?;
+        let Some(spec) = registry.table(&logged.table) else {
+            continue; // no longer synchronised: never shipped
+        };
+        let version = Version::new(clock, &registry.site_id);
+        if let Err(reason) = in_savepoint(conn, || absorb_logged(conn, spec, logged, version))? {
+            set_aside(conn, logged, &reason)?;
         }
     }
     write_clock(conn, clock)?;
     Ok(pending.len())
 }
 
+fn parse(logged: &Logged) -> std::result::Result<Captured, String> {
+    let kind = ChangeKind::from_sql(&logged.kind)
+        .ok_or_else(|| format!("unknown kind `{}` in the change table", logged.kind))?;
+    let changed: Vec<String> =
+        serde_json::from_str(&logged.changed).map_err(|e| format!("unreadable changed columns: {e}"))?;
+    if logged.pk.is_null() {
+        return Err("the row's key is NULL, so the row cannot be told apart from others".into());
+    }
+    Ok(Captured { seq: logged.seq, pk: logged.pk.clone(), kind, changed })
+}
+
+fn absorb_logged(conn: &Connection, spec: &TableSpec, logged: &Logged, version: Version) -> Result<()> {
+    let captured = parse(logged).map_err(SyncError::Unusable)?;
+    let values = if captured.kind.leaves_row() { read_row(conn, &spec.shape, &captured.pk)? } else { None };
+    absorb_local(conn, spec, &captured, values, version)
+}
+
+/// Takes a change that cannot be stamped out of the change table into the quarantine.
+fn set_aside(conn: &Connection, logged: &Logged, reason: &SyncError) -> Result<()> {
+    let entry = Entry {
+        direction: Direction::Outbound,
+        peer: "",
+        table: &logged.table,
+        pk: &logged.pk,
+        reason: &reason.to_string(),
+        change: None,
+    };
+    quarantine::set_aside(conn, &entry)?;
+    conn.prepare_cached("DELETE FROM _sy_changes WHERE seq = ?1")?.execute([logged.seq])?;
+    Ok(())
+}
+
+/// The row's non-key columns as they are now; `None` when the row is gone.
+pub fn read_row(conn: &Connection, shape: &TableShape, pk: &Value) -> Result<Option<Vec<Value>>> {
+    let columns: Vec<String> = shape.columns.iter().map(|c| ident(c)).collect();
+    let select = if columns.is_empty() { "1".to_string() } else { columns.join(", ") };
+    let sql = format!("SELECT {select} FROM {} WHERE {} = ?1", ident(&shape.name), ident(&shape.pk));
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut rows = stmt.query([pk])?;
+    let Some(row) = rows.next()? else {
+        return Ok(None);
+    };
+    let values = (0..shape.columns.len()).map(|i| row.get::<_, Value>(i)).collect::<rusqlite::Result<_>>()?;
+    Ok(Some(values))
+}
+
+/// What a local write lost under the table's rule.
+#[derive(Default)]
+struct Losses {
+    columns: Vec<String>,
+    existence: bool,
+}
+
 /// Writes one local change into the registers. A local write always wins
 /// under time-based rules; under `SitePriority` it can lose, and is then
-/// reverted in the user's table and logged as a conflict.
-fn absorb_local(conn: &Connection, spec: &TableSpec, change: &Captured, version: Version) -> Result<()> {
-    let policy = &spec.policy;
+/// reverted in the user's table (once it is the row's newest change) and
+/// logged as a conflict.
+fn absorb_local(
+    conn: &Connection,
+    spec: &TableSpec,
+    change: &Captured,
+    values: Option<Vec<Value>>,
+    version: Version,
+) -> Result<()> {
     let table = spec.shape.name.as_str();
-    let pk: Json =
-        serde_json::from_str(&change.pk).map_err(|e| SyncError::Corrupt(format!("change {} key: {e}", change.seq)))?;
     let mut cells = load_cells(conn, table, &change.pk)?;
     let mut row = load_row(conn, table, &change.pk)?;
-    let mut lost_any = false;
-    let local_alive = change.kind != "delete";
-
-    let lose = |conn: &Connection,
-                column: Option<&str>,
-                winner: &Version,
-                winner_value: Option<&Json>,
-                value: Option<&Json>| {
-        conflicts::record(
-            conn,
-            &Discarded {
-                table,
-                pk: &change.pk,
-                column,
-                via_site: &version.site,
-                winner_value,
-                winner,
-                loser_value: value,
-                loser: &version,
-            },
-        )
-    };
-
-    if local_alive {
-        let values = change.row.clone().unwrap_or_default();
-        let written: Vec<&String> = if change.kind == "insert" {
-            spec.shape.columns.iter().collect()
-        } else {
-            spec.shape.columns.iter().filter(|c| change.changed.contains(c) || !cells.contains_key(*c)).collect()
-        };
-        for col in written {
-            let value = values.get(col).cloned().unwrap_or(Json::Null);
-            let current = cells.get(col);
-            if current.is_none_or(|c| policy.beats(&version, &c.version)) {
-                let cell = Cell { value, version: version.clone(), prev: current.map(|c| c.version.clone()) };
-                store_cell(conn, table, &change.pk, col, &cell)?;
-                cells.insert(col.clone(), cell);
-            } else {
-                let current = current.expect("checked above");
-                lose(conn, Some(col), &current.version, Some(&current.value), Some(&value))?;
-                lost_any = true;
+    let conflicts = RowConflicts { conn, table, pk: &change.pk, via_site: &version.site };
+    let mut losses = Losses::default();
+    if let Some(values) = &values {
+        let written = written_columns(&spec.shape, change, &cells);
+        for (col, value) in spec.shape.columns.iter().zip(values).filter(|(col, _)| written.contains(col)) {
+            if !write_cell(&conflicts, spec, &mut cells, col, value.clone(), &version)? {
+                losses.columns.push(col.clone());
             }
         }
-        if change.kind == "insert" || row.is_none() {
-            if row.as_ref().is_none_or(|r| policy.beats(&version, &r.version)) {
-                let state = RowState { alive: true, version: version.clone(), seen: None };
+    }
+    let writes_existence = match change.kind {
+        ChangeKind::Delete => true,
+        _ => values.is_some() && (change.kind == ChangeKind::Insert || row.is_none()),
+    };
+    if writes_existence {
+        let alive = change.kind.leaves_row();
+        let seen = (!alive).then(|| newest_version(row.as_ref(), &cells)).flatten();
+        let state = RowState { alive, version: version.clone(), seen };
+        match &row {
+            Some(current) if !spec.rule.beats(&version, &current.version) => {
+                conflicts.discard(None, &current.version, None, &version, None)?;
+                losses.existence = true;
+            }
+            _ => {
                 store_row(conn, table, &change.pk, &state)?;
                 row = Some(state);
-            } else {
-                lose(conn, None, &row.as_ref().expect("checked above").version, None, None)?;
-                lost_any = true;
             }
         }
+    }
+    // The row as the rule has it may differ from what the write left even when
+    // the write itself won (a delete under a higher-ranked site's update).
+    let alive = spec.rule.is_alive(row.as_ref(), &cells);
+    let left_row = values.is_some() && change.kind.leaves_row();
+    let existence_differs = losses.existence || (writes_existence && alive != left_row);
+    if losses.columns.is_empty() && !existence_differs || has_later_change(conn, table, change)? {
+        return Ok(());
+    }
+    if existence_differs {
+        project_row(conn, &spec.shape, &change.pk, alive, &cells)
     } else {
-        let seen = newest_version(row.as_ref(), &cells);
-        if row.as_ref().is_none_or(|r| policy.beats(&version, &r.version)) {
-            let state = RowState { alive: false, version: version.clone(), seen };
-            store_row(conn, table, &change.pk, &state)?;
-            row = Some(state);
-        } else {
-            lose(conn, None, &row.as_ref().expect("checked above").version, None, None)?;
-            lost_any = true;
-        }
+        let lost: Vec<&str> = losses.columns.iter().map(String::as_str).collect();
+        revert_columns(conn, &spec.shape, &change.pk, &lost, &cells)
     }
+}
 
-    let merged_alive = policy.is_alive(row.as_ref(), &cells);
-    if lost_any || merged_alive != local_alive {
-        project_row(conn, &spec.shape, &pk, merged_alive, &cells)?;
+/// Columns a change writes: all for an insert; for an update the changed ones
+/// plus any without a register yet.
+fn written_columns<'a>(shape: &'a TableShape, change: &Captured, cells: &BTreeMap<String, Cell>) -> Vec<&'a String> {
+    if change.kind == ChangeKind::Insert {
+        return shape.columns.iter().collect();
     }
-    Ok(())
+    shape.columns.iter().filter(|c| change.changed.contains(c) || !cells.contains_key(*c)).collect()
+}
+
+/// Writes a local value into a column register unless the current one wins;
+/// returns whether the local value was kept.
+fn write_cell(
+    conflicts: &RowConflicts<'_>,
+    spec: &TableSpec,
+    cells: &mut BTreeMap<String, Cell>,
+    col: &str,
+    value: Value,
+    version: &Version,
+) -> Result<bool> {
+    let current = cells.get(col);
+    if let Some(current) = current.filter(|c| !spec.rule.beats(version, &c.version)) {
+        conflicts.discard(Some(col), &current.version, Some(&current.value), version, Some(&value))?;
+        return Ok(false);
+    }
+    let cell = Cell { value, version: version.clone(), seen: current.map(Seen::over).unwrap_or_default() };
+    store_cell(conflicts.conn, &spec.shape.name, conflicts.pk, col, &cell)?;
+    cells.insert(col.to_string(), cell);
+    Ok(true)
+}
+
+/// Whether a later local change to the same row still waits to be stamped:
+/// the user's table then holds that change's outcome, which must stay.
+fn has_later_change(conn: &Connection, table: &str, change: &Captured) -> Result<bool> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM _sy_changes WHERE tbl = ?1 AND pk = ?2 AND seq > ?3 AND hlc IS NULL)",
+        )?
+        .query_row(params![table, change.pk, change.seq], |r| r.get(0))?)
+}
+
+/// Records a delete made by this site itself (not through the triggers) at
+/// `version`: a stamped change that ships like any other, and the tombstone.
+pub fn log_local_delete(
+    conn: &Connection,
+    table: &str,
+    pk: &Value,
+    version: &Version,
+    seen: Option<Version>,
+) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO _sy_changes(tbl, pk, kind, changed, wall_ms, hlc) VALUES (?1, ?2, ?3, '[]', ?4, ?5)",
+    )?
+    .execute(params![table, pk, ChangeKind::Delete.as_sql(), wall_now_ms(), version.hlc])?;
+    store_row(conn, table, pk, &RowState { alive: false, version: version.clone(), seen })
 }

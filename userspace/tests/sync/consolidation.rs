@@ -1,5 +1,4 @@
-use serde_json::json;
-use switchyard::sync::ChangeKind;
+use switchyard::sync::{ChangeKind, Value};
 
 use super::support::{app, db_path, deliver, open_site};
 
@@ -18,11 +17,11 @@ fn updates_to_different_columns_ship_as_one_entry_with_latest_values() {
     let batch = a.build_batch("b").unwrap();
     assert_eq!(batch.changes.len(), 1);
     let change = &batch.changes[0];
-    assert_eq!(change.kind, ChangeKind::Upsert);
+    assert_eq!(change.kind, ChangeKind::Update);
     assert_eq!(change.changed, ["x", "z"]);
-    assert_eq!(change.cells["x"].value, json!("x2"));
-    assert_eq!(change.cells["z"].value, json!(1));
-    assert_eq!(change.cells["y"].value, json!("y0"));
+    assert_eq!(change.cells["x"].value, Value::from("x2"));
+    assert_eq!(change.cells["z"].value, Value::Integer(1));
+    assert_eq!(change.cells["y"].value, Value::from("y0"));
     assert_eq!(batch.to_seq - batch.from_seq, 3);
 }
 
@@ -40,8 +39,8 @@ fn insert_then_delete_ships_only_a_tombstone() {
     assert!(!batch.changes[0].row.alive);
 
     let mut b = open_site(dir.path(), "b", &["a"]);
-    let ack = b.apply(&batch).unwrap();
-    a.record_ack("b", ack).unwrap();
+    let reply = b.apply(&batch).unwrap();
+    a.record_reply("b", &reply).unwrap();
     assert_eq!(super::support::count(&app(&db_path(dir.path(), "b")), "SELECT count(*) FROM t1"), 0);
 }
 
@@ -58,9 +57,9 @@ fn delete_then_insert_ships_the_new_row() {
     let batch = a.build_batch("b").unwrap();
     assert_eq!(batch.changes.len(), 1);
     let change = &batch.changes[0];
-    assert_eq!(change.kind, ChangeKind::Upsert);
+    assert_eq!(change.kind, ChangeKind::Insert);
     assert!(change.row.alive);
-    assert_eq!(change.cells["a"].value, json!("new"));
+    assert_eq!(change.cells["a"].value, Value::from("new"));
     b.apply(&batch).unwrap();
     let row: (String, i64) = app(&db_path(dir.path(), "b"))
         .query_row("SELECT a, b FROM t1 WHERE id = 3", [], |r| Ok((r.get(0)?, r.get(1)?)))

@@ -7,9 +7,9 @@ use std::collections::{BTreeMap, HashSet};
 use proptest::prelude::*;
 use rusqlite::Connection;
 use rusqlite::types::Value;
-use switchyard::sync::{ConflictPolicy, Replica, Version, seal_batch};
+use switchyard::sync::{ConflictRule, Replica, Request, Seen, Version, decode, encode};
 
-use super::support::{KEY, TABLES, app, db_path, dump, open_site_with, sync_all};
+use super::support::{TABLES, app, db_path, dump, open_site_with, sync_all};
 
 const SITES: [&str; 4] = ["s0", "s1", "s2", "s3"];
 const INTEGER_COLUMNS: [&str; 2] = ["b", "z"];
@@ -51,8 +51,8 @@ struct Write {
     existence: Option<bool>,
     cells: Vec<(String, Value)>,
     version: Version,
-    /// Version of each written column before the write.
-    prev: BTreeMap<String, Option<Version>>,
+    /// Each written column's history as the write recorded it (what it knew it overwrote).
+    seen: BTreeMap<String, Seen>,
 }
 
 struct Message {
@@ -63,7 +63,7 @@ struct Message {
 
 struct World {
     dir: tempfile::TempDir,
-    policy: ConflictPolicy,
+    policy: ConflictRule,
     sites: usize,
     replicas: Vec<Option<Replica>>,
     apps: Vec<Connection>,
@@ -72,17 +72,8 @@ struct World {
     next_value: i64,
 }
 
-fn cell_version(conn: &Connection, table: &str, pk: i64, col: &str) -> Option<Version> {
-    conn.query_row(
-        "SELECT hlc, site FROM _sy_cells WHERE tbl = ?1 AND pk = ?2 AND col = ?3",
-        rusqlite::params![table, pk.to_string(), col],
-        |r| Ok(Version::new(r.get(0)?, r.get::<_, String>(1)?)),
-    )
-    .ok()
-}
-
 impl World {
-    fn new(sites: usize, policy: ConflictPolicy) -> Self {
+    fn new(sites: usize, policy: ConflictRule) -> Self {
         // Memory-backed when available: the test is about ordering, not fsync speed.
         let shm = std::path::Path::new("/dev/shm");
         let dir = if shm.is_dir() { tempfile::tempdir_in(shm) } else { tempfile::tempdir() }.unwrap();
@@ -91,7 +82,7 @@ impl World {
         Self { dir, policy, sites, replicas, apps, network: Vec::new(), writes: Vec::new(), next_value: 0 }
     }
 
-    fn open(dir: &std::path::Path, sites: usize, i: usize, policy: &ConflictPolicy) -> Replica {
+    fn open(dir: &std::path::Path, sites: usize, i: usize, policy: &ConflictRule) -> Replica {
         let peers: Vec<&str> = (0..sites).filter(|&j| j != i).map(|j| SITES[j]).collect();
         open_site_with(dir, SITES[i], &peers, policy.clone())
     }
@@ -117,7 +108,6 @@ impl World {
         let cells: Vec<(String, Value)> =
             cols.iter().map(|&c| (columns[c].to_string(), self.value(columns[c]))).collect();
         let conn = &self.apps[site];
-        let prev = cells.iter().map(|(c, _)| (c.clone(), cell_version(conn, name, pk, c))).collect();
         let changed = match existence {
             Some(true) => {
                 let names: Vec<&str> = cells.iter().map(|(c, _)| c.as_str()).collect();
@@ -145,14 +135,31 @@ impl World {
         let hlc: i64 = self.apps[site]
             .query_row("SELECT hlc FROM _sy_changes ORDER BY seq DESC LIMIT 1", [], |r| r.get(0))
             .unwrap();
+        let seen = if existence == Some(false) { BTreeMap::new() } else { self.seen_of(site, name, pk, &cells) };
         self.writes.push(Write {
             table: name,
             pk,
             existence,
             cells: if existence == Some(false) { Vec::new() } else { cells },
             version: Version::new(hlc, SITES[site]),
-            prev: if existence == Some(false) { BTreeMap::new() } else { prev },
+            seen,
         });
+    }
+
+    /// The history each written column's register holds right after a local write.
+    fn seen_of(&self, site: usize, table: &str, pk: i64, cells: &[(String, Value)]) -> BTreeMap<String, Seen> {
+        let conn = &self.apps[site];
+        let read = |col: &str| -> Seen {
+            let text: String = conn
+                .query_row(
+                    "SELECT seen FROM _sy_cells WHERE tbl = ?1 AND pk = ?2 AND col = ?3",
+                    rusqlite::params![table, pk, col],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            Seen(serde_json::from_str(&text).unwrap())
+        };
+        cells.iter().map(|(c, _)| (c.clone(), read(c))).collect()
     }
 
     fn run(&mut self, op: &Op) {
@@ -171,7 +178,7 @@ impl World {
                 let (from, to) = (from % n, to % n);
                 if from != to {
                     let batch = self.replica(from).build_batch(SITES[to]).unwrap();
-                    self.network.push(Message { from, to, bytes: seal_batch(&batch, KEY) });
+                    self.network.push(Message { from, to, bytes: encode(&Request::Batch(batch)) });
                 }
             }
             Op::Deliver { pick, drop_ack, duplicate } => {
@@ -185,9 +192,10 @@ impl World {
                 } else {
                     self.network.remove(index)
                 };
-                let ack = self.replica(message.to).apply_sealed(&message.bytes, KEY).unwrap();
+                let request: Request = decode(&message.bytes).unwrap();
+                let reply = self.replica(message.to).handle(&request).unwrap();
                 if !drop_ack {
-                    self.replica(message.from).record_ack(SITES[message.to], ack).unwrap();
+                    self.replica(message.from).record_reply(SITES[message.to], &reply).unwrap();
                 }
             }
             Op::Lose { pick } => {
@@ -256,7 +264,7 @@ fn sorted(mut rows: Rows) -> Rows {
 }
 
 /// Runs the ops, delivers everything, and checks all sites hold the same rows.
-fn converge(sites: usize, policy: ConflictPolicy, ops: &[Op]) -> Result<(World, Vec<Replica>, Rows), TestCaseError> {
+fn converge(sites: usize, policy: ConflictRule, ops: &[Op]) -> Result<(World, Vec<Replica>, Rows), TestCaseError> {
     let mut world = World::new(sites, policy);
     for op in ops {
         world.run(op);
@@ -271,7 +279,7 @@ fn converge(sites: usize, policy: ConflictPolicy, ops: &[Op]) -> Result<(World, 
 }
 
 fn check(sites: usize, ops: &[Op]) -> Result<(), TestCaseError> {
-    let (world, replicas, state) = converge(sites, ConflictPolicy::LastWriterWins, ops)?;
+    let (world, replicas, state) = converge(sites, ConflictRule::LastWriterWins, ops)?;
     let dumps = [state];
     let (expected, winners) = model(&world.writes);
     prop_assert_eq!(&dumps[0], &expected, "sites differ from the model");
@@ -288,9 +296,7 @@ fn check(sites: usize, ops: &[Op]) -> Result<(), TestCaseError> {
                 continue;
             }
             let overwritten_knowingly = world.writes.iter().any(|x| {
-                x.table == w.table
-                    && x.pk == w.pk
-                    && x.prev.get(col).is_some_and(|p| p.as_ref().is_some_and(|p| *p >= w.version))
+                x.table == w.table && x.pk == w.pk && x.seen.get(col).is_some_and(|seen| seen.covers(&w.version))
             });
             let in_log = logged.contains(&(w.table.to_string(), w.pk, col.clone(), w.version.clone()));
             prop_assert!(overwritten_knowingly || in_log, "discarded write {:?} column {} is not logged", w, col);
@@ -315,9 +321,9 @@ proptest! {
     #[test]
     fn every_policy_converges(
         policy in prop_oneof![
-            Just(ConflictPolicy::DeleteWins),
-            Just(ConflictPolicy::UpdateWins),
-            Just(ConflictPolicy::SitePriority(vec!["s2".into(), "s0".into()])),
+            Just(ConflictRule::DeleteWins),
+            Just(ConflictRule::UpdateWins),
+            Just(ConflictRule::SitePriority(vec!["s2".into(), "s0".into()])),
         ],
         sites in 2..=4usize,
         ops in proptest::collection::vec(op(), 1..60),

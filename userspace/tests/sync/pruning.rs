@@ -17,7 +17,7 @@ fn changes_are_pruned_only_after_every_peer_acknowledged() {
 
     // c receives but its ack is lost: still nothing may go.
     let batch = a.build_batch("c").unwrap();
-    c.apply(&batch).unwrap();
+    c.apply(&batch).unwrap(); // the reply never reaches a
     assert_eq!(a.prune().unwrap().changes, 0);
 
     deliver(&mut a, &mut c);

@@ -37,5 +37,6 @@ fn database_stays_bound_to_its_site() {
     let path = dir.path().join("a.db");
     drop(Replica::open_path(&path, "a", &[], &[]).unwrap());
     let err = Replica::open_path(&path, "b", &[], &[]).err().unwrap();
-    assert!(matches!(err, SyncError::Config(_)));
+    assert!(matches!(&err, SyncError::WrongSite { database, configured } if database == "a" && configured == "b"));
+    assert!(err.to_string().contains("copied from that site"), "{err}");
 }

@@ -5,9 +5,7 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 use rusqlite::types::Value;
-use switchyard::sync::{ConflictPolicy, Replica, TableConfig};
-
-pub const KEY: &[u8] = b"test-shared-key";
+use switchyard::sync::{ConflictRule, Replica, Request, TableConfig, decode, encode};
 
 pub const SCHEMA: &str = "
     CREATE TABLE IF NOT EXISTS t1(id INTEGER PRIMARY KEY, a TEXT, b INTEGER);
@@ -16,8 +14,8 @@ pub const SCHEMA: &str = "
 
 pub const TABLES: [(&str, &[&str]); 2] = [("t1", &["a", "b"]), ("t2", &["x", "y", "z"])];
 
-pub fn tables_with(policy: ConflictPolicy) -> Vec<TableConfig> {
-    TABLES.iter().map(|(name, _)| TableConfig::new(*name).with_policy(policy.clone())).collect()
+pub fn tables_with(policy: ConflictRule) -> Vec<TableConfig> {
+    TABLES.iter().map(|(name, _)| TableConfig::new(*name).with_rule(policy.clone())).collect()
 }
 
 pub fn db_path(dir: &Path, site: &str) -> PathBuf {
@@ -32,10 +30,10 @@ pub fn app(path: &Path) -> Connection {
 }
 
 pub fn open_site(dir: &Path, site: &str, peers: &[&str]) -> Replica {
-    open_site_with(dir, site, peers, ConflictPolicy::LastWriterWins)
+    open_site_with(dir, site, peers, ConflictRule::LastWriterWins)
 }
 
-pub fn open_site_with(dir: &Path, site: &str, peers: &[&str], policy: ConflictPolicy) -> Replica {
+pub fn open_site_with(dir: &Path, site: &str, peers: &[&str], policy: ConflictRule) -> Replica {
     let path = db_path(dir, site);
     app(&path).execute_batch(SCHEMA).unwrap();
     let peers: Vec<String> = peers.iter().map(|p| p.to_string()).collect();
@@ -62,9 +60,24 @@ pub fn dump(conn: &Connection) -> Vec<(String, Vec<Value>)> {
 pub fn deliver(from: &mut Replica, to: &mut Replica) -> bool {
     let batch = from.build_batch(to.site_id()).unwrap();
     let had_content = !batch.is_empty();
-    let ack = to.apply_sealed(&switchyard::sync::seal_batch(&batch, KEY), KEY).unwrap();
-    from.record_ack(to.site_id(), ack).unwrap();
+    let received: Request = decode(&encode(&Request::Batch(batch.clone()))).unwrap();
+    let reply = to.handle(&received).unwrap();
+    from.record_batch_reply(to.site_id(), &batch, &reply).unwrap();
     had_content
+}
+
+/// Sends every page of a due full state transfer from `from` to `to`; returns how many.
+pub fn deliver_state(from: &mut Replica, to: &mut Replica) -> usize {
+    let mut pages = 0;
+    while let Some(step) = from.next_state_page(to.site_id()).unwrap() {
+        let received: Request = decode(&encode(&Request::State(step.page.clone()))).unwrap();
+        let reply = to.handle(&received).unwrap();
+        from.record_reply(to.site_id(), &reply).unwrap();
+        from.state_page_delivered(to.site_id(), &step).unwrap();
+        pages += 1;
+        assert!(pages < 10_000, "state transfer does not end");
+    }
+    pages
 }
 
 /// Two distinct mutable elements of a slice.
@@ -87,6 +100,7 @@ pub fn sync_all(replicas: &mut [Replica]) {
             for to in 0..replicas.len() {
                 if from != to {
                     let (sender, receiver) = pair(replicas, from, to);
+                    busy |= deliver_state(sender, receiver) > 0;
                     busy |= deliver(sender, receiver);
                 }
             }

@@ -6,7 +6,7 @@ use std::{net::SocketAddr, time::Duration};
 use anyhow::Context;
 use tokio::{sync::oneshot, task::JoinHandle};
 
-use crate::sync::{ShippingHandle, SyncConfig, SyncNode};
+use super::{ShippingHandle, SyncConfig, SyncNode};
 
 /// How long an in-flight batch may take to finish at shutdown; it is applied whole or not at all.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
@@ -30,10 +30,10 @@ impl SyncService {
         let listener =
             tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding sync endpoint {listen}"))?;
         let (shutdown, stopped) = oneshot::channel::<()>();
-        let router = node.router();
+        let endpoint = node.clone();
         let server = tokio::spawn(async move {
-            axum::serve(listener, router)
-                .with_graceful_shutdown(async {
+            endpoint
+                .serve_until(listener, async {
                     let _ = stopped.await;
                 })
                 .await

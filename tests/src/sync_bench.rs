@@ -1,0 +1,244 @@
+//! `cargo xtask bench sync` on loopback: two sync nodes with temporary databases.
+//! Measures sustained replicated changes/s and, at a fixed write rate, how long each
+//! change takes to appear at the other site.
+
+use std::{
+    path::{Path, PathBuf},
+    time::{Duration, Instant},
+};
+
+use rusqlite::Connection;
+use serde::Serialize;
+use switchyard::sync::{PeerConfig, ShippingHandle, SyncConfig, SyncNode, TableConfig};
+use tokio::{net::TcpListener, task::JoinHandle};
+
+pub type Result<T> = std::result::Result<T, String>;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BenchOptions {
+    /// Rows written as fast as possible for the throughput phase.
+    pub throughput_rows: usize,
+    /// Fixed write rate for the lag phase.
+    pub rate_per_s: u32,
+    pub rate_seconds: u32,
+    pub interval_ms: u64,
+    pub max_changes_per_batch: usize,
+}
+
+impl Default for BenchOptions {
+    fn default() -> Self {
+        Self {
+            throughput_rows: 20_000,
+            rate_per_s: 1000,
+            rate_seconds: 5,
+            interval_ms: 100,
+            max_changes_per_batch: 2000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BenchReport {
+    pub throughput_rows: usize,
+    pub throughput_seconds: f64,
+    pub throughput_changes_per_s: f64,
+    pub rate_per_s: u32,
+    pub rate_changes: usize,
+    pub lag_p50_ms: f64,
+    pub lag_p99_ms: f64,
+    pub lag_max_ms: f64,
+    pub interval_ms: u64,
+    pub max_changes_per_batch: usize,
+}
+
+const WALL_MS: &str = "((julianday('now') - 2440587.5) * 86400000.0)";
+const TABLE: &str =
+    "CREATE TABLE IF NOT EXISTS bench_rows(id INTEGER PRIMARY KEY, payload TEXT NOT NULL, written_ms REAL NOT NULL);";
+const WRITE_CHUNK: usize = 500;
+
+/// Two nodes serving and shipping to each other until dropped.
+struct Pair {
+    writer_db: PathBuf,
+    reader_db: PathBuf,
+    _shipping: (ShippingHandle, ShippingHandle),
+    servers: Vec<JoinHandle<std::io::Result<()>>>,
+}
+
+impl Drop for Pair {
+    fn drop(&mut self) {
+        for server in &self.servers {
+            server.abort();
+        }
+    }
+}
+
+async fn blocking<T: Send + 'static>(work: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(work).await.map_err(|e| e.to_string())?
+}
+
+fn open_db(path: &Path) -> Result<Connection> {
+    let conn = Connection::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    conn.busy_timeout(Duration::from_secs(10)).map_err(|e| e.to_string())?;
+    Ok(conn)
+}
+
+fn sql(conn: &Connection, text: &str) -> Result<()> {
+    conn.execute_batch(text).map_err(|e| format!("{text}: {e}"))
+}
+
+/// The table at both sites; the receiver stamps each row's arrival time with a plain user trigger.
+fn prepare_databases(a: &Path, b: &Path) -> Result<()> {
+    sql(&open_db(a)?, TABLE)?;
+    sql(
+        &open_db(b)?,
+        &format!(
+            "{TABLE}
+             CREATE TABLE IF NOT EXISTS bench_arrivals(id INTEGER PRIMARY KEY, arrived_ms REAL NOT NULL);
+             CREATE TRIGGER IF NOT EXISTS bench_arrival AFTER INSERT ON bench_rows BEGIN
+                 INSERT OR REPLACE INTO bench_arrivals(id, arrived_ms) VALUES (NEW.id, {WALL_MS});
+             END;"
+        ),
+    )
+}
+
+/// Inserts rows `ids` in one transaction.
+fn write_rows(path: &Path, ids: std::ops::Range<usize>) -> Result<()> {
+    let mut conn = open_db(path)?;
+    let tx = conn.transaction().map_err(|e| e.to_string())?;
+    {
+        let mut insert = tx
+            .prepare(&format!(
+                "INSERT INTO bench_rows(id, payload, written_ms) VALUES (?1, 'payload-' || ?1, {WALL_MS})"
+            ))
+            .map_err(|e| e.to_string())?;
+        for id in ids {
+            insert.execute([id as i64]).map_err(|e| e.to_string())?;
+        }
+    }
+    tx.commit().map_err(|e| e.to_string())
+}
+
+async fn wait_for_arrivals(path: PathBuf, count: usize, timeout: Duration) -> Result<()> {
+    blocking(move || {
+        let conn = open_db(&path)?;
+        let deadline = Instant::now() + timeout;
+        loop {
+            let arrived: i64 =
+                conn.query_row("SELECT count(*) FROM bench_arrivals", [], |r| r.get(0)).map_err(|e| e.to_string())?;
+            if arrived as usize >= count {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(format!("only {arrived} of {count} rows replicated in time"));
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    })
+    .await
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+/// Starts sites `bench-a` (written) and `bench-b` (read) on loopback.
+async fn start_pair(dir: &Path, options: &BenchOptions) -> Result<Pair> {
+    let (path_a, path_b) = (dir.join("a.db"), dir.join("b.db"));
+    prepare_databases(&path_a, &path_b)?;
+    let listener_a = TcpListener::bind("127.0.0.1:0").await.map_err(|e| e.to_string())?;
+    let listener_b = TcpListener::bind("127.0.0.1:0").await.map_err(|e| e.to_string())?;
+    let url = |l: &TcpListener| l.local_addr().map(|a| format!("http://{a}")).map_err(|e| e.to_string());
+    let (url_a, url_b) = (url(&listener_a)?, url(&listener_b)?);
+    let config = |site: &str, path: &Path, peer: &str, peer_url: &str| {
+        let mut config = SyncConfig::new(site, path, b"bench-key".to_vec())
+            .table(TableConfig::new("bench_rows"))
+            .peer(PeerConfig::new(peer, peer_url));
+        config.interval = Duration::from_millis(options.interval_ms);
+        config.max_changes_per_batch = options.max_changes_per_batch;
+        config
+    };
+    let node_a = SyncNode::open(config("bench-a", &path_a, "bench-b", &url_b)).map_err(|e| e.to_string())?;
+    let node_b = SyncNode::open(config("bench-b", &path_b, "bench-a", &url_a)).map_err(|e| e.to_string())?;
+    let servers = vec![
+        tokio::spawn({
+            let node = node_a.clone();
+            async move { node.serve(listener_a).await }
+        }),
+        tokio::spawn({
+            let node = node_b.clone();
+            async move { node.serve(listener_b).await }
+        }),
+    ];
+    let shipping = (node_a.start(), node_b.start());
+    Ok(Pair { writer_db: path_a, reader_db: path_b, _shipping: shipping, servers })
+}
+
+/// Writes `total` rows as fast as possible; returns the seconds until all arrived.
+async fn throughput(pair: &Pair, total: usize) -> Result<f64> {
+    let started = Instant::now();
+    let writer = pair.writer_db.clone();
+    blocking(move || {
+        let mut next = 0;
+        while next < total {
+            let end = (next + WRITE_CHUNK).min(total);
+            write_rows(&writer, next + 1..end + 1)?;
+            next = end;
+        }
+        Ok(())
+    })
+    .await?;
+    wait_for_arrivals(pair.reader_db.clone(), total, Duration::from_secs(120)).await?;
+    Ok(started.elapsed().as_secs_f64())
+}
+
+/// Writes `count` rows after id `first` at a steady rate, in 10 ms slices; returns each
+/// row's lag in ms, sorted.
+async fn lag_at_rate(pair: &Pair, first: usize, count: usize, rate: f64) -> Result<Vec<f64>> {
+    let writer = pair.writer_db.clone();
+    blocking(move || {
+        let begin = Instant::now();
+        let mut written = 0;
+        while written < count {
+            let due = ((begin.elapsed().as_secs_f64() * rate) as usize).min(count);
+            if due > written {
+                write_rows(&writer, first + written + 1..first + due + 1)?;
+                written = due;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Ok(())
+    })
+    .await?;
+    wait_for_arrivals(pair.reader_db.clone(), first + count, Duration::from_secs(120)).await?;
+    let mut lags: Vec<f64> = open_db(&pair.reader_db)?
+        .prepare("SELECT a.arrived_ms - r.written_ms FROM bench_arrivals a JOIN bench_rows r USING (id) WHERE id > ?1")
+        .and_then(|mut stmt| stmt.query_map([first as i64], |r| r.get(0))?.collect::<rusqlite::Result<_>>())
+        .map_err(|e| e.to_string())?;
+    lags.sort_by(|a, b| a.total_cmp(b));
+    Ok(lags)
+}
+
+/// Runs both phases in a temporary directory; needs a multi-threaded tokio runtime.
+pub async fn bench(options: &BenchOptions) -> Result<BenchReport> {
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let pair = start_pair(dir.path(), options).await?;
+    let total = options.throughput_rows;
+    let throughput_seconds = throughput(&pair, total).await?;
+    let rate_changes = (options.rate_per_s * options.rate_seconds) as usize;
+    let lags = lag_at_rate(&pair, total, rate_changes, options.rate_per_s as f64).await?;
+    Ok(BenchReport {
+        throughput_rows: total,
+        throughput_seconds,
+        throughput_changes_per_s: total as f64 / throughput_seconds,
+        rate_per_s: options.rate_per_s,
+        rate_changes,
+        lag_p50_ms: percentile(&lags, 0.50),
+        lag_p99_ms: percentile(&lags, 0.99),
+        lag_max_ms: lags.last().copied().unwrap_or(0.0),
+        interval_ms: options.interval_ms,
+        max_changes_per_batch: options.max_changes_per_batch,
+    })
+}

@@ -1,0 +1,95 @@
+//! Upgrading a database set up by the first layout (keys and values stored as
+//! JSON text) to the current one (values stored as themselves). Runs inside
+//! the opening transaction, so a failure leaves the database as it was.
+
+use rusqlite::{Connection, OptionalExtension};
+
+use super::error::Result;
+
+/// The tables whose keys (and values) were JSON text, and how to convert each column.
+const CONVERSIONS: [(&str, &str, &str); 4] = [
+    (
+        "_sy_changes",
+        "seq INTEGER PRIMARY KEY AUTOINCREMENT, tbl TEXT NOT NULL, pk, kind TEXT NOT NULL,
+         changed TEXT NOT NULL, wall_ms REAL NOT NULL, hlc INTEGER",
+        "seq, tbl, json_extract(pk, '$'), kind, changed, wall_ms, hlc",
+    ),
+    (
+        "_sy_rows",
+        "tbl TEXT NOT NULL, pk NOT NULL, alive INTEGER NOT NULL, hlc INTEGER NOT NULL, site TEXT NOT NULL,
+         seen_hlc INTEGER, seen_site TEXT, PRIMARY KEY (tbl, pk)",
+        "tbl, json_extract(pk, '$'), alive, hlc, site, seen_hlc, seen_site",
+    ),
+    (
+        "_sy_cells",
+        "tbl TEXT NOT NULL, pk NOT NULL, col TEXT NOT NULL, value, hlc INTEGER NOT NULL, site TEXT NOT NULL,
+         seen TEXT NOT NULL DEFAULT '{}', PRIMARY KEY (tbl, pk, col)",
+        "tbl, json_extract(pk, '$'), col, json_extract(value, '$'), hlc, site,
+         CASE WHEN prev_site IS NULL THEN '{}' ELSE json_object(prev_site, prev_hlc) END",
+    ),
+    (
+        "_sy_conflicts",
+        "id INTEGER PRIMARY KEY, tbl TEXT NOT NULL, pk, col TEXT NOT NULL, via_site TEXT NOT NULL, winner_value,
+         winner_hlc INTEGER NOT NULL, winner_site TEXT NOT NULL, loser_value, loser_hlc INTEGER NOT NULL,
+         loser_site TEXT NOT NULL, recorded_ms REAL NOT NULL, found_at TEXT,
+         UNIQUE (tbl, pk, col, loser_hlc, loser_site)",
+        "id, tbl, json_extract(pk, '$'), col, via_site, json_extract(winner_value, '$'), winner_hlc, winner_site,
+         json_extract(loser_value, '$'), loser_hlc, loser_site, recorded_ms, NULL",
+    ),
+];
+
+const NEW_PEER_COLUMNS: [&str; 9] = [
+    "incarnation TEXT",
+    "state_due INTEGER NOT NULL DEFAULT 0",
+    "state_table TEXT",
+    "state_after",
+    "check_ms REAL",
+    "check_result TEXT",
+    "check_divergent INTEGER NOT NULL DEFAULT 0",
+    "repairs_total INTEGER NOT NULL DEFAULT 0",
+    "conflicts_sent INTEGER NOT NULL DEFAULT 0",
+];
+
+/// Converts a layout-1 database in place. The change counter is kept: peers
+/// hold positions in it.
+pub fn from_v1(conn: &Connection) -> Result<()> {
+    drop_capture_triggers(conn)?;
+    let counter: i64 = conn
+        .query_row("SELECT seq FROM sqlite_sequence WHERE name = '_sy_changes'", [], |r| r.get(0))
+        .optional()?
+        .unwrap_or(0);
+    for (table, columns, select) in CONVERSIONS {
+        let rowid = if table == "_sy_rows" || table == "_sy_cells" { " WITHOUT ROWID" } else { "" };
+        conn.execute_batch(&format!(
+            "CREATE TABLE {table}_v2({columns}){rowid};
+             INSERT INTO {table}_v2 SELECT {select} FROM {table};
+             DROP TABLE {table};
+             ALTER TABLE {table}_v2 RENAME TO {table};"
+        ))?;
+    }
+    let highest: i64 = conn.query_row("SELECT coalesce(max(seq), 0) FROM _sy_changes", [], |r| r.get(0))?;
+    conn.execute("DELETE FROM sqlite_sequence WHERE name IN ('_sy_changes', '_sy_changes_v2')", [])?;
+    conn.execute("INSERT INTO sqlite_sequence(name, seq) VALUES ('_sy_changes', ?1)", [counter.max(highest)])?;
+    for column in NEW_PEER_COLUMNS {
+        conn.execute_batch(&format!("ALTER TABLE _sy_peers ADD COLUMN {column}"))?;
+    }
+    conn.execute(
+        "INSERT INTO _sy_meta(key, value) VALUES ('schema_version', 2)
+         ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        [],
+    )?;
+    Ok(())
+}
+
+/// The first layout's triggers write a column that no longer exists; they
+/// are made again for every synced table when the database is opened.
+fn drop_capture_triggers(conn: &Connection) -> Result<()> {
+    let names: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE '\\_sy\\_%' ESCAPE '\\'")?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    for name in names {
+        conn.execute_batch(&format!("DROP TRIGGER {}", super::sql::ident(&name)))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,144 @@
+//! Databases that go back in time or are made anew: a restore from a backup,
+//! a recreated file, a copy presented by a second site, and old copies of
+//! deleted rows.
+
+use std::path::Path;
+
+use switchyard::sync::{Replica, Request, SyncError};
+
+use super::support::{SCHEMA, app, count, db_path, deliver, dump, open_site, sync_all};
+
+/// A consistent copy of a site's database, as `sqlite3 .backup` would take.
+fn backup(dir: &Path, site: &str) -> std::path::PathBuf {
+    let copy = dir.join(format!("{site}-backup.db"));
+    app(&db_path(dir, site)).execute("VACUUM INTO ?1", [copy.to_str().unwrap()]).unwrap();
+    copy
+}
+
+/// Puts the backup in place of the site's database (the site's replica must be closed).
+fn restore(dir: &Path, site: &str, copy: &Path) {
+    let path = db_path(dir, site);
+    for suffix in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+    std::fs::copy(copy, &path).unwrap();
+}
+
+fn insert(dir: &Path, site: &str, ids: std::ops::Range<i64>) {
+    let conn = app(&db_path(dir, site));
+    for id in ids {
+        conn.execute("INSERT INTO t1(id, a, b) VALUES (?1, ?2, ?1)", rusqlite::params![id, format!("{site}{id}")])
+            .unwrap();
+    }
+}
+
+#[test]
+fn a_site_restored_from_a_backup_gets_back_what_it_lost_and_its_new_writes_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut sites = vec![open_site(dir.path(), "a", &["b"]), open_site(dir.path(), "b", &["a"])];
+    insert(dir.path(), "a", 1..11);
+    sync_all(&mut sites);
+    let copy = backup(dir.path(), "a");
+    let incarnation_before = sites[0].incarnation().unwrap();
+    insert(dir.path(), "a", 11..21);
+    insert(dir.path(), "b", 100..105);
+    sync_all(&mut sites);
+    // A batch from before the restore, kept for a replay.
+    insert(dir.path(), "a", 21..22);
+    let old_batch = sites[0].build_batch("b").unwrap();
+    sync_all(&mut sites);
+    assert_eq!(count(&app(&db_path(dir.path(), "b")), "SELECT count(*) FROM t1"), 26);
+
+    drop(sites.remove(0));
+    restore(dir.path(), "a", &copy);
+    assert_eq!(count(&app(&db_path(dir.path(), "a")), "SELECT count(*) FROM t1"), 10);
+    sites.insert(0, open_site(dir.path(), "a", &["b"]));
+    insert(dir.path(), "a", 30..33); // written after the restore: must not be taken for old ones
+    sync_all(&mut sites);
+
+    let (a, b) = (dump(&app(&db_path(dir.path(), "a"))), dump(&app(&db_path(dir.path(), "b"))));
+    assert_eq!(a, b);
+    assert_eq!(a.len(), 29, "10 + 10 + 1 from before the restore, 5 from b, 3 after");
+    let renewed = sites[0].incarnation().unwrap();
+    assert_ne!(renewed, incarnation_before, "the restored database took a new incarnation");
+    assert_eq!(sites[1].status().unwrap().peers[0].incarnation, Some(renewed.to_string()));
+
+    let err = sites[1].handle(&Request::Batch(old_batch)).unwrap_err();
+    assert!(matches!(err, SyncError::RetiredIncarnation { .. }), "a replay from before the restore: {err}");
+}
+
+#[test]
+fn a_recreated_database_is_filled_again_from_its_peer() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut sites = vec![open_site(dir.path(), "a", &["b"]), open_site(dir.path(), "b", &["a"])];
+    insert(dir.path(), "a", 1..6);
+    insert(dir.path(), "b", 10..16);
+    sync_all(&mut sites);
+    drop(sites.remove(1));
+    let path = db_path(dir.path(), "b");
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+    app(&path).execute_batch(SCHEMA).unwrap();
+    sites.push(open_site(dir.path(), "b", &["a"]));
+    insert(dir.path(), "b", 20..21);
+    sync_all(&mut sites);
+    let (a, b) = (dump(&app(&db_path(dir.path(), "a"))), dump(&app(&db_path(dir.path(), "b"))));
+    assert_eq!(a, b);
+    assert_eq!(a.len(), 12);
+}
+
+#[test]
+fn a_database_copied_to_another_site_is_refused_loudly() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = open_site(dir.path(), "a", &["b", "c"]);
+    let mut b = open_site(dir.path(), "b", &["a", "c"]);
+    insert(dir.path(), "a", 1..3);
+    deliver(&mut a, &mut b);
+    drop(a);
+    // The operator copies a's file for site c and forces the site id.
+    std::fs::copy(db_path(dir.path(), "a"), db_path(dir.path(), "c")).unwrap();
+    app(&db_path(dir.path(), "c")).execute("UPDATE _sy_meta SET value = 'c' WHERE key = 'site_id'", []).unwrap();
+    let mut c = open_site(dir.path(), "c", &["a", "b"]);
+    let batch = c.build_batch("b").unwrap();
+    let err = b.handle(&Request::Batch(batch)).unwrap_err();
+    assert!(matches!(&err, SyncError::SharedIncarnation { site, .. } if site == "c"), "{err}");
+    assert!(err.to_string().contains("copied to two sites"), "{err}");
+}
+
+#[test]
+fn an_old_copy_of_a_deleted_row_does_not_come_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut sites = vec![open_site(dir.path(), "a", &["b"]), open_site(dir.path(), "b", &["a"])];
+    insert(dir.path(), "a", 1..3);
+    sync_all(&mut sites);
+    let copy = backup(dir.path(), "b");
+    app(&db_path(dir.path(), "a")).execute("DELETE FROM t1 WHERE id = 1", []).unwrap();
+    sync_all(&mut sites);
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    sync_all(&mut sites); // frontiers move past the tombstone
+    for site in &mut sites {
+        site.prune().unwrap();
+    }
+    assert_eq!(count(&app(&db_path(dir.path(), "a")), "SELECT count(*) FROM _sy_rows"), 1, "tombstone forgotten");
+
+    drop(sites.remove(1));
+    restore(dir.path(), "b", &copy);
+    sites.push(open_site(dir.path(), "b", &["a"]));
+    assert_eq!(count(&app(&db_path(dir.path(), "b")), "SELECT count(*) FROM t1 WHERE id = 1"), 1);
+    sync_all(&mut sites);
+    for site in ["a", "b"] {
+        assert_eq!(count(&app(&db_path(dir.path(), site)), "SELECT count(*) FROM t1 WHERE id = 1"), 0, "{site}");
+    }
+    let refused = sites[0].conflicts().unwrap();
+    assert!(refused.iter().any(|c| c.pk.as_i64() == Some(1) && c.column.is_none()), "{refused:?}");
+}
+
+/// Replicas stay usable after all of the above (nothing left half-open).
+#[test]
+fn reopening_keeps_the_incarnation() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = open_site(dir.path(), "a", &["b"]).incarnation().unwrap();
+    let again: Replica = open_site(dir.path(), "a", &["b"]);
+    assert_eq!(again.incarnation().unwrap(), first);
+}
