@@ -8,6 +8,7 @@ pub mod client;
 pub mod daemon;
 pub mod dnsperf;
 pub mod frames;
+pub mod haproxy;
 pub mod http_server;
 pub mod lab;
 pub mod link;
