@@ -9,6 +9,7 @@ pub mod daemon;
 pub mod dnsperf;
 pub mod fault_proxy;
 pub mod frames;
+pub mod haproxy;
 pub mod http_server;
 pub mod lab;
 pub mod link;

@@ -88,3 +88,42 @@ fn check_accepts_a_good_config_and_refuses_a_bad_one() {
     let out = Command::new(binary()).args(["check", "--config"]).arg(&bad).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn a_database_with_two_sources_needs_to_be_told_how_to_combine_them() {
+    let site = ConfigText::new()
+        .site("a", &["198.18.10.1"], &[])
+        .tcp_server("web1", "198.18.10.11:80")
+        .haproxy("http://127.0.0.1:8404/stats;csv", "web")
+        .database("http://198.18.10.11/dbcheck", "db-a")
+        .line("haproxy_backend = \"dbcheck\"")
+        .service("app.example.com.", 5, &["a"])
+        .build();
+    let text = format!("{}{site}", good());
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("both.toml");
+    std::fs::write(&file, &text).unwrap();
+    let out = Command::new(binary()).args(["check", "--config"]).arg(&file).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(
+            "site[0] ('a').database.combine: both url (the database page, checked here) and haproxy_backend \
+             (HAProxy's backend 'dbcheck') are set: say how to combine them, combine = \"all\" (both must pass) \
+             or combine = \"any\" (either is enough)"
+        ),
+        "{stderr}"
+    );
+    for combine in ["all", "any"] {
+        std::fs::write(
+            &file,
+            text.replace(
+                "haproxy_backend = \"dbcheck\"",
+                &format!("haproxy_backend = \"dbcheck\"\ncombine = \"{combine}\""),
+            ),
+        )
+        .unwrap();
+        let out = Command::new(binary()).args(["check", "--config"]).arg(&file).output().unwrap();
+        assert!(out.status.success(), "combine = {combine}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+}

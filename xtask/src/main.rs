@@ -142,7 +142,11 @@ fn bench(args: &[String]) -> Result {
     let mut command = match which.as_str() {
         "sync" => Command::new(binary("switchyard-bench-sync", true)),
         "sync-faults" => Command::new(binary("switchyard-bench-sync-faults", true)),
-        "failover" => Command::new(binary("switchyard-bench-failover", true)),
+        "failover" => {
+            // One of its cases reads the database from a real HAProxy.
+            packages::ensure_lab_servers()?;
+            Command::new(binary("switchyard-bench-failover", true))
+        }
         "peers" => Command::new(binary("switchyard-bench-peers", true)),
         "soak" => Command::new(binary("switchyard-bench-soak", true)),
         "dnsperf" => {

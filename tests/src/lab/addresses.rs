@@ -12,12 +12,35 @@ pub struct SitePlan {
     /// The DNS server: answers, heartbeats (5300) and database sync.
     pub dns4: &'static str,
     pub dns6: &'static str,
+    /// How the site's DNS server learns whether the site's database works.
+    pub database_check: DatabaseCheck,
 }
 
-pub const SITE_A: SitePlan =
-    SitePlan { name: "a", vip4: "198.18.0.10", vip6: "fd00:5::10", dns4: "198.18.0.11", dns6: "fd00:5::11" };
-pub const SITE_B: SitePlan =
-    SitePlan { name: "b", vip4: "198.18.0.20", vip6: "fd00:5::20", dns4: "198.18.0.21", dns6: "fd00:5::21" };
+/// Where a site's DNS server takes the database's state from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DatabaseCheck {
+    /// It fetches the database check page itself.
+    Page,
+    /// It reads HAProxy's own check of that page (backend `dbcheck`) from HAProxy's stats.
+    Haproxy,
+}
+
+pub const SITE_A: SitePlan = SitePlan {
+    name: "a",
+    vip4: "198.18.0.10",
+    vip6: "fd00:5::10",
+    dns4: "198.18.0.11",
+    dns6: "fd00:5::11",
+    database_check: DatabaseCheck::Page,
+};
+pub const SITE_B: SitePlan = SitePlan {
+    name: "b",
+    vip4: "198.18.0.20",
+    vip6: "fd00:5::20",
+    dns4: "198.18.0.21",
+    dns6: "fd00:5::21",
+    database_check: DatabaseCheck::Haproxy,
+};
 
 pub const CLIENT4: &str = "198.18.0.100";
 pub const CLIENT6: &str = "fd00:5::100";

@@ -35,6 +35,10 @@ impl Lab {
         Ok(Lab { a, b, topology, dir })
     }
 
+    pub fn site(&self, site: &SitePlan) -> &Site {
+        if site.name == SITE_A.name { &self.a } else { &self.b }
+    }
+
     pub fn site_mut(&mut self, site: &SitePlan) -> (&mut Site, &Netns) {
         if site.name == SITE_A.name {
             (&mut self.a, &self.topology.site_a)

@@ -1,22 +1,44 @@
 //! The Switchyard config of one site's DNS server: its own site probed through HAProxy's stats
-//! and the database check page, the other site known from its DNS server's heartbeats, and the
-//! site's database kept in step with the other site's.
+//! and the database check page (site a fetches the page itself, site b reads HAProxy's check of
+//! it), the other site known from its DNS server's heartbeats, and the site's database kept in
+//! step with the other site's.
 
-use std::path::Path;
+use std::{path::Path, time::Duration};
 
-use switchyard::config::fixture::ConfigText;
+use switchyard::{config::fixture::ConfigText, health::ProbeSettings};
 
 use super::{
-    addresses::{HEARTBEAT_PORT, STATS, SYNC_PORT, SitePlan, WAN_IF, WEB_PORTS},
+    addresses::{DatabaseCheck, HEARTBEAT_PORT, STATS, SYNC_PORT, SitePlan, WAN_IF, WEB_PORTS},
     database::ITEMS,
-    haproxy::BACKEND,
+    haproxy::{BACKEND, DB_BACKEND, TIMING},
     web::server_name,
 };
 
 /// Fast enough that the story's failovers take well under a second.
 pub const PROBE_INTERVAL_MS: u64 = 100;
+pub const PROBE_TIMEOUT_MS: u64 = 300;
+pub const RISE: u32 = 2;
+pub const FALL: u32 = 2;
 pub const PEER_PERIOD_MS: u64 = 100;
 pub const LIVE_PERIODS: u64 = 3;
+
+/// The longest a site's own DNS server may take to count its database down once the check
+/// page lost its keyword: this daemon's worst case for a check (`ProbeSettings::
+/// worst_case_detection`), after, through HAProxy, HAProxy's own `fall` failed checks `inter`
+/// apart (a page without its keyword fails a check at once).
+pub fn database_detection(site: &SitePlan) -> Duration {
+    let probing = ProbeSettings {
+        interval: Duration::from_millis(PROBE_INTERVAL_MS),
+        timeout: Duration::from_millis(PROBE_TIMEOUT_MS),
+        rise: RISE,
+        fall: FALL,
+    }
+    .worst_case_detection();
+    match site.database_check {
+        DatabaseCheck::Page => probing,
+        DatabaseCheck::Haproxy => probing + Duration::from_millis(TIMING.inter_ms * u64::from(TIMING.fall)),
+    }
+}
 
 pub struct DaemonFiles<'a> {
     pub instance: &'a str,
@@ -32,15 +54,25 @@ pub fn config(site: &SitePlan, files: &DaemonFiles) -> String {
         .server(files.instance, &[listen, &format!("site = {own:?}"), &format!("node = {node:?}")])
         .xdp(WAN_IF, "native")
         .zone_with(&["ns1.example.com.", "ns2.example.com."], "")
-        .table("[probe]", &[&format!("interval_ms = {PROBE_INTERVAL_MS}"), "timeout_ms = 300", "rise = 2", "fall = 2"])
+        .table(
+            "[probe]",
+            &[
+                &format!("interval_ms = {PROBE_INTERVAL_MS}"),
+                &format!("timeout_ms = {PROBE_TIMEOUT_MS}"),
+                &format!("rise = {RISE}"),
+                &format!("fall = {FALL}"),
+            ],
+        )
         .site(own, &[site.vip4], &[site.vip6]);
     for i in 0..WEB_PORTS.len() {
         config = config.table("[[site.server]]", &[&format!("name = {:?}", server_name(i)), "check = \"haproxy\""]);
     }
-    let stats = format!("url = \"http://{STATS}/stats;csv\"");
+    config = config.haproxy(&format!("http://{STATS}/stats;csv"), BACKEND);
+    config = match site.database_check {
+        DatabaseCheck::Page => config.database(&format!("http://{}/dbcheck", site.vip4), &site.db_name()),
+        DatabaseCheck::Haproxy => config.database_from_haproxy(DB_BACKEND, &site.db_name()),
+    };
     let mut text = config
-        .table("[site.haproxy]", &[&stats, &format!("backend = {BACKEND:?}")])
-        .database(&format!("http://{}/dbcheck", site.vip4), &site.db_name())
         .remote_site(other.name, &[other.vip4])
         .line(&format!("aaaa = [{:?}]", other.vip6))
         .peers(&format!("{}:{HEARTBEAT_PORT}", site.dns4), &files.peer_key.display().to_string())

@@ -3,33 +3,44 @@
 use std::path::Path;
 
 use super::{
-    addresses::{STATS, SitePlan, WEB_PORTS},
+    addresses::{DatabaseCheck, STATS, SitePlan, WEB_PORTS},
     process::Process,
     web::server_name,
 };
-use crate::netns::Netns;
+use crate::{
+    haproxy::{self, CheckTiming},
+    netns::Netns,
+};
 
 /// Backend name: what the daemon's `[site.haproxy]` reads from the stats.
 pub const BACKEND: &str = "web";
+/// The backend whose health check is the database page (site b's daemon reads it).
+pub const DB_BACKEND: &str = "dbcheck";
+/// HAProxy's checks of both backends: every 100 ms, two results to change its mind.
+pub const TIMING: CheckTiming = CheckTiming { inter_ms: 100, rise: 2, fall: 2 };
 
 /// Frontend on the site's VIP (both families), the two web app instances behind it with fast
-/// health checks, and the CSV stats on the site's loopback.
+/// health checks, the database check backend where the site's daemon reads the database from
+/// HAProxy, and the CSV stats on the site's loopback.
 pub fn config(site: &SitePlan) -> String {
     let servers: String = WEB_PORTS
         .iter()
         .enumerate()
         .map(|(i, port)| format!("    server {} 127.0.0.1:{port} check\n", server_name(i)))
         .collect();
+    let database = match site.database_check {
+        DatabaseCheck::Page => String::new(),
+        DatabaseCheck::Haproxy => {
+            let servers: Vec<_> = WEB_PORTS
+                .iter()
+                .enumerate()
+                .map(|(i, port)| (server_name(i), format!("127.0.0.1:{port}").parse().unwrap()))
+                .collect();
+            haproxy::database_backend(DB_BACKEND, "/dbcheck", &site.db_name(), &servers, TIMING) + "\n"
+        }
+    };
     format!(
-        "global
-    maxconn 512
-
-defaults
-    mode http
-    timeout connect 300ms
-    timeout client 5s
-    timeout server 3s
-    # A request whose server went away is tried once more on the other one.
+        "{defaults}    # A request whose server went away is tried once more on the other one.
     retries 1
     option redispatch 1
 
@@ -40,37 +51,20 @@ frontend www
 
 backend {BACKEND}
     option httpchk GET /health
-    default-server inter 100 fastinter 100 downinter 100 rise 2 fall 2
+    default-server inter {inter} fastinter {inter} downinter {inter} rise {rise} fall {fall}
 {servers}
-listen stats
-    bind {STATS}
-    stats enable
-    stats uri /stats
-",
+{database}{stats}",
+        defaults = haproxy::DEFAULTS,
         vip4 = site.vip4,
         vip6 = site.vip6,
+        inter = TIMING.inter_ms,
+        rise = TIMING.rise,
+        fall = TIMING.fall,
+        stats = haproxy::stats_section(STATS.parse().unwrap()),
     )
 }
 
-/// `haproxy` on PATH or in /usr/sbin (root's PATH may lack it).
-fn binary() -> Result<std::path::PathBuf, String> {
-    for dir in std::env::var("PATH").unwrap_or_default().split(':').chain(["/usr/sbin", "/usr/local/sbin"]) {
-        let path = Path::new(dir).join("haproxy");
-        if path.is_file() {
-            return Ok(path);
-        }
-    }
-    Err("haproxy not found: `cargo xtask demo` (or `cargo xtask test`) installs it from Debian's packages".into())
-}
-
-/// Writes the config into `dir` and runs HAProxy in the foreground (`-db`) in `ns`, waiting
-/// until its stats page answers.
+/// Writes the config into `dir` and runs HAProxy in `ns`, waiting until its stats page answers.
 pub fn start(ns: &Netns, site: &SitePlan, dir: &Path) -> Result<Process, String> {
-    let cfg = dir.join(format!("haproxy-{}.cfg", site.name));
-    std::fs::write(&cfg, config(site)).map_err(|e| format!("{}: {e}", cfg.display()))?;
-    let log = dir.join(format!("haproxy-{}.log", site.name));
-    let mut process =
-        Process::start(ns, &format!("haproxy-{}", site.name), &binary()?, &["-db", "-f", cfg.to_str().unwrap()], log)?;
-    super::http::wait_listening(ns, STATS.parse().unwrap(), || process.check_running())?;
-    Ok(process)
+    haproxy::start(ns, site.name, &config(site), dir, STATS.parse().unwrap())
 }

@@ -1,6 +1,7 @@
 //! The scripted story: both sites up, a write travelling from A to B, then site A's web
-//! servers, database and DNS server failing one after the other (and coming back), while a
-//! client keeps using the service. Each step waits for what it expects, with a deadline.
+//! servers, each site's database in turn and site A's DNS server failing one after the other
+//! (and coming back), while a client keeps using the service. Each step waits for what it
+//! expects, with a deadline.
 
 use std::{
     net::SocketAddr,
@@ -9,10 +10,10 @@ use std::{
 
 use super::{
     Interrupt,
-    addresses::{SERVICE, SITE_A, SITE_B, SitePlan},
+    addresses::{DatabaseCheck, SERVICE, SITE_A, SITE_B, SitePlan},
     bring_up::Lab,
     client_loop::ClientLoop,
-    http,
+    daemon_config, http,
     timeline::{Timeline, secs},
 };
 use crate::answers::Question;
@@ -66,19 +67,10 @@ fn steps(lab: &mut Lab, interrupt: &Interrupt, tl: &mut Timeline) -> Step {
     let took = wait_answers(lab, interrupt, &dns_both, &both)?;
     tl.ok(&format!("A then B again {}", at(&dns_both, &took)));
 
-    // Site A's database breaks: the check page loses its keyword.
-    lab.a.db.break_it()?;
-    let page = dbcheck(lab, &SITE_A);
-    tl.note(&format!("site A's database broken (table renamed); /dbcheck at A: {page}"));
-    if page.contains(&SITE_A.db_name()) {
-        return Err(format!("the database check page still names {}", SITE_A.db_name()));
-    }
-    let took = wait_answers(lab, interrupt, &dns_both, &b_only)?;
-    tl.ok(&format!("keyword {} missing → B only {}", SITE_A.db_name(), at(&dns_both, &took)));
-    lab.a.db.repair()?;
-    tl.note(&format!("site A's database repaired; /dbcheck at A: {}", dbcheck(lab, &SITE_A)));
-    let took = wait_answers(lab, interrupt, &dns_both, &both)?;
-    tl.ok(&format!("A then B again {}", at(&dns_both, &took)));
+    // Each site's database breaks in turn: the check page loses its keyword. Site A's DNS server
+    // fetches that page itself, site B's reads HAProxy's check of it from HAProxy's stats.
+    database_breaks(lab, interrupt, tl, &SITE_A)?;
+    database_breaks(lab, interrupt, tl, &SITE_B)?;
 
     // Site A's DNS server dies: its heartbeats stop, site B's server drops site A.
     lab.a.kill_dns();
@@ -114,6 +106,64 @@ fn steps(lab: &mut Lab, interrupt: &Interrupt, tl: &mut Timeline) -> Step {
         }
     }
     Ok(())
+}
+
+/// Breaks `site`'s database, waits until both DNS servers answer with the other site only,
+/// shows what decided at the site's own DNS server, then repairs it and waits for both sites.
+fn database_breaks(lab: &Lab, interrupt: &Interrupt, tl: &mut Timeline, site: &SitePlan) -> Step {
+    let dns_both = [&SITE_A, &SITE_B];
+    let other = site.other();
+    let (name, upper) = (site.db_name(), site.upper());
+    lab.site(site).db.break_it()?;
+    let page = dbcheck(lab, site);
+    tl.note(&format!("site {upper}'s database broken (table renamed); /dbcheck at {upper}: {page}"));
+    if page.contains(&name) {
+        return Err(format!("the database check page still names {name}"));
+    }
+    let took = wait_answers(lab, interrupt, &dns_both, &[other.vip4])?;
+    let expected = expected_detection(site);
+    tl.ok(&format!("keyword {name} missing → {} only {}; {expected}", other.upper(), at(&dns_both, &took)));
+    tl.note(&format!("dns-{}: {}", site.name, database_state(lab, site)?));
+    lab.site(site).db.repair()?;
+    tl.note(&format!("site {upper}'s database repaired; /dbcheck at {upper}: {}", dbcheck(lab, site)));
+    let took = wait_answers(lab, interrupt, &dns_both, &[SITE_A.vip4, SITE_B.vip4])?;
+    tl.ok(&format!("A then B again {}", at(&dns_both, &took)));
+    Ok(())
+}
+
+/// "detection bound 0.700 s at dns-a, 0.800 s at dns-b (page fetched by dns-a)": the own DNS
+/// server's bound, and one heartbeat period more at the other site's.
+fn expected_detection(site: &SitePlan) -> String {
+    let own = daemon_config::database_detection(site);
+    let other = own + Duration::from_millis(daemon_config::PEER_PERIOD_MS);
+    let how = match site.database_check {
+        DatabaseCheck::Page => format!("page fetched by dns-{}", site.name),
+        DatabaseCheck::Haproxy => format!("HAProxy's check read by dns-{}", site.name),
+    };
+    format!("detection bound {} at dns-{}, {} at dns-{} ({how})", secs(own), site.name, secs(other), site.other().name)
+}
+
+/// The database line of the site's own DNS server's status: its state, which source decided
+/// and why (for HAProxy, its own last check of each server).
+fn database_state(lab: &Lab, site: &SitePlan) -> Result<String, String> {
+    let dns = lab.site(site).dns.as_ref().ok_or_else(|| format!("site {}'s DNS server is not running", site.name))?;
+    let status: serde_json::Value = serde_json::from_str(&dns.cli(&["status", "--json"])).map_err(|e| e.to_string())?;
+    let sites = status["sites"].as_array().cloned().unwrap_or_default();
+    let database = sites
+        .iter()
+        .find(|s| s["name"] == site.name)
+        .map(|s| s["database_state"].clone())
+        .filter(|d| !d.is_null())
+        .ok_or_else(|| format!("dns-{}: no database in the status: {status}", site.name))?;
+    let state = if database["up"] == true { "ok" } else { "down" };
+    let decided: Vec<&str> =
+        database["decided_by"].as_array().into_iter().flatten().filter_map(|s| s.as_str()).collect();
+    Ok(format!(
+        "database {} {state}, decided by {}: {}",
+        database["name"].as_str().unwrap_or_default(),
+        decided.join(" and "),
+        database["cause"].as_str().unwrap_or_default()
+    ))
 }
 
 /// A row written through site A's load balancer shows up through site B's.

@@ -180,9 +180,11 @@ impl AnswerController {
     /// Runs until the monitor goes away. Re-evaluates on every change of site states or of the
     /// operator state, and every `tick` (ordering by load or RTT only changes after several
     /// evaluations in a row). Safe to drop at any await: each evaluation completes before one.
+    /// `explain` says why a site's availability changed, for the log of the answers it moved.
     pub async fn run(
         &mut self,
         mut states: watch::Receiver<SiteMap>,
+        explain: Explain<'_>,
         mut datapath: Option<&mut Datapath>,
         tick: Duration,
     ) -> anyhow::Result<()> {
@@ -193,7 +195,7 @@ impl AnswerController {
         let mut map_stale = false;
         loop {
             let current = states.borrow_and_update().clone();
-            let mut cause = describe_changes(&self.last_states, &current);
+            let mut cause = describe_changes(&self.last_states, &current, explain);
             let mut applied = None;
             if operator_changed && let Some((feed, _)) = &mut self.operator_feed {
                 let next = feed.borrow_and_update().clone();
@@ -252,17 +254,26 @@ fn describe_operator_changes(old: &OperatorState, new: &OperatorState) -> String
     parts.join(", ")
 }
 
-/// "site a unavailable, site b load 100→400": what moved between two sets of site states.
-fn describe_changes(old: &SiteMap, new: &SiteMap) -> String {
+/// Why a site is (un)available, by its name: e.g. which database source decided. `None` when
+/// nothing more than its state is known.
+pub type Explain<'a> = &'a (dyn Fn(&str) -> Option<String> + Sync);
+
+/// "site a unavailable (no web server up (…)), site b load 100→400": what moved between two
+/// sets of site states, and why a site's availability changed where `explain` knows.
+fn describe_changes(old: &SiteMap, new: &SiteMap, explain: Explain) -> String {
     let mut parts = Vec::new();
     for (name, state) in new {
-        let Some(before) = old.get(name) else {
-            parts.push(format!("site {name} {}", if state.available { "available" } else { "unavailable" }));
+        let before = old.get(name);
+        if before.is_none_or(|before| before.available != state.available) {
+            let word = if state.available { "available" } else { "unavailable" };
+            match explain(name) {
+                Some(why) => parts.push(format!("site {name} {word} ({why})")),
+                None => parts.push(format!("site {name} {word}")),
+            }
+        }
+        let Some(before) = before else {
             continue;
         };
-        if before.available != state.available {
-            parts.push(format!("site {name} {}", if state.available { "available" } else { "unavailable" }));
-        }
         if before.load != state.load {
             parts.push(format!("site {name} load {}→{}", before.load, state.load));
         }
@@ -286,7 +297,13 @@ mod tests {
     fn changes_name_the_site_and_what_moved() {
         let old = SiteMap::from([("a".into(), state(true, 0)), ("b".into(), state(true, 100))]);
         let new = SiteMap::from([("a".into(), state(false, 0)), ("b".into(), state(true, 400))]);
-        assert_eq!(describe_changes(&old, &new), "site a unavailable, site b load 100→400");
-        assert_eq!(describe_changes(&new, &new), "");
+        let unknown = |_: &str| None;
+        assert_eq!(describe_changes(&old, &new, &unknown), "site a unavailable, site b load 100→400");
+        assert_eq!(describe_changes(&new, &new, &unknown), "");
+        let why = |site: &str| (site == "a").then(|| "database db-a down, decided by page".to_string());
+        assert_eq!(
+            describe_changes(&old, &new, &why),
+            "site a unavailable (database db-a down, decided by page), site b load 100→400"
+        );
     }
 }

@@ -2,7 +2,11 @@
 
 use std::fmt::Write;
 
-use crate::{daemon::admin::Status, health::CheckStatus, peers::PeersStatus};
+use crate::{
+    daemon::admin::Status,
+    health::{CheckStatus, DatabaseStatus},
+    peers::PeersStatus,
+};
 
 pub fn render(s: &Status) -> String {
     let mut out = String::new();
@@ -20,7 +24,7 @@ pub fn render(s: &Status) -> String {
             let state = if site.state.available { "available" } else { "unavailable" };
             let source = if site.remote {
                 "peer"
-            } else if site.servers.is_empty() && site.database.is_none() {
+            } else if site.is_static() {
                 "static"
             } else {
                 "probed"
@@ -32,9 +36,14 @@ pub fn render(s: &Status) -> String {
                 "{:<16} {:<12} {:>6} {:>9}  {:<8} {:>6}  {source}",
                 site.name, state, site.state.load, site.state.rtt_us, drained, setting.weight
             );
-            let checks = site.servers.iter().chain(&site.database).chain(&site.haproxy);
-            for check in checks {
+            for check in site.checks() {
                 let _ = writeln!(out, "{}", check_row(check));
+                for server in &check.haproxy_servers {
+                    let _ = writeln!(out, "      haproxy: {}", server.describe());
+                }
+            }
+            if let Some(database) = &site.database_state {
+                let _ = writeln!(out, "{}", database_row(database));
             }
         }
     }
@@ -53,6 +62,14 @@ fn check_row(check: &CheckStatus) -> String {
     let rtt = check.rtt_ewma_us.map_or("-".to_string(), |r| r.to_string());
     let last = check.last_result.as_deref().unwrap_or("-");
     format!("  {:<14} {:<12} {:>6} {:>9}  {} {} ({})", check.name, up, "", rtt, check.kind, check.target, last)
+}
+
+/// "  database db-b down, decided by haproxy (combine = all): haproxy backend dbcheck: …"
+fn database_row(database: &DatabaseStatus) -> String {
+    let state = if database.up { "ok" } else { "down" };
+    let sources: Vec<&str> = database.decided_by.iter().map(|source| source.name()).collect();
+    let combine = database.combine.map(|c| format!(" (combine = {})", c.name())).unwrap_or_default();
+    format!("  database {} {state}, decided by {}{combine}: {}", database.name, sources.join(" and "), database.cause)
 }
 
 fn peers_table(p: &PeersStatus) -> String {

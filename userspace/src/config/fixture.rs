@@ -97,6 +97,17 @@ impl ConfigText {
         self.table("[site.database]", &[&format!("url = {url:?}"), &format!("name = {name:?}")])
     }
 
+    /// The database of the site before, as its HAProxy's check of the database page sees it:
+    /// `backend` on the stats page of `[site.haproxy]` (see `haproxy`).
+    pub fn database_from_haproxy(self, backend: &str, name: &str) -> ConfigText {
+        self.table("[site.database]", &[&format!("name = {name:?}"), &format!("haproxy_backend = {backend:?}")])
+    }
+
+    /// `[site.haproxy]` of the site before: the CSV stats page and the web servers' backend.
+    pub fn haproxy(self, stats_url: &str, backend: &str) -> ConfigText {
+        self.table("[site.haproxy]", &[&format!("url = {stats_url:?}"), &format!("backend = {backend:?}")])
+    }
+
     /// `[peers]`: heartbeats from `listen`, signed with one key file; timings follow as lines.
     pub fn peers(self, listen: &str, key_file: &str) -> ConfigText {
         self.table("[peers]", &[&format!("listen = {listen:?}"), &format!("key_files = [{key_file:?}]")])

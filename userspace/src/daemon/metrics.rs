@@ -19,8 +19,13 @@ use tracing::warn;
 
 use super::reloadable::Reloadable;
 use crate::{
-    answers::RewriteCounters, bpf::counters, dns::counters::ServerCounters, health::CheckStatus, operator,
-    peers::PeerHandle, sync::SyncNode,
+    answers::RewriteCounters,
+    bpf::counters,
+    dns::counters::ServerCounters,
+    health::{DatabaseSource, HealthStatus, check_passes},
+    operator,
+    peers::PeerHandle,
+    sync::SyncNode,
 };
 
 pub struct Sources {
@@ -178,6 +183,13 @@ fn sites(out: &mut Exposition, s: &Sources) {
         out.sample("switchyard_site_drained", &labels, u8::from(setting.drained));
         out.sample("switchyard_site_weight_percent", &labels, setting.weight);
     }
+    checks(out, &status);
+    databases(out, &status);
+    out.family("switchyard_answer_overrides", "gauge", "Answers set by an operator (`switchyard map set`).");
+    out.sample("switchyard_answer_overrides", &[], operator.overrides.len());
+}
+
+fn checks(out: &mut Exposition, status: &HealthStatus) {
     out.family(
         "switchyard_check_up",
         "gauge",
@@ -188,8 +200,7 @@ fn sites(out: &mut Exposition, s: &Sources) {
     out.family("switchyard_check_latency_seconds", "gauge", "Latency of the check's last successful probe.");
     out.family("switchyard_check_rtt_ewma_seconds", "gauge", "Smoothed latency of the check's probes.");
     for site in &status.sites {
-        let checks: Vec<&CheckStatus> = site.servers.iter().chain(&site.database).chain(&site.haproxy).collect();
-        for check in checks {
+        for check in site.checks() {
             let labels = [("site", site.name.as_str()), ("check", check.name.as_str()), ("kind", check.kind.as_str())];
             if let Some(up) = check.up {
                 out.sample("switchyard_check_up", &labels, u8::from(up));
@@ -204,8 +215,70 @@ fn sites(out: &mut Exposition, s: &Sources) {
             }
         }
     }
-    out.family("switchyard_answer_overrides", "gauge", "Answers set by an operator (`switchyard map set`).");
-    out.sample("switchyard_answer_overrides", &[], operator.overrides.len());
+    haproxy_servers(out, status);
+}
+
+/// What HAProxy's stats said about the servers behind the checks read from them.
+fn haproxy_servers(out: &mut Exposition, status: &HealthStatus) {
+    out.family(
+        "switchyard_check_haproxy_server_up",
+        "gauge",
+        "1 while HAProxy reports the server behind a check UP (its own health check passing).",
+    );
+    out.family(
+        "switchyard_check_haproxy_last_check_info",
+        "gauge",
+        "HAProxy's status and own last health check of the server (check_status, check_code).",
+    );
+    for site in &status.sites {
+        for check in site.checks() {
+            for server in &check.haproxy_servers {
+                let labels = [
+                    ("site", site.name.as_str()),
+                    ("check", &check.name),
+                    ("kind", &check.kind),
+                    ("server", &server.name),
+                ];
+                out.sample("switchyard_check_haproxy_server_up", &labels, u8::from(check_passes(&server.status)));
+                let info = [
+                    ("site", site.name.as_str()),
+                    ("check", &check.name),
+                    ("kind", &check.kind),
+                    ("server", &server.name),
+                    ("status", &server.status),
+                    ("check_status", server.check_status.as_deref().unwrap_or("")),
+                    ("check_code", server.check_code.as_deref().unwrap_or("")),
+                ];
+                out.sample("switchyard_check_haproxy_last_check_info", &info, 1);
+            }
+        }
+    }
+}
+
+/// Each database's state and the sources that decided it.
+fn databases(out: &mut Exposition, status: &HealthStatus) {
+    out.family("switchyard_database_up", "gauge", "1 while the site's database check passes, from all its sources.");
+    out.family(
+        "switchyard_database_decided_by",
+        "gauge",
+        "1 for the source (page, haproxy) whose result decided the database's state, 0 for one that did not.",
+    );
+    for site in &status.sites {
+        let Some(database) = &site.database_state else {
+            continue;
+        };
+        let labels = [("site", site.name.as_str()), ("database", database.name.as_str())];
+        out.sample("switchyard_database_up", &labels, u8::from(database.up));
+        let configured = [
+            (DatabaseSource::Page, site.database.is_some()),
+            (DatabaseSource::Haproxy, site.database_haproxy.is_some()),
+        ];
+        for (source, _) in configured.into_iter().filter(|(_, present)| *present) {
+            let labels =
+                [("site", site.name.as_str()), ("database", database.name.as_str()), ("source", source.name())];
+            out.sample("switchyard_database_decided_by", &labels, u8::from(database.decided_by.contains(&source)));
+        }
+    }
 }
 
 fn rewrites(out: &mut Exposition, s: &Sources) {

@@ -125,10 +125,11 @@ impl Daemon {
         loop {
             // The control loop is dropped between evaluations for a reload, then started again
             // on the (possibly new) monitor: answers stay in place meanwhile.
-            let states = self.reloadable.monitor.load().subscribe();
+            let monitor = self.reloadable.monitor.load_full();
+            let explain = |site: &str| monitor.explain(site);
             let request = tokio::select! {
                 () = &mut shutdown => return Ok(()),
-                r = self.answers.run(states, self.datapath.as_mut(), self.tick) => return r.context("control loop stopped"),
+                r = self.answers.run(monitor.subscribe(), &explain, self.datapath.as_mut(), self.tick) => return r.context("control loop stopped"),
                 Some(request) = self.reloads.recv() => request,
                 _ = self.hangup.recv() => ReloadRequest { reply: None },
             };

@@ -122,12 +122,15 @@ pub struct WebServerConfig {
     pub fall: Option<u32>,
 }
 
-/// A page that makes a web server query the database; it must answer
-/// `expect_status` with a body containing `keyword`.
+/// How the site's database is checked: a page that makes a web server query the database
+/// (`url`; it must answer `expect_status` with a body containing `keyword`), the site's HAProxy
+/// checking that page itself (`haproxy_backend`), or both, combined as `combine` says.
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct DatabaseConfig {
-    pub url: String,
+    /// The database page, fetched by this daemon.
+    #[serde(default)]
+    pub url: Option<String>,
     /// The database server's name; the default keyword.
     #[serde(default)]
     pub name: Option<String>,
@@ -137,10 +140,37 @@ pub struct DatabaseConfig {
     pub expect_status: Option<u16>,
     #[serde(default)]
     pub tls_skip_verify: bool,
+    /// A backend of the site's HAProxy (`[site.haproxy]`) whose health check is the database
+    /// page: the database is available while at least one of its servers is UP.
+    #[serde(default)]
+    pub haproxy_backend: Option<String>,
+    /// Required when both `url` and `haproxy_backend` are set.
+    #[serde(default)]
+    pub combine: Option<Combine>,
     pub interval_ms: Option<u64>,
     pub timeout_ms: Option<u64>,
     pub rise: Option<u32>,
     pub fall: Option<u32>,
+}
+
+/// How the database's two sources, the page and HAProxy's check of it, make one state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Combine {
+    /// Both must pass.
+    All,
+    /// Either is enough.
+    Any,
+}
+
+impl Combine {
+    /// As written in the config.
+    pub fn name(self) -> &'static str {
+        match self {
+            Combine::All => "all",
+            Combine::Any => "any",
+        }
+    }
 }
 
 /// HAProxy's CSV stats page (`…/stats;csv`) and the backend to read.
@@ -227,6 +257,11 @@ impl DatabaseConfig {
     /// The keyword the page must contain: `keyword`, else the database name.
     pub fn effective_keyword(&self) -> Option<&str> {
         self.keyword.as_deref().or(self.name.as_deref())
+    }
+
+    /// The name in logs, status and metrics: `name`, else "database".
+    pub fn display_name(&self) -> &str {
+        self.name.as_deref().unwrap_or("database")
     }
 }
 
@@ -318,7 +353,7 @@ impl SiteConfig {
             server.validate(&at, self.haproxy.is_some())?;
         }
         if let Some(database) = &self.database {
-            database.validate(&format!("{at}.database"))?;
+            database.validate(&format!("{at}.database"), self.haproxy.is_some())?;
         }
         if let Some(haproxy) = &self.haproxy {
             check_url(&format!("{at}.haproxy.url"), &haproxy.url)?;
@@ -385,8 +420,49 @@ impl WebServerConfig {
 }
 
 impl DatabaseConfig {
-    fn validate(&self, at: &str) -> Result<(), ConfigError> {
-        check_url(&format!("{at}.url"), &self.url)?;
+    fn validate(&self, at: &str, site_has_haproxy: bool) -> Result<(), ConfigError> {
+        self.validate_sources(at, site_has_haproxy)?;
+        match &self.url {
+            Some(url) => self.validate_page(at, url),
+            None => self.validate_without_page(at),
+        }
+    }
+
+    /// At least one source; with two, the operator says how they combine.
+    fn validate_sources(&self, at: &str, site_has_haproxy: bool) -> Result<(), ConfigError> {
+        if let Some(backend) = &self.haproxy_backend {
+            if backend.trim().is_empty() {
+                return Err(invalid(format!("{at}.haproxy_backend"), "must not be empty"));
+            }
+            if !site_has_haproxy {
+                return Err(invalid(
+                    format!("{at}.haproxy_backend"),
+                    "needs a [site.haproxy] table: the stats page HAProxy reports the backend on",
+                ));
+            }
+        }
+        match (&self.url, &self.haproxy_backend, self.combine) {
+            (None, None, _) => Err(invalid(
+                format!("{at}.url"),
+                "set url (the database page, checked here) or haproxy_backend (HAProxy's check of it)",
+            )),
+            (Some(_), Some(backend), None) => Err(invalid(
+                format!("{at}.combine"),
+                format!(
+                    "both url (the database page, checked here) and haproxy_backend (HAProxy's backend \
+                     '{backend}') are set: say how to combine them, combine = \"all\" (both must pass) or \
+                     combine = \"any\" (either is enough)"
+                ),
+            )),
+            (None, Some(_), Some(_)) | (Some(_), None, Some(_)) => {
+                Err(invalid(format!("{at}.combine"), "only used when both url and haproxy_backend are set"))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn validate_page(&self, at: &str, url: &str) -> Result<(), ConfigError> {
+        check_url(&format!("{at}.url"), url)?;
         match self.effective_keyword() {
             None => return Err(invalid(format!("{at}.keyword"), "set keyword or name")),
             Some("") => return Err(invalid(format!("{at}.keyword"), "must not be empty")),
@@ -394,6 +470,24 @@ impl DatabaseConfig {
         }
         if let Some(status) = self.expect_status {
             check_status(&format!("{at}.expect_status"), status)?;
+        }
+        Ok(())
+    }
+
+    /// Only HAProxy's check: what the page must hold is in HAProxy's config (`http-check
+    /// expect`), and the backend is read with each fetch of the stats page.
+    fn validate_without_page(&self, at: &str) -> Result<(), ConfigError> {
+        let page_only = [
+            (self.keyword.is_some(), "keyword", "HAProxy's `http-check expect string` checks the page"),
+            (self.expect_status.is_some(), "expect_status", "HAProxy's `http-check expect` checks the page"),
+            (self.tls_skip_verify, "tls_skip_verify", "this daemon does not fetch the page"),
+            (self.interval_ms.is_some(), "interval_ms", "the backend is read with [site.haproxy]'s fetches"),
+            (self.timeout_ms.is_some(), "timeout_ms", "the backend is read with [site.haproxy]'s fetches"),
+        ];
+        for (present, field, why) in page_only {
+            if present {
+                return Err(invalid(format!("{at}.{field}"), format!("only used with url: {why}")));
+            }
         }
         Ok(())
     }

@@ -9,7 +9,8 @@
 //! - a site with no checks (no servers, no database, no HAProxy) that is not
 //!   remote is static: always available;
 //! - a site is available while at least one web server is up and its
-//!   database check (if configured) passes;
+//!   database check (if configured) passes: the page fetched here, HAProxy's
+//!   check of it (a backend with a server UP), or both combined (`all`/`any`);
 //! - the first result of a check decides its state at once; afterwards
 //!   `rise` consecutive successes bring it up and `fall` failures bring it down;
 //! - `rtt_us` is the lowest smoothed (EWMA, weight 1/4) latency among the
@@ -59,6 +60,8 @@
 //! url = "http://198.18.1.11:8080/dbcheck"
 //! name = "db-a"                 # database server; the default keyword
 //! keyword = "db-a"              # optional; 200 without it = database down
+//! haproxy_backend = "dbcheck"   # optional: HAProxy's check of the page, from its stats
+//! combine = "all"               # with both sources: "all" must pass, or "any"
 //!
 //! [site.haproxy]                # optional
 //! url = "http://198.18.1.1:8404/stats;csv"
@@ -78,6 +81,7 @@
 //! ```
 
 mod config;
+mod database;
 mod error;
 mod haproxy;
 mod http_probe;
@@ -95,11 +99,12 @@ mod tracker;
 mod tests;
 
 pub use config::{
-    CheckKind, ConfigError, DEFAULT_FALL, DEFAULT_INTERVAL_MS, DEFAULT_RISE, DEFAULT_TIMEOUT_MS, DatabaseConfig,
-    HaproxyConfig, HealthConfig, ProbeOverrides, ProbeSettings, SiteConfig, WebServerConfig,
+    CheckKind, Combine, ConfigError, DEFAULT_FALL, DEFAULT_INTERVAL_MS, DEFAULT_RISE, DEFAULT_TIMEOUT_MS,
+    DatabaseConfig, HaproxyConfig, HealthConfig, ProbeOverrides, ProbeSettings, SiteConfig, WebServerConfig,
 };
+pub use database::{DatabaseSource, DatabaseStatus};
 pub use error::HealthError;
-pub use haproxy::{BackendView, StatsError, parse_backend, status_is_up};
+pub use haproxy::{BackendView, ServerView, StatsError, StatsPage, check_passes, parse_stats, status_is_up};
 pub use http_probe::{HttpExpectation, KEYWORD_BODY_LIMIT, build_client, probe_http};
 pub use monitor::HealthMonitor;
 pub use outcome::ProbeOutcome;

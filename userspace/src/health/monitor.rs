@@ -49,6 +49,15 @@ impl HealthMonitor {
         HealthStatus { sites: self.shared.lock().iter().map(SiteRuntime::status).collect() }
     }
 
+    /// Why a site probed here is available or not, naming the checks (and the database
+    /// sources) that decided; `None` for remote and static sites and unknown names.
+    pub fn explain(&self, site: &str) -> Option<String> {
+        let sites = self.shared.lock();
+        let runtime = sites.iter().find(|s| s.name == site)?;
+        let probed = !runtime.remote && !runtime.servers.is_empty();
+        probed.then(|| runtime.availability_cause())
+    }
+
     /// Sets the state of a site marked `remote = true` (learnt from a peer).
     pub fn set_remote(&self, site: &str, state: SiteState) -> Result<(), HealthError> {
         let mut sites = self.shared.lock();

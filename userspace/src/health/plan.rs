@@ -4,8 +4,9 @@
 use reqwest::{Client, Url};
 
 use crate::health::config::{
-    CheckKind, DatabaseConfig, HaproxyConfig, HealthConfig, ProbeSettings, SiteConfig, WebServerConfig,
+    CheckKind, DatabaseConfig, HaproxyConfig, HealthConfig, ProbeOverrides, ProbeSettings, SiteConfig, WebServerConfig,
 };
+use crate::health::database::DatabaseRuntime;
 use crate::health::error::HealthError;
 use crate::health::http_probe::{HttpExpectation, build_client};
 use crate::health::runner::{Probe, ProbeKind};
@@ -49,7 +50,8 @@ fn plan_site(
         runtime.servers.push(CheckRuntime::new(&server.name, CheckRole::Server(server.check), target, settings));
     }
     if let Some(database) = &site.database {
-        runtime.database = Some(database_check(probes, index, &site.name, database, defaults)?);
+        let fetch = site.haproxy.as_ref().map(|haproxy| defaults.with(haproxy.overrides()));
+        runtime.database = Some(database_checks(probes, index, &site.name, database, defaults, fetch)?);
     }
     if let Some(haproxy) = &site.haproxy {
         runtime.haproxy = Some(haproxy_check(probes, index, &site.name, haproxy, defaults)?);
@@ -80,26 +82,38 @@ fn http_server(
     Ok(target)
 }
 
-/// The database page: an HTTP GET whose body must hold the keyword.
-fn database_check(
+/// The database's sources: the page (an HTTP GET whose body must hold the keyword) and
+/// HAProxy's check of it, fed by the site's stats fetch, which runs with `fetch` settings.
+fn database_checks(
     probes: &mut Vec<Probe>,
     index: usize,
     site: &str,
     database: &DatabaseConfig,
     defaults: ProbeSettings,
-) -> Result<CheckRuntime, HealthError> {
+    fetch: Option<ProbeSettings>,
+) -> Result<DatabaseRuntime, HealthError> {
     let settings = defaults.with(database.overrides());
-    let url = parse_url(&database.url);
-    let client = client_for(&format!("{site}/database"), settings, database.tls_skip_verify)?;
-    let expect = HttpExpectation {
-        status: database.expect_status.unwrap_or(200),
-        keyword: database.effective_keyword().map(str::to_string),
-    };
-    let name = database.name.as_deref().unwrap_or("database");
-    let check = CheckRuntime::new(name, CheckRole::Database, url.to_string(), settings);
-    let slot = CheckSlot::Database { site: index };
-    probes.push(Probe { settings, kind: ProbeKind::Http { slot, client, url, expect } });
-    Ok(check)
+    let name = database.display_name();
+    let mut runtime = DatabaseRuntime { name: name.to_string(), combine: database.combine, page: None, haproxy: None };
+    if let Some(url) = &database.url {
+        let url = parse_url(url);
+        let client = client_for(&format!("{site}/database"), settings, database.tls_skip_verify)?;
+        let expect = HttpExpectation {
+            status: database.expect_status.unwrap_or(200),
+            keyword: database.effective_keyword().map(str::to_string),
+        };
+        runtime.page = Some(CheckRuntime::new(name, CheckRole::Database, url.to_string(), settings));
+        let slot = CheckSlot::Database { site: index };
+        probes.push(Probe { settings, kind: ProbeKind::Http { slot, client, url, expect } });
+    }
+    if let Some(backend) = &database.haproxy_backend {
+        // Read with every stats fetch; rise and fall are the database's own.
+        let fetch = fetch.expect("validated: haproxy_backend needs [site.haproxy]");
+        let rise_fall = ProbeOverrides { rise: Some(settings.rise), fall: Some(settings.fall), ..Default::default() };
+        let check = CheckRuntime::new(name, CheckRole::DatabaseHaproxy, backend.clone(), fetch.with(rise_fall));
+        runtime.haproxy = Some(check);
+    }
+    Ok(runtime)
 }
 
 /// The fetch of HAProxy's stats, which also feeds the servers checked through HAProxy.
@@ -114,7 +128,7 @@ fn haproxy_check(
     let url = parse_url(&haproxy.url);
     let client = client_for(&format!("{site}/haproxy"), settings, haproxy.tls_skip_verify)?;
     let check = CheckRuntime::new(&haproxy.backend, CheckRole::HaproxyStats, url.to_string(), settings);
-    let kind = ProbeKind::Haproxy { site: index, client, url, backend: haproxy.backend.clone() };
+    let kind = ProbeKind::Haproxy { site: index, client, url };
     probes.push(Probe { settings, kind });
     Ok(check)
 }

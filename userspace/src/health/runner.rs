@@ -7,7 +7,7 @@ use reqwest::{Client, Url};
 use tokio::time::Instant;
 
 use crate::health::config::ProbeSettings;
-use crate::health::haproxy::parse_backend;
+use crate::health::haproxy::parse_stats;
 use crate::health::http_probe::{HttpExpectation, STATS_BODY_LIMIT, fetch_text, probe_http};
 use crate::health::shared::{CheckSlot, Shared};
 use crate::health::tcp_probe::probe_tcp;
@@ -21,7 +21,7 @@ pub(crate) struct Probe {
 pub(crate) enum ProbeKind {
     Tcp { slot: CheckSlot, address: SocketAddr },
     Http { slot: CheckSlot, client: Client, url: Url, expect: HttpExpectation },
-    Haproxy { site: usize, client: Client, url: Url, backend: String },
+    Haproxy { site: usize, client: Client, url: Url },
 }
 
 /// Probes forever. A probe starts one interval after the previous one
@@ -38,10 +38,10 @@ pub(crate) async fn run(shared: Arc<Shared>, probe: Probe) {
             ProbeKind::Http { slot, client, url, expect } => {
                 shared.record(*slot, probe_http(client, url, expect, settings.timeout).await);
             }
-            ProbeKind::Haproxy { site, client, url, backend } => {
+            ProbeKind::Haproxy { site, client, url } => {
                 let fetched =
                     fetch_text(client, url, STATS_BODY_LIMIT, settings.timeout).await.and_then(|(text, latency)| {
-                        parse_backend(&text, backend).map(|view| (view, latency)).map_err(|e| e.to_string())
+                        parse_stats(&text).map(|page| (page, latency)).map_err(|e| e.to_string())
                     });
                 shared.record_haproxy(*site, fetched);
             }

@@ -2,11 +2,12 @@
 //! here, and a site whose state moved is published.
 
 use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 use tokio::sync::watch;
 
 use crate::health::config::CheckKind;
-use crate::health::haproxy::{BackendView, status_is_up};
+use crate::health::haproxy::{BackendView, ServerView, StatsPage, check_passes, status_is_up};
 use crate::health::outcome::ProbeOutcome;
 use crate::health::site_runtime::{CheckRole, SiteRuntime};
 use crate::health::tracker::Transition;
@@ -48,46 +49,53 @@ impl Shared {
             }
             CheckSlot::Database { site } => {
                 let runtime = &mut sites[site];
-                let Some(check) = runtime.database.as_mut() else {
+                let Some(check) = runtime.database.as_mut().and_then(|db| db.page.as_mut()) else {
                     return;
                 };
                 let cause = outcome.describe();
                 if let Some(change) = check.tracker.record(outcome) {
-                    log_change(&runtime.name, "database", &check.name, change, &cause);
+                    log_change(&runtime.name, "database page", &check.name, change, &cause);
                 }
                 self.refresh(runtime);
             }
         }
     }
 
-    /// Applies one HAProxy stats fetch to the fetch check and to every
-    /// server of the site checked through HAProxy.
-    pub fn record_haproxy(&self, site: usize, fetched: Result<(BackendView, std::time::Duration), String>) {
+    /// Applies one HAProxy stats fetch to the fetch check, to every server of the site checked
+    /// through HAProxy and to the database's HAProxy source.
+    pub fn record_haproxy(&self, site: usize, fetched: Result<(StatsPage, Duration), String>) {
         let mut sites = self.lock();
         let runtime = &mut sites[site];
-        let fetch_outcome = match &fetched {
+        let Some(fetch) = runtime.haproxy.as_mut() else {
+            return;
+        };
+        // The fetch check passes when the page holds the web servers' backend.
+        let web = fetched.as_ref().map_err(Clone::clone).and_then(|(page, latency)| {
+            page.backend(&fetch.name).map(|view| (view, *latency)).map_err(|e| e.to_string())
+        });
+        let fetch_outcome = match &web {
             Ok((_, latency)) => ProbeOutcome::Ok { latency: *latency },
             Err(cause) => ProbeOutcome::failed(cause.clone()),
         };
-        if let Some(check) = runtime.haproxy.as_mut() {
-            let cause = fetch_outcome.describe();
-            if let Some(change) = check.tracker.record(fetch_outcome) {
-                log_change(&runtime.name, "haproxy stats", &check.name, change, &cause);
-            }
+        let cause = fetch_outcome.describe();
+        if let Some(change) = fetch.tracker.record(fetch_outcome) {
+            log_change(&runtime.name, "haproxy stats", &fetch.name, change, &cause);
         }
-        runtime.haproxy_load = fetched.as_ref().ok().and_then(|(view, _)| view.load);
+        runtime.haproxy_load = web.as_ref().ok().and_then(|(view, _)| view.load);
         for check in runtime.servers.iter_mut().filter(|s| s.kind == CheckRole::Server(CheckKind::Haproxy)) {
-            let outcome = match &fetched {
-                Err(cause) => ProbeOutcome::failed(format!("haproxy stats: {cause}")),
-                Ok((view, latency)) => match view.servers.get(&check.target) {
-                    None => ProbeOutcome::failed(format!("'{}' not in haproxy backend", check.target)),
-                    Some(status) if status_is_up(status) => ProbeOutcome::Ok { latency: *latency },
-                    Some(status) => ProbeOutcome::failed(format!("haproxy status {status}")),
-                },
-            };
+            let (outcome, seen) = haproxy_server_outcome(&web, &check.target);
+            check.haproxy_servers = seen;
             let cause = outcome.describe();
             if let Some(change) = check.tracker.record(outcome) {
                 log_change(&runtime.name, "web server", &check.name, change, &cause);
+            }
+        }
+        if let Some(check) = runtime.database.as_mut().and_then(|db| db.haproxy.as_mut()) {
+            let (outcome, seen) = database_backend_outcome(&fetched, &check.target);
+            check.haproxy_servers = seen;
+            let cause = outcome.describe();
+            if let Some(change) = check.tracker.record(outcome) {
+                log_change(&runtime.name, "database (haproxy)", &check.name, change, &cause);
             }
         }
         self.refresh(runtime);
@@ -132,4 +140,42 @@ fn log_change(site: &str, what: &str, check: &str, change: Transition, cause: &s
         Transition::Up => tracing::info!(site, check, cause, "{what} up"),
         Transition::Down => tracing::warn!(site, check, cause, "{what} down"),
     }
+}
+
+/// A web server checked through HAProxy: up while HAProxy sends it traffic.
+fn haproxy_server_outcome(
+    web: &Result<(&BackendView, Duration), String>,
+    server: &str,
+) -> (ProbeOutcome, Vec<ServerView>) {
+    match web {
+        Err(cause) => (ProbeOutcome::failed(format!("haproxy stats: {cause}")), Vec::new()),
+        Ok((view, latency)) => match view.servers.get(server) {
+            None => (ProbeOutcome::failed(format!("'{server}' not in haproxy backend")), Vec::new()),
+            Some(seen) if status_is_up(&seen.status) => (ProbeOutcome::Ok { latency: *latency }, vec![seen.clone()]),
+            Some(seen) => (ProbeOutcome::failed(format!("haproxy status {}", seen.status)), vec![seen.clone()]),
+        },
+    }
+}
+
+/// The database as HAProxy's check of its page sees it: available while a server of `backend`
+/// passes that check.
+fn database_backend_outcome(
+    fetched: &Result<(StatsPage, Duration), String>,
+    backend: &str,
+) -> (ProbeOutcome, Vec<ServerView>) {
+    let (page, latency) = match fetched {
+        Ok(fetched) => fetched,
+        Err(cause) => return (ProbeOutcome::failed(format!("haproxy stats: {cause}")), Vec::new()),
+    };
+    let view = match page.backend(backend) {
+        Ok(view) => view,
+        Err(e) => return (ProbeOutcome::failed(e.to_string()), Vec::new()),
+    };
+    let servers: Vec<ServerView> = view.servers.values().cloned().collect();
+    if servers.iter().any(|server| check_passes(&server.status)) {
+        return (ProbeOutcome::Ok { latency: *latency }, servers);
+    }
+    let seen: Vec<String> = servers.iter().map(ServerView::describe).collect();
+    let cause = if seen.is_empty() { "no servers".to_string() } else { format!("no server UP ({})", seen.join("; ")) };
+    (ProbeOutcome::failed(cause), servers)
 }

@@ -1,6 +1,8 @@
 //! Live state of one site: its checks, and the site state they add up to.
 
 use crate::health::config::{CheckKind, ProbeSettings, SiteConfig};
+use crate::health::database::DatabaseRuntime;
+use crate::health::haproxy::ServerView;
 use crate::health::outcome::ProbeOutcome;
 use crate::health::status::{CheckStatus, SiteStatus};
 use crate::health::tracker::CheckTracker;
@@ -18,8 +20,10 @@ const RTT_STEP_PERCENT: u32 = 10;
 pub(crate) enum CheckRole {
     /// A web server, checked as configured.
     Server(CheckKind),
-    /// The site's database page.
+    /// The site's database page, fetched here.
     Database,
+    /// The site's database as its HAProxy's check of the page sees it.
+    DatabaseHaproxy,
     /// The fetch of the site's HAProxy stats page.
     HaproxyStats,
 }
@@ -30,6 +34,7 @@ impl CheckRole {
         match self {
             CheckRole::Server(kind) => kind.name(),
             CheckRole::Database => "database",
+            CheckRole::DatabaseHaproxy => "database_haproxy",
             CheckRole::HaproxyStats => "haproxy_stats",
         }
     }
@@ -41,6 +46,8 @@ pub(crate) struct CheckRuntime {
     pub target: String,
     pub settings: ProbeSettings,
     pub tracker: CheckTracker,
+    /// What HAProxy's stats said about the servers behind this check at the last fetch.
+    pub haproxy_servers: Vec<ServerView>,
 }
 
 impl CheckRuntime {
@@ -51,10 +58,11 @@ impl CheckRuntime {
             target,
             settings,
             tracker: CheckTracker::new(settings.rise, settings.fall),
+            haproxy_servers: Vec::new(),
         }
     }
 
-    fn last_cause(&self) -> String {
+    pub fn last_cause(&self) -> String {
         self.tracker.last().map_or_else(|| "not checked yet".to_string(), ProbeOutcome::describe)
     }
 
@@ -76,6 +84,7 @@ impl CheckRuntime {
             consecutive_failed: tracker.consecutive_failed(),
             probes: tracker.probes(),
             transitions: tracker.transitions(),
+            haproxy_servers: self.haproxy_servers.clone(),
         }
     }
 }
@@ -85,7 +94,7 @@ pub(crate) struct SiteRuntime {
     pub remote: bool,
     pub static_load: Option<u32>,
     pub servers: Vec<CheckRuntime>,
-    pub database: Option<CheckRuntime>,
+    pub database: Option<DatabaseRuntime>,
     pub haproxy: Option<CheckRuntime>,
     pub haproxy_load: Option<u32>,
     pub published: SiteState,
@@ -118,7 +127,7 @@ impl SiteRuntime {
     pub fn computed(&self) -> SiteState {
         let up_servers = || self.servers.iter().filter(|s| s.tracker.is_up());
         let any_up = up_servers().next().is_some();
-        let database_ok = self.database.as_ref().is_none_or(|db| db.tracker.is_up());
+        let database_ok = self.database.as_ref().is_none_or(DatabaseRuntime::is_up);
         SiteState {
             available: any_up && database_ok,
             load: self.static_load.or(self.haproxy_load).unwrap_or(0),
@@ -143,10 +152,8 @@ impl SiteRuntime {
             return format!("no web server up ({})", causes.join("; "));
         }
         match &self.database {
-            Some(db) if !db.tracker.is_up() => {
-                format!("database check failed: {}", db.last_cause())
-            }
-            Some(_) => format!("web servers up: {}; database ok", up.join(", ")),
+            Some(db) if !db.is_up() => db.describe_state(),
+            Some(db) => format!("web servers up: {}; {}", up.join(", "), db.describe_state()),
             None => format!("web servers up: {}", up.join(", ")),
         }
     }
@@ -157,7 +164,9 @@ impl SiteRuntime {
             remote: self.remote,
             state: self.published,
             servers: self.servers.iter().map(CheckRuntime::status).collect(),
-            database: self.database.as_ref().map(CheckRuntime::status),
+            database: self.database.as_ref().and_then(|db| db.page.as_ref()).map(CheckRuntime::status),
+            database_haproxy: self.database.as_ref().and_then(|db| db.haproxy.as_ref()).map(CheckRuntime::status),
+            database_state: self.database.as_ref().map(DatabaseRuntime::status),
             haproxy: self.haproxy.as_ref().map(CheckRuntime::status),
         }
     }

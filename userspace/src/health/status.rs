@@ -3,6 +3,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::health::config::ProbeSettings;
+use crate::health::database::DatabaseStatus;
+use crate::health::haproxy::ServerView;
 use crate::site::SiteState;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -17,7 +19,14 @@ pub struct SiteStatus {
     /// The state last published to subscribers.
     pub state: SiteState,
     pub servers: Vec<CheckStatus>,
+    /// The database page, fetched here.
     pub database: Option<CheckStatus>,
+    /// The database as the site's HAProxy checks it (`[site.database] haproxy_backend`).
+    #[serde(default)]
+    pub database_haproxy: Option<CheckStatus>,
+    /// The database's state from those sources, and which decided it.
+    #[serde(default)]
+    pub database_state: Option<DatabaseStatus>,
     /// The fetch of the HAProxy stats page itself.
     pub haproxy: Option<CheckStatus>,
 }
@@ -25,7 +34,7 @@ pub struct SiteStatus {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CheckStatus {
     pub name: String,
-    /// "tcp", "http", "haproxy", "database" or "haproxy_stats".
+    /// "tcp", "http", "haproxy", "database", "database_haproxy" or "haproxy_stats".
     pub kind: String,
     /// Address or URL probed.
     pub target: String,
@@ -41,6 +50,10 @@ pub struct CheckStatus {
     pub consecutive_failed: u32,
     pub probes: u64,
     pub transitions: u64,
+    /// For checks read from HAProxy's stats: its servers as last reported, with HAProxy's
+    /// own last check of each.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub haproxy_servers: Vec<ServerView>,
 }
 
 impl HealthStatus {
@@ -52,5 +65,15 @@ impl HealthStatus {
 impl SiteStatus {
     pub fn server(&self, name: &str) -> Option<&CheckStatus> {
         self.servers.iter().find(|server| server.name == name)
+    }
+
+    /// Every check of the site: web servers, the database's sources, the HAProxy stats fetch.
+    pub fn checks(&self) -> impl Iterator<Item = &CheckStatus> {
+        self.servers.iter().chain(&self.database).chain(&self.database_haproxy).chain(&self.haproxy)
+    }
+
+    /// Neither probed here nor remote: always available.
+    pub fn is_static(&self) -> bool {
+        !self.remote && self.checks().next().is_none()
     }
 }

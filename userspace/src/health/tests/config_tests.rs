@@ -89,6 +89,33 @@ fn unknown_fields_are_rejected() {
     assert!(err.to_string().contains("adres"), "{err}");
 }
 
+/// A site with a web server, a `[site.database]` with `body` and, if `haproxy`, a `[site.haproxy]`.
+fn database(body: &str, haproxy: bool) -> String {
+    let stats =
+        if haproxy { "[site.haproxy]\nurl = \"http://127.0.0.1:8404/stats;csv\"\nbackend = \"web\"\n" } else { "" };
+    format!(
+        "[[site]]\nname = \"a\"\n[[site.server]]\nname = \"w\"\ncheck = \"tcp\"\naddress = \"1.2.3.4:80\"\n\
+         [site.database]\n{body}\n{stats}"
+    )
+}
+
+#[test]
+fn the_database_comes_from_the_page_haproxy_or_both_combined() {
+    let only_haproxy = parse(&database("name = \"db-b\"\nhaproxy_backend = \"dbcheck\"\nrise = 1", true));
+    only_haproxy.validate().unwrap();
+    let db = only_haproxy.sites[0].database.as_ref().unwrap();
+    assert_eq!((db.url.as_deref(), db.haproxy_backend.as_deref(), db.combine), (None, Some("dbcheck"), None));
+    for combine in ["all", "any"] {
+        let both = database(
+            &format!("url = \"http://x/db\"\nname = \"db\"\nhaproxy_backend = \"dbcheck\"\ncombine = \"{combine}\""),
+            true,
+        );
+        parse(&both).validate().unwrap();
+    }
+    let err = toml::from_str::<HealthConfig>(&database("url = \"http://x/db\"\ncombine = \"both\"", true)).unwrap_err();
+    assert!(err.to_string().contains("unknown variant `both`, expected `all` or `any`"), "{err}");
+}
+
 fn validation_error(text: &str) -> String {
     parse(text).validate().unwrap_err().to_string()
 }
@@ -111,6 +138,14 @@ fn validation_names_the_field() {
         ("[[site]]\nname = \"a\"\nremote = true\nload = 1200\n".to_string(), ".load", "1000"),
         (format!("{}[site.database]\nurl = \"http://x/db\"\n", server("check = \"tcp\"\naddress = \"1.2.3.4:80\"")), ".database.keyword", "keyword or name"),
         ("[probe]\nfall = 0\n".to_string(), "probe.fall", ""),
+        (database("haproxy_backend = \"dbcheck\"", false), ".database.haproxy_backend", "needs a [site.haproxy] table"),
+        (database("name = \"db\"", true), "site[0] ('a').database.url", "set url (the database page, checked here) or haproxy_backend"),
+        (database("url = \"http://x/db\"\nname = \"db\"\nhaproxy_backend = \"dbcheck\"", true), "site[0] ('a').database.combine", "both url (the database page, checked here) and haproxy_backend (HAProxy's backend 'dbcheck') are set: say how to combine them, combine = \"all\" (both must pass) or combine = \"any\" (either is enough)"),
+        (database("url = \"http://x/db\"\nname = \"db\"\ncombine = \"all\"", true), ".database.combine", "only used when both url and haproxy_backend are set"),
+        (database("haproxy_backend = \"dbcheck\"\ncombine = \"any\"", true), ".database.combine", "only used when both"),
+        (database("haproxy_backend = \"dbcheck\"\nkeyword = \"db-a\"", true), ".database.keyword", "only used with url: HAProxy's `http-check expect string` checks the page"),
+        (database("haproxy_backend = \"dbcheck\"\ninterval_ms = 50", true), ".database.interval_ms", "[site.haproxy]'s fetches"),
+        (database("haproxy_backend = \" \"", true), ".database.haproxy_backend", "must not be empty"),
     ];
     for (text, field, reason) in cases {
         let err = validation_error(&text);

@@ -1,6 +1,7 @@
 //! Health tests against tiny HTTP servers on 127.0.0.1.
 
 mod config_tests;
+mod database_tests;
 mod monitor_tests;
 mod probe_tests;
 mod test_server;
