@@ -38,7 +38,7 @@ impl XdpHarness {
             .set_config(XdpConfig {
                 dns_port: config.server.dns_port,
                 edns_udp_payload: config.server.edns_udp_payload,
-                enabled: 1,
+                flags: switchyard_common::FLAG_ENABLED,
             })
             .expect("config");
         let authority = Authority::new(&config, views, Arc::new(ArcSwap::from_pointee(table)));

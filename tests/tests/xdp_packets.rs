@@ -280,7 +280,7 @@ fn disabled_until_userspace_turns_it_on() {
         return;
     }
     let mut h = harness();
-    h.datapath.set_config(switchyard_common::XdpConfig { dns_port: 53, edns_udp_payload: 1232, enabled: 0 }).unwrap();
+    h.datapath.set_config(switchyard_common::XdpConfig { dns_port: 53, edns_udp_payload: 1232, flags: 0 }).unwrap();
     passed(&mut h, &v4_query(&query(1, "www.example.com.", RecordType::A, None)), "pass_disabled");
 }
 

@@ -99,7 +99,7 @@ pub struct XdpConfig {
     pub edns_udp_payload: u16,
     /// `FLAG_ENABLED` once userspace has filled the maps (until then everything is passed),
     /// plus `FLAG_HAS_VIEWS` when the locality tries hold prefixes (else they are not consulted).
-    pub enabled: u32,
+    pub flags: u32,
 }
 
 pub const FLAG_ENABLED: u32 = 1;

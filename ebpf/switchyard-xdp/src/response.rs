@@ -28,14 +28,14 @@ const RESPONSE_HOP_LIMIT: u8 = 64;
 #[inline(always)]
 pub fn respond(ctx: &XdpContext) -> Result<Counter, Counter> {
     let config: XdpConfig = match maps::config() {
-        Some(c) if c.enabled & FLAG_ENABLED != 0 => *c,
+        Some(c) if c.flags & FLAG_ENABLED != 0 => *c,
         _ => return Err(Counter::PassDisabled),
     };
     let frame = query::frame(ctx, config.dns_port)?;
     let scratch = maps::scratch().ok_or(Counter::PassDisabled)?;
     let q = query::question(ctx, &frame, scratch)?;
     scratch.key.view =
-        if config.enabled & FLAG_HAS_VIEWS != 0 { client_view(&Packet::new(ctx), &frame) } else { DEFAULT_VIEW };
+        if config.flags & FLAG_HAS_VIEWS != 0 { client_view(&Packet::new(ctx), &frame) } else { DEFAULT_VIEW };
     let entry = lookup(scratch)?;
     let count = entry.count as usize;
     if count == 0 || count > MAX_ADDRS {

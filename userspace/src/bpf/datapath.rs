@@ -102,7 +102,7 @@ impl Datapath {
     /// Call after `set_views`: the views flag is added here.
     pub fn set_config(&mut self, mut config: XdpConfig) -> Result<(), DatapathError> {
         if self.has_views {
-            config.enabled |= switchyard_common::FLAG_HAS_VIEWS;
+            config.flags |= switchyard_common::FLAG_HAS_VIEWS;
         }
         let map = self.ebpf.map_mut(map_names::CONFIG).expect("loaded");
         let mut array: Array<_, XdpConfig> =
@@ -118,9 +118,9 @@ impl Datapath {
             Array::try_from(map).map_err(|e| DatapathError::Map(map_names::CONFIG, e))?;
         let mut config = array.get(&0, 0).map_err(|e| DatapathError::Map(map_names::CONFIG, e))?;
         if enabled {
-            config.enabled |= switchyard_common::FLAG_ENABLED;
+            config.flags |= switchyard_common::FLAG_ENABLED;
         } else {
-            config.enabled &= !switchyard_common::FLAG_ENABLED;
+            config.flags &= !switchyard_common::FLAG_ENABLED;
         }
         array.set(0, config, 0).map_err(|e| DatapathError::Map(map_names::CONFIG, e))
     }

@@ -81,7 +81,7 @@ pub fn datapath(config: &Config, views: &Views, answers: &mut AnswerController) 
     dp.set_config(XdpConfig {
         dns_port: config.server.dns_port,
         edns_udp_payload: config.server.edns_udp_payload,
-        enabled: 1,
+        flags: switchyard_common::FLAG_ENABLED,
     })?;
     for iface in &config.xdp.interfaces {
         dp.attach(iface, config.xdp.mode)?;
