@@ -39,6 +39,7 @@ impl XdpHarness {
                 dns_port: config.server.dns_port,
                 edns_udp_payload: config.server.edns_udp_payload,
                 enabled: 1,
+                stale_after_ns: XdpConfig::NEVER_STALE,
             })
             .expect("config");
         let authority = Authority::new(&config, views, Arc::new(ArcSwap::from_pointee(table)));

@@ -72,6 +72,11 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Detach XDP and remove the pinned maps a stopped daemon left for its successor.
+    Cleanup {
+        #[command(flatten)]
+        target: Target,
+    },
     /// Database sync between sites (`[sync]`).
     Sync {
         #[command(subcommand)]
@@ -106,6 +111,7 @@ fn main() -> ExitCode {
         Command::Map { command } => report(cli::map::run(command)),
         Command::Site { command } => report(cli::site::run(command)),
         Command::Reload { target, json } => report(cli::reload::run(&target, json)),
+        Command::Cleanup { target } => report(cli::cleanup::run(&target)),
         Command::Status { target, json } => report(cli::status::status(&target, json)),
         Command::Sync { command: SyncCommand::Status { target, json } } => {
             report(cli::status::sync_status(&target, json))

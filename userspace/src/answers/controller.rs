@@ -126,6 +126,14 @@ impl AnswerController {
         true
     }
 
+    /// Takes the answer map's contents (an earlier daemon's) as written, so that the next
+    /// write changes only what differs.
+    pub fn adopt_map(&mut self, datapath: &mut Datapath) -> anyhow::Result<()> {
+        let entries = self.writer.adopt(&datapath.answers()?)?;
+        info!(entries, "answer map of an earlier daemon adopted");
+        Ok(())
+    }
+
     /// Mirrors the current table into the XDP answer map (only the entries that changed).
     pub fn write_map(&mut self, datapath: &mut Datapath) -> anyhow::Result<()> {
         let table = self.table.load();

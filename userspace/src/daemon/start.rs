@@ -7,7 +7,7 @@ use std::{
 };
 
 use anyhow::Context;
-use switchyard_common::XdpConfig;
+use switchyard_common::{XdpConfig, map_names};
 use tokio::{
     sync::{mpsc, watch},
     task::JoinHandle,
@@ -70,23 +70,35 @@ fn saved_operator_state(file: &Path, config: &Config) -> OperatorState {
     state
 }
 
-/// Loads the XDP program with the current answers and attaches it; `None` with `mode = "off"`.
+/// Loads the XDP program (adopting the maps an earlier daemon pinned), writes the current
+/// answers, starts the liveness stamp and attaches it, taking over an earlier daemon's links;
+/// `None` with `mode = "off"`.
 pub fn datapath(config: &Config, views: &Views, answers: &mut AnswerController) -> anyhow::Result<Option<Datapath>> {
     if config.xdp.mode == XdpMode::Off {
         return Ok(None);
     }
     let mut dp = Datapath::load(Some(&config.server.pin_dir()), config.xdp.max_entries)?;
-    dp.set_views(views)?;
+    if dp.adopted(map_names::ANSWERS) {
+        answers.adopt_map(&mut dp)?;
+    }
     answers.write_map(&mut dp)?;
-    dp.set_config(XdpConfig {
-        dns_port: config.server.dns_port,
-        edns_udp_payload: config.server.edns_udp_payload,
-        enabled: 1,
-    })?;
+    dp.set_views(views)?;
+    dp.start_stamping(config.xdp.stale_after())?;
+    dp.set_config(xdp_config(config))?;
     for iface in &config.xdp.interfaces {
         dp.attach(iface, config.xdp.mode)?;
     }
     Ok(Some(dp))
+}
+
+/// The settings the XDP program reads, from the config.
+pub fn xdp_config(config: &Config) -> XdpConfig {
+    XdpConfig {
+        dns_port: config.server.dns_port,
+        edns_udp_payload: config.server.edns_udp_payload,
+        enabled: switchyard_common::FLAG_ENABLED,
+        stale_after_ns: config.xdp.stale_after_ms * 1_000_000,
+    }
 }
 
 /// Heartbeats with the other sites' DNS servers, and the bridge that sends our site's state
