@@ -111,6 +111,20 @@ impl Daemon {
         self.terminate()
     }
 
+    /// Waits for the daemon to exit by itself (a successor took over), leaving its pins to the
+    /// successor; returns the exit status.
+    pub fn replaced(mut self) -> std::process::ExitStatus {
+        self.keep_pins = true;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        panic!("the replaced daemon did not exit:\n{}", self.log());
+    }
+
     /// The daemon's pin directory, from its config.
     pub fn pin_dir(&self) -> PathBuf {
         let text = std::fs::read_to_string(&self.config).expect("config");

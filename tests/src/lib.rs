@@ -14,6 +14,7 @@ pub mod link;
 pub mod netns;
 pub mod peer_sites;
 pub mod privileges;
+pub mod query_loop;
 pub mod sync_lab;
 pub mod topology;
 pub mod two_sites;

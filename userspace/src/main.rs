@@ -154,7 +154,10 @@ fn run(path: PathBuf) -> ExitCode {
     };
     init_logging();
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
-    match runtime.block_on(switchyard::daemon::run(config, path)) {
+    let result = runtime.block_on(switchyard::daemon::run(config, path));
+    // Blocking tasks still running (a probe's name lookup, a database call) are not waited for.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(50));
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("switchyard: {e:#}");

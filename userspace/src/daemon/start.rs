@@ -19,6 +19,7 @@ use super::{
     metrics::{self, Sources},
     reload::ReloadRequest,
     reloadable::Reloadable,
+    sockets::{Inherited, Registry},
 };
 use crate::{
     answers::{AnswerController, Views},
@@ -107,6 +108,8 @@ pub async fn peers(
     config: &Config,
     monitor: &Arc<HealthMonitor>,
     operator: watch::Receiver<Versioned>,
+    inherited: &mut Inherited,
+    registry: &Registry,
 ) -> anyhow::Result<(Option<Arc<PeerHandle>>, Option<HealthBridge>)> {
     let Some(peers_config) = config.peers.clone() else {
         return Ok((None, None));
@@ -115,14 +118,26 @@ pub async fn peers(
     let node = config.server.node.as_deref().expect("validated: [peers] needs server.node");
     let own = monitor.sites().get(site).copied().unwrap_or(SiteState::UNAVAILABLE);
     let (own_tx, own_rx) = watch::channel(own);
-    let handle = PeerService::start(peers_config, site, node, own_rx).await.context("starting peer heartbeats")?;
+    let listen = peers_config.listen;
+    let socket = match inherited.take_udp(listen) {
+        Some(socket) => socket,
+        None => std::net::UdpSocket::bind(listen).with_context(|| format!("binding the peer socket {listen}"))?,
+    };
+    registry.add(&socket)?;
+    let handle = PeerService::start_on_socket(peers_config, site, node, own_rx, socket)
+        .await
+        .context("starting peer heartbeats")?;
     let mut bridge = HealthBridge::new(site, own_tx, operator, handle.views());
     bridge.start(monitor, config.remote_sites());
     Ok((Some(Arc::new(handle)), Some(bridge)))
 }
 
 /// Database sync with the other sites, with `[sync]`.
-pub async fn sync(config: &Config) -> anyhow::Result<Option<SyncService>> {
+pub async fn sync(
+    config: &Config,
+    inherited: &mut Inherited,
+    registry: &Registry,
+) -> anyhow::Result<Option<SyncService>> {
     let sync = match &config.sync {
         Some(section) => {
             // Checked when the config was loaded; read again here for the key's bytes.
@@ -130,7 +145,8 @@ pub async fn sync(config: &Config) -> anyhow::Result<Option<SyncService>> {
                 .sync_config(std::path::Path::new(""))
                 .map_err(|e| anyhow::anyhow!("{}: {}", e.key, e.problem))?
                 .expect("[sync] is configured");
-            Some(SyncService::start(sync_config, section.listen).await.context("starting database sync")?)
+            let listener = listener(section.listen, inherited, registry)?;
+            Some(SyncService::start(sync_config, listener).await.context("starting database sync")?)
         }
         None => None,
     };
@@ -138,17 +154,44 @@ pub async fn sync(config: &Config) -> anyhow::Result<Option<SyncService>> {
 }
 
 /// Prometheus metrics on `[server] metrics`, when set.
-pub async fn metrics(address: Option<SocketAddr>, sources: Arc<Sources>) -> anyhow::Result<Option<JoinHandle<()>>> {
+pub async fn metrics(
+    address: Option<SocketAddr>,
+    sources: Arc<Sources>,
+    inherited: &mut Inherited,
+    registry: &Registry,
+) -> anyhow::Result<Option<JoinHandle<()>>> {
     let Some(address) = address else {
         return Ok(None);
     };
-    let task = metrics::serve(address, sources).await.with_context(|| format!("metrics on {address}"))?;
+    let listener = listener(address, inherited, registry)?;
+    let task = metrics::serve(listener, sources).with_context(|| format!("metrics on {address}"))?;
     info!(%address, "metrics served at /metrics");
     Ok(Some(task))
 }
 
-/// Serves the admin socket; returns its task and where the reloads it asks for arrive.
-pub fn admin(config: &Config, sources: &Sources) -> anyhow::Result<(JoinHandle<()>, mpsc::Receiver<ReloadRequest>)> {
+/// A TCP listener on `address`: passed in, else bound here.
+fn listener(
+    address: SocketAddr,
+    inherited: &mut Inherited,
+    registry: &Registry,
+) -> anyhow::Result<std::net::TcpListener> {
+    let listener = match inherited.take_tcp(address) {
+        Some(listener) => listener,
+        None => std::net::TcpListener::bind(address).with_context(|| format!("binding {address}"))?,
+    };
+    registry.add(&listener)?;
+    listener.set_nonblocking(true)?;
+    Ok(listener)
+}
+
+/// Serves the admin socket; returns its task and where the reloads and hand-off requests it
+/// receives arrive.
+pub fn admin(
+    config: &Config,
+    sources: &Sources,
+    inherited: &mut Inherited,
+    registry: &Registry,
+) -> anyhow::Result<(JoinHandle<()>, mpsc::Receiver<ReloadRequest>, mpsc::Receiver<std::os::unix::net::UnixStream>)> {
     let socket = config.server.admin_socket();
     let base = Status {
         instance: config.server.instance.clone(),
@@ -163,6 +206,7 @@ pub fn admin(config: &Config, sources: &Sources) -> anyhow::Result<(JoinHandle<(
     let (status_live, status_peers, map_entries, status_operator) =
         (sources.reloadable.clone(), sources.peers.clone(), sources.map_entries.clone(), sources.operator.clone());
     let (reload_tx, reload_rx) = mpsc::channel(4);
+    let (handoff_tx, handoff_rx) = mpsc::channel(1);
     let state = Arc::new(AdminState {
         counters: sources.counters.clone(),
         status: Box::new(move || Status {
@@ -176,7 +220,13 @@ pub fn admin(config: &Config, sources: &Sources) -> anyhow::Result<(JoinHandle<(
         sync: sources.sync.clone(),
         operator: sources.operator.clone(),
         reload: reload_tx,
+        handoff: handoff_tx,
     });
-    let admin = admin::serve(&socket, state).with_context(|| format!("admin socket {}", socket.display()))?;
-    Ok((admin, reload_rx))
+    let listener = match inherited.take_unix(&socket) {
+        Some(listener) => listener,
+        None => admin::bind(&socket).with_context(|| format!("admin socket {}", socket.display()))?,
+    };
+    registry.add(&listener)?;
+    let admin = admin::serve(listener, state).with_context(|| format!("admin socket {}", socket.display()))?;
+    Ok((admin, reload_rx, handoff_rx))
 }

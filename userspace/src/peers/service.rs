@@ -315,6 +315,14 @@ impl PeerHandle {
         self.shared.status_template.boot_id
     }
 
+    /// Stops sending and receiving heartbeats at once (the socket closes once every handle
+    /// is gone).
+    pub fn stop(&self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+
     /// Stops the tasks and waits until they, and so the socket, are gone.
     pub async fn shutdown(mut self) {
         let tasks = std::mem::take(&mut self.tasks);
