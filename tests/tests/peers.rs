@@ -3,6 +3,7 @@
 //! only from their DNS servers' heartbeats (period 100 ms, N = 3).
 
 use std::{
+    net::SocketAddr,
     os::unix::fs::PermissionsExt,
     path::{Path, PathBuf},
     time::{Duration, Instant},
@@ -10,6 +11,7 @@ use std::{
 
 use switchyard_tests::{
     answers::Question,
+    bench::watch::Watcher,
     daemon::Daemon,
     link,
     netns::Netns,
@@ -149,4 +151,73 @@ fn three_sites_each_see_the_others_come_and_go() {
     www.wait_for(&[A, B], Duration::from_secs(2), || daemon_a.log());
     let _daemon_c = start_c();
     www.wait_for(&[A, B, C], Duration::from_secs(3), || daemon_a.log());
+}
+
+#[test]
+fn restarted_dns_servers_are_never_dropped_by_the_other_site() {
+    if !have_root("restarted_dns_servers_are_never_dropped_by_the_other_site") {
+        return;
+    }
+    let lab = Lab::new(38);
+    let key = key_file(lab.keys.path(), "peer.key", "shared-peer-key-0123456789abcdef");
+    // A period longer than a restart takes on a busy two-core machine (a daemon's start costs
+    // about 100 ms of CPU there, while both daemons, the other site's and the clients run).
+    let slower = |toml: String| toml.replace(&format!("period_ms = {PERIOD_MS}"), "period_ms = 300");
+    let peers_of_a = [("b", format!("198.18.{LINK_SUBNET}.2"))];
+    let peers_of_b = [("a", format!("198.18.{LINK_SUBNET}.1"))];
+    let config_a = slower(config("a", &peers_of_a, &key, Some(&lab.pair.server_if)));
+    let config_b = slower(config("b", &peers_of_b, &key, None));
+    let mut daemon_a = Daemon::start(&lab.pair.server, &config_a);
+    let mut daemon_b = Daemon::start(&lab.site_b, &config_b);
+    let at_a = SocketAddr::new(lab.pair.server_v4.into(), 53);
+    let at_b = SocketAddr::new([127, 0, 0, 1].into(), 53);
+    lab.www_from_a().wait_for(&[A, B], Duration::from_secs(3), || daemon_a.log());
+    Question { client: &lab.site_b, server: "127.0.0.1".into(), name: "www.example.com", qtype: "A", source: None }
+        .wait_for(&[A, B], Duration::from_secs(3), || daemon_b.log());
+
+    for round in 0..2 {
+        // Each restart is a new daemon taking over from the running one: the other site's
+        // server keeps answering with both sites, and so does the restarted one.
+        let (watched, successor) = std::thread::scope(|s| {
+            let watch_b = s.spawn(|| watch(&lab.site_b, at_b));
+            let watch_a = s.spawn(|| watch(&lab.pair.client, at_a));
+            std::thread::sleep(Duration::from_millis(300));
+            let successor = Daemon::start(&lab.pair.server, &config_a);
+            ((watch_b.join().unwrap(), watch_a.join().unwrap()), successor)
+        });
+        assert!(std::mem::replace(&mut daemon_a, successor).replaced().success());
+        assert_eq!(
+            watched,
+            (vec![], vec![]),
+            "round {round}, a restarted: (at b, at a)\n{}\n{}",
+            daemon_b.log(),
+            daemon_a.log()
+        );
+        let (watched, successor) = std::thread::scope(|s| {
+            let watch_a = s.spawn(|| watch(&lab.pair.client, at_a));
+            std::thread::sleep(Duration::from_millis(300));
+            let successor = Daemon::start(&lab.site_b, &config_b);
+            (watch_a.join().unwrap(), successor)
+        });
+        assert!(std::mem::replace(&mut daemon_b, successor).replaced().success());
+        assert!(watched.is_empty(), "round {round}, b restarted: at a {watched:?}\n{}", daemon_a.log());
+    }
+    assert_eq!(peer_b(&daemon_a)["alive"], true);
+}
+
+/// Asks `server` from `ns` for 1.5 s; every answer that is not [A, B]. (Whether queries are
+/// lost across a restart is `restart.rs`'s question; the watcher's timeout is short.)
+fn watch(ns: &Netns, server: SocketAddr) -> Vec<Vec<String>> {
+    let mut watcher = Watcher::new(ns, server, "www.example.com.");
+    let started = Instant::now();
+    let mut odd = Vec::new();
+    while started.elapsed() < Duration::from_millis(1500) {
+        if let Some(answer) = watcher.ask()
+            && answer != [A, B]
+        {
+            odd.push(answer);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    odd
 }

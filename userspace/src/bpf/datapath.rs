@@ -14,6 +14,7 @@ use aya::{
     maps::{Array, HashMap, LpmTrie, MapData, lpm_trie::Key as PrefixKey},
     programs::Xdp,
 };
+use aya_obj::programs::XdpAttachType;
 use switchyard_common::{MapEntry, MapKey, XdpConfig, map_names, program_names};
 use tracing::info;
 
@@ -54,6 +55,9 @@ pub struct Datapath {
     /// the program that uses them is attached.
     replaced: Vec<&'static str>,
     pin_dir: Option<PathBuf>,
+    /// The responder an earlier daemon loaded from this same object, pinned: used instead of
+    /// loading and verifying it again.
+    pinned_program: Option<Xdp>,
     links: Links,
     /// Whether locality prefixes were written: folded into the config the program reads.
     has_views: bool,
@@ -86,12 +90,22 @@ impl Datapath {
             }
         }
         let mut ebpf = loader.load(super::XDP_OBJECT)?;
-        let program: &mut Xdp = ebpf
-            .program_mut(program_names::RESPONDER)
-            .expect("the object has the responder")
-            .try_into()
-            .map_err(|e| DatapathError::Program(program_names::RESPONDER, e))?;
-        program.load().map_err(|e| DatapathError::Program(program_names::RESPONDER, e))?;
+        let pinned_program = match pin_dir {
+            Some(dir) if adopted.len() == pins::PINNED_MAPS.len() => {
+                Xdp::from_pin(pins::program_path(dir, super::XDP_OBJECT), XdpAttachType::Interface).ok()
+            }
+            _ => None,
+        };
+        if pinned_program.is_some() {
+            info!("the program this object makes is loaded already: taken from its pin");
+        } else {
+            let program: &mut Xdp = ebpf
+                .program_mut(program_names::RESPONDER)
+                .expect("the object has the responder")
+                .try_into()
+                .map_err(|e| DatapathError::Program(program_names::RESPONDER, e))?;
+            program.load().map_err(|e| DatapathError::Program(program_names::RESPONDER, e))?;
+        }
         let logger = if pin_dir.is_some() { forward_kernel_logs(&mut ebpf) } else { None };
         if !adopted.is_empty() {
             info!(maps = ?adopted, "maps of an earlier daemon adopted");
@@ -101,6 +115,7 @@ impl Datapath {
             adopted,
             replaced,
             pin_dir: pin_dir.map(Into::into),
+            pinned_program,
             links: Links::new(pin_dir),
             has_views: false,
             stamp: None,
@@ -138,11 +153,30 @@ impl Datapath {
     /// Attaches the responder to `iface`, taking over an earlier daemon's link there.
     pub fn attach(&mut self, iface: &str, mode: ConfigMode) -> Result<Attached, DatapathError> {
         let must_replace = self.adopted.len() < pins::PINNED_MAPS.len();
-        let program: &mut Xdp =
-            self.ebpf.program_mut(program_names::RESPONDER).expect("loaded").try_into().expect("loaded as XDP");
+        let program: &mut Xdp = match self.pinned_program.as_mut() {
+            Some(program) => program,
+            None => self.ebpf.program_mut(program_names::RESPONDER).expect("loaded").try_into().expect("loaded as XDP"),
+        };
         let attached = self.links.attach(program, iface, mode, must_replace)?;
         self.pin_replaced_maps()?;
+        self.pin_program()?;
         Ok(attached)
+    }
+
+    /// Pins the responder this daemon loaded, for the next daemon of the same object.
+    fn pin_program(&mut self) -> Result<(), DatapathError> {
+        let Some(dir) = &self.pin_dir else { return Ok(()) };
+        if self.pinned_program.is_some() {
+            return Ok(());
+        }
+        let path = pins::program_path(dir, super::XDP_OBJECT);
+        if !path.exists() {
+            let program: &mut Xdp =
+                self.ebpf.program_mut(program_names::RESPONDER).expect("loaded").try_into().expect("loaded as XDP");
+            program.pin(&path).map_err(|source| DatapathError::Pin { name: "program", path: path.clone(), source })?;
+        }
+        pins::remove_other_programs(dir, &path);
+        Ok(())
     }
 
     /// Detaches the responder from `iface`.

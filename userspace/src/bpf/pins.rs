@@ -14,15 +14,37 @@ use tracing::info;
 
 use super::datapath::DatapathError;
 
-/// The maps pinned for the operator's commands and for the next daemon.
-pub const PINNED_MAPS: [&str; 6] = [
+/// The maps pinned for the operator's commands and for the next daemon (`AYA_LOGS` carries the
+/// program's log lines).
+pub const PINNED_MAPS: [&str; 7] = [
     map_names::ANSWERS,
     map_names::COUNTERS,
     map_names::CONFIG,
     map_names::VIEWS_V4,
     map_names::VIEWS_V6,
     map_names::STAMP,
+    "AYA_LOGS",
 ];
+
+/// Where the loaded responder of the object with this content is pinned: a daemon whose object
+/// is the one pinned there uses that program instead of loading (and verifying) it again.
+pub fn program_path(pin_dir: &Path, object: &[u8]) -> PathBuf {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(object);
+    pin_dir.join(format!("program-{}", hex::encode(&digest[..8])))
+}
+
+/// Removes the program pins other than `keep`.
+pub fn remove_other_programs(pin_dir: &Path, keep: &Path) {
+    let Ok(entries) = std::fs::read_dir(pin_dir) else { return };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let is_program = path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("program-"));
+        if is_program && path != keep {
+            let _ = std::fs::remove_file(&path);
+        }
+    }
+}
 
 /// Where the link attaching the program to `iface` is pinned.
 pub fn link_path(pin_dir: &Path, iface: &str) -> PathBuf {
@@ -117,6 +139,7 @@ pub fn remove_all(pin_dir: &Path) -> Result<(), DatapathError> {
             std::fs::remove_file(&path).map_err(|e| DatapathError::Io(path, e))?;
         }
     }
+    remove_other_programs(pin_dir, Path::new(""));
     // The shared parent stays: removing it could race another instance creating its directory.
     std::fs::remove_dir(pin_dir).map_err(|e| DatapathError::Io(pin_dir.into(), e))?;
     info!(pin_dir = %pin_dir.display(), "pins removed");

@@ -7,6 +7,7 @@ pub mod handoff;
 pub mod metrics;
 pub mod reload;
 pub mod reloadable;
+pub mod runtime_state;
 pub mod sockets;
 mod start;
 
@@ -97,9 +98,13 @@ impl Daemon {
             None => (None, sockets::Inherited::from_systemd()),
         };
         let registry = Arc::new(sockets::Registry::default());
+        // Read after the hand-off request: the replaced daemon saves it then.
+        let saved = runtime_state::load(&runtime_state::path(&config.server)).unwrap_or_default();
         let views = Views::from_config(&config);
-        // Probing starts at once; the first result of a check decides its state.
-        let monitor = Arc::new(HealthMonitor::start(&config.health_config()).context("starting health checks")?);
+        // Probing starts at once, from the saved verdicts; without, a check's first result decides.
+        let monitor = Arc::new(
+            HealthMonitor::start_restored(&config.health_config(), &saved.health).context("starting health checks")?,
+        );
         let mut answers =
             AnswerController::new(&config, views.clone(), &monitor.sites()).context("building the answer policy")?;
         let reloadable = Arc::new(Reloadable::new(config.clone(), monitor.clone()));
@@ -119,7 +124,8 @@ impl Daemon {
             predecessor.finish().with_context(|| format!("stopping the replaced daemon (pid {pid})"))?;
             info!(pid, "the replaced daemon stopped");
         }
-        let (peers, bridge) = start::peers(&config, &monitor, operator_feed, &mut inherited, &registry).await?;
+        let sockets = (&mut inherited, registry.as_ref());
+        let (peers, bridge) = start::peers(&config, &monitor, operator_feed, sockets, &saved.peers).await?;
         let sync = start::sync(&config, &mut inherited, &registry).await?;
         let sources = Arc::new(metrics::Sources {
             reloadable: reloadable.clone(),
@@ -208,6 +214,7 @@ impl Daemon {
             }
         };
         info!(sockets = fds.len(), "handing the sockets to a successor");
+        self.save_runtime_state();
         let outcome = tokio::task::spawn_blocking(move || handoff::give(stream, fds)).await;
         match outcome {
             Ok(handoff::Outcome::Replaced(stream)) => Some(stream),
@@ -227,6 +234,17 @@ impl Daemon {
         }
     }
 
+    /// Saves what a successor needs to go on where this daemon is.
+    fn save_runtime_state(&self) {
+        let config = self.reloadable.config.load();
+        let state = runtime_state::RuntimeState {
+            saved_unix_ms: 0,
+            health: self.reloadable.monitor.load().snapshot(),
+            peers: self.peers.as_ref().map(|p| p.saved()).unwrap_or_default(),
+        };
+        runtime_state::save(&runtime_state::path(&config.server), state);
+    }
+
     /// Stops taking requests (admin socket, metrics), stops the peers and sync (a batch being
     /// applied may finish), and closes the DNS listeners. XDP stays attached with its maps
     /// pinned, for the next daemon: the liveness stamp stops, so once it is `stale_after` old
@@ -235,6 +253,7 @@ impl Daemon {
     pub async fn shutdown(self, stop: Stop) {
         info!("shutting down");
         let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
+        self.save_runtime_state();
         self.admin.abort();
         if let Some(task) = self.metrics {
             task.abort();
@@ -245,7 +264,7 @@ impl Daemon {
         if let Some(mut bridge) = self.bridge {
             bridge.stop();
         }
-        if let Some(peers) = self.peers {
+        if let Some(peers) = &self.peers {
             peers.stop();
         }
         if let Some(sync) = self.sync {

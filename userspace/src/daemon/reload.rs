@@ -90,10 +90,11 @@ pub async fn apply(
     Ok(message)
 }
 
-/// A monitor for the new config's checks, with the remote sites as the old one has them,
-/// once every check has its first result (or `WARM_UP` passed).
+/// A monitor for the new config's checks, starting from the old one's verdicts and site
+/// states, once every new check has its first result (or `WARM_UP` passed).
 async fn new_monitor(new: &Config, reloadable: &Reloadable) -> Result<Arc<HealthMonitor>, HealthError> {
-    let monitor = Arc::new(HealthMonitor::start(&new.health_config())?);
+    let known = reloadable.monitor.load().snapshot();
+    let monitor = Arc::new(HealthMonitor::start_restored(&new.health_config(), &known)?);
     let before = reloadable.monitor.load().sites();
     for site in new.remote_sites() {
         if let Some(state) = before.get(&site) {

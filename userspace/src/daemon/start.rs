@@ -27,7 +27,7 @@ use crate::{
     config::{Config, XdpMode},
     health::HealthMonitor,
     operator::{self, OperatorState, Versioned},
-    peers::{HealthBridge, PeerHandle, PeerService},
+    peers::{HealthBridge, PeerHandle, PeerService, SavedPeer},
     site::SiteState,
     sync_service::SyncService,
 };
@@ -108,8 +108,8 @@ pub async fn peers(
     config: &Config,
     monitor: &Arc<HealthMonitor>,
     operator: watch::Receiver<Versioned>,
-    inherited: &mut Inherited,
-    registry: &Registry,
+    (inherited, registry): (&mut Inherited, &Registry),
+    saved: &[SavedPeer],
 ) -> anyhow::Result<(Option<Arc<PeerHandle>>, Option<HealthBridge>)> {
     let Some(peers_config) = config.peers.clone() else {
         return Ok((None, None));
@@ -124,7 +124,7 @@ pub async fn peers(
         None => std::net::UdpSocket::bind(listen).with_context(|| format!("binding the peer socket {listen}"))?,
     };
     registry.add(&socket)?;
-    let handle = PeerService::start_on_socket(peers_config, site, node, own_rx, socket)
+    let handle = PeerService::start_restored(peers_config, site, node, own_rx, socket, saved)
         .await
         .context("starting peer heartbeats")?;
     let mut bridge = HealthBridge::new(site, own_tx, operator, handle.views());

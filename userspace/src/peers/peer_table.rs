@@ -14,6 +14,17 @@ use super::view::{PeerView, PeerViews};
 use super::wire;
 use crate::site::SiteState;
 
+/// What is kept of a peer across a restart of this server.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SavedPeer {
+    pub site: String,
+    pub node: String,
+    /// The peer's boot id as last heard.
+    pub boot_id: u64,
+    pub alive: bool,
+    pub state: Option<SiteState>,
+}
+
 pub(super) struct PeerTable {
     clock: PeriodClock,
     rule: LivenessRule,
@@ -74,6 +85,46 @@ impl PeerTable {
             peers,
             drops: DropCounters::default(),
         }
+    }
+
+    /// Starts from what an earlier start knew: each peer's boot id (so our first heartbeats
+    /// echo it and are taken at once), and whether it was alive, which counts as heartbeats in
+    /// the last N periods: a peer that is still alive stays so, one that died since is dead
+    /// at the first period without its heartbeat, as usual.
+    pub(super) fn restore(&mut self, saved: &[SavedPeer], now: Instant) {
+        let slot = self.clock.slot(now);
+        let rule = self.rule;
+        for peer in &mut self.peers {
+            let Some(s) = saved.iter().find(|s| s.site == peer.config.site && s.node == peer.config.node) else {
+                continue;
+            };
+            peer.their_boot = Some(s.boot_id);
+            peer.state = s.state;
+            if s.alive {
+                for back in 0..=u64::from(peer.window.live_periods()) {
+                    if let Some(earlier) = slot.checked_sub(back) {
+                        peer.window.record(earlier);
+                    }
+                }
+                peer.update_liveness(rule, slot);
+            }
+        }
+    }
+
+    /// What a later start needs to go on where this one is.
+    pub(super) fn saved(&self) -> Vec<SavedPeer> {
+        self.peers
+            .iter()
+            .filter_map(|p| {
+                Some(SavedPeer {
+                    site: p.config.site.clone(),
+                    node: p.config.node.clone(),
+                    boot_id: p.their_boot?,
+                    alive: p.alive,
+                    state: p.state,
+                })
+            })
+            .collect()
     }
 
     /// Every peer's address and the boot id our heartbeat to it echoes (0 if never heard).

@@ -14,7 +14,7 @@ use tokio::time::{MissedTickBehavior, interval, interval_at};
 
 use super::config::{ConfigError, PeersConfig};
 use super::keys::{KeyError, KeyRing};
-use super::peer_table::PeerTable;
+use super::peer_table::{PeerTable, SavedPeer};
 use super::period_clock::PeriodClock;
 use super::status::PeersStatus;
 use super::view::PeerViews;
@@ -51,7 +51,7 @@ impl PeerService {
         let socket = UdpSocket::bind(config.listen)
             .await
             .map_err(|source| StartError::Bind { address: config.listen, source })?;
-        spawn(config, own_site, own_node, own_state, keys, socket)
+        spawn(config, own_site, own_node, own_state, keys, socket, &[])
     }
 
     /// Like [`PeerService::start`] but on a socket the caller bound already
@@ -63,10 +63,23 @@ impl PeerService {
         own_state: watch::Receiver<SiteState>,
         socket: std::net::UdpSocket,
     ) -> Result<PeerHandle, StartError> {
+        PeerService::start_restored(config, own_site, own_node, own_state, socket, &[]).await
+    }
+
+    /// Like [`PeerService::start_on_socket`], going on from what an earlier start of this
+    /// server knew about its peers (see [`PeerHandle::saved`]).
+    pub async fn start_restored(
+        config: PeersConfig,
+        own_site: &str,
+        own_node: &str,
+        own_state: watch::Receiver<SiteState>,
+        socket: std::net::UdpSocket,
+        saved: &[SavedPeer],
+    ) -> Result<PeerHandle, StartError> {
         let keys = prepare(&config, own_site, own_node)?;
         socket.set_nonblocking(true).map_err(StartError::Socket)?;
         let socket = UdpSocket::from_std(socket).map_err(StartError::Socket)?;
-        spawn(config, own_site, own_node, own_state, keys, socket)
+        spawn(config, own_site, own_node, own_state, keys, socket, saved)
     }
 }
 
@@ -111,11 +124,16 @@ fn spawn(
     own_state: watch::Receiver<SiteState>,
     keys: KeyRing,
     socket: UdpSocket,
+    saved: &[SavedPeer],
 ) -> Result<PeerHandle, StartError> {
     let local_addr = socket.local_addr().map_err(StartError::Socket)?;
     let boot_id: u64 = rand::random();
-    let clock = PeriodClock::new(Instant::now(), config.period());
-    let table = PeerTable::new(&config, keys.clone(), clock, boot_id);
+    let now = Instant::now();
+    // Slots start N + 1 periods back, so that saved liveness can stand for the last N.
+    let back = config.period() * (config.live_periods + 1);
+    let clock = PeriodClock::new(now.checked_sub(back).unwrap_or(now), config.period());
+    let mut table = PeerTable::new(&config, keys.clone(), clock, boot_id);
+    table.restore(saved, now);
     let (views_tx, views_rx) = watch::channel(table.views());
     let shared = Arc::new(Shared {
         table: Mutex::new(table),
@@ -309,6 +327,11 @@ impl PeerHandle {
 
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// What a later start of this server needs to go on where this one is.
+    pub fn saved(&self) -> Vec<SavedPeer> {
+        self.shared.table().saved()
     }
 
     pub fn boot_id(&self) -> u64 {
