@@ -62,6 +62,8 @@ pub struct Datapath {
     /// Whether locality prefixes were written: folded into the config the program reads.
     has_views: bool,
     stamp: Option<tokio::task::JoinHandle<()>>,
+    /// The stamp period in milliseconds, as the stamping task reads it.
+    stamp_period_ms: std::sync::Arc<std::sync::atomic::AtomicU64>,
     _logger: Option<tokio::task::JoinHandle<()>>,
 }
 
@@ -119,6 +121,7 @@ impl Datapath {
             links: Links::new(pin_dir),
             has_views: false,
             stamp: None,
+            stamp_period_ms: Default::default(),
             _logger: logger,
         })
     }
@@ -216,8 +219,15 @@ impl Datapath {
         let mut array: Array<MapData, u64> =
             Array::try_from(map).map_err(|e| DatapathError::Map(map_names::STAMP, e))?;
         stamp::write(&mut array).map_err(|e| DatapathError::Map(map_names::STAMP, e))?;
-        self.stamp = Some(stamp::start(array, stamp::period(stale_after)));
+        self.set_stale_after(stale_after);
+        self.stamp = Some(stamp::start(array, self.stamp_period_ms.clone()));
         Ok(())
+    }
+
+    /// Stamps often enough for `stale_after` (the program reads the limit from the config).
+    pub fn set_stale_after(&mut self, stale_after: Duration) {
+        let period = stamp::period(stale_after).as_millis() as u64;
+        self.stamp_period_ms.store(period, std::sync::atomic::Ordering::Relaxed);
     }
 
     pub fn answers(&mut self) -> Result<HashMap<&mut MapData, MapKey, MapEntry>, DatapathError> {

@@ -2,7 +2,13 @@
 //! The XDP program serves answers only while the stamp is younger than `[xdp] stale_after_ms`,
 //! so the answers of a daemon that died without cleanup stop being served.
 
-use std::time::Duration;
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
 
 use aya::maps::{Array, MapData};
 use tokio::task::JoinHandle;
@@ -31,14 +37,12 @@ pub fn write(map: &mut Array<MapData, u64>) -> Result<(), aya::maps::MapError> {
     map.set(0, monotonic_ns(), 0)
 }
 
-/// Stamps every `period` until aborted.
-pub fn start(mut map: Array<MapData, u64>, period: Duration) -> JoinHandle<()> {
+/// Stamps every `period_ms` (read before each wait, so a reload can change it) until aborted.
+pub fn start(mut map: Array<MapData, u64>, period_ms: Arc<AtomicU64>) -> JoinHandle<()> {
     tokio::spawn(async move {
-        let mut ticker = tokio::time::interval(period);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut failing = false;
         loop {
-            ticker.tick().await;
+            tokio::time::sleep(Duration::from_millis(period_ms.load(Ordering::Relaxed))).await;
             match write(&mut map) {
                 Ok(()) => failing = false,
                 Err(e) if !failing => {

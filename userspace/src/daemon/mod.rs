@@ -6,10 +6,12 @@ pub mod admin;
 pub mod handoff;
 pub mod metrics;
 pub mod reload;
+mod reload_summary;
 pub mod reloadable;
 pub mod runtime_state;
 pub mod sockets;
 mod start;
+pub mod zone_serials;
 
 use std::{path::PathBuf, sync::Arc, time::Duration};
 
@@ -23,7 +25,7 @@ use tracing::{info, warn};
 
 use self::{reload::ReloadRequest, reloadable::Reloadable};
 use crate::{
-    answers::{AnswerController, Views},
+    answers::{AnswerController, Views, Zones},
     bpf::datapath::Datapath,
     config::Config,
     dns::{authority::Authority, counters::ServerCounters, server},
@@ -62,6 +64,8 @@ pub struct Daemon {
     path: PathBuf,
     reloadable: Arc<Reloadable>,
     answers: AnswerController,
+    /// The userspace server's answering logic (its EDNS size changes on reload).
+    authority: Arc<Authority>,
     listeners: server::Listeners,
     /// `None` with `[xdp] mode = "off"`.
     datapath: Option<Datapath>,
@@ -101,22 +105,27 @@ impl Daemon {
         // Read after the hand-off request: the replaced daemon saves it then.
         let saved = runtime_state::load(&runtime_state::path(&config.server)).unwrap_or_default();
         let views = Views::from_config(&config);
+        let serials_file = zone_serials::path(&config.server);
+        let serials = zone_serials::next(&config, &zone_serials::load(&serials_file));
+        zone_serials::save(&serials_file, &serials);
+        let zones = Zones::from_config(&config, &serials.by_zone());
         // Probing starts at once, from the saved verdicts; without, a check's first result decides.
         let monitor = Arc::new(
             HealthMonitor::start_restored(&config.health_config(), &saved.health).context("starting health checks")?,
         );
-        let mut answers =
-            AnswerController::new(&config, views.clone(), &monitor.sites()).context("building the answer policy")?;
+        let mut answers = AnswerController::new(&config, views.clone(), zones, &monitor.sites())
+            .context("building the answer policy")?;
         let reloadable = Arc::new(Reloadable::new(config.clone(), monitor.clone()));
         let (operator, operator_feed) = start::operator(&config, &mut answers, &reloadable);
 
-        let authority = Arc::new(Authority::new(&config, views.clone(), answers.table()));
+        let authority = Arc::new(Authority::new(config.server.edns_udp_payload, answers.served()));
         let counters = Arc::new(ServerCounters::default());
         let (listen, threads) = (&config.server.listen, config.server.udp_threads());
         let sockets = server::Sockets { inherited: &mut inherited, registry: &registry };
-        let listeners = server::start(listen, config.server.dns_port, threads, authority, counters.clone(), sockets)
-            .await
-            .with_context(|| format!("binding DNS port {}", config.server.dns_port))?;
+        let listeners =
+            server::start(listen, config.server.dns_port, threads, authority.clone(), counters.clone(), sockets)
+                .await
+                .with_context(|| format!("binding DNS port {}", config.server.dns_port))?;
 
         let datapath = start::datapath(&config, &views, &mut answers)?;
         if let Some(predecessor) = predecessor {
@@ -148,6 +157,7 @@ impl Daemon {
             path,
             reloadable,
             answers,
+            authority,
             listeners,
             datapath,
             peers,
@@ -184,14 +194,14 @@ impl Daemon {
                 },
                 _ = self.hangup.recv() => ReloadRequest { reply: None },
             };
-            let outcome = reload::apply(
-                &self.path,
-                &self.reloadable,
-                &mut self.answers,
-                self.datapath.as_mut(),
-                self.bridge.as_mut(),
-            )
-            .await;
+            let parts = reload::Parts {
+                reloadable: &self.reloadable,
+                answers: &mut self.answers,
+                datapath: self.datapath.as_mut(),
+                bridge: self.bridge.as_mut(),
+                authority: &self.authority,
+            };
+            let outcome = reload::apply(&self.path, parts).await;
             match &outcome {
                 Ok(summary) => info!(%summary, "config reloaded"),
                 Err(e) => warn!(error = %e, "config reload refused; the running config keeps serving"),
