@@ -221,3 +221,56 @@ fn watch(ns: &Netns, server: SocketAddr) -> Vec<Vec<String>> {
     }
     odd
 }
+
+#[test]
+fn peers_and_keys_change_by_reload() {
+    if !have_root("peers_and_keys_change_by_reload") {
+        return;
+    }
+    let lab = Lab::new(39);
+    let site_c = Netns::new("syc4");
+    link::join_with(&lab.pair.server, &site_c, 40, 1, 3);
+    let key = key_file(lab.keys.path(), "peer.key", "shared-peer-key-0123456789abcdef");
+    let new_key = key_file(lab.keys.path(), "new.key", "the-next-peer-key-0123456789abcd");
+    let b_of_a = ("b", format!("198.18.{LINK_SUBNET}.2"));
+    // Periods long enough not to be missed while three daemons start on two cores.
+    let slower = |toml: String| toml.replace(&format!("period_ms = {PERIOD_MS}"), "period_ms = 300");
+    let daemon_a =
+        Daemon::start(&lab.pair.server, &slower(config("a", &[b_of_a.clone()], &key, Some(&lab.pair.server_if))));
+    let daemon_b =
+        Daemon::start(&lab.site_b, &slower(config("b", &[("a", format!("198.18.{LINK_SUBNET}.1"))], &key, None)));
+    let _daemon_c = Daemon::start(&site_c, &slower(config("c", &[("a", "198.18.40.1".to_string())], &key, None)));
+    let www = lab.www_from_a();
+    www.wait_for(&[A, B], Duration::from_secs(5), || daemon_a.log());
+
+    // A peer (and its remote site) added by reload: its site joins a's answers.
+    let running = std::fs::read_to_string(&daemon_a.config).unwrap();
+    let instance = running.lines().find(|l| l.starts_with("instance = ")).unwrap().to_string();
+    let with_c = slower(config("a", &[b_of_a, ("c", "198.18.40.3".to_string())], &key, Some(&lab.pair.server_if)));
+    let with_c: String =
+        with_c.lines().map(|l| if l.starts_with("instance = ") { &instance } else { l }).collect::<Vec<_>>().join("\n");
+    std::fs::write(&daemon_a.config, &with_c).unwrap();
+    let said = daemon_a.cli(&["reload"]);
+    assert!(said.contains("peers +1 -0 ~0"), "{said}");
+    www.wait_for(&[A, B, C], Duration::from_secs(5), || daemon_a.log());
+
+    // Rekeyed one site at a time: a first, while b still has only the old key; a keeps signing
+    // with the old key during the rotation window, so neither drops the other.
+    let with_new_key = |toml: &str| toml.replace(&key.display().to_string(), &new_key.display().to_string());
+    std::fs::write(&daemon_a.config, with_new_key(&with_c)).unwrap();
+    daemon_a.cli(&["reload"]);
+    let at_b =
+        Question { client: &lab.site_b, server: "127.0.0.1".into(), name: "www.example.com", qtype: "A", source: None };
+    let b_config = std::fs::read_to_string(&daemon_b.config).unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(www.ask(), Some(vec![A.to_string(), B.to_string(), C.to_string()]), "{}", daemon_a.log());
+    assert_eq!(at_b.ask(), Some(vec![A.to_string(), B.to_string()]), "{}\n{}", daemon_b.log(), daemon_a.log());
+    std::fs::write(&daemon_b.config, with_new_key(&b_config)).unwrap();
+    daemon_b.cli(&["reload"]);
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(at_b.ask(), Some(vec![A.to_string(), B.to_string()]), "{}", daemon_b.log());
+    let status: serde_json::Value = serde_json::from_str(&daemon_a.cli(&["status", "--json"])).unwrap();
+    let ids = status["peers"]["key_ids"].as_array().unwrap().len();
+    assert_eq!(ids, 2, "the old key signs and both verify during the window: {status}");
+    assert_eq!(peer_b(&daemon_a)["alive"], true);
+}

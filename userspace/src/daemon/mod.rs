@@ -200,6 +200,7 @@ impl Daemon {
                 datapath: self.datapath.as_mut(),
                 bridge: self.bridge.as_mut(),
                 authority: &self.authority,
+                peers: self.peers.as_deref(),
             };
             let outcome = reload::apply(&self.path, parts).await;
             match &outcome {

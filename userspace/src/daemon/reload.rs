@@ -23,7 +23,7 @@ use crate::{
     config::{Config, ConfigError},
     dns::authority::Authority,
     health::{HealthError, HealthMonitor},
-    peers::HealthBridge,
+    peers::{HealthBridge, PeerHandle},
     policy::PolicyConfigError,
 };
 
@@ -51,6 +51,8 @@ pub enum ReloadError {
     MapFull { needed: usize, capacity: u32 },
     #[error("XDP: {0}")]
     Datapath(#[from] DatapathError),
+    #[error("peers: {0}")]
+    Peers(String),
     #[error("the daemon is shutting down")]
     ShuttingDown,
 }
@@ -71,12 +73,13 @@ pub struct Parts<'a> {
     pub datapath: Option<&'a mut Datapath>,
     pub bridge: Option<&'a mut HealthBridge>,
     pub authority: &'a Authority,
+    pub peers: Option<&'a PeerHandle>,
 }
 
 /// Applies the config in `path` if it can be applied live; on any error nothing changes.
 /// Returns what changed, for the log and the CLI.
 pub async fn apply(path: &Path, parts: Parts<'_>) -> Result<String, ReloadError> {
-    let Parts { reloadable, answers, datapath, bridge, authority } = parts;
+    let Parts { reloadable, answers, datapath, bridge, authority, peers } = parts;
     let new = Config::load_for_host(path)?;
     let old = reloadable.config.load_full();
     if let Some(why) = restart_needed(&old, &new) {
@@ -92,6 +95,11 @@ pub async fn apply(path: &Path, parts: Parts<'_>) -> Result<String, ReloadError>
         return Err(ReloadError::MapFull { needed, capacity: new.xdp.max_entries });
     }
     answers.reload(&new, views.clone(), Zones::from_config(&new, &serials.by_zone()), &states)?;
+    if let (Some(handle), Some(config)) = (peers, &new.peers)
+        && old.peers != new.peers
+    {
+        handle.reconfigure(config).map_err(|e| ReloadError::Peers(e.to_string()))?;
+    }
     zone_serials::save(&serials_file, &serials);
     authority.set_edns_payload(new.server.edns_udp_payload);
     if let Some(dp) = datapath {
@@ -178,7 +186,7 @@ pub fn restart_needed(old: &Config, new: &Config) -> Option<RestartNeeded> {
     }
     // Debug output compares every field without asking each config type for PartialEq.
     let same = |a: &dyn std::fmt::Debug, b: &dyn std::fmt::Debug| format!("{a:?}") == format!("{b:?}");
-    let sections: [(&'static str, bool); 11] = [
+    let sections: [(&'static str, bool); 14] = [
         ("server.dns_port", o.dns_port == n.dns_port),
         ("server.listen", o.listen == n.listen),
         ("server.udp_threads", o.udp_threads == n.udp_threads),
@@ -187,7 +195,13 @@ pub fn restart_needed(old: &Config, new: &Config) -> Option<RestartNeeded> {
         ("server.node", o.node == n.node),
         ("xdp.mode", old.xdp.mode == new.xdp.mode),
         ("xdp.max_entries", old.xdp.max_entries == new.xdp.max_entries),
-        ("[peers]", same(&old.peers, &new.peers)),
+        ("[peers] (added or removed)", old.peers.is_some() == new.peers.is_some()),
+        ("peers.listen", old.peers.as_ref().map(|p| p.listen) == new.peers.as_ref().map(|p| p.listen)),
+        ("peers.period_ms", old.peers.as_ref().map(|p| p.period_ms) == new.peers.as_ref().map(|p| p.period_ms)),
+        (
+            "peers.live_periods",
+            old.peers.as_ref().map(|p| p.live_periods) == new.peers.as_ref().map(|p| p.live_periods),
+        ),
         ("[sync]", same(&old.sync, &new.sync)),
         (
             "xdp.interfaces (with mode = \"off\")",

@@ -60,22 +60,7 @@ struct PeerEntry {
 
 impl PeerTable {
     pub(super) fn new(config: &PeersConfig, keys: KeyRing, clock: PeriodClock, own_boot: u64) -> Self {
-        let peers = config
-            .peers
-            .iter()
-            .map(|peer| PeerEntry {
-                config: peer.clone(),
-                window: LivenessWindow::new(config.live_periods),
-                replay: ReplayGuard::default(),
-                alive: false,
-                state: None,
-                last_heard: None,
-                their_boot: None,
-                last_answered: None,
-                accepted: 0,
-                drops: DropCounters::default(),
-            })
-            .collect();
+        let peers = config.peers.iter().map(|peer| PeerEntry::new(peer, config.live_periods)).collect();
         Self {
             clock,
             rule: config.liveness_rule,
@@ -125,6 +110,33 @@ impl PeerTable {
                 })
             })
             .collect()
+    }
+
+    /// Takes a reloaded `[peers]` (same listen address and period): peers added start from
+    /// nothing, removed ones are forgotten, kept ones keep everything; keys dropped by the
+    /// reload keep working for the rotation window.
+    pub(super) fn reconfigure(&mut self, config: &PeersConfig, keys: KeyRing) {
+        self.keys = keys.rotated_from(&self.keys, config.key_rotation());
+        self.rule = config.liveness_rule;
+        self.max_skew_ms = config.max_skew_ms;
+        let mut old = std::mem::take(&mut self.peers);
+        for peer in &config.peers {
+            let same = |e: &PeerEntry| e.config.site == peer.site && e.config.node == peer.node;
+            let entry = match old.iter().position(same) {
+                Some(at) => {
+                    let mut entry = old.swap_remove(at);
+                    entry.config = peer.clone();
+                    entry
+                }
+                None => PeerEntry::new(peer, config.live_periods),
+            };
+            self.peers.push(entry);
+        }
+    }
+
+    /// The key heartbeats are signed with now.
+    pub(super) fn signing_key(&self) -> super::keys::PeerKey {
+        self.keys.signing_key().clone()
     }
 
     /// Every peer's address and the boot id our heartbeat to it echoes (0 if never heard).
@@ -259,6 +271,21 @@ impl PeerTable {
 }
 
 impl PeerEntry {
+    fn new(config: &PeerConfig, live_periods: u32) -> PeerEntry {
+        PeerEntry {
+            config: config.clone(),
+            window: LivenessWindow::new(live_periods),
+            replay: ReplayGuard::default(),
+            alive: false,
+            state: None,
+            last_heard: None,
+            their_boot: None,
+            last_answered: None,
+            accepted: 0,
+            drops: DropCounters::default(),
+        }
+    }
+
     /// Applies the liveness rule and logs a change once, with its cause.
     fn update_liveness(&mut self, rule: LivenessRule, slot: u64) {
         let alive = self.window.is_alive(rule, slot);

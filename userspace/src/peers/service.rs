@@ -157,7 +157,6 @@ fn spawn(
     let beacon = Arc::new(Beacon {
         socket: socket.clone(),
         shared: shared.clone(),
-        keys,
         local_addr,
         own_site: own_site.to_owned(),
         own_node: own_node.to_owned(),
@@ -199,7 +198,6 @@ fn unix_ms() -> u64 {
 struct Beacon {
     socket: Arc<UdpSocket>,
     shared: Arc<Shared>,
-    keys: KeyRing,
     local_addr: SocketAddr,
     own_site: String,
     own_node: String,
@@ -241,7 +239,7 @@ impl Beacon {
             sent_unix_ms: unix_ms(),
             state,
         };
-        wire::encode(&heartbeat, self.keys.signing_key())
+        wire::encode(&heartbeat, &self.shared.table().signing_key())
             .inspect_err(|error| tracing::error!(%error, "cannot encode heartbeat"))
             .ok()
     }
@@ -327,6 +325,18 @@ impl PeerHandle {
 
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// Takes a reloaded `[peers]` with the same listen address and period: peers added and
+    /// removed, keys rotated (see `KeyRing::rotated_from`). Heartbeats go to the new list
+    /// from the next one on. Nothing changes on an error.
+    pub fn reconfigure(&self, config: &PeersConfig) -> Result<(), StartError> {
+        config.validate()?;
+        let keys = KeyRing::load(&config.key_files)?;
+        let mut table = self.shared.table();
+        table.reconfigure(config, keys);
+        self.shared.publish(&table);
+        Ok(())
     }
 
     /// What a later start of this server needs to go on where this one is.
