@@ -25,6 +25,8 @@ pub struct Daemon {
     child: Child,
     pub config: PathBuf,
     log: Arc<Mutex<String>>,
+    /// Set by `stop`: the pins (and XDP on the interfaces) stay for the next daemon.
+    keep_pins: bool,
     _dir: tempfile::TempDir,
 }
 
@@ -53,7 +55,7 @@ impl Daemon {
                 log.push('\n');
             }
         });
-        let mut daemon = Daemon { child, config, log, _dir: dir };
+        let mut daemon = Daemon { child, config, log, keep_pins: false, _dir: dir };
         daemon.wait_ready();
         daemon
     }
@@ -102,9 +104,31 @@ impl Daemon {
         self.stats()["userspace"][name].as_u64().unwrap_or_else(|| panic!("no userspace counter {name}"))
     }
 
-    /// SIGTERM, then wait; returns the exit status.
+    /// SIGTERM, then wait; returns the exit status. What the daemon leaves for its successor
+    /// (pinned maps, XDP on its interfaces) stays; dropping a `Daemon` removes it.
     pub fn stop(mut self) -> std::process::ExitStatus {
+        self.keep_pins = true;
         self.terminate()
+    }
+
+    /// Waits for the daemon to exit by itself (a successor took over), leaving its pins to the
+    /// successor; returns the exit status.
+    pub fn replaced(mut self) -> std::process::ExitStatus {
+        self.keep_pins = true;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        panic!("the replaced daemon did not exit:\n{}", self.log());
+    }
+
+    /// The daemon's pin directory, from its config.
+    pub fn pin_dir(&self) -> PathBuf {
+        let text = std::fs::read_to_string(&self.config).expect("config");
+        switchyard::config::Config::parse(&text, "daemon.toml").expect("a valid config").server.pin_dir()
     }
 
     fn terminate(&mut self) -> std::process::ExitStatus {
@@ -128,5 +152,8 @@ impl Daemon {
 impl Drop for Daemon {
     fn drop(&mut self) {
         self.terminate();
+        if !self.keep_pins {
+            let _ = switchyard::bpf::pins::remove_all(&self.pin_dir());
+        }
     }
 }

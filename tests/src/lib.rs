@@ -16,6 +16,7 @@ pub mod link;
 pub mod netns;
 pub mod peer_sites;
 pub mod privileges;
+pub mod query_loop;
 pub mod sync_attack;
 pub mod sync_bench;
 pub mod sync_faults;

@@ -5,7 +5,7 @@ use std::{net::IpAddr, sync::Arc};
 
 use arc_swap::ArcSwap;
 use switchyard::{
-    answers::{AnswerTable, Views},
+    answers::{AnswerTable, Served, Views, Zones},
     bpf::{
         datapath::Datapath,
         test_run::{self, TestRun},
@@ -39,9 +39,12 @@ impl XdpHarness {
                 dns_port: config.server.dns_port,
                 edns_udp_payload: config.server.edns_udp_payload,
                 flags: switchyard_common::FLAG_ENABLED,
+                stale_after_ns: XdpConfig::NEVER_STALE,
             })
             .expect("config");
-        let authority = Authority::new(&config, views, Arc::new(ArcSwap::from_pointee(table)));
+        let zones = Arc::new(Zones::from_config(&config, &Default::default()));
+        let served = Served { zones, views: Arc::new(views), table };
+        let authority = Authority::new(config.server.edns_udp_payload, Arc::new(ArcSwap::from_pointee(served)));
         XdpHarness { datapath, authority, write_stats }
     }
 

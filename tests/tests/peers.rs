@@ -3,6 +3,7 @@
 //! only from their DNS servers' heartbeats (period 100 ms, N = 3).
 
 use std::{
+    net::SocketAddr,
     os::unix::fs::PermissionsExt,
     path::{Path, PathBuf},
     time::{Duration, Instant},
@@ -10,6 +11,7 @@ use std::{
 
 use switchyard_tests::{
     answers::Question,
+    bench::watch::Watcher,
     daemon::Daemon,
     link,
     netns::Netns,
@@ -149,4 +151,126 @@ fn three_sites_each_see_the_others_come_and_go() {
     www.wait_for(&[A, B], Duration::from_secs(2), || daemon_a.log());
     let _daemon_c = start_c();
     www.wait_for(&[A, B, C], Duration::from_secs(3), || daemon_a.log());
+}
+
+#[test]
+fn restarted_dns_servers_are_never_dropped_by_the_other_site() {
+    if !have_root("restarted_dns_servers_are_never_dropped_by_the_other_site") {
+        return;
+    }
+    let lab = Lab::new(38);
+    let key = key_file(lab.keys.path(), "peer.key", "shared-peer-key-0123456789abcdef");
+    // A period longer than a restart takes on a busy two-core machine (a daemon's start costs
+    // about 100 ms of CPU there, while both daemons, the other site's and the clients run).
+    let slower = |toml: String| toml.replace(&format!("period_ms = {PERIOD_MS}"), "period_ms = 300");
+    let peers_of_a = [("b", format!("198.18.{LINK_SUBNET}.2"))];
+    let peers_of_b = [("a", format!("198.18.{LINK_SUBNET}.1"))];
+    let config_a = slower(config("a", &peers_of_a, &key, Some(&lab.pair.server_if)));
+    let config_b = slower(config("b", &peers_of_b, &key, None));
+    let mut daemon_a = Daemon::start(&lab.pair.server, &config_a);
+    let mut daemon_b = Daemon::start(&lab.site_b, &config_b);
+    let at_a = SocketAddr::new(lab.pair.server_v4.into(), 53);
+    let at_b = SocketAddr::new([127, 0, 0, 1].into(), 53);
+    lab.www_from_a().wait_for(&[A, B], Duration::from_secs(3), || daemon_a.log());
+    Question { client: &lab.site_b, server: "127.0.0.1".into(), name: "www.example.com", qtype: "A", source: None }
+        .wait_for(&[A, B], Duration::from_secs(3), || daemon_b.log());
+
+    for round in 0..2 {
+        // Each restart is a new daemon taking over from the running one: the other site's
+        // server keeps answering with both sites, and so does the restarted one.
+        let (watched, successor) = std::thread::scope(|s| {
+            let watch_b = s.spawn(|| watch(&lab.site_b, at_b));
+            let watch_a = s.spawn(|| watch(&lab.pair.client, at_a));
+            std::thread::sleep(Duration::from_millis(300));
+            let successor = Daemon::start(&lab.pair.server, &config_a);
+            ((watch_b.join().unwrap(), watch_a.join().unwrap()), successor)
+        });
+        assert!(std::mem::replace(&mut daemon_a, successor).replaced().success());
+        assert_eq!(
+            watched,
+            (vec![], vec![]),
+            "round {round}, a restarted: (at b, at a)\n{}\n{}",
+            daemon_b.log(),
+            daemon_a.log()
+        );
+        let (watched, successor) = std::thread::scope(|s| {
+            let watch_a = s.spawn(|| watch(&lab.pair.client, at_a));
+            std::thread::sleep(Duration::from_millis(300));
+            let successor = Daemon::start(&lab.site_b, &config_b);
+            (watch_a.join().unwrap(), successor)
+        });
+        assert!(std::mem::replace(&mut daemon_b, successor).replaced().success());
+        assert!(watched.is_empty(), "round {round}, b restarted: at a {watched:?}\n{}", daemon_a.log());
+    }
+    assert_eq!(peer_b(&daemon_a)["alive"], true);
+}
+
+/// Asks `server` from `ns` for 1.5 s; every answer that is not [A, B]. (Whether queries are
+/// lost across a restart is `restart.rs`'s question; the watcher's timeout is short.)
+fn watch(ns: &Netns, server: SocketAddr) -> Vec<Vec<String>> {
+    let mut watcher = Watcher::new(ns, server, "www.example.com.");
+    let started = Instant::now();
+    let mut odd = Vec::new();
+    while started.elapsed() < Duration::from_millis(1500) {
+        if let Some(answer) = watcher.ask()
+            && answer != [A, B]
+        {
+            odd.push(answer);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    odd
+}
+
+#[test]
+fn peers_and_keys_change_by_reload() {
+    if !have_root("peers_and_keys_change_by_reload") {
+        return;
+    }
+    let lab = Lab::new(39);
+    let site_c = Netns::new("syc4");
+    link::join_with(&lab.pair.server, &site_c, 40, 1, 3);
+    let key = key_file(lab.keys.path(), "peer.key", "shared-peer-key-0123456789abcdef");
+    let new_key = key_file(lab.keys.path(), "new.key", "the-next-peer-key-0123456789abcd");
+    let b_of_a = ("b", format!("198.18.{LINK_SUBNET}.2"));
+    // Periods long enough not to be missed while three daemons start on two cores.
+    let slower = |toml: String| toml.replace(&format!("period_ms = {PERIOD_MS}"), "period_ms = 300");
+    let daemon_a =
+        Daemon::start(&lab.pair.server, &slower(config("a", &[b_of_a.clone()], &key, Some(&lab.pair.server_if))));
+    let daemon_b =
+        Daemon::start(&lab.site_b, &slower(config("b", &[("a", format!("198.18.{LINK_SUBNET}.1"))], &key, None)));
+    let _daemon_c = Daemon::start(&site_c, &slower(config("c", &[("a", "198.18.40.1".to_string())], &key, None)));
+    let www = lab.www_from_a();
+    www.wait_for(&[A, B], Duration::from_secs(5), || daemon_a.log());
+
+    // A peer (and its remote site) added by reload: its site joins a's answers.
+    let running = std::fs::read_to_string(&daemon_a.config).unwrap();
+    let instance = running.lines().find(|l| l.starts_with("instance = ")).unwrap().to_string();
+    let with_c = slower(config("a", &[b_of_a, ("c", "198.18.40.3".to_string())], &key, Some(&lab.pair.server_if)));
+    let with_c: String =
+        with_c.lines().map(|l| if l.starts_with("instance = ") { &instance } else { l }).collect::<Vec<_>>().join("\n");
+    std::fs::write(&daemon_a.config, &with_c).unwrap();
+    let said = daemon_a.cli(&["reload"]);
+    assert!(said.contains("peers +1 -0 ~0"), "{said}");
+    www.wait_for(&[A, B, C], Duration::from_secs(5), || daemon_a.log());
+
+    // Rekeyed one site at a time: a first, while b still has only the old key; a keeps signing
+    // with the old key during the rotation window, so neither drops the other.
+    let with_new_key = |toml: &str| toml.replace(&key.display().to_string(), &new_key.display().to_string());
+    std::fs::write(&daemon_a.config, with_new_key(&with_c)).unwrap();
+    daemon_a.cli(&["reload"]);
+    let at_b =
+        Question { client: &lab.site_b, server: "127.0.0.1".into(), name: "www.example.com", qtype: "A", source: None };
+    let b_config = std::fs::read_to_string(&daemon_b.config).unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(www.ask(), Some(vec![A.to_string(), B.to_string(), C.to_string()]), "{}", daemon_a.log());
+    assert_eq!(at_b.ask(), Some(vec![A.to_string(), B.to_string()]), "{}\n{}", daemon_b.log(), daemon_a.log());
+    std::fs::write(&daemon_b.config, with_new_key(&b_config)).unwrap();
+    daemon_b.cli(&["reload"]);
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(at_b.ask(), Some(vec![A.to_string(), B.to_string()]), "{}", daemon_b.log());
+    let status: serde_json::Value = serde_json::from_str(&daemon_a.cli(&["status", "--json"])).unwrap();
+    let ids = status["peers"]["key_ids"].as_array().unwrap().len();
+    assert_eq!(ids, 2, "the old key signs and both verify during the window: {status}");
+    assert_eq!(peer_b(&daemon_a)["alive"], true);
 }

@@ -101,8 +101,8 @@ fn userspace_gives_nxdomain_nodata_refused_and_tcp() {
 }
 
 #[test]
-fn shutdown_detaches_xdp_and_removes_pins() {
-    if !have_root("shutdown_detaches_xdp_and_removes_pins") {
+fn shutdown_leaves_xdp_for_the_next_daemon_and_cleanup_removes_it() {
+    if !have_root("shutdown_leaves_xdp_for_the_next_daemon_and_cleanup_removes_it") {
         return;
     }
     let pair = Pair::new(4);
@@ -110,9 +110,16 @@ fn shutdown_detaches_xdp_and_removes_pins() {
     let daemon = Daemon::start(&pair.server, &toml);
     let pins = std::path::Path::new("/sys/fs/bpf/switchyard").join(&instance);
     assert!(pins.join("ANSWERS").exists(), "answer map pinned");
-    assert!(pair.server_has_xdp());
+    assert!(pins.join("links").join(&pair.server_if).exists(), "XDP link pinned");
     let status = daemon.stop();
     assert!(status.success(), "clean exit on SIGTERM: {status}");
+    assert!(pins.join("ANSWERS").exists() && pair.server_has_xdp(), "maps and XDP stay for the next daemon");
+
+    let out = std::process::Command::new(switchyard_tests::daemon::binary())
+        .args(["cleanup", "--instance", &instance])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "cleanup: {}", String::from_utf8_lossy(&out.stderr));
     assert!(!pins.exists(), "pins removed");
     assert!(!pair.server_has_xdp(), "XDP detached");
 }

@@ -280,8 +280,40 @@ fn disabled_until_userspace_turns_it_on() {
         return;
     }
     let mut h = harness();
-    h.datapath.set_config(switchyard_common::XdpConfig { dns_port: 53, edns_udp_payload: 1232, flags: 0 }).unwrap();
+    h.datapath
+        .set_config(switchyard_common::XdpConfig {
+            dns_port: 53,
+            edns_udp_payload: 1232,
+            flags: 0,
+            stale_after_ns: switchyard_common::XdpConfig::NEVER_STALE,
+        })
+        .unwrap();
     passed(&mut h, &v4_query(&query(1, "www.example.com.", RecordType::A, None)), "pass_disabled");
+}
+
+#[test]
+fn answers_stop_when_the_liveness_stamp_goes_stale_and_come_back_with_a_new_one() {
+    if !have_root("answers_stop_when_the_liveness_stamp_goes_stale_and_come_back_with_a_new_one") {
+        return;
+    }
+    let mut h = harness();
+    let stale_after = std::time::Duration::from_millis(300);
+    let config = switchyard_common::XdpConfig {
+        dns_port: 53,
+        edns_udp_payload: 1232,
+        enabled: switchyard_common::FLAG_ENABLED,
+        stale_after_ns: stale_after.as_nanos() as u64,
+    };
+    h.datapath.set_config(config).unwrap();
+    let www = v4_query(&query(1, "www.example.com.", RecordType::A, None));
+    passed(&mut h, &www, "pass_stale");
+    h.datapath.stamp_now().unwrap();
+    assert_eq!(h.run(&www).unwrap().action, XDP_TX, "a fresh stamp: answered");
+    std::thread::sleep(stale_after + std::time::Duration::from_millis(100));
+    passed(&mut h, &www, "pass_stale");
+    assert_eq!(h.counter("pass_stale"), 2);
+    h.datapath.stamp_now().unwrap();
+    assert_eq!(h.run(&www).unwrap().action, XDP_TX, "stamped again: answered again");
 }
 
 /// Recomputes the IPv4 header checksum after editing a header field.

@@ -110,7 +110,7 @@ pub enum XdpMode {
     Off,
 }
 
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct XdpSection {
     #[serde(default)]
@@ -121,6 +121,17 @@ pub struct XdpSection {
     /// start: about 300 bytes per entry.
     #[serde(default = "default_max_entries")]
     pub max_entries: u32,
+    /// The program stops answering (every query goes to the stack, counted `pass_stale`) when
+    /// the daemon's liveness stamp is older than this: a daemon that died without cleanup
+    /// does not leave its answers behind. Longer than a planned restart takes.
+    #[serde(default = "default_stale_after_ms")]
+    pub stale_after_ms: u64,
+}
+
+impl XdpSection {
+    pub fn stale_after(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.stale_after_ms)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -229,6 +240,25 @@ fn default_pin_root() -> PathBuf {
 }
 fn default_max_entries() -> u32 {
     65536
+}
+fn default_stale_after_ms() -> u64 {
+    DEFAULT_STALE_AFTER_MS
+}
+
+/// Default `[xdp] stale_after_ms`: a few seconds, longer than a planned restart.
+pub const DEFAULT_STALE_AFTER_MS: u64 = 3000;
+/// `stale_after_ms` bounds: at least a few stamp periods, at most an hour.
+const STALE_AFTER_MS: std::ops::RangeInclusive<u64> = 100..=3_600_000;
+
+impl Default for XdpSection {
+    fn default() -> Self {
+        XdpSection {
+            interfaces: Vec::new(),
+            mode: XdpMode::default(),
+            max_entries: default_max_entries(),
+            stale_after_ms: default_stale_after_ms(),
+        }
+    }
 }
 fn default_zone_ttl() -> u32 {
     3600
@@ -370,6 +400,10 @@ impl Config {
         self.validate_sync()?;
         if self.server.udp_threads.is_some_and(|n| !(1..=MAX_UDP_THREADS).contains(&n)) {
             return Err(("server.udp_threads".into(), format!("must be 1 to {MAX_UDP_THREADS}")));
+        }
+        if !STALE_AFTER_MS.contains(&self.xdp.stale_after_ms) {
+            let (min, max) = (STALE_AFTER_MS.start(), STALE_AFTER_MS.end());
+            return Err(("xdp.stale_after_ms".into(), format!("must be {min} to {max}")));
         }
         if self.server.edns_udp_payload < 512 {
             return Err(("server.edns_udp_payload".into(), "must be at least 512".into()));

@@ -72,6 +72,11 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Detach XDP and remove the pinned maps a stopped daemon left for its successor.
+    Cleanup {
+        #[command(flatten)]
+        target: Target,
+    },
     /// Database sync between sites (`[sync]`).
     Sync {
         #[command(subcommand)]
@@ -106,6 +111,7 @@ fn main() -> ExitCode {
         Command::Map { command } => report(cli::map::run(command)),
         Command::Site { command } => report(cli::site::run(command)),
         Command::Reload { target, json } => report(cli::reload::run(&target, json)),
+        Command::Cleanup { target } => report(cli::cleanup::run(&target)),
         Command::Status { target, json } => report(cli::status::status(&target, json)),
         Command::Sync { command: SyncCommand::Status { target, json } } => {
             report(cli::status::sync_status(&target, json))
@@ -148,7 +154,10 @@ fn run(path: PathBuf) -> ExitCode {
     };
     init_logging();
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
-    match runtime.block_on(switchyard::daemon::run(config, path)) {
+    let result = runtime.block_on(switchyard::daemon::run(config, path));
+    // Blocking tasks still running (a probe's name lookup, a database call) are not waited for.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(50));
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("switchyard: {e:#}");

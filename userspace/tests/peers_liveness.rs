@@ -77,7 +77,9 @@ async fn death_and_restart(count: usize, rule: LivenessRule) {
         let peer = status.peers.iter().find(|peer| peer.site == victim.site).unwrap();
         assert_eq!(peer.boot_id, Some(restarted.boot_id()), "restart is a new boot, not a replay");
         assert_eq!(peer.drops.replayed, 0);
-        assert_eq!(status.drops.total(), 0, "{:?}", status.drops);
+        // The restarted service's first heartbeats, sent before it heard this one, echo no
+        // start of this one's: dropped (and answered at once), nothing else is.
+        assert_eq!(status.drops.total(), status.drops.other_start, "{:?}", status.drops);
     }
     for other in all.iter().filter(|other| other.site != victim.site) {
         wait_alive(&restarted, &other.site).await;

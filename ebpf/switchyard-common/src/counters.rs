@@ -58,6 +58,8 @@ counters! {
     PassNotUnicast = "pass_not_unicast",
     /// The entry found under the name's hash holds another name.
     PassHashCollision = "pass_hash_collision",
+    /// The daemon's liveness stamp is older than `stale_after`: it died without cleanup.
+    PassStale = "pass_stale",
 }
 
 #[cfg(test)]

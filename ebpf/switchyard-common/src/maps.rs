@@ -100,6 +100,14 @@ pub struct XdpConfig {
     /// `FLAG_ENABLED` once userspace has filled the maps (until then everything is passed),
     /// plus `FLAG_HAS_VIEWS` when the locality tries hold prefixes (else they are not consulted).
     pub flags: u32,
+    /// Answers are served only while the daemon's liveness stamp (`map_names::STAMP`) is at
+    /// most this old; `NEVER_STALE` for a program no daemon stamps (packet tests, benchmarks).
+    pub stale_after_ns: u64,
+}
+
+impl XdpConfig {
+    /// `stale_after_ns` of a program whose answers never go stale.
+    pub const NEVER_STALE: u64 = u64::MAX;
 }
 
 pub const FLAG_ENABLED: u32 = 1;
@@ -112,6 +120,9 @@ pub mod map_names {
     pub const CONFIG: &str = "CONFIG";
     pub const VIEWS_V4: &str = "VIEWS_V4";
     pub const VIEWS_V6: &str = "VIEWS_V6";
+    /// The daemon's liveness stamp: one `u64`, CLOCK_MONOTONIC nanoseconds (the clock of
+    /// `bpf_ktime_get_ns`), written every stamp period.
+    pub const STAMP: &str = "STAMP";
 }
 
 /// Names of the programs in the object.
@@ -150,5 +161,6 @@ mod tests {
     fn layouts_have_no_implicit_padding() {
         assert_eq!(core::mem::size_of::<MapKey>(), 16);
         assert_eq!(core::mem::size_of::<MapEntry>(), 16 + crate::MAX_NAME_LEN + 16 * MAX_ADDRS);
+        assert_eq!(core::mem::size_of::<XdpConfig>(), 16);
     }
 }

@@ -10,6 +10,7 @@
 #![no_main]
 
 mod checksum;
+mod liveness;
 mod maps;
 mod packet;
 mod query;

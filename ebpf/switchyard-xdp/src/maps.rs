@@ -31,10 +31,18 @@ static SCRATCH: PerCpuArray<Scratch> = PerCpuArray::with_max_entries(1, 0);
 static VIEWS_V4: LpmTrie<[u8; 4], u32> = LpmTrie::with_max_entries(16384, 0);
 #[map]
 static VIEWS_V6: LpmTrie<[u8; 16], u32> = LpmTrie::with_max_entries(16384, 0);
+#[map]
+static STAMP: Array<u64> = Array::with_max_entries(1, 0);
 
 #[inline(always)]
 pub fn config() -> Option<&'static XdpConfig> {
     CONFIG.get(0)
+}
+
+/// The daemon's last liveness stamp (see `liveness`).
+#[inline(always)]
+pub fn liveness_stamp() -> Option<u64> {
+    STAMP.get(0).copied()
 }
 
 #[inline(always)]

@@ -16,7 +16,7 @@ use switchyard_common::{
 
 use crate::{
     checksum::{at_parity, finish, finish_udp, sum_bytes},
-    maps,
+    liveness, maps,
     packet::{self, Packet},
     query::{self, Frame, Question},
 };
@@ -31,6 +31,9 @@ pub fn respond(ctx: &XdpContext) -> Result<Counter, Counter> {
         Some(c) if c.flags & FLAG_ENABLED != 0 => *c,
         _ => return Err(Counter::PassDisabled),
     };
+    if !liveness::daemon_alive(&config) {
+        return Err(Counter::PassStale);
+    }
     let frame = query::frame(ctx, config.dns_port)?;
     let scratch = maps::scratch().ok_or(Counter::PassDisabled)?;
     let q = query::question(ctx, &frame, scratch)?;

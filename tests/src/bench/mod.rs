@@ -3,6 +3,7 @@
 
 pub mod flap;
 pub mod interrupt;
+pub mod load;
 pub mod map_rewrite;
 pub mod report;
 pub mod stats;

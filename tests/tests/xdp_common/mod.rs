@@ -75,7 +75,10 @@ pub fn table() -> AnswerTable {
 }
 
 pub fn views() -> Views {
-    Views { names: vec!["near".into()], prefixes: vec![(NEAR_V4.parse().unwrap(), 1), (NEAR_V6.parse().unwrap(), 1)] }
+    Views {
+        ids: vec![("near".into(), 1)],
+        prefixes: vec![(NEAR_V4.parse().unwrap(), 1), (NEAR_V6.parse().unwrap(), 1)],
+    }
 }
 
 pub fn harness() -> XdpHarness {

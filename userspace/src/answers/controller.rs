@@ -15,7 +15,7 @@ use tokio::{sync::watch, time::MissedTickBehavior};
 use tracing::{info, warn};
 
 use crate::{
-    answers::{self, AnswerTable, RewriteCounters, Views},
+    answers::{self, AnswerTable, RewriteCounters, Served, Views, Zones},
     bpf::{datapath::Datapath, writer::MapWriter},
     config::Config,
     operator::{self, OperatorState, Versioned},
@@ -26,10 +26,12 @@ use crate::{
 /// Owns the policy and the answer table, and is the XDP answer map's only writer.
 pub struct AnswerController {
     policy: Policy,
-    views: Views,
-    /// Answers of the services with fixed address lists; they never change.
+    views: Arc<Views>,
+    zones: Arc<Zones>,
+    /// Answers of the services with fixed address lists (they change only with the config).
     fixed: AnswerTable,
-    table: Arc<ArcSwap<AnswerTable>>,
+    /// What the userspace server answers from: zones, views and the table, swapped whole.
+    served: Arc<ArcSwap<Served>>,
     last_decisions: policy::Decisions,
     last_states: SiteMap,
     /// One writer for the daemon's lifetime: it remembers what it wrote.
@@ -46,14 +48,22 @@ pub struct AnswerController {
 
 impl AnswerController {
     /// Builds the policy and computes the first table from `states`.
-    pub fn new(config: &Config, views: Views, states: &SiteMap) -> Result<AnswerController, PolicyConfigError> {
+    pub fn new(
+        config: &Config,
+        views: Views,
+        zones: Zones,
+        states: &SiteMap,
+    ) -> Result<AnswerController, PolicyConfigError> {
         let policy = Policy::new(&config.policy_config(), &config.site_addresses())?;
         let fixed = AnswerTable::from_config(config);
+        let (views, zones) = (Arc::new(views), Arc::new(zones));
+        let served = Served { zones: zones.clone(), views: views.clone(), table: fixed.clone() };
         let mut control = AnswerController {
             policy,
             views,
-            fixed: fixed.clone(),
-            table: Arc::new(ArcSwap::from_pointee(fixed)),
+            zones,
+            fixed,
+            served: Arc::new(ArcSwap::from_pointee(served)),
             last_decisions: policy::Decisions::default(),
             last_states: states.clone(),
             writer: MapWriter::default(),
@@ -78,14 +88,28 @@ impl AnswerController {
         self.operator_feed = Some((feed, applied));
     }
 
-    /// Takes a reloaded config: a new policy and fixed answers, evaluated at once. Views and
-    /// service names do not change on reload (those need a restart), so overrides still fit.
-    pub fn reload(&mut self, config: &Config, states: &SiteMap) -> Result<(), PolicyConfigError> {
+    /// Takes a reloaded config: a new policy, fixed answers, zones and views, evaluated and
+    /// swapped in under the userspace server at once (the XDP map is written after). On an
+    /// error nothing changes.
+    pub fn reload(
+        &mut self,
+        config: &Config,
+        views: Views,
+        zones: Zones,
+        states: &SiteMap,
+    ) -> Result<(), PolicyConfigError> {
         self.policy = Policy::new(&config.policy_config(), &config.site_addresses())?;
         self.fixed = AnswerTable::from_config(config);
+        self.views = Arc::new(views);
+        self.zones = Arc::new(zones);
         self.evaluate(states, "config reloaded", true);
         self.last_states = states.clone();
         Ok(())
+    }
+
+    /// The client views answers are keyed by now.
+    pub fn views(&self) -> Arc<Views> {
+        self.views.clone()
     }
 
     /// Map rewrite counts and times, for the metrics.
@@ -93,9 +117,9 @@ impl AnswerController {
         self.rewrites.clone()
     }
 
-    /// The table the userspace server reads.
-    pub fn table(&self) -> Arc<ArcSwap<AnswerTable>> {
-        self.table.clone()
+    /// What the userspace server answers from.
+    pub fn served(&self) -> Arc<ArcSwap<Served>> {
+        self.served.clone()
     }
 
     /// Entries in the XDP answer map, for the status.
@@ -120,16 +144,30 @@ impl AnswerController {
         }
         let mut table = self.fixed.clone();
         table.extend(AnswerTable::from_policy(&decisions, &self.views));
-        self.override_keys = operator::apply_overrides(&self.operator.overrides, &mut table, &self.views);
-        self.table.store(Arc::new(table));
+        // Overrides of names a reload removed wait in the operator state, unused.
+        let configured: Vec<operator::Override> = (self.operator.overrides.iter())
+            .filter(|o| o.wire_name().is_some_and(|name| self.zones.exists(&name)))
+            .cloned()
+            .collect();
+        self.override_keys = operator::apply_overrides(&configured, &mut table, &self.views);
+        self.served.store(Arc::new(Served { zones: self.zones.clone(), views: self.views.clone(), table }));
         self.last_decisions = decisions;
         true
     }
 
+    /// Takes the answer map's contents (an earlier daemon's) as written, so that the next
+    /// write changes only what differs.
+    pub fn adopt_map(&mut self, datapath: &mut Datapath) -> anyhow::Result<()> {
+        let entries = self.writer.adopt(&datapath.answers()?)?;
+        info!(entries, "answer map of an earlier daemon adopted");
+        Ok(())
+    }
+
     /// Mirrors the current table into the XDP answer map (only the entries that changed).
     pub fn write_map(&mut self, datapath: &mut Datapath) -> anyhow::Result<()> {
-        let table = self.table.load();
-        let written = self.writer.write_with_overrides(&mut datapath.answers()?, &table, &self.override_keys);
+        let served = self.served.load();
+        let table = &served.table;
+        let written = self.writer.write_with_overrides(&mut datapath.answers()?, table, &self.override_keys);
         let stats = match written {
             Ok(stats) => stats,
             Err(e) => {

@@ -4,10 +4,14 @@
 
 mod controller;
 mod rewrites;
+mod served;
 mod table;
 mod views;
+mod zones;
 
 pub use controller::AnswerController;
 pub use rewrites::RewriteCounters;
+pub use served::Served;
 pub use table::{AnswerKey, AnswerSet, AnswerTable, wire_name};
 pub use views::Views;
+pub use zones::{Zone, Zones};

@@ -76,6 +76,29 @@ impl AnswerTable {
         table
     }
 
+    /// Most entries `config`'s services can take in the answer map: per name, each family it
+    /// has addresses for, in the default view and in each view of its own.
+    pub fn capacity_needed(config: &Config, views: &Views) -> usize {
+        let sites = config.site_addresses();
+        config
+            .service
+            .iter()
+            .map(|service| {
+                let (v4, v6) = if service.is_site_based() {
+                    let of = |name: &String| sites.get(name);
+                    (
+                        service.sites.iter().filter_map(of).any(|s| !s.a.is_empty()),
+                        service.sites.iter().filter_map(of).any(|s| !s.aaaa.is_empty()),
+                    )
+                } else {
+                    (!service.a.is_empty(), !service.aaaa.is_empty())
+                };
+                let own_views = service.views.keys().filter(|v| views.id_of(v).is_some()).count();
+                (usize::from(v4) + usize::from(v6)) * (1 + own_views)
+            })
+            .sum()
+    }
+
     /// Adds every entry of `other`, replacing entries with the same key.
     pub fn extend(&mut self, other: AnswerTable) {
         self.entries.extend(other.entries);
@@ -102,7 +125,7 @@ impl AnswerTable {
     /// Whether any view has its own answers for this name (then the answer depends on locality).
     /// A few direct lookups, one per view and type: no scan of the table.
     pub fn has_view_specific(&self, name: &[u8], views: &Views) -> bool {
-        (1..=views.names.len() as u32).any(|view| {
+        views.ids.iter().map(|(_, id)| *id).any(|view| {
             [QTYPE_A, QTYPE_AAAA]
                 .into_iter()
                 .any(|qtype| self.entries.contains_key(&AnswerKey { view, qtype, name: name.to_vec() }))

@@ -1,61 +1,134 @@
-//! Loading the XDP program, pinning its maps and attaching it to interfaces.
+//! Loading the XDP program, adopting or pinning its maps, attaching it to interfaces and
+//! writing its maps. Pins outlive the daemon (see `pins`): the next daemon adopts the maps
+//! and swaps its program in place, and the liveness stamp (see `stamp`) makes the program
+//! stop answering once no daemon stamps any more.
 
-use std::path::{Path, PathBuf};
+use std::{
+    collections::HashMap as StdHashMap,
+    path::{Path, PathBuf},
+    time::Duration,
+};
 
 use aya::{
     Ebpf, EbpfLoader,
     maps::{Array, HashMap, LpmTrie, MapData, lpm_trie::Key as PrefixKey},
-    programs::{Xdp, XdpMode},
+    programs::Xdp,
 };
+use aya_obj::programs::XdpAttachType;
 use switchyard_common::{MapEntry, MapKey, XdpConfig, map_names, program_names};
-use tracing::{info, warn};
+use tracing::info;
 
+use super::{
+    links::{Attached, Links},
+    pins::{self, Fit},
+    stamp,
+};
 use crate::{answers::Views, config::XdpMode as ConfigMode};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DatapathError {
     #[error("loading the XDP object failed (needs root or CAP_BPF): {0}")]
     Load(#[from] aya::EbpfError),
+    #[error("the embedded XDP object: {0}")]
+    Object(String),
     #[error("XDP program {0}: {1}")]
     Program(&'static str, aya::programs::ProgramError),
     #[error("attaching XDP to {iface} in {mode:?} mode failed: {source}")]
     Attach { iface: String, mode: ConfigMode, source: aya::programs::ProgramError },
+    #[error("XDP on {0}: {1}")]
+    Link(String, String),
     #[error("map {0}: {1}")]
     Map(&'static str, aya::maps::MapError),
-    #[error("pinning map {name} at {path}: {source}")]
+    #[error("pinning {name} at {path}: {source}")]
     Pin { name: &'static str, path: PathBuf, source: aya::pin::PinError },
     #[error("{0}: {1}")]
     Io(PathBuf, std::io::Error),
 }
 
-/// The loaded program and its maps. Dropping it detaches the program and removes the pins.
+/// The loaded program and its maps. Dropping it stops the liveness stamp; the pinned maps and
+/// links stay (see `pins::remove_all`), the unpinned ones go.
 pub struct Datapath {
     ebpf: Ebpf,
+    /// Maps taken over with an earlier daemon's contents.
+    adopted: Vec<&'static str>,
+    /// Maps made new where an earlier daemon pinned another layout: pinned in its place once
+    /// the program that uses them is attached.
+    replaced: Vec<&'static str>,
     pin_dir: Option<PathBuf>,
+    /// The responder an earlier daemon loaded from this same object, pinned: used instead of
+    /// loading and verifying it again.
+    pinned_program: Option<Xdp>,
+    links: Links,
     /// Whether locality prefixes were written: folded into the config the program reads.
     has_views: bool,
+    stamp: Option<tokio::task::JoinHandle<()>>,
+    /// The stamp period in milliseconds, as the stamping task reads it.
+    stamp_period_ms: std::sync::Arc<std::sync::atomic::AtomicU64>,
     _logger: Option<tokio::task::JoinHandle<()>>,
 }
 
-const PINNED_MAPS: [&str; 5] =
-    [map_names::ANSWERS, map_names::COUNTERS, map_names::CONFIG, map_names::VIEWS_V4, map_names::VIEWS_V6];
-
 impl Datapath {
-    /// Loads the object with an answer map of `max_entries` and pins its maps in `pin_dir`
-    /// (unpinned when `None`: packet tests and benchmarks).
+    /// Loads the object with an answer map of `max_entries`. With a `pin_dir` its maps are
+    /// pinned there, and maps an earlier daemon pinned are adopted with their contents when
+    /// their layout fits; without, nothing is pinned (packet tests and benchmarks).
     pub fn load(pin_dir: Option<&Path>, max_entries: u32) -> Result<Datapath, DatapathError> {
-        let mut ebpf = EbpfLoader::new().map_max_entries(map_names::ANSWERS, max_entries).load(super::XDP_OBJECT)?;
-        let program: &mut Xdp = ebpf
-            .program_mut(program_names::RESPONDER)
-            .expect("the object has the responder")
-            .try_into()
-            .map_err(|e| DatapathError::Program(program_names::RESPONDER, e))?;
-        program.load().map_err(|e| DatapathError::Program(program_names::RESPONDER, e))?;
-        if let Some(pin_dir) = pin_dir {
-            pin_maps(&ebpf, pin_dir)?;
+        let mut loader = EbpfLoader::new();
+        loader.map_max_entries(map_names::ANSWERS, max_entries);
+        let (mut adopted, mut replaced) = (Vec::new(), Vec::new());
+        if let Some(dir) = pin_dir {
+            pins::prepare(dir)?;
+            let capacities = StdHashMap::from([(map_names::ANSWERS, max_entries)]);
+            for (name, fit) in pins::fits(dir, super::XDP_OBJECT, &capacities)? {
+                match fit {
+                    Fit::Replace(why) => {
+                        info!(map = name, %why, "the pinned map does not fit this program: a new one replaces it");
+                        replaced.push(name);
+                        continue;
+                    }
+                    Fit::Adopt => adopted.push(name),
+                    Fit::Absent => {}
+                }
+                loader.map_pin_path(name, dir.join(name));
+            }
+        }
+        let mut ebpf = loader.load(super::XDP_OBJECT)?;
+        let pinned_program = match pin_dir {
+            Some(dir) if adopted.len() == pins::PINNED_MAPS.len() => {
+                Xdp::from_pin(pins::program_path(dir, super::XDP_OBJECT), XdpAttachType::Interface).ok()
+            }
+            _ => None,
+        };
+        if pinned_program.is_some() {
+            info!("the program this object makes is loaded already: taken from its pin");
+        } else {
+            let program: &mut Xdp = ebpf
+                .program_mut(program_names::RESPONDER)
+                .expect("the object has the responder")
+                .try_into()
+                .map_err(|e| DatapathError::Program(program_names::RESPONDER, e))?;
+            program.load().map_err(|e| DatapathError::Program(program_names::RESPONDER, e))?;
         }
         let logger = if pin_dir.is_some() { forward_kernel_logs(&mut ebpf) } else { None };
-        Ok(Datapath { ebpf, pin_dir: pin_dir.map(Into::into), has_views: false, _logger: logger })
+        if !adopted.is_empty() {
+            info!(maps = ?adopted, "maps of an earlier daemon adopted");
+        }
+        Ok(Datapath {
+            ebpf,
+            adopted,
+            replaced,
+            pin_dir: pin_dir.map(Into::into),
+            pinned_program,
+            links: Links::new(pin_dir),
+            has_views: false,
+            stamp: None,
+            stamp_period_ms: Default::default(),
+            _logger: logger,
+        })
+    }
+
+    /// Whether `map` was adopted with an earlier daemon's contents.
+    pub fn adopted(&self, map: &str) -> bool {
+        self.adopted.contains(&map)
     }
 
     /// Loads one more program of the object (the pass-through or swap-only one) and returns it.
@@ -80,17 +153,81 @@ impl Datapath {
         super::counters::sum(&array).map_err(|e| DatapathError::Map(map_names::COUNTERS, e))
     }
 
-    pub fn attach(&mut self, iface: &str, mode: ConfigMode) -> Result<(), DatapathError> {
-        let flags = match mode {
-            ConfigMode::Auto | ConfigMode::Off => XdpMode::Default,
-            ConfigMode::Native => XdpMode::Driver,
-            ConfigMode::Skb => XdpMode::Skb,
+    /// Attaches the responder to `iface`, taking over an earlier daemon's link there.
+    pub fn attach(&mut self, iface: &str, mode: ConfigMode) -> Result<Attached, DatapathError> {
+        let must_replace = self.adopted.len() < pins::PINNED_MAPS.len();
+        let program: &mut Xdp = match self.pinned_program.as_mut() {
+            Some(program) => program,
+            None => self.ebpf.program_mut(program_names::RESPONDER).expect("loaded").try_into().expect("loaded as XDP"),
         };
-        let program: &mut Xdp =
-            self.ebpf.program_mut(program_names::RESPONDER).expect("loaded").try_into().expect("loaded as XDP");
-        program.attach(iface, flags).map_err(|source| DatapathError::Attach { iface: iface.into(), mode, source })?;
-        info!(iface, ?mode, "XDP attached");
+        let attached = self.links.attach(program, iface, mode, must_replace)?;
+        self.pin_replaced_maps()?;
+        self.pin_program()?;
+        Ok(attached)
+    }
+
+    /// Pins the responder this daemon loaded, for the next daemon of the same object.
+    fn pin_program(&mut self) -> Result<(), DatapathError> {
+        let Some(dir) = &self.pin_dir else { return Ok(()) };
+        if self.pinned_program.is_some() {
+            return Ok(());
+        }
+        let path = pins::program_path(dir, super::XDP_OBJECT);
+        if !path.exists() {
+            let program: &mut Xdp =
+                self.ebpf.program_mut(program_names::RESPONDER).expect("loaded").try_into().expect("loaded as XDP");
+            program.pin(&path).map_err(|source| DatapathError::Pin { name: "program", path: path.clone(), source })?;
+        }
+        pins::remove_other_programs(dir, &path);
         Ok(())
+    }
+
+    /// Detaches the responder from `iface`.
+    pub fn detach(&mut self, iface: &str) -> Result<(), DatapathError> {
+        self.links.detach(iface)
+    }
+
+    /// The interfaces the responder is attached to.
+    pub fn interfaces(&self) -> Vec<String> {
+        self.links.interfaces()
+    }
+
+    /// Pins the maps made in place of incompatible ones, now that the program using them runs.
+    fn pin_replaced_maps(&mut self) -> Result<(), DatapathError> {
+        let Some(dir) = &self.pin_dir else { return Ok(()) };
+        for name in std::mem::take(&mut self.replaced) {
+            let map = self.ebpf.map(name).expect("the object has every map");
+            pins::replace_pin(map, &dir.join(name))?;
+        }
+        Ok(())
+    }
+
+    /// Stamps liveness once (packet tests; the daemon uses `start_stamping`).
+    pub fn stamp_now(&mut self) -> Result<(), DatapathError> {
+        let map = self.ebpf.map_mut(map_names::STAMP).expect("the stamp map is not taken");
+        let mut array: Array<_, u64> = Array::try_from(map).map_err(|e| DatapathError::Map(map_names::STAMP, e))?;
+        array.set(0, stamp::monotonic_ns(), 0).map_err(|e| DatapathError::Map(map_names::STAMP, e))
+    }
+
+    /// Stamps liveness now and then every period until dropped; with `stale_after` in the
+    /// config the program stops answering when the stamps stop.
+    pub fn start_stamping(&mut self, stale_after: Duration) -> Result<(), DatapathError> {
+        if let Some(task) = self.stamp.take() {
+            task.abort();
+        }
+        let map = self.ebpf.take_map(map_names::STAMP).expect("the object has the stamp map");
+        let mut array: Array<MapData, u64> =
+            Array::try_from(map).map_err(|e| DatapathError::Map(map_names::STAMP, e))?;
+        stamp::write(&mut array).map_err(|e| DatapathError::Map(map_names::STAMP, e))?;
+        self.set_stale_after(stale_after);
+        self.stamp = Some(stamp::start(array, self.stamp_period_ms.clone()));
+        Ok(())
+    }
+
+    /// Stamps often enough for `stale_after` (the program reads the limit from the config).
+    pub fn set_stale_after(&mut self, stale_after: Duration) {
+        let period = stamp::period(stale_after).as_millis() as u64;
+        self.stamp_period_ms.store(period, std::sync::atomic::Ordering::Relaxed);
     }
 
     pub fn answers(&mut self) -> Result<HashMap<&mut MapData, MapKey, MapEntry>, DatapathError> {
@@ -125,94 +262,51 @@ impl Datapath {
         array.set(0, config, 0).map_err(|e| DatapathError::Map(map_names::CONFIG, e))
     }
 
-    /// Writes the client-locality prefixes.
+    /// Makes the client-locality tries hold exactly these prefixes: new and changed ones are
+    /// written first, then the ones no view has any more are removed.
     pub fn set_views(&mut self, views: &Views) -> Result<(), DatapathError> {
         self.has_views = !views.is_empty();
         let v4 = views.prefixes.iter().filter_map(|(net, id)| match net {
             ipnet::IpNet::V4(n) => Some((n.prefix_len(), n.network().octets(), *id)),
             ipnet::IpNet::V6(_) => None,
         });
-        self.insert_prefixes(map_names::VIEWS_V4, v4)?;
+        self.write_prefixes(map_names::VIEWS_V4, v4.collect())?;
         let v6 = views.prefixes.iter().filter_map(|(net, id)| match net {
             ipnet::IpNet::V6(n) => Some((n.prefix_len(), n.network().octets(), *id)),
             ipnet::IpNet::V4(_) => None,
         });
-        self.insert_prefixes(map_names::VIEWS_V6, v6)
+        self.write_prefixes(map_names::VIEWS_V6, v6.collect())
     }
 
-    fn insert_prefixes<const N: usize>(
+    fn write_prefixes<const N: usize>(
         &mut self,
         name: &'static str,
-        prefixes: impl Iterator<Item = (u8, [u8; N], u32)>,
+        wanted: Vec<(u8, [u8; N], u32)>,
     ) -> Result<(), DatapathError> {
         let map = self.ebpf.map_mut(name).expect("loaded");
         let mut trie: LpmTrie<_, [u8; N], u32> = LpmTrie::try_from(map).map_err(|e| DatapathError::Map(name, e))?;
-        for (len, addr, id) in prefixes {
-            trie.insert(&PrefixKey::new(len as u32, addr), id, 0).map_err(|e| DatapathError::Map(name, e))?;
+        let present: Vec<(u32, [u8; N], u32)> =
+            trie.iter().filter_map(Result::ok).map(|(key, id)| (key.prefix_len(), key.data(), id)).collect();
+        for (len, addr, id) in &wanted {
+            if !present.contains(&(u32::from(*len), *addr, *id)) {
+                trie.insert(&PrefixKey::new(u32::from(*len), *addr), id, 0).map_err(|e| DatapathError::Map(name, e))?;
+            }
+        }
+        for (len, addr, _) in present {
+            if !wanted.iter().any(|(l, a, _)| u32::from(*l) == len && *a == addr) {
+                trie.remove(&PrefixKey::new(len, addr)).map_err(|e| DatapathError::Map(name, e))?;
+            }
         }
         Ok(())
     }
 }
 
-fn pin_maps(ebpf: &Ebpf, pin_dir: &Path) -> Result<(), DatapathError> {
-    ensure_bpffs(pin_dir)?;
-    remove_stale_pins(pin_dir)?;
-    std::fs::create_dir_all(pin_dir).map_err(|e| DatapathError::Io(pin_dir.into(), e))?;
-    for name in PINNED_MAPS {
-        let path = pin_dir.join(name);
-        let map = ebpf.map(name).expect("the object has every map");
-        map.pin(&path).map_err(|source| DatapathError::Pin { name, path, source })?;
-    }
-    Ok(())
-}
-
 impl Drop for Datapath {
     fn drop(&mut self) {
-        let Some(pin_dir) = &self.pin_dir else { return };
-        if let Err(e) = remove_stale_pins(pin_dir) {
-            warn!(error = %e, "removing pinned maps failed");
+        if let Some(task) = self.stamp.take() {
+            task.abort();
         }
     }
-}
-
-const BPFFS: &str = "/sys/fs/bpf";
-const BPF_FS_MAGIC: i64 = 0xcafe4a11;
-
-/// Mounts bpffs at /sys/fs/bpf when the pin directory lives there and nothing is mounted yet
-/// (as on a fresh machine); pins elsewhere must already be on a bpffs.
-fn ensure_bpffs(pin_dir: &Path) -> Result<(), DatapathError> {
-    if !pin_dir.starts_with(BPFFS) {
-        return Ok(());
-    }
-    let mount_point = std::ffi::CString::new(BPFFS).expect("no NUL");
-    // SAFETY: statfs fills the zeroed struct; the path is NUL-terminated.
-    let mut fs: libc::statfs = unsafe { std::mem::zeroed() };
-    if unsafe { libc::statfs(mount_point.as_ptr(), &mut fs) } == 0 && fs.f_type as i64 == BPF_FS_MAGIC {
-        return Ok(());
-    }
-    let bpf = std::ffi::CString::new("bpf").expect("no NUL");
-    // SAFETY: all pointers are NUL-terminated strings or null data.
-    let rc = unsafe { libc::mount(bpf.as_ptr(), mount_point.as_ptr(), bpf.as_ptr(), 0, std::ptr::null()) };
-    if rc != 0 {
-        return Err(DatapathError::Io(BPFFS.into(), std::io::Error::last_os_error()));
-    }
-    info!(path = BPFFS, "mounted bpffs");
-    Ok(())
-}
-
-/// Removes our pin files (and the directory) left by this or an earlier run.
-fn remove_stale_pins(pin_dir: &Path) -> Result<(), DatapathError> {
-    if !pin_dir.exists() {
-        return Ok(());
-    }
-    for name in PINNED_MAPS {
-        let path = pin_dir.join(name);
-        if path.exists() {
-            std::fs::remove_file(&path).map_err(|e| DatapathError::Io(path, e))?;
-        }
-    }
-    // The shared parent stays: removing it could race another instance creating its directory.
-    std::fs::remove_dir(pin_dir).map_err(|e| DatapathError::Io(pin_dir.into(), e))
 }
 
 /// Forwards the XDP program's aya-log lines to our log at debug level.

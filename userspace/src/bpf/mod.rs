@@ -3,6 +3,9 @@
 pub mod answer_map;
 pub mod counters;
 pub mod datapath;
+pub mod links;
+pub mod pins;
+pub mod stamp;
 pub mod test_run;
 pub mod writer;
 

@@ -70,6 +70,17 @@ pub struct MapWriter {
 }
 
 impl MapWriter {
+    /// Takes what `map` holds (an earlier daemon's entries) as written, so that the next write
+    /// costs only the differences and removes what the table no longer has.
+    pub fn adopt(&mut self, map: &BpfHashMap<&mut MapData, MapKey, MapEntry>) -> Result<usize, MapError> {
+        self.written.clear();
+        for entry in map.iter() {
+            let (key, value) = entry?;
+            self.written.insert(key, value);
+        }
+        Ok(self.written.len())
+    }
+
     pub fn write(
         &mut self,
         map: &mut BpfHashMap<&mut MapData, MapKey, MapEntry>,

@@ -2,6 +2,7 @@
 //! map, its sites, reloads, status, counters and their rates, database sync status.
 
 pub mod admin_client;
+pub mod cleanup;
 mod error;
 pub mod map;
 pub mod reload;

@@ -40,6 +40,8 @@ pub enum Request {
     },
     /// Re-read the config file.
     Reload,
+    /// A daemon replacing this one asks for its sockets (see `daemon::handoff`).
+    Handoff,
 }
 
 /// What the daemon says about itself.
@@ -83,15 +85,26 @@ pub struct AdminState {
     pub operator: Arc<operator::Handle>,
     /// The daemon's main loop, which owns everything a reload replaces.
     pub reload: tokio::sync::mpsc::Sender<ReloadRequest>,
+    /// Where a hand-off request's connection goes: the main loop answers it.
+    pub handoff: tokio::sync::mpsc::Sender<std::os::unix::net::UnixStream>,
 }
 
-/// Serves the socket until the task is dropped. Removes a stale socket file first.
-pub fn serve(path: &Path, state: Arc<AdminState>) -> std::io::Result<tokio::task::JoinHandle<()>> {
+/// Binds the admin socket, removing a stale socket file first.
+pub fn bind(path: &Path) -> std::io::Result<std::os::unix::net::UnixListener> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
     let _ = std::fs::remove_file(path);
-    let listener = UnixListener::bind(path)?;
+    std::os::unix::net::UnixListener::bind(path)
+}
+
+/// Serves the socket until the task is dropped.
+pub fn serve(
+    listener: std::os::unix::net::UnixListener,
+    state: Arc<AdminState>,
+) -> std::io::Result<tokio::task::JoinHandle<()>> {
+    listener.set_nonblocking(true)?;
+    let listener = UnixListener::from_std(listener)?;
     Ok(tokio::spawn(async move {
         loop {
             match listener.accept().await {
@@ -108,7 +121,20 @@ async fn handle(stream: UnixStream, state: Arc<AdminState>) {
     let (read, mut write) = stream.into_split();
     let mut lines = BufReader::new(read).lines();
     while let Ok(Some(line)) = lines.next_line().await {
-        let response = match serde_json::from_str::<Request>(&line) {
+        let request = serde_json::from_str::<Request>(&line);
+        if matches!(request, Ok(Request::Handoff)) {
+            // The requester sent nothing after its line: the reader holds nothing more.
+            let read = lines.into_inner().into_inner();
+            if let Ok(stream) = read.reunite(write)
+                && let Ok(stream) = stream.into_std()
+                && stream.set_nonblocking(false).is_ok()
+            {
+                let _ = state.handoff.send(stream).await;
+            }
+            return;
+        }
+        let response = match request {
+            Ok(Request::Handoff) => unreachable!("handled above"),
             Ok(Request::Stats) => Response::Stats { userspace: state.counters.snapshot() },
             Ok(Request::Status) => Response::Status(Box::new((state.status)())),
             Ok(Request::SyncStatus) => sync_status(state.sync.as_ref()).await,

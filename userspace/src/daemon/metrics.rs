@@ -6,7 +6,6 @@
 
 use std::{
     fmt::{Display, Write},
-    net::SocketAddr,
     path::{Path, PathBuf},
     sync::{
         Arc,
@@ -41,8 +40,8 @@ pub struct Sources {
 }
 
 /// Serves `GET /metrics` until the task is aborted.
-pub async fn serve(address: SocketAddr, sources: Arc<Sources>) -> std::io::Result<tokio::task::JoinHandle<()>> {
-    let listener = tokio::net::TcpListener::bind(address).await?;
+pub fn serve(listener: std::net::TcpListener, sources: Arc<Sources>) -> std::io::Result<tokio::task::JoinHandle<()>> {
+    let listener = tokio::net::TcpListener::from_std(listener)?;
     let router = Router::new().route("/metrics", get(metrics)).with_state(sources);
     Ok(tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, router).await {

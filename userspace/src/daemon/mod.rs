@@ -3,10 +3,15 @@
 //! answers signals and reloads until asked to stop, `shutdown` takes the parts down in order.
 
 pub mod admin;
+pub mod handoff;
 pub mod metrics;
 pub mod reload;
+mod reload_summary;
 pub mod reloadable;
+pub mod runtime_state;
+pub mod sockets;
 mod start;
+pub mod zone_serials;
 
 use std::{path::PathBuf, sync::Arc, time::Duration};
 
@@ -20,7 +25,7 @@ use tracing::{info, warn};
 
 use self::{reload::ReloadRequest, reloadable::Reloadable};
 use crate::{
-    answers::{AnswerController, Views},
+    answers::{AnswerController, Views, Zones},
     bpf::datapath::Datapath,
     config::Config,
     dns::{authority::Authority, counters::ServerCounters, server},
@@ -29,12 +34,28 @@ use crate::{
     sync::SyncService,
 };
 
-/// Runs until SIGTERM or SIGINT; SIGHUP re-reads `path`. The config must already be validated.
+/// Runs until SIGTERM or SIGINT, or until a successor took over; SIGHUP re-reads `path`. The
+/// config must already be validated.
 pub async fn run(config: Config, path: PathBuf) -> anyhow::Result<()> {
     let mut daemon = Daemon::start(config, path).await?;
-    let result = daemon.serve().await;
-    daemon.shutdown().await;
-    result
+    match daemon.serve().await {
+        Ok(stop) => {
+            daemon.shutdown(stop).await;
+            Ok(())
+        }
+        Err(e) => {
+            daemon.shutdown(Stop::Signal).await;
+            Err(e)
+        }
+    }
+}
+
+/// Why the daemon stops.
+pub enum Stop {
+    /// SIGTERM or SIGINT.
+    Signal,
+    /// A successor serves the same sockets now; it is told on this stream once we stopped.
+    HandedOff(std::os::unix::net::UnixStream),
 }
 
 /// Every running part of the daemon.
@@ -43,6 +64,8 @@ pub struct Daemon {
     path: PathBuf,
     reloadable: Arc<Reloadable>,
     answers: AnswerController,
+    /// The userspace server's answering logic (its EDNS size changes on reload).
+    authority: Arc<Authority>,
     listeners: server::Listeners,
     /// `None` with `[xdp] mode = "off"`.
     datapath: Option<Datapath>,
@@ -53,36 +76,66 @@ pub struct Daemon {
     admin: JoinHandle<()>,
     admin_socket: PathBuf,
     reloads: mpsc::Receiver<ReloadRequest>,
+    handoffs: mpsc::Receiver<std::os::unix::net::UnixStream>,
+    /// Every socket listened on, for a successor.
+    registry: Arc<sockets::Registry>,
     hangup: Signal,
     /// Re-evaluating once per probe interval lets load/RTT ordering holds run out.
     tick: Duration,
 }
 
 impl Daemon {
-    /// Starts the health checks and the answer controller, binds the DNS listeners (a port in
-    /// use stops us before anything is attached), then loads and attaches XDP and starts
-    /// peers, sync, metrics and the admin socket.
+    /// Starts the health checks and the answer controller, serves DNS on the listening
+    /// sockets (passed by systemd or by the daemon this one replaces, else bound here: a port
+    /// in use stops us before anything is attached), then loads XDP, taking over the pinned
+    /// program and maps, lets the replaced daemon go, and starts peers, sync, metrics and the
+    /// admin socket.
     pub async fn start(config: Config, path: PathBuf) -> anyhow::Result<Daemon> {
         // Installed first: SIGHUP's default action would end the process.
         let hangup = signal(SignalKind::hangup()).context("SIGHUP handler")?;
+        let admin_socket = config.server.admin_socket();
+        let (predecessor, mut inherited) = match handoff::take_over(&admin_socket)? {
+            Some((predecessor, fds)) => {
+                info!(pid = predecessor.pid, "taking over from the running daemon");
+                (Some(predecessor), sockets::Inherited::from_fds(fds))
+            }
+            None => (None, sockets::Inherited::from_systemd()),
+        };
+        let registry = Arc::new(sockets::Registry::default());
+        // Read after the hand-off request: the replaced daemon saves it then.
+        let saved = runtime_state::load(&runtime_state::path(&config.server)).unwrap_or_default();
         let views = Views::from_config(&config);
-        // Probing starts at once; the first result of a check decides its state.
-        let monitor = Arc::new(HealthMonitor::start(&config.health_config()).context("starting health checks")?);
-        let mut answers =
-            AnswerController::new(&config, views.clone(), &monitor.sites()).context("building the answer policy")?;
+        let serials_file = zone_serials::path(&config.server);
+        let serials = zone_serials::next(&config, &zone_serials::load(&serials_file));
+        zone_serials::save(&serials_file, &serials);
+        let zones = Zones::from_config(&config, &serials.by_zone());
+        // Probing starts at once, from the saved verdicts; without, a check's first result decides.
+        let monitor = Arc::new(
+            HealthMonitor::start_restored(&config.health_config(), &saved.health).context("starting health checks")?,
+        );
+        let mut answers = AnswerController::new(&config, views.clone(), zones, &monitor.sites())
+            .context("building the answer policy")?;
         let reloadable = Arc::new(Reloadable::new(config.clone(), monitor.clone()));
         let (operator, operator_feed) = start::operator(&config, &mut answers, &reloadable);
 
-        let authority = Arc::new(Authority::new(&config, views.clone(), answers.table()));
+        let authority = Arc::new(Authority::new(config.server.edns_udp_payload, answers.served()));
         let counters = Arc::new(ServerCounters::default());
         let (listen, threads) = (&config.server.listen, config.server.udp_threads());
-        let listeners = server::start(listen, config.server.dns_port, threads, authority, counters.clone())
-            .await
-            .with_context(|| format!("binding DNS port {}", config.server.dns_port))?;
+        let sockets = server::Sockets { inherited: &mut inherited, registry: &registry };
+        let listeners =
+            server::start(listen, config.server.dns_port, threads, authority.clone(), counters.clone(), sockets)
+                .await
+                .with_context(|| format!("binding DNS port {}", config.server.dns_port))?;
 
         let datapath = start::datapath(&config, &views, &mut answers)?;
-        let (peers, bridge) = start::peers(&config, &monitor, operator_feed).await?;
-        let sync = start::sync(&config).await?;
+        if let Some(predecessor) = predecessor {
+            let pid = predecessor.pid;
+            predecessor.finish().with_context(|| format!("stopping the replaced daemon (pid {pid})"))?;
+            info!(pid, "the replaced daemon stopped");
+        }
+        let sockets = (&mut inherited, registry.as_ref());
+        let (peers, bridge) = start::peers(&config, &monitor, operator_feed, sockets, &saved.peers).await?;
+        let sync = start::sync(&config, &mut inherited, &registry).await?;
         let sources = Arc::new(metrics::Sources {
             reloadable: reloadable.clone(),
             counters,
@@ -93,16 +146,18 @@ impl Daemon {
             map_entries: answers.map_entries(),
             operator,
         });
-        let metrics = start::metrics(config.server.metrics, sources.clone()).await?;
-        let (admin, reloads) = start::admin(&config, &sources)?;
+        let metrics = start::metrics(config.server.metrics, sources.clone(), &mut inherited, &registry).await?;
+        let (admin, reloads, handoffs) = start::admin(&config, &sources, &mut inherited, &registry)?;
+        inherited.close_rest();
         info!(instance = %config.server.instance, port = config.server.dns_port, "ready");
+        let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
 
         let tick = ProbeSettings::default().with(config.probe).interval;
-        let admin_socket = config.server.admin_socket();
         Ok(Daemon {
             path,
             reloadable,
             answers,
+            authority,
             listeners,
             datapath,
             peers,
@@ -112,14 +167,17 @@ impl Daemon {
             admin,
             admin_socket,
             reloads,
+            handoffs,
+            registry,
             hangup,
             tick,
         })
     }
 
-    /// Runs the control loop until SIGTERM or SIGINT (`Ok`) or until the loop fails; between
-    /// two of its evaluations applies the reloads asked for by SIGHUP or the admin socket.
-    pub async fn serve(&mut self) -> anyhow::Result<()> {
+    /// Runs the control loop until SIGTERM or SIGINT, or until a successor took over (`Ok`),
+    /// or until the loop fails; between two of its evaluations applies the reloads asked for
+    /// by SIGHUP or the admin socket, and answers a successor's hand-off request.
+    pub async fn serve(&mut self) -> anyhow::Result<Stop> {
         let shutdown = wait_for_shutdown();
         tokio::pin!(shutdown);
         loop {
@@ -128,19 +186,24 @@ impl Daemon {
             let monitor = self.reloadable.monitor.load_full();
             let explain = |site: &str| monitor.explain(site);
             let request = tokio::select! {
-                () = &mut shutdown => return Ok(()),
-                r = self.answers.run(monitor.subscribe(), &explain, self.datapath.as_mut(), self.tick) => return r.context("control loop stopped"),
+                () = &mut shutdown => return Ok(Stop::Signal),
+                r = self.answers.run(monitor.subscribe(), &explain, self.datapath.as_mut(), self.tick) => return r.context("control loop stopped").map(|()| Stop::Signal),
                 Some(request) = self.reloads.recv() => request,
+                Some(stream) = self.handoffs.recv() => match self.hand_off(stream).await {
+                    Some(stream) => return Ok(Stop::HandedOff(stream)),
+                    None => continue,
+                },
                 _ = self.hangup.recv() => ReloadRequest { reply: None },
             };
-            let outcome = reload::apply(
-                &self.path,
-                &self.reloadable,
-                &mut self.answers,
-                self.datapath.as_mut(),
-                self.bridge.as_mut(),
-            )
-            .await;
+            let parts = reload::Parts {
+                reloadable: &self.reloadable,
+                answers: &mut self.answers,
+                datapath: self.datapath.as_mut(),
+                bridge: self.bridge.as_mut(),
+                authority: &self.authority,
+                peers: self.peers.as_deref(),
+            };
+            let outcome = reload::apply(&self.path, parts).await;
             match &outcome {
                 Ok(summary) => info!(%summary, "config reloaded"),
                 Err(e) => warn!(error = %e, "config reload refused; the running config keeps serving"),
@@ -151,25 +214,79 @@ impl Daemon {
         }
     }
 
+    /// Gives every socket to a successor and waits until it is ready (this daemon's map writes
+    /// pause meanwhile: the successor writes the map). Returns the stream to tell it that we
+    /// stopped, or `None` when it went away and we carry on.
+    async fn hand_off(&mut self, stream: std::os::unix::net::UnixStream) -> Option<std::os::unix::net::UnixStream> {
+        let fds = match self.registry.copies() {
+            Ok(fds) => fds,
+            Err(e) => {
+                warn!(error = %e, "hand-off refused: cannot copy the sockets");
+                return None;
+            }
+        };
+        info!(sockets = fds.len(), "handing the sockets to a successor");
+        self.save_runtime_state();
+        let outcome = tokio::task::spawn_blocking(move || handoff::give(stream, fds)).await;
+        match outcome {
+            Ok(handoff::Outcome::Replaced(stream)) => Some(stream),
+            Ok(handoff::Outcome::Abandoned(why)) => {
+                warn!(%why, "hand-off abandoned; serving on");
+                if let Some(dp) = self.datapath.as_mut()
+                    && let Err(e) = self.answers.adopt_map(dp)
+                {
+                    warn!(error = %e, "answer map not re-read after the abandoned hand-off");
+                }
+                None
+            }
+            Err(e) => {
+                warn!(error = %e, "hand-off failed; serving on");
+                None
+            }
+        }
+    }
+
+    /// Saves what a successor needs to go on where this daemon is.
+    fn save_runtime_state(&self) {
+        let config = self.reloadable.config.load();
+        let state = runtime_state::RuntimeState {
+            saved_unix_ms: 0,
+            health: self.reloadable.monitor.load().snapshot(),
+            peers: self.peers.as_ref().map(|p| p.saved()).unwrap_or_default(),
+        };
+        runtime_state::save(&runtime_state::path(&config.server), state);
+    }
+
     /// Stops taking requests (admin socket, metrics), stops the peers and sync (a batch being
-    /// applied may finish), closes the DNS listeners, and last detaches XDP.
-    pub async fn shutdown(self) {
+    /// applied may finish), and closes the DNS listeners. XDP stays attached with its maps
+    /// pinned, for the next daemon: the liveness stamp stops, so once it is `stale_after` old
+    /// the program answers nothing. After a hand-off the admin socket stays (the successor
+    /// serves it) and the successor is told that we stopped.
+    pub async fn shutdown(self, stop: Stop) {
         info!("shutting down");
+        let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
+        self.save_runtime_state();
         self.admin.abort();
         if let Some(task) = self.metrics {
             task.abort();
         }
-        let _ = std::fs::remove_file(&self.admin_socket);
+        if matches!(stop, Stop::Signal) {
+            let _ = std::fs::remove_file(&self.admin_socket);
+        }
         if let Some(mut bridge) = self.bridge {
             bridge.stop();
         }
-        drop(self.peers);
+        if let Some(peers) = &self.peers {
+            peers.stop();
+        }
         if let Some(sync) = self.sync {
             sync.stop().await;
         }
         drop(self.listeners);
-        // Dropping the datapath detaches XDP and removes the pinned maps.
         drop(self.datapath);
+        if let Stop::HandedOff(stream) = stop {
+            handoff::stopped(stream);
+        }
     }
 }
 

@@ -1,9 +1,11 @@
-//! `switchyard reload` and SIGHUP: which parts of a new config can be taken live.
+//! `switchyard reload` and SIGHUP: a new config taken live, all or nothing.
 //!
-//! Probes, sites and the contents of services change live. The sockets, the XDP program, the
-//! zones and views the userspace server was built with, the set of service names, peers and
-//! sync stay as they are until a restart; a new config that changes them is refused whole, so
-//! the daemon never runs half of one config and half of another.
+//! Services (added, removed or changed), zones, views, probes and sites, `[xdp] interfaces`
+//! and `stale_after_ms` and `[server] edns_udp_payload` change live: the userspace server's
+//! zones, views and answers are swapped in one step, then the XDP answer map and view tries
+//! are rewritten in one pass. What names this daemon's files (instance, run_dir, pin_root) is
+//! refused; the sockets, the program's mode and map size, peers and sync still need a restart,
+//! which loses no query (see `handoff`). A config that cannot be applied changes nothing.
 
 use std::{
     path::Path,
@@ -14,13 +16,14 @@ use std::{
 use tokio::sync::oneshot;
 use tracing::warn;
 
-use super::reloadable::Reloadable;
+use super::{reloadable::Reloadable, zone_serials};
 use crate::{
-    answers::AnswerController,
-    bpf::datapath::Datapath,
+    answers::{AnswerController, Views, Zones},
+    bpf::datapath::{Datapath, DatapathError},
     config::{Config, ConfigError},
+    dns::authority::Authority,
     health::{HealthError, HealthMonitor},
-    peers::HealthBridge,
+    peers::{HealthBridge, PeerHandle},
     policy::PolicyConfigError,
 };
 
@@ -44,6 +47,12 @@ pub enum ReloadError {
     Health(#[from] HealthError),
     #[error("answer policy: {0}")]
     Policy(#[from] PolicyConfigError),
+    #[error("the new config needs {needed} answer map entries; [xdp] max_entries is {capacity}")]
+    MapFull { needed: usize, capacity: u32 },
+    #[error("XDP: {0}")]
+    Datapath(#[from] DatapathError),
+    #[error("peers: {0}")]
+    Peers(String),
     #[error("the daemon is shutting down")]
     ShuttingDown,
 }
@@ -51,21 +60,26 @@ pub enum ReloadError {
 /// A change only a restart can apply.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum RestartNeeded {
-    #[error("{0} changed: restart the daemon to apply it")]
+    #[error("{0} changed: restart the daemon to apply it (a restart loses no query)")]
     Section(&'static str),
-    #[error("services were added or removed: restart the daemon to apply it")]
-    Services,
+    #[error("{0} names this daemon's admin socket, state files or pins: stop it and start one with the new value")]
+    Identity(&'static str),
+}
+
+/// What a reload changes besides the answers.
+pub struct Parts<'a> {
+    pub reloadable: &'a Reloadable,
+    pub answers: &'a mut AnswerController,
+    pub datapath: Option<&'a mut Datapath>,
+    pub bridge: Option<&'a mut HealthBridge>,
+    pub authority: &'a Authority,
+    pub peers: Option<&'a PeerHandle>,
 }
 
 /// Applies the config in `path` if it can be applied live; on any error nothing changes.
-/// Returns what was applied, for the log and the CLI.
-pub async fn apply(
-    path: &Path,
-    reloadable: &Reloadable,
-    answers: &mut AnswerController,
-    datapath: Option<&mut Datapath>,
-    bridge: Option<&mut HealthBridge>,
-) -> Result<String, ReloadError> {
+/// Returns what changed, for the log and the CLI.
+pub async fn apply(path: &Path, parts: Parts<'_>) -> Result<String, ReloadError> {
+    let Parts { reloadable, answers, datapath, bridge, authority, peers } = parts;
     let new = Config::load_for_host(path)?;
     let old = reloadable.config.load_full();
     if let Some(why) = restart_needed(&old, &new) {
@@ -73,11 +87,23 @@ pub async fn apply(
     }
     let monitor = if health_changed(&old, &new) { Some(new_monitor(&new, reloadable).await?) } else { None };
     let states = monitor.as_ref().map_or_else(|| reloadable.monitor.load().sites(), |m| m.sites());
-    answers.reload(&new, &states)?;
-    if let Some(dp) = datapath
-        && let Err(e) = answers.write_map(dp)
+    let views = Views::from_config_keeping(&new, &answers.views());
+    let serials_file = zone_serials::path(&new.server);
+    let serials = zone_serials::next(&new, &zone_serials::load(&serials_file));
+    let needed = crate::answers::AnswerTable::capacity_needed(&new, &views);
+    if datapath.is_some() && needed > new.xdp.max_entries as usize {
+        return Err(ReloadError::MapFull { needed, capacity: new.xdp.max_entries });
+    }
+    answers.reload(&new, views.clone(), Zones::from_config(&new, &serials.by_zone()), &states)?;
+    if let (Some(handle), Some(config)) = (peers, &new.peers)
+        && old.peers != new.peers
     {
-        warn!(error = %e, "answer map not written; userspace answers are current");
+        handle.reconfigure(config).map_err(|e| ReloadError::Peers(e.to_string()))?;
+    }
+    zone_serials::save(&serials_file, &serials);
+    authority.set_edns_payload(new.server.edns_udp_payload);
+    if let Some(dp) = datapath {
+        rewrite_datapath(dp, answers, &views, &old, &new)?;
     }
     if let Some(monitor) = monitor {
         reloadable.monitor.store(monitor.clone());
@@ -85,15 +111,40 @@ pub async fn apply(
             bridge.start(&monitor, new.remote_sites());
         }
     }
-    let message = format!("{}: {} services, {} sites", path.display(), new.service.len(), new.site.len());
+    let message = format!("{}: {}", path.display(), super::reload_summary::describe(&old, &new));
     reloadable.config.store(Arc::new(new));
     Ok(message)
 }
 
-/// A monitor for the new config's checks, with the remote sites as the old one has them,
-/// once every check has its first result (or `WARM_UP` passed).
+/// The answer map, then the view tries (new views' answers are in place before a client is
+/// sent to them), the settings, the stamp period and the interfaces.
+fn rewrite_datapath(
+    dp: &mut Datapath,
+    answers: &mut AnswerController,
+    views: &Views,
+    old: &Config,
+    new: &Config,
+) -> Result<(), DatapathError> {
+    if let Err(e) = answers.write_map(dp) {
+        warn!(error = %e, "answer map not written; userspace answers are current");
+    }
+    dp.set_views(views)?;
+    dp.set_config(super::start::xdp_config(new))?;
+    dp.set_stale_after(new.xdp.stale_after());
+    for iface in new.xdp.interfaces.iter().filter(|i| !old.xdp.interfaces.contains(i)) {
+        dp.attach(iface, new.xdp.mode)?;
+    }
+    for iface in old.xdp.interfaces.iter().filter(|i| !new.xdp.interfaces.contains(i)) {
+        dp.detach(iface)?;
+    }
+    Ok(())
+}
+
+/// A monitor for the new config's checks, starting from the old one's verdicts and site
+/// states, once every new check has its first result (or `WARM_UP` passed).
 async fn new_monitor(new: &Config, reloadable: &Reloadable) -> Result<Arc<HealthMonitor>, HealthError> {
-    let monitor = Arc::new(HealthMonitor::start(&new.health_config())?);
+    let known = reloadable.monitor.load().snapshot();
+    let monitor = Arc::new(HealthMonitor::start_restored(&new.health_config(), &known)?);
     let before = reloadable.monitor.load().sites();
     for site in new.remote_sites() {
         if let Some(state) = before.get(&site) {
@@ -122,34 +173,47 @@ async fn warm_up(monitor: &HealthMonitor) {
     warn!("new health checks without a first result after {} s; using them anyway", WARM_UP.as_secs());
 }
 
-/// The first section that differs in a way only a restart can apply.
+/// The first setting that differs in a way only a restart can apply.
 pub fn restart_needed(old: &Config, new: &Config) -> Option<RestartNeeded> {
+    let (o, n) = (&old.server, &new.server);
+    let identity = [
+        ("server.instance", o.instance == n.instance),
+        ("server.run_dir", o.run_dir == n.run_dir),
+        ("server.pin_root", o.pin_root == n.pin_root),
+    ];
+    if let Some((key, _)) = identity.iter().find(|(_, same)| !same) {
+        return Some(RestartNeeded::Identity(key));
+    }
     // Debug output compares every field without asking each config type for PartialEq.
     let same = |a: &dyn std::fmt::Debug, b: &dyn std::fmt::Debug| format!("{a:?}") == format!("{b:?}");
-    let sections: [(&'static str, bool); 6] = [
-        ("[server]", same(&old.server, &new.server)),
-        ("[xdp]", same(&old.xdp, &new.xdp)),
-        ("[[zone]]", same(&old.zone, &new.zone)),
-        ("[[view]]", same(&old.view, &new.view)),
-        ("[peers]", same(&old.peers, &new.peers)),
+    let sections: [(&'static str, bool); 14] = [
+        ("server.dns_port", o.dns_port == n.dns_port),
+        ("server.listen", o.listen == n.listen),
+        ("server.udp_threads", o.udp_threads == n.udp_threads),
+        ("server.metrics", o.metrics == n.metrics),
+        ("server.site", o.site == n.site),
+        ("server.node", o.node == n.node),
+        ("xdp.mode", old.xdp.mode == new.xdp.mode),
+        ("xdp.max_entries", old.xdp.max_entries == new.xdp.max_entries),
+        ("[peers] (added or removed)", old.peers.is_some() == new.peers.is_some()),
+        ("peers.listen", old.peers.as_ref().map(|p| p.listen) == new.peers.as_ref().map(|p| p.listen)),
+        ("peers.period_ms", old.peers.as_ref().map(|p| p.period_ms) == new.peers.as_ref().map(|p| p.period_ms)),
+        (
+            "peers.live_periods",
+            old.peers.as_ref().map(|p| p.live_periods) == new.peers.as_ref().map(|p| p.live_periods),
+        ),
         ("[sync]", same(&old.sync, &new.sync)),
+        (
+            "xdp.interfaces (with mode = \"off\")",
+            new.xdp.mode != crate::config::XdpMode::Off || old.xdp.interfaces == new.xdp.interfaces,
+        ),
     ];
-    if let Some((section, _)) = sections.iter().find(|(_, same)| !same) {
-        return Some(RestartNeeded::Section(section));
-    }
-    if service_names(old) != service_names(new) {
-        return Some(RestartNeeded::Services);
-    }
-    None
+    sections.iter().find(|(_, same)| !same).map(|(section, _)| RestartNeeded::Section(section))
 }
 
 /// Whether the health monitor must be rebuilt (probes or sites changed).
 pub fn health_changed(old: &Config, new: &Config) -> bool {
     format!("{:?}{:?}", old.probe, old.site) != format!("{:?}{:?}", new.probe, new.site)
-}
-
-fn service_names(config: &Config) -> std::collections::BTreeSet<String> {
-    config.service.iter().map(|s| s.name.trim_end_matches('.').to_ascii_lowercase()).collect()
 }
 
 #[cfg(test)]
@@ -180,7 +244,7 @@ mod tests {
     }
 
     #[test]
-    fn services_and_sites_change_live_but_zones_and_names_need_a_restart() {
+    fn services_zones_and_sites_change_live_but_the_instance_does_not() {
         let old = Config::parse(&base(), "old").unwrap();
         let ttl = Config::parse(&base().replace("ttl = 30", "ttl = 7"), "new").unwrap();
         assert_eq!(restart_needed(&old, &ttl), None);
@@ -188,9 +252,11 @@ mod tests {
         assert_eq!(restart_needed(&old, &address), None);
         assert!(health_changed(&old, &address));
         let zone = Config::parse(&base().replace("hostmaster", "admin"), "new").unwrap();
-        assert_eq!(restart_needed(&old, &zone), Some(RestartNeeded::Section("[[zone]]")));
+        assert_eq!(restart_needed(&old, &zone), None);
         let renamed = Config::parse(&base().replace("www.example", "web.example"), "new").unwrap();
-        let message = restart_needed(&old, &renamed).unwrap().to_string();
-        assert_eq!(message, "services were added or removed: restart the daemon to apply it");
+        assert_eq!(restart_needed(&old, &renamed), None);
+        let instance = Config::parse(&format!("[server]\ninstance = \"other\"\n{}", base()), "new").unwrap();
+        let message = restart_needed(&old, &instance).unwrap().to_string();
+        assert!(message.starts_with("server.instance names this daemon's"), "{message}");
     }
 }

@@ -7,7 +7,7 @@ use std::{
 };
 
 use anyhow::Context;
-use switchyard_common::XdpConfig;
+use switchyard_common::{XdpConfig, map_names};
 use tokio::{
     sync::{mpsc, watch},
     task::JoinHandle,
@@ -19,6 +19,7 @@ use super::{
     metrics::{self, Sources},
     reload::ReloadRequest,
     reloadable::Reloadable,
+    sockets::{Inherited, Registry},
 };
 use crate::{
     answers::{AnswerController, Views},
@@ -26,7 +27,7 @@ use crate::{
     config::{Config, XdpMode},
     health::HealthMonitor,
     operator::{self, OperatorState, Versioned},
-    peers::{HealthBridge, PeerHandle, PeerService},
+    peers::{HealthBridge, PeerHandle, PeerService, SavedPeer},
     site::SiteState,
     sync::SyncService,
 };
@@ -70,23 +71,35 @@ fn saved_operator_state(file: &Path, config: &Config) -> OperatorState {
     state
 }
 
-/// Loads the XDP program with the current answers and attaches it; `None` with `mode = "off"`.
+/// Loads the XDP program (adopting the maps an earlier daemon pinned), writes the current
+/// answers, starts the liveness stamp and attaches it, taking over an earlier daemon's links;
+/// `None` with `mode = "off"`.
 pub fn datapath(config: &Config, views: &Views, answers: &mut AnswerController) -> anyhow::Result<Option<Datapath>> {
     if config.xdp.mode == XdpMode::Off {
         return Ok(None);
     }
     let mut dp = Datapath::load(Some(&config.server.pin_dir()), config.xdp.max_entries)?;
-    dp.set_views(views)?;
+    if dp.adopted(map_names::ANSWERS) {
+        answers.adopt_map(&mut dp)?;
+    }
     answers.write_map(&mut dp)?;
-    dp.set_config(XdpConfig {
-        dns_port: config.server.dns_port,
-        edns_udp_payload: config.server.edns_udp_payload,
-        flags: switchyard_common::FLAG_ENABLED,
-    })?;
+    dp.set_views(views)?;
+    dp.start_stamping(config.xdp.stale_after())?;
+    dp.set_config(xdp_config(config))?;
     for iface in &config.xdp.interfaces {
         dp.attach(iface, config.xdp.mode)?;
     }
     Ok(Some(dp))
+}
+
+/// The settings the XDP program reads, from the config.
+pub fn xdp_config(config: &Config) -> XdpConfig {
+    XdpConfig {
+        dns_port: config.server.dns_port,
+        edns_udp_payload: config.server.edns_udp_payload,
+        flags: switchyard_common::FLAG_ENABLED,
+        stale_after_ns: config.xdp.stale_after_ms * 1_000_000,
+    }
 }
 
 /// Heartbeats with the other sites' DNS servers, and the bridge that sends our site's state
@@ -95,6 +108,8 @@ pub async fn peers(
     config: &Config,
     monitor: &Arc<HealthMonitor>,
     operator: watch::Receiver<Versioned>,
+    (inherited, registry): (&mut Inherited, &Registry),
+    saved: &[SavedPeer],
 ) -> anyhow::Result<(Option<Arc<PeerHandle>>, Option<HealthBridge>)> {
     let Some(peers_config) = config.peers.clone() else {
         return Ok((None, None));
@@ -103,14 +118,26 @@ pub async fn peers(
     let node = config.server.node.as_deref().expect("validated: [peers] needs server.node");
     let own = monitor.sites().get(site).copied().unwrap_or(SiteState::UNAVAILABLE);
     let (own_tx, own_rx) = watch::channel(own);
-    let handle = PeerService::start(peers_config, site, node, own_rx).await.context("starting peer heartbeats")?;
+    let listen = peers_config.listen;
+    let socket = match inherited.take_udp(listen) {
+        Some(socket) => socket,
+        None => std::net::UdpSocket::bind(listen).with_context(|| format!("binding the peer socket {listen}"))?,
+    };
+    registry.add(&socket)?;
+    let handle = PeerService::start_restored(peers_config, site, node, own_rx, socket, saved)
+        .await
+        .context("starting peer heartbeats")?;
     let mut bridge = HealthBridge::new(site, own_tx, operator, handle.views());
     bridge.start(monitor, config.remote_sites());
     Ok((Some(Arc::new(handle)), Some(bridge)))
 }
 
 /// Database sync with the other sites, with `[sync]`.
-pub async fn sync(config: &Config) -> anyhow::Result<Option<SyncService>> {
+pub async fn sync(
+    config: &Config,
+    inherited: &mut Inherited,
+    registry: &Registry,
+) -> anyhow::Result<Option<SyncService>> {
     let sync = match &config.sync {
         Some(section) => {
             // Checked when the config was loaded; read again here for the key's bytes.
@@ -118,7 +145,8 @@ pub async fn sync(config: &Config) -> anyhow::Result<Option<SyncService>> {
                 .sync_config(std::path::Path::new(""))
                 .map_err(|e| anyhow::anyhow!("{}: {}", e.key, e.problem))?
                 .expect("[sync] is configured");
-            Some(SyncService::start(sync_config, section.listen).await.context("starting database sync")?)
+            let listener = listener(section.listen, inherited, registry)?;
+            Some(SyncService::start(sync_config, listener).await.context("starting database sync")?)
         }
         None => None,
     };
@@ -126,17 +154,44 @@ pub async fn sync(config: &Config) -> anyhow::Result<Option<SyncService>> {
 }
 
 /// Prometheus metrics on `[server] metrics`, when set.
-pub async fn metrics(address: Option<SocketAddr>, sources: Arc<Sources>) -> anyhow::Result<Option<JoinHandle<()>>> {
+pub async fn metrics(
+    address: Option<SocketAddr>,
+    sources: Arc<Sources>,
+    inherited: &mut Inherited,
+    registry: &Registry,
+) -> anyhow::Result<Option<JoinHandle<()>>> {
     let Some(address) = address else {
         return Ok(None);
     };
-    let task = metrics::serve(address, sources).await.with_context(|| format!("metrics on {address}"))?;
+    let listener = listener(address, inherited, registry)?;
+    let task = metrics::serve(listener, sources).with_context(|| format!("metrics on {address}"))?;
     info!(%address, "metrics served at /metrics");
     Ok(Some(task))
 }
 
-/// Serves the admin socket; returns its task and where the reloads it asks for arrive.
-pub fn admin(config: &Config, sources: &Sources) -> anyhow::Result<(JoinHandle<()>, mpsc::Receiver<ReloadRequest>)> {
+/// A TCP listener on `address`: passed in, else bound here.
+fn listener(
+    address: SocketAddr,
+    inherited: &mut Inherited,
+    registry: &Registry,
+) -> anyhow::Result<std::net::TcpListener> {
+    let listener = match inherited.take_tcp(address) {
+        Some(listener) => listener,
+        None => std::net::TcpListener::bind(address).with_context(|| format!("binding {address}"))?,
+    };
+    registry.add(&listener)?;
+    listener.set_nonblocking(true)?;
+    Ok(listener)
+}
+
+/// Serves the admin socket; returns its task and where the reloads and hand-off requests it
+/// receives arrive.
+pub fn admin(
+    config: &Config,
+    sources: &Sources,
+    inherited: &mut Inherited,
+    registry: &Registry,
+) -> anyhow::Result<(JoinHandle<()>, mpsc::Receiver<ReloadRequest>, mpsc::Receiver<std::os::unix::net::UnixStream>)> {
     let socket = config.server.admin_socket();
     let base = Status {
         instance: config.server.instance.clone(),
@@ -151,6 +206,7 @@ pub fn admin(config: &Config, sources: &Sources) -> anyhow::Result<(JoinHandle<(
     let (status_live, status_peers, map_entries, status_operator) =
         (sources.reloadable.clone(), sources.peers.clone(), sources.map_entries.clone(), sources.operator.clone());
     let (reload_tx, reload_rx) = mpsc::channel(4);
+    let (handoff_tx, handoff_rx) = mpsc::channel(1);
     let state = Arc::new(AdminState {
         counters: sources.counters.clone(),
         status: Box::new(move || Status {
@@ -164,7 +220,13 @@ pub fn admin(config: &Config, sources: &Sources) -> anyhow::Result<(JoinHandle<(
         sync: sources.sync.clone(),
         operator: sources.operator.clone(),
         reload: reload_tx,
+        handoff: handoff_tx,
     });
-    let admin = admin::serve(&socket, state).with_context(|| format!("admin socket {}", socket.display()))?;
-    Ok((admin, reload_rx))
+    let listener = match inherited.take_unix(&socket) {
+        Some(listener) => listener,
+        None => admin::bind(&socket).with_context(|| format!("admin socket {}", socket.display()))?,
+    };
+    registry.add(&listener)?;
+    let admin = admin::serve(listener, state).with_context(|| format!("admin socket {}", socket.display()))?;
+    Ok((admin, reload_rx, handoff_rx))
 }

@@ -4,7 +4,13 @@
 //! For a query the XDP program could answer, this gives the same bytes in the header, question,
 //! answer section and OPT record, so a packet that falls back gets what a hot one would have.
 
-use std::{collections::HashSet, net::IpAddr, sync::Arc};
+use std::{
+    net::IpAddr,
+    sync::{
+        Arc,
+        atomic::{AtomicU16, Ordering},
+    },
+};
 
 use arc_swap::ArcSwap;
 use hickory_proto::{
@@ -12,25 +18,14 @@ use hickory_proto::{
     rr::{
         DNSClass, Name, RData, Record, RecordType,
         rdata::{
-            A, AAAA, NS, SOA,
+            A, AAAA,
             opt::{ClientSubnet, EdnsCode, EdnsOption},
         },
     },
 };
 use switchyard_common::DEFAULT_VIEW;
 
-use crate::{
-    answers::{AnswerTable, Views, wire_name},
-    config::{Config, parse_name},
-};
-
-struct Zone {
-    name: Name,
-    /// `name` in the answer table's form, to tell the apex without encoding it per query.
-    wire: Vec<u8>,
-    soa: Record,
-    ns: Vec<Record>,
-}
+use crate::answers::{Served, Zone, wire_name};
 
 /// How a query was handled, for counters.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,51 +47,19 @@ pub struct Reply {
 }
 
 pub struct Authority {
-    zones: Vec<Zone>,
-    /// Every name that exists in our zones (apexes, services, and the names between them).
-    names: HashSet<Vec<u8>>,
-    views: Views,
-    table: Arc<ArcSwap<AnswerTable>>,
-    edns_payload: u16,
+    /// Zones, names, views and answers, swapped whole by the answer controller.
+    served: Arc<ArcSwap<Served>>,
+    /// Advertised in EDNS responses (`[server] edns_udp_payload`, reloadable).
+    edns_payload: AtomicU16,
 }
 
 impl Authority {
-    pub fn new(config: &Config, views: Views, table: Arc<ArcSwap<AnswerTable>>) -> Authority {
-        let mut zones = Vec::new();
-        let mut names = HashSet::new();
-        for z in &config.zone {
-            let name = parse_name(&z.name).expect("validated");
-            let soa = SOA::new(
-                parse_name(&z.soa.mname).expect("validated"),
-                parse_name(&z.soa.rname).expect("validated"),
-                z.soa.serial,
-                z.soa.refresh,
-                z.soa.retry,
-                z.soa.expire,
-                z.soa.minimum,
-            );
-            // RFC 2308: negative answers are cached for min(SOA TTL, SOA MINIMUM).
-            let soa = Record::from_rdata(name.clone(), z.ttl.min(z.soa.minimum), RData::SOA(soa));
-            let ns =
-                z.ns.iter()
-                    .map(|n| Record::from_rdata(name.clone(), z.ttl, RData::NS(NS(parse_name(n).expect("validated")))))
-                    .collect();
-            let wire = wire_name(&name);
-            names.insert(wire.clone());
-            zones.push(Zone { name, wire, soa, ns });
-        }
-        for service in &config.service {
-            let mut name = parse_name(&service.name).expect("validated");
-            // The service name and every empty non-terminal up to its zone exist.
-            while zones.iter().any(|z| z.name.zone_of(&name)) {
-                names.insert(wire_name(&name));
-                if name.is_root() {
-                    break;
-                }
-                name = name.base_name();
-            }
-        }
-        Authority { zones, names, views, table, edns_payload: config.server.edns_udp_payload }
+    pub fn new(edns_payload: u16, served: Arc<ArcSwap<Served>>) -> Authority {
+        Authority { served, edns_payload: AtomicU16::new(edns_payload) }
+    }
+
+    pub fn set_edns_payload(&self, payload: u16) {
+        self.edns_payload.store(payload, Ordering::Relaxed);
     }
 
     /// Answers one DNS message received over `tcp` or UDP from `client`.
@@ -130,7 +93,8 @@ impl Authority {
         }
         let question = &query.queries[0];
         let qname = question.name();
-        let Some(zone) = self.zone_of(qname) else {
+        let served = self.served.load();
+        let Some(zone) = served.zones.zone_of(qname) else {
             response.metadata.response_code = ResponseCode::Refused;
             return self.finish(response, &query, tcp, Outcome::Refused);
         };
@@ -141,11 +105,11 @@ impl Authority {
         response.metadata.authoritative = true;
 
         let name = wire_name(qname);
-        let (view, scope) = self.locality(&query, client, &name);
-        let answers = self.records(zone, qname, &name, question.query_type(), view);
+        let (view, scope) = self.locality(&served, &query, client, &name);
+        let answers = self.records(&served, zone, qname, &name, question.query_type(), view);
         if answers.is_empty() {
             // Asked only now: a name with answers exists, and most queries have answers.
-            if !self.names.contains(&name) {
+            if !served.zones.exists(&name) {
                 response.metadata.response_code = ResponseCode::NXDomain;
                 response.add_authority(zone.soa.clone());
                 return self.finish(response, &query, tcp, Outcome::NxDomain);
@@ -161,10 +125,18 @@ impl Authority {
 
     /// Records of one type at one existing name. Owners are the query name as received, so
     /// the encoder compresses them to a pointer at the question (0xC00C), as XDP does.
-    fn records(&self, zone: &Zone, qname: &Name, name: &[u8], qtype: RecordType, view: u32) -> Vec<Record> {
+    fn records(
+        &self,
+        served: &Served,
+        zone: &Zone,
+        qname: &Name,
+        name: &[u8],
+        qtype: RecordType,
+        view: u32,
+    ) -> Vec<Record> {
         let at_apex = zone.wire == name;
         let mut out = Vec::new();
-        let table = self.table.load();
+        let table = &served.table;
         let want = |t: RecordType| qtype == t || qtype == RecordType::ANY;
         if at_apex && want(RecordType::SOA) {
             let mut soa = zone.soa.clone();
@@ -198,13 +170,13 @@ impl Authority {
 
     /// The view for this query and the ECS scope to report: the client subnet when the query
     /// carries one (RFC 7871), else the source address.
-    fn locality(&self, query: &Message, client: IpAddr, name: &[u8]) -> (u32, Option<u8>) {
+    fn locality(&self, served: &Served, query: &Message, client: IpAddr, name: &[u8]) -> (u32, Option<u8>) {
         let subnet = client_subnet(query);
         let addr = subnet.map(|s| s.addr()).unwrap_or(client);
-        let matched = self.views.lookup(addr);
+        let matched = served.views.lookup(addr);
         let view = matched.map(|(v, _)| v).unwrap_or(DEFAULT_VIEW);
         let scope = subnet.map(|s| {
-            if !self.table.load().has_view_specific(name, &self.views) {
+            if !served.table.has_view_specific(name, &served.views) {
                 0
             } else if let Some((_, len)) = matched {
                 len
@@ -226,14 +198,10 @@ impl Authority {
 
     fn response_edns(&self, query_edns: &Edns) -> Edns {
         let mut edns = Edns::new();
-        edns.set_max_payload(self.edns_payload);
+        edns.set_max_payload(self.edns_payload.load(Ordering::Relaxed));
         edns.set_version(0);
         edns.set_dnssec_ok(query_edns.flags().dnssec_ok);
         edns
-    }
-
-    fn zone_of(&self, name: &Name) -> Option<&Zone> {
-        self.zones.iter().filter(|z| z.name.zone_of(name)).max_by_key(|z| z.name.num_labels())
     }
 
     /// A message we could not parse: FORMERR with its id if it has a header, else nothing.
@@ -252,7 +220,7 @@ impl Authority {
             return Reply { bytes: None, outcome: Outcome::Dropped };
         };
         let limit = match &query.edns {
-            Some(e) => e.max_payload().max(512).min(self.edns_payload) as usize,
+            Some(e) => e.max_payload().max(512).min(self.edns_payload.load(Ordering::Relaxed)) as usize,
             None => 512,
         };
         if tcp || bytes.len() <= limit {

@@ -12,7 +12,7 @@ use hickory_proto::{
 
 use super::authority::{Authority, Outcome};
 use crate::{
-    answers::{AnswerController, Views},
+    answers::{AnswerController, Views, Zones},
     config::{Config, fixture::ConfigText},
     site::{SiteMap, SiteState},
 };
@@ -42,8 +42,9 @@ fn authority_for(text: &str) -> Authority {
     let views = Views::from_config(&config);
     let all_up: SiteMap =
         config.site.iter().map(|s| (s.name.clone(), SiteState { available: true, load: 0, rtt_us: 0 })).collect();
-    let table = AnswerController::new(&config, views.clone(), &all_up).unwrap().table();
-    Authority::new(&config, views, table)
+    let zones = Zones::from_config(&config, &Default::default());
+    let served = AnswerController::new(&config, views, zones, &all_up).unwrap().served();
+    Authority::new(config.server.edns_udp_payload, served)
 }
 
 fn query(name: &str, rtype: RecordType) -> Message {

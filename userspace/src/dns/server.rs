@@ -15,6 +15,13 @@ use tokio::{
 use tracing::warn;
 
 use super::{authority::Authority, counters::ServerCounters, udp::UdpWorkers};
+use crate::daemon::sockets::{Inherited, Registry};
+
+/// Where listening sockets come from (passed in, else bound) and where they are recorded.
+pub struct Sockets<'a> {
+    pub inherited: &'a mut Inherited,
+    pub registry: &'a Registry,
+}
 
 /// How long an idle TCP connection is kept (RFC 7766 suggests seconds, not minutes).
 const TCP_IDLE: Duration = Duration::from_secs(10);
@@ -25,20 +32,33 @@ pub struct Listeners {
     _udp: UdpWorkers,
 }
 
-/// Binds UDP and TCP on every address, then serves UDP with `udp_threads` threads per address.
+/// Takes (or binds) UDP and TCP on every address, then serves UDP with `udp_threads` threads
+/// per address.
 pub async fn start(
     listen: &[IpAddr],
     port: u16,
     udp_threads: usize,
     authority: Arc<Authority>,
     counters: Arc<ServerCounters>,
+    sockets: Sockets<'_>,
 ) -> std::io::Result<Listeners> {
     let mut tcp = JoinSet::new();
     let mut udp = Vec::new();
     for ip in listen {
         let addr = SocketAddr::new(*ip, port);
-        udp.push(socket_for(addr, socket2::Type::DGRAM)?.into());
-        tcp.spawn(serve_tcp(bind_tcp(addr)?, authority.clone(), counters.clone()));
+        let socket = match sockets.inherited.take_udp(addr) {
+            Some(socket) => socket,
+            None => socket_for(addr, socket2::Type::DGRAM)?.into(),
+        };
+        sockets.registry.add(&socket)?;
+        udp.push(socket);
+        let listener = match sockets.inherited.take_tcp(addr) {
+            Some(listener) => listener,
+            None => bind_tcp(addr)?,
+        };
+        sockets.registry.add(&listener)?;
+        listener.set_nonblocking(true)?;
+        tcp.spawn(serve_tcp(TcpListener::from_std(listener)?, authority.clone(), counters.clone()));
     }
     let udp = UdpWorkers::start(udp, udp_threads, authority, counters)?;
     Ok(Listeners { _tcp: tcp, _udp: udp })
@@ -59,10 +79,10 @@ fn socket_for(addr: SocketAddr, kind: socket2::Type) -> std::io::Result<socket2:
     Ok(socket)
 }
 
-fn bind_tcp(addr: SocketAddr) -> std::io::Result<TcpListener> {
+fn bind_tcp(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
     let socket = socket_for(addr, socket2::Type::STREAM)?;
     socket.listen(1024)?;
-    TcpListener::from_std(socket.into())
+    Ok(socket.into())
 }
 
 async fn serve_tcp(listener: TcpListener, authority: Arc<Authority>, counters: Arc<ServerCounters>) {

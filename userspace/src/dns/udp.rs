@@ -2,11 +2,13 @@
 //! batch of them in one system call (recvmmsg), answers them and sends the answers in one more
 //! (sendmmsg). Under load a thread goes straight from one batch to the next; on an async runtime
 //! every datagram that found the socket empty meant a park, a wakeup and a switch of threads.
+//! An idle thread waits in poll(2) on its socket and on a stop pipe, so stopping takes no
+//! longer than the batch in hand (the socket itself may live on in a successor process).
 
 use std::{
     io::{IoSlice, IoSliceMut},
     net::{SocketAddr, UdpSocket},
-    os::fd::AsRawFd,
+    os::fd::{AsFd, AsRawFd, OwnedFd},
     sync::{
         Arc,
         atomic::{AtomicBool, Ordering},
@@ -17,14 +19,13 @@ use std::{
 
 use nix::{
     errno::Errno,
+    poll::{PollFd, PollFlags, PollTimeout, poll},
     sys::socket::{ControlMessage, MsgFlags, MultiHeaders, SockaddrStorage, recvmmsg, sendmmsg},
 };
 use tracing::{debug, warn};
 
 use super::{authority::Authority, counters::ServerCounters};
 
-/// How often an idle thread looks at the stop flag.
-const STOP_POLL: Duration = Duration::from_millis(200);
 /// Pause after an unexpected receive error, so that one that persists cannot spin the thread.
 const ERROR_PAUSE: Duration = Duration::from_millis(10);
 /// Datagrams taken per system call.
@@ -36,6 +37,8 @@ const SLOT: usize = 4096;
 /// Threads serving UDP sockets; dropping this stops and joins them.
 pub struct UdpWorkers {
     stop: Arc<AtomicBool>,
+    /// Closed to stop: every thread polls the read end, which then reads end-of-file.
+    wake: Option<OwnedFd>,
     threads: Vec<JoinHandle<()>>,
 }
 
@@ -47,18 +50,21 @@ impl UdpWorkers {
         authority: Arc<Authority>,
         counters: Arc<ServerCounters>,
     ) -> std::io::Result<UdpWorkers> {
-        let mut workers = UdpWorkers { stop: Arc::new(AtomicBool::new(false)), threads: Vec::new() };
+        let (woken, wake) = nix::unistd::pipe()?;
+        let woken = Arc::new(woken);
+        let mut workers = UdpWorkers { stop: Arc::new(AtomicBool::new(false)), wake: Some(wake), threads: Vec::new() };
         for socket in sockets {
+            // Blocking sends (an answer waits for room rather than being lost); receives never block.
             socket.set_nonblocking(false)?;
-            socket.set_read_timeout(Some(STOP_POLL))?;
             let local = socket.local_addr()?;
             for i in 0..per_socket.max(1) {
                 let socket = socket.try_clone()?;
                 let (authority, counters, stop) = (authority.clone(), counters.clone(), workers.stop.clone());
+                let woken = woken.clone();
                 let family = if local.is_ipv4() { 4 } else { 6 };
                 let thread = std::thread::Builder::new()
                     .name(format!("udp{family}-{i}"))
-                    .spawn(move || serve(&socket, &authority, &counters, &stop))?;
+                    .spawn(move || serve(&socket, &authority, &counters, &stop, &woken))?;
                 workers.threads.push(thread);
             }
         }
@@ -69,13 +75,14 @@ impl UdpWorkers {
 impl Drop for UdpWorkers {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
+        drop(self.wake.take());
         for thread in self.threads.drain(..) {
             let _ = thread.join();
         }
     }
 }
 
-fn serve(socket: &UdpSocket, authority: &Authority, counters: &ServerCounters, stop: &AtomicBool) {
+fn serve(socket: &UdpSocket, authority: &Authority, counters: &ServerCounters, stop: &AtomicBool, woken: &OwnedFd) {
     let fd = socket.as_raw_fd();
     let mut slots = vec![[0u8; SLOT]; BATCH];
     let mut received_headers = MultiHeaders::<SockaddrStorage>::preallocate(BATCH, None);
@@ -85,10 +92,13 @@ fn serve(socket: &UdpSocket, authority: &Authority, counters: &ServerCounters, s
         // (slot, length, sender) of each datagram of the batch.
         let batch: Vec<(usize, usize, SockaddrStorage)> = {
             let mut buffers: Vec<[IoSliceMut; 1]> = slots.iter_mut().map(|s| [IoSliceMut::new(s)]).collect();
-            match recvmmsg(fd, &mut received_headers, buffers.iter_mut(), MsgFlags::MSG_WAITFORONE, None) {
+            match recvmmsg(fd, &mut received_headers, buffers.iter_mut(), MsgFlags::MSG_DONTWAIT, None) {
                 Ok(results) => results.enumerate().filter_map(|(i, m)| Some((i, m.bytes, m.address?))).collect(),
-                // EAGAIN: nothing arrived within STOP_POLL.
-                Err(Errno::EAGAIN | Errno::EINTR) => continue,
+                Err(Errno::EAGAIN) => {
+                    wait_readable(socket, woken);
+                    continue;
+                }
+                Err(Errno::EINTR) => continue,
                 Err(e) => {
                     warn!(error = %e, "udp receive failed");
                     std::thread::sleep(ERROR_PAUSE);
@@ -107,6 +117,17 @@ fn serve(socket: &UdpSocket, authority: &Authority, counters: &ServerCounters, s
             }
         }
         send_all(fd, &mut sent_headers, &replies);
+    }
+}
+
+/// Waits until the socket has a datagram or the stop pipe was closed.
+fn wait_readable(socket: &UdpSocket, woken: &OwnedFd) {
+    let mut fds = [PollFd::new(socket.as_fd(), PollFlags::POLLIN), PollFd::new(woken.as_fd(), PollFlags::POLLIN)];
+    if let Err(e) = poll(&mut fds, PollTimeout::NONE)
+        && e != Errno::EINTR
+    {
+        warn!(error = %e, "udp poll failed");
+        std::thread::sleep(ERROR_PAUSE);
     }
 }
 

@@ -106,7 +106,7 @@ pub use database::{DatabaseSource, DatabaseStatus};
 pub use error::HealthError;
 pub use haproxy::{BackendView, ServerView, StatsError, StatsPage, check_passes, parse_stats, status_is_up};
 pub use http_probe::{HttpExpectation, KEYWORD_BODY_LIMIT, build_client, probe_http};
-pub use monitor::HealthMonitor;
+pub use monitor::{HealthMonitor, Restored};
 pub use outcome::ProbeOutcome;
 pub use status::{CheckStatus, HealthStatus, SiteStatus};
 pub use tcp_probe::probe_tcp;

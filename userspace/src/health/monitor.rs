@@ -12,6 +12,15 @@ use crate::health::runner;
 use crate::health::shared::Shared;
 use crate::health::site_runtime::SiteRuntime;
 use crate::health::status::HealthStatus;
+
+/// Check verdicts and site states carried from an earlier monitor (see `start_restored`).
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Restored {
+    /// Every site's state as it was published.
+    pub sites: SiteMap,
+    /// Each check's verdict, by `site/kind/name`.
+    pub checks: std::collections::BTreeMap<String, bool>,
+}
 use crate::site::{SiteMap, SiteState};
 
 /// Probes every local site and keeps the published site states current.
@@ -25,8 +34,18 @@ impl HealthMonitor {
     /// Validates `config` and spawns one task per check on the current Tokio
     /// runtime (panics outside a runtime, like `tokio::spawn`).
     pub fn start(config: &HealthConfig) -> Result<HealthMonitor, HealthError> {
+        HealthMonitor::start_restored(config, &Restored::default())
+    }
+
+    /// Like `start`, from what an earlier run (or the monitor a reload replaces) knew: each
+    /// check starts with its saved verdict and each remote site with its saved state, so the
+    /// answers do not move until fresh probes or heartbeats say otherwise.
+    pub fn start_restored(config: &HealthConfig, restored: &Restored) -> Result<HealthMonitor, HealthError> {
         config.validate()?;
-        let plan = plan::plan(config)?;
+        let mut plan = plan::plan(config)?;
+        for site in &mut plan.sites {
+            site.restore(restored);
+        }
         let initial: SiteMap = plan.sites.iter().map(|site| (site.name.clone(), site.published)).collect();
         let (publisher, _) = watch::channel(initial);
         let shared = Arc::new(Shared::new(plan.sites, publisher));
@@ -42,6 +61,20 @@ impl HealthMonitor {
     /// The states currently published.
     pub fn sites(&self) -> SiteMap {
         self.shared.publisher.borrow().clone()
+    }
+
+    /// What a successor needs to start where this monitor is: each check's verdict and each
+    /// site's state.
+    pub fn snapshot(&self) -> Restored {
+        let mut restored = Restored { sites: self.sites(), checks: Default::default() };
+        for site in self.shared.lock().iter() {
+            for check in site.servers.iter().chain(&site.database).chain(&site.haproxy) {
+                if let Some(up) = check.tracker.up() {
+                    restored.checks.insert(check.key(&site.name), up);
+                }
+            }
+        }
+        restored
     }
 
     /// Every check's current status.

@@ -62,6 +62,11 @@ impl CheckRuntime {
         }
     }
 
+    /// `site/kind/name`: what identifies the check across restarts and reloads.
+    pub fn key(&self, site: &str) -> String {
+        format!("{site}/{}/{}", self.kind.name(), self.name)
+    }
+
     pub fn last_cause(&self) -> String {
         self.tracker.last().map_or_else(|| "not checked yet".to_string(), ProbeOutcome::describe)
     }
@@ -117,6 +122,25 @@ impl SiteRuntime {
             } else {
                 SiteState::UNAVAILABLE
             },
+        }
+    }
+
+    /// Takes the saved verdict of each check, and the saved state of a remote site.
+    pub fn restore(&mut self, restored: &crate::health::monitor::Restored) {
+        let name = self.name.clone();
+        let mut any = false;
+        for check in self.servers.iter_mut().chain(&mut self.database).chain(&mut self.haproxy) {
+            if let Some(up) = restored.checks.get(&check.key(&name)) {
+                check.tracker.restore(*up);
+                any = true;
+            }
+        }
+        if let Some(saved) = restored.sites.get(&name) {
+            if self.remote {
+                self.published = *saved;
+            } else if any {
+                self.published = SiteState { available: self.computed().available, ..*saved };
+            }
         }
     }
 

@@ -46,6 +46,12 @@ impl CheckTracker {
         }
     }
 
+    /// Starts from a verdict an earlier run saved: fresh probes must then confirm a change as
+    /// usual (`rise` successes or `fall` failures) before the check changes state.
+    pub fn restore(&mut self, up: bool) {
+        self.up = Some(up);
+    }
+
     /// Feeds one probe result; returns the transition it caused, if any.
     pub fn record(&mut self, outcome: ProbeOutcome) -> Option<Transition> {
         self.probes += 1;

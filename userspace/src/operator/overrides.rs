@@ -96,6 +96,11 @@ impl Override {
         Ok(self)
     }
 
+    /// The name in the answer table's form.
+    pub fn wire_name(&self) -> Option<Vec<u8>> {
+        Some(wire_name(&parse_name(&self.name).ok()?))
+    }
+
     fn key(&self, views: &Views) -> Option<AnswerKey> {
         let view = match &self.view {
             None => DEFAULT_VIEW,

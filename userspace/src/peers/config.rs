@@ -34,8 +34,13 @@ pub struct PeersConfig {
     #[serde(default = "default_max_skew_ms")]
     pub max_skew_ms: u64,
     /// The first key signs; every key verifies (rotation: add the new key
-    /// second everywhere, then move it first everywhere, then drop the old).
+    /// second everywhere, then move it first everywhere, then drop the old;
+    /// or replace the key by reload at every site within `key_rotation_ms`).
     pub key_files: Vec<PathBuf>,
+    /// After a reload drops keys, how long they still verify and the old
+    /// signing key still signs.
+    #[serde(default = "default_key_rotation_ms")]
+    pub key_rotation_ms: u64,
     #[serde(default, rename = "peer")]
     pub peers: Vec<PeerConfig>,
 }
@@ -72,6 +77,12 @@ fn default_live_periods() -> u32 {
 fn default_max_skew_ms() -> u64 {
     DEFAULT_MAX_SKEW_MS
 }
+fn default_key_rotation_ms() -> u64 {
+    DEFAULT_KEY_ROTATION_MS
+}
+
+/// Ten minutes to rekey every site.
+pub const DEFAULT_KEY_ROTATION_MS: u64 = 600_000;
 
 impl PeersConfig {
     /// A config with default timings and no peers.
@@ -83,12 +94,17 @@ impl PeersConfig {
             liveness_rule: LivenessRule::default(),
             max_skew_ms: DEFAULT_MAX_SKEW_MS,
             key_files,
+            key_rotation_ms: DEFAULT_KEY_ROTATION_MS,
             peers: Vec::new(),
         }
     }
 
     pub fn period(&self) -> Duration {
         Duration::from_millis(self.period_ms)
+    }
+
+    pub fn key_rotation(&self) -> Duration {
+        Duration::from_millis(self.key_rotation_ms)
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {

@@ -18,6 +18,9 @@ pub enum DropReason {
     Replayed,
     /// Send time further from our clock than `max_skew_ms`.
     Stale,
+    /// Echoes a boot id other than this start's: captured before this server restarted, or
+    /// sent before the peer heard this start (it is answered at once, so it hears it).
+    OtherStart,
 }
 
 impl DropReason {
@@ -29,6 +32,7 @@ impl DropReason {
             Self::UnknownPeer => "unknown_peer",
             Self::Replayed => "replayed",
             Self::Stale => "stale",
+            Self::OtherStart => "other_start",
         }
     }
 }
@@ -41,6 +45,8 @@ pub struct DropCounters {
     pub unknown_peer: u64,
     pub replayed: u64,
     pub stale: u64,
+    #[serde(default)]
+    pub other_start: u64,
 }
 
 impl DropCounters {
@@ -54,7 +60,13 @@ impl DropCounters {
     }
 
     pub fn total(&self) -> u64 {
-        self.malformed + self.unknown_key + self.bad_mac + self.unknown_peer + self.replayed + self.stale
+        self.malformed
+            + self.unknown_key
+            + self.bad_mac
+            + self.unknown_peer
+            + self.replayed
+            + self.stale
+            + self.other_start
     }
 
     fn slot(&mut self, reason: DropReason) -> &mut u64 {
@@ -65,6 +77,7 @@ impl DropCounters {
             DropReason::UnknownPeer => &mut self.unknown_peer,
             DropReason::Replayed => &mut self.replayed,
             DropReason::Stale => &mut self.stale,
+            DropReason::OtherStart => &mut self.other_start,
         }
     }
 }

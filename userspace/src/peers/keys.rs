@@ -80,10 +80,15 @@ fn hmac_sha256(secret: &[u8], message: &[u8]) -> [u8; TAG_LEN] {
     mac.finalize().into_bytes().into()
 }
 
-/// The keys this server uses: the first signs, all of them verify.
+/// The keys this server uses: the first signs, all of them verify. After a reload that
+/// dropped keys, those keep verifying until the rotation window ends, and the previous signing
+/// key keeps signing meanwhile, so sites can be rekeyed one at a time within the window.
 #[derive(Clone, Debug)]
 pub struct KeyRing {
     keys: Vec<PeerKey>,
+    /// Keys a reload dropped, the previous signing key first; used until `retire_at`.
+    retiring: Vec<PeerKey>,
+    retire_at: Option<std::time::Instant>,
 }
 
 impl KeyRing {
@@ -121,20 +126,61 @@ impl KeyRing {
             }
             keys.push(key);
         }
-        Ok(Self { keys })
+        Ok(Self { keys, retiring: Vec::new(), retire_at: None })
+    }
+
+    /// This ring after `previous` was in use: keys `previous` had and this one has not keep
+    /// verifying for `window`, and `previous`'s signing key keeps signing meanwhile if this
+    /// ring dropped it.
+    pub fn rotated_from(mut self, previous: &KeyRing, window: std::time::Duration) -> KeyRing {
+        let kept = |key: &PeerKey| self.keys.iter().any(|k| k.id == key.id && k.secret == key.secret);
+        let dropped: Vec<PeerKey> = previous.verifying().filter(|k| !kept(k)).cloned().collect();
+        if !dropped.is_empty() && !window.is_zero() {
+            // The key previous signed with first, if it is among the dropped ones.
+            let mut retiring = dropped;
+            let signer = previous.signing_key().clone();
+            if let Some(at) = retiring.iter().position(|k| k.id == signer.id && k.secret == signer.secret) {
+                retiring.swap(0, at);
+                self.retire_at = Some(std::time::Instant::now() + window);
+                self.retiring = retiring;
+            } else {
+                self.retire_at = Some(std::time::Instant::now() + window);
+                self.retiring = retiring;
+                // The signing key was kept: it keeps signing, dropped keys only verify.
+                self.retiring.insert(0, self.keys[0].clone());
+            }
+        }
+        self
+    }
+
+    fn rotating(&self) -> bool {
+        self.retire_at.is_some_and(|at| std::time::Instant::now() < at)
     }
 
     pub fn signing_key(&self) -> &PeerKey {
-        &self.keys[0]
+        if self.rotating() { &self.retiring[0] } else { &self.keys[0] }
+    }
+
+    /// Every key that verifies now.
+    fn verifying(&self) -> impl Iterator<Item = &PeerKey> {
+        let retiring: &[PeerKey] = if self.rotating() { &self.retiring } else { &[] };
+        self.keys.iter().chain(retiring)
     }
 
     /// Keys carrying `id`; more than one only on a 32-bit id collision.
     pub fn keys_with_id(&self, id: u32) -> impl Iterator<Item = &PeerKey> {
-        self.keys.iter().filter(move |key| key.id == id)
+        self.verifying().filter(move |key| key.id == id)
     }
 
+    /// Ids of the keys that verify now, the signing key first.
     pub fn key_ids(&self) -> Vec<u32> {
-        self.keys.iter().map(PeerKey::id).collect()
+        let mut ids = vec![self.signing_key().id];
+        for id in self.verifying().map(PeerKey::id) {
+            if !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+        ids
     }
 }
 
@@ -200,6 +246,22 @@ mod tests {
         let key = "0123456789abcdef";
         assert!(matches!(KeyRing::from_secrets(&[key, key]), Err(KeyError::Duplicate { .. })));
         assert!(matches!(KeyRing::from_secrets::<&str>(&[]), Err(KeyError::Empty)));
+    }
+
+    #[test]
+    fn dropped_keys_verify_and_the_old_key_signs_until_the_window_ends() {
+        let old = KeyRing::from_secrets(&["old-key-0123456789abc"]).unwrap();
+        let new = KeyRing::from_secrets(&["new-key-0123456789abc"]).unwrap();
+        let (old_id, new_id) = (old.signing_key().id(), new.signing_key().id());
+        let ring = new.clone().rotated_from(&old, std::time::Duration::from_millis(150));
+        assert_eq!(ring.signing_key().id(), old_id, "sites not rekeyed yet still take the old key");
+        assert_eq!(ring.keys_with_id(old_id).count(), 1);
+        assert_eq!(ring.keys_with_id(new_id).count(), 1, "the new key verifies at once");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        assert_eq!(ring.signing_key().id(), new_id, "after the window the new key signs");
+        assert_eq!(ring.keys_with_id(old_id).count(), 0, "and the old one no longer verifies");
+        let unchanged = old.clone().rotated_from(&old, std::time::Duration::from_secs(60));
+        assert_eq!(unchanged.key_ids(), vec![old_id]);
     }
 
     #[test]

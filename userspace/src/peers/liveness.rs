@@ -53,6 +53,10 @@ impl LivenessWindow {
         Self { live_periods, newest: None, seen: 0 }
     }
 
+    pub fn live_periods(&self) -> u32 {
+        self.live_periods
+    }
+
     /// A heartbeat arrived during `slot`.
     pub fn record(&mut self, slot: u64) {
         match self.newest {

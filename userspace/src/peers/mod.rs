@@ -35,6 +35,7 @@ pub use self::drops::{DropCounters, DropReason};
 pub use self::health_bridge::HealthBridge;
 pub use self::keys::{KeyError, KeyRing, PeerKey, read_key_file};
 pub use self::liveness::LivenessRule;
+pub use self::peer_table::SavedPeer;
 pub use self::period_clock::PeriodClock;
 pub use self::service::{PeerHandle, PeerService, StartError};
 pub use self::status::{PeerStatus, PeersStatus};

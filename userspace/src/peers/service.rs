@@ -14,7 +14,7 @@ use tokio::time::{MissedTickBehavior, interval, interval_at};
 
 use super::config::{ConfigError, PeersConfig};
 use super::keys::{KeyError, KeyRing};
-use super::peer_table::PeerTable;
+use super::peer_table::{PeerTable, SavedPeer};
 use super::period_clock::PeriodClock;
 use super::status::PeersStatus;
 use super::view::PeerViews;
@@ -51,7 +51,7 @@ impl PeerService {
         let socket = UdpSocket::bind(config.listen)
             .await
             .map_err(|source| StartError::Bind { address: config.listen, source })?;
-        spawn(config, own_site, own_node, own_state, keys, socket)
+        spawn(config, own_site, own_node, own_state, keys, socket, &[])
     }
 
     /// Like [`PeerService::start`] but on a socket the caller bound already
@@ -63,10 +63,23 @@ impl PeerService {
         own_state: watch::Receiver<SiteState>,
         socket: std::net::UdpSocket,
     ) -> Result<PeerHandle, StartError> {
+        PeerService::start_restored(config, own_site, own_node, own_state, socket, &[]).await
+    }
+
+    /// Like [`PeerService::start_on_socket`], going on from what an earlier start of this
+    /// server knew about its peers (see [`PeerHandle::saved`]).
+    pub async fn start_restored(
+        config: PeersConfig,
+        own_site: &str,
+        own_node: &str,
+        own_state: watch::Receiver<SiteState>,
+        socket: std::net::UdpSocket,
+        saved: &[SavedPeer],
+    ) -> Result<PeerHandle, StartError> {
         let keys = prepare(&config, own_site, own_node)?;
         socket.set_nonblocking(true).map_err(StartError::Socket)?;
         let socket = UdpSocket::from_std(socket).map_err(StartError::Socket)?;
-        spawn(config, own_site, own_node, own_state, keys, socket)
+        spawn(config, own_site, own_node, own_state, keys, socket, saved)
     }
 }
 
@@ -111,11 +124,16 @@ fn spawn(
     own_state: watch::Receiver<SiteState>,
     keys: KeyRing,
     socket: UdpSocket,
+    saved: &[SavedPeer],
 ) -> Result<PeerHandle, StartError> {
     let local_addr = socket.local_addr().map_err(StartError::Socket)?;
     let boot_id: u64 = rand::random();
-    let clock = PeriodClock::new(Instant::now(), config.period());
-    let table = PeerTable::new(&config, keys.clone(), clock);
+    let now = Instant::now();
+    // Slots start N + 1 periods back, so that saved liveness can stand for the last N.
+    let back = config.period() * (config.live_periods + 1);
+    let clock = PeriodClock::new(now.checked_sub(back).unwrap_or(now), config.period());
+    let mut table = PeerTable::new(&config, keys.clone(), clock, boot_id);
+    table.restore(saved, now);
     let (views_tx, views_rx) = watch::channel(table.views());
     let shared = Arc::new(Shared {
         table: Mutex::new(table),
@@ -136,18 +154,16 @@ fn spawn(
         },
     });
     let socket = Arc::new(socket);
-    let targets = config.peers.iter().map(|peer| reachable_from(local_addr, peer.address)).collect();
-    let sender = Sender {
+    let beacon = Arc::new(Beacon {
         socket: socket.clone(),
         shared: shared.clone(),
-        keys,
-        targets,
+        local_addr,
         own_site: own_site.to_owned(),
         own_node: own_node.to_owned(),
         own_state,
         boot_id,
-        period: config.period(),
-    };
+        sequence: AtomicU64::new(0),
+    });
     tracing::info!(
         site = own_site,
         node = own_node,
@@ -157,8 +173,8 @@ fn spawn(
         "peer heartbeats started"
     );
     let tasks = vec![
-        tokio::spawn(sender.run()),
-        tokio::spawn(receive_loop(socket, shared.clone())),
+        tokio::spawn(send_loop(beacon.clone(), config.period())),
+        tokio::spawn(receive_loop(socket, shared.clone(), beacon)),
         tokio::spawn(liveness_timer(shared.clone(), clock)),
     ];
     Ok(PeerHandle { shared, views: views_rx, tasks, local_addr })
@@ -178,40 +194,39 @@ fn unix_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |since| since.as_millis() as u64)
 }
 
-struct Sender {
+/// Sends heartbeats: every period to every peer, and at once to a peer that needs one.
+struct Beacon {
     socket: Arc<UdpSocket>,
     shared: Arc<Shared>,
-    keys: KeyRing,
-    targets: Vec<SocketAddr>,
+    local_addr: SocketAddr,
     own_site: String,
     own_node: String,
     own_state: watch::Receiver<SiteState>,
     boot_id: u64,
-    period: Duration,
+    sequence: AtomicU64,
 }
 
-impl Sender {
-    async fn run(self) {
-        let mut ticker = interval(self.period);
-        // Keep the fixed cadence after a stall instead of bursting to catch up.
-        ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
-        let mut sequence = 0u64;
-        loop {
-            ticker.tick().await;
-            sequence += 1;
-            let Some(datagram) = self.datagram(sequence) else {
+impl Beacon {
+    /// One heartbeat to every peer, or only to the peer at `only`.
+    async fn send(&self, only: Option<usize>) {
+        let targets = self.shared.table().targets();
+        for (index, (address, echo)) in targets.into_iter().enumerate() {
+            if only.is_some_and(|i| i != index) {
+                continue;
+            }
+            let sequence = self.sequence.fetch_add(1, Ordering::Relaxed) + 1;
+            let Some(datagram) = self.datagram(sequence, echo) else {
                 continue;
             };
-            for target in &self.targets {
-                if let Err(error) = self.socket.send_to(&datagram, target).await {
-                    tracing::debug!(%target, %error, "heartbeat not sent");
-                }
+            let target = reachable_from(self.local_addr, address);
+            if let Err(error) = self.socket.send_to(&datagram, target).await {
+                tracing::debug!(%target, %error, "heartbeat not sent");
             }
-            self.shared.heartbeats_sent.fetch_add(1, Ordering::Relaxed);
         }
+        self.shared.heartbeats_sent.fetch_add(1, Ordering::Relaxed);
     }
 
-    fn datagram(&self, sequence: u64) -> Option<Vec<u8>> {
+    fn datagram(&self, sequence: u64, echo: u64) -> Option<Vec<u8>> {
         let mut state = *self.own_state.borrow();
         // An out-of-range load from the policy side must not stop heartbeats.
         state.load = state.load.min(MAX_LOAD);
@@ -220,16 +235,28 @@ impl Sender {
             node: self.own_node.clone(),
             boot_id: self.boot_id,
             sequence,
+            echo,
             sent_unix_ms: unix_ms(),
             state,
         };
-        wire::encode(&heartbeat, self.keys.signing_key())
+        wire::encode(&heartbeat, &self.shared.table().signing_key())
             .inspect_err(|error| tracing::error!(%error, "cannot encode heartbeat"))
             .ok()
     }
 }
 
-async fn receive_loop(socket: Arc<UdpSocket>, shared: Arc<Shared>) {
+/// Every period, starting at once.
+async fn send_loop(beacon: Arc<Beacon>, period: Duration) {
+    let mut ticker = interval(period);
+    // Keep the fixed cadence after a stall instead of bursting to catch up.
+    ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
+    loop {
+        ticker.tick().await;
+        beacon.send(None).await;
+    }
+}
+
+async fn receive_loop(socket: Arc<UdpSocket>, shared: Arc<Shared>, beacon: Arc<Beacon>) {
     // One byte more than allowed, so oversized datagrams are seen as such.
     let mut buffer = [0u8; MAX_DATAGRAM_LEN + 1];
     loop {
@@ -242,10 +269,19 @@ async fn receive_loop(socket: Arc<UdpSocket>, shared: Arc<Shared>) {
             }
         };
         let now = Instant::now();
-        let mut table = shared.table();
-        match table.receive(&buffer[..len], now, unix_ms()) {
-            Ok(()) => shared.publish(&table),
-            Err(reason) => tracing::debug!(%from, reason = reason.as_str(), "heartbeat dropped"),
+        let receipt = {
+            let mut table = shared.table();
+            let receipt = table.receive(&buffer[..len], now, unix_ms());
+            if receipt.verdict.is_ok() {
+                shared.publish(&table);
+            }
+            receipt
+        };
+        if let Err(reason) = receipt.verdict {
+            tracing::debug!(%from, reason = reason.as_str(), "heartbeat dropped");
+        }
+        if let Some(peer) = receipt.answer {
+            beacon.send(Some(peer)).await;
         }
     }
 }
@@ -291,8 +327,33 @@ impl PeerHandle {
         self.local_addr
     }
 
+    /// Takes a reloaded `[peers]` with the same listen address and period: peers added and
+    /// removed, keys rotated (see `KeyRing::rotated_from`). Heartbeats go to the new list
+    /// from the next one on. Nothing changes on an error.
+    pub fn reconfigure(&self, config: &PeersConfig) -> Result<(), StartError> {
+        config.validate()?;
+        let keys = KeyRing::load(&config.key_files)?;
+        let mut table = self.shared.table();
+        table.reconfigure(config, keys);
+        self.shared.publish(&table);
+        Ok(())
+    }
+
+    /// What a later start of this server needs to go on where this one is.
+    pub fn saved(&self) -> Vec<SavedPeer> {
+        self.shared.table().saved()
+    }
+
     pub fn boot_id(&self) -> u64 {
         self.shared.status_template.boot_id
+    }
+
+    /// Stops sending and receiving heartbeats at once (the socket closes once every handle
+    /// is gone).
+    pub fn stop(&self) {
+        for task in &self.tasks {
+            task.abort();
+        }
     }
 
     /// Stops the tasks and waits until they, and so the socket, are gone.

@@ -1,23 +1,26 @@
-//! Heartbeat datagram format, version 1. All integers big-endian.
+//! Heartbeat datagram format, version 2. All integers big-endian.
 //!
-//! | offset | size | field                                           |
-//! |-------:|-----:|-------------------------------------------------|
-//! |      0 |    1 | version = 1                                     |
-//! |      1 |    4 | key id (first 4 bytes of HMAC(key, label))      |
-//! |      5 |    8 | boot id (random per process start)              |
-//! |     13 |    8 | sequence (1, 2, 3, ... within one boot id)      |
-//! |     21 |    8 | send time, ms since the Unix epoch              |
-//! |     29 |    1 | available (0 or 1)                              |
-//! |     30 |    4 | load, per-mille (0..=1000)                      |
-//! |     34 |    4 | rtt_us                                          |
-//! |     38 |    1 | site length S (1..=64)                          |
-//! |     39 |    1 | node length N (1..=64)                          |
-//! |     40 |    S | site name (ASCII A-Z a-z 0-9 . _ -)             |
-//! |   40+S |    N | node name                                       |
-//! | 40+S+N |   32 | HMAC-SHA256 over bytes 0..40+S+N, not truncated |
+//! | offset | size | field                                                 |
+//! |-------:|-----:|-------------------------------------------------------|
+//! |      0 |    1 | version = 2                                           |
+//! |      1 |    4 | key id (first 4 bytes of HMAC(key, label))            |
+//! |      5 |    8 | boot id (random per process start)                    |
+//! |     13 |    8 | sequence (1, 2, 3, ... within one boot id)            |
+//! |     21 |    8 | echo: the receiver's boot id as last heard, 0 if never |
+//! |     29 |    8 | send time, ms since the Unix epoch                    |
+//! |     37 |    1 | available (0 or 1)                                    |
+//! |     38 |    4 | load, per-mille (0..=1000)                            |
+//! |     42 |    4 | rtt_us                                                |
+//! |     46 |    1 | site length S (1..=64)                                |
+//! |     47 |    1 | node length N (1..=64)                                |
+//! |     48 |    S | site name (ASCII A-Z a-z 0-9 . _ -)                   |
+//! |   48+S |    N | node name                                             |
+//! | 48+S+N |   32 | HMAC-SHA256 over bytes 0..48+S+N, not truncated       |
 //!
-//! The datagram length must equal 40 + S + N + 32, so it is at most
-//! [`MAX_DATAGRAM_LEN`] (200) bytes. The tag is kept whole: at one datagram
+//! The datagram length must equal 48 + S + N + 32, so it is at most
+//! [`MAX_DATAGRAM_LEN`] (208) bytes. The echo ties a datagram to one start of its receiver:
+//! a receiver takes only heartbeats that echo its own boot id, so a datagram captured before
+//! it restarted is refused after it, whatever its age. The tag is kept whole: at one datagram
 //! per second per peer, 32 bytes cost nothing and leave no room for forgery.
 //! The destination is not signed: a heartbeat is a public statement by its
 //! sender, and a copy redirected to another peer is only a duplicate there.
@@ -28,8 +31,8 @@ pub use super::names::MAX_NAME_LEN;
 use super::names::is_name_byte;
 use crate::site::SiteState;
 
-pub const WIRE_VERSION: u8 = 1;
-pub const HEADER_LEN: usize = 40;
+pub const WIRE_VERSION: u8 = 2;
+pub const HEADER_LEN: usize = 48;
 pub const MAX_LOAD: u32 = 1000;
 pub const MIN_DATAGRAM_LEN: usize = HEADER_LEN + 2 + TAG_LEN;
 pub const MAX_DATAGRAM_LEN: usize = HEADER_LEN + 2 * MAX_NAME_LEN + TAG_LEN;
@@ -40,6 +43,8 @@ pub struct Heartbeat {
     pub node: String,
     pub boot_id: u64,
     pub sequence: u64,
+    /// The receiver's boot id as the sender last heard it; 0 before it heard the receiver.
+    pub echo: u64,
     pub sent_unix_ms: u64,
     pub state: SiteState,
 }
@@ -71,6 +76,7 @@ pub fn encode(heartbeat: &Heartbeat, key: &PeerKey) -> Result<Vec<u8>, EncodeErr
     out.extend_from_slice(&key.id().to_be_bytes());
     out.extend_from_slice(&heartbeat.boot_id.to_be_bytes());
     out.extend_from_slice(&heartbeat.sequence.to_be_bytes());
+    out.extend_from_slice(&heartbeat.echo.to_be_bytes());
     out.extend_from_slice(&heartbeat.sent_unix_ms.to_be_bytes());
     out.push(u8::from(state.available));
     out.extend_from_slice(&state.load.to_be_bytes());
@@ -92,8 +98,8 @@ pub fn decode(datagram: &[u8], keys: &KeyRing) -> Result<Verified, DropReason> {
     if !(MIN_DATAGRAM_LEN..=MAX_DATAGRAM_LEN).contains(&datagram.len()) || datagram[0] != WIRE_VERSION {
         return Err(DropReason::Malformed);
     }
-    let site_len = usize::from(datagram[38]);
-    let node_len = usize::from(datagram[39]);
+    let site_len = usize::from(datagram[46]);
+    let node_len = usize::from(datagram[47]);
     if !(1..=MAX_NAME_LEN).contains(&site_len)
         || !(1..=MAX_NAME_LEN).contains(&node_len)
         || datagram.len() != HEADER_LEN + site_len + node_len + TAG_LEN
@@ -110,12 +116,12 @@ pub fn decode(datagram: &[u8], keys: &KeyRing) -> Result<Verified, DropReason> {
         return Err(DropReason::BadMac);
     }
 
-    let available = match datagram[29] {
+    let available = match datagram[37] {
         0 => false,
         1 => true,
         _ => return Err(DropReason::Malformed),
     };
-    let load = read_u32(datagram, 30);
+    let load = read_u32(datagram, 38);
     if load > MAX_LOAD {
         return Err(DropReason::Malformed);
     }
@@ -129,8 +135,9 @@ pub fn decode(datagram: &[u8], keys: &KeyRing) -> Result<Verified, DropReason> {
         node,
         boot_id: read_u64(datagram, 5),
         sequence: read_u64(datagram, 13),
-        sent_unix_ms: read_u64(datagram, 21),
-        state: SiteState { available, load, rtt_us: read_u32(datagram, 34) },
+        echo: read_u64(datagram, 21),
+        sent_unix_ms: read_u64(datagram, 29),
+        state: SiteState { available, load, rtt_us: read_u32(datagram, 42) },
     };
     Ok(Verified { heartbeat, key_id })
 }
@@ -166,6 +173,7 @@ mod tests {
             node: "dns-1.a".into(),
             boot_id: 0x0123_4567_89ab_cdef,
             sequence: 42,
+            echo: 0x0fed_cba9_8765_4321,
             sent_unix_ms: 1_760_000_000_123,
             state: SiteState { available: true, load: 734, rtt_us: 1_500 },
         }
@@ -234,7 +242,7 @@ mod tests {
         let key = ring().signing_key().clone();
         let mut bytes = encode(&sample(), &key).unwrap();
         let signed_len = bytes.len() - TAG_LEN;
-        bytes[30..34].copy_from_slice(&1001u32.to_be_bytes());
+        bytes[38..42].copy_from_slice(&1001u32.to_be_bytes());
         let tag = key.sign(&bytes[..signed_len]);
         bytes[signed_len..].copy_from_slice(&tag);
         assert_eq!(decode(&bytes, &ring()), Err(DropReason::Malformed));
@@ -244,7 +252,7 @@ mod tests {
     fn rejects_wrong_version_and_load() {
         let keys = ring();
         let mut bytes = encode(&sample(), keys.signing_key()).unwrap();
-        bytes[0] = 2;
+        bytes[0] = 1;
         assert_eq!(decode(&bytes, &keys), Err(DropReason::Malformed));
         let mut heavy = sample();
         heavy.state.load = 1001;

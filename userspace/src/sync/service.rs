@@ -1,15 +1,16 @@
 //! Database sync inside the daemon: the batch endpoint on `[sync] listen` and one shipping
 //! loop per peer, for as long as the daemon runs.
 
-use std::{net::SocketAddr, time::Duration};
+use std::time::Duration;
 
 use anyhow::Context;
 use tokio::{sync::oneshot, task::JoinHandle};
 
 use super::{ShippingHandle, SyncConfig, SyncNode};
 
-/// How long an in-flight batch may take to finish at shutdown; it is applied whole or not at all.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long an in-flight batch may take to finish at shutdown. A batch cut short is rolled
+/// back whole (it is applied in one transaction with its acknowledgement) and sent again.
+const DRAIN_TIMEOUT: Duration = Duration::from_millis(100);
 
 pub struct SyncService {
     node: SyncNode,
@@ -19,16 +20,15 @@ pub struct SyncService {
 }
 
 impl SyncService {
-    /// Opens the database (installing capture, refusing unusable tables), binds the
-    /// endpoint and starts shipping.
-    pub async fn start(config: SyncConfig, listen: SocketAddr) -> anyhow::Result<SyncService> {
+    /// Opens the database (installing capture, refusing unusable tables), serves the endpoint
+    /// on `listener` and starts shipping.
+    pub async fn start(config: SyncConfig, listener: std::net::TcpListener) -> anyhow::Result<SyncService> {
         let database = config.db_path.display().to_string();
         let node = tokio::task::spawn_blocking(move || SyncNode::open(config))
             .await
             .context("opening the sync database")?
             .with_context(|| format!("sync database {database}"))?;
-        let listener =
-            tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding sync endpoint {listen}"))?;
+        let listener = tokio::net::TcpListener::from_std(listener).context("the sync endpoint's socket")?;
         let (shutdown, stopped) = oneshot::channel::<()>();
         let endpoint = node.clone();
         let server = tokio::spawn(async move {

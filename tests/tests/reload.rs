@@ -1,0 +1,144 @@
+//! Reloads that change what is served, live: services added and removed, a zone added, a view's
+//! prefixes changed, an XDP interface added; the SOA serial raised with the content; and
+//! reloads that cannot apply, which change nothing.
+
+mod common;
+
+use std::{net::SocketAddr, process::Command, time::Duration};
+
+use hickory_proto::{
+    op::{Message, ResponseCode},
+    rr::{RData, RecordType},
+};
+use switchyard_tests::{
+    answers::Question,
+    client,
+    daemon::{self, Daemon},
+    privileges::have_root,
+    query_loop::{Kind, QueryLoop},
+    topology::Pair,
+};
+
+const SECOND: Duration = Duration::from_secs(1);
+
+/// www keeps its answers through the reloads below (the view change comes last).
+fn check(kind: Kind, message: &Message) -> Result<(), String> {
+    let addrs: Vec<String> = message.answers.iter().map(|r| r.data.to_string()).collect();
+    let ok = match kind {
+        Kind::A | Kind::Tcp => addrs == ["198.18.10.1", "198.18.20.1"],
+        Kind::Aaaa => addrs == ["fd00:10::1", "fd00:20::1"],
+        Kind::Missing => message.metadata.response_code == ResponseCode::NXDomain,
+    };
+    if ok { Ok(()) } else { Err(format!("{:?} {addrs:?}", message.metadata.response_code)) }
+}
+
+fn reload(daemon: &Daemon, toml: &str) -> std::process::Output {
+    std::fs::write(&daemon.config, toml).unwrap();
+    Command::new(daemon::binary()).args(["reload", "--config"]).arg(&daemon.config).output().unwrap()
+}
+
+fn soa_serial(pair: &Pair, zone: &str) -> u32 {
+    let server = SocketAddr::new(pair.server_v4.into(), 53);
+    let answer = client::udp(&pair.client, server, &client::query_message(zone, RecordType::SOA, false));
+    match &answer.answers[0].data {
+        RData::SOA(soa) => soa.serial,
+        other => panic!("not an SOA: {other:?}"),
+    }
+}
+
+fn tcp_answer(pair: &Pair, name: &str) -> (ResponseCode, Vec<String>) {
+    let server = SocketAddr::new(pair.server_v4.into(), 53);
+    let answer = client::tcp(&pair.client, server, &client::query_message(name, RecordType::A, false));
+    (answer.metadata.response_code, answer.answers.iter().map(|r| r.data.to_string()).collect())
+}
+
+#[test]
+fn services_zones_and_views_change_live_without_losing_a_query() {
+    if !have_root("services_zones_and_views_change_live_without_losing_a_query") {
+        return;
+    }
+    let pair = Pair::new(73);
+    let (_, toml) = common::basic_config(&pair, "native");
+    let daemon = Daemon::start(&pair.server, &toml);
+    let server = SocketAddr::new(pair.server_v4.into(), 53);
+    let ask =
+        |name| Question { client: &pair.client, server: pair.server_v4.to_string(), name, qtype: "A", source: None };
+    ask("www.example.com").wait_for(&["198.18.10.1", "198.18.20.1"], SECOND, || daemon.log());
+    assert_eq!(soa_serial(&pair, "example.com."), 7);
+    let queries = QueryLoop::start(&pair.client, server, "www.example.com.", "missing.example.com.", check);
+
+    // Two services added (one in a new zone), one removed.
+    let added = toml.replace("[[service]]\nname = \"api.eu.example.com.\"\na = [\"198.18.11.1\"]\nttl = 60\n", "")
+        + "\n[[zone]]\nname = \"example.net.\"\nns = [\"ns1.example.com.\"]\n"
+        + "soa = { mname = \"ns1.example.com.\", rname = \"hostmaster.example.com.\" }\n"
+        + "\n[[service]]\nname = \"new.example.com.\"\na = [\"198.18.12.1\"]\n"
+        + "\n[[service]]\nname = \"www.example.net.\"\nsites = [\"b\"]\n";
+    let out = reload(&daemon, &added);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(said.contains("services +2 -1 ~0, zones +1 -0 ~0"), "{said}");
+    let before = daemon.xdp_counter("answered_v4");
+    let took = ask("new.example.com").wait_for(&["198.18.12.1"], SECOND, || daemon.log());
+    assert!(daemon.xdp_counter("answered_v4") > before, "XDP answers the new service");
+    assert_eq!(tcp_answer(&pair, "new.example.com."), (ResponseCode::NoError, vec!["198.18.12.1".to_string()]));
+    eprintln!("the added service was answered {took:?} after the reload returned");
+    ask("www.example.net").wait_for(&["198.18.20.1"], SECOND, || daemon.log());
+    assert_eq!(tcp_answer(&pair, "api.eu.example.com.").0, ResponseCode::NXDomain, "a removed service is gone");
+    assert_eq!(soa_serial(&pair, "example.com."), 8, "the zone's content changed: its serial is raised");
+    assert_eq!(soa_serial(&pair, "example.net."), 1, "a new zone starts at its configured serial");
+
+    // The same file again: nothing changed, the serial stays.
+    assert!(reload(&daemon, &added).status.success());
+    assert_eq!(soa_serial(&pair, "example.com."), 8);
+    let tally = queries.finish();
+    assert_eq!((tally.lost, tally.wrong), (0, 0), "{:?}\n{}", tally.problems, daemon.log());
+    assert!(tally.sent > 50, "{tally:?}");
+
+    // The view's prefix moved to the client's subnet: both paths order www for it.
+    let client_subnet = format!("198.18.{}.0/24", pair.server_v4.octets()[2]);
+    let moved = added.replace("\"198.18.200.0/24\"", &format!("\"{client_subnet}\""));
+    let out = reload(&daemon, &moved);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("views +0 -0 ~1"), "{out:?}");
+    let before = daemon.xdp_counter("answered_v4");
+    ask("www.example.com").wait_for(&["198.18.20.1", "198.18.10.1"], SECOND, || daemon.log());
+    assert!(daemon.xdp_counter("answered_v4") > before, "XDP uses the new prefix");
+    assert_eq!(tcp_answer(&pair, "www.example.com.").1, ["198.18.20.1", "198.18.10.1"], "and so does userspace");
+}
+
+#[test]
+fn a_reload_that_cannot_apply_changes_nothing() {
+    if !have_root("a_reload_that_cannot_apply_changes_nothing") {
+        return;
+    }
+    let pair = Pair::new(74);
+    let (instance, toml) = common::basic_config(&pair, "native");
+    let toml = toml.replace("mode = \"native\"", "mode = \"native\"\nmax_entries = 16");
+    let daemon = Daemon::start(&pair.server, &toml);
+    let www = Question {
+        client: &pair.client,
+        server: pair.server_v4.to_string(),
+        name: "www.example.com",
+        qtype: "A",
+        source: None,
+    };
+    www.wait_for(&["198.18.10.1", "198.18.20.1"], SECOND, || daemon.log());
+
+    let renamed = toml.replacen("instance = \"", "instance = \"x", 1)
+        + "\n[[service]]\nname = \"new.example.com.\"\na = [\"198.18.12.1\"]\n";
+    std::fs::write(&daemon.config, &renamed).unwrap();
+    // The daemon is reached through its running instance name; it reads the file itself.
+    let out = Command::new(daemon::binary()).args(["reload", "--instance", &instance]).output().unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && said.contains("server.instance"), "{said}");
+    std::fs::write(&daemon.config, &toml).unwrap();
+    assert_eq!(tcp_answer(&pair, "new.example.com.").0, ResponseCode::NXDomain, "nothing of it was applied");
+
+    // More answers than the map holds: refused before anything changes.
+    let many: String =
+        (0..20).map(|i| format!("\n[[service]]\nname = \"s{i}.example.com.\"\na = [\"198.18.12.{i}\"]\n")).collect();
+    let out = reload(&daemon, &(toml.clone() + &many));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && said.contains("max_entries is 16"), "{said}");
+    assert_eq!(tcp_answer(&pair, "s7.example.com.").0, ResponseCode::NXDomain, "nothing of it was applied");
+    www.wait_for(&["198.18.10.1", "198.18.20.1"], SECOND, || daemon.log());
+}

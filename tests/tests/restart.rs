@@ -1,0 +1,126 @@
+//! Changing a running server: restarts that lose no query (the new daemon takes the sockets,
+//! the pinned maps and the attached XDP program over from the old one), and a killed daemon
+//! whose answers stop once its liveness stamp is stale.
+
+mod common;
+
+use std::{
+    net::SocketAddr,
+    time::{Duration, Instant},
+};
+
+use hickory_proto::{
+    op::{Message, ResponseCode},
+    rr::RecordType,
+};
+use switchyard_tests::{
+    client,
+    daemon::Daemon,
+    privileges::have_root,
+    query_loop::{Kind, QueryLoop},
+    topology::Pair,
+};
+
+const A: [&str; 2] = ["198.18.10.1", "198.18.20.1"];
+const AAAA: [&str; 2] = ["fd00:10::1", "fd00:20::1"];
+
+fn check(kind: Kind, message: &Message) -> Result<(), String> {
+    let addrs: Vec<String> = message.answers.iter().map(|r| r.data.to_string()).collect();
+    let (code, expected) = match kind {
+        Kind::A | Kind::Tcp => (ResponseCode::NoError, &A[..]),
+        Kind::Aaaa => (ResponseCode::NoError, &AAAA[..]),
+        Kind::Missing => (ResponseCode::NXDomain, &[][..]),
+    };
+    if message.metadata.response_code == code && addrs == expected {
+        Ok(())
+    } else {
+        Err(format!("{:?} {addrs:?}", message.metadata.response_code))
+    }
+}
+
+/// The id of the XDP program on the server's interface.
+fn program_id(pair: &Pair) -> String {
+    let out = pair.server.output("ip", &["-d", "link", "show", &pair.server_if]);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let id = text.split("prog/xdp id ").nth(1).and_then(|rest| rest.split_whitespace().next());
+    id.unwrap_or_else(|| panic!("no XDP program on {}: {text}", pair.server_if)).to_string()
+}
+
+#[test]
+fn restarts_lose_no_query() {
+    if !have_root("restarts_lose_no_query") {
+        return;
+    }
+    let pair = Pair::new(71);
+    let (_, toml) = common::basic_config(&pair, "native");
+    let mut daemon = Daemon::start(&pair.server, &toml);
+    let program = program_id(&pair);
+    let server = SocketAddr::new(pair.server_v4.into(), 53);
+    client::udp(&pair.client, server, &client::query_message("www.example.com.", RecordType::A, false));
+
+    let queries = QueryLoop::start(&pair.client, server, "www.example.com.", "missing.example.com.", check);
+    for _ in 0..3 {
+        std::thread::sleep(Duration::from_millis(300));
+        // Started beside the running one, the new daemon takes its sockets and lets it go.
+        let successor = Daemon::start(&pair.server, &toml);
+        let status = daemon.replaced();
+        assert!(status.success(), "the replaced daemon exits cleanly: {status}");
+        assert!(successor.log().contains("taking over from the running daemon"), "{}", successor.log());
+        daemon = successor;
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let tally = queries.finish();
+    eprintln!("{} queries over 3 restarts: {} lost, {} wrong", tally.sent, tally.lost, tally.wrong);
+    assert!(tally.sent > 400, "the loop ran: {tally:?}");
+    assert_eq!((tally.lost, tally.wrong), (0, 0), "{:?}\n{}", tally.problems, daemon.log());
+    assert_eq!(program_id(&pair), program, "the same program stayed attached throughout");
+    assert!(daemon.userspace_counter("tcp") > 0 && daemon.xdp_counter("answered_v4") > 0);
+}
+
+#[test]
+fn a_killed_daemon_stops_answering_once_its_stamp_is_stale() {
+    if !have_root("a_killed_daemon_stops_answering_once_its_stamp_is_stale") {
+        return;
+    }
+    let pair = Pair::new(72);
+    let (_, toml) = common::basic_config(&pair, "native");
+    let toml = toml.replace("mode = \"native\"", "mode = \"native\"\nstale_after_ms = 600");
+    let daemon = Daemon::start(&pair.server, &toml);
+    let pin_dir = daemon.pin_dir();
+    let server = SocketAddr::new(pair.server_v4.into(), 53);
+    let www = client::query_message("www.example.com.", RecordType::A, false);
+    client::udp(&pair.client, server, &www);
+
+    // SAFETY: signalling the daemon we started, by PID.
+    unsafe { libc::kill(daemon.pid() as i32, libc::SIGKILL) };
+    let killed = Instant::now();
+    let answered = |query: &Message| {
+        let bytes = query.to_vec().unwrap();
+        pair.client.enter(move || {
+            let socket = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
+            socket.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+            socket.send_to(&bytes, server).unwrap();
+            socket.recv(&mut [0u8; 512]).is_ok()
+        })
+    };
+    assert!(answered(&www), "XDP answers for a while after the daemon died");
+    let mut silent_after = None;
+    while killed.elapsed() < Duration::from_secs(5) {
+        if !answered(&www) {
+            silent_after = Some(killed.elapsed());
+            break;
+        }
+    }
+    let silent_after = silent_after.expect("XDP still answered 5 s after the daemon died");
+    eprintln!("XDP stopped answering {silent_after:?} after SIGKILL (stale_after 600 ms)");
+    assert!(silent_after >= Duration::from_millis(400), "stale only after stale_after: {silent_after:?}");
+    let counters = switchyard::bpf::counters::read(&pin_dir).expect("pinned counters");
+    let stale = counters.iter().find(|(name, _)| *name == "pass_stale").map(|(_, n)| *n).unwrap_or(0);
+    assert!(stale >= 1, "passed as stale and counted: {counters:?}");
+
+    // A new daemon takes the leftovers over and answers at once.
+    let _ = daemon.stop();
+    let daemon = Daemon::start(&pair.server, &toml);
+    assert!(daemon.log().contains("maps of an earlier daemon adopted"), "{}", daemon.log());
+    assert!(answered(&www), "answered again\n{}", daemon.log());
+}

@@ -1,0 +1,79 @@
+//! The zones this server is authoritative for and the names that exist in them, built from
+//! the config (each zone's SOA with the serial it is served with), swapped together with the
+//! answers when a reload changes them.
+
+use std::collections::{BTreeMap, HashSet};
+
+use hickory_proto::rr::{
+    Name, RData, Record,
+    rdata::{NS, SOA},
+};
+
+use super::wire_name;
+use crate::config::{Config, parse_name};
+
+pub struct Zone {
+    pub name: Name,
+    /// `name` in the answer table's form, to tell the apex without encoding it per query.
+    pub wire: Vec<u8>,
+    pub soa: Record,
+    pub ns: Vec<Record>,
+}
+
+#[derive(Default)]
+pub struct Zones {
+    pub zones: Vec<Zone>,
+    /// Every name that exists in the zones (apexes, services, and the names between them).
+    pub names: HashSet<Vec<u8>>,
+}
+
+impl Zones {
+    /// The zones of a validated config; `serials` (zone name → serial) overrides the
+    /// configured SOA serials.
+    pub fn from_config(config: &Config, serials: &BTreeMap<String, u32>) -> Zones {
+        let mut out = Zones::default();
+        for z in &config.zone {
+            let name = parse_name(&z.name).expect("validated");
+            let serial = serials.get(&z.name).copied().unwrap_or(z.soa.serial);
+            let soa = SOA::new(
+                parse_name(&z.soa.mname).expect("validated"),
+                parse_name(&z.soa.rname).expect("validated"),
+                serial,
+                z.soa.refresh,
+                z.soa.retry,
+                z.soa.expire,
+                z.soa.minimum,
+            );
+            // RFC 2308: negative answers are cached for min(SOA TTL, SOA MINIMUM).
+            let soa = Record::from_rdata(name.clone(), z.ttl.min(z.soa.minimum), RData::SOA(soa));
+            let ns =
+                z.ns.iter()
+                    .map(|n| Record::from_rdata(name.clone(), z.ttl, RData::NS(NS(parse_name(n).expect("validated")))))
+                    .collect();
+            let wire = wire_name(&name);
+            out.names.insert(wire.clone());
+            out.zones.push(Zone { name, wire, soa, ns });
+        }
+        for service in &config.service {
+            let mut name = parse_name(&service.name).expect("validated");
+            // The service name and every empty non-terminal up to its zone exist.
+            while out.zones.iter().any(|z| z.name.zone_of(&name)) {
+                out.names.insert(wire_name(&name));
+                if name.is_root() {
+                    break;
+                }
+                name = name.base_name();
+            }
+        }
+        out
+    }
+
+    /// The closest enclosing zone of `name`.
+    pub fn zone_of(&self, name: &Name) -> Option<&Zone> {
+        self.zones.iter().filter(|z| z.name.zone_of(name)).max_by_key(|z| z.name.num_labels())
+    }
+
+    pub fn exists(&self, wire: &[u8]) -> bool {
+        self.names.contains(wire)
+    }
+}

@@ -1,0 +1,22 @@
+//! `switchyard cleanup`: removes what a stopped daemon leaves in the kernel on purpose (its
+//! pinned maps and the XDP program on its interfaces, kept for the next daemon), for when no
+//! next daemon is coming.
+
+use super::{CliError, Target};
+use crate::bpf::pins;
+
+pub fn run(target: &Target) -> Result<(), CliError> {
+    let server = target.server()?;
+    let socket = server.admin_socket();
+    if std::os::unix::net::UnixStream::connect(&socket).is_ok() {
+        return Err(CliError::Refused(format!(
+            "a daemon answers on {}: stop it first (cleanup would take XDP away from it)",
+            socket.display()
+        )));
+    }
+    let pin_dir = server.pin_dir();
+    pins::remove_all(&pin_dir).map_err(|e| CliError::PinnedMap(e.to_string()))?;
+    let _ = std::fs::remove_file(&socket);
+    println!("{}: XDP detached, pins removed", pin_dir.display());
+    Ok(())
+}
