@@ -14,6 +14,10 @@ use hickory_proto::{
 
 pub const CLIENT_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x02];
 pub const SERVER_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x01];
+/// The server's addresses in the frames, and the broadcast address of its IPv4 subnet (/24).
+pub const SERVER_V4: &str = "198.18.0.1";
+pub const SERVER_V6: &str = "fd00::1";
+pub const SERVER_SUBNET_BROADCAST: &str = "198.18.0.255";
 
 /// The EDNS part of a query.
 #[derive(Clone, Debug, Default)]

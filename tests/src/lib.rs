@@ -14,6 +14,7 @@ pub mod link;
 pub mod netns;
 pub mod peer_sites;
 pub mod privileges;
+pub mod resolver;
 pub mod sync_lab;
 pub mod topology;
 pub mod two_sites;

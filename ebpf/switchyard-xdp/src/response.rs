@@ -15,6 +15,7 @@ use switchyard_common::{
 };
 
 use crate::{
+    addressed,
     checksum::{at_parity, finish, finish_udp, sum_bytes},
     maps,
     packet::{self, Packet},
@@ -32,6 +33,7 @@ pub fn respond(ctx: &XdpContext) -> Result<Counter, Counter> {
         _ => return Err(Counter::PassDisabled),
     };
     let frame = query::frame(ctx, config.dns_port)?;
+    addressed::to_this_host(ctx, &frame)?;
     let scratch = maps::scratch().ok_or(Counter::PassDisabled)?;
     let q = query::question(ctx, &frame, scratch)?;
     scratch.key.view =
@@ -41,6 +43,7 @@ pub fn respond(ctx: &XdpContext) -> Result<Counter, Counter> {
     if count == 0 || count > MAX_ADDRS {
         return Err(Counter::PassMiss);
     }
+    addressed::checksums_ok(ctx, &frame, &q)?;
 
     // Grow or shrink the frame first: if that fails the frame is still untouched.
     let answers_at = q.end();

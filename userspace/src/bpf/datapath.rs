@@ -1,6 +1,9 @@
 //! Loading the XDP program, pinning its maps and attaching it to interfaces.
 
-use std::path::{Path, PathBuf};
+use std::{
+    net::IpAddr,
+    path::{Path, PathBuf},
+};
 
 use aya::{
     Ebpf, EbpfLoader,
@@ -10,7 +13,12 @@ use aya::{
 use switchyard_common::{MapEntry, MapKey, XdpConfig, map_names, program_names};
 use tracing::{info, warn};
 
-use crate::{answers::Views, config::XdpMode as ConfigMode};
+use super::local_maps::{LocalMaps, LocalMapsError};
+use crate::{
+    answers::Views,
+    config::XdpMode as ConfigMode,
+    local_addresses::{Follower, LocalAddressError},
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DatapathError {
@@ -26,6 +34,10 @@ pub enum DatapathError {
     Pin { name: &'static str, path: PathBuf, source: aya::pin::PinError },
     #[error("{0}: {1}")]
     Io(PathBuf, std::io::Error),
+    #[error(transparent)]
+    LocalMaps(#[from] LocalMapsError),
+    #[error(transparent)]
+    LocalAddresses(#[from] LocalAddressError),
 }
 
 /// The loaded program and its maps. Dropping it detaches the program and removes the pins.
@@ -34,11 +46,22 @@ pub struct Datapath {
     pin_dir: Option<PathBuf>,
     /// Whether locality prefixes were written: folded into the config the program reads.
     has_views: bool,
+    /// The MAC and local-address maps, until `follow_local_addresses` hands them to the follower.
+    local_maps: Option<LocalMaps>,
+    local_addresses: Option<Follower>,
     _logger: Option<tokio::task::JoinHandle<()>>,
 }
 
-const PINNED_MAPS: [&str; 5] =
-    [map_names::ANSWERS, map_names::COUNTERS, map_names::CONFIG, map_names::VIEWS_V4, map_names::VIEWS_V6];
+const PINNED_MAPS: [&str; 8] = [
+    map_names::ANSWERS,
+    map_names::COUNTERS,
+    map_names::CONFIG,
+    map_names::VIEWS_V4,
+    map_names::VIEWS_V6,
+    map_names::OWN_MACS,
+    map_names::LOCAL_V4,
+    map_names::LOCAL_V6,
+];
 
 impl Datapath {
     /// Loads the object with an answer map of `max_entries` and pins its maps in `pin_dir`
@@ -55,7 +78,34 @@ impl Datapath {
             pin_maps(&ebpf, pin_dir)?;
         }
         let logger = if pin_dir.is_some() { forward_kernel_logs(&mut ebpf) } else { None };
-        Ok(Datapath { ebpf, pin_dir: pin_dir.map(Into::into), has_views: false, _logger: logger })
+        let local_maps = Some(LocalMaps::take(&mut ebpf)?);
+        Ok(Datapath {
+            ebpf,
+            pin_dir: pin_dir.map(Into::into),
+            has_views: false,
+            local_maps,
+            local_addresses: None,
+            _logger: logger,
+        })
+    }
+
+    /// The MAC and local-address maps, to be written by hand (packet tests, benchmarks); `None`
+    /// once the daemon follows the interfaces.
+    pub fn local_maps(&mut self) -> Option<&mut LocalMaps> {
+        self.local_maps.as_mut()
+    }
+
+    /// Writes the MACs of `interfaces` and the addresses the sockets bound to `listen` hear,
+    /// and keeps both in step with the interfaces until the datapath is dropped. Call before
+    /// attaching: until then the program answers nothing.
+    pub async fn follow_local_addresses(
+        &mut self,
+        listen: &[IpAddr],
+        interfaces: &[String],
+    ) -> Result<(), DatapathError> {
+        let maps = self.local_maps.take().expect("the local maps are followed once");
+        self.local_addresses = Some(Follower::start(maps, listen, interfaces).await?);
+        Ok(())
     }
 
     /// Loads one more program of the object (the pass-through or swap-only one) and returns it.

@@ -1,8 +1,9 @@
 //! The kernel side as seen from userspace: loading and attaching the XDP program, pinning its
-//! maps, writing answers into them and reading its counters.
+//! maps, writing answers, MACs and local addresses into them and reading its counters.
 pub mod answer_map;
 pub mod counters;
 pub mod datapath;
+pub mod local_maps;
 pub mod test_run;
 pub mod writer;
 

@@ -80,7 +80,7 @@ impl Daemon {
             .await
             .with_context(|| format!("binding DNS port {}", config.server.dns_port))?;
 
-        let datapath = start::datapath(&config, &views, &mut answers)?;
+        let datapath = start::datapath(&config, &views, &mut answers).await?;
         let (peers, bridge) = start::peers(&config, &monitor, operator_feed).await?;
         let sync = start::sync(&config).await?;
         let sources = Arc::new(metrics::Sources {

@@ -71,13 +71,18 @@ fn saved_operator_state(file: &Path, config: &Config) -> OperatorState {
 }
 
 /// Loads the XDP program with the current answers and attaches it; `None` with `mode = "off"`.
-pub fn datapath(config: &Config, views: &Views, answers: &mut AnswerController) -> anyhow::Result<Option<Datapath>> {
+pub async fn datapath(
+    config: &Config,
+    views: &Views,
+    answers: &mut AnswerController,
+) -> anyhow::Result<Option<Datapath>> {
     if config.xdp.mode == XdpMode::Off {
         return Ok(None);
     }
     let mut dp = Datapath::load(Some(&config.server.pin_dir()), config.xdp.max_entries)?;
     dp.set_views(views)?;
     answers.write_map(&mut dp)?;
+    dp.follow_local_addresses(&config.server.listen, &config.xdp.interfaces).await?;
     dp.set_config(XdpConfig {
         dns_port: config.server.dns_port,
         edns_udp_payload: config.server.edns_udp_payload,
