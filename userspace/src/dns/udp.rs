@@ -162,7 +162,7 @@ fn send_from(
         let rest = &replies[next..];
         let buffers: Vec<[IoSlice; 1]> = rest.iter().map(|(bytes, _, _)| [IoSlice::new(bytes)]).collect();
         let addresses: Vec<Option<SockaddrStorage>> = rest.iter().map(|(_, to, _)| Some(*to)).collect();
-        match sendmmsg(fd, headers, buffers.iter(), &addresses, &control, MsgFlags::empty()) {
+        match sendmmsg(fd, headers, buffers.iter(), &addresses, control, MsgFlags::empty()) {
             Ok(results) => next += results.count().max(1),
             Err(Errno::EINTR) => {}
             Err(e) => {
