@@ -136,7 +136,7 @@ pub fn check_response(query_frame: &[u8], response: &[u8]) -> Result<Vec<u8>, St
 }
 
 /// RFC 1071: a header whose checksum is right sums to 0xFFFF over all its 16-bit words.
-fn ones_complement_sum_is_zero(header: &[u8]) -> bool {
+pub fn ones_complement_sum_is_zero(header: &[u8]) -> bool {
     let mut sum: u32 = header.chunks(2).map(|w| u32::from(u16::from_be_bytes([w[0], *w.get(1).unwrap_or(&0)]))).sum();
     while sum > 0xffff {
         sum = (sum & 0xffff) + (sum >> 16);
