@@ -51,6 +51,23 @@ pub fn udp(ns: &Netns, server: SocketAddr, message: &Message) -> Message {
     Message::from_vec(&answer).expect("a parsable response")
 }
 
+/// Sends `message` once over UDP from a socket connected to `server`, as resolvers send: the
+/// kernel hands such a socket only datagrams from `server`, so an answer sent from another
+/// address of the same host is never seen. `None` when nothing came from `server` within `wait`.
+pub fn udp_connected(ns: &Netns, server: SocketAddr, message: &Message, wait: Duration) -> Option<Message> {
+    let bytes = message.to_vec().expect("encode");
+    let answer = ns.enter(move || {
+        let bind: SocketAddr = if server.is_ipv6() { "[::]:0".parse().unwrap() } else { "0.0.0.0:0".parse().unwrap() };
+        let socket = UdpSocket::bind(bind).expect("bind");
+        socket.connect(server).expect("connect");
+        socket.set_read_timeout(Some(wait)).unwrap();
+        socket.send(&bytes).expect("send");
+        let mut buf = vec![0u8; 65535];
+        socket.recv(&mut buf).ok().map(|len| buf[..len].to_vec())
+    })?;
+    Some(Message::from_vec(&answer).expect("a parsable response"))
+}
+
 /// Sends `message` over TCP from inside `ns`.
 pub fn tcp(ns: &Netns, server: SocketAddr, message: &Message) -> Message {
     let bytes = message.to_vec().expect("encode");

@@ -14,6 +14,10 @@ use hickory_proto::{
 
 pub const CLIENT_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x02];
 pub const SERVER_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x01];
+/// The server's addresses in the frames, and the broadcast address of its IPv4 subnet (/24).
+pub const SERVER_V4: &str = "198.18.0.1";
+pub const SERVER_V6: &str = "fd00::1";
+pub const SERVER_SUBNET_BROADCAST: &str = "198.18.0.255";
 
 /// The EDNS part of a query.
 #[derive(Clone, Debug, Default)]
@@ -132,7 +136,7 @@ pub fn check_response(query_frame: &[u8], response: &[u8]) -> Result<Vec<u8>, St
 }
 
 /// RFC 1071: a header whose checksum is right sums to 0xFFFF over all its 16-bit words.
-fn ones_complement_sum_is_zero(header: &[u8]) -> bool {
+pub fn ones_complement_sum_is_zero(header: &[u8]) -> bool {
     let mut sum: u32 = header.chunks(2).map(|w| u32::from(u16::from_be_bytes([w[0], *w.get(1).unwrap_or(&0)]))).sum();
     while sum > 0xffff {
         sum = (sum & 0xffff) + (sum >> 16);

@@ -57,6 +57,14 @@ impl Netns {
         self.command(program).args(args).output().unwrap_or_else(|e| panic!("{program}: {e}"))
     }
 
+    /// Makes the stack put full UDP and TCP checksums in what `iface` sends, as they arrive
+    /// from a wire. A veth leaves them to offload otherwise: the frame then holds a partial sum,
+    /// which the receiving stack trusts but the XDP program, seeing only bytes, refuses.
+    pub fn full_checksums(&self, iface: &str) {
+        let out = self.output("ethtool", &["-K", iface, "tx", "off"]);
+        assert!(out.status.success(), "ethtool -K {iface} tx off: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
     /// Runs `f` on a thread that has entered this namespace; sockets it opens live there.
     pub fn enter<T: Send>(&self, f: impl FnOnce() -> T + Send) -> T {
         let file = File::open(self.path()).expect("namespace file");

@@ -1,6 +1,7 @@
 //! A server and a client namespace joined by one veth pair, addressed from 198.18.0.0/15 and
 //! fd00::/8. The client end carries a pass-through XDP program so that frames the server's XDP
-//! program sends back with XDP_TX are delivered.
+//! program sends back with XDP_TX are delivered, and sends full checksums, as a wire delivers
+//! them (the XDP program answers nothing else).
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
@@ -44,6 +45,7 @@ impl Pair {
             ns.ip(&["addr", "add", &format!("{v6}/64"), "dev", iface, "nodad"]);
             ns.ip(&["link", "set", iface, "up"]);
         }
+        client.full_checksums(&client_if);
         let pair = Pair {
             server,
             client,

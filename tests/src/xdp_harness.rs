@@ -4,6 +4,7 @@
 use std::{net::IpAddr, sync::Arc};
 
 use arc_swap::ArcSwap;
+use switchyard::bpf::local_maps::LocalTable;
 use switchyard::{
     answers::{AnswerTable, Served, Views, Zones},
     bpf::{
@@ -14,7 +15,9 @@ use switchyard::{
     config::Config,
     dns::authority::Authority,
 };
-use switchyard_common::{XdpConfig, program_names};
+use switchyard_common::{XdpConfig, local_addr, program_names};
+
+use crate::frames::{SERVER_MAC, SERVER_SUBNET_BROADCAST, SERVER_V4, SERVER_V6};
 
 pub struct XdpHarness {
     pub datapath: Datapath,
@@ -34,6 +37,7 @@ impl XdpHarness {
         let mut datapath = Datapath::load(None, max_entries).expect("load the XDP object (root needed)");
         datapath.set_views(&views).expect("views");
         let write_stats = MapWriter::default().write(&mut datapath.answers().unwrap(), &table).expect("write answers");
+        addressed_like_the_frames(&mut datapath);
         datapath
             .set_config(XdpConfig {
                 dns_port: config.server.dns_port,
@@ -62,4 +66,19 @@ impl XdpHarness {
     pub fn counter(&self, name: &str) -> u64 {
         self.datapath.counters().unwrap().into_iter().find(|(n, _)| *n == name).map(|(_, v)| v).expect("counter name")
     }
+}
+
+/// Writes what the daemon would for a host that owns the frames' server MAC and addresses: a
+/// test run's frame arrives on the loopback interface of the caller's namespace.
+fn addressed_like_the_frames(datapath: &mut Datapath) {
+    // SAFETY: a NUL-terminated name.
+    let lo = unsafe { libc::if_nametoindex(c"lo".as_ptr()) };
+    assert_ne!(lo, 0, "the loopback interface");
+    let maps = datapath.local_maps().expect("local maps not yet handed on");
+    maps.set_macs(&[(lo, SERVER_MAC)]).expect("write the MAC");
+    let mut table = LocalTable::default();
+    table.v4.insert(SERVER_V4.parse().unwrap(), local_addr::SERVED);
+    table.v4.insert(SERVER_SUBNET_BROADCAST.parse().unwrap(), local_addr::BROADCAST);
+    table.v6.insert(SERVER_V6.parse().unwrap(), local_addr::SERVED);
+    maps.set_addresses(&table).expect("write the local addresses");
 }

@@ -15,7 +15,7 @@ use proptest::{
 };
 use switchyard::bpf::test_run::{XDP_PASS, XDP_TX};
 use switchyard_tests::{
-    frames::{EdnsSpec, check_response, query, udp_frame},
+    frames::{EdnsSpec, check_response, ones_complement_sum_is_zero, query, udp_frame},
     privileges::have_root,
     xdp_harness::XdpHarness,
 };
@@ -99,6 +99,24 @@ fn valid_query(frame: &[u8]) -> Option<Vec<u8>> {
     standard.then(|| dns.to_vec())
 }
 
+/// Whether the IPv4 header checksum (IPv4) and the UDP checksum of `frame` are right, as
+/// etherparse recomputes them (a zero UDP checksum is "none" over IPv4 only).
+fn checksums_right(frame: &[u8]) -> bool {
+    let Ok(headers) = PacketHeaders::from_ethernet_slice(frame) else { return false };
+    let (Some(net), Some(TransportHeader::Udp(udp))) = (headers.net, headers.transport) else { return false };
+    let payload = headers.payload.slice();
+    match net {
+        etherparse::NetHeaders::Ipv4(ip, _) => {
+            // Summed over the raw bytes: a re-serialised header would drop the reserved flag bit.
+            let l3 = 14 + 4 * headers.link_exts.len();
+            let header_right = frame.get(l3..l3 + ip.header_len()).is_some_and(ones_complement_sum_is_zero);
+            header_right && (udp.checksum == 0 || udp.calc_checksum_ipv4(&ip, payload).is_ok_and(|c| c == udp.checksum))
+        }
+        etherparse::NetHeaders::Ipv6(ip, _) => udp.calc_checksum_ipv6(&ip, payload).is_ok_and(|c| c == udp.checksum),
+        _ => false,
+    }
+}
+
 fn check(
     h: &std::cell::RefCell<XdpHarness>,
     frame: &[u8],
@@ -120,6 +138,7 @@ fn check(
     transmitted.set(transmitted.get() + 1);
     let dns =
         valid_query(frame).ok_or_else(|| TestCaseError::fail(format!("XDP_TX for an invalid query {frame:02x?}")))?;
+    prop_assert!(checksums_right(frame), "XDP_TX for a query with a wrong checksum {:02x?}", frame);
     let reply = check_response(frame, &run.frame).map_err(TestCaseError::fail)?;
     let client = PacketHeaders::from_ethernet_slice(frame)
         .ok()

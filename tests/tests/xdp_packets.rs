@@ -275,6 +275,88 @@ fn never_answers_what_it_must_not() {
 }
 
 #[test]
+fn answers_only_what_is_addressed_to_this_host() {
+    if !have_root("answers_only_what_is_addressed_to_this_host") {
+        return;
+    }
+    let mut h = harness();
+    let good = query(0x2222, "www.example.com.", RecordType::A, None);
+    let to_mac = |mac: [u8; 6]| {
+        let mut frame = v4_query(&good);
+        frame[..6].copy_from_slice(&mac);
+        frame
+    };
+    passed(&mut h, &to_mac([0xff; 6]), "pass_mac_not_unicast");
+    passed(&mut h, &to_mac([0x01, 0x00, 0x5e, 0x00, 0x00, 0xfb]), "pass_mac_not_unicast");
+    passed(&mut h, &to_mac([0x33, 0x33, 0, 0, 0, 1]), "pass_mac_not_unicast");
+    passed(&mut h, &to_mac([0x02, 0, 0, 0, 0, 0x99]), "pass_mac_other_host");
+
+    // Destinations this host does not own, and its subnet broadcast.
+    for dst in ["198.18.0.99", "198.18.0.255", "198.18.0.0"] {
+        passed(&mut h, &udp_frame(None, ip(CLIENT_V4), ip(dst), 40000, 53, &good), "pass_not_local");
+    }
+    for dst in ["fd00:9::1", "fd00::99"] {
+        passed(&mut h, &udp_frame(None, ip(CLIENT_V6), ip(dst), 40000, 53, &good), "pass_not_local");
+    }
+
+    // Sources no client can have; answering them would reflect at a group or at ourselves.
+    for src in
+        ["224.0.0.5", "239.1.2.3", "255.255.255.255", "240.0.0.1", "127.0.0.1", "0.0.0.0", "198.18.0.255", SERVER_V4]
+    {
+        passed(&mut h, &udp_frame(None, ip(src), ip(SERVER_V4), 40000, 53, &good), "pass_bad_source");
+    }
+    for src in ["ff02::1", "ff05::2", "::", "::1", "::ffff:198.18.0.2"] {
+        passed(&mut h, &udp_frame(None, ip(src), ip(SERVER_V6), 40000, 53, &good), "pass_bad_source");
+    }
+
+    // Checksums: a bit flipped in transit anywhere the checksums cover.
+    let l4_v4 = 14 + 20;
+    let mut bad_udp = v4_query(&good);
+    bad_udp[l4_v4 + 6] ^= 0x01;
+    passed(&mut h, &bad_udp, "pass_bad_udp_checksum");
+    let mut bad_name = v4_query(&good);
+    bad_name[l4_v4 + 8 + 13] ^= 0x20; // "www" -> "wWw": still a hit, but not what was checksummed
+    passed(&mut h, &bad_name, "pass_bad_udp_checksum");
+    let cookie = EdnsSpec { cookie: true, ..EdnsSpec::default() };
+    for (client, server, l4) in [(CLIENT_V4, SERVER_V4, l4_v4), (CLIENT_V6, SERVER_V6, 14 + 40)] {
+        for name in ["www.example.com.", LONG_NAMES[0]] {
+            // An odd and an even name length put the OPT record at either parity.
+            let mut bad_opt =
+                udp_frame(None, ip(client), ip(server), 40000, 53, &query(3, name, RecordType::A, Some(&cookie)));
+            let last = bad_opt.len() - 1;
+            bad_opt[last] ^= 0x40; // the cookie's last byte
+            passed(&mut h, &bad_opt, "pass_bad_udp_checksum");
+            let mut shifted =
+                udp_frame(None, ip(client), ip(server), 40000, 53, &query(3, name, RecordType::A, Some(&cookie)));
+            shifted[last - 5] ^= 0x01; // a byte of a partial last word, or of a whole one
+            passed(&mut h, &shifted, "pass_bad_udp_checksum");
+        }
+        let mut bad_header = udp_frame(None, ip(client), ip(server), 40000, 53, &good);
+        bad_header[l4 + 8 + 2] ^= 0x01; // RD cleared, checksum not updated
+        passed(&mut h, &bad_header, "pass_bad_udp_checksum");
+    }
+    let mut zero_v6 = udp_frame(None, ip(CLIENT_V6), ip(SERVER_V6), 40000, 53, &good);
+    zero_v6[14 + 40 + 6..14 + 40 + 8].copy_from_slice(&[0, 0]);
+    passed(&mut h, &zero_v6, "pass_zero_udp_checksum_v6");
+    let mut bad_ip = v4_query(&good);
+    bad_ip[14 + 8] ^= 0x01; // TTL changed, header checksum not updated
+    passed(&mut h, &bad_ip, "pass_bad_ipv4_checksum");
+    assert_eq!(h.counter("answered_v4") + h.counter("answered_v6"), 0, "nothing was answered");
+
+    // IPv4 allows "no checksum" (zero): answered like any other query.
+    let mut zero_v4 = v4_query(&good);
+    zero_v4[l4_v4 + 6..l4_v4 + 8].copy_from_slice(&[0, 0]);
+    let run = h.run(&zero_v4).expect("test run");
+    assert_eq!(run.action, XDP_TX, "a zero UDP checksum over IPv4 is no checksum");
+    let reply = check_response(&zero_v4, &run.frame).unwrap_or_else(|e| panic!("bad response frame: {e}"));
+    assert_eq!(Some(reply), h.userspace(&good, ip(CLIENT_V4)));
+
+    // A frame that arrived on an interface the daemon has not described.
+    h.datapath.local_maps().unwrap().set_macs(&[]).unwrap();
+    passed(&mut h, &v4_query(&good), "pass_unknown_interface");
+}
+
+#[test]
 fn disabled_until_userspace_turns_it_on() {
     if !have_root("disabled_until_userspace_turns_it_on") {
         return;
@@ -301,7 +383,7 @@ fn answers_stop_when_the_liveness_stamp_goes_stale_and_come_back_with_a_new_one(
     let config = switchyard_common::XdpConfig {
         dns_port: 53,
         edns_udp_payload: 1232,
-        enabled: switchyard_common::FLAG_ENABLED,
+        flags: switchyard_common::FLAG_ENABLED,
         stale_after_ns: stale_after.as_nanos() as u64,
     };
     h.datapath.set_config(config).unwrap();

@@ -122,6 +122,7 @@ fn test() -> Result {
     build(false)?;
     packages::ensure(&packages::TESTS)?;
     packages::ensure_lab_servers()?;
+    packages::ensure_test_servers()?;
     let root = workspace_root();
     run(Command::new(env!("CARGO"))
         .current_dir(&root)

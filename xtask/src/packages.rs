@@ -7,8 +7,15 @@ use crate::{Result, run};
 /// (command that must exist, package that provides it)
 pub type Needs = [(&'static str, &'static str)];
 
-pub const TESTS: [(&str, &str); 3] = [("dig", "bind9-dnsutils"), ("ip", "iproute2"), ("sqlite3", "sqlite3")];
-pub const LAB: [(&str, &str); 2] = [("dig", "bind9-dnsutils"), ("ip", "iproute2")];
+/// `ethtool` makes the veth ends that send queries put full checksums in them (see the README).
+pub const TESTS: [(&str, &str); 4] =
+    [("dig", "bind9-dnsutils"), ("ip", "iproute2"), ("sqlite3", "sqlite3"), ("ethtool", "ethtool")];
+pub const LAB: [(&str, &str); 3] = [("dig", "bind9-dnsutils"), ("ip", "iproute2"), ("ethtool", "ethtool")];
+
+/// The real resolver the tests put in front of the server; its own service is kept stopped
+/// (the tests start it inside a client namespace).
+pub const TEST_SERVERS: [&str; 1] = ["unbound"];
+const TEST_UNITS: [&str; 2] = ["unbound", "unbound-resolvconf"];
 
 /// What the two-site lab runs per site besides the daemon: the load balancer. Its service is
 /// kept stopped; the lab starts its own haproxy inside each site's namespace.
@@ -52,6 +59,11 @@ pub fn ensure_servers(packages: &[&str]) -> Result {
 /// The lab's load balancer, installed like the bench's servers; only its own unit is stopped.
 pub fn ensure_lab_servers() -> Result {
     ensure_stopped(&LAB_SERVERS, &LAB_UNITS)
+}
+
+/// The tests' resolver, installed like the bench's servers.
+pub fn ensure_test_servers() -> Result {
+    ensure_stopped(&TEST_SERVERS, &TEST_UNITS)
 }
 
 /// Installs `packages` with service starts refused, then stops and disables `units` (only those).

@@ -60,6 +60,23 @@ counters! {
     PassHashCollision = "pass_hash_collision",
     /// The daemon's liveness stamp is older than `stale_after`: it died without cleanup.
     PassStale = "pass_stale",
+    /// A frame to the broadcast MAC or a multicast MAC.
+    PassMacNotUnicast = "pass_mac_not_unicast",
+    /// A unicast frame to another host's MAC (promiscuous capture, a bridge's flood).
+    PassMacOtherHost = "pass_mac_other_host",
+    /// Arrived on an interface whose MAC the daemon has not written.
+    PassUnknownInterface = "pass_unknown_interface",
+    /// To a unicast address this host does not own or serves no DNS on (the subnet broadcast
+    /// included).
+    PassNotLocal = "pass_not_local",
+    /// From an address no client can have: multicast, broadcast (also a subnet's), loopback,
+    /// unspecified, IPv4-mapped, or one of this host's own IPv4 addresses.
+    PassBadSource = "pass_bad_source",
+    PassBadIpv4Checksum = "pass_bad_ipv4_checksum",
+    /// The UDP checksum does not match (a local sender on veth leaves it to offload: see README).
+    PassBadUdpChecksum = "pass_bad_udp_checksum",
+    /// UDP over IPv6 without a checksum, which IPv6 does not allow (RFC 8200 8.1).
+    PassZeroUdpChecksumV6 = "pass_zero_udp_checksum_v6",
 }
 
 #[cfg(test)]

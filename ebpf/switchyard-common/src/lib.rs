@@ -15,8 +15,8 @@ mod record;
 pub use checksum::{fold, fold_swapped, ones_complement_sum, word_sum_swapped};
 pub use counters::Counter;
 pub use maps::{
-    DEFAULT_VIEW, FLAG_ENABLED, FLAG_HAS_VIEWS, MAX_ADDRS, MapEntry, MapKey, Scratch, XdpConfig, map_names,
-    program_names,
+    DEFAULT_VIEW, FLAG_ENABLED, FLAG_HAS_VIEWS, InterfaceMac, MAX_ADDRS, MAX_XDP_INTERFACES, MapEntry, MapKey, OwnMacs,
+    Scratch, XdpConfig, local_addr, map_names, program_names,
 };
 pub use name::{MAX_NAME_LEN, NAME_HASH_SEED, NAME_WORDS, PackedName, lowercase_word, mix_word};
 /// The record types the answer map holds.

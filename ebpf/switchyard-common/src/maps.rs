@@ -113,6 +113,38 @@ impl XdpConfig {
 pub const FLAG_ENABLED: u32 = 1;
 pub const FLAG_HAS_VIEWS: u32 = 2;
 
+/// Most interfaces the program is attached to at once (each has a slot in `OwnMacs`).
+pub const MAX_XDP_INTERFACES: usize = 8;
+
+/// One interface the program is attached to, and its MAC address.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct InterfaceMac {
+    /// 0 marks an unused slot; the used slots come first.
+    pub ifindex: u32,
+    pub mac: [u8; 6],
+    pub _pad: [u8; 2],
+}
+
+/// Value of the `OWN_MACS` array map (one element): the MAC of every interface the program is
+/// attached to. An array element because the kernel inlines array lookups; a hash map keyed
+/// by ifindex would cost a call and a hash per frame.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OwnMacs {
+    pub interfaces: [InterfaceMac; MAX_XDP_INTERFACES],
+}
+
+/// Values of the local-address maps (`LOCAL_V4`, `LOCAL_V6`), keyed by address.
+pub mod local_addr {
+    /// This host's address, which a DNS socket listens on: queries to it may be answered.
+    pub const SERVED: u32 = 1;
+    /// This host's address, but no DNS socket listens on it.
+    pub const NOT_SERVED: u32 = 2;
+    /// The broadcast address of one of this host's IPv4 subnets.
+    pub const BROADCAST: u32 = 3;
+}
+
 /// Names of the maps in the object, also their pin file names.
 pub mod map_names {
     pub const ANSWERS: &str = "ANSWERS";
@@ -123,6 +155,9 @@ pub mod map_names {
     /// The daemon's liveness stamp: one `u64`, CLOCK_MONOTONIC nanoseconds (the clock of
     /// `bpf_ktime_get_ns`), written every stamp period.
     pub const STAMP: &str = "STAMP";
+    pub const OWN_MACS: &str = "OWN_MACS";
+    pub const LOCAL_V4: &str = "LOCAL_V4";
+    pub const LOCAL_V6: &str = "LOCAL_V6";
 }
 
 /// Names of the programs in the object.
@@ -142,6 +177,7 @@ mod pod {
     unsafe impl aya::Pod for MapKey {}
     unsafe impl aya::Pod for MapEntry {}
     unsafe impl aya::Pod for XdpConfig {}
+    unsafe impl aya::Pod for OwnMacs {}
 }
 
 #[cfg(test)]
@@ -162,5 +198,6 @@ mod tests {
         assert_eq!(core::mem::size_of::<MapKey>(), 16);
         assert_eq!(core::mem::size_of::<MapEntry>(), 16 + crate::MAX_NAME_LEN + 16 * MAX_ADDRS);
         assert_eq!(core::mem::size_of::<XdpConfig>(), 16);
+        assert_eq!(core::mem::size_of::<OwnMacs>(), 12 * MAX_XDP_INTERFACES);
     }
 }

@@ -26,6 +26,22 @@ pub const IPV4_FRAGMENT_BITS: u16 = 0x3fff;
 pub const IPV4_FIRST_NON_UNICAST: u8 = 224;
 /// First byte of every IPv6 multicast address (ff00::/8).
 pub const IPV6_MULTICAST: u8 = 0xff;
+/// First byte of IPv4 "this network" sources (0.0.0.0/8, the unspecified address among them).
+pub const IPV4_THIS_NETWORK: u8 = 0;
+/// First byte of IPv4 loopback addresses (127.0.0.0/8).
+pub const IPV4_LOOPBACK: u8 = 127;
+/// The low 64 bits of the IPv6 loopback address ::1 (the high ones are zero).
+pub const IPV6_LOOPBACK_LOW: u64 = 1;
+/// Bits 32..64 of the low half of an IPv4-mapped IPv6 address (::ffff:0:0/96).
+pub const IPV6_V4_MAPPED_MARK: u64 = 0xffff;
+
+/// The group bit of a destination MAC address (first byte): set for multicast and broadcast.
+pub const ETH_GROUP_BIT: u8 = 0x01;
+
+/// A UDP checksum field of zero: "no checksum", allowed over IPv4 only (RFC 768, RFC 8200 8.1).
+pub const UDP_NO_CHECKSUM: u16 = 0;
+/// The ones'-complement sum, checksum field included, of data whose checksum is right.
+pub const CHECKSUM_VALID_SUM: u16 = 0xffff;
 
 // Bits of the DNS header's flags word (RFC 1035 4.1.1, RFC 4035 3.2.2).
 /// Set in responses.

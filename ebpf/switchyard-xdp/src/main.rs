@@ -9,6 +9,7 @@
 #![no_std]
 #![no_main]
 
+mod addressed;
 mod checksum;
 mod liveness;
 mod maps;

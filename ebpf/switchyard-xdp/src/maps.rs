@@ -5,13 +5,14 @@
 //! other user while this CPU runs the program, and `scratch` is called once per run, so its
 //! `&mut` is the only reference. An `ANSWERS` value is only read, and holds plain bytes: if the
 //! daemon replaces it during a run (see its writer), the run reads a mix of two answers for
-//! that one response, never invalid memory.
+//! that one response, never invalid memory. `OWN_MACS` and the `LOCAL_*` values are only read,
+//! and are plain integers and bytes.
 
 use aya_ebpf::{
     macros::map,
     maps::{Array, HashMap, LpmTrie, PerCpuArray, lpm_trie::Key as PrefixKey},
 };
-use switchyard_common::{Counter, MapEntry, MapKey, Scratch, XdpConfig};
+use switchyard_common::{Counter, MapEntry, MapKey, OwnMacs, Scratch, XdpConfig};
 
 /// Preallocated (no BPF_F_NO_PREALLOC): a lookup of an entry that is not in the CPU's caches
 /// measured about a fifth cheaper than with allocate-on-insert (`cargo xtask bench xdp`,
@@ -33,6 +34,16 @@ static VIEWS_V4: LpmTrie<[u8; 4], u32> = LpmTrie::with_max_entries(16384, 0);
 static VIEWS_V6: LpmTrie<[u8; 16], u32> = LpmTrie::with_max_entries(16384, 0);
 #[map]
 static STAMP: Array<u64> = Array::with_max_entries(1, 0);
+/// The MAC of every interface the program is attached to (one element, see `OwnMacs`).
+#[map]
+static OWN_MACS: Array<OwnMacs> = Array::with_max_entries(1, 0);
+/// This host's addresses and IPv4 broadcast addresses (`switchyard_common::local_addr`), kept
+/// in step with the interfaces by the daemon. Keyed by the address's bytes as they stand in the
+/// packet, held in integers so that the key on the stack is aligned.
+#[map]
+static LOCAL_V4: HashMap<u32, u32> = HashMap::with_max_entries(4096, 0);
+#[map]
+static LOCAL_V6: HashMap<[u64; 2], u32> = HashMap::with_max_entries(4096, 0);
 
 #[inline(always)]
 pub fn config() -> Option<&'static XdpConfig> {
@@ -81,4 +92,21 @@ pub fn view_v4(addr: [u8; 4]) -> Option<u32> {
 #[inline(always)]
 pub fn view_v6(addr: [u8; 16]) -> Option<u32> {
     VIEWS_V6.get(PrefixKey::new(u128::BITS, addr)).copied()
+}
+
+#[inline(always)]
+pub fn own_macs() -> Option<&'static OwnMacs> {
+    OWN_MACS.get(0)
+}
+
+/// What the address with these bytes is to this host (`switchyard_common::local_addr`); `None`
+/// when nothing.
+#[inline(always)]
+pub fn local_v4(addr: u32) -> Option<u32> {
+    unsafe { LOCAL_V4.get(&addr) }.copied()
+}
+
+#[inline(always)]
+pub fn local_v6(addr: [u64; 2]) -> Option<u32> {
+    unsafe { LOCAL_V6.get(&addr) }.copied()
 }

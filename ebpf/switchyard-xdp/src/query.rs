@@ -20,7 +20,7 @@ use crate::{maps, packet::Cursor};
 /// Most EDNS options inspected; queries with more are left to userspace.
 const MAX_OPTIONS: usize = 8;
 /// Longest OPT RDATA inspected.
-const MAX_OPT_RDATA: usize = 512;
+pub const MAX_OPT_RDATA: usize = 512;
 
 /// Where the layers of an accepted frame are.
 pub struct Frame {
@@ -35,6 +35,8 @@ pub struct Frame {
 /// What the response needs from the query.
 pub struct Question {
     pub id: u16,
+    /// Sum of the query header's six words, for the UDP checksum.
+    pub header_sum: u64,
     /// RD and CD of the query, to be copied.
     pub copied_flags: u16,
     pub name_len: usize,
@@ -183,7 +185,9 @@ pub fn question(ctx: &XdpContext, f: &Frame, scratch: &mut Scratch) -> Result<Qu
         None
     };
     let copied_flags = flags & (DNS_FLAG_RD | DNS_FLAG_CD);
-    Ok(Question { id, copied_flags, name_len, name_sum, qtype, edns_do })
+    // One question and no answer or authority records (checked above).
+    let header_sum = id as u64 + flags as u64 + 1 + arcount as u64;
+    Ok(Question { id, header_sum, copied_flags, name_len, name_sum, qtype, edns_do })
 }
 
 /// Label bytes the walk reads at most: a name of `MAX_NAME_LEN` bytes has up to 47 labels (each

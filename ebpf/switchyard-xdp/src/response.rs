@@ -15,6 +15,7 @@ use switchyard_common::{
 };
 
 use crate::{
+    addressed,
     checksum::{at_parity, finish, finish_udp, sum_bytes},
     liveness, maps,
     packet::{self, Packet},
@@ -35,6 +36,7 @@ pub fn respond(ctx: &XdpContext) -> Result<Counter, Counter> {
         return Err(Counter::PassStale);
     }
     let frame = query::frame(ctx, config.dns_port)?;
+    addressed::to_this_host(ctx, &frame)?;
     let scratch = maps::scratch().ok_or(Counter::PassDisabled)?;
     let q = query::question(ctx, &frame, scratch)?;
     scratch.key.view =
@@ -44,6 +46,7 @@ pub fn respond(ctx: &XdpContext) -> Result<Counter, Counter> {
     if count == 0 || count > MAX_ADDRS {
         return Err(Counter::PassMiss);
     }
+    addressed::checksums_ok(ctx, &frame, &q)?;
 
     // Grow or shrink the frame first: if that fails the frame is still untouched.
     let answers_at = q.end();

@@ -73,6 +73,8 @@ impl Topology {
         ]);
         self.wan.ip(&["link", "set", port, "master", BRIDGE]);
         self.wan.ip(&["link", "set", port, "up"]);
+        // Queries reach the sites' XDP programs with full checksums, as from a wire.
+        ns.full_checksums(WAN_IF);
     }
 
     fn pass_program(&self, port: &str) -> Result<aya::Ebpf, String> {

@@ -85,7 +85,6 @@ pub fn harness() -> XdpHarness {
     XdpHarness::new(&zone(), table(), views())
 }
 
-pub const SERVER_V4: &str = "198.18.0.1";
-pub const SERVER_V6: &str = "fd00::1";
+pub use switchyard_tests::frames::{SERVER_V4, SERVER_V6};
 pub const CLIENT_V4: &str = "198.18.0.2";
 pub const CLIENT_V6: &str = "fd00::2";

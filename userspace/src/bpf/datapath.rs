@@ -5,6 +5,7 @@
 
 use std::{
     collections::HashMap as StdHashMap,
+    net::IpAddr,
     path::{Path, PathBuf},
     time::Duration,
 };
@@ -20,10 +21,15 @@ use tracing::info;
 
 use super::{
     links::{Attached, Links},
+    local_maps::{LocalMaps, LocalMapsError},
     pins::{self, Fit},
     stamp,
 };
-use crate::{answers::Views, config::XdpMode as ConfigMode};
+use crate::{
+    answers::Views,
+    config::XdpMode as ConfigMode,
+    local_addresses::{Follower, LocalAddressError},
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DatapathError {
@@ -43,6 +49,10 @@ pub enum DatapathError {
     Pin { name: &'static str, path: PathBuf, source: aya::pin::PinError },
     #[error("{0}: {1}")]
     Io(PathBuf, std::io::Error),
+    #[error(transparent)]
+    LocalMaps(#[from] LocalMapsError),
+    #[error(transparent)]
+    LocalAddresses(#[from] LocalAddressError),
 }
 
 /// The loaded program and its maps. Dropping it stops the liveness stamp; the pinned maps and
@@ -64,6 +74,9 @@ pub struct Datapath {
     stamp: Option<tokio::task::JoinHandle<()>>,
     /// The stamp period in milliseconds, as the stamping task reads it.
     stamp_period_ms: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// The MAC and local-address maps, until `follow_local_addresses` hands them to the follower.
+    local_maps: Option<LocalMaps>,
+    local_addresses: Option<Follower>,
     _logger: Option<tokio::task::JoinHandle<()>>,
 }
 
@@ -109,6 +122,7 @@ impl Datapath {
             program.load().map_err(|e| DatapathError::Program(program_names::RESPONDER, e))?;
         }
         let logger = if pin_dir.is_some() { forward_kernel_logs(&mut ebpf) } else { None };
+        let local_maps = Some(LocalMaps::take(&mut ebpf)?);
         if !adopted.is_empty() {
             info!(maps = ?adopted, "maps of an earlier daemon adopted");
         }
@@ -122,6 +136,8 @@ impl Datapath {
             has_views: false,
             stamp: None,
             stamp_period_ms: Default::default(),
+            local_maps,
+            local_addresses: None,
             _logger: logger,
         })
     }
@@ -129,6 +145,33 @@ impl Datapath {
     /// Whether `map` was adopted with an earlier daemon's contents.
     pub fn adopted(&self, map: &str) -> bool {
         self.adopted.contains(&map)
+    }
+
+    /// The MAC and local-address maps, to be written by hand (packet tests, benchmarks); `None`
+    /// once the daemon follows the interfaces.
+    pub fn local_maps(&mut self) -> Option<&mut LocalMaps> {
+        self.local_maps.as_mut()
+    }
+
+    /// Writes the MACs of `interfaces` and the addresses the sockets bound to `listen` hear,
+    /// and keeps both in step with the interfaces until the datapath is dropped. Call before
+    /// attaching: until then the program answers nothing.
+    pub async fn follow_local_addresses(
+        &mut self,
+        listen: &[IpAddr],
+        interfaces: &[String],
+    ) -> Result<(), DatapathError> {
+        let maps = self.local_maps.take().expect("the local maps are followed once");
+        self.local_addresses = Some(Follower::start(maps, listen, interfaces).await?);
+        Ok(())
+    }
+
+    /// Follows other listen addresses or interfaces (a reload); the maps change moments later,
+    /// and until then a frame to a new address or interface is passed to userspace.
+    pub fn update_local_addresses(&self, listen: &[IpAddr], interfaces: &[String]) {
+        if let Some(follower) = &self.local_addresses {
+            follower.update(listen, interfaces);
+        }
     }
 
     /// Loads one more program of the object (the pass-through or swap-only one) and returns it.

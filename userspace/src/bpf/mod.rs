@@ -1,9 +1,10 @@
 //! The kernel side as seen from userspace: loading and attaching the XDP program, pinning its
-//! maps, writing answers into them and reading its counters.
+//! maps, writing answers, MACs and local addresses into them and reading its counters.
 pub mod answer_map;
 pub mod counters;
 pub mod datapath;
 pub mod links;
+pub mod local_maps;
 pub mod pins;
 pub mod stamp;
 pub mod test_run;

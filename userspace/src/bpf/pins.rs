@@ -16,13 +16,16 @@ use super::datapath::DatapathError;
 
 /// The maps pinned for the operator's commands and for the next daemon (`AYA_LOGS` carries the
 /// program's log lines).
-pub const PINNED_MAPS: [&str; 7] = [
+pub const PINNED_MAPS: [&str; 10] = [
     map_names::ANSWERS,
     map_names::COUNTERS,
     map_names::CONFIG,
     map_names::VIEWS_V4,
     map_names::VIEWS_V6,
     map_names::STAMP,
+    map_names::OWN_MACS,
+    map_names::LOCAL_V4,
+    map_names::LOCAL_V6,
     "AYA_LOGS",
 ];
 

@@ -103,6 +103,7 @@ fn userspace(out: &mut Exposition, counters: &ServerCounters) {
         ("formerr", u.formerr),
         ("notimp", u.notimp),
         ("badvers", u.badvers),
+        ("notauth", u.notauth),
         ("dropped", u.dropped),
     ] {
         out.sample("switchyard_userspace_responses_total", &[("outcome", outcome)], v);

@@ -127,7 +127,7 @@ impl Daemon {
                 .await
                 .with_context(|| format!("binding DNS port {}", config.server.dns_port))?;
 
-        let datapath = start::datapath(&config, &views, &mut answers)?;
+        let datapath = start::datapath(&config, &views, &mut answers).await?;
         if let Some(predecessor) = predecessor {
             let pid = predecessor.pid;
             predecessor.finish().with_context(|| format!("stopping the replaced daemon (pid {pid})"))?;

@@ -131,6 +131,7 @@ fn rewrite_datapath(
     dp.set_views(views)?;
     dp.set_config(super::start::xdp_config(new))?;
     dp.set_stale_after(new.xdp.stale_after());
+    dp.update_local_addresses(&new.server.listen, &new.xdp.interfaces);
     for iface in new.xdp.interfaces.iter().filter(|i| !old.xdp.interfaces.contains(i)) {
         dp.attach(iface, new.xdp.mode)?;
     }

@@ -72,9 +72,13 @@ fn saved_operator_state(file: &Path, config: &Config) -> OperatorState {
 }
 
 /// Loads the XDP program (adopting the maps an earlier daemon pinned), writes the current
-/// answers, starts the liveness stamp and attaches it, taking over an earlier daemon's links;
-/// `None` with `mode = "off"`.
-pub fn datapath(config: &Config, views: &Views, answers: &mut AnswerController) -> anyhow::Result<Option<Datapath>> {
+/// answers, this host's MACs and addresses, starts the liveness stamp and attaches it, taking
+/// over an earlier daemon's links; `None` with `mode = "off"`.
+pub async fn datapath(
+    config: &Config,
+    views: &Views,
+    answers: &mut AnswerController,
+) -> anyhow::Result<Option<Datapath>> {
     if config.xdp.mode == XdpMode::Off {
         return Ok(None);
     }
@@ -84,6 +88,7 @@ pub fn datapath(config: &Config, views: &Views, answers: &mut AnswerController) 
     }
     answers.write_map(&mut dp)?;
     dp.set_views(views)?;
+    dp.follow_local_addresses(&config.server.listen, &config.xdp.interfaces).await?;
     dp.start_stamping(config.xdp.stale_after())?;
     dp.set_config(xdp_config(config))?;
     for iface in &config.xdp.interfaces {

@@ -1,5 +1,7 @@
-//! Authoritative answers: SOA/NS at the apex, A/AAAA from the answer table, NXDOMAIN vs NODATA,
-//! REFUSED outside our zones, EDNS (version, DO, Client Subnet) and truncation.
+//! Authoritative answers: SOA/NS at the apex (with glue for name servers inside the zone),
+//! A/AAAA from the answer table, NXDOMAIN vs NODATA, REFUSED outside our zones, EDNS (version,
+//! DO, Client Subnet) and truncation. TSIG is not supported: a signed query is answered NOTAUTH
+//! with an unsigned TSIG record saying BADKEY (RFC 8945 5.2), as by a server that knows no key.
 //!
 //! For a query the XDP program could answer, this gives the same bytes in the header, question,
 //! answer section and OPT record, so a packet that falls back gets what a hot one would have.
@@ -18,14 +20,16 @@ use hickory_proto::{
     rr::{
         DNSClass, Name, RData, Record, RecordType,
         rdata::{
-            A, AAAA,
+            A, AAAA, NS, TSIG,
             opt::{ClientSubnet, EdnsCode, EdnsOption},
+            tsig::TsigError,
         },
     },
+    serialize::binary::DecodeError,
 };
 use switchyard_common::DEFAULT_VIEW;
 
-use crate::answers::{Served, Zone, wire_name};
+use crate::answers::{AnswerTable, Served, Zone, wire_name};
 
 /// How a query was handled, for counters.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,6 +41,8 @@ pub enum Outcome {
     FormErr,
     NotImp,
     BadVers,
+    /// TSIG-signed: no key is known (TSIG is not supported).
+    NotAuth,
     /// Not answered at all (a response, or too short to have a header).
     Dropped,
 }
@@ -66,7 +72,7 @@ impl Authority {
     pub fn respond(&self, request: &[u8], client: IpAddr, tcp: bool) -> Reply {
         let query = match Message::from_vec(request) {
             Ok(q) => q,
-            Err(_) => return self.format_error(request),
+            Err(e) => return self.format_error(request, &e),
         };
         if query.metadata.message_type != MessageType::Query {
             return Reply { bytes: None, outcome: Outcome::Dropped };
@@ -77,11 +83,16 @@ impl Authority {
         response.add_queries(query.queries.iter().cloned());
 
         if let Some(edns) = &query.edns {
-            response.set_edns(self.response_edns(edns));
+            response.set_edns(self.response_edns(edns.flags().dnssec_ok));
             if edns.version() > 0 {
                 response.metadata.response_code = ResponseCode::BADVERS;
                 return self.finish(response, &query, tcp, Outcome::BadVers);
             }
+        }
+        if let Some(badkey) = unsigned_badkey(&query) {
+            response.metadata.response_code = ResponseCode::NotAuth;
+            response.signature = Some(Box::new(badkey));
+            return self.finish(response, &query, tcp, Outcome::NotAuth);
         }
         if query.metadata.op_code != OpCode::Query {
             response.metadata.response_code = ResponseCode::NotImp;
@@ -112,13 +123,17 @@ impl Authority {
             if !served.zones.exists(&name) {
                 response.metadata.response_code = ResponseCode::NXDomain;
                 response.add_authority(zone.soa.clone());
+                // RFC 7871 7.2.1: the option goes back with negative answers too.
+                self.set_subnet_scope(&mut response, &query, scope);
                 return self.finish(response, &query, tcp, Outcome::NxDomain);
             }
             response.add_authority(zone.soa.clone());
             self.set_subnet_scope(&mut response, &query, scope);
             return self.finish(response, &query, tcp, Outcome::NoData);
         }
+        let glue = glue(&served.table, zone, &answers, view);
         response.add_answers(answers);
+        response.add_additionals(glue);
         self.set_subnet_scope(&mut response, &query, scope);
         self.finish(response, &query, tcp, Outcome::Answered)
     }
@@ -156,13 +171,9 @@ impl Authority {
                 continue;
             }
             if let Some(set) = table.lookup(view, code, name) {
-                out.extend(set.addrs.iter().map(|addr| {
-                    let rdata = match addr {
-                        IpAddr::V4(a) => RData::A(A(*a)),
-                        IpAddr::V6(a) => RData::AAAA(AAAA(*a)),
-                    };
-                    Record::from_rdata(qname.clone(), set.ttl, rdata)
-                }));
+                out.extend(
+                    set.addrs.iter().map(|addr| Record::from_rdata(qname.clone(), set.ttl, address_rdata(*addr))),
+                );
             }
         }
         out
@@ -196,21 +207,27 @@ impl Authority {
         edns.options_mut().insert(EdnsOption::Subnet(echoed));
     }
 
-    fn response_edns(&self, query_edns: &Edns) -> Edns {
+    /// Our OPT record: our payload size, version 0, the query's DO bit.
+    fn response_edns(&self, dnssec_ok: bool) -> Edns {
         let mut edns = Edns::new();
         edns.set_max_payload(self.edns_payload.load(Ordering::Relaxed));
         edns.set_version(0);
-        edns.set_dnssec_ok(query_edns.flags().dnssec_ok);
+        edns.set_dnssec_ok(dnssec_ok);
         edns
     }
 
-    /// A message we could not parse: FORMERR with its id if it has a header, else nothing.
-    fn format_error(&self, request: &[u8]) -> Reply {
+    /// A message we could not parse: FORMERR with its id if it has a header, else nothing. A
+    /// query with more than one OPT record speaks EDNS, so its FORMERR carries our OPT record
+    /// (RFC 6891 7).
+    fn format_error(&self, request: &[u8], error: &DecodeError) -> Reply {
         if request.len() < 12 || request[2] & 0x80 != 0 {
             return Reply { bytes: None, outcome: Outcome::Dropped };
         }
         let id = u16::from_be_bytes([request[0], request[1]]);
-        let response = Message::error_msg(id, OpCode::Query, ResponseCode::FormErr);
+        let mut response = Message::error_msg(id, OpCode::Query, ResponseCode::FormErr);
+        if matches!(error, DecodeError::DuplicateEdns) {
+            response.set_edns(self.response_edns(false));
+        }
         Reply { bytes: response.to_vec().ok(), outcome: Outcome::FormErr }
     }
 
@@ -230,6 +247,55 @@ impl Authority {
         truncated.metadata.truncation = true;
         Reply { bytes: truncated.to_vec().ok(), outcome }
     }
+}
+
+/// The addresses of the name servers among `records` that lie inside the zone (RFC 1034 4.3.2:
+/// a resolver could not find them otherwise).
+fn glue(table: &AnswerTable, zone: &Zone, records: &[Record], view: u32) -> Vec<Record> {
+    let mut glue = Vec::new();
+    for record in records {
+        let RData::NS(NS(server)) = &record.data else { continue };
+        if !zone.name.zone_of(server) {
+            continue;
+        }
+        let name = wire_name(server);
+        for code in [switchyard_common::QTYPE_A, switchyard_common::QTYPE_AAAA] {
+            if let Some(set) = table.lookup(view, code, &name) {
+                glue.extend(
+                    set.addrs.iter().map(|addr| Record::from_rdata(server.clone(), set.ttl, address_rdata(*addr))),
+                );
+            }
+        }
+    }
+    glue
+}
+
+fn address_rdata(addr: IpAddr) -> RData {
+    match addr {
+        IpAddr::V4(a) => RData::A(A(a)),
+        IpAddr::V6(a) => RData::AAAA(AAAA(a)),
+    }
+}
+
+/// For a TSIG-signed query, the TSIG record of the answer: BADKEY, unsigned (no MAC), as RFC
+/// 8945 5.2 and 5.3.2 ask of a server that does not know the key.
+fn unsigned_badkey(query: &Message) -> Option<Record<TSIG>> {
+    let (key, signed) = query.additionals.iter().find_map(|r| match &r.data {
+        RData::TSIG(tsig) => Some((r.name.clone(), tsig)),
+        _ => None,
+    })?;
+    let tsig = TSIG::new(
+        signed.algorithm.clone(),
+        signed.time,
+        signed.fudge,
+        Vec::new(),
+        signed.oid,
+        Some(TsigError::BadKey),
+        Vec::new(),
+    );
+    let mut record = Record::from_rdata(key, 0, tsig);
+    record.dns_class = DNSClass::ANY;
+    Some(record)
 }
 
 fn client_subnet(query: &Message) -> Option<&ClientSubnet> {

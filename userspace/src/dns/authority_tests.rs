@@ -5,8 +5,12 @@ use std::net::IpAddr;
 use hickory_proto::{
     op::{Edns, Message, Query, ResponseCode},
     rr::{
-        Name, RData, RecordType,
-        rdata::opt::{ClientSubnet, EdnsCode, EdnsOption},
+        DNSClass, Name, RData, Record, RecordType,
+        rdata::{
+            TSIG,
+            opt::{ClientSubnet, EdnsCode, EdnsOption},
+            tsig::{TsigAlgorithm, TsigError},
+        },
     },
 };
 
@@ -30,6 +34,7 @@ fn config() -> ConfigText {
         .service("www.example.com.", 30, &["one", "two"])
         .line(r#"views.eu = ["two", "one"]"#)
         .fixed_service("many.deep.example.com.", &many, &[])
+        .fixed_service("ns1.example.com.", &["198.18.53.1"], &["fd00:53::1"])
 }
 
 fn authority() -> Authority {
@@ -188,4 +193,90 @@ fn garbage_gets_formerr_or_nothing() {
         Outcome::Dropped,
         "never answer a response"
     );
+}
+
+fn with_subnet(mut m: Message, subnet: &str, prefix: u8) -> Message {
+    let subnet = ClientSubnet::new(subnet.parse().unwrap(), prefix, 0);
+    m.edns.get_or_insert_with(Edns::new).options_mut().insert(EdnsOption::Subnet(subnet));
+    m
+}
+
+fn echoed_subnet(m: &Message) -> Option<(u8, u8)> {
+    match m.edns.as_ref()?.option(EdnsCode::Subnet)? {
+        EdnsOption::Subnet(s) => Some((s.source_prefix(), s.scope_prefix())),
+        _ => None,
+    }
+}
+
+#[test]
+fn two_opt_records_get_formerr_with_our_opt() {
+    let a = authority();
+    let mut bytes = with_edns(query("www.example.com.", RecordType::A), 1232).to_vec().unwrap();
+    // A second OPT record (root owner, type 41, payload 512, no options) and ARCOUNT 2.
+    bytes.extend_from_slice(&[0, 0, 41, 2, 0, 0, 0, 0, 0, 0, 0]);
+    bytes[11] = 2;
+    let reply = a.respond(&bytes, "198.18.0.2".parse().unwrap(), false);
+    assert_eq!(reply.outcome, Outcome::FormErr);
+    let r = Message::from_vec(&reply.bytes.unwrap()).unwrap();
+    assert_eq!((r.metadata.id, r.metadata.response_code), (4242, ResponseCode::FormErr));
+    let edns = r.edns.expect("RFC 6891 7: FORMERR with our OPT record");
+    assert_eq!((edns.version(), edns.max_payload()), (0, 1232));
+}
+
+#[test]
+fn nxdomain_nodata_and_answers_all_echo_client_subnet() {
+    let a = authority();
+    let ecs = |name: &str, rtype| with_subnet(with_edns(query(name, rtype), 1232), "198.18.130.0", 24);
+    let (nx, outcome) = ask(&a, &ecs("missing.example.com.", RecordType::A), "198.18.0.2");
+    assert_eq!(outcome, Outcome::NxDomain);
+    assert_eq!(echoed_subnet(&nx), Some((24, 0)), "RFC 7871 7.2.1: NXDOMAIN carries the option, scope 0");
+    let (nodata, outcome) = ask(&a, &ecs("www.example.com.", RecordType::MX), "198.18.0.2");
+    assert_eq!(outcome, Outcome::NoData);
+    assert_eq!(echoed_subnet(&nodata), Some((24, 17)));
+    let (answer, _) = ask(&a, &ecs("www.example.com.", RecordType::A), "198.18.0.2");
+    assert_eq!(echoed_subnet(&answer), Some((24, 17)));
+}
+
+#[test]
+fn ns_answers_carry_glue_for_name_servers_inside_the_zone() {
+    let a = authority();
+    let (ns, _) = ask(&a, &query("example.com.", RecordType::NS), "198.18.0.2");
+    assert_eq!(addrs(&ns), ["ns1.example.com.", "ns2.example.com."]);
+    let glue: Vec<(String, String)> = ns.additionals.iter().map(|r| (r.name.to_string(), r.data.to_string())).collect();
+    // ns2 has no addresses in the zone, so no glue for it.
+    assert_eq!(
+        glue,
+        [
+            ("ns1.example.com.".to_string(), "198.18.53.1".to_string()),
+            ("ns1.example.com.".to_string(), "fd00:53::1".to_string())
+        ]
+    );
+    let (soa, _) = ask(&a, &query("example.com.", RecordType::SOA), "198.18.0.2");
+    assert!(soa.additionals.is_empty(), "glue only with NS records");
+}
+
+#[test]
+fn a_tsig_signed_query_gets_notauth_badkey_unsigned() {
+    let a = authority();
+    let mut q = with_edns(query("www.example.com.", RecordType::A), 1232);
+    let signed = TSIG::new(TsigAlgorithm::HmacSha256, 1_700_000_000, 300, vec![7; 32], 4242, None, Vec::new());
+    let mut record = Record::from_rdata(Name::from_ascii("key.example.").unwrap(), 0, RData::TSIG(signed));
+    record.dns_class = DNSClass::ANY;
+    q.additionals.push(record);
+    let (r, outcome) = ask(&a, &q, "198.18.0.2");
+    assert_eq!((r.metadata.response_code, outcome), (ResponseCode::NotAuth, Outcome::NotAuth));
+    assert!(r.answers.is_empty(), "nothing answered to an unverified query");
+    let tsig = r
+        .additionals
+        .iter()
+        .find_map(|rec| match &rec.data {
+            RData::TSIG(t) => Some((rec.name.to_string(), rec.dns_class, t.clone())),
+            _ => None,
+        })
+        .expect("a TSIG record in the answer");
+    assert_eq!((tsig.0.as_str(), tsig.1), ("key.example.", DNSClass::ANY));
+    assert_eq!(tsig.2.error, Some(TsigError::BadKey), "RFC 8945 5.2: BADKEY");
+    assert!(tsig.2.mac.is_empty(), "unsigned: no MAC");
+    assert_eq!((tsig.2.time, tsig.2.oid), (1_700_000_000, 4242));
+    assert!(r.edns.is_some(), "OPT kept for an EDNS query");
 }

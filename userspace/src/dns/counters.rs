@@ -19,6 +19,7 @@ pub struct ServerCounters {
     pub formerr: AtomicU64,
     pub notimp: AtomicU64,
     pub badvers: AtomicU64,
+    pub notauth: AtomicU64,
     pub dropped: AtomicU64,
 }
 
@@ -33,6 +34,11 @@ pub struct ServerCountersSnapshot {
     pub formerr: u64,
     pub notimp: u64,
     pub badvers: u64,
+    /// TSIG-signed queries, answered NOTAUTH (BADKEY).
+    #[serde(default)]
+    pub notauth: u64,
+    /// Not answered: responses, messages without a header, and queries to a broadcast or
+    /// multicast address or from one no reply can go to.
     pub dropped: u64,
 }
 
@@ -46,6 +52,7 @@ impl ServerCounters {
             Outcome::FormErr => &self.formerr,
             Outcome::NotImp => &self.notimp,
             Outcome::BadVers => &self.badvers,
+            Outcome::NotAuth => &self.notauth,
             Outcome::Dropped => &self.dropped,
         };
         counter.fetch_add(1, Ordering::Relaxed);
@@ -63,6 +70,7 @@ impl ServerCounters {
             formerr: get(&self.formerr),
             notimp: get(&self.notimp),
             badvers: get(&self.badvers),
+            notauth: get(&self.notauth),
             dropped: get(&self.dropped),
         }
     }

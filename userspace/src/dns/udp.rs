@@ -4,6 +4,10 @@
 //! every datagram that found the socket empty meant a park, a wakeup and a switch of threads.
 //! An idle thread waits in poll(2) on its socket and on a stop pipe, so stopping takes no
 //! longer than the batch in hand (the socket itself may live on in a successor process).
+//!
+//! A socket bound to the unspecified address hears every address of the host; each answer goes
+//! out from the address its query was sent to (IP_PKTINFO / IPV6_RECVPKTINFO, `reply_from`), as
+//! resolvers discard answers from any other.
 
 use std::{
     io::{IoSlice, IoSliceMut},
@@ -18,13 +22,18 @@ use std::{
 };
 
 use nix::{
+    cmsg_space,
     errno::Errno,
     poll::{PollFd, PollFlags, PollTimeout, poll},
-    sys::socket::{ControlMessage, MsgFlags, MultiHeaders, SockaddrStorage, recvmmsg, sendmmsg},
+    sys::socket::{MsgFlags, MultiHeaders, SockaddrStorage, recvmmsg, sendmmsg, setsockopt, sockopt},
 };
 use tracing::{debug, warn};
 
-use super::{authority::Authority, counters::ServerCounters};
+use super::{
+    authority::Authority,
+    counters::ServerCounters,
+    reply_from::{self, ReplySource},
+};
 
 /// Pause after an unexpected receive error, so that one that persists cannot spin the thread.
 const ERROR_PAUSE: Duration = Duration::from_millis(10);
@@ -57,6 +66,11 @@ impl UdpWorkers {
             // Blocking sends (an answer waits for room rather than being lost); receives never block.
             socket.set_nonblocking(false)?;
             let local = socket.local_addr()?;
+            if local.is_ipv4() {
+                setsockopt(&socket, sockopt::Ipv4PacketInfo, &true)?;
+            } else {
+                setsockopt(&socket, sockopt::Ipv6RecvPacketInfo, &true)?;
+            }
             for i in 0..per_socket.max(1) {
                 let socket = socket.try_clone()?;
                 let (authority, counters, stop) = (authority.clone(), counters.clone(), workers.stop.clone());
@@ -84,16 +98,22 @@ impl Drop for UdpWorkers {
 
 fn serve(socket: &UdpSocket, authority: &Authority, counters: &ServerCounters, stop: &AtomicBool, woken: &OwnedFd) {
     let fd = socket.as_raw_fd();
+    let ipv4 = socket.local_addr().is_ok_and(|a| a.is_ipv4());
+    let control_space = || if ipv4 { cmsg_space!(libc::in_pktinfo) } else { cmsg_space!(libc::in6_pktinfo) };
     let mut slots = vec![[0u8; SLOT]; BATCH];
-    let mut received_headers = MultiHeaders::<SockaddrStorage>::preallocate(BATCH, None);
-    let mut sent_headers = MultiHeaders::<SockaddrStorage>::preallocate(BATCH, None);
+    let mut sent_headers = MultiHeaders::<SockaddrStorage>::preallocate(BATCH, Some(control_space()));
     let mut replies = Vec::with_capacity(BATCH);
     while !stop.load(Ordering::Relaxed) {
-        // (slot, length, sender) of each datagram of the batch.
-        let batch: Vec<(usize, usize, SockaddrStorage)> = {
+        // The kernel shortens each header's control length to what it wrote: fresh ones per batch.
+        let mut received_headers = MultiHeaders::<SockaddrStorage>::preallocate(BATCH, Some(control_space()));
+        // (slot, length, sender, where the reply goes out from) of each datagram of the batch.
+        let batch: Vec<(usize, usize, SockaddrStorage, Option<ReplySource>)> = {
             let mut buffers: Vec<[IoSliceMut; 1]> = slots.iter_mut().map(|s| [IoSliceMut::new(s)]).collect();
             match recvmmsg(fd, &mut received_headers, buffers.iter_mut(), MsgFlags::MSG_DONTWAIT, None) {
-                Ok(results) => results.enumerate().filter_map(|(i, m)| Some((i, m.bytes, m.address?))).collect(),
+                Ok(results) => results
+                    .enumerate()
+                    .filter_map(|(i, m)| Some((i, m.bytes, m.address?, reply_from::of_received(m.cmsgs().ok()?))))
+                    .collect(),
                 Err(Errno::EAGAIN) => {
                     wait_readable(socket, woken);
                     continue;
@@ -107,16 +127,21 @@ fn serve(socket: &UdpSocket, authority: &Authority, counters: &ServerCounters, s
             }
         };
         replies.clear();
-        for (slot, len, sender) in batch {
+        for (slot, len, sender, source) in batch {
             let Some(peer) = socket_addr(&sender) else { continue };
             counters.udp.fetch_add(1, Ordering::Relaxed);
+            // Sent to a broadcast or multicast address, or from an address no reply can go to.
+            let Some(source) = source.filter(|_| reply_from::plausible_client(peer)) else {
+                counters.dropped.fetch_add(1, Ordering::Relaxed);
+                continue;
+            };
             let reply = authority.respond(&slots[slot][..len], peer.ip(), false);
             counters.record(reply.outcome);
             if let Some(bytes) = reply.bytes {
-                replies.push((bytes, sender));
+                replies.push((bytes, sender, source));
             }
         }
-        send_all(fd, &mut sent_headers, &replies);
+        send_all(fd, &mut sent_headers, &mut replies);
     }
 }
 
@@ -131,19 +156,38 @@ fn wait_readable(socket: &UdpSocket, woken: &OwnedFd) {
     }
 }
 
-/// Sends every reply, a batch per call; a reply the kernel refuses is logged and skipped.
-fn send_all(fd: i32, headers: &mut MultiHeaders<SockaddrStorage>, replies: &[(Vec<u8>, SockaddrStorage)]) {
-    let no_control: [ControlMessage; 0] = [];
+/// Sends every reply, a batch per call and per source address (the control message that names
+/// the source is shared by a call's messages); a reply the kernel refuses is logged and skipped.
+fn send_all(
+    fd: i32,
+    headers: &mut MultiHeaders<SockaddrStorage>,
+    replies: &mut [(Vec<u8>, SockaddrStorage, ReplySource)],
+) {
+    replies.sort_unstable_by_key(|(_, _, source)| *source);
+    for group in replies.chunk_by(|a, b| a.2 == b.2) {
+        send_from(fd, headers, group);
+    }
+}
+
+/// Sends replies that all go out from the same address.
+fn send_from(
+    fd: i32,
+    headers: &mut MultiHeaders<SockaddrStorage>,
+    replies: &[(Vec<u8>, SockaddrStorage, ReplySource)],
+) {
+    let source = replies[0].2;
+    let (v4, v6) = (source.pktinfo_v4(), source.pktinfo_v6());
+    let control = [source.control_message(&v4, &v6)];
     let mut next = 0;
     while next < replies.len() {
         let rest = &replies[next..];
-        let buffers: Vec<[IoSlice; 1]> = rest.iter().map(|(bytes, _)| [IoSlice::new(bytes)]).collect();
-        let addresses: Vec<Option<SockaddrStorage>> = rest.iter().map(|(_, to)| Some(*to)).collect();
-        match sendmmsg(fd, headers, buffers.iter(), &addresses, no_control, MsgFlags::empty()) {
+        let buffers: Vec<[IoSlice; 1]> = rest.iter().map(|(bytes, _, _)| [IoSlice::new(bytes)]).collect();
+        let addresses: Vec<Option<SockaddrStorage>> = rest.iter().map(|(_, to, _)| Some(*to)).collect();
+        match sendmmsg(fd, headers, buffers.iter(), &addresses, control, MsgFlags::empty()) {
             Ok(results) => next += results.count().max(1),
             Err(Errno::EINTR) => {}
             Err(e) => {
-                debug!(peer = ?socket_addr(&rest[0].1), error = %e, "udp send failed");
+                debug!(peer = ?socket_addr(&rest[0].1), from = ?source, error = %e, "udp send failed");
                 next += 1;
             }
         }

@@ -68,7 +68,7 @@ impl HealthMonitor {
     pub fn snapshot(&self) -> Restored {
         let mut restored = Restored { sites: self.sites(), checks: Default::default() };
         for site in self.shared.lock().iter() {
-            for check in site.servers.iter().chain(&site.database).chain(&site.haproxy) {
+            for check in site.checks() {
                 if let Some(up) = check.tracker.up() {
                     restored.checks.insert(check.key(&site.name), up);
                 }

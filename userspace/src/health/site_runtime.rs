@@ -125,11 +125,22 @@ impl SiteRuntime {
         }
     }
 
+    /// Every check of the site: its web servers, its database's sources, its HAProxy backend.
+    pub fn checks(&self) -> impl Iterator<Item = &CheckRuntime> {
+        let database = self.database.iter().flat_map(|d| d.page.iter().chain(&d.haproxy));
+        self.servers.iter().chain(database).chain(&self.haproxy)
+    }
+
+    fn checks_mut(&mut self) -> impl Iterator<Item = &mut CheckRuntime> {
+        let database = self.database.iter_mut().flat_map(|d| d.page.iter_mut().chain(&mut d.haproxy));
+        self.servers.iter_mut().chain(database).chain(&mut self.haproxy)
+    }
+
     /// Takes the saved verdict of each check, and the saved state of a remote site.
     pub fn restore(&mut self, restored: &crate::health::monitor::Restored) {
         let name = self.name.clone();
         let mut any = false;
-        for check in self.servers.iter_mut().chain(&mut self.database).chain(&mut self.haproxy) {
+        for check in self.checks_mut() {
             if let Some(up) = restored.checks.get(&check.key(&name)) {
                 check.tracker.restore(*up);
                 any = true;

@@ -1,0 +1,87 @@
+//! The maps that tell the XDP program what is addressed to this host: the MAC of each interface
+//! it is attached to (`OWN_MACS`) and this host's addresses (`LOCAL_V4`, `LOCAL_V6`). Taken out
+//! of the loaded object so that whoever follows the interfaces can own them.
+
+use std::{
+    collections::BTreeMap,
+    net::{Ipv4Addr, Ipv6Addr},
+};
+
+use aya::{
+    Ebpf,
+    maps::{Array, HashMap, MapData, MapError},
+};
+use switchyard_common::{InterfaceMac, MAX_XDP_INTERFACES, OwnMacs, map_names};
+
+/// What the local-address maps should hold: each address with its `local_addr` kind.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LocalTable {
+    pub v4: BTreeMap<Ipv4Addr, u32>,
+    pub v6: BTreeMap<Ipv6Addr, u32>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LocalMapsError {
+    #[error("map {0}: {1}")]
+    Map(&'static str, MapError),
+    #[error("map {0} is not in the XDP object")]
+    Missing(&'static str),
+    #[error("XDP on {0} interfaces: at most {MAX_XDP_INTERFACES} are supported")]
+    TooManyInterfaces(usize),
+}
+
+pub struct LocalMaps {
+    macs: Array<MapData, OwnMacs>,
+    v4: HashMap<MapData, [u8; 4], u32>,
+    v6: HashMap<MapData, [u8; 16], u32>,
+}
+
+impl LocalMaps {
+    /// Takes the three maps out of `ebpf` (pin them first if they are to be pinned).
+    pub fn take(ebpf: &mut Ebpf) -> Result<LocalMaps, LocalMapsError> {
+        let mut take = |name: &'static str| ebpf.take_map(name).ok_or(LocalMapsError::Missing(name));
+        let (macs, v4, v6) = (take(map_names::OWN_MACS)?, take(map_names::LOCAL_V4)?, take(map_names::LOCAL_V6)?);
+        Ok(LocalMaps {
+            macs: Array::try_from(macs).map_err(|e| LocalMapsError::Map(map_names::OWN_MACS, e))?,
+            v4: HashMap::try_from(v4).map_err(|e| LocalMapsError::Map(map_names::LOCAL_V4, e))?,
+            v6: HashMap::try_from(v6).map_err(|e| LocalMapsError::Map(map_names::LOCAL_V6, e))?,
+        })
+    }
+
+    /// Writes the (ifindex, MAC) of every interface the program is attached to.
+    pub fn set_macs(&mut self, interfaces: &[(u32, [u8; 6])]) -> Result<(), LocalMapsError> {
+        if interfaces.len() > MAX_XDP_INTERFACES {
+            return Err(LocalMapsError::TooManyInterfaces(interfaces.len()));
+        }
+        let mut own = OwnMacs::default();
+        for (slot, (ifindex, mac)) in own.interfaces.iter_mut().zip(interfaces) {
+            *slot = InterfaceMac { ifindex: *ifindex, mac: *mac, _pad: [0; 2] };
+        }
+        self.macs.set(0, own, 0).map_err(|e| LocalMapsError::Map(map_names::OWN_MACS, e))
+    }
+
+    /// Makes the address maps hold exactly `table`: new and changed entries first, then the
+    /// removal of the others, so an address that stays is never missing in between.
+    pub fn set_addresses(&mut self, table: &LocalTable) -> Result<(), LocalMapsError> {
+        sync(&mut self.v4, map_names::LOCAL_V4, table.v4.iter().map(|(a, k)| (a.octets(), *k)))?;
+        sync(&mut self.v6, map_names::LOCAL_V6, table.v6.iter().map(|(a, k)| (a.octets(), *k)))
+    }
+}
+
+fn sync<const N: usize>(
+    map: &mut HashMap<MapData, [u8; N], u32>,
+    name: &'static str,
+    wanted: impl Iterator<Item = ([u8; N], u32)>,
+) -> Result<(), LocalMapsError> {
+    let wanted: BTreeMap<[u8; N], u32> = wanted.collect();
+    for (key, kind) in &wanted {
+        if map.get(key, 0).ok() != Some(*kind) {
+            map.insert(key, kind, 0).map_err(|e| LocalMapsError::Map(name, e))?;
+        }
+    }
+    let present: Vec<[u8; N]> = map.keys().filter_map(Result::ok).collect();
+    for key in present.iter().filter(|k| !wanted.contains_key(*k)) {
+        map.remove(key).map_err(|e| LocalMapsError::Map(name, e))?;
+    }
+    Ok(())
+}
