@@ -27,6 +27,8 @@ pub struct EdnsSpec {
     /// A DNS COOKIE option (client cookie only), as resolvers send.
     pub cookie: bool,
     pub client_subnet: Option<(IpAddr, u8)>,
+    /// An empty NSID option: the query asks for the server's identifier.
+    pub nsid: bool,
 }
 
 /// A standard query: RD set, one question.
@@ -43,6 +45,9 @@ pub fn query(id: u16, name: &str, rtype: RecordType, edns: Option<&EdnsSpec>) ->
         e.set_dnssec_ok(spec.dnssec_ok);
         if spec.cookie {
             e.options_mut().insert(EdnsOption::Unknown(10, vec![1, 2, 3, 4, 5, 6, 7, 8]));
+        }
+        if spec.nsid {
+            e.options_mut().insert(EdnsOption::Unknown(3, Vec::new()));
         }
         if let Some((addr, len)) = spec.client_subnet {
             e.options_mut().insert(EdnsOption::Subnet(ClientSubnet::new(addr, len, 0)));

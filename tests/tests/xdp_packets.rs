@@ -139,6 +139,16 @@ fn client_locality_views_and_client_subnet() {
 }
 
 #[test]
+fn a_query_asking_for_nsid_is_left_to_userspace() {
+    if !have_root("a_query_asking_for_nsid_is_left_to_userspace") {
+        return;
+    }
+    let mut h = harness();
+    let nsid = EdnsSpec { nsid: true, ..EdnsSpec::default() };
+    passed(&mut h, &v4_query(&query(1, "www.example.com.", RecordType::A, Some(&nsid))), "pass_nsid");
+}
+
+#[test]
 fn similar_names_never_share_an_answer() {
     if !have_root("similar_names_never_share_an_answer") {
         return;

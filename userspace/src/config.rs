@@ -96,6 +96,15 @@ pub struct ServerConfig {
     /// Address of the Prometheus metrics endpoint (`GET /metrics`); none when unset.
     #[serde(default)]
     pub metrics: Option<SocketAddr>,
+    /// Name server identifier (RFC 5001) sent to a query that asks for it; none when unset.
+    #[serde(default)]
+    pub nsid: Option<String>,
+    /// Answer to CHAOS TXT `id.server` and `hostname.bind`; those are refused when unset.
+    #[serde(default)]
+    pub chaos_id: Option<String>,
+    /// Answer to CHAOS TXT `version.bind` and `version.server`; refused when unset.
+    #[serde(default)]
+    pub chaos_version: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -309,11 +318,34 @@ impl Default for ServerConfig {
             site: None,
             node: None,
             metrics: None,
+            nsid: None,
+            chaos_id: None,
+            chaos_version: None,
         }
     }
 }
 
 impl ServerConfig {
+    /// The NSID and CHAOS strings fit their records: one TXT string of at most 255 bytes,
+    /// and an NSID a resolver will log (printable ASCII, as most servers send).
+    fn validate_identity(&self) -> Result<(), (String, String)> {
+        let fields = [
+            ("server.nsid", &self.nsid),
+            ("server.chaos_id", &self.chaos_id),
+            ("server.chaos_version", &self.chaos_version),
+        ];
+        for (field, value) in fields {
+            let Some(value) = value else { continue };
+            if value.is_empty() || value.len() > 255 {
+                return Err((field.into(), "must be 1 to 255 bytes".into()));
+            }
+            if !value.bytes().all(|b| b.is_ascii_graphic() || b == b' ') {
+                return Err((field.into(), "must be printable ASCII".into()));
+            }
+        }
+        Ok(())
+    }
+
     pub fn pin_dir(&self) -> PathBuf {
         self.pin_root.join(&self.instance)
     }
@@ -408,6 +440,7 @@ impl Config {
         if self.server.edns_udp_payload < 512 {
             return Err(("server.edns_udp_payload".into(), "must be at least 512".into()));
         }
+        self.server.validate_identity()?;
         Ok(())
     }
 }

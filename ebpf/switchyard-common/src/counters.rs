@@ -77,6 +77,8 @@ counters! {
     PassBadUdpChecksum = "pass_bad_udp_checksum",
     /// UDP over IPv6 without a checksum, which IPv6 does not allow (RFC 8200 8.1).
     PassZeroUdpChecksumV6 = "pass_zero_udp_checksum_v6",
+    /// The query asks for the server's identifier (NSID): userspace adds it when configured.
+    PassNsid = "pass_nsid",
 }
 
 #[cfg(test)]

@@ -82,6 +82,8 @@ pub const EDNS_VERSION: u8 = 0;
 pub const EDNS_FLAG_DO: u16 = 0x8000;
 /// EDNS option code of Client Subnet (RFC 7871).
 pub const EDNS_CLIENT_SUBNET: u16 = 8;
+/// EDNS option code of the name server identifier (RFC 5001).
+pub const EDNS_NSID: u16 = 3;
 /// Code and length, in front of each EDNS option's data.
 pub const EDNS_OPTION_HEADER_LEN: usize = 4;
 

@@ -7,7 +7,7 @@ use network_types::{eth::EthHdr, ip::Ipv4Hdr, ip::Ipv6Hdr, udp::UdpHdr, vlan::Vl
 use switchyard_common::{
     Counter, MAX_NAME_LEN, NAME_HASH_SEED, NAME_WORDS, Scratch, fold_swapped, lowercase_word, mix_word,
     proto::{
-        CLASS_IN, DNS_FLAG_CD, DNS_FLAG_QR, DNS_FLAG_RD, DNS_FLAG_TC, DNS_OPCODE_MASK, DnsHdr, EDNS_CLIENT_SUBNET,
+        CLASS_IN, DNS_FLAG_CD, DNS_FLAG_QR, DNS_FLAG_RD, DNS_FLAG_TC, DNS_OPCODE_MASK, DnsHdr, EDNS_CLIENT_SUBNET, EDNS_NSID,
         EDNS_FLAG_DO, EDNS_OPTION_HEADER_LEN, EDNS_VERSION, ETH_P_8021Q, ETH_P_IPV4, ETH_P_IPV6, IPPROTO_FRAGMENT,
         IPPROTO_UDP, IPV4_FIRST_NON_UNICAST, IPV4_FRAGMENT_BITS, IPV4_VERSION, IPV4_VIHL_NO_OPTIONS, IPV6_MULTICAST,
         IPV6_VERSION, MAX_LABEL_LEN, OptHdr, QTYPE_A, QTYPE_AAAA, QUESTION_TYPE_CLASS_LEN, TYPE_OPT,
@@ -309,6 +309,9 @@ fn opt_record(message: &Cursor, dns_len: usize, offset: usize) -> Result<bool, C
         let len = message.peek_u16(rdata + pos + size_of::<u16>()).ok_or(Counter::PassMalformed)? as usize;
         if code == EDNS_CLIENT_SUBNET {
             return Err(Counter::PassClientSubnet);
+        }
+        if code == EDNS_NSID {
+            return Err(Counter::PassNsid);
         }
         pos += EDNS_OPTION_HEADER_LEN + len;
         if pos > rdata_len {

@@ -16,7 +16,10 @@ pub struct Zone {
     pub name: Name,
     /// `name` in the answer table's form, to tell the apex without encoding it per query.
     pub wire: Vec<u8>,
+    /// The SOA record as an answer, with the zone's TTL.
     pub soa: Record,
+    /// The SOA record in negative answers: cached for min(SOA TTL, SOA MINIMUM) (RFC 2308).
+    pub negative_soa: Record,
     pub ns: Vec<Record>,
 }
 
@@ -44,15 +47,16 @@ impl Zones {
                 z.soa.expire,
                 z.soa.minimum,
             );
-            // RFC 2308: negative answers are cached for min(SOA TTL, SOA MINIMUM).
-            let soa = Record::from_rdata(name.clone(), z.ttl.min(z.soa.minimum), RData::SOA(soa));
+            let soa = Record::from_rdata(name.clone(), z.ttl, RData::SOA(soa));
+            let mut negative_soa = soa.clone();
+            negative_soa.ttl = z.ttl.min(z.soa.minimum);
             let ns =
                 z.ns.iter()
                     .map(|n| Record::from_rdata(name.clone(), z.ttl, RData::NS(NS(parse_name(n).expect("validated")))))
                     .collect();
             let wire = wire_name(&name);
             out.names.insert(wire.clone());
-            out.zones.push(Zone { name, wire, soa, ns });
+            out.zones.push(Zone { name, wire, soa, negative_soa, ns });
         }
         for service in &config.service {
             let mut name = parse_name(&service.name).expect("validated");

@@ -28,7 +28,7 @@ use crate::{
     answers::{AnswerController, Views, Zones},
     bpf::datapath::Datapath,
     config::Config,
-    dns::{authority::Authority, counters::ServerCounters, server},
+    dns::{authority::Authority, counters::ServerCounters, identity::Identity, server},
     health::{HealthMonitor, ProbeSettings},
     peers::{HealthBridge, PeerHandle},
     sync::SyncService,
@@ -119,6 +119,7 @@ impl Daemon {
         let (operator, operator_feed) = start::operator(&config, &mut answers, &reloadable);
 
         let authority = Arc::new(Authority::new(config.server.edns_udp_payload, answers.served()));
+        authority.set_identity(Identity::from_config(&config.server));
         let counters = Arc::new(ServerCounters::default());
         let (listen, threads) = (&config.server.listen, config.server.udp_threads());
         let sockets = server::Sockets { inherited: &mut inherited, registry: &registry };

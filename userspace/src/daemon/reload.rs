@@ -102,6 +102,7 @@ pub async fn apply(path: &Path, parts: Parts<'_>) -> Result<String, ReloadError>
     }
     zone_serials::save(&serials_file, &serials);
     authority.set_edns_payload(new.server.edns_udp_payload);
+    authority.set_identity(crate::dns::identity::Identity::from_config(&new.server));
     if let Some(dp) = datapath {
         rewrite_datapath(dp, answers, &views, &old, &new)?;
     }

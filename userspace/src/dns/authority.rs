@@ -1,6 +1,6 @@
 //! Authoritative answers: SOA/NS at the apex (with glue for name servers inside the zone),
 //! A/AAAA from the answer table, NXDOMAIN vs NODATA, REFUSED outside our zones, EDNS (version,
-//! DO, Client Subnet) and truncation. TSIG is not supported: a signed query is answered NOTAUTH
+//! DO, Client Subnet, NSID), CHAOS identity names and truncation. TSIG is not supported: a signed query is answered NOTAUTH
 //! with an unsigned TSIG record saying BADKEY (RFC 8945 5.2), as by a server that knows no key.
 //!
 //! For a query the XDP program could answer, this gives the same bytes in the header, question,
@@ -29,6 +29,7 @@ use hickory_proto::{
 };
 use switchyard_common::DEFAULT_VIEW;
 
+use super::{client_subnet, identity::Identity};
 use crate::answers::{AnswerTable, Served, Zone, wire_name};
 
 /// How a query was handled, for counters.
@@ -57,11 +58,17 @@ pub struct Authority {
     served: Arc<ArcSwap<Served>>,
     /// Advertised in EDNS responses (`[server] edns_udp_payload`, reloadable).
     edns_payload: AtomicU16,
+    /// NSID and CHAOS names (reloadable).
+    identity: ArcSwap<Identity>,
 }
 
 impl Authority {
     pub fn new(edns_payload: u16, served: Arc<ArcSwap<Served>>) -> Authority {
-        Authority { served, edns_payload: AtomicU16::new(edns_payload) }
+        Authority { served, edns_payload: AtomicU16::new(edns_payload), identity: Default::default() }
+    }
+
+    pub fn set_identity(&self, identity: Identity) {
+        self.identity.store(Arc::new(identity));
     }
 
     pub fn set_edns_payload(&self, payload: u16) {
@@ -77,65 +84,85 @@ impl Authority {
         if query.metadata.message_type != MessageType::Query {
             return Reply { bytes: None, outcome: Outcome::Dropped };
         }
+        let mut response = self.response_to(&query);
+        let outcome = match self.refusal(&query, request, &mut response) {
+            Some(outcome) => outcome,
+            None => self.answer(&query, client, &mut response),
+        };
+        self.finish(response, &query, tcp, outcome)
+    }
+
+    /// The response's header, question and OPT record (with our NSID when asked for).
+    fn response_to(&self, query: &Message) -> Message {
         let mut response = Message::response(query.metadata.id, query.metadata.op_code);
         response.metadata.recursion_desired = query.metadata.recursion_desired;
         response.metadata.checking_disabled = query.metadata.checking_disabled;
         response.add_queries(query.queries.iter().cloned());
-
         if let Some(edns) = &query.edns {
-            response.set_edns(self.response_edns(edns.flags().dnssec_ok));
-            if edns.version() > 0 {
-                response.metadata.response_code = ResponseCode::BADVERS;
-                return self.finish(response, &query, tcp, Outcome::BadVers);
-            }
+            let mut ours = self.response_edns(edns.flags().dnssec_ok);
+            self.identity.load().add_nsid(query, &mut ours);
+            response.set_edns(ours);
         }
-        if let Some(badkey) = unsigned_badkey(&query) {
-            response.metadata.response_code = ResponseCode::NotAuth;
+        response
+    }
+
+    /// The error a query gets before its question is looked at, set in `response`.
+    fn refusal(&self, query: &Message, request: &[u8], response: &mut Message) -> Option<Outcome> {
+        let (code, outcome) = if query.edns.as_ref().is_some_and(|e| e.version() > 0) {
+            (ResponseCode::BADVERS, Outcome::BadVers)
+        } else if let Some(badkey) = unsigned_badkey(query) {
             response.signature = Some(Box::new(badkey));
-            return self.finish(response, &query, tcp, Outcome::NotAuth);
-        }
-        if query.metadata.op_code != OpCode::Query {
-            response.metadata.response_code = ResponseCode::NotImp;
-            return self.finish(response, &query, tcp, Outcome::NotImp);
-        }
-        if query.queries.len() != 1 {
-            response.metadata.response_code = ResponseCode::FormErr;
-            return self.finish(response, &query, tcp, Outcome::FormErr);
-        }
+            (ResponseCode::NotAuth, Outcome::NotAuth)
+        } else if query.metadata.op_code != OpCode::Query {
+            (ResponseCode::NotImp, Outcome::NotImp)
+        } else if query.queries.len() != 1 || !client_subnet::well_formed(request) {
+            // RFC 7871 6: a malformed Client Subnet option is refused, never echoed.
+            (ResponseCode::FormErr, Outcome::FormErr)
+        } else {
+            return None;
+        };
+        response.metadata.response_code = code;
+        Some(outcome)
+    }
+
+    /// Answers the one question: a CHAOS identity name, or a name in our zones (class IN or
+    /// ANY, which matches IN: RFC 1035 3.2.5); anything else is refused.
+    fn answer(&self, query: &Message, client: IpAddr, response: &mut Message) -> Outcome {
         let question = &query.queries[0];
+        if let Some(record) = self.identity.load().chaos_answer(question) {
+            response.metadata.authoritative = true;
+            response.add_answer(record);
+            return Outcome::Answered;
+        }
         let qname = question.name();
         let served = self.served.load();
-        let Some(zone) = served.zones.zone_of(qname) else {
+        let in_class = matches!(question.query_class(), DNSClass::IN | DNSClass::ANY);
+        // Zone transfers are not offered: refused at once, not an answer a client waits on.
+        let transfer = matches!(question.query_type(), RecordType::AXFR | RecordType::IXFR);
+        let Some(zone) = served.zones.zone_of(qname).filter(|_| in_class && !transfer) else {
             response.metadata.response_code = ResponseCode::Refused;
-            return self.finish(response, &query, tcp, Outcome::Refused);
+            return Outcome::Refused;
         };
-        if question.query_class() != DNSClass::IN {
-            response.metadata.response_code = ResponseCode::Refused;
-            return self.finish(response, &query, tcp, Outcome::Refused);
-        }
         response.metadata.authoritative = true;
 
         let name = wire_name(qname);
-        let (view, scope) = self.locality(&served, &query, client, &name);
+        let (view, scope) = self.locality(&served, query, client, &name);
+        // RFC 7871 7.2.1: the option goes back with negative answers too.
+        self.set_subnet_scope(response, query, scope);
         let answers = self.records(&served, zone, qname, &name, question.query_type(), view);
         if answers.is_empty() {
+            response.add_authority(zone.negative_soa.clone());
             // Asked only now: a name with answers exists, and most queries have answers.
             if !served.zones.exists(&name) {
                 response.metadata.response_code = ResponseCode::NXDomain;
-                response.add_authority(zone.soa.clone());
-                // RFC 7871 7.2.1: the option goes back with negative answers too.
-                self.set_subnet_scope(&mut response, &query, scope);
-                return self.finish(response, &query, tcp, Outcome::NxDomain);
+                return Outcome::NxDomain;
             }
-            response.add_authority(zone.soa.clone());
-            self.set_subnet_scope(&mut response, &query, scope);
-            return self.finish(response, &query, tcp, Outcome::NoData);
+            return Outcome::NoData;
         }
         let glue = glue(&served.table, zone, &answers, view);
         response.add_answers(answers);
         response.add_additionals(glue);
-        self.set_subnet_scope(&mut response, &query, scope);
-        self.finish(response, &query, tcp, Outcome::Answered)
+        Outcome::Answered
     }
 
     /// Records of one type at one existing name. Owners are the query name as received, so
@@ -180,27 +207,21 @@ impl Authority {
     }
 
     /// The view for this query and the ECS scope to report: the client subnet when the query
-    /// carries one (RFC 7871), else the source address.
+    /// carries one (RFC 7871), else the source address. The scope covers exactly the addresses
+    /// that get the same view (0 for a name answered alike in every view), so a resolver never
+    /// reuses the answer for a client of another view, whatever subnet length it sent.
     fn locality(&self, served: &Served, query: &Message, client: IpAddr, name: &[u8]) -> (u32, Option<u8>) {
-        let subnet = client_subnet(query);
+        let subnet = subnet_option(query);
         let addr = subnet.map(|s| s.addr()).unwrap_or(client);
         let matched = served.views.lookup(addr);
         let view = matched.map(|(v, _)| v).unwrap_or(DEFAULT_VIEW);
-        let scope = subnet.map(|s| {
-            if !served.table.has_view_specific(name, &served.views) {
-                0
-            } else if let Some((_, len)) = matched {
-                len
-            } else {
-                // Not in any view's prefix: valid for the client's subnet as sent.
-                s.source_prefix()
-            }
-        });
+        let scope = subnet
+            .map(|_| if served.table.has_view_specific(name, &served.views) { served.views.scope(addr) } else { 0 });
         (view, scope)
     }
 
     fn set_subnet_scope(&self, response: &mut Message, query: &Message, scope: Option<u8>) {
-        let (Some(scope), Some(subnet), Some(edns)) = (scope, client_subnet(query), response.edns.as_mut()) else {
+        let (Some(scope), Some(subnet), Some(edns)) = (scope, subnet_option(query), response.edns.as_mut()) else {
             return;
         };
         let echoed = ClientSubnet::new(subnet.addr(), subnet.source_prefix(), scope);
@@ -298,7 +319,7 @@ fn unsigned_badkey(query: &Message) -> Option<Record<TSIG>> {
     Some(record)
 }
 
-fn client_subnet(query: &Message) -> Option<&ClientSubnet> {
+fn subnet_option(query: &Message) -> Option<&ClientSubnet> {
     match query.edns.as_ref()?.option(EdnsCode::Subnet)? {
         EdnsOption::Subnet(s) => Some(s),
         _ => None,

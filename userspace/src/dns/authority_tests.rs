@@ -280,3 +280,155 @@ fn a_tsig_signed_query_gets_notauth_badkey_unsigned() {
     assert_eq!((tsig.2.time, tsig.2.oid), (1_700_000_000, 4242));
     assert!(r.edns.is_some(), "OPT kept for an EDNS query");
 }
+
+/// `config()` with a narrow view inside a /24 (and a /124 inside a /56) that prefers site two.
+fn narrow_view_config() -> String {
+    config().view("corner", &["198.18.10.96/28", "fd00:10::60/124"]).build().replace(
+        "views.eu = [\"two\", \"one\"]\n",
+        "views.eu = [\"two\", \"one\"]\nviews.corner = [\"two\", \"one\"]\n",
+    )
+}
+
+#[test]
+fn the_subnet_scope_never_covers_a_narrower_view_inside_the_clients_subnet() {
+    let a = authority_for(&narrow_view_config());
+    let ecs =
+        |subnet: &str, prefix| with_subnet(with_edns(query("www.example.com.", RecordType::A), 1232), subnet, prefix);
+    // 198.18.10.0/24 holds the view's 198.18.10.96/28: the default answer holds for .0-.63 only.
+    let (r, _) = ask(&a, &ecs("198.18.10.0", 24), "198.18.0.2");
+    assert_eq!(addrs(&r), ["198.18.1.1", "198.18.2.1"]);
+    assert_eq!(echoed_subnet(&r), Some((24, 26)));
+    let (r, _) = ask(&a, &ecs("198.18.0.0", 16), "198.18.0.2");
+    assert_eq!(echoed_subnet(&r), Some((16, 21)));
+    // Inside the view: the view's own prefix.
+    let (r, _) = ask(&a, &ecs("198.18.10.96", 28), "198.18.0.2");
+    assert_eq!((addrs(&r), echoed_subnet(&r)), (vec!["198.18.2.1".to_string(), "198.18.1.1".into()], Some((28, 28))));
+    let v6 = with_subnet(with_edns(query("www.example.com.", RecordType::AAAA), 1232), "fd00:10::", 56);
+    let (r, _) = ask(&a, &v6, "198.18.0.2");
+    assert_eq!(echoed_subnet(&r), Some((56, 122)));
+}
+
+/// A query for www with a Client Subnet option whose data is `option`, as raw bytes.
+fn with_raw_subnet(option: &[u8]) -> Vec<u8> {
+    let mut bytes = query("www.example.com.", RecordType::A).to_vec().unwrap();
+    bytes[11] = 1;
+    bytes.extend_from_slice(&[0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0]);
+    bytes.extend_from_slice(&(option.len() as u16 + 4).to_be_bytes());
+    bytes.extend_from_slice(&[0, 8]);
+    bytes.extend_from_slice(&(option.len() as u16).to_be_bytes());
+    bytes.extend_from_slice(option);
+    bytes
+}
+
+#[test]
+fn a_malformed_client_subnet_gets_formerr_and_is_not_echoed() {
+    let a = authority();
+    for (option, why) in [
+        (&[0, 1, 24, 0, 198, 18, 130, 7][..], "an octet beyond the /24"),
+        (&[0, 1, 20, 0, 198, 18, 0x81][..], "bits beyond the /20"),
+    ] {
+        let reply = a.respond(&with_raw_subnet(option), "198.18.0.2".parse().unwrap(), false);
+        assert_eq!(reply.outcome, Outcome::FormErr, "{why}");
+        let r = Message::from_vec(&reply.bytes.unwrap()).unwrap();
+        assert_eq!(r.metadata.response_code, ResponseCode::FormErr, "{why}");
+        assert!(r.answers.is_empty() && echoed_subnet(&r).is_none(), "{why}: nothing copied back");
+    }
+    let reply = a.respond(&with_raw_subnet(&[0, 1, 24, 0, 198, 18, 130]), "198.18.0.2".parse().unwrap(), false);
+    assert_eq!(reply.outcome, Outcome::Answered, "the same subnet written correctly");
+}
+
+#[test]
+fn zone_transfers_are_refused_at_once() {
+    let a = authority();
+    for rtype in [RecordType::AXFR, RecordType::IXFR] {
+        for tcp in [false, true] {
+            let reply = a.respond(&query("example.com.", rtype).to_vec().unwrap(), "198.18.0.2".parse().unwrap(), tcp);
+            let r = Message::from_vec(&reply.bytes.unwrap()).unwrap();
+            assert_eq!((r.metadata.response_code, reply.outcome), (ResponseCode::Refused, Outcome::Refused), "{rtype}");
+            assert!(r.answers.is_empty() && r.authorities.is_empty());
+        }
+    }
+}
+
+#[test]
+fn the_soa_asked_for_carries_the_zone_ttl_and_negative_answers_the_minimum() {
+    let text = config().build().replace("name = \"example.com.\"", "name = \"example.com.\"\nttl = 3600");
+    let a = authority_for(&text);
+    let (soa, _) = ask(&a, &query("example.com.", RecordType::SOA), "198.18.0.2");
+    assert_eq!(soa.answers[0].ttl, 3600);
+    let (ns, _) = ask(&a, &query("example.com.", RecordType::NS), "198.18.0.2");
+    assert_eq!(ns.answers[0].ttl, 3600);
+    let (nx, _) = ask(&a, &query("missing.example.com.", RecordType::A), "198.18.0.2");
+    assert_eq!(nx.authorities[0].ttl, 60, "min(SOA TTL, SOA MINIMUM)");
+}
+
+#[test]
+fn class_any_matches_in_and_other_classes_are_refused() {
+    let a = authority();
+    let mut q = query("www.example.com.", RecordType::A);
+    q.queries[0].set_query_class(DNSClass::ANY);
+    let (r, outcome) = ask(&a, &q, "198.18.0.2");
+    assert_eq!((r.metadata.response_code, outcome), (ResponseCode::NoError, Outcome::Answered));
+    assert_eq!(addrs(&r), ["198.18.1.1", "198.18.2.1"]);
+    q.queries[0].set_query_class(DNSClass::CH);
+    let (r, outcome) = ask(&a, &q, "198.18.0.2");
+    assert_eq!((r.metadata.response_code, outcome), (ResponseCode::Refused, Outcome::Refused));
+}
+
+fn identified() -> Authority {
+    let a = authority();
+    let text = config()
+        .server("dns1", &["nsid = \"dns1.site-a\"", "chaos_id = \"dns1.site-a\"", "chaos_version = \"switchyard 1\""])
+        .build();
+    a.set_identity(super::identity::Identity::from_config(&Config::parse(&text, "t.toml").unwrap().server));
+    a
+}
+
+fn nsid_of(m: &Message) -> Option<Vec<u8>> {
+    match m.edns.as_ref()?.option(EdnsCode::NSID)? {
+        EdnsOption::NSID(payload) => Some(payload.as_ref().to_vec()),
+        _ => None,
+    }
+}
+
+#[test]
+fn nsid_is_sent_when_asked_for_and_configured() {
+    let asking = || {
+        let mut q = with_edns(query("www.example.com.", RecordType::A), 1232);
+        let empty = hickory_proto::rr::rdata::opt::NSIDPayload::new(Vec::new()).unwrap();
+        q.edns.as_mut().unwrap().options_mut().insert(EdnsOption::NSID(empty));
+        q
+    };
+    let (r, _) = ask(&identified(), &asking(), "198.18.0.2");
+    assert_eq!(nsid_of(&r).as_deref(), Some(&b"dns1.site-a"[..]));
+    assert_eq!(addrs(&r), ["198.18.1.1", "198.18.2.1"], "the answer is unchanged");
+    let (r, _) = ask(&identified(), &with_edns(query("www.example.com.", RecordType::A), 1232), "198.18.0.2");
+    assert_eq!(nsid_of(&r), None, "not asked for");
+    let (r, _) = ask(&authority(), &asking(), "198.18.0.2");
+    assert_eq!(nsid_of(&r), None, "not configured");
+}
+
+#[test]
+fn chaos_names_answer_when_configured_and_are_refused_otherwise() {
+    let chaos = |name: &str| {
+        let mut q = query(name, RecordType::TXT);
+        q.queries[0].set_query_class(DNSClass::CH);
+        q
+    };
+    let a = identified();
+    for (name, text) in [
+        ("id.server.", "dns1.site-a"),
+        ("HOSTNAME.bind.", "dns1.site-a"),
+        ("version.bind.", "switchyard 1"),
+        ("version.server.", "switchyard 1"),
+    ] {
+        let (r, outcome) = ask(&a, &chaos(name), "198.18.0.2");
+        assert_eq!(outcome, Outcome::Answered, "{name}");
+        assert_eq!(r.answers[0].dns_class, DNSClass::CH);
+        assert_eq!(r.answers[0].data.to_string(), text, "{name}");
+    }
+    let (r, outcome) = ask(&a, &chaos("authors.bind."), "198.18.0.2");
+    assert_eq!((r.metadata.response_code, outcome), (ResponseCode::Refused, Outcome::Refused));
+    let (r, outcome) = ask(&authority(), &chaos("version.bind."), "198.18.0.2");
+    assert_eq!((r.metadata.response_code, outcome), (ResponseCode::Refused, Outcome::Refused), "off by default");
+}

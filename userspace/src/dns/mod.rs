@@ -1,6 +1,8 @@
 //! The userspace DNS server: authoritative logic and its UDP/TCP listeners.
 pub mod authority;
+mod client_subnet;
 pub mod counters;
+pub mod identity;
 mod reply_from;
 pub mod server;
 mod udp;
