@@ -126,10 +126,29 @@ fn check(path: &Path) -> ExitCode {
         Ok(c) => {
             let (zones, services, views, sites) = (c.zone.len(), c.service.len(), c.view.len(), c.site.len());
             println!("{}: ok ({zones} zones, {services} services, {views} views, {sites} sites)", path.display());
+            for warning in xdp_warnings(&c) {
+                eprintln!("switchyard: warning: {warning}");
+            }
             ExitCode::SUCCESS
         }
         Err(e) => config_error(e),
     }
+}
+
+/// What attaching XDP as configured would warn of on this host (a veth whose peer cannot
+/// receive native XDP replies); interfaces this host does not have are not looked at.
+fn xdp_warnings(config: &Config) -> Vec<String> {
+    if config.xdp.mode == switchyard::config::XdpMode::Off {
+        return Vec::new();
+    }
+    let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return Vec::new() };
+    runtime.block_on(async {
+        let mut warnings = Vec::new();
+        for iface in &config.xdp.interfaces {
+            warnings.extend(switchyard::bpf::veth::attach_mode(iface, config.xdp.mode).await.1);
+        }
+        warnings
+    })
 }
 
 fn config_error(e: switchyard::config::ConfigError) -> ExitCode {

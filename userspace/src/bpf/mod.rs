@@ -8,6 +8,7 @@ pub mod local_maps;
 pub mod pins;
 pub mod stamp;
 pub mod test_run;
+pub mod veth;
 pub mod writer;
 
 /// The XDP object, built for bpfel-unknown-none and embedded at compile time.

@@ -20,7 +20,7 @@ use super::{reloadable::Reloadable, zone_serials};
 use crate::{
     answers::{AnswerController, Views, Zones},
     bpf::datapath::{Datapath, DatapathError},
-    config::{Config, ConfigError},
+    config::{Config, ConfigError, XdpMode},
     dns::authority::Authority,
     health::{HealthError, HealthMonitor},
     peers::{HealthBridge, PeerHandle},
@@ -104,7 +104,8 @@ pub async fn apply(path: &Path, parts: Parts<'_>) -> Result<String, ReloadError>
     authority.set_edns_payload(new.server.edns_udp_payload);
     authority.set_identity(crate::dns::identity::Identity::from_config(&new.server));
     if let Some(dp) = datapath {
-        rewrite_datapath(dp, answers, &views, &old, &new)?;
+        let added = attach_modes(&old, &new).await;
+        rewrite_datapath(dp, answers, &views, &old, &new, &added)?;
     }
     if let Some(monitor) = monitor {
         reloadable.monitor.store(monitor.clone());
@@ -125,6 +126,7 @@ fn rewrite_datapath(
     views: &Views,
     old: &Config,
     new: &Config,
+    added: &[(String, XdpMode)],
 ) -> Result<(), DatapathError> {
     if let Err(e) = answers.write_map(dp) {
         warn!(error = %e, "answer map not written; userspace answers are current");
@@ -133,13 +135,26 @@ fn rewrite_datapath(
     dp.set_config(super::start::xdp_config(new))?;
     dp.set_stale_after(new.xdp.stale_after());
     dp.update_local_addresses(&new.server.listen, &new.xdp.interfaces);
-    for iface in new.xdp.interfaces.iter().filter(|i| !old.xdp.interfaces.contains(i)) {
-        dp.attach(iface, new.xdp.mode)?;
+    for (iface, mode) in added {
+        dp.attach(iface, *mode)?;
     }
     for iface in old.xdp.interfaces.iter().filter(|i| !new.xdp.interfaces.contains(i)) {
         dp.detach(iface)?;
     }
     Ok(())
+}
+
+/// The interfaces a reload adds, each with the mode to attach it in (see `veth`).
+async fn attach_modes(old: &Config, new: &Config) -> Vec<(String, XdpMode)> {
+    let mut added = Vec::new();
+    for iface in new.xdp.interfaces.iter().filter(|i| !old.xdp.interfaces.contains(i)) {
+        let (mode, warning) = crate::bpf::veth::attach_mode(iface, new.xdp.mode).await;
+        if let Some(warning) = warning {
+            warn!("{warning}");
+        }
+        added.push((iface.clone(), mode));
+    }
+    added
 }
 
 /// A monitor for the new config's checks, starting from the old one's verdicts and site
@@ -207,7 +222,7 @@ pub fn restart_needed(old: &Config, new: &Config) -> Option<RestartNeeded> {
         ("[sync]", same(&old.sync, &new.sync)),
         (
             "xdp.interfaces (with mode = \"off\")",
-            new.xdp.mode != crate::config::XdpMode::Off || old.xdp.interfaces == new.xdp.interfaces,
+            new.xdp.mode != XdpMode::Off || old.xdp.interfaces == new.xdp.interfaces,
         ),
     ];
     sections.iter().find(|(_, same)| !same).map(|(section, _)| RestartNeeded::Section(section))

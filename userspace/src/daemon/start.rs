@@ -23,7 +23,7 @@ use super::{
 };
 use crate::{
     answers::{AnswerController, Views},
-    bpf::datapath::Datapath,
+    bpf::{datapath::Datapath, veth},
     config::{Config, XdpMode},
     health::HealthMonitor,
     operator::{self, OperatorState, Versioned},
@@ -92,7 +92,11 @@ pub async fn datapath(
     dp.start_stamping(config.xdp.stale_after())?;
     dp.set_config(xdp_config(config))?;
     for iface in &config.xdp.interfaces {
-        dp.attach(iface, config.xdp.mode)?;
+        let (mode, warning) = veth::attach_mode(iface, config.xdp.mode).await;
+        if let Some(warning) = warning {
+            warn!("{warning}");
+        }
+        dp.attach(iface, mode)?;
     }
     Ok(Some(dp))
 }
