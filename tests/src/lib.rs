@@ -17,6 +17,7 @@ pub mod netns;
 pub mod peer_sites;
 pub mod privileges;
 pub mod query_loop;
+pub mod reference;
 pub mod resolver;
 pub mod sync_attack;
 pub mod sync_bench;

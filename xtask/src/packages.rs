@@ -14,8 +14,8 @@ pub const LAB: [(&str, &str); 3] = [("dig", "bind9-dnsutils"), ("ip", "iproute2"
 
 /// The real resolver the tests put in front of the server; its own service is kept stopped
 /// (the tests start it inside a client namespace).
-pub const TEST_SERVERS: [&str; 1] = ["unbound"];
-const TEST_UNITS: [&str; 2] = ["unbound", "unbound-resolvconf"];
+pub const TEST_SERVERS: [&str; 2] = ["unbound", "knot"];
+const TEST_UNITS: [&str; 3] = ["unbound", "unbound-resolvconf", "knot"];
 
 /// What the two-site lab runs per site besides the daemon: the load balancer. Its service is
 /// kept stopped; the lab starts its own haproxy inside each site's namespace.
