@@ -154,6 +154,17 @@ impl Drop for Daemon {
         self.terminate();
         if !self.keep_pins {
             let _ = switchyard::bpf::pins::remove_all(&self.pin_dir());
+            self.remove_state_files();
         }
+    }
+}
+
+impl Daemon {
+    /// The runtime state and zone serials the daemon left in its run_dir.
+    fn remove_state_files(&self) {
+        let Ok(text) = std::fs::read_to_string(&self.config) else { return };
+        let Ok(config) = switchyard::config::Config::parse(&text, "daemon.toml") else { return };
+        let _ = std::fs::remove_file(switchyard::daemon::runtime_state::path(&config.server));
+        let _ = std::fs::remove_file(switchyard::daemon::zone_serials::path(&config.server));
     }
 }
