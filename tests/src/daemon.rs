@@ -111,6 +111,13 @@ impl Daemon {
         self.terminate()
     }
 
+    /// SIGTERM, then wait; how long the daemon took to exit. Dropping it removes its pins.
+    pub fn time_sigterm(&mut self) -> Duration {
+        let started = Instant::now();
+        self.terminate();
+        started.elapsed()
+    }
+
     /// Waits for the daemon to exit by itself (a successor took over), leaving its pins to the
     /// successor; returns the exit status.
     pub fn replaced(mut self) -> std::process::ExitStatus {
@@ -142,7 +149,7 @@ impl Daemon {
             if let Ok(Some(status)) = self.child.try_wait() {
                 return status;
             }
-            std::thread::sleep(Duration::from_millis(20));
+            std::thread::sleep(Duration::from_millis(1));
         }
         let _ = self.child.kill();
         self.child.wait().expect("wait")

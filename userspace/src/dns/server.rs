@@ -141,6 +141,9 @@ fn socket_for(addr: SocketAddr, kind: socket2::Type) -> std::io::Result<socket2:
     if addr.is_ipv6() {
         socket.set_only_v6(true)?;
     }
+    if kind == socket2::Type::DGRAM {
+        enlarge_receive_buffer(&socket);
+    }
     // TCP only: on UDP it would let a second server bind the same port without an error.
     if kind == socket2::Type::STREAM {
         socket.set_reuse_address(true)?;
@@ -148,6 +151,18 @@ fn socket_for(addr: SocketAddr, kind: socket2::Type) -> std::io::Result<socket2:
     socket.set_nonblocking(true)?;
     socket.bind(&addr.into())?;
     Ok(socket)
+}
+
+/// Room for a few thousand queries, so that a burst that comes while the UDP threads are
+/// short of CPU (or being restarted by a reload) waits in the socket instead of being dropped.
+const UDP_RECEIVE_BUFFER: usize = 4 << 20;
+
+fn enlarge_receive_buffer(socket: &socket2::Socket) {
+    // Past net.core.rmem_max with CAP_NET_ADMIN (which XDP needs anyway), else up to it.
+    use nix::sys::socket::{setsockopt, sockopt::RcvBufForce};
+    if setsockopt(socket, RcvBufForce, &UDP_RECEIVE_BUFFER).is_err() {
+        let _ = socket.set_recv_buffer_size(UDP_RECEIVE_BUFFER);
+    }
 }
 
 fn bind_tcp(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
