@@ -111,6 +111,13 @@ impl Daemon {
         self.terminate()
     }
 
+    /// SIGTERM, then wait; how long the daemon took to exit. Dropping it removes its pins.
+    pub fn time_sigterm(&mut self) -> Duration {
+        let started = Instant::now();
+        self.terminate();
+        started.elapsed()
+    }
+
     /// Waits for the daemon to exit by itself (a successor took over), leaving its pins to the
     /// successor; returns the exit status.
     pub fn replaced(mut self) -> std::process::ExitStatus {
@@ -142,7 +149,7 @@ impl Daemon {
             if let Ok(Some(status)) = self.child.try_wait() {
                 return status;
             }
-            std::thread::sleep(Duration::from_millis(20));
+            std::thread::sleep(Duration::from_millis(1));
         }
         let _ = self.child.kill();
         self.child.wait().expect("wait")
@@ -154,6 +161,17 @@ impl Drop for Daemon {
         self.terminate();
         if !self.keep_pins {
             let _ = switchyard::bpf::pins::remove_all(&self.pin_dir());
+            self.remove_state_files();
         }
+    }
+}
+
+impl Daemon {
+    /// The runtime state and zone serials the daemon left in its run_dir.
+    fn remove_state_files(&self) {
+        let Ok(text) = std::fs::read_to_string(&self.config) else { return };
+        let Ok(config) = switchyard::config::Config::parse(&text, "daemon.toml") else { return };
+        let _ = std::fs::remove_file(switchyard::daemon::runtime_state::path(&config.server));
+        let _ = std::fs::remove_file(switchyard::daemon::zone_serials::path(&config.server));
     }
 }

@@ -283,7 +283,7 @@ fn reload_under_load_loses_no_query_and_a_bad_config_is_refused() {
     assert_eq!(a.ask().unwrap(), [B, A]);
 
     // A change only a restart can apply: refused with that advice.
-    std::fs::write(&daemon.config, ba.replace(r#"listen = ["0.0.0.0"]"#, r#"listen = ["0.0.0.0", "::"]"#)).unwrap();
+    std::fs::write(&daemon.config, ba.replace("mode = \"native\"", "mode = \"native\"\nmax_entries = 1024")).unwrap();
     let out = cli_output(&daemon, &["reload"]);
     assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("restart the daemon"));
     assert_eq!(a.ask().unwrap(), [B, A]);

@@ -235,8 +235,10 @@ fn peers_and_keys_change_by_reload() {
     let b_of_a = ("b", format!("198.18.{LINK_SUBNET}.2"));
     // Periods long enough not to be missed while three daemons start on two cores.
     let slower = |toml: String| toml.replace(&format!("period_ms = {PERIOD_MS}"), "period_ms = 300");
-    let daemon_a =
-        Daemon::start(&lab.pair.server, &slower(config("a", &[b_of_a.clone()], &key, Some(&lab.pair.server_if))));
+    let daemon_a = Daemon::start(
+        &lab.pair.server,
+        &slower(config("a", std::slice::from_ref(&b_of_a), &key, Some(&lab.pair.server_if))),
+    );
     let daemon_b =
         Daemon::start(&lab.site_b, &slower(config("b", &[("a", format!("198.18.{LINK_SUBNET}.1"))], &key, None)));
     let _daemon_c = Daemon::start(&site_c, &slower(config("c", &[("a", "198.18.40.1".to_string())], &key, None)));

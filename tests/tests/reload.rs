@@ -1,6 +1,6 @@
 //! Reloads that change what is served, live: services added and removed, a zone added, a view's
-//! prefixes changed, an XDP interface added; the SOA serial raised with the content; and
-//! reloads that cannot apply, which change nothing.
+//! prefixes changed, listen addresses and XDP interfaces removed and added; the SOA serial
+//! raised with the content; and reloads that cannot apply, which change nothing.
 
 mod common;
 
@@ -66,6 +66,7 @@ fn services_zones_and_views_change_live_without_losing_a_query() {
     ask("www.example.com").wait_for(&["198.18.10.1", "198.18.20.1"], SECOND, || daemon.log());
     assert_eq!(soa_serial(&pair, "example.com."), 7);
     let queries = QueryLoop::start(&pair.client, server, "www.example.com.", "missing.example.com.", check);
+    std::thread::sleep(Duration::from_millis(300));
 
     // Two services added (one in a new zone), one removed.
     let added = toml.replace("[[service]]\nname = \"api.eu.example.com.\"\na = [\"198.18.11.1\"]\nttl = 60\n", "")
@@ -90,9 +91,10 @@ fn services_zones_and_views_change_live_without_losing_a_query() {
     // The same file again: nothing changed, the serial stays.
     assert!(reload(&daemon, &added).status.success());
     assert_eq!(soa_serial(&pair, "example.com."), 8);
+    std::thread::sleep(Duration::from_millis(300));
     let tally = queries.finish();
     assert_eq!((tally.lost, tally.wrong), (0, 0), "{:?}\n{}", tally.problems, daemon.log());
-    assert!(tally.sent > 50, "{tally:?}");
+    assert!(tally.sent > 20, "the loop ran through the reloads: {tally:?}");
 
     // The view's prefix moved to the client's subnet: both paths order www for it.
     let client_subnet = format!("198.18.{}.0/24", pair.server_v4.octets()[2]);
@@ -103,6 +105,58 @@ fn services_zones_and_views_change_live_without_losing_a_query() {
     ask("www.example.com").wait_for(&["198.18.20.1", "198.18.10.1"], SECOND, || daemon.log());
     assert!(daemon.xdp_counter("answered_v4") > before, "XDP uses the new prefix");
     assert_eq!(tcp_answer(&pair, "www.example.com.").1, ["198.18.20.1", "198.18.10.1"], "and so does userspace");
+}
+
+/// Whether userspace answers a name that does not exist over UDP at `server` (XDP passes it).
+fn userspace_answers(pair: &Pair, server: SocketAddr) -> bool {
+    let query = client::query_message("missing.example.com.", RecordType::A, false).to_vec().unwrap();
+    pair.client.enter(move || {
+        let socket = std::net::UdpSocket::bind(if server.is_ipv6() { "[::]:0" } else { "0.0.0.0:0" }).unwrap();
+        socket.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+        socket.send_to(&query, server).unwrap();
+        socket.recv(&mut [0u8; 512]).is_ok()
+    })
+}
+
+#[test]
+fn listen_addresses_and_xdp_interfaces_come_and_go_by_reload() {
+    if !have_root("listen_addresses_and_xdp_interfaces_come_and_go_by_reload") {
+        return;
+    }
+    let pair = Pair::new(75);
+    let (_, toml) = common::basic_config(&pair, "native");
+    let daemon = Daemon::start(&pair.server, &toml);
+    let (v4, v6) = (SocketAddr::new(pair.server_v4.into(), 53), SocketAddr::new(pair.server_v6.into(), 53));
+    assert!(userspace_answers(&pair, v4) && userspace_answers(&pair, v6));
+
+    let v4_only = toml.replace(r#"listen = ["0.0.0.0", "::"]"#, "listen = [\"0.0.0.0\"]\nudp_threads = 1");
+    let out = reload(&daemon, &v4_only);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(userspace_answers(&pair, v4), "IPv4 still answered\n{}", daemon.log());
+    assert!(!userspace_answers(&pair, v6), "IPv6 no longer listened on");
+    assert!(reload(&daemon, &toml).status.success());
+    assert!(userspace_answers(&pair, v6), "listened on again\n{}", daemon.log());
+
+    // The interface taken out of [xdp]: detached, userspace answers alone; put back: XDP again.
+    let www = Question {
+        client: &pair.client,
+        server: pair.server_v4.to_string(),
+        name: "www.example.com",
+        qtype: "A",
+        source: None,
+    };
+    let iface_line = format!("interfaces = [{:?}]", pair.server_if);
+    assert!(toml.contains(&iface_line));
+    let out = reload(&daemon, &toml.replace(&iface_line, "interfaces = []"));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!pair.server_has_xdp(), "detached by the reload");
+    let before = daemon.xdp_counter("answered_v4");
+    www.wait_for(&["198.18.10.1", "198.18.20.1"], SECOND, || daemon.log());
+    assert_eq!(daemon.xdp_counter("answered_v4"), before, "answered by userspace");
+    assert!(reload(&daemon, &toml).status.success());
+    assert!(pair.server_has_xdp(), "attached again");
+    www.wait_for(&["198.18.10.1", "198.18.20.1"], SECOND, || daemon.log());
+    assert!(daemon.xdp_counter("answered_v4") > before, "answered by XDP again");
 }
 
 #[test]

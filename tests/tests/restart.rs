@@ -1,5 +1,6 @@
 //! Changing a running server: restarts that lose no query (the new daemon takes the sockets,
-//! the pinned maps and the attached XDP program over from the old one), and a killed daemon
+//! the pinned maps and the attached XDP program over from the old one, or swaps its own
+//! program in when the maps differ), and a killed daemon
 //! whose answers stop once its liveness stamp is stale.
 
 mod common;
@@ -68,12 +69,22 @@ fn restarts_lose_no_query() {
         assert!(successor.log().contains("taking over from the running daemon"), "{}", successor.log());
         daemon = successor;
     }
+    assert_eq!(program_id(&pair), program, "the same program stayed attached throughout");
+
+    // A successor whose answer map has another size, like an upgrade whose object differs:
+    // its program is swapped in place (BPF_LINK_UPDATE), the interface never without one.
+    std::thread::sleep(Duration::from_millis(300));
+    let upgraded = toml.replace("mode = \"native\"", "mode = \"native\"\nmax_entries = 4096");
+    let successor = Daemon::start(&pair.server, &upgraded);
+    assert!(daemon.replaced().success());
+    daemon = successor;
     std::thread::sleep(Duration::from_millis(300));
     let tally = queries.finish();
-    eprintln!("{} queries over 3 restarts: {} lost, {} wrong", tally.sent, tally.lost, tally.wrong);
+    eprintln!("{} queries over 4 restarts: {} lost, {} wrong", tally.sent, tally.lost, tally.wrong);
     assert!(tally.sent > 400, "the loop ran: {tally:?}");
     assert_eq!((tally.lost, tally.wrong), (0, 0), "{:?}\n{}", tally.problems, daemon.log());
-    assert_eq!(program_id(&pair), program, "the same program stayed attached throughout");
+    assert_ne!(program_id(&pair), program, "the new program replaced the old one\n{}", daemon.log());
+    assert!(daemon.log().contains("Replaced"), "{}", daemon.log());
     assert!(daemon.userspace_counter("tcp") > 0 && daemon.xdp_counter("answered_v4") > 0);
 }
 

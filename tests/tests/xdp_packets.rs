@@ -190,12 +190,11 @@ fn an_entry_holding_another_name_is_never_used() {
     let packed = |name: &str| PackedName::new(&wire_name(&name.parse().unwrap())).unwrap();
     let mut slot = [0u8; 16];
     slot[..4].copy_from_slice(&[198, 18, 99, 9]);
-    let mut map = h.datapath.answers().unwrap();
     for (view, name) in [(0, "a.example.com."), (1, "www.example.com.")] {
         let key = MapKey::new(view, QTYPE_A, &packed(name));
-        map.insert(key, MapEntry::new(QTYPE_A, 30, &packed("b.example.com."), &[slot]), 0).unwrap();
+        let entry = MapEntry::new(QTYPE_A, 30, &packed("b.example.com."), &[slot]);
+        h.datapath.answers().unwrap().insert(key, entry, 0).unwrap();
     }
-    drop(map);
     passed(&mut h, &v4_query(&query(1, "a.example.com.", RecordType::A, None)), "pass_hash_collision");
     let near = udp_frame(
         None,

@@ -44,6 +44,7 @@ pub struct Load {
     stop: Arc<AtomicBool>,
     counts: Arc<Counts>,
     threads: Vec<JoinHandle<()>>,
+    pending: Pending,
     last: Window,
 }
 
@@ -61,6 +62,7 @@ impl Load {
     ) -> Load {
         let socket = ns.enter(|| UdpSocket::bind("0.0.0.0:0")).expect("bind");
         socket.connect(server).expect("connect");
+        receive_buffer(&socket, 4 << 20);
         socket.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
         let (stop, counts) = (Arc::new(AtomicBool::new(false)), Arc::new(Counts::default()));
         let pending: Pending = Arc::new(Mutex::new(vec![None; 65536]));
@@ -73,11 +75,20 @@ impl Load {
             let (stop, counts, pending) = (stop.clone(), counts.clone(), pending.clone());
             std::thread::spawn(move || send(&socket, rate, &questions, &stop, &counts, &pending))
         };
-        Load { stop, counts, threads: vec![sender, receiver], last: Window::default() }
+        Load { stop, counts, threads: vec![sender, receiver], pending, last: Window::default() }
     }
 
-    /// Counts since the previous `take`.
+    /// Counts since the previous `take`; a query unanswered for `TIMEOUT` is lost by then.
     pub fn take(&mut self) -> Window {
+        let expired = self
+            .pending
+            .lock()
+            .unwrap()
+            .iter_mut()
+            .filter(|slot| slot.is_some_and(|(sent, _)| sent.elapsed() > TIMEOUT))
+            .map(|slot| slot.take())
+            .count();
+        self.counts.lost.fetch_add(expired as u64, Ordering::Relaxed);
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         let now = Window {
             sent: get(&self.counts.sent),
@@ -164,5 +175,20 @@ fn receive(socket: &UdpSocket, stop: &AtomicBool, counts: &Counts, pending: &Pen
         } else {
             counts.wrong.fetch_add(1, Ordering::Relaxed);
         }
+    }
+}
+
+/// Room for the answers of a burst while the receiver is short of CPU.
+fn receive_buffer(socket: &UdpSocket, bytes: libc::c_int) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: an int option on a socket we own, with its size.
+    unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUF,
+            (&raw const bytes).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
     }
 }

@@ -2,10 +2,11 @@
 //! on) takes a steady UDP load (A and AAAA from XDP, NXDOMAIN from userspace) and a sequential
 //! client that also asks over TCP; site b's DNS server, which knows site a from its
 //! heartbeats, is asked for www all along. Steps: a reload that adds 1,000 services and
-//! removes 1,000; a restart with the same binary (the new daemon takes over); SIGKILL, then a
-//! start 5 s later. Per step: queries sent, lost, wrong, time until the new answers were
-//! served, and how long site b's server answered without site a. SWITCHYARD_BENCH_QPS sets the
-//! load (default 20,000). Writes change.json under SWITCHYARD_BENCH_DIR (default target/bench).
+//! removes 1,000; a restart with the same binary (the new daemon takes over); an upgrade whose
+//! program differs (swapped in place); SIGKILL, then a start 5 s later. Per step: queries
+//! sent, lost, wrong, time until the new answers were served, and how long site b's server
+//! answered without site a. SWITCHYARD_BENCH_QPS sets the load (default 20,000). Writes
+//! change.json under SWITCHYARD_BENCH_DIR (default target/bench).
 
 use std::{
     net::SocketAddr,
@@ -154,12 +155,15 @@ fn run() -> Result<(), String> {
         ("www.example.com.".to_string(), RecordType::AAAA),
         ("missing.example.com.".to_string(), RecordType::A),
     ];
-    let mut load = Load::start(&pair.client, server, qps, questions, check);
-    let tcp = QueryLoop::start(&pair.client, server, "www.example.com.", "missing.example.com.", tcp_check);
-    let without_a = WithoutA::start(&site_b);
+    let mut measures = Measures {
+        load: Load::start(&pair.client, server, qps, questions, check),
+        tcp: Some(tcp_loop(&pair, server)),
+        without_a: WithoutA::start(&site_b),
+        pair: &pair,
+        server,
+    };
     std::thread::sleep(Duration::from_secs(1));
-    load.take();
-    without_a.take();
+    measures.step("warm-up", Duration::ZERO, json!({}));
     let mut steps: Vec<Value> = Vec::new();
 
     // 1. Reload: 1,000 services added, 1,000 removed.
@@ -170,13 +174,7 @@ fn run() -> Result<(), String> {
     let mut added = Watcher::new(&pair.client, server, &format!("t{}.example.com.", SERVICES - 1));
     let served = added.wait(started, Duration::from_secs(10), |a| !a.is_empty())?;
     std::thread::sleep(Duration::from_secs(2));
-    steps.push(step(
-        "reload +1000 -1000 services",
-        load.take(),
-        served,
-        without_a.take(),
-        json!({ "reload": said.trim() }),
-    ));
+    steps.push(measures.step("reload +1000 -1000 services", served, json!({ "reload": said.trim() })));
 
     // 2. Restart with the same binary: a new daemon takes over.
     println!("== restart (takeover)");
@@ -186,7 +184,24 @@ fn run() -> Result<(), String> {
     let old = std::mem::replace(&mut daemon_a, successor);
     old.replaced();
     std::thread::sleep(Duration::from_secs(2));
-    steps.push(step("restart, same binary", load.take(), ready, without_a.take(), json!({})));
+    steps.push(measures.step("restart, same binary", ready, json!({})));
+
+    // 3. Upgrade: a successor whose answer map has another size, so that its program is new and
+    //    swapped in place with BPF_LINK_UPDATE, as when a rebuilt object differs.
+    println!("== upgrade (program replaced in place)");
+    let upgraded = std::fs::read_to_string(&daemon_a.config)
+        .map_err(|e| e.to_string())?
+        .replace("mode = \"native\"", "mode = \"native\"\nmax_entries = 70000");
+    let started = Instant::now();
+    let successor = Daemon::start(&pair.server, &upgraded);
+    let ready = started.elapsed();
+    let old = std::mem::replace(&mut daemon_a, successor);
+    old.replaced();
+    // The log is coloured: "how", "=" and "Replaced" are apart.
+    let replaced = daemon_a.log().lines().any(|l| l.contains("taken over") && l.contains("Replaced"));
+    std::thread::sleep(Duration::from_secs(2));
+    let how = "answer map resized (max_entries), so the program differs";
+    steps.push(measures.step("upgrade, program replaced", ready, json!({ "program_replaced": replaced, "how": how })));
 
     // 4. SIGKILL, a start 5 s later.
     println!("== SIGKILL, start 5 s later");
@@ -209,35 +224,89 @@ fn run() -> Result<(), String> {
         "site_b_answers_a_again_ms": ms(b_back),
         "note": "queries during the 5 s without a daemon are lost by design",
     });
-    steps.push(step("SIGKILL, start 5 s later", load.take(), back, without_a.take(), extra));
-
-    drop(without_a);
-    let tcp = tcp.finish();
-    let _ = load.finish();
-    drop(daemon_a);
-    let document = json!({
-        "bench": "change",
-        "qps": qps,
-        "tcp_queries": { "sent": tcp.sent, "lost": tcp.lost, "wrong": tcp.wrong },
-        "steps": steps,
-    });
+    steps.push(measures.step("SIGKILL, start 5 s later", back, extra));
+    // Under the load still running.
+    let sigterm = daemon_a.time_sigterm();
+    measures.finish();
+    println!("SIGTERM to exit: {:.1} ms", ms(sigterm));
+    let document = json!({ "bench": "change", "qps": qps, "steps": steps, "sigterm_to_exit_ms": ms(sigterm) });
     let path = report::write_json("change.json", &document)?;
-    println!("\n| step | sent | lost | wrong | new answers served after (ms) | site b without site a (ms) |");
-    println!("|---|---:|---:|---:|---:|---:|");
-    for s in &steps {
+    print_table(&steps);
+    println!("\nwritten to {}", path.display());
+    Ok(())
+}
+
+fn tcp_loop(pair: &Pair, server: SocketAddr) -> QueryLoop {
+    QueryLoop::start(&pair.client, server, "www.example.com.", "missing.example.com.", tcp_check)
+}
+
+/// What every step measures: the UDP load, the sequential client (UDP and TCP), and site b.
+struct Measures<'a> {
+    load: Load,
+    tcp: Option<QueryLoop>,
+    without_a: WithoutA,
+    pair: &'a Pair,
+    server: SocketAddr,
+}
+
+impl Measures<'_> {
+    fn finish(self) {
+        let _ = self.load.finish();
+        if let Some(tcp) = self.tcp {
+            tcp.finish();
+        }
+    }
+
+    /// Ends a step: the counts since the last one, each query's fate settled (a query
+    /// unanswered for a second is lost).
+    fn step(&mut self, name: &str, served: Duration, extra: Value) -> Value {
+        let tally = self.tcp.take().map(QueryLoop::finish).unwrap_or_default();
+        self.tcp = Some(tcp_loop(self.pair, self.server));
+        let w = self.load.take();
+        let without_a_ms = self.without_a.take();
         println!(
-            "| {} | {} | {} | {} | {} | {} |",
+            "{name}: sent {} lost {} wrong {}; sequential {} lost {} wrong {}; served after {:.1} ms; \
+             b without a {without_a_ms} ms",
+            w.sent,
+            w.lost,
+            w.wrong,
+            tally.sent,
+            tally.lost,
+            tally.wrong,
+            ms(served)
+        );
+        json!({
+            "step": name,
+            "sent": w.sent,
+            "answered": w.answered,
+            "lost": w.lost,
+            "wrong": w.wrong,
+            "sequential": { "sent": tally.sent, "lost": tally.lost, "wrong": tally.wrong, "problems": tally.problems },
+            "served_after_ms": ms(served),
+            "site_b_without_a_ms": without_a_ms,
+            "detail": extra,
+        })
+    }
+}
+
+fn print_table(steps: &[Value]) {
+    println!(
+        "\n| step | sent | lost | wrong | sequential UDP+TCP sent / lost | new answers served after (ms) | site b without site a (ms) |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|");
+    for s in steps {
+        println!(
+            "| {} | {} | {} | {} | {} / {} | {} | {} |",
             s["step"].as_str().unwrap_or(""),
             s["sent"],
             s["lost"],
             s["wrong"],
+            s["sequential"]["sent"],
+            s["sequential"]["lost"],
             s["served_after_ms"],
             s["site_b_without_a_ms"]
         );
     }
-    println!("TCP (sequential, all steps): {} sent, {} lost, {} wrong", tcp.sent, tcp.lost, tcp.wrong);
-    println!("\nwritten to {}", path.display());
-    Ok(())
 }
 
 /// Asks until a query goes unanswered; the time since `since`.
@@ -254,30 +323,4 @@ fn first_silence(probe: &mut Watcher, since: Instant) -> Result<Duration, String
 
 fn ms(d: Duration) -> f64 {
     (d.as_secs_f64() * 1000.0 * 10.0).round() / 10.0
-}
-
-fn step(
-    name: &str,
-    w: switchyard_tests::bench::load::Window,
-    served: Duration,
-    without_a_ms: u64,
-    extra: Value,
-) -> Value {
-    println!(
-        "{name}: sent {} lost {} wrong {}; served after {:.1} ms; b without a {without_a_ms} ms",
-        w.sent,
-        w.lost,
-        w.wrong,
-        ms(served)
-    );
-    json!({
-        "step": name,
-        "sent": w.sent,
-        "answered": w.answered,
-        "lost": w.lost,
-        "wrong": w.wrong,
-        "served_after_ms": ms(served),
-        "site_b_without_a_ms": without_a_ms,
-        "detail": extra,
-    })
 }

@@ -110,7 +110,8 @@ pub fn fits(
 /// Pins `map` at `path`, replacing what is pinned there in one rename, so that readers of the
 /// pin always find a map.
 pub fn replace_pin(map: &aya::maps::Map, path: &Path) -> Result<(), DatapathError> {
-    let fresh = path.with_extension("new");
+    // bpffs refuses names with a dot.
+    let fresh = path.with_file_name(format!("{}-new", path.file_name().and_then(|f| f.to_str()).unwrap_or("map")));
     let _ = std::fs::remove_file(&fresh);
     let name = map_names_of(path);
     map.pin(&fresh).map_err(|source| DatapathError::Pin { name, path: fresh.clone(), source })?;

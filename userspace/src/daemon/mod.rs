@@ -203,6 +203,8 @@ impl Daemon {
                 bridge: self.bridge.as_mut(),
                 authority: &self.authority,
                 peers: self.peers.as_deref(),
+                listeners: &mut self.listeners,
+                registry: &self.registry,
             };
             let outcome = reload::apply(&self.path, parts).await;
             match &outcome {

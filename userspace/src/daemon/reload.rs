@@ -1,11 +1,12 @@
 //! `switchyard reload` and SIGHUP: a new config taken live, all or nothing.
 //!
-//! Services (added, removed or changed), zones, views, probes and sites, `[xdp] interfaces`
-//! and `stale_after_ms` and `[server] edns_udp_payload` change live: the userspace server's
-//! zones, views and answers are swapped in one step, then the XDP answer map and view tries
-//! are rewritten in one pass. What names this daemon's files (instance, run_dir, pin_root) is
-//! refused; the sockets, the program's mode and map size, peers and sync still need a restart,
-//! which loses no query (see `handoff`). A config that cannot be applied changes nothing.
+//! Services (added, removed or changed), zones, views, probes and sites, peers and their keys,
+//! listen addresses, `[xdp] interfaces` and `stale_after_ms` and `[server] edns_udp_payload`
+//! change live: the userspace server's zones, views and answers are swapped in one step, then
+//! the XDP answer map and view tries are rewritten in one pass. What names this daemon's files
+//! (instance, run_dir, pin_root) is refused; the program's mode and map size, the metrics
+//! address, the peer socket and period and sync still need a restart, which loses no query
+//! (see `handoff`). A config that cannot be applied changes nothing.
 
 use std::{
     path::Path,
@@ -53,6 +54,8 @@ pub enum ReloadError {
     Datapath(#[from] DatapathError),
     #[error("peers: {0}")]
     Peers(String),
+    #[error("listening on DNS port {port}: {source}")]
+    Listen { port: u16, source: std::io::Error },
     #[error("the daemon is shutting down")]
     ShuttingDown,
 }
@@ -74,12 +77,14 @@ pub struct Parts<'a> {
     pub bridge: Option<&'a mut HealthBridge>,
     pub authority: &'a Authority,
     pub peers: Option<&'a PeerHandle>,
+    pub listeners: &'a mut crate::dns::server::Listeners,
+    pub registry: &'a super::sockets::Registry,
 }
 
 /// Applies the config in `path` if it can be applied live; on any error nothing changes.
 /// Returns what changed, for the log and the CLI.
 pub async fn apply(path: &Path, parts: Parts<'_>) -> Result<String, ReloadError> {
-    let Parts { reloadable, answers, datapath, bridge, authority, peers } = parts;
+    let Parts { reloadable, answers, datapath, bridge, authority, peers, listeners, registry } = parts;
     let new = Config::load_for_host(path)?;
     let old = reloadable.config.load_full();
     if let Some(why) = restart_needed(&old, &new) {
@@ -93,6 +98,12 @@ pub async fn apply(path: &Path, parts: Parts<'_>) -> Result<String, ReloadError>
     let needed = crate::answers::AnswerTable::capacity_needed(&new, &views);
     if datapath.is_some() && needed > new.xdp.max_entries as usize {
         return Err(ReloadError::MapFull { needed, capacity: new.xdp.max_entries });
+    }
+    let (o, n) = (&old.server, &new.server);
+    if (&o.listen, o.dns_port, o.udp_threads) != (&n.listen, n.dns_port, n.udp_threads) {
+        listeners
+            .reconfigure(&n.listen, n.dns_port, n.udp_threads(), registry)
+            .map_err(|source| ReloadError::Listen { port: n.dns_port, source })?;
     }
     answers.reload(&new, views.clone(), Zones::from_config(&new, &serials.by_zone()), &states)?;
     if let (Some(handle), Some(config)) = (peers, &new.peers)
@@ -203,10 +214,7 @@ pub fn restart_needed(old: &Config, new: &Config) -> Option<RestartNeeded> {
     }
     // Debug output compares every field without asking each config type for PartialEq.
     let same = |a: &dyn std::fmt::Debug, b: &dyn std::fmt::Debug| format!("{a:?}") == format!("{b:?}");
-    let sections: [(&'static str, bool); 14] = [
-        ("server.dns_port", o.dns_port == n.dns_port),
-        ("server.listen", o.listen == n.listen),
-        ("server.udp_threads", o.udp_threads == n.udp_threads),
+    let sections: [(&'static str, bool); 11] = [
         ("server.metrics", o.metrics == n.metrics),
         ("server.site", o.site == n.site),
         ("server.node", o.node == n.node),

@@ -108,6 +108,17 @@ impl Registry {
         Ok(())
     }
 
+    /// Forgets `socket` (the daemon no longer listens there), closing the copy.
+    pub fn remove(&self, socket: &impl AsFd) {
+        let Ok(copy) = socket.as_fd().try_clone_to_owned() else { return };
+        let wanted = kind(&Socket::from(copy));
+        let mut fds = self.fds.lock().unwrap_or_else(|p| p.into_inner());
+        fds.retain(|fd| {
+            let Ok(copy) = fd.try_clone() else { return true };
+            kind(&Socket::from(copy)) != wanted
+        });
+    }
+
     /// Copies of every registered socket.
     pub fn copies(&self) -> std::io::Result<Vec<OwnedFd>> {
         let fds = self.fds.lock().unwrap_or_else(|p| p.into_inner());

@@ -7,12 +7,13 @@ use std::{
     time::Duration,
 };
 
+use std::collections::BTreeMap;
+
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::{TcpListener, TcpStream},
-    task::JoinSet,
 };
-use tracing::warn;
+use tracing::{info, warn};
 
 use super::{authority::Authority, counters::ServerCounters, udp::UdpWorkers};
 use crate::daemon::sockets::{Inherited, Registry};
@@ -26,10 +27,26 @@ pub struct Sockets<'a> {
 /// How long an idle TCP connection is kept (RFC 7766 suggests seconds, not minutes).
 const TCP_IDLE: Duration = Duration::from_secs(10);
 
-/// What serves DNS until dropped.
+/// What serves DNS until dropped: per listen address a UDP socket served by threads of its
+/// own and a TCP listener served on the runtime.
 pub struct Listeners {
-    _tcp: JoinSet<()>,
-    _udp: UdpWorkers,
+    groups: BTreeMap<SocketAddr, Group>,
+    udp_threads: usize,
+    authority: Arc<Authority>,
+    counters: Arc<ServerCounters>,
+}
+
+struct Group {
+    udp: std::net::UdpSocket,
+    workers: UdpWorkers,
+    tcp: std::net::TcpListener,
+    accepting: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        self.accepting.abort();
+    }
 }
 
 /// Takes (or binds) UDP and TCP on every address, then serves UDP with `udp_threads` threads
@@ -42,26 +59,80 @@ pub async fn start(
     counters: Arc<ServerCounters>,
     sockets: Sockets<'_>,
 ) -> std::io::Result<Listeners> {
-    let mut tcp = JoinSet::new();
-    let mut udp = Vec::new();
+    let mut listeners = Listeners { groups: BTreeMap::new(), udp_threads, authority, counters };
     for ip in listen {
         let addr = SocketAddr::new(*ip, port);
-        let socket = match sockets.inherited.take_udp(addr) {
+        let udp = match sockets.inherited.take_udp(addr) {
             Some(socket) => socket,
             None => socket_for(addr, socket2::Type::DGRAM)?.into(),
         };
-        sockets.registry.add(&socket)?;
-        udp.push(socket);
-        let listener = match sockets.inherited.take_tcp(addr) {
+        let tcp = match sockets.inherited.take_tcp(addr) {
             Some(listener) => listener,
             None => bind_tcp(addr)?,
         };
-        sockets.registry.add(&listener)?;
-        listener.set_nonblocking(true)?;
-        tcp.spawn(serve_tcp(TcpListener::from_std(listener)?, authority.clone(), counters.clone()));
+        sockets.registry.add(&udp)?;
+        sockets.registry.add(&tcp)?;
+        let group = listeners.serve(udp, tcp)?;
+        listeners.groups.insert(addr, group);
     }
-    let udp = UdpWorkers::start(udp, udp_threads, authority, counters)?;
-    Ok(Listeners { _tcp: tcp, _udp: udp })
+    Ok(listeners)
+}
+
+impl Listeners {
+    fn serve(&self, udp: std::net::UdpSocket, tcp: std::net::TcpListener) -> std::io::Result<Group> {
+        let workers =
+            UdpWorkers::start(vec![udp.try_clone()?], self.udp_threads, self.authority.clone(), self.counters.clone())?;
+        tcp.set_nonblocking(true)?;
+        let listener = TcpListener::from_std(tcp.try_clone()?)?;
+        let accepting = tokio::spawn(serve_tcp(listener, self.authority.clone(), self.counters.clone()));
+        Ok(Group { udp, workers, tcp, accepting })
+    }
+
+    /// Serves these addresses with this many UDP threads each: new ones are bound first (an
+    /// address in use changes nothing), then the ones no longer listed are closed.
+    pub fn reconfigure(
+        &mut self,
+        listen: &[IpAddr],
+        port: u16,
+        udp_threads: usize,
+        registry: &Registry,
+    ) -> std::io::Result<()> {
+        let wanted: Vec<SocketAddr> = listen.iter().map(|ip| SocketAddr::new(*ip, port)).collect();
+        let mut bound = Vec::new();
+        for addr in wanted.iter().filter(|a| !self.groups.contains_key(a)) {
+            bound.push((*addr, socket_for(*addr, socket2::Type::DGRAM)?.into(), bind_tcp(*addr)?));
+        }
+        let threads_changed = udp_threads != self.udp_threads;
+        self.udp_threads = udp_threads;
+        for (addr, udp, tcp) in bound {
+            registry.add(&udp)?;
+            registry.add(&tcp)?;
+            let group = self.serve(udp, tcp)?;
+            self.groups.insert(addr, group);
+            info!(%addr, "listening");
+        }
+        let gone: Vec<SocketAddr> = self.groups.keys().filter(|a| !wanted.contains(a)).copied().collect();
+        for addr in gone {
+            if let Some(group) = self.groups.remove(&addr) {
+                registry.remove(&group.udp);
+                registry.remove(&group.tcp);
+                info!(%addr, "no longer listening");
+            }
+        }
+        if threads_changed {
+            for group in self.groups.values_mut() {
+                // The socket stays open throughout: datagrams wait for the new threads.
+                let workers = UdpWorkers::start(
+                    vec![group.udp.try_clone()?],
+                    udp_threads,
+                    self.authority.clone(),
+                    self.counters.clone(),
+                )?;
+                group.workers = workers;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// IPv6 sockets are v6-only so that "0.0.0.0" and "::" can both be bound.
@@ -70,6 +141,9 @@ fn socket_for(addr: SocketAddr, kind: socket2::Type) -> std::io::Result<socket2:
     if addr.is_ipv6() {
         socket.set_only_v6(true)?;
     }
+    if kind == socket2::Type::DGRAM {
+        enlarge_receive_buffer(&socket);
+    }
     // TCP only: on UDP it would let a second server bind the same port without an error.
     if kind == socket2::Type::STREAM {
         socket.set_reuse_address(true)?;
@@ -77,6 +151,18 @@ fn socket_for(addr: SocketAddr, kind: socket2::Type) -> std::io::Result<socket2:
     socket.set_nonblocking(true)?;
     socket.bind(&addr.into())?;
     Ok(socket)
+}
+
+/// Room for a few thousand queries, so that a burst that comes while the UDP threads are
+/// short of CPU (or being restarted by a reload) waits in the socket instead of being dropped.
+const UDP_RECEIVE_BUFFER: usize = 4 << 20;
+
+fn enlarge_receive_buffer(socket: &socket2::Socket) {
+    // Past net.core.rmem_max with CAP_NET_ADMIN (which XDP needs anyway), else up to it.
+    use nix::sys::socket::{setsockopt, sockopt::RcvBufForce};
+    if setsockopt(socket, RcvBufForce, &UDP_RECEIVE_BUFFER).is_err() {
+        let _ = socket.set_recv_buffer_size(UDP_RECEIVE_BUFFER);
+    }
 }
 
 fn bind_tcp(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
