@@ -311,6 +311,7 @@ impl Config {
         config.check_interfaces(path)?;
         config.check_peer_keys(path)?;
         config.check_sync_key(path)?;
+        config.check_check_files(path)?;
         Ok(config)
     }
 

@@ -118,6 +118,9 @@ fn main() -> ExitCode {
 fn check(path: &Path) -> ExitCode {
     match Config::load_for_host(path) {
         Ok(c) => {
+            for warning in c.health_config().unresolved_hosts() {
+                eprintln!("switchyard: warning: {warning}");
+            }
             let (zones, services, views, sites) = (c.zone.len(), c.service.len(), c.view.len(), c.site.len());
             println!("{}: ok ({zones} zones, {services} services, {views} views, {sites} sites)", path.display());
             ExitCode::SUCCESS
