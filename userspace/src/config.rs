@@ -186,6 +186,9 @@ pub struct ServiceConfig {
     pub by_rtt: Option<RttOrdering>,
     #[serde(default = "default_reorder_hold")]
     pub reorder_hold: u32,
+    /// Weighted first answer, e.g. `first_weights = { a = 3, b = 1 }`.
+    #[serde(default)]
+    pub first_weights: BTreeMap<String, u32>,
 }
 
 impl ServiceConfig {
@@ -205,6 +208,7 @@ impl ServiceConfig {
             by_rtt: self.by_rtt,
             reorder_hold: self.reorder_hold,
             views: self.views.clone(),
+            first_weights: self.first_weights.clone(),
         }
     }
 }

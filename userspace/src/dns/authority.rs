@@ -142,7 +142,8 @@ impl Authority {
 
         let name = wire_name(qname);
         let (view, scope) = self.locality(&query, client, &name);
-        let answers = self.records(zone, qname, &name, question.query_type(), view);
+        let subnet = client_subnet(&query).map(|s| s.addr()).unwrap_or(client);
+        let answers = self.records(zone, qname, &name, question.query_type(), (view, subnet));
         if answers.is_empty() {
             // Asked only now: a name with answers exists, and most queries have answers.
             if !self.names.contains(&name) {
@@ -159,9 +160,17 @@ impl Authority {
         self.finish(response, &query, tcp, Outcome::Answered)
     }
 
-    /// Records of one type at one existing name. Owners are the query name as received, so
-    /// the encoder compresses them to a pointer at the question (0xC00C), as XDP does.
-    fn records(&self, zone: &Zone, qname: &Name, name: &[u8], qtype: RecordType, view: u32) -> Vec<Record> {
+    /// Records of one type at one existing name, for a client in `view` at `subnet`. Owners are
+    /// the query name as received, so the encoder compresses them to a pointer at the question
+    /// (0xC00C), as XDP does.
+    fn records(
+        &self,
+        zone: &Zone,
+        qname: &Name,
+        name: &[u8],
+        qtype: RecordType,
+        (view, subnet): (u32, IpAddr),
+    ) -> Vec<Record> {
         let at_apex = zone.wire == name;
         let mut out = Vec::new();
         let table = self.table.load();
@@ -184,7 +193,7 @@ impl Authority {
                 continue;
             }
             if let Some(set) = table.lookup(view, code, name) {
-                out.extend(set.addrs.iter().map(|addr| {
+                out.extend(set.ordered_for(subnet).map(|addr| {
                     let rdata = match addr {
                         IpAddr::V4(a) => RData::A(A(*a)),
                         IpAddr::V6(a) => RData::AAAA(AAAA(*a)),
@@ -203,15 +212,17 @@ impl Authority {
         let addr = subnet.map(|s| s.addr()).unwrap_or(client);
         let matched = self.views.lookup(addr);
         let view = matched.map(|(v, _)| v).unwrap_or(DEFAULT_VIEW);
+        let table = self.table.load();
         let scope = subnet.map(|s| {
-            if !self.table.load().has_view_specific(name, &self.views) {
+            let by_view = if !table.has_view_specific(name, &self.views) {
                 0
             } else if let Some((_, len)) = matched {
                 len
             } else {
                 // Not in any view's prefix: valid for the client's subnet as sent.
                 s.source_prefix()
-            }
+            };
+            by_view.max(table.weighted_prefix(name, &self.views, s.addr()))
         });
         (view, scope)
     }

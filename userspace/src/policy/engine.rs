@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::policy::config::{PolicyConfig, PolicyConfigError, WhenAllDown};
-use crate::policy::decisions::{Decision, DecisionKey, Decisions, Family, diff};
+use crate::policy::decisions::{Decision, DecisionKey, Decisions, Family, FirstGroup, diff};
 use crate::policy::ordering::{Criteria, OrderState, SiteIndex};
 use crate::site::{SiteAddresses, SiteState};
 
@@ -22,6 +22,8 @@ struct ServiceRules {
     ttl: u32,
     when_all_down: WhenAllDown,
     criteria: Option<Criteria>,
+    /// Weight of each site (by index) for coming first; empty without `first_weights`.
+    first_weights: Vec<u32>,
     views: Vec<ViewSlot>,
 }
 
@@ -60,11 +62,19 @@ impl Policy {
                 };
                 let mut views = vec![slot(None, &service.sites)];
                 views.extend(service.views.iter().map(|(view, names)| slot(Some(view), names)));
+                let mut first_weights = Vec::new();
+                if !service.first_weights.is_empty() {
+                    first_weights = vec![0; site_names.len()];
+                    for (site, weight) in &service.first_weights {
+                        first_weights[usize::from(index_of(site))] = *weight;
+                    }
+                }
                 ServiceRules {
                     name: Arc::from(service.name.as_str()),
                     ttl: service.ttl,
                     when_all_down: service.when_all_down,
                     criteria,
+                    first_weights,
                     views,
                 }
             })
@@ -83,9 +93,13 @@ impl Policy {
             for slot in &mut service.views {
                 let chosen = slot.decide(&states, service.criteria.as_ref(), service.when_all_down);
                 let (v4, v6) = collect_addresses(&self.addresses, &chosen);
+                let first = |count: fn(&SiteAddresses) -> usize| {
+                    first_groups(&self.addresses, &chosen, &service.first_weights, count)
+                };
+                let (first_v4, first_v6) = (first(|s| s.a.len()), first(|s| s.aaaa.len()));
                 let key = |family| DecisionKey { service: service.name.clone(), family, view: slot.view.clone() };
-                entries.push((key(Family::A), Decision { ttl: service.ttl, addrs: v4 }));
-                entries.push((key(Family::Aaaa), Decision { ttl: service.ttl, addrs: v6 }));
+                entries.push((key(Family::A), Decision { ttl: service.ttl, addrs: v4, first: first_v4 }));
+                entries.push((key(Family::Aaaa), Decision { ttl: service.ttl, addrs: v6, first: first_v6 }));
             }
         }
         entries.into_iter().collect()
@@ -147,4 +161,28 @@ fn collect_addresses(
     let v4 = site_addrs().flat_map(SiteAddresses::v4).collect();
     let v6 = site_addrs().flat_map(SiteAddresses::v6).collect();
     (v4, v6)
+}
+
+/// Each answered site's address group (as laid out by `collect_addresses`) with its weight,
+/// for the sites with a weight above 0 and addresses of the family `count` counts.
+fn first_groups(
+    addresses: &[SiteAddresses],
+    sites: &[SiteIndex],
+    weights: &[u32],
+    count: fn(&SiteAddresses) -> usize,
+) -> Vec<FirstGroup> {
+    if weights.is_empty() {
+        return Vec::new();
+    }
+    let mut groups = Vec::new();
+    let mut start = 0;
+    for &site in sites {
+        let len = count(&addresses[usize::from(site)]);
+        let weight = weights[usize::from(site)];
+        if weight > 0 && len > 0 {
+            groups.push(FirstGroup { start, len, weight });
+        }
+        start += len;
+    }
+    groups
 }
