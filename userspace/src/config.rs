@@ -15,6 +15,8 @@ use serde::Deserialize;
 
 #[cfg(any(test, feature = "fixtures"))]
 pub mod fixture;
+#[cfg(test)]
+mod reference_tests;
 mod sites;
 mod sync;
 
