@@ -98,6 +98,19 @@ pub struct ServerConfig {
     /// Address of the Prometheus metrics endpoint (`GET /metrics`); none when unset.
     #[serde(default)]
     pub metrics: Option<SocketAddr>,
+    /// How log lines are written to standard error.
+    #[serde(default)]
+    pub log_format: LogFormat,
+}
+
+/// `text`: one human-readable line per event, coloured only on a terminal; `json`: one JSON
+/// object per line, for journald and log shippers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -285,6 +298,7 @@ impl Default for ServerConfig {
             site: None,
             node: None,
             metrics: None,
+            log_format: LogFormat::default(),
         }
     }
 }

@@ -15,7 +15,7 @@ use tokio::{sync::watch, time::MissedTickBehavior};
 use tracing::{info, warn};
 
 use crate::{
-    answers::{self, AnswerTable, RewriteCounters, Views},
+    answers::{self, AnswerStats, AnswerTable, RewriteCounters, Views},
     bpf::{datapath::Datapath, writer::MapWriter},
     config::Config,
     operator::{self, OperatorState, Versioned},
@@ -36,6 +36,8 @@ pub struct AnswerController {
     writer: MapWriter,
     map_entries: Arc<AtomicUsize>,
     rewrites: Arc<RewriteCounters>,
+    /// Each service's current first site and answer changes, for the metrics.
+    stats: Arc<AnswerStats>,
     /// Drains, weights and overrides as last applied.
     operator: OperatorState,
     /// Keys the overrides took in the current table: written to the map as overrides.
@@ -59,6 +61,7 @@ impl AnswerController {
             writer: MapWriter::default(),
             map_entries: Arc::new(AtomicUsize::new(0)),
             rewrites: Arc::new(RewriteCounters::default()),
+            stats: Arc::new(AnswerStats::default()),
             operator: OperatorState::default(),
             override_keys: HashSet::new(),
             operator_feed: None,
@@ -93,6 +96,11 @@ impl AnswerController {
         self.rewrites.clone()
     }
 
+    /// Per-service answers and their change counts, for the metrics.
+    pub fn answer_stats(&self) -> Arc<AnswerStats> {
+        self.stats.clone()
+    }
+
     /// The table the userspace server reads.
     pub fn table(&self) -> Arc<ArcSwap<AnswerTable>> {
         self.table.clone()
@@ -122,6 +130,7 @@ impl AnswerController {
         table.extend(AnswerTable::from_policy(&decisions, &self.views));
         self.override_keys = operator::apply_overrides(&self.operator.overrides, &mut table, &self.views);
         self.table.store(Arc::new(table));
+        self.stats.record(&self.last_decisions, &decisions);
         self.last_decisions = decisions;
         true
     }

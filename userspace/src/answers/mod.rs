@@ -4,10 +4,12 @@
 
 mod controller;
 mod rewrites;
+mod stats;
 mod table;
 mod views;
 
 pub use controller::AnswerController;
 pub use rewrites::RewriteCounters;
+pub use stats::{AnswerStats, ServiceAnswer};
 pub use table::{AnswerKey, AnswerSet, AnswerTable, wire_name};
 pub use views::Views;

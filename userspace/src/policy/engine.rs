@@ -12,6 +12,8 @@ use crate::site::{SiteAddresses, SiteState};
 #[derive(Clone, Debug)]
 pub struct Policy {
     site_names: Vec<String>,
+    /// The same names, shared by every decision that answers with the site.
+    shared_names: Vec<Arc<str>>,
     addresses: Vec<SiteAddresses>,
     services: Vec<ServiceRules>,
 }
@@ -79,7 +81,8 @@ impl Policy {
                 }
             })
             .collect();
-        Ok(Policy { site_names, addresses, services })
+        let shared_names = site_names.iter().map(|name| Arc::from(name.as_str())).collect();
+        Ok(Policy { site_names, shared_names, addresses, services })
     }
 
     /// Computes every answer for the given site states and advances the
@@ -98,8 +101,11 @@ impl Policy {
                 };
                 let (first_v4, first_v6) = (first(|s| s.a.len()), first(|s| s.aaaa.len()));
                 let key = |family| DecisionKey { service: service.name.clone(), family, view: slot.view.clone() };
-                entries.push((key(Family::A), Decision { ttl: service.ttl, addrs: v4, first: first_v4 }));
-                entries.push((key(Family::Aaaa), Decision { ttl: service.ttl, addrs: v6, first: first_v6 }));
+                let sites: Vec<Arc<str>> =
+                    chosen.iter().map(|&site| self.shared_names[usize::from(site)].clone()).collect();
+                let decision = |addrs, first| Decision { ttl: service.ttl, addrs, sites: sites.clone(), first };
+                entries.push((key(Family::A), decision(v4, first_v4)));
+                entries.push((key(Family::Aaaa), decision(v6, first_v6)));
             }
         }
         entries.into_iter().collect()
