@@ -112,6 +112,27 @@ fn map_override_serves_both_paths_and_survives_policy_changes_and_restart() {
     assert!(!bad.status.success() && String::from_utf8_lossy(&bad.stderr).contains("not a configured [[service]]"));
     let wrong_family = cli_output(&daemon, &["map", "set", "www.example.com", "AAAA", "192.0.2.1"]);
     assert!(!wrong_family.status.success(), "an IPv4 address in an AAAA override is refused");
+
+    // --all-views: one command overrides the default view and near-b, on both paths.
+    pair.add_client_address("198.18.200.2/24");
+    let near = Question { source: Some("198.18.200.2"), ..question(&pair, "A") };
+    assert_eq!(near.ask().unwrap(), [B, A], "near-b clients get their own order first");
+    let set = daemon.cli(&["map", "set", "www.example.com", "A", "192.0.2.9", "--all-views"]);
+    assert!(set.contains("every view (default, near-b)"), "{set}");
+    assert_eq!(a.ask().unwrap(), ["192.0.2.9"]);
+    assert_eq!(near.ask().unwrap(), ["192.0.2.9"], "the near-b view is overridden too");
+    let listed: serde_json::Value = serde_json::from_str(&daemon.cli(&["map", "list", "--json"])).unwrap();
+    let overridden = listed.as_array().unwrap().iter().filter(|e| e["name"] == "www.example.com." && e["qtype"] == "A");
+    assert_eq!(overridden.filter(|e| e["is_override"] == true).count(), 2, "{listed}");
+    let both = cli_output(&daemon, &["map", "set", "www.example.com", "A", "192.0.2.9", "--all-views", "--view", "x"]);
+    assert!(!both.status.success(), "--view and --all-views together are refused");
+    daemon.cli(&["map", "del", "www.example.com", "A", "--all-views"]);
+    assert_eq!(
+        (a.ask().unwrap(), near.ask().unwrap()),
+        (vec![A.to_string(), B.to_string()], vec![B.to_string(), A.to_string()])
+    );
+    let again = cli_output(&daemon, &["map", "del", "www.example.com", "A", "--all-views"]);
+    assert!(String::from_utf8_lossy(&again.stderr).contains("no override for www.example.com. A in any view"));
 }
 
 #[test]
