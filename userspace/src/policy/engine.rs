@@ -96,16 +96,23 @@ impl Policy {
             for slot in &mut service.views {
                 let chosen = slot.decide(&states, service.criteria.as_ref(), service.when_all_down);
                 let (v4, v6) = collect_addresses(&self.addresses, &chosen);
-                let first = |count: fn(&SiteAddresses) -> usize| {
-                    first_groups(&self.addresses, &chosen, &service.first_weights, count)
-                };
-                let (first_v4, first_v6) = (first(|s| s.a.len()), first(|s| s.aaaa.len()));
                 let key = |family| DecisionKey { service: service.name.clone(), family, view: slot.view.clone() };
-                let sites: Vec<Arc<str>> =
-                    chosen.iter().map(|&site| self.shared_names[usize::from(site)].clone()).collect();
-                let decision = |addrs, first| Decision { ttl: service.ttl, addrs, sites: sites.clone(), first };
-                entries.push((key(Family::A), decision(v4, first_v4)));
-                entries.push((key(Family::Aaaa), decision(v6, first_v6)));
+                let answered = Answered { chosen: &chosen, addresses: &self.addresses, names: &self.shared_names };
+                let weights = &service.first_weights;
+                let a = Decision {
+                    ttl: service.ttl,
+                    addrs: v4,
+                    sites: answered.sites(|s| s.a.len()),
+                    first: answered.first_groups(weights, |s| s.a.len()),
+                };
+                let aaaa = Decision {
+                    ttl: service.ttl,
+                    addrs: v6,
+                    sites: answered.sites(|s| s.aaaa.len()),
+                    first: answered.first_groups(weights, |s| s.aaaa.len()),
+                };
+                entries.push((key(Family::A), a));
+                entries.push((key(Family::Aaaa), aaaa));
             }
         }
         entries.into_iter().collect()
@@ -169,26 +176,39 @@ fn collect_addresses(
     (v4, v6)
 }
 
-/// Each answered site's address group (as laid out by `collect_addresses`) with its weight,
-/// for the sites with a weight above 0 and addresses of the family `count` counts.
-fn first_groups(
-    addresses: &[SiteAddresses],
-    sites: &[SiteIndex],
-    weights: &[u32],
-    count: fn(&SiteAddresses) -> usize,
-) -> Vec<FirstGroup> {
-    if weights.is_empty() {
-        return Vec::new();
+/// The sites one decision answers with, in order, and what the decision says about them.
+struct Answered<'a> {
+    chosen: &'a [SiteIndex],
+    addresses: &'a [SiteAddresses],
+    names: &'a [Arc<str>],
+}
+
+/// Addresses of one family at a site.
+type FamilyCount = fn(&SiteAddresses) -> usize;
+
+impl Answered<'_> {
+    /// The sites with addresses of the family `count` counts, in answer order.
+    fn sites(&self, count: FamilyCount) -> Vec<Arc<str>> {
+        let with_addresses = self.chosen.iter().filter(|&&site| count(&self.addresses[usize::from(site)]) > 0);
+        with_addresses.map(|&site| self.names[usize::from(site)].clone()).collect()
     }
-    let mut groups = Vec::new();
-    let mut start = 0;
-    for &site in sites {
-        let len = count(&addresses[usize::from(site)]);
-        let weight = weights[usize::from(site)];
-        if weight > 0 && len > 0 {
-            groups.push(FirstGroup { start, len, weight });
+
+    /// Each answered site's address group (as laid out by `collect_addresses`) with its
+    /// weight, for the sites with a weight above 0 and addresses of the family `count` counts.
+    fn first_groups(&self, weights: &[u32], count: FamilyCount) -> Vec<FirstGroup> {
+        if weights.is_empty() {
+            return Vec::new();
         }
-        start += len;
+        let mut groups = Vec::new();
+        let mut start = 0;
+        for &site in self.chosen {
+            let len = count(&self.addresses[usize::from(site)]);
+            let weight = weights[usize::from(site)];
+            if weight > 0 && len > 0 {
+                groups.push(FirstGroup { start, len, weight });
+            }
+            start += len;
+        }
+        groups
     }
-    groups
 }
