@@ -63,7 +63,8 @@ impl Daemon {
     fn wait_ready(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
-            if self.log().contains(" ready ") {
+            let log = self.log();
+            if log.contains(" ready ") || log.contains(r#""message":"ready""#) {
                 return;
             }
             if let Ok(Some(status)) = self.child.try_wait() {

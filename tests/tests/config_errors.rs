@@ -127,3 +127,53 @@ fn a_database_with_two_sources_needs_to_be_told_how_to_combine_them() {
         assert!(out.status.success(), "combine = {combine}: {}", String::from_utf8_lossy(&out.stderr));
     }
 }
+
+/// A site with one HTTP check at `url`, and more lines for that check.
+fn with_http_check(url: &str, lines: &[&str]) -> String {
+    let site = ConfigText::new()
+        .site("a", &["198.18.10.1"], &[])
+        .http_server("web1", url)
+        .lines(lines)
+        .service("app.example.com.", 5, &["a"])
+        .build();
+    format!("{}{site}", good())
+}
+
+#[test]
+fn check_warns_about_a_check_url_whose_name_does_not_resolve() {
+    if !switchyard_tests::privileges::have_root("check_warns_about_a_check_url_whose_name_does_not_resolve") {
+        return;
+    }
+    // In a namespace of its own (loopback only) the resolver can send nothing anywhere.
+    let ns = switchyard_tests::netns::Netns::new("sycfg");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("names.toml");
+    std::fs::write(&file, with_http_check("http://web1.example.invalid:8080/health", &[])).unwrap();
+    let out = ns.output(binary().to_str().unwrap(), &["check", "--config", file.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "a name that does not resolve is a warning, not an error: {stderr}");
+    assert!(
+        stderr.starts_with(
+            "switchyard: warning: site[0] ('a').server[0].url: the name 'web1.example.invalid' does not resolve now"
+        ) && stderr.contains("resolved by the system resolver at every probe"),
+        "{stderr}"
+    );
+    std::fs::write(&file, with_http_check("http://localhost:8080/health", &[])).unwrap();
+    let out = ns.output(binary().to_str().unwrap(), &["check", "--config", file.to_str().unwrap()]);
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "", "localhost resolves from /etc/hosts");
+}
+
+#[test]
+fn check_loads_the_tls_files_of_https_checks() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing-ca.pem");
+    let ca_line = format!("ca_file = {:?}", missing.to_str().unwrap());
+    let text = with_http_check("https://198.18.10.11/health", &["host = \"www.example.com\"", &ca_line]);
+    let file = dir.path().join("tls.toml");
+    std::fs::write(&file, text).unwrap();
+    let out = Command::new(binary()).args(["check", "--config"]).arg(&file).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("site[0] ('a').server[0]: ca_file ") && stderr.contains("cannot read it"), "{stderr}");
+}

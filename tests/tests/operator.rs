@@ -112,6 +112,27 @@ fn map_override_serves_both_paths_and_survives_policy_changes_and_restart() {
     assert!(!bad.status.success() && String::from_utf8_lossy(&bad.stderr).contains("not a configured [[service]]"));
     let wrong_family = cli_output(&daemon, &["map", "set", "www.example.com", "AAAA", "192.0.2.1"]);
     assert!(!wrong_family.status.success(), "an IPv4 address in an AAAA override is refused");
+
+    // --all-views: one command overrides the default view and near-b, on both paths.
+    pair.add_client_address("198.18.200.2/24");
+    let near = Question { source: Some("198.18.200.2"), ..question(&pair, "A") };
+    assert_eq!(near.ask().unwrap(), [B, A], "near-b clients get their own order first");
+    let set = daemon.cli(&["map", "set", "www.example.com", "A", "192.0.2.9", "--all-views"]);
+    assert!(set.contains("every view (default, near-b)"), "{set}");
+    assert_eq!(a.ask().unwrap(), ["192.0.2.9"]);
+    assert_eq!(near.ask().unwrap(), ["192.0.2.9"], "the near-b view is overridden too");
+    let listed: serde_json::Value = serde_json::from_str(&daemon.cli(&["map", "list", "--json"])).unwrap();
+    let overridden = listed.as_array().unwrap().iter().filter(|e| e["name"] == "www.example.com." && e["qtype"] == "A");
+    assert_eq!(overridden.filter(|e| e["is_override"] == true).count(), 2, "{listed}");
+    let both = cli_output(&daemon, &["map", "set", "www.example.com", "A", "192.0.2.9", "--all-views", "--view", "x"]);
+    assert!(!both.status.success(), "--view and --all-views together are refused");
+    daemon.cli(&["map", "del", "www.example.com", "A", "--all-views"]);
+    assert_eq!(
+        (a.ask().unwrap(), near.ask().unwrap()),
+        (vec![A.to_string(), B.to_string()], vec![B.to_string(), A.to_string()])
+    );
+    let again = cli_output(&daemon, &["map", "del", "www.example.com", "A", "--all-views"]);
+    assert!(String::from_utf8_lossy(&again.stderr).contains("no override for www.example.com. A in any view"));
 }
 
 #[test]
@@ -134,6 +155,15 @@ fn overrides_apply_to_userspace_with_xdp_off() {
     );
     daemon.cli(&["map", "del", "www.example.com", "A"]);
     assert_eq!(a.ask().unwrap(), [A, B]);
+
+    let stats = cli_output(&daemon, &["stats"]);
+    let stdout = String::from_utf8_lossy(&stats.stdout);
+    assert!(stats.status.success(), "no XDP counters to read with XDP off: {stdout}");
+    assert!(stdout.contains("XDP: off (userspace answers every query)") && stdout.contains("userspace"), "{stdout}");
+    let status = daemon.cli(&["status"]);
+    assert!(status.contains("xdp        off: userspace answers every query"), "{status}");
+    let log = daemon.log();
+    assert!(log.contains(" ready ") && !log.contains('\u{1b}'), "plain text, no colour codes, on a pipe:\n{log}");
 }
 
 #[test]
@@ -321,8 +351,9 @@ fn metrics_and_stats_watch_show_counters_that_move() {
     let pair = Pair::new(65);
     let run_dir = tempfile::tempdir().unwrap();
     let address: SocketAddr = format!("{}:9153", pair.server_v4).parse().unwrap();
-    let extra = format!("metrics = \"{address}\"");
-    let daemon = Daemon::start(&pair.server, &config(&pair, &unique("op"), run_dir.path(), "native", &extra));
+    let extra = format!("metrics = \"{address}\"\nlog_format = \"json\"");
+    let instance = unique("op");
+    let daemon = Daemon::start(&pair.server, &config(&pair, &instance, run_dir.path(), "native", &extra));
     let a = question(&pair, "A");
     a.wait_for(&[A, B], SECOND, || daemon.log());
 
@@ -332,6 +363,14 @@ fn metrics_and_stats_watch_show_counters_that_move() {
     assert_eq!(sample(&before, r#"switchyard_site_available{site="a"}"#), 1.0);
     assert!(sample(&before, "switchyard_map_rewrites_total") >= 1.0);
     assert!(before.contains("# TYPE switchyard_xdp_packets_total counter"));
+    let www = r#"service="www.example.com.",family="A""#;
+    let first =
+        |view: &str, site: &str| format!(r#"switchyard_answer_first_site{{{www},view="{view}",site="{site}"}}"#);
+    let changes = |view: &str| format!(r#"switchyard_answer_changes_total{{{www},view="{view}"}}"#);
+    assert_eq!(sample(&before, &first("default", "a")), 1.0);
+    assert_eq!(sample(&before, &first("near-b", "b")), 1.0);
+    assert_eq!(sample(&before, &format!(r#"switchyard_answer_addresses{{{www},view="default"}}"#)), 2.0);
+    assert_eq!(sample(&before, &changes("near-b")), 0.0);
     a.ask().unwrap();
     client::dig(
         &pair.client,
@@ -342,6 +381,10 @@ fn metrics_and_stats_watch_show_counters_that_move() {
     assert!(sample(&after, xdp) > sample(&before, xdp), "XDP answers counted");
     assert!(sample(&after, answered) > sample(&before, answered), "userspace answers counted");
     assert_eq!(sample(&after, r#"switchyard_site_drained{site="b"}"#), 1.0);
+    assert_eq!(sample(&after, &first("near-b", "a")), 1.0, "b drained: near-b clients get a first");
+    assert!(!after.contains(&first("near-b", "b")), "one first site per answer");
+    assert_eq!(sample(&after, &changes("near-b")), 1.0);
+    assert_eq!(sample(&after, &changes("default")), 1.0, "[a, b] became [a]");
     assert!(sample(&after, "switchyard_map_rewrites_total") > sample(&before, "switchyard_map_rewrites_total"));
 
     // Rates per interval while queries arrive.
@@ -356,4 +399,22 @@ fn metrics_and_stats_watch_show_counters_that_move() {
     assert_eq!(lines.len(), 2, "{out}");
     let rate = |l: &serde_json::Value| l["rates"]["xdp.answered_v4"].as_f64().unwrap();
     assert!(lines.iter().any(|l| rate(l) > 0.0), "{out}");
+
+    // Counters pinned somewhere else than the config says: what can be read is printed, and
+    // the exit status says the XDP counters were not.
+    let elsewhere = config(&pair, &instance, run_dir.path(), "native", r#"pin_root = "/sys/fs/bpf/nowhere""#);
+    let path = run_dir.path().join("elsewhere.toml");
+    std::fs::write(&path, elsewhere).unwrap();
+    let stats = Command::new(daemon::binary()).args(["stats", "--config"]).arg(&path).output().unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&stats.stdout), String::from_utf8_lossy(&stats.stderr));
+    assert_eq!(stats.status.code(), Some(1), "stats fails without XDP counters: {stdout}{stderr}");
+    assert!(stderr.contains("XDP counters unreadable") && stdout.contains("userspace"), "{stdout}{stderr}");
+
+    // log_format = "json": one object per line, the message and fields as keys.
+    let log = daemon.log();
+    let events: Vec<serde_json::Value> =
+        log.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"))).collect();
+    let ready = events.iter().find(|e| e["fields"]["message"] == "ready").expect("a ready event");
+    assert_eq!(ready["level"], "INFO");
+    assert_eq!(ready["fields"]["instance"], instance.as_str());
 }

@@ -15,6 +15,8 @@ use serde::Deserialize;
 
 #[cfg(any(test, feature = "fixtures"))]
 pub mod fixture;
+#[cfg(test)]
+mod reference_tests;
 mod sites;
 mod sync;
 
@@ -105,6 +107,19 @@ pub struct ServerConfig {
     /// Answer to CHAOS TXT `version.bind` and `version.server`; refused when unset.
     #[serde(default)]
     pub chaos_version: Option<String>,
+    /// How log lines are written to standard error.
+    #[serde(default)]
+    pub log_format: LogFormat,
+}
+
+/// `text`: one human-readable line per event, coloured only on a terminal; `json`: one JSON
+/// object per line, for journald and log shippers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -206,6 +221,9 @@ pub struct ServiceConfig {
     pub by_rtt: Option<RttOrdering>,
     #[serde(default = "default_reorder_hold")]
     pub reorder_hold: u32,
+    /// Weighted first answer, e.g. `first_weights = { a = 3, b = 1 }`.
+    #[serde(default)]
+    pub first_weights: BTreeMap<String, u32>,
 }
 
 impl ServiceConfig {
@@ -225,6 +243,7 @@ impl ServiceConfig {
             by_rtt: self.by_rtt,
             reorder_hold: self.reorder_hold,
             views: self.views.clone(),
+            first_weights: self.first_weights.clone(),
         }
     }
 }
@@ -321,6 +340,7 @@ impl Default for ServerConfig {
             nsid: None,
             chaos_id: None,
             chaos_version: None,
+            log_format: LogFormat::default(),
         }
     }
 }
@@ -373,6 +393,7 @@ impl Config {
         config.check_interfaces(path)?;
         config.check_peer_keys(path)?;
         config.check_sync_key(path)?;
+        config.check_check_files(path)?;
         Ok(config)
     }
 

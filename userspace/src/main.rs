@@ -9,7 +9,7 @@ use std::{
 use clap::{Parser, Subcommand};
 use switchyard::{
     cli::{self, Target, map::MapCommand, site::SiteCommand},
-    config::Config,
+    config::{Config, LogFormat},
 };
 
 /// Health-aware authoritative DNS for services that run at several sites.
@@ -124,6 +124,9 @@ fn main() -> ExitCode {
 fn check(path: &Path) -> ExitCode {
     match Config::load_for_host(path) {
         Ok(c) => {
+            for warning in c.health_config().unresolved_hosts() {
+                eprintln!("switchyard: warning: {warning}");
+            }
             let (zones, services, views, sites) = (c.zone.len(), c.service.len(), c.view.len(), c.site.len());
             println!("{}: ok ({zones} zones, {services} services, {views} views, {sites} sites)", path.display());
             for warning in xdp_warnings(&c) {
@@ -171,7 +174,7 @@ fn run(path: PathBuf) -> ExitCode {
         Ok(c) => c,
         Err(e) => return config_error(e),
     };
-    init_logging();
+    init_logging(config.server.log_format);
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
     let result = runtime.block_on(switchyard::daemon::run(config, path));
     // Blocking tasks still running (a probe's name lookup, a database call) are not waited for.
@@ -185,8 +188,15 @@ fn run(path: PathBuf) -> ExitCode {
     }
 }
 
-fn init_logging() {
+/// Logs to standard error, filtered by `SWITCHYARD_LOG` (default `info`); colours only when
+/// standard error is a terminal, so files and journald get plain text.
+fn init_logging(format: LogFormat) {
+    use std::io::IsTerminal;
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("SWITCHYARD_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Json => builder.json().with_current_span(false).init(),
+    }
 }

@@ -7,6 +7,7 @@
 
 mod checksum;
 mod counters;
+mod first_choice;
 mod maps;
 mod name;
 pub mod proto;
@@ -14,6 +15,9 @@ mod record;
 
 pub use checksum::{fold, fold_swapped, ones_complement_sum, word_sum_swapped};
 pub use counters::Counter;
+pub use first_choice::{
+    BUCKETS, CLIENT_PREFIX_V4, CLIENT_PREFIX_V6, FirstChoice, answer_source, client_bucket_v4, client_bucket_v6,
+};
 pub use maps::{
     DEFAULT_VIEW, FLAG_ENABLED, FLAG_HAS_VIEWS, InterfaceMac, MAX_ADDRS, MAX_XDP_INTERFACES, MapEntry, MapKey, OwnMacs,
     Scratch, XdpConfig, local_addr, map_names, program_names,

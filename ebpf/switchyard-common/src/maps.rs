@@ -2,6 +2,7 @@
 
 use crate::{
     checksum::ones_complement_sum,
+    first_choice::FirstChoice,
     name::{NAME_WORDS, PackedName},
     record::{MAX_RECORD_LEN, record_len, render_record},
 };
@@ -42,6 +43,8 @@ pub struct MapEntry {
     pub name: [u64; NAME_WORDS],
     /// IPv4 addresses use the first four bytes of each slot.
     pub addrs: [[u8; 16]; MAX_ADDRS],
+    /// Which addresses each client gets first (weighted first answer); none by default.
+    pub first: FirstChoice,
 }
 
 impl MapKey {
@@ -63,6 +66,7 @@ impl MapEntry {
             _pad: [0; 6],
             name: name.words,
             addrs: [[0; 16]; MAX_ADDRS],
+            first: FirstChoice::NONE,
         };
         let len = record_len(qtype);
         let mut record = [0u8; MAX_RECORD_LEN];
@@ -196,7 +200,9 @@ mod tests {
     #[test]
     fn layouts_have_no_implicit_padding() {
         assert_eq!(core::mem::size_of::<MapKey>(), 16);
-        assert_eq!(core::mem::size_of::<MapEntry>(), 16 + crate::MAX_NAME_LEN + 16 * MAX_ADDRS);
+        let first = 4 * MAX_ADDRS + 2 * MAX_ADDRS + 8;
+        assert_eq!(core::mem::size_of::<FirstChoice>(), first);
+        assert_eq!(core::mem::size_of::<MapEntry>(), 16 + crate::MAX_NAME_LEN + 16 * MAX_ADDRS + first);
         assert_eq!(core::mem::size_of::<XdpConfig>(), 16);
         assert_eq!(core::mem::size_of::<OwnMacs>(), 12 * MAX_XDP_INTERFACES);
     }

@@ -7,7 +7,7 @@ use switchyard::{
     answers::{AnswerKey, AnswerSet, AnswerTable, Views, wire_name},
     config::fixture::ConfigText,
 };
-use switchyard_common::{QTYPE_A, QTYPE_AAAA};
+use switchyard_common::{FirstChoice, QTYPE_A, QTYPE_AAAA};
 use switchyard_tests::xdp_harness::XdpHarness;
 
 /// The zone both paths serve: a service per name the packet tests ask for, plus one per long
@@ -44,7 +44,7 @@ pub const NEAR_V6: &str = "fd00:c8::/64";
 fn put(table: &mut AnswerTable, view: u32, qtype: u16, name: &str, ttl: u32, addrs: &[&str]) {
     let name = wire_name(&name.parse().unwrap());
     let addrs: Vec<IpAddr> = addrs.iter().map(|a| a.parse().unwrap()).collect();
-    table.entries.insert(AnswerKey { view, qtype, name }, AnswerSet { ttl, addrs });
+    table.entries.insert(AnswerKey { view, qtype, name }, AnswerSet { ttl, addrs, first: FirstChoice::NONE });
 }
 
 pub fn table() -> AnswerTable {

@@ -15,7 +15,7 @@ use tokio::{sync::watch, time::MissedTickBehavior};
 use tracing::{info, warn};
 
 use crate::{
-    answers::{self, AnswerTable, RewriteCounters, Served, Views, Zones},
+    answers::{self, AnswerStats, AnswerTable, RewriteCounters, Served, Views, Zones},
     bpf::{datapath::Datapath, writer::MapWriter},
     config::Config,
     operator::{self, OperatorState, Versioned},
@@ -38,6 +38,8 @@ pub struct AnswerController {
     writer: MapWriter,
     map_entries: Arc<AtomicUsize>,
     rewrites: Arc<RewriteCounters>,
+    /// Each service's current first site and answer changes, for the metrics.
+    stats: Arc<AnswerStats>,
     /// Drains, weights and overrides as last applied.
     operator: OperatorState,
     /// Keys the overrides took in the current table: written to the map as overrides.
@@ -69,6 +71,7 @@ impl AnswerController {
             writer: MapWriter::default(),
             map_entries: Arc::new(AtomicUsize::new(0)),
             rewrites: Arc::new(RewriteCounters::default()),
+            stats: Arc::new(AnswerStats::default()),
             operator: OperatorState::default(),
             override_keys: HashSet::new(),
             operator_feed: None,
@@ -117,6 +120,11 @@ impl AnswerController {
         self.rewrites.clone()
     }
 
+    /// Per-service answers and their change counts, for the metrics.
+    pub fn answer_stats(&self) -> Arc<AnswerStats> {
+        self.stats.clone()
+    }
+
     /// What the userspace server answers from.
     pub fn served(&self) -> Arc<ArcSwap<Served>> {
         self.served.clone()
@@ -151,6 +159,7 @@ impl AnswerController {
             .collect();
         self.override_keys = operator::apply_overrides(&configured, &mut table, &self.views);
         self.served.store(Arc::new(Served { zones: self.zones.clone(), views: self.views.clone(), table }));
+        self.stats.record(&self.last_decisions, &decisions);
         self.last_decisions = decisions;
         true
     }

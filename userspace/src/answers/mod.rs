@@ -5,6 +5,7 @@
 mod controller;
 mod rewrites;
 mod served;
+mod stats;
 mod table;
 mod views;
 mod zones;
@@ -12,6 +13,7 @@ mod zones;
 pub use controller::AnswerController;
 pub use rewrites::RewriteCounters;
 pub use served::Served;
+pub use stats::{AnswerStats, ServiceAnswer};
 pub use table::{AnswerKey, AnswerSet, AnswerTable, wire_name};
 pub use views::Views;
 pub use zones::{Zone, Zones};

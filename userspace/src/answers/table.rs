@@ -4,7 +4,10 @@
 use std::{collections::HashMap, net::IpAddr};
 
 use hickory_proto::{rr::Name, serialize::binary::BinEncodable};
-use switchyard_common::{DEFAULT_VIEW, QTYPE_A, QTYPE_AAAA};
+use switchyard_common::{
+    CLIENT_PREFIX_V4, CLIENT_PREFIX_V6, DEFAULT_VIEW, FirstChoice, QTYPE_A, QTYPE_AAAA, answer_source,
+    client_bucket_v4, client_bucket_v6,
+};
 
 use super::Views;
 use crate::{
@@ -26,11 +29,39 @@ pub struct AnswerKey {
     pub name: Vec<u8>,
 }
 
-/// Addresses in the order clients should try them, and their TTL.
+/// Addresses in the order clients should try them, and their TTL. With a weighted first
+/// answer, `first` says which group of them each client subnet gets first (see `ordered_for`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AnswerSet {
     pub ttl: u32,
     pub addrs: Vec<IpAddr>,
+    pub first: FirstChoice,
+}
+
+impl AnswerSet {
+    /// The addresses in the order `client` (its address or ECS subnet) gets them: the group its
+    /// subnet hashes to first, then the others in stored order, as the XDP program writes them.
+    pub fn ordered_for(&self, client: IpAddr) -> impl Iterator<Item = &IpAddr> {
+        let (start, len) = self.first_group(client);
+        (0..self.addrs.len()).map(move |i| &self.addrs[answer_source(i, start, len)])
+    }
+
+    /// Whether the order depends on the client's subnet.
+    pub fn is_weighted(&self) -> bool {
+        self.first.groups > 0
+    }
+
+    fn first_group(&self, client: IpAddr) -> (usize, usize) {
+        if !self.is_weighted() {
+            return (0, 0);
+        }
+        let bucket = match super::views::canonical(client) {
+            IpAddr::V4(v4) => client_bucket_v4(v4.octets()),
+            IpAddr::V6(v6) => client_bucket_v6(v6.octets()),
+        };
+        let (start, len) = self.first.group_for(bucket);
+        if start + len > self.addrs.len() { (0, 0) } else { (start, len) }
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -68,10 +99,8 @@ impl AnswerTable {
                 Family::Aaaa => QTYPE_AAAA,
             };
             let name = wire_name(&crate::config::parse_name(&key.service).expect("validated"));
-            table.entries.insert(
-                AnswerKey { view, qtype, name },
-                AnswerSet { ttl: decision.ttl, addrs: decision.addrs.clone() },
-            );
+            let set = AnswerSet { ttl: decision.ttl, addrs: decision.addrs.clone(), first: first_choice(decision) };
+            table.entries.insert(AnswerKey { view, qtype, name }, set);
         }
         table
     }
@@ -107,7 +136,8 @@ impl AnswerTable {
     fn insert(&mut self, view: u32, name: &[u8], ttl: u32, a: Vec<IpAddr>, aaaa: Vec<IpAddr>) {
         for (qtype, addrs) in [(QTYPE_A, a), (QTYPE_AAAA, aaaa)] {
             if !addrs.is_empty() {
-                self.entries.insert(AnswerKey { view, qtype, name: name.to_vec() }, AnswerSet { ttl, addrs });
+                let set = AnswerSet { ttl, addrs, first: FirstChoice::NONE };
+                self.entries.insert(AnswerKey { view, qtype, name: name.to_vec() }, set);
             }
         }
     }
@@ -122,6 +152,21 @@ impl AnswerTable {
         self.entries.get(&key)
     }
 
+    /// The client prefix length a weighted first answer for this name depends on (/24 or /56,
+    /// what the choice hashes), 0 when no view's answer is weighted.
+    pub fn weighted_prefix(&self, name: &[u8], views: &Views, client: IpAddr) -> u8 {
+        let weighted = std::iter::once(DEFAULT_VIEW).chain(views.ids.iter().map(|(_, id)| *id)).any(|view| {
+            [QTYPE_A, QTYPE_AAAA].into_iter().any(|qtype| {
+                self.entries.get(&AnswerKey { view, qtype, name: name.to_vec() }).is_some_and(AnswerSet::is_weighted)
+            })
+        });
+        match (weighted, super::views::canonical(client)) {
+            (false, _) => 0,
+            (true, IpAddr::V4(_)) => (CLIENT_PREFIX_V4 * 8) as u8,
+            (true, IpAddr::V6(_)) => (CLIENT_PREFIX_V6 * 8) as u8,
+        }
+    }
+
     /// Whether any view has its own answers for this name (then the answer depends on locality).
     /// A few direct lookups, one per view and type: no scan of the table.
     pub fn has_view_specific(&self, name: &[u8], views: &Views) -> bool {
@@ -131,4 +176,15 @@ impl AnswerTable {
                 .any(|qtype| self.entries.contains_key(&AnswerKey { view, qtype, name: name.to_vec() }))
         })
     }
+}
+
+/// The decision's weighted groups in the layout both paths choose from; the stored order for
+/// every client when it has none (or groups beyond what an index byte holds).
+fn first_choice(decision: &policy::Decision) -> FirstChoice {
+    let groups: Option<Vec<(u8, u8, u32)>> = decision
+        .first
+        .iter()
+        .map(|g| Some((u8::try_from(g.start).ok()?, u8::try_from(g.len).ok()?, g.weight)))
+        .collect();
+    groups.and_then(|groups| FirstChoice::new(&groups)).unwrap_or(FirstChoice::NONE)
 }

@@ -87,7 +87,7 @@ fn common_prefix_len(a: IpAddr, b: IpAddr) -> Option<u8> {
 }
 
 /// IPv4-mapped IPv6 addresses count as IPv4 clients.
-fn canonical(addr: IpAddr) -> IpAddr {
+pub(crate) fn canonical(addr: IpAddr) -> IpAddr {
     match addr {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(addr),
         v4 => v4,

@@ -58,7 +58,9 @@ pub fn to_map_entry(key: &answers::AnswerKey, set: &answers::AnswerSet) -> Optio
             IpAddr::V6(v6) => v6.octets(),
         })
         .collect();
-    Some((map_key, MapEntry::new(key.qtype, set.ttl, &name, &addrs)))
+    let mut entry = MapEntry::new(key.qtype, set.ttl, &name, &addrs);
+    entry.first = set.first;
+    Some((map_key, entry))
 }
 
 /// Remembers what it wrote so that the next table only costs its differences.

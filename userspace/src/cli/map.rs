@@ -42,8 +42,11 @@ pub enum MapCommand {
         #[arg(required = true)]
         addrs: Vec<IpAddr>,
         /// A [[view]] name, or "default" for clients without a view.
-        #[arg(long, default_value = "default")]
+        #[arg(long, default_value = "default", conflicts_with = "all_views")]
         view: String,
+        /// The default view and every [[view]] at once (for emergencies).
+        #[arg(long)]
+        all_views: bool,
         #[arg(long, default_value_t = 30)]
         ttl: u32,
         #[command(flatten)]
@@ -56,8 +59,11 @@ pub enum MapCommand {
         name: String,
         #[arg(value_enum)]
         qtype: Qtype,
-        #[arg(long, default_value = "default")]
+        #[arg(long, default_value = "default", conflicts_with = "all_views")]
         view: String,
+        /// Every view's override of NAME TYPE.
+        #[arg(long)]
+        all_views: bool,
         #[command(flatten)]
         target: Target,
         #[arg(long)]
@@ -82,13 +88,15 @@ pub fn run(command: MapCommand) -> Result<(), CliError> {
             }
             print(&found, json)
         }
-        MapCommand::Set { name, qtype, addrs, view, ttl, target, json } => {
+        MapCommand::Set { name, qtype, addrs, view, all_views, ttl, target, json } => {
             let entry = Override { name, qtype, view: Some(view), ttl, addrs };
-            change(&target, &Request::MapSet(entry), json)
+            let request = if all_views { Request::MapSetAllViews(entry) } else { Request::MapSet(entry) };
+            change(&target, &request, json)
         }
-        MapCommand::Del { name, qtype, view, target, json } => {
+        MapCommand::Del { name, qtype, view, all_views, target, json } => {
             let key = Override { name, qtype, view: Some(view), ttl: 0, addrs: vec![] };
-            change(&target, &Request::MapDel(key), json)
+            let request = if all_views { Request::MapDelAllViews(key) } else { Request::MapDel(key) };
+            change(&target, &request, json)
         }
     }
 }

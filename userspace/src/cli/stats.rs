@@ -1,9 +1,11 @@
 //! `switchyard stats`: the XDP counters from the pinned map and the userspace server's counters
-//! from the daemon, once.
+//! from the daemon, once. Exits non-zero when the XDP counters cannot be read while the daemon
+//! runs with XDP on (or cannot be asked), after printing what it could read.
 
 use super::{CliError, Target, admin_client, block_on};
 use crate::{
     bpf::counters,
+    config::ServerConfig,
     daemon::admin::{Request, Response},
 };
 
@@ -20,29 +22,42 @@ pub fn stats(target: &Target, json: bool) -> Result<(), CliError> {
         }
         Err(e) => return Err(e.into()),
     };
+    let xdp_off = xdp.is_err() && runs_without_xdp(&server);
     if json {
         let xdp_json = xdp
             .as_ref()
             .ok()
             .map(|c| c.iter().map(|(k, v)| (k.to_string(), *v)).collect::<std::collections::BTreeMap<_, _>>());
         println!("{}", serde_json::json!({ "instance": server.instance, "xdp": xdp_json, "userspace": userspace }));
-        return Ok(());
-    }
-    match &xdp {
-        Ok(c) => {
-            println!("XDP ({})", server.pin_dir().display());
-            for (name, value) in c {
-                println!("  {name:<22} {value}");
+    } else {
+        match &xdp {
+            Ok(c) => {
+                println!("XDP ({})", server.pin_dir().display());
+                for (name, value) in c {
+                    println!("  {name:<22} {value}");
+                }
+            }
+            Err(_) if xdp_off => println!("XDP: off (userspace answers every query)"),
+            Err(_) => {}
+        }
+        if let Some(u) = &userspace {
+            println!("userspace");
+            let value = serde_json::to_value(u).expect("serialisable");
+            for (name, v) in value.as_object().expect("struct") {
+                println!("  {name:<22} {v}");
             }
         }
-        Err(e) => println!("XDP: not available: {e}"),
     }
-    if let Some(u) = userspace {
-        println!("userspace");
-        let value = serde_json::to_value(&u).expect("serialisable");
-        for (name, v) in value.as_object().expect("struct") {
-            println!("  {name:<22} {v}");
-        }
+    match xdp {
+        Err(e) if !xdp_off => Err(CliError::PinnedMap(format!("XDP counters unreadable: {e}"))),
+        _ => Ok(()),
     }
-    Ok(())
+}
+
+/// Whether the running daemon says it serves without XDP.
+fn runs_without_xdp(server: &ServerConfig) -> bool {
+    match block_on(admin_client::request(&server.admin_socket(), &Request::Status)) {
+        Ok(Response::Status(status)) => status.xdp_mode == "off" || status.xdp_interfaces.is_empty(),
+        _ => false,
+    }
 }

@@ -5,13 +5,13 @@ use std::fmt::Write;
 use crate::{
     daemon::admin::Status,
     health::{CheckStatus, DatabaseStatus},
-    peers::PeersStatus,
+    peers::{DropCounters, DropReason, PeersStatus},
 };
 
 pub fn render(s: &Status) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "instance   {}", s.instance);
-    let _ = writeln!(out, "xdp        {} on [{}]", s.xdp_mode, s.xdp_interfaces.join(", "));
+    let _ = writeln!(out, "xdp        {}", xdp_line(s));
     let _ = writeln!(out, "services   {}", s.services);
     let _ = writeln!(out, "map        {} entries", s.map_entries);
     if !s.sites.is_empty() {
@@ -53,6 +53,15 @@ pub fn render(s: &Status) -> String {
     out
 }
 
+/// "native on veth0, veth1", or "off: userspace answers every query".
+fn xdp_line(s: &Status) -> String {
+    if s.xdp_mode == "off" || s.xdp_interfaces.is_empty() {
+        "off: userspace answers every query".to_string()
+    } else {
+        format!("{} on {}", s.xdp_mode, s.xdp_interfaces.join(", "))
+    }
+}
+
 fn check_row(check: &CheckStatus) -> String {
     let up = match check.up {
         Some(true) => "up",
@@ -79,7 +88,12 @@ fn peers_table(p: &PeersStatus) -> String {
         "\npeers      we are {}/{} on {}, period {} ms, N = {}, {} heartbeats sent",
         p.site, p.node, p.listen, p.period_ms, p.live_periods, p.heartbeats_sent
     );
-    let _ = writeln!(out, "{:<16} {:<12} {:<6} {:>10} {:>9}  reported", "peer", "node", "alive", "last_ms", "accepted");
+    let _ = writeln!(out, "datagrams  {} dropped{}", p.drops.total(), drop_reasons(&p.drops));
+    let _ = writeln!(
+        out,
+        "{:<16} {:<12} {:<6} {:>10} {:>9} {:>8}  reported",
+        "peer", "node", "alive", "last_ms", "accepted", "dropped"
+    );
     for peer in &p.peers {
         let age = peer.last_heartbeat_age_ms.map_or("-".to_string(), |a| a.to_string());
         let reported = match peer.reported_state {
@@ -91,9 +105,91 @@ fn peers_table(p: &PeersStatus) -> String {
         let alive = if peer.alive { "yes" } else { "no" };
         let _ = writeln!(
             out,
-            "{:<16} {:<12} {:<6} {:>10} {:>9}  {reported}",
-            peer.site, peer.node, alive, age, peer.heartbeats_accepted
+            "{:<16} {:<12} {:<6} {:>10} {:>9} {:>8}  {reported}",
+            peer.site,
+            peer.node,
+            alive,
+            age,
+            peer.heartbeats_accepted,
+            peer.drops.total()
         );
     }
     out
+}
+
+/// " (bad_mac 2, stale 1)" for the reasons that occurred; empty when none did.
+fn drop_reasons(drops: &DropCounters) -> String {
+    let counted: Vec<String> = DropReason::ALL
+        .iter()
+        .filter(|reason| drops.get(**reason) > 0)
+        .map(|reason| format!("{} {}", reason.as_str(), drops.get(*reason)))
+        .collect();
+    if counted.is_empty() { String::new() } else { format!(" ({})", counted.join(", ")) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::peers::PeerStatus;
+
+    fn status() -> Status {
+        Status {
+            instance: "t".into(),
+            xdp_mode: "off".into(),
+            xdp_interfaces: Vec::new(),
+            services: 1,
+            map_entries: 0,
+            sites: Vec::new(),
+            peers: None,
+            site_settings: Default::default(),
+        }
+    }
+
+    #[test]
+    fn xdp_off_reads_as_words() {
+        let text = render(&status());
+        assert!(text.contains("xdp        off: userspace answers every query"), "{text}");
+        let mut on = status();
+        (on.xdp_mode, on.xdp_interfaces) = ("native".into(), vec!["veth0".into(), "veth1".into()]);
+        assert!(render(&on).contains("xdp        native on veth0, veth1"));
+    }
+
+    #[test]
+    fn peers_show_their_dropped_datagrams() {
+        let mut drops = DropCounters::default();
+        drops.count(DropReason::BadMac);
+        drops.count(DropReason::BadMac);
+        drops.count(DropReason::Stale);
+        let peer = PeerStatus {
+            site: "b".into(),
+            node: "dns-b1".into(),
+            address: "198.18.0.2:5300".parse().unwrap(),
+            alive: true,
+            last_heartbeat_age_ms: Some(120),
+            periods_missed: 0,
+            periods_since_heartbeat: Some(0),
+            reported_state: None,
+            boot_id: Some(1),
+            last_sequence: Some(9),
+            heartbeats_accepted: 9,
+            drops: DropCounters { stale: 1, ..DropCounters::default() },
+        };
+        let peers = PeersStatus {
+            site: "a".into(),
+            node: "dns-a1".into(),
+            listen: "198.18.0.1:5300".parse().unwrap(),
+            period_ms: 1000,
+            live_periods: 3,
+            liveness_rule: Default::default(),
+            boot_id: 2,
+            heartbeats_sent: 10,
+            key_ids: vec![1],
+            peers: vec![peer],
+            drops,
+        };
+        let text = render(&Status { peers: Some(peers), ..status() });
+        assert!(text.contains("datagrams  3 dropped (bad_mac 2, stale 1)"), "{text}");
+        let row = text.lines().find(|l| l.starts_with("b ")).expect("peer row");
+        assert_eq!(row.split_whitespace().nth(5), Some("1"), "the peer's own drops: {row}");
+    }
 }

@@ -149,6 +149,6 @@ fn print_result(args: &FetchArgs, n: u32, count: u32, ms: f64, result: Result<Ou
                 println!("{n} status {} from {} {} bytes {ms:.1} ms", o.status, o.addr, o.body.len());
             }
         }
-        (Err(e), false) => println!("{n} error {e} ({ms:.1} ms)"),
+        (Err(e), false) => println!("{n} error: {e} ({ms:.1} ms)"),
     }
 }

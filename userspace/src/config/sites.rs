@@ -109,6 +109,16 @@ impl Config {
         Ok(())
     }
 
+    /// Loads the HTTP checks' CA bundles, client certificates and keys; finds the external
+    /// checks' programs.
+    pub fn check_check_files(&self, file: &std::path::Path) -> Result<(), ConfigError> {
+        self.health_config().check_files().map_err(|e| ConfigError {
+            file: file.display().to_string(),
+            key: e.field,
+            problem: e.reason,
+        })
+    }
+
     /// Reads the peer key files (they must exist, be private and long enough). Separate from
     /// parsing because the CLI reads configs without needing the daemon's secrets.
     pub fn check_peer_keys(&self, file: &std::path::Path) -> Result<(), ConfigError> {

@@ -30,6 +30,10 @@ pub enum Request {
     MapSet(Override),
     /// Remove an override (only its key is read): the policy's answer is back.
     MapDel(Override),
+    /// `MapSet` in the default view and every `[[view]]` at once (the override's view is not read).
+    MapSetAllViews(Override),
+    /// `MapDel` in every view that has an override for the name and type.
+    MapDelAllViews(Override),
     SiteDrain {
         site: String,
         drained: bool,
@@ -140,6 +144,8 @@ async fn handle(stream: UnixStream, state: Arc<AdminState>) {
             Ok(Request::SyncStatus) => sync_status(state.sync.as_ref()).await,
             Ok(Request::MapSet(entry)) => done(state.operator.set_override(entry).await),
             Ok(Request::MapDel(key)) => done(state.operator.remove_override(key).await),
+            Ok(Request::MapSetAllViews(entry)) => done(state.operator.set_override_all_views(entry).await),
+            Ok(Request::MapDelAllViews(key)) => done(state.operator.remove_override_all_views(key).await),
             Ok(Request::SiteDrain { site, drained }) => {
                 let word = if drained { "drained" } else { "undrained" };
                 done(

@@ -18,12 +18,13 @@ use tracing::warn;
 
 use super::reloadable::Reloadable;
 use crate::{
-    answers::RewriteCounters,
+    answers::{AnswerStats, RewriteCounters},
     bpf::counters,
     dns::counters::ServerCounters,
     health::{DatabaseSource, HealthStatus, check_passes},
     operator,
     peers::PeerHandle,
+    policy::Family,
     sync::SyncNode,
 };
 
@@ -35,6 +36,7 @@ pub struct Sources {
     /// Where the XDP counters are pinned; `None` with XDP off.
     pub xdp_pin_dir: Option<PathBuf>,
     pub rewrites: Arc<RewriteCounters>,
+    pub answers: Arc<AnswerStats>,
     pub map_entries: Arc<AtomicUsize>,
     pub operator: Arc<operator::Handle>,
 }
@@ -62,6 +64,7 @@ pub async fn render(s: &Sources) -> String {
     userspace(&mut out, &s.counters);
     sites(&mut out, s);
     rewrites(&mut out, s);
+    answers(&mut out, &s.answers);
     if let Some(peers) = &s.peers {
         self::peers(&mut out, peers);
     }
@@ -278,6 +281,31 @@ fn databases(out: &mut Exposition, status: &HealthStatus) {
                 [("site", site.name.as_str()), ("database", database.name.as_str()), ("source", source.name())];
             out.sample("switchyard_database_decided_by", &labels, u8::from(database.decided_by.contains(&source)));
         }
+    }
+}
+
+/// Per site-based service, family and view: the site answered first and the answer's changes.
+fn answers(out: &mut Exposition, stats: &AnswerStats) {
+    out.family(
+        "switchyard_answer_first_site",
+        "gauge",
+        "1 for the site a service answers first (per family and view), before a weighted first answer.",
+    );
+    out.family("switchyard_answer_addresses", "gauge", "Addresses in a service's answer.");
+    out.family("switchyard_answer_changes_total", "counter", "Times a service's answer changed.");
+    for (key, answer) in stats.snapshot() {
+        let family = match key.family {
+            Family::A => "A",
+            Family::Aaaa => "AAAA",
+        };
+        let view = key.view.as_deref().unwrap_or("default");
+        let labels = [("service", &*key.service), ("family", family), ("view", view)];
+        if let Some(site) = &answer.first_site {
+            let [service, family, view] = labels;
+            out.sample("switchyard_answer_first_site", &[service, family, view, ("site", site)], 1);
+        }
+        out.sample("switchyard_answer_addresses", &labels, answer.addresses);
+        out.sample("switchyard_answer_changes_total", &labels, answer.changes);
     }
 }
 

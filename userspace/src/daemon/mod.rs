@@ -144,6 +144,7 @@ impl Daemon {
             sync: sync.as_ref().map(SyncService::node),
             xdp_pin_dir: datapath.as_ref().map(|_| config.server.pin_dir()),
             rewrites: answers.rewrites(),
+            answers: answers.answer_stats(),
             map_entries: answers.map_entries(),
             operator,
         });

@@ -149,7 +149,8 @@ impl Authority {
         let (view, scope) = self.locality(&served, query, client, &name);
         // RFC 7871 7.2.1: the option goes back with negative answers too.
         self.set_subnet_scope(response, query, scope);
-        let answers = self.records(&served, zone, qname, &name, question.query_type(), view);
+        let subnet = subnet_option(query).map(|s| s.addr()).unwrap_or(client);
+        let answers = self.records(&served, zone, qname, &name, question.query_type(), (view, subnet));
         if answers.is_empty() {
             response.add_authority(zone.negative_soa.clone());
             // Asked only now: a name with answers exists, and most queries have answers.
@@ -165,8 +166,9 @@ impl Authority {
         Outcome::Answered
     }
 
-    /// Records of one type at one existing name. Owners are the query name as received, so
-    /// the encoder compresses them to a pointer at the question (0xC00C), as XDP does.
+    /// Records of one type at one existing name, for a client in `view` at `subnet`. Owners are
+    /// the query name as received, so the encoder compresses them to a pointer at the question
+    /// (0xC00C), as XDP does.
     fn records(
         &self,
         served: &Served,
@@ -174,7 +176,7 @@ impl Authority {
         qname: &Name,
         name: &[u8],
         qtype: RecordType,
-        view: u32,
+        (view, subnet): (u32, IpAddr),
     ) -> Vec<Record> {
         let at_apex = zone.wire == name;
         let mut out = Vec::new();
@@ -199,7 +201,8 @@ impl Authority {
             }
             if let Some(set) = table.lookup(view, code, name) {
                 out.extend(
-                    set.addrs.iter().map(|addr| Record::from_rdata(qname.clone(), set.ttl, address_rdata(*addr))),
+                    set.ordered_for(subnet)
+                        .map(|addr| Record::from_rdata(qname.clone(), set.ttl, address_rdata(*addr))),
                 );
             }
         }
@@ -215,8 +218,12 @@ impl Authority {
         let addr = subnet.map(|s| s.addr()).unwrap_or(client);
         let matched = served.views.lookup(addr);
         let view = matched.map(|(v, _)| v).unwrap_or(DEFAULT_VIEW);
-        let scope = subnet
-            .map(|_| if served.table.has_view_specific(name, &served.views) { served.views.scope(addr) } else { 0 });
+        let scope = subnet.map(|s| {
+            let by_view =
+                if served.table.has_view_specific(name, &served.views) { served.views.scope(addr) } else { 0 };
+            // A weighted first answer holds for the client's /24 or /56 only.
+            by_view.max(served.table.weighted_prefix(name, &served.views, s.addr()))
+        });
         (view, scope)
     }
 

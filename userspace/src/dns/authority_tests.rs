@@ -432,3 +432,35 @@ fn chaos_names_answer_when_configured_and_are_refused_otherwise() {
     let (r, outcome) = ask(&authority(), &chaos("version.bind."), "198.18.0.2");
     assert_eq!((r.metadata.response_code, outcome), (ResponseCode::Refused, Outcome::Refused), "off by default");
 }
+
+/// The first site of a weighted service for a query from `client` carrying `subnet` (if any),
+/// and the ECS scope of the reply.
+fn weighted_first(a: &Authority, client: &str, subnet: Option<(&str, u8)>) -> (String, Option<u8>) {
+    let mut q = with_edns(query("w.example.com.", RecordType::A), 1232);
+    if let Some((addr, len)) = subnet {
+        let subnet = ClientSubnet::new(addr.parse().unwrap(), len, 0);
+        q.edns.as_mut().unwrap().options_mut().insert(EdnsOption::Subnet(subnet));
+    }
+    let (r, _) = ask(a, &q, client);
+    let answer = addrs(&r);
+    assert_eq!(answer.len(), 2, "both sites answered: {answer:?}");
+    let scope = match r.edns.as_ref().unwrap().option(EdnsCode::Subnet) {
+        Some(EdnsOption::Subnet(echo)) => Some(echo.scope_prefix()),
+        _ => None,
+    };
+    (answer[0].clone(), scope)
+}
+
+#[test]
+fn weighted_first_answer_follows_the_client_subnet() {
+    let text = config().service("w.example.com.", 30, &["one", "two"]).line("first_weights = { one = 1, two = 1 }");
+    let a = authority_for(&text.build());
+    let firsts: Vec<String> = (0..64).map(|i| weighted_first(&a, &format!("198.18.{i}.9"), None).0).collect();
+    assert!(firsts.contains(&"198.18.1.1".to_string()) && firsts.contains(&"198.18.2.1".to_string()), "{firsts:?}");
+    for (i, expected) in firsts.iter().enumerate() {
+        let (first, scope) = weighted_first(&a, "198.18.0.2", Some((&format!("198.18.{i}.0"), 24)));
+        assert_eq!(&first, expected, "the ECS subnet decides like a client of that subnet");
+        assert_eq!(scope, Some(24), "the answer holds for the client's /24");
+        assert_eq!(&weighted_first(&a, &format!("198.18.{i}.200"), None).0, expected, "same /24, same first");
+    }
+}

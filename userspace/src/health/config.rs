@@ -2,10 +2,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::health::expect_status::ExpectStatus;
+use crate::health::http_check::{HttpCheckConfig, TlsOptions};
 use crate::site::SiteAddresses;
 
 /// Defaults chosen so that a dead server is noticed and one more interval
@@ -43,6 +46,9 @@ pub struct ProbeOverrides {
     pub rise: Option<u32>,
     /// Consecutive failures that bring an up check down.
     pub fall: Option<u32>,
+    /// External checks (`check = "exec"`) running at once, for the whole daemon; `[probe]` only.
+    #[serde(default)]
+    pub exec_concurrency: Option<usize>,
 }
 
 /// One site: a load balancer, web servers and a database.
@@ -70,6 +76,9 @@ pub struct SiteConfig {
     pub haproxy: Option<HaproxyConfig>,
     #[serde(default)]
     pub probe: ProbeOverrides,
+    /// Web servers that must be up for the site to be available; default 1.
+    #[serde(default)]
+    pub min_servers_up: Option<usize>,
 }
 
 /// How a web server is checked.
@@ -82,6 +91,8 @@ pub enum CheckKind {
     Http,
     /// The server's status in the site's HAProxy stats (`[site.haproxy]`).
     Haproxy,
+    /// A program (`command`) that exits 0 while the server is up.
+    Exec,
 }
 
 impl CheckKind {
@@ -91,6 +102,7 @@ impl CheckKind {
             CheckKind::Tcp => "tcp",
             CheckKind::Http => "http",
             CheckKind::Haproxy => "haproxy",
+            CheckKind::Exec => "exec",
         }
     }
 }
@@ -107,15 +119,37 @@ pub struct WebServerConfig {
     /// `check = "http"`: http:// or https:// URL.
     #[serde(default)]
     pub url: Option<String>,
-    /// `check = "http"`: expected status, default 200.
-    #[serde(default)]
-    pub expect_status: Option<u16>,
     /// `check = "haproxy"`: the server's name in HAProxy, default `name`.
     #[serde(default)]
     pub haproxy_name: Option<String>,
-    /// `check = "http"`: accept any certificate (self-signed internal servers).
+    /// `check = "exec"`: the program (an absolute path) and its arguments.
+    #[serde(default)]
+    pub command: Vec<String>,
+    #[serde(default)]
+    pub host: Option<String>,
+    #[serde(default)]
+    pub method: Option<String>,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// `check = "http"`: accepted statuses, default 200.
+    #[serde(default)]
+    pub expect_status: Option<ExpectStatus>,
+    #[serde(default)]
+    pub keyword: Option<String>,
+    #[serde(default)]
+    pub body_regex: Option<String>,
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    #[serde(default)]
+    pub client_cert: Option<PathBuf>,
+    #[serde(default)]
+    pub client_key: Option<PathBuf>,
+    /// `check = "http"`: accept any certificate.
     #[serde(default)]
     pub tls_skip_verify: bool,
+    /// Up while the check fails, down while it passes.
+    #[serde(default)]
+    pub invert: bool,
     pub interval_ms: Option<u64>,
     pub timeout_ms: Option<u64>,
     pub rise: Option<u32>,
@@ -137,7 +171,21 @@ pub struct DatabaseConfig {
     #[serde(default)]
     pub keyword: Option<String>,
     #[serde(default)]
-    pub expect_status: Option<u16>,
+    pub body_regex: Option<String>,
+    #[serde(default)]
+    pub host: Option<String>,
+    #[serde(default)]
+    pub method: Option<String>,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    #[serde(default)]
+    pub expect_status: Option<ExpectStatus>,
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    #[serde(default)]
+    pub client_cert: Option<PathBuf>,
+    #[serde(default)]
+    pub client_key: Option<PathBuf>,
     #[serde(default)]
     pub tls_skip_verify: bool,
     /// A backend of the site's HAProxy (`[site.haproxy]`) whose health check is the database
@@ -240,23 +288,96 @@ impl ProbeSettings {
 
 impl WebServerConfig {
     pub fn overrides(&self) -> ProbeOverrides {
-        ProbeOverrides { interval_ms: self.interval_ms, timeout_ms: self.timeout_ms, rise: self.rise, fall: self.fall }
+        ProbeOverrides {
+            interval_ms: self.interval_ms,
+            timeout_ms: self.timeout_ms,
+            rise: self.rise,
+            fall: self.fall,
+            exec_concurrency: None,
+        }
     }
 
     /// The name HAProxy knows this server by.
     pub fn haproxy_name(&self) -> &str {
         self.haproxy_name.as_deref().unwrap_or(&self.name)
     }
+
+    /// The HTTP check's fields; `None` unless `check = "http"` with a URL.
+    pub fn http_check(&self) -> Option<HttpCheckConfig> {
+        let url = self.url.clone().filter(|_| self.check == CheckKind::Http)?;
+        Some(HttpCheckConfig {
+            url,
+            host: self.host.clone(),
+            method: self.method.clone(),
+            headers: self.headers.clone(),
+            expect_status: self.expect_status.clone(),
+            keyword: self.keyword.clone(),
+            body_regex: self.body_regex.clone(),
+            tls: TlsOptions {
+                ca_file: self.ca_file.clone(),
+                client_cert: self.client_cert.clone(),
+                client_key: self.client_key.clone(),
+                skip_verify: self.tls_skip_verify,
+            },
+        })
+    }
+
+    /// Fields set that only an HTTP check uses, by name.
+    fn http_only_fields(&self) -> Vec<&'static str> {
+        let set = [
+            ("url", self.url.is_some()),
+            ("host", self.host.is_some()),
+            ("method", self.method.is_some()),
+            ("headers", !self.headers.is_empty()),
+            ("expect_status", self.expect_status.is_some()),
+            ("keyword", self.keyword.is_some()),
+            ("body_regex", self.body_regex.is_some()),
+            ("ca_file", self.ca_file.is_some()),
+            ("client_cert", self.client_cert.is_some()),
+            ("client_key", self.client_key.is_some()),
+            ("tls_skip_verify", self.tls_skip_verify),
+        ];
+        set.into_iter().filter(|(_, present)| *present).map(|(field, _)| field).collect()
+    }
 }
 
 impl DatabaseConfig {
     pub fn overrides(&self) -> ProbeOverrides {
-        ProbeOverrides { interval_ms: self.interval_ms, timeout_ms: self.timeout_ms, rise: self.rise, fall: self.fall }
+        ProbeOverrides {
+            interval_ms: self.interval_ms,
+            timeout_ms: self.timeout_ms,
+            rise: self.rise,
+            fall: self.fall,
+            exec_concurrency: None,
+        }
     }
 
-    /// The keyword the page must contain: `keyword`, else the database name.
+    /// The keyword the page must contain: `keyword`, else the database name (unless the body
+    /// must match `body_regex` instead).
     pub fn effective_keyword(&self) -> Option<&str> {
+        if self.body_regex.is_some() {
+            return self.keyword.as_deref();
+        }
         self.keyword.as_deref().or(self.name.as_deref())
+    }
+
+    /// The database page's HTTP check; `None` without `url`.
+    pub fn http_check(&self) -> Option<HttpCheckConfig> {
+        Some(HttpCheckConfig {
+            url: self.url.clone()?,
+            host: self.host.clone(),
+            method: self.method.clone(),
+            headers: self.headers.clone(),
+            expect_status: self.expect_status.clone(),
+            keyword: self.effective_keyword().map(str::to_string),
+            body_regex: self.body_regex.clone(),
+            tls: TlsOptions {
+                ca_file: self.ca_file.clone(),
+                client_cert: self.client_cert.clone(),
+                client_key: self.client_key.clone(),
+                skip_verify: self.tls_skip_verify,
+            },
+        })
     }
 
     /// The name in logs, status and metrics: `name`, else "database".
@@ -267,7 +388,13 @@ impl DatabaseConfig {
 
 impl HaproxyConfig {
     pub fn overrides(&self) -> ProbeOverrides {
-        ProbeOverrides { interval_ms: self.interval_ms, timeout_ms: self.timeout_ms, rise: self.rise, fall: self.fall }
+        ProbeOverrides {
+            interval_ms: self.interval_ms,
+            timeout_ms: self.timeout_ms,
+            rise: self.rise,
+            fall: self.fall,
+            exec_concurrency: None,
+        }
     }
 }
 
@@ -314,6 +441,11 @@ impl HealthConfig {
 }
 
 impl SiteConfig {
+    /// Web servers that must be up for the site to be available.
+    pub fn servers_needed(&self) -> usize {
+        self.min_servers_up.unwrap_or(1)
+    }
+
     /// No checks and not remote: nothing can take it down, so it is always available.
     pub fn is_static(&self) -> bool {
         !self.remote && self.servers.is_empty() && self.database.is_none() && self.haproxy.is_none()
@@ -321,6 +453,9 @@ impl SiteConfig {
 
     fn validate(&self, at: &str) -> Result<(), ConfigError> {
         check_overrides(&format!("{at}.probe"), self.probe)?;
+        if self.probe.exec_concurrency.is_some() {
+            return Err(invalid(format!("{at}.probe.exec_concurrency"), "set it in [probe]: one bound for the daemon"));
+        }
         if let Some(load) = self.load
             && load > 1000
         {
@@ -328,6 +463,7 @@ impl SiteConfig {
         }
         if self.remote {
             for (present, field) in [
+                (self.min_servers_up.is_some(), "min_servers_up"),
                 (!self.servers.is_empty(), "server"),
                 (self.database.is_some(), "database"),
                 (self.haproxy.is_some(), "haproxy"),
@@ -343,6 +479,14 @@ impl SiteConfig {
         }
         if self.servers.is_empty() {
             return Err(invalid(format!("{at}.server"), "a probed site needs at least one server"));
+        }
+        if let Some(needed) = self.min_servers_up
+            && !(1..=self.servers.len()).contains(&needed)
+        {
+            return Err(invalid(
+                format!("{at}.min_servers_up"),
+                format!("must be 1 to the number of servers ({})", self.servers.len()),
+            ));
         }
         let mut names = BTreeSet::new();
         for (index, server) in self.servers.iter().enumerate() {
@@ -373,43 +517,32 @@ impl WebServerConfig {
         let check = self.check.name();
         let wrong = |field: &str| invalid(format!("{at}.{field}"), format!("not used by check = \"{check}\""));
         let missing = |field: &str| invalid(format!("{at}.{field}"), format!("required by check = \"{check}\""));
+        if self.check != CheckKind::Tcp && self.address.is_some() {
+            return Err(wrong("address"));
+        }
+        if self.check != CheckKind::Exec && !self.command.is_empty() {
+            return Err(wrong("command"));
+        }
         match self.check {
-            CheckKind::Tcp => {
-                if self.address.is_none() {
+            CheckKind::Tcp | CheckKind::Haproxy | CheckKind::Exec => {
+                if self.check == CheckKind::Tcp && self.address.is_none() {
                     return Err(missing("address"));
                 }
-                if self.url.is_some() {
-                    return Err(wrong("url"));
+                if self.check == CheckKind::Haproxy && !site_has_haproxy {
+                    return Err(invalid(format!("{at}.check"), "\"haproxy\" needs a [site.haproxy] table"));
                 }
-                if self.expect_status.is_some() {
-                    return Err(wrong("expect_status"));
+                if self.check == CheckKind::Exec {
+                    check_command(&format!("{at}.command"), &self.command)?;
+                }
+                if let Some(field) = self.http_only_fields().first() {
+                    return Err(wrong(field));
                 }
             }
             CheckKind::Http => {
-                let Some(url) = &self.url else {
+                let Some(http) = self.http_check() else {
                     return Err(missing("url"));
                 };
-                check_url(&format!("{at}.url"), url)?;
-                if self.address.is_some() {
-                    return Err(wrong("address"));
-                }
-                if let Some(status) = self.expect_status {
-                    check_status(&format!("{at}.expect_status"), status)?;
-                }
-            }
-            CheckKind::Haproxy => {
-                if !site_has_haproxy {
-                    return Err(invalid(format!("{at}.check"), "\"haproxy\" needs a [site.haproxy] table"));
-                }
-                if self.address.is_some() {
-                    return Err(wrong("address"));
-                }
-                if self.url.is_some() {
-                    return Err(wrong("url"));
-                }
-                if self.expect_status.is_some() {
-                    return Err(wrong("expect_status"));
-                }
+                http.validate(at)?;
             }
         }
         if self.check != CheckKind::Haproxy && self.haproxy_name.is_some() {
@@ -423,7 +556,7 @@ impl DatabaseConfig {
     fn validate(&self, at: &str, site_has_haproxy: bool) -> Result<(), ConfigError> {
         self.validate_sources(at, site_has_haproxy)?;
         match &self.url {
-            Some(url) => self.validate_page(at, url),
+            Some(_) => self.validate_page(at),
             None => self.validate_without_page(at),
         }
     }
@@ -461,26 +594,31 @@ impl DatabaseConfig {
         }
     }
 
-    fn validate_page(&self, at: &str, url: &str) -> Result<(), ConfigError> {
-        check_url(&format!("{at}.url"), url)?;
-        match self.effective_keyword() {
-            None => return Err(invalid(format!("{at}.keyword"), "set keyword or name")),
-            Some("") => return Err(invalid(format!("{at}.keyword"), "must not be empty")),
-            Some(_) => {}
+    fn validate_page(&self, at: &str) -> Result<(), ConfigError> {
+        if self.body_regex.is_none() && self.effective_keyword().is_none() {
+            return Err(invalid(format!("{at}.keyword"), "set keyword, body_regex or name"));
         }
-        if let Some(status) = self.expect_status {
-            check_status(&format!("{at}.expect_status"), status)?;
+        if self.effective_keyword() == Some("") {
+            return Err(invalid(format!("{at}.keyword"), "must not be empty"));
         }
-        Ok(())
+        self.http_check().expect("with url").validate(at)
     }
 
     /// Only HAProxy's check: what the page must hold is in HAProxy's config (`http-check
     /// expect`), and the backend is read with each fetch of the stats page.
     fn validate_without_page(&self, at: &str) -> Result<(), ConfigError> {
+        let not_fetched = "this daemon does not fetch the page";
         let page_only = [
             (self.keyword.is_some(), "keyword", "HAProxy's `http-check expect string` checks the page"),
+            (self.body_regex.is_some(), "body_regex", "HAProxy's `http-check expect rstring` checks the page"),
             (self.expect_status.is_some(), "expect_status", "HAProxy's `http-check expect` checks the page"),
-            (self.tls_skip_verify, "tls_skip_verify", "this daemon does not fetch the page"),
+            (self.host.is_some(), "host", not_fetched),
+            (self.method.is_some(), "method", not_fetched),
+            (!self.headers.is_empty(), "headers", not_fetched),
+            (self.ca_file.is_some(), "ca_file", not_fetched),
+            (self.client_cert.is_some(), "client_cert", not_fetched),
+            (self.client_key.is_some(), "client_key", not_fetched),
+            (self.tls_skip_verify, "tls_skip_verify", not_fetched),
             (self.interval_ms.is_some(), "interval_ms", "the backend is read with [site.haproxy]'s fetches"),
             (self.timeout_ms.is_some(), "timeout_ms", "the backend is read with [site.haproxy]'s fetches"),
         ];
@@ -501,15 +639,26 @@ fn check_url(field: &str, url: &str) -> Result<(), ConfigError> {
     }
 }
 
-fn check_status(field: &str, status: u16) -> Result<(), ConfigError> {
-    if (100..=599).contains(&status) {
-        Ok(())
-    } else {
-        Err(invalid(field.to_string(), format!("{status} is not an HTTP status")))
+/// A program named by an absolute path (no search of PATH, no shell), and its arguments.
+fn check_command(field: &str, command: &[String]) -> Result<(), ConfigError> {
+    let Some(program) = command.first() else {
+        return Err(invalid(field.to_string(), "required by check = \"exec\": [\"/path/to/program\", \"arg\", ...]"));
+    };
+    if !program.starts_with('/') {
+        return Err(invalid(
+            field.to_string(),
+            format!("the program {program:?} must be an absolute path (no shell, no PATH search)"),
+        ));
     }
+    Ok(())
 }
 
 fn check_overrides(at: &str, overrides: ProbeOverrides) -> Result<(), ConfigError> {
+    if let Some(limit) = overrides.exec_concurrency
+        && !(1..=256).contains(&limit)
+    {
+        return Err(invalid(format!("{at}.exec_concurrency"), "must be 1 to 256"));
+    }
     check_timing(at, ProbeSettings::default().with(overrides))
 }
 
@@ -539,6 +688,24 @@ pub struct ConfigError {
     pub reason: String,
 }
 
-fn invalid(field: String, reason: impl Into<String>) -> ConfigError {
+pub(crate) fn invalid(field: String, reason: impl Into<String>) -> ConfigError {
     ConfigError { field, reason: reason.into() }
+}
+
+impl HealthConfig {
+    /// Every HTTP check (web servers and database pages), with the table it is written in.
+    pub fn http_checks(&self) -> Vec<(String, HttpCheckConfig)> {
+        let mut checks = Vec::new();
+        for (index, site) in self.sites.iter().enumerate() {
+            for (server_index, server) in site.servers.iter().enumerate() {
+                if let Some(http) = server.http_check() {
+                    checks.push((format!("site[{index}] ('{}').server[{server_index}]", site.name), http));
+                }
+            }
+            if let Some(http) = site.database.as_ref().and_then(DatabaseConfig::http_check) {
+                checks.push((format!("site[{index}] ('{}').database", site.name), http));
+            }
+        }
+        checks
+    }
 }

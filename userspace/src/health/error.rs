@@ -6,8 +6,8 @@ use crate::health::config::ConfigError;
 pub enum HealthError {
     #[error("invalid health config: {0}")]
     Config(#[from] ConfigError),
-    #[error("cannot build HTTP client for {check}: {source}")]
-    HttpClient { check: String, source: reqwest::Error },
+    #[error("check {check}: {source}")]
+    HttpClient { check: String, source: crate::health::http_probe::ClientError },
     #[error("unknown site '{0}'")]
     UnknownSite(String),
     #[error("site '{0}' is probed here; only remote sites can be set")]

@@ -1,10 +1,15 @@
-//! HTTP(S) probes: status checks, keyword checks and bounded body reads.
+//! HTTP(S) probes: the check's request, its status and body match, bounded body reads.
 
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use reqwest::{Client, StatusCode, Url, redirect};
+use reqwest::{Certificate, Client, Identity, StatusCode, Url, redirect};
 use tokio::time::Instant;
 
+use crate::health::expect_status::ExpectStatus;
+use crate::health::http_check::{HttpCheck, TlsOptions, contains};
+use crate::health::http_error::describe_error;
 use crate::health::outcome::{ProbeOutcome, timeout_cause};
 
 /// How much of a body is searched for the database keyword.
@@ -17,38 +22,88 @@ const MAX_REDIRECTS: usize = 3;
 /// One client per check. Idle connections are not kept so that every probe
 /// opens a fresh connection, as a client would, and a dead listener behind a
 /// live keep-alive connection is not missed. Proxies from the environment
-/// are ignored: probes must go straight to the target.
-pub fn build_client(timeout: Duration, tls_skip_verify: bool) -> Result<Client, reqwest::Error> {
-    Client::builder()
+/// are ignored: probes must go straight to the target. A name in the URL is
+/// resolved by the system resolver (getaddrinfo: /etc/hosts, then DNS as
+/// /etc/nsswitch.conf says) at every probe; `connect_to` pins the name to an
+/// address instead.
+pub fn build_client(
+    timeout: Duration,
+    tls: &TlsOptions,
+    connect_to: Option<&(String, SocketAddr)>,
+) -> Result<Client, ClientError> {
+    let mut builder = Client::builder()
         .no_proxy()
         .redirect(redirect::Policy::limited(MAX_REDIRECTS))
         .connect_timeout(timeout)
         .timeout(timeout)
         .pool_max_idle_per_host(0)
-        .danger_accept_invalid_certs(tls_skip_verify)
-        .user_agent(concat!("switchyard/", env!("CARGO_PKG_VERSION")))
-        .build()
+        .danger_accept_invalid_certs(tls.skip_verify)
+        .user_agent(concat!("switchyard/", env!("CARGO_PKG_VERSION")));
+    if let Some((host, address)) = connect_to {
+        builder = builder.resolve(host, *address);
+    }
+    if let Some(path) = &tls.ca_file {
+        let pem = read_file("ca_file", path)?;
+        let certificates = Certificate::from_pem_bundle(&pem).map_err(|_| ClientError::NoCertificate(path.clone()))?;
+        if certificates.is_empty() {
+            return Err(ClientError::NoCertificate(path.clone()));
+        }
+        builder = builder.tls_built_in_root_certs(false);
+        for certificate in certificates {
+            builder = builder.add_root_certificate(certificate);
+        }
+    }
+    if let (Some(cert), Some(key)) = (&tls.client_cert, &tls.client_key) {
+        let mut pem = read_file("client_cert", cert)?;
+        pem.push(b'\n');
+        pem.extend(read_file("client_key", key)?);
+        let identity = Identity::from_pem(&pem).map_err(|e| ClientError::Identity {
+            cert: cert.clone(),
+            key: key.clone(),
+            why: crate::health::http_error::root_cause(&e),
+        })?;
+        builder = builder.identity(identity);
+    }
+    builder.build().map_err(|e| ClientError::Build(crate::health::http_error::root_cause(&e)))
 }
 
-/// What a successful HTTP probe must deliver.
-#[derive(Clone, Debug)]
-pub struct HttpExpectation {
-    pub status: u16,
-    /// When set, the first `KEYWORD_BODY_LIMIT` bytes must contain it.
-    pub keyword: Option<String>,
+fn read_file(field: &'static str, path: &Path) -> Result<Vec<u8>, ClientError> {
+    std::fs::read(path).map_err(|source| ClientError::Read { field, path: path.to_path_buf(), source })
 }
 
-/// GETs `url` and checks status (and keyword). The whole probe, body
+/// Why an HTTP check's client could not be made: its TLS files.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("{field} {}: cannot read it: {source}", path.display())]
+    Read { field: &'static str, path: PathBuf, source: std::io::Error },
+    #[error("ca_file {}: holds no PEM certificate (-----BEGIN CERTIFICATE-----)", .0.display())]
+    NoCertificate(PathBuf),
+    #[error("client_cert {} and client_key {}: not a usable certificate and private key in PEM: {why}", cert.display(), key.display())]
+    Identity { cert: PathBuf, key: PathBuf, why: String },
+    #[error("cannot set up the HTTP client: {0}")]
+    Build(String),
+}
+
+/// A client without a pinned name or TLS files: the HAProxy stats fetch's.
+pub fn plain_client(timeout: Duration, tls_skip_verify: bool) -> Result<Client, ClientError> {
+    build_client(timeout, &TlsOptions { skip_verify: tls_skip_verify, ..TlsOptions::default() }, None)
+}
+
+/// Sends the check's request and checks status and body. The whole probe, body
 /// included, is bounded by `timeout`.
-pub async fn probe_http(client: &Client, url: &Url, expect: &HttpExpectation, timeout: Duration) -> ProbeOutcome {
+pub async fn probe_http(client: &Client, check: &HttpCheck, timeout: Duration) -> ProbeOutcome {
     let started = Instant::now();
     let attempt = async {
-        let response = send(client, url, timeout).await?;
-        check_status(response.status(), expect.status)?;
-        if let Some(keyword) = &expect.keyword {
-            let body = read_limited(response, KEYWORD_BODY_LIMIT, Some(keyword.as_bytes()), timeout).await?;
-            if !contains(&body, keyword.as_bytes()) {
-                return Err(format!("keyword '{keyword}' missing"));
+        let request = client.request(check.method.clone(), check.url.clone()).headers(check.headers.clone());
+        let response = request.send().await.map_err(|e| describe_error(&e, timeout))?;
+        let status = response.status();
+        if !check.expect.accepts(status.as_u16()) {
+            return Err(status_failure(status, &check.expect));
+        }
+        if let Some(body_match) = &check.body {
+            let body = read_limited(response, KEYWORD_BODY_LIMIT, body_match.stop_at(), timeout).await?;
+            if !body_match.matches(&body) {
+                return Err(body_match.failure());
             }
         }
         Ok(())
@@ -57,6 +112,15 @@ pub async fn probe_http(client: &Client, url: &Url, expect: &HttpExpectation, ti
         Err(_) => ProbeOutcome::failed(timeout_cause(timeout)),
         Ok(Err(cause)) => ProbeOutcome::failed(cause),
         Ok(Ok(())) => ProbeOutcome::Ok { latency: started.elapsed() },
+    }
+}
+
+/// "status 503" when 200 was expected, else "status 503, expected 200-299".
+fn status_failure(status: StatusCode, expect: &ExpectStatus) -> String {
+    if *expect == ExpectStatus::default() {
+        format!("status {}", status.as_u16())
+    } else {
+        format!("status {}, expected {expect}", status.as_u16())
     }
 }
 
@@ -113,34 +177,4 @@ async fn read_limited(
         }
     }
     Ok(body)
-}
-
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    needle.is_empty() || haystack.windows(needle.len()).any(|window| window == needle)
-}
-
-/// A short cause such as "connect failed: Connection refused (os error 111)".
-fn describe_error(error: &reqwest::Error, timeout: Duration) -> String {
-    if error.is_timeout() {
-        return timeout_cause(timeout);
-    }
-    if error.is_redirect() {
-        return "too many redirects".to_string();
-    }
-    let root = root_cause(error);
-    if error.is_connect() {
-        format!("connect failed: {root}")
-    } else if error.is_body() || error.is_decode() {
-        format!("body read failed: {root}")
-    } else {
-        format!("request failed: {root}")
-    }
-}
-
-fn root_cause(error: &reqwest::Error) -> String {
-    let mut cause: &dyn std::error::Error = error;
-    while let Some(source) = cause.source() {
-        cause = source;
-    }
-    cause.to_string()
 }

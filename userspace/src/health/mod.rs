@@ -8,14 +8,16 @@
 //! Rules:
 //! - a site with no checks (no servers, no database, no HAProxy) that is not
 //!   remote is static: always available;
-//! - a site is available while at least one web server is up and its
-//!   database check (if configured) passes: the page fetched here, HAProxy's
+//! - a site is available while at least `min_servers_up` web servers (default
+//!   one) are up and its database check (if configured) passes; an inverted
+//!   check (`invert = true`) is up while its probe fails; the database check: the page fetched here, HAProxy's
 //!   check of it (a backend with a server UP), or both combined (`all`/`any`);
 //! - the first result of a check decides its state at once; afterwards
 //!   `rise` consecutive successes bring it up and `fall` failures bring it down;
 //! - `rtt_us` is the lowest smoothed (EWMA, weight 1/4) latency among the
 //!   servers that are up; `load` is the site's configured `load`, else
-//!   HAProxy's backend `scur * 1000 / slim`, else 0;
+//!   HAProxy's backend `scur * 1000 / slim`, else the mean `load=N` the
+//!   external checks of up servers printed, else 0;
 //! - every probe is bounded by its timeout (connect, redirects at most 3,
 //!   body reads at most 64 KiB for the keyword, 4 MiB for HAProxy stats).
 //!
@@ -27,6 +29,7 @@
 //!
 //! ```toml
 //! [probe]                       # optional defaults for every check
+//! exec_concurrency = 8          # external checks at once, daemon-wide
 //! interval_ms = 200
 //! timeout_ms = 200
 //! rise = 2
@@ -37,13 +40,27 @@
 //! a = ["198.18.1.10"]           # addresses carried for the answers
 //! aaaa = ["fd00:1::10"]
 //! load = 300                    # optional fixed load, per-mille
+//! min_servers_up = 1            # web servers that must be up
 //!
 //! [[site.server]]
 //! name = "web1"
-//! check = "http"                # "http" | "tcp" | "haproxy"
-//! url = "http://198.18.1.11:8080/health"
-//! expect_status = 200           # default 200
+//! check = "http"                # "http" | "tcp" | "haproxy" | "exec"
+//! url = "https://198.18.1.11:8443/health"
+//! host = "www.example.com"      # SNI, Host and the name verified; the URL holds the address
+//! method = "GET"
+//! headers = { "X-Probe" = "1" }
+//! expect_status = "200-299"     # 200, "200-299" or [200, "300-399"]; default 200
+//! keyword = "ok"                # or body_regex = "..."
+//! ca_file = "/etc/switchyard/ca.pem"
+//! client_cert = "/etc/switchyard/probe.pem"
+//! client_key = "/etc/switchyard/probe.key"
 //! tls_skip_verify = false       # default false
+//! invert = false                # up while the probe fails
+//!
+//! [[site.server]]
+//! name = "app"
+//! check = "exec"                # exit 0 = up; first output line load=N feeds the load
+//! command = ["/usr/local/bin/check-app", "--port", "8080"]
 //!
 //! [[site.server]]
 //! name = "web2"
@@ -83,7 +100,12 @@
 mod config;
 mod database;
 mod error;
+mod exec_probe;
+mod expect_status;
 mod haproxy;
+mod host_check;
+mod http_check;
+mod http_error;
 mod http_probe;
 mod monitor;
 mod outcome;
@@ -104,8 +126,11 @@ pub use config::{
 };
 pub use database::{DatabaseSource, DatabaseStatus};
 pub use error::HealthError;
+pub use exec_probe::{DEFAULT_EXEC_CONCURRENCY, ExecCheck, ExecResult, StderrLog, probe_exec};
+pub use expect_status::ExpectStatus;
 pub use haproxy::{BackendView, ServerView, StatsError, StatsPage, check_passes, parse_stats, status_is_up};
-pub use http_probe::{HttpExpectation, KEYWORD_BODY_LIMIT, build_client, probe_http};
+pub use http_check::{BodyMatch, HttpCheck, HttpCheckConfig, TlsOptions};
+pub use http_probe::{ClientError, KEYWORD_BODY_LIMIT, build_client, plain_client, probe_http};
 pub use monitor::{HealthMonitor, Restored};
 pub use outcome::ProbeOutcome;
 pub use status::{CheckStatus, HealthStatus, SiteStatus};

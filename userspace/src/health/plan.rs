@@ -1,14 +1,20 @@
 //! Turns the configuration into the runtime state of every site and the probes to run: one
 //! function per kind of check.
 
+use std::sync::Arc;
+
 use reqwest::{Client, Url};
+use tokio::sync::Semaphore;
+
+use crate::health::http_check::HttpCheckConfig;
 
 use crate::health::config::{
     CheckKind, DatabaseConfig, HaproxyConfig, HealthConfig, ProbeOverrides, ProbeSettings, SiteConfig, WebServerConfig,
 };
 use crate::health::database::DatabaseRuntime;
 use crate::health::error::HealthError;
-use crate::health::http_probe::{HttpExpectation, build_client};
+use crate::health::exec_probe::{DEFAULT_EXEC_CONCURRENCY, ExecCheck};
+use crate::health::http_probe::{build_client, plain_client};
 use crate::health::runner::{Probe, ProbeKind};
 use crate::health::shared::CheckSlot;
 use crate::health::site_runtime::{CheckRole, CheckRuntime, SiteRuntime};
@@ -22,8 +28,9 @@ pub(crate) struct Plan {
 /// Expects a validated config.
 pub(crate) fn plan(config: &HealthConfig) -> Result<Plan, HealthError> {
     let mut plan = Plan { sites: Vec::new(), probes: Vec::new() };
+    let exec_slots = Arc::new(Semaphore::new(config.probe.exec_concurrency.unwrap_or(DEFAULT_EXEC_CONCURRENCY)));
     for (index, site) in config.sites.iter().enumerate() {
-        let runtime = plan_site(&mut plan.probes, index, site, config.site_settings(site))?;
+        let runtime = plan_site(&mut plan.probes, index, site, config.site_settings(site), &exec_slots)?;
         plan.sites.push(runtime);
     }
     Ok(plan)
@@ -36,6 +43,7 @@ fn plan_site(
     index: usize,
     site: &SiteConfig,
     defaults: ProbeSettings,
+    exec_slots: &Arc<Semaphore>,
 ) -> Result<SiteRuntime, HealthError> {
     let mut runtime = SiteRuntime::new(site);
     for (server_index, server) in site.servers.iter().enumerate() {
@@ -44,10 +52,13 @@ fn plan_site(
         let target = match server.check {
             CheckKind::Tcp => tcp_server(probes, slot, server, settings),
             CheckKind::Http => http_server(probes, slot, &site.name, server, settings)?,
+            CheckKind::Exec => exec_server(probes, slot, &site.name, server, settings, exec_slots.clone()),
             // Fed by the site's HAProxy fetch; the target is the HAProxy server name.
             CheckKind::Haproxy => server.haproxy_name().to_string(),
         };
-        runtime.servers.push(CheckRuntime::new(&server.name, CheckRole::Server(server.check), target, settings));
+        let mut check = CheckRuntime::new(&server.name, CheckRole::Server(server.check), target, settings);
+        check.inverted = server.invert;
+        runtime.servers.push(check);
     }
     if let Some(database) = &site.database {
         let fetch = site.haproxy.as_ref().map(|haproxy| defaults.with(haproxy.overrides()));
@@ -66,7 +77,22 @@ fn tcp_server(probes: &mut Vec<Probe>, slot: CheckSlot, server: &WebServerConfig
     address.to_string()
 }
 
-/// An HTTP GET probe of a web server; returns the target shown in the status.
+/// An external check of a web server; returns the target shown in the status (the command).
+fn exec_server(
+    probes: &mut Vec<Probe>,
+    slot: CheckSlot,
+    site: &str,
+    server: &WebServerConfig,
+    settings: ProbeSettings,
+    slots: Arc<Semaphore>,
+) -> String {
+    let (program, args) = server.command.split_first().expect("validated: exec has a command");
+    let check = ExecCheck { program: program.into(), args: args.to_vec(), label: format!("{site}/{}", server.name) };
+    probes.push(Probe { settings, kind: ProbeKind::Exec { slot, check, slots } });
+    server.command.join(" ")
+}
+
+/// An HTTP probe of a web server; returns the target shown in the status.
 fn http_server(
     probes: &mut Vec<Probe>,
     slot: CheckSlot,
@@ -74,12 +100,31 @@ fn http_server(
     server: &WebServerConfig,
     settings: ProbeSettings,
 ) -> Result<String, HealthError> {
-    let url = parse_url(server.url.as_deref().expect("validated: http has url"));
-    let client = client_for(&format!("{site}/{}", server.name), settings, server.tls_skip_verify)?;
-    let expect = HttpExpectation { status: server.expect_status.unwrap_or(200), keyword: None };
-    let target = url.to_string();
-    probes.push(Probe { settings, kind: ProbeKind::Http { slot, client, url, expect } });
-    Ok(target)
+    let http = server.http_check().expect("validated: http has url");
+    let (client, check) = http_probe(&format!("{site}/{}", server.name), &http, settings)?;
+    probes.push(Probe { settings, kind: ProbeKind::Http { slot, client, check: Box::new(check) } });
+    Ok(target(&http))
+}
+
+/// The client and check of one HTTP probe.
+fn http_probe(
+    name: &str,
+    http: &HttpCheckConfig,
+    settings: ProbeSettings,
+) -> Result<(Client, crate::health::http_check::HttpCheck), HealthError> {
+    let check = http.check();
+    let client = build_client(settings.timeout, &http.tls, check.connect_to.as_ref())
+        .map_err(|source| HealthError::HttpClient { check: name.to_string(), source })?;
+    Ok((client, check))
+}
+
+/// The URL probed, with the name presented when that differs: "https://198.18.1.11/ (as www.example.com)".
+fn target(http: &HttpCheckConfig) -> String {
+    let url = parse_url(&http.url).to_string();
+    match &http.host {
+        Some(host) => format!("{url} (as {host})"),
+        None => url,
+    }
 }
 
 /// The database's sources: the page (an HTTP GET whose body must hold the keyword) and
@@ -95,16 +140,11 @@ fn database_checks(
     let settings = defaults.with(database.overrides());
     let name = database.display_name();
     let mut runtime = DatabaseRuntime { name: name.to_string(), combine: database.combine, page: None, haproxy: None };
-    if let Some(url) = &database.url {
-        let url = parse_url(url);
-        let client = client_for(&format!("{site}/database"), settings, database.tls_skip_verify)?;
-        let expect = HttpExpectation {
-            status: database.expect_status.unwrap_or(200),
-            keyword: database.effective_keyword().map(str::to_string),
-        };
-        runtime.page = Some(CheckRuntime::new(name, CheckRole::Database, url.to_string(), settings));
+    if let Some(http) = database.http_check() {
+        let (client, check) = http_probe(&format!("{site}/database"), &http, settings)?;
+        runtime.page = Some(CheckRuntime::new(name, CheckRole::Database, target(&http), settings));
         let slot = CheckSlot::Database { site: index };
-        probes.push(Probe { settings, kind: ProbeKind::Http { slot, client, url, expect } });
+        probes.push(Probe { settings, kind: ProbeKind::Http { slot, client, check: Box::new(check) } });
     }
     if let Some(backend) = &database.haproxy_backend {
         // Read with every stats fetch; rise and fall are the database's own.
@@ -126,7 +166,8 @@ fn haproxy_check(
 ) -> Result<CheckRuntime, HealthError> {
     let settings = defaults.with(haproxy.overrides());
     let url = parse_url(&haproxy.url);
-    let client = client_for(&format!("{site}/haproxy"), settings, haproxy.tls_skip_verify)?;
+    let client = plain_client(settings.timeout, haproxy.tls_skip_verify)
+        .map_err(|source| HealthError::HttpClient { check: format!("{site}/haproxy"), source })?;
     let check = CheckRuntime::new(&haproxy.backend, CheckRole::HaproxyStats, url.to_string(), settings);
     let kind = ProbeKind::Haproxy { site: index, client, url };
     probes.push(Probe { settings, kind });
@@ -135,9 +176,4 @@ fn haproxy_check(
 
 fn parse_url(url: &str) -> Url {
     Url::parse(url).expect("validated URL")
-}
-
-fn client_for(check: &str, settings: ProbeSettings, tls_skip_verify: bool) -> Result<Client, HealthError> {
-    build_client(settings.timeout, tls_skip_verify)
-        .map_err(|source| HealthError::HttpClient { check: check.to_string(), source })
 }

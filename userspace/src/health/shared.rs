@@ -7,6 +7,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use crate::health::config::CheckKind;
+use crate::health::exec_probe::ExecResult;
 use crate::health::haproxy::{BackendView, ServerView, StatsPage, check_passes, status_is_up};
 use crate::health::outcome::ProbeOutcome;
 use crate::health::site_runtime::{CheckRole, SiteRuntime};
@@ -42,7 +43,7 @@ impl Shared {
                 let runtime = &mut sites[site];
                 let check = &mut runtime.servers[server];
                 let cause = outcome.describe();
-                if let Some(change) = check.tracker.record(outcome) {
+                if let Some(change) = check.record(outcome) {
                     log_change(&runtime.name, "web server", &check.name, change, &cause);
                 }
                 self.refresh(runtime);
@@ -59,6 +60,14 @@ impl Shared {
                 self.refresh(runtime);
             }
         }
+    }
+
+    /// An external check's result, and the load it reported.
+    pub fn record_exec(&self, slot: CheckSlot, result: ExecResult) {
+        if let CheckSlot::Server { site, server } = slot {
+            self.lock()[site].servers[server].reported_load = result.load;
+        }
+        self.record(slot, result.outcome);
     }
 
     /// Applies one HAProxy stats fetch to the fetch check, to every server of the site checked
@@ -86,7 +95,7 @@ impl Shared {
             let (outcome, seen) = haproxy_server_outcome(&web, &check.target);
             check.haproxy_servers = seen;
             let cause = outcome.describe();
-            if let Some(change) = check.tracker.record(outcome) {
+            if let Some(change) = check.record(outcome) {
                 log_change(&runtime.name, "web server", &check.name, change, &cause);
             }
         }

@@ -5,7 +5,7 @@ use crate::health::database::DatabaseRuntime;
 use crate::health::haproxy::ServerView;
 use crate::health::outcome::ProbeOutcome;
 use crate::health::status::{CheckStatus, SiteStatus};
-use crate::health::tracker::CheckTracker;
+use crate::health::tracker::{CheckTracker, Transition};
 use crate::site::SiteState;
 
 /// Load changes smaller than this (per-mille) are not published.
@@ -48,6 +48,10 @@ pub(crate) struct CheckRuntime {
     pub tracker: CheckTracker,
     /// What HAProxy's stats said about the servers behind this check at the last fetch.
     pub haproxy_servers: Vec<ServerView>,
+    /// The load an external check reported with its last result (`load=N`).
+    pub reported_load: Option<u32>,
+    /// Up while the probe fails (`invert = true`).
+    pub inverted: bool,
 }
 
 impl CheckRuntime {
@@ -59,12 +63,26 @@ impl CheckRuntime {
             settings,
             tracker: CheckTracker::new(settings.rise, settings.fall),
             haproxy_servers: Vec::new(),
+            reported_load: None,
+            inverted: false,
         }
     }
 
     /// `site/kind/name`: what identifies the check across restarts and reloads.
     pub fn key(&self, site: &str) -> String {
         format!("{site}/{}/{}", self.kind.name(), self.name)
+    }
+
+    /// Feeds one probe result, flipped for an inverted check.
+    pub fn record(&mut self, outcome: ProbeOutcome) -> Option<Transition> {
+        if !self.inverted {
+            return self.tracker.record(outcome);
+        }
+        let flipped = match outcome {
+            ProbeOutcome::Ok { .. } => ProbeOutcome::failed("the check passed, and it is inverted"),
+            ProbeOutcome::Failed { .. } => ProbeOutcome::Ok { latency: std::time::Duration::ZERO },
+        };
+        self.tracker.record(flipped)
     }
 
     pub fn last_cause(&self) -> String {
@@ -90,6 +108,8 @@ impl CheckRuntime {
             probes: tracker.probes(),
             transitions: tracker.transitions(),
             haproxy_servers: self.haproxy_servers.clone(),
+            reported_load: self.reported_load,
+            inverted: self.inverted,
         }
     }
 }
@@ -103,6 +123,8 @@ pub(crate) struct SiteRuntime {
     pub haproxy: Option<CheckRuntime>,
     pub haproxy_load: Option<u32>,
     pub published: SiteState,
+    /// Web servers that must be up (`min_servers_up`).
+    pub servers_needed: usize,
 }
 
 impl SiteRuntime {
@@ -117,6 +139,7 @@ impl SiteRuntime {
             database: None,
             haproxy: None,
             haproxy_load: None,
+            servers_needed: site.servers_needed(),
             published: if site.is_static() {
                 SiteState { available: true, load: site.load.unwrap_or(0), rtt_us: 0 }
             } else {
@@ -155,18 +178,22 @@ impl SiteRuntime {
         }
     }
 
-    /// Available while a web server is up and the database check (if any)
-    /// passes. RTT is the best smoothed latency among the servers that are
-    /// up: the path to the site, not to its slowest machine. Load is the
-    /// configured value, else HAProxy's backend `scur/slim`, else 0.
+    /// Available while `min_servers_up` web servers (default one) are up and the
+    /// database check (if any) passes. RTT is the best smoothed latency among the
+    /// servers that are up (inverted checks have none): the path to the site, not
+    /// to its slowest machine. Load is the
+    /// configured value, else HAProxy's backend `scur/slim`, else the mean of
+    /// the loads the external checks of up servers reported, else 0.
     pub fn computed(&self) -> SiteState {
         let up_servers = || self.servers.iter().filter(|s| s.tracker.is_up());
-        let any_up = up_servers().next().is_some();
+        let enough_up = up_servers().count() >= self.servers_needed;
         let database_ok = self.database.as_ref().is_none_or(DatabaseRuntime::is_up);
+        let reported: Vec<u32> = up_servers().filter_map(|s| s.reported_load).collect();
+        let reported_load = (!reported.is_empty()).then(|| reported.iter().sum::<u32>() / reported.len() as u32);
         SiteState {
-            available: any_up && database_ok,
-            load: self.static_load.or(self.haproxy_load).unwrap_or(0),
-            rtt_us: up_servers().filter_map(|s| s.tracker.rtt_ewma_us()).min().unwrap_or(0),
+            available: enough_up && database_ok,
+            load: self.static_load.or(self.haproxy_load).or(reported_load).unwrap_or(0),
+            rtt_us: up_servers().filter(|s| !s.inverted).filter_map(|s| s.tracker.rtt_ewma_us()).min().unwrap_or(0),
         }
     }
 
@@ -186,6 +213,16 @@ impl SiteRuntime {
             let causes: Vec<String> = self.servers.iter().map(|s| format!("{}: {}", s.name, s.last_cause())).collect();
             return format!("no web server up ({})", causes.join("; "));
         }
+        if up.len() < self.servers_needed {
+            let down: Vec<String> = self
+                .servers
+                .iter()
+                .filter(|s| !s.tracker.is_up())
+                .map(|s| format!("{}: {}", s.name, s.last_cause()))
+                .collect();
+            let (count, needed) = (up.len(), self.servers_needed);
+            return format!("{count} of {} web servers up, {needed} needed ({})", self.servers.len(), down.join("; "));
+        }
         match &self.database {
             Some(db) if !db.is_up() => db.describe_state(),
             Some(db) => format!("web servers up: {}; {}", up.join(", "), db.describe_state()),
@@ -199,6 +236,7 @@ impl SiteRuntime {
             remote: self.remote,
             state: self.published,
             servers: self.servers.iter().map(CheckRuntime::status).collect(),
+            servers_needed: self.servers_needed,
             database: self.database.as_ref().and_then(|db| db.page.as_ref()).map(CheckRuntime::status),
             database_haproxy: self.database.as_ref().and_then(|db| db.haproxy.as_ref()).map(CheckRuntime::status),
             database_state: self.database.as_ref().map(DatabaseRuntime::status),

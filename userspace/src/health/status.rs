@@ -19,6 +19,9 @@ pub struct SiteStatus {
     /// The state last published to subscribers.
     pub state: SiteState,
     pub servers: Vec<CheckStatus>,
+    /// Web servers that must be up for the site to be available.
+    #[serde(default = "one")]
+    pub servers_needed: usize,
     /// The database page, fetched here.
     pub database: Option<CheckStatus>,
     /// The database as the site's HAProxy checks it (`[site.database] haproxy_backend`).
@@ -34,7 +37,7 @@ pub struct SiteStatus {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CheckStatus {
     pub name: String,
-    /// "tcp", "http", "haproxy", "database", "database_haproxy" or "haproxy_stats".
+    /// "tcp", "http", "haproxy", "exec", "database", "database_haproxy" or "haproxy_stats".
     pub kind: String,
     /// Address or URL probed.
     pub target: String,
@@ -54,6 +57,12 @@ pub struct CheckStatus {
     /// own last check of each.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub haproxy_servers: Vec<ServerView>,
+    /// The load (per mille) an external check reported with its last result.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reported_load: Option<u32>,
+    /// Up while the probe fails.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub inverted: bool,
 }
 
 impl HealthStatus {
@@ -76,4 +85,8 @@ impl SiteStatus {
     pub fn is_static(&self) -> bool {
         !self.remote && self.checks().next().is_none()
     }
+}
+
+fn one() -> usize {
+    1
 }

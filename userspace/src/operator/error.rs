@@ -19,7 +19,7 @@ pub enum OperatorError {
     UnknownView(String),
     #[error("give 1 to {MAX_ADDRS} addresses")]
     AddressCount,
-    #[error("{addr} is not an address for a {qtype} record")]
+    #[error("{addr} is not an address for an {qtype} record")]
     WrongFamily { addr: IpAddr, qtype: Qtype },
     #[error("no override for {name} {qtype} {view}")]
     NoOverride { name: String, qtype: Qtype, view: String },

@@ -68,6 +68,46 @@ impl Handle {
         Ok(message)
     }
 
+    /// `new` in the default view and every `[[view]]`, as one change: no client sees some
+    /// views overridden and others not.
+    pub async fn set_override_all_views(&self, new: Override) -> Result<String, OperatorError> {
+        let config = self.config.load();
+        let new = Override { view: None, ..new }.checked(&config, true)?;
+        let views: Vec<Option<String>> =
+            std::iter::once(None).chain(config.view.iter().map(|v| Some(v.name.clone()))).collect();
+        let names: Vec<&str> = views.iter().map(view_name).collect();
+        let message = format!("{} {} in every view ({}): override set", new.name, new.qtype, names.join(", "));
+        self.change(move |s| {
+            for view in views {
+                s.set_override(Override { view, ..new.clone() });
+            }
+            Ok(())
+        })
+        .await?;
+        Ok(message)
+    }
+
+    /// Removes the overrides of this name and type in every view; refused when there are none.
+    pub async fn remove_override_all_views(&self, key: Override) -> Result<String, OperatorError> {
+        let key = Override { view: None, ..key }.checked(&self.config.load(), false)?;
+        let message =
+            format!("{} {} in every view: overrides removed, the policy's answers are back", key.name, key.qtype);
+        self.change(move |s| {
+            let before = s.overrides.len();
+            s.overrides.retain(|o| (&o.name, o.qtype) != (&key.name, key.qtype));
+            if s.overrides.len() == before {
+                return Err(OperatorError::NoOverride {
+                    name: key.name.clone(),
+                    qtype: key.qtype,
+                    view: "in any view".into(),
+                });
+            }
+            Ok(())
+        })
+        .await?;
+        Ok(message)
+    }
+
     /// Applies `edit` to `site`'s setting.
     pub async fn set_site(
         &self,

@@ -4,7 +4,7 @@
 use std::{collections::HashSet, net::IpAddr};
 
 use serde::{Deserialize, Serialize};
-use switchyard_common::{DEFAULT_VIEW, MAX_ADDRS, MAX_NAME_LEN, QTYPE_A, QTYPE_AAAA};
+use switchyard_common::{DEFAULT_VIEW, FirstChoice, MAX_ADDRS, MAX_NAME_LEN, QTYPE_A, QTYPE_AAAA};
 
 use super::OperatorError;
 
@@ -117,7 +117,7 @@ pub fn apply(overrides: &[Override], table: &mut AnswerTable, views: &Views) -> 
     let mut keys = HashSet::new();
     for o in overrides {
         let Some(key) = o.key(views) else { continue };
-        table.entries.insert(key.clone(), AnswerSet { ttl: o.ttl, addrs: o.addrs.clone() });
+        table.entries.insert(key.clone(), AnswerSet { ttl: o.ttl, addrs: o.addrs.clone(), first: FirstChoice::NONE });
         keys.insert(key);
     }
     keys

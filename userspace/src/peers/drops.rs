@@ -24,6 +24,9 @@ pub enum DropReason {
 }
 
 impl DropReason {
+    pub const ALL: [DropReason; 6] =
+        [Self::Malformed, Self::UnknownKey, Self::BadMac, Self::UnknownPeer, Self::Replayed, Self::Stale];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Malformed => "malformed",

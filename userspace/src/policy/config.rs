@@ -36,6 +36,10 @@ pub struct ServiceConfig {
     /// Preferred site order per client view, e.g. `views = { eu = ["b", "a"] }`.
     #[serde(default)]
     pub views: BTreeMap<String, Vec<String>>,
+    /// Weighted first answer: each client subnet gets one available site first, chosen by
+    /// these weights, the others following in order, e.g. `first_weights = { a = 3, b = 1 }`.
+    #[serde(default)]
+    pub first_weights: BTreeMap<String, u32>,
 }
 
 /// What to answer when none of a service's sites is available.
@@ -98,6 +102,7 @@ impl ServiceConfig {
             by_rtt: None,
             reorder_hold: default_reorder_hold(),
             views: BTreeMap::new(),
+            first_weights: BTreeMap::new(),
         }
     }
 }
@@ -168,9 +173,38 @@ impl ServiceConfig {
             }
             check_site_list(&format!("{at}.views.{view}"), sites, known)?;
         }
+        self.validate_first_weights(&format!("{at}.first_weights"))
+    }
+
+    /// Weights of sites the service answers with; some above 0, at most `MAX_ADDRS` of them
+    /// (what one XDP answer entry holds).
+    fn validate_first_weights(&self, field: &str) -> Result<(), PolicyConfigError> {
+        if self.first_weights.is_empty() {
+            return Ok(());
+        }
+        let listed = |site: &String| self.sites.contains(site) || self.views.values().any(|v| v.contains(site));
+        if let Some(site) = self.first_weights.keys().find(|site| !listed(site)) {
+            return Err(invalid(format!("{field}.{site}"), "not among the service's sites"));
+        }
+        if let Some((site, weight)) = self.first_weights.iter().find(|(_, w)| **w > MAX_FIRST_WEIGHT) {
+            return Err(invalid(format!("{field}.{site}"), format!("{weight} is over {MAX_FIRST_WEIGHT}")));
+        }
+        let weighted = self.first_weights.values().filter(|w| **w > 0).count();
+        if weighted == 0 {
+            return Err(invalid(field.to_string(), "every weight is 0: no site could come first"));
+        }
+        if weighted > switchyard_common::MAX_ADDRS {
+            return Err(invalid(
+                field.to_string(),
+                format!("at most {} sites can have a weight above 0", switchyard_common::MAX_ADDRS),
+            ));
+        }
         Ok(())
     }
 }
+
+/// Largest weight of `first_weights`; only ratios matter.
+const MAX_FIRST_WEIGHT: u32 = 1_000_000;
 
 fn check_site_list(field: &str, sites: &[String], known: &BTreeSet<&str>) -> Result<(), PolicyConfigError> {
     if sites.is_empty() {

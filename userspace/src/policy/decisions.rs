@@ -35,6 +35,20 @@ impl DecisionKey {
 pub struct Decision {
     pub ttl: u32,
     pub addrs: Vec<IpAddr>,
+    /// The sites answered, in order (their addresses make up `addrs`).
+    pub sites: Vec<Arc<str>>,
+    /// With `first_weights`: the sites' address groups a client's first address is chosen
+    /// from, by weight; the others follow in `addrs` order. Empty: every client gets `addrs`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub first: Vec<FirstGroup>,
+}
+
+/// One site's addresses within a decision and its weight for coming first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct FirstGroup {
+    pub start: usize,
+    pub len: usize,
+    pub weight: u32,
 }
 
 /// Every decision for every service, sorted by key.

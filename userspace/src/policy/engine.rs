@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::policy::config::{PolicyConfig, PolicyConfigError, WhenAllDown};
-use crate::policy::decisions::{Decision, DecisionKey, Decisions, Family, diff};
+use crate::policy::decisions::{Decision, DecisionKey, Decisions, Family, FirstGroup, diff};
 use crate::policy::ordering::{Criteria, OrderState, SiteIndex};
 use crate::site::{SiteAddresses, SiteState};
 
@@ -12,6 +12,8 @@ use crate::site::{SiteAddresses, SiteState};
 #[derive(Clone, Debug)]
 pub struct Policy {
     site_names: Vec<String>,
+    /// The same names, shared by every decision that answers with the site.
+    shared_names: Vec<Arc<str>>,
     addresses: Vec<SiteAddresses>,
     services: Vec<ServiceRules>,
 }
@@ -22,6 +24,8 @@ struct ServiceRules {
     ttl: u32,
     when_all_down: WhenAllDown,
     criteria: Option<Criteria>,
+    /// Weight of each site (by index) for coming first; empty without `first_weights`.
+    first_weights: Vec<u32>,
     views: Vec<ViewSlot>,
 }
 
@@ -60,16 +64,25 @@ impl Policy {
                 };
                 let mut views = vec![slot(None, &service.sites)];
                 views.extend(service.views.iter().map(|(view, names)| slot(Some(view), names)));
+                let mut first_weights = Vec::new();
+                if !service.first_weights.is_empty() {
+                    first_weights = vec![0; site_names.len()];
+                    for (site, weight) in &service.first_weights {
+                        first_weights[usize::from(index_of(site))] = *weight;
+                    }
+                }
                 ServiceRules {
                     name: Arc::from(service.name.as_str()),
                     ttl: service.ttl,
                     when_all_down: service.when_all_down,
                     criteria,
+                    first_weights,
                     views,
                 }
             })
             .collect();
-        Ok(Policy { site_names, addresses, services })
+        let shared_names = site_names.iter().map(|name| Arc::from(name.as_str())).collect();
+        Ok(Policy { site_names, shared_names, addresses, services })
     }
 
     /// Computes every answer for the given site states and advances the
@@ -84,8 +97,22 @@ impl Policy {
                 let chosen = slot.decide(&states, service.criteria.as_ref(), service.when_all_down);
                 let (v4, v6) = collect_addresses(&self.addresses, &chosen);
                 let key = |family| DecisionKey { service: service.name.clone(), family, view: slot.view.clone() };
-                entries.push((key(Family::A), Decision { ttl: service.ttl, addrs: v4 }));
-                entries.push((key(Family::Aaaa), Decision { ttl: service.ttl, addrs: v6 }));
+                let answered = Answered { chosen: &chosen, addresses: &self.addresses, names: &self.shared_names };
+                let weights = &service.first_weights;
+                let a = Decision {
+                    ttl: service.ttl,
+                    addrs: v4,
+                    sites: answered.sites(|s| s.a.len()),
+                    first: answered.first_groups(weights, |s| s.a.len()),
+                };
+                let aaaa = Decision {
+                    ttl: service.ttl,
+                    addrs: v6,
+                    sites: answered.sites(|s| s.aaaa.len()),
+                    first: answered.first_groups(weights, |s| s.aaaa.len()),
+                };
+                entries.push((key(Family::A), a));
+                entries.push((key(Family::Aaaa), aaaa));
             }
         }
         entries.into_iter().collect()
@@ -147,4 +174,41 @@ fn collect_addresses(
     let v4 = site_addrs().flat_map(SiteAddresses::v4).collect();
     let v6 = site_addrs().flat_map(SiteAddresses::v6).collect();
     (v4, v6)
+}
+
+/// The sites one decision answers with, in order, and what the decision says about them.
+struct Answered<'a> {
+    chosen: &'a [SiteIndex],
+    addresses: &'a [SiteAddresses],
+    names: &'a [Arc<str>],
+}
+
+/// Addresses of one family at a site.
+type FamilyCount = fn(&SiteAddresses) -> usize;
+
+impl Answered<'_> {
+    /// The sites with addresses of the family `count` counts, in answer order.
+    fn sites(&self, count: FamilyCount) -> Vec<Arc<str>> {
+        let with_addresses = self.chosen.iter().filter(|&&site| count(&self.addresses[usize::from(site)]) > 0);
+        with_addresses.map(|&site| self.names[usize::from(site)].clone()).collect()
+    }
+
+    /// Each answered site's address group (as laid out by `collect_addresses`) with its
+    /// weight, for the sites with a weight above 0 and addresses of the family `count` counts.
+    fn first_groups(&self, weights: &[u32], count: FamilyCount) -> Vec<FirstGroup> {
+        if weights.is_empty() {
+            return Vec::new();
+        }
+        let mut groups = Vec::new();
+        let mut start = 0;
+        for &site in self.chosen {
+            let len = count(&self.addresses[usize::from(site)]);
+            let weight = weights[usize::from(site)];
+            if weight > 0 && len > 0 {
+                groups.push(FirstGroup { start, len, weight });
+            }
+            start += len;
+        }
+        groups
+    }
 }

@@ -25,7 +25,12 @@
 //! reorder_hold = 3                  # default 3
 //! by_load = { margin_percent = 20, margin_abs = 100 }     # optional
 //! by_rtt = { margin_percent = 20, margin_abs_us = 5000 }  # optional
+//! first_weights = { a = 3, b = 1 }  # optional: weighted first answer
 //! ```
+//!
+//! With `first_weights`, each decision also carries the address group of every answered site
+//! with a weight above 0: a client subnet gets one of them first (chosen by weight from a hash
+//! of the subnet, see `switchyard_common::FirstChoice`), the others in the decision's order.
 
 mod config;
 mod decisions;
@@ -36,5 +41,5 @@ mod ordering;
 mod tests;
 
 pub use config::{LoadOrdering, PolicyConfig, PolicyConfigError, RttOrdering, ServiceConfig, WhenAllDown};
-pub use decisions::{Decision, DecisionChange, DecisionKey, Decisions, Family, diff};
+pub use decisions::{Decision, DecisionChange, DecisionKey, Decisions, Family, FirstGroup, diff};
 pub use engine::Policy;

@@ -380,3 +380,38 @@ fn validate_names_the_field() {
         .to_string();
     assert!(err.contains("service[1].name") && err.contains("duplicate"), "{err}");
 }
+
+fn weighted(weights: &[(&str, u32)]) -> ServiceConfig {
+    let mut service = ServiceConfig::new("www", &["a", "b", "c"]);
+    service.first_weights = weights.iter().map(|(site, w)| (site.to_string(), *w)).collect();
+    service
+}
+
+#[test]
+fn first_weights_give_each_available_weighted_site_its_address_group() {
+    let mut policy = policy(vec![weighted(&[("a", 3), ("c", 1)])], &["a", "b", "c"]);
+    let table = policy.evaluate(&states(&[("a", up(0, 0)), ("b", up(0, 0)), ("c", up(0, 0))]));
+    let a = table.get("www", Family::A, None).unwrap();
+    assert_eq!(a.addrs, [v4(1), v4(2), v4(3)], "the ordered list stays as it was");
+    let groups: Vec<(usize, usize, u32)> = a.first.iter().map(|g| (g.start, g.len, g.weight)).collect();
+    assert_eq!(groups, [(0, 1, 3), (2, 1, 1)], "b has no weight: never first");
+
+    let table = policy.evaluate(&states(&[("a", DOWN), ("b", up(0, 0)), ("c", up(0, 0))]));
+    let a = table.get("www", Family::A, None).unwrap();
+    let groups: Vec<(usize, usize, u32)> = a.first.iter().map(|g| (g.start, g.len, g.weight)).collect();
+    assert_eq!(groups, [(1, 1, 1)], "an unavailable site drops out of the choice");
+}
+
+#[test]
+fn first_weights_are_checked_against_the_service() {
+    let sites = addresses(&["a", "b", "c", "d"]);
+    let refuse = |service: ServiceConfig| {
+        Policy::new(&PolicyConfig { services: vec![service] }, &sites).unwrap_err().to_string()
+    };
+    let mut service = weighted(&[("d", 1)]);
+    assert!(refuse(service.clone()).contains("first_weights.d"), "{}", refuse(service.clone()));
+    service = weighted(&[("a", 0), ("b", 0)]);
+    assert!(refuse(service).contains("every weight is 0"));
+    service = weighted(&[("a", 2_000_000)]);
+    assert!(refuse(service).contains("over 1000000"));
+}

@@ -136,7 +136,7 @@ fn validation_names_the_field() {
         ("[[site]]\nname = \"a\"\nremote = true\n[[site.server]]\nname = \"w\"\ncheck = \"tcp\"\naddress = \"1.2.3.4:80\"\n".to_string(), ".server", "remote"),
         ("[[site]]\nname = \"a\"\nremote = true\n[[site]]\nname = \"a\"\nremote = true\n".to_string(), "site[1].name", "duplicate"),
         ("[[site]]\nname = \"a\"\nremote = true\nload = 1200\n".to_string(), ".load", "1000"),
-        (format!("{}[site.database]\nurl = \"http://x/db\"\n", server("check = \"tcp\"\naddress = \"1.2.3.4:80\"")), ".database.keyword", "keyword or name"),
+        (format!("{}[site.database]\nurl = \"http://x/db\"\n", server("check = \"tcp\"\naddress = \"1.2.3.4:80\"")), ".database.keyword", "keyword, body_regex or name"),
         ("[probe]\nfall = 0\n".to_string(), "probe.fall", ""),
         (database("haproxy_backend = \"dbcheck\"", false), ".database.haproxy_backend", "needs a [site.haproxy] table"),
         (database("name = \"db\"", true), "site[0] ('a').database.url", "set url (the database page, checked here) or haproxy_backend"),

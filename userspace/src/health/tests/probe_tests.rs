@@ -2,22 +2,25 @@
 
 use std::time::Duration;
 
-use reqwest::Url;
 use tokio::time::Instant;
 
 use crate::health::tests::test_server::{Behavior, TestServer};
-use crate::health::{HttpExpectation, ProbeOutcome, build_client, probe_http, probe_tcp};
+use crate::health::{HttpCheckConfig, ProbeOutcome, plain_client, probe_http, probe_tcp};
 
 const TIMEOUT: Duration = Duration::from_millis(400);
 /// Scheduling slack on a busy 2-core machine; the bound is what matters.
 const SLACK: Duration = Duration::from_millis(1500);
 
 async fn probe(server: &TestServer, keyword: Option<&str>) -> (ProbeOutcome, Duration) {
-    let client = build_client(TIMEOUT, false).unwrap();
-    let url = Url::parse(&server.url("/health")).unwrap();
-    let expect = HttpExpectation { status: 200, keyword: keyword.map(String::from) };
+    probe_url(&server.url("/health"), keyword).await
+}
+
+async fn probe_url(url: &str, keyword: Option<&str>) -> (ProbeOutcome, Duration) {
+    let client = plain_client(TIMEOUT, false).unwrap();
+    let config =
+        HttpCheckConfig { url: url.to_string(), keyword: keyword.map(String::from), ..HttpCheckConfig::default() };
     let started = Instant::now();
-    let outcome = probe_http(&client, &url, &expect, TIMEOUT).await;
+    let outcome = probe_http(&client, &config.check(), TIMEOUT).await;
     (outcome, started.elapsed())
 }
 
@@ -102,10 +105,8 @@ async fn refused_connection_fails_fast() {
     let outcome = probe_tcp(addr, TIMEOUT).await;
     assert!(cause(&outcome).starts_with("connect failed"), "{outcome:?}");
 
-    let client = build_client(TIMEOUT, false).unwrap();
-    let expect = HttpExpectation { status: 200, keyword: None };
-    let outcome = probe_http(&client, &Url::parse(&url).unwrap(), &expect, TIMEOUT).await;
-    assert!(cause(&outcome).starts_with("connect failed"), "{outcome:?}");
+    let (outcome, _) = probe_url(&url, None).await;
+    assert_eq!(cause(&outcome), "connect failed: nothing listens there (connection refused)");
 }
 
 #[tokio::test]
