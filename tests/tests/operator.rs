@@ -417,4 +417,20 @@ fn metrics_and_stats_watch_show_counters_that_move() {
     let ready = events.iter().find(|e| e["fields"]["message"] == "ready").expect("a ready event");
     assert_eq!(ready["level"], "INFO");
     assert_eq!(ready["fields"]["instance"], instance.as_str());
+
+    // Moved by a reload: served on the new address, no longer on the old one.
+    let moved: SocketAddr = format!("{}:9154", pair.server_v4).parse().unwrap();
+    let text = std::fs::read_to_string(&daemon.config).unwrap();
+    std::fs::write(&daemon.config, text.replace(&address.to_string(), &moved.to_string())).unwrap();
+    let out = cli_output(&daemon, &["reload"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(sample(&scrape(&pair, moved), xdp) > 0.0);
+    // The old listener closes as its task ends, just after the reload returned.
+    let closed = pair.client.enter(move || {
+        (0..50).any(|_| {
+            std::thread::sleep(Duration::from_millis(20));
+            TcpStream::connect_timeout(&address, Duration::from_secs(1)).is_err()
+        })
+    });
+    assert!(closed, "the old metrics address is closed");
 }

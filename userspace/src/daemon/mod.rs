@@ -73,6 +73,8 @@ pub struct Daemon {
     bridge: Option<HealthBridge>,
     sync: Option<SyncService>,
     metrics: Option<JoinHandle<()>>,
+    /// What the metrics endpoint reads, kept for one a reload moves.
+    sources: Arc<metrics::Sources>,
     admin: JoinHandle<()>,
     admin_socket: PathBuf,
     reloads: mpsc::Receiver<ReloadRequest>,
@@ -166,6 +168,7 @@ impl Daemon {
             bridge,
             sync,
             metrics,
+            sources,
             admin,
             admin_socket,
             reloads,
@@ -205,6 +208,7 @@ impl Daemon {
                 authority: &self.authority,
                 peers: self.peers.as_deref(),
                 listeners: &mut self.listeners,
+                metrics: (&mut self.metrics, &self.sources),
                 registry: &self.registry,
             };
             let outcome = reload::apply(&self.path, parts).await;

@@ -1,12 +1,12 @@
 //! `switchyard reload` and SIGHUP: a new config taken live, all or nothing.
 //!
 //! Services (added, removed or changed), zones, views, probes and sites, peers and their keys,
-//! listen addresses, `[xdp] interfaces` and `stale_after_ms` and `[server] edns_udp_payload`
-//! change live: the userspace server's zones, views and answers are swapped in one step, then
-//! the XDP answer map and view tries are rewritten in one pass. What names this daemon's files
-//! (instance, run_dir, pin_root) is refused; the program's mode and map size, the metrics
-//! address, the peer socket and period and sync still need a restart, which loses no query
-//! (see `handoff`). A config that cannot be applied changes nothing.
+//! listen addresses and the metrics address, `[xdp] interfaces` and `stale_after_ms` and
+//! `[server] edns_udp_payload` change live: the userspace server's zones, views and answers
+//! are swapped in one step, then the XDP answer map and view tries are rewritten in one pass.
+//! What names this daemon's files (instance, run_dir, pin_root) is refused; the program's mode
+//! and map size, the peer socket and period and sync still need a restart, which loses no
+//! query (see `handoff`). A config that cannot be applied changes nothing.
 
 use std::{
     path::Path,
@@ -56,6 +56,8 @@ pub enum ReloadError {
     Peers(String),
     #[error("listening on DNS port {port}: {source}")]
     Listen { port: u16, source: std::io::Error },
+    #[error("serving metrics on {address}: {source}")]
+    Metrics { address: std::net::SocketAddr, source: std::io::Error },
     #[error("the daemon is shutting down")]
     ShuttingDown,
 }
@@ -78,13 +80,15 @@ pub struct Parts<'a> {
     pub authority: &'a Authority,
     pub peers: Option<&'a PeerHandle>,
     pub listeners: &'a mut crate::dns::server::Listeners,
+    /// The metrics endpoint's task and what it reads.
+    pub metrics: (&'a mut Option<tokio::task::JoinHandle<()>>, &'a Arc<super::metrics::Sources>),
     pub registry: &'a super::sockets::Registry,
 }
 
 /// Applies the config in `path` if it can be applied live; on any error nothing changes.
 /// Returns what changed, for the log and the CLI.
 pub async fn apply(path: &Path, parts: Parts<'_>) -> Result<String, ReloadError> {
-    let Parts { reloadable, answers, datapath, bridge, authority, peers, listeners, registry } = parts;
+    let Parts { reloadable, answers, datapath, bridge, authority, peers, listeners, metrics, registry } = parts;
     let new = Config::load_for_host(path)?;
     let old = reloadable.config.load_full();
     if let Some(why) = restart_needed(&old, &new) {
@@ -100,10 +104,20 @@ pub async fn apply(path: &Path, parts: Parts<'_>) -> Result<String, ReloadError>
         return Err(ReloadError::MapFull { needed, capacity: new.xdp.max_entries });
     }
     let (o, n) = (&old.server, &new.server);
+    // Bound before anything changes, served once the DNS sockets moved too.
+    let metrics_listener = match n.metrics {
+        Some(address) if o.metrics != n.metrics => {
+            Some(std::net::TcpListener::bind(address).map_err(|source| ReloadError::Metrics { address, source })?)
+        }
+        _ => None,
+    };
     if (&o.listen, o.dns_port, o.udp_threads) != (&n.listen, n.dns_port, n.udp_threads) {
         listeners
             .reconfigure(&n.listen, n.dns_port, n.udp_threads(), registry)
             .map_err(|source| ReloadError::Listen { port: n.dns_port, source })?;
+    }
+    if o.metrics != n.metrics {
+        move_metrics(metrics, metrics_listener, o.metrics, registry);
     }
     answers.reload(&new, views.clone(), Zones::from_config(&new, &serials.by_zone()), &states)?;
     if let (Some(handle), Some(config)) = (peers, &new.peers)
@@ -127,6 +141,30 @@ pub async fn apply(path: &Path, parts: Parts<'_>) -> Result<String, ReloadError>
     let message = format!("{}: {}", path.display(), super::reload_summary::describe(&old, &new));
     reloadable.config.store(Arc::new(new));
     Ok(message)
+}
+
+/// Serves metrics on `listener` (none: metrics off) instead of the old address.
+fn move_metrics(
+    (task, sources): (&mut Option<tokio::task::JoinHandle<()>>, &Arc<super::metrics::Sources>),
+    listener: Option<std::net::TcpListener>,
+    old: Option<std::net::SocketAddr>,
+    registry: &super::sockets::Registry,
+) {
+    if let Some(old) = old {
+        registry.remove_tcp(old);
+    }
+    if let Some(previous) = task.take() {
+        previous.abort();
+    }
+    let Some(listener) = listener else { return };
+    let served = registry
+        .add(&listener)
+        .and_then(|()| listener.set_nonblocking(true))
+        .and_then(|()| super::metrics::serve(listener, sources.clone()));
+    match served {
+        Ok(serving) => *task = Some(serving),
+        Err(e) => warn!(error = %e, "metrics not served after the reload"),
+    }
 }
 
 /// The answer map, then the view tries (new views' answers are in place before a client is
@@ -214,8 +252,7 @@ pub fn restart_needed(old: &Config, new: &Config) -> Option<RestartNeeded> {
     }
     // Debug output compares every field without asking each config type for PartialEq.
     let same = |a: &dyn std::fmt::Debug, b: &dyn std::fmt::Debug| format!("{a:?}") == format!("{b:?}");
-    let sections: [(&'static str, bool); 11] = [
-        ("server.metrics", o.metrics == n.metrics),
+    let sections: [(&'static str, bool); 10] = [
         ("server.site", o.site == n.site),
         ("server.node", o.node == n.node),
         ("xdp.mode", old.xdp.mode == new.xdp.mode),

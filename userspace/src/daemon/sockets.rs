@@ -111,11 +111,21 @@ impl Registry {
     /// Forgets `socket` (the daemon no longer listens there), closing the copy.
     pub fn remove(&self, socket: &impl AsFd) {
         let Ok(copy) = socket.as_fd().try_clone_to_owned() else { return };
-        let wanted = kind(&Socket::from(copy));
+        if let Some(gone) = kind(&Socket::from(copy)) {
+            self.forget(&gone);
+        }
+    }
+
+    /// Forgets the TCP listener on `address`, closing the copy.
+    pub fn remove_tcp(&self, address: SocketAddr) {
+        self.forget(&Kind::Tcp(address));
+    }
+
+    fn forget(&self, gone: &Kind) {
         let mut fds = self.fds.lock().unwrap_or_else(|p| p.into_inner());
         fds.retain(|fd| {
             let Ok(copy) = fd.try_clone() else { return true };
-            kind(&Socket::from(copy)) != wanted
+            kind(&Socket::from(copy)).as_ref() != Some(gone)
         });
     }
 
