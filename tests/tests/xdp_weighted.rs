@@ -58,7 +58,7 @@ fn v6_of(v4: Ipv4Addr) -> Ipv6Addr {
     Ipv6Addr::new(0xfd00, u16::from(site), 0, 0, 0, 0, 0, u16::from(host))
 }
 
-/// Client `i`'s address: a different /24 (or /56) per `i`, spread over the address space.
+/// Client `i`'s address: a different /24 (or /56) per `i`, spread over the unicast space.
 fn client(i: u32, v6: bool, host: u8) -> IpAddr {
     let subnet = i.wrapping_mul(2_654_435_761) >> 8;
     let [_, x, y, z] = subnet.to_be_bytes();
@@ -67,7 +67,9 @@ fn client(i: u32, v6: bool, host: u8) -> IpAddr {
             [0x2001, 0x0db8, u16::from_be_bytes([x, y]), u16::from_be_bytes([z, 0]), 0, 0, 0, u16::from(host)];
         IpAddr::V6(Ipv6Addr::from(segments))
     } else {
-        IpAddr::V4(Ipv4Addr::new(x.max(1), y, z, host))
+        // 1.0.0.0 to 126.255.255.255: sources the program takes (not 0/8, loopback, multicast
+        // or reserved).
+        IpAddr::V4(Ipv4Addr::new(1 + x % 126, y, z, host))
     }
 }
 
