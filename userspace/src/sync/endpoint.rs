@@ -52,7 +52,10 @@ impl Refused {
         let status = match err {
             SyncError::BadSignature | SyncError::Unauthentic(_) => StatusCode::UNAUTHORIZED,
             SyncError::UnknownSite(_) => StatusCode::FORBIDDEN,
-            SyncError::SharedIncarnation { .. } | SyncError::RetiredIncarnation { .. } => StatusCode::CONFLICT,
+            SyncError::SharedIncarnation { .. } => StatusCode::CONFLICT,
+            // The sender's own database went back to an incarnation it had left: it takes a
+            // new one when it sees this status (see `Replica::left_behind`).
+            SyncError::RetiredIncarnation { .. } => StatusCode::GONE,
             SyncError::ClockAhead { .. } | SyncError::NewerFormat { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             SyncError::Malformed(_) | SyncError::UnknownTable(_) | SyncError::UnknownColumn { .. } => {
                 StatusCode::BAD_REQUEST

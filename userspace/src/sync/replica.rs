@@ -16,6 +16,7 @@ use super::hlc::read_clock;
 use super::inbound::{Receiving, apply_changes, handle, retry_quarantined};
 use super::incarnation::Incarnation;
 use super::outbound::{AfterReply, BatchLimits, build_batch_after, conflicts_delivered, record_reply};
+use super::positions::renew_own;
 use super::prune::{PruneReport, prune};
 use super::quarantine;
 use super::registry::{Registry, TableSpec};
@@ -156,6 +157,14 @@ impl Replica {
     pub fn has_changes_after(&self, seq: i64) -> Result<bool> {
         let query = "SELECT EXISTS (SELECT 1 FROM _sy_changes WHERE seq > ?1)";
         Ok(self.conn.prepare_cached(query)?.query_row([seq], |r| r.get(0))?)
+    }
+
+    /// `peer` refused our incarnation as one we had left behind: this database went back to
+    /// before a renewal of it (a backup older than the renewal was restored). A new
+    /// incarnation and a full state exchange make up for it, as for any restore.
+    pub fn left_behind(&mut self, peer: &str) -> Result<Incarnation> {
+        let reason = format!("`{peer}` knows this site under a later incarnation than this database's");
+        self.write(|conn, _| renew_own(conn, &reason))
     }
 
     /// Records `peer`'s reply to a request of ours (its acknowledgement, its incarnation).

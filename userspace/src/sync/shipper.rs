@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use super::batch::Batch;
 use super::config::PeerConfig;
-use super::error::Result;
+use super::error::{Result, SyncError};
 use super::log_limit::LogLimit;
 use super::node::SyncNode;
 use super::outbound::AfterReply;
@@ -153,6 +153,15 @@ impl SyncNode {
                 Err(err) => {
                     prepared = None;
                     self.note_peer_result(&peer.site_id, Err(&err));
+                    if matches!(err, SyncError::Rejected { status: 410, .. }) {
+                        let site = peer.site_id.clone();
+                        match self.with_replica(move |replica| replica.left_behind(&site)).await {
+                            Ok(_) => continue,
+                            Err(e) => {
+                                tracing::warn!(peer = %peer.site_id, error = %e, "taking a new incarnation failed")
+                            }
+                        }
+                    }
                     if let Some(held_back) = log.allow() {
                         tracing::warn!(peer = %peer.site_id, error = %err, held_back, "sync shipping failed; will retry");
                     }

@@ -68,6 +68,43 @@ fn a_site_restored_from_a_backup_gets_back_what_it_lost_and_its_new_writes_count
 }
 
 #[test]
+fn a_backup_from_before_an_incarnation_renewal_is_renewed_again_and_catches_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut sites = vec![open_site(dir.path(), "a", &["b"]), open_site(dir.path(), "b", &["a"])];
+    insert(dir.path(), "a", 1..6);
+    sync_all(&mut sites);
+    let copy = backup(dir.path(), "a");
+    let first = sites[0].incarnation().unwrap();
+    insert(dir.path(), "a", 6..11);
+    sync_all(&mut sites);
+    // A first restore: a renews its incarnation and b leaves the first one behind.
+    drop(sites.remove(0));
+    restore(dir.path(), "a", &copy);
+    sites.insert(0, open_site(dir.path(), "a", &["b"]));
+    sync_all(&mut sites);
+    let second = sites[0].incarnation().unwrap();
+    assert_ne!(second, first);
+    insert(dir.path(), "b", 100..103);
+    sync_all(&mut sites);
+
+    // The same old backup again: it holds the first incarnation, which b refuses as a replay.
+    drop(sites.remove(0));
+    restore(dir.path(), "a", &copy);
+    sites.insert(0, open_site(dir.path(), "a", &["b"]));
+    let stale = sites[0].build_batch("b").unwrap();
+    let refused = sites[1].handle(&Request::Batch(stale)).unwrap_err();
+    assert!(matches!(refused, SyncError::RetiredIncarnation { .. }), "{refused}");
+    insert(dir.path(), "a", 30..32); // written after the restore: must reach b
+    sync_all(&mut sites);
+    let third = sites[0].incarnation().unwrap();
+    assert!(third != first && third != second, "a new incarnation, not one b has seen");
+    let (a, b) = (dump(&app(&db_path(dir.path(), "a"))), dump(&app(&db_path(dir.path(), "b"))));
+    assert_eq!(a, b, "the sites agree again");
+    assert_eq!(count(&app(&db_path(dir.path(), "b")), "SELECT count(*) FROM t1 WHERE id IN (30, 31)"), 2);
+    assert_eq!(count(&app(&db_path(dir.path(), "a")), "SELECT count(*) FROM t1"), 15, "1-10, 30-31 and b's 100-102");
+}
+
+#[test]
 fn a_recreated_database_is_filled_again_from_its_peer() {
     let dir = tempfile::tempdir().unwrap();
     let mut sites = vec![open_site(dir.path(), "a", &["b"]), open_site(dir.path(), "b", &["a"])];

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 use rusqlite::types::Value;
-use switchyard::sync::{ConflictRule, Replica, Request, TableConfig, decode, encode};
+use switchyard::sync::{ConflictRule, Replica, Request, SyncError, TableConfig, decode, encode};
 
 pub const SCHEMA: &str = "
     CREATE TABLE IF NOT EXISTS t1(id INTEGER PRIMARY KEY, a TEXT, b INTEGER);
@@ -61,7 +61,15 @@ pub fn deliver(from: &mut Replica, to: &mut Replica) -> bool {
     let batch = from.build_batch(to.site_id()).unwrap();
     let had_content = !batch.is_empty();
     let received: Request = decode(&encode(&Request::Batch(batch.clone()))).unwrap();
-    let reply = to.handle(&received).unwrap();
+    let reply = match to.handle(&received) {
+        Ok(reply) => reply,
+        // As the shipper does on HTTP 410: our database went back to an incarnation left behind.
+        Err(SyncError::RetiredIncarnation { .. }) => {
+            from.left_behind(to.site_id()).unwrap();
+            return true;
+        }
+        Err(e) => panic!("{} refused a batch from {}: {e}", to.site_id(), from.site_id()),
+    };
     from.record_batch_reply(to.site_id(), &batch, &reply).unwrap();
     had_content
 }
