@@ -51,7 +51,8 @@ fn answers_follow_web_servers_and_database_of_both_sites() {
     let web_b = HttpServer::start(&pair.server, "198.18.31.12:8080".parse::<SocketAddr>().unwrap());
     web_a.set("/db", Behavior::Ok("connected to db-a".into()));
     let daemon = Daemon::start(&pair.server, &config(&pair, &web_a, &web_b));
-    let log = || daemon.log();
+    // On a failure: the decisions, and what XDP and userspace each answered from which map.
+    let log = || format!("{}\n{}\n{}", daemon.log(), daemon.cli(&["stats"]), daemon.cli(&["map", "list"]));
 
     let ask = |qtype, source| Question {
         client: &pair.client,
