@@ -10,6 +10,8 @@ use super::*;
 
 /// Longest the sites may take to settle once every fault is healed.
 const SETTLE: Duration = Duration::from_secs(90);
+/// Longest the restore waits for a's backlog to reach its peers (a loaded machine is slow).
+const DRAIN: Duration = Duration::from_secs(60);
 
 struct Trial<'a> {
     lab: Lab,
@@ -74,10 +76,10 @@ impl Trial<'_> {
         let site = &self.lab.sites[0];
         site.gate.open.store(false, Ordering::Release);
         std::thread::sleep(Duration::from_millis(200));
-        let drained = wait_for(Duration::from_secs(30), || backlog(site.daemon.as_ref().unwrap()) == 0);
+        let drained = wait_for(DRAIN, || backlog(site.daemon.as_ref().unwrap()) == 0);
         if !drained {
             site.gate.open.store(true, Ordering::Release);
-            self.note("a's backlog did not drain in 30 s; restore skipped");
+            self.note(format!("a's backlog did not drain in {} s; restore skipped", DRAIN.as_secs()));
             return;
         }
         self.kill(0);
