@@ -121,12 +121,35 @@ impl Registry {
         self.forget(&Kind::Tcp(address));
     }
 
+    /// Forgets the UDP socket on `address`, closing the copy.
+    pub fn remove_udp(&self, address: SocketAddr) {
+        self.forget(&Kind::Udp(address));
+    }
+
     fn forget(&self, gone: &Kind) {
         let mut fds = self.fds.lock().unwrap_or_else(|p| p.into_inner());
         fds.retain(|fd| {
             let Ok(copy) = fd.try_clone() else { return true };
             kind(&Socket::from(copy)).as_ref() != Some(gone)
         });
+    }
+
+    /// Another descriptor of the TCP listener on `address`, if one is registered.
+    pub fn copy_tcp(&self, address: SocketAddr) -> Option<std::net::TcpListener> {
+        self.copy(&Kind::Tcp(address)).map(Into::into)
+    }
+
+    /// Another descriptor of the UDP socket on `address`, if one is registered.
+    pub fn copy_udp(&self, address: SocketAddr) -> Option<std::net::UdpSocket> {
+        self.copy(&Kind::Udp(address)).map(Into::into)
+    }
+
+    fn copy(&self, wanted: &Kind) -> Option<Socket> {
+        let fds = self.fds.lock().unwrap_or_else(|p| p.into_inner());
+        fds.iter().find_map(|fd| {
+            let socket = Socket::from(fd.try_clone().ok()?);
+            (kind(&socket).as_ref() == Some(wanted)).then_some(socket)
+        })
     }
 
     /// Copies of every registered socket.
