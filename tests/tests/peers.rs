@@ -308,7 +308,8 @@ fn heartbeat_settings_change_by_reload_without_a_withdrawal() {
         let watch_a = s.spawn(|| watch(&lab.pair.client, at_a));
         std::thread::sleep(Duration::from_millis(300));
         std::fs::write(&daemon_a.config, &longer).unwrap();
-        daemon_a.cli(&["reload"]);
+        let said = daemon_a.cli(&["reload"]);
+        assert!(said.contains("peer service restarted"), "{said}");
         (watch_b.join().unwrap(), watch_a.join().unwrap())
     });
     assert_eq!(watched, (vec![], vec![]), "(at b, at a)\n{}\n{}", daemon_b.log(), daemon_a.log());

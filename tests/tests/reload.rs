@@ -236,13 +236,16 @@ fn xdp_mode_and_map_size_change_by_reload_without_losing_a_query() {
     let apply = |text: &str| {
         let out = reload(&daemon, text);
         assert!(out.status.success(), "{}\n{}", String::from_utf8_lossy(&out.stderr), daemon.log());
+        String::from_utf8_lossy(&out.stdout).into_owned()
     };
 
-    apply(&toml.replace("mode = \"native\"", "mode = \"skb\""));
+    let said = apply(&toml.replace("mode = \"native\"", "mode = \"skb\""));
+    assert!(said.contains("xdp mode native -> skb"), "{said}");
     assert_eq!(xdp_shown(&pair), Some("xdpgeneric"), "attached again in generic mode");
     assert!(answered_by_xdp(daemon.xdp_counter("answered_v4")), "XDP answers in its new mode");
 
-    apply(&toml.replace("mode = \"native\"", "mode = \"off\""));
+    let said = apply(&toml.replace("mode = \"native\"", "mode = \"off\""));
+    assert!(said.contains("xdp mode skb -> off"), "{said}");
     assert_eq!(xdp_shown(&pair), None, "detached: XDP is off");
     assert!(daemon.cli(&["status"]).contains("off"), "{}", daemon.cli(&["status"]));
     www.wait_for(&["198.18.10.1", "198.18.20.1"], SECOND, || daemon.log());
@@ -255,7 +258,8 @@ fn xdp_mode_and_map_size_change_by_reload_without_losing_a_query() {
     // map takes over the interface and answers the new service.
     let bigger = toml.replace("mode = \"native\"", "mode = \"native\"\nmax_entries = 4096")
         + "\n[[service]]\nname = \"new.example.com.\"\na = [\"198.18.12.1\"]\n";
-    apply(&bigger);
+    let said = apply(&bigger);
+    assert!(said.contains("services +1 -0 ~0") && said.contains("xdp max_entries 65536 -> 4096"), "{said}");
     let before = daemon.xdp_counter("answered_v4");
     let new = Question { name: "new.example.com", server: www.server.clone(), ..www };
     new.wait_for(&["198.18.12.1"], SECOND, || daemon.log());

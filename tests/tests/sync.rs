@@ -175,7 +175,8 @@ fn sync_is_stopped_started_and_changed_by_reload() {
     let with_sync = std::fs::read_to_string(&daemon_a.config).unwrap();
     let without = &with_sync[..with_sync.find("[sync]").expect("the lab config syncs")];
 
-    reload(&daemon_a, without).unwrap_or_else(|e| panic!("{e}\n{}", daemon_a.log()));
+    let said = reload(&daemon_a, without).unwrap_or_else(|e| panic!("{e}\n{}", daemon_a.log()));
+    assert!(said.contains("sync stopped"), "{said}");
     let status = std::process::Command::new(switchyard_tests::daemon::binary())
         .args(["sync", "status", "--config"])
         .arg(&daemon_a.config)
@@ -199,7 +200,8 @@ fn sync_is_stopped_started_and_changed_by_reload() {
     // The same endpoint with other settings: the service is replaced and goes on.
     let changed = with_sync.replace("interval_ms = 50", "interval_ms = 80");
     assert_ne!(changed, with_sync);
-    reload(&daemon_a, &changed).unwrap_or_else(|e| panic!("{e}\n{}", daemon_a.log()));
+    let said = reload(&daemon_a, &changed).unwrap_or_else(|e| panic!("{e}\n{}", daemon_a.log()));
+    assert!(said.contains("sync restarted"), "{said}");
     insert_rows(&lab.a, 201..211, 10);
     insert_rows(&lab.b, 301..311, 10);
     wait_until(
