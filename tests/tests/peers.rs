@@ -331,6 +331,22 @@ fn heartbeat_settings_change_by_reload_without_a_withdrawal() {
     assert_eq!(lab.www_from_a().ask(), Some(vec![A.to_string(), B.to_string()]), "{}", daemon_a.log());
     assert_eq!(www_at_b.ask(), Some(vec![A.to_string(), B.to_string()]), "{}", daemon_b.log());
 
+    // Another heartbeat port at both sites: the new socket is bound, the old one closed.
+    let moved = |daemon: &Daemon| {
+        let text = std::fs::read_to_string(&daemon.config).unwrap().replace(":5300", ":5301");
+        std::fs::write(&daemon.config, text).unwrap();
+        let said = daemon.cli(&["reload"]);
+        assert!(said.contains("peer service restarted"), "{said}");
+    };
+    moved(&daemon_a);
+    moved(&daemon_b);
+    assert_eq!(status(&daemon_a)["peers"]["listen"], "0.0.0.0:5301");
+    lab.www_from_a().wait_for(&[A, B], Duration::from_secs(3), || daemon_a.log());
+    www_at_b.wait_for(&[A, B], Duration::from_secs(3), || daemon_b.log());
+    let old_port_free = lab.pair.server.enter(|| std::net::UdpSocket::bind("0.0.0.0:5300").is_ok());
+    assert!(old_port_free, "the old heartbeat socket is closed\n{}", daemon_a.log());
+    let longer = longer.replace(":5300", ":5301");
+
     // A period out of range is refused and the running service goes on.
     std::fs::write(&daemon_a.config, faster(&longer).replace("period_ms = 200", "period_ms = 1")).unwrap();
     let out = std::process::Command::new(switchyard_tests::daemon::binary())
@@ -341,4 +357,51 @@ fn heartbeat_settings_change_by_reload_without_a_withdrawal() {
     assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("period_ms"), "{out:?}");
     std::fs::write(&daemon_a.config, faster(&longer)).unwrap();
     assert_eq!(status(&daemon_a)["peers"]["period_ms"].as_u64(), Some(200));
+}
+
+#[test]
+fn the_peers_section_comes_and_goes_by_reload() {
+    if !have_root("the_peers_section_comes_and_goes_by_reload") {
+        return;
+    }
+    let lab = Lab::new(48);
+    let key = key_file(lab.keys.path(), "peer.key", "shared-peer-key-0123456789abcdef");
+    let (daemon_a, daemon_b) = (lab.start_a(&key), lab.start_b(&key));
+    let www_at_b =
+        Question { client: &lab.site_b, server: "127.0.0.1".into(), name: "www.example.com", qtype: "A", source: None };
+    lab.www_from_a().wait_for(&[A, B], Duration::from_secs(3), || daemon_a.log());
+    www_at_b.wait_for(&[A, B], Duration::from_secs(3), || daemon_b.log());
+    let with_peers = std::fs::read_to_string(&daemon_a.config).unwrap();
+    let reload_a = |text: &str| {
+        std::fs::write(&daemon_a.config, text).unwrap();
+        daemon_a.cli(&["reload"])
+    };
+
+    // a alone: no heartbeats, b's site gone from a's answers, and b withdraws a.
+    // The same config without peers ends where its [peers] section starts; same instance.
+    let alone = config("a", &[], &key, Some(&lab.pair.server_if));
+    let instance = with_peers.lines().find(|l| l.starts_with("instance = ")).unwrap();
+    let alone: String = alone[..alone.find("[peers]").unwrap()]
+        .lines()
+        .map(|l| if l.starts_with("instance = ") { instance } else { l })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let said = reload_a(&alone);
+    assert!(said.contains("peer service stopped"), "{said}");
+    lab.www_from_a().wait_for(&[A], Duration::from_secs(3), || daemon_a.log());
+    www_at_b.wait_for(&[B], Duration::from_secs(3), || daemon_b.log());
+    let status: serde_json::Value = serde_json::from_str(&daemon_a.cli(&["status", "--json"])).unwrap();
+    assert!(status["peers"].is_null(), "{status}");
+
+    // [peers] back: both hear each other and answer with both sites again.
+    let said = reload_a(&with_peers);
+    assert!(said.contains("peer service started"), "{said}");
+    lab.www_from_a().wait_for(&[A, B], Duration::from_secs(3), || daemon_a.log());
+    www_at_b.wait_for(&[A, B], Duration::from_secs(3), || daemon_b.log());
+
+    // Another node name: the peer service speaks under it.
+    let said = reload_a(&with_peers.replace("node = \"dns-a1\"", "node = \"dns-a2\""));
+    assert!(said.contains("peer service restarted"), "{said}");
+    let status: serde_json::Value = serde_json::from_str(&daemon_a.cli(&["status", "--json"])).unwrap();
+    assert_eq!(status["peers"]["node"], "dns-a2");
 }

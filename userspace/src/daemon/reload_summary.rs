@@ -34,7 +34,7 @@ pub fn describe(old: &Config, new: &Config) -> String {
 }
 
 /// "xdp mode native -> skb", "xdp max_entries 65536 -> 4096", "sync started|stopped|restarted",
-/// "peer service restarted": the parts a reload replaced rather than changed in place.
+/// "peer service started|stopped|restarted": the parts a reload replaced rather than changed in place.
 fn services_restarted(old: &Config, new: &Config) -> Vec<String> {
     let mut parts = Vec::new();
     let mode = |c: &Config| format!("{:?}", c.xdp.mode).to_lowercase();
@@ -50,8 +50,11 @@ fn services_restarted(old: &Config, new: &Config) -> Vec<String> {
         _ if super::reload_sync::changed(old, new) => parts.push("sync restarted".into()),
         _ => {}
     }
-    if super::reload_peers::restart_needed(old, new) {
-        parts.push("peer service restarted".into());
+    match (old.peers.is_some(), new.peers.is_some()) {
+        (false, true) => parts.push("peer service started".into()),
+        (true, false) => parts.push("peer service stopped".into()),
+        _ if super::reload_peers::restart_needed(old, new) => parts.push("peer service restarted".into()),
+        _ => {}
     }
     parts
 }
