@@ -404,4 +404,17 @@ fn the_peers_section_comes_and_goes_by_reload() {
     assert!(said.contains("peer service restarted"), "{said}");
     let status: serde_json::Value = serde_json::from_str(&daemon_a.cli(&["status", "--json"])).unwrap();
     assert_eq!(status["peers"]["node"], "dns-a2");
+
+    // Site a renamed x at a (its [[site]] and services follow), then at b: both hear each
+    // other under the new name.
+    let renamed = |text: &str| text.replace("\"a\"", "\"x\"");
+    let said = reload_a(&renamed(&with_peers));
+    assert!(said.contains("peer service restarted") && !said.contains("sync"), "{said}");
+    let b_config = std::fs::read_to_string(&daemon_b.config).unwrap();
+    std::fs::write(&daemon_b.config, renamed(&b_config)).unwrap();
+    daemon_b.cli(&["reload"]);
+    let status: serde_json::Value = serde_json::from_str(&daemon_a.cli(&["status", "--json"])).unwrap();
+    assert_eq!(status["peers"]["site"], "x");
+    lab.www_from_a().wait_for(&[A, B], Duration::from_secs(3), || daemon_a.log());
+    www_at_b.wait_for(&[A, B], Duration::from_secs(3), || daemon_b.log());
 }

@@ -16,10 +16,11 @@ use crate::{
 /// The new sync service's settings and endpoint socket; `None` when `[sync]` was removed.
 pub struct Prepared(Option<(SyncConfig, TcpListener)>);
 
-/// Whether `[sync]` differs between the two configs.
+/// Whether `[sync]` (or the site it syncs as) differs between the two configs.
 pub fn changed(old: &Config, new: &Config) -> bool {
     // Debug output compares every field without asking each config type for PartialEq.
-    format!("{:?}{:?}", old.sync, old.server.site) != format!("{:?}{:?}", new.sync, new.server.site)
+    let settings = |c: &Config| c.sync.as_ref().map(|s| format!("{s:?}{:?}", c.server.site));
+    settings(old) != settings(new)
 }
 
 /// Reads the new key and takes the endpoint's socket: the running one's when the address
