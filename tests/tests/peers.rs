@@ -345,7 +345,19 @@ fn heartbeat_settings_change_by_reload_without_a_withdrawal() {
     www_at_b.wait_for(&[A, B], Duration::from_secs(3), || daemon_b.log());
     let old_port_free = lab.pair.server.enter(|| std::net::UdpSocket::bind("0.0.0.0:5300").is_ok());
     assert!(old_port_free, "the old heartbeat socket is closed\n{}", daemon_a.log());
-    let longer = longer.replace(":5300", ":5301");
+
+    // From the wildcard to one address on the same port, which the running socket holds:
+    // bound as soon as that one closed.
+    let one_address = format!("listen = \"198.18.{LINK_SUBNET}.1:5301\"");
+    let text = std::fs::read_to_string(&daemon_a.config).unwrap().replace("listen = \"0.0.0.0:5301\"", &one_address);
+    std::fs::write(&daemon_a.config, text).unwrap();
+    let said = daemon_a.cli(&["reload"]);
+    assert!(said.contains("peer service restarted"), "{said}");
+    assert_eq!(status(&daemon_a)["peers"]["listen"], format!("198.18.{LINK_SUBNET}.1:5301"));
+    std::thread::sleep(Duration::from_millis(1000));
+    assert_eq!(peer_b(&daemon_a)["alive"], true, "{}", daemon_a.log());
+    assert_eq!(status(&daemon_b)["peers"]["peers"][0]["alive"], true, "{}", daemon_b.log());
+    let longer = longer.replace("listen = \"0.0.0.0:5300\"", &one_address);
 
     // A period out of range is refused and the running service goes on.
     std::fs::write(&daemon_a.config, faster(&longer).replace("period_ms = 200", "period_ms = 1")).unwrap();

@@ -213,14 +213,29 @@ fn sync_is_stopped_started_and_changed_by_reload() {
     let status: serde_json::Value = serde_json::from_str(&daemon_a.cli(&["sync", "status", "--json"])).unwrap();
     assert_eq!(status["site_id"], "a", "the status follows the new service");
 
+    // From one address to the wildcard on the same port, which the running endpoint holds:
+    // bound as soon as that one closed.
+    let wildcard = changed.replace(&format!("listen = \"{}:", lab.a.address), "listen = \"0.0.0.0:");
+    assert_ne!(wildcard, changed);
+    let said = reload(&daemon_a, &wildcard).unwrap_or_else(|e| panic!("{e}\n{}", daemon_a.log()));
+    assert!(said.contains("sync restarted"), "{said}");
+    insert_rows(&lab.b, 501..511, 10);
+    wait_until(
+        CONVERGE,
+        "sync on the wildcard endpoint: 70 rows",
+        || converged(&lab.a, &lab.b, 70),
+        || logs(&[&daemon_a, &daemon_b]),
+    );
+
     // A key file that does not exist: refused, and the running sync goes on.
-    let refused = reload(&daemon_a, &with_sync.replace("a.key", "missing.key"));
+    let refused = reload(&daemon_a, &wildcard.replace("a.key", "missing.key"));
     assert!(refused.as_ref().is_err_and(|e| e.contains("missing.key")), "{refused:?}");
+    std::fs::write(&daemon_a.config, &wildcard).unwrap();
     insert_rows(&lab.b, 401..411, 10);
     wait_until(
         CONVERGE,
         "sync goes on after a refused reload",
-        || converged(&lab.a, &lab.b, 70),
+        || converged(&lab.a, &lab.b, 80),
         || logs(&[&daemon_a, &daemon_b]),
     );
 }

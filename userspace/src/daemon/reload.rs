@@ -99,7 +99,7 @@ struct Taken {
     metrics: Option<std::net::TcpListener>,
     sync: Option<reload_sync::Prepared>,
     /// Set when the peer service starts again; its socket (`None`: `[peers]` removed).
-    peers: Option<Option<std::net::UdpSocket>>,
+    peers: Option<Option<reload_peers::NewSocket>>,
 }
 
 fn take(old: &Config, new: &Config, registry: &super::sockets::Registry) -> Result<Taken, ReloadError> {

@@ -158,3 +158,17 @@ impl Registry {
         fds.iter().map(|fd| fd.try_clone()).collect()
     }
 }
+
+/// Binds with `bind` once the address is free: a socket another task just closed may take a
+/// moment to go (its task is dropped on its worker thread). Gives up after a second.
+pub async fn bind_when_free<T>(bind: impl Fn() -> std::io::Result<T>) -> std::io::Result<T> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+    loop {
+        match bind() {
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && std::time::Instant::now() < deadline => {
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+            result => return result,
+        }
+    }
+}
