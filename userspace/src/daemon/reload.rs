@@ -285,6 +285,15 @@ mod tests {
     }
 
     #[test]
+    fn the_xdp_mode_map_size_and_site_change_live() {
+        let old = Config::parse(&format!("{}\n[xdp]\nmode = \"off\"\n", base()), "old").unwrap();
+        let xdp = format!("{}\n[xdp]\nmode = \"skb\"\nmax_entries = 100\ninterfaces = [\"eth9\"]\n", base());
+        assert_eq!(restart_needed(&old, &Config::parse(&xdp, "new").unwrap()), None);
+        let site = format!("[server]\nsite = \"a\"\nnode = \"n1\"\n{}", base());
+        assert_eq!(restart_needed(&old, &Config::parse(&site, "new").unwrap()), None);
+    }
+
+    #[test]
     fn services_zones_and_sites_change_live_but_the_instance_does_not() {
         let old = Config::parse(&base(), "old").unwrap();
         let ttl = Config::parse(&base().replace("ttl = 30", "ttl = 7"), "new").unwrap();
