@@ -266,6 +266,14 @@ fn xdp_mode_and_map_size_change_by_reload_without_losing_a_query() {
     assert!(daemon.xdp_counter("answered_v4") > before, "XDP answers the new service from the new map");
     assert!(answered_by_xdp(daemon.xdp_counter("answered_v4")));
 
+    // A map the kernel cannot make: refused, and the running program goes on answering.
+    let out = reload(&daemon, &bigger.replace("max_entries = 4096", "max_entries = 4000000000"));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && said.contains("XDP"), "{said}");
+    assert_eq!(xdp_shown(&pair), Some("xdp"));
+    assert!(answered_by_xdp(daemon.xdp_counter("answered_v4")), "{}", daemon.log());
+    std::fs::write(&daemon.config, &bigger).unwrap();
+
     std::thread::sleep(Duration::from_millis(300));
     let tally = queries.finish();
     assert_eq!((tally.lost, tally.wrong), (0, 0), "{:?}\n{}", tally.problems, daemon.log());

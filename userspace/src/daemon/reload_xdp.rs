@@ -120,14 +120,15 @@ async fn update(
     Ok(())
 }
 
-/// After a failed change: the old config's interfaces attached in the old mode, and the
-/// answer writer back on the old map.
+/// After a failed change: the old config's interfaces attached again in the old mode to this
+/// program (a successor that failed half way may have taken a link over), and the answer
+/// writer back on the old map.
 async fn restore(dp: &mut Datapath, answers: &mut AnswerController, old: &Config) {
     if let Err(e) = answers.adopt_map(dp) {
         warn!(error = %e, "answer map not re-read");
     }
-    let attached = dp.interfaces();
-    for iface in old.xdp.interfaces.iter().filter(|i| !attached.contains(i)) {
+    detach_all(dp);
+    for iface in &old.xdp.interfaces {
         let (mode, _) = veth::attach_mode(iface, old.xdp.mode).await;
         if let Err(e) = dp.attach(iface, mode) {
             warn!(iface, error = %e, "XDP not attached again after the failed reload");
