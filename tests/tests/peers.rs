@@ -276,3 +276,157 @@ fn peers_and_keys_change_by_reload() {
     assert_eq!(ids, 2, "the old key signs and both verify during the window: {status}");
     assert_eq!(peer_b(&daemon_a)["alive"], true);
 }
+
+#[test]
+fn heartbeat_settings_change_by_reload_without_a_withdrawal() {
+    if !have_root("heartbeat_settings_change_by_reload_without_a_withdrawal") {
+        return;
+    }
+    let lab = Lab::new(47);
+    let key = key_file(lab.keys.path(), "peer.key", "shared-peer-key-0123456789abcdef");
+    let slower = |toml: String| toml.replace(&format!("period_ms = {PERIOD_MS}"), "period_ms = 300");
+    let config_a = slower(config("a", &[("b", format!("198.18.{LINK_SUBNET}.2"))], &key, Some(&lab.pair.server_if)));
+    let config_b = slower(config("b", &[("a", format!("198.18.{LINK_SUBNET}.1"))], &key, None));
+    let daemon_a = Daemon::start(&lab.pair.server, &config_a);
+    let daemon_b = Daemon::start(&lab.site_b, &config_b);
+    let at_a = SocketAddr::new(lab.pair.server_v4.into(), 53);
+    let at_b = SocketAddr::new([127, 0, 0, 1].into(), 53);
+    let www_at_b =
+        Question { client: &lab.site_b, server: "127.0.0.1".into(), name: "www.example.com", qtype: "A", source: None };
+    lab.www_from_a().wait_for(&[A, B], Duration::from_secs(3), || daemon_a.log());
+    www_at_b.wait_for(&[A, B], Duration::from_secs(3), || daemon_b.log());
+    let status =
+        |daemon: &Daemon| -> serde_json::Value { serde_json::from_str(&daemon.cli(&["status", "--json"])).unwrap() };
+    let boot_before = status(&daemon_a)["peers"]["boot_id"].clone();
+
+    // Another N at a: its peer service starts again from what it knew, and neither server
+    // answers without the other site meanwhile.
+    let longer = config_a.replace(&format!("live_periods = {LIVE_PERIODS}"), "live_periods = 4");
+    assert_ne!(longer, config_a);
+    let watched = std::thread::scope(|s| {
+        let watch_b = s.spawn(|| watch(&lab.site_b, at_b));
+        let watch_a = s.spawn(|| watch(&lab.pair.client, at_a));
+        std::thread::sleep(Duration::from_millis(300));
+        std::fs::write(&daemon_a.config, &longer).unwrap();
+        let said = daemon_a.cli(&["reload"]);
+        assert!(said.contains("peer service restarted"), "{said}");
+        (watch_b.join().unwrap(), watch_a.join().unwrap())
+    });
+    assert_eq!(watched, (vec![], vec![]), "(at b, at a)\n{}\n{}", daemon_b.log(), daemon_a.log());
+    let now = status(&daemon_a);
+    assert_eq!(now["peers"]["live_periods"].as_u64(), Some(4));
+    assert_ne!(now["peers"]["boot_id"], boot_before, "a new peer service runs");
+    assert_eq!(peer_b(&daemon_a)["alive"], true);
+    assert_eq!(status(&daemon_b)["peers"]["peers"][0]["alive"], true, "b hears a's new service");
+
+    // A new period at both sites (each must hear the other once per period): both go on.
+    let faster = |toml: &str| toml.replace("period_ms = 300", "period_ms = 200");
+    std::fs::write(&daemon_a.config, faster(&longer)).unwrap();
+    daemon_a.cli(&["reload"]);
+    std::fs::write(&daemon_b.config, faster(&std::fs::read_to_string(&daemon_b.config).unwrap())).unwrap();
+    daemon_b.cli(&["reload"]);
+    assert_eq!(status(&daemon_a)["peers"]["period_ms"].as_u64(), Some(200));
+    assert_eq!(status(&daemon_b)["peers"]["period_ms"].as_u64(), Some(200));
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(lab.www_from_a().ask(), Some(vec![A.to_string(), B.to_string()]), "{}", daemon_a.log());
+    assert_eq!(www_at_b.ask(), Some(vec![A.to_string(), B.to_string()]), "{}", daemon_b.log());
+
+    // Another heartbeat port at both sites: the new socket is bound, the old one closed.
+    let moved = |daemon: &Daemon| {
+        let text = std::fs::read_to_string(&daemon.config).unwrap().replace(":5300", ":5301");
+        std::fs::write(&daemon.config, text).unwrap();
+        let said = daemon.cli(&["reload"]);
+        assert!(said.contains("peer service restarted"), "{said}");
+    };
+    moved(&daemon_a);
+    moved(&daemon_b);
+    assert_eq!(status(&daemon_a)["peers"]["listen"], "0.0.0.0:5301");
+    lab.www_from_a().wait_for(&[A, B], Duration::from_secs(3), || daemon_a.log());
+    www_at_b.wait_for(&[A, B], Duration::from_secs(3), || daemon_b.log());
+    let old_port_free = lab.pair.server.enter(|| std::net::UdpSocket::bind("0.0.0.0:5300").is_ok());
+    assert!(old_port_free, "the old heartbeat socket is closed\n{}", daemon_a.log());
+
+    // From the wildcard to one address on the same port, which the running socket holds:
+    // bound as soon as that one closed.
+    let one_address = format!("listen = \"198.18.{LINK_SUBNET}.1:5301\"");
+    let text = std::fs::read_to_string(&daemon_a.config).unwrap().replace("listen = \"0.0.0.0:5301\"", &one_address);
+    std::fs::write(&daemon_a.config, text).unwrap();
+    let said = daemon_a.cli(&["reload"]);
+    assert!(said.contains("peer service restarted"), "{said}");
+    assert_eq!(status(&daemon_a)["peers"]["listen"], format!("198.18.{LINK_SUBNET}.1:5301"));
+    std::thread::sleep(Duration::from_millis(1000));
+    assert_eq!(peer_b(&daemon_a)["alive"], true, "{}", daemon_a.log());
+    assert_eq!(status(&daemon_b)["peers"]["peers"][0]["alive"], true, "{}", daemon_b.log());
+    let longer = longer.replace("listen = \"0.0.0.0:5300\"", &one_address);
+
+    // A period out of range is refused and the running service goes on.
+    std::fs::write(&daemon_a.config, faster(&longer).replace("period_ms = 200", "period_ms = 1")).unwrap();
+    let out = std::process::Command::new(switchyard_tests::daemon::binary())
+        .args(["reload", "--config"])
+        .arg(&daemon_a.config)
+        .output()
+        .unwrap();
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("period_ms"), "{out:?}");
+    std::fs::write(&daemon_a.config, faster(&longer)).unwrap();
+    assert_eq!(status(&daemon_a)["peers"]["period_ms"].as_u64(), Some(200));
+}
+
+#[test]
+fn the_peers_section_comes_and_goes_by_reload() {
+    if !have_root("the_peers_section_comes_and_goes_by_reload") {
+        return;
+    }
+    let lab = Lab::new(48);
+    let key = key_file(lab.keys.path(), "peer.key", "shared-peer-key-0123456789abcdef");
+    let (daemon_a, daemon_b) = (lab.start_a(&key), lab.start_b(&key));
+    let www_at_b =
+        Question { client: &lab.site_b, server: "127.0.0.1".into(), name: "www.example.com", qtype: "A", source: None };
+    lab.www_from_a().wait_for(&[A, B], Duration::from_secs(3), || daemon_a.log());
+    www_at_b.wait_for(&[A, B], Duration::from_secs(3), || daemon_b.log());
+    let with_peers = std::fs::read_to_string(&daemon_a.config).unwrap();
+    let reload_a = |text: &str| {
+        std::fs::write(&daemon_a.config, text).unwrap();
+        daemon_a.cli(&["reload"])
+    };
+
+    // a alone: no heartbeats, b's site gone from a's answers, and b withdraws a.
+    // The same config without peers ends where its [peers] section starts; same instance.
+    let alone = config("a", &[], &key, Some(&lab.pair.server_if));
+    let instance = with_peers.lines().find(|l| l.starts_with("instance = ")).unwrap();
+    let alone: String = alone[..alone.find("[peers]").unwrap()]
+        .lines()
+        .map(|l| if l.starts_with("instance = ") { instance } else { l })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let said = reload_a(&alone);
+    assert!(said.contains("peer service stopped"), "{said}");
+    lab.www_from_a().wait_for(&[A], Duration::from_secs(3), || daemon_a.log());
+    www_at_b.wait_for(&[B], Duration::from_secs(3), || daemon_b.log());
+    let status: serde_json::Value = serde_json::from_str(&daemon_a.cli(&["status", "--json"])).unwrap();
+    assert!(status["peers"].is_null(), "{status}");
+
+    // [peers] back: both hear each other and answer with both sites again.
+    let said = reload_a(&with_peers);
+    assert!(said.contains("peer service started"), "{said}");
+    lab.www_from_a().wait_for(&[A, B], Duration::from_secs(3), || daemon_a.log());
+    www_at_b.wait_for(&[A, B], Duration::from_secs(3), || daemon_b.log());
+
+    // Another node name: the peer service speaks under it.
+    let said = reload_a(&with_peers.replace("node = \"dns-a1\"", "node = \"dns-a2\""));
+    assert!(said.contains("peer service restarted"), "{said}");
+    let status: serde_json::Value = serde_json::from_str(&daemon_a.cli(&["status", "--json"])).unwrap();
+    assert_eq!(status["peers"]["node"], "dns-a2");
+
+    // Site a renamed x at a (its [[site]] and services follow), then at b: both hear each
+    // other under the new name.
+    let renamed = |text: &str| text.replace("\"a\"", "\"x\"");
+    let said = reload_a(&renamed(&with_peers));
+    assert!(said.contains("peer service restarted") && !said.contains("sync"), "{said}");
+    let b_config = std::fs::read_to_string(&daemon_b.config).unwrap();
+    std::fs::write(&daemon_b.config, renamed(&b_config)).unwrap();
+    daemon_b.cli(&["reload"]);
+    let status: serde_json::Value = serde_json::from_str(&daemon_a.cli(&["status", "--json"])).unwrap();
+    assert_eq!(status["peers"]["site"], "x");
+    lab.www_from_a().wait_for(&[A, B], Duration::from_secs(3), || daemon_a.log());
+    www_at_b.wait_for(&[A, B], Duration::from_secs(3), || daemon_b.log());
+}

@@ -196,3 +196,86 @@ fn a_reload_that_cannot_apply_changes_nothing() {
     assert_eq!(tcp_answer(&pair, "s7.example.com.").0, ResponseCode::NXDomain, "nothing of it was applied");
     www.wait_for(&["198.18.10.1", "198.18.20.1"], SECOND, || daemon.log());
 }
+
+/// The attach mode `ip link` shows on the pair's server end: "xdpgeneric", "xdp" or none.
+fn xdp_shown(pair: &Pair) -> Option<&'static str> {
+    let out = pair.server.output("ip", &["link", "show", &pair.server_if]);
+    let shown = String::from_utf8_lossy(&out.stdout).into_owned();
+    if shown.contains("xdpgeneric") {
+        Some("xdpgeneric")
+    } else if shown.contains("xdp") {
+        Some("xdp")
+    } else {
+        None
+    }
+}
+
+#[test]
+fn xdp_mode_and_map_size_change_by_reload_without_losing_a_query() {
+    if !have_root("xdp_mode_and_map_size_change_by_reload_without_losing_a_query") {
+        return;
+    }
+    let pair = Pair::new(76);
+    let (_, toml) = common::basic_config(&pair, "native");
+    let daemon = Daemon::start(&pair.server, &toml);
+    let server = SocketAddr::new(pair.server_v4.into(), 53);
+    let www = Question {
+        client: &pair.client,
+        server: pair.server_v4.to_string(),
+        name: "www.example.com",
+        qtype: "A",
+        source: None,
+    };
+    www.wait_for(&["198.18.10.1", "198.18.20.1"], SECOND, || daemon.log());
+    assert_eq!(xdp_shown(&pair), Some("xdp"));
+    let queries = QueryLoop::start(&pair.client, server, "www.example.com.", "missing.example.com.", check);
+    let answered_by_xdp = |before: u64| {
+        www.wait_for(&["198.18.10.1", "198.18.20.1"], SECOND, || daemon.log());
+        daemon.xdp_counter("answered_v4") > before
+    };
+    let apply = |text: &str| {
+        let out = reload(&daemon, text);
+        assert!(out.status.success(), "{}\n{}", String::from_utf8_lossy(&out.stderr), daemon.log());
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+
+    let said = apply(&toml.replace("mode = \"native\"", "mode = \"skb\""));
+    assert!(said.contains("xdp mode native -> skb"), "{said}");
+    assert_eq!(xdp_shown(&pair), Some("xdpgeneric"), "attached again in generic mode");
+    assert!(answered_by_xdp(daemon.xdp_counter("answered_v4")), "XDP answers in its new mode");
+
+    let said = apply(&toml.replace("mode = \"native\"", "mode = \"off\""));
+    assert!(said.contains("xdp mode skb -> off"), "{said}");
+    assert_eq!(xdp_shown(&pair), None, "detached: XDP is off");
+    assert!(daemon.cli(&["status"]).contains("off"), "{}", daemon.cli(&["status"]));
+    www.wait_for(&["198.18.10.1", "198.18.20.1"], SECOND, || daemon.log());
+
+    apply(&toml);
+    assert_eq!(xdp_shown(&pair), Some("xdp"), "XDP on again, in native mode");
+    assert!(answered_by_xdp(daemon.xdp_counter("answered_v4")), "XDP answers again");
+
+    // A new answer map size, with a service added in the same reload: a program with the new
+    // map takes over the interface and answers the new service.
+    let bigger = toml.replace("mode = \"native\"", "mode = \"native\"\nmax_entries = 4096")
+        + "\n[[service]]\nname = \"new.example.com.\"\na = [\"198.18.12.1\"]\n";
+    let said = apply(&bigger);
+    assert!(said.contains("services +1 -0 ~0") && said.contains("xdp max_entries 65536 -> 4096"), "{said}");
+    let before = daemon.xdp_counter("answered_v4");
+    let new = Question { name: "new.example.com", server: www.server.clone(), ..www };
+    new.wait_for(&["198.18.12.1"], SECOND, || daemon.log());
+    assert!(daemon.xdp_counter("answered_v4") > before, "XDP answers the new service from the new map");
+    assert!(answered_by_xdp(daemon.xdp_counter("answered_v4")));
+
+    // A map the kernel cannot make: refused, and the running program goes on answering.
+    let out = reload(&daemon, &bigger.replace("max_entries = 4096", "max_entries = 4000000000"));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && said.contains("XDP"), "{said}");
+    assert_eq!(xdp_shown(&pair), Some("xdp"));
+    assert!(answered_by_xdp(daemon.xdp_counter("answered_v4")), "{}", daemon.log());
+    std::fs::write(&daemon.config, &bigger).unwrap();
+
+    std::thread::sleep(Duration::from_millis(300));
+    let tally = queries.finish();
+    assert_eq!((tally.lost, tally.wrong), (0, 0), "{:?}\n{}", tally.problems, daemon.log());
+    assert!(tally.sent > 20, "the loop ran through the reloads: {tally:?}");
+}

@@ -152,3 +152,90 @@ fn unauthenticated_uploads_take_no_memory_and_sync_goes_on() {
     assert!(report.refused_unauthenticated >= 100, "{report:?}");
     assert!(report.bytes_sent < (report.uploads * 4) << 20, "the daemon read the bodies: {report:?}");
 }
+
+/// `switchyard reload` with `text` as the daemon's config; its stdout, or the refusal.
+fn reload(daemon: &Daemon, text: &str) -> Result<String, String> {
+    std::fs::write(&daemon.config, text).unwrap();
+    let out = std::process::Command::new(switchyard_tests::daemon::binary())
+        .args(["reload", "--config"])
+        .arg(&daemon.config)
+        .output()
+        .unwrap();
+    let said = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    if out.status.success() { Ok(said(&out.stdout)) } else { Err(said(&out.stderr)) }
+}
+
+#[test]
+fn sync_is_stopped_started_and_changed_by_reload() {
+    if !have_root("sync_is_stopped_started_and_changed_by_reload") {
+        return;
+    }
+    let lab = SyncLab::new(46);
+    let (daemon_a, daemon_b) = (lab.start(&lab.a), lab.start(&lab.b));
+    let with_sync = std::fs::read_to_string(&daemon_a.config).unwrap();
+    let without = &with_sync[..with_sync.find("[sync]").expect("the lab config syncs")];
+
+    let said = reload(&daemon_a, without).unwrap_or_else(|e| panic!("{e}\n{}", daemon_a.log()));
+    assert!(said.contains("sync stopped"), "{said}");
+    let status = std::process::Command::new(switchyard_tests::daemon::binary())
+        .args(["sync", "status", "--config"])
+        .arg(&daemon_a.config)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&status.stderr);
+    assert!(!status.status.success() && said.contains("not configured"), "no sync after the reload: {said}");
+    insert_rows(&lab.b, 1..21, 10);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(lab.a.count(), 0, "site a no longer syncs");
+
+    reload(&daemon_a, &with_sync).unwrap_or_else(|e| panic!("{e}\n{}", daemon_a.log()));
+    insert_rows(&lab.a, 101..121, 10);
+    wait_until(
+        CONVERGE,
+        "sync started by reload: both sites hold all 40 rows",
+        || converged(&lab.a, &lab.b, 40),
+        || logs(&[&daemon_a, &daemon_b]),
+    );
+
+    // The same endpoint with other settings: the service is replaced and goes on.
+    let changed = with_sync.replace("interval_ms = 50", "interval_ms = 80");
+    assert_ne!(changed, with_sync);
+    let said = reload(&daemon_a, &changed).unwrap_or_else(|e| panic!("{e}\n{}", daemon_a.log()));
+    assert!(said.contains("sync restarted"), "{said}");
+    insert_rows(&lab.a, 201..211, 10);
+    insert_rows(&lab.b, 301..311, 10);
+    wait_until(
+        CONVERGE,
+        "sync changed by reload: both sites hold all 60 rows",
+        || converged(&lab.a, &lab.b, 60),
+        || logs(&[&daemon_a, &daemon_b]),
+    );
+    let status: serde_json::Value = serde_json::from_str(&daemon_a.cli(&["sync", "status", "--json"])).unwrap();
+    assert_eq!(status["site_id"], "a", "the status follows the new service");
+
+    // From one address to the wildcard on the same port, which the running endpoint holds:
+    // bound as soon as that one closed.
+    let wildcard = changed.replace(&format!("listen = \"{}:", lab.a.address), "listen = \"0.0.0.0:");
+    assert_ne!(wildcard, changed);
+    let said = reload(&daemon_a, &wildcard).unwrap_or_else(|e| panic!("{e}\n{}", daemon_a.log()));
+    assert!(said.contains("sync restarted"), "{said}");
+    insert_rows(&lab.b, 501..511, 10);
+    wait_until(
+        CONVERGE,
+        "sync on the wildcard endpoint: 70 rows",
+        || converged(&lab.a, &lab.b, 70),
+        || logs(&[&daemon_a, &daemon_b]),
+    );
+
+    // A key file that does not exist: refused, and the running sync goes on.
+    let refused = reload(&daemon_a, &wildcard.replace("a.key", "missing.key"));
+    assert!(refused.as_ref().is_err_and(|e| e.contains("missing.key")), "{refused:?}");
+    std::fs::write(&daemon_a.config, &wildcard).unwrap();
+    insert_rows(&lab.b, 401..411, 10);
+    wait_until(
+        CONVERGE,
+        "sync goes on after a refused reload",
+        || converged(&lab.a, &lab.b, 80),
+        || logs(&[&daemon_a, &daemon_b]),
+    );
+}

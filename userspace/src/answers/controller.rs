@@ -168,7 +168,7 @@ impl AnswerController {
     /// write changes only what differs.
     pub fn adopt_map(&mut self, datapath: &mut Datapath) -> anyhow::Result<()> {
         let entries = self.writer.adopt(&datapath.answers()?)?;
-        info!(entries, "answer map of an earlier daemon adopted");
+        info!(entries, "answer map read: later writes change only what differs");
         Ok(())
     }
 

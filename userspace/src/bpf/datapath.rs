@@ -209,18 +209,18 @@ impl Datapath {
         Ok(attached)
     }
 
-    /// Pins the responder this daemon loaded, for the next daemon of the same object.
+    /// Pins the responder this daemon loaded, for the next daemon of the same object. A pin of
+    /// the same object is replaced: this one uses the maps pinned now (a new map size or a
+    /// replaced map made the program be loaded again).
     fn pin_program(&mut self) -> Result<(), DatapathError> {
         let Some(dir) = &self.pin_dir else { return Ok(()) };
         if self.pinned_program.is_some() {
             return Ok(());
         }
         let path = pins::program_path(dir, super::XDP_OBJECT);
-        if !path.exists() {
-            let program: &mut Xdp =
-                self.ebpf.program_mut(program_names::RESPONDER).expect("loaded").try_into().expect("loaded as XDP");
-            program.pin(&path).map_err(|source| DatapathError::Pin { name: "program", path: path.clone(), source })?;
-        }
+        let program: &mut Xdp =
+            self.ebpf.program_mut(program_names::RESPONDER).expect("loaded").try_into().expect("loaded as XDP");
+        pins::replace_program_pin(program, &path)?;
         pins::remove_other_programs(dir, &path);
         Ok(())
     }

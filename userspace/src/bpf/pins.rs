@@ -118,6 +118,14 @@ pub fn replace_pin(map: &aya::maps::Map, path: &Path) -> Result<(), DatapathErro
     std::fs::rename(&fresh, path).map_err(|e| DatapathError::Io(path.into(), e))
 }
 
+/// Pins `program` at `path` in one rename, like `replace_pin`.
+pub fn replace_program_pin(program: &mut aya::programs::Xdp, path: &Path) -> Result<(), DatapathError> {
+    let fresh = path.with_file_name(format!("{}-new", path.file_name().and_then(|f| f.to_str()).unwrap_or("program")));
+    let _ = std::fs::remove_file(&fresh);
+    program.pin(&fresh).map_err(|source| DatapathError::Pin { name: "program", path: fresh.clone(), source })?;
+    std::fs::rename(&fresh, path).map_err(|e| DatapathError::Io(path.into(), e))
+}
+
 fn map_names_of(path: &Path) -> &'static str {
     let file = path.file_name().and_then(|f| f.to_str()).unwrap_or_default();
     PINNED_MAPS.into_iter().find(|n| *n == file).unwrap_or("map")

@@ -84,8 +84,8 @@ pub struct AdminState {
     pub counters: Arc<ServerCounters>,
     /// Builds the status when asked: sites and peers change while the daemon runs.
     pub status: Box<dyn Fn() -> Status + Send + Sync>,
-    /// The sync node, when `[sync]` is configured.
-    pub sync: Option<SyncNode>,
+    /// Where the sync node is, when `[sync]` is configured.
+    pub reloadable: Arc<super::reloadable::Reloadable>,
     pub operator: Arc<operator::Handle>,
     /// The daemon's main loop, which owns everything a reload replaces.
     pub reload: tokio::sync::mpsc::Sender<ReloadRequest>,
@@ -141,7 +141,7 @@ async fn handle(stream: UnixStream, state: Arc<AdminState>) {
             Ok(Request::Handoff) => unreachable!("handled above"),
             Ok(Request::Stats) => Response::Stats { userspace: state.counters.snapshot() },
             Ok(Request::Status) => Response::Status(Box::new((state.status)())),
-            Ok(Request::SyncStatus) => sync_status(state.sync.as_ref()).await,
+            Ok(Request::SyncStatus) => sync_status(state.reloadable.sync.load_full().as_deref()).await,
             Ok(Request::MapSet(entry)) => done(state.operator.set_override(entry).await),
             Ok(Request::MapDel(key)) => done(state.operator.remove_override(key).await),
             Ok(Request::MapSetAllViews(entry)) => done(state.operator.set_override_all_views(entry).await),

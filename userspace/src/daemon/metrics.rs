@@ -6,7 +6,7 @@
 
 use std::{
     fmt::{Display, Write},
-    path::{Path, PathBuf},
+    path::Path,
     sync::{
         Arc,
         atomic::{AtomicU64, AtomicUsize, Ordering},
@@ -31,10 +31,6 @@ use crate::{
 pub struct Sources {
     pub reloadable: Arc<Reloadable>,
     pub counters: Arc<ServerCounters>,
-    pub peers: Option<Arc<PeerHandle>>,
-    pub sync: Option<SyncNode>,
-    /// Where the XDP counters are pinned; `None` with XDP off.
-    pub xdp_pin_dir: Option<PathBuf>,
     pub rewrites: Arc<RewriteCounters>,
     pub answers: Arc<AnswerStats>,
     pub map_entries: Arc<AtomicUsize>,
@@ -58,18 +54,19 @@ async fn metrics(State(sources): State<Arc<Sources>>) -> impl IntoResponse {
 
 pub async fn render(s: &Sources) -> String {
     let mut out = Exposition::default();
-    if let Some(dir) = &s.xdp_pin_dir {
-        xdp(&mut out, dir);
+    let config = s.reloadable.config.load();
+    if config.xdp.mode != crate::config::XdpMode::Off {
+        xdp(&mut out, &config.server.pin_dir());
     }
     userspace(&mut out, &s.counters);
     sites(&mut out, s);
     rewrites(&mut out, s);
     answers(&mut out, &s.answers);
-    if let Some(peers) = &s.peers {
-        self::peers(&mut out, peers);
+    if let Some(peers) = s.reloadable.peers.load_full() {
+        self::peers(&mut out, &peers);
     }
-    if let Some(sync) = &s.sync {
-        self::sync(&mut out, sync).await;
+    if let Some(sync) = s.reloadable.sync.load_full() {
+        self::sync(&mut out, &sync).await;
     }
     out.0
 }

@@ -6,7 +6,10 @@ pub mod admin;
 pub mod handoff;
 pub mod metrics;
 pub mod reload;
+mod reload_peers;
 mod reload_summary;
+mod reload_sync;
+mod reload_xdp;
 pub mod reloadable;
 pub mod runtime_state;
 pub mod sockets;
@@ -71,6 +74,8 @@ pub struct Daemon {
     datapath: Option<Datapath>,
     peers: Option<Arc<PeerHandle>>,
     bridge: Option<HealthBridge>,
+    /// The operator's changes, for a bridge a reload starts.
+    operator_feed: tokio::sync::watch::Receiver<crate::operator::Versioned>,
     sync: Option<SyncService>,
     metrics: Option<JoinHandle<()>>,
     /// What the metrics endpoint reads, kept for one a reload moves.
@@ -137,14 +142,13 @@ impl Daemon {
             info!(pid, "the replaced daemon stopped");
         }
         let sockets = (&mut inherited, registry.as_ref());
-        let (peers, bridge) = start::peers(&config, &monitor, operator_feed, sockets, &saved.peers).await?;
+        let (peers, bridge) = start::peers(&config, &monitor, operator_feed.clone(), sockets, &saved.peers).await?;
+        reloadable.peers.store(peers.clone());
         let sync = start::sync(&config, &mut inherited, &registry).await?;
+        reloadable.sync.store(sync.as_ref().map(|s| Arc::new(s.node())));
         let sources = Arc::new(metrics::Sources {
             reloadable: reloadable.clone(),
             counters,
-            peers: peers.clone(),
-            sync: sync.as_ref().map(SyncService::node),
-            xdp_pin_dir: datapath.as_ref().map(|_| config.server.pin_dir()),
             rewrites: answers.rewrites(),
             answers: answers.answer_stats(),
             map_entries: answers.map_entries(),
@@ -166,6 +170,7 @@ impl Daemon {
             datapath,
             peers,
             bridge,
+            operator_feed,
             sync,
             metrics,
             sources,
@@ -203,10 +208,14 @@ impl Daemon {
             let parts = reload::Parts {
                 reloadable: &self.reloadable,
                 answers: &mut self.answers,
-                datapath: self.datapath.as_mut(),
-                bridge: self.bridge.as_mut(),
+                datapath: &mut self.datapath,
+                sync: &mut self.sync,
+                peers: reload_peers::PeerParts {
+                    handle: &mut self.peers,
+                    bridge: &mut self.bridge,
+                    operator: &self.operator_feed,
+                },
                 authority: &self.authority,
-                peers: self.peers.as_deref(),
                 listeners: &mut self.listeners,
                 metrics: (&mut self.metrics, &self.sources),
                 registry: &self.registry,

@@ -1,12 +1,11 @@
 //! `switchyard reload` and SIGHUP: a new config taken live, all or nothing.
 //!
-//! Services (added, removed or changed), zones, views, probes and sites, peers and their keys,
-//! listen addresses and the metrics address, `[xdp] interfaces` and `stale_after_ms` and
-//! `[server] edns_udp_payload` change live: the userspace server's zones, views and answers
-//! are swapped in one step, then the XDP answer map and view tries are rewritten in one pass.
-//! What names this daemon's files (instance, run_dir, pin_root) is refused; the program's mode
-//! and map size, the peer socket and period and sync still need a restart, which loses no
-//! query (see `handoff`). A config that cannot be applied changes nothing.
+//! Everything but what names this daemon's files (instance, run_dir, pin_root) changes live:
+//! the userspace server's zones, views and answers are swapped in one step, then the XDP
+//! answer map and view tries are rewritten in one pass (see `reload_xdp`, which also changes
+//! the mode and the map size); sockets a new config needs are taken before anything changes;
+//! the peer service and sync are reconfigured or started again (`reload_peers`,
+//! `reload_sync`). A config that cannot be applied changes nothing.
 
 use std::{
     path::Path,
@@ -17,14 +16,18 @@ use std::{
 use tokio::sync::oneshot;
 use tracing::warn;
 
-use super::{reloadable::Reloadable, zone_serials};
+use super::{
+    reload_peers::{self, PeerParts},
+    reload_sync,
+    reloadable::Reloadable,
+    zone_serials,
+};
 use crate::{
     answers::{AnswerController, Views, Zones},
     bpf::datapath::{Datapath, DatapathError},
     config::{Config, ConfigError, XdpMode},
     dns::authority::Authority,
     health::{HealthError, HealthMonitor},
-    peers::{HealthBridge, PeerHandle},
     policy::PolicyConfigError,
 };
 
@@ -52,6 +55,10 @@ pub enum ReloadError {
     MapFull { needed: usize, capacity: u32 },
     #[error("XDP: {0}")]
     Datapath(#[from] DatapathError),
+    #[error("XDP: {0:#}")]
+    XdpStart(anyhow::Error),
+    #[error("sync: {0}")]
+    Sync(String),
     #[error("peers: {0}")]
     Peers(String),
     #[error("listening on DNS port {port}: {source}")]
@@ -62,11 +69,9 @@ pub enum ReloadError {
     ShuttingDown,
 }
 
-/// A change only a restart can apply.
+/// A change only a new daemon can apply.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum RestartNeeded {
-    #[error("{0} changed: restart the daemon to apply it (a restart loses no query)")]
-    Section(&'static str),
     #[error("{0} names this daemon's admin socket, state files or pins: stop it and start one with the new value")]
     Identity(&'static str),
 }
@@ -75,20 +80,45 @@ pub enum RestartNeeded {
 pub struct Parts<'a> {
     pub reloadable: &'a Reloadable,
     pub answers: &'a mut AnswerController,
-    pub datapath: Option<&'a mut Datapath>,
-    pub bridge: Option<&'a mut HealthBridge>,
+    /// `None` while `[xdp] mode` is "off"; a reload may turn it on or off.
+    pub datapath: &'a mut Option<Datapath>,
+    /// `None` without `[sync]`; a reload may start, stop or replace it.
+    pub sync: &'a mut Option<crate::sync::SyncService>,
+    pub peers: PeerParts<'a>,
     pub authority: &'a Authority,
-    pub peers: Option<&'a PeerHandle>,
     pub listeners: &'a mut crate::dns::server::Listeners,
     /// The metrics endpoint's task and what it reads.
     pub metrics: (&'a mut Option<tokio::task::JoinHandle<()>>, &'a Arc<super::metrics::Sources>),
     pub registry: &'a super::sockets::Registry,
 }
 
+/// Sockets and settings taken before anything changes, so that an address in use or a bad
+/// key refuses the reload whole.
+struct Taken {
+    /// Served once the DNS sockets moved too.
+    metrics: Option<std::net::TcpListener>,
+    sync: Option<reload_sync::Prepared>,
+    /// Set when the peer service starts again; its socket (`None`: `[peers]` removed).
+    peers: Option<Option<reload_peers::NewSocket>>,
+}
+
+fn take(old: &Config, new: &Config, registry: &super::sockets::Registry) -> Result<Taken, ReloadError> {
+    let metrics = match new.server.metrics {
+        Some(address) if old.server.metrics != new.server.metrics => {
+            Some(std::net::TcpListener::bind(address).map_err(|source| ReloadError::Metrics { address, source })?)
+        }
+        _ => None,
+    };
+    let sync = if reload_sync::changed(old, new) { Some(reload_sync::prepare(old, new, registry)?) } else { None };
+    let peers =
+        if reload_peers::restart_needed(old, new) { Some(reload_peers::prepare(old, new, registry)?) } else { None };
+    Ok(Taken { metrics, sync, peers })
+}
+
 /// Applies the config in `path` if it can be applied live; on any error nothing changes.
 /// Returns what changed, for the log and the CLI.
 pub async fn apply(path: &Path, parts: Parts<'_>) -> Result<String, ReloadError> {
-    let Parts { reloadable, answers, datapath, bridge, authority, peers, listeners, metrics, registry } = parts;
+    let Parts { reloadable, answers, datapath, sync, peers, authority, listeners, metrics, registry } = parts;
     let new = Config::load_for_host(path)?;
     let old = reloadable.config.load_full();
     if let Some(why) = restart_needed(&old, &new) {
@@ -100,47 +130,58 @@ pub async fn apply(path: &Path, parts: Parts<'_>) -> Result<String, ReloadError>
     let serials_file = zone_serials::path(&new.server);
     let serials = zone_serials::next(&new, &zone_serials::load(&serials_file));
     let needed = crate::answers::AnswerTable::capacity_needed(&new, &views);
-    if datapath.is_some() && needed > new.xdp.max_entries as usize {
+    if new.xdp.mode != XdpMode::Off && needed > new.xdp.max_entries as usize {
         return Err(ReloadError::MapFull { needed, capacity: new.xdp.max_entries });
     }
+    let taken = take(&old, &new, registry)?;
     let (o, n) = (&old.server, &new.server);
-    // Bound before anything changes, served once the DNS sockets moved too.
-    let metrics_listener = match n.metrics {
-        Some(address) if o.metrics != n.metrics => {
-            Some(std::net::TcpListener::bind(address).map_err(|source| ReloadError::Metrics { address, source })?)
-        }
-        _ => None,
-    };
     if (&o.listen, o.dns_port, o.udp_threads) != (&n.listen, n.dns_port, n.udp_threads) {
         listeners
             .reconfigure(&n.listen, n.dns_port, n.udp_threads(), registry)
             .map_err(|source| ReloadError::Listen { port: n.dns_port, source })?;
     }
     if o.metrics != n.metrics {
-        move_metrics(metrics, metrics_listener, o.metrics, registry);
+        move_metrics(metrics, taken.metrics, o.metrics, registry);
     }
     answers.reload(&new, views.clone(), Zones::from_config(&new, &serials.by_zone()), &states)?;
-    if let (Some(handle), Some(config)) = (peers, &new.peers)
-        && old.peers != new.peers
-    {
-        handle.reconfigure(config).map_err(|e| ReloadError::Peers(e.to_string()))?;
+    let current = monitor.clone().unwrap_or_else(|| reloadable.monitor.load_full());
+    match taken.peers {
+        Some(socket) => {
+            let configs = (old.as_ref(), &new, &current);
+            reload_peers::restart(peers, socket, configs, (registry, reloadable)).await?;
+        }
+        None => reconfigure_peers(peers, &old, &new, monitor.as_ref())?,
     }
     zone_serials::save(&serials_file, &serials);
     authority.set_edns_payload(new.server.edns_udp_payload);
     authority.set_identity(crate::dns::identity::Identity::from_config(&new.server));
-    if let Some(dp) = datapath {
-        let added = attach_modes(&old, &new).await;
-        rewrite_datapath(dp, answers, &views, &old, &new, &added)?;
+    super::reload_xdp::apply(datapath, answers, &views, &old, &new).await?;
+    if let Some(prepared) = taken.sync {
+        reload_sync::switch(sync, prepared, (&old, registry, reloadable)).await?;
     }
-    if let Some(monitor) = monitor {
-        reloadable.monitor.store(monitor.clone());
-        if let Some(bridge) = bridge {
-            bridge.start(&monitor, new.remote_sites());
-        }
-    }
+    reloadable.monitor.store(current);
     let message = format!("{}: {}", path.display(), super::reload_summary::describe(&old, &new));
     reloadable.config.store(Arc::new(new));
     Ok(message)
+}
+
+/// Peers added or removed and keys rotated, in the running service; the bridge follows a new
+/// health monitor.
+fn reconfigure_peers(
+    peers: PeerParts<'_>,
+    old: &Config,
+    new: &Config,
+    monitor: Option<&Arc<HealthMonitor>>,
+) -> Result<(), ReloadError> {
+    if let (Some(handle), Some(config)) = (peers.handle.as_ref(), &new.peers)
+        && old.peers != new.peers
+    {
+        handle.reconfigure(config).map_err(|e| ReloadError::Peers(e.to_string()))?;
+    }
+    if let (Some(bridge), Some(monitor)) = (peers.bridge.as_mut(), monitor) {
+        bridge.start(monitor, new.remote_sites());
+    }
+    Ok(())
 }
 
 /// Serves metrics on `listener` (none: metrics off) instead of the old address.
@@ -165,45 +206,6 @@ fn move_metrics(
         Ok(serving) => *task = Some(serving),
         Err(e) => warn!(error = %e, "metrics not served after the reload"),
     }
-}
-
-/// The answer map, then the view tries (new views' answers are in place before a client is
-/// sent to them), the settings, the stamp period and the interfaces.
-fn rewrite_datapath(
-    dp: &mut Datapath,
-    answers: &mut AnswerController,
-    views: &Views,
-    old: &Config,
-    new: &Config,
-    added: &[(String, XdpMode)],
-) -> Result<(), DatapathError> {
-    if let Err(e) = answers.write_map(dp) {
-        warn!(error = %e, "answer map not written; userspace answers are current");
-    }
-    dp.set_views(views)?;
-    dp.set_config(super::start::xdp_config(new))?;
-    dp.set_stale_after(new.xdp.stale_after());
-    dp.update_local_addresses(&new.server.listen, &new.xdp.interfaces);
-    for (iface, mode) in added {
-        dp.attach(iface, *mode)?;
-    }
-    for iface in old.xdp.interfaces.iter().filter(|i| !new.xdp.interfaces.contains(i)) {
-        dp.detach(iface)?;
-    }
-    Ok(())
-}
-
-/// The interfaces a reload adds, each with the mode to attach it in (see `veth`).
-async fn attach_modes(old: &Config, new: &Config) -> Vec<(String, XdpMode)> {
-    let mut added = Vec::new();
-    for iface in new.xdp.interfaces.iter().filter(|i| !old.xdp.interfaces.contains(i)) {
-        let (mode, warning) = crate::bpf::veth::attach_mode(iface, new.xdp.mode).await;
-        if let Some(warning) = warning {
-            warn!("{warning}");
-        }
-        added.push((iface.clone(), mode));
-    }
-    added
 }
 
 /// A monitor for the new config's checks, starting from the old one's verdicts and site
@@ -239,7 +241,7 @@ async fn warm_up(monitor: &HealthMonitor) {
     warn!("new health checks without a first result after {} s; using them anyway", WARM_UP.as_secs());
 }
 
-/// The first setting that differs in a way only a restart can apply.
+/// The first setting that names this daemon's files and differs.
 pub fn restart_needed(old: &Config, new: &Config) -> Option<RestartNeeded> {
     let (o, n) = (&old.server, &new.server);
     let identity = [
@@ -247,30 +249,7 @@ pub fn restart_needed(old: &Config, new: &Config) -> Option<RestartNeeded> {
         ("server.run_dir", o.run_dir == n.run_dir),
         ("server.pin_root", o.pin_root == n.pin_root),
     ];
-    if let Some((key, _)) = identity.iter().find(|(_, same)| !same) {
-        return Some(RestartNeeded::Identity(key));
-    }
-    // Debug output compares every field without asking each config type for PartialEq.
-    let same = |a: &dyn std::fmt::Debug, b: &dyn std::fmt::Debug| format!("{a:?}") == format!("{b:?}");
-    let sections: [(&'static str, bool); 10] = [
-        ("server.site", o.site == n.site),
-        ("server.node", o.node == n.node),
-        ("xdp.mode", old.xdp.mode == new.xdp.mode),
-        ("xdp.max_entries", old.xdp.max_entries == new.xdp.max_entries),
-        ("[peers] (added or removed)", old.peers.is_some() == new.peers.is_some()),
-        ("peers.listen", old.peers.as_ref().map(|p| p.listen) == new.peers.as_ref().map(|p| p.listen)),
-        ("peers.period_ms", old.peers.as_ref().map(|p| p.period_ms) == new.peers.as_ref().map(|p| p.period_ms)),
-        (
-            "peers.live_periods",
-            old.peers.as_ref().map(|p| p.live_periods) == new.peers.as_ref().map(|p| p.live_periods),
-        ),
-        ("[sync]", same(&old.sync, &new.sync)),
-        (
-            "xdp.interfaces (with mode = \"off\")",
-            new.xdp.mode != XdpMode::Off || old.xdp.interfaces == new.xdp.interfaces,
-        ),
-    ];
-    sections.iter().find(|(_, same)| !same).map(|(section, _)| RestartNeeded::Section(section))
+    identity.iter().find(|(_, same)| !same).map(|(key, _)| RestartNeeded::Identity(key))
 }
 
 /// Whether the health monitor must be rebuilt (probes or sites changed).
@@ -303,6 +282,15 @@ mod tests {
         let new = Config::parse(&base(), "new").unwrap();
         assert_eq!(new.server.udp_threads(), 1, "one CPU left, one thread");
         assert_eq!(restart_needed(&old, &new), None);
+    }
+
+    #[test]
+    fn the_xdp_mode_map_size_and_site_change_live() {
+        let old = Config::parse(&format!("{}\n[xdp]\nmode = \"off\"\n", base()), "old").unwrap();
+        let xdp = format!("{}\n[xdp]\nmode = \"skb\"\nmax_entries = 100\ninterfaces = [\"eth9\"]\n", base());
+        assert_eq!(restart_needed(&old, &Config::parse(&xdp, "new").unwrap()), None);
+        let site = format!("[server]\nsite = \"a\"\nnode = \"n1\"\n{}", base());
+        assert_eq!(restart_needed(&old, &Config::parse(&site, "new").unwrap()), None);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! What a reload changed, in one line for the CLI and the log:
-//! "services +3 -1 ~2, zones +0 -0 ~1, views +0 -0 ~0, peers +0 -0 ~0, sites +0 -0 ~1".
+//! "services +3 -1 ~2, zones +0 -0 ~1, views +0 -0 ~0, peers +0 -0 ~0, sites +0 -0 ~1", then
+//! the settings whose part was replaced ("xdp mode native -> skb").
 
 use std::collections::BTreeMap;
 
@@ -28,7 +29,34 @@ pub fn describe(old: &Config, new: &Config) -> String {
         let removed = before.iter().filter(|i| !after.contains(i)).count();
         parts.push(format!("xdp interfaces +{added} -{removed}"));
     }
+    parts.extend(services_restarted(old, new));
     parts.join(", ")
+}
+
+/// "xdp mode native -> skb", "xdp max_entries 65536 -> 4096", "sync started|stopped|restarted",
+/// "peer service started|stopped|restarted": the parts a reload replaced rather than changed in place.
+fn services_restarted(old: &Config, new: &Config) -> Vec<String> {
+    let mut parts = Vec::new();
+    let mode = |c: &Config| format!("{:?}", c.xdp.mode).to_lowercase();
+    if old.xdp.mode != new.xdp.mode {
+        parts.push(format!("xdp mode {} -> {}", mode(old), mode(new)));
+    }
+    if old.xdp.max_entries != new.xdp.max_entries {
+        parts.push(format!("xdp max_entries {} -> {}", old.xdp.max_entries, new.xdp.max_entries));
+    }
+    match (old.sync.is_some(), new.sync.is_some()) {
+        (false, true) => parts.push("sync started".into()),
+        (true, false) => parts.push("sync stopped".into()),
+        _ if super::reload_sync::changed(old, new) => parts.push("sync restarted".into()),
+        _ => {}
+    }
+    match (old.peers.is_some(), new.peers.is_some()) {
+        (false, true) => parts.push("peer service started".into()),
+        (true, false) => parts.push("peer service stopped".into()),
+        _ if super::reload_peers::restart_needed(old, new) => parts.push("peer service restarted".into()),
+        _ => {}
+    }
+    parts
 }
 
 /// "services +3 -1 ~2": added, removed, changed.
@@ -55,5 +83,15 @@ mod tests {
             describe(&old, &new),
             "services +1 -1 ~1, zones +0 -0 ~0, views +0 -0 ~0, peers +0 -0 ~0, sites +0 -0 ~0"
         );
+    }
+
+    #[test]
+    fn names_the_parts_a_reload_replaced() {
+        let base = ConfigText::new().zone().site("a", &["192.0.2.1"], &[]).xdp("eth9", "native").build();
+        let old = Config::parse(&base, "old").unwrap();
+        let new = base.replace("mode = \"native\"", "mode = \"skb\"\nmax_entries = 100");
+        let new = Config::parse(&new, "new").unwrap();
+        let said = describe(&old, &new);
+        assert!(said.ends_with(", xdp mode native -> skb, xdp max_entries 65536 -> 100"), "{said}");
     }
 }

@@ -121,6 +121,11 @@ impl Registry {
         self.forget(&Kind::Tcp(address));
     }
 
+    /// Forgets the UDP socket on `address`, closing the copy.
+    pub fn remove_udp(&self, address: SocketAddr) {
+        self.forget(&Kind::Udp(address));
+    }
+
     fn forget(&self, gone: &Kind) {
         let mut fds = self.fds.lock().unwrap_or_else(|p| p.into_inner());
         fds.retain(|fd| {
@@ -129,9 +134,41 @@ impl Registry {
         });
     }
 
+    /// Another descriptor of the TCP listener on `address`, if one is registered.
+    pub fn copy_tcp(&self, address: SocketAddr) -> Option<std::net::TcpListener> {
+        self.copy(&Kind::Tcp(address)).map(Into::into)
+    }
+
+    /// Another descriptor of the UDP socket on `address`, if one is registered.
+    pub fn copy_udp(&self, address: SocketAddr) -> Option<std::net::UdpSocket> {
+        self.copy(&Kind::Udp(address)).map(Into::into)
+    }
+
+    fn copy(&self, wanted: &Kind) -> Option<Socket> {
+        let fds = self.fds.lock().unwrap_or_else(|p| p.into_inner());
+        fds.iter().find_map(|fd| {
+            let socket = Socket::from(fd.try_clone().ok()?);
+            (kind(&socket).as_ref() == Some(wanted)).then_some(socket)
+        })
+    }
+
     /// Copies of every registered socket.
     pub fn copies(&self) -> std::io::Result<Vec<OwnedFd>> {
         let fds = self.fds.lock().unwrap_or_else(|p| p.into_inner());
         fds.iter().map(|fd| fd.try_clone()).collect()
+    }
+}
+
+/// Binds with `bind` once the address is free: a socket another task just closed may take a
+/// moment to go (its task is dropped on its worker thread). Gives up after a second.
+pub async fn bind_when_free<T>(bind: impl Fn() -> std::io::Result<T>) -> std::io::Result<T> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+    loop {
+        match bind() {
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && std::time::Instant::now() < deadline => {
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+            result => return result,
+        }
     }
 }

@@ -7,7 +7,7 @@ use std::{
 };
 
 use anyhow::Context;
-use switchyard_common::{XdpConfig, map_names};
+use switchyard_common::XdpConfig;
 use tokio::{
     sync::{mpsc, watch},
     task::JoinHandle,
@@ -83,9 +83,8 @@ pub async fn datapath(
         return Ok(None);
     }
     let mut dp = Datapath::load(Some(&config.server.pin_dir()), config.xdp.max_entries)?;
-    if dp.adopted(map_names::ANSWERS) {
-        answers.adopt_map(&mut dp)?;
-    }
+    // An earlier daemon's entries, or none in a new map: the writer starts from what it holds.
+    answers.adopt_map(&mut dp)?;
     answers.write_map(&mut dp)?;
     dp.set_views(views)?;
     dp.follow_local_addresses(&config.server.listen, &config.xdp.interfaces).await?;
@@ -204,29 +203,35 @@ pub fn admin(
     let socket = config.server.admin_socket();
     let base = Status {
         instance: config.server.instance.clone(),
-        xdp_mode: format!("{:?}", config.xdp.mode).to_lowercase(),
-        xdp_interfaces: if sources.xdp_pin_dir.is_some() { config.xdp.interfaces.clone() } else { vec![] },
+        xdp_mode: String::new(),
+        xdp_interfaces: vec![],
         services: config.service.len(),
         map_entries: 0,
         sites: vec![],
         peers: None,
         site_settings: Default::default(),
     };
-    let (status_live, status_peers, map_entries, status_operator) =
-        (sources.reloadable.clone(), sources.peers.clone(), sources.map_entries.clone(), sources.operator.clone());
+    let (status_live, map_entries, status_operator) =
+        (sources.reloadable.clone(), sources.map_entries.clone(), sources.operator.clone());
     let (reload_tx, reload_rx) = mpsc::channel(4);
     let (handoff_tx, handoff_rx) = mpsc::channel(1);
     let state = Arc::new(AdminState {
         counters: sources.counters.clone(),
-        status: Box::new(move || Status {
-            services: status_live.config.load().service.len(),
-            map_entries: map_entries.load(Ordering::Relaxed),
-            sites: status_live.monitor.load().status().sites,
-            peers: status_peers.as_ref().map(|p| p.status()),
-            site_settings: status_operator.current().sites,
-            ..base.clone()
+        status: Box::new(move || {
+            let config = status_live.config.load();
+            let xdp_on = config.xdp.mode != XdpMode::Off;
+            Status {
+                xdp_mode: format!("{:?}", config.xdp.mode).to_lowercase(),
+                xdp_interfaces: if xdp_on { config.xdp.interfaces.clone() } else { vec![] },
+                services: config.service.len(),
+                map_entries: map_entries.load(Ordering::Relaxed),
+                sites: status_live.monitor.load().status().sites,
+                peers: status_live.peers.load().as_ref().map(|p| p.status()),
+                site_settings: status_operator.current().sites,
+                ..base.clone()
+            }
         }),
-        sync: sources.sync.clone(),
+        reloadable: sources.reloadable.clone(),
         operator: sources.operator.clone(),
         reload: reload_tx,
         handoff: handoff_tx,
