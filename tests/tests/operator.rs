@@ -312,10 +312,12 @@ fn reload_under_load_loses_no_query_and_a_bad_config_is_refused() {
     assert!(logged, "the refusal is logged:\n{}", daemon.log());
     assert_eq!(a.ask().unwrap(), [B, A]);
 
-    // A change only a restart can apply: refused with that advice.
-    std::fs::write(&daemon.config, ba.replace("mode = \"native\"", "mode = \"native\"\nmax_entries = 1024")).unwrap();
+    // Where the daemon keeps its pins is the daemon's own: refused with the way to change it.
+    std::fs::write(&daemon.config, ba.replacen("[server]\n", "[server]\npin_root = \"/sys/fs/bpf/elsewhere\"\n", 1))
+        .unwrap();
     let out = cli_output(&daemon, &["reload"]);
-    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("restart the daemon"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("server.pin_root") && stderr.contains("start one"), "{stderr}");
     assert_eq!(a.ask().unwrap(), [B, A]);
 
     // SIGHUP reloads too.

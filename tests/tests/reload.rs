@@ -46,6 +46,17 @@ fn soa_serial(pair: &Pair, zone: &str) -> u32 {
     }
 }
 
+/// The A question for www.example.com at the pair's server, as dig asks it.
+fn www_a(pair: &Pair) -> Question<'_> {
+    Question {
+        client: &pair.client,
+        server: pair.server_v4.to_string(),
+        name: "www.example.com",
+        qtype: "A",
+        source: None,
+    }
+}
+
 fn tcp_answer(pair: &Pair, name: &str) -> (ResponseCode, Vec<String>) {
     let server = SocketAddr::new(pair.server_v4.into(), 53);
     let answer = client::tcp(&pair.client, server, &client::query_message(name, RecordType::A, false));
@@ -138,13 +149,7 @@ fn listen_addresses_and_xdp_interfaces_come_and_go_by_reload() {
     assert!(userspace_answers(&pair, v6), "listened on again\n{}", daemon.log());
 
     // The interface taken out of [xdp]: detached, userspace answers alone; put back: XDP again.
-    let www = Question {
-        client: &pair.client,
-        server: pair.server_v4.to_string(),
-        name: "www.example.com",
-        qtype: "A",
-        source: None,
-    };
+    let www = www_a(&pair);
     let iface_line = format!("interfaces = [{:?}]", pair.server_if);
     assert!(toml.contains(&iface_line));
     let out = reload(&daemon, &toml.replace(&iface_line, "interfaces = []"));
@@ -168,13 +173,7 @@ fn a_reload_that_cannot_apply_changes_nothing() {
     let (instance, toml) = common::basic_config(&pair, "native");
     let toml = toml.replace("mode = \"native\"", "mode = \"native\"\nmax_entries = 16");
     let daemon = Daemon::start(&pair.server, &toml);
-    let www = Question {
-        client: &pair.client,
-        server: pair.server_v4.to_string(),
-        name: "www.example.com",
-        qtype: "A",
-        source: None,
-    };
+    let www = www_a(&pair);
     www.wait_for(&["198.18.10.1", "198.18.20.1"], SECOND, || daemon.log());
 
     let renamed = toml.replacen("instance = \"", "instance = \"x", 1)
@@ -219,13 +218,7 @@ fn xdp_mode_and_map_size_change_by_reload_without_losing_a_query() {
     let (_, toml) = common::basic_config(&pair, "native");
     let daemon = Daemon::start(&pair.server, &toml);
     let server = SocketAddr::new(pair.server_v4.into(), 53);
-    let www = Question {
-        client: &pair.client,
-        server: pair.server_v4.to_string(),
-        name: "www.example.com",
-        qtype: "A",
-        source: None,
-    };
+    let www = www_a(&pair);
     www.wait_for(&["198.18.10.1", "198.18.20.1"], SECOND, || daemon.log());
     assert_eq!(xdp_shown(&pair), Some("xdp"));
     let queries = QueryLoop::start(&pair.client, server, "www.example.com.", "missing.example.com.", check);
