@@ -19,18 +19,30 @@ pub const CLIENT_PREFIX_V6: usize = 7;
 pub struct FirstChoice {
     /// Group `i` is first for buckets from `bounds[i - 1]` (0 for the first) below `bounds[i]`.
     pub bounds: [u32; MAX_ADDRS],
-    /// Index of each group's first address in the answer, and its number of addresses.
-    pub starts: [u8; MAX_ADDRS],
-    pub lens: [u8; MAX_ADDRS],
+    /// For each group, the answer's order with that group first: `orders[g][i]` is the index of
+    /// the address answered at position `i`. Written out here so that the XDP program reads an
+    /// index instead of branching per record, which the verifier would explore path by path.
+    pub orders: [[u8; MAX_ADDRS]; MAX_ADDRS],
     /// Groups in use; 0 keeps the stored order for every client.
     pub groups: u8,
     pub _pad: [u8; 7],
 }
 
+/// The answer's addresses in the order they are stored.
+pub const STORED_ORDER: [u8; MAX_ADDRS] = {
+    let mut order = [0u8; MAX_ADDRS];
+    let mut i = 0;
+    while i < MAX_ADDRS {
+        order[i] = i as u8;
+        i += 1;
+    }
+    order
+};
+
 impl FirstChoice {
     /// Every client gets the stored order.
     pub const NONE: FirstChoice =
-        FirstChoice { bounds: [0; MAX_ADDRS], starts: [0; MAX_ADDRS], lens: [0; MAX_ADDRS], groups: 0, _pad: [0; 7] };
+        FirstChoice { bounds: [0; MAX_ADDRS], orders: [STORED_ORDER; MAX_ADDRS], groups: 0, _pad: [0; 7] };
 
     /// From `(start, len, weight)` per group; groups of weight 0 are never first. `None` when
     /// there are more than `MAX_ADDRS` groups of weight above 0, or none.
@@ -45,27 +57,44 @@ impl FirstChoice {
         for (slot, &(start, len, weight)) in weighted.enumerate() {
             cumulative += u64::from(weight);
             choice.bounds[slot] = (cumulative * u64::from(BUCKETS) / total) as u32;
-            choice.starts[slot] = start;
-            choice.lens[slot] = len;
+            for (i, index) in choice.orders[slot].iter_mut().enumerate() {
+                *index = answer_source(i, start as usize, len as usize) as u8;
+            }
             choice.groups += 1;
         }
         Some(choice)
     }
 
-    /// The group first for `bucket`, as (start, len); (0, 0) keeps the stored order.
+    /// The order for a client in `bucket` of an answer of `count` addresses: its group's, or
+    /// the stored order when no group takes the bucket or the group's order does not fit.
     #[inline(always)]
-    pub fn group_for(&self, bucket: u32) -> (usize, usize) {
+    pub fn order_for(&self, bucket: u32, count: usize) -> [u8; MAX_ADDRS] {
         let groups = self.groups as usize;
-        for i in 0..MAX_ADDRS {
-            if i >= groups {
+        for g in 0..MAX_ADDRS {
+            if g >= groups {
                 break;
             }
-            if bucket < self.bounds[i] {
-                return (self.starts[i] as usize, self.lens[i] as usize);
+            if bucket < self.bounds[g] {
+                let order = self.orders[g];
+                return if fits(&order, count) { order } else { STORED_ORDER };
             }
         }
-        (0, 0)
+        STORED_ORDER
     }
+}
+
+/// Whether the first `count` positions of `order` name addresses below `count`.
+#[inline(always)]
+fn fits(order: &[u8; MAX_ADDRS], count: usize) -> bool {
+    for (i, index) in order.iter().enumerate() {
+        if i >= count {
+            break;
+        }
+        if *index as usize >= count {
+            return false;
+        }
+    }
+    true
 }
 
 /// The address index answered at position `i`: the chosen group's addresses first, then those
@@ -129,9 +158,10 @@ mod tests {
         let choice = FirstChoice::new(&[(0, 2, 3), (2, 1, 0), (3, 1, 1)]).unwrap();
         assert_eq!(choice.groups, 2);
         assert_eq!(&choice.bounds[..2], &[BUCKETS * 3 / 4, BUCKETS]);
-        assert_eq!(choice.group_for(0), (0, 2));
-        assert_eq!(choice.group_for(BUCKETS * 3 / 4), (3, 1));
-        assert_eq!(choice.group_for(BUCKETS - 1), (3, 1));
+        assert_eq!(choice.order_for(0, 4)[..4], [0, 1, 2, 3]);
+        assert_eq!(choice.order_for(BUCKETS * 3 / 4, 4)[..4], [3, 0, 1, 2]);
+        assert_eq!(choice.order_for(BUCKETS - 1, 4)[..4], [3, 0, 1, 2]);
+        assert_eq!(choice.order_for(BUCKETS - 1, 3), STORED_ORDER, "a group beyond the answer is ignored");
         assert!(FirstChoice::new(&[(0, 1, 0)]).is_none());
     }
 

@@ -16,7 +16,8 @@ mod record;
 pub use checksum::{fold, fold_swapped, ones_complement_sum, word_sum_swapped};
 pub use counters::Counter;
 pub use first_choice::{
-    BUCKETS, CLIENT_PREFIX_V4, CLIENT_PREFIX_V6, FirstChoice, answer_source, client_bucket_v4, client_bucket_v6,
+    BUCKETS, CLIENT_PREFIX_V4, CLIENT_PREFIX_V6, FirstChoice, STORED_ORDER, answer_source, client_bucket_v4,
+    client_bucket_v6,
 };
 pub use maps::{
     DEFAULT_VIEW, FLAG_ENABLED, FLAG_HAS_VIEWS, InterfaceMac, MAX_ADDRS, MAX_XDP_INTERFACES, MapEntry, MapKey, OwnMacs,

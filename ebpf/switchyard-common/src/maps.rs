@@ -200,7 +200,7 @@ mod tests {
     #[test]
     fn layouts_have_no_implicit_padding() {
         assert_eq!(core::mem::size_of::<MapKey>(), 16);
-        let first = 4 * MAX_ADDRS + 2 * MAX_ADDRS + 8;
+        let first = 4 * MAX_ADDRS + MAX_ADDRS * MAX_ADDRS + 8;
         assert_eq!(core::mem::size_of::<FirstChoice>(), first);
         assert_eq!(core::mem::size_of::<MapEntry>(), 16 + crate::MAX_NAME_LEN + 16 * MAX_ADDRS + first);
         assert_eq!(core::mem::size_of::<XdpConfig>(), 16);

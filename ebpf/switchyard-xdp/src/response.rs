@@ -6,7 +6,7 @@ use aya_ebpf::programs::XdpContext;
 use network_types::{eth::EthHdr, ip::Ipv4Hdr, ip::Ipv6Hdr, udp::UdpHdr, vlan::VlanHdr};
 use switchyard_common::{
     Counter, DEFAULT_VIEW, FLAG_ENABLED, FLAG_HAS_VIEWS, MAX_ADDRS, MAX_NAME_LEN, MapEntry, NAME_WORDS, Scratch,
-    XdpConfig, answer_source, client_bucket_v4, client_bucket_v6,
+    STORED_ORDER, XdpConfig, client_bucket_v4, client_bucket_v6,
     proto::{
         CLASS_IN, DNS_FLAG_AA, DNS_FLAG_QR, DnsHdr, EDNS_FLAG_DO, EDNS_VERSION, IPPROTO_UDP, OptHdr, QTYPE_A,
         QTYPE_AAAA, QUESTION_TYPE_CLASS_LEN, TYPE_OPT,
@@ -58,8 +58,8 @@ pub fn respond(ctx: &XdpContext) -> Result<Counter, Counter> {
         return Err(Counter::PassTooBig);
     }
     // Every earlier `Packet` is stale now; the writer makes its own and checks every access.
-    let first = first_group(&Packet::new(ctx), &frame, entry);
-    if write_response(&Packet::new(ctx), &frame, &q, entry, first, &config, dns_len).is_none() {
+    let order = answer_order(&Packet::new(ctx), &frame, entry);
+    if write_response(&Packet::new(ctx), &frame, &q, entry, order, &config, dns_len).is_none() {
         // Unreachable after a successful resize; logged because it would mean a parser bug.
         aya_log_ebpf::warn!(ctx, "response did not fit after resizing by {} bytes", delta);
         return Err(Counter::PassTooBig);
@@ -126,24 +126,25 @@ fn client_view(pkt: &Packet, f: &Frame) -> u32 {
     view.unwrap_or(DEFAULT_VIEW)
 }
 
-/// The group of addresses (start, len) this client gets first, when the entry spreads clients
-/// by weight; (0, 0) keeps the stored order. A group that does not lie within the answer is
-/// ignored, so every index the writer derives from it is below `count`.
+// `write_answers` masks address indexes with MAX_ADDRS - 1.
+const _: () = assert!(MAX_ADDRS.is_power_of_two());
+
+/// The order of the answer's addresses for this client: with a weighted first answer, the order
+/// of the group the client's subnet hashes to (see `FirstChoice`), else the stored order.
 #[inline(always)]
-fn first_group(pkt: &Packet, f: &Frame, entry: &MapEntry) -> (usize, usize) {
+fn answer_order(pkt: &Packet, f: &Frame, entry: &MapEntry) -> [u8; MAX_ADDRS] {
     if entry.first.groups == 0 {
-        return (0, 0);
+        return STORED_ORDER;
     }
     let bucket = if f.ipv6 {
         pkt.read(f.l3 + offset_of!(Ipv6Hdr, src_addr)).map(client_bucket_v6)
     } else {
         pkt.read(f.l3 + offset_of!(Ipv4Hdr, src_addr)).map(client_bucket_v4)
     };
-    let Some(bucket) = bucket else {
-        return (0, 0);
-    };
-    let (start, len) = entry.first.group_for(bucket);
-    if start + len > entry.count as usize { (0, 0) } else { (start, len) }
+    match bucket {
+        Some(bucket) => entry.first.order_for(bucket, entry.count as usize),
+        None => STORED_ORDER,
+    }
 }
 
 /// The view's own answer set, else the default view's. The entry must hold the question's name:
@@ -186,7 +187,7 @@ fn write_response(
     f: &Frame,
     q: &Question,
     entry: &MapEntry,
-    first: (usize, usize),
+    order: [u8; MAX_ADDRS],
     config: &XdpConfig,
     dns_len: usize,
 ) -> Option<()> {
@@ -217,7 +218,7 @@ fn write_response(
     // Type and class stay as the query had them; answers and OPT follow.
     let answers_at = f.dns + q.end();
     let mut tail_sum = q.qtype as u64 + CLASS_IN as u64 + entry.answer_sum as u64;
-    write_answers(pkt, answers_at, q.qtype, entry, first)?;
+    write_answers(pkt, answers_at, q.qtype, entry, order)?;
     if let Some(dnssec_ok) = q.edns_do {
         let opt = opt_record(config.edns_udp_payload, dnssec_ok);
         pkt.write(answers_at + count * record_len(q.qtype), opt)?;
@@ -252,16 +253,17 @@ fn dns_header(q: &Question, count: usize) -> [u16; 6] {
 }
 
 /// Writes the answer records straight into the frame, each at a constant size so every store is
-/// bounds-checked; the group `first` (start, len) goes first. Records have an even length, so
+/// bounds-checked, in `order` (positions to address indexes). Records have an even length, so
 /// their order does not change the entry's checksum sum.
 #[inline(always)]
-fn write_answers(pkt: &Packet, start: usize, qtype: u16, entry: &MapEntry, first: (usize, usize)) -> Option<()> {
+fn write_answers(pkt: &Packet, start: usize, qtype: u16, entry: &MapEntry, order: [u8; MAX_ADDRS]) -> Option<()> {
     let fixed = record_prefix(qtype, entry.ttl);
     for i in 0..MAX_ADDRS {
         if i >= entry.count as usize {
             break;
         }
-        let addr = entry.addrs.get(answer_source(i, first.0, first.1))?;
+        // Masked to the array: an index the verifier can bound without a branch.
+        let addr = &entry.addrs[order[i] as usize & (MAX_ADDRS - 1)];
         if qtype == QTYPE_AAAA {
             pkt.write_pair(start + i * record_len(QTYPE_AAAA), &fixed, addr)?;
         } else {

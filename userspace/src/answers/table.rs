@@ -5,7 +5,7 @@ use std::{collections::HashMap, net::IpAddr};
 
 use hickory_proto::{rr::Name, serialize::binary::BinEncodable};
 use switchyard_common::{
-    CLIENT_PREFIX_V4, CLIENT_PREFIX_V6, DEFAULT_VIEW, FirstChoice, QTYPE_A, QTYPE_AAAA, answer_source,
+    CLIENT_PREFIX_V4, CLIENT_PREFIX_V6, DEFAULT_VIEW, FirstChoice, MAX_ADDRS, QTYPE_A, QTYPE_AAAA, STORED_ORDER,
     client_bucket_v4, client_bucket_v6,
 };
 
@@ -42,8 +42,8 @@ impl AnswerSet {
     /// The addresses in the order `client` (its address or ECS subnet) gets them: the group its
     /// subnet hashes to first, then the others in stored order, as the XDP program writes them.
     pub fn ordered_for(&self, client: IpAddr) -> impl Iterator<Item = &IpAddr> {
-        let (start, len) = self.first_group(client);
-        (0..self.addrs.len()).map(move |i| &self.addrs[answer_source(i, start, len)])
+        let order = self.order_for(client);
+        (0..self.addrs.len()).map(move |i| &self.addrs[order[i] as usize])
     }
 
     /// Whether the order depends on the client's subnet.
@@ -51,16 +51,15 @@ impl AnswerSet {
         self.first.groups > 0
     }
 
-    fn first_group(&self, client: IpAddr) -> (usize, usize) {
+    fn order_for(&self, client: IpAddr) -> [u8; MAX_ADDRS] {
         if !self.is_weighted() {
-            return (0, 0);
+            return STORED_ORDER;
         }
         let bucket = match super::views::canonical(client) {
             IpAddr::V4(v4) => client_bucket_v4(v4.octets()),
             IpAddr::V6(v6) => client_bucket_v6(v6.octets()),
         };
-        let (start, len) = self.first.group_for(bucket);
-        if start + len > self.addrs.len() { (0, 0) } else { (start, len) }
+        self.first.order_for(bucket, self.addrs.len())
     }
 }
 
