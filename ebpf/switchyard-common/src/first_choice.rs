@@ -45,11 +45,13 @@ impl FirstChoice {
         FirstChoice { bounds: [0; MAX_ADDRS], orders: [STORED_ORDER; MAX_ADDRS], groups: 0, _pad: [0; 7] };
 
     /// From `(start, len, weight)` per group; groups of weight 0 are never first. `None` when
-    /// there are more than `MAX_ADDRS` groups of weight above 0, or none.
+    /// there are more than `MAX_ADDRS` groups of weight above 0, or none, or a group reaches
+    /// beyond the first `MAX_ADDRS` addresses (the orders cover those).
     pub fn new(groups: &[(u8, u8, u32)]) -> Option<FirstChoice> {
         let total: u64 = groups.iter().map(|&(_, _, weight)| u64::from(weight)).sum();
         let weighted = groups.iter().filter(|&&(_, len, weight)| weight > 0 && len > 0);
-        if total == 0 || weighted.clone().count() > MAX_ADDRS {
+        let beyond = groups.iter().any(|&(start, len, _)| usize::from(start) + usize::from(len) > MAX_ADDRS);
+        if total == 0 || beyond || weighted.clone().count() > MAX_ADDRS {
             return None;
         }
         let mut choice = FirstChoice::NONE;
@@ -163,6 +165,7 @@ mod tests {
         assert_eq!(choice.order_for(BUCKETS - 1, 4)[..4], [3, 0, 1, 2]);
         assert_eq!(choice.order_for(BUCKETS - 1, 3), STORED_ORDER, "a group beyond the answer is ignored");
         assert!(FirstChoice::new(&[(0, 1, 0)]).is_none());
+        assert!(FirstChoice::new(&[(0, 4, 1), (4, 5, 1)]).is_none(), "a group beyond the eighth address");
     }
 
     #[test]

@@ -43,7 +43,8 @@ impl AnswerSet {
     /// subnet hashes to first, then the others in stored order, as the XDP program writes them.
     pub fn ordered_for(&self, client: IpAddr) -> impl Iterator<Item = &IpAddr> {
         let order = self.order_for(client);
-        (0..self.addrs.len()).map(move |i| &self.addrs[order[i] as usize])
+        // Orders cover the first MAX_ADDRS positions (all XDP answers); any further ones stay.
+        (0..self.addrs.len()).map(move |i| &self.addrs[order.get(i).map_or(i, |&index| index as usize)])
     }
 
     /// Whether the order depends on the client's subnet.
