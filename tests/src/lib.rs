@@ -11,6 +11,7 @@ pub mod fault_proxy;
 pub mod frames;
 pub mod haproxy;
 pub mod http_server;
+pub mod key_file;
 pub mod lab;
 pub mod link;
 pub mod netns;

@@ -3,7 +3,6 @@
 //! sqlite3 shell, a separate program, the way an operator's tools would.
 
 use std::{
-    os::unix::fs::PermissionsExt,
     path::{Path, PathBuf},
     process::Command,
     time::{Duration, Instant},
@@ -42,9 +41,7 @@ impl SyncLab {
         let site = |name: &'static str, host: u8| {
             let db = dir.path().join(format!("{name}.db"));
             sqlite(&db, SCHEMA);
-            let key = dir.path().join(format!("{name}.key"));
-            std::fs::write(&key, format!("{KEY}\n")).unwrap();
-            std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+            let key = crate::key_file::write(dir.path(), &format!("{name}.key"), KEY).unwrap();
             Site {
                 name,
                 ns: Netns::new(&format!("sy{name}")),

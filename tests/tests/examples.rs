@@ -5,7 +5,7 @@
 //! checks), then run `switchyard check` on copies with XDP mode "off" (which skips the
 //! interface check) and the key path pointing at a key made here.
 
-use std::{os::unix::fs::PermissionsExt, path::Path, process::Command};
+use std::{path::Path, process::Command};
 
 use switchyard::config::Config;
 use switchyard_tests::daemon::binary;
@@ -27,9 +27,7 @@ fn examples_parse_and_validate() {
 #[test]
 fn switchyard_check_accepts_the_examples() {
     let dir = tempfile::tempdir().unwrap();
-    let key = dir.path().join("peer.key");
-    std::fs::write(&key, "0123456789abcdef0123456789abcdef").unwrap();
-    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let key = switchyard_tests::key_file::write(dir.path(), "peer.key", "0123456789abcdef0123456789abcdef").unwrap();
     for name in EXAMPLES {
         let text = std::fs::read_to_string(examples_dir().join(name)).unwrap();
         assert!(text.contains("mode = \"auto\"") && text.contains("/etc/switchyard/peer.key"), "{name} changed shape");

@@ -4,7 +4,6 @@
 
 use std::{
     net::SocketAddr,
-    os::unix::fs::PermissionsExt,
     path::{Path, PathBuf},
     time::{Duration, Instant},
 };
@@ -23,12 +22,8 @@ use switchyard_tests::{
 /// Heartbeat link between the two DNS servers: a is .1, b is .2.
 const LINK_SUBNET: u8 = 34;
 
-/// A private (0600) key file.
 fn key_file(dir: &Path, name: &str, secret: &str) -> PathBuf {
-    let path = dir.join(name);
-    std::fs::write(&path, format!("{secret}\n")).unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
-    path
+    switchyard_tests::key_file::write(dir, name, secret).unwrap()
 }
 
 struct Lab {

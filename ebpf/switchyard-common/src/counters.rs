@@ -86,14 +86,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_counter_has_its_own_slot_and_name() {
-        for (slot, counter) in Counter::ALL.iter().enumerate() {
-            assert_eq!(*counter as usize, slot, "{counter:?}");
-        }
+    fn every_counter_has_its_own_name() {
+        // Slots follow the list by construction; the names are written by hand.
         let mut names: Vec<&str> = Counter::ALL.iter().map(|c| c.name()).collect();
         names.sort_unstable();
         names.dedup();
         assert_eq!(names.len(), Counter::COUNT);
-        assert_eq!(Counter::PassHashCollision.name(), "pass_hash_collision");
     }
 }

@@ -32,9 +32,6 @@ pub fn respond(ctx: &XdpContext) -> Result<Counter, Counter> {
         Some(c) if c.flags & FLAG_ENABLED != 0 => *c,
         _ => return Err(Counter::PassDisabled),
     };
-    if !liveness::daemon_alive(&config) {
-        return Err(Counter::PassStale);
-    }
     let frame = query::frame(ctx, config.dns_port)?;
     addressed::to_this_host(ctx, &frame)?;
     let scratch = maps::scratch().ok_or(Counter::PassDisabled)?;
@@ -42,6 +39,10 @@ pub fn respond(ctx: &XdpContext) -> Result<Counter, Counter> {
     scratch.key.view =
         if config.flags & FLAG_HAS_VIEWS != 0 { client_view(&Packet::new(ctx), &frame) } else { DEFAULT_VIEW };
     let entry = lookup(scratch)?;
+    // Checked only for a query it would answer: the stamp changes nothing for the rest.
+    if !liveness::daemon_alive(&config) {
+        return Err(Counter::PassStale);
+    }
     let count = entry.count as usize;
     if count == 0 || count > MAX_ADDRS {
         return Err(Counter::PassMiss);

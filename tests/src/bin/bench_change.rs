@@ -10,7 +10,6 @@
 
 use std::{
     net::SocketAddr,
-    os::unix::fs::PermissionsExt,
     process::ExitCode,
     sync::{
         Arc,
@@ -132,9 +131,7 @@ fn run() -> Result<(), String> {
     }
     let qps = report::env_number("SWITCHYARD_BENCH_QPS", 20_000)?;
     let keys = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let key = keys.path().join("peer.key");
-    std::fs::write(&key, "shared-peer-key-0123456789abcdef\n").map_err(|e| e.to_string())?;
-    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).map_err(|e| e.to_string())?;
+    let key = switchyard_tests::key_file::write(keys.path(), "peer.key", "shared-peer-key-0123456789abcdef")?;
     let pair = Pair::new(SUBNET);
     let site_b = Netns::new("syb");
     link::join(&pair.server, &site_b, LINK_SUBNET);

@@ -6,7 +6,6 @@
 
 use std::{
     net::SocketAddr,
-    os::unix::fs::PermissionsExt,
     process::ExitCode,
     time::{Duration, Instant},
 };
@@ -45,9 +44,7 @@ fn run() -> Result<(), String> {
     }
     let trials = report::env_number("SWITCHYARD_BENCH_TRIALS", 20)? as usize;
     let keys = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let key = keys.path().join("peer.key");
-    std::fs::write(&key, "shared-peer-key-0123456789abcdef\n").map_err(|e| e.to_string())?;
-    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).map_err(|e| e.to_string())?;
+    let key = switchyard_tests::key_file::write(keys.path(), "peer.key", "shared-peer-key-0123456789abcdef")?;
 
     let pair = Pair::new(SUBNET);
     let site_b = Netns::new("syb");

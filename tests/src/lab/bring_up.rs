@@ -1,10 +1,5 @@
 //! The whole lab: topology, both sites with their DNS servers, keys and files in one temp dir.
 
-use std::{
-    os::unix::fs::PermissionsExt,
-    path::{Path, PathBuf},
-};
-
 use super::{
     addresses::{SITE_A, SITE_B, SitePlan},
     site::{Site, SiteFiles},
@@ -24,8 +19,8 @@ impl Lab {
     /// Brings everything up; the DNS servers keep the sites' `items` tables in step.
     pub fn new() -> Result<Lab, String> {
         let dir = tempfile::Builder::new().prefix("switchyard-lab").tempdir().map_err(|e| e.to_string())?;
-        let peer_key = key_file(dir.path(), "peer.key", "lab-peer-key-0123456789abcdef")?;
-        let sync_key = key_file(dir.path(), "sync.key", "lab-sync-key-0123456789abcdef")?;
+        let peer_key = crate::key_file::write(dir.path(), "peer.key", "lab-peer-key-0123456789abcdef")?;
+        let sync_key = crate::key_file::write(dir.path(), "sync.key", "lab-sync-key-0123456789abcdef")?;
         let topology = Topology::new()?;
         let files = SiteFiles { dir: dir.path(), peer_key: &peer_key, sync_key: Some(sync_key.as_path()) };
         let mut a = Site::new(&topology.site_a, SITE_A, &files)?;
@@ -56,12 +51,4 @@ impl Lab {
 fn tail(text: &str, lines: usize) -> String {
     let all: Vec<&str> = text.lines().collect();
     all[all.len().saturating_sub(lines)..].iter().map(|l| format!("{l}\n")).collect()
-}
-
-/// A private (0600) key file, as the daemon requires.
-fn key_file(dir: &Path, name: &str, secret: &str) -> Result<PathBuf, String> {
-    let path = dir.join(name);
-    std::fs::write(&path, format!("{secret}\n")).map_err(|e| e.to_string())?;
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).map_err(|e| e.to_string())?;
-    Ok(path)
 }

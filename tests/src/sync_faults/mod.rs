@@ -139,9 +139,7 @@ impl Lab {
     fn site(dir: &Path, i: usize) -> Site {
         let db = dir.join(format!("{}.db", SITES[i]));
         crate::sync_lab::sqlite(&db, SCHEMA);
-        let key = dir.join(format!("{}.key", SITES[i]));
-        std::fs::write(&key, format!("{KEY}\n")).unwrap();
-        std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+        let key = crate::key_file::write(dir, &format!("{}.key", SITES[i]), KEY).unwrap();
         let config = site_config(i, &db, &key);
         Site { db, config, daemon: None, gate: Arc::new(Gate { open: AtomicBool::new(true) }) }
     }

@@ -16,7 +16,7 @@ pub mod sockets;
 mod start;
 pub mod zone_serials;
 
-use std::{path::PathBuf, sync::Arc, time::Duration};
+use std::{path::PathBuf, sync::Arc};
 
 use anyhow::Context;
 use tokio::{
@@ -87,8 +87,6 @@ pub struct Daemon {
     /// Every socket listened on, for a successor.
     registry: Arc<sockets::Registry>,
     hangup: Signal,
-    /// Re-evaluating once per probe interval lets load/RTT ordering holds run out.
-    tick: Duration,
 }
 
 impl Daemon {
@@ -160,7 +158,6 @@ impl Daemon {
         info!(instance = %config.server.instance, port = config.server.dns_port, "ready");
         let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
 
-        let tick = ProbeSettings::default().with(config.probe).interval;
         Ok(Daemon {
             path,
             reloadable,
@@ -180,7 +177,6 @@ impl Daemon {
             handoffs,
             registry,
             hangup,
-            tick,
         })
     }
 
@@ -195,9 +191,12 @@ impl Daemon {
             // on the (possibly new) monitor: answers stay in place meanwhile.
             let monitor = self.reloadable.monitor.load_full();
             let explain = |site: &str| monitor.explain(site);
+            // Re-evaluating once per probe interval lets load/RTT ordering holds run out; read
+            // from the current config, so a reload's new interval applies.
+            let tick = ProbeSettings::default().with(self.reloadable.config.load().probe).interval;
             let request = tokio::select! {
                 () = &mut shutdown => return Ok(Stop::Signal),
-                r = self.answers.run(monitor.subscribe(), &explain, self.datapath.as_mut(), self.tick) => return r.context("control loop stopped").map(|()| Stop::Signal),
+                r = self.answers.run(monitor.subscribe(), &explain, self.datapath.as_mut(), tick) => return r.context("control loop stopped").map(|()| Stop::Signal),
                 Some(request) = self.reloads.recv() => request,
                 Some(stream) = self.handoffs.recv() => match self.hand_off(stream).await {
                     Some(stream) => return Ok(Stop::HandedOff(stream)),

@@ -115,7 +115,7 @@ impl Authority {
             (ResponseCode::NotAuth, Outcome::NotAuth)
         } else if query.metadata.op_code != OpCode::Query {
             (ResponseCode::NotImp, Outcome::NotImp)
-        } else if query.queries.len() != 1 || !client_subnet::well_formed(request) {
+        } else if query.queries.len() != 1 || (subnet_option(query).is_some() && !client_subnet::well_formed(request)) {
             // RFC 7871 6: a malformed Client Subnet option is refused, never echoed.
             (ResponseCode::FormErr, Outcome::FormErr)
         } else {
@@ -146,11 +146,14 @@ impl Authority {
         response.metadata.authoritative = true;
 
         let name = wire_name(qname);
-        let (view, scope) = self.locality(&served, query, client, &name);
+        let subnet = subnet_option(query);
+        let addr = subnet.map_or(client, |s| s.addr());
+        let (view, scope) = self.locality(&served, subnet, addr, &name);
         // RFC 7871 7.2.1: the option goes back with negative answers too.
-        self.set_subnet_scope(response, query, scope);
-        let subnet = subnet_option(query).map(|s| s.addr()).unwrap_or(client);
-        let answers = self.records(&served, zone, qname, &name, question.query_type(), (view, subnet));
+        if let (Some(subnet), Some(scope)) = (subnet, scope) {
+            echo_subnet(response, subnet, scope);
+        }
+        let answers = self.records(&served, zone, qname, &name, question.query_type(), (view, addr));
         if answers.is_empty() {
             response.add_authority(zone.negative_soa.clone());
             // Asked only now: a name with answers exists, and most queries have answers.
@@ -213,9 +216,7 @@ impl Authority {
     /// carries one (RFC 7871), else the source address. The scope covers exactly the addresses
     /// that get the same view (0 for a name answered alike in every view), so a resolver never
     /// reuses the answer for a client of another view, whatever subnet length it sent.
-    fn locality(&self, served: &Served, query: &Message, client: IpAddr, name: &[u8]) -> (u32, Option<u8>) {
-        let subnet = subnet_option(query);
-        let addr = subnet.map(|s| s.addr()).unwrap_or(client);
+    fn locality(&self, served: &Served, subnet: Option<&ClientSubnet>, addr: IpAddr, name: &[u8]) -> (u32, Option<u8>) {
         let matched = served.views.lookup(addr);
         let view = matched.map(|(v, _)| v).unwrap_or(DEFAULT_VIEW);
         let scope = subnet.map(|s| {
@@ -225,14 +226,6 @@ impl Authority {
             by_view.max(served.table.weighted_prefix(name, &served.views, s.addr()))
         });
         (view, scope)
-    }
-
-    fn set_subnet_scope(&self, response: &mut Message, query: &Message, scope: Option<u8>) {
-        let (Some(scope), Some(subnet), Some(edns)) = (scope, subnet_option(query), response.edns.as_mut()) else {
-            return;
-        };
-        let echoed = ClientSubnet::new(subnet.addr(), subnet.source_prefix(), scope);
-        edns.options_mut().insert(EdnsOption::Subnet(echoed));
     }
 
     /// Our OPT record: our payload size, version 0, the query's DO bit.
@@ -324,6 +317,14 @@ fn unsigned_badkey(query: &Message) -> Option<Record<TSIG>> {
     let mut record = Record::from_rdata(key, 0, tsig);
     record.dns_class = DNSClass::ANY;
     Some(record)
+}
+
+/// Our OPT record carries the query's Client Subnet back with the scope the answer holds for.
+fn echo_subnet(response: &mut Message, subnet: &ClientSubnet, scope: u8) {
+    if let Some(edns) = response.edns.as_mut() {
+        let echoed = ClientSubnet::new(subnet.addr(), subnet.source_prefix(), scope);
+        edns.options_mut().insert(EdnsOption::Subnet(echoed));
+    }
 }
 
 fn subnet_option(query: &Message) -> Option<&ClientSubnet> {

@@ -10,7 +10,7 @@ use crate::health::config::CheckKind;
 use crate::health::exec_probe::ExecResult;
 use crate::health::haproxy::{BackendView, ServerView, StatsPage, check_passes, status_is_up};
 use crate::health::outcome::ProbeOutcome;
-use crate::health::site_runtime::{CheckRole, SiteRuntime};
+use crate::health::site_runtime::{CheckRole, CheckRuntime, SiteRuntime};
 use crate::health::tracker::Transition;
 use crate::site::SiteMap;
 
@@ -37,15 +37,25 @@ impl Shared {
     }
 
     pub fn record(&self, slot: CheckSlot, outcome: ProbeOutcome) {
+        self.record_with_load(slot, outcome, None);
+    }
+
+    /// An external check's result, and the load it reported.
+    pub fn record_exec(&self, slot: CheckSlot, result: ExecResult) {
+        self.record_with_load(slot, result.outcome, Some(result.load));
+    }
+
+    /// One probe's result under one lock; `load` replaces a web server's reported load.
+    fn record_with_load(&self, slot: CheckSlot, outcome: ProbeOutcome, load: Option<Option<u32>>) {
         let mut sites = self.lock();
         match slot {
             CheckSlot::Server { site, server } => {
                 let runtime = &mut sites[site];
                 let check = &mut runtime.servers[server];
-                let cause = outcome.describe();
-                if let Some(change) = check.record(outcome) {
-                    log_change(&runtime.name, "web server", &check.name, change, &cause);
+                if let Some(load) = load {
+                    check.reported_load = load;
                 }
+                record_logged(&runtime.name, "web server", check, outcome);
                 self.refresh(runtime);
             }
             CheckSlot::Database { site } => {
@@ -53,21 +63,10 @@ impl Shared {
                 let Some(check) = runtime.database.as_mut().and_then(|db| db.page.as_mut()) else {
                     return;
                 };
-                let cause = outcome.describe();
-                if let Some(change) = check.tracker.record(outcome) {
-                    log_change(&runtime.name, "database page", &check.name, change, &cause);
-                }
+                record_logged(&runtime.name, "database page", check, outcome);
                 self.refresh(runtime);
             }
         }
-    }
-
-    /// An external check's result, and the load it reported.
-    pub fn record_exec(&self, slot: CheckSlot, result: ExecResult) {
-        if let CheckSlot::Server { site, server } = slot {
-            self.lock()[site].servers[server].reported_load = result.load;
-        }
-        self.record(slot, result.outcome);
     }
 
     /// Applies one HAProxy stats fetch to the fetch check, to every server of the site checked
@@ -86,26 +85,17 @@ impl Shared {
             Ok((_, latency)) => ProbeOutcome::Ok { latency: *latency },
             Err(cause) => ProbeOutcome::failed(cause.clone()),
         };
-        let cause = fetch_outcome.describe();
-        if let Some(change) = fetch.tracker.record(fetch_outcome) {
-            log_change(&runtime.name, "haproxy stats", &fetch.name, change, &cause);
-        }
+        record_logged(&runtime.name, "haproxy stats", fetch, fetch_outcome);
         runtime.haproxy_load = web.as_ref().ok().and_then(|(view, _)| view.load);
         for check in runtime.servers.iter_mut().filter(|s| s.kind == CheckRole::Server(CheckKind::Haproxy)) {
             let (outcome, seen) = haproxy_server_outcome(&web, &check.target);
             check.haproxy_servers = seen;
-            let cause = outcome.describe();
-            if let Some(change) = check.record(outcome) {
-                log_change(&runtime.name, "web server", &check.name, change, &cause);
-            }
+            record_logged(&runtime.name, "web server", check, outcome);
         }
         if let Some(check) = runtime.database.as_mut().and_then(|db| db.haproxy.as_mut()) {
             let (outcome, seen) = database_backend_outcome(&fetched, &check.target);
             check.haproxy_servers = seen;
-            let cause = outcome.describe();
-            if let Some(change) = check.tracker.record(outcome) {
-                log_change(&runtime.name, "database (haproxy)", &check.name, change, &cause);
-            }
+            record_logged(&runtime.name, "database (haproxy)", check, outcome);
         }
         self.refresh(runtime);
     }
@@ -141,6 +131,14 @@ impl Shared {
                 true
             }
         });
+    }
+}
+
+/// Feeds one result to `check` (inverted if it is) and logs a change of its state.
+fn record_logged(site: &str, what: &str, check: &mut CheckRuntime, outcome: ProbeOutcome) {
+    let cause = outcome.describe();
+    if let Some(change) = check.record(outcome) {
+        log_change(site, what, &check.name, change, &cause);
     }
 }
 

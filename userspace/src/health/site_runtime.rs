@@ -188,8 +188,9 @@ impl SiteRuntime {
         let up_servers = || self.servers.iter().filter(|s| s.tracker.is_up());
         let enough_up = up_servers().count() >= self.servers_needed;
         let database_ok = self.database.as_ref().is_none_or(DatabaseRuntime::is_up);
-        let reported: Vec<u32> = up_servers().filter_map(|s| s.reported_load).collect();
-        let reported_load = (!reported.is_empty()).then(|| reported.iter().sum::<u32>() / reported.len() as u32);
+        let (sum, count) =
+            up_servers().filter_map(|s| s.reported_load).fold((0u64, 0u64), |(s, n), l| (s + u64::from(l), n + 1));
+        let reported_load = (count > 0).then(|| (sum / count) as u32);
         SiteState {
             available: enough_up && database_ok,
             load: self.static_load.or(self.haproxy_load).or(reported_load).unwrap_or(0),
