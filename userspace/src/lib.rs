@@ -17,6 +17,7 @@ pub mod config;
 pub mod daemon;
 pub mod dns;
 pub mod health;
+pub mod json_file;
 pub mod local_addresses;
 pub mod operator;
 pub mod peers;

@@ -23,13 +23,9 @@ pub fn sync_status(target: &Target, json: bool) -> Result<(), CliError> {
         Response::SyncStatus(s) if json => {
             println!("{}", serde_json::to_string(&s).expect("serialisable"))
         }
-        Response::SyncStatus(s) => print!("{}", sync_status_table::render(&s, wall_clock_ms())),
+        Response::SyncStatus(s) => print!("{}", sync_status_table::render(&s, crate::sync::wall_now_ms())),
         Response::Error(e) => return Err(CliError::Refused(e)),
         other => return Err(CliError::UnexpectedAnswer(format!("{other:?}"))),
     }
     Ok(())
-}
-
-fn wall_clock_ms() -> f64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64() * 1000.0).unwrap_or(0.0)
 }

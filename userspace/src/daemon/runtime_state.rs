@@ -56,10 +56,7 @@ pub fn load(path: &Path) -> Option<RuntimeState> {
 /// Saves `state` (stamped now) through a temporary file and a rename.
 pub fn save(path: &Path, mut state: RuntimeState) {
     state.saved_unix_ms = unix_ms();
-    let text = serde_json::to_vec(&state).expect("serialisable");
-    let tmp = path.with_extension("json.tmp");
-    let written = path.parent().map_or(Ok(()), std::fs::create_dir_all).and_then(|()| std::fs::write(&tmp, text));
-    if let Err(e) = written.and_then(|()| std::fs::rename(&tmp, path)) {
+    if let Err(e) = crate::json_file::write_atomically(path, &state) {
         warn!(file = %path.display(), error = %e, "runtime state not saved");
     }
 }

@@ -43,10 +43,7 @@ pub fn load(path: &Path) -> Serials {
 }
 
 pub fn save(path: &Path, serials: &Serials) {
-    let tmp = path.with_extension("json.tmp");
-    let text = serde_json::to_vec_pretty(serials).expect("serialisable");
-    let written = path.parent().map_or(Ok(()), std::fs::create_dir_all).and_then(|()| std::fs::write(&tmp, text));
-    if let Err(e) = written.and_then(|()| std::fs::rename(&tmp, path)) {
+    if let Err(e) = crate::json_file::write_atomically(path, serials) {
         warn!(file = %path.display(), error = %e, "zone serials not saved");
     }
 }

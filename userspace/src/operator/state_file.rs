@@ -20,12 +20,5 @@ pub fn load(path: &Path) -> Result<OperatorState, StateFileError> {
 }
 
 pub fn save(path: &Path, state: &OperatorState) -> Result<(), StateFileError> {
-    let fail = |source: std::io::Error| StateFileError::Save { path: path.into(), source };
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(fail)?;
-    }
-    let tmp = path.with_extension("json.tmp");
-    let text = serde_json::to_vec_pretty(state).expect("serialisable");
-    std::fs::write(&tmp, text).map_err(fail)?;
-    std::fs::rename(&tmp, path).map_err(fail)
+    crate::json_file::write_atomically(path, state).map_err(|source| StateFileError::Save { path: path.into(), source })
 }

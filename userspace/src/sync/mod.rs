@@ -113,6 +113,7 @@ mod digest;
 mod endpoint;
 mod error;
 mod hlc;
+pub use hlc::wall_now_ms;
 mod inbound;
 mod incarnation;
 mod log_limit;
