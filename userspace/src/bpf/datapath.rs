@@ -328,17 +328,17 @@ impl Datapath {
     ) -> Result<(), DatapathError> {
         let map = self.ebpf.map_mut(name).expect("loaded");
         let mut trie: LpmTrie<_, [u8; N], u32> = LpmTrie::try_from(map).map_err(|e| DatapathError::Map(name, e))?;
-        let present: Vec<(u32, [u8; N], u32)> =
-            trie.iter().filter_map(Result::ok).map(|(key, id)| (key.prefix_len(), key.data(), id)).collect();
-        for (len, addr, id) in &wanted {
-            if !present.contains(&(u32::from(*len), *addr, *id)) {
-                trie.insert(&PrefixKey::new(u32::from(*len), *addr), id, 0).map_err(|e| DatapathError::Map(name, e))?;
+        let present: std::collections::BTreeMap<(u32, [u8; N]), u32> =
+            trie.iter().filter_map(Result::ok).map(|(key, id)| ((key.prefix_len(), key.data()), id)).collect();
+        let wanted: std::collections::BTreeMap<(u32, [u8; N]), u32> =
+            wanted.into_iter().map(|(len, addr, id)| ((u32::from(len), addr), id)).collect();
+        for (&(len, addr), id) in &wanted {
+            if present.get(&(len, addr)) != Some(id) {
+                trie.insert(&PrefixKey::new(len, addr), id, 0).map_err(|e| DatapathError::Map(name, e))?;
             }
         }
-        for (len, addr, _) in present {
-            if !wanted.iter().any(|(l, a, _)| u32::from(*l) == len && *a == addr) {
-                trie.remove(&PrefixKey::new(len, addr)).map_err(|e| DatapathError::Map(name, e))?;
-            }
+        for &(len, addr) in present.keys().filter(|key| !wanted.contains_key(key)) {
+            trie.remove(&PrefixKey::new(len, addr)).map_err(|e| DatapathError::Map(name, e))?;
         }
         Ok(())
     }
