@@ -155,11 +155,7 @@ impl AnswerTable {
     /// The client prefix length a weighted first answer for this name depends on (/24 or /56,
     /// what the choice hashes), 0 when no view's answer is weighted.
     pub fn weighted_prefix(&self, name: &[u8], views: &Views, client: IpAddr) -> u8 {
-        let weighted = std::iter::once(DEFAULT_VIEW).chain(views.ids.iter().map(|(_, id)| *id)).any(|view| {
-            [QTYPE_A, QTYPE_AAAA].into_iter().any(|qtype| {
-                self.entries.get(&AnswerKey { view, qtype, name: name.to_vec() }).is_some_and(AnswerSet::is_weighted)
-            })
-        });
+        let weighted = self.sets_named(name, views).any(|(_, set)| set.is_weighted());
         match (weighted, super::views::canonical(client)) {
             (false, _) => 0,
             (true, IpAddr::V4(_)) => (CLIENT_PREFIX_V4 * 8) as u8,
@@ -168,13 +164,21 @@ impl AnswerTable {
     }
 
     /// Whether any view has its own answers for this name (then the answer depends on locality).
-    /// A few direct lookups, one per view and type: no scan of the table.
     pub fn has_view_specific(&self, name: &[u8], views: &Views) -> bool {
-        views.ids.iter().map(|(_, id)| *id).any(|view| {
-            [QTYPE_A, QTYPE_AAAA]
-                .into_iter()
-                .any(|qtype| self.entries.contains_key(&AnswerKey { view, qtype, name: name.to_vec() }))
-        })
+        self.sets_named(name, views).any(|(view, _)| view != DEFAULT_VIEW)
+    }
+
+    /// The answer sets this name has, per view (the default one first) and type: a few direct
+    /// lookups with one key, no scan of the table.
+    fn sets_named<'a>(&'a self, name: &[u8], views: &'a Views) -> impl Iterator<Item = (u32, &'a AnswerSet)> + 'a {
+        let mut key = AnswerKey { view: DEFAULT_VIEW, qtype: QTYPE_A, name: name.to_vec() };
+        std::iter::once(DEFAULT_VIEW)
+            .chain(views.ids.iter().map(|(_, id)| *id))
+            .flat_map(|view| [QTYPE_A, QTYPE_AAAA].map(move |qtype| (view, qtype)))
+            .filter_map(move |(view, qtype)| {
+                (key.view, key.qtype) = (view, qtype);
+                self.entries.get(&key).map(|set| (view, set))
+            })
     }
 }
 
