@@ -74,9 +74,9 @@ fn bind_error(listen: SocketAddr, e: std::io::Error) -> ReloadError {
 }
 
 /// A started peer service, its bridge and a copy of its socket for the registry.
-struct Started {
-    handle: Arc<PeerHandle>,
-    bridge: HealthBridge,
+pub(super) struct Started {
+    pub(super) handle: Arc<PeerHandle>,
+    pub(super) bridge: HealthBridge,
     socket: UdpSocket,
 }
 
@@ -146,7 +146,9 @@ async fn bind_and_start(
 }
 
 /// The peer service of `config` on `socket`, going on from `saved`, and its bridge.
-async fn start(
+/// Starts heartbeats on `socket` from what `saved` knew of the peers, and the bridge that
+/// sends our site's state out and sets the remote sites from theirs (at start and by reload).
+pub(super) async fn start(
     config: &Config,
     socket: UdpSocket,
     saved: &[SavedPeer],

@@ -27,8 +27,7 @@ use crate::{
     config::{Config, XdpMode},
     health::HealthMonitor,
     operator::{self, OperatorState, Versioned},
-    peers::{HealthBridge, PeerHandle, PeerService, SavedPeer},
-    site::SiteState,
+    peers::{HealthBridge, PeerHandle, SavedPeer},
     sync::SyncService,
 };
 
@@ -119,25 +118,19 @@ pub async fn peers(
     (inherited, registry): (&mut Inherited, &Registry),
     saved: &[SavedPeer],
 ) -> anyhow::Result<(Option<Arc<PeerHandle>>, Option<HealthBridge>)> {
-    let Some(peers_config) = config.peers.clone() else {
+    let Some(peers_config) = &config.peers else {
         return Ok((None, None));
     };
-    let site = config.server.site.as_deref().expect("validated: [peers] needs server.site");
-    let node = config.server.node.as_deref().expect("validated: [peers] needs server.node");
-    let own = monitor.sites().get(site).copied().unwrap_or(SiteState::UNAVAILABLE);
-    let (own_tx, own_rx) = watch::channel(own);
     let listen = peers_config.listen;
     let socket = match inherited.take_udp(listen) {
         Some(socket) => socket,
         None => std::net::UdpSocket::bind(listen).with_context(|| format!("binding the peer socket {listen}"))?,
     };
     registry.add(&socket)?;
-    let handle = PeerService::start_restored(peers_config, site, node, own_rx, socket, saved)
+    let started = super::reload_peers::start(config, socket, saved, monitor, &operator)
         .await
         .context("starting peer heartbeats")?;
-    let mut bridge = HealthBridge::new(site, own_tx, operator, handle.views());
-    bridge.start(monitor, config.remote_sites());
-    Ok((Some(Arc::new(handle)), Some(bridge)))
+    Ok((Some(started.handle), Some(started.bridge)))
 }
 
 /// Database sync with the other sites, with `[sync]`.
