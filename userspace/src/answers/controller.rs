@@ -15,7 +15,7 @@ use tokio::{sync::watch, time::MissedTickBehavior};
 use tracing::{info, warn};
 
 use crate::{
-    answers::{self, AnswerStats, AnswerTable, RewriteCounters, Served, Views, Zones},
+    answers::{self, AnswerStats, AnswerTable, Change, RewriteCounters, Served, SiteCondition, Timeline, Views, Zones},
     bpf::{datapath::Datapath, writer::MapWriter},
     config::Config,
     operator::{self, OperatorState, Versioned},
@@ -40,6 +40,8 @@ pub struct AnswerController {
     rewrites: Arc<RewriteCounters>,
     /// Each service's current first site and answer changes, for the metrics.
     stats: Arc<AnswerStats>,
+    /// Site conditions and answer changes over the last hours, for the status page.
+    timeline: Arc<Timeline>,
     /// Drains, weights and overrides as last applied.
     operator: OperatorState,
     /// Keys the overrides took in the current table: written to the map as overrides.
@@ -72,6 +74,7 @@ impl AnswerController {
             map_entries: Arc::new(AtomicUsize::new(0)),
             rewrites: Arc::new(RewriteCounters::default()),
             stats: Arc::new(AnswerStats::default()),
+            timeline: Arc::new(Timeline::default()),
             operator: OperatorState::default(),
             override_keys: HashSet::new(),
             operator_feed: None,
@@ -125,6 +128,10 @@ impl AnswerController {
         self.stats.clone()
     }
 
+    pub fn timeline(&self) -> Arc<Timeline> {
+        self.timeline.clone()
+    }
+
     /// What the userspace server answers from.
     pub fn served(&self) -> Arc<ArcSwap<Served>> {
         self.served.clone()
@@ -139,6 +146,15 @@ impl AnswerController {
     /// logs each change with `cause`. Swaps a new table in (the decisions, then overrides on
     /// top) when anything changed or `force` is set. Returns whether it swapped.
     fn evaluate(&mut self, states: &SiteMap, cause: &str, force: bool) -> bool {
+        let now_ms = crate::sync::wall_now_ms() as u64;
+        for (name, state) in states {
+            let condition = match (self.operator.site(name).drained, state.available) {
+                (true, _) => SiteCondition::Drained,
+                (false, true) => SiteCondition::Up,
+                (false, false) => SiteCondition::Down,
+            };
+            self.timeline.note_site(now_ms, name, condition);
+        }
         let effective = operator::effective_sites(states, &self.operator.sites);
         let decisions = self.policy.evaluate(&effective);
         let changes = policy::diff(&self.last_decisions, &decisions);
@@ -149,6 +165,7 @@ impl AnswerController {
             let view = change.key.view.as_deref().unwrap_or("default");
             let addrs = change.decision.as_ref().map(|a| a.addrs.clone()).unwrap_or_default();
             info!(service = %change.key.service, family = ?change.key.family, view, ?addrs, cause, "answer changed");
+            self.timeline.record(now_ms, Change::answer(&change.key, change.decision.as_ref()));
         }
         let mut table = self.fixed.clone();
         table.extend(AnswerTable::from_policy(&decisions, &self.views));

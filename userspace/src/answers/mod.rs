@@ -7,6 +7,7 @@ mod rewrites;
 mod served;
 mod stats;
 mod table;
+mod timeline;
 mod views;
 mod zones;
 
@@ -15,5 +16,6 @@ pub use rewrites::RewriteCounters;
 pub use served::Served;
 pub use stats::{AnswerStats, ServiceAnswer};
 pub use table::{AnswerKey, AnswerSet, AnswerTable, wire_name};
+pub use timeline::{Change, Event, SiteCondition, Timeline, TimelineSnapshot, WINDOW as TIMELINE_WINDOW};
 pub use views::Views;
 pub use zones::{Zone, Zones};

@@ -1,18 +1,21 @@
-//! Per-service answer state for the metrics: the site each (service, family, view) answers
-//! first, how many addresses, and how often the answer changed.
+//! Per-service answer state for the metrics and the status page: the sites and addresses each
+//! (service, family, view) answers, and how often the answer changed.
 
 use std::{
     collections::BTreeMap,
+    net::IpAddr,
     sync::{Arc, Mutex},
 };
 
+use serde::Serialize;
+
 use crate::policy::{DecisionKey, Decisions};
 
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct ServiceAnswer {
-    /// First site of the ordered list (before a weighted first answer moves one forward).
-    pub first_site: Option<Arc<str>>,
-    pub addresses: usize,
+    /// The sites answered, best first (before a weighted first answer moves one forward).
+    pub sites: Vec<Arc<str>>,
+    pub addresses: Vec<IpAddr>,
     /// Times the answer differed from the one before (since start).
     pub changes: u64,
 }
@@ -34,8 +37,8 @@ impl AnswerStats {
             if before.is_some_and(|before| before != decision) {
                 answer.changes += 1;
             }
-            answer.first_site = decision.sites.first().cloned();
-            answer.addresses = decision.addrs.len();
+            answer.sites.clone_from(&decision.sites);
+            answer.addresses.clone_from(&decision.addrs);
         }
     }
 

@@ -13,18 +13,17 @@ use std::{
     },
 };
 
-use axum::{Router, extract::State, http::header, response::IntoResponse, routing::get};
+use axum::{extract::State, http::header, response::IntoResponse, routing::get};
 use tracing::warn;
 
 use super::reloadable::Reloadable;
 use crate::{
-    answers::{AnswerStats, RewriteCounters},
+    answers::{AnswerStats, RewriteCounters, Timeline},
     bpf::counters,
     dns::counters::ServerCounters,
     health::{DatabaseSource, HealthStatus, check_passes},
     operator,
     peers::PeerHandle,
-    policy::Family,
     sync::SyncNode,
 };
 
@@ -33,14 +32,15 @@ pub struct Sources {
     pub counters: Arc<ServerCounters>,
     pub rewrites: Arc<RewriteCounters>,
     pub answers: Arc<AnswerStats>,
+    pub timeline: Arc<Timeline>,
     pub map_entries: Arc<AtomicUsize>,
     pub operator: Arc<operator::Handle>,
 }
 
-/// Serves `GET /metrics` until the task is aborted.
+/// Serves `GET /metrics` and the status page until the task is aborted.
 pub fn serve(listener: std::net::TcpListener, sources: Arc<Sources>) -> std::io::Result<tokio::task::JoinHandle<()>> {
     let listener = tokio::net::TcpListener::from_std(listener)?;
-    let router = Router::new().route("/metrics", get(metrics)).with_state(sources);
+    let router = super::status_page::routes().route("/metrics", get(metrics)).with_state(sources);
     Ok(tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, router).await {
             warn!(error = %e, "metrics server stopped");
@@ -291,17 +291,14 @@ fn answers(out: &mut Exposition, stats: &AnswerStats) {
     out.family("switchyard_answer_addresses", "gauge", "Addresses in a service's answer.");
     out.family("switchyard_answer_changes_total", "counter", "Times a service's answer changed.");
     for (key, answer) in stats.snapshot() {
-        let family = match key.family {
-            Family::A => "A",
-            Family::Aaaa => "AAAA",
-        };
+        let family = key.family.record_type();
         let view = key.view.as_deref().unwrap_or("default");
         let labels = [("service", &*key.service), ("family", family), ("view", view)];
-        if let Some(site) = &answer.first_site {
+        if let Some(site) = answer.sites.first() {
             let [service, family, view] = labels;
             out.sample("switchyard_answer_first_site", &[service, family, view, ("site", site)], 1);
         }
-        out.sample("switchyard_answer_addresses", &labels, answer.addresses);
+        out.sample("switchyard_answer_addresses", &labels, answer.addresses.len());
         out.sample("switchyard_answer_changes_total", &labels, answer.changes);
     }
 }

@@ -14,6 +14,8 @@ pub mod reloadable;
 pub mod runtime_state;
 pub mod sockets;
 mod start;
+mod status;
+mod status_page;
 pub mod zone_serials;
 
 use std::{path::PathBuf, sync::Arc};
@@ -149,6 +151,7 @@ impl Daemon {
             counters,
             rewrites: answers.rewrites(),
             answers: answers.answer_stats(),
+            timeline: answers.timeline(),
             map_entries: answers.map_entries(),
             operator,
         });

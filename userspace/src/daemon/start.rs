@@ -1,10 +1,6 @@
 //! The parts `Daemon::start` starts, one function each, in the order it starts them.
 
-use std::{
-    net::SocketAddr,
-    path::Path,
-    sync::{Arc, atomic::Ordering},
-};
+use std::{net::SocketAddr, path::Path, sync::Arc};
 
 use anyhow::Context;
 use switchyard_common::XdpConfig;
@@ -15,7 +11,7 @@ use tokio::{
 use tracing::{info, warn};
 
 use super::{
-    admin::{self, AdminState, Status},
+    admin::{self, AdminState},
     metrics::{self, Sources},
     reload::ReloadRequest,
     reloadable::Reloadable,
@@ -166,7 +162,7 @@ pub async fn metrics(
     };
     let listener = listener(address, inherited, registry)?;
     let task = metrics::serve(listener, sources).with_context(|| format!("metrics on {address}"))?;
-    info!(%address, "metrics served at /metrics");
+    info!(%address, "metrics served at /metrics, the status page at /");
     Ok(Some(task))
 }
 
@@ -189,41 +185,17 @@ fn listener(
 /// receives arrive.
 pub fn admin(
     config: &Config,
-    sources: &Sources,
+    sources: &Arc<Sources>,
     inherited: &mut Inherited,
     registry: &Registry,
 ) -> anyhow::Result<(JoinHandle<()>, mpsc::Receiver<ReloadRequest>, mpsc::Receiver<std::os::unix::net::UnixStream>)> {
     let socket = config.server.admin_socket();
-    let base = Status {
-        instance: config.server.instance.clone(),
-        xdp_mode: String::new(),
-        xdp_interfaces: vec![],
-        services: config.service.len(),
-        map_entries: 0,
-        sites: vec![],
-        peers: None,
-        site_settings: Default::default(),
-    };
-    let (status_live, map_entries, status_operator) =
-        (sources.reloadable.clone(), sources.map_entries.clone(), sources.operator.clone());
     let (reload_tx, reload_rx) = mpsc::channel(4);
     let (handoff_tx, handoff_rx) = mpsc::channel(1);
+    let status_sources = sources.clone();
     let state = Arc::new(AdminState {
         counters: sources.counters.clone(),
-        status: Box::new(move || {
-            let config = status_live.config.load();
-            let xdp_on = config.xdp.mode != XdpMode::Off;
-            Status {
-                xdp_mode: format!("{:?}", config.xdp.mode).to_lowercase(),
-                xdp_interfaces: if xdp_on { config.xdp.interfaces.clone() } else { vec![] },
-                services: config.service.len(),
-                map_entries: map_entries.load(Ordering::Relaxed),
-                sites: status_live.monitor.load().status().sites,
-                peers: status_live.peers.load().as_ref().map(|p| p.status()),
-                site_settings: status_operator.current().sites,
-                ..base.clone()
-            }
-        }),
+        status: Box::new(move || super::status::current(&status_sources)),
         reloadable: sources.reloadable.clone(),
         operator: sources.operator.clone(),
         reload: reload_tx,

@@ -16,6 +16,16 @@ pub enum Family {
     Aaaa,
 }
 
+impl Family {
+    /// The record type's name: "A" or "AAAA".
+    pub fn record_type(self) -> &'static str {
+        match self {
+            Family::A => "A",
+            Family::Aaaa => "AAAA",
+        }
+    }
+}
+
 /// Identifies one decision. `view == None` is the default view.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct DecisionKey {
