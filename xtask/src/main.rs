@@ -121,6 +121,7 @@ fn ignore_interrupt() {
 fn test() -> Result {
     build(false)?;
     packages::ensure(&packages::TESTS)?;
+    packages::ensure_lean(&packages::BROWSER)?;
     packages::ensure_lab_servers()?;
     packages::ensure_test_servers()?;
     let root = workspace_root();

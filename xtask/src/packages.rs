@@ -10,6 +10,9 @@ pub type Needs = [(&'static str, &'static str)];
 /// `ethtool` makes the veth ends that send queries put full checksums in them (see the README).
 pub const TESTS: [(&str, &str); 4] =
     [("dig", "bind9-dnsutils"), ("ip", "iproute2"), ("sqlite3", "sqlite3"), ("ethtool", "ethtool")];
+/// The status page's test drives Debian's Chromium through ChromeDriver (installed without
+/// recommended packages: a headless browser needs none of them).
+pub const BROWSER: [(&str, &str); 2] = [("chromium", "chromium"), ("chromedriver", "chromium-driver")];
 pub const LAB: [(&str, &str); 3] = [("dig", "bind9-dnsutils"), ("ip", "iproute2"), ("ethtool", "ethtool")];
 
 /// The real resolver the tests put in front of the server; its own service is kept stopped
@@ -27,13 +30,26 @@ fn has(command: &str) -> bool {
 }
 
 pub fn ensure(needs: &Needs) -> Result {
+    install_missing(needs, &[])
+}
+
+/// As `ensure`, without the packages' recommended ones.
+pub fn ensure_lean(needs: &Needs) -> Result {
+    install_missing(needs, &["--no-install-recommends"])
+}
+
+fn install_missing(needs: &Needs, options: &[&str]) -> Result {
     let missing: Vec<&str> = needs.iter().filter(|(cmd, _)| !has(cmd)).map(|(_, pkg)| *pkg).collect();
     if missing.is_empty() {
         return Ok(());
     }
     eprintln!("xtask: installing {}", missing.join(" "));
     run(Command::new("apt-get").args(["update", "-q"]))?;
-    run(Command::new("apt-get").args(["install", "-y", "-q"]).args(&missing).env("DEBIAN_FRONTEND", "noninteractive"))
+    run(Command::new("apt-get")
+        .args(["install", "-y", "-q"])
+        .args(options)
+        .args(&missing)
+        .env("DEBIAN_FRONTEND", "noninteractive"))
 }
 
 /// What `bench dnsperf` needs: the load generator, ethtool (to set up the veth ends) and the
