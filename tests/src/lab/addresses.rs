@@ -59,6 +59,8 @@ pub const WEB_PORTS: [u16; 2] = [8081, 8082];
 pub const STATS: &str = "127.0.0.1:8404";
 pub const HEARTBEAT_PORT: u16 = 5300;
 pub const SYNC_PORT: u16 = 8053;
+/// Each DNS server's metrics and status page, on its own address.
+pub const STATUS_PORT: u16 = 9153;
 
 impl SitePlan {
     pub fn other(&self) -> SitePlan {

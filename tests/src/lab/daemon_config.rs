@@ -8,7 +8,7 @@ use std::{path::Path, time::Duration};
 use switchyard::{config::fixture::ConfigText, health::ProbeSettings};
 
 use super::{
-    addresses::{DatabaseCheck, HEARTBEAT_PORT, STATS, SYNC_PORT, SitePlan, WAN_IF, WEB_PORTS},
+    addresses::{DatabaseCheck, HEARTBEAT_PORT, STATS, STATUS_PORT, SYNC_PORT, SitePlan, WAN_IF, WEB_PORTS},
     database::ITEMS,
     haproxy::{BACKEND, DB_BACKEND, TIMING},
     web::server_name,
@@ -50,8 +50,9 @@ pub struct DaemonFiles<'a> {
 pub fn config(site: &SitePlan, files: &DaemonFiles) -> String {
     let (own, other) = (site.name, site.other());
     let (node, listen) = (format!("dns-{own}1"), r#"listen = ["0.0.0.0", "::"]"#);
+    let metrics = format!("metrics = \"{}:{STATUS_PORT}\"", site.dns4);
     let mut config = ConfigText::new()
-        .server(files.instance, &[listen, &format!("site = {own:?}"), &format!("node = {node:?}")])
+        .server(files.instance, &[listen, &format!("site = {own:?}"), &format!("node = {node:?}"), &metrics])
         .xdp(WAN_IF, "native")
         .zone_with(&["ns1.example.com.", "ns2.example.com."], "")
         .table(

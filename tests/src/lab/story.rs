@@ -10,7 +10,7 @@ use std::{
 
 use super::{
     Interrupt,
-    addresses::{DatabaseCheck, SERVICE, SITE_A, SITE_B, SitePlan},
+    addresses::{DatabaseCheck, SERVICE, SITE_A, SITE_B, STATUS_PORT, SitePlan},
     bring_up::Lab,
     client_loop::ClientLoop,
     daemon_config, http,
@@ -54,6 +54,7 @@ fn steps(lab: &mut Lab, interrupt: &Interrupt, tl: &mut Timeline) -> Step {
     tl.note("client loop started: resolve at dns-a (else dns-b), GET /items from the first address that works");
 
     write_travels(lab, interrupt, tl)?;
+    status_pages(lab, tl)?;
 
     // Site A's web servers stop: HAProxy marks them down, the daemon reads that from its stats.
     let pids = lab.a.web.pids();
@@ -186,6 +187,31 @@ fn write_travels(lab: &Lab, interrupt: &Interrupt, tl: &mut Timeline) -> Step {
         check_time(started, interrupt, || format!("the write at site A ({name}) not visible at site B"))?;
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// Each DNS server's status page shows the other site's DNS server alive and the database sync
+/// with the other site.
+fn status_pages(lab: &Lab, tl: &mut Timeline) -> Step {
+    for site in [&SITE_A, &SITE_B] {
+        let other = site.other().name;
+        let address = SocketAddr::new(site.dns4.parse().unwrap(), STATUS_PORT);
+        let (code, body) = http::request_in(&lab.topology.client, "GET", address, "/status.json")?;
+        let page: serde_json::Value =
+            serde_json::from_str(&body).map_err(|e| format!("status.json at {address}: {e}"))?;
+        let peer = &page["peers"]["peers"][0];
+        let sync_peer = &page["sync"]["peers"][0];
+        if code != 200 || peer["site"] != other || peer["alive"] != true || sync_peer["site_id"] != other {
+            return Err(format!(
+                "dns-{}'s status page does not show {other} alive and synced: {code} {body}",
+                site.name
+            ));
+        }
+        tl.note(&format!(
+            "dns-{}'s status page: peer {other} alive, sync backlog {}, lag {} ms",
+            site.name, sync_peer["backlog"], sync_peer["lag_ms"]
+        ));
+    }
+    Ok(())
 }
 
 /// Asks each site's DNS server until every one answers `expected`; how long each took.
