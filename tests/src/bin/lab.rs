@@ -8,7 +8,7 @@ use std::{process::ExitCode, time::Duration};
 use switchyard_tests::{
     lab::{
         Interrupt,
-        addresses::{SERVICE, SITE_A, SITE_B},
+        addresses::{SERVICE, SITE_A, SITE_B, STATUS_PORT},
         bring_up::Lab,
         story,
         timeline::Timeline,
@@ -85,6 +85,14 @@ fn print_commands(lab: &Lab) {
     for site in [SITE_A, SITE_B] {
         println!("  ip netns exec {client} dig @{} {SERVICE} A +short", site.dns4);
     }
+    for site in [SITE_A, SITE_B] {
+        let page = format!("http://{}:{STATUS_PORT}", site.dns4);
+        println!("  ip netns exec {client} curl -s {page}/status.json   # site {}'s status page: {page}/", site.name);
+    }
+    println!(
+        "  ip netns exec {client} chromium --headless --no-sandbox --disable-gpu --screenshot=/tmp/status.png --window-size=1000,1400 http://{}:{STATUS_PORT}/",
+        SITE_A.dns4
+    );
     println!("  ip netns exec {client} curl -s http://{}/dbcheck", SITE_A.vip4);
     println!("  ip netns exec {client} curl -s -X POST 'http://{}/items?name=hello'", SITE_A.vip4);
     println!("  ip netns exec {client} curl -s http://{}/items", SITE_B.vip4);
