@@ -5,6 +5,7 @@
 pub mod answers;
 pub mod bench;
 pub mod browser;
+pub mod capture;
 pub mod client;
 pub mod daemon;
 pub mod dnsperf;

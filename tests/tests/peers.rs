@@ -11,6 +11,7 @@ use std::{
 use switchyard_tests::{
     answers::Question,
     bench::watch::Watcher,
+    capture,
     daemon::Daemon,
     link,
     netns::Netns,
@@ -424,4 +425,60 @@ fn the_peers_section_comes_and_goes_by_reload() {
     assert_eq!(status["peers"]["site"], "x");
     lab.www_from_a().wait_for(&[A, B], Duration::from_secs(3), || daemon_a.log());
     www_at_b.wait_for(&[A, B], Duration::from_secs(3), || daemon_b.log());
+}
+
+#[test]
+fn heartbeats_captured_before_a_restart_are_refused_after_it() {
+    if !have_root("heartbeats_captured_before_a_restart_are_refused_after_it") {
+        return;
+    }
+    let lab = Lab::new(49);
+    let key = key_file(lab.keys.path(), "peer.key", "shared-peer-key-0123456789abcdef");
+    // A skew limit far above the test's length: what refuses the capture must be the start nonce.
+    let lenient = |toml: String| {
+        toml.replace(
+            &format!("live_periods = {LIVE_PERIODS}"),
+            &format!("live_periods = {LIVE_PERIODS}\nmax_skew_ms = 600000"),
+        )
+    };
+    let a_peers = [("b", format!("198.18.{LINK_SUBNET}.2"))];
+    let b_peers = [("a", format!("198.18.{LINK_SUBNET}.1"))];
+    let b_config = lenient(config("b", &b_peers, &key, None));
+    let daemon_a = Daemon::start(&lab.pair.server, &lenient(config("a", &a_peers, &key, None)));
+    let daemon_b = Daemon::start(&lab.site_b, &b_config);
+    let peer_a = |daemon: &Daemon| -> serde_json::Value {
+        let status: serde_json::Value = serde_json::from_str(&daemon.cli(&["status", "--json"])).unwrap();
+        status["peers"]["peers"][0].clone()
+    };
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while peer_a(&daemon_b)["alive"] != true {
+        assert!(Instant::now() < deadline, "b never saw a alive: {}", daemon_b.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    // What a sends b on the link, while b accepts it.
+    let captured = capture::udp_payload(&lab.site_b, 5300, Duration::from_secs(2)).expect("a heartbeat from a to b");
+    drop(daemon_a);
+    drop(daemon_b);
+    let daemon_b = Daemon::start(&lab.site_b, &b_config);
+
+    // Replayed from a's address to the restarted b, a period apart.
+    let target: SocketAddr = format!("198.18.{LINK_SUBNET}.2:5300").parse().unwrap();
+    lab.pair.server.enter(|| {
+        let socket = std::net::UdpSocket::bind(format!("198.18.{LINK_SUBNET}.1:0")).unwrap();
+        for _ in 0..5 {
+            socket.send_to(&captured, target).unwrap();
+            std::thread::sleep(Duration::from_millis(PERIOD_MS));
+        }
+    });
+    let a = peer_a(&daemon_b);
+    let drops = &a["drops"];
+    assert_eq!((a["alive"].as_bool(), a["heartbeats_accepted"].as_u64()), (Some(false), Some(0)), "{a}");
+    // Authentic (not bad_mac), not stale: refused because it answers b's earlier start.
+    assert_eq!(drops["other_start"], 1, "{a}");
+    assert_eq!(drops["replayed"], 4, "the same capture again: {a}");
+    assert_eq!((drops["bad_mac"].as_u64(), drops["stale"].as_u64()), (Some(0), Some(0)), "{a}");
+    let status: serde_json::Value = serde_json::from_str(&daemon_b.cli(&["status", "--json"])).unwrap();
+    let site_a = status["sites"].as_array().unwrap().iter().find(|s| s["name"] == "a").unwrap();
+    assert_eq!(site_a["state"]["available"], false, "site a stays unavailable at b: {status}");
 }
