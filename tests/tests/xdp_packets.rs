@@ -9,7 +9,7 @@ use std::net::IpAddr;
 use hickory_proto::{op::Message, rr::RecordType};
 use switchyard::answers::wire_name;
 use switchyard::bpf::test_run::{XDP_PASS, XDP_TX};
-use switchyard_common::{MapEntry, MapKey, PackedName, QTYPE_A};
+use switchyard_common::{MapEntry, MapKey, PackedName, QTYPE_A, program_names};
 use switchyard_tests::{
     frames::{EdnsSpec, check_response, query, udp_frame},
     privileges::have_root,
@@ -413,4 +413,22 @@ fn fixed_ipv4_checksum(mut frame: Vec<u8>) -> Vec<u8> {
     let sum = header.calc_header_checksum();
     frame[14 + 10..14 + 12].copy_from_slice(&sum.to_be_bytes());
     frame
+}
+
+#[test]
+fn the_benchmark_floor_sends_the_query_back_as_its_reply() {
+    if !have_root("the_benchmark_floor_sends_the_query_back_as_its_reply") {
+        return;
+    }
+    let mut h = harness();
+    let dns = query(0x1234, "www.example.com", RecordType::A, None);
+    let frame = v4_query(&dns);
+    let reflector = h.datapath.program(program_names::REFLECT).expect("the reflector program");
+    let run = switchyard::bpf::test_run::run(reflector, &frame, 1).expect("test run");
+    assert_eq!(run.action, XDP_TX);
+    // Swapped, lengths and checksums right (the UDP checksum follows the QR bit).
+    let reply = check_response(&frame, &run.frame).unwrap_or_else(|e| panic!("bad reflected frame: {e}"));
+    let mut expected = dns.clone();
+    expected[2] |= 0x80;
+    assert_eq!(reply, expected, "the query itself with QR set");
 }

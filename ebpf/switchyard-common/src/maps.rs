@@ -172,6 +172,9 @@ pub mod program_names {
     pub const PASS: &str = "switchyard_pass";
     /// Only swaps addresses and transmits: the floor for benchmarks.
     pub const SWAP_ONLY: &str = "switchyard_swap";
+    /// Turns the query into a same-length reply at fixed offsets (addresses swapped, QR set):
+    /// the floor of any XDP responder in the throughput benchmark.
+    pub const REFLECT: &str = "switchyard_reflect";
 }
 
 #[cfg(feature = "user")]

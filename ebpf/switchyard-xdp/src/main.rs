@@ -21,7 +21,7 @@ use core::mem::offset_of;
 
 use aya_ebpf::{bindings::xdp_action, macros::xdp, programs::XdpContext};
 use network_types::{eth::EthHdr, ip::Ipv4Hdr, udp::UdpHdr};
-use switchyard_common::proto::{ETH_P_IPV4, IPPROTO_UDP};
+use switchyard_common::proto::{DNS_FLAG_QR, DnsHdr, ETH_P_IPV4, IPPROTO_UDP};
 
 use crate::packet::Packet;
 
@@ -50,6 +50,35 @@ pub fn switchyard_swap(ctx: XdpContext) -> u32 {
         Some(()) => xdp_action::XDP_TX,
         None => xdp_action::XDP_PASS,
     }
+}
+
+/// Sends the query back as its own reply: MACs, addresses and ports swapped, QR set, the UDP
+/// checksum adjusted for that one bit; no parsing past the fixed offsets, no lookup. What any
+/// XDP responder must at least do per answer: the floor of the throughput benchmark.
+#[xdp]
+pub fn switchyard_reflect(ctx: XdpContext) -> u32 {
+    let pkt = Packet::new(&ctx);
+    match swap_ipv4_udp(&pkt).and_then(|()| set_qr(&pkt)) {
+        Some(()) => xdp_action::XDP_TX,
+        None => xdp_action::XDP_PASS,
+    }
+}
+
+/// Sets QR in the DNS header of an untagged IPv4 UDP frame and updates the UDP checksum for the
+/// changed word (RFC 1624: HC' = ~(~HC + ~m + m')).
+#[inline(always)]
+fn set_qr(pkt: &Packet) -> Option<()> {
+    let l4 = EthHdr::LEN + Ipv4Hdr::LEN;
+    let flags_at = l4 + UdpHdr::LEN + offset_of!(DnsHdr, flags);
+    let flags = pkt.read_u16(flags_at)?;
+    let reply = flags | DNS_FLAG_QR;
+    pkt.write_u16(flags_at, reply)?;
+    let check_at = l4 + offset_of!(UdpHdr, check);
+    let check = pkt.read_u16(check_at)?;
+    if check != 0 {
+        pkt.write_u16(check_at, checksum::finish_udp(u64::from(!check) + u64::from(!flags) + u64::from(reply)))?;
+    }
+    Some(())
 }
 
 /// The benchmark floor's work: untagged IPv4 UDP, swap MACs, addresses and ports.

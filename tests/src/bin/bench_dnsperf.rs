@@ -1,6 +1,7 @@
 //! `cargo xtask bench dnsperf`: Switchyard with XDP on and off, Knot DNS, NSD, BIND 9, PowerDNS
-//! and gdnsd serving the same zone on the same veth pair, measured in turn with dnsperf, then
-//! flooded in turn with kxdpgun, from the client namespace. Writes dnsperf.json under SWITCHYARD_BENCH_DIR, a table on stdout and
+//! and gdnsd serving the same zone on the same veth pair, and the two floors they are held to
+//! (an XDP reflector and a userspace echo, see `dnsperf::floors`), measured in turn with
+//! dnsperf, then flooded in turn with kxdpgun, from the client namespace. Writes dnsperf.json under SWITCHYARD_BENCH_DIR, a table on stdout and
 //! docs/dnsperf.svg.
 //!
 //! Environment: SWITCHYARD_DNSPERF_SECONDS (default 10), SWITCHYARD_DNSPERF_CLIENTS (4),
@@ -20,8 +21,9 @@ use std::{
     time::{Duration, Instant},
 };
 
+use switchyard_common::program_names;
 use switchyard_tests::dnsperf::{
-    chart, cores, kernel,
+    chart, cores, floors, kernel,
     loadgen::{Load, Summary},
     process::{Running, tree_cpu_seconds},
     report::{GunRow, Row, gun_markdown, markdown},
@@ -71,7 +73,10 @@ fn run() -> Result<(), String> {
     };
     let wanted: Option<Vec<String>> =
         std::env::var("SWITCHYARD_DNSPERF_SERVERS").ok().map(|s| s.split(',').map(|n| n.trim().to_string()).collect());
-    let all: Vec<&str> = ["switchyard-xdp", "switchyard-userspace"].into_iter().chain(servers::NAMES).collect();
+    let all: Vec<&str> = [floors::XDP, "switchyard-xdp", floors::ECHO, "switchyard-userspace"]
+        .into_iter()
+        .chain(servers::NAMES)
+        .collect();
     let chosen: Vec<&str> =
         all.into_iter().filter(|n| wanted.as_ref().is_none_or(|w| w.iter().any(|x| x == n))).collect();
 
@@ -82,18 +87,20 @@ fn run() -> Result<(), String> {
     let pair = Pair::new(SUBNET);
     cores::prepare(&pair)?;
     eprintln!("bench dnsperf: {} per server, servers pinned to CPU {SERVER_CPU}", load.describe());
-    let rows = for_each_server(&chosen, work.path(), "", |name, dir| {
+    let mut rows = for_each_server(&chosen, work.path(), "", |name, dir| {
         with_server(name, &pair, dir, |s| measure(s, &pair, &load, &queries))
     });
+    floors::annotate(&mut rows);
     let gun = Gun {
         seconds: env_u32("SWITCHYARD_KXDPGUN_SECONDS").unwrap_or(5).clamp(1, 60),
         qps: env_u32("SWITCHYARD_KXDPGUN_QPS").unwrap_or(2_000_000),
         cpu: CLIENT_CPU,
     };
     eprintln!("bench dnsperf: now {}", gun.describe());
-    let gun_rows = for_each_server(&chosen, work.path(), "-kxdpgun", |name, dir| {
+    let mut gun_rows = for_each_server(&chosen, work.path(), "-kxdpgun", |name, dir| {
         with_server(name, &pair, dir, |s| measure_gun(s, &pair, &gun, &queries))
     });
+    floors::annotate_gun(&mut gun_rows);
     drop(pair);
     write_results(&rows, &load, &gun_rows, &gun)
 }
@@ -179,15 +186,39 @@ fn with_server<T>(
             verify(&pair.client, pair.server_v4, || Ok(()))?;
             let answers = || daemon.xdp_counter("answered_v4") + daemon.xdp_counter("answered_v6");
             let probe = match (xdp, xdp_program_id(pair)) {
-                (true, Some(program)) => Some(XdpProbe { program, answers: &answers }),
+                (true, Some(program)) => Some(XdpProbe { program, answers: Some(&answers) }),
                 (true, None) => return Err("cannot find the attached XDP program".into()),
                 (false, _) => None,
             };
-            let result = measure(&UnderTest { name, settings, pid: daemon.pid(), xdp: probe });
+            let result = measure(&UnderTest { name, settings, pid: Some(daemon.pid()), xdp: probe });
             if xdp {
                 eprintln!("bench dnsperf: {name}: XDP counters after all runs {}", daemon.stats()["xdp"]);
             }
             result
+        }
+        floors::XDP => {
+            let _reflector = attach_reflector(pair)?;
+            verify_reflects(&pair.client, pair.server_v4, || Ok(()))?;
+            let program = xdp_program_id(pair).ok_or("cannot find the attached reflector")?;
+            let settings = "XDP reflector (switchyard_reflect) in native mode on the server veth".to_string();
+            measure(&UnderTest { name, settings, pid: None, xdp: Some(XdpProbe { program, answers: None }) })
+        }
+        floors::ECHO => {
+            let echo =
+                std::env::current_exe().map_err(|e| e.to_string())?.with_file_name("switchyard-bench-echo-floor");
+            let argv = vec![echo.display().to_string(), format!("{}:53", pair.server_v4)];
+            let log_path = dir.join("server.log");
+            let log = File::create(&log_path).map_err(|e| e.to_string())?;
+            let mut server =
+                Running::start(&pair.server, &argv, SERVER_CPU, log).map_err(|e| format!("{}: {e}", argv[0]))?;
+            let check = || match server.exited() {
+                Some(status) => Err(format!("exited with {status}")),
+                None => Ok(()),
+            };
+            verify_reflects(&pair.client, pair.server_v4, check)
+                .map_err(|e| format!("{e} (log: {})", tail(&log_path)))?;
+            let settings = "userspace echo: one thread, recvmmsg/sendmmsg batches of 64, QR set".to_string();
+            measure(&UnderTest { name, settings, pid: Some(server.pid()), xdp: None })
         }
         _ => {
             let spec = servers::prepare(name, dir, pair.server_v4).map_err(|e| format!("config: {e}"))?;
@@ -201,7 +232,7 @@ fn with_server<T>(
             };
             verify(&pair.client, pair.server_v4, check).map_err(|e| format!("{e} (log: {})", tail(&log_path)))?;
             pin_all_threads(server.pid(), SERVER_CPU);
-            measure(&UnderTest { name, settings: spec.settings, pid: server.pid(), xdp: None })
+            measure(&UnderTest { name, settings: spec.settings, pid: Some(server.pid()), xdp: None })
         }
     }
 }
@@ -210,7 +241,8 @@ fn with_server<T>(
 struct UnderTest<'a> {
     name: &'a str,
     settings: String,
-    pid: u32,
+    /// The server's process; none for the XDP reflector, which is only a program.
+    pid: Option<u32>,
     xdp: Option<XdpProbe<'a>>,
 }
 
@@ -220,10 +252,10 @@ fn measure_gun(s: &UnderTest, pair: &Pair, gun: &Gun, queries: &Path) -> Result<
     pair.detach_client_program();
     let result = (|| {
         cores::pin_napi_threads(pair, SERVER_CPU, CLIENT_CPU)?;
-        let cpu0 = tree_cpu_seconds(s.pid);
+        let cpu0 = s.pid.map(tree_cpu_seconds);
         let (server0, client0) = (cores::busy_seconds(SERVER_CPU)?, cores::busy_seconds(CLIENT_CPU)?);
         let g = gun.run(&pair.client, &pair.client_if, pair.server_v4, queries)?;
-        let cpu1 = tree_cpu_seconds(s.pid);
+        let cpu1 = s.pid.map(tree_cpu_seconds);
         let (server1, client1) = (cores::busy_seconds(SERVER_CPU)?, cores::busy_seconds(CLIENT_CPU)?);
         if g.replies == 0 {
             return Err("no reply to kxdpgun".into());
@@ -237,11 +269,13 @@ fn measure_gun(s: &UnderTest, pair: &Pair, gun: &Gun, queries: &Path) -> Result<
             noerror: g.noerror,
             answered_qps: g.replies as f64 / gun.seconds as f64,
             server_core_us_per_query: per_reply(server1 - server0),
-            process_cpu_us_per_query: per_reply(cpu1 - cpu0),
+            process_cpu_us_per_query: cpu1.zip(cpu0).map_or(0.0, |(c1, c0)| per_reply(c1 - c0)),
             // Over the sending time; kxdpgun's own start and stop add a little idle time around it.
             server_core_percent: (server1 - server0) / gun.seconds as f64 * 100.0,
             client_core_percent: (client1 - client0) / gun.seconds as f64 * 100.0,
             failed: None,
+            floor: None,
+            x_floor: None,
         })
     })();
     // kxdpgun leaves its program attached when it exits (for reuse); ours goes back in its place.
@@ -251,10 +285,10 @@ fn measure_gun(s: &UnderTest, pair: &Pair, gun: &Gun, queries: &Path) -> Result<
 }
 
 /// What the XDP rows measure besides CPU: the program's id (for its run-time statistics) and
-/// how many answers it has sent so far.
+/// how many answers it has sent so far, where it counts them.
 struct XdpProbe<'a> {
     program: u32,
-    answers: &'a dyn Fn() -> u64,
+    answers: Option<&'a dyn Fn() -> u64>,
 }
 
 /// One dnsperf run with CPU accounting around it.
@@ -287,15 +321,15 @@ fn measure_round(s: &UnderTest, pair: &Pair, load: &Load, queries: &Path) -> Res
     let (name, pid, xdp, settings) = (s.name, s.pid, s.xdp.as_ref(), s.settings.clone());
     // Pinned before every run, so a NAPI thread the kernel recreated is pinned too.
     cores::pin_napi_threads(pair, SERVER_CPU, CLIENT_CPU)?;
-    let xdp_answers0 = xdp.map(|x| (x.answers)());
-    let cpu0 = tree_cpu_seconds(pid);
+    let xdp_answers0 = xdp.and_then(|x| x.answers).map(|answers| answers());
+    let cpu0 = pid.map(tree_cpu_seconds);
     let (server0, client0) = (cores::busy_seconds(SERVER_CPU)?, cores::busy_seconds(CLIENT_CPU)?);
     let kernel0 = kernel::machine_kernel_seconds();
     let s: Summary = load.run(&pair.client, pair.server_v4, queries)?;
-    let cpu1 = tree_cpu_seconds(pid);
+    let cpu1 = pid.map(tree_cpu_seconds);
     let (server1, client1) = (cores::busy_seconds(SERVER_CPU)?, cores::busy_seconds(CLIENT_CPU)?);
     let kernel1 = kernel::machine_kernel_seconds();
-    let xdp_answers1 = xdp.map(|x| (x.answers)());
+    let xdp_answers1 = xdp.and_then(|x| x.answers).map(|answers| answers());
     if s.completed == 0 {
         return Err(format!("no query answered: {}", s.output.trim()));
     }
@@ -324,7 +358,7 @@ fn measure_round(s: &UnderTest, pair: &Pair, load: &Load, queries: &Path) -> Res
         cpu_basis: format!(
             "busy time of CPU {SERVER_CPU}, the server core: the server's threads and the server end's packet work (threaded NAPI pinned there, XDP included)"
         ),
-        process_cpu_us_per_query: per_query(cpu1 - cpu0),
+        process_cpu_us_per_query: cpu1.zip(cpu0).and_then(|(c1, c0)| per_query(c1 - c0)),
         client_core_us_per_query: per_query(client1 - client0),
         machine_kernel_us_per_query: per_query(kernel1 - kernel0),
         bpf_ns_per_query: None,
@@ -334,6 +368,8 @@ fn measure_round(s: &UnderTest, pair: &Pair, load: &Load, queries: &Path) -> Res
         client_bound: client_core_percent >= CLIENT_BOUND_PERCENT,
         round_cpu_us_per_query: Vec::new(),
         round_qps: Vec::new(),
+        floor: None,
+        x_floor: None,
     })
 }
 
@@ -366,6 +402,42 @@ fn verify(client: &Netns, server: Ipv4Addr, mut alive: impl FnMut() -> Result<()
         std::thread::sleep(Duration::from_millis(300));
     }
     Err(format!("no correct answer for {name} within 30 s (last: {last}; want A {want_a:?}, AAAA {want_aaaa:?})"))
+}
+
+/// Waits until a floor sends the sample query back as its reply: NOERROR, QR set, no answer.
+fn verify_reflects(
+    client: &Netns,
+    server: Ipv4Addr,
+    mut alive: impl FnMut() -> Result<(), String>,
+) -> Result<(), String> {
+    let name = zone::name(SAMPLE);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut last = String::new();
+    while Instant::now() < deadline {
+        alive()?;
+        let out = client.output("dig", &[&format!("@{server}"), &name, "A", "+time=1", "+tries=1", "+noedns"]);
+        last = String::from_utf8_lossy(&out.stdout).into_owned();
+        if last.contains("status: NOERROR") && last.contains("flags: qr") && last.contains("ANSWER: 0") {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    Err(format!("the query for {name} did not come back as a reply within 30 s (last: {last})"))
+}
+
+/// Attaches the XDP reflector to the server end; detached when the returned handle is dropped.
+fn attach_reflector(pair: &Pair) -> Result<aya::Ebpf, String> {
+    let iface = pair.server_if.clone();
+    pair.server.enter(move || {
+        let mut ebpf = aya::Ebpf::load(switchyard::bpf::XDP_OBJECT).map_err(|e| format!("load the XDP object: {e}"))?;
+        let program: &mut aya::programs::Xdp = (ebpf.program_mut(program_names::REFLECT))
+            .ok_or("no reflector in the XDP object")?
+            .try_into()
+            .map_err(|e| format!("{e}"))?;
+        program.load().map_err(|e| format!("load the reflector: {e}"))?;
+        program.attach(&iface, aya::programs::XdpMode::Driver).map_err(|e| format!("attach the reflector: {e}"))?;
+        Ok(ebpf)
+    })
 }
 
 fn sorted(items: impl Iterator<Item = String>) -> Vec<String> {

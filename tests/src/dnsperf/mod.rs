@@ -1,8 +1,9 @@
-//! `bench dnsperf`: the same zone, query mix and veth pair for Switchyard (XDP on and off) and
-//! well-known authoritative servers, measured one at a time with dnsperf.
+//! `bench dnsperf`: the same zone, query mix and veth pair for Switchyard (XDP on and off),
+//! well-known authoritative servers and two floors, measured one at a time with dnsperf.
 
 pub mod chart;
 pub mod cores;
+pub mod floors;
 pub mod kernel;
 pub mod loadgen;
 pub mod process;

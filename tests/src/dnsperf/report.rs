@@ -39,6 +39,9 @@ pub struct Row {
     /// Every full-load run's server-core CPU and qps; the row's own figures are the median run's.
     pub round_cpu_us_per_query: Vec<f64>,
     pub round_qps: Vec<f64>,
+    /// The floor the row is held to (`floors::of`) and its server-core CPU as a multiple of it.
+    pub floor: Option<String>,
+    pub x_floor: Option<f64>,
 }
 
 impl Row {
@@ -73,6 +76,8 @@ impl Row {
             "client_bound": self.client_bound,
             "round_cpu_us_per_query": self.round_cpu_us_per_query.iter().map(|v| round(*v, 3)).collect::<Vec<_>>(),
             "round_qps": self.round_qps.iter().map(|v| round(*v, 1)).collect::<Vec<_>>(),
+            "floor": self.floor,
+            "cpu_x_floor": self.x_floor.map(|v| round(v, 2)),
             "settings": self.settings,
             "failed": self.failed,
         })
@@ -90,26 +95,27 @@ fn opt(v: Option<f64>, digits: usize) -> String {
 
 pub fn markdown(rows: &[Row]) -> String {
     let mut t = String::from(
-        "| server | qps | avg latency ms | p50 / p99 ms at fixed rate | lost | server core µs/query | process CPU µs/query | BPF ns/query | XDP answered % | client core µs/query | client core busy % | client-bound |\n\
-         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n",
+        "| server | qps | avg latency ms | p50 / p99 ms at fixed rate | lost | server core µs/query | × floor | process CPU µs/query | BPF ns/query | XDP answered % | client core µs/query | client core busy % | client-bound |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n",
     );
     for r in rows {
         if let Some(why) = &r.failed {
             t.push_str(&format!(
-                "| {} | failed: {} | | | | | | | | | | |\n",
+                "| {} | failed: {} | | | | | | | | | | | |\n",
                 r.name,
                 why.replace('|', "/").replace('\n', " ")
             ));
             continue;
         }
         t.push_str(&format!(
-            "| {} | {:.0} | {} | {} | {} | {} | {} | {} | {} | {} | {:.0} | {} |\n",
+            "| {} | {:.0} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.0} | {} |\n",
             r.name,
             r.qps,
             opt(r.avg_latency_ms, 3),
             r.fixed_rate_latency.map(|l| format!("{:.3} / {:.3}", l.p50_ms, l.p99_ms)).unwrap_or_else(|| "n/a".into()),
             r.lost,
             opt(r.cpu_us_per_query, 2),
+            opt(r.x_floor, 2),
             opt(r.process_cpu_us_per_query, 2),
             opt(r.bpf_ns_per_query, 0),
             opt(r.xdp_answered_percent, 1),
@@ -135,6 +141,9 @@ pub struct GunRow {
     pub process_cpu_us_per_query: f64,
     pub server_core_percent: f64,
     pub client_core_percent: f64,
+    /// The floor the row is held to and its server-core CPU per answer as a multiple of it.
+    pub floor: Option<String>,
+    pub x_floor: Option<f64>,
 }
 
 impl GunRow {
@@ -154,6 +163,8 @@ impl GunRow {
             "process_cpu_us_per_query": round(self.process_cpu_us_per_query, 3),
             "server_core_percent": round(self.server_core_percent, 1),
             "client_core_percent": round(self.client_core_percent, 1),
+            "floor": self.floor,
+            "server_core_x_floor": self.x_floor.map(|v| round(v, 2)),
             "failed": self.failed,
         })
     }
@@ -161,20 +172,21 @@ impl GunRow {
 
 pub fn gun_markdown(rows: &[GunRow]) -> String {
     let mut t = String::from(
-        "| server | answered qps | replies % | server core µs/query | process CPU µs/query | server core busy % | client core busy % |\n\
-         |---|---:|---:|---:|---:|---:|---:|\n",
+        "| server | answered qps | replies % | server core µs/query | × floor | process CPU µs/query | server core busy % | client core busy % |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for r in rows {
         if let Some(why) = &r.failed {
-            t.push_str(&format!("| {} | failed: {} | | | | | |\n", r.name, why.replace('|', "/").replace('\n', " ")));
+            t.push_str(&format!("| {} | failed: {} | | | | | | |\n", r.name, why.replace('|', "/").replace('\n', " ")));
             continue;
         }
         t.push_str(&format!(
-            "| {} | {:.0} | {:.1} | {:.2} | {:.2} | {:.0} | {:.0} |\n",
+            "| {} | {:.0} | {:.1} | {:.2} | {} | {:.2} | {:.0} | {:.0} |\n",
             r.name,
             r.answered_qps,
             r.replies as f64 * 100.0 / r.sent.max(1) as f64,
             r.server_core_us_per_query,
+            opt(r.x_floor, 2),
             r.process_cpu_us_per_query,
             r.server_core_percent,
             r.client_core_percent,
