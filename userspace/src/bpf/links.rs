@@ -110,7 +110,7 @@ impl Links {
         if let Some(pin_dir) = &self.pin_dir {
             let path = pins::link_path(pin_dir, iface);
             if path.exists() {
-                std::fs::remove_file(&path).map_err(|e| DatapathError::Io(path, e))?;
+                super::link_detach::detach_and_unpin(&path).map_err(|e| DatapathError::Io(path, e))?;
             }
         }
         self.held.remove(iface);

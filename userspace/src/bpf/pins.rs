@@ -140,7 +140,7 @@ pub fn remove_all(pin_dir: &Path) -> Result<(), DatapathError> {
     let links = pin_dir.join("links");
     for iface in pinned_links(pin_dir) {
         let path = link_path(pin_dir, &iface);
-        std::fs::remove_file(&path).map_err(|e| DatapathError::Io(path, e))?;
+        super::link_detach::detach_and_unpin(&path).map_err(|e| DatapathError::Io(path, e))?;
     }
     if links.exists() {
         std::fs::remove_dir(&links).map_err(|e| DatapathError::Io(links, e))?;
