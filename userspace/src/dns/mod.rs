@@ -5,6 +5,7 @@ pub mod counters;
 pub mod identity;
 mod reply_from;
 pub mod server;
+mod signed;
 mod udp;
 
 #[cfg(test)]
