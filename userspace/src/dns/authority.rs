@@ -161,10 +161,10 @@ impl Authority {
             // Asked only now: a name with answers exists, and most queries have answers.
             if !served.zones.exists(&name) {
                 response.metadata.response_code = ResponseCode::NXDomain;
-                return signed::sign_if_asked(zone, query, response, Some((qname, Vec::new())), Outcome::NxDomain);
+                return signed::sign_if_asked(zone, query, response, Some((qname, None)), Outcome::NxDomain);
             }
             let existing = || self.types_at(&served, zone, qname, &name, (view, addr));
-            let denied = signed::dnssec_ok(query).then(|| (qname, existing()));
+            let denied = signed::dnssec_ok(query).then(|| (qname, Some(existing())));
             return signed::sign_if_asked(zone, query, response, denied, Outcome::NoData);
         }
         let glue = glue(&served.table, zone, &answers, view);
@@ -320,9 +320,13 @@ fn address_rdata(addr: IpAddr) -> RData {
 /// For a TSIG-signed query, the TSIG record of the answer: BADKEY, unsigned (no MAC), as RFC
 /// 8945 5.2 and 5.3.2 ask of a server that does not know the key.
 fn unsigned_badkey(query: &Message) -> Option<Record<TSIG>> {
-    let (key, signed) = query.additionals.iter().find_map(|r| match &r.data {
-        RData::TSIG(tsig) => Some((r.name.clone(), tsig)),
-        _ => None,
+    // The decoder takes a TSIG that ends the message as its signature.
+    let last = query.signature.as_deref().map(|r| (r.name.clone(), &r.data));
+    let (key, signed) = last.or_else(|| {
+        query.additionals.iter().find_map(|r| match &r.data {
+            RData::TSIG(tsig) => Some((r.name.clone(), tsig)),
+            _ => None,
+        })
     })?;
     let tsig = TSIG::new(
         signed.algorithm.clone(),

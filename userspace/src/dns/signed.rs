@@ -23,12 +23,12 @@ pub fn dnssec_ok(query: &Message) -> bool {
 }
 
 /// Signs `response` to `query` in `zone` when the query asks for it. `denied` holds the query
-/// name and the types it has for a negative answer.
+/// name and the types it has (`None`: it does not exist) for a negative answer.
 pub fn sign_if_asked(
     zone: &Zone,
     query: &Message,
     response: &mut Message,
-    denied: Option<(&Name, Vec<RecordType>)>,
+    denied: Option<(&Name, Option<Vec<RecordType>>)>,
     outcome: Outcome,
 ) -> Outcome {
     if !dnssec_ok(query) {

@@ -28,6 +28,7 @@ fn config_text(key: Option<&str>) -> String {
         .site("two", &["198.18.2.1"], &[])
         .service("www.example.com.", 30, &["one", "two"])
         .fixed_service("ns1.example.com.", &["198.18.53.1"], &[])
+        .fixed_service("api.eu.example.com.", &["198.18.11.1"], &[])
         .build()
 }
 
@@ -120,6 +121,11 @@ fn a_missing_name_is_noerror_with_nxname_unless_the_query_sets_co() {
     let RData::DNSSEC(DNSSECRData::NSEC(nsec)) = &m.authorities[2].data else { panic!() };
     let listed: Vec<RecordType> = nsec.type_bit_maps().collect();
     assert!(listed.contains(&RecordType::A) && !listed.contains(&RecordType::MX) && !listed.contains(&NXNAME));
+
+    let (m, outcome, _) = ask(&signed, &query("eu.example.com.", RecordType::A, Some(DO | CO)));
+    assert_eq!((m.metadata.response_code, outcome), (ResponseCode::NoError, Outcome::NoData), "empty non-terminal");
+    let RData::DNSSEC(DNSSECRData::NSEC(nsec)) = &m.authorities[2].data else { panic!() };
+    assert_eq!(nsec.type_bit_maps().collect::<Vec<_>>(), [RecordType::RRSIG, RecordType::NSEC]);
 }
 
 #[test]

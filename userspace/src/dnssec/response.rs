@@ -13,11 +13,11 @@ use super::{
     signer::SignError,
 };
 
-/// A negative answer to deny: the query name, the types it has (none: it does not exist) and
-/// the negative TTL (that of the SOA in the authority section).
+/// A negative answer to deny: the query name, the types it has (`None`: it does not exist)
+/// and the negative TTL (that of the SOA in the authority section).
 pub struct Denial<'a> {
     pub qname: &'a Name,
-    pub existing: Vec<RecordType>,
+    pub existing: Option<Vec<RecordType>>,
     pub ttl: u32,
 }
 
@@ -35,12 +35,14 @@ pub fn sign_response(
     let signatures = sign_rrsets(signer, &authority)?;
     authority.extend(signatures);
     if let Some(denial) = denial {
-        let nsec = compact_nsec(denial.qname, &denial.existing, denial.ttl).ok_or_else(|| SignError::Failed {
-            name: denial.qname.clone(),
-            rtype: RecordType::NSEC,
-            problem: "the name is too long for its NSEC's next name".into(),
-        })?;
-        let nsec_sig = if denial.existing.is_empty() {
+        let nsec =
+            compact_nsec(denial.qname, denial.existing.as_deref(), denial.ttl).ok_or_else(|| SignError::Failed {
+                name: denial.qname.clone(),
+                rtype: RecordType::NSEC,
+                problem: "the name is too long for its NSEC's next name".into(),
+            })?;
+        let nonexistent = denial.existing.is_none();
+        let nsec_sig = if nonexistent {
             // One per nonexistent name asked for: not worth a place in the cache.
             signer.sign_uncached(std::slice::from_ref(&nsec))?
         } else {
@@ -48,7 +50,6 @@ pub fn sign_response(
         };
         authority.push(nsec);
         authority.push(nsec_sig);
-        let nonexistent = denial.existing.is_empty();
         response.metadata.response_code =
             if nonexistent && compact_ok { ResponseCode::NXDomain } else { ResponseCode::NoError };
         if let Some(edns) = response.edns.as_mut().filter(|_| compact_ok) {
