@@ -20,6 +20,20 @@ impl Unbound {
     /// Starts unbound in `ns` on 127.0.0.1:53, iterating only (no validation), with `zone`
     /// served by `server`; waits until it serves.
     pub fn start(ns: &Netns, zone: &str, server: IpAddr) -> Unbound {
+        Unbound::start_with(ns, zone, server, None)
+    }
+
+    /// Like `start`, validating DNSSEC from `trust_anchor` (a DS or DNSKEY line of `zone`):
+    /// a secure answer has the AD flag, a bogus one is SERVFAIL.
+    pub fn start_validating(ns: &Netns, zone: &str, server: IpAddr, trust_anchor: &str) -> Unbound {
+        Unbound::start_with(ns, zone, server, Some(trust_anchor))
+    }
+
+    fn start_with(ns: &Netns, zone: &str, server: IpAddr, trust_anchor: Option<&str>) -> Unbound {
+        let (modules, anchor) = match trust_anchor {
+            Some(anchor) => ("validator iterator", format!("    trust-anchor: \"{anchor}\"\n    val-log-level: 2\n")),
+            None => ("iterator", String::new()),
+        };
         let dir = tempfile::tempdir().expect("temp dir");
         let log = dir.path().join("unbound.log");
         let config = dir.path().join("unbound.conf");
@@ -35,10 +49,10 @@ impl Unbound {
     use-syslog: no
     logfile: "{log}"
     verbosity: 1
-    module-config: "iterator"
+    module-config: "{modules}"
     access-control: 127.0.0.0/8 allow
     do-ip6: yes
-stub-zone:
+{anchor}stub-zone:
     name: "{zone}"
     stub-addr: {server}
 "#,

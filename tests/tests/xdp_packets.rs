@@ -432,3 +432,23 @@ fn the_benchmark_floor_sends_the_query_back_as_its_reply() {
     expected[2] |= 0x80;
     assert_eq!(reply, expected, "the query itself with QR set");
 }
+
+#[test]
+fn dnssec_ok_queries_for_a_signed_name_are_left_to_userspace() {
+    if !have_root("dnssec_ok_queries_for_a_signed_name_are_left_to_userspace") {
+        return;
+    }
+    let mut h = harness();
+    let key = MapKey::new(0, QTYPE_A, &PackedName::new(&wire_name(&"www.example.com.".parse().unwrap())).unwrap());
+    let mut entry = h.datapath.answers().unwrap().get(&key, 0).expect("www has an entry");
+    entry.signed = 1;
+    h.datapath.answers().unwrap().insert(key, entry, 0).unwrap();
+    let do_bit = EdnsSpec { dnssec_ok: true, ..EdnsSpec::default() };
+    passed(&mut h, &v4_query(&query(1, "www.example.com.", RecordType::A, Some(&do_bit))), "pass_dnssec");
+    // Without DO the signed name is answered by XDP as before, with and without EDNS.
+    let m = answered(&mut h, None, CLIENT_V4, &query(1, "www.example.com.", RecordType::A, None));
+    assert_eq!(addrs(&m).len(), 2);
+    answered(&mut h, None, CLIENT_V4, &query(1, "www.example.com.", RecordType::A, Some(&EdnsSpec::default())));
+    // An unsigned name is answered with DO=1 too (the DO bit is copied).
+    answered(&mut h, None, CLIENT_V4, &query(1, "x.deep.example.com.", RecordType::A, Some(&do_bit)));
+}

@@ -167,6 +167,9 @@ pub struct ZoneConfig {
     pub ttl: u32,
     pub ns: Vec<String>,
     pub soa: SoaConfig,
+    /// Online signing of this zone (`[zone.dnssec]`); unsigned when absent.
+    #[serde(default)]
+    pub dnssec: Option<crate::dnssec::DnssecConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -394,6 +397,7 @@ impl Config {
         config.check_peer_keys(path)?;
         config.check_sync_key(path)?;
         config.check_check_files(path)?;
+        config.check_dnssec_keys(path)?;
         Ok(config)
     }
 
@@ -432,6 +436,9 @@ impl Config {
             }
             parse_name(&zone.soa.mname).map_err(|p| (format!("zone[{i}].soa.mname"), p))?;
             parse_name(&zone.soa.rname).map_err(|p| (format!("zone[{i}].soa.rname"), p))?;
+            if let Some(dnssec) = &zone.dnssec {
+                dnssec.validate(&format!("zone[{i}].dnssec"))?;
+            }
             zones.push(name);
         }
         let views: BTreeSet<&str> = self.view.iter().map(|v| v.name.as_str()).collect();
@@ -481,6 +488,21 @@ impl Config {
                     problem: format!("no interface named {iface:?} in this network namespace"),
                 });
             }
+        }
+        Ok(())
+    }
+}
+
+impl Config {
+    /// Checks that every signed zone's key file is private, readable and of its algorithm.
+    pub fn check_dnssec_keys(&self, file: &Path) -> Result<(), ConfigError> {
+        for (i, zone) in self.zone.iter().enumerate() {
+            let Some(dnssec) = &zone.dnssec else { continue };
+            crate::dnssec::SigningKeyFile::read_for(&dnssec.key_file, dnssec.algorithm).map_err(|e| ConfigError {
+                file: file.display().to_string(),
+                key: format!("zone[{i}].dnssec.key_file"),
+                problem: e.to_string(),
+            })?;
         }
         Ok(())
     }

@@ -82,6 +82,11 @@ enum Command {
         #[command(subcommand)]
         command: SyncCommand,
     },
+    /// DNSSEC: make a zone's signing key, print the DS for its parent.
+    Dnssec {
+        #[command(subcommand)]
+        command: cli::dnssec::DnssecCommand,
+    },
     /// Resolve a name at a DNS server and print its addresses in the order it answered.
     Resolve(switchyard::client::cli::ResolveArgs),
     /// Fetch a URL from the first address that works, moving on to the next when one fails.
@@ -116,6 +121,7 @@ fn main() -> ExitCode {
         Command::Sync { command: SyncCommand::Status { target, json } } => {
             report(cli::status::sync_status(&target, json))
         }
+        Command::Dnssec { command } => report(cli::dnssec::run(command)),
         Command::Resolve(args) => report(switchyard::client::cli::resolve(&args)),
         Command::Fetch(args) => report(switchyard::client::cli::fetch(&args)),
     }

@@ -134,7 +134,7 @@ fn test() -> Result {
 
 fn bench(args: &[String]) -> Result {
     let Some(which) = args.first() else {
-        return Err("bench needs a name: xdp, sync, sync-faults, dnsperf, failover, peers, soak, change".into());
+        return Err("bench needs a name: xdp, sync, sync-faults, dnsperf, failover, peers, soak, change, dnssec".into());
     };
     build(true)?;
     packages::ensure(&packages::LAB)?;
@@ -153,6 +153,7 @@ fn bench(args: &[String]) -> Result {
         "peers" => Command::new(binary("switchyard-bench-peers", true)),
         "soak" => Command::new(binary("switchyard-bench-soak", true)),
         "change" => Command::new(binary("switchyard-bench-change", true)),
+        "dnssec" => Command::new(binary("switchyard-bench-dnssec", true)),
         "dnsperf" => {
             packages::ensure_servers(&packages::DNSPERF)?;
             Command::new(binary("switchyard-bench-dnsperf", true))

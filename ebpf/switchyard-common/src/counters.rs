@@ -79,6 +79,8 @@ counters! {
     PassZeroUdpChecksumV6 = "pass_zero_udp_checksum_v6",
     /// The query asks for the server's identifier (NSID): userspace adds it when configured.
     PassNsid = "pass_nsid",
+    /// DO=1 for a name in a signed zone: userspace adds the signatures.
+    PassDnssec = "pass_dnssec",
 }
 
 #[cfg(test)]

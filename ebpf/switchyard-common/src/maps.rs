@@ -38,7 +38,9 @@ pub struct MapEntry {
     pub count: u8,
     /// 1 when set by an operator (`switchyard map set`); the daemon leaves it alone.
     pub is_override: u8,
-    pub _pad: [u8; 6],
+    /// 1 when the name is in a signed zone: a query with DO=1 goes to userspace, which signs.
+    pub signed: u8,
+    pub _pad: [u8; 5],
     /// The question name this entry answers, packed (see `PackedName`).
     pub name: [u64; NAME_WORDS],
     /// IPv4 addresses use the first four bytes of each slot.
@@ -63,7 +65,8 @@ impl MapEntry {
             answer_sum: 0,
             count: 0,
             is_override: 0,
-            _pad: [0; 6],
+            signed: 0,
+            _pad: [0; 5],
             name: name.words,
             addrs: [[0; 16]; MAX_ADDRS],
             first: FirstChoice::NONE,

@@ -47,6 +47,9 @@ pub fn respond(ctx: &XdpContext) -> Result<Counter, Counter> {
     if count == 0 || count > MAX_ADDRS {
         return Err(Counter::PassMiss);
     }
+    if entry.signed != 0 && q.edns_do == Some(true) {
+        return Err(Counter::PassDnssec);
+    }
     addressed::checksums_ok(ctx, &frame, &q)?;
 
     // Grow or shrink the frame first: if that fails the frame is still untouched.

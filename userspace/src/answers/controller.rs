@@ -193,6 +193,7 @@ impl AnswerController {
     pub fn write_map(&mut self, datapath: &mut Datapath) -> anyhow::Result<()> {
         let served = self.served.load();
         let table = &served.table;
+        self.writer.set_signed_zones(served.zones.signed_wires());
         let written = self.writer.write_with_overrides(&mut datapath.answers()?, table, &self.override_keys);
         let stats = match written {
             Ok(stats) => stats,

@@ -21,6 +21,8 @@ pub struct Zone {
     /// The SOA record in negative answers: cached for min(SOA TTL, SOA MINIMUM) (RFC 2308).
     pub negative_soa: Record,
     pub ns: Vec<Record>,
+    /// The zone's DNSSEC signer, when `[zone.dnssec]` is set.
+    pub signing: crate::dnssec::ZoneSigning,
 }
 
 #[derive(Default)]
@@ -56,7 +58,8 @@ impl Zones {
                     .collect();
             let wire = wire_name(&name);
             out.names.insert(wire.clone());
-            out.zones.push(Zone { name, wire, soa, negative_soa, ns });
+            let signing = crate::dnssec::ZoneSigning::for_zone(&name, z.dnssec.as_ref());
+            out.zones.push(Zone { name, wire, soa, negative_soa, ns, signing });
         }
         for service in &config.service {
             let mut name = parse_name(&service.name).expect("validated");
@@ -75,6 +78,11 @@ impl Zones {
     /// The closest enclosing zone of `name`.
     pub fn zone_of(&self, name: &Name) -> Option<&Zone> {
         self.zones.iter().filter(|z| z.name.zone_of(name)).max_by_key(|z| z.name.num_labels())
+    }
+
+    /// The names (answer-table form) of the zones whose answers are signed.
+    pub fn signed_wires(&self) -> Vec<Vec<u8>> {
+        self.zones.iter().filter(|z| z.signing.is_signed()).map(|z| z.wire.clone()).collect()
     }
 
     pub fn exists(&self, wire: &[u8]) -> bool {

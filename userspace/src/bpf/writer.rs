@@ -69,6 +69,8 @@ pub struct MapWriter {
     written: HashMap<MapKey, MapEntry>,
     /// Keys two names were found to share, each logged once.
     warned_collisions: HashSet<MapKey>,
+    /// Names (answer-table form) of the zones whose answers are signed.
+    signed_zones: Vec<Vec<u8>>,
 }
 
 impl MapWriter {
@@ -81,6 +83,11 @@ impl MapWriter {
             self.written.insert(key, value);
         }
         Ok(self.written.len())
+    }
+
+    /// Entries under these zones are marked signed from the next write on.
+    pub fn set_signed_zones(&mut self, zones: Vec<Vec<u8>>) {
+        self.signed_zones = zones;
     }
 
     pub fn write(
@@ -109,6 +116,7 @@ impl MapWriter {
                 continue;
             };
             v.is_override = u8::from(overrides.contains(key));
+            v.signed = u8::from(self.signed_zones.iter().any(|zone| in_zone(&key.name, zone)));
             if let Some(left_out) = keep_lower_name(&mut wanted, k, v) {
                 stats.userspace_only += 1;
                 if self.warned_collisions.insert(k) {
@@ -166,6 +174,18 @@ fn keep_lower_name(wanted: &mut HashMap<MapKey, MapEntry>, key: MapKey, value: M
     }
 }
 
+/// Whether the wire-form `name` is `zone` or below it (compared label by label).
+fn in_zone(name: &[u8], zone: &[u8]) -> bool {
+    let mut at = 0;
+    while at < name.len() {
+        if name[at..] == *zone {
+            return true;
+        }
+        at += usize::from(name[at]) + 1;
+    }
+    false
+}
+
 fn is_override(map: &BpfHashMap<&mut MapData, MapKey, MapEntry>, key: &MapKey) -> bool {
     map.get(key, 0).map(|v| v.is_override != 0).unwrap_or(false)
 }
@@ -173,6 +193,16 @@ fn is_override(map: &BpfHashMap<&mut MapData, MapKey, MapEntry>, key: &MapKey) -
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_are_in_a_zone_only_on_label_boundaries() {
+        let zone = b"\x07example\x03com\x00";
+        assert!(in_zone(b"\x07example\x03com\x00", zone));
+        assert!(in_zone(b"\x03www\x07example\x03com\x00", zone));
+        assert!(!in_zone(b"\x0athe-sample\x03com\x00", zone));
+        assert!(!in_zone(b"\x03www\x08xexample\x03com\x00", zone));
+        assert!(!in_zone(b"\x03com\x00", zone));
+    }
 
     #[test]
     fn of_two_names_under_one_key_the_lower_keeps_it_in_either_order() {

@@ -3,6 +3,7 @@
 
 pub mod admin_client;
 pub mod cleanup;
+pub mod dnssec;
 mod error;
 pub mod map;
 pub mod reload;

@@ -169,3 +169,10 @@ impl ConfigText {
 fn list(items: &[&str]) -> String {
     format!("{items:?}")
 }
+
+impl ConfigText {
+    /// `[zone.dnssec]` for the zone before: signed with this algorithm and key file.
+    pub fn dnssec(self, algorithm: &str, key_file: &str) -> ConfigText {
+        self.table("[zone.dnssec]", &[&format!("algorithm = {algorithm:?}"), &format!("key_file = {key_file:?}")])
+    }
+}

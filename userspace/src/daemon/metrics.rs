@@ -105,6 +105,7 @@ fn userspace(out: &mut Exposition, counters: &ServerCounters) {
         ("badvers", u.badvers),
         ("notauth", u.notauth),
         ("dropped", u.dropped),
+        ("servfail", u.servfail),
     ] {
         out.sample("switchyard_userspace_responses_total", &[("outcome", outcome)], v);
     }

@@ -29,7 +29,7 @@ use hickory_proto::{
 };
 use switchyard_common::DEFAULT_VIEW;
 
-use super::{client_subnet, identity::Identity};
+use super::{client_subnet, identity::Identity, signed};
 use crate::answers::{AnswerTable, Served, Zone, wire_name};
 
 /// How a query was handled, for counters.
@@ -46,6 +46,8 @@ pub enum Outcome {
     NotAuth,
     /// Not answered at all (a response, or too short to have a header).
     Dropped,
+    /// A signed zone's answer could not be signed.
+    ServFail,
 }
 
 pub struct Reply {
@@ -159,14 +161,24 @@ impl Authority {
             // Asked only now: a name with answers exists, and most queries have answers.
             if !served.zones.exists(&name) {
                 response.metadata.response_code = ResponseCode::NXDomain;
-                return Outcome::NxDomain;
+                return signed::sign_if_asked(zone, query, response, Some((qname, None)), Outcome::NxDomain);
             }
-            return Outcome::NoData;
+            let existing = || self.types_at(&served, zone, qname, &name, (view, addr));
+            let denied = signed::dnssec_ok(query).then(|| (qname, Some(existing())));
+            return signed::sign_if_asked(zone, query, response, denied, Outcome::NoData);
         }
         let glue = glue(&served.table, zone, &answers, view);
         response.add_answers(answers);
         response.add_additionals(glue);
-        Outcome::Answered
+        signed::sign_if_asked(zone, query, response, None, Outcome::Answered)
+    }
+
+    /// The types a name has for this client, for the NSEC that denies the others.
+    fn types_at(&self, served: &Served, zone: &Zone, qname: &Name, name: &[u8], at: (u32, IpAddr)) -> Vec<RecordType> {
+        let mut types: Vec<RecordType> =
+            self.records(served, zone, qname, name, RecordType::ANY, at).iter().map(|r| r.record_type()).collect();
+        types.dedup();
+        types
     }
 
     /// Records of one type at one existing name, for a client in `view` at `subnet`. Owners are
@@ -195,6 +207,13 @@ impl Authority {
                 r.name = qname.clone();
                 r
             }));
+        }
+        if let Some(signer) = zone.signing.signer().filter(|_| at_apex) {
+            for t in [RecordType::DNSKEY, RecordType::CDS, RecordType::CDNSKEY] {
+                if want(t) {
+                    out.extend(signer.apex_records(t, qname, zone.soa.ttl));
+                }
+            }
         }
         for (t, code) in
             [(RecordType::A, switchyard_common::QTYPE_A), (RecordType::AAAA, switchyard_common::QTYPE_AAAA)]
@@ -301,9 +320,13 @@ fn address_rdata(addr: IpAddr) -> RData {
 /// For a TSIG-signed query, the TSIG record of the answer: BADKEY, unsigned (no MAC), as RFC
 /// 8945 5.2 and 5.3.2 ask of a server that does not know the key.
 fn unsigned_badkey(query: &Message) -> Option<Record<TSIG>> {
-    let (key, signed) = query.additionals.iter().find_map(|r| match &r.data {
-        RData::TSIG(tsig) => Some((r.name.clone(), tsig)),
-        _ => None,
+    // The decoder takes a TSIG that ends the message as its signature.
+    let last = query.signature.as_deref().map(|r| (r.name.clone(), &r.data));
+    let (key, signed) = last.or_else(|| {
+        query.additionals.iter().find_map(|r| match &r.data {
+            RData::TSIG(tsig) => Some((r.name.clone(), tsig)),
+            _ => None,
+        })
     })?;
     let tsig = TSIG::new(
         signed.algorithm.clone(),

@@ -260,20 +260,19 @@ fn a_tsig_signed_query_gets_notauth_badkey_unsigned() {
     let a = authority();
     let mut q = with_edns(query("www.example.com.", RecordType::A), 1232);
     let signed = TSIG::new(TsigAlgorithm::HmacSha256, 1_700_000_000, 300, vec![7; 32], 4242, None, Vec::new());
-    let mut record = Record::from_rdata(Name::from_ascii("key.example.").unwrap(), 0, RData::TSIG(signed));
+    let mut record = Record::from_rdata(Name::from_ascii("key.example.").unwrap(), 0, signed);
     record.dns_class = DNSClass::ANY;
-    q.additionals.push(record);
+    // Encoded last, after the OPT record, as RFC 8945 4.2 requires.
+    q.signature = Some(Box::new(record));
     let (r, outcome) = ask(&a, &q, "198.18.0.2");
     assert_eq!((r.metadata.response_code, outcome), (ResponseCode::NotAuth, Outcome::NotAuth));
     assert!(r.answers.is_empty(), "nothing answered to an unverified query");
+    // The decoder takes the TSIG record that ends the answer as its signature.
     let tsig = r
-        .additionals
-        .iter()
-        .find_map(|rec| match &rec.data {
-            RData::TSIG(t) => Some((rec.name.to_string(), rec.dns_class, t.clone())),
-            _ => None,
-        })
-        .expect("a TSIG record in the answer");
+        .signature
+        .as_deref()
+        .map(|rec| (rec.name.to_string(), rec.dns_class, rec.data.clone()))
+        .expect("a TSIG record at the end of the answer");
     assert_eq!((tsig.0.as_str(), tsig.1), ("key.example.", DNSClass::ANY));
     assert_eq!(tsig.2.error, Some(TsigError::BadKey), "RFC 8945 5.2: BADKEY");
     assert!(tsig.2.mac.is_empty(), "unsigned: no MAC");

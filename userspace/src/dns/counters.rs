@@ -21,6 +21,7 @@ pub struct ServerCounters {
     pub badvers: AtomicU64,
     pub notauth: AtomicU64,
     pub dropped: AtomicU64,
+    pub servfail: AtomicU64,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, Default, PartialEq)]
@@ -40,6 +41,9 @@ pub struct ServerCountersSnapshot {
     /// Not answered: responses, messages without a header, and queries to a broadcast or
     /// multicast address or from one no reply can go to.
     pub dropped: u64,
+    /// A signed zone's answer that could not be signed.
+    #[serde(default)]
+    pub servfail: u64,
 }
 
 impl ServerCounters {
@@ -54,6 +58,7 @@ impl ServerCounters {
             Outcome::BadVers => &self.badvers,
             Outcome::NotAuth => &self.notauth,
             Outcome::Dropped => &self.dropped,
+            Outcome::ServFail => &self.servfail,
         };
         counter.fetch_add(1, Ordering::Relaxed);
     }
@@ -72,6 +77,7 @@ impl ServerCounters {
             badvers: get(&self.badvers),
             notauth: get(&self.notauth),
             dropped: get(&self.dropped),
+            servfail: get(&self.servfail),
         }
     }
 }

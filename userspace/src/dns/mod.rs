@@ -5,7 +5,10 @@ pub mod counters;
 pub mod identity;
 mod reply_from;
 pub mod server;
+mod signed;
 mod udp;
 
 #[cfg(test)]
 mod authority_tests;
+#[cfg(test)]
+mod signed_tests;

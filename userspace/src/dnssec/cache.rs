@@ -1,0 +1,41 @@
+//! Signatures by RRset content: an answer variant changes only with site state, so each one
+//! is signed once and served until its signature is due for renewal.
+
+use std::{collections::HashMap, sync::Mutex};
+
+use hickory_proto::dnssec::rdata::RRSIG;
+
+/// More distinct RRsets than a config can produce; past it the cache starts over rather than
+/// grow without bound.
+const MAX_ENTRIES: usize = 200_000;
+
+struct Cached {
+    rrsig: RRSIG,
+    /// Unix seconds from which this signature is made anew.
+    renew_at: u64,
+}
+
+#[derive(Default)]
+pub struct SignatureCache {
+    entries: Mutex<HashMap<Vec<u8>, Cached>>,
+}
+
+impl SignatureCache {
+    /// The cached signature for `key` when it is not yet due for renewal at `now`.
+    pub fn get(&self, key: &[u8], now: u64) -> Option<RRSIG> {
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries.get(key).filter(|c| now < c.renew_at).map(|c| c.rrsig.clone())
+    }
+
+    pub fn put(&self, key: Vec<u8>, rrsig: RRSIG, renew_at: u64) {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if entries.len() >= MAX_ENTRIES {
+            entries.clear();
+        }
+        entries.insert(key, Cached { rrsig, renew_at });
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.entries.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+}

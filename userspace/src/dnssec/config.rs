@@ -1,0 +1,105 @@
+//! `[zone.dnssec]`: the key file, its algorithm and the signature timing of a signed zone.
+
+use std::{path::PathBuf, time::Duration};
+
+use serde::Deserialize;
+
+/// The algorithms a zone can be signed with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SigningAlgorithm {
+    /// ECDSA P-256 with SHA-256, DNSSEC algorithm 13.
+    Ecdsap256sha256,
+    /// Ed25519, DNSSEC algorithm 15.
+    Ed25519,
+}
+
+impl SigningAlgorithm {
+    /// The name used in config and key files.
+    pub fn name(self) -> &'static str {
+        match self {
+            SigningAlgorithm::Ecdsap256sha256 => "ecdsap256sha256",
+            SigningAlgorithm::Ed25519 => "ed25519",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<SigningAlgorithm> {
+        match name {
+            "ecdsap256sha256" => Some(SigningAlgorithm::Ecdsap256sha256),
+            "ed25519" => Some(SigningAlgorithm::Ed25519),
+            _ => None,
+        }
+    }
+
+    pub fn dnssec(self) -> hickory_proto::dnssec::Algorithm {
+        match self {
+            SigningAlgorithm::Ecdsap256sha256 => hickory_proto::dnssec::Algorithm::ECDSAP256SHA256,
+            SigningAlgorithm::Ed25519 => hickory_proto::dnssec::Algorithm::ED25519,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DnssecConfig {
+    pub algorithm: SigningAlgorithm,
+    /// The combined signing key, as written by `switchyard dnssec keygen` (mode 0600 or stricter).
+    pub key_file: PathBuf,
+    /// How long a signature is valid from the moment it is made.
+    #[serde(default = "default_validity_ms")]
+    pub validity_ms: u64,
+    /// A signature is made anew when less than this is left of its validity.
+    #[serde(default = "default_refresh_ms")]
+    pub refresh_ms: u64,
+    /// Inception is set this far in the past, for validators whose clock is behind.
+    #[serde(default = "default_backdate_ms")]
+    pub backdate_ms: u64,
+}
+
+const HOUR_MS: u64 = 3_600_000;
+const DAY_MS: u64 = 24 * HOUR_MS;
+
+fn default_validity_ms() -> u64 {
+    14 * DAY_MS
+}
+fn default_refresh_ms() -> u64 {
+    7 * DAY_MS
+}
+fn default_backdate_ms() -> u64 {
+    HOUR_MS
+}
+
+/// Validity bounds: long enough to outlast every TTL we serve, short enough that a leaked
+/// signature ages out (and the RRSIG time fields cannot wrap).
+const VALIDITY_MS: std::ops::RangeInclusive<u64> = (2 * HOUR_MS)..=(90 * DAY_MS);
+const MAX_BACKDATE_MS: u64 = DAY_MS;
+
+impl DnssecConfig {
+    /// Checks the timing; `key` is the config key of this table, for messages.
+    pub fn validate(&self, key: &str) -> Result<(), (String, String)> {
+        if !VALIDITY_MS.contains(&self.validity_ms) {
+            let (min, max) = (VALIDITY_MS.start(), VALIDITY_MS.end());
+            return Err((format!("{key}.validity_ms"), format!("must be {min} (2 hours) to {max} (90 days)")));
+        }
+        if self.refresh_ms < HOUR_MS || self.refresh_ms >= self.validity_ms {
+            return Err((
+                format!("{key}.refresh_ms"),
+                format!("must be at least {HOUR_MS} (1 hour) and less than validity_ms ({})", self.validity_ms),
+            ));
+        }
+        if self.backdate_ms > MAX_BACKDATE_MS {
+            return Err((format!("{key}.backdate_ms"), format!("must be at most {MAX_BACKDATE_MS} (1 day)")));
+        }
+        Ok(())
+    }
+
+    pub fn validity(&self) -> Duration {
+        Duration::from_millis(self.validity_ms)
+    }
+    pub fn refresh(&self) -> Duration {
+        Duration::from_millis(self.refresh_ms)
+    }
+    pub fn backdate(&self) -> Duration {
+        Duration::from_millis(self.backdate_ms)
+    }
+}

@@ -1,0 +1,79 @@
+//! What a DO=1 query in a signed zone adds to its response: an RRSIG after every RRset of the
+//! answer and authority sections, and for a name or type that does not exist the compact NSEC
+//! (RFC 9824) with its RRSIG.
+
+use hickory_proto::{
+    op::{Message, ResponseCode},
+    rr::{Name, Record, RecordType},
+};
+
+use super::{
+    ZoneSigner,
+    denial::{EDNS_FLAG_CO, compact_nsec},
+    signer::SignError,
+};
+
+/// A negative answer to deny: the query name, the types it has (`None`: it does not exist)
+/// and the negative TTL (that of the SOA in the authority section).
+pub struct Denial<'a> {
+    pub qname: &'a Name,
+    pub existing: Option<Vec<RecordType>>,
+    pub ttl: u32,
+}
+
+/// Signs `response` in place. A name that does not exist is answered NOERROR, or NXDOMAIN
+/// with the CO flag set when the query set it (`compact_ok`).
+pub fn sign_response(
+    signer: &ZoneSigner,
+    response: &mut Message,
+    denial: Option<Denial<'_>>,
+    compact_ok: bool,
+) -> Result<(), SignError> {
+    let signatures = sign_rrsets(signer, &response.answers)?;
+    response.answers.extend(signatures);
+    let mut authority = std::mem::take(&mut response.authorities);
+    let signatures = sign_rrsets(signer, &authority)?;
+    authority.extend(signatures);
+    if let Some(denial) = denial {
+        let nsec =
+            compact_nsec(denial.qname, denial.existing.as_deref(), denial.ttl).ok_or_else(|| SignError::Failed {
+                name: denial.qname.clone(),
+                rtype: RecordType::NSEC,
+                problem: "the name is too long for its NSEC's next name".into(),
+            })?;
+        let nonexistent = denial.existing.is_none();
+        let nsec_sig = if nonexistent {
+            // One per nonexistent name asked for: not worth a place in the cache.
+            signer.sign_uncached(std::slice::from_ref(&nsec))?
+        } else {
+            signer.sign(std::slice::from_ref(&nsec))?
+        };
+        authority.push(nsec);
+        authority.push(nsec_sig);
+        response.metadata.response_code =
+            if nonexistent && compact_ok { ResponseCode::NXDomain } else { ResponseCode::NoError };
+        if let Some(edns) = response.edns.as_mut().filter(|_| compact_ok) {
+            edns.flags_mut().z |= EDNS_FLAG_CO;
+        }
+    }
+    response.authorities = authority;
+    Ok(())
+}
+
+/// One RRSIG per RRset in `records` (records of one owner and type, in the order they come),
+/// skipping records that are signatures already.
+fn sign_rrsets(signer: &ZoneSigner, records: &[Record]) -> Result<Vec<Record>, SignError> {
+    let mut signatures = Vec::new();
+    let mut done: Vec<(Name, RecordType)> = Vec::new();
+    for record in records {
+        let rtype = record.record_type();
+        if rtype == RecordType::RRSIG || done.iter().any(|(n, t)| *t == rtype && *n == record.name) {
+            continue;
+        }
+        let rrset: Vec<Record> =
+            records.iter().filter(|r| r.record_type() == rtype && r.name == record.name).cloned().collect();
+        signatures.push(signer.sign(&rrset)?);
+        done.push((record.name.clone(), rtype));
+    }
+    Ok(signatures)
+}
