@@ -17,9 +17,11 @@ use serde::Deserialize;
 pub mod fixture;
 #[cfg(test)]
 mod reference_tests;
+mod cookies;
 mod sites;
 mod sync;
 
+pub use self::cookies::{CookiesSection, SecretFileError, SharedSecret, read_secret_file};
 pub use self::sync::{SyncPeer, SyncSection, SyncTable};
 
 use crate::{
@@ -62,6 +64,9 @@ pub struct Config {
     pub sync: Option<SyncSection>,
     #[serde(default)]
     pub service: Vec<ServiceConfig>,
+    /// DNS server cookies (`[cookies]`).
+    #[serde(default)]
+    pub cookies: CookiesSection,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -394,6 +399,7 @@ impl Config {
         config.check_peer_keys(path)?;
         config.check_sync_key(path)?;
         config.check_check_files(path)?;
+        config.check_cookie_secret(path)?;
         Ok(config)
     }
 
@@ -462,6 +468,7 @@ impl Config {
             return Err(("server.edns_udp_payload".into(), "must be at least 512".into()));
         }
         self.server.validate_identity()?;
+        self.cookies.validate()?;
         Ok(())
     }
 }

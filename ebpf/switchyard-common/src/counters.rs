@@ -79,6 +79,13 @@ counters! {
     PassZeroUdpChecksumV6 = "pass_zero_udp_checksum_v6",
     /// The query asks for the server's identifier (NSID): userspace adds it when configured.
     PassNsid = "pass_nsid",
+    /// A COOKIE option of a length RFC 7873 does not allow: userspace answers FORMERR.
+    PassCookieMalformed = "pass_cookie_malformed",
+    /// Counted besides the answer: the query carried a valid server cookie of ours.
+    CookieValid = "cookie_valid",
+    /// Counted besides the answer: the reply carries a server cookie made for it (the query had
+    /// none, one not ours or expired, or one old enough to renew).
+    CookieIssued = "cookie_issued",
 }
 
 #[cfg(test)]

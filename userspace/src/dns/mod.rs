@@ -1,6 +1,7 @@
 //! The userspace DNS server: authoritative logic and its UDP/TCP listeners.
 pub mod authority;
 mod client_subnet;
+pub mod cookies;
 pub mod counters;
 pub mod identity;
 mod reply_from;
