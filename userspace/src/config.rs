@@ -13,11 +13,11 @@ use hickory_proto::rr::Name;
 use ipnet::IpNet;
 use serde::Deserialize;
 
+mod cookies;
 #[cfg(any(test, feature = "fixtures"))]
 pub mod fixture;
 #[cfg(test)]
 mod reference_tests;
-mod cookies;
 mod sites;
 mod sync;
 

@@ -47,9 +47,7 @@ impl Secrets {
                 let shared = read_secret_file(path)?;
                 (shared.current, shared.previous, Source::File(path.clone()))
             }
-            None => {
-                (rand::random(), None, Source::Generated { rotate: section.rotate(), rotated_at: Instant::now() })
-            }
+            None => (rand::random(), None, Source::Generated { rotate: section.rotate(), rotated_at: Instant::now() }),
         };
         Ok(Secrets { enabled: section.enabled, current, previous, source })
     }

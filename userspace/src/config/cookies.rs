@@ -93,8 +93,11 @@ pub fn read_secret_file(path: &Path) -> Result<SharedSecret, SecretFileError> {
             return Err(SecretFileError::Length { path: path.into(), line: i + 1, found: line.len() });
         }
         let mut secret = [0u8; 16];
-        hex::decode_to_slice(line, &mut secret)
-            .map_err(|source| SecretFileError::NotHex { path: path.into(), line: i + 1, source })?;
+        hex::decode_to_slice(line, &mut secret).map_err(|source| SecretFileError::NotHex {
+            path: path.into(),
+            line: i + 1,
+            source,
+        })?;
         secrets.push(secret);
     }
     Ok(SharedSecret { current: secrets[0], previous: secrets.get(1).copied() })
@@ -156,7 +159,10 @@ mod tests {
             ("0001", "expected 32 hex digits"),
             ("zz0102030405060708090a0b0c0d0e0f", "not hex"),
             ("", "expected one or two lines"),
-            ("000102030405060708090a0b0c0d0e0f\n000102030405060708090a0b0c0d0e0f\n000102030405060708090a0b0c0d0e0f", "found 3"),
+            (
+                "000102030405060708090a0b0c0d0e0f\n000102030405060708090a0b0c0d0e0f\n000102030405060708090a0b0c0d0e0f",
+                "found 3",
+            ),
         ] {
             let mut bad = tempfile::NamedTempFile::new().unwrap();
             write!(bad, "{text}").unwrap();

@@ -30,8 +30,8 @@ use self::{reload::ReloadRequest, reloadable::Reloadable};
 use crate::{
     answers::{AnswerController, Views, Zones},
     bpf::datapath::Datapath,
-    cookie_secrets::{CookieKeeper, Secrets},
     config::Config,
+    cookie_secrets::{CookieKeeper, Secrets},
     dns::{authority::Authority, counters::ServerCounters, identity::Identity, server},
     health::{HealthMonitor, ProbeSettings},
     peers::{HealthBridge, PeerHandle},

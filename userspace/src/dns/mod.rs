@@ -10,3 +10,5 @@ mod udp;
 
 #[cfg(test)]
 mod authority_tests;
+#[cfg(test)]
+mod cookie_tests;
