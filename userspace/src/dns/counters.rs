@@ -21,6 +21,7 @@ pub struct ServerCounters {
     pub badvers: AtomicU64,
     pub notauth: AtomicU64,
     pub dropped: AtomicU64,
+    pub cookie_valid: AtomicU64,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, Default, PartialEq)]
@@ -40,6 +41,9 @@ pub struct ServerCountersSnapshot {
     /// Not answered: responses, messages without a header, and queries to a broadcast or
     /// multicast address or from one no reply can go to.
     pub dropped: u64,
+    /// Queries that carried a valid server cookie of ours (counted besides their outcome).
+    #[serde(default)]
+    pub cookie_valid: u64,
 }
 
 impl ServerCounters {
@@ -58,6 +62,14 @@ impl ServerCounters {
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Counts what a reply says besides its outcome.
+    pub(super) fn record_reply(&self, reply: &super::authority::Reply) {
+        self.record(reply.outcome);
+        if reply.valid_server_cookie {
+            self.cookie_valid.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
     pub fn snapshot(&self) -> ServerCountersSnapshot {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         ServerCountersSnapshot {
@@ -72,6 +84,7 @@ impl ServerCounters {
             badvers: get(&self.badvers),
             notauth: get(&self.notauth),
             dropped: get(&self.dropped),
+            cookie_valid: get(&self.cookie_valid),
         }
     }
 }
