@@ -106,7 +106,13 @@ fn answered(h: &mut XdpHarness, client: &str, dns: &[u8]) -> (Message, Vec<u8>) 
 fn verifies(option: &[u8], client: &str, config: &CookieConfig) -> bool {
     let server: [u8; 16] = option[8..].try_into().expect("a 16-byte server cookie");
     let server = switchyard_common::ServerCookie::from_bytes(&server);
-    let verdict = check_cookie(config, u64::from_le_bytes(CLIENT_COOKIE), &server, wall_seconds(), &addr_of(client));
+    let verdict = check_cookie::<switchyard_common::OwnSipHash>(
+        config,
+        u64::from_le_bytes(CLIENT_COOKIE),
+        &server,
+        wall_seconds(),
+        &addr_of(client),
+    );
     verdict == CookieCheck::Valid { refresh: false }
 }
 

@@ -113,23 +113,46 @@ fn head_word(timestamp: u32) -> u64 {
 /// address, made at `timestamp` with `secret`.
 #[inline(always)]
 pub fn server_cookie(secret: &[u64; 2], client: u64, timestamp: u32, addr: &CookieAddr) -> ServerCookie {
-    let head = head_word(timestamp);
-    ServerCookie { head, hash: cookie_hash(secret, client, head, addr) }
+    server_cookie_by::<OwnSipHash>(secret, client, timestamp, addr)
 }
 
-/// SipHash-2-4 of client cookie | version | reserved | timestamp | client address.
+/// `server_cookie` with the SipHash-2-4 of `H`.
 #[inline(always)]
-fn cookie_hash(secret: &[u64; 2], client: u64, head: u64, addr: &CookieAddr) -> u64 {
-    let mut state = SipHash24::new(secret);
-    state.write_word(client);
-    state.write_word(head);
-    match addr {
-        CookieAddr::V4(a) => state.finish(u32::from_le_bytes(*a) as u64, 20),
-        CookieAddr::V6(a) => {
-            let words = u128::from_le_bytes(*a);
-            state.write_word(words as u64);
-            state.write_word((words >> 64) as u64);
-            state.finish(0, 32)
+pub fn server_cookie_by<H: CookieHash>(
+    secret: &[u64; 2],
+    client: u64,
+    timestamp: u32,
+    addr: &CookieAddr,
+) -> ServerCookie {
+    let head = head_word(timestamp);
+    ServerCookie { head, hash: H::hash(secret, client, head, addr) }
+}
+
+/// SipHash-2-4 of client cookie | version | reserved | timestamp | client address (RFC 9018
+/// 4.4), given the first two as little-endian words. Implemented here for the XDP program
+/// (`OwnSipHash`); the daemon uses the `siphasher` crate, and the packet tests compare the two
+/// paths byte for byte.
+pub trait CookieHash {
+    fn hash(secret: &[u64; 2], client: u64, head: u64, addr: &CookieAddr) -> u64;
+}
+
+/// The no_std SipHash-2-4 of `crate::siphash`, fed whole words.
+pub struct OwnSipHash;
+
+impl CookieHash for OwnSipHash {
+    #[inline(always)]
+    fn hash(secret: &[u64; 2], client: u64, head: u64, addr: &CookieAddr) -> u64 {
+        let mut state = SipHash24::new(secret);
+        state.write_word(client);
+        state.write_word(head);
+        match addr {
+            CookieAddr::V4(a) => state.finish(u32::from_le_bytes(*a) as u64, 20),
+            CookieAddr::V6(a) => {
+                let words = u128::from_le_bytes(*a);
+                state.write_word(words as u64);
+                state.write_word((words >> 64) as u64);
+                state.finish(0, 32)
+            }
         }
     }
 }
@@ -137,7 +160,13 @@ fn cookie_hash(secret: &[u64; 2], client: u64, head: u64, addr: &CookieAddr) -> 
 /// Checks a server cookie of our length sent with `client` from `addr` at wall-clock second
 /// `now`, under the current secret and, when there is one, the previous.
 #[inline(always)]
-pub fn check(config: &CookieConfig, client: u64, server: &ServerCookie, now: u32, addr: &CookieAddr) -> CookieCheck {
+pub fn check<H: CookieHash>(
+    config: &CookieConfig,
+    client: u64,
+    server: &ServerCookie,
+    now: u32,
+    addr: &CookieAddr,
+) -> CookieCheck {
     if server.head as u32 != COOKIE_VERSION as u32 {
         return CookieCheck::Invalid;
     }
@@ -147,9 +176,9 @@ pub fn check(config: &CookieConfig, client: u64, server: &ServerCookie, now: u32
     if !(-COOKIE_MAX_AHEAD_SECS..=COOKIE_LIFETIME_SECS).contains(&age) {
         return CookieCheck::Invalid;
     }
-    let ours = cookie_hash(&config.current, client, server.head, addr) == server.hash
+    let ours = H::hash(&config.current, client, server.head, addr) == server.hash
         || (config.flags & COOKIES_HAS_PREVIOUS != 0
-            && cookie_hash(&config.previous, client, server.head, addr) == server.hash);
+            && H::hash(&config.previous, client, server.head, addr) == server.hash);
     if ours { CookieCheck::Valid { refresh: age > COOKIE_REFRESH_AFTER_SECS } } else { CookieCheck::Invalid }
 }
 
@@ -157,7 +186,7 @@ pub fn check(config: &CookieConfig, client: u64, server: &ServerCookie, now: u32
 /// sent back as it came; any other gets a new one made now with the current secret. `server`
 /// is the query's server cookie when it had one of our length.
 #[inline(always)]
-pub fn reply_cookie(
+pub fn reply_cookie<H: CookieHash>(
     config: &CookieConfig,
     client: u64,
     server: Option<&ServerCookie>,
@@ -165,13 +194,13 @@ pub fn reply_cookie(
     addr: &CookieAddr,
 ) -> (ServerCookie, bool) {
     let verdict = match server {
-        Some(cookie) => check(config, client, cookie, now, addr),
+        Some(cookie) => check::<H>(config, client, cookie, now, addr),
         None => CookieCheck::Invalid,
     };
     match (verdict, server) {
         (CookieCheck::Valid { refresh: false }, Some(cookie)) => (*cookie, true),
-        (CookieCheck::Valid { refresh: true }, _) => (server_cookie(&config.current, client, now, addr), true),
-        _ => (server_cookie(&config.current, client, now, addr), false),
+        (CookieCheck::Valid { refresh: true }, _) => (server_cookie_by::<H>(&config.current, client, now, addr), true),
+        _ => (server_cookie_by::<H>(&config.current, client, now, addr), false),
     }
 }
 
@@ -214,7 +243,7 @@ mod tests {
     fn a_cookie_is_valid_for_an_hour_and_refreshed_after_half_of_it() {
         let c = config([7; 16], None);
         let made = server_cookie(&c.current, client(1), 1_000_000, &V4);
-        let at = |now| check(&c, client(1), &made, now, &V4);
+        let at = |now| check::<OwnSipHash>(&c, client(1), &made, now, &V4);
         assert_eq!(at(1_000_000), CookieCheck::Valid { refresh: false });
         assert_eq!(at(1_001_800), CookieCheck::Valid { refresh: false });
         assert_eq!(at(1_001_801), CookieCheck::Valid { refresh: true });
@@ -233,22 +262,25 @@ mod tests {
     fn timestamps_use_serial_arithmetic_across_the_wrap() {
         let c = config([7; 16], None);
         let made = server_cookie(&c.current, client(9), u32::MAX - 10, &V4);
-        assert_eq!(check(&c, client(9), &made, 20, &V4), CookieCheck::Valid { refresh: false });
+        assert_eq!(check::<OwnSipHash>(&c, client(9), &made, 20, &V4), CookieCheck::Valid { refresh: false });
     }
 
     #[test]
     fn a_cookie_is_bound_to_client_cookie_address_and_secret() {
         let c = config([7; 16], None);
         let made = server_cookie(&c.current, client(9), 500, &V4);
-        assert_eq!(check(&c, client(8), &made, 500, &V4), CookieCheck::Invalid);
-        assert_eq!(check(&c, client(9), &made, 500, &CookieAddr::V4([198, 51, 100, 101])), CookieCheck::Invalid);
-        assert_eq!(check(&config([6; 16], None), client(9), &made, 500, &V4), CookieCheck::Invalid);
+        assert_eq!(check::<OwnSipHash>(&c, client(8), &made, 500, &V4), CookieCheck::Invalid);
+        assert_eq!(
+            check::<OwnSipHash>(&c, client(9), &made, 500, &CookieAddr::V4([198, 51, 100, 101])),
+            CookieCheck::Invalid
+        );
+        assert_eq!(check::<OwnSipHash>(&config([6; 16], None), client(9), &made, 500, &V4), CookieCheck::Invalid);
         let mut forged = made;
         forged.hash ^= 1 << 63;
-        assert_eq!(check(&c, client(9), &forged, 500, &V4), CookieCheck::Invalid);
+        assert_eq!(check::<OwnSipHash>(&c, client(9), &forged, 500, &V4), CookieCheck::Invalid);
         let mut other_version = made;
         other_version.head ^= 3;
-        assert_eq!(check(&c, client(9), &other_version, 500, &V4), CookieCheck::Invalid);
+        assert_eq!(check::<OwnSipHash>(&c, client(9), &other_version, 500, &V4), CookieCheck::Invalid);
     }
 
     #[test]
@@ -257,9 +289,12 @@ mod tests {
         let rotated = config(current, Some(previous));
         let under_previous = server_cookie(&key_words(&previous), client(9), 500, &V4);
         let under_oldest = server_cookie(&key_words(&oldest), client(9), 500, &V4);
-        assert_eq!(check(&rotated, client(9), &under_previous, 500, &V4), CookieCheck::Valid { refresh: false });
-        assert_eq!(check(&rotated, client(9), &under_oldest, 500, &V4), CookieCheck::Invalid);
-        let (reply, valid) = reply_cookie(&rotated, client(9), Some(&under_oldest), 510, &V4);
+        assert_eq!(
+            check::<OwnSipHash>(&rotated, client(9), &under_previous, 500, &V4),
+            CookieCheck::Valid { refresh: false }
+        );
+        assert_eq!(check::<OwnSipHash>(&rotated, client(9), &under_oldest, 500, &V4), CookieCheck::Invalid);
+        let (reply, valid) = reply_cookie::<OwnSipHash>(&rotated, client(9), Some(&under_oldest), 510, &V4);
         assert!(!valid);
         assert_eq!(
             reply,
@@ -272,10 +307,10 @@ mod tests {
     fn the_reply_echoes_a_recent_cookie_and_renews_an_old_one() {
         let c = config([7; 16], None);
         let made = server_cookie(&c.current, client(9), 500, &V4);
-        assert_eq!(reply_cookie(&c, client(9), Some(&made), 600, &V4), (made, true));
+        assert_eq!(reply_cookie::<OwnSipHash>(&c, client(9), Some(&made), 600, &V4), (made, true));
         let renewed = server_cookie(&c.current, client(9), 2400, &V4);
-        assert_eq!(reply_cookie(&c, client(9), Some(&made), 2400, &V4), (renewed, true));
+        assert_eq!(reply_cookie::<OwnSipHash>(&c, client(9), Some(&made), 2400, &V4), (renewed, true));
         let fresh = server_cookie(&c.current, client(9), 600, &V4);
-        assert_eq!(reply_cookie(&c, client(9), None, 600, &V4), (fresh, false));
+        assert_eq!(reply_cookie::<OwnSipHash>(&c, client(9), None, 600, &V4), (fresh, false));
     }
 }

@@ -10,7 +10,7 @@ use aya_ebpf::{helpers::bpf_ktime_get_ns, programs::XdpContext};
 use network_types::ip::{Ipv4Hdr, Ipv6Hdr};
 use switchyard_common::{
     CLIENT_COOKIE_LEN, COOKIE_CLIENT_ONLY_LEN, COOKIE_MAX_LEN, COOKIE_MIN_WITH_SERVER_LEN, COOKIE_REPLY_LEN, CookieAddr,
-    Counter, ServerCookie, reply_cookie,
+    Counter, OwnSipHash, ServerCookie, reply_cookie,
 };
 
 use crate::{
@@ -56,7 +56,7 @@ pub fn for_reply(ctx: &XdpContext, f: &Frame, q: &Question) -> Result<Option<Rep
     };
     // SAFETY: a helper without arguments that only reads the clock.
     let now = config.wall_seconds(unsafe { bpf_ktime_get_ns() });
-    let (server, valid_server_cookie) = reply_cookie(config, client, server.as_ref(), now, &addr);
+    let (server, valid_server_cookie) = reply_cookie::<OwnSipHash>(config, client, server.as_ref(), now, &addr);
     Ok(Some(ReplyCookie { client, server, valid_server_cookie }))
 }
 

@@ -3,6 +3,7 @@
 //! paths. The secrets come from `crate::cookie_secrets`.
 
 use std::{
+    hash::Hasher,
     net::IpAddr,
     time::{SystemTime, UNIX_EPOCH},
 };
@@ -11,9 +12,10 @@ use hickory_proto::{
     op::Message,
     rr::rdata::opt::{EdnsCode, EdnsOption},
 };
+use siphasher::sip::SipHasher24;
 use switchyard_common::{
     CLIENT_COOKIE_LEN, COOKIE_CLIENT_ONLY_LEN, COOKIE_MAX_LEN, COOKIE_MIN_WITH_SERVER_LEN, COOKIE_REPLY_LEN,
-    CookieAddr, CookieConfig, EDNS_COOKIE, ServerCookie, reply_cookie,
+    CookieAddr, CookieConfig, CookieHash, EDNS_COOKIE, ServerCookie, reply_cookie,
 };
 
 /// What a query's COOKIE option asks of the reply.
@@ -56,11 +58,30 @@ pub fn reply_for(config: &CookieConfig, query: &Message, client: IpAddr, now: u3
         IpAddr::V6(a) => CookieAddr::V6(a.octets()),
     };
     let client_word = u64::from_le_bytes(client_cookie);
-    let (server, valid_server_cookie) = reply_cookie(config, client_word, server.as_ref(), now, &addr);
+    let (server, valid_server_cookie) = reply_cookie::<CrateSipHash>(config, client_word, server.as_ref(), now, &addr);
     let mut option = Vec::with_capacity(COOKIE_REPLY_LEN);
     option.extend_from_slice(&client_cookie);
     option.extend_from_slice(&server.to_bytes());
     CookieReply::Answer { option, valid_server_cookie }
+}
+
+/// SipHash-2-4 from the `siphasher` crate over the RFC 9018 input.
+pub struct CrateSipHash;
+
+impl CookieHash for CrateSipHash {
+    fn hash(secret: &[u64; 2], client: u64, head: u64, addr: &CookieAddr) -> u64 {
+        let mut key = [0u8; 16];
+        key[..8].copy_from_slice(&secret[0].to_le_bytes());
+        key[8..].copy_from_slice(&secret[1].to_le_bytes());
+        let mut hasher = SipHasher24::new_with_key(&key);
+        hasher.write(&client.to_le_bytes());
+        hasher.write(&head.to_le_bytes());
+        match addr {
+            CookieAddr::V4(a) => hasher.write(a),
+            CookieAddr::V6(a) => hasher.write(a),
+        }
+        hasher.finish()
+    }
 }
 
 /// The option for our OPT record.
@@ -168,6 +189,19 @@ mod tests {
         let under_older = server_cookie(&[3; 16], &CLIENT, NOW, &V4);
         assert!(reply(&config(Some([4; 16])), Some(with_server(under_previous)), "198.18.0.7").valid_server_cookie());
         assert!(!reply(&config(Some([4; 16])), Some(with_server(under_older)), "198.18.0.7").valid_server_cookie());
+    }
+
+    #[test]
+    fn the_crate_and_the_xdp_siphash_make_the_same_cookies() {
+        use switchyard_common::{OwnSipHash, server_cookie_by};
+        for i in 0..200u32 {
+            let secret = [u64::from(i).wrapping_mul(0x9e3779b97f4a7c15), u64::from(i) << 7];
+            let v6 = CookieAddr::V6(core::array::from_fn(|b| (b as u32 * i) as u8));
+            for addr in [CookieAddr::V4(i.to_be_bytes()), v6] {
+                let crate_made = server_cookie_by::<CrateSipHash>(&secret, u64::from(i) * 31, NOW + i, &addr);
+                assert_eq!(crate_made, server_cookie_by::<OwnSipHash>(&secret, u64::from(i) * 31, NOW + i, &addr));
+            }
+        }
     }
 
     #[test]
