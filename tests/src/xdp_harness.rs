@@ -52,6 +52,12 @@ impl XdpHarness {
         XdpHarness { datapath, authority, write_stats }
     }
 
+    /// Gives both paths these server cookie secrets (off until called).
+    pub fn set_cookies(&mut self, cookies: switchyard_common::CookieConfig) {
+        self.datapath.set_cookies(cookies).expect("cookie map");
+        self.authority.set_cookies(cookies);
+    }
+
     /// Runs the responder once on `frame`.
     pub fn run(&mut self, frame: &[u8]) -> std::io::Result<TestRun> {
         let program = self.datapath.program(program_names::RESPONDER).expect("responder");

@@ -13,6 +13,7 @@ use hickory_proto::rr::Name;
 use ipnet::IpNet;
 use serde::Deserialize;
 
+mod cookies;
 #[cfg(any(test, feature = "fixtures"))]
 pub mod fixture;
 #[cfg(test)]
@@ -20,6 +21,7 @@ mod reference_tests;
 mod sites;
 mod sync;
 
+pub use self::cookies::{CookiesSection, SecretFileError, SharedSecret, read_secret_file};
 pub use self::sync::{SyncPeer, SyncSection, SyncTable};
 
 use crate::{
@@ -62,6 +64,9 @@ pub struct Config {
     pub sync: Option<SyncSection>,
     #[serde(default)]
     pub service: Vec<ServiceConfig>,
+    /// DNS server cookies (`[cookies]`).
+    #[serde(default)]
+    pub cookies: CookiesSection,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -398,6 +403,7 @@ impl Config {
         config.check_sync_key(path)?;
         config.check_check_files(path)?;
         config.check_dnssec_keys(path)?;
+        config.check_cookie_secret(path)?;
         Ok(config)
     }
 
@@ -469,6 +475,7 @@ impl Config {
             return Err(("server.edns_udp_payload".into(), "must be at least 512".into()));
         }
         self.server.validate_identity()?;
+        self.cookies.validate()?;
         Ok(())
     }
 }

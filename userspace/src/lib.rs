@@ -14,6 +14,7 @@ pub mod bpf;
 pub mod cli;
 pub mod client;
 pub mod config;
+pub mod cookie_secrets;
 pub mod daemon;
 pub mod dns;
 pub mod dnssec;

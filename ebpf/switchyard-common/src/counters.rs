@@ -81,6 +81,13 @@ counters! {
     PassNsid = "pass_nsid",
     /// DO=1 for a name in a signed zone: userspace adds the signatures.
     PassDnssec = "pass_dnssec",
+    /// A COOKIE option of a length RFC 7873 does not allow: userspace answers FORMERR.
+    PassCookieMalformed = "pass_cookie_malformed",
+    /// Counted besides the answer: the query carried a valid server cookie of ours.
+    CookieValid = "cookie_valid",
+    /// Counted besides the answer: the reply carries a server cookie made for it (the query had
+    /// none, one not ours or expired, or one old enough to renew).
+    CookieIssued = "cookie_issued",
 }
 
 #[cfg(test)]

@@ -6,14 +6,22 @@
 #![cfg_attr(not(test), no_std)]
 
 mod checksum;
+mod cookie;
 mod counters;
 mod first_choice;
 mod maps;
 mod name;
 pub mod proto;
 mod record;
+mod siphash;
 
 pub use checksum::{fold, fold_swapped, ones_complement_sum, word_sum_swapped};
+pub use cookie::{
+    CLIENT_COOKIE_LEN, COOKIE_CLIENT_ONLY_LEN, COOKIE_LIFETIME_SECS, COOKIE_MAX_AHEAD_SECS, COOKIE_MAX_LEN,
+    COOKIE_MIN_WITH_SERVER_LEN, COOKIE_REFRESH_AFTER_SECS, COOKIE_REPLY_LEN, COOKIE_VERSION, COOKIES_ENABLED,
+    COOKIES_HAS_PREVIOUS, CookieAddr, CookieCheck, CookieConfig, CookieHash, EDNS_COOKIE, OwnSipHash,
+    SERVER_COOKIE_LEN, ServerCookie, check as check_cookie, reply_cookie, server_cookie, server_cookie_by,
+};
 pub use counters::Counter;
 pub use first_choice::{
     BUCKETS, CLIENT_PREFIX_V4, CLIENT_PREFIX_V6, FirstChoice, STORED_ORDER, answer_source, client_bucket_v4,
@@ -27,3 +35,4 @@ pub use name::{MAX_NAME_LEN, NAME_HASH_SEED, NAME_WORDS, PackedName, lowercase_w
 /// The record types the answer map holds.
 pub use proto::{QTYPE_A, QTYPE_AAAA};
 pub use record::{MAX_RECORD_LEN, record_len, record_prefix, render_record};
+pub use siphash::{SipHash24, key_words, siphash24};

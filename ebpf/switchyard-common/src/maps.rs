@@ -165,6 +165,8 @@ pub mod map_names {
     pub const OWN_MACS: &str = "OWN_MACS";
     pub const LOCAL_V4: &str = "LOCAL_V4";
     pub const LOCAL_V6: &str = "LOCAL_V6";
+    /// Server cookie secrets and the wall-clock offset (`CookieConfig`).
+    pub const COOKIES: &str = "COOKIES";
 }
 
 /// Names of the programs in the object.
@@ -188,6 +190,7 @@ mod pod {
     unsafe impl aya::Pod for MapEntry {}
     unsafe impl aya::Pod for XdpConfig {}
     unsafe impl aya::Pod for OwnMacs {}
+    unsafe impl aya::Pod for crate::CookieConfig {}
 }
 
 #[cfg(test)]

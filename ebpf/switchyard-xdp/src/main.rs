@@ -11,6 +11,7 @@
 
 mod addressed;
 mod checksum;
+mod cookies;
 mod liveness;
 mod maps;
 mod packet;

@@ -12,7 +12,7 @@ use aya_ebpf::{
     macros::map,
     maps::{Array, HashMap, LpmTrie, PerCpuArray, lpm_trie::Key as PrefixKey},
 };
-use switchyard_common::{Counter, MapEntry, MapKey, OwnMacs, Scratch, XdpConfig};
+use switchyard_common::{CookieConfig, Counter, MapEntry, MapKey, OwnMacs, Scratch, XdpConfig};
 
 /// Preallocated (no BPF_F_NO_PREALLOC): a lookup of an entry that is not in the CPU's caches
 /// measured about a fifth cheaper than with allocate-on-insert (`cargo xtask bench xdp`,
@@ -44,6 +44,15 @@ static OWN_MACS: Array<OwnMacs> = Array::with_max_entries(1, 0);
 static LOCAL_V4: HashMap<u32, u32> = HashMap::with_max_entries(4096, 0);
 #[map]
 static LOCAL_V6: HashMap<[u64; 2], u32> = HashMap::with_max_entries(4096, 0);
+
+/// Server cookie secrets and the wall-clock offset (see `cookies`).
+#[map]
+static COOKIES: Array<CookieConfig> = Array::with_max_entries(1, 0);
+
+#[inline(always)]
+pub fn cookies() -> Option<&'static CookieConfig> {
+    COOKIES.get(0)
+}
 
 #[inline(always)]
 pub fn config() -> Option<&'static XdpConfig> {

@@ -5,7 +5,7 @@ use core::mem::size_of;
 use aya_ebpf::programs::XdpContext;
 use network_types::{eth::EthHdr, ip::Ipv4Hdr, ip::Ipv6Hdr, udp::UdpHdr, vlan::VlanHdr};
 use switchyard_common::{
-    Counter, MAX_NAME_LEN, NAME_HASH_SEED, NAME_WORDS, Scratch, fold_swapped, lowercase_word, mix_word,
+    Counter, EDNS_COOKIE, MAX_NAME_LEN, NAME_HASH_SEED, NAME_WORDS, Scratch, fold_swapped, lowercase_word, mix_word,
     proto::{
         CLASS_IN, DNS_FLAG_CD, DNS_FLAG_QR, DNS_FLAG_RD, DNS_FLAG_TC, DNS_OPCODE_MASK, DnsHdr, EDNS_CLIENT_SUBNET, EDNS_NSID,
         EDNS_FLAG_DO, EDNS_OPTION_HEADER_LEN, EDNS_VERSION, ETH_P_8021Q, ETH_P_IPV4, ETH_P_IPV6, IPPROTO_FRAGMENT,
@@ -45,6 +45,15 @@ pub struct Question {
     pub qtype: u16,
     /// Present when the query had an OPT record: its DO bit.
     pub edns_do: Option<bool>,
+    /// The COOKIE option's data, when the OPT record has one (see `cookies`).
+    pub cookie: Option<CookieOption>,
+}
+
+/// Where a COOKIE option's data is in the message, and its length as the query states it.
+#[derive(Clone, Copy)]
+pub struct CookieOption {
+    pub at: usize,
+    pub len: usize,
 }
 
 impl Question {
@@ -177,17 +186,18 @@ pub fn question(ctx: &XdpContext, f: &Frame, scratch: &mut Scratch) -> Result<Qu
     }
     scratch.key.qtype = qtype;
     let question_end = after_name + QUESTION_TYPE_CLASS_LEN;
-    let edns_do = if arcount == 1 {
-        Some(opt_record(&message, f.dns_len, question_end)?)
+    let (edns_do, cookie) = if arcount == 1 {
+        let (dnssec_ok, cookie) = opt_record(&message, f.dns_len, question_end)?;
+        (Some(dnssec_ok), cookie)
     } else if question_end != f.dns_len {
         return Err(Counter::PassMalformed);
     } else {
-        None
+        (None, None)
     };
     let copied_flags = flags & (DNS_FLAG_RD | DNS_FLAG_CD);
     // One question and no answer or authority records (checked above).
     let header_sum = id as u64 + flags as u64 + 1 + arcount as u64;
-    Ok(Question { id, header_sum, copied_flags, name_len, name_sum, qtype, edns_do })
+    Ok(Question { id, header_sum, copied_flags, name_len, name_sum, qtype, edns_do, cookie })
 }
 
 /// Label bytes the walk reads at most: a name of `MAX_NAME_LEN` bytes has up to 47 labels (each
@@ -280,9 +290,9 @@ fn last_word(name: &Cursor, ahead: usize, left: usize) -> Result<u64, Counter> {
 }
 
 /// Checks the OPT record at `offset` in the message, which must end the message, and returns
-/// its DO bit.
+/// its DO bit and where its COOKIE option is.
 #[inline(always)]
-fn opt_record(message: &Cursor, dns_len: usize, offset: usize) -> Result<bool, Counter> {
+fn opt_record(message: &Cursor, dns_len: usize, offset: usize) -> Result<(bool, Option<CookieOption>), Counter> {
     let opt: OptHdr = message.peek(offset).ok_or(Counter::PassMalformed)?;
     if opt.owner != 0 || u16::from_be_bytes(opt.rtype) != TYPE_OPT {
         // Another kind of additional record (TSIG, ...).
@@ -301,9 +311,10 @@ fn opt_record(message: &Cursor, dns_len: usize, offset: usize) -> Result<bool, C
     }
     let rdata = offset + OptHdr::LEN;
     let mut pos = 0usize;
+    let mut cookie = None;
     for _ in 0..MAX_OPTIONS {
         if pos == rdata_len {
-            return Ok(dnssec_ok);
+            return Ok((dnssec_ok, cookie));
         }
         let code = message.peek_u16(rdata + pos).ok_or(Counter::PassMalformed)?;
         let len = message.peek_u16(rdata + pos + size_of::<u16>()).ok_or(Counter::PassMalformed)? as usize;
@@ -313,10 +324,16 @@ fn opt_record(message: &Cursor, dns_len: usize, offset: usize) -> Result<bool, C
         if code == EDNS_NSID {
             return Err(Counter::PassNsid);
         }
+        if code == EDNS_COOKIE {
+            if cookie.is_some() {
+                return Err(Counter::PassUnsupported);
+            }
+            cookie = Some(CookieOption { at: rdata + pos + EDNS_OPTION_HEADER_LEN, len });
+        }
         pos += EDNS_OPTION_HEADER_LEN + len;
         if pos > rdata_len {
             return Err(Counter::PassMalformed);
         }
     }
-    if pos == rdata_len { Ok(dnssec_ok) } else { Err(Counter::PassUnsupported) }
+    if pos == rdata_len { Ok((dnssec_ok, cookie)) } else { Err(Counter::PassUnsupported) }
 }

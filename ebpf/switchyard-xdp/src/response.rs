@@ -5,10 +5,10 @@ use core::mem::offset_of;
 use aya_ebpf::programs::XdpContext;
 use network_types::{eth::EthHdr, ip::Ipv4Hdr, ip::Ipv6Hdr, udp::UdpHdr, vlan::VlanHdr};
 use switchyard_common::{
-    Counter, DEFAULT_VIEW, FLAG_ENABLED, FLAG_HAS_VIEWS, MAX_ADDRS, MAX_NAME_LEN, MapEntry, NAME_WORDS, Scratch,
+    CLIENT_COOKIE_LEN, COOKIE_REPLY_LEN, Counter, DEFAULT_VIEW, EDNS_COOKIE, FLAG_ENABLED, FLAG_HAS_VIEWS, MAX_ADDRS, MAX_NAME_LEN, MapEntry, NAME_WORDS, Scratch,
     STORED_ORDER, XdpConfig, client_bucket_v4, client_bucket_v6,
     proto::{
-        CLASS_IN, DNS_FLAG_AA, DNS_FLAG_QR, DnsHdr, EDNS_FLAG_DO, EDNS_VERSION, IPPROTO_UDP, OptHdr, QTYPE_A,
+        CLASS_IN, DNS_FLAG_AA, DNS_FLAG_QR, DnsHdr, EDNS_FLAG_DO, EDNS_OPTION_HEADER_LEN, EDNS_VERSION, IPPROTO_UDP, OptHdr, QTYPE_A,
         QTYPE_AAAA, QUESTION_TYPE_CLASS_LEN, TYPE_OPT,
     },
     record_len, record_prefix,
@@ -17,6 +17,7 @@ use switchyard_common::{
 use crate::{
     addressed,
     checksum::{at_parity, finish, finish_udp, sum_bytes},
+    cookies::{self, ReplyCookie},
     liveness, maps,
     packet::{self, Packet},
     query::{self, Frame, Question},
@@ -51,10 +52,15 @@ pub fn respond(ctx: &XdpContext) -> Result<Counter, Counter> {
         return Err(Counter::PassDnssec);
     }
     addressed::checksums_ok(ctx, &frame, &q)?;
+    let cookie = cookies::for_reply(ctx, &frame, &q)?;
 
     // Grow or shrink the frame first: if that fails the frame is still untouched.
     let answers_at = q.end();
-    let opt_len = if q.edns_do.is_some() { OptHdr::LEN } else { 0 };
+    let opt_len = match (q.edns_do, &cookie) {
+        (None, _) => 0,
+        (Some(_), None) => OptHdr::LEN,
+        (Some(_), Some(_)) => OPT_WITH_COOKIE_LEN,
+    };
     let dns_len = answers_at + count * record_len(q.qtype) + opt_len;
     let old_len = Packet::new(ctx).frame_len() as i32;
     let delta = (frame.dns + dns_len) as i32 - old_len;
@@ -63,10 +69,14 @@ pub fn respond(ctx: &XdpContext) -> Result<Counter, Counter> {
     }
     // Every earlier `Packet` is stale now; the writer makes its own and checks every access.
     let order = answer_order(&Packet::new(ctx), &frame, entry);
-    if write_response(&Packet::new(ctx), &frame, &q, entry, order, &config, dns_len).is_none() {
+    let written = write_response(&Packet::new(ctx), &frame, &q, (entry, order), cookie.as_ref(), &config, dns_len);
+    if written.is_none() {
         // Unreachable after a successful resize; logged because it would mean a parser bug.
         aya_log_ebpf::warn!(ctx, "response did not fit after resizing by {} bytes", delta);
         return Err(Counter::PassTooBig);
+    }
+    if let Some(cookie) = cookie {
+        maps::count(if cookie.valid_server_cookie { Counter::CookieValid } else { Counter::CookieIssued });
     }
     Ok(if frame.ipv6 { Counter::AnsweredV6 } else { Counter::AnsweredV4 })
 }
@@ -190,8 +200,8 @@ fn write_response(
     pkt: &Packet,
     f: &Frame,
     q: &Question,
-    entry: &MapEntry,
-    order: [u8; MAX_ADDRS],
+    (entry, order): (&MapEntry, [u8; MAX_ADDRS]),
+    cookie: Option<&ReplyCookie>,
     config: &XdpConfig,
     dns_len: usize,
 ) -> Option<()> {
@@ -223,10 +233,19 @@ fn write_response(
     let answers_at = f.dns + q.end();
     let mut tail_sum = q.qtype as u64 + CLASS_IN as u64 + entry.answer_sum as u64;
     write_answers(pkt, answers_at, q.qtype, entry, order)?;
-    if let Some(dnssec_ok) = q.edns_do {
-        let opt = opt_record(config.edns_udp_payload, dnssec_ok);
-        pkt.write(answers_at + count * record_len(q.qtype), opt)?;
-        tail_sum += sum_bytes(&opt);
+    let opt_at = answers_at + count * record_len(q.qtype);
+    match (q.edns_do, cookie) {
+        (None, _) => {}
+        (Some(dnssec_ok), None) => {
+            let opt = opt_record(config.edns_udp_payload, dnssec_ok, 0);
+            pkt.write(opt_at, opt)?;
+            tail_sum += sum_bytes(&opt);
+        }
+        (Some(dnssec_ok), Some(cookie)) => {
+            let opt = opt_record(config.edns_udp_payload, dnssec_ok, COOKIE_OPTION_LEN as u16);
+            pkt.write(opt_at, opt)?;
+            tail_sum += sum_bytes(&opt) + write_cookie_option(pkt, opt_at + OptHdr::LEN, cookie)?;
+        }
     }
     sum += at_parity(tail_sum, q.name_len % 2 == 1);
 
@@ -278,10 +297,33 @@ fn write_answers(pkt: &Packet, start: usize, qtype: u16, entry: &MapEntry, order
     Some(())
 }
 
-/// Our OPT record: root owner, our UDP payload size, version 0, DO copied, no options.
+/// Our OPT record up to its options: root owner, our UDP payload size, version 0, DO copied,
+/// `rdlen` bytes of options to follow.
 #[inline(always)]
-fn opt_record(udp_payload: u16, dnssec_ok: bool) -> [u8; OptHdr::LEN] {
-    let (rtype, size) = (TYPE_OPT.to_be_bytes(), udp_payload.to_be_bytes());
+fn opt_record(udp_payload: u16, dnssec_ok: bool, rdlen: u16) -> [u8; OptHdr::LEN] {
+    let (rtype, size, len) = (TYPE_OPT.to_be_bytes(), udp_payload.to_be_bytes(), rdlen.to_be_bytes());
     let flags = (if dnssec_ok { EDNS_FLAG_DO } else { 0 }).to_be_bytes();
-    [0, rtype[0], rtype[1], size[0], size[1], 0, EDNS_VERSION, flags[0], flags[1], 0, 0]
+    [0, rtype[0], rtype[1], size[0], size[1], 0, EDNS_VERSION, flags[0], flags[1], len[0], len[1]]
+}
+
+/// The COOKIE option of our OPT record: the client's cookie and our server cookie.
+const COOKIE_OPTION_LEN: usize = EDNS_OPTION_HEADER_LEN + COOKIE_REPLY_LEN;
+const OPT_WITH_COOKIE_LEN: usize = OptHdr::LEN + COOKIE_OPTION_LEN;
+
+/// Writes the COOKIE option at `at`, right after the 11-byte OPT header (an odd offset from
+/// the answers), piece by piece: a byte array assembled on the stack would be stored with
+/// misaligned wide writes, which the verifier refuses. Returns its checksum contribution as
+/// if the answers started at an even offset.
+#[inline(always)]
+fn write_cookie_option(pkt: &Packet, at: usize, cookie: &ReplyCookie) -> Option<u64> {
+    let (code, len) = (EDNS_COOKIE.to_be_bytes(), (COOKIE_REPLY_LEN as u16).to_be_bytes());
+    let header = [code[0], code[1], len[0], len[1]];
+    pkt.write(at, header)?;
+    let words = [cookie.client, cookie.server.head, cookie.server.hash].map(u64::to_le_bytes);
+    let mut sum = sum_bytes(&header);
+    for (i, word) in words.iter().enumerate() {
+        pkt.write(at + EDNS_OPTION_HEADER_LEN + i * CLIENT_COOKIE_LEN, *word)?;
+        sum += sum_bytes(word);
+    }
+    Some(at_parity(sum, OptHdr::LEN % 2 == 1))
 }

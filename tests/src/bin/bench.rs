@@ -3,9 +3,16 @@
 
 use std::{net::IpAddr, path::PathBuf, process::ExitCode};
 
-use hickory_proto::rr::RecordType;
-use switchyard::{bpf::test_run, config::fixture::ConfigText};
-use switchyard_common::program_names::{self, PASS, SWAP_ONLY};
+use hickory_proto::{
+    op::{Edns, Message, Query},
+    rr::{Name, RecordType, rdata::opt::EdnsOption},
+};
+use switchyard::{bpf::test_run, config::fixture::ConfigText, cookie_secrets::wall_offset_ns};
+use switchyard_common::{
+    COOKIES_ENABLED, CookieAddr, CookieConfig, EDNS_COOKIE, key_words,
+    program_names::{self, PASS, SWAP_ONLY},
+    server_cookie,
+};
 use switchyard_tests::{
     frames::{EdnsSpec, query, udp_frame},
     privileges::have_root,
@@ -56,8 +63,11 @@ fn bench_xdp(only: &[String]) -> Result<(), String> {
     let cases = (|| -> Result<Vec<(&'static str, &'static str, f64)>, String> {
         let zone = zone_with_many_names();
         let mut h = XdpHarness::with_max_entries(&zone, table(&zone), Default::default(), 2 * MANY_NAMES as u32);
-        let edns = EdnsSpec { cookie: true, ..EdnsSpec::default() };
+        h.set_cookies(bench_cookies());
+        let edns = EdnsSpec::default();
         let v4 = |dns: Vec<u8>| udp_frame(None, ip("198.18.0.2"), ip("198.18.0.1"), 40000, 53, &dns);
+        let client_cookie = v4(cookie_query(&BENCH_CLIENT_COOKIE));
+        let valid_cookie = v4(cookie_query(&valid_cookie_option("198.18.0.2")));
         let a_hit = v4(query(1, "www.example.com.", RecordType::A, None));
         let aaaa_hit = udp_frame(
             None,
@@ -76,13 +86,22 @@ fn bench_xdp(only: &[String]) -> Result<(), String> {
         let cases = [
             ("ipv4_a_hit", "IPv4 A, 2 answers", responder, one(&a_hit), test_run::XDP_TX, Some("answered_v4")),
             ("ipv6_aaaa_hit", "IPv6 AAAA, 2 answers", responder, one(&aaaa_hit), test_run::XDP_TX, Some("answered_v6")),
+            ("edns_a_hit", "IPv4 A + EDNS, OPT", responder, one(&edns_hit), test_run::XDP_TX, Some("answered_v4")),
             (
-                "edns_a_hit",
-                "IPv4 A + EDNS cookie, OPT",
+                "cookie_client_hit",
+                "IPv4 A + client cookie: new server cookie",
                 responder,
-                one(&edns_hit),
+                one(&client_cookie),
                 test_run::XDP_TX,
-                Some("answered_v4"),
+                Some("cookie_issued"),
+            ),
+            (
+                "cookie_valid_hit",
+                "IPv4 A + valid server cookie, echoed",
+                responder,
+                one(&valid_cookie),
+                test_run::XDP_TX,
+                Some("cookie_valid"),
             ),
             ("ipv4_a_hit_many", MANY_WHAT, responder, &many[..], test_run::XDP_TX, Some("answered_v4")),
             ("miss_pass", "IPv4 A miss, XDP_PASS", responder, one(&miss), test_run::XDP_PASS, Some("pass_miss")),
@@ -218,6 +237,36 @@ fn shuffled(n: usize) -> Vec<usize> {
         order.swap(i, (state % (i as u64 + 1)) as usize);
     }
     order
+}
+
+const BENCH_CLIENT_COOKIE: [u8; 8] = *b"benchcli";
+const BENCH_SECRET: [u8; 16] = [0x42; 16];
+
+/// Cookies on, with a fixed secret and the wall clock as the program reads it.
+fn bench_cookies() -> CookieConfig {
+    let current = key_words(&BENCH_SECRET);
+    CookieConfig { flags: COOKIES_ENABLED, _pad: 0, wall_offset_ns: wall_offset_ns(), current, previous: [0; 2] }
+}
+
+/// Client cookie and a server cookie of a minute ago for `client`, as a returning resolver sends.
+fn valid_cookie_option(client: &str) -> Vec<u8> {
+    let IpAddr::V4(addr) = ip(client) else { unreachable!("an IPv4 client") };
+    let timestamp = switchyard::dns::cookies::wall_seconds() - 60;
+    let client_word = u64::from_le_bytes(BENCH_CLIENT_COOKIE);
+    let server = server_cookie(&key_words(&BENCH_SECRET), client_word, timestamp, &CookieAddr::V4(addr.octets()));
+    [BENCH_CLIENT_COOKIE.as_slice(), &server.to_bytes()].concat()
+}
+
+fn cookie_query(option: &[u8]) -> Vec<u8> {
+    let mut m = Message::query();
+    m.metadata.id = 1;
+    m.metadata.recursion_desired = true;
+    m.add_query(Query::query(Name::from_ascii("www.example.com.").unwrap(), RecordType::A));
+    let mut e = Edns::new();
+    e.set_max_payload(1232);
+    e.options_mut().insert(EdnsOption::Unknown(EDNS_COOKIE, option.to_vec()));
+    m.set_edns(e);
+    m.to_vec().unwrap()
 }
 
 fn one(frame: &Vec<u8>) -> &[Vec<u8>] {

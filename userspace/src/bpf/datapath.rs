@@ -16,7 +16,7 @@ use aya::{
     programs::Xdp,
 };
 use aya_obj::programs::XdpAttachType;
-use switchyard_common::{MapEntry, MapKey, XdpConfig, map_names, program_names};
+use switchyard_common::{CookieConfig, MapEntry, MapKey, XdpConfig, map_names, program_names};
 use tracing::info;
 
 use super::{
@@ -276,6 +276,21 @@ impl Datapath {
     pub fn answers(&mut self) -> Result<HashMap<&mut MapData, MapKey, MapEntry>, DatapathError> {
         let map = self.ebpf.map_mut(map_names::ANSWERS).expect("loaded");
         HashMap::try_from(map).map_err(|e| DatapathError::Map(map_names::ANSWERS, e))
+    }
+
+    /// Writes the server cookie secrets (packet tests, and the daemon before it attaches).
+    pub fn set_cookies(&mut self, cookies: CookieConfig) -> Result<(), DatapathError> {
+        let map = self.ebpf.map_mut(map_names::COOKIES).expect("the cookie map is not taken");
+        let mut array: Array<_, CookieConfig> =
+            Array::try_from(map).map_err(|e| DatapathError::Map(map_names::COOKIES, e))?;
+        array.set(0, cookies, 0).map_err(|e| DatapathError::Map(map_names::COOKIES, e))
+    }
+
+    /// Hands the cookie map to its keeper (`crate::cookie_secrets`), which rewrites it; `None`
+    /// once handed.
+    pub fn take_cookie_map(&mut self) -> Option<Result<Array<MapData, CookieConfig>, DatapathError>> {
+        let map = self.ebpf.take_map(map_names::COOKIES)?;
+        Some(Array::try_from(map).map_err(|e| DatapathError::Map(map_names::COOKIES, e)))
     }
 
     /// Writes the runtime settings; `enabled` turns the fast path on once the maps are filled.

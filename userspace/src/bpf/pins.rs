@@ -16,7 +16,7 @@ use super::datapath::DatapathError;
 
 /// The maps pinned for the operator's commands and for the next daemon (`AYA_LOGS` carries the
 /// program's log lines).
-pub const PINNED_MAPS: [&str; 10] = [
+pub const PINNED_MAPS: [&str; 11] = [
     map_names::ANSWERS,
     map_names::COUNTERS,
     map_names::CONFIG,
@@ -27,6 +27,7 @@ pub const PINNED_MAPS: [&str; 10] = [
     map_names::LOCAL_V4,
     map_names::LOCAL_V6,
     "AYA_LOGS",
+    map_names::COOKIES,
 ];
 
 /// Where the loaded responder of the object with this content is pinned: a daemon whose object

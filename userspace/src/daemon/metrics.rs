@@ -109,6 +109,12 @@ fn userspace(out: &mut Exposition, counters: &ServerCounters) {
     ] {
         out.sample("switchyard_userspace_responses_total", &[("outcome", outcome)], v);
     }
+    out.family(
+        "switchyard_userspace_cookie_valid_total",
+        "counter",
+        "Queries to the userspace server that carried a valid server cookie of ours.",
+    );
+    out.sample("switchyard_userspace_cookie_valid_total", &[], u.cookie_valid);
 }
 
 fn peers(out: &mut Exposition, peers: &PeerHandle) {

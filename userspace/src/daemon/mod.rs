@@ -33,6 +33,7 @@ use crate::{
     answers::{AnswerController, Views, Zones},
     bpf::datapath::Datapath,
     config::Config,
+    cookie_secrets::{CookieKeeper, Secrets},
     dns::{authority::Authority, counters::ServerCounters, identity::Identity, server},
     health::{HealthMonitor, ProbeSettings},
     peers::{HealthBridge, PeerHandle},
@@ -74,6 +75,8 @@ pub struct Daemon {
     listeners: server::Listeners,
     /// `None` with `[xdp] mode = "off"`.
     datapath: Option<Datapath>,
+    /// Server cookie secrets, published to `authority` and the XDP program.
+    cookies: CookieKeeper,
     peers: Option<Arc<PeerHandle>>,
     bridge: Option<HealthBridge>,
     /// The operator's changes, for a bridge a reload starts.
@@ -127,6 +130,8 @@ impl Daemon {
 
         let authority = Arc::new(Authority::new(config.server.edns_udp_payload, answers.served()));
         authority.set_identity(Identity::from_config(&config.server));
+        let secrets = Secrets::from_config(&config.cookies).context("cookie secret")?;
+        authority.set_cookies(secrets.published());
         let counters = Arc::new(ServerCounters::default());
         let (listen, threads) = (&config.server.listen, config.server.udp_threads());
         let sockets = server::Sockets { inherited: &mut inherited, registry: &registry };
@@ -135,7 +140,9 @@ impl Daemon {
                 .await
                 .with_context(|| format!("binding DNS port {}", config.server.dns_port))?;
 
-        let datapath = start::datapath(&config, &views, &mut answers).await?;
+        let mut datapath = start::datapath(&config, &views, &mut answers, secrets.published()).await?;
+        let cookies = CookieKeeper::start(secrets, authority.clone());
+        cookies.follow_datapath(datapath.as_mut());
         if let Some(predecessor) = predecessor {
             let pid = predecessor.pid;
             predecessor.finish().with_context(|| format!("stopping the replaced daemon (pid {pid})"))?;
@@ -168,6 +175,7 @@ impl Daemon {
             authority,
             listeners,
             datapath,
+            cookies,
             peers,
             bridge,
             operator_feed,
@@ -218,6 +226,7 @@ impl Daemon {
                     operator: &self.operator_feed,
                 },
                 authority: &self.authority,
+                cookies: &self.cookies,
                 listeners: &mut self.listeners,
                 metrics: (&mut self.metrics, &self.sources),
                 registry: &self.registry,

@@ -86,6 +86,7 @@ pub struct Parts<'a> {
     pub sync: &'a mut Option<crate::sync::SyncService>,
     pub peers: PeerParts<'a>,
     pub authority: &'a Authority,
+    pub cookies: &'a crate::cookie_secrets::CookieKeeper,
     pub listeners: &'a mut crate::dns::server::Listeners,
     /// The metrics endpoint's task and what it reads.
     pub metrics: (&'a mut Option<tokio::task::JoinHandle<()>>, &'a Arc<super::metrics::Sources>),
@@ -118,7 +119,7 @@ fn take(old: &Config, new: &Config, registry: &super::sockets::Registry) -> Resu
 /// Applies the config in `path` if it can be applied live; on any error nothing changes.
 /// Returns what changed, for the log and the CLI.
 pub async fn apply(path: &Path, parts: Parts<'_>) -> Result<String, ReloadError> {
-    let Parts { reloadable, answers, datapath, sync, peers, authority, listeners, metrics, registry } = parts;
+    let Parts { reloadable, answers, datapath, sync, peers, authority, cookies, listeners, metrics, registry } = parts;
     let new = Config::load_for_host(path)?;
     let old = reloadable.config.load_full();
     if let Some(why) = restart_needed(&old, &new) {
@@ -155,7 +156,12 @@ pub async fn apply(path: &Path, parts: Parts<'_>) -> Result<String, ReloadError>
     zone_serials::save(&serials_file, &serials);
     authority.set_edns_payload(new.server.edns_udp_payload);
     authority.set_identity(crate::dns::identity::Identity::from_config(&new.server));
-    super::reload_xdp::apply(datapath, answers, &views, &old, &new).await?;
+    if let Err(e) = cookies.reload(&new.cookies) {
+        // Read a moment ago by `load_for_host`: changed since, it keeps the running secrets.
+        warn!(error = %e, "cookie secret file not read again; the running secrets stay");
+    }
+    super::reload_xdp::apply(datapath, answers, &views, (&old, &new), cookies.published()).await?;
+    cookies.follow_datapath(datapath.as_mut());
     if let Some(prepared) = taken.sync {
         reload_sync::switch(sync, prepared, (&old, registry, reloadable)).await?;
     }

@@ -20,12 +20,12 @@ pub async fn apply(
     datapath: &mut Option<Datapath>,
     answers: &mut AnswerController,
     views: &Views,
-    old: &Config,
-    new: &Config,
+    (old, new): (&Config, &Config),
+    cookies: switchyard_common::CookieConfig,
 ) -> Result<(), ReloadError> {
     let Some(mut dp) = datapath.take() else {
         // Off before: everything is set up as at start (nothing when still off).
-        *datapath = super::start::datapath(new, views, answers).await.map_err(ReloadError::XdpStart)?;
+        *datapath = super::start::datapath(new, views, answers, cookies).await.map_err(ReloadError::XdpStart)?;
         return Ok(());
     };
     if new.xdp.mode == XdpMode::Off {
@@ -36,7 +36,7 @@ pub async fn apply(
         detach_all(&mut dp);
     }
     if old.xdp.max_entries != new.xdp.max_entries {
-        match successor(&mut dp, answers, views, old, new).await {
+        match successor(&mut dp, answers, views, (old, new), cookies).await {
             Ok(next) => *datapath = Some(next),
             Err(e) => {
                 restore(&mut dp, answers, old).await;
@@ -79,13 +79,13 @@ async fn successor(
     dp: &mut Datapath,
     answers: &mut AnswerController,
     views: &Views,
-    old: &Config,
-    new: &Config,
+    (old, new): (&Config, &Config),
+    cookies: switchyard_common::CookieConfig,
 ) -> Result<Datapath, ReloadError> {
     for iface in old.xdp.interfaces.iter().filter(|i| !new.xdp.interfaces.contains(i)) {
         dp.detach(iface)?;
     }
-    let next = super::start::datapath(new, views, answers).await.map_err(ReloadError::XdpStart)?;
+    let next = super::start::datapath(new, views, answers, cookies).await.map_err(ReloadError::XdpStart)?;
     info!(max_entries = new.xdp.max_entries, "a new answer map took over");
     Ok(next.expect("XDP is on in the new config"))
 }

@@ -73,6 +73,7 @@ pub async fn datapath(
     config: &Config,
     views: &Views,
     answers: &mut AnswerController,
+    cookies: switchyard_common::CookieConfig,
 ) -> anyhow::Result<Option<Datapath>> {
     if config.xdp.mode == XdpMode::Off {
         return Ok(None);
@@ -85,6 +86,7 @@ pub async fn datapath(
     dp.follow_local_addresses(&config.server.listen, &config.xdp.interfaces).await?;
     dp.start_stamping(config.xdp.stale_after())?;
     dp.set_config(xdp_config(config))?;
+    dp.set_cookies(cookies)?;
     for iface in &config.xdp.interfaces {
         let (mode, warning) = veth::attach_mode(iface, config.xdp.mode).await;
         if let Some(warning) = warning {

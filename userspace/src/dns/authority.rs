@@ -1,6 +1,6 @@
 //! Authoritative answers: SOA/NS at the apex (with glue for name servers inside the zone),
 //! A/AAAA from the answer table, NXDOMAIN vs NODATA, REFUSED outside our zones, EDNS (version,
-//! DO, Client Subnet, NSID), CHAOS identity names and truncation. TSIG is not supported: a signed query is answered NOTAUTH
+//! DO, Client Subnet, NSID, cookies), CHAOS identity names and truncation. TSIG is not supported: a signed query is answered NOTAUTH
 //! with an unsigned TSIG record saying BADKEY (RFC 8945 5.2), as by a server that knows no key.
 //!
 //! For a query the XDP program could answer, this gives the same bytes in the header, question,
@@ -27,9 +27,14 @@ use hickory_proto::{
     },
     serialize::binary::DecodeError,
 };
-use switchyard_common::DEFAULT_VIEW;
+use switchyard_common::{CookieConfig, DEFAULT_VIEW};
 
-use super::{client_subnet, identity::Identity, signed};
+use super::{
+    client_subnet,
+    cookies::{self, CookieReply},
+    identity::Identity,
+    signed,
+};
 use crate::answers::{AnswerTable, Served, Zone, wire_name};
 
 /// How a query was handled, for counters.
@@ -53,6 +58,9 @@ pub enum Outcome {
 pub struct Reply {
     pub bytes: Option<Vec<u8>>,
     pub outcome: Outcome,
+    /// The query carried a valid server cookie of ours (RFC 7873): the client has talked to us
+    /// before from its address, so it is no spoofed source (what rate limiting exempts).
+    pub valid_server_cookie: bool,
 }
 
 pub struct Authority {
@@ -62,11 +70,37 @@ pub struct Authority {
     edns_payload: AtomicU16,
     /// NSID and CHAOS names (reloadable).
     identity: ArcSwap<Identity>,
+    /// Server cookie secrets (`CookieConfig::default()`: cookies off), swapped on rotation.
+    cookies: ArcSwap<CookieConfig>,
+    /// Unix seconds now, for cookies; a fixed clock in tests.
+    clock: fn() -> u32,
 }
 
 impl Authority {
     pub fn new(edns_payload: u16, served: Arc<ArcSwap<Served>>) -> Authority {
-        Authority { served, edns_payload: AtomicU16::new(edns_payload), identity: Default::default() }
+        Authority {
+            served,
+            edns_payload: AtomicU16::new(edns_payload),
+            identity: Default::default(),
+            cookies: Default::default(),
+            clock: cookies::wall_seconds,
+        }
+    }
+
+    pub fn set_cookies(&self, config: CookieConfig) {
+        self.cookies.store(Arc::new(config));
+    }
+
+    /// Stamps cookies with `clock` instead of the wall clock.
+    pub fn with_clock(mut self, clock: fn() -> u32) -> Authority {
+        self.clock = clock;
+        self
+    }
+
+    /// What the query's COOKIE option asks of its reply, from `client` now; see
+    /// `CookieReply::valid_server_cookie` for whether it carried a valid server cookie.
+    pub fn cookie_reply(&self, query: &Message, client: IpAddr) -> CookieReply {
+        cookies::reply_for(&self.cookies.load(), query, client, (self.clock)())
     }
 
     pub fn set_identity(&self, identity: Identity) {
@@ -84,18 +118,22 @@ impl Authority {
             Err(e) => return self.format_error(request, &e),
         };
         if query.metadata.message_type != MessageType::Query {
-            return Reply { bytes: None, outcome: Outcome::Dropped };
+            return Reply { bytes: None, outcome: Outcome::Dropped, valid_server_cookie: false };
         }
-        let mut response = self.response_to(&query);
-        let outcome = match self.refusal(&query, request, &mut response) {
+        let cookie = self.cookie_reply(&query, client);
+        let mut response = self.response_to(&query, &cookie);
+        let outcome = match self.refusal(&query, request, &cookie, &mut response) {
             Some(outcome) => outcome,
             None => self.answer(&query, client, &mut response),
         };
-        self.finish(response, &query, tcp, outcome)
+        let mut reply = self.finish(response, &query, tcp, outcome);
+        reply.valid_server_cookie = cookie.valid_server_cookie();
+        reply
     }
 
-    /// The response's header, question and OPT record (with our NSID when asked for).
-    fn response_to(&self, query: &Message) -> Message {
+    /// The response's header, question and OPT record (with our NSID when asked for, and our
+    /// cookie).
+    fn response_to(&self, query: &Message, cookie: &CookieReply) -> Message {
         let mut response = Message::response(query.metadata.id, query.metadata.op_code);
         response.metadata.recursion_desired = query.metadata.recursion_desired;
         response.metadata.checking_disabled = query.metadata.checking_disabled;
@@ -103,13 +141,22 @@ impl Authority {
         if let Some(edns) = &query.edns {
             let mut ours = self.response_edns(edns.flags().dnssec_ok);
             self.identity.load().add_nsid(query, &mut ours);
+            if let CookieReply::Answer { option, .. } = cookie {
+                ours.options_mut().insert(cookies::edns_option(option));
+            }
             response.set_edns(ours);
         }
         response
     }
 
     /// The error a query gets before its question is looked at, set in `response`.
-    fn refusal(&self, query: &Message, request: &[u8], response: &mut Message) -> Option<Outcome> {
+    fn refusal(
+        &self,
+        query: &Message,
+        request: &[u8],
+        cookie: &CookieReply,
+        response: &mut Message,
+    ) -> Option<Outcome> {
         let (code, outcome) = if query.edns.as_ref().is_some_and(|e| e.version() > 0) {
             (ResponseCode::BADVERS, Outcome::BadVers)
         } else if let Some(badkey) = unsigned_badkey(query) {
@@ -117,8 +164,12 @@ impl Authority {
             (ResponseCode::NotAuth, Outcome::NotAuth)
         } else if query.metadata.op_code != OpCode::Query {
             (ResponseCode::NotImp, Outcome::NotImp)
-        } else if query.queries.len() != 1 || (subnet_option(query).is_some() && !client_subnet::well_formed(request)) {
-            // RFC 7871 6: a malformed Client Subnet option is refused, never echoed.
+        } else if query.queries.len() != 1
+            || (subnet_option(query).is_some() && !client_subnet::well_formed(request))
+            || *cookie == CookieReply::Malformed
+        {
+            // RFC 7871 6: a malformed Client Subnet option is refused, never echoed; RFC 7873
+            // 5.2.2: so is a COOKIE option of a length it does not allow.
             (ResponseCode::FormErr, Outcome::FormErr)
         } else {
             return None;
@@ -261,31 +312,31 @@ impl Authority {
     /// (RFC 6891 7).
     fn format_error(&self, request: &[u8], error: &DecodeError) -> Reply {
         if request.len() < 12 || request[2] & 0x80 != 0 {
-            return Reply { bytes: None, outcome: Outcome::Dropped };
+            return Reply { bytes: None, outcome: Outcome::Dropped, valid_server_cookie: false };
         }
         let id = u16::from_be_bytes([request[0], request[1]]);
         let mut response = Message::error_msg(id, OpCode::Query, ResponseCode::FormErr);
         if matches!(error, DecodeError::DuplicateEdns) {
             response.set_edns(self.response_edns(false));
         }
-        Reply { bytes: response.to_vec().ok(), outcome: Outcome::FormErr }
+        Reply { bytes: response.to_vec().ok(), outcome: Outcome::FormErr, valid_server_cookie: false }
     }
 
     /// Encodes, truncating for UDP when the answer does not fit the client's buffer.
     fn finish(&self, response: Message, query: &Message, tcp: bool, outcome: Outcome) -> Reply {
         let Ok(bytes) = response.to_vec() else {
-            return Reply { bytes: None, outcome: Outcome::Dropped };
+            return Reply { bytes: None, outcome: Outcome::Dropped, valid_server_cookie: false };
         };
         let limit = match &query.edns {
             Some(e) => e.max_payload().max(512).min(self.edns_payload.load(Ordering::Relaxed)) as usize,
             None => 512,
         };
         if tcp || bytes.len() <= limit {
-            return Reply { bytes: Some(bytes), outcome };
+            return Reply { bytes: Some(bytes), outcome, valid_server_cookie: false };
         }
         let mut truncated = response.truncate();
         truncated.metadata.truncation = true;
-        Reply { bytes: truncated.to_vec().ok(), outcome }
+        Reply { bytes: truncated.to_vec().ok(), outcome, valid_server_cookie: false }
     }
 }
 

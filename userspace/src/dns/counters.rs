@@ -22,6 +22,7 @@ pub struct ServerCounters {
     pub notauth: AtomicU64,
     pub dropped: AtomicU64,
     pub servfail: AtomicU64,
+    pub cookie_valid: AtomicU64,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, Default, PartialEq)]
@@ -44,6 +45,9 @@ pub struct ServerCountersSnapshot {
     /// A signed zone's answer that could not be signed.
     #[serde(default)]
     pub servfail: u64,
+    /// Queries that carried a valid server cookie of ours (counted besides their outcome).
+    #[serde(default)]
+    pub cookie_valid: u64,
 }
 
 impl ServerCounters {
@@ -63,6 +67,14 @@ impl ServerCounters {
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Counts what a reply says besides its outcome.
+    pub(super) fn record_reply(&self, reply: &super::authority::Reply) {
+        self.record(reply.outcome);
+        if reply.valid_server_cookie {
+            self.cookie_valid.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
     pub fn snapshot(&self) -> ServerCountersSnapshot {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         ServerCountersSnapshot {
@@ -78,6 +90,7 @@ impl ServerCounters {
             notauth: get(&self.notauth),
             dropped: get(&self.dropped),
             servfail: get(&self.servfail),
+            cookie_valid: get(&self.cookie_valid),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The userspace DNS server: authoritative logic and its UDP/TCP listeners.
 pub mod authority;
 mod client_subnet;
+pub mod cookies;
 pub mod counters;
 pub mod identity;
 mod reply_from;
@@ -12,3 +13,5 @@ mod udp;
 mod authority_tests;
 #[cfg(test)]
 mod signed_tests;
+#[cfg(test)]
+mod cookie_tests;

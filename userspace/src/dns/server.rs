@@ -201,7 +201,7 @@ async fn serve_connection(
         }
         counters.tcp.fetch_add(1, Ordering::Relaxed);
         let reply = authority.respond(&message, peer.ip(), true);
-        counters.record(reply.outcome);
+        counters.record_reply(&reply);
         let Some(bytes) = reply.bytes else { return };
         let mut framed = Vec::with_capacity(bytes.len() + 2);
         framed.extend_from_slice(&(bytes.len() as u16).to_be_bytes());

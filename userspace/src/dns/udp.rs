@@ -136,7 +136,7 @@ fn serve(socket: &UdpSocket, authority: &Authority, counters: &ServerCounters, s
                 continue;
             };
             let reply = authority.respond(&slots[slot][..len], peer.ip(), false);
-            counters.record(reply.outcome);
+            counters.record_reply(&reply);
             if let Some(bytes) = reply.bytes {
                 replies.push((bytes, sender, source));
             }
