@@ -17,6 +17,7 @@ use serde::Deserialize;
 pub mod fixture;
 #[cfg(test)]
 mod reference_tests;
+pub mod rrl;
 mod sites;
 mod sync;
 
@@ -62,6 +63,9 @@ pub struct Config {
     pub sync: Option<SyncSection>,
     #[serde(default)]
     pub service: Vec<ServiceConfig>,
+    /// Response rate limiting per client prefix (`[rrl]`).
+    #[serde(default)]
+    pub rrl: rrl::RrlSection,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -462,6 +466,7 @@ impl Config {
             return Err(("server.edns_udp_payload".into(), "must be at least 512".into()));
         }
         self.server.validate_identity()?;
+        self.rrl.validate()?;
         Ok(())
     }
 }

@@ -79,6 +79,13 @@ counters! {
     PassZeroUdpChecksumV6 = "pass_zero_udp_checksum_v6",
     /// The query asks for the server's identifier (NSID): userspace adds it when configured.
     PassNsid = "pass_nsid",
+    /// Over its client prefix's response rate: dropped (`[rrl]`).
+    RrlDropped = "rrl_dropped",
+    /// Over its client prefix's response rate: answered with an empty truncated reply (`slip`).
+    RrlSlipped = "rrl_slipped",
+    /// Answered without charging a bucket: the client is in an exempt prefix (also counted as
+    /// answered).
+    RrlExempt = "rrl_exempt",
 }
 
 #[cfg(test)]

@@ -35,6 +35,8 @@ pub struct Sources {
     pub answers: Arc<AnswerStats>,
     pub map_entries: Arc<AtomicUsize>,
     pub operator: Arc<operator::Handle>,
+    /// Response rate limiting, for `switchyard rrl`.
+    pub rrl: Arc<crate::rrl::Rrl>,
 }
 
 /// Serves `GET /metrics` until the task is aborted.
@@ -105,6 +107,9 @@ fn userspace(out: &mut Exposition, counters: &ServerCounters) {
         ("badvers", u.badvers),
         ("notauth", u.notauth),
         ("dropped", u.dropped),
+        ("rrl_dropped", u.rrl_dropped),
+        ("rrl_slipped", u.rrl_slipped),
+        ("rrl_exempt", u.rrl_exempt),
     ] {
         out.sample("switchyard_userspace_responses_total", &[("outcome", outcome)], v);
     }

@@ -134,6 +134,10 @@ impl Daemon {
                 .with_context(|| format!("binding DNS port {}", config.server.dns_port))?;
 
         let datapath = start::datapath(&config, &views, &mut answers).await?;
+        authority
+            .rrl()
+            .apply(&config.rrl, datapath.as_ref().map(|_| config.server.pin_dir()))
+            .context("rate limiting")?;
         if let Some(predecessor) = predecessor {
             let pid = predecessor.pid;
             predecessor.finish().with_context(|| format!("stopping the replaced daemon (pid {pid})"))?;
@@ -151,6 +155,7 @@ impl Daemon {
             answers: answers.answer_stats(),
             map_entries: answers.map_entries(),
             operator,
+            rrl: authority.rrl().clone(),
         });
         let metrics = start::metrics(config.server.metrics, sources.clone(), &mut inherited, &registry).await?;
         let (admin, reloads, handoffs) = start::admin(&config, &sources, &mut inherited, &registry)?;

@@ -55,6 +55,8 @@ pub enum ReloadError {
     MapFull { needed: usize, capacity: u32 },
     #[error("XDP: {0}")]
     Datapath(#[from] DatapathError),
+    #[error("rate limiting: {0}")]
+    Rrl(#[from] crate::rrl::RrlError),
     #[error("XDP: {0:#}")]
     XdpStart(anyhow::Error),
     #[error("sync: {0}")]
@@ -156,6 +158,8 @@ pub async fn apply(path: &Path, parts: Parts<'_>) -> Result<String, ReloadError>
     authority.set_edns_payload(new.server.edns_udp_payload);
     authority.set_identity(crate::dns::identity::Identity::from_config(&new.server));
     super::reload_xdp::apply(datapath, answers, &views, &old, &new).await?;
+    // The file wins over live changes (`switchyard rrl set|exempt`).
+    authority.rrl().apply(&new.rrl, datapath.as_ref().map(|_| new.server.pin_dir()))?;
     if let Some(prepared) = taken.sync {
         reload_sync::switch(sync, prepared, (&old, registry, reloadable)).await?;
     }

@@ -89,6 +89,7 @@ pub async fn datapath(
     dp.follow_local_addresses(&config.server.listen, &config.xdp.interfaces).await?;
     dp.start_stamping(config.xdp.stale_after())?;
     dp.set_config(xdp_config(config))?;
+    dp.set_rrl(config.rrl.limits(), &config.rrl.exempt)?;
     for iface in &config.xdp.interfaces {
         let (mode, warning) = veth::attach_mode(iface, config.xdp.mode).await;
         if let Some(warning) = warning {
@@ -226,6 +227,7 @@ pub fn admin(
         }),
         reloadable: sources.reloadable.clone(),
         operator: sources.operator.clone(),
+        rrl: sources.rrl.clone(),
         reload: reload_tx,
         handoff: handoff_tx,
     });

@@ -31,6 +31,7 @@ use switchyard_common::DEFAULT_VIEW;
 
 use super::{client_subnet, identity::Identity};
 use crate::answers::{AnswerTable, Served, Zone, wire_name};
+use crate::rrl::Rrl;
 
 /// How a query was handled, for counters.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -60,11 +61,37 @@ pub struct Authority {
     edns_payload: AtomicU16,
     /// NSID and CHAOS names (reloadable).
     identity: ArcSwap<Identity>,
+    /// Response rate limiting of what the UDP server answers (settings reloadable).
+    rrl: Arc<Rrl>,
 }
 
 impl Authority {
     pub fn new(edns_payload: u16, served: Arc<ArcSwap<Served>>) -> Authority {
-        Authority { served, edns_payload: AtomicU16::new(edns_payload), identity: Default::default() }
+        Authority {
+            served,
+            edns_payload: AtomicU16::new(edns_payload),
+            identity: Default::default(),
+            rrl: Default::default(),
+        }
+    }
+
+    /// The UDP server's rate limiter.
+    pub fn rrl(&self) -> &Arc<Rrl> {
+        &self.rrl
+    }
+
+    /// The empty truncated reply (TC=1) a rate-limited query may get instead of its answer:
+    /// header, question and OPT record, so that a real client retries over TCP. `None` for
+    /// what would get no answer anyway.
+    pub fn truncated_reply(&self, request: &[u8]) -> Option<Vec<u8>> {
+        let query = Message::from_vec(request).ok()?;
+        if query.metadata.message_type != MessageType::Query {
+            return None;
+        }
+        let mut response = self.response_to(&query);
+        response.metadata.authoritative = true;
+        response.metadata.truncation = true;
+        response.to_vec().ok()
     }
 
     pub fn set_identity(&self, identity: Identity) {

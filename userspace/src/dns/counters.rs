@@ -21,6 +21,11 @@ pub struct ServerCounters {
     pub badvers: AtomicU64,
     pub notauth: AtomicU64,
     pub dropped: AtomicU64,
+    /// Response rate limiting (`crate::rrl`): limited and dropped, limited and sent truncated,
+    /// answered without charge (exempt prefix).
+    pub rrl_dropped: AtomicU64,
+    pub rrl_slipped: AtomicU64,
+    pub rrl_exempt: AtomicU64,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, Default, PartialEq)]
@@ -40,6 +45,15 @@ pub struct ServerCountersSnapshot {
     /// Not answered: responses, messages without a header, and queries to a broadcast or
     /// multicast address or from one no reply can go to.
     pub dropped: u64,
+    /// Over their client prefix's response rate: not answered (`[rrl]`).
+    #[serde(default)]
+    pub rrl_dropped: u64,
+    /// Over their client prefix's response rate: answered with an empty truncated reply.
+    #[serde(default)]
+    pub rrl_slipped: u64,
+    /// Answered without charging a bucket (an exempt prefix).
+    #[serde(default)]
+    pub rrl_exempt: u64,
 }
 
 impl ServerCounters {
@@ -72,6 +86,9 @@ impl ServerCounters {
             badvers: get(&self.badvers),
             notauth: get(&self.notauth),
             dropped: get(&self.dropped),
+            rrl_dropped: get(&self.rrl_dropped),
+            rrl_slipped: get(&self.rrl_slipped),
+            rrl_exempt: get(&self.rrl_exempt),
         }
     }
 }
