@@ -90,7 +90,11 @@ impl RrlConfig {
             return RrlVerdict::Answer;
         }
         bucket.limited += 1;
-        if self.slip != 0 && bucket.limited % u64::from(self.slip) == 0 { RrlVerdict::Slip } else { RrlVerdict::Drop }
+        if self.slip != 0 && bucket.limited.is_multiple_of(u64::from(self.slip)) {
+            RrlVerdict::Slip
+        } else {
+            RrlVerdict::Drop
+        }
     }
 }
 
@@ -111,14 +115,12 @@ pub fn rrl_key_v4(addr: [u8; 4], prefix: u32) -> RrlKey {
 pub fn rrl_key_v6(addr: [u8; 16], prefix: u32) -> RrlKey {
     let (high, low) = (u64_at(&addr, 0), u64_at(&addr, 8));
     let high_len = if prefix > 64 { 64 } else { prefix };
-    let low_len = if prefix > 64 { prefix - 64 } else { 0 };
+    let low_len = prefix.saturating_sub(64);
     let high = (high & high_bits_64(high_len)).to_be_bytes();
     let low = (low & high_bits_64(low_len)).to_be_bytes();
     let mut key = RrlKey { family: 6, addr: [0; 16] };
-    for i in 0..8 {
-        key.addr[i] = high[i];
-        key.addr[8 + i] = low[i];
-    }
+    key.addr[..8].copy_from_slice(&high);
+    key.addr[8..].copy_from_slice(&low);
     key
 }
 
