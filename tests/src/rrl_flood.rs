@@ -21,7 +21,7 @@ use crate::{client::query_message, netns::Netns};
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Received {
     pub sent: u64,
-    /// Replies with answers.
+    /// Replies that are not empty truncated ones: answers, and NXDOMAIN or other errors.
     pub answered: u64,
     /// Empty truncated replies (TC=1).
     pub truncated: u64,
@@ -49,18 +49,18 @@ fn classify(bytes: &[u8], into: &mut Received) {
     let Ok(message) = Message::from_vec(bytes) else { return };
     if message.metadata.truncation && message.answers.is_empty() {
         into.truncated += 1;
-    } else if !message.answers.is_empty() {
+    } else {
         into.answered += 1;
     }
 }
 
-/// Sends `count` queries for `name` as fast as the socket takes them (none more after
+/// Sends `count` queries for `names` in turn as fast as the socket takes them (none more after
 /// `max_time`), and counts the replies that arrive until `linger` after the last one sent.
 /// Returns what came back and how long from the first query to the last reply.
 pub fn flood(
     socket: UdpSocket,
     server: SocketAddr,
-    name: &str,
+    names: &[&str],
     count: u64,
     max_time: Duration,
 ) -> (Received, Duration) {
@@ -96,8 +96,9 @@ pub fn flood(
     };
     let start = Instant::now();
     let mut sent = 0;
-    let mut message = query_message(name, rtype, false);
+    let messages: Vec<_> = names.iter().map(|name| query_message(name, rtype, false)).collect();
     while sent < count && start.elapsed() < max_time {
+        let mut message = messages[sent as usize % messages.len()].clone();
         message.metadata.id = sent as u16;
         if socket.send_to(&message.to_vec().unwrap(), server).is_ok() {
             sent += 1;

@@ -4,9 +4,11 @@
 //!
 //! Each response is charged once, on the path that sends it: the XDP program charges what it
 //! answers, this limiter what the UDP server answers (queries the program passed on were not
-//! charged there). Both use the same settings and the same bucket arithmetic
-//! (`switchyard_common::RrlConfig::charge`), each with buckets of its own, so a prefix whose
-//! queries go both ways can get up to the rate from each. TCP is never limited.
+//! charged there). With XDP on, both charge the same bucket per prefix, the program's
+//! `RRL_BUCKETS` map (the daemon through its pin, on CLOCK_MONOTONIC, the clock of
+//! `bpf_ktime_get_ns`), so one rate holds for a prefix whichever path answers it; with XDP off
+//! the buckets are a table of this process. Both use the same arithmetic
+//! (`switchyard_common::RrlConfig::charge`). TCP is never limited.
 
 use std::{
     net::IpAddr,
@@ -20,7 +22,13 @@ use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 use switchyard_common::{RrlBucket, RrlConfig, RrlKey, RrlVerdict, rrl_key_v4, rrl_key_v6};
 
-use crate::{bpf::rrl_maps, config::rrl::RrlSection, dns::counters::ServerCounters};
+use aya::maps::{HashMap as BpfHashMap, MapData};
+
+use crate::{
+    bpf::{rrl_maps, stamp},
+    config::rrl::RrlSection,
+    dns::counters::ServerCounters,
+};
 
 /// Buckets the userspace limiter keeps (as many as the XDP program's map): under a flood of
 /// random sources the least recently charged prefixes make room.
@@ -57,9 +65,54 @@ struct State {
     limits: RrlConfig,
     /// The XDP program's pin directory; `None` while XDP is off.
     pin_dir: Option<PathBuf>,
-    buckets: LruCache<RrlKey, RrlBucket>,
-    /// The limiter's clock starts here.
-    epoch: Instant,
+    buckets: Buckets,
+}
+
+/// Where the buckets are.
+enum Buckets {
+    /// The XDP program's map, shared with it.
+    Program(BpfHashMap<MapData, RrlKey, RrlBucket>),
+    /// A table of this process (XDP off), on a clock that starts at `epoch`.
+    Own { table: LruCache<RrlKey, RrlBucket>, epoch: Instant },
+}
+
+impl Buckets {
+    fn own() -> Buckets {
+        Buckets::Own { table: LruCache::new(TABLE_SIZE), epoch: Instant::now() }
+    }
+
+    /// Charges the bucket of `key` (a new one when it has none).
+    fn charge(&mut self, key: RrlKey, limits: &RrlConfig) -> RrlVerdict {
+        match self {
+            Buckets::Own { table, epoch } => {
+                let now = epoch.elapsed().as_nanos() as u64;
+                match table.get_mut(&key) {
+                    Some(bucket) => limits.charge(bucket, now),
+                    None => {
+                        table.insert(key, limits.new_bucket(now));
+                        RrlVerdict::Answer
+                    }
+                }
+            }
+            Buckets::Program(map) => {
+                let now = stamp::monotonic_ns();
+                let (verdict, bucket) = match map.get(&key, 0) {
+                    Ok(mut bucket) => (limits.charge(&mut bucket, now), bucket),
+                    Err(_) => (RrlVerdict::Answer, limits.new_bucket(now)),
+                };
+                // An update that fails (the map cannot take it now) forgets this charge only.
+                let _ = map.insert(key, bucket, 0);
+                verdict
+            }
+        }
+    }
+
+    fn len(&self) -> Option<usize> {
+        match self {
+            Buckets::Own { table, .. } => Some(table.len()),
+            Buckets::Program(_) => None,
+        }
+    }
 }
 
 impl Default for Rrl {
@@ -76,8 +129,7 @@ impl Rrl {
                 settings: RrlSection::default(),
                 limits: RrlConfig::OFF,
                 pin_dir: None,
-                buckets: LruCache::new(TABLE_SIZE),
-                epoch: Instant::now(),
+                buckets: Buckets::own(),
             }),
         }
     }
@@ -86,6 +138,12 @@ impl Rrl {
     /// earlier live changes). `pin_dir` holds the XDP program's maps, `None` with XDP off.
     pub fn apply(&self, settings: &RrlSection, pin_dir: Option<PathBuf>) -> Result<(), RrlError> {
         let mut state = self.state.lock().expect("rrl state");
+        match &pin_dir {
+            Some(dir) => state.buckets = Buckets::Program(rrl_maps::open_buckets(dir)?),
+            // A table of its own is kept across reloads; the program's buckets go with XDP.
+            None if matches!(state.buckets, Buckets::Program(_)) => state.buckets = Buckets::own(),
+            None => {}
+        }
         state.pin_dir = pin_dir;
         state.put(settings.clone())
     }
@@ -139,15 +197,8 @@ impl Rrl {
             IpAddr::V4(v4) => rrl_key_v4(v4.octets(), state.limits.ipv4_prefix),
             IpAddr::V6(v6) => rrl_key_v6(v6.octets(), state.limits.ipv6_prefix),
         };
-        let now = state.epoch.elapsed().as_nanos() as u64;
         let limits = state.limits;
-        let verdict = match state.buckets.get_mut(&key) {
-            Some(bucket) => limits.charge(bucket, now),
-            None => {
-                state.buckets.insert(key, limits.new_bucket(now));
-                RrlVerdict::Answer
-            }
-        };
+        let verdict = state.buckets.charge(key, &limits);
         match verdict {
             RrlVerdict::Answer => {}
             RrlVerdict::Drop => _ = counters.rrl_dropped.fetch_add(1, Ordering::Relaxed),
@@ -156,8 +207,9 @@ impl Rrl {
         verdict
     }
 
-    /// Client prefixes with a bucket in the userspace limiter.
-    pub fn tracked_prefixes(&self) -> usize {
+    /// Client prefixes with a bucket in this process's table; `None` while the buckets are
+    /// the XDP program's.
+    pub fn tracked_prefixes(&self) -> Option<usize> {
         self.state.lock().expect("rrl state").buckets.len()
     }
 }
@@ -169,8 +221,10 @@ impl State {
         if let Some(dir) = &self.pin_dir {
             rrl_maps::write_pinned(dir, limits, &settings.exempt)?;
         }
-        if limits.ipv4_prefix != self.limits.ipv4_prefix || limits.ipv6_prefix != self.limits.ipv6_prefix {
-            self.buckets.clear();
+        if let Buckets::Own { table, .. } = &mut self.buckets
+            && (limits.ipv4_prefix != self.limits.ipv4_prefix || limits.ipv6_prefix != self.limits.ipv6_prefix)
+        {
+            table.clear();
         }
         self.limits = limits;
         self.settings = settings;
@@ -257,7 +311,7 @@ mod tests {
             let client = IpAddr::V4((0x0a00_0000 | i << 8).into());
             rrl.verdict(client, false, &counters);
         }
-        assert_eq!(rrl.tracked_prefixes(), TABLE_SIZE);
+        assert_eq!(rrl.tracked_prefixes(), Some(TABLE_SIZE));
     }
 
     #[test]

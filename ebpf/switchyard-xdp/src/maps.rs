@@ -46,9 +46,9 @@ static LOCAL_V4: HashMap<u32, u32> = HashMap::with_max_entries(4096, 0);
 #[map]
 static LOCAL_V6: HashMap<[u64; 2], u32> = HashMap::with_max_entries(4096, 0);
 
-/// Response rate limiting (see `rrl`). The buckets are shared by every CPU and updated without
-/// a lock: two CPUs charging one prefix at once may each count a response the other counted
-/// too, which lets a little more through, never less.
+/// Response rate limiting (see `rrl`). The buckets are shared by every CPU and the daemon and
+/// updated without a lock: two charging one prefix at once may each overwrite the other's
+/// charge, which lets a little more through, never less.
 #[map]
 static RRL_CONFIG: Array<RrlConfig> = Array::with_max_entries(1, 0);
 #[map]

@@ -1,7 +1,7 @@
 //! Response rate limiting of what this program answers: one token bucket per client prefix
 //! (`switchyard_common::RrlConfig::charge`), time from `bpf_ktime_get_ns`. Queries it passes
-//! to userspace are not charged here; the daemon's limiter charges those it answers, so each
-//! response is charged once, on the path that sends it.
+//! to userspace are not charged here; the daemon charges those it answers to the same buckets
+//! (through the map's pin), so each response is charged once, on the path that sends it.
 
 use core::mem::offset_of;
 

@@ -3,9 +3,9 @@
 
 use std::path::Path;
 
-use aya::maps::{Array, LpmTrie, Map, MapData, MapError, lpm_trie::Key as PrefixKey};
+use aya::maps::{Array, HashMap, LpmTrie, Map, MapData, MapError, lpm_trie::Key as PrefixKey};
 use ipnet::IpNet;
-use switchyard_common::{RrlConfig, map_names};
+use switchyard_common::{RrlBucket, RrlConfig, RrlKey, map_names};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RrlMapError {
@@ -50,6 +50,12 @@ pub fn write_pinned(pin_dir: &Path, limits: RrlConfig, exempt: &[IpNet]) -> Resu
 }
 
 /// Opens a map pinned in `pin_dir`.
+/// The program's bucket map, pinned in `pin_dir`, for the daemon to charge the same buckets.
+pub fn open_buckets(pin_dir: &Path) -> Result<HashMap<MapData, RrlKey, RrlBucket>, RrlMapError> {
+    let name = map_names::RRL_BUCKETS;
+    HashMap::try_from(open_pinned(pin_dir, name)?).map_err(|e| RrlMapError::Map(name, e))
+}
+
 fn open_pinned(pin_dir: &Path, name: &'static str) -> Result<Map, RrlMapError> {
     let path = pin_dir.join(name);
     let data = MapData::from_pin(&path).map_err(|e| RrlMapError::Pin(path.display().to_string(), e.to_string()))?;

@@ -110,7 +110,10 @@ fn show(target: &Target, json: bool) -> Result<(), CliError> {
         }
         None => println!("XDP: no pinned counters (XDP off, or not root)"),
     }
-    println!("userspace ({} prefixes tracked)", status.userspace_prefixes);
+    match status.userspace_prefixes {
+        Some(n) => println!("userspace ({n} prefixes in the daemon's table)"),
+        None => println!("userspace (charges the XDP program's buckets)"),
+    }
     userspace.iter().for_each(|(name, value)| println!("  {name:<14} {value}"));
     Ok(())
 }

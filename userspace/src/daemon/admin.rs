@@ -93,8 +93,9 @@ pub struct RrlStatus {
     pub settings: RrlSection,
     /// The userspace server's counters (`rrl_*` among them).
     pub userspace: ServerCountersSnapshot,
-    /// Client prefixes with a bucket in the userspace limiter.
-    pub userspace_prefixes: usize,
+    /// Client prefixes with a bucket in the daemon's own table (XDP off); `None` while the
+    /// daemon charges the XDP program's buckets.
+    pub userspace_prefixes: Option<usize>,
 }
 
 pub struct AdminState {
