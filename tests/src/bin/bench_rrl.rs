@@ -22,6 +22,8 @@ use switchyard_tests::{
 const SUBNET: u8 = 54;
 const SERVER_CPU: usize = 0;
 const CLIENT_CPU: usize = 1;
+/// dnsperf's local port.
+const DNSPERF_PORT: u16 = 1053;
 
 struct Settings {
     seconds: u32,
@@ -125,12 +127,14 @@ fn flood(pair: &Pair, s: &Settings, queries: &Path) -> Result<xdpgun::GunSummary
     Ok(xdpgun::parse(&text))
 }
 
-/// dnsperf from the other /24 at a rate under the limit, for the same time.
+/// dnsperf from the other /24 at a rate under the limit, for the same time. Its local port is
+/// below kxdpgun's (2000 and up), whose program on the same interface takes the replies to
+/// those ports and passes the others to the stack.
 fn other_client(pair: &Pair, other: Ipv4Addr, s: &Settings, queries: &Path) -> Result<loadgen::Summary, String> {
     let out = pair
         .client
         .command("dnsperf")
-        .args(["-s", &pair.server_v4.to_string(), "-a", &other.to_string(), "-d"])
+        .args(["-s", &pair.server_v4.to_string(), "-a", &other.to_string(), "-x", &DNSPERF_PORT.to_string(), "-d"])
         .arg(queries)
         .args(["-l", &s.seconds.to_string(), "-Q", &s.other_qps.to_string(), "-c", "1", "-t", "2"])
         .output()
@@ -162,7 +166,7 @@ fn report(s: &Settings, outcomes: &[Outcome]) -> Result<(), String> {
         "seconds": s.seconds,
         "configured": { "responses_per_second": s.rate, "burst": s.rate, "slip": 0 },
         "flood": format!("kxdpgun -t {} -Q {} from 198.18.{SUBNET}.2 (one /24), pinned to CPU {CLIENT_CPU}", s.seconds, s.flood_qps),
-        "other": format!("dnsperf -Q {} -c 1 from 198.18.{}.2 (another /24)", s.other_qps, SUBNET + 100),
+        "other": format!("dnsperf -Q {} -c 1 -x {DNSPERF_PORT} from 198.18.{}.2 (another /24)", s.other_qps, SUBNET + 100),
         "rows": rows,
     });
     let dir = std::env::var("SWITCHYARD_BENCH_DIR").unwrap_or_else(|_| "target/bench".into());
