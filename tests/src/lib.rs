@@ -22,6 +22,7 @@ pub mod privileges;
 pub mod query_loop;
 pub mod reference;
 pub mod resolver;
+pub mod rrl_flood;
 pub mod sync_attack;
 pub mod sync_bench;
 pub mod sync_faults;

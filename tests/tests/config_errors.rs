@@ -177,3 +177,12 @@ fn check_loads_the_tls_files_of_https_checks() {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("site[0] ('a').server[0]: ca_file ") && stderr.contains("cannot read it"), "{stderr}");
 }
+
+#[test]
+fn bad_rate_limits_are_refused() {
+    let with = |rrl: &str| format!("{}\n[rrl]\nenabled = true\n{rrl}\n", good());
+    assert_refused(&with("responses_per_second = 0"), "rrl.responses_per_second", "must be 1 to 1000000");
+    assert_refused(&with("slip = 1000"), "rrl.slip", "must be 0 (drop every limited response) to 100");
+    assert_refused(&with("ipv6_prefix = 129"), "rrl.ipv6_prefix", "must be 1 to 128");
+    assert_refused(&with("exempt = [\"198.18.0.7/24\"]"), "rrl.exempt[0]", "has host bits set: write 198.18.0.0/24");
+}

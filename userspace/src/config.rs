@@ -18,6 +18,7 @@ mod cookies;
 pub mod fixture;
 #[cfg(test)]
 mod reference_tests;
+pub mod rrl;
 mod sites;
 mod sync;
 
@@ -67,6 +68,9 @@ pub struct Config {
     /// DNS server cookies (`[cookies]`).
     #[serde(default)]
     pub cookies: CookiesSection,
+    /// Response rate limiting per client prefix (`[rrl]`).
+    #[serde(default)]
+    pub rrl: rrl::RrlSection,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -476,6 +480,7 @@ impl Config {
         }
         self.server.validate_identity()?;
         self.cookies.validate()?;
+        self.rrl.validate()?;
         Ok(())
     }
 }

@@ -24,5 +24,6 @@ pub mod local_addresses;
 pub mod operator;
 pub mod peers;
 pub mod policy;
+pub mod rrl;
 pub mod site;
 pub mod sync;

@@ -77,6 +77,11 @@ enum Command {
         #[command(flatten)]
         target: Target,
     },
+    /// Response rate limiting: show it, change the limits or the exempt prefixes live.
+    Rrl {
+        #[command(subcommand)]
+        command: cli::rrl::RrlCommand,
+    },
     /// Database sync between sites (`[sync]`).
     Sync {
         #[command(subcommand)]
@@ -115,6 +120,7 @@ fn main() -> ExitCode {
         Command::Stats { target, json, .. } => report(cli::stats::stats(&target, json)),
         Command::Map { command } => report(cli::map::run(command)),
         Command::Site { command } => report(cli::site::run(command)),
+        Command::Rrl { command } => report(cli::rrl::run(command)),
         Command::Reload { target, json } => report(cli::reload::run(&target, json)),
         Command::Cleanup { target } => report(cli::cleanup::run(&target)),
         Command::Status { target, json } => report(cli::status::status(&target, json)),

@@ -22,7 +22,8 @@ usage: cargo xtask <command>
   bench failover     ms from a site's web server or database failing (and back) to the answer
   bench peers        ms from a peer DNS server's death to the answer without its site
   bench soak         steady queries while a site flaps: wrong answers, timeouts, crashes, RSS
-  bench change       reload, restart and SIGKILL under 20,000 qps: lost and wrong queries, site b's view";
+  bench change       reload, restart and SIGKILL under 20,000 qps: lost and wrong queries, site b's view
+  bench rrl          kxdpgun flood from one /24 beside dnsperf from another: rate limiting on both paths";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -134,7 +135,9 @@ fn test() -> Result {
 
 fn bench(args: &[String]) -> Result {
     let Some(which) = args.first() else {
-        return Err("bench needs a name: xdp, sync, sync-faults, dnsperf, failover, peers, soak, change, dnssec".into());
+        return Err(
+            "bench needs a name: xdp, sync, sync-faults, dnsperf, failover, peers, soak, change, dnssec, rrl".into()
+        );
     };
     build(true)?;
     packages::ensure(&packages::LAB)?;
@@ -154,6 +157,10 @@ fn bench(args: &[String]) -> Result {
         "soak" => Command::new(binary("switchyard-bench-soak", true)),
         "change" => Command::new(binary("switchyard-bench-change", true)),
         "dnssec" => Command::new(binary("switchyard-bench-dnssec", true)),
+        "rrl" => {
+            packages::ensure(&packages::RRL_BENCH)?;
+            Command::new(binary("switchyard-bench-rrl", true))
+        }
         "dnsperf" => {
             packages::ensure_servers(&packages::DNSPERF)?;
             Command::new(binary("switchyard-bench-dnsperf", true))

@@ -57,6 +57,9 @@ fn install_missing(needs: &Needs, options: &[&str]) -> Result {
 pub const DNSPERF: [&str; 8] =
     ["dnsperf", "ethtool", "knot", "nsd", "bind9", "pdns-server", "pdns-backend-bind", "gdnsd"];
 
+/// What `bench rrl` needs: the flood (kxdpgun), the other client (dnsperf), ethtool.
+pub const RRL_BENCH: [(&str, &str); 3] = [("kxdpgun", "knot-dnsutils"), ("dnsperf", "dnsperf"), ("ethtool", "ethtool")];
+
 const POLICY_RC_D: &str = "/usr/sbin/policy-rc.d";
 
 fn installed(package: &str) -> bool {

@@ -88,6 +88,13 @@ counters! {
     /// Counted besides the answer: the reply carries a server cookie made for it (the query had
     /// none, one not ours or expired, or one old enough to renew).
     CookieIssued = "cookie_issued",
+    /// Over its client prefix's response rate: dropped (`[rrl]`).
+    RrlDropped = "rrl_dropped",
+    /// Over its client prefix's response rate: answered with an empty truncated reply (`slip`).
+    RrlSlipped = "rrl_slipped",
+    /// Answered without charging a bucket: the client is in an exempt prefix (also counted as
+    /// answered).
+    RrlExempt = "rrl_exempt",
 }
 
 #[cfg(test)]

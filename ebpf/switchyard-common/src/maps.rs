@@ -167,6 +167,11 @@ pub mod map_names {
     pub const LOCAL_V6: &str = "LOCAL_V6";
     /// Server cookie secrets and the wall-clock offset (`CookieConfig`).
     pub const COOKIES: &str = "COOKIES";
+    /// Response rate limiting: settings (`RrlConfig`), buckets per client prefix, exempt prefixes.
+    pub const RRL_CONFIG: &str = "RRL_CONFIG";
+    pub const RRL_BUCKETS: &str = "RRL_BUCKETS";
+    pub const RRL_EXEMPT_V4: &str = "RRL_EXEMPT_V4";
+    pub const RRL_EXEMPT_V6: &str = "RRL_EXEMPT_V6";
 }
 
 /// Names of the programs in the object.
@@ -191,6 +196,9 @@ mod pod {
     unsafe impl aya::Pod for XdpConfig {}
     unsafe impl aya::Pod for OwnMacs {}
     unsafe impl aya::Pod for crate::CookieConfig {}
+    unsafe impl aya::Pod for crate::RrlConfig {}
+    unsafe impl aya::Pod for crate::RrlKey {}
+    unsafe impl aya::Pod for crate::RrlBucket {}
 }
 
 #[cfg(test)]

@@ -2,7 +2,8 @@
 //!
 //! Answers standard A/AAAA queries (IPv4 or IPv6, optional 802.1Q tag, optional EDNS OPT) for
 //! names in the `ANSWERS` map by rewriting the frame in place and sending it back (XDP_TX).
-//! Everything else goes up to the stack unchanged (XDP_PASS), counted by reason.
+//! Everything else goes up to the stack unchanged (XDP_PASS), counted by reason. A client prefix
+//! over its response rate (`rrl`) gets nothing (XDP_DROP) or now and then an empty truncated reply.
 //!
 //! `packet` holds every access to the frame and `maps` every access to map memory; the rest
 //! is safe code.
@@ -17,18 +18,23 @@ mod maps;
 mod packet;
 mod query;
 mod response;
+mod rrl;
 
 use core::mem::offset_of;
 
 use aya_ebpf::{bindings::xdp_action, macros::xdp, programs::XdpContext};
 use network_types::{eth::EthHdr, ip::Ipv4Hdr, udp::UdpHdr};
-use switchyard_common::proto::{DNS_FLAG_QR, DnsHdr, ETH_P_IPV4, IPPROTO_UDP};
+use switchyard_common::{
+    Counter,
+    proto::{DNS_FLAG_QR, DnsHdr, ETH_P_IPV4, IPPROTO_UDP},
+};
 
 use crate::packet::Packet;
 
 #[xdp]
 pub fn switchyard(ctx: XdpContext) -> u32 {
     let (action, outcome) = match response::respond(&ctx) {
+        Ok(Counter::RrlDropped) => (xdp_action::XDP_DROP, Counter::RrlDropped),
         Ok(answered) => (xdp_action::XDP_TX, answered),
         Err(reason) => (xdp_action::XDP_PASS, reason),
     };

@@ -6,13 +6,16 @@
 //! `&mut` is the only reference. An `ANSWERS` value is only read, and holds plain bytes: if the
 //! daemon replaces it during a run (see its writer), the run reads a mix of two answers for
 //! that one response, never invalid memory. `OWN_MACS` and the `LOCAL_*` values are only read,
-//! and are plain integers and bytes.
+//! and are plain integers and bytes. An `RRL_BUCKETS` value is two integers, written in place by
+//! any CPU: a race loses a count, never memory safety.
 
 use aya_ebpf::{
     macros::map,
-    maps::{Array, HashMap, LpmTrie, PerCpuArray, lpm_trie::Key as PrefixKey},
+    maps::{Array, HashMap, LpmTrie, LruHashMap, PerCpuArray, lpm_trie::Key as PrefixKey},
 };
-use switchyard_common::{CookieConfig, Counter, MapEntry, MapKey, OwnMacs, Scratch, XdpConfig};
+use switchyard_common::{
+    CookieConfig, Counter, MapEntry, MapKey, OwnMacs, RrlBucket, RrlConfig, RrlKey, Scratch, XdpConfig,
+};
 
 /// Preallocated (no BPF_F_NO_PREALLOC): a lookup of an entry that is not in the CPU's caches
 /// measured about a fifth cheaper than with allocate-on-insert (`cargo xtask bench xdp`,
@@ -53,6 +56,17 @@ static COOKIES: Array<CookieConfig> = Array::with_max_entries(1, 0);
 pub fn cookies() -> Option<&'static CookieConfig> {
     COOKIES.get(0)
 }
+/// Response rate limiting (see `rrl`). The buckets are shared by every CPU and the daemon and
+/// updated without a lock: two charging one prefix at once may each overwrite the other's
+/// charge, which lets a little more through, never less.
+#[map]
+static RRL_CONFIG: Array<RrlConfig> = Array::with_max_entries(1, 0);
+#[map]
+static RRL_BUCKETS: LruHashMap<RrlKey, RrlBucket> = LruHashMap::with_max_entries(65536, 0);
+#[map]
+static RRL_EXEMPT_V4: LpmTrie<[u8; 4], u32> = LpmTrie::with_max_entries(1024, 0);
+#[map]
+static RRL_EXEMPT_V6: LpmTrie<[u8; 16], u32> = LpmTrie::with_max_entries(1024, 0);
 
 #[inline(always)]
 pub fn config() -> Option<&'static XdpConfig> {
@@ -118,4 +132,31 @@ pub fn local_v4(addr: u32) -> Option<u32> {
 #[inline(always)]
 pub fn local_v6(addr: [u64; 2]) -> Option<u32> {
     unsafe { LOCAL_V6.get(&addr) }.copied()
+}
+
+#[inline(always)]
+pub fn rrl_config() -> Option<&'static RrlConfig> {
+    RRL_CONFIG.get(0)
+}
+
+#[inline(always)]
+pub fn rrl_exempt_v4(addr: [u8; 4]) -> bool {
+    RRL_EXEMPT_V4.get(PrefixKey::new(u32::BITS, addr)).is_some()
+}
+
+#[inline(always)]
+pub fn rrl_exempt_v6(addr: [u8; 16]) -> bool {
+    RRL_EXEMPT_V6.get(PrefixKey::new(u128::BITS, addr)).is_some()
+}
+
+/// The bucket of a client prefix, to be charged in place.
+#[inline(always)]
+pub fn rrl_bucket(key: &RrlKey) -> Option<&'static mut RrlBucket> {
+    RRL_BUCKETS.get_ptr_mut(key).map(|p| unsafe { &mut *p })
+}
+
+/// Adds a prefix's first bucket (an LRU map: the least recently used one makes room).
+#[inline(always)]
+pub fn rrl_insert(key: &RrlKey, bucket: &RrlBucket) {
+    let _ = RRL_BUCKETS.insert(key, bucket, 0);
 }

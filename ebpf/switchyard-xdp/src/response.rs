@@ -5,11 +5,11 @@ use core::mem::offset_of;
 use aya_ebpf::programs::XdpContext;
 use network_types::{eth::EthHdr, ip::Ipv4Hdr, ip::Ipv6Hdr, udp::UdpHdr, vlan::VlanHdr};
 use switchyard_common::{
-    CLIENT_COOKIE_LEN, COOKIE_REPLY_LEN, Counter, DEFAULT_VIEW, EDNS_COOKIE, FLAG_ENABLED, FLAG_HAS_VIEWS, MAX_ADDRS, MAX_NAME_LEN, MapEntry, NAME_WORDS, Scratch,
-    STORED_ORDER, XdpConfig, client_bucket_v4, client_bucket_v6,
+    CLIENT_COOKIE_LEN, COOKIE_REPLY_LEN, Counter, DEFAULT_VIEW, EDNS_COOKIE, FLAG_ENABLED, FLAG_HAS_VIEWS, MAX_ADDRS,
+    MAX_NAME_LEN, MapEntry, NAME_WORDS, RrlVerdict, STORED_ORDER, Scratch, XdpConfig, client_bucket_v4, client_bucket_v6,
     proto::{
-        CLASS_IN, DNS_FLAG_AA, DNS_FLAG_QR, DnsHdr, EDNS_FLAG_DO, EDNS_OPTION_HEADER_LEN, EDNS_VERSION, IPPROTO_UDP, OptHdr, QTYPE_A,
-        QTYPE_AAAA, QUESTION_TYPE_CLASS_LEN, TYPE_OPT,
+        CLASS_IN, DNS_FLAG_AA, DNS_FLAG_QR, DNS_FLAG_TC, DnsHdr, EDNS_FLAG_DO, EDNS_OPTION_HEADER_LEN, EDNS_VERSION,
+        IPPROTO_UDP, OptHdr, QTYPE_A, QTYPE_AAAA, QUESTION_TYPE_CLASS_LEN, TYPE_OPT,
     },
     record_len, record_prefix,
 };
@@ -21,6 +21,7 @@ use crate::{
     liveness, maps,
     packet::{self, Packet},
     query::{self, Frame, Question},
+    rrl,
 };
 
 /// TTL / hop limit of responses.
@@ -53,6 +54,14 @@ pub fn respond(ctx: &XdpContext) -> Result<Counter, Counter> {
     }
     addressed::checksums_ok(ctx, &frame, &q)?;
     let cookie = cookies::for_reply(ctx, &frame, &q)?;
+    // Charged only for what this program answers (see `rrl`). A valid server cookie of ours
+    // proves the client is real (it got our reply before): never limited.
+    let exempt = cookie.as_ref().is_some_and(|c| c.valid_server_cookie);
+    match rrl::verdict(&Packet::new(ctx), &frame, exempt) {
+        RrlVerdict::Answer => {}
+        RrlVerdict::Drop => return Ok(Counter::RrlDropped),
+        RrlVerdict::Slip => return Ok(truncated(ctx, &frame, &q, &config)),
+    }
 
     // Grow or shrink the frame first: if that fails the frame is still untouched.
     let answers_at = q.end();
@@ -206,28 +215,8 @@ fn write_response(
     dns_len: usize,
 ) -> Option<()> {
     let count = entry.count as usize;
-    let udp_len = (UdpHdr::LEN + dns_len) as u16;
-
-    pkt.swap::<6>(offset_of!(EthHdr, dst_addr), offset_of!(EthHdr, src_addr))?;
-    // The pseudo-header's protocol and length, and the UDP header's length field.
-    let mut sum = IPPROTO_UDP as u64 + 2 * udp_len as u64;
-    if f.ipv6 {
-        sum += pkt.swap::<16>(f.l3 + offset_of!(Ipv6Hdr, src_addr), f.l3 + offset_of!(Ipv6Hdr, dst_addr))?;
-        pkt.write_u16(f.l3 + offset_of!(Ipv6Hdr, payload_len), udp_len)?;
-        pkt.write(f.l3 + offset_of!(Ipv6Hdr, hop_limit), RESPONSE_HOP_LIMIT)?;
-    } else {
-        let addresses = pkt.swap::<4>(f.l3 + offset_of!(Ipv4Hdr, src_addr), f.l3 + offset_of!(Ipv4Hdr, dst_addr))?;
-        sum += addresses;
-        ipv4_header(pkt, f.l3, udp_len, addresses)?;
-    }
-
-    sum += pkt.swap::<2>(f.l4 + offset_of!(UdpHdr, src), f.l4 + offset_of!(UdpHdr, dst))?;
-    pkt.write_u16(f.l4 + offset_of!(UdpHdr, len), udp_len)?;
-
-    let header = dns_header(q, count);
-    let [id, flags, qdcount, ancount, nscount, arcount] = header.map(u16::to_be_bytes);
-    pkt.write(f.dns, DnsHdr { id, flags, qdcount, ancount, nscount, arcount })?;
-    sum += header.iter().map(|w| *w as u64).sum::<u64>() + q.name_sum;
+    let mut sum = turn_around(pkt, f, dns_len)?;
+    sum += write_dns_header(pkt, f, q, dns_header(q, count, 0))?;
 
     // Type and class stay as the query had them; answers and OPT follow.
     let answers_at = f.dns + q.end();
@@ -252,6 +241,67 @@ fn write_response(
     pkt.write_u16(f.l4 + offset_of!(UdpHdr, check), finish_udp(sum))
 }
 
+/// Answers a rate-limited query with an empty truncated reply (TC=1: the question, and our OPT
+/// record when the query had one), which sends a real client to TCP. The frame only shrinks;
+/// should that fail, the query is dropped: it is over the limit either way.
+#[inline(always)]
+fn truncated(ctx: &XdpContext, f: &Frame, q: &Question, config: &XdpConfig) -> Counter {
+    let opt_len = if q.edns_do.is_some() { OptHdr::LEN } else { 0 };
+    let dns_len = q.end() + opt_len;
+    let delta = (f.dns + dns_len) as i32 - Packet::new(ctx).frame_len() as i32;
+    if delta != 0 && !packet::adjust_tail(ctx, delta) {
+        return Counter::RrlDropped;
+    }
+    match write_truncated(&Packet::new(ctx), f, q, config, dns_len) {
+        Some(()) => Counter::RrlSlipped,
+        None => Counter::RrlDropped,
+    }
+}
+
+#[inline(always)]
+fn write_truncated(pkt: &Packet, f: &Frame, q: &Question, config: &XdpConfig, dns_len: usize) -> Option<()> {
+    let mut sum = turn_around(pkt, f, dns_len)?;
+    sum += write_dns_header(pkt, f, q, dns_header(q, 0, DNS_FLAG_TC))?;
+    let mut tail_sum = q.qtype as u64 + CLASS_IN as u64;
+    if let Some(dnssec_ok) = q.edns_do {
+        let opt = opt_record(config.edns_udp_payload, dnssec_ok, 0);
+        pkt.write(f.dns + q.end(), opt)?;
+        tail_sum += sum_bytes(&opt);
+    }
+    sum += at_parity(tail_sum, q.name_len % 2 == 1);
+    pkt.write_u16(f.l4 + offset_of!(UdpHdr, check), finish_udp(sum))
+}
+
+/// Swaps MACs, addresses and ports and sets the lengths (and the IPv4 header) for a DNS
+/// message of `dns_len` bytes; returns the UDP checksum's sum so far.
+#[inline(always)]
+fn turn_around(pkt: &Packet, f: &Frame, dns_len: usize) -> Option<u64> {
+    let udp_len = (UdpHdr::LEN + dns_len) as u16;
+    pkt.swap::<6>(offset_of!(EthHdr, dst_addr), offset_of!(EthHdr, src_addr))?;
+    // The pseudo-header's protocol and length, and the UDP header's length field.
+    let mut sum = IPPROTO_UDP as u64 + 2 * udp_len as u64;
+    if f.ipv6 {
+        sum += pkt.swap::<16>(f.l3 + offset_of!(Ipv6Hdr, src_addr), f.l3 + offset_of!(Ipv6Hdr, dst_addr))?;
+        pkt.write_u16(f.l3 + offset_of!(Ipv6Hdr, payload_len), udp_len)?;
+        pkt.write(f.l3 + offset_of!(Ipv6Hdr, hop_limit), RESPONSE_HOP_LIMIT)?;
+    } else {
+        let addresses = pkt.swap::<4>(f.l3 + offset_of!(Ipv4Hdr, src_addr), f.l3 + offset_of!(Ipv4Hdr, dst_addr))?;
+        sum += addresses;
+        ipv4_header(pkt, f.l3, udp_len, addresses)?;
+    }
+    sum += pkt.swap::<2>(f.l4 + offset_of!(UdpHdr, src), f.l4 + offset_of!(UdpHdr, dst))?;
+    pkt.write_u16(f.l4 + offset_of!(UdpHdr, len), udp_len)?;
+    Some(sum)
+}
+
+/// Writes the DNS header; returns its sum and the question name's.
+#[inline(always)]
+fn write_dns_header(pkt: &Packet, f: &Frame, q: &Question, header: [u16; 6]) -> Option<u64> {
+    let [id, flags, qdcount, ancount, nscount, arcount] = header.map(u16::to_be_bytes);
+    pkt.write(f.dns, DnsHdr { id, flags, qdcount, ancount, nscount, arcount })?;
+    Some(header.iter().map(|w| *w as u64).sum::<u64>() + q.name_sum)
+}
+
 /// Sets the IPv4 header's total length, TTL and checksum. The checksum is summed from what
 /// stays (version and TOS, identification, fragment word, protocol), what is set here and the
 /// addresses, which the swap left summed.
@@ -267,12 +317,12 @@ fn ipv4_header(pkt: &Packet, l3: usize, udp_len: u16, addresses: u64) -> Option<
     pkt.write_u16(l3 + offset_of!(Ipv4Hdr, check), finish(ip_sum))
 }
 
-/// The response's header as its six 16-bit words: the query's ID; QR and AA, with RD and CD
-/// copied; one question; the answers; no authority records; our OPT record when the query had
-/// one.
+/// The response's header as its six 16-bit words: the query's ID; QR and AA (and `extra`
+/// flags), with RD and CD copied; one question; the answers; no authority records; our OPT
+/// record when the query had one.
 #[inline(always)]
-fn dns_header(q: &Question, count: usize) -> [u16; 6] {
-    [q.id, DNS_FLAG_QR | DNS_FLAG_AA | q.copied_flags, 1, count as u16, 0, u16::from(q.edns_do.is_some())]
+fn dns_header(q: &Question, count: usize, extra: u16) -> [u16; 6] {
+    [q.id, DNS_FLAG_QR | DNS_FLAG_AA | extra | q.copied_flags, 1, count as u16, 0, u16::from(q.edns_do.is_some())]
 }
 
 /// Writes the answer records straight into the frame, each at a constant size so every store is

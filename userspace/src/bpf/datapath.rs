@@ -23,6 +23,7 @@ use super::{
     links::{Attached, Links},
     local_maps::{LocalMaps, LocalMapsError},
     pins::{self, Fit},
+    rrl_maps::{RrlMapError, RrlMaps},
     stamp,
 };
 use crate::{
@@ -318,6 +319,20 @@ impl Datapath {
             config.flags &= !switchyard_common::FLAG_ENABLED;
         }
         array.set(0, config, 0).map_err(|e| DatapathError::Map(map_names::CONFIG, e))
+    }
+
+    /// Writes the rate limiter's settings and exempt prefixes (the daemon writes them through
+    /// the pins, see `crate::rrl`; this is for unpinned programs: packet tests, benchmarks).
+    pub fn set_rrl(
+        &mut self,
+        limits: switchyard_common::RrlConfig,
+        exempt: &[ipnet::IpNet],
+    ) -> Result<(), RrlMapError> {
+        let mut maps: StdHashMap<&str, &mut aya::maps::Map> = self.ebpf.maps_mut().collect();
+        let mut take = |name: &'static str| maps.remove(name).ok_or(RrlMapError::Missing(name));
+        let (config, exempt_v4, exempt_v6) =
+            (take(map_names::RRL_CONFIG)?, take(map_names::RRL_EXEMPT_V4)?, take(map_names::RRL_EXEMPT_V6)?);
+        RrlMaps { config, exempt_v4, exempt_v6 }.write(limits, exempt)
     }
 
     /// Makes the client-locality tries hold exactly these prefixes: new and changed ones are

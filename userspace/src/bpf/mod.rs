@@ -7,6 +7,7 @@ pub mod link_detach;
 pub mod links;
 pub mod local_maps;
 pub mod pins;
+pub mod rrl_maps;
 pub mod stamp;
 pub mod test_run;
 pub mod veth;

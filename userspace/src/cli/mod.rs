@@ -7,6 +7,7 @@ pub mod dnssec;
 mod error;
 pub mod map;
 pub mod reload;
+pub mod rrl;
 pub mod site;
 pub mod stats;
 pub mod stats_watch;

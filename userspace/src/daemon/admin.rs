@@ -12,10 +12,12 @@ use tracing::warn;
 
 use super::reload::{ReloadError, ReloadRequest};
 use crate::{
+    config::rrl::RrlSection,
     dns::counters::{ServerCounters, ServerCountersSnapshot},
     health::SiteStatus,
     operator::{self, Override, SiteSetting},
     peers::PeersStatus,
+    rrl::{Rrl, RrlChange},
     sync::{SyncNode, SyncStatus},
 };
 
@@ -46,6 +48,10 @@ pub enum Request {
     Reload,
     /// A daemon replacing this one asks for its sockets (see `daemon::handoff`).
     Handoff,
+    /// Response rate limiting: the settings in force and the counters.
+    RrlShow,
+    /// Changes the rate limits or the exempt prefixes until the next reload or restart.
+    Rrl(RrlChange),
 }
 
 /// What the daemon says about itself.
@@ -75,9 +81,21 @@ pub enum Response {
     },
     Status(Box<Status>),
     SyncStatus(Box<SyncStatus>),
+    Rrl(Box<RrlStatus>),
     /// A change was made; what it was.
     Done(String),
     Error(String),
+}
+
+/// What `switchyard rrl show` prints (with the XDP counters, which it reads from the pins).
+#[derive(Debug, Serialize, Deserialize, Clone, PartialEq)]
+pub struct RrlStatus {
+    pub settings: RrlSection,
+    /// The userspace server's counters (`rrl_*` among them).
+    pub userspace: ServerCountersSnapshot,
+    /// Client prefixes with a bucket in the daemon's own table (XDP off); `None` while the
+    /// daemon charges the XDP program's buckets.
+    pub userspace_prefixes: Option<usize>,
 }
 
 pub struct AdminState {
@@ -87,6 +105,7 @@ pub struct AdminState {
     /// Where the sync node is, when `[sync]` is configured.
     pub reloadable: Arc<super::reloadable::Reloadable>,
     pub operator: Arc<operator::Handle>,
+    pub rrl: Arc<Rrl>,
     /// The daemon's main loop, which owns everything a reload replaces.
     pub reload: tokio::sync::mpsc::Sender<ReloadRequest>,
     /// Where a hand-off request's connection goes: the main loop answers it.
@@ -164,6 +183,12 @@ async fn handle(stream: UnixStream, state: Arc<AdminState>) {
                     .map(|_| format!("site {site} weight {weight}")),
             ),
             Ok(Request::Reload) => done(reload(&state).await),
+            Ok(Request::RrlShow) => Response::Rrl(Box::new(RrlStatus {
+                settings: state.rrl.settings(),
+                userspace: state.counters.snapshot(),
+                userspace_prefixes: state.rrl.tracked_prefixes(),
+            })),
+            Ok(Request::Rrl(change)) => done(state.rrl.change(change)),
             Err(e) => Response::Error(format!("bad request: {e}")),
         };
         let mut out = serde_json::to_vec(&response).expect("serialisable");

@@ -35,6 +35,8 @@ pub struct Sources {
     pub timeline: Arc<Timeline>,
     pub map_entries: Arc<AtomicUsize>,
     pub operator: Arc<operator::Handle>,
+    /// Response rate limiting, for `switchyard rrl`.
+    pub rrl: Arc<crate::rrl::Rrl>,
 }
 
 /// Serves `GET /metrics` and the status page until the task is aborted.
@@ -106,6 +108,9 @@ fn userspace(out: &mut Exposition, counters: &ServerCounters) {
         ("notauth", u.notauth),
         ("dropped", u.dropped),
         ("servfail", u.servfail),
+        ("rrl_dropped", u.rrl_dropped),
+        ("rrl_slipped", u.rrl_slipped),
+        ("rrl_exempt", u.rrl_exempt),
     ] {
         out.sample("switchyard_userspace_responses_total", &[("outcome", outcome)], v);
     }

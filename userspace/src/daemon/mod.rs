@@ -143,6 +143,10 @@ impl Daemon {
         let mut datapath = start::datapath(&config, &views, &mut answers, secrets.published()).await?;
         let cookies = CookieKeeper::start(secrets, authority.clone());
         cookies.follow_datapath(datapath.as_mut());
+        authority
+            .rrl()
+            .apply(&config.rrl, datapath.as_ref().map(|_| config.server.pin_dir()))
+            .context("rate limiting")?;
         if let Some(predecessor) = predecessor {
             let pid = predecessor.pid;
             predecessor.finish().with_context(|| format!("stopping the replaced daemon (pid {pid})"))?;
@@ -161,6 +165,7 @@ impl Daemon {
             timeline: answers.timeline(),
             map_entries: answers.map_entries(),
             operator,
+            rrl: authority.rrl().clone(),
         });
         let metrics = start::metrics(config.server.metrics, sources.clone(), &mut inherited, &registry).await?;
         let (admin, reloads, handoffs) = start::admin(&config, &sources, &mut inherited, &registry)?;

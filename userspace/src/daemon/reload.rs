@@ -55,6 +55,8 @@ pub enum ReloadError {
     MapFull { needed: usize, capacity: u32 },
     #[error("XDP: {0}")]
     Datapath(#[from] DatapathError),
+    #[error("rate limiting: {0}")]
+    Rrl(#[from] crate::rrl::RrlError),
     #[error("XDP: {0:#}")]
     XdpStart(anyhow::Error),
     #[error("sync: {0}")]
@@ -162,6 +164,8 @@ pub async fn apply(path: &Path, parts: Parts<'_>) -> Result<String, ReloadError>
     }
     super::reload_xdp::apply(datapath, answers, &views, (&old, &new), cookies.published()).await?;
     cookies.follow_datapath(datapath.as_mut());
+    // The file wins over live changes (`switchyard rrl set|exempt`).
+    authority.rrl().apply(&new.rrl, datapath.as_ref().map(|_| new.server.pin_dir()))?;
     if let Some(prepared) = taken.sync {
         reload_sync::switch(sync, prepared, (&old, registry, reloadable)).await?;
     }

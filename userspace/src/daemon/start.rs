@@ -87,6 +87,7 @@ pub async fn datapath(
     dp.start_stamping(config.xdp.stale_after())?;
     dp.set_config(xdp_config(config))?;
     dp.set_cookies(cookies)?;
+    dp.set_rrl(config.rrl.limits(), &config.rrl.exempt)?;
     for iface in &config.xdp.interfaces {
         let (mode, warning) = veth::attach_mode(iface, config.xdp.mode).await;
         if let Some(warning) = warning {
@@ -200,6 +201,7 @@ pub fn admin(
         status: Box::new(move || super::status::current(&status_sources)),
         reloadable: sources.reloadable.clone(),
         operator: sources.operator.clone(),
+        rrl: sources.rrl.clone(),
         reload: reload_tx,
         handoff: handoff_tx,
     });

@@ -36,6 +36,7 @@ use super::{
     signed,
 };
 use crate::answers::{AnswerTable, Served, Zone, wire_name};
+use crate::rrl::Rrl;
 
 /// How a query was handled, for counters.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -74,6 +75,8 @@ pub struct Authority {
     cookies: ArcSwap<CookieConfig>,
     /// Unix seconds now, for cookies; a fixed clock in tests.
     clock: fn() -> u32,
+    /// Response rate limiting of what the UDP server answers (settings reloadable).
+    rrl: Arc<Rrl>,
 }
 
 impl Authority {
@@ -84,6 +87,7 @@ impl Authority {
             identity: Default::default(),
             cookies: Default::default(),
             clock: cookies::wall_seconds,
+            rrl: Default::default(),
         }
     }
 
@@ -101,6 +105,26 @@ impl Authority {
     /// `CookieReply::valid_server_cookie` for whether it carried a valid server cookie.
     pub fn cookie_reply(&self, query: &Message, client: IpAddr) -> CookieReply {
         cookies::reply_for(&self.cookies.load(), query, client, (self.clock)())
+    }
+
+    /// The UDP server's rate limiter.
+    pub fn rrl(&self) -> &Arc<Rrl> {
+        &self.rrl
+    }
+
+    /// The empty truncated reply (TC=1) a rate-limited query may get instead of its answer:
+    /// header, question and OPT record, so that a real client retries over TCP. `None` for
+    /// what would get no answer anyway.
+    pub fn truncated_reply(&self, request: &[u8]) -> Option<Vec<u8>> {
+        let query = Message::from_vec(request).ok()?;
+        if query.metadata.message_type != MessageType::Query {
+            return None;
+        }
+        // No cookie: the client retries over TCP, where none is needed (and XDP's slip has none).
+        let mut response = self.response_to(&query, &CookieReply::Absent);
+        response.metadata.authoritative = true;
+        response.metadata.truncation = true;
+        response.to_vec().ok()
     }
 
     pub fn set_identity(&self, identity: Identity) {

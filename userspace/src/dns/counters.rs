@@ -23,6 +23,11 @@ pub struct ServerCounters {
     pub dropped: AtomicU64,
     pub servfail: AtomicU64,
     pub cookie_valid: AtomicU64,
+    /// Response rate limiting (`crate::rrl`): limited and dropped, limited and sent truncated,
+    /// answered without charge (exempt prefix).
+    pub rrl_dropped: AtomicU64,
+    pub rrl_slipped: AtomicU64,
+    pub rrl_exempt: AtomicU64,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, Default, PartialEq)]
@@ -48,6 +53,15 @@ pub struct ServerCountersSnapshot {
     /// Queries that carried a valid server cookie of ours (counted besides their outcome).
     #[serde(default)]
     pub cookie_valid: u64,
+    /// Over their client prefix's response rate: not answered (`[rrl]`).
+    #[serde(default)]
+    pub rrl_dropped: u64,
+    /// Over their client prefix's response rate: answered with an empty truncated reply.
+    #[serde(default)]
+    pub rrl_slipped: u64,
+    /// Answered without charging a bucket (an exempt prefix).
+    #[serde(default)]
+    pub rrl_exempt: u64,
 }
 
 impl ServerCounters {
@@ -91,6 +105,9 @@ impl ServerCounters {
             dropped: get(&self.dropped),
             servfail: get(&self.servfail),
             cookie_valid: get(&self.cookie_valid),
+            rrl_dropped: get(&self.rrl_dropped),
+            rrl_slipped: get(&self.rrl_slipped),
+            rrl_exempt: get(&self.rrl_exempt),
         }
     }
 }

@@ -12,6 +12,6 @@ mod udp;
 #[cfg(test)]
 mod authority_tests;
 #[cfg(test)]
-mod signed_tests;
-#[cfg(test)]
 mod cookie_tests;
+#[cfg(test)]
+mod signed_tests;

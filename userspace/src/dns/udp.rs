@@ -8,6 +8,8 @@
 //! A socket bound to the unspecified address hears every address of the host; each answer goes
 //! out from the address its query was sent to (IP_PKTINFO / IPV6_RECVPKTINFO, `reply_from`), as
 //! resolvers discard answers from any other.
+//!
+//! Each query is charged to its client prefix's rate limit (`crate::rrl`) before it is answered.
 
 use std::{
     io::{IoSlice, IoSliceMut},
@@ -27,6 +29,7 @@ use nix::{
     poll::{PollFd, PollFlags, PollTimeout, poll},
     sys::socket::{MsgFlags, MultiHeaders, SockaddrStorage, recvmmsg, sendmmsg, setsockopt, sockopt},
 };
+use switchyard_common::RrlVerdict;
 use tracing::{debug, warn};
 
 use super::{
@@ -135,9 +138,19 @@ fn serve(socket: &UdpSocket, authority: &Authority, counters: &ServerCounters, s
                 counters.dropped.fetch_add(1, Ordering::Relaxed);
                 continue;
             };
-            let reply = authority.respond(&slots[slot][..len], peer.ip(), false);
-            counters.record_reply(&reply);
-            if let Some(bytes) = reply.bytes {
+            let query = &slots[slot][..len];
+            // Answered first: whether the query carried a valid server cookie of ours (which
+            // exempts it from rate limiting) is known once it is parsed.
+            let reply = authority.respond(query, peer.ip(), false);
+            let bytes = match authority.rrl().verdict(peer.ip(), reply.valid_server_cookie, counters) {
+                RrlVerdict::Answer => {
+                    counters.record_reply(&reply);
+                    reply.bytes
+                }
+                RrlVerdict::Drop => None,
+                RrlVerdict::Slip => authority.truncated_reply(query),
+            };
+            if let Some(bytes) = bytes {
                 replies.push((bytes, sender, source));
             }
         }

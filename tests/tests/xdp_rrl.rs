@@ -1,0 +1,137 @@
+//! Response rate limiting in the XDP program, packet by packet through BPF_PROG_TEST_RUN: the
+//! burst answered, what is over it dropped or slipped as a truncated reply (checked with
+//! etherparse and hickory-proto), exempt prefixes, and clients grouped by /24 and /56.
+
+mod xdp_common;
+
+use std::net::IpAddr;
+
+use hickory_proto::{
+    op::{Message, MessageType},
+    rr::RecordType,
+};
+use switchyard::bpf::test_run::{XDP_DROP, XDP_TX};
+use switchyard_common::RrlConfig;
+use switchyard_tests::{
+    frames::{EdnsSpec, check_response, query, udp_frame},
+    privileges::have_root,
+    xdp_harness::XdpHarness,
+};
+use xdp_common::*;
+
+/// Limits whose buckets refill once an hour: nothing refills while a test runs, however slowly.
+fn limits(burst: u64, slip: u32) -> RrlConfig {
+    let hour = 3_600_000_000_000;
+    RrlConfig { interval_ns: hour, burst_ns: burst * hour, ..RrlConfig::new(1, 1, slip, 24, 56) }
+}
+
+fn limited_harness(limits: RrlConfig, exempt: &[&str]) -> XdpHarness {
+    let mut h = harness();
+    let exempt: Vec<ipnet::IpNet> = exempt.iter().map(|p| p.parse().unwrap()).collect();
+    h.datapath.set_rrl(limits, &exempt).expect("write the rate limit maps");
+    h
+}
+
+fn frame_from(client: &str, dns: &[u8]) -> Vec<u8> {
+    let client: IpAddr = client.parse().unwrap();
+    let server: IpAddr = if client.is_ipv6() { SERVER_V6 } else { SERVER_V4 }.parse().unwrap();
+    udp_frame(None, client, server, 40000, 53, dns)
+}
+
+/// The action the program takes on one A query from `client` (a name it answers).
+fn action(h: &mut XdpHarness, client: &str) -> u32 {
+    let rtype = if client.contains(':') { RecordType::AAAA } else { RecordType::A };
+    h.run(&frame_from(client, &query(7, "www.example.com.", rtype, None))).expect("test run").action
+}
+
+#[test]
+fn the_burst_is_answered_and_the_rest_dropped() {
+    if !have_root("the_burst_is_answered_and_the_rest_dropped") {
+        return;
+    }
+    let mut h = limited_harness(limits(3, 0), &[]);
+    let actions: Vec<u32> = (0..6).map(|_| action(&mut h, "198.18.7.1")).collect();
+    assert_eq!(actions, [XDP_TX, XDP_TX, XDP_TX, XDP_DROP, XDP_DROP, XDP_DROP]);
+    assert_eq!((h.counter("answered_v4"), h.counter("rrl_dropped")), (3, 3));
+    // Another address of the same /24 shares the bucket; another /24 has its own.
+    assert_eq!(action(&mut h, "198.18.7.250"), XDP_DROP);
+    assert_eq!(action(&mut h, "198.18.8.1"), XDP_TX);
+    // An answered frame under the limit is still a correct answer.
+    let dns = query(9, "www.example.com.", RecordType::A, None);
+    let frame = frame_from("198.18.9.1", &dns);
+    let run = h.run(&frame).unwrap();
+    let reply = check_response(&frame, &run.frame).expect("a correct frame");
+    assert_eq!(Message::from_vec(&reply).unwrap().answers.len(), 2);
+}
+
+#[test]
+fn a_slipped_reply_is_an_empty_truncated_answer() {
+    if !have_root("a_slipped_reply_is_an_empty_truncated_answer") {
+        return;
+    }
+    let mut h = limited_harness(limits(1, 2), &[]);
+    assert_eq!(action(&mut h, CLIENT_V4), XDP_TX);
+    for edns in [None, Some(EdnsSpec { dnssec_ok: true, ..Default::default() })] {
+        let dns = query(0x5151, "WwW.Example.com.", RecordType::A, edns.as_ref());
+        let frame = frame_from(CLIENT_V4, &dns);
+        // slip = 2: the first limited response is dropped, the second slipped.
+        assert_eq!(h.run(&frame).unwrap().action, XDP_DROP);
+        let run = h.run(&frame).unwrap();
+        assert_eq!(run.action, XDP_TX, "slipped");
+        let reply = check_response(&frame, &run.frame).unwrap_or_else(|e| panic!("bad slipped frame: {e}"));
+        let message = Message::from_vec(&reply).expect("parsable");
+        let asked = Message::from_vec(&dns).unwrap();
+        assert_eq!(message.metadata.message_type, MessageType::Response);
+        assert!(message.metadata.truncation && message.metadata.authoritative, "TC and AA set");
+        assert_eq!(message.metadata.id, 0x5151);
+        assert_eq!(message.queries, asked.queries, "the question echoed as asked");
+        assert!(message.answers.is_empty() && message.authorities.is_empty() && message.additionals.is_empty());
+        assert_eq!(message.edns.is_some(), edns.is_some(), "OPT only when the query had one");
+        if let Some(opt) = &message.edns {
+            assert!(opt.flags().dnssec_ok, "DO copied");
+        }
+        assert_eq!(Some(reply), h.authority.truncated_reply(&dns), "the same bytes as userspace's slipped reply");
+    }
+    assert_eq!((h.counter("rrl_dropped"), h.counter("rrl_slipped")), (2, 2));
+}
+
+#[test]
+fn exempt_prefixes_are_never_limited() {
+    if !have_root("exempt_prefixes_are_never_limited") {
+        return;
+    }
+    let mut h = limited_harness(limits(1, 0), &["198.18.77.0/24", "fd00:77::/48"]);
+    for client in ["198.18.77.5", "fd00:77:0:1::5"] {
+        assert!((0..10).all(|_| action(&mut h, client) == XDP_TX), "{client} exempt");
+    }
+    assert_eq!(h.counter("rrl_exempt"), 20);
+    assert_eq!(action(&mut h, "198.18.78.5"), XDP_TX);
+    assert_eq!(action(&mut h, "198.18.78.5"), XDP_DROP, "next to the exempt prefix: limited");
+    // Removed from the list: limited like any client.
+    h.datapath.set_rrl(limits(1, 0), &[]).unwrap();
+    assert_eq!(action(&mut h, "198.18.77.5"), XDP_TX);
+    assert_eq!(action(&mut h, "198.18.77.5"), XDP_DROP);
+}
+
+#[test]
+fn ipv6_clients_share_a_bucket_per_56() {
+    if !have_root("ipv6_clients_share_a_bucket_per_56") {
+        return;
+    }
+    let mut h = limited_harness(limits(1, 0), &[]);
+    assert_eq!(action(&mut h, "fd00:1:2:3400::1"), XDP_TX);
+    assert_eq!(action(&mut h, "fd00:1:2:34ff:ffff::2"), XDP_DROP, "same /56");
+    assert_eq!(action(&mut h, "fd00:1:2:3500::1"), XDP_TX, "another /56");
+    assert_eq!(action(&mut h, "fd00:1:2:3500::1"), XDP_DROP);
+    assert_eq!(h.counter("answered_v6"), 2);
+}
+
+#[test]
+fn nothing_is_limited_while_off() {
+    if !have_root("nothing_is_limited_while_off") {
+        return;
+    }
+    let mut h = limited_harness(RrlConfig::OFF, &[]);
+    assert!((0..50).all(|_| action(&mut h, CLIENT_V4) == XDP_TX));
+    assert_eq!(h.counter("rrl_dropped") + h.counter("rrl_slipped") + h.counter("rrl_exempt"), 0);
+}
