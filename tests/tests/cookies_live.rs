@@ -76,3 +76,37 @@ fn a_malformed_cookie_gets_formerr_from_the_daemon() {
     assert_eq!(daemon.xdp_counter("pass_cookie_malformed"), 1, "XDP left it to userspace");
     assert_eq!(daemon.userspace_counter("formerr"), 1);
 }
+
+/// With one response per second and no burst to speak of, dig's queries carrying the server
+/// cookie it was given are all answered (exempt), while plain ones are limited; over XDP and
+/// with XDP off.
+#[test]
+fn queries_with_a_valid_server_cookie_are_never_rate_limited() {
+    if !have_root("queries_with_a_valid_server_cookie_are_never_rate_limited") {
+        return;
+    }
+    for mode in ["auto", "off"] {
+        let pair = Pair::new(1);
+        let (_, toml) = common::basic_config(&pair, mode);
+        let toml = format!("{toml}\n[rrl]\nenabled = true\nresponses_per_second = 1\nburst = 1\nslip = 0\n");
+        let daemon = Daemon::start(&pair.server, &toml);
+        let server = format!("@{}", pair.server_v4);
+        let ask = |extra: &str| {
+            let out = pair.client.output("dig", &[&server, "www.example.com", "A", "+tries=1", "+time=1", extra]);
+            String::from_utf8_lossy(&out.stdout).contains("198.18.10.1")
+        };
+        // The burst: one answer, which carries the server cookie.
+        let first = client::dig(&pair.client, &[&server, "www.example.com", "A", "+tries=1", "+time=2", "+cookie"]);
+        let (cookies, _) = cookie_line(&first);
+        let again = format!("+cookie={cookies}");
+        let exempt: Vec<bool> = (0..5).map(|_| ask(&again)).collect();
+        assert_eq!(exempt, [true; 5], "{mode}: a valid server cookie is never limited");
+        assert!(!ask("+nocookie"), "{mode}: without one the prefix is over its rate");
+        let counted = |name: &str| {
+            let xdp = if mode == "off" { 0 } else { daemon.xdp_counter(name) };
+            xdp + daemon.userspace_counter(name)
+        };
+        assert_eq!(counted("rrl_exempt"), 5, "{mode}: counted as exempt");
+        assert!(counted("rrl_dropped") >= 1, "{mode}: the plain query was dropped");
+    }
+}

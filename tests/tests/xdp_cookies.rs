@@ -215,3 +215,29 @@ fn malformed_cookie_options_go_to_userspace_which_answers_formerr() {
         assert_eq!(reply.metadata.response_code, hickory_proto::op::ResponseCode::FormErr, "length {len}");
     }
 }
+
+#[test]
+fn a_valid_server_cookie_is_never_rate_limited() {
+    if !have_root("a_valid_server_cookie_is_never_rate_limited") {
+        return;
+    }
+    let mut h = harness_with_cookies();
+    // A burst of one, then one response an hour: nothing refills while the test runs.
+    let hour = 3_600_000_000_000;
+    let limits = switchyard_common::RrlConfig {
+        interval_ns: hour,
+        burst_ns: hour,
+        ..switchyard_common::RrlConfig::new(1, 1, 0, 24, 56)
+    };
+    h.datapath.set_rrl(limits, &[]).expect("rate limits");
+    let valid = ours(SECRET, wall_seconds() - 100, CLIENT_V4);
+    let mut action =
+        |option: &[u8]| h.run(&frame_from(CLIENT_V4, &cookie_query(option, RecordType::A))).unwrap().action;
+    assert_eq!(action(&CLIENT_COOKIE), XDP_TX, "the burst");
+    assert_eq!(action(&CLIENT_COOKIE), switchyard::bpf::test_run::XDP_DROP, "over the rate without a server cookie");
+    for _ in 0..5 {
+        assert_eq!(action(&valid), XDP_TX, "a valid server cookie of ours is exempt");
+    }
+    assert_eq!(action(&CLIENT_COOKIE), switchyard::bpf::test_run::XDP_DROP, "still limited without one");
+    assert_eq!((h.counter("rrl_exempt"), h.counter("rrl_dropped"), h.counter("cookie_valid")), (5, 2, 5));
+}
