@@ -16,6 +16,7 @@ pub mod client;
 pub mod config;
 pub mod daemon;
 pub mod dns;
+pub mod geo;
 pub mod health;
 pub mod json_file;
 pub mod local_addresses;

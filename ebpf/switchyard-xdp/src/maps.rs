@@ -12,7 +12,7 @@ use aya_ebpf::{
     macros::map,
     maps::{Array, HashMap, LpmTrie, PerCpuArray, lpm_trie::Key as PrefixKey},
 };
-use switchyard_common::{Counter, MapEntry, MapKey, OwnMacs, Scratch, XdpConfig};
+use switchyard_common::{Counter, MapEntry, MapKey, OwnMacs, Scratch, VIEW_PREFIXES, XdpConfig};
 
 /// Preallocated (no BPF_F_NO_PREALLOC): a lookup of an entry that is not in the CPU's caches
 /// measured about a fifth cheaper than with allocate-on-insert (`cargo xtask bench xdp`,
@@ -29,9 +29,9 @@ static CONFIG: Array<XdpConfig> = Array::with_max_entries(1, 0);
 #[map]
 static SCRATCH: PerCpuArray<Scratch> = PerCpuArray::with_max_entries(1, 0);
 #[map]
-static VIEWS_V4: LpmTrie<[u8; 4], u32> = LpmTrie::with_max_entries(16384, 0);
+static VIEWS_V4: LpmTrie<[u8; 4], u32> = LpmTrie::with_max_entries(VIEW_PREFIXES, 0);
 #[map]
-static VIEWS_V6: LpmTrie<[u8; 16], u32> = LpmTrie::with_max_entries(16384, 0);
+static VIEWS_V6: LpmTrie<[u8; 16], u32> = LpmTrie::with_max_entries(VIEW_PREFIXES, 0);
 #[map]
 static STAMP: Array<u64> = Array::with_max_entries(1, 0);
 /// The MAC of every interface the program is attached to (one element, see `OwnMacs`).

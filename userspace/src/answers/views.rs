@@ -1,9 +1,10 @@
 //! Client locality: which view a client's address falls in, the same way the XDP program's
 //! LPM trie decides it.
 
-use std::net::IpAddr;
+use std::{collections::BTreeMap, net::IpAddr};
 
 use ipnet::IpNet;
+use switchyard_common::VIEW_PREFIXES;
 
 use crate::config::Config;
 
@@ -37,9 +38,52 @@ impl Views {
                 next
             });
             views.ids.push((view.name.clone(), id));
-            views.prefixes.extend(view.prefixes.iter().map(|p| (p.trunc(), id)));
         }
+        // A prefix in several views goes to the first that lists it, else to the first whose
+        // countries or continents hold it.
+        let mut prefixes = BTreeMap::new();
+        let listed = config.view.iter().zip(&views.ids).flat_map(|(v, (_, id))| v.prefixes.iter().map(|p| (p, *id)));
+        let located =
+            config.view.iter().zip(&views.ids).flat_map(|(v, (_, id))| v.geo_prefixes.iter().map(|p| (p, *id)));
+        for (prefix, id) in listed.chain(located) {
+            prefixes.entry(prefix.trunc()).or_insert(id);
+        }
+        merge_neighbours(&mut prefixes);
+        views.prefixes = prefixes.into_iter().collect();
         views
+    }
+
+    /// How many prefixes view `id` holds.
+    pub fn prefix_count(&self, id: u32) -> usize {
+        self.prefixes.iter().filter(|(_, v)| *v == id).count()
+    }
+
+    /// One line per view: "view eu: 1234 prefixes", for `check` and the log.
+    pub fn describe(&self) -> Vec<String> {
+        self.ids.iter().map(|(name, id)| format!("view {name}: {} prefixes", self.prefix_count(*id))).collect()
+    }
+
+    /// Whether every prefix fits the XDP view tries; else which views hold how many.
+    pub fn check_fits(&self) -> Result<(), String> {
+        let families = [("IPv4", true), ("IPv6", false)];
+        for (family, v4) in families {
+            let count = self.prefixes.iter().filter(|(net, _)| matches!(net, IpNet::V4(_)) == v4).count();
+            if count > VIEW_PREFIXES as usize {
+                let per_view: Vec<String> = self
+                    .ids
+                    .iter()
+                    .map(|(name, id)| {
+                        let n = self.prefixes.iter().filter(|(net, v)| v == id && matches!(net, IpNet::V4(_)) == v4);
+                        format!("{name}: {}", n.count())
+                    })
+                    .collect();
+                return Err(format!(
+                    "the views hold {count} {family} prefixes ({}), more than the {VIEW_PREFIXES} the XDP view table holds",
+                    per_view.join(", ")
+                ));
+            }
+        }
+        Ok(())
     }
 
     pub fn id_of(&self, name: &str) -> Option<u32> {
@@ -84,6 +128,26 @@ fn common_prefix_len(a: IpAddr, b: IpAddr) -> Option<u8> {
         _ => return None,
     };
     Some(differing as u8)
+}
+
+/// Two neighbouring prefixes of one view become their common prefix, where that answers every
+/// address as before: when no other view has that prefix itself. A longer prefix of another
+/// view inside still wins, as before; a shorter one lost to both before and loses to the union.
+fn merge_neighbours(prefixes: &mut BTreeMap<IpNet, u32>) {
+    for len in (1..=128u8).rev() {
+        let at_len: Vec<(IpNet, u32)> =
+            prefixes.iter().filter(|(net, _)| net.prefix_len() == len).map(|(n, id)| (*n, *id)).collect();
+        for (net, id) in at_len {
+            let Some(parent) = net.supernet() else { continue };
+            let Some(sibling) = parent.subnets(len).ok().and_then(|mut s| s.find(|s| *s != net)) else { continue };
+            let parent_free = prefixes.get(&parent).is_none_or(|other| *other == id);
+            if prefixes.get(&net) == Some(&id) && prefixes.get(&sibling) == Some(&id) && parent_free {
+                prefixes.remove(&net);
+                prefixes.remove(&sibling);
+                prefixes.insert(parent, id);
+            }
+        }
+    }
 }
 
 /// IPv4-mapped IPv6 addresses count as IPv4 clients.
@@ -136,5 +200,68 @@ mod tests {
                 assert_eq!(v.lookup(host).map(|(id, _)| id), view, "{host} in {net} (scope of {client})");
             }
         }
+    }
+
+    fn config_views(views: &[(&str, &[&str], &[&str])]) -> Views {
+        let mut config = crate::config::Config::parse(
+            "[[zone]]\nname = \"example.com.\"\nns = [\"ns1.example.com.\"]\nsoa = { mname = \"ns1.example.com.\", rname = \"h.example.com.\" }\n",
+            "test",
+        )
+        .unwrap();
+        for (name, listed, located) in views {
+            config.view.push(crate::config::ViewConfig {
+                name: name.to_string(),
+                prefixes: listed.iter().map(|p| p.parse().unwrap()).collect(),
+                countries: Vec::new(),
+                continents: Vec::new(),
+                geo_prefixes: located.iter().map(|p| p.parse().unwrap()).collect(),
+            });
+        }
+        Views::from_config(&config)
+    }
+
+    #[test]
+    fn neighbours_of_one_view_merge_without_changing_any_answer() {
+        let located = ["198.18.0.0/26", "198.18.0.64/26", "198.18.0.128/25", "198.18.1.0/24", "198.18.2.0/24"];
+        let v = config_views(&[("inner", &["198.18.0.64/27"], &[]), ("geo", &[], &located)]);
+        let geo: Vec<IpNet> = v.prefixes.iter().filter(|(_, id)| *id == 2).map(|(n, _)| *n).collect();
+        let expected: Vec<IpNet> = ["198.18.0.0/23", "198.18.2.0/24"].iter().map(|p| p.parse().unwrap()).collect();
+        assert_eq!(geo, expected);
+        assert_eq!((v.prefix_count(1), v.prefix_count(2)), (1, 2));
+        for host in 0..=255u8 {
+            let addr = ip(&format!("198.18.0.{host}"));
+            let want = if (64..96).contains(&host) { 1 } else { 2 };
+            assert_eq!(v.lookup(addr).map(|(id, _)| id), Some(want), "{addr}");
+        }
+        assert_eq!(v.describe(), ["view inner: 1 prefixes", "view geo: 2 prefixes"]);
+    }
+
+    #[test]
+    fn a_prefix_in_two_views_goes_to_the_first_that_lists_it_else_the_first_that_locates_it() {
+        let v = config_views(&[
+            ("de", &[], &["198.18.0.0/24", "198.18.1.0/25"]),
+            ("eu", &[], &["198.18.0.0/24", "198.18.5.0/24"]),
+            ("listed", &["198.18.1.0/25"], &[]),
+        ]);
+        assert_eq!(v.lookup(ip("198.18.0.1")), Some((1, 24)));
+        assert_eq!(v.lookup(ip("198.18.5.1")), Some((2, 24)));
+        assert_eq!(v.lookup(ip("198.18.1.1")), Some((3, 25)));
+        assert_eq!(v.prefixes.len(), 3, "one entry per prefix: {:?}", v.prefixes);
+    }
+
+    #[test]
+    fn more_prefixes_than_the_view_table_holds_are_refused_with_counts_per_view() {
+        let spread: Vec<String> =
+            (0..=VIEW_PREFIXES).map(|i| format!("10.{}.{}.0/24", i / 128, (i % 128) * 2)).collect();
+        let spread: Vec<&str> = spread.iter().map(String::as_str).collect();
+        let v = config_views(&[("small", &["fd00::/16"], &[]), ("big", &[], &spread)]);
+        let error = v.check_fits().unwrap_err();
+        assert_eq!(
+            error,
+            format!(
+                "the views hold 16385 IPv4 prefixes (small: 0, big: 16385), more than the {VIEW_PREFIXES} the XDP view table holds"
+            )
+        );
+        assert!(config_views(&[("big", &[], &spread[1..])]).check_fits().is_ok());
     }
 }
