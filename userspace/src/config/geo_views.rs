@@ -72,3 +72,48 @@ impl Config {
         format!("view[{at}].countries")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: &str = "[[zone]]\nname = \"example.com.\"\nns = [\"ns1.example.com.\"]\n\
+        soa = { mname = \"ns1.example.com.\", rname = \"h.example.com.\" }\n";
+
+    fn refused(text: &str) -> String {
+        Config::parse(&format!("{BASE}{text}"), "t.toml").unwrap_err().to_string()
+    }
+
+    #[test]
+    fn codes_and_the_database_are_checked_with_the_file() {
+        let geo = "[geo]\ncsv = \"/nonexistent.csv\"\n";
+        let view = |line: &str| format!("[[view]]\nname = \"v\"\n{line}\n{geo}");
+        assert!(refused(&view("countries = [\"de\"]")).contains("view[0].countries[0]: \"de\" is not a two-letter"));
+        assert!(refused(&view("continents = [\"EUR\"]")).contains("view[0].continents[0]: \"EUR\" is not a continent"));
+        assert!(refused("[[view]]\nname = \"v\"\n").contains("view[0]: give `prefixes`, `countries` or `continents`"));
+        let no_geo = refused("[[view]]\nname = \"v\"\ncontinents = [\"EU\"]\n");
+        assert!(no_geo.contains("view[0].continents: needs a [geo] database"), "{no_geo}");
+        let both = refused("[geo]\ncsv = \"a.csv\"\nmmdb = \"a.mmdb\"\n");
+        assert!(both.contains("geo: give either `mmdb` or `csv`, not both"), "{both}");
+        assert!(Config::parse(&format!("{BASE}{}", view("countries = [\"DE\"]")), "t.toml").is_ok());
+    }
+
+    #[test]
+    fn loading_reads_the_database_into_the_views() {
+        let dir = tempfile::tempdir().unwrap();
+        let csv = dir.path().join("geo.csv");
+        std::fs::write(&csv, "198.18.0.0/25,DE,EU\n198.18.0.128/25,DE,EU\nfd00::/16,FR,EU\n").unwrap();
+        let file = dir.path().join("s.toml");
+        let text = format!(
+            "{BASE}[xdp]\nmode = \"off\"\n[[view]]\nname = \"de\"\ncountries = [\"DE\"]\n\
+             [[view]]\nname = \"eu\"\ncontinents = [\"EU\"]\n[geo]\ncsv = {:?}\n",
+            csv.to_str().unwrap()
+        );
+        std::fs::write(&file, &text).unwrap();
+        let config = Config::load_for_host(&file).unwrap();
+        assert_eq!(Views::from_config(&config).describe(), ["view de: 1 prefixes", "view eu: 1 prefixes"]);
+        std::fs::write(&file, text.replace("\"DE\"]", "\"DE\", \"GB\"]")).unwrap();
+        let error = Config::load_for_host(&file).unwrap_err().to_string();
+        assert!(error.contains("view[0].countries: no network in") && error.contains("\"GB\""), "{error}");
+    }
+}
