@@ -7,6 +7,7 @@ mod rewrites;
 mod served;
 mod stats;
 mod table;
+mod view_index;
 mod views;
 mod zones;
 

@@ -6,6 +6,7 @@ use std::{collections::BTreeMap, net::IpAddr};
 use ipnet::IpNet;
 use switchyard_common::VIEW_PREFIXES;
 
+use super::view_index::FamilyIndex;
 use crate::config::Config;
 
 /// Client-locality views: each `[[view]]` has an id from 1 (0 is the default view), which
@@ -14,10 +15,37 @@ use crate::config::Config;
 pub struct Views {
     /// View name and id.
     pub ids: Vec<(String, u32)>,
-    pub prefixes: Vec<(IpNet, u32)>,
+    /// Each prefix once, with its view.
+    prefixes: Vec<(IpNet, u32)>,
+    v4: FamilyIndex,
+    v6: FamilyIndex,
 }
 
 impl Views {
+    /// Views with these names and ids holding these prefixes (one view per prefix).
+    pub fn new(ids: Vec<(String, u32)>, prefixes: Vec<(IpNet, u32)>) -> Views {
+        let v4 = FamilyIndex::new(
+            32,
+            prefixes.iter().filter_map(|(net, id)| match net {
+                IpNet::V4(n) => Some((u128::from(u32::from(n.network())), n.prefix_len(), *id)),
+                IpNet::V6(_) => None,
+            }),
+        );
+        let v6 = FamilyIndex::new(
+            128,
+            prefixes.iter().filter_map(|(net, id)| match net {
+                IpNet::V6(n) => Some((u128::from(n.network()), n.prefix_len(), *id)),
+                IpNet::V4(_) => None,
+            }),
+        );
+        Views { ids, prefixes, v4, v6 }
+    }
+
+    /// Every prefix with its view.
+    pub fn prefixes(&self) -> &[(IpNet, u32)] {
+        &self.prefixes
+    }
+
     /// Ids 1.. in config order.
     pub fn from_config(config: &Config) -> Views {
         Views::from_config_keeping(config, &Views::default())
@@ -49,8 +77,7 @@ impl Views {
             prefixes.entry(prefix.trunc()).or_insert(id);
         }
         merge_neighbours(&mut prefixes);
-        views.prefixes = prefixes.into_iter().collect();
-        views
+        Views::new(views.ids, prefixes.into_iter().collect())
     }
 
     /// How many prefixes view `id` holds.
@@ -92,42 +119,27 @@ impl Views {
 
     /// Longest matching prefix: (view, prefix length). The same answer as the kernel's LPM trie.
     pub fn lookup(&self, addr: IpAddr) -> Option<(u32, u8)> {
-        let addr = canonical(addr);
-        self.prefixes
-            .iter()
-            .filter(|(net, _)| net.contains(&addr))
-            .max_by_key(|(net, _)| net.prefix_len())
-            .map(|(net, id)| (*id, net.prefix_len()))
+        match canonical(addr) {
+            IpAddr::V4(v4) => self.v4.lookup(u128::from(u32::from(v4))),
+            IpAddr::V6(v6) => self.v6.lookup(u128::from(v6)),
+        }
     }
 
     /// The shortest prefix length around `addr` in which every address gets the view `addr`
     /// gets: at least the matched prefix's length, and long enough to leave out every other
     /// view prefix nearby (RFC 7871 7.2.1: a resolver reuses the answer for the whole scope).
     pub fn scope(&self, addr: IpAddr) -> u8 {
-        let addr = canonical(addr);
         let matched = self.lookup(addr).map_or(0, |(_, len)| len);
-        self.prefixes
-            .iter()
-            .filter(|(net, _)| !net.contains(&addr))
-            .filter_map(|(net, _)| common_prefix_len(addr, net.network()))
-            // A prefix that does not hold `addr` shares fewer bits with it than its length.
-            .map(|shared| shared + 1)
-            .fold(matched, u8::max)
+        let leave_out = match canonical(addr) {
+            IpAddr::V4(v4) => self.v4.leave_out(u128::from(u32::from(v4))),
+            IpAddr::V6(v6) => self.v6.leave_out(u128::from(v6)),
+        };
+        matched.max(leave_out)
     }
 
     pub fn is_empty(&self) -> bool {
         self.prefixes.is_empty()
     }
-}
-
-/// How many leading bits two addresses of one family share; `None` across families.
-fn common_prefix_len(a: IpAddr, b: IpAddr) -> Option<u8> {
-    let differing = match (a, b) {
-        (IpAddr::V4(a), IpAddr::V4(b)) => (u32::from(a) ^ u32::from(b)).leading_zeros(),
-        (IpAddr::V6(a), IpAddr::V6(b)) => (u128::from(a) ^ u128::from(b)).leading_zeros(),
-        _ => return None,
-    };
-    Some(differing as u8)
 }
 
 /// Two neighbouring prefixes of one view become their common prefix, where that answers every
@@ -163,7 +175,7 @@ mod tests {
     use super::*;
 
     fn views(prefixes: &[(&str, u32)]) -> Views {
-        Views { ids: Vec::new(), prefixes: prefixes.iter().map(|(p, id)| (p.parse().unwrap(), *id)).collect() }
+        Views::new(Vec::new(), prefixes.iter().map(|(p, id)| (p.parse().unwrap(), *id)).collect())
     }
 
     fn ip(s: &str) -> IpAddr {
@@ -263,5 +275,62 @@ mod tests {
             )
         );
         assert!(config_views(&[("big", &[], &spread[1..])]).check_fits().is_ok());
+    }
+
+    /// How many leading bits two addresses of one family share; `None` across families.
+    fn common_prefix_len(a: IpAddr, b: IpAddr) -> Option<u8> {
+        let differing = match (a, b) {
+            (IpAddr::V4(a), IpAddr::V4(b)) => (u32::from(a) ^ u32::from(b)).leading_zeros(),
+            (IpAddr::V6(a), IpAddr::V6(b)) => (u128::from(a) ^ u128::from(b)).leading_zeros(),
+            _ => return None,
+        };
+        Some(differing as u8)
+    }
+
+    /// Every prefix looked at in turn: what the index must agree with.
+    fn reference(prefixes: &[(IpNet, u32)], addr: IpAddr) -> (Option<(u32, u8)>, u8) {
+        let lookup = prefixes
+            .iter()
+            .filter(|(net, _)| net.contains(&addr))
+            .max_by_key(|(net, _)| net.prefix_len())
+            .map(|(net, id)| (*id, net.prefix_len()));
+        let scope = prefixes
+            .iter()
+            .filter(|(net, _)| !net.contains(&addr))
+            .filter_map(|(net, _)| common_prefix_len(addr, net.network()))
+            .map(|shared| shared + 1)
+            .fold(lookup.map_or(0, |(_, len)| len), u8::max);
+        (lookup, scope)
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_index_answers_as_a_pass_over_every_prefix(
+            nets in proptest::collection::vec((0u32..1 << 12, 8u8..=32, 1u32..4), 0..60),
+            nets6 in proptest::collection::vec((0u16..1 << 10, 4u8..=128, 1u32..4), 0..30),
+            clients in proptest::collection::vec((0u32..1 << 12, 0u16..1 << 10, proptest::num::u32::ANY), 1..40),
+        ) {
+            // Addresses share their leading bits (198.18/15, fd00::/8) so prefixes nest and neighbour.
+            let v4 = |top: u32, rest: u32| IpAddr::V4((0xc612_0000 | (top << 4) | (rest & 0xf)).into());
+            let v6 = |top: u16, rest: u32| {
+                IpAddr::V6(std::net::Ipv6Addr::from((0xfd00u128 << 112) | (u128::from(top) << 100) | u128::from(rest)))
+            };
+            let mut prefixes: BTreeMap<IpNet, u32> = BTreeMap::new();
+            for (top, len, id) in nets {
+                prefixes.entry(IpNet::new(v4(top, 0), len).unwrap().trunc()).or_insert(id);
+            }
+            for (top, len, id) in nets6 {
+                prefixes.entry(IpNet::new(v6(top, 0), len).unwrap().trunc()).or_insert(id);
+            }
+            let prefixes: Vec<(IpNet, u32)> = prefixes.into_iter().collect();
+            let views = Views::new(Vec::new(), prefixes.clone());
+            for (top, top6, rest) in clients {
+                for addr in [v4(top, rest), v6(top6, rest)] {
+                    let (lookup, scope) = reference(&prefixes, addr);
+                    proptest::prop_assert_eq!(views.lookup(addr), lookup, "{}", addr);
+                    proptest::prop_assert_eq!(views.scope(addr), scope, "{}", addr);
+                }
+            }
+        }
     }
 }
