@@ -133,7 +133,7 @@ fn test() -> Result {
 
 fn bench(args: &[String]) -> Result {
     let Some(which) = args.first() else {
-        return Err("bench needs a name: xdp, sync, sync-faults, dnsperf, failover, peers, soak, change".into());
+        return Err("bench needs a name: xdp, sync, sync-faults, dnsperf, failover, peers, soak, change, geo".into());
     };
     build(true)?;
     packages::ensure(&packages::LAB)?;
@@ -152,6 +152,7 @@ fn bench(args: &[String]) -> Result {
         "peers" => Command::new(binary("switchyard-bench-peers", true)),
         "soak" => Command::new(binary("switchyard-bench-soak", true)),
         "change" => Command::new(binary("switchyard-bench-change", true)),
+        "geo" => Command::new(binary("switchyard-bench-geo", true)),
         "dnsperf" => {
             packages::ensure_servers(&packages::DNSPERF)?;
             Command::new(binary("switchyard-bench-dnsperf", true))
