@@ -16,6 +16,7 @@ use serde::Deserialize;
 mod cookies;
 #[cfg(any(test, feature = "fixtures"))]
 pub mod fixture;
+mod geo_views;
 #[cfg(test)]
 mod reference_tests;
 pub mod rrl;
@@ -71,6 +72,9 @@ pub struct Config {
     /// Response rate limiting per client prefix (`[rrl]`).
     #[serde(default)]
     pub rrl: rrl::RrlSection,
+    /// The geolocation database that views selecting countries or continents read.
+    #[serde(default)]
+    pub geo: Option<crate::geo::GeoConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -199,12 +203,23 @@ pub struct SoaConfig {
     pub minimum: u32,
 }
 
-/// Client locality: clients whose address falls in one of the prefixes get this view's answers.
+/// Client locality: clients whose address falls in one of the prefixes, or in a network of the
+/// selected countries and continents, get this view's answers.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ViewConfig {
     pub name: String,
+    #[serde(default)]
     pub prefixes: Vec<IpNet>,
+    /// ISO 3166-1 alpha-2 codes, looked up in `[geo]`.
+    #[serde(default)]
+    pub countries: Vec<String>,
+    /// GeoIP2 continent codes (`crate::geo::CONTINENTS`), looked up in `[geo]`.
+    #[serde(default)]
+    pub continents: Vec<String>,
+    /// The `[geo]` networks of those countries and continents, read by `Config::load_for_host`.
+    #[serde(skip)]
+    pub geo_prefixes: Vec<IpNet>,
 }
 
 /// A name answered either from fixed address lists (`a`/`aaaa`) or from sites chosen by their
@@ -408,6 +423,8 @@ impl Config {
         config.check_check_files(path)?;
         config.check_dnssec_keys(path)?;
         config.check_cookie_secret(path)?;
+        let mut config = config;
+        config.expand_geo_views(path)?;
         Ok(config)
     }
 
@@ -455,6 +472,7 @@ impl Config {
         if views.len() != self.view.len() {
             return Err(("view".into(), "view names must be unique".into()));
         }
+        self.validate_geo_views()?;
         let mut services = BTreeSet::new();
         for (i, service) in self.service.iter().enumerate() {
             let key = format!("service[{i}].name");

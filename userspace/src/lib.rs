@@ -18,6 +18,7 @@ pub mod cookie_secrets;
 pub mod daemon;
 pub mod dns;
 pub mod dnssec;
+pub mod geo;
 pub mod health;
 pub mod json_file;
 pub mod local_addresses;

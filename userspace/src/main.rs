@@ -141,6 +141,9 @@ fn check(path: &Path) -> ExitCode {
             }
             let (zones, services, views, sites) = (c.zone.len(), c.service.len(), c.view.len(), c.site.len());
             println!("{}: ok ({zones} zones, {services} services, {views} views, {sites} sites)", path.display());
+            for line in switchyard::answers::Views::from_config(&c).describe() {
+                println!("  {line}");
+            }
             for warning in xdp_warnings(&c) {
                 eprintln!("switchyard: warning: {warning}");
             }

@@ -136,7 +136,8 @@ fn test() -> Result {
 fn bench(args: &[String]) -> Result {
     let Some(which) = args.first() else {
         return Err(
-            "bench needs a name: xdp, sync, sync-faults, dnsperf, failover, peers, soak, change, dnssec, rrl".into()
+            "bench needs a name: xdp, sync, sync-faults, dnsperf, failover, peers, soak, change, dnssec, rrl, geo"
+                .into(),
         );
     };
     build(true)?;
@@ -161,6 +162,7 @@ fn bench(args: &[String]) -> Result {
             packages::ensure(&packages::RRL_BENCH)?;
             Command::new(binary("switchyard-bench-rrl", true))
         }
+        "geo" => Command::new(binary("switchyard-bench-geo", true)),
         "dnsperf" => {
             packages::ensure_servers(&packages::DNSPERF)?;
             Command::new(binary("switchyard-bench-dnsperf", true))

@@ -11,6 +11,8 @@ use crate::{
 pub const MAX_ADDRS: usize = 8;
 /// View used when no client prefix matches.
 pub const DEFAULT_VIEW: u32 = 0;
+/// Client prefixes each view trie (`VIEWS_V4`, `VIEWS_V6`) holds at most, over all views.
+pub const VIEW_PREFIXES: u32 = 16384;
 
 /// Key of the answer map: view, type, and the question name's length and 64-bit hash.
 ///

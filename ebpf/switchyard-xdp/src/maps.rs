@@ -14,7 +14,7 @@ use aya_ebpf::{
     maps::{Array, HashMap, LpmTrie, LruHashMap, PerCpuArray, lpm_trie::Key as PrefixKey},
 };
 use switchyard_common::{
-    CookieConfig, Counter, MapEntry, MapKey, OwnMacs, RrlBucket, RrlConfig, RrlKey, Scratch, XdpConfig,
+    CookieConfig, Counter, MapEntry, MapKey, OwnMacs, RrlBucket, RrlConfig, RrlKey, Scratch, VIEW_PREFIXES, XdpConfig,
 };
 
 /// Preallocated (no BPF_F_NO_PREALLOC): a lookup of an entry that is not in the CPU's caches
@@ -32,9 +32,9 @@ static CONFIG: Array<XdpConfig> = Array::with_max_entries(1, 0);
 #[map]
 static SCRATCH: PerCpuArray<Scratch> = PerCpuArray::with_max_entries(1, 0);
 #[map]
-static VIEWS_V4: LpmTrie<[u8; 4], u32> = LpmTrie::with_max_entries(16384, 0);
+static VIEWS_V4: LpmTrie<[u8; 4], u32> = LpmTrie::with_max_entries(VIEW_PREFIXES, 0);
 #[map]
-static VIEWS_V6: LpmTrie<[u8; 16], u32> = LpmTrie::with_max_entries(16384, 0);
+static VIEWS_V6: LpmTrie<[u8; 16], u32> = LpmTrie::with_max_entries(VIEW_PREFIXES, 0);
 #[map]
 static STAMP: Array<u64> = Array::with_max_entries(1, 0);
 /// The MAC of every interface the program is attached to (one element, see `OwnMacs`).

@@ -75,10 +75,7 @@ pub fn table() -> AnswerTable {
 }
 
 pub fn views() -> Views {
-    Views {
-        ids: vec![("near".into(), 1)],
-        prefixes: vec![(NEAR_V4.parse().unwrap(), 1), (NEAR_V6.parse().unwrap(), 1)],
-    }
+    Views::new(vec![("near".into(), 1)], vec![(NEAR_V4.parse().unwrap(), 1), (NEAR_V6.parse().unwrap(), 1)])
 }
 
 pub fn harness() -> XdpHarness {

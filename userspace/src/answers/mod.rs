@@ -8,6 +8,7 @@ mod served;
 mod stats;
 mod table;
 mod timeline;
+mod view_index;
 mod views;
 mod zones;
 

@@ -8,7 +8,7 @@ use std::{
 
 use aya::maps::{HashMap, Map, MapData};
 use serde::Serialize;
-use switchyard_common::{MapEntry, MapKey, PackedName, QTYPE_AAAA, map_names};
+use switchyard_common::{BUCKETS, FirstChoice, MAX_ADDRS, MapEntry, MapKey, PackedName, QTYPE_AAAA, map_names};
 
 /// One entry of the answer map decoded for an operator: name in presentation form, addresses in
 /// answer order.
@@ -25,6 +25,35 @@ pub struct DecodedEntry {
     pub addrs: Vec<IpAddr>,
     /// Set by an operator (`switchyard map set`) rather than by the policy.
     pub is_override: bool,
+    /// Weighted first answer: each group's first address and its share of client subnets;
+    /// empty when every client gets `addrs` in order.
+    pub first_weights: Vec<FirstWeight>,
+}
+
+/// One group of a weighted first answer: the address clients of this group get first.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct FirstWeight {
+    pub first: IpAddr,
+    /// Share of client subnets, 0 to 1.
+    pub share: f64,
+}
+
+impl Eq for FirstWeight {}
+
+/// The groups of `first` over `addrs`, in bucket order.
+fn first_weights(first: &FirstChoice, addrs: &[IpAddr]) -> Vec<FirstWeight> {
+    let mut previous = 0;
+    let mut weights = Vec::new();
+    for g in 0..usize::from(first.groups).min(MAX_ADDRS) {
+        let bound = first.bounds[g];
+        let order = first.order_for(previous, addrs.len());
+        if let Some(&address) = addrs.get(usize::from(order[0])) {
+            let share = f64::from(bound.saturating_sub(previous)) / f64::from(BUCKETS);
+            weights.push(FirstWeight { first: address, share });
+        }
+        previous = bound;
+    }
+    weights
 }
 
 /// Every entry of the answer map pinned in `pin_dir`, sorted by name, type and view.
@@ -52,7 +81,7 @@ pub fn entry_name(key: &MapKey, set: &MapEntry) -> String {
 
 pub fn decode(key: &MapKey, set: &MapEntry) -> DecodedEntry {
     let name = entry_name(key, set);
-    let addrs = set.addrs[..(set.count as usize).min(set.addrs.len())]
+    let addrs: Vec<IpAddr> = set.addrs[..(set.count as usize).min(set.addrs.len())]
         .iter()
         .map(|slot| {
             if key.qtype == QTYPE_AAAA {
@@ -68,6 +97,7 @@ pub fn decode(key: &MapKey, set: &MapEntry) -> DecodedEntry {
         view_id: key.view,
         view: None,
         ttl: set.ttl,
+        first_weights: first_weights(&set.first, &addrs),
         addrs,
         is_override: set.is_override != 0,
     }
@@ -111,5 +141,24 @@ mod tests {
         assert_eq!((entry.qtype.as_str(), entry.view_id, entry.ttl), ("A", 2, 30));
         assert_eq!(entry.addrs, vec![IpAddr::V4(Ipv4Addr::new(192, 0, 2, 7))]);
         assert!(!entry.is_override);
+        assert!(entry.first_weights.is_empty(), "no weighted first answer");
+    }
+
+    #[test]
+    fn a_weighted_first_answer_lists_each_groups_first_address_and_share() {
+        let name = PackedName::new(b"\x03www\x00").unwrap();
+        let slots: Vec<[u8; 16]> = (1..=4u8)
+            .map(|host| {
+                let mut slot = [0u8; 16];
+                slot[..4].copy_from_slice(&[198, 18, 0, host]);
+                slot
+            })
+            .collect();
+        let mut set = MapEntry::new(1, 30, &name, &slots);
+        // Site one has .1 and .2 (weight 3), site two .3 (weight 1), site three .4 (weight 0).
+        set.first = FirstChoice::new(&[(0, 2, 3), (2, 1, 1), (3, 1, 0)]).unwrap();
+        let entry = decode(&MapKey::new(0, 1, &name), &set);
+        let weights: Vec<(String, f64)> = entry.first_weights.iter().map(|w| (w.first.to_string(), w.share)).collect();
+        assert_eq!(weights, [("198.18.0.1".to_string(), 0.75), ("198.18.0.3".to_string(), 0.25)]);
     }
 }

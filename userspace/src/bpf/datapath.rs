@@ -339,12 +339,12 @@ impl Datapath {
     /// written first, then the ones no view has any more are removed.
     pub fn set_views(&mut self, views: &Views) -> Result<(), DatapathError> {
         self.has_views = !views.is_empty();
-        let v4 = views.prefixes.iter().filter_map(|(net, id)| match net {
+        let v4 = views.prefixes().iter().filter_map(|(net, id)| match net {
             ipnet::IpNet::V4(n) => Some((n.prefix_len(), n.network().octets(), *id)),
             ipnet::IpNet::V6(_) => None,
         });
         self.write_prefixes(map_names::VIEWS_V4, v4.collect())?;
-        let v6 = views.prefixes.iter().filter_map(|(net, id)| match net {
+        let v6 = views.prefixes().iter().filter_map(|(net, id)| match net {
             ipnet::IpNet::V6(n) => Some((n.prefix_len(), n.network().octets(), *id)),
             ipnet::IpNet::V4(_) => None,
         });

@@ -127,7 +127,18 @@ fn print(entries: &[DecodedEntry], json: bool) -> Result<(), CliError> {
             e.view.clone().unwrap_or_else(|| if e.view_id == 0 { "default".into() } else { format!("#{}", e.view_id) });
         let source = if e.is_override { "override" } else { "policy" };
         let addrs: Vec<String> = e.addrs.iter().map(IpAddr::to_string).collect();
-        println!("{:<32} {:<5} {:<12} {:>6}  {:<8}  {}", e.name, e.qtype, view, e.ttl, source, addrs.join(" "));
+        let weights: Vec<String> =
+            e.first_weights.iter().map(|w| format!("{} {:.1}%", w.first, w.share * 100.0)).collect();
+        let weights = if weights.is_empty() { String::new() } else { format!("  (first: {})", weights.join(", ")) };
+        println!(
+            "{:<32} {:<5} {:<12} {:>6}  {:<8}  {}{weights}",
+            e.name,
+            e.qtype,
+            view,
+            e.ttl,
+            source,
+            addrs.join(" ")
+        );
     }
     Ok(())
 }

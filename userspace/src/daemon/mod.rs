@@ -115,6 +115,9 @@ impl Daemon {
         // Read after the hand-off request: the replaced daemon saves it then.
         let saved = runtime_state::load(&runtime_state::path(&config.server)).unwrap_or_default();
         let views = Views::from_config(&config);
+        for line in views.describe() {
+            info!("{line}");
+        }
         let serials_file = zone_serials::path(&config.server);
         let serials = zone_serials::next(&config, &zone_serials::load(&serials_file));
         zone_serials::save(&serials_file, &serials);

@@ -170,7 +170,13 @@ pub async fn apply(path: &Path, parts: Parts<'_>) -> Result<String, ReloadError>
         reload_sync::switch(sync, prepared, (&old, registry, reloadable)).await?;
     }
     reloadable.monitor.store(current);
-    let message = format!("{}: {}", path.display(), super::reload_summary::describe(&old, &new));
+    let mut message = format!("{}: {}", path.display(), super::reload_summary::describe(&old, &new));
+    for line in views.describe() {
+        tracing::info!("{line}");
+    }
+    if new.geo.is_some() {
+        message.push_str(&format!(" ({})", views.describe().join(", ")));
+    }
     reloadable.config.store(Arc::new(new));
     Ok(message)
 }

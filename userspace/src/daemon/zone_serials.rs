@@ -92,7 +92,7 @@ fn content_digest(config: &Config, zone_name: &str) -> String {
             text.push_str(&format!("{}{:?}{:?}", site.name, site.a, site.aaaa));
         }
         for view in config.view.iter().filter(|v| service.views.contains_key(&v.name)) {
-            text.push_str(&format!("{}{:?}", view.name, view.prefixes));
+            text.push_str(&format!("{}{:?}{:?}", view.name, view.prefixes, view.geo_prefixes));
         }
     }
     hex::encode(&sha2::Sha256::digest(text.as_bytes())[..16])
