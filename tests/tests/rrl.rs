@@ -80,12 +80,15 @@ fn a_flooding_prefix_is_limited(mode: &str, subnet: u8) {
     let limited = flooded.sent - flooded.answered;
     assert!(flooded.truncated >= 1 && flooded.truncated <= limited / 2 + 1, "every second one slipped: {flooded:?}");
     // One bucket for the prefix whichever path answers: with XDP on, the program answers the
-    // name in its map and the daemon the other, and both are limited.
+    // name in its map and the daemon the other, and both are limited. Which path spends the
+    // burst is a race (the program is faster), so only the limiting is asserted on both.
     let stats = daemon.stats();
     let counter = |path: &str, name: &str| stats[path][name].as_u64().unwrap_or_else(|| panic!("{path} {name}"));
     let limited = |path: &str| counter(path, "rrl_dropped") + counter(path, "rrl_slipped");
-    assert!(counter("userspace", "nxdomain") > 0 && limited("userspace") > 0, "{stats}");
-    if mode != "off" {
+    assert!(limited("userspace") > 0, "the daemon limited its part: {stats}");
+    if mode == "off" {
+        assert!(counter("userspace", "nxdomain") > 0, "NXDOMAIN answers within the burst: {stats}");
+    } else {
         assert!(counter("xdp", "answered_v4") > 0 && limited("xdp") > 0, "{stats}");
     }
     let slipped = counter("userspace", "rrl_slipped") + stats["xdp"]["rrl_slipped"].as_u64().unwrap_or(0);
