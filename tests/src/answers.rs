@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::netns::Netns;
+use crate::{netns::Netns, topology::Pair};
 
 /// One A/AAAA question asked with `dig` from a client namespace.
 pub struct Question<'a> {
@@ -14,7 +14,18 @@ pub struct Question<'a> {
     pub source: Option<&'a str>,
 }
 
-impl Question<'_> {
+impl<'a> Question<'a> {
+    /// `qtype` for www.example.com from the pair's client to its server's IPv4 address.
+    pub fn www(pair: &'a Pair, qtype: &'a str) -> Question<'a> {
+        Question {
+            client: &pair.client,
+            server: pair.server_v4.to_string(),
+            name: "www.example.com",
+            qtype,
+            source: None,
+        }
+    }
+
     /// The addresses in the answer, in order; `None` when dig got no answer.
     pub fn ask(&self) -> Option<Vec<String>> {
         let server = format!("@{}", self.server);

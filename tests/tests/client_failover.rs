@@ -101,13 +101,7 @@ fn requests_move_to_the_next_site_without_an_error_for_the_caller() {
         }
         .toml(),
     );
-    let a = Question {
-        client: &pair.client,
-        server: pair.server_v4.to_string(),
-        name: "www.example.com",
-        qtype: "A",
-        source: None,
-    };
+    let a = Question::www(&pair, "A");
     a.wait_for(&[WEB_A, WEB_B], DEADLINE, || daemon.log());
 
     let (site_a, site_b): (IpAddr, IpAddr) = (WEB_A.parse().unwrap(), WEB_B.parse().unwrap());

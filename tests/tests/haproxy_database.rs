@@ -84,13 +84,7 @@ fn answers_follow_haproxys_check_of_the_database_page() {
     let metrics: SocketAddr = format!("{}:9153", pair.server_v4).parse().unwrap();
     let daemon = Daemon::start(&pair.server, &daemon_config(&pair, stats, metrics));
     let log = || daemon.log();
-    let a = Question {
-        client: &pair.client,
-        server: pair.server_v4.to_string(),
-        name: "www.example.com",
-        qtype: "A",
-        source: None,
-    };
+    let a = Question::www(&pair, "A");
 
     a.wait_for(&[A, B], DEADLINE, log);
     let up = site_a(&daemon);

@@ -45,7 +45,7 @@ fn config(pair: &Pair, instance: &str, run_dir: &std::path::Path, mode: &str, ex
 }
 
 fn question<'a>(pair: &'a Pair, qtype: &'a str) -> Question<'a> {
-    Question { client: &pair.client, server: pair.server_v4.to_string(), name: "www.example.com", qtype, source: None }
+    Question::www(pair, qtype)
 }
 
 /// `switchyard ARGS --config <config>` whatever its exit status.

@@ -48,13 +48,7 @@ fn soa_serial(pair: &Pair, zone: &str) -> u32 {
 
 /// The A question for www.example.com at the pair's server, as dig asks it.
 fn www_a(pair: &Pair) -> Question<'_> {
-    Question {
-        client: &pair.client,
-        server: pair.server_v4.to_string(),
-        name: "www.example.com",
-        qtype: "A",
-        source: None,
-    }
+    Question::www(&pair, "A")
 }
 
 fn tcp_answer(pair: &Pair, name: &str) -> (ResponseCode, Vec<String>) {

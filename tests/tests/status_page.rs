@@ -73,13 +73,7 @@ fn status_page_shows_a_site_going_down_in_a_real_browser() {
     let web_b = HttpServer::start(&pair.server, "198.18.81.12:8080".parse::<SocketAddr>().unwrap());
     let metrics: SocketAddr = format!("{}:9153", pair.server_v4).parse().unwrap();
     let daemon = Daemon::start(&pair.server, &config(&pair, metrics, &web_a, &web_b));
-    let a = Question {
-        client: &pair.client,
-        server: pair.server_v4.to_string(),
-        name: "www.example.com",
-        qtype: "A",
-        source: None,
-    };
+    let a = Question::www(&pair, "A");
     a.wait_for(&[A, B], DEADLINE, || daemon.log());
 
     let browser = Browser::start(&pair.client);
