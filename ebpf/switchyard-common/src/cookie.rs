@@ -15,6 +15,12 @@ pub const SERVER_COOKIE_LEN: usize = 16;
 /// bytes. Anything else is malformed (FORMERR).
 pub const COOKIE_CLIENT_ONLY_LEN: usize = CLIENT_COOKIE_LEN;
 pub const COOKIE_MIN_WITH_SERVER_LEN: usize = CLIENT_COOKIE_LEN + 8;
+
+/// A COOKIE option length RFC 7873 allows: a client cookie alone, or with a server cookie of
+/// 8 to 32 bytes. Any other gets FORMERR.
+pub const fn cookie_len_ok(len: usize) -> bool {
+    len == COOKIE_CLIENT_ONLY_LEN || (len >= COOKIE_MIN_WITH_SERVER_LEN && len <= COOKIE_MAX_LEN)
+}
 pub const COOKIE_MAX_LEN: usize = CLIENT_COOKIE_LEN + 32;
 /// The option as we send it: client cookie and our server cookie.
 pub const COOKIE_REPLY_LEN: usize = CLIENT_COOKIE_LEN + SERVER_COOKIE_LEN;
@@ -193,10 +199,34 @@ pub fn reply_cookie<H: CookieHash>(
     now: u32,
     addr: &CookieAddr,
 ) -> (ServerCookie, bool) {
-    let verdict = match server {
+    let verdict = cookie_verdict::<H>(config, client, server, now, addr);
+    reply_after::<H>(verdict, config, client, server, now, addr)
+}
+
+/// The verdict on a query's server cookie (`None`: it carried a client cookie only).
+pub fn cookie_verdict<H: CookieHash>(
+    config: &CookieConfig,
+    client: u64,
+    server: Option<&ServerCookie>,
+    now: u32,
+    addr: &CookieAddr,
+) -> CookieCheck {
+    match server {
         Some(cookie) => check::<H>(config, client, cookie, now, addr),
         None => CookieCheck::Invalid,
-    };
+    }
+}
+
+/// The server cookie a reply carries after `verdict`, and whether the query's was valid. Apart
+/// from the verdict, so that a query a rate limit drops costs no hash to issue a cookie.
+pub fn reply_after<H: CookieHash>(
+    verdict: CookieCheck,
+    config: &CookieConfig,
+    client: u64,
+    server: Option<&ServerCookie>,
+    now: u32,
+    addr: &CookieAddr,
+) -> (ServerCookie, bool) {
     match (verdict, server) {
         (CookieCheck::Valid { refresh: false }, Some(cookie)) => (*cookie, true),
         (CookieCheck::Valid { refresh: true }, _) => (server_cookie_by::<H>(&config.current, client, now, addr), true),

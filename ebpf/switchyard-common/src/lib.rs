@@ -21,7 +21,8 @@ pub use cookie::{
     CLIENT_COOKIE_LEN, COOKIE_CLIENT_ONLY_LEN, COOKIE_LIFETIME_SECS, COOKIE_MAX_AHEAD_SECS, COOKIE_MAX_LEN,
     COOKIE_MIN_WITH_SERVER_LEN, COOKIE_REFRESH_AFTER_SECS, COOKIE_REPLY_LEN, COOKIE_VERSION, COOKIES_ENABLED,
     COOKIES_HAS_PREVIOUS, CookieAddr, CookieCheck, CookieConfig, CookieHash, EDNS_COOKIE, OwnSipHash,
-    SERVER_COOKIE_LEN, ServerCookie, check as check_cookie, reply_cookie, server_cookie, server_cookie_by,
+    SERVER_COOKIE_LEN, ServerCookie, check as check_cookie, cookie_len_ok, cookie_verdict, reply_after, reply_cookie,
+    server_cookie, server_cookie_by,
 };
 pub use counters::Counter;
 pub use first_choice::{

@@ -1,5 +1,6 @@
 //! Server cookies (RFC 7873, RFC 9018) on the fast path, with the code the daemon uses
-//! (`switchyard_common::reply_cookie`), so both paths give a client the same cookie. The time
+//! (`switchyard_common::reply_cookie`, here in its two steps), so both paths give a client the
+//! same cookie. The time
 //! is the wall clock in Unix seconds, taken from CLOCK_MONOTONIC plus the offset the daemon
 //! keeps in the `COOKIES` map: cookies of the other nodes sharing the secret carry wall-clock
 //! timestamps too.
@@ -9,8 +10,8 @@ use core::mem::offset_of;
 use aya_ebpf::{helpers::bpf_ktime_get_ns, programs::XdpContext};
 use network_types::ip::{Ipv4Hdr, Ipv6Hdr};
 use switchyard_common::{
-    CLIENT_COOKIE_LEN, COOKIE_CLIENT_ONLY_LEN, COOKIE_MAX_LEN, COOKIE_MIN_WITH_SERVER_LEN, COOKIE_REPLY_LEN, CookieAddr,
-    Counter, OwnSipHash, ServerCookie, reply_cookie,
+    CLIENT_COOKIE_LEN, COOKIE_REPLY_LEN, CookieAddr, CookieCheck, CookieConfig, Counter, OwnSipHash, ServerCookie,
+    cookie_len_ok, cookie_verdict, reply_after,
 };
 
 use crate::{
@@ -29,14 +30,40 @@ pub struct ReplyCookie {
     pub valid_server_cookie: bool,
 }
 
-/// The cookie the reply carries: none when the query had no COOKIE option or cookies are off;
-/// a malformed option goes to userspace, which answers FORMERR.
+/// A query's COOKIE option, read and its server cookie checked; the reply's cookie is made
+/// only once the query is to be answered (`reply`), so a rate-limited query costs no hash for it.
+pub struct CheckedCookie {
+    config: &'static CookieConfig,
+    client: u64,
+    server: Option<ServerCookie>,
+    addr: CookieAddr,
+    now: u32,
+    verdict: CookieCheck,
+}
+
+impl CheckedCookie {
+    /// The query carried a valid server cookie of ours (what response rate limiting exempts).
+    #[inline(always)]
+    pub fn valid(&self) -> bool {
+        matches!(self.verdict, CookieCheck::Valid { .. })
+    }
+
+    #[inline(always)]
+    pub fn reply(&self) -> ReplyCookie {
+        let (client, server, now, addr) = (self.client, self.server.as_ref(), self.now, &self.addr);
+        let (server, valid_server_cookie) = reply_after::<OwnSipHash>(self.verdict, self.config, client, server, now, addr);
+        ReplyCookie { client, server, valid_server_cookie }
+    }
+}
+
+/// The query's cookie, checked: none when the query had no COOKIE option or cookies are off; a
+/// malformed option goes to userspace, which answers FORMERR.
 #[inline(always)]
-pub fn for_reply(ctx: &XdpContext, f: &Frame, q: &Question) -> Result<Option<ReplyCookie>, Counter> {
+pub fn checked(ctx: &XdpContext, f: &Frame, q: &Question) -> Result<Option<CheckedCookie>, Counter> {
     let Some(option) = q.cookie else { return Ok(None) };
     let Some(config) = maps::cookies().filter(|c| c.enabled()) else { return Ok(None) };
     let len = option.len;
-    if len != COOKIE_CLIENT_ONLY_LEN && !(COOKIE_MIN_WITH_SERVER_LEN..=COOKIE_MAX_LEN).contains(&len) {
+    if !cookie_len_ok(len) {
         return Err(Counter::PassCookieMalformed);
     }
     let pkt = Packet::new(ctx);
@@ -56,8 +83,8 @@ pub fn for_reply(ctx: &XdpContext, f: &Frame, q: &Question) -> Result<Option<Rep
     };
     // SAFETY: a helper without arguments that only reads the clock.
     let now = config.wall_seconds(unsafe { bpf_ktime_get_ns() });
-    let (server, valid_server_cookie) = reply_cookie::<OwnSipHash>(config, client, server.as_ref(), now, &addr);
-    Ok(Some(ReplyCookie { client, server, valid_server_cookie }))
+    let verdict = cookie_verdict::<OwnSipHash>(config, client, server.as_ref(), now, &addr);
+    Ok(Some(CheckedCookie { config, client, server, addr, now, verdict }))
 }
 
 /// Eight bytes of the frame as a little-endian word.

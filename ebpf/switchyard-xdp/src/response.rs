@@ -53,15 +53,16 @@ pub fn respond(ctx: &XdpContext) -> Result<Counter, Counter> {
         return Err(Counter::PassDnssec);
     }
     addressed::checksums_ok(ctx, &frame, &q)?;
-    let cookie = cookies::for_reply(ctx, &frame, &q)?;
+    let checked = cookies::checked(ctx, &frame, &q)?;
     // Charged only for what this program answers (see `rrl`). A valid server cookie of ours
     // proves the client is real (it got our reply before): never limited.
-    let exempt = cookie.as_ref().is_some_and(|c| c.valid_server_cookie);
+    let exempt = checked.as_ref().is_some_and(|c| c.valid());
     match rrl::verdict(&Packet::new(ctx), &frame, exempt) {
         RrlVerdict::Answer => {}
         RrlVerdict::Drop => return Ok(Counter::RrlDropped),
         RrlVerdict::Slip => return Ok(truncated(ctx, &frame, &q, &config)),
     }
+    let cookie = checked.map(|c| c.reply());
 
     // Grow or shrink the frame first: if that fails the frame is still untouched.
     let answers_at = q.end();

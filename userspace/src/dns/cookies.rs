@@ -14,8 +14,8 @@ use hickory_proto::{
 };
 use siphasher::sip::SipHasher24;
 use switchyard_common::{
-    CLIENT_COOKIE_LEN, COOKIE_CLIENT_ONLY_LEN, COOKIE_MAX_LEN, COOKIE_MIN_WITH_SERVER_LEN, COOKIE_REPLY_LEN,
-    CookieAddr, CookieConfig, CookieHash, EDNS_COOKIE, ServerCookie, reply_cookie,
+    CLIENT_COOKIE_LEN, COOKIE_REPLY_LEN, CookieAddr, CookieConfig, CookieHash, EDNS_COOKIE, ServerCookie,
+    cookie_len_ok, reply_cookie,
 };
 
 /// What a query's COOKIE option asks of the reply.
@@ -47,7 +47,7 @@ pub fn reply_for(config: &CookieConfig, query: &Message, client: IpAddr, now: u3
         return CookieReply::Absent;
     };
     let len = data.len();
-    if len != COOKIE_CLIENT_ONLY_LEN && !(COOKIE_MIN_WITH_SERVER_LEN..=COOKIE_MAX_LEN).contains(&len) {
+    if !cookie_len_ok(len) {
         return CookieReply::Malformed;
     }
     let client_cookie: [u8; CLIENT_COOKIE_LEN] = data[..CLIENT_COOKIE_LEN].try_into().expect("length checked");
