@@ -13,7 +13,10 @@
 use std::{
     net::IpAddr,
     path::PathBuf,
-    sync::{Mutex, atomic::Ordering},
+    sync::{
+        Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
     time::Instant,
 };
 
@@ -58,6 +61,9 @@ pub enum RrlChange {
 
 pub struct Rrl {
     state: Mutex<State>,
+    /// Whether limiting is on, read without the lock: with it off, the UDP threads never
+    /// contend for the state.
+    enabled: AtomicBool,
 }
 
 struct State {
@@ -131,6 +137,7 @@ impl Rrl {
                 pin_dir: None,
                 buckets: Buckets::own(),
             }),
+            enabled: AtomicBool::new(false),
         }
     }
 
@@ -145,7 +152,9 @@ impl Rrl {
             None => {}
         }
         state.pin_dir = pin_dir;
-        state.put(settings.clone())
+        let result = state.put(settings.clone());
+        self.enabled.store(state.limits.enabled(), Ordering::Relaxed);
+        result
     }
 
     /// Changes the settings in force (`switchyard rrl set|exempt`); says what they are now.
@@ -173,6 +182,7 @@ impl Rrl {
         }
         settings.validate().map_err(|(key, problem)| RrlError::Invalid(format!("{key}: {problem}")))?;
         state.put(settings)?;
+        self.enabled.store(state.limits.enabled(), Ordering::Relaxed);
         Ok(describe(&state.settings))
     }
 
@@ -185,6 +195,9 @@ impl Rrl {
     /// prefix's bucket. `exempt` answers without charge: the caller knows the client is real
     /// (e.g. it presented a valid server cookie).
     pub fn verdict(&self, client: IpAddr, exempt: bool, counters: &ServerCounters) -> RrlVerdict {
+        if !self.enabled.load(Ordering::Relaxed) {
+            return RrlVerdict::Answer;
+        }
         let mut state = self.state.lock().expect("rrl state");
         if !state.limits.enabled() {
             return RrlVerdict::Answer;
