@@ -104,7 +104,7 @@ fn bad_signature_timing_is_refused_naming_the_key() {
     }
     let unknown = ConfigText::new().xdp_off().zone().dnssec("rsasha1", "/k").build();
     let error = Config::parse(&unknown, "t.toml").err().unwrap().to_string();
-    assert!(error.contains("zone[0].dnssec.algorithm") || error.contains("rsasha1"), "{error}");
+    assert!(error.contains("zone[0].dnssec.algorithm") && error.contains("rsasha1"), "the key and the value: {error}");
     let defaults = Config::parse(&base().build(), "t.toml").unwrap();
     let dnssec = defaults.zone[0].dnssec.as_ref().unwrap();
     assert_eq!(
