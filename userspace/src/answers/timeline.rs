@@ -98,19 +98,15 @@ struct Inner {
 
 impl Timeline {
     pub fn record(&self, at_ms: u64, change: Change) {
-        let mut inner = self.inner.lock().expect("timeline lock");
-        inner.events.push_back(Event { at_ms, change });
-        inner.prune(at_ms.saturating_sub(WINDOW.as_millis() as u64));
+        self.inner.lock().expect("timeline lock").push(at_ms, change);
     }
 
     /// Records the site's condition when it differs from the last one recorded.
     pub fn note_site(&self, at_ms: u64, site: &str, condition: SiteCondition) {
         let mut inner = self.inner.lock().expect("timeline lock");
-        if inner.sites.insert(site.to_string(), condition) == Some(condition) {
-            return;
+        if inner.sites.insert(site.to_string(), condition) != Some(condition) {
+            inner.push(at_ms, Change::Site { site: site.to_string(), condition });
         }
-        drop(inner);
-        self.record(at_ms, Change::Site { site: site.to_string(), condition });
     }
 
     pub fn snapshot(&self, now_ms: u64) -> TimelineSnapshot {
@@ -125,6 +121,11 @@ impl Timeline {
 }
 
 impl Inner {
+    fn push(&mut self, at_ms: u64, change: Change) {
+        self.events.push_back(Event { at_ms, change });
+        self.prune(at_ms.saturating_sub(WINDOW.as_millis() as u64));
+    }
+
     fn prune(&mut self, since_ms: u64) {
         while let Some(oldest) = self.events.front()
             && (oldest.at_ms < since_ms || self.events.len() > MAX_EVENTS)
