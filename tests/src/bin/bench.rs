@@ -79,8 +79,10 @@ fn bench_xdp(only: &[String]) -> Result<(), String> {
         );
         let edns_hit = v4(query(1, "www.example.com.", RecordType::A, Some(&edns)));
         let miss = v4(query(1, "nope.example.com.", RecordType::A, None));
+        // The same shuffled names in both cases: the first 20,000 of them, then all.
         let many: Vec<Vec<u8>> =
             shuffled(MANY_NAMES).into_iter().map(|i| v4(query(1, &many_name(i), RecordType::A, None))).collect();
+        let (some, all) = (&many[..SOME_NAMES], &many[..]);
         let responder = program_names::RESPONDER;
         let mut out = Vec::new();
         let cases = [
@@ -103,7 +105,8 @@ fn bench_xdp(only: &[String]) -> Result<(), String> {
                 test_run::XDP_TX,
                 Some("cookie_valid"),
             ),
-            ("ipv4_a_hit_many", MANY_WHAT, responder, &many[..], test_run::XDP_TX, Some("answered_v4")),
+            ("ipv4_a_hit_many", SOME_WHAT, responder, some, test_run::XDP_TX, Some("answered_v4")),
+            ("ipv4_a_hit_100k", MANY_WHAT, responder, all, test_run::XDP_TX, Some("answered_v4")),
             ("miss_pass", "IPv4 A miss, XDP_PASS", responder, one(&miss), test_run::XDP_PASS, Some("pass_miss")),
             ("floor_swap_tx", "swap addresses + XDP_TX only", SWAP_ONLY, one(&a_hit), test_run::XDP_TX, None),
             ("empty_pass", "return XDP_PASS (timer overhead)", PASS, one(&a_hit), test_run::XDP_PASS, None),
@@ -128,6 +131,13 @@ fn bench_xdp(only: &[String]) -> Result<(), String> {
             }
             out.push((name, what, median(samples)));
         }
+        let memory = answer_map_memory(2 * MANY_NAMES as u32)?;
+        out.push((
+            "answer_map_bytes_per_entry",
+            "kernel memory of the answer map over its max_entries (not ns)",
+            memory as f64 / (2 * MANY_NAMES) as f64,
+        ));
+        out.push(("value_lines_per_hit", LINES_WHAT, value_lines_per_hit(&many_name(0), 2) as f64));
         let info = h.datapath.program(responder).map_err(|e| e.to_string())?.info().map_err(|e| e.to_string())?;
         out.push((
             "verified_instructions",
@@ -174,12 +184,17 @@ fn bench_xdp(only: &[String]) -> Result<(), String> {
     println!("|---|---|---:|---:|---:|---:|");
     // The floor beyond the timer is a few ns; within run-to-run noise of it a ratio means nothing.
     let floor_net = floor - overhead;
-    for (name, what, ns) in cases.iter().filter(|c| !c.0.ends_with("instructions")) {
+    let not_ns = |name: &str| NOT_NS.iter().any(|suffix| name.ends_with(suffix));
+    for (name, what, ns) in cases.iter().filter(|c| !not_ns(c.0)) {
         let net = ns - overhead;
         let net_ratio = if floor_net >= 1.0 { format!("{:.2}", net / floor_net) } else { "n/a".into() };
         println!("| {name} | {what} | {ns:.1} | {:.2} | {net:.1} | {net_ratio} |", ns / floor);
     }
-    for (name, what, n) in cases.iter().filter(|c| c.0.ends_with("instructions")) {
+    let cached = ns_of("ipv4_a_hit");
+    for name in ["ipv4_a_hit_many", "ipv4_a_hit_100k"] {
+        println!("{name} / ipv4_a_hit (cached): {:.2}", ns_of(name) / cached);
+    }
+    for (name, what, n) in cases.iter().filter(|c| not_ns(c.0)) {
         println!("{name}: {n} ({what})");
     }
     println!("written to {}", path.display());
@@ -208,10 +223,56 @@ fn zone() -> ConfigText {
     ConfigText::new().xdp_off().zone().fixed_service("www.example.com.", &a, &aaaa)
 }
 
-/// Names in the answer map besides the zone's own, for the case that looks up a different one
+/// Names in the answer map besides the zone's own, for the cases that look up a different one
 /// each run (as under real load, where the entries are mostly not in the CPU's caches).
-const MANY_NAMES: usize = 20_000;
-const MANY_WHAT: &str = "IPv4 A, 2 answers, a different name of 20,000 each run";
+const MANY_NAMES: usize = 100_000;
+const MANY_WHAT: &str = "IPv4 A, 2 answers, a different name of 100,000 each run";
+const SOME_NAMES: usize = 20_000;
+const SOME_WHAT: &str = "IPv4 A, 2 answers, a different name of 20,000 each run";
+
+/// Rows that are counts, not nanoseconds.
+const NOT_NS: [&str; 3] = ["instructions", "_per_entry", "_per_hit"];
+
+const LINES_WHAT: &str = "64-byte lines of a map value a hit on a bench name reads, value line-aligned (not ns)";
+
+/// Cache lines of a `MapEntry` (taken as starting on a line) that answering `name` with
+/// `count` IPv4 addresses reads: the header, the name's words and each address's 4 bytes. The
+/// hash table's bucket and the element's own key line come on top.
+fn value_lines_per_hit(name: &str, count: usize) -> usize {
+    use std::mem::{offset_of, size_of};
+    use switchyard_common::MapEntry;
+    let name_bytes = name.trim_end_matches('.').len() + 2;
+    let header = 0..offset_of!(MapEntry, name);
+    let words = offset_of!(MapEntry, name)..offset_of!(MapEntry, name) + name_bytes.div_ceil(8) * 8;
+    let addrs = (0..count).map(|i| {
+        let at = offset_of!(MapEntry, addrs) + i * size_of::<[u8; 16]>();
+        at..at + 4
+    });
+    let mut lines: Vec<usize> =
+        [header, words].into_iter().chain(addrs).flat_map(|r| r.start / 64..=(r.end - 1) / 64).collect();
+    lines.sort_unstable();
+    lines.dedup();
+    lines.len()
+}
+
+/// Bytes the kernel charges for this process's answer map (its `memlock` in fdinfo), found by
+/// its type (hash), value size and `max_entries`.
+fn answer_map_memory(max_entries: u32) -> Result<u64, String> {
+    let value_size = std::mem::size_of::<switchyard_common::MapEntry>();
+    let dir = std::fs::read_dir("/proc/self/fdinfo").map_err(|e| format!("/proc/self/fdinfo: {e}"))?;
+    for fdinfo in dir.flatten() {
+        let Ok(text) = std::fs::read_to_string(fdinfo.path()) else { continue };
+        let field =
+            |name: &str| text.lines().find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse::<u64>().ok()));
+        if field("map_type:") == Some(1)
+            && field("value_size:") == Some(value_size as u64)
+            && field("max_entries:") == Some(max_entries as u64)
+        {
+            return field("memlock:").ok_or_else(|| "the answer map's fdinfo has no memlock".to_string());
+        }
+    }
+    Err(format!("no hash map with {max_entries} entries of {value_size} bytes among this process's descriptors"))
+}
 
 fn many_name(i: usize) -> String {
     format!("s{i:05}.example.com.")
