@@ -31,8 +31,8 @@ pub use first_choice::{
 };
 pub use maps::VIEW_PREFIXES;
 pub use maps::{
-    DEFAULT_VIEW, FLAG_ENABLED, FLAG_HAS_VIEWS, InterfaceMac, MAX_ADDRS, MAX_XDP_INTERFACES, MapEntry, MapKey, OwnMacs,
-    Scratch, XdpConfig, local_addr, map_names, program_names,
+    DEFAULT_VIEW, FLAG_ENABLED, FLAG_HAS_VIEWS, InterfaceMac, MAX_ADDRS, MAX_XDP_INTERFACES, MapEntry, MapKey,
+    NAME_HEAD_WORDS, OwnMacs, Scratch, XdpConfig, local_addr, map_names, program_names,
 };
 pub use name::{MAX_NAME_LEN, NAME_HASH_SEED, NAME_WORDS, PackedName, lowercase_word, mix_word};
 /// The record types the answer map holds.

@@ -31,6 +31,10 @@ pub struct MapKey {
 /// Value of the answer map: the name it answers for, the ordered addresses, TTL, and the
 /// ones'-complement sum of the answer records as the XDP program writes them (so it need not
 /// read them back to checksum).
+///
+/// Laid out for the cache lines a hit reads: the header, the name's first words and the first
+/// addresses share the value's first 64 bytes, so a short name with two IPv4 addresses is
+/// answered from one or two lines; the rest of a long name, and the weighted orders, come after.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MapEntry {
@@ -42,14 +46,22 @@ pub struct MapEntry {
     pub is_override: u8,
     /// 1 when the name is in a signed zone: a query with DO=1 goes to userspace, which signs.
     pub signed: u8,
-    pub _pad: [u8; 5],
-    /// The question name this entry answers, packed (see `PackedName`).
-    pub name: [u64; NAME_WORDS],
+    /// `first.groups`, kept here so that an unweighted hit never reads `first`'s lines.
+    pub weighted_groups: u8,
+    pub _pad: [u8; 4],
+    /// The question name's first words (see `PackedName`): most names end within them.
+    pub name_head: [u64; NAME_HEAD_WORDS],
     /// IPv4 addresses use the first four bytes of each slot.
     pub addrs: [[u8; 16]; MAX_ADDRS],
-    /// Which addresses each client gets first (weighted first answer); none by default.
+    /// The rest of the question name's words.
+    pub name_tail: [u64; NAME_WORDS - NAME_HEAD_WORDS],
+    /// Which addresses each client gets first (weighted first answer); none by default. Set it
+    /// with `set_first`, which keeps `weighted_groups` in step.
     pub first: FirstChoice,
 }
+
+/// Words of the name stored beside the header (names of up to 24 wire bytes end there).
+pub const NAME_HEAD_WORDS: usize = 3;
 
 impl MapKey {
     /// Key for a packed name.
@@ -68,11 +80,15 @@ impl MapEntry {
             count: 0,
             is_override: 0,
             signed: 0,
-            _pad: [0; 5],
-            name: name.words,
+            weighted_groups: 0,
+            _pad: [0; 4],
+            name_head: [0; NAME_HEAD_WORDS],
             addrs: [[0; 16]; MAX_ADDRS],
+            name_tail: [0; NAME_WORDS - NAME_HEAD_WORDS],
             first: FirstChoice::NONE,
         };
+        entry.name_head.copy_from_slice(&name.words[..NAME_HEAD_WORDS]);
+        entry.name_tail.copy_from_slice(&name.words[NAME_HEAD_WORDS..]);
         let len = record_len(qtype);
         let mut record = [0u8; MAX_RECORD_LEN];
         for (slot, addr) in entry.addrs.iter_mut().zip(addrs) {
@@ -82,6 +98,30 @@ impl MapEntry {
             entry.count += 1;
         }
         entry
+    }
+
+    /// The packed name's words, head and tail together.
+    pub fn name_words(&self) -> [u64; NAME_WORDS] {
+        let mut words = [0; NAME_WORDS];
+        words[..NAME_HEAD_WORDS].copy_from_slice(&self.name_head);
+        words[NAME_HEAD_WORDS..].copy_from_slice(&self.name_tail);
+        words
+    }
+
+    /// Word `i` of the packed name, from the head or the tail (0 beyond the name's words).
+    #[inline(always)]
+    pub fn name_word(&self, i: usize) -> u64 {
+        if i < NAME_HEAD_WORDS {
+            self.name_head[i]
+        } else {
+            self.name_tail.get(i - NAME_HEAD_WORDS).copied().unwrap_or(0)
+        }
+    }
+
+    /// Sets the weighted first answer and the group count the XDP program reads first.
+    pub fn set_first(&mut self, first: FirstChoice) {
+        self.first = first;
+        self.weighted_groups = first.groups;
     }
 }
 
@@ -224,5 +264,36 @@ mod tests {
         assert_eq!(core::mem::size_of::<MapEntry>(), 16 + crate::MAX_NAME_LEN + 16 * MAX_ADDRS + first);
         assert_eq!(core::mem::size_of::<XdpConfig>(), 16);
         assert_eq!(core::mem::size_of::<OwnMacs>(), 12 * MAX_XDP_INTERFACES);
+    }
+
+    #[test]
+    fn a_short_names_answer_lies_in_the_first_64_bytes() {
+        use core::mem::offset_of;
+        assert_eq!(offset_of!(MapEntry, name_head), 16);
+        // Header, a 24-byte name and two IPv4 addresses.
+        assert!(offset_of!(MapEntry, addrs) + 16 + 4 <= 64);
+    }
+
+    #[test]
+    fn the_name_comes_back_whole_from_head_and_tail() {
+        let long = b"\x0bverylongname\x0banotherlabel\x07example\x03com\x00";
+        for wire in [&b"\x03www\x07example\x03com\x00"[..], &long[..]] {
+            let name = PackedName::new(wire).unwrap();
+            let entry = MapEntry::new(QTYPE_A, 30, &name, &[]);
+            assert_eq!(entry.name_words(), name.words);
+            for (i, word) in name.words.iter().enumerate() {
+                assert_eq!(entry.name_word(i), *word);
+            }
+            assert_eq!(entry.name_word(NAME_WORDS), 0);
+        }
+    }
+
+    #[test]
+    fn setting_the_first_answer_sets_the_group_count_read_first() {
+        let name = PackedName::new(b"\x03www\x07example\x03com\x00").unwrap();
+        let mut entry = MapEntry::new(QTYPE_A, 30, &name, &[[0; 16], [1; 16]]);
+        let first = FirstChoice::new(&[(0, 1, 1), (1, 1, 1)]).unwrap();
+        entry.set_first(first);
+        assert_eq!((entry.weighted_groups, entry.first), (2, first));
     }
 }

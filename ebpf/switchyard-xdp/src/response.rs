@@ -157,7 +157,7 @@ const _: () = assert!(MAX_ADDRS.is_power_of_two());
 /// of the group the client's subnet hashes to (see `FirstChoice`), else the stored order.
 #[inline(always)]
 fn answer_order(pkt: &Packet, f: &Frame, entry: &MapEntry) -> [u8; MAX_ADDRS] {
-    if entry.first.groups == 0 {
+    if entry.weighted_groups == 0 {
         return STORED_ORDER;
     }
     let bucket = if f.ipv6 {
@@ -184,7 +184,7 @@ fn lookup(scratch: &mut Scratch) -> Result<&'static MapEntry, Counter> {
         }
         None => return Err(Counter::PassMiss),
     };
-    if same_name(&entry.name, &scratch.name, scratch.name_len as usize) {
+    if same_name(entry, &scratch.name, scratch.name_len as usize) {
         Ok(entry)
     } else {
         Err(Counter::PassHashCollision)
@@ -193,12 +193,12 @@ fn lookup(scratch: &mut Scratch) -> Result<&'static MapEntry, Counter> {
 
 /// Compares the words that hold a name of `len` bytes (both sides are zero padded).
 #[inline(always)]
-fn same_name(stored: &[u64; NAME_WORDS], question: &[u64; NAME_WORDS], len: usize) -> bool {
+fn same_name(entry: &MapEntry, question: &[u64; NAME_WORDS], len: usize) -> bool {
     for i in 0..NAME_WORDS {
         if i * 8 >= len {
             break;
         }
-        if stored[i] != question[i] {
+        if entry.name_word(i) != question[i] {
             return false;
         }
     }

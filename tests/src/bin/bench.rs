@@ -240,16 +240,20 @@ const LINES_WHAT: &str = "64-byte lines of a map value a hit on a bench name rea
 /// hash table's bucket and the element's own key line come on top.
 fn value_lines_per_hit(name: &str, count: usize) -> usize {
     use std::mem::{offset_of, size_of};
-    use switchyard_common::MapEntry;
-    let name_bytes = name.trim_end_matches('.').len() + 2;
-    let header = 0..offset_of!(MapEntry, name);
-    let words = offset_of!(MapEntry, name)..offset_of!(MapEntry, name) + name_bytes.div_ceil(8) * 8;
+    use switchyard_common::{MapEntry, NAME_HEAD_WORDS};
+    let word_at = |i: usize| match i.checked_sub(NAME_HEAD_WORDS) {
+        None => offset_of!(MapEntry, name_head) + 8 * i,
+        Some(tail) => offset_of!(MapEntry, name_tail) + 8 * tail,
+    };
+    let words = (name.trim_end_matches('.').len() + 2).div_ceil(8);
+    let header = std::iter::once(0..offset_of!(MapEntry, name_head));
+    let name_words = (0..words).map(|i| word_at(i)..word_at(i) + 8);
     let addrs = (0..count).map(|i| {
         let at = offset_of!(MapEntry, addrs) + i * size_of::<[u8; 16]>();
         at..at + 4
     });
     let mut lines: Vec<usize> =
-        [header, words].into_iter().chain(addrs).flat_map(|r| r.start / 64..=(r.end - 1) / 64).collect();
+        header.chain(name_words).chain(addrs).flat_map(|r| r.start / 64..=(r.end - 1) / 64).collect();
     lines.sort_unstable();
     lines.dedup();
     lines.len()

@@ -75,7 +75,7 @@ pub fn read(pin_dir: &Path) -> Result<Vec<DecodedEntry>, String> {
 
 /// The name an entry answers for, in presentation form.
 pub fn entry_name(key: &MapKey, set: &MapEntry) -> String {
-    let bytes = PackedName { len: key.name_len, words: set.name }.bytes();
+    let bytes = PackedName { len: key.name_len, words: set.name_words() }.bytes();
     decode_name(&bytes[..(key.name_len as usize).min(bytes.len())])
 }
 
@@ -156,7 +156,7 @@ mod tests {
             .collect();
         let mut set = MapEntry::new(1, 30, &name, &slots);
         // Site one has .1 and .2 (weight 3), site two .3 (weight 1), site three .4 (weight 0).
-        set.first = FirstChoice::new(&[(0, 2, 3), (2, 1, 1), (3, 1, 0)]).unwrap();
+        set.set_first(FirstChoice::new(&[(0, 2, 3), (2, 1, 1), (3, 1, 0)]).unwrap());
         let entry = decode(&MapKey::new(0, 1, &name), &set);
         let weights: Vec<(String, f64)> = entry.first_weights.iter().map(|w| (w.first.to_string(), w.share)).collect();
         assert_eq!(weights, [("198.18.0.1".to_string(), 0.75), ("198.18.0.3".to_string(), 0.25)]);

@@ -59,7 +59,7 @@ pub fn to_map_entry(key: &answers::AnswerKey, set: &answers::AnswerSet) -> Optio
         })
         .collect();
     let mut entry = MapEntry::new(key.qtype, set.ttl, &name, &addrs);
-    entry.first = set.first;
+    entry.set_first(set.first);
     Some((map_key, entry))
 }
 
@@ -169,7 +169,7 @@ fn keep_lower_name(wanted: &mut HashMap<MapKey, MapEntry>, key: MapKey, value: M
             wanted.insert(key, value);
             None
         }
-        Some(held) if held.name <= value.name => Some(value),
+        Some(held) if held.name_words() <= value.name_words() => Some(value),
         Some(held) => Some(std::mem::replace(held, value)),
     }
 }
@@ -216,8 +216,8 @@ mod tests {
             let mut wanted = HashMap::new();
             assert!(keep_lower_name(&mut wanted, key, set(first)).is_none());
             let left_out = keep_lower_name(&mut wanted, key, set(second)).expect("one name is left out");
-            assert_eq!(wanted[&key].name, a.words, "the lower name keeps the entry");
-            assert_eq!(left_out.name, b.words);
+            assert_eq!(wanted[&key].name_words(), a.words, "the lower name keeps the entry");
+            assert_eq!(left_out.name_words(), b.words);
             assert_eq!(entry_name(&key, &left_out), "b.example.");
         }
     }
