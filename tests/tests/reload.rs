@@ -48,7 +48,7 @@ fn soa_serial(pair: &Pair, zone: &str) -> u32 {
 
 /// The A question for www.example.com at the pair's server, as dig asks it.
 fn www_a(pair: &Pair) -> Question<'_> {
-    Question::www(&pair, "A")
+    Question::www(pair, "A")
 }
 
 fn tcp_answer(pair: &Pair, name: &str) -> (ResponseCode, Vec<String>) {
