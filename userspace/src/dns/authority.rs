@@ -32,6 +32,7 @@ use switchyard_common::{CookieConfig, DEFAULT_VIEW};
 use super::{
     client_subnet,
     cookies::{self, CookieReply},
+    fast_answer,
     identity::Identity,
     signed,
 };
@@ -135,8 +136,18 @@ impl Authority {
         self.edns_payload.store(payload, Ordering::Relaxed);
     }
 
-    /// Answers one DNS message received over `tcp` or UDP from `client`.
+    /// Answers one DNS message received over `tcp` or UDP from `client`: the common A/AAAA
+    /// query from its bytes when it can be, else through hickory.
     pub fn respond(&self, request: &[u8], client: IpAddr, tcp: bool) -> Reply {
+        let payload = self.edns_payload.load(Ordering::Relaxed);
+        if let Some(bytes) = fast_answer::answer(request, client, &self.served.load(), payload) {
+            return Reply { bytes: Some(bytes), outcome: Outcome::Answered, valid_server_cookie: false };
+        }
+        self.respond_in_full(request, client, tcp)
+    }
+
+    /// `respond` through hickory for every query (what the fast path must equal).
+    pub(super) fn respond_in_full(&self, request: &[u8], client: IpAddr, tcp: bool) -> Reply {
         let query = match Message::from_vec(request) {
             Ok(q) => q,
             Err(e) => return self.format_error(request, &e),

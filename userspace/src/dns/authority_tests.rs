@@ -1,6 +1,8 @@
 //! Authoritative logic without sockets: every answer kind, EDNS and Client Subnet.
 
-use std::net::IpAddr;
+use std::{net::IpAddr, sync::Arc};
+
+use arc_swap::ArcSwap;
 
 use hickory_proto::{
     op::{Edns, Message, Query, ResponseCode},
@@ -16,13 +18,13 @@ use hickory_proto::{
 
 use super::authority::{Authority, Outcome};
 use crate::{
-    answers::{AnswerController, Views, Zones},
+    answers::{AnswerController, Served, Views, Zones},
     config::{Config, fixture::ConfigText},
     site::{SiteMap, SiteState},
 };
 
 /// Two static sites behind www (view "eu" prefers two), and a name with ten fixed addresses.
-fn config() -> ConfigText {
+pub(super) fn config() -> ConfigText {
     let many: Vec<String> = (1..=10).map(|i| format!("198.18.3.{i}")).collect();
     let many: Vec<&str> = many.iter().map(String::as_str).collect();
     ConfigText::new()
@@ -42,14 +44,18 @@ fn authority() -> Authority {
 }
 
 /// The server as the daemon builds it, with every site available (they have no checks).
-fn authority_for(text: &str) -> Authority {
+pub(super) fn authority_for(text: &str) -> Authority {
     let config = Config::parse(text, "test.toml").unwrap();
-    let views = Views::from_config(&config);
+    Authority::new(config.server.edns_udp_payload, served_for(&config))
+}
+
+/// What the daemon serves for `config` with every site available.
+pub(super) fn served_for(config: &Config) -> Arc<ArcSwap<Served>> {
+    let views = Views::from_config(config);
     let all_up: SiteMap =
         config.site.iter().map(|s| (s.name.clone(), SiteState { available: true, load: 0, rtt_us: 0 })).collect();
-    let zones = Zones::from_config(&config, &Default::default());
-    let served = AnswerController::new(&config, views, zones, &all_up).unwrap().served();
-    Authority::new(config.server.edns_udp_payload, served)
+    let zones = Zones::from_config(config, &Default::default());
+    AnswerController::new(config, views, zones, &all_up).unwrap().served()
 }
 
 fn query(name: &str, rtype: RecordType) -> Message {

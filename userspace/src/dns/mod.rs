@@ -3,6 +3,7 @@ pub mod authority;
 mod client_subnet;
 pub mod cookies;
 pub mod counters;
+mod fast_answer;
 pub mod identity;
 mod reply_from;
 pub mod server;
@@ -13,5 +14,7 @@ mod udp;
 mod authority_tests;
 #[cfg(test)]
 mod cookie_tests;
+#[cfg(test)]
+mod fast_answer_tests;
 #[cfg(test)]
 mod signed_tests;

@@ -1,0 +1,158 @@
+//! The common query answered straight from its bytes: one A or AAAA question of class IN for a
+//! name with answers, with no EDNS option (an OPT record without options is fine). The reply
+//! is written with the record layout the XDP program uses (`switchyard_common::render_record`),
+//! so it is the same bytes the full path builds with hickory, without parsing into a `Message`
+//! or allocating per record. Everything else, and any query this does not fully understand,
+//! goes to the full path (`None`).
+
+use std::net::IpAddr;
+
+use switchyard_common::{
+    DEFAULT_VIEW, MAX_RECORD_LEN, QTYPE_A, QTYPE_AAAA,
+    proto::{CLASS_IN, DNS_FLAG_AA, DNS_FLAG_CD, DNS_FLAG_QR, DNS_FLAG_RD, EDNS_FLAG_DO, TYPE_OPT},
+    record_len, render_record,
+};
+
+use crate::answers::Served;
+
+const HEADER_LEN: usize = 12;
+/// Root owner, type, class, TTL and RDLENGTH of an OPT record.
+const OPT_LEN: usize = 11;
+/// Longest name in wire form (RFC 1035 2.3.4).
+const MAX_WIRE_NAME: usize = 255;
+/// What a reply without EDNS may take (RFC 1035 4.2.1).
+const PLAIN_UDP_LIMIT: usize = 512;
+
+/// The parts of a query this path needs, read from its bytes.
+struct Plain<'a> {
+    id: [u8; 2],
+    /// RD and CD, copied into the reply.
+    copied_flags: u16,
+    /// The question as received (name in the client's case, type, class).
+    question: &'a [u8],
+    qtype: u16,
+    /// The name lowercased, the table's key.
+    name: Vec<u8>,
+    /// `Some(DO bit)` when the query has an OPT record.
+    edns_do: Option<bool>,
+}
+
+/// The reply to `request` from `client` when it is the common case with answers, else `None`.
+pub fn answer(request: &[u8], client: IpAddr, served: &Served, edns_payload: u16) -> Option<Vec<u8>> {
+    let query = parse(request)?;
+    if query.edns_do == Some(true) && served.zones.zones.iter().any(|z| z.signing.is_signed()) {
+        return None;
+    }
+    let view = served.views.lookup(client).map_or(DEFAULT_VIEW, |(view, _)| view);
+    let set = served.table.lookup(view, query.qtype, &query.name)?;
+    let count = set.addrs.len();
+    let len = HEADER_LEN
+        + query.question.len()
+        + count * record_len(query.qtype)
+        + if query.edns_do.is_some() { OPT_LEN } else { 0 };
+    if count == 0 || len > limit(request, &query, edns_payload) {
+        return None;
+    }
+    let mut out = Vec::with_capacity(len);
+    let flags = DNS_FLAG_QR | DNS_FLAG_AA | query.copied_flags;
+    let additional = u16::from(query.edns_do.is_some());
+    out.extend_from_slice(&query.id);
+    for word in [flags, 1, count as u16, 0, additional] {
+        out.extend_from_slice(&word.to_be_bytes());
+    }
+    out.extend_from_slice(query.question);
+    let mut record = [0u8; MAX_RECORD_LEN];
+    for addr in set.ordered_for(client) {
+        let mut slot = [0u8; 16];
+        match addr {
+            IpAddr::V4(v4) if query.qtype == QTYPE_A => slot[..4].copy_from_slice(&v4.octets()),
+            IpAddr::V6(v6) if query.qtype == QTYPE_AAAA => slot = v6.octets(),
+            _ => return None,
+        }
+        render_record(query.qtype, set.ttl, &slot, &mut record);
+        out.extend_from_slice(&record[..record_len(query.qtype)]);
+    }
+    if let Some(dnssec_ok) = query.edns_do {
+        out.extend_from_slice(&opt_record(edns_payload, dnssec_ok));
+    }
+    Some(out)
+}
+
+/// The most a UDP reply may take (longer ones the full path truncates): 512 bytes without EDNS,
+/// else the client's payload size (at least 512) up to ours.
+fn limit(request: &[u8], query: &Plain, ours: u16) -> usize {
+    if query.edns_do.is_none() {
+        return PLAIN_UDP_LIMIT;
+    }
+    let at = HEADER_LEN + query.question.len() + 3;
+    let theirs = request.get(at..at + 2).map_or(0, |b| u16::from_be_bytes([b[0], b[1]]));
+    usize::from(theirs.max(512).min(ours))
+}
+
+/// Our OPT record: root owner, our payload size, extended RCODE and version 0, DO copied, no
+/// options.
+fn opt_record(payload: u16, dnssec_ok: bool) -> [u8; OPT_LEN] {
+    let (t, size) = (TYPE_OPT.to_be_bytes(), payload.to_be_bytes());
+    let flags = if dnssec_ok { EDNS_FLAG_DO } else { 0 }.to_be_bytes();
+    [0, t[0], t[1], size[0], size[1], 0, 0, flags[0], flags[1], 0, 0]
+}
+
+/// The query when it is a plain one: a standard query with one question, no answer or
+/// authority records, and at most an OPT record of version 0 without options that ends the
+/// message.
+fn parse(request: &[u8]) -> Option<Plain<'_>> {
+    let header: &[u8; HEADER_LEN] = request.first_chunk()?;
+    let word = |i: usize| u16::from_be_bytes([header[i], header[i + 1]]);
+    let flags = word(2);
+    // QR, opcode, AA, TC must be clear (a query, opcode QUERY); RD and CD are copied.
+    if flags & 0xfe00 != 0 || word(4) != 1 || word(6) != 0 || word(8) != 0 || word(10) > 1 {
+        return None;
+    }
+    let (name, name_len) = lowercase_name(&request[HEADER_LEN..])?;
+    let question_end = HEADER_LEN + name_len + 4;
+    let fixed = request.get(HEADER_LEN + name_len..question_end)?;
+    let (qtype, qclass) = (u16::from_be_bytes([fixed[0], fixed[1]]), u16::from_be_bytes([fixed[2], fixed[3]]));
+    if !matches!(qtype, QTYPE_A | QTYPE_AAAA) || qclass != CLASS_IN {
+        return None;
+    }
+    let edns_do = match word(10) {
+        0 if request.len() == question_end => None,
+        1 => Some(empty_opt_do(&request[question_end..])?),
+        _ => return None,
+    };
+    Some(Plain {
+        id: [header[0], header[1]],
+        copied_flags: flags & (DNS_FLAG_RD | DNS_FLAG_CD),
+        question: &request[HEADER_LEN..question_end],
+        qtype,
+        name,
+        edns_do,
+    })
+}
+
+/// The name at the start of `bytes`, lowercased, and its length in wire form: plain labels
+/// only (no compression pointer, none longer than 63 bytes, at most 255 bytes in all).
+fn lowercase_name(bytes: &[u8]) -> Option<(Vec<u8>, usize)> {
+    let mut at = 0;
+    loop {
+        let len = usize::from(*bytes.get(at)?);
+        if len > 63 || at + 1 + len > MAX_WIRE_NAME {
+            return None;
+        }
+        at += 1 + len;
+        if len == 0 {
+            break;
+        }
+    }
+    let mut name = bytes.get(..at)?.to_vec();
+    name.make_ascii_lowercase();
+    Some((name, at))
+}
+
+/// The DO bit of an OPT record that is all of `bytes`: root owner, version 0, no options.
+fn empty_opt_do(bytes: &[u8]) -> Option<bool> {
+    let opt: &[u8; OPT_LEN] = bytes.try_into().ok()?;
+    let rtype = u16::from_be_bytes([opt[1], opt[2]]);
+    let (version, flags, rdlen) = (opt[6], u16::from_be_bytes([opt[7], opt[8]]), u16::from_be_bytes([opt[9], opt[10]]));
+    (opt[0] == 0 && rtype == TYPE_OPT && version == 0 && rdlen == 0).then_some(flags & EDNS_FLAG_DO != 0)
+}

@@ -1,0 +1,152 @@
+//! The fast path answers with the very bytes of the full one, and takes the common queries.
+
+use std::net::IpAddr;
+
+use proptest::prelude::*;
+
+use super::{
+    authority::{Authority, Outcome},
+    authority_tests::{config, served_for},
+    fast_answer,
+};
+use crate::config::Config;
+
+/// The test zone of `authority_tests` with a weighted service besides.
+fn server() -> (Authority, Config) {
+    let text = config().service("w.example.com.", 30, &["one", "two"]).line("first_weights = { one = 1, two = 1 }");
+    let config = Config::parse(&text.build(), "test.toml").unwrap();
+    (Authority::new(config.server.edns_udp_payload, served_for(&config)), config)
+}
+
+const NAMES: [&str; 9] = [
+    "www.example.com.",
+    "WwW.ExAmPlE.cOm.",
+    "many.deep.example.com.",
+    "w.example.com.",
+    "ns1.example.com.",
+    "example.com.",
+    "deep.example.com.",
+    "nope.example.com.",
+    "www.example.org.",
+];
+const CLIENTS: [&str; 4] = ["198.18.0.2", "198.18.200.7", "fd00:e0::5", "fd00:1::2"];
+
+/// EDNS as a query may carry it: payload, DO, version, and one option's code and data.
+#[derive(Clone, Debug)]
+struct Opt {
+    payload: u16,
+    dnssec_ok: bool,
+    version: u8,
+    option: Option<(u16, Vec<u8>)>,
+}
+
+fn wire_name(name: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    for label in name.trim_end_matches('.').split('.') {
+        out.push(label.len() as u8);
+        out.extend_from_slice(label.as_bytes());
+    }
+    out.push(0);
+    out
+}
+
+/// A query's bytes, built by hand so that odd ones (flags, trailing bytes) can be made too.
+fn query_bytes(id: u16, flags: u16, name: &str, qtype: u16, qclass: u16, opt: Option<&Opt>, trailing: bool) -> Vec<u8> {
+    let mut out = id.to_be_bytes().to_vec();
+    for word in [flags, 1, 0, 0, u16::from(opt.is_some())] {
+        out.extend_from_slice(&word.to_be_bytes());
+    }
+    out.extend(wire_name(name));
+    out.extend_from_slice(&qtype.to_be_bytes());
+    out.extend_from_slice(&qclass.to_be_bytes());
+    if let Some(opt) = opt {
+        let options: Vec<u8> = match &opt.option {
+            Some((code, data)) => [&code.to_be_bytes()[..], &(data.len() as u16).to_be_bytes(), data].concat(),
+            None => Vec::new(),
+        };
+        let flags: u16 = if opt.dnssec_ok { 0x8000 } else { 0 };
+        out.extend_from_slice(&[0, 0, 41]);
+        out.extend_from_slice(&opt.payload.to_be_bytes());
+        out.extend_from_slice(&[0, opt.version]);
+        out.extend_from_slice(&flags.to_be_bytes());
+        out.extend_from_slice(&(options.len() as u16).to_be_bytes());
+        out.extend(options);
+    }
+    if trailing {
+        out.push(0);
+    }
+    out
+}
+
+fn opt_strategy() -> impl Strategy<Value = Option<Opt>> {
+    let option = prop_oneof![
+        3 => Just(None),
+        1 => Just(Some((10, b"clientck".to_vec()))),
+        1 => Just(Some((3, Vec::new()))),
+        1 => Just(Some((8, vec![0, 1, 24, 0, 198, 18, 200]))),
+    ];
+    let payload = prop_oneof![Just(0u16), Just(511), Just(512), Just(1232), Just(4096)];
+    proptest::option::of(
+        (payload, any::<bool>(), prop_oneof![Just(0u8), Just(1)], option)
+            .prop_map(|(payload, dnssec_ok, version, option)| Opt { payload, dnssec_ok, version, option }),
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn every_query_gets_the_bytes_of_the_full_path(
+        id in any::<u16>(),
+        flags in prop_oneof![Just(0u16), Just(0x0100), Just(0x0110), Just(0x0130), Just(0x0800), Just(0x8100), Just(0x0200)],
+        name in prop::sample::select(&NAMES[..]),
+        qtype in prop_oneof![3 => Just(1u16), 3 => Just(28), 1 => Just(15), 1 => Just(255), 1 => Just(6)],
+        qclass in prop_oneof![4 => Just(1u16), 1 => Just(3), 1 => Just(255)],
+        opt in opt_strategy(),
+        trailing in prop::bool::weighted(0.1),
+        client in prop::sample::select(&CLIENTS[..]),
+    ) {
+        let (authority, _) = server();
+        let request = query_bytes(id, flags, name, qtype, qclass, opt.as_ref(), trailing);
+        let client: IpAddr = client.parse().unwrap();
+        let (fast, full) = (authority.respond(&request, client, false), authority.respond_in_full(&request, client, false));
+        prop_assert_eq!(fast.bytes, full.bytes);
+        prop_assert_eq!(fast.outcome, full.outcome);
+    }
+}
+
+#[test]
+fn the_common_queries_take_the_fast_path() {
+    let (_, config) = server();
+    let served = served_for(&config).load_full();
+    let payload = config.server.edns_udp_payload;
+    let plain = Opt { payload: 1232, dnssec_ok: false, version: 0, option: None };
+    let cases = [
+        ("www.example.com.", 1, None),
+        ("WwW.ExAmPlE.cOm.", 28, Some(&plain)),
+        ("many.deep.example.com.", 1, Some(&plain)),
+        ("w.example.com.", 1, None),
+    ];
+    for client in CLIENTS {
+        let client: IpAddr = client.parse().unwrap();
+        for (name, qtype, opt) in cases {
+            let request = query_bytes(7, 0x0100, name, qtype, 1, opt, false);
+            assert!(fast_answer::answer(&request, client, &served, payload).is_some(), "{name} {qtype} from {client}");
+        }
+    }
+    // And leaves the rest to the full path.
+    let cookie = Opt { option: Some((10, b"clientck".to_vec())), ..plain.clone() };
+    let client: IpAddr = "198.18.0.2".parse().unwrap();
+    for (name, qtype, qclass, opt) in [
+        ("nope.example.com.", 1, 1, None),
+        ("example.com.", 6, 1, None),
+        ("www.example.com.", 1, 255, None),
+        ("www.example.com.", 1, 1, Some(&cookie)),
+    ] {
+        let request = query_bytes(7, 0x0100, name, qtype, qclass, opt, false);
+        assert!(fast_answer::answer(&request, client, &served, payload).is_none(), "{name} {qtype} {qclass}");
+    }
+    let (authority, _) = server();
+    let www = query_bytes(7, 0x0100, "www.example.com.", 1, 1, None, false);
+    assert_eq!(authority.respond(&www, client, false).outcome, Outcome::Answered);
+}
