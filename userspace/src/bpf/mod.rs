@@ -3,6 +3,7 @@
 pub mod answer_map;
 pub mod counters;
 pub mod datapath;
+pub mod ingress;
 pub mod link_detach;
 pub mod links;
 pub mod local_maps;
