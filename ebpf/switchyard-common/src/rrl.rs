@@ -139,15 +139,10 @@ fn u64_at(addr: &[u8; 16], at: usize) -> u64 {
 /// A mask of the `len` high bits (0..=32); longer is all ones.
 #[inline(always)]
 fn high_bits_32(len: u32) -> u32 {
-    if len == 0 {
-        0
-    } else if len >= 32 {
-        u32::MAX
-    } else {
-        u32::MAX << (32 - len)
-    }
+    (high_bits_64(len) >> 32) as u32
 }
 
+/// A mask of the `len` high bits (0..=64); longer is all ones.
 #[inline(always)]
 fn high_bits_64(len: u32) -> u64 {
     if len == 0 {

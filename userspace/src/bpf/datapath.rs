@@ -12,7 +12,7 @@ use std::{
 
 use aya::{
     Ebpf, EbpfLoader,
-    maps::{Array, HashMap, LpmTrie, MapData, lpm_trie::Key as PrefixKey},
+    maps::{Array, HashMap, LpmTrie, MapData},
     programs::Xdp,
 };
 use aya_obj::programs::XdpAttachType;
@@ -24,6 +24,7 @@ use super::{
     links::{Attached, Links},
     local_maps::{LocalMaps, LocalMapsError},
     pins::{self, Fit},
+    prefix_trie,
     rrl_maps::{RrlMapError, RrlMaps},
     stamp,
 };
@@ -370,19 +371,8 @@ impl Datapath {
     ) -> Result<(), DatapathError> {
         let map = self.ebpf.map_mut(name).expect("loaded");
         let mut trie: LpmTrie<_, [u8; N], u32> = LpmTrie::try_from(map).map_err(|e| DatapathError::Map(name, e))?;
-        let present: std::collections::BTreeMap<(u32, [u8; N]), u32> =
-            trie.iter().filter_map(Result::ok).map(|(key, id)| ((key.prefix_len(), key.data()), id)).collect();
-        let wanted: std::collections::BTreeMap<(u32, [u8; N]), u32> =
-            wanted.into_iter().map(|(len, addr, id)| ((u32::from(len), addr), id)).collect();
-        for (&(len, addr), id) in &wanted {
-            if present.get(&(len, addr)) != Some(id) {
-                trie.insert(&PrefixKey::new(len, addr), id, 0).map_err(|e| DatapathError::Map(name, e))?;
-            }
-        }
-        for &(len, addr) in present.keys().filter(|key| !wanted.contains_key(key)) {
-            trie.remove(&PrefixKey::new(len, addr)).map_err(|e| DatapathError::Map(name, e))?;
-        }
-        Ok(())
+        let wanted = wanted.into_iter().map(|(len, addr, id)| ((u32::from(len), addr), id)).collect();
+        prefix_trie::write(&mut trie, &wanted).map_err(|e| DatapathError::Map(name, e))
     }
 }
 

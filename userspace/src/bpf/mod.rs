@@ -8,6 +8,7 @@ pub mod link_detach;
 pub mod links;
 pub mod local_maps;
 pub mod pins;
+pub mod prefix_trie;
 pub mod rrl_maps;
 pub mod stamp;
 pub mod test_run;

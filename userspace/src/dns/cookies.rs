@@ -2,11 +2,7 @@
 //! program uses (`switchyard_common::reply_cookie`), so a query gets the same cookie on both
 //! paths. The secrets come from `crate::cookie_secrets`.
 
-use std::{
-    hash::Hasher,
-    net::IpAddr,
-    time::{SystemTime, UNIX_EPOCH},
-};
+use std::{hash::Hasher, net::IpAddr};
 
 use hickory_proto::{
     op::Message,
@@ -101,7 +97,7 @@ fn option_data(option: &EdnsOption) -> Option<&[u8]> {
 
 /// Unix seconds now, the clock cookies are stamped with.
 pub fn wall_seconds() -> u32 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as u32)
+    (crate::sync::wall_now_ms() / 1000.0) as u32
 }
 
 #[cfg(test)]

@@ -103,6 +103,10 @@ impl Drop for UdpWorkers {
     }
 }
 
+/// (slot, length, sender, where the reply goes out from and the interface it came in on) of a
+/// datagram of a batch.
+type Datagram = (usize, usize, SockaddrStorage, Option<(ReplySource, u32)>);
+
 fn serve(socket: &UdpSocket, authority: &Authority, counters: &ServerCounters, stop: &AtomicBool, woken: &OwnedFd) {
     let fd = socket.as_raw_fd();
     let ipv4 = socket.local_addr().is_ok_and(|a| a.is_ipv4());
@@ -113,9 +117,7 @@ fn serve(socket: &UdpSocket, authority: &Authority, counters: &ServerCounters, s
     while !stop.load(Ordering::Relaxed) {
         // The kernel shortens each header's control length to what it wrote: fresh ones per batch.
         let mut received_headers = MultiHeaders::<SockaddrStorage>::preallocate(BATCH, Some(control_space()));
-        // (slot, length, sender, where the reply goes out from, the interface it came in on)
-        // of each datagram of the batch.
-        let batch: Vec<(usize, usize, SockaddrStorage, Option<(ReplySource, u32)>)> = {
+        let batch: Vec<Datagram> = {
             let mut buffers: Vec<[IoSliceMut; 1]> = slots.iter_mut().map(|s| [IoSliceMut::new(s)]).collect();
             match recvmmsg(fd, &mut received_headers, buffers.iter_mut(), MsgFlags::MSG_DONTWAIT, None) {
                 Ok(results) => results
