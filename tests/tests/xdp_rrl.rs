@@ -203,11 +203,16 @@ fn what_is_not_a_query_to_this_host_is_not_charged() {
         53,
         &query(9, "www.example.com.", RecordType::A, None),
     );
+    // Ethernet and IPv4 headers, then the UDP checksum: flipped, the stack would drop the frame.
+    let mut corrupted = frame_from(CLIENT_V4, &query(10, "nx.example.com.", RecordType::A, None));
+    corrupted[14 + 20 + 6] ^= 0xff;
     for _ in 0..5 {
         assert_eq!(h.run(&frame_from(CLIENT_V4, &response)).unwrap().action, XDP_PASS);
         assert_eq!(h.run(&to_another_host).unwrap().action, XDP_PASS);
+        assert_eq!(h.run(&corrupted).unwrap().action, XDP_PASS);
     }
     assert_eq!((h.counter("pass_response"), h.counter("pass_not_local")), (5, 5));
+    assert_eq!(h.counter("pass_bad_udp_checksum"), 5);
     assert_eq!(action(&mut h, CLIENT_V4), XDP_TX, "the bucket is still full");
     assert_eq!(h.counter("rrl_dropped") + h.counter("rrl_slipped"), 0);
 }

@@ -3,8 +3,9 @@
 //! listens on, from an address a client can have, with correct checksums. Everything else is
 //! left to the stack, counted by reason.
 //!
-//! The addresses are checked before the question is parsed; the checksums only once the query
-//! has an answer (the only case where their outcome changes what the program does).
+//! The addresses are checked before the question is parsed; the checksums once it is parsed,
+//! before the query is charged to its prefix's rate limit (a frame the stack would drop is not
+//! charged, and never gets a truncated reply).
 
 use core::mem::offset_of;
 

@@ -52,12 +52,18 @@ pub fn respond(ctx: &XdpContext) -> Result<Counter, Pass> {
         return Err(Counter::PassStale.into());
     }
     let scratch = maps::scratch().ok_or(Counter::PassDisabled)?;
-    let parsed = query::question(ctx, &frame, scratch).and_then(|q| Ok((cookies::checked(ctx, &frame, &q)?, q)));
+    // A frame with a bad checksum is not charged: the stack drops it, nobody answers it.
+    let parsed = query::question(ctx, &frame, scratch).and_then(|q| {
+        addressed::checksums_ok(ctx, &frame, &q)?;
+        Ok((cookies::checked(ctx, &frame, &q)?, q))
+    });
     // Every query is charged before any work on its answer, whichever path is to answer it.
     // A valid server cookie of ours proves the client is real (it got our reply before).
     let exempt = match &parsed {
         Ok((checked, _)) => checked.as_ref().is_some_and(|c| c.valid()),
-        Err(Counter::PassResponse) => return Err(Counter::PassResponse.into()),
+        Err(reason @ (Counter::PassResponse | Counter::PassBadUdpChecksum | Counter::PassBadIpv4Checksum)) => {
+            return Err((*reason).into());
+        }
         Err(reason) => {
             maps::park(scratch, *reason as u32);
             false
@@ -86,7 +92,6 @@ pub fn respond(ctx: &XdpContext) -> Result<Counter, Pass> {
     if entry.signed != 0 && q.edns_do == Some(true) {
         return Err(Counter::PassDnssec.into());
     }
-    addressed::checksums_ok(ctx, &frame, &q)?;
     let cookie = checked.map(|c| c.reply());
 
     // Grow or shrink the frame first: if that fails the frame is still untouched.
