@@ -85,11 +85,14 @@ fn a_flooding_prefix_is_limited(mode: &str, subnet: u8) {
     let stats = daemon.stats();
     let counter = |path: &str, name: &str| stats[path][name].as_u64().unwrap_or_else(|| panic!("{path} {name}"));
     let limited = |path: &str| counter(path, "rrl_dropped") + counter(path, "rrl_slipped");
-    assert!(limited("userspace") > 0, "the daemon limited its part: {stats}");
+    assert!(counter("userspace", "nxdomain") > 0, "NXDOMAIN answers within the burst: {stats}");
     if mode == "off" {
-        assert!(counter("userspace", "nxdomain") > 0, "NXDOMAIN answers within the burst: {stats}");
+        assert!(limited("userspace") > 0, "the daemon limited: {stats}");
     } else {
+        // The program charged the NXDOMAIN queries too, before passing them up: the daemon
+        // charged nothing again.
         assert!(counter("xdp", "answered_v4") > 0 && limited("xdp") > 0, "{stats}");
+        assert_eq!(limited("userspace") + counter("userspace", "rrl_exempt"), 0, "charged once: {stats}");
     }
     let slipped = counter("userspace", "rrl_slipped") + stats["xdp"]["rrl_slipped"].as_u64().unwrap_or(0);
     assert!(slipped >= flooded.truncated, "slipped replies counted: {stats}");
@@ -109,6 +112,40 @@ fn a_flooding_prefix_is_limited_without_xdp_and_another_answered() {
         return;
     }
     a_flooding_prefix_is_limited("off", 62);
+}
+
+/// A flood of random names under the zone (NXDOMAIN each, none the program can answer) from one
+/// prefix, with XDP on: limited in the kernel, so the daemon sees no more of it than the rate
+/// allows, and another prefix is still answered.
+#[test]
+fn an_nxdomain_flood_is_limited_in_the_kernel() {
+    if !have_root("an_nxdomain_flood_is_limited_in_the_kernel") {
+        return;
+    }
+    let (pair, other) = pair_with_two_prefixes(64);
+    let rrl = format!("enabled = true\nresponses_per_second = {RATE}\nburst = {BURST}\nslip = 2");
+    let daemon = Daemon::start(&pair.server, &config(&pair, "skb", &rrl));
+    let server = SocketAddr::new(pair.server_v4.into(), 53);
+    let names: Vec<String> = (0..FLOOD).map(|i| format!("r{i:x}-{}.example.com.", std::process::id())).collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let udp_before = daemon.userspace_counter("udp");
+    let (flooded, elapsed) =
+        flood(socket_from(&pair.client, pair.client_v4.into()), server, &names, FLOOD, Duration::from_secs(10));
+    let stop = AtomicBool::new(false);
+    let asked =
+        paced(socket_from(&pair.client, other), server, "nx-other.example.com.", 10, Duration::from_millis(500), &stop);
+    eprintln!("flood {flooded:?} in {elapsed:?}; other prefix {asked:?}");
+    let stats = daemon.stats();
+    let counter = |path: &str, name: &str| stats[path][name].as_u64().unwrap_or_else(|| panic!("{path} {name}"));
+    assert_eq!(asked.answered, asked.sent, "the other prefix got every answer: {asked:?}");
+    assert!(flooded.answered >= BURST && flooded.answered <= allowed(elapsed), "{flooded:?} in {elapsed:?}");
+    assert!(flooded.truncated >= 1, "slipped in the kernel: {flooded:?}");
+    assert!(counter("xdp", "rrl_dropped") > 0 && counter("xdp", "rrl_slipped") > 0, "{stats}");
+    assert!(counter("xdp", "pass_miss") >= BURST, "the allowed ones passed up: {stats}");
+    // What reached the daemon: the flood's allowed queries and the other prefix's ten.
+    let reached = counter("userspace", "udp") - udp_before;
+    assert!(reached <= allowed(elapsed) + asked.sent, "the daemon saw {reached} queries: {stats}");
+    assert_eq!(counter("userspace", "rrl_dropped") + counter("userspace", "rrl_slipped"), 0, "{stats}");
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! Response rate limiting in the XDP program, packet by packet through BPF_PROG_TEST_RUN: the
 //! burst answered, what is over it dropped or slipped as a truncated reply (checked with
-//! etherparse and hickory-proto), exempt prefixes, and clients grouped by /24 and /56.
+//! etherparse and hickory-proto), exempt prefixes, clients grouped by /24 and /56, and queries
+//! the program leaves to userspace charged all the same before they are passed.
 
 mod xdp_common;
 
@@ -10,7 +11,7 @@ use hickory_proto::{
     op::{Message, MessageType},
     rr::RecordType,
 };
-use switchyard::bpf::test_run::{XDP_DROP, XDP_TX};
+use switchyard::bpf::test_run::{XDP_DROP, XDP_PASS, XDP_TX};
 use switchyard_common::RrlConfig;
 use switchyard_tests::{
     frames::{EdnsSpec, check_response, query, udp_frame},
@@ -90,7 +91,11 @@ fn a_slipped_reply_is_an_empty_truncated_answer() {
         if let Some(opt) = &message.edns {
             assert!(opt.flags().dnssec_ok, "DO copied");
         }
-        assert_eq!(Some(reply), h.authority.truncated_reply(&dns), "the same bytes as userspace's slipped reply");
+        assert_eq!(
+            Some(reply),
+            h.authority.truncated_reply(&Message::from_vec(&dns).unwrap()),
+            "the same bytes as userspace's slipped reply"
+        );
     }
     assert_eq!((h.counter("rrl_dropped"), h.counter("rrl_slipped")), (2, 2));
 }
@@ -134,4 +139,80 @@ fn nothing_is_limited_while_off() {
     let mut h = limited_harness(RrlConfig::OFF, &[]);
     assert!((0..50).all(|_| action(&mut h, CLIENT_V4) == XDP_TX));
     assert_eq!(h.counter("rrl_dropped") + h.counter("rrl_slipped") + h.counter("rrl_exempt"), 0);
+}
+
+#[test]
+fn queries_left_to_userspace_are_charged_before_they_are_passed() {
+    if !have_root("queries_left_to_userspace_are_charged_before_they_are_passed") {
+        return;
+    }
+    let subnet = EdnsSpec { client_subnet: Some(("198.18.0.0".parse().unwrap(), 24)), ..Default::default() };
+    let dnssec = EdnsSpec { dnssec_ok: true, ..Default::default() };
+    let nsid = EdnsSpec { nsid: true, ..Default::default() };
+    let left_to_userspace = [
+        ("pass_miss", query(1, "nx-4711.example.com.", RecordType::A, None)),
+        ("pass_unsupported", query(2, "www.example.com.", RecordType::TXT, None)),
+        ("pass_client_subnet", query(3, "www.example.com.", RecordType::A, Some(&subnet))),
+        ("pass_nsid", query(4, "www.example.com.", RecordType::A, Some(&nsid))),
+        ("pass_name_too_long", query(5, &format!("{}.example.com.", ["x"; 60].join(".")), RecordType::A, None)),
+    ];
+    for (i, (reason, dns)) in left_to_userspace.iter().enumerate() {
+        let mut h = limited_harness(limits(2, 2), &[]);
+        let client = format!("198.18.{}.1", 20 + i);
+        let frame = frame_from(&client, dns);
+        let runs: Vec<_> = (0..4).map(|_| h.run(&frame).unwrap()).collect();
+        let actions: Vec<u32> = runs.iter().map(|r| r.action).collect();
+        // Burst 2, slip 2: two passed up, then one dropped and one slipped in the kernel; a
+        // question the program does not parse has no truncated reply: dropped both times.
+        let parsed = *reason != "pass_name_too_long";
+        let second = if parsed { XDP_TX } else { XDP_DROP };
+        assert_eq!(actions, [XDP_PASS, XDP_PASS, XDP_DROP, second], "{reason}");
+        assert_eq!(h.counter(reason), 2, "passed while under the limit: {reason}");
+        let limited = (h.counter("rrl_dropped"), h.counter("rrl_slipped"));
+        assert_eq!(limited, if parsed { (1, 1) } else { (2, 0) }, "{reason}");
+        if parsed {
+            let reply = check_response(&frame, &runs[3].frame).unwrap_or_else(|e| panic!("{reason}: {e}"));
+            let slipped = Message::from_vec(&reply).unwrap();
+            assert!(slipped.metadata.truncation && slipped.answers.is_empty(), "{reason}: {slipped:?}");
+            let expected = h.authority.truncated_reply(&Message::from_vec(dns).unwrap());
+            assert_eq!(Some(reply), expected, "{reason}: the same bytes as userspace's slip");
+        }
+        // The bucket is one per prefix: a query the program would answer finds it spent.
+        assert_eq!(action(&mut h, &client), XDP_DROP, "after {reason}");
+    }
+    // A signed name asked with DO=1 is charged as well (passed only after the lookup).
+    let mut h = limited_harness(limits(1, 0), &[]);
+    let signed = frame_from("198.18.30.1", &query(6, "www.example.com.", RecordType::A, Some(&dnssec)));
+    let first = h.run(&signed).unwrap().action;
+    assert_eq!(action(&mut h, "198.18.30.1"), XDP_DROP, "the first query ({first}) spent the burst");
+}
+
+#[test]
+fn what_is_not_a_query_to_this_host_is_not_charged() {
+    if !have_root("what_is_not_a_query_to_this_host_is_not_charged") {
+        return;
+    }
+    let mut h = limited_harness(limits(1, 0), &[]);
+    let mut response = query(8, "www.example.com.", RecordType::A, None);
+    response[2] |= 0x80;
+    let to_another_host = udp_frame(
+        None,
+        CLIENT_V4.parse().unwrap(),
+        "198.18.250.250".parse().unwrap(),
+        4000,
+        53,
+        &query(9, "www.example.com.", RecordType::A, None),
+    );
+    // Ethernet and IPv4 headers, then the UDP checksum: flipped, the stack would drop the frame.
+    let mut corrupted = frame_from(CLIENT_V4, &query(10, "nx.example.com.", RecordType::A, None));
+    corrupted[14 + 20 + 6] ^= 0xff;
+    for _ in 0..5 {
+        assert_eq!(h.run(&frame_from(CLIENT_V4, &response)).unwrap().action, XDP_PASS);
+        assert_eq!(h.run(&to_another_host).unwrap().action, XDP_PASS);
+        assert_eq!(h.run(&corrupted).unwrap().action, XDP_PASS);
+    }
+    assert_eq!((h.counter("pass_response"), h.counter("pass_not_local")), (5, 5));
+    assert_eq!(h.counter("pass_bad_udp_checksum"), 5);
+    assert_eq!(action(&mut h, CLIENT_V4), XDP_TX, "the bucket is still full");
+    assert_eq!(h.counter("rrl_dropped") + h.counter("rrl_slipped"), 0);
 }

@@ -2,9 +2,10 @@
 //! live by `switchyard rrl set|exempt`), the UDP server's own limiter, and the XDP program's
 //! copy of the settings, written through its pinned maps.
 //!
-//! Each response is charged once, on the path that sends it: the XDP program charges what it
-//! answers, this limiter what the UDP server answers (queries the program passed on were not
-//! charged there). With XDP on, both charge the same bucket per prefix, the program's
+//! Each query is charged once, before any work on its answer: the XDP program charges every
+//! query that comes in on an interface it is attached to (those it passes on included) while
+//! the daemon's stamp is fresh; this limiter charges the rest of what the UDP server answers
+//! (`bpf::ingress` tells which). With XDP on, both charge the same bucket per prefix, the program's
 //! `RRL_BUCKETS` map (the daemon through its pin, on CLOCK_MONOTONIC, the clock of
 //! `bpf_ktime_get_ns`), so one rate holds for a prefix whichever path answers it; with XDP off
 //! the buckets are a table of this process. Both use the same arithmetic
@@ -14,12 +15,13 @@ use std::{
     net::IpAddr,
     path::PathBuf,
     sync::{
-        Mutex,
+        Arc, Mutex,
         atomic::{AtomicBool, Ordering},
     },
     time::Instant,
 };
 
+use arc_swap::ArcSwapOption;
 use hashlink::LruCache;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
@@ -28,7 +30,7 @@ use switchyard_common::{RrlBucket, RrlConfig, RrlKey, RrlVerdict, rrl_key_v4, rr
 use aya::maps::{HashMap as BpfHashMap, MapData};
 
 use crate::{
-    bpf::{rrl_maps, stamp},
+    bpf::{ingress::XdpIngress, rrl_maps, stamp},
     config::rrl::RrlSection,
     dns::counters::ServerCounters,
 };
@@ -61,6 +63,8 @@ pub enum RrlChange {
 
 pub struct Rrl {
     state: Mutex<State>,
+    /// Where the XDP program charged queries already; `None` while XDP is off.
+    ingress: ArcSwapOption<XdpIngress>,
     /// Whether limiting is on, read without the lock: with it off, the UDP threads never
     /// contend for the state.
     enabled: AtomicBool,
@@ -138,12 +142,16 @@ impl Rrl {
                 buckets: Buckets::own(),
             }),
             enabled: AtomicBool::new(false),
+            ingress: ArcSwapOption::empty(),
         }
     }
 
     /// Puts `settings` in force on both paths (at start and on every reload: the file wins over
-    /// earlier live changes). `pin_dir` holds the XDP program's maps, `None` with XDP off.
-    pub fn apply(&self, settings: &RrlSection, pin_dir: Option<PathBuf>) -> Result<(), RrlError> {
+    /// earlier live changes). `xdp` is the XDP program's pin directory and where it stands in
+    /// front of the sockets, `None` with XDP off.
+    pub fn apply(&self, settings: &RrlSection, xdp: Option<(PathBuf, Arc<XdpIngress>)>) -> Result<(), RrlError> {
+        let (pin_dir, ingress) = xdp.unzip();
+        self.ingress.store(ingress);
         let mut state = self.state.lock().expect("rrl state");
         match &pin_dir {
             Some(dir) => state.buckets = Buckets::Program(rrl_maps::open_buckets(dir)?),
@@ -191,7 +199,12 @@ impl Rrl {
         self.state.lock().expect("rrl state").settings.clone()
     }
 
-    /// The verdict for a response the UDP server is about to send to `client`, charged to its
+    /// Whether the XDP program charged a query that came in on `ifindex` already.
+    pub fn charged_by_program(&self, ifindex: u32) -> bool {
+        self.ingress.load().as_ref().is_some_and(|i| i.charged_by_program(ifindex))
+    }
+
+    /// The verdict for a query from `client` the UDP server is about to answer, charged to its
     /// prefix's bucket. `exempt` answers without charge: the caller knows the client is real
     /// (e.g. it presented a valid server cookie).
     pub fn verdict(&self, client: IpAddr, exempt: bool, counters: &ServerCounters) -> RrlVerdict {

@@ -94,11 +94,8 @@ pub struct ServerCookie {
 
 impl ServerCookie {
     pub fn from_bytes(bytes: &[u8; SERVER_COOKIE_LEN]) -> ServerCookie {
-        let (head, hash) = bytes.split_at(8);
-        ServerCookie {
-            head: u64::from_le_bytes(head.try_into().unwrap_or_default()),
-            hash: u64::from_le_bytes(hash.try_into().unwrap_or_default()),
-        }
+        let [head, hash] = crate::key_words(bytes);
+        ServerCookie { head, hash }
     }
 
     pub fn to_bytes(&self) -> [u8; SERVER_COOKIE_LEN] {

@@ -29,11 +29,11 @@ pub use first_choice::{
     BUCKETS, CLIENT_PREFIX_V4, CLIENT_PREFIX_V6, FirstChoice, STORED_ORDER, answer_source, client_bucket_v4,
     client_bucket_v6,
 };
-pub use maps::VIEW_PREFIXES;
 pub use maps::{
     DEFAULT_VIEW, FLAG_ENABLED, FLAG_HAS_VIEWS, InterfaceMac, MAX_ADDRS, MAX_XDP_INTERFACES, MapEntry, MapKey,
     NAME_HEAD_WORDS, OwnMacs, Scratch, XdpConfig, local_addr, map_names, program_names,
 };
+pub use maps::{NOT_PARKED, VIEW_PREFIXES};
 pub use name::{MAX_NAME_LEN, NAME_HASH_SEED, NAME_WORDS, PackedName, lowercase_word, mix_word};
 /// The record types the answer map holds.
 pub use proto::{QTYPE_A, QTYPE_AAAA};

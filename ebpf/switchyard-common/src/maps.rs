@@ -135,8 +135,14 @@ pub struct Scratch {
     /// The question name, packed like `MapEntry::name`.
     pub name: [u64; NAME_WORDS],
     pub name_len: u32,
-    pub _pad: u32,
+    /// The counter slot of why a well-formed query is left to userspace, found while parsing
+    /// and acted on after the rate-limit charge (`NOT_PARKED` when none), kept in map memory so
+    /// the verifier follows one value there rather than a path per reason.
+    pub parked: u32,
 }
+
+/// `Scratch::parked` when nothing is.
+pub const NOT_PARKED: u32 = u32::MAX;
 
 /// Runtime settings of the XDP program (array map, index 0).
 #[repr(C)]

@@ -23,11 +23,14 @@ pub struct RrlConfig {
 
 pub const RRL_ENABLED: u32 = 1;
 
-/// Key of a bucket: the client's address masked to its prefix, and its family (4 or 6).
-#[repr(C)]
+/// Key of a bucket: the client's address masked to its prefix, and its family (4 or 6). The
+/// address is word-aligned: the XDP program builds the key on its stack, where the verifier
+/// refuses the misaligned wide stores the compiler would otherwise make.
+#[repr(C, align(8))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct RrlKey {
     pub family: u32,
+    pub _pad: u32,
     pub addr: [u8; 16],
 }
 
@@ -102,7 +105,7 @@ impl RrlConfig {
 #[inline(always)]
 pub fn rrl_key_v4(addr: [u8; 4], prefix: u32) -> RrlKey {
     let masked = (u32::from_be_bytes(addr) & high_bits_32(prefix)).to_be_bytes();
-    let mut key = RrlKey { family: 4, addr: [0; 16] };
+    let mut key = RrlKey { family: 4, _pad: 0, addr: [0; 16] };
     key.addr[0] = masked[0];
     key.addr[1] = masked[1];
     key.addr[2] = masked[2];
@@ -118,7 +121,7 @@ pub fn rrl_key_v6(addr: [u8; 16], prefix: u32) -> RrlKey {
     let low_len = prefix.saturating_sub(64);
     let high = (high & high_bits_64(high_len)).to_be_bytes();
     let low = (low & high_bits_64(low_len)).to_be_bytes();
-    let mut key = RrlKey { family: 6, addr: [0; 16] };
+    let mut key = RrlKey { family: 6, _pad: 0, addr: [0; 16] };
     key.addr[..8].copy_from_slice(&high);
     key.addr[8..].copy_from_slice(&low);
     key
@@ -136,15 +139,10 @@ fn u64_at(addr: &[u8; 16], at: usize) -> u64 {
 /// A mask of the `len` high bits (0..=32); longer is all ones.
 #[inline(always)]
 fn high_bits_32(len: u32) -> u32 {
-    if len == 0 {
-        0
-    } else if len >= 32 {
-        u32::MAX
-    } else {
-        u32::MAX << (32 - len)
-    }
+    (high_bits_64(len) >> 32) as u32
 }
 
+/// A mask of the `len` high bits (0..=64); longer is all ones.
 #[inline(always)]
 fn high_bits_64(len: u32) -> u64 {
     if len == 0 {
@@ -210,7 +208,8 @@ mod tests {
     #[test]
     fn layouts_have_no_implicit_padding() {
         assert_eq!(core::mem::size_of::<RrlConfig>(), 32);
-        assert_eq!(core::mem::size_of::<RrlKey>(), 20);
+        assert_eq!(core::mem::size_of::<RrlKey>(), 24);
+        assert_eq!(core::mem::offset_of!(RrlKey, addr), 8);
         assert_eq!(core::mem::size_of::<RrlBucket>(), 16);
     }
 }

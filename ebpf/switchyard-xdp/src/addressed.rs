@@ -3,8 +3,9 @@
 //! listens on, from an address a client can have, with correct checksums. Everything else is
 //! left to the stack, counted by reason.
 //!
-//! The addresses are checked before the question is parsed; the checksums only once the query
-//! has an answer (the only case where their outcome changes what the program does).
+//! The addresses are checked before the question is parsed; the checksums once it is parsed,
+//! before the query is charged to its prefix's rate limit (a frame the stack would drop is not
+//! charged, and never gets a truncated reply).
 
 use core::mem::offset_of;
 
@@ -17,7 +18,7 @@ use network_types::{
 use switchyard_common::{
     Counter, MAX_XDP_INTERFACES, fold, fold_swapped, local_addr,
     proto::{
-        CHECKSUM_VALID_SUM, CLASS_IN, ETH_GROUP_BIT, IPPROTO_UDP, IPV4_FIRST_NON_UNICAST, IPV4_LOOPBACK,
+        CHECKSUM_VALID_SUM, ETH_GROUP_BIT, IPPROTO_UDP, IPV4_FIRST_NON_UNICAST, IPV4_LOOPBACK,
         IPV4_THIS_NETWORK, IPV6_LOOPBACK_LOW, IPV6_MULTICAST, IPV6_V4_MAPPED_MARK, UDP_NO_CHECKSUM,
     },
     word_sum_swapped,
@@ -44,11 +45,12 @@ pub fn to_this_host(ctx: &XdpContext, f: &Frame) -> Result<(), Counter> {
     if f.ipv6 {
         let dst = address_v6(&pkt, f.l3 + offset_of!(Ipv6Hdr, dst_addr))?;
         served(maps::local_v6(dst))?;
-        client_v6(address_v6(&pkt, f.l3 + offset_of!(Ipv6Hdr, src_addr))?)
+        let [a, b, c, d, e, g, h, i, j, k, l, m, n, o, p, q] = f.src_v6();
+        client_v6([u64::from_ne_bytes([a, b, c, d, e, g, h, i]), u64::from_ne_bytes([j, k, l, m, n, o, p, q])])
     } else {
         let dst = address_v4(&pkt, f.l3 + offset_of!(Ipv4Hdr, dst_addr))?;
         served(maps::local_v4(dst))?;
-        client_v4(address_v4(&pkt, f.l3 + offset_of!(Ipv4Hdr, src_addr))?)
+        client_v4(u32::from_ne_bytes(f.src_v4()))
     }
 }
 
@@ -153,7 +155,7 @@ pub fn checksums_ok(ctx: &XdpContext, f: &Frame, q: &Question) -> Result<(), Cou
     // then whatever follows the question (an OPT record), at the question end's parity.
     let raw = addresses + word_sum_swapped(word(&pkt, f.l4)?);
     let udp_len = (UdpHdr::LEN + f.dns_len) as u64;
-    let tail = q.qtype as u64 + CLASS_IN as u64 + tail_sum(ctx, f.dns + q.end(), f.dns_len - q.end())?;
+    let tail = q.qtype as u64 + q.qclass as u64 + tail_sum(ctx, f.dns + q.end(), f.dns_len - q.end())?;
     let sum = fold_swapped(raw)
         + IPPROTO_UDP as u64
         + udp_len

@@ -5,10 +5,7 @@
 //! keeps in the `COOKIES` map: cookies of the other nodes sharing the secret carry wall-clock
 //! timestamps too.
 
-use core::mem::offset_of;
-
 use aya_ebpf::{helpers::bpf_ktime_get_ns, programs::XdpContext};
-use network_types::ip::{Ipv4Hdr, Ipv6Hdr};
 use switchyard_common::{
     CLIENT_COOKIE_LEN, COOKIE_REPLY_LEN, CookieAddr, CookieCheck, CookieConfig, Counter, OwnSipHash, ServerCookie,
     cookie_len_ok, cookie_verdict, reply_after,
@@ -76,11 +73,7 @@ pub fn checked(ctx: &XdpContext, f: &Frame, q: &Question) -> Result<Option<Check
     } else {
         None
     };
-    let addr = if f.ipv6 {
-        CookieAddr::V6(pkt.read(f.l3 + offset_of!(Ipv6Hdr, src_addr)).ok_or(Counter::PassMalformed)?)
-    } else {
-        CookieAddr::V4(pkt.read(f.l3 + offset_of!(Ipv4Hdr, src_addr)).ok_or(Counter::PassMalformed)?)
-    };
+    let addr = if f.ipv6 { CookieAddr::V6(f.src_v6()) } else { CookieAddr::V4(f.src_v4()) };
     // SAFETY: a helper without arguments that only reads the clock.
     let now = config.wall_seconds(unsafe { bpf_ktime_get_ns() });
     let verdict = cookie_verdict::<OwnSipHash>(config, client, server.as_ref(), now, &addr);

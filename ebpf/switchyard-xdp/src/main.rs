@@ -33,12 +33,12 @@ use crate::packet::Packet;
 
 #[xdp]
 pub fn switchyard(ctx: XdpContext) -> u32 {
-    let (action, outcome) = match response::respond(&ctx) {
-        Ok(Counter::RrlDropped) => (xdp_action::XDP_DROP, Counter::RrlDropped),
-        Ok(answered) => (xdp_action::XDP_TX, answered),
-        Err(reason) => (xdp_action::XDP_PASS, reason),
+    let (action, slot) = match response::respond(&ctx) {
+        Ok(Counter::RrlDropped) => (xdp_action::XDP_DROP, Counter::RrlDropped as u32),
+        Ok(sent) => (xdp_action::XDP_TX, sent as u32),
+        Err(response::Pass(reason)) => (xdp_action::XDP_PASS, reason),
     };
-    maps::count(outcome);
+    maps::count_slot(slot);
     action
 }
 

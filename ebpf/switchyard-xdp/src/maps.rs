@@ -81,9 +81,27 @@ pub fn liveness_stamp() -> Option<u64> {
 
 #[inline(always)]
 pub fn count(counter: Counter) {
-    if let Some(slot) = COUNTERS.get_ptr_mut(counter as u32) {
+    count_slot(counter as u32);
+}
+
+/// Counts in the counter of slot `slot` (a `Counter` as u32); nothing for a slot out of range.
+#[inline(always)]
+pub fn count_slot(slot: u32) {
+    if let Some(slot) = COUNTERS.get_ptr_mut(slot) {
         unsafe { *slot += 1 };
     }
+}
+
+/// Keeps why a query is left to userspace until after its charge (see `Scratch::parked`).
+#[inline(always)]
+pub fn park(scratch: &mut Scratch, slot: u32) {
+    unsafe { core::ptr::write_volatile(&mut scratch.parked, slot) }
+}
+
+/// The slot `park` kept, read through memory the compiler cannot see through.
+#[inline(always)]
+pub fn parked(scratch: &Scratch) -> u32 {
+    unsafe { core::ptr::read_volatile(&scratch.parked) }
 }
 
 /// This CPU's working memory; call once per run.

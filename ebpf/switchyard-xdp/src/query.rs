@@ -5,7 +5,7 @@ use core::mem::size_of;
 use aya_ebpf::programs::XdpContext;
 use network_types::{eth::EthHdr, ip::Ipv4Hdr, ip::Ipv6Hdr, udp::UdpHdr, vlan::VlanHdr};
 use switchyard_common::{
-    Counter, EDNS_COOKIE, MAX_NAME_LEN, NAME_HASH_SEED, NAME_WORDS, Scratch, fold_swapped, lowercase_word, mix_word,
+    Counter, EDNS_COOKIE, MAX_NAME_LEN, NAME_HASH_SEED, NAME_WORDS, NOT_PARKED, Scratch, fold_swapped, lowercase_word, mix_word,
     proto::{
         CLASS_IN, DNS_FLAG_CD, DNS_FLAG_QR, DNS_FLAG_RD, DNS_FLAG_TC, DNS_OPCODE_MASK, DnsHdr, EDNS_CLIENT_SUBNET, EDNS_NSID,
         EDNS_FLAG_DO, EDNS_OPTION_HEADER_LEN, EDNS_VERSION, ETH_P_8021Q, ETH_P_IPV4, ETH_P_IPV6, IPPROTO_FRAGMENT,
@@ -22,7 +22,7 @@ const MAX_OPTIONS: usize = 8;
 /// Longest OPT RDATA inspected.
 pub const MAX_OPT_RDATA: usize = 512;
 
-/// Where the layers of an accepted frame are.
+/// Where the layers of an accepted frame are, and who sent it.
 pub struct Frame {
     pub l3: usize,
     pub ipv6: bool,
@@ -30,6 +30,27 @@ pub struct Frame {
     /// Offset of the DNS message and its length (from the UDP length, not the frame).
     pub dns: usize,
     pub dns_len: usize,
+    /// The client's address as in the packet: an IPv4 one in the first four bytes.
+    pub src: Source,
+}
+
+/// A source address, aligned so that it is copied as whole words: the verifier refuses a
+/// misaligned wide access to the stack.
+#[derive(Clone, Copy)]
+#[repr(C, align(8))]
+pub struct Source(pub [u8; 16]);
+
+impl Frame {
+    #[inline(always)]
+    pub fn src_v4(&self) -> [u8; 4] {
+        let [a, b, c, d, ..] = self.src.0;
+        [a, b, c, d]
+    }
+
+    #[inline(always)]
+    pub fn src_v6(&self) -> [u8; 16] {
+        self.src.0
+    }
 }
 
 /// What the response needs from the query.
@@ -43,6 +64,7 @@ pub struct Question {
     /// Checksum contribution of the name bytes (the name starts at an even offset).
     pub name_sum: u64,
     pub qtype: u16,
+    pub qclass: u16,
     /// Present when the query had an OPT record: its DO bit.
     pub edns_do: Option<bool>,
     /// The COOKIE option's data, when the OPT record has one (see `cookies`).
@@ -75,7 +97,7 @@ pub fn frame(ctx: &XdpContext, dns_port: u16) -> Result<Frame, Counter> {
         ether_type = u16::from_be(vlan.ether_type);
     }
     let l3 = cursor.pos;
-    let (ip_payload_len, ipv6) = match ether_type {
+    let ((ip_payload_len, src), ipv6) = match ether_type {
         ETH_P_IPV4 => (ipv4(&mut cursor)?, false),
         ETH_P_IPV6 => (ipv6(&mut cursor)?, true),
         _ => return Err(Counter::PassNotUdp),
@@ -89,12 +111,13 @@ pub fn frame(ctx: &XdpContext, dns_port: u16) -> Result<Frame, Counter> {
     if udp_len != ip_payload_len || udp_len < UdpHdr::LEN + DnsHdr::LEN {
         return Err(Counter::PassMalformed);
     }
-    Ok(Frame { l3, ipv6, l4, dns: cursor.pos, dns_len: udp_len - UdpHdr::LEN })
+    Ok(Frame { l3, ipv6, l4, dns: cursor.pos, dns_len: udp_len - UdpHdr::LEN, src })
 }
 
-/// Checks an IPv4 header that carries unicast, unfragmented UDP and returns the payload length.
+/// Checks an IPv4 header that carries unicast, unfragmented UDP and returns the payload length
+/// and the source address.
 #[inline(always)]
-fn ipv4(cursor: &mut Cursor) -> Result<usize, Counter> {
+fn ipv4(cursor: &mut Cursor) -> Result<(usize, Source), Counter> {
     let l3 = cursor.pos;
     let frame_len = cursor.frame_len();
     let ip: Ipv4Hdr = cursor.parse().ok_or(Counter::PassMalformed)?;
@@ -117,12 +140,14 @@ fn ipv4(cursor: &mut Cursor) -> Result<usize, Counter> {
     if total < Ipv4Hdr::LEN || l3 + total > frame_len {
         return Err(Counter::PassMalformed);
     }
-    Ok(total - Ipv4Hdr::LEN)
+    let [a, b, c, d] = ip.src_addr;
+    Ok((total - Ipv4Hdr::LEN, Source([a, b, c, d, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0])))
 }
 
-/// Checks an IPv6 header that carries unicast UDP directly and returns the payload length.
+/// Checks an IPv6 header that carries unicast UDP directly and returns the payload length and
+/// the source address.
 #[inline(always)]
-fn ipv6(cursor: &mut Cursor) -> Result<usize, Counter> {
+fn ipv6(cursor: &mut Cursor) -> Result<(usize, Source), Counter> {
     let l3 = cursor.pos;
     let frame_len = cursor.frame_len();
     let ip: Ipv6Hdr = cursor.parse().ok_or(Counter::PassMalformed)?;
@@ -142,14 +167,17 @@ fn ipv6(cursor: &mut Cursor) -> Result<usize, Counter> {
     if l3 + Ipv6Hdr::LEN + payload > frame_len {
         return Err(Counter::PassMalformed);
     }
-    Ok(payload)
+    Ok((payload, Source(ip.src_addr)))
 }
 
 /// Reads the header and question, fills `key` with the lowercased name and type, and checks
-/// that nothing but an optional OPT record follows.
+/// that nothing but an optional OPT record follows. A well-formed query the fast path leaves to
+/// userspace (another type or class, Client Subnet, NSID) is parsed to the end all the same, for
+/// its cookie, with the reason parked in `scratch` (`maps::park`) to be acted on once charged.
 #[inline(always)]
 pub fn question(ctx: &XdpContext, f: &Frame, scratch: &mut Scratch) -> Result<Question, Counter> {
     let message = Cursor::new(ctx, f.dns);
+    maps::park(scratch, NOT_PARKED);
     let h: DnsHdr = message.peek(0).ok_or(Counter::PassMalformed)?;
     let flags = u16::from_be_bytes(h.flags);
     if flags & DNS_FLAG_QR != 0 {
@@ -182,12 +210,12 @@ pub fn question(ctx: &XdpContext, f: &Frame, scratch: &mut Scratch) -> Result<Qu
     let qtype = message.peek_u16(after_name).ok_or(Counter::PassMalformed)?;
     let qclass = message.peek_u16(after_name + size_of::<u16>()).ok_or(Counter::PassMalformed)?;
     if qclass != CLASS_IN || (qtype != QTYPE_A && qtype != QTYPE_AAAA) {
-        return Err(Counter::PassUnsupported);
+        maps::park(scratch, Counter::PassUnsupported as u32);
     }
     scratch.key.qtype = qtype;
     let question_end = after_name + QUESTION_TYPE_CLASS_LEN;
     let (edns_do, cookie) = if arcount == 1 {
-        let (dnssec_ok, cookie) = opt_record(&message, f.dns_len, question_end)?;
+        let (dnssec_ok, cookie) = opt_record(&message, f.dns_len, question_end, scratch)?;
         (Some(dnssec_ok), cookie)
     } else if question_end != f.dns_len {
         return Err(Counter::PassMalformed);
@@ -197,7 +225,7 @@ pub fn question(ctx: &XdpContext, f: &Frame, scratch: &mut Scratch) -> Result<Qu
     let copied_flags = flags & (DNS_FLAG_RD | DNS_FLAG_CD);
     // One question and no answer or authority records (checked above).
     let header_sum = id as u64 + flags as u64 + 1 + arcount as u64;
-    Ok(Question { id, header_sum, copied_flags, name_len, name_sum, qtype, edns_do, cookie })
+    Ok(Question { id, header_sum, copied_flags, name_len, name_sum, qtype, qclass, edns_do, cookie })
 }
 
 /// Label bytes the walk reads at most: a name of `MAX_NAME_LEN` bytes has up to 47 labels (each
@@ -290,9 +318,15 @@ fn last_word(name: &Cursor, ahead: usize, left: usize) -> Result<u64, Counter> {
 }
 
 /// Checks the OPT record at `offset` in the message, which must end the message, and returns
-/// its DO bit and where its COOKIE option is.
+/// its DO bit and where its COOKIE option is; an option only userspace handles (Client Subnet,
+/// NSID) is parked in `scratch`.
 #[inline(always)]
-fn opt_record(message: &Cursor, dns_len: usize, offset: usize) -> Result<(bool, Option<CookieOption>), Counter> {
+fn opt_record(
+    message: &Cursor,
+    dns_len: usize,
+    offset: usize,
+    scratch: &mut Scratch,
+) -> Result<(bool, Option<CookieOption>), Counter> {
     let opt: OptHdr = message.peek(offset).ok_or(Counter::PassMalformed)?;
     if opt.owner != 0 || u16::from_be_bytes(opt.rtype) != TYPE_OPT {
         // Another kind of additional record (TSIG, ...).
@@ -319,10 +353,9 @@ fn opt_record(message: &Cursor, dns_len: usize, offset: usize) -> Result<(bool, 
         let code = message.peek_u16(rdata + pos).ok_or(Counter::PassMalformed)?;
         let len = message.peek_u16(rdata + pos + size_of::<u16>()).ok_or(Counter::PassMalformed)? as usize;
         if code == EDNS_CLIENT_SUBNET {
-            return Err(Counter::PassClientSubnet);
-        }
-        if code == EDNS_NSID {
-            return Err(Counter::PassNsid);
+            maps::park(scratch, Counter::PassClientSubnet as u32);
+        } else if code == EDNS_NSID {
+            maps::park(scratch, Counter::PassNsid as u32);
         }
         if code == EDNS_COOKIE {
             if cookie.is_some() {

@@ -6,9 +6,9 @@ use aya_ebpf::programs::XdpContext;
 use network_types::{eth::EthHdr, ip::Ipv4Hdr, ip::Ipv6Hdr, udp::UdpHdr, vlan::VlanHdr};
 use switchyard_common::{
     CLIENT_COOKIE_LEN, COOKIE_REPLY_LEN, Counter, DEFAULT_VIEW, EDNS_COOKIE, FLAG_ENABLED, FLAG_HAS_VIEWS, MAX_ADDRS,
-    MAX_NAME_LEN, MapEntry, NAME_WORDS, RrlVerdict, STORED_ORDER, Scratch, XdpConfig, client_bucket_v4, client_bucket_v6,
+    MAX_NAME_LEN, MapEntry, NAME_WORDS, NOT_PARKED, RrlVerdict, STORED_ORDER, Scratch, XdpConfig, client_bucket_v4, client_bucket_v6,
     proto::{
-        CLASS_IN, DNS_FLAG_AA, DNS_FLAG_QR, DNS_FLAG_TC, DnsHdr, EDNS_FLAG_DO, EDNS_OPTION_HEADER_LEN, EDNS_VERSION,
+        DNS_FLAG_AA, DNS_FLAG_QR, DNS_FLAG_TC, DnsHdr, EDNS_FLAG_DO, EDNS_OPTION_HEADER_LEN, EDNS_VERSION,
         IPPROTO_UDP, OptHdr, QTYPE_A, QTYPE_AAAA, QUESTION_TYPE_CLASS_LEN, TYPE_OPT,
     },
     record_len, record_prefix,
@@ -27,40 +27,70 @@ use crate::{
 /// TTL / hop limit of responses.
 const RESPONSE_HOP_LIMIT: u8 = 64;
 
+/// Why a frame goes up to the stack: the slot of the counter it is counted in.
+pub struct Pass(pub u32);
+
+impl From<Counter> for Pass {
+    #[inline(always)]
+    fn from(counter: Counter) -> Pass {
+        Pass(counter as u32)
+    }
+}
+
 /// Answers the query in the frame, or says why it must go to userspace.
 #[inline(always)]
-pub fn respond(ctx: &XdpContext) -> Result<Counter, Counter> {
+pub fn respond(ctx: &XdpContext) -> Result<Counter, Pass> {
     let config: XdpConfig = match maps::config() {
         Some(c) if c.flags & FLAG_ENABLED != 0 => *c,
-        _ => return Err(Counter::PassDisabled),
+        _ => return Err(Counter::PassDisabled.into()),
     };
     let frame = query::frame(ctx, config.dns_port)?;
     addressed::to_this_host(ctx, &frame)?;
-    let scratch = maps::scratch().ok_or(Counter::PassDisabled)?;
-    let q = query::question(ctx, &frame, scratch)?;
-    scratch.key.view =
-        if config.flags & FLAG_HAS_VIEWS != 0 { client_view(&Packet::new(ctx), &frame) } else { DEFAULT_VIEW };
-    let entry = lookup(scratch)?;
-    // Checked only for a query it would answer: the stamp changes nothing for the rest.
+    // A stale daemon's settings are not trusted, its limits included: the daemon that still
+    // serves the sockets charges what it answers itself.
     if !liveness::daemon_alive(&config) {
-        return Err(Counter::PassStale);
+        return Err(Counter::PassStale.into());
     }
-    let count = entry.count as usize;
-    if count == 0 || count > MAX_ADDRS {
-        return Err(Counter::PassMiss);
-    }
-    if entry.signed != 0 && q.edns_do == Some(true) {
-        return Err(Counter::PassDnssec);
-    }
-    addressed::checksums_ok(ctx, &frame, &q)?;
-    let checked = cookies::checked(ctx, &frame, &q)?;
-    // Charged only for what this program answers (see `rrl`). A valid server cookie of ours
-    // proves the client is real (it got our reply before): never limited.
-    let exempt = checked.as_ref().is_some_and(|c| c.valid());
-    match rrl::verdict(&Packet::new(ctx), &frame, exempt) {
+    let scratch = maps::scratch().ok_or(Counter::PassDisabled)?;
+    // A frame with a bad checksum is not charged: the stack drops it, nobody answers it.
+    let parsed = query::question(ctx, &frame, scratch).and_then(|q| {
+        addressed::checksums_ok(ctx, &frame, &q)?;
+        Ok((cookies::checked(ctx, &frame, &q)?, q))
+    });
+    // Every query is charged before any work on its answer, whichever path is to answer it.
+    // A valid server cookie of ours proves the client is real (it got our reply before).
+    let exempt = match &parsed {
+        Ok((checked, _)) => checked.as_ref().is_some_and(|c| c.valid()),
+        Err(reason @ (Counter::PassResponse | Counter::PassBadUdpChecksum | Counter::PassBadIpv4Checksum)) => {
+            return Err((*reason).into());
+        }
+        Err(reason) => {
+            maps::park(scratch, *reason as u32);
+            false
+        }
+    };
+    let verdict = rrl::verdict(&frame, exempt);
+    let Ok((checked, q)) = parsed else {
+        // Without a question there is no truncated reply to send.
+        return if verdict == RrlVerdict::Answer { Err(Pass(maps::parked(scratch))) } else { Ok(Counter::RrlDropped) };
+    };
+    match verdict {
         RrlVerdict::Answer => {}
         RrlVerdict::Drop => return Ok(Counter::RrlDropped),
         RrlVerdict::Slip => return Ok(truncated(ctx, &frame, &q, &config)),
+    }
+    let parked = maps::parked(scratch);
+    if parked != NOT_PARKED {
+        return Err(Pass(parked));
+    }
+    scratch.key.view = if config.flags & FLAG_HAS_VIEWS != 0 { client_view(&frame) } else { DEFAULT_VIEW };
+    let entry = lookup(scratch)?;
+    let count = entry.count as usize;
+    if count == 0 || count > MAX_ADDRS {
+        return Err(Counter::PassMiss.into());
+    }
+    if entry.signed != 0 && q.edns_do == Some(true) {
+        return Err(Counter::PassDnssec.into());
     }
     let cookie = checked.map(|c| c.reply());
 
@@ -75,15 +105,15 @@ pub fn respond(ctx: &XdpContext) -> Result<Counter, Counter> {
     let old_len = Packet::new(ctx).frame_len() as i32;
     let delta = (frame.dns + dns_len) as i32 - old_len;
     if delta != 0 && !packet::adjust_tail(ctx, delta) && !grow_at_head(ctx, frame.dns + answers_at, delta) {
-        return Err(Counter::PassTooBig);
+        return Err(Counter::PassTooBig.into());
     }
     // Every earlier `Packet` is stale now; the writer makes its own and checks every access.
-    let order = answer_order(&Packet::new(ctx), &frame, entry);
+    let order = answer_order(&frame, entry);
     let written = write_response(&Packet::new(ctx), &frame, &q, (entry, order), cookie.as_ref(), &config, dns_len);
     if written.is_none() {
         // Unreachable after a successful resize; logged because it would mean a parser bug.
         aya_log_ebpf::warn!(ctx, "response did not fit after resizing by {} bytes", delta);
-        return Err(Counter::PassTooBig);
+        return Err(Counter::PassTooBig.into());
     }
     if let Some(cookie) = cookie {
         maps::count(if cookie.valid_server_cookie { Counter::CookieValid } else { Counter::CookieIssued });
@@ -141,12 +171,8 @@ fn move_to_front(pkt: &Packet, from: usize, len: usize) -> Option<()> {
 
 /// The client's view from the locality tries; the default view when no prefix matches.
 #[inline(always)]
-fn client_view(pkt: &Packet, f: &Frame) -> u32 {
-    let view = if f.ipv6 {
-        pkt.read(f.l3 + offset_of!(Ipv6Hdr, src_addr)).and_then(maps::view_v6)
-    } else {
-        pkt.read(f.l3 + offset_of!(Ipv4Hdr, src_addr)).and_then(maps::view_v4)
-    };
+fn client_view(f: &Frame) -> u32 {
+    let view = if f.ipv6 { maps::view_v6(f.src_v6()) } else { maps::view_v4(f.src_v4()) };
     view.unwrap_or(DEFAULT_VIEW)
 }
 
@@ -156,19 +182,12 @@ const _: () = assert!(MAX_ADDRS.is_power_of_two());
 /// The order of the answer's addresses for this client: with a weighted first answer, the order
 /// of the group the client's subnet hashes to (see `FirstChoice`), else the stored order.
 #[inline(always)]
-fn answer_order(pkt: &Packet, f: &Frame, entry: &MapEntry) -> [u8; MAX_ADDRS] {
+fn answer_order(f: &Frame, entry: &MapEntry) -> [u8; MAX_ADDRS] {
     if entry.weighted_groups == 0 {
         return STORED_ORDER;
     }
-    let bucket = if f.ipv6 {
-        pkt.read(f.l3 + offset_of!(Ipv6Hdr, src_addr)).map(client_bucket_v6)
-    } else {
-        pkt.read(f.l3 + offset_of!(Ipv4Hdr, src_addr)).map(client_bucket_v4)
-    };
-    match bucket {
-        Some(bucket) => entry.first.order_for(bucket, entry.count as usize),
-        None => STORED_ORDER,
-    }
+    let bucket = if f.ipv6 { client_bucket_v6(f.src_v6()) } else { client_bucket_v4(f.src_v4()) };
+    entry.first.order_for(bucket, entry.count as usize)
 }
 
 /// The view's own answer set, else the default view's. The entry must hold the question's name:
@@ -216,30 +235,13 @@ fn write_response(
     dns_len: usize,
 ) -> Option<()> {
     let count = entry.count as usize;
-    let mut sum = turn_around(pkt, f, dns_len)?;
-    sum += write_dns_header(pkt, f, q, dns_header(q, count, 0))?;
-
+    let sum = write_front(pkt, f, q, dns_header(q, count, 0), dns_len)?;
     // Type and class stay as the query had them; answers and OPT follow.
     let answers_at = f.dns + q.end();
-    let mut tail_sum = q.qtype as u64 + CLASS_IN as u64 + entry.answer_sum as u64;
     write_answers(pkt, answers_at, q.qtype, entry, order)?;
     let opt_at = answers_at + count * record_len(q.qtype);
-    match (q.edns_do, cookie) {
-        (None, _) => {}
-        (Some(dnssec_ok), None) => {
-            let opt = opt_record(config.edns_udp_payload, dnssec_ok, 0);
-            pkt.write(opt_at, opt)?;
-            tail_sum += sum_bytes(&opt);
-        }
-        (Some(dnssec_ok), Some(cookie)) => {
-            let opt = opt_record(config.edns_udp_payload, dnssec_ok, COOKIE_OPTION_LEN as u16);
-            pkt.write(opt_at, opt)?;
-            tail_sum += sum_bytes(&opt) + write_cookie_option(pkt, opt_at + OptHdr::LEN, cookie)?;
-        }
-    }
-    sum += at_parity(tail_sum, q.name_len % 2 == 1);
-
-    pkt.write_u16(f.l4 + offset_of!(UdpHdr, check), finish_udp(sum))
+    let tail_sum = entry.answer_sum as u64 + write_opt(pkt, opt_at, q, cookie, config)?;
+    write_udp_checksum(pkt, f, q, sum, tail_sum)
 }
 
 /// Answers a rate-limited query with an empty truncated reply (TC=1: the question, and our OPT
@@ -261,15 +263,40 @@ fn truncated(ctx: &XdpContext, f: &Frame, q: &Question, config: &XdpConfig) -> C
 
 #[inline(always)]
 fn write_truncated(pkt: &Packet, f: &Frame, q: &Question, config: &XdpConfig, dns_len: usize) -> Option<()> {
-    let mut sum = turn_around(pkt, f, dns_len)?;
-    sum += write_dns_header(pkt, f, q, dns_header(q, 0, DNS_FLAG_TC))?;
-    let mut tail_sum = q.qtype as u64 + CLASS_IN as u64;
-    if let Some(dnssec_ok) = q.edns_do {
+    let sum = write_front(pkt, f, q, dns_header(q, 0, DNS_FLAG_TC), dns_len)?;
+    let tail_sum = write_opt(pkt, f.dns + q.end(), q, None, config)?;
+    write_udp_checksum(pkt, f, q, sum, tail_sum)
+}
+
+/// Turns the frame around and writes the DNS header; returns the checksum's sum so far (the
+/// question name's included).
+#[inline(always)]
+fn write_front(pkt: &Packet, f: &Frame, q: &Question, header: [u16; 6], dns_len: usize) -> Option<u64> {
+    let sum = turn_around(pkt, f, dns_len)?;
+    Some(sum + write_dns_header(pkt, f, q, header)?)
+}
+
+/// Writes our OPT record at `at` when the query had one (with our cookie when there is one);
+/// returns its sum as if it began at an even offset.
+#[inline(always)]
+fn write_opt(pkt: &Packet, at: usize, q: &Question, cookie: Option<&ReplyCookie>, config: &XdpConfig) -> Option<u64> {
+    let Some(dnssec_ok) = q.edns_do else { return Some(0) };
+    let Some(cookie) = cookie else {
         let opt = opt_record(config.edns_udp_payload, dnssec_ok, 0);
-        pkt.write(f.dns + q.end(), opt)?;
-        tail_sum += sum_bytes(&opt);
-    }
-    sum += at_parity(tail_sum, q.name_len % 2 == 1);
+        pkt.write(at, opt)?;
+        return Some(sum_bytes(&opt));
+    };
+    let opt = opt_record(config.edns_udp_payload, dnssec_ok, COOKIE_OPTION_LEN as u16);
+    pkt.write(at, opt)?;
+    Some(sum_bytes(&opt) + write_cookie_option(pkt, at + OptHdr::LEN, cookie)?)
+}
+
+/// Writes the UDP checksum from the sum up to the question name and `tail_sum`, the sum of
+/// what follows the question's type and class (as if it began at an even offset).
+#[inline(always)]
+fn write_udp_checksum(pkt: &Packet, f: &Frame, q: &Question, sum: u64, tail_sum: u64) -> Option<()> {
+    let tail = q.qtype as u64 + q.qclass as u64 + tail_sum;
+    let sum = sum + at_parity(tail, q.name_len % 2 == 1);
     pkt.write_u16(f.l4 + offset_of!(UdpHdr, check), finish_udp(sum))
 }
 

@@ -1,8 +1,10 @@
 //! `cargo xtask bench rrl`: response rate limiting under a flood. kxdpgun floods Switchyard from
 //! one client /24 while dnsperf queries from another /24 of the same client namespace, for a
-//! bounded time, with XDP on (generic mode on the veth) and with XDP off. Reports the other
-//! prefix's answered fraction and the flooding prefix's answered rate against the configured
-//! rate; writes rrl.json under SWITCHYARD_BENCH_DIR and a table on stdout.
+//! bounded time, with XDP on (generic mode on the veth) and with XDP off, once with names that
+//! have answers and once with names that do not exist (NXDOMAIN, which only the daemon answers).
+//! Reports the other prefix's answered fraction, the flooding prefix's answered rate against the
+//! configured rate and how many queries reached the daemon; writes rrl.json under
+//! SWITCHYARD_BENCH_DIR and a table on stdout.
 //!
 //! Environment: SWITCHYARD_RRL_SECONDS (default 10), SWITCHYARD_RRL_FLOOD_QPS (offered by
 //! kxdpgun, default 200,000), SWITCHYARD_RRL_RATE (responses per second per prefix, 100),
@@ -35,6 +37,8 @@ struct Settings {
 /// One mode's outcome.
 struct Outcome {
     mode: &'static str,
+    /// What the flood asks: "answers" or "nxdomain".
+    names: &'static str,
     flood: xdpgun::GunSummary,
     other: loadgen::Summary,
     /// The daemon's rate limiting counters after the run (XDP and userspace).
@@ -68,16 +72,27 @@ fn run() -> Result<(), String> {
     let work = tempfile::tempdir().map_err(|e| e.to_string())?;
     let queries = work.path().join("queries.txt");
     std::fs::write(&queries, zone::query_file()).map_err(|e| e.to_string())?;
+    let missing = work.path().join("nxdomain.txt");
+    let names: String = (0..20_000).map(|i| format!("nx{i:05}.{}\n", zone::ZONE)).collect();
+    std::fs::write(&missing, names.replace('\n', " A\n")).map_err(|e| e.to_string())?;
     let mut outcomes = Vec::new();
-    for mode in ["skb", "off"] {
-        eprintln!("bench rrl: XDP {mode}, {} s", settings.seconds);
-        outcomes.push(measure(mode, &settings, &queries)?);
+    for (names, flood_queries) in [("answers", &queries), ("nxdomain", &missing)] {
+        for mode in ["skb", "off"] {
+            eprintln!("bench rrl: XDP {mode}, {names}, {} s", settings.seconds);
+            outcomes.push(measure(mode, names, &settings, (flood_queries, &queries))?);
+        }
     }
     report(&settings, &outcomes)
 }
 
 /// A fresh pair and daemon per mode; the other client's /24 is routed over the pair's link.
-fn measure(mode: &'static str, s: &Settings, queries: &Path) -> Result<Outcome, String> {
+/// `queries`: the flood's query file and the other client's.
+fn measure(
+    mode: &'static str,
+    names: &'static str,
+    s: &Settings,
+    (flood_queries, queries): (&Path, &Path),
+) -> Result<Outcome, String> {
     let pair = Pair::new(SUBNET);
     cores::prepare(&pair)?;
     let other = Ipv4Addr::new(198, 18, SUBNET + 100, 2);
@@ -90,7 +105,7 @@ fn measure(mode: &'static str, s: &Settings, queries: &Path) -> Result<Outcome, 
     pair.detach_client_program();
     let result = std::thread::scope(|scope| {
         let asking = scope.spawn(|| other_client(&pair, other, s, queries));
-        let flood = flood(&pair, s, queries);
+        let flood = flood(&pair, s, flood_queries);
         let other = asking.join().map_err(|_| "dnsperf thread panicked".to_string())?;
         Ok::<_, String>((flood?, other?))
     });
@@ -98,14 +113,14 @@ fn measure(mode: &'static str, s: &Settings, queries: &Path) -> Result<Outcome, 
     let (flood, other) = result?;
     let stats = daemon.stats();
     let pick = |path: &str| -> Value {
-        ["rrl_dropped", "rrl_slipped", "rrl_exempt", "answered_v4", "answered"]
+        ["rrl_dropped", "rrl_slipped", "rrl_exempt", "answered_v4", "answered", "nxdomain", "udp", "pass_miss"]
             .iter()
             .filter_map(|name| Some((name.to_string(), stats[path].get(*name)?.clone())))
             .collect::<serde_json::Map<_, _>>()
             .into()
     };
     let counters = json!({ "xdp": pick("xdp"), "userspace": pick("userspace") });
-    Ok(Outcome { mode, flood, other, counters })
+    Ok(Outcome { mode, names, flood, other, counters })
 }
 
 /// kxdpgun from the pair's own client address, at the offered rate, for the bench's time.
@@ -154,6 +169,7 @@ fn report(s: &Settings, outcomes: &[Outcome]) -> Result<(), String> {
             let other_fraction = o.other.completed as f64 / o.other.sent.max(1) as f64;
             json!({
                 "mode": o.mode,
+                "names": o.names,
                 "flood": { "sent": o.flood.sent, "replies": o.flood.replies, "answered_per_second": answered_rate,
                            "offered_per_second": o.flood.sent as f64 / s.seconds as f64 },
                 "other_prefix": { "sent": o.other.sent, "answered": o.other.completed, "answered_fraction": other_fraction,
@@ -172,11 +188,14 @@ fn report(s: &Settings, outcomes: &[Outcome]) -> Result<(), String> {
     let dir = std::env::var("SWITCHYARD_BENCH_DIR").unwrap_or_else(|_| "target/bench".into());
     let path = Path::new(&dir).join("rrl.json");
     std::fs::write(&path, serde_json::to_string_pretty(&document).unwrap()).map_err(|e| e.to_string())?;
-    println!("| XDP | flood offered (qps) | flood answered (per s) | configured rate | other prefix answered |");
-    println!("|---|---|---|---|---|");
+    println!(
+        "| flood of | XDP | flood offered (qps) | flood answered (per s) | configured rate | other prefix answered | queries the daemon saw |"
+    );
+    println!("|---|---|---|---|---|---|---|");
     for (o, row) in outcomes.iter().zip(&rows) {
         println!(
-            "| {} | {:.0} | {:.1} | {} (+{} burst) | {} of {} ({:.2} %) |",
+            "| {} | {} | {:.0} | {:.1} | {} (+{} burst) | {} of {} ({:.2} %) | {} |",
+            o.names,
             if o.mode == "off" { "off" } else { "on (skb)" },
             row["flood"]["offered_per_second"].as_f64().unwrap_or(0.0),
             row["flood"]["answered_per_second"].as_f64().unwrap_or(0.0),
@@ -184,7 +203,8 @@ fn report(s: &Settings, outcomes: &[Outcome]) -> Result<(), String> {
             s.rate,
             o.other.completed,
             o.other.sent,
-            row["other_prefix"]["answered_fraction"].as_f64().unwrap_or(0.0) * 100.0
+            row["other_prefix"]["answered_fraction"].as_f64().unwrap_or(0.0) * 100.0,
+            o.counters["userspace"]["udp"]
         );
     }
     eprintln!("bench rrl: wrote {}", path.display());

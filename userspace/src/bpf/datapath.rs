@@ -12,7 +12,7 @@ use std::{
 
 use aya::{
     Ebpf, EbpfLoader,
-    maps::{Array, HashMap, LpmTrie, MapData, lpm_trie::Key as PrefixKey},
+    maps::{Array, HashMap, LpmTrie, MapData},
     programs::Xdp,
 };
 use aya_obj::programs::XdpAttachType;
@@ -20,9 +20,11 @@ use switchyard_common::{CookieConfig, MapEntry, MapKey, XdpConfig, map_names, pr
 use tracing::info;
 
 use super::{
+    ingress::XdpIngress,
     links::{Attached, Links},
     local_maps::{LocalMaps, LocalMapsError},
     pins::{self, Fit},
+    prefix_trie,
     rrl_maps::{RrlMapError, RrlMaps},
     stamp,
 };
@@ -78,6 +80,8 @@ pub struct Datapath {
     /// The MAC and local-address maps, until `follow_local_addresses` hands them to the follower.
     local_maps: Option<LocalMaps>,
     local_addresses: Option<Follower>,
+    /// Where the program stands in front of the sockets (told by the MAC writer and the stamp).
+    ingress: std::sync::Arc<XdpIngress>,
     _logger: Option<tokio::task::JoinHandle<()>>,
 }
 
@@ -123,7 +127,9 @@ impl Datapath {
             program.load().map_err(|e| DatapathError::Program(program_names::RESPONDER, e))?;
         }
         let logger = if pin_dir.is_some() { forward_kernel_logs(&mut ebpf) } else { None };
-        let local_maps = Some(LocalMaps::take(&mut ebpf)?);
+        let local_maps = LocalMaps::take(&mut ebpf)?;
+        let ingress = local_maps.ingress();
+        let local_maps = Some(local_maps);
         if !adopted.is_empty() {
             info!(maps = ?adopted, "maps of an earlier daemon adopted");
         }
@@ -139,6 +145,7 @@ impl Datapath {
             stamp_period_ms: Default::default(),
             local_maps,
             local_addresses: None,
+            ingress,
             _logger: logger,
         })
     }
@@ -262,9 +269,9 @@ impl Datapath {
         let map = self.ebpf.take_map(map_names::STAMP).expect("the object has the stamp map");
         let mut array: Array<MapData, u64> =
             Array::try_from(map).map_err(|e| DatapathError::Map(map_names::STAMP, e))?;
-        stamp::write(&mut array).map_err(|e| DatapathError::Map(map_names::STAMP, e))?;
         self.set_stale_after(stale_after);
-        self.stamp = Some(stamp::start(array, self.stamp_period_ms.clone()));
+        stamp::write(&mut array, &self.ingress).map_err(|e| DatapathError::Map(map_names::STAMP, e))?;
+        self.stamp = Some(stamp::start(array, self.stamp_period_ms.clone(), self.ingress.clone()));
         Ok(())
     }
 
@@ -272,6 +279,12 @@ impl Datapath {
     pub fn set_stale_after(&mut self, stale_after: Duration) {
         let period = stamp::period(stale_after).as_millis() as u64;
         self.stamp_period_ms.store(period, std::sync::atomic::Ordering::Relaxed);
+        self.ingress.set_stale_after(stale_after);
+    }
+
+    /// The interfaces where the program charges queries before the UDP server sees them.
+    pub fn ingress(&self) -> std::sync::Arc<XdpIngress> {
+        self.ingress.clone()
     }
 
     pub fn answers(&mut self) -> Result<HashMap<&mut MapData, MapKey, MapEntry>, DatapathError> {
@@ -358,19 +371,8 @@ impl Datapath {
     ) -> Result<(), DatapathError> {
         let map = self.ebpf.map_mut(name).expect("loaded");
         let mut trie: LpmTrie<_, [u8; N], u32> = LpmTrie::try_from(map).map_err(|e| DatapathError::Map(name, e))?;
-        let present: std::collections::BTreeMap<(u32, [u8; N]), u32> =
-            trie.iter().filter_map(Result::ok).map(|(key, id)| ((key.prefix_len(), key.data()), id)).collect();
-        let wanted: std::collections::BTreeMap<(u32, [u8; N]), u32> =
-            wanted.into_iter().map(|(len, addr, id)| ((u32::from(len), addr), id)).collect();
-        for (&(len, addr), id) in &wanted {
-            if present.get(&(len, addr)) != Some(id) {
-                trie.insert(&PrefixKey::new(len, addr), id, 0).map_err(|e| DatapathError::Map(name, e))?;
-            }
-        }
-        for &(len, addr) in present.keys().filter(|key| !wanted.contains_key(key)) {
-            trie.remove(&PrefixKey::new(len, addr)).map_err(|e| DatapathError::Map(name, e))?;
-        }
-        Ok(())
+        let wanted = wanted.into_iter().map(|(len, addr, id)| ((u32::from(len), addr), id)).collect();
+        prefix_trie::write(&mut trie, &wanted).map_err(|e| DatapathError::Map(name, e))
     }
 }
 

@@ -5,6 +5,7 @@
 use std::{
     collections::BTreeMap,
     net::{Ipv4Addr, Ipv6Addr},
+    sync::Arc,
 };
 
 use aya::{
@@ -12,6 +13,8 @@ use aya::{
     maps::{Array, HashMap, MapData, MapError},
 };
 use switchyard_common::{InterfaceMac, MAX_XDP_INTERFACES, OwnMacs, map_names};
+
+use super::ingress::XdpIngress;
 
 /// What the local-address maps should hold: each address with its `local_addr` kind.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -32,6 +35,8 @@ pub enum LocalMapsError {
 
 pub struct LocalMaps {
     macs: Array<MapData, OwnMacs>,
+    /// Told the interfaces whenever the MACs are written.
+    ingress: Arc<XdpIngress>,
     v4: HashMap<MapData, [u8; 4], u32>,
     v6: HashMap<MapData, [u8; 16], u32>,
 }
@@ -43,6 +48,7 @@ impl LocalMaps {
         let (macs, v4, v6) = (take(map_names::OWN_MACS)?, take(map_names::LOCAL_V4)?, take(map_names::LOCAL_V6)?);
         Ok(LocalMaps {
             macs: Array::try_from(macs).map_err(|e| LocalMapsError::Map(map_names::OWN_MACS, e))?,
+            ingress: Arc::default(),
             v4: HashMap::try_from(v4).map_err(|e| LocalMapsError::Map(map_names::LOCAL_V4, e))?,
             v6: HashMap::try_from(v6).map_err(|e| LocalMapsError::Map(map_names::LOCAL_V6, e))?,
         })
@@ -57,7 +63,14 @@ impl LocalMaps {
         for (slot, (ifindex, mac)) in own.interfaces.iter_mut().zip(interfaces) {
             *slot = InterfaceMac { ifindex: *ifindex, mac: *mac, _pad: [0; 2] };
         }
-        self.macs.set(0, own, 0).map_err(|e| LocalMapsError::Map(map_names::OWN_MACS, e))
+        self.macs.set(0, own, 0).map_err(|e| LocalMapsError::Map(map_names::OWN_MACS, e))?;
+        self.ingress.set_interfaces(interfaces.iter().map(|(ifindex, _)| *ifindex).collect());
+        Ok(())
+    }
+
+    /// The interfaces in front of which the program stands, as written here.
+    pub fn ingress(&self) -> Arc<XdpIngress> {
+        self.ingress.clone()
     }
 
     /// Makes the address maps hold exactly `table`: new and changed entries first, then the

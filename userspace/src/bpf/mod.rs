@@ -3,10 +3,12 @@
 pub mod answer_map;
 pub mod counters;
 pub mod datapath;
+pub mod ingress;
 pub mod link_detach;
 pub mod links;
 pub mod local_maps;
 pub mod pins;
+pub mod prefix_trie;
 pub mod rrl_maps;
 pub mod stamp;
 pub mod test_run;

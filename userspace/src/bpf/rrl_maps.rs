@@ -3,9 +3,11 @@
 
 use std::path::Path;
 
-use aya::maps::{Array, HashMap, LpmTrie, Map, MapData, MapError, lpm_trie::Key as PrefixKey};
+use aya::maps::{Array, HashMap, LpmTrie, Map, MapData, MapError};
 use ipnet::IpNet;
 use switchyard_common::{RrlBucket, RrlConfig, RrlKey, map_names};
+
+use super::prefix_trie;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RrlMapError {
@@ -49,7 +51,6 @@ pub fn write_pinned(pin_dir: &Path, limits: RrlConfig, exempt: &[IpNet]) -> Resu
     RrlMaps { config: &mut config, exempt_v4: &mut exempt_v4, exempt_v6: &mut exempt_v6 }.write(limits, exempt)
 }
 
-/// Opens a map pinned in `pin_dir`.
 /// The program's bucket map, pinned in `pin_dir`, for the daemon to charge the same buckets.
 pub fn open_buckets(pin_dir: &Path) -> Result<HashMap<MapData, RrlKey, RrlBucket>, RrlMapError> {
     let name = map_names::RRL_BUCKETS;
@@ -68,7 +69,7 @@ fn write_config(map: &mut Map, limits: RrlConfig) -> Result<(), RrlMapError> {
     array.set(0, limits, 0).map_err(|e| RrlMapError::Map(name, e))
 }
 
-/// New prefixes first, then the removal of the others: a prefix that stays is never missing.
+/// Makes the exempt trie hold exactly `wanted`.
 fn write_prefixes<const N: usize>(
     map: &mut Map,
     name: &'static str,
@@ -76,14 +77,6 @@ fn write_prefixes<const N: usize>(
 ) -> Result<(), RrlMapError> {
     let mut trie: LpmTrie<&mut MapData, [u8; N], u32> =
         LpmTrie::try_from(map).map_err(|e| RrlMapError::Map(name, e))?;
-    let present: Vec<(u32, [u8; N])> =
-        trie.keys().filter_map(Result::ok).map(|key| (key.prefix_len(), key.data())).collect();
-    let wanted: Vec<(u32, [u8; N])> = wanted.into_iter().map(|(len, addr)| (u32::from(len), addr)).collect();
-    for (len, addr) in wanted.iter().filter(|w| !present.contains(w)) {
-        trie.insert(&PrefixKey::new(*len, *addr), 1, 0).map_err(|e| RrlMapError::Map(name, e))?;
-    }
-    for (len, addr) in present.iter().filter(|p| !wanted.contains(p)) {
-        trie.remove(&PrefixKey::new(*len, *addr)).map_err(|e| RrlMapError::Map(name, e))?;
-    }
-    Ok(())
+    let wanted = wanted.into_iter().map(|(len, addr)| ((u32::from(len), addr), 1)).collect();
+    prefix_trie::write(&mut trie, &wanted).map_err(|e| RrlMapError::Map(name, e))
 }

@@ -14,6 +14,8 @@ use aya::maps::{Array, MapData};
 use tokio::task::JoinHandle;
 use tracing::warn;
 
+use super::ingress::XdpIngress;
+
 /// Stamps per `stale_after`: a few missed periods (a busy machine) do not make it stale.
 const STAMPS_PER_STALE_AFTER: u32 = 4;
 /// Longest stamp period, whatever `stale_after`.
@@ -32,18 +34,21 @@ pub fn monotonic_ns() -> u64 {
     now.tv_sec as u64 * 1_000_000_000 + now.tv_nsec as u64
 }
 
-/// Writes the stamp now.
-pub fn write(map: &mut Array<MapData, u64>) -> Result<(), aya::maps::MapError> {
-    map.set(0, monotonic_ns(), 0)
+/// Writes the stamp now and tells `ingress`.
+pub fn write(map: &mut Array<MapData, u64>, ingress: &XdpIngress) -> Result<(), aya::maps::MapError> {
+    let now = monotonic_ns();
+    map.set(0, now, 0)?;
+    ingress.stamped(now);
+    Ok(())
 }
 
 /// Stamps every `period_ms` (read before each wait, so a reload can change it) until aborted.
-pub fn start(mut map: Array<MapData, u64>, period_ms: Arc<AtomicU64>) -> JoinHandle<()> {
+pub fn start(mut map: Array<MapData, u64>, period_ms: Arc<AtomicU64>, ingress: Arc<XdpIngress>) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut failing = false;
         loop {
             tokio::time::sleep(Duration::from_millis(period_ms.load(Ordering::Relaxed))).await;
-            match write(&mut map) {
+            match write(&mut map, &ingress) {
                 Ok(()) => failing = false,
                 Err(e) if !failing => {
                     warn!(error = %e, "liveness stamp not written; XDP stops answering if it stays so");

@@ -148,7 +148,7 @@ impl Daemon {
         cookies.follow_datapath(datapath.as_mut());
         authority
             .rrl()
-            .apply(&config.rrl, datapath.as_ref().map(|_| config.server.pin_dir()))
+            .apply(&config.rrl, datapath.as_ref().map(|dp| (config.server.pin_dir(), dp.ingress())))
             .context("rate limiting")?;
         if let Some(predecessor) = predecessor {
             let pid = predecessor.pid;

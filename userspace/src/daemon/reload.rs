@@ -165,7 +165,7 @@ pub async fn apply(path: &Path, parts: Parts<'_>) -> Result<String, ReloadError>
     super::reload_xdp::apply(datapath, answers, &views, (&old, &new), cookies.published()).await?;
     cookies.follow_datapath(datapath.as_mut());
     // The file wins over live changes (`switchyard rrl set|exempt`).
-    authority.rrl().apply(&new.rrl, datapath.as_ref().map(|_| new.server.pin_dir()))?;
+    authority.rrl().apply(&new.rrl, datapath.as_ref().map(|dp| (new.server.pin_dir(), dp.ingress())))?;
     if let Some(prepared) = taken.sync {
         reload_sync::switch(sync, prepared, (&old, registry, reloadable)).await?;
     }

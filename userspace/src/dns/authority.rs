@@ -113,16 +113,17 @@ impl Authority {
         &self.rrl
     }
 
-    /// The empty truncated reply (TC=1) a rate-limited query may get instead of its answer:
-    /// header, question and OPT record, so that a real client retries over TCP. `None` for
-    /// what would get no answer anyway.
-    pub fn truncated_reply(&self, request: &[u8]) -> Option<Vec<u8>> {
-        let query = Message::from_vec(request).ok()?;
+    /// The empty truncated reply (TC=1) a rate-limited query may get instead of its answer, so
+    /// that a real client retries over TCP: header, question and a plain OPT record (no cookie,
+    /// NSID or Client Subnet, as in XDP's). `None` for what would get no answer anyway.
+    pub fn truncated_reply(&self, query: &Message) -> Option<Vec<u8>> {
         if query.metadata.message_type != MessageType::Query {
             return None;
         }
-        // No cookie: the client retries over TCP, where none is needed (and XDP's slip has none).
-        let mut response = self.response_to(&query, &CookieReply::Absent);
+        let mut response = header_and_question(query);
+        if let Some(edns) = &query.edns {
+            response.set_edns(self.response_edns(edns.flags().dnssec_ok));
+        }
         response.metadata.authoritative = true;
         response.metadata.truncation = true;
         response.to_vec().ok()
@@ -139,29 +140,53 @@ impl Authority {
     /// Answers one DNS message received over `tcp` or UDP from `client`: the common A/AAAA
     /// query from its bytes when it can be, else through hickory.
     pub fn respond(&self, request: &[u8], client: IpAddr, tcp: bool) -> Reply {
-        let payload = self.edns_payload.load(Ordering::Relaxed);
-        if let Some(bytes) = fast_answer::answer(request, client, &self.served.load(), payload) {
-            return Reply { bytes: Some(bytes), outcome: Outcome::Answered, valid_server_cookie: false };
+        match self.fast_answer(request, client) {
+            Some(bytes) => Reply { bytes: Some(bytes), outcome: Outcome::Answered, valid_server_cookie: false },
+            None => self.respond_in_full(request, client, tcp),
         }
-        self.respond_in_full(request, client, tcp)
+    }
+
+    /// The reply to the common A/AAAA query (one question of class IN for a name with answers,
+    /// no EDNS option, so no cookie), written from its bytes; `None` for every other query.
+    pub fn fast_answer(&self, request: &[u8], client: IpAddr) -> Option<Vec<u8>> {
+        fast_answer::answer(request, client, &self.served.load(), self.edns_payload.load(Ordering::Relaxed))
     }
 
     /// `respond` through hickory for every query (what the fast path must equal).
     pub(super) fn respond_in_full(&self, request: &[u8], client: IpAddr, tcp: bool) -> Reply {
-        let query = match Message::from_vec(request) {
-            Ok(q) => q,
-            Err(e) => return self.format_error(request, &e),
+        let query = match self.parse(request) {
+            Ok(query) => query,
+            Err(reply) => return reply,
         };
-        if query.metadata.message_type != MessageType::Query {
-            return Reply { bytes: None, outcome: Outcome::Dropped, valid_server_cookie: false };
-        }
         let cookie = self.cookie_reply(&query, client);
-        let mut response = self.response_to(&query, &cookie);
-        let outcome = match self.refusal(&query, request, &cookie, &mut response) {
+        self.respond_to(&query, request, client, &cookie, tcp)
+    }
+
+    /// The query in a received message, or the reply the message gets without one: FORMERR for
+    /// what does not parse, nothing for a response.
+    pub fn parse(&self, request: &[u8]) -> Result<Message, Reply> {
+        let query = Message::from_vec(request).map_err(|e| self.format_error(request, &e))?;
+        if query.metadata.message_type != MessageType::Query {
+            return Err(Reply { bytes: None, outcome: Outcome::Dropped, valid_server_cookie: false });
+        }
+        Ok(query)
+    }
+
+    /// Answers `query` (parsed from `request`) with the `cookie` decided for it.
+    pub fn respond_to(
+        &self,
+        query: &Message,
+        request: &[u8],
+        client: IpAddr,
+        cookie: &CookieReply,
+        tcp: bool,
+    ) -> Reply {
+        let mut response = self.response_to(query, cookie);
+        let outcome = match self.refusal(query, request, cookie, &mut response) {
             Some(outcome) => outcome,
-            None => self.answer(&query, client, &mut response),
+            None => self.answer(query, client, &mut response),
         };
-        let mut reply = self.finish(response, &query, tcp, outcome);
+        let mut reply = self.finish(response, query, tcp, outcome);
         reply.valid_server_cookie = cookie.valid_server_cookie();
         reply
     }
@@ -169,10 +194,7 @@ impl Authority {
     /// The response's header, question and OPT record (with our NSID when asked for, and our
     /// cookie).
     fn response_to(&self, query: &Message, cookie: &CookieReply) -> Message {
-        let mut response = Message::response(query.metadata.id, query.metadata.op_code);
-        response.metadata.recursion_desired = query.metadata.recursion_desired;
-        response.metadata.checking_disabled = query.metadata.checking_disabled;
-        response.add_queries(query.queries.iter().cloned());
+        let mut response = header_and_question(query);
         if let Some(edns) = &query.edns {
             let mut ours = self.response_edns(edns.flags().dnssec_ok);
             self.identity.load().add_nsid(query, &mut ours);
@@ -373,6 +395,15 @@ impl Authority {
         truncated.metadata.truncation = true;
         Reply { bytes: truncated.to_vec().ok(), outcome, valid_server_cookie: false }
     }
+}
+
+/// A response to `query` with its ID, opcode, RD and CD, and its question.
+fn header_and_question(query: &Message) -> Message {
+    let mut response = Message::response(query.metadata.id, query.metadata.op_code);
+    response.metadata.recursion_desired = query.metadata.recursion_desired;
+    response.metadata.checking_disabled = query.metadata.checking_disabled;
+    response.add_queries(query.queries.iter().cloned());
+    response
 }
 
 /// The addresses of the name servers among `records` that lie inside the zone (RFC 1034 4.3.2:

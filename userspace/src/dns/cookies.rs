@@ -2,11 +2,7 @@
 //! program uses (`switchyard_common::reply_cookie`), so a query gets the same cookie on both
 //! paths. The secrets come from `crate::cookie_secrets`.
 
-use std::{
-    hash::Hasher,
-    net::IpAddr,
-    time::{SystemTime, UNIX_EPOCH},
-};
+use std::{hash::Hasher, net::IpAddr};
 
 use hickory_proto::{
     op::Message,
@@ -27,7 +23,7 @@ pub enum CookieReply {
     Malformed,
     /// The option for our OPT record (client cookie and our server cookie), and whether the
     /// query carried a valid server cookie of ours.
-    Answer { option: Vec<u8>, valid_server_cookie: bool },
+    Answer { option: [u8; COOKIE_REPLY_LEN], valid_server_cookie: bool },
 }
 
 impl CookieReply {
@@ -43,7 +39,7 @@ pub fn reply_for(config: &CookieConfig, query: &Message, client: IpAddr, now: u3
     if !config.enabled() {
         return CookieReply::Absent;
     }
-    let Some(data) = query.edns.as_ref().and_then(|e| e.option(EdnsCode::Cookie)).map(option_data) else {
+    let Some(data) = query.edns.as_ref().and_then(|e| e.option(EdnsCode::Cookie)).and_then(option_data) else {
         return CookieReply::Absent;
     };
     let len = data.len();
@@ -59,9 +55,10 @@ pub fn reply_for(config: &CookieConfig, query: &Message, client: IpAddr, now: u3
     };
     let client_word = u64::from_le_bytes(client_cookie);
     let (server, valid_server_cookie) = reply_cookie::<CrateSipHash>(config, client_word, server.as_ref(), now, &addr);
-    let mut option = Vec::with_capacity(COOKIE_REPLY_LEN);
-    option.extend_from_slice(&client_cookie);
-    option.extend_from_slice(&server.to_bytes());
+    let mut option = [0u8; COOKIE_REPLY_LEN];
+    let (client_part, server_part) = option.split_at_mut(CLIENT_COOKIE_LEN);
+    client_part.copy_from_slice(&client_cookie);
+    server_part.copy_from_slice(&server.to_bytes());
     CookieReply::Answer { option, valid_server_cookie }
 }
 
@@ -89,14 +86,18 @@ pub fn edns_option(data: &[u8]) -> EdnsOption {
     EdnsOption::Unknown(EDNS_COOKIE, data.to_vec())
 }
 
-fn option_data(option: &EdnsOption) -> Vec<u8> {
-    // An option of an unknown code (COOKIE is one to hickory) is kept as its bytes.
-    Vec::<u8>::try_from(option).unwrap_or_default()
+/// The option's bytes as received: hickory keeps an option of a code it does not know
+/// (COOKIE is one to it) as they are.
+fn option_data(option: &EdnsOption) -> Option<&[u8]> {
+    match option {
+        EdnsOption::Unknown(_, data) => Some(data),
+        _ => None,
+    }
 }
 
 /// Unix seconds now, the clock cookies are stamped with.
 pub fn wall_seconds() -> u32 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as u32)
+    (crate::sync::wall_now_ms() / 1000.0) as u32
 }
 
 #[cfg(test)]
@@ -143,12 +144,16 @@ mod tests {
         [CLIENT.as_slice(), &server].concat()
     }
 
+    fn answer(server: [u8; 16], valid_server_cookie: bool) -> CookieReply {
+        CookieReply::Answer { option: with_server(server).try_into().unwrap(), valid_server_cookie }
+    }
+
     const V4: CookieAddr = CookieAddr::V4([198, 18, 0, 7]);
 
     #[test]
     fn a_client_cookie_gets_a_fresh_server_cookie() {
         let fresh = server_cookie(&[5; 16], &CLIENT, NOW, &V4);
-        let expected = CookieReply::Answer { option: with_server(fresh), valid_server_cookie: false };
+        let expected = answer(fresh, false);
         assert_eq!(reply(&config(None), Some(CLIENT.to_vec()), "198.18.0.7"), expected);
     }
 
@@ -156,7 +161,7 @@ mod tests {
     fn a_valid_server_cookie_is_echoed_and_flagged() {
         let made = server_cookie(&[5; 16], &CLIENT, NOW - 100, &V4);
         let got = reply(&config(None), Some(with_server(made)), "198.18.0.7");
-        assert_eq!(got, CookieReply::Answer { option: with_server(made), valid_server_cookie: true });
+        assert_eq!(got, answer(made, true));
         assert!(got.valid_server_cookie());
         let v6: std::net::Ipv6Addr = "fd00:5::7".parse().unwrap();
         let made = server_cookie(&[5; 16], &CLIENT, NOW, &CookieAddr::V6(v6.octets()));
@@ -168,7 +173,7 @@ mod tests {
         let made = server_cookie(&[5; 16], &CLIENT, NOW - 2000, &V4);
         let renewed = server_cookie(&[5; 16], &CLIENT, NOW, &V4);
         let got = reply(&config(None), Some(with_server(made)), "198.18.0.7");
-        assert_eq!(got, CookieReply::Answer { option: with_server(renewed), valid_server_cookie: true });
+        assert_eq!(got, answer(renewed, true));
     }
 
     #[test]
@@ -177,7 +182,7 @@ mod tests {
         let from_another_address = server_cookie(&[5; 16], &CLIENT, NOW, &CookieAddr::V4([198, 18, 0, 8]));
         for bad in [with_server(from_another_address), with_server([1; 16]), [CLIENT.as_slice(), &[0; 8]].concat()] {
             let got = reply(&config(None), Some(bad), "198.18.0.7");
-            assert_eq!(got, CookieReply::Answer { option: with_server(fresh), valid_server_cookie: false });
+            assert_eq!(got, answer(fresh, false));
         }
         let expired = server_cookie(&[5; 16], &CLIENT, NOW - 3601, &V4);
         assert!(!reply(&config(None), Some(with_server(expired)), "198.18.0.7").valid_server_cookie());

@@ -13,13 +13,13 @@ pub struct ReplySource {
     pub ifindex: u32,
 }
 
-/// The reply source for a received datagram, from its control messages; `None` when it was sent
-/// to an address that is not one of ours as unicast.
-pub fn of_received(cmsgs: CmsgIterator) -> Option<ReplySource> {
+/// The reply source for a received datagram, from its control messages, and the interface it
+/// came in on; `None` when it was sent to an address that is not one of ours as unicast.
+pub fn of_received(cmsgs: CmsgIterator) -> Option<(ReplySource, u32)> {
     for cmsg in cmsgs {
         match cmsg {
-            ControlMessageOwned::Ipv4PacketInfo(info) => return v4(&info),
-            ControlMessageOwned::Ipv6PacketInfo(info) => return v6(&info),
+            ControlMessageOwned::Ipv4PacketInfo(info) => return Some((v4(&info)?, info.ipi_ifindex as u32)),
+            ControlMessageOwned::Ipv6PacketInfo(info) => return Some((v6(&info)?, info.ipi6_ifindex)),
             _ => {}
         }
     }

@@ -9,11 +9,14 @@
 //! out from the address its query was sent to (IP_PKTINFO / IPV6_RECVPKTINFO, `reply_from`), as
 //! resolvers discard answers from any other.
 //!
-//! Each query is charged to its client prefix's rate limit (`crate::rrl`) before it is answered.
+//! Each query is charged to its client prefix's rate limit (`crate::rrl`) before it is answered,
+//! unless it came in on an interface where the XDP program charged it already. Only the COOKIE
+//! option is looked at before the charge (a valid server cookie exempts): a limited query costs
+//! one parse and no answer.
 
 use std::{
     io::{IoSlice, IoSliceMut},
-    net::{SocketAddr, UdpSocket},
+    net::{IpAddr, SocketAddr, UdpSocket},
     os::fd::{AsFd, AsRawFd, OwnedFd},
     sync::{
         Arc,
@@ -33,7 +36,8 @@ use switchyard_common::RrlVerdict;
 use tracing::{debug, warn};
 
 use super::{
-    authority::Authority,
+    authority::{Authority, Outcome},
+    cookies::CookieReply,
     counters::ServerCounters,
     reply_from::{self, ReplySource},
 };
@@ -99,6 +103,10 @@ impl Drop for UdpWorkers {
     }
 }
 
+/// (slot, length, sender, where the reply goes out from and the interface it came in on) of a
+/// datagram of a batch.
+type Datagram = (usize, usize, SockaddrStorage, Option<(ReplySource, u32)>);
+
 fn serve(socket: &UdpSocket, authority: &Authority, counters: &ServerCounters, stop: &AtomicBool, woken: &OwnedFd) {
     let fd = socket.as_raw_fd();
     let ipv4 = socket.local_addr().is_ok_and(|a| a.is_ipv4());
@@ -109,8 +117,7 @@ fn serve(socket: &UdpSocket, authority: &Authority, counters: &ServerCounters, s
     while !stop.load(Ordering::Relaxed) {
         // The kernel shortens each header's control length to what it wrote: fresh ones per batch.
         let mut received_headers = MultiHeaders::<SockaddrStorage>::preallocate(BATCH, Some(control_space()));
-        // (slot, length, sender, where the reply goes out from) of each datagram of the batch.
-        let batch: Vec<(usize, usize, SockaddrStorage, Option<ReplySource>)> = {
+        let batch: Vec<Datagram> = {
             let mut buffers: Vec<[IoSliceMut; 1]> = slots.iter_mut().map(|s| [IoSliceMut::new(s)]).collect();
             match recvmmsg(fd, &mut received_headers, buffers.iter_mut(), MsgFlags::MSG_DONTWAIT, None) {
                 Ok(results) => results
@@ -130,31 +137,65 @@ fn serve(socket: &UdpSocket, authority: &Authority, counters: &ServerCounters, s
             }
         };
         replies.clear();
-        for (slot, len, sender, source) in batch {
+        for (slot, len, sender, arrival) in batch {
             let Some(peer) = socket_addr(&sender) else { continue };
             counters.udp.fetch_add(1, Ordering::Relaxed);
             // Sent to a broadcast or multicast address, or from an address no reply can go to.
-            let Some(source) = source.filter(|_| reply_from::plausible_client(peer)) else {
+            let Some((source, ifindex)) = arrival.filter(|_| reply_from::plausible_client(peer)) else {
                 counters.dropped.fetch_add(1, Ordering::Relaxed);
                 continue;
             };
-            let query = &slots[slot][..len];
-            // Answered first: whether the query carried a valid server cookie of ours (which
-            // exempts it from rate limiting) is known once it is parsed.
-            let reply = authority.respond(query, peer.ip(), false);
-            let bytes = match authority.rrl().verdict(peer.ip(), reply.valid_server_cookie, counters) {
-                RrlVerdict::Answer => {
-                    counters.record_reply(&reply);
-                    reply.bytes
-                }
-                RrlVerdict::Drop => None,
-                RrlVerdict::Slip => authority.truncated_reply(query),
-            };
-            if let Some(bytes) = bytes {
+            if let Some(bytes) = reply(authority, &slots[slot][..len], peer.ip(), ifindex, counters) {
                 replies.push((bytes, sender, source));
             }
         }
         send_all(fd, &mut sent_headers, &mut replies);
+    }
+}
+
+/// The reply to one datagram from `client` that came in on `ifindex`: charged first (with the
+/// cookie verdict, the one thing decided before), then answered, or slipped or dropped.
+fn reply(
+    authority: &Authority,
+    request: &[u8],
+    client: IpAddr,
+    ifindex: u32,
+    counters: &ServerCounters,
+) -> Option<Vec<u8>> {
+    let rrl = authority.rrl();
+    let charged = rrl.charged_by_program(ifindex);
+    // The common query has no COOKIE option, so no valid server cookie to exempt it; its answer
+    // costs about what a parse would.
+    if let Some(bytes) = authority.fast_answer(request, client) {
+        let verdict = if charged { RrlVerdict::Answer } else { rrl.verdict(client, false, counters) };
+        return match verdict {
+            RrlVerdict::Answer => {
+                counters.record(Outcome::Answered);
+                Some(bytes)
+            }
+            RrlVerdict::Slip => authority.parse(request).ok().and_then(|query| authority.truncated_reply(&query)),
+            RrlVerdict::Drop => None,
+        };
+    }
+    let query = authority.parse(request);
+    let cookie = match &query {
+        Ok(query) => authority.cookie_reply(query, client),
+        Err(_) => CookieReply::Absent,
+    };
+    let verdict =
+        if charged { RrlVerdict::Answer } else { rrl.verdict(client, cookie.valid_server_cookie(), counters) };
+    match (verdict, query) {
+        (RrlVerdict::Answer, Ok(query)) => {
+            let reply = authority.respond_to(&query, request, client, &cookie, false);
+            counters.record_reply(&reply);
+            reply.bytes
+        }
+        (RrlVerdict::Answer, Err(reply)) => {
+            counters.record_reply(&reply);
+            reply.bytes
+        }
+        (RrlVerdict::Slip, Ok(query)) => authority.truncated_reply(&query),
+        (RrlVerdict::Drop, _) | (RrlVerdict::Slip, Err(_)) => None,
     }
 }
 

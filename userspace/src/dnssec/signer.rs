@@ -1,10 +1,7 @@
 //! One signed zone: its key, its DNSKEY/CDS/CDNSKEY records, and RRSIGs over the RRsets it
 //! serves, cached per RRset content.
 
-use std::{
-    path::Path,
-    time::{Duration, SystemTime, UNIX_EPOCH},
-};
+use std::{path::Path, time::Duration};
 
 use hickory_proto::{
     dnssec::{
@@ -170,7 +167,7 @@ fn serial_time(unix: u64) -> u32 {
 }
 
 fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+    (crate::sync::wall_now_ms() / 1000.0) as u64
 }
 
 /// Owner (lowercase), type, TTL and the records' data in canonical order: what the signature
