@@ -40,9 +40,12 @@ pub struct MapEntry {
     pub count: u8,
     /// 1 when set by an operator (`switchyard map set`); the daemon leaves it alone.
     pub is_override: u8,
-    /// 1 when the name is in a signed zone: a query with DO=1 goes to userspace, which signs.
+    /// 1 when the name is in a signed zone: a query with DO=1 is answered with the RRSIG from
+    /// `SIGNATURES`, or goes to userspace, which signs.
     pub signed: u8,
-    pub _pad: [u8; 5],
+    pub _pad: u8,
+    /// Identifies this answer set's RRSIG in `SIGNATURES` (`SignatureEntry::serial`); 0: none.
+    pub signature: u32,
     /// The question name this entry answers, packed (see `PackedName`).
     pub name: [u64; NAME_WORDS],
     /// IPv4 addresses use the first four bytes of each slot.
@@ -68,7 +71,8 @@ impl MapEntry {
             count: 0,
             is_override: 0,
             signed: 0,
-            _pad: [0; 5],
+            _pad: 0,
+            signature: 0,
             name: name.words,
             addrs: [[0; 16]; MAX_ADDRS],
             first: FirstChoice::NONE,
@@ -174,6 +178,8 @@ pub mod map_names {
     pub const RRL_BUCKETS: &str = "RRL_BUCKETS";
     pub const RRL_EXEMPT_V4: &str = "RRL_EXEMPT_V4";
     pub const RRL_EXEMPT_V6: &str = "RRL_EXEMPT_V6";
+    /// The RRSIG of each signed answer set (`SignatureEntry`), keyed like `ANSWERS`.
+    pub const SIGNATURES: &str = "SIGNATURES";
 }
 
 /// Names of the programs in the object.
@@ -201,6 +207,7 @@ mod pod {
     unsafe impl aya::Pod for crate::RrlConfig {}
     unsafe impl aya::Pod for crate::RrlKey {}
     unsafe impl aya::Pod for crate::RrlBucket {}
+    unsafe impl aya::Pod for crate::SignatureEntry {}
 }
 
 #[cfg(test)]

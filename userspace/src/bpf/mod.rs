@@ -8,6 +8,7 @@ pub mod links;
 pub mod local_maps;
 pub mod pins;
 pub mod rrl_maps;
+pub mod signatures;
 pub mod stamp;
 pub mod test_run;
 pub mod veth;
