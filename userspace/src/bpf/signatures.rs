@@ -122,3 +122,80 @@ pub fn sign_all(jobs: &[SigningJob<'_>], now_unix: u64, now_mono_ns: u64) -> Vec
         workers.into_iter().flat_map(|w| w.join().expect("a signing thread panicked")).collect()
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use hickory_proto::{
+        dnssec::{PublicKey, TBS, rdata::DNSSECRData},
+        rr::{DNSClass, RecordType},
+        serialize::binary::BinDecoder,
+    };
+    use switchyard_common::{FirstChoice, QTYPE_A};
+
+    use super::*;
+    use crate::{
+        answers::wire_name,
+        dnssec::{SigningAlgorithm, SigningKeyFile, signer::Timing},
+    };
+
+    fn signer(algorithm: SigningAlgorithm) -> Arc<ZoneSigner> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("zone.key");
+        SigningKeyFile::generate(algorithm).unwrap().write_new(&path).unwrap();
+        let file = SigningKeyFile::read(&path).unwrap();
+        let days = |d: u64| Duration::from_secs(d * 86_400);
+        let timing = Timing { validity: days(14), refresh: days(7), backdate: Duration::from_secs(3600) };
+        Arc::new(ZoneSigner::new(&Name::from_ascii("example.com.").unwrap(), &file, &path, timing).unwrap())
+    }
+
+    fn www(addrs: &[&str]) -> (AnswerKey, AnswerSet) {
+        let name = wire_name(&Name::from_ascii("www.example.com.").unwrap());
+        let addrs = addrs.iter().map(|a| a.parse().unwrap()).collect();
+        (AnswerKey { view: 0, qtype: QTYPE_A, name }, AnswerSet { ttl: 30, addrs, first: FirstChoice::NONE })
+    }
+
+    #[test]
+    fn the_serial_follows_the_content_not_the_order() {
+        let (_, ab) = www(&["198.18.10.1", "198.18.20.1"]);
+        let (_, ba) = www(&["198.18.20.1", "198.18.10.1"]);
+        let (_, b) = www(&["198.18.20.1"]);
+        assert_eq!(answer_serial(QTYPE_A, &ab), answer_serial(QTYPE_A, &ba));
+        assert_ne!(answer_serial(QTYPE_A, &ab), answer_serial(QTYPE_A, &b));
+        let mut longer = ab.clone();
+        longer.ttl = 60;
+        assert_ne!(answer_serial(QTYPE_A, &ab), answer_serial(QTYPE_A, &longer));
+        assert_ne!(answer_serial(QTYPE_A, &ab), 0);
+    }
+
+    #[test]
+    fn the_map_record_is_the_rrsig_userspace_serves_and_it_verifies() {
+        for algorithm in [SigningAlgorithm::Ecdsap256sha256, SigningAlgorithm::Ed25519] {
+            let signer = signer(algorithm);
+            let (key, set) = www(&["198.18.10.1", "198.18.20.1"]);
+            let serial = answer_serial(key.qtype, &set);
+            let map_key = MapKey::new(0, QTYPE_A, &switchyard_common::PackedName::new(&key.name).unwrap());
+            let job = SigningJob { key: map_key, answer: (&key, &set), serial, signer: signer.clone() };
+            let now = crate::dnssec::signer::unix_now();
+            let signed = sign(&job, now, 1_000).unwrap();
+            assert_eq!(signed.entry.serial, serial);
+            let fresh_secs = (signed.entry.fresh_until_ns - 1_000) / 1_000_000_000;
+            assert_eq!(fresh_secs, signed.renew_at - now - RENEW_MARGIN_SECS, "fresh until the margin before renewal");
+
+            // The userspace path, addresses in the other order, signs to the very same record.
+            let mut reversed = rrset(&key, &set).unwrap();
+            reversed.reverse();
+            let served = signer.sign(&reversed).unwrap();
+            let (bytes, len) = signed.entry.bytes();
+            assert_eq!(&bytes[..2], &[0xc0, 0x0c], "owned by the question");
+            let mut decoder = BinDecoder::new(&bytes[2..len]);
+            let rtype = decoder.read_u16().unwrap().unverified();
+            assert_eq!(RecordType::from(rtype), RecordType::RRSIG);
+            assert_eq!(&bytes[2 + 10..len], served.data.to_bytes().unwrap().as_slice(), "{algorithm:?}: same rdata");
+            let RData::DNSSEC(DNSSECRData::RRSIG(sig)) = &served.data else { panic!("an RRSIG") };
+            let tbs = TBS::from_input(&reversed[0].name, DNSClass::IN, sig.input(), reversed.iter()).unwrap();
+            assert!(signer.dnskey().public_key().verify(tbs.as_ref(), sig.sig()).is_ok(), "{algorithm:?} verifies");
+        }
+    }
+}
