@@ -1,7 +1,8 @@
 //! Signed answers from the XDP program (DO=1 in a signed zone): the RRSIG the daemon wrote for
 //! the answer set is appended, and the reply is byte for byte what userspace sends, for both
 //! algorithms; a signature that is missing, made for another answer set or no longer fresh
-//! sends the query to userspace; DO=0 answers carry no signature.
+//! sends the query to userspace; DO=0 answers carry no signature; a signature due for renewal is
+//! renewed by the next pass that writes the maps.
 
 mod xdp_common;
 
@@ -10,6 +11,7 @@ use std::net::IpAddr;
 use hickory_proto::{
     op::Message,
     rr::{RData, RecordType},
+    serialize::binary::BinEncodable,
 };
 use switchyard::bpf::{
     test_run::{XDP_PASS, XDP_TX},
@@ -181,4 +183,40 @@ fn a_changed_answer_set_is_signed_anew_and_the_others_keep_their_signature() {
     h.set_table(down);
     let reply = answered_like_userspace(&mut h, "www.example.com.", RecordType::A, CLIENT_V4, &DO);
     assert_eq!(reply.answers.len(), 2, "one A and its RRSIG: {reply:?}");
+}
+
+#[test]
+fn a_signature_near_its_renewal_is_left_to_userspace_and_the_next_pass_renews_it() {
+    if !have_root("a_signature_near_its_renewal_is_left_to_userspace_and_the_next_pass_renews_it") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // Renewed 5 s after it is made: within the minute before renewal from the start.
+    let timing = ["validity_ms = 7200000", "refresh_ms = 7195000"];
+    let mut h = XdpHarness::new(&signed_zone_with("ed25519", dir.path(), &timing), table(), views());
+    passes_to_userspace(&mut h, "within a minute of its renewal");
+
+    let mut writer = MapWriter::default();
+    writer.set_signers(h.zones().signers());
+    let mut maps = h.datapath.answer_maps().unwrap();
+    let first = writer.write_signed(&mut maps, &table()).unwrap();
+    assert!(writer.renewal_due(), "a refresh pass is due");
+    let key = www_a_key();
+    let old = maps.signatures.get(&key, 0).unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(6));
+    let renewed = writer.write_signed(&mut maps, &table()).unwrap();
+    assert_eq!(renewed.signed, first.signed, "every answer set signed anew: {renewed:?}");
+    assert_eq!(renewed.written, 0, "the answers themselves did not change: {renewed:?}");
+    let new = maps.signatures.get(&key, 0).unwrap();
+    assert_eq!(new.serial, old.serial, "the same answer set");
+    assert_ne!(new.record, old.record, "a new signature (later inception and expiration)");
+    assert!(new.fresh_until_ns > old.fresh_until_ns);
+    drop(maps);
+
+    // Userspace serves the renewed signature too: its reply's RRSIG is the one in the map.
+    let (_, dns) = frame_for("www.example.com.", RecordType::A, CLIENT_V4, Some(&DO), 3);
+    let reply = Message::from_vec(&h.userspace(&dns, CLIENT_V4.parse().unwrap()).unwrap()).unwrap();
+    let rrsig = reply.answers.iter().find(|r| r.record_type() == RecordType::RRSIG).expect("signed");
+    let (bytes, len) = new.bytes();
+    assert_eq!(rrsig.data.to_bytes().unwrap(), bytes[12..len].to_vec());
 }
