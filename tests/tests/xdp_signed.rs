@@ -179,7 +179,6 @@ fn a_changed_answer_set_is_signed_anew_and_the_others_keep_their_signature() {
     let entry = maps.answers.get(&key, 0).unwrap();
     assert_ne!(after.serial, before.serial);
     assert_eq!(entry.signature, after.serial, "the entry names its new signature");
-    drop(maps);
     h.set_table(down);
     let reply = answered_like_userspace(&mut h, "www.example.com.", RecordType::A, CLIENT_V4, &DO);
     assert_eq!(reply.answers.len(), 2, "one A and its RRSIG: {reply:?}");
@@ -211,7 +210,6 @@ fn a_signature_near_its_renewal_is_left_to_userspace_and_the_next_pass_renews_it
     assert_eq!(new.serial, old.serial, "the same answer set");
     assert_ne!(new.record, old.record, "a new signature (later inception and expiration)");
     assert!(new.fresh_until_ns > old.fresh_until_ns);
-    drop(maps);
 
     // Userspace serves the renewed signature too: its reply's RRSIG is the one in the map.
     let (_, dns) = frame_for("www.example.com.", RecordType::A, CLIENT_V4, Some(&DO), 3);
