@@ -184,8 +184,10 @@ impl AnswerController {
     /// Takes the answer map's contents (an earlier daemon's) as written, so that the next
     /// write changes only what differs.
     pub fn adopt_map(&mut self, datapath: &mut Datapath) -> anyhow::Result<()> {
-        let entries = self.writer.adopt(&datapath.answers()?)?;
-        info!(entries, "answer map read: later writes change only what differs");
+        let maps = datapath.answer_maps()?;
+        let entries = self.writer.adopt(&maps.answers)?;
+        let signatures = self.writer.adopt_signatures(&maps.signatures)?;
+        info!(entries, signatures, "answer map read: later writes change only what differs");
         Ok(())
     }
 

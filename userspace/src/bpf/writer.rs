@@ -109,6 +109,17 @@ impl MapWriter {
         Ok(self.written.len())
     }
 
+    /// Takes the signatures `map` holds (an earlier daemon's) as written but due for renewal:
+    /// the next write signs each answer set anew and removes what the table no longer has.
+    pub fn adopt_signatures(&mut self, map: &SignatureMap<'_>) -> Result<usize, MapError> {
+        self.signatures.clear();
+        for entry in map.iter() {
+            let (key, entry) = entry?;
+            self.signatures.insert(key, MapSignature { entry, renew_at: 0 });
+        }
+        Ok(self.signatures.len())
+    }
+
     /// Entries under these zones (answer-table form of the name) are signed by their signer
     /// from the next write on.
     pub fn set_signers(&mut self, signers: Vec<ZoneSigners>) {
