@@ -23,6 +23,7 @@ pub struct XdpHarness {
     pub datapath: Datapath,
     pub authority: Authority,
     pub write_stats: WriteStats,
+    served: Arc<ArcSwap<Served>>,
 }
 
 impl XdpHarness {
@@ -36,7 +37,12 @@ impl XdpHarness {
         let config = Config::parse(config_toml, "harness.toml").expect("harness config");
         let mut datapath = Datapath::load(None, max_entries).expect("load the XDP object (root needed)");
         datapath.set_views(&views).expect("views");
-        let write_stats = MapWriter::default().write(&mut datapath.answers().unwrap(), &table).expect("write answers");
+        let zones = Arc::new(Zones::from_config(&config, &Default::default()));
+        // Answer sets of signed zones are signed as the daemon signs them.
+        let mut writer = MapWriter::default();
+        writer.set_signers(zones.signers());
+        let write_stats =
+            writer.write_signed(&mut datapath.answer_maps().unwrap(), &table).expect("write answers and signatures");
         addressed_like_the_frames(&mut datapath);
         datapath
             .set_config(XdpConfig {
@@ -46,10 +52,20 @@ impl XdpHarness {
                 stale_after_ns: XdpConfig::NEVER_STALE,
             })
             .expect("config");
-        let zones = Arc::new(Zones::from_config(&config, &Default::default()));
-        let served = Served { zones, views: Arc::new(views), table };
-        let authority = Authority::new(config.server.edns_udp_payload, Arc::new(ArcSwap::from_pointee(served)));
-        XdpHarness { datapath, authority, write_stats }
+        let served = Arc::new(ArcSwap::from_pointee(Served { zones, views: Arc::new(views), table }));
+        let authority = Authority::new(config.server.edns_udp_payload, served.clone());
+        XdpHarness { datapath, authority, write_stats, served }
+    }
+
+    /// The zones userspace serves (their signers are the ones the maps were signed with).
+    pub fn zones(&self) -> Arc<Zones> {
+        self.served.load().zones.clone()
+    }
+
+    /// Has userspace serve `table` from now on (the maps are the caller's to rewrite).
+    pub fn set_table(&self, table: AnswerTable) {
+        let now = self.served.load();
+        self.served.store(Arc::new(Served { zones: now.zones.clone(), views: now.views.clone(), table }));
     }
 
     /// Gives both paths these server cookie secrets (off until called).

@@ -1,11 +1,15 @@
 //! DNSSEC online signing checked by real validators: unbound (with the DS that `switchyard
 //! dnssec ds` prints as its trust anchor) and delv (with the DNSKEY) find A, AAAA (UDP and
 //! TCP), SOA, NS, DNSKEY, a missing name and a missing type secure, also while a site goes down
-//! and comes back; with the anchor of another key the same answers are bogus.
+//! and comes back, the A answers coming from the XDP program with the signature the daemon
+//! wrote into its map; a signature tampered with in that map, or the anchor of another key,
+//! makes the same answers bogus.
 
 use std::{net::SocketAddr, path::Path, process::Command, time::Duration};
 
+use aya::maps::{HashMap as BpfHashMap, Map, MapData};
 use switchyard::config::fixture::ConfigText;
+use switchyard_common::{MapKey, QTYPE_A, SignatureEntry, map_names};
 use switchyard_tests::{
     answers::Question,
     daemon::{Daemon, binary},
@@ -133,6 +137,7 @@ fn signed_zone_validates(subnet: u8, algorithm: &str) {
     assert!(answered_by_xdp > 0, "DO=0 answers still come from XDP: {}", log());
 
     let unbound = Unbound::start_validating(&pair.client, "example.com", pair.server_v4.into(), &ds);
+    let signed_before = daemon.xdp_counter("answered_signed");
     for (name, rtype) in [
         ("www.example.com", "A"),
         ("www.example.com", "AAAA"),
@@ -151,18 +156,32 @@ fn signed_zone_validates(subnet: u8, algorithm: &str) {
         let out = assert_delv_secure(&pair.client, &server, &dnskey, name, rtype, false);
         assert!(out.contains("negative response"), "{out}");
     }
-    assert!(daemon.xdp_counter("pass_dnssec") > 0, "DO=1 A/AAAA went to userspace: {}", log());
+    assert!(daemon.xdp_counter("answered_signed") > signed_before, "DO=1 A/AAAA answered by XDP: {}", log());
 
-    // Site a goes down and comes back: each answer variant is signed and validates.
+    // Site a goes down and comes back: each answer variant is signed when written, and the
+    // XDP program's answer validates.
+    let secure_from_xdp = |wanted: &[&str], unwanted: &[&str]| {
+        let before = daemon.xdp_counter("answered_signed");
+        let out = assert_delv_secure(&pair.client, &server, &dnskey, "www.example.com", "A", false);
+        assert!(wanted.iter().all(|a| out.contains(a)) && !unwanted.iter().any(|a| out.contains(a)), "{out}");
+        assert!(daemon.xdp_counter("answered_signed") > before, "the signed A came from XDP: {}", log());
+    };
     web_a.set("/health", Behavior::Status(503));
     plain.wait_for(&[B], DEADLINE, log);
-    let out = assert_delv_secure(&pair.client, &server, &dnskey, "www.example.com", "A", false);
-    assert!(out.contains(B) && !out.contains(A), "{out}");
+    secure_from_xdp(&[B], &[A]);
     web_a.set("/health", Behavior::Ok("ok".into()));
     plain.wait_for(&[A, B], DEADLINE, log);
-    let out = assert_delv_secure(&pair.client, &server, &dnskey, "www.example.com", "A", false);
-    assert!(out.contains(A) && out.contains(B), "{out}");
+    secure_from_xdp(&[A, B], &[]);
     drop(unbound);
+
+    // One byte of each A signature in the program's map flipped: XDP serves it, delv refuses it.
+    let originals = tamper_a_signatures(&daemon.pin_dir());
+    let before = daemon.xdp_counter("answered_signed");
+    let out = delv(&pair.client, &server, &dnskey, "www.example.com", "A", false);
+    assert!(!out.contains("fully validated") && out.contains("resolution failed"), "tampered signature: {out}");
+    assert!(daemon.xdp_counter("answered_signed") > before, "the tampered signature came from XDP: {}", log());
+    restore_signatures(&daemon.pin_dir(), originals);
+    secure_from_xdp(&[A, B], &[]);
 
     // The anchor of another key: the same answers are bogus.
     let other_dir = tempfile::tempdir().unwrap();
@@ -173,4 +192,32 @@ fn signed_zone_validates(subnet: u8, algorithm: &str) {
     let wrong = Unbound::start_validating(&pair.client, "example.com", pair.server_v4.into(), &other_ds);
     let out = via_unbound(&pair.client, "www.example.com", "A");
     assert!(out.contains("status: SERVFAIL"), "unbound with another key's DS: {out}\n{}", wrong.log());
+}
+
+fn pinned_signatures(pin_dir: &Path) -> BpfHashMap<MapData, MapKey, SignatureEntry> {
+    let data = MapData::from_pin(pin_dir.join(map_names::SIGNATURES)).expect("the daemon pins its signature map");
+    BpfHashMap::try_from(Map::from_map_data(data).unwrap()).expect("a signature map")
+}
+
+/// Flips the last byte of every A answer set's signature in the daemon's map (keeping the
+/// record's checksum sum right, so the reply reaches the client); returns the originals.
+fn tamper_a_signatures(pin_dir: &Path) -> Vec<(MapKey, SignatureEntry)> {
+    let mut map = pinned_signatures(pin_dir);
+    let originals: Vec<(MapKey, SignatureEntry)> =
+        map.iter().map(|e| e.unwrap()).filter(|(key, _)| key.qtype == QTYPE_A).collect();
+    assert!(!originals.is_empty(), "A answer sets are signed in the map");
+    for (key, original) in &originals {
+        let (mut bytes, len) = original.bytes();
+        bytes[len - 1] ^= 0xff;
+        let tampered = SignatureEntry::new(original.serial, original.fresh_until_ns, &bytes[2..len]).unwrap();
+        map.insert(key, tampered, 0).unwrap();
+    }
+    originals
+}
+
+fn restore_signatures(pin_dir: &Path, originals: Vec<(MapKey, SignatureEntry)>) {
+    let mut map = pinned_signatures(pin_dir);
+    for (key, original) in originals {
+        map.insert(key, original, 0).unwrap();
+    }
 }

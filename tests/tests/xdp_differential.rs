@@ -104,10 +104,47 @@ fn xdp_and_userspace_agree_on_thousands_of_queries() {
     if !have_root("xdp_and_userspace_agree_on_thousands_of_queries") {
         return;
     }
-    let h = std::cell::RefCell::new(harness());
+    let answered = differential(harness(), 4000);
+    assert!(answered > 400, "the fast path answered {answered} of 4000: too few to compare");
+    eprintln!("differential: {answered} of 4000 answered by XDP, all identical to userspace");
+}
+
+/// The same in a signed zone, for both algorithms: DO=1 answers carry the RRSIG the daemon wrote.
+#[test]
+fn xdp_and_userspace_agree_on_signed_answers() {
+    if !have_root("xdp_and_userspace_agree_on_signed_answers") {
+        return;
+    }
+    for algorithm in ALGORITHMS {
+        let dir = tempfile::tempdir().unwrap();
+        let h = switchyard_tests::xdp_harness::XdpHarness::new(&signed_zone(algorithm, dir.path()), table(), views());
+        let signed_before = h.counter("answered_signed");
+        let answered = differential_counting_signed(h, 1500, signed_before);
+        assert!(answered.0 > 150, "{algorithm}: the fast path answered {} of 1500", answered.0);
+        assert!(answered.1 > 30, "{algorithm}: {} signed answers of 1500: too few to compare", answered.1);
+        eprintln!(
+            "{algorithm}: {} of 1500 answered by XDP, {} signed, all identical to userspace",
+            answered.0, answered.1
+        );
+    }
+}
+
+fn differential_counting_signed(h: switchyard_tests::xdp_harness::XdpHarness, cases: u32, before: u64) -> (u32, u64) {
+    let h = std::cell::RefCell::new(h);
+    let answered = differential_in(&h, cases);
+    let signed = h.borrow().counter("answered_signed") - before;
+    (answered, signed)
+}
+
+/// Puts `cases` generated queries to both paths of `h`; returns how many XDP answered.
+fn differential(h: switchyard_tests::xdp_harness::XdpHarness, cases: u32) -> u32 {
+    differential_in(&std::cell::RefCell::new(h), cases)
+}
+
+fn differential_in(h: &std::cell::RefCell<switchyard_tests::xdp_harness::XdpHarness>, cases: u32) -> u32 {
     let (table, views) = (table(), views());
     let answered = std::cell::Cell::new(0u32);
-    let mut runner = TestRunner::new(Config { cases: 4000, failure_persistence: None, ..Config::default() });
+    let mut runner = TestRunner::new(Config { cases, failure_persistence: None, ..Config::default() });
     let result = runner.run(&case(), |c| {
         let dns = query(c.id, &c.name, c.rtype, c.edns.as_ref());
         let client: IpAddr = c.client.parse().unwrap();
@@ -127,7 +164,5 @@ fn xdp_and_userspace_agree_on_thousands_of_queries() {
         Ok(())
     });
     result.unwrap();
-    let answered = answered.get();
-    assert!(answered > 400, "the fast path answered {answered} of 4000: too few to compare");
-    eprintln!("differential: {answered} of 4000 answered by XDP, all identical to userspace");
+    answered.get()
 }

@@ -79,7 +79,8 @@ counters! {
     PassZeroUdpChecksumV6 = "pass_zero_udp_checksum_v6",
     /// The query asks for the server's identifier (NSID): userspace adds it when configured.
     PassNsid = "pass_nsid",
-    /// DO=1 for a name in a signed zone: userspace adds the signatures.
+    /// DO=1 for a name in a signed zone whose RRSIG the map lacks (none yet, due for renewal,
+    /// or made for an earlier answer set): userspace signs.
     PassDnssec = "pass_dnssec",
     /// A COOKIE option of a length RFC 7873 does not allow: userspace answers FORMERR.
     PassCookieMalformed = "pass_cookie_malformed",
@@ -95,6 +96,8 @@ counters! {
     /// Answered without charging a bucket: the client is in an exempt prefix (also counted as
     /// answered).
     RrlExempt = "rrl_exempt",
+    /// Counted besides the answer: DO=1 in a signed zone, answered with its RRSIG.
+    AnsweredSigned = "answered_signed",
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ mod name;
 pub mod proto;
 mod record;
 mod rrl;
+mod signature;
 mod siphash;
 
 pub use checksum::{fold, fold_swapped, ones_complement_sum, word_sum_swapped};
@@ -39,4 +40,5 @@ pub use name::{MAX_NAME_LEN, NAME_HASH_SEED, NAME_WORDS, PackedName, lowercase_w
 pub use proto::{QTYPE_A, QTYPE_AAAA};
 pub use record::{MAX_RECORD_LEN, record_len, record_prefix, render_record};
 pub use rrl::{RRL_ENABLED, RrlBucket, RrlConfig, RrlKey, RrlVerdict, rrl_key_v4, rrl_key_v6};
+pub use signature::{MAX_SIGNATURE_LEN, MAX_SIGNATURE_RECORD, SIGNATURE_WORDS, SignatureEntry};
 pub use siphash::{SipHash24, key_words, siphash24};

@@ -44,11 +44,13 @@ pub struct MapEntry {
     pub count: u8,
     /// 1 when set by an operator (`switchyard map set`); the daemon leaves it alone.
     pub is_override: u8,
-    /// 1 when the name is in a signed zone: a query with DO=1 goes to userspace, which signs.
+    /// 1 when the name is in a signed zone: a query with DO=1 is answered with the RRSIG from
+    /// `SIGNATURES`, or goes to userspace, which signs.
     pub signed: u8,
     /// `first.groups`, kept here so that an unweighted hit never reads `first`'s lines.
     pub weighted_groups: u8,
-    pub _pad: [u8; 4],
+    /// Identifies this answer set's RRSIG in `SIGNATURES` (`SignatureEntry::serial`); 0: none.
+    pub signature: u32,
     /// The question name's first words (see `PackedName`): most names end within them.
     pub name_head: [u64; NAME_HEAD_WORDS],
     /// IPv4 addresses use the first four bytes of each slot.
@@ -81,7 +83,7 @@ impl MapEntry {
             is_override: 0,
             signed: 0,
             weighted_groups: 0,
-            _pad: [0; 4],
+            signature: 0,
             name_head: [0; NAME_HEAD_WORDS],
             addrs: [[0; 16]; MAX_ADDRS],
             name_tail: [0; NAME_WORDS - NAME_HEAD_WORDS],
@@ -220,6 +222,8 @@ pub mod map_names {
     pub const RRL_BUCKETS: &str = "RRL_BUCKETS";
     pub const RRL_EXEMPT_V4: &str = "RRL_EXEMPT_V4";
     pub const RRL_EXEMPT_V6: &str = "RRL_EXEMPT_V6";
+    /// The RRSIG of each signed answer set (`SignatureEntry`), keyed like `ANSWERS`.
+    pub const SIGNATURES: &str = "SIGNATURES";
 }
 
 /// Names of the programs in the object.
@@ -247,6 +251,7 @@ mod pod {
     unsafe impl aya::Pod for crate::RrlConfig {}
     unsafe impl aya::Pod for crate::RrlKey {}
     unsafe impl aya::Pod for crate::RrlBucket {}
+    unsafe impl aya::Pod for crate::SignatureEntry {}
 }
 
 #[cfg(test)]

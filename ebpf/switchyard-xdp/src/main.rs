@@ -19,6 +19,7 @@ mod packet;
 mod query;
 mod response;
 mod rrl;
+mod signed;
 
 use core::mem::offset_of;
 

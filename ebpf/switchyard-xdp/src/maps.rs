@@ -14,7 +14,8 @@ use aya_ebpf::{
     maps::{Array, HashMap, LpmTrie, LruHashMap, PerCpuArray, lpm_trie::Key as PrefixKey},
 };
 use switchyard_common::{
-    CookieConfig, Counter, MapEntry, MapKey, OwnMacs, RrlBucket, RrlConfig, RrlKey, Scratch, VIEW_PREFIXES, XdpConfig,
+    CookieConfig, Counter, MapEntry, MapKey, OwnMacs, RrlBucket, RrlConfig, RrlKey, Scratch, SignatureEntry,
+    VIEW_PREFIXES, XdpConfig,
 };
 
 /// Preallocated (no BPF_F_NO_PREALLOC): a lookup of an entry that is not in the CPU's caches
@@ -25,6 +26,11 @@ use switchyard_common::{
 /// protects a reader better from an element replaced under it.
 #[map]
 static ANSWERS: HashMap<MapKey, MapEntry> = HashMap::with_max_entries(65536, 0);
+/// The RRSIG of each signed answer set, keyed like `ANSWERS` (sized like it by the daemon). Only
+/// read here: replaced during a run, it gives one response a mix of two signatures, which a
+/// validator refuses, never invalid memory.
+#[map]
+static SIGNATURES: HashMap<MapKey, SignatureEntry> = HashMap::with_max_entries(65536, 0);
 #[map]
 static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(Counter::COUNT as u32, 0);
 #[map]
@@ -121,6 +127,11 @@ pub fn stored_name_len(scratch: &Scratch) -> usize {
 #[inline(always)]
 pub fn answer(key: &MapKey) -> Option<&'static MapEntry> {
     unsafe { ANSWERS.get(key) }
+}
+
+#[inline(always)]
+pub fn signature(key: &MapKey) -> Option<&'static SignatureEntry> {
+    unsafe { SIGNATURES.get(key) }
 }
 
 /// The view of the longest client prefix that holds `addr` (looked up as a prefix of all its

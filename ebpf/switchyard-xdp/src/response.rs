@@ -6,7 +6,8 @@ use aya_ebpf::programs::XdpContext;
 use network_types::{eth::EthHdr, ip::Ipv4Hdr, ip::Ipv6Hdr, udp::UdpHdr, vlan::VlanHdr};
 use switchyard_common::{
     CLIENT_COOKIE_LEN, COOKIE_REPLY_LEN, Counter, DEFAULT_VIEW, EDNS_COOKIE, FLAG_ENABLED, FLAG_HAS_VIEWS, MAX_ADDRS,
-    MAX_NAME_LEN, MapEntry, NAME_WORDS, NOT_PARKED, RrlVerdict, STORED_ORDER, Scratch, XdpConfig, client_bucket_v4, client_bucket_v6,
+    MAX_NAME_LEN, MapEntry, NAME_WORDS, NOT_PARKED, RrlVerdict, STORED_ORDER, Scratch, SignatureEntry, XdpConfig,
+    client_bucket_v4, client_bucket_v6,
     proto::{
         DNS_FLAG_AA, DNS_FLAG_QR, DNS_FLAG_TC, DnsHdr, EDNS_FLAG_DO, EDNS_OPTION_HEADER_LEN, EDNS_VERSION,
         IPPROTO_UDP, OptHdr, QTYPE_A, QTYPE_AAAA, QUESTION_TYPE_CLASS_LEN, TYPE_OPT,
@@ -21,7 +22,7 @@ use crate::{
     liveness, maps,
     packet::{self, Packet},
     query::{self, Frame, Question},
-    rrl,
+    rrl, signed,
 };
 
 /// TTL / hop limit of responses.
@@ -89,9 +90,7 @@ pub fn respond(ctx: &XdpContext) -> Result<Counter, Pass> {
     if count == 0 || count > MAX_ADDRS {
         return Err(Counter::PassMiss.into());
     }
-    if entry.signed != 0 && q.edns_do == Some(true) {
-        return Err(Counter::PassDnssec.into());
-    }
+    let signature = signed::for_answer(&scratch.key, entry, &q)?;
     let cookie = checked.map(|c| c.reply());
 
     // Grow or shrink the frame first: if that fails the frame is still untouched.
@@ -101,7 +100,15 @@ pub fn respond(ctx: &XdpContext) -> Result<Counter, Pass> {
         (Some(_), None) => OptHdr::LEN,
         (Some(_), Some(_)) => OPT_WITH_COOKIE_LEN,
     };
-    let dns_len = answers_at + count * record_len(q.qtype) + opt_len;
+    let signature_len = signature.map_or(0, signed::len);
+    let dns_len = answers_at + count * record_len(q.qtype) + signature_len + opt_len;
+    if signature.is_some() {
+        let limit = signed::udp_limit(&Packet::new(ctx), frame.dns + answers_at, config.edns_udp_payload);
+        // Userspace answers with TC=1, as for any answer over the client's size.
+        if dns_len > limit.ok_or(Counter::PassMalformed)? {
+            return Err(Counter::PassTooBig.into());
+        }
+    }
     let old_len = Packet::new(ctx).frame_len() as i32;
     let delta = (frame.dns + dns_len) as i32 - old_len;
     if delta != 0 && !packet::adjust_tail(ctx, delta) && !grow_at_head(ctx, frame.dns + answers_at, delta) {
@@ -109,7 +116,8 @@ pub fn respond(ctx: &XdpContext) -> Result<Counter, Pass> {
     }
     // Every earlier `Packet` is stale now; the writer makes its own and checks every access.
     let order = answer_order(&frame, entry);
-    let written = write_response(&Packet::new(ctx), &frame, &q, (entry, order), cookie.as_ref(), &config, dns_len);
+    let answer = (entry, order, signature);
+    let written = write_response(&Packet::new(ctx), &frame, &q, answer, cookie.as_ref(), &config, dns_len);
     if written.is_none() {
         // Unreachable after a successful resize; logged because it would mean a parser bug.
         aya_log_ebpf::warn!(ctx, "response did not fit after resizing by {} bytes", delta);
@@ -117,6 +125,9 @@ pub fn respond(ctx: &XdpContext) -> Result<Counter, Pass> {
     }
     if let Some(cookie) = cookie {
         maps::count(if cookie.valid_server_cookie { Counter::CookieValid } else { Counter::CookieIssued });
+    }
+    if signature.is_some() {
+        maps::count(Counter::AnsweredSigned);
     }
     Ok(if frame.ipv6 { Counter::AnsweredV6 } else { Counter::AnsweredV4 })
 }
@@ -229,18 +240,29 @@ fn write_response(
     pkt: &Packet,
     f: &Frame,
     q: &Question,
-    (entry, order): (&MapEntry, [u8; MAX_ADDRS]),
+    (entry, order, signature): (&MapEntry, [u8; MAX_ADDRS], Option<&SignatureEntry>),
     cookie: Option<&ReplyCookie>,
     config: &XdpConfig,
     dns_len: usize,
 ) -> Option<()> {
     let count = entry.count as usize;
-    let sum = write_front(pkt, f, q, dns_header(q, count, 0), dns_len)?;
-    // Type and class stay as the query had them; answers and OPT follow.
+    let sum = write_front(pkt, f, q, dns_header(q, count + usize::from(signature.is_some()), 0), dns_len)?;
+    // Type and class stay as the query had them; answers, the signature and OPT follow.
     let answers_at = f.dns + q.end();
     write_answers(pkt, answers_at, q.qtype, entry, order)?;
-    let opt_at = answers_at + count * record_len(q.qtype);
-    let tail_sum = entry.answer_sum as u64 + write_opt(pkt, opt_at, q, cookie, config)?;
+    let mut opt_at = answers_at + count * record_len(q.qtype);
+    let mut tail_sum = entry.answer_sum as u64;
+    // Answer records have an even length: the signature starts at the answers' parity, and the
+    // OPT record after it at the signature's.
+    let mut odd_opt = false;
+    if let Some(signature) = signature {
+        signed::write(pkt, opt_at, signature)?;
+        tail_sum += signature.sum as u64;
+        let len = signed::len(signature);
+        opt_at += len;
+        odd_opt = len % 2 == 1;
+    }
+    tail_sum += at_parity(write_opt(pkt, opt_at, q, cookie, config)?, odd_opt);
     write_udp_checksum(pkt, f, q, sum, tail_sum)
 }
 

@@ -61,7 +61,8 @@ fn bench_xdp(only: &[String]) -> Result<(), String> {
         return Err("needs root".into());
     }
     let cases = (|| -> Result<Vec<(&'static str, &'static str, f64)>, String> {
-        let zone = zone_with_many_names();
+        let key_dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let zone = zone_with_many_names(&signing_key(key_dir.path())?);
         let mut h = XdpHarness::with_max_entries(&zone, table(&zone), Default::default(), 2 * MANY_NAMES as u32);
         h.set_cookies(bench_cookies());
         let edns = EdnsSpec::default();
@@ -78,6 +79,8 @@ fn bench_xdp(only: &[String]) -> Result<(), String> {
             &query(1, "www.example.com.", RecordType::AAAA, None),
         );
         let edns_hit = v4(query(1, "www.example.com.", RecordType::A, Some(&edns)));
+        let dnssec_ok = EdnsSpec { dnssec_ok: true, ..EdnsSpec::default() };
+        let signed_hit = v4(query(1, "www.example.com.", RecordType::A, Some(&dnssec_ok)));
         let miss = v4(query(1, "nope.example.com.", RecordType::A, None));
         // The same shuffled names in both cases: the first 20,000 of them, then all.
         let many: Vec<Vec<u8>> =
@@ -89,6 +92,14 @@ fn bench_xdp(only: &[String]) -> Result<(), String> {
             ("ipv4_a_hit", "IPv4 A, 2 answers", responder, one(&a_hit), test_run::XDP_TX, Some("answered_v4")),
             ("ipv6_aaaa_hit", "IPv6 AAAA, 2 answers", responder, one(&aaaa_hit), test_run::XDP_TX, Some("answered_v6")),
             ("edns_a_hit", "IPv4 A + EDNS, OPT", responder, one(&edns_hit), test_run::XDP_TX, Some("answered_v4")),
+            (
+                "signed_a_hit",
+                "IPv4 A + EDNS DO=1, RRSIG (ECDSA P-256) appended",
+                responder,
+                one(&signed_hit),
+                test_run::XDP_TX,
+                Some("answered_signed"),
+            ),
             (
                 "cookie_client_hit",
                 "IPv4 A + client cookie: new server cookie",
@@ -217,10 +228,22 @@ fn time_runs(program: &aya::programs::Xdp, frames: &[Vec<u8>], action: u32) -> R
     Ok((total_ns as f64 / CALLS as f64 * 10.0).round() / 10.0)
 }
 
-/// The zone the program answers from: www with two addresses of each family.
-fn zone() -> ConfigText {
+/// The zone the program answers from, signed with the key at `key` (DO=0 answers are as for an
+/// unsigned zone): www with two addresses of each family.
+fn zone(key: &str) -> ConfigText {
     let (a, aaaa) = (["198.18.10.1", "198.18.20.1"], ["fd00:10::1", "fd00:20::1"]);
-    ConfigText::new().xdp_off().zone().fixed_service("www.example.com.", &a, &aaaa)
+    ConfigText::new().xdp_off().zone().dnssec(SIGNING, key).fixed_service("www.example.com.", &a, &aaaa)
+}
+
+const SIGNING: &str = "ecdsap256sha256";
+
+/// A new zone key in `dir`.
+fn signing_key(dir: &std::path::Path) -> Result<String, String> {
+    use switchyard::dnssec::{SigningAlgorithm, SigningKeyFile};
+    let path = dir.join("zone.key");
+    let algorithm = SigningAlgorithm::from_name(SIGNING).ok_or("unknown algorithm")?;
+    SigningKeyFile::generate(algorithm).and_then(|k| k.write_new(&path)).map_err(|e| e.to_string())?;
+    Ok(path.to_str().ok_or("a UTF-8 temporary path")?.to_string())
 }
 
 /// Names in the answer map besides the zone's own, for the cases that look up a different one
@@ -282,8 +305,8 @@ fn many_name(i: usize) -> String {
     format!("s{i:05}.example.com.")
 }
 
-fn zone_with_many_names() -> String {
-    let mut zone = zone();
+fn zone_with_many_names(key: &str) -> String {
+    let mut zone = zone(key);
     for i in 0..MANY_NAMES {
         zone = zone.fixed_service(&many_name(i), &["198.18.10.1", "198.18.20.1"], &[]);
     }

@@ -85,3 +85,32 @@ pub fn harness() -> XdpHarness {
 pub use switchyard_tests::frames::{SERVER_V4, SERVER_V6};
 pub const CLIENT_V4: &str = "198.18.0.2";
 pub const CLIENT_V6: &str = "fd00::2";
+
+/// `zone()` signed with a new key of `algorithm` written into `dir`.
+pub fn signed_zone(algorithm: &str, dir: &std::path::Path) -> String {
+    signed_zone_with(algorithm, dir, &[])
+}
+
+/// `signed_zone` with more `[zone.dnssec]` settings (`timing`: lines such as `refresh_ms = ...`).
+pub fn signed_zone_with(algorithm: &str, dir: &std::path::Path, timing: &[&str]) -> String {
+    use switchyard::dnssec::{SigningAlgorithm, SigningKeyFile};
+    let key = dir.join(format!("{algorithm}.key"));
+    let wanted = SigningAlgorithm::from_name(algorithm).expect("an algorithm name");
+    SigningKeyFile::generate(wanted).unwrap().write_new(&key).unwrap();
+    let mut lines = vec![format!("algorithm = {algorithm:?}"), format!("key_file = {:?}", key.to_str().unwrap())];
+    lines.extend(timing.iter().map(|l| l.to_string()));
+    let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+    let mut zone = ConfigText::new().xdp_off().zone().table("[zone.dnssec]", &lines);
+    zone = zone.fixed_service("www.example.com.", &["198.18.10.1"], &[]);
+    zone = zone.fixed_service("v6only.example.com.", &[], &["fd00:10::1"]);
+    for name in ["eight", "nine", "x.deep", "a", "b"] {
+        zone = zone.fixed_service(&format!("{name}.example.com."), &["198.18.10.1"], &[]);
+    }
+    for (i, name) in LONG_NAMES.iter().enumerate() {
+        let (a, aaaa) = (format!("198.18.13.{}", i + 1), format!("fd00:13::{}", i + 1));
+        zone = zone.fixed_service(name, &[&a], &[&aaaa]);
+    }
+    zone.build()
+}
+
+pub const ALGORITHMS: [&str; 2] = ["ecdsap256sha256", "ed25519"];

@@ -184,8 +184,10 @@ impl AnswerController {
     /// Takes the answer map's contents (an earlier daemon's) as written, so that the next
     /// write changes only what differs.
     pub fn adopt_map(&mut self, datapath: &mut Datapath) -> anyhow::Result<()> {
-        let entries = self.writer.adopt(&datapath.answers()?)?;
-        info!(entries, "answer map read: later writes change only what differs");
+        let maps = datapath.answer_maps()?;
+        let entries = self.writer.adopt(&maps.answers)?;
+        let signatures = self.writer.adopt_signatures(&maps.signatures)?;
+        info!(entries, signatures, "answer map read: later writes change only what differs");
         Ok(())
     }
 
@@ -193,8 +195,10 @@ impl AnswerController {
     pub fn write_map(&mut self, datapath: &mut Datapath) -> anyhow::Result<()> {
         let served = self.served.load();
         let table = &served.table;
-        self.writer.set_signed_zones(served.zones.signed_wires());
-        let written = self.writer.write_with_overrides(&mut datapath.answers()?, table, &self.override_keys);
+        self.writer.set_signers(served.zones.signers());
+        let mut maps = datapath.answer_maps()?;
+        let written =
+            self.writer.write_with_overrides(&mut maps.answers, Some(&mut maps.signatures), table, &self.override_keys);
         let stats = match written {
             Ok(stats) => stats,
             Err(e) => {
@@ -209,6 +213,8 @@ impl AnswerController {
             removed = stats.removed,
             overrides_kept = stats.overrides_kept,
             userspace_only = stats.userspace_only,
+            signed = stats.signed,
+            unsigned = stats.unsigned,
             elapsed_us = stats.elapsed.as_micros() as u64,
             "answer map written"
         );
@@ -271,7 +277,7 @@ impl AnswerController {
             let cause = if cause.is_empty() { "ordering hold elapsed".to_string() } else { cause };
             let swapped = self.evaluate(&current, &cause, applied.is_some());
             if let Some(dp) = datapath.as_deref_mut()
-                && (swapped || map_stale)
+                && (swapped || map_stale || self.writer.renewal_due())
             {
                 map_stale = self.bring_map_up_to_date(dp, map_stale);
             }

@@ -80,9 +80,14 @@ impl Zones {
         self.zones.iter().filter(|z| z.name.zone_of(name)).max_by_key(|z| z.name.num_labels())
     }
 
-    /// The names (answer-table form) of the zones whose answers are signed.
-    pub fn signed_wires(&self) -> Vec<Vec<u8>> {
-        self.zones.iter().filter(|z| z.signing.is_signed()).map(|z| z.wire.clone()).collect()
+    /// The zones whose answers are signed: name (answer-table form) and signer (`None` when
+    /// its key could not be loaded).
+    pub fn signers(&self) -> Vec<crate::bpf::writer::ZoneSigners> {
+        self.zones
+            .iter()
+            .filter(|z| z.signing.is_signed())
+            .map(|z| (z.wire.clone(), z.signing.signer().cloned()))
+            .collect()
     }
 
     pub fn exists(&self, wire: &[u8]) -> bool {

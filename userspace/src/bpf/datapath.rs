@@ -16,7 +16,7 @@ use aya::{
     programs::Xdp,
 };
 use aya_obj::programs::XdpAttachType;
-use switchyard_common::{CookieConfig, MapEntry, MapKey, XdpConfig, map_names, program_names};
+use switchyard_common::{CookieConfig, MapEntry, MapKey, SignatureEntry, XdpConfig, map_names, program_names};
 use tracing::info;
 
 use super::{
@@ -85,6 +85,12 @@ pub struct Datapath {
     _logger: Option<tokio::task::JoinHandle<()>>,
 }
 
+/// The maps the answer writer fills.
+pub struct AnswerMaps<'a> {
+    pub answers: HashMap<&'a mut MapData, MapKey, MapEntry>,
+    pub signatures: HashMap<&'a mut MapData, MapKey, SignatureEntry>,
+}
+
 impl Datapath {
     /// Loads the object with an answer map of `max_entries`. With a `pin_dir` its maps are
     /// pinned there, and maps an earlier daemon pinned are adopted with their contents when
@@ -92,10 +98,12 @@ impl Datapath {
     pub fn load(pin_dir: Option<&Path>, max_entries: u32) -> Result<Datapath, DatapathError> {
         let mut loader = EbpfLoader::new();
         loader.map_max_entries(map_names::ANSWERS, max_entries);
+        loader.map_max_entries(map_names::SIGNATURES, max_entries);
         let (mut adopted, mut replaced) = (Vec::new(), Vec::new());
         if let Some(dir) = pin_dir {
             pins::prepare(dir)?;
-            let capacities = StdHashMap::from([(map_names::ANSWERS, max_entries)]);
+            let capacities =
+                StdHashMap::from([(map_names::ANSWERS, max_entries), (map_names::SIGNATURES, max_entries)]);
             for (name, fit) in pins::fits(dir, super::XDP_OBJECT, &capacities)? {
                 match fit {
                     Fit::Replace(why) => {
@@ -290,6 +298,24 @@ impl Datapath {
     pub fn answers(&mut self) -> Result<HashMap<&mut MapData, MapKey, MapEntry>, DatapathError> {
         let map = self.ebpf.map_mut(map_names::ANSWERS).expect("loaded");
         HashMap::try_from(map).map_err(|e| DatapathError::Map(map_names::ANSWERS, e))
+    }
+
+    /// The answer map and the signature map together, as the writer needs both at once.
+    pub fn answer_maps(&mut self) -> Result<AnswerMaps<'_>, DatapathError> {
+        let (mut answers, mut signatures) = (None, None);
+        for (name, map) in self.ebpf.maps_mut() {
+            match name {
+                map_names::ANSWERS => answers = Some(map),
+                map_names::SIGNATURES => signatures = Some(map),
+                _ => {}
+            }
+        }
+        let answers = answers.expect("loaded");
+        let signatures = signatures.expect("loaded");
+        Ok(AnswerMaps {
+            answers: HashMap::try_from(answers).map_err(|e| DatapathError::Map(map_names::ANSWERS, e))?,
+            signatures: HashMap::try_from(signatures).map_err(|e| DatapathError::Map(map_names::SIGNATURES, e))?,
+        })
     }
 
     /// Writes the server cookie secrets (packet tests, and the daemon before it attaches).

@@ -10,6 +10,7 @@ pub mod local_maps;
 pub mod pins;
 pub mod prefix_trie;
 pub mod rrl_maps;
+pub mod signatures;
 pub mod stamp;
 pub mod test_run;
 pub mod veth;

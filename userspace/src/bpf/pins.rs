@@ -16,7 +16,7 @@ use super::datapath::DatapathError;
 
 /// The maps pinned for the operator's commands and for the next daemon (`AYA_LOGS` carries the
 /// program's log lines).
-pub const PINNED_MAPS: [&str; 15] = [
+pub const PINNED_MAPS: [&str; 16] = [
     map_names::ANSWERS,
     map_names::COUNTERS,
     map_names::CONFIG,
@@ -32,6 +32,7 @@ pub const PINNED_MAPS: [&str; 15] = [
     map_names::RRL_EXEMPT_V6,
     "AYA_LOGS",
     map_names::COOKIES,
+    map_names::SIGNATURES,
 ];
 
 /// Where the loaded responder of the object with this content is pinned: a daemon whose object

@@ -9,16 +9,29 @@
 use std::{
     collections::{HashMap, HashSet},
     net::IpAddr,
+    sync::Arc,
     time::{Duration, Instant},
 };
 
 use aya::maps::{HashMap as BpfHashMap, MapData, MapError};
-use switchyard_common::{DEFAULT_VIEW, MAX_ADDRS, MapEntry, MapKey, PackedName};
+use switchyard_common::{DEFAULT_VIEW, MAX_ADDRS, MapEntry, MapKey, PackedName, SignatureEntry};
 
 use crate::{
     answers::{self, AnswerTable},
-    bpf::answer_map::entry_name,
+    bpf::{
+        answer_map::entry_name,
+        datapath::AnswerMaps,
+        signatures::{self, MapSignature, RENEW_MARGIN_SECS, SigningJob},
+        stamp::monotonic_ns,
+    },
+    dnssec::{ZoneSigner, signer::unix_now},
 };
+
+/// A signed zone's name (answer-table form) and its signer, if its key could be loaded.
+pub type ZoneSigners = (Vec<u8>, Option<Arc<ZoneSigner>>);
+
+/// The signature map as the writer takes it.
+pub type SignatureMap<'a> = BpfHashMap<&'a mut MapData, MapKey, SignatureEntry>;
 
 /// What one rewrite did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -30,6 +43,12 @@ pub struct WriteStats {
     /// Entries the fast path cannot hold (too many addresses, name too long, a name whose key
     /// another name already has): userspace serves them.
     pub userspace_only: usize,
+    /// Answer sets of signed zones signed anew (a new answer set, or a signature due for
+    /// renewal); the others kept their signature.
+    pub signed: usize,
+    /// Answer sets of signed zones left without a signature in the map (signing failed): a
+    /// DO=1 query for them goes to userspace.
+    pub unsigned: usize,
     #[serde(skip)]
     pub elapsed: Duration,
 }
@@ -69,8 +88,13 @@ pub struct MapWriter {
     written: HashMap<MapKey, MapEntry>,
     /// Keys two names were found to share, each logged once.
     warned_collisions: HashSet<MapKey>,
-    /// Names (answer-table form) of the zones whose answers are signed.
-    signed_zones: Vec<Vec<u8>>,
+    /// The zones whose answers are signed (answer-table form of the name) and their signers;
+    /// `None` for a zone whose key could not be loaded (userspace answers its DO=1 queries).
+    signers: Vec<ZoneSigners>,
+    /// The signatures in the map, to renew them before the program stops serving them.
+    signatures: HashMap<MapKey, MapSignature>,
+    /// Set when a signer changed: every answer set is signed anew by its zone's current key.
+    resign_all: bool,
 }
 
 impl MapWriter {
@@ -85,52 +109,207 @@ impl MapWriter {
         Ok(self.written.len())
     }
 
-    /// Entries under these zones are marked signed from the next write on.
-    pub fn set_signed_zones(&mut self, zones: Vec<Vec<u8>>) {
-        self.signed_zones = zones;
+    /// Takes the signatures `map` holds (an earlier daemon's) as written but due for renewal:
+    /// the next write signs each answer set anew and removes what the table no longer has.
+    pub fn adopt_signatures(&mut self, map: &SignatureMap<'_>) -> Result<usize, MapError> {
+        self.signatures.clear();
+        for entry in map.iter() {
+            let (key, entry) = entry?;
+            self.signatures.insert(key, MapSignature { entry, renew_at: 0 });
+        }
+        Ok(self.signatures.len())
     }
 
+    /// Entries under these zones (answer-table form of the name) are signed by their signer
+    /// from the next write on.
+    pub fn set_signers(&mut self, signers: Vec<ZoneSigners>) {
+        let same = |a: &ZoneSigners, b: &ZoneSigners| {
+            a.0 == b.0
+                && match (&a.1, &b.1) {
+                    (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+                    (a, b) => a.is_none() && b.is_none(),
+                }
+        };
+        let changed =
+            signers.len() != self.signers.len() || signers.iter().zip(&self.signers).any(|(a, b)| !same(a, b));
+        self.resign_all |= changed;
+        self.signers = signers;
+    }
+
+    /// Whether a signature in the map is near the time the program stops serving it: a write
+    /// now renews it.
+    pub fn renewal_due(&self) -> bool {
+        let soon = unix_now() + 2 * RENEW_MARGIN_SECS;
+        self.signatures.values().any(|s| s.renew_at <= soon)
+    }
+
+    /// Writes `table` without signatures (a DO=1 query in a signed zone goes to userspace).
     pub fn write(
         &mut self,
         map: &mut BpfHashMap<&mut MapData, MapKey, MapEntry>,
         table: &AnswerTable,
     ) -> Result<WriteStats, MapError> {
-        self.write_with_overrides(map, table, &HashSet::new())
+        self.write_with_overrides(map, None, table, &HashSet::new())
+    }
+
+    /// Writes `table` with the signature of every answer set in a signed zone.
+    pub fn write_signed(&mut self, maps: &mut AnswerMaps<'_>, table: &AnswerTable) -> Result<WriteStats, MapError> {
+        self.write_with_overrides(&mut maps.answers, Some(&mut maps.signatures), table, &HashSet::new())
     }
 
     /// Like `write`, with the entries under `overrides` written as operator overrides
     /// (`is_override = 1`). Overrides this writer wrote are its own to replace or remove; any
     /// other entry marked as an override is left alone.
+    /// The signatures go to `signatures` (when given) before the answers they sign, and leave
+    /// it after them, so that the program finds every answer set's signature while it serves it.
     pub fn write_with_overrides(
         &mut self,
         map: &mut BpfHashMap<&mut MapData, MapKey, MapEntry>,
+        signatures: Option<&mut SignatureMap<'_>>,
         table: &AnswerTable,
         overrides: &HashSet<answers::AnswerKey>,
     ) -> Result<WriteStats, MapError> {
         let started = Instant::now();
         let mut stats = WriteStats::default();
+        let (mut wanted, jobs) = self.wanted(table, overrides, &mut stats);
+        let mut signature_map = signatures;
+        let wanted_signatures = match signature_map.as_deref_mut() {
+            Some(signature_map) => {
+                let signed = self.sign(jobs, &mut wanted, &mut stats);
+                for (key, signature) in &signed {
+                    if self.signatures.get(key).map(|s| &s.entry) != Some(&signature.entry) {
+                        signature_map.insert(key, signature.entry, 0)?;
+                    }
+                }
+                Some(signed)
+            }
+            None => {
+                stats.unsigned += jobs.len();
+                None
+            }
+        };
+        self.write_answers(map, &wanted, &mut stats)?;
+        self.written = wanted;
+        if let Some(signature_map) = signature_map {
+            let wanted_signatures = wanted_signatures.unwrap_or_default();
+            for key in self.signatures.keys().filter(|k| !wanted_signatures.contains_key(*k)) {
+                match signature_map.remove(key) {
+                    Ok(()) | Err(MapError::KeyNotFound) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            self.signatures = wanted_signatures;
+        }
+        stats.elapsed = started.elapsed();
+        Ok(stats)
+    }
+
+    /// The map entries `table` makes, and a signing job for each one in a signed zone.
+    fn wanted<'t>(
+        &mut self,
+        table: &'t AnswerTable,
+        overrides: &HashSet<answers::AnswerKey>,
+        stats: &mut WriteStats,
+    ) -> (HashMap<MapKey, MapEntry>, HashMap<MapKey, SigningJob<'t>>) {
         let mut wanted: HashMap<MapKey, MapEntry> = HashMap::with_capacity(table.entries.len());
+        let mut jobs = HashMap::new();
         for (key, set) in &table.entries {
             let Some((k, mut v)) = to_map_entry(key, set) else {
                 stats.userspace_only += 1;
                 continue;
             };
             v.is_override = u8::from(overrides.contains(key));
-            v.signed = u8::from(self.signed_zones.iter().any(|zone| in_zone(&key.name, zone)));
-            if let Some(left_out) = keep_lower_name(&mut wanted, k, v) {
-                stats.userspace_only += 1;
-                if self.warned_collisions.insert(k) {
-                    tracing::warn!(
-                        kept = %entry_name(&k, &wanted[&k]),
-                        left_to_userspace = %entry_name(&k, &left_out),
-                        qtype = key.qtype,
-                        view = key.view,
-                        "two names share an answer-map key"
-                    );
+            let zone = self.signers.iter().find(|(zone, _)| in_zone(&key.name, zone));
+            v.signed = u8::from(zone.is_some());
+            let signer = zone.and_then(|(_, signer)| signer.as_ref());
+            let job = signer.filter(|_| v.count > 0).map(|signer| SigningJob {
+                key: k,
+                answer: (key, set),
+                serial: signatures::answer_serial(key.qtype, set),
+                signer: signer.clone(),
+            });
+            let name = v.name;
+            match keep_lower_name(&mut wanted, k, v) {
+                None => {
+                    jobs.remove(&k);
+                    jobs.extend(job.map(|j| (k, j)));
+                }
+                Some(left_out) => {
+                    stats.userspace_only += 1;
+                    if left_out.name != name {
+                        // The new name took the key from the one held.
+                        jobs.remove(&k);
+                        jobs.extend(job.map(|j| (k, j)));
+                    }
+                    if self.warned_collisions.insert(k) {
+                        tracing::warn!(
+                            kept = %entry_name(&k, &wanted[&k]),
+                            left_to_userspace = %entry_name(&k, &left_out),
+                            qtype = key.qtype,
+                            view = key.view,
+                            "two names share an answer-map key"
+                        );
+                    }
                 }
             }
         }
-        for (key, value) in &wanted {
+        (wanted, jobs)
+    }
+
+    /// The signature of every job: the one in the map while it is of the same answer set and
+    /// not due for renewal, else made now. Sets each signed entry's `signature`.
+    fn sign(
+        &mut self,
+        jobs: HashMap<MapKey, SigningJob<'_>>,
+        wanted: &mut HashMap<MapKey, MapEntry>,
+        stats: &mut WriteStats,
+    ) -> HashMap<MapKey, MapSignature> {
+        let now = unix_now();
+        let resign_all = std::mem::take(&mut self.resign_all);
+        let mut signed = HashMap::with_capacity(jobs.len());
+        let mut to_sign = Vec::new();
+        for (key, job) in jobs {
+            match self.signatures.get(&key) {
+                Some(held)
+                    if !resign_all
+                        && held.entry.serial == job.serial
+                        && held.renew_at > now + 2 * RENEW_MARGIN_SECS =>
+                {
+                    signed.insert(key, *held);
+                }
+                _ => to_sign.push(job),
+            }
+        }
+        let made = signatures::sign_all(&to_sign, now, monotonic_ns());
+        for (job, result) in to_sign.iter().zip(made) {
+            match result {
+                Ok(signature) => {
+                    signed.insert(job.key, signature);
+                    stats.signed += 1;
+                }
+                Err(e) => {
+                    stats.unsigned += 1;
+                    tracing::warn!(error = %e, "answer set not signed: DO=1 queries for it go to userspace");
+                }
+            }
+        }
+        for (key, signature) in &signed {
+            if let Some(entry) = wanted.get_mut(key) {
+                entry.signature = signature.entry.serial;
+            }
+        }
+        signed
+    }
+
+    /// Writes the entries that changed and removes those `wanted` no longer has, leaving
+    /// operator overrides alone.
+    fn write_answers(
+        &mut self,
+        map: &mut BpfHashMap<&mut MapData, MapKey, MapEntry>,
+        wanted: &HashMap<MapKey, MapEntry>,
+        stats: &mut WriteStats,
+    ) -> Result<(), MapError> {
+        for (key, value) in wanted {
             let before = self.written.get(key);
             if before == Some(value) {
                 continue;
@@ -153,9 +332,7 @@ impl MapWriter {
                 Err(e) => return Err(e),
             }
         }
-        self.written = wanted;
-        stats.elapsed = started.elapsed();
-        Ok(stats)
+        Ok(())
     }
 }
 

@@ -21,10 +21,10 @@ pub struct SignatureCache {
 }
 
 impl SignatureCache {
-    /// The cached signature for `key` when it is not yet due for renewal at `now`.
-    pub fn get(&self, key: &[u8], now: u64) -> Option<RRSIG> {
+    /// The cached signature for `key` and its renewal time, when it is not yet due at `now`.
+    pub fn get(&self, key: &[u8], now: u64) -> Option<(RRSIG, u64)> {
         let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        entries.get(key).filter(|c| now < c.renew_at).map(|c| c.rrsig.clone())
+        entries.get(key).filter(|c| now < c.renew_at).map(|c| (c.rrsig.clone(), c.renew_at))
     }
 
     pub fn put(&self, key: Vec<u8>, rrsig: RRSIG, renew_at: u64) {

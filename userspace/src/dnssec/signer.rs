@@ -112,18 +112,26 @@ impl ZoneSigner {
     }
 
     pub fn sign_at(&self, rrset: &[Record], now: u64) -> Result<Record, SignError> {
+        self.sign_renewable(rrset, now).map(|(record, _)| record)
+    }
+
+    /// Like `sign_at`, with the Unix time from which the signature is made anew: until then
+    /// every answer of this RRset, whichever path serves it, carries these very bytes.
+    pub fn sign_renewable(&self, rrset: &[Record], now: u64) -> Result<(Record, u64), SignError> {
         let first = &rrset[0];
         let key = cache_key(rrset);
-        let rrsig = match self.cache.get(&key, now) {
-            Some(rrsig) => rrsig,
+        let (rrsig, renew_at) = match self.cache.get(&key, now) {
+            Some(cached) => cached,
             None => {
                 let rrsig = self.make(rrset, now)?;
                 let expires = u64::from(rrsig.input().sig_expiration.get());
-                self.cache.put(key, rrsig.clone(), expires.saturating_sub(self.timing.refresh.as_secs()));
-                rrsig
+                let renew_at = expires.saturating_sub(self.timing.refresh.as_secs());
+                self.cache.put(key, rrsig.clone(), renew_at);
+                (rrsig, renew_at)
             }
         };
-        Ok(Record::from_rdata(first.name.clone(), first.ttl, RData::DNSSEC(DNSSECRData::RRSIG(rrsig))))
+        let record = Record::from_rdata(first.name.clone(), first.ttl, RData::DNSSEC(DNSSECRData::RRSIG(rrsig)));
+        Ok((record, renew_at))
     }
 
     /// A signature made now, not cached (for answers unique to one query, like denials).
@@ -166,7 +174,7 @@ fn serial_time(unix: u64) -> u32 {
     unix as u32
 }
 
-fn unix_now() -> u64 {
+pub fn unix_now() -> u64 {
     (crate::sync::wall_now_ms() / 1000.0) as u64
 }
 

@@ -1,0 +1,65 @@
+//! The RRSIG a DO=1 answer of a signed zone carries: the daemon's record from `SIGNATURES`,
+//! served only while it belongs to the answer set found and is fresh; otherwise the query goes
+//! to userspace, which signs.
+
+use core::mem::offset_of;
+
+use aya_ebpf::helpers::bpf_ktime_get_ns;
+use switchyard_common::{
+    Counter, MAX_SIGNATURE_RECORD, MapEntry, MapKey, SIGNATURE_WORDS, SignatureEntry, proto::OptHdr,
+};
+
+use crate::{maps, packet::Packet, query::Question};
+
+// `len` bounds a record's length with a mask.
+const _: () = assert!(MAX_SIGNATURE_RECORD <= 0xff);
+
+/// The signature to append to this answer; `None` when it gets none (DO=0, or a name in an
+/// unsigned zone).
+#[inline(always)]
+pub fn for_answer(key: &MapKey, entry: &MapEntry, q: &Question) -> Result<Option<&'static SignatureEntry>, Counter> {
+    if entry.signed == 0 || q.edns_do != Some(true) {
+        return Ok(None);
+    }
+    let signature = maps::signature(key).ok_or(Counter::PassDnssec)?;
+    // SAFETY: a helper without arguments that only reads the clock.
+    let now = unsafe { bpf_ktime_get_ns() };
+    let stored_len = signature.len as usize;
+    if entry.signature == 0
+        || signature.serial != entry.signature
+        || now >= signature.fresh_until_ns
+        || stored_len == 0
+        || stored_len > MAX_SIGNATURE_RECORD
+    {
+        return Err(Counter::PassDnssec);
+    }
+    Ok(Some(signature))
+}
+
+/// The record's length, bounded for the verifier (`for_answer` refused longer ones).
+#[inline(always)]
+pub fn len(signature: &SignatureEntry) -> usize {
+    signature.len as usize & 0xff
+}
+
+/// The largest UDP response the client takes, as userspace reckons it: the payload size of the
+/// query's OPT record (at `opt_at`), at least 512, at most ours.
+#[inline(always)]
+pub fn udp_limit(pkt: &Packet, opt_at: usize, ours: u16) -> Option<usize> {
+    let theirs = pkt.read_u16(opt_at + offset_of!(OptHdr, udp_payload))?;
+    Some(theirs.max(512).min(ours) as usize)
+}
+
+/// Writes the record at `at` a whole word at a time: the last word may run up to 7 bytes past
+/// the record, into the OPT record that is written after it.
+#[inline(always)]
+pub fn write(pkt: &Packet, at: usize, signature: &SignatureEntry) -> Option<()> {
+    let len = len(signature);
+    for i in 0..SIGNATURE_WORDS {
+        if i * 8 >= len {
+            break;
+        }
+        pkt.write(at + i * 8, signature.record[i].to_ne_bytes())?;
+    }
+    Some(())
+}

@@ -1,0 +1,220 @@
+//! Signed answers from the XDP program (DO=1 in a signed zone): the RRSIG the daemon wrote for
+//! the answer set is appended, and the reply is byte for byte what userspace sends, for both
+//! algorithms; a signature that is missing, made for another answer set or no longer fresh
+//! sends the query to userspace; DO=0 answers carry no signature; a signature due for renewal is
+//! renewed by the next pass that writes the maps.
+
+mod xdp_common;
+
+use std::net::IpAddr;
+
+use hickory_proto::{
+    op::Message,
+    rr::{RData, RecordType},
+    serialize::binary::BinEncodable,
+};
+use switchyard::bpf::{
+    test_run::{XDP_PASS, XDP_TX},
+    writer::MapWriter,
+};
+use switchyard_common::{MapKey, PackedName, QTYPE_A};
+use switchyard_tests::{
+    frames::{EdnsSpec, check_response, query, udp_frame},
+    privileges::have_root,
+    xdp_harness::XdpHarness,
+};
+use xdp_common::*;
+
+fn frame_for(name: &str, rtype: RecordType, client: &str, edns: Option<&EdnsSpec>, id: u16) -> (Vec<u8>, Vec<u8>) {
+    let dns = query(id, name, rtype, edns);
+    let client: IpAddr = client.parse().unwrap();
+    let server: IpAddr = if client.is_ipv6() { SERVER_V6.parse().unwrap() } else { SERVER_V4.parse().unwrap() };
+    (udp_frame(None, client, server, 33333, 53, &dns), dns)
+}
+
+const DO: EdnsSpec = EdnsSpec { dnssec_ok: true, version: 0, cookie: false, client_subnet: None, nsid: false };
+
+/// Answers `name` from XDP, checks the reply is userspace's to the byte, and returns it parsed.
+fn answered_like_userspace(
+    h: &mut XdpHarness,
+    name: &str,
+    rtype: RecordType,
+    client: &str,
+    edns: &EdnsSpec,
+) -> Message {
+    let (frame, dns) = frame_for(name, rtype, client, Some(edns), 0x5151);
+    let run = h.run(&frame).expect("test run");
+    assert_eq!(run.action, XDP_TX, "{name} {rtype} from {client} ({edns:?}) answered by XDP");
+    let reply = check_response(&frame, &run.frame).expect("a well-formed response");
+    let userspace = h.userspace(&dns, client.parse().unwrap()).expect("userspace answers");
+    assert_eq!(reply, userspace, "{name} {rtype} from {client} ({edns:?}): the same bytes as userspace");
+    Message::from_vec(&reply).expect("the reply parses")
+}
+
+fn signatures_in(reply: &Message) -> Vec<RecordType> {
+    reply
+        .answers
+        .iter()
+        .filter_map(|r| match &r.data {
+            RData::DNSSEC(hickory_proto::dnssec::rdata::DNSSECRData::RRSIG(sig)) => Some(sig.input().type_covered),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn signed_answers_from_xdp_are_userspaces_bytes_for_both_algorithms() {
+    if !have_root("signed_answers_from_xdp_are_userspaces_bytes_for_both_algorithms") {
+        return;
+    }
+    for algorithm in ALGORITHMS {
+        let dir = tempfile::tempdir().unwrap();
+        let mut h = XdpHarness::new(&signed_zone(algorithm, dir.path()), table(), views());
+        assert!(h.write_stats.signed > 10, "{algorithm}: answer sets signed when written: {:?}", h.write_stats);
+        assert_eq!(h.write_stats.unsigned, 0, "{algorithm}: {:?}", h.write_stats);
+        let with_cookie = EdnsSpec { cookie: true, ..DO };
+        let cases = [
+            ("www.example.com.", RecordType::A, CLIENT_V4, &DO),
+            ("WwW.ExAmPlE.CoM.", RecordType::A, CLIENT_V4, &with_cookie),
+            ("www.example.com.", RecordType::AAAA, CLIENT_V6, &DO),
+            ("www.example.com.", RecordType::A, "198.18.200.9", &DO),
+            ("www.example.com.", RecordType::AAAA, "fd00:c8::9", &with_cookie),
+            ("eight.example.com.", RecordType::A, CLIENT_V4, &DO),
+            ("a.example.com.", RecordType::A, CLIENT_V6, &DO),
+            (LONG_NAMES[4], RecordType::A, CLIENT_V4, &DO),
+            (LONG_NAMES[1], RecordType::AAAA, CLIENT_V4, &with_cookie),
+        ];
+        let before = h.counter("answered_signed");
+        for (name, rtype, client, edns) in cases {
+            let reply = answered_like_userspace(&mut h, name, rtype, client, edns);
+            assert_eq!(signatures_in(&reply), [rtype], "{algorithm} {name} {rtype}: one RRSIG over the answer");
+            assert!(reply.edns.as_ref().is_some_and(|e| e.flags().dnssec_ok), "DO set in the reply's OPT");
+        }
+        assert_eq!(h.counter("answered_signed") - before, cases.len() as u64, "{algorithm}: counted as signed");
+
+        // DO=0 and no EDNS: answered as for an unsigned zone, no RRSIG.
+        let plain = EdnsSpec { dnssec_ok: false, ..DO };
+        let reply = answered_like_userspace(&mut h, "www.example.com.", RecordType::A, CLIENT_V4, &plain);
+        assert!(signatures_in(&reply).is_empty() && reply.answers.len() == 2, "{reply:?}");
+        let (frame, dns) = frame_for("www.example.com.", RecordType::A, CLIENT_V4, None, 7);
+        let run = h.run(&frame).unwrap();
+        assert_eq!(run.action, XDP_TX);
+        let reply = check_response(&frame, &run.frame).unwrap();
+        assert_eq!(reply, h.userspace(&dns, CLIENT_V4.parse().unwrap()).unwrap());
+        assert_eq!(h.counter("answered_signed") - before, cases.len() as u64, "DO=0 is not counted as signed");
+    }
+}
+
+fn www_a_key() -> MapKey {
+    let name = PackedName::new(b"\x03www\x07example\x03com\x00").unwrap();
+    MapKey::new(0, QTYPE_A, &name)
+}
+
+/// The DO=1 query for www A goes to userspace untouched (counted as `pass_dnssec`), while its
+/// DO=0 query is still answered.
+fn passes_to_userspace(h: &mut XdpHarness, why: &str) {
+    let before = h.counter("pass_dnssec");
+    let (frame, _) = frame_for("www.example.com.", RecordType::A, CLIENT_V4, Some(&DO), 9);
+    let run = h.run(&frame).unwrap();
+    assert_eq!((run.action, &run.frame), (XDP_PASS, &frame), "{why}: passed untouched");
+    assert_eq!(h.counter("pass_dnssec") - before, 1, "{why}: counted");
+    let plain = EdnsSpec { dnssec_ok: false, ..DO };
+    let (frame, _) = frame_for("www.example.com.", RecordType::A, CLIENT_V4, Some(&plain), 9);
+    assert_eq!(h.run(&frame).unwrap().action, XDP_TX, "{why}: DO=0 still answered");
+}
+
+#[test]
+fn a_missing_stale_or_foreign_signature_sends_do_queries_to_userspace() {
+    if !have_root("a_missing_stale_or_foreign_signature_sends_do_queries_to_userspace") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = XdpHarness::new(&signed_zone("ed25519", dir.path()), table(), views());
+    let key = www_a_key();
+    let original = h.datapath.answer_maps().unwrap().signatures.get(&key, 0).expect("www A is signed");
+
+    let mut expired = original;
+    expired.fresh_until_ns = 1;
+    h.datapath.answer_maps().unwrap().signatures.insert(key, expired, 0).unwrap();
+    passes_to_userspace(&mut h, "no longer fresh");
+
+    let mut foreign = original;
+    foreign.serial = original.serial.wrapping_add(1).max(1);
+    h.datapath.answer_maps().unwrap().signatures.insert(key, foreign, 0).unwrap();
+    passes_to_userspace(&mut h, "made for another answer set");
+
+    h.datapath.answer_maps().unwrap().signatures.remove(&key).unwrap();
+    passes_to_userspace(&mut h, "missing");
+
+    h.datapath.answer_maps().unwrap().signatures.insert(key, original, 0).unwrap();
+    answered_like_userspace(&mut h, "www.example.com.", RecordType::A, CLIENT_V4, &DO);
+}
+
+#[test]
+fn a_changed_answer_set_is_signed_anew_and_the_others_keep_their_signature() {
+    if !have_root("a_changed_answer_set_is_signed_anew_and_the_others_keep_their_signature") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = XdpHarness::new(&signed_zone("ecdsap256sha256", dir.path()), table(), views());
+    let zones = h.zones();
+    let mut writer = MapWriter::default();
+    writer.set_signers(zones.signers());
+    let mut maps = h.datapath.answer_maps().unwrap();
+    let first = writer.write_signed(&mut maps, &table()).unwrap();
+    // The harness signed through the same signers: every signature comes from their cache.
+    let again = writer.write_signed(&mut maps, &table()).unwrap();
+    assert_eq!((again.signed, again.written), (0, 0), "nothing changed, nothing signed: {again:?}");
+    let key = www_a_key();
+    let before = maps.signatures.get(&key, 0).unwrap();
+
+    // Site b goes down: www A has one address left.
+    let mut down = table();
+    let www = switchyard::answers::wire_name(&"www.example.com.".parse().unwrap());
+    let entry = down.entries.get_mut(&switchyard::answers::AnswerKey { view: 0, qtype: QTYPE_A, name: www }).unwrap();
+    entry.addrs.retain(|a| *a != "198.18.20.1".parse::<IpAddr>().unwrap());
+    let stats = writer.write_signed(&mut maps, &down).unwrap();
+    assert_eq!((stats.signed, stats.written), (1, 1), "one answer set changed: {stats:?} (first {first:?})");
+    let after = maps.signatures.get(&key, 0).unwrap();
+    let entry = maps.answers.get(&key, 0).unwrap();
+    assert_ne!(after.serial, before.serial);
+    assert_eq!(entry.signature, after.serial, "the entry names its new signature");
+    h.set_table(down);
+    let reply = answered_like_userspace(&mut h, "www.example.com.", RecordType::A, CLIENT_V4, &DO);
+    assert_eq!(reply.answers.len(), 2, "one A and its RRSIG: {reply:?}");
+}
+
+#[test]
+fn a_signature_near_its_renewal_is_left_to_userspace_and_the_next_pass_renews_it() {
+    if !have_root("a_signature_near_its_renewal_is_left_to_userspace_and_the_next_pass_renews_it") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // Renewed 5 s after it is made: within the minute before renewal from the start.
+    let timing = ["validity_ms = 7200000", "refresh_ms = 7195000"];
+    let mut h = XdpHarness::new(&signed_zone_with("ed25519", dir.path(), &timing), table(), views());
+    passes_to_userspace(&mut h, "within a minute of its renewal");
+
+    let mut writer = MapWriter::default();
+    writer.set_signers(h.zones().signers());
+    let mut maps = h.datapath.answer_maps().unwrap();
+    let first = writer.write_signed(&mut maps, &table()).unwrap();
+    assert!(writer.renewal_due(), "a refresh pass is due");
+    let key = www_a_key();
+    let old = maps.signatures.get(&key, 0).unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(6));
+    let renewed = writer.write_signed(&mut maps, &table()).unwrap();
+    assert_eq!(renewed.signed, first.signed, "every answer set signed anew: {renewed:?}");
+    assert_eq!(renewed.written, 0, "the answers themselves did not change: {renewed:?}");
+    let new = maps.signatures.get(&key, 0).unwrap();
+    assert_eq!(new.serial, old.serial, "the same answer set");
+    assert_ne!(new.record, old.record, "a new signature (later inception and expiration)");
+    assert!(new.fresh_until_ns > old.fresh_until_ns);
+
+    // Userspace serves the renewed signature too: its reply's RRSIG is the one in the map.
+    let (_, dns) = frame_for("www.example.com.", RecordType::A, CLIENT_V4, Some(&DO), 3);
+    let reply = Message::from_vec(&h.userspace(&dns, CLIENT_V4.parse().unwrap()).unwrap()).unwrap();
+    let rrsig = reply.answers.iter().find(|r| r.record_type() == RecordType::RRSIG).expect("signed");
+    let (bytes, len) = new.bytes();
+    assert_eq!(rrsig.data.to_bytes().unwrap(), bytes[12..len].to_vec());
+}

@@ -1,0 +1,201 @@
+//! The RRSIG of each signed answer set, made in the pass that writes the answer map: one
+//! signature per RRset content and validity window, taken from the zone signer's cache, which
+//! the userspace server signs through as well, so both paths send the very same bytes.
+
+use std::{net::IpAddr, sync::Arc};
+
+use hickory_proto::{
+    rr::{
+        Name, RData, Record,
+        rdata::{A, AAAA},
+    },
+    serialize::binary::{BinDecodable, BinEncodable},
+};
+use switchyard_common::{MapKey, QTYPE_AAAA, SignatureEntry};
+
+use crate::{
+    answers::{AnswerKey, AnswerSet},
+    dnssec::{ZoneSigner, signer::SignError},
+};
+
+/// The program stops serving a signature this long before the signer would renew it, so that
+/// a late refresh pass sends queries to userspace rather than serve what userspace replaced.
+pub const RENEW_MARGIN_SECS: u64 = 60;
+
+/// A signature made for the map, and when the signer renews it (Unix seconds).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MapSignature {
+    pub entry: SignatureEntry,
+    pub renew_at: u64,
+}
+
+/// What one answer set's signature needs, collected while the table is walked.
+pub struct SigningJob<'a> {
+    pub key: MapKey,
+    pub answer: (&'a AnswerKey, &'a AnswerSet),
+    pub serial: u32,
+    pub signer: Arc<ZoneSigner>,
+}
+
+/// Identifies an answer set's content (type, TTL, addresses in canonical order): the RRset a
+/// signature covers, whatever order a client gets the addresses in. Never 0 (no signature).
+pub fn answer_serial(qtype: u16, set: &AnswerSet) -> u32 {
+    let mut addrs: Vec<Vec<u8>> = set
+        .addrs
+        .iter()
+        .map(|a| match a {
+            IpAddr::V4(v4) => v4.octets().to_vec(),
+            IpAddr::V6(v6) => v6.octets().to_vec(),
+        })
+        .collect();
+    addrs.sort();
+    // FNV-1a: stable across daemons, so an adopted map's serials stay valid.
+    let mut hash: u32 = 0x811c_9dc5;
+    let mut mix = |bytes: &[u8]| {
+        for b in bytes {
+            hash = (hash ^ u32::from(*b)).wrapping_mul(0x0100_0193);
+        }
+    };
+    mix(&qtype.to_be_bytes());
+    mix(&set.ttl.to_be_bytes());
+    for addr in &addrs {
+        mix(addr);
+    }
+    hash.max(1)
+}
+
+/// The RRset one answer set stands for, owned by its (lowercase) name.
+pub fn rrset(key: &AnswerKey, set: &AnswerSet) -> Option<Vec<Record>> {
+    let name = Name::from_bytes(&key.name).ok()?;
+    let records = set
+        .addrs
+        .iter()
+        .filter_map(|addr| {
+            let data = match (addr, key.qtype) {
+                (IpAddr::V6(v6), QTYPE_AAAA) => RData::AAAA(AAAA(*v6)),
+                (IpAddr::V4(v4), qtype) if qtype != QTYPE_AAAA => RData::A(A(*v4)),
+                _ => return None,
+            };
+            Some(Record::from_rdata(name.clone(), set.ttl, data))
+        })
+        .collect();
+    Some(records)
+}
+
+/// Signs one job: its RRSIG record rendered for the map, valid for the program until
+/// `RENEW_MARGIN_SECS` before the signer renews it (`now_unix` and `now_mono_ns` are the same
+/// instant on the two clocks).
+pub fn sign(job: &SigningJob<'_>, now_unix: u64, now_mono_ns: u64) -> Result<MapSignature, SignError> {
+    let (key, set) = job.answer;
+    let failed = |problem: &str| SignError::Failed {
+        name: Name::from_bytes(&key.name).unwrap_or_default(),
+        rtype: key.qtype.into(),
+        problem: problem.to_string(),
+    };
+    let rrset = rrset(key, set).filter(|r| !r.is_empty()).ok_or_else(|| failed("no records to sign"))?;
+    let (rrsig, renew_at) = job.signer.sign_renewable(&rrset, now_unix)?;
+    let rdata = rrsig.data.to_bytes().map_err(|e| failed(&e.to_string()))?;
+    let mut record = Vec::with_capacity(10 + rdata.len());
+    record.extend_from_slice(&u16::from(rrsig.record_type()).to_be_bytes());
+    record.extend_from_slice(&u16::from(rrsig.dns_class).to_be_bytes());
+    record.extend_from_slice(&rrsig.ttl.to_be_bytes());
+    record.extend_from_slice(&(rdata.len() as u16).to_be_bytes());
+    record.extend_from_slice(&rdata);
+    let fresh_for = renew_at.saturating_sub(now_unix).saturating_sub(RENEW_MARGIN_SECS);
+    let fresh_until_ns = now_mono_ns.saturating_add(fresh_for.saturating_mul(1_000_000_000));
+    let entry = SignatureEntry::new(job.serial, fresh_until_ns, &record).ok_or_else(|| failed("RRSIG too long"))?;
+    Ok(MapSignature { entry, renew_at })
+}
+
+/// Signs every job, spread over the cores (ECDSA and Ed25519 signing is CPU-bound).
+pub fn sign_all(jobs: &[SigningJob<'_>], now_unix: u64, now_mono_ns: u64) -> Vec<Result<MapSignature, SignError>> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(jobs.len().max(1));
+    if threads <= 1 || jobs.len() < 64 {
+        return jobs.iter().map(|job| sign(job, now_unix, now_mono_ns)).collect();
+    }
+    let chunk = jobs.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = jobs
+            .chunks(chunk)
+            .map(|part| scope.spawn(move || part.iter().map(|j| sign(j, now_unix, now_mono_ns)).collect::<Vec<_>>()))
+            .collect();
+        workers.into_iter().flat_map(|w| w.join().expect("a signing thread panicked")).collect()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use hickory_proto::{
+        dnssec::{PublicKey, TBS, rdata::DNSSECRData},
+        rr::{DNSClass, RecordType},
+        serialize::binary::BinDecoder,
+    };
+    use switchyard_common::{FirstChoice, QTYPE_A};
+
+    use super::*;
+    use crate::{
+        answers::wire_name,
+        dnssec::{SigningAlgorithm, SigningKeyFile, signer::Timing},
+    };
+
+    fn signer(algorithm: SigningAlgorithm) -> Arc<ZoneSigner> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("zone.key");
+        SigningKeyFile::generate(algorithm).unwrap().write_new(&path).unwrap();
+        let file = SigningKeyFile::read(&path).unwrap();
+        let days = |d: u64| Duration::from_secs(d * 86_400);
+        let timing = Timing { validity: days(14), refresh: days(7), backdate: Duration::from_secs(3600) };
+        Arc::new(ZoneSigner::new(&Name::from_ascii("example.com.").unwrap(), &file, &path, timing).unwrap())
+    }
+
+    fn www(addrs: &[&str]) -> (AnswerKey, AnswerSet) {
+        let name = wire_name(&Name::from_ascii("www.example.com.").unwrap());
+        let addrs = addrs.iter().map(|a| a.parse().unwrap()).collect();
+        (AnswerKey { view: 0, qtype: QTYPE_A, name }, AnswerSet { ttl: 30, addrs, first: FirstChoice::NONE })
+    }
+
+    #[test]
+    fn the_serial_follows_the_content_not_the_order() {
+        let (_, ab) = www(&["198.18.10.1", "198.18.20.1"]);
+        let (_, ba) = www(&["198.18.20.1", "198.18.10.1"]);
+        let (_, b) = www(&["198.18.20.1"]);
+        assert_eq!(answer_serial(QTYPE_A, &ab), answer_serial(QTYPE_A, &ba));
+        assert_ne!(answer_serial(QTYPE_A, &ab), answer_serial(QTYPE_A, &b));
+        let mut longer = ab.clone();
+        longer.ttl = 60;
+        assert_ne!(answer_serial(QTYPE_A, &ab), answer_serial(QTYPE_A, &longer));
+        assert_ne!(answer_serial(QTYPE_A, &ab), 0);
+    }
+
+    #[test]
+    fn the_map_record_is_the_rrsig_userspace_serves_and_it_verifies() {
+        for algorithm in [SigningAlgorithm::Ecdsap256sha256, SigningAlgorithm::Ed25519] {
+            let signer = signer(algorithm);
+            let (key, set) = www(&["198.18.10.1", "198.18.20.1"]);
+            let serial = answer_serial(key.qtype, &set);
+            let map_key = MapKey::new(0, QTYPE_A, &switchyard_common::PackedName::new(&key.name).unwrap());
+            let job = SigningJob { key: map_key, answer: (&key, &set), serial, signer: signer.clone() };
+            let now = crate::dnssec::signer::unix_now();
+            let signed = sign(&job, now, 1_000).unwrap();
+            assert_eq!(signed.entry.serial, serial);
+            let fresh_secs = (signed.entry.fresh_until_ns - 1_000) / 1_000_000_000;
+            assert_eq!(fresh_secs, signed.renew_at - now - RENEW_MARGIN_SECS, "fresh until the margin before renewal");
+
+            // The userspace path, addresses in the other order, signs to the very same record.
+            let mut reversed = rrset(&key, &set).unwrap();
+            reversed.reverse();
+            let served = signer.sign(&reversed).unwrap();
+            let (bytes, len) = signed.entry.bytes();
+            assert_eq!(&bytes[..2], &[0xc0, 0x0c], "owned by the question");
+            let mut decoder = BinDecoder::new(&bytes[2..len]);
+            let rtype = decoder.read_u16().unwrap().unverified();
+            assert_eq!(RecordType::from(rtype), RecordType::RRSIG);
+            assert_eq!(&bytes[2 + 10..len], served.data.to_bytes().unwrap().as_slice(), "{algorithm:?}: same rdata");
+            let RData::DNSSEC(DNSSECRData::RRSIG(sig)) = &served.data else { panic!("an RRSIG") };
+            let tbs = TBS::from_input(&reversed[0].name, DNSClass::IN, sig.input(), reversed.iter()).unwrap();
+            assert!(signer.dnskey().public_key().verify(tbs.as_ref(), sig.sig()).is_ok(), "{algorithm:?} verifies");
+        }
+    }
+}
