@@ -6,7 +6,7 @@ use aya_ebpf::programs::XdpContext;
 use network_types::{eth::EthHdr, ip::Ipv4Hdr, ip::Ipv6Hdr, udp::UdpHdr, vlan::VlanHdr};
 use switchyard_common::{
     CLIENT_COOKIE_LEN, COOKIE_REPLY_LEN, Counter, DEFAULT_VIEW, EDNS_COOKIE, FLAG_ENABLED, FLAG_HAS_VIEWS, MAX_ADDRS,
-    MAX_NAME_LEN, MapEntry, NAME_WORDS, NOT_PARKED, RrlVerdict, STORED_ORDER, Scratch, SignatureEntry, XdpConfig,
+    MAX_NAME_LEN, MapEntry, NAME_HEAD_WORDS, NAME_WORDS, NOT_PARKED, RrlVerdict, STORED_ORDER, Scratch, SignatureEntry, XdpConfig,
     client_bucket_v4, client_bucket_v6,
     proto::{
         DNS_FLAG_AA, DNS_FLAG_QR, DNS_FLAG_TC, DnsHdr, EDNS_FLAG_DO, EDNS_OPTION_HEADER_LEN, EDNS_VERSION,
@@ -221,14 +221,23 @@ fn lookup(scratch: &mut Scratch) -> Result<&'static MapEntry, Counter> {
     }
 }
 
-/// Compares the words that hold a name of `len` bytes (both sides are zero padded).
+/// Compares the words that hold a name of `len` bytes (both sides are zero padded): the
+/// entry's head words, then its tail words, each loop over one array so no index needs a check.
 #[inline(always)]
 fn same_name(entry: &MapEntry, question: &[u64; NAME_WORDS], len: usize) -> bool {
-    for i in 0..NAME_WORDS {
+    for i in 0..NAME_HEAD_WORDS {
         if i * 8 >= len {
+            return true;
+        }
+        if entry.name_head[i] != question[i] {
+            return false;
+        }
+    }
+    for i in 0..NAME_WORDS - NAME_HEAD_WORDS {
+        if (NAME_HEAD_WORDS + i) * 8 >= len {
             break;
         }
-        if entry.name_word(i) != question[i] {
+        if entry.name_tail[i] != question[NAME_HEAD_WORDS + i] {
             return false;
         }
     }

@@ -228,7 +228,7 @@ impl MapWriter {
                 serial: signatures::answer_serial(key.qtype, set),
                 signer: signer.clone(),
             });
-            let name = v.name;
+            let name = v.name_words();
             match keep_lower_name(&mut wanted, k, v) {
                 None => {
                     jobs.remove(&k);
@@ -236,7 +236,7 @@ impl MapWriter {
                 }
                 Some(left_out) => {
                     stats.userspace_only += 1;
-                    if left_out.name != name {
+                    if left_out.name_words() != name {
                         // The new name took the key from the one held.
                         jobs.remove(&k);
                         jobs.extend(job.map(|j| (k, j)));
