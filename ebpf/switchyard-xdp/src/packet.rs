@@ -20,7 +20,7 @@
 use core::mem::size_of;
 
 use aya_ebpf::{
-    helpers::generated::{bpf_xdp_adjust_head, bpf_xdp_adjust_tail},
+    helpers::generated::{bpf_xdp_adjust_head, bpf_xdp_adjust_tail, bpf_xdp_store_bytes},
     programs::XdpContext,
 };
 use network_types::{
@@ -213,6 +213,20 @@ impl<'a> Cursor<'a> {
 #[inline(always)]
 pub fn adjust_tail(ctx: &XdpContext, delta: i32) -> bool {
     unsafe { bpf_xdp_adjust_tail(ctx.ctx, delta) == 0 }
+}
+
+/// Copies the first `len` bytes of `words` (in memory order) into the frame at `offset` with
+/// one kernel call, which checks the frame's bounds itself (a copy loop would be checked by the
+/// verifier word by word, on every path that reaches it); false when `len` is 0, longer than
+/// `words` or past the frame's end.
+#[inline(always)]
+pub fn store_words<const W: usize>(ctx: &XdpContext, offset: usize, words: &[u64; W], len: usize) -> bool {
+    if len == 0 || len > W * size_of::<u64>() {
+        return false;
+    }
+    // SAFETY: the kernel reads `len` bytes from `words`, which holds at least that many, and
+    // writes them into the frame only within its bounds.
+    unsafe { bpf_xdp_store_bytes(ctx.ctx, offset as u32, words.as_ptr() as *mut _, len as u32) == 0 }
 }
 
 /// Moves the frame's start by `delta` bytes (negative: takes headroom); false when the kernel

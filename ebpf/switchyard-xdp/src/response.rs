@@ -118,7 +118,9 @@ pub fn respond(ctx: &XdpContext) -> Result<Counter, Pass> {
     let order = answer_order(&frame, entry);
     let answer = (entry, order, signature);
     let written = write_response(&Packet::new(ctx), &frame, &q, answer, cookie.as_ref(), &config, dns_len);
-    if written.is_none() {
+    let signature_at = frame.dns + answers_at + count * record_len(q.qtype);
+    let signed = signature.is_none_or(|signature| signed::write(ctx, signature_at, signature));
+    if written.is_none() || !signed {
         // Unreachable after a successful resize; logged because it would mean a parser bug.
         aya_log_ebpf::warn!(ctx, "response did not fit after resizing by {} bytes", delta);
         return Err(Counter::PassTooBig.into());
@@ -265,7 +267,7 @@ fn write_response(
     // OPT record after it at the signature's.
     let mut odd_opt = false;
     if let Some(signature) = signature {
-        signed::write(pkt, opt_at, signature)?;
+        // Its bytes are copied in by `respond`, after this writer is done with the frame.
         tail_sum += signature.sum as u64;
         let len = signed::len(signature);
         opt_at += len;

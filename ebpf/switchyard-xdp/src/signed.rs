@@ -4,12 +4,16 @@
 
 use core::mem::offset_of;
 
-use aya_ebpf::helpers::bpf_ktime_get_ns;
+use aya_ebpf::{helpers::bpf_ktime_get_ns, programs::XdpContext};
 use switchyard_common::{
-    Counter, MAX_SIGNATURE_RECORD, MapEntry, MapKey, SIGNATURE_WORDS, SignatureEntry, proto::OptHdr,
+    Counter, MAX_SIGNATURE_RECORD, MapEntry, MapKey, SignatureEntry, proto::OptHdr,
 };
 
-use crate::{maps, packet::Packet, query::Question};
+use crate::{
+    maps,
+    packet::{self, Packet},
+    query::Question,
+};
 
 // `len` bounds a record's length with a mask.
 const _: () = assert!(MAX_SIGNATURE_RECORD <= 0xff);
@@ -50,16 +54,8 @@ pub fn udp_limit(pkt: &Packet, opt_at: usize, ours: u16) -> Option<usize> {
     Some(theirs.max(512).min(ours) as usize)
 }
 
-/// Writes the record at `at` a whole word at a time: the last word may run up to 7 bytes past
-/// the record, into the OPT record that is written after it.
+/// Writes the record at `at` (the frame must already have room for it).
 #[inline(always)]
-pub fn write(pkt: &Packet, at: usize, signature: &SignatureEntry) -> Option<()> {
-    let len = len(signature);
-    for i in 0..SIGNATURE_WORDS {
-        if i * 8 >= len {
-            break;
-        }
-        pkt.write(at + i * 8, signature.record[i].to_ne_bytes())?;
-    }
-    Some(())
+pub fn write(ctx: &XdpContext, at: usize, signature: &SignatureEntry) -> bool {
+    packet::store_words(ctx, at, &signature.record, len(signature))
 }
