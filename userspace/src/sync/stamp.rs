@@ -104,10 +104,11 @@ fn stamp_one_by_one(conn: &Connection, registry: &Registry, pending: &[Logged], 
     let mut clock = start;
     for logged in pending {
         clock = tick(clock, logged.wall_ms);
-        if let Some((spec, version)) = record_stamp(conn, registry, logged, clock)? {
-            if let Err(reason) = in_savepoint(conn, || absorb_logged(conn, spec, logged, version))? {
-                set_aside(conn, logged, &reason)?;
-            }
+        let Some((spec, version)) = record_stamp(conn, registry, logged, clock)? else {
+            continue;
+        };
+        if let Err(reason) = in_savepoint(conn, || absorb_logged(conn, spec, logged, version))? {
+            set_aside(conn, logged, &reason)?;
         }
     }
     Ok(clock)
