@@ -142,11 +142,15 @@ fn is_forgotten(conn: &Connection, spec: &TableSpec, change: &RowChange) -> Resu
 }
 
 /// An old copy of a row deleted here (from a restored site, or relayed by a
-/// site that has not yet heard of the delete) is not let back in. A tombstone
-/// just newer than the copy is recorded and shipped, so the site still holding
-/// the copy deletes it too, while any real write after the delete (its
-/// versions are newer still) wins over the tombstone. The refusal is in the
-/// conflict log.
+/// site that has not yet heard of the delete) is not let back in. The
+/// forgotten tombstone was older than the pruning horizon, but it outranked
+/// every version of the row below the horizon: every site had sent us all its
+/// writes older than that before we pruned, and the row was dead after them.
+/// So the tombstone recorded (and shipped, so the site still holding the copy
+/// deletes it too) is at the horizon, not just above this copy: another old
+/// copy of the same row, newer than this one but still below the horizon,
+/// must not bring it back either. Any real write after the delete is newer
+/// than the horizon and wins over it. The refusal is in the conflict log.
 fn refuse_resurrection(
     conn: &Connection,
     spec: &TableSpec,
@@ -157,8 +161,11 @@ fn refuse_resurrection(
         return Ok(());
     }
     let copy = newest_version(Some(&change.row), &change.cells).unwrap_or_else(|| change.row.version.clone());
-    let tombstone = Version::new(copy.hlc + 1, &source.registry.site_id);
-    log_local_delete(conn, &spec.shape.name, &change.pk, &tombstone, Some(copy.clone()))?;
+    let floor = horizon(conn, &spec.shape.name)?;
+    let tombstone = Version::new((copy.hlc + 1).max(floor), &source.registry.site_id);
+    // The forgotten delete had seen every version below the horizon.
+    let seen = Some(tombstone.clone());
+    log_local_delete(conn, &spec.shape.name, &change.pk, &tombstone, seen)?;
     let conflicts = RowConflicts { conn, table: &spec.shape.name, pk: &change.pk, via_site: source.via_site };
     conflicts.discard(None, &tombstone, None, &copy, None)
 }

@@ -72,7 +72,9 @@
 //!    per peer. Changes are deleted once every peer acknowledged them;
 //!    tombstones once, in addition, every peer has sent a frontier past them
 //!    (a per-table horizon remembers how far, so an old copy of a forgotten
-//!    row is deleted again rather than let back in).
+//!    row is deleted again rather than let back in: by a tombstone at the
+//!    horizon, which outranks every old copy of the row, as the forgotten
+//!    tombstone did, and loses to every write made after it).
 //!
 //! Around that: **incarnations** (`positions`, `state`): a database whose
 //! position went back (restored) or that is new to a peer (recreated) starts

@@ -76,20 +76,54 @@ pub fn stamp_oldest(conn: &Connection, registry: &Registry, limit: Option<usize>
     if pending.is_empty() {
         return Ok(0);
     }
-    let mut clock = read_clock(conn)?;
-    for logged in &pending {
+    let start = read_clock(conn)?;
+    // All at once when every change can be taken (the usual case), one by one otherwise.
+    let clock = match in_savepoint(conn, || stamp_all(conn, registry, &pending, start))? {
+        Ok(clock) => clock,
+        Err(_) => stamp_one_by_one(conn, registry, &pending, start)?,
+    };
+    write_clock(conn, clock)?;
+    Ok(pending.len())
+}
+
+/// Stamps `pending` in order from clock `start`; returns the clock after the last.
+fn stamp_all(conn: &Connection, registry: &Registry, pending: &[Logged], start: i64) -> Result<i64> {
+    let mut clock = start;
+    for logged in pending {
         clock = tick(clock, logged.wall_ms);
-        conn.prepare_cached("UPDATE _sy_changes SET hlc = ?1 WHERE seq = ?2")?.execute(params![clock, logged.seq])?;
-        let Some(spec) = registry.table(&logged.table) else {
-            continue; // no longer synchronised: never shipped
+        if let Some((spec, version)) = record_stamp(conn, registry, logged, clock)? {
+            absorb_logged(conn, spec, logged, version)?;
+        }
+    }
+    Ok(clock)
+}
+
+/// As `stamp_all`, each change in a savepoint of its own: one that cannot be
+/// taken is set aside and the others go on.
+fn stamp_one_by_one(conn: &Connection, registry: &Registry, pending: &[Logged], start: i64) -> Result<i64> {
+    let mut clock = start;
+    for logged in pending {
+        clock = tick(clock, logged.wall_ms);
+        let Some((spec, version)) = record_stamp(conn, registry, logged, clock)? else {
+            continue;
         };
-        let version = Version::new(clock, &registry.site_id);
         if let Err(reason) = in_savepoint(conn, || absorb_logged(conn, spec, logged, version))? {
             set_aside(conn, logged, &reason)?;
         }
     }
-    write_clock(conn, clock)?;
-    Ok(pending.len())
+    Ok(clock)
+}
+
+/// Gives the change its HLC; returns its table and version unless the table
+/// is no longer synchronised (such a change is never shipped).
+fn record_stamp<'a>(
+    conn: &Connection,
+    registry: &'a Registry,
+    logged: &Logged,
+    clock: i64,
+) -> Result<Option<(&'a TableSpec, Version)>> {
+    conn.prepare_cached("UPDATE _sy_changes SET hlc = ?1 WHERE seq = ?2")?.execute(params![clock, logged.seq])?;
+    Ok(registry.table(&logged.table).map(|spec| (spec, Version::new(clock, &registry.site_id))))
 }
 
 fn parse(logged: &Logged) -> std::result::Result<Captured, String> {

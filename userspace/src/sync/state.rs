@@ -9,6 +9,7 @@ use super::error::Result;
 use super::merge::row_change;
 use super::outbound::{BatchLimits, origin};
 use super::registry::Registry;
+use super::stamp::stamp_pending;
 use super::value::Value;
 use super::wire::{StatePage, encoded_len};
 
@@ -54,6 +55,9 @@ pub fn next_state_page(
     let Some(from) = cursor(conn, peer)? else {
         return Ok(None);
     };
+    // The registers sent must hold every local write committed so far: a
+    // page older than a write the next batch carries is an old copy of it.
+    stamp_pending(conn, registry)?;
     let tables: Vec<&String> = registry.tables.keys().collect();
     let start = from.table.as_ref().and_then(|t| tables.iter().position(|name| *name == t)).unwrap_or(0);
     for (i, table) in tables.iter().enumerate().skip(start) {

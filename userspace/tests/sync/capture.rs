@@ -107,3 +107,31 @@ fn writes_from_the_sqlite3_shell_are_captured() {
     let at_b = app(&db_path(dir.path(), "b"));
     assert_eq!(count(&at_b, "SELECT b FROM t1 WHERE id = 42 AND a = 'from-shell'"), 2);
 }
+
+/// Changes are stamped together; one that cannot be (its key is NULL, which
+/// SQLite lets a TEXT key be) is set aside alone and its neighbours still ship.
+#[test]
+fn a_change_that_cannot_be_stamped_is_set_aside_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let schema = "CREATE TABLE loose(k TEXT PRIMARY KEY, v TEXT);";
+    let open = |site: &str, peer: &str| {
+        let path = db_path(dir.path(), site);
+        app(&path).execute_batch(schema).unwrap();
+        let tables = [switchyard::sync::TableConfig::new("loose")];
+        switchyard::sync::Replica::open_path(&path, site, &tables, &[peer.to_string()]).unwrap()
+    };
+    let (mut a, mut b) = (open("a", "b"), open("b", "a"));
+    let mut writer = app(&db_path(dir.path(), "a"));
+    let tx = writer.transaction().unwrap();
+    tx.execute_batch("INSERT INTO loose VALUES ('one', '1'); INSERT INTO loose VALUES (NULL, 'x'); INSERT INTO loose VALUES ('two', '2');")
+        .unwrap();
+    tx.commit().unwrap();
+
+    assert_eq!(a.stamp_pending().unwrap(), 3);
+    let status = a.status().unwrap();
+    assert_eq!(status.quarantined_now, 1, "{:?}", status.quarantine);
+    assert!(status.quarantine[0].reason.contains("NULL"), "{:?}", status.quarantine);
+    deliver(&mut a, &mut b);
+    let shipped = count(&app(&db_path(dir.path(), "b")), "SELECT count(*) FROM loose WHERE k IN ('one', 'two')");
+    assert_eq!(shipped, 2);
+}

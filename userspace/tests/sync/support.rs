@@ -110,6 +110,8 @@ pub fn sync_all(replicas: &mut [Replica]) {
                     let (sender, receiver) = pair(replicas, from, to);
                     busy |= deliver_state(sender, receiver) > 0;
                     busy |= deliver(sender, receiver);
+                    // A reply can start a full state transfer (a renewed incarnation).
+                    busy |= sender.state_due(receiver.site_id()).unwrap();
                 }
             }
         }
