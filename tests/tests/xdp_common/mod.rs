@@ -13,7 +13,12 @@ use switchyard_tests::xdp_harness::XdpHarness;
 /// The zone both paths serve: a service per name the packet tests ask for, plus one per long
 /// name with one A and one AAAA.
 pub fn zone() -> String {
-    let mut zone = ConfigText::new().xdp_off().zone().fixed_service("www.example.com.", &["198.18.10.1"], &[]);
+    with_test_names(ConfigText::new().xdp_off().zone())
+}
+
+/// `zone` with the services the packet tests ask for.
+fn with_test_names(mut zone: ConfigText) -> String {
+    zone = zone.fixed_service("www.example.com.", &["198.18.10.1"], &[]);
     zone = zone.fixed_service("v6only.example.com.", &[], &["fd00:10::1"]);
     for name in ["eight", "nine", "x.deep", "a", "b"] {
         zone = zone.fixed_service(&format!("{name}.example.com."), &["198.18.10.1"], &[]);
@@ -100,17 +105,7 @@ pub fn signed_zone_with(algorithm: &str, dir: &std::path::Path, timing: &[&str])
     let mut lines = vec![format!("algorithm = {algorithm:?}"), format!("key_file = {:?}", key.to_str().unwrap())];
     lines.extend(timing.iter().map(|l| l.to_string()));
     let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
-    let mut zone = ConfigText::new().xdp_off().zone().table("[zone.dnssec]", &lines);
-    zone = zone.fixed_service("www.example.com.", &["198.18.10.1"], &[]);
-    zone = zone.fixed_service("v6only.example.com.", &[], &["fd00:10::1"]);
-    for name in ["eight", "nine", "x.deep", "a", "b"] {
-        zone = zone.fixed_service(&format!("{name}.example.com."), &["198.18.10.1"], &[]);
-    }
-    for (i, name) in LONG_NAMES.iter().enumerate() {
-        let (a, aaaa) = (format!("198.18.13.{}", i + 1), format!("fd00:13::{}", i + 1));
-        zone = zone.fixed_service(name, &[&a], &[&aaaa]);
-    }
-    zone.build()
+    with_test_names(ConfigText::new().xdp_off().zone().table("[zone.dnssec]", &lines))
 }
 
 pub const ALGORITHMS: [&str; 2] = ["ecdsap256sha256", "ed25519"];

@@ -222,13 +222,17 @@ fn an_acknowledged_delete_holds_against_every_old_copy_from_a_restored_site() {
     assert!(deliver_state(a, b) > 0, "a restored database sends its full state");
     sync_all(&mut sites);
 
+    row_1_deleted_at_both(dir.path(), "the acknowledged delete was undone");
+    assert_eq!(dump(&app(&db_path(dir.path(), "a"))), dump(&app(&db_path(dir.path(), "b"))));
+}
+
+/// Row 1 of `t1` is gone at sites a and b; `what` says what it means if not.
+fn row_1_deleted_at_both(dir: &std::path::Path, what: &str) {
     for site in ["a", "b"] {
-        let conn = app(&db_path(dir.path(), site));
+        let conn = app(&db_path(dir, site));
         let rows = count(&conn, "SELECT count(*) FROM t1 WHERE id = 1");
-        assert_eq!(rows, 0, "{site}: the acknowledged delete was undone; registers {:?}", registers_of(&conn, 1));
+        assert_eq!(rows, 0, "{site}: {what}; registers {:?}", registers_of(&conn, 1));
     }
-    let (a, b) = (dump(&app(&db_path(dir.path(), "a"))), dump(&app(&db_path(dir.path(), "b"))));
-    assert_eq!(a, b);
 }
 
 /// An operator restores the wrong backup and then the right one, both older
@@ -261,11 +265,7 @@ fn a_deleted_row_stays_deleted_through_two_restores_from_different_backups() {
         restore(dir.path(), "a", copy);
         sites.insert(0, open_site(dir.path(), "a", &["b"]));
         sync_all(&mut sites);
-        for site in ["a", "b"] {
-            let conn = app(&db_path(dir.path(), site));
-            let rows = count(&conn, "SELECT count(*) FROM t1 WHERE id = 1");
-            assert_eq!(rows, 0, "{site} after restoring {copy:?}: registers {:?}", registers_of(&conn, 1));
-        }
+        row_1_deleted_at_both(dir.path(), &format!("the row came back after restoring {copy:?}"));
     }
     let (a, b) = (dump(&app(&db_path(dir.path(), "a"))), dump(&app(&db_path(dir.path(), "b"))));
     assert_eq!(a, b);
