@@ -150,13 +150,7 @@ fn an_old_copy_of_a_deleted_row_does_not_come_back() {
     insert(dir.path(), "a", 1..3);
     sync_all(&mut sites);
     let copy = backup(dir.path(), "b");
-    app(&db_path(dir.path(), "a")).execute("DELETE FROM t1 WHERE id = 1", []).unwrap();
-    sync_all(&mut sites);
-    std::thread::sleep(std::time::Duration::from_millis(5));
-    sync_all(&mut sites); // frontiers move past the tombstone
-    for site in &mut sites {
-        site.prune().unwrap();
-    }
+    delete_row_1_and_forget_it(dir.path(), &mut sites);
     assert_eq!(count(&app(&db_path(dir.path(), "a")), "SELECT count(*) FROM _sy_rows"), 1, "tombstone forgotten");
 
     drop(sites.remove(1));
@@ -181,6 +175,18 @@ fn reopening_keeps_the_incarnation() {
 }
 
 /// The rows' registers and user rows at a site, for failure messages.
+/// Site a deletes row 1, every site learns it, and once the frontiers have moved past it every
+/// site prunes its tombstone.
+fn delete_row_1_and_forget_it(dir: &Path, sites: &mut [Replica]) {
+    app(&db_path(dir, "a")).execute("DELETE FROM t1 WHERE id = 1", []).unwrap();
+    sync_all(sites);
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    sync_all(sites); // frontiers move past the tombstone
+    for site in sites.iter_mut() {
+        site.prune().unwrap();
+    }
+}
+
 fn registers_of(conn: &rusqlite::Connection, id: i64) -> Vec<String> {
     let sql = "SELECT 'row alive=' || alive || ' ' || hlc || '@' || site FROM _sy_rows WHERE tbl = 't1' AND pk = ?1
                UNION ALL SELECT 'cell ' || col || ' ' || hlc || '@' || site FROM _sy_cells WHERE tbl = 't1' AND pk = ?1";
@@ -251,13 +257,7 @@ fn a_deleted_row_stays_deleted_through_two_restores_from_different_backups() {
     app(&db_path(dir.path(), "a")).execute("UPDATE t1 SET a = 'second' WHERE id = 1", []).unwrap();
     sync_all(&mut sites);
     let newer = backup(dir.path(), "a");
-    app(&db_path(dir.path(), "a")).execute("DELETE FROM t1 WHERE id = 1", []).unwrap();
-    sync_all(&mut sites);
-    std::thread::sleep(std::time::Duration::from_millis(5));
-    sync_all(&mut sites); // frontiers move past the tombstone
-    for site in &mut sites {
-        site.prune().unwrap();
-    }
+    delete_row_1_and_forget_it(dir.path(), &mut sites);
     assert_eq!(count(&app(&db_path(dir.path(), "b")), "SELECT count(*) FROM _sy_rows WHERE pk = 1"), 0);
 
     for copy in [&older, &newer] {
