@@ -25,6 +25,9 @@ pub struct Site {
     pub address: String,
     pub db: PathBuf,
     key: PathBuf,
+    /// One instance name for every daemon the lab starts at this site, so what a stopped one
+    /// leaves in the run directory is found again (by its successor, or by `Drop`).
+    instance: String,
 }
 
 pub struct SyncLab {
@@ -49,6 +52,7 @@ impl SyncLab {
                 address: format!("198.18.{subnet}.{host}"),
                 db,
                 key,
+                instance: format!("{base}{name}"),
             }
         };
         let (a, b) = (site("a", 1), site("b", 2));
@@ -77,6 +81,25 @@ impl SyncLab {
 
     fn peer_of(&self, site: &Site) -> &Site {
         if site.name == "a" { &self.b } else { &self.a }
+    }
+}
+
+impl Drop for SyncLab {
+    /// A stopped daemon leaves its state files for a successor; none comes after the lab.
+    fn drop(&mut self) {
+        for (site, peer) in [(&self.a, &self.b), (&self.b, &self.a)] {
+            let Ok(config) = switchyard::config::Config::parse(&site.config(peer, "records"), "lab.toml") else {
+                continue;
+            };
+            let server = &config.server;
+            for path in [
+                switchyard::daemon::runtime_state::path(server),
+                switchyard::daemon::zone_serials::path(server),
+                server.admin_socket(),
+            ] {
+                let _ = std::fs::remove_file(path);
+            }
+        }
     }
 }
 
@@ -115,7 +138,7 @@ name = "{table}"
 site = "{peer_name}"
 url = "http://{peer_address}:{SYNC_PORT}"
 "#,
-            instance = unique("sq"),
+            instance = self.instance,
             address = self.address,
             name = self.name,
             db = self.db.display(),
