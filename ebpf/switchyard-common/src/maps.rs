@@ -110,16 +110,6 @@ impl MapEntry {
         words
     }
 
-    /// Word `i` of the packed name, from the head or the tail (0 beyond the name's words).
-    #[inline(always)]
-    pub fn name_word(&self, i: usize) -> u64 {
-        if i < NAME_HEAD_WORDS {
-            self.name_head[i]
-        } else {
-            self.name_tail.get(i - NAME_HEAD_WORDS).copied().unwrap_or(0)
-        }
-    }
-
     /// Sets the weighted first answer and the group count the XDP program reads first.
     pub fn set_first(&mut self, first: FirstChoice) {
         self.first = first;
@@ -292,10 +282,6 @@ mod tests {
             let name = PackedName::new(wire).unwrap();
             let entry = MapEntry::new(QTYPE_A, 30, &name, &[]);
             assert_eq!(entry.name_words(), name.words);
-            for (i, word) in name.words.iter().enumerate() {
-                assert_eq!(entry.name_word(i), *word);
-            }
-            assert_eq!(entry.name_word(NAME_WORDS), 0);
         }
     }
 

@@ -35,6 +35,8 @@ struct Plain<'a> {
     name: Vec<u8>,
     /// `Some(DO bit)` when the query has an OPT record.
     edns_do: Option<bool>,
+    /// The UDP payload size its OPT record offers (0 without one).
+    payload: u16,
 }
 
 /// The reply to `request` from `client` when it is the common case with answers, else `None`.
@@ -50,7 +52,7 @@ pub fn answer(request: &[u8], client: IpAddr, served: &Served, edns_payload: u16
         + query.question.len()
         + count * record_len(query.qtype)
         + if query.edns_do.is_some() { OPT_LEN } else { 0 };
-    if count == 0 || len > limit(request, &query, edns_payload) {
+    if count == 0 || len > limit(&query, edns_payload) {
         return None;
     }
     let mut out = Vec::with_capacity(len);
@@ -80,13 +82,11 @@ pub fn answer(request: &[u8], client: IpAddr, served: &Served, edns_payload: u16
 
 /// The most a UDP reply may take (longer ones the full path truncates): 512 bytes without EDNS,
 /// else the client's payload size (at least 512) up to ours.
-fn limit(request: &[u8], query: &Plain, ours: u16) -> usize {
-    if query.edns_do.is_none() {
-        return PLAIN_UDP_LIMIT;
+fn limit(query: &Plain, ours: u16) -> usize {
+    match query.edns_do {
+        None => PLAIN_UDP_LIMIT,
+        Some(_) => usize::from(query.payload.max(512).min(ours)),
     }
-    let at = HEADER_LEN + query.question.len() + 3;
-    let theirs = request.get(at..at + 2).map_or(0, |b| u16::from_be_bytes([b[0], b[1]]));
-    usize::from(theirs.max(512).min(ours))
 }
 
 /// Our OPT record: root owner, our payload size, extended RCODE and version 0, DO copied, no
@@ -115,9 +115,9 @@ fn parse(request: &[u8]) -> Option<Plain<'_>> {
     if !matches!(qtype, QTYPE_A | QTYPE_AAAA) || qclass != CLASS_IN {
         return None;
     }
-    let edns_do = match word(10) {
-        0 if request.len() == question_end => None,
-        1 => Some(empty_opt_do(&request[question_end..])?),
+    let (edns_do, payload) = match word(10) {
+        0 if request.len() == question_end => (None, 0),
+        1 => empty_opt(&request[question_end..]).map(|(dnssec_ok, payload)| (Some(dnssec_ok), payload))?,
         _ => return None,
     };
     Some(Plain {
@@ -127,6 +127,7 @@ fn parse(request: &[u8]) -> Option<Plain<'_>> {
         qtype,
         name,
         edns_do,
+        payload,
     })
 }
 
@@ -149,10 +150,12 @@ fn lowercase_name(bytes: &[u8]) -> Option<(Vec<u8>, usize)> {
     Some((name, at))
 }
 
-/// The DO bit of an OPT record that is all of `bytes`: root owner, version 0, no options.
-fn empty_opt_do(bytes: &[u8]) -> Option<bool> {
+/// The DO bit and payload size of an OPT record that is all of `bytes`: root owner, version 0,
+/// no options.
+fn empty_opt(bytes: &[u8]) -> Option<(bool, u16)> {
     let opt: &[u8; OPT_LEN] = bytes.try_into().ok()?;
     let rtype = u16::from_be_bytes([opt[1], opt[2]]);
     let (version, flags, rdlen) = (opt[6], u16::from_be_bytes([opt[7], opt[8]]), u16::from_be_bytes([opt[9], opt[10]]));
-    (opt[0] == 0 && rtype == TYPE_OPT && version == 0 && rdlen == 0).then_some(flags & EDNS_FLAG_DO != 0)
+    let payload = u16::from_be_bytes([opt[3], opt[4]]);
+    (opt[0] == 0 && rtype == TYPE_OPT && version == 0 && rdlen == 0).then_some((flags & EDNS_FLAG_DO != 0, payload))
 }

@@ -163,12 +163,13 @@ fn reply(
     counters: &ServerCounters,
 ) -> Option<Vec<u8>> {
     let rrl = authority.rrl();
+    // What the program charged already is answered here without a second charge.
     let charged = rrl.charged_by_program(ifindex);
+    let charge = |exempt: bool| if charged { RrlVerdict::Answer } else { rrl.verdict(client, exempt, counters) };
     // The common query has no COOKIE option, so no valid server cookie to exempt it; its answer
     // costs about what a parse would.
     if let Some(bytes) = authority.fast_answer(request, client) {
-        let verdict = if charged { RrlVerdict::Answer } else { rrl.verdict(client, false, counters) };
-        return match verdict {
+        return match charge(false) {
             RrlVerdict::Answer => {
                 counters.record(Outcome::Answered);
                 Some(bytes)
@@ -182,9 +183,7 @@ fn reply(
         Ok(query) => authority.cookie_reply(query, client),
         Err(_) => CookieReply::Absent,
     };
-    let verdict =
-        if charged { RrlVerdict::Answer } else { rrl.verdict(client, cookie.valid_server_cookie(), counters) };
-    match (verdict, query) {
+    match (charge(cookie.valid_server_cookie()), query) {
         (RrlVerdict::Answer, Ok(query)) => {
             let reply = authority.respond_to(&query, request, client, &cookie, false);
             counters.record_reply(&reply);
