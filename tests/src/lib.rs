@@ -23,6 +23,7 @@ pub mod query_loop;
 pub mod reference;
 pub mod resolver;
 pub mod rrl_flood;
+pub mod signed_zone;
 pub mod sync_attack;
 pub mod sync_bench;
 pub mod sync_faults;

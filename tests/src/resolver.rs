@@ -12,6 +12,8 @@ use crate::netns::Netns;
 
 pub struct Unbound {
     child: Child,
+    /// Where it listens (port 53): 127.0.0.1 unless started with `start_validating_at`.
+    address: String,
     log: std::path::PathBuf,
     _dir: tempfile::TempDir,
 }
@@ -20,26 +22,40 @@ impl Unbound {
     /// Starts unbound in `ns` on 127.0.0.1:53, iterating only (no validation), with `zone`
     /// served by `server`; waits until it serves.
     pub fn start(ns: &Netns, zone: &str, server: IpAddr) -> Unbound {
-        Unbound::start_with(ns, zone, server, None)
+        Unbound::start_with(ns, "127.0.0.1", zone, server, &[])
     }
 
     /// Like `start`, validating DNSSEC from `trust_anchor` (a DS or DNSKEY line of `zone`):
     /// a secure answer has the AD flag, a bogus one is SERVFAIL.
     pub fn start_validating(ns: &Netns, zone: &str, server: IpAddr, trust_anchor: &str) -> Unbound {
-        Unbound::start_with(ns, zone, server, Some(trust_anchor))
+        Unbound::start_with(ns, "127.0.0.1", zone, server, &[trust_anchor])
     }
 
-    fn start_with(ns: &Netns, zone: &str, server: IpAddr, trust_anchor: Option<&str>) -> Unbound {
-        let (modules, anchor) = match trust_anchor {
-            Some(anchor) => ("validator iterator", format!("    trust-anchor: \"{anchor}\"\n    val-log-level: 2\n")),
-            None => ("iterator", String::new()),
-        };
+    /// Like `start_validating`, listening on `listen` (another loopback address, so that several
+    /// resolvers run side by side), with several anchors, as a parent publishes several DS
+    /// records during a key rollover: a key matching any of them makes the zone's keys trusted.
+    pub fn start_validating_at(
+        ns: &Netns,
+        listen: &str,
+        zone: &str,
+        server: IpAddr,
+        trust_anchors: &[&str],
+    ) -> Unbound {
+        Unbound::start_with(ns, listen, zone, server, trust_anchors)
+    }
+
+    fn start_with(ns: &Netns, listen: &str, zone: &str, server: IpAddr, trust_anchors: &[&str]) -> Unbound {
+        let modules = if trust_anchors.is_empty() { "iterator" } else { "validator iterator" };
+        let mut anchor: String = trust_anchors.iter().map(|a| format!("    trust-anchor: \"{a}\"\n")).collect();
+        if !trust_anchors.is_empty() {
+            anchor.push_str("    val-log-level: 2\n");
+        }
         let dir = tempfile::tempdir().expect("temp dir");
         let log = dir.path().join("unbound.log");
         let config = dir.path().join("unbound.conf");
         let text = format!(
             r#"server:
-    interface: 127.0.0.1
+    interface: {listen}
     port: 53
     do-daemonize: no
     username: ""
@@ -69,7 +85,7 @@ impl Unbound {
             .stderr(Stdio::null())
             .spawn()
             .expect("start unbound (Debian package unbound)");
-        let mut unbound = Unbound { child, log, _dir: dir };
+        let mut unbound = Unbound { child, address: listen.to_string(), log, _dir: dir };
         unbound.wait_ready();
         unbound
     }
@@ -88,13 +104,18 @@ impl Unbound {
         panic!("unbound not serving after 10 s:\n{}", self.log());
     }
 
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     /// Resolves `name` `rtype` through this resolver (dig +short from `ns`): the answer lines.
     pub fn resolve(&self, ns: &Netns, name: &str, rtype: &str) -> Vec<String> {
-        let out = ns.output("dig", &["@127.0.0.1", name, rtype, "+short", "+tries=1", "+time=5"]);
+        let at = format!("@{}", self.address);
+        let out = ns.output("dig", &[&at, name, rtype, "+short", "+tries=1", "+time=5"]);
         let stdout = String::from_utf8_lossy(&out.stdout).to_string();
         assert!(out.status.success(), "dig via unbound {name} {rtype}: {stdout}\nunbound log:\n{}", self.log());
         stdout.lines().map(str::to_string).collect()

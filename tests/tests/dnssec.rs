@@ -5,53 +5,25 @@
 //! wrote into its map; a signature tampered with in that map, or the anchor of another key,
 //! makes the same answers bogus.
 
-use std::{net::SocketAddr, path::Path, process::Command, time::Duration};
+use std::{net::SocketAddr, path::Path, time::Duration};
 
 use aya::maps::{HashMap as BpfHashMap, Map, MapData};
 use switchyard::config::fixture::ConfigText;
 use switchyard_common::{MapKey, QTYPE_A, SignatureEntry, map_names};
 use switchyard_tests::{
     answers::Question,
-    daemon::{Daemon, binary},
+    daemon::Daemon,
     http_server::{Behavior, HttpServer},
-    netns::{Netns, unique},
+    netns::unique,
     privileges::have_root,
     resolver::Unbound,
+    signed_zone::{assert_delv_secure, assert_unbound_secure, delv, keygen, parent_records, via_unbound},
     topology::Pair,
 };
 
 const A: &str = "198.18.10.1";
 const B: &str = "198.18.20.1";
 const DEADLINE: Duration = Duration::from_secs(5);
-
-fn keygen(dir: &Path, name: &str, algorithm: &str) -> String {
-    let path = dir.join(name);
-    let out = Command::new(binary())
-        .args(["dnssec", "keygen", "--algorithm", algorithm, "--out"])
-        .arg(&path)
-        .output()
-        .expect("run switchyard dnssec keygen");
-    assert!(out.status.success(), "keygen: {}", String::from_utf8_lossy(&out.stderr));
-    path.to_str().unwrap().to_string()
-}
-
-/// The DS and DNSKEY lines `switchyard dnssec ds` prints for example.com.
-fn parent_records(dir: &Path, toml: &str) -> (String, String) {
-    let config = dir.join(format!("{}.toml", unique("ds")));
-    std::fs::write(&config, toml).unwrap();
-    let out = Command::new(binary())
-        .args(["dnssec", "ds", "--zone", "example.com", "--config"])
-        .arg(&config)
-        .output()
-        .expect("run switchyard dnssec ds");
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(out.status.success(), "ds: {text} {}", String::from_utf8_lossy(&out.stderr));
-    let line = |rtype: &str| {
-        let found = text.lines().find(|l| l.split_whitespace().nth(3) == Some(rtype));
-        found.unwrap_or_else(|| panic!("no {rtype} line in {text}")).to_string()
-    };
-    (line("DS"), line("DNSKEY"))
-}
 
 fn config(pair: &Pair, web_a: &HttpServer, key: &str, algorithm: &str) -> String {
     ConfigText::new()
@@ -66,46 +38,6 @@ fn config(pair: &Pair, web_a: &HttpServer, key: &str, algorithm: &str) -> String
         .service("www.example.com.", 5, &["a", "b"])
         .fixed_service("ns1.example.com.", &["198.18.0.53"], &[])
         .build()
-}
-
-/// delv's verdict on `name` `rtype` at `server` with `anchor` (a DNSKEY line) as trust anchor.
-fn delv(ns: &Netns, server: &str, anchor: &str, name: &str, rtype: &str, tcp: bool) -> String {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("anchors.conf");
-    let fields: Vec<&str> = anchor.split_whitespace().collect();
-    let key = format!("{} {} {} \"{}\"", fields[4], fields[5], fields[6], fields[7..].concat());
-    std::fs::write(&file, format!("trust-anchors {{ example.com. static-key {key}; }};\n")).unwrap();
-    let at = format!("@{server}");
-    let mut args = vec![at.as_str(), "-a", file.to_str().unwrap(), "+root=example.com", name, rtype];
-    if tcp {
-        args.push("+tcp");
-    }
-    let out = ns.output("delv", &args);
-    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
-}
-
-fn assert_delv_secure(ns: &Netns, server: &str, anchor: &str, name: &str, rtype: &str, tcp: bool) -> String {
-    let out = delv(ns, server, anchor, name, rtype, tcp);
-    // A denial also says "resolution failed: ncache nxrrset": validated, and no data.
-    assert!(out.contains("fully validated"), "delv {name} {rtype}: {out}");
-    out
-}
-
-/// Through unbound: the dig output, with its flags and status lines.
-fn via_unbound(ns: &Netns, name: &str, rtype: &str) -> String {
-    let out = ns.output("dig", &["@127.0.0.1", name, rtype, "+dnssec", "+tries=1", "+time=5"]);
-    String::from_utf8_lossy(&out.stdout).to_string()
-}
-
-fn assert_unbound_secure(ns: &Netns, unbound: &Unbound, name: &str, rtype: &str) -> String {
-    let out = via_unbound(ns, name, rtype);
-    let flags = out.lines().find(|l| l.contains(";; flags:")).unwrap_or_default();
-    assert!(
-        out.contains("status: NOERROR") && flags.contains(" ad"),
-        "unbound {name} {rtype} not secure:\n{out}\n{}",
-        unbound.log()
-    );
-    out
 }
 
 #[test]
@@ -126,7 +58,8 @@ fn signed_zone_validates(subnet: u8, algorithm: &str) {
     let dir = tempfile::tempdir().unwrap();
     let key = keygen(dir.path(), "zone.key", algorithm);
     let toml = config(&pair, &web_a, &key, algorithm);
-    let (ds, dnskey) = parent_records(dir.path(), &toml);
+    let parent = parent_records(dir.path(), &toml);
+    let (ds, dnskey) = (parent.ds[0].as_str(), parent.dnskey[0].as_str());
     let daemon = Daemon::start(&pair.server, &toml);
     let server = pair.server_v4.to_string();
     let log = || format!("{}\n{}", daemon.log(), daemon.cli(&["stats"]));
@@ -136,7 +69,7 @@ fn signed_zone_validates(subnet: u8, algorithm: &str) {
     let answered_by_xdp = daemon.xdp_counter("answered_v4");
     assert!(answered_by_xdp > 0, "DO=0 answers still come from XDP: {}", log());
 
-    let unbound = Unbound::start_validating(&pair.client, "example.com", pair.server_v4.into(), &ds);
+    let unbound = Unbound::start_validating(&pair.client, "example.com", pair.server_v4.into(), ds);
     let signed_before = daemon.xdp_counter("answered_signed");
     for (name, rtype) in [
         ("www.example.com", "A"),
@@ -147,13 +80,13 @@ fn signed_zone_validates(subnet: u8, algorithm: &str) {
     ] {
         let out = assert_unbound_secure(&pair.client, &unbound, name, rtype);
         assert!(out.contains(&format!("RRSIG\t{rtype} ")) || out.contains(&format!("RRSIG {rtype} ")), "{out}");
-        assert_delv_secure(&pair.client, &server, &dnskey, name, rtype, false);
+        assert_delv_secure(&pair.client, &server, dnskey, name, rtype, false);
     }
-    assert_delv_secure(&pair.client, &server, &dnskey, "www.example.com", "A", true);
+    assert_delv_secure(&pair.client, &server, dnskey, "www.example.com", "A", true);
     for (name, rtype) in [("nope.example.com", "A"), ("www.example.com", "MX")] {
         let out = assert_unbound_secure(&pair.client, &unbound, name, rtype);
         assert!(out.contains("ANSWER: 0,"), "a denial has no answer: {out}");
-        let out = assert_delv_secure(&pair.client, &server, &dnskey, name, rtype, false);
+        let out = assert_delv_secure(&pair.client, &server, dnskey, name, rtype, false);
         assert!(out.contains("negative response"), "{out}");
     }
     assert!(daemon.xdp_counter("answered_signed") > signed_before, "DO=1 A/AAAA answered by XDP: {}", log());
@@ -162,7 +95,7 @@ fn signed_zone_validates(subnet: u8, algorithm: &str) {
     // XDP program's answer validates.
     let secure_from_xdp = |wanted: &[&str], unwanted: &[&str]| {
         let before = daemon.xdp_counter("answered_signed");
-        let out = assert_delv_secure(&pair.client, &server, &dnskey, "www.example.com", "A", false);
+        let out = assert_delv_secure(&pair.client, &server, dnskey, "www.example.com", "A", false);
         assert!(wanted.iter().all(|a| out.contains(a)) && !unwanted.iter().any(|a| out.contains(a)), "{out}");
         assert!(daemon.xdp_counter("answered_signed") > before, "the signed A came from XDP: {}", log());
     };
@@ -177,7 +110,7 @@ fn signed_zone_validates(subnet: u8, algorithm: &str) {
     // One byte of each A signature in the program's map flipped: XDP serves it, delv refuses it.
     let originals = tamper_a_signatures(&daemon.pin_dir());
     let before = daemon.xdp_counter("answered_signed");
-    let out = delv(&pair.client, &server, &dnskey, "www.example.com", "A", false);
+    let out = delv(&pair.client, &server, dnskey, "www.example.com", "A", false);
     assert!(!out.contains("fully validated") && out.contains("resolution failed"), "tampered signature: {out}");
     assert!(daemon.xdp_counter("answered_signed") > before, "the tampered signature came from XDP: {}", log());
     restore_signatures(&daemon.pin_dir(), originals);
@@ -186,11 +119,11 @@ fn signed_zone_validates(subnet: u8, algorithm: &str) {
     // The anchor of another key: the same answers are bogus.
     let other_dir = tempfile::tempdir().unwrap();
     let other_key = keygen(other_dir.path(), "other.key", algorithm);
-    let (other_ds, other_dnskey) = parent_records(other_dir.path(), &config(&pair, &web_a, &other_key, algorithm));
-    let out = delv(&pair.client, &server, &other_dnskey, "www.example.com", "A", false);
+    let other = parent_records(other_dir.path(), &config(&pair, &web_a, &other_key, algorithm));
+    let out = delv(&pair.client, &server, &other.dnskey[0], "www.example.com", "A", false);
     assert!(!out.contains("fully validated") && out.contains("resolution failed"), "delv with another key: {out}");
-    let wrong = Unbound::start_validating(&pair.client, "example.com", pair.server_v4.into(), &other_ds);
-    let out = via_unbound(&pair.client, "www.example.com", "A");
+    let wrong = Unbound::start_validating(&pair.client, "example.com", pair.server_v4.into(), &other.ds[0]);
+    let out = via_unbound(&pair.client, &wrong, "www.example.com", "A");
     assert!(out.contains("status: SERVFAIL"), "unbound with another key's DS: {out}\n{}", wrong.log());
 }
 

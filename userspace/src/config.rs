@@ -528,11 +528,24 @@ impl Config {
     pub fn check_dnssec_keys(&self, file: &Path) -> Result<(), ConfigError> {
         for (i, zone) in self.zone.iter().enumerate() {
             let Some(dnssec) = &zone.dnssec else { continue };
-            crate::dnssec::SigningKeyFile::read_for(&dnssec.key_file, dnssec.algorithm).map_err(|e| ConfigError {
-                file: file.display().to_string(),
-                key: format!("zone[{i}].dnssec.key_file"),
-                problem: e.to_string(),
-            })?;
+            let mut tags = Vec::new();
+            for (j, path) in dnssec.key_paths().into_iter().enumerate() {
+                let key = match dnssec.key_file {
+                    Some(_) => format!("zone[{i}].dnssec.key_file"),
+                    None => format!("zone[{i}].dnssec.key_files[{j}]"),
+                };
+                let error =
+                    |problem: String| ConfigError { file: file.display().to_string(), key: key.clone(), problem };
+                let signing = crate::dnssec::SigningKeyFile::read_for(path, dnssec.algorithm)
+                    .map_err(|e| error(e.to_string()))?;
+                let tag = signing.key_tag(path).map_err(|e| error(e.to_string()))?;
+                if tags.contains(&tag) {
+                    // Validators tell keys apart by their tag first; two alike would make every
+                    // answer's signatures ambiguous, so a rollover takes a freshly made key.
+                    return Err(error(format!("{} has key tag {tag}, like another key of this zone", path.display())));
+                }
+                tags.push(tag);
+            }
         }
         Ok(())
     }

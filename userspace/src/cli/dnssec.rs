@@ -21,7 +21,7 @@ pub enum DnssecCommand {
         #[arg(long)]
         out: PathBuf,
     },
-    /// Print the DS (SHA-256) and DNSKEY of a signed zone, in zone-file form, for its parent.
+    /// Print the DS (SHA-256) and DNSKEY of each key of a signed zone, in zone-file form, for its parent.
     Ds {
         #[arg(long, short)]
         config: PathBuf,
@@ -73,7 +73,8 @@ pub fn run(command: DnssecCommand) -> Result<(), DnssecCliError> {
     }
 }
 
-/// The DS and DNSKEY lines of `zone`, as the parent zone's operator enters them.
+/// The DS and DNSKEY lines of `zone` (one of each per key, DS first), as the parent zone's
+/// operator enters them.
 pub fn parent_records(config: &Config, zone: &str) -> Result<Vec<String>, DnssecCliError> {
     let wanted = parse_name(zone).map_err(DnssecCliError::BadName)?;
     let configured = (config.zone.iter())
@@ -82,7 +83,8 @@ pub fn parent_records(config: &Config, zone: &str) -> Result<Vec<String>, Dnssec
     let dnssec = configured.dnssec.as_ref().ok_or_else(|| DnssecCliError::NotSigned { zone: zone.to_string() })?;
     let name: Name = wanted.to_lowercase();
     let signer = ZoneSigner::load(&name, dnssec)?;
-    let ds = Record::from_rdata(name.clone(), configured.ttl, RData::DNSSEC(DNSSECRData::DS(signer.ds()?)));
-    let dnskey = Record::from_rdata(name, configured.ttl, RData::DNSSEC(DNSSECRData::DNSKEY(signer.dnskey().clone())));
-    Ok(vec![ds.to_string(), dnskey.to_string()])
+    let record = |data| Record::from_rdata(name.clone(), configured.ttl, RData::DNSSEC(data)).to_string();
+    let ds = signer.ds_records()?.into_iter().map(|ds| record(DNSSECRData::DS(ds)));
+    let dnskeys = signer.dnskeys().map(|key| record(DNSSECRData::DNSKEY(key.clone())));
+    Ok(ds.chain(dnskeys).collect())
 }

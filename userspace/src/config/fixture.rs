@@ -175,4 +175,10 @@ impl ConfigText {
     pub fn dnssec(self, algorithm: &str, key_file: &str) -> ConfigText {
         self.table("[zone.dnssec]", &[&format!("algorithm = {algorithm:?}"), &format!("key_file = {key_file:?}")])
     }
+
+    /// `[zone.dnssec]` with several keys, as during a rollover.
+    pub fn dnssec_keys(self, algorithm: &str, key_files: &[&str]) -> ConfigText {
+        let keys = format!("key_files = {}", list(key_files));
+        self.table("[zone.dnssec]", &[&format!("algorithm = {algorithm:?}"), &keys])
+    }
 }

@@ -10,7 +10,8 @@ use hickory_proto::dnssec::rdata::RRSIG;
 const MAX_ENTRIES: usize = 200_000;
 
 struct Cached {
-    rrsig: RRSIG,
+    /// One per key of the zone.
+    rrsigs: Vec<RRSIG>,
     /// Unix seconds from which this signature is made anew.
     renew_at: u64,
 }
@@ -21,18 +22,18 @@ pub struct SignatureCache {
 }
 
 impl SignatureCache {
-    /// The cached signature for `key` and its renewal time, when it is not yet due at `now`.
-    pub fn get(&self, key: &[u8], now: u64) -> Option<(RRSIG, u64)> {
+    /// The cached signatures for `key` and their renewal time, when not yet due at `now`.
+    pub fn get(&self, key: &[u8], now: u64) -> Option<(Vec<RRSIG>, u64)> {
         let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        entries.get(key).filter(|c| now < c.renew_at).map(|c| (c.rrsig.clone(), c.renew_at))
+        entries.get(key).filter(|c| now < c.renew_at).map(|c| (c.rrsigs.clone(), c.renew_at))
     }
 
-    pub fn put(&self, key: Vec<u8>, rrsig: RRSIG, renew_at: u64) {
+    pub fn put(&self, key: Vec<u8>, rrsigs: Vec<RRSIG>, renew_at: u64) {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         if entries.len() >= MAX_ENTRIES {
             entries.clear();
         }
-        entries.insert(key, Cached { rrsig, renew_at });
+        entries.insert(key, Cached { rrsigs, renew_at });
     }
 
     pub(super) fn len(&self) -> usize {

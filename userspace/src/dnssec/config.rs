@@ -1,6 +1,9 @@
-//! `[zone.dnssec]`: the key file, its algorithm and the signature timing of a signed zone.
+//! `[zone.dnssec]`: the key files, their algorithm and the signature timing of a signed zone.
 
-use std::{path::PathBuf, time::Duration};
+use std::{
+    path::{Path, PathBuf},
+    time::Duration,
+};
 
 use serde::Deserialize;
 
@@ -44,7 +47,12 @@ impl SigningAlgorithm {
 pub struct DnssecConfig {
     pub algorithm: SigningAlgorithm,
     /// The combined signing key, as written by `switchyard dnssec keygen` (mode 0600 or stricter).
-    pub key_file: PathBuf,
+    #[serde(default)]
+    pub key_file: Option<PathBuf>,
+    /// Several combined signing keys, for a rollover: every one is published in the DNSKEY set
+    /// (with its CDS and CDNSKEY) and signs every RRset. Instead of `key_file`.
+    #[serde(default)]
+    pub key_files: Vec<PathBuf>,
     /// How long a signature is valid from the moment it is made.
     #[serde(default = "default_validity_ms")]
     pub validity_ms: u64,
@@ -73,10 +81,14 @@ fn default_backdate_ms() -> u64 {
 /// signature ages out (and the RRSIG time fields cannot wrap).
 const VALIDITY_MS: std::ops::RangeInclusive<u64> = (2 * HOUR_MS)..=(90 * DAY_MS);
 const MAX_BACKDATE_MS: u64 = DAY_MS;
+/// A rollover needs two keys; a third leaves room to stage the next one. More only makes
+/// every answer bigger.
+pub const MAX_KEYS: usize = 3;
 
 impl DnssecConfig {
     /// Checks the timing; `key` is the config key of this table, for messages.
     pub fn validate(&self, key: &str) -> Result<(), (String, String)> {
+        self.validate_keys(key)?;
         if !VALIDITY_MS.contains(&self.validity_ms) {
             let (min, max) = (VALIDITY_MS.start(), VALIDITY_MS.end());
             return Err((format!("{key}.validity_ms"), format!("must be {min} (2 hours) to {max} (90 days)")));
@@ -91,6 +103,29 @@ impl DnssecConfig {
             return Err((format!("{key}.backdate_ms"), format!("must be at most {MAX_BACKDATE_MS} (1 day)")));
         }
         Ok(())
+    }
+
+    fn validate_keys(&self, key: &str) -> Result<(), (String, String)> {
+        match (&self.key_file, self.key_files.len()) {
+            (Some(_), 0) => Ok(()),
+            (Some(_), _) => Err((format!("{key}.key_files"), "give key_file or key_files, not both".into())),
+            (None, 0) => Err((format!("{key}.key_file"), "a signed zone needs key_file (or key_files)".into())),
+            (None, n) if n > MAX_KEYS => {
+                Err((format!("{key}.key_files"), format!("at most {MAX_KEYS} keys (a rollover needs two)")))
+            }
+            (None, _) => {
+                let paths = &self.key_files;
+                match paths.iter().enumerate().find(|(i, p)| paths[..*i].contains(p)) {
+                    Some((i, p)) => Err((format!("{key}.key_files[{i}]"), format!("{} is listed twice", p.display()))),
+                    None => Ok(()),
+                }
+            }
+        }
+    }
+
+    /// The zone's key files, in the order given: one, or several during a rollover.
+    pub fn key_paths(&self) -> Vec<&Path> {
+        self.key_file.iter().chain(&self.key_files).map(PathBuf::as_path).collect()
     }
 
     pub fn validity(&self) -> Duration {

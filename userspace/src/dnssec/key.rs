@@ -32,6 +32,8 @@ pub enum KeyError {
     Exists { path: PathBuf },
     #[error("cannot write {path}: {source}")]
     Write { path: PathBuf, source: std::io::Error },
+    #[error("a signed zone needs at least one key")]
+    NoKeys,
     #[error("cannot generate a {algorithm} key: {problem}")]
     Generate { algorithm: &'static str, problem: String },
 }
@@ -105,6 +107,13 @@ impl SigningKeyFile {
             algorithm: self.algorithm.name(),
             problem: e.to_string(),
         })
+    }
+
+    /// The tag validators know this key by (RFC 4034 appendix B).
+    pub fn key_tag(&self, path: &Path) -> Result<u16, KeyError> {
+        let bad =
+            |e: String| KeyError::BadKey { path: path.to_path_buf(), algorithm: self.algorithm.name(), problem: e };
+        self.dnskey(path)?.calculate_key_tag().map_err(|e| bad(e.to_string()))
     }
 
     /// The DNSKEY of a combined signing key: zone key and secure entry point (flags 257).

@@ -1,4 +1,4 @@
-//! What a DO=1 query in a signed zone adds to its response: an RRSIG after every RRset of the
+//! What a DO=1 query in a signed zone adds to its response: its RRSIGs after every RRset of the
 //! answer and authority sections, and for a name or type that does not exist the compact NSEC
 //! (RFC 9824) with its RRSIG.
 
@@ -42,14 +42,14 @@ pub fn sign_response(
                 problem: "the name is too long for its NSEC's next name".into(),
             })?;
         let nonexistent = denial.existing.is_none();
-        let nsec_sig = if nonexistent {
+        let nsec_sigs = if nonexistent {
             // One per nonexistent name asked for: not worth a place in the cache.
             signer.sign_uncached(std::slice::from_ref(&nsec))?
         } else {
             signer.sign(std::slice::from_ref(&nsec))?
         };
         authority.push(nsec);
-        authority.push(nsec_sig);
+        authority.extend(nsec_sigs);
         response.metadata.response_code =
             if nonexistent && compact_ok { ResponseCode::NXDomain } else { ResponseCode::NoError };
         if let Some(edns) = response.edns.as_mut().filter(|_| compact_ok) {
@@ -60,7 +60,7 @@ pub fn sign_response(
     Ok(())
 }
 
-/// One RRSIG per RRset in `records` (records of one owner and type, in the order they come),
+/// The RRSIGs (one per key) of each RRset in `records` (records of one owner and type, in the order they come),
 /// skipping records that are signatures already.
 fn sign_rrsets(signer: &ZoneSigner, records: &[Record]) -> Result<Vec<Record>, SignError> {
     let mut signatures = Vec::new();
@@ -72,7 +72,7 @@ fn sign_rrsets(signer: &ZoneSigner, records: &[Record]) -> Result<Vec<Record>, S
         }
         let rrset: Vec<Record> =
             records.iter().filter(|r| r.record_type() == rtype && r.name == record.name).cloned().collect();
-        signatures.push(signer.sign(&rrset)?);
+        signatures.extend(signer.sign(&rrset)?);
         done.push((record.name.clone(), rtype));
     }
     Ok(signatures)

@@ -1,5 +1,5 @@
-//! One signed zone: its key, its DNSKEY/CDS/CDNSKEY records, and RRSIGs over the RRsets it
-//! serves, cached per RRset content.
+//! One signed zone: its keys (one, or several during a rollover), their DNSKEY/CDS/CDNSKEY
+//! records, and RRSIGs over the RRsets it serves, cached per RRset content.
 
 use std::{path::Path, time::Duration};
 
@@ -28,117 +28,140 @@ pub struct Timing {
     pub backdate: Duration,
 }
 
-pub struct ZoneSigner {
-    zone: Name,
+/// One of a zone's keys: what it signs with and how validators know it.
+struct ZoneKey {
     key: Box<dyn SigningKey>,
-    algorithm: Algorithm,
     key_tag: u16,
     dnskey: DNSKEY,
+}
+
+pub struct ZoneSigner {
+    zone: Name,
+    /// One key, or several during a rollover: each is published and signs every RRset.
+    keys: Vec<ZoneKey>,
+    algorithm: Algorithm,
     timing: Timing,
     cache: SignatureCache,
 }
 
 impl ZoneSigner {
-    /// The signer `config` describes for `zone`, its key read from the key file.
+    /// The signer `config` describes for `zone`, its keys read from the key files.
     pub fn load(zone: &Name, config: &DnssecConfig) -> Result<ZoneSigner, KeyError> {
-        let file = SigningKeyFile::read_for(&config.key_file, config.algorithm)?;
         let timing = Timing { validity: config.validity(), refresh: config.refresh(), backdate: config.backdate() };
-        ZoneSigner::new(zone, &file, &config.key_file, timing)
+        let paths = config.key_paths();
+        let files =
+            paths.iter().map(|path| SigningKeyFile::read_for(path, config.algorithm)).collect::<Result<Vec<_>, _>>()?;
+        let keys: Vec<(&SigningKeyFile, &Path)> = files.iter().zip(paths.iter().copied()).collect();
+        ZoneSigner::with_keys(zone, &keys, timing)
     }
 
+    /// A signer with one key.
     pub fn new(zone: &Name, file: &SigningKeyFile, path: &Path, timing: Timing) -> Result<ZoneSigner, KeyError> {
-        let dnskey = file.dnskey(path)?;
-        let bad =
-            |e: String| KeyError::BadKey { path: path.to_path_buf(), algorithm: file.algorithm.name(), problem: e };
-        let key_tag = dnskey.calculate_key_tag().map_err(|e| bad(e.to_string()))?;
-        Ok(ZoneSigner {
-            zone: zone.to_lowercase(),
-            key: file.signing_key(path)?,
-            algorithm: file.algorithm.dnssec(),
-            key_tag,
-            dnskey,
-            timing,
-            cache: SignatureCache::default(),
-        })
+        ZoneSigner::with_keys(zone, &[(file, path)], timing)
+    }
+
+    /// A signer with every key of `files` (at least one, all of one algorithm; `path` names
+    /// each in errors).
+    pub fn with_keys(zone: &Name, files: &[(&SigningKeyFile, &Path)], timing: Timing) -> Result<ZoneSigner, KeyError> {
+        let mut keys = Vec::with_capacity(files.len());
+        for (file, path) in files {
+            let dnskey = file.dnskey(path)?;
+            keys.push(ZoneKey { key: file.signing_key(path)?, key_tag: file.key_tag(path)?, dnskey });
+        }
+        let algorithm = match files.first() {
+            Some((file, _)) => file.algorithm.dnssec(),
+            None => return Err(KeyError::NoKeys),
+        };
+        Ok(ZoneSigner { zone: zone.to_lowercase(), keys, algorithm, timing, cache: SignatureCache::default() })
     }
 
     pub fn zone(&self) -> &Name {
         &self.zone
     }
 
-    pub fn key_tag(&self) -> u16 {
-        self.key_tag
+    /// The tags of the zone's keys, in the order configured.
+    pub fn key_tags(&self) -> Vec<u16> {
+        self.keys.iter().map(|k| k.key_tag).collect()
     }
 
-    pub fn dnskey(&self) -> &DNSKEY {
-        &self.dnskey
+    /// Whether one key signs (each RRset has one RRSIG), as outside a rollover.
+    pub fn has_one_key(&self) -> bool {
+        self.keys.len() == 1
     }
 
-    /// The DS the parent zone publishes for this key (SHA-256 digest).
-    pub fn ds(&self) -> Result<DS, SignError> {
+    pub fn dnskeys(&self) -> impl Iterator<Item = &DNSKEY> {
+        self.keys.iter().map(|k| &k.dnskey)
+    }
+
+    /// The DS records the parent zone may publish, one per key (SHA-256 digest).
+    pub fn ds_records(&self) -> Result<Vec<DS>, SignError> {
+        self.keys.iter().map(|k| self.ds(k)).collect()
+    }
+
+    fn ds(&self, key: &ZoneKey) -> Result<DS, SignError> {
         let digest =
-            self.dnskey.to_digest(&self.zone, DigestType::SHA256).map_err(|e| self.failed(RecordType::DS, e))?;
-        Ok(DS::new(self.key_tag, self.algorithm, DigestType::SHA256, digest.as_ref().to_vec()))
+            key.dnskey.to_digest(&self.zone, DigestType::SHA256).map_err(|e| self.failed(RecordType::DS, e))?;
+        Ok(DS::new(key.key_tag, self.algorithm, DigestType::SHA256, digest.as_ref().to_vec()))
     }
 
-    /// The records of `rtype` this signer publishes at the apex (DNSKEY, CDS, CDNSKEY), owned
-    /// by `owner` (the query name as received).
+    /// The records of `rtype` this signer publishes at the apex (DNSKEY, CDS, CDNSKEY, one of
+    /// each per key), owned by `owner` (the query name as received).
     pub fn apex_records(&self, rtype: RecordType, owner: &Name, ttl: u32) -> Vec<Record> {
-        let rdata = match rtype {
-            RecordType::DNSKEY => DNSSECRData::DNSKEY(self.dnskey.clone()),
-            RecordType::CDNSKEY => DNSSECRData::CDNSKEY(CDNSKEY::with_flags(
-                self.dnskey.flags(),
+        let rdata = |key: &ZoneKey| match rtype {
+            RecordType::DNSKEY => Some(DNSSECRData::DNSKEY(key.dnskey.clone())),
+            RecordType::CDNSKEY => Some(DNSSECRData::CDNSKEY(CDNSKEY::with_flags(
+                key.dnskey.flags(),
                 Some(self.algorithm),
-                self.dnskey.public_key().public_bytes().to_vec(),
-            )),
-            RecordType::CDS => match self.ds() {
-                Ok(ds) => DNSSECRData::CDS(CDS::new(
-                    ds.key_tag(),
-                    Some(ds.algorithm()),
-                    ds.digest_type(),
-                    ds.digest().to_vec(),
-                )),
-                Err(_) => return Vec::new(),
-            },
-            _ => return Vec::new(),
+                key.dnskey.public_key().public_bytes().to_vec(),
+            ))),
+            RecordType::CDS => self.ds(key).ok().map(|ds| {
+                DNSSECRData::CDS(CDS::new(ds.key_tag(), Some(ds.algorithm()), ds.digest_type(), ds.digest().to_vec()))
+            }),
+            _ => None,
         };
-        vec![Record::from_rdata(owner.clone(), ttl, RData::DNSSEC(rdata))]
+        let records = self.keys.iter().filter_map(rdata);
+        records.map(|data| Record::from_rdata(owner.clone(), ttl, RData::DNSSEC(data))).collect()
     }
 
-    /// The RRSIG over `rrset` (records of one owner and type), from the cache while it has
-    /// more than the refresh time left, else made now.
-    pub fn sign(&self, rrset: &[Record]) -> Result<Record, SignError> {
+    /// The RRSIGs over `rrset` (records of one owner and type), one per key, from the cache
+    /// while they have more than the refresh time left, else made now.
+    pub fn sign(&self, rrset: &[Record]) -> Result<Vec<Record>, SignError> {
         self.sign_at(rrset, unix_now())
     }
 
-    pub fn sign_at(&self, rrset: &[Record], now: u64) -> Result<Record, SignError> {
-        self.sign_renewable(rrset, now).map(|(record, _)| record)
+    pub fn sign_at(&self, rrset: &[Record], now: u64) -> Result<Vec<Record>, SignError> {
+        self.sign_renewable(rrset, now).map(|(records, _)| records)
     }
 
-    /// Like `sign_at`, with the Unix time from which the signature is made anew: until then
+    /// Like `sign_at`, with the Unix time from which the signatures are made anew: until then
     /// every answer of this RRset, whichever path serves it, carries these very bytes.
-    pub fn sign_renewable(&self, rrset: &[Record], now: u64) -> Result<(Record, u64), SignError> {
-        let first = &rrset[0];
+    pub fn sign_renewable(&self, rrset: &[Record], now: u64) -> Result<(Vec<Record>, u64), SignError> {
         let key = cache_key(rrset);
-        let (rrsig, renew_at) = match self.cache.get(&key, now) {
+        let (rrsigs, renew_at) = match self.cache.get(&key, now) {
             Some(cached) => cached,
             None => {
-                let rrsig = self.make(rrset, now)?;
-                let expires = u64::from(rrsig.input().sig_expiration.get());
+                let rrsigs = self.make(rrset, now)?;
+                let expires = rrsigs.iter().map(|r| u64::from(r.input().sig_expiration.get())).min().unwrap_or(now);
                 let renew_at = expires.saturating_sub(self.timing.refresh.as_secs());
-                self.cache.put(key, rrsig.clone(), renew_at);
-                (rrsig, renew_at)
+                self.cache.put(key, rrsigs.clone(), renew_at);
+                (rrsigs, renew_at)
             }
         };
-        let record = Record::from_rdata(first.name.clone(), first.ttl, RData::DNSSEC(DNSSECRData::RRSIG(rrsig)));
-        Ok((record, renew_at))
+        Ok((self.records(rrset, rrsigs), renew_at))
     }
 
-    /// A signature made now, not cached (for answers unique to one query, like denials).
-    pub fn sign_uncached(&self, rrset: &[Record]) -> Result<Record, SignError> {
-        let rrsig = self.make(rrset, unix_now())?;
+    /// Signatures made now, not cached (for answers unique to one query, like denials).
+    pub fn sign_uncached(&self, rrset: &[Record]) -> Result<Vec<Record>, SignError> {
+        let rrsigs = self.make(rrset, unix_now())?;
+        Ok(self.records(rrset, rrsigs))
+    }
+
+    /// The RRSIG records of `rrset`, owned and timed like its first record.
+    fn records(&self, rrset: &[Record], rrsigs: Vec<RRSIG>) -> Vec<Record> {
         let first = &rrset[0];
-        Ok(Record::from_rdata(first.name.clone(), first.ttl, RData::DNSSEC(DNSSECRData::RRSIG(rrsig))))
+        let record =
+            |rrsig| Record::from_rdata(first.name.clone(), first.ttl, RData::DNSSEC(DNSSECRData::RRSIG(rrsig)));
+        rrsigs.into_iter().map(record).collect()
     }
 
     /// RRsets signed and cached.
@@ -146,7 +169,12 @@ impl ZoneSigner {
         self.cache.len()
     }
 
-    fn make(&self, rrset: &[Record], now: u64) -> Result<RRSIG, SignError> {
+    /// One signature per key over `rrset`, made now.
+    fn make(&self, rrset: &[Record], now: u64) -> Result<Vec<RRSIG>, SignError> {
+        self.keys.iter().map(|key| self.make_with(key, rrset, now)).collect()
+    }
+
+    fn make_with(&self, key: &ZoneKey, rrset: &[Record], now: u64) -> Result<RRSIG, SignError> {
         let first = &rrset[0];
         let input = SigInput {
             type_covered: first.record_type(),
@@ -155,12 +183,12 @@ impl ZoneSigner {
             original_ttl: first.ttl,
             sig_expiration: SerialNumber::new(serial_time(now + self.timing.validity.as_secs())),
             sig_inception: SerialNumber::new(serial_time(now.saturating_sub(self.timing.backdate.as_secs()))),
-            key_tag: self.key_tag,
+            key_tag: key.key_tag,
             signer_name: self.zone.clone(),
         };
         let tbs = TBS::from_input(&first.name, DNSClass::IN, &input, rrset.iter())
             .map_err(|e| self.failed(first.record_type(), e))?;
-        let signature = self.key.sign(&tbs).map_err(|e| self.failed(first.record_type(), e))?;
+        let signature = key.key.sign(&tbs).map_err(|e| self.failed(first.record_type(), e))?;
         Ok(RRSIG::from_sig(input, signature))
     }
 

@@ -38,11 +38,20 @@ fn a_rrset(owner: &str, addrs: &[[u8; 4]]) -> Vec<Record> {
     addrs.iter().map(|a| Record::from_rdata(name.clone(), 30, RData::A(A(std::net::Ipv4Addr::from(*a))))).collect()
 }
 
-/// Checks `rrsig` over `rrset` with the signer's public key, as a validator does.
+/// Checks `rrsig` over `rrset` with the public key of the signer's key it names, as a
+/// validator does.
 fn verifies(signer: &ZoneSigner, rrset: &[Record], rrsig: &Record) -> bool {
     let RData::DNSSEC(DNSSECRData::RRSIG(sig)) = &rrsig.data else { panic!("not an RRSIG") };
     let tbs = TBS::from_input(&rrset[0].name, DNSClass::IN, sig.input(), rrset.iter()).unwrap();
-    signer.dnskey().public_key().verify(tbs.as_ref(), sig.sig()).is_ok()
+    let tag = sig.input().key_tag;
+    let mut keys = signer.dnskeys().filter(|k| k.calculate_key_tag().unwrap() == tag);
+    keys.any(|key| key.public_key().verify(tbs.as_ref(), sig.sig()).is_ok())
+}
+
+/// The one signature a single-key signer makes over `rrset`.
+fn only(mut rrsigs: Vec<Record>) -> Record {
+    assert_eq!(rrsigs.len(), 1, "one key, one signature");
+    rrsigs.remove(0)
 }
 
 #[test]
@@ -118,13 +127,13 @@ fn signatures_verify_for_both_algorithms_and_fail_for_other_data() {
     for algorithm in [SigningAlgorithm::Ecdsap256sha256, SigningAlgorithm::Ed25519] {
         let signer = signer(algorithm);
         let rrset = a_rrset("WwW.example.com.", &[[198, 18, 1, 1], [198, 18, 2, 1]]);
-        let rrsig = signer.sign(&rrset).unwrap();
+        let rrsig = only(signer.sign(&rrset).unwrap());
         assert!(verifies(&signer, &rrset, &rrsig), "{algorithm:?}");
         let other = a_rrset("www.example.com.", &[[198, 18, 1, 1]]);
         assert!(!verifies(&signer, &other, &rrsig), "{algorithm:?}: a signature over other data");
         let RData::DNSSEC(DNSSECRData::RRSIG(sig)) = &rrsig.data else { unreachable!() };
         assert_eq!(sig.input().signer_name.to_string(), "example.com.");
-        assert_eq!(sig.input().key_tag, signer.key_tag());
+        assert_eq!(vec![sig.input().key_tag], signer.key_tags());
         assert_eq!(sig.input().type_covered, RecordType::A);
     }
 }
@@ -135,15 +144,15 @@ fn one_signature_per_rrset_content_renewed_at_the_refresh_point() {
     let now = 1_800_000_000;
     let ab = a_rrset("www.example.com.", &[[198, 18, 1, 1], [198, 18, 2, 1]]);
     let ba = a_rrset("WWW.example.com.", &[[198, 18, 2, 1], [198, 18, 1, 1]]);
-    let first = signer.sign_at(&ab, now).unwrap();
-    assert_eq!(signer.sign_at(&ba, now + 10).unwrap().data, first.data, "same set, another order and case");
+    let first = only(signer.sign_at(&ab, now).unwrap());
+    assert_eq!(only(signer.sign_at(&ba, now + 10).unwrap()).data, first.data, "same set, another order and case");
     assert_eq!(signer.cached(), 1);
     let RData::DNSSEC(DNSSECRData::RRSIG(sig)) = &first.data else { unreachable!() };
     assert_eq!(u64::from(sig.input().sig_inception.get()), now - 3600);
     assert_eq!(u64::from(sig.input().sig_expiration.get()), now + 14 * DAY);
     let renew_at = now + 7 * DAY;
-    assert_eq!(signer.sign_at(&ab, renew_at - 1).unwrap().data, first.data);
-    let renewed = signer.sign_at(&ab, renew_at).unwrap();
+    assert_eq!(only(signer.sign_at(&ab, renew_at - 1).unwrap()).data, first.data);
+    let renewed = only(signer.sign_at(&ab, renew_at).unwrap());
     let RData::DNSSEC(DNSSECRData::RRSIG(new)) = &renewed.data else { unreachable!() };
     assert_eq!(u64::from(new.input().sig_expiration.get()), renew_at + 14 * DAY);
     let b_only = a_rrset("www.example.com.", &[[198, 18, 2, 1]]);
@@ -163,7 +172,7 @@ fn ds_lines_name_the_key_for_the_parent() {
     let lines = crate::cli::dnssec::parent_records(&config, "Example.COM").unwrap();
     let file = SigningKeyFile::read(&path).unwrap();
     let signer = ZoneSigner::new(&Name::from_ascii("example.com.").unwrap(), &file, &path, timing()).unwrap();
-    let ds = format!("example.com. 3600 IN DS {} 13 2 ", signer.key_tag());
+    let ds = format!("example.com. 3600 IN DS {} 13 2 ", signer.key_tags()[0]);
     assert!(lines[0].starts_with(&ds) && lines[0].len() == ds.len() + 64, "{lines:?}");
     assert!(lines[1].starts_with("example.com. 3600 IN DNSKEY 257 3 13 "), "{lines:?}");
     let unsigned = Config::parse(&ConfigText::new().xdp_off().zone().build(), "t").unwrap();
@@ -171,4 +180,76 @@ fn ds_lines_name_the_key_for_the_parent() {
     assert!(error.contains("not signed"), "{error}");
     let error = crate::cli::dnssec::parent_records(&config, "example.org.").unwrap_err().to_string();
     assert!(error.contains("not a zone"), "{error}");
+}
+
+#[test]
+fn a_rollover_publishes_both_keys_and_each_signs_every_rrset() {
+    let dir = tempfile::tempdir().unwrap();
+    let old = key_in(dir.path(), SigningAlgorithm::Ecdsap256sha256);
+    let new = dir.path().join("new.key");
+    SigningKeyFile::generate(SigningAlgorithm::Ecdsap256sha256).unwrap().write_new(&new).unwrap();
+    let paths = [old.to_str().unwrap(), new.to_str().unwrap()];
+    let config =
+        Config::parse(&ConfigText::new().xdp_off().zone().dnssec_keys("ecdsap256sha256", &paths).build(), "t").unwrap();
+    let zone = Name::from_ascii("example.com.").unwrap();
+    let signer = ZoneSigner::load(&zone, config.zone[0].dnssec.as_ref().unwrap()).unwrap();
+    let tags = signer.key_tags();
+    assert_eq!(tags.len(), 2);
+    assert!(!signer.has_one_key());
+
+    let rrset = a_rrset("www.example.com.", &[[198, 18, 1, 1]]);
+    let rrsigs = signer.sign(&rrset).unwrap();
+    let signed_by: Vec<u16> = rrsigs
+        .iter()
+        .map(|r| match &r.data {
+            RData::DNSSEC(DNSSECRData::RRSIG(sig)) => sig.input().key_tag,
+            _ => panic!("an RRSIG"),
+        })
+        .collect();
+    assert_eq!(signed_by, tags, "one signature per key, in the configured order");
+    assert!(rrsigs.iter().all(|r| verifies(&signer, &rrset, r)));
+    assert_eq!(signer.cached(), 1, "both signatures cached as one entry");
+    assert_eq!(signer.sign(&rrset).unwrap(), rrsigs, "the cache returns both");
+
+    for rtype in [RecordType::DNSKEY, RecordType::CDS, RecordType::CDNSKEY] {
+        assert_eq!(signer.apex_records(rtype, &zone, 3600).len(), 2, "{rtype}: one per key");
+    }
+    let dnskeys = signer.apex_records(RecordType::DNSKEY, &zone, 3600);
+    assert!(signer.sign(&dnskeys).unwrap().iter().all(|r| verifies(&signer, &dnskeys, r)), "the DNSKEY set too");
+
+    let lines = crate::cli::dnssec::parent_records(&config, "example.com").unwrap();
+    for (i, tag) in tags.iter().enumerate() {
+        assert!(lines[i].starts_with(&format!("example.com. 3600 IN DS {tag} 13 2 ")), "{lines:?}");
+        assert!(lines[2 + i].starts_with("example.com. 3600 IN DNSKEY 257 3 13 "), "{lines:?}");
+    }
+    assert_eq!(lines.len(), 4);
+}
+
+#[test]
+fn key_lists_that_cannot_roll_are_refused_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = key_in(dir.path(), SigningAlgorithm::Ed25519);
+    let key = key.to_str().unwrap();
+    let copy = dir.path().join("copy.key");
+    fs::copy(key, &copy).unwrap();
+    let copy = copy.to_str().unwrap();
+    let both = ConfigText::new().xdp_off().zone().dnssec("ed25519", key).line(&format!("key_files = [{copy:?}]"));
+    let error = Config::parse(&both.build(), "t.toml").err().unwrap().to_string();
+    assert!(error.contains("zone[0].dnssec.key_files") && error.contains("not both"), "{error}");
+    let none = ConfigText::new().xdp_off().zone().table("[zone.dnssec]", &["algorithm = \"ed25519\""]);
+    let error = Config::parse(&none.build(), "t.toml").err().unwrap().to_string();
+    assert!(error.contains("zone[0].dnssec.key_file") && error.contains("needs key_file"), "{error}");
+    let twice = ConfigText::new().xdp_off().zone().dnssec_keys("ed25519", &[key, key]);
+    let error = Config::parse(&twice.build(), "t.toml").err().unwrap().to_string();
+    assert!(error.contains("zone[0].dnssec.key_files[1]") && error.contains("listed twice"), "{error}");
+    let many = ConfigText::new().xdp_off().zone().dnssec_keys("ed25519", &["/a", "/b", "/c", "/d"]);
+    let error = Config::parse(&many.build(), "t.toml").err().unwrap().to_string();
+    assert!(error.contains("zone[0].dnssec.key_files") && error.contains("at most 3"), "{error}");
+
+    // The same key under two names: parses, refused when the keys are read before start.
+    let same = ConfigText::new().xdp_off().zone().dnssec_keys("ed25519", &[key, copy]).build();
+    let file = dir.path().join("switchyard.toml");
+    fs::write(&file, same).unwrap();
+    let error = Config::load_for_host(&file).err().unwrap().to_string();
+    assert!(error.contains("zone[0].dnssec.key_files[1]") && error.contains("like another key"), "{error}");
 }

@@ -1,0 +1,90 @@
+//! A signed zone as its operator and its validators see it: keys made with `switchyard dnssec
+//! keygen`, the DS and DNSKEY lines `switchyard dnssec ds` prints for the parent, and the
+//! verdicts of delv and of a validating unbound on its answers.
+
+use std::{path::Path, process::Command};
+
+use crate::{
+    daemon::binary,
+    netns::{Netns, unique},
+    resolver::Unbound,
+};
+
+/// Writes a new key of `algorithm` as `dir/name`; returns its path.
+pub fn keygen(dir: &Path, name: &str, algorithm: &str) -> String {
+    let path = dir.join(name);
+    let out = Command::new(binary())
+        .args(["dnssec", "keygen", "--algorithm", algorithm, "--out"])
+        .arg(&path)
+        .output()
+        .expect("run switchyard dnssec keygen");
+    assert!(out.status.success(), "keygen: {}", String::from_utf8_lossy(&out.stderr));
+    path.to_str().unwrap().to_string()
+}
+
+/// What `switchyard dnssec ds` prints for example.com under config `toml`: its DS lines and
+/// its DNSKEY lines, one of each per key.
+pub struct ParentRecords {
+    pub ds: Vec<String>,
+    pub dnskey: Vec<String>,
+}
+
+pub fn parent_records(dir: &Path, toml: &str) -> ParentRecords {
+    let config = dir.join(format!("{}.toml", unique("ds")));
+    std::fs::write(&config, toml).unwrap();
+    let out = Command::new(binary())
+        .args(["dnssec", "ds", "--zone", "example.com", "--config"])
+        .arg(&config)
+        .output()
+        .expect("run switchyard dnssec ds");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "ds: {text} {}", String::from_utf8_lossy(&out.stderr));
+    let lines = |rtype: &str| -> Vec<String> {
+        text.lines().filter(|l| l.split_whitespace().nth(3) == Some(rtype)).map(str::to_string).collect()
+    };
+    let records = ParentRecords { ds: lines("DS"), dnskey: lines("DNSKEY") };
+    assert!(!records.ds.is_empty() && records.ds.len() == records.dnskey.len(), "ds printed: {text}");
+    records
+}
+
+/// delv's verdict on `name` `rtype` at `server` with `anchor` (a DNSKEY line) as trust anchor.
+pub fn delv(ns: &Netns, server: &str, anchor: &str, name: &str, rtype: &str, tcp: bool) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("anchors.conf");
+    let fields: Vec<&str> = anchor.split_whitespace().collect();
+    let key = format!("{} {} {} \"{}\"", fields[4], fields[5], fields[6], fields[7..].concat());
+    std::fs::write(&file, format!("trust-anchors {{ example.com. static-key {key}; }};\n")).unwrap();
+    let at = format!("@{server}");
+    let mut args = vec![at.as_str(), "-a", file.to_str().unwrap(), "+root=example.com", name, rtype];
+    if tcp {
+        args.push("+tcp");
+    }
+    let out = ns.output("delv", &args);
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
+pub fn assert_delv_secure(ns: &Netns, server: &str, anchor: &str, name: &str, rtype: &str, tcp: bool) -> String {
+    let out = delv(ns, server, anchor, name, rtype, tcp);
+    // A denial also says "resolution failed: ncache nxrrset": validated, and no data.
+    assert!(out.contains("fully validated"), "delv {name} {rtype}: {out}");
+    out
+}
+
+/// Through `unbound`, running in `ns`: the dig output, with its flags and status lines.
+pub fn via_unbound(ns: &Netns, unbound: &Unbound, name: &str, rtype: &str) -> String {
+    let at = format!("@{}", unbound.address());
+    let out = ns.output("dig", &[&at, name, rtype, "+dnssec", "+tries=1", "+time=5"]);
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+/// Whether a dig output through a validating resolver is a secure answer (NOERROR, AD set).
+pub fn is_secure(dig: &str) -> bool {
+    let flags = dig.lines().find(|l| l.contains(";; flags:")).unwrap_or_default();
+    dig.contains("status: NOERROR") && flags.contains(" ad")
+}
+
+pub fn assert_unbound_secure(ns: &Netns, unbound: &Unbound, name: &str, rtype: &str) -> String {
+    let out = via_unbound(ns, unbound, name, rtype);
+    assert!(is_secure(&out), "unbound {name} {rtype} not secure:\n{out}\n{}", unbound.log());
+    out
+}
