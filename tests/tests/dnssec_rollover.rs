@@ -92,6 +92,13 @@ fn records<'a>(dig: &'a str, rtype: &str) -> Vec<Vec<&'a str>> {
     fields.filter(|f| f.get(3) == Some(&rtype)).collect()
 }
 
+/// The key tags `switchyard status` lists for example.com.
+fn status_key_tags(daemon: &Daemon) -> String {
+    let status = daemon.cli(&["status"]);
+    let row = status.lines().find(|l| l.starts_with("example.com.")).unwrap_or_else(|| panic!("{status}"));
+    row.split_whitespace().nth(2).unwrap().to_string()
+}
+
 /// Asks delv (DO=1) until an answer comes from the XDP program signed, or 5 s pass.
 fn signed_by_xdp(daemon: &Daemon, ns: &Netns, server: &str, anchor: &str) -> bool {
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -142,6 +149,7 @@ fn a_key_rollover_keeps_every_answer_secure_for_resolvers_following_the_parent()
     };
 
     // Step 0: the old key alone, its DS at the parent. A resolver fills its cache.
+    assert_eq!(status_key_tags(&daemon), key_tag(&old.ds[0]));
     let old_ds = anchored("127.0.0.1", &[&old.ds[0]]);
     for (name, rtype) in [("www.example.com", "A"), ("example.com", "DNSKEY"), ("example.com", "SOA")] {
         assert_unbound_secure(&pair.client, &old_ds, name, rtype);
@@ -151,6 +159,7 @@ fn a_key_rollover_keeps_every_answer_secure_for_resolvers_following_the_parent()
     // Step 1: the new key published and signing beside the old one. The resolver holding the
     // old DS and a cache of the old DNSKEY set sees nothing but secure answers meanwhile.
     secure_throughout(&pair.client, &old_ds, "publish", || reload(&daemon, &both));
+    assert_eq!(status_key_tags(&daemon), format!("{},{}", key_tag(&old.ds[0]), key_tag(&new.ds[0])));
     let cds = assert_unbound_secure(&pair.client, &old_ds, "example.com", "CDS");
     let tags: Vec<&str> = records(&cds, "CDS").iter().map(|f| f[4]).collect();
     assert_eq!(tags, [key_tag(&old.ds[0]), key_tag(&new.ds[0])], "a CDS per key:\n{cds}");
@@ -184,6 +193,7 @@ fn a_key_rollover_keeps_every_answer_secure_for_resolvers_following_the_parent()
             assert_unbound_secure(&pair.client, unbound, name, rtype);
         }
     }
+    assert_eq!(status_key_tags(&daemon), key_tag(&new.ds[0]));
     let after = anchored("127.0.0.5", &[&new.ds[0]]);
     let out = assert_unbound_secure(&pair.client, &after, "example.com", "DNSKEY");
     assert_eq!(records(&out, "DNSKEY").len(), 1, "the new key alone:\n{out}");

@@ -50,6 +50,29 @@ pub fn render(s: &Status) -> String {
     if let Some(peers) = &s.peers {
         out.push_str(&peers_table(peers));
     }
+    if !s.signed_zones.is_empty() {
+        out.push_str(&signed_zones_table(&s.signed_zones));
+    }
+    out
+}
+
+/// One row per signed zone: its algorithm, the tags of the keys signing it, its signatures.
+fn signed_zones_table(zones: &[crate::dnssec::status::SignedZoneStatus]) -> String {
+    let mut out = format!("\n{:<24} {:<16} {:<14} signatures\n", "signed zone", "algorithm", "key tags");
+    for zone in zones {
+        let tags: Vec<String> = zone.key_tags.iter().map(u16::to_string).collect();
+        let _ = match &zone.problem {
+            Some(problem) => writeln!(out, "{:<24} unavailable: {problem}", zone.zone),
+            None => writeln!(
+                out,
+                "{:<24} {:<16} {:<14} {}",
+                zone.zone,
+                zone.algorithm,
+                tags.join(","),
+                zone.signatures_cached
+            ),
+        };
+    }
     out
 }
 
@@ -142,7 +165,35 @@ mod tests {
             sites: Vec::new(),
             peers: None,
             site_settings: Default::default(),
+            signed_zones: Vec::new(),
         }
+    }
+
+    #[test]
+    fn signed_zones_show_their_keys_or_why_they_cannot_sign() {
+        use crate::dnssec::status::SignedZoneStatus;
+        let mut s = status();
+        assert!(!render(&s).contains("signed zone"), "no table without signed zones");
+        s.signed_zones = vec![
+            SignedZoneStatus {
+                zone: "example.com.".into(),
+                algorithm: "ecdsap256sha256".into(),
+                key_tags: vec![12345, 54321],
+                signatures_cached: 7,
+                problem: None,
+            },
+            SignedZoneStatus {
+                zone: "example.org.".into(),
+                algorithm: String::new(),
+                key_tags: Vec::new(),
+                signatures_cached: 0,
+                problem: Some("key file gone".into()),
+            },
+        ];
+        let text = render(&s);
+        let row = text.lines().find(|l| l.starts_with("example.com.")).unwrap();
+        assert_eq!(row.split_whitespace().collect::<Vec<_>>(), ["example.com.", "ecdsap256sha256", "12345,54321", "7"]);
+        assert!(text.contains("example.org.") && text.contains("unavailable: key file gone"), "{text}");
     }
 
     #[test]

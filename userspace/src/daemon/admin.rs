@@ -71,6 +71,9 @@ pub struct Status {
     /// Sites an operator drained or weighted (the others are undrained at full weight).
     #[serde(default)]
     pub site_settings: BTreeMap<String, SiteSetting>,
+    /// Every zone with `[zone.dnssec]`: its keys and signatures.
+    #[serde(default)]
+    pub signed_zones: Vec<crate::dnssec::status::SignedZoneStatus>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]

@@ -37,6 +37,8 @@ pub struct Sources {
     pub operator: Arc<operator::Handle>,
     /// Response rate limiting, for `switchyard rrl`.
     pub rrl: Arc<crate::rrl::Rrl>,
+    /// What the servers answer from, for the signed zones' status.
+    pub served: Arc<arc_swap::ArcSwap<crate::answers::Served>>,
 }
 
 /// Serves `GET /metrics` and the status page until the task is aborted.
@@ -64,6 +66,7 @@ pub async fn render(s: &Sources) -> String {
     sites(&mut out, s);
     rewrites(&mut out, s);
     answers(&mut out, &s.answers);
+    dnssec(&mut out, &crate::dnssec::status::of(&s.served.load().zones));
     if let Some(peers) = s.reloadable.peers.load_full() {
         self::peers(&mut out, &peers);
     }
@@ -120,6 +123,19 @@ fn userspace(out: &mut Exposition, counters: &ServerCounters) {
         "Queries to the userspace server that carried a valid server cookie of ours.",
     );
     out.sample("switchyard_userspace_cookie_valid_total", &[], u.cookie_valid);
+}
+
+fn dnssec(out: &mut Exposition, zones: &[crate::dnssec::status::SignedZoneStatus]) {
+    if zones.is_empty() {
+        return;
+    }
+    out.family("switchyard_dnssec_keys", "gauge", "Keys signing the zone (two during a rollover, 0 when unavailable).");
+    out.family("switchyard_dnssec_signatures_cached", "gauge", "RRsets of the zone with signatures made.");
+    for zone in zones {
+        let labels = [("zone", zone.zone.as_str())];
+        out.sample("switchyard_dnssec_keys", &labels, zone.key_tags.len());
+        out.sample("switchyard_dnssec_signatures_cached", &labels, zone.signatures_cached);
+    }
 }
 
 fn peers(out: &mut Exposition, peers: &PeerHandle) {
@@ -399,5 +415,22 @@ mod tests {
             out.0,
             "# HELP x_total An example.\n# TYPE x_total counter\nx_total{site=\"a\\\"b\"} 3\nx_total 1.5\n"
         );
+    }
+
+    #[test]
+    fn signed_zones_report_their_keys_and_signatures() {
+        let zone = crate::dnssec::status::SignedZoneStatus {
+            zone: "example.com.".into(),
+            algorithm: "ed25519".into(),
+            key_tags: vec![1, 2],
+            signatures_cached: 40,
+            problem: None,
+        };
+        let mut out = Exposition::default();
+        dnssec(&mut out, &[]);
+        assert!(out.0.is_empty(), "nothing without signed zones");
+        dnssec(&mut out, &[zone]);
+        assert!(out.0.contains("switchyard_dnssec_keys{zone=\"example.com.\"} 2\n"), "{}", out.0);
+        assert!(out.0.contains("switchyard_dnssec_signatures_cached{zone=\"example.com.\"} 40\n"), "{}", out.0);
     }
 }

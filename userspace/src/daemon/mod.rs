@@ -169,6 +169,7 @@ impl Daemon {
             map_entries: answers.map_entries(),
             operator,
             rrl: authority.rrl().clone(),
+            served: answers.served(),
         });
         let metrics = start::metrics(config.server.metrics, sources.clone(), &mut inherited, &registry).await?;
         let (admin, reloads, handoffs) = start::admin(&config, &sources, &mut inherited, &registry)?;

@@ -19,5 +19,6 @@ pub fn current(sources: &Sources) -> Status {
         sites: live.monitor.load().status().sites,
         peers: live.peers.load().as_ref().map(|p| p.status()),
         site_settings: sources.operator.current().sites,
+        signed_zones: crate::dnssec::status::of(&sources.served.load().zones),
     }
 }

@@ -12,7 +12,7 @@ use hickory_proto::{
     serialize::binary::BinEncodable,
 };
 
-use super::{DnssecConfig, KeyError, SigningKeyFile, cache::SignatureCache};
+use super::{DnssecConfig, KeyError, SigningAlgorithm, SigningKeyFile, cache::SignatureCache};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SignError {
@@ -37,6 +37,8 @@ struct ZoneKey {
 
 pub struct ZoneSigner {
     zone: Name,
+    /// The configured algorithm, for status.
+    configured: SigningAlgorithm,
     /// One key, or several during a rollover: each is published and signs every RRset.
     keys: Vec<ZoneKey>,
     algorithm: Algorithm,
@@ -68,15 +70,26 @@ impl ZoneSigner {
             let dnskey = file.dnskey(path)?;
             keys.push(ZoneKey { key: file.signing_key(path)?, key_tag: file.key_tag(path)?, dnskey });
         }
-        let algorithm = match files.first() {
-            Some((file, _)) => file.algorithm.dnssec(),
+        let configured = match files.first() {
+            Some((file, _)) => file.algorithm,
             None => return Err(KeyError::NoKeys),
         };
-        Ok(ZoneSigner { zone: zone.to_lowercase(), keys, algorithm, timing, cache: SignatureCache::default() })
+        Ok(ZoneSigner {
+            zone: zone.to_lowercase(),
+            configured,
+            keys,
+            algorithm: configured.dnssec(),
+            timing,
+            cache: SignatureCache::default(),
+        })
     }
 
     pub fn zone(&self) -> &Name {
         &self.zone
+    }
+
+    pub fn algorithm(&self) -> SigningAlgorithm {
+        self.configured
     }
 
     /// The tags of the zone's keys, in the order configured.

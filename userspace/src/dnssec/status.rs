@@ -1,0 +1,45 @@
+//! What `switchyard status` and the metrics say of each signed zone: its algorithm, the keys
+//! that sign it (two during a rollover) and how many RRsets it has signatures for.
+
+use serde::{Deserialize, Serialize};
+
+use super::ZoneSigning;
+use crate::answers::Zones;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SignedZoneStatus {
+    pub zone: String,
+    /// `ecdsap256sha256` or `ed25519`; empty when the keys could not be loaded.
+    pub algorithm: String,
+    /// The key tags, in the order configured: each key is published and signs every RRset.
+    pub key_tags: Vec<u16>,
+    /// RRsets with signatures in the signer's cache.
+    pub signatures_cached: usize,
+    /// Why the zone cannot be signed (its DO=1 queries get SERVFAIL), when it cannot.
+    pub problem: Option<String>,
+}
+
+/// One line per signed zone of `zones`.
+pub fn of(zones: &Zones) -> Vec<SignedZoneStatus> {
+    let status = |zone: &crate::answers::Zone| {
+        let name = zone.name.to_string();
+        match &zone.signing {
+            ZoneSigning::Unsigned => None,
+            ZoneSigning::Signed(signer) => Some(SignedZoneStatus {
+                zone: name,
+                algorithm: signer.algorithm().name().to_string(),
+                key_tags: signer.key_tags(),
+                signatures_cached: signer.cached(),
+                problem: None,
+            }),
+            ZoneSigning::Unavailable(problem) => Some(SignedZoneStatus {
+                zone: name,
+                algorithm: String::new(),
+                key_tags: Vec::new(),
+                signatures_cached: 0,
+                problem: Some(problem.clone()),
+            }),
+        }
+    };
+    zones.zones.iter().filter_map(status).collect()
+}
