@@ -30,6 +30,8 @@ pub struct Zones {
     pub zones: Vec<Zone>,
     /// Every name that exists in the zones (apexes, services, and the names between them).
     pub names: HashSet<Vec<u8>>,
+    /// Whether any zone is signed: read per DO=1 query by the fast path.
+    pub any_signed: bool,
 }
 
 impl Zones {
@@ -61,6 +63,7 @@ impl Zones {
             let signing = crate::dnssec::ZoneSigning::for_zone(&name, z.dnssec.as_ref());
             out.zones.push(Zone { name, wire, soa, negative_soa, ns, signing });
         }
+        out.any_signed = out.zones.iter().any(|z| z.signing.is_signed());
         for service in &config.service {
             let mut name = parse_name(&service.name).expect("validated");
             // The service name and every empty non-terminal up to its zone exist.

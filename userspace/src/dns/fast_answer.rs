@@ -42,7 +42,7 @@ struct Plain<'a> {
 /// The reply to `request` from `client` when it is the common case with answers, else `None`.
 pub fn answer(request: &[u8], client: IpAddr, served: &Served, edns_payload: u16) -> Option<Vec<u8>> {
     let query = parse(request)?;
-    if query.edns_do == Some(true) && served.zones.zones.iter().any(|z| z.signing.is_signed()) {
+    if query.edns_do == Some(true) && served.zones.any_signed {
         return None;
     }
     let view = served.views.lookup(client).map_or(DEFAULT_VIEW, |(view, _)| view);

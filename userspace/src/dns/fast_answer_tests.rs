@@ -150,3 +150,27 @@ fn the_common_queries_take_the_fast_path() {
     let www = query_bytes(7, 0x0100, "www.example.com.", 1, 1, None, false);
     assert_eq!(authority.respond(&www, client, false).outcome, Outcome::Answered);
 }
+
+#[test]
+fn a_signed_zone_leaves_do_queries_to_the_full_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("zone.key");
+    let algorithm = crate::dnssec::SigningAlgorithm::Ed25519;
+    crate::dnssec::SigningKeyFile::generate(algorithm).unwrap().write_new(&key).unwrap();
+    let text = crate::config::fixture::ConfigText::new()
+        .xdp_off()
+        .zone()
+        .dnssec("ed25519", key.to_str().unwrap())
+        .site("one", &["198.18.1.1"], &[])
+        .service("www.example.com.", 30, &["one"]);
+    let config = Config::parse(&text.build(), "test.toml").unwrap();
+    let served = served_for(&config).load_full();
+    assert!(served.zones.any_signed);
+    let client: IpAddr = "198.18.0.2".parse().unwrap();
+    let payload = config.server.edns_udp_payload;
+    for (dnssec_ok, fast) in [(false, true), (true, false)] {
+        let opt = Opt { payload: 1232, dnssec_ok, version: 0, option: None };
+        let request = query_bytes(7, 0x0100, "www.example.com.", 1, 1, Some(&opt), false);
+        assert_eq!(fast_answer::answer(&request, client, &served, payload).is_some(), fast, "DO={dnssec_ok}");
+    }
+}
