@@ -62,6 +62,12 @@ impl XdpHarness {
         self.served.load().zones.clone()
     }
 
+    /// Has userspace serve these zones from now on (the maps are the caller's to rewrite).
+    pub fn set_zones(&self, zones: Arc<Zones>) {
+        let now = self.served.load();
+        self.served.store(Arc::new(Served { zones, views: now.views.clone(), table: now.table.clone() }));
+    }
+
     /// Has userspace serve `table` from now on (the maps are the caller's to rewrite).
     pub fn set_table(&self, table: AnswerTable) {
         let now = self.served.load();

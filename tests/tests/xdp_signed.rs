@@ -218,3 +218,62 @@ fn a_signature_near_its_renewal_is_left_to_userspace_and_the_next_pass_renews_it
     let (bytes, len) = new.bytes();
     assert_eq!(rrsig.data.to_bytes().unwrap(), bytes[12..len].to_vec());
 }
+
+/// The zones `config` describes, with their signers loaded from its key files.
+fn zones_of(config: &str) -> std::sync::Arc<switchyard::answers::Zones> {
+    let config = switchyard::config::Config::parse(config, "rollover.toml").unwrap();
+    std::sync::Arc::new(switchyard::answers::Zones::from_config(&config, &Default::default()))
+}
+
+/// The key tags of the RRSIGs over A in `reply`.
+fn a_signers(reply: &Message) -> Vec<u16> {
+    let tags = reply.answers.iter().filter_map(|r| match &r.data {
+        RData::DNSSEC(hickory_proto::dnssec::rdata::DNSSECRData::RRSIG(sig)) => Some(sig.input().key_tag),
+        _ => None,
+    });
+    tags.collect()
+}
+
+#[test]
+fn during_a_rollover_userspace_signs_with_both_keys_and_after_it_xdp_signs_with_the_new_one() {
+    if !have_root("during_a_rollover_userspace_signs_with_both_keys_and_after_it_xdp_signs_with_the_new_one") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = XdpHarness::new(&signed_zone("ecdsap256sha256", dir.path()), table(), views());
+    let old_key = dir.path().join("ecdsap256sha256.key").to_str().unwrap().to_string();
+    let new_key = dir.path().join("new.key");
+    let algorithm = switchyard::dnssec::SigningAlgorithm::Ecdsap256sha256;
+    switchyard::dnssec::SigningKeyFile::generate(algorithm).unwrap().write_new(&new_key).unwrap();
+    let new_key = new_key.to_str().unwrap().to_string();
+    let mut writer = MapWriter::default();
+    writer.set_signers(h.zones().signers());
+    writer.write_signed(&mut h.datapath.answer_maps().unwrap(), &table()).unwrap();
+    let old_tag = a_signers(&answered_like_userspace(&mut h, "www.example.com.", RecordType::A, CLIENT_V4, &DO));
+
+    // Both keys: no signature stays in the map, DO=1 goes to userspace, which signs with both.
+    let both = zones_of(&signed_zone_keys("ecdsap256sha256", &[&old_key, &new_key]));
+    h.set_zones(both.clone());
+    writer.set_signers(both.signers());
+    let stats = writer.write_signed(&mut h.datapath.answer_maps().unwrap(), &table()).unwrap();
+    assert_eq!(stats.signed, 0, "{stats:?}");
+    assert!(stats.unsigned > 10, "every signed answer set counted as left to userspace: {stats:?}");
+    let maps = h.datapath.answer_maps().unwrap();
+    assert_eq!(maps.signatures.keys().count(), 0, "the single-key signatures are gone");
+    assert_eq!(maps.answers.get(&www_a_key(), 0).unwrap().signature, 0);
+    passes_to_userspace(&mut h, "two keys");
+    let (_, dns) = frame_for("www.example.com.", RecordType::A, CLIENT_V4, Some(&DO), 4);
+    let reply = Message::from_vec(&h.userspace(&dns, CLIENT_V4.parse().unwrap()).unwrap()).unwrap();
+    let tags = a_signers(&reply);
+    assert_eq!(tags.len(), 2, "{reply:?}");
+    assert_eq!(tags[0], old_tag[0], "the old key first, as configured");
+
+    // The new key alone: the map is signed again and XDP serves it, signed by the new key.
+    let new = zones_of(&signed_zone_keys("ecdsap256sha256", &[&new_key]));
+    h.set_zones(new.clone());
+    writer.set_signers(new.signers());
+    let stats = writer.write_signed(&mut h.datapath.answer_maps().unwrap(), &table()).unwrap();
+    assert!(stats.signed > 10 && stats.unsigned == 0, "{stats:?}");
+    let reply = answered_like_userspace(&mut h, "www.example.com.", RecordType::A, CLIENT_V4, &DO);
+    assert_eq!(a_signers(&reply), [tags[1]], "signed by the new key alone");
+}

@@ -97,6 +97,11 @@ pub fn signed_zone(algorithm: &str, dir: &std::path::Path) -> String {
 }
 
 /// `signed_zone` with more `[zone.dnssec]` settings (`timing`: lines such as `refresh_ms = ...`).
+/// The test names in a zone signed by every key in `key_files` (a rollover's config).
+pub fn signed_zone_keys(algorithm: &str, key_files: &[&str]) -> String {
+    with_test_names(ConfigText::new().xdp_off().zone().dnssec_keys(algorithm, key_files))
+}
+
 pub fn signed_zone_with(algorithm: &str, dir: &std::path::Path, timing: &[&str]) -> String {
     use switchyard::dnssec::{SigningAlgorithm, SigningKeyFile};
     let key = dir.join(format!("{algorithm}.key"));

@@ -222,6 +222,9 @@ impl MapWriter {
             let zone = self.signers.iter().find(|(zone, _)| in_zone(&key.name, zone));
             v.signed = u8::from(zone.is_some());
             let signer = zone.and_then(|(_, signer)| signer.as_ref());
+            if signer.is_some_and(|s| !s.has_one_key()) && v.count > 0 {
+                stats.unsigned += 1;
+            }
             // During a rollover each answer set has an RRSIG per key, more than the program
             // appends: no signature in the map, so userspace answers DO=1 queries.
             let job = signer.filter(|s| v.count > 0 && s.has_one_key()).map(|signer| SigningJob {

@@ -64,8 +64,10 @@ pub fn run(command: DnssecCommand) -> Result<(), DnssecCliError> {
             Ok(())
         }
         DnssecCommand::Ds { config, zone } => {
-            let config = Config::load(&config)?;
-            for line in parent_records(&config, &zone)? {
+            let loaded = Config::load(&config)?;
+            // The same checks as before a start: a key listed twice under two names is refused.
+            loaded.check_dnssec_keys(&config)?;
+            for line in parent_records(&loaded, &zone)? {
                 println!("{line}");
             }
             Ok(())
@@ -73,8 +75,8 @@ pub fn run(command: DnssecCommand) -> Result<(), DnssecCliError> {
     }
 }
 
-/// The DS and DNSKEY lines of `zone` (one of each per key, DS first), as the parent zone's
-/// operator enters them.
+/// The DS and DNSKEY lines of `zone`, as the parent zone's operator enters them: per key a
+/// comment naming its tag and file, its DS, its DNSKEY.
 pub fn parent_records(config: &Config, zone: &str) -> Result<Vec<String>, DnssecCliError> {
     let wanted = parse_name(zone).map_err(DnssecCliError::BadName)?;
     let configured = (config.zone.iter())
@@ -84,7 +86,13 @@ pub fn parent_records(config: &Config, zone: &str) -> Result<Vec<String>, Dnssec
     let name: Name = wanted.to_lowercase();
     let signer = ZoneSigner::load(&name, dnssec)?;
     let record = |data| Record::from_rdata(name.clone(), configured.ttl, RData::DNSSEC(data)).to_string();
-    let ds = signer.ds_records()?.into_iter().map(|ds| record(DNSSECRData::DS(ds)));
-    let dnskeys = signer.dnskeys().map(|key| record(DNSSECRData::DNSKEY(key.clone())));
-    Ok(ds.chain(dnskeys).collect())
+    let paths = dnssec.key_paths();
+    let mut lines = Vec::new();
+    for (i, ((ds, dnskey), path)) in signer.ds_records()?.into_iter().zip(signer.dnskeys()).zip(&paths).enumerate() {
+        // Which DS is which key: during a rollover the parent changes from one to the other.
+        lines.push(format!("; key {} of {}: key tag {}, {}", i + 1, paths.len(), ds.key_tag(), path.display()));
+        lines.push(record(DNSSECRData::DS(ds)));
+        lines.push(record(DNSSECRData::DNSKEY(dnskey.clone())));
+    }
+    Ok(lines)
 }

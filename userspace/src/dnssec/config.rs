@@ -52,7 +52,7 @@ pub struct DnssecConfig {
     /// Several combined signing keys, for a rollover: every one is published in the DNSKEY set
     /// (with its CDS and CDNSKEY) and signs every RRset. Instead of `key_file`.
     #[serde(default)]
-    pub key_files: Vec<PathBuf>,
+    pub key_files: Option<Vec<PathBuf>>,
     /// How long a signature is valid from the moment it is made.
     #[serde(default = "default_validity_ms")]
     pub validity_ms: u64,
@@ -106,26 +106,28 @@ impl DnssecConfig {
     }
 
     fn validate_keys(&self, key: &str) -> Result<(), (String, String)> {
-        match (&self.key_file, self.key_files.len()) {
-            (Some(_), 0) => Ok(()),
-            (Some(_), _) => Err((format!("{key}.key_files"), "give key_file or key_files, not both".into())),
-            (None, 0) => Err((format!("{key}.key_file"), "a signed zone needs key_file (or key_files)".into())),
-            (None, n) if n > MAX_KEYS => {
-                Err((format!("{key}.key_files"), format!("at most {MAX_KEYS} keys (a rollover needs two)")))
+        let paths = match (&self.key_file, &self.key_files) {
+            (Some(_), None) => return Ok(()),
+            (Some(_), Some(_)) => {
+                return Err((format!("{key}.key_files"), "give key_file or key_files, not both".into()));
             }
-            (None, _) => {
-                let paths = &self.key_files;
-                match paths.iter().enumerate().find(|(i, p)| paths[..*i].contains(p)) {
-                    Some((i, p)) => Err((format!("{key}.key_files[{i}]"), format!("{} is listed twice", p.display()))),
-                    None => Ok(()),
-                }
+            (None, None) => {
+                return Err((format!("{key}.key_file"), "a signed zone needs key_file (or key_files)".into()));
             }
+            (None, Some(paths)) => paths,
+        };
+        if paths.is_empty() || paths.len() > MAX_KEYS {
+            return Err((format!("{key}.key_files"), format!("1 to {MAX_KEYS} keys (a rollover needs two)")));
+        }
+        match paths.iter().enumerate().find(|(i, p)| paths[..*i].contains(p)) {
+            Some((i, p)) => Err((format!("{key}.key_files[{i}]"), format!("{} is listed twice", p.display()))),
+            None => Ok(()),
         }
     }
 
     /// The zone's key files, in the order given: one, or several during a rollover.
     pub fn key_paths(&self) -> Vec<&Path> {
-        self.key_file.iter().chain(&self.key_files).map(PathBuf::as_path).collect()
+        self.key_file.iter().chain(self.key_files.iter().flatten()).map(PathBuf::as_path).collect()
     }
 
     pub fn validity(&self) -> Duration {

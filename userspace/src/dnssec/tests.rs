@@ -173,8 +173,9 @@ fn ds_lines_name_the_key_for_the_parent() {
     let file = SigningKeyFile::read(&path).unwrap();
     let signer = ZoneSigner::new(&Name::from_ascii("example.com.").unwrap(), &file, &path, timing()).unwrap();
     let ds = format!("example.com. 3600 IN DS {} 13 2 ", signer.key_tags()[0]);
-    assert!(lines[0].starts_with(&ds) && lines[0].len() == ds.len() + 64, "{lines:?}");
-    assert!(lines[1].starts_with("example.com. 3600 IN DNSKEY 257 3 13 "), "{lines:?}");
+    assert!(lines[0].starts_with("; key 1 of 1: key tag ") && lines[0].ends_with("zone.key"), "{lines:?}");
+    assert!(lines[1].starts_with(&ds) && lines[1].len() == ds.len() + 64, "{lines:?}");
+    assert!(lines[2].starts_with("example.com. 3600 IN DNSKEY 257 3 13 "), "{lines:?}");
     let unsigned = Config::parse(&ConfigText::new().xdp_off().zone().build(), "t").unwrap();
     let error = crate::cli::dnssec::parent_records(&unsigned, "example.com.").unwrap_err().to_string();
     assert!(error.contains("not signed"), "{error}");
@@ -219,10 +220,11 @@ fn a_rollover_publishes_both_keys_and_each_signs_every_rrset() {
 
     let lines = crate::cli::dnssec::parent_records(&config, "example.com").unwrap();
     for (i, tag) in tags.iter().enumerate() {
-        assert!(lines[i].starts_with(&format!("example.com. 3600 IN DS {tag} 13 2 ")), "{lines:?}");
-        assert!(lines[2 + i].starts_with("example.com. 3600 IN DNSKEY 257 3 13 "), "{lines:?}");
+        assert_eq!(lines[3 * i], format!("; key {} of 2: key tag {tag}, {}", i + 1, paths[i]), "{lines:?}");
+        assert!(lines[3 * i + 1].starts_with(&format!("example.com. 3600 IN DS {tag} 13 2 ")), "{lines:?}");
+        assert!(lines[3 * i + 2].starts_with("example.com. 3600 IN DNSKEY 257 3 13 "), "{lines:?}");
     }
-    assert_eq!(lines.len(), 4);
+    assert_eq!(lines.len(), 6);
 }
 
 #[test]
@@ -244,7 +246,10 @@ fn key_lists_that_cannot_roll_are_refused_naming_the_key() {
     assert!(error.contains("zone[0].dnssec.key_files[1]") && error.contains("listed twice"), "{error}");
     let many = ConfigText::new().xdp_off().zone().dnssec_keys("ed25519", &["/a", "/b", "/c", "/d"]);
     let error = Config::parse(&many.build(), "t.toml").err().unwrap().to_string();
-    assert!(error.contains("zone[0].dnssec.key_files") && error.contains("at most 3"), "{error}");
+    assert!(error.contains("zone[0].dnssec.key_files") && error.contains("1 to 3 keys"), "{error}");
+    let empty = ConfigText::new().xdp_off().zone().dnssec_keys("ed25519", &[]);
+    let error = Config::parse(&empty.build(), "t.toml").err().unwrap().to_string();
+    assert!(error.contains("zone[0].dnssec.key_files") && error.contains("1 to 3 keys"), "{error}");
 
     // The same key under two names: parses, refused when the keys are read before start.
     let same = ConfigText::new().xdp_off().zone().dnssec_keys("ed25519", &[key, copy]).build();
