@@ -220,45 +220,24 @@ fn a_signature_near_its_renewal_is_left_to_userspace_and_the_next_pass_renews_it
     assert_eq!(rrsig.data.to_bytes().unwrap(), bytes[12..len].to_vec());
 }
 
-/// A zone whose name is long enough (76 wire bytes, carried uncompressed as the RRSIG's signer)
-/// that a signed answer of eight AAAA records for its longest name needs more than 512 bytes:
-/// under example.com no signed reply the program can build exceeds 512, the least EDNS size.
-fn long_zone() -> String {
-    format!("{}.tc.example.", "z".repeat(63))
-}
-
-/// The longest name the program takes (96 wire bytes), with eight AAAA records.
-fn too_big_name() -> String {
-    format!("{}.{}", "x".repeat(19), long_zone())
-}
-
 fn long_zone_config(algorithm: &str, dir: &std::path::Path) -> String {
     use switchyard::dnssec::{SigningAlgorithm, SigningKeyFile};
     let key = dir.join(format!("{algorithm}.key"));
     SigningKeyFile::generate(SigningAlgorithm::from_name(algorithm).unwrap()).unwrap().write_new(&key).unwrap();
-    let zone = long_zone();
-    let eight: Vec<String> = (1..=8).map(|i| format!("fd00:8::{i}")).collect();
-    switchyard::config::fixture::ConfigText::new()
-        .xdp_off()
-        .table(
-            "[[zone]]",
-            &[
-                &format!("name = {zone:?}"),
-                &format!("ns = [\"ns1.{zone}\"]"),
-                &format!("soa = {{ mname = \"ns1.{zone}\", rname = \"hostmaster.{zone}\" }}"),
-            ],
-        )
-        .dnssec(algorithm, key.to_str().unwrap())
-        .fixed_service(&too_big_name(), &[], &eight.iter().map(String::as_str).collect::<Vec<_>>())
-        .build()
+    signed_long_zone(switchyard::config::fixture::ConfigText::new().xdp_off(), algorithm, key.to_str().unwrap())
 }
 
 fn long_zone_table() -> switchyard::answers::AnswerTable {
     let mut t = switchyard::answers::AnswerTable::default();
-    let name = switchyard::answers::wire_name(&too_big_name().parse().unwrap());
-    let addrs = (1..=8).map(|i| format!("fd00:8::{i}").parse().unwrap()).collect();
-    let set = switchyard::answers::AnswerSet { ttl: 60, addrs, first: switchyard_common::FirstChoice::NONE };
-    t.entries.insert(switchyard::answers::AnswerKey { view: 0, qtype: switchyard_common::QTYPE_AAAA, name }, set);
+    let eight = eight_aaaa();
+    put(
+        &mut t,
+        0,
+        switchyard_common::QTYPE_AAAA,
+        &too_big_name(),
+        60,
+        &eight.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
     t
 }
 
