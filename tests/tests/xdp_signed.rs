@@ -2,7 +2,8 @@
 //! the answer set is appended, and the reply is byte for byte what userspace sends, for both
 //! algorithms; a signature that is missing, made for another answer set or no longer fresh
 //! sends the query to userspace; DO=0 answers carry no signature; a signature due for renewal is
-//! renewed by the next pass that writes the maps.
+//! renewed by the next pass that writes the maps; a signed reply over the client's EDNS size is
+//! left to userspace, which answers with TC=1.
 
 mod xdp_common;
 
@@ -276,4 +277,84 @@ fn during_a_rollover_userspace_signs_with_both_keys_and_after_it_xdp_signs_with_
     assert!(stats.signed > 10 && stats.unsigned == 0, "{stats:?}");
     let reply = answered_like_userspace(&mut h, "www.example.com.", RecordType::A, CLIENT_V4, &DO);
     assert_eq!(a_signers(&reply), [tags[1]], "signed by the new key alone");
+}
+
+fn long_zone_config(algorithm: &str, dir: &std::path::Path) -> String {
+    use switchyard::dnssec::{SigningAlgorithm, SigningKeyFile};
+    let key = dir.join(format!("{algorithm}.key"));
+    SigningKeyFile::generate(SigningAlgorithm::from_name(algorithm).unwrap()).unwrap().write_new(&key).unwrap();
+    signed_long_zone(switchyard::config::fixture::ConfigText::new().xdp_off(), algorithm, key.to_str().unwrap())
+}
+
+fn long_zone_table() -> switchyard::answers::AnswerTable {
+    let mut t = switchyard::answers::AnswerTable::default();
+    let eight = eight_aaaa();
+    put(
+        &mut t,
+        0,
+        switchyard_common::QTYPE_AAAA,
+        &too_big_name(),
+        60,
+        &eight.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    t
+}
+
+/// A DO=1 query for `name` AAAA offering `payload` bytes of EDNS buffer.
+fn do_query(name: &str, payload: u16) -> Vec<u8> {
+    let mut m = Message::query();
+    m.metadata.id = 0x7c7c;
+    m.add_query(hickory_proto::op::Query::query(name.parse().unwrap(), RecordType::AAAA));
+    let mut edns = hickory_proto::op::Edns::new();
+    edns.set_max_payload(payload);
+    edns.set_dnssec_ok(true);
+    m.set_edns(edns);
+    m.to_vec().unwrap()
+}
+
+#[test]
+fn a_signed_reply_over_the_clients_size_is_passed_and_userspace_truncates_it() {
+    if !have_root("a_signed_reply_over_the_clients_size_is_passed_and_userspace_truncates_it") {
+        return;
+    }
+    let name = too_big_name();
+    let client: IpAddr = CLIENT_V4.parse().unwrap();
+    let server: IpAddr = SERVER_V4.parse().unwrap();
+    for algorithm in ALGORITHMS {
+        let dir = tempfile::tempdir().unwrap();
+        let mut h = XdpHarness::new(&long_zone_config(algorithm, dir.path()), long_zone_table(), views());
+        assert_eq!((h.write_stats.signed, h.write_stats.unsigned), (1, 0), "{algorithm}: {:?}", h.write_stats);
+
+        // With room for it (1232 bytes) the program answers, signed: the signature is there and
+        // the reply is more than 512 bytes.
+        let roomy = udp_frame(None, client, server, 33333, 53, &do_query(&name, 1232));
+        let run = h.run(&roomy).unwrap();
+        assert_eq!(run.action, XDP_TX, "{algorithm}: answered with 1232 bytes of room");
+        let signed = check_response(&roomy, &run.frame).unwrap();
+        assert!(signed.len() > 512, "{algorithm}: the signed reply needs {} bytes", signed.len());
+        assert_eq!(signatures_in(&Message::from_vec(&signed).unwrap()), [RecordType::AAAA]);
+
+        // Offering 512: passed untouched and counted, for userspace to answer.
+        let (too_big, signed_before) = (h.counter("pass_too_big"), h.counter("answered_signed"));
+        let dns = do_query(&name, 512);
+        let small = udp_frame(None, client, server, 33333, 53, &dns);
+        let run = h.run(&small).unwrap();
+        assert_eq!((run.action, &run.frame), (XDP_PASS, &small), "{algorithm}: passed untouched");
+        assert_eq!(h.counter("pass_too_big") - too_big, 1, "{algorithm}: counted as too big");
+        assert_eq!(h.counter("answered_signed"), signed_before, "{algorithm}: not counted as answered");
+
+        // Userspace's reply fits the 512 bytes and says it is truncated (TC=1): the client
+        // retries over TCP.
+        let reply = h.userspace(&dns, client).expect("userspace answers");
+        assert!(reply.len() <= 512, "{algorithm}: the UDP reply fits 512 bytes, not {}", reply.len());
+        let reply = Message::from_vec(&reply).unwrap();
+        assert!(reply.metadata.truncation, "{algorithm}: TC=1 in {reply:?}");
+        assert_eq!(reply.metadata.id, 0x7c7c);
+        assert_eq!(reply.queries.first().map(|q| q.name().to_ascii()), Some(name.clone()));
+
+        // Over TCP userspace sends the whole signed answer.
+        let whole = Message::from_vec(&h.authority.respond(&dns, client, true).bytes.unwrap()).unwrap();
+        assert!(!whole.metadata.truncation);
+        assert_eq!(whole.answers.len(), 9, "{algorithm}: eight AAAA and their RRSIG over TCP");
+    }
 }

@@ -18,7 +18,7 @@ usage: cargo xtask <command>
   bench xdp [case..] nanoseconds per packet of the XDP program (BPF_PROG_TEST_RUN)
   bench sync         database sync between two sites: changes/s, lag at 1,000 changes/s, RSS under attack
   bench sync-faults  three sites through kills, cuts, pauses, a restore and a lossy proxy; then a verdict
-  bench dnsperf      dnsperf against Switchyard (XDP on/off), Knot, NSD, BIND, PowerDNS, gdnsd
+  bench dnsperf      dnsperf against Switchyard (XDP on/off), Knot, NSD, BIND, PowerDNS, gdnsd; signed (DO=1) rows
   bench failover     ms from a site's web server or database failing (and back) to the answer
   bench peers        ms from a peer DNS server's death to the answer without its site
   bench soak         steady queries while a site flaps: wrong answers, timeouts, crashes, RSS

@@ -52,10 +52,11 @@ fn install_missing(needs: &Needs, options: &[&str]) -> Result {
         .env("DEBIAN_FRONTEND", "noninteractive"))
 }
 
-/// What `bench dnsperf` needs: the load generator, ethtool (to set up the veth ends) and the
-/// servers it is compared with.
-pub const DNSPERF: [&str; 8] =
-    ["dnsperf", "ethtool", "knot", "nsd", "bind9", "pdns-server", "pdns-backend-bind", "gdnsd"];
+/// What `bench dnsperf` needs: the load generators (dnsperf, kxdpgun), ethtool (to set up the
+/// veth ends) and the servers it is compared with (pdnsutil, which secures the signed PowerDNS
+/// zone, comes with pdns-server; the bind backend keeps its keys in SQLite itself).
+pub const DNSPERF: [&str; 9] =
+    ["dnsperf", "knot-dnsutils", "ethtool", "knot", "nsd", "bind9", "pdns-server", "pdns-backend-bind", "gdnsd"];
 
 /// What `bench rrl` needs: the flood (kxdpgun), the other client (dnsperf), ethtool.
 pub const RRL_BENCH: [(&str, &str); 3] = [("kxdpgun", "knot-dnsutils"), ("dnsperf", "dnsperf"), ("ethtool", "ethtool")];

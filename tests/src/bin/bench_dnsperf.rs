@@ -1,5 +1,7 @@
 //! `cargo xtask bench dnsperf`: Switchyard with XDP on and off, Knot DNS, NSD, BIND 9, PowerDNS
-//! and gdnsd serving the same zone on the same veth pair, and the two floors they are held to
+//! and gdnsd serving the same zone on the same veth pair, the signed rows (Switchyard's XDP
+//! answers with the zone signed, Knot and PowerDNS signing, all asked with DO=1, see
+//! `dnsperf::signed`), and the two floors they are held to
 //! (an XDP reflector and a userspace echo, see `dnsperf::floors`), measured in turn with
 //! dnsperf, then flooded in turn with kxdpgun, from the client namespace. Writes dnsperf.json under SWITCHYARD_BENCH_DIR, a table on stdout and
 //! docs/dnsperf.svg.
@@ -27,11 +29,11 @@ use switchyard_tests::dnsperf::{
     loadgen::{Load, Summary},
     process::{Running, tree_cpu_seconds},
     report::{GunRow, Row, gun_markdown, markdown},
-    servers,
+    servers, signed,
     xdpgun::Gun,
     zone,
 };
-use switchyard_tests::{daemon::Daemon, netns::Netns, netns::unique, privileges::have_root, topology::Pair};
+use switchyard_tests::{daemon, daemon::Daemon, netns::Netns, netns::unique, privileges::have_root, topology::Pair};
 
 const SUBNET: u8 = 53;
 const SERVER_CPU: usize = 0;
@@ -69,13 +71,18 @@ fn run() -> Result<(), String> {
         outstanding: env_u32("SWITCHYARD_DNSPERF_OUTSTANDING").unwrap_or(100),
         max_qps: env_u32("SWITCHYARD_DNSPERF_MAX_QPS"),
         edns: env_u32("SWITCHYARD_DNSPERF_EDNS") == Some(1),
+        dnssec: false,
         cpu: CLIENT_CPU,
     };
+    // The signed rows' queries ask for signatures: the same file, with DO=1.
+    let signed_load = Load { dnssec: true, ..load.clone() };
+    let load_for = |name: &str| if signed::is_signed(name) { &signed_load } else { &load };
     let wanted: Option<Vec<String>> =
         std::env::var("SWITCHYARD_DNSPERF_SERVERS").ok().map(|s| s.split(',').map(|n| n.trim().to_string()).collect());
-    let all: Vec<&str> = [floors::XDP, "switchyard-xdp", floors::ECHO, "switchyard-userspace"]
+    let all: Vec<&str> = [floors::XDP, "switchyard-xdp", signed::SWITCHYARD, floors::ECHO, "switchyard-userspace"]
         .into_iter()
         .chain(servers::NAMES)
+        .chain(signed::PEERS)
         .collect();
     let chosen: Vec<&str> =
         all.into_iter().filter(|n| wanted.as_ref().is_none_or(|w| w.iter().any(|x| x == n))).collect();
@@ -83,12 +90,15 @@ fn run() -> Result<(), String> {
     let work = tempfile::tempdir().map_err(|e| e.to_string())?;
     let queries = work.path().join("queries.txt");
     std::fs::write(&queries, zone::query_file()).map_err(|e| e.to_string())?;
+    let queries_do = work.path().join("queries-do.txt");
+    std::fs::write(&queries_do, zone::query_file_do()).map_err(|e| e.to_string())?;
+    let gun_queries_for = |name: &str| if signed::is_signed(name) { &queries_do } else { &queries };
 
     let pair = Pair::new(SUBNET);
     cores::prepare(&pair)?;
     eprintln!("bench dnsperf: {} per server, servers pinned to CPU {SERVER_CPU}", load.describe());
     let mut rows = for_each_server(&chosen, work.path(), "", |name, dir| {
-        with_server(name, &pair, dir, |s| measure(s, &pair, &load, &queries))
+        with_server(name, &pair, dir, |s| measure(s, &pair, load_for(name), &queries))
     });
     floors::annotate(&mut rows);
     let gun = Gun {
@@ -98,7 +108,7 @@ fn run() -> Result<(), String> {
     };
     eprintln!("bench dnsperf: now {}", gun.describe());
     let mut gun_rows = for_each_server(&chosen, work.path(), "-kxdpgun", |name, dir| {
-        with_server(name, &pair, dir, |s| measure_gun(s, &pair, &gun, &queries))
+        with_server(name, &pair, dir, |s| measure_gun(s, &pair, &gun, gun_queries_for(name)))
     });
     floors::annotate_gun(&mut gun_rows);
     drop(pair);
@@ -170,21 +180,39 @@ fn with_server<T>(
     measure: impl FnOnce(&UnderTest) -> Result<T, String>,
 ) -> Result<T, String> {
     match name {
-        "switchyard-xdp" | "switchyard-userspace" => {
-            let xdp = name == "switchyard-xdp";
-            let toml = zone::switchyard_config(&unique("db"), &pair.server_if, if xdp { "native" } else { "off" });
+        "switchyard-xdp" | "switchyard-userspace" | signed::SWITCHYARD => {
+            let xdp = name != "switchyard-userspace";
+            let is_signed = name == signed::SWITCHYARD;
+            let key = if is_signed { Some(keygen(dir)?) } else { None };
+            let mode = if xdp { "native" } else { "off" };
+            let toml = zone::switchyard_config_signed(&unique("db"), &pair.server_if, mode, key.as_deref());
             let daemon = Daemon::start(&pair.server, &toml);
             pin_all_threads(daemon.pid(), SERVER_CPU);
             let settings = format!(
-                "Switchyard {}: [xdp] mode = \"{}\" on the server veth, 10,000 static [[service]] entries, udp_threads = 1 (one UDP thread per listen address; queries go to the IPv4 one)",
+                "Switchyard {}: [xdp] mode = \"{mode}\" on the server veth, 10,000 static [[service]] entries, udp_threads = 1 (one UDP thread per listen address; queries go to the IPv4 one){}",
                 if xdp { "XDP" } else { "userspace only" },
-                if xdp { "native" } else { "off" }
+                if is_signed {
+                    "; the zone signed online ([zone.dnssec] ecdsap256sha256, key from switchyard dnssec keygen), DO=1 queries answered with their RRSIG from the SIGNATURES map; XDP answered % counts answered_signed"
+                } else {
+                    ""
+                }
             );
             if xdp && !pair.server_has_xdp() {
                 return Err("no XDP program on the server interface".into());
             }
             verify(&pair.client, pair.server_v4, || Ok(()))?;
-            let answers = || daemon.xdp_counter("answered_v4") + daemon.xdp_counter("answered_v6");
+            if is_signed {
+                let before = daemon.xdp_counter("answered_signed");
+                verify_signed(&pair.client, pair.server_v4, || Ok(()))?;
+                if daemon.xdp_counter("answered_signed") == before {
+                    return Err("the signed answers did not come from XDP (answered_signed did not rise)".into());
+                }
+            }
+            // The signed row counts the answers XDP signed; the others every answer it sent.
+            let answers = || match is_signed {
+                true => daemon.xdp_counter("answered_signed"),
+                false => daemon.xdp_counter("answered_v4") + daemon.xdp_counter("answered_v6"),
+            };
             let probe = match (xdp, xdp_program_id(pair)) {
                 (true, Some(program)) => Some(XdpProbe { program, answers: Some(&answers) }),
                 (true, None) => return Err("cannot find the attached XDP program".into()),
@@ -226,11 +254,15 @@ fn with_server<T>(
             let log = File::create(&log_path).map_err(|e| e.to_string())?;
             let mut server = Running::start(&pair.server, &spec.argv, SERVER_CPU, log)
                 .map_err(|e| format!("{}: {e}", spec.argv[0]))?;
-            let check = || match server.exited() {
+            let mut check = || match server.exited() {
                 Some(status) => Err(format!("exited with {status}")),
                 None => Ok(()),
             };
-            verify(&pair.client, pair.server_v4, check).map_err(|e| format!("{e} (log: {})", tail(&log_path)))?;
+            verify(&pair.client, pair.server_v4, &mut check).map_err(|e| format!("{e} (log: {})", tail(&log_path)))?;
+            if signed::is_signed(name) {
+                verify_signed(&pair.client, pair.server_v4, &mut check)
+                    .map_err(|e| format!("{e} (log: {})", tail(&log_path)))?;
+            }
             pin_all_threads(server.pid(), SERVER_CPU);
             measure(&UnderTest { name, settings: spec.settings, pid: Some(server.pid()), xdp: None })
         }
@@ -402,6 +434,40 @@ fn verify(client: &Netns, server: Ipv4Addr, mut alive: impl FnMut() -> Result<()
         std::thread::sleep(Duration::from_millis(300));
     }
     Err(format!("no correct answer for {name} within 30 s (last: {last}; want A {want_a:?}, AAAA {want_aaaa:?})"))
+}
+
+/// Waits until the sample name's A and AAAA answers to DO=1 queries carry their RRSIG.
+fn verify_signed(
+    client: &Netns,
+    server: Ipv4Addr,
+    mut alive: impl FnMut() -> Result<(), String>,
+) -> Result<(), String> {
+    let name = zone::name(SAMPLE);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        alive()?;
+        let checked = signed::check_signed(client, server, &name, "A")
+            .and_then(|()| signed::check_signed(client, server, &name, "AAAA"));
+        match checked {
+            Ok(()) => return Ok(()),
+            Err(e) if Instant::now() >= deadline => return Err(format!("{e}, for 30 s")),
+            Err(_) => std::thread::sleep(Duration::from_millis(300)),
+        }
+    }
+}
+
+/// A new ECDSA P-256 key for the signed Switchyard row, made by `switchyard dnssec keygen`.
+fn keygen(dir: &Path) -> Result<String, String> {
+    let path = dir.join("zone.key");
+    let out = std::process::Command::new(daemon::binary())
+        .args(["dnssec", "keygen", "--algorithm", "ecdsap256sha256", "--out"])
+        .arg(&path)
+        .output()
+        .map_err(|e| format!("switchyard dnssec keygen: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("switchyard dnssec keygen: {}", String::from_utf8_lossy(&out.stderr).trim()));
+    }
+    path.to_str().map(String::from).ok_or_else(|| "key path is not UTF-8".into())
 }
 
 /// Waits until a floor sends the sample query back as its reply: NOERROR, QR set, no answer.

@@ -17,9 +17,10 @@ pub const XDP: &str = "floor-xdp";
 pub const ECHO: &str = "floor-echo";
 pub const NAMES: [&str; 2] = [XDP, ECHO];
 
-/// The floor a server is held to: the reflector for answers sent from XDP, the echo otherwise.
+/// The floor a server is held to: the reflector for answers sent from XDP (signed ones too), the
+/// echo otherwise.
 pub fn of(server: &str) -> &'static str {
-    if server == XDP || server == "switchyard-xdp" { XDP } else { ECHO }
+    if [XDP, "switchyard-xdp", super::signed::SWITCHYARD].contains(&server) { XDP } else { ECHO }
 }
 
 /// Sets each row's server-core CPU per answer as a multiple of its floor's in the same run.
@@ -61,10 +62,17 @@ mod tests {
 
     #[test]
     fn each_server_is_held_to_the_floor_of_its_kind() {
-        let mut rows = vec![row(XDP, 1.0), row(ECHO, 4.0), row("switchyard-xdp", 1.5), row("knot", 6.0)];
+        let mut rows = vec![
+            row(XDP, 1.0),
+            row(ECHO, 4.0),
+            row("switchyard-xdp", 1.5),
+            row("knot", 6.0),
+            row("switchyard-xdp-signed", 2.0),
+            row("knot-signed", 8.0),
+        ];
         annotate(&mut rows);
         let ratios: Vec<Option<f64>> = rows.iter().map(|r| r.x_floor).collect();
-        assert_eq!(ratios, [Some(1.0), Some(1.0), Some(1.5), Some(1.5)]);
+        assert_eq!(ratios, [Some(1.0), Some(1.0), Some(1.5), Some(1.5), Some(2.0), Some(2.0)]);
         assert_eq!(rows[3].floor.as_deref(), Some(ECHO));
     }
 

@@ -10,6 +10,7 @@ use std::{
 
 use crate::netns::Netns;
 
+#[derive(Clone)]
 pub struct Load {
     pub seconds: u32,
     pub clients: u32,
@@ -17,6 +18,8 @@ pub struct Load {
     pub max_qps: Option<u32>,
     /// Queries with an EDNS OPT record (dnsperf -e).
     pub edns: bool,
+    /// Queries with DO=1 (dnsperf -D, which implies EDNS): for the signed rows.
+    pub dnssec: bool,
     pub cpu: usize,
 }
 
@@ -51,7 +54,13 @@ pub struct Summary {
 impl Load {
     pub fn describe(&self) -> String {
         let q = self.max_qps.map(|q| format!(" -Q {q}")).unwrap_or_default();
-        let e = if self.edns { " -e" } else { "" };
+        let e = if self.dnssec {
+            " -D"
+        } else if self.edns {
+            " -e"
+        } else {
+            ""
+        };
         format!(
             "dnsperf -l {} -c {} -q {}{q}{e}, one thread, pinned to CPU {}",
             self.seconds, self.clients, self.outstanding, self.cpu
@@ -73,7 +82,9 @@ impl Load {
         if let Some(q) = max_qps {
             cmd.args(["-Q", &q.to_string()]);
         }
-        if self.edns {
+        if self.dnssec {
+            cmd.arg("-D");
+        } else if self.edns {
             cmd.arg("-e");
         }
         cmd

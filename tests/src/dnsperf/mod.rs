@@ -9,5 +9,6 @@ pub mod loadgen;
 pub mod process;
 pub mod report;
 pub mod servers;
+pub mod signed;
 pub mod xdpgun;
 pub mod zone;

@@ -3,7 +3,10 @@
 
 use std::{fs, io, net::Ipv4Addr, path::Path};
 
-use super::zone::{self, ZONE};
+use super::{
+    signed,
+    zone::{self, ZONE},
+};
 
 /// How to run one server: argv (program first) and the settings worth reporting.
 pub struct Spec {
@@ -13,7 +16,7 @@ pub struct Spec {
 
 pub const NAMES: [&str; 5] = ["knot", "nsd", "bind9", "powerdns", "gdnsd"];
 
-/// Writes the zone and `name`'s config under `dir` for a server listening on `addr`:53.
+/// Writes the zone and `name`'s config (`signed::PEERS` too) under `dir` for a server listening on `addr`:53.
 pub fn prepare(name: &str, dir: &Path, addr: Ipv4Addr) -> io::Result<Spec> {
     let d = dir.display();
     fs::write(dir.join(format!("{ZONE}.zone")), zone::master_file())?;
@@ -100,6 +103,8 @@ pub fn prepare(name: &str, dir: &Path, addr: Ipv4Addr) -> io::Result<Spec> {
                 settings: "gdnsd: udp_threads 1, tcp_threads 1".into(),
             }
         }
+        signed::KNOT => signed::knot(dir, addr)?,
+        signed::POWERDNS => signed::powerdns(dir, addr)?,
         other => return Err(io::Error::other(format!("unknown server {other}"))),
     };
     Ok(spec)

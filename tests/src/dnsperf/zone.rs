@@ -45,13 +45,20 @@ pub fn master_file() -> String {
 
 /// The same names as static Switchyard services (`ConfigText`'s zone is this `ZONE`).
 pub fn switchyard_config(instance: &str, iface: &str, mode: &str) -> String {
+    switchyard_config_signed(instance, iface, mode, None)
+}
+
+/// `switchyard_config`, the zone signed with the ECDSA P-256 key in `key_file` when one is given.
+pub fn switchyard_config_signed(instance: &str, iface: &str, mode: &str, key_file: Option<&str>) -> String {
     let ttl = format!("ttl = {TTL}");
     let mut config = ConfigText::new()
         .server(instance, &["dns_port = 53", r#"listen = ["0.0.0.0", "::"]"#, "udp_threads = 1"])
         .xdp(iface, mode)
-        .zone_with(&[&format!("ns1.{ZONE}.")], "serial = 1, minimum = 60")
-        .fixed_service(&format!("ns1.{ZONE}."), &[&NS_V4.to_string()], &[])
-        .line(&ttl);
+        .zone_with(&[&format!("ns1.{ZONE}.")], "serial = 1, minimum = 60");
+    if let Some(key) = key_file {
+        config = config.dnssec("ecdsap256sha256", key);
+    }
+    config = config.fixed_service(&format!("ns1.{ZONE}."), &[&NS_V4.to_string()], &[]).line(&ttl);
     for i in 0..NAMES {
         let (a, aaaa) = (a(i).map(|x| x.to_string()), aaaa(i).map(|x| x.to_string()));
         let (a, aaaa) = ([a[0].as_str(), a[1].as_str()], [aaaa[0].as_str(), aaaa[1].as_str()]);
@@ -73,4 +80,10 @@ pub fn query_file() -> String {
         pairs.swap(k, (state % (k as u64 + 1)) as usize);
     }
     pairs.iter().map(|(i, t)| format!("{} {t}\n", name(*i))).collect()
+}
+
+/// `query_file` for kxdpgun with every query asking for signatures (its `D` flag: EDNS, DO=1);
+/// dnsperf sets DO for a whole run instead (-D).
+pub fn query_file_do() -> String {
+    query_file().lines().map(|l| format!("{l} D\n")).collect()
 }

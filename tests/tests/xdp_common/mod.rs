@@ -1,5 +1,5 @@
 //! The zone and answer table the packet tests put to the XDP program and the userspace server.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 use std::net::IpAddr;
 
@@ -46,7 +46,7 @@ pub const LONG_NAMES: [&str; 6] = [
 pub const NEAR_V4: &str = "198.18.200.0/24";
 pub const NEAR_V6: &str = "fd00:c8::/64";
 
-fn put(table: &mut AnswerTable, view: u32, qtype: u16, name: &str, ttl: u32, addrs: &[&str]) {
+pub fn put(table: &mut AnswerTable, view: u32, qtype: u16, name: &str, ttl: u32, addrs: &[&str]) {
     let name = wire_name(&name.parse().unwrap());
     let addrs: Vec<IpAddr> = addrs.iter().map(|a| a.parse().unwrap()).collect();
     table.entries.insert(AnswerKey { view, qtype, name }, AnswerSet { ttl, addrs, first: FirstChoice::NONE });
@@ -114,3 +114,38 @@ pub fn signed_zone_with(algorithm: &str, dir: &std::path::Path, timing: &[&str])
 }
 
 pub const ALGORITHMS: [&str; 2] = ["ecdsap256sha256", "ed25519"];
+
+/// A zone whose name is long enough (76 wire bytes, carried uncompressed as the RRSIG's signer)
+/// that a signed answer of eight AAAA records for its longest name needs more than 512 bytes:
+/// under example.com no signed reply the program can build exceeds 512, the least EDNS size.
+pub fn long_zone() -> String {
+    format!("{}.tc.example.", "z".repeat(63))
+}
+
+/// The longest name the program takes (96 wire bytes) under `long_zone`.
+pub fn too_big_name() -> String {
+    format!("{}.{}", "x".repeat(19), long_zone())
+}
+
+/// The eight AAAA records of `too_big_name`.
+pub fn eight_aaaa() -> Vec<String> {
+    (1..=8).map(|i| format!("fd00:8::{i}")).collect()
+}
+
+/// `base` with `long_zone`, signed with `algorithm` and the key in `key_file`, serving
+/// `too_big_name`'s eight AAAA records.
+pub fn signed_long_zone(base: ConfigText, algorithm: &str, key_file: &str) -> String {
+    let zone = long_zone();
+    let eight = eight_aaaa();
+    base.table(
+        "[[zone]]",
+        &[
+            &format!("name = {zone:?}"),
+            &format!("ns = [\"ns1.{zone}\"]"),
+            &format!("soa = {{ mname = \"ns1.{zone}\", rname = \"hostmaster.{zone}\" }}"),
+        ],
+    )
+    .dnssec(algorithm, key_file)
+    .fixed_service(&too_big_name(), &[], &eight.iter().map(String::as_str).collect::<Vec<_>>())
+    .build()
+}
