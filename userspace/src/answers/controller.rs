@@ -51,6 +51,9 @@ pub struct AnswerController {
     /// Set from a new table until the map is written: kept here rather than in `run`, which may
     /// be dropped (for a reload) while it signs ahead of the write.
     map_behind: bool,
+    /// An operator generation applied but not yet reported: reported once its map write is
+    /// made, by the next run if this one was dropped before.
+    unreported: Option<u64>,
 }
 
 impl AnswerController {
@@ -82,6 +85,7 @@ impl AnswerController {
             override_keys: HashSet::new(),
             operator_feed: None,
             map_behind: false,
+            unreported: None,
         };
         control.evaluate(states, "start", false);
         Ok(control)
@@ -227,7 +231,7 @@ impl AnswerController {
 
     /// Signs what the next map write would sign anew, on the blocking pool: the control loop's
     /// task waits without holding a thread, and the write takes the signatures from the cache.
-    async fn sign_ahead(&mut self) {
+    pub async fn sign_ahead(&mut self) {
         let served = self.served.load_full();
         self.writer.set_signers(served.zones.signers());
         let jobs = self.writer.due_for_signing(&served.table);
@@ -300,6 +304,8 @@ impl AnswerController {
             }
             let cause = if cause.is_empty() { "ordering hold elapsed".to_string() } else { cause };
             let swapped = self.evaluate(&current, &cause, applied.is_some());
+            self.unreported = applied.or(self.unreported);
+            self.last_states = current;
             self.map_behind |= swapped || map_stale || self.writer.renewal_due();
             if let Some(dp) = datapath.as_deref_mut()
                 && self.map_behind
@@ -308,10 +314,9 @@ impl AnswerController {
                 map_stale = self.bring_map_up_to_date(dp, map_stale);
                 self.map_behind = false;
             }
-            if let (Some(generation), Some((_, report))) = (applied, &self.operator_feed) {
+            if let (Some(generation), Some((_, report))) = (self.unreported.take(), &self.operator_feed) {
                 report.send_replace(generation);
             }
-            self.last_states = current;
             operator_changed = false;
             tokio::select! {
                 changed = states.changed() => changed?,
