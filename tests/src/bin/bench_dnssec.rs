@@ -1,10 +1,13 @@
 //! `cargo xtask bench dnssec`: the cost of signing answer variants. Per algorithm, 100,000
 //! distinct A RRsets (what a state change that alters that many variants asks for) are signed
 //! once each, then each is asked for again from the signature cache. Prints per-signature and
-//! per-hit cost. Then, as the daemon does it (root needed): that many answer sets of distinct
-//! names in the XDP answer map all change at once (a site goes down), and the map writer
-//! re-signs them, spread over the cores, and writes answers and signatures. SWITCHYARD_BENCH_VARIANTS sets
-//! the count. Writes dnssec.json under SWITCHYARD_BENCH_DIR (default target/bench).
+//! per-hit cost, and beside them ring's bare cost for the same data (the floor). Then, as the
+//! daemon does it (root needed): that many answer sets of distinct names in the XDP answer map
+//! all change at once (a site goes down), and the map writer re-signs them, spread over the
+//! cores, and writes answers and signatures; then they all change again (the other site goes
+//! down) and, as the control loop does it, are signed ahead on tokio's blocking pool, then
+//! written (the part that keeps the loop's task busy). SWITCHYARD_BENCH_VARIANTS sets the count.
+//! Writes dnssec.json under SWITCHYARD_BENCH_DIR (default target/bench).
 
 use std::{
     net::{IpAddr, Ipv4Addr},
@@ -14,12 +17,19 @@ use std::{
     time::{Duration, Instant},
 };
 
-use hickory_proto::rr::{Name, RData, Record, rdata::A};
+use hickory_proto::{
+    dnssec::rdata::SigInput,
+    rr::{Name, RData, Record, RecordType, SerialNumber, rdata::A},
+};
+use ring::{
+    rand::SystemRandom,
+    signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair},
+};
 use serde_json::json;
 use switchyard::{
     answers::{AnswerKey, AnswerSet, AnswerTable, wire_name},
-    bpf::{datapath::Datapath, writer::MapWriter},
-    dnssec::{SigningAlgorithm, SigningKeyFile, ZoneSigner, signer::Timing},
+    bpf::{datapath::Datapath, presign::presign, writer::MapWriter},
+    dnssec::{SigningAlgorithm, SigningKeyFile, ZoneSigner, signed_data::signed_data, signer::Timing},
 };
 use switchyard_common::{FirstChoice, QTYPE_A};
 use switchyard_tests::{bench::report, privileges::have_root};
@@ -51,8 +61,10 @@ fn run() -> Result<(), String> {
     let timing = Timing { validity: days(14), refresh: days(7), backdate: std::time::Duration::from_secs(3600) };
     let rrsets: Vec<Vec<Record>> = (0..variants).map(|i| variant(&owner, i)).collect();
     let mut rows = Vec::new();
-    println!("| algorithm | variants | all signed in ms | µs per signature | µs per cached hit |");
-    println!("|---|---:|---:|---:|---:|");
+    println!(
+        "| algorithm | variants | all signed in ms | µs per signature | µs per bare ring signature | µs per cached hit |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|");
     for algorithm in [SigningAlgorithm::Ecdsap256sha256, SigningAlgorithm::Ed25519] {
         let path = dir.path().join(algorithm.name());
         let file = SigningKeyFile::generate(algorithm).map_err(|e| e.to_string())?;
@@ -71,10 +83,11 @@ fn run() -> Result<(), String> {
             signer.sign(rrset).map_err(|e| e.to_string())?;
         }
         let hits = started.elapsed();
+        let bare = bare_ring_signing(algorithm, &zone, &rrsets)?;
         let per = |d: std::time::Duration| d.as_secs_f64() * 1e6 / f64::from(variants);
-        let (sign_us, hit_us) = (per(signing), per(hits));
+        let (sign_us, bare_us, hit_us) = (per(signing), per(bare), per(hits));
         println!(
-            "| {} | {variants} | {:.0} | {sign_us:.1} | {hit_us:.2} |",
+            "| {} | {variants} | {:.0} | {sign_us:.1} | {bare_us:.1} | {hit_us:.2} |",
             algorithm.name(),
             signing.as_secs_f64() * 1e3
         );
@@ -83,6 +96,7 @@ fn run() -> Result<(), String> {
             "variants": variants,
             "signing_ms": signing.as_secs_f64() * 1e3,
             "us_per_signature": sign_us,
+            "us_per_bare_ring_signature": bare_us,
             "us_per_cached_hit": hit_us,
         }));
     }
@@ -96,15 +110,59 @@ fn run() -> Result<(), String> {
     Ok(())
 }
 
-/// The answer table of `variants` services, each with its site a and site b address, or only
-/// site b's once site a is down.
-fn service_table(variants: u32, site_a_up: bool) -> AnswerTable {
+/// The time ring alone takes to sign what the signer signs for every RRset (the data built
+/// beforehand, a key pair parsed once): the floor under the signer's cost per signature.
+fn bare_ring_signing(algorithm: SigningAlgorithm, zone: &Name, rrsets: &[Vec<Record>]) -> Result<Duration, String> {
+    let datas = rrsets
+        .iter()
+        .map(|rrset| {
+            let input = SigInput {
+                type_covered: RecordType::A,
+                algorithm: algorithm.dnssec(),
+                num_labels: rrset[0].name.num_labels(),
+                original_ttl: rrset[0].ttl,
+                sig_expiration: SerialNumber::new(1_800_000_000),
+                sig_inception: SerialNumber::new(1_700_000_000),
+                key_tag: 1,
+                signer_name: zone.clone(),
+            };
+            signed_data(&rrset[0].name, &input, rrset).map_err(|e| e.to_string())
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let rng = SystemRandom::new();
+    let failed = |e: &dyn std::fmt::Display| format!("ring {}: {e}", algorithm.name());
+    let started;
+    match algorithm {
+        SigningAlgorithm::Ecdsap256sha256 => {
+            let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).map_err(|e| failed(&e))?;
+            let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng)
+                .map_err(|e| failed(&e))?;
+            started = Instant::now();
+            for data in &datas {
+                pair.sign(&rng, data).map_err(|e| failed(&e))?;
+            }
+        }
+        SigningAlgorithm::Ed25519 => {
+            let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng).map_err(|e| failed(&e))?;
+            let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).map_err(|e| failed(&e))?;
+            started = Instant::now();
+            for data in &datas {
+                std::hint::black_box(pair.sign(data));
+            }
+        }
+    }
+    Ok(started.elapsed())
+}
+
+/// The answer table of `variants` services, each with the addresses of its sites that are up.
+fn service_table(variants: u32, (site_a_up, site_b_up): (bool, bool)) -> AnswerTable {
     let mut table = AnswerTable::default();
     for i in 0..variants {
         let name = wire_name(&Name::from_ascii(format!("s{i}.example.com.")).expect("a name"));
         let site_a = IpAddr::V4(Ipv4Addr::from(0xc612_0000 | (i & 0xffff)));
         let site_b = IpAddr::V4(Ipv4Addr::from(0xc613_0000 | (i & 0xffff)));
-        let addrs = if site_a_up { vec![site_a, site_b] } else { vec![site_b] };
+        let addrs =
+            [(site_a_up, site_a), (site_b_up, site_b)].into_iter().filter(|(up, _)| *up).map(|(_, a)| a).collect();
         table.entries.insert(
             AnswerKey { view: 0, qtype: QTYPE_A, name },
             AnswerSet { ttl: 30, addrs, first: FirstChoice::NONE },
@@ -116,12 +174,17 @@ fn service_table(variants: u32, site_a_up: bool) -> AnswerTable {
 /// Per algorithm: the time to re-sign and write every answer set after they all changed.
 fn resign_rows(zone: &Name, dir: &Path, timing: Timing, variants: u32) -> Result<Vec<serde_json::Value>, String> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let (before, after) = (service_table(variants, true), service_table(variants, false));
+    let before = service_table(variants, (true, true));
+    let after = service_table(variants, (false, true));
+    let later = service_table(variants, (true, false));
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())?;
     let mut rows = Vec::new();
     println!();
     println!("Re-signed and written into the XDP maps after every answer set changed ({threads} signing threads):");
-    println!("| algorithm | answer sets | re-signed and written in ms | µs per answer set |");
-    println!("|---|---:|---:|---:|");
+    println!(
+        "| algorithm | answer sets | re-signed and written in ms | µs per answer set | signed ahead (loop free) ms | then written (loop busy) ms |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|");
     for algorithm in [SigningAlgorithm::Ecdsap256sha256, SigningAlgorithm::Ed25519] {
         let path = dir.join(format!("{}.resign", algorithm.name()));
         let file = SigningKeyFile::generate(algorithm).map_err(|e| e.to_string())?;
@@ -138,19 +201,38 @@ fn resign_rows(zone: &Name, dir: &Path, timing: Timing, variants: u32) -> Result
         if (stats.signed, stats.written, stats.unsigned) != (variants as usize, variants as usize, 0) {
             return Err(format!("{}: expected {variants} signed and written: {stats:?}", algorithm.name()));
         }
-        let per_set = |d: Duration| d.as_secs_f64() * 1e6 / f64::from(variants);
+        // As the daemon's control loop does it: what is due found on the loop, signed ahead on
+        // the blocking pool (the loop's task free), then written on the loop.
+        let started = Instant::now();
+        let jobs = writer.due_for_signing(&later);
+        let planned = started.elapsed();
+        let started = Instant::now();
+        let ahead = runtime.block_on(presign(jobs));
+        let signed_ahead = started.elapsed();
+        let started = Instant::now();
+        let stats = writer.write_signed(&mut maps, &later).map_err(|e| e.to_string())?;
+        let written_after = planned + started.elapsed();
+        if (ahead, stats.signed, stats.written) != (variants as usize, variants as usize, variants as usize) {
+            return Err(format!("{}: {ahead} signed ahead, then {stats:?}", algorithm.name()));
+        }
+        let (ms, per_set) =
+            (|d: Duration| d.as_secs_f64() * 1e3, |d: Duration| d.as_secs_f64() * 1e6 / f64::from(variants));
         println!(
-            "| {} | {variants} | {:.0} | {:.1} |",
+            "| {} | {variants} | {:.0} | {:.1} | {:.0} | {:.0} |",
             algorithm.name(),
-            elapsed.as_secs_f64() * 1e3,
-            per_set(elapsed)
+            ms(elapsed),
+            per_set(elapsed),
+            ms(signed_ahead),
+            ms(written_after)
         );
         rows.push(json!({
             "algorithm": algorithm.name(),
             "answer_sets": variants,
             "threads": threads,
-            "resign_and_write_ms": elapsed.as_secs_f64() * 1e3,
+            "resign_and_write_ms": ms(elapsed),
             "us_per_answer_set": per_set(elapsed),
+            "signed_ahead_ms": ms(signed_ahead),
+            "written_after_ahead_ms": ms(written_after),
         }));
     }
     Ok(rows)

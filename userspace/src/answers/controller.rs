@@ -7,7 +7,7 @@ use std::{
         Arc,
         atomic::{AtomicUsize, Ordering},
     },
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use arc_swap::ArcSwap;
@@ -16,7 +16,7 @@ use tracing::{info, warn};
 
 use crate::{
     answers::{self, AnswerStats, AnswerTable, Change, RewriteCounters, Served, SiteCondition, Timeline, Views, Zones},
-    bpf::{datapath::Datapath, writer::MapWriter},
+    bpf::{datapath::Datapath, presign::presign, writer::MapWriter},
     config::Config,
     operator::{self, OperatorState, Versioned},
     policy::{self, Policy, PolicyConfigError},
@@ -48,6 +48,12 @@ pub struct AnswerController {
     override_keys: HashSet<answers::AnswerKey>,
     /// Where operator changes come from, and where the applied generation is reported.
     operator_feed: Option<(watch::Receiver<Versioned>, watch::Sender<u64>)>,
+    /// Set from a new table until the map is written: kept here rather than in `run`, which may
+    /// be dropped (for a reload) while it signs ahead of the write.
+    map_behind: bool,
+    /// An operator generation applied but not yet reported: reported once its map write is
+    /// made, by the next run if this one was dropped before.
+    unreported: Option<u64>,
 }
 
 impl AnswerController {
@@ -78,6 +84,8 @@ impl AnswerController {
             operator: OperatorState::default(),
             override_keys: HashSet::new(),
             operator_feed: None,
+            map_behind: false,
+            unreported: None,
         };
         control.evaluate(states, "start", false);
         Ok(control)
@@ -221,6 +229,25 @@ impl AnswerController {
         Ok(())
     }
 
+    /// Signs what the next map write would sign anew, on the blocking pool: the control loop's
+    /// task waits without holding a thread, and the write takes the signatures from the cache.
+    pub async fn sign_ahead(&mut self) {
+        let served = self.served.load_full();
+        self.writer.set_signers(served.zones.signers());
+        let jobs = self.writer.due_for_signing(&served.table);
+        if jobs.is_empty() {
+            return;
+        }
+        let (due, started) = (jobs.len(), Instant::now());
+        let signed = presign(jobs).await;
+        info!(
+            due,
+            signed,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "answer sets signed ahead of the map write"
+        );
+    }
+
     /// Writes the map; on failure turns the fast path off so that XDP never serves answers older
     /// than userspace's, and back on once a write succeeds. Returns whether the map is stale.
     fn bring_map_up_to_date(&mut self, dp: &mut Datapath, was_stale: bool) -> bool {
@@ -250,7 +277,8 @@ impl AnswerController {
 
     /// Runs until the monitor goes away. Re-evaluates on every change of site states or of the
     /// operator state, and every `tick` (ordering by load or RTT only changes after several
-    /// evaluations in a row). Safe to drop at any await: each evaluation completes before one.
+    /// evaluations in a row). Safe to drop at any await: each evaluation completes before one,
+    /// and a map write dropped while its signatures were made ahead is made by the next run.
     /// `explain` says why a site's availability changed, for the log of the answers it moved.
     pub async fn run(
         &mut self,
@@ -276,15 +304,19 @@ impl AnswerController {
             }
             let cause = if cause.is_empty() { "ordering hold elapsed".to_string() } else { cause };
             let swapped = self.evaluate(&current, &cause, applied.is_some());
+            self.unreported = applied.or(self.unreported);
+            self.last_states = current;
+            self.map_behind |= swapped || map_stale || self.writer.renewal_due();
             if let Some(dp) = datapath.as_deref_mut()
-                && (swapped || map_stale || self.writer.renewal_due())
+                && self.map_behind
             {
+                self.sign_ahead().await;
                 map_stale = self.bring_map_up_to_date(dp, map_stale);
+                self.map_behind = false;
             }
-            if let (Some(generation), Some((_, report))) = (applied, &self.operator_feed) {
+            if let (Some(generation), Some((_, report))) = (self.unreported.take(), &self.operator_feed) {
                 report.send_replace(generation);
             }
-            self.last_states = current;
             operator_changed = false;
             tokio::select! {
                 changed = states.changed() => changed?,

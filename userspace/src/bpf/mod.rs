@@ -9,6 +9,7 @@ pub mod links;
 pub mod local_maps;
 pub mod pins;
 pub mod prefix_trie;
+pub mod presign;
 pub mod rrl_maps;
 pub mod signatures;
 pub mod stamp;

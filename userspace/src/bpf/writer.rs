@@ -21,6 +21,7 @@ use crate::{
     bpf::{
         answer_map::entry_name,
         datapath::AnswerMaps,
+        presign::PresignJob,
         signatures::{self, MapSignature, RENEW_MARGIN_SECS, SigningJob},
         stamp::monotonic_ns,
     },
@@ -274,15 +275,11 @@ impl MapWriter {
         let mut signed = HashMap::with_capacity(jobs.len());
         let mut to_sign = Vec::new();
         for (key, job) in jobs {
-            match self.signatures.get(&key) {
-                Some(held)
-                    if !resign_all
-                        && held.entry.serial == job.serial
-                        && held.renew_at > now + 2 * RENEW_MARGIN_SECS =>
-                {
-                    signed.insert(key, *held);
+            match self.held_signature(&key, job.serial, now, resign_all) {
+                Some(held) => {
+                    signed.insert(key, held);
                 }
-                _ => to_sign.push(job),
+                None => to_sign.push(job),
             }
         }
         let made = signatures::sign_all(&to_sign, now, monotonic_ns());
@@ -304,6 +301,36 @@ impl MapWriter {
             }
         }
         signed
+    }
+
+    /// The signature in the map for the answer set `serial` under `key`, while it is not due
+    /// for renewal and the signer is the one that made it.
+    fn held_signature(&self, key: &MapKey, serial: u32, now: u64, resign_all: bool) -> Option<MapSignature> {
+        let held = self.signatures.get(key)?;
+        (!resign_all && held.entry.serial == serial && held.renew_at > now + 2 * RENEW_MARGIN_SECS).then_some(*held)
+    }
+
+    /// The answer sets of `table` the next write signs anew (new content, a signature due for
+    /// renewal, or a new signer), with their signers: owned, to be signed ahead on another
+    /// thread (`presign`).
+    pub fn due_for_signing(&self, table: &AnswerTable) -> Vec<PresignJob> {
+        let now = unix_now();
+        let mut due = Vec::new();
+        for (key, set) in &table.entries {
+            // A zone with two keys (a rollover) has no signatures in the map: nothing to sign ahead.
+            let zone = self.signers.iter().find(|(zone, _)| in_zone(&key.name, zone));
+            let Some(signer) = zone.and_then(|z| z.1.as_ref()).filter(|s| s.has_one_key()) else {
+                continue;
+            };
+            let Some((map_key, _)) = to_map_entry(key, set).filter(|(_, e)| e.count > 0) else {
+                continue;
+            };
+            let serial = signatures::answer_serial(key.qtype, set);
+            if self.held_signature(&map_key, serial, now, self.resign_all).is_none() {
+                due.push(PresignJob { map_key, key: key.clone(), set: set.clone(), serial, signer: signer.clone() });
+            }
+        }
+        due
     }
 
     /// Writes the entries that changed and removes those `wanted` no longer has, leaving

@@ -90,15 +90,16 @@ async fn successor(
     Ok(next.expect("XDP is on in the new config"))
 }
 
-/// The answer map, then the view tries (new views' answers are in place before a client is
-/// sent to them), the settings, the stamp period and the interfaces (all of them again when
-/// the mode changed: `apply` detached them).
+/// The answer map (its signatures made ahead on the blocking pool), then the view tries (new
+/// views' answers are in place before a client is sent to them), the settings, the stamp
+/// period and the interfaces (all of them again when the mode changed: `apply` detached them).
 async fn update(
     dp: &mut Datapath,
     answers: &mut AnswerController,
     views: &Views,
     new: &Config,
 ) -> Result<(), ReloadError> {
+    answers.sign_ahead().await;
     if let Err(e) = answers.write_map(dp) {
         warn!(error = %e, "answer map not written; userspace answers are current");
     }

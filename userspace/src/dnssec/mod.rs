@@ -7,6 +7,7 @@ pub mod config;
 pub mod denial;
 pub mod key;
 pub mod response;
+pub mod signed_data;
 pub mod signer;
 pub mod status;
 
