@@ -171,8 +171,15 @@ impl Daemon {
     /// The runtime state and zone serials the daemon left in its run_dir.
     fn remove_state_files(&self) {
         let Ok(text) = std::fs::read_to_string(&self.config) else { return };
-        let Ok(config) = switchyard::config::Config::parse(&text, "daemon.toml") else { return };
-        let _ = std::fs::remove_file(switchyard::daemon::runtime_state::path(&config.server));
-        let _ = std::fs::remove_file(switchyard::daemon::zone_serials::path(&config.server));
+        remove_state_files(&text);
     }
+}
+
+/// Removes the runtime state and zone serials a daemon run with config `toml` leaves in its
+/// run_dir: for a test that stopped its daemon for good (`Daemon::stop` keeps them for a
+/// successor).
+pub fn remove_state_files(toml: &str) {
+    let Ok(config) = switchyard::config::Config::parse(toml, "daemon.toml") else { return };
+    let _ = std::fs::remove_file(switchyard::daemon::runtime_state::path(&config.server));
+    let _ = std::fs::remove_file(switchyard::daemon::zone_serials::path(&config.server));
 }

@@ -122,6 +122,8 @@ fn shutdown_leaves_xdp_for_the_next_daemon_and_cleanup_removes_it() {
     assert!(out.status.success(), "cleanup: {}", String::from_utf8_lossy(&out.stderr));
     assert!(!pins.exists(), "pins removed");
     assert!(!pair.server_has_xdp(), "XDP detached");
+    // What the stopped daemon kept for a successor in its run_dir: there is none.
+    switchyard_tests::daemon::remove_state_files(&toml);
 }
 
 #[test]
