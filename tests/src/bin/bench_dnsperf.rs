@@ -416,44 +416,47 @@ fn bpf_run_time(id: u32, load: &Load, pair: &Pair, queries: &Path) -> Result<Opt
     })
 }
 
+/// Asks `check` every 300 ms until it is satisfied, for at most 30 s, failing at once when the
+/// server is gone (`alive`); `check` says what it saw while it is not.
+fn wait_until(
+    mut alive: impl FnMut() -> Result<(), String>,
+    mut check: impl FnMut() -> Result<(), String>,
+) -> Result<(), String> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        alive()?;
+        match check() {
+            Ok(()) => return Ok(()),
+            Err(last) if Instant::now() >= deadline => return Err(format!("{last}, for 30 s")),
+            Err(_) => std::thread::sleep(Duration::from_millis(300)),
+        }
+    }
+}
+
 /// Waits until the server answers the sample A and AAAA queries with exactly the zone's records.
-fn verify(client: &Netns, server: Ipv4Addr, mut alive: impl FnMut() -> Result<(), String>) -> Result<(), String> {
+fn verify(client: &Netns, server: Ipv4Addr, alive: impl FnMut() -> Result<(), String>) -> Result<(), String> {
     let name = zone::name(SAMPLE);
     let want_a: Vec<String> = sorted(zone::a(SAMPLE).iter().map(|a| a.to_string()));
     let want_aaaa: Vec<String> = sorted(zone::aaaa(SAMPLE).iter().map(|a| a.to_string()));
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut last = String::new();
-    while Instant::now() < deadline {
-        alive()?;
+    wait_until(alive, || {
         let a = dig_short(client, server, &name, "A");
         let aaaa = dig_short(client, server, &name, "AAAA");
         if a == want_a && aaaa == want_aaaa {
             return Ok(());
         }
-        last = format!("A {a:?}, AAAA {aaaa:?}");
-        std::thread::sleep(Duration::from_millis(300));
-    }
-    Err(format!("no correct answer for {name} within 30 s (last: {last}; want A {want_a:?}, AAAA {want_aaaa:?})"))
+        Err(format!(
+            "no correct answer for {name} (last: A {a:?}, AAAA {aaaa:?}; want A {want_a:?}, AAAA {want_aaaa:?})"
+        ))
+    })
 }
 
 /// Waits until the sample name's A and AAAA answers to DO=1 queries carry their RRSIG.
-fn verify_signed(
-    client: &Netns,
-    server: Ipv4Addr,
-    mut alive: impl FnMut() -> Result<(), String>,
-) -> Result<(), String> {
+fn verify_signed(client: &Netns, server: Ipv4Addr, alive: impl FnMut() -> Result<(), String>) -> Result<(), String> {
     let name = zone::name(SAMPLE);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        alive()?;
-        let checked = signed::check_signed(client, server, &name, "A")
-            .and_then(|()| signed::check_signed(client, server, &name, "AAAA"));
-        match checked {
-            Ok(()) => return Ok(()),
-            Err(e) if Instant::now() >= deadline => return Err(format!("{e}, for 30 s")),
-            Err(_) => std::thread::sleep(Duration::from_millis(300)),
-        }
-    }
+    wait_until(alive, || {
+        signed::check_signed(client, server, &name, "A")
+            .and_then(|()| signed::check_signed(client, server, &name, "AAAA"))
+    })
 }
 
 /// A new ECDSA P-256 key for the signed Switchyard row, made by `switchyard dnssec keygen`.
@@ -471,24 +474,16 @@ fn keygen(dir: &Path) -> Result<String, String> {
 }
 
 /// Waits until a floor sends the sample query back as its reply: NOERROR, QR set, no answer.
-fn verify_reflects(
-    client: &Netns,
-    server: Ipv4Addr,
-    mut alive: impl FnMut() -> Result<(), String>,
-) -> Result<(), String> {
+fn verify_reflects(client: &Netns, server: Ipv4Addr, alive: impl FnMut() -> Result<(), String>) -> Result<(), String> {
     let name = zone::name(SAMPLE);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut last = String::new();
-    while Instant::now() < deadline {
-        alive()?;
+    wait_until(alive, || {
         let out = client.output("dig", &[&format!("@{server}"), &name, "A", "+time=1", "+tries=1", "+noedns"]);
-        last = String::from_utf8_lossy(&out.stdout).into_owned();
+        let last = String::from_utf8_lossy(&out.stdout).into_owned();
         if last.contains("status: NOERROR") && last.contains("flags: qr") && last.contains("ANSWER: 0") {
             return Ok(());
         }
-        std::thread::sleep(Duration::from_millis(300));
-    }
-    Err(format!("the query for {name} did not come back as a reply within 30 s (last: {last})"))
+        Err(format!("the query for {name} did not come back as a reply (last: {last})"))
+    })
 }
 
 /// Attaches the XDP reflector to the server end; detached when the returned handle is dropped.
