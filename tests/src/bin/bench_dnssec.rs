@@ -18,8 +18,8 @@ use std::{
 };
 
 use hickory_proto::{
-    dnssec::rdata::SigInput,
-    rr::{Name, RData, Record, RecordType, SerialNumber, rdata::A},
+    dnssec::{TBS, rdata::SigInput},
+    rr::{DNSClass, Name, RData, Record, RecordType, SerialNumber, rdata::A},
 };
 use ring::{
     rand::SystemRandom,
@@ -29,7 +29,7 @@ use serde_json::json;
 use switchyard::{
     answers::{AnswerKey, AnswerSet, AnswerTable, wire_name},
     bpf::{datapath::Datapath, presign::presign, writer::MapWriter},
-    dnssec::{SigningAlgorithm, SigningKeyFile, ZoneSigner, signed_data::signed_data, signer::Timing},
+    dnssec::{SigningAlgorithm, SigningKeyFile, ZoneSigner, signer::Timing},
 };
 use switchyard_common::{FirstChoice, QTYPE_A};
 use switchyard_tests::{bench::report, privileges::have_root};
@@ -126,7 +126,8 @@ fn bare_ring_signing(algorithm: SigningAlgorithm, zone: &Name, rrsets: &[Vec<Rec
                 key_tag: 1,
                 signer_name: zone.clone(),
             };
-            signed_data(&rrset[0].name, &input, rrset).map_err(|e| e.to_string())
+            let tbs = TBS::from_input(&rrset[0].name, DNSClass::IN, &input, rrset.iter()).map_err(|e| e.to_string())?;
+            Ok::<_, String>(tbs.as_ref().to_vec())
         })
         .collect::<Result<Vec<_>, _>>()?;
     let rng = SystemRandom::new();

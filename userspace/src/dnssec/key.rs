@@ -111,9 +111,17 @@ impl SigningKeyFile {
 
     /// The tag validators know this key by (RFC 4034 appendix B).
     pub fn key_tag(&self, path: &Path) -> Result<u16, KeyError> {
-        let bad =
-            |e: String| KeyError::BadKey { path: path.to_path_buf(), algorithm: self.algorithm.name(), problem: e };
-        self.dnskey(path)?.calculate_key_tag().map_err(|e| bad(e.to_string()))
+        SigningKeyFile::tag_of(&self.dnskey(path)?, path, self.algorithm)
+    }
+
+    /// The tag of `dnskey`, the DNSKEY of the key in `path`.
+    pub fn tag_of(dnskey: &DNSKEY, path: &Path, algorithm: SigningAlgorithm) -> Result<u16, KeyError> {
+        let problem = |e: hickory_proto::ProtoError| e.to_string();
+        dnskey.calculate_key_tag().map_err(|e| KeyError::BadKey {
+            path: path.to_path_buf(),
+            algorithm: algorithm.name(),
+            problem: problem(e),
+        })
     }
 
     /// The DNSKEY of a combined signing key: zone key and secure entry point (flags 257).

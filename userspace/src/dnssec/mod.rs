@@ -7,7 +7,6 @@ pub mod config;
 pub mod denial;
 pub mod key;
 pub mod response;
-pub mod signed_data;
 pub mod signer;
 pub mod status;
 

@@ -8,14 +8,11 @@ use hickory_proto::{
         Algorithm, DigestType, PublicKey, SigningKey, TBS,
         rdata::{CDNSKEY, CDS, DNSKEY, DNSSECRData, DS, RRSIG, SigInput},
     },
-    rr::{Name, RData, Record, RecordType, SerialNumber},
+    rr::{DNSClass, Name, RData, Record, RecordType, SerialNumber},
+    serialize::binary::BinEncodable,
 };
 
-use super::{
-    DnssecConfig, KeyError, SigningAlgorithm, SigningKeyFile,
-    cache::SignatureCache,
-    signed_data::{canonical_rrset, signed_data},
-};
+use super::{DnssecConfig, KeyError, SigningAlgorithm, SigningKeyFile, cache::SignatureCache};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SignError {
@@ -71,7 +68,8 @@ impl ZoneSigner {
         let mut keys = Vec::with_capacity(files.len());
         for (file, path) in files {
             let dnskey = file.dnskey(path)?;
-            keys.push(ZoneKey { key: file.signing_key(path)?, key_tag: file.key_tag(path)?, dnskey });
+            let key_tag = SigningKeyFile::tag_of(&dnskey, path, file.algorithm)?;
+            keys.push(ZoneKey { key: file.signing_key(path)?, key_tag, dnskey });
         }
         let configured = match files.first() {
             Some((file, _)) => file.algorithm,
@@ -202,8 +200,9 @@ impl ZoneSigner {
             key_tag: key.key_tag,
             signer_name: self.zone.clone(),
         };
-        let data = signed_data(&first.name, &input, rrset).map_err(|e| self.failed(first.record_type(), e))?;
-        let signature = key.key.sign(&TBS::from(data.as_slice())).map_err(|e| self.failed(first.record_type(), e))?;
+        let tbs = TBS::from_input(&first.name, DNSClass::IN, &input, rrset.iter())
+            .map_err(|e| self.failed(first.record_type(), e))?;
+        let signature = key.key.sign(&tbs).map_err(|e| self.failed(first.record_type(), e))?;
         Ok(RRSIG::from_sig(input, signature))
     }
 
@@ -221,11 +220,18 @@ pub fn unix_now() -> u64 {
     (crate::sync::wall_now_ms() / 1000.0) as u64
 }
 
-/// The RRset in the canonical form the signature covers (owner lowercase, type, TTL, the
-/// records' data sorted): one key per distinct RRset whatever the order the addresses are
-/// served in. Empty for an RRset that cannot be signed (nothing is cached for it).
+/// Owner (lowercase), type, TTL and the records' data in canonical order: what the signature
+/// covers, so one key per distinct RRset whatever the order the addresses are served in.
 fn cache_key(rrset: &[Record]) -> Vec<u8> {
     let first = &rrset[0];
-    let labels = first.name.num_labels();
-    canonical_rrset(&first.name, labels, first.record_type(), first.ttl, rrset).unwrap_or_default()
+    let mut key = first.name.to_lowercase().to_bytes().unwrap_or_default();
+    key.extend_from_slice(&u16::from(first.record_type()).to_be_bytes());
+    key.extend_from_slice(&first.ttl.to_be_bytes());
+    let mut datas: Vec<Vec<u8>> = rrset.iter().map(|r| r.data.to_bytes().unwrap_or_default()).collect();
+    datas.sort();
+    for data in datas {
+        key.extend_from_slice(&(data.len() as u16).to_be_bytes());
+        key.extend_from_slice(&data);
+    }
+    key
 }

@@ -241,9 +241,6 @@ fn key_lists_that_cannot_roll_are_refused_naming_the_key() {
     let none = ConfigText::new().xdp_off().zone().table("[zone.dnssec]", &["algorithm = \"ed25519\""]);
     let error = Config::parse(&none.build(), "t.toml").err().unwrap().to_string();
     assert!(error.contains("zone[0].dnssec.key_file") && error.contains("needs key_file"), "{error}");
-    let twice = ConfigText::new().xdp_off().zone().dnssec_keys("ed25519", &[key, key]);
-    let error = Config::parse(&twice.build(), "t.toml").err().unwrap().to_string();
-    assert!(error.contains("zone[0].dnssec.key_files[1]") && error.contains("listed twice"), "{error}");
     let many = ConfigText::new().xdp_off().zone().dnssec_keys("ed25519", &["/a", "/b", "/c", "/d"]);
     let error = Config::parse(&many.build(), "t.toml").err().unwrap().to_string();
     assert!(error.contains("zone[0].dnssec.key_files") && error.contains("1 to 3 keys"), "{error}");
@@ -251,10 +248,11 @@ fn key_lists_that_cannot_roll_are_refused_naming_the_key() {
     let error = Config::parse(&empty.build(), "t.toml").err().unwrap().to_string();
     assert!(error.contains("zone[0].dnssec.key_files") && error.contains("1 to 3 keys"), "{error}");
 
-    // The same key under two names: parses, refused when the keys are read before start.
-    let same = ConfigText::new().xdp_off().zone().dnssec_keys("ed25519", &[key, copy]).build();
+    // The same key twice, under one name or two: parses, refused when the keys are read.
     let file = dir.path().join("switchyard.toml");
-    fs::write(&file, same).unwrap();
-    let error = Config::load_for_host(&file).err().unwrap().to_string();
-    assert!(error.contains("zone[0].dnssec.key_files[1]") && error.contains("like another key"), "{error}");
+    for second in [key, copy] {
+        fs::write(&file, ConfigText::new().xdp_off().zone().dnssec_keys("ed25519", &[key, second]).build()).unwrap();
+        let error = Config::load_for_host(&file).err().unwrap().to_string();
+        assert!(error.contains("zone[0].dnssec.key_files[1]") && error.contains("like another key"), "{error}");
+    }
 }
