@@ -220,15 +220,13 @@ impl MapWriter {
                 continue;
             };
             v.is_override = u8::from(overrides.contains(key));
-            let zone = self.signers.iter().find(|(zone, _)| in_zone(&key.name, zone));
+            let zone = self.zone_of(&key.name);
             v.signed = u8::from(zone.is_some());
-            let signer = zone.and_then(|(_, signer)| signer.as_ref());
-            if signer.is_some_and(|s| !s.has_one_key()) && v.count > 0 {
+            let signer = zone.and_then(map_signer);
+            if zone.is_some_and(|z| z.1.is_some() && signer.is_none()) && v.count > 0 {
                 stats.unsigned += 1;
             }
-            // During a rollover each answer set has an RRSIG per key, more than the program
-            // appends: no signature in the map, so userspace answers DO=1 queries.
-            let job = signer.filter(|s| v.count > 0 && s.has_one_key()).map(|signer| SigningJob {
+            let job = signer.filter(|_| v.count > 0).map(|signer| SigningJob {
                 key: k,
                 answer: (key, set),
                 serial: signatures::answer_serial(key.qtype, set),
@@ -310,6 +308,11 @@ impl MapWriter {
         (!resign_all && held.entry.serial == serial && held.renew_at > now + 2 * RENEW_MARGIN_SECS).then_some(*held)
     }
 
+    /// The signed zone `name` (answer-table form) is in, if any.
+    fn zone_of(&self, name: &[u8]) -> Option<&ZoneSigners> {
+        self.signers.iter().find(|(zone, _)| in_zone(name, zone))
+    }
+
     /// The answer sets of `table` the next write signs anew (new content, a signature due for
     /// renewal, or a new signer), with their signers: owned, to be signed ahead on another
     /// thread (`presign`).
@@ -317,9 +320,7 @@ impl MapWriter {
         let now = unix_now();
         let mut due = Vec::new();
         for (key, set) in &table.entries {
-            // A zone with two keys (a rollover) has no signatures in the map: nothing to sign ahead.
-            let zone = self.signers.iter().find(|(zone, _)| in_zone(&key.name, zone));
-            let Some(signer) = zone.and_then(|z| z.1.as_ref()).filter(|s| s.has_one_key()) else {
+            let Some(signer) = self.zone_of(&key.name).and_then(map_signer) else {
                 continue;
             };
             let Some((map_key, _)) = to_map_entry(key, set).filter(|(_, e)| e.count > 0) else {
@@ -397,6 +398,13 @@ fn in_zone(name: &[u8], zone: &[u8]) -> bool {
 
 fn is_override(map: &BpfHashMap<&mut MapData, MapKey, MapEntry>, key: &MapKey) -> bool {
     map.get(key, 0).map(|v| v.is_override != 0).unwrap_or(false)
+}
+
+/// The signer whose signatures go into the map for a zone: its loaded signer with one key.
+/// During a rollover each answer set has an RRSIG per key, more than the program appends, so
+/// the map gets none and userspace answers DO=1 queries.
+fn map_signer(zone: &ZoneSigners) -> Option<&Arc<ZoneSigner>> {
+    zone.1.as_ref().filter(|signer| signer.has_one_key())
 }
 
 #[cfg(test)]
