@@ -12,14 +12,21 @@ use crate::{
 
 /// Writes a new key of `algorithm` as `dir/name`; returns its path.
 pub fn keygen(dir: &Path, name: &str, algorithm: &str) -> String {
+    try_keygen(dir, name, algorithm).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// `keygen` for callers that report rather than panic (the benches).
+pub fn try_keygen(dir: &Path, name: &str, algorithm: &str) -> Result<String, String> {
     let path = dir.join(name);
     let out = Command::new(binary())
         .args(["dnssec", "keygen", "--algorithm", algorithm, "--out"])
         .arg(&path)
         .output()
-        .expect("run switchyard dnssec keygen");
-    assert!(out.status.success(), "keygen: {}", String::from_utf8_lossy(&out.stderr));
-    path.to_str().unwrap().to_string()
+        .map_err(|e| format!("switchyard dnssec keygen: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("switchyard dnssec keygen: {}", String::from_utf8_lossy(&out.stderr).trim()));
+    }
+    path.to_str().map(String::from).ok_or_else(|| "key path is not UTF-8".into())
 }
 
 /// What `switchyard dnssec ds` prints for example.com under config `toml`: its DS lines and

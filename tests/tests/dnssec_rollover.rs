@@ -84,7 +84,8 @@ fn secure_throughout(ns: &Netns, resolvers: &[&Unbound], tag: &str, step: impl F
         done.store(true, Ordering::Relaxed);
         asker.join().unwrap()
     });
-    assert!(during >= 1 && after >= 5, "{during} queries during {tag}, {after} after it");
+    // The first query always counts as during the step, so only the second after it is asserted.
+    assert!(after >= 5, "{during} queries during {tag}, {after} after it");
 }
 
 /// The RRSIG lines over `rtype` in a dig output.

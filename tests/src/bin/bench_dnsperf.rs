@@ -33,7 +33,9 @@ use switchyard_tests::dnsperf::{
     xdpgun::Gun,
     zone,
 };
-use switchyard_tests::{daemon, daemon::Daemon, netns::Netns, netns::unique, privileges::have_root, topology::Pair};
+use switchyard_tests::{
+    daemon::Daemon, netns::Netns, netns::unique, privileges::have_root, signed_zone, topology::Pair,
+};
 
 const SUBNET: u8 = 53;
 const SERVER_CPU: usize = 0;
@@ -183,7 +185,7 @@ fn with_server<T>(
         "switchyard-xdp" | "switchyard-userspace" | signed::SWITCHYARD => {
             let xdp = name != "switchyard-userspace";
             let is_signed = name == signed::SWITCHYARD;
-            let key = if is_signed { Some(keygen(dir)?) } else { None };
+            let key = if is_signed { Some(signed_zone::try_keygen(dir, "zone.key", "ecdsap256sha256")?) } else { None };
             let mode = if xdp { "native" } else { "off" };
             let toml = zone::switchyard_config_signed(&unique("db"), &pair.server_if, mode, key.as_deref());
             let daemon = Daemon::start(&pair.server, &toml);
@@ -457,20 +459,6 @@ fn verify_signed(client: &Netns, server: Ipv4Addr, alive: impl FnMut() -> Result
         signed::check_signed(client, server, &name, "A")
             .and_then(|()| signed::check_signed(client, server, &name, "AAAA"))
     })
-}
-
-/// A new ECDSA P-256 key for the signed Switchyard row, made by `switchyard dnssec keygen`.
-fn keygen(dir: &Path) -> Result<String, String> {
-    let path = dir.join("zone.key");
-    let out = std::process::Command::new(daemon::binary())
-        .args(["dnssec", "keygen", "--algorithm", "ecdsap256sha256", "--out"])
-        .arg(&path)
-        .output()
-        .map_err(|e| format!("switchyard dnssec keygen: {e}"))?;
-    if !out.status.success() {
-        return Err(format!("switchyard dnssec keygen: {}", String::from_utf8_lossy(&out.stderr).trim()));
-    }
-    path.to_str().map(String::from).ok_or_else(|| "key path is not UTF-8".into())
 }
 
 /// Waits until a floor sends the sample query back as its reply: NOERROR, QR set, no answer.
