@@ -3,7 +3,8 @@
 //! algorithms; a signature that is missing, made for another answer set or no longer fresh
 //! sends the query to userspace; DO=0 answers carry no signature; a signature due for renewal is
 //! renewed by the next pass that writes the maps; a signed reply over the client's EDNS size is
-//! left to userspace, which answers with TC=1.
+//! left to userspace, which answers with TC=1; a pass of thousands of sets signed ahead lands
+//! whole.
 
 mod xdp_common;
 
@@ -357,4 +358,82 @@ fn a_signed_reply_over_the_clients_size_is_passed_and_userspace_truncates_it() {
         assert!(!whole.metadata.truncation);
         assert_eq!(whole.answers.len(), 9, "{algorithm}: eight AAAA and their RRSIG over TCP");
     }
+}
+
+/// `count` names under example.com, each with one site's address (`site` 1 or 2).
+fn many_names(count: u32, site: u8) -> switchyard::answers::AnswerTable {
+    let mut table = table();
+    for i in 0..count {
+        let address = format!("198.18.{}.{}", site * 10 + (i / 250) as u8 % 8, i % 250 + 1);
+        put(&mut table, 0, QTYPE_A, &format!("s{i}.example.com."), 30, &[&address]);
+    }
+    table
+}
+
+/// Every answer set of `table` in a signed zone is in the map with the signature of that very
+/// set: the entry names it, and the signature map holds it.
+fn every_set_signed_in_the_map(h: &mut XdpHarness, table: &switchyard::answers::AnswerTable) -> usize {
+    let maps = h.datapath.answer_maps().unwrap();
+    let mut checked = 0;
+    for (key, set) in &table.entries {
+        // An empty entry (a view's set only userspace can serve) carries no signature.
+        let Some((map_key, _)) = switchyard::bpf::writer::to_map_entry(key, set).filter(|(_, e)| e.count > 0) else {
+            continue;
+        };
+        let entry = maps.answers.get(&map_key, 0).expect("every answer set written");
+        let serial = switchyard::bpf::signatures::answer_serial(key.qtype, set);
+        assert_eq!(entry.signature, serial, "{key:?}: the entry names the signature of its own set");
+        assert_eq!(maps.signatures.get(&map_key, 0).expect("its signature written").serial, serial);
+        checked += 1;
+    }
+    checked
+}
+
+/// A state change that alters more answer sets than one batched map write takes (4,096): signed
+/// ahead as the daemon's control loop does it, then written; every set and its signature land,
+/// and XDP serves them as userspace does. Signatures made ahead for answer sets the write no
+/// longer has are not used.
+#[test]
+fn a_pass_of_thousands_of_sets_signed_ahead_lands_whole() {
+    if !have_root("a_pass_of_thousands_of_sets_signed_ahead_lands_whole") {
+        return;
+    }
+    const NAMES: u32 = 5_000;
+    let dir = tempfile::tempdir().unwrap();
+    let config = signed_zone("ecdsap256sha256", dir.path());
+    let mut h = XdpHarness::with_max_entries(&config, many_names(NAMES, 1), views(), 8192);
+    assert!(h.write_stats.written > NAMES as usize, "{:?}", h.write_stats);
+    let mut writer = MapWriter::default();
+    writer.adopt(&h.datapath.answer_maps().unwrap().answers).unwrap();
+    writer.adopt_signatures(&h.datapath.answer_maps().unwrap().signatures).unwrap();
+    writer.set_signers(h.zones().signers());
+    let runtime = tokio::runtime::Builder::new_multi_thread().build().unwrap();
+
+    // Site 1's addresses give way to site 2's for every name.
+    let moved = many_names(NAMES, 2);
+    let ahead = runtime.block_on(switchyard::bpf::presign::presign(writer.due_for_signing(&moved)));
+    let signed_ahead = ahead.len();
+    assert!(signed_ahead > NAMES as usize, "every set signed ahead (adopted signatures are renewed): {signed_ahead}");
+    writer.use_presigned(ahead);
+    let stats = writer.write_signed(&mut h.datapath.answer_maps().unwrap(), &moved).unwrap();
+    let expected = (signed_ahead, NAMES as usize, 0);
+    assert_eq!((stats.signed, stats.written, stats.unsigned), expected, "{stats:?}");
+    assert!(every_set_signed_in_the_map(&mut h, &moved) > NAMES as usize);
+    h.set_table(moved.clone());
+    for name in ["s0.example.com.", "s4095.example.com.", "s4999.example.com."] {
+        answered_like_userspace(&mut h, name, RecordType::A, CLIENT_V4, &DO);
+    }
+
+    // Signed ahead for site 1 again, but written is a table where site 2 stayed: the
+    // signatures made ahead are of other sets, and the write signs what it writes.
+    let ahead = runtime.block_on(switchyard::bpf::presign::presign(writer.due_for_signing(&many_names(NAMES, 1))));
+    writer.use_presigned(ahead);
+    let mut changed = moved.clone();
+    put(&mut changed, 0, QTYPE_A, "s7.example.com.", 30, &["198.18.99.7"]);
+    let stats = writer.write_signed(&mut h.datapath.answer_maps().unwrap(), &changed).unwrap();
+    assert_eq!((stats.signed, stats.written), (1, 1), "only s7 changed: {stats:?}");
+    every_set_signed_in_the_map(&mut h, &changed);
+    h.set_table(changed);
+    let reply = answered_like_userspace(&mut h, "s7.example.com.", RecordType::A, CLIENT_V4, &DO);
+    assert_eq!(signatures_in(&reply), [RecordType::A], "{reply:?}");
 }

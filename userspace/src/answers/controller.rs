@@ -230,7 +230,7 @@ impl AnswerController {
     }
 
     /// Signs what the next map write would sign anew, on the blocking pool: the control loop's
-    /// task waits without holding a thread, and the write takes the signatures from the cache.
+    /// task waits without holding a thread, and the write takes the signatures as made.
     pub async fn sign_ahead(&mut self) {
         let served = self.served.load_full();
         self.writer.set_signers(served.zones.signers());
@@ -240,9 +240,11 @@ impl AnswerController {
         }
         let (due, started) = (jobs.len(), Instant::now());
         let signed = presign(jobs).await;
+        let made = signed.len();
+        self.writer.use_presigned(signed);
         info!(
             due,
-            signed,
+            signed = made,
             elapsed_ms = started.elapsed().as_millis() as u64,
             "answer sets signed ahead of the map write"
         );

@@ -10,7 +10,7 @@ use switchyard_common::MapKey;
 use crate::{
     answers::{AnswerKey, AnswerSet},
     bpf::{
-        signatures::{self, SigningJob},
+        signatures::{self, MapSignature, SigningJob},
         stamp::monotonic_ns,
     },
     dnssec::{ZoneSigner, signer::unix_now},
@@ -25,12 +25,13 @@ pub struct PresignJob {
     pub signer: Arc<ZoneSigner>,
 }
 
-/// Signs `jobs` on the blocking pool (spread over the cores) into their signers' caches.
-/// Returns how many were signed; a failure is left for the write to report. Dropping the
-/// future leaves the signing to finish on its own: what it signed is cached all the same.
-pub async fn presign(jobs: Vec<PresignJob>) -> usize {
+/// Signs `jobs` on the blocking pool (spread over the cores) into their signers' caches, and
+/// returns the signatures made for the map, for the write to take as they are (`MapWriter::
+/// use_presigned`); a failure is left for the write to report. Dropping the future leaves the
+/// signing to finish on its own: what it signed is cached all the same.
+pub async fn presign(jobs: Vec<PresignJob>) -> Vec<(MapKey, MapSignature)> {
     if jobs.is_empty() {
-        return 0;
+        return Vec::new();
     }
     let signing = tokio::task::spawn_blocking(move || {
         let borrowed: Vec<SigningJob<'_>> = jobs
@@ -43,13 +44,13 @@ pub async fn presign(jobs: Vec<PresignJob>) -> usize {
             })
             .collect();
         let made = signatures::sign_all(&borrowed, unix_now(), monotonic_ns());
-        made.iter().filter(|m| m.is_ok()).count()
+        jobs.iter().zip(made).filter_map(|(job, made)| Some((job.map_key, made.ok()?))).collect()
     });
     match signing.await {
         Ok(signed) => signed,
         Err(e) => {
             tracing::warn!(error = %e, "signing ahead failed; the map write signs what is left");
-            0
+            Vec::new()
         }
     }
 }
@@ -116,7 +117,7 @@ mod tests {
             _ = &mut signing => panic!("the signing task kept the only thread until it was done"),
             _ = heard => {}
         }
-        assert_eq!(signing.await.unwrap(), count as usize);
+        assert_eq!(signing.await.unwrap().len(), count as usize);
         assert_eq!(signer.cached(), count as usize, "every answer set signed into the cache");
     }
 }

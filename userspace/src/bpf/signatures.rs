@@ -40,15 +40,20 @@ pub struct SigningJob<'a> {
 /// Identifies an answer set's content (type, TTL, addresses in canonical order): the RRset a
 /// signature covers, whatever order a client gets the addresses in. Never 0 (no signature).
 pub fn answer_serial(qtype: u16, set: &AnswerSet) -> u32 {
-    let mut addrs: Vec<Vec<u8>> = set
+    // Each address's bytes and their count, in one allocation.
+    let mut addrs: Vec<([u8; 16], usize)> = set
         .addrs
         .iter()
         .map(|a| match a {
-            IpAddr::V4(v4) => v4.octets().to_vec(),
-            IpAddr::V6(v6) => v6.octets().to_vec(),
+            IpAddr::V4(v4) => {
+                let mut bytes = [0u8; 16];
+                bytes[..4].copy_from_slice(&v4.octets());
+                (bytes, 4)
+            }
+            IpAddr::V6(v6) => (v6.octets(), 16),
         })
         .collect();
-    addrs.sort();
+    addrs.sort_by(|(a, a_len), (b, b_len)| a[..*a_len].cmp(&b[..*b_len]));
     // FNV-1a: stable across daemons, so an adopted map's serials stay valid.
     let mut hash: u32 = 0x811c_9dc5;
     let mut mix = |bytes: &[u8]| {
@@ -58,8 +63,8 @@ pub fn answer_serial(qtype: u16, set: &AnswerSet) -> u32 {
     };
     mix(&qtype.to_be_bytes());
     mix(&set.ttl.to_be_bytes());
-    for addr in &addrs {
-        mix(addr);
+    for (addr, len) in &addrs {
+        mix(&addr[..*len]);
     }
     hash.max(1)
 }

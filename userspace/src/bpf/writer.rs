@@ -20,6 +20,7 @@ use crate::{
     answers::{self, AnswerTable},
     bpf::{
         answer_map::entry_name,
+        batch_update,
         datapath::AnswerMaps,
         presign::PresignJob,
         signatures::{self, MapSignature, RENEW_MARGIN_SECS, SigningJob},
@@ -96,6 +97,9 @@ pub struct MapWriter {
     signatures: HashMap<MapKey, MapSignature>,
     /// Set when a signer changed: every answer set is signed anew by its zone's current key.
     resign_all: bool,
+    /// Signatures made ahead of the next write by the current signers (`presign`), taken by it
+    /// when they are of the answer set it writes.
+    presigned: HashMap<MapKey, MapSignature>,
 }
 
 impl MapWriter {
@@ -134,7 +138,15 @@ impl MapWriter {
         let changed =
             signers.len() != self.signers.len() || signers.iter().zip(&self.signers).any(|(a, b)| !same(a, b));
         self.resign_all |= changed;
+        if changed {
+            self.presigned.clear();
+        }
         self.signers = signers;
+    }
+
+    /// Signatures made ahead by the current signers (`presign`) for the next write to take.
+    pub fn use_presigned(&mut self, signed: Vec<(MapKey, MapSignature)>) {
+        self.presigned = signed.into_iter().collect();
     }
 
     /// Whether a signature in the map is near the time the program stops serving it: a write
@@ -159,8 +171,10 @@ impl MapWriter {
     }
 
     /// Like `write`, with the entries under `overrides` written as operator overrides
-    /// (`is_override = 1`). Overrides this writer wrote are its own to replace or remove; any
-    /// other entry marked as an override is left alone.
+    /// (`is_override = 1`). What this writer wrote or adopted is its own to replace or remove
+    /// (the daemon is the map's only writer: overrides come to it through the admin socket); a
+    /// key it has not written is looked up first, and left alone if something else put an
+    /// override there.
     /// The signatures go to `signatures` (when given) before the answers they sign, and leave
     /// it after them, so that the program finds every answer set's signature while it serves it.
     pub fn write_with_overrides(
@@ -177,11 +191,12 @@ impl MapWriter {
         let wanted_signatures = match signature_map.as_deref_mut() {
             Some(signature_map) => {
                 let signed = self.sign(jobs, &mut wanted, &mut stats);
-                for (key, signature) in &signed {
-                    if self.signatures.get(key).map(|s| &s.entry) != Some(&signature.entry) {
-                        signature_map.insert(key, signature.entry, 0)?;
-                    }
-                }
+                let changed: (Vec<MapKey>, Vec<SignatureEntry>) = signed
+                    .iter()
+                    .filter(|(key, signature)| self.signatures.get(key).map(|s| &s.entry) != Some(&signature.entry))
+                    .map(|(key, signature)| (*key, signature.entry))
+                    .unzip();
+                batch_update::update(signature_map, &changed.0, &changed.1)?;
                 Some(signed)
             }
             None => {
@@ -272,12 +287,15 @@ impl MapWriter {
         let resign_all = std::mem::take(&mut self.resign_all);
         let mut signed = HashMap::with_capacity(jobs.len());
         let mut to_sign = Vec::new();
+        let mut presigned = std::mem::take(&mut self.presigned);
         for (key, job) in jobs {
-            match self.held_signature(&key, job.serial, now, resign_all) {
-                Some(held) => {
-                    signed.insert(key, held);
-                }
-                None => to_sign.push(job),
+            if let Some(held) = self.held_signature(&key, job.serial, now, resign_all) {
+                signed.insert(key, held);
+            } else if let Some(ahead) = presigned.remove(&key).filter(|s| s.entry.serial == job.serial) {
+                signed.insert(key, ahead);
+                stats.signed += 1;
+            } else {
+                to_sign.push(job);
             }
         }
         let made = signatures::sign_all(&to_sign, now, monotonic_ns());
@@ -342,24 +360,22 @@ impl MapWriter {
         wanted: &HashMap<MapKey, MapEntry>,
         stats: &mut WriteStats,
     ) -> Result<(), MapError> {
+        let (mut keys, mut values) = (Vec::new(), Vec::new());
         for (key, value) in wanted {
             let before = self.written.get(key);
             if before == Some(value) {
                 continue;
             }
-            let ours = before.is_some_and(|v| v.is_override != 0);
-            if value.is_override == 0 && !ours && is_override(map, key) {
+            if value.is_override == 0 && before.is_none() && is_override(map, key) {
                 stats.overrides_kept += 1;
                 continue;
             }
-            map.insert(key, value, 0)?;
-            stats.written += 1;
+            keys.push(*key);
+            values.push(*value);
         }
-        for (key, before) in self.written.iter().filter(|(k, _)| !wanted.contains_key(*k)) {
-            if before.is_override == 0 && is_override(map, key) {
-                stats.overrides_kept += 1;
-                continue;
-            }
+        batch_update::update(map, &keys, &values)?;
+        stats.written += keys.len();
+        for key in self.written.keys().filter(|k| !wanted.contains_key(*k)) {
             match map.remove(key) {
                 Ok(()) | Err(MapError::KeyNotFound) => stats.removed += 1,
                 Err(e) => return Err(e),

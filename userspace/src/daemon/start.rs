@@ -81,6 +81,8 @@ pub async fn datapath(
     let mut dp = Datapath::load(Some(&config.server.pin_dir()), config.xdp.max_entries)?;
     // An earlier daemon's entries, or none in a new map: the writer starts from what it holds.
     answers.adopt_map(&mut dp)?;
+    // Signed on the blocking pool, so that this runtime's other tasks run meanwhile.
+    answers.sign_ahead().await;
     answers.write_map(&mut dp)?;
     dp.set_views(views)?;
     dp.follow_local_addresses(&config.server.listen, &config.xdp.interfaces).await?;

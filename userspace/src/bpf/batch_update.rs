@@ -1,0 +1,63 @@
+//! Writing many hash-map entries with one system call (BPF_MAP_UPDATE_BATCH, Linux 5.6). A
+//! state change can alter every answer set at once; one call per entry made the map write the
+//! larger part of a 100,000-set re-sign. aya has no call for it.
+//!
+//! The kernel writes the entries one by one, in order, each as a whole (as an update of one
+//! would): a lookup never finds a half-written entry, and what a program reads meanwhile is
+//! either the old or the new entry of each key.
+
+use std::{
+    io,
+    os::fd::{AsFd, AsRawFd},
+};
+
+use aya::{
+    Pod,
+    maps::{IterableMap, MapError},
+    sys::SyscallError,
+};
+
+const BPF_MAP_UPDATE_BATCH: libc::c_long = 26;
+
+/// Entries per call: bounds the time the kernel spends in one call (it reschedules between
+/// entries all the same).
+const CHUNK: usize = 4096;
+
+/// `union bpf_attr` for the batch commands.
+#[repr(C)]
+#[derive(Default)]
+struct BatchAttr {
+    in_batch: u64,
+    out_batch: u64,
+    keys: u64,
+    values: u64,
+    count: u32,
+    map_fd: u32,
+    elem_flags: u64,
+    flags: u64,
+}
+
+/// Writes `values[i]` under `keys[i]` for every `i`, in order. On an error the entries before
+/// the one that failed are written, the rest not.
+pub fn update<K: Pod, V: Pod>(map: &impl IterableMap<K, V>, keys: &[K], values: &[V]) -> Result<(), MapError> {
+    assert_eq!(keys.len(), values.len(), "a value for every key");
+    let fd = map.map().fd().as_fd().as_raw_fd();
+    for (keys, values) in keys.chunks(CHUNK).zip(values.chunks(CHUNK)) {
+        let mut attr = BatchAttr {
+            keys: keys.as_ptr() as u64,
+            values: values.as_ptr() as u64,
+            count: keys.len() as u32,
+            map_fd: fd as u32,
+            ..BatchAttr::default()
+        };
+        // SAFETY: bpf(2) with an attribute struct of the size given; `keys` and `values` hold
+        // `count` entries of the map's key and value types and outlive the call.
+        let done =
+            unsafe { libc::syscall(libc::SYS_bpf, BPF_MAP_UPDATE_BATCH, &raw mut attr, size_of::<BatchAttr>()) };
+        if done < 0 {
+            let io_error = io::Error::last_os_error();
+            return Err(MapError::SyscallError(SyscallError { call: "bpf_map_update_batch", io_error }));
+        }
+    }
+    Ok(())
+}
