@@ -79,6 +79,16 @@ pub fn table() -> AnswerTable {
     t
 }
 
+/// `count` names under example.com, each with one site's address (`site` 1 or 2).
+pub fn many_names(count: u32, site: u8) -> AnswerTable {
+    let mut table = table();
+    for i in 0..count {
+        let address = format!("198.18.{}.{}", site * 10 + (i / 250) as u8 % 8, i % 250 + 1);
+        put(&mut table, 0, QTYPE_A, &format!("s{i}.example.com."), 30, &[&address]);
+    }
+    table
+}
+
 pub fn views() -> Views {
     Views::new(vec![("near".into(), 1)], vec![(NEAR_V4.parse().unwrap(), 1), (NEAR_V6.parse().unwrap(), 1)])
 }

@@ -222,6 +222,7 @@ impl AnswerController {
             overrides_kept = stats.overrides_kept,
             userspace_only = stats.userspace_only,
             signed = stats.signed,
+            signed_ahead = stats.signed_ahead,
             unsigned = stats.unsigned,
             elapsed_us = stats.elapsed.as_micros() as u64,
             "answer map written"
@@ -236,6 +237,7 @@ impl AnswerController {
         self.writer.set_signers(served.zones.signers());
         let jobs = self.writer.due_for_signing(&served.table);
         if jobs.is_empty() {
+            self.writer.use_presigned(Vec::new());
             return;
         }
         let (due, started) = (jobs.len(), Instant::now());

@@ -51,7 +51,8 @@ pub fn update<K: Pod, V: Pod>(map: &impl IterableMap<K, V>, keys: &[K], values: 
             ..BatchAttr::default()
         };
         // SAFETY: bpf(2) with an attribute struct of the size given; `keys` and `values` hold
-        // `count` entries of the map's key and value types and outlive the call.
+        // `count` entries of K and V and outlive the call, and K and V are the map's own key
+        // and value sizes (aya's typed maps check that when they are made).
         let done =
             unsafe { libc::syscall(libc::SYS_bpf, BPF_MAP_UPDATE_BATCH, &raw mut attr, size_of::<BatchAttr>()) };
         if done < 0 {

@@ -29,7 +29,7 @@ pub struct PresignJob {
 /// returns the signatures made for the map, for the write to take as they are (`MapWriter::
 /// use_presigned`); a failure is left for the write to report. Dropping the future leaves the
 /// signing to finish on its own: what it signed is cached all the same.
-pub async fn presign(jobs: Vec<PresignJob>) -> Vec<(MapKey, MapSignature)> {
+pub async fn presign(jobs: Vec<PresignJob>) -> Vec<(AnswerKey, MapSignature)> {
     if jobs.is_empty() {
         return Vec::new();
     }
@@ -44,7 +44,7 @@ pub async fn presign(jobs: Vec<PresignJob>) -> Vec<(MapKey, MapSignature)> {
             })
             .collect();
         let made = signatures::sign_all(&borrowed, unix_now(), monotonic_ns());
-        jobs.iter().zip(made).filter_map(|(job, made)| Some((job.map_key, made.ok()?))).collect()
+        jobs.iter().zip(made).filter_map(|(job, made)| Some((job.key.clone(), made.ok()?))).collect()
     });
     match signing.await {
         Ok(signed) => signed,

@@ -48,6 +48,9 @@ pub struct WriteStats {
     /// Answer sets of signed zones signed anew (a new answer set, or a signature due for
     /// renewal); the others kept their signature.
     pub signed: usize,
+    /// Of those, the ones signed ahead on the blocking pool (`presign`) rather than by the
+    /// write itself.
+    pub signed_ahead: usize,
     /// Answer sets of signed zones left without a signature in the map (signing failed): a
     /// DO=1 query for them goes to userspace.
     pub unsigned: usize,
@@ -98,8 +101,11 @@ pub struct MapWriter {
     /// Set when a signer changed: every answer set is signed anew by its zone's current key.
     resign_all: bool,
     /// Signatures made ahead of the next write by the current signers (`presign`), taken by it
-    /// when they are of the answer set it writes.
-    presigned: HashMap<MapKey, MapSignature>,
+    /// when they are of the answer set it writes and not yet due for renewal.
+    presigned: HashMap<answers::AnswerKey, MapSignature>,
+    /// Set when a write failed part of the way: what landed is unknown, so the next write
+    /// reads the map first.
+    reread_map: bool,
 }
 
 impl MapWriter {
@@ -145,7 +151,7 @@ impl MapWriter {
     }
 
     /// Signatures made ahead by the current signers (`presign`) for the next write to take.
-    pub fn use_presigned(&mut self, signed: Vec<(MapKey, MapSignature)>) {
+    pub fn use_presigned(&mut self, signed: Vec<(answers::AnswerKey, MapSignature)>) {
         self.presigned = signed.into_iter().collect();
     }
 
@@ -186,6 +192,10 @@ impl MapWriter {
     ) -> Result<WriteStats, MapError> {
         let started = Instant::now();
         let mut stats = WriteStats::default();
+        if self.reread_map {
+            self.adopt(map)?;
+            self.reread_map = false;
+        }
         let (mut wanted, jobs) = self.wanted(table, overrides, &mut stats);
         let mut signature_map = signatures;
         let wanted_signatures = match signature_map.as_deref_mut() {
@@ -204,7 +214,11 @@ impl MapWriter {
                 None
             }
         };
-        self.write_answers(map, &wanted, &mut stats)?;
+        let kept = self.write_answers(map, &wanted, &mut stats).inspect_err(|_| self.reread_map = true)?;
+        // An override something else put there stays unknown, so the next write looks again.
+        for key in kept {
+            wanted.remove(&key);
+        }
         self.written = wanted;
         if let Some(signature_map) = signature_map {
             let wanted_signatures = wanted_signatures.unwrap_or_default();
@@ -291,9 +305,13 @@ impl MapWriter {
         for (key, job) in jobs {
             if let Some(held) = self.held_signature(&key, job.serial, now, resign_all) {
                 signed.insert(key, held);
-            } else if let Some(ahead) = presigned.remove(&key).filter(|s| s.entry.serial == job.serial) {
+            } else if let Some(ahead) = presigned
+                .remove(job.answer.0)
+                .filter(|s| s.entry.serial == job.serial && s.renew_at > now + 2 * RENEW_MARGIN_SECS)
+            {
                 signed.insert(key, ahead);
                 stats.signed += 1;
+                stats.signed_ahead += 1;
             } else {
                 to_sign.push(job);
             }
@@ -352,15 +370,22 @@ impl MapWriter {
         due
     }
 
-    /// Writes the entries that changed and removes those `wanted` no longer has, leaving
-    /// operator overrides alone.
+    /// Removes the entries `wanted` no longer has, then writes those that changed (removals
+    /// first, so that a full map has room for the new keys). Returns the keys left alone
+    /// because something else put an override there.
     fn write_answers(
         &mut self,
         map: &mut BpfHashMap<&mut MapData, MapKey, MapEntry>,
         wanted: &HashMap<MapKey, MapEntry>,
         stats: &mut WriteStats,
-    ) -> Result<(), MapError> {
-        let (mut keys, mut values) = (Vec::new(), Vec::new());
+    ) -> Result<Vec<MapKey>, MapError> {
+        for key in self.written.keys().filter(|k| !wanted.contains_key(*k)) {
+            match map.remove(key) {
+                Ok(()) | Err(MapError::KeyNotFound) => stats.removed += 1,
+                Err(e) => return Err(e),
+            }
+        }
+        let (mut keys, mut values, mut kept) = (Vec::new(), Vec::new(), Vec::new());
         for (key, value) in wanted {
             let before = self.written.get(key);
             if before == Some(value) {
@@ -368,6 +393,7 @@ impl MapWriter {
             }
             if value.is_override == 0 && before.is_none() && is_override(map, key) {
                 stats.overrides_kept += 1;
+                kept.push(*key);
                 continue;
             }
             keys.push(*key);
@@ -375,13 +401,7 @@ impl MapWriter {
         }
         batch_update::update(map, &keys, &values)?;
         stats.written += keys.len();
-        for key in self.written.keys().filter(|k| !wanted.contains_key(*k)) {
-            match map.remove(key) {
-                Ok(()) | Err(MapError::KeyNotFound) => stats.removed += 1,
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(())
+        Ok(kept)
     }
 }
 
