@@ -162,7 +162,7 @@ fn spawn(
         own_node: own_node.to_owned(),
         own_state,
         boot_id,
-        sequence: AtomicU64::new(0),
+        sequence: tokio::sync::Mutex::new(0),
     });
     tracing::info!(
         site = own_site,
@@ -203,19 +203,23 @@ struct Beacon {
     own_node: String,
     own_state: watch::Receiver<SiteState>,
     boot_id: u64,
-    sequence: AtomicU64,
+    /// The last sequence number sent. Held from numbering a heartbeat until it is sent, so that
+    /// the periodic heartbeats and the ones sent at once to a peer leave in sequence order: one
+    /// overtaken by a later number would be dropped as replayed.
+    sequence: tokio::sync::Mutex<u64>,
 }
 
 impl Beacon {
     /// One heartbeat to every peer, or only to the peer at `only`.
     async fn send(&self, only: Option<usize>) {
+        let mut last = self.sequence.lock().await;
         let targets = self.shared.table().targets();
         for (index, (address, echo)) in targets.into_iter().enumerate() {
             if only.is_some_and(|i| i != index) {
                 continue;
             }
-            let sequence = self.sequence.fetch_add(1, Ordering::Relaxed) + 1;
-            let Some(datagram) = self.datagram(sequence, echo) else {
+            *last += 1;
+            let Some(datagram) = self.datagram(*last, echo) else {
                 continue;
             };
             let target = reachable_from(self.local_addr, address);
