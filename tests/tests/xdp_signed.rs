@@ -427,3 +427,38 @@ fn a_pass_of_thousands_of_sets_signed_ahead_lands_whole() {
     let reply = answered_like_userspace(&mut h, "s7.example.com.", RecordType::A, CLIENT_V4, &DO);
     assert_eq!(signatures_in(&reply), [RecordType::A], "{reply:?}");
 }
+
+/// A change of sites reaches the program's answers before its signature is made: written ahead,
+/// the changed set is answered by XDP for DO=0 with the new addresses, its DO=1 queries go to
+/// userspace, and the unchanged sets keep their signatures; the signed write that follows puts
+/// the new set's signature in the map.
+#[test]
+fn a_changed_set_is_answered_at_once_and_its_signature_follows() {
+    if !have_root("a_changed_set_is_answered_at_once_and_its_signature_follows") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = XdpHarness::new(&signed_zone("ecdsap256sha256", dir.path()), table(), views());
+    let mut writer = MapWriter::default();
+    writer.set_signers(h.zones().signers());
+    writer.write_signed(&mut h.datapath.answer_maps().unwrap(), &table()).unwrap();
+
+    // Site b goes down: www A has one address left.
+    let mut down = table();
+    put(&mut down, 0, QTYPE_A, "www.example.com.", 30, &["198.18.10.1"]);
+    let first = writer.write_answers_first(&mut h.datapath.answer_maps().unwrap().answers, &down, &Default::default());
+    let first = first.unwrap();
+    assert_eq!((first.written, first.unsigned), (1, 1), "only www A changed: {first:?}");
+    h.set_table(down.clone());
+    let plain = EdnsSpec { dnssec_ok: false, ..DO };
+    let reply = answered_like_userspace(&mut h, "www.example.com.", RecordType::A, CLIENT_V4, &plain);
+    assert_eq!(reply.answers.len(), 1, "the new answer set, from XDP: {reply:?}");
+    passes_to_userspace(&mut h, "the new set has no signature yet");
+    let reply = answered_like_userspace(&mut h, "a.example.com.", RecordType::A, CLIENT_V4, &DO);
+    assert_eq!(signatures_in(&reply), [RecordType::A], "an unchanged set keeps its signature: {reply:?}");
+
+    let stats = writer.write_signed(&mut h.datapath.answer_maps().unwrap(), &down).unwrap();
+    assert_eq!((stats.signed, stats.written), (1, 1), "{stats:?}");
+    let reply = answered_like_userspace(&mut h, "www.example.com.", RecordType::A, CLIENT_V4, &DO);
+    assert_eq!(signatures_in(&reply), [RecordType::A], "signed from XDP now: {reply:?}");
+}

@@ -231,8 +231,10 @@ impl AnswerController {
     }
 
     /// Signs what the next map write would sign anew, on the blocking pool: the control loop's
-    /// task waits without holding a thread, and the write takes the signatures as made.
-    pub async fn sign_ahead(&mut self) {
+    /// task waits without holding a thread, and the write takes the signatures as made. The
+    /// answers go to `datapath`'s map first, so that the program answers with the new sites
+    /// while their signatures are made (DO=1 queries for the new sets go to userspace).
+    pub async fn sign_ahead(&mut self, datapath: &mut Datapath) {
         let served = self.served.load_full();
         self.writer.set_signers(served.zones.signers());
         let jobs = self.writer.due_for_signing(&served.table);
@@ -240,6 +242,7 @@ impl AnswerController {
             self.writer.use_presigned(Vec::new());
             return;
         }
+        self.write_answers_first(datapath, &served.table);
         let (due, started) = (jobs.len(), Instant::now());
         let signed = presign(jobs).await;
         let made = signed.len();
@@ -250,6 +253,25 @@ impl AnswerController {
             elapsed_ms = started.elapsed().as_millis() as u64,
             "answer sets signed ahead of the map write"
         );
+    }
+
+    /// The answers of `table` into the map ahead of their signatures; a failure is left to the
+    /// signed write that follows.
+    fn write_answers_first(&mut self, datapath: &mut Datapath, table: &AnswerTable) {
+        let written = datapath
+            .answer_maps()
+            .map_err(anyhow::Error::from)
+            .and_then(|mut maps| Ok(self.writer.write_answers_first(&mut maps.answers, table, &self.override_keys)?));
+        match written {
+            Ok(stats) => info!(
+                written = stats.written,
+                removed = stats.removed,
+                awaiting_signature = stats.unsigned,
+                elapsed_us = stats.elapsed.as_micros() as u64,
+                "answers written ahead of their signatures"
+            ),
+            Err(e) => warn!(error = %e, "answers not written ahead of their signatures"),
+        }
     }
 
     /// Writes the map; on failure turns the fast path off so that XDP never serves answers older
@@ -314,7 +336,7 @@ impl AnswerController {
             if let Some(dp) = datapath.as_deref_mut()
                 && self.map_behind
             {
-                self.sign_ahead().await;
+                self.sign_ahead(dp).await;
                 map_stale = self.bring_map_up_to_date(dp, map_stale);
                 self.map_behind = false;
             }

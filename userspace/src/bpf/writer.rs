@@ -192,10 +192,6 @@ impl MapWriter {
     ) -> Result<WriteStats, MapError> {
         let started = Instant::now();
         let mut stats = WriteStats::default();
-        if self.reread_map {
-            self.adopt(map)?;
-            self.reread_map = false;
-        }
         let (mut wanted, jobs) = self.wanted(table, overrides, &mut stats);
         let mut signature_map = signatures;
         let wanted_signatures = match signature_map.as_deref_mut() {
@@ -214,12 +210,7 @@ impl MapWriter {
                 None
             }
         };
-        let kept = self.write_answers(map, &wanted, &mut stats).inspect_err(|_| self.reread_map = true)?;
-        // An override something else put there stays unknown, so the next write looks again.
-        for key in kept {
-            wanted.remove(&key);
-        }
-        self.written = wanted;
+        self.write_answers(map, wanted, &mut stats)?;
         if let Some(signature_map) = signature_map {
             let wanted_signatures = wanted_signatures.unwrap_or_default();
             for key in self.signatures.keys().filter(|k| !wanted_signatures.contains_key(*k)) {
@@ -230,6 +221,33 @@ impl MapWriter {
             }
             self.signatures = wanted_signatures;
         }
+        stats.elapsed = started.elapsed();
+        Ok(stats)
+    }
+
+    /// Writes `table`'s answers at once, ahead of signing what is due: an answer set keeps
+    /// the signature it has while that is still of its set (the program itself stops serving
+    /// it when it is no longer fresh), the others go without one until the signed write that
+    /// follows, their DO=1 queries answered by userspace meanwhile. So a change of sites reaches
+    /// the program's answers without waiting for the signatures. The signature map is not
+    /// touched.
+    pub fn write_answers_first(
+        &mut self,
+        map: &mut BpfHashMap<&mut MapData, MapKey, MapEntry>,
+        table: &AnswerTable,
+        overrides: &HashSet<answers::AnswerKey>,
+    ) -> Result<WriteStats, MapError> {
+        let started = Instant::now();
+        let mut stats = WriteStats::default();
+        let (mut wanted, jobs) = self.wanted(table, overrides, &mut stats);
+        for (key, job) in &jobs {
+            let held = self.signatures.get(key).filter(|held| !self.resign_all && held.entry.serial == job.serial);
+            match (held, wanted.get_mut(key)) {
+                (Some(held), Some(entry)) => entry.signature = held.entry.serial,
+                _ => stats.unsigned += 1,
+            }
+        }
+        self.write_answers(map, wanted, &mut stats)?;
         stats.elapsed = started.elapsed();
         Ok(stats)
     }
@@ -370,10 +388,31 @@ impl MapWriter {
         due
     }
 
+    /// Makes the answer map hold `wanted` and remembers it as written. After a write that
+    /// failed part of the way the map is read first (what landed is unknown).
+    fn write_answers(
+        &mut self,
+        map: &mut BpfHashMap<&mut MapData, MapKey, MapEntry>,
+        mut wanted: HashMap<MapKey, MapEntry>,
+        stats: &mut WriteStats,
+    ) -> Result<(), MapError> {
+        if self.reread_map {
+            self.adopt(map)?;
+            self.reread_map = false;
+        }
+        let kept = self.write_changes(map, &wanted, stats).inspect_err(|_| self.reread_map = true)?;
+        // An override something else put there stays unknown, so the next write looks again.
+        for key in kept {
+            wanted.remove(&key);
+        }
+        self.written = wanted;
+        Ok(())
+    }
+
     /// Removes the entries `wanted` no longer has, then writes those that changed (removals
     /// first, so that a full map has room for the new keys). Returns the keys left alone
     /// because something else put an override there.
-    fn write_answers(
+    fn write_changes(
         &mut self,
         map: &mut BpfHashMap<&mut MapData, MapKey, MapEntry>,
         wanted: &HashMap<MapKey, MapEntry>,

@@ -99,7 +99,7 @@ async fn update(
     views: &Views,
     new: &Config,
 ) -> Result<(), ReloadError> {
-    answers.sign_ahead().await;
+    answers.sign_ahead(dp).await;
     if let Err(e) = answers.write_map(dp) {
         warn!(error = %e, "answer map not written; userspace answers are current");
     }

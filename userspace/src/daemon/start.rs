@@ -82,7 +82,7 @@ pub async fn datapath(
     // An earlier daemon's entries, or none in a new map: the writer starts from what it holds.
     answers.adopt_map(&mut dp)?;
     // Signed on the blocking pool, so that this runtime's other tasks run meanwhile.
-    answers.sign_ahead().await;
+    answers.sign_ahead(&mut dp).await;
     answers.write_map(&mut dp)?;
     dp.set_views(views)?;
     dp.follow_local_addresses(&config.server.listen, &config.xdp.interfaces).await?;
