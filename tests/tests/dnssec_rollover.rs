@@ -129,8 +129,8 @@ fn a_key_rollover_keeps_every_answer_secure_for_resolvers_following_the_parent()
     if !have_root("a_key_rollover_keeps_every_answer_secure_for_resolvers_following_the_parent") {
         return;
     }
-    let pair = Pair::new(92);
-    let web_ip = "198.18.92.11";
+    let pair = Pair::new(93);
+    let web_ip = "198.18.93.11";
     pair.server.ip(&["addr", "add", &format!("{web_ip}/32"), "dev", "lo"]);
     let web = HttpServer::start(&pair.server, format!("{web_ip}:8080").parse::<SocketAddr>().unwrap());
     let dir = tempfile::tempdir().unwrap();

@@ -11,7 +11,6 @@
 //! Writes dnssec.json under SWITCHYARD_BENCH_DIR (default target/bench).
 
 use std::{
-    collections::HashSet,
     net::{IpAddr, Ipv4Addr},
     path::Path,
     process::ExitCode,
@@ -209,7 +208,7 @@ fn resign_rows(zone: &Name, dir: &Path, timing: Timing, variants: u32) -> Result
         // free), then written on the loop.
         let started = Instant::now();
         let jobs = writer.due_for_signing(&later);
-        let first = writer.write_answers_first(&mut maps.answers, &later, &HashSet::new()).map_err(|e| e.to_string())?;
+        let first = writer.write(&mut maps.answers, &later).map_err(|e| e.to_string())?;
         let answers_in_map = started.elapsed();
         if (first.written, first.unsigned) != (variants as usize, variants as usize) {
             return Err(format!("{}: answers first: {first:?}", algorithm.name()));

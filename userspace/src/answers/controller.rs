@@ -261,7 +261,7 @@ impl AnswerController {
         let written = datapath
             .answer_maps()
             .map_err(anyhow::Error::from)
-            .and_then(|mut maps| Ok(self.writer.write_answers_first(&mut maps.answers, table, &self.override_keys)?));
+            .and_then(|mut maps| Ok(self.writer.write_with_overrides(&mut maps.answers, None, table, &self.override_keys)?));
         match written {
             Ok(stats) => info!(
                 written = stats.written,

@@ -1,7 +1,7 @@
 //! Signing ahead of a map write, off the control loop: the answer sets the write will sign
 //! anew are signed on tokio's blocking pool into their zone signers' caches, so the loop's
 //! task is free meanwhile (a reload, a hand-off or a stop is taken at once), and the write
-//! that follows takes every signature from the cache.
+//! that follows takes the signatures as made (`MapWriter::use_presigned`).
 
 use std::sync::Arc;
 

@@ -162,7 +162,11 @@ impl MapWriter {
         self.signatures.values().any(|s| s.renew_at <= soon)
     }
 
-    /// Writes `table` without signatures (a DO=1 query in a signed zone goes to userspace).
+    /// Writes `table` without touching the signature map: an answer set keeps the signature it
+    /// has while that is still of its set (the program itself stops serving it when it is no
+    /// longer fresh), the others go without one (their DO=1 queries go to userspace). The
+    /// daemon writes a pass's answers this way before their signatures are made, so that a
+    /// change of sites reaches the program without waiting for the signing.
     pub fn write(
         &mut self,
         map: &mut BpfHashMap<&mut MapData, MapKey, MapEntry>,
@@ -206,7 +210,7 @@ impl MapWriter {
                 Some(signed)
             }
             None => {
-                stats.unsigned += jobs.len();
+                self.keep_held_signatures(&jobs, &mut wanted, &mut stats);
                 None
             }
         };
@@ -221,33 +225,6 @@ impl MapWriter {
             }
             self.signatures = wanted_signatures;
         }
-        stats.elapsed = started.elapsed();
-        Ok(stats)
-    }
-
-    /// Writes `table`'s answers at once, ahead of signing what is due: an answer set keeps
-    /// the signature it has while that is still of its set (the program itself stops serving
-    /// it when it is no longer fresh), the others go without one until the signed write that
-    /// follows, their DO=1 queries answered by userspace meanwhile. So a change of sites reaches
-    /// the program's answers without waiting for the signatures. The signature map is not
-    /// touched.
-    pub fn write_answers_first(
-        &mut self,
-        map: &mut BpfHashMap<&mut MapData, MapKey, MapEntry>,
-        table: &AnswerTable,
-        overrides: &HashSet<answers::AnswerKey>,
-    ) -> Result<WriteStats, MapError> {
-        let started = Instant::now();
-        let mut stats = WriteStats::default();
-        let (mut wanted, jobs) = self.wanted(table, overrides, &mut stats);
-        for (key, job) in &jobs {
-            let held = self.signatures.get(key).filter(|held| !self.resign_all && held.entry.serial == job.serial);
-            match (held, wanted.get_mut(key)) {
-                (Some(held), Some(entry)) => entry.signature = held.entry.serial,
-                _ => stats.unsigned += 1,
-            }
-        }
-        self.write_answers(map, wanted, &mut stats)?;
         stats.elapsed = started.elapsed();
         Ok(stats)
     }
@@ -323,10 +300,7 @@ impl MapWriter {
         for (key, job) in jobs {
             if let Some(held) = self.held_signature(&key, job.serial, now, resign_all) {
                 signed.insert(key, held);
-            } else if let Some(ahead) = presigned
-                .remove(job.answer.0)
-                .filter(|s| s.entry.serial == job.serial && s.renew_at > now + 2 * RENEW_MARGIN_SECS)
-            {
+            } else if let Some(ahead) = presigned.remove(job.answer.0).filter(|s| not_due(s, job.serial, now)) {
                 signed.insert(key, ahead);
                 stats.signed += 1;
                 stats.signed_ahead += 1;
@@ -359,7 +333,23 @@ impl MapWriter {
     /// for renewal and the signer is the one that made it.
     fn held_signature(&self, key: &MapKey, serial: u32, now: u64, resign_all: bool) -> Option<MapSignature> {
         let held = self.signatures.get(key)?;
-        (!resign_all && held.entry.serial == serial && held.renew_at > now + 2 * RENEW_MARGIN_SECS).then_some(*held)
+        (!resign_all && not_due(held, serial, now)).then_some(*held)
+    }
+
+    /// Gives each job's entry the signature the map holds for its set, if any (`write`).
+    fn keep_held_signatures(
+        &self,
+        jobs: &HashMap<MapKey, SigningJob<'_>>,
+        wanted: &mut HashMap<MapKey, MapEntry>,
+        stats: &mut WriteStats,
+    ) {
+        for (key, job) in jobs {
+            let held = self.signatures.get(key).filter(|held| !self.resign_all && held.entry.serial == job.serial);
+            match (held, wanted.get_mut(key)) {
+                (Some(held), Some(entry)) => entry.signature = held.entry.serial,
+                _ => stats.unsigned += 1,
+            }
+        }
     }
 
     /// The signed zone `name` (answer-table form) is in, if any.
@@ -469,6 +459,11 @@ fn in_zone(name: &[u8], zone: &[u8]) -> bool {
         at += usize::from(name[at]) + 1;
     }
     false
+}
+
+/// Whether `signature` is of the answer set `serial` and not yet due for renewal at `now`.
+fn not_due(signature: &MapSignature, serial: u32, now: u64) -> bool {
+    signature.entry.serial == serial && signature.renew_at > now + 2 * RENEW_MARGIN_SECS
 }
 
 fn is_override(map: &BpfHashMap<&mut MapData, MapKey, MapEntry>, key: &MapKey) -> bool {
