@@ -8,7 +8,8 @@
 //!
 //! Environment: SWITCHYARD_DNSPERF_SECONDS (default 10), SWITCHYARD_DNSPERF_CLIENTS (4),
 //! SWITCHYARD_DNSPERF_OUTSTANDING (100), SWITCHYARD_DNSPERF_MAX_QPS (unlimited),
-//! SWITCHYARD_DNSPERF_EDNS=1 (queries with EDNS), SWITCHYARD_DNSPERF_SERVERS (comma-separated
+//! SWITCHYARD_DNSPERF_EDNS=1 (queries with EDNS), SWITCHYARD_DNSPERF_NXDOMAIN=1 (every other
+//! query for a different name that does not exist), SWITCHYARD_DNSPERF_SERVERS (comma-separated
 //! subset of the server names), SWITCHYARD_DNSPERF_LATENCY_QPS (rate of the 3 s latency run
 //! that gives p50/p99, default 50,000), SWITCHYARD_DNSPERF_ROUNDS (full-load runs per server,
 //! default 3; the run with the median server-core CPU is reported, every run's CPU and qps are
@@ -54,6 +55,19 @@ fn main() -> ExitCode {
     }
 }
 
+/// SWITCHYARD_DNSPERF_NXDOMAIN=1: every other query is for a name that does not exist.
+fn nxdomain_mix() -> bool {
+    std::env::var("SWITCHYARD_DNSPERF_NXDOMAIN").is_ok_and(|v| v == "1")
+}
+
+fn queries_described() -> &'static str {
+    if nxdomain_mix() {
+        "every name once as A and once as AAAA, shuffled, then every other query replaced by one for a different name that does not exist; dnsperf loops over the file"
+    } else {
+        "every name once as A and once as AAAA, shuffled; dnsperf loops over the file"
+    }
+}
+
 /// Offered rate of the latency run: below what every server here sustains.
 fn latency_qps() -> u32 {
     env_u32("SWITCHYARD_DNSPERF_LATENCY_QPS").unwrap_or(50_000)
@@ -91,7 +105,8 @@ fn run() -> Result<(), String> {
 
     let work = tempfile::tempdir().map_err(|e| e.to_string())?;
     let queries = work.path().join("queries.txt");
-    std::fs::write(&queries, zone::query_file()).map_err(|e| e.to_string())?;
+    let mix = if nxdomain_mix() { zone::query_file_nxdomain() } else { zone::query_file() };
+    std::fs::write(&queries, mix).map_err(|e| e.to_string())?;
     let queries_do = work.path().join("queries-do.txt");
     std::fs::write(&queries_do, zone::query_file_do()).map_err(|e| e.to_string())?;
     let gun_queries_for = |name: &str| if signed::is_signed(name) { &queries_do } else { &queries };
@@ -552,7 +567,7 @@ fn write_results(rows: &[Row], load: &Load, gun_rows: &[GunRow], gun: &Gun) -> R
         "load": load.describe(),
         "rounds": rounds(),
         "zone": format!("{} names under {}, 2 A + 2 AAAA each", zone::NAMES, zone::ZONE),
-        "queries": "every name once as A and once as AAAA, shuffled; dnsperf loops over the file",
+        "queries": queries_described(),
         "topology": "server and client namespaces joined by one veth pair; pass-through XDP program on the client end; \
                      threaded NAPI on both ends, the server end's thread pinned to the server core and the client end's to the client core; \
                      GRO on the server end (so it polls without XDP too), TSO off on the client end",
@@ -572,11 +587,11 @@ fn write_results(rows: &[Row], load: &Load, gun_rows: &[GunRow], gun: &Gun) -> R
     });
     let dir = out_dir();
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-    let path = dir.join("dnsperf.json");
+    let path = dir.join(if nxdomain_mix() { "dnsperf-nxdomain.json" } else { "dnsperf.json" });
     std::fs::write(&path, serde_json::to_string_pretty(&json).unwrap())
         .map_err(|e| format!("{}: {e}", path.display()))?;
 
-    println!("dnsperf, {} names, 50% A / 50% AAAA; {}; kernel {kernel}, {cpu}", zone::NAMES, load.describe());
+    println!("dnsperf, {} names, {}; {}; kernel {kernel}, {cpu}", zone::NAMES, queries_described(), load.describe());
     print!("{}", markdown(rows));
     println!("\nkxdpgun: {}", gun.describe());
     print!("{}", gun_markdown(gun_rows));
@@ -584,8 +599,9 @@ fn write_results(rows: &[Row], load: &Load, gun_rows: &[GunRow], gun: &Gun) -> R
         println!("- {}: {}; CPU basis: {}", r.name, r.settings, r.cpu_basis);
     }
     println!("written to {}", path.display());
-    // A partial run (SWITCHYARD_DNSPERF_SERVERS) must not replace the published chart.
-    let chart_dir = if std::env::var_os("SWITCHYARD_DNSPERF_SERVERS").is_some() { dir.clone() } else { docs_dir() };
+    // A partial run (SWITCHYARD_DNSPERF_SERVERS) or another mix must not replace the published chart.
+    let partial = std::env::var_os("SWITCHYARD_DNSPERF_SERVERS").is_some() || nxdomain_mix();
+    let chart_dir = if partial { dir.clone() } else { docs_dir() };
     let svg = chart_dir.join("dnsperf.svg");
     std::fs::create_dir_all(&chart_dir).map_err(|e| e.to_string())?;
     chart::draw(rows, &svg, &format!("{} s per server, {cpu}", load.seconds))?;

@@ -82,6 +82,16 @@ pub fn query_file() -> String {
     pairs.iter().map(|(i, t)| format!("{} {t}\n", name(*i))).collect()
 }
 
+/// `query_file` with every other query for a name that does not exist in the zone, each one
+/// different (a random-subdomain flood's mix): what the NXDOMAIN path costs.
+pub fn query_file_nxdomain() -> String {
+    query_file()
+        .lines()
+        .enumerate()
+        .map(|(j, line)| if j % 2 == 1 { format!("nx{j:05}.{ZONE} A\n") } else { format!("{line}\n") })
+        .collect()
+}
+
 /// `query_file` for kxdpgun with every query asking for signatures (its `D` flag: EDNS, DO=1);
 /// dnsperf sets DO for a whole run instead (-D).
 pub fn query_file_do() -> String {

@@ -11,6 +11,7 @@ use hickory_proto::rr::{
 
 use super::wire_name;
 use crate::config::{Config, parse_name};
+use crate::dns::NxTemplate;
 
 pub struct Zone {
     pub name: Name,
@@ -23,6 +24,8 @@ pub struct Zone {
     pub ns: Vec<Record>,
     /// The zone's DNSSEC signer, when `[zone.dnssec]` is set.
     pub signing: crate::dnssec::ZoneSigning,
+    /// The NXDOMAIN reply's authority section for the userspace fast path.
+    pub nxdomain: Option<NxTemplate>,
 }
 
 #[derive(Default)]
@@ -61,7 +64,8 @@ impl Zones {
             let wire = wire_name(&name);
             out.names.insert(wire.clone());
             let signing = crate::dnssec::ZoneSigning::for_zone(&name, z.dnssec.as_ref());
-            out.zones.push(Zone { name, wire, soa, negative_soa, ns, signing });
+            let nxdomain = NxTemplate::new(&name, &negative_soa);
+            out.zones.push(Zone { name, wire, soa, negative_soa, ns, signing, nxdomain });
         }
         out.any_signed = out.zones.iter().any(|z| z.signing.is_signed());
         for service in &config.service {
@@ -81,6 +85,22 @@ impl Zones {
     /// The closest enclosing zone of `name`.
     pub fn zone_of(&self, name: &Name) -> Option<&Zone> {
         self.zones.iter().filter(|z| z.name.zone_of(name)).max_by_key(|z| z.name.num_labels())
+    }
+
+    /// `zone_of` for a name in the answer table's form (lowercase wire).
+    pub fn zone_of_wire(&self, wire: &[u8]) -> Option<&Zone> {
+        let mut at = 0;
+        // Suffixes from the longest, so the first zone found is the closest enclosing one.
+        while let Some(&len) = wire.get(at) {
+            if let Some(zone) = self.zones.iter().find(|z| z.wire == wire[at..]) {
+                return Some(zone);
+            }
+            if len == 0 {
+                break;
+            }
+            at += 1 + usize::from(len);
+        }
+        None
     }
 
     /// The zones whose answers are signed: name (answer-table form) and signer (`None` when

@@ -141,14 +141,15 @@ impl Authority {
     /// query from its bytes when it can be, else through hickory.
     pub fn respond(&self, request: &[u8], client: IpAddr, tcp: bool) -> Reply {
         match self.fast_answer(request, client) {
-            Some(bytes) => Reply { bytes: Some(bytes), outcome: Outcome::Answered, valid_server_cookie: false },
+            Some((bytes, outcome)) => Reply { bytes: Some(bytes), outcome, valid_server_cookie: false },
             None => self.respond_in_full(request, client, tcp),
         }
     }
 
-    /// The reply to the common A/AAAA query (one question of class IN for a name with answers,
-    /// no EDNS option, so no cookie), written from its bytes; `None` for every other query.
-    pub fn fast_answer(&self, request: &[u8], client: IpAddr) -> Option<Vec<u8>> {
+    /// The reply to the common A/AAAA query (one question of class IN for a name with answers
+    /// or one that does not exist in our zones, no EDNS option, so no cookie), written from its
+    /// bytes, and what it is; `None` for every other query.
+    pub fn fast_answer(&self, request: &[u8], client: IpAddr) -> Option<(Vec<u8>, Outcome)> {
         fast_answer::answer(request, client, &self.served.load(), self.edns_payload.load(Ordering::Relaxed))
     }
 

@@ -1,5 +1,6 @@
 //! The common query answered straight from its bytes: one A or AAAA question of class IN for a
-//! name with answers, with no EDNS option (an OPT record without options is fine). The reply
+//! name with answers, or for a name that does not exist in one of our zones (NXDOMAIN, see
+//! `fast_denial`), with no EDNS option (an OPT record without options is fine). An answer
 //! is written with the record layout the XDP program uses (`switchyard_common::render_record`),
 //! so it is the same bytes the full path builds with hickory, without parsing into a `Message`
 //! or allocating per record. Everything else, and any query this does not fully understand,
@@ -13,7 +14,8 @@ use switchyard_common::{
     record_len, render_record,
 };
 
-use crate::answers::Served;
+use super::authority::Outcome;
+use crate::answers::{AnswerSet, Served};
 
 const HEADER_LEN: usize = 12;
 /// Root owner, type, class, TTL and RDLENGTH of an OPT record.
@@ -22,6 +24,9 @@ const OPT_LEN: usize = 11;
 const MAX_WIRE_NAME: usize = 255;
 /// What a reply without EDNS may take (RFC 1035 4.2.1).
 const PLAIN_UDP_LIMIT: usize = 512;
+/// RCODE in the header's flags word (RFC 1035 4.1.1).
+const RCODE_NO_ERROR: u16 = 0;
+const RCODE_NXDOMAIN: u16 = 3;
 
 /// The parts of a query this path needs, read from its bytes.
 struct Plain<'a> {
@@ -39,30 +44,28 @@ struct Plain<'a> {
     payload: u16,
 }
 
-/// The reply to `request` from `client` when it is the common case with answers, else `None`.
-pub fn answer(request: &[u8], client: IpAddr, served: &Served, edns_payload: u16) -> Option<Vec<u8>> {
+/// The reply to `request` from `client` and what it is, when it is the common case: answers,
+/// or NXDOMAIN for a name in one of our zones (see `fast_denial`); else `None`.
+pub fn answer(request: &[u8], client: IpAddr, served: &Served, edns_payload: u16) -> Option<(Vec<u8>, Outcome)> {
     let query = parse(request)?;
     if query.edns_do == Some(true) && served.zones.any_signed {
         return None;
     }
     let view = served.views.lookup(client).map_or(DEFAULT_VIEW, |(view, _)| view);
-    let set = served.table.lookup(view, query.qtype, &query.name)?;
+    match served.table.lookup(view, query.qtype, &query.name) {
+        Some(set) => addresses(&query, set, client, edns_payload).map(|reply| (reply, Outcome::Answered)),
+        None => no_such_name(&query, served, edns_payload).map(|reply| (reply, Outcome::NxDomain)),
+    }
+}
+
+/// The answer with the set's addresses in this client's order.
+fn addresses(query: &Plain, set: &AnswerSet, client: IpAddr, edns_payload: u16) -> Option<Vec<u8>> {
     let count = set.addrs.len();
-    let len = HEADER_LEN
-        + query.question.len()
-        + count * record_len(query.qtype)
-        + if query.edns_do.is_some() { OPT_LEN } else { 0 };
-    if count == 0 || len > limit(&query, edns_payload) {
+    let len = HEADER_LEN + query.question.len() + count * record_len(query.qtype) + opt_len(query);
+    if count == 0 || len > limit(query, edns_payload) {
         return None;
     }
-    let mut out = Vec::with_capacity(len);
-    let flags = DNS_FLAG_QR | DNS_FLAG_AA | query.copied_flags;
-    let additional = u16::from(query.edns_do.is_some());
-    out.extend_from_slice(&query.id);
-    for word in [flags, 1, count as u16, 0, additional] {
-        out.extend_from_slice(&word.to_be_bytes());
-    }
-    out.extend_from_slice(query.question);
+    let mut out = reply_start(query, len, RCODE_NO_ERROR, count as u16, 0);
     let mut record = [0u8; MAX_RECORD_LEN];
     for addr in set.ordered_for(client) {
         let mut slot = [0u8; 16];
@@ -74,10 +77,53 @@ pub fn answer(request: &[u8], client: IpAddr, served: &Served, edns_payload: u16
         render_record(query.qtype, set.ttl, &slot, &mut record);
         out.extend_from_slice(&record[..record_len(query.qtype)]);
     }
+    push_opt(&mut out, query, edns_payload);
+    Some(out)
+}
+
+/// NXDOMAIN with the zone's negative SOA, for a name below the apex of one of our zones that
+/// does not exist there, asked in lowercase (the case the zone's template was encoded after).
+fn no_such_name(query: &Plain, served: &Served, edns_payload: u16) -> Option<Vec<u8>> {
+    if query.question[..query.name.len()] != query.name[..] {
+        return None;
+    }
+    let zone = served.zones.zone_of_wire(&query.name)?;
+    if served.zones.exists(&query.name) {
+        return None;
+    }
+    let authority = zone.nxdomain.as_ref()?.authority_for(&query.name)?;
+    let len = HEADER_LEN + query.question.len() + authority.len() + opt_len(query);
+    if len > limit(query, edns_payload) {
+        return None;
+    }
+    let mut out = reply_start(query, len, RCODE_NXDOMAIN, 0, 1);
+    out.extend_from_slice(&authority);
+    push_opt(&mut out, query, edns_payload);
+    Some(out)
+}
+
+/// A reply of `len` bytes begun: header (ID, QR, AA, RD and CD copied, `rcode`, the counts)
+/// and the question as received.
+fn reply_start(query: &Plain, len: usize, rcode: u16, answers: u16, authority: u16) -> Vec<u8> {
+    let mut out = Vec::with_capacity(len);
+    let flags = DNS_FLAG_QR | DNS_FLAG_AA | query.copied_flags | rcode;
+    out.extend_from_slice(&query.id);
+    for word in [flags, 1, answers, authority, u16::from(query.edns_do.is_some())] {
+        out.extend_from_slice(&word.to_be_bytes());
+    }
+    out.extend_from_slice(query.question);
+    out
+}
+
+fn opt_len(query: &Plain) -> usize {
+    if query.edns_do.is_some() { OPT_LEN } else { 0 }
+}
+
+/// Our OPT record last, when the query had one.
+fn push_opt(out: &mut Vec<u8>, query: &Plain, edns_payload: u16) {
     if let Some(dnssec_ok) = query.edns_do {
         out.extend_from_slice(&opt_record(edns_payload, dnssec_ok));
     }
-    Some(out)
 }
 
 /// The most a UDP reply may take (longer ones the full path truncates): 512 bytes without EDNS,

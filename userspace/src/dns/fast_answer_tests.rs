@@ -11,14 +11,26 @@ use super::{
 };
 use crate::config::Config;
 
-/// The test zone of `authority_tests` with a weighted service besides.
+/// The test zone of `authority_tests` with a weighted service besides, and a second zone
+/// written in mixed case whose SOA names lie outside it (so its RNAME is compressed against its
+/// MNAME, not against the question).
 fn server() -> (Authority, Config) {
     let text = config().service("w.example.com.", 30, &["one", "two"]).line("first_weights = { one = 1, two = 1 }");
-    let config = Config::parse(&text.build(), "test.toml").unwrap();
+    let other = "[[zone]]\nname = \"Other.Example.NET.\"\nns = [\"ns.provider.test.\"]\n\
+                 soa = { mname = \"ns.provider.test.\", rname = \"dns.provider.test.\" }\n";
+    let config = Config::parse(&format!("{}\n{other}", text.build()), "test.toml").unwrap();
     (Authority::new(config.server.edns_udp_payload, served_for(&config)), config)
 }
 
-const NAMES: [&str; 9] = [
+/// The longest name below example.com.: 255 bytes in wire form.
+const LONGEST: &str = concat!(
+    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.",
+    "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb.",
+    "ccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc.",
+    "ddddddddddddddddddddddddddddddddddddddddddddddddd.example.com."
+);
+
+const NAMES: [&str; 19] = [
     "www.example.com.",
     "WwW.ExAmPlE.cOm.",
     "many.deep.example.com.",
@@ -26,8 +38,19 @@ const NAMES: [&str; 9] = [
     "ns1.example.com.",
     "example.com.",
     "deep.example.com.",
-    "nope.example.com.",
     "www.example.org.",
+    // Names that do not exist: NXDOMAIN.
+    "nope.example.com.",
+    "NoPe.example.com.",
+    "a.nope.example.com.",
+    "x.www.example.com.",
+    "x.ns1.example.com.",
+    "hostmaster.example.com.",
+    "x.hostmaster.example.com.",
+    LONGEST,
+    "x.other.example.net.",
+    "ns.other.example.net.",
+    "other.example.net.",
 ];
 const CLIENTS: [&str; 4] = ["198.18.0.2", "198.18.200.7", "fd00:e0::5", "fd00:1::2"];
 
@@ -126,6 +149,11 @@ fn the_common_queries_take_the_fast_path() {
         ("WwW.ExAmPlE.cOm.", 28, Some(&plain)),
         ("many.deep.example.com.", 1, Some(&plain)),
         ("w.example.com.", 1, None),
+        ("nope.example.com.", 1, None),
+        ("a.nope.example.com.", 28, Some(&plain)),
+        ("x.www.example.com.", 1, None),
+        (LONGEST, 1, Some(&plain)),
+        ("x.other.example.net.", 1, None),
     ];
     for client in CLIENTS {
         let client: IpAddr = client.parse().unwrap();
@@ -138,8 +166,15 @@ fn the_common_queries_take_the_fast_path() {
     let cookie = Opt { option: Some((10, b"clientck".to_vec())), ..plain.clone() };
     let client: IpAddr = "198.18.0.2".parse().unwrap();
     for (name, qtype, qclass, opt) in [
-        ("nope.example.com.", 1, 1, None),
         ("example.com.", 6, 1, None),
+        ("deep.example.com.", 1, 1, None),
+        // NXDOMAIN asked in mixed case, or for a name that an SOA name is or lies under (it
+        // would be compressed into the question), or outside our zones.
+        ("NoPe.example.com.", 1, 1, None),
+        ("x.ns1.example.com.", 1, 1, None),
+        ("hostmaster.example.com.", 1, 1, None),
+        ("x.hostmaster.example.com.", 1, 1, None),
+        ("www.example.org.", 1, 1, None),
         ("www.example.com.", 1, 255, None),
         ("www.example.com.", 1, 1, Some(&cookie)),
     ] {
@@ -149,10 +184,12 @@ fn the_common_queries_take_the_fast_path() {
     let (authority, _) = server();
     let www = query_bytes(7, 0x0100, "www.example.com.", 1, 1, None, false);
     assert_eq!(authority.respond(&www, client, false).outcome, Outcome::Answered);
+    let nope = query_bytes(7, 0x0100, "nope.example.com.", 1, 1, None, false);
+    assert_eq!(authority.fast_answer(&nope, client).map(|(_, outcome)| outcome), Some(Outcome::NxDomain));
 }
 
 #[test]
-fn a_signed_zone_leaves_do_queries_to_the_full_path() {
+fn a_signed_zone_leaves_do_queries_to_the_full_path_its_denials_included() {
     let dir = tempfile::tempdir().unwrap();
     let key = dir.path().join("zone.key");
     let algorithm = crate::dnssec::SigningAlgorithm::Ed25519;
@@ -168,9 +205,19 @@ fn a_signed_zone_leaves_do_queries_to_the_full_path() {
     assert!(served.zones.any_signed);
     let client: IpAddr = "198.18.0.2".parse().unwrap();
     let payload = config.server.edns_udp_payload;
-    for (dnssec_ok, fast) in [(false, true), (true, false)] {
-        let opt = Opt { payload: 1232, dnssec_ok, version: 0, option: None };
-        let request = query_bytes(7, 0x0100, "www.example.com.", 1, 1, Some(&opt), false);
-        assert_eq!(fast_answer::answer(&request, client, &served, payload).is_some(), fast, "DO={dnssec_ok}");
+    let authority = Authority::new(payload, served_for(&config));
+    for name in ["www.example.com.", "nope.example.com."] {
+        for (dnssec_ok, fast) in [(false, true), (true, false)] {
+            let opt = Opt { payload: 1232, dnssec_ok, version: 0, option: None };
+            let request = query_bytes(7, 0x0100, name, 1, 1, Some(&opt), false);
+            assert_eq!(
+                fast_answer::answer(&request, client, &served, payload).is_some(),
+                fast,
+                "{name} DO={dnssec_ok}"
+            );
+            let (fast, full) =
+                (authority.respond(&request, client, false), authority.respond_in_full(&request, client, false));
+            assert_eq!(fast.bytes, full.bytes, "{name} DO={dnssec_ok}");
+        }
     }
 }

@@ -4,11 +4,14 @@ mod client_subnet;
 pub mod cookies;
 pub mod counters;
 mod fast_answer;
+mod fast_denial;
 pub mod identity;
 mod reply_from;
 pub mod server;
 mod signed;
 mod udp;
+
+pub use fast_denial::NxTemplate;
 
 #[cfg(test)]
 mod authority_tests;

@@ -36,7 +36,7 @@ use switchyard_common::RrlVerdict;
 use tracing::{debug, warn};
 
 use super::{
-    authority::{Authority, Outcome},
+    authority::Authority,
     cookies::CookieReply,
     counters::ServerCounters,
     reply_from::{self, ReplySource},
@@ -168,10 +168,10 @@ fn reply(
     let charge = |exempt: bool| if charged { RrlVerdict::Answer } else { rrl.verdict(client, exempt, counters) };
     // The common query has no COOKIE option, so no valid server cookie to exempt it; its answer
     // costs about what a parse would.
-    if let Some(bytes) = authority.fast_answer(request, client) {
+    if let Some((bytes, outcome)) = authority.fast_answer(request, client) {
         return match charge(false) {
             RrlVerdict::Answer => {
-                counters.record(Outcome::Answered);
+                counters.record(outcome);
                 Some(bytes)
             }
             RrlVerdict::Slip => authority.parse(request).ok().and_then(|query| authority.truncated_reply(&query)),

@@ -1,0 +1,145 @@
+//! NXDOMAIN for a name that does not exist in one of our zones, written from the query's bytes:
+//! the common reply of a random-subdomain flood, answered without building a `Message`.
+//!
+//! The authority section (the zone's negative SOA) is encoded once per zone by hickory, after a
+//! question for a made-up name in the zone, exactly as the full path encodes it; per query only
+//! its compression pointers move, by as far as the zone's apex moved in the question. That holds
+//! when the query name is lowercase (the made-up one is) and no name in the SOA passes through a
+//! name of the query below the apex (it would be compressed against that longer suffix). Every
+//! other query goes to the full path.
+
+use hickory_proto::{
+    op::{Message, OpCode, Query, ResponseCode},
+    rr::{Name, RData, Record, RecordType},
+};
+
+use crate::answers::wire_name;
+
+/// A compression pointer's two top bits (RFC 1035 4.1.4).
+const POINTER: u8 = 0xc0;
+const HEADER_LEN: usize = 12;
+/// Type, class, TTL and RDLENGTH of a resource record.
+const RR_FIXED_LEN: usize = 10;
+/// SERIAL, REFRESH, RETRY, EXPIRE and MINIMUM.
+const SOA_NUMBERS_LEN: usize = 20;
+const TYPE_SOA: u16 = 6;
+/// The made-up name's label: any name that does not exist would do.
+const TEMPLATE_LABEL: &str = "nxdomain-template";
+
+/// One zone's NXDOMAIN authority section, ready to be moved to a query's apex.
+pub struct NxTemplate {
+    authority: Vec<u8>,
+    /// Where in `authority` a compression pointer stands.
+    pointers: Vec<usize>,
+    /// Where the apex starts in the template's message.
+    apex_at: usize,
+    /// The apex in the answer table's form (lowercase wire).
+    apex: Vec<u8>,
+    /// The names one label below the apex that a name in the SOA passes through (lowercase
+    /// wire): a query name under one of them gets other compression.
+    avoid: Vec<Vec<u8>>,
+}
+
+impl NxTemplate {
+    /// The template for the zone at `apex` with this negative SOA; `None` when the encoding is
+    /// not one this module can move (then the full path answers).
+    pub fn new(apex: &Name, negative_soa: &Record) -> Option<NxTemplate> {
+        let apex = apex.to_lowercase();
+        let made_up = Name::from_ascii(TEMPLATE_LABEL).ok()?.append_domain(&apex).ok()?;
+        let mut message = Message::response(0, OpCode::Query);
+        message.metadata.authoritative = true;
+        message.metadata.response_code = ResponseCode::NXDomain;
+        message.add_query(Query::query(made_up.clone(), RecordType::A));
+        message.add_authority(negative_soa.clone());
+        let bytes = message.to_vec().ok()?;
+        let (made_up_wire, apex_wire) = (wire_name(&made_up), wire_name(&apex));
+        let question_end = HEADER_LEN + made_up_wire.len() + 4;
+        let authority = bytes.get(question_end..)?.to_vec();
+        let apex_at = HEADER_LEN + made_up_wire.len() - apex_wire.len();
+        let pointers = soa_pointers(&authority)?;
+        // Every pointer must lead into the apex or after it: those move with the apex.
+        if pointers.iter().any(|&p| pointer_target(&authority, p) < apex_at) {
+            return None;
+        }
+        let RData::SOA(soa) = &negative_soa.data else { return None };
+        let avoid: Vec<Vec<u8>> =
+            [&soa.mname, &soa.rname].into_iter().filter_map(|n| child_of_apex(&wire_name(n), &apex_wire)).collect();
+        let template = NxTemplate { authority, pointers, apex_at, apex: apex_wire, avoid };
+        // The made-up name must itself be one the template is right for.
+        (template.movable_to(&made_up_wire)).then_some(template)
+    }
+
+    /// Whether a lowercase query `name` in this zone gets this template's compression.
+    fn movable_to(&self, name: &[u8]) -> bool {
+        child_of_apex(name, &self.apex).is_some_and(|child| !self.avoid.contains(&child))
+    }
+
+    /// The authority section for a query whose lowercase wire `name` (in this zone, below its
+    /// apex) stands right after the header; `None` when it would be encoded otherwise.
+    pub fn authority_for(&self, name: &[u8]) -> Option<Vec<u8>> {
+        if !self.movable_to(name) {
+            return None;
+        }
+        let apex_at = HEADER_LEN + name.len() - self.apex.len();
+        let mut out = self.authority.clone();
+        for &at in &self.pointers {
+            // At or after the template's apex (checked when made), so this does not go below 0.
+            let target = pointer_target(&self.authority, at) - self.apex_at + apex_at;
+            let target = u16::try_from(target).ok().filter(|t| t >> 14 == 0)?;
+            let [high, low] = target.to_be_bytes();
+            out[at] = POINTER | high;
+            out[at + 1] = low;
+        }
+        Some(out)
+    }
+}
+
+/// Where the compression pointers stand in an encoded SOA record: in its owner, MNAME and RNAME.
+fn soa_pointers(record: &[u8]) -> Option<Vec<usize>> {
+    let mut pointers = Vec::new();
+    let fixed_at = name_end(record, 0, &mut pointers)?;
+    let fixed = record.get(fixed_at..fixed_at + RR_FIXED_LEN)?;
+    if u16::from_be_bytes([fixed[0], fixed[1]]) != TYPE_SOA {
+        return None;
+    }
+    let rname_at = name_end(record, fixed_at + RR_FIXED_LEN, &mut pointers)?;
+    let numbers_at = name_end(record, rname_at, &mut pointers)?;
+    (numbers_at + SOA_NUMBERS_LEN == record.len()).then_some(pointers)
+}
+
+/// The end of the encoded name at `at`, noting where a pointer ends it.
+fn name_end(bytes: &[u8], mut at: usize, pointers: &mut Vec<usize>) -> Option<usize> {
+    loop {
+        let len = *bytes.get(at)?;
+        match len & POINTER {
+            0 if len == 0 => return Some(at + 1),
+            0 => at += 1 + usize::from(len),
+            POINTER => {
+                bytes.get(at + 1)?;
+                pointers.push(at);
+                return Some(at + 2);
+            }
+            _ => return None,
+        }
+    }
+}
+
+fn pointer_target(bytes: &[u8], at: usize) -> usize {
+    usize::from(u16::from_be_bytes([bytes[at] & !POINTER, bytes[at + 1]]))
+}
+
+/// The suffix of wire `name` one label longer than `apex`, when `name` lies below `apex`.
+fn child_of_apex(name: &[u8], apex: &[u8]) -> Option<Vec<u8>> {
+    let mut at = 0;
+    while at < name.len() {
+        let next = at + 1 + usize::from(name[at]);
+        if name.get(next..) == Some(apex) {
+            return Some(name[at..].to_vec());
+        }
+        if name[at] == 0 {
+            break;
+        }
+        at = next;
+    }
+    None
+}
