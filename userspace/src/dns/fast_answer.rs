@@ -1,5 +1,5 @@
 //! The common query answered straight from its bytes: one A or AAAA question of class IN for a
-//! name with answers, or for a name that does not exist in one of our zones (NXDOMAIN, see
+//! name with answers, or for a name in one of our zones without them (NXDOMAIN or NODATA, see
 //! `fast_denial`), with no EDNS option (an OPT record without options is fine). An answer
 //! is written with the record layout the XDP program uses (`switchyard_common::render_record`),
 //! so it is the same bytes the full path builds with hickory, without parsing into a `Message`
@@ -45,7 +45,7 @@ struct Plain<'a> {
 }
 
 /// The reply to `request` from `client` and what it is, when it is the common case: answers,
-/// or NXDOMAIN for a name in one of our zones (see `fast_denial`); else `None`.
+/// or NXDOMAIN or NODATA for a name in one of our zones (see `fast_denial`); else `None`.
 pub fn answer(request: &[u8], client: IpAddr, served: &Served, edns_payload: u16) -> Option<(Vec<u8>, Outcome)> {
     let query = parse(request)?;
     if query.edns_do == Some(true) && served.zones.any_signed {
@@ -54,7 +54,7 @@ pub fn answer(request: &[u8], client: IpAddr, served: &Served, edns_payload: u16
     let view = served.views.lookup(client).map_or(DEFAULT_VIEW, |(view, _)| view);
     match served.table.lookup(view, query.qtype, &query.name) {
         Some(set) => addresses(&query, set, client, edns_payload).map(|reply| (reply, Outcome::Answered)),
-        None => no_such_name(&query, served, edns_payload).map(|reply| (reply, Outcome::NxDomain)),
+        None => denial(&query, served, edns_payload),
     }
 }
 
@@ -81,25 +81,28 @@ fn addresses(query: &Plain, set: &AnswerSet, client: IpAddr, edns_payload: u16) 
     Some(out)
 }
 
-/// NXDOMAIN with the zone's negative SOA, for a name below the apex of one of our zones that
-/// does not exist there, asked in lowercase (the case the zone's template was encoded after).
-fn no_such_name(query: &Plain, served: &Served, edns_payload: u16) -> Option<Vec<u8>> {
+/// The denial for a name in one of our zones that has no records of the type asked: NXDOMAIN
+/// when the name does not exist, NODATA when it does (RFC 2308), with the zone's negative SOA;
+/// asked in lowercase (the case the zone's template was encoded after).
+fn denial(query: &Plain, served: &Served, edns_payload: u16) -> Option<(Vec<u8>, Outcome)> {
     if query.question[..query.name.len()] != query.name[..] {
         return None;
     }
     let zone = served.zones.zone_of_wire(&query.name)?;
-    if served.zones.exists(&query.name) {
-        return None;
-    }
+    let (rcode, outcome) = if served.zones.exists(&query.name) {
+        (RCODE_NO_ERROR, Outcome::NoData)
+    } else {
+        (RCODE_NXDOMAIN, Outcome::NxDomain)
+    };
     let authority = zone.nxdomain.as_ref()?.authority_for(&query.name)?;
     let len = HEADER_LEN + query.question.len() + authority.len() + opt_len(query);
     if len > limit(query, edns_payload) {
         return None;
     }
-    let mut out = reply_start(query, len, RCODE_NXDOMAIN, 0, 1);
+    let mut out = reply_start(query, len, rcode, 0, 1);
     out.extend_from_slice(&authority);
     push_opt(&mut out, query, edns_payload);
-    Some(out)
+    Some((out, outcome))
 }
 
 /// A reply of `len` bytes begun: header (ID, QR, AA, RD and CD copied, `rcode`, the counts)

@@ -154,6 +154,10 @@ fn the_common_queries_take_the_fast_path() {
         ("x.www.example.com.", 1, None),
         (LONGEST, 1, Some(&plain)),
         ("x.other.example.net.", 1, None),
+        // Names that exist without the type asked: NODATA (an empty non-terminal, the apex).
+        ("deep.example.com.", 1, None),
+        ("example.com.", 28, Some(&plain)),
+        ("other.example.net.", 1, None),
     ];
     for client in CLIENTS {
         let client: IpAddr = client.parse().unwrap();
@@ -167,7 +171,6 @@ fn the_common_queries_take_the_fast_path() {
     let client: IpAddr = "198.18.0.2".parse().unwrap();
     for (name, qtype, qclass, opt) in [
         ("example.com.", 6, 1, None),
-        ("deep.example.com.", 1, 1, None),
         // NXDOMAIN asked in mixed case, or for a name that an SOA name is or lies under (it
         // would be compressed into the question), or outside our zones.
         ("NoPe.example.com.", 1, 1, None),
@@ -184,8 +187,10 @@ fn the_common_queries_take_the_fast_path() {
     let (authority, _) = server();
     let www = query_bytes(7, 0x0100, "www.example.com.", 1, 1, None, false);
     assert_eq!(authority.respond(&www, client, false).outcome, Outcome::Answered);
-    let nope = query_bytes(7, 0x0100, "nope.example.com.", 1, 1, None, false);
-    assert_eq!(authority.fast_answer(&nope, client).map(|(_, outcome)| outcome), Some(Outcome::NxDomain));
+    for (name, outcome) in [("nope.example.com.", Outcome::NxDomain), ("deep.example.com.", Outcome::NoData)] {
+        let request = query_bytes(7, 0x0100, name, 1, 1, None, false);
+        assert_eq!(authority.fast_answer(&request, client).map(|(_, outcome)| outcome), Some(outcome), "{name}");
+    }
 }
 
 #[test]
@@ -206,7 +211,7 @@ fn a_signed_zone_leaves_do_queries_to_the_full_path_its_denials_included() {
     let client: IpAddr = "198.18.0.2".parse().unwrap();
     let payload = config.server.edns_udp_payload;
     let authority = Authority::new(payload, served_for(&config));
-    for name in ["www.example.com.", "nope.example.com."] {
+    for name in ["www.example.com.", "nope.example.com.", "example.com."] {
         for (dnssec_ok, fast) in [(false, true), (true, false)] {
             let opt = Opt { payload: 1232, dnssec_ok, version: 0, option: None };
             let request = query_bytes(7, 0x0100, name, 1, 1, Some(&opt), false);

@@ -1,5 +1,6 @@
-//! NXDOMAIN for a name that does not exist in one of our zones, written from the query's bytes:
-//! the common reply of a random-subdomain flood, answered without building a `Message`.
+//! The negative answer's authority section for a name in one of our zones, written from the
+//! query's bytes: NXDOMAIN, the common reply of a random-subdomain flood, and NODATA (an AAAA
+//! query for a name with only IPv4 addresses), answered without building a `Message`.
 //!
 //! The authority section (the zone's negative SOA) is encoded once per zone by hickory, after a
 //! question for a made-up name in the zone, exactly as the full path encodes it; per query only
@@ -69,13 +70,14 @@ impl NxTemplate {
         (template.movable_to(&made_up_wire)).then_some(template)
     }
 
-    /// Whether a lowercase query `name` in this zone gets this template's compression.
+    /// Whether a lowercase query `name` in this zone gets this template's compression: the
+    /// apex itself, or a name below it not under a name an SOA name passes through.
     fn movable_to(&self, name: &[u8]) -> bool {
-        child_of_apex(name, &self.apex).is_some_and(|child| !self.avoid.contains(&child))
+        name == self.apex || child_of_apex(name, &self.apex).is_some_and(|child| !self.avoid.contains(&child))
     }
 
-    /// The authority section for a query whose lowercase wire `name` (in this zone, below its
-    /// apex) stands right after the header; `None` when it would be encoded otherwise.
+    /// The authority section for a query whose lowercase wire `name` (this zone's apex or a name
+    /// below it) stands right after the header; `None` when it would be encoded otherwise.
     pub fn authority_for(&self, name: &[u8]) -> Option<Vec<u8>> {
         if !self.movable_to(name) {
             return None;
