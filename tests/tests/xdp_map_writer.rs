@@ -29,7 +29,8 @@ fn after_a_write_that_overflowed_the_map_a_smaller_table_leaves_nothing_behind()
     let fewer = many_names(100, 2);
     let stats = writer.write(&mut maps.answers, &fewer).unwrap();
     let in_map: HashSet<MapKey> = maps.answers.keys().map(Result::unwrap).collect();
-    let wanted: HashSet<MapKey> = fewer.entries.iter().filter_map(|(k, s)| to_map_entry(k, s)).map(|(k, _)| k).collect();
+    let wanted: HashSet<MapKey> =
+        fewer.entries.iter().filter_map(|(k, s)| to_map_entry(k, s)).map(|(k, _)| k).collect();
     assert_eq!(in_map.len(), wanted.len(), "{stats:?}");
     assert_eq!(in_map, wanted, "exactly the smaller table's entries: {stats:?}");
     for (key, set) in &fewer.entries {

@@ -407,7 +407,11 @@ fn a_pass_of_thousands_of_sets_signed_ahead_lands_whole() {
     writer.use_presigned(ahead);
     let stats = writer.write_signed(&mut h.datapath.answer_maps().unwrap(), &moved).unwrap();
     // Every set of the signed zone with addresses: the 5,000 names and the table's own.
-    let signed_sets = moved.entries.iter().filter(|(k, s)| switchyard::bpf::writer::to_map_entry(k, s).is_some_and(|(_, e)| e.count > 0)).count();
+    let signed_sets = moved
+        .entries
+        .iter()
+        .filter(|(k, s)| switchyard::bpf::writer::to_map_entry(k, s).is_some_and(|(_, e)| e.count > 0))
+        .count();
     assert_eq!(signed_ahead, signed_sets, "every set signed ahead (adopted signatures are renewed)");
     let expected = (signed_sets, signed_sets, NAMES as usize, 0);
     assert_eq!((stats.signed, stats.signed_ahead, stats.written, stats.unsigned), expected, "{stats:?}");

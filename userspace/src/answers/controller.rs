@@ -258,10 +258,9 @@ impl AnswerController {
     /// The answers of `table` into the map ahead of their signatures; a failure is left to the
     /// signed write that follows.
     fn write_answers_first(&mut self, datapath: &mut Datapath, table: &AnswerTable) {
-        let written = datapath
-            .answer_maps()
-            .map_err(anyhow::Error::from)
-            .and_then(|mut maps| Ok(self.writer.write_with_overrides(&mut maps.answers, None, table, &self.override_keys)?));
+        let written = datapath.answer_maps().map_err(anyhow::Error::from).and_then(|mut maps| {
+            Ok(self.writer.write_with_overrides(&mut maps.answers, None, table, &self.override_keys)?)
+        });
         match written {
             Ok(stats) => info!(
                 written = stats.written,

@@ -53,8 +53,7 @@ pub fn update<K: Pod, V: Pod>(map: &impl IterableMap<K, V>, keys: &[K], values: 
         // SAFETY: bpf(2) with an attribute struct of the size given; `keys` and `values` hold
         // `count` entries of K and V and outlive the call, and K and V are the map's own key
         // and value sizes (aya's typed maps check that when they are made).
-        let done =
-            unsafe { libc::syscall(libc::SYS_bpf, BPF_MAP_UPDATE_BATCH, &raw mut attr, size_of::<BatchAttr>()) };
+        let done = unsafe { libc::syscall(libc::SYS_bpf, BPF_MAP_UPDATE_BATCH, &raw mut attr, size_of::<BatchAttr>()) };
         if done < 0 {
             let io_error = io::Error::last_os_error();
             return Err(MapError::SyscallError(SyscallError { call: "bpf_map_update_batch", io_error }));
