@@ -19,6 +19,8 @@ pub mod fixture;
 mod geo_views;
 #[cfg(test)]
 mod reference_tests;
+#[cfg(test)]
+mod zone_tests;
 pub mod rrl;
 mod sites;
 mod sync;
@@ -455,6 +457,9 @@ impl Config {
         let mut zones = Vec::new();
         for (i, zone) in self.zone.iter().enumerate() {
             let name = parse_name(&zone.name).map_err(|p| (format!("zone[{i}].name"), p))?;
+            if let Some(first) = zones.iter().position(|z: &Name| z.to_lowercase() == name.to_lowercase()) {
+                return Err((format!("zone[{i}].name"), format!("{} is zone[{first}] already", zone.name)));
+            }
             if zone.ns.is_empty() {
                 return Err((format!("zone[{i}].ns"), "at least one name server is required".into()));
             }

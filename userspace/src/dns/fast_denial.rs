@@ -5,9 +5,10 @@
 //! The authority section (the zone's negative SOA) is encoded once per zone by hickory, after a
 //! question for a made-up name in the zone, exactly as the full path encodes it; per query only
 //! its compression pointers move, by as far as the zone's apex moved in the question. That holds
-//! when the query name is lowercase (the made-up one is) and no name in the SOA passes through a
-//! name of the query below the apex (it would be compressed against that longer suffix). Every
-//! other query goes to the full path.
+//! when the query name is lowercase (the made-up one is), no name in the SOA passes through a
+//! name of the query below the apex (it would be compressed against that longer suffix), and the
+//! query's labels leave the encoder room to remember every name it could point to (hickory keeps
+//! at most 64). Every other query goes to the full path.
 
 use hickory_proto::{
     op::{Message, OpCode, Query, ResponseCode},
@@ -26,6 +27,9 @@ const SOA_NUMBERS_LEN: usize = 20;
 const TYPE_SOA: u16 = 6;
 /// The made-up name's label: any name that does not exist would do.
 const TEMPLATE_LABEL: &str = "nxdomain-template";
+/// How many names hickory's encoder remembers to point to (`COMPRESSION_CANDIDATE_LIMIT`):
+/// one per label written. Past it, a later name is written in full.
+const POINTER_CANDIDATES: usize = 64;
 
 /// One zone's NXDOMAIN authority section, ready to be moved to a query's apex.
 pub struct NxTemplate {
@@ -39,6 +43,9 @@ pub struct NxTemplate {
     /// The names one label below the apex that a name in the SOA passes through (lowercase
     /// wire): a query name under one of them gets other compression.
     avoid: Vec<Vec<u8>>,
+    /// Labels of the SOA's owner, MNAME and RNAME together: with the query's, an upper bound of
+    /// the names the encoder is asked to remember.
+    soa_labels: usize,
 }
 
 impl NxTemplate {
@@ -65,15 +72,19 @@ impl NxTemplate {
         let RData::SOA(soa) = &negative_soa.data else { return None };
         let avoid: Vec<Vec<u8>> =
             [&soa.mname, &soa.rname].into_iter().filter_map(|n| child_of_apex(&wire_name(n), &apex_wire)).collect();
-        let template = NxTemplate { authority, pointers, apex_at, apex: apex_wire, avoid };
+        let soa_labels = [&negative_soa.name, &soa.mname, &soa.rname].iter().map(|n| usize::from(n.num_labels())).sum();
+        let template = NxTemplate { authority, pointers, apex_at, apex: apex_wire, avoid, soa_labels };
         // The made-up name must itself be one the template is right for.
         (template.movable_to(&made_up_wire)).then_some(template)
     }
 
     /// Whether a lowercase query `name` in this zone gets this template's compression: the
-    /// apex itself, or a name below it not under a name an SOA name passes through.
+    /// apex itself, or a name below it not under a name an SOA name passes through, with
+    /// labels few enough that the encoder remembers every name it could point to.
     fn movable_to(&self, name: &[u8]) -> bool {
-        name == self.apex || child_of_apex(name, &self.apex).is_some_and(|child| !self.avoid.contains(&child))
+        let placed =
+            name == self.apex || child_of_apex(name, &self.apex).is_some_and(|child| !self.avoid.contains(&child));
+        placed && labels(name) + self.soa_labels < POINTER_CANDIDATES
     }
 
     /// The authority section for a query whose lowercase wire `name` (this zone's apex or a name
@@ -128,6 +139,16 @@ fn name_end(bytes: &[u8], mut at: usize, pointers: &mut Vec<usize>) -> Option<us
 
 fn pointer_target(bytes: &[u8], at: usize) -> usize {
     usize::from(u16::from_be_bytes([bytes[at] & !POINTER, bytes[at + 1]]))
+}
+
+/// The labels of wire `name`, the root not counted.
+fn labels(name: &[u8]) -> usize {
+    let (mut at, mut count) = (0, 0);
+    while let Some(&len) = name.get(at).filter(|&&len| len != 0) {
+        at += 1 + usize::from(len);
+        count += 1;
+    }
+    count
 }
 
 /// The suffix of wire `name` one label longer than `apex`, when `name` lies below `apex`.
