@@ -286,6 +286,34 @@ fn during_a_rollover_userspace_signs_with_both_keys_and_after_it_xdp_signs_with_
     assert_eq!(a_signers(&reply), [new_tag], "signed by the new key alone");
 }
 
+#[test]
+fn after_a_new_key_the_answers_first_write_names_no_signature_of_the_old_key() {
+    if !have_root("after_a_new_key_the_answers_first_write_names_no_signature_of_the_old_key") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = XdpHarness::new(&signed_zone("ecdsap256sha256", dir.path()), table(), views());
+    let mut writer = MapWriter::default();
+    writer.set_signers(h.zones().signers());
+    writer.write_signed(&mut h.datapath.answer_maps().unwrap(), &table()).unwrap();
+    let new_key = dir.path().join("new.key");
+    let algorithm = switchyard::dnssec::SigningAlgorithm::Ecdsap256sha256;
+    switchyard::dnssec::SigningKeyFile::generate(algorithm).unwrap().write_new(&new_key).unwrap();
+    let new = zones_of(&signed_zone_keys("ecdsap256sha256", &[new_key.to_str().unwrap()]));
+    h.set_zones(new.clone());
+    writer.set_signers(new.signers());
+
+    // The answers go first, unchanged, but none names the old key's signature any more.
+    writer.write(&mut h.datapath.answer_maps().unwrap().answers, &table()).unwrap();
+    assert_eq!(h.datapath.answer_maps().unwrap().answers.get(&www_a_key(), 0).unwrap().signature, 0);
+    passes_to_userspace(&mut h, "the old key's signature is not served");
+
+    let stats = writer.write_signed(&mut h.datapath.answer_maps().unwrap(), &table()).unwrap();
+    assert!(stats.signed > 10 && stats.unsigned == 0, "{stats:?}");
+    let reply = answered_like_userspace(&mut h, "www.example.com.", RecordType::A, CLIENT_V4, &DO);
+    assert_eq!(signatures_in(&reply), [RecordType::A], "signed from XDP again, by the new key: {reply:?}");
+}
+
 fn long_zone_config(algorithm: &str, dir: &std::path::Path) -> String {
     use switchyard::dnssec::{SigningAlgorithm, SigningKeyFile};
     let key = dir.join(format!("{algorithm}.key"));
@@ -472,8 +500,11 @@ fn a_changed_set_is_answered_at_once_and_its_signature_follows() {
     let reply = answered_like_userspace(&mut h, "a.example.com.", RecordType::A, CLIENT_V4, &DO);
     assert_eq!(signatures_in(&reply), [RecordType::A], "an unchanged set keeps its signature: {reply:?}");
 
+    // The entry names its set's signature already: only the signature is written now.
+    let entry = h.datapath.answer_maps().unwrap().answers.get(&www_a_key(), 0).unwrap();
+    assert_ne!(entry.signature, 0, "the first write names the signature to come");
     let stats = writer.write_signed(&mut h.datapath.answer_maps().unwrap(), &down).unwrap();
-    assert_eq!((stats.signed, stats.written), (1, 1), "{stats:?}");
+    assert_eq!((stats.signed, stats.written), (1, 0), "{stats:?}");
     let reply = answered_like_userspace(&mut h, "www.example.com.", RecordType::A, CLIENT_V4, &DO);
     assert_eq!(signatures_in(&reply), [RecordType::A], "signed from XDP now: {reply:?}");
 }

@@ -222,7 +222,8 @@ fn resign_rows(zone: &Name, dir: &Path, timing: Timing, variants: u32) -> Result
         let stats = writer.write_signed(&mut maps, &later).map_err(|e| e.to_string())?;
         let written_after = started.elapsed();
         let loop_busy = answers_in_map + written_after;
-        if (ahead_count, stats.signed, stats.written) != (variants as usize, variants as usize, variants as usize) {
+        // The answers name their signatures already: only the signatures are written now.
+        if (ahead_count, stats.signed, stats.written) != (variants as usize, variants as usize, 0) {
             return Err(format!("{}: {ahead_count} signed ahead, then {stats:?}", algorithm.name()));
         }
         let (ms, per_set) =

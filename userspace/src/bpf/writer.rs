@@ -336,7 +336,10 @@ impl MapWriter {
         (!resign_all && not_due(held, serial, now)).then_some(*held)
     }
 
-    /// Gives each job's entry the signature the map holds for its set, if any (`write`).
+    /// Names in each job's entry the signature of its set (`write`). The map may not hold that
+    /// one yet: the program then finds another serial or none and passes DO=1 to userspace
+    /// until the signed write puts it there, which then need not write the entry again. Only a
+    /// held signature made by a signer being replaced is named by none (0).
     fn keep_held_signatures(
         &self,
         jobs: &HashMap<MapKey, SigningJob<'_>>,
@@ -344,10 +347,12 @@ impl MapWriter {
         stats: &mut WriteStats,
     ) {
         for (key, job) in jobs {
-            let held = self.signatures.get(key).filter(|held| !self.resign_all && held.entry.serial == job.serial);
-            match (held, wanted.get_mut(key)) {
-                (Some(held), Some(entry)) => entry.signature = held.entry.serial,
-                _ => stats.unsigned += 1,
+            let held = self.signatures.get(key).is_some_and(|held| held.entry.serial == job.serial);
+            if !held || self.resign_all {
+                stats.unsigned += 1;
+            }
+            if let Some(entry) = wanted.get_mut(key) {
+                entry.signature = if held && self.resign_all { 0 } else { job.serial };
             }
         }
     }
