@@ -236,18 +236,33 @@ fn a_signers(reply: &Message) -> Vec<u16> {
     tags.collect()
 }
 
+/// The harness with the signed test zone (ECDSA, its key in `dir`) and a writer that has
+/// signed the table into the map.
+fn signed_and_written(dir: &std::path::Path) -> (XdpHarness, MapWriter) {
+    let mut h = XdpHarness::new(&signed_zone("ecdsap256sha256", dir), table(), views());
+    let mut writer = MapWriter::default();
+    writer.set_signers(h.zones().signers());
+    writer.write_signed(&mut h.datapath.answer_maps().unwrap(), &table()).unwrap();
+    (h, writer)
+}
+
+/// A new ECDSA key file `new.key` in `dir`; its path.
+fn new_key_in(dir: &std::path::Path) -> String {
+    let path = dir.join("new.key");
+    let algorithm = switchyard::dnssec::SigningAlgorithm::Ecdsap256sha256;
+    switchyard::dnssec::SigningKeyFile::generate(algorithm).unwrap().write_new(&path).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
 #[test]
 fn during_a_rollover_userspace_signs_with_both_keys_and_after_it_xdp_signs_with_the_new_one() {
     if !have_root("during_a_rollover_userspace_signs_with_both_keys_and_after_it_xdp_signs_with_the_new_one") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let mut h = XdpHarness::new(&signed_zone("ecdsap256sha256", dir.path()), table(), views());
+    let (mut h, mut writer) = signed_and_written(dir.path());
     let old_key = dir.path().join("ecdsap256sha256.key").to_str().unwrap().to_string();
-    let new_key = dir.path().join("new.key");
-    let algorithm = switchyard::dnssec::SigningAlgorithm::Ecdsap256sha256;
-    switchyard::dnssec::SigningKeyFile::generate(algorithm).unwrap().write_new(&new_key).unwrap();
-    let new_key = new_key.to_str().unwrap().to_string();
+    let new_key = new_key_in(dir.path());
     // Each key's tag from its own file, not from a reply.
     let tag_of = |path: &str| {
         let path = std::path::Path::new(path);
@@ -255,9 +270,6 @@ fn during_a_rollover_userspace_signs_with_both_keys_and_after_it_xdp_signs_with_
     };
     let (old_tag, new_tag) = (tag_of(&old_key), tag_of(&new_key));
     assert_ne!(old_tag, new_tag);
-    let mut writer = MapWriter::default();
-    writer.set_signers(h.zones().signers());
-    writer.write_signed(&mut h.datapath.answer_maps().unwrap(), &table()).unwrap();
     let reply = answered_like_userspace(&mut h, "www.example.com.", RecordType::A, CLIENT_V4, &DO);
     assert_eq!(a_signers(&reply), [old_tag], "signed by the old key");
 
@@ -292,14 +304,8 @@ fn after_a_new_key_the_answers_first_write_names_no_signature_of_the_old_key() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let mut h = XdpHarness::new(&signed_zone("ecdsap256sha256", dir.path()), table(), views());
-    let mut writer = MapWriter::default();
-    writer.set_signers(h.zones().signers());
-    writer.write_signed(&mut h.datapath.answer_maps().unwrap(), &table()).unwrap();
-    let new_key = dir.path().join("new.key");
-    let algorithm = switchyard::dnssec::SigningAlgorithm::Ecdsap256sha256;
-    switchyard::dnssec::SigningKeyFile::generate(algorithm).unwrap().write_new(&new_key).unwrap();
-    let new = zones_of(&signed_zone_keys("ecdsap256sha256", &[new_key.to_str().unwrap()]));
+    let (mut h, mut writer) = signed_and_written(dir.path());
+    let new = zones_of(&signed_zone_keys("ecdsap256sha256", &[&new_key_in(dir.path())]));
     h.set_zones(new.clone());
     writer.set_signers(new.signers());
 
@@ -481,10 +487,7 @@ fn a_changed_set_is_answered_at_once_and_its_signature_follows() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let mut h = XdpHarness::new(&signed_zone("ecdsap256sha256", dir.path()), table(), views());
-    let mut writer = MapWriter::default();
-    writer.set_signers(h.zones().signers());
-    writer.write_signed(&mut h.datapath.answer_maps().unwrap(), &table()).unwrap();
+    let (mut h, mut writer) = signed_and_written(dir.path());
 
     // Site b goes down: www A has one address left.
     let mut down = table();
