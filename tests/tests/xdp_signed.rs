@@ -421,6 +421,40 @@ fn every_set_signed_in_the_map(h: &mut XdpHarness, table: &switchyard::answers::
     checked
 }
 
+/// A signed write that fails part of the way (more sets than the signature map holds) leaves
+/// signatures in the map the writer does not know: until a signed write reads the map again, the
+/// answers written first name none of them, and that write signs every set anew.
+#[test]
+fn after_a_failed_signed_write_no_entry_names_a_signature_until_the_map_is_read_again() {
+    if !have_root("after_a_failed_signed_write_no_entry_names_a_signature_until_the_map_is_read_again") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let config = signed_zone("ecdsap256sha256", dir.path());
+    let mut h = XdpHarness::with_max_entries(&config, many_names(100, 1), views(), 1024);
+    let mut writer = MapWriter::default();
+    writer.adopt(&h.datapath.answer_maps().unwrap().answers).unwrap();
+    writer.adopt_signatures(&h.datapath.answer_maps().unwrap().signatures).unwrap();
+    writer.set_signers(h.zones().signers());
+    writer.write_signed(&mut h.datapath.answer_maps().unwrap(), &many_names(100, 1)).unwrap();
+    let failed = writer.write_signed(&mut h.datapath.answer_maps().unwrap(), &many_names(1_500, 2));
+    assert!(failed.is_err(), "1,500 signatures do not fit a map of 1,024: {failed:?}");
+
+    let fewer = many_names(100, 2);
+    writer.write(&mut h.datapath.answer_maps().unwrap().answers, &fewer).unwrap();
+    let maps = h.datapath.answer_maps().unwrap();
+    let naming = maps.answers.iter().map(Result::unwrap).filter(|(_, entry)| entry.signature != 0).count();
+    assert_eq!(naming, 0, "no entry names a signature the writer does not know");
+    passes_to_userspace(&mut h, "after a failed signed write");
+
+    let stats = writer.write_signed(&mut h.datapath.answer_maps().unwrap(), &fewer).unwrap();
+    assert_eq!(stats.unsigned, 0, "{stats:?}");
+    assert!(every_set_signed_in_the_map(&mut h, &fewer) > 100, "{stats:?}");
+    h.set_table(fewer);
+    let reply = answered_like_userspace(&mut h, "s7.example.com.", RecordType::A, CLIENT_V4, &DO);
+    assert_eq!(signatures_in(&reply), [RecordType::A], "signed from XDP again: {reply:?}");
+}
+
 /// A state change that alters more answer sets than one batched map write takes (4,096): signed
 /// ahead as the daemon's control loop does it, then written; every set and its signature land,
 /// and XDP serves them as userspace does. Signatures made ahead for answer sets the write no

@@ -106,6 +106,10 @@ pub struct MapWriter {
     /// Set when a write failed part of the way: what landed is unknown, so the next write
     /// reads the map first.
     reread_map: bool,
+    /// Set when a signed write failed part of the way: the signature map may hold signatures
+    /// `signatures` does not know (a replaced key's among them), so until the next signed write
+    /// reads it again no entry names one.
+    reread_signatures: bool,
 }
 
 impl MapWriter {
@@ -122,8 +126,10 @@ impl MapWriter {
 
     /// Takes the signatures `map` holds (an earlier daemon's) as written but due for renewal:
     /// the next write signs each answer set anew and removes what the table no longer has.
+    /// Their key is not known, so until then no entry names one.
     pub fn adopt_signatures(&mut self, map: &SignatureMap<'_>) -> Result<usize, MapError> {
         self.signatures.clear();
+        self.resign_all = true;
         for entry in map.iter() {
             let (key, entry) = entry?;
             self.signatures.insert(key, MapSignature { entry, renew_at: 0 });
@@ -188,6 +194,28 @@ impl MapWriter {
     /// The signatures go to `signatures` (when given) before the answers they sign, and leave
     /// it after them, so that the program finds every answer set's signature while it serves it.
     pub fn write_with_overrides(
+        &mut self,
+        map: &mut BpfHashMap<&mut MapData, MapKey, MapEntry>,
+        mut signatures: Option<&mut SignatureMap<'_>>,
+        table: &AnswerTable,
+        overrides: &HashSet<answers::AnswerKey>,
+    ) -> Result<WriteStats, MapError> {
+        if let Some(signature_map) = signatures.as_deref_mut().filter(|_| self.reread_signatures) {
+            self.adopt_signatures(signature_map)?;
+            self.reread_signatures = false;
+        }
+        let signed = signatures.is_some();
+        let written = self.write_once(map, signatures, table, overrides);
+        if written.is_err() && signed {
+            // What reached the signature map is unknown, and the held signatures this write
+            // took for its sets may be a replaced key's: all are made anew after a re-read.
+            self.resign_all = true;
+            self.reread_signatures = true;
+        }
+        written
+    }
+
+    fn write_once(
         &mut self,
         map: &mut BpfHashMap<&mut MapData, MapKey, MapEntry>,
         signatures: Option<&mut SignatureMap<'_>>,
@@ -339,7 +367,8 @@ impl MapWriter {
     /// Names in each job's entry the signature of its set (`write`). The map may not hold that
     /// one yet: the program then finds another serial or none and passes DO=1 to userspace
     /// until the signed write puts it there, which then need not write the entry again. Only a
-    /// held signature made by a signer being replaced is named by none (0).
+    /// held signature made by a signer being replaced, or any while the signature map is not
+    /// known after a failed signed write, is named by none (0).
     fn keep_held_signatures(
         &self,
         jobs: &HashMap<MapKey, SigningJob<'_>>,
@@ -351,8 +380,9 @@ impl MapWriter {
             if !held || self.resign_all {
                 stats.unsigned += 1;
             }
+            let named = if self.reread_signatures || (held && self.resign_all) { 0 } else { job.serial };
             if let Some(entry) = wanted.get_mut(key) {
-                entry.signature = if held && self.resign_all { 0 } else { job.serial };
+                entry.signature = named;
             }
         }
     }
