@@ -19,11 +19,11 @@ pub mod fixture;
 mod geo_views;
 #[cfg(test)]
 mod reference_tests;
-#[cfg(test)]
-mod zone_tests;
 pub mod rrl;
 mod sites;
 mod sync;
+#[cfg(test)]
+mod zone_tests;
 
 pub use self::cookies::{CookiesSection, SecretFileError, SharedSecret, read_secret_file};
 pub use self::sync::{SyncPeer, SyncSection, SyncTable};
