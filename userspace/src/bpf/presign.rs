@@ -10,7 +10,7 @@ use switchyard_common::MapKey;
 use crate::{
     answers::{AnswerKey, AnswerSet},
     bpf::{
-        signatures::{self, MapSignature, SigningJob},
+        signatures::{self, AnswerId, MapSignature, SigningJob},
         stamp::monotonic_ns,
     },
     dnssec::{ZoneSigner, signer::unix_now},
@@ -21,7 +21,7 @@ pub struct PresignJob {
     pub map_key: MapKey,
     pub key: AnswerKey,
     pub set: AnswerSet,
-    pub serial: u32,
+    pub id: AnswerId,
     pub signer: Arc<ZoneSigner>,
 }
 
@@ -36,12 +36,7 @@ pub async fn presign(jobs: Vec<PresignJob>) -> Vec<(AnswerKey, MapSignature)> {
     let signing = tokio::task::spawn_blocking(move || {
         let borrowed: Vec<SigningJob<'_>> = jobs
             .iter()
-            .map(|j| SigningJob {
-                key: j.map_key,
-                answer: (&j.key, &j.set),
-                serial: j.serial,
-                signer: j.signer.clone(),
-            })
+            .map(|j| SigningJob { key: j.map_key, answer: (&j.key, &j.set), id: j.id, signer: j.signer.clone() })
             .collect();
         let made = signatures::sign_all(&borrowed, unix_now(), monotonic_ns());
         jobs.iter().zip(made).filter_map(|(job, made)| Some((job.key.clone(), made.ok()?))).collect()
@@ -91,12 +86,12 @@ mod tests {
                     addrs: vec![Ipv4Addr::from(0xc612_0000 | i).into()],
                     first: FirstChoice::NONE,
                 };
-                let serial = signatures::answer_serial(QTYPE_A, &set);
+                let id = AnswerId::of(QTYPE_A, &set);
                 PresignJob {
                     map_key,
                     key: AnswerKey { view: 0, qtype: QTYPE_A, name },
                     set,
-                    serial,
+                    id,
                     signer: signer.clone(),
                 }
             })

@@ -2,7 +2,7 @@
 //! signature per RRset content and validity window, taken from the zone signer's cache, which
 //! the userspace server signs through as well, so both paths send the very same bytes.
 
-use std::{net::IpAddr, sync::Arc};
+use std::{hash::Hasher, net::IpAddr, sync::Arc};
 
 use hickory_proto::{
     rr::{
@@ -22,51 +22,80 @@ use crate::{
 /// a late refresh pass sends queries to userspace rather than serve what userspace replaced.
 pub const RENEW_MARGIN_SECS: u64 = 60;
 
-/// A signature made for the map, and when the signer renews it (Unix seconds).
+/// A signature made for the map, when the signer renews it (Unix seconds), and the digest of
+/// the answer set it covers (`AnswerId::digest`; 0 when not known, as for one read back from
+/// the map).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MapSignature {
     pub entry: SignatureEntry,
     pub renew_at: u64,
+    pub digest: u64,
+}
+
+impl MapSignature {
+    /// Whether this is the signature of the answer set `id`: the serial the program compares,
+    /// and the digest that tells two sets with one serial apart.
+    pub fn covers(&self, id: AnswerId) -> bool {
+        self.entry.serial == id.serial && self.digest == id.digest
+    }
 }
 
 /// What one answer set's signature needs, collected while the table is walked.
 pub struct SigningJob<'a> {
     pub key: MapKey,
     pub answer: (&'a AnswerKey, &'a AnswerSet),
-    pub serial: u32,
+    pub id: AnswerId,
     pub signer: Arc<ZoneSigner>,
 }
 
 /// Identifies an answer set's content (type, TTL, addresses in canonical order): the RRset a
-/// signature covers, whatever order a client gets the addresses in. Never 0 (no signature).
-pub fn answer_serial(qtype: u16, set: &AnswerSet) -> u32 {
-    // Each address's bytes and their count, in one allocation.
-    let mut addrs: Vec<([u8; 16], usize)> = set
-        .addrs
-        .iter()
-        .map(|a| match a {
-            IpAddr::V4(v4) => {
-                let mut bytes = [0u8; 16];
-                bytes[..4].copy_from_slice(&v4.octets());
-                (bytes, 4)
+/// signature covers, whatever order a client gets the addresses in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AnswerId {
+    /// What the map entry and its signature carry (32-bit FNV-1a, stable across daemons, so an
+    /// adopted map's serials stay valid). Never 0 (no signature).
+    pub serial: u32,
+    /// A 64-bit SipHash of the same content, kept by the daemon only: a changed set whose
+    /// serial happens to equal the old one's is still told apart, and signed anew.
+    pub digest: u64,
+}
+
+impl AnswerId {
+    pub fn of(qtype: u16, set: &AnswerSet) -> AnswerId {
+        // Each address's bytes and their count, in one allocation.
+        let mut addrs: Vec<([u8; 16], usize)> = set
+            .addrs
+            .iter()
+            .map(|a| match a {
+                IpAddr::V4(v4) => {
+                    let mut bytes = [0u8; 16];
+                    bytes[..4].copy_from_slice(&v4.octets());
+                    (bytes, 4)
+                }
+                IpAddr::V6(v6) => (v6.octets(), 16),
+            })
+            .collect();
+        addrs.sort_by(|(a, a_len), (b, b_len)| a[..*a_len].cmp(&b[..*b_len]));
+        let mut serial: u32 = 0x811c_9dc5;
+        let mut digest = std::hash::DefaultHasher::new();
+        let mut mix = |bytes: &[u8]| {
+            for b in bytes {
+                serial = (serial ^ u32::from(*b)).wrapping_mul(0x0100_0193);
             }
-            IpAddr::V6(v6) => (v6.octets(), 16),
-        })
-        .collect();
-    addrs.sort_by(|(a, a_len), (b, b_len)| a[..*a_len].cmp(&b[..*b_len]));
-    // FNV-1a: stable across daemons, so an adopted map's serials stay valid.
-    let mut hash: u32 = 0x811c_9dc5;
-    let mut mix = |bytes: &[u8]| {
-        for b in bytes {
-            hash = (hash ^ u32::from(*b)).wrapping_mul(0x0100_0193);
+            digest.write(bytes);
+        };
+        mix(&qtype.to_be_bytes());
+        mix(&set.ttl.to_be_bytes());
+        for (addr, len) in &addrs {
+            mix(&addr[..*len]);
         }
-    };
-    mix(&qtype.to_be_bytes());
-    mix(&set.ttl.to_be_bytes());
-    for (addr, len) in &addrs {
-        mix(&addr[..*len]);
+        AnswerId { serial: serial.max(1), digest: digest.finish() }
     }
-    hash.max(1)
+}
+
+/// The serial of an answer set's content (`AnswerId::serial`).
+pub fn answer_serial(qtype: u16, set: &AnswerSet) -> u32 {
+    AnswerId::of(qtype, set).serial
 }
 
 /// The RRset one answer set stands for, owned by its (lowercase) name.
@@ -110,8 +139,8 @@ pub fn sign(job: &SigningJob<'_>, now_unix: u64, now_mono_ns: u64) -> Result<Map
     record.extend_from_slice(&rdata);
     let fresh_for = renew_at.saturating_sub(now_unix).saturating_sub(RENEW_MARGIN_SECS);
     let fresh_until_ns = now_mono_ns.saturating_add(fresh_for.saturating_mul(1_000_000_000));
-    let entry = SignatureEntry::new(job.serial, fresh_until_ns, &record).ok_or_else(|| failed("RRSIG too long"))?;
-    Ok(MapSignature { entry, renew_at })
+    let entry = SignatureEntry::new(job.id.serial, fresh_until_ns, &record).ok_or_else(|| failed("RRSIG too long"))?;
+    Ok(MapSignature { entry, renew_at, digest: job.id.digest })
 }
 
 /// Signs every job, spread over the cores (ECDSA and Ed25519 signing is CPU-bound).
@@ -131,7 +160,7 @@ pub fn sign_all(jobs: &[SigningJob<'_>], now_unix: u64, now_mono_ns: u64) -> Vec
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use std::time::Duration;
 
     use hickory_proto::{
@@ -147,7 +176,7 @@ mod tests {
         dnssec::{SigningAlgorithm, SigningKeyFile, signer::Timing},
     };
 
-    fn signer(algorithm: SigningAlgorithm) -> Arc<ZoneSigner> {
+    pub(crate) fn signer(algorithm: SigningAlgorithm) -> Arc<ZoneSigner> {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("zone.key");
         SigningKeyFile::generate(algorithm).unwrap().write_new(&path).unwrap();
@@ -157,7 +186,7 @@ mod tests {
         Arc::new(ZoneSigner::new(&Name::from_ascii("example.com.").unwrap(), &file, &path, timing).unwrap())
     }
 
-    fn www(addrs: &[&str]) -> (AnswerKey, AnswerSet) {
+    pub(crate) fn www(addrs: &[&str]) -> (AnswerKey, AnswerSet) {
         let name = wire_name(&Name::from_ascii("www.example.com.").unwrap());
         let addrs = addrs.iter().map(|a| a.parse().unwrap()).collect();
         (AnswerKey { view: 0, qtype: QTYPE_A, name }, AnswerSet { ttl: 30, addrs, first: FirstChoice::NONE })
@@ -181,12 +210,13 @@ mod tests {
         for algorithm in [SigningAlgorithm::Ecdsap256sha256, SigningAlgorithm::Ed25519] {
             let signer = signer(algorithm);
             let (key, set) = www(&["198.18.10.1", "198.18.20.1"]);
-            let serial = answer_serial(key.qtype, &set);
+            let id = AnswerId::of(key.qtype, &set);
             let map_key = MapKey::new(0, QTYPE_A, &switchyard_common::PackedName::new(&key.name).unwrap());
-            let job = SigningJob { key: map_key, answer: (&key, &set), serial, signer: signer.clone() };
+            let job = SigningJob { key: map_key, answer: (&key, &set), id, signer: signer.clone() };
             let now = crate::dnssec::signer::unix_now();
             let signed = sign(&job, now, 1_000).unwrap();
-            assert_eq!(signed.entry.serial, serial);
+            assert_eq!(signed.entry.serial, id.serial);
+            assert!(signed.covers(id));
             let fresh_secs = (signed.entry.fresh_until_ns - 1_000) / 1_000_000_000;
             assert_eq!(fresh_secs, signed.renew_at - now - RENEW_MARGIN_SECS, "fresh until the margin before renewal");
 

@@ -23,7 +23,7 @@ use crate::{
         batch_update,
         datapath::AnswerMaps,
         presign::PresignJob,
-        signatures::{self, MapSignature, RENEW_MARGIN_SECS, SigningJob},
+        signatures::{self, AnswerId, MapSignature, RENEW_MARGIN_SECS, SigningJob},
         stamp::monotonic_ns,
     },
     dnssec::{ZoneSigner, signer::unix_now},
@@ -132,7 +132,7 @@ impl MapWriter {
         self.resign_all = true;
         for entry in map.iter() {
             let (key, entry) = entry?;
-            self.signatures.insert(key, MapSignature { entry, renew_at: 0 });
+            self.signatures.insert(key, MapSignature { entry, renew_at: 0, digest: 0 });
         }
         Ok(self.signatures.len())
     }
@@ -281,7 +281,7 @@ impl MapWriter {
             let job = signer.filter(|_| v.count > 0).map(|signer| SigningJob {
                 key: k,
                 answer: (key, set),
-                serial: signatures::answer_serial(key.qtype, set),
+                id: AnswerId::of(key.qtype, set),
                 signer: signer.clone(),
             });
             let name = v.name_words();
@@ -326,9 +326,9 @@ impl MapWriter {
         let mut to_sign = Vec::new();
         let mut presigned = std::mem::take(&mut self.presigned);
         for (key, job) in jobs {
-            if let Some(held) = self.held_signature(&key, job.serial, now, resign_all) {
+            if let Some(held) = self.held_signature(&key, job.id, now, resign_all) {
                 signed.insert(key, held);
-            } else if let Some(ahead) = presigned.remove(job.answer.0).filter(|s| not_due(s, job.serial, now)) {
+            } else if let Some(ahead) = presigned.remove(job.answer.0).filter(|s| not_due(s, job.id, now)) {
                 signed.insert(key, ahead);
                 stats.signed += 1;
                 stats.signed_ahead += 1;
@@ -357,18 +357,19 @@ impl MapWriter {
         signed
     }
 
-    /// The signature in the map for the answer set `serial` under `key`, while it is not due
+    /// The signature in the map for the answer set `id` under `key`, while it is not due
     /// for renewal and the signer is the one that made it.
-    fn held_signature(&self, key: &MapKey, serial: u32, now: u64, resign_all: bool) -> Option<MapSignature> {
+    fn held_signature(&self, key: &MapKey, id: AnswerId, now: u64, resign_all: bool) -> Option<MapSignature> {
         let held = self.signatures.get(key)?;
-        (!resign_all && not_due(held, serial, now)).then_some(*held)
+        (!resign_all && not_due(held, id, now)).then_some(*held)
     }
 
     /// Names in each job's entry the signature of its set (`write`). The map may not hold that
     /// one yet: the program then finds another serial or none and passes DO=1 to userspace
-    /// until the signed write puts it there, which then need not write the entry again. Only a
-    /// held signature made by a signer being replaced, or any while the signature map is not
-    /// known after a failed signed write, is named by none (0).
+    /// until the signed write puts it there, which then need not write the entry again. A
+    /// signature in the map with the set's serial that is not the set's own (made by a signer
+    /// being replaced, or over other content with a colliding serial), or any while the
+    /// signature map is not known after a failed signed write, is named by none (0).
     fn keep_held_signatures(
         &self,
         jobs: &HashMap<MapKey, SigningJob<'_>>,
@@ -376,11 +377,15 @@ impl MapWriter {
         stats: &mut WriteStats,
     ) {
         for (key, job) in jobs {
-            let held = self.signatures.get(key).is_some_and(|held| held.entry.serial == job.serial);
+            let in_map = self.signatures.get(key).filter(|held| held.entry.serial == job.id.serial);
+            let held = in_map.is_some_and(|held| held.covers(job.id));
             if !held || self.resign_all {
                 stats.unsigned += 1;
             }
-            let named = if self.reread_signatures || (held && self.resign_all) { 0 } else { job.serial };
+            // A signature in the map with this serial but of other content (the serials of two
+            // sets collided, or one read back whose content is not known) must not be named.
+            let foreign = in_map.is_some() && (!held || self.resign_all);
+            let named = if self.reread_signatures || foreign { 0 } else { job.id.serial };
             if let Some(entry) = wanted.get_mut(key) {
                 entry.signature = named;
             }
@@ -405,9 +410,9 @@ impl MapWriter {
             let Some((map_key, _)) = to_map_entry(key, set).filter(|(_, e)| e.count > 0) else {
                 continue;
             };
-            let serial = signatures::answer_serial(key.qtype, set);
-            if self.held_signature(&map_key, serial, now, self.resign_all).is_none() {
-                due.push(PresignJob { map_key, key: key.clone(), set: set.clone(), serial, signer: signer.clone() });
+            let id = AnswerId::of(key.qtype, set);
+            if self.held_signature(&map_key, id, now, self.resign_all).is_none() {
+                due.push(PresignJob { map_key, key: key.clone(), set: set.clone(), id, signer: signer.clone() });
             }
         }
         due
@@ -496,9 +501,9 @@ fn in_zone(name: &[u8], zone: &[u8]) -> bool {
     false
 }
 
-/// Whether `signature` is of the answer set `serial` and not yet due for renewal at `now`.
-fn not_due(signature: &MapSignature, serial: u32, now: u64) -> bool {
-    signature.entry.serial == serial && signature.renew_at > now + 2 * RENEW_MARGIN_SECS
+/// Whether `signature` is of the answer set `id` and not yet due for renewal at `now`.
+fn not_due(signature: &MapSignature, id: AnswerId, now: u64) -> bool {
+    signature.covers(id) && signature.renew_at > now + 2 * RENEW_MARGIN_SECS
 }
 
 fn is_override(map: &BpfHashMap<&mut MapData, MapKey, MapEntry>, key: &MapKey) -> bool {
@@ -524,6 +529,38 @@ mod tests {
         assert!(!in_zone(b"\x0athe-sample\x03com\x00", zone));
         assert!(!in_zone(b"\x03www\x08xexample\x03com\x00", zone));
         assert!(!in_zone(b"\x03com\x00", zone));
+    }
+
+    /// A signature the writer holds with the serial of a set but made over other content (as
+    /// when the 32-bit serials of the old and the new set collide) is neither kept for the set
+    /// nor named by its entry; the set's own one is both.
+    #[test]
+    fn a_held_signature_of_other_content_with_the_same_serial_is_neither_kept_nor_named() {
+        let signer = signatures::tests::signer(crate::dnssec::SigningAlgorithm::Ecdsap256sha256);
+        let (key, set) = signatures::tests::www(&["198.18.10.1"]);
+        let table = AnswerTable { entries: HashMap::from([(key.clone(), set.clone())]) };
+        let mut writer = MapWriter::default();
+        writer.set_signers(vec![(b"\x07example\x03com\x00".to_vec(), Some(signer.clone()))]);
+        writer.resign_all = false;
+        let (map_key, _) = to_map_entry(&key, &set).unwrap();
+        let id = AnswerId::of(key.qtype, &set);
+        let job = SigningJob { key: map_key, answer: (&key, &set), id, signer };
+        let own = signatures::sign(&job, unix_now(), 0).unwrap();
+        let named = |writer: &mut MapWriter| {
+            let mut stats = WriteStats::default();
+            let (mut wanted, jobs) = writer.wanted(&table, &HashSet::new(), &mut stats);
+            writer.keep_held_signatures(&jobs, &mut wanted, &mut stats);
+            wanted[&map_key].signature
+        };
+
+        let other = MapSignature { digest: own.digest ^ 1, ..own };
+        writer.signatures.insert(map_key, other);
+        assert_eq!(writer.due_for_signing(&table).len(), 1, "signed anew, not kept");
+        assert_eq!(named(&mut writer), 0, "the program is not pointed at it");
+
+        writer.signatures.insert(map_key, own);
+        assert!(writer.due_for_signing(&table).is_empty(), "its own signature is kept");
+        assert_eq!(named(&mut writer), id.serial);
     }
 
     #[test]
