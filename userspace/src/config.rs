@@ -457,7 +457,8 @@ impl Config {
         let mut zones = Vec::new();
         for (i, zone) in self.zone.iter().enumerate() {
             let name = parse_name(&zone.name).map_err(|p| (format!("zone[{i}].name"), p))?;
-            if let Some(first) = zones.iter().position(|z: &Name| z.to_lowercase() == name.to_lowercase()) {
+            // `Name`'s equality ignores case.
+            if let Some(first) = zones.iter().position(|z: &Name| *z == name) {
                 return Err((format!("zone[{i}].name"), format!("{} is zone[{first}] already", zone.name)));
             }
             if zone.ns.is_empty() {

@@ -11,7 +11,7 @@ use hickory_proto::rr::{
 
 use super::wire_name;
 use crate::config::{Config, parse_name};
-use crate::dns::NxTemplate;
+use crate::dns::NegativeTemplate;
 
 pub struct Zone {
     pub name: Name,
@@ -24,8 +24,8 @@ pub struct Zone {
     pub ns: Vec<Record>,
     /// The zone's DNSSEC signer, when `[zone.dnssec]` is set.
     pub signing: crate::dnssec::ZoneSigning,
-    /// The NXDOMAIN reply's authority section for the userspace fast path.
-    pub nxdomain: Option<NxTemplate>,
+    /// The authority section of NXDOMAIN and NODATA replies, for the userspace fast path.
+    pub negative: Option<NegativeTemplate>,
 }
 
 #[derive(Default)]
@@ -64,8 +64,8 @@ impl Zones {
             let wire = wire_name(&name);
             out.names.insert(wire.clone());
             let signing = crate::dnssec::ZoneSigning::for_zone(&name, z.dnssec.as_ref());
-            let nxdomain = NxTemplate::new(&name, &negative_soa);
-            out.zones.push(Zone { name, wire, soa, negative_soa, ns, signing, nxdomain });
+            let negative = NegativeTemplate::new(&name, &negative_soa);
+            out.zones.push(Zone { name, wire, soa, negative_soa, ns, signing, negative });
         }
         out.any_signed = out.zones.iter().any(|z| z.signing.is_signed());
         for service in &config.service {

@@ -94,13 +94,13 @@ fn denial(query: &Plain, served: &Served, edns_payload: u16) -> Option<(Vec<u8>,
     } else {
         (RCODE_NXDOMAIN, Outcome::NxDomain)
     };
-    let authority = zone.nxdomain.as_ref()?.authority_for(&query.name)?;
-    let len = HEADER_LEN + query.question.len() + authority.len() + opt_len(query);
+    let template = zone.negative.as_ref()?;
+    let len = HEADER_LEN + query.question.len() + template.section_len() + opt_len(query);
     if len > limit(query, edns_payload) {
         return None;
     }
     let mut out = reply_start(query, len, rcode, 0, 1);
-    out.extend_from_slice(&authority);
+    template.write_for(&query.name, &mut out)?;
     push_opt(&mut out, query, edns_payload);
     Some((out, outcome))
 }

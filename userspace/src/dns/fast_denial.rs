@@ -31,8 +31,8 @@ const TEMPLATE_LABEL: &str = "nxdomain-template";
 /// one per label written. Past it, a later name is written in full.
 const POINTER_CANDIDATES: usize = 64;
 
-/// One zone's NXDOMAIN authority section, ready to be moved to a query's apex.
-pub struct NxTemplate {
+/// One zone's NXDOMAIN and NODATA authority section, ready to be moved to a query's apex.
+pub struct NegativeTemplate {
     authority: Vec<u8>,
     /// Where in `authority` a compression pointer stands.
     pointers: Vec<usize>,
@@ -48,10 +48,10 @@ pub struct NxTemplate {
     soa_labels: usize,
 }
 
-impl NxTemplate {
+impl NegativeTemplate {
     /// The template for the zone at `apex` with this negative SOA; `None` when the encoding is
     /// not one this module can move (then the full path answers).
-    pub fn new(apex: &Name, negative_soa: &Record) -> Option<NxTemplate> {
+    pub fn new(apex: &Name, negative_soa: &Record) -> Option<NegativeTemplate> {
         let apex = apex.to_lowercase();
         let made_up = Name::from_ascii(TEMPLATE_LABEL).ok()?.append_domain(&apex).ok()?;
         let mut message = Message::response(0, OpCode::Query);
@@ -70,10 +70,12 @@ impl NxTemplate {
             return None;
         }
         let RData::SOA(soa) = &negative_soa.data else { return None };
-        let avoid: Vec<Vec<u8>> =
-            [&soa.mname, &soa.rname].into_iter().filter_map(|n| child_of_apex(&wire_name(n), &apex_wire)).collect();
+        let avoid: Vec<Vec<u8>> = [&soa.mname, &soa.rname]
+            .into_iter()
+            .filter_map(|n| below_apex(&wire_name(n), &apex_wire).1.map(<[u8]>::to_vec))
+            .collect();
         let soa_labels = [&negative_soa.name, &soa.mname, &soa.rname].iter().map(|n| usize::from(n.num_labels())).sum();
-        let template = NxTemplate { authority, pointers, apex_at, apex: apex_wire, avoid, soa_labels };
+        let template = NegativeTemplate { authority, pointers, apex_at, apex: apex_wire, avoid, soa_labels };
         // The made-up name must itself be one the template is right for.
         (template.movable_to(&made_up_wire)).then_some(template)
     }
@@ -82,28 +84,35 @@ impl NxTemplate {
     /// apex itself, or a name below it not under a name an SOA name passes through, with
     /// labels few enough that the encoder remembers every name it could point to.
     fn movable_to(&self, name: &[u8]) -> bool {
-        let placed =
-            name == self.apex || child_of_apex(name, &self.apex).is_some_and(|child| !self.avoid.contains(&child));
-        placed && labels(name) + self.soa_labels < POINTER_CANDIDATES
+        let (labels, child) = below_apex(name, &self.apex);
+        let placed = name == self.apex || child.is_some_and(|child| !self.avoid.iter().any(|a| a == child));
+        placed && labels + self.soa_labels < POINTER_CANDIDATES
     }
 
-    /// The authority section for a query whose lowercase wire `name` (this zone's apex or a name
-    /// below it) stands right after the header; `None` when it would be encoded otherwise.
-    pub fn authority_for(&self, name: &[u8]) -> Option<Vec<u8>> {
+    /// Bytes of the authority section `write_for` appends.
+    pub fn section_len(&self) -> usize {
+        self.authority.len()
+    }
+
+    /// Appends to `out` the authority section for a query whose lowercase wire `name` (this
+    /// zone's apex or a name below it) stands right after the header; `None`, with nothing
+    /// appended, when it would be encoded otherwise.
+    pub fn write_for(&self, name: &[u8], out: &mut Vec<u8>) -> Option<()> {
         if !self.movable_to(name) {
             return None;
         }
+        // The apex moves by this much; every pointer leads into it or after it (checked when
+        // made), and the furthest stays below 16,384 (a query name is at most 255 bytes).
         let apex_at = HEADER_LEN + name.len() - self.apex.len();
-        let mut out = self.authority.clone();
+        let start = out.len();
+        out.extend_from_slice(&self.authority);
         for &at in &self.pointers {
-            // At or after the template's apex (checked when made), so this does not go below 0.
             let target = pointer_target(&self.authority, at) - self.apex_at + apex_at;
-            let target = u16::try_from(target).ok().filter(|t| t >> 14 == 0)?;
-            let [high, low] = target.to_be_bytes();
-            out[at] = POINTER | high;
-            out[at + 1] = low;
+            let [high, low] = (target as u16).to_be_bytes();
+            out[start + at] = POINTER | high;
+            out[start + at + 1] = low;
         }
-        Some(out)
+        Some(())
     }
 }
 
@@ -141,28 +150,17 @@ fn pointer_target(bytes: &[u8], at: usize) -> usize {
     usize::from(u16::from_be_bytes([bytes[at] & !POINTER, bytes[at + 1]]))
 }
 
-/// The labels of wire `name`, the root not counted.
-fn labels(name: &[u8]) -> usize {
-    let (mut at, mut count) = (0, 0);
+/// In one walk over wire `name`: its labels (the root not counted), and its suffix one label
+/// longer than `apex` when it lies below `apex`.
+fn below_apex<'n>(name: &'n [u8], apex: &[u8]) -> (usize, Option<&'n [u8]>) {
+    let (mut at, mut labels, mut child) = (0, 0, None);
     while let Some(&len) = name.get(at).filter(|&&len| len != 0) {
-        at += 1 + usize::from(len);
-        count += 1;
-    }
-    count
-}
-
-/// The suffix of wire `name` one label longer than `apex`, when `name` lies below `apex`.
-fn child_of_apex(name: &[u8], apex: &[u8]) -> Option<Vec<u8>> {
-    let mut at = 0;
-    while at < name.len() {
-        let next = at + 1 + usize::from(name[at]);
-        if name.get(next..) == Some(apex) {
-            return Some(name[at..].to_vec());
+        let next = at + 1 + usize::from(len);
+        if child.is_none() && name.get(next..) == Some(apex) {
+            child = Some(&name[at..]);
         }
-        if name[at] == 0 {
-            break;
-        }
+        labels += 1;
         at = next;
     }
-    None
+    (labels, child)
 }

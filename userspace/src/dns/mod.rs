@@ -11,7 +11,7 @@ pub mod server;
 mod signed;
 mod udp;
 
-pub use fast_denial::NxTemplate;
+pub use fast_denial::NegativeTemplate;
 
 #[cfg(test)]
 mod authority_tests;
