@@ -254,6 +254,13 @@ fn new_key_in(dir: &std::path::Path) -> String {
     path.to_str().unwrap().to_string()
 }
 
+/// Serves the test zone signed with `keys` from now on, in userspace and in the writer.
+fn sign_with(h: &XdpHarness, writer: &mut MapWriter, keys: &[&str]) {
+    let zones = zones_of(&signed_zone_keys("ecdsap256sha256", keys));
+    writer.set_signers(zones.signers());
+    h.set_zones(zones);
+}
+
 #[test]
 fn during_a_rollover_userspace_signs_with_both_keys_and_after_it_xdp_signs_with_the_new_one() {
     if !have_root("during_a_rollover_userspace_signs_with_both_keys_and_after_it_xdp_signs_with_the_new_one") {
@@ -274,9 +281,7 @@ fn during_a_rollover_userspace_signs_with_both_keys_and_after_it_xdp_signs_with_
     assert_eq!(a_signers(&reply), [old_tag], "signed by the old key");
 
     // Both keys: no signature stays in the map, DO=1 goes to userspace, which signs with both.
-    let both = zones_of(&signed_zone_keys("ecdsap256sha256", &[&old_key, &new_key]));
-    h.set_zones(both.clone());
-    writer.set_signers(both.signers());
+    sign_with(&h, &mut writer, &[&old_key, &new_key]);
     let stats = writer.write_signed(&mut h.datapath.answer_maps().unwrap(), &table()).unwrap();
     assert_eq!(stats.signed, 0, "{stats:?}");
     assert!(stats.unsigned > 10, "every signed answer set counted as left to userspace: {stats:?}");
@@ -289,9 +294,7 @@ fn during_a_rollover_userspace_signs_with_both_keys_and_after_it_xdp_signs_with_
     assert_eq!(a_signers(&reply), [old_tag, new_tag], "both keys, the old one first, as configured: {reply:?}");
 
     // The new key alone: the map is signed again and XDP serves it, signed by the new key.
-    let new = zones_of(&signed_zone_keys("ecdsap256sha256", &[&new_key]));
-    h.set_zones(new.clone());
-    writer.set_signers(new.signers());
+    sign_with(&h, &mut writer, &[&new_key]);
     let stats = writer.write_signed(&mut h.datapath.answer_maps().unwrap(), &table()).unwrap();
     assert!(stats.signed > 10 && stats.unsigned == 0, "{stats:?}");
     let reply = answered_like_userspace(&mut h, "www.example.com.", RecordType::A, CLIENT_V4, &DO);
@@ -305,9 +308,7 @@ fn after_a_new_key_the_answers_first_write_names_no_signature_of_the_old_key() {
     }
     let dir = tempfile::tempdir().unwrap();
     let (mut h, mut writer) = signed_and_written(dir.path());
-    let new = zones_of(&signed_zone_keys("ecdsap256sha256", &[&new_key_in(dir.path())]));
-    h.set_zones(new.clone());
-    writer.set_signers(new.signers());
+    sign_with(&h, &mut writer, &[&new_key_in(dir.path())]);
 
     // The answers go first, unchanged, but none names the old key's signature any more.
     writer.write(&mut h.datapath.answer_maps().unwrap().answers, &table()).unwrap();
@@ -413,7 +414,7 @@ fn every_set_signed_in_the_map(h: &mut XdpHarness, table: &switchyard::answers::
             continue;
         };
         let entry = maps.answers.get(&map_key, 0).expect("every answer set written");
-        let serial = switchyard::bpf::signatures::answer_serial(key.qtype, set);
+        let serial = switchyard::bpf::signatures::AnswerId::of(key.qtype, set).serial;
         assert_eq!(entry.signature, serial, "{key:?}: the entry names the signature of its own set");
         assert_eq!(maps.signatures.get(&map_key, 0).expect("its signature written").serial, serial);
         checked += 1;

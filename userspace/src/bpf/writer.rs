@@ -8,7 +8,6 @@
 
 use std::{
     collections::{HashMap, HashSet},
-    net::IpAddr,
     sync::Arc,
     time::{Duration, Instant},
 };
@@ -23,7 +22,7 @@ use crate::{
         batch_update,
         datapath::AnswerMaps,
         presign::PresignJob,
-        signatures::{self, AnswerId, MapSignature, RENEW_MARGIN_SECS, SigningJob},
+        signatures::{self, AnswerId, MapSignature, RENEW_MARGIN_SECS, SigningJob, address_slot},
         stamp::monotonic_ns,
     },
     dnssec::{ZoneSigner, signer::unix_now},
@@ -70,18 +69,7 @@ pub fn to_map_entry(key: &answers::AnswerKey, set: &answers::AnswerSet) -> Optio
     if set.addrs.is_empty() || set.addrs.len() > MAX_ADDRS {
         return None;
     }
-    let addrs: Vec<[u8; 16]> = set
-        .addrs
-        .iter()
-        .map(|a| match a {
-            IpAddr::V4(v4) => {
-                let mut slot = [0u8; 16];
-                slot[..4].copy_from_slice(&v4.octets());
-                slot
-            }
-            IpAddr::V6(v6) => v6.octets(),
-        })
-        .collect();
+    let addrs: Vec<[u8; 16]> = set.addrs.iter().map(|a| address_slot(a).0).collect();
     let mut entry = MapEntry::new(key.qtype, set.ttl, &name, &addrs);
     entry.set_first(set.first);
     Some((map_key, entry))
@@ -126,10 +114,10 @@ impl MapWriter {
 
     /// Takes the signatures `map` holds (an earlier daemon's) as written but due for renewal:
     /// the next write signs each answer set anew and removes what the table no longer has.
-    /// Their key is not known, so until then no entry names one.
+    /// What they cover (and by which key) is not known, digest 0: until then none is kept for a
+    /// set or named by its entry.
     pub fn adopt_signatures(&mut self, map: &SignatureMap<'_>) -> Result<usize, MapError> {
         self.signatures.clear();
-        self.resign_all = true;
         for entry in map.iter() {
             let (key, entry) = entry?;
             self.signatures.insert(key, MapSignature { entry, renew_at: 0, digest: 0 });
@@ -377,15 +365,14 @@ impl MapWriter {
         stats: &mut WriteStats,
     ) {
         for (key, job) in jobs {
-            let in_map = self.signatures.get(key).filter(|held| held.entry.serial == job.id.serial);
-            let held = in_map.is_some_and(|held| held.covers(job.id));
-            if !held || self.resign_all {
+            // The program takes whatever the map holds under this serial as the set's signature.
+            let same_serial = self.signatures.get(key).filter(|held| held.entry.serial == job.id.serial);
+            let own = same_serial.is_some_and(|held| held.covers(job.id)) && !self.resign_all;
+            if !own {
                 stats.unsigned += 1;
             }
-            // A signature in the map with this serial but of other content (the serials of two
-            // sets collided, or one read back whose content is not known) must not be named.
-            let foreign = in_map.is_some() && (!held || self.resign_all);
-            let named = if self.reread_signatures || foreign { 0 } else { job.id.serial };
+            let other_in_map = same_serial.is_some() && !own;
+            let named = if self.reread_signatures || other_in_map { 0 } else { job.id.serial };
             if let Some(entry) = wanted.get_mut(key) {
                 entry.signature = named;
             }
