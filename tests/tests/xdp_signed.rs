@@ -8,7 +8,7 @@
 
 mod xdp_common;
 
-use std::net::IpAddr;
+use std::{collections::HashSet, net::IpAddr};
 
 use hickory_proto::{
     op::Message,
@@ -456,9 +456,10 @@ fn after_a_failed_signed_write_no_entry_names_a_signature_until_the_map_is_read_
     assert_eq!(signatures_in(&reply), [RecordType::A], "signed from XDP again: {reply:?}");
 }
 
-/// A state change that alters more answer sets than one batched map write takes (4,096): signed
-/// ahead as the daemon's control loop does it, then written; every set and its signature land,
-/// and XDP serves them as userspace does. Signatures made ahead for answer sets the write no
+/// A state change that alters more answer sets than one batched map write takes (4,096), made
+/// as the daemon's control loop makes it: the pass worked out once, the signing started ahead,
+/// the answers written meanwhile, then the signatures; every set and its signature land, and
+/// XDP serves them as userspace does. Signatures made ahead for answer sets the write no
 /// longer has are not used.
 #[test]
 fn a_pass_of_thousands_of_sets_signed_ahead_lands_whole() {
@@ -475,14 +476,19 @@ fn a_pass_of_thousands_of_sets_signed_ahead_lands_whole() {
     writer.adopt_signatures(&h.datapath.answer_maps().unwrap().signatures).unwrap();
     writer.set_signers(h.zones().signers());
     let runtime = tokio::runtime::Builder::new_multi_thread().build().unwrap();
+    let _in_runtime = runtime.enter();
 
     // Site 1's addresses give way to site 2's for every name.
     let moved = many_names(NAMES, 2);
-    let ahead = runtime.block_on(switchyard::bpf::presign::presign(writer.due_for_signing(&moved)));
+    let mut plan = writer.plan(&moved, &HashSet::new());
+    let signing = switchyard::bpf::presign::presign(writer.due_for_signing(&plan));
+    let first = writer.write_planned(&mut h.datapath.answer_maps().unwrap().answers, None, &mut plan).unwrap();
+    let ahead = runtime.block_on(signing);
     let signed_ahead = ahead.len();
     assert!(signed_ahead > NAMES as usize, "every set signed ahead (adopted signatures are renewed): {signed_ahead}");
     writer.use_presigned(ahead);
-    let stats = writer.write_signed(&mut h.datapath.answer_maps().unwrap(), &moved).unwrap();
+    let mut maps = h.datapath.answer_maps().unwrap();
+    let stats = writer.write_planned(&mut maps.answers, Some(&mut maps.signatures), &mut plan).unwrap();
     // Every set of the signed zone with addresses: the 5,000 names and the table's own.
     let signed_sets = moved
         .entries
@@ -490,7 +496,12 @@ fn a_pass_of_thousands_of_sets_signed_ahead_lands_whole() {
         .filter(|(k, s)| switchyard::bpf::writer::to_map_entry(k, s).is_some_and(|(_, e)| e.count > 0))
         .count();
     assert_eq!(signed_ahead, signed_sets, "every set signed ahead (adopted signatures are renewed)");
-    let expected = (signed_sets, signed_sets, NAMES as usize, 0);
+    assert_eq!((first.written, first.unsigned), (signed_sets, signed_sets), "answers first: {first:?}");
+    // The changed answers named their signatures already: only the signatures are written now,
+    // and the entries of the sets that kept their content, whose adopted signature (of an
+    // unknown key) the answers-first write could not name.
+    let unchanged = signed_sets - NAMES as usize;
+    let expected = (signed_sets, signed_sets, unchanged, 0);
     assert_eq!((stats.signed, stats.signed_ahead, stats.written, stats.unsigned), expected, "{stats:?}");
     assert!(every_set_signed_in_the_map(&mut h, &moved) > NAMES as usize);
     h.set_table(moved.clone());
@@ -500,7 +511,9 @@ fn a_pass_of_thousands_of_sets_signed_ahead_lands_whole() {
 
     // Signed ahead for site 1 again, but written is a table where site 2 stayed: the
     // signatures made ahead are of other sets, and the write signs what it writes.
-    let ahead = runtime.block_on(switchyard::bpf::presign::presign(writer.due_for_signing(&many_names(NAMES, 1))));
+    let earlier = many_names(NAMES, 1);
+    let plan = writer.plan(&earlier, &HashSet::new());
+    let ahead = runtime.block_on(switchyard::bpf::presign::presign(writer.due_for_signing(&plan)));
     writer.use_presigned(ahead);
     let mut changed = moved.clone();
     put(&mut changed, 0, QTYPE_A, "s7.example.com.", 30, &["198.18.99.7"]);

@@ -16,7 +16,11 @@ use tracing::{info, warn};
 
 use crate::{
     answers::{self, AnswerStats, AnswerTable, Change, RewriteCounters, Served, SiteCondition, Timeline, Views, Zones},
-    bpf::{datapath::Datapath, presign::presign, writer::MapWriter},
+    bpf::{
+        datapath::Datapath,
+        presign::presign,
+        writer::{MapWriter, WritePlan},
+    },
     config::Config,
     operator::{self, OperatorState, Versioned},
     policy::{self, Policy, PolicyConfigError},
@@ -199,14 +203,36 @@ impl AnswerController {
         Ok(())
     }
 
-    /// Mirrors the current table into the XDP answer map (only the entries that changed).
-    pub fn write_map(&mut self, datapath: &mut Datapath) -> anyhow::Result<()> {
-        let served = self.served.load();
-        let table = &served.table;
+    /// Mirrors the current table into the XDP maps (only the entries that changed), worked out
+    /// once for the pass. When answer sets are due for signing, the signing starts on the
+    /// blocking pool and their answers go to the map meanwhile, so that the program answers
+    /// with the new sites while the signatures are made (DO=1 queries for the new sets go to
+    /// userspace meanwhile); the control loop's task then waits without holding a thread, and
+    /// the signed write takes the signatures as made.
+    pub async fn write_map(&mut self, datapath: &mut Datapath) -> anyhow::Result<()> {
+        let served = self.served.load_full();
         self.writer.set_signers(served.zones.signers());
+        let mut plan = self.writer.plan(&served.table, &self.override_keys);
+        let jobs = self.writer.due_for_signing(&plan);
+        if jobs.is_empty() {
+            self.writer.use_presigned(Vec::new());
+        } else {
+            let (due, started) = (jobs.len(), Instant::now());
+            // Signing starts on the other cores while this thread writes the answers.
+            let signing = presign(jobs);
+            self.write_answers_first(datapath, &mut plan);
+            let signed = signing.await;
+            let made = signed.len();
+            self.writer.use_presigned(signed);
+            info!(
+                due,
+                signed = made,
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "answer sets signed ahead of the map write"
+            );
+        }
         let mut maps = datapath.answer_maps()?;
-        let written =
-            self.writer.write_with_overrides(&mut maps.answers, Some(&mut maps.signatures), table, &self.override_keys);
+        let written = self.writer.write_planned(&mut maps.answers, Some(&mut maps.signatures), &mut plan);
         let stats = match written {
             Ok(stats) => stats,
             Err(e) => {
@@ -215,7 +241,7 @@ impl AnswerController {
             }
         };
         self.rewrites.record(&stats);
-        self.map_entries.store(table.entries.len() - stats.userspace_only, Ordering::Relaxed);
+        self.map_entries.store(served.table.entries.len() - stats.userspace_only, Ordering::Relaxed);
         info!(
             written = stats.written,
             removed = stats.removed,
@@ -230,37 +256,13 @@ impl AnswerController {
         Ok(())
     }
 
-    /// Signs what the next map write would sign anew, on the blocking pool: the control loop's
-    /// task waits without holding a thread, and the write takes the signatures as made. The
-    /// answers go to `datapath`'s map first, so that the program answers with the new sites
-    /// while their signatures are made (DO=1 queries for the new sets go to userspace).
-    pub async fn sign_ahead(&mut self, datapath: &mut Datapath) {
-        let served = self.served.load_full();
-        self.writer.set_signers(served.zones.signers());
-        let jobs = self.writer.due_for_signing(&served.table);
-        if jobs.is_empty() {
-            self.writer.use_presigned(Vec::new());
-            return;
-        }
-        self.write_answers_first(datapath, &served.table);
-        let (due, started) = (jobs.len(), Instant::now());
-        let signed = presign(jobs).await;
-        let made = signed.len();
-        self.writer.use_presigned(signed);
-        info!(
-            due,
-            signed = made,
-            elapsed_ms = started.elapsed().as_millis() as u64,
-            "answer sets signed ahead of the map write"
-        );
-    }
-
-    /// The answers of `table` into the map ahead of their signatures; a failure is left to the
+    /// The answers of `plan` into the map ahead of their signatures; a failure is left to the
     /// signed write that follows.
-    fn write_answers_first(&mut self, datapath: &mut Datapath, table: &AnswerTable) {
-        let written = datapath.answer_maps().map_err(anyhow::Error::from).and_then(|mut maps| {
-            Ok(self.writer.write_with_overrides(&mut maps.answers, None, table, &self.override_keys)?)
-        });
+    fn write_answers_first(&mut self, datapath: &mut Datapath, plan: &mut WritePlan<'_>) {
+        let written = datapath
+            .answer_maps()
+            .map_err(anyhow::Error::from)
+            .and_then(|mut maps| Ok(self.writer.write_planned(&mut maps.answers, None, plan)?));
         match written {
             Ok(stats) => info!(
                 written = stats.written,
@@ -275,8 +277,8 @@ impl AnswerController {
 
     /// Writes the map; on failure turns the fast path off so that XDP never serves answers older
     /// than userspace's, and back on once a write succeeds. Returns whether the map is stale.
-    fn bring_map_up_to_date(&mut self, dp: &mut Datapath, was_stale: bool) -> bool {
-        match self.write_map(dp) {
+    async fn bring_map_up_to_date(&mut self, dp: &mut Datapath, was_stale: bool) -> bool {
+        match self.write_map(dp).await {
             Ok(()) if was_stale => match dp.set_enabled(true) {
                 Ok(()) => {
                     info!("answer map up to date again; XDP fast path back on");
@@ -335,8 +337,7 @@ impl AnswerController {
             if let Some(dp) = datapath.as_deref_mut()
                 && self.map_behind
             {
-                self.sign_ahead(dp).await;
-                map_stale = self.bring_map_up_to_date(dp, map_stale);
+                map_stale = self.bring_map_up_to_date(dp, map_stale).await;
                 self.map_behind = false;
             }
             if let (Some(generation), Some((_, report))) = (self.unreported.take(), &self.operator_feed) {

@@ -61,3 +61,34 @@ pub fn update<K: Pod, V: Pod>(map: &impl IterableMap<K, V>, keys: &[K], values: 
     }
     Ok(())
 }
+
+/// Entries for `update` gathered a chunk at a time and written as each chunk fills, so that a
+/// write of many large values never holds them all at once.
+pub struct Chunked<K, V> {
+    keys: Vec<K>,
+    values: Vec<V>,
+}
+
+impl<K: Pod, V: Pod> Default for Chunked<K, V> {
+    fn default() -> Chunked<K, V> {
+        Chunked { keys: Vec::with_capacity(CHUNK), values: Vec::with_capacity(CHUNK) }
+    }
+}
+
+impl<K: Pod, V: Pod> Chunked<K, V> {
+
+    /// Adds an entry, writing the chunk when it is full.
+    pub fn push(&mut self, map: &impl IterableMap<K, V>, key: K, value: V) -> Result<(), MapError> {
+        self.keys.push(key);
+        self.values.push(value);
+        if self.keys.len() == CHUNK { self.flush(map) } else { Ok(()) }
+    }
+
+    /// Writes what is gathered.
+    pub fn flush(&mut self, map: &impl IterableMap<K, V>) -> Result<(), MapError> {
+        update(map, &self.keys, &self.values)?;
+        self.keys.clear();
+        self.values.clear();
+        Ok(())
+    }
+}

@@ -26,27 +26,28 @@ pub struct PresignJob {
 }
 
 /// Signs `jobs` on the blocking pool (spread over the cores) into their signers' caches, and
-/// returns the signatures made for the map, for the write to take as they are (`MapWriter::
-/// use_presigned`); a failure is left for the write to report. Dropping the future leaves the
-/// signing to finish on its own: what it signed is cached all the same.
-pub async fn presign(jobs: Vec<PresignJob>) -> Vec<(AnswerKey, MapSignature)> {
-    if jobs.is_empty() {
-        return Vec::new();
-    }
-    let signing = tokio::task::spawn_blocking(move || {
-        let borrowed: Vec<SigningJob<'_>> = jobs
-            .iter()
-            .map(|j| SigningJob { key: j.map_key, answer: (&j.key, &j.set), id: j.id, signer: j.signer.clone() })
-            .collect();
-        let made = signatures::sign_all(&borrowed, unix_now(), monotonic_ns());
-        jobs.iter().zip(made).filter_map(|(job, made)| Some((job.key.clone(), made.ok()?))).collect()
+/// resolves to the signatures made for the map, for the write to take as they are
+/// (`MapWriter::use_presigned`); a failure is left for the write to report. The signing starts
+/// at once, not when the future is first polled, so that the caller can write the answers
+/// meanwhile; it must be called within a runtime. Dropping the future leaves the signing to
+/// finish on its own: what it signed is cached all the same.
+pub fn presign(jobs: Vec<PresignJob>) -> impl Future<Output = Vec<(AnswerKey, MapSignature)>> {
+    let signing = (!jobs.is_empty()).then(|| {
+        tokio::task::spawn_blocking(move || {
+            let borrowed: Vec<SigningJob<'_>> = jobs
+                .iter()
+                .map(|j| SigningJob { key: j.map_key, answer: (&j.key, &j.set), id: j.id, signer: j.signer.clone() })
+                .collect();
+            let made = signatures::sign_all(&borrowed, unix_now(), monotonic_ns());
+            jobs.iter().zip(made).filter_map(|(job, made)| Some((job.key.clone(), made.ok()?))).collect()
+        })
     });
-    match signing.await {
-        Ok(signed) => signed,
-        Err(e) => {
+    async move {
+        let Some(signing) = signing else { return Vec::new() };
+        signing.await.unwrap_or_else(|e| {
             tracing::warn!(error = %e, "signing ahead failed; the map write signs what is left");
             Vec::new()
-        }
+        })
     }
 }
 

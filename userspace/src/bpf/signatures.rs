@@ -33,14 +33,37 @@ pub struct MapSignature {
 }
 
 impl MapSignature {
+    /// What the writer keeps of it once it is in the map.
+    pub fn held(&self) -> HeldSignature {
+        HeldSignature { serial: self.entry.serial, digest: self.digest, renew_at: self.renew_at }
+    }
+
+    pub fn covers(&self, id: AnswerId) -> bool {
+        self.held().covers(id)
+    }
+}
+
+/// What the writer remembers of a signature in the map (not its bytes, which only the map
+/// needs): which answer set it is of, and when it is renewed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HeldSignature {
+    pub serial: u32,
+    /// `AnswerId::digest` of the set; 0 when not known (read back from the map).
+    pub digest: u64,
+    /// Unix seconds; 0 when not known.
+    pub renew_at: u64,
+}
+
+impl HeldSignature {
     /// Whether this is the signature of the answer set `id`: the serial the program compares,
     /// and the digest that tells two sets with one serial apart.
     pub fn covers(&self, id: AnswerId) -> bool {
-        self.entry.serial == id.serial && self.digest == id.digest
+        self.serial == id.serial && self.digest == id.digest
     }
 }
 
 /// What one answer set's signature needs, collected while the table is walked.
+#[derive(Clone)]
 pub struct SigningJob<'a> {
     pub key: MapKey,
     pub answer: (&'a AnswerKey, &'a AnswerSet),
@@ -139,7 +162,13 @@ pub fn sign(job: &SigningJob<'_>, now_unix: u64, now_mono_ns: u64) -> Result<Map
     Ok(MapSignature { entry, renew_at, digest: job.id.digest })
 }
 
-/// Signs every job, spread over the cores (ECDSA and Ed25519 signing is CPU-bound).
+/// How much lower than the daemon's other threads the signing threads run (nice levels).
+const SIGNING_NICENESS: i32 = 5;
+
+/// Signs every job, spread over the cores (ECDSA and Ed25519 signing is CPU-bound) on threads
+/// that yield to the rest of the daemon: a pass that re-signs every answer set takes whole
+/// cores for a second or more, and the threads that answer queries and write the maps come
+/// first (a DO=1 query for a set not yet signed goes to userspace, which signs it).
 pub fn sign_all(jobs: &[SigningJob<'_>], now_unix: u64, now_mono_ns: u64) -> Vec<Result<MapSignature, SignError>> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(jobs.len().max(1));
     if threads <= 1 || jobs.len() < 64 {
@@ -149,10 +178,25 @@ pub fn sign_all(jobs: &[SigningJob<'_>], now_unix: u64, now_mono_ns: u64) -> Vec
     std::thread::scope(|scope| {
         let workers: Vec<_> = jobs
             .chunks(chunk)
-            .map(|part| scope.spawn(move || part.iter().map(|j| sign(j, now_unix, now_mono_ns)).collect::<Vec<_>>()))
+            .map(|part| {
+                scope.spawn(move || {
+                    lower_this_threads_priority();
+                    part.iter().map(|j| sign(j, now_unix, now_mono_ns)).collect::<Vec<_>>()
+                })
+            })
             .collect();
         workers.into_iter().flat_map(|w| w.join().expect("a signing thread panicked")).collect()
     })
+}
+
+/// Raises the calling thread's nice value by `SIGNING_NICENESS` (on Linux the nice value is
+/// per thread). Lowering one's own priority needs no privilege; a failure leaves it as it is.
+fn lower_this_threads_priority() {
+    // SAFETY: getpriority and setpriority on the calling thread (who = 0) touch no memory.
+    unsafe {
+        let current = libc::getpriority(libc::PRIO_PROCESS, 0);
+        libc::setpriority(libc::PRIO_PROCESS, 0, (current + SIGNING_NICENESS).min(19));
+    }
 }
 
 #[cfg(test)]
@@ -186,6 +230,19 @@ pub(super) mod tests {
         let name = wire_name(&Name::from_ascii("www.example.com.").unwrap());
         let addrs = addrs.iter().map(|a| a.parse().unwrap()).collect();
         (AnswerKey { view: 0, qtype: QTYPE_A, name }, AnswerSet { ttl: 30, addrs, first: FirstChoice::NONE })
+    }
+
+    #[test]
+    fn a_signing_thread_runs_below_the_thread_that_started_it() {
+        // SAFETY: getpriority of the calling thread touches no memory.
+        let nice = || unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) };
+        let before = nice();
+        let signing = std::thread::spawn(move || {
+            lower_this_threads_priority();
+            nice()
+        });
+        assert_eq!(signing.join().unwrap(), (before + SIGNING_NICENESS).min(19));
+        assert_eq!(nice(), before, "only the signing thread's own priority changes");
     }
 
     #[test]

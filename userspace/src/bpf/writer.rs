@@ -22,7 +22,7 @@ use crate::{
         batch_update,
         datapath::AnswerMaps,
         presign::PresignJob,
-        signatures::{self, AnswerId, MapSignature, RENEW_MARGIN_SECS, SigningJob, address_slot},
+        signatures::{self, AnswerId, HeldSignature, MapSignature, RENEW_MARGIN_SECS, SigningJob, address_slot},
         stamp::monotonic_ns,
     },
     dnssec::{ZoneSigner, signer::unix_now},
@@ -84,8 +84,9 @@ pub struct MapWriter {
     /// The zones whose answers are signed (answer-table form of the name) and their signers;
     /// `None` for a zone whose key could not be loaded (userspace answers its DO=1 queries).
     signers: Vec<ZoneSigners>,
-    /// The signatures in the map, to renew them before the program stops serving them.
-    signatures: HashMap<MapKey, MapSignature>,
+    /// The signatures in the map, to keep each while it is of its set and to renew them before
+    /// the program stops serving them.
+    signatures: HashMap<MapKey, HeldSignature>,
     /// Set when a signer changed: every answer set is signed anew by its zone's current key.
     resign_all: bool,
     /// Signatures made ahead of the next write by the current signers (`presign`), taken by it
@@ -120,7 +121,7 @@ impl MapWriter {
         self.signatures.clear();
         for entry in map.iter() {
             let (key, entry) = entry?;
-            self.signatures.insert(key, MapSignature { entry, renew_at: 0, digest: 0 });
+            self.signatures.insert(key, HeldSignature { serial: entry.serial, renew_at: 0, digest: 0 });
         }
         Ok(self.signatures.len())
     }
@@ -175,25 +176,46 @@ impl MapWriter {
     }
 
     /// Like `write`, with the entries under `overrides` written as operator overrides
-    /// (`is_override = 1`). What this writer wrote or adopted is its own to replace or remove
-    /// (the daemon is the map's only writer: overrides come to it through the admin socket); a
-    /// key it has not written is looked up first, and left alone if something else put an
-    /// override there.
-    /// The signatures go to `signatures` (when given) before the answers they sign, and leave
-    /// it after them, so that the program finds every answer set's signature while it serves it.
+    /// (`is_override = 1`), and with signatures when `signatures` is given (`write_planned`).
     pub fn write_with_overrides(
         &mut self,
         map: &mut BpfHashMap<&mut MapData, MapKey, MapEntry>,
-        mut signatures: Option<&mut SignatureMap<'_>>,
+        signatures: Option<&mut SignatureMap<'_>>,
         table: &AnswerTable,
         overrides: &HashSet<answers::AnswerKey>,
+    ) -> Result<WriteStats, MapError> {
+        let mut plan = self.plan(table, overrides);
+        self.write_planned(map, signatures, &mut plan)
+    }
+
+    /// What `table` makes of the maps, with the entries under `overrides` written as operator
+    /// overrides. A pass that writes its answers ahead of their signatures and then signed
+    /// works this out once, for both writes.
+    pub fn plan<'t>(&mut self, table: &'t AnswerTable, overrides: &HashSet<answers::AnswerKey>) -> WritePlan<'t> {
+        let mut found = WriteStats::default();
+        let (wanted, jobs) = self.wanted(table, overrides, &mut found);
+        WritePlan { wanted, jobs, found }
+    }
+
+    /// Makes the answer map hold what `plan` wants, and with `signatures` given the signature
+    /// map the signature of every answer set in a signed zone; without, the answers are written
+    /// as `write` does. What this writer wrote or adopted is its own to replace or remove (the
+    /// daemon is the map's only writer: overrides come to it through the admin socket); a key
+    /// it has not written is looked up first, and left alone if something else put an override
+    /// there. The signatures go to `signatures` before the answers they sign, and leave it
+    /// after them, so that the program finds every answer set's signature while it serves it.
+    pub fn write_planned(
+        &mut self,
+        map: &mut BpfHashMap<&mut MapData, MapKey, MapEntry>,
+        mut signatures: Option<&mut SignatureMap<'_>>,
+        plan: &mut WritePlan<'_>,
     ) -> Result<WriteStats, MapError> {
         if let Some(signature_map) = signatures.as_deref_mut().filter(|_| self.reread_signatures) {
             self.adopt_signatures(signature_map)?;
             self.reread_signatures = false;
         }
         let signed = signatures.is_some();
-        let written = self.write_once(map, signatures, table, overrides);
+        let written = self.write_once(map, signatures, plan);
         if written.is_err() && signed {
             // What reached the signature map is unknown, and the held signatures this write
             // took for its sets may be a replaced key's: all are made anew after a re-read.
@@ -207,30 +229,22 @@ impl MapWriter {
         &mut self,
         map: &mut BpfHashMap<&mut MapData, MapKey, MapEntry>,
         signatures: Option<&mut SignatureMap<'_>>,
-        table: &AnswerTable,
-        overrides: &HashSet<answers::AnswerKey>,
+        plan: &mut WritePlan<'_>,
     ) -> Result<WriteStats, MapError> {
         let started = Instant::now();
-        let mut stats = WriteStats::default();
-        let (mut wanted, jobs) = self.wanted(table, overrides, &mut stats);
+        let mut stats = plan.found;
         let mut signature_map = signatures;
         let wanted_signatures = match signature_map.as_deref_mut() {
             Some(signature_map) => {
-                let signed = self.sign(jobs, &mut wanted, &mut stats);
-                let changed: (Vec<MapKey>, Vec<SignatureEntry>) = signed
-                    .iter()
-                    .filter(|(key, signature)| self.signatures.get(key).map(|s| &s.entry) != Some(&signature.entry))
-                    .map(|(key, signature)| (*key, signature.entry))
-                    .unzip();
-                batch_update::update(signature_map, &changed.0, &changed.1)?;
+                let signed = self.sign(signature_map, &plan.jobs, &mut plan.wanted, &mut stats)?;
                 Some(signed)
             }
             None => {
-                self.keep_held_signatures(&jobs, &mut wanted, &mut stats);
+                self.keep_held_signatures(&plan.jobs, &mut plan.wanted, &mut stats);
                 None
             }
         };
-        self.write_answers(map, wanted, &mut stats)?;
+        self.write_answers(map, &plan.wanted, &mut stats)?;
         if let Some(signature_map) = signature_map {
             let wanted_signatures = wanted_signatures.unwrap_or_default();
             for key in self.signatures.keys().filter(|k| !wanted_signatures.contains_key(*k)) {
@@ -301,53 +315,60 @@ impl MapWriter {
     }
 
     /// The signature of every job: the one in the map while it is of the same answer set and
-    /// not due for renewal, else made now. Sets each signed entry's `signature`.
+    /// not due for renewal, else one made ahead (`use_presigned`) or made now, which is
+    /// written to `signature_map`. Names each signed entry's signature in `wanted` (0 for a set
+    /// left unsigned). Returns the signatures the map holds for the jobs.
     fn sign(
         &mut self,
-        jobs: HashMap<MapKey, SigningJob<'_>>,
+        signature_map: &mut SignatureMap<'_>,
+        jobs: &HashMap<MapKey, SigningJob<'_>>,
         wanted: &mut HashMap<MapKey, MapEntry>,
         stats: &mut WriteStats,
-    ) -> HashMap<MapKey, MapSignature> {
+    ) -> Result<HashMap<MapKey, HeldSignature>, MapError> {
         let now = unix_now();
         let resign_all = std::mem::take(&mut self.resign_all);
         let mut signed = HashMap::with_capacity(jobs.len());
+        let mut made = batch_update::Chunked::default();
         let mut to_sign = Vec::new();
         let mut presigned = std::mem::take(&mut self.presigned);
         for (key, job) in jobs {
-            if let Some(held) = self.held_signature(&key, job.id, now, resign_all) {
-                signed.insert(key, held);
-            } else if let Some(ahead) = presigned.remove(job.answer.0).filter(|s| not_due(s, job.id, now)) {
-                signed.insert(key, ahead);
+            let signature = if let Some(held) = self.held_signature(key, job.id, now, resign_all) {
+                held
+            } else if let Some(ahead) = presigned.remove(job.answer.0).filter(|s| not_due(&s.held(), job.id, now)) {
                 stats.signed += 1;
                 stats.signed_ahead += 1;
+                made.push(signature_map, *key, ahead.entry)?;
+                ahead.held()
             } else {
-                to_sign.push(job);
-            }
+                to_sign.push(job.clone());
+                continue;
+            };
+            signed.insert(*key, signature);
+            name_signature(wanted, key, signature.serial);
         }
-        let made = signatures::sign_all(&to_sign, now, monotonic_ns());
-        for (job, result) in to_sign.iter().zip(made) {
+        let results = signatures::sign_all(&to_sign, now, monotonic_ns());
+        for (job, result) in to_sign.iter().zip(results) {
             match result {
                 Ok(signature) => {
-                    signed.insert(job.key, signature);
+                    signed.insert(job.key, signature.held());
+                    made.push(signature_map, job.key, signature.entry)?;
+                    name_signature(wanted, &job.key, signature.entry.serial);
                     stats.signed += 1;
                 }
                 Err(e) => {
+                    name_signature(wanted, &job.key, 0);
                     stats.unsigned += 1;
                     tracing::warn!(error = %e, "answer set not signed: DO=1 queries for it go to userspace");
                 }
             }
         }
-        for (key, signature) in &signed {
-            if let Some(entry) = wanted.get_mut(key) {
-                entry.signature = signature.entry.serial;
-            }
-        }
-        signed
+        made.flush(signature_map)?;
+        Ok(signed)
     }
 
     /// The signature in the map for the answer set `id` under `key`, while it is not due
     /// for renewal and the signer is the one that made it.
-    fn held_signature(&self, key: &MapKey, id: AnswerId, now: u64, resign_all: bool) -> Option<MapSignature> {
+    fn held_signature(&self, key: &MapKey, id: AnswerId, now: u64, resign_all: bool) -> Option<HeldSignature> {
         let held = self.signatures.get(key)?;
         (!resign_all && not_due(held, id, now)).then_some(*held)
     }
@@ -366,16 +387,14 @@ impl MapWriter {
     ) {
         for (key, job) in jobs {
             // The program takes whatever the map holds under this serial as the set's signature.
-            let same_serial = self.signatures.get(key).filter(|held| held.entry.serial == job.id.serial);
+            let same_serial = self.signatures.get(key).filter(|held| held.serial == job.id.serial);
             let own = same_serial.is_some_and(|held| held.covers(job.id)) && !self.resign_all;
             if !own {
                 stats.unsigned += 1;
             }
             let other_in_map = same_serial.is_some() && !own;
             let named = if self.reread_signatures || other_in_map { 0 } else { job.id.serial };
-            if let Some(entry) = wanted.get_mut(key) {
-                entry.signature = named;
-            }
+            name_signature(wanted, key, named);
         }
     }
 
@@ -384,25 +403,21 @@ impl MapWriter {
         self.signers.iter().find(|(zone, _)| in_zone(name, zone))
     }
 
-    /// The answer sets of `table` the next write signs anew (new content, a signature due for
+    /// The answer sets of `plan` the signed write signs anew (new content, a signature due for
     /// renewal, or a new signer), with their signers: owned, to be signed ahead on another
     /// thread (`presign`).
-    pub fn due_for_signing(&self, table: &AnswerTable) -> Vec<PresignJob> {
+    pub fn due_for_signing(&self, plan: &WritePlan<'_>) -> Vec<PresignJob> {
         let now = unix_now();
-        let mut due = Vec::new();
-        for (key, set) in &table.entries {
-            let Some(signer) = self.zone_of(&key.name).and_then(map_signer) else {
-                continue;
-            };
-            let Some((map_key, _)) = to_map_entry(key, set).filter(|(_, e)| e.count > 0) else {
-                continue;
-            };
-            let id = AnswerId::of(key.qtype, set);
-            if self.held_signature(&map_key, id, now, self.resign_all).is_none() {
-                due.push(PresignJob { map_key, key: key.clone(), set: set.clone(), id, signer: signer.clone() });
-            }
-        }
-        due
+        let due =
+            plan.jobs.values().filter(|job| self.held_signature(&job.key, job.id, now, self.resign_all).is_none());
+        due.map(|job| PresignJob {
+            map_key: job.key,
+            key: job.answer.0.clone(),
+            set: job.answer.1.clone(),
+            id: job.id,
+            signer: job.signer.clone(),
+        })
+        .collect()
     }
 
     /// Makes the answer map hold `wanted` and remembers it as written. After a write that
@@ -410,38 +425,35 @@ impl MapWriter {
     fn write_answers(
         &mut self,
         map: &mut BpfHashMap<&mut MapData, MapKey, MapEntry>,
-        mut wanted: HashMap<MapKey, MapEntry>,
+        wanted: &HashMap<MapKey, MapEntry>,
         stats: &mut WriteStats,
     ) -> Result<(), MapError> {
         if self.reread_map {
             self.adopt(map)?;
             self.reread_map = false;
         }
-        let kept = self.write_changes(map, &wanted, stats).inspect_err(|_| self.reread_map = true)?;
-        // An override something else put there stays unknown, so the next write looks again.
-        for key in kept {
-            wanted.remove(&key);
-        }
-        self.written = wanted;
-        Ok(())
+        self.write_changes(map, wanted, stats).inspect_err(|_| self.reread_map = true)
     }
 
     /// Removes the entries `wanted` no longer has, then writes those that changed (removals
-    /// first, so that a full map has room for the new keys). Returns the keys left alone
-    /// because something else put an override there.
+    /// first, so that a full map has room for the new keys), and records both in `written`.
+    /// A key something else put an override under is left alone, and not recorded, so that
+    /// the next write looks again.
     fn write_changes(
         &mut self,
         map: &mut BpfHashMap<&mut MapData, MapKey, MapEntry>,
         wanted: &HashMap<MapKey, MapEntry>,
         stats: &mut WriteStats,
-    ) -> Result<Vec<MapKey>, MapError> {
-        for key in self.written.keys().filter(|k| !wanted.contains_key(*k)) {
-            match map.remove(key) {
+    ) -> Result<(), MapError> {
+        let gone: Vec<MapKey> = self.written.keys().filter(|k| !wanted.contains_key(*k)).copied().collect();
+        for key in gone {
+            match map.remove(&key) {
                 Ok(()) | Err(MapError::KeyNotFound) => stats.removed += 1,
                 Err(e) => return Err(e),
             }
+            self.written.remove(&key);
         }
-        let (mut keys, mut values, mut kept) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut keys, mut values) = (Vec::new(), Vec::new());
         for (key, value) in wanted {
             let before = self.written.get(key);
             if before == Some(value) {
@@ -449,7 +461,6 @@ impl MapWriter {
             }
             if value.is_override == 0 && before.is_none() && is_override(map, key) {
                 stats.overrides_kept += 1;
-                kept.push(*key);
                 continue;
             }
             keys.push(*key);
@@ -457,7 +468,28 @@ impl MapWriter {
         }
         batch_update::update(map, &keys, &values)?;
         stats.written += keys.len();
-        Ok(kept)
+        // One at a time: `extend` would make room for them all beside the keys already there.
+        for (key, value) in keys.into_iter().zip(values) {
+            self.written.insert(key, value);
+        }
+        Ok(())
+    }
+}
+
+/// What a table makes of the maps (`MapWriter::plan`): each answer-map entry, and a signing
+/// job for each entry in a signed zone.
+pub struct WritePlan<'t> {
+    wanted: HashMap<MapKey, MapEntry>,
+    jobs: HashMap<MapKey, SigningJob<'t>>,
+    /// What working it out found: entries only userspace can serve, sets of zones whose
+    /// signer cannot sign for the map.
+    found: WriteStats,
+}
+
+/// Points the entry under `key` (if wanted) at the signature with `serial` (0: none).
+fn name_signature(wanted: &mut HashMap<MapKey, MapEntry>, key: &MapKey, serial: u32) {
+    if let Some(entry) = wanted.get_mut(key) {
+        entry.signature = serial;
     }
 }
 
@@ -489,7 +521,7 @@ fn in_zone(name: &[u8], zone: &[u8]) -> bool {
 }
 
 /// Whether `signature` is of the answer set `id` and not yet due for renewal at `now`.
-fn not_due(signature: &MapSignature, id: AnswerId, now: u64) -> bool {
+fn not_due(signature: &HeldSignature, id: AnswerId, now: u64) -> bool {
     signature.covers(id) && signature.renew_at > now + 2 * RENEW_MARGIN_SECS
 }
 
@@ -540,13 +572,17 @@ mod tests {
             wanted[&map_key].signature
         };
 
+        let due = |writer: &mut MapWriter| {
+            let plan = writer.plan(&table, &HashSet::new());
+            writer.due_for_signing(&plan).len()
+        };
         let other = MapSignature { digest: own.digest ^ 1, ..own };
-        writer.signatures.insert(map_key, other);
-        assert_eq!(writer.due_for_signing(&table).len(), 1, "signed anew, not kept");
+        writer.signatures.insert(map_key, other.held());
+        assert_eq!(due(&mut writer), 1, "signed anew, not kept");
         assert_eq!(named(&mut writer), 0, "the program is not pointed at it");
 
-        writer.signatures.insert(map_key, own);
-        assert!(writer.due_for_signing(&table).is_empty(), "its own signature is kept");
+        writer.signatures.insert(map_key, own.held());
+        assert_eq!(due(&mut writer), 0, "its own signature is kept");
         assert_eq!(named(&mut writer), id.serial);
     }
 

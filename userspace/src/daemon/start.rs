@@ -82,8 +82,7 @@ pub async fn datapath(
     // An earlier daemon's entries, or none in a new map: the writer starts from what it holds.
     answers.adopt_map(&mut dp)?;
     // Signed on the blocking pool, so that this runtime's other tasks run meanwhile.
-    answers.sign_ahead(&mut dp).await;
-    answers.write_map(&mut dp)?;
+    answers.write_map(&mut dp).await?;
     dp.set_views(views)?;
     dp.follow_local_addresses(&config.server.listen, &config.xdp.interfaces).await?;
     dp.start_stamping(config.xdp.stale_after())?;
