@@ -414,7 +414,7 @@ fn every_set_signed_in_the_map(h: &mut XdpHarness, table: &switchyard::answers::
             continue;
         };
         let entry = maps.answers.get(&map_key, 0).expect("every answer set written");
-        let serial = switchyard::bpf::signatures::AnswerId::of(key.qtype, set).serial;
+        let serial = switchyard::bpf::signatures::AnswerId::of(key, set).serial;
         assert_eq!(entry.signature, serial, "{key:?}: the entry names the signature of its own set");
         assert_eq!(maps.signatures.get(&map_key, 0).expect("its signature written").serial, serial);
         checked += 1;

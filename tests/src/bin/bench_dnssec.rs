@@ -221,8 +221,8 @@ fn resign_rows(zone: &Name, dir: &Path, timing: Timing, variants: u32) -> Result
         let ahead = runtime.block_on(signing);
         let signatures_made = started.elapsed();
         let ahead_count = ahead.len();
-        writer.use_presigned(ahead);
         let write_started = Instant::now();
+        writer.use_presigned(ahead);
         let stats = writer
             .write_planned(&mut maps.answers, Some(&mut maps.signatures), &mut plan)
             .map_err(|e| e.to_string())?;

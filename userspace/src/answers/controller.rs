@@ -19,7 +19,7 @@ use crate::{
     bpf::{
         datapath::Datapath,
         presign::presign,
-        writer::{MapWriter, WritePlan},
+        writer::{MapWriter, WritePlan, WriteStats},
     },
     config::Config,
     operator::{self, OperatorState, Versioned},
@@ -214,13 +214,14 @@ impl AnswerController {
         self.writer.set_signers(served.zones.signers());
         let mut plan = self.writer.plan(&served.table, &self.override_keys);
         let jobs = self.writer.due_for_signing(&plan);
+        let mut first = None;
         if jobs.is_empty() {
             self.writer.use_presigned(Vec::new());
         } else {
             let (due, started) = (jobs.len(), Instant::now());
             // Signing starts on the other cores while this thread writes the answers.
             let signing = presign(jobs);
-            self.write_answers_first(datapath, &mut plan);
+            first = self.write_answers_first(datapath, &mut plan);
             let signed = signing.await;
             let made = signed.len();
             self.writer.use_presigned(signed);
@@ -233,13 +234,20 @@ impl AnswerController {
         }
         let mut maps = datapath.answer_maps()?;
         let written = self.writer.write_planned(&mut maps.answers, Some(&mut maps.signatures), &mut plan);
-        let stats = match written {
+        let mut stats = match written {
             Ok(stats) => stats,
             Err(e) => {
                 self.rewrites.failures.fetch_add(1, Ordering::Relaxed);
                 return Err(e.into());
             }
         };
+        // One rewrite per pass: what the answers-first write did counts too (an override left
+        // alone is met by both writes, and counted once).
+        if let Some(first) = first {
+            stats.written += first.written;
+            stats.removed += first.removed;
+            stats.elapsed += first.elapsed;
+        }
         self.rewrites.record(&stats);
         self.map_entries.store(served.table.entries.len() - stats.userspace_only, Ordering::Relaxed);
         info!(
@@ -258,20 +266,26 @@ impl AnswerController {
 
     /// The answers of `plan` into the map ahead of their signatures; a failure is left to the
     /// signed write that follows.
-    fn write_answers_first(&mut self, datapath: &mut Datapath, plan: &mut WritePlan<'_>) {
+    fn write_answers_first(&mut self, datapath: &mut Datapath, plan: &mut WritePlan<'_>) -> Option<WriteStats> {
         let written = datapath
             .answer_maps()
             .map_err(anyhow::Error::from)
             .and_then(|mut maps| Ok(self.writer.write_planned(&mut maps.answers, None, plan)?));
         match written {
-            Ok(stats) => info!(
-                written = stats.written,
-                removed = stats.removed,
-                awaiting_signature = stats.unsigned,
-                elapsed_us = stats.elapsed.as_micros() as u64,
-                "answers written ahead of their signatures"
-            ),
-            Err(e) => warn!(error = %e, "answers not written ahead of their signatures"),
+            Ok(stats) => {
+                info!(
+                    written = stats.written,
+                    removed = stats.removed,
+                    awaiting_signature = stats.unsigned,
+                    elapsed_us = stats.elapsed.as_micros() as u64,
+                    "answers written ahead of their signatures"
+                );
+                Some(stats)
+            }
+            Err(e) => {
+                warn!(error = %e, "answers not written ahead of their signatures");
+                None
+            }
         }
     }
 

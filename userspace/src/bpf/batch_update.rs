@@ -76,7 +76,6 @@ impl<K: Pod, V: Pod> Default for Chunked<K, V> {
 }
 
 impl<K: Pod, V: Pod> Chunked<K, V> {
-
     /// Adds an entry, writing the chunk when it is full.
     pub fn push(&mut self, map: &impl IterableMap<K, V>, key: K, value: V) -> Result<(), MapError> {
         self.keys.push(key);

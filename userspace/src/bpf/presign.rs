@@ -87,14 +87,9 @@ mod tests {
                     addrs: vec![Ipv4Addr::from(0xc612_0000 | i).into()],
                     first: FirstChoice::NONE,
                 };
-                let id = AnswerId::of(QTYPE_A, &set);
-                PresignJob {
-                    map_key,
-                    key: AnswerKey { view: 0, qtype: QTYPE_A, name },
-                    set,
-                    id,
-                    signer: signer.clone(),
-                }
+                let key = AnswerKey { view: 0, qtype: QTYPE_A, name };
+                let id = AnswerId::of(&key, &set);
+                PresignJob { map_key, key, set, id, signer: signer.clone() }
             })
             .collect()
     }

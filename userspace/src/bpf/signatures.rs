@@ -75,16 +75,26 @@ pub struct SigningJob<'a> {
 /// signature covers, whatever order a client gets the addresses in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AnswerId {
-    /// What the map entry and its signature carry (32-bit FNV-1a, stable across daemons, so an
-    /// adopted map's serials stay valid). Never 0 (no signature).
+    /// What the map entry and its signature carry (32-bit FNV-1a of the content, stable across
+    /// daemons, so an adopted map's serials stay valid). Never 0 (no signature).
     pub serial: u32,
-    /// A 64-bit SipHash of the same content, kept by the daemon only: a changed set whose
-    /// serial happens to equal the old one's is still told apart, and signed anew.
+    /// A 64-bit SipHash of the same content and the owner name, kept by the daemon only: a
+    /// changed set whose serial happens to equal the old one's, or another name's set that
+    /// takes over its map key (a name-hash collision) with the same content, is still told
+    /// apart, and signed anew.
     pub digest: u64,
 }
 
 impl AnswerId {
-    pub fn of(qtype: u16, set: &AnswerSet) -> AnswerId {
+    pub fn of(key: &AnswerKey, set: &AnswerSet) -> AnswerId {
+        let id = AnswerId::of_content(key.qtype, set);
+        let mut digest = std::hash::DefaultHasher::new();
+        digest.write_u64(id.digest);
+        digest.write(&key.name);
+        AnswerId { digest: digest.finish(), ..id }
+    }
+
+    fn of_content(qtype: u16, set: &AnswerSet) -> AnswerId {
         // Each address's bytes and their count, in one allocation.
         let mut addrs: Vec<([u8; 16], usize)> = set.addrs.iter().map(address_slot).collect();
         addrs.sort_by(|(a, a_len), (b, b_len)| a[..*a_len].cmp(&b[..*b_len]));
@@ -170,10 +180,11 @@ const SIGNING_NICENESS: i32 = 5;
 /// cores for a second or more, and the threads that answer queries and write the maps come
 /// first (a DO=1 query for a set not yet signed goes to userspace, which signs it).
 pub fn sign_all(jobs: &[SigningJob<'_>], now_unix: u64, now_mono_ns: u64) -> Vec<Result<MapSignature, SignError>> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(jobs.len().max(1));
-    if threads <= 1 || jobs.len() < 64 {
+    // A few are signed at once on the caller's thread.
+    if jobs.len() < 64 {
         return jobs.iter().map(|job| sign(job, now_unix, now_mono_ns)).collect();
     }
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let chunk = jobs.len().div_ceil(threads);
     std::thread::scope(|scope| {
         let workers: Vec<_> = jobs
@@ -246,11 +257,12 @@ pub(super) mod tests {
     }
 
     #[test]
-    fn the_identity_follows_the_content_not_the_order() {
+    fn the_identity_follows_the_content_and_the_owner_not_the_order() {
         let (_, ab) = www(&["198.18.10.1", "198.18.20.1"]);
         let (_, ba) = www(&["198.18.20.1", "198.18.10.1"]);
         let (_, b) = www(&["198.18.20.1"]);
-        let id = |set: &AnswerSet| AnswerId::of(QTYPE_A, set);
+        let (key, _) = www(&[]);
+        let id = |set: &AnswerSet| AnswerId::of(&key, set);
         assert_eq!(id(&ab), id(&ba));
         assert_ne!(id(&ab).serial, id(&b).serial);
         assert_ne!(id(&ab).digest, id(&b).digest);
@@ -259,6 +271,9 @@ pub(super) mod tests {
         assert_ne!(id(&ab).serial, id(&longer).serial);
         assert_ne!(id(&ab).digest, id(&longer).digest);
         assert_ne!(id(&ab).serial, 0);
+        let mail = AnswerKey { name: wire_name(&Name::from_ascii("mail.example.com.").unwrap()), ..key.clone() };
+        assert_eq!(AnswerId::of(&mail, &ab).serial, id(&ab).serial, "the serial is of the content");
+        assert_ne!(AnswerId::of(&mail, &ab).digest, id(&ab).digest, "the digest tells the owners apart");
     }
 
     #[test]
@@ -266,7 +281,7 @@ pub(super) mod tests {
         for algorithm in [SigningAlgorithm::Ecdsap256sha256, SigningAlgorithm::Ed25519] {
             let signer = signer(algorithm);
             let (key, set) = www(&["198.18.10.1", "198.18.20.1"]);
-            let id = AnswerId::of(key.qtype, &set);
+            let id = AnswerId::of(&key, &set);
             let map_key = MapKey::new(0, QTYPE_A, &switchyard_common::PackedName::new(&key.name).unwrap());
             let job = SigningJob { key: map_key, answer: (&key, &set), id, signer: signer.clone() };
             let now = crate::dnssec::signer::unix_now();

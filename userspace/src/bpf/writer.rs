@@ -53,6 +53,7 @@ pub struct WriteStats {
     /// Answer sets of signed zones left without a signature in the map (signing failed): a
     /// DO=1 query for them goes to userspace.
     pub unsigned: usize,
+    /// Time taken; the first write of a plan counts working it out too.
     #[serde(skip)]
     pub elapsed: Duration,
 }
@@ -192,8 +193,11 @@ impl MapWriter {
     /// overrides. A pass that writes its answers ahead of their signatures and then signed
     /// works this out once, for both writes.
     pub fn plan<'t>(&mut self, table: &'t AnswerTable, overrides: &HashSet<answers::AnswerKey>) -> WritePlan<'t> {
+        let started = Instant::now();
         let mut found = WriteStats::default();
         let (wanted, jobs) = self.wanted(table, overrides, &mut found);
+        // Counted in the first write of the plan.
+        found.elapsed = started.elapsed();
         WritePlan { wanted, jobs, found }
     }
 
@@ -233,6 +237,7 @@ impl MapWriter {
     ) -> Result<WriteStats, MapError> {
         let started = Instant::now();
         let mut stats = plan.found;
+        plan.found.elapsed = Duration::ZERO;
         let mut signature_map = signatures;
         let wanted_signatures = match signature_map.as_deref_mut() {
             Some(signature_map) => {
@@ -255,7 +260,7 @@ impl MapWriter {
             }
             self.signatures = wanted_signatures;
         }
-        stats.elapsed = started.elapsed();
+        stats.elapsed += started.elapsed();
         Ok(stats)
     }
 
@@ -283,7 +288,7 @@ impl MapWriter {
             let job = signer.filter(|_| v.count > 0).map(|signer| SigningJob {
                 key: k,
                 answer: (key, set),
-                id: AnswerId::of(key.qtype, set),
+                id: AnswerId::of(key, set),
                 signer: signer.clone(),
             });
             let name = v.name_words();
@@ -482,7 +487,7 @@ pub struct WritePlan<'t> {
     wanted: HashMap<MapKey, MapEntry>,
     jobs: HashMap<MapKey, SigningJob<'t>>,
     /// What working it out found: entries only userspace can serve, sets of zones whose
-    /// signer cannot sign for the map.
+    /// signer cannot sign for the map, and the time it took (until a write counts it).
     found: WriteStats,
 }
 
@@ -562,7 +567,7 @@ mod tests {
         writer.set_signers(vec![(b"\x07example\x03com\x00".to_vec(), Some(signer.clone()))]);
         writer.resign_all = false;
         let (map_key, _) = to_map_entry(&key, &set).unwrap();
-        let id = AnswerId::of(key.qtype, &set);
+        let id = AnswerId::of(&key, &set);
         let job = SigningJob { key: map_key, answer: (&key, &set), id, signer };
         let own = signatures::sign(&job, unix_now(), 0).unwrap();
         let named = |writer: &mut MapWriter| {
