@@ -21,7 +21,19 @@
 //!
 //! [`PeriodClock`]: super::PeriodClock
 
+use std::time::Duration;
+
 use serde::{Deserialize, Serialize};
+
+/// How often a server sends its heartbeats: twice per period. The receiver cuts time into
+/// slots of its own clock, whose boundaries the sender cannot see; sent once per period, the
+/// heartbeats of a sender whose phase puts them just before a boundary would, one arriving a
+/// little late, leave a slot empty, and under `EveryPeriod` the peer would be dead for N
+/// periods. Twice per period, every slot holds one as long as delays vary by less than half a
+/// period.
+pub fn send_interval(period: Duration) -> Duration {
+    period / 2
+}
 
 /// How the last N period slots decide liveness.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -199,6 +211,33 @@ mod tests {
         assert!(!window.is_alive(rule, time.slot()));
         window.record(time.slot()); // slot 6
         assert!(window.is_alive(rule, time.slot()));
+    }
+
+    /// A sender at `send_interval`, whatever its phase against the receiver's slots and with
+    /// delays that vary by up to just under half a period, is never seen dead once it has been
+    /// heard for N periods. (Once per period, a phase just before a slot boundary and one late
+    /// heartbeat leave a slot empty.)
+    #[test]
+    fn heartbeats_at_the_send_interval_keep_a_peer_alive_whatever_the_phase() {
+        let rule = LivenessRule::EveryPeriod;
+        let period_ms = PERIOD.as_millis() as u64;
+        let interval_ms = send_interval(PERIOD).as_millis() as u64;
+        for phase in 0..period_ms {
+            let mut window = LivenessWindow::new(3);
+            // Delays alternate between none and just under half a period, the worst spread.
+            let arrivals: Vec<u64> = (0..60).map(|k| phase + k * interval_ms + (k % 2) * (period_ms / 2 - 1)).collect();
+            let mut next = 0;
+            for slot in 1..(arrivals.len() as u64 * interval_ms / period_ms) {
+                // Everything that arrived before this slot began.
+                while next < arrivals.len() && arrivals[next] < slot * period_ms {
+                    window.record(arrivals[next] / period_ms);
+                    next += 1;
+                }
+                if slot > 4 {
+                    assert!(window.is_alive(rule, slot), "phase {phase} ms: dead at slot {slot}");
+                }
+            }
+        }
     }
 
     #[test]

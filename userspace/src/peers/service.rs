@@ -14,6 +14,7 @@ use tokio::time::{MissedTickBehavior, interval, interval_at};
 
 use super::config::{ConfigError, PeersConfig};
 use super::keys::{KeyError, KeyRing};
+use super::liveness::send_interval;
 use super::peer_table::{PeerTable, SavedPeer};
 use super::period_clock::PeriodClock;
 use super::status::PeersStatus;
@@ -173,7 +174,7 @@ fn spawn(
         "peer heartbeats started"
     );
     let tasks = vec![
-        tokio::spawn(send_loop(beacon.clone(), config.period())),
+        tokio::spawn(send_loop(beacon.clone(), send_interval(config.period()))),
         tokio::spawn(receive_loop(socket, shared.clone(), beacon)),
         tokio::spawn(liveness_timer(shared.clone(), clock)),
     ];
@@ -249,9 +250,9 @@ impl Beacon {
     }
 }
 
-/// Every period, starting at once.
-async fn send_loop(beacon: Arc<Beacon>, period: Duration) {
-    let mut ticker = interval(period);
+/// Every `interval` (`send_interval`), starting at once.
+async fn send_loop(beacon: Arc<Beacon>, interval_between: Duration) {
+    let mut ticker = interval(interval_between);
     // Keep the fixed cadence after a stall instead of bursting to catch up.
     ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
     loop {
