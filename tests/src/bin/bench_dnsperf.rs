@@ -9,7 +9,8 @@
 //! Environment: SWITCHYARD_DNSPERF_SECONDS (default 10), SWITCHYARD_DNSPERF_CLIENTS (4),
 //! SWITCHYARD_DNSPERF_OUTSTANDING (100), SWITCHYARD_DNSPERF_MAX_QPS (unlimited),
 //! SWITCHYARD_DNSPERF_EDNS=1 (queries with EDNS), SWITCHYARD_DNSPERF_NXDOMAIN=1 (every other
-//! query for a different name that does not exist), SWITCHYARD_DNSPERF_SERVERS (comma-separated
+//! query for a different name that does not exist), SWITCHYARD_DNSPERF_NAMES (names in the
+//! zone, default 10,000, at most 100,000), SWITCHYARD_DNSPERF_SERVERS (comma-separated
 //! subset of the server names), SWITCHYARD_DNSPERF_LATENCY_QPS (rate of the 3 s latency run
 //! that gives p50/p99, default 50,000), SWITCHYARD_DNSPERF_ROUNDS (full-load runs per server,
 //! default 3; the run with the median server-core CPU is reported, every run's CPU and qps are
@@ -206,8 +207,9 @@ fn with_server<T>(
             let daemon = Daemon::start(&pair.server, &toml);
             pin_all_threads(daemon.pid(), SERVER_CPU);
             let settings = format!(
-                "Switchyard {}: [xdp] mode = \"{mode}\" on the server veth, 10,000 static [[service]] entries, udp_threads = 1 (one UDP thread per listen address; queries go to the IPv4 one){}",
+                "Switchyard {}: [xdp] mode = \"{mode}\" on the server veth, {} static [[service]] entries, udp_threads = 1 (one UDP thread per listen address; queries go to the IPv4 one){}",
                 if xdp { "XDP" } else { "userspace only" },
+                zone::names(),
                 if is_signed {
                     "; the zone signed online ([zone.dnssec] ecdsap256sha256, key from switchyard dnssec keygen), DO=1 queries answered with their RRSIG from the SIGNATURES map; XDP answered % counts answered_signed"
                 } else {
@@ -566,7 +568,7 @@ fn write_results(rows: &[Row], load: &Load, gun_rows: &[GunRow], gun: &Gun) -> R
         "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
         "load": load.describe(),
         "rounds": rounds(),
-        "zone": format!("{} names under {}, 2 A + 2 AAAA each", zone::NAMES, zone::ZONE),
+        "zone": format!("{} names under {}, 2 A + 2 AAAA each", zone::names(), zone::ZONE),
         "queries": queries_described(),
         "topology": "server and client namespaces joined by one veth pair; pass-through XDP program on the client end; \
                      threaded NAPI on both ends, the server end's thread pinned to the server core and the client end's to the client core; \
@@ -587,11 +589,13 @@ fn write_results(rows: &[Row], load: &Load, gun_rows: &[GunRow], gun: &Gun) -> R
     });
     let dir = out_dir();
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-    let path = dir.join(if nxdomain_mix() { "dnsperf-nxdomain.json" } else { "dnsperf.json" });
+    let names = if zone::names() == zone::DEFAULT_NAMES { String::new() } else { format!("-{}names", zone::names()) };
+    let mix = if nxdomain_mix() { "-nxdomain" } else { "" };
+    let path = dir.join(format!("dnsperf{mix}{names}.json"));
     std::fs::write(&path, serde_json::to_string_pretty(&json).unwrap())
         .map_err(|e| format!("{}: {e}", path.display()))?;
 
-    println!("dnsperf, {} names, {}; {}; kernel {kernel}, {cpu}", zone::NAMES, queries_described(), load.describe());
+    println!("dnsperf, {} names, {}; {}; kernel {kernel}, {cpu}", zone::names(), queries_described(), load.describe());
     print!("{}", markdown(rows));
     println!("\nkxdpgun: {}", gun.describe());
     print!("{}", gun_markdown(gun_rows));
@@ -599,8 +603,9 @@ fn write_results(rows: &[Row], load: &Load, gun_rows: &[GunRow], gun: &Gun) -> R
         println!("- {}: {}; CPU basis: {}", r.name, r.settings, r.cpu_basis);
     }
     println!("written to {}", path.display());
-    // A partial run (SWITCHYARD_DNSPERF_SERVERS) or another mix must not replace the published chart.
-    let partial = std::env::var_os("SWITCHYARD_DNSPERF_SERVERS").is_some() || nxdomain_mix();
+    // A partial run (SWITCHYARD_DNSPERF_SERVERS), another mix or another zone size must not
+    // replace the published chart.
+    let partial = std::env::var_os("SWITCHYARD_DNSPERF_SERVERS").is_some() || !mix.is_empty() || !names.is_empty();
     let chart_dir = if partial { dir.clone() } else { docs_dir() };
     let svg = chart_dir.join("dnsperf.svg");
     std::fs::create_dir_all(&chart_dir).map_err(|e| e.to_string())?;

@@ -6,16 +6,30 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use switchyard::config::fixture::ConfigText;
 
 pub const ZONE: &str = "example.com";
-pub const NAMES: usize = 10_000;
+/// Names in the zone unless `SWITCHYARD_DNSPERF_NAMES` says otherwise.
+pub const DEFAULT_NAMES: usize = 10_000;
+pub const MAX_NAMES: usize = 100_000;
 pub const TTL: u32 = 300;
+
+/// How many names the zone has: `SWITCHYARD_DNSPERF_NAMES` (1 to 100,000), else 10,000.
+pub fn names() -> usize {
+    match std::env::var("SWITCHYARD_DNSPERF_NAMES") {
+        Ok(text) => match text.parse::<usize>() {
+            Ok(n) if (1..=MAX_NAMES).contains(&n) => n,
+            _ => panic!("SWITCHYARD_DNSPERF_NAMES must be a number from 1 to {MAX_NAMES}, not {text:?}"),
+        },
+        Err(_) => DEFAULT_NAMES,
+    }
+}
 
 pub fn name(i: usize) -> String {
     format!("s{i:05}.{ZONE}")
 }
 
-/// Two A and two AAAA per name, all distinct, inside the benchmarking ranges.
+/// Two A and two AAAA per name, inside the benchmarking ranges; distinct for up to 25,000
+/// names (more names reuse addresses, which changes nothing for the servers).
 pub fn a(i: usize) -> [Ipv4Addr; 2] {
-    let (hi, lo) = ((i / 250) as u8, (i % 250 + 1) as u8);
+    let (hi, lo) = ((i / 250 % 100) as u8, (i % 250 + 1) as u8);
     [Ipv4Addr::new(198, 19, hi, lo), Ipv4Addr::new(198, 19, 100 + hi, lo)]
 }
 
@@ -31,7 +45,7 @@ pub fn master_file() -> String {
     let mut z = format!(
         "$ORIGIN {ZONE}.\n$TTL {TTL}\n@ IN SOA ns1.{ZONE}. hostmaster.{ZONE}. 1 3600 600 86400 60\n@ IN NS ns1.{ZONE}.\nns1 IN A {NS_V4}\n"
     );
-    for i in 0..NAMES {
+    for i in 0..names() {
         let label = format!("s{i:05}");
         for v4 in a(i) {
             writeln!(z, "{label} IN A {v4}").unwrap();
@@ -54,12 +68,14 @@ pub fn switchyard_config_signed(instance: &str, iface: &str, mode: &str, key_fil
     let mut config = ConfigText::new()
         .server(instance, &["dns_port = 53", r#"listen = ["0.0.0.0", "::"]"#, "udp_threads = 1"])
         .xdp(iface, mode)
+        // Room for every name's A and AAAA entries (the default holds 65,536).
+        .lines(&[&format!("max_entries = {}", (2 * names() + 16).next_power_of_two().max(65_536))])
         .zone_with(&[&format!("ns1.{ZONE}.")], "serial = 1, minimum = 60");
     if let Some(key) = key_file {
         config = config.dnssec("ecdsap256sha256", key);
     }
     config = config.fixed_service(&format!("ns1.{ZONE}."), &[&NS_V4.to_string()], &[]).line(&ttl);
-    for i in 0..NAMES {
+    for i in 0..names() {
         let (a, aaaa) = (a(i).map(|x| x.to_string()), aaaa(i).map(|x| x.to_string()));
         let (a, aaaa) = ([a[0].as_str(), a[1].as_str()], [aaaa[0].as_str(), aaaa[1].as_str()]);
         config = config.fixed_service(&format!("{}.", name(i)), &a, &aaaa).line(&ttl);
@@ -70,7 +86,7 @@ pub fn switchyard_config_signed(instance: &str, iface: &str, mode: &str, key_fil
 /// Every (name, type) pair once, A and AAAA in equal parts, in a fixed pseudo-random order so
 /// that every run and every server sees the same sequence.
 pub fn query_file() -> String {
-    let mut pairs: Vec<(usize, &str)> = (0..NAMES).flat_map(|i| [(i, "A"), (i, "AAAA")]).collect();
+    let mut pairs: Vec<(usize, &str)> = (0..names()).flat_map(|i| [(i, "A"), (i, "AAAA")]).collect();
     let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
     for k in (1..pairs.len()).rev() {
         // xorshift64: deterministic and good enough for a shuffle.
