@@ -86,3 +86,20 @@ async fn death_and_restart(count: usize, rule: LivenessRule) {
     }
     restarted.shutdown().await;
 }
+
+/// Heartbeats go out twice per period (`liveness::send_interval`): in nine and three quarter
+/// periods of a peer that never answers, a service sends one round at once and one every half
+/// period, twenty in all (once per period would be ten).
+#[tokio::test(start_paused = true)]
+async fn heartbeats_go_out_twice_per_period() {
+    let keys = KeyDir::new();
+    let key = keys.key("peer.key", KEY_OLD);
+    let mut sockets = loopback_sockets(2);
+    let all = sites(&sockets);
+    // The other site's socket stays open and silent: nothing asks for a heartbeat at once.
+    let _silent = sockets.pop();
+    let handle =
+        start(config_for(&all[0], &all, vec![key], LivenessRule::EveryPeriod), &all[0], 100, sockets.remove(0)).await;
+    tokio::time::sleep(periods(10) - periods(1) / 4).await;
+    assert_eq!(handle.status().heartbeats_sent, 20);
+}

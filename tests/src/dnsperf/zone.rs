@@ -13,12 +13,10 @@ pub const TTL: u32 = 300;
 
 /// How many names the zone has: `SWITCHYARD_DNSPERF_NAMES` (1 to 100,000), else 10,000.
 pub fn names() -> usize {
-    match std::env::var("SWITCHYARD_DNSPERF_NAMES") {
-        Ok(text) => match text.parse::<usize>() {
-            Ok(n) if (1..=MAX_NAMES).contains(&n) => n,
-            _ => panic!("SWITCHYARD_DNSPERF_NAMES must be a number from 1 to {MAX_NAMES}, not {text:?}"),
-        },
-        Err(_) => DEFAULT_NAMES,
+    match crate::bench::report::env_number("SWITCHYARD_DNSPERF_NAMES", DEFAULT_NAMES as u64) {
+        Ok(n) if (1..=MAX_NAMES as u64).contains(&n) => n as usize,
+        Ok(n) => panic!("SWITCHYARD_DNSPERF_NAMES: {n} is not from 1 to {MAX_NAMES}"),
+        Err(e) => panic!("{e}"),
     }
 }
 

@@ -236,8 +236,8 @@ impl MapWriter {
         plan: &mut WritePlan<'_>,
     ) -> Result<WriteStats, MapError> {
         let started = Instant::now();
-        let mut stats = plan.found;
-        plan.found.elapsed = Duration::ZERO;
+        // The plan's own time counts in its first write only.
+        let mut stats = WriteStats { elapsed: std::mem::take(&mut plan.found.elapsed), ..plan.found };
         let mut signature_map = signatures;
         let wanted_signatures = match signature_map.as_deref_mut() {
             Some(signature_map) => {
@@ -458,7 +458,8 @@ impl MapWriter {
             }
             self.written.remove(&key);
         }
-        let (mut keys, mut values) = (Vec::new(), Vec::new());
+        // Recorded as they are gathered: should a chunk fail, the caller reads the map again.
+        let mut changed = batch_update::Chunked::default();
         for (key, value) in wanted {
             let before = self.written.get(key);
             if before == Some(value) {
@@ -468,16 +469,11 @@ impl MapWriter {
                 stats.overrides_kept += 1;
                 continue;
             }
-            keys.push(*key);
-            values.push(*value);
+            changed.push(map, *key, *value)?;
+            self.written.insert(*key, *value);
+            stats.written += 1;
         }
-        batch_update::update(map, &keys, &values)?;
-        stats.written += keys.len();
-        // One at a time: `extend` would make room for them all beside the keys already there.
-        for (key, value) in keys.into_iter().zip(values) {
-            self.written.insert(key, value);
-        }
-        Ok(())
+        changed.flush(map)
     }
 }
 
