@@ -5,7 +5,7 @@
 //! keeps in the `COOKIES` map: cookies of the other nodes sharing the secret carry wall-clock
 //! timestamps too.
 
-use aya_ebpf::{helpers::bpf_ktime_get_ns, programs::XdpContext};
+use aya_ebpf::programs::XdpContext;
 use switchyard_common::{
     CLIENT_COOKIE_LEN, COOKIE_REPLY_LEN, CookieAddr, CookieCheck, CookieConfig, Counter, OwnSipHash, ServerCookie,
     cookie_len_ok, cookie_verdict, reply_after,
@@ -56,7 +56,7 @@ impl CheckedCookie {
 /// The query's cookie, checked: none when the query had no COOKIE option or cookies are off; a
 /// malformed option goes to userspace, which answers FORMERR.
 #[inline(always)]
-pub fn checked(ctx: &XdpContext, f: &Frame, q: &Question) -> Result<Option<CheckedCookie>, Counter> {
+pub fn checked(ctx: &XdpContext, f: &Frame, q: &Question, now_ns: u64) -> Result<Option<CheckedCookie>, Counter> {
     let Some(option) = q.cookie else { return Ok(None) };
     let Some(config) = maps::cookies().filter(|c| c.enabled()) else { return Ok(None) };
     let len = option.len;
@@ -74,8 +74,7 @@ pub fn checked(ctx: &XdpContext, f: &Frame, q: &Question) -> Result<Option<Check
         None
     };
     let addr = if f.ipv6 { CookieAddr::V6(f.src_v6()) } else { CookieAddr::V4(f.src_v4()) };
-    // SAFETY: a helper without arguments that only reads the clock.
-    let now = config.wall_seconds(unsafe { bpf_ktime_get_ns() });
+    let now = config.wall_seconds(now_ns);
     let verdict = cookie_verdict::<OwnSipHash>(config, client, server.as_ref(), now, &addr);
     Ok(Some(CheckedCookie { config, client, server, addr, now, verdict }))
 }

@@ -12,6 +12,7 @@
 
 mod addressed;
 mod checksum;
+mod clock;
 mod cookies;
 mod liveness;
 mod maps;

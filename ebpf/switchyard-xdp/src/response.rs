@@ -18,6 +18,7 @@ use switchyard_common::{
 use crate::{
     addressed,
     checksum::{at_parity, finish, finish_udp, sum_bytes},
+    clock,
     cookies::{self, ReplyCookie},
     liveness, maps,
     packet::{self, Packet},
@@ -49,14 +50,15 @@ pub fn respond(ctx: &XdpContext) -> Result<Counter, Pass> {
     addressed::to_this_host(ctx, &frame)?;
     // A stale daemon's settings are not trusted, its limits included: the daemon that still
     // serves the sockets charges what it answers itself.
-    if !liveness::daemon_alive(&config) {
+    let now = clock::now_ns();
+    if !liveness::daemon_alive(&config, now) {
         return Err(Counter::PassStale.into());
     }
     let scratch = maps::scratch().ok_or(Counter::PassDisabled)?;
     // A frame with a bad checksum is not charged: the stack drops it, nobody answers it.
     let parsed = query::question(ctx, &frame, scratch).and_then(|q| {
         addressed::checksums_ok(ctx, &frame, &q)?;
-        Ok((cookies::checked(ctx, &frame, &q)?, q))
+        Ok((cookies::checked(ctx, &frame, &q, now)?, q))
     });
     // Every query is charged before any work on its answer, whichever path is to answer it.
     // A valid server cookie of ours proves the client is real (it got our reply before).
@@ -70,7 +72,7 @@ pub fn respond(ctx: &XdpContext) -> Result<Counter, Pass> {
             false
         }
     };
-    let verdict = rrl::verdict(&frame, exempt);
+    let verdict = rrl::verdict(&frame, exempt, now);
     let Ok((checked, q)) = parsed else {
         // Without a question there is no truncated reply to send.
         return if verdict == RrlVerdict::Answer { Err(Pass(maps::parked(scratch))) } else { Ok(Counter::RrlDropped) };
@@ -90,7 +92,7 @@ pub fn respond(ctx: &XdpContext) -> Result<Counter, Pass> {
     if count == 0 || count > MAX_ADDRS {
         return Err(Counter::PassMiss.into());
     }
-    let signature = signed::for_answer(&scratch.key, entry, &q)?;
+    let signature = signed::for_answer(&scratch.key, entry, &q, now)?;
     let cookie = checked.map(|c| c.reply());
 
     // Grow or shrink the frame first: if that fails the frame is still untouched.

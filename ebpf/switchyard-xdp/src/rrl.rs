@@ -1,10 +1,9 @@
 //! Response rate limiting: one token bucket per client prefix
-//! (`switchyard_common::RrlConfig::charge`), time from `bpf_ktime_get_ns`. Every query to this
+//! (`switchyard_common::RrlConfig::charge`), time from `clock`. Every query to this
 //! host's DNS sockets is charged here before any work on its answer, whether this program
 //! answers it or passes it to userspace; the daemon does not charge again what came in on an
 //! interface with this program attached and live (see the README's rate limiting section).
 
-use aya_ebpf::helpers::bpf_ktime_get_ns;
 use switchyard_common::{Counter, RrlVerdict, rrl_key_v4, rrl_key_v6};
 
 use crate::{maps, query::Frame};
@@ -12,7 +11,7 @@ use crate::{maps, query::Frame};
 /// The charge for a query from this frame's client. `exempt` skips the bucket (counted): a
 /// client known to be real (e.g. one presenting a valid server cookie) is never limited.
 #[inline(always)]
-pub fn verdict(f: &Frame, exempt: bool) -> RrlVerdict {
+pub fn verdict(f: &Frame, exempt: bool, now: u64) -> RrlVerdict {
     let config = match maps::rrl_config() {
         Some(c) if c.enabled() => *c,
         _ => return RrlVerdict::Answer,
@@ -31,8 +30,6 @@ pub fn verdict(f: &Frame, exempt: bool) -> RrlVerdict {
         }
         rrl_key_v4(src, config.ipv4_prefix)
     };
-    // SAFETY: a helper without arguments that only reads the clock.
-    let now = unsafe { bpf_ktime_get_ns() };
     match maps::rrl_bucket(&key) {
         Some(bucket) => config.charge(bucket, now),
         None => {

@@ -4,7 +4,7 @@
 
 use core::mem::offset_of;
 
-use aya_ebpf::{helpers::bpf_ktime_get_ns, programs::XdpContext};
+use aya_ebpf::programs::XdpContext;
 use switchyard_common::{
     Counter, MAX_SIGNATURE_RECORD, MapEntry, MapKey, SignatureEntry, proto::OptHdr,
 };
@@ -21,13 +21,16 @@ const _: () = assert!(MAX_SIGNATURE_RECORD <= 0xff);
 /// The signature to append to this answer; `None` when it gets none (DO=0, or a name in an
 /// unsigned zone).
 #[inline(always)]
-pub fn for_answer(key: &MapKey, entry: &MapEntry, q: &Question) -> Result<Option<&'static SignatureEntry>, Counter> {
+pub fn for_answer(
+    key: &MapKey,
+    entry: &MapEntry,
+    q: &Question,
+    now: u64,
+) -> Result<Option<&'static SignatureEntry>, Counter> {
     if entry.signed == 0 || q.edns_do != Some(true) {
         return Ok(None);
     }
     let signature = maps::signature(key).ok_or(Counter::PassDnssec)?;
-    // SAFETY: a helper without arguments that only reads the clock.
-    let now = unsafe { bpf_ktime_get_ns() };
     let stored_len = signature.len as usize;
     if entry.signature == 0
         || signature.serial != entry.signature
