@@ -21,7 +21,7 @@ use switchyard_tests::{client, daemon::Daemon, privileges::have_root, reference:
 fn zone_file() -> String {
     let mut z = String::from(
         "$ORIGIN example.com.\n\
-         @ 3600 IN SOA ns1.example.com. hostmaster.example.com. 7 3600 600 86400 60\n\
+         @ 3600 IN SOA ns1.example.com. hostmaster.example.com. 7 14400 3600 1209600 60\n\
          @ 3600 IN NS ns1.example.com.\n\
          www 30 IN A 198.18.10.1\nwww 30 IN A 198.18.20.1\n\
          www 30 IN AAAA fd00:10::1\nwww 30 IN AAAA fd00:20::1\n\

@@ -29,7 +29,7 @@ fn dig_a_query_is_answered_by_xdp_and_soa_by_userspace() {
 
     let soa =
         client::dig(&pair.client, &[&format!("@{server}"), "example.com", "SOA", "+short", "+tries=1", "+time=2"]);
-    assert_eq!(soa.trim(), "ns1.example.com. hostmaster.example.com. 7 3600 600 86400 60");
+    assert_eq!(soa.trim(), "ns1.example.com. hostmaster.example.com. 7 14400 3600 1209600 60");
     assert_eq!(daemon.userspace_counter("answered"), 1, "userspace answered the SOA query");
     assert_eq!(daemon.xdp_counter("answered_v4"), 1, "XDP did not answer SOA");
     assert_eq!(daemon.xdp_counter("pass_unsupported"), 1, "SOA was passed as a type XDP leaves to userspace");

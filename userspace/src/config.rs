@@ -323,17 +323,20 @@ fn default_zone_ttl() -> u32 {
 fn default_serial() -> u32 {
     1
 }
+// The SOA timers mean nothing to Switchyard (no secondaries transfer its zones), but zone
+// checkers hold every zone to them: Zonemaster takes these without a remark (refresh 4 h and
+// retry 1 h, its lowest; expire 2 weeks as RFC 1912 suggests; negative TTL 5 min, its lowest).
 fn default_refresh() -> i32 {
-    3600
+    14400
 }
 fn default_retry() -> i32 {
-    600
+    3600
 }
 fn default_expire() -> i32 {
-    86400
+    1209600
 }
 fn default_minimum() -> u32 {
-    60
+    300
 }
 fn default_service_ttl() -> u32 {
     30

@@ -7,9 +7,15 @@ use crate::{Result, run};
 /// (command that must exist, package that provides it)
 pub type Needs = [(&'static str, &'static str)];
 
-/// `ethtool` makes the veth ends that send queries put full checksums in them (see the README).
-pub const TESTS: [(&str, &str); 4] =
-    [("dig", "bind9-dnsutils"), ("ip", "iproute2"), ("sqlite3", "sqlite3"), ("ethtool", "ethtool")];
+/// `ethtool` makes the veth ends that send queries put full checksums in them (see the README);
+/// `zonemaster-cli` is the zone checker of `tests/tests/zonemaster.rs`.
+pub const TESTS: [(&str, &str); 5] = [
+    ("dig", "bind9-dnsutils"),
+    ("ip", "iproute2"),
+    ("sqlite3", "sqlite3"),
+    ("ethtool", "ethtool"),
+    ("zonemaster-cli", "zonemaster-cli"),
+];
 /// The status page's test drives Debian's Chromium through ChromeDriver (installed without
 /// recommended packages: a headless browser needs none of them).
 pub const BROWSER: [(&str, &str); 2] = [("chromium", "chromium"), ("chromedriver", "chromium-driver")];
