@@ -52,7 +52,7 @@ impl XdpHarness {
                 stale_after_ns: XdpConfig::NEVER_STALE,
             })
             .expect("config");
-        let served = Arc::new(ArcSwap::from_pointee(Served { zones, views: Arc::new(views), table }));
+        let served = Arc::new(ArcSwap::from_pointee(Served::new(zones, Arc::new(views), table)));
         let authority = Authority::new(config.server.edns_udp_payload, served.clone());
         XdpHarness { datapath, authority, write_stats, served }
     }
@@ -65,13 +65,13 @@ impl XdpHarness {
     /// Has userspace serve these zones from now on (the maps are the caller's to rewrite).
     pub fn set_zones(&self, zones: Arc<Zones>) {
         let now = self.served.load();
-        self.served.store(Arc::new(Served { zones, views: now.views.clone(), table: now.table.clone() }));
+        self.served.store(Arc::new(Served::new(zones, now.views.clone(), now.table.clone())));
     }
 
     /// Has userspace serve `table` from now on (the maps are the caller's to rewrite).
     pub fn set_table(&self, table: AnswerTable) {
         let now = self.served.load();
-        self.served.store(Arc::new(Served { zones: now.zones.clone(), views: now.views.clone(), table }));
+        self.served.store(Arc::new(Served::new(now.zones.clone(), now.views.clone(), table)));
     }
 
     /// Gives both paths these server cookie secrets (off until called).

@@ -71,7 +71,7 @@ impl AnswerController {
         let policy = Policy::new(&config.policy_config(), &config.site_addresses())?;
         let fixed = AnswerTable::from_config(config);
         let (views, zones) = (Arc::new(views), Arc::new(zones));
-        let served = Served { zones: zones.clone(), views: views.clone(), table: fixed.clone() };
+        let served = Served::new(zones.clone(), views.clone(), fixed.clone());
         let mut control = AnswerController {
             policy,
             views,
@@ -187,7 +187,7 @@ impl AnswerController {
             .cloned()
             .collect();
         self.override_keys = operator::apply_overrides(&configured, &mut table, &self.views);
-        self.served.store(Arc::new(Served { zones: self.zones.clone(), views: self.views.clone(), table }));
+        self.served.store(Arc::new(Served::new(self.zones.clone(), self.views.clone(), table)));
         self.stats.record(&self.last_decisions, &decisions);
         self.last_decisions = decisions;
         true

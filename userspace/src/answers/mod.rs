@@ -3,6 +3,7 @@
 //! mirrors it into the XDP answer map.
 
 mod controller;
+mod rendered;
 mod rewrites;
 mod served;
 mod stats;
@@ -13,6 +14,7 @@ mod views;
 mod zones;
 
 pub use controller::AnswerController;
+pub use rendered::{Rendered, RenderedAnswers};
 pub use rewrites::RewriteCounters;
 pub use served::Served;
 pub use stats::{AnswerStats, ServiceAnswer};

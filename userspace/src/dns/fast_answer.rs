@@ -15,7 +15,7 @@ use switchyard_common::{
 };
 
 use super::authority::Outcome;
-use crate::answers::{AnswerSet, Served};
+use crate::answers::{AnswerSet, Rendered, Served};
 
 const HEADER_LEN: usize = 12;
 /// Root owner, type, class, TTL and RDLENGTH of an OPT record.
@@ -52,10 +52,28 @@ pub fn answer(request: &[u8], client: IpAddr, served: &Served, edns_payload: u16
         return None;
     }
     let view = served.views.lookup(client).map_or(DEFAULT_VIEW, |(view, _)| view);
-    match served.table.lookup(view, query.qtype, &query.name) {
-        Some(set) => addresses(&query, set, client, edns_payload).map(|reply| (reply, Outcome::Answered)),
+    let answered = |reply| (reply, Outcome::Answered);
+    match served.rendered.lookup(view, query.qtype, &query.name) {
+        Some(Rendered::Records { count, records }) => rendered(&query, count, records, edns_payload).map(answered),
+        Some(Rendered::AskTable) => match served.table.lookup(view, query.qtype, &query.name) {
+            Some(set) => addresses(&query, set, client, edns_payload).map(answered),
+            None => denial(&query, served, edns_payload),
+        },
         None => denial(&query, served, edns_payload),
     }
+}
+
+/// The answer from records rendered ahead, in stored order (a set without a weighted first
+/// answer: every client gets that order).
+fn rendered(query: &Plain, count: u16, records: &[u8], edns_payload: u16) -> Option<Vec<u8>> {
+    let len = HEADER_LEN + query.question.len() + records.len() + opt_len(query);
+    if count == 0 || len > limit(query, edns_payload) {
+        return None;
+    }
+    let mut out = reply_start(query, len, RCODE_NO_ERROR, count, 0);
+    out.extend_from_slice(records);
+    push_opt(&mut out, query, edns_payload);
+    Some(out)
 }
 
 /// The answer with the set's addresses in this client's order.
