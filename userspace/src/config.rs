@@ -323,9 +323,11 @@ fn default_zone_ttl() -> u32 {
 fn default_serial() -> u32 {
     1
 }
-// The SOA timers mean nothing to Switchyard (no secondaries transfer its zones), but zone
-// checkers hold every zone to them: Zonemaster takes these without a remark (refresh 4 h and
-// retry 1 h, its lowest; expire 2 weeks as RFC 1912 suggests; negative TTL 5 min, its lowest).
+// Refresh, retry and expire mean nothing to Switchyard (no secondaries transfer its zones), but
+// zone checkers hold every zone to them: Zonemaster takes these without a remark (refresh 4 h
+// and retry 1 h, its lowest; expire 2 weeks as RFC 1912 suggests). The negative TTL stays at a
+// minute, under the 5 minutes Zonemaster notes: it is how long a resolver keeps a name or an
+// address family unanswered, e.g. AAAA while every site with IPv6 addresses was down.
 fn default_refresh() -> i32 {
     14400
 }
@@ -336,7 +338,7 @@ fn default_expire() -> i32 {
     1209600
 }
 fn default_minimum() -> u32 {
-    300
+    60
 }
 fn default_service_ttl() -> u32 {
     30

@@ -35,6 +35,8 @@ pub struct RenderedAnswers {
     /// Entries one after another: view (4 bytes), type (2), name length (1), whether rendered
     /// (1), record count (2), the name, the records.
     arena: Vec<u8>,
+    /// Nothing rendered: every lookup goes to the table.
+    ask_table: bool,
 }
 
 #[derive(Clone, Copy, Default)]
@@ -50,8 +52,17 @@ const ENTRY_HEADER: usize = 10;
 impl RenderedAnswers {
     pub fn new(table: &AnswerTable) -> RenderedAnswers {
         let capacity = (table.entries.len() * 2).next_power_of_two().max(16);
-        let bytes = table.entries.iter().map(|(key, set)| entry_len(key, set)).sum();
-        let mut rendered = RenderedAnswers { slots: vec![Slot::default(); capacity], arena: Vec::with_capacity(bytes) };
+        let bytes: usize = table.entries.iter().map(|(key, set)| entry_len(key, set)).sum();
+        if u32::try_from(bytes).is_err() {
+            // Offsets are 32-bit: a table this large (tens of millions of records) is left to the
+            // table itself.
+            return RenderedAnswers { ask_table: true, ..RenderedAnswers::default() };
+        }
+        let mut rendered = RenderedAnswers {
+            slots: vec![Slot::default(); capacity],
+            arena: Vec::with_capacity(bytes),
+            ask_table: false,
+        };
         for (key, set) in &table.entries {
             rendered.insert(key, set);
         }
@@ -60,19 +71,23 @@ impl RenderedAnswers {
 
     /// The view's own entry, else the default view's: `AnswerTable::lookup`'s rule.
     pub fn lookup(&self, view: u32, qtype: u16, name: &[u8]) -> Option<Rendered<'_>> {
+        if self.ask_table {
+            return Some(Rendered::AskTable);
+        }
         self.find(view, qtype, name).or_else(|| self.find(DEFAULT_VIEW, qtype, name))
     }
 
     fn insert(&mut self, key: &AnswerKey, set: &AnswerSet) {
         let Ok(name_len) = u8::try_from(key.name.len()) else { return };
         let start = self.arena.len();
-        let at = u32::try_from(start + 1).expect("the rendered answers stay under 4 GiB");
+        let at = u32::try_from(start + 1).expect("`new` checked the arena's size");
         self.arena.extend_from_slice(&key.view.to_le_bytes());
         self.arena.extend_from_slice(&key.qtype.to_le_bytes());
         self.arena.extend_from_slice(&[name_len, 0, 0, 0]);
         self.arena.extend_from_slice(&key.name);
-        if render_into(&mut self.arena, key.qtype, set) {
-            let count = set.addrs.len() as u16;
+        if let Ok(count) = u16::try_from(set.addrs.len())
+            && render_into(&mut self.arena, key.qtype, set)
+        {
             self.arena[start + 7] = 1;
             self.arena[start + 8..start + 10].copy_from_slice(&count.to_le_bytes());
         }
@@ -248,6 +263,8 @@ mod tests {
             (name(1), QTYPE_A, weighted),
             (name(2), QTYPE_A, set(vec![])),
             (name(3), QTYPE_A, set(vec!["fd00::1".parse().unwrap()])),
+            // More records than a message's count holds.
+            (name(4), QTYPE_A, set(vec!["198.18.10.1".parse().unwrap(); 65_536])),
         ];
         for (name, qtype, set) in &cases {
             table.entries.insert(AnswerKey { view: DEFAULT_VIEW, qtype: *qtype, name: name.clone() }, set.clone());
