@@ -14,11 +14,11 @@ mod views;
 mod zones;
 
 pub use controller::AnswerController;
-pub use rendered::{Rendered, RenderedAnswers};
+pub use rendered::{Rendered, RenderedAnswers, render_records};
 pub use rewrites::RewriteCounters;
 pub use served::Served;
 pub use stats::{AnswerStats, ServiceAnswer};
-pub use table::{AnswerKey, AnswerSet, AnswerTable, wire_name};
+pub use table::{AnswerKey, AnswerSet, AnswerTable, address_slot, wire_name};
 pub use timeline::{Change, Event, SiteCondition, Timeline, TimelineSnapshot, WINDOW as TIMELINE_WINDOW};
 pub use views::Views;
 pub use zones::{Zone, Zones};

@@ -17,7 +17,7 @@ use switchyard_common::{
     DEFAULT_VIEW, MAX_RECORD_LEN, NAME_HASH_SEED, QTYPE_A, QTYPE_AAAA, mix_word, record_len, render_record,
 };
 
-use super::{AnswerKey, AnswerSet, AnswerTable};
+use super::{AnswerKey, AnswerSet, AnswerTable, address_slot};
 
 /// What the arena holds for one key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -143,25 +143,30 @@ fn entry_len(key: &AnswerKey, set: &AnswerSet) -> usize {
 }
 
 /// Appends the set's records in stored order, as the fast path writes them; appends nothing
-/// and says false when it cannot.
+/// and says false when it cannot (a weighted or empty set, or another family's address).
 fn render_into(arena: &mut Vec<u8>, qtype: u16, set: &AnswerSet) -> bool {
-    if set.is_weighted() || set.addrs.is_empty() {
-        return false;
-    }
-    let start = arena.len();
+    !set.is_weighted() && !set.addrs.is_empty() && render_records(arena, qtype, set.ttl, &set.addrs)
+}
+
+/// Appends a record of type `qtype` per address, in the XDP program's layout
+/// (`render_record`); appends nothing and says false when an address is not of that type's
+/// family.
+pub fn render_records<'a>(
+    out: &mut Vec<u8>,
+    qtype: u16,
+    ttl: u32,
+    addrs: impl IntoIterator<Item = &'a IpAddr>,
+) -> bool {
+    let start = out.len();
     let mut record = [0u8; MAX_RECORD_LEN];
-    for addr in &set.addrs {
-        let mut slot = [0u8; 16];
-        match addr {
-            IpAddr::V4(v4) if qtype == QTYPE_A => slot[..4].copy_from_slice(&v4.octets()),
-            IpAddr::V6(v6) if qtype == QTYPE_AAAA => slot = v6.octets(),
-            _ => {
-                arena.truncate(start);
-                return false;
-            }
+    for addr in addrs {
+        let (slot, len) = address_slot(addr);
+        if !matches!((qtype, len), (QTYPE_A, 4) | (QTYPE_AAAA, 16)) {
+            out.truncate(start);
+            return false;
         }
-        render_record(qtype, set.ttl, &slot, &mut record);
-        arena.extend_from_slice(&record[..record_len(qtype)]);
+        render_record(qtype, ttl, &slot, &mut record);
+        out.extend_from_slice(&record[..record_len(qtype)]);
     }
     true
 }

@@ -22,6 +22,18 @@ pub fn wire_name(name: &Name) -> Vec<u8> {
     name.to_bytes().expect("a parsed name always encodes")
 }
 
+/// An address as the XDP map and the rendered answers hold it: its bytes at the front of 16, and how many there are.
+pub fn address_slot(addr: &IpAddr) -> ([u8; 16], usize) {
+    match addr {
+        IpAddr::V4(v4) => {
+            let mut slot = [0u8; 16];
+            slot[..4].copy_from_slice(&v4.octets());
+            (slot, 4)
+        }
+        IpAddr::V6(v6) => (v6.octets(), 16),
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct AnswerKey {
     pub view: u32,

@@ -14,7 +14,7 @@ use hickory_proto::{
 use switchyard_common::{MapKey, QTYPE_AAAA, SignatureEntry};
 
 use crate::{
-    answers::{AnswerKey, AnswerSet},
+    answers::{AnswerKey, AnswerSet, address_slot},
     dnssec::{ZoneSigner, signer::SignError},
 };
 
@@ -102,18 +102,6 @@ impl AnswerId {
         // The owner goes into the digest only: the serial stays that of the content.
         digest.write(&key.name);
         AnswerId { serial: serial.max(1), digest: digest.finish() }
-    }
-}
-
-/// An address as the map holds it: its bytes at the front of 16, and how many there are.
-pub fn address_slot(addr: &IpAddr) -> ([u8; 16], usize) {
-    match addr {
-        IpAddr::V4(v4) => {
-            let mut slot = [0u8; 16];
-            slot[..4].copy_from_slice(&v4.octets());
-            (slot, 4)
-        }
-        IpAddr::V6(v6) => (v6.octets(), 16),
     }
 }
 

@@ -22,7 +22,7 @@ use crate::{
         batch_update,
         datapath::AnswerMaps,
         presign::PresignJob,
-        signatures::{self, AnswerId, HeldSignature, MapSignature, RENEW_MARGIN_SECS, SigningJob, address_slot},
+        signatures::{self, AnswerId, HeldSignature, MapSignature, RENEW_MARGIN_SECS, SigningJob},
         stamp::monotonic_ns,
     },
     dnssec::{ZoneSigner, signer::unix_now},
@@ -70,7 +70,7 @@ pub fn to_map_entry(key: &answers::AnswerKey, set: &answers::AnswerSet) -> Optio
     if set.addrs.is_empty() || set.addrs.len() > MAX_ADDRS {
         return None;
     }
-    let addrs: Vec<[u8; 16]> = set.addrs.iter().map(|a| address_slot(a).0).collect();
+    let addrs: Vec<[u8; 16]> = set.addrs.iter().map(|a| answers::address_slot(a).0).collect();
     let mut entry = MapEntry::new(key.qtype, set.ttl, &name, &addrs);
     entry.set_first(set.first);
     Some((map_key, entry))

@@ -9,13 +9,13 @@
 use std::net::IpAddr;
 
 use switchyard_common::{
-    DEFAULT_VIEW, MAX_RECORD_LEN, QTYPE_A, QTYPE_AAAA,
+    DEFAULT_VIEW, QTYPE_A, QTYPE_AAAA,
     proto::{CLASS_IN, DNS_FLAG_AA, DNS_FLAG_CD, DNS_FLAG_QR, DNS_FLAG_RD, EDNS_FLAG_DO, TYPE_OPT},
-    record_len, render_record,
+    record_len,
 };
 
 use super::authority::Outcome;
-use crate::answers::{AnswerSet, Rendered, Served};
+use crate::answers::{AnswerSet, Rendered, Served, render_records};
 
 const HEADER_LEN: usize = 12;
 /// Root owner, type, class, TTL and RDLENGTH of an OPT record.
@@ -76,27 +76,13 @@ fn rendered(query: &Plain, count: u16, records: &[u8], edns_payload: u16) -> Opt
     Some(out)
 }
 
-/// The answer with the set's addresses in this client's order.
+/// The answer with the set's addresses in this client's order (a weighted first answer).
 fn addresses(query: &Plain, set: &AnswerSet, client: IpAddr, edns_payload: u16) -> Option<Vec<u8>> {
-    let count = set.addrs.len();
-    let len = HEADER_LEN + query.question.len() + count * record_len(query.qtype) + opt_len(query);
-    if count == 0 || len > limit(query, edns_payload) {
+    let mut records = Vec::with_capacity(set.addrs.len() * record_len(query.qtype));
+    if !render_records(&mut records, query.qtype, set.ttl, set.ordered_for(client)) {
         return None;
     }
-    let mut out = reply_start(query, len, RCODE_NO_ERROR, count as u16, 0);
-    let mut record = [0u8; MAX_RECORD_LEN];
-    for addr in set.ordered_for(client) {
-        let mut slot = [0u8; 16];
-        match addr {
-            IpAddr::V4(v4) if query.qtype == QTYPE_A => slot[..4].copy_from_slice(&v4.octets()),
-            IpAddr::V6(v6) if query.qtype == QTYPE_AAAA => slot = v6.octets(),
-            _ => return None,
-        }
-        render_record(query.qtype, set.ttl, &slot, &mut record);
-        out.extend_from_slice(&record[..record_len(query.qtype)]);
-    }
-    push_opt(&mut out, query, edns_payload);
-    Some(out)
+    rendered(query, u16::try_from(set.addrs.len()).ok()?, &records, edns_payload)
 }
 
 /// The denial for a name in one of our zones that has no records of the type asked: NXDOMAIN
