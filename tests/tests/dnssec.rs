@@ -1,8 +1,9 @@
 //! DNSSEC online signing checked by real validators: unbound (with the DS that `switchyard
 //! dnssec ds` prints as its trust anchor) and delv (with the DNSKEY) find A, AAAA (UDP and
-//! TCP), SOA, NS, DNSKEY, a missing name and a missing type secure, also while a site goes down
-//! and comes back, the A answers coming from the XDP program with the signature the daemon
-//! wrote into its map; a signature tampered with in that map, or the anchor of another key,
+//! TCP), SOA, NS, DNSKEY, a missing name and a missing type secure, also while a site is
+//! drained (answers signed ahead of it: no signature made) and while one goes down and comes
+//! back, the A answers coming from the XDP program with the signature the daemon wrote into
+//! its map; a signature tampered with in that map, or the anchor of another key,
 //! makes the same answers bogus. dig asking with a 512-byte EDNS size for a signed answer that
 //! needs more gets TC=1 over UDP and the whole answer over TCP.
 
@@ -102,6 +103,16 @@ fn signed_zone_validates(subnet: u8, algorithm: &str) {
         assert!(wanted.iter().all(|a| out.contains(a)) && !unwanted.iter().any(|a| out.contains(a)), "{out}");
         assert!(daemon.xdp_counter("answered_signed") > before, "the signed A came from XDP: {}", log());
     };
+    // Site b drained: the answers with a alone, never served before, were signed ahead while
+    // both sites were up, so the change makes no signature and XDP serves them signed.
+    wait_for_log_line(&daemon, &["failover answers signed ahead", "a up, b up", "stopped=false"]);
+    let made_before = signatures_made(&daemon);
+    daemon.cli(&["site", "drain", "b"]);
+    plain.wait_for(&[A], DEADLINE, log);
+    secure_from_xdp(&[A], &[B]);
+    assert_eq!(signatures_made(&daemon), made_before, "signatures made for the drain: {}", log());
+    daemon.cli(&["site", "undrain", "b"]);
+    plain.wait_for(&[A, B], DEADLINE, log);
     web_a.set("/health", Behavior::Status(503));
     plain.wait_for(&[B], DEADLINE, log);
     secure_from_xdp(&[B], &[A]);
@@ -128,6 +139,21 @@ fn signed_zone_validates(subnet: u8, algorithm: &str) {
     let wrong = Unbound::start_validating(&pair.client, "example.com", pair.server_v4.into(), &other.ds[0]);
     let out = via_unbound(&pair.client, &wrong, "www.example.com", "A");
     assert!(out.contains("status: SERVFAIL"), "unbound with another key's DS: {out}\n{}", wrong.log());
+}
+
+/// Signatures the daemon made for the zone so far (`switchyard status --json`).
+fn signatures_made(daemon: &Daemon) -> u64 {
+    let status: serde_json::Value = serde_json::from_str(&daemon.cli(&["status", "--json"])).expect("status json");
+    status["signed_zones"][0]["signatures_made"].as_u64().unwrap_or_else(|| panic!("no signatures made: {status}"))
+}
+
+/// Waits up to 10 s for a line of the daemon's log with every one of `parts`.
+fn wait_for_log_line(daemon: &Daemon, parts: &[&str]) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !daemon.log().lines().any(|line| parts.iter().all(|part| line.contains(part))) {
+        assert!(std::time::Instant::now() < deadline, "no line with {parts:?} in the log: {}", daemon.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// A signed answer too big for dig's 512-byte buffer: the program passes it (`pass_too_big`),

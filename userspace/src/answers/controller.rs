@@ -15,7 +15,10 @@ use tokio::{sync::watch, time::MissedTickBehavior};
 use tracing::{info, warn};
 
 use crate::{
-    answers::{self, AnswerStats, AnswerTable, Change, RewriteCounters, Served, SiteCondition, Timeline, Views, Zones},
+    answers::{
+        self, AnswerStats, AnswerTable, Change, RewriteCounters, Served, SiteCondition, Timeline, Views, Zones,
+        failover_signing::{FailoverSigning, Foresight},
+    },
     bpf::{
         datapath::Datapath,
         presign::presign,
@@ -38,6 +41,10 @@ pub struct AnswerController {
     served: Arc<ArcSwap<Served>>,
     last_decisions: policy::Decisions,
     last_states: SiteMap,
+    /// The site states after drains and weights the current answers were decided on.
+    last_effective: SiteMap,
+    /// Signs ahead the answers a site's change of availability would give (signed zones only).
+    failover: FailoverSigning,
     /// One writer for the daemon's lifetime: it remembers what it wrote.
     writer: MapWriter,
     map_entries: Arc<AtomicUsize>,
@@ -80,6 +87,8 @@ impl AnswerController {
             served: Arc::new(ArcSwap::from_pointee(served)),
             last_decisions: policy::Decisions::default(),
             last_states: states.clone(),
+            last_effective: SiteMap::new(),
+            failover: FailoverSigning::default(),
             writer: MapWriter::default(),
             map_entries: Arc::new(AtomicUsize::new(0)),
             rewrites: Arc::new(RewriteCounters::default()),
@@ -102,6 +111,7 @@ impl AnswerController {
         self.operator = current.state;
         let states = self.last_states.clone();
         self.evaluate(&states, "operator state", true);
+        self.failover.forget();
         applied.send_replace(current.generation);
         self.operator_feed = Some((feed, applied));
     }
@@ -122,6 +132,7 @@ impl AnswerController {
         self.zones = Arc::new(zones);
         self.evaluate(states, "config reloaded", true);
         self.last_states = states.clone();
+        self.failover.forget();
         Ok(())
     }
 
@@ -169,6 +180,7 @@ impl AnswerController {
         }
         let effective = operator::effective_sites(states, &self.operator.sites);
         let decisions = self.policy.evaluate(&effective);
+        self.last_effective = effective;
         let changes = policy::diff(&self.last_decisions, &decisions);
         if changes.is_empty() && !force {
             return false;
@@ -218,6 +230,9 @@ impl AnswerController {
         if jobs.is_empty() {
             self.writer.use_presigned(Vec::new());
         } else {
+            // The cores go to this signing; what a pass ahead foresees changes with it.
+            self.failover.stop();
+            self.failover.forget();
             let (due, started) = (jobs.len(), Instant::now());
             // Signing starts on the other cores while this thread writes the answers.
             let signing = presign(jobs);
@@ -289,6 +304,27 @@ impl AnswerController {
         }
     }
 
+    /// What a pass signing failover answers ahead works from: the policy and answers as they
+    /// stand.
+    fn foresight(&self) -> Foresight {
+        Foresight {
+            policy: self.policy.clone(),
+            effective: self.last_effective.clone(),
+            views: self.views.clone(),
+            served: self.served.load_full(),
+            overrides: self.override_keys.clone(),
+        }
+    }
+
+    /// Starts signing ahead the answers one site's change of availability would give, when a
+    /// zone is signed and the sites or answers changed since the last pass.
+    fn sign_failover_ahead(&mut self) {
+        let signed = self.served.load().zones.signers().iter().any(|(_, signer)| signer.is_some());
+        if signed && self.failover.due(&self.last_effective) {
+            self.failover.start(self.foresight());
+        }
+    }
+
     /// Writes the map; on failure turns the fast path off so that XDP never serves answers older
     /// than userspace's, and back on once a write succeeds. Returns whether the map is stale.
     async fn bring_map_up_to_date(&mut self, dp: &mut Datapath, was_stale: bool) -> bool {
@@ -357,6 +393,10 @@ impl AnswerController {
             if let (Some(generation), Some((_, report))) = (self.unreported.take(), &self.operator_feed) {
                 report.send_replace(generation);
             }
+            if applied.is_some() {
+                self.failover.forget();
+            }
+            self.sign_failover_ahead();
             operator_changed = false;
             tokio::select! {
                 changed = states.changed() => changed?,
@@ -426,6 +466,10 @@ fn describe_changes(old: &SiteMap, new: &SiteMap, explain: Explain) -> String {
     }
     parts.join(", ")
 }
+
+#[cfg(test)]
+#[path = "failover_signing_tests.rs"]
+mod failover_signing_tests;
 
 #[cfg(test)]
 mod tests {

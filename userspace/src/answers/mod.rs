@@ -3,6 +3,7 @@
 //! mirrors it into the XDP answer map.
 
 mod controller;
+pub mod failover_signing;
 mod rendered;
 mod rewrites;
 mod served;

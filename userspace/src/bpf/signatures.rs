@@ -15,7 +15,7 @@ use switchyard_common::{MapKey, QTYPE_AAAA, SignatureEntry};
 
 use crate::{
     answers::{AnswerKey, AnswerSet, address_slot},
-    dnssec::{ZoneSigner, signer::SignError},
+    dnssec::{ZoneSigner, signer::SignError, spread},
 };
 
 /// The program stops serving a signature this long before the signer would renew it, so that
@@ -153,39 +153,11 @@ pub fn sign(job: &SigningJob<'_>, now_unix: u64, now_mono_ns: u64) -> Result<Map
 /// How much lower than the daemon's other threads the signing threads run (nice levels).
 const SIGNING_NICENESS: i32 = 5;
 
-/// Signs every job, spread over the cores (ECDSA and Ed25519 signing is CPU-bound) on threads
-/// that yield to the rest of the daemon: a pass that re-signs every answer set takes whole
-/// cores for a second or more, and the threads that answer queries and write the maps come
-/// first (a DO=1 query for a set not yet signed goes to userspace, which signs it).
+/// Signs every job, spread over the cores on threads that yield to the rest of the daemon: a
+/// pass that re-signs every answer set takes whole cores for a second or more (a DO=1 query
+/// for a set not yet signed goes to userspace meanwhile, which signs it).
 pub fn sign_all(jobs: &[SigningJob<'_>], now_unix: u64, now_mono_ns: u64) -> Vec<Result<MapSignature, SignError>> {
-    // A few are signed at once on the caller's thread.
-    if jobs.len() < 64 {
-        return jobs.iter().map(|job| sign(job, now_unix, now_mono_ns)).collect();
-    }
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let chunk = jobs.len().div_ceil(threads);
-    std::thread::scope(|scope| {
-        let workers: Vec<_> = jobs
-            .chunks(chunk)
-            .map(|part| {
-                scope.spawn(move || {
-                    lower_this_threads_priority();
-                    part.iter().map(|j| sign(j, now_unix, now_mono_ns)).collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        workers.into_iter().flat_map(|w| w.join().expect("a signing thread panicked")).collect()
-    })
-}
-
-/// Raises the calling thread's nice value by `SIGNING_NICENESS` (on Linux the nice value is
-/// per thread). Lowering one's own priority needs no privilege; a failure leaves it as it is.
-fn lower_this_threads_priority() {
-    // SAFETY: getpriority and setpriority on the calling thread (who = 0) touch no memory.
-    unsafe {
-        let current = libc::getpriority(libc::PRIO_PROCESS, 0);
-        libc::setpriority(libc::PRIO_PROCESS, 0, (current + SIGNING_NICENESS).min(19));
-    }
+    spread::over_cores(jobs, SIGNING_NICENESS, |job| sign(job, now_unix, now_mono_ns))
 }
 
 #[cfg(test)]
@@ -219,19 +191,6 @@ pub(super) mod tests {
         let name = wire_name(&Name::from_ascii("www.example.com.").unwrap());
         let addrs = addrs.iter().map(|a| a.parse().unwrap()).collect();
         (AnswerKey { view: 0, qtype: QTYPE_A, name }, AnswerSet { ttl: 30, addrs, first: FirstChoice::NONE })
-    }
-
-    #[test]
-    fn a_signing_thread_runs_below_the_thread_that_started_it() {
-        // SAFETY: getpriority of the calling thread touches no memory.
-        let nice = || unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) };
-        let before = nice();
-        let signing = std::thread::spawn(move || {
-            lower_this_threads_priority();
-            nice()
-        });
-        assert_eq!(signing.join().unwrap(), (before + SIGNING_NICENESS).min(19));
-        assert_eq!(nice(), before, "only the signing thread's own priority changes");
     }
 
     #[test]

@@ -510,7 +510,7 @@ fn keep_lower_name(wanted: &mut HashMap<MapKey, MapEntry>, key: MapKey, value: M
 }
 
 /// Whether the wire-form `name` is `zone` or below it (compared label by label).
-fn in_zone(name: &[u8], zone: &[u8]) -> bool {
+pub(crate) fn in_zone(name: &[u8], zone: &[u8]) -> bool {
     let mut at = 0;
     while at < name.len() {
         if name[at..] == *zone {

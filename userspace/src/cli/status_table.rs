@@ -58,18 +58,20 @@ pub fn render(s: &Status) -> String {
 
 /// One row per signed zone: its algorithm, the tags of the keys signing it, its signatures.
 fn signed_zones_table(zones: &[crate::dnssec::status::SignedZoneStatus]) -> String {
-    let mut out = format!("\n{:<24} {:<16} {:<14} signatures\n", "signed zone", "algorithm", "key tags");
+    let header = ("signed zone", "algorithm", "key tags", "signed RRsets");
+    let mut out = format!("\n{:<24} {:<16} {:<14} {:<14} signatures made\n", header.0, header.1, header.2, header.3);
     for zone in zones {
         let tags: Vec<String> = zone.key_tags.iter().map(u16::to_string).collect();
         let _ = match &zone.problem {
             Some(problem) => writeln!(out, "{:<24} unavailable: {problem}", zone.zone),
             None => writeln!(
                 out,
-                "{:<24} {:<16} {:<14} {}",
+                "{:<24} {:<16} {:<14} {:<14} {}",
                 zone.zone,
                 zone.algorithm,
                 tags.join(","),
-                zone.signatures_cached
+                zone.signatures_cached,
+                zone.signatures_made
             ),
         };
     }
@@ -180,6 +182,7 @@ mod tests {
                 algorithm: "ecdsap256sha256".into(),
                 key_tags: vec![12345, 54321],
                 signatures_cached: 7,
+                signatures_made: 9,
                 problem: None,
             },
             SignedZoneStatus {
@@ -187,12 +190,16 @@ mod tests {
                 algorithm: String::new(),
                 key_tags: Vec::new(),
                 signatures_cached: 0,
+                signatures_made: 0,
                 problem: Some("key file gone".into()),
             },
         ];
         let text = render(&s);
         let row = text.lines().find(|l| l.starts_with("example.com.")).unwrap();
-        assert_eq!(row.split_whitespace().collect::<Vec<_>>(), ["example.com.", "ecdsap256sha256", "12345,54321", "7"]);
+        assert_eq!(
+            row.split_whitespace().collect::<Vec<_>>(),
+            ["example.com.", "ecdsap256sha256", "12345,54321", "7", "9"]
+        );
         assert!(text.contains("example.org.") && text.contains("unavailable: key file gone"), "{text}");
     }
 

@@ -131,10 +131,16 @@ fn dnssec(out: &mut Exposition, zones: &[crate::dnssec::status::SignedZoneStatus
     }
     out.family("switchyard_dnssec_keys", "gauge", "Keys signing the zone (two during a rollover, 0 when unavailable).");
     out.family("switchyard_dnssec_signatures_cached", "gauge", "RRsets of the zone with signatures made.");
+    out.family(
+        "switchyard_dnssec_signatures_made_total",
+        "counter",
+        "Signatures made since the zone's keys were loaded.",
+    );
     for zone in zones {
         let labels = [("zone", zone.zone.as_str())];
         out.sample("switchyard_dnssec_keys", &labels, zone.key_tags.len());
         out.sample("switchyard_dnssec_signatures_cached", &labels, zone.signatures_cached);
+        out.sample("switchyard_dnssec_signatures_made_total", &labels, zone.signatures_made);
     }
 }
 
@@ -424,6 +430,7 @@ mod tests {
             algorithm: "ed25519".into(),
             key_tags: vec![1, 2],
             signatures_cached: 40,
+            signatures_made: 52,
             problem: None,
         };
         let mut out = Exposition::default();
@@ -432,5 +439,6 @@ mod tests {
         dnssec(&mut out, &[zone]);
         assert!(out.0.contains("switchyard_dnssec_keys{zone=\"example.com.\"} 2\n"), "{}", out.0);
         assert!(out.0.contains("switchyard_dnssec_signatures_cached{zone=\"example.com.\"} 40\n"), "{}", out.0);
+        assert!(out.0.contains("switchyard_dnssec_signatures_made_total{zone=\"example.com.\"} 52\n"), "{}", out.0);
     }
 }

@@ -8,6 +8,7 @@ pub mod denial;
 pub mod key;
 pub mod response;
 pub mod signer;
+pub mod spread;
 pub mod status;
 
 pub use self::{

@@ -1,7 +1,11 @@
 //! One signed zone: its keys (one, or several during a rollover), their DNSKEY/CDS/CDNSKEY
 //! records, and RRSIGs over the RRsets it serves, cached per RRset content.
 
-use std::{path::Path, time::Duration};
+use std::{
+    path::Path,
+    sync::atomic::{AtomicU64, Ordering},
+    time::Duration,
+};
 
 use hickory_proto::{
     dnssec::{
@@ -44,6 +48,18 @@ pub struct ZoneSigner {
     algorithm: Algorithm,
     timing: Timing,
     cache: SignatureCache,
+    /// Signatures made since the signer was loaded, for the metrics.
+    made: AtomicU64,
+}
+
+/// What signing ahead did with one RRset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignedAhead {
+    /// Its signatures were made already, and not yet due for renewal.
+    Cached,
+    Made,
+    /// Not signed: the cache is as full as signing ahead may make it.
+    NoRoom,
 }
 
 impl ZoneSigner {
@@ -82,6 +98,7 @@ impl ZoneSigner {
             algorithm: configured.dnssec(),
             timing,
             cache: SignatureCache::default(),
+            made: AtomicU64::new(0),
         })
     }
 
@@ -153,15 +170,32 @@ impl ZoneSigner {
         let key = cache_key(rrset);
         let (rrsigs, renew_at) = match self.cache.get(&key, now) {
             Some(cached) => cached,
-            None => {
-                let rrsigs = self.make(rrset, now)?;
-                let expires = rrsigs.iter().map(|r| u64::from(r.input().sig_expiration.get())).min().unwrap_or(now);
-                let renew_at = expires.saturating_sub(self.timing.refresh.as_secs());
-                self.cache.put(key, rrsigs.clone(), renew_at);
-                (rrsigs, renew_at)
-            }
+            None => self.make_cached(key, rrset, now)?,
         };
         Ok((self.records(rrset, rrsigs), renew_at))
+    }
+
+    /// Signs `rrset` into the cache ahead of its first answer, unless it is there already or
+    /// the cache is as full as signing ahead may make it.
+    pub fn sign_ahead(&self, rrset: &[Record], now: u64) -> Result<SignedAhead, SignError> {
+        let key = cache_key(rrset);
+        if self.cache.holds(&key, now) {
+            return Ok(SignedAhead::Cached);
+        }
+        if !self.cache.has_room_ahead() {
+            return Ok(SignedAhead::NoRoom);
+        }
+        self.make_cached(key, rrset, now)?;
+        Ok(SignedAhead::Made)
+    }
+
+    /// Signatures made now and cached under `key`, with their renewal time.
+    fn make_cached(&self, key: Vec<u8>, rrset: &[Record], now: u64) -> Result<(Vec<RRSIG>, u64), SignError> {
+        let rrsigs = self.make(rrset, now)?;
+        let expires = rrsigs.iter().map(|r| u64::from(r.input().sig_expiration.get())).min().unwrap_or(now);
+        let renew_at = expires.saturating_sub(self.timing.refresh.as_secs());
+        self.cache.put(key, rrsigs.clone(), renew_at);
+        Ok((rrsigs, renew_at))
     }
 
     /// Signatures made now, not cached (for answers unique to one query, like denials).
@@ -183,8 +217,14 @@ impl ZoneSigner {
         self.cache.len()
     }
 
+    /// Signatures made since the signer was loaded (one per key and RRset signed).
+    pub fn signatures_made(&self) -> u64 {
+        self.made.load(Ordering::Relaxed)
+    }
+
     /// One signature per key over `rrset`, made now.
     fn make(&self, rrset: &[Record], now: u64) -> Result<Vec<RRSIG>, SignError> {
+        self.made.fetch_add(self.keys.len() as u64, Ordering::Relaxed);
         self.keys.iter().map(|key| self.make_with(key, rrset, now)).collect()
     }
 

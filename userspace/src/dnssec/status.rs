@@ -1,5 +1,6 @@
 //! What `switchyard status` and the metrics say of each signed zone: its algorithm, the keys
-//! that sign it (two during a rollover) and how many RRsets it has signatures for.
+//! that sign it (two during a rollover), how many RRsets it has signatures for and how many
+//! signatures it made.
 
 use serde::{Deserialize, Serialize};
 
@@ -15,6 +16,10 @@ pub struct SignedZoneStatus {
     pub key_tags: Vec<u16>,
     /// RRsets with signatures in the signer's cache.
     pub signatures_cached: usize,
+    /// Signatures made since the key was loaded: it stays put across a failover that was
+    /// signed ahead.
+    #[serde(default)]
+    pub signatures_made: u64,
     /// Why the zone cannot be signed (its DO=1 queries get SERVFAIL), when it cannot.
     pub problem: Option<String>,
 }
@@ -30,6 +35,7 @@ pub fn of(zones: &Zones) -> Vec<SignedZoneStatus> {
                 algorithm: signer.algorithm().name().to_string(),
                 key_tags: signer.key_tags(),
                 signatures_cached: signer.cached(),
+                signatures_made: signer.signatures_made(),
                 problem: None,
             }),
             ZoneSigning::Unavailable(problem) => Some(SignedZoneStatus {
@@ -37,6 +43,7 @@ pub fn of(zones: &Zones) -> Vec<SignedZoneStatus> {
                 algorithm: String::new(),
                 key_tags: Vec::new(),
                 signatures_cached: 0,
+                signatures_made: 0,
                 problem: Some(problem.clone()),
             }),
         }
