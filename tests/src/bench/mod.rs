@@ -6,5 +6,6 @@ pub mod interrupt;
 pub mod load;
 pub mod map_rewrite;
 pub mod report;
+pub mod signed_failover;
 pub mod stats;
 pub mod watch;

@@ -306,7 +306,7 @@ impl AnswerController {
 
     /// What a pass signing failover answers ahead works from: the policy and answers as they
     /// stand.
-    fn foresight(&self) -> Foresight {
+    pub fn foresight(&self) -> Foresight {
         Foresight {
             policy: self.policy.clone(),
             effective: self.last_effective.clone(),

@@ -3,8 +3,6 @@
 
 use std::{collections::HashMap, sync::Mutex};
 
-use hickory_proto::dnssec::rdata::RRSIG;
-
 /// More distinct RRsets than a large config serves (two families of 100,000 names) and, for
 /// each, a variant signed ahead for a site's failover; past it the cache starts over rather
 /// than grow without bound.
@@ -13,23 +11,30 @@ const MAX_ENTRIES: usize = 500_000;
 /// it did not foresee (a start-over would drop the served sets' signatures too).
 const AHEAD_LIMIT: usize = MAX_ENTRIES / 4 * 3;
 
-struct Cached {
-    /// One per key of the zone.
-    rrsigs: Vec<RRSIG>,
-    /// Unix seconds from which this signature is made anew.
-    renew_at: u64,
+/// An RRset's signatures as kept: only what its RRSIGs carry beyond the RRset itself and the
+/// signer's keys (type, labels, TTL, key tags and signer name are theirs), so that a cache of
+/// the served sets and their failover variants stays small.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Cached {
+    pub inception: u32,
+    pub expiration: u32,
+    /// Unix seconds from which the signatures are made anew.
+    pub renew_at: u64,
+    /// One signature per key of the signer, in its key order, one after the other (all of
+    /// one length: one algorithm).
+    pub signatures: Box<[u8]>,
 }
 
 #[derive(Default)]
 pub struct SignatureCache {
-    entries: Mutex<HashMap<Vec<u8>, Cached>>,
+    entries: Mutex<HashMap<Box<[u8]>, Cached>>,
 }
 
 impl SignatureCache {
-    /// The cached signatures for `key` and their renewal time, when not yet due at `now`.
-    pub fn get(&self, key: &[u8], now: u64) -> Option<(Vec<RRSIG>, u64)> {
+    /// The cached signatures for `key`, when not yet due for renewal at `now`.
+    pub fn get(&self, key: &[u8], now: u64) -> Option<Cached> {
         let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        entries.get(key).filter(|c| now < c.renew_at).map(|c| (c.rrsigs.clone(), c.renew_at))
+        entries.get(key).filter(|c| now < c.renew_at).cloned()
     }
 
     /// Whether `key` has signatures not yet due at `now`.
@@ -38,12 +43,12 @@ impl SignatureCache {
         entries.get(key).is_some_and(|c| now < c.renew_at)
     }
 
-    pub fn put(&self, key: Vec<u8>, rrsigs: Vec<RRSIG>, renew_at: u64) {
+    pub fn put(&self, key: Vec<u8>, cached: Cached) {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         if entries.len() >= MAX_ENTRIES {
             entries.clear();
         }
-        entries.insert(key, Cached { rrsigs, renew_at });
+        entries.insert(key.into_boxed_slice(), cached);
     }
 
     /// Whether signing ahead may add an RRset.

@@ -16,7 +16,10 @@ use hickory_proto::{
     serialize::binary::BinEncodable,
 };
 
-use super::{DnssecConfig, KeyError, SigningAlgorithm, SigningKeyFile, cache::SignatureCache};
+use super::{
+    DnssecConfig, KeyError, SigningAlgorithm, SigningKeyFile,
+    cache::{Cached, SignatureCache},
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SignError {
@@ -169,7 +172,7 @@ impl ZoneSigner {
     pub fn sign_renewable(&self, rrset: &[Record], now: u64) -> Result<(Vec<Record>, u64), SignError> {
         let key = cache_key(rrset);
         let (rrsigs, renew_at) = match self.cache.get(&key, now) {
-            Some(cached) => cached,
+            Some(cached) => (self.rrsigs_of(rrset, &cached), cached.renew_at),
             None => self.make_cached(key, rrset, now)?,
         };
         Ok((self.records(rrset, rrsigs), renew_at))
@@ -192,10 +195,26 @@ impl ZoneSigner {
     /// Signatures made now and cached under `key`, with their renewal time.
     fn make_cached(&self, key: Vec<u8>, rrset: &[Record], now: u64) -> Result<(Vec<RRSIG>, u64), SignError> {
         let rrsigs = self.make(rrset, now)?;
-        let expires = rrsigs.iter().map(|r| u64::from(r.input().sig_expiration.get())).min().unwrap_or(now);
-        let renew_at = expires.saturating_sub(self.timing.refresh.as_secs());
-        self.cache.put(key, rrsigs.clone(), renew_at);
+        let (inception, expiration) = self.window(now);
+        let renew_at = u64::from(expiration).saturating_sub(self.timing.refresh.as_secs());
+        let length = rrsigs.first().map_or(0, |r| r.sig().len());
+        // Kept only when they can be told apart again: one length for all (one algorithm).
+        if rrsigs.iter().all(|r| r.sig().len() == length) {
+            let signatures = rrsigs.iter().flat_map(|r| r.sig().iter().copied()).collect();
+            self.cache.put(key, Cached { inception, expiration, renew_at, signatures });
+        }
         Ok((rrsigs, renew_at))
+    }
+
+    /// The RRSIGs over `rrset` that `cached` keeps the signatures of.
+    fn rrsigs_of(&self, rrset: &[Record], cached: &Cached) -> Vec<RRSIG> {
+        let length = cached.signatures.len() / self.keys.len().max(1);
+        let signatures = cached.signatures.chunks_exact(length.max(1));
+        let rrsig = |(key, signature): (&ZoneKey, &[u8])| {
+            let input = self.input(key, &rrset[0], cached.inception, cached.expiration);
+            RRSIG::from_sig(input, signature.to_vec())
+        };
+        self.keys.iter().zip(signatures).map(rrsig).collect()
     }
 
     /// Signatures made now, not cached (for answers unique to one query, like denials).
@@ -230,20 +249,32 @@ impl ZoneSigner {
 
     fn make_with(&self, key: &ZoneKey, rrset: &[Record], now: u64) -> Result<RRSIG, SignError> {
         let first = &rrset[0];
-        let input = SigInput {
-            type_covered: first.record_type(),
-            algorithm: self.algorithm,
-            num_labels: first.name.num_labels(),
-            original_ttl: first.ttl,
-            sig_expiration: SerialNumber::new(serial_time(now + self.timing.validity.as_secs())),
-            sig_inception: SerialNumber::new(serial_time(now.saturating_sub(self.timing.backdate.as_secs()))),
-            key_tag: key.key_tag,
-            signer_name: self.zone.clone(),
-        };
+        let (inception, expiration) = self.window(now);
+        let input = self.input(key, first, inception, expiration);
         let tbs = TBS::from_input(&first.name, DNSClass::IN, &input, rrset.iter())
             .map_err(|e| self.failed(first.record_type(), e))?;
         let signature = key.key.sign(&tbs).map_err(|e| self.failed(first.record_type(), e))?;
         Ok(RRSIG::from_sig(input, signature))
+    }
+
+    /// Inception and expiration (RRSIG serial times) of signatures made at `now`.
+    fn window(&self, now: u64) -> (u32, u32) {
+        let inception = serial_time(now.saturating_sub(self.timing.backdate.as_secs()));
+        (inception, serial_time(now + self.timing.validity.as_secs()))
+    }
+
+    /// What `key`'s RRSIG over the RRset of `first` says besides its signature.
+    fn input(&self, key: &ZoneKey, first: &Record, inception: u32, expiration: u32) -> SigInput {
+        SigInput {
+            type_covered: first.record_type(),
+            algorithm: self.algorithm,
+            num_labels: first.name.num_labels(),
+            original_ttl: first.ttl,
+            sig_expiration: SerialNumber::new(expiration),
+            sig_inception: SerialNumber::new(inception),
+            key_tag: key.key_tag,
+            signer_name: self.zone.clone(),
+        }
     }
 
     fn failed(&self, rtype: RecordType, e: impl std::fmt::Display) -> SignError {
