@@ -319,7 +319,8 @@ impl AnswerController {
     /// Starts signing ahead the answers one site's change of availability would give, when a
     /// zone is signed and the sites or answers changed since the last pass.
     fn sign_failover_ahead(&mut self) {
-        let signed = self.served.load().zones.signers().iter().any(|(_, signer)| signer.is_some());
+        let signers = self.served.load().zones.signers();
+        let signed = signers.iter().any(|(_, signer)| signer.as_ref().is_some_and(|s| s.signs_ahead()));
         if signed && self.failover.due(&self.last_effective) {
             self.failover.start(self.foresight());
         }

@@ -102,8 +102,9 @@ pub fn sign_ahead(foresight: &Foresight, stop: &AtomicBool) -> PassReport {
 /// availability, and that the served table does not have (each once); fewer once `stop` is
 /// set.
 fn foreseen(foresight: &Foresight, stop: &AtomicBool) -> Vec<Job> {
-    let signers: Vec<(Vec<u8>, Arc<ZoneSigner>)> =
-        (foresight.served.zones.signers().into_iter()).filter_map(|(zone, signer)| Some((zone, signer?))).collect();
+    let signers: Vec<(Vec<u8>, Arc<ZoneSigner>)> = (foresight.served.zones.signers().into_iter())
+        .filter_map(|(zone, signer)| Some((zone, signer.filter(|s| s.signs_ahead())?)))
+        .collect();
     if signers.is_empty() {
         return Vec::new();
     }

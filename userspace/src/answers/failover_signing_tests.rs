@@ -17,6 +17,11 @@ use crate::{
 
 /// www on sites a and b (both families), mail on b and c (c has no IPv6), one fixed name.
 fn controller(up: [bool; 3]) -> (AnswerController, Arc<ZoneSigner>, tempfile::TempDir) {
+    controller_with(up, &[])
+}
+
+/// The same, with these further lines in `[zone.dnssec]`.
+fn controller_with(up: [bool; 3], dnssec: &[&str]) -> (AnswerController, Arc<ZoneSigner>, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let key = dir.path().join("zone.key");
     SigningKeyFile::generate(SigningAlgorithm::Ed25519).unwrap().write_new(&key).unwrap();
@@ -24,6 +29,7 @@ fn controller(up: [bool; 3]) -> (AnswerController, Arc<ZoneSigner>, tempfile::Te
         .xdp_off()
         .zone()
         .dnssec("ed25519", key.to_str().unwrap())
+        .lines(dnssec)
         .site("a", &["198.18.1.1"], &["fd00:1::1"])
         .site("b", &["198.18.2.1"], &["fd00:2::1"])
         .site("c", &["198.18.3.1"], &[])
@@ -97,6 +103,14 @@ fn a_second_pass_finds_its_sets_signed() {
     pass(&control);
     let again = pass(&control);
     assert_eq!((again.sets, again.made, again.cached), (6, 0, 6), "{again:?}");
+}
+
+#[test]
+fn a_zone_that_turned_signing_ahead_off_gets_none() {
+    let (control, signer, _dir) = controller_with([true; 3], &["sign_failover_ahead = false"]);
+    assert!(!signer.signs_ahead());
+    let report = pass(&control);
+    assert_eq!((report.sets, report.made, signer.signatures_made()), (0, 0, 0), "{report:?}");
 }
 
 #[test]

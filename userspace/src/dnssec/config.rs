@@ -62,6 +62,10 @@ pub struct DnssecConfig {
     /// Inception is set this far in the past, for validators whose clock is behind.
     #[serde(default = "default_backdate_ms")]
     pub backdate_ms: u64,
+    /// Whether the answers one site's change of availability would give are signed ahead of
+    /// it (memory for their signatures, CPU when the cores are idle).
+    #[serde(default = "default_sign_failover_ahead")]
+    pub sign_failover_ahead: bool,
 }
 
 const HOUR_MS: u64 = 3_600_000;
@@ -75,6 +79,9 @@ fn default_refresh_ms() -> u64 {
 }
 fn default_backdate_ms() -> u64 {
     HOUR_MS
+}
+fn default_sign_failover_ahead() -> bool {
+    true
 }
 
 /// Validity bounds: long enough to outlast every TTL we serve, short enough that a leaked

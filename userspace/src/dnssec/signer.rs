@@ -53,6 +53,8 @@ pub struct ZoneSigner {
     cache: SignatureCache,
     /// Signatures made since the signer was loaded, for the metrics.
     made: AtomicU64,
+    /// Whether failover answers are signed ahead (`sign_failover_ahead`).
+    ahead: bool,
 }
 
 /// What signing ahead did with one RRset.
@@ -73,7 +75,8 @@ impl ZoneSigner {
         let files =
             paths.iter().map(|path| SigningKeyFile::read_for(path, config.algorithm)).collect::<Result<Vec<_>, _>>()?;
         let keys: Vec<(&SigningKeyFile, &Path)> = files.iter().zip(paths.iter().copied()).collect();
-        ZoneSigner::with_keys(zone, &keys, timing)
+        let signer = ZoneSigner::with_keys(zone, &keys, timing)?;
+        Ok(ZoneSigner { ahead: config.sign_failover_ahead, ..signer })
     }
 
     /// A signer with one key.
@@ -102,6 +105,7 @@ impl ZoneSigner {
             timing,
             cache: SignatureCache::default(),
             made: AtomicU64::new(0),
+            ahead: true,
         })
     }
 
@@ -234,6 +238,11 @@ impl ZoneSigner {
     /// RRsets signed and cached.
     pub fn cached(&self) -> usize {
         self.cache.len()
+    }
+
+    /// Whether the answers of a site's failover are signed ahead for this zone.
+    pub fn signs_ahead(&self) -> bool {
+        self.ahead
     }
 
     /// Signatures made since the signer was loaded (one per key and RRset signed).
