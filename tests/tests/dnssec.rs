@@ -105,7 +105,9 @@ fn signed_zone_validates(subnet: u8, algorithm: &str) {
     };
     // Site b drained: the answers with a alone, never served before, were signed ahead while
     // both sites were up, so the change makes no signature and XDP serves them signed.
-    wait_for_log_line(&daemon, &["failover answers signed ahead", "a up, b up", "stopped=false"]);
+    // Four sets foreseen: www A and AAAA with a alone, and with b alone.
+    let pass = ["failover answers signed ahead", "a up, b up", "answer_sets=4", "no_room=0", "stopped=false"];
+    wait_for_log_line(&daemon, &pass);
     let made_before = signatures_made(&daemon);
     daemon.cli(&["site", "drain", "b"]);
     plain.wait_for(&[A], DEADLINE, log);

@@ -132,6 +132,8 @@ impl AnswerController {
         self.zones = Arc::new(zones);
         self.evaluate(states, "config reloaded", true);
         self.last_states = states.clone();
+        // The old pass signs for signers the new zones no longer have.
+        self.failover.stop();
         self.failover.forget();
         Ok(())
     }
@@ -226,13 +228,13 @@ impl AnswerController {
         self.writer.set_signers(served.zones.signers());
         let mut plan = self.writer.plan(&served.table, &self.override_keys);
         let jobs = self.writer.due_for_signing(&plan);
+        let signs = !jobs.is_empty();
         let mut first = None;
         if jobs.is_empty() {
             self.writer.use_presigned(Vec::new());
         } else {
-            // The cores go to this signing; what a pass ahead foresees changes with it.
+            // The cores go to this signing (a pass ahead starts again once the write is made).
             self.failover.stop();
-            self.failover.forget();
             let (due, started) = (jobs.len(), Instant::now());
             // Signing starts on the other cores while this thread writes the answers.
             let signing = presign(jobs);
@@ -250,6 +252,11 @@ impl AnswerController {
         let mut maps = datapath.answer_maps()?;
         let written = self.writer.write_planned(&mut maps.answers, Some(&mut maps.signatures), &mut plan);
         let mut stats = match written {
+            Ok(stats) if signs => {
+                // What a pass ahead foresees from changed with what was signed.
+                self.failover.forget();
+                stats
+            }
             Ok(stats) => stats,
             Err(e) => {
                 self.rewrites.failures.fetch_add(1, Ordering::Relaxed);
@@ -321,7 +328,9 @@ impl AnswerController {
     fn sign_failover_ahead(&mut self) {
         let signers = self.served.load().zones.signers();
         let signed = signers.iter().any(|(_, signer)| signer.as_ref().is_some_and(|s| s.signs_ahead()));
-        if signed && self.failover.due(&self.last_effective) {
+        if !signed {
+            self.failover.stop();
+        } else if self.failover.due(&self.last_effective) {
             self.failover.start(self.foresight());
         }
     }

@@ -11,7 +11,7 @@ use std::{
     collections::HashSet,
     sync::{
         Arc,
-        atomic::{AtomicBool, Ordering},
+        atomic::{AtomicBool, AtomicU64, Ordering},
     },
     time::Instant,
 };
@@ -23,7 +23,7 @@ use super::{AnswerKey, AnswerTable, Served, Views};
 use crate::{
     bpf::{
         signatures::{self, AnswerId},
-        writer::in_zone,
+        writer::closest_zone,
     },
     dnssec::{
         ZoneSigner,
@@ -95,6 +95,8 @@ pub fn sign_ahead(foresight: &Foresight, stop: &AtomicBool) -> PassReport {
             Some(Err(_)) => report.failed += 1,
         }
     }
+    // Also when stopped before any set was found.
+    report.stopped |= stop.load(Ordering::Relaxed);
     report
 }
 
@@ -102,10 +104,8 @@ pub fn sign_ahead(foresight: &Foresight, stop: &AtomicBool) -> PassReport {
 /// availability, and that the served table does not have (each once); fewer once `stop` is
 /// set.
 fn foreseen(foresight: &Foresight, stop: &AtomicBool) -> Vec<Job> {
-    let signers: Vec<(Vec<u8>, Arc<ZoneSigner>)> = (foresight.served.zones.signers().into_iter())
-        .filter_map(|(zone, signer)| Some((zone, signer.filter(|s| s.signs_ahead())?)))
-        .collect();
-    if signers.is_empty() {
+    let signers = foresight.served.zones.signers();
+    if !signers.iter().any(|(_, signer)| signer.as_ref().is_some_and(|s| s.signs_ahead())) {
         return Vec::new();
     }
     let served = &foresight.served.table;
@@ -130,7 +130,11 @@ fn foreseen(foresight: &Foresight, stop: &AtomicBool) -> Vec<Job> {
             if served.entries.get(key).is_some_and(|now| AnswerId::of(key, now) == id) {
                 continue;
             }
-            let Some((_, signer)) = signers.iter().find(|(zone, _)| in_zone(&key.name, zone)) else { continue };
+            // The zone the name is in, which may have no key or not sign ahead.
+            let Some((_, Some(signer))) = closest_zone(&key.name, &signers) else { continue };
+            if !signer.signs_ahead() {
+                continue;
+            }
             let Some(rrset) = signatures::rrset(key, set).filter(|r| !r.is_empty()) else { continue };
             if seen.insert((id.serial, id.digest)) {
                 jobs.push(Job { signer: signer.clone(), rrset });
@@ -148,6 +152,8 @@ pub struct FailoverSigning {
     running: Option<Arc<AtomicBool>>,
     /// The site availability the last pass foresaw from; `None` to make the next one due.
     foreseen_from: Option<Vec<(String, bool)>>,
+    /// Passes started, for the tests.
+    pub(super) started: Arc<AtomicU64>,
 }
 
 impl FailoverSigning {
@@ -168,14 +174,16 @@ impl FailoverSigning {
         }
     }
 
-    /// Starts a pass on the blocking pool (the previous one stopped); must be called within a
-    /// runtime.
+    /// Starts a pass on a thread of its own at the lowest priority, the working out of the
+    /// sets as well as their signing (the previous pass stopped).
     pub fn start(&mut self, foresight: Foresight) {
         self.stop();
         self.foreseen_from = Some(availability(&foresight.effective));
+        self.started.fetch_add(1, Ordering::Relaxed);
         let stop = Arc::new(AtomicBool::new(false));
         self.running = Some(stop.clone());
-        tokio::task::spawn_blocking(move || {
+        let pass = std::thread::Builder::new().name("sign-ahead".into()).spawn(move || {
+            spread::lower_this_threads_priority(AHEAD_NICENESS);
             let started = Instant::now();
             let report = sign_ahead(&foresight, &stop);
             let from: Vec<String> = (foresight.effective.iter())
@@ -194,11 +202,15 @@ impl FailoverSigning {
                 "failover answers signed ahead"
             );
         });
+        if let Err(e) = pass {
+            tracing::warn!(error = %e, "no thread to sign failover answers ahead; they are signed when served");
+            self.running = None;
+        }
     }
 }
 
 impl Drop for FailoverSigning {
-    /// A pass left running would hold up the runtime's shutdown.
+    /// A pass has no use once its controller is gone.
     fn drop(&mut self) {
         self.stop();
     }

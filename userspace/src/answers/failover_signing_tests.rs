@@ -1,7 +1,10 @@
 //! Signing failover answers ahead, through the controller: after a pass, a site's failure or
 //! recovery needs no new signature for the sets it changes.
 
-use std::sync::{Arc, atomic::AtomicBool};
+use std::sync::{
+    Arc,
+    atomic::{AtomicBool, Ordering},
+};
 
 use super::AnswerController;
 use crate::{
@@ -133,6 +136,7 @@ async fn cached(signer: &ZoneSigner, count: usize) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_control_loop_signs_ahead_and_again_after_a_site_changes() {
     let (mut control, signer, _dir) = controller([true; 3]);
+    let passes = control.failover.started.clone();
     let (sites, states_rx) = tokio::sync::watch::channel(states([true; 3]));
     let explain = |_: &str| None;
     let running = async {
@@ -142,16 +146,18 @@ async fn the_control_loop_signs_ahead_and_again_after_a_site_changes() {
     let checks = async {
         // Without a map nothing signs the served sets: the cache holds what the pass foresaw.
         cached(&signer, 6).await;
-        // Load alone changes no answer set's content: nothing new is foreseen.
+        assert_eq!(passes.load(Ordering::Relaxed), 1);
+        // Load alone changes no answer set's content: no pass.
         let mut loaded = states([true; 3]);
         loaded.get_mut("a").unwrap().load = 700;
         sites.send_replace(loaded);
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-        assert_eq!(signer.cached(), 6);
+        assert_eq!((passes.load(Ordering::Relaxed), signer.cached()), (1, 6));
         // With a down, a new pass foresees its recovery (signed already) and b's or c's
         // failure on top of it: some of those sets are new.
         sites.send_replace(states([false, true, true]));
         cached(&signer, 7).await;
+        assert_eq!(passes.load(Ordering::Relaxed), 2);
     };
     tokio::select! {
         result = running => panic!("the control loop ended: {result:?}"),

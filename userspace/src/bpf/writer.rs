@@ -405,7 +405,7 @@ impl MapWriter {
 
     /// The signed zone `name` (answer-table form) is in, if any.
     fn zone_of(&self, name: &[u8]) -> Option<&ZoneSigners> {
-        self.signers.iter().find(|(zone, _)| in_zone(name, zone))
+        closest_zone(name, &self.signers)
     }
 
     /// The answer sets of `plan` the signed write signs anew (new content, a signature due for
@@ -509,6 +509,12 @@ fn keep_lower_name(wanted: &mut HashMap<MapKey, MapEntry>, key: MapKey, value: M
     }
 }
 
+/// Of `zones` (wire-form names and what goes with them), the closest that `name` is in: a
+/// zone inside another one takes its own names.
+pub(crate) fn closest_zone<'z, T>(name: &[u8], zones: &'z [(Vec<u8>, T)]) -> Option<&'z (Vec<u8>, T)> {
+    zones.iter().filter(|(zone, _)| in_zone(name, zone)).max_by_key(|(zone, _)| zone.len())
+}
+
 /// Whether the wire-form `name` is `zone` or below it (compared label by label).
 pub(crate) fn in_zone(name: &[u8], zone: &[u8]) -> bool {
     let mut at = 0;
@@ -549,6 +555,11 @@ mod tests {
         assert!(!in_zone(b"\x0athe-sample\x03com\x00", zone));
         assert!(!in_zone(b"\x03www\x08xexample\x03com\x00", zone));
         assert!(!in_zone(b"\x03com\x00", zone));
+        let zones = [(zone.to_vec(), "outer"), (b"\x02eu\x07example\x03com\x00".to_vec(), "inner")];
+        let of = |name: &[u8]| closest_zone(name, &zones).map(|(_, which)| *which);
+        assert_eq!(of(b"\x03www\x02eu\x07example\x03com\x00"), Some("inner"));
+        assert_eq!(of(b"\x03www\x07example\x03com\x00"), Some("outer"));
+        assert_eq!(of(b"\x03www\x07example\x03org\x00"), None);
     }
 
     /// A signature the writer holds with the serial of a set but made over other content (as

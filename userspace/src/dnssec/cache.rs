@@ -3,13 +3,11 @@
 
 use std::{collections::HashMap, sync::Mutex};
 
-/// More distinct RRsets than a large config serves (two families of 100,000 names) and, for
-/// each, a variant signed ahead for a site's failover; past it the cache starts over rather
-/// than grow without bound.
-const MAX_ENTRIES: usize = 500_000;
-/// Signing ahead stops short of this many entries, leaving the rest of the room to the sets
-/// it did not foresee (a start-over would drop the served sets' signatures too).
-const AHEAD_LIMIT: usize = MAX_ENTRIES / 4 * 3;
+/// More distinct RRsets than a large config serves (two families of 100,000 names on two
+/// sites: 200,000) and the variants signed ahead for each site's failover (400,000); past it
+/// the signatures due for renewal are dropped, and if that is not enough the cache starts over
+/// rather than grow without bound. About 190 bytes an entry.
+const MAX_ENTRIES: usize = 1_000_000;
 
 /// An RRset's signatures as kept: only what its RRSIGs carry beyond the RRset itself and the
 /// signer's keys (type, labels, TTL, key tags and signer name are theirs), so that a cache of
@@ -25,12 +23,23 @@ pub struct Cached {
     pub signatures: Box<[u8]>,
 }
 
-#[derive(Default)]
 pub struct SignatureCache {
     entries: Mutex<HashMap<Box<[u8]>, Cached>>,
+    /// `MAX_ENTRIES` but in tests.
+    limit: usize,
+}
+
+impl Default for SignatureCache {
+    fn default() -> Self {
+        SignatureCache::with_limit(MAX_ENTRIES)
+    }
 }
 
 impl SignatureCache {
+    pub fn with_limit(limit: usize) -> SignatureCache {
+        SignatureCache { entries: Mutex::default(), limit }
+    }
+
     /// The cached signatures for `key`, when not yet due for renewal at `now`.
     pub fn get(&self, key: &[u8], now: u64) -> Option<Cached> {
         let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
@@ -43,20 +52,55 @@ impl SignatureCache {
         entries.get(key).is_some_and(|c| now < c.renew_at)
     }
 
-    pub fn put(&self, key: Vec<u8>, cached: Cached) {
+    /// Keeps `cached` for `key`; when the cache is full, first drops what is due for renewal
+    /// at `now`, then everything.
+    pub fn put(&self, key: Vec<u8>, cached: Cached, now: u64) {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        if entries.len() >= MAX_ENTRIES {
+        if entries.len() >= self.limit {
+            entries.retain(|_, c| now < c.renew_at);
+        }
+        if entries.len() >= self.limit {
             entries.clear();
         }
         entries.insert(key.into_boxed_slice(), cached);
     }
 
-    /// Whether signing ahead may add an RRset.
+    /// Whether signing ahead may add an RRset: it stops at three quarters of the room, leaving
+    /// the rest to the sets it did not foresee (a start-over would drop the served sets'
+    /// signatures too).
     pub fn has_room_ahead(&self) -> bool {
-        self.len() < AHEAD_LIMIT
+        self.len() < self.limit / 4 * 3
     }
 
     pub(super) fn len(&self) -> usize {
         self.entries.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cached(renew_at: u64) -> Cached {
+        Cached { inception: 1, expiration: 2, renew_at, signatures: Box::new([7; 64]) }
+    }
+
+    #[test]
+    fn a_full_cache_drops_what_is_due_before_it_starts_over() {
+        let cache = SignatureCache::with_limit(4);
+        cache.put(b"due".to_vec(), cached(100), 50);
+        for key in [b"one", b"two", b"six"] {
+            cache.put(key.to_vec(), cached(1_000), 50);
+        }
+        assert!(!cache.has_room_ahead(), "3 of 4: signing ahead stops");
+        // Full at 150: the entry due at 100 goes, the others stay.
+        cache.put(b"new".to_vec(), cached(1_000), 150);
+        assert_eq!(cache.len(), 4);
+        assert!(cache.get(b"one", 150).is_some() && cache.get(b"new", 150).is_some());
+        assert!(!cache.holds(b"due", 0), "dropped, not merely due");
+        // Full with nothing due: it starts over.
+        cache.put(b"last".to_vec(), cached(1_000), 150);
+        assert_eq!(cache.len(), 1);
+        assert_eq!(cache.get(b"last", 150), Some(cached(1_000)));
     }
 }

@@ -202,10 +202,13 @@ impl ZoneSigner {
         let (inception, expiration) = self.window(now);
         let renew_at = u64::from(expiration).saturating_sub(self.timing.refresh.as_secs());
         let length = rrsigs.first().map_or(0, |r| r.sig().len());
-        // Kept only when they can be told apart again: one length for all (one algorithm).
-        if rrsigs.iter().all(|r| r.sig().len() == length) {
+        // Kept only when they can be told apart again: one length for all (one algorithm, which
+        // the config requires of every key).
+        let one_length = rrsigs.iter().all(|r| r.sig().len() == length);
+        debug_assert!(one_length, "keys of one zone made signatures of different lengths");
+        if one_length {
             let signatures = rrsigs.iter().flat_map(|r| r.sig().iter().copied()).collect();
-            self.cache.put(key, Cached { inception, expiration, renew_at, signatures });
+            self.cache.put(key, Cached { inception, expiration, renew_at, signatures }, now);
         }
         Ok((rrsigs, renew_at))
     }

@@ -30,7 +30,7 @@ pub fn over_cores<T: Sync, R: Send>(items: &[T], niceness: i32, work: impl Fn(&T
 
 /// Raises the calling thread's nice value by `niceness` (on Linux the nice value is per
 /// thread). Lowering one's own priority needs no privilege; a failure leaves it as it is.
-fn lower_this_threads_priority(niceness: i32) {
+pub(crate) fn lower_this_threads_priority(niceness: i32) {
     // SAFETY: getpriority and setpriority on the calling thread (who = 0) touch no memory.
     unsafe {
         let current = libc::getpriority(libc::PRIO_PROCESS, 0);
