@@ -450,6 +450,21 @@ impl Config {
         Ok(config)
     }
 
+    /// A zone inside a signed zone must be signed too: its names would otherwise be unsigned
+    /// answers under a signed parent that proves no delegation (validators call them bogus),
+    /// and the map writer would sign them with the parent's key. `zones` are the parsed names.
+    fn validate_nested_signing(&self, zones: &[Name]) -> Result<(), (String, String)> {
+        for (i, (zone, name)) in self.zone.iter().zip(zones).enumerate() {
+            let signed_parent = (self.zone.iter().zip(zones))
+                .position(|(other, parent)| other.dnssec.is_some() && parent != name && parent.zone_of(name));
+            if let (None, Some(parent)) = (&zone.dnssec, signed_parent) {
+                let problem = format!("{} is inside the signed zone[{parent}] and must be signed too", zone.name);
+                return Err((format!("zone[{i}].dnssec"), problem));
+            }
+        }
+        Ok(())
+    }
+
     fn validate(&self) -> Result<(), (String, String)> {
         if self.server.instance.is_empty()
             || !self.server.instance.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
@@ -479,6 +494,7 @@ impl Config {
             }
             zones.push(name);
         }
+        self.validate_nested_signing(&zones)?;
         let views: BTreeSet<&str> = self.view.iter().map(|v| v.name.as_str()).collect();
         if views.len() != self.view.len() {
             return Err(("view".into(), "view names must be unique".into()));

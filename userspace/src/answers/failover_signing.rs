@@ -178,10 +178,9 @@ impl FailoverSigning {
     /// sets as well as their signing (the previous pass stopped).
     pub fn start(&mut self, foresight: Foresight) {
         self.stop();
-        self.foreseen_from = Some(availability(&foresight.effective));
-        self.started.fetch_add(1, Ordering::Relaxed);
+        let from = availability(&foresight.effective);
         let stop = Arc::new(AtomicBool::new(false));
-        self.running = Some(stop.clone());
+        let running = stop.clone();
         let pass = std::thread::Builder::new().name("sign-ahead".into()).spawn(move || {
             spread::lower_this_threads_priority(AHEAD_NICENESS);
             let started = Instant::now();
@@ -202,9 +201,15 @@ impl FailoverSigning {
                 "failover answers signed ahead"
             );
         });
-        if let Err(e) = pass {
-            tracing::warn!(error = %e, "no thread to sign failover answers ahead; they are signed when served");
-            self.running = None;
+        match pass {
+            Ok(_) => {
+                self.foreseen_from = Some(from);
+                self.running = Some(running);
+                self.started.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "no thread to sign failover answers ahead; they are signed when served")
+            }
         }
     }
 }

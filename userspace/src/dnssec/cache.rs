@@ -53,14 +53,15 @@ impl SignatureCache {
     }
 
     /// Keeps `cached` for `key`; when the cache is full, first drops what is due for renewal
-    /// at `now`, then everything.
+    /// at `now`, and everything when that frees less than an eighth (so that a cache at the
+    /// brim is not scanned again at every put, under the lock queries sign through).
     pub fn put(&self, key: Vec<u8>, cached: Cached, now: u64) {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         if entries.len() >= self.limit {
             entries.retain(|_, c| now < c.renew_at);
-        }
-        if entries.len() >= self.limit {
-            entries.clear();
+            if entries.len() > self.limit - self.limit / 8 {
+                entries.clear();
+            }
         }
         entries.insert(key.into_boxed_slice(), cached);
     }
@@ -87,17 +88,22 @@ mod tests {
 
     #[test]
     fn a_full_cache_drops_what_is_due_before_it_starts_over() {
-        let cache = SignatureCache::with_limit(4);
-        cache.put(b"due".to_vec(), cached(100), 50);
-        for key in [b"one", b"two", b"six"] {
-            cache.put(key.to_vec(), cached(1_000), 50);
+        let cache = SignatureCache::with_limit(8);
+        for (i, key) in [b"du1", b"du2", b"du3", b"du4", b"one", b"two"].into_iter().enumerate() {
+            assert!(cache.has_room_ahead(), "{i} of 8: room ahead");
+            cache.put(key.to_vec(), cached(if i < 4 { 100 } else { 1_000 }), 50);
         }
-        assert!(!cache.has_room_ahead(), "3 of 4: signing ahead stops");
-        // Full at 150: the entry due at 100 goes, the others stay.
+        assert!(!cache.has_room_ahead(), "6 of 8: signing ahead stops");
+        cache.put(b"six".to_vec(), cached(1_000), 50);
+        cache.put(b"ten".to_vec(), cached(1_000), 50);
+        // Full at 150: the four entries due at 100 go, the others stay.
         cache.put(b"new".to_vec(), cached(1_000), 150);
-        assert_eq!(cache.len(), 4);
+        assert_eq!(cache.len(), 5);
         assert!(cache.get(b"one", 150).is_some() && cache.get(b"new", 150).is_some());
-        assert!(!cache.holds(b"due", 0), "dropped, not merely due");
+        assert!(!cache.holds(b"du1", 0), "dropped, not merely due");
+        for key in [b"a", b"b", b"c"] {
+            cache.put(key.to_vec(), cached(1_000), 150);
+        }
         // Full with nothing due: it starts over.
         cache.put(b"last".to_vec(), cached(1_000), 150);
         assert_eq!(cache.len(), 1);

@@ -182,11 +182,13 @@ impl ZoneSigner {
         Ok((self.records(rrset, rrsigs), renew_at))
     }
 
-    /// Signs `rrset` into the cache ahead of its first answer, unless it is there already or
-    /// the cache is as full as signing ahead may make it.
+    /// Signs `rrset` into the cache ahead of its first answer, unless it is there already,
+    /// not due for renewal within half the refresh time (a pass after the served sets were
+    /// renewed renews what it signed ahead with them), or the cache is as full as signing
+    /// ahead may make it.
     pub fn sign_ahead(&self, rrset: &[Record], now: u64) -> Result<SignedAhead, SignError> {
         let key = cache_key(rrset);
-        if self.cache.holds(&key, now) {
+        if self.cache.holds(&key, now + self.timing.refresh.as_secs() / 2) {
             return Ok(SignedAhead::Cached);
         }
         if !self.cache.has_room_ahead() {

@@ -99,6 +99,22 @@ fn a_key_of_another_algorithm_than_configured_is_refused_before_start() {
 }
 
 #[test]
+fn a_zone_inside_a_signed_zone_must_be_signed_too() {
+    let child = |text: ConfigText| {
+        let soa = "soa = { mname = \"ns1.example.com.\", rname = \"hostmaster.example.com.\" }";
+        text.table("[[zone]]", &["name = \"eu.example.com.\"", "ns = [\"ns1.example.com.\"]", soa])
+    };
+    let signed = || ConfigText::new().xdp_off().zone().dnssec("ed25519", "/k.key");
+    let error = Config::parse(&child(signed()).build(), "t.toml").err().unwrap().to_string();
+    assert!(error.contains("zone[1].dnssec") && error.contains("inside the signed zone[0]"), "{error}");
+    assert!(Config::parse(&child(signed()).dnssec("ed25519", "/k.key").build(), "t.toml").is_ok());
+    // An unsigned parent may hold a signed child, and unsigned zones may nest.
+    let unsigned = || ConfigText::new().xdp_off().zone();
+    assert!(Config::parse(&child(unsigned()).dnssec("ed25519", "/k.key").build(), "t.toml").is_ok());
+    assert!(Config::parse(&child(unsigned()).build(), "t.toml").is_ok());
+}
+
+#[test]
 fn bad_signature_timing_is_refused_naming_the_key() {
     let base = || ConfigText::new().xdp_off().zone().dnssec("ed25519", "/nonexistent.key");
     let cases = [
