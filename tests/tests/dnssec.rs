@@ -108,6 +108,8 @@ fn signed_zone_validates(subnet: u8, algorithm: &str) {
     // Four sets foreseen: www A and AAAA with a alone, and with b alone.
     let pass = ["failover answers signed ahead", "a up, b up", "answer_sets=4", "no_room=0", "stopped=false"];
     wait_for_log_line(&daemon, &pass);
+    let status = signed_zone_status(&daemon);
+    assert_eq!((status["signed_ahead"]["sets"].as_u64(), status["signed_ahead"]["ready"].as_u64()), (Some(4), Some(4)));
     let made_before = signatures_made(&daemon);
     daemon.cli(&["site", "drain", "b"]);
     plain.wait_for(&[A], DEADLINE, log);
@@ -143,10 +145,16 @@ fn signed_zone_validates(subnet: u8, algorithm: &str) {
     assert!(out.contains("status: SERVFAIL"), "unbound with another key's DS: {out}\n{}", wrong.log());
 }
 
-/// Signatures the daemon made for the zone so far (`switchyard status --json`).
-fn signatures_made(daemon: &Daemon) -> u64 {
+/// The zone's line of `switchyard status --json`.
+fn signed_zone_status(daemon: &Daemon) -> serde_json::Value {
     let status: serde_json::Value = serde_json::from_str(&daemon.cli(&["status", "--json"])).expect("status json");
-    status["signed_zones"][0]["signatures_made"].as_u64().unwrap_or_else(|| panic!("no signatures made: {status}"))
+    status["signed_zones"][0].clone()
+}
+
+/// Signatures the daemon made for the zone so far.
+fn signatures_made(daemon: &Daemon) -> u64 {
+    let zone = signed_zone_status(daemon);
+    zone["signatures_made"].as_u64().unwrap_or_else(|| panic!("no signatures made: {zone}"))
 }
 
 /// Waits up to 10 s for a line of the daemon's log with every one of `parts`.

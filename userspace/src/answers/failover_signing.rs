@@ -27,8 +27,9 @@ use crate::{
     },
     dnssec::{
         ZoneSigner,
-        signer::{SignedAhead, unix_now},
+        signer::{SignError, SignedAhead, unix_now},
         spread,
+        status::SignedAheadStatus,
     },
     policy::Policy,
     site::SiteMap,
@@ -81,23 +82,49 @@ pub fn availability(states: &SiteMap) -> Vec<(String, bool)> {
 pub fn sign_ahead(foresight: &Foresight, stop: &AtomicBool) -> PassReport {
     let mut report = PassReport { changes: foresight.effective.len(), ..PassReport::default() };
     let jobs = foreseen(foresight, stop);
-    report.sets = jobs.len();
     let now = unix_now();
     let outcomes = spread::over_cores(&jobs, AHEAD_NICENESS, |job| {
         (!stop.load(Ordering::Relaxed)).then(|| job.signer.sign_ahead(&job.rrset, now))
     });
-    for outcome in outcomes {
-        match outcome {
-            None => report.stopped = true,
-            Some(Ok(SignedAhead::Made)) => report.made += 1,
-            Some(Ok(SignedAhead::Cached)) => report.cached += 1,
-            Some(Ok(SignedAhead::NoRoom)) => report.no_room += 1,
-            Some(Err(_)) => report.failed += 1,
+    // Per zone as well, for its status.
+    let mut zones: Vec<(Arc<ZoneSigner>, PassReport)> = (foresight.served.zones.signers().into_iter())
+        .filter_map(|(_, signer)| signer.filter(|s| s.signs_ahead()))
+        .map(|signer| (signer, PassReport::default()))
+        .collect();
+    for (job, outcome) in jobs.iter().zip(&outcomes) {
+        report.count(outcome);
+        if let Some((_, zone)) = zones.iter_mut().find(|(signer, _)| Arc::ptr_eq(signer, &job.signer)) {
+            zone.count(outcome);
         }
     }
     // Also when stopped before any set was found.
     report.stopped |= stop.load(Ordering::Relaxed);
+    for (signer, zone) in zones {
+        let ready = zone.made + zone.cached;
+        let at = unix_now();
+        signer.note_ahead(SignedAheadStatus {
+            at,
+            sets: zone.sets,
+            ready,
+            no_room: zone.no_room,
+            stopped: report.stopped,
+        });
+    }
     report
+}
+
+impl PassReport {
+    /// Counts one set and what became of it (`None`: left when the pass was stopped).
+    fn count(&mut self, outcome: &Option<Result<SignedAhead, SignError>>) {
+        self.sets += 1;
+        match outcome {
+            None => self.stopped = true,
+            Some(Ok(SignedAhead::Made)) => self.made += 1,
+            Some(Ok(SignedAhead::Cached)) => self.cached += 1,
+            Some(Ok(SignedAhead::NoRoom)) => self.no_room += 1,
+            Some(Err(_)) => self.failed += 1,
+        }
+    }
 }
 
 /// The RRsets of signed zones that the policy would answer with if any one site changed

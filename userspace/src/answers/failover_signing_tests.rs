@@ -80,6 +80,8 @@ fn a_foreseen_failure_needs_no_new_signature() {
         // a: www A and AAAA on b; b: www A and AAAA on a, mail A on c (no AAAA left); c: mail
         // A on b.
         assert_eq!((report.changes, report.sets, report.made, report.cached), (3, 6, 6, 0), "{report:?}");
+        let status = signer.last_ahead().expect("the zone's status after the pass");
+        assert_eq!((status.sets, status.ready, status.no_room, status.stopped), (6, 6, 0, false));
         assert_eq!(made_by_change(&mut control, &signer, down), 0, "site {site} down needed new signatures");
     }
 }
@@ -146,6 +148,8 @@ fn beside_a_zone_that_signs_ahead_one_that_does_not_gets_none() {
     // www with a alone and with b alone; api.eu, in the zone that does not sign ahead, none.
     assert_eq!((report.sets, report.made), (2, 2), "{report:?}");
     assert_eq!((outer.signatures_made(), inner.signatures_made()), (2, 0));
+    assert_eq!(outer.last_ahead().map(|s| (s.sets, s.ready)), Some((2, 2)));
+    assert_eq!(inner.last_ahead(), None, "no status for a zone that does not sign ahead");
 }
 
 #[test]

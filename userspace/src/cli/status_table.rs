@@ -56,26 +56,50 @@ pub fn render(s: &Status) -> String {
     out
 }
 
-/// One row per signed zone: its algorithm, the tags of the keys signing it, its signatures.
+/// One row per signed zone: its algorithm, the tags of the keys signing it, its signatures and
+/// how much of a site's failover is signed ahead.
 fn signed_zones_table(zones: &[crate::dnssec::status::SignedZoneStatus]) -> String {
-    let header = ("signed zone", "algorithm", "key tags", "signed RRsets");
-    let mut out = format!("\n{:<24} {:<16} {:<14} {:<14} signatures made\n", header.0, header.1, header.2, header.3);
+    let header = ("signed zone", "algorithm", "key tags", "signed RRsets", "signatures made");
+    let mut out = format!(
+        "\n{:<24} {:<16} {:<14} {:<14} {:<16} failover signed ahead\n",
+        header.0, header.1, header.2, header.3, header.4
+    );
     for zone in zones {
         let tags: Vec<String> = zone.key_tags.iter().map(u16::to_string).collect();
         let _ = match &zone.problem {
             Some(problem) => writeln!(out, "{:<24} unavailable: {problem}", zone.zone),
             None => writeln!(
                 out,
-                "{:<24} {:<16} {:<14} {:<14} {}",
+                "{:<24} {:<16} {:<14} {:<14} {:<16} {}",
                 zone.zone,
                 zone.algorithm,
                 tags.join(","),
                 zone.signatures_cached,
-                zone.signatures_made
+                zone.signatures_made,
+                signed_ahead(zone)
             ),
         };
     }
     out
+}
+
+/// "6/6 sets", "4/6 sets (stopped)", "off": the answer sets of a site's failover (one site's
+/// change of availability) with signatures made, of those the last pass found.
+fn signed_ahead(zone: &crate::dnssec::status::SignedZoneStatus) -> String {
+    match (zone.signs_failover_ahead, &zone.signed_ahead) {
+        (false, _) => "off".into(),
+        (true, None) => "not yet".into(),
+        (true, Some(ahead)) => {
+            let mut text = format!("{}/{} sets", ahead.ready, ahead.sets);
+            if ahead.no_room > 0 {
+                text += &format!(" ({} without room)", ahead.no_room);
+            }
+            if ahead.stopped {
+                text += " (stopped)";
+            }
+            text
+        }
+    }
 }
 
 /// "native on veth0, veth1", or "off: userspace answers every query".
@@ -183,6 +207,14 @@ mod tests {
                 key_tags: vec![12345, 54321],
                 signatures_cached: 7,
                 signatures_made: 9,
+                signs_failover_ahead: true,
+                signed_ahead: Some(crate::dnssec::status::SignedAheadStatus {
+                    at: 1,
+                    sets: 6,
+                    ready: 4,
+                    no_room: 2,
+                    stopped: false,
+                }),
                 problem: None,
             },
             SignedZoneStatus {
@@ -191,6 +223,8 @@ mod tests {
                 key_tags: Vec::new(),
                 signatures_cached: 0,
                 signatures_made: 0,
+                signs_failover_ahead: false,
+                signed_ahead: None,
                 problem: Some("key file gone".into()),
             },
         ];
@@ -198,7 +232,7 @@ mod tests {
         let row = text.lines().find(|l| l.starts_with("example.com.")).unwrap();
         assert_eq!(
             row.split_whitespace().collect::<Vec<_>>(),
-            ["example.com.", "ecdsap256sha256", "12345,54321", "7", "9"]
+            ["example.com.", "ecdsap256sha256", "12345,54321", "7", "9", "4/6", "sets", "(2", "without", "room)"]
         );
         assert!(text.contains("example.org.") && text.contains("unavailable: key file gone"), "{text}");
     }

@@ -136,11 +136,21 @@ fn dnssec(out: &mut Exposition, zones: &[crate::dnssec::status::SignedZoneStatus
         "counter",
         "Signatures made since the zone's keys were loaded.",
     );
+    out.family(
+        "switchyard_dnssec_failover_sets",
+        "gauge",
+        "Answer sets one site's change of availability would give, as the last pass signing ahead found them.",
+    );
+    out.family("switchyard_dnssec_failover_sets_ready", "gauge", "Of those, the sets with signatures made.");
     for zone in zones {
         let labels = [("zone", zone.zone.as_str())];
         out.sample("switchyard_dnssec_keys", &labels, zone.key_tags.len());
         out.sample("switchyard_dnssec_signatures_cached", &labels, zone.signatures_cached);
         out.sample("switchyard_dnssec_signatures_made_total", &labels, zone.signatures_made);
+        if let Some(ahead) = &zone.signed_ahead {
+            out.sample("switchyard_dnssec_failover_sets", &labels, ahead.sets);
+            out.sample("switchyard_dnssec_failover_sets_ready", &labels, ahead.ready);
+        }
     }
 }
 
@@ -431,6 +441,14 @@ mod tests {
             key_tags: vec![1, 2],
             signatures_cached: 40,
             signatures_made: 52,
+            signs_failover_ahead: true,
+            signed_ahead: Some(crate::dnssec::status::SignedAheadStatus {
+                at: 1,
+                sets: 12,
+                ready: 11,
+                no_room: 1,
+                stopped: false,
+            }),
             problem: None,
         };
         let mut out = Exposition::default();
@@ -440,5 +458,7 @@ mod tests {
         assert!(out.0.contains("switchyard_dnssec_keys{zone=\"example.com.\"} 2\n"), "{}", out.0);
         assert!(out.0.contains("switchyard_dnssec_signatures_cached{zone=\"example.com.\"} 40\n"), "{}", out.0);
         assert!(out.0.contains("switchyard_dnssec_signatures_made_total{zone=\"example.com.\"} 52\n"), "{}", out.0);
+        assert!(out.0.contains("switchyard_dnssec_failover_sets{zone=\"example.com.\"} 12\n"), "{}", out.0);
+        assert!(out.0.contains("switchyard_dnssec_failover_sets_ready{zone=\"example.com.\"} 11\n"), "{}", out.0);
     }
 }

@@ -3,7 +3,10 @@
 
 use std::{
     path::Path,
-    sync::atomic::{AtomicU64, Ordering},
+    sync::{
+        Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
     time::Duration,
 };
 
@@ -19,6 +22,7 @@ use hickory_proto::{
 use super::{
     DnssecConfig, KeyError, SigningAlgorithm, SigningKeyFile,
     cache::{Cached, SignatureCache},
+    status::SignedAheadStatus,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -55,6 +59,8 @@ pub struct ZoneSigner {
     made: AtomicU64,
     /// Whether failover answers are signed ahead (`sign_failover_ahead`).
     ahead: bool,
+    /// What the last pass signing ahead found for this zone.
+    last_ahead: Mutex<Option<SignedAheadStatus>>,
 }
 
 /// What signing ahead did with one RRset.
@@ -106,6 +112,7 @@ impl ZoneSigner {
             cache: SignatureCache::default(),
             made: AtomicU64::new(0),
             ahead: true,
+            last_ahead: Mutex::new(None),
         })
     }
 
@@ -248,6 +255,16 @@ impl ZoneSigner {
     /// Whether the answers of a site's failover are signed ahead for this zone.
     pub fn signs_ahead(&self) -> bool {
         self.ahead
+    }
+
+    /// Records what a pass signing ahead found for this zone.
+    pub fn note_ahead(&self, status: SignedAheadStatus) {
+        *self.last_ahead.lock().unwrap_or_else(|e| e.into_inner()) = Some(status);
+    }
+
+    /// What the last pass signing ahead found for this zone, once one ended.
+    pub fn last_ahead(&self) -> Option<SignedAheadStatus> {
+        *self.last_ahead.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Signatures made since the signer was loaded (one per key and RRset signed).

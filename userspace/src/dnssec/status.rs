@@ -7,6 +7,21 @@ use serde::{Deserialize, Serialize};
 use super::ZoneSigning;
 use crate::answers::Zones;
 
+/// What the last pass signing failover answers ahead found for a zone.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignedAheadStatus {
+    /// Unix seconds the pass ended.
+    pub at: u64,
+    /// Answer sets that one site's change of availability would give and that are not served.
+    pub sets: usize,
+    /// Of those, the ones with signatures made (by this pass or before).
+    pub ready: usize,
+    /// Left unsigned: the signature cache was as full as signing ahead may make it.
+    pub no_room: usize,
+    /// The pass was stopped before its end (a map write needed the cores).
+    pub stopped: bool,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SignedZoneStatus {
     pub zone: String,
@@ -20,6 +35,12 @@ pub struct SignedZoneStatus {
     /// signed ahead.
     #[serde(default)]
     pub signatures_made: u64,
+    /// Whether failover answers are signed ahead (`sign_failover_ahead`).
+    #[serde(default)]
+    pub signs_failover_ahead: bool,
+    /// The last pass's findings; `None` before the first ends.
+    #[serde(default)]
+    pub signed_ahead: Option<SignedAheadStatus>,
     /// Why the zone cannot be signed (its DO=1 queries get SERVFAIL), when it cannot.
     pub problem: Option<String>,
 }
@@ -36,6 +57,8 @@ pub fn of(zones: &Zones) -> Vec<SignedZoneStatus> {
                 key_tags: signer.key_tags(),
                 signatures_cached: signer.cached(),
                 signatures_made: signer.signatures_made(),
+                signs_failover_ahead: signer.signs_ahead(),
+                signed_ahead: signer.last_ahead(),
                 problem: None,
             }),
             ZoneSigning::Unavailable(problem) => Some(SignedZoneStatus {
@@ -44,6 +67,8 @@ pub fn of(zones: &Zones) -> Vec<SignedZoneStatus> {
                 key_tags: Vec::new(),
                 signatures_cached: 0,
                 signatures_made: 0,
+                signs_failover_ahead: false,
+                signed_ahead: None,
                 problem: Some(problem.clone()),
             }),
         }
