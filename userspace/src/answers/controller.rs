@@ -17,7 +17,7 @@ use tracing::{info, warn};
 use crate::{
     answers::{
         self, AnswerStats, AnswerTable, Change, RewriteCounters, Served, SiteCondition, Timeline, Views, Zones,
-        failover_signing::{FailoverSigning, Foresight},
+        failover_signing::{FailoverSigning, Foresight, ahead_signers},
     },
     bpf::{
         datapath::Datapath,
@@ -41,8 +41,6 @@ pub struct AnswerController {
     served: Arc<ArcSwap<Served>>,
     last_decisions: policy::Decisions,
     last_states: SiteMap,
-    /// The site states after drains and weights the current answers were decided on.
-    last_effective: SiteMap,
     /// Signs ahead the answers a site's change of availability would give (signed zones only).
     failover: FailoverSigning,
     /// One writer for the daemon's lifetime: it remembers what it wrote.
@@ -87,7 +85,6 @@ impl AnswerController {
             served: Arc::new(ArcSwap::from_pointee(served)),
             last_decisions: policy::Decisions::default(),
             last_states: states.clone(),
-            last_effective: SiteMap::new(),
             failover: FailoverSigning::default(),
             writer: MapWriter::default(),
             map_entries: Arc::new(AtomicUsize::new(0)),
@@ -182,7 +179,6 @@ impl AnswerController {
         }
         let effective = operator::effective_sites(states, &self.operator.sites);
         let decisions = self.policy.evaluate(&effective);
-        self.last_effective = effective;
         let changes = policy::diff(&self.last_decisions, &decisions);
         if changes.is_empty() && !force {
             return false;
@@ -230,7 +226,7 @@ impl AnswerController {
         let jobs = self.writer.due_for_signing(&plan);
         let signs = !jobs.is_empty();
         let mut first = None;
-        if jobs.is_empty() {
+        if !signs {
             self.writer.use_presigned(Vec::new());
         } else {
             // The cores go to this signing (a pass ahead starts again once the write is made).
@@ -316,21 +312,25 @@ impl AnswerController {
     pub fn foresight(&self) -> Foresight {
         Foresight {
             policy: self.policy.clone(),
-            effective: self.last_effective.clone(),
+            effective: self.effective_sites(),
             views: self.views.clone(),
             served: self.served.load_full(),
             overrides: self.override_keys.clone(),
         }
     }
 
+    /// The site states the current answers were decided on: the last ones after drains and
+    /// weights.
+    fn effective_sites(&self) -> SiteMap {
+        operator::effective_sites(&self.last_states, &self.operator.sites)
+    }
+
     /// Starts signing ahead the answers one site's change of availability would give, when a
-    /// zone is signed and the sites or answers changed since the last pass.
+    /// zone signs ahead and the sites or answers changed since the last pass.
     fn sign_failover_ahead(&mut self) {
-        let signers = self.served.load().zones.signers();
-        let signed = signers.iter().any(|(_, signer)| signer.as_ref().is_some_and(|s| s.signs_ahead()));
-        if !signed {
+        if ahead_signers(&self.served.load().zones).next().is_none() {
             self.failover.stop();
-        } else if self.failover.due(&self.last_effective) {
+        } else if self.failover.due(&self.effective_sites()) {
             self.failover.start(self.foresight());
         }
     }

@@ -19,7 +19,7 @@ use std::{
 use hickory_proto::rr::Record;
 use tracing::info;
 
-use super::{AnswerKey, AnswerTable, Served, Views};
+use super::{AnswerKey, AnswerTable, Served, Views, Zones};
 use crate::{
     bpf::{
         signatures::{self, AnswerId},
@@ -72,6 +72,11 @@ struct Job {
     rrset: Vec<Record>,
 }
 
+/// The signers of the zones that sign failover answers ahead.
+pub fn ahead_signers(zones: &Zones) -> impl Iterator<Item = &Arc<ZoneSigner>> {
+    zones.zones.iter().filter_map(|zone| zone.signing.signer()).filter(|signer| signer.signs_ahead())
+}
+
 /// Each site's availability: what a pass foresees from.
 pub fn availability(states: &SiteMap) -> Vec<(String, bool)> {
     states.iter().map(|(name, state)| (name.clone(), state.available)).collect()
@@ -87,10 +92,8 @@ pub fn sign_ahead(foresight: &Foresight, stop: &AtomicBool) -> PassReport {
         (!stop.load(Ordering::Relaxed)).then(|| job.signer.sign_ahead(&job.rrset, now))
     });
     // Per zone as well, for its status.
-    let mut zones: Vec<(Arc<ZoneSigner>, PassReport)> = (foresight.served.zones.signers().into_iter())
-        .filter_map(|(_, signer)| signer.filter(|s| s.signs_ahead()))
-        .map(|signer| (signer, PassReport::default()))
-        .collect();
+    let mut zones: Vec<(&Arc<ZoneSigner>, PassReport)> =
+        ahead_signers(&foresight.served.zones).map(|signer| (signer, PassReport::default())).collect();
     for (job, outcome) in jobs.iter().zip(&outcomes) {
         report.count(outcome);
         if let Some((_, zone)) = zones.iter_mut().find(|(signer, _)| Arc::ptr_eq(signer, &job.signer)) {
@@ -99,9 +102,9 @@ pub fn sign_ahead(foresight: &Foresight, stop: &AtomicBool) -> PassReport {
     }
     // Also when stopped before any set was found.
     report.stopped |= stop.load(Ordering::Relaxed);
+    let at = unix_now();
     for (signer, zone) in zones {
         let ready = zone.made + zone.cached;
-        let at = unix_now();
         signer.note_ahead(SignedAheadStatus {
             at,
             sets: zone.sets,
@@ -131,10 +134,10 @@ impl PassReport {
 /// availability, and that the served table does not have (each once); fewer once `stop` is
 /// set.
 fn foreseen(foresight: &Foresight, stop: &AtomicBool) -> Vec<Job> {
-    let signers = foresight.served.zones.signers();
-    if !signers.iter().any(|(_, signer)| signer.as_ref().is_some_and(|s| s.signs_ahead())) {
+    if ahead_signers(&foresight.served.zones).next().is_none() {
         return Vec::new();
     }
+    let signers = foresight.served.zones.signers();
     let served = &foresight.served.table;
     let mut seen = HashSet::new();
     let mut jobs = Vec::new();

@@ -63,7 +63,7 @@ pub struct DnssecConfig {
     #[serde(default = "default_backdate_ms")]
     pub backdate_ms: u64,
     /// Whether the answers one site's change of availability would give are signed ahead of
-    /// it (memory for their signatures, CPU when the cores are idle).
+    /// it (memory for their signatures, CPU at the lowest priority).
     #[serde(default = "default_sign_failover_ahead")]
     pub sign_failover_ahead: bool,
 }

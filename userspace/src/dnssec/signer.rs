@@ -274,8 +274,10 @@ impl ZoneSigner {
 
     /// One signature per key over `rrset`, made now.
     fn make(&self, rrset: &[Record], now: u64) -> Result<Vec<RRSIG>, SignError> {
-        self.made.fetch_add(self.keys.len() as u64, Ordering::Relaxed);
-        self.keys.iter().map(|key| self.make_with(key, rrset, now)).collect()
+        let rrsigs: Vec<RRSIG> =
+            self.keys.iter().map(|key| self.make_with(key, rrset, now)).collect::<Result<_, _>>()?;
+        self.made.fetch_add(rrsigs.len() as u64, Ordering::Relaxed);
+        Ok(rrsigs)
     }
 
     fn make_with(&self, key: &ZoneKey, rrset: &[Record], now: u64) -> Result<RRSIG, SignError> {
