@@ -7,6 +7,7 @@ use rusqlite::Connection;
 
 use super::batch::ChangeKind;
 use super::error::{Result, SyncError};
+use super::row_sql::RowSql;
 use super::sql::{ident, literal};
 
 /// Column layout of one synced table.
@@ -16,9 +17,16 @@ pub struct TableShape {
     pub pk: String,
     /// Non-key columns in declaration order.
     pub columns: Vec<String>,
+    /// Reading and writing one row, by key.
+    pub sql: RowSql,
 }
 
 impl TableShape {
+    pub fn new(name: &str, pk: &str, columns: Vec<String>) -> TableShape {
+        let sql = RowSql::new(name, pk, &columns);
+        TableShape { name: name.to_string(), pk: pk.to_string(), columns, sql }
+    }
+
     pub fn has_column(&self, column: &str) -> bool {
         self.columns.iter().any(|c| c == column)
     }
@@ -36,11 +44,11 @@ pub fn inspect(conn: &Connection, table: &str) -> Result<TableShape> {
     keys.sort_by_key(|(_, pk)| *pk);
     match keys.len() {
         0 => Err(SyncError::NoPrimaryKey(table.to_string())),
-        1 => Ok(TableShape {
-            name: table.to_string(),
-            pk: keys[0].0.clone(),
-            columns: rows.iter().filter(|(_, pk)| *pk == 0).map(|(n, _)| n.clone()).collect(),
-        }),
+        1 => Ok(TableShape::new(
+            table,
+            &keys[0].0,
+            rows.iter().filter(|(_, pk)| *pk == 0).map(|(n, _)| n.clone()).collect(),
+        )),
         _ => Err(SyncError::CompositePrimaryKey {
             table: table.to_string(),
             columns: keys.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", "),

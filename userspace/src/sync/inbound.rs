@@ -118,7 +118,7 @@ pub fn apply_changes(conn: &Connection, registry: &Registry, via_site: &str, cha
     // An error returns before the flag is lowered, but the caller then rolls
     // the whole transaction back, flag included.
     set_applying(conn, true)?;
-    let source = MergeSource { registry, via_site };
+    let source = MergeSource::new(registry, via_site);
     // All at once when every change goes through (the usual case), one by one otherwise.
     let whole = in_savepoint(conn, || changes.iter().try_for_each(|c| merge_checked(conn, registry, &source, c)))?;
     if whole.is_err() {
@@ -185,7 +185,7 @@ pub fn retry_quarantined(conn: &Connection, registry: &Registry) -> Result<usize
         let Ok(change) = super::wire::decode::<RowChange>(&bytes) else {
             continue;
         };
-        let source = MergeSource { registry, via_site: &peer };
+        let source = MergeSource::new(registry, &peer);
         match in_savepoint(conn, || merge_checked(conn, registry, &source, &change))? {
             Ok(()) => {
                 quarantine::release(conn, Direction::Inbound, &peer, &change.table, &change.pk)?;

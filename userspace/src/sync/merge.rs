@@ -6,6 +6,9 @@
 //! a cell's `seen` history (per site, the newest write it overwrote directly
 //! or through others) tells a sequential overwrite from a concurrent one.
 
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+
 use rusqlite::Connection;
 
 use super::batch::RowChange;
@@ -19,10 +22,28 @@ use super::registry::{Registry, TableSpec};
 use super::stamp::log_local_delete;
 use super::value::Value;
 
-/// Where a remote change comes from.
+/// Where a remote change comes from, and what stays the same for all changes merged with it.
 pub struct MergeSource<'a> {
     pub registry: &'a Registry,
     pub via_site: &'a str,
+    /// Per table, the pruning horizon: only pruning moves it, never a merge, so a
+    /// batch reads it once instead of once per new row.
+    horizons: RefCell<BTreeMap<String, i64>>,
+}
+
+impl<'a> MergeSource<'a> {
+    pub fn new(registry: &'a Registry, via_site: &'a str) -> MergeSource<'a> {
+        MergeSource { registry, via_site, horizons: RefCell::default() }
+    }
+
+    fn horizon(&self, conn: &Connection, table: &str) -> Result<i64> {
+        if let Some(hlc) = self.horizons.borrow().get(table) {
+            return Ok(*hlc);
+        }
+        let hlc = horizon(conn, table)?;
+        self.horizons.borrow_mut().insert(table.to_string(), hlc);
+        Ok(hlc)
+    }
 }
 
 /// Must run with the applying flag raised (see `inbound::apply_changes`).
@@ -31,7 +52,7 @@ pub fn merge_remote(conn: &Connection, spec: &TableSpec, source: &MergeSource<'_
     let pk = &change.pk;
     let mut cells = load_cells(conn, table, pk)?;
     let mut row = load_row(conn, table, pk)?;
-    if row.is_none() && cells.is_empty() && is_forgotten(conn, spec, change)? {
+    if row.is_none() && cells.is_empty() && is_forgotten(conn, spec, source, change)? {
         return refuse_resurrection(conn, spec, source, change);
     }
     let rule = &spec.rule;
@@ -64,7 +85,7 @@ pub fn merge_remote(conn: &Connection, spec: &TableSpec, source: &MergeSource<'_
 fn merge_cell(
     conflicts: &RowConflicts<'_>,
     spec: &TableSpec,
-    cells: &mut std::collections::BTreeMap<String, Cell>,
+    cells: &mut BTreeMap<String, Cell>,
     col: &str,
     incoming: &Cell,
 ) -> Result<bool> {
@@ -104,7 +125,7 @@ fn note_row_conflicts(
     outcome: &RowOutcome,
     change: &RowChange,
     current_row: &RowState,
-    cells: &std::collections::BTreeMap<String, Cell>,
+    cells: &BTreeMap<String, Cell>,
 ) -> Result<()> {
     let incoming_row = &change.row;
     let revived = !current_row.alive && outcome.now_alive;
@@ -133,12 +154,12 @@ fn newest_unseen<'a>(seen: Option<&Version>, versions: impl Iterator<Item = &'a 
 /// A row unknown here whose every version is older than the pruning horizon
 /// was deleted here and its tombstone forgotten: every site had sent us all
 /// its writes older than that horizon before we pruned.
-fn is_forgotten(conn: &Connection, spec: &TableSpec, change: &RowChange) -> Result<bool> {
+fn is_forgotten(conn: &Connection, spec: &TableSpec, source: &MergeSource<'_>, change: &RowChange) -> Result<bool> {
     if !spec.rule.prunes_tombstones() {
         return Ok(false);
     }
     let newest = newest_version(Some(&change.row), &change.cells).map_or(0, |v| v.hlc);
-    Ok(newest < horizon(conn, &spec.shape.name)?)
+    Ok(newest < source.horizon(conn, &spec.shape.name)?)
 }
 
 /// An old copy of a row deleted here (from a restored site, or relayed by a
@@ -161,7 +182,7 @@ fn refuse_resurrection(
         return Ok(());
     }
     let copy = newest_version(Some(&change.row), &change.cells).unwrap_or_else(|| change.row.version.clone());
-    let floor = horizon(conn, &spec.shape.name)?;
+    let floor = source.horizon(conn, &spec.shape.name)?;
     let tombstone = Version::new((copy.hlc + 1).max(floor), &source.registry.site_id);
     // The forgotten delete had seen every version below the horizon.
     let seen = Some(tombstone.clone());

@@ -131,6 +131,7 @@ mod registers;
 mod registry;
 mod repair;
 mod replica;
+mod row_sql;
 mod savepoint;
 mod schema;
 mod service;

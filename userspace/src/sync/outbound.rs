@@ -13,7 +13,7 @@ use super::quarantine::{self, Direction, Entry};
 use super::registers::{load_cells, load_row};
 use super::registry::Registry;
 use super::schema::incarnation;
-use super::stamp::stamp_oldest;
+use super::stamp::{StampedRows, stamp_oldest};
 use super::wire::{Answer, Reply, encoded_len};
 
 /// How much one batch may carry.
@@ -67,7 +67,8 @@ pub fn build_batch_after(
     let max_changes = limits.max_changes.max(1);
     // Only what this batch can carry: stamping a long backlog at once would
     // hold the write lock against the writers and delay the first batch.
-    stamp_oldest(conn, registry, Some(max_changes))?;
+    let mut stamped = StampedRows::default();
+    stamp_oldest(conn, registry, Some(max_changes), &mut stamped)?;
     let acked = acked_seq(conn, peer)?.max(after);
     let clock = tick(read_clock(conn)?, wall_now_ms());
     write_clock(conn, clock)?;
@@ -86,7 +87,7 @@ pub fn build_batch_after(
     let mut cut_before = None;
     let refs: Vec<CapturedRef> = captured.iter().map(|(c, _)| c.clone()).collect();
     for touch in consolidate(&refs) {
-        let Some(change) = entry_for(conn, registry, touch)? else {
+        let Some(change) = entry_for(conn, registry, touch, &mut stamped)? else {
             continue;
         };
         let len = encoded_len(&change);
@@ -148,17 +149,30 @@ fn finish_range(batch: &mut Batch, captured: &[(CapturedRef, i64)], cut_before: 
     }
 }
 
-/// The batch entry for one touched row: its current registers.
-fn entry_for(conn: &Connection, registry: &Registry, touch: RowTouch) -> Result<Option<RowChange>> {
+/// The batch entry for one touched row: its current registers (as stamping
+/// just left them, or read).
+fn entry_for(
+    conn: &Connection,
+    registry: &Registry,
+    touch: RowTouch,
+    stamped: &mut StampedRows,
+) -> Result<Option<RowChange>> {
     // Tables no longer synchronised are skipped, not shipped.
     if registry.table(&touch.table).is_none() {
         return Ok(None);
     }
-    let Some(row) = load_row(conn, &touch.table, &touch.pk)? else {
+    let (row, cells) = match stamped.take(&touch.table, &touch.pk) {
+        Some(registers) => registers,
+        None => match load_row(conn, &touch.table, &touch.pk)? {
+            Some(row) => (Some(row), load_cells(conn, &touch.table, &touch.pk)?),
+            None => return Ok(None),
+        },
+    };
+    let Some(row) = row else {
         return Ok(None);
     };
     Ok(Some(RowChange {
-        cells: load_cells(conn, &touch.table, &touch.pk)?,
+        cells,
         table: touch.table,
         pk: touch.pk,
         kind: touch.kind,

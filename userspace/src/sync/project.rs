@@ -66,31 +66,13 @@ pub fn project_row_quietly(
 }
 
 fn upsert(conn: &Connection, shape: &TableShape, pk: &Value, cells: &BTreeMap<String, Cell>) -> Result<()> {
-    let columns: Vec<String> = std::iter::once(&shape.pk).chain(shape.columns.iter()).map(|c| ident(c)).collect();
-    let placeholders: Vec<String> = (1..=columns.len()).map(|i| format!("?{i}")).collect();
-    let on_conflict = if shape.columns.is_empty() {
-        "DO NOTHING".to_string()
-    } else {
-        let sets: Vec<String> =
-            shape.columns.iter().map(|c| format!("{col} = excluded.{col}", col = ident(c))).collect();
-        format!("DO UPDATE SET {}", sets.join(", "))
-    };
-    let sql = format!(
-        "INSERT INTO {} ({}) VALUES ({}) ON CONFLICT({}) {}",
-        ident(&shape.name),
-        columns.join(", "),
-        placeholders.join(", "),
-        ident(&shape.pk),
-        on_conflict
-    );
     let values =
         std::iter::once(pk).chain(shape.columns.iter().map(|c| cells.get(c).map_or(&Value::Null, |cell| &cell.value)));
-    conn.prepare_cached(&sql)?.execute(params_from_iter(values))?;
+    conn.prepare_cached(&shape.sql.upsert)?.execute(params_from_iter(values))?;
     Ok(())
 }
 
 fn delete(conn: &Connection, shape: &TableShape, pk: &Value) -> Result<()> {
-    let sql = format!("DELETE FROM {} WHERE {} = ?1", ident(&shape.name), ident(&shape.pk));
-    conn.prepare_cached(&sql)?.execute([pk])?;
+    conn.prepare_cached(&shape.sql.delete)?.execute([pk])?;
     Ok(())
 }

@@ -11,6 +11,9 @@ use super::error::Result;
 use super::hlc::Version;
 use super::value::Value;
 
+/// An empty history as stored.
+const EMPTY_JSON: &str = "{}";
+
 /// Per site, the newest of its writes to a column that a write had in its
 /// history (the writes it overwrote, and theirs). A write whose history covers
 /// another was made knowing it: overwriting it is no conflict.
@@ -31,10 +34,17 @@ impl Seen {
     }
 
     fn to_json(&self) -> String {
+        // Most cells overwrite nothing (a new row): no need to run the encoder for them.
+        if self.0.is_empty() {
+            return EMPTY_JSON.to_string();
+        }
         serde_json::to_string(&self.0).expect("a map of site to HLC is JSON")
     }
 
     fn from_json(text: &str) -> Seen {
+        if text == EMPTY_JSON {
+            return Seen::default();
+        }
         // Written only by `to_json`; an unreadable history counts as none (more conflicts logged, never fewer).
         Seen(serde_json::from_str(text).unwrap_or_default())
     }

@@ -8,7 +8,7 @@
 //! of the newest unstamped change of the row, which is what ships anyway.
 //! A change that cannot be stamped is set aside in the quarantine.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use rusqlite::{Connection, params};
 
@@ -22,7 +22,6 @@ use super::quarantine::{self, Direction, Entry};
 use super::registers::{Cell, RowState, Seen, load_cells, load_row, newest_version, store_cell, store_row};
 use super::registry::{Registry, TableSpec};
 use super::savepoint::in_savepoint;
-use super::sql::ident;
 use super::value::Value;
 
 /// One row of the change table, as the triggers wrote it.
@@ -65,34 +64,65 @@ fn read_unstamped(conn: &Connection, limit: Option<usize>) -> Result<Vec<Logged>
 /// Stamps every captured change not yet stamped; returns how many.
 /// Must run in the same transaction as anything that reads the registers.
 pub fn stamp_pending(conn: &Connection, registry: &Registry) -> Result<usize> {
-    stamp_oldest(conn, registry, None)
+    stamp_oldest(conn, registry, None, &mut StampedRows::default())
+}
+
+/// The registers of each row stamping wrote, as it left them, by table and
+/// key: a batch built in the same transaction takes them from here instead of
+/// reading them back.
+#[derive(Default)]
+pub struct StampedRows(HashMap<(String, Value), Registers>);
+
+/// A row's existence register (none if never written) and column registers.
+pub type Registers = (Option<RowState>, BTreeMap<String, Cell>);
+
+impl StampedRows {
+    pub fn take(&mut self, table: &str, pk: &Value) -> Option<Registers> {
+        self.0.remove(&(table.to_string(), pk.clone()))
+    }
 }
 
 /// Stamps the oldest `limit` unstamped changes (all with `None`). Unstamped
 /// changes are always the newest ones, so after this the first `limit`
-/// changes past any position are stamped.
-pub fn stamp_oldest(conn: &Connection, registry: &Registry, limit: Option<usize>) -> Result<usize> {
+/// changes past any position are stamped. The rows' registers are left in `stamped`.
+pub fn stamp_oldest(
+    conn: &Connection,
+    registry: &Registry,
+    limit: Option<usize>,
+    stamped: &mut StampedRows,
+) -> Result<usize> {
     let pending = read_unstamped(conn, limit)?;
     if pending.is_empty() {
         return Ok(0);
     }
     let start = read_clock(conn)?;
     // All at once when every change can be taken (the usual case), one by one otherwise.
-    let clock = match in_savepoint(conn, || stamp_all(conn, registry, &pending, start))? {
+    let clock = match in_savepoint(conn, || stamp_all(conn, registry, &pending, start, stamped))? {
         Ok(clock) => clock,
-        Err(_) => stamp_one_by_one(conn, registry, &pending, start)?,
+        Err(_) => {
+            // The savepoint undid what the registers kept there said.
+            stamped.0.clear();
+            stamp_one_by_one(conn, registry, &pending, start, stamped)?
+        }
     };
     write_clock(conn, clock)?;
     Ok(pending.len())
 }
 
 /// Stamps `pending` in order from clock `start`; returns the clock after the last.
-fn stamp_all(conn: &Connection, registry: &Registry, pending: &[Logged], start: i64) -> Result<i64> {
+fn stamp_all(
+    conn: &Connection,
+    registry: &Registry,
+    pending: &[Logged],
+    start: i64,
+    stamped: &mut StampedRows,
+) -> Result<i64> {
     let mut clock = start;
     for logged in pending {
         clock = tick(clock, logged.wall_ms);
         if let Some((spec, version)) = record_stamp(conn, registry, logged, clock)? {
-            absorb_logged(conn, spec, logged, version)?;
+            let registers = absorb_logged(conn, spec, logged, version)?;
+            stamped.0.insert((logged.table.clone(), logged.pk.clone()), registers);
         }
     }
     Ok(clock)
@@ -100,15 +130,24 @@ fn stamp_all(conn: &Connection, registry: &Registry, pending: &[Logged], start: 
 
 /// As `stamp_all`, each change in a savepoint of its own: one that cannot be
 /// taken is set aside and the others go on.
-fn stamp_one_by_one(conn: &Connection, registry: &Registry, pending: &[Logged], start: i64) -> Result<i64> {
+fn stamp_one_by_one(
+    conn: &Connection,
+    registry: &Registry,
+    pending: &[Logged],
+    start: i64,
+    stamped: &mut StampedRows,
+) -> Result<i64> {
     let mut clock = start;
     for logged in pending {
         clock = tick(clock, logged.wall_ms);
         let Some((spec, version)) = record_stamp(conn, registry, logged, clock)? else {
             continue;
         };
-        if let Err(reason) = in_savepoint(conn, || absorb_logged(conn, spec, logged, version))? {
-            set_aside(conn, logged, &reason)?;
+        match in_savepoint(conn, || absorb_logged(conn, spec, logged, version))? {
+            Ok(registers) => {
+                stamped.0.insert((logged.table.clone(), logged.pk.clone()), registers);
+            }
+            Err(reason) => set_aside(conn, logged, &reason)?,
         }
     }
     Ok(clock)
@@ -137,7 +176,7 @@ fn parse(logged: &Logged) -> std::result::Result<Captured, String> {
     Ok(Captured { seq: logged.seq, pk: logged.pk.clone(), kind, changed })
 }
 
-fn absorb_logged(conn: &Connection, spec: &TableSpec, logged: &Logged, version: Version) -> Result<()> {
+fn absorb_logged(conn: &Connection, spec: &TableSpec, logged: &Logged, version: Version) -> Result<Registers> {
     let captured = parse(logged).map_err(SyncError::Unusable)?;
     let values = if captured.kind.leaves_row() { read_row(conn, &spec.shape, &captured.pk)? } else { None };
     absorb_local(conn, spec, &captured, values, version)
@@ -160,10 +199,7 @@ fn set_aside(conn: &Connection, logged: &Logged, reason: &SyncError) -> Result<(
 
 /// The row's non-key columns as they are now; `None` when the row is gone.
 pub fn read_row(conn: &Connection, shape: &TableShape, pk: &Value) -> Result<Option<Vec<Value>>> {
-    let columns: Vec<String> = shape.columns.iter().map(|c| ident(c)).collect();
-    let select = if columns.is_empty() { "1".to_string() } else { columns.join(", ") };
-    let sql = format!("SELECT {select} FROM {} WHERE {} = ?1", ident(&shape.name), ident(&shape.pk));
-    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut stmt = conn.prepare_cached(&shape.sql.select)?;
     let mut rows = stmt.query([pk])?;
     let Some(row) = rows.next()? else {
         return Ok(None);
@@ -182,14 +218,14 @@ struct Losses {
 /// Writes one local change into the registers. A local write always wins
 /// under time-based rules; under `SitePriority` it can lose, and is then
 /// reverted in the user's table (once it is the row's newest change) and
-/// logged as a conflict.
+/// logged as a conflict. Returns the row's registers as the change left them.
 fn absorb_local(
     conn: &Connection,
     spec: &TableSpec,
     change: &Captured,
     values: Option<Vec<Value>>,
     version: Version,
-) -> Result<()> {
+) -> Result<Registers> {
     let table = spec.shape.name.as_str();
     let mut cells = load_cells(conn, table, &change.pk)?;
     let mut row = load_row(conn, table, &change.pk)?;
@@ -228,14 +264,15 @@ fn absorb_local(
     let left_row = values.is_some() && change.kind.leaves_row();
     let existence_differs = losses.existence || (writes_existence && alive != left_row);
     if losses.columns.is_empty() && !existence_differs || has_later_change(conn, table, change)? {
-        return Ok(());
+        return Ok((row, cells));
     }
     if existence_differs {
-        project_row(conn, &spec.shape, &change.pk, alive, &cells)
+        project_row(conn, &spec.shape, &change.pk, alive, &cells)?;
     } else {
         let lost: Vec<&str> = losses.columns.iter().map(String::as_str).collect();
-        revert_columns(conn, &spec.shape, &change.pk, &lost, &cells)
+        revert_columns(conn, &spec.shape, &change.pk, &lost, &cells)?;
     }
+    Ok((row, cells))
 }
 
 /// Columns a change writes: all for an insert; for an update the changed ones

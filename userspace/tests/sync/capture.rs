@@ -135,3 +135,37 @@ fn a_change_that_cannot_be_stamped_is_set_aside_alone() {
     let shipped = count(&app(&db_path(dir.path(), "b")), "SELECT count(*) FROM loose WHERE k IN ('one', 'two')");
     assert_eq!(shipped, 2);
 }
+
+/// The same, stamped while the batch is built: the batch takes the registers
+/// stamping left, and those of a change set aside are not among them.
+#[test]
+fn a_change_set_aside_while_a_batch_is_built_leaves_its_neighbours_exact() {
+    let dir = tempfile::tempdir().unwrap();
+    let schema = "CREATE TABLE loose(k TEXT PRIMARY KEY, v TEXT);";
+    let open = |site: &str, peer: &str| {
+        let path = db_path(dir.path(), site);
+        app(&path).execute_batch(schema).unwrap();
+        let tables = [switchyard::sync::TableConfig::new("loose")];
+        switchyard::sync::Replica::open_path(&path, site, &tables, &[peer.to_string()]).unwrap()
+    };
+    let (mut a, mut b) = (open("a", "b"), open("b", "a"));
+    let mut writer = app(&db_path(dir.path(), "a"));
+    let tx = writer.transaction().unwrap();
+    tx.execute_batch(
+        "INSERT INTO loose VALUES ('one', '1'); INSERT INTO loose VALUES (NULL, 'x');
+         INSERT INTO loose VALUES ('two', '2'); UPDATE loose SET v = '1b' WHERE k = 'one';",
+    )
+    .unwrap();
+    tx.commit().unwrap();
+
+    deliver(&mut a, &mut b);
+    assert_eq!(a.status().unwrap().quarantined_now, 1);
+    let rows: Vec<(String, String)> = app(&db_path(dir.path(), "b"))
+        .prepare("SELECT k, v FROM loose ORDER BY k")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(rows, [("one".to_string(), "1b".to_string()), ("two".to_string(), "2".to_string())]);
+}
