@@ -85,8 +85,10 @@ impl Replica {
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         // Another program writing the file empties our page cache; mapped pages are not copied back in.
         conn.pragma_update(None, "mmap_size", MMAP_BYTES)?;
-        // A batch is applied inside a savepoint (so one bad change can be retried alone); the
-        // pages it touches are copied to a statement journal, which belongs in memory, not a file.
+        // A batch is applied, and a pass of local changes stamped, inside a savepoint (so one
+        // bad change can be retried alone); the pages it touches are copied to a statement
+        // journal, kept in memory instead of a file. Both are bounded (the batch limits, the
+        // stamping pass), and so is the journal.
         conn.pragma_update(None, "temp_store", "MEMORY")?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         install(&tx, site_id)?;

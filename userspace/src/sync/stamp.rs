@@ -24,6 +24,9 @@ use super::registry::{Registry, TableSpec};
 use super::savepoint::in_savepoint;
 use super::value::Value;
 
+/// Changes stamped in one savepoint at most.
+const STAMP_PASS: usize = 2_000;
+
 /// One row of the change table, as the triggers wrote it.
 struct Logged {
     seq: i64,
@@ -78,7 +81,24 @@ pub type Registers = (Option<RowState>, BTreeMap<String, Cell>);
 
 impl StampedRows {
     pub fn take(&mut self, table: &str, pk: &Value) -> Option<Registers> {
-        self.0.remove(&(table.to_string(), pk.clone()))
+        self.0.remove(&(table.to_string(), register_key(pk)))
+    }
+
+    fn keep(&mut self, logged: &Logged, registers: Registers) {
+        self.0.insert((logged.table.clone(), register_key(&logged.pk)), registers);
+    }
+}
+
+/// A key as the register tables tell keys apart. A column without a type keeps
+/// 1 and 1.0 (and 0.0 and -0.0) as written, and the triggers log them so, but
+/// SQLite compares them as equal: they are one row, and one set of registers.
+fn register_key(pk: &Value) -> Value {
+    match pk {
+        // In range and whole: the integer it equals (i64::MAX as f64 is 2^63, out of range).
+        Value::Real(r) if r.fract() == 0.0 && *r >= i64::MIN as f64 && *r < i64::MAX as f64 => {
+            Value::Integer(*r as i64)
+        }
+        other => other.clone(),
     }
 }
 
@@ -95,16 +115,20 @@ pub fn stamp_oldest(
     if pending.is_empty() {
         return Ok(0);
     }
-    let start = read_clock(conn)?;
-    // All at once when every change can be taken (the usual case), one by one otherwise.
-    let clock = match in_savepoint(conn, || stamp_all(conn, registry, &pending, start, stamped))? {
-        Ok(clock) => clock,
-        Err(_) => {
-            // The savepoint undid what the registers kept there said.
-            stamped.0.clear();
-            stamp_one_by_one(conn, registry, &pending, start, stamped)?
-        }
-    };
+    let mut clock = read_clock(conn)?;
+    // A savepoint's journal (kept in memory) holds every page its changes touch: a
+    // long backlog is stamped in passes so that it stays small.
+    for pass in pending.chunks(STAMP_PASS) {
+        // All at once when every change can be taken (the usual case), one by one otherwise.
+        clock = match in_savepoint(conn, || stamp_all(conn, registry, pass, clock, stamped))? {
+            Ok(clock) => clock,
+            Err(_) => {
+                // The savepoint undid what some of the kept registers say.
+                stamped.0.clear();
+                stamp_one_by_one(conn, registry, pass, clock, stamped)?
+            }
+        };
+    }
     write_clock(conn, clock)?;
     Ok(pending.len())
 }
@@ -122,7 +146,7 @@ fn stamp_all(
         clock = tick(clock, logged.wall_ms);
         if let Some((spec, version)) = record_stamp(conn, registry, logged, clock)? {
             let registers = absorb_logged(conn, spec, logged, version)?;
-            stamped.0.insert((logged.table.clone(), logged.pk.clone()), registers);
+            stamped.keep(logged, registers);
         }
     }
     Ok(clock)
@@ -144,9 +168,7 @@ fn stamp_one_by_one(
             continue;
         };
         match in_savepoint(conn, || absorb_logged(conn, spec, logged, version))? {
-            Ok(registers) => {
-                stamped.0.insert((logged.table.clone(), logged.pk.clone()), registers);
-            }
+            Ok(registers) => stamped.keep(logged, registers),
             Err(reason) => set_aside(conn, logged, &reason)?,
         }
     }
@@ -329,4 +351,20 @@ pub fn log_local_delete(
     )?
     .execute(params![table, pk, ChangeKind::Delete.as_sql(), wall_now_ms(), version.hlc])?;
     store_row(conn, table, pk, &RowState { alive: false, version: version.clone(), seen })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_sqlite_holds_equal_share_registers() {
+        assert_eq!(register_key(&Value::Real(1.0)), Value::Integer(1));
+        assert_eq!(register_key(&Value::Real(-0.0)), Value::Integer(0));
+        assert_eq!(register_key(&Value::Real(i64::MIN as f64)), Value::Integer(i64::MIN));
+        for kept in [Value::Real(1.5), Value::Real(2f64.powi(63)), Value::Real(f64::INFINITY)] {
+            assert_eq!(register_key(&kept), kept);
+        }
+        assert_eq!(register_key(&Value::text("1")), Value::text("1"));
+    }
 }

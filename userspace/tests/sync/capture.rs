@@ -169,3 +169,70 @@ fn a_change_set_aside_while_a_batch_is_built_leaves_its_neighbours_exact() {
         .unwrap();
     assert_eq!(rows, [("one".to_string(), "1b".to_string()), ("two".to_string(), "2".to_string())]);
 }
+
+/// A key column without a type keeps 1 and 1.0 as written, and the triggers log
+/// them so, but SQLite holds them as one row. Stamped together, with the batch
+/// ending between them, the batch must carry the row as it is now (alive, the
+/// new value), not as the first change left it.
+#[test]
+fn a_key_written_as_1_then_as_1_0_ships_the_row_as_it_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let schema = "CREATE TABLE loose(k PRIMARY KEY, v TEXT);";
+    let open = |site: &str, peer: &str, max_changes: usize| {
+        let path = db_path(dir.path(), site);
+        app(&path).execute_batch(schema).unwrap();
+        let mut config = switchyard::sync::SyncConfig::new(site, &path, b"key".to_vec())
+            .table(switchyard::sync::TableConfig::new("loose"))
+            .peer(switchyard::sync::PeerConfig::new(peer, "http://127.0.0.1:1"));
+        config.max_changes_per_batch = max_changes;
+        switchyard::sync::Replica::open(&config).unwrap()
+    };
+    let (mut a, mut b) = (open("a", "b", 2), open("b", "a", 2));
+    let a_app = app(&db_path(dir.path(), "a"));
+    a_app.execute_batch("INSERT INTO loose VALUES (1, 'a');").unwrap();
+    deliver(&mut a, &mut b);
+    // A change stamped on its own first, so the next batch's two changes are this one and the delete.
+    a_app.execute_batch("INSERT INTO loose VALUES (2, 'x');").unwrap();
+    a.stamp_pending().unwrap();
+    a_app.execute_batch("BEGIN; DELETE FROM loose WHERE k = 1; INSERT INTO loose VALUES (1.0, 'a2'); COMMIT;").unwrap();
+
+    deliver(&mut a, &mut b);
+    let b_app = app(&db_path(dir.path(), "b"));
+    let value: Option<String> = b_app.query_row("SELECT max(v) FROM loose WHERE k = 1", [], |r| r.get(0)).unwrap();
+    assert_eq!(value.as_deref(), Some("a2"), "after the batch that ends at the delete");
+    while deliver(&mut a, &mut b) {}
+    assert_eq!(count(&b_app, "SELECT count(*) FROM loose"), 2);
+}
+
+/// A backlog longer than one stamping pass gets versions that keep growing
+/// from one pass to the next, and a change that cannot be stamped is set aside
+/// alone in its pass.
+#[test]
+fn a_long_backlog_is_stamped_in_passes_with_growing_versions() {
+    let dir = tempfile::tempdir().unwrap();
+    let schema = "CREATE TABLE loose(k TEXT PRIMARY KEY, v TEXT);";
+    let path = db_path(dir.path(), "a");
+    let mut writer = app(&path);
+    writer.execute_batch(schema).unwrap();
+    let tables = [switchyard::sync::TableConfig::new("loose")];
+    let mut a = switchyard::sync::Replica::open_path(&path, "a", &tables, &["b".to_string()]).unwrap();
+    let tx = writer.transaction().unwrap();
+    for i in 0..4_500 {
+        let key = if i == 3_000 { None } else { Some(format!("k{i}")) };
+        tx.execute("INSERT INTO loose VALUES (?1, 'v')", [key]).unwrap();
+    }
+    tx.commit().unwrap();
+
+    assert_eq!(a.stamp_pending().unwrap(), 4_500);
+    assert_eq!(a.status().unwrap().quarantined_now, 1);
+    let hlcs: Vec<i64> = writer
+        .prepare("SELECT hlc FROM _sy_changes ORDER BY seq")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(hlcs.len(), 4_499);
+    assert!(hlcs.windows(2).all(|w| w[0] < w[1]), "versions must grow across passes");
+    assert_eq!(count(&writer, "SELECT count(*) FROM _sy_rows"), 4_499);
+}
