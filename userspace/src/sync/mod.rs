@@ -95,7 +95,7 @@
 //! it a concurrent insert of the same key at a third site would survive there
 //! and nowhere else. Under `site_priority`, a local write that loses is
 //! reverted once it is the row's newest change; an earlier write to the same
-//! row stamped in the same pass is recorded in the conflict log with the
+//! row stamped in the same stamping run is recorded in the conflict log with the
 //! value read at stamping. A row change larger than `max_batch_bytes` is
 //! quarantined (and reported by anti-entropy) until the limit is raised. A
 //! site restored from a backup loses the writes that had not reached any peer

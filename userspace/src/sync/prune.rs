@@ -42,6 +42,12 @@ pub struct PruneReport {
     pub tombstones: usize,
 }
 
+/// A table's tombstones older than ?2 with no change of theirs left to ship
+/// (read through the `_sy_rows_dead` index: tombstones only, not every row).
+const TOMBSTONES_BELOW: &str = "SELECT r.pk FROM _sy_rows r
+     WHERE r.tbl = ?1 AND r.alive = 0 AND r.hlc < ?2
+       AND NOT EXISTS (SELECT 1 FROM _sy_changes c WHERE c.tbl = r.tbl AND c.pk = r.pk)";
+
 fn min_over_peers(conn: &Connection, registry: &Registry, column: &str) -> Result<Option<i64>> {
     let mut stmt = conn.prepare(&format!("SELECT {column} FROM _sy_peers WHERE site = ?1"))?;
     let mut lowest: Option<i64> = None;
@@ -72,11 +78,7 @@ pub fn prune(conn: &Connection, registry: &Registry) -> Result<PruneReport> {
             continue;
         }
         let candidates: Vec<Value> = conn
-            .prepare_cached(
-                "SELECT r.pk FROM _sy_rows r
-                 WHERE r.tbl = ?1 AND r.alive = 0 AND r.hlc < ?2
-                   AND NOT EXISTS (SELECT 1 FROM _sy_changes c WHERE c.tbl = r.tbl AND c.pk = r.pk)",
-            )?
+            .prepare_cached(TOMBSTONES_BELOW)?
             .query_map(params![name, frontier], |r| r.get(0))?
             .collect::<Result<_, _>>()?;
         let mut forgotten = 0;
@@ -94,4 +96,28 @@ pub fn prune(conn: &Connection, registry: &Registry) -> Result<PruneReport> {
         tombstones += forgotten;
     }
     Ok(PruneReport { changes, tombstones })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Pruning runs every few seconds under the write lock: it must find the
+    /// tombstones through their index, not by reading every row's register.
+    #[test]
+    fn tombstones_are_found_without_reading_every_row() {
+        let conn = Connection::open_in_memory().unwrap();
+        super::super::schema::install(&conn, "a").unwrap();
+        let plan: Vec<String> = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {TOMBSTONES_BELOW}"))
+            .unwrap()
+            .query_map(params!["t", 1], |r| r.get(3))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert!(
+            plan.iter().any(|step| step.starts_with("SEARCH r") && step.contains("INDEX _sy_rows_dead")),
+            "{plan:?}"
+        );
+    }
 }
