@@ -106,13 +106,15 @@ pub fn list(conn: &Connection) -> Result<Vec<ConflictRecord>> {
     Ok(records.collect::<rusqlite::Result<_>>()?)
 }
 
+/// This site's own conflicts after a position (through `_sy_conflicts_own`:
+/// those other sites found are never read here).
+const OWN_AFTER: &str = "SELECT tbl, pk, col, via_site, winner_value, winner_hlc, winner_site,
+        loser_value, loser_hlc, loser_site, recorded_ms, found_at, id
+     FROM _sy_conflicts WHERE found_at IS NULL AND id > ?1 ORDER BY id LIMIT ?2";
+
 /// Conflicts found here after `after` (an id), for shipping: up to `limit`, with the last id.
 pub fn found_here_after(conn: &Connection, after: i64, limit: usize) -> Result<(Vec<ConflictRecord>, i64)> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT tbl, pk, col, via_site, winner_value, winner_hlc, winner_site,
-                loser_value, loser_hlc, loser_site, recorded_ms, found_at, id
-         FROM _sy_conflicts WHERE found_at IS NULL AND id > ?1 ORDER BY id LIMIT ?2",
-    )?;
+    let mut stmt = conn.prepare_cached(OWN_AFTER)?;
     let mut last = after;
     let mut records = Vec::new();
     for row in stmt.query_map(params![after, limit as i64], |r| Ok((record_from_row(r)?, r.get::<_, i64>(12)?)))? {
@@ -168,5 +170,18 @@ fn record_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ConflictRecord> {
             found_at: r.get(11)?,
             column: (!col.is_empty()).then_some(col),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every batch asks for our own conflicts after the last one sent; the ones
+    /// other sites found (kept for good) must not be walked each time.
+    #[test]
+    fn own_conflicts_are_read_through_their_index() {
+        let plan = super::super::schema::query_plan(OWN_AFTER);
+        assert!(plan.iter().any(|step| step.contains("INDEX _sy_conflicts_own")), "{plan:?}");
     }
 }

@@ -106,15 +106,7 @@ mod tests {
     /// tombstones through their index, not by reading every row's register.
     #[test]
     fn tombstones_are_found_without_reading_every_row() {
-        let conn = Connection::open_in_memory().unwrap();
-        super::super::schema::install(&conn, "a").unwrap();
-        let plan: Vec<String> = conn
-            .prepare(&format!("EXPLAIN QUERY PLAN {TOMBSTONES_BELOW}"))
-            .unwrap()
-            .query_map(params!["t", 1], |r| r.get(3))
-            .unwrap()
-            .collect::<rusqlite::Result<_>>()
-            .unwrap();
+        let plan = super::super::schema::query_plan(TOMBSTONES_BELOW);
         assert!(
             plan.iter().any(|step| step.starts_with("SEARCH r") && step.contains("INDEX _sy_rows_dead")),
             "{plan:?}"

@@ -242,12 +242,14 @@ impl Replica {
         self.write(prune)
     }
 
-    /// Captured changes `peer` has not acknowledged (cheap, read-only).
-    pub fn backlog_for(&self, peer: &str) -> Result<u64> {
+    /// Whether any captured change waits for `peer`'s acknowledgement (cheap,
+    /// read-only: it stops at the first, however long the backlog).
+    pub fn has_backlog_for(&self, peer: &str) -> Result<bool> {
         Ok(self
             .conn
             .prepare_cached(
-                "SELECT count(*) FROM _sy_changes WHERE seq > (SELECT acked_seq FROM _sy_peers WHERE site = ?1)",
+                "SELECT EXISTS (SELECT 1 FROM _sy_changes
+                                WHERE seq > (SELECT acked_seq FROM _sy_peers WHERE site = ?1))",
             )?
             .query_row([peer], |r| r.get(0))?)
     }

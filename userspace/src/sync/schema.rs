@@ -104,6 +104,9 @@ CREATE TABLE IF NOT EXISTS _sy_conflicts(
     found_at     TEXT,
     UNIQUE (tbl, pk, col, loser_hlc, loser_site)
 );
+-- This site's own conflicts, which batches carry to the peers: read after the last one
+-- sent, without walking the (never pruned) conflicts other sites found.
+CREATE INDEX IF NOT EXISTS _sy_conflicts_own ON _sy_conflicts(id) WHERE found_at IS NULL;
 -- Changes that could not be built (outbound) or applied (inbound), set aside
 -- so the others keep flowing; one entry per row and direction.
 CREATE TABLE IF NOT EXISTS _sy_quarantine(
@@ -220,4 +223,16 @@ pub fn read_counter(conn: &Connection, key: &str) -> Result<i64> {
     let value: Option<i64> =
         conn.prepare_cached("SELECT value FROM _sy_meta WHERE key = ?1")?.query_row([key], |r| r.get(0)).optional()?;
     Ok(value.unwrap_or(0))
+}
+
+/// How SQLite runs a statement on a freshly set-up database, one line per
+/// step, for tests that hold the statements run often to an index.
+#[cfg(test)]
+pub(super) fn query_plan(sql: &str) -> Vec<String> {
+    let conn = Connection::open_in_memory().unwrap();
+    install(&conn, "a").unwrap();
+    let mut explain = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+    // Parameters stay unbound (NULL): the plan does not depend on their values.
+    let unbound = rusqlite::params_from_iter(std::iter::repeat_n(rusqlite::types::Null, explain.parameter_count()));
+    explain.query_map(unbound, |r| r.get(3)).unwrap().collect::<rusqlite::Result<_>>().unwrap()
 }

@@ -41,7 +41,7 @@ impl SyncNode {
     async fn next_batch(&self, peer: &PeerConfig, force: bool) -> Result<Option<Batch>> {
         let site = peer.site_id.clone();
         self.with_replica(move |replica| {
-            if replica.backlog_for(&site)? == 0 && !force {
+            if !replica.has_backlog_for(&site)? && !force {
                 return Ok(None);
             }
             replica.build_batch(&site).map(Some)

@@ -37,11 +37,20 @@ fn cursor(conn: &Connection, peer: &str) -> Result<Option<Cursor>> {
     Ok(row.filter(|(due, _, _)| *due).map(|(_, table, after)| Cursor { table, after }))
 }
 
+/// A page's keys start where the last page ended: two statements, because one
+/// with "no lower bound or pk > ?" cannot seek there and walks the table from
+/// its first key on every page.
+const FIRST_KEYS: &str = "SELECT pk FROM _sy_rows WHERE tbl = ?1 ORDER BY pk LIMIT ?2";
+const KEYS_AFTER: &str = "SELECT pk FROM _sy_rows WHERE tbl = ?1 AND pk > ?2 ORDER BY pk LIMIT ?3";
+
 fn keys_after(conn: &Connection, table: &str, after: Option<&Value>, limit: usize) -> Result<Vec<Value>> {
-    let mut stmt =
-        conn.prepare_cached("SELECT pk FROM _sy_rows WHERE tbl = ?1 AND (?2 IS NULL OR pk > ?2) ORDER BY pk LIMIT ?3")?;
-    let keys = stmt.query_map(params![table, after, limit as i64], |r| r.get(0))?;
-    Ok(keys.collect::<rusqlite::Result<_>>()?)
+    let keys: rusqlite::Result<Vec<Value>> = match after {
+        None => conn.prepare_cached(FIRST_KEYS)?.query_map(params![table, limit as i64], |r| r.get(0))?.collect(),
+        Some(after) => {
+            conn.prepare_cached(KEYS_AFTER)?.query_map(params![table, after, limit as i64], |r| r.get(0))?.collect()
+        }
+    };
+    Ok(keys?)
 }
 
 /// The next page of our state for `peer`, if a transfer is due. When every
@@ -100,4 +109,16 @@ pub fn state_page_delivered(conn: &Connection, peer: &str, step: &StateStep) -> 
     )?
     .execute(params![step.to.table, step.to.after, peer, step.from.table, step.from.after])?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each page of a state transfer seeks to where the last one ended.
+    #[test]
+    fn a_page_seeks_to_its_first_key() {
+        let plan = super::super::schema::query_plan(KEYS_AFTER);
+        assert!(plan.iter().any(|step| step.contains("(tbl=? AND pk>?)")), "{plan:?}");
+    }
 }
