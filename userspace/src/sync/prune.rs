@@ -46,7 +46,8 @@ pub struct PruneReport {
 /// (read through the `_sy_rows_dead` index: tombstones only, not every row).
 /// A row a later write brought back keeps its tombstone as row register, but
 /// a column written after the delete makes it alive under both rules that
-/// prune: it is left out here rather than read again at every pass.
+/// prune (a delete's `seen` is never newer than the delete itself): it is
+/// left out here rather than loaded and checked again at every pass.
 const TOMBSTONES_BELOW: &str = "SELECT r.pk FROM _sy_rows r
      WHERE r.tbl = ?1 AND r.alive = 0 AND r.hlc < ?2
        AND NOT EXISTS (SELECT 1 FROM _sy_changes c WHERE c.tbl = r.tbl AND c.pk = r.pk)
@@ -106,8 +107,6 @@ pub fn prune(conn: &Connection, registry: &Registry) -> Result<PruneReport> {
 mod tests {
     use super::*;
 
-    /// Pruning runs every few seconds under the write lock: it must find the
-    /// tombstones through their index, not by reading every row's register.
     /// Of a plain tombstone and a deleted row a later write brought back, only
     /// the tombstone is a candidate.
     #[test]
@@ -129,6 +128,8 @@ mod tests {
         assert_eq!(candidates, [1]);
     }
 
+    /// Pruning runs every few seconds under the write lock: it must find the
+    /// tombstones through their index, not by reading every row's register.
     #[test]
     fn tombstones_are_found_without_reading_every_row() {
         let plan = super::super::schema::query_plan(TOMBSTONES_BELOW);
