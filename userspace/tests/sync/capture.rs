@@ -108,19 +108,20 @@ fn writes_from_the_sqlite3_shell_are_captured() {
     assert_eq!(count(&at_b, "SELECT b FROM t1 WHERE id = 42 AND a = 'from-shell'"), 2);
 }
 
+/// Site `site` syncing a table whose TEXT key SQLite lets be NULL.
+fn loose_site(dir: &std::path::Path, site: &str, peer: &str) -> switchyard::sync::Replica {
+    let path = db_path(dir, site);
+    app(&path).execute_batch("CREATE TABLE loose(k TEXT PRIMARY KEY, v TEXT);").unwrap();
+    let tables = [switchyard::sync::TableConfig::new("loose")];
+    switchyard::sync::Replica::open_path(&path, site, &tables, &[peer.to_string()]).unwrap()
+}
+
 /// Changes are stamped together; one that cannot be (its key is NULL, which
 /// SQLite lets a TEXT key be) is set aside alone and its neighbours still ship.
 #[test]
 fn a_change_that_cannot_be_stamped_is_set_aside_alone() {
     let dir = tempfile::tempdir().unwrap();
-    let schema = "CREATE TABLE loose(k TEXT PRIMARY KEY, v TEXT);";
-    let open = |site: &str, peer: &str| {
-        let path = db_path(dir.path(), site);
-        app(&path).execute_batch(schema).unwrap();
-        let tables = [switchyard::sync::TableConfig::new("loose")];
-        switchyard::sync::Replica::open_path(&path, site, &tables, &[peer.to_string()]).unwrap()
-    };
-    let (mut a, mut b) = (open("a", "b"), open("b", "a"));
+    let (mut a, mut b) = (loose_site(dir.path(), "a", "b"), loose_site(dir.path(), "b", "a"));
     let mut writer = app(&db_path(dir.path(), "a"));
     let tx = writer.transaction().unwrap();
     tx.execute_batch("INSERT INTO loose VALUES ('one', '1'); INSERT INTO loose VALUES (NULL, 'x'); INSERT INTO loose VALUES ('two', '2');")
@@ -141,14 +142,7 @@ fn a_change_that_cannot_be_stamped_is_set_aside_alone() {
 #[test]
 fn a_change_set_aside_while_a_batch_is_built_leaves_its_neighbours_exact() {
     let dir = tempfile::tempdir().unwrap();
-    let schema = "CREATE TABLE loose(k TEXT PRIMARY KEY, v TEXT);";
-    let open = |site: &str, peer: &str| {
-        let path = db_path(dir.path(), site);
-        app(&path).execute_batch(schema).unwrap();
-        let tables = [switchyard::sync::TableConfig::new("loose")];
-        switchyard::sync::Replica::open_path(&path, site, &tables, &[peer.to_string()]).unwrap()
-    };
-    let (mut a, mut b) = (open("a", "b"), open("b", "a"));
+    let (mut a, mut b) = (loose_site(dir.path(), "a", "b"), loose_site(dir.path(), "b", "a"));
     let mut writer = app(&db_path(dir.path(), "a"));
     let tx = writer.transaction().unwrap();
     tx.execute_batch(
