@@ -36,7 +36,8 @@ pub fn consolidate(changes: &[CapturedRef]) -> Vec<RowTouch> {
     let mut order: Vec<RowTouch> = Vec::new();
     let mut index: HashMap<(String, Value), usize> = HashMap::new();
     for change in changes {
-        let key = (change.table.clone(), change.pk.clone());
+        // One entry per row as SQLite tells rows apart (1 and 1.0 are one row).
+        let key = (change.table.clone(), change.pk.as_row_key());
         let mut fresh = false;
         let slot = *index.entry(key).or_insert_with(|| {
             fresh = true;
@@ -90,5 +91,14 @@ mod tests {
         assert_eq!(out[1].kind, ChangeKind::Delete);
         assert_eq!(out[2].kind, ChangeKind::Insert);
         assert_eq!(out[3].kind, ChangeKind::Insert, "an insert stays an insert when updated after");
+    }
+
+    /// A key column without a type holds 1 and 1.0 as one row: one entry, under the key written first.
+    #[test]
+    fn keys_sqlite_holds_equal_are_one_row() {
+        let as_real = CapturedRef { pk: Value::Real(1.0), ..change(0, ChangeKind::Insert, &["a"]) };
+        let out = consolidate(&[change(1, ChangeKind::Delete, &[]), as_real]);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].pk, Value::Integer(1));
     }
 }

@@ -81,24 +81,16 @@ pub type Registers = (Option<RowState>, BTreeMap<String, Cell>);
 
 impl StampedRows {
     pub fn take(&mut self, table: &str, pk: &Value) -> Option<Registers> {
-        self.0.remove(&(table.to_string(), register_key(pk)))
+        self.0.remove(&(table.to_string(), pk.as_row_key()))
+    }
+
+    /// Drops every entry: a savepoint rolled back what some of them say.
+    fn forget(&mut self) {
+        self.0.clear();
     }
 
     fn keep(&mut self, logged: &Logged, registers: Registers) {
-        self.0.insert((logged.table.clone(), register_key(&logged.pk)), registers);
-    }
-}
-
-/// A key as the register tables tell keys apart. A column without a type keeps
-/// 1 and 1.0 (and 0.0 and -0.0) as written, and the triggers log them so, but
-/// SQLite compares them as equal: they are one row, and one set of registers.
-fn register_key(pk: &Value) -> Value {
-    match pk {
-        // In range and whole: the integer it equals (i64::MAX as f64 is 2^63, out of range).
-        Value::Real(r) if r.fract() == 0.0 && *r >= i64::MIN as f64 && *r < i64::MAX as f64 => {
-            Value::Integer(*r as i64)
-        }
-        other => other.clone(),
+        self.0.insert((logged.table.clone(), logged.pk.as_row_key()), registers);
     }
 }
 
@@ -123,8 +115,7 @@ pub fn stamp_oldest(
         clock = match in_savepoint(conn, || stamp_all(conn, registry, pass, clock, stamped))? {
             Ok(clock) => clock,
             Err(_) => {
-                // The savepoint undid what some of the kept registers say.
-                stamped.0.clear();
+                stamped.forget();
                 stamp_one_by_one(conn, registry, pass, clock, stamped)?
             }
         };
@@ -351,20 +342,4 @@ pub fn log_local_delete(
     )?
     .execute(params![table, pk, ChangeKind::Delete.as_sql(), wall_now_ms(), version.hlc])?;
     store_row(conn, table, pk, &RowState { alive: false, version: version.clone(), seen })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn keys_sqlite_holds_equal_share_registers() {
-        assert_eq!(register_key(&Value::Real(1.0)), Value::Integer(1));
-        assert_eq!(register_key(&Value::Real(-0.0)), Value::Integer(0));
-        assert_eq!(register_key(&Value::Real(i64::MIN as f64)), Value::Integer(i64::MIN));
-        for kept in [Value::Real(1.5), Value::Real(2f64.powi(63)), Value::Real(f64::INFINITY)] {
-            assert_eq!(register_key(&kept), kept);
-        }
-        assert_eq!(register_key(&Value::text("1")), Value::text("1"));
-    }
 }

@@ -30,6 +30,20 @@ impl Value {
         }
     }
 
+    /// This value as a key column without a declared type tells keys apart.
+    /// Such a column keeps 1 and 1.0 (and 0.0 and -0.0) as written, but SQLite
+    /// compares them as equal: one row. Equality here stays exact (a `quote()`
+    /// dump tells them apart); maps of rows key by this instead.
+    pub fn as_row_key(&self) -> Value {
+        match self {
+            // In range and whole: the integer it equals (i64::MAX as f64 is 2^63, out of range).
+            Value::Real(r) if r.fract() == 0.0 && *r >= i64::MIN as f64 && *r < i64::MAX as f64 => {
+                Value::Integer(*r as i64)
+            }
+            other => other.clone(),
+        }
+    }
+
     /// The text, when it is TEXT and valid UTF-8.
     pub fn as_str(&self) -> Option<&str> {
         match self {
@@ -154,6 +168,17 @@ impl fmt::Display for Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keys_sqlite_holds_equal_are_one_row_key() {
+        assert_eq!(Value::Real(1.0).as_row_key(), Value::Integer(1));
+        assert_eq!(Value::Real(-0.0).as_row_key(), Value::Integer(0));
+        assert_eq!(Value::Real(i64::MIN as f64).as_row_key(), Value::Integer(i64::MIN));
+        for kept in [Value::Real(1.5), Value::Real(2f64.powi(63)), Value::Real(f64::INFINITY)] {
+            assert_eq!(kept.as_row_key(), kept);
+        }
+        assert_eq!(Value::text("1").as_row_key(), Value::text("1"));
+    }
 
     #[test]
     fn every_kind_round_trips_through_sqlite_and_the_wire() {
