@@ -21,10 +21,7 @@ use tracing::info;
 
 use super::{AnswerKey, AnswerTable, Served, Views, Zones};
 use crate::{
-    bpf::{
-        signatures::{self, AnswerId},
-        writer::closest_zone,
-    },
+    bpf::signatures::{self, AnswerId},
     dnssec::{
         ZoneSigner,
         signer::{SignError, SignedAhead, unix_now},
@@ -137,7 +134,7 @@ fn foreseen(foresight: &Foresight, stop: &AtomicBool) -> Vec<Job> {
     if ahead_signers(&foresight.served.zones).next().is_none() {
         return Vec::new();
     }
-    let signers = foresight.served.zones.signers();
+    let zones = &foresight.served.zones;
     let served = &foresight.served.table;
     let mut seen = HashSet::new();
     let mut jobs = Vec::new();
@@ -161,10 +158,8 @@ fn foreseen(foresight: &Foresight, stop: &AtomicBool) -> Vec<Job> {
                 continue;
             }
             // The zone the name is in, which may have no key or not sign ahead.
-            let Some((_, Some(signer))) = closest_zone(&key.name, &signers) else { continue };
-            if !signer.signs_ahead() {
-                continue;
-            }
+            let zone_signer = zones.zone_of_wire(&key.name).and_then(|zone| zone.signing.signer());
+            let Some(signer) = zone_signer.filter(|signer| signer.signs_ahead()) else { continue };
             let Some(rrset) = signatures::rrset(key, set).filter(|r| !r.is_empty()) else { continue };
             if seen.insert((id.serial, id.digest)) {
                 jobs.push(Job { signer: signer.clone(), rrset });

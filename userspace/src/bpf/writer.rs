@@ -511,7 +511,7 @@ fn keep_lower_name(wanted: &mut HashMap<MapKey, MapEntry>, key: MapKey, value: M
 
 /// Of `zones` (wire-form names and what goes with them), the closest that `name` is in: a
 /// zone inside another one takes its own names.
-pub(crate) fn closest_zone<'z, T>(name: &[u8], zones: &'z [(Vec<u8>, T)]) -> Option<&'z (Vec<u8>, T)> {
+fn closest_zone<'z, T>(name: &[u8], zones: &'z [(Vec<u8>, T)]) -> Option<&'z (Vec<u8>, T)> {
     zones.iter().filter(|(zone, _)| in_zone(name, zone)).max_by_key(|(zone, _)| zone.len())
 }
 
