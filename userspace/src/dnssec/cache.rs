@@ -23,6 +23,17 @@ pub struct Cached {
     pub signatures: Box<[u8]>,
 }
 
+/// What signing an RRset ahead would do (see [`SignatureCache::ahead`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ahead {
+    /// Signatures not yet due are cached.
+    Held,
+    /// Not cached, and there is room to sign it ahead.
+    Sign,
+    /// Not cached, and the cache is as full as signing ahead may make it.
+    NoRoom,
+}
+
 pub struct SignatureCache {
     entries: Mutex<HashMap<Box<[u8]>, Cached>>,
     /// `MAX_ENTRIES` but in tests.
@@ -46,10 +57,22 @@ impl SignatureCache {
         entries.get(key).filter(|c| now < c.renew_at).cloned()
     }
 
-    /// Whether `key` has signatures not yet due at `now`.
-    pub fn holds(&self, key: &[u8], now: u64) -> bool {
+    /// What signing `key` ahead would do, under one look at the lock queries sign through.
+    pub fn ahead(&self, key: &[u8], now: u64) -> Ahead {
         let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        entries.get(key).is_some_and(|c| now < c.renew_at)
+        if entries.get(key).is_some_and(|c| now < c.renew_at) {
+            Ahead::Held
+        } else if entries.len() < self.room_ahead() {
+            Ahead::Sign
+        } else {
+            Ahead::NoRoom
+        }
+    }
+
+    /// Signing ahead stops at three quarters of the room, leaving the rest to the sets it did
+    /// not foresee (a start-over would drop the served sets' signatures too).
+    fn room_ahead(&self) -> usize {
+        self.limit / 4 * 3
     }
 
     /// Keeps `cached` for `key`; when the cache is full, first drops what is due for renewal
@@ -64,13 +87,6 @@ impl SignatureCache {
             }
         }
         entries.insert(key.into_boxed_slice(), cached);
-    }
-
-    /// Whether signing ahead may add an RRset: it stops at three quarters of the room, leaving
-    /// the rest to the sets it did not foresee (a start-over would drop the served sets'
-    /// signatures too).
-    pub fn has_room_ahead(&self) -> bool {
-        self.len() < self.limit / 4 * 3
     }
 
     pub(super) fn len(&self) -> usize {
@@ -90,17 +106,18 @@ mod tests {
     fn a_full_cache_drops_what_is_due_before_it_starts_over() {
         let cache = SignatureCache::with_limit(8);
         for (i, key) in [b"du1", b"du2", b"du3", b"du4", b"one", b"two"].into_iter().enumerate() {
-            assert!(cache.has_room_ahead(), "{i} of 8: room ahead");
+            assert_eq!(cache.ahead(b"other", 50), Ahead::Sign, "{i} of 8: room ahead");
             cache.put(key.to_vec(), cached(if i < 4 { 100 } else { 1_000 }), 50);
         }
-        assert!(!cache.has_room_ahead(), "6 of 8: signing ahead stops");
+        assert_eq!(cache.ahead(b"other", 50), Ahead::NoRoom, "6 of 8: signing ahead stops");
+        assert_eq!(cache.ahead(b"one", 50), Ahead::Held, "held, whatever the room");
         cache.put(b"six".to_vec(), cached(1_000), 50);
         cache.put(b"ten".to_vec(), cached(1_000), 50);
         // Full at 150: the four entries due at 100 go, the others stay.
         cache.put(b"new".to_vec(), cached(1_000), 150);
         assert_eq!(cache.len(), 5);
         assert!(cache.get(b"one", 150).is_some() && cache.get(b"new", 150).is_some());
-        assert!(!cache.holds(b"du1", 0), "dropped, not merely due");
+        assert_eq!(cache.ahead(b"du1", 0), Ahead::Sign, "dropped, not merely due");
         for key in [b"a", b"b", b"c"] {
             cache.put(key.to_vec(), cached(1_000), 150);
         }

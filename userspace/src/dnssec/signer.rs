@@ -21,7 +21,7 @@ use hickory_proto::{
 
 use super::{
     DnssecConfig, KeyError, SigningAlgorithm, SigningKeyFile,
-    cache::{Cached, SignatureCache},
+    cache::{Ahead, Cached, SignatureCache},
     status::SignedAheadStatus,
 };
 
@@ -195,14 +195,14 @@ impl ZoneSigner {
     /// ahead may make it.
     pub fn sign_ahead(&self, rrset: &[Record], now: u64) -> Result<SignedAhead, SignError> {
         let key = cache_key(rrset);
-        if self.cache.holds(&key, now + self.timing.refresh.as_secs() / 2) {
-            return Ok(SignedAhead::Cached);
+        match self.cache.ahead(&key, now + self.timing.refresh.as_secs() / 2) {
+            Ahead::Held => Ok(SignedAhead::Cached),
+            Ahead::NoRoom => Ok(SignedAhead::NoRoom),
+            Ahead::Sign => {
+                self.make_cached(key, rrset, now)?;
+                Ok(SignedAhead::Made)
+            }
         }
-        if !self.cache.has_room_ahead() {
-            return Ok(SignedAhead::NoRoom);
-        }
-        self.make_cached(key, rrset, now)?;
-        Ok(SignedAhead::Made)
     }
 
     /// Signatures made now and cached under `key`, with their renewal time.
