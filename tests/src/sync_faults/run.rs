@@ -71,18 +71,25 @@ impl Trial<'_> {
     }
 
     /// Restores a's database from the backup once everything a acknowledged has
-    /// reached its peers (what a restore can lose is only what never left).
+    /// reached its peers (what a restore can lose is only what never left). Every
+    /// site's writers pause for the drain: conflicts a finds between b's and c's
+    /// writes are a's to ship too, and on a slow machine their stream need not
+    /// pause long enough for a's backlog to read zero. b and c write again as
+    /// soon as a is down.
     fn restore_a(&mut self) {
-        let site = &self.lab.sites[0];
-        site.gate.open.store(false, Ordering::Release);
+        self.open_gates(false);
         std::thread::sleep(Duration::from_millis(200));
-        let drained = wait_for(DRAIN, || backlog(site.daemon.as_ref().unwrap()) == 0);
+        let daemon = self.lab.sites[0].daemon.as_ref().unwrap();
+        let drained = wait_for(DRAIN, || backlog(daemon) == 0);
         if !drained {
-            site.gate.open.store(true, Ordering::Release);
+            self.open_gates(true);
             self.note(format!("a's backlog did not drain in {} s; restore skipped", DRAIN.as_secs()));
             return;
         }
         self.kill(0);
+        for site in &self.lab.sites[1..] {
+            site.gate.open.store(true, Ordering::Release);
+        }
         let db = self.lab.sites[0].db.clone();
         for suffix in ["-wal", "-shm"] {
             let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
@@ -91,6 +98,12 @@ impl Trial<'_> {
         self.lab.start_daemon(0);
         self.lab.sites[0].gate.open.store(true, Ordering::Release);
         self.note("a restored from the backup and restarted");
+    }
+
+    fn open_gates(&self, open: bool) {
+        for site in &self.lab.sites {
+            site.gate.open.store(open, Ordering::Release);
+        }
     }
 
     /// Heals everything and waits until the sites hold the same rows with nothing in flight.
