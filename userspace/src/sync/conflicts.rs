@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::Result;
 use super::hlc::{Version, wall_now_ms};
+use super::sql::with_limit;
 use super::value::Value;
 
 /// One discarded write. `column` is `None` for a row-level conflict
@@ -110,14 +111,14 @@ pub fn list(conn: &Connection) -> Result<Vec<ConflictRecord>> {
 /// those other sites found are never read here).
 const OWN_AFTER: &str = "SELECT tbl, pk, col, via_site, winner_value, winner_hlc, winner_site,
         loser_value, loser_hlc, loser_site, recorded_ms, found_at, id
-     FROM _sy_conflicts WHERE found_at IS NULL AND id > ?1 ORDER BY id LIMIT ?2";
+     FROM _sy_conflicts WHERE found_at IS NULL AND id > ?1 ORDER BY id";
 
 /// Conflicts found here after `after` (an id), for shipping: up to `limit`, with the last id.
 pub fn found_here_after(conn: &Connection, after: i64, limit: usize) -> Result<(Vec<ConflictRecord>, i64)> {
-    let mut stmt = conn.prepare_cached(OWN_AFTER)?;
+    let mut stmt = conn.prepare_cached(&with_limit(OWN_AFTER, limit))?;
     let mut last = after;
     let mut records = Vec::new();
-    for row in stmt.query_map(params![after, limit as i64], |r| Ok((record_from_row(r)?, r.get::<_, i64>(12)?)))? {
+    for row in stmt.query_map([after], |r| Ok((record_from_row(r)?, r.get::<_, i64>(12)?)))? {
         let (record, id) = row?;
         records.push(record);
         last = id;

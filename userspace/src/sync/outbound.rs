@@ -13,6 +13,7 @@ use super::quarantine::{self, Direction, Entry};
 use super::registers::{load_cells, load_row};
 use super::registry::Registry;
 use super::schema::incarnation;
+use super::sql::with_limit;
 use super::stamp::{StampedRows, stamp_oldest};
 use super::wire::{Answer, Reply, encoded_len};
 
@@ -34,10 +35,11 @@ pub fn origin(conn: &Connection, registry: &Registry, peer: &str) -> Result<Orig
 }
 
 fn read_range(conn: &Connection, after: i64, limit: usize) -> Result<Vec<(CapturedRef, i64)>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT seq, tbl, pk, kind, changed, hlc FROM _sy_changes WHERE seq > ?1 ORDER BY seq LIMIT ?2",
-    )?;
-    let rows = stmt.query_map(params![after, limit as i64], |r| {
+    let mut stmt = conn.prepare_cached(&with_limit(
+        "SELECT seq, tbl, pk, kind, changed, hlc FROM _sy_changes WHERE seq > ?1 ORDER BY seq",
+        limit,
+    ))?;
+    let rows = stmt.query_map([after], |r| {
         Ok((r.get::<_, i64>(0)?, r.get(1)?, r.get(2)?, r.get::<_, String>(3)?, r.get::<_, String>(4)?, r.get(5)?))
     })?;
     let mut out = Vec::new();

@@ -8,11 +8,12 @@ use super::error::Result;
 use super::hlc::read_clock;
 use super::registers::{forget_row, load_cells, load_row};
 use super::registry::Registry;
+use super::sql::with_limit;
 use super::value::Value;
 
 /// Acknowledged changes deleted per pass at most, so one pass holds the write
 /// lock only briefly; passes come every second or so.
-const CHANGES_PER_PRUNE: i64 = 20_000;
+const CHANGES_PER_PRUNE: usize = 20_000;
 
 fn horizon_key(table: &str) -> String {
     format!("prune_horizon/{table}")
@@ -65,11 +66,10 @@ fn min_over_peers(conn: &Connection, registry: &Registry, column: &str) -> Resul
 
 pub fn prune(conn: &Connection, registry: &Registry) -> Result<PruneReport> {
     let acked_by_all = min_over_peers(conn, registry, "acked_seq")?.unwrap_or(i64::MAX);
-    let changes = conn.execute(
-        "DELETE FROM _sy_changes WHERE seq IN
-             (SELECT seq FROM _sy_changes WHERE seq <= ?1 AND hlc IS NOT NULL ORDER BY seq LIMIT ?2)",
-        params![acked_by_all, CHANGES_PER_PRUNE],
-    )?;
+    let oldest =
+        with_limit("SELECT seq FROM _sy_changes WHERE seq <= ?1 AND hlc IS NOT NULL ORDER BY seq", CHANGES_PER_PRUNE);
+    let changes =
+        conn.prepare_cached(&format!("DELETE FROM _sy_changes WHERE seq IN ({oldest})"))?.execute([acked_by_all])?;
 
     // Every peer has since sent changes newer than this HLC, so none of its
     // future writes can be older than a tombstone below it.

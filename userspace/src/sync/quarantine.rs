@@ -9,6 +9,7 @@ use super::error::Result;
 use super::hlc::wall_now_ms;
 use super::log_limit::LogLimit;
 use super::schema::{bump_counter, read_counter};
+use super::sql::with_limit;
 use super::value::Value;
 
 const TOTAL_KEY: &str = "quarantined_total";
@@ -114,11 +115,12 @@ pub fn count(conn: &Connection) -> Result<i64> {
 
 /// The newest `limit` entries.
 pub fn list(conn: &Connection, limit: usize) -> Result<Vec<QuarantinedChange>> {
-    let mut stmt = conn.prepare_cached(
+    let mut stmt = conn.prepare_cached(&with_limit(
         "SELECT direction, peer, tbl, pk, reason, attempts, first_ms, last_ms
-         FROM _sy_quarantine ORDER BY last_ms DESC LIMIT ?1",
-    )?;
-    let rows = stmt.query_map([limit as i64], |r| {
+         FROM _sy_quarantine ORDER BY last_ms DESC",
+        limit,
+    ))?;
+    let rows = stmt.query_map([], |r| {
         let direction: String = r.get(0)?;
         Ok(QuarantinedChange {
             direction: if direction == "inbound" { Direction::Inbound } else { Direction::Outbound },

@@ -25,6 +25,7 @@ use super::positions::acked_seq;
 use super::registers::{load_cells, load_row};
 use super::registry::{Registry, TableSpec};
 use super::sql::ident;
+use super::sql::with_limit;
 use super::stamp::stamp_pending;
 use super::value::Value;
 use super::wire::{DigestQuery, DigestReply, RepairRequest};
@@ -67,9 +68,11 @@ pub fn answer_digests(conn: &Connection, registry: &Registry, query: &DigestQuer
 /// Keys of rows changed here that `peer` has not acknowledged yet.
 fn in_flight_to(conn: &Connection, table: &str, peer: &str) -> Result<Vec<Value>> {
     let acked = acked_seq(conn, peer)?;
-    let mut stmt = conn
-        .prepare_cached("SELECT DISTINCT pk FROM _sy_changes WHERE tbl = ?1 AND (seq > ?2 OR hlc IS NULL) LIMIT ?3")?;
-    let keys = stmt.query_map(params![table, acked, MAX_IN_FLIGHT as i64], |r| r.get(0))?;
+    let mut stmt = conn.prepare_cached(&with_limit(
+        "SELECT DISTINCT pk FROM _sy_changes WHERE tbl = ?1 AND (seq > ?2 OR hlc IS NULL)",
+        MAX_IN_FLIGHT,
+    ))?;
+    let keys = stmt.query_map(params![table, acked], |r| r.get(0))?;
     Ok(keys.collect::<rusqlite::Result<_>>()?)
 }
 

@@ -22,6 +22,7 @@ use super::quarantine::{self, Direction, Entry};
 use super::registers::{Cell, RowState, Seen, load_cells, load_row, newest_version, store_cell, store_row};
 use super::registry::{Registry, TableSpec};
 use super::savepoint::in_savepoint;
+use super::sql::with_limit;
 use super::value::Value;
 
 /// Changes stamped in one savepoint at most.
@@ -46,12 +47,11 @@ struct Captured {
 }
 
 fn read_unstamped(conn: &Connection, limit: Option<usize>) -> Result<Vec<Logged>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT seq, tbl, pk, kind, changed, wall_ms FROM _sy_changes WHERE hlc IS NULL ORDER BY seq LIMIT ?1",
-    )?;
-    // SQLite reads a negative LIMIT as no limit.
-    let limit = limit.map_or(-1, |n| n as i64);
-    let rows = stmt.query_map([limit], |r| {
+    const UNSTAMPED: &str =
+        "SELECT seq, tbl, pk, kind, changed, wall_ms FROM _sy_changes WHERE hlc IS NULL ORDER BY seq";
+    let sql = limit.map_or_else(|| UNSTAMPED.to_string(), |n| with_limit(UNSTAMPED, n));
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map([], |r| {
         Ok(Logged {
             seq: r.get(0)?,
             table: r.get(1)?,

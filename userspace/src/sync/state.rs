@@ -9,6 +9,7 @@ use super::error::Result;
 use super::merge::row_change;
 use super::outbound::{BatchLimits, origin};
 use super::registry::Registry;
+use super::sql::with_limit;
 use super::stamp::stamp_pending;
 use super::value::Value;
 use super::wire::{StatePage, encoded_len};
@@ -40,15 +41,16 @@ fn cursor(conn: &Connection, peer: &str) -> Result<Option<Cursor>> {
 /// A page's keys start where the last page ended: two statements, because one
 /// with "no lower bound or pk > ?" cannot seek there and walks the table from
 /// its first key on every page.
-const FIRST_KEYS: &str = "SELECT pk FROM _sy_rows WHERE tbl = ?1 ORDER BY pk LIMIT ?2";
-const KEYS_AFTER: &str = "SELECT pk FROM _sy_rows WHERE tbl = ?1 AND pk > ?2 ORDER BY pk LIMIT ?3";
+const FIRST_KEYS: &str = "SELECT pk FROM _sy_rows WHERE tbl = ?1 ORDER BY pk";
+const KEYS_AFTER: &str = "SELECT pk FROM _sy_rows WHERE tbl = ?1 AND pk > ?2 ORDER BY pk";
 
 fn keys_after(conn: &Connection, table: &str, after: Option<&Value>, limit: usize) -> Result<Vec<Value>> {
     let keys: rusqlite::Result<Vec<Value>> = match after {
-        None => conn.prepare_cached(FIRST_KEYS)?.query_map(params![table, limit as i64], |r| r.get(0))?.collect(),
-        Some(after) => {
-            conn.prepare_cached(KEYS_AFTER)?.query_map(params![table, after, limit as i64], |r| r.get(0))?.collect()
-        }
+        None => conn.prepare_cached(&with_limit(FIRST_KEYS, limit))?.query_map([table], |r| r.get(0))?.collect(),
+        Some(after) => conn
+            .prepare_cached(&with_limit(KEYS_AFTER, limit))?
+            .query_map(params![table, after], |r| r.get(0))?
+            .collect(),
     };
     Ok(keys?)
 }

@@ -11,4 +11,5 @@ mod migration;
 mod pruning;
 mod restore;
 mod setup;
+mod statements;
 mod support;
