@@ -107,6 +107,21 @@ fn row_register(conn: &Connection, id: i64) -> String {
     format!("row {row:?} cell {cell:?} conflicts {conflicts:?}")
 }
 
+/// A shared row's column register at one site: value, version and history.
+fn shared_register(conn: &Connection, id: i64) -> String {
+    let cell: Option<(Value, i64, String, String)> = conn
+        .query_row(
+            "SELECT value, hlc, site, seen FROM _sy_cells WHERE tbl = 'shared' AND pk = ?1 AND col = 'v'",
+            [id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
+        .ok();
+    match cell {
+        Some((value, hlc, site, seen)) => format!("{value} {site}@{hlc} seen {seen}"),
+        None => "no register".into(),
+    }
+}
+
 /// Judges the sites' databases against the writers' logs.
 pub fn judge(sites: &[Connection], acks: &[Ack]) -> Verdict {
     let mut verdict = Verdict { acknowledged_writes: acks.len(), ..Verdict::default() };
@@ -155,9 +170,26 @@ pub fn judge(sites: &[Connection], acks: &[Ack]) -> Verdict {
         if !seen.contains(&key) && !losers.contains(&key) {
             let logged: Vec<String> = losers.iter().filter(|(pk, _)| pk == id).map(|(_, v)| v.to_string()).collect();
             let position = acks.iter().position(|a| a == ack).unwrap_or(0);
+            let overwrote = match ack {
+                Ack::Shared { overwrote, .. } => overwrote.as_ref().map_or("nothing".into(), |v| v.to_string()),
+                _ => String::new(),
+            };
+            let registers: Vec<String> = sites.iter().map(|c| shared_register(c, *id)).collect();
+            let later: Vec<String> = acks[position + 1..]
+                .iter()
+                .filter_map(|a| match a {
+                    Ack::Shared { id: other, value, overwrote } if other == id => {
+                        Some(format!("{value} over {}", overwrote.as_ref().map_or("nothing".into(), |v| v.to_string())))
+                    }
+                    _ => None,
+                })
+                .take(4)
+                .collect();
             verdict.discarded_unexplained.push(format!(
-                "shared {id} = {value} (write {position} of {}; losers logged for the row: {})",
+                "shared {id} = {value} (write {position} of {}, over {overwrote}; next writes to the row: {}; registers by site: {}; losers logged for the row: {})",
                 acks.len(),
+                later.join(", "),
+                registers.join("; "),
                 logged.join(" ")
             ));
         }

@@ -141,7 +141,7 @@ impl Lab {
         crate::sync_lab::sqlite(&db, SCHEMA);
         let key = crate::key_file::write(dir, &format!("{}.key", SITES[i]), KEY).unwrap();
         let config = site_config(i, &db, &key);
-        Site { db, config, daemon: None, gate: Arc::new(Gate { open: AtomicBool::new(true) }) }
+        Site { db, config, daemon: None, gate: Arc::new(Gate::opened()) }
     }
 
     fn start_proxy(&mut self, from: usize, to: usize, options: &FaultOptions) {

@@ -72,23 +72,27 @@ impl Trial<'_> {
 
     /// Restores a's database from the backup once everything a acknowledged has
     /// reached its peers (what a restore can lose is only what never left). Every
-    /// site's writers pause for the drain: conflicts a finds between b's and c's
-    /// writes are a's to ship too, and on a slow machine their stream need not
-    /// pause long enough for a's backlog to read zero. b and c write again as
-    /// soon as a is down.
+    /// site's writers pause, and every site's backlog must drain: conflicts a finds
+    /// between b's and c's writes are a's to ship too, so a's backlog can read zero
+    /// only once nothing is on its way to a either (on a slow machine a stream of
+    /// them kept it from reading zero for a minute). b and c write again as soon
+    /// as a is down.
     fn restore_a(&mut self) {
-        self.open_gates(false);
-        std::thread::sleep(Duration::from_millis(200));
-        let daemon = self.lab.sites[0].daemon.as_ref().unwrap();
-        let drained = wait_for(DRAIN, || backlog(daemon) == 0);
+        for site in &self.lab.sites {
+            site.gate.close();
+        }
+        let sites = &self.lab.sites;
+        let drained = wait_for(DRAIN, || sites.iter().all(|s| s.daemon.as_ref().is_some_and(|d| backlog(d) == 0)));
         if !drained {
-            self.open_gates(true);
-            self.note(format!("a's backlog did not drain in {} s; restore skipped", DRAIN.as_secs()));
+            for site in &self.lab.sites {
+                site.gate.open();
+            }
+            self.note(format!("the backlogs did not drain in {} s; restore skipped", DRAIN.as_secs()));
             return;
         }
         self.kill(0);
         for site in &self.lab.sites[1..] {
-            site.gate.open.store(true, Ordering::Release);
+            site.gate.open();
         }
         let db = self.lab.sites[0].db.clone();
         for suffix in ["-wal", "-shm"] {
@@ -96,14 +100,8 @@ impl Trial<'_> {
         }
         std::fs::copy(self.backup.as_ref().expect("backup taken"), &db).expect("restore the backup");
         self.lab.start_daemon(0);
-        self.lab.sites[0].gate.open.store(true, Ordering::Release);
+        self.lab.sites[0].gate.open();
         self.note("a restored from the backup and restarted");
-    }
-
-    fn open_gates(&self, open: bool) {
-        for site in &self.lab.sites {
-            site.gate.open.store(open, Ordering::Release);
-        }
     }
 
     /// Heals everything and waits until the sites hold the same rows with nothing in flight.

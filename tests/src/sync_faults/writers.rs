@@ -7,7 +7,7 @@ use std::{
     path::PathBuf,
     sync::{
         Arc, Mutex,
-        atomic::{AtomicBool, Ordering},
+        atomic::{AtomicBool, AtomicUsize, Ordering},
     },
     time::Duration,
 };
@@ -35,9 +35,40 @@ pub enum Ack {
     },
 }
 
-/// Whether a site's writers may write now (they pause while its database is restored).
+/// Whether a site's writers may write now (they pause while its database is
+/// restored), and how many are between passing the gate and finishing a write.
 pub struct Gate {
-    pub open: AtomicBool,
+    open: AtomicBool,
+    writing: AtomicUsize,
+}
+
+impl Gate {
+    pub fn opened() -> Gate {
+        Gate { open: AtomicBool::new(true), writing: AtomicUsize::new(0) }
+    }
+
+    pub fn open(&self) {
+        self.open.store(true, Ordering::SeqCst);
+    }
+
+    /// Closes the gate and returns once no write that passed it is still going
+    /// (one may wait up to the writers' busy timeout for the daemon's lock).
+    pub fn close(&self) {
+        self.open.store(false, Ordering::SeqCst);
+        while self.writing.load(Ordering::SeqCst) > 0 {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Runs `write` unless the gate is closed. Counting the write before looking at
+    /// the gate (both sequentially consistent) means `close` either sees it or it
+    /// sees the gate closed.
+    fn pass<T>(&self, write: impl FnOnce() -> T) -> Option<T> {
+        self.writing.fetch_add(1, Ordering::SeqCst);
+        let done = self.open.load(Ordering::SeqCst).then(write);
+        self.writing.fetch_sub(1, Ordering::SeqCst);
+        done
+    }
 }
 
 pub struct Writer {
@@ -61,20 +92,19 @@ impl Writer {
         let mut next = 0i64;
         while !stop.load(Ordering::Relaxed) {
             std::thread::sleep(Duration::from_millis(5));
-            if !self.gate.open.load(Ordering::Acquire) {
-                continue;
-            }
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
-            next += 1;
-            let ack = match rng % 10 {
-                0..=5 => self.ledger_write(next, rng),
-                6 => self.ledger_delete(rng),
-                _ => self.shared_write(next, rng),
-            };
+            let written = self.gate.pass(|| {
+                rng ^= rng << 13;
+                rng ^= rng >> 7;
+                rng ^= rng << 17;
+                next += 1;
+                match rng % 10 {
+                    0..=5 => self.ledger_write(next, rng),
+                    6 => self.ledger_delete(rng),
+                    _ => self.shared_write(next, rng),
+                }
+            });
             // An error (a busy database, a file being swapped) is a write not acknowledged.
-            if let Ok(Some(ack)) = ack {
+            if let Some(Ok(Some(ack))) = written {
                 self.log.lock().unwrap().push(ack);
             }
         }

@@ -41,17 +41,19 @@ const CLOCK_KEY: &str = "hlc";
 
 /// The persisted clock; it only moves forward, also across restarts.
 pub fn read_clock(conn: &Connection) -> Result<i64> {
-    let value: Option<i64> =
-        conn.query_row("SELECT value FROM _sy_meta WHERE key = ?1", [CLOCK_KEY], |r| r.get(0)).optional()?;
+    let value: Option<i64> = conn
+        .prepare_cached("SELECT value FROM _sy_meta WHERE key = ?1")?
+        .query_row([CLOCK_KEY], |r| r.get(0))
+        .optional()?;
     Ok(value.unwrap_or(0))
 }
 
 pub fn write_clock(conn: &Connection, value: i64) -> Result<()> {
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO _sy_meta(key, value) VALUES (?1, ?2)
          ON CONFLICT(key) DO UPDATE SET value = max(value, excluded.value)",
-        params![CLOCK_KEY, value],
-    )?;
+    )?
+    .execute(params![CLOCK_KEY, value])?;
     Ok(())
 }
 

@@ -55,7 +55,7 @@ const TOMBSTONES_BELOW: &str = "SELECT r.pk FROM _sy_rows r
        AND NOT EXISTS (SELECT 1 FROM _sy_cells k WHERE k.tbl = r.tbl AND k.pk = r.pk AND k.hlc > r.hlc)";
 
 fn min_over_peers(conn: &Connection, registry: &Registry, column: &str) -> Result<Option<i64>> {
-    let mut stmt = conn.prepare(&format!("SELECT {column} FROM _sy_peers WHERE site = ?1"))?;
+    let mut stmt = conn.prepare_cached(&format!("SELECT {column} FROM _sy_peers WHERE site = ?1"))?;
     let mut lowest: Option<i64> = None;
     for peer in &registry.peers {
         let value: i64 = stmt.query_row([peer], |r| r.get(0))?;

@@ -125,7 +125,10 @@ CREATE TABLE IF NOT EXISTS _sy_quarantine(
 "#;
 
 fn meta_text(conn: &Connection, key: &str) -> Result<Option<String>> {
-    Ok(conn.query_row("SELECT CAST(value AS TEXT) FROM _sy_meta WHERE key = ?1", [key], |r| r.get(0)).optional()?)
+    Ok(conn
+        .prepare_cached("SELECT CAST(value AS TEXT) FROM _sy_meta WHERE key = ?1")?
+        .query_row([key], |r| r.get(0))
+        .optional()?)
 }
 
 fn has_table(conn: &Connection, name: &str) -> Result<bool> {
