@@ -82,11 +82,7 @@ fn row_register(conn: &Connection, id: i64) -> String {
             Ok((r.get(0)?, r.get(1)?, r.get(2)?))
         })
         .ok();
-    let cell: Option<(i64, String)> = conn
-        .query_row("SELECT hlc, site FROM _sy_cells WHERE tbl = 'ledger' AND pk = ?1 AND col = 'v'", [id], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
-        .ok();
+    let cell = cell_register(conn, "ledger", id);
     let conflicts: Vec<String> = conn
         .prepare("SELECT via_site, winner_hlc, winner_site, loser_hlc, loser_site, found_at FROM _sy_conflicts WHERE tbl = 'ledger' AND pk = ?1")
         .unwrap()
@@ -104,15 +100,15 @@ fn row_register(conn: &Connection, id: i64) -> String {
         .unwrap()
         .map(Result::unwrap)
         .collect();
-    format!("row {row:?} cell {cell:?} conflicts {conflicts:?}")
+    format!("row {row:?} cell {cell} conflicts {conflicts:?}")
 }
 
-/// A shared row's column register at one site: value, version and history.
-fn shared_register(conn: &Connection, id: i64) -> String {
+/// A row's register of column `v`, for reports: value, version and history.
+fn cell_register(conn: &Connection, table: &str, id: i64) -> String {
     let cell: Option<(Value, i64, String, String)> = conn
         .query_row(
-            "SELECT value, hlc, site, seen FROM _sy_cells WHERE tbl = 'shared' AND pk = ?1 AND col = 'v'",
-            [id],
+            "SELECT value, hlc, site, seen FROM _sy_cells WHERE tbl = ?1 AND pk = ?2 AND col = 'v'",
+            rusqlite::params![table, id],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
         )
         .ok();
@@ -120,6 +116,36 @@ fn shared_register(conn: &Connection, id: i64) -> String {
         Some((value, hlc, site, seen)) => format!("{value} {site}@{hlc} seen {seen}"),
         None => "no register".into(),
     }
+}
+
+fn or_nothing(value: Option<&Value>) -> String {
+    value.map_or("nothing".into(), Value::to_string)
+}
+
+/// Why a discarded shared write is unexplained, with what a reader needs to tell why:
+/// what it overwrote, the next writes to its row, the row's register at each site.
+fn unexplained(sites: &[Connection], acks: &[Ack], position: usize, losers: &BTreeSet<(i64, Value)>) -> String {
+    let Ack::Shared { id, value, overwrote } = &acks[position] else { unreachable!("a shared write") };
+    let logged: Vec<String> = losers.iter().filter(|(pk, _)| pk == id).map(|(_, v)| v.to_string()).collect();
+    let later: Vec<String> = acks[position + 1..]
+        .iter()
+        .filter_map(|a| match a {
+            Ack::Shared { id: other, value, overwrote } if other == id => {
+                Some(format!("{value} over {}", or_nothing(overwrote.as_ref())))
+            }
+            _ => None,
+        })
+        .take(4)
+        .collect();
+    let registers: Vec<String> = sites.iter().map(|c| cell_register(c, "shared", *id)).collect();
+    format!(
+        "shared {id} = {value} (write {position} of {}, over {}; next writes to the row: {}; registers by site: {}; losers logged for the row: {})",
+        acks.len(),
+        or_nothing(overwrote.as_ref()),
+        later.join(", "),
+        registers.join("; "),
+        logged.join(" ")
+    )
 }
 
 /// Judges the sites' databases against the writers' logs.
@@ -160,7 +186,7 @@ pub fn judge(sites: &[Connection], acks: &[Ack]) -> Verdict {
             _ => None,
         })
         .collect();
-    for ack in acks {
+    for (position, ack) in acks.iter().enumerate() {
         let Ack::Shared { id, value, .. } = ack else { continue };
         if shared.get(id) == Some(value) {
             continue;
@@ -168,31 +194,49 @@ pub fn judge(sites: &[Connection], acks: &[Ack]) -> Verdict {
         verdict.discarded_writes += 1;
         let key = (*id, value.clone());
         if !seen.contains(&key) && !losers.contains(&key) {
-            let logged: Vec<String> = losers.iter().filter(|(pk, _)| pk == id).map(|(_, v)| v.to_string()).collect();
-            let position = acks.iter().position(|a| a == ack).unwrap_or(0);
-            let overwrote = match ack {
-                Ack::Shared { overwrote, .. } => overwrote.as_ref().map_or("nothing".into(), |v| v.to_string()),
-                _ => String::new(),
-            };
-            let registers: Vec<String> = sites.iter().map(|c| shared_register(c, *id)).collect();
-            let later: Vec<String> = acks[position + 1..]
-                .iter()
-                .filter_map(|a| match a {
-                    Ack::Shared { id: other, value, overwrote } if other == id => {
-                        Some(format!("{value} over {}", overwrote.as_ref().map_or("nothing".into(), |v| v.to_string())))
-                    }
-                    _ => None,
-                })
-                .take(4)
-                .collect();
-            verdict.discarded_unexplained.push(format!(
-                "shared {id} = {value} (write {position} of {}, over {overwrote}; next writes to the row: {}; registers by site: {}; losers logged for the row: {})",
-                acks.len(),
-                later.join(", "),
-                registers.join("; "),
-                logged.join(" ")
-            ));
+            verdict.discarded_unexplained.push(unexplained(sites, acks, position, &losers));
         }
     }
     verdict
+}
+
+#[cfg(test)]
+mod tests {
+    use switchyard::sync::{Replica, TableConfig};
+
+    use super::*;
+    use crate::sync_faults::writers::SCHEMA;
+
+    /// A site whose `shared` row 1 holds `final_value`, written through the capture triggers.
+    fn site(dir: &std::path::Path, final_value: &str) -> Connection {
+        let path = dir.join("a.db");
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(SCHEMA).unwrap();
+        let tables = [TableConfig::new("ledger"), TableConfig::new("shared")];
+        let mut replica = Replica::open_path(&path, "a", &tables, &["b".to_string()]).unwrap();
+        conn.execute("INSERT INTO shared(id, v) VALUES (1, ?1)", [final_value]).unwrap();
+        replica.stamp_pending().unwrap();
+        conn
+    }
+
+    fn shared(value: &str, overwrote: Option<&str>) -> Ack {
+        Ack::Shared { id: 1, value: Value::text(value), overwrote: overwrote.map(Value::text) }
+    }
+
+    /// A discarded write that a later write read is explained; one nobody read and no
+    /// conflict names is reported, with the row's register and the write after it.
+    #[test]
+    fn a_discarded_write_nobody_read_or_logged_is_unexplained() {
+        let dir = tempfile::tempdir().unwrap();
+        let sites = [site(dir.path(), "z")];
+        let explained = judge(&sites, &[shared("x", None), shared("z", Some("x"))]);
+        assert_eq!((explained.discarded_writes, explained.discarded_unexplained.len()), (1, 0), "{explained:?}");
+
+        let verdict = judge(&sites, &[shared("x", None), shared("z", Some("y"))]);
+        assert_eq!(verdict.discarded_writes, 1);
+        let [report] = verdict.discarded_unexplained.as_slice() else { panic!("{verdict:?}") };
+        for part in ["shared 1 = 'x'", "write 0 of 2", "over nothing", "'z' over 'y'", "'z' a@"] {
+            assert!(report.contains(part), "`{part}` missing from {report}");
+        }
+    }
 }
