@@ -11,7 +11,7 @@ use super::registers::{Cell, RowState};
 use super::value::Value;
 
 /// Version of the wire format this code speaks.
-pub const FORMAT: u32 = 2;
+pub const FORMAT: u32 = 3;
 
 /// Who sent a request: the site, the incarnation of its database, the
 /// format it speaks, and the receiver's incarnation as the sender knows it
@@ -88,6 +88,10 @@ pub struct Batch {
     pub origin: Origin,
     pub from_seq: i64,
     pub to_seq: i64,
+    /// The HLC of the sender's change at `to_seq` (0 for no range). The
+    /// receiver names it in its acknowledgements, so a sender whose database
+    /// was restored finds another change at that position and knows.
+    pub to_hlc: i64,
     /// Every later change from the sender will carry a larger HLC.
     pub frontier_hlc: i64,
     pub changes: Vec<RowChange>,

@@ -86,7 +86,10 @@ mod tests {
     fn newer_update_revives_deleted_row_only_when_the_rule_allows() {
         let row = RowState { alive: false, version: Version::new(5, "a"), seen: Some(Version::new(3, "a")) };
         let mut cells = BTreeMap::new();
-        cells.insert("x".into(), Cell { value: 1.into(), version: Version::new(4, "b"), seen: Default::default() });
+        cells.insert(
+            "x".into(),
+            Cell { value: 1.into(), version: Version::new(4, "b"), epoch: 1, seen: Default::default() },
+        );
         assert!(!ConflictRule::LastWriterWins.is_alive(Some(&row), &cells));
         assert!(ConflictRule::UpdateWins.is_alive(Some(&row), &cells));
         assert!(!ConflictRule::DeleteWins.is_alive(Some(&row), &cells));

@@ -25,7 +25,7 @@ use super::client::SYNC_PATH;
 use super::error::SyncError;
 use super::log_limit::LogLimit;
 use super::node::{Refusal, SyncNode};
-use super::wire::{Request, decode, encode};
+use super::wire::{decode_request, encode};
 
 /// Longest a client may take to send its request headers.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
@@ -56,7 +56,7 @@ impl Refused {
             // The sender's own database went back to an incarnation it had left: it takes a
             // new one when it sees this status (see `Replica::left_behind`).
             SyncError::RetiredIncarnation { .. } => StatusCode::GONE,
-            SyncError::ClockAhead { .. } | SyncError::NewerFormat { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            SyncError::ClockAhead { .. } | SyncError::OtherFormat { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             SyncError::Malformed(_) | SyncError::UnknownTable(_) | SyncError::UnknownColumn { .. } => {
                 StatusCode::BAD_REQUEST
             }
@@ -149,7 +149,7 @@ impl SyncNode {
             Ok(Ok(collected)) => collected.to_bytes(),
         };
         verify_body(&claims, &body).map_err(|e| Refused::from_error(&e))?;
-        let message: Request = decode(&body).map_err(|e| Refused::from_error(&e))?;
+        let message = decode_request(&body).map_err(|e| Refused::from_error(&e))?;
         if message.origin().site != claims.site {
             let text = format!("signed by `{}` but from `{}`", claims.site, message.origin().site);
             return Err(Refused::new(StatusCode::BAD_REQUEST, Refusal::Malformed, text));

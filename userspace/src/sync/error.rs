@@ -69,8 +69,11 @@ pub enum SyncError {
     #[error("batch names column `{column}` which table `{table}` does not have")]
     UnknownColumn { table: String, column: String },
 
-    #[error("batch format {got} is newer than the supported format {supported}")]
-    NewerFormat { got: u32, supported: u32 },
+    #[error(
+        "request in sync format {got}, but this site speaks format {supported} only \
+         (every site must run a release that speaks the same format)"
+    )]
+    OtherFormat { got: u32, supported: u32 },
 
     #[error("batch from `{site}` starts after position {from}, but only {received} was received")]
     Gap { site: String, from: i64, received: i64 },

@@ -35,8 +35,8 @@ pub fn handle(conn: &Connection, registry: &Registry, request: &Request, receivi
         Request::State(page) => {
             check_clock(&origin.site, max_hlc(&page.changes), receiving)?;
             apply_changes(conn, registry, &origin.site, &page.changes)?;
-            record_receipt(conn, &origin.site, 0, 0)?;
-            Answer::Ack { received_upto: received_upto(conn, &origin.site)? }
+            record_receipt(conn, &origin.site, Received::NOTHING, 0)?;
+            ack(conn, &origin.site)?
         }
         Request::Digests(query) => Answer::Digests(answer_digests(conn, registry, query)?),
         Request::Repair(repair) => {
@@ -49,8 +49,8 @@ pub fn handle(conn: &Connection, registry: &Registry, request: &Request, receivi
 
 /// Checks everything about the sender that makes a request unusable.
 pub fn check_origin(registry: &Registry, origin: &Origin) -> Result<()> {
-    if origin.format > FORMAT {
-        return Err(SyncError::NewerFormat { got: origin.format, supported: FORMAT });
+    if origin.format != FORMAT {
+        return Err(SyncError::OtherFormat { got: origin.format, supported: FORMAT });
     }
     if origin.site == registry.site_id || !registry.is_peer(&origin.site) {
         return Err(SyncError::UnknownSite(origin.site.clone()));
@@ -88,8 +88,8 @@ fn apply_batch(conn: &Connection, registry: &Registry, batch: &Batch, receiving:
         // Already applied (a resend after a lost ack) or an empty heartbeat:
         // only the sender's clock frontier can be news.
         check_clock(sender, batch.frontier_hlc, receiving)?;
-        record_receipt(conn, sender, received, frontier)?;
-        return Ok(Answer::Ack { received_upto: received });
+        record_receipt(conn, sender, Received::NOTHING, frontier)?;
+        return ack(conn, sender);
     }
     if batch.from_seq > received {
         // The sender holds an acknowledgement we no longer have: if it was
@@ -99,12 +99,21 @@ fn apply_batch(conn: &Connection, registry: &Registry, batch: &Batch, receiving:
                 format!("`{sender}` sent from position {}, beyond the {received} received here", batch.from_seq);
             renew_own(conn, &reason)?;
         }
-        return Ok(Answer::Ack { received_upto: received });
+        return ack(conn, sender);
     }
     check_clock(sender, batch.max_hlc(), receiving)?;
     apply_changes(conn, registry, sender, &batch.changes)?;
-    record_receipt(conn, sender, batch.to_seq, frontier)?;
-    Ok(Answer::Ack { received_upto: batch.to_seq })
+    record_receipt(conn, sender, Received { upto: batch.to_seq, hlc: batch.to_hlc }, frontier)?;
+    ack(conn, sender)
+}
+
+/// The acknowledgement of what we hold of `sender`'s log: the position and
+/// the HLC of its change there.
+fn ack(conn: &Connection, sender: &str) -> Result<Answer> {
+    let (received_upto, received_hlc) = conn
+        .prepare_cached("SELECT received_upto, received_hlc FROM _sy_peers WHERE site = ?1")?
+        .query_row([sender], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(Answer::Ack { received_upto, received_hlc })
 }
 
 /// Merges a peer's row changes, each on its own: one that cannot be applied
@@ -199,12 +208,26 @@ pub fn retry_quarantined(conn: &Connection, registry: &Registry) -> Result<usize
 }
 
 /// `upto` and `frontier_hlc` only ever grow; 0 leaves them.
-fn record_receipt(conn: &Connection, peer: &str, upto: i64, frontier_hlc: i64) -> Result<()> {
+/// A position in a peer's change log and the HLC of its change there.
+#[derive(Debug, Clone, Copy)]
+struct Received {
+    upto: i64,
+    hlc: i64,
+}
+
+impl Received {
+    /// For a receipt that moves no position (a state page, a resend, a heartbeat).
+    const NOTHING: Received = Received { upto: 0, hlc: 0 };
+}
+
+fn record_receipt(conn: &Connection, peer: &str, received: Received, frontier_hlc: i64) -> Result<()> {
+    // SET reads the columns' old values: the HLC moves with the position only.
     conn.prepare_cached(
-        "UPDATE _sy_peers SET received_upto = max(received_upto, ?1), frontier_hlc = max(frontier_hlc, ?2),
-                              last_received_ms = ?3
-         WHERE site = ?4",
+        "UPDATE _sy_peers SET received_hlc = CASE WHEN ?1 > received_upto THEN ?2 ELSE received_hlc END,
+                              received_upto = max(received_upto, ?1), frontier_hlc = max(frontier_hlc, ?3),
+                              last_received_ms = ?4
+         WHERE site = ?5",
     )?
-    .execute(params![upto, frontier_hlc, wall_now_ms(), peer])?;
+    .execute(params![received.upto, received.hlc, frontier_hlc, wall_now_ms(), peer])?;
     Ok(())
 }

@@ -3,8 +3,8 @@
 //! A register is replaced only by a version that wins under the table's
 //! rule, so the result does not depend on arrival order or repetition.
 //! A loss is a conflict only if the winner's writer had not seen the loser:
-//! a cell's `seen` history (per site, the newest write it overwrote directly
-//! or through others) tells a sequential overwrite from a concurrent one.
+//! a cell's `seen` history (per site and run, the newest write it overwrote
+//! directly or through others) tells a sequential overwrite from a concurrent one.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -95,14 +95,14 @@ fn merge_cell(
         }
         if !spec.rule.beats(&incoming.version, &current.version) {
             // The incoming write loses; a conflict unless the winner's writer had seen it.
-            if !current.seen.covers(&incoming.version) {
+            if !current.seen.covers(&incoming.version, incoming.epoch) {
                 let (winner, value) = (&current.version, Some(&current.value));
                 conflicts.discard(Some(col), winner, value, &incoming.version, Some(&incoming.value))?;
             }
             return Ok(false);
         }
         // Our value loses; a conflict unless the incoming writer had seen it.
-        if !incoming.seen.covers(&current.version) {
+        if !incoming.seen.covers(&current.version, current.epoch) {
             let (winner, value) = (&incoming.version, Some(&incoming.value));
             conflicts.discard(Some(col), winner, value, &current.version, Some(&current.value))?;
         }

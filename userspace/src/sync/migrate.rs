@@ -1,6 +1,7 @@
-//! Upgrading a database set up by the first layout (keys and values stored as
-//! JSON text) to the current one (values stored as themselves). Runs inside
-//! the opening transaction, so a failure leaves the database as it was.
+//! Upgrading a database set up by an earlier layout: the first stored keys and
+//! values as JSON text, the second kept no run ids in the registers and no
+//! received change's HLC. Runs inside the opening transaction, so a failure
+//! leaves the database as it was.
 
 use rusqlite::{Connection, OptionalExtension};
 
@@ -75,6 +76,21 @@ pub fn from_v1(conn: &Connection) -> Result<()> {
     }
     conn.execute(
         "INSERT INTO _sy_meta(key, value) VALUES ('schema_version', 2)
+         ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        [],
+    )?;
+    Ok(())
+}
+
+/// Layout 2 to 3: every register so far is from run 0 (see `registers::Seen`),
+/// and no received change's HLC is known yet (the next batch brings it).
+pub fn from_v2(conn: &Connection) -> Result<()> {
+    conn.execute_batch(
+        "ALTER TABLE _sy_cells ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0;
+         ALTER TABLE _sy_peers ADD COLUMN received_hlc INTEGER NOT NULL DEFAULT 0;",
+    )?;
+    conn.execute(
+        "INSERT INTO _sy_meta(key, value) VALUES ('schema_version', 3)
          ON CONFLICT(key) DO UPDATE SET value = excluded.value",
         [],
     )?;

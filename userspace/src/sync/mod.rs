@@ -165,4 +165,6 @@ pub use self::shipper::ShipOutcome;
 pub use self::state::StateStep;
 pub use self::status::{PeerStatus, SyncStatus};
 pub use self::value::Value;
-pub use self::wire::{Answer, DigestQuery, DigestReply, RepairRequest, Reply, Request, StatePage, decode, encode};
+pub use self::wire::{
+    Answer, DigestQuery, DigestReply, RepairRequest, Reply, Request, StatePage, decode, decode_request, encode,
+};

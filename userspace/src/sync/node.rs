@@ -62,7 +62,7 @@ impl Refusal {
     pub fn of(err: &SyncError) -> Refusal {
         match err {
             SyncError::BadSignature | SyncError::UnknownSite(_) | SyncError::Unauthentic(_) => Refusal::Unauthenticated,
-            SyncError::Malformed(_) | SyncError::NewerFormat { .. } => Refusal::Malformed,
+            SyncError::Malformed(_) | SyncError::OtherFormat { .. } => Refusal::Malformed,
             SyncError::ClockAhead { .. } => Refusal::ClockAhead,
             SyncError::SharedIncarnation { .. } | SyncError::RetiredIncarnation { .. } => Refusal::Incarnation,
             _ => Refusal::Other,

@@ -1,6 +1,6 @@
 //! Sending side: building the next batch for a peer and recording its reply.
 
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::batch::{Batch, ChangeKind, FORMAT, Origin, RowChange};
 use super::conflicts::found_here_after;
@@ -80,6 +80,7 @@ pub fn build_batch_after(
         origin: origin(conn, registry, peer)?,
         from_seq: acked,
         to_seq: acked,
+        to_hlc: 0,
         frontier_hlc: clock,
         changes: Vec::new(),
         conflicts,
@@ -115,6 +116,29 @@ pub fn build_batch_after(
     Ok(batch)
 }
 
+/// Why `peer`'s acknowledgement of position `upto` (a change stamped `hlc`)
+/// cannot be of this log, if it cannot. A change pruned here since, or an
+/// acknowledgement that names no HLC (from before they did), passes.
+fn acknowledged_elsewhere(conn: &Connection, peer: &str, upto: i64, hlc: i64) -> Result<Option<String>> {
+    let end = log_end(conn)?;
+    if upto > end {
+        return Ok(Some(format!("`{peer}` acknowledged position {upto}, beyond this log's end {end}")));
+    }
+    if upto == 0 || hlc == 0 {
+        return Ok(None);
+    }
+    let logged: Option<Option<i64>> = conn
+        .prepare_cached("SELECT hlc FROM _sy_changes WHERE seq = ?1")?
+        .query_row([upto], |r| r.get(0))
+        .optional()?;
+    Ok(match logged {
+        Some(ours) if ours != Some(hlc) => Some(format!(
+            "`{peer}` acknowledged position {upto} as a change stamped {hlc}; this log has another change there"
+        )),
+        _ => None,
+    })
+}
+
 /// Conflict records shipped with one batch at most (each about a hundred bytes).
 const CONFLICTS_PER_BATCH: usize = 1000;
 
@@ -145,6 +169,7 @@ fn finish_range(batch: &mut Batch, captured: &[(CapturedRef, i64)], cut_before: 
         captured.iter().take_while(|(c, _)| cut_before.is_none_or(|cut| c.seq < cut)).collect();
     if let Some((last, hlc)) = included.last() {
         batch.to_seq = last.seq;
+        batch.to_hlc = *hlc;
         if cut_before.is_some() || captured.len() >= max_changes {
             batch.frontier_hlc = *hlc;
         }
@@ -207,18 +232,17 @@ pub enum AfterReply {
 }
 
 /// Records a peer's reply to any request: a new incarnation of the peer, and
-/// for a batch its acknowledgement. An acknowledgement beyond our log's end
-/// means our database went back in time (restored from a backup): we take a
-/// new incarnation, so the peer stops taking our new writes for old ones.
+/// for a batch its acknowledgement. An acknowledgement of a change our log
+/// does not hold (beyond its end, or another change at that position) means
+/// our database went back in time (restored from a backup): we take a new
+/// incarnation, so the peer stops taking our new writes for old ones.
 pub fn record_reply(conn: &Connection, registry: &Registry, peer: &str, reply: &Reply) -> Result<AfterReply> {
     let own: Incarnation = incarnation(conn)?;
     let seen = note_incarnation(conn, registry, own, peer, reply.incarnation)?;
-    let Answer::Ack { received_upto } = reply.answer else {
+    let Answer::Ack { received_upto, received_hlc } = reply.answer else {
         return Ok(if seen == Seen::Renewed { AfterReply::Restarted } else { AfterReply::Steady });
     };
-    let end = log_end(conn)?;
-    if received_upto > end {
-        let reason = format!("`{peer}` acknowledged position {received_upto}, beyond this log's end {end}");
+    if let Some(reason) = acknowledged_elsewhere(conn, peer, received_upto, received_hlc)? {
         renew_own(conn, &reason)?;
         return Ok(AfterReply::Restarted);
     }

@@ -79,7 +79,7 @@ pub fn note_incarnation(
             .execute(params![peer, old.to_string(), wall_now_ms()])?;
             set_incarnation(conn, peer, presented)?;
             conn.prepare_cached(
-                "UPDATE _sy_peers SET received_upto = 0, acked_seq = 0, conflicts_sent = 0, state_due = 1,
+                "UPDATE _sy_peers SET received_upto = 0, received_hlc = 0, acked_seq = 0, conflicts_sent = 0, state_due = 1,
                                       state_table = NULL, state_after = NULL WHERE site = ?1",
             )?
             .execute([peer])?;

@@ -14,23 +14,48 @@ use super::value::Value;
 /// An empty history as stored.
 const EMPTY_JSON: &str = "{}";
 
-/// Per site, the newest of its writes to a column that a write had in its
-/// history (the writes it overwrote, and theirs). A write whose history covers
-/// another was made knowing it: overwriting it is no conflict.
+/// Runs of one site a history keeps apart before it forgets the oldest: a
+/// forgotten run's old writes, should they turn up, are logged as conflicts
+/// (one too many, never one too few).
+const RUNS_PER_SITE: usize = 8;
+
+/// Who made a write: the site, and the run of its replica (a random id each
+/// opening of the database takes). Within one run a site's writes to a column
+/// are made one after another, each over the last; across runs that holds only
+/// if the database kept them all, which a restore from a backup breaks.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct SeenRun {
+    pub site: String,
+    pub epoch: u32,
+    /// The newest of this run's writes the history holds.
+    pub hlc: i64,
+}
+
+/// The writes a write was made over, directly or through others: per site and
+/// run, the newest of them (and with it every earlier one of that run). A
+/// write whose history covers another was made knowing it: overwriting it is
+/// no conflict.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Seen(pub BTreeMap<String, i64>);
+pub struct Seen(pub Vec<SeenRun>);
 
 impl Seen {
-    pub fn covers(&self, version: &Version) -> bool {
-        self.0.get(&version.site).is_some_and(|hlc| *hlc >= version.hlc)
+    pub fn covers(&self, version: &Version, epoch: u32) -> bool {
+        self.0.iter().any(|run| run.site == version.site && run.epoch == epoch && run.hlc >= version.hlc)
     }
 
     /// The history of a write made over `cell`: the cell's history and the cell itself.
     pub fn over(cell: &Cell) -> Seen {
-        let mut seen = cell.seen.clone();
-        let newest = seen.0.entry(cell.version.site.clone()).or_insert(cell.version.hlc);
-        *newest = (*newest).max(cell.version.hlc);
-        seen
+        let mut runs = cell.seen.0.clone();
+        let (site, hlc) = (&cell.version.site, cell.version.hlc);
+        match runs.iter_mut().find(|run| run.site == *site && run.epoch == cell.epoch) {
+            Some(run) => run.hlc = run.hlc.max(hlc),
+            None => {
+                runs.push(SeenRun { site: site.clone(), epoch: cell.epoch, hlc });
+                forget_oldest_runs(&mut runs, site);
+            }
+        }
+        runs.sort();
+        Seen(runs)
     }
 
     fn to_json(&self) -> String {
@@ -38,15 +63,40 @@ impl Seen {
         if self.0.is_empty() {
             return EMPTY_JSON.to_string();
         }
-        serde_json::to_string(&self.0).expect("a map of site to HLC is JSON")
+        let runs: Vec<(&str, u32, i64)> = self.0.iter().map(|r| (r.site.as_str(), r.epoch, r.hlc)).collect();
+        serde_json::to_string(&runs).expect("a list of runs is JSON")
     }
 
-    fn from_json(text: &str) -> Seen {
+    /// Reads a stored history: a list of `[site, run, hlc]`, or the earlier
+    /// map of site to HLC (writes from before runs were told apart, run 0).
+    pub fn from_json(text: &str) -> Seen {
         if text == EMPTY_JSON {
             return Seen::default();
         }
         // Written only by `to_json`; an unreadable history counts as none (more conflicts logged, never fewer).
-        Seen(serde_json::from_str(text).unwrap_or_default())
+        let runs: Vec<SeenRun> = match serde_json::from_str::<Vec<(String, u32, i64)>>(text) {
+            Ok(runs) => runs.into_iter().map(|(site, epoch, hlc)| SeenRun { site, epoch, hlc }).collect(),
+            Err(_) => serde_json::from_str::<BTreeMap<String, i64>>(text)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(site, hlc)| SeenRun { site, epoch: 0, hlc })
+                .collect(),
+        };
+        Seen(runs)
+    }
+}
+
+/// Keeps at most `RUNS_PER_SITE` runs of `site`, dropping those with the oldest writes.
+fn forget_oldest_runs(runs: &mut Vec<SeenRun>, site: &str) {
+    while runs.iter().filter(|r| r.site == site).count() > RUNS_PER_SITE {
+        let oldest = runs
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.site == site)
+            .min_by_key(|(_, r)| r.hlc)
+            .map(|(i, _)| i)
+            .expect("the site has runs");
+        runs.remove(oldest);
     }
 }
 
@@ -56,6 +106,8 @@ impl Seen {
 pub struct Cell {
     pub value: Value,
     pub version: Version,
+    /// The run of the writing site's replica that made the write (0: from before runs were kept).
+    pub epoch: u32,
     pub seen: Seen,
 }
 
@@ -74,14 +126,15 @@ fn version_from(hlc: Option<i64>, site: Option<String>) -> Option<Version> {
 
 pub fn load_cells(conn: &Connection, table: &str, pk: &Value) -> Result<BTreeMap<String, Cell>> {
     let mut stmt =
-        conn.prepare_cached("SELECT col, value, hlc, site, seen FROM _sy_cells WHERE tbl = ?1 AND pk = ?2")?;
+        conn.prepare_cached("SELECT col, value, hlc, site, epoch, seen FROM _sy_cells WHERE tbl = ?1 AND pk = ?2")?;
     let rows = stmt.query_map(params![table, pk], |r| {
         Ok((
             r.get::<_, String>(0)?,
             Cell {
                 value: r.get(1)?,
                 version: Version::new(r.get(2)?, r.get::<_, String>(3)?),
-                seen: Seen::from_json(&r.get::<_, String>(4)?),
+                epoch: r.get(4)?,
+                seen: Seen::from_json(&r.get::<_, String>(5)?),
             },
         ))
     })?;
@@ -95,12 +148,21 @@ pub fn load_cells(conn: &Connection, table: &str, pk: &Value) -> Result<BTreeMap
 
 pub fn store_cell(conn: &Connection, table: &str, pk: &Value, col: &str, cell: &Cell) -> Result<()> {
     conn.prepare_cached(
-        "INSERT INTO _sy_cells(tbl, pk, col, value, hlc, site, seen)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+        "INSERT INTO _sy_cells(tbl, pk, col, value, hlc, site, epoch, seen)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
          ON CONFLICT(tbl, pk, col) DO UPDATE SET value = excluded.value, hlc = excluded.hlc,
-             site = excluded.site, seen = excluded.seen",
+             site = excluded.site, epoch = excluded.epoch, seen = excluded.seen",
     )?
-    .execute(params![table, pk, col, cell.value, cell.version.hlc, cell.version.site, cell.seen.to_json(),])?;
+    .execute(params![
+        table,
+        pk,
+        col,
+        cell.value,
+        cell.version.hlc,
+        cell.version.site,
+        cell.epoch,
+        cell.seen.to_json(),
+    ])?;
     Ok(())
 }
 
@@ -147,4 +209,48 @@ pub fn forget_row(conn: &Connection, table: &str, pk: &Value) -> Result<()> {
 /// Newest version anywhere in the row: what a deleting site has seen.
 pub fn newest_version(row: Option<&RowState>, cells: &BTreeMap<String, Cell>) -> Option<Version> {
     cells.values().map(|c| &c.version).chain(row.map(|r| &r.version)).max().cloned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cell(site: &str, epoch: u32, hlc: i64, seen: Seen) -> Cell {
+        Cell { value: Value::Integer(hlc), version: Version::new(hlc, site), epoch, seen }
+    }
+
+    #[test]
+    fn a_history_covers_earlier_writes_of_the_same_run_only() {
+        let first = cell("a", 1, 10, Seen::default());
+        let second = cell("a", 1, 20, Seen::over(&first));
+        let third = cell("a", 2, 30, Seen::over(&second));
+        let history = Seen::over(&third);
+        assert!(history.covers(&Version::new(15, "a"), 1), "a write of run 1 before the newest seen");
+        assert!(history.covers(&Version::new(30, "a"), 2));
+        assert!(!history.covers(&Version::new(25, "a"), 1), "run 1 wrote 25 after the last write run 2 saw");
+        assert!(!history.covers(&Version::new(5, "b"), 1));
+    }
+
+    #[test]
+    fn stored_histories_round_trip_and_old_ones_read_as_run_0() {
+        let history = Seen::over(&cell("b", 7, 40, Seen::over(&cell("a", 3, 10, Seen::default()))));
+        assert_eq!(Seen::from_json(&history.to_json()), history);
+        assert_eq!(Seen::default().to_json(), "{}");
+        let old = Seen::from_json(r#"{"a":12,"b":9}"#);
+        assert!(old.covers(&Version::new(12, "a"), 0) && old.covers(&Version::new(9, "b"), 0));
+        assert!(!old.covers(&Version::new(12, "a"), 1));
+        assert_eq!(Seen::from_json("not json"), Seen::default(), "unreadable: no history, more conflicts logged");
+    }
+
+    #[test]
+    fn a_history_keeps_the_newest_runs_of_each_site() {
+        let mut current = cell("b", 1, 1, Seen::default());
+        for run in 1..=20u32 {
+            current = cell("a", run, 100 + i64::from(run), Seen::over(&current));
+        }
+        let history = Seen::over(&current);
+        let of_a: Vec<u32> = history.0.iter().filter(|r| r.site == "a").map(|r| r.epoch).collect();
+        assert_eq!(of_a, (13..=20).collect::<Vec<_>>(), "the 8 newest runs of a");
+        assert!(history.covers(&Version::new(1, "b"), 1), "another site's run is kept");
+    }
 }

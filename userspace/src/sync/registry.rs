@@ -14,6 +14,9 @@ pub struct TableSpec {
 #[derive(Debug, Clone)]
 pub struct Registry {
     pub site_id: String,
+    /// This run of the replica: a random id, new each time the database is
+    /// opened, that the writes stamped here carry (see `registers::Seen`).
+    pub epoch: u32,
     pub tables: BTreeMap<String, TableSpec>,
     pub peers: Vec<String>,
 }

@@ -102,7 +102,9 @@ impl Replica {
         }
         requeue_outbound_quarantine(&tx)?;
         tx.commit()?;
-        let registry = Registry { site_id: site_id.to_string(), tables: specs, peers: peers.to_vec() };
+        // Never 0, which marks writes from before runs were kept.
+        let epoch = rand::random::<u32>().max(1);
+        let registry = Registry { site_id: site_id.to_string(), epoch, tables: specs, peers: peers.to_vec() };
         let defaults = SyncConfig::new(site_id, path_of(&conn), Vec::new());
         let limits = BatchLimits { max_changes: defaults.max_changes_per_batch, max_bytes: defaults.max_batch_bytes };
         let receiving = Receiving { max_clock_ahead_ms: defaults.max_clock_ahead.as_millis() as u64 };

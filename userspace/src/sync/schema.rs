@@ -10,7 +10,7 @@ use super::incarnation::Incarnation;
 use super::migrate;
 
 /// Version of the metadata layout this code writes.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 pub(super) const DDL: &str = r#"
 CREATE TABLE IF NOT EXISTS _sy_meta(
@@ -59,6 +59,8 @@ CREATE TABLE IF NOT EXISTS _sy_cells(
     value,
     hlc       INTEGER NOT NULL,
     site      TEXT NOT NULL,
+    -- The run of the writing site's replica (see registers::Seen); 0 from layout 2.
+    epoch     INTEGER NOT NULL DEFAULT 0,
     seen      TEXT NOT NULL DEFAULT '{}',
     PRIMARY KEY (tbl, pk, col)
 ) WITHOUT ROWID;
@@ -66,6 +68,9 @@ CREATE TABLE IF NOT EXISTS _sy_peers(
     site             TEXT PRIMARY KEY,
     acked_seq        INTEGER NOT NULL DEFAULT 0,
     received_upto    INTEGER NOT NULL DEFAULT 0,
+    -- The HLC of the peer's change at received_upto, returned with every
+    -- acknowledgement: the peer checks that its change there is still that one.
+    received_hlc     INTEGER NOT NULL DEFAULT 0,
     frontier_hlc     INTEGER NOT NULL DEFAULT 0,
     last_sent_ms     REAL,
     last_received_ms REAL,
@@ -153,7 +158,11 @@ fn stored_version(conn: &Connection) -> Result<u32> {
 pub fn install(conn: &Connection, site_id: &str) -> Result<Incarnation> {
     match stored_version(conn)? {
         0 | SCHEMA_VERSION => {}
-        1 => migrate::from_v1(conn)?,
+        1 => {
+            migrate::from_v1(conn)?;
+            migrate::from_v2(conn)?;
+        }
+        2 => migrate::from_v2(conn)?,
         newer => return Err(SyncError::NewerDatabase { found: newer, supported: SCHEMA_VERSION }),
     }
     conn.execute_batch(DDL)?;

@@ -136,7 +136,7 @@ fn stamp_all(
     for logged in pending {
         clock = tick(clock, logged.wall_ms);
         if let Some((spec, version)) = record_stamp(conn, registry, logged, clock)? {
-            let registers = absorb_logged(conn, spec, logged, version)?;
+            let registers = absorb_logged(conn, spec, logged, version, registry.epoch)?;
             stamped.keep(logged, registers);
         }
     }
@@ -158,7 +158,7 @@ fn stamp_one_by_one(
         let Some((spec, version)) = record_stamp(conn, registry, logged, clock)? else {
             continue;
         };
-        match in_savepoint(conn, || absorb_logged(conn, spec, logged, version))? {
+        match in_savepoint(conn, || absorb_logged(conn, spec, logged, version, registry.epoch))? {
             Ok(registers) => stamped.keep(logged, registers),
             Err(reason) => set_aside(conn, logged, &reason)?,
         }
@@ -189,10 +189,16 @@ fn parse(logged: &Logged) -> std::result::Result<Captured, String> {
     Ok(Captured { seq: logged.seq, pk: logged.pk.clone(), kind, changed })
 }
 
-fn absorb_logged(conn: &Connection, spec: &TableSpec, logged: &Logged, version: Version) -> Result<Registers> {
+fn absorb_logged(
+    conn: &Connection,
+    spec: &TableSpec,
+    logged: &Logged,
+    version: Version,
+    epoch: u32,
+) -> Result<Registers> {
     let captured = parse(logged).map_err(SyncError::Unusable)?;
     let values = if captured.kind.leaves_row() { read_row(conn, &spec.shape, &captured.pk)? } else { None };
-    absorb_local(conn, spec, &captured, values, version)
+    absorb_local(conn, spec, &captured, values, (version, epoch))
 }
 
 /// Takes a change that cannot be stamped out of the change table into the quarantine.
@@ -231,14 +237,16 @@ struct Losses {
 /// Writes one local change into the registers. A local write always wins
 /// under time-based rules; under `SitePriority` it can lose, and is then
 /// reverted in the user's table (once it is the row's newest change) and
-/// logged as a conflict. Returns the row's registers as the change left them.
+/// logged as a conflict. `write` is the change's version and the run that made it.
+/// Returns the row's registers as the change left them.
 fn absorb_local(
     conn: &Connection,
     spec: &TableSpec,
     change: &Captured,
     values: Option<Vec<Value>>,
-    version: Version,
+    write: (Version, u32),
 ) -> Result<Registers> {
+    let (version, epoch) = write;
     let table = spec.shape.name.as_str();
     let mut cells = load_cells(conn, table, &change.pk)?;
     let mut row = load_row(conn, table, &change.pk)?;
@@ -247,7 +255,7 @@ fn absorb_local(
     if let Some(values) = &values {
         let written = written_columns(&spec.shape, change, &cells);
         for (col, value) in spec.shape.columns.iter().zip(values).filter(|(col, _)| written.contains(col)) {
-            if !write_cell(&conflicts, spec, &mut cells, col, value.clone(), &version)? {
+            if !write_cell(&conflicts, spec, &mut cells, col, value.clone(), (&version, epoch))? {
                 losses.columns.push(col.clone());
             }
         }
@@ -305,14 +313,16 @@ fn write_cell(
     cells: &mut BTreeMap<String, Cell>,
     col: &str,
     value: Value,
-    version: &Version,
+    write: (&Version, u32),
 ) -> Result<bool> {
+    let (version, epoch) = write;
     let current = cells.get(col);
     if let Some(current) = current.filter(|c| !spec.rule.beats(version, &c.version)) {
         conflicts.discard(Some(col), &current.version, Some(&current.value), version, Some(&value))?;
         return Ok(false);
     }
-    let cell = Cell { value, version: version.clone(), seen: current.map(Seen::over).unwrap_or_default() };
+    let seen = current.map(Seen::over).unwrap_or_default();
+    let cell = Cell { value, version: version.clone(), epoch, seen };
     store_cell(conflicts.conn, &spec.shape.name, conflicts.pk, col, &cell)?;
     cells.insert(col.to_string(), cell);
     Ok(true)

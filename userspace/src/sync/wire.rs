@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::batch::{Batch, Origin, RowChange};
+use super::batch::{Batch, FORMAT, Origin, RowChange};
 use super::error::{Result, SyncError};
 use super::incarnation::Incarnation;
 use super::value::Value;
@@ -87,9 +87,11 @@ impl Request {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Answer {
     /// The receiver holds everything up to this position of the sender's
-    /// change log (for state pages: unchanged).
+    /// change log (for state pages: unchanged), the change there having been
+    /// stamped `received_hlc` (0 when not known).
     Ack {
         received_upto: i64,
+        received_hlc: i64,
     },
     Digests(DigestReply),
     Repair {
@@ -115,4 +117,19 @@ pub fn encoded_len<T: Serialize>(message: &T) -> usize {
 
 pub fn decode<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T> {
     postcard::from_bytes(bytes).map_err(|e| SyncError::Malformed(format!("undecodable message: {e}")))
+}
+
+/// How many kinds of request there are (`Request`'s variants).
+const REQUEST_KINDS: u32 = 4;
+
+/// Decodes a peer's request. One that does not decode but starts as a
+/// request in another format does (its kind, then its origin's format) is
+/// refused as such, so a site running another release is named as that.
+pub fn decode_request(bytes: &[u8]) -> Result<Request> {
+    decode(bytes).map_err(|err| match postcard::take_from_bytes::<(u32, u32)>(bytes) {
+        Ok(((kind, format), _)) if kind < REQUEST_KINDS && format != FORMAT && format > 0 => {
+            SyncError::OtherFormat { got: format, supported: FORMAT }
+        }
+        _ => err,
+    })
 }

@@ -1,7 +1,7 @@
 //! Batches a site must refuse whole, and changes it must set aside alone.
 //! (Signatures and size limits are checked at the HTTP endpoint: `http.rs`.)
 
-use switchyard::sync::{Answer, Batch, Replica, Request, SyncError, Value, decode, encode};
+use switchyard::sync::{Answer, Batch, FORMAT, Replica, Request, SyncError, Value, decode, decode_request, encode};
 
 use super::support::{app, count, db_path, dump, open_site};
 
@@ -42,8 +42,24 @@ fn unknown_site_is_rejected() {
 }
 
 #[test]
-fn newer_format_is_rejected() {
-    rejected(|b| b.origin.format += 1, |e| matches!(e, SyncError::NewerFormat { .. }));
+fn another_format_is_rejected() {
+    rejected(|b| b.origin.format += 1, |e| matches!(e, SyncError::OtherFormat { .. }));
+    rejected(|b| b.origin.format -= 1, |e| matches!(e, SyncError::OtherFormat { .. }));
+}
+
+/// A request from a release speaking the previous format does not decode as
+/// this one; it is refused naming the formats, not as noise.
+#[test]
+fn a_request_in_an_older_layout_is_named_as_such() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut batch, _) = setup(dir.path());
+    batch.origin.format = FORMAT - 1;
+    let mut bytes = encode(&Request::Batch(batch));
+    bytes.truncate(bytes.len() - 3); // the older layout lacks fields this one has
+    let err = decode_request(&bytes).unwrap_err();
+    assert!(matches!(err, SyncError::OtherFormat { got, supported: FORMAT } if got == FORMAT - 1), "{err}");
+    assert!(err.to_string().contains("same format"), "{err}");
+    assert!(matches!(decode_request(b"\xff\xff\xff not a request"), Err(SyncError::Malformed(_))));
 }
 
 #[test]
@@ -58,7 +74,7 @@ fn a_gap_in_positions_applies_nothing_and_answers_the_position_held() {
     batch.from_seq += 1;
     batch.to_seq += 1;
     let reply = b.apply(&batch).unwrap();
-    assert_eq!(reply.answer, Answer::Ack { received_upto: 0 });
+    assert_eq!(reply.answer, Answer::Ack { received_upto: 0, received_hlc: 0 });
     assert_nothing_applied(dir.path(), &b);
 }
 
@@ -78,9 +94,9 @@ fn quarantined(mutate: impl FnOnce(&mut Batch), reason: &str) {
     let dir = tempfile::tempdir().unwrap();
     let (mut batch, mut b) = setup(dir.path());
     mutate(&mut batch);
-    let to_seq = batch.to_seq;
+    let (to_seq, to_hlc) = (batch.to_seq, batch.to_hlc);
     let reply = b.apply(&batch).unwrap();
-    assert_eq!(reply.answer, Answer::Ack { received_upto: to_seq });
+    assert_eq!(reply.answer, Answer::Ack { received_upto: to_seq, received_hlc: to_hlc });
     let conn = app(&db_path(dir.path(), "b"));
     assert_eq!(count(&conn, "SELECT count(*) FROM t1 WHERE a = 'one'"), 1, "the other change applied");
     let status = b.status().unwrap();

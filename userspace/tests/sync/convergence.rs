@@ -51,6 +51,8 @@ struct Write {
     existence: Option<bool>,
     cells: Vec<(String, Value)>,
     version: Version,
+    /// The run of the site's replica that stamped the write (0 when it wrote no column).
+    epoch: u32,
     /// Each written column's history as the write recorded it (what it knew it overwrote).
     seen: BTreeMap<String, Seen>,
 }
@@ -135,31 +137,41 @@ impl World {
         let hlc: i64 = self.apps[site]
             .query_row("SELECT hlc FROM _sy_changes ORDER BY seq DESC LIMIT 1", [], |r| r.get(0))
             .unwrap();
-        let seen = if existence == Some(false) { BTreeMap::new() } else { self.seen_of(site, name, pk, &cells) };
+        let (epoch, seen) =
+            if existence == Some(false) { (0, BTreeMap::new()) } else { self.seen_of(site, name, pk, &cells) };
         self.writes.push(Write {
             table: name,
             pk,
             existence,
             cells: if existence == Some(false) { Vec::new() } else { cells },
             version: Version::new(hlc, SITES[site]),
+            epoch,
             seen,
         });
     }
 
-    /// The history each written column's register holds right after a local write.
-    fn seen_of(&self, site: usize, table: &str, pk: i64, cells: &[(String, Value)]) -> BTreeMap<String, Seen> {
+    /// The run that made a local write and the history each written column's
+    /// register holds right after it.
+    fn seen_of(&self, site: usize, table: &str, pk: i64, cells: &[(String, Value)]) -> (u32, BTreeMap<String, Seen>) {
         let conn = &self.apps[site];
-        let read = |col: &str| -> Seen {
-            let text: String = conn
+        let read = |col: &str| -> (u32, Seen) {
+            let (epoch, text): (u32, String) = conn
                 .query_row(
-                    "SELECT seen FROM _sy_cells WHERE tbl = ?1 AND pk = ?2 AND col = ?3",
+                    "SELECT epoch, seen FROM _sy_cells WHERE tbl = ?1 AND pk = ?2 AND col = ?3",
                     rusqlite::params![table, pk, col],
-                    |r| r.get(0),
+                    |r| Ok((r.get(0)?, r.get(1)?)),
                 )
                 .unwrap();
-            Seen(serde_json::from_str(&text).unwrap())
+            (epoch, Seen::from_json(&text))
         };
-        cells.iter().map(|(c, _)| (c.clone(), read(c))).collect()
+        let mut epoch = 0;
+        let mut seen = BTreeMap::new();
+        for (col, _) in cells {
+            let (run, history) = read(col);
+            epoch = run;
+            seen.insert(col.clone(), history);
+        }
+        (epoch, seen)
     }
 
     fn run(&mut self, op: &Op) {
@@ -296,7 +308,9 @@ fn check(sites: usize, ops: &[Op]) -> Result<(), TestCaseError> {
                 continue;
             }
             let overwritten_knowingly = world.writes.iter().any(|x| {
-                x.table == w.table && x.pk == w.pk && x.seen.get(col).is_some_and(|seen| seen.covers(&w.version))
+                x.table == w.table
+                    && x.pk == w.pk
+                    && x.seen.get(col).is_some_and(|seen| seen.covers(&w.version, w.epoch))
             });
             let in_log = logged.contains(&(w.table.to_string(), w.pk, col.clone(), w.version.clone()));
             prop_assert!(overwritten_knowingly || in_log, "discarded write {:?} column {} is not logged", w, col);

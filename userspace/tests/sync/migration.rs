@@ -73,3 +73,32 @@ fn a_layout_1_database_is_upgraded_in_place() {
     assert_eq!(count(&at_b, "SELECT typeof(a) = 'blob' FROM t1 WHERE id = 2"), 1);
     assert_eq!(dump(&conn).len(), dump(&at_b).len());
 }
+
+/// A layout-2 database (no run ids in its registers, no received HLC) is
+/// upgraded in place: its histories read as run 0 and sync goes on.
+#[test]
+fn a_layout_2_database_is_upgraded_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(dir.path(), "a");
+    drop(open_site(dir.path(), "a", &["b"]));
+    let conn = app(&path);
+    conn.execute("INSERT INTO t1(id, a, b) VALUES (1, 'one', 1)", []).unwrap();
+    drop(open_site(dir.path(), "a", &["b"])); // stamps nothing; the change waits
+    conn.execute_batch(
+        "ALTER TABLE _sy_cells DROP COLUMN epoch;
+         ALTER TABLE _sy_peers DROP COLUMN received_hlc;
+         UPDATE _sy_meta SET value = 2 WHERE key = 'schema_version';
+         INSERT INTO _sy_cells(tbl, pk, col, value, hlc, site, seen) VALUES ('t2', 7, 'x', 'old', 5, 'b', '{\"a\":3}');
+         INSERT INTO _sy_rows(tbl, pk, alive, hlc, site) VALUES ('t2', 7, 1, 5, 'b');",
+    )
+    .unwrap();
+
+    let mut a = open_site(dir.path(), "a", &["b"]);
+    assert_eq!(count(&conn, "SELECT value FROM _sy_meta WHERE key = 'schema_version'"), SCHEMA_VERSION as i64);
+    assert_eq!(count(&conn, "SELECT epoch FROM _sy_cells WHERE tbl = 't2' AND pk = 7"), 0, "written before runs");
+    assert_eq!(count(&conn, "SELECT received_hlc FROM _sy_peers WHERE site = 'b'"), 0);
+    let mut b = open_site(dir.path(), "b", &["a"]);
+    deliver(&mut a, &mut b);
+    assert_eq!(count(&app(&db_path(dir.path(), "b")), "SELECT count(*) FROM t1 WHERE a = 'one'"), 1);
+    assert_eq!(count(&app(&db_path(dir.path(), "b")), "SELECT received_hlc <> 0 FROM _sy_peers WHERE site = 'a'"), 1);
+}

@@ -271,3 +271,57 @@ fn a_deleted_row_stays_deleted_through_two_restores_from_different_backups() {
     assert_eq!(a, b);
     assert_eq!(a.len(), 1, "row 2 only");
 }
+
+/// Sets column `a` of row 1 at `site`, a few milliseconds after the last write.
+fn set_row_1(dir: &Path, site: &str, value: &str) {
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    app(&db_path(dir, site)).execute("UPDATE t1 SET a = ?1 WHERE id = 1", [value]).unwrap();
+}
+
+/// Whether some site logged `lost` (column `a` of row 1) as discarded.
+fn logged_as_lost(sites: &mut [Replica], lost: &str) -> bool {
+    let lost = switchyard::sync::Value::text(lost);
+    sites
+        .iter_mut()
+        .flat_map(|s| s.conflicts().unwrap())
+        .any(|c| c.pk.as_i64() == Some(1) && c.column.as_deref() == Some("a") && c.loser_value.as_ref() == Some(&lost))
+}
+
+/// A write reached b, then a's database was restored from a backup older than
+/// it. a's new writes were made without knowing it, so when they replace it
+/// at b that is a conflict and must be logged, however many of them a made
+/// before it learnt of the restore: their history says "a, up to the newest
+/// of a's writes" only for the writes of a's current run.
+#[test]
+fn a_write_a_restore_took_away_is_logged_when_the_restored_sites_writes_replace_it() {
+    for writes_after in [&["new 1"][..], &["new 1", "new 2"], &["new 1", "new 2", "new 3"]] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut sites = vec![open_site(dir.path(), "a", &["b"]), open_site(dir.path(), "b", &["a"])];
+        insert(dir.path(), "a", 1..2);
+        sync_all(&mut sites);
+        let copy = backup(dir.path(), "a");
+        set_row_1(dir.path(), "a", "lost by the restore");
+        sync_all(&mut sites);
+
+        drop(sites.remove(0));
+        restore(dir.path(), "a", &copy);
+        sites.insert(0, open_site(dir.path(), "a", &["b"]));
+        for value in writes_after {
+            set_row_1(dir.path(), "a", value);
+            sites[0].stamp_pending().unwrap(); // each write stamped on its own, as a running daemon would
+        }
+        sync_all(&mut sites);
+
+        let newest = writes_after.last().unwrap();
+        for site in ["a", "b"] {
+            let conn = app(&db_path(dir.path(), site));
+            let value: String = conn.query_row("SELECT a FROM t1 WHERE id = 1", [], |r| r.get(0)).unwrap();
+            assert_eq!(&value, newest, "{site} after {writes_after:?}; registers {:?}", registers_of(&conn, 1));
+        }
+        assert!(
+            logged_as_lost(&mut sites, "lost by the restore"),
+            "after {writes_after:?}, the restore's lost write was replaced with no conflict logged: {:?}",
+            sites.iter_mut().flat_map(|s| s.conflicts().unwrap()).collect::<Vec<_>>()
+        );
+    }
+}
