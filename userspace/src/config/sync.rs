@@ -50,6 +50,9 @@ pub struct SyncSection {
     /// Time between anti-entropy checks with each peer; 0 turns them off.
     #[serde(default = "default_anti_entropy_interval_ms")]
     pub anti_entropy_interval_ms: u64,
+    /// Conflict records kept; the oldest beyond it are forgotten.
+    #[serde(default = "default_conflict_log_max_rows")]
+    pub conflict_log_max_rows: usize,
     #[serde(default, rename = "table")]
     pub tables: Vec<SyncTable>,
     #[serde(default, rename = "peer")]
@@ -98,6 +101,9 @@ fn default_max_clock_ahead_ms() -> u64 {
 fn default_anti_entropy_interval_ms() -> u64 {
     60_000
 }
+fn default_conflict_log_max_rows() -> usize {
+    crate::sync::DEFAULT_CONFLICT_LOG_MAX_ROWS
+}
 
 /// Refuses a number outside `range` with one clear line naming the key.
 fn check_range<T: PartialOrd + std::fmt::Display>(key: &str, value: T, min: T, max: T) -> Result<(), Problem> {
@@ -116,6 +122,7 @@ impl SyncSection {
         check_range("max_connections", self.max_connections, 1, 65_536)?;
         check_range("max_concurrent_requests", self.max_concurrent_requests, 1, 1024)?;
         check_range("max_clock_ahead_ms", self.max_clock_ahead_ms, 1000, 86_400_000)?;
+        check_range("conflict_log_max_rows", self.conflict_log_max_rows, 1000, 100_000_000)?;
         if self.anti_entropy_interval_ms != 0 {
             check_range("anti_entropy_interval_ms", self.anti_entropy_interval_ms, 1000, 86_400_000)?;
         }
@@ -190,6 +197,7 @@ impl Config {
         config.max_clock_ahead = Duration::from_millis(sync.max_clock_ahead_ms);
         config.anti_entropy_interval =
             (sync.anti_entropy_interval_ms > 0).then(|| Duration::from_millis(sync.anti_entropy_interval_ms));
+        config.conflict_log_max_rows = sync.conflict_log_max_rows;
         config.tables = sync.tables.iter().map(|t| TableConfig::new(&t.name).with_rule(t.policy.clone())).collect();
         config.peers = sync.peers.iter().map(|p| PeerConfig::new(&p.site, &p.url)).collect();
         Ok(Some(config))

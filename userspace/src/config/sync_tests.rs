@@ -71,6 +71,7 @@ fn mistakes_name_their_key() {
     assert_refused(&with("max_concurrent_requests = 0"), "sync.max_concurrent_requests", "outside 1..=");
     assert_refused(&with("max_clock_ahead_ms = 10"), "sync.max_clock_ahead_ms", "outside 1000..=");
     assert_refused(&with("anti_entropy_interval_ms = 5"), "sync.anti_entropy_interval_ms", "outside 1000..=");
+    assert_refused(&with("conflict_log_max_rows = 10"), "sync.conflict_log_max_rows", "outside 1000..=");
     assert_refused(&with("max_changes_per_batch = 0"), "sync.max_changes_per_batch", "outside 1..=");
 }
 
@@ -91,16 +92,19 @@ fn key_file_must_be_private_and_long_enough() {
     assert_eq!(sync.interval.as_millis(), 50);
     assert_eq!(sync.max_batch_bytes, 32 * 1024 * 1024, "default");
     assert_eq!(sync.anti_entropy_interval, Some(std::time::Duration::from_secs(60)), "default");
+    assert_eq!(sync.conflict_log_max_rows, 100_000, "default");
 
     let tuned = BASE.replace(
         "interval_ms = 50",
-        "interval_ms = 50\nmax_batch_bytes = 1048576\nmax_clock_ahead_ms = 5000\nanti_entropy_interval_ms = 0",
+        "interval_ms = 50\nmax_batch_bytes = 1048576\nmax_clock_ahead_ms = 5000\nanti_entropy_interval_ms = 0\n\
+         conflict_log_max_rows = 5000",
     );
     let tuned = Config::parse(&tuned.replace("KEY", key.to_str().unwrap()), "t.toml").unwrap();
     let sync = tuned.sync_config(std::path::Path::new("t.toml")).unwrap().unwrap();
     assert_eq!(sync.max_batch_bytes, 1_048_576);
     assert_eq!(sync.max_clock_ahead.as_millis(), 5000);
     assert_eq!(sync.anti_entropy_interval, None, "0 turns anti-entropy off");
+    assert_eq!(sync.conflict_log_max_rows, 5000);
 
     std::fs::write(&key, "short").unwrap();
     let e = config.check_sync_key(std::path::Path::new("t.toml")).unwrap_err().to_string();

@@ -66,7 +66,12 @@ pub struct SyncConfig {
     pub max_clock_ahead: Duration,
     /// Time between anti-entropy checks with each peer (`None`: never).
     pub anti_entropy_interval: Option<Duration>,
+    /// Conflict records kept; older ones are forgotten (counters keep counting).
+    pub conflict_log_max_rows: usize,
 }
+
+/// About 20 MB of conflict records at a typical 200 bytes each.
+pub const DEFAULT_CONFLICT_LOG_MAX_ROWS: usize = 100_000;
 
 impl SyncConfig {
     pub fn new(site_id: impl Into<String>, db_path: impl Into<PathBuf>, key: impl Into<Vec<u8>>) -> Self {
@@ -84,6 +89,7 @@ impl SyncConfig {
             max_concurrent_requests: 8,
             max_clock_ahead: Duration::from_secs(60),
             anti_entropy_interval: Some(Duration::from_secs(60)),
+            conflict_log_max_rows: DEFAULT_CONFLICT_LOG_MAX_ROWS,
         }
     }
 

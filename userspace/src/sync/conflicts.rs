@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::Result;
 use super::hlc::{Version, wall_now_ms};
+use super::schema::{bump_counter, read_counter};
 use super::sql::with_limit;
 use super::value::Value;
 
@@ -76,24 +77,62 @@ impl RowConflicts<'_> {
 
 /// Records a conflict once; re-applying an overlapping batch does not duplicate it.
 fn record(conn: &Connection, d: &Discarded<'_>) -> Result<()> {
-    conn.prepare_cached(
-        "INSERT OR IGNORE INTO _sy_conflicts(tbl, pk, col, via_site, winner_value, winner_hlc, winner_site,
+    let inserted = conn
+        .prepare_cached(
+            "INSERT OR IGNORE INTO _sy_conflicts(tbl, pk, col, via_site, winner_value, winner_hlc, winner_site,
                                              loser_value, loser_hlc, loser_site, recorded_ms)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-    )?
-    .execute(params![
-        d.table,
-        d.pk,
-        d.column.unwrap_or(""),
-        d.via_site,
-        d.winner_value,
-        d.winner.hlc,
-        d.winner.site,
-        d.loser_value,
-        d.loser.hlc,
-        d.loser.site,
-        wall_now_ms(),
-    ])?;
+        )?
+        .execute(params![
+            d.table,
+            d.pk,
+            d.column.unwrap_or(""),
+            d.via_site,
+            d.winner_value,
+            d.winner.hlc,
+            d.winner.site,
+            d.loser_value,
+            d.loser.hlc,
+            d.loser.site,
+            wall_now_ms(),
+        ])?;
+    count_new(conn, d.via_site, inserted)
+}
+
+/// The counter of every conflict this log has taken (it survives pruning).
+const TOTAL_KEY: &str = "conflicts_total";
+
+/// The counter of conflicts found applying `site`'s writes.
+fn via_key(site: &str) -> String {
+    format!("conflicts_via/{site}")
+}
+
+fn count_new(conn: &Connection, via_site: &str, inserted: usize) -> Result<()> {
+    if inserted > 0 {
+        bump_counter(conn, TOTAL_KEY, inserted as i64)?;
+        bump_counter(conn, &via_key(via_site), inserted as i64)?;
+    }
+    Ok(())
+}
+
+/// Conflicts this log has taken, pruned ones included.
+pub fn total(conn: &Connection) -> Result<i64> {
+    read_counter(conn, TOTAL_KEY)
+}
+
+/// Conflicts found applying `site`'s writes, pruned ones included.
+pub fn via(conn: &Connection, site: &str) -> Result<i64> {
+    read_counter(conn, &via_key(site))
+}
+
+/// Sets the counters from the log as it stands (a database from before they were kept).
+pub fn count_from_log(conn: &Connection) -> Result<()> {
+    conn.execute(
+        "INSERT OR REPLACE INTO _sy_meta(key, value)
+         SELECT ?1, count(*) FROM _sy_conflicts
+         UNION ALL SELECT 'conflicts_via/' || via_site, count(*) FROM _sy_conflicts GROUP BY via_site",
+        [TOTAL_KEY],
+    )?;
     Ok(())
 }
 
@@ -134,7 +173,7 @@ pub fn store_found_elsewhere(conn: &Connection, found_at: &str, records: &[Confl
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
     )?;
     for c in records {
-        insert.execute(params![
+        let inserted = insert.execute(params![
             c.table,
             c.pk,
             c.column.as_deref().unwrap_or(""),
@@ -148,6 +187,7 @@ pub fn store_found_elsewhere(conn: &Connection, found_at: &str, records: &[Confl
             c.recorded_ms,
             found_at,
         ])?;
+        count_new(conn, &c.via_site, inserted)?;
     }
     Ok(())
 }

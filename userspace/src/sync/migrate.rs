@@ -83,12 +83,15 @@ pub fn from_v1(conn: &Connection) -> Result<()> {
 }
 
 /// Layout 2 to 3: every register so far is from run 0 (see `registers::Seen`),
-/// and no received change's HLC is known yet (the next batch brings it).
+/// no received change's HLC is known yet (the next batch brings it), and the
+/// conflict counters start from the log.
 pub fn from_v2(conn: &Connection) -> Result<()> {
     conn.execute_batch(
         "ALTER TABLE _sy_cells ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0;
          ALTER TABLE _sy_peers ADD COLUMN received_hlc INTEGER NOT NULL DEFAULT 0;",
     )?;
+    // Conflict counters are kept apart from the log from layout 3, which prunes it.
+    super::conflicts::count_from_log(conn)?;
     conn.execute(
         "INSERT INTO _sy_meta(key, value) VALUES ('schema_version', 3)
          ON CONFLICT(key) DO UPDATE SET value = excluded.value",

@@ -147,7 +147,7 @@ mod wire;
 pub use self::auth::{DIGEST_HEADER, SIGNATURE_HEADER, SITE_HEADER, sign_request};
 pub use self::batch::{Batch, ChangeKind, FORMAT, Origin, RowChange};
 pub use self::client::SYNC_PATH;
-pub use self::config::{PeerConfig, SyncConfig, TableConfig};
+pub use self::config::{DEFAULT_CONFLICT_LOG_MAX_ROWS, PeerConfig, SyncConfig, TableConfig};
 pub use self::conflict_rule::ConflictRule;
 pub use self::conflicts::ConflictRecord;
 pub use self::error::{Result, SyncError};

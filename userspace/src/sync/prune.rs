@@ -1,5 +1,5 @@
-//! Pruning: forget captured changes every peer has acknowledged, and
-//! tombstones no peer can still need.
+//! Pruning: forget captured changes every peer has acknowledged, tombstones
+//! no peer can still need, and the oldest conflict records beyond the limit.
 
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
@@ -41,6 +41,7 @@ fn raise_horizon(conn: &Connection, table: &str, hlc: i64) -> Result<()> {
 pub struct PruneReport {
     pub changes: usize,
     pub tombstones: usize,
+    pub conflicts: usize,
 }
 
 /// A table's tombstones older than ?2 with no change of theirs left to ship
@@ -64,7 +65,7 @@ fn min_over_peers(conn: &Connection, registry: &Registry, column: &str) -> Resul
     Ok(lowest)
 }
 
-pub fn prune(conn: &Connection, registry: &Registry) -> Result<PruneReport> {
+pub fn prune(conn: &Connection, registry: &Registry, conflicts_kept: usize) -> Result<PruneReport> {
     let acked_by_all = min_over_peers(conn, registry, "acked_seq")?.unwrap_or(i64::MAX);
     let oldest =
         with_limit("SELECT seq FROM _sy_changes WHERE seq <= ?1 AND hlc IS NOT NULL ORDER BY seq", CHANGES_PER_PRUNE);
@@ -100,7 +101,32 @@ pub fn prune(conn: &Connection, registry: &Registry) -> Result<PruneReport> {
         }
         tombstones += forgotten;
     }
-    Ok(PruneReport { changes, tombstones })
+    let conflicts = forget_old_conflicts(conn, registry, conflicts_kept)?;
+    Ok(PruneReport { changes, tombstones, conflicts })
+}
+
+/// Conflict records deleted per pass at most.
+const CONFLICTS_PER_PRUNE: usize = 20_000;
+
+/// Forgets the oldest conflict records beyond the newest `kept`, except this
+/// site's own that some peer has not been sent yet. Ids are never reused: the
+/// newest record always stays.
+fn forget_old_conflicts(conn: &Connection, registry: &Registry, kept: usize) -> Result<usize> {
+    let newest: i64 =
+        conn.prepare_cached("SELECT coalesce(max(id), 0) FROM _sy_conflicts")?.query_row([], |r| r.get(0))?;
+    let below = newest - kept.max(1) as i64;
+    if below <= 0 {
+        return Ok(0);
+    }
+    let sent_to_all = min_over_peers(conn, registry, "conflicts_sent")?.unwrap_or(i64::MAX);
+    let oldest = with_limit(
+        "SELECT id FROM _sy_conflicts WHERE id <= ?1 AND (found_at IS NOT NULL OR id <= ?2) ORDER BY id",
+        CONFLICTS_PER_PRUNE,
+    );
+    let deleted = conn
+        .prepare_cached(&format!("DELETE FROM _sy_conflicts WHERE id IN ({oldest})"))?
+        .execute(params![below, sent_to_all])?;
+    Ok(deleted)
 }
 
 #[cfg(test)]

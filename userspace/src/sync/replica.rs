@@ -35,6 +35,8 @@ pub struct Replica {
     registry: Registry,
     limits: BatchLimits,
     receiving: Receiving,
+    /// Conflict records pruning keeps.
+    conflicts_kept: usize,
 }
 
 fn validate_setup(site_id: &str, tables: &[TableConfig], peers: &[String]) -> Result<()> {
@@ -62,6 +64,7 @@ impl Replica {
         replica.limits =
             BatchLimits { max_changes: config.max_changes_per_batch.max(1), max_bytes: config.max_batch_bytes };
         replica.receiving = Receiving { max_clock_ahead_ms: config.max_clock_ahead.as_millis() as u64 };
+        replica.conflicts_kept = config.conflict_log_max_rows.max(1);
         Ok(replica)
     }
 
@@ -108,7 +111,8 @@ impl Replica {
         let defaults = SyncConfig::new(site_id, path_of(&conn), Vec::new());
         let limits = BatchLimits { max_changes: defaults.max_changes_per_batch, max_bytes: defaults.max_batch_bytes };
         let receiving = Receiving { max_clock_ahead_ms: defaults.max_clock_ahead.as_millis() as u64 };
-        Ok(Self { conn, registry, limits, receiving })
+        let conflicts_kept = defaults.conflict_log_max_rows;
+        Ok(Self { conn, registry, limits, receiving, conflicts_kept })
     }
 
     fn write<T>(&mut self, work: impl FnOnce(&Connection, &Registry) -> Result<T>) -> Result<T> {
@@ -241,7 +245,13 @@ impl Replica {
     }
 
     pub fn prune(&mut self) -> Result<PruneReport> {
-        self.write(prune)
+        let kept = self.conflicts_kept;
+        self.write(|conn, registry| prune(conn, registry, kept))
+    }
+
+    /// Sets how many conflict records pruning keeps (at least 1).
+    pub fn keep_conflicts(&mut self, rows: usize) {
+        self.conflicts_kept = rows.max(1);
     }
 
     /// Whether any captured change waits for `peer`'s acknowledgement (cheap,

@@ -3,6 +3,7 @@
 use rusqlite::{Connection, params};
 use serde::{Deserialize, Serialize};
 
+use super::conflicts;
 use super::error::Result;
 use super::hlc::{read_clock, wall_now_ms};
 use super::quarantine::{self, QuarantinedChange};
@@ -107,8 +108,7 @@ fn peer_status(conn: &Connection, site: &str, now: f64) -> Result<PeerStatus> {
         [site],
         |r| r.get(0),
     )?;
-    let conflicts: u64 =
-        conn.query_row("SELECT count(*) FROM _sy_conflicts WHERE via_site = ?1", [site], |r| r.get(0))?;
+    let conflicts = conflicts::via(conn, site)? as u64;
     Ok(PeerStatus {
         site_id: site.to_string(),
         backlog: backlog + conflicts_unsent,
@@ -137,7 +137,7 @@ pub fn status(conn: &Connection, registry: &Registry) -> Result<SyncStatus> {
         incarnation: incarnation(conn)?.to_string(),
         clock_hlc: read_clock(conn)?,
         pending_changes: conn.query_row("SELECT count(*) FROM _sy_changes WHERE hlc IS NULL", [], |r| r.get(0))?,
-        conflicts_total: conn.query_row("SELECT count(*) FROM _sy_conflicts", [], |r| r.get(0))?,
+        conflicts_total: conflicts::total(conn)? as u64,
         quarantined_total: quarantine::total(conn)? as u64,
         quarantined_now: quarantine::count(conn)? as u64,
         quarantine: quarantine::list(conn, LISTED_QUARANTINE)?,

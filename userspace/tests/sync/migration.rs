@@ -58,6 +58,8 @@ fn a_layout_1_database_is_upgraded_in_place() {
     assert_eq!(count(&conn, "SELECT count(*) FROM _sy_rows WHERE tbl = 't2' AND pk = 'k'"), 1);
     let conflict = &a.conflicts().unwrap()[0];
     assert_eq!((conflict.pk.clone(), conflict.loser_value.clone()), (Value::Integer(1), Some(Value::from("lost"))));
+    let status = a.status().unwrap();
+    assert_eq!((status.conflicts_total, status.peers[0].conflicts), (1, 1), "counters start from the log");
     assert_eq!(count(&conn, "SELECT acked_seq FROM _sy_peers WHERE site = 'b'"), 56);
 
     // The counter goes on from where it was: peers hold positions in it.

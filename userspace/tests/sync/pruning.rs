@@ -47,3 +47,38 @@ fn tombstones_are_pruned_only_after_every_peer_moved_past_them() {
     assert_eq!(count(&at_a, "SELECT count(*) FROM _sy_rows"), 0);
     assert_eq!(count(&at_a, "SELECT count(*) FROM _sy_cells"), 0);
 }
+
+/// The conflict log keeps its newest records up to the limit, never one not
+/// yet sent to every peer; the counters go on counting what was forgotten.
+#[test]
+fn old_conflict_records_are_forgotten_beyond_the_limit_and_still_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = open_site(dir.path(), "a", &["b"]);
+    let mut b = open_site(dir.path(), "b", &["a"]);
+    let insert = |site: &str| {
+        let conn = app(&db_path(dir.path(), site));
+        for id in 1..=30 {
+            conn.execute("INSERT INTO t1(id, a, b) VALUES (?1, ?2, ?1)", rusqlite::params![id, site]).unwrap();
+        }
+    };
+    insert("a");
+    std::thread::sleep(std::time::Duration::from_millis(2));
+    insert("b");
+    b.stamp_pending().unwrap();
+    deliver(&mut a, &mut b); // b keeps its newer rows: a's lose, and b logs each loss
+    let found = b.status().unwrap().conflicts_total;
+    assert!(found >= 30, "one or more per row: {found}");
+
+    b.keep_conflicts(10);
+    assert_eq!(b.prune().unwrap().conflicts, 0, "none has been sent to a yet");
+    assert_eq!(b.conflicts().unwrap().len() as u64, found);
+
+    deliver(&mut b, &mut a); // carries b's conflicts to a
+    let newest: Vec<_> = b.conflicts().unwrap().split_off(found as usize - 10);
+    assert_eq!(b.prune().unwrap().conflicts as u64, found - 10);
+    assert_eq!(b.conflicts().unwrap(), newest, "the 10 newest are kept");
+    let status = b.status().unwrap();
+    assert_eq!(status.conflicts_total, found, "the counter counts forgotten ones too");
+    assert_eq!(status.peers[0].conflicts, found, "all found applying a's writes");
+    assert_eq!(b.prune().unwrap().conflicts, 0);
+}
