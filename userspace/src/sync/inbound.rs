@@ -1,21 +1,21 @@
 //! Receiving side: checking who sent a request, then applying what it
 //! carries atomically together with the new receive position.
 
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::batch::{Batch, FORMAT, Origin, RowChange, max_hlc};
 use super::conflicts::store_found_elsewhere;
 use super::error::{Result, SyncError};
 use super::hlc::{read_clock, wall_now_ms, write_clock};
 use super::merge::{MergeSource, merge_remote};
-use super::positions::{note_incarnation, received_upto, renew_own};
+use super::positions::{note_incarnation, renew_own};
 use super::quarantine::{self, Direction, Entry};
 use super::registry::{Registry, TableSpec};
 use super::repair::{answer_digests, answer_repair};
 use super::savepoint::in_savepoint;
 use super::schema::{incarnation, set_applying};
 use super::stamp::stamp_pending;
-use super::wire::{Answer, Reply, Request, encode};
+use super::wire::{Answer, Position, Reply, Request, encode};
 
 /// Limits on what this site takes from peers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,8 +35,8 @@ pub fn handle(conn: &Connection, registry: &Registry, request: &Request, receivi
         Request::State(page) => {
             check_clock(&origin.site, max_hlc(&page.changes), receiving)?;
             apply_changes(conn, registry, &origin.site, &page.changes)?;
-            record_receipt(conn, &origin.site, Received::NOTHING, 0)?;
-            ack(conn, &origin.site)?
+            record_receipt(conn, &origin.site, Position::START, 0)?;
+            ack(conn, &origin.site, None)?
         }
         Request::Digests(query) => Answer::Digests(answer_digests(conn, registry, query)?),
         Request::Repair(repair) => {
@@ -80,7 +80,8 @@ fn apply_batch(conn: &Connection, registry: &Registry, batch: &Batch, receiving:
     }
     let sender = &batch.origin.site;
     store_found_elsewhere(conn, sender, &batch.conflicts)?;
-    let received = received_upto(conn, sender)?;
+    let held = position_of(conn, sender)?;
+    let received = held.seq;
     // A frontier promises what the sender has sent to the incarnation it names;
     // sent to an earlier one of ours, it promises nothing about what we hold.
     let frontier = if batch.origin.peer_incarnation == Some(incarnation(conn)?) { batch.frontier_hlc } else { 0 };
@@ -88,8 +89,8 @@ fn apply_batch(conn: &Connection, registry: &Registry, batch: &Batch, receiving:
         // Already applied (a resend after a lost ack) or an empty heartbeat:
         // only the sender's clock frontier can be news.
         check_clock(sender, batch.frontier_hlc, receiving)?;
-        record_receipt(conn, sender, Received::NOTHING, frontier)?;
-        return ack(conn, sender);
+        record_receipt(conn, sender, Position::START, frontier)?;
+        return ack(conn, sender, None);
     }
     if batch.from_seq > received {
         // The sender holds an acknowledgement we no longer have: if it was
@@ -99,21 +100,27 @@ fn apply_batch(conn: &Connection, registry: &Registry, batch: &Batch, receiving:
                 format!("`{sender}` sent from position {}, beyond the {received} received here", batch.from_seq);
             renew_own(conn, &reason)?;
         }
-        return ack(conn, sender);
+        return ack(conn, sender, None);
     }
     check_clock(sender, batch.max_hlc(), receiving)?;
     apply_changes(conn, registry, sender, &batch.changes)?;
-    record_receipt(conn, sender, Received { upto: batch.to_seq, hlc: batch.to_hlc }, frontier)?;
-    ack(conn, sender)
+    record_receipt(conn, sender, Position { seq: batch.to_seq, hlc: batch.to_hlc }, frontier)?;
+    ack(conn, sender, (batch.from_seq < received).then_some(held))
 }
 
-/// The acknowledgement of what we hold of `sender`'s log: the position and
-/// the HLC of its change there.
-fn ack(conn: &Connection, sender: &str) -> Result<Answer> {
-    let (received_upto, received_hlc) = conn
+/// What we hold of `sender`'s log: the position and the HLC of its change there.
+fn position_of(conn: &Connection, sender: &str) -> Result<Position> {
+    let held: Option<Position> = conn
         .prepare_cached("SELECT received_upto, received_hlc FROM _sy_peers WHERE site = ?1")?
-        .query_row([sender], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    Ok(Answer::Ack { received_upto, received_hlc })
+        .query_row([sender], |r| Ok(Position { seq: r.get(0)?, hlc: r.get(1)? }))
+        .optional()?;
+    held.ok_or_else(|| SyncError::UnknownSite(sender.to_string()))
+}
+
+/// The acknowledgement of what we hold of `sender`'s log, and of where we
+/// stood before a batch whose range went past it.
+fn ack(conn: &Connection, sender: &str, passed: Option<Position>) -> Result<Answer> {
+    Ok(Answer::Ack { received: position_of(conn, sender)?, passed })
 }
 
 /// Merges a peer's row changes, each on its own: one that cannot be applied
@@ -208,19 +215,9 @@ pub fn retry_quarantined(conn: &Connection, registry: &Registry) -> Result<usize
 }
 
 /// `upto` and `frontier_hlc` only ever grow; 0 leaves them.
-/// A position in a peer's change log and the HLC of its change there.
-#[derive(Debug, Clone, Copy)]
-struct Received {
-    upto: i64,
-    hlc: i64,
-}
-
-impl Received {
-    /// For a receipt that moves no position (a state page, a resend, a heartbeat).
-    const NOTHING: Received = Received { upto: 0, hlc: 0 };
-}
-
-fn record_receipt(conn: &Connection, peer: &str, received: Received, frontier_hlc: i64) -> Result<()> {
+/// Records what a batch or page brought: `received` moves the position (and
+/// its HLC) forward; `Position::START` moves nothing.
+fn record_receipt(conn: &Connection, peer: &str, received: Position, frontier_hlc: i64) -> Result<()> {
     // SET reads the columns' old values: the HLC moves with the position only.
     conn.prepare_cached(
         "UPDATE _sy_peers SET received_hlc = CASE WHEN ?1 > received_upto THEN ?2 ELSE received_hlc END,
@@ -228,6 +225,6 @@ fn record_receipt(conn: &Connection, peer: &str, received: Received, frontier_hl
                               last_received_ms = ?4
          WHERE site = ?5",
     )?
-    .execute(params![received.upto, received.hlc, frontier_hlc, wall_now_ms(), peer])?;
+    .execute(params![received.seq, received.hlc, frontier_hlc, wall_now_ms(), peer])?;
     Ok(())
 }

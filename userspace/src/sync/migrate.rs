@@ -3,9 +3,17 @@
 //! received change's HLC. Runs inside the opening transaction, so a failure
 //! leaves the database as it was.
 
-use rusqlite::{Connection, OptionalExtension};
+use std::collections::BTreeMap;
 
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Deserialize;
+
+use super::batch::{ChangeKind, RowChange};
 use super::error::Result;
+use super::hlc::Version;
+use super::registers::{Cell, RowState, Seen, SeenRun};
+use super::value::Value;
+use super::wire::{decode, encode};
 
 /// The tables whose keys (and values) were JSON text, and how to convert each column.
 const CONVERSIONS: [(&str, &str, &str); 4] = [
@@ -92,11 +100,71 @@ pub fn from_v2(conn: &Connection) -> Result<()> {
     )?;
     // Conflict counters are kept apart from the log from layout 3, which prunes it.
     super::conflicts::count_from_log(conn)?;
+    reencode_quarantined_changes(conn)?;
     conn.execute(
         "INSERT INTO _sy_meta(key, value) VALUES ('schema_version', 3)
          ON CONFLICT(key) DO UPDATE SET value = excluded.value",
         [],
     )?;
+    Ok(())
+}
+
+/// A peer's change as wire format 2 encoded it: registers without a run.
+#[derive(Deserialize)]
+struct RowChangeV2 {
+    table: String,
+    pk: Value,
+    kind: ChangeKind,
+    changed: Vec<String>,
+    row: RowState,
+    cells: BTreeMap<String, CellV2>,
+}
+
+#[derive(Deserialize)]
+struct CellV2 {
+    value: Value,
+    version: Version,
+    seen: BTreeMap<String, i64>,
+}
+
+impl RowChangeV2 {
+    fn upgrade(self) -> RowChange {
+        let cells = self.cells.into_iter().map(|(col, cell)| {
+            let runs = cell.seen.into_iter().map(|(site, hlc)| SeenRun { site, epoch: 0, hlc }).collect();
+            (col, Cell { value: cell.value, version: cell.version, epoch: 0, seen: Seen(runs) })
+        });
+        RowChange {
+            table: self.table,
+            pk: self.pk,
+            kind: self.kind,
+            changed: self.changed,
+            row: self.row,
+            cells: cells.collect(),
+        }
+    }
+}
+
+/// Peers' changes waiting in the quarantine were kept as format 2 encoded
+/// them; they are tried again as format 3, so they are re-encoded. One that
+/// does not decode is left as it was (it stays listed, with its reason).
+fn reencode_quarantined_changes(conn: &Connection) -> Result<()> {
+    let kept: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_sy_quarantine')",
+        [],
+        |r| r.get(0),
+    )?;
+    if !kept {
+        return Ok(()); // layout 1 had no quarantine
+    }
+    let entries: Vec<(i64, Vec<u8>)> = conn
+        .prepare("SELECT id, change FROM _sy_quarantine WHERE change IS NOT NULL")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    for (id, bytes) in entries {
+        if let Ok(old) = decode::<RowChangeV2>(&bytes) {
+            conn.execute("UPDATE _sy_quarantine SET change = ?1 WHERE id = ?2", params![encode(&old.upgrade()), id])?;
+        }
+    }
     Ok(())
 }
 

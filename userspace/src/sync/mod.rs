@@ -166,5 +166,6 @@ pub use self::state::StateStep;
 pub use self::status::{PeerStatus, SyncStatus};
 pub use self::value::Value;
 pub use self::wire::{
-    Answer, DigestQuery, DigestReply, RepairRequest, Reply, Request, StatePage, decode, decode_request, encode,
+    Answer, DigestQuery, DigestReply, Position, RepairRequest, Reply, Request, StatePage, decode, decode_request,
+    encode,
 };

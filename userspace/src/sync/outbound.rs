@@ -15,7 +15,7 @@ use super::registry::Registry;
 use super::schema::incarnation;
 use super::sql::with_limit;
 use super::stamp::{StampedRows, stamp_oldest};
-use super::wire::{Answer, Reply, encoded_len};
+use super::wire::{Answer, Position, Reply, encoded_len};
 
 /// How much one batch may carry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,10 +116,11 @@ pub fn build_batch_after(
     Ok(batch)
 }
 
-/// Why `peer`'s acknowledgement of position `upto` (a change stamped `hlc`)
+/// Why `peer`'s acknowledgement of a position (and the change stamped there)
 /// cannot be of this log, if it cannot. A change pruned here since, or an
 /// acknowledgement that names no HLC (from before they did), passes.
-fn acknowledged_elsewhere(conn: &Connection, peer: &str, upto: i64, hlc: i64) -> Result<Option<String>> {
+fn acknowledged_elsewhere(conn: &Connection, peer: &str, position: Position) -> Result<Option<String>> {
+    let Position { seq: upto, hlc } = position;
     let end = log_end(conn)?;
     if upto > end {
         return Ok(Some(format!("`{peer}` acknowledged position {upto}, beyond this log's end {end}")));
@@ -239,13 +240,16 @@ pub enum AfterReply {
 pub fn record_reply(conn: &Connection, registry: &Registry, peer: &str, reply: &Reply) -> Result<AfterReply> {
     let own: Incarnation = incarnation(conn)?;
     let seen = note_incarnation(conn, registry, own, peer, reply.incarnation)?;
-    let Answer::Ack { received_upto, received_hlc } = reply.answer else {
+    let Answer::Ack { received, passed } = reply.answer else {
         return Ok(if seen == Seen::Renewed { AfterReply::Restarted } else { AfterReply::Steady });
     };
-    if let Some(reason) = acknowledged_elsewhere(conn, peer, received_upto, received_hlc)? {
-        renew_own(conn, &reason)?;
-        return Ok(AfterReply::Restarted);
+    for position in std::iter::once(received).chain(passed) {
+        if let Some(reason) = acknowledged_elsewhere(conn, peer, position)? {
+            renew_own(conn, &reason)?;
+            return Ok(AfterReply::Restarted);
+        }
     }
+    let received_upto = received.seq;
     let update = if seen == Seen::Renewed {
         "UPDATE _sy_peers SET acked_seq = ?1, last_ack_ms = ?2 WHERE site = ?3"
     } else {

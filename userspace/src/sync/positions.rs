@@ -116,14 +116,6 @@ pub fn renew_own(conn: &Connection, reason: &str) -> Result<Incarnation> {
     Ok(incarnation)
 }
 
-pub fn received_upto(conn: &Connection, peer: &str) -> Result<i64> {
-    let upto: Option<i64> = conn
-        .prepare_cached("SELECT received_upto FROM _sy_peers WHERE site = ?1")?
-        .query_row([peer], |r| r.get(0))
-        .optional()?;
-    upto.ok_or_else(|| SyncError::UnknownSite(peer.to_string()))
-}
-
 pub fn acked_seq(conn: &Connection, peer: &str) -> Result<i64> {
     let acked: Option<i64> = conn
         .prepare_cached("SELECT acked_seq FROM _sy_peers WHERE site = ?1")?

@@ -84,14 +84,29 @@ impl Request {
     }
 }
 
+/// A position in a site's change log and the HLC of its change there (0 when
+/// not known): a restored log numbers new changes from where its backup left
+/// off, so a position alone does not name a change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Position {
+    pub seq: i64,
+    pub hlc: i64,
+}
+
+impl Position {
+    pub const START: Position = Position { seq: 0, hlc: 0 };
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Answer {
-    /// The receiver holds everything up to this position of the sender's
-    /// change log (for state pages: unchanged), the change there having been
-    /// stamped `received_hlc` (0 when not known).
     Ack {
-        received_upto: i64,
-        received_hlc: i64,
+        /// The receiver holds everything up to here of the sender's change
+        /// log (for state pages: unchanged).
+        received: Position,
+        /// Where the receiver stood before a batch whose range went past it.
+        /// It lies in the range just sent, so the sender checks it too: a
+        /// restored sender's first batch can reach beyond what it lost.
+        passed: Option<Position>,
     },
     Digests(DigestReply),
     Repair {

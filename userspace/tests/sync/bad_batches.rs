@@ -1,7 +1,9 @@
 //! Batches a site must refuse whole, and changes it must set aside alone.
 //! (Signatures and size limits are checked at the HTTP endpoint: `http.rs`.)
 
-use switchyard::sync::{Answer, Batch, FORMAT, Replica, Request, SyncError, Value, decode, decode_request, encode};
+use switchyard::sync::{
+    Answer, Batch, FORMAT, Position, Replica, Request, SyncError, Value, decode, decode_request, encode,
+};
 
 use super::support::{app, count, db_path, dump, open_site};
 
@@ -74,7 +76,7 @@ fn a_gap_in_positions_applies_nothing_and_answers_the_position_held() {
     batch.from_seq += 1;
     batch.to_seq += 1;
     let reply = b.apply(&batch).unwrap();
-    assert_eq!(reply.answer, Answer::Ack { received_upto: 0, received_hlc: 0 });
+    assert_eq!(reply.answer, Answer::Ack { received: Position::START, passed: None });
     assert_nothing_applied(dir.path(), &b);
 }
 
@@ -96,7 +98,7 @@ fn quarantined(mutate: impl FnOnce(&mut Batch), reason: &str) {
     mutate(&mut batch);
     let (to_seq, to_hlc) = (batch.to_seq, batch.to_hlc);
     let reply = b.apply(&batch).unwrap();
-    assert_eq!(reply.answer, Answer::Ack { received_upto: to_seq, received_hlc: to_hlc });
+    assert_eq!(reply.answer, Answer::Ack { received: Position { seq: to_seq, hlc: to_hlc }, passed: None });
     let conn = app(&db_path(dir.path(), "b"));
     assert_eq!(count(&conn, "SELECT count(*) FROM t1 WHERE a = 'one'"), 1, "the other change applied");
     let status = b.status().unwrap();

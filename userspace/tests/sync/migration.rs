@@ -1,7 +1,9 @@
 //! A database set up by the first sync layout (keys and values as JSON text)
 //! is upgraded in place when opened, keeping its data and its change counter.
 
-use switchyard::sync::{SCHEMA_VERSION, Value};
+use std::collections::BTreeMap;
+
+use switchyard::sync::{ChangeKind, RowState, SCHEMA_VERSION, Value, Version};
 
 use super::support::{SCHEMA, app, count, db_path, deliver, dump, open_site};
 
@@ -76,31 +78,87 @@ fn a_layout_1_database_is_upgraded_in_place() {
     assert_eq!(dump(&conn).len(), dump(&at_b).len());
 }
 
-/// A layout-2 database (no run ids in its registers, no received HLC) is
-/// upgraded in place: its histories read as run 0 and sync goes on.
-#[test]
-fn a_layout_2_database_is_upgraded_in_place() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = db_path(dir.path(), "a");
-    drop(open_site(dir.path(), "a", &["b"]));
-    let conn = app(&path);
-    conn.execute("INSERT INTO t1(id, a, b) VALUES (1, 'one', 1)", []).unwrap();
-    drop(open_site(dir.path(), "a", &["b"])); // stamps nothing; the change waits
-    conn.execute_batch(
-        "ALTER TABLE _sy_cells DROP COLUMN epoch;
-         ALTER TABLE _sy_peers DROP COLUMN received_hlc;
-         UPDATE _sy_meta SET value = 2 WHERE key = 'schema_version';
-         INSERT INTO _sy_cells(tbl, pk, col, value, hlc, site, seen) VALUES ('t2', 7, 'x', 'old', 5, 'b', '{\"a\":3}');
-         INSERT INTO _sy_rows(tbl, pk, alive, hlc, site) VALUES ('t2', 7, 1, 5, 'b');",
-    )
-    .unwrap();
+/// A peer's change as wire format 2 encoded it (registers without a run).
+#[derive(serde::Serialize)]
+struct RowChangeV2 {
+    table: String,
+    pk: Value,
+    kind: ChangeKind,
+    changed: Vec<String>,
+    row: RowState,
+    cells: BTreeMap<String, CellV2>,
+}
 
-    let mut a = open_site(dir.path(), "a", &["b"]);
-    assert_eq!(count(&conn, "SELECT value FROM _sy_meta WHERE key = 'schema_version'"), SCHEMA_VERSION as i64);
-    assert_eq!(count(&conn, "SELECT epoch FROM _sy_cells WHERE tbl = 't2' AND pk = 7"), 0, "written before runs");
-    assert_eq!(count(&conn, "SELECT received_hlc FROM _sy_peers WHERE site = 'b'"), 0);
-    let mut b = open_site(dir.path(), "b", &["a"]);
+#[derive(serde::Serialize)]
+struct CellV2 {
+    value: Value,
+    version: Version,
+    seen: BTreeMap<String, i64>,
+}
+
+/// Turns a layout-3 database back into layout 2: no run column, no received
+/// HLC, histories as maps of site to HLC.
+const TO_LAYOUT_2: &str = "
+    UPDATE _sy_cells SET seen = json_object(json_extract(seen, '$[0][0]'), json_extract(seen, '$[0][2]'))
+        WHERE seen <> '{}';
+    ALTER TABLE _sy_cells DROP COLUMN epoch;
+    ALTER TABLE _sy_peers DROP COLUMN received_hlc;
+    UPDATE _sy_meta SET value = 2 WHERE key = 'schema_version';
+    DELETE FROM _sy_meta WHERE key LIKE 'conflicts_%';";
+
+/// Two layout-2 databases are upgraded in place: their histories read as run
+/// 0 (a's next write over its own earlier one is no conflict at b), the first
+/// acknowledgement without an HLC finds nothing amiss, and a peer's change
+/// waiting in b's quarantine, encoded by format 2, is applied once retried.
+#[test]
+fn layout_2_databases_are_upgraded_in_place_and_go_on_syncing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut a, mut b) = (open_site(dir.path(), "a", &["b"]), open_site(dir.path(), "b", &["a"]));
+    let at_a = app(&db_path(dir.path(), "a"));
+    at_a.execute("INSERT INTO t1(id, a, b) VALUES (1, 'one', 1)", []).unwrap();
     deliver(&mut a, &mut b);
-    assert_eq!(count(&app(&db_path(dir.path(), "b")), "SELECT count(*) FROM t1 WHERE a = 'one'"), 1);
-    assert_eq!(count(&app(&db_path(dir.path(), "b")), "SELECT received_hlc <> 0 FROM _sy_peers WHERE site = 'a'"), 1);
+    at_a.execute("UPDATE t1 SET a = 'two' WHERE id = 1", []).unwrap();
+    deliver(&mut a, &mut b);
+    let incarnation = a.incarnation().unwrap();
+    drop((a, b));
+    let waiting = RowChangeV2 {
+        table: "t1".into(),
+        pk: Value::Integer(5),
+        kind: ChangeKind::Insert,
+        changed: vec!["a".into(), "b".into()],
+        row: RowState { alive: true, version: Version::new(1 << 40, "a"), seen: None },
+        cells: ["a", "b"]
+            .into_iter()
+            .map(|col| {
+                let cell =
+                    CellV2 { value: Value::Integer(5), version: Version::new(1 << 40, "a"), seen: BTreeMap::new() };
+                (col.to_string(), cell)
+            })
+            .collect(),
+    };
+    for site in ["a", "b"] {
+        app(&db_path(dir.path(), site)).execute_batch(TO_LAYOUT_2).unwrap();
+    }
+    app(&db_path(dir.path(), "b"))
+        .execute(
+            "INSERT INTO _sy_quarantine(direction, peer, tbl, pk, reason, change, first_ms, last_ms)
+             VALUES ('inbound', 'a', 't1', 5, 'a constraint since dropped', ?1, 0, 0)",
+            [postcard::to_allocvec(&waiting).unwrap()],
+        )
+        .unwrap();
+
+    let (mut a, mut b) = (open_site(dir.path(), "a", &["b"]), open_site(dir.path(), "b", &["a"]));
+    let at_b = app(&db_path(dir.path(), "b"));
+    assert_eq!(count(&at_b, "SELECT value FROM _sy_meta WHERE key = 'schema_version'"), SCHEMA_VERSION as i64);
+    assert_eq!(count(&at_b, "SELECT count(*) FROM _sy_cells WHERE epoch <> 0"), 0, "written before runs");
+    at_a.execute("UPDATE t1 SET a = 'three' WHERE id = 1", []).unwrap();
+    deliver(&mut a, &mut b);
+    assert_eq!(a.incarnation().unwrap(), incarnation, "an acknowledgement without an HLC is no restore");
+    assert!(b.conflicts().unwrap().is_empty(), "a's write over its own is no conflict: {:?}", b.conflicts());
+    assert_eq!(count(&at_b, "SELECT count(*) FROM t1 WHERE a = 'three'"), 1);
+    assert_eq!(count(&at_b, "SELECT received_hlc <> 0 FROM _sy_peers WHERE site = 'a'"), 1, "known from now on");
+
+    assert_eq!(b.retry_quarantined().unwrap(), 1, "the format-2 change was re-encoded");
+    assert_eq!(count(&at_b, "SELECT b FROM t1 WHERE id = 5"), 5);
+    assert_eq!(b.status().unwrap().quarantined_now, 0);
 }

@@ -303,6 +303,7 @@ fn a_write_a_restore_took_away_is_logged_when_the_restored_sites_writes_replace_
         set_row_1(dir.path(), "a", "lost by the restore");
         sync_all(&mut sites);
 
+        let before = sites[0].incarnation().unwrap();
         drop(sites.remove(0));
         restore(dir.path(), "a", &copy);
         sites.insert(0, open_site(dir.path(), "a", &["b"]));
@@ -318,10 +319,47 @@ fn a_write_a_restore_took_away_is_logged_when_the_restored_sites_writes_replace_
             let value: String = conn.query_row("SELECT a FROM t1 WHERE id = 1", [], |r| r.get(0)).unwrap();
             assert_eq!(&value, newest, "{site} after {writes_after:?}; registers {:?}", registers_of(&conn, 1));
         }
+        assert_ne!(sites[0].incarnation().unwrap(), before, "after {writes_after:?}, the restore was found");
         assert!(
             logged_as_lost(&mut sites, "lost by the restore"),
             "after {writes_after:?}, the restore's lost write was replaced with no conflict logged: {:?}",
             sites.iter_mut().flat_map(|s| s.conflicts().unwrap()).collect::<Vec<_>>()
         );
     }
+}
+
+/// The restored site's first batch after the restore reaches past the position
+/// its peer held (it wrote more than the restore took away): the peer names
+/// the position it passed, the restored site finds another change there, and
+/// the full state exchange brings back the row it lost.
+#[test]
+fn a_restored_sites_first_batch_reaching_past_what_it_lost_still_finds_the_restore() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut sites = vec![open_site(dir.path(), "a", &["b"]), open_site(dir.path(), "b", &["a"])];
+    insert(dir.path(), "a", 1..3);
+    sync_all(&mut sites);
+    let copy = backup(dir.path(), "a");
+    app(&db_path(dir.path(), "a")).execute("UPDATE t1 SET a = 'lost by the restore' WHERE id = 2", []).unwrap();
+    sync_all(&mut sites);
+    let before = sites[0].incarnation().unwrap();
+
+    drop(sites.remove(0));
+    restore(dir.path(), "a", &copy);
+    sites.insert(0, open_site(dir.path(), "a", &["b"]));
+    set_row_1(dir.path(), "a", "new 1");
+    set_row_1(dir.path(), "a", "new 2");
+    let (a, b) = pair(&mut sites, 0, 1);
+    let batch = a.build_batch("b").unwrap();
+    let held = b.status().unwrap().peers[0].received_upto;
+    assert!(batch.from_seq < held && held < batch.to_seq, "the batch reaches past b's position");
+    deliver(a, b);
+    assert_ne!(a.incarnation().unwrap(), before, "the restore was found from the position b passed");
+    sync_all(&mut sites);
+
+    let (at_a, at_b) = (dump(&app(&db_path(dir.path(), "a"))), dump(&app(&db_path(dir.path(), "b"))));
+    assert_eq!(at_a, at_b);
+    let row_2 = app(&db_path(dir.path(), "a"))
+        .query_row("SELECT a FROM t1 WHERE id = 2", [], |r| r.get::<_, String>(0))
+        .unwrap();
+    assert_eq!(row_2, "lost by the restore", "a got back the write it lost");
 }
