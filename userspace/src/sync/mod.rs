@@ -48,8 +48,10 @@
 //!    advances it. Versions order by `(hlc, site_id)`.
 //! 3. **Registers** (`registers`): per row, an existence register and one
 //!    last-writer-wins register per column (value exactly as SQLite holds it,
-//!    version, and the write's history: per site the newest write it
-//!    overwrote). The user's table is a projection of them.
+//!    version, the run that wrote it, and the write's history: per site and
+//!    run the newest write it overwrote; a run is one opening of the database,
+//!    so a restored site's new writes never claim the writes it lost). The
+//!    user's table is a projection of them.
 //! 4. **Shipping** (`shipper`, `outbound`, `consolidate`): a commit watcher
 //!    (`watch`: inotify on the database's directory) wakes one loop per peer.
 //!    A batch holds the changes after the peer's acknowledged position,
@@ -68,8 +70,9 @@
 //!    whose writer's history does not cover the winner's is a conflict, logged
 //!    in `_sy_conflicts` and sent to every peer with the next batches.
 //! 6. **Acknowledging and pruning** (`positions`, `prune`): the receiver
-//!    answers with its position and its incarnation; the sender stores them
-//!    per peer. Changes are deleted once every peer acknowledged them;
+//!    answers with its position (and the HLC of the sender's change there)
+//!    and its incarnation; the sender checks the change is its own and
+//!    stores them per peer. Changes are deleted once every peer acknowledged them;
 //!    tombstones once, in addition, every peer has sent a frontier past them
 //!    (a per-table horizon remembers how far, so an old copy of a forgotten
 //!    row is deleted again rather than let back in: by a tombstone at the
@@ -77,7 +80,8 @@
 //!    tombstone did, and loses to every write made after it).
 //!
 //! Around that: **incarnations** (`positions`, `state`): a database whose
-//! position went back (restored) or that is new to a peer (recreated) starts
+//! position went back or holds another change at an acknowledged position
+//! (restored) or that is new to a peer (recreated) starts
 //! positions over with a new incarnation and both sides send their full state;
 //! one presenting another's incarnation (copied) is refused. **Anti-entropy**
 //! (`anti_entropy`, `repair`, `digest`): every `anti_entropy_interval` each

@@ -78,23 +78,11 @@ fn a_layout_1_database_is_upgraded_in_place() {
     assert_eq!(dump(&conn).len(), dump(&at_b).len());
 }
 
-/// A peer's change as wire format 2 encoded it (registers without a run).
-#[derive(serde::Serialize)]
-struct RowChangeV2 {
-    table: String,
-    pk: Value,
-    kind: ChangeKind,
-    changed: Vec<String>,
-    row: RowState,
-    cells: BTreeMap<String, CellV2>,
-}
-
-#[derive(serde::Serialize)]
-struct CellV2 {
-    value: Value,
-    version: Version,
-    seen: BTreeMap<String, i64>,
-}
+/// A peer's change as wire format 2 encoded it: table, key, kind, changed
+/// columns, row register, and per column (value, version, history as a map of
+/// site to HLC), with no run. Postcard encodes a tuple as the struct it stands for.
+type RowChangeV2 =
+    (String, Value, ChangeKind, Vec<String>, RowState, BTreeMap<String, (Value, Version, BTreeMap<String, i64>)>);
 
 /// Turns a layout-3 database back into layout 2: no run column, no received
 /// HLC, histories as maps of site to HLC.
@@ -121,21 +109,16 @@ fn layout_2_databases_are_upgraded_in_place_and_go_on_syncing() {
     deliver(&mut a, &mut b);
     let incarnation = a.incarnation().unwrap();
     drop((a, b));
-    let waiting = RowChangeV2 {
-        table: "t1".into(),
-        pk: Value::Integer(5),
-        kind: ChangeKind::Insert,
-        changed: vec!["a".into(), "b".into()],
-        row: RowState { alive: true, version: Version::new(1 << 40, "a"), seen: None },
-        cells: ["a", "b"]
-            .into_iter()
-            .map(|col| {
-                let cell =
-                    CellV2 { value: Value::Integer(5), version: Version::new(1 << 40, "a"), seen: BTreeMap::new() };
-                (col.to_string(), cell)
-            })
-            .collect(),
-    };
+    let version = Version::new(1 << 40, "a");
+    let cells = ["a", "b"].map(|col| (col.to_string(), (Value::Integer(5), version.clone(), BTreeMap::new())));
+    let waiting: RowChangeV2 = (
+        "t1".into(),
+        Value::Integer(5),
+        ChangeKind::Insert,
+        vec!["a".into(), "b".into()],
+        RowState { alive: true, version: version.clone(), seen: None },
+        cells.into_iter().collect(),
+    );
     for site in ["a", "b"] {
         app(&db_path(dir.path(), site)).execute_batch(TO_LAYOUT_2).unwrap();
     }
