@@ -1,6 +1,6 @@
 //! The conflict log: every write discarded by a conflict rule, with both versions.
 
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
 use super::error::Result;
@@ -165,14 +165,34 @@ pub fn found_here_after(conn: &Connection, after: i64, limit: usize) -> Result<(
     Ok((records, last))
 }
 
+/// `_sy_meta` keys, per site that found conflicts: the newest `recorded_ms`
+/// of its records pruning forgot here.
+pub const FORGOTTEN_PREFIX: &str = "conflicts_forgotten_ms/";
+
+/// The newest of `finder`'s records forgotten here (0 for none). A finder sends
+/// its records again when this site takes a new incarnation; those at or
+/// before this are the forgotten ones, not new conflicts, and are not taken
+/// (or counted) again.
+fn forgotten_ms(conn: &Connection, finder: &str) -> Result<f64> {
+    let value: Option<f64> = conn
+        .prepare_cached("SELECT value FROM _sy_meta WHERE key = ?1")?
+        .query_row([format!("{FORGOTTEN_PREFIX}{finder}")], |r| r.get(0))
+        .optional()?;
+    Ok(value.unwrap_or(0.0))
+}
+
 /// Keeps conflicts another site found (each loss once, whoever found it).
 pub fn store_found_elsewhere(conn: &Connection, found_at: &str, records: &[ConflictRecord]) -> Result<()> {
+    if records.is_empty() {
+        return Ok(());
+    }
+    let forgotten = forgotten_ms(conn, found_at)?;
     let mut insert = conn.prepare_cached(
         "INSERT OR IGNORE INTO _sy_conflicts(tbl, pk, col, via_site, winner_value, winner_hlc, winner_site,
                                              loser_value, loser_hlc, loser_site, recorded_ms, found_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
     )?;
-    for c in records {
+    for c in records.iter().filter(|c| c.recorded_ms > forgotten) {
         let inserted = insert.execute(params![
             c.table,
             c.pk,

@@ -4,6 +4,7 @@
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
+use super::conflicts::FORGOTTEN_PREFIX;
 use super::error::Result;
 use super::hlc::read_clock;
 use super::registers::{forget_row, load_cells, load_row};
@@ -119,13 +120,33 @@ fn forget_old_conflicts(conn: &Connection, registry: &Registry, kept: usize) -> 
         return Ok(0);
     }
     let sent_to_all = min_over_peers(conn, registry, "conflicts_sent")?.unwrap_or(i64::MAX);
-    let oldest = with_limit(
-        "SELECT id FROM _sy_conflicts WHERE id <= ?1 AND (found_at IS NOT NULL OR id <= ?2) ORDER BY id",
-        CONFLICTS_PER_PRUNE,
-    );
+    let every_kind_upto = below.min(sent_to_all);
+    // Up to the oldest record some peer still lacks, all of them (a range of the key);
+    // past it, only those other sites found (through their own index).
+    const ANY: &str = "SELECT id FROM _sy_conflicts WHERE id > ?1 AND id <= ?2 ORDER BY id";
+    const FOUND_ELSEWHERE: &str = "SELECT id FROM _sy_conflicts INDEXED BY _sy_conflicts_elsewhere
+         WHERE found_at IS NOT NULL AND id > ?1 AND id <= ?2 ORDER BY id";
+    let mut deleted = forget_conflicts(conn, ANY, 0, every_kind_upto)?;
+    if deleted < CONFLICTS_PER_PRUNE {
+        deleted += forget_conflicts(conn, FOUND_ELSEWHERE, every_kind_upto, below)?;
+    }
+    Ok(deleted)
+}
+
+/// Deletes the records `selection` picks between ids `after` and `upto`, first
+/// noting per finder the newest of theirs forgotten (see `conflicts::forgotten_ms`).
+fn forget_conflicts(conn: &Connection, selection: &str, after: i64, upto: i64) -> Result<usize> {
+    let picked = with_limit(selection, CONFLICTS_PER_PRUNE);
+    conn.prepare_cached(&format!(
+        "INSERT INTO _sy_meta(key, value)
+         SELECT '{FORGOTTEN_PREFIX}' || found_at, max(recorded_ms) FROM _sy_conflicts
+         WHERE id IN ({picked}) AND found_at IS NOT NULL GROUP BY found_at
+         ON CONFLICT(key) DO UPDATE SET value = max(value, excluded.value)"
+    ))?
+    .execute(params![after, upto])?;
     let deleted = conn
-        .prepare_cached(&format!("DELETE FROM _sy_conflicts WHERE id IN ({oldest})"))?
-        .execute(params![below, sent_to_all])?;
+        .prepare_cached(&format!("DELETE FROM _sy_conflicts WHERE id IN ({picked})"))?
+        .execute(params![after, upto])?;
     Ok(deleted)
 }
 

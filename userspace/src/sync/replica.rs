@@ -184,11 +184,15 @@ impl Replica {
     }
 
     /// Records `peer`'s reply to one of our batches: as `record_reply`, and the
-    /// conflict records the batch carried are delivered.
+    /// conflict records the batch carried are delivered, unless the peer took a
+    /// new incarnation since the batch was built (we may have heard of it from
+    /// the peer's own request meanwhile): that one has none of them yet.
     pub fn record_batch_reply(&mut self, peer: &str, batch: &Batch, reply: &Reply) -> Result<AfterReply> {
         self.write(|conn, registry| {
             let after = record_reply(conn, registry, peer, reply)?;
-            if after == AfterReply::Steady {
+            // Before we knew any incarnation of it there was nothing to start over.
+            let same_peer = batch.origin.peer_incarnation.is_none_or(|known| known == reply.incarnation);
+            if after == AfterReply::Steady && same_peer {
                 conflicts_delivered(conn, peer, batch.conflicts_upto)?;
             }
             Ok(after)

@@ -112,6 +112,9 @@ CREATE TABLE IF NOT EXISTS _sy_conflicts(
 -- This site's own conflicts, which batches carry to the peers: read after the last one
 -- sent, without walking the (never pruned) conflicts other sites found.
 CREATE INDEX IF NOT EXISTS _sy_conflicts_own ON _sy_conflicts(id) WHERE found_at IS NULL;
+-- Conflicts other sites found, which pruning may forget before this site's own
+-- unsent ones: read without stepping over those.
+CREATE INDEX IF NOT EXISTS _sy_conflicts_elsewhere ON _sy_conflicts(id) WHERE found_at IS NOT NULL;
 -- Changes that could not be built (outbound) or applied (inbound), set aside
 -- so the others keep flowing; one entry per row and direction.
 CREATE TABLE IF NOT EXISTS _sy_quarantine(

@@ -110,7 +110,8 @@ fn layout_2_databases_are_upgraded_in_place_and_go_on_syncing() {
     let incarnation = a.incarnation().unwrap();
     drop((a, b));
     let version = Version::new(1 << 40, "a");
-    let cells = ["a", "b"].map(|col| (col.to_string(), (Value::Integer(5), version.clone(), BTreeMap::new())));
+    let cells = ["a", "b"]
+        .map(|col| (col.to_string(), (Value::Integer(5), version.clone(), BTreeMap::from([("a".to_string(), 77)]))));
     let waiting: RowChangeV2 = (
         "t1".into(),
         Value::Integer(5),
@@ -143,5 +144,9 @@ fn layout_2_databases_are_upgraded_in_place_and_go_on_syncing() {
 
     assert_eq!(b.retry_quarantined().unwrap(), 1, "the format-2 change was re-encoded");
     assert_eq!(count(&at_b, "SELECT b FROM t1 WHERE id = 5"), 5);
+    let history: String = at_b
+        .query_row("SELECT seen FROM _sy_cells WHERE tbl = 't1' AND pk = 5 AND col = 'a'", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(history, r#"[["a",0,77]]"#, "its history kept, as run 0");
     assert_eq!(b.status().unwrap().quarantined_now, 0);
 }

@@ -1,3 +1,5 @@
+use switchyard::sync::Request;
+
 use super::support::{app, count, db_path, deliver, open_site};
 
 #[test]
@@ -48,13 +50,16 @@ fn tombstones_are_pruned_only_after_every_peer_moved_past_them() {
     assert_eq!(count(&at_a, "SELECT count(*) FROM _sy_cells"), 0);
 }
 
-/// The conflict log keeps its newest records up to the limit, never one not
-/// yet sent to every peer; the counters go on counting what was forgotten.
+/// The conflict log keeps its newest records up to the limit, never one of
+/// its own not yet sent to every peer; the counters go on counting what was
+/// forgotten, and records a peer sends again (to a renewed incarnation) are
+/// not taken again.
 #[test]
 fn old_conflict_records_are_forgotten_beyond_the_limit_and_still_counted() {
     let dir = tempfile::tempdir().unwrap();
-    let mut a = open_site(dir.path(), "a", &["b"]);
-    let mut b = open_site(dir.path(), "b", &["a"]);
+    let mut a = open_site(dir.path(), "a", &["b", "c"]);
+    let mut b = open_site(dir.path(), "b", &["a", "c"]);
+    let mut c = open_site(dir.path(), "c", &["a", "b"]);
     let insert = |site: &str| {
         let conn = app(&db_path(dir.path(), site));
         for id in 1..=30 {
@@ -70,10 +75,25 @@ fn old_conflict_records_are_forgotten_beyond_the_limit_and_still_counted() {
     assert!(found >= 30, "one or more per row: {found}");
 
     b.keep_conflicts(10);
-    assert_eq!(b.prune().unwrap().conflicts, 0, "none has been sent to a yet");
+    deliver(&mut b, &mut a); // carries b's conflicts to a, not yet to c
+    assert_eq!(b.prune().unwrap().conflicts, 0, "c has none of them yet");
     assert_eq!(b.conflicts().unwrap().len() as u64, found);
 
-    deliver(&mut b, &mut a); // carries b's conflicts to a
+    // a holds b's records (found elsewhere): forgotten beyond its limit all the same.
+    assert_eq!(a.status().unwrap().conflicts_total, found);
+    a.keep_conflicts(10);
+    assert_eq!(a.prune().unwrap().conflicts as u64, found - 10);
+    // a takes a new incarnation: b starts its conflicts over for a and sends them all
+    // again; those a forgot are not taken (nor counted) again.
+    a.left_behind("b").unwrap();
+    for _ in 0..3 {
+        deliver(&mut a, &mut b);
+        deliver(&mut b, &mut a);
+    }
+    assert_eq!(a.conflicts().unwrap().len(), 10, "nothing forgotten came back");
+    assert_eq!(a.status().unwrap().conflicts_total, found, "nor was counted twice");
+
+    deliver(&mut b, &mut c);
     let newest: Vec<_> = b.conflicts().unwrap().split_off(found as usize - 10);
     assert_eq!(b.prune().unwrap().conflicts as u64, found - 10);
     assert_eq!(b.conflicts().unwrap(), newest, "the 10 newest are kept");
@@ -81,4 +101,30 @@ fn old_conflict_records_are_forgotten_beyond_the_limit_and_still_counted() {
     assert_eq!(status.conflicts_total, found, "the counter counts forgotten ones too");
     assert_eq!(status.peers[0].conflicts, found, "all found applying a's writes");
     assert_eq!(b.prune().unwrap().conflicts, 0);
+}
+
+/// A batch built for a peer's earlier incarnation is answered by its new one
+/// (we heard of the renewal from the peer's own request meanwhile): the
+/// conflict records it carried are not taken as delivered, and go again.
+#[test]
+fn conflicts_in_a_batch_built_for_an_earlier_incarnation_are_sent_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = open_site(dir.path(), "a", &["b"]);
+    let mut b = open_site(dir.path(), "b", &["a"]);
+    for site in ["a", "b"] {
+        let conn = app(&db_path(dir.path(), site));
+        for id in 1..=5 {
+            conn.execute("INSERT INTO t1(id, a, b) VALUES (?1, ?2, ?1)", rusqlite::params![id, site]).unwrap();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    deliver(&mut a, &mut b); // b finds a conflict per losing register
+    let stale = b.build_batch("a").unwrap();
+    assert!(!stale.conflicts.is_empty());
+    a.left_behind("b").unwrap();
+    deliver(&mut a, &mut b); // b hears of a's new incarnation and starts over for it
+    let reply = a.handle(&Request::Batch(stale.clone())).unwrap();
+    b.record_batch_reply("a", &stale, &reply).unwrap();
+    let next = b.build_batch("a").unwrap();
+    assert_eq!(next.conflicts.len(), stale.conflicts.len(), "sent again to the new incarnation");
 }
