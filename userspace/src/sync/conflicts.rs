@@ -77,6 +77,7 @@ impl RowConflicts<'_> {
 
 /// Records a conflict once; re-applying an overlapping batch does not duplicate it.
 fn record(conn: &Connection, d: &Discarded<'_>) -> Result<()> {
+    let recorded_ms = next_recorded_ms(conn)?;
     let inserted = conn
         .prepare_cached(
             "INSERT OR IGNORE INTO _sy_conflicts(tbl, pk, col, via_site, winner_value, winner_hlc, winner_site,
@@ -94,9 +95,20 @@ fn record(conn: &Connection, d: &Discarded<'_>) -> Result<()> {
             d.loser_value,
             d.loser.hlc,
             d.loser.site,
-            wall_now_ms(),
+            recorded_ms,
         ])?;
     count_new(conn, d.via_site, inserted)
+}
+
+const NEWEST_OWN: &str = "SELECT recorded_ms FROM _sy_conflicts WHERE found_at IS NULL ORDER BY id DESC LIMIT 1";
+
+/// The time a new record of ours is stamped with: the wall clock, but always
+/// after our newest record (found through `_sy_conflicts_own`), so a clock
+/// stepping back cannot put a new record at or before a time a peer keeps as
+/// "forgotten up to here" (see `forgotten_ms`).
+fn next_recorded_ms(conn: &Connection) -> Result<f64> {
+    let newest: Option<f64> = conn.prepare_cached(NEWEST_OWN)?.query_row([], |r| r.get(0)).optional()?;
+    Ok(newest.map_or(wall_now_ms(), |last| wall_now_ms().max(last + 0.001)))
 }
 
 /// The counter of every conflict this log has taken (it survives pruning).
@@ -244,5 +256,23 @@ mod tests {
     fn own_conflicts_are_read_through_their_index() {
         let plan = super::super::schema::query_plan(&with_limit(OWN_AFTER, 100));
         assert!(plan.iter().any(|step| step.contains("INDEX _sy_conflicts_own")), "{plan:?}");
+        let plan = super::super::schema::query_plan(NEWEST_OWN);
+        assert!(plan.iter().any(|step| step.contains("INDEX _sy_conflicts_own")), "{plan:?}");
+    }
+
+    /// A wall clock that stepped back does not stamp a new record before our newest.
+    #[test]
+    fn our_records_times_only_go_forward() {
+        let conn = Connection::open_in_memory().unwrap();
+        super::super::schema::install(&conn, "a").unwrap();
+        assert!((next_recorded_ms(&conn).unwrap() - wall_now_ms()).abs() < 60_000.0, "the wall clock, at first");
+        let ahead = wall_now_ms() + 3_600_000.0;
+        conn.execute(
+            "INSERT INTO _sy_conflicts(tbl, pk, col, via_site, winner_hlc, winner_site, loser_hlc, loser_site, recorded_ms)
+             VALUES ('t', 1, 'c', 'b', 2, 'b', 1, 'a', ?1)",
+            [ahead],
+        )
+        .unwrap();
+        assert!(next_recorded_ms(&conn).unwrap() > ahead);
     }
 }

@@ -106,7 +106,7 @@ pub fn prune(conn: &Connection, registry: &Registry, conflicts_kept: usize) -> R
     Ok(PruneReport { changes, tombstones, conflicts })
 }
 
-/// Conflict records deleted per pass at most.
+/// Conflict records deleted per step of a pass at most (a pass has two).
 const CONFLICTS_PER_PRUNE: usize = 20_000;
 
 /// Forgets the oldest conflict records beyond the newest `kept`, except this
