@@ -104,7 +104,8 @@
 //! quarantined (and reported by anti-entropy) until the limit is raised. A
 //! site restored from a backup loses the writes that had not reached any peer
 //! before the restore, and its own conflict log entries that had not yet
-//! been sent. All sites must run the same wire format (`/sync/v2`).
+//! been sent. All sites must run the same wire format (`batch::FORMAT`, 3;
+//! the endpoint path is `/sync/v2`).
 
 mod anti_entropy;
 mod auth;
