@@ -1,11 +1,13 @@
 //! The conflict log: every write discarded by a conflict rule, with both versions.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use std::sync::LazyLock;
+
+use rusqlite::{Connection, params};
 use serde::{Deserialize, Serialize};
 
 use super::error::Result;
 use super::hlc::{Version, wall_now_ms};
-use super::schema::{bump_counter, read_counter};
+use super::schema::{bump_counter, meta_value, read_counter};
 use super::sql::with_limit;
 use super::value::Value;
 
@@ -77,39 +79,36 @@ impl RowConflicts<'_> {
 
 /// Records a conflict once; re-applying an overlapping batch does not duplicate it.
 fn record(conn: &Connection, d: &Discarded<'_>) -> Result<()> {
-    let recorded_ms = next_recorded_ms(conn)?;
-    let inserted = conn
-        .prepare_cached(
-            "INSERT OR IGNORE INTO _sy_conflicts(tbl, pk, col, via_site, winner_value, winner_hlc, winner_site,
-                                             loser_value, loser_hlc, loser_site, recorded_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-        )?
-        .execute(params![
-            d.table,
-            d.pk,
-            d.column.unwrap_or(""),
-            d.via_site,
-            d.winner_value,
-            d.winner.hlc,
-            d.winner.site,
-            d.loser_value,
-            d.loser.hlc,
-            d.loser.site,
-            recorded_ms,
-        ])?;
+    let inserted = conn.prepare_cached(&RECORD)?.execute(params![
+        d.table,
+        d.pk,
+        d.column.unwrap_or(""),
+        d.via_site,
+        d.winner_value,
+        d.winner.hlc,
+        d.winner.site,
+        d.loser_value,
+        d.loser.hlc,
+        d.loser.site,
+        wall_now_ms(),
+    ])?;
     count_new(conn, d.via_site, inserted)
 }
 
+/// Our newest record's time. A new record of ours is stamped after it even if
+/// the wall clock stepped back, so it cannot fall at or before a time a peer
+/// keeps as "forgotten up to here" (see `forgotten_ms`). Read through
+/// `_sy_conflicts_own`.
 const NEWEST_OWN: &str = "SELECT recorded_ms FROM _sy_conflicts WHERE found_at IS NULL ORDER BY id DESC LIMIT 1";
 
-/// The time a new record of ours is stamped with: the wall clock, but always
-/// after our newest record (found through `_sy_conflicts_own`), so a clock
-/// stepping back cannot put a new record at or before a time a peer keeps as
-/// "forgotten up to here" (see `forgotten_ms`).
-fn next_recorded_ms(conn: &Connection) -> Result<f64> {
-    let newest: Option<f64> = conn.prepare_cached(NEWEST_OWN)?.query_row([], |r| r.get(0)).optional()?;
-    Ok(newest.map_or(wall_now_ms(), |last| wall_now_ms().max(last + 0.001)))
-}
+/// Records one of our conflicts, stamped with the wall clock (?11) or just after our newest.
+static RECORD: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "INSERT OR IGNORE INTO _sy_conflicts(tbl, pk, col, via_site, winner_value, winner_hlc, winner_site,
+                                             loser_value, loser_hlc, loser_site, recorded_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, max(?11, coalesce(({NEWEST_OWN}) + 0.001, 0)))"
+    )
+});
 
 /// The counter of every conflict this log has taken (it survives pruning).
 const TOTAL_KEY: &str = "conflicts_total";
@@ -186,11 +185,7 @@ pub const FORGOTTEN_PREFIX: &str = "conflicts_forgotten_ms/";
 /// before this are the forgotten ones, not new conflicts, and are not taken
 /// (or counted) again.
 fn forgotten_ms(conn: &Connection, finder: &str) -> Result<f64> {
-    let value: Option<f64> = conn
-        .prepare_cached("SELECT value FROM _sy_meta WHERE key = ?1")?
-        .query_row([format!("{FORGOTTEN_PREFIX}{finder}")], |r| r.get(0))
-        .optional()?;
-    Ok(value.unwrap_or(0.0))
+    Ok(meta_value(conn, &format!("{FORGOTTEN_PREFIX}{finder}"))?.unwrap_or(0.0))
 }
 
 /// Keeps conflicts another site found (each loss once, whoever found it).
@@ -265,7 +260,6 @@ mod tests {
     fn our_records_times_only_go_forward() {
         let conn = Connection::open_in_memory().unwrap();
         super::super::schema::install(&conn, "a").unwrap();
-        assert!((next_recorded_ms(&conn).unwrap() - wall_now_ms()).abs() < 60_000.0, "the wall clock, at first");
         let ahead = wall_now_ms() + 3_600_000.0;
         conn.execute(
             "INSERT INTO _sy_conflicts(tbl, pk, col, via_site, winner_hlc, winner_site, loser_hlc, loser_site, recorded_ms)
@@ -273,6 +267,17 @@ mod tests {
             [ahead],
         )
         .unwrap();
-        assert!(next_recorded_ms(&conn).unwrap() > ahead);
+        let row = RowConflicts { conn: &conn, table: "t", pk: &Value::Integer(2), via_site: "b" };
+        row.discard(Some("c"), &Version::new(4, "b"), None, &Version::new(3, "a"), None).unwrap();
+        let times: Vec<f64> = conn
+            .prepare("SELECT recorded_ms FROM _sy_conflicts ORDER BY id")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(times.len(), 2);
+        assert!(times[1] > ahead, "after our newest, not at the wall clock: {times:?}");
+        assert!(times[1] - ahead < 1.0);
     }
 }

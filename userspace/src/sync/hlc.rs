@@ -3,10 +3,11 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, params};
 use serde::{Deserialize, Serialize};
 
 use super::error::Result;
+use super::schema::meta_value;
 
 pub const LOGICAL_BITS: u32 = 16;
 
@@ -41,11 +42,7 @@ const CLOCK_KEY: &str = "hlc";
 
 /// The persisted clock; it only moves forward, also across restarts.
 pub fn read_clock(conn: &Connection) -> Result<i64> {
-    let value: Option<i64> = conn
-        .prepare_cached("SELECT value FROM _sy_meta WHERE key = ?1")?
-        .query_row([CLOCK_KEY], |r| r.get(0))
-        .optional()?;
-    Ok(value.unwrap_or(0))
+    Ok(meta_value(conn, CLOCK_KEY)?.unwrap_or(0))
 }
 
 pub fn write_clock(conn: &Connection, value: i64) -> Result<()> {

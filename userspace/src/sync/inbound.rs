@@ -36,7 +36,7 @@ pub fn handle(conn: &Connection, registry: &Registry, request: &Request, receivi
             check_clock(&origin.site, max_hlc(&page.changes), receiving)?;
             apply_changes(conn, registry, &origin.site, &page.changes)?;
             record_receipt(conn, &origin.site, Position::START, 0)?;
-            ack(conn, &origin.site, None)?
+            Answer::Ack { received: position_of(conn, &origin.site)?, passed: None }
         }
         Request::Digests(query) => Answer::Digests(answer_digests(conn, registry, query)?),
         Request::Repair(repair) => {
@@ -90,7 +90,7 @@ fn apply_batch(conn: &Connection, registry: &Registry, batch: &Batch, receiving:
         // only the sender's clock frontier can be news.
         check_clock(sender, batch.frontier_hlc, receiving)?;
         record_receipt(conn, sender, Position::START, frontier)?;
-        return ack(conn, sender, None);
+        return Ok(Answer::Ack { received: held, passed: None });
     }
     if batch.from_seq > received {
         // The sender holds an acknowledgement we no longer have: if it was
@@ -100,12 +100,14 @@ fn apply_batch(conn: &Connection, registry: &Registry, batch: &Batch, receiving:
                 format!("`{sender}` sent from position {}, beyond the {received} received here", batch.from_seq);
             renew_own(conn, &reason)?;
         }
-        return ack(conn, sender, None);
+        return Ok(Answer::Ack { received: held, passed: None });
     }
     check_clock(sender, batch.max_hlc(), receiving)?;
     apply_changes(conn, registry, sender, &batch.changes)?;
-    record_receipt(conn, sender, Position { seq: batch.to_seq, hlc: batch.to_hlc }, frontier)?;
-    ack(conn, sender, (batch.from_seq < received).then_some(held))
+    let now_held = Position { seq: batch.to_seq, hlc: batch.to_hlc };
+    record_receipt(conn, sender, now_held, frontier)?;
+    // A batch that went past what we held: name that too, for the sender to check.
+    Ok(Answer::Ack { received: now_held, passed: (batch.from_seq < received).then_some(held) })
 }
 
 /// What we hold of `sender`'s log: the position and the HLC of its change there.
@@ -115,12 +117,6 @@ fn position_of(conn: &Connection, sender: &str) -> Result<Position> {
         .query_row([sender], |r| Ok(Position { seq: r.get(0)?, hlc: r.get(1)? }))
         .optional()?;
     held.ok_or_else(|| SyncError::UnknownSite(sender.to_string()))
-}
-
-/// The acknowledgement of what we hold of `sender`'s log, and of where we
-/// stood before a batch whose range went past it.
-fn ack(conn: &Connection, sender: &str, passed: Option<Position>) -> Result<Answer> {
-    Ok(Answer::Ack { received: position_of(conn, sender)?, passed })
 }
 
 /// Merges a peer's row changes, each on its own: one that cannot be applied

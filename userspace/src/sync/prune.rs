@@ -1,7 +1,7 @@
 //! Pruning: forget captured changes every peer has acknowledged, tombstones
 //! no peer can still need, and the oldest conflict records beyond the limit.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, params};
 use serde::{Deserialize, Serialize};
 
 use super::conflicts::FORGOTTEN_PREFIX;
@@ -9,6 +9,7 @@ use super::error::Result;
 use super::hlc::read_clock;
 use super::registers::{forget_row, load_cells, load_row};
 use super::registry::Registry;
+use super::schema::meta_value;
 use super::sql::with_limit;
 use super::value::Value;
 
@@ -22,11 +23,7 @@ fn horizon_key(table: &str) -> String {
 
 /// Tombstones of `table` older than this HLC have been forgotten here.
 pub fn horizon(conn: &Connection, table: &str) -> Result<i64> {
-    Ok(conn
-        .prepare_cached("SELECT value FROM _sy_meta WHERE key = ?1")?
-        .query_row([horizon_key(table)], |r| r.get(0))
-        .optional()?
-        .unwrap_or(0))
+    Ok(meta_value(conn, &horizon_key(table))?.unwrap_or(0))
 }
 
 fn raise_horizon(conn: &Connection, table: &str, hlc: i64) -> Result<()> {

@@ -235,9 +235,12 @@ pub fn bump_counter(conn: &Connection, key: &str, by: i64) -> Result<()> {
 }
 
 pub fn read_counter(conn: &Connection, key: &str) -> Result<i64> {
-    let value: Option<i64> =
-        conn.prepare_cached("SELECT value FROM _sy_meta WHERE key = ?1")?.query_row([key], |r| r.get(0)).optional()?;
-    Ok(value.unwrap_or(0))
+    Ok(meta_value(conn, key)?.unwrap_or(0))
+}
+
+/// A value kept in `_sy_meta` (a counter, the clock, a horizon, a mark), if set.
+pub fn meta_value<T: rusqlite::types::FromSql>(conn: &Connection, key: &str) -> Result<Option<T>> {
+    Ok(conn.prepare_cached("SELECT value FROM _sy_meta WHERE key = ?1")?.query_row([key], |r| r.get(0)).optional()?)
 }
 
 /// How SQLite runs a statement on a freshly set-up database, one line per

@@ -107,7 +107,13 @@ fn layout_2_databases_are_upgraded_in_place_and_go_on_syncing() {
     deliver(&mut a, &mut b);
     at_a.execute("UPDATE t1 SET a = 'two' WHERE id = 1", []).unwrap();
     deliver(&mut a, &mut b);
-    let incarnation = a.incarnation().unwrap();
+    // Row 2: b's write, then a's write over it that reaches b only after the upgrade,
+    // so its history (a layout-2 map naming b's write) decides whether b logs a conflict.
+    app(&db_path(dir.path(), "b")).execute("INSERT INTO t1(id, a, b) VALUES (2, 'by b', 2)", []).unwrap();
+    deliver(&mut b, &mut a);
+    at_a.execute("UPDATE t1 SET a = 'by a over b' WHERE id = 2", []).unwrap();
+    a.stamp_pending().unwrap();
+    let incarnations = (a.incarnation().unwrap(), b.incarnation().unwrap());
     drop((a, b));
     let version = Version::new(1 << 40, "a");
     let cells = ["a", "b"]
@@ -135,11 +141,15 @@ fn layout_2_databases_are_upgraded_in_place_and_go_on_syncing() {
     let at_b = app(&db_path(dir.path(), "b"));
     assert_eq!(count(&at_b, "SELECT value FROM _sy_meta WHERE key = 'schema_version'"), SCHEMA_VERSION as i64);
     assert_eq!(count(&at_b, "SELECT count(*) FROM _sy_cells WHERE epoch <> 0"), 0, "written before runs");
+    // b has nothing new: a's answer to its heartbeat names no HLC (a has received
+    // nothing since the upgrade).
+    assert!(!deliver(&mut b, &mut a));
+    assert_eq!(b.incarnation().unwrap(), incarnations.1, "an acknowledgement without an HLC is no restore");
     at_a.execute("UPDATE t1 SET a = 'three' WHERE id = 1", []).unwrap();
     deliver(&mut a, &mut b);
-    assert_eq!(a.incarnation().unwrap(), incarnation, "an acknowledgement without an HLC is no restore");
-    assert!(b.conflicts().unwrap().is_empty(), "a's write over its own is no conflict: {:?}", b.conflicts());
-    assert_eq!(count(&at_b, "SELECT count(*) FROM t1 WHERE a = 'three'"), 1);
+    assert_eq!(a.incarnation().unwrap(), incarnations.0);
+    assert!(b.conflicts().unwrap().is_empty(), "writes over seen ones are no conflicts: {:?}", b.conflicts());
+    assert_eq!(count(&at_b, "SELECT count(*) FROM t1 WHERE a IN ('three', 'by a over b')"), 2);
     assert_eq!(count(&at_b, "SELECT received_hlc <> 0 FROM _sy_peers WHERE site = 'a'"), 1, "known from now on");
 
     assert_eq!(b.retry_quarantined().unwrap(), 1, "the format-2 change was re-encoded");
