@@ -105,16 +105,14 @@ fn row_register(conn: &Connection, id: i64) -> String {
 
 /// A row's register of column `v`, for reports: value, version and history.
 fn cell_register(conn: &Connection, table: &str, id: i64) -> String {
-    let cell: Option<(Value, i64, String, String)> = conn
-        .query_row(
-            "SELECT value, hlc, site, seen FROM _sy_cells WHERE tbl = ?1 AND pk = ?2 AND col = 'v'",
-            rusqlite::params![table, id],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-        )
-        .ok();
-    match cell {
-        Some((value, hlc, site, seen)) => format!("{value} {site}@{hlc} seen {seen}"),
-        None => "no register".into(),
+    let registers = switchyard::sync::load_registers(conn, table, &Value::Integer(id));
+    match registers.as_ref().map(|(_, cells)| cells.get("v")) {
+        Ok(Some(cell)) => format!(
+            "{} {}@{} run {} seen {:?}",
+            cell.value, cell.version.site, cell.version.hlc, cell.epoch, cell.seen.0
+        ),
+        Ok(None) => "no register".into(),
+        Err(e) => format!("unreadable: {e}"),
     }
 }
 

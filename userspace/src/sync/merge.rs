@@ -17,7 +17,7 @@ use super::error::Result;
 use super::hlc::Version;
 use super::project::project_row_quietly;
 use super::prune::horizon;
-use super::registers::{Cell, RowState, load_cells, load_row, newest_version, store_cell, store_row};
+use super::registers::{Cell, RowState, load, newest_version, store};
 use super::registry::{Registry, TableSpec};
 use super::stamp::log_local_delete;
 use super::value::Value;
@@ -50,8 +50,7 @@ impl<'a> MergeSource<'a> {
 pub fn merge_remote(conn: &Connection, spec: &TableSpec, source: &MergeSource<'_>, change: &RowChange) -> Result<()> {
     let table = spec.shape.name.as_str();
     let pk = &change.pk;
-    let mut cells = load_cells(conn, table, pk)?;
-    let mut row = load_row(conn, table, pk)?;
+    let (mut row, mut cells) = load(conn, table, pk)?;
     if row.is_none() && cells.is_empty() && is_forgotten(conn, spec, source, change)? {
         return refuse_resurrection(conn, spec, source, change);
     }
@@ -66,9 +65,12 @@ pub fn merge_remote(conn: &Connection, spec: &TableSpec, source: &MergeSource<'_
     }
     let incoming_row = &change.row;
     let row_is_news = row.as_ref().is_none_or(|r| r.version != incoming_row.version);
-    if row.as_ref().is_none_or(|r| rule.beats(&incoming_row.version, &r.version)) {
-        store_row(conn, table, pk, incoming_row)?;
+    let row_wins = row.as_ref().is_none_or(|r| rule.beats(&incoming_row.version, &r.version));
+    if row_wins {
         row = Some(incoming_row.clone());
+    }
+    if row_wins || cells_touched {
+        store(conn, table, pk, row.as_ref(), &cells)?;
     }
     let now_alive = rule.is_alive(row.as_ref(), &cells);
     let current_row = row.as_ref().expect("row register exists after merge");
@@ -81,7 +83,8 @@ pub fn merge_remote(conn: &Connection, spec: &TableSpec, source: &MergeSource<'_
     Ok(())
 }
 
-/// Merges one column register; returns whether the local register changed.
+/// Merges one column register (in `cells`, stored by the caller); returns
+/// whether the local register changed.
 fn merge_cell(
     conflicts: &RowConflicts<'_>,
     spec: &TableSpec,
@@ -107,7 +110,6 @@ fn merge_cell(
             conflicts.discard(Some(col), winner, value, &current.version, Some(&current.value))?;
         }
     }
-    store_cell(conflicts.conn, &spec.shape.name, conflicts.pk, col, incoming)?;
     cells.insert(col.to_string(), incoming.clone());
     Ok(true)
 }
@@ -193,16 +195,9 @@ fn refuse_resurrection(
 
 /// A key's registers as a batch entry, if the row is known here.
 pub fn row_change(conn: &Connection, table: &str, pk: &Value) -> Result<Option<RowChange>> {
-    let Some(row) = load_row(conn, table, pk)? else {
+    let (Some(row), cells) = load(conn, table, pk)? else {
         return Ok(None);
     };
     let kind = if row.alive { super::batch::ChangeKind::Update } else { super::batch::ChangeKind::Delete };
-    Ok(Some(RowChange {
-        table: table.to_string(),
-        pk: pk.clone(),
-        kind,
-        changed: Vec::new(),
-        cells: load_cells(conn, table, pk)?,
-        row,
-    }))
+    Ok(Some(RowChange { table: table.to_string(), pk: pk.clone(), kind, changed: Vec::new(), cells, row }))
 }

@@ -1,7 +1,7 @@
 //! Upgrading a database set up by an earlier layout: the first stored keys and
 //! values as JSON text, the second kept no run ids in the registers and no
-//! received change's HLC. Runs inside the opening transaction, so a failure
-//! leaves the database as it was.
+//! received change's HLC, the third kept a record per column register. Runs
+//! inside the opening transaction, so a failure leaves the database as it was.
 
 use std::collections::BTreeMap;
 
@@ -11,7 +11,7 @@ use serde::Deserialize;
 use super::batch::{ChangeKind, RowChange};
 use super::error::Result;
 use super::hlc::Version;
-use super::registers::{Cell, RowState, Seen, SeenRun};
+use super::registers::{Cell, RowState, Seen, SeenRun, encode_cells};
 use super::value::Value;
 use super::wire::{decode, encode};
 
@@ -105,6 +105,110 @@ pub fn from_v2(conn: &Connection) -> Result<()> {
         "INSERT INTO _sy_meta(key, value) VALUES ('schema_version', 3)
          ON CONFLICT(key) DO UPDATE SET value = excluded.value",
         [],
+    )?;
+    Ok(())
+}
+
+/// Layout 3 to 4: a row's column registers move from a record each in
+/// `_sy_cells` into the row's record in `_sy_rows` (see `registers::store`).
+pub fn from_v3(conn: &Connection) -> Result<()> {
+    conn.execute_batch(
+        "CREATE TABLE _sy_rows_v4(
+             tbl TEXT NOT NULL, pk NOT NULL, alive INTEGER, hlc INTEGER, site TEXT, seen_hlc INTEGER,
+             seen_site TEXT, cells BLOB NOT NULL DEFAULT x'', cells_hlc INTEGER NOT NULL DEFAULT 0,
+             PRIMARY KEY (tbl, pk)) WITHOUT ROWID;
+         INSERT INTO _sy_rows_v4(tbl, pk, alive, hlc, site, seen_hlc, seen_site)
+             SELECT tbl, pk, alive, hlc, site, seen_hlc, seen_site FROM _sy_rows;",
+    )?;
+    move_cells_into_rows(conn)?;
+    conn.execute_batch(
+        "DROP TABLE _sy_cells;
+         DROP TABLE _sy_rows;
+         ALTER TABLE _sy_rows_v4 RENAME TO _sy_rows;",
+    )?;
+    conn.execute(
+        "INSERT INTO _sy_meta(key, value) VALUES ('schema_version', 4)
+         ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        [],
+    )?;
+    Ok(())
+}
+
+/// Each row's column registers, read in key order, written into its record.
+fn move_cells_into_rows(conn: &Connection) -> Result<()> {
+    let mut cells =
+        conn.prepare("SELECT tbl, pk, col, value, hlc, site, epoch, seen FROM _sy_cells ORDER BY tbl, pk")?;
+    let mut store = conn.prepare(
+        "INSERT INTO _sy_rows_v4(tbl, pk, cells, cells_hlc) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT(tbl, pk) DO UPDATE SET cells = excluded.cells, cells_hlc = excluded.cells_hlc",
+    )?;
+    let mut flush = |(table, pk, registers): (String, Value, BTreeMap<String, Cell>)| -> Result<()> {
+        let newest = registers.values().map(|c| c.version.hlc).max().unwrap_or(0);
+        store.execute(params![table, pk, encode_cells(&registers), newest])?;
+        Ok(())
+    };
+    let mut rows = cells.query([])?;
+    let mut current: Option<(String, Value, BTreeMap<String, Cell>)> = None;
+    while let Some(r) = rows.next()? {
+        let (table, pk): (String, Value) = (r.get(0)?, r.get(1)?);
+        let cell = Cell {
+            value: r.get(3)?,
+            version: Version::new(r.get(4)?, r.get::<_, String>(5)?),
+            epoch: r.get(6)?,
+            seen: Seen::from_json(&r.get::<_, String>(7)?),
+        };
+        if current.as_ref().is_none_or(|(t, p, _)| *t != table || *p != pk) {
+            if let Some(done) = current.take() {
+                flush(done)?;
+            }
+            current = Some((table, pk, BTreeMap::new()));
+        }
+        current.as_mut().expect("set above").2.insert(r.get(2)?, cell);
+    }
+    if let Some(done) = current {
+        flush(done)?;
+    }
+    Ok(())
+}
+
+/// Turns a layout-4 database back into layout 3, for tests of the upgrades
+/// from earlier layouts: a record per column register again.
+#[cfg(any(test, feature = "fixtures"))]
+pub fn to_layout_3(conn: &Connection) -> Result<()> {
+    conn.execute_batch(
+        "CREATE TABLE _sy_cells(
+             tbl TEXT NOT NULL, pk NOT NULL, col TEXT NOT NULL, value, hlc INTEGER NOT NULL,
+             site TEXT NOT NULL, epoch INTEGER NOT NULL DEFAULT 0, seen TEXT NOT NULL DEFAULT '{}',
+             PRIMARY KEY (tbl, pk, col)) WITHOUT ROWID;",
+    )?;
+    let rows: Vec<(String, Value, Vec<u8>)> = conn
+        .prepare("SELECT tbl, pk, cells FROM _sy_rows")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    for (table, pk, bytes) in rows {
+        let cells =
+            super::registers::decode_cells(&bytes).map_err(|e| super::error::SyncError::Corrupt(e.to_string()))?;
+        for (col, cell) in cells {
+            conn.execute(
+                "INSERT INTO _sy_cells VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    table,
+                    pk,
+                    col,
+                    cell.value,
+                    cell.version.hlc,
+                    cell.version.site,
+                    cell.epoch,
+                    cell.seen.to_json()
+                ],
+            )?;
+        }
+    }
+    conn.execute_batch(
+        "DROP INDEX _sy_rows_dead;
+         ALTER TABLE _sy_rows DROP COLUMN cells;
+         ALTER TABLE _sy_rows DROP COLUMN cells_hlc;
+         UPDATE _sy_meta SET value = 3 WHERE key = 'schema_version';",
     )?;
     Ok(())
 }

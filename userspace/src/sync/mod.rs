@@ -158,11 +158,13 @@ pub use self::conflicts::ConflictRecord;
 pub use self::error::{Result, SyncError};
 pub use self::hlc::Version;
 pub use self::incarnation::Incarnation;
+#[cfg(any(test, feature = "fixtures"))]
+pub use self::migrate::to_layout_3;
 pub use self::node::{Refusal, ShippingHandle, SyncNode};
 pub use self::outbound::{AfterReply, BatchLimits};
 pub use self::prune::PruneReport;
 pub use self::quarantine::{Direction, QuarantinedChange};
-pub use self::registers::{Cell, RowState, Seen};
+pub use self::registers::{Cell, Registers, RowState, Seen, SeenRun, load as load_registers};
 pub use self::replica::Replica;
 pub use self::schema::SCHEMA_VERSION;
 pub use self::service::SyncService;

@@ -10,7 +10,7 @@ use super::hlc::{read_clock, tick, wall_now_ms, write_clock};
 use super::incarnation::Incarnation;
 use super::positions::{Seen, acked_seq, log_end, note_incarnation, peer_incarnation, renew_own};
 use super::quarantine::{self, Direction, Entry};
-use super::registers::{load_cells, load_row};
+use super::registers::load;
 use super::registry::Registry;
 use super::schema::incarnation;
 use super::sql::with_limit;
@@ -191,10 +191,7 @@ fn entry_for(
     }
     let (row, cells) = match stamped.take(&touch.table, &touch.pk) {
         Some(registers) => registers,
-        None => match load_row(conn, &touch.table, &touch.pk)? {
-            Some(row) => (Some(row), load_cells(conn, &touch.table, &touch.pk)?),
-            None => return Ok(None),
-        },
+        None => load(conn, &touch.table, &touch.pk)?,
     };
     let Some(row) = row else {
         return Ok(None);

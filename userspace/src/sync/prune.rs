@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::conflicts::FORGOTTEN_PREFIX;
 use super::error::Result;
 use super::hlc::read_clock;
-use super::registers::{forget_row, load_cells, load_row};
+use super::registers::{forget_row, load};
 use super::registry::Registry;
 use super::schema::meta_value;
 use super::sql::with_limit;
@@ -51,7 +51,7 @@ pub struct PruneReport {
 const TOMBSTONES_BELOW: &str = "SELECT r.pk FROM _sy_rows r
      WHERE r.tbl = ?1 AND r.alive = 0 AND r.hlc < ?2
        AND NOT EXISTS (SELECT 1 FROM _sy_changes c WHERE c.tbl = r.tbl AND c.pk = r.pk)
-       AND NOT EXISTS (SELECT 1 FROM _sy_cells k WHERE k.tbl = r.tbl AND k.pk = r.pk AND k.hlc > r.hlc)";
+       AND r.cells_hlc <= r.hlc";
 
 fn min_over_peers(conn: &Connection, registry: &Registry, column: &str) -> Result<Option<i64>> {
     let mut stmt = conn.prepare_cached(&format!("SELECT {column} FROM _sy_peers WHERE site = ?1"))?;
@@ -87,8 +87,7 @@ pub fn prune(conn: &Connection, registry: &Registry, conflicts_kept: usize) -> R
             .collect::<Result<_, _>>()?;
         let mut forgotten = 0;
         for pk in candidates {
-            let row = load_row(conn, name, &pk)?;
-            let cells = load_cells(conn, name, &pk)?;
+            let (row, cells) = load(conn, name, &pk)?;
             if !spec.rule.is_alive(row.as_ref(), &cells) {
                 forget_row(conn, name, &pk)?;
                 forgotten += 1;
@@ -149,6 +148,10 @@ fn forget_conflicts(conn: &Connection, selection: &str, after: i64, upto: i64) -
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
+    use super::super::hlc::Version;
+    use super::super::registers::{Cell, RowState, Seen, store};
     use super::*;
 
     /// Of a plain tombstone and a deleted row a later write brought back, only
@@ -157,11 +160,13 @@ mod tests {
     fn a_row_brought_back_is_no_candidate() {
         let conn = Connection::open_in_memory().unwrap();
         super::super::schema::install(&conn, "a").unwrap();
-        conn.execute_batch(
-            "INSERT INTO _sy_rows(tbl, pk, alive, hlc, site) VALUES ('t', 1, 0, 10, 'a'), ('t', 2, 0, 10, 'a');
-             INSERT INTO _sy_cells(tbl, pk, col, value, hlc, site) VALUES ('t', 1, 'v', 'x', 5, 'a'), ('t', 2, 'v', 'y', 11, 'b');",
-        )
-        .unwrap();
+        let tombstone = RowState { alive: false, version: Version::new(10, "a"), seen: None };
+        for (pk, cell_hlc) in [(1, 5), (2, 11)] {
+            let cell =
+                Cell { value: Value::from("x"), version: Version::new(cell_hlc, "b"), epoch: 1, seen: Seen::default() };
+            let cells = BTreeMap::from([("v".to_string(), cell)]);
+            store(&conn, "t", &Value::Integer(pk), Some(&tombstone), &cells).unwrap();
+        }
         let candidates: Vec<i64> = conn
             .prepare(TOMBSTONES_BELOW)
             .unwrap()

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
-use super::error::Result;
+use super::error::{Result, SyncError};
 use super::hlc::Version;
 use super::value::Value;
 
@@ -58,8 +58,9 @@ impl Seen {
         Seen(runs)
     }
 
-    fn to_json(&self) -> String {
-        // Most cells overwrite nothing (a new row): no need to run the encoder for them.
+    /// A history as layout 3 stored it (for tests of the upgrade from it).
+    #[cfg(any(test, feature = "fixtures"))]
+    pub(super) fn to_json(&self) -> String {
         if self.0.is_empty() {
             return EMPTY_JSON.to_string();
         }
@@ -67,13 +68,14 @@ impl Seen {
         serde_json::to_string(&runs).expect("a list of runs is JSON")
     }
 
-    /// Reads a stored history: a list of `[site, run, hlc]`, or the earlier
-    /// map of site to HLC (writes from before runs were told apart, run 0).
+    /// Reads a history as layouts 2 and 3 stored it, when upgrading from them:
+    /// a list of `[site, run, hlc]`, or the earlier map of site to HLC (writes
+    /// from before runs were told apart, run 0).
     pub fn from_json(text: &str) -> Seen {
         if text == EMPTY_JSON {
             return Seen::default();
         }
-        // Written only by `to_json`; an unreadable history counts as none (more conflicts logged, never fewer).
+        // An unreadable history counts as none (more conflicts logged, never fewer).
         let runs: Vec<SeenRun> = match serde_json::from_str::<Vec<(String, u32, i64)>>(text) {
             Ok(runs) => runs.into_iter().map(|(site, epoch, hlc)| SeenRun { site, epoch, hlc }).collect(),
             Err(_) => serde_json::from_str::<BTreeMap<String, i64>>(text)
@@ -124,62 +126,64 @@ fn version_from(hlc: Option<i64>, site: Option<String>) -> Option<Version> {
     Some(Version::new(hlc?, site?))
 }
 
-pub fn load_cells(conn: &Connection, table: &str, pk: &Value) -> Result<BTreeMap<String, Cell>> {
-    let mut stmt =
-        conn.prepare_cached("SELECT col, value, hlc, site, epoch, seen FROM _sy_cells WHERE tbl = ?1 AND pk = ?2")?;
-    let rows = stmt.query_map(params![table, pk], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            Cell {
-                value: r.get(1)?,
-                version: Version::new(r.get(2)?, r.get::<_, String>(3)?),
-                epoch: r.get(4)?,
-                seen: Seen::from_json(&r.get::<_, String>(5)?),
-            },
-        ))
-    })?;
-    let mut cells = BTreeMap::new();
-    for row in rows {
-        let (col, cell) = row?;
-        cells.insert(col, cell);
-    }
-    Ok(cells)
+/// A row's existence register (none if never written) and column registers.
+pub type Registers = (Option<RowState>, BTreeMap<String, Cell>);
+
+/// A row's registers; none when the row was never written (or was forgotten).
+pub fn load(conn: &Connection, table: &str, pk: &Value) -> Result<Registers> {
+    let stored = conn
+        .prepare_cached("SELECT alive, hlc, site, seen_hlc, seen_site, cells FROM _sy_rows WHERE tbl = ?1 AND pk = ?2")?
+        .query_row(params![table, pk], |r| {
+            let row = match (r.get::<_, Option<bool>>(0)?, r.get::<_, Option<i64>>(1)?, r.get::<_, Option<String>>(2)?)
+            {
+                (Some(alive), Some(hlc), Some(site)) => {
+                    Some(RowState { alive, version: Version::new(hlc, site), seen: version_from(r.get(3)?, r.get(4)?) })
+                }
+                _ => None,
+            };
+            Ok((row, r.get::<_, Vec<u8>>(5)?))
+        })
+        .optional()?;
+    let Some((row, cells)) = stored else {
+        return Ok((None, BTreeMap::new()));
+    };
+    let cells = decode_cells(&cells)
+        .map_err(|e| SyncError::Corrupt(format!("the column registers of row {pk} of {table} do not decode: {e}")))?;
+    Ok((row, cells))
 }
 
-pub fn store_cell(conn: &Connection, table: &str, pk: &Value, col: &str, cell: &Cell) -> Result<()> {
+/// Writes a row's registers, all in one record: one b-tree write per change
+/// where a record per column took one per column written and one more.
+pub fn store(
+    conn: &Connection,
+    table: &str,
+    pk: &Value,
+    row: Option<&RowState>,
+    cells: &BTreeMap<String, Cell>,
+) -> Result<()> {
+    let newest_cell = cells.values().map(|c| c.version.hlc).max().unwrap_or(0);
     conn.prepare_cached(
-        "INSERT INTO _sy_cells(tbl, pk, col, value, hlc, site, epoch, seen)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-         ON CONFLICT(tbl, pk, col) DO UPDATE SET value = excluded.value, hlc = excluded.hlc,
-             site = excluded.site, epoch = excluded.epoch, seen = excluded.seen",
+        "INSERT INTO _sy_rows(tbl, pk, alive, hlc, site, seen_hlc, seen_site, cells, cells_hlc)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+         ON CONFLICT(tbl, pk) DO UPDATE SET alive = excluded.alive, hlc = excluded.hlc,
+             site = excluded.site, seen_hlc = excluded.seen_hlc, seen_site = excluded.seen_site,
+             cells = excluded.cells, cells_hlc = excluded.cells_hlc",
     )?
     .execute(params![
         table,
         pk,
-        col,
-        cell.value,
-        cell.version.hlc,
-        cell.version.site,
-        cell.epoch,
-        cell.seen.to_json(),
+        row.map(|r| r.alive),
+        row.map(|r| r.version.hlc),
+        row.map(|r| r.version.site.as_str()),
+        row.and_then(|r| r.seen.as_ref()).map(|v| v.hlc),
+        row.and_then(|r| r.seen.as_ref()).map(|v| v.site.as_str()),
+        encode_cells(cells),
+        newest_cell,
     ])?;
     Ok(())
 }
 
-pub fn load_row(conn: &Connection, table: &str, pk: &Value) -> Result<Option<RowState>> {
-    let row = conn
-        .prepare_cached("SELECT alive, hlc, site, seen_hlc, seen_site FROM _sy_rows WHERE tbl = ?1 AND pk = ?2")?
-        .query_row(params![table, pk], |r| {
-            Ok(RowState {
-                alive: r.get(0)?,
-                version: Version::new(r.get(1)?, r.get::<_, String>(2)?),
-                seen: version_from(r.get(3)?, r.get(4)?),
-            })
-        })
-        .optional()?;
-    Ok(row)
-}
-
+/// Writes a row's existence register and leaves its column registers as they are.
 pub fn store_row(conn: &Connection, table: &str, pk: &Value, row: &RowState) -> Result<()> {
     conn.prepare_cached(
         "INSERT INTO _sy_rows(tbl, pk, alive, hlc, site, seen_hlc, seen_site)
@@ -199,9 +203,21 @@ pub fn store_row(conn: &Connection, table: &str, pk: &Value, row: &RowState) -> 
     Ok(())
 }
 
+/// Column registers as stored: postcard, like the wire, so values keep their exact bytes.
+pub(super) fn encode_cells(cells: &BTreeMap<String, Cell>) -> Vec<u8> {
+    postcard::to_stdvec(cells).expect("registers encode")
+}
+
+/// An empty record (a row with no column register yet) is no register.
+pub(super) fn decode_cells(bytes: &[u8]) -> std::result::Result<BTreeMap<String, Cell>, postcard::Error> {
+    if bytes.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    postcard::from_bytes(bytes)
+}
+
 /// Removes all registers of a row (tombstone pruning).
 pub fn forget_row(conn: &Connection, table: &str, pk: &Value) -> Result<()> {
-    conn.prepare_cached("DELETE FROM _sy_cells WHERE tbl = ?1 AND pk = ?2")?.execute(params![table, pk])?;
     conn.prepare_cached("DELETE FROM _sy_rows WHERE tbl = ?1 AND pk = ?2")?.execute(params![table, pk])?;
     Ok(())
 }

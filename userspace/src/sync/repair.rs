@@ -22,7 +22,7 @@ use super::inbound::apply_changes;
 use super::merge::row_change;
 use super::outbound::origin;
 use super::positions::acked_seq;
-use super::registers::{load_cells, load_row};
+use super::registers::load;
 use super::registry::{Registry, TableSpec};
 use super::sql::{ident, with_limit};
 use super::stamp::stamp_pending;
@@ -166,8 +166,8 @@ pub fn capture_untracked(conn: &Connection, registry: &Registry, spec: &TableSpe
 /// How the table's row differs from its registers, as a captured change.
 fn untracked_change(conn: &Connection, spec: &TableSpec, pk: &Value) -> Result<Option<(ChangeKind, Vec<String>)>> {
     let shape = &spec.shape;
-    let cells = load_cells(conn, &shape.name, pk)?;
-    let registered = spec.rule.is_alive(load_row(conn, &shape.name, pk)?.as_ref(), &cells);
+    let (row, cells) = load(conn, &shape.name, pk)?;
+    let registered = spec.rule.is_alive(row.as_ref(), &cells);
     let registered_values: Vec<Value> =
         shape.columns.iter().map(|c| cells.get(c).map_or(Value::Null, |cell| cell.value.clone())).collect();
     let same = compare_with_table(conn, shape, pk, &registered_values)?;

@@ -305,7 +305,7 @@ fn requeue_outbound_quarantine(conn: &Connection) -> Result<()> {
             .prepare_cached(
                 "INSERT INTO _sy_changes(tbl, pk, kind, changed, wall_ms)
                  SELECT ?1, ?2, CASE WHEN alive THEN 'update' ELSE 'delete' END, '[]', ?3
-                 FROM _sy_rows WHERE tbl = ?1 AND pk = ?2",
+                 FROM _sy_rows WHERE tbl = ?1 AND pk = ?2 AND alive IS NOT NULL",
             )?
             .execute(rusqlite::params![table, pk, super::hlc::wall_now_ms()])?;
         if requeued > 0 {

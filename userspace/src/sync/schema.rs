@@ -10,7 +10,7 @@ use super::incarnation::Incarnation;
 use super::migrate;
 
 /// Version of the metadata layout this code writes.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 pub(super) const DDL: &str = r#"
 CREATE TABLE IF NOT EXISTS _sy_meta(
@@ -37,33 +37,28 @@ CREATE TABLE IF NOT EXISTS _sy_changes(
 );
 CREATE INDEX IF NOT EXISTS _sy_changes_unstamped ON _sy_changes(seq) WHERE hlc IS NULL;
 CREATE INDEX IF NOT EXISTS _sy_changes_row ON _sy_changes(tbl, pk);
--- Row existence register (insert/delete) per synced row; dead rows are tombstones.
+-- A synced row's registers, in one record: the existence register (insert or
+-- delete; dead rows are tombstones) and a last-writer-wins register per column
+-- (value, the version that wrote it, the writer's run and history), encoded
+-- together in `cells` (see registers::encode_cells). One record per row keeps
+-- a change to one b-tree write. The existence columns are NULL for a row with
+-- column registers only.
 CREATE TABLE IF NOT EXISTS _sy_rows(
     tbl       TEXT NOT NULL,
     pk        NOT NULL,
-    alive     INTEGER NOT NULL,
-    hlc       INTEGER NOT NULL,
-    site      TEXT NOT NULL,
+    alive     INTEGER,
+    hlc       INTEGER,
+    site      TEXT,
     seen_hlc  INTEGER,
     seen_site TEXT,
+    cells     BLOB NOT NULL DEFAULT x'',
+    -- The newest column register's HLC, so that pruning need not decode `cells`.
+    cells_hlc INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (tbl, pk)
 ) WITHOUT ROWID;
 -- Tombstones by age, for pruning: without it a prune reads every row's register
 -- (about 60 ms a pass at a million rows, holding the write lock).
 CREATE INDEX IF NOT EXISTS _sy_rows_dead ON _sy_rows(tbl, hlc) WHERE alive = 0;
--- Last-writer-wins register per column: value and the version that wrote it.
-CREATE TABLE IF NOT EXISTS _sy_cells(
-    tbl       TEXT NOT NULL,
-    pk        NOT NULL,
-    col       TEXT NOT NULL,
-    value,
-    hlc       INTEGER NOT NULL,
-    site      TEXT NOT NULL,
-    -- The run of the writing site's replica (see registers::Seen); 0 from layout 2.
-    epoch     INTEGER NOT NULL DEFAULT 0,
-    seen      TEXT NOT NULL DEFAULT '{}',
-    PRIMARY KEY (tbl, pk, col)
-) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS _sy_peers(
     site             TEXT PRIMARY KEY,
     acked_seq        INTEGER NOT NULL DEFAULT 0,
@@ -164,8 +159,13 @@ pub fn install(conn: &Connection, site_id: &str) -> Result<Incarnation> {
         1 => {
             migrate::from_v1(conn)?;
             migrate::from_v2(conn)?;
+            migrate::from_v3(conn)?;
         }
-        2 => migrate::from_v2(conn)?,
+        2 => {
+            migrate::from_v2(conn)?;
+            migrate::from_v3(conn)?;
+        }
+        3 => migrate::from_v3(conn)?,
         newer => return Err(SyncError::NewerDatabase { found: newer, supported: SCHEMA_VERSION }),
     }
     conn.execute_batch(DDL)?;

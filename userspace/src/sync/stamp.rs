@@ -19,7 +19,7 @@ use super::error::{Result, SyncError};
 use super::hlc::{Version, read_clock, tick, wall_now_ms, write_clock};
 use super::project::{project_row, revert_columns};
 use super::quarantine::{self, Direction, Entry};
-use super::registers::{Cell, RowState, Seen, load_cells, load_row, newest_version, store_cell, store_row};
+use super::registers::{Cell, Registers, RowState, Seen, load, newest_version, store, store_row};
 use super::registry::{Registry, TableSpec};
 use super::savepoint::in_savepoint;
 use super::sql::with_limit;
@@ -75,9 +75,6 @@ pub fn stamp_pending(conn: &Connection, registry: &Registry) -> Result<usize> {
 /// reading them back.
 #[derive(Default)]
 pub struct StampedRows(HashMap<(String, Value), Registers>);
-
-/// A row's existence register (none if never written) and column registers.
-pub type Registers = (Option<RowState>, BTreeMap<String, Cell>);
 
 impl StampedRows {
     pub fn take(&mut self, table: &str, pk: &Value) -> Option<Registers> {
@@ -248,14 +245,16 @@ fn absorb_local(
 ) -> Result<Registers> {
     let (version, epoch) = write;
     let table = spec.shape.name.as_str();
-    let mut cells = load_cells(conn, table, &change.pk)?;
-    let mut row = load_row(conn, table, &change.pk)?;
+    let (mut row, mut cells) = load(conn, table, &change.pk)?;
     let conflicts = RowConflicts { conn, table, pk: &change.pk, via_site: &version.site };
     let mut losses = Losses::default();
+    let mut written = false;
     if let Some(values) = &values {
-        let written = written_columns(&spec.shape, change, &cells);
-        for (col, value) in spec.shape.columns.iter().zip(values).filter(|(col, _)| written.contains(col)) {
-            if !write_cell(&conflicts, spec, &mut cells, col, value.clone(), (&version, epoch))? {
+        let columns = written_columns(&spec.shape, change, &cells);
+        for (col, value) in spec.shape.columns.iter().zip(values).filter(|(col, _)| columns.contains(col)) {
+            if write_cell(&conflicts, spec, &mut cells, col, value.clone(), (&version, epoch))? {
+                written = true;
+            } else {
                 losses.columns.push(col.clone());
             }
         }
@@ -274,10 +273,13 @@ fn absorb_local(
                 losses.existence = true;
             }
             _ => {
-                store_row(conn, table, &change.pk, &state)?;
                 row = Some(state);
+                written = true;
             }
         }
+    }
+    if written {
+        store(conn, table, &change.pk, row.as_ref(), &cells)?;
     }
     // The row as the rule has it may differ from what the write left even when
     // the write itself won (a delete under a higher-ranked site's update).
@@ -305,7 +307,7 @@ fn written_columns<'a>(shape: &'a TableShape, change: &Captured, cells: &BTreeMa
     shape.columns.iter().filter(|c| change.changed.contains(c) || !cells.contains_key(*c)).collect()
 }
 
-/// Writes a local value into a column register unless the current one wins;
+/// Sets a local value in a column register unless the current one wins;
 /// returns whether the local value was kept.
 fn write_cell(
     conflicts: &RowConflicts<'_>,
@@ -322,9 +324,7 @@ fn write_cell(
         return Ok(false);
     }
     let seen = current.map(Seen::over).unwrap_or_default();
-    let cell = Cell { value, version: version.clone(), epoch, seen };
-    store_cell(conflicts.conn, &spec.shape.name, conflicts.pk, col, &cell)?;
-    cells.insert(col.to_string(), cell);
+    cells.insert(col.to_string(), Cell { value, version: version.clone(), epoch, seen });
     Ok(true)
 }
 

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashSet};
 use proptest::prelude::*;
 use rusqlite::Connection;
 use rusqlite::types::Value;
-use switchyard::sync::{ConflictRule, Replica, Request, Seen, Version, decode, encode};
+use switchyard::sync::{ConflictRule, Replica, Request, Seen, Version, decode, encode, load_registers};
 
 use super::support::{TABLES, app, db_path, dump, open_site_with, sync_all};
 
@@ -154,22 +154,13 @@ impl World {
     /// register holds right after it.
     fn seen_of(&self, site: usize, table: &str, pk: i64, cells: &[(String, Value)]) -> (u32, BTreeMap<String, Seen>) {
         let conn = &self.apps[site];
-        let read = |col: &str| -> (u32, Seen) {
-            let (epoch, text): (u32, String) = conn
-                .query_row(
-                    "SELECT epoch, seen FROM _sy_cells WHERE tbl = ?1 AND pk = ?2 AND col = ?3",
-                    rusqlite::params![table, pk, col],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .unwrap();
-            (epoch, Seen::from_json(&text))
-        };
+        let (_, registers) = load_registers(conn, table, &switchyard::sync::Value::Integer(pk)).unwrap();
         let mut epoch = 0;
         let mut seen = BTreeMap::new();
         for (col, _) in cells {
-            let (run, history) = read(col);
-            epoch = run;
-            seen.insert(col.clone(), history);
+            let cell = &registers[col];
+            epoch = cell.epoch;
+            seen.insert(col.clone(), cell.seen.clone());
         }
         (epoch, seen)
     }

@@ -3,7 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use switchyard::sync::{ChangeKind, RowState, SCHEMA_VERSION, Value, Version};
+use switchyard::sync::{
+    ChangeKind, RowState, SCHEMA_VERSION, Seen, SeenRun, Value, Version, load_registers, to_layout_3,
+};
 
 use super::support::{SCHEMA, app, count, db_path, deliver, dump, open_site};
 
@@ -53,11 +55,13 @@ fn a_layout_1_database_is_upgraded_in_place() {
     let mut a = open_site(dir.path(), "a", &["b"]);
     let conn = app(&path);
     assert_eq!(count(&conn, "SELECT value FROM _sy_meta WHERE key = 'schema_version'"), SCHEMA_VERSION as i64);
-    let cell: Value =
-        conn.query_row("SELECT value FROM _sy_cells WHERE pk = 1 AND col = 'a'", [], |r| r.get(0)).unwrap();
-    assert_eq!(cell, Value::from("old text"));
-    assert_eq!(count(&conn, "SELECT value FROM _sy_cells WHERE pk = 1 AND col = 'b'"), 5);
-    assert_eq!(count(&conn, "SELECT count(*) FROM _sy_rows WHERE tbl = 't2' AND pk = 'k'"), 1);
+    let (row, cells) = load_registers(&conn, "t1", &Value::Integer(1)).unwrap();
+    assert_eq!(row.map(|r| (r.alive, r.version)), Some((true, Version::new(999, "a"))));
+    assert_eq!(cells["a"].value, Value::from("old text"));
+    assert_eq!(cells["b"].value, Value::Integer(5));
+    assert_eq!(cells.len(), 2);
+    let (tombstone, _) = load_registers(&conn, "t2", &Value::from("k")).unwrap();
+    assert_eq!(tombstone.map(|r| (r.alive, r.seen)), Some((false, Some(Version::new(997, "b")))));
     let conflict = &a.conflicts().unwrap()[0];
     assert_eq!((conflict.pk.clone(), conflict.loser_value.clone()), (Value::Integer(1), Some(Value::from("lost"))));
     let status = a.status().unwrap();
@@ -84,8 +88,8 @@ fn a_layout_1_database_is_upgraded_in_place() {
 type RowChangeV2 =
     (String, Value, ChangeKind, Vec<String>, RowState, BTreeMap<String, (Value, Version, BTreeMap<String, i64>)>);
 
-/// Turns a layout-3 database back into layout 2: no run column, no received
-/// HLC, histories as maps of site to HLC.
+/// Turns a layout-3 database (see `to_layout_3`) back into layout 2: no run
+/// column, no received HLC, histories as maps of site to HLC.
 const TO_LAYOUT_2: &str = "
     UPDATE _sy_cells SET seen = json_object(json_extract(seen, '$[0][0]'), json_extract(seen, '$[0][2]'))
         WHERE seen <> '{}';
@@ -127,7 +131,9 @@ fn layout_2_databases_are_upgraded_in_place_and_go_on_syncing() {
         cells.into_iter().collect(),
     );
     for site in ["a", "b"] {
-        app(&db_path(dir.path(), site)).execute_batch(TO_LAYOUT_2).unwrap();
+        let conn = app(&db_path(dir.path(), site));
+        to_layout_3(&conn).unwrap();
+        conn.execute_batch(TO_LAYOUT_2).unwrap();
     }
     app(&db_path(dir.path(), "b"))
         .execute(
@@ -140,7 +146,8 @@ fn layout_2_databases_are_upgraded_in_place_and_go_on_syncing() {
     let (mut a, mut b) = (open_site(dir.path(), "a", &["b"]), open_site(dir.path(), "b", &["a"]));
     let at_b = app(&db_path(dir.path(), "b"));
     assert_eq!(count(&at_b, "SELECT value FROM _sy_meta WHERE key = 'schema_version'"), SCHEMA_VERSION as i64);
-    assert_eq!(count(&at_b, "SELECT count(*) FROM _sy_cells WHERE epoch <> 0"), 0, "written before runs");
+    let (_, cells) = load_registers(&at_b, "t1", &Value::Integer(1)).unwrap();
+    assert!(cells.values().all(|c| c.epoch == 0) && cells.len() == 2, "written before runs: {cells:?}");
     // b has nothing new: a's answer to its heartbeat names no HLC (a has received
     // nothing since the upgrade).
     assert!(!deliver(&mut b, &mut a));
@@ -154,9 +161,59 @@ fn layout_2_databases_are_upgraded_in_place_and_go_on_syncing() {
 
     assert_eq!(b.retry_quarantined().unwrap(), 1, "the format-2 change was re-encoded");
     assert_eq!(count(&at_b, "SELECT b FROM t1 WHERE id = 5"), 5);
-    let history: String = at_b
-        .query_row("SELECT seen FROM _sy_cells WHERE tbl = 't1' AND pk = 5 AND col = 'a'", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(history, r#"[["a",0,77]]"#, "its history kept, as run 0");
+    let (_, cells) = load_registers(&at_b, "t1", &Value::Integer(5)).unwrap();
+    let run_0 = Seen(vec![SeenRun { site: "a".into(), epoch: 0, hlc: 77 }]);
+    assert_eq!(cells["a"].seen, run_0, "its history kept, as run 0");
     assert_eq!(b.status().unwrap().quarantined_now, 0);
+}
+
+/// Every row's registers, by table and key.
+fn all_registers(conn: &rusqlite::Connection) -> Vec<(String, Value, switchyard::sync::Registers)> {
+    let keys: Vec<(String, Value)> = conn
+        .prepare("SELECT tbl, pk FROM _sy_rows ORDER BY tbl, pk")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    keys.into_iter()
+        .map(|(table, pk)| (table.clone(), pk.clone(), load_registers(conn, &table, &pk).unwrap()))
+        .collect()
+}
+
+/// Layout-3 databases (a record per column register) are upgraded in place:
+/// every register, with its run and history, reads the same afterwards, and
+/// the sites go on syncing.
+#[test]
+fn layout_3_databases_are_upgraded_in_place_and_keep_every_register() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut a, mut b) = (open_site(dir.path(), "a", &["b"]), open_site(dir.path(), "b", &["a"]));
+    let (at_a, at_b) = (app(&db_path(dir.path(), "a")), app(&db_path(dir.path(), "b")));
+    at_a.execute("INSERT INTO t1(id, a, b) VALUES (1, 'one', 1), (2, x'00ff', 2.5), (3, NULL, 3)", []).unwrap();
+    at_a.execute("INSERT INTO t2(id, x) VALUES (7, 'kept')", []).unwrap();
+    deliver(&mut a, &mut b);
+    at_b.execute("UPDATE t1 SET a = 'over one' WHERE id = 1", []).unwrap();
+    at_b.execute("DELETE FROM t1 WHERE id = 3", []).unwrap();
+    deliver(&mut b, &mut a);
+    at_a.execute("UPDATE t1 SET b = 9 WHERE id = 1", []).unwrap();
+    deliver(&mut a, &mut b);
+    let before = [all_registers(&at_a), all_registers(&at_b)];
+    assert!(before[0].iter().any(|(_, _, (_, cells))| cells.values().any(|c| !c.seen.0.is_empty())));
+    assert!(before[0].iter().any(|(_, _, (row, _))| row.as_ref().is_some_and(|r| !r.alive)), "a tombstone");
+    drop((a, b));
+    for (conn, registers) in [&at_a, &at_b].into_iter().zip(&before) {
+        to_layout_3(conn).unwrap();
+        let cells: usize = registers.iter().map(|(_, _, (_, cells))| cells.len()).sum();
+        assert_eq!(count(conn, "SELECT count(*) FROM _sy_cells"), cells as i64);
+    }
+
+    let (mut a, mut b) = (open_site(dir.path(), "a", &["b"]), open_site(dir.path(), "b", &["a"]));
+    assert_eq!(count(&at_a, "SELECT value FROM _sy_meta WHERE key = 'schema_version'"), SCHEMA_VERSION as i64);
+    assert_eq!(count(&at_a, "SELECT count(*) FROM sqlite_master WHERE name = '_sy_cells'"), 0);
+    assert_eq!([all_registers(&at_a), all_registers(&at_b)], before, "every register kept");
+    at_b.execute("UPDATE t1 SET b = 10 WHERE id = 2", []).unwrap();
+    deliver(&mut b, &mut a);
+    assert_eq!(count(&at_a, "SELECT b FROM t1 WHERE id = 2"), 10);
+    assert_eq!(dump(&at_a), dump(&at_b));
+    assert!(a.conflicts().unwrap().is_empty() && b.conflicts().unwrap().is_empty());
 }

@@ -188,9 +188,10 @@ fn delete_row_1_and_forget_it(dir: &Path, sites: &mut [Replica]) {
 }
 
 fn registers_of(conn: &rusqlite::Connection, id: i64) -> Vec<String> {
-    let sql = "SELECT 'row alive=' || alive || ' ' || hlc || '@' || site FROM _sy_rows WHERE tbl = 't1' AND pk = ?1
-               UNION ALL SELECT 'cell ' || col || ' ' || hlc || '@' || site FROM _sy_cells WHERE tbl = 't1' AND pk = ?1";
-    conn.prepare(sql).unwrap().query_map([id], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
+    let (row, cells) = switchyard::sync::load_registers(conn, "t1", &switchyard::sync::Value::Integer(id)).unwrap();
+    let row = row.map(|r| format!("row alive={} {}@{}", r.alive, r.version.hlc, r.version.site));
+    let cells = cells.iter().map(|(col, c)| format!("cell {col} {}@{}", c.version.hlc, c.version.site));
+    row.into_iter().chain(cells).collect()
 }
 
 /// A write, then an acknowledged delete whose tombstone every site forgot;
