@@ -134,15 +134,15 @@ END;
     Ok(())
 }
 
-/// Logs rows that exist but have no registers (data from before sync was set
-/// up, or written with the triggers bypassed) as inserts, so they replicate
-/// like any other write.
+/// Logs rows that exist but have no existence register (data from before sync
+/// was set up, or written with the triggers bypassed) as inserts, so they
+/// replicate like any other write.
 pub fn backfill(conn: &Connection, shape: &TableShape) -> Result<usize> {
     let sql = format!(
         "INSERT INTO {CHANGE_COLUMNS}
          SELECT {name}, t.{pk}, {insert}, {all_cols}, {WALL_MS}
          FROM {table} AS t
-         WHERE NOT EXISTS (SELECT 1 FROM _sy_rows r WHERE r.tbl = {name} AND r.pk = t.{pk})
+         WHERE NOT EXISTS (SELECT 1 FROM _sy_rows r WHERE r.tbl = {name} AND r.pk = t.{pk} AND r.alive IS NOT NULL)
            AND NOT EXISTS (SELECT 1 FROM _sy_changes c WHERE c.hlc IS NULL AND c.tbl = {name} AND c.pk = t.{pk})",
         name = literal(&shape.name),
         pk = ident(&shape.pk),

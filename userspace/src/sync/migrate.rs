@@ -157,7 +157,8 @@ fn move_cells_into_rows(conn: &Connection) -> Result<()> {
             epoch: r.get(6)?,
             seen: Seen::from_json(&r.get::<_, String>(7)?),
         };
-        if current.as_ref().is_none_or(|(t, p, _)| *t != table || *p != pk) {
+        // Keys SQLite takes for one (1 and 1.0) are one row, and sort next to each other.
+        if current.as_ref().is_none_or(|(t, p, _)| *t != table || p.as_row_key() != pk.as_row_key()) {
             if let Some(done) = current.take() {
                 flush(done)?;
             }
@@ -204,13 +205,52 @@ pub fn to_layout_3(conn: &Connection) -> Result<()> {
             )?;
         }
     }
-    conn.execute_batch(
-        "DROP INDEX _sy_rows_dead;
-         ALTER TABLE _sy_rows DROP COLUMN cells;
-         ALTER TABLE _sy_rows DROP COLUMN cells_hlc;
-         UPDATE _sy_meta SET value = 3 WHERE key = 'schema_version';",
-    )?;
+    conn.execute_batch(LAYOUT_3_ROWS)?;
     Ok(())
+}
+
+/// Layout 3's existence registers, rebuilt from layout 4's records.
+#[cfg(any(test, feature = "fixtures"))]
+const LAYOUT_3_ROWS: &str = "
+    CREATE TABLE _sy_rows_v3(
+        tbl TEXT NOT NULL, pk NOT NULL, alive INTEGER NOT NULL, hlc INTEGER NOT NULL, site TEXT NOT NULL,
+        seen_hlc INTEGER, seen_site TEXT, PRIMARY KEY (tbl, pk)) WITHOUT ROWID;
+    INSERT INTO _sy_rows_v3 SELECT tbl, pk, alive, hlc, site, seen_hlc, seen_site FROM _sy_rows
+        WHERE alive IS NOT NULL;
+    DROP TABLE _sy_rows;
+    ALTER TABLE _sy_rows_v3 RENAME TO _sy_rows;
+    CREATE INDEX _sy_rows_dead ON _sy_rows(tbl, hlc) WHERE alive = 0;
+    UPDATE _sy_meta SET value = 3 WHERE key = 'schema_version';";
+
+#[cfg(test)]
+mod tests {
+    use super::super::registers::load;
+    use super::super::schema::install;
+    use super::*;
+
+    /// Layout 3 kept a row's column registers under the key each write gave
+    /// it: 1 and 1.0 are one key to SQLite, so they are one row's registers.
+    /// A register without an existence register is kept too.
+    #[test]
+    fn the_upgrade_to_layout_4_keeps_every_column_of_a_row() {
+        let conn = Connection::open_in_memory().unwrap();
+        install(&conn, "a").unwrap();
+        to_layout_3(&conn).unwrap();
+        conn.execute_batch(
+            "INSERT INTO _sy_rows VALUES ('t', 1, 1, 10, 'a', NULL, NULL);
+             INSERT INTO _sy_cells VALUES ('t', 1, 'a', 'x', 10, 'a', 7, '{}'), ('t', 1.0, 'b', 'y', 10, 'a', 7, '{}'),
+                 ('t', 1, 'c', 'z', 11, 'b', 8, '[[\"a\",7,10]]'), ('t', 2, 'a', 'w', 12, 'a', 7, '{}');",
+        )
+        .unwrap();
+        from_v3(&conn).unwrap();
+        let (row, cells) = load(&conn, "t", &Value::Integer(1)).unwrap();
+        assert_eq!(row.map(|r| r.version), Some(Version::new(10, "a")));
+        assert_eq!(cells.keys().collect::<Vec<_>>(), ["a", "b", "c"]);
+        assert_eq!(cells["c"].seen, Seen(vec![SeenRun { site: "a".into(), epoch: 7, hlc: 10 }]));
+        assert_eq!((cells["c"].epoch, cells["b"].value.clone()), (8, Value::from("y")));
+        let (orphan_row, orphan_cells) = load(&conn, "t", &Value::Integer(2)).unwrap();
+        assert_eq!((orphan_row, orphan_cells["a"].value.clone()), (None, Value::from("w")));
+    }
 }
 
 /// A peer's change as wire format 2 encoded it: registers without a run.

@@ -40,9 +40,10 @@ fn cursor(conn: &Connection, peer: &str) -> Result<Option<Cursor>> {
 
 /// A page's keys start where the last page ended: two statements, because one
 /// with "no lower bound or pk > ?" cannot seek there and walks the table from
-/// its first key on every page.
-const FIRST_KEYS: &str = "SELECT pk FROM _sy_rows WHERE tbl = ?1 ORDER BY pk";
-const KEYS_AFTER: &str = "SELECT pk FROM _sy_rows WHERE tbl = ?1 AND pk > ?2 ORDER BY pk";
+/// its first key on every page. Rows with column registers only (no existence
+/// register: never shipped) are not part of the state.
+const FIRST_KEYS: &str = "SELECT pk FROM _sy_rows WHERE tbl = ?1 AND alive IS NOT NULL ORDER BY pk";
+const KEYS_AFTER: &str = "SELECT pk FROM _sy_rows WHERE tbl = ?1 AND pk > ?2 AND alive IS NOT NULL ORDER BY pk";
 
 fn keys_after(conn: &Connection, table: &str, after: Option<&Value>, limit: usize) -> Result<Vec<Value>> {
     let keys: rusqlite::Result<Vec<Value>> = match after {
