@@ -11,7 +11,7 @@ use serde::Deserialize;
 use super::batch::{ChangeKind, RowChange};
 use super::error::Result;
 use super::hlc::Version;
-use super::registers::{Cell, RowState, Seen, SeenRun, encode_cells};
+use super::registers::{Cell, RowState, Seen, SeenRun, load, store};
 use super::value::Value;
 use super::wire::{decode, encode};
 
@@ -111,20 +111,21 @@ pub fn from_v2(conn: &Connection) -> Result<()> {
 
 /// Layout 3 to 4: a row's column registers move from a record each in
 /// `_sy_cells` into the row's record in `_sy_rows` (see `registers::store`).
+/// The old table is moved aside and the layout's own DDL makes the new one.
 pub fn from_v3(conn: &Connection) -> Result<()> {
     conn.execute_batch(
-        "CREATE TABLE _sy_rows_v4(
-             tbl TEXT NOT NULL, pk NOT NULL, alive INTEGER, hlc INTEGER, site TEXT, seen_hlc INTEGER,
-             seen_site TEXT, cells BLOB NOT NULL DEFAULT x'', cells_hlc INTEGER NOT NULL DEFAULT 0,
-             PRIMARY KEY (tbl, pk)) WITHOUT ROWID;
-         INSERT INTO _sy_rows_v4(tbl, pk, alive, hlc, site, seen_hlc, seen_site)
-             SELECT tbl, pk, alive, hlc, site, seen_hlc, seen_site FROM _sy_rows;",
+        "DROP INDEX IF EXISTS _sy_rows_dead;
+         ALTER TABLE _sy_rows RENAME TO _sy_rows_v3;",
+    )?;
+    conn.execute_batch(super::schema::DDL)?;
+    conn.execute_batch(
+        "INSERT INTO _sy_rows(tbl, pk, alive, hlc, site, seen_hlc, seen_site)
+             SELECT tbl, pk, alive, hlc, site, seen_hlc, seen_site FROM _sy_rows_v3;",
     )?;
     move_cells_into_rows(conn)?;
     conn.execute_batch(
         "DROP TABLE _sy_cells;
-         DROP TABLE _sy_rows;
-         ALTER TABLE _sy_rows_v4 RENAME TO _sy_rows;",
+         DROP TABLE _sy_rows_v3;",
     )?;
     conn.execute(
         "INSERT INTO _sy_meta(key, value) VALUES ('schema_version', 4)
@@ -138,14 +139,9 @@ pub fn from_v3(conn: &Connection) -> Result<()> {
 fn move_cells_into_rows(conn: &Connection) -> Result<()> {
     let mut cells =
         conn.prepare("SELECT tbl, pk, col, value, hlc, site, epoch, seen FROM _sy_cells ORDER BY tbl, pk")?;
-    let mut store = conn.prepare(
-        "INSERT INTO _sy_rows_v4(tbl, pk, cells, cells_hlc) VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT(tbl, pk) DO UPDATE SET cells = excluded.cells, cells_hlc = excluded.cells_hlc",
-    )?;
-    let mut flush = |(table, pk, registers): (String, Value, BTreeMap<String, Cell>)| -> Result<()> {
-        let newest = registers.values().map(|c| c.version.hlc).max().unwrap_or(0);
-        store.execute(params![table, pk, encode_cells(&registers), newest])?;
-        Ok(())
+    let flush = |(table, pk, cells): (String, Value, BTreeMap<String, Cell>)| -> Result<()> {
+        let (row, _) = load(conn, &table, &pk)?;
+        store(conn, &table, &pk, row.as_ref(), &cells)
     };
     let mut rows = cells.query([])?;
     let mut current: Option<(String, Value, BTreeMap<String, Cell>)> = None;
@@ -224,7 +220,6 @@ const LAYOUT_3_ROWS: &str = "
 
 #[cfg(test)]
 mod tests {
-    use super::super::registers::load;
     use super::super::schema::install;
     use super::*;
 

@@ -206,7 +206,7 @@ pub fn store_row(conn: &Connection, table: &str, pk: &Value, row: &RowState) -> 
 /// Column registers as stored: postcard, like the wire, so values keep their
 /// exact bytes. `Cell`'s serde shape is the stored layout as well as the
 /// wire's: a change to it needs a layout migration that re-encodes `cells`.
-pub(super) fn encode_cells(cells: &BTreeMap<String, Cell>) -> Vec<u8> {
+fn encode_cells(cells: &BTreeMap<String, Cell>) -> Vec<u8> {
     postcard::to_stdvec(cells).expect("registers encode")
 }
 

@@ -40,7 +40,7 @@ CREATE INDEX IF NOT EXISTS _sy_changes_row ON _sy_changes(tbl, pk);
 -- A synced row's registers, in one record: the existence register (insert or
 -- delete; dead rows are tombstones) and a last-writer-wins register per column
 -- (value, the version that wrote it, the writer's run and history), encoded
--- together in `cells` (see registers::encode_cells). One record per row keeps
+-- together in `cells` (see registers::store). One record per row keeps
 -- a change to one b-tree write. The existence columns are NULL for a row with
 -- column registers only.
 CREATE TABLE IF NOT EXISTS _sy_rows(
