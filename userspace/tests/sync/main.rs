@@ -11,5 +11,6 @@ mod migration;
 mod pruning;
 mod restore;
 mod setup;
+mod sqlite_build;
 mod statements;
 mod support;
