@@ -23,6 +23,9 @@ pub struct BenchOptions {
     pub rate_seconds: u32,
     pub interval_ms: u64,
     pub max_changes_per_batch: usize,
+    /// The writer waits for the write lock in the daemon's short steps instead of with
+    /// SQLite's busy timeout (pauses of 1 ms growing to 100 ms), as most programs do.
+    pub writer_short_waits: bool,
 }
 
 impl Default for BenchOptions {
@@ -33,6 +36,7 @@ impl Default for BenchOptions {
             rate_seconds: 5,
             interval_ms: 100,
             max_changes_per_batch: 2000,
+            writer_short_waits: false,
         }
     }
 }
@@ -58,7 +62,7 @@ const WRITE_CHUNK: usize = 500;
 
 /// Two nodes serving and shipping to each other until dropped.
 struct Pair {
-    writer_db: PathBuf,
+    writer: Writer,
     reader_db: PathBuf,
     _shipping: (ShippingHandle, ShippingHandle),
     servers: Vec<JoinHandle<std::io::Result<()>>>,
@@ -101,9 +105,19 @@ fn prepare_databases(a: &Path, b: &Path) -> Result<()> {
     )
 }
 
+/// The program writing to site a's database.
+#[derive(Clone)]
+struct Writer {
+    path: PathBuf,
+    short_waits: bool,
+}
+
 /// Inserts rows `ids` in one transaction.
-fn write_rows(path: &Path, ids: std::ops::Range<usize>) -> Result<()> {
-    let mut conn = open_db(path)?;
+fn write_rows(writer: &Writer, ids: std::ops::Range<usize>) -> Result<()> {
+    let mut conn = open_db(&writer.path)?;
+    if writer.short_waits {
+        switchyard::sync::wait_in_short_steps(&conn).map_err(|e| e.to_string())?;
+    }
     let tx = conn.transaction().map_err(|e| e.to_string())?;
     {
         let mut insert = tx
@@ -173,13 +187,14 @@ async fn start_pair(dir: &Path, options: &BenchOptions) -> Result<Pair> {
         }),
     ];
     let shipping = (node_a.start(), node_b.start());
-    Ok(Pair { writer_db: path_a, reader_db: path_b, _shipping: shipping, servers })
+    let writer = Writer { path: path_a, short_waits: options.writer_short_waits };
+    Ok(Pair { writer, reader_db: path_b, _shipping: shipping, servers })
 }
 
 /// Writes `total` rows as fast as possible; returns the seconds until all arrived.
 async fn throughput(pair: &Pair, total: usize) -> Result<f64> {
     let started = Instant::now();
-    let writer = pair.writer_db.clone();
+    let writer = pair.writer.clone();
     blocking(move || {
         let mut next = 0;
         while next < total {
@@ -197,7 +212,7 @@ async fn throughput(pair: &Pair, total: usize) -> Result<f64> {
 /// Writes `count` rows after id `first` at a steady rate, in 10 ms slices; returns each
 /// row's lag in ms, sorted.
 async fn lag_at_rate(pair: &Pair, first: usize, count: usize, rate: f64) -> Result<Vec<f64>> {
-    let writer = pair.writer_db.clone();
+    let writer = pair.writer.clone();
     blocking(move || {
         let begin = Instant::now();
         let mut written = 0;

@@ -5,7 +5,9 @@
 //! (SWITCHYARD_BENCH_DIR) and prints a markdown table.
 //!
 //! Options (all optional): --rows N, --rate N, --seconds N, --interval-ms N, --batch N,
-//! --attack-clients N (0 skips the attack), --attack-mib N, --attack-seconds N.
+//! --writer-waits sqlite|short (how the writer waits for the write lock: SQLite's busy
+//! timeout, the default, or the daemon's short steps), --attack-clients N (0 skips the
+//! attack), --attack-mib N, --attack-seconds N.
 
 use std::{path::PathBuf, process::ExitCode};
 
@@ -80,6 +82,7 @@ fn options_from(args: &[String]) -> Result<(BenchOptions, AttackOptions), String
             "--seconds" => options.rate_seconds = number(value)? as u32,
             "--interval-ms" => options.interval_ms = number(value)?,
             "--batch" => options.max_changes_per_batch = number(value)? as usize,
+            "--writer-waits" => options.writer_short_waits = short_waits(value)?,
             "--attack-clients" => attack.clients = number(value)? as usize,
             "--attack-mib" => attack.body_mib = number(value)?,
             "--attack-seconds" => attack.seconds = number(value)?,
@@ -87,6 +90,14 @@ fn options_from(args: &[String]) -> Result<(BenchOptions, AttackOptions), String
         }
     }
     Ok((options, attack))
+}
+
+fn short_waits(value: &str) -> Result<bool, String> {
+    match value {
+        "short" => Ok(true),
+        "sqlite" => Ok(false),
+        other => Err(format!("--writer-waits: `short` or `sqlite`, not `{other}`")),
+    }
 }
 
 /// What the numbers were measured on, so results from different hosts are not compared blindly.
@@ -122,8 +133,11 @@ fn print_table(options: &BenchOptions, report: &BenchReport, attacked: Option<(&
     println!("| lag p99 at {} changes/s | {:.1} ms |", report.rate_per_s, report.lag_p99_ms);
     println!("| lag max at {} changes/s | {:.1} ms |", report.rate_per_s, report.lag_max_ms);
     println!(
-        "| settings | interval {} ms, batches of up to {} changes, {} s at fixed rate |",
-        options.interval_ms, options.max_changes_per_batch, options.rate_seconds
+        "| settings | interval {} ms, batches of up to {} changes, {} s at fixed rate, the writer waiting {} |",
+        options.interval_ms,
+        options.max_changes_per_batch,
+        options.rate_seconds,
+        if options.writer_short_waits { "in short steps" } else { "with SQLite's busy timeout" }
     );
     if let Some((settings, a)) = attacked {
         println!(

@@ -110,6 +110,7 @@
 mod anti_entropy;
 mod auth;
 mod batch;
+mod busy;
 mod capture;
 mod client;
 mod config;
@@ -151,6 +152,7 @@ mod wire;
 
 pub use self::auth::{DIGEST_HEADER, SIGNATURE_HEADER, SITE_HEADER, sign_request};
 pub use self::batch::{Batch, ChangeKind, FORMAT, Origin, RowChange};
+pub use self::busy::wait_in_short_steps;
 pub use self::client::SYNC_PATH;
 pub use self::config::{DEFAULT_CONFLICT_LOG_MAX_ROWS, PeerConfig, SyncConfig, TableConfig};
 pub use self::conflict_rule::ConflictRule;

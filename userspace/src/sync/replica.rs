@@ -3,11 +3,11 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::time::Duration;
 
 use rusqlite::{Connection, TransactionBehavior};
 
 use super::batch::{Batch, RowChange};
+use super::busy;
 use super::capture::{backfill, inspect, install_triggers};
 use super::config::{SyncConfig, TableConfig};
 use super::conflicts::{self, ConflictRecord};
@@ -81,7 +81,7 @@ impl Replica {
         peers: &[String],
     ) -> Result<Self> {
         validate_setup(site_id, tables, peers)?;
-        conn.busy_timeout(Duration::from_secs(10))?;
+        busy::wait_in_short_steps(&conn)?;
         // Room for every statement the module prepares, so none is parsed again.
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         conn.pragma_update(None, "journal_mode", "WAL")?;

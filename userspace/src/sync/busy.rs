@@ -1,0 +1,46 @@
+//! Waiting for the database's write lock, which the applications writing to it share.
+//!
+//! SQLite's own busy timeout sleeps 1, 2, 5, 10 and then up to 100 ms between tries,
+//! so a transaction that finds an application's write under way usually waits far
+//! longer than that write takes, and the application's next write then waits for
+//! ours. The daemon tries again in short steps instead, for about as long in all.
+
+use std::time::Duration;
+
+use rusqlite::Connection;
+
+/// How long the daemon waits for the lock in all, about, before a transaction fails as busy.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+/// The first pause; each next one doubles, up to `LONGEST`.
+const FIRST: Duration = Duration::from_micros(50);
+const LONGEST: Duration = Duration::from_micros(800);
+/// No pause is longer than `LONGEST`, so this many add up to `WAIT` at most.
+const TRIES: i32 = (WAIT.as_micros() / LONGEST.as_micros()) as i32;
+
+/// The pause before the next try after `tries` failed ones; `None`: give up.
+fn pause(tries: i32) -> Option<Duration> {
+    (tries < TRIES).then(|| FIRST.saturating_mul(1 << tries.clamp(0, 16)).min(LONGEST))
+}
+
+fn wait_for_lock(tries: i32) -> bool {
+    pause(tries).map(std::thread::sleep).is_some()
+}
+
+/// Makes `conn` wait for the write lock in short steps.
+pub fn wait_in_short_steps(conn: &Connection) -> rusqlite::Result<()> {
+    conn.busy_handler(Some(wait_for_lock))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pauses_double_from_fifty_microseconds_and_add_up_to_the_wait() {
+        let pauses: Vec<Duration> = (0..).map_while(pause).collect();
+        assert_eq!(pauses[..6], [50, 100, 200, 400, 800, 800].map(Duration::from_micros));
+        let total: Duration = pauses.iter().sum();
+        assert!(total <= WAIT && total > WAIT - Duration::from_millis(5), "{total:?}");
+    }
+}
