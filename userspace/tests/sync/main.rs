@@ -7,6 +7,7 @@ mod consolidation;
 mod convergence;
 mod hlc;
 mod http;
+mod lock_wait;
 mod migration;
 mod pruning;
 mod restore;
