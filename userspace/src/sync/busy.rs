@@ -10,24 +10,28 @@ use std::time::Duration;
 use rusqlite::Connection;
 
 /// How long the daemon waits for the lock in all, about, before a transaction fails as busy.
-pub const WAIT: Duration = Duration::from_secs(10);
+const WAIT: Duration = Duration::from_secs(10);
 
 /// The first pause; each next one doubles, up to `LONGEST`.
 const FIRST: Duration = Duration::from_micros(50);
 const LONGEST: Duration = Duration::from_micros(800);
+/// Doublings from `FIRST` to `LONGEST`.
+const DOUBLINGS: i32 = 4;
 /// No pause is longer than `LONGEST`, so this many add up to `WAIT` at most.
 const TRIES: i32 = (WAIT.as_micros() / LONGEST.as_micros()) as i32;
 
 /// The pause before the next try after `tries` failed ones; `None`: give up.
 fn pause(tries: i32) -> Option<Duration> {
-    (tries < TRIES).then(|| FIRST.saturating_mul(1 << tries.clamp(0, 16)).min(LONGEST))
+    (tries < TRIES).then(|| FIRST * (1u32 << tries.clamp(0, DOUBLINGS)))
 }
 
 fn wait_for_lock(tries: i32) -> bool {
     pause(tries).map(std::thread::sleep).is_some()
 }
 
-/// Makes `conn` wait for the write lock in short steps.
+/// Makes `conn` wait for the write lock in short steps: the daemon's own connection, and
+/// any application writing to a synced database that wants its writes to wait no longer
+/// than the daemon's transactions take.
 pub fn wait_in_short_steps(conn: &Connection) -> rusqlite::Result<()> {
     conn.busy_handler(Some(wait_for_lock))
 }
