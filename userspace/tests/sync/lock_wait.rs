@@ -23,3 +23,12 @@ fn a_batch_waits_for_an_applications_write_and_carries_it() {
     assert!(built > committed, "the batch was built while the application held the lock");
     assert_eq!(batch.changes.len(), 1, "the batch carries the write it waited for");
 }
+
+#[test]
+fn the_daemon_waits_in_its_own_short_steps_not_with_sqlites_busy_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = open_site(dir.path(), "a", &["b"]);
+    // Installing a busy handler clears the timeout, whose pauses grow to 100 ms.
+    let timeout: i64 = a.connection().query_row("PRAGMA busy_timeout", [], |r| r.get(0)).unwrap();
+    assert_eq!(timeout, 0, "SQLite's busy timeout ({timeout} ms) is in place of the short steps");
+}
