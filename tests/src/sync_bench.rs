@@ -23,8 +23,9 @@ pub struct BenchOptions {
     pub rate_seconds: u32,
     pub interval_ms: u64,
     pub max_changes_per_batch: usize,
-    /// The writer waits for the write lock in the daemon's short steps instead of with
-    /// SQLite's busy timeout (pauses of 1 ms growing to 100 ms), as most programs do.
+    /// The writer waits for the write lock in the daemon's short steps. Off by default: the
+    /// writer then waits as most programs do, with SQLite's busy timeout (pauses of 1 ms
+    /// growing to 100 ms).
     pub writer_short_waits: bool,
 }
 
