@@ -12,17 +12,16 @@ use rusqlite::Connection;
 /// How long the daemon waits for the lock in all, about, before a transaction fails as busy.
 const WAIT: Duration = Duration::from_secs(10);
 
-/// The first pause; each next one doubles, up to `LONGEST`.
-const FIRST: Duration = Duration::from_micros(50);
-const LONGEST: Duration = Duration::from_micros(800);
-/// Doublings from `FIRST` to `LONGEST`.
+/// The first pause, in µs; each next one doubles, `DOUBLINGS` times, to `LONGEST`.
+const FIRST_MICROS: u64 = 50;
 const DOUBLINGS: i32 = 4;
+const LONGEST: Duration = Duration::from_micros(FIRST_MICROS << DOUBLINGS);
 /// No pause is longer than `LONGEST`, so this many add up to `WAIT` at most.
 const TRIES: i32 = (WAIT.as_micros() / LONGEST.as_micros()) as i32;
 
 /// The pause before the next try after `tries` failed ones; `None`: give up.
 fn pause(tries: i32) -> Option<Duration> {
-    (tries < TRIES).then(|| FIRST * (1u32 << tries.clamp(0, DOUBLINGS)))
+    (tries < TRIES).then(|| Duration::from_micros(FIRST_MICROS << tries.clamp(0, DOUBLINGS)))
 }
 
 fn wait_for_lock(tries: i32) -> bool {
