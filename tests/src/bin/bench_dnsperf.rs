@@ -10,7 +10,8 @@
 //! SWITCHYARD_DNSPERF_OUTSTANDING (100), SWITCHYARD_DNSPERF_MAX_QPS (unlimited),
 //! SWITCHYARD_DNSPERF_EDNS=1 (queries with EDNS), SWITCHYARD_DNSPERF_NXDOMAIN=1 (every other
 //! query for a different name that does not exist), SWITCHYARD_DNSPERF_NAMES (names in the
-//! zone, default 10,000, at most 100,000), SWITCHYARD_DNSPERF_SERVERS (comma-separated
+//! zone, default 10,000, at most 100,000), SWITCHYARD_DNSPERF_MAX_ENTRIES (the XDP answer
+//! map's size, default room for every name's entries and at least 65,536), SWITCHYARD_DNSPERF_SERVERS (comma-separated
 //! subset of the server names), SWITCHYARD_DNSPERF_LATENCY_QPS (rate of the 3 s latency run
 //! that gives p50/p99, default 50,000), SWITCHYARD_DNSPERF_ROUNDS (full-load runs per server,
 //! default 3; the run with the median server-core CPU is reported, every run's CPU and qps are
@@ -211,8 +212,9 @@ fn with_server<T>(
             let daemon = Daemon::start(&pair.server, &toml);
             pin_all_threads(daemon.pid(), SERVER_CPU);
             let settings = format!(
-                "Switchyard {}: [xdp] mode = \"{mode}\" on the server veth, {} static [[service]] entries, udp_threads = 1 (one UDP thread per listen address; queries go to the IPv4 one){}",
+                "Switchyard {}: [xdp] mode = \"{mode}\" on the server veth, max_entries = {}, {} static [[service]] entries, udp_threads = 1 (one UDP thread per listen address; queries go to the IPv4 one){}",
                 if xdp { "XDP" } else { "userspace only" },
+                zone::max_entries(),
                 zone::names(),
                 if is_signed {
                     "; the zone signed online ([zone.dnssec] ecdsap256sha256, key from switchyard dnssec keygen), DO=1 queries answered with their RRSIG from the SIGNATURES map; XDP answered % counts answered_signed"

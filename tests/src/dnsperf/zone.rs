@@ -20,6 +20,15 @@ pub fn names() -> usize {
     }
 }
 
+/// The XDP answer map's size (`xdp.max_entries`): `SWITCHYARD_DNSPERF_MAX_ENTRIES`, else room
+/// for every name's A and AAAA entries, at least the daemon's default of 65,536. The kernel's
+/// hash table has as many buckets as this rounded up to a power of two, so it sets how much
+/// bucket array the lookups spread over; the daemon refuses a size its entries do not fit.
+pub fn max_entries() -> u64 {
+    let room = (2 * names() as u64 + 16).next_power_of_two().max(65_536);
+    crate::bench::report::env_number("SWITCHYARD_DNSPERF_MAX_ENTRIES", room).unwrap_or_else(|e| panic!("{e}"))
+}
+
 pub fn name(i: usize) -> String {
     format!("s{i:05}.{ZONE}")
 }
@@ -66,8 +75,7 @@ pub fn switchyard_config_signed(instance: &str, iface: &str, mode: &str, key_fil
     let mut config = ConfigText::new()
         .server(instance, &["dns_port = 53", r#"listen = ["0.0.0.0", "::"]"#, "udp_threads = 1"])
         .xdp(iface, mode)
-        // Room for every name's A and AAAA entries (the default holds 65,536).
-        .lines(&[&format!("max_entries = {}", (2 * names() + 16).next_power_of_two().max(65_536))])
+        .lines(&[&format!("max_entries = {}", max_entries())])
         .zone_with(&[&format!("ns1.{ZONE}.")], "serial = 1, minimum = 60");
     if let Some(key) = key_file {
         config = config.dnssec("ecdsap256sha256", key);
