@@ -296,7 +296,7 @@ fn default_pin_root() -> PathBuf {
     "/sys/fs/bpf/switchyard".into()
 }
 fn default_max_entries() -> u32 {
-    65536
+    DEFAULT_MAX_ENTRIES
 }
 fn default_stale_after_ms() -> u64 {
     DEFAULT_STALE_AFTER_MS
@@ -304,6 +304,9 @@ fn default_stale_after_ms() -> u64 {
 
 /// Default `[xdp] stale_after_ms`: a few seconds, longer than a planned restart.
 pub const DEFAULT_STALE_AFTER_MS: u64 = 3000;
+/// `[xdp] max_entries` when the config does not say: answer map entries (one per name, view and
+/// address type).
+pub const DEFAULT_MAX_ENTRIES: u32 = 65_536;
 /// `stale_after_ms` bounds: at least a few stamp periods, at most an hour.
 const STALE_AFTER_MS: std::ops::RangeInclusive<u64> = 100..=3_600_000;
 

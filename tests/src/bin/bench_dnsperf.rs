@@ -11,11 +11,12 @@
 //! SWITCHYARD_DNSPERF_EDNS=1 (queries with EDNS), SWITCHYARD_DNSPERF_NXDOMAIN=1 (every other
 //! query for a different name that does not exist), SWITCHYARD_DNSPERF_NAMES (names in the
 //! zone, default 10,000, at most 100,000), SWITCHYARD_DNSPERF_MAX_ENTRIES (the XDP answer
-//! map's size, default room for every name's entries and at least 65,536), SWITCHYARD_DNSPERF_SERVERS (comma-separated
-//! subset of the server names), SWITCHYARD_DNSPERF_LATENCY_QPS (rate of the 3 s latency run
-//! that gives p50/p99, default 50,000), SWITCHYARD_DNSPERF_ROUNDS (full-load runs per server,
-//! default 3; the run with the median server-core CPU is reported, every run's CPU and qps are
-//! in the JSON), SWITCHYARD_KXDPGUN_SECONDS (5), SWITCHYARD_KXDPGUN_QPS (2,000,000).
+//! map's size; default room for every name's entries, at least 65,536),
+//! SWITCHYARD_DNSPERF_SERVERS (comma-separated subset of the server names),
+//! SWITCHYARD_DNSPERF_LATENCY_QPS (rate of the 3 s latency run that gives p50/p99, default
+//! 50,000), SWITCHYARD_DNSPERF_ROUNDS (full-load runs per server, default 3; the run with the
+//! median server-core CPU is reported, every run's CPU and qps are in the JSON),
+//! SWITCHYARD_KXDPGUN_SECONDS (5), SWITCHYARD_KXDPGUN_QPS (2,000,000).
 
 use std::{
     fs::File,

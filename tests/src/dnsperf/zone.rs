@@ -3,7 +3,7 @@
 use std::fmt::Write;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use switchyard::config::fixture::ConfigText;
+use switchyard::config::{DEFAULT_MAX_ENTRIES, fixture::ConfigText};
 
 pub const ZONE: &str = "example.com";
 /// Names in the zone unless `SWITCHYARD_DNSPERF_NAMES` says otherwise.
@@ -21,11 +21,10 @@ pub fn names() -> usize {
 }
 
 /// The XDP answer map's size (`xdp.max_entries`): `SWITCHYARD_DNSPERF_MAX_ENTRIES`, else room
-/// for every name's A and AAAA entries, at least the daemon's default of 65,536. The kernel's
-/// hash table has as many buckets as this rounded up to a power of two, so it sets how much
-/// bucket array the lookups spread over; the daemon refuses a size its entries do not fit.
+/// for every name's A and AAAA entries and at least the daemon's default. The kernel's hash
+/// table has this many buckets, rounded up to a power of two.
 pub fn max_entries() -> u64 {
-    let room = (2 * names() as u64 + 16).next_power_of_two().max(65_536);
+    let room = (2 * names() as u64 + 16).next_power_of_two().max(DEFAULT_MAX_ENTRIES.into());
     crate::bench::report::env_number("SWITCHYARD_DNSPERF_MAX_ENTRIES", room).unwrap_or_else(|e| panic!("{e}"))
 }
 
