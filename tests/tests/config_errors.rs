@@ -16,12 +16,17 @@ fn good() -> String {
         .build()
 }
 
-/// Runs `switchyard run` on `text` and returns (exit code, stderr).
+/// Runs `switchyard run` on `text` and returns (exit code, stderr, the file's path).
 fn run_with(text: &str) -> (i32, String, String) {
+    run_command("run", text)
+}
+
+/// Runs `switchyard <command> --config` on `text` and returns (exit code, stderr, the file's path).
+fn run_command(command: &str, text: &str) -> (i32, String, String) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bad.toml");
     std::fs::write(&path, text).unwrap();
-    let out = Command::new(binary()).args(["run", "--config"]).arg(&path).output().expect("switchyard");
+    let out = Command::new(binary()).args([command, "--config"]).arg(&path).output().expect("switchyard");
     (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into_owned(), path.display().to_string())
 }
 
@@ -73,6 +78,23 @@ fn missing_interface_is_refused() {
         "xdp.interfaces[0]",
         "no interface named",
     );
+}
+
+#[test]
+fn services_the_answer_map_cannot_hold_are_refused() {
+    // Three entries: www's A, api's A and AAAA.
+    let two = good() + "\n[[service]]\nname = \"api.example.com.\"\na = [\"198.18.10.2\"]\naaaa = [\"fd00::10:2\"]\n";
+    let (code, stderr, _) =
+        run_command("check", &two.replace("mode = \"native\"", "mode = \"native\"\nmax_entries = 3"));
+    assert_eq!(code, 0, "three entries fit in three: {stderr}");
+    let small = two.replace("mode = \"native\"", "mode = \"native\"\nmax_entries = 2");
+    assert_refused(&small, "xdp.max_entries", "is 2, and the services need 3 answer map entries");
+    let zero = good().replace("mode = \"native\"", "mode = \"native\"\nmax_entries = 0");
+    assert_refused(&zero, "xdp.max_entries", "must be at least 1");
+    // Without XDP there is no map to fit.
+    let off = small.replace("mode = \"native\"", "mode = \"off\"");
+    let (code, stderr, _) = run_command("check", &off);
+    assert_eq!(code, 0, "{stderr}");
 }
 
 #[test]

@@ -468,6 +468,27 @@ impl Config {
         Ok(())
     }
 
+    /// The answer map is allocated at start: a config whose services would not fit is refused
+    /// here, before anything is attached, rather than failing part-way through writing it.
+    fn validate_map_capacity(&self) -> Result<(), (String, String)> {
+        if self.xdp.mode == XdpMode::Off {
+            return Ok(());
+        }
+        let needed = crate::answers::AnswerTable::capacity_needed(self, &crate::answers::Views::from_config(self));
+        if self.xdp.max_entries == 0 {
+            return Err(("xdp.max_entries".into(), "must be at least 1".into()));
+        }
+        if needed > self.xdp.max_entries as usize {
+            let problem = format!(
+                "is {}, and the services need {needed} answer map entries (one per name and address family, in \
+                 each of its views); raise it",
+                self.xdp.max_entries
+            );
+            return Err(("xdp.max_entries".into(), problem));
+        }
+        Ok(())
+    }
+
     fn validate(&self) -> Result<(), (String, String)> {
         if self.server.instance.is_empty()
             || !self.server.instance.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
@@ -526,6 +547,7 @@ impl Config {
         if self.server.edns_udp_payload < 512 {
             return Err(("server.edns_udp_payload".into(), "must be at least 512".into()));
         }
+        self.validate_map_capacity()?;
         self.server.validate_identity()?;
         self.cookies.validate()?;
         self.rrl.validate()?;

@@ -25,7 +25,7 @@ use super::{
 use crate::{
     answers::{AnswerController, Views, Zones},
     bpf::datapath::{Datapath, DatapathError},
-    config::{Config, ConfigError, XdpMode},
+    config::{Config, ConfigError},
     dns::authority::Authority,
     health::{HealthError, HealthMonitor},
     policy::PolicyConfigError,
@@ -51,8 +51,6 @@ pub enum ReloadError {
     Health(#[from] HealthError),
     #[error("answer policy: {0}")]
     Policy(#[from] PolicyConfigError),
-    #[error("the new config needs {needed} answer map entries; [xdp] max_entries is {capacity}")]
-    MapFull { needed: usize, capacity: u32 },
     #[error("XDP: {0}")]
     Datapath(#[from] DatapathError),
     #[error("rate limiting: {0}")]
@@ -132,10 +130,6 @@ pub async fn apply(path: &Path, parts: Parts<'_>) -> Result<String, ReloadError>
     let views = Views::from_config_keeping(&new, &answers.views());
     let serials_file = zone_serials::path(&new.server);
     let serials = zone_serials::next(&new, &zone_serials::load(&serials_file));
-    let needed = crate::answers::AnswerTable::capacity_needed(&new, &views);
-    if new.xdp.mode != XdpMode::Off && needed > new.xdp.max_entries as usize {
-        return Err(ReloadError::MapFull { needed, capacity: new.xdp.max_entries });
-    }
     let taken = take(&old, &new, registry)?;
     let (o, n) = (&old.server, &new.server);
     if (&o.listen, o.dns_port, o.udp_threads) != (&n.listen, n.dns_port, n.udp_threads) {
