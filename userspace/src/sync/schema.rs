@@ -35,7 +35,9 @@ CREATE TABLE IF NOT EXISTS _sy_changes(
     wall_ms  REAL NOT NULL,
     hlc      INTEGER
 );
-CREATE INDEX IF NOT EXISTS _sy_changes_unstamped ON _sy_changes(seq) WHERE hlc IS NULL;
+-- Unstamped changes are found by a seek past `stamped_upto` in _sy_meta; the index
+-- of them that earlier versions kept cost two b-tree writes per change.
+DROP INDEX IF EXISTS _sy_changes_unstamped;
 CREATE INDEX IF NOT EXISTS _sy_changes_row ON _sy_changes(tbl, pk);
 -- A synced row's registers, in one record: the existence register (insert or
 -- delete; dead rows are tombstones) and a last-writer-wins register per column

@@ -17,11 +17,13 @@ use super::capture::TableShape;
 use super::conflicts::RowConflicts;
 use super::error::{Result, SyncError};
 use super::hlc::{Version, read_clock, tick, wall_now_ms, write_clock};
+use super::positions::log_end;
 use super::project::{project_row, revert_columns};
 use super::quarantine::{self, Direction, Entry};
 use super::registers::{Cell, Registers, RowState, Seen, load, newest_version, store, store_row};
 use super::registry::{Registry, TableSpec};
 use super::savepoint::in_savepoint;
+use super::schema::meta_value;
 use super::sql::with_limit;
 use super::value::Value;
 
@@ -46,12 +48,37 @@ struct Captured {
     changed: Vec<String>,
 }
 
-fn read_unstamped(conn: &Connection, limit: Option<usize>) -> Result<Vec<Logged>> {
-    const UNSTAMPED: &str =
-        "SELECT seq, tbl, pk, kind, changed, wall_ms FROM _sy_changes WHERE hlc IS NULL ORDER BY seq";
+/// `_sy_meta` key: every change at or before this position is stamped. The unstamped ones
+/// are found by a seek past it, where an index of them would be written twice per change
+/// (added by the capture trigger, removed here) while the writers wait on the lock.
+const STAMPED_UPTO: &str = "stamped_upto";
+
+/// The position up to which every change is stamped (0 in a log never stamped here).
+pub fn stamped_upto(conn: &Connection) -> Result<i64> {
+    Ok(meta_value(conn, STAMPED_UPTO)?.unwrap_or(0))
+}
+
+/// Moves the mark forward to `upto` (never back).
+fn mark_stamped(conn: &Connection, was: i64, upto: i64) -> Result<()> {
+    if upto > was {
+        conn.prepare_cached(
+            "INSERT INTO _sy_meta(key, value) VALUES (?1, ?2)
+             ON CONFLICT(key) DO UPDATE SET value = max(value, excluded.value)",
+        )?
+        .execute(params![STAMPED_UPTO, upto])?;
+    }
+    Ok(())
+}
+
+/// Unstamped changes after `upto`, oldest first. Changes written already stamped (a revert's)
+/// can follow unstamped ones, hence the `hlc IS NULL`.
+const UNSTAMPED: &str =
+    "SELECT seq, tbl, pk, kind, changed, wall_ms FROM _sy_changes WHERE seq > ?1 AND hlc IS NULL ORDER BY seq";
+
+fn read_unstamped(conn: &Connection, upto: i64, limit: Option<usize>) -> Result<Vec<Logged>> {
     let sql = limit.map_or_else(|| UNSTAMPED.to_string(), |n| with_limit(UNSTAMPED, n));
     let mut stmt = conn.prepare_cached(&sql)?;
-    let rows = stmt.query_map([], |r| {
+    let rows = stmt.query_map([upto], |r| {
         Ok(Logged {
             seq: r.get(0)?,
             table: r.get(1)?,
@@ -100,10 +127,14 @@ pub fn stamp_oldest(
     limit: Option<usize>,
     stamped: &mut StampedRows,
 ) -> Result<usize> {
-    let pending = read_unstamped(conn, limit)?;
-    if pending.is_empty() {
+    let upto = stamped_upto(conn)?;
+    let pending = read_unstamped(conn, upto, limit)?;
+    let Some(last) = pending.last().map(|logged| logged.seq) else {
+        // Nothing unstamped: the mark can move to the log's end, so that the next seek
+        // starts there.
+        mark_stamped(conn, upto, log_end(conn)?)?;
         return Ok(0);
-    }
+    };
     let mut clock = read_clock(conn)?;
     // A savepoint's journal (kept in memory) holds every page its changes touch: a
     // long backlog is stamped in passes so that it stays small.
@@ -118,6 +149,8 @@ pub fn stamp_oldest(
         };
     }
     write_clock(conn, clock)?;
+    // Every change up to `last` is now stamped, set aside, or of a table no longer synced.
+    mark_stamped(conn, upto, last)?;
     Ok(pending.len())
 }
 
@@ -352,4 +385,20 @@ pub fn log_local_delete(
     )?
     .execute(params![table, pk, ChangeKind::Delete.as_sql(), wall_now_ms(), version.hlc])?;
     store_row(conn, table, pk, &RowState { alive: false, version: version.clone(), seen })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Stamping runs under the write lock for every batch: it seeks past the mark, never
+    /// reading the stamped part of the log.
+    #[test]
+    fn unstamped_changes_are_found_by_a_seek_past_the_mark() {
+        let plan = super::super::schema::query_plan(&with_limit(UNSTAMPED, 2_000));
+        assert!(
+            plan.iter().any(|step| step.starts_with("SEARCH _sy_changes USING INTEGER PRIMARY KEY (rowid>?)")),
+            "{plan:?}"
+        );
+    }
 }

@@ -9,6 +9,7 @@ use super::hlc::{read_clock, wall_now_ms};
 use super::quarantine::{self, QuarantinedChange};
 use super::registry::Registry;
 use super::schema::incarnation;
+use super::stamp::stamped_upto;
 
 /// Quarantine entries listed in the status (the count covers all).
 const LISTED_QUARANTINE: usize = 20;
@@ -136,7 +137,9 @@ pub fn status(conn: &Connection, registry: &Registry) -> Result<SyncStatus> {
         site_id: registry.site_id.clone(),
         incarnation: incarnation(conn)?.to_string(),
         clock_hlc: read_clock(conn)?,
-        pending_changes: conn.query_row("SELECT count(*) FROM _sy_changes WHERE hlc IS NULL", [], |r| r.get(0))?,
+        pending_changes: conn
+            .prepare_cached("SELECT count(*) FROM _sy_changes WHERE seq > ?1 AND hlc IS NULL")?
+            .query_row([stamped_upto(conn)?], |r| r.get(0))?,
         conflicts_total: conflicts::total(conn)? as u64,
         quarantined_total: quarantine::total(conn)? as u64,
         quarantined_now: quarantine::count(conn)? as u64,

@@ -1,3 +1,5 @@
+use switchyard::sync::Replica;
+
 use super::support::{app, count, db_path, deliver, open_site};
 
 #[test]
@@ -34,6 +36,40 @@ fn writes_from_another_connection_are_captured() {
         .map(Result::unwrap)
         .collect();
     assert!(hlcs.windows(2).all(|w| w[0] < w[1]));
+}
+
+/// Stamping finds what is not stamped yet past a mark of its own: each change once, also
+/// after changes written already stamped, and in a database whose earlier version kept no
+/// mark (it looks through the whole log once).
+#[test]
+fn every_change_is_stamped_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut replica = open_site(dir.path(), "a", &["b"]);
+    let writer = app(&db_path(dir.path(), "a"));
+    let write = |first: i64, n: i64| {
+        for id in first..first + n {
+            writer.execute("INSERT INTO t1(id, a, b) VALUES (?1, 'x', 1)", [id]).unwrap();
+        }
+    };
+    let unstamped = |replica: &Replica| replica.status().unwrap().pending_changes;
+    write(1, 3);
+    assert_eq!(unstamped(&replica), 3);
+    assert_eq!(replica.stamp_pending().unwrap(), 3);
+    assert_eq!(unstamped(&replica), 0);
+    assert_eq!(replica.stamp_pending().unwrap(), 0, "nothing is stamped twice");
+    write(4, 2);
+    assert_eq!((unstamped(&replica), replica.stamp_pending().unwrap()), (2, 2));
+
+    // An earlier version's database: no mark, and its last two changes not stamped yet.
+    writer.execute("DELETE FROM _sy_meta WHERE key = 'stamped_upto'", []).unwrap();
+    writer.execute("UPDATE _sy_changes SET hlc = NULL WHERE seq > 3", []).unwrap();
+    write(6, 1);
+    assert_eq!(unstamped(&replica), 3);
+    assert_eq!(replica.stamp_pending().unwrap(), 3);
+    assert_eq!(count(&writer, "SELECT count(*) FROM _sy_changes WHERE hlc IS NULL"), 0);
+    assert_eq!(count(&writer, "SELECT count(DISTINCT hlc) FROM _sy_changes"), 6, "each change its own HLC");
+    write(7, 1);
+    assert_eq!((unstamped(&replica), replica.stamp_pending().unwrap()), (1, 1));
 }
 
 #[test]
