@@ -88,6 +88,48 @@ fn restarts_lose_no_query() {
     assert!(daemon.userspace_counter("tcp") > 0 && daemon.xdp_counter("answered_v4") > 0);
 }
 
+/// A successor that cannot have a socket its config asks for (here the metrics port, taken
+/// by another program) exits before it lets the running daemon go: that one keeps serving,
+/// through XDP and its admin socket, and no query is lost.
+#[test]
+fn a_successor_that_cannot_start_leaves_the_running_daemon_serving() {
+    if !have_root("a_successor_that_cannot_start_leaves_the_running_daemon_serving") {
+        return;
+    }
+    let pair = Pair::new(79);
+    let (_, toml) = common::basic_config(&pair, "native");
+    let daemon = Daemon::start(&pair.server, &toml);
+    let server = SocketAddr::new(pair.server_v4.into(), 53);
+    let taken = SocketAddr::new(pair.server_v4.into(), 9153);
+    let _holder = pair.server.enter(move || std::net::TcpListener::bind(taken).expect("a listener holds the port"));
+    let queries = QueryLoop::start(&pair.client, server, "www.example.com.", "missing.example.com.", check);
+    std::thread::sleep(Duration::from_millis(300));
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("successor.toml");
+    std::fs::write(&config, toml.replace("dns_port = 53", &format!("dns_port = 53\nmetrics = \"{taken}\""))).unwrap();
+    let out = pair
+        .server
+        .command(switchyard_tests::daemon::binary().to_str().unwrap())
+        .args(["run", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "the successor cannot bind {taken}: {said}");
+    assert!(said.contains(&taken.to_string()) && said.contains("in use"), "names the address: {said}");
+    assert!(!said.contains("the replaced daemon stopped"), "{said}");
+
+    std::thread::sleep(Duration::from_millis(300));
+    let tally = queries.finish();
+    assert!(tally.sent > 50, "the loop ran: {tally:?}");
+    assert_eq!((tally.lost, tally.wrong), (0, 0), "{:?}\n{}", tally.problems, daemon.log());
+    assert!(daemon.stats()["userspace"]["tcp"].as_u64().unwrap() > 0, "the admin socket answers");
+    let before = daemon.xdp_counter("answered_v4");
+    client::udp(&pair.client, server, &client::query_message("www.example.com.", RecordType::A, false));
+    assert!(daemon.xdp_counter("answered_v4") > before, "XDP still answers\n{}", daemon.log());
+}
+
 #[test]
 fn a_killed_daemon_stops_answering_once_its_stamp_is_stale() {
     if !have_root("a_killed_daemon_stops_answering_once_its_stamp_is_stale") {

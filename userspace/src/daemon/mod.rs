@@ -150,15 +150,17 @@ impl Daemon {
             .rrl()
             .apply(&config.rrl, datapath.as_ref().map(|dp| (config.server.pin_dir(), dp.ingress())))
             .context("rate limiting")?;
+        // Every socket is ours before the replaced daemon goes: a start that cannot have them
+        // stops here, and the replaced daemon carries on.
+        let mut late = start::late_sockets(&config, &mut inherited, &registry)?;
         if let Some(predecessor) = predecessor {
             let pid = predecessor.pid;
             predecessor.finish().with_context(|| format!("stopping the replaced daemon (pid {pid})"))?;
             info!(pid, "the replaced daemon stopped");
         }
-        let sockets = (&mut inherited, registry.as_ref());
-        let (peers, bridge) = start::peers(&config, &monitor, operator_feed.clone(), sockets, &saved.peers).await?;
+        let (peers, bridge) = start::peers(&config, &monitor, operator_feed.clone(), &mut late, &saved.peers).await?;
         reloadable.peers.store(peers.clone());
-        let sync = start::sync(&config, &mut inherited, &registry).await?;
+        let sync = start::sync(&config, &mut late).await?;
         reloadable.sync.store(sync.as_ref().map(|s| Arc::new(s.node())));
         let sources = Arc::new(metrics::Sources {
             reloadable: reloadable.clone(),
@@ -171,8 +173,8 @@ impl Daemon {
             rrl: authority.rrl().clone(),
             served: answers.served(),
         });
-        let metrics = start::metrics(config.server.metrics, sources.clone(), &mut inherited, &registry).await?;
-        let (admin, reloads, handoffs) = start::admin(&config, &sources, &mut inherited, &registry)?;
+        let metrics = start::metrics(config.server.metrics, sources.clone(), &mut late).await?;
+        let (admin, reloads, handoffs) = start::admin(&config, &sources, late)?;
         inherited.close_rest();
         info!(instance = %config.server.instance, port = config.server.dns_port, "ready");
         let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);

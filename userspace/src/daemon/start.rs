@@ -109,24 +109,64 @@ pub fn xdp_config(config: &Config) -> XdpConfig {
     }
 }
 
+/// The sockets the parts started after the replaced daemon stops listen on, each passed in
+/// or bound here: taken before it stops, so that an address this host cannot bind refuses
+/// the start while the replaced daemon still serves.
+pub struct LateSockets {
+    peers: Option<std::net::UdpSocket>,
+    sync: Option<std::net::TcpListener>,
+    metrics: Option<std::net::TcpListener>,
+    admin: std::os::unix::net::UnixListener,
+}
+
+pub fn late_sockets(config: &Config, inherited: &mut Inherited, registry: &Registry) -> anyhow::Result<LateSockets> {
+    let peers = match &config.peers {
+        Some(peers) => Some(udp_socket(peers.listen, inherited, registry).context("the peer socket")?),
+        None => None,
+    };
+    let sync = match &config.sync {
+        Some(sync) => Some(listener(sync.listen, inherited, registry).context("the sync endpoint")?),
+        None => None,
+    };
+    let metrics = match config.server.metrics {
+        Some(address) => Some(listener(address, inherited, registry).context("the metrics endpoint")?),
+        None => None,
+    };
+    let socket = config.server.admin_socket();
+    let admin = match inherited.take_unix(&socket) {
+        Some(listener) => listener,
+        None => admin::bind(&socket).with_context(|| format!("admin socket {}", socket.display()))?,
+    };
+    registry.add(&admin)?;
+    Ok(LateSockets { peers, sync, metrics, admin })
+}
+
+/// A UDP socket on `address`: passed in, else bound here.
+fn udp_socket(
+    address: SocketAddr,
+    inherited: &mut Inherited,
+    registry: &Registry,
+) -> anyhow::Result<std::net::UdpSocket> {
+    let socket = match inherited.take_udp(address) {
+        Some(socket) => socket,
+        None => std::net::UdpSocket::bind(address).with_context(|| format!("binding {address}"))?,
+    };
+    registry.add(&socket)?;
+    Ok(socket)
+}
+
 /// Heartbeats with the other sites' DNS servers, and the bridge that sends our site's state
 /// out and sets the remote sites from theirs; neither without `[peers]`.
 pub async fn peers(
     config: &Config,
     monitor: &Arc<HealthMonitor>,
     operator: watch::Receiver<Versioned>,
-    (inherited, registry): (&mut Inherited, &Registry),
+    sockets: &mut LateSockets,
     saved: &[SavedPeer],
 ) -> anyhow::Result<(Option<Arc<PeerHandle>>, Option<HealthBridge>)> {
-    let Some(peers_config) = &config.peers else {
+    let Some(socket) = sockets.peers.take() else {
         return Ok((None, None));
     };
-    let listen = peers_config.listen;
-    let socket = match inherited.take_udp(listen) {
-        Some(socket) => socket,
-        None => std::net::UdpSocket::bind(listen).with_context(|| format!("binding the peer socket {listen}"))?,
-    };
-    registry.add(&socket)?;
     let started = super::reload_peers::start(config, socket, saved, monitor, &operator)
         .await
         .context("starting peer heartbeats")?;
@@ -134,22 +174,17 @@ pub async fn peers(
 }
 
 /// Database sync with the other sites, with `[sync]`.
-pub async fn sync(
-    config: &Config,
-    inherited: &mut Inherited,
-    registry: &Registry,
-) -> anyhow::Result<Option<SyncService>> {
-    let sync = match &config.sync {
-        Some(section) => {
+pub async fn sync(config: &Config, sockets: &mut LateSockets) -> anyhow::Result<Option<SyncService>> {
+    let sync = match (&config.sync, sockets.sync.take()) {
+        (Some(_), Some(listener)) => {
             // Checked when the config was loaded; read again here for the key's bytes.
             let sync_config = config
                 .sync_config(std::path::Path::new(""))
                 .map_err(|e| anyhow::anyhow!("{}: {}", e.key, e.problem))?
                 .expect("[sync] is configured");
-            let listener = listener(section.listen, inherited, registry)?;
             Some(SyncService::start(sync_config, listener).await.context("starting database sync")?)
         }
-        None => None,
+        _ => None,
     };
     Ok(sync)
 }
@@ -158,13 +193,11 @@ pub async fn sync(
 pub async fn metrics(
     address: Option<SocketAddr>,
     sources: Arc<Sources>,
-    inherited: &mut Inherited,
-    registry: &Registry,
+    sockets: &mut LateSockets,
 ) -> anyhow::Result<Option<JoinHandle<()>>> {
-    let Some(address) = address else {
+    let (Some(address), Some(listener)) = (address, sockets.metrics.take()) else {
         return Ok(None);
     };
-    let listener = listener(address, inherited, registry)?;
     let task = metrics::serve(listener, sources).with_context(|| format!("metrics on {address}"))?;
     info!(%address, "metrics served at /metrics, the status page at /");
     Ok(Some(task))
@@ -190,8 +223,7 @@ fn listener(
 pub fn admin(
     config: &Config,
     sources: &Arc<Sources>,
-    inherited: &mut Inherited,
-    registry: &Registry,
+    sockets: LateSockets,
 ) -> anyhow::Result<(JoinHandle<()>, mpsc::Receiver<ReloadRequest>, mpsc::Receiver<std::os::unix::net::UnixStream>)> {
     let socket = config.server.admin_socket();
     let (reload_tx, reload_rx) = mpsc::channel(4);
@@ -206,11 +238,6 @@ pub fn admin(
         reload: reload_tx,
         handoff: handoff_tx,
     });
-    let listener = match inherited.take_unix(&socket) {
-        Some(listener) => listener,
-        None => admin::bind(&socket).with_context(|| format!("admin socket {}", socket.display()))?,
-    };
-    registry.add(&listener)?;
-    let admin = admin::serve(listener, state).with_context(|| format!("admin socket {}", socket.display()))?;
+    let admin = admin::serve(sockets.admin, state).with_context(|| format!("admin socket {}", socket.display()))?;
     Ok((admin, reload_rx, handoff_rx))
 }
