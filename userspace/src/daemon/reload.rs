@@ -74,6 +74,8 @@ pub enum ReloadError {
 pub enum RestartNeeded {
     #[error("{0} names this daemon's admin socket, state files or pins: stop it and start one with the new value")]
     Identity(&'static str),
+    #[error("{0} is read once, when the daemon starts: restart it (a hand-off loses no query) to change it")]
+    ReadAtStart(&'static str),
 }
 
 /// What a reload changes besides the answers.
@@ -259,7 +261,11 @@ pub fn restart_needed(old: &Config, new: &Config) -> Option<RestartNeeded> {
         ("server.run_dir", o.run_dir == n.run_dir),
         ("server.pin_root", o.pin_root == n.pin_root),
     ];
-    identity.iter().find(|(_, same)| !same).map(|(key, _)| RestartNeeded::Identity(key))
+    if let Some((key, _)) = identity.iter().find(|(_, same)| !same) {
+        return Some(RestartNeeded::Identity(key));
+    }
+    // The log format is the subscriber's, set up once for the process.
+    (o.log_format != n.log_format).then_some(RestartNeeded::ReadAtStart("server.log_format"))
 }
 
 /// Whether the health monitor must be rebuilt (probes or sites changed).
@@ -318,5 +324,13 @@ mod tests {
         let instance = Config::parse(&format!("[server]\ninstance = \"other\"\n{}", base()), "new").unwrap();
         let message = restart_needed(&old, &instance).unwrap().to_string();
         assert!(message.starts_with("server.instance names this daemon's"), "{message}");
+    }
+
+    #[test]
+    fn a_new_log_format_is_refused_rather_than_ignored() {
+        let old = Config::parse(&base(), "old").unwrap();
+        let json = Config::parse(&format!("[server]\nlog_format = \"json\"\n{}", base()), "new").unwrap();
+        let message = restart_needed(&old, &json).unwrap().to_string();
+        assert!(message.starts_with("server.log_format is read once, when the daemon starts"), "{message}");
     }
 }
