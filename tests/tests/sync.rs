@@ -230,6 +230,9 @@ fn sync_is_stopped_started_and_changed_by_reload() {
     // A key file that does not exist: refused, and the running sync goes on.
     let refused = reload(&daemon_a, &wildcard.replace("a.key", "missing.key"));
     assert!(refused.as_ref().is_err_and(|e| e.contains("missing.key")), "{refused:?}");
+    // A table the database lacks: refused when the config is read, before anything changes.
+    let refused = reload(&daemon_a, &(wildcard.clone() + "\n[[sync.table]]\nname = \"orders\"\n"));
+    assert!(refused.as_ref().is_err_and(|e| e.contains("sync.database") && e.contains("`orders`")), "{refused:?}");
     std::fs::write(&daemon_a.config, &wildcard).unwrap();
     insert_rows(&lab.b, 401..411, 10);
     wait_until(

@@ -176,6 +176,19 @@ impl Config {
         self.sync_config(file).map(|_| ())
     }
 
+    /// The database `[sync]` names can be synced as configured: it exists, holds every table
+    /// with a one-column primary key, and is not another site's (read only: nothing is created).
+    pub fn check_sync_database(&self, file: &std::path::Path) -> Result<(), ConfigError> {
+        let Some(config) = self.sync_config(file)? else {
+            return Ok(());
+        };
+        crate::sync::check_database(&config).map_err(|e| ConfigError {
+            file: file.display().to_string(),
+            key: "sync.database".into(),
+            problem: e.to_string(),
+        })
+    }
+
     /// What the sync module needs, with the key read from its file; `None` without `[sync]`.
     pub fn sync_config(&self, file: &std::path::Path) -> Result<Option<SyncConfig>, ConfigError> {
         let Some(sync) = &self.sync else {

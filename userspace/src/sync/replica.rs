@@ -39,7 +39,7 @@ pub struct Replica {
     conflicts_kept: usize,
 }
 
-fn validate_setup(site_id: &str, tables: &[TableConfig], peers: &[String]) -> Result<()> {
+pub(super) fn validate_setup(site_id: &str, tables: &[TableConfig], peers: &[String]) -> Result<()> {
     if site_id.is_empty() {
         return Err(SyncError::Config("site id is empty".into()));
     }

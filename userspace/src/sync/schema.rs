@@ -153,6 +153,24 @@ fn stored_version(conn: &Connection) -> Result<u32> {
     Ok(version.unwrap_or(1))
 }
 
+/// Refuses, without writing anything, a database that `install` would refuse: one of
+/// another site or set up by a newer version.
+pub fn check_installable(conn: &Connection, site_id: &str) -> Result<()> {
+    let found = stored_version(conn)?;
+    if found > SCHEMA_VERSION {
+        return Err(SyncError::NewerDatabase { found, supported: SCHEMA_VERSION });
+    }
+    if found == 0 {
+        return Ok(());
+    }
+    match meta_text(conn, "site_id")? {
+        Some(existing) if existing != site_id => {
+            Err(SyncError::WrongSite { database: existing, configured: site_id.into() })
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Creates (or upgrades) the metadata tables and binds the database file to
 /// one site id. Returns the database's incarnation.
 pub fn install(conn: &Connection, site_id: &str) -> Result<Incarnation> {

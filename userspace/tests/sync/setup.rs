@@ -1,4 +1,4 @@
-use switchyard::sync::{Replica, SyncError, TableConfig};
+use switchyard::sync::{Replica, SyncConfig, SyncError, TableConfig, check_database};
 
 use super::support::app;
 
@@ -39,4 +39,30 @@ fn database_stays_bound_to_its_site() {
     let err = Replica::open_path(&path, "b", &[], &[]).err().unwrap();
     assert!(matches!(&err, SyncError::WrongSite { database, configured } if database == "a" && configured == "b"));
     assert!(err.to_string().contains("copied from that site"), "{err}");
+}
+
+/// The check a config load makes: what opening would refuse, found without writing, and
+/// also while another connection has the database open in WAL mode.
+#[test]
+fn a_database_that_cannot_be_synced_is_refused_before_it_is_opened() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.db");
+    let config = |site: &str, tables: &[&str]| {
+        tables.iter().fold(SyncConfig::new(site, path.clone(), b"key".to_vec()), |c, t| c.table(TableConfig::new(*t)))
+    };
+    let err = check_database(&config("a", &["t1"])).unwrap_err();
+    assert!(err.to_string().contains("does not exist"), "{err}");
+    assert!(!path.exists(), "a missing database is not created");
+
+    let writer = app(&path);
+    writer.execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t1(id INTEGER PRIMARY KEY, a TEXT);").unwrap();
+    check_database(&config("a", &["t1"])).unwrap();
+    assert!(matches!(check_database(&config("a", &["t1", "t9"])), Err(SyncError::MissingTable(t)) if t == "t9"));
+
+    drop(Replica::open_path(&path, "a", &[TableConfig::new("t1")], &[]).unwrap());
+    check_database(&config("a", &["t1"])).unwrap();
+    let err = check_database(&config("b", &["t1"])).unwrap_err();
+    assert!(matches!(&err, SyncError::WrongSite { database, .. } if database == "a"), "{err}");
+    drop(writer);
+    check_database(&config("a", &["t1"])).unwrap();
 }
