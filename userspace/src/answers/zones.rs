@@ -87,6 +87,15 @@ impl Zones {
         self.zones.iter().filter(|z| z.name.zone_of(name)).max_by_key(|z| z.name.num_labels())
     }
 
+    /// The closest enclosing zone of `zone` other than itself (the parent side of its zone
+    /// cut), when this server serves one.
+    pub fn parent_of(&self, zone: &Zone) -> Option<&Zone> {
+        if zone.name.is_root() {
+            return None;
+        }
+        self.zone_of(&zone.name.base_name())
+    }
+
     /// `zone_of` for a name in the answer table's form (lowercase wire).
     pub fn zone_of_wire(&self, wire: &[u8]) -> Option<&Zone> {
         let mut at = 0;

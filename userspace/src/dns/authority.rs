@@ -16,6 +16,7 @@ use std::{
 
 use arc_swap::ArcSwap;
 use hickory_proto::{
+    dnssec::rdata::DNSSECRData,
     op::{Edns, Message, MessageType, OpCode, ResponseCode},
     rr::{
         DNSClass, Name, RData, Record, RecordType,
@@ -37,6 +38,7 @@ use super::{
     signed,
 };
 use crate::answers::{AnswerTable, Served, Zone, wire_name};
+use crate::dnssec::{ZoneSigning, denial::NXNAME};
 use crate::rrl::Rrl;
 
 /// How a query was handled, for counters.
@@ -222,12 +224,17 @@ impl Authority {
             (ResponseCode::NotAuth, Outcome::NotAuth)
         } else if query.metadata.op_code != OpCode::Query {
             (ResponseCode::NotImp, Outcome::NotImp)
+        } else if asks_only_for_a_cookie(query, cookie) {
+            // RFC 7873 5.4: a client learns our server cookie with a query without a question.
+            (ResponseCode::NoError, Outcome::Answered)
         } else if query.queries.len() != 1
             || (subnet_option(query).is_some() && !client_subnet::well_formed(request))
             || *cookie == CookieReply::Malformed
+            || asks_for_nxname(query)
         {
             // RFC 7871 6: a malformed Client Subnet option is refused, never echoed; RFC 7873
-            // 5.2.2: so is a COOKIE option of a length it does not allow.
+            // 5.2.2: so is a COOKIE option of a length it does not allow; RFC 9824 3.5: and
+            // the NXNAME pseudo-type as a QTYPE.
             (ResponseCode::FormErr, Outcome::FormErr)
         } else {
             return None;
@@ -264,6 +271,13 @@ impl Authority {
         if let (Some(subnet), Some(scope)) = (subnet, scope) {
             echo_subnet(response, subnet, scope);
         }
+        // RFC 4035 3.1.4.1: the DS at a zone cut is the parent's, when we serve the parent too.
+        if question.query_type() == RecordType::DS
+            && zone.wire == name
+            && let Some(parent) = served.zones.parent_of(zone)
+        {
+            return delegation_ds(parent, zone, query, qname, response);
+        }
         let answers = self.records(&served, zone, qname, &name, question.query_type(), (view, addr));
         if answers.is_empty() {
             response.add_authority(zone.negative_soa.clone());
@@ -276,7 +290,7 @@ impl Authority {
             let denied = signed::dnssec_ok(query).then(|| (qname, Some(existing())));
             return signed::sign_if_asked(zone, query, response, denied, Outcome::NoData);
         }
-        let glue = glue(&served.table, zone, &answers, view);
+        let glue = glue(&served, zone, &answers, view);
         response.add_answers(answers);
         response.add_additionals(glue);
         signed::sign_if_asked(zone, query, response, None, Outcome::Answered)
@@ -373,7 +387,10 @@ impl Authority {
             return Reply { bytes: None, outcome: Outcome::Dropped, valid_server_cookie: false };
         }
         let id = u16::from_be_bytes([request[0], request[1]]);
-        let mut response = Message::error_msg(id, OpCode::Query, ResponseCode::FormErr);
+        // RFC 1035 4.1.1: the reply copies the query's opcode and RD bit.
+        let op_code = OpCode::from_u8((request[2] >> 3) & 0x0f);
+        let mut response = Message::error_msg(id, op_code, ResponseCode::FormErr);
+        response.metadata.recursion_desired = request[2] & 0x01 != 0;
         if matches!(error, DecodeError::DuplicateEdns) {
             response.set_edns(self.response_edns(false));
         }
@@ -381,7 +398,7 @@ impl Authority {
     }
 
     /// Encodes, truncating for UDP when the answer does not fit the client's buffer.
-    fn finish(&self, response: Message, query: &Message, tcp: bool, outcome: Outcome) -> Reply {
+    fn finish(&self, mut response: Message, query: &Message, tcp: bool, outcome: Outcome) -> Reply {
         let Ok(bytes) = response.to_vec() else {
             return Reply { bytes: None, outcome: Outcome::Dropped, valid_server_cookie: false };
         };
@@ -391,6 +408,14 @@ impl Authority {
         };
         if tcp || bytes.len() <= limit {
             return Reply { bytes: Some(bytes), outcome, valid_server_cookie: false };
+        }
+        // RFC 2181 9, RFC 4035 3.1.1: additional records (glue and its RRSIGs) that do not fit
+        // are left out without TC; the OPT record is kept apart and stays.
+        if !response.additionals.is_empty() {
+            response.additionals.clear();
+            if let Some(bytes) = response.to_vec().ok().filter(|b| b.len() <= limit) {
+                return Reply { bytes: Some(bytes), outcome, valid_server_cookie: false };
+            }
         }
         let mut truncated = response.truncate();
         truncated.metadata.truncation = true;
@@ -407,13 +432,45 @@ fn header_and_question(query: &Message) -> Message {
     response
 }
 
+/// The answer to a DS query for the apex of `child`, a zone inside `parent` that we serve too:
+/// the DS RRset is the parent's data (RFC 4035 3.1.4.1), so it comes from the child's keys
+/// (the digest `dnssec ds` prints) with the parent's TTL, signed with the parent's key. A child
+/// whose keys could not be read gets SERVFAIL: a signed denial of its DS would tell validators
+/// that the child is unsigned.
+fn delegation_ds(parent: &Zone, child: &Zone, query: &Message, qname: &Name, response: &mut Message) -> Outcome {
+    let ds = match &child.signing {
+        ZoneSigning::Signed(signer) => signer.ds_records(),
+        ZoneSigning::Unavailable(_) => return signed::server_failure(response),
+        ZoneSigning::Unsigned => {
+            // An insecure delegation: the parent has the cut's NS and no DS there.
+            response.add_authority(parent.negative_soa.clone());
+            let denied = signed::dnssec_ok(query).then(|| (qname, Some(vec![RecordType::NS])));
+            return signed::sign_if_asked(parent, query, response, denied, Outcome::NoData);
+        }
+    };
+    let ds = match ds {
+        Ok(ds) => ds,
+        Err(e) => {
+            tracing::debug!(zone = %child.name, error = %e, "no DS for the zone: SERVFAIL");
+            return signed::server_failure(response);
+        }
+    };
+    let ttl = parent.soa.ttl;
+    response.add_answers(
+        ds.into_iter().map(|ds| Record::from_rdata(qname.clone(), ttl, RData::DNSSEC(DNSSECRData::DS(ds)))),
+    );
+    signed::sign_if_asked(parent, query, response, None, Outcome::Answered)
+}
+
 /// The addresses of the name servers among `records` that lie inside the zone (RFC 1034 4.3.2:
-/// a resolver could not find them otherwise).
-fn glue(table: &AnswerTable, zone: &Zone, records: &[Record], view: u32) -> Vec<Record> {
+/// a resolver could not find them otherwise), not below a zone of ours inside it: those are
+/// the other zone's data, which this zone's key must not sign.
+fn glue(served: &Served, zone: &Zone, records: &[Record], view: u32) -> Vec<Record> {
+    let table: &AnswerTable = &served.table;
     let mut glue = Vec::new();
     for record in records {
         let RData::NS(NS(server)) = &record.data else { continue };
-        if !zone.name.zone_of(server) {
+        if served.zones.zone_of(server).is_none_or(|z| z.name != zone.name) {
             continue;
         }
         let name = wire_name(server);
@@ -458,6 +515,17 @@ fn unsigned_badkey(query: &Message) -> Option<Record<TSIG>> {
     let mut record = Record::from_rdata(key, 0, tsig);
     record.dns_class = DNSClass::ANY;
     Some(record)
+}
+
+/// Whether `query` has no question and no records, only a COOKIE option we answer.
+fn asks_only_for_a_cookie(query: &Message, cookie: &CookieReply) -> bool {
+    let empty = query.queries.is_empty() && query.answers.is_empty() && query.authorities.is_empty();
+    empty && matches!(cookie, CookieReply::Answer { .. })
+}
+
+/// Whether `query` asks for the NXNAME pseudo-type, which only ever appears in an NSEC's bitmap.
+fn asks_for_nxname(query: &Message) -> bool {
+    query.queries.iter().any(|q| q.query_type() == NXNAME)
 }
 
 /// Our OPT record carries the query's Client Subnet back with the scope the answer holds for.

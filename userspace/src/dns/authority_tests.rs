@@ -5,7 +5,7 @@ use std::{net::IpAddr, sync::Arc};
 use arc_swap::ArcSwap;
 
 use hickory_proto::{
-    op::{Edns, Message, Query, ResponseCode},
+    op::{Edns, Message, OpCode, Query, ResponseCode},
     rr::{
         DNSClass, Name, RData, Record, RecordType,
         rdata::{
@@ -20,6 +20,7 @@ use super::authority::{Authority, Outcome};
 use crate::{
     answers::{AnswerController, Served, Views, Zones},
     config::{Config, fixture::ConfigText},
+    dnssec::denial::NXNAME,
     site::{SiteMap, SiteState},
 };
 
@@ -199,6 +200,39 @@ fn garbage_gets_formerr_or_nothing() {
         Outcome::Dropped,
         "never answer a response"
     );
+}
+
+#[test]
+fn a_formerr_copies_the_opcode_and_rd_of_the_query() {
+    let a = authority();
+    let client: IpAddr = "198.18.0.2".parse().unwrap();
+    // (flags byte, opcode, RD): NOTIFY with RD, QUERY without, UPDATE with.
+    for (flags, opcode, rd) in
+        [(0x21, OpCode::Notify, true), (0x00, OpCode::Query, false), (0x29, OpCode::Update, true)]
+    {
+        let mut unparsable = vec![0x12, 0x34, flags, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
+        unparsable.extend_from_slice(&[0xff; 5]);
+        let reply = a.respond(&unparsable, client, false);
+        assert_eq!(reply.outcome, Outcome::FormErr);
+        let r = Message::from_vec(&reply.bytes.unwrap()).unwrap();
+        assert_eq!(r.metadata.response_code, ResponseCode::FormErr);
+        assert_eq!((r.metadata.op_code, r.metadata.recursion_desired), (opcode, rd), "flags {flags:#04x}");
+    }
+}
+
+#[test]
+fn a_query_for_the_nxname_pseudo_type_gets_formerr() {
+    let a = authority();
+    for name in ["www.example.com.", "nope.example.com."] {
+        let mut edns = Edns::new();
+        edns.set_max_payload(1232);
+        edns.set_dnssec_ok(true);
+        let mut q = query(name, NXNAME);
+        q.set_edns(edns);
+        let (r, outcome) = ask(&a, &q, "198.18.0.2");
+        assert_eq!((r.metadata.response_code, outcome), (ResponseCode::FormErr, Outcome::FormErr), "{name}");
+        assert!(r.answers.is_empty() && r.authorities.is_empty(), "{name}");
+    }
 }
 
 fn with_subnet(mut m: Message, subnet: &str, prefix: u8) -> Message {

@@ -117,3 +117,25 @@ fn no_cookie_in_the_query_none_in_the_reply() {
     let (_, cookie, _) = ask(&a, &query(Some(CLIENT.to_vec())));
     assert_eq!(cookie, None, "cookies off: the option is ignored");
 }
+
+/// A query without a question, with only an OPT record carrying `cookie` (RFC 7873 5.4).
+fn questionless(cookie: Option<Vec<u8>>) -> Vec<u8> {
+    let mut m = Message::from_vec(&query(cookie)).unwrap();
+    m.queries.clear();
+    m.to_vec().unwrap()
+}
+
+#[test]
+fn a_query_with_only_a_client_cookie_gets_noerror_and_ours() {
+    let a = authority();
+    let (m, cookie, _) = ask(&a, &questionless(Some(CLIENT.to_vec())));
+    assert_eq!(m.metadata.response_code, ResponseCode::NoError);
+    assert!(m.queries.is_empty() && m.answers.is_empty());
+    assert_eq!(cookie, Some([CLIENT.as_slice(), &ours(NOW)].concat()));
+
+    let reply = a.respond(&questionless(None), "198.18.0.9".parse().unwrap(), false);
+    assert_eq!(reply.outcome, Outcome::FormErr, "no question and no cookie");
+    a.set_cookies(CookieConfig::default());
+    let reply = a.respond(&questionless(Some(CLIENT.to_vec())), "198.18.0.9".parse().unwrap(), false);
+    assert_eq!(reply.outcome, Outcome::FormErr, "cookies off: a query without a question");
+}

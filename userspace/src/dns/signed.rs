@@ -15,6 +15,7 @@ use crate::{
         denial::EDNS_FLAG_CO,
         response::{Denial, sign_response},
     },
+    sync::log_limit::LogLimit,
 };
 
 /// Whether `query` asks for DNSSEC records (DO=1).
@@ -44,13 +45,19 @@ pub fn sign_if_asked(
     match sign_response(signer, response, denial, compact_ok) {
         Ok(()) => outcome,
         Err(e) => {
-            tracing::warn!(error = %e, "signing failed: SERVFAIL");
+            // A client can make this happen per query (a name it chose): bounded, so it
+            // cannot flood the log.
+            static LOG: LogLimit = LogLimit::new();
+            if let Some(held_back) = LOG.allow() {
+                tracing::warn!(error = %e, held_back, "signing failed: SERVFAIL");
+            }
             server_failure(response)
         }
     }
 }
 
-fn server_failure(response: &mut Message) -> Outcome {
+/// SERVFAIL with every section emptied: nothing unsigned goes out instead.
+pub fn server_failure(response: &mut Message) -> Outcome {
     response.answers.clear();
     response.authorities.clear();
     response.additionals.clear();

@@ -4,9 +4,13 @@
 use std::net::IpAddr;
 
 use hickory_proto::{
-    dnssec::rdata::DNSSECRData,
+    dnssec::{
+        DigestType, PublicKey, TBS,
+        rdata::{DNSKEY, DNSSECRData},
+    },
     op::{Edns, Message, Query, ResponseCode},
-    rr::{Name, RData, RecordType},
+    rr::{DNSClass, Name, RData, Record, RecordType},
+    serialize::binary::BinEncodable,
 };
 
 use super::authority::{Authority, Outcome};
@@ -141,4 +145,234 @@ fn a_key_that_cannot_be_loaded_gives_servfail_to_do_queries_only() {
     assert!(m.answers.is_empty());
     let (m, _, _) = ask(&server, &query("www.example.com.", RecordType::A, Some(0)));
     assert_eq!(m.answers.len(), 2);
+}
+
+/// example.com. (TTL 7200) and eu.example.com. inside it (TTL 300), each signed with its own key;
+/// example.com.'s second name server is in eu.example.com. With `child_key_gone` the child's key
+/// file is removed before the server loads it.
+fn nested_server(child_key_gone: bool) -> (Authority, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let key = |name: &str| {
+        let path = dir.path().join(name);
+        SigningKeyFile::generate(SigningAlgorithm::Ed25519).unwrap().write_new(&path).unwrap();
+        path.to_str().unwrap().to_owned()
+    };
+    let (parent_key, child_key) = (key("parent.key"), key("child.key"));
+    let soa = "soa = { mname = \"ns1.example.com.\", rname = \"hostmaster.example.com.\" }";
+    let text = ConfigText::new()
+        .xdp_off()
+        .zone_with(&["ns1.example.com.", "ns.eu.example.com."], "")
+        .line("ttl = 7200")
+        .dnssec("ed25519", &parent_key)
+        .table("[[zone]]", &["name = \"eu.example.com.\"", "ttl = 300", "ns = [\"ns1.example.com.\"]", soa])
+        .dnssec("ed25519", &child_key)
+        .fixed_service("ns1.example.com.", &["198.18.53.1"], &[])
+        .fixed_service("ns.eu.example.com.", &["198.18.53.2"], &[])
+        .fixed_service("api.eu.example.com.", &["198.18.11.1"], &[])
+        .build();
+    if child_key_gone {
+        std::fs::remove_file(&child_key).unwrap();
+    }
+    (authority(&text), dir)
+}
+
+fn nested_servers() -> (Authority, tempfile::TempDir) {
+    nested_server(false)
+}
+
+/// The DNSKEY RRset a zone serves at its apex.
+fn dnskeys(a: &Authority, zone: &str) -> Vec<DNSKEY> {
+    let (m, _, _) = ask(a, &query(zone, RecordType::DNSKEY, Some(DO)));
+    m.answers
+        .iter()
+        .filter_map(|r| match &r.data {
+            RData::DNSSEC(DNSSECRData::DNSKEY(key)) => Some(key.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Whether `rrsig` over `rrset` verifies with one of `keys`, as a validator checks it.
+fn verifies_with(keys: &[DNSKEY], rrset: &[Record], rrsig: &Record) -> bool {
+    let RData::DNSSEC(DNSSECRData::RRSIG(sig)) = &rrsig.data else { panic!("not an RRSIG") };
+    let tbs = TBS::from_input(&rrset[0].name, DNSClass::IN, sig.input(), rrset.iter()).unwrap();
+    let mut by_tag = keys.iter().filter(|k| k.calculate_key_tag().unwrap() == sig.input().key_tag);
+    by_tag.any(|key| key.public_key().verify(tbs.as_ref(), sig.sig()).is_ok())
+}
+
+#[test]
+fn a_ds_query_at_a_nested_zone_is_answered_by_the_parent_with_the_childs_key() {
+    let (server, _dir) = nested_servers();
+    let (parent, child) = (Name::from_ascii("example.com.").unwrap(), Name::from_ascii("eu.example.com.").unwrap());
+    let child_keys = dnskeys(&server, "eu.example.com.");
+    let parent_keys = dnskeys(&server, "example.com.");
+    assert_eq!(child_keys.len(), 1);
+
+    let (m, outcome, _) = ask(&server, &query("eu.example.com.", RecordType::DS, Some(DO)));
+    assert_eq!((m.metadata.response_code, outcome), (ResponseCode::NoError, Outcome::Answered));
+    assert!(m.metadata.authoritative);
+    assert_eq!(types(&m.answers), [RecordType::DS, RecordType::RRSIG]);
+    let RData::DNSSEC(DNSSECRData::DS(ds)) = &m.answers[0].data else { panic!("not a DS") };
+    assert_eq!(ds.key_tag(), child_keys[0].calculate_key_tag().unwrap(), "the child's key");
+    assert_eq!(ds.digest_type(), DigestType::SHA256);
+    assert_eq!(ds.digest(), child_keys[0].to_digest(&child, DigestType::SHA256).unwrap().as_ref());
+    assert_eq!(m.answers[0].ttl, 7200, "the parent's TTL");
+    let RData::DNSSEC(DNSSECRData::RRSIG(sig)) = &m.answers[1].data else { panic!("not an RRSIG") };
+    assert_eq!(sig.input().signer_name, parent, "signed by the parent");
+    assert!(verifies_with(&parent_keys, &m.answers[..1], &m.answers[1]));
+    assert!(!verifies_with(&child_keys, &m.answers[..1], &m.answers[1]));
+
+    let (m, _, _) = ask(&server, &query("eu.example.com.", RecordType::DS, None));
+    assert_eq!(types(&m.answers), [RecordType::DS], "DO=0: the DS without its RRSIG");
+}
+
+#[test]
+fn the_ds_of_a_nested_zone_whose_key_cannot_be_read_is_servfail_not_a_denial() {
+    let (server, _dir) = nested_server(true);
+    for flags in [Some(DO), None] {
+        let (m, outcome, _) = ask(&server, &query("eu.example.com.", RecordType::DS, flags));
+        assert_eq!((m.metadata.response_code, outcome), (ResponseCode::ServFail, Outcome::ServFail), "{flags:?}");
+        assert!(m.answers.is_empty() && m.authorities.is_empty(), "{flags:?}");
+    }
+}
+
+#[test]
+fn glue_of_a_name_server_in_a_nested_zone_is_not_signed_by_the_parent() {
+    let (server, _dir) = nested_servers();
+    let (m, _, _) = ask(&server, &query("example.com.", RecordType::NS, Some(DO)));
+    let owners: Vec<String> = m.additionals.iter().map(|r| r.name.to_string()).collect();
+    assert_eq!(owners, ["ns1.example.com.", "ns1.example.com."], "only the parent's own name server");
+    assert_eq!(types(&m.additionals), [RecordType::A, RecordType::RRSIG]);
+}
+
+#[test]
+fn a_ds_query_elsewhere_is_answered_by_the_zone_of_the_name_as_before() {
+    let (server, _dir) = nested_servers();
+    for (name, zone) in [("api.eu.example.com.", "eu.example.com."), ("example.com.", "example.com.")] {
+        let (m, outcome, _) = ask(&server, &query(name, RecordType::DS, Some(DO)));
+        assert_eq!((m.metadata.response_code, outcome), (ResponseCode::NoError, Outcome::NoData), "{name}");
+        assert!(m.answers.is_empty(), "{name}");
+        assert_eq!(types(&m.authorities), [RecordType::SOA, RecordType::RRSIG, RecordType::NSEC, RecordType::RRSIG]);
+        assert_eq!(m.authorities[0].name.to_string(), zone, "{name}: the SOA of its own zone");
+    }
+}
+
+/// example.com. signed, with two name servers inside it, each with an A and an AAAA record.
+fn server_with_glue() -> (Authority, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("zone.key");
+    SigningKeyFile::generate(SigningAlgorithm::Ed25519).unwrap().write_new(&key).unwrap();
+    let text = ConfigText::new()
+        .xdp_off()
+        .zone_with(&["ns1.example.com.", "ns2.example.com."], "")
+        .dnssec("ed25519", key.to_str().unwrap())
+        .fixed_service("ns1.example.com.", &["198.18.53.1"], &["fd00:53::1"])
+        .fixed_service("ns2.example.com.", &["198.18.53.2"], &["fd00:53::2"])
+        .build();
+    (authority(&text), dir)
+}
+
+fn ns_query(payload: u16) -> Vec<u8> {
+    let mut m = Message::from_vec(&query("example.com.", RecordType::NS, Some(DO))).unwrap();
+    m.edns.as_mut().unwrap().set_max_payload(payload);
+    m.to_vec().unwrap()
+}
+
+#[test]
+fn with_do_the_glue_in_the_additional_section_is_signed() {
+    let (server, _dir) = server_with_glue();
+    let keys = dnskeys(&server, "example.com.");
+    let (m, _, _) = ask(&server, &ns_query(1232));
+    let glue = |rtype| m.additionals.iter().filter(|r| r.record_type() == rtype).count();
+    assert_eq!((glue(RecordType::A), glue(RecordType::AAAA), glue(RecordType::RRSIG)), (2, 2, 4));
+    for rrset in m.additionals.chunk_by(|a, b| a.name == b.name && a.record_type() == b.record_type()) {
+        if rrset[0].record_type() == RecordType::RRSIG {
+            continue;
+        }
+        let rrsig = m.additionals.iter().find(|r| match &r.data {
+            RData::DNSSEC(DNSSECRData::RRSIG(sig)) => {
+                r.name == rrset[0].name && sig.input().type_covered == rrset[0].record_type()
+            }
+            _ => false,
+        });
+        let rrsig = rrsig.unwrap_or_else(|| panic!("no RRSIG for {} {}", rrset[0].name, rrset[0].record_type()));
+        assert!(verifies_with(&keys, rrset, rrsig), "{} {}", rrset[0].name, rrset[0].record_type());
+    }
+}
+
+#[test]
+fn signed_glue_that_does_not_fit_is_left_out_without_tc() {
+    let (server, _dir) = server_with_glue();
+    let (full, _, _) = ask(&server, &ns_query(1232));
+    assert!(full.to_vec().unwrap().len() > 512, "the test needs a reply over 512 bytes");
+    let (m, outcome, bytes) = ask(&server, &ns_query(512));
+    assert!(bytes.len() <= 512);
+    assert_eq!(outcome, Outcome::Answered);
+    assert!(!m.metadata.truncation, "no TC for additional records alone");
+    assert_eq!(types(&m.answers), [RecordType::NS, RecordType::NS, RecordType::RRSIG]);
+    assert!(m.additionals.is_empty(), "no glue without its RRSIGs: {:?}", types(&m.additionals));
+}
+
+/// A name under example.com. of 254 wire octets, or 255 with a leftmost label ending in `last`.
+fn longest_name(octets: usize, last: u8) -> Name {
+    let mut labels = vec![vec![b'a'; 62], vec![b'b'; 62], vec![b'c'; 62]];
+    labels.push([vec![b'd'; octets - 3 * 63 - 13 - 2], vec![last]].concat());
+    labels.reverse();
+    labels.extend([b"example".to_vec(), b"com".to_vec()]);
+    let name = Name::from_labels(labels).unwrap();
+    assert_eq!(name.to_bytes().unwrap().len(), octets, "test name");
+    name
+}
+
+fn query_for(name: &Name) -> Vec<u8> {
+    let mut m = Message::from_vec(&query("example.com.", RecordType::A, Some(DO))).unwrap();
+    m.queries[0].set_name(name.clone());
+    m.to_vec().unwrap()
+}
+
+#[test]
+fn a_missing_name_of_254_octets_is_denied_with_a_valid_signed_nsec() {
+    let (signed, _, _dir) = servers();
+    let keys = dnskeys(&signed, "example.com.");
+    let qname = longest_name(254, b'd');
+    let (m, outcome, _) = ask(&signed, &query_for(&qname));
+    assert_eq!((m.metadata.response_code, outcome), (ResponseCode::NoError, Outcome::NxDomain));
+    assert_eq!(types(&m.authorities), [RecordType::SOA, RecordType::RRSIG, RecordType::NSEC, RecordType::RRSIG]);
+    let RData::DNSSEC(DNSSECRData::NSEC(nsec)) = &m.authorities[2].data else { panic!("not an NSEC") };
+    assert_eq!(m.authorities[2].name, qname);
+    assert!(nsec.next_domain_name() > &qname, "the next name follows the name denied");
+    assert!(nsec.type_bit_maps().any(|t| t == NXNAME));
+    assert!(verifies_with(&keys, &m.authorities[2..3], &m.authorities[3]));
+}
+
+/// What `tracing` writes on this thread while the capture is set.
+#[derive(Clone, Default)]
+struct LogCapture(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogCapture {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_name_that_cannot_be_denied_gets_servfail_with_bounded_logging() {
+    let (signed, _, _dir) = servers();
+    let capture = LogCapture::default();
+    let writer = capture.clone();
+    let subscriber = tracing_subscriber::fmt().with_writer(move || writer.clone()).with_ansi(false).finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    // 255 octets and a leftmost label ending in 0xff: no successor can be written.
+    let q = query_for(&longest_name(255, 0xff));
+    for _ in 0..20 {
+        let (m, outcome, _) = ask(&signed, &q);
+        assert_eq!((m.metadata.response_code, outcome), (ResponseCode::ServFail, Outcome::ServFail));
+    }
+    let log = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    let lines = log.lines().filter(|l| l.contains("signing failed")).count();
+    assert!(lines <= 1, "{lines} lines for 20 queries:\n{log}");
 }

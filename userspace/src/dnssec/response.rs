@@ -1,6 +1,6 @@
 //! What a DO=1 query in a signed zone adds to its response: its RRSIGs after every RRset of the
-//! answer and authority sections, and for a name or type that does not exist the compact NSEC
-//! (RFC 9824) with its RRSIG.
+//! answer and authority sections and after each of the zone's RRsets in the additional section,
+//! and for a name or type that does not exist the compact NSEC (RFC 9824) with its RRSIG.
 
 use hickory_proto::{
     op::{Message, ResponseCode},
@@ -57,7 +57,28 @@ pub fn sign_response(
         }
     }
     response.authorities = authority;
+    response.additionals = with_signatures(signer, std::mem::take(&mut response.additionals))?;
     Ok(())
+}
+
+/// The additional records (RFC 4035 3.1.1), each RRset of the zone followed by its RRSIGs, so
+/// that the section can be left out whole when it does not fit; records outside the zone stay
+/// unsigned.
+fn with_signatures(signer: &ZoneSigner, records: Vec<Record>) -> Result<Vec<Record>, SignError> {
+    let mut out = Vec::with_capacity(records.len() * 2);
+    for (i, record) in records.iter().enumerate() {
+        let rtype = record.record_type();
+        let same_rrset = |r: &&Record| r.record_type() == rtype && r.name == record.name;
+        if records[..i].iter().any(|r| same_rrset(&r)) {
+            continue;
+        }
+        let rrset: Vec<Record> = records.iter().filter(same_rrset).cloned().collect();
+        let signed = signer.zone().zone_of(&record.name) && !matches!(rtype, RecordType::RRSIG | RecordType::OPT);
+        let signatures = if signed { signer.sign(&rrset)? } else { Vec::new() };
+        out.extend(rrset);
+        out.extend(signatures);
+    }
+    Ok(out)
 }
 
 /// The RRSIGs (one per key) of each RRset in `records` (records of one owner and type, in the order they come),
