@@ -208,3 +208,62 @@ fn bad_rate_limits_are_refused() {
     assert_refused(&with("ipv6_prefix = 129"), "rrl.ipv6_prefix", "must be 1 to 128");
     assert_refused(&with("exempt = [\"198.18.0.7/24\"]"), "rrl.exempt[0]", "has host bits set: write 198.18.0.0/24");
 }
+
+#[test]
+fn a_ttl_above_rfc_2181_is_refused() {
+    let text = good().replace("name = \"www.example.com.\"", "name = \"www.example.com.\"\nttl = 2147483648");
+    assert_refused(&text, "service[0].ttl", "must be at most 2147483647 (RFC 2181 §8)");
+    let negative =
+        good().replace("rname = \"hostmaster.example.com.\"", "rname = \"hostmaster.example.com.\", retry = -5");
+    assert_refused(&negative, "zone[0].soa.retry", "is -5; must be 0 to 2147483647 seconds");
+}
+
+#[test]
+fn bad_server_sockets_and_view_names_are_refused() {
+    assert_refused(&good().replace("dns_port = 53", "dns_port = 0"), "server.dns_port", "must be 1 to 65535");
+    let twice = good().replace("dns_port = 53", "dns_port = 53\nlisten = [\"::\", \"::\"]");
+    assert_refused(&twice, "server.listen[1]", ":: is server.listen[0] already");
+    let view = good() + "\n[[view]]\nname = \"default\"\nprefixes = [\"198.18.0.0/24\"]\n";
+    assert_refused(&view, "view[0].name", "\"default\" is the built-in view");
+}
+
+/// A documentation address (RFC 5737) this host does not have.
+fn not_ours() -> std::net::IpAddr {
+    let host = switchyard::local_addresses::of_this_host().unwrap();
+    ["192.0.2.201", "198.51.100.201", "203.0.113.201"]
+        .into_iter()
+        .map(|a| a.parse().unwrap())
+        .find(|a| !host.contains(a))
+        .expect("a documentation address this host does not have")
+}
+
+#[test]
+fn addresses_and_paths_this_host_cannot_have_are_refused() {
+    let not_ours = not_ours();
+    let listen = good().replace("dns_port = 53", &format!("dns_port = 53\nlisten = [\"{not_ours}\"]"));
+    assert_refused(&listen, "server.listen[0]", &format!("{not_ours} is not an address of this host"));
+    let metrics = good().replace("dns_port = 53", &format!("dns_port = 53\nmetrics = \"{not_ours}:9153\""));
+    let (code, stderr, _) = run_command("check", &metrics);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains(&format!("server.metrics: {not_ours} is not an address of this host")), "{stderr}");
+    let long = good().replace("instance = \"cfgtest\"", &format!("instance = \"{}\"", "i".repeat(100)));
+    assert_refused(&long, "server.instance", "more than the 107 a Unix socket path holds");
+}
+
+#[test]
+fn cleanup_refuses_an_instance_that_would_leave_pin_root() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir(root.join("pins")).unwrap();
+    // What cleanup removes from a pin directory, here in the parent of pin_root.
+    let sentinel = root.join("program-sentinel");
+    std::fs::write(&sentinel, "").unwrap();
+    let config = root.join("dotdot.toml");
+    let pins = root.join("pins");
+    std::fs::write(&config, format!("[server]\ninstance = \"..\"\npin_root = {pins:?}\nrun_dir = {root:?}\n")).unwrap();
+    let out = Command::new(binary()).args(["cleanup", "--config"]).arg(&config).output().expect("switchyard");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "refused: {stderr}");
+    assert!(stderr.contains("server.instance: use letters, digits, '-' and '_' only"), "{stderr}");
+    assert!(sentinel.exists(), "nothing outside pin_root was removed");
+}

@@ -17,16 +17,27 @@ mod cookies;
 #[cfg(any(test, feature = "fixtures"))]
 pub mod fixture;
 mod geo_views;
+mod host;
+#[cfg(test)]
+mod host_tests;
 #[cfg(test)]
 mod reference_tests;
 pub mod rrl;
+mod server;
+#[cfg(test)]
+mod server_tests;
 mod sites;
 mod sync;
+mod times;
+#[cfg(test)]
+mod times_tests;
 #[cfg(test)]
 mod zone_tests;
 
 pub use self::cookies::{CookiesSection, SecretFileError, SharedSecret, read_secret_file};
+pub use self::server::check_instance_name;
 pub use self::sync::{SyncPeer, SyncSection, SyncTable};
+pub use self::times::{MAX_TTL, ttl_problem};
 
 use crate::{
     health::{ProbeOverrides, SiteConfig},
@@ -204,6 +215,10 @@ pub struct SoaConfig {
     #[serde(default = "default_minimum")]
     pub minimum: u32,
 }
+
+/// The name of the view of clients no `[[view]]` selects (view id `DEFAULT_VIEW`), as
+/// `switchyard map --view` and the status page call it: no `[[view]]` may take it.
+pub const DEFAULT_VIEW_NAME: &str = "default";
 
 /// Client locality: clients whose address falls in one of the prefixes, or in a network of the
 /// selected countries and continents, get this view's answers.
@@ -428,8 +443,11 @@ impl Config {
     pub fn load_for_host(path: &Path) -> Result<Config, ConfigError> {
         let config = Config::load(path)?;
         config.check_interfaces(path)?;
+        config.check_local_addresses(path)?;
+        config.check_admin_socket(path)?;
         config.check_peer_keys(path)?;
         config.check_sync_key(path)?;
+        config.check_sync_database(path)?;
         config.check_check_files(path)?;
         config.check_dnssec_keys(path)?;
         config.check_cookie_secret(path)?;
@@ -490,11 +508,8 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), (String, String)> {
-        if self.server.instance.is_empty()
-            || !self.server.instance.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        {
-            return Err(("server.instance".into(), "use letters, digits, '-' and '_' only".into()));
-        }
+        check_instance_name(&self.server.instance).map_err(|problem| ("server.instance".to_string(), problem))?;
+        self.server.validate_sockets()?;
         if self.zone.is_empty() {
             return Err(("zone".into(), "at least one [[zone]] is required".into()));
         }
@@ -513,6 +528,7 @@ impl Config {
             }
             parse_name(&zone.soa.mname).map_err(|p| (format!("zone[{i}].soa.mname"), p))?;
             parse_name(&zone.soa.rname).map_err(|p| (format!("zone[{i}].soa.rname"), p))?;
+            zone.validate_times(&format!("zone[{i}]"))?;
             if let Some(dnssec) = &zone.dnssec {
                 dnssec.validate(&format!("zone[{i}].dnssec"))?;
             }
@@ -523,6 +539,7 @@ impl Config {
         if views.len() != self.view.len() {
             return Err(("view".into(), "view names must be unique".into()));
         }
+        self.validate_view_names()?;
         self.validate_geo_views()?;
         let mut services = BTreeSet::new();
         for (i, service) in self.service.iter().enumerate() {
@@ -535,6 +552,7 @@ impl Config {
                 return Err((key, format!("{} is configured twice", service.name)));
             }
         }
+        self.validate_service_ttls()?;
         self.validate_sites()?;
         self.validate_sync()?;
         if self.server.udp_threads.is_some_and(|n| !(1..=MAX_UDP_THREADS).contains(&n)) {
@@ -547,6 +565,7 @@ impl Config {
         if self.server.edns_udp_payload < 512 {
             return Err(("server.edns_udp_payload".into(), "must be at least 512".into()));
         }
+        self.validate_xdp_interfaces()?;
         self.validate_map_capacity()?;
         self.server.validate_identity()?;
         self.cookies.validate()?;

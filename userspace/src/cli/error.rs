@@ -13,6 +13,8 @@ pub enum CliError {
     ServerSection { path: PathBuf, source: toml::de::Error },
     #[error(transparent)]
     Config(#[from] ConfigError),
+    #[error("--instance {instance:?}: {problem}")]
+    BadInstance { instance: String, problem: String },
     #[error(transparent)]
     Admin(#[from] AdminError),
     /// The daemon refused the request; its own words.

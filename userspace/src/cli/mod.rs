@@ -15,11 +15,11 @@ pub mod status;
 pub mod status_table;
 pub mod sync_status_table;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 pub use self::error::CliError;
 use crate::{
-    config::{Config, ServerConfig},
+    config::{Config, ConfigError, ServerConfig, check_instance_name},
     daemon::admin::{Request, Response},
 };
 
@@ -37,23 +37,38 @@ pub struct Target {
 impl Target {
     /// Only `[server]` is read, so that the daemon can be reached (e.g. to reload) while
     /// another part of the file is broken: the daemon reports that part itself.
+    ///
+    /// The instance name is checked as the config's is: it names paths (`cleanup` deletes
+    /// under `pin_root` by it), so ".." or "a/b" must never get that far.
     pub fn server(&self) -> Result<ServerConfig, CliError> {
         let Some(path) = &self.config else {
+            check_instance_name(&self.instance)
+                .map_err(|problem| CliError::BadInstance { instance: self.instance.clone(), problem })?;
             return Ok(ServerConfig { instance: self.instance.clone(), ..ServerConfig::default() });
         };
-        let text =
-            std::fs::read_to_string(path).map_err(|source| CliError::ReadConfig { path: path.clone(), source })?;
-        let unreadable = |source| CliError::ServerSection { path: path.clone(), source };
-        let table: toml::Table = toml::from_str(&text).map_err(unreadable)?;
-        match table.get("server") {
-            Some(server) => server.clone().try_into().map_err(unreadable),
-            None => Ok(ServerConfig::default()),
-        }
+        let server = server_section(path)?;
+        check_instance_name(&server.instance).map_err(|problem| ConfigError {
+            file: path.display().to_string(),
+            key: "server.instance".into(),
+            problem,
+        })?;
+        Ok(server)
     }
 
     /// The whole config when one was given (for view names).
     pub fn full_config(&self) -> Result<Option<Config>, CliError> {
         Ok(self.config.as_ref().map(|path| Config::load(path)).transpose()?)
+    }
+}
+
+/// `[server]` of the config at `path` (its defaults when the file has none).
+fn server_section(path: &Path) -> Result<ServerConfig, CliError> {
+    let text = std::fs::read_to_string(path).map_err(|source| CliError::ReadConfig { path: path.into(), source })?;
+    let unreadable = |source| CliError::ServerSection { path: path.into(), source };
+    let table: toml::Table = toml::from_str(&text).map_err(unreadable)?;
+    match table.get("server") {
+        Some(server) => server.clone().try_into().map_err(unreadable),
+        None => Ok(ServerConfig::default()),
     }
 }
 
@@ -74,3 +89,6 @@ pub fn change(target: &Target, request: &Request, json: bool) -> Result<(), CliE
 pub fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
     tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime").block_on(f)
 }
+
+#[cfg(test)]
+mod tests;

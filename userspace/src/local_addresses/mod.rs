@@ -5,7 +5,10 @@
 
 mod follow;
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::{
+    collections::BTreeSet,
+    net::{IpAddr, Ipv4Addr},
+};
 
 use switchyard_common::local_addr;
 
@@ -42,6 +45,19 @@ pub fn table(listen: &[IpAddr], addresses: &[InterfaceAddress]) -> LocalTable {
         };
     }
     table
+}
+
+/// Every address of this host's interfaces (in this network namespace), now. Synchronous, for
+/// the config's checks before anything runs; the daemon follows changes over netlink (`follow`).
+pub fn of_this_host() -> nix::Result<BTreeSet<IpAddr>> {
+    let addresses = nix::ifaddrs::getifaddrs()?.filter_map(|interface| interface.address);
+    Ok(addresses
+        .filter_map(|a| match (a.as_sockaddr_in(), a.as_sockaddr_in6()) {
+            (Some(v4), _) => Some(IpAddr::V4(v4.ip())),
+            (_, Some(v6)) => Some(IpAddr::V6(v6.ip())),
+            _ => None,
+        })
+        .collect())
 }
 
 /// Whether a socket bound to one of `listen` receives datagrams sent to `address` (IPv6

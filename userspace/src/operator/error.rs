@@ -5,6 +5,7 @@ use std::{net::IpAddr, path::PathBuf};
 use switchyard_common::{MAX_ADDRS, MAX_NAME_LEN};
 
 use super::{FULL_WEIGHT, Qtype};
+use crate::config::MAX_TTL;
 
 #[derive(Debug, thiserror::Error)]
 pub enum OperatorError {
@@ -21,6 +22,12 @@ pub enum OperatorError {
     AddressCount,
     #[error("{addr} is not an address for an {qtype} record")]
     WrongFamily { addr: IpAddr, qtype: Qtype },
+    #[error("{addr} is {kind}: no client can connect to it")]
+    Unreachable { addr: IpAddr, kind: &'static str },
+    #[error("{0} is given twice")]
+    DuplicateAddress(IpAddr),
+    #[error("TTL {0} is more than {MAX_TTL}, the largest RFC 2181 §8 allows")]
+    TtlTooLarge(u32),
     #[error("no override for {name} {qtype} {view}")]
     NoOverride { name: String, qtype: Qtype, view: String },
     #[error("no [[site]] is named {0:?}")]

@@ -1,7 +1,10 @@
 //! Answers set by hand (`switchyard map set`): checked against the config, then laid over the
 //! policy's table for both paths.
 
-use std::{collections::HashSet, net::IpAddr};
+use std::{
+    collections::HashSet,
+    net::{IpAddr, Ipv4Addr},
+};
 
 use serde::{Deserialize, Serialize};
 use switchyard_common::{DEFAULT_VIEW, FirstChoice, MAX_ADDRS, MAX_NAME_LEN, QTYPE_A, QTYPE_AAAA};
@@ -10,7 +13,7 @@ use super::OperatorError;
 
 use crate::{
     answers::{AnswerKey, AnswerSet, AnswerTable, Views, wire_name},
-    config::{Config, parse_name},
+    config::{Config, DEFAULT_VIEW_NAME, MAX_TTL, parse_name},
 };
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, clap::ValueEnum)]
@@ -72,7 +75,7 @@ impl Override {
         if wire_name(&name).len() > MAX_NAME_LEN {
             return Err(OperatorError::NameTooLong(self.name));
         }
-        if self.view.as_deref() == Some("default") {
+        if self.view.as_deref() == Some(DEFAULT_VIEW_NAME) {
             self.view = None;
         }
         if let Some(view) = &self.view
@@ -83,6 +86,16 @@ impl Override {
         if !check_addrs {
             return Ok(self);
         }
+        if self.ttl > MAX_TTL {
+            return Err(OperatorError::TtlTooLarge(self.ttl));
+        }
+        self.check_addrs()?;
+        Ok(self)
+    }
+
+    /// The addresses of an answer: 1 to `MAX_ADDRS` of the record's family, each once, each
+    /// one a client can connect to.
+    fn check_addrs(&self) -> Result<(), OperatorError> {
         if self.addrs.is_empty() || self.addrs.len() > MAX_ADDRS {
             return Err(OperatorError::AddressCount);
         }
@@ -93,7 +106,15 @@ impl Override {
         if let Some(bad) = self.addrs.iter().find(|a| wrong_family(a)) {
             return Err(OperatorError::WrongFamily { addr: *bad, qtype: self.qtype });
         }
-        Ok(self)
+        if let Some((addr, kind)) = self.addrs.iter().find_map(|a| unreachable_kind(*a).map(|kind| (*a, kind))) {
+            return Err(OperatorError::Unreachable { addr, kind });
+        }
+        for (i, addr) in self.addrs.iter().enumerate() {
+            if self.addrs[..i].contains(addr) {
+                return Err(OperatorError::DuplicateAddress(*addr));
+            }
+        }
+        Ok(())
     }
 
     /// The name in the answer table's form.
@@ -111,6 +132,19 @@ impl Override {
     }
 }
 
+/// What kind of address no client can connect to `addr` is, if it is one.
+fn unreachable_kind(addr: IpAddr) -> Option<&'static str> {
+    if addr.is_unspecified() {
+        Some("the unspecified address")
+    } else if addr == IpAddr::V4(Ipv4Addr::BROADCAST) {
+        Some("the broadcast address")
+    } else if addr.is_multicast() {
+        Some("a multicast address")
+    } else {
+        None
+    }
+}
+
 /// Lays `overrides` over `table` and returns the keys they took. Overrides whose view is gone
 /// are skipped.
 pub fn apply(overrides: &[Override], table: &mut AnswerTable, views: &Views) -> HashSet<AnswerKey> {
@@ -122,3 +156,7 @@ pub fn apply(overrides: &[Override], table: &mut AnswerTable, views: &Views) -> 
     }
     keys
 }
+
+#[cfg(test)]
+#[path = "overrides_tests.rs"]
+mod tests;

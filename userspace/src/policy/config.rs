@@ -135,9 +135,6 @@ fn invalid(field: String, reason: impl Into<String>) -> PolicyConfigError {
     PolicyConfigError { field, reason: reason.into() }
 }
 
-/// Largest TTL allowed by RFC 2181.
-const MAX_TTL: u32 = i32::MAX as u32;
-
 impl PolicyConfig {
     /// Checks every service against the set of configured site names.
     pub fn validate<'a>(&self, known_sites: impl IntoIterator<Item = &'a str>) -> Result<(), PolicyConfigError> {
@@ -160,8 +157,8 @@ impl ServiceConfig {
             return Err(invalid(format!("{at}.name"), "must not be empty"));
         }
         let at = format!("{at} ('{}')", self.name);
-        if self.ttl > MAX_TTL {
-            return Err(invalid(format!("{at}.ttl"), format!("must be at most {MAX_TTL}")));
+        if let Some(problem) = crate::config::ttl_problem(self.ttl) {
+            return Err(invalid(format!("{at}.ttl"), problem));
         }
         if self.reorder_hold == 0 {
             return Err(invalid(format!("{at}.reorder_hold"), "must be at least 1"));

@@ -1,0 +1,28 @@
+//! `Target::server`: the instance a command aims at is a plain name, as in the config.
+
+use super::{CliError, Target};
+
+fn target(config: Option<std::path::PathBuf>, instance: &str) -> Target {
+    Target { config, instance: instance.into() }
+}
+
+#[test]
+fn an_instance_option_that_is_not_a_plain_name_is_refused() {
+    for instance in ["..", "../x", "a/b", ""] {
+        let error = target(None, instance).server().expect_err("refused");
+        assert!(matches!(error, CliError::BadInstance { .. }), "{instance}: {error}");
+        assert!(error.to_string().contains("use letters, digits, '-' and '_' only"), "{error}");
+    }
+    assert_eq!(target(None, "dns-a_1").server().unwrap().instance, "dns-a_1");
+}
+
+#[test]
+fn a_config_instance_that_is_not_a_plain_name_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("t.toml");
+    std::fs::write(&file, "[server]\ninstance = \"..\"\n").unwrap();
+    let error = target(Some(file.clone()), "default").server().expect_err("refused").to_string();
+    assert!(error.contains("server.instance: use letters, digits, '-' and '_' only"), "{error}");
+    std::fs::write(&file, "[server]\ninstance = \"b\"\n").unwrap();
+    assert_eq!(target(Some(file), "default").server().unwrap().instance, "b");
+}

@@ -1,0 +1,94 @@
+//! `[server]` and `[xdp]` checks that need no host: the instance name, the DNS port and listen
+//! addresses, the metrics address beside them, view names and the number of XDP interfaces.
+
+use std::net::IpAddr;
+
+use switchyard_common::MAX_XDP_INTERFACES;
+
+use super::{Config, DEFAULT_VIEW_NAME, ServerConfig, XdpMode};
+
+type Problem = (String, String);
+
+/// The instance names a directory under `pin_root` and a socket in `run_dir`: a plain name,
+/// so that it can never point at a parent directory ("..") or elsewhere ("a/b").
+pub fn check_instance_name(instance: &str) -> Result<(), String> {
+    let plain = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
+    if instance.is_empty() || !instance.chars().all(plain) {
+        return Err("use letters, digits, '-' and '_' only".into());
+    }
+    Ok(())
+}
+
+impl ServerConfig {
+    /// The DNS port, the listen addresses and the metrics address.
+    pub(super) fn validate_sockets(&self) -> Result<(), Problem> {
+        if self.dns_port == 0 {
+            return Err(("server.dns_port".into(), "must be 1 to 65535".into()));
+        }
+        self.validate_listen()?;
+        self.validate_metrics()
+    }
+
+    fn validate_listen(&self) -> Result<(), Problem> {
+        if self.listen.is_empty() {
+            let problem = "at least one address is required (\"0.0.0.0\" and \"::\" are all of this host's)";
+            return Err(("server.listen".into(), problem.into()));
+        }
+        for (i, address) in self.listen.iter().enumerate() {
+            // A second socket on the same address and port would fail to bind at start.
+            if let Some(first) = self.listen[..i].iter().position(|a| a == address) {
+                return Err((format!("server.listen[{i}]"), format!("{address} is server.listen[{first}] already")));
+            }
+        }
+        Ok(())
+    }
+
+    /// The metrics endpoint is a TCP socket like the DNS server's: on a listen address (or
+    /// overlapping one through an unspecified address) and the DNS port, one of them could not bind.
+    fn validate_metrics(&self) -> Result<(), Problem> {
+        let Some(metrics) = self.metrics else {
+            return Ok(());
+        };
+        if metrics.port() != self.dns_port {
+            return Ok(());
+        }
+        match self.listen.iter().position(|a| overlap(*a, metrics.ip())) {
+            Some(i) => Err((
+                "server.metrics".into(),
+                format!("{metrics} is where the DNS server listens (server.listen[{i}], dns_port); use another port"),
+            )),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Whether sockets bound to `a` and `b` on one port would take the same address (an unspecified
+/// address takes every address of its family).
+fn overlap(a: IpAddr, b: IpAddr) -> bool {
+    a == b || (a.is_ipv4() == b.is_ipv4() && (a.is_unspecified() || b.is_unspecified()))
+}
+
+impl Config {
+    /// A `[[view]]` named like the built-in default view could not be told from it by
+    /// `switchyard map --view` or on the status page.
+    pub(super) fn validate_view_names(&self) -> Result<(), Problem> {
+        match self.view.iter().position(|v| v.name == DEFAULT_VIEW_NAME) {
+            Some(i) => Err((
+                format!("view[{i}].name"),
+                format!("{DEFAULT_VIEW_NAME:?} is the built-in view of clients no [[view]] selects; use another name"),
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// The program keeps one slot per interface it is attached to (`OwnMacs`).
+    pub(super) fn validate_xdp_interfaces(&self) -> Result<(), Problem> {
+        let count = self.xdp.interfaces.len();
+        if self.xdp.mode != XdpMode::Off && count > MAX_XDP_INTERFACES {
+            let problem =
+                format!("lists {count} interfaces; the XDP program can be attached to {MAX_XDP_INTERFACES} at most");
+            return Err(("xdp.interfaces".into(), problem));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,85 @@
+//! `[server]`, `[[view]]` names and `[xdp] interfaces`: what is refused before anything runs.
+
+use super::Config;
+use super::fixture::ConfigText;
+
+/// A config the parser accepts, with these `[server]` lines.
+fn with_server(lines: &[&str]) -> String {
+    ConfigText::new()
+        .server("t", lines)
+        .xdp_off()
+        .zone()
+        .fixed_service("www.example.com.", &["198.18.10.1"], &[])
+        .build()
+}
+
+fn assert_refused(text: &str, key: &str, problem: &str) {
+    let error = Config::parse(text, "t.toml").expect_err("refused").to_string();
+    assert!(error.contains(&format!("{key}: {problem}")), "expected {key}: {problem} in: {error}");
+}
+
+fn assert_accepted(text: &str) {
+    if let Err(e) = Config::parse(text, "t.toml") {
+        panic!("refused: {e}");
+    }
+}
+
+#[test]
+fn dns_port_zero_is_refused() {
+    assert_refused(&with_server(&["dns_port = 0"]), "server.dns_port", "must be 1 to 65535");
+    assert_accepted(&with_server(&["dns_port = 1"]));
+}
+
+#[test]
+fn an_empty_listen_list_is_refused() {
+    assert_refused(&with_server(&["listen = []"]), "server.listen", "at least one address is required");
+}
+
+#[test]
+fn an_address_listed_twice_is_refused_naming_the_second() {
+    let text = with_server(&[r#"listen = ["127.0.0.1", "::1", "127.0.0.1"]"#]);
+    assert_refused(&text, "server.listen[2]", "127.0.0.1 is server.listen[0] already");
+    assert_accepted(&with_server(&[r#"listen = ["127.0.0.1", "::1"]"#]));
+}
+
+#[test]
+fn metrics_on_a_dns_address_and_port_is_refused() {
+    let same = with_server(&[r#"listen = ["127.0.0.1"]"#, "dns_port = 5353", r#"metrics = "127.0.0.1:5353""#]);
+    assert_refused(&same, "server.metrics", "127.0.0.1:5353 is where the DNS server listens (server.listen[0]");
+    // An unspecified listen address takes the metrics address too.
+    let covered = with_server(&[r#"listen = ["::", "0.0.0.0"]"#, r#"metrics = "127.0.0.1:53""#]);
+    assert_refused(&covered, "server.metrics", "127.0.0.1:53 is where the DNS server listens (server.listen[1]");
+    assert_accepted(&with_server(&[r#"listen = ["127.0.0.1"]"#, r#"metrics = "127.0.0.1:9153""#]));
+    assert_accepted(&with_server(&[r#"listen = ["::"]"#, r#"metrics = "127.0.0.1:53""#]));
+}
+
+#[test]
+fn a_view_named_default_is_refused() {
+    let text = ConfigText::new().xdp_off().zone().view("near", &["198.18.1.0/24"]).view("default", &["198.18.2.0/24"]);
+    assert_refused(&text.build(), "view[1].name", "\"default\" is the built-in view of clients no [[view]] selects");
+}
+
+#[test]
+fn more_xdp_interfaces_than_the_program_holds_are_refused() {
+    let interfaces = |n: usize| (0..n).map(|i| format!("\"eth{i}\"")).collect::<Vec<_>>().join(", ");
+    let text = |n: usize, mode: &str| {
+        let xdp = format!("[xdp]\nmode = \"{mode}\"\ninterfaces = [{}]\n", interfaces(n));
+        ConfigText::new().zone().build() + &xdp
+    };
+    let limit = switchyard_common::MAX_XDP_INTERFACES;
+    assert_refused(
+        &text(limit + 1, "native"),
+        "xdp.interfaces",
+        &format!("lists {} interfaces; the XDP program can be attached to {limit} at most", limit + 1),
+    );
+    assert_accepted(&text(limit, "native"));
+    assert_accepted(&text(limit + 1, "off"));
+}
+
+#[test]
+fn an_instance_that_is_not_a_plain_name_is_refused() {
+    for instance in ["..", "a/b", "", "a.b"] {
+        let text = ConfigText::new().server(instance, &[]).xdp_off().zone().build();
+        assert_refused(&text, "server.instance", "use letters, digits, '-' and '_' only");
+    }
+}
