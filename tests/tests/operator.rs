@@ -156,6 +156,22 @@ fn overrides_apply_to_userspace_with_xdp_off() {
     daemon.cli(&["map", "del", "www.example.com", "A"]);
     assert_eq!(a.ask().unwrap(), [A, B]);
 
+    // An override whose service a reload removed since can still be removed.
+    let toml = std::fs::read_to_string(&daemon.config).unwrap();
+    std::fs::write(
+        &daemon.config,
+        toml.clone() + "\n[[service]]\nname = \"api.example.com.\"\na = [\"198.18.12.1\"]\n",
+    )
+    .unwrap();
+    daemon.cli(&["reload"]);
+    daemon.cli(&["map", "set", "api.example.com", "A", "192.0.2.7"]);
+    std::fs::write(&daemon.config, &toml).unwrap();
+    daemon.cli(&["reload"]);
+    let said = daemon.cli(&["map", "del", "API.example.com", "A"]);
+    assert!(said.contains("api.example.com. A default: override removed"), "{said}");
+    let again = cli_output(&daemon, &["map", "del", "api.example.com", "A"]);
+    assert!(!again.status.success(), "gone: {}", String::from_utf8_lossy(&again.stdout));
+
     let stats = cli_output(&daemon, &["stats"]);
     let stdout = String::from_utf8_lossy(&stats.stdout);
     assert!(stats.status.success(), "no XDP counters to read with XDP off: {stdout}");

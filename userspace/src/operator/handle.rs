@@ -7,7 +7,7 @@ use arc_swap::ArcSwap;
 use tokio::sync::{Mutex, watch};
 
 use super::{OperatorError, OperatorState, Override, SiteSetting, Versioned, save_state};
-use crate::config::Config;
+use crate::config::{Config, DEFAULT_VIEW_NAME};
 
 /// How long a command waits for the control loop before answering anyway.
 const APPLY_WAIT: Duration = Duration::from_secs(2);
@@ -49,7 +49,7 @@ impl Handle {
     }
 
     pub async fn remove_override(&self, key: Override) -> Result<String, OperatorError> {
-        let key = key.checked(&self.config.load(), false)?;
+        let key = self.removal_key(key, false)?;
         let message = format!(
             "{} {} {}: override removed, the policy's answer is back",
             key.name,
@@ -89,7 +89,7 @@ impl Handle {
 
     /// Removes the overrides of this name and type in every view; refused when there are none.
     pub async fn remove_override_all_views(&self, key: Override) -> Result<String, OperatorError> {
-        let key = Override { view: None, ..key }.checked(&self.config.load(), false)?;
+        let key = self.removal_key(Override { view: None, ..key }, true)?;
         let message =
             format!("{} {} in every view: overrides removed, the policy's answers are back", key.name, key.qtype);
         self.change(move |s| {
@@ -131,6 +131,17 @@ impl Handle {
         Ok(setting)
     }
 
+    /// `key` checked against the config; else, when a reload removed its service or view
+    /// since it was set, the stored override it names, so that it can still be removed.
+    fn removal_key(&self, key: Override, any_view: bool) -> Result<Override, OperatorError> {
+        let refused = match key.clone().checked(&self.config.load(), false) {
+            Ok(key) => return Ok(key),
+            Err(refused) => refused,
+        };
+        let stored = stored_override(&self.current().overrides, &key, any_view);
+        stored.map(|o| Override { view: if any_view { None } else { o.view }, ..o }).ok_or(refused)
+    }
+
     async fn change(
         &self,
         edit: impl FnOnce(&mut OperatorState) -> Result<(), OperatorError>,
@@ -150,6 +161,47 @@ impl Handle {
     }
 }
 
+/// The stored override with `key`'s name (in any case, with or without the final dot), type
+/// and view (any view with `any_view`).
+fn stored_override(overrides: &[Override], key: &Override, any_view: bool) -> Option<Override> {
+    let name = key.name.trim_end_matches('.').to_ascii_lowercase() + ".";
+    let view = key.view.as_deref().filter(|v| *v != DEFAULT_VIEW_NAME);
+    overrides
+        .iter()
+        .find(|o| o.name == name && o.qtype == key.qtype && (any_view || o.view.as_deref() == view))
+        .cloned()
+}
+
 fn view_name(view: &Option<String>) -> &str {
     view.as_deref().unwrap_or("default")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::operator::Qtype;
+
+    fn stored(name: &str, view: Option<&str>) -> Override {
+        Override {
+            name: name.into(),
+            qtype: Qtype::A,
+            view: view.map(String::from),
+            ttl: 30,
+            addrs: vec!["192.0.2.1".parse().unwrap()],
+        }
+    }
+
+    #[test]
+    fn an_override_is_found_as_stored_whatever_the_case_and_final_dot() {
+        let overrides = [stored("gone.example.com.", Some("eu")), stored("www.example.com.", None)];
+        let asked = |name: &str, view: Option<&str>| Override { addrs: Vec::new(), ..stored(name, view) };
+        let found = stored_override(&overrides, &asked("Gone.Example.com", Some("eu")), false).unwrap();
+        assert_eq!((found.name.as_str(), found.view.as_deref()), ("gone.example.com.", Some("eu")));
+        assert!(stored_override(&overrides, &asked("gone.example.com.", None), false).is_none(), "another view");
+        let default = asked("www.example.com.", Some(DEFAULT_VIEW_NAME));
+        assert!(stored_override(&overrides, &default, false).is_some(), "the default view by its name");
+        assert!(stored_override(&overrides, &asked("gone.example.com.", None), true).is_some(), "any view");
+        let aaaa = Override { qtype: Qtype::Aaaa, ..asked("www.example.com.", None) };
+        assert!(stored_override(&overrides, &aaaa, false).is_none(), "another type");
+    }
 }
