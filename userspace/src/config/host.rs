@@ -14,8 +14,13 @@ impl Config {
     /// rather than failing to bind after XDP is attached.
     pub fn check_local_addresses(&self, file: &Path) -> Result<(), ConfigError> {
         let error = |key: String, problem: String| ConfigError { file: file.display().to_string(), key, problem };
-        let specific: Vec<(String, IpAddr)> =
-            self.bound_addresses().into_iter().filter(|(_, address)| !address.is_unspecified()).collect();
+        // Every 127.0.0.0/8 address is local by Linux's routing, and with ip_nonlocal_bind on
+        // (a floating address that keepalived moves here later) any address binds.
+        let specific: Vec<(String, IpAddr)> = self
+            .bound_addresses()
+            .into_iter()
+            .filter(|(_, address)| !address.is_unspecified() && !address.is_loopback() && !nonlocal_bind(address))
+            .collect();
         if specific.is_empty() {
             return Ok(());
         }
@@ -57,4 +62,11 @@ impl Config {
             ),
         })
     }
+}
+
+/// Whether this namespace lets a socket bind an address it does not have
+/// (`net.ipv4.ip_nonlocal_bind`, `net.ipv6.ip_nonlocal_bind`).
+fn nonlocal_bind(address: &IpAddr) -> bool {
+    let family = if address.is_ipv4() { "ipv4" } else { "ipv6" };
+    std::fs::read_to_string(format!("/proc/sys/net/{family}/ip_nonlocal_bind")).is_ok_and(|v| v.trim() == "1")
 }
