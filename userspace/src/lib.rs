@@ -22,6 +22,8 @@ pub mod geo;
 pub mod health;
 pub mod json_file;
 pub mod local_addresses;
+#[cfg(test)]
+mod log_capture;
 pub mod operator;
 pub mod peers;
 pub mod policy;

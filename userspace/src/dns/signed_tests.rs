@@ -345,34 +345,17 @@ fn a_missing_name_of_254_octets_is_denied_with_a_valid_signed_nsec() {
     assert!(verifies_with(&keys, &m.authorities[2..3], &m.authorities[3]));
 }
 
-/// What `tracing` writes on this thread while the capture is set.
-#[derive(Clone, Default)]
-struct LogCapture(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for LogCapture {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[test]
 fn a_name_that_cannot_be_denied_gets_servfail_with_bounded_logging() {
     let (signed, _, _dir) = servers();
-    let capture = LogCapture::default();
-    let writer = capture.clone();
-    let subscriber = tracing_subscriber::fmt().with_writer(move || writer.clone()).with_ansi(false).finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let capture = crate::log_capture::LogCapture::default();
+    let _guard = capture.install();
     // 255 octets and a leftmost label ending in 0xff: no successor can be written.
     let q = query_for(&longest_name(255, 0xff));
     for _ in 0..20 {
         let (m, outcome, _) = ask(&signed, &q);
         assert_eq!((m.metadata.response_code, outcome), (ResponseCode::ServFail, Outcome::ServFail));
     }
-    let log = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
-    let lines = log.lines().filter(|l| l.contains("signing failed")).count();
-    assert!(lines <= 1, "{lines} lines for 20 queries:\n{log}");
+    let lines = capture.lines_with("signing failed");
+    assert!(lines.len() <= 1, "{} lines for 20 queries:\n{lines:?}", lines.len());
 }

@@ -187,34 +187,11 @@ async fn dropping_the_monitor_stops_probing() {
     assert_eq!(web.served_since_set(), 0);
 }
 
-/// Collects formatted log lines of the current thread.
-#[derive(Clone, Default)]
-struct LogCapture(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for LogCapture {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl LogCapture {
-    fn lines_with(&self, text: &str) -> Vec<String> {
-        let bytes = self.0.lock().unwrap().clone();
-        String::from_utf8(bytes).unwrap().lines().filter(|l| l.contains(text)).map(String::from).collect()
-    }
-}
-
 #[tokio::test]
 async fn each_change_is_logged_once_with_its_cause() {
-    let capture = LogCapture::default();
-    let writer = capture.clone();
-    let subscriber = tracing_subscriber::fmt().with_writer(move || writer.clone()).with_ansi(false).finish();
+    let capture = crate::log_capture::LogCapture::default();
     // The test runtime is single-threaded, so probe tasks log on this thread.
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let _guard = capture.install();
 
     let web = TestServer::start(Behavior::ok("ok")).await;
     let monitor =
