@@ -3,7 +3,7 @@
 
 use std::process::Command;
 
-use switchyard::config::fixture::ConfigText;
+use switchyard::config::fixture::{ConfigText, address_not_on_this_host};
 use switchyard_tests::daemon::binary;
 
 /// A config `switchyard run` accepts; each test breaks one thing in it.
@@ -227,19 +227,9 @@ fn bad_server_sockets_and_view_names_are_refused() {
     assert_refused(&view, "view[0].name", "\"default\" is the built-in view");
 }
 
-/// A documentation address (RFC 5737) this host does not have.
-fn not_ours() -> std::net::IpAddr {
-    let host = switchyard::local_addresses::of_this_host().unwrap();
-    ["192.0.2.201", "198.51.100.201", "203.0.113.201"]
-        .into_iter()
-        .map(|a| a.parse().unwrap())
-        .find(|a| !host.contains(a))
-        .expect("a documentation address this host does not have")
-}
-
 #[test]
 fn addresses_and_paths_this_host_cannot_have_are_refused() {
-    let not_ours = not_ours();
+    let not_ours = address_not_on_this_host();
     let listen = good().replace("dns_port = 53", &format!("dns_port = 53\nlisten = [\"{not_ours}\"]"));
     assert_refused(&listen, "server.listen[0]", &format!("{not_ours} is not an address of this host"));
     let metrics = good().replace("dns_port = 53", &format!("dns_port = 53\nmetrics = \"{not_ours}:9153\""));

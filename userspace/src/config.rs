@@ -492,10 +492,10 @@ impl Config {
         if self.xdp.mode == XdpMode::Off {
             return Ok(());
         }
-        let needed = crate::answers::AnswerTable::capacity_needed(self, &crate::answers::Views::from_config(self));
         if self.xdp.max_entries == 0 {
             return Err(("xdp.max_entries".into(), "must be at least 1".into()));
         }
+        let needed = crate::answers::AnswerTable::capacity_needed(self, &crate::answers::Views::from_config(self));
         if needed > self.xdp.max_entries as usize {
             let problem = format!(
                 "is {}, and the services need {needed} answer map entries (one per name and address family, in \

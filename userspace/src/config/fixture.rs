@@ -182,3 +182,13 @@ impl ConfigText {
         self.table("[zone.dnssec]", &[&format!("algorithm = {algorithm:?}"), &keys])
     }
 }
+
+/// A documentation address (RFC 5737) this host does not have, for tests of the host checks.
+pub fn address_not_on_this_host() -> std::net::IpAddr {
+    let host = crate::local_addresses::of_this_host().expect("this host's addresses");
+    ["192.0.2.201", "198.51.100.201", "203.0.113.201"]
+        .into_iter()
+        .map(|a| a.parse().expect("an address"))
+        .find(|a| !host.contains(a))
+        .expect("a documentation address this host does not have")
+}

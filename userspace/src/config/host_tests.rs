@@ -1,19 +1,9 @@
 //! `Config::load_for_host`'s checks of addresses and paths against this host.
 
-use std::{net::IpAddr, path::Path};
+use std::path::Path;
 
 use super::Config;
-use super::fixture::ConfigText;
-
-/// A documentation address (RFC 5737) this host does not have.
-fn not_ours() -> IpAddr {
-    let host = crate::local_addresses::of_this_host().unwrap();
-    ["192.0.2.201", "198.51.100.201", "203.0.113.201"]
-        .into_iter()
-        .map(|a| a.parse().unwrap())
-        .find(|a| !host.contains(a))
-        .expect("a documentation address this host does not have")
-}
+use super::fixture::{ConfigText, address_not_on_this_host};
 
 fn load(dir: &Path, text: &str) -> Result<Config, String> {
     let file = dir.join("t.toml");
@@ -27,7 +17,7 @@ fn with_server(lines: &[&str]) -> String {
 
 #[test]
 fn a_listen_address_this_host_does_not_have_is_refused() {
-    let (dir, not_ours) = (tempfile::tempdir().unwrap(), not_ours());
+    let (dir, not_ours) = (tempfile::tempdir().unwrap(), address_not_on_this_host());
     let error = load(dir.path(), &with_server(&[&format!("listen = [\"127.0.0.1\", \"{not_ours}\"]")])).unwrap_err();
     assert!(
         error.contains(&format!(
@@ -42,7 +32,7 @@ fn a_listen_address_this_host_does_not_have_is_refused() {
 
 #[test]
 fn a_metrics_address_this_host_does_not_have_is_refused() {
-    let (dir, not_ours) = (tempfile::tempdir().unwrap(), not_ours());
+    let (dir, not_ours) = (tempfile::tempdir().unwrap(), address_not_on_this_host());
     let error = load(dir.path(), &with_server(&[&format!("metrics = \"{not_ours}:9153\"")])).unwrap_err();
     assert!(error.contains(&format!("server.metrics: {not_ours} is not an address of this host")), "{error}");
     load(dir.path(), &with_server(&[r#"metrics = "127.0.0.1:9153""#])).unwrap();
@@ -50,7 +40,7 @@ fn a_metrics_address_this_host_does_not_have_is_refused() {
 
 #[test]
 fn a_peers_listen_address_this_host_does_not_have_is_refused() {
-    let (dir, not_ours) = (tempfile::tempdir().unwrap(), not_ours());
+    let (dir, not_ours) = (tempfile::tempdir().unwrap(), address_not_on_this_host());
     let text = ConfigText::new()
         .server("t", &["site = \"a\"", "node = \"dns-a1\""])
         .xdp_off()
