@@ -1,6 +1,6 @@
 //! `cargo xtask bench sync` on loopback: two sync nodes with temporary databases.
-//! Measures sustained replicated changes/s and, at a fixed write rate, how long each
-//! change takes to appear at the other site.
+//! Measures sustained replicated changes/s, at a fixed write rate how long each
+//! change takes to appear at the other site, and what capture adds to an application's write.
 
 use std::{
     path::{Path, PathBuf},
@@ -54,6 +54,10 @@ pub struct BenchReport {
     pub lag_max_ms: f64,
     pub interval_ms: u64,
     pub max_changes_per_batch: usize,
+    /// An application's insert, median µs per row: into a synced table (the capture
+    /// trigger logs it) and into an identical table that is not synced, in one database.
+    pub captured_write_us: f64,
+    pub plain_write_us: f64,
 }
 
 const WALL_MS: &str = "((julianday('now') - 2440587.5) * 86400000.0)";
@@ -119,18 +123,50 @@ fn write_rows(writer: &Writer, ids: std::ops::Range<usize>) -> Result<()> {
     if writer.short_waits {
         switchyard::sync::wait_in_short_steps(&conn).map_err(|e| e.to_string())?;
     }
+    insert_rows(&mut conn, "bench_rows", ids)
+}
+
+fn insert_rows(conn: &mut Connection, table: &str, ids: std::ops::Range<usize>) -> Result<()> {
     let tx = conn.transaction().map_err(|e| e.to_string())?;
     {
         let mut insert = tx
-            .prepare(&format!(
-                "INSERT INTO bench_rows(id, payload, written_ms) VALUES (?1, 'payload-' || ?1, {WALL_MS})"
-            ))
+            .prepare(&format!("INSERT INTO {table}(id, payload, written_ms) VALUES (?1, 'payload-' || ?1, {WALL_MS})"))
             .map_err(|e| e.to_string())?;
         for id in ids {
             insert.execute([id as i64]).map_err(|e| e.to_string())?;
         }
     }
     tx.commit().map_err(|e| e.to_string())
+}
+
+/// Rounds of the capture cost measurement, each writing `CAPTURE_ROWS` rows into each table.
+const CAPTURE_ROUNDS: usize = 9;
+const CAPTURE_ROWS: usize = 4 * WRITE_CHUNK;
+
+/// What capture adds to an application's insert: median µs per row into a synced table
+/// and into a twin that is not, in rounds that alternate between them, in one database
+/// with no daemon running (so nothing else takes the lock).
+fn capture_cost(dir: &Path) -> Result<(f64, f64)> {
+    let path = dir.join("capture.db");
+    sql(&open_db(&path)?, &format!("{TABLE} {}", TABLE.replace("bench_rows", "bench_plain")))?;
+    let tables = [TableConfig::new("bench_rows")];
+    let _replica = switchyard::sync::Replica::open_path(&path, "bench-c", &tables, &[]).map_err(|e| e.to_string())?;
+    let mut conn = open_db(&path)?;
+    let (mut captured, mut plain) = (Vec::new(), Vec::new());
+    for round in 0..CAPTURE_ROUNDS {
+        for (table, times) in [("bench_rows", &mut captured), ("bench_plain", &mut plain)] {
+            let started = Instant::now();
+            for chunk in 0..CAPTURE_ROWS / WRITE_CHUNK {
+                let first = round * CAPTURE_ROWS + chunk * WRITE_CHUNK + 1;
+                insert_rows(&mut conn, table, first..first + WRITE_CHUNK)?;
+            }
+            times.push(started.elapsed().as_secs_f64() * 1e6 / CAPTURE_ROWS as f64);
+        }
+    }
+    for times in [&mut captured, &mut plain] {
+        times.sort_by(|a, b| a.total_cmp(b));
+    }
+    Ok((percentile(&captured, 0.5), percentile(&plain, 0.5)))
 }
 
 async fn wait_for_arrivals(path: PathBuf, count: usize, timeout: Duration) -> Result<()> {
@@ -240,6 +276,7 @@ async fn lag_at_rate(pair: &Pair, first: usize, count: usize, rate: f64) -> Resu
 /// Runs both phases in a temporary directory; needs a multi-threaded tokio runtime.
 pub async fn bench(options: &BenchOptions) -> Result<BenchReport> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let (captured_write_us, plain_write_us) = capture_cost(dir.path())?;
     let pair = start_pair(dir.path(), options).await?;
     let total = options.throughput_rows;
     let throughput_seconds = throughput(&pair, total).await?;
@@ -256,5 +293,7 @@ pub async fn bench(options: &BenchOptions) -> Result<BenchReport> {
         lag_max_ms: lags.last().copied().unwrap_or(0.0),
         interval_ms: options.interval_ms,
         max_changes_per_batch: options.max_changes_per_batch,
+        captured_write_us,
+        plain_write_us,
     })
 }

@@ -133,6 +133,12 @@ fn print_table(options: &BenchOptions, report: &BenchReport, attacked: Option<(&
     println!("| lag p99 at {} changes/s | {:.1} ms |", report.rate_per_s, report.lag_p99_ms);
     println!("| lag max at {} changes/s | {:.1} ms |", report.rate_per_s, report.lag_max_ms);
     println!(
+        "| an application's insert, synced table / table not synced (median of rounds) | {:.2} / {:.2} µs ({:.2}x) |",
+        report.captured_write_us,
+        report.plain_write_us,
+        report.captured_write_us / report.plain_write_us
+    );
+    println!(
         "| settings | interval {} ms, batches of up to {} changes, {} s at fixed rate, the writer waiting {} |",
         options.interval_ms,
         options.max_changes_per_batch,

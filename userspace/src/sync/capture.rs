@@ -65,9 +65,10 @@ fn trigger_name(table: &str, kind: ChangeKind) -> String {
     ident(&format!("_sy_{table}_{}", kind.as_sql()))
 }
 
+/// The JSON array of every non-key column, as a constant: built once here rather than by
+/// `json_array()` at each captured insert.
 fn all_columns_json(shape: &TableShape) -> String {
-    let names: Vec<String> = shape.columns.iter().map(|c| literal(c)).collect();
-    format!("json_array({})", names.join(", "))
+    literal(&serde_json::to_string(&shape.columns).expect("a list of names is JSON"))
 }
 
 /// JSON array of the non-key columns whose value differs between OLD and NEW.

@@ -1,6 +1,7 @@
 //! Upgrading a database set up by an earlier layout: the first stored keys and
 //! values as JSON text, the second kept no run ids in the registers and no
-//! received change's HLC, the third kept a record per column register. Runs
+//! received change's HLC, the third kept a record per column register, the
+//! fourth numbered changes with AUTOINCREMENT. Runs
 //! inside the opening transaction, so a failure leaves the database as it was.
 
 use std::collections::BTreeMap;
@@ -11,6 +12,7 @@ use serde::Deserialize;
 use super::batch::{ChangeKind, RowChange};
 use super::error::Result;
 use super::hlc::Version;
+use super::positions::{keep_position, log_end};
 use super::registers::{Cell, RowState, Seen, SeenRun, load, store};
 use super::value::Value;
 use super::wire::{decode, encode};
@@ -135,6 +137,40 @@ pub fn from_v3(conn: &Connection) -> Result<()> {
     Ok(())
 }
 
+/// Layout 4 to 5: the change log without AUTOINCREMENT, whose counter cost every
+/// captured change a second b-tree write. Positions peers hold are never given out
+/// again: when the counter is past the log's newest change (pruned), a marker holds it.
+pub fn from_v4(conn: &Connection) -> Result<()> {
+    // A table renamed over one that triggers name must not find them naming a table that is gone.
+    drop_capture_triggers(conn)?;
+    let counted: bool =
+        conn.query_row("SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE name = 'sqlite_sequence')", [], |r| r.get(0))?;
+    let counter: Option<i64> = match counted {
+        true => {
+            conn.query_row("SELECT seq FROM sqlite_sequence WHERE name = '_sy_changes'", [], |r| r.get(0)).optional()?
+        }
+        false => None,
+    };
+    conn.execute_batch(
+        "CREATE TABLE _sy_changes_v5(seq INTEGER PRIMARY KEY, tbl TEXT NOT NULL, pk, kind TEXT NOT NULL,
+             changed TEXT NOT NULL, wall_ms REAL NOT NULL, hlc INTEGER);
+         INSERT INTO _sy_changes_v5 SELECT seq, tbl, pk, kind, changed, wall_ms, hlc FROM _sy_changes;
+         DROP TABLE _sy_changes;
+         ALTER TABLE _sy_changes_v5 RENAME TO _sy_changes;",
+    )?;
+    let end = log_end(conn)?;
+    if let Some(counter) = counter.filter(|&counter| counter > end) {
+        keep_position(conn, counter)?;
+    }
+    conn.execute_batch(super::schema::DDL)?;
+    conn.execute(
+        "INSERT INTO _sy_meta(key, value) VALUES ('schema_version', 5)
+         ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        [],
+    )?;
+    Ok(())
+}
+
 /// Each row's column registers, read in key order, written into its record.
 fn move_cells_into_rows(conn: &Connection) -> Result<()> {
     let mut cells =
@@ -202,6 +238,29 @@ pub fn to_layout_3(conn: &Connection) -> Result<()> {
         }
     }
     conn.execute_batch(LAYOUT_3_ROWS)?;
+    Ok(())
+}
+
+/// Turns a layout-5 database back into layout 4, for tests of the upgrade from it: the
+/// change log numbered by AUTOINCREMENT, its counter at `counter` (or the newest change).
+#[cfg(any(test, feature = "fixtures"))]
+pub fn to_layout_4(conn: &Connection, counter: i64) -> Result<()> {
+    drop_capture_triggers(conn)?;
+    conn.execute_batch(
+        "CREATE TABLE _sy_changes_v4(seq INTEGER PRIMARY KEY AUTOINCREMENT, tbl TEXT NOT NULL, pk,
+             kind TEXT NOT NULL, changed TEXT NOT NULL, wall_ms REAL NOT NULL, hlc INTEGER);
+         INSERT INTO _sy_changes_v4 SELECT * FROM _sy_changes WHERE tbl <> '_sy_position';
+         DROP TABLE _sy_changes;
+         ALTER TABLE _sy_changes_v4 RENAME TO _sy_changes;
+         CREATE INDEX _sy_changes_row ON _sy_changes(tbl, pk);
+         UPDATE _sy_meta SET value = 4 WHERE key = 'schema_version';",
+    )?;
+    conn.execute("UPDATE sqlite_sequence SET seq = max(seq, ?1) WHERE name = '_sy_changes'", [counter])?;
+    conn.execute(
+        "INSERT INTO sqlite_sequence(name, seq) SELECT '_sy_changes', ?1
+         WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = '_sy_changes')",
+        [counter],
+    )?;
     Ok(())
 }
 

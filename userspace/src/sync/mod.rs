@@ -162,9 +162,10 @@ pub use self::error::{Result, SyncError};
 pub use self::hlc::Version;
 pub use self::incarnation::Incarnation;
 #[cfg(any(test, feature = "fixtures"))]
-pub use self::migrate::to_layout_3;
+pub use self::migrate::{to_layout_3, to_layout_4};
 pub use self::node::{Refusal, ShippingHandle, SyncNode};
 pub use self::outbound::{AfterReply, BatchLimits};
+pub use self::positions::MARKER_TABLE;
 pub use self::preflight::check_database;
 pub use self::prune::PruneReport;
 pub use self::quarantine::{Direction, QuarantinedChange};

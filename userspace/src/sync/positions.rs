@@ -124,13 +124,26 @@ pub fn acked_seq(conn: &Connection, peer: &str) -> Result<i64> {
     acked.ok_or_else(|| SyncError::UnknownSite(peer.to_string()))
 }
 
-/// The newest position of our change log (pruned changes included).
+/// The newest position of our change log. The newest change is never deleted, so this
+/// is also the newest position ever given out.
 pub fn log_end(conn: &Connection) -> Result<i64> {
-    let max_seq: i64 =
-        conn.prepare_cached("SELECT coalesce(max(seq), 0) FROM _sy_changes")?.query_row([], |r| r.get(0))?;
-    let counter: Option<i64> = conn
-        .prepare_cached("SELECT seq FROM sqlite_sequence WHERE name = '_sy_changes'")?
-        .query_row([], |r| r.get(0))
-        .optional()?;
-    Ok(max_seq.max(counter.unwrap_or(0)))
+    Ok(conn.prepare_cached("SELECT coalesce(max(seq), 0) FROM _sy_changes")?.query_row([], |r| r.get(0))?)
+}
+
+/// The table name of a position marker: a change of no table (the prefix is reserved,
+/// so no synced table has it), stamped 0 (an HLC no acknowledgement is checked against).
+pub const MARKER_TABLE: &str = "_sy_position";
+
+/// Keeps position `seq` given out: the change there becomes a marker, or a marker is
+/// written there. SQLite gives the next change the largest position + 1, so a change
+/// that must go (set aside, or pruned while the newest) leaves a marker instead, and
+/// no peer's position is ever given to another change. A marker ships as nothing.
+pub fn keep_position(conn: &Connection, seq: i64) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO _sy_changes(seq, tbl, pk, kind, changed, wall_ms, hlc) VALUES (?1, ?2, NULL, 'delete', '[]', ?3, 0)
+         ON CONFLICT(seq) DO UPDATE SET tbl = excluded.tbl, pk = NULL, kind = excluded.kind,
+             changed = excluded.changed, hlc = 0",
+    )?
+    .execute(params![seq, MARKER_TABLE, wall_now_ms()])?;
+    Ok(())
 }

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::conflicts::FORGOTTEN_PREFIX;
 use super::error::Result;
 use super::hlc::read_clock;
+use super::positions::{MARKER_TABLE, keep_position, log_end};
 use super::registers::{forget_row, load};
 use super::registry::Registry;
 use super::schema::meta_value;
@@ -37,6 +38,7 @@ fn raise_horizon(conn: &Connection, table: &str, hlc: i64) -> Result<()> {
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PruneReport {
+    /// Entries of the change log pruned: changes, and the position markers some leave.
     pub changes: usize,
     pub tombstones: usize,
     pub conflicts: usize,
@@ -63,12 +65,29 @@ fn min_over_peers(conn: &Connection, registry: &Registry, column: &str) -> Resul
     Ok(lowest)
 }
 
+/// Whether the change at `seq` is stamped and no marker already.
+fn is_prunable_change(conn: &Connection, seq: i64) -> Result<bool> {
+    Ok(conn
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM _sy_changes WHERE seq = ?1 AND hlc IS NOT NULL AND tbl <> ?2)")?
+        .query_row(params![seq, MARKER_TABLE], |r| r.get(0))?)
+}
+
 pub fn prune(conn: &Connection, registry: &Registry, conflicts_kept: usize) -> Result<PruneReport> {
     let acked_by_all = min_over_peers(conn, registry, "acked_seq")?.unwrap_or(i64::MAX);
-    let oldest =
-        with_limit("SELECT seq FROM _sy_changes WHERE seq <= ?1 AND hlc IS NOT NULL ORDER BY seq", CHANGES_PER_PRUNE);
-    let changes =
-        conn.prepare_cached(&format!("DELETE FROM _sy_changes WHERE seq IN ({oldest})"))?.execute([acked_by_all])?;
+    // The newest change becomes a marker rather than go: the next change's position is
+    // the largest + 1 (see `positions::keep_position`).
+    let end = log_end(conn)?;
+    let oldest = with_limit(
+        "SELECT seq FROM _sy_changes WHERE seq <= ?1 AND seq < ?2 AND hlc IS NOT NULL ORDER BY seq",
+        CHANGES_PER_PRUNE,
+    );
+    let mut changes = conn
+        .prepare_cached(&format!("DELETE FROM _sy_changes WHERE seq IN ({oldest})"))?
+        .execute([acked_by_all, end])?;
+    if end <= acked_by_all && is_prunable_change(conn, end)? {
+        keep_position(conn, end)?;
+        changes += 1;
+    }
 
     // Every peer has since sent changes newer than this HLC, so none of its
     // future writes can be older than a tombstone below it.

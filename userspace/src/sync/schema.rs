@@ -10,7 +10,7 @@ use super::incarnation::Incarnation;
 use super::migrate;
 
 /// Version of the metadata layout this code writes.
-pub const SCHEMA_VERSION: u32 = 4;
+pub const SCHEMA_VERSION: u32 = 5;
 
 pub(super) const DDL: &str = r#"
 CREATE TABLE IF NOT EXISTS _sy_meta(
@@ -26,8 +26,12 @@ CREATE TABLE IF NOT EXISTS _sy_applying(
 INSERT OR IGNORE INTO _sy_applying(id, active) VALUES (1, 0);
 -- Filled by triggers: which row a write touched, not its values (those are
 -- read when the change is stamped). `hlc` stays NULL until then.
+-- Peers hold positions (`seq`) in this log, so none is given out twice: SQLite gives a
+-- new row the largest `seq` + 1, and the newest change is never deleted (see
+-- `positions::keep_position`). AUTOINCREMENT's counter would do the same at the cost
+-- of a second b-tree write per captured change.
 CREATE TABLE IF NOT EXISTS _sy_changes(
-    seq      INTEGER PRIMARY KEY AUTOINCREMENT,
+    seq      INTEGER PRIMARY KEY,
     tbl      TEXT NOT NULL,
     pk,
     kind     TEXT NOT NULL,
@@ -180,12 +184,18 @@ pub fn install(conn: &Connection, site_id: &str) -> Result<Incarnation> {
             migrate::from_v1(conn)?;
             migrate::from_v2(conn)?;
             migrate::from_v3(conn)?;
+            migrate::from_v4(conn)?;
         }
         2 => {
             migrate::from_v2(conn)?;
             migrate::from_v3(conn)?;
+            migrate::from_v4(conn)?;
         }
-        3 => migrate::from_v3(conn)?,
+        3 => {
+            migrate::from_v3(conn)?;
+            migrate::from_v4(conn)?;
+        }
+        4 => migrate::from_v4(conn)?,
         newer => return Err(SyncError::NewerDatabase { found: newer, supported: SCHEMA_VERSION }),
     }
     conn.execute_batch(DDL)?;

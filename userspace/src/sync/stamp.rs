@@ -17,7 +17,7 @@ use super::capture::TableShape;
 use super::conflicts::RowConflicts;
 use super::error::{Result, SyncError};
 use super::hlc::{Version, read_clock, tick, wall_now_ms, write_clock};
-use super::positions::log_end;
+use super::positions::{keep_position, log_end};
 use super::project::{project_row, revert_columns};
 use super::quarantine::{self, Direction, Entry};
 use super::registers::{Cell, Registers, RowState, Seen, load, newest_version, store, store_row};
@@ -231,7 +231,8 @@ fn absorb_logged(
     absorb_local(conn, spec, &captured, values, (version, epoch))
 }
 
-/// Takes a change that cannot be stamped out of the change table into the quarantine.
+/// Takes a change that cannot be stamped out of the change table into the quarantine,
+/// leaving a marker at its position.
 fn set_aside(conn: &Connection, logged: &Logged, reason: &SyncError) -> Result<()> {
     let entry = Entry {
         direction: Direction::Outbound,
@@ -242,8 +243,7 @@ fn set_aside(conn: &Connection, logged: &Logged, reason: &SyncError) -> Result<(
         change: None,
     };
     quarantine::set_aside(conn, &entry)?;
-    conn.prepare_cached("DELETE FROM _sy_changes WHERE seq = ?1")?.execute([logged.seq])?;
-    Ok(())
+    keep_position(conn, logged.seq)
 }
 
 /// The row's non-key columns as they are now; `None` when the row is gone.

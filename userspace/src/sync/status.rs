@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::conflicts;
 use super::error::Result;
 use super::hlc::{read_clock, wall_now_ms};
+use super::positions::MARKER_TABLE;
 use super::quarantine::{self, QuarantinedChange};
 use super::registry::Registry;
 use super::schema::incarnation;
@@ -100,10 +101,11 @@ fn peer_row(conn: &Connection, site: &str) -> Result<PeerRow> {
 
 fn peer_status(conn: &Connection, site: &str, now: f64) -> Result<PeerStatus> {
     let p = peer_row(conn, site)?;
-    let (backlog, oldest): (u64, Option<f64>) =
-        conn.query_row("SELECT count(*), min(wall_ms) FROM _sy_changes WHERE seq > ?1", params![p.acked_seq], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })?;
+    let (backlog, oldest): (u64, Option<f64>) = conn.query_row(
+        "SELECT count(*), min(wall_ms) FROM _sy_changes WHERE seq > ?1 AND tbl <> ?2",
+        params![p.acked_seq, MARKER_TABLE],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
     let conflicts_unsent: u64 = conn.query_row(
         "SELECT count(*) FROM _sy_conflicts WHERE found_at IS NULL AND id > (SELECT conflicts_sent FROM _sy_peers WHERE site = ?1)",
         [site],

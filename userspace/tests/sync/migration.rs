@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use switchyard::sync::{
-    ChangeKind, RowState, SCHEMA_VERSION, Seen, SeenRun, Value, Version, load_registers, to_layout_3,
+    ChangeKind, RowState, SCHEMA_VERSION, Seen, SeenRun, Value, Version, load_registers, to_layout_3, to_layout_4,
 };
 
 use super::support::{SCHEMA, app, count, db_path, deliver, dump, open_site};
@@ -216,4 +216,29 @@ fn layout_3_databases_are_upgraded_in_place_and_keep_every_register() {
     assert_eq!(count(&at_a, "SELECT b FROM t1 WHERE id = 2"), 10);
     assert_eq!(dump(&at_a), dump(&at_b));
     assert!(a.conflicts().unwrap().is_empty() && b.conflicts().unwrap().is_empty());
+}
+
+/// A layout-4 database whose log was pruned to nothing is upgraded in place and keeps the
+/// positions it gave out: its next change goes on after them, and b's acknowledgement of
+/// the last one is still of this log (no new incarnation).
+#[test]
+fn a_layout_4_database_goes_on_from_the_last_position_it_gave_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut a, mut b) = (open_site(dir.path(), "a", &["b"]), open_site(dir.path(), "b", &["a"]));
+    let (at_a, at_b) = (app(&db_path(dir.path(), "a")), app(&db_path(dir.path(), "b")));
+    at_a.execute("INSERT INTO t1(id, a) VALUES (1, 'x'), (2, 'y')", []).unwrap();
+    deliver(&mut a, &mut b);
+    let incarnation = a.incarnation().unwrap();
+    drop(a);
+    to_layout_4(&at_a, 2).unwrap();
+    at_a.execute("DELETE FROM _sy_changes", []).unwrap();
+
+    let mut a = open_site(dir.path(), "a", &["b"]);
+    assert_eq!(count(&at_a, "SELECT value FROM _sy_meta WHERE key = 'schema_version'"), SCHEMA_VERSION as i64);
+    assert_eq!(count(&at_a, "SELECT count(*) FROM sqlite_master WHERE sql LIKE '%AUTOINCREMENT%'"), 0);
+    at_a.execute("INSERT INTO t1(id, a) VALUES (3, 'z')", []).unwrap();
+    assert_eq!(count(&at_a, "SELECT max(seq) FROM _sy_changes"), 3);
+    assert!(deliver(&mut a, &mut b));
+    assert_eq!(count(&at_b, "SELECT count(*) FROM t1"), 3);
+    assert_eq!(a.incarnation().unwrap(), incarnation);
 }

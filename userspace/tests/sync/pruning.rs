@@ -1,6 +1,6 @@
 use switchyard::sync::Request;
 
-use super::support::{app, count, db_path, deliver, open_site};
+use super::support::{app, changes_in_log, count, db_path, deliver, open_site};
 
 #[test]
 fn changes_are_pruned_only_after_every_peer_acknowledged() {
@@ -14,7 +14,7 @@ fn changes_are_pruned_only_after_every_peer_acknowledged() {
 
     deliver(&mut a, &mut b);
     assert_eq!(a.prune().unwrap().changes, 0, "c has not acknowledged yet");
-    assert_eq!(count(&at_a, "SELECT count(*) FROM _sy_changes"), 2);
+    assert_eq!(changes_in_log(&at_a), 2);
     assert_eq!(a.status().unwrap().peers[1].backlog, 2);
 
     // c receives but its ack is lost: still nothing may go.
@@ -24,8 +24,33 @@ fn changes_are_pruned_only_after_every_peer_acknowledged() {
 
     deliver(&mut a, &mut c);
     assert_eq!(a.prune().unwrap().changes, 2);
-    assert_eq!(count(&at_a, "SELECT count(*) FROM _sy_changes"), 0);
+    assert_eq!(changes_in_log(&at_a), 0);
     assert_eq!(count(&app(&db_path(dir.path(), "c")), "SELECT count(*) FROM t1"), 2);
+}
+
+/// Peers hold positions in the log: a log pruned to nothing gives its next change the
+/// position after the last one, not a position a peer has acknowledged already.
+#[test]
+fn a_log_pruned_to_nothing_goes_on_from_its_last_position() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = open_site(dir.path(), "a", &["b"]);
+    let mut b = open_site(dir.path(), "b", &["a"]);
+    let (at_a, at_b) = (app(&db_path(dir.path(), "a")), app(&db_path(dir.path(), "b")));
+    at_a.execute("INSERT INTO t1(id, a) VALUES (1, 'x')", []).unwrap();
+    at_a.execute("INSERT INTO t1(id, a) VALUES (2, 'y')", []).unwrap();
+    deliver(&mut a, &mut b);
+    assert_eq!(a.prune().unwrap().changes, 2);
+    assert_eq!(changes_in_log(&at_a), 0);
+
+    let incarnation = a.incarnation().unwrap();
+    at_a.execute("INSERT INTO t1(id, a) VALUES (3, 'z')", []).unwrap();
+    assert_eq!(count(&at_a, "SELECT max(seq) FROM _sy_changes"), 3);
+    assert!(deliver(&mut a, &mut b));
+    assert_eq!(count(&at_b, "SELECT count(*) FROM t1"), 3, "b takes the change at the new position");
+    assert_eq!(a.incarnation().unwrap(), incarnation, "b's acknowledgements are of this log");
+    assert_eq!(a.prune().unwrap().changes, 2, "the change, and the marker left at the last position before it");
+    assert_eq!(a.prune().unwrap().changes, 0, "the marker left at the last position stays");
+    assert_eq!(count(&at_a, "SELECT count(*) FROM _sy_changes"), 1);
 }
 
 #[test]

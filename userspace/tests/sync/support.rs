@@ -125,3 +125,9 @@ pub fn sync_all(replicas: &mut [Replica]) {
 pub fn count(conn: &Connection, sql: &str) -> i64 {
     conn.query_row(sql, [], |r| r.get(0)).unwrap()
 }
+
+/// Changes in the log, position markers left out.
+pub fn changes_in_log(conn: &Connection) -> i64 {
+    conn.query_row("SELECT count(*) FROM _sy_changes WHERE tbl <> ?1", [switchyard::sync::MARKER_TABLE], |r| r.get(0))
+        .unwrap()
+}
