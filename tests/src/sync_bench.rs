@@ -47,6 +47,8 @@ pub struct BenchReport {
     pub throughput_rows: usize,
     pub throughput_seconds: f64,
     pub throughput_changes_per_s: f64,
+    /// CPU time of the whole process (writer, both nodes) over the throughput phase, per change.
+    pub throughput_cpu_us_per_change: f64,
     pub rate_per_s: u32,
     pub rate_changes: usize,
     pub lag_p50_ms: f64,
@@ -228,6 +230,15 @@ async fn start_pair(dir: &Path, options: &BenchOptions) -> Result<Pair> {
     Ok(Pair { writer, reader_db: path_b, _shipping: shipping, servers })
 }
 
+/// CPU time this process used so far (all threads), in µs.
+fn process_cpu_us() -> f64 {
+    // SAFETY: getrusage fills the struct it is given.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+    let us = |t: libc::timeval| t.tv_sec as f64 * 1e6 + t.tv_usec as f64;
+    us(usage.ru_utime) + us(usage.ru_stime)
+}
+
 /// Writes `total` rows as fast as possible; returns the seconds until all arrived.
 async fn throughput(pair: &Pair, total: usize) -> Result<f64> {
     let started = Instant::now();
@@ -279,13 +290,16 @@ pub async fn bench(options: &BenchOptions) -> Result<BenchReport> {
     let (captured_write_us, plain_write_us) = capture_cost(dir.path())?;
     let pair = start_pair(dir.path(), options).await?;
     let total = options.throughput_rows;
+    let cpu_before = process_cpu_us();
     let throughput_seconds = throughput(&pair, total).await?;
+    let throughput_cpu_us_per_change = (process_cpu_us() - cpu_before) / total as f64;
     let rate_changes = (options.rate_per_s * options.rate_seconds) as usize;
     let lags = lag_at_rate(&pair, total, rate_changes, options.rate_per_s as f64).await?;
     Ok(BenchReport {
         throughput_rows: total,
         throughput_seconds,
         throughput_changes_per_s: total as f64 / throughput_seconds,
+        throughput_cpu_us_per_change,
         rate_per_s: options.rate_per_s,
         rate_changes,
         lag_p50_ms: percentile(&lags, 0.50),

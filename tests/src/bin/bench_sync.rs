@@ -129,6 +129,10 @@ fn print_table(options: &BenchOptions, report: &BenchReport, attacked: Option<(&
         "| throughput ({} rows, two sites, loopback) | {:.0} changes/s ({:.2} s) |",
         report.throughput_rows, report.throughput_changes_per_s, report.throughput_seconds
     );
+    println!(
+        "| CPU per replicated change (writer and both nodes, throughput phase) | {:.1} µs |",
+        report.throughput_cpu_us_per_change
+    );
     println!("| lag p50 at {} changes/s | {:.1} ms |", report.rate_per_s, report.lag_p50_ms);
     println!("| lag p99 at {} changes/s | {:.1} ms |", report.rate_per_s, report.lag_p99_ms);
     println!("| lag max at {} changes/s | {:.1} ms |", report.rate_per_s, report.lag_max_ms);
