@@ -25,7 +25,7 @@ fn a_listen_address_this_host_does_not_have_is_refused() {
         )),
         "{error}"
     );
-    load(dir.path(), &with_server(&[r#"listen = ["127.0.0.1", "0.0.0.0"]"#])).unwrap();
+    load(dir.path(), &with_server(&[r#"listen = ["127.0.0.1", "::"]"#])).unwrap();
     // All of 127.0.0.0/8 binds on Linux, with only 127.0.0.1 on lo.
     load(dir.path(), &with_server(&[r#"listen = ["127.0.0.2"]"#])).unwrap();
 }

@@ -35,9 +35,27 @@ impl ServerConfig {
             return Err(("server.listen".into(), problem.into()));
         }
         for (i, address) in self.listen.iter().enumerate() {
-            // A second socket on the same address and port would fail to bind at start.
+            let key = format!("server.listen[{i}]");
+            if is_link_local(address) {
+                let problem = format!(
+                    "{address} is link-local: binding it needs an interface, which server.listen cannot name; \
+                     use a global or unique-local (fd00::/8) address, or \"::\""
+                );
+                return Err((key, problem));
+            }
+            // A second socket on the same address and port (or on every address of the family,
+            // through an unspecified one) would fail to bind at start.
             if let Some(first) = self.listen[..i].iter().position(|a| a == address) {
-                return Err((format!("server.listen[{i}]"), format!("{address} is server.listen[{first}] already")));
+                return Err((key, format!("{address} is server.listen[{first}] already")));
+            }
+            if let Some(first) = self.listen[..i].iter().position(|a| overlap(*a, *address)) {
+                let other = self.listen[first];
+                let (wide, narrow) = if other.is_unspecified() { (other, *address) } else { (*address, other) };
+                let problem = format!(
+                    "{address} overlaps server.listen[{first}] ({other}): {wide} takes every address of its \
+                     family, {narrow} among them; keep one of the two"
+                );
+                return Err((key, problem));
             }
         }
         Ok(())
@@ -60,6 +78,11 @@ impl ServerConfig {
             None => Ok(()),
         }
     }
+}
+
+/// fe80::/10, whose addresses mean something only on one interface.
+fn is_link_local(address: &IpAddr) -> bool {
+    matches!(address, IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80)
 }
 
 /// Whether sockets bound to `a` and `b` on one port would take the same address (an unspecified

@@ -42,6 +42,27 @@ fn an_address_listed_twice_is_refused_naming_the_second() {
     assert_accepted(&with_server(&[r#"listen = ["127.0.0.1", "::1"]"#]));
 }
 
+/// TCP cannot listen on an address and port that a socket on the unspecified address of the
+/// family listens on already (SO_REUSEADDR or not): such a list failed to bind at start.
+#[test]
+fn an_address_beside_the_unspecified_one_of_its_family_is_refused() {
+    let text = with_server(&[r#"listen = ["0.0.0.0", "::1", "127.0.0.1"]"#]);
+    let problem = "127.0.0.1 overlaps server.listen[0] (0.0.0.0): 0.0.0.0 takes every address of its family";
+    assert_refused(&text, "server.listen[2]", problem);
+    let text = with_server(&[r#"listen = ["::1", "::"]"#]);
+    assert_refused(&text, "server.listen[1]", ":: overlaps server.listen[0] (::1): :: takes every address");
+    assert_accepted(&with_server(&[r#"listen = ["0.0.0.0", "::"]"#]));
+    assert_accepted(&with_server(&[r#"listen = ["0.0.0.0", "::1"]"#]));
+}
+
+/// A link-local address binds only with an interface named, which a listen address cannot carry.
+#[test]
+fn a_link_local_address_is_refused() {
+    let text = with_server(&[r#"listen = ["127.0.0.1", "fe80::1"]"#]);
+    assert_refused(&text, "server.listen[1]", "fe80::1 is link-local: binding it needs an interface");
+    assert_accepted(&with_server(&[r#"listen = ["127.0.0.1", "fd00::1"]"#]));
+}
+
 #[test]
 fn metrics_on_a_dns_address_and_port_is_refused() {
     let same = with_server(&[r#"listen = ["127.0.0.1"]"#, "dns_port = 5353", r#"metrics = "127.0.0.1:5353""#]);
