@@ -27,6 +27,8 @@ pub struct Daemon {
     log: Arc<Mutex<String>>,
     /// Set by `stop`: the pins (and XDP on the interfaces) stay for the next daemon.
     keep_pins: bool,
+    /// Set by `end_keeping_operator_state`: the operator's state file stays for the next daemon.
+    keep_operator_state: bool,
     _dir: tempfile::TempDir,
 }
 
@@ -55,7 +57,7 @@ impl Daemon {
                 log.push('\n');
             }
         });
-        let mut daemon = Daemon { child, config, log, keep_pins: false, _dir: dir };
+        let mut daemon = Daemon { child, config, log, keep_pins: false, keep_operator_state: false, _dir: dir };
         daemon.wait_ready();
         daemon
     }
@@ -133,6 +135,12 @@ impl Daemon {
         panic!("the replaced daemon did not exit:\n{}", self.log());
     }
 
+    /// Ends the daemon as dropping it does, but leaves the operator's state file for the next
+    /// daemon with this config to read (a restart without a hand-off).
+    pub fn end_keeping_operator_state(mut self) {
+        self.keep_operator_state = true;
+    }
+
     /// The daemon's pin directory, from its config.
     pub fn pin_dir(&self) -> PathBuf {
         let text = std::fs::read_to_string(&self.config).expect("config");
@@ -168,18 +176,26 @@ impl Drop for Daemon {
 }
 
 impl Daemon {
-    /// The runtime state and zone serials the daemon left in its run_dir.
+    /// The runtime state, zone serials and (unless kept) operator state the daemon left in its
+    /// run_dir.
     fn remove_state_files(&self) {
         let Ok(text) = std::fs::read_to_string(&self.config) else { return };
-        remove_state_files(&text);
+        remove_run_files(&text, !self.keep_operator_state);
     }
 }
 
-/// Removes the runtime state and zone serials a daemon run with config `toml` leaves in its
-/// run_dir: for a test that stopped its daemon for good (`Daemon::stop` keeps them for a
-/// successor).
+/// Removes the runtime state, zone serials and operator state a daemon run with config `toml`
+/// leaves in its run_dir: for a test that stopped its daemon for good (`Daemon::stop` keeps
+/// them for a successor).
 pub fn remove_state_files(toml: &str) {
+    remove_run_files(toml, true);
+}
+
+fn remove_run_files(toml: &str, operator_state: bool) {
     let Ok(config) = switchyard::config::Config::parse(toml, "daemon.toml") else { return };
     let _ = std::fs::remove_file(switchyard::daemon::runtime_state::path(&config.server));
     let _ = std::fs::remove_file(switchyard::daemon::zone_serials::path(&config.server));
+    if operator_state {
+        let _ = std::fs::remove_file(switchyard::operator::state_path(&config.server));
+    }
 }

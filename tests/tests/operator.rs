@@ -100,7 +100,7 @@ fn map_override_serves_both_paths_and_survives_policy_changes_and_restart() {
     daemon.cli(&["site", "undrain", "b"]);
 
     // And a restart: the state file brings it back.
-    drop(daemon);
+    daemon.end_keeping_operator_state();
     let daemon = Daemon::start(&pair.server, &toml);
     assert_eq!(a.ask().unwrap(), ["192.0.2.7", "192.0.2.8"], "the override survived the restart");
     assert_eq!(tcp_addresses(&pair), ["192.0.2.7", "192.0.2.8"]);
@@ -215,7 +215,7 @@ fn drain_takes_effect_within_a_second_and_survives_restart() {
 
     daemon.cli(&["site", "drain", "b"]);
     a.wait_for(&[A], SECOND, || daemon.log());
-    drop(daemon);
+    daemon.end_keeping_operator_state();
     let daemon = Daemon::start(&pair.server, &toml);
     assert_eq!(a.ask().unwrap(), [A], "the drain survived the restart");
     daemon.cli(&["site", "undrain", "b"]);
