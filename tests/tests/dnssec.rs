@@ -157,6 +157,53 @@ fn signatures_made(daemon: &Daemon) -> u64 {
     zone["signatures_made"].as_u64().unwrap_or_else(|| panic!("no signatures made: {zone}"))
 }
 
+/// A zone inside a signed zone, signed with a key of its own: validators that trust only the
+/// parent follow the chain through the DS the parent serves for the child (RFC 4035 3.1.4.1:
+/// the DS at the child's apex is the parent's to answer, signed with the parent's key).
+#[test]
+fn a_signed_zone_inside_a_signed_zone_validates_through_the_parents_ds() {
+    if !have_root("a_signed_zone_inside_a_signed_zone_validates_through_the_parents_ds") {
+        return;
+    }
+    let pair = Pair::new(94);
+    let dir = tempfile::tempdir().unwrap();
+    let parent_key = keygen(dir.path(), "parent.key", "ed25519");
+    let child_key = keygen(dir.path(), "child.key", "ecdsap256sha256");
+    let soa = r#"soa = { mname = "ns1.example.com.", rname = "hostmaster.example.com." }"#;
+    let toml = ConfigText::new()
+        .server(&unique("nest"), &[r#"listen = ["0.0.0.0", "::"]"#])
+        .xdp(&pair.server_if, "native")
+        .zone_with(&["ns1.example.com."], "minimum = 60")
+        .dnssec("ed25519", &parent_key)
+        .table("[[zone]]", &[r#"name = "eu.example.com.""#, r#"ns = ["ns1.example.com."]"#, soa])
+        .dnssec("ecdsap256sha256", &child_key)
+        .fixed_service("ns1.example.com.", &["198.18.0.53"], &[])
+        .fixed_service("api.eu.example.com.", &["198.18.11.1"], &[])
+        .build();
+    let parent = parent_records(dir.path(), &toml);
+    let daemon = Daemon::start(&pair.server, &toml);
+    let server = pair.server_v4.to_string();
+    let log = || format!("{}\n{}", daemon.log(), daemon.cli(&["stats"]));
+    let api =
+        Question { client: &pair.client, server: server.clone(), name: "api.eu.example.com", qtype: "A", source: None };
+    api.wait_for(&["198.18.11.1"], DEADLINE, log);
+
+    let unbound = Unbound::start_validating(&pair.client, "example.com", pair.server_v4.into(), &parent.ds[0]);
+    for (name, rtype) in [
+        ("api.eu.example.com", "A"),
+        ("eu.example.com", "DNSKEY"),
+        ("eu.example.com", "SOA"),
+        ("eu.example.com", "DS"),
+        ("nope.eu.example.com", "A"),
+    ] {
+        assert_unbound_secure(&pair.client, &unbound, name, rtype);
+        assert_delv_secure(&pair.client, &server, &parent.dnskey[0], name, rtype, false);
+    }
+    let ds = via_unbound(&pair.client, &unbound, "eu.example.com", "DS");
+    let signature = ds.lines().find(|l| l.contains("RRSIG") && l.contains("DS ")).unwrap_or_default();
+    assert!(signature.contains(" example.com. "), "the DS is signed by the parent, example.com.:\n{ds}");
+}
+
 /// Waits up to 10 s for a line of the daemon's log with every one of `parts`.
 fn wait_for_log_line(daemon: &Daemon, parts: &[&str]) {
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
