@@ -117,8 +117,8 @@ pub fn build_batch_after(
 }
 
 /// Why `peer`'s acknowledgement of a position (and the change stamped there)
-/// cannot be of this log, if it cannot. A change pruned here since (or left as a
-/// position marker), or an acknowledgement that names no HLC (from before they did), passes.
+/// cannot be of this log, if it cannot. A change pruned here since (or the marker the upgrade
+/// to layout 5 left), or an acknowledgement that names no HLC (from before they did), passes.
 fn acknowledged_elsewhere(conn: &Connection, peer: &str, position: Position) -> Result<Option<String>> {
     let Position { seq: upto, hlc } = position;
     let end = log_end(conn)?;
@@ -133,7 +133,7 @@ fn acknowledged_elsewhere(conn: &Connection, peer: &str, position: Position) -> 
         .query_row([upto], |r| r.get(0))
         .optional()?;
     Ok(match logged {
-        // A marker (stamped 0) passes like a pruned change: what was there is gone.
+        // The upgrade's marker (stamped 0) passes like a pruned change: that change's HLC is gone.
         Some(ours) if ours != Some(hlc) && ours != Some(0) => Some(format!(
             "`{peer}` acknowledged position {upto} as a change stamped {hlc}; this log has another change there"
         )),

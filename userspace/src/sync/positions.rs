@@ -130,19 +130,28 @@ pub fn log_end(conn: &Connection) -> Result<i64> {
     Ok(conn.prepare_cached("SELECT coalesce(max(seq), 0) FROM _sy_changes")?.query_row([], |r| r.get(0))?)
 }
 
-/// The table name of a position marker: a change of no table (the prefix is reserved,
-/// so no synced table has it), stamped 0 (an HLC no acknowledgement is checked against).
+/// The table name of a position marker: a change of no table (the prefix is reserved, so
+/// no synced table has it), which ships as nothing.
 pub const MARKER_TABLE: &str = "_sy_position";
 
-/// Keeps position `seq` given out: the change there becomes a marker, or a marker is
-/// written there. SQLite gives the next change the largest position + 1, so a change
-/// that must go (set aside, or pruned while the newest) leaves a marker instead, and
-/// no peer's position is ever given to another change. A marker ships as nothing.
+/// Turns the change at `seq` into a marker that keeps its position and its HLC. SQLite gives
+/// the next change the largest position + 1, so a change that must go (set aside, or pruned
+/// while the newest) leaves a marker instead, and no peer's position is ever given to another
+/// change. The HLC stays, so a peer's acknowledgement of the position is still checked
+/// against it (a restored log has another change there).
+pub fn leave_marker(conn: &Connection, seq: i64) -> Result<()> {
+    conn.prepare_cached("UPDATE _sy_changes SET tbl = ?2, pk = NULL, kind = 'delete', changed = '[]' WHERE seq = ?1")?
+        .execute(params![seq, MARKER_TABLE])?;
+    Ok(())
+}
+
+/// Writes a marker at `seq`, a position given out by a log whose changes are gone with their
+/// HLCs (the upgrade from layout 4): stamped 0, which an acknowledgement is not checked
+/// against. A batch that ends on it names no HLC there, as batches from before HLCs were
+/// named did; the peer's position moves past it with the next change.
 pub fn keep_position(conn: &Connection, seq: i64) -> Result<()> {
     conn.prepare_cached(
-        "INSERT INTO _sy_changes(seq, tbl, pk, kind, changed, wall_ms, hlc) VALUES (?1, ?2, NULL, 'delete', '[]', ?3, 0)
-         ON CONFLICT(seq) DO UPDATE SET tbl = excluded.tbl, pk = NULL, kind = excluded.kind,
-             changed = excluded.changed, hlc = 0",
+        "INSERT INTO _sy_changes(seq, tbl, pk, kind, changed, wall_ms, hlc) VALUES (?1, ?2, NULL, 'delete', '[]', ?3, 0)",
     )?
     .execute(params![seq, MARKER_TABLE, wall_now_ms()])?;
     Ok(())

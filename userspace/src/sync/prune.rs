@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::conflicts::FORGOTTEN_PREFIX;
 use super::error::Result;
 use super::hlc::read_clock;
-use super::positions::{MARKER_TABLE, keep_position, log_end};
+use super::positions::{MARKER_TABLE, leave_marker, log_end};
 use super::registers::{forget_row, load};
 use super::registry::Registry;
 use super::schema::meta_value;
@@ -75,7 +75,7 @@ fn is_prunable_change(conn: &Connection, seq: i64) -> Result<bool> {
 pub fn prune(conn: &Connection, registry: &Registry, conflicts_kept: usize) -> Result<PruneReport> {
     let acked_by_all = min_over_peers(conn, registry, "acked_seq")?.unwrap_or(i64::MAX);
     // The newest change becomes a marker rather than go: the next change's position is
-    // the largest + 1 (see `positions::keep_position`).
+    // the largest + 1 (see `positions::leave_marker`).
     let end = log_end(conn)?;
     let oldest = with_limit(
         "SELECT seq FROM _sy_changes WHERE seq <= ?1 AND seq < ?2 AND hlc IS NOT NULL ORDER BY seq",
@@ -85,7 +85,7 @@ pub fn prune(conn: &Connection, registry: &Registry, conflicts_kept: usize) -> R
         .prepare_cached(&format!("DELETE FROM _sy_changes WHERE seq IN ({oldest})"))?
         .execute([acked_by_all, end])?;
     if end <= acked_by_all && is_prunable_change(conn, end)? {
-        keep_position(conn, end)?;
+        leave_marker(conn, end)?;
         changes += 1;
     }
 

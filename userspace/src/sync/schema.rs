@@ -28,7 +28,7 @@ INSERT OR IGNORE INTO _sy_applying(id, active) VALUES (1, 0);
 -- read when the change is stamped). `hlc` stays NULL until then.
 -- Peers hold positions (`seq`) in this log, so none is given out twice: SQLite gives a
 -- new row the largest `seq` + 1, and the newest change is never deleted (see
--- `positions::keep_position`). AUTOINCREMENT's counter would do the same at the cost
+-- `positions::leave_marker`). AUTOINCREMENT's counter would do the same at the cost
 -- of a second b-tree write per captured change.
 CREATE TABLE IF NOT EXISTS _sy_changes(
     seq      INTEGER PRIMARY KEY,

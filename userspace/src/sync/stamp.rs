@@ -17,7 +17,7 @@ use super::capture::TableShape;
 use super::conflicts::RowConflicts;
 use super::error::{Result, SyncError};
 use super::hlc::{Version, read_clock, tick, wall_now_ms, write_clock};
-use super::positions::{keep_position, log_end};
+use super::positions::{leave_marker, log_end};
 use super::project::{project_row, revert_columns};
 use super::quarantine::{self, Direction, Entry};
 use super::registers::{Cell, Registers, RowState, Seen, load, newest_version, store, store_row};
@@ -243,7 +243,7 @@ fn set_aside(conn: &Connection, logged: &Logged, reason: &SyncError) -> Result<(
         change: None,
     };
     quarantine::set_aside(conn, &entry)?;
-    keep_position(conn, logged.seq)
+    leave_marker(conn, logged.seq)
 }
 
 /// The row's non-key columns as they are now; `None` when the row is gone.

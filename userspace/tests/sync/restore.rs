@@ -364,3 +364,43 @@ fn a_restored_sites_first_batch_reaching_past_what_it_lost_still_finds_the_resto
         .unwrap();
     assert_eq!(row_2, "lost by the restore", "a got back the write it lost");
 }
+
+/// A change set aside leaves a marker that keeps its position and HLC: a batch that ends on
+/// it gives the peer that position with the HLC, so when the site is then restored from a
+/// backup and writes a new change at that position, the peer's acknowledgement gives the
+/// restore away and the new change still arrives.
+#[test]
+fn a_restore_is_found_through_a_position_a_change_set_aside_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let schema = "CREATE TABLE loose(k TEXT PRIMARY KEY, v TEXT);";
+    let tables = [switchyard::sync::TableConfig::new("loose")];
+    for site in ["a", "b"] {
+        app(&db_path(dir.path(), site)).execute_batch(schema).unwrap();
+    }
+    let open = |site: &str, peer: &str| {
+        Replica::open_path(&db_path(dir.path(), site), site, &tables, &[peer.to_string()]).unwrap()
+    };
+    let (mut a, mut b) = (open("a", "b"), open("b", "a"));
+    app(&db_path(dir.path(), "a")).execute("INSERT INTO loose VALUES ('k1', 'one')", []).unwrap();
+    assert!(deliver(&mut a, &mut b));
+    let copy = backup(dir.path(), "a");
+    app(&db_path(dir.path(), "a")).execute("INSERT INTO loose VALUES (NULL, 'no key')", []).unwrap();
+    deliver(&mut a, &mut b);
+    let at_b = app(&db_path(dir.path(), "b"));
+    let held = "SELECT received_hlc FROM _sy_peers WHERE site = 'a'";
+    assert_ne!(count(&at_b, held), 0, "b holds a's position with the HLC stamped there");
+
+    let before = a.incarnation().unwrap();
+    drop(a);
+    restore(dir.path(), "a", &copy);
+    let mut a = open("a", "b");
+    app(&db_path(dir.path(), "a")).execute("INSERT INTO loose VALUES ('k2', 'after the restore')", []).unwrap();
+    for _ in 0..4 {
+        deliver(&mut a, &mut b);
+        deliver(&mut b, &mut a);
+        deliver_state(&mut a, &mut b);
+        deliver_state(&mut b, &mut a);
+    }
+    assert_ne!(a.incarnation().unwrap(), before, "the restore was found");
+    assert_eq!(count(&at_b, "SELECT count(*) FROM loose WHERE k = 'k2'"), 1, "a's write after the restore reached b");
+}
