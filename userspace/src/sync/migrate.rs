@@ -141,7 +141,7 @@ pub fn from_v3(conn: &Connection) -> Result<()> {
 /// captured change a second b-tree write. Positions peers hold are never given out
 /// again: when the counter is past the log's newest change (pruned), a marker holds it.
 pub fn from_v4(conn: &Connection) -> Result<()> {
-    // A table renamed over one that triggers name must not find them naming a table that is gone.
+    // SQLite refuses the rename while triggers name a table that is gone; opening makes them again.
     drop_capture_triggers(conn)?;
     let counted: bool =
         conn.query_row("SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE name = 'sqlite_sequence')", [], |r| r.get(0))?;
