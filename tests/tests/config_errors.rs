@@ -4,7 +4,7 @@
 use std::process::Command;
 
 use switchyard::config::fixture::{ConfigText, address_not_on_this_host};
-use switchyard_tests::daemon::binary;
+use switchyard_tests::{daemon::binary, netns::Netns, privileges::have_root};
 
 /// A config `switchyard run` accepts; each test breaks one thing in it.
 fn good() -> String {
@@ -238,6 +238,32 @@ fn addresses_and_paths_this_host_cannot_have_are_refused() {
     assert!(stderr.contains(&format!("server.metrics: {not_ours} is not an address of this host")), "{stderr}");
     let long = good().replace("instance = \"cfgtest\"", &format!("instance = \"{}\"", "i".repeat(100)));
     assert_refused(&long, "server.instance", "more than the 107 a Unix socket path holds");
+}
+
+/// An address keepalived moves here later binds while `ip_nonlocal_bind` is 1, so `check`
+/// takes it then, and refuses it while the setting is 0 (in a namespace of the test's own).
+#[test]
+fn an_address_this_host_lacks_is_taken_while_nonlocal_bind_is_on() {
+    if !have_root("an_address_this_host_lacks_is_taken_while_nonlocal_bind_is_on") {
+        return;
+    }
+    let ns = Netns::new("nlb");
+    let floating = address_not_on_this_host();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("floating.toml");
+    let listen = format!("listen = [\"{floating}\"]");
+    std::fs::write(&config, ConfigText::new().server("nlb", &[&listen]).xdp_off().zone().build()).unwrap();
+    let check = || {
+        let out = ns.command(binary().to_str().unwrap()).args(["check", "--config"]).arg(&config).output().unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let (code, stderr) = check();
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains(&format!("server.listen[0]: {floating} is not an address of this host")), "{stderr}");
+    let set = ns.output("sh", &["-c", "echo 1 > /proc/sys/net/ipv4/ip_nonlocal_bind"]);
+    assert!(set.status.success(), "{}", String::from_utf8_lossy(&set.stderr));
+    let (code, stderr) = check();
+    assert_eq!(code, Some(0), "a floating address is taken while ip_nonlocal_bind is 1: {stderr}");
 }
 
 #[test]

@@ -45,18 +45,19 @@ impl ServerConfig {
             }
             // A second socket on the same address and port (or on every address of the family,
             // through an unspecified one) would fail to bind at start.
-            if let Some(first) = self.listen[..i].iter().position(|a| a == address) {
+            let Some(first) = self.listen[..i].iter().position(|a| overlap(*a, *address)) else {
+                continue;
+            };
+            let other = self.listen[first];
+            if other == *address {
                 return Err((key, format!("{address} is server.listen[{first}] already")));
             }
-            if let Some(first) = self.listen[..i].iter().position(|a| overlap(*a, *address)) {
-                let other = self.listen[first];
-                let (wide, narrow) = if other.is_unspecified() { (other, *address) } else { (*address, other) };
-                let problem = format!(
-                    "{address} overlaps server.listen[{first}] ({other}): {wide} takes every address of its \
-                     family, {narrow} among them; keep one of the two"
-                );
-                return Err((key, problem));
-            }
+            let (wide, narrow) = if other.is_unspecified() { (other, *address) } else { (*address, other) };
+            let problem = format!(
+                "{address} overlaps server.listen[{first}] ({other}): {wide} takes every address of its family, \
+                 {narrow} among them; keep one of the two"
+            );
+            return Err((key, problem));
         }
         Ok(())
     }

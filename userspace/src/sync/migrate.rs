@@ -145,11 +145,10 @@ pub fn from_v4(conn: &Connection) -> Result<()> {
     drop_capture_triggers(conn)?;
     let counted: bool =
         conn.query_row("SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE name = 'sqlite_sequence')", [], |r| r.get(0))?;
-    let counter: Option<i64> = match counted {
-        true => {
-            conn.query_row("SELECT seq FROM sqlite_sequence WHERE name = '_sy_changes'", [], |r| r.get(0)).optional()?
-        }
-        false => None,
+    let counter: Option<i64> = if counted {
+        conn.query_row("SELECT seq FROM sqlite_sequence WHERE name = '_sy_changes'", [], |r| r.get(0)).optional()?
+    } else {
+        None
     };
     conn.execute_batch(
         "CREATE TABLE _sy_changes_v5(seq INTEGER PRIMARY KEY, tbl TEXT NOT NULL, pk, kind TEXT NOT NULL,
@@ -253,12 +252,11 @@ pub fn to_layout_4(conn: &Connection, counter: i64) -> Result<()> {
          DROP TABLE _sy_changes;
          ALTER TABLE _sy_changes_v4 RENAME TO _sy_changes;
          CREATE INDEX _sy_changes_row ON _sy_changes(tbl, pk);
-         UPDATE _sy_meta SET value = 4 WHERE key = 'schema_version';",
+         UPDATE _sy_meta SET value = 4 WHERE key = 'schema_version';
+         DELETE FROM sqlite_sequence WHERE name = '_sy_changes';",
     )?;
-    conn.execute("UPDATE sqlite_sequence SET seq = max(seq, ?1) WHERE name = '_sy_changes'", [counter])?;
     conn.execute(
-        "INSERT INTO sqlite_sequence(name, seq) SELECT '_sy_changes', ?1
-         WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = '_sy_changes')",
+        "INSERT INTO sqlite_sequence(name, seq) SELECT '_sy_changes', max(?1, coalesce(max(seq), 0)) FROM _sy_changes",
         [counter],
     )?;
     Ok(())

@@ -1,6 +1,6 @@
 use switchyard::sync::Replica;
 
-use super::support::{app, count, db_path, deliver, open_site};
+use super::support::{app, count, db_path, deliver, loose_site, open_site};
 
 #[test]
 fn writes_from_another_connection_are_captured() {
@@ -144,14 +144,6 @@ fn writes_from_the_sqlite3_shell_are_captured() {
     assert_eq!(count(&at_b, "SELECT b FROM t1 WHERE id = 42 AND a = 'from-shell'"), 2);
 }
 
-/// Site `site` syncing a table whose TEXT key SQLite lets be NULL.
-fn loose_site(dir: &std::path::Path, site: &str, peer: &str) -> switchyard::sync::Replica {
-    let path = db_path(dir, site);
-    app(&path).execute_batch("CREATE TABLE loose(k TEXT PRIMARY KEY, v TEXT);").unwrap();
-    let tables = [switchyard::sync::TableConfig::new("loose")];
-    switchyard::sync::Replica::open_path(&path, site, &tables, &[peer.to_string()]).unwrap()
-}
-
 /// Changes are stamped together; one that cannot be (its key is NULL, which
 /// SQLite lets a TEXT key be) is set aside alone and its neighbours still ship.
 #[test]
@@ -240,12 +232,8 @@ fn a_key_written_as_1_then_as_1_0_ships_the_row_as_it_is() {
 #[test]
 fn a_long_backlog_is_stamped_in_passes_with_growing_versions() {
     let dir = tempfile::tempdir().unwrap();
-    let schema = "CREATE TABLE loose(k TEXT PRIMARY KEY, v TEXT);";
-    let path = db_path(dir.path(), "a");
-    let mut writer = app(&path);
-    writer.execute_batch(schema).unwrap();
-    let tables = [switchyard::sync::TableConfig::new("loose")];
-    let mut a = switchyard::sync::Replica::open_path(&path, "a", &tables, &["b".to_string()]).unwrap();
+    let mut a = loose_site(dir.path(), "a", "b");
+    let mut writer = app(&db_path(dir.path(), "a"));
     let tx = writer.transaction().unwrap();
     for i in 0..4_500 {
         let key = if i == 3_000 { None } else { Some(format!("k{i}")) };
@@ -268,8 +256,8 @@ fn a_long_backlog_is_stamped_in_passes_with_growing_versions() {
     assert_eq!(hlcs.len(), 4_499);
     assert!(hlcs.windows(2).all(|w| w[0] < w[1]), "versions must grow across passes");
     assert_eq!(count(&writer, "SELECT count(*) FROM _sy_rows"), 4_499);
-    let marked = "SELECT seq FROM _sy_changes WHERE tbl = '_sy_position'";
-    assert_eq!(count(&writer, marked), 3_001, "the change set aside leaves a marker at its position");
+    let marker = format!("SELECT seq FROM _sy_changes WHERE tbl = '{}'", switchyard::sync::MARKER_TABLE);
+    assert_eq!(count(&writer, &marker), 3_001, "the change set aside leaves a marker at its position");
 }
 
 /// The newest change set aside keeps its position: the next change gets the one after
@@ -277,14 +265,7 @@ fn a_long_backlog_is_stamped_in_passes_with_growing_versions() {
 #[test]
 fn a_change_after_the_newest_one_set_aside_is_stamped_and_shipped() {
     let dir = tempfile::tempdir().unwrap();
-    let schema = "CREATE TABLE loose(k TEXT PRIMARY KEY, v TEXT);";
-    let tables = [switchyard::sync::TableConfig::new("loose")];
-    let open = |site: &str, peer: &str| {
-        let path = db_path(dir.path(), site);
-        app(&path).execute_batch(schema).unwrap();
-        switchyard::sync::Replica::open_path(&path, site, &tables, &[peer.to_string()]).unwrap()
-    };
-    let (mut a, mut b) = (open("a", "b"), open("b", "a"));
+    let (mut a, mut b) = (loose_site(dir.path(), "a", "b"), loose_site(dir.path(), "b", "a"));
     let writer = app(&db_path(dir.path(), "a"));
     writer.execute("INSERT INTO loose VALUES (NULL, 'no key')", []).unwrap();
     assert_eq!(a.stamp_pending().unwrap(), 1);

@@ -6,7 +6,9 @@ use std::path::Path;
 
 use switchyard::sync::{Replica, Request, SyncError};
 
-use super::support::{SCHEMA, app, count, db_path, deliver, deliver_state, dump, open_site, pair, sync_all};
+use super::support::{
+    SCHEMA, app, count, db_path, deliver, deliver_state, dump, loose_site, open_site, pair, sync_all,
+};
 
 /// A consistent copy of a site's database, as `sqlite3 .backup` would take.
 fn backup(dir: &Path, site: &str) -> std::path::PathBuf {
@@ -372,15 +374,7 @@ fn a_restored_sites_first_batch_reaching_past_what_it_lost_still_finds_the_resto
 #[test]
 fn a_restore_is_found_through_a_position_a_change_set_aside_kept() {
     let dir = tempfile::tempdir().unwrap();
-    let schema = "CREATE TABLE loose(k TEXT PRIMARY KEY, v TEXT);";
-    let tables = [switchyard::sync::TableConfig::new("loose")];
-    for site in ["a", "b"] {
-        app(&db_path(dir.path(), site)).execute_batch(schema).unwrap();
-    }
-    let open = |site: &str, peer: &str| {
-        Replica::open_path(&db_path(dir.path(), site), site, &tables, &[peer.to_string()]).unwrap()
-    };
-    let (mut a, mut b) = (open("a", "b"), open("b", "a"));
+    let (mut a, mut b) = (loose_site(dir.path(), "a", "b"), loose_site(dir.path(), "b", "a"));
     app(&db_path(dir.path(), "a")).execute("INSERT INTO loose VALUES ('k1', 'one')", []).unwrap();
     assert!(deliver(&mut a, &mut b));
     let copy = backup(dir.path(), "a");
@@ -393,7 +387,7 @@ fn a_restore_is_found_through_a_position_a_change_set_aside_kept() {
     let before = a.incarnation().unwrap();
     drop(a);
     restore(dir.path(), "a", &copy);
-    let mut a = open("a", "b");
+    let mut a = loose_site(dir.path(), "a", "b");
     app(&db_path(dir.path(), "a")).execute("INSERT INTO loose VALUES ('k2', 'after the restore')", []).unwrap();
     for _ in 0..4 {
         deliver(&mut a, &mut b);

@@ -40,6 +40,15 @@ pub fn open_site_with(dir: &Path, site: &str, peers: &[&str], policy: ConflictRu
     Replica::open_path(&path, site, &tables_with(policy), &peers).expect("open replica")
 }
 
+/// Site `site` syncing a table whose TEXT key SQLite lets be NULL (a change of such a row
+/// cannot be stamped and is set aside). `CREATE TABLE IF NOT EXISTS`: a restored site opens again.
+pub fn loose_site(dir: &Path, site: &str, peer: &str) -> Replica {
+    let path = db_path(dir, site);
+    app(&path).execute_batch("CREATE TABLE IF NOT EXISTS loose(k TEXT PRIMARY KEY, v TEXT);").unwrap();
+    let tables = [switchyard::sync::TableConfig::new("loose")];
+    Replica::open_path(&path, site, &tables, &[peer.to_string()]).expect("open replica")
+}
+
 /// All rows of the synced tables, sorted, for comparing sites.
 pub fn dump(conn: &Connection) -> Vec<(String, Vec<Value>)> {
     let mut out = Vec::new();
