@@ -14,7 +14,8 @@ use super::registers::load;
 use super::registry::Registry;
 use super::schema::incarnation;
 use super::sql::with_limit;
-use super::stamp::{StampedRows, stamp_oldest};
+use super::stamp::{StampedRows, stamp_oldest, stamped_upto};
+use super::value::Value;
 use super::wire::{Answer, Position, Reply, encoded_len};
 
 /// How much one batch may carry.
@@ -34,12 +35,14 @@ pub fn origin(conn: &Connection, registry: &Registry, peer: &str) -> Result<Orig
     })
 }
 
-fn read_range(conn: &Connection, after: i64, limit: usize) -> Result<Vec<(CapturedRef, i64)>> {
+/// Stamped changes after `after`, up to `upto` (the stamping mark: changes
+/// past it may be newer than the stamping and not stamped yet), at most `limit`.
+fn read_range(conn: &Connection, after: i64, upto: i64, limit: usize) -> Result<Vec<(CapturedRef, i64)>> {
     let mut stmt = conn.prepare_cached(&with_limit(
-        "SELECT seq, tbl, pk, kind, changed, hlc FROM _sy_changes WHERE seq > ?1 ORDER BY seq",
+        "SELECT seq, tbl, pk, kind, changed, hlc FROM _sy_changes WHERE seq > ?1 AND seq <= ?2 ORDER BY seq",
         limit,
     ))?;
-    let rows = stmt.query_map([after], |r| {
+    let rows = stmt.query_map([after, upto], |r| {
         Ok((r.get::<_, i64>(0)?, r.get(1)?, r.get(2)?, r.get::<_, String>(3)?, r.get::<_, String>(4)?, r.get(5)?))
     })?;
     let mut out = Vec::new();
@@ -55,48 +58,69 @@ fn read_range(conn: &Connection, after: i64, limit: usize) -> Result<Vec<(Captur
     Ok(out)
 }
 
-/// Builds the batch of changes `peer` has not acknowledged (starting after
+/// What the writing half of building a batch leaves for the reading half.
+pub struct Stamped {
+    rows: StampedRows,
+    /// Every change up to here is stamped.
+    upto: i64,
+    /// The clock as the batch's frontier.
+    clock: i64,
+}
+
+/// The writing half of building a batch for `peer`: stamps the changes the
+/// batch can carry and ticks the clock. Must run in a write transaction; the
+/// rest (`assemble_batch`) only reads, so the application's writers need not
+/// wait for it.
+pub fn stamp_for_batch(conn: &Connection, registry: &Registry, peer: &str, limits: BatchLimits) -> Result<Stamped> {
+    // Only what this batch can carry: stamping a long backlog at once would
+    // hold the write lock against the writers and delay the first batch.
+    let mut rows = StampedRows::default();
+    stamp_oldest(conn, registry, Some(limits.max_changes.max(1)), &mut rows)?;
+    let clock = tick(read_clock(conn)?, wall_now_ms());
+    write_clock(conn, clock)?;
+    conn.prepare_cached("UPDATE _sy_peers SET last_sent_ms = ?1 WHERE site = ?2")?
+        .execute(params![wall_now_ms(), peer])?;
+    Ok(Stamped { rows, upto: stamped_upto(conn)?, clock })
+}
+
+/// The batch of stamped changes `peer` has not acknowledged (starting after
 /// `after` when that is further: the batch following one still in flight),
-/// oldest first, within `limits`. Must run in a write transaction: it stamps
-/// pending changes and ticks the clock.
-pub fn build_batch_after(
+/// oldest first, within `limits`; and the rows too large for any batch, for
+/// `set_aside_oversize`. Only reads.
+pub fn assemble_batch(
     conn: &Connection,
     registry: &Registry,
     peer: &str,
     after: i64,
     limits: BatchLimits,
-) -> Result<Batch> {
+    mut stamped: Stamped,
+) -> Result<(Batch, Vec<Oversize>)> {
     let max_changes = limits.max_changes.max(1);
-    // Only what this batch can carry: stamping a long backlog at once would
-    // hold the write lock against the writers and delay the first batch.
-    let mut stamped = StampedRows::default();
-    stamp_oldest(conn, registry, Some(max_changes), &mut stamped)?;
     let acked = acked_seq(conn, peer)?.max(after);
-    let clock = tick(read_clock(conn)?, wall_now_ms());
-    write_clock(conn, clock)?;
-    let captured = read_range(conn, acked, max_changes)?;
+    let captured = read_range(conn, acked, stamped.upto, max_changes)?;
     let (conflicts, conflicts_upto) = found_here_after(conn, conflicts_sent(conn, peer)?, CONFLICTS_PER_BATCH)?;
     let mut batch = Batch {
         origin: origin(conn, registry, peer)?,
         from_seq: acked,
         to_seq: acked,
         to_hlc: 0,
-        frontier_hlc: clock,
+        frontier_hlc: stamped.clock,
         changes: Vec::new(),
         conflicts,
         conflicts_upto,
     };
     let mut size = encoded_len(&batch);
     let mut cut_before = None;
+    let mut oversize = Vec::new();
     let refs: Vec<CapturedRef> = captured.iter().map(|(c, _)| c.clone()).collect();
     for touch in consolidate(&refs) {
-        let Some(change) = entry_for(conn, registry, touch, &mut stamped)? else {
+        let Some(change) = entry_for(conn, registry, touch, &mut stamped.rows)? else {
             continue;
         };
         let len = encoded_len(&change);
         if size + len > limits.max_bytes {
             if batch.changes.is_empty() && len + encoded_len(&batch) > limits.max_bytes {
-                set_aside_oversize(conn, &change, len, limits.max_bytes)?;
+                oversize.push(Oversize { table: change.table, pk: change.pk, len, max_bytes: limits.max_bytes });
                 continue;
             }
             cut_before = Some(change_first_seq(&captured, &change));
@@ -111,9 +135,7 @@ pub fn build_batch_after(
         // still be on their way to it: no frontier to prune tombstones by.
         batch.frontier_hlc = 0;
     }
-    conn.prepare_cached("UPDATE _sy_peers SET last_sent_ms = ?1 WHERE site = ?2")?
-        .execute(params![wall_now_ms(), peer])?;
-    Ok(batch)
+    Ok((batch, oversize))
 }
 
 /// Why `peer`'s acknowledgement of a position (and the change stamped there)
@@ -207,17 +229,28 @@ fn entry_for(
     }))
 }
 
-fn set_aside_oversize(conn: &Connection, change: &RowChange, len: usize, max_bytes: usize) -> Result<()> {
-    let reason = format!("the row's change takes {len} bytes, more than sync.max_batch_bytes ({max_bytes})");
-    let entry = Entry {
-        direction: Direction::Outbound,
-        peer: "",
-        table: &change.table,
-        pk: &change.pk,
-        reason: &reason,
-        change: None,
-    };
-    quarantine::set_aside(conn, &entry)?;
+/// A row whose change alone is larger than a batch may be: set aside, so the rest can go.
+pub struct Oversize {
+    table: String,
+    pk: Value,
+    len: usize,
+    max_bytes: usize,
+}
+
+pub fn set_aside_oversize(conn: &Connection, rows: &[Oversize]) -> Result<()> {
+    for row in rows {
+        let reason =
+            format!("the row's change takes {} bytes, more than sync.max_batch_bytes ({})", row.len, row.max_bytes);
+        let entry = Entry {
+            direction: Direction::Outbound,
+            peer: "",
+            table: &row.table,
+            pk: &row.pk,
+            reason: &reason,
+            change: None,
+        };
+        quarantine::set_aside(conn, &entry)?;
+    }
     Ok(())
 }
 

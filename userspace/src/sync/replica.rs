@@ -15,7 +15,9 @@ use super::error::{Result, SyncError};
 use super::hlc::read_clock;
 use super::inbound::{Receiving, apply_changes, handle, retry_quarantined};
 use super::incarnation::Incarnation;
-use super::outbound::{AfterReply, BatchLimits, build_batch_after, conflicts_delivered, record_reply};
+use super::outbound::{
+    AfterReply, BatchLimits, assemble_batch, conflicts_delivered, record_reply, set_aside_oversize, stamp_for_batch,
+};
 use super::positions::renew_own;
 use super::prune::{PruneReport, prune};
 use super::quarantine;
@@ -122,6 +124,14 @@ impl Replica {
         Ok(out)
     }
 
+    /// Runs `work` on one snapshot of the database, without the write lock.
+    fn read<T>(&mut self, work: impl FnOnce(&Connection, &Registry) -> Result<T>) -> Result<T> {
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
+        let out = work(&tx, &self.registry)?;
+        tx.commit()?;
+        Ok(out)
+    }
+
     pub fn site_id(&self) -> &str {
         &self.registry.site_id
     }
@@ -159,9 +169,17 @@ impl Replica {
     }
 
     /// The batch following one that is still in flight and ends at `after`.
+    /// Stamping takes the write lock; the batch is then read with the lock let go, so
+    /// the application's writers wait only for the stamping.
     pub fn build_batch_after(&mut self, peer: &str, after: i64) -> Result<Batch> {
         let limits = self.limits;
-        self.write(|conn, registry| build_batch_after(conn, registry, peer, after, limits))
+        let stamped = self.write(|conn, registry| stamp_for_batch(conn, registry, peer, limits))?;
+        let (batch, oversize) =
+            self.read(|conn, registry| assemble_batch(conn, registry, peer, after, limits, stamped))?;
+        if !oversize.is_empty() {
+            self.write(|conn, _| set_aside_oversize(conn, &oversize))?;
+        }
+        Ok(batch)
     }
 
     /// Whether any change was captured after position `seq` (cheap, read-only).
@@ -313,4 +331,35 @@ fn requeue_outbound_quarantine(conn: &Connection) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sync::value::Value;
+
+    /// A batch is read after its stamping has let the write lock go: a change the application
+    /// makes in between is not in it (it is not stamped yet) and goes, stamped, in the next.
+    #[test]
+    fn a_change_made_while_a_batch_is_read_goes_in_the_next() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.db");
+        let app = Connection::open(&path).unwrap();
+        app.execute_batch("CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)").unwrap();
+        let mut replica = Replica::open_path(&path, "a", &[TableConfig::new("t")], &["b".to_string()]).unwrap();
+        app.execute("INSERT INTO t VALUES (1, 'one')", []).unwrap();
+        let limits = replica.limits;
+        let stamped = replica.write(|conn, registry| stamp_for_batch(conn, registry, "b", limits)).unwrap();
+        app.execute("INSERT INTO t VALUES (2, 'two')", []).unwrap();
+        let (batch, oversize) =
+            replica.read(|conn, registry| assemble_batch(conn, registry, "b", 0, limits, stamped)).unwrap();
+        assert!(oversize.is_empty());
+        let keys: Vec<&Value> = batch.changes.iter().map(|c| &c.pk).collect();
+        assert_eq!(keys, [&Value::Integer(1)]);
+        let next = replica.build_batch_after("b", batch.to_seq).unwrap();
+        let keys: Vec<&Value> = next.changes.iter().map(|c| &c.pk).collect();
+        assert_eq!(keys, [&Value::Integer(2)]);
+        assert!(next.changes[0].row.version.hlc > batch.frontier_hlc, "stamped after the first batch's frontier");
+        assert_eq!(next.from_seq, batch.to_seq);
+    }
 }

@@ -64,9 +64,10 @@ fn statements_are_prepared_once_however_often_they_run() {
         sync_all(&mut sites);
     }
     let held: Vec<String> = prepared(sites[0].connection()).into_iter().map(|(sql, _)| sql).collect();
-    for limited in
-        ["FROM _sy_changes WHERE seq > ?1 ORDER BY seq LIMIT", "AND pk > ?2 AND alive IS NOT NULL ORDER BY pk LIMIT"]
-    {
+    for limited in [
+        "FROM _sy_changes WHERE seq > ?1 AND seq <= ?2 ORDER BY seq LIMIT",
+        "AND pk > ?2 AND alive IS NOT NULL ORDER BY pk LIMIT",
+    ] {
         assert!(held.iter().any(|sql| sql.contains(limited)), "no statement with `{limited}` ran: {held:#?}");
     }
     for site in &sites {
