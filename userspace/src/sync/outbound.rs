@@ -59,28 +59,42 @@ fn read_range(conn: &Connection, after: i64, upto: i64, limit: usize) -> Result<
 }
 
 /// What the writing half of building a batch leaves for the reading half.
+#[derive(Default)]
 pub struct Stamped {
     rows: StampedRows,
+    /// Changes stamped so far.
+    count: usize,
     /// Every change up to here is stamped.
     upto: i64,
     /// The clock as the batch's frontier.
     clock: i64,
 }
 
-/// The writing half of building a batch for `peer`: stamps the changes the
-/// batch can carry and ticks the clock. Must run in a write transaction; the
-/// rest (`assemble_batch`) only reads, so the application's writers need not
-/// wait for it.
-pub fn stamp_for_batch(conn: &Connection, registry: &Registry, peer: &str, limits: BatchLimits) -> Result<Stamped> {
-    // Only what this batch can carry: stamping a long backlog at once would
-    // hold the write lock against the writers and delay the first batch.
-    let mut rows = StampedRows::default();
-    stamp_oldest(conn, registry, Some(limits.max_changes.max(1)), &mut rows)?;
-    let clock = tick(read_clock(conn)?, wall_now_ms());
-    write_clock(conn, clock)?;
+impl Stamped {
+    pub fn count(&self) -> usize {
+        self.count
+    }
+}
+
+/// One pass of the writing half of building a batch for `peer`: stamps up to
+/// `limit` more changes and ticks the clock. Must run in a write transaction;
+/// the rest (`assemble_batch`) only reads, so the application's writers wait
+/// for the stamping only, and between passes not at all.
+pub fn stamp_for_batch(
+    conn: &Connection,
+    registry: &Registry,
+    peer: &str,
+    limit: usize,
+    stamped: &mut Stamped,
+) -> Result<usize> {
+    let count = stamp_oldest(conn, registry, Some(limit.max(1)), &mut stamped.rows)?;
+    stamped.count += count;
+    stamped.clock = tick(read_clock(conn)?, wall_now_ms());
+    write_clock(conn, stamped.clock)?;
     conn.prepare_cached("UPDATE _sy_peers SET last_sent_ms = ?1 WHERE site = ?2")?
         .execute(params![wall_now_ms(), peer])?;
-    Ok(Stamped { rows, upto: stamped_upto(conn)?, clock })
+    stamped.upto = stamped_upto(conn)?;
+    Ok(count)
 }
 
 /// The batch of stamped changes `peer` has not acknowledged (starting after

@@ -16,7 +16,8 @@ use super::hlc::read_clock;
 use super::inbound::{Receiving, apply_changes, handle, retry_quarantined};
 use super::incarnation::Incarnation;
 use super::outbound::{
-    AfterReply, BatchLimits, assemble_batch, conflicts_delivered, record_reply, set_aside_oversize, stamp_for_batch,
+    AfterReply, BatchLimits, Stamped, assemble_batch, conflicts_delivered, record_reply, set_aside_oversize,
+    stamp_for_batch,
 };
 use super::positions::renew_own;
 use super::prune::{PruneReport, prune};
@@ -24,7 +25,7 @@ use super::quarantine;
 use super::registry::{Registry, TableSpec};
 use super::repair::{digest_query, plan_repair, record_check, record_repairs};
 use super::schema::{incarnation, install, register_peers};
-use super::stamp::stamp_pending;
+use super::stamp::{STAMP_PASS, stamp_pending};
 use super::state::{StateStep, next_state_page, state_page_delivered};
 use super::status::{SyncStatus, status};
 use super::wire::{DigestQuery, DigestReply, RepairRequest, Reply, Request};
@@ -169,11 +170,19 @@ impl Replica {
     }
 
     /// The batch following one that is still in flight and ends at `after`.
-    /// Stamping takes the write lock; the batch is then read with the lock let go, so
-    /// the application's writers wait only for the stamping.
+    /// Stamping takes the write lock, one pass of at most `STAMP_PASS` changes at a time, and
+    /// the batch is then read with the lock let go: the application's writers wait for one
+    /// pass at most, however large the batch.
     pub fn build_batch_after(&mut self, peer: &str, after: i64) -> Result<Batch> {
         let limits = self.limits;
-        let stamped = self.write(|conn, registry| stamp_for_batch(conn, registry, peer, limits))?;
+        let mut stamped = Stamped::default();
+        loop {
+            let pass = (limits.max_changes.max(1) - stamped.count()).min(STAMP_PASS);
+            let done = self.write(|conn, registry| stamp_for_batch(conn, registry, peer, pass, &mut stamped))?;
+            if done < pass || stamped.count() >= limits.max_changes {
+                break;
+            }
+        }
         let (batch, oversize) =
             self.read(|conn, registry| assemble_batch(conn, registry, peer, after, limits, stamped))?;
         if !oversize.is_empty() {
@@ -349,7 +358,8 @@ mod tests {
         let mut replica = Replica::open_path(&path, "a", &[TableConfig::new("t")], &["b".to_string()]).unwrap();
         app.execute("INSERT INTO t VALUES (1, 'one')", []).unwrap();
         let limits = replica.limits;
-        let stamped = replica.write(|conn, registry| stamp_for_batch(conn, registry, "b", limits)).unwrap();
+        let mut stamped = Stamped::default();
+        replica.write(|conn, registry| stamp_for_batch(conn, registry, "b", STAMP_PASS, &mut stamped)).unwrap();
         app.execute("INSERT INTO t VALUES (2, 'two')", []).unwrap();
         let (batch, oversize) =
             replica.read(|conn, registry| assemble_batch(conn, registry, "b", 0, limits, stamped)).unwrap();
@@ -361,5 +371,29 @@ mod tests {
         assert_eq!(keys, [&Value::Integer(2)]);
         assert!(next.changes[0].row.version.hlc > batch.frontier_hlc, "stamped after the first batch's frontier");
         assert_eq!(next.from_seq, batch.to_seq);
+    }
+
+    /// A batch larger than one stamping pass is stamped in several, and carries every change.
+    #[test]
+    fn a_batch_larger_than_a_stamping_pass_carries_every_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.db");
+        let app = Connection::open(&path).unwrap();
+        app.execute_batch("CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)").unwrap();
+        let mut replica = Replica::open_path(&path, "a", &[TableConfig::new("t")], &["b".to_string()]).unwrap();
+        replica.limits.max_changes = 3 * STAMP_PASS;
+        let rows = 2 * STAMP_PASS + 10;
+        app.execute(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?1) INSERT INTO t SELECT i, 'v' FROM n",
+            [rows as i64],
+        )
+        .unwrap();
+        let batch = replica.build_batch("b").unwrap();
+        assert_eq!(batch.changes.len(), rows);
+        assert_eq!(batch.to_seq - batch.from_seq, rows as i64);
+        let mut versions: Vec<i64> = batch.changes.iter().map(|c| c.row.version.hlc).collect();
+        assert!(versions.iter().all(|&hlc| hlc > 0 && hlc <= batch.frontier_hlc));
+        versions.dedup();
+        assert_eq!(versions.len(), rows, "each change its own version");
     }
 }

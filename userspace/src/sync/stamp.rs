@@ -27,8 +27,8 @@ use super::schema::meta_value;
 use super::sql::with_limit;
 use super::value::Value;
 
-/// Changes stamped in one savepoint at most.
-const STAMP_PASS: usize = 2_000;
+/// Changes stamped in one savepoint at most, and in one transaction when building a batch.
+pub const STAMP_PASS: usize = 2_000;
 
 /// One row of the change table, as the triggers wrote it.
 struct Logged {
