@@ -26,7 +26,7 @@ use super::registry::{Registry, TableSpec};
 use super::repair::{digest_query, plan_repair, record_check, record_repairs};
 use super::schema::{incarnation, install, register_peers};
 use super::stamp::{STAMP_PASS, stamp_pending};
-use super::state::{StateStep, next_state_page, state_page_delivered};
+use super::state::{StateStep, next_state_page, state_page_delivered, transfer_due};
 use super::status::{SyncStatus, status};
 use super::wire::{DigestQuery, DigestReply, RepairRequest, Reply, Request};
 
@@ -240,6 +240,11 @@ impl Replica {
 
     /// The next page of our full state for `peer`, while a transfer is due.
     pub fn next_state_page(&mut self, peer: &str) -> Result<Option<StateStep>> {
+        // Asked at every shipping round, and seldom due: when not, the answer comes without
+        // taking the write lock from the application's writers.
+        if !transfer_due(&self.conn, peer)? {
+            return Ok(None);
+        }
         let limits = self.limits;
         self.write(|conn, registry| next_state_page(conn, registry, peer, limits))
     }

@@ -30,6 +30,11 @@ pub struct StateStep {
     pub to: Cursor,
 }
 
+/// Whether a transfer of our state to `peer` is under way (read only).
+pub fn transfer_due(conn: &Connection, peer: &str) -> Result<bool> {
+    Ok(cursor(conn, peer)?.is_some())
+}
+
 fn cursor(conn: &Connection, peer: &str) -> Result<Option<Cursor>> {
     let row: Option<(bool, Option<String>, Option<Value>)> = conn
         .prepare_cached("SELECT state_due, state_table, state_after FROM _sy_peers WHERE site = ?1")?
