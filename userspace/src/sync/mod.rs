@@ -120,6 +120,7 @@ mod consolidate;
 mod digest;
 mod endpoint;
 mod error;
+mod held;
 mod hlc;
 pub use hlc::wall_now_ms;
 mod inbound;

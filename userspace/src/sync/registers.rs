@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, Statement, params};
 use serde::{Deserialize, Serialize};
 
 use super::error::{Result, SyncError};
@@ -129,10 +129,17 @@ fn version_from(hlc: Option<i64>, site: Option<String>) -> Option<Version> {
 /// A row's existence register (none if never written) and column registers.
 pub type Registers = (Option<RowState>, BTreeMap<String, Cell>);
 
+/// Reads a row's registers (see `load_in`).
+pub const LOAD: &str = "SELECT alive, hlc, site, seen_hlc, seen_site, cells FROM _sy_rows WHERE tbl = ?1 AND pk = ?2";
+
 /// A row's registers; none when the row was never written (or was forgotten).
 pub fn load(conn: &Connection, table: &str, pk: &Value) -> Result<Registers> {
-    let stored = conn
-        .prepare_cached("SELECT alive, hlc, site, seen_hlc, seen_site, cells FROM _sy_rows WHERE tbl = ?1 AND pk = ?2")?
+    load_in(&mut *conn.prepare_cached(LOAD)?, table, pk)
+}
+
+/// `load` with `LOAD` prepared by the caller.
+pub fn load_in(stmt: &mut Statement<'_>, table: &str, pk: &Value) -> Result<Registers> {
+    let stored = stmt
         .query_row(params![table, pk], |r| {
             let row = match (r.get::<_, Option<bool>>(0)?, r.get::<_, Option<i64>>(1)?, r.get::<_, Option<String>>(2)?)
             {
@@ -152,6 +159,13 @@ pub fn load(conn: &Connection, table: &str, pk: &Value) -> Result<Registers> {
     Ok((row, cells))
 }
 
+/// Writes a row's registers (see `store_in`).
+pub const STORE: &str = "INSERT INTO _sy_rows(tbl, pk, alive, hlc, site, seen_hlc, seen_site, cells, cells_hlc)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+     ON CONFLICT(tbl, pk) DO UPDATE SET alive = excluded.alive, hlc = excluded.hlc,
+         site = excluded.site, seen_hlc = excluded.seen_hlc, seen_site = excluded.seen_site,
+         cells = excluded.cells, cells_hlc = excluded.cells_hlc";
+
 /// Writes a row's registers, all in one record: one b-tree write per change
 /// where a record per column took one per column written and one more.
 pub fn store(
@@ -161,15 +175,19 @@ pub fn store(
     row: Option<&RowState>,
     cells: &BTreeMap<String, Cell>,
 ) -> Result<()> {
+    store_in(&mut *conn.prepare_cached(STORE)?, table, pk, row, cells)
+}
+
+/// `store` with `STORE` prepared by the caller.
+pub fn store_in(
+    stmt: &mut Statement<'_>,
+    table: &str,
+    pk: &Value,
+    row: Option<&RowState>,
+    cells: &BTreeMap<String, Cell>,
+) -> Result<()> {
     let newest_cell = cells.values().map(|c| c.version.hlc).max().unwrap_or(0);
-    conn.prepare_cached(
-        "INSERT INTO _sy_rows(tbl, pk, alive, hlc, site, seen_hlc, seen_site, cells, cells_hlc)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
-         ON CONFLICT(tbl, pk) DO UPDATE SET alive = excluded.alive, hlc = excluded.hlc,
-             site = excluded.site, seen_hlc = excluded.seen_hlc, seen_site = excluded.seen_site,
-             cells = excluded.cells, cells_hlc = excluded.cells_hlc",
-    )?
-    .execute(params![
+    stmt.execute(params![
         table,
         pk,
         row.map(|r| r.alive),

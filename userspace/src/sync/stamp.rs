@@ -10,17 +10,18 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, Statement, params};
 
 use super::batch::ChangeKind;
 use super::capture::TableShape;
 use super::conflicts::RowConflicts;
 use super::error::{Result, SyncError};
+use super::held::Held;
 use super::hlc::{Version, read_clock, tick, wall_now_ms, write_clock};
 use super::positions::{leave_marker, log_end};
 use super::project::{project_row, revert_columns};
 use super::quarantine::{self, Direction, Entry};
-use super::registers::{Cell, Registers, RowState, Seen, load, newest_version, store, store_row};
+use super::registers::{Cell, LOAD, Registers, RowState, STORE, Seen, load_in, newest_version, store_in, store_row};
 use super::registry::{Registry, TableSpec};
 use super::savepoint::in_savepoint;
 use super::schema::meta_value;
@@ -163,10 +164,11 @@ fn stamp_all(
     stamped: &mut StampedRows,
 ) -> Result<i64> {
     let mut clock = start;
+    let mut held = Held::new(conn);
     for logged in pending {
         clock = tick(clock, logged.wall_ms);
-        if let Some((spec, version)) = record_stamp(conn, registry, logged, clock)? {
-            let registers = absorb_logged(conn, spec, logged, version, registry.epoch)?;
+        if let Some((spec, version)) = record_stamp(&mut held, registry, logged, clock)? {
+            let registers = absorb_logged(conn, &mut held, spec, logged, (version, registry.epoch))?;
             stamped.keep(logged, registers);
         }
     }
@@ -183,12 +185,13 @@ fn stamp_one_by_one(
     stamped: &mut StampedRows,
 ) -> Result<i64> {
     let mut clock = start;
+    let mut held = Held::new(conn);
     for logged in pending {
         clock = tick(clock, logged.wall_ms);
-        let Some((spec, version)) = record_stamp(conn, registry, logged, clock)? else {
+        let Some((spec, version)) = record_stamp(&mut held, registry, logged, clock)? else {
             continue;
         };
-        match in_savepoint(conn, || absorb_logged(conn, spec, logged, version, registry.epoch))? {
+        match in_savepoint(conn, || absorb_logged(conn, &mut held, spec, logged, (version, registry.epoch)))? {
             Ok(registers) => stamped.keep(logged, registers),
             Err(reason) => set_aside(conn, logged, &reason)?,
         }
@@ -199,12 +202,12 @@ fn stamp_one_by_one(
 /// Gives the change its HLC; returns its table and version unless the table
 /// is no longer synchronised (such a change is never shipped).
 fn record_stamp<'a>(
-    conn: &Connection,
+    held: &mut Held<'_>,
     registry: &'a Registry,
     logged: &Logged,
     clock: i64,
 ) -> Result<Option<(&'a TableSpec, Version)>> {
-    conn.prepare_cached("UPDATE _sy_changes SET hlc = ?1 WHERE seq = ?2")?.execute(params![clock, logged.seq])?;
+    held.get("UPDATE _sy_changes SET hlc = ?1 WHERE seq = ?2")?.execute(params![clock, logged.seq])?;
     Ok(registry.table(&logged.table).map(|spec| (spec, Version::new(clock, &registry.site_id))))
 }
 
@@ -219,16 +222,21 @@ fn parse(logged: &Logged) -> std::result::Result<Captured, String> {
     Ok(Captured { seq: logged.seq, pk: logged.pk.clone(), kind, changed })
 }
 
-fn absorb_logged(
-    conn: &Connection,
-    spec: &TableSpec,
+/// Writes one logged change into the registers; `write` is its version and the run that made it.
+fn absorb_logged<'c>(
+    conn: &'c Connection,
+    held: &mut Held<'c>,
+    spec: &'c TableSpec,
     logged: &Logged,
-    version: Version,
-    epoch: u32,
+    write: (Version, u32),
 ) -> Result<Registers> {
     let captured = parse(logged).map_err(SyncError::Unusable)?;
-    let values = if captured.kind.leaves_row() { read_row(conn, &spec.shape, &captured.pk)? } else { None };
-    absorb_local(conn, spec, &captured, values, (version, epoch))
+    let values = if captured.kind.leaves_row() {
+        read_row(held.get(&spec.shape.sql.select)?, &spec.shape, &captured.pk)?
+    } else {
+        None
+    };
+    absorb_local(conn, held, spec, &captured, values, write)
 }
 
 /// Takes a change that cannot be stamped out of the change table into the quarantine,
@@ -246,9 +254,8 @@ fn set_aside(conn: &Connection, logged: &Logged, reason: &SyncError) -> Result<(
     leave_marker(conn, logged.seq)
 }
 
-/// The row's non-key columns as they are now; `None` when the row is gone.
-pub fn read_row(conn: &Connection, shape: &TableShape, pk: &Value) -> Result<Option<Vec<Value>>> {
-    let mut stmt = conn.prepare_cached(&shape.sql.select)?;
+/// The row's non-key columns as they are now, read with the table's select; `None` when the row is gone.
+fn read_row(stmt: &mut Statement<'_>, shape: &TableShape, pk: &Value) -> Result<Option<Vec<Value>>> {
     let mut rows = stmt.query([pk])?;
     let Some(row) = rows.next()? else {
         return Ok(None);
@@ -269,8 +276,9 @@ struct Losses {
 /// reverted in the user's table (once it is the row's newest change) and
 /// logged as a conflict. `write` is the change's version and the run that made it.
 /// Returns the row's registers as the change left them.
-fn absorb_local(
-    conn: &Connection,
+fn absorb_local<'c>(
+    conn: &'c Connection,
+    held: &mut Held<'c>,
     spec: &TableSpec,
     change: &Captured,
     values: Option<Vec<Value>>,
@@ -278,7 +286,7 @@ fn absorb_local(
 ) -> Result<Registers> {
     let (version, epoch) = write;
     let table = spec.shape.name.as_str();
-    let (mut row, mut cells) = load(conn, table, &change.pk)?;
+    let (mut row, mut cells) = load_in(held.get(LOAD)?, table, &change.pk)?;
     let conflicts = RowConflicts { conn, table, pk: &change.pk, via_site: &version.site };
     let mut losses = Losses::default();
     let mut written = false;
@@ -312,7 +320,7 @@ fn absorb_local(
         }
     }
     if written {
-        store(conn, table, &change.pk, row.as_ref(), &cells)?;
+        store_in(held.get(STORE)?, table, &change.pk, row.as_ref(), &cells)?;
     }
     // The row as the rule has it may differ from what the write left even when
     // the write itself won (a delete under a higher-ranked site's update).
