@@ -130,7 +130,7 @@ pub fn apply_changes(conn: &Connection, registry: &Registry, via_site: &str, cha
     // An error returns before the flag is lowered, but the caller then rolls
     // the whole transaction back, flag included.
     set_applying(conn, true)?;
-    let source = MergeSource::new(registry, via_site);
+    let source = MergeSource::new(conn, registry, via_site);
     // All at once when every change goes through (the usual case), one by one otherwise.
     let whole = in_savepoint(conn, || changes.iter().try_for_each(|c| merge_checked(conn, registry, &source, c)))?;
     if whole.is_err() {
@@ -151,7 +151,12 @@ pub fn apply_changes(conn: &Connection, registry: &Registry, via_site: &str, cha
     write_clock(conn, clock)
 }
 
-fn merge_checked(conn: &Connection, registry: &Registry, source: &MergeSource<'_>, change: &RowChange) -> Result<()> {
+fn merge_checked<'a>(
+    conn: &Connection,
+    registry: &'a Registry,
+    source: &MergeSource<'a>,
+    change: &RowChange,
+) -> Result<()> {
     let spec = registry.table(&change.table).ok_or_else(|| SyncError::UnknownTable(change.table.clone()))?;
     check_columns(spec, change)?;
     merge_remote(conn, spec, source, change)
@@ -197,7 +202,7 @@ pub fn retry_quarantined(conn: &Connection, registry: &Registry) -> Result<usize
         let Ok(change) = super::wire::decode::<RowChange>(&bytes) else {
             continue;
         };
-        let source = MergeSource::new(registry, &peer);
+        let source = MergeSource::new(conn, registry, &peer);
         match in_savepoint(conn, || merge_checked(conn, registry, &source, &change))? {
             Ok(()) => {
                 quarantine::release(conn, Direction::Inbound, &peer, &change.table, &change.pk)?;

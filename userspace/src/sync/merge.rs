@@ -14,10 +14,11 @@ use rusqlite::Connection;
 use super::batch::RowChange;
 use super::conflicts::RowConflicts;
 use super::error::Result;
+use super::held::Held;
 use super::hlc::Version;
 use super::project::project_row_quietly;
 use super::prune::horizon;
-use super::registers::{Cell, RowState, load, newest_version, store};
+use super::registers::{Cell, LOAD, RowState, STORE, load, load_in, newest_version, store_in};
 use super::registry::{Registry, TableSpec};
 use super::stamp::log_local_delete;
 use super::value::Value;
@@ -29,11 +30,13 @@ pub struct MergeSource<'a> {
     /// Per table, the pruning horizon: only pruning moves it, never a merge, so a
     /// batch reads it once instead of once per new row.
     horizons: RefCell<BTreeMap<String, i64>>,
+    /// The statements merging runs for every change.
+    held: RefCell<Held<'a>>,
 }
 
 impl<'a> MergeSource<'a> {
-    pub fn new(registry: &'a Registry, via_site: &'a str) -> MergeSource<'a> {
-        MergeSource { registry, via_site, horizons: RefCell::default() }
+    pub fn new(conn: &'a Connection, registry: &'a Registry, via_site: &'a str) -> MergeSource<'a> {
+        MergeSource { registry, via_site, horizons: RefCell::default(), held: RefCell::new(Held::new(conn)) }
     }
 
     fn horizon(&self, conn: &Connection, table: &str) -> Result<i64> {
@@ -47,10 +50,15 @@ impl<'a> MergeSource<'a> {
 }
 
 /// Must run with the applying flag raised (see `inbound::apply_changes`).
-pub fn merge_remote(conn: &Connection, spec: &TableSpec, source: &MergeSource<'_>, change: &RowChange) -> Result<()> {
+pub fn merge_remote<'a>(
+    conn: &Connection,
+    spec: &'a TableSpec,
+    source: &MergeSource<'a>,
+    change: &RowChange,
+) -> Result<()> {
     let table = spec.shape.name.as_str();
     let pk = &change.pk;
-    let (mut row, mut cells) = load(conn, table, pk)?;
+    let (mut row, mut cells) = load_in(source.held.borrow_mut().get(LOAD)?, table, pk)?;
     if row.is_none() && cells.is_empty() && is_forgotten(conn, spec, source, change)? {
         return refuse_resurrection(conn, spec, source, change);
     }
@@ -70,7 +78,7 @@ pub fn merge_remote(conn: &Connection, spec: &TableSpec, source: &MergeSource<'_
         row = Some(incoming_row.clone());
     }
     if row_wins || cells_touched {
-        store(conn, table, pk, row.as_ref(), &cells)?;
+        store_in(source.held.borrow_mut().get(STORE)?, table, pk, row.as_ref(), &cells)?;
     }
     let now_alive = rule.is_alive(row.as_ref(), &cells);
     let current_row = row.as_ref().expect("row register exists after merge");
@@ -78,7 +86,7 @@ pub fn merge_remote(conn: &Connection, spec: &TableSpec, source: &MergeSource<'_
         RowOutcome { was_alive, now_alive, incoming_delete: !incoming_row.alive && row_is_news, cells_touched };
     note_row_conflicts(&conflicts, &outcome, change, current_row, &cells)?;
     if was_alive != now_alive || (now_alive && cells_touched) {
-        project_row_quietly(conn, &spec.shape, pk, now_alive, &cells)?;
+        project_row_quietly(&mut source.held.borrow_mut(), &spec.shape, pk, now_alive, &cells)?;
     }
     Ok(())
 }

@@ -6,6 +6,7 @@ use rusqlite::{Connection, params_from_iter};
 
 use super::capture::TableShape;
 use super::error::Result;
+use super::held::Held;
 use super::registers::Cell;
 use super::schema::set_applying;
 use super::sql::ident;
@@ -20,7 +21,7 @@ pub fn project_row(
     alive: bool,
     cells: &BTreeMap<String, Cell>,
 ) -> Result<()> {
-    quietly(conn, || project_row_quietly(conn, shape, pk, alive, cells))
+    quietly(conn, || project_row_quietly(&mut Held::new(conn), shape, pk, alive, cells))
 }
 
 /// Writes only `columns` of an existing row back from the registers: a local
@@ -55,24 +56,19 @@ fn quietly(conn: &Connection, work: impl FnOnce() -> Result<()>) -> Result<()> {
 
 /// `project_row` for a caller that already raised the applying flag
 /// (a whole batch raises it once instead of twice per row).
-pub fn project_row_quietly(
-    conn: &Connection,
-    shape: &TableShape,
+pub fn project_row_quietly<'a>(
+    held: &mut Held<'a>,
+    shape: &'a TableShape,
     pk: &Value,
     alive: bool,
     cells: &BTreeMap<String, Cell>,
 ) -> Result<()> {
-    if alive { upsert(conn, shape, pk, cells) } else { delete(conn, shape, pk) }
-}
-
-fn upsert(conn: &Connection, shape: &TableShape, pk: &Value, cells: &BTreeMap<String, Cell>) -> Result<()> {
-    let values =
-        std::iter::once(pk).chain(shape.columns.iter().map(|c| cells.get(c).map_or(&Value::Null, |cell| &cell.value)));
-    conn.prepare_cached(&shape.sql.upsert)?.execute(params_from_iter(values))?;
-    Ok(())
-}
-
-fn delete(conn: &Connection, shape: &TableShape, pk: &Value) -> Result<()> {
-    conn.prepare_cached(&shape.sql.delete)?.execute([pk])?;
+    if alive {
+        let values = std::iter::once(pk)
+            .chain(shape.columns.iter().map(|c| cells.get(c).map_or(&Value::Null, |cell| &cell.value)));
+        held.get(&shape.sql.upsert)?.execute(params_from_iter(values))?;
+    } else {
+        held.get(&shape.sql.delete)?.execute([pk])?;
+    }
     Ok(())
 }
