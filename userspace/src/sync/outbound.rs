@@ -37,6 +37,11 @@ pub fn origin(conn: &Connection, registry: &Registry, peer: &str) -> Result<Orig
 
 /// Stamped changes after `after`, up to `upto` (the stamping mark: changes
 /// past it may be newer than the stamping and not stamped yet), at most `limit`.
+/// A change logged already stamped (`stamp::log_local_delete`) lies past the
+/// mark until the next stamping moves the mark past it: to the last change that
+/// stamping takes, all later than it, or to the log's end. That holds because
+/// its callers stamp what is pending first; an unstamped change before it would
+/// leave it out of a batch whose frontier promises its HLC was shipped.
 fn read_range(conn: &Connection, after: i64, upto: i64, limit: usize) -> Result<Vec<(CapturedRef, i64)>> {
     let mut stmt = conn.prepare_cached(&with_limit(
         "SELECT seq, tbl, pk, kind, changed, hlc FROM _sy_changes WHERE seq > ?1 AND seq <= ?2 ORDER BY seq",
