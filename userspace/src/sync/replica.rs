@@ -352,15 +352,21 @@ mod tests {
     use super::*;
     use crate::sync::value::Value;
 
+    /// Site a's database with table `t` synced to b: the application's connection and the replica.
+    fn site_a(dir: &Path) -> (Connection, Replica) {
+        let path = dir.join("a.db");
+        let app = Connection::open(&path).unwrap();
+        app.execute_batch("CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)").unwrap();
+        let replica = Replica::open_path(&path, "a", &[TableConfig::new("t")], &["b".to_string()]).unwrap();
+        (app, replica)
+    }
+
     /// A batch is read after its stamping has let the write lock go: a change the application
     /// makes in between is not in it (it is not stamped yet) and goes, stamped, in the next.
     #[test]
     fn a_change_made_while_a_batch_is_read_goes_in_the_next() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("a.db");
-        let app = Connection::open(&path).unwrap();
-        app.execute_batch("CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)").unwrap();
-        let mut replica = Replica::open_path(&path, "a", &[TableConfig::new("t")], &["b".to_string()]).unwrap();
+        let (app, mut replica) = site_a(dir.path());
         app.execute("INSERT INTO t VALUES (1, 'one')", []).unwrap();
         let limits = replica.limits;
         let mut stamped = Stamped::default();
@@ -382,10 +388,7 @@ mod tests {
     #[test]
     fn a_batch_larger_than_a_stamping_pass_carries_every_change() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("a.db");
-        let app = Connection::open(&path).unwrap();
-        app.execute_batch("CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)").unwrap();
-        let mut replica = Replica::open_path(&path, "a", &[TableConfig::new("t")], &["b".to_string()]).unwrap();
+        let (app, mut replica) = site_a(dir.path());
         replica.limits.max_changes = 3 * STAMP_PASS;
         let rows = 2 * STAMP_PASS + 10;
         app.execute(
