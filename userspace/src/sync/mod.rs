@@ -59,7 +59,9 @@
 //!    `max_changes_per_batch` and `max_batch_bytes`. It is postcard-encoded
 //!    and posted with the site, length and SHA-256 of the body signed
 //!    (HMAC-SHA256) in headers (`auth`, `client`). One request is in flight
-//!    per peer; while a full one is, the next is being built.
+//!    per peer; while a full one is, the next is being built. Building holds
+//!    the write lock only to stamp (2,000 changes per transaction at most);
+//!    the batch is read after, stopping at the last change stamped.
 //! 5. **Receiving** (`endpoint`, `inbound`, `merge`): the endpoint checks the
 //!    signature before reading the body and bounds connections, concurrent
 //!    requests, body size and time. The batch is applied in one transaction

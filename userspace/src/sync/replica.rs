@@ -1,5 +1,6 @@
 //! `Replica`: the synchronous core over one SQLite connection. Every
-//! operation runs in its own IMMEDIATE transaction.
+//! operation runs in its own IMMEDIATE transaction, but building a batch:
+//! stamping passes in write transactions, then the batch read in a read one.
 
 use std::collections::BTreeMap;
 use std::path::Path;
