@@ -9,7 +9,7 @@ use super::error::Result;
 
 pub struct Held<'c> {
     conn: &'c Connection,
-    /// Few enough (one per statement text a loop runs) that a scan beats a hash.
+    /// One per statement text the loop runs: a handful, found by a scan.
     statements: Vec<(&'c str, CachedStatement<'c>)>,
 }
 

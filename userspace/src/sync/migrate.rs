@@ -84,11 +84,7 @@ pub fn from_v1(conn: &Connection) -> Result<()> {
     for column in NEW_PEER_COLUMNS {
         conn.execute_batch(&format!("ALTER TABLE _sy_peers ADD COLUMN {column}"))?;
     }
-    conn.execute(
-        "INSERT INTO _sy_meta(key, value) VALUES ('schema_version', 2)
-         ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-        [],
-    )?;
+    record_layout(conn, 2)?;
     Ok(())
 }
 
@@ -103,11 +99,7 @@ pub fn from_v2(conn: &Connection) -> Result<()> {
     // Conflict counters are kept apart from the log from layout 3, which prunes it.
     super::conflicts::count_from_log(conn)?;
     reencode_quarantined_changes(conn)?;
-    conn.execute(
-        "INSERT INTO _sy_meta(key, value) VALUES ('schema_version', 3)
-         ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-        [],
-    )?;
+    record_layout(conn, 3)?;
     Ok(())
 }
 
@@ -115,11 +107,7 @@ pub fn from_v2(conn: &Connection) -> Result<()> {
 /// `_sy_cells` into the row's record in `_sy_rows` (see `registers::store`).
 /// The old table is moved aside and the layout's own DDL makes the new one.
 pub fn from_v3(conn: &Connection) -> Result<()> {
-    conn.execute_batch(
-        "DROP INDEX IF EXISTS _sy_rows_dead;
-         ALTER TABLE _sy_rows RENAME TO _sy_rows_v3;",
-    )?;
-    conn.execute_batch(super::schema::DDL)?;
+    remake(conn, "_sy_rows", "_sy_rows_dead", "_sy_rows_v3")?;
     conn.execute_batch(
         "INSERT INTO _sy_rows(tbl, pk, alive, hlc, site, seen_hlc, seen_site)
              SELECT tbl, pk, alive, hlc, site, seen_hlc, seen_site FROM _sy_rows_v3;",
@@ -129,11 +117,7 @@ pub fn from_v3(conn: &Connection) -> Result<()> {
         "DROP TABLE _sy_cells;
          DROP TABLE _sy_rows_v3;",
     )?;
-    conn.execute(
-        "INSERT INTO _sy_meta(key, value) VALUES ('schema_version', 4)
-         ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-        [],
-    )?;
+    record_layout(conn, 4)?;
     Ok(())
 }
 
@@ -150,22 +134,34 @@ pub fn from_v4(conn: &Connection) -> Result<()> {
     } else {
         None
     };
+    remake(conn, "_sy_changes", "_sy_changes_row", "_sy_changes_v4")?;
     conn.execute_batch(
-        "CREATE TABLE _sy_changes_v5(seq INTEGER PRIMARY KEY, tbl TEXT NOT NULL, pk, kind TEXT NOT NULL,
-             changed TEXT NOT NULL, wall_ms REAL NOT NULL, hlc INTEGER);
-         INSERT INTO _sy_changes_v5 SELECT seq, tbl, pk, kind, changed, wall_ms, hlc FROM _sy_changes;
-         DROP TABLE _sy_changes;
-         ALTER TABLE _sy_changes_v5 RENAME TO _sy_changes;",
+        "INSERT INTO _sy_changes(seq, tbl, pk, kind, changed, wall_ms, hlc)
+             SELECT seq, tbl, pk, kind, changed, wall_ms, hlc FROM _sy_changes_v4;
+         DROP TABLE _sy_changes_v4;",
     )?;
     let end = log_end(conn)?;
     if let Some(counter) = counter.filter(|&counter| counter > end) {
         keep_position(conn, counter)?;
     }
+    record_layout(conn, 5)
+}
+
+/// Moves `table` aside as `aside` and lets the layout's own DDL make it again; the caller
+/// copies the rows back. Its index `index` is dropped first, so that the DDL makes it on the
+/// new table here: renamed with the old table, it would hold the name until that is dropped.
+fn remake(conn: &Connection, table: &str, index: &str, aside: &str) -> Result<()> {
+    conn.execute_batch(&format!("DROP INDEX IF EXISTS {index}; ALTER TABLE {table} RENAME TO {aside};"))?;
     conn.execute_batch(super::schema::DDL)?;
+    Ok(())
+}
+
+/// Notes that the database now has layout `version`.
+fn record_layout(conn: &Connection, version: u32) -> Result<()> {
     conn.execute(
-        "INSERT INTO _sy_meta(key, value) VALUES ('schema_version', 5)
+        "INSERT INTO _sy_meta(key, value) VALUES ('schema_version', ?1)
          ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-        [],
+        [version],
     )?;
     Ok(())
 }

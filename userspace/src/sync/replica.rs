@@ -385,7 +385,8 @@ mod tests {
         assert_eq!(next.from_seq, batch.to_seq);
     }
 
-    /// A batch larger than one stamping pass is stamped in several, and carries every change.
+    /// A batch larger than one stamping pass (stamped in several) carries every change, each
+    /// with a version of its own.
     #[test]
     fn a_batch_larger_than_a_stamping_pass_carries_every_change() {
         let dir = tempfile::tempdir().unwrap();

@@ -236,6 +236,8 @@ fn a_layout_4_database_goes_on_from_the_last_position_it_gave_out() {
     let mut a = open_site(dir.path(), "a", &["b"]);
     assert_eq!(count(&at_a, "SELECT value FROM _sy_meta WHERE key = 'schema_version'"), SCHEMA_VERSION as i64);
     assert_eq!(count(&at_a, "SELECT count(*) FROM sqlite_master WHERE sql LIKE '%AUTOINCREMENT%'"), 0);
+    let index = "SELECT count(*) FROM sqlite_master WHERE name = '_sy_changes_row' AND tbl_name = '_sy_changes'";
+    assert_eq!(count(&at_a, index), 1, "the new log has the index of the rows' changes");
     at_a.execute("INSERT INTO t1(id, a) VALUES (3, 'z')", []).unwrap();
     assert_eq!(count(&at_a, "SELECT max(seq) FROM _sy_changes"), 3);
     assert!(deliver(&mut a, &mut b));
