@@ -1,6 +1,7 @@
 //! Reloads that change what is served, live: services added and removed, a zone added, a view's
 //! prefixes changed, listen addresses and XDP interfaces removed and added; the SOA serial
-//! raised with the content; and reloads that cannot apply, which change nothing.
+//! raised with the content; and reloads that cannot apply, which change nothing, also when the
+//! step that fails comes after others that changed something.
 
 mod common;
 
@@ -189,6 +190,55 @@ fn a_reload_that_cannot_apply_changes_nothing() {
     std::fs::write(&daemon.config, &toml).unwrap();
     assert_eq!(tcp_answer(&pair, "s7.example.com.").0, ResponseCode::NXDomain, "nothing of it was applied");
     www.wait_for(&["198.18.10.1", "198.18.20.1"], SECOND, || daemon.log());
+}
+
+#[test]
+fn a_reload_that_fails_late_is_taken_back_whole() {
+    if !have_root("a_reload_that_fails_late_is_taken_back_whole") {
+        return;
+    }
+    let pair = Pair::new(70);
+    let (_, toml) = common::basic_config(&pair, "native");
+    let toml = toml.replacen("dns_port = 53", "dns_port = 53\nmetrics = \"198.18.70.1:9153\"", 1);
+    let daemon = Daemon::start(&pair.server, &toml);
+    let metrics_on = |port: u16| pair.server.enter(|| std::net::TcpStream::connect(("198.18.70.1", port)).is_ok());
+    assert!(metrics_on(9153), "{}", daemon.log());
+    let www = www_a(&pair);
+    www.wait_for(&["198.18.10.1", "198.18.20.1"], SECOND, || daemon.log());
+    let v6 = SocketAddr::new(pair.server_v6.into(), 53);
+
+    // A bridge has no native XDP: attaching to it comes after the listeners, the answers and
+    // the XDP map changed, and fails.
+    let bridge = pair.server.output("ip", &["link", "add", "sybr70", "type", "bridge"]);
+    assert!(bridge.status.success(), "{}", String::from_utf8_lossy(&bridge.stderr));
+    let iface_line = format!("interfaces = [{:?}]", pair.server_if);
+    let new_service = "\n[[service]]\nname = \"new.example.com.\"\na = [\"198.18.12.1\"]\n";
+    let failing = toml
+        .replace(r#"listen = ["0.0.0.0", "::"]"#, "listen = [\"0.0.0.0\"]")
+        .replace(&iface_line, &format!("interfaces = [{:?}, \"sybr70\"]", pair.server_if))
+        .replace("198.18.70.1:9153", "198.18.70.1:9154")
+        + new_service;
+    let out = reload(&daemon, &failing);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && said.contains("XDP"), "{said}");
+
+    assert_eq!(tcp_answer(&pair, "new.example.com.").0, ResponseCode::NXDomain, "the new service taken back");
+    assert!(userspace_answers(&pair, v6), "IPv6 listened on again\n{}", daemon.log());
+    let before = daemon.xdp_counter("answered_v4");
+    let new = Question { name: "new.example.com", ..www_a(&pair) };
+    assert_eq!(new.ask(), Some(vec![]), "not in the XDP map either");
+    www.wait_for(&["198.18.10.1", "198.18.20.1"], SECOND, || daemon.log());
+    assert!(daemon.xdp_counter("answered_v4") > before, "XDP still answers on the pair's interface");
+    let shown = pair.server.output("ip", &["link", "show", "sybr70"]);
+    assert!(!String::from_utf8_lossy(&shown.stdout).contains("xdp"), "nothing left on the bridge");
+    assert!(metrics_on(9153) && !metrics_on(9154), "metrics on the running config's address");
+    assert!(!daemon.log().contains("not taken back"), "{}", daemon.log());
+
+    // The config the daemon runs is still the old one: the same file with the service reloads.
+    let out = reload(&daemon, &(toml.clone() + new_service));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(tcp_answer(&pair, "new.example.com.").1, ["198.18.12.1"]);
+    assert!(userspace_answers(&pair, v6), "IPv6 still listened on");
 }
 
 /// The attach mode `ip link` shows on the pair's server end: "xdpgeneric", "xdp" or none.

@@ -30,6 +30,12 @@ use crate::{
     site::SiteMap,
 };
 
+/// The zones and views a controller answered from, kept across a reload until it is done.
+pub struct SavedAnswers {
+    views: Arc<Views>,
+    zones: Arc<Zones>,
+}
+
 /// Owns the policy and the answer table, and is the XDP answer map's only writer.
 pub struct AnswerController {
     policy: Policy,
@@ -123,11 +129,32 @@ impl AnswerController {
         zones: Zones,
         states: &SiteMap,
     ) -> Result<(), PolicyConfigError> {
+        self.install(config, SavedAnswers { views: Arc::new(views), zones: Arc::new(zones) }, states, "config reloaded")
+    }
+
+    /// The zones and views answered from now, for `restore` after a reload that failed later on.
+    pub fn saved(&self) -> SavedAnswers {
+        SavedAnswers { views: self.views.clone(), zones: self.zones.clone() }
+    }
+
+    /// Goes back to `config` (which this controller ran before) and what `saved` kept of it.
+    pub fn restore(&mut self, config: &Config, saved: SavedAnswers, states: &SiteMap) -> Result<(), PolicyConfigError> {
+        self.install(config, saved, states, "reload undone")
+    }
+
+    /// A new policy (which alone can fail, so first), fixed answers, zones and views.
+    fn install(
+        &mut self,
+        config: &Config,
+        next: SavedAnswers,
+        states: &SiteMap,
+        why: &str,
+    ) -> Result<(), PolicyConfigError> {
         self.policy = Policy::new(&config.policy_config(), &config.site_addresses())?;
         self.fixed = AnswerTable::from_config(config);
-        self.views = Arc::new(views);
-        self.zones = Arc::new(zones);
-        self.evaluate(states, "config reloaded", true);
+        self.views = next.views;
+        self.zones = next.zones;
+        self.evaluate(states, why, true);
         self.last_states = states.clone();
         // The old pass signs for signers the new zones no longer have.
         self.failover.stop();

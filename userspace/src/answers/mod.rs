@@ -14,7 +14,7 @@ mod view_index;
 mod views;
 mod zones;
 
-pub use controller::AnswerController;
+pub use controller::{AnswerController, SavedAnswers};
 pub use rendered::{Rendered, RenderedAnswers, render_records};
 pub use rewrites::RewriteCounters;
 pub use served::Served;

@@ -9,6 +9,7 @@ pub mod reload;
 mod reload_peers;
 mod reload_summary;
 mod reload_sync;
+mod reload_undo;
 mod reload_xdp;
 pub mod reloadable;
 pub mod runtime_state;

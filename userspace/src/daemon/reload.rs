@@ -5,7 +5,9 @@
 //! answer map and view tries are rewritten in one pass (see `reload_xdp`, which also changes
 //! the mode and the map size); sockets a new config needs are taken before anything changes;
 //! the peer service and sync are reconfigured or started again (`reload_peers`,
-//! `reload_sync`). A config that cannot be applied changes nothing.
+//! `reload_sync`). A config that cannot be applied changes nothing: what can be checked is
+//! checked first, and when a later step fails the ones taken before it are undone
+//! (`reload_undo`).
 
 use std::{
     path::Path,
@@ -23,7 +25,7 @@ use super::{
     zone_serials,
 };
 use crate::{
-    answers::{AnswerController, Views, Zones},
+    answers::{AnswerController, SavedAnswers, Views, Zones},
     bpf::datapath::{Datapath, DatapathError},
     config::{Config, ConfigError},
     dns::authority::Authority,
@@ -120,52 +122,26 @@ fn take(old: &Config, new: &Config, registry: &super::sockets::Registry) -> Resu
 
 /// Applies the config in `path` if it can be applied live; on any error nothing changes.
 /// Returns what changed, for the log and the CLI.
-pub async fn apply(path: &Path, parts: Parts<'_>) -> Result<String, ReloadError> {
-    let Parts { reloadable, answers, datapath, sync, peers, authority, cookies, listeners, metrics, registry } = parts;
+pub async fn apply(path: &Path, mut parts: Parts<'_>) -> Result<String, ReloadError> {
     let new = Config::load_for_host(path)?;
-    let old = reloadable.config.load_full();
+    let old = parts.reloadable.config.load_full();
     if let Some(why) = restart_needed(&old, &new) {
         return Err(why.into());
     }
-    let monitor = if health_changed(&old, &new) { Some(new_monitor(&new, reloadable).await?) } else { None };
-    let states = monitor.as_ref().map_or_else(|| reloadable.monitor.load().sites(), |m| m.sites());
-    let views = Views::from_config_keeping(&new, &answers.views());
-    let serials_file = zone_serials::path(&new.server);
-    let serials = zone_serials::next(&new, &zone_serials::load(&serials_file));
-    let taken = take(&old, &new, registry)?;
-    let (o, n) = (&old.server, &new.server);
-    if (&o.listen, o.dns_port, o.udp_threads) != (&n.listen, n.dns_port, n.udp_threads) {
-        listeners
-            .reconfigure(&n.listen, n.dns_port, n.udp_threads(), registry)
-            .map_err(|source| ReloadError::Listen { port: n.dns_port, source })?;
-    }
-    if o.metrics != n.metrics {
-        move_metrics(metrics, taken.metrics, o.metrics, registry);
-    }
-    answers.reload(&new, views.clone(), Zones::from_config(&new, &serials.by_zone()), &states)?;
-    let current = monitor.clone().unwrap_or_else(|| reloadable.monitor.load_full());
-    match taken.peers {
-        Some(socket) => {
-            let configs = (old.as_ref(), &new, &current);
-            reload_peers::restart(peers, socket, configs, (registry, reloadable)).await?;
+    let monitor = if health_changed(&old, &new) { Some(new_monitor(&new, parts.reloadable).await?) } else { None };
+    let before = Before { views: parts.answers.views(), answers: parts.answers.saved() };
+    let mut done = Done::default();
+    let views = match change(&mut parts, (&old, &new), monitor.as_ref(), &mut done).await {
+        Ok(views) => views,
+        Err(e) => {
+            // A step late in the list failed: the ones before it go back to the running config.
+            super::reload_undo::undo(&mut parts, (&old, &new), before, &done).await;
+            return Err(e);
         }
-        None => reconfigure_peers(peers, &old, &new, monitor.as_ref())?,
+    };
+    if let Some(monitor) = monitor {
+        parts.reloadable.monitor.store(monitor);
     }
-    zone_serials::save(&serials_file, &serials);
-    authority.set_edns_payload(new.server.edns_udp_payload);
-    authority.set_identity(crate::dns::identity::Identity::from_config(&new.server));
-    if let Err(e) = cookies.reload(&new.cookies) {
-        // Read a moment ago by `load_for_host`: changed since, it keeps the running secrets.
-        warn!(error = %e, "cookie secret file not read again; the running secrets stay");
-    }
-    super::reload_xdp::apply(datapath, answers, &views, (&old, &new), cookies.published()).await?;
-    cookies.follow_datapath(datapath.as_mut());
-    // The file wins over live changes (`switchyard rrl set|exempt`).
-    authority.rrl().apply(&new.rrl, datapath.as_ref().map(|dp| (new.server.pin_dir(), dp.ingress())))?;
-    if let Some(prepared) = taken.sync {
-        reload_sync::switch(sync, prepared, (&old, registry, reloadable)).await?;
-    }
-    reloadable.monitor.store(current);
     let mut message = format!("{}: {}", path.display(), super::reload_summary::describe(&old, &new));
     for line in views.describe() {
         tracing::info!("{line}");
@@ -173,13 +149,105 @@ pub async fn apply(path: &Path, parts: Parts<'_>) -> Result<String, ReloadError>
     if new.geo.is_some() {
         message.push_str(&format!(" ({})", views.describe().join(", ")));
     }
-    reloadable.config.store(Arc::new(new));
+    parts.reloadable.config.store(Arc::new(new));
     Ok(message)
+}
+
+/// What answered before the reload, for its undoing.
+pub(super) struct Before {
+    pub(super) views: Arc<Views>,
+    pub(super) answers: SavedAnswers,
+}
+
+/// The steps of a reload taken so far (each one that is set may have changed something).
+#[derive(Default)]
+pub(super) struct Done {
+    pub(super) listeners: bool,
+    pub(super) metrics: bool,
+    pub(super) answers: bool,
+    /// The peer service started again (`Some(true)`) or reconfigured in place (`Some(false)`).
+    pub(super) peers: Option<bool>,
+    pub(super) server_settings: bool,
+    /// The XDP step was reached; whether it went through.
+    pub(super) xdp: Option<bool>,
+    pub(super) rrl: bool,
+}
+
+/// The steps of a reload in order, each noted in `done` once it may have changed something.
+/// A step that fails leaves what it manages as it was, except XDP and rate limiting, whose
+/// undoing covers them.
+async fn change(
+    parts: &mut Parts<'_>,
+    (old, new): (&Config, &Config),
+    monitor: Option<&Arc<HealthMonitor>>,
+    done: &mut Done,
+) -> Result<Views, ReloadError> {
+    let states = monitor.map_or_else(|| parts.reloadable.monitor.load().sites(), |m| m.sites());
+    let views = Views::from_config_keeping(new, &parts.answers.views());
+    let serials_file = zone_serials::path(&new.server);
+    let serials = zone_serials::next(new, &zone_serials::load(&serials_file));
+    let taken = take(old, new, parts.registry)?;
+    let (o, n) = (&old.server, &new.server);
+    if (&o.listen, o.dns_port, o.udp_threads) != (&n.listen, n.dns_port, n.udp_threads) {
+        parts
+            .listeners
+            .reconfigure(&n.listen, n.dns_port, n.udp_threads(), parts.registry)
+            .map_err(|source| ReloadError::Listen { port: n.dns_port, source })?;
+        done.listeners = true;
+    }
+    if o.metrics != n.metrics {
+        move_metrics((&mut *parts.metrics.0, parts.metrics.1), taken.metrics, o.metrics, parts.registry);
+        done.metrics = true;
+    }
+    parts.answers.reload(new, views.clone(), Zones::from_config(new, &serials.by_zone()), &states)?;
+    done.answers = true;
+    let current = monitor.cloned().unwrap_or_else(|| parts.reloadable.monitor.load_full());
+    match taken.peers {
+        Some(socket) => {
+            let configs = (old, new, &current);
+            reload_peers::restart(parts.peers.reborrow(), socket, configs, (parts.registry, parts.reloadable)).await?;
+            done.peers = Some(true);
+        }
+        None => {
+            reconfigure_peers(parts.peers.reborrow(), old, new, monitor)?;
+            done.peers = Some(false);
+        }
+    }
+    zone_serials::save(&serials_file, &serials);
+    set_server_settings(parts, new);
+    done.server_settings = true;
+    done.xdp = Some(false);
+    super::reload_xdp::apply(parts.datapath, parts.answers, &views, (old, new), parts.cookies.published()).await?;
+    done.xdp = Some(true);
+    parts.cookies.follow_datapath(parts.datapath.as_mut());
+    done.rrl = true;
+    // The file wins over live changes (`switchyard rrl set|exempt`).
+    apply_rrl(parts, new)?;
+    if let Some(prepared) = taken.sync {
+        reload_sync::switch(parts.sync, prepared, (old, parts.registry, parts.reloadable)).await?;
+    }
+    Ok(views)
+}
+
+/// The EDNS payload, the server's identity and the cookie secrets of `config`.
+pub(super) fn set_server_settings(parts: &Parts<'_>, config: &Config) {
+    parts.authority.set_edns_payload(config.server.edns_udp_payload);
+    parts.authority.set_identity(crate::dns::identity::Identity::from_config(&config.server));
+    if let Err(e) = parts.cookies.reload(&config.cookies) {
+        // Read a moment ago by `load_for_host`: changed since, it keeps the running secrets.
+        warn!(error = %e, "cookie secret file not read again; the running secrets stay");
+    }
+}
+
+/// Rate limiting as `config` has it, in the XDP program's maps when XDP is on.
+pub(super) fn apply_rrl(parts: &Parts<'_>, config: &Config) -> Result<(), ReloadError> {
+    let program = parts.datapath.as_ref().map(|dp| (config.server.pin_dir(), dp.ingress()));
+    Ok(parts.authority.rrl().apply(&config.rrl, program)?)
 }
 
 /// Peers added or removed and keys rotated, in the running service; the bridge follows a new
 /// health monitor.
-fn reconfigure_peers(
+pub(super) fn reconfigure_peers(
     peers: PeerParts<'_>,
     old: &Config,
     new: &Config,
@@ -197,7 +265,7 @@ fn reconfigure_peers(
 }
 
 /// Serves metrics on `listener` (none: metrics off) instead of the old address.
-fn move_metrics(
+pub(super) fn move_metrics(
     (task, sources): (&mut Option<tokio::task::JoinHandle<()>>, &Arc<super::metrics::Sources>),
     listener: Option<std::net::TcpListener>,
     old: Option<std::net::SocketAddr>,

@@ -34,6 +34,13 @@ pub struct PeerParts<'a> {
     pub operator: &'a watch::Receiver<Versioned>,
 }
 
+impl PeerParts<'_> {
+    /// The same parts for one call, usable again after it.
+    pub fn reborrow(&mut self) -> PeerParts<'_> {
+        PeerParts { handle: &mut *self.handle, bridge: &mut *self.bridge, operator: self.operator }
+    }
+}
+
 /// Whether the peer service must be started again rather than reconfigured.
 pub fn restart_needed(old: &Config, new: &Config) -> bool {
     let socket_and_period =

@@ -54,6 +54,27 @@ pub async fn apply(
     result
 }
 
+/// Takes the XDP step of a failed reload back to `old`, once the answers are back: all of it
+/// when it went through (`applied`); else the map, views and settings, which a failed update
+/// may have written (a failed mode or size change put the links back itself).
+pub async fn undo(
+    datapath: &mut Option<Datapath>,
+    answers: &mut AnswerController,
+    views: &Views,
+    (old, new): (&Config, &Config),
+    cookies: switchyard_common::CookieConfig,
+    applied: bool,
+) {
+    let result = match datapath.as_mut() {
+        _ if applied => apply(datapath, answers, views, (new, old), cookies).await,
+        Some(dp) if old.xdp.mode != XdpMode::Off => update(dp, answers, views, old).await,
+        _ => Ok(()),
+    };
+    if let Err(e) = result {
+        warn!(error = %e, "XDP not taken back after the failed reload");
+    }
+}
+
 /// Detaches every interface and removes the pins, so that no program answers from a map
 /// nobody writes any more.
 fn turn_off(mut dp: Datapath, pin_dir: &std::path::Path) {
