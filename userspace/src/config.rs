@@ -545,6 +545,11 @@ impl Config {
         for (i, service) in self.service.iter().enumerate() {
             let key = format!("service[{i}].name");
             let name = parse_name(&service.name).map_err(|p| (key.clone(), p))?;
+            if name.is_wildcard() {
+                // Served as written, it would answer only for the literal `*` name.
+                let problem = format!("{} is a wildcard, which is not served: list each name instead", service.name);
+                return Err((key, problem));
+            }
             if !zones.iter().any(|z| z.zone_of(&name)) {
                 return Err((key, format!("{} is outside every configured zone", service.name)));
             }

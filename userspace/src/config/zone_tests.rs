@@ -1,4 +1,4 @@
-//! The zones of a config: each named once.
+//! The zones of a config: each named once; the names served in them.
 
 use super::Config;
 use super::fixture::ConfigText;
@@ -13,4 +13,14 @@ fn a_zone_named_twice_is_refused_whatever_its_case() {
     let error = Config::parse(&twice, "test.toml").unwrap_err().to_string();
     assert!(error.contains("zone[1].name") && error.contains("is zone[0] already"), "{error}");
     assert!(Config::parse(&text, "test.toml").is_ok());
+}
+
+#[test]
+fn a_wildcard_service_is_refused_rather_than_served_as_a_literal_name() {
+    let text = ConfigText::new().xdp_off().zone().site("one", &["198.18.1.1"], &[]);
+    let wildcard = text.clone().service("*.wild.example.com.", 30, &["one"]).build();
+    let error = Config::parse(&wildcard, "test.toml").unwrap_err().to_string();
+    assert!(error.contains("service[0].name") && error.contains("is a wildcard"), "{error}");
+    // A `*` that is not the first label is an ordinary character (RFC 4592 2.1.1).
+    assert!(Config::parse(&text.service("a.*.example.com.", 30, &["one"]).build(), "test.toml").is_ok());
 }
