@@ -17,7 +17,7 @@ use std::{
 use arc_swap::ArcSwap;
 use hickory_proto::{
     dnssec::rdata::DNSSECRData,
-    op::{Edns, Message, MessageType, OpCode, ResponseCode},
+    op::{Edns, Message, MessageType, OpCode, Query, ResponseCode},
     rr::{
         DNSClass, Name, RData, Record, RecordType,
         rdata::{
@@ -26,7 +26,7 @@ use hickory_proto::{
             tsig::TsigError,
         },
     },
-    serialize::binary::DecodeError,
+    serialize::binary::{BinDecodable, BinDecoder, DecodeError},
 };
 use switchyard_common::{CookieConfig, DEFAULT_VIEW};
 
@@ -379,9 +379,9 @@ impl Authority {
         edns
     }
 
-    /// A message we could not parse: FORMERR with its id if it has a header, else nothing. A
-    /// query with more than one OPT record speaks EDNS, so its FORMERR carries our OPT record
-    /// (RFC 6891 7).
+    /// A message we could not parse: FORMERR with its id if it has a header, else nothing, and
+    /// its question when that much parses. A query with an OPT record (or more than one) speaks
+    /// EDNS, so its FORMERR carries our OPT record (RFC 6891 7).
     fn format_error(&self, request: &[u8], error: &DecodeError) -> Reply {
         if request.len() < 12 || request[2] & 0x80 != 0 {
             return Reply { bytes: None, outcome: Outcome::Dropped, valid_server_cookie: false };
@@ -391,8 +391,12 @@ impl Authority {
         let op_code = OpCode::from_u8((request[2] >> 3) & 0x0f);
         let mut response = Message::error_msg(id, op_code, ResponseCode::FormErr);
         response.metadata.recursion_desired = request[2] & 0x01 != 0;
-        if matches!(error, DecodeError::DuplicateEdns) {
-            response.set_edns(self.response_edns(false));
+        if let Some(question) = only_question(request) {
+            response.add_query(question);
+        }
+        let dnssec_ok = client_subnet::opt_dnssec_ok(request);
+        if dnssec_ok.is_some() || matches!(error, DecodeError::DuplicateEdns) {
+            response.set_edns(self.response_edns(dnssec_ok.unwrap_or(false)));
         }
         Reply { bytes: response.to_vec().ok(), outcome: Outcome::FormErr, valid_server_cookie: false }
     }
@@ -430,6 +434,16 @@ fn header_and_question(query: &Message) -> Message {
     response.metadata.checking_disabled = query.metadata.checking_disabled;
     response.add_queries(query.queries.iter().cloned());
     response
+}
+
+/// The one question of a message whose later sections did not parse.
+fn only_question(request: &[u8]) -> Option<Query> {
+    if request.get(4..6)? != [0, 1] {
+        return None;
+    }
+    let mut decoder = BinDecoder::new(request);
+    decoder.read_slice(12).ok()?;
+    Query::read(&mut decoder).ok()
 }
 
 /// The answer to a DS query for the apex of `child`, a zone inside `parent` that we serve too:

@@ -263,6 +263,38 @@ fn two_opt_records_get_formerr_with_our_opt() {
     assert_eq!((edns.version(), edns.max_payload()), (0, 1232));
 }
 
+/// A query with EDNS (DO set) whose OPT record holds `option` (code, then data) as its only option.
+fn with_raw_option(code: u16, data: &[u8]) -> Vec<u8> {
+    let mut m = with_edns(query("www.example.com.", RecordType::A), 1232);
+    m.edns.as_mut().unwrap().set_dnssec_ok(true);
+    let mut bytes = m.to_vec().unwrap();
+    // The OPT record comes last, with no options: its RDLENGTH is the last two bytes.
+    let rdlen = (4 + data.len()) as u16;
+    let at = bytes.len() - 2;
+    bytes[at..].copy_from_slice(&rdlen.to_be_bytes());
+    bytes.extend_from_slice(&code.to_be_bytes());
+    bytes.extend_from_slice(&(data.len() as u16).to_be_bytes());
+    bytes.extend_from_slice(data);
+    bytes
+}
+
+#[test]
+fn a_client_subnet_the_parser_refuses_gets_formerr_with_the_question_and_our_opt() {
+    let a = authority();
+    // An unknown address family (3), and an IPv4 source prefix of 33 bits.
+    for data in [&[0u8, 3, 24, 0, 1, 2, 3][..], &[0, 1, 33, 0, 198, 18, 0, 0, 0]] {
+        let reply = a.respond(&with_raw_option(8, data), "198.18.0.2".parse().unwrap(), false);
+        assert_eq!(reply.outcome, Outcome::FormErr, "{data:?}");
+        let r = Message::from_vec(&reply.bytes.unwrap()).unwrap();
+        assert_eq!((r.metadata.id, r.metadata.response_code), (4242, ResponseCode::FormErr));
+        assert_eq!(r.queries.len(), 1, "the question is echoed");
+        assert_eq!(r.queries[0].name().to_string(), "www.example.com.");
+        let edns = r.edns.expect("RFC 6891 7: the query had an OPT record, so has the FORMERR");
+        assert!(edns.flags().dnssec_ok, "DO copied");
+        assert!(edns.option(EdnsCode::Subnet).is_none(), "RFC 7871 6: never echoed");
+    }
+}
+
 #[test]
 fn nxdomain_nodata_and_answers_all_echo_client_subnet() {
     let a = authority();

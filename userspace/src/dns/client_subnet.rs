@@ -1,6 +1,7 @@
 //! The Client Subnet option of a query (RFC 7871) as it stands in the packet: the parsed form
 //! hides the two mistakes section 6 asks a server to refuse with FORMERR, address octets beyond
-//! what the source prefix needs, and address bits set beyond the source prefix.
+//! what the source prefix needs, and address bits set beyond the source prefix. The same walk
+//! finds the OPT record of a message that does not parse.
 
 use switchyard_common::proto::{EDNS_CLIENT_SUBNET, TYPE_OPT};
 
@@ -22,8 +23,21 @@ pub fn well_formed(message: &[u8]) -> bool {
     spare_bits == 0 || address[needed - 1] & ((1u8 << spare_bits) - 1) == 0
 }
 
+/// Whether a message that did not parse has an OPT record, and its DO bit: a FORMERR to a
+/// query that speaks EDNS carries an OPT record (RFC 6891 7), also when the option that made
+/// it fail is one the parser refuses outright (an unknown address family, a prefix too long).
+pub fn opt_dnssec_ok(message: &[u8]) -> Option<bool> {
+    let (ttl, _) = opt_record(message)?;
+    Some(ttl & 0x8000 != 0)
+}
+
 /// The RDATA of the message's OPT record.
 fn opt_rdata(message: &[u8]) -> Option<&[u8]> {
+    opt_record(message).map(|(_, rdata)| rdata)
+}
+
+/// The TTL field (extended code, version, flags) and RDATA of the message's OPT record.
+fn opt_record(message: &[u8]) -> Option<(u32, &[u8])> {
     let count = |i: usize| Some(usize::from(read_u16(message, 4 + 2 * i)?));
     let mut pos = HEADER_LEN;
     for _ in 0..count(0)?.min(MAX_ITEMS) {
@@ -36,7 +50,8 @@ fn opt_rdata(message: &[u8]) -> Option<&[u8]> {
         let len = usize::from(read_u16(message, pos + 8)?);
         let rdata = message.get(pos + 10..pos + 10 + len)?;
         if rtype == TYPE_OPT {
-            return Some(rdata);
+            let ttl = (u32::from(read_u16(message, pos + 4)?) << 16) | u32::from(read_u16(message, pos + 6)?);
+            return Some((ttl, rdata));
         }
         pos += 10 + len;
     }
