@@ -278,6 +278,15 @@ impl Authority {
         {
             return delegation_ds(parent, zone, query, qname, response);
         }
+        if let Some(signer) = zone.signing.signer()
+            && matches!(question.query_type(), RecordType::NSEC | RecordType::RRSIG)
+        {
+            let rrsets = served
+                .zones
+                .exists(&name)
+                .then(|| self.records(&served, zone, qname, &name, RecordType::ANY, (view, addr)));
+            return signed::explicit_dnssec_query(zone, signer, query, rrsets, response);
+        }
         let answers = self.records(&served, zone, qname, &name, question.query_type(), (view, addr));
         if answers.is_empty() {
             response.add_authority(zone.negative_soa.clone());

@@ -1,19 +1,19 @@
 //! Signing a response to a DO=1 query in a signed zone (see `crate::dnssec`): every RRset
 //! gets its RRSIG, a negative answer its compact NSEC; what cannot be signed is SERVFAIL,
-//! never an unsigned answer.
+//! never an unsigned answer. Explicit NSEC and RRSIG queries are answered here too.
 
 use hickory_proto::{
     op::{Message, ResponseCode},
-    rr::{Name, RecordType},
+    rr::{Name, Record, RecordType},
 };
 
 use super::authority::Outcome;
 use crate::{
     answers::Zone,
     dnssec::{
-        ZoneSigning,
-        denial::EDNS_FLAG_CO,
-        response::{Denial, sign_response},
+        ZoneSigner, ZoneSigning,
+        denial::{EDNS_FLAG_CO, compact_nsec},
+        response::{Denial, name_signatures, nsec_signatures, sign_response},
     },
     sync::log_limit::LogLimit,
 };
@@ -53,6 +53,44 @@ pub fn sign_if_asked(
             }
             server_failure(response)
         }
+    }
+}
+
+/// An explicit NSEC or RRSIG query in a signed zone, answered as any other RRset is (RFC 4035
+/// 3.2.1): the compact NSEC the name has, listing its types and RRSIG and NSEC (or NXNAME when
+/// it does not exist), as a denial at the name shows it; or every RRSIG at the name, the
+/// NSEC's included. With DO the NSEC comes with its RRSIG. `rrsets`: the records at the name
+/// for this client, `None` when it does not exist.
+pub fn explicit_dnssec_query(
+    zone: &Zone,
+    signer: &ZoneSigner,
+    query: &Message,
+    rrsets: Option<Vec<Record>>,
+    response: &mut Message,
+) -> Outcome {
+    let question = &query.queries[0];
+    let existing = rrsets.as_ref().map(|records| {
+        let mut types: Vec<RecordType> = records.iter().map(Record::record_type).collect();
+        types.dedup();
+        types
+    });
+    let Some(nsec) = compact_nsec(question.name(), existing.as_deref(), zone.negative_soa.ttl) else {
+        return server_failure(response);
+    };
+    let nonexistent = existing.is_none();
+    let records = if question.query_type() == RecordType::RRSIG {
+        name_signatures(signer, &rrsets.unwrap_or_default(), &nsec, nonexistent)
+    } else if dnssec_ok(query) {
+        nsec_signatures(signer, &nsec, nonexistent).map(|signatures| [vec![nsec], signatures].concat())
+    } else {
+        Ok(vec![nsec])
+    };
+    match records {
+        Ok(records) => {
+            response.add_answers(records);
+            Outcome::Answered
+        }
+        Err(_) => server_failure(response),
     }
 }
 

@@ -359,3 +359,47 @@ fn a_name_that_cannot_be_denied_gets_servfail_with_bounded_logging() {
     let lines = capture.lines_with("signing failed");
     assert!(lines.len() <= 1, "{} lines for 20 queries:\n{lines:?}", lines.len());
 }
+
+/// The types an RRSIG covers, in the order they come.
+fn covered(records: &[Record]) -> Vec<RecordType> {
+    records
+        .iter()
+        .filter_map(|r| match &r.data {
+            RData::DNSSEC(DNSSECRData::RRSIG(sig)) => Some(sig.input().type_covered),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn an_nsec_query_gets_the_nsec_the_name_has_signed_with_do() {
+    let (signed, _, _dir) = servers();
+    let keys = dnskeys(&signed, "example.com.");
+    for (name, nxname) in [("www.example.com.", false), ("nope.example.com.", true), ("eu.example.com.", false)] {
+        let (m, outcome, _) = ask(&signed, &query(name, RecordType::NSEC, Some(DO)));
+        assert_eq!((m.metadata.response_code, outcome), (ResponseCode::NoError, Outcome::Answered), "{name}");
+        assert_eq!(types(&m.answers), [RecordType::NSEC, RecordType::RRSIG], "{name}");
+        let RData::DNSSEC(DNSSECRData::NSEC(nsec)) = &m.answers[0].data else { panic!("not an NSEC") };
+        let listed: Vec<RecordType> = nsec.type_bit_maps().collect();
+        // RFC 4034 4.1.2: the NSEC lists itself, so a validator takes it as an answer, not a NODATA.
+        assert!(listed.contains(&RecordType::NSEC) && listed.contains(&NXNAME) == nxname, "{name}: {listed:?}");
+        assert!(verifies_with(&keys, &m.answers[..1], &m.answers[1]), "{name}");
+        assert!(m.authorities.is_empty(), "{name}: an answer, no SOA");
+    }
+    let (m, _, _) = ask(&signed, &query("www.example.com.", RecordType::NSEC, None));
+    assert_eq!(types(&m.answers), [RecordType::NSEC], "without DO, the NSEC alone (RFC 4035 3.2.1)");
+}
+
+#[test]
+fn an_rrsig_query_gets_every_signature_at_the_name() {
+    let (signed, unsigned, _dir) = servers();
+    let (m, outcome, _) = ask(&signed, &query("www.example.com.", RecordType::RRSIG, Some(DO)));
+    assert_eq!((m.metadata.response_code, outcome), (ResponseCode::NoError, Outcome::Answered));
+    let mut kinds = covered(&m.answers);
+    kinds.sort();
+    assert_eq!(kinds, [RecordType::A, RecordType::AAAA, RecordType::NSEC], "one per RRset and one for the NSEC");
+    let (m, _, _) = ask(&signed, &query("nope.example.com.", RecordType::RRSIG, None));
+    assert_eq!(covered(&m.answers), [RecordType::NSEC], "a missing name has its NSEC's signature");
+    let (m, outcome, _) = ask(&unsigned, &query("www.example.com.", RecordType::RRSIG, Some(DO)));
+    assert_eq!((m.answers.len(), outcome), (0, Outcome::NoData), "an unsigned zone has none");
+}

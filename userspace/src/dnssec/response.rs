@@ -42,12 +42,7 @@ pub fn sign_response(
                 problem: "the name is too long for its NSEC's next name".into(),
             })?;
         let nonexistent = denial.existing.is_none();
-        let nsec_sigs = if nonexistent {
-            // One per nonexistent name asked for: not worth a place in the cache.
-            signer.sign_uncached(std::slice::from_ref(&nsec))?
-        } else {
-            signer.sign(std::slice::from_ref(&nsec))?
-        };
+        let nsec_sigs = nsec_signatures(signer, &nsec, nonexistent)?;
         authority.push(nsec);
         authority.extend(nsec_sigs);
         response.metadata.response_code =
@@ -59,6 +54,29 @@ pub fn sign_response(
     response.authorities = authority;
     response.additionals = with_signatures(signer, std::mem::take(&mut response.additionals))?;
     Ok(())
+}
+
+/// The RRSIGs of a name's compact NSEC.
+pub fn nsec_signatures(signer: &ZoneSigner, nsec: &Record, nonexistent: bool) -> Result<Vec<Record>, SignError> {
+    if nonexistent {
+        // One per nonexistent name asked for: not worth a place in the cache.
+        signer.sign_uncached(std::slice::from_ref(nsec))
+    } else {
+        signer.sign(std::slice::from_ref(nsec))
+    }
+}
+
+/// Every RRSIG a name has (the answer to an RRSIG query): those of each RRset in `rrsets` and
+/// of its compact NSEC.
+pub fn name_signatures(
+    signer: &ZoneSigner,
+    rrsets: &[Record],
+    nsec: &Record,
+    nonexistent: bool,
+) -> Result<Vec<Record>, SignError> {
+    let mut signatures = sign_rrsets(signer, rrsets)?;
+    signatures.extend(nsec_signatures(signer, nsec, nonexistent)?);
+    Ok(signatures)
 }
 
 /// The additional records (RFC 4035 3.1.1), each RRset of the zone followed by its RRSIGs, so
