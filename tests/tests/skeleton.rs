@@ -1,8 +1,13 @@
-//! The walking skeleton end to end: XDP answers A from the map, userspace answers the rest.
+//! The walking skeleton end to end: XDP answers A from the map, userspace answers the rest
+//! (over TCP too, within its bounds on connections).
 
 mod common;
 
-use std::net::SocketAddr;
+use std::{
+    io::{Read, Write},
+    net::{SocketAddr, TcpStream},
+    time::Duration,
+};
 
 use hickory_proto::{
     op::Message,
@@ -98,6 +103,58 @@ fn userspace_gives_nxdomain_nodata_refused_and_tcp() {
     assert_eq!(stats["userspace"]["refused"], 1);
     assert_eq!(stats["userspace"]["nodata"], 2);
     assert_eq!(stats["xdp"]["pass_miss"], 4, "nope, api.eu AAAA, eu and example.org were looked up and missed");
+}
+
+#[test]
+fn a_client_holding_idle_tcp_connections_gets_no_more_than_its_share() {
+    if !have_root("a_client_holding_idle_tcp_connections_gets_no_more_than_its_share") {
+        return;
+    }
+    let pair = Pair::new(69);
+    let (_, toml) = common::basic_config(&pair, "native");
+    let daemon = Daemon::start(&pair.server, &toml);
+    let server = SocketAddr::new(pair.server_v4.into(), 53);
+    let www = client::query_message("www.example.com.", RecordType::A, false);
+
+    // Sixteen idle connections from the client's one address: the seventeenth is closed at once.
+    let connect =
+        || pair.client.enter(|| TcpStream::connect_timeout(&server, Duration::from_secs(3)).expect("connect"));
+    let mut idle: Vec<TcpStream> = (0..16).map(|_| connect()).collect();
+    let mut over = connect();
+    over.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+    let mut byte = [0u8; 1];
+    let closed = match over.read(&mut byte) {
+        Ok(n) => n == 0,
+        Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset,
+    };
+    assert!(closed, "closed at once, not kept waiting for a query");
+    assert_eq!(daemon.userspace_counter("tcp_refused"), 1);
+
+    // One of them ends: the place is free for a query again.
+    idle.pop();
+    let answer = (0..50)
+        .find_map(|_| {
+            std::thread::sleep(Duration::from_millis(20));
+            try_tcp(&pair, server, &www)
+        })
+        .expect("answered once a connection ended");
+    assert_eq!(answer.answers.len(), 2);
+    drop(idle);
+}
+
+/// One query over a new TCP connection; `None` when the server closes it without a reply.
+fn try_tcp(pair: &Pair, server: SocketAddr, message: &Message) -> Option<Message> {
+    let bytes = message.to_vec().unwrap();
+    pair.client.enter(move || {
+        let mut stream = TcpStream::connect_timeout(&server, Duration::from_secs(3)).ok()?;
+        stream.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+        stream.write_all(&[(bytes.len() as u16).to_be_bytes().as_slice(), &bytes].concat()).ok()?;
+        let mut len = [0u8; 2];
+        stream.read_exact(&mut len).ok()?;
+        let mut answer = vec![0u8; u16::from_be_bytes(len) as usize];
+        stream.read_exact(&mut answer).ok()?;
+        Message::from_vec(&answer).ok()
+    })
 }
 
 #[test]

@@ -123,6 +123,12 @@ fn userspace(out: &mut Exposition, counters: &ServerCounters) {
         "Queries to the userspace server that carried a valid server cookie of ours.",
     );
     out.sample("switchyard_userspace_cookie_valid_total", &[], u.cookie_valid);
+    out.family(
+        "switchyard_userspace_tcp_refused_total",
+        "counter",
+        "TCP connections closed at once: the bound on connections in all or per client address was reached.",
+    );
+    out.sample("switchyard_userspace_tcp_refused_total", &[], u.tcp_refused);
 }
 
 fn dnssec(out: &mut Exposition, zones: &[crate::dnssec::status::SignedZoneStatus]) {

@@ -28,6 +28,8 @@ pub struct ServerCounters {
     pub rrl_dropped: AtomicU64,
     pub rrl_slipped: AtomicU64,
     pub rrl_exempt: AtomicU64,
+    /// TCP connections closed at once: the server's or the client's bound was reached.
+    pub tcp_refused: AtomicU64,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, Default, PartialEq)]
@@ -62,6 +64,9 @@ pub struct ServerCountersSnapshot {
     /// Answered without charging a bucket (an exempt prefix).
     #[serde(default)]
     pub rrl_exempt: u64,
+    /// TCP connections closed at once, over the bound in all or for their client address.
+    #[serde(default)]
+    pub tcp_refused: u64,
 }
 
 impl ServerCounters {
@@ -108,6 +113,7 @@ impl ServerCounters {
             rrl_dropped: get(&self.rrl_dropped),
             rrl_slipped: get(&self.rrl_slipped),
             rrl_exempt: get(&self.rrl_exempt),
+            tcp_refused: get(&self.tcp_refused),
         }
     }
 }

@@ -1,21 +1,22 @@
 //! UDP and TCP listeners for the userspace path: UDP on threads of its own (`udp.rs`), TCP on
-//! the runtime.
+//! the runtime (`tcp.rs`).
 
 use std::{
     net::{IpAddr, SocketAddr},
-    sync::{Arc, atomic::Ordering},
-    time::Duration,
+    sync::Arc,
 };
 
 use std::collections::BTreeMap;
 
-use tokio::{
-    io::{AsyncReadExt, AsyncWriteExt},
-    net::{TcpListener, TcpStream},
-};
-use tracing::{info, warn};
+use tokio::net::TcpListener;
+use tracing::info;
 
-use super::{authority::Authority, counters::ServerCounters, udp::UdpWorkers};
+use super::{
+    authority::Authority,
+    counters::ServerCounters,
+    tcp::{self, TcpSlots},
+    udp::UdpWorkers,
+};
 use crate::daemon::sockets::{Inherited, Registry};
 
 /// Where listening sockets come from (passed in, else bound) and where they are recorded.
@@ -24,9 +25,6 @@ pub struct Sockets<'a> {
     pub registry: &'a Registry,
 }
 
-/// How long an idle TCP connection is kept (RFC 7766 suggests seconds, not minutes).
-const TCP_IDLE: Duration = Duration::from_secs(10);
-
 /// What serves DNS until dropped: per listen address a UDP socket served by threads of its
 /// own and a TCP listener served on the runtime.
 pub struct Listeners {
@@ -34,6 +32,8 @@ pub struct Listeners {
     udp_threads: usize,
     authority: Arc<Authority>,
     counters: Arc<ServerCounters>,
+    /// TCP connections served, over every address.
+    tcp_slots: Arc<TcpSlots>,
 }
 
 struct Group {
@@ -59,7 +59,8 @@ pub async fn start(
     counters: Arc<ServerCounters>,
     sockets: Sockets<'_>,
 ) -> std::io::Result<Listeners> {
-    let mut listeners = Listeners { groups: BTreeMap::new(), udp_threads, authority, counters };
+    let tcp_slots = Arc::new(TcpSlots::default());
+    let mut listeners = Listeners { groups: BTreeMap::new(), udp_threads, authority, counters, tcp_slots };
     for ip in listen {
         let addr = SocketAddr::new(*ip, port);
         let udp = match sockets.inherited.take_udp(addr) {
@@ -84,7 +85,8 @@ impl Listeners {
             UdpWorkers::start(vec![udp.try_clone()?], self.udp_threads, self.authority.clone(), self.counters.clone())?;
         tcp.set_nonblocking(true)?;
         let listener = TcpListener::from_std(tcp.try_clone()?)?;
-        let accepting = tokio::spawn(serve_tcp(listener, self.authority.clone(), self.counters.clone()));
+        let accepting =
+            tokio::spawn(tcp::serve(listener, self.authority.clone(), self.counters.clone(), self.tcp_slots.clone()));
         Ok(Group { udp, workers, tcp, accepting })
     }
 
@@ -169,45 +171,4 @@ fn bind_tcp(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
     let socket = socket_for(addr, socket2::Type::STREAM)?;
     socket.listen(1024)?;
     Ok(socket.into())
-}
-
-async fn serve_tcp(listener: TcpListener, authority: Arc<Authority>, counters: Arc<ServerCounters>) {
-    loop {
-        match listener.accept().await {
-            Ok((stream, peer)) => {
-                tokio::spawn(serve_connection(stream, peer, authority.clone(), counters.clone()));
-            }
-            Err(e) => warn!(error = %e, "tcp accept failed"),
-        }
-    }
-}
-
-/// Length-prefixed messages (RFC 1035 4.2.2), several per connection, until idle or closed.
-async fn serve_connection(
-    mut stream: TcpStream,
-    peer: SocketAddr,
-    authority: Arc<Authority>,
-    counters: Arc<ServerCounters>,
-) {
-    loop {
-        let mut len = [0u8; 2];
-        match tokio::time::timeout(TCP_IDLE, stream.read_exact(&mut len)).await {
-            Ok(Ok(_)) => {}
-            _ => return,
-        }
-        let mut message = vec![0u8; u16::from_be_bytes(len) as usize];
-        if !matches!(tokio::time::timeout(TCP_IDLE, stream.read_exact(&mut message)).await, Ok(Ok(_))) {
-            return;
-        }
-        counters.tcp.fetch_add(1, Ordering::Relaxed);
-        let reply = authority.respond(&message, peer.ip(), true);
-        counters.record_reply(&reply);
-        let Some(bytes) = reply.bytes else { return };
-        let mut framed = Vec::with_capacity(bytes.len() + 2);
-        framed.extend_from_slice(&(bytes.len() as u16).to_be_bytes());
-        framed.extend_from_slice(&bytes);
-        if stream.write_all(&framed).await.is_err() {
-            return;
-        }
-    }
 }

@@ -1,0 +1,160 @@
+//! DNS over TCP (RFC 7766): length-prefixed messages, several per connection, until the client
+//! is idle or closes. Connections are bounded in number, over every listen address and per
+//! client address, so that idle or slow clients cannot take every file descriptor (section
+//! 6.2.3); beyond the bounds a new connection is closed at once and counted. A reply the
+//! client does not read in time closes the connection as an idle one does.
+
+use std::{
+    collections::HashMap,
+    net::{IpAddr, SocketAddr},
+    sync::{Arc, Mutex, atomic::Ordering},
+    time::Duration,
+};
+
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::{TcpListener, TcpStream},
+    sync::{OwnedSemaphorePermit, Semaphore},
+};
+use tracing::warn;
+
+use super::{authority::Authority, counters::ServerCounters};
+use crate::sync::log_limit::LogLimit;
+
+/// How long a connection may wait for the client, to read a message or take a reply (RFC 7766
+/// suggests seconds, not minutes).
+const TCP_IDLE: Duration = Duration::from_secs(10);
+/// Connections served at once over every listen address.
+pub const MAX_CONNECTIONS: usize = 256;
+/// Connections served at once from one client address.
+pub const MAX_PER_CLIENT: usize = 16;
+/// Pause after a failed accept (out of file descriptors, say), so that the loop does not spin.
+const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
+
+/// The connections being served, in all and per client address.
+pub struct TcpSlots {
+    total: Arc<Semaphore>,
+    per_client: Mutex<HashMap<IpAddr, usize>>,
+}
+
+impl Default for TcpSlots {
+    fn default() -> TcpSlots {
+        TcpSlots { total: Arc::new(Semaphore::new(MAX_CONNECTIONS)), per_client: Mutex::default() }
+    }
+}
+
+/// One connection's place, given back when it ends.
+struct Slot {
+    slots: Arc<TcpSlots>,
+    client: IpAddr,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl TcpSlots {
+    /// A place for a connection from `client`, unless one of the bounds is reached.
+    fn take(self: &Arc<TcpSlots>, client: IpAddr) -> Option<Slot> {
+        let permit = self.total.clone().try_acquire_owned().ok()?;
+        let mut per_client = self.per_client.lock().expect("tcp slots");
+        let held = per_client.entry(client).or_default();
+        if *held >= MAX_PER_CLIENT {
+            return None;
+        }
+        *held += 1;
+        Some(Slot { slots: self.clone(), client, _permit: permit })
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut per_client = self.slots.per_client.lock().expect("tcp slots");
+        if let Some(held) = per_client.get_mut(&self.client) {
+            *held -= 1;
+            if *held == 0 {
+                per_client.remove(&self.client);
+            }
+        }
+    }
+}
+
+/// Accepts connections on `listener` until dropped, each served on a task of its own.
+pub async fn serve(
+    listener: TcpListener,
+    authority: Arc<Authority>,
+    counters: Arc<ServerCounters>,
+    slots: Arc<TcpSlots>,
+) {
+    static LOG: LogLimit = LogLimit::new();
+    loop {
+        match listener.accept().await {
+            Ok((stream, peer)) => match slots.take(peer.ip()) {
+                Some(slot) => {
+                    tokio::spawn(serve_connection(stream, peer, authority.clone(), counters.clone(), slot));
+                }
+                None => {
+                    counters.tcp_refused.fetch_add(1, Ordering::Relaxed);
+                    drop(stream);
+                }
+            },
+            Err(e) => {
+                if let Some(held_back) = LOG.allow() {
+                    warn!(error = %e, held_back, "tcp accept failed");
+                }
+                tokio::time::sleep(ACCEPT_PAUSE).await;
+            }
+        }
+    }
+}
+
+/// Length-prefixed messages (RFC 1035 4.2.2), several per connection, until idle or closed.
+async fn serve_connection(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    authority: Arc<Authority>,
+    counters: Arc<ServerCounters>,
+    _slot: Slot,
+) {
+    loop {
+        let mut len = [0u8; 2];
+        match tokio::time::timeout(TCP_IDLE, stream.read_exact(&mut len)).await {
+            Ok(Ok(_)) => {}
+            _ => return,
+        }
+        let mut message = vec![0u8; u16::from_be_bytes(len) as usize];
+        if !matches!(tokio::time::timeout(TCP_IDLE, stream.read_exact(&mut message)).await, Ok(Ok(_))) {
+            return;
+        }
+        counters.tcp.fetch_add(1, Ordering::Relaxed);
+        let reply = authority.respond(&message, peer.ip(), true);
+        counters.record_reply(&reply);
+        let Some(bytes) = reply.bytes else { return };
+        let mut framed = Vec::with_capacity(bytes.len() + 2);
+        framed.extend_from_slice(&(bytes.len() as u16).to_be_bytes());
+        framed.extend_from_slice(&bytes);
+        if !matches!(tokio::time::timeout(TCP_IDLE, stream.write_all(&framed)).await, Ok(Ok(()))) {
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connections_are_bounded_per_client_and_in_all() {
+        let slots = Arc::new(TcpSlots::default());
+        let one: IpAddr = "198.18.0.2".parse().unwrap();
+        let mut held: Vec<Slot> = (0..MAX_PER_CLIENT).map(|_| slots.take(one).expect("a place")).collect();
+        assert!(slots.take(one).is_none(), "one client holds at most {MAX_PER_CLIENT}");
+        held.pop();
+        assert!(slots.take(one).is_some(), "a place comes back when a connection ends");
+        held.clear();
+        let others: Vec<Slot> = (0..MAX_CONNECTIONS)
+            .map(|i| slots.take(IpAddr::from([198, 18, (i / 200) as u8, (i % 200) as u8])).unwrap())
+            .collect();
+        assert!(slots.take(one).is_none(), "at most {MAX_CONNECTIONS} in all");
+        drop(others);
+        assert!(slots.take(one).is_some());
+        assert!(slots.per_client.lock().unwrap().len() <= 1, "clients without connections are forgotten");
+    }
+}
