@@ -143,6 +143,16 @@ fn listen_addresses_and_xdp_interfaces_come_and_go_by_reload() {
     assert!(reload(&daemon, &toml).status.success());
     assert!(userspace_answers(&pair, v6), "listened on again\n{}", daemon.log());
 
+    // The server's own address instead of every IPv4 address, and back: the two overlap, so
+    // each reload closes the running socket before it binds the new one.
+    let specific = toml.replace(r#"listen = ["0.0.0.0", "::"]"#, &format!("listen = [\"{}\", \"::\"]", pair.server_v4));
+    for config in [&specific, &toml] {
+        let out = reload(&daemon, config);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(userspace_answers(&pair, v4), "IPv4 answered over UDP\n{}", daemon.log());
+        assert_eq!(tcp_answer(&pair, "www.example.com.").1, ["198.18.10.1", "198.18.20.1"], "and over TCP");
+    }
+
     // The interface taken out of [xdp]: detached, userspace answers alone; put back: XDP again.
     let www = www_a(&pair);
     let iface_line = format!("interfaces = [{:?}]", pair.server_if);

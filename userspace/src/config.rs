@@ -35,7 +35,7 @@ mod times_tests;
 mod zone_tests;
 
 pub use self::cookies::{CookiesSection, SecretFileError, SharedSecret, read_secret_file};
-pub use self::server::check_instance_name;
+pub use self::server::{check_instance_name, overlap as listen_overlap};
 pub use self::sync::{SyncPeer, SyncSection, SyncTable};
 pub use self::times::{MAX_TTL, ttl_problem};
 

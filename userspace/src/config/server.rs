@@ -88,7 +88,8 @@ fn is_link_local(address: &IpAddr) -> bool {
 
 /// Whether sockets bound to `a` and `b` on one port would take the same address (an unspecified
 /// address takes every address of its family).
-fn overlap(a: IpAddr, b: IpAddr) -> bool {
+/// Whether sockets on the two addresses (and one port) cannot both be bound.
+pub fn overlap(a: IpAddr, b: IpAddr) -> bool {
     a == b || (a.is_ipv4() == b.is_ipv4() && (a.is_unspecified() || b.is_unspecified()))
 }
 

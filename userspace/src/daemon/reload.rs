@@ -192,6 +192,7 @@ async fn change(
         parts
             .listeners
             .reconfigure(&n.listen, n.dns_port, n.udp_threads(), parts.registry)
+            .await
             .map_err(|source| ReloadError::Listen { port: n.dns_port, source })?;
         done.listeners = true;
     }

@@ -48,7 +48,7 @@ pub async fn undo(parts: &mut Parts<'_>, (old, new): (&Config, &Config), before:
     }
     if done.listeners {
         let o = &old.server;
-        if let Err(e) = parts.listeners.reconfigure(&o.listen, o.dns_port, o.udp_threads(), parts.registry) {
+        if let Err(e) = parts.listeners.reconfigure(&o.listen, o.dns_port, o.udp_threads(), parts.registry).await {
             warn!(error = %e, "DNS listeners not taken back after the failed reload");
         }
     }

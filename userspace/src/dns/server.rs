@@ -9,7 +9,7 @@ use std::{
 use std::collections::BTreeMap;
 
 use tokio::net::TcpListener;
-use tracing::info;
+use tracing::{info, warn};
 
 use super::{
     authority::Authority,
@@ -17,7 +17,7 @@ use super::{
     tcp::{self, TcpSlots},
     udp::UdpWorkers,
 };
-use crate::daemon::sockets::{Inherited, Registry};
+use crate::daemon::sockets::{Inherited, Registry, bind_when_free};
 
 /// Where listening sockets come from (passed in, else bound) and where they are recorded.
 pub struct Sockets<'a> {
@@ -91,8 +91,12 @@ impl Listeners {
     }
 
     /// Serves these addresses with this many UDP threads each: new ones are bound first (an
-    /// address in use changes nothing), then the ones no longer listed are closed.
-    pub fn reconfigure(
+    /// address in use changes nothing), then the ones no longer listed are closed. A new
+    /// address that overlaps one of ours being dropped (the same port, one of the two a
+    /// wildcard: 127.0.0.1 to 0.0.0.0, say) can only be bound once that one is closed: it is,
+    /// in that order, and queries to it in between are refused by the kernel; if the new one
+    /// still cannot be bound, the addresses served before are served again.
+    pub async fn reconfigure(
         &mut self,
         listen: &[IpAddr],
         port: u16,
@@ -100,28 +104,33 @@ impl Listeners {
         registry: &Registry,
     ) -> std::io::Result<()> {
         let wanted: Vec<SocketAddr> = listen.iter().map(|ip| SocketAddr::new(*ip, port)).collect();
+        let previous: Vec<SocketAddr> = self.groups.keys().copied().collect();
+        let dropped = |addr: &SocketAddr| previous.iter().any(|held| !wanted.contains(held) && overlaps(*held, *addr));
         let mut bound = Vec::new();
+        let mut after_close = Vec::new();
         for addr in wanted.iter().filter(|a| !self.groups.contains_key(a)) {
-            bound.push((*addr, socket_for(*addr, socket2::Type::DGRAM)?.into(), bind_tcp(*addr)?));
-        }
-        let threads_changed = udp_threads != self.udp_threads;
-        self.udp_threads = udp_threads;
-        for (addr, udp, tcp) in bound {
-            registry.add(&udp)?;
-            registry.add(&tcp)?;
-            let group = self.serve(udp, tcp)?;
-            self.groups.insert(addr, group);
-            info!(%addr, "listening");
-        }
-        let gone: Vec<SocketAddr> = self.groups.keys().filter(|a| !wanted.contains(a)).copied().collect();
-        for addr in gone {
-            if let Some(group) = self.groups.remove(&addr) {
-                registry.remove(&group.udp);
-                registry.remove(&group.tcp);
-                info!(%addr, "no longer listening");
+            match bind_both(*addr) {
+                Ok((udp, tcp)) => bound.push((*addr, udp, tcp)),
+                Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && dropped(addr) => after_close.push(*addr),
+                Err(e) => return Err(e),
             }
         }
-        if threads_changed {
+        let old_threads = std::mem::replace(&mut self.udp_threads, udp_threads);
+        for (addr, udp, tcp) in bound {
+            self.add(addr, udp, tcp, registry)?;
+        }
+        self.close_all_but(&wanted, registry);
+        for addr in after_close {
+            match bind_when_free(|| bind_both(addr)).await {
+                Ok((udp, tcp)) => self.add(addr, udp, tcp, registry)?,
+                Err(e) => {
+                    self.udp_threads = old_threads;
+                    self.serve_again(&previous, registry).await;
+                    return Err(e);
+                }
+            }
+        }
+        if udp_threads != old_threads {
             for group in self.groups.values_mut() {
                 // The socket stays open throughout: datagrams wait for the new threads.
                 let workers = UdpWorkers::start(
@@ -135,6 +144,58 @@ impl Listeners {
         }
         Ok(())
     }
+
+    fn add(
+        &mut self,
+        addr: SocketAddr,
+        udp: std::net::UdpSocket,
+        tcp: std::net::TcpListener,
+        registry: &Registry,
+    ) -> std::io::Result<()> {
+        registry.add(&udp)?;
+        registry.add(&tcp)?;
+        let group = self.serve(udp, tcp)?;
+        self.groups.insert(addr, group);
+        info!(%addr, "listening");
+        Ok(())
+    }
+
+    /// Closes every address but `kept`.
+    fn close_all_but(&mut self, kept: &[SocketAddr], registry: &Registry) {
+        let gone: Vec<SocketAddr> = self.groups.keys().filter(|a| !kept.contains(a)).copied().collect();
+        for addr in gone {
+            if let Some(group) = self.groups.remove(&addr) {
+                registry.remove(&group.udp);
+                registry.remove(&group.tcp);
+                info!(%addr, "no longer listening");
+            }
+        }
+    }
+
+    /// Back to serving `previous` after a change that failed half way.
+    async fn serve_again(&mut self, previous: &[SocketAddr], registry: &Registry) {
+        self.close_all_but(previous, registry);
+        let missing: Vec<SocketAddr> = previous.iter().filter(|a| !self.groups.contains_key(a)).copied().collect();
+        for addr in &missing {
+            let served = match bind_when_free(|| bind_both(*addr)).await {
+                Ok((udp, tcp)) => self.add(*addr, udp, tcp, registry),
+                Err(e) => Err(e),
+            };
+            if let Err(e) = served {
+                warn!(%addr, error = %e, "not listening again after the failed change");
+            }
+        }
+    }
+}
+
+/// Whether sockets on the two addresses cannot both be bound.
+fn overlaps(a: SocketAddr, b: SocketAddr) -> bool {
+    a.port() == b.port() && crate::config::listen_overlap(a.ip(), b.ip())
+}
+
+/// A UDP socket and a TCP listener on `addr`.
+fn bind_both(addr: SocketAddr) -> std::io::Result<(std::net::UdpSocket, std::net::TcpListener)> {
+    Ok((socket_for(addr, socket2::Type::DGRAM)?.into(), bind_tcp(addr)?))
 }
 
 /// IPv6 sockets are v6-only so that "0.0.0.0" and "::" can both be bound.
