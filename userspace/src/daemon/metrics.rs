@@ -43,7 +43,7 @@ pub struct Sources {
 
 /// Serves `GET /metrics` and the status page until the task is aborted.
 pub fn serve(listener: std::net::TcpListener, sources: Arc<Sources>) -> std::io::Result<tokio::task::JoinHandle<()>> {
-    let listener = tokio::net::TcpListener::from_std(listener)?;
+    let listener = super::metrics_listener::BoundedListener::new(tokio::net::TcpListener::from_std(listener)?);
     let router = super::status_page::routes().route("/metrics", get(metrics)).with_state(sources);
     Ok(tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, router).await {

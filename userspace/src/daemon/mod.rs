@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod handoff;
 pub mod metrics;
+mod metrics_listener;
 pub mod reload;
 mod reload_peers;
 mod reload_summary;

@@ -1,0 +1,140 @@
+//! The metrics and status page's listener, bounded: at most `MAX_CONNECTIONS` served at once
+//! (one beyond waits in the kernel's backlog until another ends), and a connection that sends
+//! nothing for `IDLE` is closed. So idle or slow clients cannot take the daemon's file
+//! descriptors, which its health checks and DNS sockets need.
+
+use std::{
+    future::Future,
+    io,
+    net::SocketAddr,
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll},
+    time::Duration,
+};
+
+use tokio::{
+    io::{AsyncRead, AsyncWrite, ReadBuf},
+    net::{TcpListener, TcpStream},
+    sync::{OwnedSemaphorePermit, Semaphore},
+    time::{Instant, Sleep},
+};
+
+/// Connections served at once.
+pub const MAX_CONNECTIONS: usize = 64;
+/// How long a connection may send nothing, within a request or between two.
+pub const IDLE: Duration = Duration::from_secs(30);
+
+/// A TCP listener that hands out at most `MAX_CONNECTIONS` connections at once.
+pub struct BoundedListener {
+    inner: TcpListener,
+    slots: Arc<Semaphore>,
+}
+
+impl BoundedListener {
+    pub fn new(inner: TcpListener) -> BoundedListener {
+        BoundedListener { inner, slots: Arc::new(Semaphore::new(MAX_CONNECTIONS)) }
+    }
+}
+
+impl axum::serve::Listener for BoundedListener {
+    type Io = Bounded;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Bounded, SocketAddr) {
+        let slot = self.slots.clone().acquire_owned().await.expect("the semaphore is never closed");
+        let (io, addr) = axum::serve::Listener::accept(&mut self.inner).await;
+        (Bounded { io, _slot: slot, idle: Box::pin(tokio::time::sleep(IDLE)) }, addr)
+    }
+
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.local_addr()
+    }
+}
+
+/// One connection: its place among the bounded ones, and the deadline for the client's next byte.
+pub struct Bounded {
+    io: TcpStream,
+    _slot: OwnedSemaphorePermit,
+    idle: Pin<Box<Sleep>>,
+}
+
+impl AsyncRead for Bounded {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.io).poll_read(cx, buf) {
+            Poll::Ready(read) => {
+                this.idle.as_mut().reset(Instant::now() + IDLE);
+                Poll::Ready(read)
+            }
+            Poll::Pending => match this.idle.as_mut().poll(cx) {
+                Poll::Ready(()) => Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, "client idle"))),
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    }
+}
+
+impl AsyncWrite for Bounded {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_silent_client_is_closed_and_a_place_comes_back() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut bounded = BoundedListener::new(listener);
+        let client = TcpStream::connect(addr).await.unwrap();
+        let (mut conn, _) = axum::serve::Listener::accept(&mut bounded).await;
+        assert_eq!(bounded.slots.available_permits(), MAX_CONNECTIONS - 1);
+        let mut byte = [0u8; 1];
+        let read = conn.read(&mut byte).await;
+        assert_eq!(read.unwrap_err().kind(), io::ErrorKind::TimedOut, "closed after {IDLE:?} of silence");
+        drop(conn);
+        assert_eq!(bounded.slots.available_permits(), MAX_CONNECTIONS);
+        drop(client);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_client_that_sends_keeps_its_connection() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut bounded = BoundedListener::new(listener);
+        let mut client = TcpStream::connect(addr).await.unwrap();
+        let (mut conn, _) = axum::serve::Listener::accept(&mut bounded).await;
+        for _ in 0..3 {
+            tokio::time::sleep(IDLE / 2).await;
+            client.write_all(b"x").await.unwrap();
+            let mut byte = [0u8; 1];
+            assert_eq!(conn.read(&mut byte).await.unwrap(), 1, "each byte resets the deadline");
+        }
+    }
+}
