@@ -229,10 +229,12 @@ impl Authority {
             (ResponseCode::NoError, Outcome::Answered)
         } else if query.queries.len() != 1
             || (subnet_option(query).is_some() && !client_subnet::well_formed(request))
+            || (query.edns.is_some() && !client_subnet::options_well_formed(request))
             || *cookie == CookieReply::Malformed
             || asks_for_nxname(query)
         {
-            // RFC 7871 6: a malformed Client Subnet option is refused, never echoed; RFC 7873
+            // RFC 6891 6.1.2: so is an option that overruns the OPT record's data; RFC 7871 6:
+            // a malformed Client Subnet option is refused, never echoed; RFC 7873
             // 5.2.2: so is a COOKIE option of a length it does not allow; RFC 9824 3.5: and
             // the NXNAME pseudo-type as a QTYPE.
             (ResponseCode::FormErr, Outcome::FormErr)

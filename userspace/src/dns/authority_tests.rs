@@ -296,6 +296,19 @@ fn a_client_subnet_the_parser_refuses_gets_formerr_with_the_question_and_our_opt
 }
 
 #[test]
+fn an_option_that_overruns_the_opt_record_gets_formerr() {
+    let a = authority();
+    let mut bytes = with_raw_option(156, &[0; 8]);
+    let at = bytes.len() - 8 - 2;
+    bytes[at + 1] = 12; // the option claims 12 bytes; the OPT record holds 8 after its header
+    let reply = a.respond(&bytes, "198.18.0.2".parse().unwrap(), false);
+    assert_eq!(reply.outcome, Outcome::FormErr);
+    let r = Message::from_vec(&reply.bytes.unwrap()).unwrap();
+    assert_eq!((r.metadata.response_code, r.answers.len()), (ResponseCode::FormErr, 0));
+    assert!(r.edns.is_some(), "with our OPT record");
+}
+
+#[test]
 fn nxdomain_nodata_and_answers_all_echo_client_subnet() {
     let a = authority();
     let ecs = |name: &str, rtype| with_subnet(with_edns(query(name, rtype), 1232), "198.18.130.0", 24);

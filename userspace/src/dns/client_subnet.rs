@@ -1,7 +1,7 @@
 //! The Client Subnet option of a query (RFC 7871) as it stands in the packet: the parsed form
 //! hides the two mistakes section 6 asks a server to refuse with FORMERR, address octets beyond
 //! what the source prefix needs, and address bits set beyond the source prefix. The same walk
-//! finds the OPT record of a message that does not parse.
+//! finds the OPT record of a message that does not parse, and options that overrun it.
 
 use switchyard_common::proto::{EDNS_CLIENT_SUBNET, TYPE_OPT};
 
@@ -76,6 +76,24 @@ fn skip_name(message: &[u8], mut pos: usize) -> Option<usize> {
     None
 }
 
+/// Whether the options of the query's OPT record fill its RDATA exactly, each header whole and
+/// each length within what is left (RFC 6891 6.1.2); true without an OPT record. The parser
+/// takes an option cut short for the end of the options, so it would be answered as if absent.
+pub fn options_well_formed(message: &[u8]) -> bool {
+    let Some(mut rdata) = opt_rdata(message) else { return true };
+    for _ in 0..MAX_ITEMS {
+        match rdata {
+            [] => return true,
+            [_, _, l0, l1, rest @ ..] => match rest.get(usize::from(u16::from_be_bytes([*l0, *l1]))..) {
+                Some(after) => rdata = after,
+                None => return false,
+            },
+            _ => return false,
+        }
+    }
+    true
+}
+
 /// The data of the first option with `code` in an OPT record's RDATA.
 fn find_option(mut rdata: &[u8], code: u16) -> Option<&[u8]> {
     for _ in 0..MAX_ITEMS {
@@ -130,6 +148,20 @@ mod tests {
     fn too_few_octets_or_a_cut_option_is_refused() {
         assert!(!well_formed(&query_with_subnet(&[0, 1, 24, 0, 198, 18])));
         assert!(!well_formed(&query_with_subnet(&[0, 1])));
+    }
+
+    #[test]
+    fn an_option_longer_than_what_is_left_or_a_cut_header_is_malformed() {
+        assert!(options_well_formed(&query_with_subnet(&[0, 1, 24, 0, 198, 18, 1])));
+        let mut overrun = query_with_subnet(&[0, 1, 24, 0, 198, 18, 1]);
+        let at = overrun.len() - 7 - 2;
+        overrun[at + 1] = 12; // the option claims 12 bytes, 7 follow
+        assert!(!options_well_formed(&overrun));
+        let mut cut = query_with_subnet(&[0, 1, 24, 0, 198, 18, 1]);
+        cut.extend_from_slice(&[0, 10]); // two bytes of a second option's header
+        let rdlen_at = cut.len() - 2 - 7 - 4 - 2;
+        cut[rdlen_at + 1] += 2;
+        assert!(!options_well_formed(&cut));
     }
 
     #[test]
