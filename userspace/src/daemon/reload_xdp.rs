@@ -11,7 +11,7 @@ use tracing::{info, warn};
 use super::reload::ReloadError;
 use crate::{
     answers::{AnswerController, Views},
-    bpf::{datapath::Datapath, pins, veth},
+    bpf::{datapath::Datapath, link_detach, pins, veth},
     config::{Config, XdpMode},
 };
 
@@ -25,7 +25,16 @@ pub async fn apply(
 ) -> Result<(), ReloadError> {
     let Some(mut dp) = datapath.take() else {
         // Off before: everything is set up as at start (nothing when still off).
-        *datapath = super::start::datapath(new, views, answers, cookies).await.map_err(ReloadError::XdpStart)?;
+        match super::start::datapath(new, views, answers, cookies).await {
+            Ok(started) => *datapath = started,
+            Err(e) => {
+                // What it pinned and attached before it failed would outlive it.
+                if let Err(e) = pins::remove_all(&new.server.pin_dir()) {
+                    warn!(error = %e, "XDP pins of the failed start not removed");
+                }
+                return Err(ReloadError::XdpStart(e));
+            }
+        }
         return Ok(());
     };
     if new.xdp.mode == XdpMode::Off {
@@ -39,6 +48,7 @@ pub async fn apply(
         match successor(&mut dp, answers, views, (old, new), cookies).await {
             Ok(next) => *datapath = Some(next),
             Err(e) => {
+                detach_strays(&new.server.pin_dir(), (old, new));
                 restore(&mut dp, answers, old).await;
                 *datapath = Some(dp);
                 return Err(e);
@@ -72,6 +82,19 @@ pub async fn undo(
     };
     if let Err(e) = result {
         warn!(error = %e, "XDP not taken back after the failed reload");
+    }
+}
+
+/// Detaches the interfaces a failed successor attached that the running config does not have:
+/// their pinned links would keep its program, and its map, on them.
+fn detach_strays(pin_dir: &std::path::Path, (old, new): (&Config, &Config)) {
+    for iface in new.xdp.interfaces.iter().filter(|i| !old.xdp.interfaces.contains(i)) {
+        let link = pins::link_path(pin_dir, iface);
+        if link.exists()
+            && let Err(e) = link_detach::detach_and_unpin(&link)
+        {
+            warn!(iface, error = %e, "XDP not detached after the failed reload");
+        }
     }
 }
 

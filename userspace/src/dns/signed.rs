@@ -23,6 +23,19 @@ pub fn dnssec_ok(query: &Message) -> bool {
     query.edns.as_ref().is_some_and(|e| e.flags().dnssec_ok)
 }
 
+/// Whether `query` sets the Compact Answers OK flag (RFC 9824 4).
+fn compact_ok(query: &Message) -> bool {
+    query.edns.as_ref().is_some_and(|e| e.flags().z & EDNS_FLAG_CO != 0)
+}
+
+/// Whether an explicit NSEC or RRSIG query is answered from the name's NSEC (see
+/// `explicit_dnssec_query`): always for a name that exists; for one that does not, only where
+/// its compact denial would call it existing (DO set, CO not). Without DO such a name is
+/// NXDOMAIN for every type, and with CO the response code says that it does not exist.
+pub fn answers_dnssec_query(query: &Message, exists: bool) -> bool {
+    exists || (dnssec_ok(query) && !compact_ok(query))
+}
+
 /// Signs `response` to `query` in `zone` when the query asks for it. `denied` holds the query
 /// name and the types it has (`None`: it does not exist) for a negative answer.
 pub fn sign_if_asked(
@@ -40,7 +53,7 @@ pub fn sign_if_asked(
         ZoneSigning::Signed(signer) => signer,
         ZoneSigning::Unavailable(_) => return server_failure(response),
     };
-    let compact_ok = query.edns.as_ref().is_some_and(|e| e.flags().z & EDNS_FLAG_CO != 0);
+    let compact_ok = compact_ok(query);
     let denial = denied.map(|(qname, existing)| Denial { qname, existing, ttl: zone.negative_soa.ttl });
     match sign_response(signer, response, denial, compact_ok) {
         Ok(()) => outcome,

@@ -391,6 +391,20 @@ fn an_nsec_query_gets_the_nsec_the_name_has_signed_with_do() {
 }
 
 #[test]
+fn a_missing_name_stays_missing_for_nsec_and_rrsig_queries_without_do_or_with_co() {
+    let (signed, _, _dir) = servers();
+    for qtype in [RecordType::NSEC, RecordType::RRSIG] {
+        let (m, outcome, _) = ask(&signed, &query("nope.example.com.", qtype, None));
+        assert_eq!((m.metadata.response_code, outcome), (ResponseCode::NXDomain, Outcome::NxDomain), "{qtype}");
+        assert!(m.answers.is_empty(), "{qtype}: nothing made up for a client that asked for no DNSSEC");
+        let (m, _, _) = ask(&signed, &query("nope.example.com.", qtype, Some(DO | CO)));
+        assert_eq!(m.metadata.response_code, ResponseCode::NXDomain, "{qtype}: the CO flag asks for the RCODE");
+        assert!(m.edns.as_ref().unwrap().flags().z & CO != 0, "{qtype}: CO echoed");
+        assert_eq!(types(&m.authorities), [RecordType::SOA, RecordType::RRSIG, RecordType::NSEC, RecordType::RRSIG]);
+    }
+}
+
+#[test]
 fn an_rrsig_query_gets_every_signature_at_the_name() {
     let (signed, unsigned, _dir) = servers();
     let (m, outcome, _) = ask(&signed, &query("www.example.com.", RecordType::RRSIG, Some(DO)));
@@ -398,7 +412,7 @@ fn an_rrsig_query_gets_every_signature_at_the_name() {
     let mut kinds = covered(&m.answers);
     kinds.sort();
     assert_eq!(kinds, [RecordType::A, RecordType::AAAA, RecordType::NSEC], "one per RRset and one for the NSEC");
-    let (m, _, _) = ask(&signed, &query("nope.example.com.", RecordType::RRSIG, None));
+    let (m, _, _) = ask(&signed, &query("nope.example.com.", RecordType::RRSIG, Some(DO)));
     assert_eq!(covered(&m.answers), [RecordType::NSEC], "a missing name has its NSEC's signature");
     let (m, outcome, _) = ask(&unsigned, &query("www.example.com.", RecordType::RRSIG, Some(DO)));
     assert_eq!((m.answers.len(), outcome), (0, Outcome::NoData), "an unsigned zone has none");
