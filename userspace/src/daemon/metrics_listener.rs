@@ -1,6 +1,6 @@
 //! The metrics and status page's listener, bounded: at most `MAX_CONNECTIONS` served at once
 //! (one beyond waits in the kernel's backlog until another ends), and a connection that sends
-//! nothing for `IDLE` is closed. So idle or slow clients cannot take the daemon's file
+//! nothing, or takes nothing of its response, for `IDLE` is closed. So idle or slow clients cannot take the daemon's file
 //! descriptors, which its health checks and DNS sockets need.
 
 use std::{
@@ -59,15 +59,16 @@ pub struct Bounded {
     idle: Pin<Box<Sleep>>,
 }
 
-impl AsyncRead for Bounded {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
-        let this = &mut *self;
-        match Pin::new(&mut this.io).poll_read(cx, buf) {
-            Poll::Ready(read) => {
-                this.idle.as_mut().reset(Instant::now() + IDLE);
-                Poll::Ready(read)
+impl Bounded {
+    /// `progress` as the socket gave it: made, the deadline moves on; none, the connection ends
+    /// once the deadline passed.
+    fn within_deadline<T>(&mut self, cx: &mut Context<'_>, progress: Poll<io::Result<T>>) -> Poll<io::Result<T>> {
+        match progress {
+            Poll::Ready(done) => {
+                self.idle.as_mut().reset(Instant::now() + IDLE);
+                Poll::Ready(done)
             }
-            Poll::Pending => match this.idle.as_mut().poll(cx) {
+            Poll::Pending => match self.idle.as_mut().poll(cx) {
                 Poll::Ready(()) => Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, "client idle"))),
                 Poll::Pending => Poll::Pending,
             },
@@ -75,9 +76,18 @@ impl AsyncRead for Bounded {
     }
 }
 
+impl AsyncRead for Bounded {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let progress = Pin::new(&mut self.io).poll_read(cx, buf);
+        self.within_deadline(cx, progress)
+    }
+}
+
 impl AsyncWrite for Bounded {
+    /// A client that does not take its response is idle too.
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write(cx, buf)
+        let progress = Pin::new(&mut self.io).poll_write(cx, buf);
+        self.within_deadline(cx, progress)
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -93,7 +103,8 @@ impl AsyncWrite for Bounded {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+        let progress = Pin::new(&mut self.io).poll_write_vectored(cx, bufs);
+        self.within_deadline(cx, progress)
     }
 
     fn is_write_vectored(&self) -> bool {

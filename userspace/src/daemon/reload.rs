@@ -130,15 +130,17 @@ pub async fn apply(path: &Path, mut parts: Parts<'_>) -> Result<String, ReloadEr
     }
     let monitor = if health_changed(&old, &new) { Some(new_monitor(&new, parts.reloadable).await?) } else { None };
     let before = Before { views: parts.answers.views(), answers: parts.answers.saved() };
-    let mut done = Done::default();
-    let views = match change(&mut parts, (&old, &new), monitor.as_ref(), &mut done).await {
-        Ok(views) => views,
+    let mut done = Done { new_monitor: monitor.is_some(), ..Done::default() };
+    let (views, serials) = match change(&mut parts, (&old, &new), monitor.as_ref(), &mut done).await {
+        Ok(changed) => changed,
         Err(e) => {
             // A step late in the list failed: the ones before it go back to the running config.
             super::reload_undo::undo(&mut parts, (&old, &new), before, &done).await;
             return Err(e);
         }
     };
+    // Kept only now: a reload taken back serves the serials it served before.
+    zone_serials::save(&zone_serials::path(&new.server), &serials);
     if let Some(monitor) = monitor {
         parts.reloadable.monitor.store(monitor);
     }
@@ -171,6 +173,21 @@ pub(super) struct Done {
     /// The XDP step was reached; whether it went through.
     pub(super) xdp: Option<bool>,
     pub(super) rrl: bool,
+    /// A new health monitor was made for the reload (the peer bridge followed it).
+    pub(super) new_monitor: bool,
+}
+
+impl Done {
+    /// Whether any step may have changed something.
+    pub(super) fn any(&self) -> bool {
+        self.listeners
+            || self.metrics
+            || self.answers
+            || self.peers.is_some()
+            || self.server_settings
+            || self.xdp.is_some()
+            || self.rrl
+    }
 }
 
 /// The steps of a reload in order, each noted in `done` once it may have changed something.
@@ -181,11 +198,10 @@ async fn change(
     (old, new): (&Config, &Config),
     monitor: Option<&Arc<HealthMonitor>>,
     done: &mut Done,
-) -> Result<Views, ReloadError> {
+) -> Result<(Views, zone_serials::Serials), ReloadError> {
     let states = monitor.map_or_else(|| parts.reloadable.monitor.load().sites(), |m| m.sites());
     let views = Views::from_config_keeping(new, &parts.answers.views());
-    let serials_file = zone_serials::path(&new.server);
-    let serials = zone_serials::next(new, &zone_serials::load(&serials_file));
+    let serials = zone_serials::next(new, &zone_serials::load(&zone_serials::path(&new.server)));
     let taken = take(old, new, parts.registry)?;
     let (o, n) = (&old.server, &new.server);
     if (&o.listen, o.dns_port, o.udp_threads) != (&n.listen, n.dns_port, n.udp_threads) {
@@ -214,7 +230,6 @@ async fn change(
             done.peers = Some(false);
         }
     }
-    zone_serials::save(&serials_file, &serials);
     set_server_settings(parts, new);
     done.server_settings = true;
     done.xdp = Some(false);
@@ -227,7 +242,7 @@ async fn change(
     if let Some(prepared) = taken.sync {
         reload_sync::switch(parts.sync, prepared, (old, parts.registry, parts.reloadable)).await?;
     }
-    Ok(views)
+    Ok((views, serials))
 }
 
 /// The EDNS payload, the server's identity and the cookie secrets of `config`.

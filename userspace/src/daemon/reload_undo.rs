@@ -15,75 +15,89 @@ use crate::config::Config;
 
 /// Takes back every step in `done`; `(old, new)` are the running config and the refused one.
 pub async fn undo(parts: &mut Parts<'_>, (old, new): (&Config, &Config), before: Before, done: &Done) {
+    if !done.any() {
+        return;
+    }
     let running = parts.reloadable.monitor.load_full();
-    if done.answers
-        && let Err(e) = parts.answers.restore(old, before.answers, &running.sites())
-    {
-        warn!(error = %e, "answers not taken back after the failed reload");
+    let mut all_back = true;
+    let mut went_back = |result: Result<(), String>, what: &str| {
+        if let Err(error) = result {
+            warn!(%error, "{what} not taken back after the failed reload");
+            all_back = false;
+        }
+    };
+    if done.answers {
+        went_back(parts.answers.restore(old, before.answers, &running.sites()).map_err(|e| e.to_string()), "answers");
     }
     if let Some(applied) = done.xdp {
         let cookies = parts.cookies.published();
-        super::reload_xdp::undo(parts.datapath, parts.answers, &before.views, (old, new), cookies, applied).await;
+        let views = &before.views;
+        went_back(
+            super::reload_xdp::undo(parts.datapath, parts.answers, views, (old, new), cookies, applied).await,
+            "XDP",
+        );
         parts.cookies.follow_datapath(parts.datapath.as_mut());
     }
-    if done.rrl
-        && let Err(e) = apply_rrl(parts, old)
-    {
-        warn!(error = %e, "rate limiting not taken back after the failed reload");
+    if done.rrl {
+        went_back(apply_rrl(parts, old).map_err(|e| e.to_string()), "rate limiting");
     }
     if done.server_settings {
         set_server_settings(parts, old);
     }
     match done.peers {
-        Some(true) => restart_peers(parts, (old, new), &running).await,
+        Some(true) => went_back(restart_peers(parts, (old, new), &running).await, "peer service"),
         Some(false) => {
-            if let Err(e) = reconfigure_peers(parts.peers.reborrow(), new, old, Some(&running)) {
-                warn!(error = %e, "peers not taken back after the failed reload");
-            }
+            // The bridge follows the running monitor again only if the reload had replaced it.
+            let monitor = done.new_monitor.then_some(&running);
+            went_back(reconfigure_peers(parts.peers.reborrow(), new, old, monitor).map_err(|e| e.to_string()), "peers");
         }
         None => {}
     }
     if done.metrics {
-        take_back_metrics(parts, (old, new)).await;
+        went_back(take_back_metrics(parts, (old, new)).await, "metrics");
     }
     if done.listeners {
         let o = &old.server;
-        if let Err(e) = parts.listeners.reconfigure(&o.listen, o.dns_port, o.udp_threads(), parts.registry).await {
-            warn!(error = %e, "DNS listeners not taken back after the failed reload");
-        }
+        let listened = parts.listeners.reconfigure(&o.listen, o.dns_port, o.udp_threads(), parts.registry).await;
+        went_back(listened.map_err(|e| e.to_string()), "DNS listeners");
     }
-    info!("the failed reload was taken back: the running config keeps serving");
+    if all_back {
+        info!("the failed reload was taken back: the running config keeps serving");
+    }
 }
 
-/// The peer service of the running config, started again in place of the refused one's.
+/// The peer service of the running config, started again in place of the refused one's. The
+/// old socket is bound again as soon as the refused service's task let go of it.
 async fn restart_peers(
     parts: &mut Parts<'_>,
     (old, new): (&Config, &Config),
     running: &std::sync::Arc<crate::health::HealthMonitor>,
-) {
-    let restarted = match reload_peers::prepare(new, old, parts.registry) {
-        Ok(socket) => {
-            let configs = (new, old, running);
-            reload_peers::restart(parts.peers.reborrow(), socket, configs, (parts.registry, parts.reloadable)).await
+) -> Result<(), String> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+    let socket = loop {
+        match reload_peers::prepare(new, old, parts.registry) {
+            Ok(socket) => break socket,
+            Err(_) if std::time::Instant::now() < deadline => {
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await
+            }
+            Err(e) => return Err(e.to_string()),
         }
-        Err(e) => Err(e),
     };
-    if let Err(e) = restarted {
-        warn!(error = %e, "peer service not taken back after the failed reload");
-    }
+    let configs = (new, old, running);
+    let restarted =
+        reload_peers::restart(parts.peers.reborrow(), socket, configs, (parts.registry, parts.reloadable)).await;
+    restarted.map_err(|e| e.to_string())
 }
 
 /// Metrics served on the running config's address again (its socket was closed by the reload).
-async fn take_back_metrics(parts: &mut Parts<'_>, (old, new): (&Config, &Config)) {
-    let listener = match old.server.metrics {
+async fn take_back_metrics(parts: &mut Parts<'_>, (old, new): (&Config, &Config)) -> Result<(), String> {
+    let (listener, result) = match old.server.metrics {
         Some(address) => match bind_when_free(|| std::net::TcpListener::bind(address)).await {
-            Ok(listener) => Some(listener),
-            Err(e) => {
-                warn!(%address, error = %e, "metrics not served again after the failed reload");
-                None
-            }
+            Ok(listener) => (Some(listener), Ok(())),
+            Err(e) => (None, Err(format!("binding {address}: {e}"))),
         },
-        None => None,
+        None => (None, Ok(())),
     };
     move_metrics((&mut *parts.metrics.0, parts.metrics.1), listener, new.server.metrics, parts.registry);
+    result
 }

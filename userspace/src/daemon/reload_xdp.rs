@@ -74,15 +74,13 @@ pub async fn undo(
     (old, new): (&Config, &Config),
     cookies: switchyard_common::CookieConfig,
     applied: bool,
-) {
+) -> Result<(), String> {
     let result = match datapath.as_mut() {
         _ if applied => apply(datapath, answers, views, (new, old), cookies).await,
         Some(dp) if old.xdp.mode != XdpMode::Off => update(dp, answers, views, old).await,
         _ => Ok(()),
     };
-    if let Err(e) = result {
-        warn!(error = %e, "XDP not taken back after the failed reload");
-    }
+    result.map_err(|e| e.to_string())
 }
 
 /// Detaches the interfaces a failed successor attached that the running config does not have:

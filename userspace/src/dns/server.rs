@@ -115,27 +115,40 @@ impl Listeners {
                 Err(e) => return Err(e),
             }
         }
+        // Nothing changed so far; from here a failure goes back to the addresses served before.
         let old_threads = std::mem::replace(&mut self.udp_threads, udp_threads);
+        let switched = self.switch(&wanted, bound, after_close, old_threads, registry).await;
+        if switched.is_err() {
+            self.udp_threads = old_threads;
+            self.serve_again(&previous, registry).await;
+        }
+        switched
+    }
+
+    /// Serves `bound`, closes what is not `wanted`, then binds and serves `after_close`; UDP
+    /// threads started again when their number changed from `old_threads`.
+    async fn switch(
+        &mut self,
+        wanted: &[SocketAddr],
+        bound: Vec<(SocketAddr, std::net::UdpSocket, std::net::TcpListener)>,
+        after_close: Vec<SocketAddr>,
+        old_threads: usize,
+        registry: &Registry,
+    ) -> std::io::Result<()> {
         for (addr, udp, tcp) in bound {
             self.add(addr, udp, tcp, registry)?;
         }
-        self.close_all_but(&wanted, registry);
+        self.close_all_but(wanted, registry);
         for addr in after_close {
-            match bind_when_free(|| bind_both(addr)).await {
-                Ok((udp, tcp)) => self.add(addr, udp, tcp, registry)?,
-                Err(e) => {
-                    self.udp_threads = old_threads;
-                    self.serve_again(&previous, registry).await;
-                    return Err(e);
-                }
-            }
+            let (udp, tcp) = bind_when_free(|| bind_both(addr)).await?;
+            self.add(addr, udp, tcp, registry)?;
         }
-        if udp_threads != old_threads {
+        if self.udp_threads != old_threads {
             for group in self.groups.values_mut() {
                 // The socket stays open throughout: datagrams wait for the new threads.
                 let workers = UdpWorkers::start(
                     vec![group.udp.try_clone()?],
-                    udp_threads,
+                    self.udp_threads,
                     self.authority.clone(),
                     self.counters.clone(),
                 )?;

@@ -1,8 +1,10 @@
 //! DNS over TCP (RFC 7766): length-prefixed messages, several per connection, until the client
 //! is idle or closes. Connections are bounded in number, over every listen address and per
-//! client address, so that idle or slow clients cannot take every file descriptor (section
-//! 6.2.3); beyond the bounds a new connection is closed at once and counted. A reply the
-//! client does not read in time closes the connection as an idle one does.
+//! client (an IPv4 address, an IPv6 /64), so that idle or slow clients cannot take every file
+//! descriptor (section 6.2.3); beyond the bounds a new connection is closed at once and
+//! counted, and while three quarters of the places are taken, idle connections are closed
+//! sooner. A reply the client does not take in time (once the socket's send buffer is full)
+//! closes the connection as an idle one does.
 
 use std::{
     collections::HashMap,
@@ -24,9 +26,11 @@ use crate::sync::log_limit::LogLimit;
 /// How long a connection may wait for the client, to read a message or take a reply (RFC 7766
 /// suggests seconds, not minutes).
 const TCP_IDLE: Duration = Duration::from_secs(10);
+/// The same while three quarters of `MAX_CONNECTIONS` are taken.
+const BUSY_IDLE: Duration = Duration::from_secs(2);
 /// Connections served at once over every listen address.
 pub const MAX_CONNECTIONS: usize = 256;
-/// Connections served at once from one client address.
+/// Connections served at once from one client (see `client_key`).
 pub const MAX_PER_CLIENT: usize = 16;
 /// Pause after a failed accept (out of file descriptors, say), so that the loop does not spin.
 const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
@@ -52,7 +56,8 @@ struct Slot {
 
 impl TcpSlots {
     /// A place for a connection from `client`, unless one of the bounds is reached.
-    fn take(self: &Arc<TcpSlots>, client: IpAddr) -> Option<Slot> {
+    fn take(self: &Arc<TcpSlots>, address: IpAddr) -> Option<Slot> {
+        let client = client_key(address);
         let permit = self.total.clone().try_acquire_owned().ok()?;
         let mut per_client = self.per_client.lock().expect("tcp slots");
         let held = per_client.entry(client).or_default();
@@ -61,6 +66,23 @@ impl TcpSlots {
         }
         *held += 1;
         Some(Slot { slots: self.clone(), client, _permit: permit })
+    }
+
+    /// How long a connection may wait for its client now.
+    fn idle(&self) -> Duration {
+        if self.total.available_permits() < MAX_CONNECTIONS / 4 { BUSY_IDLE } else { TCP_IDLE }
+    }
+}
+
+/// What a client's connections are counted under: its IPv4 address, or its IPv6 /64 (a host
+/// commonly holds a whole /64).
+fn client_key(address: IpAddr) -> IpAddr {
+    match address {
+        IpAddr::V4(_) => address,
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            IpAddr::from([s[0], s[1], s[2], s[3], 0, 0, 0, 0])
+        }
     }
 }
 
@@ -111,16 +133,16 @@ async fn serve_connection(
     peer: SocketAddr,
     authority: Arc<Authority>,
     counters: Arc<ServerCounters>,
-    _slot: Slot,
+    slot: Slot,
 ) {
     loop {
         let mut len = [0u8; 2];
-        match tokio::time::timeout(TCP_IDLE, stream.read_exact(&mut len)).await {
+        match tokio::time::timeout(slot.slots.idle(), stream.read_exact(&mut len)).await {
             Ok(Ok(_)) => {}
             _ => return,
         }
         let mut message = vec![0u8; u16::from_be_bytes(len) as usize];
-        if !matches!(tokio::time::timeout(TCP_IDLE, stream.read_exact(&mut message)).await, Ok(Ok(_))) {
+        if !matches!(tokio::time::timeout(slot.slots.idle(), stream.read_exact(&mut message)).await, Ok(Ok(_))) {
             return;
         }
         counters.tcp.fetch_add(1, Ordering::Relaxed);
@@ -130,7 +152,7 @@ async fn serve_connection(
         let mut framed = Vec::with_capacity(bytes.len() + 2);
         framed.extend_from_slice(&(bytes.len() as u16).to_be_bytes());
         framed.extend_from_slice(&bytes);
-        if !matches!(tokio::time::timeout(TCP_IDLE, stream.write_all(&framed)).await, Ok(Ok(()))) {
+        if !matches!(tokio::time::timeout(slot.slots.idle(), stream.write_all(&framed)).await, Ok(Ok(()))) {
             return;
         }
     }
@@ -156,5 +178,21 @@ mod tests {
         drop(others);
         assert!(slots.take(one).is_some());
         assert!(slots.per_client.lock().unwrap().len() <= 1, "clients without connections are forgotten");
+    }
+
+    #[test]
+    fn an_ipv6_client_is_its_64_and_a_full_pool_waits_less() {
+        let slots = Arc::new(TcpSlots::default());
+        let held: Vec<Slot> = (0..MAX_PER_CLIENT as u16)
+            .map(|i| slots.take(IpAddr::from([0xfd00, 0, 0, 1, 0, 0, 0, i + 1])).expect("a place"))
+            .collect();
+        assert!(slots.take("fd00:0:0:1::ffff".parse().unwrap()).is_none(), "the same /64");
+        assert!(slots.take("fd00:0:0:2::1".parse().unwrap()).is_some(), "another /64");
+        assert_eq!(slots.idle(), TCP_IDLE);
+        let more: Vec<Slot> = (0..MAX_CONNECTIONS * 3 / 4)
+            .map(|i| slots.take(IpAddr::from([198, 18, (i / 200) as u8, (i % 200) as u8])).unwrap())
+            .collect();
+        assert_eq!(slots.idle(), BUSY_IDLE, "three quarters taken");
+        drop((held, more));
     }
 }
