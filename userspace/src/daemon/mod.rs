@@ -42,9 +42,22 @@ use crate::{
     sync::SyncService,
 };
 
+/// Takes the hard open-files limit as the soft one (systemd's default soft limit is 1,024): the
+/// DNS TCP connections' bound follows it (`dns::tcp`), and health checks need descriptors too.
+fn raise_open_files_limit() {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE)
+        && soft < hard
+        && let Err(e) = setrlimit(Resource::RLIMIT_NOFILE, hard, hard)
+    {
+        tracing::warn!(error = %e, soft, hard, "open-files limit not raised");
+    }
+}
+
 /// Runs until SIGTERM or SIGINT, or until a successor took over; SIGHUP re-reads `path`. The
 /// config must already be validated.
 pub async fn run(config: Config, path: PathBuf) -> anyhow::Result<()> {
+    raise_open_files_limit();
     let mut daemon = Daemon::start(config, path).await?;
     match daemon.serve().await {
         Ok(stop) => {

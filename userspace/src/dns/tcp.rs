@@ -1,7 +1,7 @@
 //! DNS over TCP (RFC 7766): length-prefixed messages, several per connection, until the client
 //! is idle or closes. Connections are bounded in number, over every listen address and per
-//! client (an IPv4 address, an IPv6 /64), so that idle or slow clients cannot take every file
-//! descriptor (section 6.2.3); beyond the bounds a new connection is closed at once and
+//! client (an IPv4 address, an IPv6 /64), and to a quarter of the open-files limit, so that
+//! idle or slow clients cannot take every file descriptor (section 6.2.3); beyond the bounds a new connection is closed at once and
 //! counted, and while three quarters of the places are taken, idle connections are closed
 //! sooner. A reply the client does not take in time (once the socket's send buffer is full)
 //! closes the connection as an idle one does.
@@ -28,7 +28,7 @@ use crate::sync::log_limit::LogLimit;
 const TCP_IDLE: Duration = Duration::from_secs(10);
 /// The same while three quarters of `MAX_CONNECTIONS` are taken.
 const BUSY_IDLE: Duration = Duration::from_secs(2);
-/// Connections served at once over every listen address.
+/// Connections served at once over every listen address, at most (see `connection_limit`).
 pub const MAX_CONNECTIONS: usize = 256;
 /// Connections served at once from one client (see `client_key`).
 pub const MAX_PER_CLIENT: usize = 16;
@@ -37,14 +37,23 @@ const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
 
 /// The connections being served, in all and per client address.
 pub struct TcpSlots {
+    limit: usize,
     total: Arc<Semaphore>,
     per_client: Mutex<HashMap<IpAddr, usize>>,
 }
 
 impl Default for TcpSlots {
     fn default() -> TcpSlots {
-        TcpSlots { total: Arc::new(Semaphore::new(MAX_CONNECTIONS)), per_client: Mutex::default() }
+        TcpSlots::with_limit(connection_limit())
     }
+}
+
+/// `MAX_CONNECTIONS`, or a quarter of the process's open-files limit when that is lower: the
+/// other descriptors stay for the health checks, the sockets and the maps.
+fn connection_limit() -> usize {
+    let soft =
+        nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE).map_or(u64::MAX, |(soft, _)| soft);
+    MAX_CONNECTIONS.min(usize::try_from(soft / 4).unwrap_or(usize::MAX)).max(MAX_PER_CLIENT)
 }
 
 /// One connection's place, given back when it ends.
@@ -55,6 +64,10 @@ struct Slot {
 }
 
 impl TcpSlots {
+    fn with_limit(limit: usize) -> TcpSlots {
+        TcpSlots { limit, total: Arc::new(Semaphore::new(limit)), per_client: Mutex::default() }
+    }
+
     /// A place for a connection from `client`, unless one of the bounds is reached.
     fn take(self: &Arc<TcpSlots>, address: IpAddr) -> Option<Slot> {
         let client = client_key(address);
@@ -70,7 +83,7 @@ impl TcpSlots {
 
     /// How long a connection may wait for its client now.
     fn idle(&self) -> Duration {
-        if self.total.available_permits() < MAX_CONNECTIONS / 4 { BUSY_IDLE } else { TCP_IDLE }
+        if self.total.available_permits() < self.limit / 4 { BUSY_IDLE } else { TCP_IDLE }
     }
 }
 
@@ -164,7 +177,7 @@ mod tests {
 
     #[test]
     fn connections_are_bounded_per_client_and_in_all() {
-        let slots = Arc::new(TcpSlots::default());
+        let slots = Arc::new(TcpSlots::with_limit(MAX_CONNECTIONS));
         let one: IpAddr = "198.18.0.2".parse().unwrap();
         let mut held: Vec<Slot> = (0..MAX_PER_CLIENT).map(|_| slots.take(one).expect("a place")).collect();
         assert!(slots.take(one).is_none(), "one client holds at most {MAX_PER_CLIENT}");
@@ -182,7 +195,7 @@ mod tests {
 
     #[test]
     fn an_ipv6_client_is_its_64_and_a_full_pool_waits_less() {
-        let slots = Arc::new(TcpSlots::default());
+        let slots = Arc::new(TcpSlots::with_limit(MAX_CONNECTIONS));
         let held: Vec<Slot> = (0..MAX_PER_CLIENT as u16)
             .map(|i| slots.take(IpAddr::from([0xfd00, 0, 0, 1, 0, 0, 0, i + 1])).expect("a place"))
             .collect();
