@@ -30,8 +30,10 @@ const TCP_IDLE: Duration = Duration::from_secs(10);
 const BUSY_IDLE: Duration = Duration::from_secs(2);
 /// Connections served at once over every listen address, at most (see `connection_limit`).
 pub const MAX_CONNECTIONS: usize = 256;
+/// The bound in all however low the open-files limit.
+const MIN_CONNECTIONS: usize = 8;
 /// Connections served at once from one client (see `client_key`).
-pub const MAX_PER_CLIENT: usize = 16;
+pub const MAX_PER_CLIENT: usize = 64;
 /// Pause after a failed accept (out of file descriptors, say), so that the loop does not spin.
 const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
 
@@ -53,7 +55,7 @@ impl Default for TcpSlots {
 fn connection_limit() -> usize {
     let soft =
         nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE).map_or(u64::MAX, |(soft, _)| soft);
-    MAX_CONNECTIONS.min(usize::try_from(soft / 4).unwrap_or(usize::MAX)).max(MAX_PER_CLIENT)
+    MAX_CONNECTIONS.min(usize::try_from(soft / 4).unwrap_or(usize::MAX)).max(MIN_CONNECTIONS)
 }
 
 /// One connection's place, given back when it ends.
@@ -201,11 +203,13 @@ mod tests {
             .collect();
         assert!(slots.take("fd00:0:0:1::ffff".parse().unwrap()).is_none(), "the same /64");
         assert!(slots.take("fd00:0:0:2::1".parse().unwrap()).is_some(), "another /64");
-        assert_eq!(slots.idle(), TCP_IDLE);
-        let more: Vec<Slot> = (0..MAX_CONNECTIONS * 3 / 4)
+        // Up to three quarters of the places taken, the full idle time; one more, the short one.
+        let mut more: Vec<Slot> = (0..MAX_CONNECTIONS * 3 / 4 - MAX_PER_CLIENT)
             .map(|i| slots.take(IpAddr::from([198, 18, (i / 200) as u8, (i % 200) as u8])).unwrap())
             .collect();
-        assert_eq!(slots.idle(), BUSY_IDLE, "three quarters taken");
+        assert_eq!(slots.idle(), TCP_IDLE);
+        more.push(slots.take("198.18.250.1".parse().unwrap()).unwrap());
+        assert_eq!(slots.idle(), BUSY_IDLE, "over three quarters taken");
         drop((held, more));
     }
 }
