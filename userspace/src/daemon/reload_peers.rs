@@ -132,8 +132,11 @@ pub async fn restart(
         info!("peer heartbeats stopped");
         return Ok(());
     };
-    if old_listen != new_listen {
-        registry.add(&started.socket).map_err(|e| ReloadError::Peers(e.to_string()))?;
+    // The running service matters more than a later hand-off of its socket: it is kept either way.
+    if old_listen != new_listen
+        && let Err(e) = registry.add(&started.socket)
+    {
+        warn!(error = %e, "the new peer socket is not kept for a hand-off: a restart binds it again");
     }
     info!(listen = ?new_listen, "peer heartbeats started again with the new settings");
     keep(started, handle, bridge, reloadable);

@@ -109,8 +109,9 @@ pub async fn switch(
         Ok(service) => {
             if listen != old_listen {
                 forget(registry, old_listen);
-                if let Ok(copy) = &copy {
-                    registry.add(copy).map_err(|e| ReloadError::Sync(e.to_string()))?;
+                // The running service matters more than a later hand-off of its socket.
+                if let Err(e) = copy.and_then(|copy| registry.add(&copy)) {
+                    warn!(error = %e, "the new sync endpoint is not kept for a hand-off: a restart binds it again");
                 }
             }
             reloadable.sync.store(Some(Arc::new(service.node())));
