@@ -70,20 +70,26 @@ pub fn udp_connected(ns: &Netns, server: SocketAddr, message: &Message, wait: Du
 
 /// Sends `message` over TCP from inside `ns`.
 pub fn tcp(ns: &Netns, server: SocketAddr, message: &Message) -> Message {
+    let answer = try_tcp(ns, server, message).unwrap_or_else(|e| panic!("TCP query to {server}: {e}"));
+    Message::from_vec(&answer).expect("a parsable response")
+}
+
+/// One query over a new TCP connection from `ns`: the response's bytes, or why none came (a
+/// server that closes the connection at once, say).
+pub fn try_tcp(ns: &Netns, server: SocketAddr, message: &Message) -> std::io::Result<Vec<u8>> {
     let bytes = message.to_vec().expect("encode");
-    let answer = ns.enter(move || {
-        let mut stream = TcpStream::connect_timeout(&server, Duration::from_secs(3)).expect("connect");
-        stream.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+    ns.enter(move || {
+        let mut stream = TcpStream::connect_timeout(&server, Duration::from_secs(3))?;
+        stream.set_read_timeout(Some(Duration::from_secs(3)))?;
         let mut framed = (bytes.len() as u16).to_be_bytes().to_vec();
         framed.extend_from_slice(&bytes);
-        stream.write_all(&framed).expect("write");
+        stream.write_all(&framed)?;
         let mut len = [0u8; 2];
-        stream.read_exact(&mut len).expect("length");
+        stream.read_exact(&mut len)?;
         let mut answer = vec![0u8; u16::from_be_bytes(len) as usize];
-        stream.read_exact(&mut answer).expect("message");
-        answer
-    });
-    Message::from_vec(&answer).expect("a parsable response")
+        stream.read_exact(&mut answer)?;
+        Ok(answer)
+    })
 }
 
 /// Runs `dig` in `ns` and returns its stdout.

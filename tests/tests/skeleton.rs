@@ -4,7 +4,7 @@
 mod common;
 
 use std::{
-    io::{Read, Write},
+    io::Read,
     net::{SocketAddr, TcpStream},
     time::Duration,
 };
@@ -136,26 +136,11 @@ fn a_client_holding_idle_tcp_connections_gets_no_more_than_its_share() {
     let answer = (0..50)
         .find_map(|_| {
             std::thread::sleep(Duration::from_millis(20));
-            try_tcp(&pair, server, &www)
+            client::try_tcp(&pair.client, server, &www).ok().and_then(|bytes| Message::from_vec(&bytes).ok())
         })
         .expect("answered once a connection ended");
     assert_eq!(answer.answers.len(), 2);
     drop(idle);
-}
-
-/// One query over a new TCP connection; `None` when the server closes it without a reply.
-fn try_tcp(pair: &Pair, server: SocketAddr, message: &Message) -> Option<Message> {
-    let bytes = message.to_vec().unwrap();
-    pair.client.enter(move || {
-        let mut stream = TcpStream::connect_timeout(&server, Duration::from_secs(3)).ok()?;
-        stream.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
-        stream.write_all(&[(bytes.len() as u16).to_be_bytes().as_slice(), &bytes].concat()).ok()?;
-        let mut len = [0u8; 2];
-        stream.read_exact(&mut len).ok()?;
-        let mut answer = vec![0u8; u16::from_be_bytes(len) as usize];
-        stream.read_exact(&mut answer).ok()?;
-        Message::from_vec(&answer).ok()
-    })
 }
 
 #[test]
