@@ -258,6 +258,10 @@ impl Daemon {
                 registry: &self.registry,
             };
             let outcome = reload::apply(&self.path, parts).await;
+            if outcome.is_ok() {
+                let (operator, config) = (self.sources.operator.clone(), self.reloadable.config.load_full());
+                tokio::spawn(async move { operator.drop_unfitting(&config).await });
+            }
             match &outcome {
                 Ok(summary) => info!(%summary, "config reloaded"),
                 Err(e) => warn!(error = %e, "config reload refused; the running config keeps serving"),

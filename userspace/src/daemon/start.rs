@@ -53,6 +53,7 @@ fn saved_operator_state(file: &Path, config: &Config) -> OperatorState {
             return OperatorState::default();
         }
     };
+    let saved = state.overrides.len();
     state.overrides.retain(|o| match o.clone().checked(config, true) {
         Ok(_) => true,
         Err(e) => {
@@ -60,6 +61,12 @@ fn saved_operator_state(file: &Path, config: &Config) -> OperatorState {
             false
         }
     });
+    // Dropped from the file too, so that a later config allowing it again does not bring it back.
+    if state.overrides.len() < saved
+        && let Err(e) = operator::save_state(file, &state)
+    {
+        warn!(error = %e, "operator state not saved without the dropped overrides");
+    }
     if !state.overrides.is_empty() || !state.sites.is_empty() {
         info!(overrides = state.overrides.len(), sites = ?state.sites, file = %file.display(), "operator state restored");
     }

@@ -131,6 +131,27 @@ impl Handle {
         Ok(setting)
     }
 
+    /// Drops, with a log line each, the overrides `config` no longer allows (their service or
+    /// view gone, say), so that none comes back unannounced when a later config allows it again.
+    /// Runs after a reload went through, beside the control loop (which applies the change).
+    pub async fn drop_unfitting(&self, config: &Config) {
+        let fits = |o: &Override| o.clone().checked(config, true).is_ok();
+        let unfit: Vec<Override> = self.current().overrides.into_iter().filter(|o| !fits(o)).collect();
+        if unfit.is_empty() {
+            return;
+        }
+        for o in &unfit {
+            tracing::warn!(name = %o.name, qtype = %o.qtype, view = view_name(&o.view), "override dropped: the new config has no place for it");
+        }
+        let dropped = self.change(|s| {
+            s.overrides.retain(fits);
+            Ok(())
+        });
+        if let Err(e) = dropped.await {
+            tracing::warn!(error = %e, "dropping the overrides the new config has no place for");
+        }
+    }
+
     /// `key` checked against the config; else, when a reload removed its service or view
     /// since it was set, the stored override it names, so that it can still be removed.
     fn removal_key(&self, key: Override, any_view: bool) -> Result<Override, OperatorError> {
