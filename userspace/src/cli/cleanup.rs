@@ -15,8 +15,12 @@ pub fn run(target: &Target) -> Result<(), CliError> {
         )));
     }
     let pin_dir = server.pin_dir();
-    pins::remove_all(&pin_dir).map_err(|e| CliError::PinnedMap(e.to_string()))?;
     let _ = std::fs::remove_file(&socket);
+    if !pin_dir.exists() {
+        println!("{}: nothing to clean up (no pins: XDP was off, or cleaned up already)", pin_dir.display());
+        return Ok(());
+    }
+    pins::remove_all(&pin_dir).map_err(|e| CliError::PinnedMap(e.to_string()))?;
     println!("{}: XDP detached, pins removed", pin_dir.display());
     Ok(())
 }

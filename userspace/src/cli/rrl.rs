@@ -46,14 +46,18 @@ pub enum RrlCommand {
 
 #[derive(Subcommand)]
 pub enum ExemptCommand {
+    /// Exempt a prefix (its host bits zero, e.g. 198.18.0.0/24).
     Add {
+        /// The client prefix never limited.
         prefix: IpNet,
         #[command(flatten)]
         target: Target,
         #[arg(long)]
         json: bool,
     },
+    /// Limit a prefix exempted before like any other again.
     Remove {
+        /// An exempt prefix, as `rrl show` lists it.
         prefix: IpNet,
         #[command(flatten)]
         target: Target,

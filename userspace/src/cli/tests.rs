@@ -1,4 +1,5 @@
-//! `Target::server`: the instance a command aims at is a plain name, as in the config.
+//! `Target::server`: the instance a command aims at is a plain name, as in the config; and what
+//! a command says when no daemon answers there.
 
 use super::{CliError, Target};
 
@@ -25,4 +26,13 @@ fn a_config_instance_that_is_not_a_plain_name_is_refused() {
     assert!(error.contains("server.instance: use letters, digits, '-' and '_' only"), "{error}");
     std::fs::write(&file, "[server]\ninstance = \"b\"\n").unwrap();
     assert_eq!(target(Some(file), "default").server().unwrap().instance, "b");
+}
+
+#[test]
+fn a_reload_that_reaches_no_daemon_says_so_rather_than_that_one_keeps_serving() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("t.toml");
+    std::fs::write(&file, format!("[server]\ninstance = \"gone\"\nrun_dir = {:?}\n", dir.path())).unwrap();
+    let error = super::reload::run(&target(Some(file), "default"), false).expect_err("no daemon").to_string();
+    assert!(error.contains("gone.sock") && !error.contains("keeps serving"), "{error}");
 }
