@@ -60,7 +60,7 @@ fn first_weights(first: &FirstChoice, addrs: &[IpAddr]) -> Vec<FirstWeight> {
 pub fn read(pin_dir: &Path) -> Result<Vec<DecodedEntry>, String> {
     let path = pin_dir.join(map_names::ANSWERS);
     let data = MapData::from_pin(&path).map_err(|e| {
-        format!("cannot open {}: {e} (is the daemon running with XDP on, and are you root?)", path.display())
+        format!("cannot open {}: {e} (is the daemon running with XDP on, and are you root? `switchyard status` lists the overrides either way)", path.display())
     })?;
     let map: HashMap<MapData, MapKey, MapEntry> =
         HashMap::try_from(Map::from_map_data(data).map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;

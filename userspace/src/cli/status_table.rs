@@ -53,6 +53,26 @@ pub fn render(s: &Status) -> String {
     if !s.signed_zones.is_empty() {
         out.push_str(&signed_zones_table(&s.signed_zones));
     }
+    if !s.overrides.is_empty() {
+        out.push_str(&overrides_table(&s.overrides));
+    }
+    out
+}
+
+/// One row per override: what is answered instead of the policy's answer, in which view.
+fn overrides_table(overrides: &[crate::operator::Override]) -> String {
+    let mut out = format!(
+        "
+{:<32} {:<5} {:<12} {:>6}  addresses (set by hand)
+",
+        "override", "type", "view", "ttl"
+    );
+    for o in overrides {
+        let addrs: Vec<String> = o.addrs.iter().map(ToString::to_string).collect();
+        let view = o.view.as_deref().unwrap_or("default");
+        let _ =
+            writeln!(out, "{:<32} {:<5} {:<12} {:>6}  {}", o.name, o.qtype.to_string(), view, o.ttl, addrs.join(", "));
+    }
     out
 }
 
@@ -192,6 +212,25 @@ mod tests {
             peers: None,
             site_settings: Default::default(),
             signed_zones: Vec::new(),
+            overrides: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn overrides_are_listed_with_their_view_and_addresses() {
+        let mut s = status();
+        assert!(!render(&s).contains("override"), "no table without overrides");
+        s.overrides = vec![crate::operator::Override {
+            name: "www.example.com.".into(),
+            qtype: crate::operator::Qtype::A,
+            view: Some("eu".into()),
+            ttl: 15,
+            addrs: vec!["192.0.2.7".parse().unwrap(), "192.0.2.8".parse().unwrap()],
+        }];
+        let shown = render(&s);
+        let row = shown.lines().find(|l| l.starts_with("www.example.com.")).expect("a row");
+        for part in ["A", "eu", "15", "192.0.2.7, 192.0.2.8"] {
+            assert!(row.contains(part), "{part}: {row}");
         }
     }
 

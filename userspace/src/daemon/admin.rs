@@ -74,6 +74,10 @@ pub struct Status {
     /// Every zone with `[zone.dnssec]`: its keys and signatures.
     #[serde(default)]
     pub signed_zones: Vec<crate::dnssec::status::SignedZoneStatus>,
+    /// Answers set by hand (`switchyard map set`), which both paths give instead of the
+    /// policy's: listed here also when XDP is off and there is no map to read them from.
+    #[serde(default)]
+    pub overrides: Vec<crate::operator::Override>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]

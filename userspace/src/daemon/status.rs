@@ -19,6 +19,7 @@ pub fn current(sources: &Sources) -> Status {
         sites: live.monitor.load().status().sites,
         peers: live.peers.load().as_ref().map(|p| p.status()),
         site_settings: sources.operator.current().sites,
+        overrides: sources.operator.current().overrides,
         signed_zones: crate::dnssec::status::of(&sources.served.load().zones),
     }
 }
