@@ -1,6 +1,7 @@
 //! What a reload changed, in one line for the CLI and the log:
 //! "services +3 -1 ~2, zones +0 -0 ~1, views +0 -0 ~0, peers +0 -0 ~0, sites +0 -0 ~1", then
-//! the settings whose part was replaced ("xdp mode native -> skb").
+//! the settings whose part was replaced ("xdp mode native -> skb") and the sections that
+//! changed otherwise ("[server] changed").
 
 use std::collections::BTreeMap;
 
@@ -30,7 +31,27 @@ pub fn describe(old: &Config, new: &Config) -> String {
         parts.push(format!("xdp interfaces +{added} -{removed}"));
     }
     parts.extend(services_restarted(old, new));
+    parts.extend(sections_changed(old, new));
     parts.join(", ")
+}
+
+/// "[server] changed", "[rrl] changed", ...: sections with no count of their own that differ.
+fn sections_changed(old: &Config, new: &Config) -> Vec<String> {
+    let sections = |c: &Config| {
+        [
+            ("[server]", format!("{:?}", c.server)),
+            ("[probe]", format!("{:?}", c.probe)),
+            ("[rrl]", format!("{:?}", c.rrl)),
+            ("[cookies]", format!("{:?}", c.cookies)),
+        ]
+    };
+    let before = sections(old);
+    sections(new)
+        .into_iter()
+        .zip(before)
+        .filter(|((_, after), (_, before))| after != before)
+        .map(|((name, _), _)| format!("{name} changed"))
+        .collect()
 }
 
 /// "xdp mode native -> skb", "xdp max_entries 65536 -> 4096", "sync started|stopped|restarted",
@@ -93,5 +114,15 @@ mod tests {
         let new = Config::parse(&new, "new").unwrap();
         let said = describe(&old, &new);
         assert!(said.ends_with(", xdp mode native -> skb, xdp max_entries 65536 -> 100"), "{said}");
+    }
+
+    #[test]
+    fn names_the_sections_without_a_count_that_changed() {
+        let base = ConfigText::new().zone().site("a", &["192.0.2.1"], &[]).build();
+        let old = Config::parse(&base, "old").unwrap();
+        let new = Config::parse(&format!("[server]\ndns_port = 5353\n{base}\n[rrl]\nenabled = true\n"), "new").unwrap();
+        let said = describe(&old, &new);
+        assert!(said.ends_with("sites +0 -0 ~0, [server] changed, [rrl] changed"), "{said}");
+        assert!(!describe(&old, &old).contains("changed"));
     }
 }
