@@ -104,6 +104,13 @@ fn status_page_shows_a_site_going_down_in_a_real_browser() {
     a.wait_for(&[A, B], DEADLINE, || daemon.log());
     let up = browser.wait_for(&is(&site_state("a"), "up"), PAGE_FOLLOWS);
     assert!(up.is_some(), "site a back up on the page: {}", text());
+
+    // An answer set by hand shows in the row it replaces.
+    daemon.cli(&["map", "set", "www.example.com", "A", "192.0.2.9"]);
+    let row =
+        r#"document.querySelector('#answers tr[data-view="default"][data-family="A"]')?.children[4]?.textContent"#;
+    let by_hand = format!("return ({row} ?? '').startsWith('set by hand: 192.0.2.9');");
+    assert!(browser.wait_for(&by_hand, PAGE_FOLLOWS).is_some(), "the override on the page: {}", text());
     let errors = browser.console_errors();
     assert!(errors.is_empty(), "the page logged errors: {errors:?}");
 }
