@@ -30,8 +30,15 @@ pub struct Target {
     #[arg(long, short)]
     pub config: Option<PathBuf>,
     /// Instance name (when no config is given).
-    #[arg(long, default_value = "default")]
+    #[arg(long, default_value = "default", conflicts_with = "config")]
     pub instance: String,
+    /// The daemon's `run_dir`, where its admin socket is (when no config is given; default
+    /// /run/switchyard).
+    #[arg(long, conflicts_with = "config")]
+    pub run_dir: Option<PathBuf>,
+    /// The daemon's `pin_root` (when no config is given; default /sys/fs/bpf/switchyard).
+    #[arg(long, conflicts_with = "config")]
+    pub pin_root: Option<PathBuf>,
 }
 
 impl Target {
@@ -44,7 +51,13 @@ impl Target {
         let Some(path) = &self.config else {
             check_instance_name(&self.instance)
                 .map_err(|problem| CliError::BadInstance { instance: self.instance.clone(), problem })?;
-            return Ok(ServerConfig { instance: self.instance.clone(), ..ServerConfig::default() });
+            let defaults = ServerConfig::default();
+            return Ok(ServerConfig {
+                instance: self.instance.clone(),
+                run_dir: self.run_dir.clone().unwrap_or(defaults.run_dir.clone()),
+                pin_root: self.pin_root.clone().unwrap_or(defaults.pin_root.clone()),
+                ..defaults
+            });
         };
         let server = server_section(path)?;
         check_instance_name(&server.instance).map_err(|problem| ConfigError {

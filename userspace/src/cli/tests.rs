@@ -4,7 +4,7 @@
 use super::{CliError, Target};
 
 fn target(config: Option<std::path::PathBuf>, instance: &str) -> Target {
-    Target { config, instance: instance.into() }
+    Target { config, instance: instance.into(), run_dir: None, pin_root: None }
 }
 
 #[test]
@@ -35,4 +35,12 @@ fn a_reload_that_reaches_no_daemon_says_so_rather_than_that_one_keeps_serving() 
     std::fs::write(&file, format!("[server]\ninstance = \"gone\"\nrun_dir = {:?}\n", dir.path())).unwrap();
     let error = super::reload::run(&target(Some(file), "default"), false).expect_err("no daemon").to_string();
     assert!(error.contains("gone.sock") && !error.contains("keeps serving"), "{error}");
+}
+
+#[test]
+fn an_instance_with_its_own_run_dir_is_reached_there() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = Target { run_dir: Some(dir.path().into()), ..target(None, "b") };
+    let server = target.server().unwrap();
+    assert_eq!(server.admin_socket(), dir.path().join("b.sock"));
 }
