@@ -556,10 +556,6 @@ impl Config {
             if !services.insert(name.to_lowercase()) {
                 return Err((key, format!("{} is configured twice", service.name)));
             }
-            if service.a.is_empty() && service.aaaa.is_empty() && service.sites.is_empty() && service.views.is_empty() {
-                let problem = format!("{} would answer nothing: give it `a`/`aaaa` addresses or `sites`", service.name);
-                return Err((format!("service[{i}]"), problem));
-            }
         }
         self.validate_service_ttls()?;
         self.validate_sites()?;

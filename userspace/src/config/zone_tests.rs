@@ -24,13 +24,3 @@ fn a_wildcard_service_is_refused_rather_than_served_as_a_literal_name() {
     // A `*` that is not the first label is an ordinary character (RFC 4592 2.1.1).
     assert!(Config::parse(&text.service("a.*.example.com.", 30, &["one"]).build(), "test.toml").is_ok());
 }
-
-#[test]
-fn a_service_with_neither_addresses_nor_sites_is_refused() {
-    let text = ConfigText::new().xdp_off().zone().site("one", &["198.18.1.1"], &[]);
-    for service in ["name = \"x.example.com.\"", "name = \"x.example.com.\"\nsites = []"] {
-        let config = format!("{}\n[[service]]\n{service}\n", text.clone().build());
-        let error = Config::parse(&config, "test.toml").unwrap_err().to_string();
-        assert!(error.contains("service[0]") && error.contains("would answer nothing"), "{error}");
-    }
-}
