@@ -16,7 +16,8 @@ pub fn run(target: &Target) -> Result<(), CliError> {
     }
     let pin_dir = server.pin_dir();
     let _ = std::fs::remove_file(&socket);
-    if !pin_dir.exists() {
+    let exists = pin_dir.try_exists().map_err(|e| CliError::PinnedMap(format!("{}: {e}", pin_dir.display())))?;
+    if !exists {
         println!("{}: nothing to clean up (no pins: XDP was off, or cleaned up already)", pin_dir.display());
         return Ok(());
     }

@@ -42,13 +42,16 @@ use crate::{
     sync::SyncService,
 };
 
-/// Takes the hard open-files limit as the soft one (systemd's default soft limit is 1,024): the
-/// DNS TCP connections' bound follows it (`dns::tcp`), and health checks need descriptors too.
+/// Raises the soft open-files limit (systemd's default is 1,024) towards the hard one, up to
+/// `OPEN_FILES`: the DNS TCP connections' bound follows it (`dns::tcp`), and health checks need
+/// descriptors too. Not further: exec checks inherit it, and some programs walk every possible
+/// descriptor up to it.
 fn raise_open_files_limit() {
     use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    const OPEN_FILES: u64 = 65_536;
     if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE)
-        && soft < hard
-        && let Err(e) = setrlimit(Resource::RLIMIT_NOFILE, hard, hard)
+        && soft < hard.min(OPEN_FILES)
+        && let Err(e) = setrlimit(Resource::RLIMIT_NOFILE, hard.min(OPEN_FILES), hard)
     {
         tracing::warn!(error = %e, soft, hard, "open-files limit not raised");
     }
@@ -144,7 +147,7 @@ impl Daemon {
         let mut answers = AnswerController::new(&config, views.clone(), zones, &monitor.sites())
             .context("building the answer policy")?;
         let reloadable = Arc::new(Reloadable::new(config.clone(), monitor.clone()));
-        let (operator, operator_feed) = start::operator(&config, &mut answers, &reloadable);
+        let (operator, operator_feed, overrides_dropped) = start::operator(&config, &mut answers, &reloadable);
 
         let authority = Arc::new(Authority::new(config.server.edns_udp_payload, answers.served()));
         authority.set_identity(Identity::from_config(&config.server));
@@ -172,6 +175,14 @@ impl Daemon {
             let pid = predecessor.pid;
             predecessor.finish().with_context(|| format!("stopping the replaced daemon (pid {pid})"))?;
             info!(pid, "the replaced daemon stopped");
+        }
+        // Only now that no other daemon serves (or may go on serving) from the file: the
+        // overrides this config has no place for leave it too.
+        if overrides_dropped
+            && let Err(e) =
+                crate::operator::save_state(&crate::operator::state_path(&config.server), &operator.current())
+        {
+            warn!(error = %e, "operator state not saved without the dropped overrides");
         }
         let (peers, bridge) = start::peers(&config, &monitor, operator_feed.clone(), &mut late, &saved.peers).await?;
         reloadable.peers.store(peers.clone());
@@ -259,8 +270,8 @@ impl Daemon {
             };
             let outcome = reload::apply(&self.path, parts).await;
             if outcome.is_ok() {
-                let (operator, config) = (self.sources.operator.clone(), self.reloadable.config.load_full());
-                tokio::spawn(async move { operator.drop_unfitting(&config).await });
+                let operator = self.sources.operator.clone();
+                tokio::spawn(async move { operator.drop_unfitting().await });
             }
             match &outcome {
                 Ok(summary) => info!(%summary, "config reloaded"),

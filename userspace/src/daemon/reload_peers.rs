@@ -136,7 +136,7 @@ pub async fn restart(
     if old_listen != new_listen
         && let Err(e) = registry.add(&started.socket)
     {
-        warn!(error = %e, "the new peer socket is not kept for a hand-off: a restart binds it again");
+        warn!(error = %e, "the new peer socket is not kept for a hand-off: a new daemon cannot take over from this one until it is stopped");
     }
     info!(listen = ?new_listen, "peer heartbeats started again with the new settings");
     keep(started, handle, bridge, reloadable);

@@ -111,7 +111,7 @@ pub async fn switch(
                 forget(registry, old_listen);
                 // The running service matters more than a later hand-off of its socket.
                 if let Err(e) = copy.and_then(|copy| registry.add(&copy)) {
-                    warn!(error = %e, "the new sync endpoint is not kept for a hand-off: a restart binds it again");
+                    warn!(error = %e, "the new sync endpoint is not kept for a hand-off: a new daemon cannot take over from this one until it is stopped");
                 }
             }
             reloadable.sync.store(Some(Arc::new(service.node())));

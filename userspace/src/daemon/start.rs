@@ -28,29 +28,31 @@ use crate::{
 };
 
 /// The operator's handle and the feed of its changes; the controller follows the same feed,
-/// starting from the state an earlier run saved.
+/// starting from the state an earlier run saved. The flag says that saved overrides were
+/// dropped (see `saved_operator_state`), so that the file is to be written again.
 pub fn operator(
     config: &Config,
     answers: &mut AnswerController,
     reloadable: &Reloadable,
-) -> (Arc<operator::Handle>, watch::Receiver<Versioned>) {
+) -> (Arc<operator::Handle>, watch::Receiver<Versioned>, bool) {
     let state_file = operator::state_path(&config.server);
-    let saved = saved_operator_state(&state_file, config);
+    let (saved, dropped) = saved_operator_state(&state_file, config);
     let (operator_tx, operator_rx) = watch::channel(Versioned { generation: 0, state: saved });
     let operator_feed = operator_rx.clone();
     let (applied_tx, applied_rx) = watch::channel(0);
     answers.follow_operator(operator_rx, applied_tx);
     let handle = operator::Handle::new(operator_tx, applied_rx, state_file, reloadable.config.clone());
-    (Arc::new(handle), operator_feed)
+    (Arc::new(handle), operator_feed, dropped)
 }
 
-/// The operator state saved by an earlier run, without what the config no longer allows.
-fn saved_operator_state(file: &Path, config: &Config) -> OperatorState {
+/// The operator state saved by an earlier run, without what the config no longer allows, and
+/// whether anything was left out.
+fn saved_operator_state(file: &Path, config: &Config) -> (OperatorState, bool) {
     let mut state = match operator::load_state(file) {
         Ok(state) => state,
         Err(e) => {
             warn!(error = %e, "operator state not read: starting without overrides, drains or weights");
-            return OperatorState::default();
+            return (OperatorState::default(), false);
         }
     };
     let saved = state.overrides.len();
@@ -61,16 +63,11 @@ fn saved_operator_state(file: &Path, config: &Config) -> OperatorState {
             false
         }
     });
-    // Dropped from the file too, so that a later config allowing it again does not bring it back.
-    if state.overrides.len() < saved
-        && let Err(e) = operator::save_state(file, &state)
-    {
-        warn!(error = %e, "operator state not saved without the dropped overrides");
-    }
+    let dropped = state.overrides.len() < saved;
     if !state.overrides.is_empty() || !state.sites.is_empty() {
         info!(overrides = state.overrides.len(), sites = ?state.sites, file = %file.display(), "operator state restored");
     }
-    state
+    (state, dropped)
 }
 
 /// Loads the XDP program (adopting the maps an earlier daemon pinned), writes the current

@@ -233,10 +233,10 @@ impl Authority {
             || *cookie == CookieReply::Malformed
             || asks_for_nxname(query)
         {
-            // RFC 6891 6.1.2: so is an option that overruns the OPT record's data; RFC 7871 6:
-            // a malformed Client Subnet option is refused, never echoed; RFC 7873
-            // 5.2.2: so is a COOKIE option of a length it does not allow; RFC 9824 3.5: and
-            // the NXNAME pseudo-type as a QTYPE.
+            // Refused: an option that overruns the OPT record's data (RFC 6891 6.1.2 gives each
+            // option's length; refusing one that does not fit is our choice); a malformed Client
+            // Subnet option, never echoed (RFC 7871 6); a COOKIE option of a length it does not
+            // allow (RFC 7873 5.2.2); the NXNAME pseudo-type as a QTYPE (RFC 9824 3.5).
             (ResponseCode::FormErr, Outcome::FormErr)
         } else {
             return None;

@@ -2,8 +2,8 @@
 //! is idle or closes. Connections are bounded in number, over every listen address and per
 //! client (an IPv4 address, an IPv6 /64), and to a quarter of the open-files limit, so that
 //! idle or slow clients cannot take every file descriptor (section 6.2.3); beyond the bounds a new connection is closed at once and
-//! counted, and while three quarters of the places are taken, idle connections are closed
-//! sooner. A reply the client does not take in time (once the socket's send buffer is full)
+//! counted, and a wait for a client that begins while three quarters of the places are
+//! taken is shorter. A reply the client does not take in time (once the socket's send buffer is full)
 //! closes the connection as an idle one does.
 
 use std::{
@@ -32,7 +32,8 @@ const BUSY_IDLE: Duration = Duration::from_secs(2);
 pub const MAX_CONNECTIONS: usize = 256;
 /// The bound in all however low the open-files limit.
 const MIN_CONNECTIONS: usize = 8;
-/// Connections served at once from one client (see `client_key`).
+/// Connections served at once from one client (see `client_key`), at most (see
+/// `per_client_limit`).
 pub const MAX_PER_CLIENT: usize = 64;
 /// Pause after a failed accept (out of file descriptors, say), so that the loop does not spin.
 const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
@@ -76,11 +77,17 @@ impl TcpSlots {
         let permit = self.total.clone().try_acquire_owned().ok()?;
         let mut per_client = self.per_client.lock().expect("tcp slots");
         let held = per_client.entry(client).or_default();
-        if *held >= MAX_PER_CLIENT {
+        if *held >= self.per_client_limit() {
             return None;
         }
         *held += 1;
         Some(Slot { slots: self.clone(), client, _permit: permit })
+    }
+
+    /// Connections one client may hold: `MAX_PER_CLIENT`, or a quarter of the bound in all when
+    /// that is lower, so that four clients never fill it.
+    fn per_client_limit(&self) -> usize {
+        MAX_PER_CLIENT.min(self.limit / 4).max(1)
     }
 
     /// How long a connection may wait for its client now.
@@ -92,8 +99,9 @@ impl TcpSlots {
 /// What a client's connections are counted under: its IPv4 address, or its IPv6 /64 (a host
 /// commonly holds a whole /64).
 fn client_key(address: IpAddr) -> IpAddr {
-    match address {
-        IpAddr::V4(_) => address,
+    // An IPv4 client seen through an IPv6 socket (::ffff:a.b.c.d) is that IPv4 address.
+    match address.to_canonical() {
+        v4 @ IpAddr::V4(_) => v4,
         IpAddr::V6(v6) => {
             let s = v6.segments();
             IpAddr::from([s[0], s[1], s[2], s[3], 0, 0, 0, 0])
@@ -193,6 +201,17 @@ mod tests {
         drop(others);
         assert!(slots.take(one).is_some());
         assert!(slots.per_client.lock().unwrap().len() <= 1, "clients without connections are forgotten");
+    }
+
+    #[test]
+    fn with_a_low_bound_one_client_gets_a_quarter_and_a_mapped_ipv4_client_is_itself() {
+        let slots = Arc::new(TcpSlots::with_limit(32));
+        let one: IpAddr = "198.18.0.2".parse().unwrap();
+        let held: Vec<Slot> = (0..8).map(|_| slots.take(one).expect("a place")).collect();
+        assert!(slots.take(one).is_none(), "a quarter of 32");
+        assert!(slots.take("::ffff:198.18.0.2".parse().unwrap()).is_none(), "the same client");
+        assert!(slots.take("::ffff:198.18.0.3".parse().unwrap()).is_some(), "another one");
+        drop(held);
     }
 
     #[test]

@@ -131,24 +131,26 @@ impl Handle {
         Ok(setting)
     }
 
-    /// Drops, with a log line each, the overrides `config` no longer allows (their service or
-    /// view gone, say), so that none comes back unannounced when a later config allows it again.
-    /// Runs after a reload went through, beside the control loop (which applies the change).
-    pub async fn drop_unfitting(&self, config: &Config) {
-        let fits = |o: &Override| o.clone().checked(config, true).is_ok();
-        let unfit: Vec<Override> = self.current().overrides.into_iter().filter(|o| !fits(o)).collect();
-        if unfit.is_empty() {
-            return;
-        }
-        for o in &unfit {
-            tracing::warn!(name = %o.name, qtype = %o.qtype, view = view_name(&o.view), "override dropped: the new config has no place for it");
-        }
+    /// Drops, with a log line each, the overrides the running config no longer allows (their
+    /// service or view gone, say), so that none comes back unannounced when a later config
+    /// allows it again. Runs after a reload went through, beside the control loop (which applies
+    /// the change); the config is read when the change is made, so a later reload or `map set`
+    /// in between is judged by the config then in force.
+    pub async fn drop_unfitting(&self) {
         let dropped = self.change(|s| {
-            s.overrides.retain(fits);
+            let config = self.config.load();
+            s.overrides.retain(|o| match o.clone().checked(&config, true) {
+                Ok(_) => true,
+                Err(e) => {
+                    let view = view_name(&o.view);
+                    tracing::warn!(name = %o.name, qtype = %o.qtype, view, error = %e, "override dropped: the config has no place for it");
+                    false
+                }
+            });
             Ok(())
         });
         if let Err(e) = dropped.await {
-            tracing::warn!(error = %e, "dropping the overrides the new config has no place for");
+            tracing::warn!(error = %e, "dropping the overrides the config has no place for");
         }
     }
 
