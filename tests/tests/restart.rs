@@ -1,7 +1,8 @@
 //! Changing a running server: restarts that lose no query (the new daemon takes the sockets,
 //! the pinned maps and the attached XDP program over from the old one, or swaps its own
 //! program in when the maps differ), and a killed daemon
-//! whose answers stop once its liveness stamp is stale.
+//! whose answers stop once its liveness stamp is stale; overrides a successor's config has no
+//! place for are dropped for good.
 
 mod common;
 
@@ -86,6 +87,34 @@ fn restarts_lose_no_query() {
     assert_ne!(program_id(&pair), program, "the new program replaced the old one\n{}", daemon.log());
     assert!(daemon.log().contains("Replaced"), "{}", daemon.log());
     assert!(daemon.userspace_counter("tcp") > 0 && daemon.xdp_counter("answered_v4") > 0);
+}
+
+#[test]
+fn an_override_a_successor_has_no_place_for_is_dropped_for_good() {
+    if !have_root("an_override_a_successor_has_no_place_for_is_dropped_for_good") {
+        return;
+    }
+    let pair = Pair::new(68);
+    let (_, toml) = common::basic_config(&pair, "off");
+    let with_api = toml.clone() + "\n[[service]]\nname = \"api.example.com.\"\na = [\"198.18.12.1\"]\n";
+    let daemon = Daemon::start(&pair.server, &with_api);
+    daemon.cli(&["map", "set", "api.example.com", "A", "192.0.2.7"]);
+    let server = SocketAddr::new(pair.server_v4.into(), 53);
+    let api = || {
+        let answer =
+            client::udp(&pair.client, server, &client::query_message("api.example.com.", RecordType::A, false));
+        answer.answers.iter().map(|r| r.data.to_string()).collect::<Vec<_>>()
+    };
+    assert_eq!(api(), ["192.0.2.7"]);
+
+    // A successor whose config lacks the service drops the override, from the state file too.
+    let successor = Daemon::start(&pair.server, &toml);
+    assert!(daemon.replaced().success());
+    assert!(successor.log().contains("saved override dropped"), "{}", successor.log());
+    // The service back: answered as configured, not with the old override.
+    let again = Daemon::start(&pair.server, &with_api);
+    assert!(successor.replaced().success());
+    assert_eq!(api(), ["198.18.12.1"], "{}", again.log());
 }
 
 /// A successor that cannot have a socket its config asks for (here the metrics port, taken
