@@ -1,6 +1,7 @@
 //! The metrics and status page's listener, bounded: at most `MAX_CONNECTIONS` served at once
 //! (one beyond waits in the kernel's backlog until another ends), and a connection that sends
-//! nothing, or takes nothing of its response, for `IDLE` is closed. So idle or slow clients cannot take the daemon's file
+//! nothing, or takes nothing of its response, for `IDLE` is closed, as is one waiting on its
+//! client after `LIFETIME`. So idle or slow clients cannot take the daemon's file
 //! descriptors, which its health checks and DNS sockets need.
 
 use std::{
@@ -24,6 +25,9 @@ use tokio::{
 pub const MAX_CONNECTIONS: usize = 64;
 /// How long a connection may send nothing, within a request or between two.
 pub const IDLE: Duration = Duration::from_secs(30);
+/// How long a connection is kept at most, so that one that trickles a byte now and then cannot
+/// hold its place for ever; a scraper connects again.
+pub const LIFETIME: Duration = Duration::from_secs(120);
 
 /// A TCP listener that hands out at most `MAX_CONNECTIONS` connections at once.
 pub struct BoundedListener {
@@ -44,7 +48,8 @@ impl axum::serve::Listener for BoundedListener {
     async fn accept(&mut self) -> (Bounded, SocketAddr) {
         let slot = self.slots.clone().acquire_owned().await.expect("the semaphore is never closed");
         let (io, addr) = axum::serve::Listener::accept(&mut self.inner).await;
-        (Bounded { io, _slot: slot, idle: Box::pin(tokio::time::sleep(IDLE)) }, addr)
+        let (idle, lifetime) = (Box::pin(tokio::time::sleep(IDLE)), Box::pin(tokio::time::sleep(LIFETIME)));
+        (Bounded { io, _slot: slot, idle, lifetime }, addr)
     }
 
     fn local_addr(&self) -> io::Result<SocketAddr> {
@@ -52,26 +57,33 @@ impl axum::serve::Listener for BoundedListener {
     }
 }
 
-/// One connection: its place among the bounded ones, and the deadline for the client's next byte.
+/// One connection: its place among the bounded ones, the deadline for the client's next byte
+/// and the end of its lifetime.
 pub struct Bounded {
     io: TcpStream,
     _slot: OwnedSemaphorePermit,
     idle: Pin<Box<Sleep>>,
+    lifetime: Pin<Box<Sleep>>,
 }
 
 impl Bounded {
     /// `progress` as the socket gave it: made, the deadline moves on; none, the connection ends
-    /// once the deadline passed.
+    /// once the deadline or its lifetime passed.
     fn within_deadline<T>(&mut self, cx: &mut Context<'_>, progress: Poll<io::Result<T>>) -> Poll<io::Result<T>> {
         match progress {
             Poll::Ready(done) => {
                 self.idle.as_mut().reset(Instant::now() + IDLE);
                 Poll::Ready(done)
             }
-            Poll::Pending => match self.idle.as_mut().poll(cx) {
-                Poll::Ready(()) => Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, "client idle"))),
-                Poll::Pending => Poll::Pending,
-            },
+            Poll::Pending => {
+                if self.idle.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, "client idle")));
+                }
+                if self.lifetime.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, "connection kept long enough")));
+                }
+                Poll::Pending
+            }
         }
     }
 }
@@ -132,6 +144,34 @@ mod tests {
         drop(conn);
         assert_eq!(bounded.slots.available_permits(), MAX_CONNECTIONS);
         drop(client);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_client_that_trickles_is_closed_after_the_lifetime() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut bounded = BoundedListener::new(listener);
+        let mut client = TcpStream::connect(addr).await.unwrap();
+        let (mut conn, _) = axum::serve::Listener::accept(&mut bounded).await;
+        let started = Instant::now();
+        let mut byte = [0u8; 1];
+        let mut rounds = 0;
+        let closed = loop {
+            rounds += 1;
+            assert!(rounds < 20, "still open after {:?}", started.elapsed());
+            tokio::time::sleep(IDLE / 2).await;
+            let _ = client.write_all(b"x").await;
+            if let Err(e) = conn.read(&mut byte).await {
+                break e;
+            }
+            // Between bytes the connection waits on the client, where the lifetime is checked.
+            let waiting = tokio::time::timeout(IDLE / 4, conn.read(&mut byte)).await;
+            if let Ok(Err(e)) = waiting {
+                break e;
+            }
+        };
+        assert_eq!(closed.kind(), io::ErrorKind::TimedOut);
+        assert!(started.elapsed() >= LIFETIME && started.elapsed() < LIFETIME + IDLE, "{:?}", started.elapsed());
     }
 
     #[tokio::test(start_paused = true)]
