@@ -130,13 +130,20 @@ mod tests {
 
     use super::*;
 
-    #[tokio::test(start_paused = true)]
-    async fn a_silent_client_is_closed_and_a_place_comes_back() {
+    /// A bounded listener on a loopback port, a client connected to it and the connection as
+    /// the listener handed it out.
+    async fn connected() -> (BoundedListener, TcpStream, Bounded) {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let mut bounded = BoundedListener::new(listener);
         let client = TcpStream::connect(addr).await.unwrap();
-        let (mut conn, _) = axum::serve::Listener::accept(&mut bounded).await;
+        let (conn, _) = axum::serve::Listener::accept(&mut bounded).await;
+        (bounded, client, conn)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_silent_client_is_closed_and_a_place_comes_back() {
+        let (bounded, client, mut conn) = connected().await;
         assert_eq!(bounded.slots.available_permits(), MAX_CONNECTIONS - 1);
         let mut byte = [0u8; 1];
         let read = conn.read(&mut byte).await;
@@ -148,11 +155,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_client_that_trickles_is_closed_after_the_lifetime() {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let mut bounded = BoundedListener::new(listener);
-        let mut client = TcpStream::connect(addr).await.unwrap();
-        let (mut conn, _) = axum::serve::Listener::accept(&mut bounded).await;
+        let (_bounded, mut client, mut conn) = connected().await;
         let started = Instant::now();
         let mut byte = [0u8; 1];
         let mut rounds = 0;
@@ -176,11 +179,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_client_that_sends_keeps_its_connection() {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let mut bounded = BoundedListener::new(listener);
-        let mut client = TcpStream::connect(addr).await.unwrap();
-        let (mut conn, _) = axum::serve::Listener::accept(&mut bounded).await;
+        let (_bounded, mut client, mut conn) = connected().await;
         for _ in 0..3 {
             tokio::time::sleep(IDLE / 2).await;
             client.write_all(b"x").await.unwrap();
