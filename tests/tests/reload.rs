@@ -244,6 +244,31 @@ fn a_reload_that_fails_late_is_taken_back_whole() {
     assert!(metrics_on(9153) && !metrics_on(9154), "metrics on the running config's address");
     assert!(!daemon.log().contains("not taken back"), "{}", daemon.log());
 
+    // A new map size fails the same way, after a successor program wrote the refused config's
+    // local addresses (no IPv6) and rate limits into the maps it shares with the running one.
+    // Both go back, and the rate limits are the ones in force, an exemption set by hand included.
+    daemon.cli(&["rrl", "exempt", "add", "198.18.99.0/24"]);
+    let resized = failing.replace(
+        &format!("interfaces = [{:?}, \"sybr70\"]", pair.server_if),
+        &format!("interfaces = [{:?}, \"sybr70\"]\nmax_entries = 8192", pair.server_if),
+    ) + "\n[rrl]\nresponses_per_second = 5\n";
+    let out = reload(&daemon, &resized);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && said.contains("XDP"), "{said}");
+    let shown: serde_json::Value = serde_json::from_str(&daemon.cli(&["rrl", "show", "--json"])).unwrap();
+    assert_eq!(shown["settings"]["enabled"], false, "{shown}");
+    assert_eq!(shown["settings"]["exempt"], serde_json::json!(["198.18.99.0/24"]), "{shown}");
+    let aaaa = Question { server: pair.server_v6.to_string(), ..Question::www(&pair, "AAAA") };
+    let answered_v6 = || daemon.xdp_counter("answered_v6");
+    let before = answered_v6();
+    let deadline = std::time::Instant::now() + 5 * SECOND;
+    while answered_v6() == before && std::time::Instant::now() < deadline {
+        assert_eq!(aaaa.ask().map(|a| a.len()), Some(2), "{}", daemon.log());
+        std::thread::sleep(SECOND / 10);
+    }
+    assert!(answered_v6() > before, "XDP answers IPv6 again\n{}", daemon.log());
+    assert!(!daemon.log().contains("not taken back"), "{}", daemon.log());
+
     // The config the daemon runs is still the old one: the same file with the service reloads.
     let out = reload(&daemon, &(toml.clone() + new_service));
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));

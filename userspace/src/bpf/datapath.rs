@@ -190,6 +190,13 @@ impl Datapath {
         }
     }
 
+    /// Writes the address and MAC maps again in full, whatever the follower wrote last.
+    pub fn rewrite_local_addresses(&self) {
+        if let Some(follower) = &self.local_addresses {
+            follower.rewrite();
+        }
+    }
+
     /// Loads one more program of the object (the pass-through or swap-only one) and returns it.
     pub fn program(&mut self, name: &'static str) -> Result<&mut Xdp, DatapathError> {
         let program: &mut Xdp = self

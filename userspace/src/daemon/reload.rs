@@ -27,7 +27,7 @@ use super::{
 use crate::{
     answers::{AnswerController, SavedAnswers, Views, Zones},
     bpf::datapath::{Datapath, DatapathError},
-    config::{Config, ConfigError},
+    config::{Config, ConfigError, rrl::RrlSection},
     dns::authority::Authority,
     health::{HealthError, HealthMonitor},
     policy::PolicyConfigError,
@@ -129,7 +129,8 @@ pub async fn apply(path: &Path, mut parts: Parts<'_>) -> Result<String, ReloadEr
         return Err(why.into());
     }
     let monitor = if health_changed(&old, &new) { Some(new_monitor(&new, parts.reloadable).await?) } else { None };
-    let before = Before { views: parts.answers.views(), answers: parts.answers.saved() };
+    let rrl = parts.authority.rrl().settings();
+    let before = Before { views: parts.answers.views(), answers: parts.answers.saved(), rrl };
     let mut done = Done { new_monitor: monitor.is_some(), ..Done::default() };
     let (views, serials) = match change(&mut parts, (&old, &new), monitor.as_ref(), &mut done).await {
         Ok(changed) => changed,
@@ -159,6 +160,8 @@ pub async fn apply(path: &Path, mut parts: Parts<'_>) -> Result<String, ReloadEr
 pub(super) struct Before {
     pub(super) views: Arc<Views>,
     pub(super) answers: SavedAnswers,
+    /// The rate limits in force, live changes (`switchyard rrl set|exempt`) included.
+    pub(super) rrl: RrlSection,
 }
 
 /// The steps of a reload taken so far (each one that is set may have changed something).
@@ -257,8 +260,13 @@ pub(super) fn set_server_settings(parts: &Parts<'_>, config: &Config) {
 
 /// Rate limiting as `config` has it, in the XDP program's maps when XDP is on.
 pub(super) fn apply_rrl(parts: &Parts<'_>, config: &Config) -> Result<(), ReloadError> {
+    put_rrl(parts, config, &config.rrl)
+}
+
+/// Rate limiting by `settings`, in the XDP program's maps under `config`'s pin directory.
+pub(super) fn put_rrl(parts: &Parts<'_>, config: &Config, settings: &RrlSection) -> Result<(), ReloadError> {
     let program = parts.datapath.as_ref().map(|dp| (config.server.pin_dir(), dp.ingress()));
-    Ok(parts.authority.rrl().apply(&config.rrl, program)?)
+    Ok(parts.authority.rrl().apply(settings, program)?)
 }
 
 /// Peers added or removed and keys rotated, in the running service; the bridge follows a new

@@ -7,7 +7,7 @@
 use tracing::{info, warn};
 
 use super::{
-    reload::{Before, Done, Parts, apply_rrl, move_metrics, reconfigure_peers, set_server_settings},
+    reload::{Before, Done, Parts, move_metrics, put_rrl, reconfigure_peers, set_server_settings},
     reload_peers,
     sockets::bind_when_free,
 };
@@ -38,8 +38,10 @@ pub async fn undo(parts: &mut Parts<'_>, (old, new): (&Config, &Config), before:
         );
         parts.cookies.follow_datapath(parts.datapath.as_mut());
     }
-    if done.rrl {
-        went_back(apply_rrl(parts, old).map_err(|e| e.to_string()), "rate limiting");
+    // The limits in force before, live changes included; also when the XDP step failed: a
+    // successor program shares the rate limiter's pinned maps and was given the new limits.
+    if done.rrl || done.xdp.is_some() {
+        went_back(put_rrl(parts, old, &before.rrl).map_err(|e| e.to_string()), "rate limiting");
     }
     if done.server_settings {
         set_server_settings(parts, old);

@@ -77,7 +77,13 @@ pub async fn undo(
 ) -> Result<(), String> {
     let result = match datapath.as_mut() {
         _ if applied => apply(datapath, answers, views, (new, old), cookies).await,
-        Some(dp) if old.xdp.mode != XdpMode::Off => update(dp, answers, views, old).await,
+        Some(dp) if old.xdp.mode != XdpMode::Off => {
+            let updated = update(dp, answers, views, old).await;
+            // A failed successor shares the address and MAC maps and wrote the refused config's
+            // there; this program's follower takes them for its own and would not write again.
+            dp.rewrite_local_addresses();
+            updated
+        }
         _ => Ok(()),
     };
     result.map_err(|e| e.to_string())

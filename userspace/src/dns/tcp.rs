@@ -85,7 +85,7 @@ impl TcpSlots {
     }
 
     /// Connections one client may hold: `MAX_PER_CLIENT`, or a quarter of the bound in all when
-    /// that is lower, so that four clients never fill it.
+    /// that is lower, so that it takes four clients at their full share to fill it.
     fn per_client_limit(&self) -> usize {
         MAX_PER_CLIENT.min(self.limit / 4).max(1)
     }

@@ -106,6 +106,8 @@ impl Follower {
                     _ = resync.tick() => {}
                     Ok(()) = scope_changes.changed() => {
                         (state.listen, state.interfaces) = scope_changes.borrow_and_update().clone();
+                        // Written in full: another program sharing the maps may have written them.
+                        state.forget_written();
                     }
                 }
                 if let Err(e) = state.sync().await {
@@ -114,6 +116,11 @@ impl Follower {
             }
         });
         Ok(Follower { task, connection, scope })
+    }
+
+    /// Writes the maps again in full, at once (another program sharing them wrote them).
+    pub fn rewrite(&self) {
+        self.scope.send_modify(|_| {});
     }
 
     /// Follows other listen addresses or interfaces from now on (a reload), applied at once.
@@ -127,6 +134,12 @@ impl Follower {
 }
 
 impl State {
+    /// Forgets what was written, so that the next sync writes everything.
+    fn forget_written(&mut self) {
+        self.table = LocalTable::default();
+        self.macs.clear();
+    }
+
     /// Reads the interfaces and writes what changed.
     async fn sync(&mut self) -> Result<(), LocalAddressError> {
         let macs = self.macs().await?;

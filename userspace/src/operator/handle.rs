@@ -137,6 +137,10 @@ impl Handle {
     /// the change); the config is read when the change is made, so a later reload or `map set`
     /// in between is judged by the config then in force.
     pub async fn drop_unfitting(&self) {
+        let fits = |o: &Override, config: &Config| o.clone().checked(config, true).is_ok();
+        if self.current().overrides.iter().all(|o| fits(o, &self.config.load())) {
+            return;
+        }
         let dropped = self.change(|s| {
             let config = self.config.load();
             s.overrides.retain(|o| match o.clone().checked(&config, true) {
