@@ -181,6 +181,18 @@ impl CookieKeeper {
         self.shared.secrets.lock().expect("cookie secrets").published()
     }
 
+    /// The secrets as they stand, for `restore` to put back (a reload taken back).
+    pub fn saved(&self) -> Secrets {
+        self.shared.secrets.lock().expect("cookie secrets").clone()
+    }
+
+    /// Puts back secrets `saved` gave, published at once: a reload that drew or read new ones
+    /// is undone without a secret of its own.
+    pub fn restore(&self, secrets: Secrets) {
+        *self.shared.secrets.lock().expect("cookie secrets") = secrets;
+        self.shared.publish();
+    }
+
     /// Applies a reloaded `[cookies]` at once.
     pub fn reload(&self, section: &CookiesSection) -> Result<(), SecretFileError> {
         self.shared.secrets.lock().expect("cookie secrets").reload(section)?;

@@ -129,8 +129,8 @@ pub async fn apply(path: &Path, mut parts: Parts<'_>) -> Result<String, ReloadEr
         return Err(why.into());
     }
     let monitor = if health_changed(&old, &new) { Some(new_monitor(&new, parts.reloadable).await?) } else { None };
-    let rrl = parts.authority.rrl().settings();
-    let before = Before { views: parts.answers.views(), answers: parts.answers.saved(), rrl };
+    let (rrl, cookies) = (parts.authority.rrl().settings(), parts.cookies.saved());
+    let before = Before { views: parts.answers.views(), answers: parts.answers.saved(), rrl, cookies };
     let mut done = Done { new_monitor: monitor.is_some(), ..Done::default() };
     let (views, serials) = match change(&mut parts, (&old, &new), monitor.as_ref(), &mut done).await {
         Ok(changed) => changed,
@@ -162,6 +162,8 @@ pub(super) struct Before {
     pub(super) answers: SavedAnswers,
     /// The rate limits in force, live changes (`switchyard rrl set|exempt`) included.
     pub(super) rrl: RrlSection,
+    /// The cookie secrets in force (a generated one cannot be made again from the config).
+    pub(super) cookies: crate::cookie_secrets::Secrets,
 }
 
 /// The steps of a reload taken so far (each one that is set may have changed something).

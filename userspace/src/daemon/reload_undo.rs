@@ -45,6 +45,7 @@ pub async fn undo(parts: &mut Parts<'_>, (old, new): (&Config, &Config), before:
     }
     if done.server_settings {
         set_server_settings(parts, old);
+        parts.cookies.restore(before.cookies);
     }
     match done.peers {
         Some(true) => went_back(restart_peers(parts, (old, new), &running).await, "peer service"),

@@ -139,3 +139,21 @@ fn a_query_with_only_a_client_cookie_gets_noerror_and_ours() {
     let reply = a.respond(&questionless(Some(CLIENT.to_vec())), "198.18.0.9".parse().unwrap(), false);
     assert_eq!(reply.outcome, Outcome::FormErr, "cookies off: a query without a question");
 }
+
+#[tokio::test]
+async fn secrets_saved_before_a_reload_come_back_whole() {
+    use crate::{
+        config::CookiesSection,
+        cookie_secrets::{CookieKeeper, Secrets},
+    };
+    let generated = CookiesSection { enabled: true, rotate_secs: Some(3600), secret_file: None };
+    let keeper = CookieKeeper::start(Secrets::from_config(&generated).unwrap(), std::sync::Arc::new(authority()));
+    let (saved, before) = (keeper.saved(), keeper.published());
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), format!("{}\n", "33".repeat(16))).unwrap();
+    keeper.reload(&CookiesSection { rotate_secs: None, secret_file: Some(file.path().into()), ..generated }).unwrap();
+    assert_eq!(keeper.published().current, key_words(&[0x33; 16]), "the file's secret in force");
+    keeper.restore(saved);
+    let after = keeper.published();
+    assert_eq!((after.current, after.previous, after.flags), (before.current, before.previous, before.flags));
+}
