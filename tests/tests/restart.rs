@@ -110,7 +110,7 @@ fn an_override_a_successor_has_no_place_for_is_dropped_for_good() {
     // A successor whose config lacks the service drops the override, from the state file too.
     let successor = Daemon::start(&pair.server, &toml);
     assert!(daemon.replaced().success());
-    assert!(successor.log().contains("saved override dropped"), "{}", successor.log());
+    assert!(successor.log().contains("override dropped: the config has no place for it"), "{}", successor.log());
     // The service back: answered as configured, not with the old override.
     let again = Daemon::start(&pair.server, &with_api);
     assert!(successor.replaced().success());

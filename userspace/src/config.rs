@@ -90,7 +90,7 @@ pub struct Config {
     pub geo: Option<crate::geo::GeoConfig>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServerConfig {
     /// Names this daemon's pinned maps and admin socket, so several can run on one host.

@@ -204,7 +204,7 @@ fn run(path: PathBuf) -> ExitCode {
 }
 
 /// The log filter without `SWITCHYARD_LOG`. The DNS library's warnings about the contents of
-/// a message are left out: a client chooses those, and one query can make thousands of them.
+/// a message are left out: a client chooses those, so malformed queries would flood the log.
 const DEFAULT_LOG: &str = "info,hickory_proto=error";
 
 /// Logs to standard error, filtered by `SWITCHYARD_LOG` (default `DEFAULT_LOG`); colours only

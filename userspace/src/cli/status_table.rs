@@ -61,17 +61,11 @@ pub fn render(s: &Status) -> String {
 
 /// One row per override: what is answered instead of the policy's answer, in which view.
 fn overrides_table(overrides: &[crate::operator::Override]) -> String {
-    let mut out = format!(
-        "
-{:<32} {:<5} {:<12} {:>6}  addresses (set by hand)
-",
-        "override", "type", "view", "ttl"
-    );
+    let mut out = format!("\n{:<32} {:<5} {:<12} {:>6}  addresses (set by hand)\n", "override", "type", "view", "ttl");
     for o in overrides {
         let addrs: Vec<String> = o.addrs.iter().map(ToString::to_string).collect();
-        let view = o.view.as_deref().unwrap_or("default");
-        let _ =
-            writeln!(out, "{:<32} {:<5} {:<12} {:>6}  {}", o.name, o.qtype.to_string(), view, o.ttl, addrs.join(", "));
+        let (qtype, view) = (o.qtype.to_string(), crate::operator::view_name(&o.view));
+        let _ = writeln!(out, "{:<32} {:<5} {:<12} {:>6}  {}", o.name, qtype, view, o.ttl, addrs.join(", "));
     }
     out
 }

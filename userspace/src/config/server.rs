@@ -86,9 +86,8 @@ fn is_link_local(address: &IpAddr) -> bool {
     matches!(address, IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80)
 }
 
-/// Whether sockets bound to `a` and `b` on one port would take the same address (an unspecified
-/// address takes every address of its family).
-/// Whether sockets on the two addresses (and one port) cannot both be bound.
+/// Whether sockets bound to `a` and `b` on one port would take the same address, so that both
+/// cannot be bound (an unspecified address takes every address of its family).
 pub fn overlap(a: IpAddr, b: IpAddr) -> bool {
     a == b || (a.is_ipv4() == b.is_ipv4() && (a.is_unspecified() || b.is_unspecified()))
 }

@@ -175,9 +175,9 @@ pub(super) struct Done {
     /// The peer service started again (`Some(true)`) or reconfigured in place (`Some(false)`).
     pub(super) peers: Option<bool>,
     pub(super) server_settings: bool,
-    /// The XDP step was reached; whether it went through.
+    /// The XDP step was reached; whether it went through. The rate limits come after it, and a
+    /// failed XDP step may have written them too (see `reload_undo`).
     pub(super) xdp: Option<bool>,
-    pub(super) rrl: bool,
     /// A new health monitor was made for the reload (the peer bridge followed it).
     pub(super) new_monitor: bool,
 }
@@ -191,7 +191,6 @@ impl Done {
             || self.peers.is_some()
             || self.server_settings
             || self.xdp.is_some()
-            || self.rrl
     }
 }
 
@@ -236,33 +235,27 @@ async fn change(
         }
     }
     set_server_settings(parts, new);
+    if let Err(e) = parts.cookies.reload(&new.cookies) {
+        // Read a moment ago by `load_for_host`: changed since, it keeps the running secrets.
+        warn!(error = %e, "cookie secret file not read again; the running secrets stay");
+    }
     done.server_settings = true;
     done.xdp = Some(false);
     super::reload_xdp::apply(parts.datapath, parts.answers, &views, (old, new), parts.cookies.published()).await?;
     done.xdp = Some(true);
     parts.cookies.follow_datapath(parts.datapath.as_mut());
-    done.rrl = true;
     // The file wins over live changes (`switchyard rrl set|exempt`).
-    apply_rrl(parts, new)?;
+    put_rrl(parts, new, &new.rrl)?;
     if let Some(prepared) = taken.sync {
         reload_sync::switch(parts.sync, prepared, (old, parts.registry, parts.reloadable)).await?;
     }
     Ok((views, serials))
 }
 
-/// The EDNS payload, the server's identity and the cookie secrets of `config`.
+/// The EDNS payload and the server's identity of `config` (the cookie secrets are the caller's).
 pub(super) fn set_server_settings(parts: &Parts<'_>, config: &Config) {
     parts.authority.set_edns_payload(config.server.edns_udp_payload);
     parts.authority.set_identity(crate::dns::identity::Identity::from_config(&config.server));
-    if let Err(e) = parts.cookies.reload(&config.cookies) {
-        // Read a moment ago by `load_for_host`: changed since, it keeps the running secrets.
-        warn!(error = %e, "cookie secret file not read again; the running secrets stay");
-    }
-}
-
-/// Rate limiting as `config` has it, in the XDP program's maps when XDP is on.
-pub(super) fn apply_rrl(parts: &Parts<'_>, config: &Config) -> Result<(), ReloadError> {
-    put_rrl(parts, config, &config.rrl)
 }
 
 /// Rate limiting by `settings`, in the XDP program's maps under `config`'s pin directory.

@@ -37,21 +37,13 @@ pub fn describe(old: &Config, new: &Config) -> String {
 
 /// "[server] changed", "[rrl] changed", ...: sections with no count of their own that differ.
 fn sections_changed(old: &Config, new: &Config) -> Vec<String> {
-    let sections = |c: &Config| {
-        [
-            ("[server]", format!("{:?}", c.server)),
-            ("[probe]", format!("{:?}", c.probe)),
-            ("[rrl]", format!("{:?}", c.rrl)),
-            ("[cookies]", format!("{:?}", c.cookies)),
-        ]
-    };
-    let before = sections(old);
-    sections(new)
-        .into_iter()
-        .zip(before)
-        .filter(|((_, after), (_, before))| after != before)
-        .map(|((name, _), _)| format!("{name} changed"))
-        .collect()
+    let changed = [
+        ("[server]", old.server != new.server),
+        ("[probe]", old.probe != new.probe),
+        ("[rrl]", old.rrl != new.rrl),
+        ("[cookies]", old.cookies != new.cookies),
+    ];
+    changed.into_iter().filter(|(_, changed)| *changed).map(|(name, _)| format!("{name} changed")).collect()
 }
 
 /// "xdp mode native -> skb", "xdp max_entries 65536 -> 4096", "sync started|stopped|restarted",

@@ -40,7 +40,7 @@ pub async fn undo(parts: &mut Parts<'_>, (old, new): (&Config, &Config), before:
     }
     // The limits in force before, live changes included; also when the XDP step failed: a
     // successor program shares the rate limiter's pinned maps and was given the new limits.
-    if done.rrl || done.xdp.is_some() {
+    if done.xdp.is_some() {
         went_back(put_rrl(parts, old, &before.rrl).map_err(|e| e.to_string()), "rate limiting");
     }
     if done.server_settings {

@@ -55,15 +55,7 @@ fn saved_operator_state(file: &Path, config: &Config) -> (OperatorState, bool) {
             return (OperatorState::default(), false);
         }
     };
-    let saved = state.overrides.len();
-    state.overrides.retain(|o| match o.clone().checked(config, true) {
-        Ok(_) => true,
-        Err(e) => {
-            warn!(name = %o.name, qtype = %o.qtype, error = %e, "saved override dropped");
-            false
-        }
-    });
-    let dropped = state.overrides.len() < saved;
+    let dropped = state.drop_unfitting(config);
     if !state.overrides.is_empty() || !state.sites.is_empty() {
         info!(overrides = state.overrides.len(), sites = ?state.sites, file = %file.display(), "operator state restored");
     }

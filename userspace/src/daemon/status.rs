@@ -10,6 +10,7 @@ pub fn current(sources: &Sources) -> Status {
     let live = &sources.reloadable;
     let config = live.config.load();
     let xdp_on = config.xdp.mode != XdpMode::Off;
+    let operator = sources.operator.current();
     Status {
         instance: config.server.instance.clone(),
         xdp_mode: format!("{:?}", config.xdp.mode).to_lowercase(),
@@ -18,8 +19,8 @@ pub fn current(sources: &Sources) -> Status {
         map_entries: sources.map_entries.load(Ordering::Relaxed),
         sites: live.monitor.load().status().sites,
         peers: live.peers.load().as_ref().map(|p| p.status()),
-        site_settings: sources.operator.current().sites,
-        overrides: sources.operator.current().overrides,
+        site_settings: operator.sites,
+        overrides: operator.overrides,
         signed_zones: crate::dnssec::status::of(&sources.served.load().zones),
     }
 }

@@ -280,13 +280,14 @@ impl Authority {
         {
             return delegation_ds(parent, zone, query, qname, response);
         }
-        let exists = || served.zones.exists(&name);
         if let Some(signer) = zone.signing.signer()
             && matches!(question.query_type(), RecordType::NSEC | RecordType::RRSIG)
-            && signed::answers_dnssec_query(query, exists())
         {
-            let rrsets = exists().then(|| self.records(&served, zone, qname, &name, RecordType::ANY, (view, addr)));
-            return signed::explicit_dnssec_query(zone, signer, query, rrsets, response);
+            let exists = served.zones.exists(&name);
+            if signed::answers_dnssec_query(query, exists) {
+                let rrsets = exists.then(|| self.records(&served, zone, qname, &name, RecordType::ANY, (view, addr)));
+                return signed::explicit_dnssec_query(zone, signer, query, rrsets, response);
+            }
         }
         let answers = self.records(&served, zone, qname, &name, question.query_type(), (view, addr));
         if answers.is_empty() {

@@ -78,8 +78,8 @@ fn skip_name(message: &[u8], mut pos: usize) -> Option<usize> {
 
 /// Whether the options of the query's OPT record fill its RDATA exactly, each header whole and
 /// each length within what is left (RFC 6891 6.1.2); true without an OPT record, and beyond the
-/// first `MAX_ITEMS` options, which are not walked. The parser
-/// takes an option cut short for the end of the options, so it would be answered as if absent.
+/// first `MAX_ITEMS` options, which are not walked. The parser takes an option cut short for
+/// the end of the options, so without this it would be answered as if absent.
 pub fn options_well_formed(message: &[u8]) -> bool {
     let Some(mut rdata) = opt_rdata(message) else { return true };
     for _ in 0..MAX_ITEMS {

@@ -1,10 +1,10 @@
 //! DNS over TCP (RFC 7766): length-prefixed messages, several per connection, until the client
 //! is idle or closes. Connections are bounded in number, over every listen address and per
 //! client (an IPv4 address, an IPv6 /64), and to a quarter of the open-files limit, so that
-//! idle or slow clients cannot take every file descriptor (section 6.2.3); beyond the bounds a new connection is closed at once and
-//! counted, and a wait for a client that begins while three quarters of the places are
-//! taken is shorter. A reply the client does not take in time (once the socket's send buffer is full)
-//! closes the connection as an idle one does.
+//! idle or slow clients cannot take every file descriptor (section 6.2.3). Beyond the bounds a
+//! new connection is closed at once and counted; a wait for a client that begins while more
+//! than three quarters of the places are taken is shorter. A reply the client does not take in
+//! time (once the socket's send buffer is full) closes the connection as an idle one does.
 
 use std::{
     collections::HashMap,
@@ -26,7 +26,7 @@ use crate::sync::log_limit::LogLimit;
 /// How long a connection may wait for the client, to read a message or take a reply (RFC 7766
 /// suggests seconds, not minutes).
 const TCP_IDLE: Duration = Duration::from_secs(10);
-/// The same while three quarters of `MAX_CONNECTIONS` are taken.
+/// The same while more than three quarters of the bound are taken.
 const BUSY_IDLE: Duration = Duration::from_secs(2);
 /// Connections served at once over every listen address, at most (see `connection_limit`).
 pub const MAX_CONNECTIONS: usize = 256;

@@ -6,7 +6,7 @@ use std::{path::PathBuf, sync::Arc, time::Duration};
 use arc_swap::ArcSwap;
 use tokio::sync::{Mutex, watch};
 
-use super::{OperatorError, OperatorState, Override, SiteSetting, Versioned, save_state};
+use super::{OperatorError, OperatorState, Override, SiteSetting, Versioned, save_state, view_name};
 use crate::config::{Config, DEFAULT_VIEW_NAME};
 
 /// How long a command waits for the control loop before answering anyway.
@@ -137,20 +137,11 @@ impl Handle {
     /// the change); the config is read when the change is made, so a later reload or `map set`
     /// in between is judged by the config then in force.
     pub async fn drop_unfitting(&self) {
-        let fits = |o: &Override, config: &Config| o.clone().checked(config, true).is_ok();
-        if self.current().overrides.iter().all(|o| fits(o, &self.config.load())) {
+        if self.current().fits(&self.config.load()) {
             return;
         }
         let dropped = self.change(|s| {
-            let config = self.config.load();
-            s.overrides.retain(|o| match o.clone().checked(&config, true) {
-                Ok(_) => true,
-                Err(e) => {
-                    let view = view_name(&o.view);
-                    tracing::warn!(name = %o.name, qtype = %o.qtype, view, error = %e, "override dropped: the config has no place for it");
-                    false
-                }
-            });
+            s.drop_unfitting(&self.config.load());
             Ok(())
         });
         if let Err(e) = dropped.await {
@@ -197,10 +188,6 @@ fn stored_override(overrides: &[Override], key: &Override, any_view: bool) -> Op
         .iter()
         .find(|o| o.name == name && o.qtype == key.qtype && (any_view || o.view.as_deref() == view))
         .cloned()
-}
-
-fn view_name(view: &Option<String>) -> &str {
-    view.as_deref().unwrap_or("default")
 }
 
 #[cfg(test)]

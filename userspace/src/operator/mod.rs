@@ -43,6 +43,25 @@ impl OperatorState {
         self.overrides.len() != before
     }
 
+    /// Whether every override still has a place in `config` (its service and view exist).
+    pub fn fits(&self, config: &crate::config::Config) -> bool {
+        self.overrides.iter().all(|o| o.clone().checked(config, true).is_ok())
+    }
+
+    /// Drops, with a log line each, the overrides `config` has no place for; true when any went.
+    pub fn drop_unfitting(&mut self, config: &crate::config::Config) -> bool {
+        let before = self.overrides.len();
+        self.overrides.retain(|o| match o.clone().checked(config, true) {
+            Ok(_) => true,
+            Err(e) => {
+                let view = view_name(&o.view);
+                tracing::warn!(name = %o.name, qtype = %o.qtype, view, error = %e, "override dropped: the config has no place for it");
+                false
+            }
+        });
+        self.overrides.len() != before
+    }
+
     pub fn site(&self, name: &str) -> SiteSetting {
         self.sites.get(name).copied().unwrap_or_default()
     }
@@ -55,6 +74,11 @@ impl OperatorState {
             self.sites.insert(name.to_string(), setting);
         }
     }
+}
+
+/// An override's view as the operator names it (`None` is the default view).
+pub fn view_name(view: &Option<String>) -> &str {
+    view.as_deref().unwrap_or(crate::config::DEFAULT_VIEW_NAME)
 }
 
 /// The operator state with the number of the change that made it, so that a caller can wait
