@@ -17,7 +17,11 @@ use hickory_proto::{
 };
 use switchyard_tests::{client, daemon::Daemon, privileges::have_root, reference::Knot, topology::Pair};
 
-/// The records of `common::basic_config`'s zone, as a master file.
+/// A wildcard service (RFC 4592) on the sites of www, and a name that exists beside it.
+const WILDCARD_SERVICES: &str = "\n[[service]]\nname = \"*.wild.example.com.\"\nsites = [\"a\", \"b\"]\nttl = 30\n\
+     \n[[service]]\nname = \"sub.wild.example.com.\"\na = [\"198.18.12.2\"]\nttl = 30\n";
+
+/// The records of `common::basic_config`'s zone and `WILDCARD_SERVICES`, as a master file.
 fn zone_file() -> String {
     let mut z = String::from(
         "$ORIGIN example.com.\n\
@@ -26,7 +30,10 @@ fn zone_file() -> String {
          www 30 IN A 198.18.10.1\nwww 30 IN A 198.18.20.1\n\
          www 30 IN AAAA fd00:10::1\nwww 30 IN AAAA fd00:20::1\n\
          ns1 30 IN A 198.18.0.53\n\
-         api.eu 60 IN A 198.18.11.1\n",
+         api.eu 60 IN A 198.18.11.1\n\
+         *.wild 30 IN A 198.18.10.1\n*.wild 30 IN A 198.18.20.1\n\
+         *.wild 30 IN AAAA fd00:10::1\n*.wild 30 IN AAAA fd00:20::1\n\
+         sub.wild 30 IN A 198.18.12.2\n",
     );
     for i in 1..=8 {
         z.push_str(&format!("eight 30 IN A 198.18.8.{i}\neight 30 IN AAAA fd00:8::{i}\n"));
@@ -123,7 +130,7 @@ fn answers_match_a_reference_authoritative_server() {
     }
     let pair = Pair::new(1);
     let (_, toml) = common::basic_config(&pair, "native");
-    let daemon = Daemon::start(&pair.server, &toml);
+    let daemon = Daemon::start(&pair.server, &(toml + WILDCARD_SERVICES));
     let knot =
         Knot::start(&pair.server, SocketAddr::new(IpAddr::V4(pair.server_v4), 5353), "example.com.", &zone_file());
     let ours = SocketAddr::new(IpAddr::V4(pair.server_v4), 53);
@@ -139,6 +146,15 @@ fn answers_match_a_reference_authoritative_server() {
         "below.www.example.com.",
         "eight.example.com.",
         "www.example.net.",
+        // Covered by the wildcard, and not: the wildcard's own name, the empty non-terminal
+        // above it, a name that exists beside it and names below those two.
+        "a.wild.example.com.",
+        "A.b.WiLd.example.com.",
+        "*.wild.example.com.",
+        "wild.example.com.",
+        "sub.wild.example.com.",
+        "x.sub.wild.example.com.",
+        "x.*.wild.example.com.",
     ];
     let types = [
         RecordType::A,

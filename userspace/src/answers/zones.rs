@@ -26,6 +26,9 @@ pub struct Zone {
     pub signing: crate::dnssec::ZoneSigning,
     /// The authority section of NXDOMAIN and NODATA replies, for the userspace fast path.
     pub negative: Option<NegativeTemplate>,
+    /// Whether a service in this zone is a wildcard (`*.name`), so that a name that does not
+    /// exist may still be answered (RFC 4592).
+    pub wildcards: bool,
 }
 
 #[derive(Default)]
@@ -35,6 +38,9 @@ pub struct Zones {
     pub names: HashSet<Vec<u8>>,
     /// Whether any zone is signed: read per DO=1 query by the fast path.
     pub any_signed: bool,
+    /// Whether any zone has a wildcard service: without one, a name that does not exist is
+    /// NXDOMAIN at once.
+    pub any_wildcard: bool,
 }
 
 impl Zones {
@@ -65,11 +71,17 @@ impl Zones {
             out.names.insert(wire.clone());
             let signing = crate::dnssec::ZoneSigning::for_zone(&name, z.dnssec.as_ref());
             let negative = NegativeTemplate::new(&name, &negative_soa);
-            out.zones.push(Zone { name, wire, soa, negative_soa, ns, signing, negative });
+            out.zones.push(Zone { name, wire, soa, negative_soa, ns, signing, negative, wildcards: false });
         }
         out.any_signed = out.zones.iter().any(|z| z.signing.is_signed());
         for service in &config.service {
             let mut name = parse_name(&service.name).expect("validated");
+            if name.is_wildcard() {
+                let closest =
+                    out.zones.iter_mut().filter(|z| z.name.zone_of(&name)).max_by_key(|z| z.name.num_labels());
+                closest.expect("validated").wildcards = true;
+                out.any_wildcard = true;
+            }
             // The service name and every empty non-terminal up to its zone exist.
             while out.zones.iter().any(|z| z.name.zone_of(&name)) {
                 out.names.insert(wire_name(&name));
@@ -124,5 +136,26 @@ impl Zones {
 
     pub fn exists(&self, wire: &[u8]) -> bool {
         self.names.contains(wire)
+    }
+
+    /// The wildcard that answers for a name that does not exist (RFC 4592 3.3.1): `*.` and the
+    /// closest encloser (the name's longest ancestor that exists), when that wildcard is served.
+    /// `None` when the name exists, or no wildcard covers it (then it is NXDOMAIN). Lowercase
+    /// wire form in and out.
+    pub fn wildcard_source(&self, wire: &[u8]) -> Option<Vec<u8>> {
+        if !self.any_wildcard || self.exists(wire) || !self.zone_of_wire(wire)?.wildcards {
+            return None;
+        }
+        let mut at = 0;
+        // The zone's apex exists, so the walk ends there at the latest.
+        loop {
+            let len = usize::from(*wire.get(at).filter(|&&len| len != 0)?);
+            at += 1 + len;
+            let ancestor = wire.get(at..)?;
+            if self.exists(ancestor) {
+                let source = [&b"\x01*"[..], ancestor].concat();
+                return self.exists(&source).then_some(source);
+            }
+        }
     }
 }

@@ -266,6 +266,9 @@ impl Authority {
         response.metadata.authoritative = true;
 
         let name = wire_name(qname);
+        // A name that does not exist but that a wildcard covers is answered from the wildcard's
+        // records, with the name asked as their owner (RFC 4592 3.3.1).
+        let name = served.zones.wildcard_source(&name).unwrap_or(name);
         let subnet = subnet_option(query);
         let addr = subnet.map_or(client, |s| s.addr());
         let (view, scope) = self.locality(&served, subnet, addr, &name);

@@ -52,14 +52,19 @@ pub(super) fn authority_for(text: &str) -> Authority {
 
 /// What the daemon serves for `config` with every site available.
 pub(super) fn served_for(config: &Config) -> Arc<ArcSwap<Served>> {
-    let views = Views::from_config(config);
-    let all_up: SiteMap =
-        config.site.iter().map(|s| (s.name.clone(), SiteState { available: true, load: 0, rtt_us: 0 })).collect();
-    let zones = Zones::from_config(config, &Default::default());
-    AnswerController::new(config, views, zones, &all_up).unwrap().served()
+    served_with_down(config, &[])
 }
 
-fn query(name: &str, rtype: RecordType) -> Message {
+/// What the daemon serves for `config` while the sites named in `down` are unavailable.
+pub(super) fn served_with_down(config: &Config, down: &[&str]) -> Arc<ArcSwap<Served>> {
+    let views = Views::from_config(config);
+    let state = |name: &str| SiteState { available: !down.contains(&name), load: 0, rtt_us: 0 };
+    let sites: SiteMap = config.site.iter().map(|s| (s.name.clone(), state(&s.name))).collect();
+    let zones = Zones::from_config(config, &Default::default());
+    AnswerController::new(config, views, zones, &sites).unwrap().served()
+}
+
+pub(super) fn query(name: &str, rtype: RecordType) -> Message {
     let mut m = Message::query();
     m.metadata.id = 4242;
     m.metadata.recursion_desired = true;
@@ -74,12 +79,12 @@ fn with_edns(mut m: Message, payload: u16) -> Message {
     m
 }
 
-fn ask(a: &Authority, m: &Message, client: &str) -> (Message, Outcome) {
+pub(super) fn ask(a: &Authority, m: &Message, client: &str) -> (Message, Outcome) {
     let reply = a.respond(&m.to_vec().unwrap(), client.parse::<IpAddr>().unwrap(), false);
     (Message::from_vec(&reply.bytes.expect("an answer")).unwrap(), reply.outcome)
 }
 
-fn addrs(m: &Message) -> Vec<String> {
+pub(super) fn addrs(m: &Message) -> Vec<String> {
     m.answers.iter().map(|r| r.data.to_string()).collect()
 }
 

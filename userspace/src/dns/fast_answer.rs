@@ -52,14 +52,39 @@ pub fn answer(request: &[u8], client: IpAddr, served: &Served, edns_payload: u16
         return None;
     }
     let view = served.views.lookup(client).map_or(DEFAULT_VIEW, |(view, _)| view);
-    let answered = |reply| (reply, Outcome::Answered);
-    match served.rendered.lookup(view, query.qtype, &query.name) {
-        Some(Rendered::Records { count, records }) => rendered(&query, count, records, edns_payload).map(answered),
-        Some(Rendered::AskTable) => match served.table.lookup(view, query.qtype, &query.name) {
-            Some(set) => addresses(&query, set, client, edns_payload).map(answered),
-            None => denial(&query, served, edns_payload),
+    let source;
+    let (found, name) = match found(served, view, query.qtype, &query.name) {
+        Some(found) => (Some(found), &query.name[..]),
+        // A name that does not exist may be covered by a wildcard (RFC 4592): its records'
+        // owner is a pointer to the question either way.
+        None => match served.zones.wildcard_source(&query.name) {
+            Some(wildcard) => {
+                source = wildcard;
+                (found(served, view, query.qtype, &source), &source[..])
+            }
+            None => (None, &query.name[..]),
         },
-        None => denial(&query, served, edns_payload),
+    };
+    let answered = |reply| (reply, Outcome::Answered);
+    match found {
+        Some(Found::Records(count, records)) => rendered(&query, count, records, edns_payload).map(answered),
+        Some(Found::Set(set)) => addresses(&query, set, client, edns_payload).map(answered),
+        None => denial(&query, name, served, edns_payload),
+    }
+}
+
+/// A name's records of one type, as the fast path finds them.
+enum Found<'s> {
+    /// Rendered ahead: this many records, in stored order.
+    Records(u16, &'s [u8]),
+    /// In the table only (the order depends on the client).
+    Set(&'s AnswerSet),
+}
+
+fn found<'s>(served: &'s Served, view: u32, qtype: u16, name: &[u8]) -> Option<Found<'s>> {
+    match served.rendered.lookup(view, qtype, name)? {
+        Rendered::Records { count, records } => Some(Found::Records(count, records)),
+        Rendered::AskTable => served.table.lookup(view, qtype, name).map(Found::Set),
     }
 }
 
@@ -86,18 +111,16 @@ fn addresses(query: &Plain, set: &AnswerSet, client: IpAddr, edns_payload: u16) 
 }
 
 /// The denial for a name in one of our zones that has no records of the type asked: NXDOMAIN
-/// when the name does not exist, NODATA when it does (RFC 2308), with the zone's negative SOA;
-/// asked in lowercase (the case the zone's template was encoded after).
-fn denial(query: &Plain, served: &Served, edns_payload: u16) -> Option<(Vec<u8>, Outcome)> {
+/// when `name` (the one asked, or the wildcard that covers it) does not exist, NODATA when it
+/// does (RFC 2308), with the zone's negative SOA; asked in lowercase (the case the zone's
+/// template was encoded after).
+fn denial(query: &Plain, name: &[u8], served: &Served, edns_payload: u16) -> Option<(Vec<u8>, Outcome)> {
     if query.question[..query.name.len()] != query.name[..] {
         return None;
     }
     let zone = served.zones.zone_of_wire(&query.name)?;
-    let (rcode, outcome) = if served.zones.exists(&query.name) {
-        (RCODE_NO_ERROR, Outcome::NoData)
-    } else {
-        (RCODE_NXDOMAIN, Outcome::NxDomain)
-    };
+    let (rcode, outcome) =
+        if served.zones.exists(name) { (RCODE_NO_ERROR, Outcome::NoData) } else { (RCODE_NXDOMAIN, Outcome::NxDomain) };
     let template = zone.negative.as_ref()?;
     let len = HEADER_LEN + query.question.len() + template.section_len() + opt_len(query);
     if len > limit(query, edns_payload) {

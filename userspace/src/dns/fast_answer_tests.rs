@@ -11,11 +11,19 @@ use super::{
 };
 use crate::config::Config;
 
-/// The test zone of `authority_tests` with a weighted service besides, and a second zone
-/// written in mixed case whose SOA names lie outside it (so its RNAME is compressed against its
-/// MNAME, not against the question).
+/// The test zone of `authority_tests` with a weighted service, a wildcard with a name that
+/// exists beside it and a weighted wildcard besides, and a second zone written in mixed case
+/// whose SOA names lie outside it (so its RNAME is compressed against its MNAME, not against
+/// the question).
 fn server() -> (Authority, Config) {
-    let text = config().service("w.example.com.", 30, &["one", "two"]).line("first_weights = { one = 1, two = 1 }");
+    let text = config()
+        .service("w.example.com.", 30, &["one", "two"])
+        .line("first_weights = { one = 1, two = 1 }")
+        .service("*.wild.example.com.", 30, &["one", "two"])
+        .line(r#"views.eu = ["two", "one"]"#)
+        .fixed_service("sub.wild.example.com.", &["198.18.4.1"], &[])
+        .service("*.w.example.com.", 30, &["one", "two"])
+        .line("first_weights = { one = 1, two = 1 }");
     let other = "[[zone]]\nname = \"Other.Example.NET.\"\nns = [\"ns.provider.test.\"]\n\
                  soa = { mname = \"ns.provider.test.\", rname = \"dns.provider.test.\" }\n";
     let config = Config::parse(&format!("{}\n{other}", text.build()), "test.toml").unwrap();
@@ -30,9 +38,18 @@ const LONGEST: &str = concat!(
     "ddddddddddddddddddddddddddddddddddddddddddddddddd.example.com."
 );
 
-const NAMES: [&str; 19] = [
+const NAMES: [&str; 27] = [
     "www.example.com.",
     "WwW.ExAmPlE.cOm.",
+    // Names a wildcard covers, and names it does not (they exist, or lie below one that does).
+    "a.wild.example.com.",
+    "A.b.WILD.example.com.",
+    "*.wild.example.com.",
+    "wild.example.com.",
+    "x.sub.wild.example.com.",
+    "x.*.wild.example.com.",
+    "sub.wild.example.com.",
+    "x.w.example.com.",
     "many.deep.example.com.",
     "w.example.com.",
     "ns1.example.com.",
@@ -142,7 +159,19 @@ proptest! {
 /// names' and the answers' names, cut to fit 255 bytes: long ones fill hickory's 64 remembered
 /// names, which the fast path must notice.
 fn generated_name() -> impl Strategy<Value = String> {
-    let other = prop::sample::select(vec!["ns1", "hostmaster", "www", "deep", "Nope", "ns", "dns", "provider"]);
+    let other = prop::sample::select(vec![
+        "ns1",
+        "hostmaster",
+        "www",
+        "deep",
+        "Nope",
+        "ns",
+        "dns",
+        "provider",
+        "wild",
+        "sub",
+        "*",
+    ]);
     let label = prop_oneof![6 => Just("x"), 1 => other];
     let zone = prop::sample::select(vec!["example.com.", "other.example.net.", "provider.test."]);
     (prop::collection::vec(label, 0..90), zone).prop_map(|(mut labels, zone)| {
@@ -191,6 +220,11 @@ fn the_common_queries_take_the_fast_path() {
         ("x.www.example.com.", 1, None),
         (LONGEST, 1, Some(&plain)),
         ("x.other.example.net.", 1, None),
+        // Names a wildcard covers, or does not as they lie below a name that exists.
+        ("a.b.wild.example.com.", 1, None),
+        ("x.w.example.com.", 28, Some(&plain)),
+        ("x.sub.wild.example.com.", 1, None),
+        ("wild.example.com.", 28, None),
         // Names that exist without the type asked: NODATA (an empty non-terminal, the apex).
         ("deep.example.com.", 1, None),
         ("example.com.", 28, Some(&plain)),

@@ -22,3 +22,5 @@ mod cookie_tests;
 mod fast_answer_tests;
 #[cfg(test)]
 mod signed_tests;
+#[cfg(test)]
+mod wildcard_tests;
