@@ -412,6 +412,20 @@ fn metrics_and_stats_watch_show_counters_that_move() {
     assert_eq!(sample(&after, &changes("near-b")), 1.0);
     assert_eq!(sample(&after, &changes("default")), 1.0, "[a, b] became [a]");
     assert!(sample(&after, "switchyard_map_rewrites_total") > sample(&before, "switchyard_map_rewrites_total"));
+    // An answer set by hand: the addresses clients get, and which answer it replaces.
+    let overridden = |view: &str| format!(r#"switchyard_answer_overridden{{{www},view="{view}"}}"#);
+    let addresses = format!(r#"switchyard_answer_addresses{{{www},view="default"}}"#);
+    assert_eq!(sample(&after, &overridden("default")), 0.0);
+    daemon.cli(&["map", "set", "www.example.com", "A", "192.0.2.7", "192.0.2.8", "192.0.2.9"]);
+    let by_hand = scrape(&pair, address);
+    assert_eq!(sample(&by_hand, &overridden("default")), 1.0);
+    assert_eq!(sample(&by_hand, &overridden("near-b")), 0.0, "the override is for the default view only");
+    assert_eq!(sample(&by_hand, &addresses), 3.0, "the override's addresses, not the policy's one");
+    assert_eq!(sample(&by_hand, &first("default", "a")), 1.0, "the policy's first site is still shown");
+    daemon.cli(&["map", "del", "www.example.com", "A"]);
+    let policy_again = scrape(&pair, address);
+    assert_eq!(sample(&policy_again, &overridden("default")), 0.0);
+    assert_eq!(sample(&policy_again, &addresses), 1.0, "b drained: a alone");
 
     // Rates per interval while queries arrive.
     let out = std::thread::scope(|s| {

@@ -24,6 +24,7 @@ use crate::{
     health::{DatabaseSource, HealthStatus, check_passes},
     operator,
     peers::PeerHandle,
+    policy::{DecisionKey, Family},
     sync::SyncNode,
 };
 
@@ -65,7 +66,7 @@ pub async fn render(s: &Sources) -> String {
     userspace(&mut out, &s.counters);
     sites(&mut out, s);
     rewrites(&mut out, s);
-    answers(&mut out, &s.answers);
+    answers(&mut out, &s.answers, &s.operator.current().overrides);
     dnssec(&mut out, &crate::dnssec::status::of(&s.served.load().zones));
     if let Some(peers) = s.reloadable.peers.load_full() {
         self::peers(&mut out, &peers);
@@ -331,15 +332,25 @@ fn databases(out: &mut Exposition, status: &HealthStatus) {
     }
 }
 
-/// Per site-based service, family and view: the site answered first and the answer's changes.
-fn answers(out: &mut Exposition, stats: &AnswerStats) {
+/// Per site-based service, family and view: the site the policy answers first, the addresses
+/// clients get (an override's, when one replaces the policy's answer) and the answer's changes.
+fn answers(out: &mut Exposition, stats: &AnswerStats, overrides: &[operator::Override]) {
     out.family(
         "switchyard_answer_first_site",
         "gauge",
-        "1 for the site a service answers first (per family and view), before a weighted first answer.",
+        "1 for the site the policy answers a service with first (per family and view), before a weighted first answer.",
     );
-    out.family("switchyard_answer_addresses", "gauge", "Addresses in a service's answer.");
-    out.family("switchyard_answer_changes_total", "counter", "Times a service's answer changed.");
+    out.family(
+        "switchyard_answer_addresses",
+        "gauge",
+        "Addresses in a service's answer as served (an override's, when set).",
+    );
+    out.family(
+        "switchyard_answer_overridden",
+        "gauge",
+        "1 while an answer set by an operator (`switchyard map set`) replaces the policy's answer.",
+    );
+    out.family("switchyard_answer_changes_total", "counter", "Times the policy's answer for a service changed.");
     for (key, answer) in stats.snapshot() {
         let family = key.family.record_type();
         let view = key.view.as_deref().unwrap_or("default");
@@ -348,9 +359,21 @@ fn answers(out: &mut Exposition, stats: &AnswerStats) {
             let [service, family, view] = labels;
             out.sample("switchyard_answer_first_site", &[service, family, view, ("site", site)], 1);
         }
-        out.sample("switchyard_answer_addresses", &labels, answer.addresses.len());
+        let by_hand = override_of(overrides, &key);
+        out.sample("switchyard_answer_addresses", &labels, by_hand.map_or(answer.addresses.len(), |o| o.addrs.len()));
+        out.sample("switchyard_answer_overridden", &labels, u8::from(by_hand.is_some()));
         out.sample("switchyard_answer_changes_total", &labels, answer.changes);
     }
+}
+
+/// The override that replaces the answer `key` names, if one does.
+fn override_of<'o>(overrides: &'o [operator::Override], key: &DecisionKey) -> Option<&'o operator::Override> {
+    let name = crate::config::parse_name(&key.service).ok()?.to_lowercase().to_ascii();
+    let qtype = match key.family {
+        Family::A => operator::Qtype::A,
+        Family::Aaaa => operator::Qtype::Aaaa,
+    };
+    overrides.iter().find(|o| o.name == name && o.qtype == qtype && o.view.as_deref() == key.view.as_deref())
 }
 
 fn rewrites(out: &mut Exposition, s: &Sources) {
