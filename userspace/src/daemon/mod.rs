@@ -295,12 +295,15 @@ impl Daemon {
             }
         };
         info!(sockets = fds.len(), "handing the sockets to a successor");
+        // Operator changes stop here: the successor reads their file once it has the sockets.
+        self.sources.operator.hold_for_handoff().await;
         self.save_runtime_state();
         let outcome = tokio::task::spawn_blocking(move || handoff::give(stream, fds)).await;
         match outcome {
             Ok(handoff::Outcome::Replaced(stream)) => Some(stream),
             Ok(handoff::Outcome::Abandoned(why)) => {
                 warn!(%why, "hand-off abandoned; serving on");
+                self.sources.operator.resume_after_handoff();
                 if let Some(dp) = self.datapath.as_mut()
                     && let Err(e) = self.answers.adopt_map(dp)
                 {
@@ -310,6 +313,7 @@ impl Daemon {
             }
             Err(e) => {
                 warn!(error = %e, "hand-off failed; serving on");
+                self.sources.operator.resume_after_handoff();
                 None
             }
         }

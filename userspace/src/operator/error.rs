@@ -34,6 +34,10 @@ pub enum OperatorError {
     UnknownSite(String),
     #[error("weight is a percentage: 0 to {FULL_WEIGHT}")]
     WeightRange,
+    #[error(
+        "a new daemon is taking over from this one (a restart or an upgrade): nothing was changed; run the command again in a moment to reach the new one"
+    )]
+    HandingOff,
     #[error("saved, but the control loop did not apply it within {seconds} s; see the daemon's log")]
     NotApplied { seconds: u64 },
     #[error(transparent)]

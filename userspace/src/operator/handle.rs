@@ -1,7 +1,14 @@
 //! The admin socket's side of the operator state: change it, save it, and wait until the
 //! control loop has applied the change.
 
-use std::{path::PathBuf, sync::Arc, time::Duration};
+use std::{
+    path::PathBuf,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
 
 use arc_swap::ArcSwap;
 use tokio::sync::{Mutex, watch};
@@ -19,6 +26,9 @@ pub struct Handle {
     config: Arc<ArcSwap<Config>>,
     /// One change at a time, so that generations and the file follow the same order.
     writing: Mutex<()>,
+    /// Set while a daemon taking over from this one may have read the state file already: a
+    /// change saved now would not reach it.
+    handing_off: AtomicBool,
 }
 
 impl Handle {
@@ -30,7 +40,19 @@ impl Handle {
         file: PathBuf,
         config: Arc<ArcSwap<Config>>,
     ) -> Handle {
-        Handle { state, applied, file, config, writing: Mutex::new(()) }
+        Handle { state, applied, file, config, writing: Mutex::new(()), handing_off: AtomicBool::new(false) }
+    }
+
+    /// Refuses changes from now on, once the one being made (if any) is saved: the daemon
+    /// taking over reads the state file next, and would not know of a later one.
+    pub async fn hold_for_handoff(&self) {
+        let _saved = self.writing.lock().await;
+        self.handing_off.store(true, Ordering::SeqCst);
+    }
+
+    /// Takes changes again: the hand-off was abandoned and this daemon serves on.
+    pub fn resume_after_handoff(&self) {
+        self.handing_off.store(false, Ordering::SeqCst);
     }
 
     pub fn current(&self) -> OperatorState {
@@ -165,6 +187,9 @@ impl Handle {
         edit: impl FnOnce(&mut OperatorState) -> Result<(), OperatorError>,
     ) -> Result<(), OperatorError> {
         let _one_at_a_time = self.writing.lock().await;
+        if self.handing_off.load(Ordering::SeqCst) {
+            return Err(OperatorError::HandingOff);
+        }
         let mut next = self.current();
         edit(&mut next)?;
         save_state(&self.file, &next)?;
@@ -203,6 +228,39 @@ mod tests {
             ttl: 30,
             addrs: vec!["192.0.2.1".parse().unwrap()],
         }
+    }
+
+    /// A handle whose changes are applied at once, as the control loop would, with its file.
+    fn handle(dir: &std::path::Path) -> Handle {
+        let text = crate::config::fixture::ConfigText::new().xdp_off().zone().site("one", &["198.18.1.1"], &[]);
+        let config = Arc::new(ArcSwap::from_pointee(Config::parse(&text.build(), "test.toml").unwrap()));
+        let (state, mut follow) = watch::channel(Versioned::default());
+        let (applied_tx, applied) = watch::channel(0);
+        tokio::spawn(async move {
+            while follow.changed().await.is_ok() {
+                let generation = follow.borrow().generation;
+                applied_tx.send_replace(generation);
+            }
+        });
+        Handle::new(state, applied, dir.join("operator.json"), config)
+    }
+
+    #[tokio::test]
+    async fn a_change_during_a_hand_off_is_refused_and_none_is_saved() {
+        let dir = tempfile::tempdir().unwrap();
+        let handle = handle(dir.path());
+        handle.set_site("one", |s| s.drained = true).await.unwrap();
+        let saved = std::fs::read_to_string(dir.path().join("operator.json")).unwrap();
+        handle.hold_for_handoff().await;
+        let refused = handle.set_site("one", |s| s.drained = false).await.unwrap_err();
+        assert!(matches!(refused, OperatorError::HandingOff), "{refused}");
+        assert!(refused.to_string().contains("taking over"), "{refused}");
+        assert!(handle.current().site("one").drained, "the state is unchanged");
+        assert_eq!(std::fs::read_to_string(dir.path().join("operator.json")).unwrap(), saved, "the file too");
+        // The successor went away: changes are taken again.
+        handle.resume_after_handoff();
+        handle.set_site("one", |s| s.drained = false).await.unwrap();
+        assert!(!handle.current().site("one").drained);
     }
 
     #[test]
