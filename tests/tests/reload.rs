@@ -228,11 +228,15 @@ fn a_reload_that_fails_late_is_taken_back_whole() {
         .replace(&iface_line, &format!("interfaces = [{:?}, \"sybr70\"]", pair.server_if))
         .replace("198.18.70.1:9153", "198.18.70.1:9154")
         + new_service;
+    let serial = soa_serial(&pair, "example.com.");
     let out = reload(&daemon, &failing);
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && said.contains("XDP"), "{said}");
 
     assert_eq!(tcp_answer(&pair, "new.example.com.").0, ResponseCode::NXDomain, "the new service taken back");
+    // The refused config's content went out under serial + 1: the old content is back under a
+    // serial above that, never the one it had.
+    assert_eq!(soa_serial(&pair, "example.com."), serial + 2, "{}", daemon.log());
     assert!(userspace_answers(&pair, v6), "IPv6 listened on again\n{}", daemon.log());
     let before = daemon.xdp_counter("answered_v4");
     let new = Question { name: "new.example.com", ..www_a(&pair) };

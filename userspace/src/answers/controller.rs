@@ -36,6 +36,13 @@ pub struct SavedAnswers {
     zones: Arc<Zones>,
 }
 
+impl SavedAnswers {
+    /// The same views with `zones` instead (the same zones under other serials).
+    pub fn with_zones(self, zones: Zones) -> SavedAnswers {
+        SavedAnswers { zones: Arc::new(zones), ..self }
+    }
+}
+
 /// Owns the policy and the answer table, and is the XDP answer map's only writer.
 pub struct AnswerController {
     policy: Policy,

@@ -130,16 +130,19 @@ pub async fn apply(path: &Path, mut parts: Parts<'_>) -> Result<String, ReloadEr
     }
     let monitor = if health_changed(&old, &new) { Some(new_monitor(&new, parts.reloadable).await?) } else { None };
     let (rrl, cookies) = (parts.authority.rrl().settings(), parts.cookies.saved());
-    let before = Before { views: parts.answers.views(), answers: parts.answers.saved(), rrl, cookies };
+    let serials = zone_serials::load(&zone_serials::path(&new.server));
+    let served = zone_serials::next(&new, &serials);
+    let before = Before { views: parts.answers.views(), answers: parts.answers.saved(), rrl, cookies, serials };
     let mut done = Done { new_monitor: monitor.is_some(), ..Done::default() };
-    let (views, serials) = match change(&mut parts, (&old, &new), monitor.as_ref(), &mut done).await {
-        Ok(changed) => changed,
+    let views = match change(&mut parts, (&old, &new), &served, monitor.as_ref(), &mut done).await {
+        Ok(views) => views,
         Err(e) => {
             // A step late in the list failed: the ones before it go back to the running config.
-            super::reload_undo::undo(&mut parts, (&old, &new), before, &done).await;
+            super::reload_undo::undo(&mut parts, (&old, &new), before, &served, &done).await;
             return Err(e);
         }
     };
+    let serials = served;
     // Kept only now: a reload taken back serves the serials it served before.
     zone_serials::save(&zone_serials::path(&new.server), &serials);
     if let Some(monitor) = monitor {
@@ -164,6 +167,8 @@ pub(super) struct Before {
     pub(super) rrl: RrlSection,
     /// The cookie secrets in force (a generated one cannot be made again from the config).
     pub(super) cookies: crate::cookie_secrets::Secrets,
+    /// The zone serials kept for the running config.
+    pub(super) serials: zone_serials::Serials,
 }
 
 /// The steps of a reload taken so far (each one that is set may have changed something).
@@ -200,12 +205,12 @@ impl Done {
 async fn change(
     parts: &mut Parts<'_>,
     (old, new): (&Config, &Config),
+    serials: &zone_serials::Serials,
     monitor: Option<&Arc<HealthMonitor>>,
     done: &mut Done,
-) -> Result<(Views, zone_serials::Serials), ReloadError> {
+) -> Result<Views, ReloadError> {
     let states = monitor.map_or_else(|| parts.reloadable.monitor.load().sites(), |m| m.sites());
     let views = Views::from_config_keeping(new, &parts.answers.views());
-    let serials = zone_serials::next(new, &zone_serials::load(&zone_serials::path(&new.server)));
     let taken = take(old, new, parts.registry)?;
     let (o, n) = (&old.server, &new.server);
     if (&o.listen, o.dns_port, o.udp_threads) != (&n.listen, n.dns_port, n.udp_threads) {
@@ -249,7 +254,7 @@ async fn change(
     if let Some(prepared) = taken.sync {
         reload_sync::switch(parts.sync, prepared, (old, parts.registry, parts.reloadable)).await?;
     }
-    Ok((views, serials))
+    Ok(views)
 }
 
 /// The EDNS payload and the server's identity of `config` (the cookie secrets are the caller's).

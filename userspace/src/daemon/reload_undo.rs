@@ -10,11 +10,19 @@ use super::{
     reload::{Before, Done, Parts, move_metrics, put_rrl, reconfigure_peers, set_server_settings},
     reload_peers,
     sockets::bind_when_free,
+    zone_serials,
 };
-use crate::config::Config;
+use crate::{answers::Zones, config::Config};
 
-/// Takes back every step in `done`; `(old, new)` are the running config and the refused one.
-pub async fn undo(parts: &mut Parts<'_>, (old, new): (&Config, &Config), before: Before, done: &Done) {
+/// Takes back every step in `done`; `(old, new)` are the running config and the refused one,
+/// `served` the zone serials the refused one was given.
+pub async fn undo(
+    parts: &mut Parts<'_>,
+    (old, new): (&Config, &Config),
+    before: Before,
+    served: &zone_serials::Serials,
+    done: &Done,
+) {
     if !done.any() {
         return;
     }
@@ -27,7 +35,14 @@ pub async fn undo(parts: &mut Parts<'_>, (old, new): (&Config, &Config), before:
         }
     };
     if done.answers {
-        went_back(parts.answers.restore(old, before.answers, &running.sites()).map_err(|e| e.to_string()), "answers");
+        let mut answers = before.answers;
+        // The refused config's serials may have been served: a zone whose content it changed
+        // goes back to the old content under a higher serial still, never a lower one.
+        if let Some(serials) = zone_serials::after_undo(old, served, &before.serials) {
+            answers = answers.with_zones(Zones::from_config(old, &serials.by_zone()));
+            zone_serials::save(&zone_serials::path(&old.server), &serials);
+        }
+        went_back(parts.answers.restore(old, answers, &running.sites()).map_err(|e| e.to_string()), "answers");
     }
     if let Some(applied) = done.xdp {
         let cookies = parts.cookies.published();

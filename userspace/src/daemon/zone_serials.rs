@@ -69,6 +69,23 @@ pub fn next(config: &Config, saved: &Serials) -> Serials {
     out
 }
 
+/// The serials after a reload to `served` is taken back to `old`, whose serials were `saved`:
+/// the reload may have served its own already, so a zone whose serial it raised goes back to
+/// the old content one serial higher still (a serial never goes down, and never names two
+/// contents). `None` when it raised none of the old config's zones.
+pub fn after_undo(old: &Config, served: &Serials, saved: &Serials) -> Option<Serials> {
+    let raised = |name: &String| match (served.zones.get(name), saved.zones.get(name)) {
+        (Some(served), Some(saved)) => served.serial != saved.serial,
+        _ => false,
+    };
+    if !old.zone.iter().any(|z| raised(&z.name)) {
+        return None;
+    }
+    let mut basis = saved.clone();
+    basis.zones.extend(served.zones.iter().map(|(name, serial)| (name.clone(), serial.clone())));
+    Some(next(old, &basis))
+}
+
 impl Serials {
     /// Zone name → serial.
     pub fn by_zone(&self) -> BTreeMap<String, u32> {
@@ -96,4 +113,40 @@ fn content_digest(config: &Config, zone_name: &str) -> String {
         }
     }
     hex::encode(&sha2::Sha256::digest(text.as_bytes())[..16])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::fixture::ConfigText;
+
+    fn config(text: ConfigText) -> Config {
+        Config::parse(&text.build(), "test.toml").unwrap()
+    }
+
+    fn running() -> ConfigText {
+        ConfigText::new().xdp_off().zone().site("one", &["198.18.1.1"], &[]).service("www.example.com.", 30, &["one"])
+    }
+
+    #[test]
+    fn a_reload_taken_back_serves_the_old_content_under_a_serial_above_the_one_it_served() {
+        let old = config(running());
+        let saved = next(&old, &Serials::default());
+        let before = saved.zones["example.com."].serial;
+        let new = config(running().fixed_service("new.example.com.", &["198.18.2.1"], &[]));
+        let served = next(&new, &saved);
+        assert_eq!(served.zones["example.com."].serial, before + 1);
+        let back = after_undo(&old, &served, &saved).expect("the reload raised the zone's serial");
+        assert_eq!(back.zones["example.com."].serial, before + 2);
+        // Kept as the old content's serial: the next start serves it, not a lower one.
+        assert_eq!(next(&old, &back), back);
+    }
+
+    #[test]
+    fn a_reload_taken_back_that_raised_no_serial_changes_none() {
+        let old = config(running());
+        let saved = next(&old, &Serials::default());
+        let new = config(running().line("# a comment changes no zone"));
+        assert_eq!(after_undo(&old, &next(&new, &saved), &saved), None);
+    }
 }
