@@ -142,9 +142,9 @@ pub async fn apply(path: &Path, mut parts: Parts<'_>) -> Result<String, ReloadEr
             return Err(e);
         }
     };
-    let serials = served;
-    // Kept only now: a reload taken back serves the serials it served before.
-    zone_serials::save(&zone_serials::path(&new.server), &serials);
+    // Kept only now: a reload taken back keeps the running config's serials, raised where
+    // the refused one's may have been served (`reload_undo`).
+    zone_serials::save(&zone_serials::path(&new.server), &served);
     if let Some(monitor) = monitor {
         parts.reloadable.monitor.store(monitor);
     }
