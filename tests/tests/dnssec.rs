@@ -41,6 +41,7 @@ fn config(pair: &Pair, web_a: &HttpServer, key: &str, algorithm: &str) -> String
         .site("b", &[B], &["fd00:20::1"])
         .service("www.example.com.", 5, &["a", "b"])
         .fixed_service("ns1.example.com.", &["198.18.0.53"], &[])
+        .fixed_service("*.wild.example.com.", &["198.18.12.1"], &[])
         .build()
 }
 
@@ -94,6 +95,13 @@ fn signed_zone_validates(subnet: u8, algorithm: &str) {
         assert!(out.contains("negative response"), "{out}");
     }
     assert!(daemon.xdp_counter("answered_signed") > signed_before, "DO=1 A/AAAA answered by XDP: {}", log());
+    // Names a wildcard answers: signed as if they existed; a type it lacks, a signed denial.
+    let out = assert_unbound_secure(&pair.client, &unbound, "a.b.wild.example.com", "A");
+    assert!(out.contains("198.18.12.1"), "{out}");
+    let out = assert_delv_secure(&pair.client, &server, dnskey, "x.wild.example.com", "A", false);
+    assert!(out.contains("198.18.12.1"), "{out}");
+    let out = assert_delv_secure(&pair.client, &server, dnskey, "x.wild.example.com", "AAAA", false);
+    assert!(out.contains("negative response"), "{out}");
 
     // Site a goes down and comes back: each answer variant is signed when written, and the
     // XDP program's answer validates.

@@ -545,20 +545,8 @@ impl Config {
         for (i, service) in self.service.iter().enumerate() {
             let key = format!("service[{i}].name");
             let name = parse_name(&service.name).map_err(|p| (key.clone(), p))?;
-            // The closest enclosing zone, which serves the name.
-            let Some(zone) =
-                zones.iter().enumerate().filter(|(_, z)| z.zone_of(&name)).max_by_key(|(_, z)| z.num_labels())
-            else {
+            if !zones.iter().any(|z| z.zone_of(&name)) {
                 return Err((key, format!("{} is outside every configured zone", service.name)));
-            };
-            if name.is_wildcard() && self.zone[zone.0].dnssec.is_some() {
-                // A synthesized answer needs an RRSIG made for the wildcard and an NSEC proving
-                // that the name asked does not exist (RFC 4035 3.1.3.3), which are not made.
-                let problem = format!(
-                    "{} is a wildcard in the signed zone {}: wildcard answers are not signed, list each name instead",
-                    service.name, self.zone[zone.0].name
-                );
-                return Err((key, problem));
             }
             if !services.insert(name.to_lowercase()) {
                 return Err((key, format!("{} is configured twice", service.name)));

@@ -37,13 +37,14 @@ pub fn answers_dnssec_query(query: &Message, exists: bool) -> bool {
 }
 
 /// Signs `response` to `query` in `zone` when the query asks for it. `denied` holds the query
-/// name and the types it has (`None`: it does not exist) for a negative answer.
+/// name and the types it has (`None`: it does not exist) for a negative answer; `synthesized`
+/// says a wildcard answers the name (its signatures are made for it alone, not cached).
 pub fn sign_if_asked(
     zone: &Zone,
     query: &Message,
     response: &mut Message,
     denied: Option<(&Name, Option<Vec<RecordType>>)>,
-    outcome: Outcome,
+    (outcome, synthesized): (Outcome, bool),
 ) -> Outcome {
     if !dnssec_ok(query) {
         return outcome;
@@ -55,7 +56,7 @@ pub fn sign_if_asked(
     };
     let compact_ok = compact_ok(query);
     let denial = denied.map(|(qname, existing)| Denial { qname, existing, ttl: zone.negative_soa.ttl });
-    match sign_response(signer, response, denial, compact_ok) {
+    match sign_response(signer, response, denial, compact_ok, synthesized) {
         Ok(()) => outcome,
         Err(e) => {
             // A client can make this happen per query (a name it chose): bounded, so it
@@ -73,12 +74,12 @@ pub fn sign_if_asked(
 /// 3.2.1): the compact NSEC the name has, listing its types and RRSIG and NSEC (or NXNAME when
 /// it does not exist), as a denial at the name shows it; or every RRSIG at the name, the
 /// NSEC's included. With DO the NSEC comes with its RRSIG. `rrsets`: the records at the name
-/// for this client, `None` when it does not exist.
+/// for this client, `None` when it does not exist; `synthesized`: a wildcard answers the name.
 pub fn explicit_dnssec_query(
     zone: &Zone,
     signer: &ZoneSigner,
     query: &Message,
-    rrsets: Option<Vec<Record>>,
+    (rrsets, synthesized): (Option<Vec<Record>>, bool),
     response: &mut Message,
 ) -> Outcome {
     let question = &query.queries[0];
@@ -90,11 +91,12 @@ pub fn explicit_dnssec_query(
     let Some(nsec) = compact_nsec(question.name(), existing.as_deref(), zone.negative_soa.ttl) else {
         return server_failure(response);
     };
-    let nonexistent = existing.is_none();
+    // Signatures for a name asked once are not worth a place in the cache.
+    let cache = existing.is_some() && !synthesized;
     let records = if question.query_type() == RecordType::RRSIG {
-        name_signatures(signer, &rrsets.unwrap_or_default(), &nsec, nonexistent)
+        name_signatures(signer, &rrsets.unwrap_or_default(), &nsec, cache)
     } else if dnssec_ok(query) {
-        nsec_signatures(signer, &nsec, nonexistent).map(|signatures| [vec![nsec], signatures].concat())
+        nsec_signatures(signer, &nsec, cache).map(|signatures| [vec![nsec], signatures].concat())
     } else {
         Ok(vec![nsec])
     };

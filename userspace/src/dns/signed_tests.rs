@@ -54,7 +54,7 @@ fn servers() -> (Authority, Authority, tempfile::TempDir) {
     (signed, authority(&config_text(None)), dir)
 }
 
-fn query(name: &str, rtype: RecordType, edns_flags: Option<u16>) -> Vec<u8> {
+pub(super) fn query(name: &str, rtype: RecordType, edns_flags: Option<u16>) -> Vec<u8> {
     let mut m = Message::query();
     m.metadata.id = 7;
     m.add_query(Query::query(Name::from_ascii(name).unwrap(), rtype));
@@ -67,7 +67,7 @@ fn query(name: &str, rtype: RecordType, edns_flags: Option<u16>) -> Vec<u8> {
     m.to_vec().unwrap()
 }
 
-fn ask(a: &Authority, q: &[u8]) -> (Message, Outcome, Vec<u8>) {
+pub(super) fn ask(a: &Authority, q: &[u8]) -> (Message, Outcome, Vec<u8>) {
     let reply = a.respond(q, "198.18.0.2".parse::<IpAddr>().unwrap(), false);
     let bytes = reply.bytes.expect("an answer");
     (Message::from_vec(&bytes).unwrap(), reply.outcome, bytes)
@@ -77,7 +77,7 @@ fn types(records: &[hickory_proto::rr::Record]) -> Vec<RecordType> {
     records.iter().map(|r| r.record_type()).collect()
 }
 
-const DO: u16 = 0x8000;
+pub(super) const DO: u16 = 0x8000;
 const CO: u16 = 0x4000;
 
 #[test]
@@ -181,7 +181,7 @@ fn nested_servers() -> (Authority, tempfile::TempDir) {
 }
 
 /// The DNSKEY RRset a zone serves at its apex.
-fn dnskeys(a: &Authority, zone: &str) -> Vec<DNSKEY> {
+pub(super) fn dnskeys(a: &Authority, zone: &str) -> Vec<DNSKEY> {
     let (m, _, _) = ask(a, &query(zone, RecordType::DNSKEY, Some(DO)));
     m.answers
         .iter()
@@ -193,7 +193,7 @@ fn dnskeys(a: &Authority, zone: &str) -> Vec<DNSKEY> {
 }
 
 /// Whether `rrsig` over `rrset` verifies with one of `keys`, as a validator checks it.
-fn verifies_with(keys: &[DNSKEY], rrset: &[Record], rrsig: &Record) -> bool {
+pub(super) fn verifies_with(keys: &[DNSKEY], rrset: &[Record], rrsig: &Record) -> bool {
     let RData::DNSSEC(DNSSECRData::RRSIG(sig)) = &rrsig.data else { panic!("not an RRSIG") };
     let tbs = TBS::from_input(&rrset[0].name, DNSClass::IN, sig.input(), rrset.iter()).unwrap();
     let mut by_tag = keys.iter().filter(|k| k.calculate_key_tag().unwrap() == sig.input().key_tag);

@@ -80,3 +80,54 @@ fn names_that_exist_or_lie_below_one_that_does_are_not_covered() {
     assert_eq!(answered("x.example.com.", RecordType::A), nxdomain);
     assert_eq!(answered("x.www.example.com.", RecordType::A), nxdomain);
 }
+
+#[test]
+fn in_a_signed_zone_a_covered_name_is_signed_as_if_it_existed_and_its_signatures_are_not_cached() {
+    use super::authority_tests::served_for;
+    use super::signed_tests::{DO, ask as ask_bytes, dnskeys, query as query_bytes, verifies_with};
+    use crate::dnssec::{SigningAlgorithm, SigningKeyFile, denial::NXNAME};
+    use hickory_proto::dnssec::rdata::DNSSECRData;
+
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("zone.key");
+    SigningKeyFile::generate(SigningAlgorithm::Ed25519).unwrap().write_new(&key).unwrap();
+    let text = config()
+        .dnssec("ed25519", key.to_str().unwrap())
+        .service("*.wild.example.com.", 30, &["one", "two"])
+        .fixed_service("sub.wild.example.com.", &["198.18.4.1"], &[]);
+    let config = Config::parse(&text.build(), "test.toml").unwrap();
+    let served = served_for(&config);
+    let a = Authority::new(config.server.edns_udp_payload, served.clone());
+    let keys = dnskeys(&a, "example.com.");
+    let cached = || served.load().zones.zones[0].signing.signer().unwrap().cached();
+
+    let (reply, outcome, _) = ask_bytes(&a, &query_bytes("a.b.wild.example.com.", RecordType::A, Some(DO)));
+    assert_eq!(outcome, Outcome::Answered);
+    let (addresses, rrsig) = reply.answers.split_at(2);
+    assert!(addresses.iter().all(|r| r.record_type() == RecordType::A), "{reply:?}");
+    let RData::DNSSEC(DNSSECRData::RRSIG(sig)) = &rrsig[0].data else { panic!("no RRSIG: {reply:?}") };
+    // Signed for the name asked, labels and all: a validator needs no wildcard proof.
+    assert_eq!(sig.input().num_labels, 5);
+    assert!(verifies_with(&keys, addresses, &rrsig[0]));
+
+    // A type the wildcard lacks: NODATA, the NSEC at the name listing the wildcard's types.
+    let (nodata, outcome, _) = ask_bytes(&a, &query_bytes("x.wild.example.com.", RecordType::MX, Some(DO)));
+    assert_eq!((nodata.metadata.response_code, outcome), (ResponseCode::NoError, Outcome::NoData));
+    let nsec = nodata.authorities.iter().find(|r| r.record_type() == RecordType::NSEC).expect("an NSEC");
+    let RData::DNSSEC(DNSSECRData::NSEC(bitmap)) = &nsec.data else { unreachable!() };
+    let listed: Vec<RecordType> = bitmap.type_bit_maps().collect();
+    assert!(listed.contains(&RecordType::A) && !listed.contains(&NXNAME), "{listed:?}");
+    assert_eq!(nsec.name.to_string(), "x.wild.example.com.");
+
+    // Names asked once each do not fill the signature cache.
+    let before = cached();
+    for i in 0..50 {
+        ask_bytes(&a, &query_bytes(&format!("n{i}.wild.example.com."), RecordType::A, Some(DO)));
+        ask_bytes(&a, &query_bytes(&format!("n{i}.wild.example.com."), RecordType::MX, Some(DO)));
+    }
+    assert_eq!(cached(), before);
+    // The wildcard's own name is an existing name: signed and cached like any other.
+    let (own, _, _) = ask_bytes(&a, &query_bytes("*.wild.example.com.", RecordType::A, Some(DO)));
+    assert!(verifies_with(&keys, &own.answers[..2], &own.answers[2]));
+    assert!(cached() > before);
+}

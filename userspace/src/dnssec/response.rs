@@ -22,17 +22,19 @@ pub struct Denial<'a> {
 }
 
 /// Signs `response` in place. A name that does not exist is answered NOERROR, or NXDOMAIN
-/// with the CO flag set when the query set it (`compact_ok`).
+/// with the CO flag set when the query set it (`compact_ok`). `synthesized`: the query name
+/// is one a wildcard answers, whose signatures are made for it alone and not cached.
 pub fn sign_response(
     signer: &ZoneSigner,
     response: &mut Message,
     denial: Option<Denial<'_>>,
     compact_ok: bool,
+    synthesized: bool,
 ) -> Result<(), SignError> {
-    let signatures = sign_rrsets(signer, &response.answers)?;
+    let signatures = sign_rrsets(signer, &response.answers, !synthesized)?;
     response.answers.extend(signatures);
     let mut authority = std::mem::take(&mut response.authorities);
-    let signatures = sign_rrsets(signer, &authority)?;
+    let signatures = sign_rrsets(signer, &authority, true)?;
     authority.extend(signatures);
     if let Some(denial) = denial {
         let nsec =
@@ -42,7 +44,7 @@ pub fn sign_response(
                 problem: "the name is too long for its NSEC's next name".into(),
             })?;
         let nonexistent = denial.existing.is_none();
-        let nsec_sigs = nsec_signatures(signer, &nsec, nonexistent)?;
+        let nsec_sigs = nsec_signatures(signer, &nsec, !nonexistent && !synthesized)?;
         authority.push(nsec);
         authority.extend(nsec_sigs);
         response.metadata.response_code =
@@ -56,27 +58,27 @@ pub fn sign_response(
     Ok(())
 }
 
-/// The RRSIGs of a name's compact NSEC.
-pub fn nsec_signatures(signer: &ZoneSigner, nsec: &Record, nonexistent: bool) -> Result<Vec<Record>, SignError> {
-    if nonexistent {
-        // One per nonexistent name asked for: not worth a place in the cache.
-        signer.sign_uncached(std::slice::from_ref(nsec))
-    } else {
-        signer.sign(std::slice::from_ref(nsec))
-    }
+/// The RRSIGs of a name's compact NSEC; `cache` false for a name that does not exist or that
+/// a wildcard answers: one per name asked for, not worth a place in the cache.
+pub fn nsec_signatures(signer: &ZoneSigner, nsec: &Record, cache: bool) -> Result<Vec<Record>, SignError> {
+    sign(signer, std::slice::from_ref(nsec), cache)
 }
 
 /// Every RRSIG a name has (the answer to an RRSIG query): those of each RRset in `rrsets` and
-/// of its compact NSEC.
+/// of its compact NSEC, kept in the cache when `cache` (see `nsec_signatures`).
 pub fn name_signatures(
     signer: &ZoneSigner,
     rrsets: &[Record],
     nsec: &Record,
-    nonexistent: bool,
+    cache: bool,
 ) -> Result<Vec<Record>, SignError> {
-    let mut signatures = sign_rrsets(signer, rrsets)?;
-    signatures.extend(nsec_signatures(signer, nsec, nonexistent)?);
+    let mut signatures = sign_rrsets(signer, rrsets, cache)?;
+    signatures.extend(nsec_signatures(signer, nsec, cache)?);
     Ok(signatures)
+}
+
+fn sign(signer: &ZoneSigner, rrset: &[Record], cache: bool) -> Result<Vec<Record>, SignError> {
+    if cache { signer.sign(rrset) } else { signer.sign_uncached(rrset) }
 }
 
 /// The additional records (RFC 4035 3.1.1), each RRset of the zone followed by its RRSIGs, so
@@ -100,8 +102,8 @@ fn with_signatures(signer: &ZoneSigner, records: Vec<Record>) -> Result<Vec<Reco
 }
 
 /// The RRSIGs (one per key) of each RRset in `records` (records of one owner and type, in the order they come),
-/// skipping records that are signatures already.
-fn sign_rrsets(signer: &ZoneSigner, records: &[Record]) -> Result<Vec<Record>, SignError> {
+/// skipping records that are signatures already; kept in the cache when `cache`.
+fn sign_rrsets(signer: &ZoneSigner, records: &[Record], cache: bool) -> Result<Vec<Record>, SignError> {
     let mut signatures = Vec::new();
     let mut done: Vec<(Name, RecordType)> = Vec::new();
     for record in records {
@@ -111,7 +113,7 @@ fn sign_rrsets(signer: &ZoneSigner, records: &[Record]) -> Result<Vec<Record>, S
         }
         let rrset: Vec<Record> =
             records.iter().filter(|r| r.record_type() == rtype && r.name == record.name).cloned().collect();
-        signatures.extend(signer.sign(&rrset)?);
+        signatures.extend(sign(signer, &rrset, cache)?);
         done.push((record.name.clone(), rtype));
     }
     Ok(signatures)
