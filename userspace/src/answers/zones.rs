@@ -41,6 +41,8 @@ pub struct Zones {
     /// Whether any zone has a wildcard service: without one, a name that does not exist is
     /// NXDOMAIN at once.
     pub any_wildcard: bool,
+    /// Labels of the longest name in `names`: no longer ancestor of a name asked can exist.
+    deepest: usize,
 }
 
 impl Zones {
@@ -82,6 +84,7 @@ impl Zones {
                 closest.expect("validated").wildcards = true;
                 out.any_wildcard = true;
             }
+            out.deepest = out.deepest.max(usize::from(name.num_labels()) + usize::from(name.is_wildcard()));
             // The service name and every empty non-terminal up to its zone exist.
             while out.zones.iter().any(|z| z.name.zone_of(&name)) {
                 out.names.insert(wire_name(&name));
@@ -146,16 +149,29 @@ impl Zones {
         if !self.any_wildcard || self.exists(wire) || !self.zone_of_wire(wire)?.wildcards {
             return None;
         }
-        let mut at = 0;
+        let (mut at, mut labels) = (0, labels_of(wire));
         // The zone's apex exists, so the walk ends there at the latest.
         loop {
             let len = usize::from(*wire.get(at).filter(|&&len| len != 0)?);
             at += 1 + len;
+            labels -= 1;
             let ancestor = wire.get(at..)?;
-            if self.exists(ancestor) {
+            // Only names no deeper than the deepest configured one are looked up, so a long
+            // name made up by a client costs a walk, not a lookup per label.
+            if labels <= self.deepest && self.exists(ancestor) {
                 let source = [&b"\x01*"[..], ancestor].concat();
                 return self.exists(&source).then_some(source);
             }
         }
     }
+}
+
+/// Labels of a wire-form name, the root not counted.
+fn labels_of(wire: &[u8]) -> usize {
+    let (mut at, mut labels) = (0, 0);
+    while let Some(&len) = wire.get(at).filter(|&&len| len != 0) {
+        at += 1 + usize::from(len);
+        labels += 1;
+    }
+    labels
 }
