@@ -291,7 +291,7 @@ impl Authority {
             let exists = served.zones.exists(&name);
             if signed::answers_dnssec_query(query, exists) {
                 let rrsets = exists.then(|| self.records(&served, zone, qname, &name, RecordType::ANY, (view, addr)));
-                return signed::explicit_dnssec_query(zone, signer, query, (rrsets, synthesized), response);
+                return signed::explicit_dnssec_query(zone, signer, query, rrsets, synthesized, response);
             }
         }
         let answers = self.records(&served, zone, qname, &name, question.query_type(), (view, addr));
@@ -300,16 +300,16 @@ impl Authority {
             // Asked only now: a name with answers exists, and most queries have answers.
             if !served.zones.exists(&name) {
                 response.metadata.response_code = ResponseCode::NXDomain;
-                return signed::sign_if_asked(zone, query, response, Some((qname, None)), (Outcome::NxDomain, false));
+                return signed::sign_if_asked(zone, query, response, Some((qname, None)), Outcome::NxDomain, false);
             }
             let existing = || self.types_at(&served, zone, qname, &name, (view, addr));
             let denied = signed::dnssec_ok(query).then(|| (qname, Some(existing())));
-            return signed::sign_if_asked(zone, query, response, denied, (Outcome::NoData, synthesized));
+            return signed::sign_if_asked(zone, query, response, denied, Outcome::NoData, synthesized);
         }
         let glue = glue(&served, zone, &answers, view);
         response.add_answers(answers);
         response.add_additionals(glue);
-        signed::sign_if_asked(zone, query, response, None, (Outcome::Answered, synthesized))
+        signed::sign_if_asked(zone, query, response, None, Outcome::Answered, synthesized)
     }
 
     /// The types a name has for this client, for the NSEC that denies the others.
@@ -475,7 +475,7 @@ fn delegation_ds(parent: &Zone, child: &Zone, query: &Message, qname: &Name, res
             // An insecure delegation: the parent has the cut's NS and no DS there.
             response.add_authority(parent.negative_soa.clone());
             let denied = signed::dnssec_ok(query).then(|| (qname, Some(vec![RecordType::NS])));
-            return signed::sign_if_asked(parent, query, response, denied, (Outcome::NoData, false));
+            return signed::sign_if_asked(parent, query, response, denied, Outcome::NoData, false);
         }
     };
     let ds = match ds {
@@ -489,7 +489,7 @@ fn delegation_ds(parent: &Zone, child: &Zone, query: &Message, qname: &Name, res
     response.add_answers(
         ds.into_iter().map(|ds| Record::from_rdata(qname.clone(), ttl, RData::DNSSEC(DNSSECRData::DS(ds)))),
     );
-    signed::sign_if_asked(parent, query, response, None, (Outcome::Answered, false))
+    signed::sign_if_asked(parent, query, response, None, Outcome::Answered, false)
 }
 
 /// The addresses of the name servers among `records` that lie inside the zone (RFC 1034 4.3.2:

@@ -44,7 +44,8 @@ pub fn sign_if_asked(
     query: &Message,
     response: &mut Message,
     denied: Option<(&Name, Option<Vec<RecordType>>)>,
-    (outcome, synthesized): (Outcome, bool),
+    outcome: Outcome,
+    synthesized: bool,
 ) -> Outcome {
     if !dnssec_ok(query) {
         return outcome;
@@ -79,7 +80,8 @@ pub fn explicit_dnssec_query(
     zone: &Zone,
     signer: &ZoneSigner,
     query: &Message,
-    (rrsets, synthesized): (Option<Vec<Record>>, bool),
+    rrsets: Option<Vec<Record>>,
+    synthesized: bool,
     response: &mut Message,
 ) -> Outcome {
     let question = &query.queries[0];

@@ -44,7 +44,9 @@ impl Handle {
     }
 
     /// Refuses changes from now on, once the one being made (if any) is saved: the daemon
-    /// taking over reads the state file next, and would not know of a later one.
+    /// taking over reads the state file next, and would not know of a later one. A change
+    /// saved just before waits for the control loop, the caller, and gives up after
+    /// `APPLY_WAIT` (saved: the successor applies it).
     pub async fn hold_for_handoff(&self) {
         let _saved = self.writing.lock().await;
         self.handing_off.store(true, Ordering::SeqCst);
