@@ -10,10 +10,7 @@ use switchyard_common::{
 };
 
 use super::Views;
-use crate::{
-    config::Config,
-    policy::{self, Family},
-};
+use crate::{config::Config, policy};
 
 /// Lowercase, uncompressed wire form of a name: the key both paths match on.
 pub fn wire_name(name: &Name) -> Vec<u8> {
@@ -106,10 +103,7 @@ impl AnswerTable {
                 None => DEFAULT_VIEW,
                 Some(name) => views.id_of(name).expect("validated: service views name [[view]] tables"),
             };
-            let qtype = match key.family {
-                Family::A => QTYPE_A,
-                Family::Aaaa => QTYPE_AAAA,
-            };
+            let qtype = key.family.code();
             let name = wire_name(&crate::config::parse_name(&key.service).expect("validated"));
             let set = AnswerSet { ttl: decision.ttl, addrs: decision.addrs.clone(), first: first_choice(decision) };
             table.entries.insert(AnswerKey { view, qtype, name }, set);

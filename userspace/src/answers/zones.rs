@@ -38,9 +38,6 @@ pub struct Zones {
     pub names: HashSet<Vec<u8>>,
     /// Whether any zone is signed: read per DO=1 query by the fast path.
     pub any_signed: bool,
-    /// Whether any zone has a wildcard service: without one, a name that does not exist is
-    /// NXDOMAIN at once.
-    pub any_wildcard: bool,
     /// Labels of the longest name in `names`: no longer ancestor of a name asked can exist.
     deepest: usize,
 }
@@ -79,12 +76,9 @@ impl Zones {
         for service in &config.service {
             let mut name = parse_name(&service.name).expect("validated");
             if name.is_wildcard() {
-                let closest =
-                    out.zones.iter_mut().filter(|z| z.name.zone_of(&name)).max_by_key(|z| z.name.num_labels());
-                closest.expect("validated").wildcards = true;
-                out.any_wildcard = true;
+                let at = closest_zone(&out.zones, &name).expect("validated");
+                out.zones[at].wildcards = true;
             }
-            out.deepest = out.deepest.max(usize::from(name.num_labels()) + usize::from(name.is_wildcard()));
             // The service name and every empty non-terminal up to its zone exist.
             while out.zones.iter().any(|z| z.name.zone_of(&name)) {
                 out.names.insert(wire_name(&name));
@@ -94,12 +88,13 @@ impl Zones {
                 name = name.base_name();
             }
         }
+        out.deepest = out.names.iter().map(|name| labels_of(name)).max().unwrap_or(0);
         out
     }
 
     /// The closest enclosing zone of `name`.
     pub fn zone_of(&self, name: &Name) -> Option<&Zone> {
-        self.zones.iter().filter(|z| z.name.zone_of(name)).max_by_key(|z| z.name.num_labels())
+        closest_zone(&self.zones, name).map(|at| &self.zones[at])
     }
 
     /// The closest enclosing zone of `zone` other than itself (the parent side of its zone
@@ -141,12 +136,12 @@ impl Zones {
         self.names.contains(wire)
     }
 
-    /// The wildcard that answers for a name that does not exist (RFC 4592 3.3.1): `*.` and the
-    /// closest encloser (the name's longest ancestor that exists), when that wildcard is served.
-    /// `None` when the name exists, or no wildcard covers it (then it is NXDOMAIN). Lowercase
-    /// wire form in and out.
-    pub fn wildcard_source(&self, wire: &[u8]) -> Option<Vec<u8>> {
-        if !self.any_wildcard || self.exists(wire) || !self.zone_of_wire(wire)?.wildcards {
+    /// The wildcard that answers for a name in `zone` (its closest enclosing zone) that does
+    /// not exist (RFC 4592 3.3.1): `*.` and the closest encloser (the name's longest ancestor
+    /// that exists), when that wildcard is served. `None` when the name exists, or no wildcard
+    /// covers it (then it is NXDOMAIN). Lowercase wire form in and out.
+    pub fn wildcard_source(&self, zone: &Zone, wire: &[u8]) -> Option<Vec<u8>> {
+        if !zone.wildcards || self.exists(wire) {
             return None;
         }
         let (mut at, mut labels) = (0, labels_of(wire));
@@ -164,6 +159,11 @@ impl Zones {
             }
         }
     }
+}
+
+/// Where in `zones` the closest enclosing zone of `name` is.
+fn closest_zone(zones: &[Zone], name: &Name) -> Option<usize> {
+    (0..zones.len()).filter(|&at| zones[at].name.zone_of(name)).max_by_key(|&at| zones[at].name.num_labels())
 }
 
 /// Labels of a wire-form name, the root not counted.

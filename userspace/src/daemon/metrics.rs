@@ -24,7 +24,7 @@ use crate::{
     health::{DatabaseSource, HealthStatus, check_passes},
     operator,
     peers::PeerHandle,
-    policy::{DecisionKey, Family},
+    policy::DecisionKey,
     sync::SyncNode,
 };
 
@@ -369,11 +369,8 @@ fn answers(out: &mut Exposition, stats: &AnswerStats, overrides: &[operator::Ove
 /// The override that replaces the answer `key` names, if one does.
 fn override_of<'o>(overrides: &'o [operator::Override], key: &DecisionKey) -> Option<&'o operator::Override> {
     let name = crate::config::parse_name(&key.service).ok()?.to_lowercase().to_ascii();
-    let qtype = match key.family {
-        Family::A => operator::Qtype::A,
-        Family::Aaaa => operator::Qtype::Aaaa,
-    };
-    overrides.iter().find(|o| o.name == name && o.qtype == qtype && o.view.as_deref() == key.view.as_deref())
+    let view = key.view.as_deref();
+    overrides.iter().find(|o| o.name == name && o.qtype.code() == key.family.code() && o.view.as_deref() == view)
 }
 
 fn rewrites(out: &mut Exposition, s: &Sources) {

@@ -268,7 +268,7 @@ impl Authority {
         let name = wire_name(qname);
         // A name that does not exist but that a wildcard covers is answered from the wildcard's
         // records, with the name asked as their owner (RFC 4592 3.3.1); signed, as if it existed.
-        let source = served.zones.wildcard_source(&name);
+        let source = served.zones.wildcard_source(zone, &name);
         let synthesized = source.is_some();
         let name = source.unwrap_or(name);
         let subnet = subnet_option(query);

@@ -15,7 +15,7 @@ use switchyard_common::{
 };
 
 use super::authority::Outcome;
-use crate::answers::{AnswerSet, Rendered, Served, render_records};
+use crate::answers::{AnswerSet, Rendered, Served, Zone, render_records};
 
 const HEADER_LEN: usize = 12;
 /// Root owner, type, class, TTL and RDLENGTH of an OPT record.
@@ -52,24 +52,21 @@ pub fn answer(request: &[u8], client: IpAddr, served: &Served, edns_payload: u16
         return None;
     }
     let view = served.views.lookup(client).map_or(DEFAULT_VIEW, |(view, _)| view);
-    let source;
-    let (found, name) = match found(served, view, query.qtype, &query.name) {
-        Some(found) => (Some(found), &query.name[..]),
-        // A name that does not exist may be covered by a wildcard (RFC 4592): its records'
-        // owner is a pointer to the question either way.
-        None => match served.zones.wildcard_source(&query.name) {
-            Some(wildcard) => {
-                source = wildcard;
-                (found(served, view, query.qtype, &source), &source[..])
-            }
-            None => (None, &query.name[..]),
-        },
-    };
     let answered = |reply| (reply, Outcome::Answered);
-    match found {
-        Some(Found::Records(count, records)) => rendered(&query, count, records, edns_payload).map(answered),
-        Some(Found::Set(set)) => addresses(&query, set, client, edns_payload).map(answered),
-        None => denial(&query, name, served, edns_payload),
+    let reply = |found: Found<'_>| match found {
+        Found::Records(count, records) => rendered(&query, count, records, edns_payload).map(answered),
+        Found::Set(set) => addresses(&query, set, client, edns_payload).map(answered),
+    };
+    if let Some(found) = found(served, view, query.qtype, &query.name) {
+        return reply(found);
+    }
+    // A name that does not exist may be covered by a wildcard (RFC 4592): its records' owner
+    // is a pointer to the question either way.
+    let zone = served.zones.zone_of_wire(&query.name)?;
+    let source = served.zones.wildcard_source(zone, &query.name);
+    match source.as_deref().and_then(|source| found(served, view, query.qtype, source)) {
+        Some(found) => reply(found),
+        None => denial(&query, zone, source.as_deref().unwrap_or(&query.name), served, edns_payload),
     }
 }
 
@@ -110,15 +107,14 @@ fn addresses(query: &Plain, set: &AnswerSet, client: IpAddr, edns_payload: u16) 
     rendered(query, u16::try_from(set.addrs.len()).ok()?, &records, edns_payload)
 }
 
-/// The denial for a name in one of our zones that has no records of the type asked: NXDOMAIN
+/// The denial for a name in `zone` that has no records of the type asked: NXDOMAIN
 /// when `name` (the one asked, or the wildcard that covers it) does not exist, NODATA when it
 /// does (RFC 2308), with the zone's negative SOA; asked in lowercase (the case the zone's
 /// template was encoded after).
-fn denial(query: &Plain, name: &[u8], served: &Served, edns_payload: u16) -> Option<(Vec<u8>, Outcome)> {
+fn denial(query: &Plain, zone: &Zone, name: &[u8], served: &Served, edns_payload: u16) -> Option<(Vec<u8>, Outcome)> {
     if query.question[..query.name.len()] != query.name[..] {
         return None;
     }
-    let zone = served.zones.zone_of_wire(&query.name)?;
     let (rcode, outcome) =
         if served.zones.exists(name) { (RCODE_NO_ERROR, Outcome::NoData) } else { (RCODE_NXDOMAIN, Outcome::NxDomain) };
     let template = zone.negative.as_ref()?;

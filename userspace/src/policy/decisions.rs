@@ -24,6 +24,14 @@ impl Family {
             Family::Aaaa => "AAAA",
         }
     }
+
+    /// The record type's code.
+    pub fn code(self) -> u16 {
+        match self {
+            Family::A => switchyard_common::QTYPE_A,
+            Family::Aaaa => switchyard_common::QTYPE_AAAA,
+        }
+    }
 }
 
 /// Identifies one decision. `view == None` is the default view.
