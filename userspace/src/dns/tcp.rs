@@ -171,7 +171,9 @@ async fn serve_connection(
         counters.tcp.fetch_add(1, Ordering::Relaxed);
         let reply = authority.respond(&message, peer.ip(), true);
         counters.record_reply(&reply);
-        let Some(bytes) = reply.bytes else { return };
+        // A message that gets no reply (a response, or too short to have a header) is skipped:
+        // the queries behind it on the connection are still answered (RFC 7766 6.2.1).
+        let Some(bytes) = reply.bytes else { continue };
         let mut framed = Vec::with_capacity(bytes.len() + 2);
         framed.extend_from_slice(&(bytes.len() as u16).to_be_bytes());
         framed.extend_from_slice(&bytes);
@@ -184,6 +186,43 @@ async fn serve_connection(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dns::authority_tests;
+    use hickory_proto::{op::Message, rr::RecordType};
+
+    #[tokio::test]
+    async fn a_message_without_reply_does_not_cost_the_queries_pipelined_behind_it() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let authority = Arc::new(authority_tests::authority_for(&authority_tests::config().build()));
+        let server = tokio::spawn(serve(listener, authority, Arc::default(), Arc::new(TcpSlots::with_limit(8))));
+
+        let mut first = authority_tests::query("www.example.com.", RecordType::A);
+        first.metadata.id = 1;
+        let mut response = first.clone();
+        response.metadata.id = 2;
+        response.metadata.message_type = hickory_proto::op::MessageType::Response;
+        let mut last = authority_tests::query("www.example.com.", RecordType::AAAA);
+        last.metadata.id = 3;
+        // A query, a response (never answered), an empty message, a query: all in one write.
+        let mut stream = TcpStream::connect(address).await.unwrap();
+        let mut sent = Vec::new();
+        for message in [first.to_vec().unwrap(), response.to_vec().unwrap(), Vec::new(), last.to_vec().unwrap()] {
+            sent.extend_from_slice(&(message.len() as u16).to_be_bytes());
+            sent.extend_from_slice(&message);
+        }
+        stream.write_all(&sent).await.unwrap();
+
+        let mut ids = Vec::new();
+        for _ in 0..2 {
+            let mut len = [0u8; 2];
+            tokio::time::timeout(Duration::from_secs(5), stream.read_exact(&mut len)).await.unwrap().unwrap();
+            let mut reply = vec![0u8; u16::from_be_bytes(len) as usize];
+            stream.read_exact(&mut reply).await.unwrap();
+            ids.push(Message::from_vec(&reply).unwrap().metadata.id);
+        }
+        assert_eq!(ids, [1, 3], "the query after the response and the empty message is answered");
+        server.abort();
+    }
 
     #[test]
     fn connections_are_bounded_per_client_and_in_all() {
