@@ -4,6 +4,7 @@
 //! Everything made here is removed on drop, also when a test fails.
 pub mod answers;
 pub mod bench;
+pub mod bind_resolver;
 pub mod browser;
 pub mod capture;
 pub mod client;

@@ -21,10 +21,11 @@ pub const TESTS: [(&str, &str); 5] = [
 pub const BROWSER: [(&str, &str); 2] = [("chromium", "chromium"), ("chromedriver", "chromium-driver")];
 pub const LAB: [(&str, &str); 3] = [("dig", "bind9-dnsutils"), ("ip", "iproute2"), ("ethtool", "ethtool")];
 
-/// The real resolver the tests put in front of the server; its own service is kept stopped
-/// (the tests start it inside a client namespace).
-pub const TEST_SERVERS: [&str; 2] = ["unbound", "knot"];
-const TEST_UNITS: [&str; 3] = ["unbound", "unbound-resolvconf", "knot"];
+/// The real resolvers the tests put in front of the server (unbound, BIND's named) and the
+/// reference server they compare it with (Knot); their own services are kept stopped (the tests
+/// start them inside client namespaces).
+pub const TEST_SERVERS: [&str; 3] = ["unbound", "knot", "bind9"];
+const TEST_UNITS: [&str; 4] = ["unbound", "unbound-resolvconf", "knot", "named"];
 
 /// What the two-site lab runs per site besides the daemon: the load balancer. Its service is
 /// kept stopped; the lab starts its own haproxy inside each site's namespace.
