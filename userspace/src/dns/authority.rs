@@ -51,7 +51,8 @@ pub enum Outcome {
     FormErr,
     NotImp,
     BadVers,
-    /// TSIG-signed: no key is known (TSIG is not supported).
+    /// TSIG-signed (no key is known: TSIG is not supported), or a NOTIFY (this server is no
+    /// secondary).
     NotAuth,
     /// Not answered at all (a response, or too short to have a header).
     Dropped,
@@ -221,6 +222,10 @@ impl Authority {
             (ResponseCode::BADVERS, Outcome::BadVers)
         } else if let Some(badkey) = unsigned_badkey(query) {
             response.signature = Some(Box::new(badkey));
+            (ResponseCode::NotAuth, Outcome::NotAuth)
+        } else if query.metadata.op_code == OpCode::Notify {
+            // RFC 1996: a NOTIFY is for a secondary, which this server never is for any zone;
+            // NOTAUTH, as BIND and Knot answer one for a zone they do not take transfers of.
             (ResponseCode::NotAuth, Outcome::NotAuth)
         } else if query.metadata.op_code != OpCode::Query {
             (ResponseCode::NotImp, Outcome::NotImp)

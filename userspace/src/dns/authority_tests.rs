@@ -226,6 +226,24 @@ fn a_formerr_copies_the_opcode_and_rd_of_the_query() {
 }
 
 #[test]
+fn a_notify_gets_notauth_and_other_opcodes_notimp_with_the_question_echoed() {
+    let a = authority();
+    for (op_code, rcode, outcome) in [
+        (OpCode::Notify, ResponseCode::NotAuth, Outcome::NotAuth),
+        (OpCode::Update, ResponseCode::NotImp, Outcome::NotImp),
+        (OpCode::Status, ResponseCode::NotImp, Outcome::NotImp),
+    ] {
+        let mut q = query("example.com.", RecordType::SOA);
+        q.metadata.op_code = op_code;
+        let (r, got) = ask(&a, &q, "198.18.0.2");
+        assert_eq!((r.metadata.response_code, got), (rcode, outcome), "{op_code:?}");
+        assert_eq!(r.metadata.op_code, op_code, "the opcode is echoed");
+        assert_eq!(r.queries.len(), 1, "{op_code:?}: the question is echoed");
+        assert!(r.answers.is_empty() && !r.metadata.authoritative, "{op_code:?}: nothing answered");
+    }
+}
+
+#[test]
 fn a_query_for_the_nxname_pseudo_type_gets_formerr() {
     let a = authority();
     for name in ["www.example.com.", "nope.example.com."] {
