@@ -6,10 +6,13 @@ use std::{
     net::IpAddr,
     path::PathBuf,
     process::{Child, Stdio},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
-use crate::{netns::Netns, resolver::stop};
+use crate::{
+    netns::Netns,
+    resolver::{stop, wait_for_log_line},
+};
 
 pub struct Named {
     child: Child,
@@ -66,17 +69,7 @@ zone "{zone}" {{ type static-stub; server-addresses {{ {server}; }}; }};
     }
 
     fn wait_ready(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while Instant::now() < deadline {
-            if self.log().contains("running") {
-                return;
-            }
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("named exited with {status}:\n{}", self.log());
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("named not serving after 15 s:\n{}", self.log());
+        wait_for_log_line(&mut self.child, &self.log, "running", "named", Duration::from_secs(15));
     }
 
     pub fn log(&self) -> String {

@@ -48,6 +48,13 @@ impl HttpServer {
         HttpServer { addr, behaviors, stop, thread: Some(thread) }
     }
 
+    /// Adds `ip` to `ns`'s loopback interface and starts a server on it, port 8080: a web
+    /// server of its own address inside the server's namespace.
+    pub fn start_on_loopback(ns: &Netns, ip: &str) -> HttpServer {
+        ns.ip(&["addr", "add", &format!("{ip}/32"), "dev", "lo"]);
+        HttpServer::start(ns, format!("{ip}:8080").parse().expect("an IPv4 address"))
+    }
+
     /// Sets what requests for `path` get from now on.
     pub fn set(&self, path: &str, behavior: Behavior) {
         self.behaviors.lock().unwrap().insert(path.to_string(), behavior);

@@ -4,6 +4,7 @@
 
 use std::{
     net::IpAddr,
+    path::Path,
     process::{Child, Stdio},
     time::{Duration, Instant},
 };
@@ -91,17 +92,7 @@ impl Unbound {
     }
 
     fn wait_ready(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if self.log().contains("start of service") {
-                return;
-            }
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("unbound exited with {status}:\n{}", self.log());
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("unbound not serving after 10 s:\n{}", self.log());
+        wait_for_log_line(&mut self.child, &self.log, "start of service", "unbound", Duration::from_secs(10));
     }
 
     pub fn address(&self) -> &str {
@@ -126,6 +117,23 @@ impl Drop for Unbound {
     fn drop(&mut self) {
         stop(&mut self.child);
     }
+}
+
+/// Waits until the log file at `log` of `what` (our `child`) has a line with `marker`; panics
+/// with the log when the child exits or `within` passes first.
+pub(crate) fn wait_for_log_line(child: &mut Child, log: &Path, marker: &str, what: &str, within: Duration) {
+    let read = || std::fs::read_to_string(log).unwrap_or_default();
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if read().contains(marker) {
+            return;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("{what} exited with {status}:\n{}", read());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("{what} not serving after {within:?}:\n{}", read());
 }
 
 /// SIGTERM to our own `child`, then up to 5 s for it to exit before it is killed.

@@ -4,10 +4,14 @@
 
 use std::{path::Path, process::Command};
 
+use switchyard::config::fixture::ConfigText;
+
 use crate::{
     daemon::binary,
+    http_server::HttpServer,
     netns::{Netns, unique},
     resolver::Unbound,
+    topology::Pair,
 };
 
 /// Writes a new key of `algorithm` as `dir/name`; returns its path.
@@ -27,6 +31,30 @@ pub fn try_keygen(dir: &Path, name: &str, algorithm: &str) -> Result<String, Str
         return Err(format!("switchyard dnssec keygen: {}", String::from_utf8_lossy(&out.stderr).trim()));
     }
     path.to_str().map(String::from).ok_or_else(|| "key path is not UTF-8".into())
+}
+
+/// Site a's address (checked by `web_a`), site b's (static), and the wildcard's answer.
+pub const SITE_A: &str = "198.18.10.1";
+pub const SITE_B: &str = "198.18.20.1";
+pub const WILDCARD_ANSWER: &str = "198.18.12.1";
+
+/// A signed example.com. (key file `key` of `algorithm`) served by the pair's server with XDP
+/// native: www.example.com. (TTL 5) on sites a (checked at `web_a`'s /health) and b, ns1, and
+/// a wildcard `*.wild.example.com.`.
+pub fn two_site_config(pair: &Pair, web_a: &HttpServer, key: &str, algorithm: &str) -> String {
+    ConfigText::new()
+        .server(&unique("sec"), &[r#"listen = ["0.0.0.0", "::"]"#])
+        .xdp(&pair.server_if, "native")
+        .zone_with(&["ns1.example.com."], "minimum = 60")
+        .dnssec(algorithm, key)
+        .fast_probes()
+        .site("a", &[SITE_A], &["fd00:10::1"])
+        .http_server("web-a1", &web_a.url("/health"))
+        .site("b", &[SITE_B], &["fd00:20::1"])
+        .service("www.example.com.", 5, &["a", "b"])
+        .fixed_service("ns1.example.com.", &["198.18.0.53"], &[])
+        .fixed_service("*.wild.example.com.", &[WILDCARD_ANSWER], &[])
+        .build()
 }
 
 /// What `switchyard dnssec ds` prints for example.com under config `toml`: its DS lines and

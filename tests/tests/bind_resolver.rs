@@ -3,23 +3,19 @@
 //! secure, follows a site going down once its cached answer expires, and logs no complaint
 //! about the server (no FORMERR, no lame server, no EDNS fallback, no bad signature).
 
-use std::{net::SocketAddr, time::Duration};
+use std::time::Duration;
 
-use switchyard::config::fixture::ConfigText;
 use switchyard_tests::{
     answers::Question,
     bind_resolver::Named,
     daemon::Daemon,
     http_server::{Behavior, HttpServer},
-    netns::unique,
     privileges::have_root,
-    signed_zone::{is_secure, keygen, parent_records},
+    signed_zone::{
+        SITE_A as A, SITE_B as B, WILDCARD_ANSWER as WILD, is_secure, keygen, parent_records, two_site_config,
+    },
     topology::Pair,
 };
-
-const A: &str = "198.18.10.1";
-const B: &str = "198.18.20.1";
-const WILD: &str = "198.18.12.1";
 
 #[test]
 fn a_validating_bind_resolver_finds_answers_denials_and_wildcards_secure_and_follows_a_failover() {
@@ -27,24 +23,10 @@ fn a_validating_bind_resolver_finds_answers_denials_and_wildcards_secure_and_fol
         return;
     }
     let pair = Pair::new(96);
-    let web_ip = "198.18.96.11";
-    pair.server.ip(&["addr", "add", &format!("{web_ip}/32"), "dev", "lo"]);
-    let web_a = HttpServer::start(&pair.server, format!("{web_ip}:8080").parse::<SocketAddr>().unwrap());
+    let web_a = HttpServer::start_on_loopback(&pair.server, "198.18.96.11");
     let dir = tempfile::tempdir().unwrap();
     let key = keygen(dir.path(), "zone.key", "ecdsap256sha256");
-    let toml = ConfigText::new()
-        .server(&unique("bind"), &[r#"listen = ["0.0.0.0", "::"]"#])
-        .xdp(&pair.server_if, "native")
-        .zone_with(&["ns1.example.com."], "minimum = 60")
-        .dnssec("ecdsap256sha256", &key)
-        .fast_probes()
-        .site("a", &[A], &["fd00:10::1"])
-        .http_server("web-a1", &web_a.url("/health"))
-        .site("b", &[B], &["fd00:20::1"])
-        .service("www.example.com.", 2, &["a", "b"])
-        .fixed_service("ns1.example.com.", &["198.18.0.53"], &[])
-        .fixed_service("*.wild.example.com.", &[WILD], &[])
-        .build();
+    let toml = two_site_config(&pair, &web_a, &key, "ecdsap256sha256");
     let parent = parent_records(dir.path(), &toml);
     let daemon = Daemon::start(&pair.server, &toml);
     let log = || format!("{}\n{}", daemon.log(), daemon.cli(&["stats"]));
@@ -79,7 +61,7 @@ fn a_validating_bind_resolver_finds_answers_denials_and_wildcards_secure_and_fol
         assert!(out.contains(WILD), "{name}: {out}");
     }
 
-    // Site a goes down: once the 2 s answer it cached expires, named gives b alone, secure.
+    // Site a goes down: once the 5 s answer it cached expires, named gives b alone, secure.
     web_a.set("/health", Behavior::Status(503));
     Question::www(&pair, "A").wait_for(&[B], Duration::from_secs(5), log);
     let via_named = Question {
@@ -89,7 +71,7 @@ fn a_validating_bind_resolver_finds_answers_denials_and_wildcards_secure_and_fol
         qtype: "A",
         source: None,
     };
-    via_named.wait_for(&[B], Duration::from_secs(10), || named.log());
+    via_named.wait_for(&[B], Duration::from_secs(12), || named.log());
     let www = secure("www.example.com", "A");
     assert!(www.contains(B) && !www.contains(A), "{www}");
 

@@ -9,7 +9,7 @@
 
 mod xdp_common;
 
-use std::{net::SocketAddr, path::Path, time::Duration};
+use std::{path::Path, time::Duration};
 
 use aya::maps::{HashMap as BpfHashMap, Map, MapData};
 use switchyard::config::fixture::ConfigText;
@@ -21,29 +21,16 @@ use switchyard_tests::{
     netns::unique,
     privileges::have_root,
     resolver::Unbound,
-    signed_zone::{assert_delv_secure, assert_unbound_secure, delv, keygen, parent_records, via_unbound},
+    signed_zone::{
+        SITE_A, SITE_B, WILDCARD_ANSWER, assert_delv_secure, assert_unbound_secure, delv, keygen, parent_records,
+        two_site_config, via_unbound,
+    },
     topology::Pair,
 };
 
-const A: &str = "198.18.10.1";
-const B: &str = "198.18.20.1";
+const A: &str = SITE_A;
+const B: &str = SITE_B;
 const DEADLINE: Duration = Duration::from_secs(5);
-
-fn config(pair: &Pair, web_a: &HttpServer, key: &str, algorithm: &str) -> String {
-    ConfigText::new()
-        .server(&unique("sec"), &[r#"listen = ["0.0.0.0", "::"]"#])
-        .xdp(&pair.server_if, "native")
-        .zone_with(&["ns1.example.com."], "minimum = 60")
-        .dnssec(algorithm, key)
-        .fast_probes()
-        .site("a", &[A], &["fd00:10::1"])
-        .http_server("web-a1", &web_a.url("/health"))
-        .site("b", &[B], &["fd00:20::1"])
-        .service("www.example.com.", 5, &["a", "b"])
-        .fixed_service("ns1.example.com.", &["198.18.0.53"], &[])
-        .fixed_service("*.wild.example.com.", &["198.18.12.1"], &[])
-        .build()
-}
 
 #[test]
 fn signed_answers_validate_in_unbound_and_delv_across_site_changes() {
@@ -57,12 +44,10 @@ fn signed_answers_validate_in_unbound_and_delv_across_site_changes() {
 
 fn signed_zone_validates(subnet: u8, algorithm: &str) {
     let pair = Pair::new(subnet);
-    let web_ip = format!("198.18.{subnet}.11");
-    pair.server.ip(&["addr", "add", &format!("{web_ip}/32"), "dev", "lo"]);
-    let web_a = HttpServer::start(&pair.server, format!("{web_ip}:8080").parse::<SocketAddr>().unwrap());
+    let web_a = HttpServer::start_on_loopback(&pair.server, &format!("198.18.{subnet}.11"));
     let dir = tempfile::tempdir().unwrap();
     let key = keygen(dir.path(), "zone.key", algorithm);
-    let toml = config(&pair, &web_a, &key, algorithm);
+    let toml = two_site_config(&pair, &web_a, &key, algorithm);
     let parent = parent_records(dir.path(), &toml);
     let (ds, dnskey) = (parent.ds[0].as_str(), parent.dnskey[0].as_str());
     let daemon = Daemon::start(&pair.server, &toml);
@@ -97,9 +82,9 @@ fn signed_zone_validates(subnet: u8, algorithm: &str) {
     assert!(daemon.xdp_counter("answered_signed") > signed_before, "DO=1 A/AAAA answered by XDP: {}", log());
     // Names a wildcard answers: signed as if they existed; a type it lacks, a signed denial.
     let out = assert_unbound_secure(&pair.client, &unbound, "a.b.wild.example.com", "A");
-    assert!(out.contains("198.18.12.1"), "{out}");
+    assert!(out.contains(WILDCARD_ANSWER), "{out}");
     let out = assert_delv_secure(&pair.client, &server, dnskey, "x.wild.example.com", "A", false);
-    assert!(out.contains("198.18.12.1"), "{out}");
+    assert!(out.contains(WILDCARD_ANSWER), "{out}");
     let out = assert_delv_secure(&pair.client, &server, dnskey, "x.wild.example.com", "AAAA", false);
     assert!(out.contains("negative response"), "{out}");
 
@@ -145,7 +130,7 @@ fn signed_zone_validates(subnet: u8, algorithm: &str) {
     // The anchor of another key: the same answers are bogus.
     let other_dir = tempfile::tempdir().unwrap();
     let other_key = keygen(other_dir.path(), "other.key", algorithm);
-    let other = parent_records(other_dir.path(), &config(&pair, &web_a, &other_key, algorithm));
+    let other = parent_records(other_dir.path(), &two_site_config(&pair, &web_a, &other_key, algorithm));
     let out = delv(&pair.client, &server, &other.dnskey[0], "www.example.com", "A", false);
     assert!(!out.contains("fully validated") && out.contains("resolution failed"), "delv with another key: {out}");
     let wrong = Unbound::start_validating(&pair.client, "example.com", pair.server_v4.into(), &other.ds[0]);

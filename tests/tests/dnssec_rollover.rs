@@ -6,7 +6,6 @@
 //! old DS once the old key is gone fails, which is why the DS changes first.
 
 use std::{
-    net::SocketAddr,
     process::Command,
     sync::atomic::{AtomicBool, Ordering},
     time::{Duration, Instant},
@@ -130,9 +129,7 @@ fn a_key_rollover_keeps_every_answer_secure_for_resolvers_following_the_parent()
         return;
     }
     let pair = Pair::new(93);
-    let web_ip = "198.18.93.11";
-    pair.server.ip(&["addr", "add", &format!("{web_ip}/32"), "dev", "lo"]);
-    let web = HttpServer::start(&pair.server, format!("{web_ip}:8080").parse::<SocketAddr>().unwrap());
+    let web = HttpServer::start_on_loopback(&pair.server, "198.18.93.11");
     let dir = tempfile::tempdir().unwrap();
     let old_key = keygen(dir.path(), "old.key", ALGORITHM);
     let new_key = keygen(dir.path(), "new.key", ALGORITHM);
