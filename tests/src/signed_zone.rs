@@ -38,6 +38,15 @@ pub const SITE_A: &str = "198.18.10.1";
 pub const SITE_B: &str = "198.18.20.1";
 pub const WILDCARD_ANSWER: &str = "198.18.12.1";
 
+/// The RRsets of `two_site_config`'s zone that exist, each asked for by a test (name, type).
+pub const EXISTING_RRSETS: [(&str, &str); 5] = [
+    ("www.example.com", "A"),
+    ("www.example.com", "AAAA"),
+    ("example.com", "SOA"),
+    ("example.com", "NS"),
+    ("example.com", "DNSKEY"),
+];
+
 /// A signed example.com. (key file `key` of `algorithm`) served by the pair's server with XDP
 /// native: www.example.com. (TTL 5) on sites a (checked at `web_a`'s /health) and b, ns1, and
 /// a wildcard `*.wild.example.com.`.

@@ -12,7 +12,8 @@ use switchyard_tests::{
     http_server::{Behavior, HttpServer},
     privileges::have_root,
     signed_zone::{
-        SITE_A as A, SITE_B as B, WILDCARD_ANSWER as WILD, is_secure, keygen, parent_records, two_site_config,
+        EXISTING_RRSETS, SITE_A as A, SITE_B as B, WILDCARD_ANSWER as WILD, is_secure, keygen, parent_records,
+        two_site_config,
     },
     topology::Pair,
 };
@@ -38,13 +39,7 @@ fn a_validating_bind_resolver_finds_answers_denials_and_wildcards_secure_and_fol
         assert!(is_secure(&out), "named {name} {rtype} not secure:\n{out}\nnamed log:\n{}", named.log());
         out
     };
-    for (name, rtype) in [
-        ("www.example.com", "A"),
-        ("www.example.com", "AAAA"),
-        ("example.com", "SOA"),
-        ("example.com", "NS"),
-        ("example.com", "DNSKEY"),
-    ] {
+    for (name, rtype) in EXISTING_RRSETS {
         let out = secure(name, rtype);
         assert!(out.contains(&format!("RRSIG\t{rtype} ")), "{name} {rtype} with its signature: {out}");
     }

@@ -22,8 +22,8 @@ use switchyard_tests::{
     privileges::have_root,
     resolver::Unbound,
     signed_zone::{
-        SITE_A, SITE_B, WILDCARD_ANSWER, assert_delv_secure, assert_unbound_secure, delv, keygen, parent_records,
-        two_site_config, via_unbound,
+        EXISTING_RRSETS, SITE_A, SITE_B, WILDCARD_ANSWER, assert_delv_secure, assert_unbound_secure, delv, keygen,
+        parent_records, two_site_config, via_unbound,
     },
     topology::Pair,
 };
@@ -61,13 +61,7 @@ fn signed_zone_validates(subnet: u8, algorithm: &str) {
 
     let unbound = Unbound::start_validating(&pair.client, "example.com", pair.server_v4.into(), ds);
     let signed_before = daemon.xdp_counter("answered_signed");
-    for (name, rtype) in [
-        ("www.example.com", "A"),
-        ("www.example.com", "AAAA"),
-        ("example.com", "SOA"),
-        ("example.com", "NS"),
-        ("example.com", "DNSKEY"),
-    ] {
+    for (name, rtype) in EXISTING_RRSETS {
         let out = assert_unbound_secure(&pair.client, &unbound, name, rtype);
         assert!(out.contains(&format!("RRSIG\t{rtype} ")) || out.contains(&format!("RRSIG {rtype} ")), "{out}");
         assert_delv_secure(&pair.client, &server, dnskey, name, rtype, false);
