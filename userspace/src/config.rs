@@ -555,6 +555,7 @@ impl Config {
         self.validate_service_ttls()?;
         self.validate_sites()?;
         self.validate_sync()?;
+        self.validate_port_clashes()?;
         if self.server.udp_threads.is_some_and(|n| !(1..=MAX_UDP_THREADS).contains(&n)) {
             return Err(("server.udp_threads".into(), format!("must be 1 to {MAX_UDP_THREADS}")));
         }

@@ -1,7 +1,8 @@
 //! `[server]` and `[xdp]` checks that need no host: the instance name, the DNS port and listen
-//! addresses, the metrics address beside them, view names and the number of XDP interfaces.
+//! addresses, the metrics, heartbeat and sync addresses beside them, view names and the number of
+//! XDP interfaces.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use switchyard_common::MAX_XDP_INTERFACES;
 
@@ -65,19 +66,48 @@ impl ServerConfig {
     /// The metrics endpoint is a TCP socket like the DNS server's: on a listen address (or
     /// overlapping one through an unspecified address) and the DNS port, one of them could not bind.
     fn validate_metrics(&self) -> Result<(), Problem> {
-        let Some(metrics) = self.metrics else {
-            return Ok(());
-        };
-        if metrics.port() != self.dns_port {
+        match self.metrics {
+            Some(metrics) => self.clear_of_dns("server.metrics", metrics),
+            None => Ok(()),
+        }
+    }
+
+    /// `address` (a socket of the key `key`) must not take the DNS port on a listen address
+    /// (the DNS server binds both UDP and TCP there), or one of the two could not bind.
+    pub(super) fn clear_of_dns(&self, key: &str, address: SocketAddr) -> Result<(), Problem> {
+        if address.port() != self.dns_port {
             return Ok(());
         }
-        match self.listen.iter().position(|a| overlap(*a, metrics.ip())) {
+        match self.listen.iter().position(|a| overlap(*a, address.ip())) {
             Some(i) => Err((
-                "server.metrics".into(),
-                format!("{metrics} is where the DNS server listens (server.listen[{i}], dns_port); use another port"),
+                key.into(),
+                format!("{address} is where the DNS server listens (server.listen[{i}], dns_port); use another port"),
             )),
             None => Ok(()),
         }
+    }
+}
+
+impl Config {
+    /// The heartbeat socket (UDP) and the sync endpoint (TCP) beside the DNS server's sockets,
+    /// and the sync endpoint beside the metrics endpoint (both TCP): a clash would let the
+    /// config pass and the daemon fail to bind at start or reload.
+    pub(super) fn validate_port_clashes(&self) -> Result<(), Problem> {
+        if let Some(peers) = &self.peers {
+            self.server.clear_of_dns("peers.listen", peers.listen)?;
+        }
+        if let Some(sync) = &self.sync {
+            self.server.clear_of_dns("sync.listen", sync.listen)?;
+            if let Some(metrics) = self.server.metrics
+                && metrics.port() == sync.listen.port()
+                && overlap(metrics.ip(), sync.listen.ip())
+            {
+                let problem =
+                    format!("{} is where the metrics endpoint listens (server.metrics); use another port", sync.listen);
+                return Err(("sync.listen".into(), problem));
+            }
+        }
+        Ok(())
     }
 }
 

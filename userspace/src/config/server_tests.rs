@@ -75,6 +75,50 @@ fn metrics_on_a_dns_address_and_port_is_refused() {
 }
 
 #[test]
+fn the_heartbeat_or_sync_socket_on_a_dns_address_and_port_is_refused() {
+    let peers = |listen: &str| {
+        ConfigText::new()
+            .server("t", &[r#"listen = ["127.0.0.1"]"#, "dns_port = 5364", r#"site = "a""#, r#"node = "dns-a1""#])
+            .xdp_off()
+            .zone()
+            .site("a", &["198.18.1.1"], &[])
+            .remote_site("b", &["198.18.2.1"])
+            .peers(listen, "/etc/switchyard/peer.key")
+            .peer("b", "dns-b1", "198.18.0.2:5300")
+            .service("www.example.com.", 30, &["a", "b"])
+            .build()
+    };
+    let problem = "127.0.0.1:5364 is where the DNS server listens (server.listen[0], dns_port); use another port";
+    assert_refused(&peers("127.0.0.1:5364"), "peers.listen", problem);
+    assert_refused(&peers("0.0.0.0:5364"), "peers.listen", "0.0.0.0:5364 is where the DNS server listens");
+    assert_accepted(&peers("127.0.0.1:5300"));
+
+    let sync = |listen: &str, metrics: &str| {
+        ConfigText::new()
+            .server("t", &[r#"listen = ["127.0.0.1"]"#, "dns_port = 5364", r#"site = "a""#, metrics])
+            .xdp_off()
+            .zone()
+            .site("a", &["198.18.1.1"], &[])
+            .fixed_service("www.example.com.", &["198.18.10.1"], &[])
+            .table(
+                "[sync]",
+                &[r#"database = "/var/lib/switchyard/a.db""#, &format!("listen = {listen:?}"), r#"key_file = "/k""#],
+            )
+            .table("[[sync.table]]", &[r#"name = "records""#])
+            .table("[[sync.peer]]", &[r#"site = "b""#, r#"url = "http://198.18.0.2:8053""#])
+            .build()
+    };
+    assert_refused(&sync("127.0.0.1:5364", ""), "sync.listen", "127.0.0.1:5364 is where the DNS server listens");
+    let metrics = r#"metrics = "127.0.0.1:8053""#;
+    assert_refused(
+        &sync("0.0.0.0:8053", metrics),
+        "sync.listen",
+        "0.0.0.0:8053 is where the metrics endpoint listens (server.metrics); use another port",
+    );
+    assert_accepted(&sync("127.0.0.1:8053", ""));
+}
+
+#[test]
 fn a_view_named_default_is_refused() {
     let text = ConfigText::new().xdp_off().zone().view("near", &["198.18.1.0/24"]).view("default", &["198.18.2.0/24"]);
     assert_refused(&text.build(), "view[1].name", "\"default\" is the built-in view of clients no [[view]] selects");
