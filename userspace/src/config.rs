@@ -426,6 +426,11 @@ impl ServerConfig {
     }
 }
 
+/// A prefix as written must be its network: `198.18.0.1/24` is refused, naming `198.18.0.0/24`.
+fn no_host_bits(net: &IpNet) -> Result<(), String> {
+    if net.trunc() == *net { Ok(()) } else { Err(format!("{net} has host bits set: write {}", net.trunc())) }
+}
+
 impl Config {
     /// Reads, parses and validates a config file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {

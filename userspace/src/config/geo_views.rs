@@ -10,8 +10,9 @@ use crate::{
 };
 
 impl Config {
-    /// Every view selects something; country and continent codes are well-formed and have a
-    /// `[geo]` database to look them up in.
+    /// Every view selects something; its prefixes have no host bits (a typo such as
+    /// `10.1.2.3/8` would widen the view without a word); country and continent codes are
+    /// well-formed and have a `[geo]` database to look them up in.
     pub(super) fn validate_geo_views(&self) -> Result<(), (String, String)> {
         if let Some(geo) = &self.geo {
             geo.validate()?;
@@ -19,6 +20,9 @@ impl Config {
         for (i, view) in self.view.iter().enumerate() {
             if view.prefixes.is_empty() && view.countries.is_empty() && view.continents.is_empty() {
                 return Err((format!("view[{i}]"), "give `prefixes`, `countries` or `continents`".into()));
+            }
+            for (j, net) in view.prefixes.iter().enumerate() {
+                super::no_host_bits(net).map_err(|problem| (format!("view[{i}].prefixes[{j}]"), problem))?;
             }
             for (j, code) in view.countries.iter().enumerate() {
                 if !(code.len() == 2 && code.bytes().all(|b| b.is_ascii_uppercase())) {

@@ -95,9 +95,7 @@ impl RrlSection {
             return error("ipv6_prefix", "must be 1 to 128".into());
         }
         for (i, net) in self.exempt.iter().enumerate() {
-            if net.trunc() != *net {
-                return error(&format!("exempt[{i}]"), format!("{net} has host bits set: write {}", net.trunc()));
-            }
+            super::no_host_bits(net).or_else(|problem| error(&format!("exempt[{i}]"), problem))?;
         }
         let v4 = self.exempt.iter().filter(|n| matches!(n, IpNet::V4(_))).count();
         if v4 > MAX_EXEMPT_PER_FAMILY || self.exempt.len() - v4 > MAX_EXEMPT_PER_FAMILY {

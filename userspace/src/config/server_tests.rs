@@ -119,6 +119,22 @@ fn the_heartbeat_or_sync_socket_on_a_dns_address_and_port_is_refused() {
 }
 
 #[test]
+fn a_view_prefix_with_host_bits_is_refused_naming_its_network() {
+    let view = |prefixes: &[&str]| ConfigText::new().xdp_off().zone().view("near", prefixes).build();
+    assert_refused(
+        &view(&["198.18.1.0/24", "198.18.200.5/24"]),
+        "view[0].prefixes[1]",
+        "198.18.200.5/24 has host bits set: write 198.18.200.0/24",
+    );
+    assert_refused(
+        &view(&["fd00:e0::1/32"]),
+        "view[0].prefixes[0]",
+        "fd00:e0::1/32 has host bits set: write fd00:e0::/32",
+    );
+    assert_accepted(&view(&["198.18.200.0/24", "198.18.7.9/32", "fd00:e0::/32"]));
+}
+
+#[test]
 fn a_view_named_default_is_refused() {
     let text = ConfigText::new().xdp_off().zone().view("near", &["198.18.1.0/24"]).view("default", &["198.18.2.0/24"]);
     assert_refused(&text.build(), "view[1].name", "\"default\" is the built-in view of clients no [[view]] selects");
