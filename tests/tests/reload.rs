@@ -199,6 +199,26 @@ fn a_reload_that_cannot_apply_changes_nothing() {
     assert!(!out.status.success() && said.contains("xdp.max_entries: is 16, and the services need"), "{said}");
     std::fs::write(&daemon.config, &toml).unwrap();
     assert_eq!(tcp_answer(&pair, "s7.example.com.").0, ResponseCode::NXDomain, "nothing of it was applied");
+
+    // Another file given to `reload`: it only names the daemon (same [server]), which re-reads
+    // its own file, so nothing is reloaded and both files are named.
+    let other = daemon.config.with_file_name("other.toml");
+    std::fs::write(
+        &other,
+        toml.clone()
+            + "
+[[service]]
+name = \"other.example.com.\"\na = [\"198.18.12.2\"]\n",
+    )
+    .unwrap();
+    let out = Command::new(daemon::binary()).args(["reload", "--config"]).arg(&other).output().unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    let served = std::path::absolute(&daemon.config).unwrap();
+    assert!(!out.status.success(), "{said}");
+    assert!(said.contains("nothing reloaded") && said.contains(&served.display().to_string()), "{said}");
+    assert_eq!(tcp_answer(&pair, "other.example.com.").0, ResponseCode::NXDomain, "the other file was not read");
+    let status: serde_json::Value = serde_json::from_str(&daemon.cli(&["status", "--json"])).unwrap();
+    assert_eq!(status["config_file"].as_str(), Some(served.to_str().unwrap()), "status names the file");
     www.wait_for(&["198.18.10.1", "198.18.20.1"], SECOND, || daemon.log());
 }
 

@@ -36,4 +36,10 @@ pub enum CliError {
     ZeroInterval,
     #[error("reload refused, the running config keeps serving: {0}")]
     ReloadRefused(Box<CliError>),
+    #[error(
+        "nothing reloaded: this daemon re-reads {served}, not {given} (--config only names the daemon \
+         to reach): edit {served}, or restart the daemon with the other file",
+        served = served.display(), given = given.display()
+    )]
+    OtherConfigFile { given: PathBuf, served: PathBuf },
 }

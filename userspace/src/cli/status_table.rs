@@ -11,6 +11,9 @@ use crate::{
 pub fn render(s: &Status) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "instance   {}", s.instance);
+    if let Some(file) = &s.config_file {
+        let _ = writeln!(out, "config     {}", file.display());
+    }
     let _ = writeln!(out, "xdp        {}", xdp_line(s));
     let _ = writeln!(out, "services   {}", s.services);
     let _ = writeln!(out, "map        {} entries", s.map_entries);
@@ -197,6 +200,7 @@ mod tests {
 
     fn status() -> Status {
         Status {
+            config_file: None,
             instance: "t".into(),
             xdp_mode: "off".into(),
             xdp_interfaces: Vec::new(),

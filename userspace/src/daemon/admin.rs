@@ -58,6 +58,10 @@ pub enum Request {
 #[derive(Debug, Serialize, Deserialize, Clone, PartialEq)]
 pub struct Status {
     pub instance: String,
+    /// The config file the daemon re-reads at a reload, as an absolute path (none from a
+    /// daemon that predates this field).
+    #[serde(default)]
+    pub config_file: Option<std::path::PathBuf>,
     pub xdp_mode: String,
     pub xdp_interfaces: Vec<String>,
     pub services: usize,

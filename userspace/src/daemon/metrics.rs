@@ -30,6 +30,8 @@ use crate::{
 
 pub struct Sources {
     pub reloadable: Arc<Reloadable>,
+    /// The config file a reload re-reads (absolute, for `switchyard status`).
+    pub config_file: std::path::PathBuf,
     pub counters: Arc<ServerCounters>,
     pub rewrites: Arc<RewriteCounters>,
     pub answers: Arc<AnswerStats>,

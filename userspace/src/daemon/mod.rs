@@ -190,6 +190,8 @@ impl Daemon {
         reloadable.sync.store(sync.as_ref().map(|s| Arc::new(s.node())));
         let sources = Arc::new(metrics::Sources {
             reloadable: reloadable.clone(),
+            // Absolute but not resolved: a symlink the operator repoints keeps working.
+            config_file: std::path::absolute(&path).unwrap_or_else(|_| path.clone()),
             counters,
             rewrites: answers.rewrites(),
             answers: answers.answer_stats(),

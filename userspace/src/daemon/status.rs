@@ -13,6 +13,7 @@ pub fn current(sources: &Sources) -> Status {
     let operator = sources.operator.current();
     Status {
         instance: config.server.instance.clone(),
+        config_file: Some(sources.config_file.clone()),
         xdp_mode: format!("{:?}", config.xdp.mode).to_lowercase(),
         xdp_interfaces: if xdp_on { config.xdp.interfaces.clone() } else { vec![] },
         services: config.service.len(),
