@@ -480,6 +480,8 @@ fn heartbeats_captured_before_a_restart_are_refused_after_it() {
     assert_eq!(drops["other_start"], 1, "{a}");
     assert_eq!(drops["replayed"], 4, "the same capture again: {a}");
     assert_eq!((drops["bad_mac"].as_u64(), drops["stale"].as_u64()), (Some(0), Some(0)), "{a}");
+    let table = daemon_b.cli(&["status"]);
+    assert!(table.contains("other_start 1") && table.contains("replayed 4"), "every reason in the table: {table}");
     let status: serde_json::Value = serde_json::from_str(&daemon_b.cli(&["status", "--json"])).unwrap();
     let site_a = status["sites"].as_array().unwrap().iter().find(|s| s["name"] == "a").unwrap();
     assert_eq!(site_a["state"]["available"], false, "site a stays unavailable at b: {status}");

@@ -23,7 +23,7 @@ use crate::{
     dns::counters::ServerCounters,
     health::{DatabaseSource, HealthStatus, check_passes},
     operator,
-    peers::PeerHandle,
+    peers::{DropReason, PeerHandle},
     policy::DecisionKey,
     sync::SyncNode,
 };
@@ -170,6 +170,14 @@ fn peers(out: &mut Exposition, peers: &PeerHandle) {
     out.family("switchyard_peer_alive", "gauge", "1 while the peer's DNS server is alive.");
     out.family("switchyard_peer_heartbeats_accepted_total", "counter", "Authentic heartbeats accepted from the peer.");
     out.family("switchyard_peer_last_heartbeat_age_seconds", "gauge", "Time since the peer's last heartbeat.");
+    out.family(
+        "switchyard_peer_datagrams_dropped_total",
+        "counter",
+        "Datagrams on the heartbeat socket that were not taken, by reason (from any sender).",
+    );
+    for reason in DropReason::ALL {
+        out.sample("switchyard_peer_datagrams_dropped_total", &[("reason", reason.as_str())], status.drops.get(reason));
+    }
     for p in &status.peers {
         let labels = [("site", p.site.as_str()), ("node", p.node.as_str())];
         out.sample("switchyard_peer_alive", &labels, u8::from(p.alive));

@@ -24,8 +24,15 @@ pub enum DropReason {
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 6] =
-        [Self::Malformed, Self::UnknownKey, Self::BadMac, Self::UnknownPeer, Self::Replayed, Self::Stale];
+    pub const ALL: [DropReason; 7] = [
+        Self::Malformed,
+        Self::UnknownKey,
+        Self::BadMac,
+        Self::UnknownPeer,
+        Self::Replayed,
+        Self::Stale,
+        Self::OtherStart,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -82,5 +89,25 @@ impl DropCounters {
             DropReason::Stale => &mut self.stale,
             DropReason::OtherStart => &mut self.other_start,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_reason_is_listed_once_and_the_listed_counts_make_the_total() {
+        let mut drops = DropCounters::default();
+        for (n, reason) in DropReason::ALL.into_iter().enumerate() {
+            for _ in 0..=n {
+                drops.count(reason);
+            }
+        }
+        let listed: u64 = DropReason::ALL.iter().map(|r| drops.get(*r)).sum();
+        assert_eq!(listed, drops.total(), "a reason counted in the total but not listed");
+        let names: std::collections::BTreeSet<&str> = DropReason::ALL.iter().map(|r| r.as_str()).collect();
+        assert_eq!(names.len(), DropReason::ALL.len());
+        assert_eq!(drops.get(DropReason::OtherStart), 7);
     }
 }
