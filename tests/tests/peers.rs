@@ -13,6 +13,7 @@ use switchyard_tests::{
     bench::watch::Watcher,
     capture,
     daemon::Daemon,
+    lab::http::request_in,
     link,
     netns::Netns,
     peer_sites::{A, B, C, LIVE_PERIODS, PERIOD_MS, config},
@@ -445,7 +446,11 @@ fn heartbeats_captured_before_a_restart_are_refused_after_it() {
     };
     let a_peers = [("b", format!("198.18.{LINK_SUBNET}.2"))];
     let b_peers = [("a", format!("198.18.{LINK_SUBNET}.1"))];
-    let b_config = lenient(config("b", &b_peers, &key, None));
+    let b_config = lenient(config("b", &b_peers, &key, None)).replacen(
+        "listen = [\"0.0.0.0\"]",
+        "listen = [\"0.0.0.0\"]\nmetrics = \"127.0.0.1:9153\"",
+        1,
+    );
     let daemon_a = Daemon::start(&lab.pair.server, &lenient(config("a", &a_peers, &key, None)));
     let daemon_b = Daemon::start(&lab.site_b, &b_config);
     let peer_a = |daemon: &Daemon| -> serde_json::Value {
@@ -482,6 +487,15 @@ fn heartbeats_captured_before_a_restart_are_refused_after_it() {
     assert_eq!((drops["bad_mac"].as_u64(), drops["stale"].as_u64()), (Some(0), Some(0)), "{a}");
     let table = daemon_b.cli(&["status"]);
     assert!(table.contains("other_start 1") && table.contains("replayed 4"), "every reason in the table: {table}");
+    let (code, metrics) = request_in(&lab.site_b, "GET", "127.0.0.1:9153".parse().unwrap(), "/metrics").unwrap();
+    assert_eq!(code, 200, "{metrics}");
+    for line in [
+        "switchyard_peer_datagrams_dropped_total{reason=\"other_start\"} 1",
+        "switchyard_peer_datagrams_dropped_total{reason=\"replayed\"} 4",
+        "switchyard_peer_datagrams_dropped_total{reason=\"bad_mac\"} 0",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "{line} in the metrics:\n{metrics}");
+    }
     let status: serde_json::Value = serde_json::from_str(&daemon_b.cli(&["status", "--json"])).unwrap();
     let site_a = status["sites"].as_array().unwrap().iter().find(|s| s["name"] == "a").unwrap();
     assert_eq!(site_a["state"]["available"], false, "site a stays unavailable at b: {status}");
