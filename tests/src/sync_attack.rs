@@ -4,7 +4,7 @@
 //! RSS and whether rows written at the other site kept arriving.
 
 use std::{
-    io::Write,
+    io::{Read, Write},
     net::TcpStream,
     sync::atomic::{AtomicU64, Ordering},
     time::{Duration, Instant},
@@ -76,6 +76,20 @@ fn upload_until(target: &str, body: u64, until: Instant) -> (u64, u64) {
         bytes += sent;
     }
     (attempts, bytes)
+}
+
+/// One unsigned request on a fresh connection to `target`: the answer's head, and whether the
+/// server closed the connection right after it (within a second, far below its 5 s header
+/// timeout) rather than keeping it for a next request.
+pub fn refused_and_closed(target: &str) -> (String, bool) {
+    let mut stream = TcpStream::connect_timeout(&target.parse().unwrap(), Duration::from_secs(1)).expect("connect");
+    stream.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
+    let request = format!("POST /sync/v2 HTTP/1.1\r\nHost: {target}\r\nContent-Length: 0\r\n\r\n");
+    stream.write_all(request.as_bytes()).expect("send");
+    let mut answer = Vec::new();
+    let closed = stream.read_to_end(&mut answer).is_ok();
+    let text = String::from_utf8_lossy(&answer);
+    (text.split("\r\n\r\n").next().unwrap_or_default().to_string(), closed)
 }
 
 /// Requests refused as unauthenticated, from `sync status --json`.

@@ -7,8 +7,8 @@ use std::time::Duration;
 use switchyard_tests::{
     daemon::Daemon,
     privileges::have_root,
-    sync_attack::{AttackOptions, attack},
-    sync_lab::{Site, SyncLab, insert_rows, wait_until},
+    sync_attack::{AttackOptions, attack, refused_and_closed},
+    sync_lab::{SYNC_PORT, Site, SyncLab, insert_rows, wait_until},
 };
 
 const CONVERGE: Duration = Duration::from_secs(10);
@@ -151,6 +151,11 @@ fn unauthenticated_uploads_take_no_memory_and_sync_goes_on() {
     assert!(report.uploads >= 100, "{report:?}");
     assert!(report.refused_unauthenticated >= 100, "{report:?}");
     assert!(report.bytes_sent < (report.uploads * 4) << 20, "the daemon read the bodies: {report:?}");
+    // A refused stranger does not keep its connection (and its place) for another try.
+    let target = format!("{}:{SYNC_PORT}", lab.b.address);
+    let (head, closed) = lab.a.ns.enter(|| refused_and_closed(&target));
+    assert!(head.starts_with("HTTP/1.1 401") && head.to_lowercase().contains("connection: close"), "{head}");
+    assert!(closed, "the connection was kept open after the refusal: {head}");
 }
 
 /// `switchyard reload` with `text` as the daemon's config; its stdout, or the refusal.

@@ -128,6 +128,11 @@ impl SyncNode {
         let signature = digest.map(|digest| sign_reply(&self.inner.config.key, &digest, status.as_u16(), &body));
         let mut answer = hyper::Response::new(Full::new(Bytes::from(body)));
         *answer.status_mut() = status;
+        // A refused client does not keep its place: the connection ends with the answer rather
+        // than waiting for its next request (or the header timeout).
+        if status != StatusCode::OK {
+            answer.headers_mut().insert(hyper::header::CONNECTION, hyper::header::HeaderValue::from_static("close"));
+        }
         if let Some(signature) = signature {
             answer.headers_mut().insert(SIGNATURE_HEADER, signature.parse().expect("hex is a header value"));
         }
