@@ -166,7 +166,11 @@ fn overrides_apply_to_userspace_with_xdp_off() {
     let api = Question { name: "api.example.com", ..question(&pair, "A") };
     assert_eq!(api.ask().unwrap(), ["192.0.2.7"]);
     std::fs::write(&daemon.config, &toml).unwrap();
-    daemon.cli(&["reload"]);
+    let said = daemon.cli(&["reload"]);
+    assert!(
+        said.contains("overrides dropped (no service or view for them now): api.example.com. A (view default)"),
+        "the reload says what it dropped: {said}"
+    );
     let deadline = std::time::Instant::now() + Duration::from_secs(3);
     while !daemon.log().contains("override dropped") && std::time::Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));

@@ -270,7 +270,16 @@ impl Daemon {
                 metrics: (&mut self.metrics, &self.sources),
                 registry: &self.registry,
             };
-            let outcome = reload::apply(&self.path, parts).await;
+            // An override the new config has no place for is dropped for good: said in the
+            // reload's own answer, not only in the log.
+            let outcome = reload::apply(&self.path, parts).await.map(|summary| {
+                let dropped = self.sources.operator.unfitting();
+                if dropped.is_empty() {
+                    summary
+                } else {
+                    format!("{summary}; overrides dropped (no service or view for them now): {}", dropped.join(", "))
+                }
+            });
             if outcome.is_ok() {
                 let operator = self.sources.operator.clone();
                 tokio::spawn(async move { operator.drop_unfitting().await });

@@ -173,6 +173,11 @@ impl Handle {
         }
     }
 
+    /// The overrides the running config has no place for (see `drop_unfitting`).
+    pub fn unfitting(&self) -> Vec<String> {
+        self.current().unfitting(&self.config.load())
+    }
+
     /// `key` checked against the config; else, when a reload removed its service or view
     /// since it was set, the stored override it names, so that it can still be removed.
     fn removal_key(&self, key: Override, any_view: bool) -> Result<Override, OperatorError> {

@@ -48,6 +48,16 @@ impl OperatorState {
         self.overrides.iter().all(|o| o.clone().checked(config, true).is_ok())
     }
 
+    /// The overrides `config` has no place for, as an operator names them
+    /// ("api.example.com. A (view default)").
+    pub fn unfitting(&self, config: &crate::config::Config) -> Vec<String> {
+        self.overrides
+            .iter()
+            .filter(|o| Override::clone(o).checked(config, true).is_err())
+            .map(|o| format!("{} {} (view {})", o.name, o.qtype, view_name(&o.view)))
+            .collect()
+    }
+
     /// Drops, with a log line each, the overrides `config` has no place for; true when any went.
     pub fn drop_unfitting(&mut self, config: &crate::config::Config) -> bool {
         let before = self.overrides.len();
