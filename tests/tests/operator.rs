@@ -155,6 +155,11 @@ fn overrides_apply_to_userspace_with_xdp_off() {
     );
     daemon.cli(&["map", "del", "www.example.com", "A"]);
     assert_eq!(a.ask().unwrap(), [A, B]);
+    // A refused change asked for as JSON fails as JSON on stdout too, for scripts.
+    let refused = cli_output(&daemon, &["map", "set", "nosuch.example.com", "A", "192.0.2.9", "--json"]);
+    let said: serde_json::Value = serde_json::from_slice(&refused.stdout).expect("JSON on stdout");
+    assert!(!refused.status.success() && said["ok"] == false, "{said}");
+    assert!(said["error"].as_str().is_some_and(|e| e.contains("nosuch.example.com")), "{said}");
 
     // An override whose service a reload removes is dropped with a log line: when the service
     // comes back, it answers as configured, not with the old override.

@@ -174,11 +174,17 @@ fn config_error(e: switchyard::config::ConfigError) -> ExitCode {
     ExitCode::from(2)
 }
 
+/// Exit status and, on failure, the error on stderr; with `--json` also as a JSON object on
+/// stdout (`{"ok": false, "error": ...}`), so that a script reading stdout sees the failure.
 fn report(result: Result<(), impl std::fmt::Display>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("switchyard: {e}");
+            // Every command that has the flag names it `--json`; clap has accepted the line.
+            if std::env::args().skip(1).any(|arg| arg == "--json") {
+                println!("{}", serde_json::json!({ "ok": false, "error": e.to_string() }));
+            }
             ExitCode::FAILURE
         }
     }
