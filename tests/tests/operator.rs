@@ -449,6 +449,20 @@ fn metrics_and_stats_watch_show_counters_that_move() {
     let rate = |l: &serde_json::Value| l["rates"]["xdp.answered_v4"].as_f64().unwrap();
     assert!(lines.iter().any(|l| rate(l) > 0.0), "{out}");
 
+    // Watched through a pipe whose reader leaves after one line (`| head -1`): it ends quietly.
+    let mut watching = Command::new(daemon::binary())
+        .args(["stats", "--watch", "--interval", "0.1", "--json", "--config"])
+        .arg(&daemon.config)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 1];
+    watching.stdout.take().unwrap().read_exact(&mut first).unwrap();
+    let ended = watching.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&ended.stderr);
+    assert!(ended.status.success() && !stderr.contains("panicked"), "{}: {stderr}", ended.status);
+
     // Counters pinned somewhere else than the config says: what can be read is printed, and
     // the exit status says the XDP counters were not.
     let elsewhere = config(&pair, &instance, run_dir.path(), "native", r#"pin_root = "/sys/fs/bpf/nowhere""#);

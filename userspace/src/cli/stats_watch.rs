@@ -2,6 +2,7 @@
 
 use std::{
     collections::BTreeMap,
+    io::Write,
     time::{Duration, Instant},
 };
 
@@ -55,13 +56,19 @@ pub fn watch(server: &ServerConfig, interval: Duration, json: bool, count: Optio
             .iter()
             .map(|(name, v)| (name, v.saturating_sub(before.get(name).copied().unwrap_or(0)) as f64 / elapsed))
             .collect();
+        let mut text = String::new();
         if json {
-            println!("{}", serde_json::json!({ "interval_s": elapsed, "rates": rates, "totals": now }));
+            text = format!("{}\n", serde_json::json!({ "interval_s": elapsed, "rates": rates, "totals": now }));
         } else {
-            println!("--- {:.2} s", elapsed);
+            text.push_str(&format!("--- {elapsed:.2} s\n"));
             for (name, rate) in &rates {
-                println!("  {name:<30} {rate:>12.1}/s  {:>14}", now[*name]);
+                text.push_str(&format!("  {name:<30} {rate:>12.1}/s  {:>14}\n", now[*name]));
             }
+        }
+        // The reader went away (`| head`): the watch ends there, as a pipeline expects.
+        let mut out = std::io::stdout().lock();
+        if out.write_all(text.as_bytes()).and_then(|()| out.flush()).is_err() {
+            return Ok(());
         }
         before = now;
         printed += 1;
