@@ -5,10 +5,10 @@ use std::net::IpAddr;
 
 use clap::Subcommand;
 
-use super::{CliError, Target, change};
+use super::{CliError, Target, admin_client, block_on, change};
 use crate::{
     bpf::answer_map::{self, DecodedEntry},
-    daemon::admin::Request,
+    daemon::admin::{Request, Response},
     operator::{Override, Qtype},
 };
 
@@ -104,7 +104,19 @@ pub fn run(command: MapCommand) -> Result<(), CliError> {
 /// The pinned map's entries, with view names when the config is known.
 fn entries(target: &Target) -> Result<Vec<DecodedEntry>, CliError> {
     let server = target.server()?;
-    let mut entries = answer_map::read(&server.pin_dir()).map_err(CliError::PinnedMap)?;
+    let mut entries = answer_map::read(&server.pin_dir()).map_err(|why| {
+        // The running daemon knows whether there is a map at all: say so rather than guess.
+        match block_on(admin_client::request(&server.admin_socket(), &Request::Status)) {
+            Ok(Response::Status(status)) if status.xdp_mode == "off" || status.xdp_interfaces.is_empty() => {
+                CliError::PinnedMap(format!(
+                    "XDP is off for instance {}: there is no answer map; userspace answers every query \
+                     (`switchyard status` lists the overrides)",
+                    status.instance
+                ))
+            }
+            _ => CliError::PinnedMap(why),
+        }
+    })?;
     if let Some(config) = target.full_config()? {
         for entry in &mut entries {
             entry.view = match entry.view_id {

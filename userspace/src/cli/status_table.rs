@@ -24,7 +24,13 @@ pub fn render(s: &Status) -> String {
             "site", "state", "load", "rtt_us", "drained", "weight"
         );
         for site in &s.sites {
-            let state = if site.state.available { "available" } else { "unavailable" };
+            let setting = s.site_settings.get(&site.name).copied().unwrap_or_default();
+            // What the answers follow: a drained site counts as unavailable whatever its checks say.
+            let state = match (setting.drained, site.state.available) {
+                (true, _) => "drained",
+                (false, true) => "available",
+                (false, false) => "unavailable",
+            };
             let source = if site.remote {
                 "peer"
             } else if site.is_static() {
@@ -32,7 +38,6 @@ pub fn render(s: &Status) -> String {
             } else {
                 "probed"
             };
-            let setting = s.site_settings.get(&site.name).copied().unwrap_or_default();
             let drained = if setting.drained { "yes" } else { "no" };
             let _ = writeln!(
                 out,
