@@ -183,8 +183,11 @@ fn rrl_commands_change_the_running_daemon_until_a_reload() {
     assert!(both(&shown, "rrl_exempt") >= flooded.answered, "{shown}");
     assert_eq!(shown["settings"]["exempt"][0], prefix.as_str());
 
-    daemon.cli(&["reload"]);
+    let said = daemon.cli(&["reload"]);
+    assert!(said.contains("what `switchyard rrl` set gave way to the file: rate limiting off"), "{said}");
     let shown = show();
     assert_eq!(shown["settings"]["enabled"], false, "a reload puts the file's [rrl] back: {shown}");
+    let said = daemon.cli(&["reload"]);
+    assert!(!said.contains("rate limiting"), "nothing live to replace the second time: {said}");
     assert_eq!(shown["settings"]["exempt"].as_array().map(Vec::len), Some(0));
 }

@@ -130,6 +130,8 @@ pub async fn apply(path: &Path, mut parts: Parts<'_>) -> Result<String, ReloadEr
     }
     let monitor = if health_changed(&old, &new) { Some(new_monitor(&new, parts.reloadable).await?) } else { None };
     let (rrl, cookies) = (parts.authority.rrl().settings(), parts.cookies.saved());
+    // Limits changed by `switchyard rrl` since the last start or reload give way to the file's.
+    let live_rrl_replaced = rrl != old.rrl && rrl != new.rrl;
     let serials = zone_serials::load(&zone_serials::path(&new.server));
     let served = zone_serials::next(&new, &serials);
     let before = Before { views: parts.answers.views(), answers: parts.answers.saved(), rrl, cookies, serials };
@@ -154,6 +156,10 @@ pub async fn apply(path: &Path, mut parts: Parts<'_>) -> Result<String, ReloadEr
     }
     if new.geo.is_some() {
         message.push_str(&format!(" ({})", views.describe().join(", ")));
+    }
+    if live_rrl_replaced {
+        message
+            .push_str(&format!("; what `switchyard rrl` set gave way to the file: {}", crate::rrl::describe(&new.rrl)));
     }
     parts.reloadable.config.store(Arc::new(new));
     Ok(message)
