@@ -13,6 +13,7 @@ use hickory_proto::rr::Name;
 use ipnet::IpNet;
 use serde::Deserialize;
 
+pub(crate) mod address_lists;
 mod cookies;
 #[cfg(any(test, feature = "fixtures"))]
 pub mod fixture;
@@ -247,9 +248,9 @@ pub struct ServiceConfig {
     pub name: String,
     #[serde(default = "default_service_ttl")]
     pub ttl: u32,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "address_lists::ipv4")]
     pub a: Vec<Ipv4Addr>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "address_lists::ipv6")]
     pub aaaa: Vec<Ipv6Addr>,
     /// Preferred site order for clients without a matching view.
     #[serde(default)]

@@ -57,10 +57,10 @@ pub struct ProbeOverrides {
 pub struct SiteConfig {
     pub name: String,
     /// IPv4 addresses this site contributes to answers.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::config::address_lists::ipv4")]
     pub a: Vec<Ipv4Addr>,
     /// IPv6 addresses this site contributes to answers.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::config::address_lists::ipv6")]
     pub aaaa: Vec<Ipv6Addr>,
     /// Not probed here; its state comes from `HealthMonitor::set_remote`.
     #[serde(default)]
