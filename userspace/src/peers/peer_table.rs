@@ -54,6 +54,9 @@ struct PeerEntry {
     /// The peer's boot id as last heard: our heartbeats to it echo it.
     their_boot: Option<u64>,
     last_answered: Option<Instant>,
+    /// The boot id of the last heartbeat taken from it, so that a start is logged once, when a
+    /// heartbeat of it is taken (never for one that is dropped, a replayed capture say).
+    taken_boot: Option<u64>,
     accepted: u64,
     drops: DropCounters,
 }
@@ -180,14 +183,6 @@ impl PeerTable {
             return Err(DropReason::Replayed);
         }
         let restarted = peer.replay.accept(heartbeat.boot_id, heartbeat.sequence);
-        if restarted {
-            tracing::info!(
-                site = %peer.config.site,
-                node = %peer.config.node,
-                boot_id = format_args!("{:016x}", heartbeat.boot_id),
-                "peer (re)started"
-            );
-        }
         peer.their_boot = Some(heartbeat.boot_id);
         let unaware = heartbeat.echo != own_boot;
         if (restarted || unaware) && peer.last_answered.is_none_or(|at| now.duration_since(at) >= period) {
@@ -197,6 +192,15 @@ impl PeerTable {
         if unaware {
             peer.drops.count(DropReason::OtherStart);
             return Err(DropReason::OtherStart);
+        }
+        if peer.taken_boot != Some(heartbeat.boot_id) {
+            peer.taken_boot = Some(heartbeat.boot_id);
+            tracing::info!(
+                site = %peer.config.site,
+                node = %peer.config.node,
+                boot_id = format_args!("{:016x}", heartbeat.boot_id),
+                "peer (re)started"
+            );
         }
         peer.window.record(slot);
         peer.state = Some(heartbeat.state);
@@ -281,6 +285,7 @@ impl PeerEntry {
             last_heard: None,
             their_boot: None,
             last_answered: None,
+            taken_boot: None,
             accepted: 0,
             drops: DropCounters::default(),
         }
@@ -403,8 +408,11 @@ mod tests {
         });
         let new_boot = 0xb2;
         let mut after = PeerTable::new(&config, keys.clone(), PeriodClock::new(epoch, PERIOD), new_boot);
+        let log = crate::log_capture::LogCapture::default();
+        let guard = log.install();
         let receipt = after.receive(&captured, now, WALL_MS);
         assert_eq!(receipt.verdict, Err(DropReason::OtherStart));
+        assert!(log.lines_with("peer (re)started").is_empty(), "a dropped capture starts nothing");
         assert_eq!(receipt.answer, Some(0), "the peer is told about the new start at once");
         assert!(!after.views()["b"].alive);
         assert_eq!(after.targets()[0].1, 1, "our heartbeats to it echo its boot id");
@@ -412,8 +420,12 @@ mod tests {
         // Its next heartbeat, sent after it heard the new start, is taken.
         let fresh = beat_to(&keys, "b1", 8, 100, new_boot);
         assert_eq!(after.receive(&fresh, now, WALL_MS).verdict, Ok(()));
+        assert_eq!(log.lines_with("peer (re)started").len(), 1, "logged once it is taken");
+        assert_eq!(after.receive(&beat_to(&keys, "b1", 9, 100, new_boot), now, WALL_MS).verdict, Ok(()));
+        assert_eq!(log.lines_with("peer (re)started").len(), 1, "and only once per start");
+        drop(guard);
         assert_eq!(after.receive(&captured, now, WALL_MS).verdict, Err(DropReason::Replayed));
         let (peers, _) = after.peer_statuses(now);
-        assert_eq!((peers[0].drops.other_start, peers[0].heartbeats_accepted), (1, 1));
+        assert_eq!((peers[0].drops.other_start, peers[0].heartbeats_accepted), (1, 2));
     }
 }
