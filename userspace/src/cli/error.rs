@@ -9,7 +9,11 @@ use crate::config::ConfigError;
 pub enum CliError {
     #[error("{}: {source}", path.display())]
     ReadConfig { path: PathBuf, source: std::io::Error },
-    #[error("{}: [server] is unreadable: {source}", path.display())]
+    #[error(
+        "{}: [server] is unreadable (the running daemon can still be reached with --instance NAME, \
+         and --run-dir DIR when its run_dir is not the default): {source}",
+        path.display()
+    )]
     ServerSection { path: PathBuf, source: toml::de::Error },
     #[error(transparent)]
     Config(#[from] ConfigError),

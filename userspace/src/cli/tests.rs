@@ -29,6 +29,15 @@ fn a_config_instance_that_is_not_a_plain_name_is_refused() {
 }
 
 #[test]
+fn a_file_that_is_not_toml_says_how_to_reach_the_daemon_without_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("t.toml");
+    std::fs::write(&file, "[server]\ninstance = \"a\"\n[[service]\n").unwrap();
+    let error = target(Some(file), "default").server().expect_err("refused").to_string();
+    assert!(error.contains("[server] is unreadable") && error.contains("--instance NAME"), "{error}");
+}
+
+#[test]
 fn a_reload_that_reaches_no_daemon_says_so_rather_than_that_one_keeps_serving() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("t.toml");
