@@ -1,15 +1,18 @@
 //! The metrics and status page's listener, bounded: at most `MAX_CONNECTIONS` served at once
-//! (one beyond waits in the kernel's backlog until another ends), and a connection that sends
+//! (one beyond waits in the kernel's backlog until another ends), of them at most
+//! `MAX_PER_CLIENT` from one client (beyond, closed at once, so that one address cannot take
+//! every place and blind the monitoring), and a connection that sends
 //! nothing, or takes nothing of its response, for `IDLE` is closed, as is one waiting on its
 //! client after `LIFETIME`. So idle or slow clients cannot take the daemon's file
 //! descriptors, which its health checks and DNS sockets need.
 
 use std::{
+    collections::HashMap,
     future::Future,
     io,
-    net::SocketAddr,
+    net::{IpAddr, SocketAddr},
     pin::Pin,
-    sync::Arc,
+    sync::{Arc, Mutex},
     task::{Context, Poll},
     time::Duration,
 };
@@ -23,6 +26,8 @@ use tokio::{
 
 /// Connections served at once.
 pub const MAX_CONNECTIONS: usize = 64;
+/// Connections of one client (an IPv4 address or an IPv6 /64) served at once.
+pub const MAX_PER_CLIENT: usize = MAX_CONNECTIONS / 4;
 /// How long a connection may send nothing, within a request or between two.
 pub const IDLE: Duration = Duration::from_secs(30);
 /// How long a connection is kept at most, so that one that trickles a byte now and then cannot
@@ -33,11 +38,42 @@ pub const LIFETIME: Duration = Duration::from_secs(120);
 pub struct BoundedListener {
     inner: TcpListener,
     slots: Arc<Semaphore>,
+    per_client: Arc<Mutex<HashMap<IpAddr, usize>>>,
 }
 
 impl BoundedListener {
     pub fn new(inner: TcpListener) -> BoundedListener {
-        BoundedListener { inner, slots: Arc::new(Semaphore::new(MAX_CONNECTIONS)) }
+        BoundedListener { inner, slots: Arc::new(Semaphore::new(MAX_CONNECTIONS)), per_client: Arc::default() }
+    }
+
+    /// A place for one more connection of `client`, unless it holds `MAX_PER_CLIENT` already.
+    fn take_client_place(&self, client: IpAddr) -> Option<ClientPlace> {
+        let key = crate::dns::tcp::client_key(client);
+        let mut held = self.per_client.lock().expect("metrics clients");
+        let count = held.entry(key).or_default();
+        if *count >= MAX_PER_CLIENT {
+            return None;
+        }
+        *count += 1;
+        Some(ClientPlace { held: self.per_client.clone(), key })
+    }
+}
+
+/// One of a client's places, given back when its connection ends.
+struct ClientPlace {
+    held: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    key: IpAddr,
+}
+
+impl Drop for ClientPlace {
+    fn drop(&mut self) {
+        let mut held = self.held.lock().expect("metrics clients");
+        if let Some(count) = held.get_mut(&self.key) {
+            *count -= 1;
+            if *count == 0 {
+                held.remove(&self.key);
+            }
+        }
     }
 }
 
@@ -46,10 +82,14 @@ impl axum::serve::Listener for BoundedListener {
     type Addr = SocketAddr;
 
     async fn accept(&mut self) -> (Bounded, SocketAddr) {
-        let slot = self.slots.clone().acquire_owned().await.expect("the semaphore is never closed");
-        let (io, addr) = axum::serve::Listener::accept(&mut self.inner).await;
-        let (idle, lifetime) = (Box::pin(tokio::time::sleep(IDLE)), Box::pin(tokio::time::sleep(LIFETIME)));
-        (Bounded { io, _slot: slot, idle, lifetime }, addr)
+        loop {
+            let slot = self.slots.clone().acquire_owned().await.expect("the semaphore is never closed");
+            let (io, addr) = axum::serve::Listener::accept(&mut self.inner).await;
+            // Over its share: closed at once (dropped with its slot), and the next one taken.
+            let Some(client) = self.take_client_place(addr.ip()) else { continue };
+            let (idle, lifetime) = (Box::pin(tokio::time::sleep(IDLE)), Box::pin(tokio::time::sleep(LIFETIME)));
+            return (Bounded { io, _slot: slot, _client: client, idle, lifetime }, addr);
+        }
     }
 
     fn local_addr(&self) -> io::Result<SocketAddr> {
@@ -62,6 +102,7 @@ impl axum::serve::Listener for BoundedListener {
 pub struct Bounded {
     io: TcpStream,
     _slot: OwnedSemaphorePermit,
+    _client: ClientPlace,
     idle: Pin<Box<Sleep>>,
     lifetime: Pin<Box<Sleep>>,
 }
@@ -139,6 +180,36 @@ mod tests {
         let client = TcpStream::connect(addr).await.unwrap();
         let (conn, _) = axum::serve::Listener::accept(&mut bounded).await;
         (bounded, client, conn)
+    }
+
+    #[tokio::test]
+    async fn one_client_gets_its_share_of_the_places_and_another_still_gets_in() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut bounded = BoundedListener::new(listener);
+        let mut held = Vec::new();
+        for _ in 0..MAX_PER_CLIENT {
+            let client = TcpStream::connect(addr).await.unwrap();
+            held.push((client, axum::serve::Listener::accept(&mut bounded).await.0));
+        }
+        // One more from the same address: closed at once, never handed out.
+        let mut over = TcpStream::connect(addr).await.unwrap();
+        let accepted = tokio::time::timeout(Duration::from_millis(300), axum::serve::Listener::accept(&mut bounded));
+        assert!(accepted.await.is_err(), "nothing handed out beyond the client's share");
+        let mut byte = [0u8; 1];
+        let read = tokio::time::timeout(Duration::from_secs(2), over.read(&mut byte)).await.expect("closed at once");
+        assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+        // Another client (127.0.0.2) still gets in.
+        let other = tokio::net::TcpSocket::new_v4().unwrap();
+        other.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+        let _other = other.connect(addr).await.unwrap();
+        let (_, from) = axum::serve::Listener::accept(&mut bounded).await;
+        assert_eq!(from.ip(), "127.0.0.2".parse::<IpAddr>().unwrap());
+        // One of the first client's connections ends: it gets a place again.
+        held.pop();
+        let _again = TcpStream::connect(addr).await.unwrap();
+        let (_, from) = axum::serve::Listener::accept(&mut bounded).await;
+        assert_eq!(from.ip(), "127.0.0.1".parse::<IpAddr>().unwrap());
     }
 
     #[tokio::test(start_paused = true)]

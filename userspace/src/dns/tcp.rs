@@ -98,7 +98,7 @@ impl TcpSlots {
 
 /// What a client's connections are counted under: its IPv4 address, or its IPv6 /64 (a host
 /// commonly holds a whole /64).
-fn client_key(address: IpAddr) -> IpAddr {
+pub(crate) fn client_key(address: IpAddr) -> IpAddr {
     // An IPv4 client seen through an IPv6 socket (::ffff:a.b.c.d) is that IPv4 address.
     match address.to_canonical() {
         v4 @ IpAddr::V4(_) => v4,
