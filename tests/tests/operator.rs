@@ -472,6 +472,10 @@ fn metrics_and_stats_watch_show_counters_that_move() {
     let (stdout, stderr) = (String::from_utf8_lossy(&stats.stdout), String::from_utf8_lossy(&stats.stderr));
     assert_eq!(stats.status.code(), Some(1), "stats fails without XDP counters: {stdout}{stderr}");
     assert!(stderr.contains("XDP counters unreadable") && stdout.contains("userspace"), "{stdout}{stderr}");
+    let stats = Command::new(daemon::binary()).args(["stats", "--json", "--config"]).arg(&path).output().unwrap();
+    let partial: serde_json::Value = serde_json::from_slice(&stats.stdout).expect("one JSON document");
+    assert_eq!(stats.status.code(), Some(1));
+    assert!(partial.get("userspace").is_some() && partial.get("ok").is_none(), "the report, not an error: {partial}");
 
     // log_format = "json": one object per line, the message and fields as keys.
     let log = daemon.log();

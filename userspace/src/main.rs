@@ -111,25 +111,29 @@ enum SyncCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // A failure of a command asked for JSON is said in JSON on stdout too, except by the ones
+    // whose JSON output is itself the report, written before they fail (stats, resolve, fetch).
+    let prints_its_own_report = matches!(cli.command, Command::Stats { .. } | Command::Resolve(_) | Command::Fetch(_));
+    let json_failure = !prints_its_own_report && std::env::args_os().skip(1).any(|arg| arg == "--json");
     match cli.command {
         Command::Run { config } => run(config),
         Command::Check { config } => check(&config),
         Command::Stats { target, json, watch: true, interval, count } => {
-            report(cli::stats_watch::run(&target, interval, json, count))
+            report(json_failure, cli::stats_watch::run(&target, interval, json, count))
         }
-        Command::Stats { target, json, .. } => report(cli::stats::stats(&target, json)),
-        Command::Map { command } => report(cli::map::run(command)),
-        Command::Site { command } => report(cli::site::run(command)),
-        Command::Rrl { command } => report(cli::rrl::run(command)),
-        Command::Reload { target, json } => report(cli::reload::run(&target, json)),
-        Command::Cleanup { target } => report(cli::cleanup::run(&target)),
-        Command::Status { target, json } => report(cli::status::status(&target, json)),
+        Command::Stats { target, json, .. } => report(json_failure, cli::stats::stats(&target, json)),
+        Command::Map { command } => report(json_failure, cli::map::run(command)),
+        Command::Site { command } => report(json_failure, cli::site::run(command)),
+        Command::Rrl { command } => report(json_failure, cli::rrl::run(command)),
+        Command::Reload { target, json } => report(json_failure, cli::reload::run(&target, json)),
+        Command::Cleanup { target } => report(json_failure, cli::cleanup::run(&target)),
+        Command::Status { target, json } => report(json_failure, cli::status::status(&target, json)),
         Command::Sync { command: SyncCommand::Status { target, json } } => {
-            report(cli::status::sync_status(&target, json))
+            report(json_failure, cli::status::sync_status(&target, json))
         }
-        Command::Dnssec { command } => report(cli::dnssec::run(command)),
-        Command::Resolve(args) => report(switchyard::client::cli::resolve(&args)),
-        Command::Fetch(args) => report(switchyard::client::cli::fetch(&args)),
+        Command::Dnssec { command } => report(json_failure, cli::dnssec::run(command)),
+        Command::Resolve(args) => report(json_failure, switchyard::client::cli::resolve(&args)),
+        Command::Fetch(args) => report(json_failure, switchyard::client::cli::fetch(&args)),
     }
 }
 
@@ -176,13 +180,12 @@ fn config_error(e: switchyard::config::ConfigError) -> ExitCode {
 
 /// Exit status and, on failure, the error on stderr; with `--json` also as a JSON object on
 /// stdout (`{"ok": false, "error": ...}`), so that a script reading stdout sees the failure.
-fn report(result: Result<(), impl std::fmt::Display>) -> ExitCode {
+fn report(json_failure: bool, result: Result<(), impl std::fmt::Display>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("switchyard: {e}");
-            // Every command that has the flag names it `--json`; clap has accepted the line.
-            if std::env::args().skip(1).any(|arg| arg == "--json") {
+            if json_failure {
                 println!("{}", serde_json::json!({ "ok": false, "error": e.to_string() }));
             }
             ExitCode::FAILURE
