@@ -73,12 +73,14 @@ impl ServerConfig {
     }
 
     /// `address` (a socket of the key `key`) must not take the DNS port on a listen address
-    /// (the DNS server binds both UDP and TCP there), or one of the two could not bind.
+    /// (the DNS server binds both UDP and TCP there), or one of the two could not bind. The DNS
+    /// sockets on `::` are IPv6 only; the others on `::` take IPv4 too.
     pub(super) fn clear_of_dns(&self, key: &str, address: SocketAddr) -> Result<(), Problem> {
         if address.port() != self.dns_port {
             return Ok(());
         }
-        match self.listen.iter().position(|a| overlap(*a, address.ip())) {
+        let clash = |listen: &IpAddr| overlap(*listen, address.ip()) || (takes_both(address.ip()) && listen.is_ipv4());
+        match self.listen.iter().position(clash) {
             Some(i) => Err((
                 key.into(),
                 format!("{address} is where the DNS server listens (server.listen[{i}], dns_port); use another port"),
@@ -100,7 +102,7 @@ impl Config {
             self.server.clear_of_dns("sync.listen", sync.listen)?;
             if let Some(metrics) = self.server.metrics
                 && metrics.port() == sync.listen.port()
-                && overlap(metrics.ip(), sync.listen.ip())
+                && (overlap(metrics.ip(), sync.listen.ip()) || takes_both(metrics.ip()) || takes_both(sync.listen.ip()))
             {
                 let problem =
                     format!("{} is where the metrics endpoint listens (server.metrics); use another port", sync.listen);
@@ -114,6 +116,12 @@ impl Config {
 /// fe80::/10, whose addresses mean something only on one interface.
 fn is_link_local(address: &IpAddr) -> bool {
     matches!(address, IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80)
+}
+
+/// Whether a socket bound to `address` by the standard library (no IPV6_V6ONLY) takes every
+/// address of both families: `::`.
+fn takes_both(address: IpAddr) -> bool {
+    matches!(address, IpAddr::V6(v6) if v6.is_unspecified())
 }
 
 /// Whether sockets bound to `a` and `b` on one port would take the same address, so that both

@@ -91,6 +91,8 @@ fn the_heartbeat_or_sync_socket_on_a_dns_address_and_port_is_refused() {
     let problem = "127.0.0.1:5364 is where the DNS server listens (server.listen[0], dns_port); use another port";
     assert_refused(&peers("127.0.0.1:5364"), "peers.listen", problem);
     assert_refused(&peers("0.0.0.0:5364"), "peers.listen", "0.0.0.0:5364 is where the DNS server listens");
+    // A heartbeat socket on `::` takes IPv4 as well (the DNS server's on `::` would not).
+    assert_refused(&peers("[::]:5364"), "peers.listen", "[::]:5364 is where the DNS server listens");
     assert_accepted(&peers("127.0.0.1:5300"));
 
     let sync = |listen: &str, metrics: &str| {
@@ -115,6 +117,7 @@ fn the_heartbeat_or_sync_socket_on_a_dns_address_and_port_is_refused() {
         "sync.listen",
         "0.0.0.0:8053 is where the metrics endpoint listens (server.metrics); use another port",
     );
+    assert_refused(&sync("[::]:8053", metrics), "sync.listen", "[::]:8053 is where the metrics endpoint listens");
     assert_accepted(&sync("127.0.0.1:8053", ""));
 }
 
