@@ -109,11 +109,11 @@ fn intended(op_code: OpCode, rtype: RecordType, ours: &Seen, knot: &Seen) -> Opt
     if rtype == RecordType::ANY && same_but_answer && !knot.answer.is_empty() && knot.answer.is_subset(&ours.answer) {
         return Some("ANY: every record at the name, where Knot gives one RRset (RFC 8482)");
     }
-    // Dynamic updates are not offered: NOTIMP, which RFC 2136 2.2 lists for a server that does
-    // not support them, where Knot without an update ACL gives NOTAUTH.
+    // NOTIFY and UPDATE are not implemented: NOTIMP, as RFC 1996 3.12 and RFC 2136 2.2 have a
+    // server that does not implement them answer, where Knot without an ACL gives NOTAUTH.
     let same_but_rcode = Seen { rcode: knot.rcode, ..ours.clone() } == *knot;
-    if op_code == OpCode::Update && ours.rcode == 4 && knot.rcode == 9 && same_but_rcode {
-        return Some("UPDATE: NOTIMP, where Knot gives NOTAUTH");
+    if matches!(op_code, OpCode::Notify | OpCode::Update) && ours.rcode == 4 && knot.rcode == 9 && same_but_rcode {
+        return Some("NOTIFY and UPDATE: NOTIMP, where Knot gives NOTAUTH");
     }
     // Zone transfers are not offered: REFUSED at once on both transports (Knot, without a
     // transfer ACL, gives NOTIMP for AXFR and NOTAUTH for IXFR over UDP, NOTAUTH over TCP).

@@ -51,8 +51,7 @@ pub enum Outcome {
     FormErr,
     NotImp,
     BadVers,
-    /// TSIG-signed (no key is known: TSIG is not supported), or a NOTIFY (this server is no
-    /// secondary).
+    /// TSIG-signed: no key is known (TSIG is not supported).
     NotAuth,
     /// Not answered at all (a response, or too short to have a header).
     Dropped,
@@ -223,11 +222,8 @@ impl Authority {
         } else if let Some(badkey) = unsigned_badkey(query) {
             response.signature = Some(Box::new(badkey));
             (ResponseCode::NotAuth, Outcome::NotAuth)
-        } else if query.metadata.op_code == OpCode::Notify {
-            // RFC 1996: a NOTIFY is for a secondary, which this server never is for any zone;
-            // NOTAUTH, as BIND and Knot answer one for a zone they do not take transfers of.
-            (ResponseCode::NotAuth, Outcome::NotAuth)
         } else if query.metadata.op_code != OpCode::Query {
+            // NOTIFY too: RFC 1996 3.12 has a server that does not implement it answer NOTIMP.
             (ResponseCode::NotImp, Outcome::NotImp)
         } else if asks_only_for_a_cookie(query, cookie) {
             // RFC 7873 5.4: a client learns our server cookie with a query without a question.

@@ -226,10 +226,10 @@ fn a_formerr_copies_the_opcode_and_rd_of_the_query() {
 }
 
 #[test]
-fn a_notify_gets_notauth_and_other_opcodes_notimp_with_the_question_echoed() {
+fn notify_update_and_other_opcodes_get_notimp_with_the_question_echoed() {
     let a = authority();
     for (op_code, rcode, outcome) in [
-        (OpCode::Notify, ResponseCode::NotAuth, Outcome::NotAuth),
+        (OpCode::Notify, ResponseCode::NotImp, Outcome::NotImp),
         (OpCode::Update, ResponseCode::NotImp, Outcome::NotImp),
         (OpCode::Status, ResponseCode::NotImp, Outcome::NotImp),
     ] {
