@@ -13,6 +13,7 @@ pub mod answers;
 pub mod bpf;
 pub mod cli;
 pub mod client;
+pub mod client_places;
 pub mod config;
 pub mod cookie_secrets;
 pub mod daemon;

@@ -38,6 +38,8 @@ pub enum CliError {
     BadInterval(f64),
     #[error("--interval must be above 0 (seconds, e.g. 0.5)")]
     ZeroInterval,
+    #[error("writing the output: {0}")]
+    Output(std::io::Error),
     #[error("reload refused, the running config keeps serving: {0}")]
     ReloadRefused(Box<CliError>),
     #[error(

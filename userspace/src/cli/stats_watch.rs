@@ -65,10 +65,13 @@ pub fn watch(server: &ServerConfig, interval: Duration, json: bool, count: Optio
                 text.push_str(&format!("  {name:<30} {rate:>12.1}/s  {:>14}\n", now[*name]));
             }
         }
-        // The reader went away (`| head`): the watch ends there, as a pipeline expects.
+        // The reader went away (`| head`): the watch ends there, as a pipeline expects; any
+        // other write error (a full disk) is reported.
         let mut out = std::io::stdout().lock();
-        if out.write_all(text.as_bytes()).and_then(|()| out.flush()).is_err() {
-            return Ok(());
+        match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
+            Err(e) => return Err(CliError::Output(e)),
         }
         before = now;
         printed += 1;

@@ -7,16 +7,16 @@
 //! descriptors, which its health checks and DNS sockets need.
 
 use std::{
-    collections::HashMap,
     future::Future,
     io,
-    net::{IpAddr, SocketAddr},
+    net::SocketAddr,
     pin::Pin,
-    sync::{Arc, Mutex},
+    sync::Arc,
     task::{Context, Poll},
     time::Duration,
 };
 
+use crate::client_places::{ClientPlace, ClientPlaces};
 use tokio::{
     io::{AsyncRead, AsyncWrite, ReadBuf},
     net::{TcpListener, TcpStream},
@@ -38,41 +38,15 @@ pub const LIFETIME: Duration = Duration::from_secs(120);
 pub struct BoundedListener {
     inner: TcpListener,
     slots: Arc<Semaphore>,
-    per_client: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    per_client: ClientPlaces,
 }
 
 impl BoundedListener {
     pub fn new(inner: TcpListener) -> BoundedListener {
-        BoundedListener { inner, slots: Arc::new(Semaphore::new(MAX_CONNECTIONS)), per_client: Arc::default() }
-    }
-
-    /// A place for one more connection of `client`, unless it holds `MAX_PER_CLIENT` already.
-    fn take_client_place(&self, client: IpAddr) -> Option<ClientPlace> {
-        let key = crate::dns::tcp::client_key(client);
-        let mut held = self.per_client.lock().expect("metrics clients");
-        let count = held.entry(key).or_default();
-        if *count >= MAX_PER_CLIENT {
-            return None;
-        }
-        *count += 1;
-        Some(ClientPlace { held: self.per_client.clone(), key })
-    }
-}
-
-/// One of a client's places, given back when its connection ends.
-struct ClientPlace {
-    held: Arc<Mutex<HashMap<IpAddr, usize>>>,
-    key: IpAddr,
-}
-
-impl Drop for ClientPlace {
-    fn drop(&mut self) {
-        let mut held = self.held.lock().expect("metrics clients");
-        if let Some(count) = held.get_mut(&self.key) {
-            *count -= 1;
-            if *count == 0 {
-                held.remove(&self.key);
-            }
+        BoundedListener {
+            inner,
+            slots: Arc::new(Semaphore::new(MAX_CONNECTIONS)),
+            per_client: ClientPlaces::new(MAX_PER_CLIENT),
         }
     }
 }
@@ -86,7 +60,7 @@ impl axum::serve::Listener for BoundedListener {
             let slot = self.slots.clone().acquire_owned().await.expect("the semaphore is never closed");
             let (io, addr) = axum::serve::Listener::accept(&mut self.inner).await;
             // Over its share: closed at once (dropped with its slot), and the next one taken.
-            let Some(client) = self.take_client_place(addr.ip()) else { continue };
+            let Some(client) = self.per_client.take(addr.ip()) else { continue };
             let (idle, lifetime) = (Box::pin(tokio::time::sleep(IDLE)), Box::pin(tokio::time::sleep(LIFETIME)));
             return (Bounded { io, _slot: slot, _client: client, idle, lifetime }, addr);
         }
@@ -204,12 +178,12 @@ mod tests {
         other.bind("127.0.0.2:0".parse().unwrap()).unwrap();
         let _other = other.connect(addr).await.unwrap();
         let (_, from) = axum::serve::Listener::accept(&mut bounded).await;
-        assert_eq!(from.ip(), "127.0.0.2".parse::<IpAddr>().unwrap());
+        assert_eq!(from.ip(), "127.0.0.2".parse::<std::net::IpAddr>().unwrap());
         // One of the first client's connections ends: it gets a place again.
         held.pop();
         let _again = TcpStream::connect(addr).await.unwrap();
         let (_, from) = axum::serve::Listener::accept(&mut bounded).await;
-        assert_eq!(from.ip(), "127.0.0.1".parse::<IpAddr>().unwrap());
+        assert_eq!(from.ip(), "127.0.0.1".parse::<std::net::IpAddr>().unwrap());
     }
 
     #[tokio::test(start_paused = true)]

@@ -9,7 +9,7 @@ pub mod identity;
 mod reply_from;
 pub mod server;
 mod signed;
-pub(crate) mod tcp;
+mod tcp;
 mod udp;
 
 pub use fast_denial::NegativeTemplate;

@@ -7,9 +7,8 @@
 //! time (once the socket's send buffer is full) closes the connection as an idle one does.
 
 use std::{
-    collections::HashMap,
     net::{IpAddr, SocketAddr},
-    sync::{Arc, Mutex, atomic::Ordering},
+    sync::{Arc, atomic::Ordering},
     time::Duration,
 };
 
@@ -21,6 +20,7 @@ use tokio::{
 use tracing::warn;
 
 use super::{authority::Authority, counters::ServerCounters};
+use crate::client_places::{ClientPlace, ClientPlaces};
 use crate::sync::log_limit::LogLimit;
 
 /// How long a connection may wait for the client, to read a message or take a reply (RFC 7766
@@ -32,7 +32,7 @@ const BUSY_IDLE: Duration = Duration::from_secs(2);
 pub const MAX_CONNECTIONS: usize = 256;
 /// The bound in all however low the open-files limit.
 const MIN_CONNECTIONS: usize = 8;
-/// Connections served at once from one client (see `client_key`), at most (see
+/// Connections served at once from one client (see `client_places::client_key`), at most (see
 /// `per_client_limit`).
 pub const MAX_PER_CLIENT: usize = 64;
 /// Pause after a failed accept (out of file descriptors, say), so that the loop does not spin.
@@ -42,7 +42,7 @@ const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
 pub struct TcpSlots {
     limit: usize,
     total: Arc<Semaphore>,
-    per_client: Mutex<HashMap<IpAddr, usize>>,
+    per_client: ClientPlaces,
 }
 
 impl Default for TcpSlots {
@@ -62,32 +62,24 @@ fn connection_limit() -> usize {
 /// One connection's place, given back when it ends.
 struct Slot {
     slots: Arc<TcpSlots>,
-    client: IpAddr,
+    _client: ClientPlace,
     _permit: OwnedSemaphorePermit,
 }
 
 impl TcpSlots {
     fn with_limit(limit: usize) -> TcpSlots {
-        TcpSlots { limit, total: Arc::new(Semaphore::new(limit)), per_client: Mutex::default() }
+        TcpSlots {
+            limit,
+            total: Arc::new(Semaphore::new(limit)),
+            per_client: ClientPlaces::new(per_client_limit(limit)),
+        }
     }
 
     /// A place for a connection from `client`, unless one of the bounds is reached.
     fn take(self: &Arc<TcpSlots>, address: IpAddr) -> Option<Slot> {
-        let client = client_key(address);
         let permit = self.total.clone().try_acquire_owned().ok()?;
-        let mut per_client = self.per_client.lock().expect("tcp slots");
-        let held = per_client.entry(client).or_default();
-        if *held >= self.per_client_limit() {
-            return None;
-        }
-        *held += 1;
-        Some(Slot { slots: self.clone(), client, _permit: permit })
-    }
-
-    /// Connections one client may hold: `MAX_PER_CLIENT`, or a quarter of the bound in all when
-    /// that is lower, so that it takes four clients at their full share to fill it.
-    fn per_client_limit(&self) -> usize {
-        MAX_PER_CLIENT.min(self.limit / 4).max(1)
+        let client = self.per_client.take(address)?;
+        Some(Slot { slots: self.clone(), _client: client, _permit: permit })
     }
 
     /// How long a connection may wait for its client now.
@@ -96,29 +88,10 @@ impl TcpSlots {
     }
 }
 
-/// What a client's connections are counted under: its IPv4 address, or its IPv6 /64 (a host
-/// commonly holds a whole /64).
-pub(crate) fn client_key(address: IpAddr) -> IpAddr {
-    // An IPv4 client seen through an IPv6 socket (::ffff:a.b.c.d) is that IPv4 address.
-    match address.to_canonical() {
-        v4 @ IpAddr::V4(_) => v4,
-        IpAddr::V6(v6) => {
-            let s = v6.segments();
-            IpAddr::from([s[0], s[1], s[2], s[3], 0, 0, 0, 0])
-        }
-    }
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        let mut per_client = self.slots.per_client.lock().expect("tcp slots");
-        if let Some(held) = per_client.get_mut(&self.client) {
-            *held -= 1;
-            if *held == 0 {
-                per_client.remove(&self.client);
-            }
-        }
-    }
+/// Connections one client may hold: `MAX_PER_CLIENT`, or a quarter of the bound in all when
+/// that is lower, so that it takes four clients at their full share to fill it.
+fn per_client_limit(limit: usize) -> usize {
+    MAX_PER_CLIENT.min(limit / 4).max(1)
 }
 
 /// Accepts connections on `listener` until dropped, each served on a task of its own.
@@ -172,7 +145,8 @@ async fn serve_connection(
         let reply = authority.respond(&message, peer.ip(), true);
         counters.record_reply(&reply);
         // A message that gets no reply (a response, or too short to have a header) is skipped:
-        // the queries behind it on the connection are still answered (RFC 7766 6.2.1).
+        // its frame was read whole, so the next one starts where it ended, and the queries
+        // pipelined behind it are still answered rather than lost with the connection.
         let Some(bytes) = reply.bytes else { continue };
         let mut framed = Vec::with_capacity(bytes.len() + 2);
         framed.extend_from_slice(&(bytes.len() as u16).to_be_bytes());
@@ -239,7 +213,7 @@ mod tests {
         assert!(slots.take(one).is_none(), "at most {MAX_CONNECTIONS} in all");
         drop(others);
         assert!(slots.take(one).is_some());
-        assert!(slots.per_client.lock().unwrap().len() <= 1, "clients without connections are forgotten");
+        assert!(slots.per_client.clients() <= 1, "clients without connections are forgotten");
     }
 
     #[test]

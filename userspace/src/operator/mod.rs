@@ -45,7 +45,7 @@ impl OperatorState {
 
     /// Whether every override still has a place in `config` (its service and view exist).
     pub fn fits(&self, config: &crate::config::Config) -> bool {
-        self.overrides.iter().all(|o| o.clone().checked(config, true).is_ok())
+        self.overrides.iter().all(|o| placed(o, config).is_ok())
     }
 
     /// The overrides `config` has no place for, as an operator names them
@@ -53,7 +53,7 @@ impl OperatorState {
     pub fn unfitting(&self, config: &crate::config::Config) -> Vec<String> {
         self.overrides
             .iter()
-            .filter(|o| Override::clone(o).checked(config, true).is_err())
+            .filter(|o| placed(o, config).is_err())
             .map(|o| format!("{} {} (view {})", o.name, o.qtype, view_name(&o.view)))
             .collect()
     }
@@ -61,8 +61,8 @@ impl OperatorState {
     /// Drops, with a log line each, the overrides `config` has no place for; true when any went.
     pub fn drop_unfitting(&mut self, config: &crate::config::Config) -> bool {
         let before = self.overrides.len();
-        self.overrides.retain(|o| match o.clone().checked(config, true) {
-            Ok(_) => true,
+        self.overrides.retain(|o| match placed(o, config) {
+            Ok(()) => true,
             Err(e) => {
                 let view = view_name(&o.view);
                 tracing::warn!(name = %o.name, qtype = %o.qtype, view, error = %e, "override dropped: the config has no place for it");
@@ -84,6 +84,11 @@ impl OperatorState {
             self.sites.insert(name.to_string(), setting);
         }
     }
+}
+
+/// Whether `config` has a place for `o`: its service and view exist, its addresses fit.
+fn placed(o: &Override, config: &crate::config::Config) -> Result<(), OperatorError> {
+    o.clone().checked(config, true).map(|_| ())
 }
 
 /// An override's view as the operator names it (`None` is the default view).
