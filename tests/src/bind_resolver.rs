@@ -25,8 +25,15 @@ pub struct Named {
 impl Named {
     /// Starts named in `ns` on `listen`:53, recursing for the clients of `ns`, with `zone`
     /// served by `server` and trusted from `ds` (a DS line as `switchyard dnssec ds` prints it);
-    /// waits until it serves.
-    pub fn start_validating(ns: &Netns, listen: &str, zone: &str, server: IpAddr, ds: &str) -> Named {
+    /// waits until it serves. `refused_zone` is sent to `server` too, which serves it not: its
+    /// answers are the complaint a test can check the log shows (lame-server lines).
+    pub fn start_validating(
+        ns: &Netns,
+        listen: &str,
+        (zone, refused_zone): (&str, &str),
+        server: IpAddr,
+        ds: &str,
+    ) -> Named {
         let dir = tempfile::tempdir().expect("temp dir");
         let log = dir.path().join("named.log");
         let config = dir.path().join("named.conf");
@@ -51,9 +58,11 @@ impl Named {
 controls {{ }};
 trust-anchors {{ {zone}. static-ds {anchor}; }};
 zone "{zone}" {{ type static-stub; server-addresses {{ {server}; }}; }};
+zone "{refused_zone}" {{ type static-stub; server-addresses {{ {server}; }}; }};
 "#
         );
         std::fs::write(&config, text).expect("write named.conf");
+        // In the foreground, every category logged to stderr, which goes to the log file.
         let stderr = std::fs::File::create(&log).expect("named log");
         let child = ns
             .command("named")

@@ -1,7 +1,8 @@
 //! BIND 9 as the validating resolver in front of a signed zone: named (trusting the DS that
 //! `switchyard dnssec ds` prints) finds the answers, the denials and a wildcard's answers
 //! secure, follows a site going down once its cached answer expires, and logs no complaint
-//! about the server (no FORMERR, no lame server, no EDNS fallback, no bad signature).
+//! about the server (no FORMERR, no lame server, no EDNS fallback, no bad signature), while a
+//! zone the server refuses shows that such complaints reach the log.
 
 use std::time::Duration;
 
@@ -33,7 +34,8 @@ fn a_validating_bind_resolver_finds_answers_denials_and_wildcards_secure_and_fol
     let log = || format!("{}\n{}", daemon.log(), daemon.cli(&["stats"]));
     Question::www(&pair, "A").wait_for(&[A, B], Duration::from_secs(5), log);
 
-    let named = Named::start_validating(&pair.client, "127.0.0.1", "example.com", pair.server_v4.into(), &parent.ds[0]);
+    let zones = ("example.com", "example.net");
+    let named = Named::start_validating(&pair.client, "127.0.0.1", zones, pair.server_v4.into(), &parent.ds[0]);
     let secure = |name: &str, rtype: &str| -> String {
         let out = named.ask(&pair.client, name, rtype);
         assert!(is_secure(&out), "named {name} {rtype} not secure:\n{out}\nnamed log:\n{}", named.log());
@@ -70,15 +72,21 @@ fn a_validating_bind_resolver_finds_answers_denials_and_wildcards_secure_and_fol
     let www = secure("www.example.com", "A");
     assert!(www.contains(B) && !www.contains(A), "{www}");
 
-    let complaints: Vec<String> = named
-        .log()
-        .lines()
-        .filter(|l| {
-            ["FORMERR", "lame", "edns", "no valid", "bad cookie", "insecurity proof failed", "broken trust"]
-                .iter()
-                .any(|word| l.to_lowercase().contains(&word.to_lowercase()))
-        })
-        .map(str::to_string)
-        .collect();
-    assert!(complaints.is_empty(), "named complained about the server: {complaints:#?}");
+    // The control: a zone the server refuses (it is not its) is a complaint named logs, so the
+    // log would show one about example.com too.
+    let refused = named.ask(&pair.client, "www.example.net", "A");
+    assert!(refused.contains("status: SERVFAIL"), "{refused}");
+    let complaint = |line: &str| {
+        ["formerr", "lame", "edns", "no valid", "bad cookie", "insecurity proof failed", "broken trust", "refused"]
+            .iter()
+            .any(|word| line.to_lowercase().contains(word))
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !named.log().lines().any(|l| complaint(l) && l.contains("example.net")) {
+        assert!(std::time::Instant::now() < deadline, "no complaint logged for the refused zone:\n{}", named.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let about_ours: Vec<String> =
+        named.log().lines().filter(|l| complaint(l) && !l.contains("example.net")).map(str::to_string).collect();
+    assert!(about_ours.is_empty(), "named complained about the server: {about_ours:#?}");
 }
