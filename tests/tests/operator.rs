@@ -457,8 +457,8 @@ fn metrics_and_stats_watch_show_counters_that_move() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let mut first = [0u8; 1];
-    watching.stdout.take().unwrap().read_exact(&mut first).unwrap();
+    let mut first_byte = [0u8; 1];
+    watching.stdout.take().unwrap().read_exact(&mut first_byte).unwrap();
     let ended = watching.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&ended.stderr);
     assert!(ended.status.success() && !stderr.contains("panicked"), "{}: {stderr}", ended.status);

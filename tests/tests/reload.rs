@@ -203,14 +203,8 @@ fn a_reload_that_cannot_apply_changes_nothing() {
     // Another file given to `reload`: it only names the daemon (same [server]), which re-reads
     // its own file, so nothing is reloaded and both files are named.
     let other = daemon.config.with_file_name("other.toml");
-    std::fs::write(
-        &other,
-        toml.clone()
-            + "
-[[service]]
-name = \"other.example.com.\"\na = [\"198.18.12.2\"]\n",
-    )
-    .unwrap();
+    let other_service = "\n[[service]]\nname = \"other.example.com.\"\na = [\"198.18.12.2\"]\n";
+    std::fs::write(&other, toml.clone() + other_service).unwrap();
     let out = Command::new(daemon::binary()).args(["reload", "--config"]).arg(&other).output().unwrap();
     let said = String::from_utf8_lossy(&out.stderr);
     let served = std::path::absolute(&daemon.config).unwrap();
