@@ -193,7 +193,7 @@ fn an_entry_holding_another_name_is_never_used() {
     for (view, name) in [(0, "a.example.com."), (1, "www.example.com.")] {
         let key = MapKey::new(view, QTYPE_A, &packed(name));
         let entry = MapEntry::new(QTYPE_A, 30, &packed("b.example.com."), &[slot]);
-        h.datapath.answers().unwrap().insert(key, entry, 0).unwrap();
+        assert!(h.datapath.answers().insert(key, &entry));
     }
     passed(&mut h, &v4_query(&query(1, "a.example.com.", RecordType::A, None)), "pass_hash_collision");
     let near = udp_frame(
@@ -377,6 +377,8 @@ fn disabled_until_userspace_turns_it_on() {
             edns_udp_payload: 1232,
             flags: 0,
             stale_after_ns: switchyard_common::XdpConfig::NEVER_STALE,
+            slot_mask: 0,
+            _pad: 0,
         })
         .unwrap();
     passed(&mut h, &v4_query(&query(1, "www.example.com.", RecordType::A, None)), "pass_disabled");
@@ -394,6 +396,8 @@ fn answers_stop_when_the_liveness_stamp_goes_stale_and_come_back_with_a_new_one(
         edns_udp_payload: 1232,
         flags: switchyard_common::FLAG_ENABLED,
         stale_after_ns: stale_after.as_nanos() as u64,
+        slot_mask: 0,
+        _pad: 0,
     };
     h.datapath.set_config(config).unwrap();
     let www = v4_query(&query(1, "www.example.com.", RecordType::A, None));
@@ -440,9 +444,9 @@ fn dnssec_ok_queries_for_a_signed_name_are_left_to_userspace() {
     }
     let mut h = harness();
     let key = MapKey::new(0, QTYPE_A, &PackedName::new(&wire_name(&"www.example.com.".parse().unwrap())).unwrap());
-    let mut entry = h.datapath.answers().unwrap().get(&key, 0).expect("www has an entry");
+    let mut entry = h.datapath.answers().get(&key).expect("www has an entry");
     entry.signed = 1;
-    h.datapath.answers().unwrap().insert(key, entry, 0).unwrap();
+    assert!(h.datapath.answers().insert(key, &entry));
     let do_bit = EdnsSpec { dnssec_ok: true, ..EdnsSpec::default() };
     passed(&mut h, &v4_query(&query(1, "www.example.com.", RecordType::A, Some(&do_bit))), "pass_dnssec");
     // Without DO the signed name is answered by XDP as before, with and without EDNS.

@@ -178,7 +178,7 @@ fn a_changed_answer_set_is_signed_anew_and_the_others_keep_their_signature() {
     let stats = writer.write_signed(&mut maps, &down).unwrap();
     assert_eq!((stats.signed, stats.written), (1, 1), "one answer set changed: {stats:?} (first {first:?})");
     let after = maps.signatures.get(&key, 0).unwrap();
-    let entry = maps.answers.get(&key, 0).unwrap();
+    let entry = maps.answers.get(&key).unwrap();
     assert_ne!(after.serial, before.serial);
     assert_eq!(entry.signature, after.serial, "the entry names its new signature");
     h.set_table(down);
@@ -287,7 +287,7 @@ fn during_a_rollover_userspace_signs_with_both_keys_and_after_it_xdp_signs_with_
     assert!(stats.unsigned > 10, "every signed answer set counted as left to userspace: {stats:?}");
     let maps = h.datapath.answer_maps().unwrap();
     assert_eq!(maps.signatures.keys().count(), 0, "the single-key signatures are gone");
-    assert_eq!(maps.answers.get(&www_a_key(), 0).unwrap().signature, 0);
+    assert_eq!(maps.answers.get(&www_a_key()).unwrap().signature, 0);
     passes_to_userspace(&mut h, "two keys");
     let (_, dns) = frame_for("www.example.com.", RecordType::A, CLIENT_V4, Some(&DO), 4);
     let reply = Message::from_vec(&h.userspace(&dns, CLIENT_V4.parse().unwrap()).unwrap()).unwrap();
@@ -312,7 +312,7 @@ fn after_a_new_key_the_answers_first_write_names_no_signature_of_the_old_key() {
 
     // The answers go first, unchanged, but none names the old key's signature any more.
     writer.write(&mut h.datapath.answer_maps().unwrap().answers, &table()).unwrap();
-    assert_eq!(h.datapath.answer_maps().unwrap().answers.get(&www_a_key(), 0).unwrap().signature, 0);
+    assert_eq!(h.datapath.answer_maps().unwrap().answers.get(&www_a_key()).unwrap().signature, 0);
     passes_to_userspace(&mut h, "the old key's signature is not served");
 
     let stats = writer.write_signed(&mut h.datapath.answer_maps().unwrap(), &table()).unwrap();
@@ -413,7 +413,7 @@ fn every_set_signed_in_the_map(h: &mut XdpHarness, table: &switchyard::answers::
         let Some((map_key, _)) = switchyard::bpf::writer::to_map_entry(key, set).filter(|(_, e)| e.count > 0) else {
             continue;
         };
-        let entry = maps.answers.get(&map_key, 0).expect("every answer set written");
+        let entry = maps.answers.get(&map_key).expect("every answer set written");
         let serial = switchyard::bpf::signatures::AnswerId::of(key, set).serial;
         assert_eq!(entry.signature, serial, "{key:?}: the entry names the signature of its own set");
         assert_eq!(maps.signatures.get(&map_key, 0).expect("its signature written").serial, serial);
@@ -434,7 +434,7 @@ fn after_a_failed_signed_write_no_entry_names_a_signature_until_the_map_is_read_
     let config = signed_zone("ecdsap256sha256", dir.path());
     let mut h = XdpHarness::with_max_entries(&config, many_names(100, 1), views(), 1024);
     let mut writer = MapWriter::default();
-    writer.adopt(&h.datapath.answer_maps().unwrap().answers).unwrap();
+    writer.adopt(h.datapath.answer_maps().unwrap().answers);
     writer.adopt_signatures(&h.datapath.answer_maps().unwrap().signatures).unwrap();
     writer.set_signers(h.zones().signers());
     writer.write_signed(&mut h.datapath.answer_maps().unwrap(), &many_names(100, 1)).unwrap();
@@ -444,7 +444,7 @@ fn after_a_failed_signed_write_no_entry_names_a_signature_until_the_map_is_read_
     let fewer = many_names(100, 2);
     writer.write(&mut h.datapath.answer_maps().unwrap().answers, &fewer).unwrap();
     let maps = h.datapath.answer_maps().unwrap();
-    let naming = maps.answers.iter().map(Result::unwrap).filter(|(_, entry)| entry.signature != 0).count();
+    let naming = maps.answers.entries().into_iter().filter(|(_, entry)| entry.signature != 0).count();
     assert_eq!(naming, 0, "no entry names a signature the writer does not know");
     passes_to_userspace(&mut h, "after a failed signed write");
 
@@ -472,7 +472,7 @@ fn a_pass_of_thousands_of_sets_signed_ahead_lands_whole() {
     let mut h = XdpHarness::with_max_entries(&config, many_names(NAMES, 1), views(), 8192);
     assert!(h.write_stats.written > NAMES as usize, "{:?}", h.write_stats);
     let mut writer = MapWriter::default();
-    writer.adopt(&h.datapath.answer_maps().unwrap().answers).unwrap();
+    writer.adopt(h.datapath.answer_maps().unwrap().answers);
     writer.adopt_signatures(&h.datapath.answer_maps().unwrap().signatures).unwrap();
     writer.set_signers(h.zones().signers());
     let runtime = tokio::runtime::Builder::new_multi_thread().build().unwrap();
@@ -552,7 +552,7 @@ fn a_changed_set_is_answered_at_once_and_its_signature_follows() {
     assert_eq!(signatures_in(&reply), [RecordType::A], "an unchanged set keeps its signature: {reply:?}");
 
     // The entry names its set's signature already: only the signature is written now.
-    let entry = h.datapath.answer_maps().unwrap().answers.get(&www_a_key(), 0).unwrap();
+    let entry = h.datapath.answer_maps().unwrap().answers.get(&www_a_key()).unwrap();
     assert_ne!(entry.signature, 0, "the first write names the signature to come");
     let stats = writer.write_signed(&mut h.datapath.answer_maps().unwrap(), &down).unwrap();
     assert_eq!((stats.signed, stats.written), (1, 0), "{stats:?}");

@@ -65,6 +65,66 @@ pub struct MapEntry {
 /// Words of the name stored beside the header (names of up to 24 wire bytes end there).
 pub const NAME_HEAD_WORDS: usize = 3;
 
+/// One slot of the answer table (`ANSWERS`, an array the XDP program indexes by the name's
+/// hash): the key it holds, its state, and the answer set.
+///
+/// An array rather than a hash map because a hit then costs one computed address instead of a
+/// bucket walk (the kernel's hash map reads the bucket, then the element: two dependent cache
+/// misses at 100,000 names). A key lives in one of the `PROBE_SLOTS` slots from its home slot
+/// (`home_slot`), which the program reads in order until it finds the key or an empty slot.
+///
+/// The daemon writes slots in place through a shared mapping of the array, so each slot has a
+/// sequence number: odd while being written, raised again when done. The program reads it
+/// before and after using the slot and drops an answer written from a slot that changed under
+/// it (`Counter::DroppedTorn`), so a client never gets a mix of two answer sets.
+///
+/// 64-byte aligned so that the slot header, key, answer header and the name's first words share
+/// the slot's first cache line and the first four addresses its second.
+#[repr(C, align(64))]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AnswerSlot {
+    pub seq: u32,
+    /// `SLOT_EMPTY`, `SLOT_USED` or `SLOT_REMOVED`.
+    pub state: u32,
+    pub key: MapKey,
+    pub entry: MapEntry,
+}
+
+/// A slot never used since the table was made (or cleared): a lookup stops here.
+pub const SLOT_EMPTY: u32 = 0;
+/// A slot that holds a key.
+pub const SLOT_USED: u32 = 1;
+/// A slot whose key was removed: a lookup reads on past it, an insert may reuse it.
+pub const SLOT_REMOVED: u32 = 2;
+/// Slots a lookup reads from a key's home slot; a key that finds none free among them is left
+/// to userspace. At most half the slots are used (`answer_slots`), where 8 leave about one
+/// name in a thousand out.
+pub const PROBE_SLOTS: u32 = 8;
+
+/// Slots of an answer table for `max_entries` answer sets: a power of two (the home slot is the
+/// hash's low bits), at least twice `max_entries` so that probe runs stay short.
+pub const fn answer_slots(max_entries: u32) -> u32 {
+    let wanted = if max_entries < 1 << 30 { max_entries * 2 } else { 1 << 31 };
+    wanted.next_power_of_two()
+}
+
+/// The slot a key is looked up from first: the name hash's low bits, mixed with the view and
+/// type so that one name's A and AAAA sets (and views) start apart.
+#[inline(always)]
+pub fn home_slot(key: &MapKey, slot_mask: u32) -> u32 {
+    let mixed = key.name_hash ^ (u64::from(key.view) << 32 | u64::from(key.qtype)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    (mixed ^ (mixed >> 32)) as u32 & slot_mask
+}
+
+impl AnswerSlot {
+    pub const EMPTY: AnswerSlot = AnswerSlot {
+        seq: 0,
+        state: SLOT_EMPTY,
+        key: MapKey { view: 0, qtype: 0, name_len: 0, name_hash: 0 },
+        entry: MapEntry::EMPTY,
+    };
+}
+
 impl MapKey {
     /// Key for a packed name.
     pub fn new(view: u32, qtype: u16, name: &PackedName) -> MapKey {
@@ -73,22 +133,25 @@ impl MapKey {
 }
 
 impl MapEntry {
+    /// No name, no addresses.
+    pub const EMPTY: MapEntry = MapEntry {
+        ttl: 0,
+        answer_sum: 0,
+        count: 0,
+        is_override: 0,
+        signed: 0,
+        weighted_groups: 0,
+        signature: 0,
+        name_head: [0; NAME_HEAD_WORDS],
+        addrs: [[0; 16]; MAX_ADDRS],
+        name_tail: [0; NAME_WORDS - NAME_HEAD_WORDS],
+        first: FirstChoice::NONE,
+    };
+
     /// Builds the answer set for `name` and its checksum contribution. Takes at most `MAX_ADDRS`
     /// addresses.
     pub fn new(qtype: u16, ttl: u32, name: &PackedName, addrs: &[[u8; 16]]) -> MapEntry {
-        let mut entry = MapEntry {
-            ttl,
-            answer_sum: 0,
-            count: 0,
-            is_override: 0,
-            signed: 0,
-            weighted_groups: 0,
-            signature: 0,
-            name_head: [0; NAME_HEAD_WORDS],
-            addrs: [[0; 16]; MAX_ADDRS],
-            name_tail: [0; NAME_WORDS - NAME_HEAD_WORDS],
-            first: FirstChoice::NONE,
-        };
+        let mut entry = MapEntry { ttl, ..MapEntry::EMPTY };
         entry.name_head.copy_from_slice(&name.words[..NAME_HEAD_WORDS]);
         entry.name_tail.copy_from_slice(&name.words[NAME_HEAD_WORDS..]);
         let len = record_len(qtype);
@@ -147,6 +210,9 @@ pub struct XdpConfig {
     /// `FLAG_ENABLED` once userspace has filled the maps (until then everything is passed),
     /// plus `FLAG_HAS_VIEWS` when the locality tries hold prefixes (else they are not consulted).
     pub flags: u32,
+    /// The answer table's slot count less one (`answer_slots` of its size, a power of two).
+    pub slot_mask: u32,
+    pub _pad: u32,
     /// Answers are served only while the daemon's liveness stamp (`map_names::STAMP`) is at
     /// most this old; `NEVER_STALE` for a program no daemon stamps (packet tests, benchmarks).
     pub stale_after_ns: u64,
@@ -235,6 +301,7 @@ mod pod {
     // SAFETY: plain-old-data, repr(C), no padding holes that the kernel would read uninitialised.
     unsafe impl aya::Pod for MapKey {}
     unsafe impl aya::Pod for MapEntry {}
+    unsafe impl aya::Pod for AnswerSlot {}
     unsafe impl aya::Pod for XdpConfig {}
     unsafe impl aya::Pod for OwnMacs {}
     unsafe impl aya::Pod for crate::CookieConfig {}
@@ -263,7 +330,9 @@ mod tests {
         let first = 4 * MAX_ADDRS + MAX_ADDRS * MAX_ADDRS + 8;
         assert_eq!(core::mem::size_of::<FirstChoice>(), first);
         assert_eq!(core::mem::size_of::<MapEntry>(), 16 + crate::MAX_NAME_LEN + 16 * MAX_ADDRS + first);
-        assert_eq!(core::mem::size_of::<XdpConfig>(), 16);
+        assert_eq!(core::mem::size_of::<XdpConfig>(), 24);
+        let slot = 24 + core::mem::size_of::<MapEntry>();
+        assert_eq!(core::mem::size_of::<AnswerSlot>(), slot.next_multiple_of(64));
         assert_eq!(core::mem::size_of::<OwnMacs>(), 12 * MAX_XDP_INTERFACES);
     }
 
@@ -273,6 +342,32 @@ mod tests {
         assert_eq!(offset_of!(MapEntry, name_head), 16);
         // Header, a 24-byte name and two IPv4 addresses.
         assert!(offset_of!(MapEntry, addrs) + 16 + 4 <= 64);
+    }
+
+    #[test]
+    fn a_slots_key_header_and_short_name_share_its_first_line_and_its_addresses_the_second() {
+        use core::mem::offset_of;
+        let entry = offset_of!(AnswerSlot, entry);
+        assert_eq!(entry + offset_of!(MapEntry, name_head) + 8 * NAME_HEAD_WORDS, 64);
+        assert_eq!(entry + offset_of!(MapEntry, addrs), 64);
+    }
+
+    #[test]
+    fn tables_have_at_least_twice_the_slots_of_answer_sets() {
+        assert_eq!(answer_slots(65536), 131072);
+        assert_eq!(answer_slots(100_000), 262144);
+        assert_eq!(answer_slots(1), 2);
+        assert_eq!(answer_slots(u32::MAX), 1 << 31);
+    }
+
+    #[test]
+    fn a_names_a_and_aaaa_sets_start_in_different_slots() {
+        let name = PackedName::new(b"\x03www\x07example\x03com\x00").unwrap();
+        let mask = answer_slots(65536) - 1;
+        let a = home_slot(&MapKey::new(0, QTYPE_A, &name), mask);
+        let aaaa = home_slot(&MapKey::new(0, crate::QTYPE_AAAA, &name), mask);
+        assert_ne!(a, aaaa);
+        assert!(a <= mask && aaaa <= mask);
     }
 
     #[test]

@@ -3,29 +3,27 @@
 //! SAFETY, for every `unsafe` below: the lookup helpers return pointers into map memory that
 //! stays valid until the program returns. The per-CPU values (`COUNTERS`, `SCRATCH`) have no
 //! other user while this CPU runs the program, and `scratch` is called once per run, so its
-//! `&mut` is the only reference. An `ANSWERS` value is only read, and holds plain bytes: if the
-//! daemon replaces it during a run (see its writer), the run reads a mix of two answers for
-//! that one response, never invalid memory. `OWN_MACS` and the `LOCAL_*` values are only read,
+//! `&mut` is the only reference. An `ANSWERS` slot is only read, and holds plain bytes: if the
+//! daemon rewrites it during a run, the run reads a mix of two answers, never invalid memory,
+//! and its sequence number tells (`slot_seq`). `OWN_MACS` and the `LOCAL_*` values are only read,
 //! and are plain integers and bytes. An `RRL_BUCKETS` value is two integers, written in place by
 //! any CPU: a race loses a count, never memory safety.
 
 use aya_ebpf::{
+    bindings::BPF_F_MMAPABLE,
     macros::map,
     maps::{Array, HashMap, LpmTrie, LruHashMap, PerCpuArray, lpm_trie::Key as PrefixKey},
 };
 use switchyard_common::{
-    CookieConfig, Counter, MapEntry, MapKey, OwnMacs, RrlBucket, RrlConfig, RrlKey, Scratch, SignatureEntry,
+    AnswerSlot, CookieConfig, Counter, MapKey, PROBE_SLOTS, SLOT_EMPTY, SLOT_USED, OwnMacs, RrlBucket, RrlConfig, RrlKey, Scratch, SignatureEntry,
     VIEW_PREFIXES, XdpConfig,
 };
 
-/// Preallocated (no BPF_F_NO_PREALLOC): a lookup of an entry that is not in the CPU's caches
-/// measured about a fifth cheaper than with allocate-on-insert (`cargo xtask bench xdp`,
-/// ipv4_a_hit_many, medians of interleaved runs, which vary by a third from one load to the
-/// next). The memory, about 300 bytes per entry of `xdp.max_entries`, is taken at load. Since
-/// Linux 6.1 allocate-on-insert maps reuse freed elements at once as well, so neither kind
-/// protects a reader better from an element replaced under it.
+/// The answer table (see `AnswerSlot`), sized by the daemon (`answer_slots` of
+/// `xdp.max_entries`). Mappable, so that the daemon writes slots in place under their sequence
+/// numbers; the memory is taken at load.
 #[map]
-static ANSWERS: HashMap<MapKey, MapEntry> = HashMap::with_max_entries(65536, 0);
+static ANSWERS: Array<AnswerSlot> = Array::with_max_entries(131072, BPF_F_MMAPABLE);
 /// The RRSIG of each signed answer set, keyed like `ANSWERS` (sized like it by the daemon). Only
 /// read here: replaced during a run, it gives one response a mix of two signatures, which a
 /// validator refuses, never invalid memory.
@@ -124,9 +122,32 @@ pub fn stored_name_len(scratch: &Scratch) -> usize {
     unsafe { core::ptr::read_volatile(&scratch.name_len) as usize }
 }
 
+/// The slot holding `key`, read from its home slot on until an empty slot, and the slot's
+/// sequence number as read before its key: `None` when no slot holds the key.
 #[inline(always)]
-pub fn answer(key: &MapKey) -> Option<&'static MapEntry> {
-    unsafe { ANSWERS.get(key) }
+pub fn answer_slot(key: &MapKey, slot_mask: u32) -> Option<(&'static AnswerSlot, u32)> {
+    let home = switchyard_common::home_slot(key, slot_mask);
+    for i in 0..PROBE_SLOTS {
+        let slot = ANSWERS.get(home.wrapping_add(i) & slot_mask)?;
+        let seq = slot_seq(slot);
+        let state = unsafe { core::ptr::read_volatile(&slot.state) };
+        if state == SLOT_EMPTY {
+            return None;
+        }
+        if state == SLOT_USED && slot.key == *key {
+            return Some((slot, seq));
+        }
+    }
+    None
+}
+
+/// The slot's sequence number (odd while the daemon writes it). A volatile read: the compiler
+/// neither drops it nor moves the slot's other reads across it (LLVM takes a volatile load to
+/// touch any memory; the BPF target has no fence). The CPU keeps loads in order on x86-64
+/// (TSO), so a run that reads the same even number before and after read the slot whole.
+#[inline(always)]
+pub fn slot_seq(slot: &AnswerSlot) -> u32 {
+    unsafe { core::ptr::read_volatile(&slot.seq) }
 }
 
 #[inline(always)]

@@ -6,7 +6,7 @@ use aya_ebpf::programs::XdpContext;
 use network_types::{eth::EthHdr, ip::Ipv4Hdr, ip::Ipv6Hdr, udp::UdpHdr, vlan::VlanHdr};
 use switchyard_common::{
     CLIENT_COOKIE_LEN, COOKIE_REPLY_LEN, Counter, DEFAULT_VIEW, EDNS_COOKIE, FLAG_ENABLED, FLAG_HAS_VIEWS, MAX_ADDRS,
-    MAX_NAME_LEN, MapEntry, NAME_HEAD_WORDS, NAME_WORDS, NOT_PARKED, RrlVerdict, STORED_ORDER, Scratch, SignatureEntry, XdpConfig,
+    AnswerSlot, MAX_NAME_LEN, MapEntry, NAME_HEAD_WORDS, NAME_WORDS, NOT_PARKED, RrlVerdict, STORED_ORDER, Scratch, SignatureEntry, XdpConfig,
     client_bucket_v4, client_bucket_v6,
     proto::{
         DNS_FLAG_AA, DNS_FLAG_QR, DNS_FLAG_TC, DnsHdr, EDNS_FLAG_DO, EDNS_OPTION_HEADER_LEN, EDNS_VERSION,
@@ -87,7 +87,8 @@ pub fn respond(ctx: &XdpContext) -> Result<Counter, Pass> {
         return Err(Pass(parked));
     }
     scratch.key.view = if config.flags & FLAG_HAS_VIEWS != 0 { client_view(&frame) } else { DEFAULT_VIEW };
-    let entry = lookup(scratch)?;
+    let (slot, seq) = lookup(scratch, config.slot_mask)?;
+    let entry = &slot.entry;
     let count = entry.count as usize;
     if count == 0 || count > MAX_ADDRS {
         return Err(Counter::PassMiss.into());
@@ -129,6 +130,10 @@ pub fn respond(ctx: &XdpContext) -> Result<Counter, Pass> {
     }
     if let Some(cookie) = cookie {
         maps::count(if cookie.valid_server_cookie { Counter::CookieValid } else { Counter::CookieIssued });
+    }
+    if maps::slot_seq(slot) != seq {
+        // Rewritten while the reply was made from it: the reply may mix two answer sets.
+        return Ok(Counter::DroppedTorn);
     }
     if signature.is_some() {
         maps::count(Counter::AnsweredSigned);
@@ -205,21 +210,25 @@ fn answer_order(f: &Frame, entry: &MapEntry) -> [u8; MAX_ADDRS] {
     entry.first.order_for(bucket, entry.count as usize)
 }
 
-/// The view's own answer set, else the default view's. The entry must hold the question's name:
-/// another name under the same hash passes the query (no fallback, which could answer with the
-/// default view where the client's view has its own answer).
+/// The slot of the view's own answer set, else the default view's, and its sequence number.
+/// The entry must hold the question's name: another name under the same hash passes the query
+/// (no fallback, which could answer with the default view where the client's view has its own
+/// answer).
 #[inline(always)]
-fn lookup(scratch: &mut Scratch) -> Result<&'static MapEntry, Counter> {
-    let entry = match maps::answer(&scratch.key) {
-        Some(entry) => entry,
+fn lookup(scratch: &mut Scratch, slot_mask: u32) -> Result<(&'static AnswerSlot, u32), Counter> {
+    let (slot, seq) = match maps::answer_slot(&scratch.key, slot_mask) {
+        Some(found) => found,
         None if scratch.key.view != DEFAULT_VIEW => {
             scratch.key.view = DEFAULT_VIEW;
-            maps::answer(&scratch.key).ok_or(Counter::PassMiss)?
+            maps::answer_slot(&scratch.key, slot_mask).ok_or(Counter::PassMiss)?
         }
         None => return Err(Counter::PassMiss),
     };
-    if same_name(entry, &scratch.name, scratch.name_len as usize) {
-        Ok(entry)
+    if seq & 1 != 0 {
+        return Err(Counter::PassSlotBusy);
+    }
+    if same_name(&slot.entry, &scratch.name, scratch.name_len as usize) {
+        Ok((slot, seq))
     } else {
         Err(Counter::PassHashCollision)
     }

@@ -52,9 +52,9 @@ pub fn measure(services: usize) -> Result<Report, String> {
     let views = Views::default();
     let table = AnswerTable::from_policy(&policy.evaluate(&states(true)), &views);
     let mut datapath = Datapath::load(None, MAX_ENTRIES).map_err(|e| e.to_string())?;
-    let mut map = datapath.answers().map_err(|e| e.to_string())?;
+    let map = datapath.answers();
     let mut writer = MapWriter::default();
-    let initial = writer.write(&mut map, &table).map_err(|e| e.to_string())?;
+    let initial = writer.write(map, &table).map_err(|e| e.to_string())?;
 
     let started = Instant::now();
     let answers = policy.evaluate(&states(false));
@@ -63,7 +63,7 @@ pub fn measure(services: usize) -> Result<Report, String> {
     let table_after = AnswerTable::from_policy(&answers, &views);
     let convert = started.elapsed();
     let started = Instant::now();
-    let stats = writer.write(&mut map, &table_after).map_err(|e| e.to_string())?;
+    let stats = writer.write(map, &table_after).map_err(|e| e.to_string())?;
     let rewrite = started.elapsed();
     Ok(Report {
         services,

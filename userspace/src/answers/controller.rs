@@ -241,7 +241,7 @@ impl AnswerController {
     /// write changes only what differs.
     pub fn adopt_map(&mut self, datapath: &mut Datapath) -> anyhow::Result<()> {
         let maps = datapath.answer_maps()?;
-        let entries = self.writer.adopt(&maps.answers)?;
+        let entries = self.writer.adopt(maps.answers);
         let signatures = self.writer.adopt_signatures(&maps.signatures)?;
         info!(entries, signatures, "answer map read: later writes change only what differs");
         Ok(())
@@ -280,7 +280,7 @@ impl AnswerController {
             );
         }
         let mut maps = datapath.answer_maps()?;
-        let written = self.writer.write_planned(&mut maps.answers, Some(&mut maps.signatures), &mut plan);
+        let written = self.writer.write_planned(maps.answers, Some(&mut maps.signatures), &mut plan);
         let mut stats = match written {
             Ok(stats) if signs => {
                 // What a pass ahead foresees from changed with what was signed.
@@ -322,7 +322,7 @@ impl AnswerController {
         let written = datapath
             .answer_maps()
             .map_err(anyhow::Error::from)
-            .and_then(|mut maps| Ok(self.writer.write_planned(&mut maps.answers, None, plan)?));
+            .and_then(|maps| Ok(self.writer.write_planned(maps.answers, None, plan)?));
         match written {
             Ok(stats) => {
                 info!(

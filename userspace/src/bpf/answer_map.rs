@@ -6,8 +6,10 @@ use std::{
     path::Path,
 };
 
-use aya::maps::{HashMap, Map, MapData};
+use aya::maps::MapData;
 use serde::Serialize;
+
+use super::answer_slots::AnswerSlots;
 use switchyard_common::{BUCKETS, FirstChoice, MAX_ADDRS, MapEntry, MapKey, PackedName, QTYPE_AAAA, map_names};
 
 /// One entry of the answer map decoded for an operator: name in presentation form, addresses in
@@ -62,13 +64,8 @@ pub fn read(pin_dir: &Path) -> Result<Vec<DecodedEntry>, String> {
     let data = MapData::from_pin(&path).map_err(|e| {
         format!("cannot open {}: {e} (is the daemon running with XDP on, and are you root? `switchyard status` lists the overrides either way)", path.display())
     })?;
-    let map: HashMap<MapData, MapKey, MapEntry> =
-        HashMap::try_from(Map::from_map_data(data).map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
-    let mut entries = Vec::new();
-    for item in map.iter() {
-        let (key, set) = item.map_err(|e| format!("reading {}: {e}", path.display()))?;
-        entries.push(decode(&key, &set));
-    }
+    let table = AnswerSlots::open(&data, 0).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut entries: Vec<DecodedEntry> = table.entries().iter().map(|(key, set)| decode(key, set)).collect();
     entries.sort_by(|a, b| (&a.name, &a.qtype, a.view_id).cmp(&(&b.name, &b.qtype, b.view_id)));
     Ok(entries)
 }

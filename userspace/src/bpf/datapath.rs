@@ -16,10 +16,11 @@ use aya::{
     programs::Xdp,
 };
 use aya_obj::programs::XdpAttachType;
-use switchyard_common::{CookieConfig, MapEntry, MapKey, SignatureEntry, XdpConfig, map_names, program_names};
+use switchyard_common::{CookieConfig, MapKey, SignatureEntry, XdpConfig, answer_slots, map_names, program_names};
 use tracing::info;
 
 use super::{
+    answer_slots::{AnswerSlots, SlotsError},
     ingress::XdpIngress,
     links::{Attached, Links},
     local_maps::{LocalMaps, LocalMapsError},
@@ -53,6 +54,8 @@ pub enum DatapathError {
     #[error("{0}: {1}")]
     Io(PathBuf, std::io::Error),
     #[error(transparent)]
+    Slots(#[from] SlotsError),
+    #[error(transparent)]
     LocalMaps(#[from] LocalMapsError),
     #[error(transparent)]
     LocalAddresses(#[from] LocalAddressError),
@@ -62,6 +65,8 @@ pub enum DatapathError {
 /// links stay (see `pins::remove_all`), the unpinned ones go.
 pub struct Datapath {
     ebpf: Ebpf,
+    /// The answer table, mapped into this process.
+    answers: AnswerSlots,
     /// Maps taken over with an earlier daemon's contents.
     adopted: Vec<&'static str>,
     /// Maps made new where an earlier daemon pinned another layout: pinned in its place once
@@ -87,23 +92,24 @@ pub struct Datapath {
 
 /// The maps the answer writer fills.
 pub struct AnswerMaps<'a> {
-    pub answers: HashMap<&'a mut MapData, MapKey, MapEntry>,
+    pub answers: &'a mut AnswerSlots,
     pub signatures: HashMap<&'a mut MapData, MapKey, SignatureEntry>,
 }
 
 impl Datapath {
-    /// Loads the object with an answer map of `max_entries`. With a `pin_dir` its maps are
+    /// Loads the object with an answer table for `max_entries` answer sets. With a `pin_dir` its maps are
     /// pinned there, and maps an earlier daemon pinned are adopted with their contents when
     /// their layout fits; without, nothing is pinned (packet tests and benchmarks).
     pub fn load(pin_dir: Option<&Path>, max_entries: u32) -> Result<Datapath, DatapathError> {
         let mut loader = EbpfLoader::new();
-        loader.map_max_entries(map_names::ANSWERS, max_entries);
+        let slots = answer_slots(max_entries);
+        loader.map_max_entries(map_names::ANSWERS, slots);
         loader.map_max_entries(map_names::SIGNATURES, max_entries);
         let (mut adopted, mut replaced) = (Vec::new(), Vec::new());
         if let Some(dir) = pin_dir {
             pins::prepare(dir)?;
             let capacities =
-                StdHashMap::from([(map_names::ANSWERS, max_entries), (map_names::SIGNATURES, max_entries)]);
+                StdHashMap::from([(map_names::ANSWERS, slots), (map_names::SIGNATURES, max_entries)]);
             for (name, fit) in pins::fits(dir, super::XDP_OBJECT, &capacities)? {
                 match fit {
                     Fit::Replace(why) => {
@@ -134,6 +140,10 @@ impl Datapath {
                 .map_err(|e| DatapathError::Program(program_names::RESPONDER, e))?;
             program.load().map_err(|e| DatapathError::Program(program_names::RESPONDER, e))?;
         }
+        let answers = match ebpf.map(map_names::ANSWERS) {
+            Some(aya::maps::Map::Array(data)) => AnswerSlots::open(data, max_entries as usize)?,
+            _ => return Err(DatapathError::Object(format!("{} is not an array", map_names::ANSWERS))),
+        };
         let logger = if pin_dir.is_some() { forward_kernel_logs(&mut ebpf) } else { None };
         let local_maps = LocalMaps::take(&mut ebpf)?;
         let ingress = local_maps.ingress();
@@ -143,6 +153,7 @@ impl Datapath {
         }
         Ok(Datapath {
             ebpf,
+            answers,
             adopted,
             replaced,
             pin_dir: pin_dir.map(Into::into),
@@ -302,25 +313,16 @@ impl Datapath {
         self.ingress.clone()
     }
 
-    pub fn answers(&mut self) -> Result<HashMap<&mut MapData, MapKey, MapEntry>, DatapathError> {
-        let map = self.ebpf.map_mut(map_names::ANSWERS).expect("loaded");
-        HashMap::try_from(map).map_err(|e| DatapathError::Map(map_names::ANSWERS, e))
+    /// The answer table, to be written by hand (packet tests, benchmarks).
+    pub fn answers(&mut self) -> &mut AnswerSlots {
+        &mut self.answers
     }
 
     /// The answer map and the signature map together, as the writer needs both at once.
     pub fn answer_maps(&mut self) -> Result<AnswerMaps<'_>, DatapathError> {
-        let (mut answers, mut signatures) = (None, None);
-        for (name, map) in self.ebpf.maps_mut() {
-            match name {
-                map_names::ANSWERS => answers = Some(map),
-                map_names::SIGNATURES => signatures = Some(map),
-                _ => {}
-            }
-        }
-        let answers = answers.expect("loaded");
-        let signatures = signatures.expect("loaded");
+        let signatures = self.ebpf.map_mut(map_names::SIGNATURES).expect("loaded");
         Ok(AnswerMaps {
-            answers: HashMap::try_from(answers).map_err(|e| DatapathError::Map(map_names::ANSWERS, e))?,
+            answers: &mut self.answers,
             signatures: HashMap::try_from(signatures).map_err(|e| DatapathError::Map(map_names::SIGNATURES, e))?,
         })
     }
@@ -346,6 +348,7 @@ impl Datapath {
         if self.has_views {
             config.flags |= switchyard_common::FLAG_HAS_VIEWS;
         }
+        config.slot_mask = self.answers.slots() - 1;
         let map = self.ebpf.map_mut(map_names::CONFIG).expect("loaded");
         let mut array: Array<_, XdpConfig> =
             Array::try_from(map).map_err(|e| DatapathError::Map(map_names::CONFIG, e))?;

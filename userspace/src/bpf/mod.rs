@@ -1,6 +1,7 @@
 //! The kernel side as seen from userspace: loading and attaching the XDP program, pinning its
 //! maps, writing answers, MACs and local addresses into them and reading its counters.
 pub mod answer_map;
+pub mod answer_slots;
 pub mod batch_update;
 pub mod counters;
 pub mod datapath;

@@ -1,10 +1,8 @@
-//! Mirrors the answer table into the XDP answer map, touching only entries that changed.
+//! Mirrors the answer table into the XDP answer table, touching only entries that changed.
 //!
-//! A hash-map update links in a new, fully written element, so a lookup never finds a
-//! half-written answer set. The replaced element is kept for reuse at once (for preallocated
-//! maps always, for the others since Linux 6.1), so a program still reading it when a later
-//! update reuses it could read a mix; that window is one run of the program, well
-//! under a microsecond, and updates only come with policy changes.
+//! Each slot is written in place under its sequence number (see `answer_slots`): a program
+//! that read a slot while it changed drops the reply it made from it, so no client gets a mix
+//! of two answer sets.
 
 use std::{
     collections::{HashMap, HashSet},
@@ -13,6 +11,8 @@ use std::{
 };
 
 use aya::maps::{HashMap as BpfHashMap, MapData, MapError};
+
+use super::answer_slots::AnswerSlots;
 use switchyard_common::{DEFAULT_VIEW, MAX_ADDRS, MapEntry, MapKey, PackedName, SignatureEntry};
 
 use crate::{
@@ -105,13 +105,10 @@ pub struct MapWriter {
 impl MapWriter {
     /// Takes what `map` holds (an earlier daemon's entries) as written, so that the next write
     /// costs only the differences and removes what the table no longer has.
-    pub fn adopt(&mut self, map: &BpfHashMap<&mut MapData, MapKey, MapEntry>) -> Result<usize, MapError> {
-        self.written.clear();
-        for entry in map.iter() {
-            let (key, value) = entry?;
-            self.written.insert(key, value);
-        }
-        Ok(self.written.len())
+    pub fn adopt(&mut self, map: &mut AnswerSlots) -> usize {
+        map.reread();
+        self.written = map.entries().into_iter().collect();
+        self.written.len()
     }
 
     /// Takes the signatures `map` holds (an earlier daemon's) as written but due for renewal:
@@ -165,7 +162,7 @@ impl MapWriter {
     /// change of sites reaches the program without waiting for the signing.
     pub fn write(
         &mut self,
-        map: &mut BpfHashMap<&mut MapData, MapKey, MapEntry>,
+        map: &mut AnswerSlots,
         table: &AnswerTable,
     ) -> Result<WriteStats, MapError> {
         self.write_with_overrides(map, None, table, &HashSet::new())
@@ -173,14 +170,14 @@ impl MapWriter {
 
     /// Writes `table` with the signature of every answer set in a signed zone.
     pub fn write_signed(&mut self, maps: &mut AnswerMaps<'_>, table: &AnswerTable) -> Result<WriteStats, MapError> {
-        self.write_with_overrides(&mut maps.answers, Some(&mut maps.signatures), table, &HashSet::new())
+        self.write_with_overrides(maps.answers, Some(&mut maps.signatures), table, &HashSet::new())
     }
 
     /// Like `write`, with the entries under `overrides` written as operator overrides
     /// (`is_override = 1`), and with signatures when `signatures` is given (`write_planned`).
     pub fn write_with_overrides(
         &mut self,
-        map: &mut BpfHashMap<&mut MapData, MapKey, MapEntry>,
+        map: &mut AnswerSlots,
         signatures: Option<&mut SignatureMap<'_>>,
         table: &AnswerTable,
         overrides: &HashSet<answers::AnswerKey>,
@@ -210,7 +207,7 @@ impl MapWriter {
     /// after them, so that the program finds every answer set's signature while it serves it.
     pub fn write_planned(
         &mut self,
-        map: &mut BpfHashMap<&mut MapData, MapKey, MapEntry>,
+        map: &mut AnswerSlots,
         mut signatures: Option<&mut SignatureMap<'_>>,
         plan: &mut WritePlan<'_>,
     ) -> Result<WriteStats, MapError> {
@@ -231,7 +228,7 @@ impl MapWriter {
 
     fn write_once(
         &mut self,
-        map: &mut BpfHashMap<&mut MapData, MapKey, MapEntry>,
+        map: &mut AnswerSlots,
         signatures: Option<&mut SignatureMap<'_>>,
         plan: &mut WritePlan<'_>,
     ) -> Result<WriteStats, MapError> {
@@ -429,37 +426,30 @@ impl MapWriter {
     /// failed part of the way the map is read first (what landed is unknown).
     fn write_answers(
         &mut self,
-        map: &mut BpfHashMap<&mut MapData, MapKey, MapEntry>,
+        map: &mut AnswerSlots,
         wanted: &HashMap<MapKey, MapEntry>,
         stats: &mut WriteStats,
     ) -> Result<(), MapError> {
         if self.reread_map {
-            self.adopt(map)?;
+            self.adopt(map);
             self.reread_map = false;
         }
-        self.write_changes(map, wanted, stats).inspect_err(|_| self.reread_map = true)
+        self.write_changes(map, wanted, stats);
+        Ok(())
     }
 
     /// Removes the entries `wanted` no longer has, then writes those that changed (removals
-    /// first, so that a full map has room for the new keys), and records both in `written`.
+    /// first, so that their slots are free for the new keys), and records both in `written`.
     /// A key something else put an override under is left alone, and not recorded, so that
-    /// the next write looks again.
-    fn write_changes(
-        &mut self,
-        map: &mut BpfHashMap<&mut MapData, MapKey, MapEntry>,
-        wanted: &HashMap<MapKey, MapEntry>,
-        stats: &mut WriteStats,
-    ) -> Result<(), MapError> {
+    /// the next write looks again; so is a key the table has no free slot for (userspace
+    /// answers it).
+    fn write_changes(&mut self, map: &mut AnswerSlots, wanted: &HashMap<MapKey, MapEntry>, stats: &mut WriteStats) {
         let gone: Vec<MapKey> = self.written.keys().filter(|k| !wanted.contains_key(*k)).copied().collect();
         for key in gone {
-            match map.remove(&key) {
-                Ok(()) | Err(MapError::KeyNotFound) => stats.removed += 1,
-                Err(e) => return Err(e),
-            }
+            map.remove(&key);
+            stats.removed += 1;
             self.written.remove(&key);
         }
-        // Recorded as they are gathered: should a chunk fail, the caller reads the map again.
-        let mut changed = batch_update::Chunked::default();
         for (key, value) in wanted {
             let before = self.written.get(key);
             if before == Some(value) {
@@ -469,11 +459,13 @@ impl MapWriter {
                 stats.overrides_kept += 1;
                 continue;
             }
-            changed.push(map, *key, *value)?;
+            if !map.insert(*key, value) {
+                stats.userspace_only += 1;
+                continue;
+            }
             self.written.insert(*key, *value);
             stats.written += 1;
         }
-        changed.flush(map)
     }
 }
 
@@ -532,8 +524,8 @@ fn not_due(signature: &HeldSignature, id: AnswerId, now: u64) -> bool {
     signature.covers(id) && signature.renew_at > now + 2 * RENEW_MARGIN_SECS
 }
 
-fn is_override(map: &BpfHashMap<&mut MapData, MapKey, MapEntry>, key: &MapKey) -> bool {
-    map.get(key, 0).map(|v| v.is_override != 0).unwrap_or(false)
+fn is_override(map: &AnswerSlots, key: &MapKey) -> bool {
+    map.get(key).is_some_and(|v| v.is_override != 0)
 }
 
 /// The signer whose signatures go into the map for a zone: its loaded signer with one key.
