@@ -60,10 +60,14 @@ fn bpf_test_run(attr: &mut TestRunAttr) -> std::io::Result<()> {
 /// live-frames mode does not help either: it recycles pages without restoring their data, so a
 /// responder would see its own previous answer.)
 pub fn run(program: &Xdp, frame: &[u8], repeat: u32) -> std::io::Result<TestRun> {
-    let fd = program.fd().map_err(std::io::Error::other)?;
+    run_fd(program.fd().map_err(std::io::Error::other)?.as_fd(), frame, repeat)
+}
+
+/// `run` for the program behind `fd` (a test that writes the maps from another thread meanwhile).
+pub fn run_fd(fd: std::os::fd::BorrowedFd<'_>, frame: &[u8], repeat: u32) -> std::io::Result<TestRun> {
     let mut out = vec![0u8; OUT_CAPACITY];
     let mut attr = TestRunAttr {
-        prog_fd: fd.as_fd().as_raw_fd() as u32,
+        prog_fd: fd.as_raw_fd() as u32,
         data_size_in: frame.len() as u32,
         data_size_out: out.len() as u32,
         data_in: frame.as_ptr() as u64,

@@ -1,0 +1,96 @@
+//! The answer table while the daemon rewrites it: the program answers from a slot only when
+//! the slot did not change under it, so a reply never mixes two answer sets.
+
+mod xdp_common;
+
+use std::{
+    os::fd::AsFd,
+    sync::atomic::{AtomicBool, Ordering},
+    time::{Duration, Instant},
+};
+
+use hickory_proto::rr::RecordType;
+use switchyard::{
+    answers::wire_name,
+    bpf::test_run::{self, XDP_DROP, XDP_PASS, XDP_TX},
+};
+use switchyard_common::{MapEntry, MapKey, PackedName, QTYPE_A, program_names};
+use switchyard_tests::{
+    frames::{query, udp_frame},
+    privileges::have_root,
+};
+use xdp_common::*;
+
+fn v4(s: &str) -> [u8; 16] {
+    let mut slot = [0u8; 16];
+    slot[..4].copy_from_slice(&s.parse::<std::net::Ipv4Addr>().unwrap().octets());
+    slot
+}
+
+#[test]
+fn a_reply_never_mixes_two_answer_sets_while_the_daemon_rewrites_them() {
+    if !have_root("a_reply_never_mixes_two_answer_sets_while_the_daemon_rewrites_them") {
+        return;
+    }
+    let mut h = harness();
+    let name = PackedName::new(&wire_name(&"www.example.com.".parse().unwrap())).unwrap();
+    let key = MapKey::new(0, QTYPE_A, &name);
+    // Two sets that differ in every address and in their count.
+    let first = MapEntry::new(QTYPE_A, 30, &name, &[v4("198.18.71.1"), v4("198.18.71.2")]);
+    let second = MapEntry::new(QTYPE_A, 60, &name, &[v4("198.18.72.1"), v4("198.18.72.2"), v4("198.18.72.3")]);
+    let frame = udp_frame(
+        None,
+        CLIENT_V4.parse().unwrap(),
+        SERVER_V4.parse().unwrap(),
+        40000,
+        53,
+        &query(7, "www.example.com.", RecordType::A, None),
+    );
+    let mut reply_of = |entry: &MapEntry| {
+        assert!(h.datapath.answers().insert(key, entry));
+        let run = h.run(&frame).unwrap();
+        assert_eq!(run.action, XDP_TX);
+        run.frame
+    };
+    let replies = [reply_of(&first), reply_of(&second)];
+    let (busy, torn) = (h.counter("pass_slot_busy"), h.counter("dropped_torn"));
+
+    let program = h.datapath.program(program_names::RESPONDER).unwrap().fd().unwrap().try_clone().unwrap();
+    let answers = h.datapath.answers();
+    let stop = AtomicBool::new(false);
+    let mut seen = [0u64; 2];
+    let mut not_sent = 0u64;
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            while !stop.load(Ordering::Relaxed) {
+                for entry in [&first, &second] {
+                    answers.insert(key, entry);
+                    let pause = Instant::now();
+                    while pause.elapsed() < Duration::from_micros(1) {}
+                }
+            }
+        });
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(10) && (not_sent < 10 || seen.contains(&0)) {
+            let run = test_run::run_fd(program.as_fd(), &frame, 1).unwrap();
+            match run.action {
+                XDP_TX => {
+                    let which = replies.iter().position(|r| *r == run.frame);
+                    let which = which.unwrap_or_else(|| panic!("a reply that is neither set's: {:02x?}", run.frame));
+                    seen[which] += 1;
+                }
+                XDP_PASS => {
+                    assert_eq!(run.frame, frame, "a passed frame is untouched");
+                    not_sent += 1;
+                }
+                XDP_DROP => not_sent += 1,
+                other => panic!("action {other}"),
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+    });
+    let (busy, torn) = (h.counter("pass_slot_busy") - busy, h.counter("dropped_torn") - torn);
+    assert!(seen.iter().all(|&n| n > 0), "both sets answered while rewritten: {seen:?}");
+    assert_eq!(busy + torn, not_sent, "every query not answered was counted as busy or torn");
+    assert!(not_sent >= 10, "the rewrites overlapped runs ({busy} busy, {torn} torn, {seen:?} answered)");
+}
