@@ -42,7 +42,7 @@ pub struct WriteStats {
     /// Entries left alone because an operator set them by hand.
     pub overrides_kept: usize,
     /// Entries the fast path cannot hold (too many addresses, name too long, a name whose key
-    /// another name already has): userspace serves them.
+    /// another name already has, no free slot near its home slot): userspace serves them.
     pub userspace_only: usize,
     /// Answer sets of signed zones signed anew (a new answer set, or a signature due for
     /// renewal); the others kept their signature.
