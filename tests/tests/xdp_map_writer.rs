@@ -26,7 +26,11 @@ fn a_table_over_capacity_leaves_the_rest_to_userspace_and_a_smaller_one_leaves_n
     let in_map = maps.answers.len();
     assert!(in_map <= 1024, "no more than the capacity: {in_map}");
     assert!(in_map > 1000, "all but the sets that found no free slot: {in_map}, {stats:?}");
-    assert_eq!(in_map + stats.userspace_only, many.entries.len(), "each set is in the table or left to userspace: {stats:?}");
+    assert_eq!(
+        in_map + stats.userspace_only,
+        many.entries.len(),
+        "each set is in the table or left to userspace: {stats:?}"
+    );
 
     let fewer = many_names(100, 2);
     let stats = writer.write(maps.answers, &fewer).unwrap();

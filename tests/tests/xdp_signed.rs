@@ -311,7 +311,7 @@ fn after_a_new_key_the_answers_first_write_names_no_signature_of_the_old_key() {
     sign_with(&h, &mut writer, &[&new_key_in(dir.path())]);
 
     // The answers go first, unchanged, but none names the old key's signature any more.
-    writer.write(&mut h.datapath.answer_maps().unwrap().answers, &table()).unwrap();
+    writer.write(h.datapath.answer_maps().unwrap().answers, &table()).unwrap();
     assert_eq!(h.datapath.answer_maps().unwrap().answers.get(&www_a_key()).unwrap().signature, 0);
     passes_to_userspace(&mut h, "the old key's signature is not served");
 
@@ -442,7 +442,7 @@ fn after_a_failed_signed_write_no_entry_names_a_signature_until_the_map_is_read_
     assert!(failed.is_err(), "1,500 signatures do not fit a map of 1,024: {failed:?}");
 
     let fewer = many_names(100, 2);
-    writer.write(&mut h.datapath.answer_maps().unwrap().answers, &fewer).unwrap();
+    writer.write(h.datapath.answer_maps().unwrap().answers, &fewer).unwrap();
     let maps = h.datapath.answer_maps().unwrap();
     let naming = maps.answers.entries().into_iter().filter(|(_, entry)| entry.signature != 0).count();
     assert_eq!(naming, 0, "no entry names a signature the writer does not know");
@@ -482,13 +482,13 @@ fn a_pass_of_thousands_of_sets_signed_ahead_lands_whole() {
     let moved = many_names(NAMES, 2);
     let mut plan = writer.plan(&moved, &HashSet::new());
     let signing = switchyard::bpf::presign::presign(writer.due_for_signing(&plan));
-    let first = writer.write_planned(&mut h.datapath.answer_maps().unwrap().answers, None, &mut plan).unwrap();
+    let first = writer.write_planned(h.datapath.answer_maps().unwrap().answers, None, &mut plan).unwrap();
     let ahead = runtime.block_on(signing);
     let signed_ahead = ahead.len();
     assert!(signed_ahead > NAMES as usize, "every set signed ahead (adopted signatures are renewed): {signed_ahead}");
     writer.use_presigned(ahead);
     let mut maps = h.datapath.answer_maps().unwrap();
-    let stats = writer.write_planned(&mut maps.answers, Some(&mut maps.signatures), &mut plan).unwrap();
+    let stats = writer.write_planned(maps.answers, Some(&mut maps.signatures), &mut plan).unwrap();
     // Every set of the signed zone with addresses: the 5,000 names and the table's own.
     let signed_sets = moved
         .entries
@@ -540,7 +540,7 @@ fn a_changed_set_is_answered_at_once_and_its_signature_follows() {
     // Site b goes down: www A has one address left.
     let mut down = table();
     put(&mut down, 0, QTYPE_A, "www.example.com.", 30, &["198.18.10.1"]);
-    let first = writer.write(&mut h.datapath.answer_maps().unwrap().answers, &down);
+    let first = writer.write(h.datapath.answer_maps().unwrap().answers, &down);
     let first = first.unwrap();
     assert_eq!((first.written, first.unsigned), (1, 1), "only www A changed: {first:?}");
     h.set_table(down.clone());

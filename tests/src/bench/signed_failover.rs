@@ -88,11 +88,10 @@ pub fn run(services: u32, algorithm: SigningAlgorithm, dir: &std::path::Path) ->
     let started = Instant::now();
     let mut plan = writer.plan(&b_down, &HashSet::new());
     let signing = presign(writer.due_for_signing(&plan));
-    writer.write_planned(&mut maps.answers, None, &mut plan).map_err(|e| e.to_string())?;
+    writer.write_planned(maps.answers, None, &mut plan).map_err(|e| e.to_string())?;
     let answers_in_map = started.elapsed();
     writer.use_presigned(runtime.block_on(signing));
-    let stats =
-        writer.write_planned(&mut maps.answers, Some(&mut maps.signatures), &mut plan).map_err(|e| e.to_string())?;
+    let stats = writer.write_planned(maps.answers, Some(&mut maps.signatures), &mut plan).map_err(|e| e.to_string())?;
     let all_signed_in_map = started.elapsed();
     if stats.signed != services as usize {
         return Err(format!("{}: {services} sets changed, {stats:?}", algorithm.name()));

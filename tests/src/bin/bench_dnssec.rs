@@ -257,7 +257,7 @@ fn resign_rows(zone: &Name, dir: &Path, timing: Timing, variants: u32) -> Result
         let mut plan = writer.plan(&later, &HashSet::new());
         let jobs = writer.due_for_signing(&plan);
         let signing = presign(jobs);
-        let first = writer.write_planned(&mut maps.answers, None, &mut plan).map_err(|e| e.to_string())?;
+        let first = writer.write_planned(maps.answers, None, &mut plan).map_err(|e| e.to_string())?;
         let answers_in_map = started.elapsed();
         if (first.written, first.unsigned) != (variants as usize, variants as usize) {
             return Err(format!("{}: answers first: {first:?}", algorithm.name()));
@@ -267,9 +267,8 @@ fn resign_rows(zone: &Name, dir: &Path, timing: Timing, variants: u32) -> Result
         let ahead_count = ahead.len();
         let write_started = Instant::now();
         writer.use_presigned(ahead);
-        let stats = writer
-            .write_planned(&mut maps.answers, Some(&mut maps.signatures), &mut plan)
-            .map_err(|e| e.to_string())?;
+        let stats =
+            writer.write_planned(maps.answers, Some(&mut maps.signatures), &mut plan).map_err(|e| e.to_string())?;
         let (written_after, all_signed) = (write_started.elapsed(), started.elapsed());
         let loop_busy = answers_in_map + written_after;
         // The answers name their signatures already: only the signatures are written now.

@@ -15,9 +15,7 @@ use std::{
 };
 
 use aya::maps::MapData;
-use switchyard_common::{
-    AnswerSlot, MapEntry, MapKey, PROBE_SLOTS, SLOT_EMPTY, SLOT_REMOVED, SLOT_USED, home_slot,
-};
+use switchyard_common::{AnswerSlot, MapEntry, MapKey, PROBE_SLOTS, SLOT_EMPTY, SLOT_REMOVED, SLOT_USED, home_slot};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SlotsError {
@@ -133,7 +131,11 @@ impl AnswerSlots {
 
     /// Every key and answer set in the table, in slot order.
     pub fn entries(&self) -> Vec<(MapKey, MapEntry)> {
-        (0..self.slots).filter_map(|at| self.read(at)).filter(|s| s.state == SLOT_USED).map(|s| (s.key, s.entry)).collect()
+        (0..self.slots)
+            .filter_map(|at| self.read(at))
+            .filter(|s| s.state == SLOT_USED)
+            .map(|s| (s.key, s.entry))
+            .collect()
     }
 
     /// Puts `entry` under `key`: in its slot when it has one, else in a free slot at most

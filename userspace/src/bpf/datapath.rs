@@ -108,8 +108,7 @@ impl Datapath {
         let (mut adopted, mut replaced) = (Vec::new(), Vec::new());
         if let Some(dir) = pin_dir {
             pins::prepare(dir)?;
-            let capacities =
-                StdHashMap::from([(map_names::ANSWERS, slots), (map_names::SIGNATURES, max_entries)]);
+            let capacities = StdHashMap::from([(map_names::ANSWERS, slots), (map_names::SIGNATURES, max_entries)]);
             for (name, fit) in pins::fits(dir, super::XDP_OBJECT, &capacities)? {
                 match fit {
                     Fit::Replace(why) => {

@@ -160,11 +160,7 @@ impl MapWriter {
     /// longer fresh), the others go without one (their DO=1 queries go to userspace). The
     /// daemon writes a pass's answers this way before their signatures are made, so that a
     /// change of sites reaches the program without waiting for the signing.
-    pub fn write(
-        &mut self,
-        map: &mut AnswerSlots,
-        table: &AnswerTable,
-    ) -> Result<WriteStats, MapError> {
+    pub fn write(&mut self, map: &mut AnswerSlots, table: &AnswerTable) -> Result<WriteStats, MapError> {
         self.write_with_overrides(map, None, table, &HashSet::new())
     }
 
