@@ -50,8 +50,6 @@ impl XdpHarness {
                 edns_udp_payload: config.server.edns_udp_payload,
                 flags: switchyard_common::FLAG_ENABLED,
                 stale_after_ns: XdpConfig::NEVER_STALE,
-                slot_mask: 0,
-                _pad: 0,
             })
             .expect("config");
         let served = Arc::new(ArcSwap::from_pointee(Served::new(zones, Arc::new(views), table)));

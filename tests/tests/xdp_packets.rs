@@ -377,8 +377,6 @@ fn disabled_until_userspace_turns_it_on() {
             edns_udp_payload: 1232,
             flags: 0,
             stale_after_ns: switchyard_common::XdpConfig::NEVER_STALE,
-            slot_mask: 0,
-            _pad: 0,
         })
         .unwrap();
     passed(&mut h, &v4_query(&query(1, "www.example.com.", RecordType::A, None)), "pass_disabled");
@@ -396,8 +394,6 @@ fn answers_stop_when_the_liveness_stamp_goes_stale_and_come_back_with_a_new_one(
         edns_udp_payload: 1232,
         flags: switchyard_common::FLAG_ENABLED,
         stale_after_ns: stale_after.as_nanos() as u64,
-        slot_mask: 0,
-        _pad: 0,
     };
     h.datapath.set_config(config).unwrap();
     let www = v4_query(&query(1, "www.example.com.", RecordType::A, None));

@@ -34,7 +34,10 @@ pub use maps::{
     AnswerSlot, DEFAULT_VIEW, FLAG_ENABLED, FLAG_HAS_VIEWS, InterfaceMac, MAX_ADDRS, MAX_XDP_INTERFACES, MapEntry,
     MapKey, NAME_HEAD_WORDS, OwnMacs, Scratch, XdpConfig, local_addr, map_names, program_names,
 };
-pub use maps::{NOT_PARKED, PROBE_SLOTS, SLOT_EMPTY, SLOT_REMOVED, SLOT_USED, VIEW_PREFIXES, answer_slots, home_slot};
+pub use maps::{
+    NOT_PARKED, PROBE_SLOTS, SLOT_EMPTY, SLOT_MASK_GLOBAL, SLOT_REMOVED, SLOT_USED, VIEW_PREFIXES, answer_slots,
+    home_slot,
+};
 pub use name::{MAX_NAME_LEN, NAME_HASH_SEED, NAME_WORDS, PackedName, lowercase_word, mix_word};
 /// The record types the answer map holds.
 pub use proto::{QTYPE_A, QTYPE_AAAA};

@@ -97,9 +97,14 @@ pub const SLOT_USED: u32 = 1;
 /// A slot whose key was removed: a lookup reads on past it, an insert may reuse it.
 pub const SLOT_REMOVED: u32 = 2;
 /// Slots a lookup reads from a key's home slot; a key that finds none free among them is left
-/// to userspace. At most half the slots are used (`answer_slots`), where 8 leave about one
-/// name in a thousand out.
+/// to userspace. At most half the slots are used (`answer_slots`), where the daemon's Robin
+/// Hood placement puts 100,000 keys in 262,144 slots with none left out (taking the first free
+/// slot would leave about one in a thousand).
 pub const PROBE_SLOTS: u32 = 8;
+
+/// The program's global that holds its answer table's slot count less one, set when the
+/// program is loaded with the table it uses (so that a program never reads another table's).
+pub const SLOT_MASK_GLOBAL: &str = "SLOT_MASK";
 
 /// Slots of an answer table for `max_entries` answer sets: a power of two (the home slot is the
 /// hash's low bits), at least twice `max_entries` so that probe runs stay short.
@@ -210,9 +215,6 @@ pub struct XdpConfig {
     /// `FLAG_ENABLED` once userspace has filled the maps (until then everything is passed),
     /// plus `FLAG_HAS_VIEWS` when the locality tries hold prefixes (else they are not consulted).
     pub flags: u32,
-    /// The answer table's slot count less one (`answer_slots` of its size, a power of two).
-    pub slot_mask: u32,
-    pub _pad: u32,
     /// Answers are served only while the daemon's liveness stamp (`map_names::STAMP`) is at
     /// most this old; `NEVER_STALE` for a program no daemon stamps (packet tests, benchmarks).
     pub stale_after_ns: u64,
@@ -330,7 +332,7 @@ mod tests {
         let first = 4 * MAX_ADDRS + MAX_ADDRS * MAX_ADDRS + 8;
         assert_eq!(core::mem::size_of::<FirstChoice>(), first);
         assert_eq!(core::mem::size_of::<MapEntry>(), 16 + crate::MAX_NAME_LEN + 16 * MAX_ADDRS + first);
-        assert_eq!(core::mem::size_of::<XdpConfig>(), 24);
+        assert_eq!(core::mem::size_of::<XdpConfig>(), 16);
         let slot = 24 + core::mem::size_of::<MapEntry>();
         assert_eq!(core::mem::size_of::<AnswerSlot>(), slot.next_multiple_of(64));
         assert_eq!(core::mem::size_of::<OwnMacs>(), 12 * MAX_XDP_INTERFACES);

@@ -8,6 +8,8 @@
 //! `packet` holds every access to the frame and `maps` every access to map memory; the rest
 //! is safe code.
 #![no_std]
+// For the compiler barriers around the answer table's sequence numbers (`maps::slot_seq`).
+#![feature(asm_experimental_arch)]
 #![no_main]
 
 mod addressed;

@@ -122,10 +122,17 @@ pub fn stored_name_len(scratch: &Scratch) -> usize {
     unsafe { core::ptr::read_volatile(&scratch.name_len) as usize }
 }
 
+/// The answer table's slot count less one, set by the loader to match the table it makes for
+/// this program (a table of another size comes with a program of its own).
+#[unsafe(no_mangle)]
+static SLOT_MASK: u32 = 0;
+
 /// The slot holding `key`, read from its home slot on until an empty slot, and the slot's
 /// sequence number as read before its key: `None` when no slot holds the key.
 #[inline(always)]
-pub fn answer_slot(key: &MapKey, slot_mask: u32) -> Option<(&'static AnswerSlot, u32)> {
+pub fn answer_slot(key: &MapKey) -> Option<(&'static AnswerSlot, u32)> {
+    // Read through memory the compiler cannot see through: the value is the loader's.
+    let slot_mask = unsafe { core::ptr::read_volatile(&SLOT_MASK) };
     let home = switchyard_common::home_slot(key, slot_mask);
     for i in 0..PROBE_SLOTS {
         let slot = ANSWERS.get(home.wrapping_add(i) & slot_mask)?;
@@ -141,13 +148,17 @@ pub fn answer_slot(key: &MapKey, slot_mask: u32) -> Option<(&'static AnswerSlot,
     None
 }
 
-/// The slot's sequence number (odd while the daemon writes it). A volatile read: the compiler
-/// neither drops it nor moves the slot's other reads across it (LLVM takes a volatile load to
-/// touch any memory; the BPF target has no fence). The CPU keeps loads in order on x86-64
-/// (TSO), so a run that reads the same even number before and after read the slot whole.
+/// The slot's sequence number (odd while the daemon writes it): a volatile read between two
+/// empty `asm!` blocks, which the compiler must take to read and write any memory, so that no
+/// read of the slot moves across it (the BPF target has no fence instruction). The CPU keeps
+/// loads in order on x86-64 (TSO), so a run that reads the same even number before and after
+/// read the slot whole; a CPU that reorders loads (arm64) would need load-acquire.
 #[inline(always)]
 pub fn slot_seq(slot: &AnswerSlot) -> u32 {
-    unsafe { core::ptr::read_volatile(&slot.seq) }
+    unsafe { core::arch::asm!("", options(nostack, preserves_flags)) };
+    let seq = unsafe { core::ptr::read_volatile(&slot.seq) };
+    unsafe { core::arch::asm!("", options(nostack, preserves_flags)) };
+    seq
 }
 
 #[inline(always)]

@@ -87,7 +87,7 @@ pub fn respond(ctx: &XdpContext) -> Result<Counter, Pass> {
         return Err(Pass(parked));
     }
     scratch.key.view = if config.flags & FLAG_HAS_VIEWS != 0 { client_view(&frame) } else { DEFAULT_VIEW };
-    let (slot, seq) = lookup(scratch, config.slot_mask)?;
+    let (slot, seq) = lookup(scratch)?;
     let entry = &slot.entry;
     let count = entry.count as usize;
     if count == 0 || count > MAX_ADDRS {
@@ -128,12 +128,12 @@ pub fn respond(ctx: &XdpContext) -> Result<Counter, Pass> {
         aya_log_ebpf::warn!(ctx, "response did not fit after resizing by {} bytes", delta);
         return Err(Counter::PassTooBig.into());
     }
-    if let Some(cookie) = cookie {
-        maps::count(if cookie.valid_server_cookie { Counter::CookieValid } else { Counter::CookieIssued });
-    }
     if maps::slot_seq(slot) != seq {
         // Rewritten while the reply was made from it: the reply may mix two answer sets.
         return Ok(Counter::DroppedTorn);
+    }
+    if let Some(cookie) = cookie {
+        maps::count(if cookie.valid_server_cookie { Counter::CookieValid } else { Counter::CookieIssued });
     }
     if signature.is_some() {
         maps::count(Counter::AnsweredSigned);
@@ -215,12 +215,12 @@ fn answer_order(f: &Frame, entry: &MapEntry) -> [u8; MAX_ADDRS] {
 /// (no fallback, which could answer with the default view where the client's view has its own
 /// answer).
 #[inline(always)]
-fn lookup(scratch: &mut Scratch, slot_mask: u32) -> Result<(&'static AnswerSlot, u32), Counter> {
-    let (slot, seq) = match maps::answer_slot(&scratch.key, slot_mask) {
+fn lookup(scratch: &mut Scratch) -> Result<(&'static AnswerSlot, u32), Counter> {
+    let (slot, seq) = match maps::answer_slot(&scratch.key) {
         Some(found) => found,
         None if scratch.key.view != DEFAULT_VIEW => {
             scratch.key.view = DEFAULT_VIEW;
-            maps::answer_slot(&scratch.key, slot_mask).ok_or(Counter::PassMiss)?
+            maps::answer_slot(&scratch.key).ok_or(Counter::PassMiss)?
         }
         None => return Err(Counter::PassMiss),
     };

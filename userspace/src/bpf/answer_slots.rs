@@ -51,8 +51,8 @@ unsafe impl Send for AnswerSlots {}
 unsafe impl Sync for AnswerSlots {}
 
 impl AnswerSlots {
-    /// Maps the table behind `map` and reads which keys it holds (an earlier daemon's); it
-    /// takes at most `capacity` keys.
+    /// Maps the table behind `map`; it takes at most `capacity` keys. A writer calls `reread`
+    /// before its first write to learn which keys the table holds (an earlier daemon's).
     pub fn open(map: &MapData, capacity: usize) -> Result<AnswerSlots, SlotsError> {
         let info = map.info().map_err(SlotsError::Info)?;
         let size = std::mem::size_of::<AnswerSlot>();
@@ -86,9 +86,7 @@ impl AnswerSlots {
     fn over(base: *mut libc::c_void, slots: u32, capacity: usize) -> AnswerSlots {
         let base = NonNull::new(base.cast::<AnswerSlot>()).expect("mmap succeeded");
         let (states, keys) = (vec![SLOT_EMPTY; slots as usize], vec![NO_KEY; slots as usize]);
-        let mut table = AnswerSlots { base, slots, index: HashMap::new(), states, keys, capacity };
-        table.reread();
-        table
+        AnswerSlots { base, slots, index: HashMap::new(), states, keys, capacity }
     }
 
     /// Slots in the table.
@@ -106,20 +104,28 @@ impl AnswerSlots {
     }
 
     /// Reads the table again: which slot holds which key. A slot left half-written (its writer
-    /// died; the program passes its queries to userspace) counts as removed: free for a key.
+    /// died; the program passes its queries to userspace) counts as removed: free for a key. A
+    /// key in two slots (its writer died between the two writes of a move, which copies the
+    /// key's entry) keeps the slot a lookup reaches first; the other is removed.
     pub fn reread(&mut self) {
         self.index.clear();
+        let mask = self.slots - 1;
         for at in 0..self.slots {
-            let state = match self.read(at) {
-                Some(slot) if slot.state == SLOT_USED => {
+            let slot = self.read(at);
+            self.states[at as usize] = slot.map_or(SLOT_REMOVED, |s| s.state);
+            let Some(slot) = slot.filter(|s| s.state == SLOT_USED) else { continue };
+            self.keys[at as usize] = slot.key;
+            let distance = |at: u32| at.wrapping_sub(home_slot(&slot.key, mask)) & mask;
+            match self.index.get(&slot.key).copied() {
+                Some(other) if distance(other) <= distance(at) => self.write_state(at, SLOT_REMOVED),
+                Some(other) => {
+                    self.write_state(other, SLOT_REMOVED);
                     self.index.insert(slot.key, at);
-                    self.keys[at as usize] = slot.key;
-                    SLOT_USED
                 }
-                Some(slot) => slot.state,
-                None => SLOT_REMOVED,
-            };
-            self.states[at as usize] = state;
+                None => {
+                    self.index.insert(slot.key, at);
+                }
+            }
         }
     }
 
@@ -129,13 +135,12 @@ impl AnswerSlots {
         self.read(at).filter(|slot| slot.state == SLOT_USED && slot.key == *key).map(|slot| slot.entry)
     }
 
-    /// Every key and answer set in the table, in slot order.
+    /// Every key and answer set in the table, each key once (a key being moved is in two
+    /// slots for a moment).
     pub fn entries(&self) -> Vec<(MapKey, MapEntry)> {
-        (0..self.slots)
-            .filter_map(|at| self.read(at))
-            .filter(|s| s.state == SLOT_USED)
-            .map(|s| (s.key, s.entry))
-            .collect()
+        let used = (0..self.slots).filter_map(|at| self.read(at)).filter(|s| s.state == SLOT_USED);
+        let unique: HashMap<MapKey, MapEntry> = used.map(|s| (s.key, s.entry)).collect();
+        unique.into_iter().collect()
     }
 
     /// Puts `entry` under `key`: in its slot when it has one, else in a free slot at most
@@ -155,11 +160,18 @@ impl AnswerSlots {
             return false;
         }
         let Some(moves) = self.placement(key) else { return false };
+        // Each displaced key's entry, read from the slot it leaves (the previous move's).
+        let mut values = vec![*entry];
+        for pair in moves.windows(2) {
+            match self.read(pair[0].0) {
+                Some(slot) if slot.key == pair[1].1 => values.push(slot.entry),
+                _ => return false,
+            }
+        }
         // Last move first: each displaced key is written to its new slot before its old slot
         // is overwritten, so that a lookup finds every key all along.
-        for &(at, moved) in moves.iter().rev() {
-            let value = if moved == key { *entry } else { self.get(&moved).expect("a displaced key is in the table") };
-            self.write(at, SLOT_USED, &moved, &value);
+        for (&(at, moved), value) in moves.iter().zip(&values).rev() {
+            self.write(at, SLOT_USED, &moved, value);
             self.index.insert(moved, at);
         }
         true
@@ -210,16 +222,6 @@ impl AnswerSlots {
             }
         }
         true
-    }
-
-    /// Empties every slot.
-    pub fn clear(&mut self) {
-        for at in 0..self.slots {
-            if self.states[at as usize] != SLOT_EMPTY {
-                self.write_state(at, SLOT_EMPTY);
-            }
-        }
-        self.index.clear();
     }
 
     fn slot_ptr(&self, at: u32) -> *mut AnswerSlot {
@@ -305,7 +307,9 @@ mod tests {
         let flags = libc::MAP_SHARED | libc::MAP_ANONYMOUS;
         let base = unsafe { libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ | libc::PROT_WRITE, flags, -1, 0) };
         assert_ne!(base, libc::MAP_FAILED);
-        AnswerSlots::over(base, slots, capacity)
+        let mut t = AnswerSlots::over(base, slots, capacity);
+        t.reread();
+        t
     }
 
     fn key(i: u32) -> MapKey {
@@ -381,6 +385,21 @@ mod tests {
         assert!(t.insert(key(0), &entry(40)), "an update of a held key");
         assert_eq!(t.get(&key(0)), Some(entry(40)));
         assert!(t.remove(&key(1)) && t.insert(key(4), &entry(4)), "room again after a removal");
+    }
+
+    #[test]
+    fn a_key_left_in_two_slots_by_a_writer_that_died_mid_move_keeps_the_one_found_first() {
+        let mut t = table(64, 32);
+        assert!(t.insert(key(1), &entry(1)));
+        let at = t.slot_of(&key(1)).unwrap();
+        // The first write of a move: a copy one slot on, the old slot not yet overwritten.
+        let next = (at + 1) & 63;
+        t.write(next, SLOT_USED, &key(1), &entry(1));
+        t.reread();
+        assert_eq!((t.len(), t.slot_of(&key(1))), (1, Some(at)), "the slot nearer home is kept");
+        assert_eq!(t.read(next).map(|s| s.state), Some(SLOT_REMOVED), "the other copy is removed");
+        assert!(t.insert(key(1), &entry(2)) && t.remove(&key(1)));
+        assert_eq!(program_lookup(&t, &key(1)), None, "removed for the program too");
     }
 
     #[test]

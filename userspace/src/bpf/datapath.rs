@@ -101,9 +101,11 @@ impl Datapath {
     /// pinned there, and maps an earlier daemon pinned are adopted with their contents when
     /// their layout fits; without, nothing is pinned (packet tests and benchmarks).
     pub fn load(pin_dir: Option<&Path>, max_entries: u32) -> Result<Datapath, DatapathError> {
-        let mut loader = EbpfLoader::new();
         let slots = answer_slots(max_entries);
+        let slot_mask = slots - 1;
+        let mut loader = EbpfLoader::new();
         loader.map_max_entries(map_names::ANSWERS, slots);
+        loader.override_global(switchyard_common::SLOT_MASK_GLOBAL, &slot_mask, true);
         loader.map_max_entries(map_names::SIGNATURES, max_entries);
         let (mut adopted, mut replaced) = (Vec::new(), Vec::new());
         if let Some(dir) = pin_dir {
@@ -140,7 +142,11 @@ impl Datapath {
             program.load().map_err(|e| DatapathError::Program(program_names::RESPONDER, e))?;
         }
         let answers = match ebpf.map(map_names::ANSWERS) {
-            Some(aya::maps::Map::Array(data)) => AnswerSlots::open(data, max_entries as usize)?,
+            Some(aya::maps::Map::Array(data)) => {
+                let mut table = AnswerSlots::open(data, max_entries as usize)?;
+                table.reread();
+                table
+            }
             _ => return Err(DatapathError::Object(format!("{} is not an array", map_names::ANSWERS))),
         };
         let logger = if pin_dir.is_some() { forward_kernel_logs(&mut ebpf) } else { None };
@@ -347,7 +353,6 @@ impl Datapath {
         if self.has_views {
             config.flags |= switchyard_common::FLAG_HAS_VIEWS;
         }
-        config.slot_mask = self.answers.slots() - 1;
         let map = self.ebpf.map_mut(map_names::CONFIG).expect("loaded");
         let mut array: Array<_, XdpConfig> =
             Array::try_from(map).map_err(|e| DatapathError::Map(map_names::CONFIG, e))?;

@@ -93,9 +93,6 @@ pub struct MapWriter {
     /// Signatures made ahead of the next write by the current signers (`presign`), taken by it
     /// when they are of the answer set it writes and not yet due for renewal.
     presigned: HashMap<answers::AnswerKey, MapSignature>,
-    /// Set when a write failed part of the way: what landed is unknown, so the next write
-    /// reads the map first.
-    reread_map: bool,
     /// Set when a signed write failed part of the way: the signature map may hold signatures
     /// `signatures` does not know (a replaced key's among them), so until the next signed write
     /// reads it again no entry names one.
@@ -242,7 +239,7 @@ impl MapWriter {
                 None
             }
         };
-        self.write_answers(map, &plan.wanted, &mut stats)?;
+        self.write_answers(map, &plan.wanted, &mut stats);
         if let Some(signature_map) = signature_map {
             let wanted_signatures = wanted_signatures.unwrap_or_default();
             for key in self.signatures.keys().filter(|k| !wanted_signatures.contains_key(*k)) {
@@ -418,35 +415,33 @@ impl MapWriter {
         .collect()
     }
 
-    /// Makes the answer map hold `wanted` and remembers it as written. After a write that
-    /// failed part of the way the map is read first (what landed is unknown).
-    fn write_answers(
-        &mut self,
-        map: &mut AnswerSlots,
-        wanted: &HashMap<MapKey, MapEntry>,
-        stats: &mut WriteStats,
-    ) -> Result<(), MapError> {
-        if self.reread_map {
-            self.adopt(map);
-            self.reread_map = false;
-        }
-        self.write_changes(map, wanted, stats);
-        Ok(())
-    }
-
     /// Removes the entries `wanted` no longer has, then writes those that changed (removals
     /// first, so that their slots are free for the new keys), and records both in `written`.
     /// A key something else put an override under is left alone, and not recorded, so that
     /// the next write looks again; so is a key the table has no free slot for (userspace
-    /// answers it).
-    fn write_changes(&mut self, map: &mut AnswerSlots, wanted: &HashMap<MapKey, MapEntry>, stats: &mut WriteStats) {
+    /// answers it). A view's set left out so withholds the default view's set of its name and
+    /// type too: the program would answer that view's clients with it.
+    fn write_answers(&mut self, map: &mut AnswerSlots, wanted: &HashMap<MapKey, MapEntry>, stats: &mut WriteStats) {
         let gone: Vec<MapKey> = self.written.keys().filter(|k| !wanted.contains_key(*k)).copied().collect();
         for key in gone {
             map.remove(&key);
             stats.removed += 1;
             self.written.remove(&key);
         }
-        for (key, value) in wanted {
+        // The views' own sets first, so that the default view's know which to withhold.
+        let mut in_order: Vec<(&MapKey, &MapEntry)> = wanted.iter().collect();
+        in_order.sort_by_key(|(key, _)| key.view == DEFAULT_VIEW);
+        let mut left_out = HashSet::new();
+        for (key, value) in in_order {
+            let name_and_type = (key.qtype, key.name_len, key.name_hash);
+            if key.view == DEFAULT_VIEW && left_out.contains(&name_and_type) {
+                if self.written.remove(key).is_some() {
+                    map.remove(key);
+                    stats.removed += 1;
+                }
+                stats.userspace_only += 1;
+                continue;
+            }
             let before = self.written.get(key);
             if before == Some(value) {
                 continue;
@@ -457,6 +452,9 @@ impl MapWriter {
             }
             if !map.insert(*key, value) {
                 stats.userspace_only += 1;
+                if key.view != DEFAULT_VIEW {
+                    left_out.insert(name_and_type);
+                }
                 continue;
             }
             self.written.insert(*key, *value);

@@ -325,6 +325,12 @@ impl Daemon {
             Err(e) => {
                 warn!(error = %e, "hand-off failed; serving on");
                 self.sources.operator.resume_after_handoff();
+                // A successor may have written the answer table meanwhile.
+                if let Some(dp) = self.datapath.as_mut()
+                    && let Err(e) = self.answers.adopt_map(dp)
+                {
+                    warn!(error = %e, "answer map not re-read after the failed hand-off");
+                }
                 None
             }
         }

@@ -102,9 +102,6 @@ pub fn xdp_config(config: &Config) -> XdpConfig {
         edns_udp_payload: config.server.edns_udp_payload,
         flags: switchyard_common::FLAG_ENABLED,
         stale_after_ns: config.xdp.stale_after_ms * 1_000_000,
-        // Set from the table's size by `Datapath::set_config`.
-        slot_mask: 0,
-        _pad: 0,
     }
 }
 
