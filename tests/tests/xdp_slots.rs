@@ -58,6 +58,13 @@ fn a_reply_never_mixes_two_answer_sets_while_the_daemon_rewrites_them() {
     let program = h.datapath.program(program_names::RESPONDER).unwrap().fd().unwrap().try_clone().unwrap();
     let answers = h.datapath.answers();
     let stop = AtomicBool::new(false);
+    // Stops the writer however the loop below ends (a failed assertion included).
+    struct StopOnDrop<'a>(&'a AtomicBool);
+    impl Drop for StopOnDrop<'_> {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::Relaxed);
+        }
+    }
     let mut seen = [0u64; 2];
     let mut not_sent = 0u64;
     std::thread::scope(|scope| {
@@ -70,6 +77,7 @@ fn a_reply_never_mixes_two_answer_sets_while_the_daemon_rewrites_them() {
                 }
             }
         });
+        let _stop = StopOnDrop(&stop);
         let started = Instant::now();
         while started.elapsed() < Duration::from_secs(10) && (not_sent < 10 || seen.contains(&0)) {
             let run = test_run::run_fd(program.as_fd(), &frame, 1).unwrap();
@@ -87,7 +95,6 @@ fn a_reply_never_mixes_two_answer_sets_while_the_daemon_rewrites_them() {
                 other => panic!("action {other}"),
             }
         }
-        stop.store(true, Ordering::Relaxed);
     });
     let (busy, torn) = (h.counter("pass_slot_busy") - busy, h.counter("dropped_torn") - torn);
     assert!(seen.iter().all(|&n| n > 0), "both sets answered while rewritten: {seen:?}");

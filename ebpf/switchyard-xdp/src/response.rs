@@ -123,14 +123,15 @@ pub fn respond(ctx: &XdpContext) -> Result<Counter, Pass> {
     let written = write_response(&Packet::new(ctx), &frame, &q, answer, cookie.as_ref(), &config, dns_len);
     let signature_at = frame.dns + answers_at + count * record_len(q.qtype);
     let signed = signature.is_none_or(|signature| signed::write(ctx, signature_at, signature));
+    if maps::slot_seq(slot) != seq {
+        // Rewritten while the reply was made from it: the reply may mix two answer sets (and
+        // may not have fit the room made for the count read first).
+        return Ok(Counter::DroppedTorn);
+    }
     if written.is_none() || !signed {
         // Unreachable after a successful resize; logged because it would mean a parser bug.
         aya_log_ebpf::warn!(ctx, "response did not fit after resizing by {} bytes", delta);
         return Err(Counter::PassTooBig.into());
-    }
-    if maps::slot_seq(slot) != seq {
-        // Rewritten while the reply was made from it: the reply may mix two answer sets.
-        return Ok(Counter::DroppedTorn);
     }
     if let Some(cookie) = cookie {
         maps::count(if cookie.valid_server_cookie { Counter::CookieValid } else { Counter::CookieIssued });
