@@ -45,7 +45,7 @@ fn a_table_over_capacity_leaves_the_rest_to_userspace_and_a_smaller_one_leaves_n
 
     let fewer = many_names(100, 2);
     let stats = writer.write(maps.answers, &fewer).unwrap();
-    let in_map: HashSet<MapKey> = maps.answers.entries().into_iter().map(|(k, _)| k).collect();
+    let in_map: HashSet<MapKey> = maps.answers.entries().into_keys().collect();
     let wanted: HashSet<MapKey> =
         fewer.entries.iter().filter_map(|(k, s)| to_map_entry(k, s)).map(|(k, _)| k).collect();
     assert_eq!(in_map, wanted, "exactly the smaller table's entries: {stats:?}");
@@ -78,7 +78,7 @@ fn a_views_set_left_out_of_the_table_takes_the_default_views_set_of_its_name_wit
     let maps = h.datapath.answer_maps().unwrap();
     writer.adopt(maps.answers);
     let stats = writer.write(maps.answers, &sets).unwrap();
-    let in_map: HashSet<MapKey> = h.datapath.answers().entries().into_iter().map(|(k, _)| k).collect();
+    let in_map: HashSet<MapKey> = h.datapath.answers().entries().into_keys().collect();
     let packed = |name: &str| PackedName::new(&wire_name(&name.parse().unwrap())).unwrap();
     let left_out: Vec<&String> =
         names.iter().filter(|name| !in_map.contains(&MapKey::new(1, QTYPE_A, &packed(name)))).collect();

@@ -37,6 +37,7 @@ impl ClientPlaces {
     }
 
     /// Clients holding a connection now.
+    #[cfg(test)]
     pub fn clients(&self) -> usize {
         self.held.lock().expect("client places").len()
     }

@@ -51,8 +51,9 @@ unsafe impl Send for AnswerSlots {}
 unsafe impl Sync for AnswerSlots {}
 
 impl AnswerSlots {
-    /// Maps the table behind `map`; it takes at most `capacity` keys. A writer calls `reread`
-    /// before its first write to learn which keys the table holds (an earlier daemon's).
+    /// Maps the table behind `map`; it takes at most `capacity` keys. A writer of a table it did
+    /// not make reads it first to learn which keys it holds (`reread`, which `MapWriter::adopt`
+    /// calls).
     pub fn open(map: &MapData, capacity: usize) -> Result<AnswerSlots, SlotsError> {
         let info = map.info().map_err(SlotsError::Info)?;
         let size = std::mem::size_of::<AnswerSlot>();
@@ -87,11 +88,6 @@ impl AnswerSlots {
         let base = NonNull::new(base.cast::<AnswerSlot>()).expect("mmap succeeded");
         let (states, keys) = (vec![SLOT_EMPTY; slots as usize], vec![NO_KEY; slots as usize]);
         AnswerSlots { base, slots, index: HashMap::new(), states, keys, capacity }
-    }
-
-    /// Slots in the table.
-    pub fn slots(&self) -> u32 {
-        self.slots
     }
 
     /// Keys in the table.
@@ -137,10 +133,9 @@ impl AnswerSlots {
 
     /// Every key and answer set in the table, each key once (a key being moved is in two
     /// slots for a moment).
-    pub fn entries(&self) -> Vec<(MapKey, MapEntry)> {
+    pub fn entries(&self) -> HashMap<MapKey, MapEntry> {
         let used = (0..self.slots).filter_map(|at| self.read(at)).filter(|s| s.state == SLOT_USED);
-        let unique: HashMap<MapKey, MapEntry> = used.map(|s| (s.key, s.entry)).collect();
-        unique.into_iter().collect()
+        used.map(|s| (s.key, s.entry)).collect()
     }
 
     /// Puts `entry` under `key`: in its slot when it has one, else in a free slot at most
@@ -282,8 +277,9 @@ impl AnswerSlots {
         seq.store(odd.wrapping_add(1), Ordering::Release);
     }
 
-    /// The slot that holds `key`, if any (tests and benchmarks).
-    pub fn slot_of(&self, key: &MapKey) -> Option<u32> {
+    /// The slot that holds `key`, if any.
+    #[cfg(test)]
+    fn slot_of(&self, key: &MapKey) -> Option<u32> {
         self.index.get(key).copied()
     }
 }

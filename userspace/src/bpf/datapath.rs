@@ -142,11 +142,8 @@ impl Datapath {
             program.load().map_err(|e| DatapathError::Program(program_names::RESPONDER, e))?;
         }
         let answers = match ebpf.map(map_names::ANSWERS) {
-            Some(aya::maps::Map::Array(data)) => {
-                let mut table = AnswerSlots::open(data, max_entries as usize)?;
-                table.reread();
-                table
-            }
+            // An adopted table is read by the writer's `adopt`, which every daemon path calls.
+            Some(aya::maps::Map::Array(data)) => AnswerSlots::open(data, max_entries as usize)?,
             _ => return Err(DatapathError::Object(format!("{} is not an array", map_names::ANSWERS))),
         };
         let logger = if pin_dir.is_some() { forward_kernel_logs(&mut ebpf) } else { None };

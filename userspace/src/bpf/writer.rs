@@ -104,7 +104,7 @@ impl MapWriter {
     /// costs only the differences and removes what the table no longer has.
     pub fn adopt(&mut self, map: &mut AnswerSlots) -> usize {
         map.reread();
-        self.written = map.entries().into_iter().collect();
+        self.written = map.entries();
         self.written.len()
     }
 

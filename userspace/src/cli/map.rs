@@ -107,13 +107,12 @@ fn entries(target: &Target) -> Result<Vec<DecodedEntry>, CliError> {
     let mut entries = answer_map::read(&server.pin_dir()).map_err(|why| {
         // The running daemon knows whether there is a map at all: say so rather than guess.
         match block_on(admin_client::request(&server.admin_socket(), &Request::Status)) {
-            Ok(Response::Status(status)) if status.xdp_mode == "off" || status.xdp_interfaces.is_empty() => {
-                CliError::PinnedMap(format!(
-                    "XDP is off for instance {}: there is no answer map; userspace answers every query \
+            // The daemon lists no interface when XDP is off.
+            Ok(Response::Status(status)) if status.xdp_interfaces.is_empty() => CliError::PinnedMap(format!(
+                "XDP is off for instance {}: there is no answer map; userspace answers every query \
                      (`switchyard status` lists the overrides)",
-                    status.instance
-                ))
-            }
+                status.instance
+            )),
             _ => CliError::PinnedMap(why),
         }
     })?;

@@ -79,7 +79,7 @@ impl ServerConfig {
         if address.port() != self.dns_port {
             return Ok(());
         }
-        let clash = |listen: &IpAddr| overlap(*listen, address.ip()) || (takes_both(address.ip()) && listen.is_ipv4());
+        let clash = |listen: &IpAddr| clash(*listen, false, address.ip(), true);
         match self.listen.iter().position(clash) {
             Some(i) => Err((
                 key.into(),
@@ -102,7 +102,7 @@ impl Config {
             self.server.clear_of_dns("sync.listen", sync.listen)?;
             if let Some(metrics) = self.server.metrics
                 && metrics.port() == sync.listen.port()
-                && (overlap(metrics.ip(), sync.listen.ip()) || takes_both(metrics.ip()) || takes_both(sync.listen.ip()))
+                && clash(metrics.ip(), true, sync.listen.ip(), true)
             {
                 let problem =
                     format!("{} is where the metrics endpoint listens (server.metrics); use another port", sync.listen);
@@ -122,6 +122,12 @@ fn is_link_local(address: &IpAddr) -> bool {
 /// address of both families: `::`.
 fn takes_both(address: IpAddr) -> bool {
     matches!(address, IpAddr::V6(v6) if v6.is_unspecified())
+}
+
+/// Whether sockets bound to `a` and `b` on one port would take one address: `overlap`, or `::`
+/// taking IPv4 too where the socket on it is dual-stack (`a_dual`, `b_dual`).
+fn clash(a: IpAddr, a_dual: bool, b: IpAddr, b_dual: bool) -> bool {
+    overlap(a, b) || (a_dual && takes_both(a) && b.is_ipv4()) || (b_dual && takes_both(b) && a.is_ipv4())
 }
 
 /// Whether sockets bound to `a` and `b` on one port would take the same address, so that both
