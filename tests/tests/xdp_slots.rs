@@ -1,5 +1,6 @@
 //! The answer table while the daemon rewrites it: the program answers from a slot only when
-//! the slot did not change under it, so a reply never mixes two answer sets.
+//! the slot did not change while its answer was copied out, and otherwise passes the query to
+//! userspace untouched, so a reply never mixes two answer sets and no query is lost.
 
 mod xdp_common;
 
@@ -12,7 +13,7 @@ use std::{
 use hickory_proto::rr::RecordType;
 use switchyard::{
     answers::wire_name,
-    bpf::test_run::{self, XDP_DROP, XDP_PASS, XDP_TX},
+    bpf::test_run::{self, XDP_PASS, XDP_TX},
 };
 use switchyard_common::{MapEntry, MapKey, PackedName, QTYPE_A, program_names};
 use switchyard_tests::{
@@ -28,8 +29,8 @@ fn v4(s: &str) -> [u8; 16] {
 }
 
 #[test]
-fn a_reply_never_mixes_two_answer_sets_while_the_daemon_rewrites_them() {
-    if !have_root("a_reply_never_mixes_two_answer_sets_while_the_daemon_rewrites_them") {
+fn a_reply_never_mixes_two_answer_sets_nor_is_lost_while_the_daemon_rewrites_them() {
+    if !have_root("a_reply_never_mixes_two_answer_sets_nor_is_lost_while_the_daemon_rewrites_them") {
         return;
     }
     let mut h = harness();
@@ -53,7 +54,7 @@ fn a_reply_never_mixes_two_answer_sets_while_the_daemon_rewrites_them() {
         run.frame
     };
     let replies = [reply_of(&first), reply_of(&second)];
-    let (busy, torn) = (h.counter("pass_slot_busy"), h.counter("dropped_torn"));
+    let busy = h.counter("pass_slot_busy");
 
     let program = h.datapath.program(program_names::RESPONDER).unwrap().fd().unwrap().try_clone().unwrap();
     let answers = h.datapath.answers();
@@ -66,7 +67,8 @@ fn a_reply_never_mixes_two_answer_sets_while_the_daemon_rewrites_them() {
         }
     }
     let mut seen = [0u64; 2];
-    let mut not_sent = 0u64;
+    // Queries the program passed to userspace.
+    let mut passed = 0u64;
     std::thread::scope(|scope| {
         scope.spawn(|| {
             while !stop.load(Ordering::Relaxed) {
@@ -78,8 +80,10 @@ fn a_reply_never_mixes_two_answer_sets_while_the_daemon_rewrites_them() {
             }
         });
         let _stop = StopOnDrop(&stop);
+        // A few seconds of runs: a read that overlaps a rewrite is rare per run (a check that
+        // misses it shows within a second).
         let started = Instant::now();
-        while started.elapsed() < Duration::from_secs(10) && (not_sent < 10 || seen.contains(&0)) {
+        while started.elapsed() < Duration::from_secs(3) {
             let run = test_run::run_fd(program.as_fd(), &frame, 1).unwrap();
             match run.action {
                 XDP_TX => {
@@ -89,15 +93,15 @@ fn a_reply_never_mixes_two_answer_sets_while_the_daemon_rewrites_them() {
                 }
                 XDP_PASS => {
                     assert_eq!(run.frame, frame, "a passed frame is untouched");
-                    not_sent += 1;
+                    passed += 1;
                 }
-                XDP_DROP => not_sent += 1,
-                other => panic!("action {other}"),
+                // A dropped query is one the client must ask again: a reload would lose it.
+                other => panic!("action {other}: a query neither answered nor passed"),
             }
         }
     });
-    let (busy, torn) = (h.counter("pass_slot_busy") - busy, h.counter("dropped_torn") - torn);
+    let busy = h.counter("pass_slot_busy") - busy;
     assert!(seen.iter().all(|&n| n > 0), "both sets answered while rewritten: {seen:?}");
-    assert_eq!(busy + torn, not_sent, "every query not answered was counted as busy or torn");
-    assert!(not_sent >= 10, "the rewrites overlapped runs ({busy} busy, {torn} torn, {seen:?} answered)");
+    assert_eq!(busy, passed, "every query passed was counted as busy");
+    assert!(passed >= 10, "the rewrites overlapped runs ({busy} busy, {seen:?} answered)");
 }

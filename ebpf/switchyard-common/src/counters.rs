@@ -98,11 +98,9 @@ counters! {
     RrlExempt = "rrl_exempt",
     /// Counted besides the answer: DO=1 in a signed zone, answered with its RRSIG.
     AnsweredSigned = "answered_signed",
-    /// The answer table slot was being rewritten by the daemon: userspace answers.
+    /// The answer table slot was being rewritten by the daemon when found, or changed while its
+    /// answer was copied out: userspace answers (never a mix of two answer sets).
     PassSlotBusy = "pass_slot_busy",
-    /// The answer table slot changed while the reply was written from it: the reply is dropped
-    /// (the client asks again) rather than sent with a mix of two answer sets.
-    DroppedTorn = "dropped_torn",
 }
 
 #[cfg(test)]

@@ -75,8 +75,9 @@ pub const NAME_HEAD_WORDS: usize = 3;
 ///
 /// The daemon writes slots in place through a shared mapping of the array, so each slot has a
 /// sequence number: odd while being written, raised again when done. The program reads it
-/// before and after using the slot and drops an answer written from a slot that changed under
-/// it (`Counter::DroppedTorn`), so a client never gets a mix of two answer sets.
+/// before the key and again after copying the answer out (`AnswerCopy`); a slot that was odd or
+/// changed in between sends the query to userspace (`Counter::PassSlotBusy`) with the frame
+/// untouched, so a client never gets a mix of two answer sets and no query is lost.
 ///
 /// 64-byte aligned so that the slot header, key, answer header and the name's first words share
 /// the slot's first cache line and the first four addresses its second.
@@ -199,6 +200,26 @@ pub struct Scratch {
     /// and acted on after the rate-limit charge (`NOT_PARKED` when none), kept in map memory so
     /// the verifier follows one value there rather than a path per reason.
     pub parked: u32,
+    /// The answer found, copied out of its slot before the reply is written.
+    pub answer: AnswerCopy,
+}
+
+/// What a reply takes from its answer slot, copied out under the slot's sequence number (the
+/// read side of a sequence lock): the reply is written from this copy, which no writer touches,
+/// only after the slot is known not to have changed during the copy.
+#[repr(C, align(8))]
+#[derive(Clone, Copy, Debug)]
+pub struct AnswerCopy {
+    pub ttl: u32,
+    pub answer_sum: u32,
+    pub count: u8,
+    pub signed: u8,
+    pub padding: [u8; 2],
+    pub signature: u32,
+    /// Answer positions to address indexes for this client (weighted first answer or stored
+    /// order).
+    pub order: [u8; MAX_ADDRS],
+    pub addrs: [[u8; 16]; MAX_ADDRS],
 }
 
 /// `Scratch::parked` when nothing is.
@@ -336,6 +357,7 @@ mod tests {
         let slot = 24 + core::mem::size_of::<MapEntry>();
         assert_eq!(core::mem::size_of::<AnswerSlot>(), slot.next_multiple_of(64));
         assert_eq!(core::mem::size_of::<OwnMacs>(), 12 * MAX_XDP_INTERFACES);
+        assert_eq!(core::mem::size_of::<AnswerCopy>(), 16 + MAX_ADDRS + 16 * MAX_ADDRS);
     }
 
     #[test]

@@ -38,7 +38,7 @@ use crate::packet::Packet;
 #[xdp]
 pub fn switchyard(ctx: XdpContext) -> u32 {
     let (action, slot) = match response::respond(&ctx) {
-        Ok(dropped @ (Counter::RrlDropped | Counter::DroppedTorn)) => (xdp_action::XDP_DROP, dropped as u32),
+        Ok(Counter::RrlDropped) => (xdp_action::XDP_DROP, Counter::RrlDropped as u32),
         Ok(sent) => (xdp_action::XDP_TX, sent as u32),
         Err(response::Pass(reason)) => (xdp_action::XDP_PASS, reason),
     };

@@ -5,7 +5,7 @@ use core::mem::offset_of;
 use aya_ebpf::programs::XdpContext;
 use network_types::{eth::EthHdr, ip::Ipv4Hdr, ip::Ipv6Hdr, udp::UdpHdr, vlan::VlanHdr};
 use switchyard_common::{
-    CLIENT_COOKIE_LEN, COOKIE_REPLY_LEN, Counter, DEFAULT_VIEW, EDNS_COOKIE, FLAG_ENABLED, FLAG_HAS_VIEWS, MAX_ADDRS,
+    AnswerCopy, CLIENT_COOKIE_LEN, COOKIE_REPLY_LEN, Counter, DEFAULT_VIEW, EDNS_COOKIE, FLAG_ENABLED, FLAG_HAS_VIEWS, MAX_ADDRS,
     AnswerSlot, MAX_NAME_LEN, MapEntry, NAME_HEAD_WORDS, NAME_WORDS, NOT_PARKED, RrlVerdict, STORED_ORDER, Scratch, SignatureEntry, XdpConfig,
     client_bucket_v4, client_bucket_v6,
     proto::{
@@ -88,7 +88,7 @@ pub fn respond(ctx: &XdpContext) -> Result<Counter, Pass> {
     }
     scratch.key.view = if config.flags & FLAG_HAS_VIEWS != 0 { client_view(&frame) } else { DEFAULT_VIEW };
     let (slot, seq) = lookup(scratch)?;
-    let entry = &slot.entry;
+    let entry = copy_answer(&frame, slot, seq, &mut scratch.answer)?;
     let count = entry.count as usize;
     if count == 0 || count > MAX_ADDRS {
         return Err(Counter::PassMiss.into());
@@ -118,16 +118,9 @@ pub fn respond(ctx: &XdpContext) -> Result<Counter, Pass> {
         return Err(Counter::PassTooBig.into());
     }
     // Every earlier `Packet` is stale now; the writer makes its own and checks every access.
-    let order = answer_order(&frame, entry);
-    let answer = (entry, order, signature);
-    let written = write_response(&Packet::new(ctx), &frame, &q, answer, cookie.as_ref(), &config, dns_len);
+    let written = write_response(&Packet::new(ctx), &frame, &q, (entry, signature), cookie.as_ref(), &config, dns_len);
     let signature_at = frame.dns + answers_at + count * record_len(q.qtype);
     let signed = signature.is_none_or(|signature| signed::write(ctx, signature_at, signature));
-    if maps::slot_seq(slot) != seq {
-        // Rewritten while the reply was made from it: the reply may mix two answer sets (and
-        // may not have fit the room made for the count read first).
-        return Ok(Counter::DroppedTorn);
-    }
     if written.is_none() || !signed {
         // Unreachable after a successful resize; logged because it would mean a parser bug.
         aya_log_ebpf::warn!(ctx, "response did not fit after resizing by {} bytes", delta);
@@ -200,6 +193,25 @@ fn client_view(f: &Frame) -> u32 {
 // `write_answers` masks address indexes with MAX_ADDRS - 1.
 const _: () = assert!(MAX_ADDRS.is_power_of_two());
 
+/// Copies what the reply takes out of the slot, then reads the slot's sequence number again: a
+/// slot the daemon rewrote meanwhile sends the query to userspace while the frame is untouched.
+/// The reply is written from the copy, which no writer touches.
+#[inline(always)]
+fn copy_answer<'a>(f: &Frame, slot: &AnswerSlot, seq: u32, copy: &'a mut AnswerCopy) -> Result<&'a AnswerCopy, Counter> {
+    let entry = &slot.entry;
+    copy.ttl = entry.ttl;
+    copy.answer_sum = entry.answer_sum;
+    copy.count = entry.count;
+    copy.signed = entry.signed;
+    copy.signature = entry.signature;
+    copy.order = answer_order(f, entry);
+    copy.addrs = entry.addrs;
+    if maps::slot_seq(slot) != seq {
+        return Err(Counter::PassSlotBusy);
+    }
+    Ok(copy)
+}
+
 /// The order of the answer's addresses for this client: with a weighted first answer, the order
 /// of the group the client's subnet hashes to (see `FirstChoice`), else the stored order.
 #[inline(always)]
@@ -263,7 +275,7 @@ fn write_response(
     pkt: &Packet,
     f: &Frame,
     q: &Question,
-    (entry, order, signature): (&MapEntry, [u8; MAX_ADDRS], Option<&SignatureEntry>),
+    (entry, signature): (&AnswerCopy, Option<&SignatureEntry>),
     cookie: Option<&ReplyCookie>,
     config: &XdpConfig,
     dns_len: usize,
@@ -272,7 +284,7 @@ fn write_response(
     let sum = write_front(pkt, f, q, dns_header(q, count + usize::from(signature.is_some()), 0), dns_len)?;
     // Type and class stay as the query had them; answers, the signature and OPT follow.
     let answers_at = f.dns + q.end();
-    write_answers(pkt, answers_at, q.qtype, entry, order)?;
+    write_answers(pkt, answers_at, q.qtype, entry)?;
     let mut opt_at = answers_at + count * record_len(q.qtype);
     let mut tail_sum = entry.answer_sum as u64;
     // Answer records have an even length: the signature starts at the answers' parity, and the
@@ -399,17 +411,17 @@ fn dns_header(q: &Question, count: usize, extra: u16) -> [u16; 6] {
 }
 
 /// Writes the answer records straight into the frame, each at a constant size so every store is
-/// bounds-checked, in `order` (positions to address indexes). Records have an even length, so
-/// their order does not change the entry's checksum sum.
+/// bounds-checked, in the copy's order (positions to address indexes). Records have an even
+/// length, so their order does not change the entry's checksum sum.
 #[inline(always)]
-fn write_answers(pkt: &Packet, start: usize, qtype: u16, entry: &MapEntry, order: [u8; MAX_ADDRS]) -> Option<()> {
+fn write_answers(pkt: &Packet, start: usize, qtype: u16, entry: &AnswerCopy) -> Option<()> {
     let fixed = record_prefix(qtype, entry.ttl);
     for i in 0..MAX_ADDRS {
         if i >= entry.count as usize {
             break;
         }
         // Masked to the array: an index the verifier can bound without a branch.
-        let addr = &entry.addrs[order[i] as usize & (MAX_ADDRS - 1)];
+        let addr = &entry.addrs[entry.order[i] as usize & (MAX_ADDRS - 1)];
         if qtype == QTYPE_AAAA {
             pkt.write_pair(start + i * record_len(QTYPE_AAAA), &fixed, addr)?;
         } else {

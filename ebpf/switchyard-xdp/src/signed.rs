@@ -6,7 +6,7 @@ use core::mem::offset_of;
 
 use aya_ebpf::programs::XdpContext;
 use switchyard_common::{
-    Counter, MAX_SIGNATURE_RECORD, MapEntry, MapKey, SignatureEntry, proto::OptHdr,
+    AnswerCopy, Counter, MAX_SIGNATURE_RECORD, MapKey, SignatureEntry, proto::OptHdr,
 };
 
 use crate::{
@@ -23,7 +23,7 @@ const _: () = assert!(MAX_SIGNATURE_RECORD <= 0xff);
 #[inline(always)]
 pub fn for_answer(
     key: &MapKey,
-    entry: &MapEntry,
+    entry: &AnswerCopy,
     q: &Question,
     now: u64,
 ) -> Result<Option<&'static SignatureEntry>, Counter> {
