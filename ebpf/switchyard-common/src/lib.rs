@@ -31,8 +31,8 @@ pub use first_choice::{
     client_bucket_v6,
 };
 pub use maps::{
-    AnswerSlot, DEFAULT_VIEW, FLAG_ENABLED, FLAG_HAS_VIEWS, InterfaceMac, MAX_ADDRS, MAX_XDP_INTERFACES, MapEntry,
-    AnswerCopy, MapKey, NAME_HEAD_WORDS, OwnMacs, Scratch, XdpConfig, local_addr, map_names, program_names,
+    AnswerCopy, AnswerSlot, DEFAULT_VIEW, FLAG_ENABLED, FLAG_HAS_VIEWS, InterfaceMac, MAX_ADDRS, MAX_XDP_INTERFACES,
+    MapEntry, MapKey, NAME_HEAD_WORDS, OwnMacs, Scratch, XdpConfig, local_addr, map_names, program_names,
 };
 pub use maps::{
     NOT_PARKED, PROBE_SLOTS, SLOT_EMPTY, SLOT_MASK_GLOBAL, SLOT_REMOVED, SLOT_USED, VIEW_PREFIXES, answer_slots,

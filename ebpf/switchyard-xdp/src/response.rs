@@ -205,11 +205,32 @@ fn copy_answer<'a>(f: &Frame, slot: &AnswerSlot, seq: u32, copy: &'a mut AnswerC
     copy.signed = entry.signed;
     copy.signature = entry.signature;
     copy.order = answer_order(f, entry);
-    copy.addrs = entry.addrs;
+    copy_addrs(&entry.addrs, &mut copy.addrs);
     if maps::slot_seq(slot) != seq {
         return Err(Counter::PassSlotBusy);
     }
     Ok(copy)
+}
+
+type Addrs = [[u8; 16]; MAX_ADDRS];
+type AddrWords = [u64; size_of::<Addrs>() / 8];
+// `copy_addrs` reads and writes the addresses as words: both arrays start 8-byte aligned.
+const _: () = assert!(align_of::<AnswerSlot>() % 8 == 0 && align_of::<AnswerCopy>() % 8 == 0);
+const _: () = assert!((offset_of!(AnswerSlot, entry) + offset_of!(MapEntry, addrs)) % 8 == 0);
+const _: () = assert!(offset_of!(AnswerCopy, addrs) % 8 == 0);
+
+/// Copies the addresses a word at a time. A plain copy of the array becomes a call to the
+/// byte-by-byte `memcpy` (about 80 ns a hit in `bench xdp`); the volatile reads keep this loop
+/// from being turned back into one.
+#[inline(always)]
+fn copy_addrs(from: &Addrs, to: &mut Addrs) {
+    let from = (from as *const Addrs).cast::<AddrWords>();
+    let to = (to as *mut Addrs).cast::<AddrWords>();
+    for i in 0..size_of::<AddrWords>() / 8 {
+        // SAFETY: both arrays are 8-byte aligned (asserted above) and `i` is within the words;
+        // every byte pattern is a valid address and word.
+        unsafe { (*to)[i] = core::ptr::read_volatile(&(*from)[i]) };
+    }
 }
 
 /// The order of the answer's addresses for this client: with a weighted first answer, the order
