@@ -88,9 +88,7 @@ zone "{refused_zone}" {{ type static-stub; server-addresses {{ {server}; }}; }};
     /// The dig output (flags, status and records, DNSSEC records included) of `name` `rtype`
     /// asked of this resolver from `ns`.
     pub fn ask(&self, ns: &Netns, name: &str, rtype: &str) -> String {
-        let at = format!("@{}", self.address);
-        let out = ns.output("dig", &[&at, name, rtype, "+dnssec", "+tries=1", "+time=5"]);
-        String::from_utf8_lossy(&out.stdout).to_string()
+        crate::signed_zone::dig_dnssec(ns, &self.address, name, rtype)
     }
 }
 

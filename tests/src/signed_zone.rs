@@ -116,7 +116,12 @@ pub fn assert_delv_secure(ns: &Netns, server: &str, anchor: &str, name: &str, rt
 
 /// Through `unbound`, running in `ns`: the dig output, with its flags and status lines.
 pub fn via_unbound(ns: &Netns, unbound: &Unbound, name: &str, rtype: &str) -> String {
-    let at = format!("@{}", unbound.address());
+    dig_dnssec(ns, unbound.address(), name, rtype)
+}
+
+/// dig's output for `name` `rtype` asked of `server` from `ns` with DO=1, one try.
+pub fn dig_dnssec(ns: &Netns, server: &str, name: &str, rtype: &str) -> String {
+    let at = format!("@{server}");
     let out = ns.output("dig", &[&at, name, rtype, "+dnssec", "+tries=1", "+time=5"]);
     String::from_utf8_lossy(&out.stdout).to_string()
 }
