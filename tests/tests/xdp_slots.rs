@@ -80,10 +80,14 @@ fn a_reply_never_mixes_two_answer_sets_nor_is_lost_while_the_daemon_rewrites_the
             }
         });
         let _stop = StopOnDrop(&stop);
-        // A few seconds of runs: a read that overlaps a rewrite is rare per run (a check that
-        // misses it shows within a second).
+        // At least three seconds of runs: a read that overlaps a rewrite is rare per run (a
+        // check that misses it shows within a second); on a slow machine up to ten, until both
+        // sets were answered and some queries passed.
         let started = Instant::now();
-        while started.elapsed() < Duration::from_secs(3) {
+        let enough = |passed: u64, seen: &[u64; 2]| passed >= 10 && !seen.contains(&0);
+        while started.elapsed() < Duration::from_secs(3)
+            || (started.elapsed() < Duration::from_secs(10) && !enough(passed, &seen))
+        {
             let run = test_run::run_fd(program.as_fd(), &frame, 1).unwrap();
             match run.action {
                 XDP_TX => {

@@ -202,6 +202,8 @@ pub struct Scratch {
     pub parked: u32,
     /// The answer found, copied out of its slot before the reply is written.
     pub answer: AnswerCopy,
+    /// A weighted answer's orders, copied out of its slot to choose the client's from.
+    pub first: FirstChoice,
 }
 
 /// What a reply takes from its answer slot, copied out under the slot's sequence number (the

@@ -5,14 +5,15 @@
 //! Everything else goes up to the stack unchanged (XDP_PASS), counted by reason. A client prefix
 //! over its response rate (`rrl`) gets nothing (XDP_DROP) or now and then an empty truncated reply.
 //!
-//! `packet` holds every access to the frame and `maps` every access to map memory; the rest
-//! is safe code.
+//! `packet` holds every access to the frame, `maps` and `answer_slot` every access to map
+//! memory; the rest is safe code.
 #![no_std]
-// For the compiler barriers around the answer table's sequence numbers (`maps::slot_seq`).
+// For the compiler barriers around the answer table's sequence numbers (`answer_slot`).
 #![feature(asm_experimental_arch)]
 #![no_main]
 
 mod addressed;
+mod answer_slot;
 mod checksum;
 mod clock;
 mod cookies;

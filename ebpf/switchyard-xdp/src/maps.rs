@@ -3,10 +3,9 @@
 //! SAFETY, for every `unsafe` below: the lookup helpers return pointers into map memory that
 //! stays valid until the program returns. The per-CPU values (`COUNTERS`, `SCRATCH`) have no
 //! other user while this CPU runs the program, and `scratch` is called once per run, so its
-//! `&mut` is the only reference. An `ANSWERS` slot is only read, and holds plain bytes: if the
-//! daemon rewrites it during a run, the run reads a mix of two answers, never invalid memory,
-//! and its sequence number tells (`slot_seq`). `OWN_MACS` and the `LOCAL_*` values are only read,
-//! and are plain integers and bytes. An `RRL_BUCKETS` value is two integers, written in place by
+//! `&mut` is the only reference. An `ANSWERS` slot is handed on as a pointer: `answer_slot`
+//! holds every read of it. `OWN_MACS` and the `LOCAL_*` values are only read, and are plain
+//! integers and bytes. An `RRL_BUCKETS` value is two integers, written in place by
 //! any CPU: a race loses a count, never memory safety.
 
 use aya_ebpf::{
@@ -18,6 +17,8 @@ use switchyard_common::{
     AnswerSlot, CookieConfig, Counter, MapKey, PROBE_SLOTS, SLOT_EMPTY, SLOT_USED, OwnMacs, RrlBucket, RrlConfig, RrlKey, Scratch, SignatureEntry,
     VIEW_PREFIXES, XdpConfig,
 };
+
+use crate::answer_slot::Slot;
 
 /// The answer table (see `AnswerSlot`), sized by the daemon (`answer_slots` of
 /// `xdp.max_entries`). Mappable, so that the daemon writes slots in place under their sequence
@@ -130,35 +131,22 @@ static SLOT_MASK: u32 = 0;
 /// The slot holding `key`, read from its home slot on until an empty slot, and the slot's
 /// sequence number as read before its key: `None` when no slot holds the key.
 #[inline(always)]
-pub fn answer_slot(key: &MapKey) -> Option<(&'static AnswerSlot, u32)> {
+pub fn answer_slot(key: &MapKey) -> Option<(Slot, u32)> {
     // Read through memory the compiler cannot see through: the value is the loader's.
     let slot_mask = unsafe { core::ptr::read_volatile(&SLOT_MASK) };
     let home = switchyard_common::home_slot(key, slot_mask);
     for i in 0..PROBE_SLOTS {
-        let slot = ANSWERS.get(home.wrapping_add(i) & slot_mask)?;
-        let seq = slot_seq(slot);
-        let state = unsafe { core::ptr::read_volatile(&slot.state) };
+        let slot = Slot::new(ANSWERS.get_ptr(home.wrapping_add(i) & slot_mask)?);
+        let seq = slot.seq();
+        let state = slot.state();
         if state == SLOT_EMPTY {
             return None;
         }
-        if state == SLOT_USED && slot.key == *key {
+        if state == SLOT_USED && slot.has_key(key) {
             return Some((slot, seq));
         }
     }
     None
-}
-
-/// The slot's sequence number (odd while the daemon writes it): a volatile read between two
-/// empty `asm!` blocks, which the compiler must take to read and write any memory, so that no
-/// read of the slot moves across it (the BPF target has no fence instruction). The CPU keeps
-/// loads in order on x86-64 (TSO), so a run that reads the same even number before and after
-/// read the slot whole; a CPU that reorders loads (arm64) would need load-acquire.
-#[inline(always)]
-pub fn slot_seq(slot: &AnswerSlot) -> u32 {
-    unsafe { core::arch::asm!("", options(nostack, preserves_flags)) };
-    let seq = unsafe { core::ptr::read_volatile(&slot.seq) };
-    unsafe { core::arch::asm!("", options(nostack, preserves_flags)) };
-    seq
 }
 
 #[inline(always)]

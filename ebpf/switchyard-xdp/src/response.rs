@@ -6,7 +6,7 @@ use aya_ebpf::programs::XdpContext;
 use network_types::{eth::EthHdr, ip::Ipv4Hdr, ip::Ipv6Hdr, udp::UdpHdr, vlan::VlanHdr};
 use switchyard_common::{
     AnswerCopy, CLIENT_COOKIE_LEN, COOKIE_REPLY_LEN, Counter, DEFAULT_VIEW, EDNS_COOKIE, FLAG_ENABLED, FLAG_HAS_VIEWS, MAX_ADDRS,
-    AnswerSlot, MAX_NAME_LEN, MapEntry, NAME_HEAD_WORDS, NAME_WORDS, NOT_PARKED, RrlVerdict, STORED_ORDER, Scratch, SignatureEntry, XdpConfig,
+    FirstChoice, MAX_NAME_LEN, NOT_PARKED, RrlVerdict, Scratch, SignatureEntry, XdpConfig,
     client_bucket_v4, client_bucket_v6,
     proto::{
         DNS_FLAG_AA, DNS_FLAG_QR, DNS_FLAG_TC, DnsHdr, EDNS_FLAG_DO, EDNS_OPTION_HEADER_LEN, EDNS_VERSION,
@@ -17,6 +17,7 @@ use switchyard_common::{
 
 use crate::{
     addressed,
+    answer_slot::Slot,
     checksum::{at_parity, finish, finish_udp, sum_bytes},
     clock,
     cookies::{self, ReplyCookie},
@@ -87,8 +88,8 @@ pub fn respond(ctx: &XdpContext) -> Result<Counter, Pass> {
         return Err(Pass(parked));
     }
     scratch.key.view = if config.flags & FLAG_HAS_VIEWS != 0 { client_view(&frame) } else { DEFAULT_VIEW };
-    let (slot, seq) = lookup(scratch)?;
-    let entry = copy_answer(&frame, slot, seq, &mut scratch.answer)?;
+    let found = lookup(scratch)?;
+    let entry = copy_answer(&frame, found, &mut scratch.answer, &mut scratch.first)?;
     let count = entry.count as usize;
     if count == 0 || count > MAX_ADDRS {
         return Err(Counter::PassMiss.into());
@@ -197,51 +198,18 @@ const _: () = assert!(MAX_ADDRS.is_power_of_two());
 /// slot the daemon rewrote meanwhile sends the query to userspace while the frame is untouched.
 /// The reply is written from the copy, which no writer touches.
 #[inline(always)]
-fn copy_answer<'a>(f: &Frame, slot: &AnswerSlot, seq: u32, copy: &'a mut AnswerCopy) -> Result<&'a AnswerCopy, Counter> {
-    let entry = &slot.entry;
-    copy.ttl = entry.ttl;
-    copy.answer_sum = entry.answer_sum;
-    copy.count = entry.count;
-    copy.signed = entry.signed;
-    copy.signature = entry.signature;
-    copy.order = answer_order(f, entry);
-    copy_addrs(&entry.addrs, &mut copy.addrs);
-    if maps::slot_seq(slot) != seq {
+fn copy_answer<'a>(
+    f: &Frame,
+    (slot, seq): (Slot, u32),
+    copy: &'a mut AnswerCopy,
+    first: &mut FirstChoice,
+) -> Result<&'a AnswerCopy, Counter> {
+    let bucket = || if f.ipv6 { client_bucket_v6(f.src_v6()) } else { client_bucket_v4(f.src_v4()) };
+    slot.copy_answer(bucket, copy, first);
+    if slot.seq() != seq {
         return Err(Counter::PassSlotBusy);
     }
     Ok(copy)
-}
-
-type Addrs = [[u8; 16]; MAX_ADDRS];
-type AddrWords = [u64; size_of::<Addrs>() / 8];
-// `copy_addrs` reads and writes the addresses as words: both arrays start 8-byte aligned.
-const _: () = assert!(align_of::<AnswerSlot>() % 8 == 0 && align_of::<AnswerCopy>() % 8 == 0);
-const _: () = assert!((offset_of!(AnswerSlot, entry) + offset_of!(MapEntry, addrs)) % 8 == 0);
-const _: () = assert!(offset_of!(AnswerCopy, addrs) % 8 == 0);
-
-/// Copies the addresses a word at a time. A plain copy of the array becomes a call to the
-/// byte-by-byte `memcpy` (about 80 ns a hit in `bench xdp`); the volatile reads keep this loop
-/// from being turned back into one.
-#[inline(always)]
-fn copy_addrs(from: &Addrs, to: &mut Addrs) {
-    let from = (from as *const Addrs).cast::<AddrWords>();
-    let to = (to as *mut Addrs).cast::<AddrWords>();
-    for i in 0..size_of::<AddrWords>() / 8 {
-        // SAFETY: both arrays are 8-byte aligned (asserted above) and `i` is within the words;
-        // every byte pattern is a valid address and word.
-        unsafe { (*to)[i] = core::ptr::read_volatile(&(*from)[i]) };
-    }
-}
-
-/// The order of the answer's addresses for this client: with a weighted first answer, the order
-/// of the group the client's subnet hashes to (see `FirstChoice`), else the stored order.
-#[inline(always)]
-fn answer_order(f: &Frame, entry: &MapEntry) -> [u8; MAX_ADDRS] {
-    if entry.weighted_groups == 0 {
-        return STORED_ORDER;
-    }
-    let bucket = if f.ipv6 { client_bucket_v6(f.src_v6()) } else { client_bucket_v4(f.src_v4()) };
-    entry.first.order_for(bucket, entry.count as usize)
 }
 
 /// The slot of the view's own answer set, else the default view's, and its sequence number.
@@ -249,7 +217,7 @@ fn answer_order(f: &Frame, entry: &MapEntry) -> [u8; MAX_ADDRS] {
 /// (no fallback, which could answer with the default view where the client's view has its own
 /// answer).
 #[inline(always)]
-fn lookup(scratch: &mut Scratch) -> Result<(&'static AnswerSlot, u32), Counter> {
+fn lookup(scratch: &mut Scratch) -> Result<(Slot, u32), Counter> {
     let (slot, seq) = match maps::answer_slot(&scratch.key) {
         Some(found) => found,
         None if scratch.key.view != DEFAULT_VIEW => {
@@ -261,34 +229,11 @@ fn lookup(scratch: &mut Scratch) -> Result<(&'static AnswerSlot, u32), Counter> 
     if seq & 1 != 0 {
         return Err(Counter::PassSlotBusy);
     }
-    if same_name(&slot.entry, &scratch.name, scratch.name_len as usize) {
+    if slot.holds_name(&scratch.name, scratch.name_len as usize) {
         Ok((slot, seq))
     } else {
         Err(Counter::PassHashCollision)
     }
-}
-
-/// Compares the words that hold a name of `len` bytes (both sides are zero padded): the
-/// entry's head words, then its tail words, each loop over one array so no index needs a check.
-#[inline(always)]
-fn same_name(entry: &MapEntry, question: &[u64; NAME_WORDS], len: usize) -> bool {
-    for i in 0..NAME_HEAD_WORDS {
-        if i * 8 >= len {
-            return true;
-        }
-        if entry.name_head[i] != question[i] {
-            return false;
-        }
-    }
-    for i in 0..NAME_WORDS - NAME_HEAD_WORDS {
-        if (NAME_HEAD_WORDS + i) * 8 >= len {
-            break;
-        }
-        if entry.name_tail[i] != question[NAME_HEAD_WORDS + i] {
-            return false;
-        }
-    }
-    true
 }
 
 #[inline(always)]
