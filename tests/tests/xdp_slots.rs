@@ -15,7 +15,7 @@ use switchyard::{
     answers::wire_name,
     bpf::test_run::{self, XDP_PASS, XDP_TX},
 };
-use switchyard_common::{MapEntry, MapKey, PackedName, QTYPE_A, program_names};
+use switchyard_common::{FirstChoice, MapEntry, MapKey, PackedName, QTYPE_A, program_names};
 use switchyard_tests::{
     frames::{query, udp_frame},
     privileges::have_root,
@@ -28,17 +28,43 @@ fn v4(s: &str) -> [u8; 16] {
     slot
 }
 
+fn name() -> PackedName {
+    PackedName::new(&wire_name(&"www.example.com.".parse().unwrap())).unwrap()
+}
+
 #[test]
 fn a_reply_never_mixes_two_answer_sets_nor_is_lost_while_the_daemon_rewrites_them() {
     if !have_root("a_reply_never_mixes_two_answer_sets_nor_is_lost_while_the_daemon_rewrites_them") {
         return;
     }
-    let mut h = harness();
-    let name = PackedName::new(&wire_name(&"www.example.com.".parse().unwrap())).unwrap();
-    let key = MapKey::new(0, QTYPE_A, &name);
     // Two sets that differ in every address and in their count.
-    let first = MapEntry::new(QTYPE_A, 30, &name, &[v4("198.18.71.1"), v4("198.18.71.2")]);
-    let second = MapEntry::new(QTYPE_A, 60, &name, &[v4("198.18.72.1"), v4("198.18.72.2"), v4("198.18.72.3")]);
+    let first = MapEntry::new(QTYPE_A, 30, &name(), &[v4("198.18.71.1"), v4("198.18.71.2")]);
+    let second = MapEntry::new(QTYPE_A, 60, &name(), &[v4("198.18.72.1"), v4("198.18.72.2"), v4("198.18.72.3")]);
+    never_mixed_nor_lost(first, second);
+}
+
+#[test]
+fn a_weighted_reply_never_mixes_two_orders_while_the_daemon_rewrites_them() {
+    if !have_root("a_weighted_reply_never_mixes_two_orders_while_the_daemon_rewrites_them") {
+        return;
+    }
+    // The same addresses; every client gets the third first in one set, the second in the
+    // other (one weighted group each), so only the copied orders (and TTL) tell them apart.
+    let addrs = [v4("198.18.73.1"), v4("198.18.73.2"), v4("198.18.73.3")];
+    let weighted = |ttl: u32, group: u8| {
+        let mut entry = MapEntry::new(QTYPE_A, ttl, &name(), &addrs);
+        entry.set_first(FirstChoice::new(&[(group, 1, 1)]).unwrap());
+        entry
+    };
+    never_mixed_nor_lost(weighted(30, 2), weighted(60, 1));
+}
+
+/// Runs the program on one name for a few seconds while another thread rewrites its slot
+/// between `first` and `second` as fast as it can: every reply is one set's, every other query
+/// is passed untouched and counted as busy, none is dropped.
+fn never_mixed_nor_lost(first: MapEntry, second: MapEntry) {
+    let mut h = harness();
+    let key = MapKey::new(0, QTYPE_A, &name());
     let frame = udp_frame(
         None,
         CLIENT_V4.parse().unwrap(),
@@ -54,6 +80,7 @@ fn a_reply_never_mixes_two_answer_sets_nor_is_lost_while_the_daemon_rewrites_the
         run.frame
     };
     let replies = [reply_of(&first), reply_of(&second)];
+    assert_ne!(replies[0], replies[1], "the two sets give different replies");
     let busy = h.counter("pass_slot_busy");
 
     let program = h.datapath.program(program_names::RESPONDER).unwrap().fd().unwrap().try_clone().unwrap();
