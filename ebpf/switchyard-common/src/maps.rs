@@ -216,7 +216,7 @@ pub struct AnswerCopy {
     pub answer_sum: u32,
     pub count: u8,
     pub signed: u8,
-    pub padding: [u8; 2],
+    pub _pad: [u8; 2],
     pub signature: u32,
     /// Answer positions to address indexes for this client (weighted first answer or stored
     /// order).
