@@ -43,10 +43,6 @@ fn passed(h: &mut XdpHarness, frame: &[u8], counter: &str) {
     assert_eq!(h.counter(counter), before + 1, "counted as {counter}");
 }
 
-fn v4_query(dns: &[u8]) -> Vec<u8> {
-    udp_frame(None, ip(CLIENT_V4), ip(SERVER_V4), 40000, 53, dns)
-}
-
 fn addrs(m: &Message) -> Vec<String> {
     m.answers.iter().map(|r| r.data.to_string()).collect()
 }

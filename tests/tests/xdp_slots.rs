@@ -16,10 +16,7 @@ use switchyard::{
     bpf::test_run::{self, XDP_PASS, XDP_TX},
 };
 use switchyard_common::{FirstChoice, MapEntry, MapKey, PackedName, QTYPE_A, program_names};
-use switchyard_tests::{
-    frames::{query, udp_frame},
-    privileges::have_root,
-};
+use switchyard_tests::{frames::query, privileges::have_root};
 use xdp_common::*;
 
 fn v4(s: &str) -> [u8; 16] {
@@ -65,14 +62,7 @@ fn a_weighted_reply_never_mixes_two_orders_while_the_daemon_rewrites_them() {
 fn never_mixed_nor_lost(first: MapEntry, second: MapEntry) {
     let mut h = harness();
     let key = MapKey::new(0, QTYPE_A, &name());
-    let frame = udp_frame(
-        None,
-        CLIENT_V4.parse().unwrap(),
-        SERVER_V4.parse().unwrap(),
-        40000,
-        53,
-        &query(7, "www.example.com.", RecordType::A, None),
-    );
+    let frame = v4_query(&query(7, "www.example.com.", RecordType::A, None));
     let mut reply_of = |entry: &MapEntry| {
         assert!(h.datapath.answers().insert(key, entry));
         let run = h.run(&frame).unwrap();

@@ -101,6 +101,11 @@ pub use switchyard_tests::frames::{SERVER_V4, SERVER_V6};
 pub const CLIENT_V4: &str = "198.18.0.2";
 pub const CLIENT_V6: &str = "fd00::2";
 
+/// A frame carrying `dns` from the test client to the server over IPv4 (port 40000 to 53).
+pub fn v4_query(dns: &[u8]) -> Vec<u8> {
+    switchyard_tests::frames::udp_frame(None, CLIENT_V4.parse().unwrap(), SERVER_V4.parse().unwrap(), 40000, 53, dns)
+}
+
 /// `zone()` signed with a new key of `algorithm` written into `dir`.
 pub fn signed_zone(algorithm: &str, dir: &std::path::Path) -> String {
     signed_zone_with(algorithm, dir, &[])

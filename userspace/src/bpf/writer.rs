@@ -429,10 +429,9 @@ impl MapWriter {
             self.written.remove(&key);
         }
         // The views' own sets first, so that the default view's know which to withhold.
-        let mut in_order: Vec<(&MapKey, &MapEntry)> = wanted.iter().collect();
-        in_order.sort_by_key(|(key, _)| key.view == DEFAULT_VIEW);
+        let of_views = |views: bool| wanted.iter().filter(move |(key, _)| (key.view != DEFAULT_VIEW) == views);
         let mut left_out = HashSet::new();
-        for (key, value) in in_order {
+        for (key, value) in of_views(true).chain(of_views(false)) {
             let name_and_type = (key.qtype, key.name_len, key.name_hash);
             if key.view == DEFAULT_VIEW && left_out.contains(&name_and_type) {
                 if self.written.remove(key).is_some() {
