@@ -8,8 +8,11 @@ use std::net::IpAddr;
 
 use hickory_proto::{op::Message, rr::RecordType};
 use switchyard::answers::wire_name;
-use switchyard::bpf::test_run::{XDP_PASS, XDP_TX};
-use switchyard_common::{MapEntry, MapKey, PackedName, QTYPE_A, program_names};
+use switchyard::bpf::{
+    local_maps::LocalTable,
+    test_run::{XDP_PASS, XDP_TX},
+};
+use switchyard_common::{MapEntry, MapKey, PackedName, QTYPE_A, local_addr, program_names};
 use switchyard_tests::{
     frames::{EdnsSpec, check_response, query, udp_frame},
     privileges::have_root,
@@ -359,6 +362,50 @@ fn answers_only_what_is_addressed_to_this_host() {
     // A frame that arrived on an interface the daemon has not described.
     h.datapath.local_maps().unwrap().set_macs(&[]).unwrap();
     passed(&mut h, &v4_query(&good), "pass_unknown_interface");
+}
+
+/// Makes the host's addresses exactly these, as the daemon does when its interfaces change.
+fn set_local_addresses(h: &mut XdpHarness, v4: &[(&str, u32)], v6: &[(&str, u32)]) {
+    let mut table = LocalTable::default();
+    table.v4.extend(v4.iter().map(|(a, kind)| (a.parse().unwrap(), *kind)));
+    table.v6.extend(v6.iter().map(|(a, kind)| (a.parse().unwrap(), *kind)));
+    h.datapath.local_maps().expect("the local maps").set_addresses(&table).expect("write the local addresses");
+}
+
+#[test]
+fn a_change_to_the_hosts_addresses_holds_from_the_next_query() {
+    if !have_root("a_change_to_the_hosts_addresses_holds_from_the_next_query") {
+        return;
+    }
+    let mut h = harness();
+    let (a, aaaa) = (query(1, "www.example.com.", RecordType::A, None), query(2, "www.example.com.", RecordType::AAAA, None));
+    let frame = |src: &str, dst: &str, dns: &[u8]| udp_frame(None, ip(src), ip(dst), 40000, 53, dns);
+    let sent = |h: &mut XdpHarness, frame: &[u8]| h.run(frame).expect("test run").action == XDP_TX;
+    // Twice each: the second time a CPU may go by the destination it last found served.
+    for _ in 0..2 {
+        answered(&mut h, None, CLIENT_V4, &a);
+        answered(&mut h, None, CLIENT_V6, &aaaa);
+    }
+
+    // The server's addresses move, and the client's IPv4 address becomes one of the host's.
+    let (moved_v4, moved_v6, other_client) = ("198.18.0.7", "fd00::7", "198.18.0.3");
+    set_local_addresses(
+        &mut h,
+        &[(moved_v4, local_addr::SERVED), (CLIENT_V4, local_addr::NOT_SERVED)],
+        &[(moved_v6, local_addr::SERVED)],
+    );
+    passed(&mut h, &frame(other_client, SERVER_V4, &a), "pass_not_local");
+    passed(&mut h, &frame(CLIENT_V6, SERVER_V6, &aaaa), "pass_not_local");
+    passed(&mut h, &frame(CLIENT_V4, moved_v4, &a), "pass_bad_source");
+    assert!(sent(&mut h, &frame(other_client, moved_v4, &a)), "answered at the new IPv4 address");
+    assert!(sent(&mut h, &frame(CLIENT_V6, moved_v6, &aaaa)), "answered at the new IPv6 address");
+
+    // And back: the old addresses are served again, the client is a client again.
+    set_local_addresses(&mut h, &[(SERVER_V4, local_addr::SERVED)], &[(SERVER_V6, local_addr::SERVED)]);
+    passed(&mut h, &frame(other_client, moved_v4, &a), "pass_not_local");
+    passed(&mut h, &frame(CLIENT_V6, moved_v6, &aaaa), "pass_not_local");
+    answered(&mut h, None, CLIENT_V4, &a);
+    answered(&mut h, None, CLIENT_V6, &aaaa);
 }
 
 #[test]

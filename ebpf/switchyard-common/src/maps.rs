@@ -204,6 +204,35 @@ pub struct Scratch {
     pub answer: AnswerCopy,
     /// A weighted answer's orders, copied out of its slot to choose the client's from.
     pub first: FirstChoice,
+    /// The clock as last read on this CPU, and the kernel tick it was read in.
+    pub clock: TickClock,
+    /// The last destinations this CPU found served (see `LocalSummary`).
+    pub served: crate::ServedMemo,
+}
+
+/// One clock read per kernel tick and CPU: the tick counter is read on every packet and costs
+/// almost nothing, the clock is read again only when the tick has moved on.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TickClock {
+    /// The tick counter (jiffies) when `ns` was read; 0 before the first read.
+    pub tick: u64,
+    /// CLOCK_MONOTONIC in nanoseconds, read during tick `tick`.
+    pub ns: u64,
+}
+
+impl TickClock {
+    /// The time in tick `tick`: the stored one while the tick is the same, else `read()`'s,
+    /// stored. So the time may lag by up to one tick (4 ms at HZ=250).
+    #[inline(always)]
+    pub fn now_ns(&mut self, tick: u64, read: impl FnOnce() -> u64) -> u64 {
+        if tick != 0 && tick == self.tick {
+            return self.ns;
+        }
+        let ns = read();
+        *self = TickClock { tick, ns };
+        ns
+    }
 }
 
 /// What a reply takes from its answer slot, copied out under the slot's sequence number (the
@@ -296,6 +325,8 @@ pub mod map_names {
     pub const OWN_MACS: &str = "OWN_MACS";
     pub const LOCAL_V4: &str = "LOCAL_V4";
     pub const LOCAL_V6: &str = "LOCAL_V6";
+    /// What the program needs of the two above without a lookup (`LocalSummary`).
+    pub const LOCAL_SUMMARY: &str = "LOCAL_SUMMARY";
     /// Server cookie secrets and the wall-clock offset (`CookieConfig`).
     pub const COOKIES: &str = "COOKIES";
     /// Response rate limiting: settings (`RrlConfig`), buckets per client prefix, exempt prefixes.
@@ -329,6 +360,7 @@ mod pod {
     unsafe impl aya::Pod for AnswerSlot {}
     unsafe impl aya::Pod for XdpConfig {}
     unsafe impl aya::Pod for OwnMacs {}
+    unsafe impl aya::Pod for crate::LocalSummary {}
     unsafe impl aya::Pod for crate::CookieConfig {}
     unsafe impl aya::Pod for crate::RrlConfig {}
     unsafe impl aya::Pod for crate::RrlKey {}
@@ -413,5 +445,30 @@ mod tests {
         let first = FirstChoice::new(&[(0, 1, 1), (1, 1, 1)]).unwrap();
         entry.set_first(first);
         assert_eq!((entry.weighted_groups, entry.first), (2, first));
+    }
+
+    #[test]
+    fn the_clock_is_read_once_per_tick() {
+        let mut clock = TickClock::default();
+        let reads = core::cell::Cell::new(0u64);
+        let read = |ns: u64| {
+            let reads = &reads;
+            move || {
+                reads.set(reads.get() + 1);
+                ns
+            }
+        };
+        assert_eq!(clock.now_ns(7, read(100)), 100);
+        assert_eq!(clock.now_ns(7, read(150)), 100, "the same tick keeps the time read in it");
+        assert_eq!(clock.now_ns(8, read(4_000_100)), 4_000_100, "a new tick reads the clock");
+        assert_eq!(clock.now_ns(8, read(4_000_200)), 4_000_100);
+        assert_eq!(reads.get(), 2);
+    }
+
+    #[test]
+    fn a_tick_counter_of_zero_never_matches_the_empty_clock() {
+        let mut clock = TickClock::default();
+        assert_eq!(clock.now_ns(0, || 5), 5);
+        assert_eq!(clock.now_ns(0, || 9), 9, "tick 0 is what an unread clock holds: always read");
     }
 }

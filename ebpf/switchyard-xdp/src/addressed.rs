@@ -6,6 +6,9 @@
 //! The addresses are checked before the question is parsed; the checksums once it is parsed,
 //! before the query is charged to its prefix's rate limit (a frame the stack would drop is not
 //! charged, and never gets a truncated reply).
+//!
+//! The address checks ask the local-address maps only when `LocalSummary` cannot answer: a
+//! source whose filter bit is set, a destination other than the one this CPU last found served.
 
 use core::mem::offset_of;
 
@@ -16,7 +19,7 @@ use network_types::{
     udp::UdpHdr,
 };
 use switchyard_common::{
-    Counter, MAX_XDP_INTERFACES, fold, fold_swapped, local_addr,
+    Counter, LocalSummary, MAX_XDP_INTERFACES, ServedMemo, fold, fold_swapped, local_addr,
     proto::{
         CHECKSUM_VALID_SUM, ETH_GROUP_BIT, IPPROTO_UDP, IPV4_FIRST_NON_UNICAST, IPV4_LOOPBACK,
         IPV4_THIS_NETWORK, IPV6_LOOPBACK_LOW, IPV6_MULTICAST, IPV6_V4_MAPPED_MARK, UDP_NO_CHECKSUM,
@@ -39,18 +42,25 @@ const MAX_TAIL_WORDS: usize = (switchyard_common::proto::OptHdr::LEN + crate::qu
 /// are held as the bytes they are in the packet (native-order integers), and only turned into
 /// numbers to look at their first bits.
 #[inline(always)]
-pub fn to_this_host(ctx: &XdpContext, f: &Frame) -> Result<(), Counter> {
+pub fn to_this_host(ctx: &XdpContext, f: &Frame, memo: &mut ServedMemo) -> Result<(), Counter> {
     to_own_mac(ctx)?;
+    let (generation, summary) = maps::local_summary().ok_or(Counter::PassNotLocal)?;
     let pkt = Packet::new(ctx);
     if f.ipv6 {
         let dst = address_v6(&pkt, f.l3 + offset_of!(Ipv6Hdr, dst_addr))?;
-        served(maps::local_v6(dst))?;
+        if !memo.served_v6(dst, generation) {
+            served(maps::local_v6(dst))?;
+            (memo.v6, memo.generation_v6) = (dst, generation);
+        }
         let [a, b, c, d, e, g, h, i, j, k, l, m, n, o, p, q] = f.src_v6();
         client_v6([u64::from_ne_bytes([a, b, c, d, e, g, h, i]), u64::from_ne_bytes([j, k, l, m, n, o, p, q])])
     } else {
         let dst = address_v4(&pkt, f.l3 + offset_of!(Ipv4Hdr, dst_addr))?;
-        served(maps::local_v4(dst))?;
-        client_v4(u32::from_ne_bytes(f.src_v4()))
+        if !memo.served_v4(dst, generation) {
+            served(maps::local_v4(dst))?;
+            (memo.v4, memo.generation_v4) = (dst, generation);
+        }
+        client_v4(u32::from_ne_bytes(f.src_v4()), summary)
     }
 }
 
@@ -106,12 +116,12 @@ fn served(kind: Option<u32>) -> Result<(), Counter> {
 /// broadcast, and none of this host's own addresses or subnet broadcasts (which the stack
 /// drops as martians).
 #[inline(always)]
-fn client_v4(src: u32) -> Result<(), Counter> {
+fn client_v4(src: u32, summary: &LocalSummary) -> Result<(), Counter> {
     let first = (u32::from_be(src) >> 24) as u8;
     if first == IPV4_THIS_NETWORK || first == IPV4_LOOPBACK || first >= IPV4_FIRST_NON_UNICAST {
         return Err(Counter::PassBadSource);
     }
-    if maps::local_v4(src).is_some() {
+    if summary.may_hold_v4(src) && maps::local_v4(src).is_some() {
         return Err(Counter::PassBadSource);
     }
     Ok(())

@@ -4,7 +4,7 @@
 //! stays valid until the program returns. The per-CPU values (`COUNTERS`, `SCRATCH`) have no
 //! other user while this CPU runs the program, and `scratch` is called once per run, so its
 //! `&mut` is the only reference. An `ANSWERS` slot is handed on as a pointer: `answer_slot`
-//! holds every read of it. `OWN_MACS` and the `LOCAL_*` values are only read, and are plain
+//! holds every read of it. `OWN_MACS`, `LOCAL_SUMMARY` and the `LOCAL_*` values are only read, and are plain
 //! integers and bytes. An `RRL_BUCKETS` value is two integers, written in place by
 //! any CPU: a race loses a count, never memory safety.
 
@@ -14,7 +14,7 @@ use aya_ebpf::{
     maps::{Array, HashMap, LpmTrie, LruHashMap, PerCpuArray, lpm_trie::Key as PrefixKey},
 };
 use switchyard_common::{
-    AnswerSlot, CookieConfig, Counter, MapKey, PROBE_SLOTS, SLOT_EMPTY, SLOT_USED, OwnMacs, RrlBucket, RrlConfig, RrlKey, Scratch, SignatureEntry,
+    AnswerSlot, CookieConfig, Counter, LocalSummary, MapKey, PROBE_SLOTS, SLOT_EMPTY, SLOT_USED, OwnMacs, RrlBucket, RrlConfig, RrlKey, Scratch, SignatureEntry,
     VIEW_PREFIXES, XdpConfig,
 };
 
@@ -52,6 +52,9 @@ static OWN_MACS: Array<OwnMacs> = Array::with_max_entries(1, 0);
 static LOCAL_V4: HashMap<u32, u32> = HashMap::with_max_entries(4096, 0);
 #[map]
 static LOCAL_V6: HashMap<[u64; 2], u32> = HashMap::with_max_entries(4096, 0);
+/// What spares most queries the two lookups above (one element, see `LocalSummary`).
+#[map]
+static LOCAL_SUMMARY: Array<LocalSummary> = Array::with_max_entries(1, 0);
 
 /// Server cookie secrets and the wall-clock offset (see `cookies`).
 #[map]
@@ -169,6 +172,14 @@ pub fn view_v6(addr: [u8; 16]) -> Option<u32> {
 #[inline(always)]
 pub fn own_macs() -> Option<&'static OwnMacs> {
     OWN_MACS.get(0)
+}
+
+/// The summary and its generation, read first and once: volatile, so that the compiler cannot
+/// read it again after the lookup whose result is remembered under it.
+#[inline(always)]
+pub fn local_summary() -> Option<(u64, &'static LocalSummary)> {
+    let summary = LOCAL_SUMMARY.get(0)?;
+    Some((unsafe { core::ptr::read_volatile(&summary.generation) }, summary))
 }
 
 /// What the address with these bytes is to this host (`switchyard_common::local_addr`); `None`

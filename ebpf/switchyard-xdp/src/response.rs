@@ -48,14 +48,14 @@ pub fn respond(ctx: &XdpContext) -> Result<Counter, Pass> {
         _ => return Err(Counter::PassDisabled.into()),
     };
     let frame = query::frame(ctx, config.dns_port)?;
-    addressed::to_this_host(ctx, &frame)?;
+    let scratch = maps::scratch().ok_or(Counter::PassDisabled)?;
+    addressed::to_this_host(ctx, &frame, &mut scratch.served)?;
+    let now = clock::now_ns(&mut scratch.clock);
     // A stale daemon's settings are not trusted, its limits included: the daemon that still
     // serves the sockets charges what it answers itself.
-    let now = clock::now_ns();
     if !liveness::daemon_alive(&config, now) {
         return Err(Counter::PassStale.into());
     }
-    let scratch = maps::scratch().ok_or(Counter::PassDisabled)?;
     // A frame with a bad checksum is not charged: the stack drops it, nobody answers it.
     let parsed = query::question(ctx, &frame, scratch).and_then(|q| {
         addressed::checksums_ok(ctx, &frame, &q)?;

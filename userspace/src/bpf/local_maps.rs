@@ -1,6 +1,7 @@
 //! The maps that tell the XDP program what is addressed to this host: the MAC of each interface
-//! it is attached to (`OWN_MACS`) and this host's addresses (`LOCAL_V4`, `LOCAL_V6`). Taken out
-//! of the loaded object so that whoever follows the interfaces can own them.
+//! it is attached to (`OWN_MACS`), this host's addresses (`LOCAL_V4`, `LOCAL_V6`) and their
+//! summary (`LOCAL_SUMMARY`). Taken out of the loaded object so that whoever follows the
+//! interfaces can own them.
 
 use std::{
     collections::BTreeMap,
@@ -12,7 +13,7 @@ use aya::{
     Ebpf,
     maps::{Array, HashMap, MapData, MapError},
 };
-use switchyard_common::{InterfaceMac, MAX_XDP_INTERFACES, OwnMacs, map_names};
+use switchyard_common::{InterfaceMac, LocalSummary, MAX_XDP_INTERFACES, OwnMacs, map_names};
 
 use super::ingress::XdpIngress;
 
@@ -39,19 +40,27 @@ pub struct LocalMaps {
     ingress: Arc<XdpIngress>,
     v4: HashMap<MapData, [u8; 4], u32>,
     v6: HashMap<MapData, [u8; 16], u32>,
+    summary: Array<MapData, LocalSummary>,
 }
 
 impl LocalMaps {
-    /// Takes the three maps out of `ebpf` (pin them first if they are to be pinned).
+    /// Takes the four maps out of `ebpf` (pin them first if they are to be pinned). Address
+    /// maps adopted from an earlier daemon get a summary that holds their addresses.
     pub fn take(ebpf: &mut Ebpf) -> Result<LocalMaps, LocalMapsError> {
         let mut take = |name: &'static str| ebpf.take_map(name).ok_or(LocalMapsError::Missing(name));
         let (macs, v4, v6) = (take(map_names::OWN_MACS)?, take(map_names::LOCAL_V4)?, take(map_names::LOCAL_V6)?);
-        Ok(LocalMaps {
+        let summary = take(map_names::LOCAL_SUMMARY)?;
+        let mut maps = LocalMaps {
             macs: Array::try_from(macs).map_err(|e| LocalMapsError::Map(map_names::OWN_MACS, e))?,
             ingress: Arc::default(),
             v4: HashMap::try_from(v4).map_err(|e| LocalMapsError::Map(map_names::LOCAL_V4, e))?,
             v6: HashMap::try_from(v6).map_err(|e| LocalMapsError::Map(map_names::LOCAL_V6, e))?,
-        })
+            summary: Array::try_from(summary).map_err(|e| LocalMapsError::Map(map_names::LOCAL_SUMMARY, e))?,
+        };
+        let held = summary_of(maps.v4.keys().filter_map(Result::ok), maps.v6.keys().filter_map(Result::ok));
+        let written = maps.written_summary()?;
+        maps.write_summary(&written.union(&held))?;
+        Ok(maps)
     }
 
     /// Writes the (ifindex, MAC) of every interface the program is attached to.
@@ -75,10 +84,40 @@ impl LocalMaps {
 
     /// Makes the address maps hold exactly `table`: new and changed entries first, then the
     /// removal of the others, so an address that stays is never missing in between.
+    ///
+    /// The summary's filter gains the new addresses' bits before the maps gain the addresses,
+    /// and loses the old ones' after the maps lost them, so that it never says "not ours" of an
+    /// address in the maps; its new generation, written last, makes every CPU forget the
+    /// destination it last found served.
     pub fn set_addresses(&mut self, table: &LocalTable) -> Result<(), LocalMapsError> {
+        let before = self.written_summary()?;
+        let after = summary_of(table.v4.keys().map(|a| a.octets()), table.v6.keys().map(|a| a.octets()));
+        self.write_summary(&before.union(&after))?;
         sync(&mut self.v4, map_names::LOCAL_V4, table.v4.iter().map(|(a, k)| (a.octets(), *k)))?;
-        sync(&mut self.v6, map_names::LOCAL_V6, table.v6.iter().map(|(a, k)| (a.octets(), *k)))
+        sync(&mut self.v6, map_names::LOCAL_V6, table.v6.iter().map(|(a, k)| (a.octets(), *k)))?;
+        // Never 0, which the program takes for "nothing written yet".
+        let generation = before.generation.wrapping_add(1).max(1);
+        self.write_summary(&LocalSummary { generation, ..after })
     }
+
+    fn written_summary(&self) -> Result<LocalSummary, LocalMapsError> {
+        self.summary.get(&0, 0).map_err(|e| LocalMapsError::Map(map_names::LOCAL_SUMMARY, e))
+    }
+
+    fn write_summary(&mut self, summary: &LocalSummary) -> Result<(), LocalMapsError> {
+        self.summary.set(0, summary, 0).map_err(|e| LocalMapsError::Map(map_names::LOCAL_SUMMARY, e))
+    }
+}
+
+/// The filter bits of these addresses (as their bytes), generation 0.
+fn summary_of(v4: impl Iterator<Item = [u8; 4]>, v6: impl Iterator<Item = [u8; 16]>) -> LocalSummary {
+    let mut summary = LocalSummary::default();
+    v4.for_each(|a| summary.add_v4(u32::from_ne_bytes(a)));
+    for a in v6 {
+        let (high, low) = a.split_at(8);
+        summary.add_v6([u64::from_ne_bytes(high.try_into().unwrap()), u64::from_ne_bytes(low.try_into().unwrap())]);
+    }
+    summary
 }
 
 fn sync<const N: usize>(

@@ -16,7 +16,7 @@ use super::datapath::DatapathError;
 
 /// The maps pinned for the operator's commands and for the next daemon (`AYA_LOGS` carries the
 /// program's log lines).
-pub const PINNED_MAPS: [&str; 16] = [
+pub const PINNED_MAPS: [&str; 17] = [
     map_names::ANSWERS,
     map_names::COUNTERS,
     map_names::CONFIG,
@@ -26,6 +26,7 @@ pub const PINNED_MAPS: [&str; 16] = [
     map_names::OWN_MACS,
     map_names::LOCAL_V4,
     map_names::LOCAL_V6,
+    map_names::LOCAL_SUMMARY,
     map_names::RRL_CONFIG,
     map_names::RRL_BUCKETS,
     map_names::RRL_EXEMPT_V4,
