@@ -378,7 +378,8 @@ fn a_change_to_the_hosts_addresses_holds_from_the_next_query() {
         return;
     }
     let mut h = harness();
-    let (a, aaaa) = (query(1, "www.example.com.", RecordType::A, None), query(2, "www.example.com.", RecordType::AAAA, None));
+    let (a, aaaa) =
+        (query(1, "www.example.com.", RecordType::A, None), query(2, "www.example.com.", RecordType::AAAA, None));
     let frame = |src: &str, dst: &str, dns: &[u8]| udp_frame(None, ip(src), ip(dst), 40000, 53, dns);
     let sent = |h: &mut XdpHarness, frame: &[u8]| h.run(frame).expect("test run").action == XDP_TX;
     // Twice each: the second time a CPU may go by the destination it last found served.

@@ -27,11 +27,11 @@ pub use cookie::{
     server_cookie, server_cookie_by,
 };
 pub use counters::Counter;
-pub use local_summary::{LOCAL_FILTER_WORDS, LocalSummary, ServedMemo};
 pub use first_choice::{
     BUCKETS, CLIENT_PREFIX_V4, CLIENT_PREFIX_V6, FirstChoice, STORED_ORDER, answer_source, client_bucket_v4,
     client_bucket_v6,
 };
+pub use local_summary::{LOCAL_FILTER_WORDS, LocalSummary, ServedMemo};
 pub use maps::{
     AnswerCopy, AnswerSlot, DEFAULT_VIEW, FLAG_ENABLED, FLAG_HAS_VIEWS, InterfaceMac, MAX_ADDRS, MAX_XDP_INTERFACES,
     MapEntry, MapKey, NAME_HEAD_WORDS, OwnMacs, Scratch, TickClock, XdpConfig, local_addr, map_names, program_names,

@@ -139,7 +139,8 @@ mod tests {
         assert!(ours.iter().all(|a| summary.may_hold_v4(v4(a))));
         assert!(summary.may_hold_v6(v6("fd00::1")));
         // Three bits of 4,096 set: a few of 65,536 other addresses may share one, not more.
-        let shared = (0..=u16::MAX).filter(|i| summary.may_hold_v4(v4(&format!("203.0.{}.{}", i >> 8, i & 0xff)))).count();
+        let shared =
+            (0..=u16::MAX).filter(|i| summary.may_hold_v4(v4(&format!("203.0.{}.{}", i >> 8, i & 0xff)))).count();
         assert!(shared < 200, "{shared} of 65,536 other addresses look local");
         let shared_v6 = (0..=u16::MAX).filter(|i| summary.may_hold_v6(v6(&format!("fd00:1::{i:x}")))).count();
         assert!(shared_v6 < 100, "{shared_v6} of 65,536 other addresses look local");
