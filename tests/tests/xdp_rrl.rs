@@ -66,6 +66,28 @@ fn the_burst_is_answered_and_the_rest_dropped() {
 }
 
 #[test]
+fn a_burst_shorter_than_a_tick_keeps_its_rate() {
+    if !have_root("a_burst_shorter_than_a_tick_keeps_its_rate") {
+        return;
+    }
+    // 1,000 a second with a burst of one: a response a millisecond, under the kernel's tick
+    // (4 ms at HZ=250), during which the program's cached time stands still.
+    let mut h = limited_harness(RrlConfig::new(1000, 1, 0, 24, 56), &[]);
+    let started = std::time::Instant::now();
+    let (mut answered, mut runs) = (0u64, 0u64);
+    while started.elapsed() < std::time::Duration::from_millis(300) && runs < 2_000_000 {
+        answered += u64::from(action(&mut h, "198.18.7.1") == XDP_TX);
+        runs += 1;
+    }
+    let elapsed_ms = started.elapsed().as_millis() as u64;
+    assert!(runs > 4 * elapsed_ms, "the loop asked often enough to use every response ({runs} queries)");
+    assert!(
+        answered * 10 >= elapsed_ms * 8 && answered <= elapsed_ms + 2,
+        "{answered} responses in {elapsed_ms} ms at 1,000 a second"
+    );
+}
+
+#[test]
 fn a_slipped_reply_is_an_empty_truncated_answer() {
     if !have_root("a_slipped_reply_is_an_empty_truncated_answer") {
         return;

@@ -17,6 +17,7 @@ mod record;
 mod rrl;
 mod signature;
 mod siphash;
+mod tick_clock;
 
 pub use checksum::{fold, fold_swapped, ones_complement_sum, word_sum_swapped};
 pub use cookie::{
@@ -31,10 +32,10 @@ pub use first_choice::{
     BUCKETS, CLIENT_PREFIX_V4, CLIENT_PREFIX_V6, FirstChoice, STORED_ORDER, answer_source, client_bucket_v4,
     client_bucket_v6,
 };
-pub use local_summary::{LOCAL_FILTER_WORDS, LocalSummary, ServedMemo};
+pub use local_summary::{LocalSummary, ServedMemo};
 pub use maps::{
     AnswerCopy, AnswerSlot, DEFAULT_VIEW, FLAG_ENABLED, FLAG_HAS_VIEWS, InterfaceMac, MAX_ADDRS, MAX_XDP_INTERFACES,
-    MapEntry, MapKey, NAME_HEAD_WORDS, OwnMacs, Scratch, TickClock, XdpConfig, local_addr, map_names, program_names,
+    MapEntry, MapKey, NAME_HEAD_WORDS, OwnMacs, Scratch, XdpConfig, local_addr, map_names, program_names,
 };
 pub use maps::{
     NOT_PARKED, PROBE_SLOTS, SLOT_EMPTY, SLOT_MASK_GLOBAL, SLOT_REMOVED, SLOT_USED, VIEW_PREFIXES, answer_slots,
@@ -47,3 +48,4 @@ pub use record::{MAX_RECORD_LEN, record_len, record_prefix, render_record};
 pub use rrl::{RRL_ENABLED, RrlBucket, RrlConfig, RrlKey, RrlVerdict, rrl_key_v4, rrl_key_v6};
 pub use signature::{MAX_SIGNATURE_LEN, MAX_SIGNATURE_RECORD, SIGNATURE_WORDS, SignatureEntry};
 pub use siphash::{SipHash24, key_words, siphash24};
+pub use tick_clock::TickClock;

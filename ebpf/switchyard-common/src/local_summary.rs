@@ -1,89 +1,65 @@
 //! What the XDP program learns of this host's addresses without a call into the kernel's hash
-//! tables. The hash maps `LOCAL_V4` and `LOCAL_V6` stay the authority; the summary (`LOCAL_SUMMARY`,
-//! an array of one element, whose lookup the kernel inlines) spares the program a lookup on the
-//! two questions it asks of every query:
-//! - is the source one of ours? A clear bit in the family's filter says no for sure; only a set
-//!   bit (one of ours, or another address sharing its bit) costs a lookup;
+//! tables. The hash maps `LOCAL_V4` and `LOCAL_V6` stay the authority; the summary
+//! (`LOCAL_SUMMARY`, an array of one element, whose lookup the kernel inlines) spares the
+//! program a lookup on the two questions it asks of every query:
+//! - is the IPv4 source one of ours? A clear bit in the filter says no for sure; only a set bit
+//!   (one of ours, or another address sharing its bit) costs a lookup. (IPv6 sources are not
+//!   checked against the host's addresses, as the stack does not drop them.)
 //! - is the destination one we serve? Each CPU remembers the last destination it found served
 //!   (`ServedMemo`, in its scratch memory) together with the summary's generation then; the
-//!   daemon moves the generation on after every change to the maps, which forgets every memo.
+//!   daemon writes a new generation after every change to the maps, which forgets every memo.
 //!
-//! The daemon keeps the filter a superset of the maps' keys at every moment, torn reads of the
-//! array included: bits are set before the addresses are inserted and cleared after they are
-//! removed (`LocalSummary::union`).
+//! The daemon keeps the filter a superset of `LOCAL_V4`'s keys at every moment, torn reads of
+//! the array included: bits are set before the addresses are inserted and cleared after they
+//! are removed (`LocalSummary::union`).
 
-/// 64-bit words of each family's filter: 4,096 bits, as many as the maps hold addresses.
-pub const LOCAL_FILTER_WORDS: usize = 64;
+/// 64-bit words of the filter: 4,096 bits, as many as `LOCAL_V4` holds addresses.
+const FILTER_WORDS: usize = 64;
 const FILTER_BITS_LOG2: u32 = 12;
-const _: () = assert!(LOCAL_FILTER_WORDS * 64 == 1 << FILTER_BITS_LOG2);
+const _: () = assert!(FILTER_WORDS * 64 == 1 << FILTER_BITS_LOG2);
 
 /// Value of `LOCAL_SUMMARY` (index 0).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LocalSummary {
-    /// Moved on after every change to the local-address maps; 0 until the daemon first writes.
+    /// New after every change to the local-address maps; 0 until the daemon first writes.
     pub generation: u64,
     /// A bit per IPv4 address in `LOCAL_V4` (any kind), by `bit_v4`.
-    pub v4: [u64; LOCAL_FILTER_WORDS],
-    /// A bit per IPv6 address in `LOCAL_V6`, by `bit_v6`.
-    pub v6: [u64; LOCAL_FILTER_WORDS],
+    pub v4: [u64; FILTER_WORDS],
 }
 
 impl Default for LocalSummary {
     fn default() -> LocalSummary {
-        LocalSummary { generation: 0, v4: [0; LOCAL_FILTER_WORDS], v6: [0; LOCAL_FILTER_WORDS] }
+        LocalSummary { generation: 0, v4: [0; FILTER_WORDS] }
     }
 }
 
-/// The filter word and bit of an address: the top bits of a multiplicative hash.
+/// The filter word and bit of an IPv4 address held as its packet bytes in a native-order
+/// `u32`: the top bits of a multiplicative hash.
 #[inline(always)]
-fn bit_of(hash: u64) -> (usize, u64) {
-    let bit = hash >> (64 - FILTER_BITS_LOG2);
-    ((bit / 64) as usize & (LOCAL_FILTER_WORDS - 1), 1 << (bit % 64))
-}
-
-/// The bit of an IPv4 address held as its packet bytes in a native-order `u32`.
-#[inline(always)]
-pub fn bit_v4(addr: u32) -> (usize, u64) {
-    bit_of(u64::from(addr).wrapping_mul(0x9e37_79b9_7f4a_7c15))
-}
-
-/// The bit of an IPv6 address held as its packet bytes in two native-order `u64`s.
-#[inline(always)]
-pub fn bit_v6(addr: [u64; 2]) -> (usize, u64) {
-    bit_of((addr[0] ^ addr[1].rotate_left(32)).wrapping_mul(0x9e37_79b9_7f4a_7c15))
+fn bit_v4(addr: u32) -> (usize, u64) {
+    let bit = u64::from(addr).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - FILTER_BITS_LOG2);
+    ((bit / 64) as usize & (FILTER_WORDS - 1), 1 << (bit % 64))
 }
 
 impl LocalSummary {
-    /// False only for an IPv4 address that is not in `LOCAL_V4`.
+    /// False only for an IPv4 address (packet bytes, native order) that is not in `LOCAL_V4`.
     #[inline(always)]
     pub fn may_hold_v4(&self, addr: u32) -> bool {
         let (word, bit) = bit_v4(addr);
         self.v4[word] & bit != 0
     }
 
-    /// False only for an IPv6 address that is not in `LOCAL_V6`.
-    #[inline(always)]
-    pub fn may_hold_v6(&self, addr: [u64; 2]) -> bool {
-        let (word, bit) = bit_v6(addr);
-        self.v6[word] & bit != 0
-    }
-
-    pub fn add_v4(&mut self, addr: u32) {
-        let (word, bit) = bit_v4(addr);
+    pub fn add_v4(&mut self, octets: [u8; 4]) {
+        let (word, bit) = bit_v4(u32::from_ne_bytes(octets));
         self.v4[word] |= bit;
     }
 
-    pub fn add_v6(&mut self, addr: [u64; 2]) {
-        let (word, bit) = bit_v6(addr);
-        self.v6[word] |= bit;
-    }
-
-    /// Every bit set in either: what the filter holds while the maps change from one's
-    /// addresses to the other's.
+    /// Every bit set in either, and this one's generation: what the filter holds while the
+    /// maps change from one's addresses to the other's.
     pub fn union(&self, other: &LocalSummary) -> LocalSummary {
         let mut both = *self;
-        for (mine, theirs) in both.v4.iter_mut().zip(other.v4).chain(both.v6.iter_mut().zip(other.v6)) {
+        for (mine, theirs) in both.v4.iter_mut().zip(other.v4) {
             *mine |= theirs;
         }
         both
@@ -119,13 +95,12 @@ impl ServedMemo {
 mod tests {
     use super::*;
 
-    fn v4(text: &str) -> u32 {
-        u32::from_ne_bytes(text.parse::<std::net::Ipv4Addr>().unwrap().octets())
+    fn octets(text: &str) -> [u8; 4] {
+        text.parse::<std::net::Ipv4Addr>().unwrap().octets()
     }
 
-    fn v6(text: &str) -> [u64; 2] {
-        let o = text.parse::<std::net::Ipv6Addr>().unwrap().octets();
-        [u64::from_ne_bytes(o[..8].try_into().unwrap()), u64::from_ne_bytes(o[8..].try_into().unwrap())]
+    fn v4(text: &str) -> u32 {
+        u32::from_ne_bytes(octets(text))
     }
 
     #[test]
@@ -133,29 +108,23 @@ mod tests {
         let mut summary = LocalSummary::default();
         let ours = ["198.18.0.1", "198.18.0.255", "10.0.0.7"];
         for a in ours {
-            summary.add_v4(v4(a));
+            summary.add_v4(octets(a));
         }
-        summary.add_v6(v6("fd00::1"));
         assert!(ours.iter().all(|a| summary.may_hold_v4(v4(a))));
-        assert!(summary.may_hold_v6(v6("fd00::1")));
         // Three bits of 4,096 set: a few of 65,536 other addresses may share one, not more.
         let shared =
             (0..=u16::MAX).filter(|i| summary.may_hold_v4(v4(&format!("203.0.{}.{}", i >> 8, i & 0xff)))).count();
         assert!(shared < 200, "{shared} of 65,536 other addresses look local");
-        let shared_v6 = (0..=u16::MAX).filter(|i| summary.may_hold_v6(v6(&format!("fd00:1::{i:x}")))).count();
-        assert!(shared_v6 < 100, "{shared_v6} of 65,536 other addresses look local");
     }
 
     #[test]
     fn the_union_holds_both_sets() {
         let (mut old, mut new) = (LocalSummary::default(), LocalSummary::default());
-        old.add_v4(v4("198.18.0.1"));
-        new.add_v4(v4("198.18.0.2"));
-        new.add_v6(v6("fd00::2"));
-        let both = old.union(&new);
+        old.add_v4(octets("198.18.0.1"));
+        new.add_v4(octets("198.18.0.2"));
+        let both = LocalSummary { generation: 5, ..old }.union(&new);
         assert!(both.may_hold_v4(v4("198.18.0.1")) && both.may_hold_v4(v4("198.18.0.2")));
-        assert!(both.may_hold_v6(v6("fd00::2")));
-        assert_eq!(both.generation, old.generation);
+        assert_eq!(both.generation, 5);
     }
 
     #[test]
@@ -165,6 +134,6 @@ mod tests {
         assert!(!memo.served_v4(v4("198.18.0.1"), 4), "a new generation forgets it");
         assert!(!memo.served_v4(v4("198.18.0.2"), 3));
         assert!(!ServedMemo::default().served_v4(0, 0), "generation 0 never matches");
-        assert!(!memo.served_v6(v6("::"), 3));
+        assert!(!memo.served_v6([0, 0], 3));
     }
 }

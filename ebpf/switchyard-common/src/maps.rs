@@ -1,6 +1,7 @@
 //! Keys and values of the maps both sides use, and the names of the maps and programs.
 
 use crate::{
+    ServedMemo, TickClock,
     checksum::ones_complement_sum,
     first_choice::FirstChoice,
     name::{NAME_WORDS, PackedName},
@@ -188,7 +189,8 @@ impl MapEntry {
 
 /// Per-CPU working memory of the XDP program: the lookup key is built here rather than on the
 /// 512-byte stack, and the parsed name length is read back from here so the verifier sees one
-/// bounded length instead of exploring every possible length as its own path.
+/// bounded length instead of exploring every possible length as its own path. Most of it is
+/// rewritten by every packet; the clock and the served-destination memo carry over.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct Scratch {
@@ -204,35 +206,12 @@ pub struct Scratch {
     pub answer: AnswerCopy,
     /// A weighted answer's orders, copied out of its slot to choose the client's from.
     pub first: FirstChoice,
-    /// The clock as last read on this CPU, and the kernel tick it was read in.
+    /// The clock as last read on this CPU, and the kernel tick it was read in (kept from one
+    /// packet to the next).
     pub clock: TickClock,
-    /// The last destinations this CPU found served (see `LocalSummary`).
-    pub served: crate::ServedMemo,
-}
-
-/// One clock read per kernel tick and CPU: the tick counter is read on every packet and costs
-/// almost nothing, the clock is read again only when the tick has moved on.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default)]
-pub struct TickClock {
-    /// The tick counter (jiffies) when `ns` was read; 0 before the first read.
-    pub tick: u64,
-    /// CLOCK_MONOTONIC in nanoseconds, read during tick `tick`.
-    pub ns: u64,
-}
-
-impl TickClock {
-    /// The time in tick `tick`: the stored one while the tick is the same, else `read()`'s,
-    /// stored. So the time may lag by up to one tick (4 ms at HZ=250).
-    #[inline(always)]
-    pub fn now_ns(&mut self, tick: u64, read: impl FnOnce() -> u64) -> u64 {
-        if tick != 0 && tick == self.tick {
-            return self.ns;
-        }
-        let ns = read();
-        *self = TickClock { tick, ns };
-        ns
-    }
+    /// The last destinations this CPU found served (see `LocalSummary`; kept from one packet
+    /// to the next).
+    pub served: ServedMemo,
 }
 
 /// What a reply takes from its answer slot, copied out under the slot's sequence number (the
@@ -445,30 +424,5 @@ mod tests {
         let first = FirstChoice::new(&[(0, 1, 1), (1, 1, 1)]).unwrap();
         entry.set_first(first);
         assert_eq!((entry.weighted_groups, entry.first), (2, first));
-    }
-
-    #[test]
-    fn the_clock_is_read_once_per_tick() {
-        let mut clock = TickClock::default();
-        let reads = core::cell::Cell::new(0u64);
-        let read = |ns: u64| {
-            let reads = &reads;
-            move || {
-                reads.set(reads.get() + 1);
-                ns
-            }
-        };
-        assert_eq!(clock.now_ns(7, read(100)), 100);
-        assert_eq!(clock.now_ns(7, read(150)), 100, "the same tick keeps the time read in it");
-        assert_eq!(clock.now_ns(8, read(4_000_100)), 4_000_100, "a new tick reads the clock");
-        assert_eq!(clock.now_ns(8, read(4_000_200)), 4_000_100);
-        assert_eq!(reads.get(), 2);
-    }
-
-    #[test]
-    fn a_tick_counter_of_zero_never_matches_the_empty_clock() {
-        let mut clock = TickClock::default();
-        assert_eq!(clock.now_ns(0, || 5), 5);
-        assert_eq!(clock.now_ns(0, || 9), 9, "tick 0 is what an unread clock holds: always read");
     }
 }

@@ -35,17 +35,12 @@ impl Slot {
         Slot(slot)
     }
 
-    /// The slot's sequence number (odd while the daemon writes it): a volatile read between two
-    /// empty `asm!` blocks, which the compiler must take to read and write any memory, so that
-    /// no read of the slot moves across it (the BPF target has no fence instruction). The CPU
-    /// keeps loads in order on x86-64 (TSO), so a run that reads the same even number before
-    /// and after read the slot whole; a CPU that reorders loads (arm64) would need load-acquire.
+    /// The slot's sequence number (odd while the daemon writes it), read in order
+    /// (`read_in_order`): a run that reads the same even number before and after read the
+    /// slot whole.
     #[inline(always)]
     pub fn seq(self) -> u32 {
-        unsafe { core::arch::asm!("", options(nostack, preserves_flags)) };
-        let seq = unsafe { read_volatile(addr_of!((*self.0).seq)) };
-        unsafe { core::arch::asm!("", options(nostack, preserves_flags)) };
-        seq
+        unsafe { read_in_order(addr_of!((*self.0).seq)) }
     }
 
     /// `SLOT_EMPTY`, `SLOT_USED` or `SLOT_REMOVED`.
@@ -131,5 +126,21 @@ unsafe fn copy_words<T, W: Copy>(from: *const T, to: &mut T) {
     let to = (to as *mut T).cast::<W>();
     for i in 0..size_of::<T>() / size_of::<W>() {
         unsafe { to.add(i).write(from.cast::<W>().add(i).read_volatile()) };
+    }
+}
+
+/// A volatile read between two empty `asm!` blocks, which the compiler must take to read and
+/// write any memory, so that no other read moves across it (the BPF target has no fence
+/// instruction). The CPU keeps loads in order on x86-64 (TSO); a CPU that reorders loads
+/// (arm64) would need load-acquire.
+///
+/// SAFETY: `at` points into map memory valid for the run.
+#[inline(always)]
+pub unsafe fn read_in_order<T: Copy>(at: *const T) -> T {
+    unsafe {
+        core::arch::asm!("", options(nostack, preserves_flags));
+        let value = read_volatile(at);
+        core::arch::asm!("", options(nostack, preserves_flags));
+        value
     }
 }

@@ -4,7 +4,7 @@
 //! stays valid until the program returns. The per-CPU values (`COUNTERS`, `SCRATCH`) have no
 //! other user while this CPU runs the program, and `scratch` is called once per run, so its
 //! `&mut` is the only reference. An `ANSWERS` slot is handed on as a pointer: `answer_slot`
-//! holds every read of it. `OWN_MACS`, `LOCAL_SUMMARY` and the `LOCAL_*` values are only read, and are plain
+//! holds every read of it. `OWN_MACS` and the `LOCAL_*` values are only read, and are plain
 //! integers and bytes. An `RRL_BUCKETS` value is two integers, written in place by
 //! any CPU: a race loses a count, never memory safety.
 
@@ -18,7 +18,7 @@ use switchyard_common::{
     VIEW_PREFIXES, XdpConfig,
 };
 
-use crate::answer_slot::Slot;
+use crate::answer_slot::{Slot, read_in_order};
 
 /// The answer table (see `AnswerSlot`), sized by the daemon (`answer_slots` of
 /// `xdp.max_entries`). Mappable, so that the daemon writes slots in place under their sequence
@@ -174,12 +174,13 @@ pub fn own_macs() -> Option<&'static OwnMacs> {
     OWN_MACS.get(0)
 }
 
-/// The summary and its generation, read first and once: volatile, so that the compiler cannot
-/// read it again after the lookup whose result is remembered under it.
+/// The summary and its generation, read once and in order (`read_in_order`) before the lookup
+/// whose result is remembered under it, so the lookup never sees the maps as they were before
+/// that generation.
 #[inline(always)]
 pub fn local_summary() -> Option<(u64, &'static LocalSummary)> {
     let summary = LOCAL_SUMMARY.get(0)?;
-    Some((unsafe { core::ptr::read_volatile(&summary.generation) }, summary))
+    Some((unsafe { read_in_order(&summary.generation) }, summary))
 }
 
 /// What the address with these bytes is to this host (`switchyard_common::local_addr`); `None`

@@ -1,12 +1,13 @@
 //! Response rate limiting: one token bucket per client prefix
-//! (`switchyard_common::RrlConfig::charge`), time from `clock`. Every query to this
-//! host's DNS sockets is charged here before any work on its answer, whether this program
-//! answers it or passes it to userspace; the daemon does not charge again what came in on an
-//! interface with this program attached and live (see the README's rate limiting section).
+//! (`switchyard_common::RrlConfig::charge`), time from `clock` (`clock::for_burst`). Every
+//! query to this host's DNS sockets is charged here before any work on its answer, whether this
+//! program answers it or passes it to userspace; the daemon does not charge again what came in
+//! on an interface with this program attached and live (see the README's rate limiting
+//! section).
 
 use switchyard_common::{Counter, RrlVerdict, rrl_key_v4, rrl_key_v6};
 
-use crate::{maps, query::Frame};
+use crate::{clock, maps, query::Frame};
 
 /// The charge for a query from this frame's client. `exempt` skips the bucket (counted): a
 /// client known to be real (e.g. one presenting a valid server cookie) is never limited.
@@ -30,6 +31,7 @@ pub fn verdict(f: &Frame, exempt: bool, now: u64) -> RrlVerdict {
         }
         rrl_key_v4(src, config.ipv4_prefix)
     };
+    let now = clock::for_burst(config.burst_ns, now);
     match maps::rrl_bucket(&key) {
         Some(bucket) => config.charge(bucket, now),
         None => {

@@ -86,9 +86,9 @@ fn bench_xdp(only: &[String]) -> Result<(), String> {
         let many: Vec<Vec<u8>> =
             shuffled(MANY_NAMES).into_iter().map(|i| v4(query(1, &many_name(i), RecordType::A, None))).collect();
         let (some, all) = (&many[..SOME_NAMES], &many[..]);
-        // Fewer names, all still spread over the whole table: within and beyond the reach of
-        // the CPU's TLB (a page per name), while their lines all fit its L2 cache.
-        let (two_k, four_k) = (&many[..2_000], &many[..4_000]);
+        // Fewer names, still spread over the whole table (a page each): their lines fit a
+        // core's L2 cache, their pages may not fit its TLB.
+        let (few, more) = (&many[..FEW_NAMES], &many[..MORE_NAMES]);
         let responder = program_names::RESPONDER;
         let mut out = Vec::new();
         let cases = [
@@ -119,8 +119,8 @@ fn bench_xdp(only: &[String]) -> Result<(), String> {
                 test_run::XDP_TX,
                 Some("cookie_valid"),
             ),
-            ("ipv4_a_hit_2k", TWO_K_WHAT, responder, two_k, test_run::XDP_TX, Some("answered_v4")),
-            ("ipv4_a_hit_4k", FOUR_K_WHAT, responder, four_k, test_run::XDP_TX, Some("answered_v4")),
+            ("ipv4_a_hit_2k", FEW_WHAT, responder, few, test_run::XDP_TX, Some("answered_v4")),
+            ("ipv4_a_hit_4k", MORE_WHAT, responder, more, test_run::XDP_TX, Some("answered_v4")),
             ("ipv4_a_hit_many", SOME_WHAT, responder, some, test_run::XDP_TX, Some("answered_v4")),
             ("ipv4_a_hit_100k", MANY_WHAT, responder, all, test_run::XDP_TX, Some("answered_v4")),
             ("miss_pass", "IPv4 A miss, XDP_PASS", responder, one(&miss), test_run::XDP_PASS, Some("pass_miss")),
@@ -260,8 +260,10 @@ const MAX_ENTRIES: u32 = 110_000;
 const MANY_WHAT: &str = "IPv4 A, 2 answers, a different name of 100,000 each run";
 const SOME_NAMES: usize = 20_000;
 const SOME_WHAT: &str = "IPv4 A, 2 answers, a different name of 20,000 each run";
-const TWO_K_WHAT: &str = "IPv4 A, 2 answers, a different name of 2,000 each run";
-const FOUR_K_WHAT: &str = "IPv4 A, 2 answers, a different name of 4,000 each run";
+const FEW_NAMES: usize = 2_000;
+const FEW_WHAT: &str = "IPv4 A, 2 answers, a different name of 2,000 each run";
+const MORE_NAMES: usize = 4_000;
+const MORE_WHAT: &str = "IPv4 A, 2 answers, a different name of 4,000 each run";
 
 /// Rows that are counts, not nanoseconds.
 const NOT_NS: [&str; 3] = ["instructions", "_per_entry", "_per_hit"];

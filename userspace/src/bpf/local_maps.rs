@@ -45,7 +45,8 @@ pub struct LocalMaps {
 
 impl LocalMaps {
     /// Takes the four maps out of `ebpf` (pin them first if they are to be pinned). Address
-    /// maps adopted from an earlier daemon get a summary that holds their addresses.
+    /// maps adopted from an earlier daemon get a summary that holds their addresses, under a
+    /// new generation.
     pub fn take(ebpf: &mut Ebpf) -> Result<LocalMaps, LocalMapsError> {
         let mut take = |name: &'static str| ebpf.take_map(name).ok_or(LocalMapsError::Missing(name));
         let (macs, v4, v6) = (take(map_names::OWN_MACS)?, take(map_names::LOCAL_V4)?, take(map_names::LOCAL_V6)?);
@@ -57,9 +58,11 @@ impl LocalMaps {
             v6: HashMap::try_from(v6).map_err(|e| LocalMapsError::Map(map_names::LOCAL_V6, e))?,
             summary: Array::try_from(summary).map_err(|e| LocalMapsError::Map(map_names::LOCAL_SUMMARY, e))?,
         };
-        let held = summary_of(maps.v4.keys().filter_map(Result::ok), maps.v6.keys().filter_map(Result::ok));
+        let held: Vec<[u8; 4]> =
+            maps.v4.keys().collect::<Result<_, _>>().map_err(|e| LocalMapsError::Map(map_names::LOCAL_V4, e))?;
         let written = maps.written_summary()?;
-        maps.write_summary(&written.union(&held))?;
+        let generation = next_generation(written.generation);
+        maps.write_summary(&LocalSummary { generation, ..written.union(&summary_of(held)) })?;
         Ok(maps)
     }
 
@@ -87,17 +90,20 @@ impl LocalMaps {
     ///
     /// The summary's filter gains the new addresses' bits before the maps gain the addresses,
     /// and loses the old ones' after the maps lost them, so that it never says "not ours" of an
-    /// address in the maps; its new generation, written last, makes every CPU forget the
-    /// destination it last found served.
+    /// address in the maps; its new generation, written last whatever became of the maps,
+    /// makes every CPU forget the destination it last found served.
     pub fn set_addresses(&mut self, table: &LocalTable) -> Result<(), LocalMapsError> {
         let before = self.written_summary()?;
-        let after = summary_of(table.v4.keys().map(|a| a.octets()), table.v6.keys().map(|a| a.octets()));
-        self.write_summary(&before.union(&after))?;
-        sync(&mut self.v4, map_names::LOCAL_V4, table.v4.iter().map(|(a, k)| (a.octets(), *k)))?;
-        sync(&mut self.v6, map_names::LOCAL_V6, table.v6.iter().map(|(a, k)| (a.octets(), *k)))?;
-        // Never 0, which the program takes for "nothing written yet".
-        let generation = before.generation.wrapping_add(1).max(1);
-        self.write_summary(&LocalSummary { generation, ..after })
+        let after = summary_of(table.v4.keys().map(Ipv4Addr::octets));
+        let during = before.union(&after);
+        self.write_summary(&during)?;
+        let synced = sync(&mut self.v4, map_names::LOCAL_V4, table.v4.iter().map(|(a, k)| (a.octets(), *k)))
+            .and_then(|()| sync(&mut self.v6, map_names::LOCAL_V6, table.v6.iter().map(|(a, k)| (a.octets(), *k))));
+        // A sync that failed half way may have removed addresses a CPU remembers, and left
+        // others in the map: the new generation all the same, over the union.
+        let filter = if synced.is_ok() { after } else { during };
+        self.write_summary(&LocalSummary { generation: next_generation(before.generation), ..filter })?;
+        synced
     }
 
     fn written_summary(&self) -> Result<LocalSummary, LocalMapsError> {
@@ -109,15 +115,17 @@ impl LocalMaps {
     }
 }
 
-/// The filter bits of these addresses (as their bytes), generation 0.
-fn summary_of(v4: impl Iterator<Item = [u8; 4]>, v6: impl Iterator<Item = [u8; 16]>) -> LocalSummary {
+/// The filter of these IPv4 addresses (as their bytes), generation 0.
+fn summary_of(v4: impl IntoIterator<Item = [u8; 4]>) -> LocalSummary {
     let mut summary = LocalSummary::default();
-    v4.for_each(|a| summary.add_v4(u32::from_ne_bytes(a)));
-    for a in v6 {
-        let (high, low) = a.split_at(8);
-        summary.add_v6([u64::from_ne_bytes(high.try_into().unwrap()), u64::from_ne_bytes(low.try_into().unwrap())]);
-    }
+    v4.into_iter().for_each(|a| summary.add_v4(a));
     summary
+}
+
+/// A generation after `previous` that no other writer picks either: the clock when it is
+/// later (two daemons write the maps for a moment while one hands over to the next), never 0.
+fn next_generation(previous: u64) -> u64 {
+    previous.wrapping_add(1).max(super::stamp::monotonic_ns()).max(1)
 }
 
 fn sync<const N: usize>(
