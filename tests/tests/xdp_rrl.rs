@@ -5,7 +5,10 @@
 
 mod xdp_common;
 
-use std::net::IpAddr;
+use std::{
+    net::IpAddr,
+    time::{Duration, Instant},
+};
 
 use hickory_proto::{
     op::{Message, MessageType},
@@ -74,15 +77,15 @@ fn a_burst_shorter_than_a_tick_keeps_its_rate() {
     // (4 ms at HZ=250), during which the program's cached time stands still.
     let mut h = limited_harness(RrlConfig::new(1000, 1, 0, 24, 56), &[]);
     let frame = frame_from("198.18.7.1", &query(7, "www.example.com.", RecordType::A, None));
-    let millisecond = std::time::Duration::from_millis(1);
+    let millisecond = Duration::from_millis(1);
     // Time the loop was asking, a query's wait counted up to a millisecond: a thread the
     // machine set aside for longer finds one response waiting, not all it missed.
-    let (started, mut asking, mut answered) = (std::time::Instant::now(), std::time::Duration::ZERO, 0u64);
+    let (started, mut asking, mut answered) = (Instant::now(), Duration::ZERO, 0u64);
     for _ in 0..2_000_000 {
-        let before = std::time::Instant::now();
+        let before = Instant::now();
         answered += u64::from(h.run(&frame).expect("test run").action == XDP_TX);
         asking += before.elapsed().min(millisecond);
-        if started.elapsed() >= std::time::Duration::from_millis(300) {
+        if started.elapsed() >= Duration::from_millis(300) {
             break;
         }
     }
