@@ -17,6 +17,7 @@ mod record;
 mod rrl;
 mod signature;
 mod siphash;
+mod slot_parts;
 mod tick_clock;
 
 pub use checksum::{fold, fold_swapped, ones_complement_sum, word_sum_swapped};
@@ -48,4 +49,5 @@ pub use record::{MAX_RECORD_LEN, record_len, record_prefix, render_record};
 pub use rrl::{RRL_ENABLED, RrlBucket, RrlConfig, RrlKey, RrlVerdict, rrl_key_v4, rrl_key_v6};
 pub use signature::{MAX_SIGNATURE_LEN, MAX_SIGNATURE_RECORD, SIGNATURE_WORDS, SignatureEntry};
 pub use siphash::{SipHash24, key_words, siphash24};
+pub use slot_parts::{SLOT_HEAD_BYTES, SLOT_TAIL_BYTES, SlotHead, SlotTail, slot_at};
 pub use tick_clock::TickClock;

@@ -66,8 +66,9 @@ pub struct MapEntry {
 /// Words of the name stored beside the header (names of up to 24 wire bytes end there).
 pub const NAME_HEAD_WORDS: usize = 3;
 
-/// One slot of the answer table (`ANSWERS`, an array the XDP program indexes by the name's
-/// hash): the key it holds, its state, and the answer set.
+/// One slot of the answer table (an array the XDP program indexes by the name's hash): the key
+/// it holds, its state, and the answer set. Stored as a head in `ANSWERS` and a tail in
+/// `ANSWER_TAILS` (see `slot_parts`).
 ///
 /// An array rather than a hash map because a hit then costs one computed address instead of a
 /// bucket walk (the kernel's hash map reads the bucket, then the element: two dependent cache
@@ -293,7 +294,9 @@ pub mod local_addr {
 
 /// Names of the maps in the object, also their pin file names.
 pub mod map_names {
+    /// The answer table's slot heads (`SlotHead`); `ANSWER_TAILS` holds their tails.
     pub const ANSWERS: &str = "ANSWERS";
+    pub const ANSWER_TAILS: &str = "ANSWER_TAILS";
     pub const COUNTERS: &str = "COUNTERS";
     pub const CONFIG: &str = "CONFIG";
     pub const VIEWS_V4: &str = "VIEWS_V4";
@@ -337,6 +340,8 @@ mod pod {
     unsafe impl aya::Pod for MapKey {}
     unsafe impl aya::Pod for MapEntry {}
     unsafe impl aya::Pod for AnswerSlot {}
+    unsafe impl aya::Pod for crate::SlotHead {}
+    unsafe impl aya::Pod for crate::SlotTail {}
     unsafe impl aya::Pod for XdpConfig {}
     unsafe impl aya::Pod for OwnMacs {}
     unsafe impl aya::Pod for crate::LocalSummary {}

@@ -4,35 +4,54 @@
 //! is a volatile read through a raw pointer, made between two reads of the slot's sequence
 //! number (see `AnswerSlot`).
 //!
-//! SAFETY, for every `unsafe` below: the pointer comes from an `ANSWERS` lookup and stays valid
-//! until the program returns (see `maps`), and every field is plain bytes, so a read that races
-//! the daemon's write yields some value, never invalid memory; the sequence number tells.
+//! SAFETY, for every `unsafe` below: the pointers come from `ANSWERS` and `ANSWER_TAILS`
+//! lookups and stay valid until the program returns (see `maps`), and every field is plain
+//! bytes, so a read that races the daemon's write yields some value, never invalid memory; the
+//! sequence number tells.
 
-use core::{
-    mem::offset_of,
-    ptr::{addr_of, read_volatile},
-};
+use core::ptr::read_volatile;
 
 use switchyard_common::{
-    AnswerCopy, AnswerSlot, FirstChoice, MapEntry, MapKey, NAME_HEAD_WORDS, NAME_WORDS, STORED_ORDER,
+    AnswerCopy, FirstChoice, MapKey, NAME_HEAD_WORDS, NAME_WORDS, SLOT_HEAD_BYTES, STORED_ORDER, SlotHead, SlotTail,
+    slot_at,
 };
 
-/// One slot of the answer table.
+/// One slot of the answer table: its head and its tail (see `slot_parts`).
 #[derive(Clone, Copy)]
-pub struct Slot(*const AnswerSlot);
+pub struct Slot {
+    head: *const u8,
+    tail: *const u8,
+}
 
 // `copy_words` reads the addresses as u64 words and the weighted orders as u32 words: each
-// starts aligned for its words, in the slot and in the copy.
-const ADDRS_AT: usize = offset_of!(AnswerSlot, entry) + offset_of!(MapEntry, addrs);
-const FIRST_AT: usize = offset_of!(AnswerSlot, entry) + offset_of!(MapEntry, first);
-const _: () = assert!(align_of::<AnswerSlot>() % 8 == 0 && ADDRS_AT % 8 == 0 && FIRST_AT % 4 == 0);
-const _: () = assert!(align_of::<AnswerCopy>() % 8 == 0 && offset_of!(AnswerCopy, addrs) % 8 == 0);
+// starts aligned for its words, in the slot's parts and in the copy.
+const _: () = assert!(slot_at::ADDRS % 8 == 0 && slot_at::FIRST % 4 == 0 && SLOT_HEAD_BYTES % 8 == 0);
+const _: () = assert!(align_of::<SlotHead>() % 8 == 0 && align_of::<SlotTail>() % 8 == 0);
+const _: () = assert!(align_of::<AnswerCopy>() % 8 == 0 && core::mem::offset_of!(AnswerCopy, addrs) % 8 == 0);
 const _: () = assert!(align_of::<FirstChoice>() % 4 == 0 && size_of::<FirstChoice>() % 4 == 0);
 
 impl Slot {
     #[inline(always)]
-    pub fn new(slot: *const AnswerSlot) -> Slot {
-        Slot(slot)
+    pub fn new(head: *const SlotHead, tail: *const SlotTail) -> Slot {
+        Slot { head: head.cast(), tail: tail.cast() }
+    }
+
+    /// The field at `at` bytes into the slot as one struct (`slot_at`), in its head or tail.
+    /// Every caller passes a constant (or a loop's unrolled index), so the choice is made when
+    /// the program is compiled.
+    #[inline(always)]
+    fn field<T>(self, at: usize) -> *const T {
+        if at < SLOT_HEAD_BYTES {
+            self.head.wrapping_add(at).cast()
+        } else {
+            self.tail.wrapping_add(at - SLOT_HEAD_BYTES).cast()
+        }
+    }
+
+    /// A volatile read of the field at `at`.
+    #[inline(always)]
+    fn read<T: Copy>(self, at: usize) -> T {
+        unsafe { read_volatile(self.field(at)) }
     }
 
     /// The slot's sequence number (odd while the daemon writes it), read in order
@@ -40,24 +59,21 @@ impl Slot {
     /// slot whole.
     #[inline(always)]
     pub fn seq(self) -> u32 {
-        unsafe { read_in_order(addr_of!((*self.0).seq)) }
+        unsafe { read_in_order(self.field(slot_at::SEQ)) }
     }
 
     /// `SLOT_EMPTY`, `SLOT_USED` or `SLOT_REMOVED`.
     #[inline(always)]
     pub fn state(self) -> u32 {
-        unsafe { read_volatile(addr_of!((*self.0).state)) }
+        self.read(slot_at::STATE)
     }
 
     #[inline(always)]
     pub fn has_key(self, key: &MapKey) -> bool {
-        let at = unsafe { addr_of!((*self.0).key) };
-        unsafe {
-            read_volatile(addr_of!((*at).name_hash)) == key.name_hash
-                && read_volatile(addr_of!((*at).view)) == key.view
-                && read_volatile(addr_of!((*at).qtype)) == key.qtype
-                && read_volatile(addr_of!((*at).name_len)) == key.name_len
-        }
+        self.read::<u64>(slot_at::NAME_HASH) == key.name_hash
+            && self.read::<u32>(slot_at::VIEW) == key.view
+            && self.read::<u16>(slot_at::QTYPE) == key.qtype
+            && self.read::<u16>(slot_at::NAME_LEN) == key.name_len
     }
 
     /// Whether the slot holds the name packed in `question` (`len` bytes, both sides zero
@@ -65,22 +81,19 @@ impl Slot {
     /// a check.
     #[inline(always)]
     pub fn holds_name(self, question: &[u64; NAME_WORDS], len: usize) -> bool {
-        let entry = self.entry();
-        let head = unsafe { addr_of!((*entry).name_head) };
         for i in 0..NAME_HEAD_WORDS {
             if i * 8 >= len {
                 return true;
             }
-            if unsafe { read_volatile(addr_of!((*head)[i])) } != question[i] {
+            if self.read::<u64>(slot_at::NAME_HEAD + 8 * i) != question[i] {
                 return false;
             }
         }
-        let tail = unsafe { addr_of!((*entry).name_tail) };
         for i in 0..NAME_WORDS - NAME_HEAD_WORDS {
             if (NAME_HEAD_WORDS + i) * 8 >= len {
                 break;
             }
-            if unsafe { read_volatile(addr_of!((*tail)[i])) } != question[NAME_HEAD_WORDS + i] {
+            if self.read::<u64>(slot_at::NAME_TAIL + 8 * i) != question[NAME_HEAD_WORDS + i] {
                 return false;
             }
         }
@@ -92,40 +105,28 @@ impl Slot {
     /// to `first` and chosen from there).
     #[inline(always)]
     pub fn copy_answer(self, bucket: impl FnOnce() -> u32, copy: &mut AnswerCopy, first: &mut FirstChoice) {
-        let entry = self.entry();
-        unsafe {
-            copy.ttl = read_volatile(addr_of!((*entry).ttl));
-            copy.answer_sum = read_volatile(addr_of!((*entry).answer_sum));
-            copy.count = read_volatile(addr_of!((*entry).count));
-            copy.signed = read_volatile(addr_of!((*entry).signed));
-            copy.signature = read_volatile(addr_of!((*entry).signature));
-            copy_words::<_, u64>(addr_of!((*entry).addrs), &mut copy.addrs);
+        copy.ttl = self.read(slot_at::TTL);
+        copy.answer_sum = self.read(slot_at::ANSWER_SUM);
+        copy.count = self.read(slot_at::COUNT);
+        copy.signed = self.read(slot_at::SIGNED);
+        copy.signature = self.read(slot_at::SIGNATURE);
+        // The first four addresses are in the head; the tail is read only for more.
+        let addrs = (&mut copy.addrs as *mut [[u8; 16]; 8]).cast::<u64>();
+        for i in 0..size_of::<[[u8; 16]; 8]>() / 8 {
+            if i >= 2 * copy.count as usize {
+                break;
+            }
+            unsafe { addrs.add(i).write(self.read(slot_at::ADDRS + 8 * i)) };
         }
-        copy.order = if unsafe { read_volatile(addr_of!((*entry).weighted_groups)) } == 0 {
+        copy.order = if self.read::<u8>(slot_at::WEIGHTED_GROUPS) == 0 {
             STORED_ORDER
         } else {
-            unsafe { copy_words::<_, u32>(addr_of!((*entry).first), first) };
+            let to = (first as *mut FirstChoice).cast::<u32>();
+            for i in 0..size_of::<FirstChoice>() / 4 {
+                unsafe { to.add(i).write(self.read(slot_at::FIRST + 4 * i)) };
+            }
             first.order_for(bucket(), copy.count as usize)
         };
-    }
-
-    #[inline(always)]
-    fn entry(self) -> *const MapEntry {
-        unsafe { addr_of!((*self.0).entry) }
-    }
-}
-
-/// Copies a `T` out of a slot one `W` at a time with volatile reads. Copied whole, an array of
-/// bytes becomes a call to the byte-by-byte `memcpy` (about 80 ns a hit in `bench xdp`); the
-/// volatile reads keep this loop from being turned back into one.
-///
-/// SAFETY: `from` and `to` are aligned for `W` (asserted above for each use) and `W` divides
-/// `T`'s size; every byte pattern is a valid `T`.
-#[inline(always)]
-unsafe fn copy_words<T, W: Copy>(from: *const T, to: &mut T) {
-    let to = (to as *mut T).cast::<W>();
-    for i in 0..size_of::<T>() / size_of::<W>() {
-        unsafe { to.add(i).write(from.cast::<W>().add(i).read_volatile()) };
     }
 }
 

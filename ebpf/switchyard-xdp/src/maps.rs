@@ -3,7 +3,7 @@
 //! SAFETY, for every `unsafe` below: the lookup helpers return pointers into map memory that
 //! stays valid until the program returns. The per-CPU values (`COUNTERS`, `SCRATCH`) have no
 //! other user while this CPU runs the program, and `scratch` is called once per run, so its
-//! `&mut` is the only reference. An `ANSWERS` slot is handed on as a pointer: `answer_slot`
+//! `&mut` is the only reference. An answer slot is handed on as pointers: `answer_slot`
 //! holds every read of it. `OWN_MACS` and the `LOCAL_*` values are only read, and are plain
 //! integers and bytes. An `RRL_BUCKETS` value is two integers, written in place by
 //! any CPU: a race loses a count, never memory safety.
@@ -14,17 +14,19 @@ use aya_ebpf::{
     maps::{Array, HashMap, LpmTrie, LruHashMap, PerCpuArray, lpm_trie::Key as PrefixKey},
 };
 use switchyard_common::{
-    AnswerSlot, CookieConfig, Counter, LocalSummary, MapKey, PROBE_SLOTS, SLOT_EMPTY, SLOT_USED, OwnMacs, RrlBucket, RrlConfig, RrlKey, Scratch, SignatureEntry,
-    VIEW_PREFIXES, XdpConfig,
+    CookieConfig, Counter, LocalSummary, MapKey, PROBE_SLOTS, SLOT_EMPTY, SLOT_USED, OwnMacs, RrlBucket, RrlConfig, RrlKey, Scratch, SignatureEntry,
+    SlotHead, SlotTail, VIEW_PREFIXES, XdpConfig,
 };
 
 use crate::answer_slot::{Slot, read_in_order};
 
-/// The answer table (see `AnswerSlot`), sized by the daemon (`answer_slots` of
-/// `xdp.max_entries`). Mappable, so that the daemon writes slots in place under their sequence
-/// numbers; the memory is taken at load.
+/// The answer table's slot heads and tails (see `AnswerSlot` and `SlotHead`), both sized by
+/// the daemon (`answer_slots` of `xdp.max_entries`). Mappable, so that the daemon writes slots
+/// in place under their sequence numbers; the memory is taken at load.
 #[map]
-static ANSWERS: Array<AnswerSlot> = Array::with_max_entries(131072, BPF_F_MMAPABLE);
+static ANSWERS: Array<SlotHead> = Array::with_max_entries(131072, BPF_F_MMAPABLE);
+#[map]
+static ANSWER_TAILS: Array<SlotTail> = Array::with_max_entries(131072, BPF_F_MMAPABLE);
 /// The RRSIG of each signed answer set, keyed like `ANSWERS` (sized like it by the daemon). Only
 /// read here: replaced during a run, it gives one response a mix of two signatures, which a
 /// validator refuses, never invalid memory.
@@ -139,7 +141,9 @@ pub fn answer_slot(key: &MapKey) -> Option<(Slot, u32)> {
     let slot_mask = unsafe { core::ptr::read_volatile(&SLOT_MASK) };
     let home = switchyard_common::home_slot(key, slot_mask);
     for i in 0..PROBE_SLOTS {
-        let slot = Slot::new(ANSWERS.get_ptr(home.wrapping_add(i) & slot_mask)?);
+        let at = home.wrapping_add(i) & slot_mask;
+        // The tail's address is computed, not read: its memory is touched only when needed.
+        let slot = Slot::new(ANSWERS.get_ptr(at)?, ANSWER_TAILS.get_ptr(at)?);
         let seq = slot.seq();
         let state = slot.state();
         if state == SLOT_EMPTY {

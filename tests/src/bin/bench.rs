@@ -153,7 +153,10 @@ fn bench_xdp(only: &[String]) -> Result<(), String> {
             "kernel memory of the answer table over its max_entries (twice the slots, to a power of two; not ns)",
             memory as f64 / f64::from(MAX_ENTRIES),
         ));
-        out.push(("value_lines_per_hit", LINES_WHAT, value_lines_per_hit(&many_name(0), 2) as f64));
+        let lines = slot_lines_per_hit(&many_name(0), 2);
+        out.push(("value_lines_per_hit", LINES_WHAT, lines.len() as f64));
+        let parts = 1 + usize::from(lines.iter().any(|&line| line * 64 >= switchyard_common::SLOT_HEAD_BYTES));
+        out.push(("slot_parts_per_hit", PARTS_WHAT, parts as f64));
         let info = h.datapath.program(responder).map_err(|e| e.to_string())?.info().map_err(|e| e.to_string())?;
         out.push((
             "verified_instructions",
@@ -269,11 +272,13 @@ const MORE_WHAT: &str = "IPv4 A, 2 answers, a different name of 4,000 each run";
 const NOT_NS: [&str; 3] = ["instructions", "_per_entry", "_per_hit"];
 
 const LINES_WHAT: &str = "64-byte lines of its answer table slot a hit on a bench name reads (not ns)";
+const PARTS_WHAT: &str =
+    "parts of its slot (head, and tail when needed), each in its own array, a hit on a bench name reads (not ns)";
 
 /// Cache lines of an `AnswerSlot` (which starts on a line) that answering `name` with `count`
 /// IPv4 addresses from its home slot reads: the slot's sequence number, state and key, the
-/// answer header, the name's words and each address's 4 bytes.
-fn value_lines_per_hit(name: &str, count: usize) -> usize {
+/// answer header, the name's words and each address's 4 bytes; in order.
+fn slot_lines_per_hit(name: &str, count: usize) -> Vec<usize> {
     use std::mem::{offset_of, size_of};
     use switchyard_common::{AnswerSlot, MapEntry, NAME_HEAD_WORDS};
     let entry = offset_of!(AnswerSlot, entry);
@@ -292,26 +297,31 @@ fn value_lines_per_hit(name: &str, count: usize) -> usize {
         header.chain(name_words).chain(addrs).flat_map(|r| r.start / 64..=(r.end - 1) / 64).collect();
     lines.sort_unstable();
     lines.dedup();
-    lines.len()
+    lines
 }
 
-/// Bytes the kernel charges for this process's answer table (its `memlock` in fdinfo), found
-/// by its type (array), value size and slot count.
+/// Bytes the kernel charges for this process's answer table (the `memlock` in fdinfo of its
+/// heads and its tails), found by type (array), value size and slot count.
 fn answer_map_memory(slots: u32) -> Result<u64, String> {
-    let value_size = std::mem::size_of::<switchyard_common::AnswerSlot>();
+    use switchyard_common::{SlotHead, SlotTail};
+    let sizes = [std::mem::size_of::<SlotHead>(), std::mem::size_of::<SlotTail>()];
     let dir = std::fs::read_dir("/proc/self/fdinfo").map_err(|e| format!("/proc/self/fdinfo: {e}"))?;
+    let mut found = [None; 2];
     for fdinfo in dir.flatten() {
         let Ok(text) = std::fs::read_to_string(fdinfo.path()) else { continue };
         let field =
             |name: &str| text.lines().find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse::<u64>().ok()));
-        if field("map_type:") == Some(2)
-            && field("value_size:") == Some(value_size as u64)
-            && field("max_entries:") == Some(slots as u64)
-        {
-            return field("memlock:").ok_or_else(|| "the answer table's fdinfo has no memlock".to_string());
+        if field("map_type:") != Some(2) || field("max_entries:") != Some(slots as u64) {
+            continue;
+        }
+        if let Some(part) = sizes.iter().position(|&size| field("value_size:") == Some(size as u64)) {
+            found[part] = field("memlock:");
         }
     }
-    Err(format!("no array of {slots} slots of {value_size} bytes among this process's descriptors"))
+    match found {
+        [Some(heads), Some(tails)] => Ok(heads + tails),
+        _ => Err(format!("no pair of arrays of {slots} slot heads and tails among this process's descriptors")),
+    }
 }
 
 fn many_name(i: usize) -> String {

@@ -1,6 +1,7 @@
-//! The answer table (`ANSWERS`, an array of `AnswerSlot`) as the daemon writes it: mapped into
-//! this process, each slot written in place under its sequence number, and an index of which
-//! slot holds which key.
+//! The answer table (`AnswerSlot`s, their heads in `ANSWERS` and their tails in `ANSWER_TAILS`,
+//! see `SlotHead`) as the daemon writes it: both arrays mapped into this process, each slot
+//! written in place under its sequence number (in the head), and an index of which slot holds
+//! which key.
 //!
 //! Only one process writes a table at a time (the daemon; a successor takes over after a
 //! hand-off and reads it anew). Readers (the XDP program, `switchyard map`) read a slot's
@@ -9,20 +10,27 @@
 
 use std::{
     collections::HashMap,
+    mem::size_of,
     os::fd::{AsFd, AsRawFd},
-    ptr::{NonNull, addr_of_mut},
+    ptr::NonNull,
     sync::atomic::{AtomicU32, Ordering, fence},
 };
 
 use aya::maps::MapData;
-use switchyard_common::{AnswerSlot, MapEntry, MapKey, PROBE_SLOTS, SLOT_EMPTY, SLOT_REMOVED, SLOT_USED, home_slot};
+use switchyard_common::map_names;
+use switchyard_common::{
+    AnswerSlot, MapEntry, MapKey, PROBE_SLOTS, SLOT_EMPTY, SLOT_REMOVED, SLOT_USED, SlotHead, SlotTail, home_slot,
+    slot_at,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SlotsError {
-    #[error("the answer map is not a table of {expected}-byte slots (its values are {found} bytes)")]
-    Layout { expected: usize, found: u32 },
+    #[error("the answer map {map} is not a table of {expected}-byte values (its values are {found} bytes)")]
+    Layout { map: &'static str, expected: usize, found: u32 },
     #[error("the answer map has {0} slots, not a power of two")]
     NotPowerOfTwo(u32),
+    #[error("the answer map's heads ({heads}) and tails ({tails}) differ in number")]
+    Unpaired { heads: u32, tails: u32 },
     #[error("reading the answer map's description: {0}")]
     Info(aya::maps::MapError),
     #[error("mapping the answer map into memory: {0}")]
@@ -31,7 +39,8 @@ pub enum SlotsError {
 
 /// The table mapped into this process, and where each key is.
 pub struct AnswerSlots {
-    base: NonNull<AnswerSlot>,
+    heads: NonNull<SlotHead>,
+    tails: NonNull<SlotTail>,
     slots: u32,
     /// The slot of each key in the table.
     index: HashMap<MapKey, u32>,
@@ -51,43 +60,36 @@ unsafe impl Send for AnswerSlots {}
 unsafe impl Sync for AnswerSlots {}
 
 impl AnswerSlots {
-    /// Maps the table behind `map`; it takes at most `capacity` keys. A writer of a table it did
-    /// not make reads it first to learn which keys it holds (`reread`, which `MapWriter::adopt`
-    /// calls).
-    pub fn open(map: &MapData, capacity: usize) -> Result<AnswerSlots, SlotsError> {
-        let info = map.info().map_err(SlotsError::Info)?;
-        let size = std::mem::size_of::<AnswerSlot>();
-        if info.value_size() as usize != size {
-            return Err(SlotsError::Layout { expected: size, found: info.value_size() });
+    /// Maps the table behind `heads` and `tails`; it takes at most `capacity` keys. A writer of a
+    /// table it did not make reads it first to learn which keys it holds (`reread`, which
+    /// `MapWriter::adopt` calls).
+    pub fn open(heads: &MapData, tails: &MapData, capacity: usize) -> Result<AnswerSlots, SlotsError> {
+        let slots = value_count::<SlotHead>(heads, map_names::ANSWERS)?;
+        let tail_slots = value_count::<SlotTail>(tails, map_names::ANSWER_TAILS)?;
+        if slots != tail_slots {
+            return Err(SlotsError::Unpaired { heads: slots, tails: tail_slots });
         }
-        let slots = info.max_entries();
         if !slots.is_power_of_two() {
             return Err(SlotsError::NotPowerOfTwo(slots));
         }
-        let len = slots as usize * size;
-        // SAFETY: a shared mapping of the map's own memory, of exactly its size; the kernel
-        // keeps the map alive while it is mapped.
-        let base = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED,
-                map.fd().as_fd().as_raw_fd(),
-                0,
-            )
+        let head_base = map_shared(heads, slots as usize * size_of::<SlotHead>())?;
+        let tail_base = match map_shared(tails, slots as usize * size_of::<SlotTail>()) {
+            Ok(base) => base,
+            Err(e) => {
+                // SAFETY: the mapping just made, of this size.
+                unsafe { libc::munmap(head_base, slots as usize * size_of::<SlotHead>()) };
+                return Err(e);
+            }
         };
-        if base == libc::MAP_FAILED {
-            return Err(SlotsError::Map(std::io::Error::last_os_error()));
-        }
-        Ok(AnswerSlots::over(base, slots, capacity))
+        Ok(AnswerSlots::over(head_base, tail_base, slots, capacity))
     }
 
-    /// The table over `slots` slots of mapped memory at `base`.
-    fn over(base: *mut libc::c_void, slots: u32, capacity: usize) -> AnswerSlots {
-        let base = NonNull::new(base.cast::<AnswerSlot>()).expect("mmap succeeded");
+    /// The table over `slots` heads and tails of mapped memory at `heads` and `tails`.
+    fn over(heads: *mut libc::c_void, tails: *mut libc::c_void, slots: u32, capacity: usize) -> AnswerSlots {
+        let heads = NonNull::new(heads.cast::<SlotHead>()).expect("mmap succeeded");
+        let tails = NonNull::new(tails.cast::<SlotTail>()).expect("mmap succeeded");
         let (states, keys) = (vec![SLOT_EMPTY; slots as usize], vec![NO_KEY; slots as usize]);
-        AnswerSlots { base, slots, index: HashMap::new(), states, keys, capacity }
+        AnswerSlots { heads, tails, slots, index: HashMap::new(), states, keys, capacity }
     }
 
     /// Keys in the table.
@@ -219,15 +221,28 @@ impl AnswerSlots {
         true
     }
 
-    fn slot_ptr(&self, at: u32) -> *mut AnswerSlot {
+    fn head_ptr(&self, at: u32) -> *mut SlotHead {
         assert!(at < self.slots, "slot {at} of {}", self.slots);
         // SAFETY: within the mapping.
-        unsafe { self.base.as_ptr().add(at as usize) }
+        unsafe { self.heads.as_ptr().add(at as usize) }
+    }
+
+    fn tail_ptr(&self, at: u32) -> *mut SlotTail {
+        assert!(at < self.slots, "slot {at} of {}", self.slots);
+        // SAFETY: within the mapping.
+        unsafe { self.tails.as_ptr().add(at as usize) }
+    }
+
+    /// The field at `offset` of slot `at`'s head (`slot_at`).
+    fn head_field<T>(&self, at: u32, offset: usize) -> *mut T {
+        assert!(offset + size_of::<T>() <= size_of::<SlotHead>());
+        // SAFETY: within the slot's head.
+        unsafe { self.head_ptr(at).cast::<u8>().add(offset).cast() }
     }
 
     fn seq(&self, at: u32) -> &AtomicU32 {
         // SAFETY: an aligned u32 in the mapping, alive as long as `self`.
-        unsafe { AtomicU32::from_ptr(addr_of_mut!((*self.slot_ptr(at)).seq)) }
+        unsafe { AtomicU32::from_ptr(self.head_field(at, slot_at::SEQ)) }
     }
 
     /// A consistent copy of slot `at`, or `None` when it stays half-written (a writer died).
@@ -237,10 +252,11 @@ impl AnswerSlots {
             let before = seq.load(Ordering::Acquire);
             if before & 1 == 0 {
                 // SAFETY: plain bytes; a torn copy is detected below and dropped.
-                let copy = unsafe { std::ptr::read_volatile(self.slot_ptr(at)) };
+                let (head, tail) =
+                    unsafe { (std::ptr::read_volatile(self.head_ptr(at)), std::ptr::read_volatile(self.tail_ptr(at))) };
                 fence(Ordering::Acquire);
                 if seq.load(Ordering::Relaxed) == before {
-                    return Some(copy);
+                    return Some(AnswerSlot::from_parts(&head, &tail));
                 }
             }
             std::hint::spin_loop();
@@ -248,12 +264,18 @@ impl AnswerSlots {
         None
     }
 
-    /// Writes slot `at` whole under its sequence number.
+    /// Writes slot `at` whole under its sequence number: the tail, then the head but for the
+    /// sequence number.
     fn write(&mut self, at: u32, state: u32, key: &MapKey, entry: &MapEntry) {
-        self.under_seq(at, |slot| unsafe {
-            addr_of_mut!((*slot).state).write_volatile(state);
-            addr_of_mut!((*slot).key).write_volatile(*key);
-            addr_of_mut!((*slot).entry).write_volatile(*entry);
+        let (head, tail) = AnswerSlot { seq: 0, state, key: *key, entry: *entry }.to_parts();
+        let (head_ptr, tail_ptr) = (self.head_ptr(at), self.tail_ptr(at));
+        self.under_seq(at, || unsafe {
+            tail_ptr.write_volatile(tail);
+            // Word by word from the state on: the sequence number is the one word not written.
+            let (from, to) = (head.0.as_ptr().cast::<u32>(), head_ptr.cast::<u32>());
+            for i in slot_at::STATE / 4..size_of::<SlotHead>() / 4 {
+                to.add(i).write_volatile(from.add(i).read_unaligned());
+            }
         });
         self.states[at as usize] = state;
         self.keys[at as usize] = *key;
@@ -261,19 +283,20 @@ impl AnswerSlots {
 
     /// Changes only slot `at`'s state.
     fn write_state(&mut self, at: u32, state: u32) {
-        self.under_seq(at, |slot| unsafe { addr_of_mut!((*slot).state).write_volatile(state) });
+        let field = self.head_field::<u32>(at, slot_at::STATE);
+        self.under_seq(at, || unsafe { field.write_volatile(state) });
         self.states[at as usize] = state;
     }
 
     /// Makes the slot's sequence number odd, runs `write`, then makes it even again, so that a
     /// reader that overlapped the write sees the number change.
-    fn under_seq(&mut self, at: u32, write: impl FnOnce(*mut AnswerSlot)) {
+    fn under_seq(&mut self, at: u32, write: impl FnOnce()) {
         let seq = self.seq(at);
         let before = seq.load(Ordering::Relaxed);
         let odd = before | 1;
         seq.store(odd, Ordering::Relaxed);
         fence(Ordering::Release);
-        write(self.slot_ptr(at));
+        write();
         seq.store(odd.wrapping_add(1), Ordering::Release);
     }
 
@@ -286,9 +309,41 @@ impl AnswerSlots {
 
 impl Drop for AnswerSlots {
     fn drop(&mut self) {
-        // SAFETY: the mapping made in `open`, of this size.
-        unsafe { libc::munmap(self.base.as_ptr().cast(), self.slots as usize * std::mem::size_of::<AnswerSlot>()) };
+        // SAFETY: the mappings made in `open`, of these sizes.
+        unsafe {
+            libc::munmap(self.heads.as_ptr().cast(), self.slots as usize * size_of::<SlotHead>());
+            libc::munmap(self.tails.as_ptr().cast(), self.slots as usize * size_of::<SlotTail>());
+        }
     }
+}
+
+/// The number of values of `map`, checked to be `T`s.
+fn value_count<T>(map: &MapData, name: &'static str) -> Result<u32, SlotsError> {
+    let info = map.info().map_err(SlotsError::Info)?;
+    if info.value_size() as usize != size_of::<T>() {
+        return Err(SlotsError::Layout { map: name, expected: size_of::<T>(), found: info.value_size() });
+    }
+    Ok(info.max_entries())
+}
+
+/// A shared, writable mapping of `len` bytes of `map`'s own memory.
+fn map_shared(map: &MapData, len: usize) -> Result<*mut libc::c_void, SlotsError> {
+    // SAFETY: a shared mapping of the map's own memory, of exactly its size; the kernel keeps
+    // the map alive while it is mapped.
+    let base = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED,
+            map.fd().as_fd().as_raw_fd(),
+            0,
+        )
+    };
+    if base == libc::MAP_FAILED {
+        return Err(SlotsError::Map(std::io::Error::last_os_error()));
+    }
+    Ok(base)
 }
 
 #[cfg(test)]
@@ -299,11 +354,16 @@ mod tests {
 
     /// A table in anonymous memory, zeroed as a new map is.
     fn table(slots: u32, capacity: usize) -> AnswerSlots {
-        let len = slots as usize * std::mem::size_of::<AnswerSlot>();
-        let flags = libc::MAP_SHARED | libc::MAP_ANONYMOUS;
-        let base = unsafe { libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ | libc::PROT_WRITE, flags, -1, 0) };
-        assert_ne!(base, libc::MAP_FAILED);
-        let mut t = AnswerSlots::over(base, slots, capacity);
+        let anonymous = |len: usize| {
+            let flags = libc::MAP_SHARED | libc::MAP_ANONYMOUS;
+            let base =
+                unsafe { libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ | libc::PROT_WRITE, flags, -1, 0) };
+            assert_ne!(base, libc::MAP_FAILED);
+            base
+        };
+        let heads = anonymous(slots as usize * size_of::<SlotHead>());
+        let tails = anonymous(slots as usize * size_of::<SlotTail>());
+        let mut t = AnswerSlots::over(heads, tails, slots, capacity);
         t.reread();
         t
     }

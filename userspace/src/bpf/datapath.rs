@@ -105,12 +105,17 @@ impl Datapath {
         let slot_mask = slots - 1;
         let mut loader = EbpfLoader::new();
         loader.map_max_entries(map_names::ANSWERS, slots);
+        loader.map_max_entries(map_names::ANSWER_TAILS, slots);
         loader.override_global(switchyard_common::SLOT_MASK_GLOBAL, &slot_mask, true);
         loader.map_max_entries(map_names::SIGNATURES, max_entries);
         let (mut adopted, mut replaced) = (Vec::new(), Vec::new());
         if let Some(dir) = pin_dir {
             pins::prepare(dir)?;
-            let capacities = StdHashMap::from([(map_names::ANSWERS, slots), (map_names::SIGNATURES, max_entries)]);
+            let capacities = StdHashMap::from([
+                (map_names::ANSWERS, slots),
+                (map_names::ANSWER_TAILS, slots),
+                (map_names::SIGNATURES, max_entries),
+            ]);
             for (name, fit) in pins::fits(dir, super::XDP_OBJECT, &capacities)? {
                 match fit {
                     Fit::Replace(why) => {
@@ -141,11 +146,13 @@ impl Datapath {
                 .map_err(|e| DatapathError::Program(program_names::RESPONDER, e))?;
             program.load().map_err(|e| DatapathError::Program(program_names::RESPONDER, e))?;
         }
-        let answers = match ebpf.map(map_names::ANSWERS) {
-            // An adopted table is read by the writer's `adopt`, which every daemon path calls.
-            Some(aya::maps::Map::Array(data)) => AnswerSlots::open(data, max_entries as usize)?,
-            _ => return Err(DatapathError::Object(format!("{} is not an array", map_names::ANSWERS))),
+        let array = |name: &'static str| match ebpf.map(name) {
+            Some(aya::maps::Map::Array(data)) => Ok(data),
+            _ => Err(DatapathError::Object(format!("{name} is not an array"))),
         };
+        // An adopted table is read by the writer's `adopt`, which every daemon path calls.
+        let answers =
+            AnswerSlots::open(array(map_names::ANSWERS)?, array(map_names::ANSWER_TAILS)?, max_entries as usize)?;
         let logger = if pin_dir.is_some() { forward_kernel_logs(&mut ebpf) } else { None };
         let local_maps = LocalMaps::take(&mut ebpf)?;
         let ingress = local_maps.ingress();

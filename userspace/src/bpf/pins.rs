@@ -16,8 +16,9 @@ use super::datapath::DatapathError;
 
 /// The maps pinned for the operator's commands and for the next daemon (`AYA_LOGS` carries the
 /// program's log lines).
-pub const PINNED_MAPS: [&str; 17] = [
+pub const PINNED_MAPS: [&str; 18] = [
     map_names::ANSWERS,
+    map_names::ANSWER_TAILS,
     map_names::COUNTERS,
     map_names::CONFIG,
     map_names::VIEWS_V4,
