@@ -76,6 +76,21 @@ pub fn switchyard_reflect(ctx: XdpContext) -> u32 {
     }
 }
 
+/// Swaps addresses (as `switchyard_swap`), reads one answer-table slot head and transmits: the
+/// least a lookup into the table costs, without parsing or hashing. The slot's index is the
+/// frame's first four UDP payload bytes (big-endian), where `bench xdp` writes each name's home slot, so
+/// that the floor reads the same memory as the hits it is set beside.
+#[xdp]
+pub fn switchyard_table_floor(ctx: XdpContext) -> u32 {
+    let pkt = Packet::new(&ctx);
+    let index_at = EthHdr::LEN + Ipv4Hdr::LEN + UdpHdr::LEN;
+    let index = || Some(u32::from(pkt.read_u16(index_at)?) << 16 | u32::from(pkt.read_u16(index_at + 2)?));
+    match swap_ipv4_udp(&pkt).and_then(|()| index()).and_then(maps::touch_slot_head) {
+        Some(()) => xdp_action::XDP_TX,
+        None => xdp_action::XDP_PASS,
+    }
+}
+
 /// Sets QR in the DNS header of an untagged IPv4 UDP frame and updates the UDP checksum for the
 /// changed word (RFC 1624: HC' = ~(~HC + ~m + m')).
 #[inline(always)]

@@ -156,6 +156,16 @@ pub fn answer_slot(key: &MapKey) -> Option<(Slot, u32)> {
     None
 }
 
+/// Reads the sequence number of the slot at `index` (masked to the table), for the table floor
+/// of the benchmarks.
+#[inline(always)]
+pub fn touch_slot_head(index: u32) -> Option<()> {
+    let slot_mask = unsafe { core::ptr::read_volatile(&SLOT_MASK) };
+    let at = index & slot_mask;
+    Slot::new(ANSWERS.get_ptr(at)?, ANSWER_TAILS.get_ptr(at)?).seq();
+    Some(())
+}
+
 #[inline(always)]
 pub fn signature(key: &MapKey) -> Option<&'static SignatureEntry> {
     unsafe { SIGNATURES.get(key) }

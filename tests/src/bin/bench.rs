@@ -10,7 +10,7 @@ use hickory_proto::{
 use switchyard::{bpf::test_run, config::fixture::ConfigText, cookie_secrets::wall_offset_ns};
 use switchyard_common::{
     COOKIES_ENABLED, CookieAddr, CookieConfig, EDNS_COOKIE, key_words,
-    program_names::{self, PASS, SWAP_ONLY},
+    program_names::{self, PASS, SWAP_ONLY, TABLE_FLOOR},
     server_cookie,
 };
 use switchyard_tests::{
@@ -89,6 +89,9 @@ fn bench_xdp(only: &[String]) -> Result<(), String> {
         // Fewer names, still spread over the whole table (a page each): their lines fit a
         // core's L2 cache, their pages may not fit its TLB.
         let (few, more) = (&many[..FEW_NAMES], &many[..MORE_NAMES]);
+        // The table floor's frames: the same frames, each carrying its name's home slot.
+        let floor_many: Vec<Vec<u8>> = many.iter().map(|frame| with_home_slot(frame)).collect();
+        let floor_one = with_home_slot(&a_hit);
         let responder = program_names::RESPONDER;
         let mut out = Vec::new();
         let cases = [
@@ -125,6 +128,8 @@ fn bench_xdp(only: &[String]) -> Result<(), String> {
             ("ipv4_a_hit_100k", MANY_WHAT, responder, all, test_run::XDP_TX, Some("answered_v4")),
             ("miss_pass", "IPv4 A miss, XDP_PASS", responder, one(&miss), test_run::XDP_PASS, Some("pass_miss")),
             ("floor_swap_tx", "swap addresses + XDP_TX only", SWAP_ONLY, one(&a_hit), test_run::XDP_TX, None),
+            ("floor_table", TABLE_FLOOR_WHAT, TABLE_FLOOR, one(&floor_one), test_run::XDP_TX, None),
+            ("floor_table_100k", TABLE_FLOOR_MANY_WHAT, TABLE_FLOOR, &floor_many, test_run::XDP_TX, None),
             ("empty_pass", "return XDP_PASS (timer overhead)", PASS, one(&a_hit), test_run::XDP_PASS, None),
         ];
         if let Some(unknown) = only.iter().find(|o| !cases.iter().any(|c| c.0 == o.as_str())) {
@@ -213,6 +218,11 @@ fn bench_xdp(only: &[String]) -> Result<(), String> {
     for name in ["ipv4_a_hit_2k", "ipv4_a_hit_4k", "ipv4_a_hit_many", "ipv4_a_hit_100k"] {
         println!("{name} / ipv4_a_hit (cached): {:.2}", ns_of(name) / cached);
     }
+    println!(
+        "a different name of 100,000 each run costs {:.1} ns more than the cached hit; the table floor, {:.1} more",
+        ns_of("ipv4_a_hit_100k") - cached,
+        ns_of("floor_table_100k") - ns_of("floor_table"),
+    );
     for (name, what, n) in cases.iter().filter(|c| not_ns(c.0)) {
         println!("{name}: {n} ({what})");
     }
@@ -267,6 +277,27 @@ const FEW_NAMES: usize = 2_000;
 const FEW_WHAT: &str = "IPv4 A, 2 answers, a different name of 2,000 each run";
 const MORE_NAMES: usize = 4_000;
 const MORE_WHAT: &str = "IPv4 A, 2 answers, a different name of 4,000 each run";
+
+const TABLE_FLOOR_WHAT: &str = "swap addresses, read the www name's slot head, XDP_TX (the table floor)";
+const TABLE_FLOOR_MANY_WHAT: &str = "the table floor on the slot of a different name of 100,000 each run";
+
+/// `frame` (an IPv4 query for one name of the bench's table) with its first four UDP payload
+/// bytes replaced by that name's home slot, big-endian, as the table floor reads it.
+fn with_home_slot(frame: &[u8]) -> Vec<u8> {
+    use switchyard_common::{MapKey, PackedName, QTYPE_A, answer_slots, home_slot};
+    const PAYLOAD: usize = 14 + 20 + 8;
+    let question = &frame[PAYLOAD + 12..];
+    // The name's labels, up to its root label.
+    let mut at = 0;
+    while question[at] != 0 {
+        at += 1 + usize::from(question[at]);
+    }
+    let name = PackedName::new(&question[..=at]).expect("a bench name fits the packed form");
+    let slot = home_slot(&MapKey::new(0, QTYPE_A, &name), answer_slots(MAX_ENTRIES) - 1);
+    let mut floor = frame.to_vec();
+    floor[PAYLOAD..PAYLOAD + 4].copy_from_slice(&slot.to_be_bytes());
+    floor
+}
 
 /// Rows that are counts, not nanoseconds.
 const NOT_NS: [&str; 3] = ["instructions", "_per_entry", "_per_hit"];
