@@ -3,10 +3,10 @@
 //!
 //! Why: a hit on a short name with up to four addresses and no weighted first answer reads
 //! only the head, so the slots the hits of a large table read lie three times as densely in
-//! memory (42 heads in a 4 KiB page instead of about 11 whole slots). The table's memory is
-//! mapped in 4 KiB pages, and on these machines a hit whose page is not in the TLB waits on a
-//! page walk that costs more than the rest of the hit (see the README): the fewer pages the hot
-//! part of the table spans, the more of them the TLB holds.
+//! memory (32 heads in a 4 KiB page instead of 10 or 11 whole slots). The table's memory is
+//! mapped in 4 KiB pages, and a hit whose page is not in the TLB waits on a page walk as well
+//! as on the line (`bench xdp`'s table floor measures both; see the README): the fewer pages
+//! the hot part of the table spans, the more of them the TLB holds.
 //!
 //! The sequence number stays in the head and covers both parts: the daemon writes the tail
 //! and the head while the number is odd.
