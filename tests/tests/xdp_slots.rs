@@ -34,9 +34,11 @@ fn a_reply_never_mixes_two_answer_sets_nor_is_lost_while_the_daemon_rewrites_the
     if !have_root("a_reply_never_mixes_two_answer_sets_nor_is_lost_while_the_daemon_rewrites_them") {
         return;
     }
-    // Two sets that differ in every address and in their count.
+    // Two sets that differ in every address and in their count; the second's fifth and sixth
+    // addresses lie in the slot's tail, the rest in its head.
     let first = MapEntry::new(QTYPE_A, 30, &name(), &[v4("198.18.71.1"), v4("198.18.71.2")]);
-    let second = MapEntry::new(QTYPE_A, 60, &name(), &[v4("198.18.72.1"), v4("198.18.72.2"), v4("198.18.72.3")]);
+    let six: Vec<[u8; 16]> = (1..=6).map(|i| v4(&format!("198.18.72.{i}"))).collect();
+    let second = MapEntry::new(QTYPE_A, 60, &name(), &six);
     never_mixed_nor_lost(first, second);
 }
 

@@ -91,7 +91,15 @@ pub struct AnswerSlot {
     pub state: u32,
     pub key: MapKey,
     pub entry: MapEntry,
+    /// Up to the next 64 bytes, spelled out so that every byte of a slot is a field's (a slot
+    /// is copied as bytes into its head and tail).
+    pub _pad: [u8; SLOT_PAD],
 }
+
+/// Bytes of a slot before the padding: sequence number, state, key, entry.
+const SLOT_FIELDS: usize = 2 * size_of::<u32>() + size_of::<MapKey>() + size_of::<MapEntry>();
+/// Bytes after a slot's entry up to its 64-byte alignment.
+const SLOT_PAD: usize = SLOT_FIELDS.next_multiple_of(64) - SLOT_FIELDS;
 
 /// A slot never used since the table was made (or cleared): a lookup stops here.
 pub const SLOT_EMPTY: u32 = 0;
@@ -130,6 +138,7 @@ impl AnswerSlot {
         state: SLOT_EMPTY,
         key: MapKey { view: 0, qtype: 0, name_len: 0, name_hash: 0 },
         entry: MapEntry::EMPTY,
+        _pad: [0; SLOT_PAD],
     };
 }
 
@@ -377,6 +386,7 @@ mod tests {
         assert_eq!(core::mem::size_of::<XdpConfig>(), 16);
         let slot = 24 + core::mem::size_of::<MapEntry>();
         assert_eq!(core::mem::size_of::<AnswerSlot>(), slot.next_multiple_of(64));
+        assert_eq!(core::mem::size_of::<AnswerSlot>(), slot + SLOT_PAD, "no padding but the spelled-out one");
         assert_eq!(core::mem::size_of::<OwnMacs>(), 12 * MAX_XDP_INTERFACES);
         assert_eq!(core::mem::size_of::<AnswerCopy>(), 16 + MAX_ADDRS + 16 * MAX_ADDRS);
     }

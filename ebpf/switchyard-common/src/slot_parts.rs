@@ -85,8 +85,9 @@ impl AnswerSlot {
     /// The slot stored as `head` and `tail`.
     pub fn from_parts(head: &SlotHead, tail: &SlotTail) -> AnswerSlot {
         let mut slot = AnswerSlot::EMPTY;
-        // SAFETY: `AnswerSlot` is `repr(C)` and made only of integers and arrays of them (no
-        // padding, asserted in `maps`), so every byte pattern of its size is a valid value.
+        // SAFETY: `AnswerSlot` is `repr(C)` and made only of integers and arrays of them, with
+        // no padding the compiler adds (asserted in `maps`' tests), so every byte pattern of its
+        // size is a valid value.
         let bytes = unsafe {
             core::slice::from_raw_parts_mut((&mut slot as *mut AnswerSlot).cast::<u8>(), size_of::<AnswerSlot>())
         };
@@ -112,7 +113,8 @@ mod tests {
         let addrs: [[u8; 16]; 8] = core::array::from_fn(|i| [i as u8 + 1; 16]);
         let mut entry = MapEntry::new(QTYPE_A, 30, &name, &addrs);
         entry.set_first(FirstChoice { groups: 2, ..FirstChoice::NONE });
-        let slot = AnswerSlot { seq: 6, state: SLOT_USED, key: MapKey::new(3, QTYPE_A, &name), entry };
+        let slot =
+            AnswerSlot { seq: 6, state: SLOT_USED, key: MapKey::new(3, QTYPE_A, &name), entry, ..AnswerSlot::EMPTY };
         let (head, tail) = slot.to_parts();
         assert_eq!(AnswerSlot::from_parts(&head, &tail), slot);
         // The fifth address starts the tail; the fourth ends the head.

@@ -267,7 +267,7 @@ impl AnswerSlots {
     /// Writes slot `at` whole under its sequence number: the tail, then the head but for the
     /// sequence number.
     fn write(&mut self, at: u32, state: u32, key: &MapKey, entry: &MapEntry) {
-        let (head, tail) = AnswerSlot { seq: 0, state, key: *key, entry: *entry }.to_parts();
+        let (head, tail) = AnswerSlot { state, key: *key, entry: *entry, ..AnswerSlot::EMPTY }.to_parts();
         let (head_ptr, tail_ptr) = (self.head_ptr(at), self.tail_ptr(at));
         self.under_seq(at, || unsafe {
             tail_ptr.write_volatile(tail);

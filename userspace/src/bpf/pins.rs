@@ -112,7 +112,25 @@ pub fn fits(
         };
         fits.push((name, fit));
     }
+    keep_or_replace_together(&mut fits, map_names::ANSWERS, map_names::ANSWER_TAILS);
     Ok(fits)
+}
+
+/// The answer table's heads and tails are one table: the heads' sequence numbers cover the
+/// tails only for a program that reads both. Unless both can be adopted (or neither is pinned
+/// yet), both are made new, so that a daemon never writes one half of a table whose other half
+/// a running program reads with another.
+fn keep_or_replace_together(fits: &mut [(&'static str, Fit)], first: &str, second: &str) {
+    let fit_of = |fits: &[(&'static str, Fit)], name: &str| fits.iter().position(|(n, _)| *n == name);
+    let (Some(a), Some(b)) = (fit_of(fits, first), fit_of(fits, second)) else { return };
+    match (&fits[a].1, &fits[b].1) {
+        (Fit::Adopt, Fit::Adopt) | (Fit::Absent, Fit::Absent) => {}
+        (fit_a, fit_b) => {
+            let why = format!("kept or made new with its other half ({first}: {fit_a:?}, {second}: {fit_b:?})");
+            fits[a].1 = Fit::Replace(why.clone());
+            fits[b].1 = Fit::Replace(why);
+        }
+    }
 }
 
 /// Pins `map` at `path`, replacing what is pinned there in one rename, so that readers of the
@@ -196,4 +214,39 @@ fn ensure_bpffs(pin_dir: &Path) -> Result<(), DatapathError> {
     }
     info!(path = BPFFS, "mounted bpffs");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pair(heads: Fit, tails: Fit) -> Vec<(&'static str, Fit)> {
+        let mut fits =
+            vec![(map_names::ANSWERS, heads), (map_names::COUNTERS, Fit::Adopt), (map_names::ANSWER_TAILS, tails)];
+        keep_or_replace_together(&mut fits, map_names::ANSWERS, map_names::ANSWER_TAILS);
+        fits
+    }
+
+    fn replaced(fits: &[(&'static str, Fit)], name: &str) -> bool {
+        fits.iter().any(|(n, fit)| *n == name && matches!(fit, Fit::Replace(_)))
+    }
+
+    #[test]
+    fn the_answer_tables_halves_are_adopted_or_made_new_together() {
+        for (heads, tails) in [
+            (Fit::Adopt, Fit::Replace("another size".into())),
+            (Fit::Replace("another layout".into()), Fit::Adopt),
+            (Fit::Adopt, Fit::Absent),
+            (Fit::Replace("another layout".into()), Fit::Absent),
+        ] {
+            let case = format!("{heads:?} and {tails:?}");
+            let fits = pair(heads, tails);
+            assert!(replaced(&fits, map_names::ANSWERS) && replaced(&fits, map_names::ANSWER_TAILS), "{case}");
+            assert!(!replaced(&fits, map_names::COUNTERS), "other maps are left alone: {case}");
+        }
+        let both_adopted = pair(Fit::Adopt, Fit::Adopt);
+        assert_eq!((&both_adopted[0].1, &both_adopted[2].1), (&Fit::Adopt, &Fit::Adopt));
+        let neither_pinned = pair(Fit::Absent, Fit::Absent);
+        assert_eq!((&neither_pinned[0].1, &neither_pinned[2].1), (&Fit::Absent, &Fit::Absent));
+    }
 }
