@@ -23,7 +23,7 @@ pub struct Slot {
     tail: *const u8,
 }
 
-// `copy_words` reads the addresses as u64 words and the weighted orders as u32 words: each
+// `copy_answer` copies the addresses as u64 words and the weighted orders as u32 words: each
 // starts aligned for its words, in the slot's parts and in the copy.
 const _: () = assert!(slot_at::ADDRS % 8 == 0 && slot_at::FIRST % 4 == 0 && SLOT_HEAD_BYTES % 8 == 0);
 const _: () = assert!(align_of::<SlotHead>() % 8 == 0 && align_of::<SlotTail>() % 8 == 0);
