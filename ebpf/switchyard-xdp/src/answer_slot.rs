@@ -12,7 +12,7 @@
 use core::ptr::read_volatile;
 
 use switchyard_common::{
-    AnswerCopy, FirstChoice, MapKey, NAME_HEAD_WORDS, NAME_WORDS, SLOT_HEAD_BYTES, STORED_ORDER, SlotHead, SlotTail,
+    AnswerCopy, FirstChoice, MAX_ADDRS, MapKey, NAME_HEAD_WORDS, NAME_WORDS, SLOT_HEAD_BYTES, STORED_ORDER, SlotHead, SlotTail,
     slot_at,
 };
 
@@ -111,8 +111,8 @@ impl Slot {
         copy.signed = self.read(slot_at::SIGNED);
         copy.signature = self.read(slot_at::SIGNATURE);
         // The first four addresses are in the head; the tail is read only for more.
-        let addrs = (&mut copy.addrs as *mut [[u8; 16]; 8]).cast::<u64>();
-        for i in 0..size_of::<[[u8; 16]; 8]>() / 8 {
+        let addrs = (&mut copy.addrs as *mut [[u8; 16]; MAX_ADDRS]).cast::<u64>();
+        for i in 0..2 * MAX_ADDRS {
             if i >= 2 * copy.count as usize {
                 break;
             }

@@ -137,8 +137,7 @@ static SLOT_MASK: u32 = 0;
 /// sequence number as read before its key: `None` when no slot holds the key.
 #[inline(always)]
 pub fn answer_slot(key: &MapKey) -> Option<(Slot, u32)> {
-    // Read through memory the compiler cannot see through: the value is the loader's.
-    let slot_mask = unsafe { core::ptr::read_volatile(&SLOT_MASK) };
+    let slot_mask = slot_mask();
     let home = switchyard_common::home_slot(key, slot_mask);
     for i in 0..PROBE_SLOTS {
         let at = home.wrapping_add(i) & slot_mask;
@@ -156,14 +155,20 @@ pub fn answer_slot(key: &MapKey) -> Option<(Slot, u32)> {
     None
 }
 
-/// Reads the sequence number of the slot at `index` (masked to the table), for the table floor
-/// of the benchmarks.
+/// Reads the first word (the sequence number) of the slot head at `index` (masked to the
+/// table), for the table floor of the benchmarks.
 #[inline(always)]
 pub fn touch_slot_head(index: u32) -> Option<()> {
-    let slot_mask = unsafe { core::ptr::read_volatile(&SLOT_MASK) };
-    let at = index & slot_mask;
-    Slot::new(ANSWERS.get_ptr(at)?, ANSWER_TAILS.get_ptr(at)?).seq();
+    let head = ANSWERS.get_ptr(index & slot_mask())?;
+    unsafe { read_in_order(head.cast::<u32>()) };
     Some(())
+}
+
+/// The table's slot count less one, read through memory the compiler cannot see through: the
+/// value is the loader's.
+#[inline(always)]
+fn slot_mask() -> u32 {
+    unsafe { core::ptr::read_volatile(&SLOT_MASK) }
 }
 
 #[inline(always)]

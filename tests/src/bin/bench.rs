@@ -83,15 +83,16 @@ fn bench_xdp(only: &[String]) -> Result<(), String> {
         let signed_hit = v4(query(1, "www.example.com.", RecordType::A, Some(&dnssec_ok)));
         let miss = v4(query(1, "nope.example.com.", RecordType::A, None));
         // The same shuffled names in both cases: the first 20,000 of them, then all.
-        let many: Vec<Vec<u8>> =
-            shuffled(MANY_NAMES).into_iter().map(|i| v4(query(1, &many_name(i), RecordType::A, None))).collect();
+        let order = shuffled(MANY_NAMES);
+        let many: Vec<Vec<u8>> = order.iter().map(|&i| v4(query(1, &many_name(i), RecordType::A, None))).collect();
         let (some, all) = (&many[..SOME_NAMES], &many[..]);
         // Fewer names, still spread over the whole table (a page each): their lines fit a
         // core's L2 cache, their pages may not fit its TLB.
         let (few, more) = (&many[..FEW_NAMES], &many[..MORE_NAMES]);
         // The table floor's frames: the same frames, each carrying its name's home slot.
-        let floor_many: Vec<Vec<u8>> = many.iter().map(|frame| with_home_slot(frame)).collect();
-        let floor_one = with_home_slot(&a_hit);
+        let floor_many: Vec<Vec<u8>> =
+            many.iter().zip(&order).map(|(frame, &i)| with_home_slot(frame, &many_name(i))).collect();
+        let floor_one = with_home_slot(&a_hit, "www.example.com.");
         let responder = program_names::RESPONDER;
         let mut out = Vec::new();
         let cases = [
@@ -281,19 +282,15 @@ const MORE_WHAT: &str = "IPv4 A, 2 answers, a different name of 4,000 each run";
 const TABLE_FLOOR_WHAT: &str = "swap addresses, read the www name's slot head, XDP_TX (the table floor)";
 const TABLE_FLOOR_MANY_WHAT: &str = "the table floor on the slot of a different name of 100,000 each run";
 
-/// `frame` (an IPv4 query for one name of the bench's table) with its first four UDP payload
-/// bytes replaced by that name's home slot, big-endian, as the table floor reads it.
-fn with_home_slot(frame: &[u8]) -> Vec<u8> {
-    use switchyard_common::{MapKey, PackedName, QTYPE_A, answer_slots, home_slot};
+/// `frame` (an untagged IPv4 A query for `name`, a name of the bench's table) with its first
+/// four UDP payload bytes replaced by the name's home slot, big-endian, as the table floor
+/// reads it.
+fn with_home_slot(frame: &[u8], name: &str) -> Vec<u8> {
+    use switchyard_common::{DEFAULT_VIEW, MapKey, PackedName, QTYPE_A, answer_slots, home_slot};
     const PAYLOAD: usize = 14 + 20 + 8;
-    let question = &frame[PAYLOAD + 12..];
-    // The name's labels, up to its root label.
-    let mut at = 0;
-    while question[at] != 0 {
-        at += 1 + usize::from(question[at]);
-    }
-    let name = PackedName::new(&question[..=at]).expect("a bench name fits the packed form");
-    let slot = home_slot(&MapKey::new(0, QTYPE_A, &name), answer_slots(MAX_ENTRIES) - 1);
+    let wire = switchyard::answers::wire_name(&name.parse().expect("a bench name"));
+    let name = PackedName::new(&wire).expect("a bench name fits the packed form");
+    let slot = home_slot(&MapKey::new(DEFAULT_VIEW, QTYPE_A, &name), answer_slots(MAX_ENTRIES) - 1);
     let mut floor = frame.to_vec();
     floor[PAYLOAD..PAYLOAD + 4].copy_from_slice(&slot.to_be_bytes());
     floor

@@ -17,10 +17,9 @@ use std::{
 };
 
 use aya::maps::MapData;
-use switchyard_common::map_names;
 use switchyard_common::{
     AnswerSlot, MapEntry, MapKey, PROBE_SLOTS, SLOT_EMPTY, SLOT_REMOVED, SLOT_USED, SlotHead, SlotTail, home_slot,
-    slot_at,
+    map_names, slot_at,
 };
 
 #[derive(Debug, thiserror::Error)]

@@ -112,24 +112,36 @@ pub fn fits(
         };
         fits.push((name, fit));
     }
-    keep_or_replace_together(&mut fits, map_names::ANSWERS, map_names::ANSWER_TAILS);
+    for group in KEPT_TOGETHER {
+        keep_or_replace_together(&mut fits, group);
+    }
     Ok(fits)
 }
 
-/// The answer table's heads and tails are one table: the heads' sequence numbers cover the
-/// tails only for a program that reads both. Unless both can be adopted (or neither is pinned
-/// yet), both are made new, so that a daemon never writes one half of a table whose other half
-/// a running program reads with another.
-fn keep_or_replace_together(fits: &mut [(&'static str, Fit)], first: &str, second: &str) {
-    let fit_of = |fits: &[(&'static str, Fit)], name: &str| fits.iter().position(|(n, _)| *n == name);
-    let (Some(a), Some(b)) = (fit_of(fits, first), fit_of(fits, second)) else { return };
-    match (&fits[a].1, &fits[b].1) {
-        (Fit::Adopt, Fit::Adopt) | (Fit::Absent, Fit::Absent) => {}
-        (fit_a, fit_b) => {
-            let why = format!("kept or made new with its other half ({first}: {fit_a:?}, {second}: {fit_b:?})");
-            fits[a].1 = Fit::Replace(why.clone());
-            fits[b].1 = Fit::Replace(why);
-        }
+/// Maps that make one structure, which a daemon adopts whole or makes new whole, so that it
+/// never writes part of a structure whose other part a running program reads from another
+/// map: the answer table's heads and tails (the heads' sequence numbers cover the tails only
+/// for a program that reads both), and the local addresses with their summary (whose filter
+/// and generation speak for the address maps beside them).
+const KEPT_TOGETHER: [&[&str]; 2] = [
+    &[map_names::ANSWERS, map_names::ANSWER_TAILS],
+    &[map_names::LOCAL_V4, map_names::LOCAL_V6, map_names::LOCAL_SUMMARY],
+];
+
+/// Unless every map of `group` can be adopted, or none is pinned yet, all of them are made new.
+fn keep_or_replace_together(fits: &mut [(&'static str, Fit)], group: &[&str]) {
+    let in_group = |name: &str| group.contains(&name);
+    let fits_of = || fits.iter().filter(|(name, _)| in_group(name)).map(|(_, fit)| fit);
+    if fits_of().all(|fit| *fit == Fit::Adopt) || fits_of().all(|fit| *fit == Fit::Absent) {
+        return;
+    }
+    let why = format!(
+        "kept or made new with {}: {:?}",
+        group.join(", "),
+        fits.iter().filter(|(name, _)| in_group(name)).collect::<Vec<_>>()
+    );
+    for (_, fit) in fits.iter_mut().filter(|(name, _)| in_group(name)) {
+        *fit = Fit::Replace(why.clone());
     }
 }
 
@@ -223,7 +235,7 @@ mod tests {
     fn pair(heads: Fit, tails: Fit) -> Vec<(&'static str, Fit)> {
         let mut fits =
             vec![(map_names::ANSWERS, heads), (map_names::COUNTERS, Fit::Adopt), (map_names::ANSWER_TAILS, tails)];
-        keep_or_replace_together(&mut fits, map_names::ANSWERS, map_names::ANSWER_TAILS);
+        keep_or_replace_together(&mut fits, &[map_names::ANSWERS, map_names::ANSWER_TAILS]);
         fits
     }
 
@@ -248,5 +260,22 @@ mod tests {
         assert_eq!((&both_adopted[0].1, &both_adopted[2].1), (&Fit::Adopt, &Fit::Adopt));
         let neither_pinned = pair(Fit::Absent, Fit::Absent);
         assert_eq!((&neither_pinned[0].1, &neither_pinned[2].1), (&Fit::Absent, &Fit::Absent));
+    }
+
+    #[test]
+    fn local_addresses_and_their_summary_are_adopted_or_made_new_together() {
+        let mut fits = vec![
+            (map_names::LOCAL_V4, Fit::Adopt),
+            (map_names::LOCAL_V6, Fit::Adopt),
+            (map_names::LOCAL_SUMMARY, Fit::Absent),
+            (map_names::ANSWERS, Fit::Adopt),
+        ];
+        for group in KEPT_TOGETHER {
+            keep_or_replace_together(&mut fits, group);
+        }
+        for name in [map_names::LOCAL_V4, map_names::LOCAL_V6, map_names::LOCAL_SUMMARY] {
+            assert!(replaced(&fits, name), "{name}: {fits:?}");
+        }
+        assert!(!replaced(&fits, map_names::ANSWERS), "another group is left alone");
     }
 }
