@@ -143,8 +143,14 @@ impl Daemon {
 
     /// The daemon's pin directory, from its config.
     pub fn pin_dir(&self) -> PathBuf {
-        let text = std::fs::read_to_string(&self.config).expect("config");
-        switchyard::config::Config::parse(&text, "daemon.toml").expect("a valid config").server.pin_dir()
+        self.pin_dir_if_valid().expect("a readable, valid config")
+    }
+
+    /// The pin directory, or None when the config cannot be read or is refused (a daemon that
+    /// never started): the drop, which may run while a test unwinds, must not panic.
+    fn pin_dir_if_valid(&self) -> Option<PathBuf> {
+        let text = std::fs::read_to_string(&self.config).ok()?;
+        Some(switchyard::config::Config::parse(&text, "daemon.toml").ok()?.server.pin_dir())
     }
 
     fn terminate(&mut self) -> std::process::ExitStatus {
@@ -169,7 +175,9 @@ impl Drop for Daemon {
     fn drop(&mut self) {
         self.terminate();
         if !self.keep_pins {
-            let _ = switchyard::bpf::pins::remove_all(&self.pin_dir());
+            if let Some(pins) = self.pin_dir_if_valid() {
+                let _ = switchyard::bpf::pins::remove_all(&pins);
+            }
             self.remove_state_files();
         }
     }
