@@ -1,6 +1,8 @@
 //! The answer table while the daemon rewrites it: the program answers from a slot only when
 //! the slot did not change while its answer was copied out, and otherwise passes the query to
-//! userspace untouched, so a reply never mixes two answer sets and no query is lost.
+//! userspace untouched, so a reply never mixes two answer sets and no query is lost; names that
+//! come and go (their index entries moved, their slots used again) never take another name's
+//! answer away or give theirs to it.
 
 mod xdp_common;
 
@@ -16,7 +18,7 @@ use switchyard::{
     bpf::test_run::{self, XDP_PASS, XDP_TX},
 };
 use switchyard_common::{FirstChoice, MapEntry, MapKey, PackedName, QTYPE_A, program_names};
-use switchyard_tests::{frames::query, privileges::have_root};
+use switchyard_tests::{frames::query, privileges::have_root, xdp_harness::XdpHarness};
 use xdp_common::*;
 
 fn v4(s: &str) -> [u8; 16] {
@@ -127,4 +129,85 @@ fn never_mixed_nor_lost(first: MapEntry, second: MapEntry) {
     assert!(seen.iter().all(|&n| n > 0), "both sets answered while rewritten: {seen:?}");
     assert_eq!(busy, passed, "every query passed was counted as busy");
     assert!(passed >= 10, "the rewrites overlapped runs ({busy} busy, {seen:?} answered)");
+}
+
+fn named(label: &str) -> PackedName {
+    PackedName::new(&wire_name(&format!("{label}.example.com.").parse().unwrap())).unwrap()
+}
+
+fn set_for(name: &PackedName, i: u8) -> MapEntry {
+    MapEntry::new(QTYPE_A, 30, name, &[v4(&format!("198.18.74.{i}"))])
+}
+
+#[test]
+fn names_that_come_and_go_never_take_another_names_answer_nor_give_theirs() {
+    if !have_root("names_that_come_and_go_never_take_another_names_answer_nor_give_theirs") {
+        return;
+    }
+    // A table of 16 sets (an index of 32 positions), so that index entries move and slots are
+    // used again all the time; `stay` is in it throughout, `comer` comes and goes among 13
+    // others.
+    let mut h = XdpHarness::with_max_entries(&zone(), Default::default(), views(), 16);
+    let (stay, comer) = (named("stay"), named("comer"));
+    let (stay_key, comer_key) = (MapKey::new(0, QTYPE_A, &stay), MapKey::new(0, QTYPE_A, &comer));
+    let others: Vec<(MapKey, MapEntry)> = (0..13u8)
+        .map(|i| named(&format!("other{i}")))
+        .enumerate()
+        .map(|(i, name)| (MapKey::new(0, QTYPE_A, &name), set_for(&name, 10 + i as u8)))
+        .collect();
+    let stay_frame = v4_query(&query(7, "stay.example.com.", RecordType::A, None));
+    let comer_frame = v4_query(&query(8, "comer.example.com.", RecordType::A, None));
+    assert!(h.datapath.answers().insert(stay_key, &set_for(&stay, 1)));
+    assert!(h.datapath.answers().insert(comer_key, &set_for(&comer, 2)));
+    let (stay_reply, comer_reply) = (h.run(&stay_frame).unwrap().frame, h.run(&comer_frame).unwrap().frame);
+
+    let program = h.datapath.program(program_names::RESPONDER).unwrap().fd().unwrap().try_clone().unwrap();
+    let answers = h.datapath.answers();
+    let stop = AtomicBool::new(false);
+    struct StopOnDrop<'a>(&'a AtomicBool);
+    impl Drop for StopOnDrop<'_> {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::Relaxed);
+        }
+    }
+    let (mut comer_answered, mut comer_passed) = (0u64, 0u64);
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            let mut round = 0usize;
+            while !stop.load(Ordering::Relaxed) {
+                // Each round removes and puts back a different part of the others, and the
+                // comer, in another order: entries move past each other, slots change hands.
+                round += 1;
+                answers.remove(&comer_key);
+                for (key, _) in others.iter().skip(round % 5) {
+                    answers.remove(key);
+                }
+                for (key, entry) in others.iter().rev().skip(round % 3) {
+                    answers.insert(*key, entry);
+                }
+                answers.insert(comer_key, &set_for(&comer, 2));
+            }
+        });
+        let _stop = StopOnDrop(&stop);
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(3)
+            || (started.elapsed() < Duration::from_secs(10) && (comer_answered == 0 || comer_passed == 0))
+        {
+            let run = test_run::run_fd(program.as_fd(), &stay_frame, 1).unwrap();
+            assert_eq!((run.action, &run.frame), (XDP_TX, &stay_reply), "the name that stays is answered throughout");
+            let run = test_run::run_fd(program.as_fd(), &comer_frame, 1).unwrap();
+            match run.action {
+                XDP_TX => {
+                    assert_eq!(run.frame, comer_reply, "the comer's own answer, never another's");
+                    comer_answered += 1;
+                }
+                XDP_PASS => {
+                    assert_eq!(run.frame, comer_frame, "a passed frame is untouched");
+                    comer_passed += 1;
+                }
+                other => panic!("action {other}: a query neither answered nor passed"),
+            }
+        }
+    });
+    assert!(comer_answered > 0 && comer_passed > 0, "the comer was both in and out: {comer_answered} answered, {comer_passed} passed");
 }
