@@ -1,8 +1,8 @@
 //! The answer table while the daemon rewrites it: the program answers from a slot only when
 //! the slot did not change while its answer was copied out, and otherwise passes the query to
 //! userspace untouched, so a reply never mixes two answer sets and no query is lost; names that
-//! come and go (their index entries moved, their slots used again) never take another name's
-//! answer away or give theirs to it.
+//! come and go (slots moved and used again) never take another name's answer away or give
+//! theirs to it.
 
 mod xdp_common;
 
@@ -144,9 +144,8 @@ fn names_that_come_and_go_never_take_another_names_answer_nor_give_theirs() {
     if !have_root("names_that_come_and_go_never_take_another_names_answer_nor_give_theirs") {
         return;
     }
-    // A table of 16 sets (an index of 32 positions), so that index entries move and slots are
-    // used again all the time; `stay` is in it throughout, `comer` comes and goes among 13
-    // others.
+    // A table of 16 sets (32 slots), so that keys move and slots are used again all the time;
+    // `stay` is in it throughout, `comer` comes and goes among 13 others.
     let mut h = XdpHarness::with_max_entries(&zone(), Default::default(), views(), 16);
     let (stay, comer) = (named("stay"), named("comer"));
     let (stay_key, comer_key) = (MapKey::new(0, QTYPE_A, &stay), MapKey::new(0, QTYPE_A, &comer));
@@ -176,7 +175,7 @@ fn names_that_come_and_go_never_take_another_names_answer_nor_give_theirs() {
             let mut round = 0usize;
             while !stop.load(Ordering::Relaxed) {
                 // Each round removes and puts back a different part of the others, and the
-                // comer, in another order: entries move past each other, slots change hands.
+                // comer, in another order: keys move past each other, slots change hands.
                 round += 1;
                 answers.remove(&comer_key);
                 for (key, _) in others.iter().skip(round % 5) {

@@ -5,7 +5,6 @@
 //! Every map type is `#[repr(C)]` with explicit padding so that both sides agree on the bytes.
 #![cfg_attr(not(test), no_std)]
 
-mod answer_index;
 mod checksum;
 mod cookie;
 mod counters;
@@ -39,10 +38,9 @@ pub use maps::{
     AnswerCopy, AnswerSlot, DEFAULT_VIEW, FLAG_ENABLED, FLAG_HAS_VIEWS, InterfaceMac, MAX_ADDRS, MAX_XDP_INTERFACES,
     MapEntry, MapKey, NAME_HEAD_WORDS, OwnMacs, Scratch, XdpConfig, local_addr, map_names, program_names,
 };
-pub use maps::{NOT_PARKED, SLOT_EMPTY, SLOT_USED, VIEW_PREFIXES};
-pub use answer_index::{
-    INDEX_EMPTY, INDEX_MASK_GLOBAL, INDEX_REMOVED, PROBE_POSITIONS, entry_slot, entry_tag, home_position, index_entry,
-    index_positions, key_tag,
+pub use maps::{
+    NOT_PARKED, PROBE_SLOTS, SLOT_EMPTY, SLOT_MASK_GLOBAL, SLOT_REMOVED, SLOT_USED, VIEW_PREFIXES, answer_slots,
+    home_slot,
 };
 pub use name::{MAX_NAME_LEN, NAME_HASH_SEED, NAME_WORDS, PackedName, lowercase_word, mix_word};
 /// The record types the answer map holds.

@@ -66,11 +66,16 @@ pub struct MapEntry {
 /// Words of the name stored beside the header (names of up to 24 wire bytes end there).
 pub const NAME_HEAD_WORDS: usize = 3;
 
-/// One slot of the answer table: the key it holds, its state, and the answer set. Stored as a
-/// head in `ANSWERS` and a tail in `ANSWER_TAILS` (see `slot_parts`); the table's slots are used
-/// densely, from the first on, and found through `ANSWER_INDEX` (see `answer_index`).
+/// One slot of the answer table (an array the XDP program indexes by the name's hash): the key
+/// it holds, its state, and the answer set. Stored as a head in `ANSWERS` and a tail in
+/// `ANSWER_TAILS` (see `slot_parts`).
 ///
-/// The daemon writes slots in place through a shared mapping of the arrays, so each slot has a
+/// An array rather than a hash map because a hit then costs one computed address instead of a
+/// bucket walk (the kernel's hash map reads the bucket, then the element: two dependent cache
+/// misses at 100,000 names). A key lives in one of the `PROBE_SLOTS` slots from its home slot
+/// (`home_slot`), which the program reads in order until it finds the key or an empty slot.
+///
+/// The daemon writes slots in place through a shared mapping of the array, so each slot has a
 /// sequence number: odd while being written, raised again when done. The program reads it
 /// before the key and again after copying the answer out (`AnswerCopy`); a slot that was odd or
 /// changed in between sends the query to userspace (`Counter::PassSlotBusy`) with the frame
@@ -82,7 +87,7 @@ pub const NAME_HEAD_WORDS: usize = 3;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AnswerSlot {
     pub seq: u32,
-    /// `SLOT_EMPTY` or `SLOT_USED`.
+    /// `SLOT_EMPTY`, `SLOT_USED` or `SLOT_REMOVED`.
     pub state: u32,
     pub key: MapKey,
     pub entry: MapEntry,
@@ -96,10 +101,36 @@ const SLOT_FIELDS: usize = 2 * size_of::<u32>() + size_of::<MapKey>() + size_of:
 /// Bytes after a slot's entry up to its 64-byte alignment.
 const SLOT_PAD: usize = SLOT_FIELDS.next_multiple_of(64) - SLOT_FIELDS;
 
-/// A slot that holds no key (free for one).
+/// A slot never used since the table was made (or cleared): a lookup stops here.
 pub const SLOT_EMPTY: u32 = 0;
 /// A slot that holds a key.
 pub const SLOT_USED: u32 = 1;
+/// A slot whose key was removed: a lookup reads on past it, an insert may reuse it.
+pub const SLOT_REMOVED: u32 = 2;
+/// Slots a lookup reads from a key's home slot; a key that finds none free among them is left
+/// to userspace. At most half the slots are used (`answer_slots`), where the daemon's Robin
+/// Hood placement puts 100,000 keys in 262,144 slots with none left out (taking the first free
+/// slot would leave about one in a thousand).
+pub const PROBE_SLOTS: u32 = 8;
+
+/// The program's global that holds its answer table's slot count less one, set when the
+/// program is loaded with the table it uses (so that a program never reads another table's).
+pub const SLOT_MASK_GLOBAL: &str = "SLOT_MASK";
+
+/// Slots of an answer table for `max_entries` answer sets: a power of two (the home slot is the
+/// hash's low bits), at least twice `max_entries` so that probe runs stay short.
+pub const fn answer_slots(max_entries: u32) -> u32 {
+    let wanted = if max_entries < 1 << 30 { max_entries * 2 } else { 1 << 31 };
+    wanted.next_power_of_two()
+}
+
+/// The slot a key is looked up from first: the name hash's low bits, mixed with the view and
+/// type so that one name's A and AAAA sets (and views) start apart.
+#[inline(always)]
+pub fn home_slot(key: &MapKey, slot_mask: u32) -> u32 {
+    let mixed = key.name_hash ^ (u64::from(key.view) << 32 | u64::from(key.qtype)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    (mixed ^ (mixed >> 32)) as u32 & slot_mask
+}
 
 impl AnswerSlot {
     pub const EMPTY: AnswerSlot = AnswerSlot {
@@ -272,8 +303,6 @@ pub mod local_addr {
 
 /// Names of the maps in the object, also their pin file names.
 pub mod map_names {
-    /// Which slot holds which key (`answer_index`).
-    pub const ANSWER_INDEX: &str = "ANSWER_INDEX";
     /// The answer table's slot heads (`SlotHead`); `ANSWER_TAILS` holds their tails.
     pub const ANSWERS: &str = "ANSWERS";
     pub const ANSWER_TAILS: &str = "ANSWER_TAILS";
@@ -376,6 +405,24 @@ mod tests {
         let entry = offset_of!(AnswerSlot, entry);
         assert_eq!(entry + offset_of!(MapEntry, name_head) + 8 * NAME_HEAD_WORDS, 64);
         assert_eq!(entry + offset_of!(MapEntry, addrs), 64);
+    }
+
+    #[test]
+    fn tables_have_at_least_twice_the_slots_of_answer_sets() {
+        assert_eq!(answer_slots(65536), 131072);
+        assert_eq!(answer_slots(100_000), 262144);
+        assert_eq!(answer_slots(1), 2);
+        assert_eq!(answer_slots(u32::MAX), 1 << 31);
+    }
+
+    #[test]
+    fn a_names_a_and_aaaa_sets_start_in_different_slots() {
+        let name = PackedName::new(b"\x03www\x07example\x03com\x00").unwrap();
+        let mask = answer_slots(65536) - 1;
+        let a = home_slot(&MapKey::new(0, QTYPE_A, &name), mask);
+        let aaaa = home_slot(&MapKey::new(0, crate::QTYPE_AAAA, &name), mask);
+        assert_ne!(a, aaaa);
+        assert!(a <= mask && aaaa <= mask);
     }
 
     #[test]

@@ -62,7 +62,7 @@ impl Slot {
         unsafe { read_in_order(self.field(slot_at::SEQ)) }
     }
 
-    /// `SLOT_EMPTY` or `SLOT_USED`.
+    /// `SLOT_EMPTY`, `SLOT_USED` or `SLOT_REMOVED`.
     #[inline(always)]
     pub fn state(self) -> u32 {
         self.read(slot_at::STATE)

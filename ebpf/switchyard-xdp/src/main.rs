@@ -76,11 +76,10 @@ pub fn switchyard_reflect(ctx: XdpContext) -> u32 {
     }
 }
 
-/// Swaps addresses (as `switchyard_swap`), reads one answer-index entry and the slot head it
-/// names, and transmits: the least a lookup into the table costs, without parsing or hashing.
-/// The entry's position is the frame's first four UDP payload bytes (big-endian), where `bench
-/// xdp` writes each name's home position, so that the floor reads the same memory as the hits
-/// it is set beside.
+/// Swaps addresses (as `switchyard_swap`), reads one answer-table slot head and transmits: the
+/// least a lookup into the table costs, without parsing or hashing. The slot's index is the
+/// frame's first four UDP payload bytes (big-endian), where `bench xdp` writes each name's home
+/// slot, so that the floor reads the same memory as the hits it is set beside.
 #[xdp]
 pub fn switchyard_table_floor(ctx: XdpContext) -> u32 {
     let pkt = Packet::new(&ctx);

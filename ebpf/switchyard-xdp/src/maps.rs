@@ -14,22 +14,19 @@ use aya_ebpf::{
     maps::{Array, HashMap, LpmTrie, LruHashMap, PerCpuArray, lpm_trie::Key as PrefixKey},
 };
 use switchyard_common::{
-    CookieConfig, Counter, INDEX_EMPTY, LocalSummary, MapKey, PROBE_POSITIONS, SLOT_USED, OwnMacs, RrlBucket, RrlConfig, RrlKey, Scratch, SignatureEntry,
+    CookieConfig, Counter, LocalSummary, MapKey, PROBE_SLOTS, SLOT_EMPTY, SLOT_USED, OwnMacs, RrlBucket, RrlConfig, RrlKey, Scratch, SignatureEntry,
     SlotHead, SlotTail, VIEW_PREFIXES, XdpConfig,
 };
 
 use crate::answer_slot::{Slot, read_in_order};
 
-/// The answer table: its index (see `answer_index`, `index_positions` of `xdp.max_entries`)
-/// and its slots' heads and tails (see `AnswerSlot` and `SlotHead`, `xdp.max_entries` of
-/// each), all sized by the daemon. Mappable, so that the daemon writes entries and slots in
-/// place (the slots under their sequence numbers); the memory is taken at load.
+/// The answer table's slot heads and tails (see `AnswerSlot` and `SlotHead`), both sized by
+/// the daemon (`answer_slots` of `xdp.max_entries`). Mappable, so that the daemon writes slots
+/// in place under their sequence numbers; the memory is taken at load.
 #[map]
-static ANSWER_INDEX: Array<u64> = Array::with_max_entries(131072, BPF_F_MMAPABLE);
+static ANSWERS: Array<SlotHead> = Array::with_max_entries(131072, BPF_F_MMAPABLE);
 #[map]
-static ANSWERS: Array<SlotHead> = Array::with_max_entries(65536, BPF_F_MMAPABLE);
-#[map]
-static ANSWER_TAILS: Array<SlotTail> = Array::with_max_entries(65536, BPF_F_MMAPABLE);
+static ANSWER_TAILS: Array<SlotTail> = Array::with_max_entries(131072, BPF_F_MMAPABLE);
 /// The RRSIG of each signed answer set, keyed like `ANSWERS` (sized like it by the daemon). Only
 /// read here: replaced during a run, it gives one response a mix of two signatures, which a
 /// validator refuses, never invalid memory.
@@ -131,61 +128,47 @@ pub fn stored_name_len(scratch: &Scratch) -> usize {
     unsafe { core::ptr::read_volatile(&scratch.name_len) as usize }
 }
 
-/// The answer index's length less one, set by the loader to match the table it makes for this
-/// program (a table of another size comes with a program of its own).
+/// The answer table's slot count less one, set by the loader to match the table it makes for
+/// this program (a table of another size comes with a program of its own).
 #[unsafe(no_mangle)]
-static INDEX_MASK: u32 = 0;
+static SLOT_MASK: u32 = 0;
 
-/// The slot holding `key` and its sequence number as read before its key: the index is read
-/// from the key's home position on, until an entry with the key's tag whose slot holds the
-/// key, or an empty entry. `None` when no slot holds the key.
+/// The slot holding `key`, read from its home slot on until an empty slot, and the slot's
+/// sequence number as read before its key: `None` when no slot holds the key.
 #[inline(always)]
 pub fn answer_slot(key: &MapKey) -> Option<(Slot, u32)> {
-    let index_mask = index_mask();
-    let home = switchyard_common::home_position(key, index_mask);
-    let tag = switchyard_common::key_tag(key);
-    for i in 0..PROBE_POSITIONS {
-        let entry = index_entry(home.wrapping_add(i) & index_mask)?;
-        if entry == INDEX_EMPTY {
-            return None;
-        }
-        // A removed entry, or another key's.
-        let Some(at) = switchyard_common::entry_slot(entry).filter(|_| switchyard_common::entry_tag(entry) == tag) else {
-            continue;
-        };
+    let slot_mask = slot_mask();
+    let home = switchyard_common::home_slot(key, slot_mask);
+    for i in 0..PROBE_SLOTS {
+        let at = home.wrapping_add(i) & slot_mask;
         // The tail's address is computed, not read: its memory is touched only when needed.
         let slot = Slot::new(ANSWERS.get_ptr(at)?, ANSWER_TAILS.get_ptr(at)?);
         let seq = slot.seq();
-        // A slot the key left (removed, or reused for another key) since the entry was read.
-        if slot.state() == SLOT_USED && slot.has_key(key) {
+        let state = slot.state();
+        if state == SLOT_EMPTY {
+            return None;
+        }
+        if state == SLOT_USED && slot.has_key(key) {
             return Some((slot, seq));
         }
     }
     None
 }
 
-/// The index entry at `position` (masked to the index), read in order before the slot it names.
+/// Reads the first word (the sequence number) of the slot head at `index` (masked to the
+/// table), for the table floor of the benchmarks.
 #[inline(always)]
-fn index_entry(position: u32) -> Option<u64> {
-    let entry = ANSWER_INDEX.get_ptr(position & index_mask())?;
-    Some(unsafe { read_in_order(entry) })
-}
-
-/// Reads the index entry at `position` and the first word (the sequence number) of the slot
-/// head it names, for the table floor of the benchmarks: the two reads a hit cannot do without.
-#[inline(always)]
-pub fn touch_slot_head(position: u32) -> Option<()> {
-    let at = switchyard_common::entry_slot(index_entry(position)?)?;
-    let head = ANSWERS.get_ptr(at)?;
+pub fn touch_slot_head(index: u32) -> Option<()> {
+    let head = ANSWERS.get_ptr(index & slot_mask())?;
     unsafe { read_in_order(head.cast::<u32>()) };
     Some(())
 }
 
-/// The index's length less one, read through memory the compiler cannot see through: the
+/// The table's slot count less one, read through memory the compiler cannot see through: the
 /// value is the loader's.
 #[inline(always)]
-fn index_mask() -> u32 {
-    unsafe { core::ptr::read_volatile(&INDEX_MASK) }
+fn slot_mask() -> u32 {
+    unsafe { core::ptr::read_volatile(&SLOT_MASK) }
 }
 
 #[inline(always)]

@@ -153,10 +153,10 @@ fn bench_xdp(only: &[String]) -> Result<(), String> {
             }
             out.push((name, what, median(samples)));
         }
-        let memory = answer_map_memory(MAX_ENTRIES)?;
+        let memory = answer_map_memory(switchyard_common::answer_slots(MAX_ENTRIES))?;
         out.push((
             "answer_map_bytes_per_entry",
-            "kernel memory of the answer table over its max_entries (a slot each, and twice the index positions, to a power of two; not ns)",
+            "kernel memory of the answer table over its max_entries (twice the slots, to a power of two; not ns)",
             memory as f64 / f64::from(MAX_ENTRIES),
         ));
         let lines = slot_lines_per_hit(&many_name(0), 2);
@@ -279,19 +279,18 @@ const FEW_WHAT: &str = "IPv4 A, 2 answers, a different name of 2,000 each run";
 const MORE_NAMES: usize = 4_000;
 const MORE_WHAT: &str = "IPv4 A, 2 answers, a different name of 4,000 each run";
 
-const TABLE_FLOOR_WHAT: &str =
-    "swap addresses, read the www name's index entry and the slot head it names, XDP_TX (the table floor)";
+const TABLE_FLOOR_WHAT: &str = "swap addresses, read the www name's slot head, XDP_TX (the table floor)";
 const TABLE_FLOOR_MANY_WHAT: &str = "the table floor on the slot of a different name of 100,000 each run";
 
 /// `frame` (an untagged IPv4 A query for `name`, a name of the bench's table) with its first
-/// four UDP payload bytes replaced by the name's home position in the index, big-endian, as
-/// the table floor reads it.
+/// four UDP payload bytes replaced by the name's home slot, big-endian, as the table floor
+/// reads it.
 fn with_home_slot(frame: &[u8], name: &str) -> Vec<u8> {
-    use switchyard_common::{DEFAULT_VIEW, MapKey, PackedName, QTYPE_A, home_position, index_positions};
+    use switchyard_common::{DEFAULT_VIEW, MapKey, PackedName, QTYPE_A, answer_slots, home_slot};
     const PAYLOAD: usize = 14 + 20 + 8;
     let wire = switchyard::answers::wire_name(&name.parse().expect("a bench name"));
     let name = PackedName::new(&wire).expect("a bench name fits the packed form");
-    let slot = home_position(&MapKey::new(DEFAULT_VIEW, QTYPE_A, &name), index_positions(MAX_ENTRIES) - 1);
+    let slot = home_slot(&MapKey::new(DEFAULT_VIEW, QTYPE_A, &name), answer_slots(MAX_ENTRIES) - 1);
     let mut floor = frame.to_vec();
     floor[PAYLOAD..PAYLOAD + 4].copy_from_slice(&slot.to_be_bytes());
     floor
@@ -330,32 +329,26 @@ fn slot_lines_per_hit(name: &str, count: usize) -> Vec<usize> {
 }
 
 /// Bytes the kernel charges for this process's answer table (the `memlock` in fdinfo of its
-/// index, heads and tails), found by type (array), value size and length.
-fn answer_map_memory(max_entries: u32) -> Result<u64, String> {
-    use switchyard_common::{SlotHead, SlotTail, index_positions};
-    // (value size, entries) of the index, the heads and the tails.
-    let parts = [
-        (std::mem::size_of::<u64>(), index_positions(max_entries)),
-        (std::mem::size_of::<SlotHead>(), max_entries),
-        (std::mem::size_of::<SlotTail>(), max_entries),
-    ];
+/// heads and its tails), found by type (array), value size and slot count.
+fn answer_map_memory(slots: u32) -> Result<u64, String> {
+    use switchyard_common::{SlotHead, SlotTail};
+    let sizes = [std::mem::size_of::<SlotHead>(), std::mem::size_of::<SlotTail>()];
     let dir = std::fs::read_dir("/proc/self/fdinfo").map_err(|e| format!("/proc/self/fdinfo: {e}"))?;
-    let mut found = [None; 3];
+    let mut found = [None; 2];
     for fdinfo in dir.flatten() {
         let Ok(text) = std::fs::read_to_string(fdinfo.path()) else { continue };
         let field =
             |name: &str| text.lines().find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse::<u64>().ok()));
-        if field("map_type:") != Some(2) {
+        if field("map_type:") != Some(2) || field("max_entries:") != Some(slots as u64) {
             continue;
         }
-        let this = (field("value_size:"), field("max_entries:"));
-        if let Some(part) = parts.iter().position(|&(size, entries)| this == (Some(size as u64), Some(u64::from(entries)))) {
+        if let Some(part) = sizes.iter().position(|&size| field("value_size:") == Some(size as u64)) {
             found[part] = field("memlock:");
         }
     }
     match found {
-        [Some(index), Some(heads), Some(tails)] => Ok(index + heads + tails),
-        _ => Err(format!("no answer index, slot heads and tails for {max_entries} entries among this process's descriptors")),
+        [Some(heads), Some(tails)] => Ok(heads + tails),
+        _ => Err(format!("no pair of arrays of {slots} slot heads and tails among this process's descriptors")),
     }
 }
 

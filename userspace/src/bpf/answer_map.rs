@@ -64,16 +64,13 @@ pub fn read(pin_dir: &Path) -> Result<Vec<DecodedEntry>, String> {
     let heads = MapData::from_pin(&heads_path).map_err(|e| {
         format!("cannot open {}: {e} (is the daemon running with XDP on, and are you root? `switchyard status` lists the overrides either way)", heads_path.display())
     })?;
-    // Heads without an index or tails, or of another size: a daemon of another version pinned
-    // the table.
+    // Heads without tails, or of another size: a daemon of another version pinned the table.
     let other_version = "(the daemon there is another version of switchyard: use its own `switchyard map`)";
-    let open_part = |name: &str| {
-        let path = pin_dir.join(name);
-        MapData::from_pin(&path).map_err(|e| format!("cannot open {}: {e} {other_version}", path.display()))
-    };
-    let (index, tails) = (open_part(map_names::ANSWER_INDEX)?, open_part(map_names::ANSWER_TAILS)?);
-    let table = AnswerSlots::open(&index, &heads, &tails)
-        .map_err(|e| format!("{}: {e} {other_version}", pin_dir.display()))?;
+    let tails_path = pin_dir.join(map_names::ANSWER_TAILS);
+    let tails = MapData::from_pin(&tails_path)
+        .map_err(|e| format!("cannot open {}: {e} {other_version}", tails_path.display()))?;
+    let table =
+        AnswerSlots::open(&heads, &tails, 0).map_err(|e| format!("{}: {e} {other_version}", pin_dir.display()))?;
     let mut entries: Vec<DecodedEntry> = table.entries().iter().map(|(key, set)| decode(key, set)).collect();
     entries.sort_by(|a, b| (&a.name, &a.qtype, a.view_id).cmp(&(&b.name, &b.qtype, b.view_id)));
     Ok(entries)

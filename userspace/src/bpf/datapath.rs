@@ -16,7 +16,7 @@ use aya::{
     programs::Xdp,
 };
 use aya_obj::programs::XdpAttachType;
-use switchyard_common::{CookieConfig, MapKey, SignatureEntry, XdpConfig, index_positions, map_names, program_names};
+use switchyard_common::{CookieConfig, MapKey, SignatureEntry, XdpConfig, answer_slots, map_names, program_names};
 use tracing::info;
 
 use super::{
@@ -101,21 +101,19 @@ impl Datapath {
     /// pinned there, and maps an earlier daemon pinned are adopted with their contents when
     /// their layout fits; without, nothing is pinned (packet tests and benchmarks).
     pub fn load(pin_dir: Option<&Path>, max_entries: u32) -> Result<Datapath, DatapathError> {
-        let positions = index_positions(max_entries);
-        let index_mask = positions - 1;
+        let slots = answer_slots(max_entries);
+        let slot_mask = slots - 1;
         let mut loader = EbpfLoader::new();
-        loader.map_max_entries(map_names::ANSWER_INDEX, positions);
-        loader.map_max_entries(map_names::ANSWERS, max_entries);
-        loader.map_max_entries(map_names::ANSWER_TAILS, max_entries);
-        loader.override_global(switchyard_common::INDEX_MASK_GLOBAL, &index_mask, true);
+        loader.map_max_entries(map_names::ANSWERS, slots);
+        loader.map_max_entries(map_names::ANSWER_TAILS, slots);
+        loader.override_global(switchyard_common::SLOT_MASK_GLOBAL, &slot_mask, true);
         loader.map_max_entries(map_names::SIGNATURES, max_entries);
         let (mut adopted, mut replaced) = (Vec::new(), Vec::new());
         if let Some(dir) = pin_dir {
             pins::prepare(dir)?;
             let capacities = StdHashMap::from([
-                (map_names::ANSWER_INDEX, positions),
-                (map_names::ANSWERS, max_entries),
-                (map_names::ANSWER_TAILS, max_entries),
+                (map_names::ANSWERS, slots),
+                (map_names::ANSWER_TAILS, slots),
                 (map_names::SIGNATURES, max_entries),
             ]);
             for (name, fit) in pins::fits(dir, super::XDP_OBJECT, &capacities)? {
@@ -153,11 +151,8 @@ impl Datapath {
             _ => Err(DatapathError::Object(format!("{name} is not an array"))),
         };
         // An adopted table is read by the writer's `adopt`, which every daemon path calls.
-        let answers = AnswerSlots::open(
-            array(map_names::ANSWER_INDEX)?,
-            array(map_names::ANSWERS)?,
-            array(map_names::ANSWER_TAILS)?,
-        )?;
+        let answers =
+            AnswerSlots::open(array(map_names::ANSWERS)?, array(map_names::ANSWER_TAILS)?, max_entries as usize)?;
         let logger = if pin_dir.is_some() { forward_kernel_logs(&mut ebpf) } else { None };
         let local_maps = LocalMaps::take(&mut ebpf)?;
         let ingress = local_maps.ingress();

@@ -16,8 +16,7 @@ use super::datapath::DatapathError;
 
 /// The maps pinned for the operator's commands and for the next daemon (`AYA_LOGS` carries the
 /// program's log lines).
-pub const PINNED_MAPS: [&str; 19] = [
-    map_names::ANSWER_INDEX,
+pub const PINNED_MAPS: [&str; 18] = [
     map_names::ANSWERS,
     map_names::ANSWER_TAILS,
     map_names::COUNTERS,
@@ -121,12 +120,11 @@ pub fn fits(
 
 /// Maps that make one structure, which a daemon adopts whole or makes new whole, so that it
 /// never writes part of a structure whose other part a running program reads from another
-/// map: the answer table's index, heads and tails (an index entry names a slot of the heads
-/// and tails beside it, and the heads' sequence numbers cover the tails only for a program
-/// that reads both), and the local addresses with their summary (whose filter
+/// map: the answer table's heads and tails (the heads' sequence numbers cover the tails only
+/// for a program that reads both), and the local addresses with their summary (whose filter
 /// and generation speak for the address maps beside them).
 const KEPT_TOGETHER: [&[&str]; 2] = [
-    &[map_names::ANSWER_INDEX, map_names::ANSWERS, map_names::ANSWER_TAILS],
+    &[map_names::ANSWERS, map_names::ANSWER_TAILS],
     &[map_names::LOCAL_V4, map_names::LOCAL_V6, map_names::LOCAL_SUMMARY],
 ];
 
@@ -234,16 +232,10 @@ fn ensure_bpffs(pin_dir: &Path) -> Result<(), DatapathError> {
 mod tests {
     use super::*;
 
-    const TABLE: [&str; 3] = [map_names::ANSWER_INDEX, map_names::ANSWERS, map_names::ANSWER_TAILS];
-
-    fn table(index: Fit, heads: Fit, tails: Fit) -> Vec<(&'static str, Fit)> {
-        let mut fits = vec![
-            (map_names::ANSWER_INDEX, index),
-            (map_names::ANSWERS, heads),
-            (map_names::COUNTERS, Fit::Adopt),
-            (map_names::ANSWER_TAILS, tails),
-        ];
-        keep_or_replace_together(&mut fits, &TABLE);
+    fn pair(heads: Fit, tails: Fit) -> Vec<(&'static str, Fit)> {
+        let mut fits =
+            vec![(map_names::ANSWERS, heads), (map_names::COUNTERS, Fit::Adopt), (map_names::ANSWER_TAILS, tails)];
+        keep_or_replace_together(&mut fits, &[map_names::ANSWERS, map_names::ANSWER_TAILS]);
         fits
     }
 
@@ -251,31 +243,23 @@ mod tests {
         fits.iter().any(|(n, fit)| *n == name && matches!(fit, Fit::Replace(_)))
     }
 
-    fn table_fits<'a>(fits: &'a [(&'static str, Fit)]) -> Vec<&'a Fit> {
-        fits.iter().filter(|(name, _)| TABLE.contains(name)).map(|(_, fit)| fit).collect()
-    }
-
     #[test]
-    fn the_answer_tables_parts_are_adopted_or_made_new_together() {
-        let other = || Fit::Replace("another size".into());
-        for (index, heads, tails) in [
-            // A table of the version before the index: heads and tails of their own sizes.
-            (Fit::Absent, Fit::Adopt, Fit::Adopt),
-            (Fit::Absent, other(), other()),
-            (Fit::Adopt, Fit::Adopt, other()),
-            (Fit::Adopt, other(), Fit::Adopt),
-            (other(), Fit::Adopt, Fit::Adopt),
-            (Fit::Adopt, Fit::Adopt, Fit::Absent),
+    fn the_answer_tables_halves_are_adopted_or_made_new_together() {
+        for (heads, tails) in [
+            (Fit::Adopt, Fit::Replace("another size".into())),
+            (Fit::Replace("another layout".into()), Fit::Adopt),
+            (Fit::Adopt, Fit::Absent),
+            (Fit::Replace("another layout".into()), Fit::Absent),
         ] {
-            let case = format!("{index:?}, {heads:?} and {tails:?}");
-            let fits = table(index, heads, tails);
-            assert!(TABLE.iter().all(|name| replaced(&fits, name)), "{case}");
+            let case = format!("{heads:?} and {tails:?}");
+            let fits = pair(heads, tails);
+            assert!(replaced(&fits, map_names::ANSWERS) && replaced(&fits, map_names::ANSWER_TAILS), "{case}");
             assert!(!replaced(&fits, map_names::COUNTERS), "other maps are left alone: {case}");
         }
-        let all_adopted = table(Fit::Adopt, Fit::Adopt, Fit::Adopt);
-        assert_eq!(table_fits(&all_adopted), [&Fit::Adopt; 3]);
-        let none_pinned = table(Fit::Absent, Fit::Absent, Fit::Absent);
-        assert_eq!(table_fits(&none_pinned), [&Fit::Absent; 3]);
+        let both_adopted = pair(Fit::Adopt, Fit::Adopt);
+        assert_eq!((&both_adopted[0].1, &both_adopted[2].1), (&Fit::Adopt, &Fit::Adopt));
+        let neither_pinned = pair(Fit::Absent, Fit::Absent);
+        assert_eq!((&neither_pinned[0].1, &neither_pinned[2].1), (&Fit::Absent, &Fit::Absent));
     }
 
     #[test]
