@@ -474,21 +474,24 @@ fn fixed_ipv4_checksum(mut frame: Vec<u8>) -> Vec<u8> {
 }
 
 #[test]
-fn the_benchmark_floor_sends_the_query_back_as_its_reply() {
-    if !have_root("the_benchmark_floor_sends_the_query_back_as_its_reply") {
+fn the_benchmark_floors_send_the_query_back_as_its_reply() {
+    if !have_root("the_benchmark_floors_send_the_query_back_as_its_reply") {
         return;
     }
     let mut h = harness();
     let dns = query(0x1234, "www.example.com", RecordType::A, None);
     let frame = v4_query(&dns);
-    let reflector = h.datapath.program(program_names::REFLECT).expect("the reflector program");
-    let run = switchyard::bpf::test_run::run(reflector, &frame, 1).expect("test run");
-    assert_eq!(run.action, XDP_TX);
-    // Swapped, lengths and checksums right (the UDP checksum follows the QR bit).
-    let reply = check_response(&frame, &run.frame).unwrap_or_else(|e| panic!("bad reflected frame: {e}"));
     let mut expected = dns.clone();
     expected[2] |= 0x80;
-    assert_eq!(reply, expected, "the query itself with QR set");
+    // The reflector, and the table floor, which reads a slot of the answer table as well.
+    for name in [program_names::REFLECT, program_names::TABLE_FLOOR] {
+        let floor = h.datapath.program(name).expect("the floor program");
+        let run = switchyard::bpf::test_run::run(floor, &frame, 1).expect("test run");
+        assert_eq!(run.action, XDP_TX, "{name}");
+        // Swapped, lengths and checksums right (the UDP checksum follows the QR bit).
+        let reply = check_response(&frame, &run.frame).unwrap_or_else(|e| panic!("{name}: bad reflected frame: {e}"));
+        assert_eq!(reply, expected, "{name}: the query itself with QR set");
+    }
 }
 
 #[test]

@@ -208,5 +208,8 @@ fn names_that_come_and_go_never_take_another_names_answer_nor_give_theirs() {
             }
         }
     });
-    assert!(comer_answered > 0 && comer_passed > 0, "the comer was both in and out: {comer_answered} answered, {comer_passed} passed");
+    assert!(
+        comer_answered > 0 && comer_passed > 0,
+        "the comer was both in and out: {comer_answered} answered, {comer_passed} passed"
+    );
 }

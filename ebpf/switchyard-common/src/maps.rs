@@ -340,8 +340,8 @@ pub mod program_names {
     /// Turns the query into a same-length reply at fixed offsets (addresses swapped, QR set):
     /// the floor of any XDP responder in the throughput benchmark.
     pub const REFLECT: &str = "switchyard_reflect";
-    /// Swaps addresses and reads the answer-table slot head whose index the frame carries: the
-    /// floor of a hit in `bench xdp`.
+    /// The reflector plus one answer-table slot head read, the slot picked by the question
+    /// name's first bytes: the floor of a hit in `bench xdp` and under `bench dnsperf`.
     pub const TABLE_FLOOR: &str = "switchyard_table_floor";
 }
 

@@ -30,7 +30,7 @@ use core::mem::offset_of;
 use aya_ebpf::{bindings::xdp_action, macros::xdp, programs::XdpContext};
 use network_types::{eth::EthHdr, ip::Ipv4Hdr, udp::UdpHdr};
 use switchyard_common::{
-    Counter,
+    Counter, NAME_HASH_SEED, mix_word,
     proto::{DNS_FLAG_QR, DnsHdr, ETH_P_IPV4, IPPROTO_UDP},
 };
 
@@ -76,16 +76,20 @@ pub fn switchyard_reflect(ctx: XdpContext) -> u32 {
     }
 }
 
-/// Swaps addresses (as `switchyard_swap`), reads one answer-table slot head and transmits: the
-/// least a lookup into the table costs, without parsing or hashing. The slot's index is the
-/// frame's first four UDP payload bytes (big-endian), where `bench xdp` writes each name's home
-/// slot, so that the floor reads the same memory as the hits it is set beside.
+/// The reflector (`switchyard_reflect`) plus one answer-table slot head read: the least a
+/// lookup into the table adds, without parsing or hashing the name. The slot is picked from the
+/// question name's first 8 bytes, mixed as the name hash mixes a word, so that queries for
+/// names that differ there (the benchmarks' `s00001` ... names) read slots spread over the
+/// table as the hits on those names do.
 #[xdp]
 pub fn switchyard_table_floor(ctx: XdpContext) -> u32 {
     let pkt = Packet::new(&ctx);
-    let index_at = EthHdr::LEN + Ipv4Hdr::LEN + UdpHdr::LEN;
-    let index = || Some(u32::from(pkt.read_u16(index_at)?) << 16 | u32::from(pkt.read_u16(index_at + 2)?));
-    match swap_ipv4_udp(&pkt).and_then(|()| index()).and_then(maps::touch_slot_head) {
+    let name_at = EthHdr::LEN + Ipv4Hdr::LEN + UdpHdr::LEN + DnsHdr::LEN;
+    let slot = || {
+        let mixed = mix_word(NAME_HASH_SEED, u64::from_le_bytes(pkt.read::<[u8; 8]>(name_at)?));
+        Some((mixed ^ (mixed >> 32)) as u32)
+    };
+    match swap_ipv4_udp(&pkt).and_then(|()| set_qr(&pkt)).and_then(|()| slot()).and_then(maps::touch_slot_head) {
         Some(()) => xdp_action::XDP_TX,
         None => xdp_action::XDP_PASS,
     }

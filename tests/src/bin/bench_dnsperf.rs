@@ -102,11 +102,12 @@ fn run() -> Result<(), String> {
     let load_for = |name: &str| if signed::is_signed(name) { &signed_load } else { &load };
     let wanted: Option<Vec<String>> =
         std::env::var("SWITCHYARD_DNSPERF_SERVERS").ok().map(|s| s.split(',').map(|n| n.trim().to_string()).collect());
-    let all: Vec<&str> = [floors::XDP, "switchyard-xdp", signed::SWITCHYARD, floors::ECHO, "switchyard-userspace"]
-        .into_iter()
-        .chain(servers::NAMES)
-        .chain(signed::PEERS)
-        .collect();
+    let all: Vec<&str> =
+        [floors::XDP, floors::XDP_TABLE, "switchyard-xdp", signed::SWITCHYARD, floors::ECHO, "switchyard-userspace"]
+            .into_iter()
+            .chain(servers::NAMES)
+            .chain(signed::PEERS)
+            .collect();
     let chosen: Vec<&str> =
         all.into_iter().filter(|n| wanted.as_ref().is_none_or(|w| w.iter().any(|x| x == n))).collect();
 
@@ -251,10 +252,20 @@ fn with_server<T>(
             result
         }
         floors::XDP => {
-            let _reflector = attach_reflector(pair)?;
+            let _reflector = attach_floor(pair, program_names::REFLECT)?;
             verify_reflects(&pair.client, pair.server_v4, || Ok(()))?;
             let program = xdp_program_id(pair).ok_or("cannot find the attached reflector")?;
             let settings = "XDP reflector (switchyard_reflect) in native mode on the server veth".to_string();
+            measure(&UnderTest { name, settings, pid: None, xdp: Some(XdpProbe { program, answers: None }) })
+        }
+        floors::XDP_TABLE => {
+            let _floor = attach_floor(pair, program_names::TABLE_FLOOR)?;
+            verify_reflects(&pair.client, pair.server_v4, || Ok(()))?;
+            let program = xdp_program_id(pair).ok_or("cannot find the attached table floor")?;
+            let settings = format!(
+                "XDP table floor (switchyard_table_floor: the reflector and one slot head read, the slot picked by the name's first 8 bytes) in native mode on the server veth, a table for max_entries = {} as Switchyard's",
+                zone::max_entries()
+            );
             measure(&UnderTest { name, settings, pid: None, xdp: Some(XdpProbe { program, answers: None }) })
         }
         floors::ECHO => {
@@ -498,17 +509,26 @@ fn verify_reflects(client: &Netns, server: Ipv4Addr, alive: impl FnMut() -> Resu
     })
 }
 
-/// Attaches the XDP reflector to the server end; detached when the returned handle is dropped.
-fn attach_reflector(pair: &Pair) -> Result<aya::Ebpf, String> {
+/// Attaches a floor program of the XDP object (the reflector or the table floor) to the server
+/// end, with an answer table of Switchyard's size for this run; detached when the returned
+/// handle is dropped.
+fn attach_floor(pair: &Pair, name: &'static str) -> Result<aya::Ebpf, String> {
     let iface = pair.server_if.clone();
+    let max_entries = u32::try_from(zone::max_entries()).map_err(|_| "max_entries over u32")?;
     pair.server.enter(move || {
-        let mut ebpf = aya::Ebpf::load(switchyard::bpf::XDP_OBJECT).map_err(|e| format!("load the XDP object: {e}"))?;
-        let program: &mut aya::programs::Xdp = (ebpf.program_mut(program_names::REFLECT))
-            .ok_or("no reflector in the XDP object")?
+        let slots = switchyard_common::answer_slots(max_entries);
+        let slot_mask = slots - 1;
+        let mut loader = aya::EbpfLoader::new();
+        loader.map_max_entries(switchyard_common::map_names::ANSWERS, slots);
+        loader.map_max_entries(switchyard_common::map_names::ANSWER_TAILS, slots);
+        loader.override_global(switchyard_common::SLOT_MASK_GLOBAL, &slot_mask, true);
+        let mut ebpf = loader.load(switchyard::bpf::XDP_OBJECT).map_err(|e| format!("load the XDP object: {e}"))?;
+        let program: &mut aya::programs::Xdp = (ebpf.program_mut(name))
+            .ok_or_else(|| format!("no {name} in the XDP object"))?
             .try_into()
             .map_err(|e| format!("{e}"))?;
-        program.load().map_err(|e| format!("load the reflector: {e}"))?;
-        program.attach(&iface, aya::programs::XdpMode::Driver).map_err(|e| format!("attach the reflector: {e}"))?;
+        program.load().map_err(|e| format!("load {name}: {e}"))?;
+        program.attach(&iface, aya::programs::XdpMode::Driver).map_err(|e| format!("attach {name}: {e}"))?;
         Ok(ebpf)
     })
 }

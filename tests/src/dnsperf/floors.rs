@@ -4,6 +4,11 @@
 //! - `floor-xdp`: the XDP reflector (`switchyard_reflect`) sends each query back as its own
 //!   reply at fixed offsets: MACs, addresses and ports swapped, QR set, the UDP checksum
 //!   adjusted. No parsing, no lookup, no answer records, a reply no longer than the query.
+//! - `floor-table-xdp`: the reflector plus one read of an answer-table slot head
+//!   (`switchyard_table_floor`), in a table of Switchyard's size for the run, the slot picked by
+//!   the question name's first bytes: what a lookup adds at the least, without parsing or
+//!   hashing, as the queries spread over the names. Held to the reflector, like Switchyard's
+//!   XDP rows.
 //! - `floor-echo`: one userspace thread does the same with recvmmsg/sendmmsg
 //!   (`switchyard-bench-echo-floor`).
 //!
@@ -14,13 +19,14 @@
 use super::report::{GunRow, Row};
 
 pub const XDP: &str = "floor-xdp";
+pub const XDP_TABLE: &str = "floor-table-xdp";
 pub const ECHO: &str = "floor-echo";
-pub const NAMES: [&str; 2] = [XDP, ECHO];
+pub const NAMES: [&str; 3] = [XDP, XDP_TABLE, ECHO];
 
 /// The floor a server is held to: the reflector for answers sent from XDP (signed ones too), the
 /// echo otherwise.
 pub fn of(server: &str) -> &'static str {
-    if [XDP, "switchyard-xdp", super::signed::SWITCHYARD].contains(&server) { XDP } else { ECHO }
+    if [XDP, XDP_TABLE, "switchyard-xdp", super::signed::SWITCHYARD].contains(&server) { XDP } else { ECHO }
 }
 
 /// Sets each row's server-core CPU per answer as a multiple of its floor's in the same run.
