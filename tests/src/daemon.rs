@@ -29,6 +29,9 @@ pub struct Daemon {
     keep_pins: bool,
     /// Set by `end_keeping_operator_state`: the operator's state file stays for the next daemon.
     keep_operator_state: bool,
+    /// The config the daemon started with: what names its files (pin root, instance, run dir)
+    /// cannot change by a reload, and tests rewrite `config` (unparsable, too) while it runs.
+    started_with: String,
     _dir: tempfile::TempDir,
 }
 
@@ -57,7 +60,9 @@ impl Daemon {
                 log.push('\n');
             }
         });
-        let mut daemon = Daemon { child, config, log, keep_pins: false, keep_operator_state: false, _dir: dir };
+        let started_with = toml.to_string();
+        let mut daemon =
+            Daemon { child, config, log, keep_pins: false, keep_operator_state: false, started_with, _dir: dir };
         daemon.wait_ready();
         daemon
     }
@@ -146,11 +151,11 @@ impl Daemon {
         self.pin_dir_if_valid().expect("a readable, valid config")
     }
 
-    /// The pin directory, or None when the config cannot be read or is refused (a daemon that
-    /// never started): the drop, which may run while a test unwinds, must not panic.
+    /// The pin directory of the config the daemon started with, or None when that config was
+    /// refused (a daemon that never started): the drop, which may run while a test unwinds,
+    /// must not panic.
     fn pin_dir_if_valid(&self) -> Option<PathBuf> {
-        let text = std::fs::read_to_string(&self.config).ok()?;
-        Some(switchyard::config::Config::parse(&text, "daemon.toml").ok()?.server.pin_dir())
+        Some(switchyard::config::Config::parse(&self.started_with, "daemon.toml").ok()?.server.pin_dir())
     }
 
     fn terminate(&mut self) -> std::process::ExitStatus {
@@ -187,8 +192,7 @@ impl Daemon {
     /// The runtime state, zone serials and (unless kept) operator state the daemon left in its
     /// run_dir.
     fn remove_state_files(&self) {
-        let Ok(text) = std::fs::read_to_string(&self.config) else { return };
-        remove_run_files(&text, !self.keep_operator_state);
+        remove_run_files(&self.started_with, !self.keep_operator_state);
     }
 }
 

@@ -77,19 +77,20 @@ pub fn switchyard_reflect(ctx: XdpContext) -> u32 {
 }
 
 /// The reflector (`switchyard_reflect`) plus one answer-table slot head read: the least a
-/// lookup into the table adds, without parsing or hashing the name. The slot is picked from the
+/// lookup into the table adds, without parsing the question. The slot is picked from the
 /// question name's first 8 bytes, mixed as the name hash mixes a word, so that queries for
 /// names that differ there (the benchmarks' `s00001` ... names) read slots spread over the
-/// table as the hits on those names do.
+/// table. One slot per name: the A and AAAA queries for a name read the same one, where the
+/// responder's sets for them start apart.
 #[xdp]
 pub fn switchyard_table_floor(ctx: XdpContext) -> u32 {
     let pkt = Packet::new(&ctx);
     let name_at = EthHdr::LEN + Ipv4Hdr::LEN + UdpHdr::LEN + DnsHdr::LEN;
-    let slot = || {
-        let mixed = mix_word(NAME_HASH_SEED, u64::from_le_bytes(pkt.read::<[u8; 8]>(name_at)?));
-        Some((mixed ^ (mixed >> 32)) as u32)
-    };
-    match swap_ipv4_udp(&pkt).and_then(|()| set_qr(&pkt)).and_then(|()| slot()).and_then(maps::touch_slot_head) {
+    // Picked before the frame is touched: a frame too short for it is passed unchanged.
+    let Some(first_word) = pkt.read::<[u8; 8]>(name_at) else { return xdp_action::XDP_PASS };
+    let mixed = mix_word(NAME_HASH_SEED, u64::from_le_bytes(first_word));
+    let slot = (mixed ^ (mixed >> 32)) as u32;
+    match swap_ipv4_udp(&pkt).and_then(|()| set_qr(&pkt)).and_then(|()| maps::touch_slot_head(slot)) {
         Some(()) => xdp_action::XDP_TX,
         None => xdp_action::XDP_PASS,
     }

@@ -252,14 +252,14 @@ fn with_server<T>(
             result
         }
         floors::XDP => {
-            let _reflector = attach_floor(pair, program_names::REFLECT)?;
+            let _reflector = attach_floor(pair, program_names::REFLECT, None)?;
             verify_reflects(&pair.client, pair.server_v4, || Ok(()))?;
             let program = xdp_program_id(pair).ok_or("cannot find the attached reflector")?;
             let settings = "XDP reflector (switchyard_reflect) in native mode on the server veth".to_string();
             measure(&UnderTest { name, settings, pid: None, xdp: Some(XdpProbe { program, answers: None }) })
         }
         floors::XDP_TABLE => {
-            let _floor = attach_floor(pair, program_names::TABLE_FLOOR)?;
+            let _floor = attach_floor(pair, program_names::TABLE_FLOOR, Some(zone::max_entries()))?;
             verify_reflects(&pair.client, pair.server_v4, || Ok(()))?;
             let program = xdp_program_id(pair).ok_or("cannot find the attached table floor")?;
             let settings = format!(
@@ -510,18 +510,22 @@ fn verify_reflects(client: &Netns, server: Ipv4Addr, alive: impl FnMut() -> Resu
 }
 
 /// Attaches a floor program of the XDP object (the reflector or the table floor) to the server
-/// end, with an answer table of Switchyard's size for this run; detached when the returned
-/// handle is dropped.
-fn attach_floor(pair: &Pair, name: &'static str) -> Result<aya::Ebpf, String> {
+/// end, with the answer table sized as `Datapath::load` sizes it for `max_entries` when the
+/// floor reads it (else as the object declares it); detached when the returned handle is
+/// dropped.
+fn attach_floor(pair: &Pair, name: &'static str, max_entries: Option<u64>) -> Result<aya::Ebpf, String> {
     let iface = pair.server_if.clone();
-    let max_entries = u32::try_from(zone::max_entries()).map_err(|_| "max_entries over u32")?;
+    let max_entries = max_entries.map(u32::try_from).transpose().map_err(|_| "max_entries over u32")?;
     pair.server.enter(move || {
-        let slots = switchyard_common::answer_slots(max_entries);
-        let slot_mask = slots - 1;
         let mut loader = aya::EbpfLoader::new();
-        loader.map_max_entries(switchyard_common::map_names::ANSWERS, slots);
-        loader.map_max_entries(switchyard_common::map_names::ANSWER_TAILS, slots);
-        loader.override_global(switchyard_common::SLOT_MASK_GLOBAL, &slot_mask, true);
+        let slots = max_entries.map(switchyard_common::answer_slots);
+        let slot_mask = slots.map(|s| s - 1);
+        if let (Some(slots), Some(slot_mask)) = (slots, &slot_mask) {
+            // The tails are never read here: one slot's worth.
+            loader.map_max_entries(switchyard_common::map_names::ANSWERS, slots);
+            loader.map_max_entries(switchyard_common::map_names::ANSWER_TAILS, 1);
+            loader.override_global(switchyard_common::SLOT_MASK_GLOBAL, slot_mask, true);
+        }
         let mut ebpf = loader.load(switchyard::bpf::XDP_OBJECT).map_err(|e| format!("load the XDP object: {e}"))?;
         let program: &mut aya::programs::Xdp = (ebpf.program_mut(name))
             .ok_or_else(|| format!("no {name} in the XDP object"))?
