@@ -80,13 +80,6 @@ fn never_mixed_nor_lost(first: MapEntry, second: MapEntry) {
     let program = h.datapath.program(program_names::RESPONDER).unwrap().fd().unwrap().try_clone().unwrap();
     let answers = h.datapath.answers();
     let stop = AtomicBool::new(false);
-    // Stops the writer however the loop below ends (a failed assertion included).
-    struct StopOnDrop<'a>(&'a AtomicBool);
-    impl Drop for StopOnDrop<'_> {
-        fn drop(&mut self) {
-            self.0.store(true, Ordering::Relaxed);
-        }
-    }
     let mut seen = [0u64; 2];
     // Queries the program passed to userspace.
     let mut passed = 0u64;
@@ -100,6 +93,7 @@ fn never_mixed_nor_lost(first: MapEntry, second: MapEntry) {
                 }
             }
         });
+        // Stops the writer however the loop below ends (a failed assertion included).
         let _stop = StopOnDrop(&stop);
         // At least three seconds of runs: a read that overlaps a rewrite is rare per run (a
         // check that misses it shows within a second); on a slow machine up to ten, until both
@@ -129,6 +123,15 @@ fn never_mixed_nor_lost(first: MapEntry, second: MapEntry) {
     assert!(seen.iter().all(|&n| n > 0), "both sets answered while rewritten: {seen:?}");
     assert_eq!(busy, passed, "every query passed was counted as busy");
     assert!(passed >= 10, "the rewrites overlapped runs ({busy} busy, {seen:?} answered)");
+}
+
+/// Sets the flag when dropped: a writer thread that polls it stops however the test ends.
+struct StopOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
 }
 
 fn named(label: &str) -> PackedName {
@@ -171,12 +174,6 @@ fn names_that_come_and_go_never_take_another_names_answer_nor_give_theirs() {
     let program = h.datapath.program(program_names::RESPONDER).unwrap().fd().unwrap().try_clone().unwrap();
     let answers = h.datapath.answers();
     let stop = AtomicBool::new(false);
-    struct StopOnDrop<'a>(&'a AtomicBool);
-    impl Drop for StopOnDrop<'_> {
-        fn drop(&mut self) {
-            self.0.store(true, Ordering::Relaxed);
-        }
-    }
     // Per name: runs answered with its own reply, runs passed untouched.
     let mut answered = vec![0u64; names.len()];
     let mut passed = vec![0u64; names.len()];
@@ -197,6 +194,7 @@ fn names_that_come_and_go_never_take_another_names_answer_nor_give_theirs() {
                 answers.insert(comer.0, &comer.1);
             }
         });
+        // Stops the writer however the loop below ends (a failed assertion included).
         let _stop = StopOnDrop(&stop);
         let started = Instant::now();
         while started.elapsed() < Duration::from_secs(3)
