@@ -146,9 +146,9 @@ impl Daemon {
         self.keep_operator_state = true;
     }
 
-    /// The daemon's pin directory, from its config.
+    /// The daemon's pin directory, from the config it started with.
     pub fn pin_dir(&self) -> PathBuf {
-        self.pin_dir_if_valid().expect("a readable, valid config")
+        self.pin_dir_if_valid().expect("the daemon started, so its config was valid")
     }
 
     /// The pin directory of the config the daemon started with, or None when that config was
