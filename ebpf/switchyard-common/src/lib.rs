@@ -40,7 +40,7 @@ pub use maps::{
 };
 pub use maps::{
     NOT_PARKED, PROBE_SLOTS, SLOT_EMPTY, SLOT_MASK_GLOBAL, SLOT_REMOVED, SLOT_USED, VIEW_PREFIXES, answer_slots,
-    home_slot,
+    home_slot, slot_of_hash,
 };
 pub use name::{MAX_NAME_LEN, NAME_HASH_SEED, NAME_WORDS, PackedName, lowercase_word, mix_word};
 /// The record types the answer map holds.

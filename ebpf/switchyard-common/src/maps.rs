@@ -129,7 +129,13 @@ pub const fn answer_slots(max_entries: u32) -> u32 {
 #[inline(always)]
 pub fn home_slot(key: &MapKey, slot_mask: u32) -> u32 {
     let mixed = key.name_hash ^ (u64::from(key.view) << 32 | u64::from(key.qtype)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    (mixed ^ (mixed >> 32)) as u32 & slot_mask
+    slot_of_hash(mixed, slot_mask)
+}
+
+/// The slot a 64-bit hash picks: both halves folded, then the low bits.
+#[inline(always)]
+pub fn slot_of_hash(hash: u64, slot_mask: u32) -> u32 {
+    (hash ^ (hash >> 32)) as u32 & slot_mask
 }
 
 impl AnswerSlot {

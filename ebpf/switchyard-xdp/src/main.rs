@@ -88,9 +88,8 @@ pub fn switchyard_table_floor(ctx: XdpContext) -> u32 {
     let name_at = EthHdr::LEN + Ipv4Hdr::LEN + UdpHdr::LEN + DnsHdr::LEN;
     // Picked before the frame is touched: a frame too short for it is passed unchanged.
     let Some(first_word) = pkt.read::<[u8; 8]>(name_at) else { return xdp_action::XDP_PASS };
-    let mixed = mix_word(NAME_HASH_SEED, u64::from_le_bytes(first_word));
-    let slot = (mixed ^ (mixed >> 32)) as u32;
-    match swap_ipv4_udp(&pkt).and_then(|()| set_qr(&pkt)).and_then(|()| maps::touch_slot_head(slot)) {
+    let hash = mix_word(NAME_HASH_SEED, u64::from_le_bytes(first_word));
+    match swap_ipv4_udp(&pkt).and_then(|()| set_qr(&pkt)).and_then(|()| maps::touch_slot_head(hash)) {
         Some(()) => xdp_action::XDP_TX,
         None => xdp_action::XDP_PASS,
     }

@@ -155,11 +155,11 @@ pub fn answer_slot(key: &MapKey) -> Option<(Slot, u32)> {
     None
 }
 
-/// Reads the first word (the sequence number) of the slot head at `index` (masked to the
-/// table), for the table floor of the benchmarks.
+/// Reads the first word (the sequence number) of the slot head `hash` picks (as a key's hash
+/// picks its home slot), for the table floor of the benchmarks.
 #[inline(always)]
-pub fn touch_slot_head(index: u32) -> Option<()> {
-    let head = ANSWERS.get_ptr(index & slot_mask())?;
+pub fn touch_slot_head(hash: u64) -> Option<()> {
+    let head = ANSWERS.get_ptr(switchyard_common::slot_of_hash(hash, slot_mask()))?;
     unsafe { read_in_order(head.cast::<u32>()) };
     Some(())
 }

@@ -83,8 +83,8 @@ fn bench_xdp(only: &[String]) -> Result<(), String> {
         let signed_hit = v4(query(1, "www.example.com.", RecordType::A, Some(&dnssec_ok)));
         let miss = v4(query(1, "nope.example.com.", RecordType::A, None));
         // The same shuffled names in both cases: the first 20,000 of them, then all.
-        let order = shuffled(MANY_NAMES);
-        let many: Vec<Vec<u8>> = order.iter().map(|&i| v4(query(1, &many_name(i), RecordType::A, None))).collect();
+        let many: Vec<Vec<u8>> =
+            shuffled(MANY_NAMES).into_iter().map(|i| v4(query(1, &many_name(i), RecordType::A, None))).collect();
         let (some, all) = (&many[..SOME_NAMES], &many[..]);
         // Fewer names, still spread over the whole table (a page each): their lines fit a
         // core's L2 cache, their pages may not fit its TLB.

@@ -27,6 +27,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use switchyard::bpf::datapath::Datapath;
 use switchyard_common::program_names;
 use switchyard_tests::dnsperf::{
     chart, cores, floors, kernel,
@@ -510,30 +511,17 @@ fn verify_reflects(client: &Netns, server: Ipv4Addr, alive: impl FnMut() -> Resu
 }
 
 /// Attaches a floor program of the XDP object (the reflector or the table floor) to the server
-/// end, with the answer table sized as `Datapath::load` sizes it for `max_entries` when the
-/// floor reads it (else as the object declares it); detached when the returned handle is
-/// dropped.
-fn attach_floor(pair: &Pair, name: &'static str, max_entries: Option<u64>) -> Result<aya::Ebpf, String> {
+/// end, loaded as the daemon loads the object, with an answer table for `max_entries` sets (the
+/// table floor reads it; for the reflector, which does not, the smallest); detached when the
+/// returned handle is dropped.
+fn attach_floor(pair: &Pair, name: &'static str, max_entries: Option<u64>) -> Result<Datapath, String> {
     let iface = pair.server_if.clone();
-    let max_entries = max_entries.map(u32::try_from).transpose().map_err(|_| "max_entries over u32")?;
+    let max_entries = u32::try_from(max_entries.unwrap_or(1)).map_err(|_| "max_entries over u32")?;
     pair.server.enter(move || {
-        let mut loader = aya::EbpfLoader::new();
-        let slots = max_entries.map(switchyard_common::answer_slots);
-        let slot_mask = slots.map(|s| s - 1);
-        if let (Some(slots), Some(slot_mask)) = (slots, &slot_mask) {
-            // The tails are never read here: one slot's worth.
-            loader.map_max_entries(switchyard_common::map_names::ANSWERS, slots);
-            loader.map_max_entries(switchyard_common::map_names::ANSWER_TAILS, 1);
-            loader.override_global(switchyard_common::SLOT_MASK_GLOBAL, slot_mask, true);
-        }
-        let mut ebpf = loader.load(switchyard::bpf::XDP_OBJECT).map_err(|e| format!("load the XDP object: {e}"))?;
-        let program: &mut aya::programs::Xdp = (ebpf.program_mut(name))
-            .ok_or_else(|| format!("no {name} in the XDP object"))?
-            .try_into()
-            .map_err(|e| format!("{e}"))?;
-        program.load().map_err(|e| format!("load {name}: {e}"))?;
+        let mut datapath = Datapath::load(None, max_entries).map_err(|e| format!("load the XDP object: {e}"))?;
+        let program = datapath.program(name).map_err(|e| e.to_string())?;
         program.attach(&iface, aya::programs::XdpMode::Driver).map_err(|e| format!("attach {name}: {e}"))?;
-        Ok(ebpf)
+        Ok(datapath)
     })
 }
 

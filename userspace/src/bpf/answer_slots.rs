@@ -38,9 +38,8 @@ pub enum SlotsError {
 
 /// The table mapped into this process, and where each key is.
 pub struct AnswerSlots {
-    heads: NonNull<SlotHead>,
-    tails: NonNull<SlotTail>,
-    slots: u32,
+    heads: Mapped<SlotHead>,
+    tails: Mapped<SlotTail>,
     /// The slot of each key in the table.
     index: HashMap<MapKey, u32>,
     /// What each slot is, as this writer left it (`SLOT_*`), and the key of each used one.
@@ -53,10 +52,6 @@ pub struct AnswerSlots {
 
 /// The key of a slot that holds none.
 const NO_KEY: MapKey = MapKey { view: 0, qtype: 0, name_len: 0, name_hash: 0 };
-
-// SAFETY: the mapping is owned by this value and only touched through `&self`/`&mut self`.
-unsafe impl Send for AnswerSlots {}
-unsafe impl Sync for AnswerSlots {}
 
 impl AnswerSlots {
     /// Maps the table behind `heads` and `tails`; it takes at most `capacity` keys. A writer of a
@@ -71,24 +66,20 @@ impl AnswerSlots {
         if !slots.is_power_of_two() {
             return Err(SlotsError::NotPowerOfTwo(slots));
         }
-        let head_base = map_shared(heads, slots as usize * size_of::<SlotHead>())?;
-        let tail_base = match map_shared(tails, slots as usize * size_of::<SlotTail>()) {
-            Ok(base) => base,
-            Err(e) => {
-                // SAFETY: the mapping just made, of this size.
-                unsafe { libc::munmap(head_base, slots as usize * size_of::<SlotHead>()) };
-                return Err(e);
-            }
-        };
-        Ok(AnswerSlots::over(head_base, tail_base, slots, capacity))
+        Ok(AnswerSlots::over(Mapped::shared(heads, slots)?, Mapped::shared(tails, slots)?, capacity))
     }
 
-    /// The table over `slots` heads and tails of mapped memory at `heads` and `tails`.
-    fn over(heads: *mut libc::c_void, tails: *mut libc::c_void, slots: u32, capacity: usize) -> AnswerSlots {
-        let heads = NonNull::new(heads.cast::<SlotHead>()).expect("mmap succeeded");
-        let tails = NonNull::new(tails.cast::<SlotTail>()).expect("mmap succeeded");
-        let (states, keys) = (vec![SLOT_EMPTY; slots as usize], vec![NO_KEY; slots as usize]);
-        AnswerSlots { heads, tails, slots, index: HashMap::new(), states, keys, capacity }
+    /// The table over mapped heads and tails, as many of each.
+    fn over(heads: Mapped<SlotHead>, tails: Mapped<SlotTail>, capacity: usize) -> AnswerSlots {
+        assert_eq!(heads.count, tails.count, "as many heads as tails");
+        let slots = heads.count as usize;
+        let (states, keys) = (vec![SLOT_EMPTY; slots], vec![NO_KEY; slots]);
+        AnswerSlots { heads, tails, index: HashMap::new(), states, keys, capacity }
+    }
+
+    /// The table's slot count, a power of two.
+    fn slots(&self) -> u32 {
+        self.heads.count
     }
 
     /// Keys in the table.
@@ -106,8 +97,8 @@ impl AnswerSlots {
     /// key's entry) keeps the slot a lookup reaches first; the other is removed.
     pub fn reread(&mut self) {
         self.index.clear();
-        let mask = self.slots - 1;
-        for at in 0..self.slots {
+        let mask = self.slots() - 1;
+        for at in 0..self.slots() {
             let slot = self.read(at);
             self.states[at as usize] = slot.map_or(SLOT_REMOVED, |s| s.state);
             let Some(slot) = slot.filter(|s| s.state == SLOT_USED) else { continue };
@@ -135,7 +126,7 @@ impl AnswerSlots {
     /// Every key and answer set in the table, each key once (a key being moved is in two
     /// slots for a moment).
     pub fn entries(&self) -> HashMap<MapKey, MapEntry> {
-        let used = (0..self.slots).filter_map(|at| self.read(at)).filter(|s| s.state == SLOT_USED);
+        let used = (0..self.slots()).filter_map(|at| self.read(at)).filter(|s| s.state == SLOT_USED);
         used.map(|s| (s.key, s.entry)).collect()
     }
 
@@ -176,12 +167,12 @@ impl AnswerSlots {
     /// Where `key` and the keys it displaces go (slot, key), in probe order; `None` when one of
     /// them would end `PROBE_SLOTS` or more past its home slot.
     fn placement(&self, key: MapKey) -> Option<Vec<(u32, MapKey)>> {
-        let mask = self.slots - 1;
+        let mask = self.slots() - 1;
         let (mut carried, mut distance) = (key, 0);
         let mut at = home_slot(&key, mask);
         let mut moves = Vec::new();
-        for _ in 0..self.slots {
-            if distance >= PROBE_SLOTS.min(self.slots) {
+        for _ in 0..self.slots() {
+            if distance >= PROBE_SLOTS.min(self.slots()) {
                 return None;
             }
             if self.states[at as usize] != SLOT_USED {
@@ -204,13 +195,13 @@ impl AnswerSlots {
     /// empty one become empty again, so that lookups stop early.
     pub fn remove(&mut self, key: &MapKey) -> bool {
         let Some(at) = self.index.remove(key) else { return false };
-        let next = (at + 1) & (self.slots - 1);
+        let next = (at + 1) & (self.slots() - 1);
         let state = if self.states[next as usize] == SLOT_EMPTY { SLOT_EMPTY } else { SLOT_REMOVED };
         self.write_state(at, state);
         if state == SLOT_EMPTY {
             let mut back = at;
-            for _ in 0..self.slots {
-                back = back.wrapping_sub(1) & (self.slots - 1);
+            for _ in 0..self.slots() {
+                back = back.wrapping_sub(1) & (self.slots() - 1);
                 if self.states[back as usize] != SLOT_REMOVED {
                     break;
                 }
@@ -221,15 +212,11 @@ impl AnswerSlots {
     }
 
     fn head_ptr(&self, at: u32) -> *mut SlotHead {
-        assert!(at < self.slots, "slot {at} of {}", self.slots);
-        // SAFETY: within the mapping.
-        unsafe { self.heads.as_ptr().add(at as usize) }
+        self.heads.at(at)
     }
 
     fn tail_ptr(&self, at: u32) -> *mut SlotTail {
-        assert!(at < self.slots, "slot {at} of {}", self.slots);
-        // SAFETY: within the mapping.
-        unsafe { self.tails.as_ptr().add(at as usize) }
+        self.tails.at(at)
     }
 
     /// The field at `offset` of slot `at`'s head (`slot_at`).
@@ -306,16 +293,6 @@ impl AnswerSlots {
     }
 }
 
-impl Drop for AnswerSlots {
-    fn drop(&mut self) {
-        // SAFETY: the mappings made in `open`, of these sizes.
-        unsafe {
-            libc::munmap(self.heads.as_ptr().cast(), self.slots as usize * size_of::<SlotHead>());
-            libc::munmap(self.tails.as_ptr().cast(), self.slots as usize * size_of::<SlotTail>());
-        }
-    }
-}
-
 /// The number of values of `map`, checked to be `T`s.
 fn value_count<T>(map: &MapData, name: &'static str) -> Result<u32, SlotsError> {
     let info = map.info().map_err(SlotsError::Info)?;
@@ -325,24 +302,59 @@ fn value_count<T>(map: &MapData, name: &'static str) -> Result<u32, SlotsError> 
     Ok(info.max_entries())
 }
 
-/// A shared, writable mapping of `len` bytes of `map`'s own memory.
-fn map_shared(map: &MapData, len: usize) -> Result<*mut libc::c_void, SlotsError> {
-    // SAFETY: a shared mapping of the map's own memory, of exactly its size; the kernel keeps
-    // the map alive while it is mapped.
-    let base = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            len,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_SHARED,
-            map.fd().as_fd().as_raw_fd(),
-            0,
-        )
-    };
-    if base == libc::MAP_FAILED {
-        return Err(SlotsError::Map(std::io::Error::last_os_error()));
+/// `count` values of `T` in shared, writable memory mapped into this process; unmapped when
+/// dropped.
+struct Mapped<T> {
+    base: NonNull<T>,
+    count: u32,
+}
+
+// SAFETY: the mapping is owned by this value and its values (plain bytes) are only touched
+// through the `AnswerSlots` that holds it, by `&self`/`&mut self`.
+unsafe impl<T> Send for Mapped<T> {}
+unsafe impl<T> Sync for Mapped<T> {}
+
+impl<T> Mapped<T> {
+    /// The memory of `map`, whose `count` values are `T`s.
+    fn shared(map: &MapData, count: u32) -> Result<Mapped<T>, SlotsError> {
+        Mapped::map(libc::MAP_SHARED, map.fd().as_fd().as_raw_fd(), count)
     }
-    Ok(base)
+
+    /// Zeroed memory of no map, as a new map's (for tests).
+    #[cfg(test)]
+    fn anonymous(count: u32) -> Mapped<T> {
+        Mapped::map(libc::MAP_SHARED | libc::MAP_ANONYMOUS, -1, count).expect("anonymous memory")
+    }
+
+    fn map(flags: i32, fd: i32, count: u32) -> Result<Mapped<T>, SlotsError> {
+        // SAFETY: a new mapping of exactly `count` values (a map's own memory, which the kernel
+        // keeps alive while it is mapped, or anonymous memory).
+        let base = unsafe {
+            libc::mmap(std::ptr::null_mut(), Self::len(count), libc::PROT_READ | libc::PROT_WRITE, flags, fd, 0)
+        };
+        if base == libc::MAP_FAILED {
+            return Err(SlotsError::Map(std::io::Error::last_os_error()));
+        }
+        Ok(Mapped { base: NonNull::new(base.cast()).expect("mmap succeeded"), count })
+    }
+
+    fn len(count: u32) -> usize {
+        count as usize * size_of::<T>()
+    }
+
+    /// The value at `at`.
+    fn at(&self, at: u32) -> *mut T {
+        assert!(at < self.count, "slot {at} of {}", self.count);
+        // SAFETY: within the mapping.
+        unsafe { self.base.as_ptr().add(at as usize) }
+    }
+}
+
+impl<T> Drop for Mapped<T> {
+    fn drop(&mut self) {
+        // SAFETY: the mapping made in `map`, of this size.
+        unsafe { libc::munmap(self.base.as_ptr().cast(), Self::len(self.count)) };
+    }
 }
 
 #[cfg(test)]
@@ -353,16 +365,7 @@ mod tests {
 
     /// A table in anonymous memory, zeroed as a new map is.
     fn table(slots: u32, capacity: usize) -> AnswerSlots {
-        let anonymous = |len: usize| {
-            let flags = libc::MAP_SHARED | libc::MAP_ANONYMOUS;
-            let base =
-                unsafe { libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ | libc::PROT_WRITE, flags, -1, 0) };
-            assert_ne!(base, libc::MAP_FAILED);
-            base
-        };
-        let heads = anonymous(slots as usize * size_of::<SlotHead>());
-        let tails = anonymous(slots as usize * size_of::<SlotTail>());
-        let mut t = AnswerSlots::over(heads, tails, slots, capacity);
+        let mut t = AnswerSlots::over(Mapped::anonymous(slots), Mapped::anonymous(slots), capacity);
         t.reread();
         t
     }
@@ -383,7 +386,7 @@ mod tests {
     /// What the XDP program finds for `key`: it reads from the home slot on, at most
     /// `PROBE_SLOTS` slots, and stops at an empty one.
     fn program_lookup(table: &AnswerSlots, key: &MapKey) -> Option<MapEntry> {
-        let mask = table.slots - 1;
+        let mask = table.slots() - 1;
         let home = home_slot(key, mask);
         for i in 0..PROBE_SLOTS {
             let slot = table.read(home.wrapping_add(i) & mask)?;
