@@ -231,11 +231,13 @@ impl Authority {
         } else if query.queries.len() != 1
             || (subnet_option(query).is_some() && !client_subnet::well_formed(request))
             || (query.edns.is_some() && !client_subnet::options_well_formed(request))
+            || (query.edns.is_some() && !client_subnet::opt_owner_is_root(request))
             || *cookie == CookieReply::Malformed
             || asks_for_nxname(query)
         {
             // Refused: an option that overruns the OPT record's data (RFC 6891 6.1.2 gives each
-            // option's length; refusing one that does not fit is our choice); a malformed Client
+            // option's length; refusing one that does not fit is our choice), or an OPT record
+            // whose owner is not the root (6.1.2: it MUST be; BIND refuses it too); a malformed Client
             // Subnet option, never echoed (RFC 7871 6); a COOKIE option of a length it does not
             // allow (RFC 7873 5.2.2); the NXNAME pseudo-type as a QTYPE (RFC 9824 3.5).
             (ResponseCode::FormErr, Outcome::FormErr)

@@ -286,6 +286,26 @@ fn two_opt_records_get_formerr_with_our_opt() {
     assert_eq!((edns.version(), edns.max_payload()), (0, 1232));
 }
 
+#[test]
+fn an_opt_record_not_owned_by_the_root_gets_formerr_with_our_opt() {
+    let a = authority();
+    let bytes = with_edns(query("www.example.com.", RecordType::A), 1232).to_vec().unwrap();
+    // The OPT record is the last 11 bytes; its owner, the root, becomes `foo.`.
+    let opt_at = bytes.len() - 11;
+    let mut owned = bytes[..opt_at].to_vec();
+    owned.extend_from_slice(b"\x03foo");
+    owned.extend_from_slice(&bytes[opt_at..]);
+    let reply = a.respond(&owned, "198.18.0.2".parse().unwrap(), false);
+    assert_eq!(reply.outcome, Outcome::FormErr, "RFC 6891 6.1.2: the OPT record's NAME MUST be 0");
+    let r = Message::from_vec(&reply.bytes.unwrap()).unwrap();
+    assert_eq!((r.metadata.id, r.metadata.response_code), (4242, ResponseCode::FormErr));
+    assert!(r.answers.is_empty());
+    assert!(r.edns.is_some(), "RFC 6891 7: FORMERR with our OPT record");
+    // The same query with the root as owner is answered.
+    let reply = a.respond(&bytes, "198.18.0.2".parse().unwrap(), false);
+    assert_eq!(reply.outcome, Outcome::Answered);
+}
+
 /// A query with EDNS (DO set) whose OPT record holds `option` (code, then data) as its only option.
 fn with_raw_option(code: u16, data: &[u8]) -> Vec<u8> {
     let mut m = with_edns(query("www.example.com.", RecordType::A), 1232);

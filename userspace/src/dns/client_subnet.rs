@@ -1,7 +1,8 @@
 //! The Client Subnet option of a query (RFC 7871) as it stands in the packet: the parsed form
 //! hides the two mistakes section 6 asks a server to refuse with FORMERR, address octets beyond
 //! what the source prefix needs, and address bits set beyond the source prefix. The same walk
-//! finds the OPT record of a message that does not parse, and options that overrun it.
+//! finds the OPT record of a message that does not parse, options that overrun it, and an OPT
+//! record whose owner is not the root (the parser drops the owner).
 
 use switchyard_common::proto::{EDNS_CLIENT_SUBNET, TYPE_OPT};
 
@@ -27,17 +28,30 @@ pub fn well_formed(message: &[u8]) -> bool {
 /// query that speaks EDNS carries an OPT record (RFC 6891 7), also when the option that made
 /// it fail is one the parser refuses outright (an unknown address family, a prefix too long).
 pub fn opt_dnssec_ok(message: &[u8]) -> Option<bool> {
-    let (ttl, _) = opt_record(message)?;
-    Some(ttl & 0x8000 != 0)
+    Some(opt_record(message)?.ttl & 0x8000 != 0)
+}
+
+/// Whether the message's OPT record, if it has one, is owned by the root (RFC 6891 6.1.2: its
+/// NAME MUST be 0).
+pub fn opt_owner_is_root(message: &[u8]) -> bool {
+    opt_record(message).is_none_or(|opt| opt.owner_is_root)
 }
 
 /// The RDATA of the message's OPT record.
 fn opt_rdata(message: &[u8]) -> Option<&[u8]> {
-    opt_record(message).map(|(_, rdata)| rdata)
+    opt_record(message).map(|opt| opt.rdata)
 }
 
-/// The TTL field (extended code, version, flags) and RDATA of the message's OPT record.
-fn opt_record(message: &[u8]) -> Option<(u32, &[u8])> {
+/// An OPT record as it stands in the message.
+struct OptRecord<'a> {
+    owner_is_root: bool,
+    /// The TTL field: extended code, version, flags.
+    ttl: u32,
+    rdata: &'a [u8],
+}
+
+/// The message's (first) OPT record.
+fn opt_record(message: &[u8]) -> Option<OptRecord<'_>> {
     let count = |i: usize| Some(usize::from(read_u16(message, 4 + 2 * i)?));
     let mut pos = HEADER_LEN;
     for _ in 0..count(0)?.min(MAX_ITEMS) {
@@ -45,13 +59,14 @@ fn opt_record(message: &[u8]) -> Option<(u32, &[u8])> {
     }
     let records = count(1)? + count(2)? + count(3)?;
     for _ in 0..records.min(MAX_ITEMS) {
+        let owner_is_root = *message.get(pos)? == 0;
         pos = skip_name(message, pos)?;
         let rtype = read_u16(message, pos)?;
         let len = usize::from(read_u16(message, pos + 8)?);
         let rdata = message.get(pos + 10..pos + 10 + len)?;
         if rtype == TYPE_OPT {
             let ttl = (u32::from(read_u16(message, pos + 4)?) << 16) | u32::from(read_u16(message, pos + 6)?);
-            return Some((ttl, rdata));
+            return Some(OptRecord { owner_is_root, ttl, rdata });
         }
         pos += 10 + len;
     }
@@ -166,10 +181,29 @@ mod tests {
     }
 
     #[test]
+    fn an_opt_record_owned_by_another_name_than_the_root_is_told() {
+        let rooted = query_with_subnet(&[0, 1, 24, 0, 198, 18, 1]);
+        assert!(opt_owner_is_root(&rooted));
+        // The OPT record starts after the header and the question (21 bytes): its owner `\0`
+        // becomes `\x03foo\0`.
+        let opt_at = 12 + 21;
+        let mut owned = rooted[..opt_at].to_vec();
+        owned.extend_from_slice(b"\x03foo");
+        owned.extend_from_slice(&rooted[opt_at..]);
+        assert!(!opt_owner_is_root(&owned));
+        // A pointer to the question's name is not the root either.
+        let mut pointed = rooted[..opt_at].to_vec();
+        pointed.extend_from_slice(&[0xC0, 12]);
+        pointed.extend_from_slice(&rooted[opt_at + 1..]);
+        assert!(!opt_owner_is_root(&pointed));
+    }
+
+    #[test]
     fn a_query_without_the_option_or_without_edns_is_well_formed() {
         let mut plain = vec![0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
         plain.extend_from_slice(b"\x03www\x07example\x03com\x00\x00\x01\x00\x01");
         assert!(well_formed(&plain));
+        assert!(opt_owner_is_root(&plain), "no OPT record: nothing to refuse here");
         assert!(well_formed(&[0u8; 5]), "too short to hold an option: nothing to refuse here");
     }
 }
