@@ -2,9 +2,11 @@
 //! state change can alter every answer set at once; one call per entry made the map write the
 //! larger part of a 100,000-set re-sign. aya has no call for it.
 //!
-//! The kernel writes the entries one by one, in order, each as a whole (as an update of one
-//! would): a lookup never finds a half-written entry, and what a program reads meanwhile is
-//! either the old or the new entry of each key.
+//! The kernel writes the entries one by one, in order, each as an update of one would: a new
+//! element linked in place of the old. A lookup never finds a half-written element, but a
+//! program still reading an element it found before the update can see it rewritten, since the
+//! kernel reuses a replaced element at once for the next update (README, "Signed answers from
+//! the XDP program": a known limitation).
 
 use std::{
     io,
