@@ -19,7 +19,7 @@ use switchyard::bpf::{
     test_run::{XDP_PASS, XDP_TX},
     writer::MapWriter,
 };
-use switchyard_common::{MapKey, PackedName, QTYPE_A};
+use switchyard_common::{MapKey, PackedName, QTYPE_A, SIGNATURE_SIDE, signature_place};
 use switchyard_tests::{
     frames::{EdnsSpec, check_response, query, udp_frame},
     privileges::have_root,
@@ -177,13 +177,50 @@ fn a_changed_answer_set_is_signed_anew_and_the_others_keep_their_signature() {
     entry.addrs.retain(|a| *a != "198.18.20.1".parse::<IpAddr>().unwrap());
     let stats = writer.write_signed(&mut maps, &down).unwrap();
     assert_eq!((stats.signed, stats.written), (1, 1), "one answer set changed: {stats:?} (first {first:?})");
-    let after = maps.signatures.get(&key, 0).unwrap();
     let entry = maps.answers.get(&key).unwrap();
+    let after = maps.signatures.get(&signature_place(&key, entry.signature), 0).unwrap();
     assert_ne!(after.serial, before.serial);
     assert_eq!(entry.signature, after.serial, "the entry names its new signature");
+    // In the other place: the signature the program was reading is left as it was.
+    assert_ne!(signature_place(&key, after.serial), signature_place(&key, before.serial));
+    assert_eq!(maps.signatures.get(&signature_place(&key, before.serial), 0).unwrap(), before);
     h.set_table(down);
     let reply = answered_like_userspace(&mut h, "www.example.com.", RecordType::A, CLIENT_V4, &DO);
     assert_eq!(reply.answers.len(), 2, "one A and its RRSIG: {reply:?}");
+}
+
+/// A daemon that takes over the maps (a hand-off) knows which of a key's two places its entry
+/// names: its first signed write puts every set's signature in the other one, and the one the
+/// program is reading stays as it was.
+#[test]
+fn a_writer_that_adopts_the_maps_signs_into_the_places_the_entries_do_not_name() {
+    if !have_root("a_writer_that_adopts_the_maps_signs_into_the_places_the_entries_do_not_name") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (mut h, mut writer) = signed_and_written(dir.path());
+    // www A changes twice, so that both its places hold a signature, the second named.
+    let mut down = table();
+    put(&mut down, 0, QTYPE_A, "www.example.com.", 30, &["198.18.10.1"]);
+    writer.write_signed(&mut h.datapath.answer_maps().unwrap(), &down).unwrap();
+    writer.write_signed(&mut h.datapath.answer_maps().unwrap(), &table()).unwrap();
+    let key = www_a_key();
+    let signers = h.zones().signers();
+    let mut maps = h.datapath.answer_maps().unwrap();
+    let named = maps.answers.get(&key).unwrap().signature;
+    let other = named ^ SIGNATURE_SIDE;
+    let reading = maps.signatures.get(&signature_place(&key, named), 0).unwrap();
+    assert!(maps.signatures.get(&signature_place(&key, other), 0).is_ok(), "both places hold one");
+
+    let mut successor = MapWriter::default();
+    successor.adopt(maps.answers);
+    successor.adopt_signatures(&maps.signatures).unwrap();
+    successor.set_signers(signers);
+    let stats = successor.write_signed(&mut maps, &table()).unwrap();
+    assert!(stats.signed > 10, "adopted signatures are made anew: {stats:?}");
+    assert_eq!(maps.answers.get(&key).unwrap().signature, other, "the entry names the other place now");
+    assert_eq!(maps.signatures.get(&signature_place(&key, named), 0).unwrap(), reading, "left as it was");
+    answered_like_userspace(&mut h, "www.example.com.", RecordType::A, CLIENT_V4, &DO);
 }
 
 #[test]
@@ -207,9 +244,14 @@ fn a_signature_near_its_renewal_is_left_to_userspace_and_the_next_pass_renews_it
     std::thread::sleep(std::time::Duration::from_secs(6));
     let renewed = writer.write_signed(&mut maps, &table()).unwrap();
     assert_eq!(renewed.signed, first.signed, "every answer set signed anew: {renewed:?}");
-    assert_eq!(renewed.written, 0, "the answers themselves did not change: {renewed:?}");
-    let new = maps.signatures.get(&key, 0).unwrap();
-    assert_eq!(new.serial, old.serial, "the same answer set");
+    assert_eq!(renewed.written, renewed.signed, "each entry now names its signature's other place: {renewed:?}");
+    let entry = maps.answers.get(&key).unwrap();
+    let new = maps.signatures.get(&signature_place(&key, entry.signature), 0).unwrap();
+    assert_eq!(entry.signature, new.serial);
+    assert_eq!(new.serial & !SIGNATURE_SIDE, old.serial & !SIGNATURE_SIDE, "the same answer set");
+    assert_ne!(new.serial, old.serial, "in the other place");
+    let left = maps.signatures.get(&signature_place(&key, old.serial), 0).unwrap();
+    assert_eq!(left, old, "the renewal did not write where the program was reading");
     assert_ne!(new.record, old.record, "a new signature (later inception and expiration)");
     assert!(new.fresh_until_ns > old.fresh_until_ns);
 
@@ -308,11 +350,15 @@ fn after_a_new_key_the_answers_first_write_names_no_signature_of_the_old_key() {
     }
     let dir = tempfile::tempdir().unwrap();
     let (mut h, mut writer) = signed_and_written(dir.path());
+    let old_key_signature = h.datapath.answer_maps().unwrap().answers.get(&www_a_key()).unwrap().signature;
     sign_with(&h, &mut writer, &[&new_key_in(dir.path())]);
 
-    // The answers go first, unchanged, but none names the old key's signature any more.
+    // The answers go first, unchanged, but none names the old key's signature any more (each
+    // names the other place, where the new key's signature is to go).
     writer.write(h.datapath.answer_maps().unwrap().answers, &table()).unwrap();
-    assert_eq!(h.datapath.answer_maps().unwrap().answers.get(&www_a_key()).unwrap().signature, 0);
+    let named = h.datapath.answer_maps().unwrap().answers.get(&www_a_key()).unwrap().signature;
+    assert_ne!(named, old_key_signature);
+    assert_eq!(named, old_key_signature ^ SIGNATURE_SIDE, "the other place of the same set");
     passes_to_userspace(&mut h, "the old key's signature is not served");
 
     let stats = writer.write_signed(&mut h.datapath.answer_maps().unwrap(), &table()).unwrap();
@@ -415,8 +461,9 @@ fn every_set_signed_in_the_map(h: &mut XdpHarness, table: &switchyard::answers::
         };
         let entry = maps.answers.get(&map_key).expect("every answer set written");
         let serial = switchyard::bpf::signatures::AnswerId::of(key, set).serial;
-        assert_eq!(entry.signature, serial, "{key:?}: the entry names the signature of its own set");
-        assert_eq!(maps.signatures.get(&map_key, 0).expect("its signature written").serial, serial);
+        assert_eq!(entry.signature & !SIGNATURE_SIDE, serial, "{key:?}: the entry names the signature of its own set");
+        let place = signature_place(&map_key, entry.signature);
+        assert_eq!(maps.signatures.get(&place, 0).expect("its signature written").serial, entry.signature);
         checked += 1;
     }
     checked
@@ -438,8 +485,8 @@ fn after_a_failed_signed_write_no_entry_names_a_signature_until_the_map_is_read_
     writer.adopt_signatures(&h.datapath.answer_maps().unwrap().signatures).unwrap();
     writer.set_signers(h.zones().signers());
     writer.write_signed(&mut h.datapath.answer_maps().unwrap(), &many_names(100, 1)).unwrap();
-    let failed = writer.write_signed(&mut h.datapath.answer_maps().unwrap(), &many_names(1_500, 2));
-    assert!(failed.is_err(), "1,500 signatures do not fit a map of 1,024: {failed:?}");
+    let failed = writer.write_signed(&mut h.datapath.answer_maps().unwrap(), &many_names(2_500, 2));
+    assert!(failed.is_err(), "2,500 signatures do not fit a map of 2,048 (two places per entry): {failed:?}");
 
     let fewer = many_names(100, 2);
     writer.write(h.datapath.answer_maps().unwrap().answers, &fewer).unwrap();
@@ -497,11 +544,10 @@ fn a_pass_of_thousands_of_sets_signed_ahead_lands_whole() {
         .count();
     assert_eq!(signed_ahead, signed_sets, "every set signed ahead (adopted signatures are renewed)");
     assert_eq!((first.written, first.unsigned), (signed_sets, signed_sets), "answers first: {first:?}");
-    // The changed answers named their signatures already: only the signatures are written now,
-    // and the entries of the sets that kept their content, whose adopted signature (of an
-    // unknown key) the answers-first write could not name.
-    let unchanged = signed_sets - NAMES as usize;
-    let expected = (signed_sets, signed_sets, unchanged, 0);
+    // The answers named their signatures already (in the place the adopted ones are not in,
+    // for the sets that kept their content too: an adopted signature's key is not known): only
+    // the signatures are written now.
+    let expected = (signed_sets, signed_sets, 0, 0);
     assert_eq!((stats.signed, stats.signed_ahead, stats.written, stats.unsigned), expected, "{stats:?}");
     assert!(every_set_signed_in_the_map(&mut h, &moved) > NAMES as usize);
     h.set_table(moved.clone());

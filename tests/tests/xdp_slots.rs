@@ -125,15 +125,6 @@ fn never_mixed_nor_lost(first: MapEntry, second: MapEntry) {
     assert!(passed >= 10, "the rewrites overlapped runs ({busy} busy, {seen:?} answered)");
 }
 
-/// Sets the flag when dropped: a writer thread that polls it stops however the test ends.
-struct StopOnDrop<'a>(&'a AtomicBool);
-
-impl Drop for StopOnDrop<'_> {
-    fn drop(&mut self) {
-        self.0.store(true, Ordering::Relaxed);
-    }
-}
-
 fn named(label: &str) -> PackedName {
     PackedName::new(&wire_name(&format!("{label}.example.com.").parse().unwrap())).unwrap()
 }

@@ -47,7 +47,9 @@ pub use name::{MAX_NAME_LEN, NAME_HASH_SEED, NAME_WORDS, PackedName, lowercase_w
 pub use proto::{QTYPE_A, QTYPE_AAAA};
 pub use record::{MAX_RECORD_LEN, record_len, record_prefix, render_record};
 pub use rrl::{RRL_ENABLED, RrlBucket, RrlConfig, RrlKey, RrlVerdict, rrl_key_v4, rrl_key_v6};
-pub use signature::{MAX_SIGNATURE_LEN, MAX_SIGNATURE_RECORD, SIGNATURE_WORDS, SignatureEntry};
+pub use signature::{
+    MAX_SIGNATURE_LEN, MAX_SIGNATURE_RECORD, SIGNATURE_SIDE, SIGNATURE_WORDS, SignatureEntry, signature_place,
+};
 pub use siphash::{SipHash24, key_words, siphash24};
 pub use slot_parts::{SLOT_HEAD_BYTES, SLOT_TAIL_BYTES, SlotHead, SlotTail, slot_at};
 pub use tick_clock::TickClock;

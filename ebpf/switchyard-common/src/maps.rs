@@ -50,7 +50,8 @@ pub struct MapEntry {
     pub signed: u8,
     /// `first.groups`, kept here so that an unweighted hit never reads `first`'s lines.
     pub weighted_groups: u8,
-    /// Identifies this answer set's RRSIG in `SIGNATURES` (`SignatureEntry::serial`); 0: none.
+    /// Identifies this answer set's RRSIG in `SIGNATURES` (`SignatureEntry::serial`; its top
+    /// bit says which of the key's two places holds it, `signature_place`); 0: none.
     pub signature: u32,
     /// The question name's first words (see `PackedName`): most names end within them.
     pub name_head: [u64; NAME_HEAD_WORDS],

@@ -1,6 +1,22 @@
 //! The RRSIG the XDP program appends to a signed answer (DO=1), rendered by the daemon.
 
-use crate::{checksum::ones_complement_sum, name::MAX_NAME_LEN};
+use crate::{checksum::ones_complement_sum, maps::MapKey, name::MAX_NAME_LEN};
+
+/// The bit of a signature's serial (`SignatureEntry::serial`, `MapEntry::signature`) that says
+/// which of the two places of its answer's key in `SIGNATURES` holds it. The daemon puts a
+/// key's next signature in the other place and points the entry at it, and leaves the one the
+/// program was reading alone until a later pass: the kernel writes the next update of a hash
+/// map into the element an update replaced, at once, so rewriting the place the program reads
+/// could hand it part of another key's signature.
+pub const SIGNATURE_SIDE: u32 = 1 << 31;
+
+/// The key `SIGNATURES` holds the signature with `serial` under, for the answer under `key`:
+/// the answer's key, its view's top bit set for the second place (view ids are small: one per
+/// configured view).
+#[inline(always)]
+pub fn signature_place(key: &MapKey, serial: u32) -> MapKey {
+    MapKey { view: key.view | (serial & SIGNATURE_SIDE), ..*key }
+}
 
 /// Fixed part of RRSIG rdata: type covered, algorithm, labels, original TTL, expiration,
 /// inception, key tag.
@@ -20,7 +36,7 @@ pub const SIGNATURE_WORDS: usize = MAX_SIGNATURE_RECORD.div_ceil(8);
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SignatureEntry {
     /// `MapEntry::signature` of the answer set this signs: an answer set that changed since is
-    /// not served with it.
+    /// not served with it. Its top bit (`SIGNATURE_SIDE`) is the place it is kept in.
     pub serial: u32,
     /// Unfolded ones'-complement sum of the record starting at an even offset.
     pub sum: u32,
@@ -72,6 +88,17 @@ impl SignatureEntry {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_serials_side_picks_one_of_two_places_of_its_answers_key() {
+        let key = MapKey { view: 3, qtype: 1, name_len: 17, name_hash: 0x1234 };
+        assert_eq!(signature_place(&key, 0x0000_0042), key, "the first place is the answer's key");
+        let second = signature_place(&key, 0x0000_0042 | SIGNATURE_SIDE);
+        assert_ne!(second, key);
+        assert_eq!(second, MapKey { view: 3 | SIGNATURE_SIDE, ..key });
+        let other = MapKey { view: 4, ..key };
+        assert_ne!(signature_place(&other, SIGNATURE_SIDE), second, "another view's place is its own");
+    }
 
     #[test]
     fn the_record_is_stored_behind_the_owner_pointer_and_summed() {

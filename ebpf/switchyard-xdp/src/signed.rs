@@ -6,7 +6,7 @@ use core::mem::offset_of;
 
 use aya_ebpf::programs::XdpContext;
 use switchyard_common::{
-    AnswerCopy, Counter, MAX_SIGNATURE_RECORD, MapKey, SignatureEntry, proto::OptHdr,
+    AnswerCopy, Counter, MAX_SIGNATURE_RECORD, MapKey, SignatureEntry, proto::OptHdr, signature_place,
 };
 
 use crate::{
@@ -30,7 +30,7 @@ pub fn for_answer(
     if entry.signed == 0 || q.edns_do != Some(true) {
         return Ok(None);
     }
-    let signature = maps::signature(key).ok_or(Counter::PassDnssec)?;
+    let signature = maps::signature(&signature_place(key, entry.signature)).ok_or(Counter::PassDnssec)?;
     let stored_len = signature.len as usize;
     if entry.signature == 0
         || signature.serial != entry.signature

@@ -164,3 +164,12 @@ pub fn signed_long_zone(base: ConfigText, algorithm: &str, key_file: &str) -> St
     .fixed_service(&too_big_name(), &[], &eight.iter().map(String::as_str).collect::<Vec<_>>())
     .build()
 }
+
+/// Sets the flag when dropped: a writer thread that polls it stops however the test ends.
+pub struct StopOnDrop<'a>(pub &'a std::sync::atomic::AtomicBool);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}

@@ -5,8 +5,8 @@
 //! The kernel writes the entries one by one, in order, each as an update of one would: a new
 //! element linked in place of the old. A lookup never finds a half-written element, but a
 //! program still reading an element it found before the update can see it rewritten, since the
-//! kernel reuses a replaced element at once for the next update (README, "Signed answers from
-//! the XDP program": a known limitation).
+//! kernel reuses a replaced element at once for the next update: what the program may be
+//! reading is never updated (`signature_places`).
 
 use std::{
     io,

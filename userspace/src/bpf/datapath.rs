@@ -107,14 +107,16 @@ impl Datapath {
         loader.map_max_entries(map_names::ANSWERS, slots);
         loader.map_max_entries(map_names::ANSWER_TAILS, slots);
         loader.override_global(switchyard_common::SLOT_MASK_GLOBAL, &slot_mask, true);
-        loader.map_max_entries(map_names::SIGNATURES, max_entries);
+        // Two places per answer set (`signature_places`).
+        let signature_places = max_entries.saturating_mul(2);
+        loader.map_max_entries(map_names::SIGNATURES, signature_places);
         let (mut adopted, mut replaced) = (Vec::new(), Vec::new());
         if let Some(dir) = pin_dir {
             pins::prepare(dir)?;
             let capacities = StdHashMap::from([
                 (map_names::ANSWERS, slots),
                 (map_names::ANSWER_TAILS, slots),
-                (map_names::SIGNATURES, max_entries),
+                (map_names::SIGNATURES, signature_places),
             ]);
             for (name, fit) in pins::fits(dir, super::XDP_OBJECT, &capacities)? {
                 match fit {

@@ -13,6 +13,7 @@ pub mod pins;
 pub mod prefix_trie;
 pub mod presign;
 pub mod rrl_maps;
+pub mod signature_places;
 pub mod signatures;
 pub mod stamp;
 pub mod test_run;

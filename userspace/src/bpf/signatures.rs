@@ -11,7 +11,7 @@ use hickory_proto::{
     },
     serialize::binary::{BinDecodable, BinEncodable},
 };
-use switchyard_common::{MapKey, QTYPE_AAAA, SignatureEntry};
+use switchyard_common::{MapKey, QTYPE_AAAA, SIGNATURE_SIDE, SignatureEntry};
 
 use crate::{
     answers::{AnswerKey, AnswerSet, address_slot},
@@ -37,6 +37,12 @@ impl MapSignature {
     pub fn held(&self) -> HeldSignature {
         HeldSignature { serial: self.entry.serial, digest: self.digest, renew_at: self.renew_at }
     }
+
+    /// The same signature to be kept in the place `side` (0 or `SIGNATURE_SIDE`) of its key.
+    pub fn on_side(mut self, side: u32) -> MapSignature {
+        self.entry.serial = (self.entry.serial & !SIGNATURE_SIDE) | side;
+        self
+    }
 }
 
 /// What the writer remembers of a signature in the map (not its bytes, which only the map
@@ -51,10 +57,15 @@ pub struct HeldSignature {
 }
 
 impl HeldSignature {
-    /// Whether this is the signature of the answer set `id`: the serial the program compares,
-    /// and the digest that tells two sets with one serial apart.
+    /// Whether this is the signature of the answer set `id`: the serial the program compares
+    /// (whichever place it is in), and the digest that tells two sets with one serial apart.
     pub fn covers(&self, id: AnswerId) -> bool {
-        self.serial == id.serial && self.digest == id.digest
+        self.serial & !SIGNATURE_SIDE == id.serial && self.digest == id.digest
+    }
+
+    /// The place of its key it is kept in: 0 or `SIGNATURE_SIDE`.
+    pub fn side(&self) -> u32 {
+        self.serial & SIGNATURE_SIDE
     }
 }
 
@@ -71,8 +82,9 @@ pub struct SigningJob<'a> {
 /// signature covers, whatever order a client gets the addresses in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AnswerId {
-    /// What the map entry and its signature carry (32-bit FNV-1a of the content, stable across
-    /// daemons, so an adopted map's serials stay valid). Never 0 (no signature).
+    /// What the map entry and its signature carry (32-bit FNV-1a of the content without its
+    /// top bit, which names the signature's place, `SIGNATURE_SIDE`; stable across daemons, so
+    /// an adopted map's serials stay valid). Never 0 (no signature).
     pub serial: u32,
     /// A 64-bit SipHash of the same content and the owner name, kept by the daemon only: a
     /// changed set whose serial happens to equal the old one's, or another name's set that
@@ -101,7 +113,7 @@ impl AnswerId {
         }
         // The owner goes into the digest only: the serial stays that of the content.
         digest.write(&key.name);
-        AnswerId { serial: serial.max(1), digest: digest.finish() }
+        AnswerId { serial: (serial & !SIGNATURE_SIDE).max(1), digest: digest.finish() }
     }
 }
 

@@ -13,7 +13,7 @@ use std::{
 use aya::maps::{HashMap as BpfHashMap, MapData, MapError};
 
 use super::answer_slots::AnswerSlots;
-use switchyard_common::{DEFAULT_VIEW, MAX_ADDRS, MapEntry, MapKey, PackedName, SignatureEntry};
+use switchyard_common::{DEFAULT_VIEW, MAX_ADDRS, MapEntry, MapKey, PackedName, SignatureEntry, signature_place};
 
 use crate::{
     answers::{self, AnswerTable},
@@ -22,6 +22,7 @@ use crate::{
         batch_update,
         datapath::AnswerMaps,
         presign::PresignJob,
+        signature_places::SignaturePlaces,
         signatures::{self, AnswerId, HeldSignature, MapSignature, RENEW_MARGIN_SECS, SigningJob},
         stamp::monotonic_ns,
     },
@@ -85,9 +86,10 @@ pub struct MapWriter {
     /// The zones whose answers are signed (answer-table form of the name) and their signers;
     /// `None` for a zone whose key could not be loaded (userspace answers its DO=1 queries).
     signers: Vec<ZoneSigners>,
-    /// The signatures in the map, to keep each while it is of its set and to renew them before
-    /// the program stops serving them.
-    signatures: HashMap<MapKey, HeldSignature>,
+    /// The signatures in the map and their places, to keep each while it is of its set, to
+    /// renew them before the program stops serving them, and to put each new one where the
+    /// program is not reading.
+    signatures: SignaturePlaces,
     /// Set when a signer changed: every answer set is signed anew by its zone's current key.
     resign_all: bool,
     /// Signatures made ahead of the next write by the current signers (`presign`), taken by it
@@ -111,14 +113,12 @@ impl MapWriter {
     /// Takes the signatures `map` holds (an earlier daemon's) as written but due for renewal:
     /// the next write signs each answer set anew and removes what the table no longer has.
     /// What they cover (and by which key) is not known, digest 0: until then none is kept for a
-    /// set or named by its entry.
+    /// set or named by its entry. Which of a key's two places its entry names is read from the
+    /// answers this writer holds as written (`adopt` first).
     pub fn adopt_signatures(&mut self, map: &SignatureMap<'_>) -> Result<usize, MapError> {
         self.signatures.clear();
-        for entry in map.iter() {
-            let (key, entry) = entry?;
-            self.signatures.insert(key, HeldSignature { serial: entry.serial, renew_at: 0, digest: 0 });
-        }
-        Ok(self.signatures.len())
+        self.signatures = SignaturePlaces::adopt(map, &self.written)?;
+        Ok(self.signatures.keys_signed())
     }
 
     /// Entries under these zones (answer-table form of the name) are signed by their signer
@@ -148,8 +148,7 @@ impl MapWriter {
     /// Whether a signature in the map is near the time the program stops serving it: a write
     /// now renews it.
     pub fn renewal_due(&self) -> bool {
-        let soon = unix_now() + 2 * RENEW_MARGIN_SECS;
-        self.signatures.values().any(|s| s.renew_at <= soon)
+        self.signatures.any_renewed_by(unix_now() + 2 * RENEW_MARGIN_SECS)
     }
 
     /// Writes `table` without touching the signature map: an answer set keeps the signature it
@@ -241,14 +240,14 @@ impl MapWriter {
         };
         self.write_answers(map, &plan.wanted, &mut stats);
         if let Some(signature_map) = signature_map {
-            let wanted_signatures = wanted_signatures.unwrap_or_default();
-            for key in self.signatures.keys().filter(|k| !wanted_signatures.contains_key(*k)) {
-                match signature_map.remove(key) {
+            // Removed after the answers that named them: an element removed now is used again
+            // by the next write's first new signatures, long after a program read it.
+            for place in self.signatures.replace(wanted_signatures.unwrap_or_default()) {
+                match signature_map.remove(&place) {
                     Ok(()) | Err(MapError::KeyNotFound) => {}
                     Err(e) => return Err(e),
                 }
             }
-            self.signatures = wanted_signatures;
         }
         stats.elapsed += started.elapsed();
         Ok(stats)
@@ -332,8 +331,7 @@ impl MapWriter {
             } else if let Some(ahead) = presigned.remove(job.answer.0).filter(|s| not_due(&s.held(), job.id, now)) {
                 stats.signed += 1;
                 stats.signed_ahead += 1;
-                made.push(signature_map, *key, ahead.entry)?;
-                ahead.held()
+                self.place(&mut made, signature_map, key, ahead)?
             } else {
                 to_sign.push(job.clone());
                 continue;
@@ -345,9 +343,9 @@ impl MapWriter {
         for (job, result) in to_sign.iter().zip(results) {
             match result {
                 Ok(signature) => {
-                    signed.insert(job.key, signature.held());
-                    made.push(signature_map, job.key, signature.entry)?;
-                    name_signature(wanted, &job.key, signature.entry.serial);
+                    let held = self.place(&mut made, signature_map, &job.key, signature)?;
+                    signed.insert(job.key, held);
+                    name_signature(wanted, &job.key, held.serial);
                     stats.signed += 1;
                 }
                 Err(e) => {
@@ -361,19 +359,30 @@ impl MapWriter {
         Ok(signed)
     }
 
+    /// Adds `signature` to the write in the place of `key` its entry does not name.
+    fn place(
+        &self,
+        made: &mut batch_update::Chunked<MapKey, SignatureEntry>,
+        signature_map: &SignatureMap<'_>,
+        key: &MapKey,
+        signature: MapSignature,
+    ) -> Result<HeldSignature, MapError> {
+        let placed = signature.on_side(self.signatures.next_side(key));
+        made.push(signature_map, signature_place(key, placed.entry.serial), placed.entry)?;
+        Ok(placed.held())
+    }
+
     /// The signature in the map for the answer set `id` under `key`, while it is not due
     /// for renewal and the signer is the one that made it.
     fn held_signature(&self, key: &MapKey, id: AnswerId, now: u64, resign_all: bool) -> Option<HeldSignature> {
-        let held = self.signatures.get(key)?;
+        let held = self.signatures.current(key)?;
         (!resign_all && not_due(held, id, now)).then_some(*held)
     }
 
-    /// Names in each job's entry the signature of its set (`write`). The map may not hold that
-    /// one yet: the program then finds another serial or none and passes DO=1 to userspace
-    /// until the signed write puts it there, which then need not write the entry again. A
-    /// signature in the map with the set's serial that is not the set's own (made by a signer
-    /// being replaced, or over other content with a colliding serial), or any while the
-    /// signature map is not known after a failed signed write, is named by none (0).
+    /// Names in each job's entry the signature of its set (`write`): the one in the map while
+    /// it is the set's own, else the place the signed write will put it in
+    /// (`SignaturePlaces::name_ahead`), so that write need not write the entry again; none (0)
+    /// while the signature map is not known after a failed signed write.
     fn keep_held_signatures(
         &self,
         jobs: &HashMap<MapKey, SigningJob<'_>>,
@@ -381,14 +390,15 @@ impl MapWriter {
         stats: &mut WriteStats,
     ) {
         for (key, job) in jobs {
-            // The program takes whatever the map holds under this serial as the set's signature.
-            let same_serial = self.signatures.get(key).filter(|held| held.serial == job.id.serial);
-            let own = same_serial.is_some_and(|held| held.covers(job.id)) && !self.resign_all;
-            if !own {
+            let own = self.signatures.current(key).filter(|held| held.covers(job.id) && !self.resign_all);
+            if own.is_none() {
                 stats.unsigned += 1;
             }
-            let other_in_map = same_serial.is_some() && !own;
-            let named = if self.reread_signatures || other_in_map { 0 } else { job.id.serial };
+            let named = match own {
+                _ if self.reread_signatures => 0,
+                Some(held) => held.serial,
+                None => self.signatures.name_ahead(key, job.id, self.resign_all),
+            };
             name_signature(wanted, key, named);
         }
     }
@@ -574,11 +584,17 @@ mod tests {
             writer.due_for_signing(&plan).len()
         };
         let other = MapSignature { digest: own.digest ^ 1, ..own };
-        writer.signatures.insert(map_key, other.held());
+        writer.signatures.set_current(map_key, other.held());
         assert_eq!(due(&mut writer), 1, "signed anew, not kept");
-        assert_eq!(named(&mut writer), 0, "the program is not pointed at it");
+        let ahead = named(&mut writer);
+        assert_ne!(
+            signature_place(&map_key, ahead),
+            signature_place(&map_key, other.held().serial),
+            "not pointed at it"
+        );
+        assert_eq!(ahead, id.serial | switchyard_common::SIGNATURE_SIDE, "but at the other, empty place");
 
-        writer.signatures.insert(map_key, own.held());
+        writer.signatures.set_current(map_key, own.held());
         assert_eq!(due(&mut writer), 0, "its own signature is kept");
         assert_eq!(named(&mut writer), id.serial);
     }
