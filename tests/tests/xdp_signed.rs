@@ -189,6 +189,13 @@ fn a_changed_answer_set_is_signed_anew_and_the_others_keep_their_signature() {
     assert_eq!(reply.answers.len(), 2, "one A and its RRSIG: {reply:?}");
 }
 
+/// The test table with site b down: www A has one address left.
+fn site_b_down() -> switchyard::answers::AnswerTable {
+    let mut down = table();
+    put(&mut down, 0, QTYPE_A, "www.example.com.", 30, &["198.18.10.1"]);
+    down
+}
+
 /// A daemon that takes over the maps (a hand-off) knows which of a key's two places its entry
 /// names: its first signed write puts every set's signature in the other one, and the one the
 /// program is reading stays as it was.
@@ -200,9 +207,7 @@ fn a_writer_that_adopts_the_maps_signs_into_the_places_the_entries_do_not_name()
     let dir = tempfile::tempdir().unwrap();
     let (mut h, mut writer) = signed_and_written(dir.path());
     // www A changes twice, so that both its places hold a signature, the second named.
-    let mut down = table();
-    put(&mut down, 0, QTYPE_A, "www.example.com.", 30, &["198.18.10.1"]);
-    writer.write_signed(&mut h.datapath.answer_maps().unwrap(), &down).unwrap();
+    writer.write_signed(&mut h.datapath.answer_maps().unwrap(), &site_b_down()).unwrap();
     writer.write_signed(&mut h.datapath.answer_maps().unwrap(), &table()).unwrap();
     let key = www_a_key();
     let signers = h.zones().signers();
@@ -583,9 +588,7 @@ fn a_changed_set_is_answered_at_once_and_its_signature_follows() {
     let dir = tempfile::tempdir().unwrap();
     let (mut h, mut writer) = signed_and_written(dir.path());
 
-    // Site b goes down: www A has one address left.
-    let mut down = table();
-    put(&mut down, 0, QTYPE_A, "www.example.com.", 30, &["198.18.10.1"]);
+    let down = site_b_down();
     let first = writer.write(h.datapath.answer_maps().unwrap().answers, &down);
     let first = first.unwrap();
     assert_eq!((first.written, first.unsigned), (1, 1), "only www A changed: {first:?}");
