@@ -196,6 +196,35 @@ fn site_b_down() -> switchyard::answers::AnswerTable {
     down
 }
 
+/// A set that changes back (site b fails and returns) finds its former signature in its other
+/// place: the answers-first write names it at once, so XDP answers DO=1 signed throughout, and
+/// the signed write keeps it instead of writing over the place the entry names.
+#[test]
+fn a_set_that_changes_back_is_served_with_its_former_signature_which_no_write_replaces() {
+    if !have_root("a_set_that_changes_back_is_served_with_its_former_signature_which_no_write_replaces") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (mut h, mut writer) = signed_and_written(dir.path());
+    let key = www_a_key();
+    let former = h.datapath.answer_maps().unwrap().answers.get(&key).unwrap().signature;
+    writer.write_signed(&mut h.datapath.answer_maps().unwrap(), &site_b_down()).unwrap();
+    let original = h.datapath.answer_maps().unwrap().signatures.get(&signature_place(&key, former), 0).unwrap();
+
+    // Site b is back: the answers go first, as the daemon writes them.
+    let first = writer.write(h.datapath.answer_maps().unwrap().answers, &table()).unwrap();
+    assert_eq!((first.written, first.unsigned), (1, 0), "www A named its former signature: {first:?}");
+    assert_eq!(h.datapath.answer_maps().unwrap().answers.get(&key).unwrap().signature, former);
+    h.set_table(table());
+    let reply = answered_like_userspace(&mut h, "www.example.com.", RecordType::A, CLIENT_V4, &DO);
+    assert_eq!(signatures_in(&reply), [RecordType::A], "signed from XDP at once: {reply:?}");
+
+    let stats = writer.write_signed(&mut h.datapath.answer_maps().unwrap(), &table()).unwrap();
+    assert_eq!((stats.signed, stats.written), (0, 0), "kept, not signed anew: {stats:?}");
+    let maps = h.datapath.answer_maps().unwrap();
+    assert_eq!(maps.signatures.get(&signature_place(&key, former), 0).unwrap(), original, "left as it was");
+}
+
 /// A daemon that takes over the maps (a hand-off) knows which of a key's two places its entry
 /// names: its first signed write puts every set's signature in the other one, and the one the
 /// program is reading stays as it was.

@@ -26,9 +26,9 @@ pub struct SignaturePlaces {
 
 impl SignaturePlaces {
     /// Takes what `map` holds (an earlier daemon's): of a key's two places, the one its entry
-    /// in `entries` names is the current one (else the one fresh longest). What they cover is
-    /// not known (digest 0), so the next signed write signs every set anew, each into the
-    /// place its entry does not name.
+    /// in `entries` names is the current one, whatever it holds (the program reads there);
+    /// without an entry naming one, the one fresh longest. What they cover is not known (digest
+    /// 0), so the next signed write signs every set anew, each into the other place.
     pub fn adopt(map: &SignatureMap<'_>, entries: &HashMap<MapKey, MapEntry>) -> Result<SignaturePlaces, MapError> {
         let mut found: HashMap<MapKey, Vec<(u64, HeldSignature)>> = HashMap::new();
         for entry in map.iter() {
@@ -44,13 +44,23 @@ impl SignaturePlaces {
         }
         let mut places = SignaturePlaces::default();
         for (key, mut held) in found {
-            let named = entries.get(&key).map(|entry| entry.signature);
-            held.sort_by_key(|(fresh_until, held)| (Some(held.serial) == named, *fresh_until));
-            if let Some((_, newest)) = held.pop() {
-                places.current.insert(key, newest);
+            let named = entries.get(&key).map(|entry| entry.signature).filter(|&serial| serial != 0);
+            let (current, spare) = match named {
+                Some(named) => {
+                    let on = |side: u32| held.iter().map(|(_, h)| *h).find(|h| h.side() == side);
+                    (on(named & SIGNATURE_SIDE), on((named & SIGNATURE_SIDE) ^ SIGNATURE_SIDE))
+                }
+                None => {
+                    held.sort_by_key(|(fresh_until, _)| *fresh_until);
+                    let newest = held.pop().map(|(_, h)| h);
+                    (newest, held.pop().map(|(_, h)| h))
+                }
+            };
+            if let Some(current) = current {
+                places.current.insert(key, current);
             }
-            if let Some((_, older)) = held.pop() {
-                places.spares.insert(key, older);
+            if let Some(spare) = spare {
+                places.spares.insert(key, spare);
             }
         }
         Ok(places)
@@ -71,8 +81,8 @@ impl SignaturePlaces {
         self.current.values().any(|s| s.renew_at <= when)
     }
 
-    /// The place (0 or `SIGNATURE_SIDE`) `key`'s next signature goes to: the one its entry
-    /// does not name.
+    /// The place (0 or `SIGNATURE_SIDE`) `key`'s next signature goes to when its entry names
+    /// none: the one its current signature is not in.
     pub fn next_side(&self, key: &MapKey) -> u32 {
         match (self.current.get(key), self.spares.get(key)) {
             (Some(current), _) => current.side() ^ SIGNATURE_SIDE,
@@ -81,20 +91,26 @@ impl SignaturePlaces {
         }
     }
 
+    /// Whether `key`'s place `side` holds a signature.
+    pub fn holds(&self, key: &MapKey, side: u32) -> bool {
+        [self.current.get(key), self.spares.get(key)].into_iter().flatten().any(|held| held.side() == side)
+    }
+
+    /// The signature of `key` in either place that `usable` takes (its current one first): a
+    /// write keeps it rather than sign the set anew. A set that changes back (a site that fails
+    /// and returns) finds its former signature in the other place.
+    pub fn kept(&self, key: &MapKey, usable: impl Fn(&HeldSignature) -> bool) -> Option<HeldSignature> {
+        [self.current.get(key), self.spares.get(key)].into_iter().flatten().find(|held| usable(held)).copied()
+    }
+
     /// The serial to name in the entry of the set `id` under `key` before its signature is
-    /// written: that of its next place, which the program checks against what the place
-    /// holds, so it passes DO=1 queries to userspace until the signed write puts the set's
-    /// signature there. 0 when that place holds a signature with this very serial that is not
-    /// the set's own (other content whose serial collides, or a replaced signer's), which the
-    /// program would take for it.
-    pub fn name_ahead(&self, key: &MapKey, id: AnswerId, replaced_signer: bool) -> u32 {
+    /// made, when the map holds none to keep: that of the place the signed write will fill
+    /// when that place is empty (the program finds nothing there and passes DO=1 queries to
+    /// userspace until then), else none (0): a place that holds a signature is never named
+    /// while a write may replace it.
+    pub fn name_ahead(&self, key: &MapKey, id: AnswerId) -> u32 {
         let side = self.next_side(key);
-        let serial = id.serial | side;
-        let there = [self.current.get(key), self.spares.get(key)].into_iter().flatten().find(|s| s.side() == side);
-        match there {
-            Some(held) if held.serial == serial && (!held.covers(id) || replaced_signer) => 0,
-            _ => serial,
-        }
+        if self.holds(key, side) { 0 } else { id.serial | side }
     }
 
     /// Takes `signed` (by key, the signature each entry now names) as the write's result, and
@@ -194,22 +210,26 @@ mod tests {
     }
 
     #[test]
-    fn an_entry_is_named_ahead_of_its_signature_only_where_no_other_signature_with_its_serial_lies() {
+    fn an_entry_is_named_ahead_only_to_an_empty_place_and_a_set_that_changes_back_keeps_its_signature() {
         let mut places = SignaturePlaces::default();
         let k = key(1);
         let id = AnswerId { serial: 7, digest: 1 };
-        assert_eq!(places.name_ahead(&k, id, false), 7, "an empty first place");
+        assert_eq!(places.name_ahead(&k, id), 7, "an empty first place");
         places.replace(HashMap::from([(k, held(7, 1))]));
-        // The next place is the second, empty.
-        assert_eq!(places.name_ahead(&k, id, false), 7 | SIGNATURE_SIDE);
+        assert_eq!(places.name_ahead(&k, id), 7 | SIGNATURE_SIDE, "the second place, empty");
         places.replace(HashMap::from([(k, held(5 | SIGNATURE_SIDE, 3))]));
-        // The next place, the first, holds the set's own former signature: the program may
-        // serve it (while fresh) until the new one is written.
-        assert_eq!(places.name_ahead(&k, id, false), 7);
-        assert_eq!(places.name_ahead(&k, id, true), 0, "but not one by a replaced signer");
-        let colliding = AnswerId { serial: 7, digest: 2 };
-        assert_eq!(places.name_ahead(&k, colliding, false), 0, "other content with the same serial");
-        let other = AnswerId { serial: 6, digest: 2 };
-        assert_eq!(places.name_ahead(&k, other, false), 6, "another serial: the program passes until written");
+        // The first place holds the set's former signature: a write may replace it, so it is
+        // not named ahead, but a write that finds it usable keeps it instead of signing anew.
+        assert_eq!(places.name_ahead(&k, id), 0);
+        let usable = |id: AnswerId| move |held: &HeldSignature| held.covers(id);
+        assert_eq!(places.kept(&k, usable(id)).map(|h| h.serial), Some(7), "the spare, its own");
+        assert_eq!(places.kept(&k, usable(AnswerId { serial: 7, digest: 2 })), None, "other content, one serial");
+        assert_eq!(
+            places.kept(&k, usable(AnswerId { serial: 5, digest: 3 })).map(|h| h.serial),
+            Some(5 | SIGNATURE_SIDE)
+        );
+        // Kept: the spare is named again and the former current becomes the spare.
+        places.replace(HashMap::from([(k, held(7, 1))]));
+        assert_eq!((places.current(&k).unwrap().serial, places.spares[&k].serial), (7, 5 | SIGNATURE_SIDE));
     }
 }

@@ -13,7 +13,9 @@ use std::{
 use aya::maps::{HashMap as BpfHashMap, MapData, MapError};
 
 use super::answer_slots::AnswerSlots;
-use switchyard_common::{DEFAULT_VIEW, MAX_ADDRS, MapEntry, MapKey, PackedName, SignatureEntry, signature_place};
+use switchyard_common::{
+    DEFAULT_VIEW, MAX_ADDRS, MapEntry, MapKey, PackedName, SIGNATURE_SIDE, SignatureEntry, signature_place,
+};
 
 use crate::{
     answers::{self, AnswerTable},
@@ -359,7 +361,7 @@ impl MapWriter {
         Ok(signed)
     }
 
-    /// Adds `signature` to the write in the place of `key` its entry does not name.
+    /// Adds `signature` to the write in a place of `key` the program is not reading.
     fn place(
         &self,
         made: &mut batch_update::Chunked<MapKey, SignatureEntry>,
@@ -367,37 +369,53 @@ impl MapWriter {
         key: &MapKey,
         signature: MapSignature,
     ) -> Result<HeldSignature, MapError> {
-        let placed = signature.on_side(self.signatures.next_side(key));
+        let placed = signature.on_side(self.next_side(key));
         made.push(signature_map, signature_place(key, placed.entry.serial), placed.entry)?;
         Ok(placed.held())
     }
 
-    /// The signature in the map for the answer set `id` under `key`, while it is not due
-    /// for renewal and the signer is the one that made it.
+    /// The place `key`'s new signature goes to: never the one its entry in the answer map
+    /// names while that place holds a signature (the program may be copying it); an empty
+    /// place the entry was named ahead to is filled, so the entry need not be written again.
+    fn next_side(&self, key: &MapKey) -> u32 {
+        match self.written.get(key).map(|entry| entry.signature).filter(|&serial| serial != 0) {
+            Some(named) if self.signatures.holds(key, named & SIGNATURE_SIDE) => {
+                (named & SIGNATURE_SIDE) ^ SIGNATURE_SIDE
+            }
+            Some(named) => named & SIGNATURE_SIDE,
+            None => self.signatures.next_side(key),
+        }
+    }
+
+    /// The signature in the map (in either place) for the answer set `id` under `key`, while it
+    /// is not due for renewal and the signer is the one that made it.
     fn held_signature(&self, key: &MapKey, id: AnswerId, now: u64, resign_all: bool) -> Option<HeldSignature> {
-        let held = self.signatures.current(key)?;
-        (!resign_all && not_due(held, id, now)).then_some(*held)
+        self.signatures.kept(key, |held| !resign_all && not_due(held, id, now))
     }
 
     /// Names in each job's entry the signature of its set (`write`): the one in the map while
-    /// it is the set's own, else the place the signed write will put it in
-    /// (`SignaturePlaces::name_ahead`), so that write need not write the entry again; none (0)
-    /// while the signature map is not known after a failed signed write.
+    /// it is the set's own (the current one, also when due for renewal: the program serves it
+    /// while fresh; or the other place's, which the signed write keeps), else the empty place
+    /// the signed write will fill (`SignaturePlaces::name_ahead`), so that write need not
+    /// write the entry again; none (0) while the signature map is not known after a failed
+    /// signed write.
     fn keep_held_signatures(
         &self,
         jobs: &HashMap<MapKey, SigningJob<'_>>,
         wanted: &mut HashMap<MapKey, MapEntry>,
         stats: &mut WriteStats,
     ) {
+        let now = unix_now();
         for (key, job) in jobs {
             let own = self.signatures.current(key).filter(|held| held.covers(job.id) && !self.resign_all);
+            let own = own.copied().or_else(|| self.held_signature(key, job.id, now, self.resign_all));
             if own.is_none() {
                 stats.unsigned += 1;
             }
             let named = match own {
                 _ if self.reread_signatures => 0,
                 Some(held) => held.serial,
-                None => self.signatures.name_ahead(key, job.id, self.resign_all),
+                None => self.signatures.name_ahead(key, job.id),
             };
             name_signature(wanted, key, named);
         }
@@ -592,7 +610,7 @@ mod tests {
             signature_place(&map_key, other.held().serial),
             "not pointed at it"
         );
-        assert_eq!(ahead, id.serial | switchyard_common::SIGNATURE_SIDE, "but at the other, empty place");
+        assert_eq!(ahead, id.serial | SIGNATURE_SIDE, "but at the other, empty place");
 
         writer.signatures.set_current(map_key, own.held());
         assert_eq!(due(&mut writer), 0, "its own signature is kept");
