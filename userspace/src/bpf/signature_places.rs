@@ -148,6 +148,15 @@ impl SignaturePlaces {
         unused
     }
 
+    /// Forgets what every signature in the map covers (a new signer): none is kept or named
+    /// for a set from now on, as for signatures adopted from another daemon, and the places
+    /// stay known, so that each new signature still goes where the program is not reading.
+    pub fn forget_contents(&mut self) {
+        for held in self.current.values_mut().chain(self.spares.values_mut()) {
+            held.digest = 0;
+        }
+    }
+
     /// Forgets every signature (a test's setup, or before the map is read again).
     pub fn clear(&mut self) {
         self.current.clear();
@@ -194,6 +203,21 @@ mod tests {
         // Signed again: the spare's place is written, the one named becomes the spare.
         assert!(places.replace(HashMap::from([(k, held(9, 2))])).is_empty());
         assert_eq!((places.current(&k).unwrap().serial, places.spares[&k].serial), (9, 7 | SIGNATURE_SIDE));
+    }
+
+    #[test]
+    fn after_a_new_signer_no_signature_in_either_place_is_kept() {
+        let mut places = SignaturePlaces::default();
+        let k = key(1);
+        places.replace(HashMap::from([(k, held(7, 1))]));
+        places.replace(HashMap::from([(k, held(5 | SIGNATURE_SIDE, 3))]));
+        let own = |id: AnswerId| move |held: &HeldSignature| held.covers(id);
+        assert!(places.kept(&k, own(AnswerId { serial: 7, digest: 1 })).is_some(), "the spare, before");
+        places.forget_contents();
+        assert!(places.kept(&k, own(AnswerId { serial: 7, digest: 1 })).is_none(), "the old signer's spare");
+        assert!(places.kept(&k, own(AnswerId { serial: 5, digest: 3 })).is_none(), "the old signer's current");
+        assert_eq!(places.next_side(&k), 0, "the places are still known: the next goes where none is read");
+        assert_eq!(places.name_ahead(&k, AnswerId { serial: 7, digest: 1 }), 0, "an occupied place is not named");
     }
 
     #[test]

@@ -138,6 +138,9 @@ impl MapWriter {
         self.resign_all |= changed;
         if changed {
             self.presigned.clear();
+            // Beyond the next pass too: a former signature left in the other place is not
+            // taken back for a set that changes back to it.
+            self.signatures.forget_contents();
         }
         self.signers = signers;
     }
@@ -388,7 +391,8 @@ impl MapWriter {
     }
 
     /// The signature in the map (in either place) for the answer set `id` under `key`, while it
-    /// is not due for renewal and the signer is the one that made it.
+    /// is not due for renewal and the signer is the one that made it (a new signer makes every
+    /// one in the map unknown: `forget_contents`).
     fn held_signature(&self, key: &MapKey, id: AnswerId, now: u64, resign_all: bool) -> Option<HeldSignature> {
         self.signatures.kept(key, |held| !resign_all && not_due(held, id, now))
     }
