@@ -537,6 +537,39 @@ fn after_a_failed_signed_write_no_entry_names_a_signature_until_the_map_is_read_
     assert_eq!(signatures_in(&reply), [RecordType::A], "signed from XDP again: {reply:?}");
 }
 
+/// A reload that renames a table near `max_entries` whole, each old set holding both its
+/// places: in the daemon's order (the answers first, which takes the old entries out, then the
+/// signatures) the old places are given up before the new signatures need room, so the write
+/// fits (2,752 places would not fit the 2,048).
+#[test]
+fn a_table_renamed_whole_near_its_capacity_is_signed_in_the_daemons_order() {
+    if !have_root("a_table_renamed_whole_near_its_capacity_is_signed_in_the_daemons_order") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let config = signed_zone("ecdsap256sha256", dir.path());
+    let mut h = XdpHarness::with_max_entries(&config, table(), views(), 1024);
+    let mut writer = MapWriter::default();
+    writer.adopt(h.datapath.answer_maps().unwrap().answers);
+    writer.adopt_signatures(&h.datapath.answer_maps().unwrap().signatures).unwrap();
+    writer.set_signers(h.zones().signers());
+    // Every set signed twice, with site 1's addresses and then site 2's: both places taken.
+    for site in [1, 2] {
+        writer.write_signed(&mut h.datapath.answer_maps().unwrap(), &many_names(900, site)).unwrap();
+    }
+    let mut renamed = table();
+    for i in 0..900 {
+        put(&mut renamed, 0, QTYPE_A, &format!("t{i}.example.com."), 30, &[&format!("198.18.30.{}", i % 250 + 1)]);
+    }
+    writer.write(h.datapath.answer_maps().unwrap().answers, &renamed).unwrap();
+    let stats = writer.write_signed(&mut h.datapath.answer_maps().unwrap(), &renamed).unwrap();
+    assert_eq!(stats.unsigned, 0, "{stats:?}");
+    assert!(every_set_signed_in_the_map(&mut h, &renamed) > 900, "{stats:?}");
+    h.set_table(renamed);
+    let reply = answered_like_userspace(&mut h, "t7.example.com.", RecordType::A, CLIENT_V4, &DO);
+    assert_eq!(signatures_in(&reply), [RecordType::A], "signed from XDP: {reply:?}");
+}
+
 /// A state change that alters more answer sets than one batched map write takes (4,096), made
 /// as the daemon's control loop makes it: the pass worked out once, the signing started ahead,
 /// the answers written meanwhile, then the signatures; every set and its signature land, and

@@ -148,6 +148,22 @@ impl SignaturePlaces {
         unused
     }
 
+    /// Gives up both places of every key `leaving` picks, and returns them (to be removed from
+    /// the map): for keys no entry in the answer map names any more.
+    pub fn release(&mut self, leaving: impl Fn(&MapKey) -> bool) -> Vec<MapKey> {
+        let mut places = Vec::new();
+        for signatures in [&mut self.current, &mut self.spares] {
+            signatures.retain(|key, held| {
+                let stays = !leaving(key);
+                if !stays {
+                    places.push(signature_place(key, held.serial));
+                }
+                stays
+            });
+        }
+        places
+    }
+
     /// Forgets what every signature in the map covers (a new signer): none is kept or named
     /// for a set from now on, as for signatures adopted from another daemon, and the places
     /// stay known, so that each new signature still goes where the program is not reading.
@@ -218,6 +234,19 @@ mod tests {
         assert!(places.kept(&k, own(AnswerId { serial: 5, digest: 3 })).is_none(), "the old signer's current");
         assert_eq!(places.next_side(&k), 0, "the places are still known: the next goes where none is read");
         assert_eq!(places.name_ahead(&k, AnswerId { serial: 7, digest: 1 }), 0, "an occupied place is not named");
+    }
+
+    #[test]
+    fn a_released_key_gives_up_both_its_places_at_once() {
+        let mut places = SignaturePlaces::default();
+        let (a, b) = (key(1), key(2));
+        places.replace(HashMap::from([(a, held(7, 1)), (b, held(8, 1))]));
+        places.replace(HashMap::from([(a, held(7 | SIGNATURE_SIDE, 1)), (b, held(8, 1))]));
+        let mut released = places.release(|k| *k == a);
+        released.sort_by_key(|k| k.view);
+        assert_eq!(released, vec![a, MapKey { view: SIGNATURE_SIDE, ..a }]);
+        assert!(places.current(&a).is_none() && places.current(&b).is_some());
+        assert!(places.replace(HashMap::from([(b, held(8, 1))])).is_empty(), "nothing of a's left to remove");
     }
 
     #[test]

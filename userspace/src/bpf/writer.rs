@@ -235,6 +235,14 @@ impl MapWriter {
         let mut signature_map = signatures;
         let wanted_signatures = match signature_map.as_deref_mut() {
             Some(signature_map) => {
+                // Room first: the places of sets that left the table and whose entries left the
+                // answer map already (an answers-first write took them out) are read by no
+                // program, so new signatures may take their elements at once.
+                for place in
+                    self.signatures.release(|key| !plan.jobs.contains_key(key) && !self.written.contains_key(key))
+                {
+                    remove_place(signature_map, &place)?;
+                }
                 let signed = self.sign(signature_map, &plan.jobs, &mut plan.wanted, &mut stats)?;
                 Some(signed)
             }
@@ -248,10 +256,7 @@ impl MapWriter {
             // Removed after the answers that named them: an element removed now is used again
             // by the next write's first new signatures, long after a program read it.
             for place in self.signatures.replace(wanted_signatures.unwrap_or_default()) {
-                match signature_map.remove(&place) {
-                    Ok(()) | Err(MapError::KeyNotFound) => {}
-                    Err(e) => return Err(e),
-                }
+                remove_place(signature_map, &place)?;
             }
         }
         stats.elapsed += started.elapsed();
@@ -502,6 +507,14 @@ pub struct WritePlan<'t> {
     /// What working it out found: entries only userspace can serve, sets of zones whose
     /// signer cannot sign for the map, and the time it took (until a write counts it).
     found: WriteStats,
+}
+
+/// Removes a signature's place from the map (one already gone is fine).
+fn remove_place(signature_map: &mut SignatureMap<'_>, place: &MapKey) -> Result<(), MapError> {
+    match signature_map.remove(place) {
+        Ok(()) | Err(MapError::KeyNotFound) => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 /// Points the entry under `key` (if wanted) at the signature with `serial` (0: none).
