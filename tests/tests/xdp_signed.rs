@@ -540,7 +540,7 @@ fn after_a_failed_signed_write_no_entry_names_a_signature_until_the_map_is_read_
 /// A reload that renames a table near `max_entries` whole, each old set holding both its
 /// places: in the daemon's order (the answers first, which takes the old entries out, then the
 /// signatures) the old places are given up before the new signatures need room, so the write
-/// fits (2,752 places would not fit the 2,048).
+/// fits (about 2,700 places would not fit the 2,048).
 #[test]
 fn a_table_renamed_whole_near_its_capacity_is_signed_in_the_daemons_order() {
     if !have_root("a_table_renamed_whole_near_its_capacity_is_signed_in_the_daemons_order") {
