@@ -236,12 +236,18 @@ mod tests {
         assert_eq!(places.name_ahead(&k, AnswerId { serial: 7, digest: 1 }), 0, "an occupied place is not named");
     }
 
-    #[test]
-    fn a_released_key_gives_up_both_its_places_at_once() {
+    /// Two keys signed twice: a changed in between (both its places hold one), b not.
+    fn a_in_both_places_b_in_one() -> (SignaturePlaces, MapKey, MapKey) {
         let mut places = SignaturePlaces::default();
         let (a, b) = (key(1), key(2));
         places.replace(HashMap::from([(a, held(7, 1)), (b, held(8, 1))]));
         places.replace(HashMap::from([(a, held(7 | SIGNATURE_SIDE, 1)), (b, held(8, 1))]));
+        (places, a, b)
+    }
+
+    #[test]
+    fn a_released_key_gives_up_both_its_places_at_once() {
+        let (mut places, a, b) = a_in_both_places_b_in_one();
         let mut released = places.release(|k| *k == a);
         released.sort_by_key(|k| k.view);
         assert_eq!(released, vec![a, MapKey { view: SIGNATURE_SIDE, ..a }]);
@@ -251,10 +257,7 @@ mod tests {
 
     #[test]
     fn a_key_without_a_signature_gives_up_both_its_places() {
-        let mut places = SignaturePlaces::default();
-        let (a, b) = (key(1), key(2));
-        places.replace(HashMap::from([(a, held(7, 1)), (b, held(8, 1))]));
-        places.replace(HashMap::from([(a, held(7 | SIGNATURE_SIDE, 1)), (b, held(8, 1))]));
+        let (mut places, a, b) = a_in_both_places_b_in_one();
         let mut unused = places.replace(HashMap::from([(b, held(8, 1))]));
         unused.sort_by_key(|k| k.view);
         assert_eq!(unused, vec![a, MapKey { view: SIGNATURE_SIDE, ..a }], "both of a's places, none of b's");
