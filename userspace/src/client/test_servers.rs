@@ -14,7 +14,7 @@ use hickory_proto::{
 };
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
-    net::{TcpListener, TcpStream, UdpSocket},
+    net::{TcpListener, TcpSocket, TcpStream, UdpSocket},
     task::JoinHandle,
 };
 
@@ -105,15 +105,15 @@ pub enum Web {
     Close,
 }
 
-/// A web server on `addr`; stops on drop.
+/// A web server on a bound socket; stops on drop.
 pub struct WebStub {
     pub behavior: Arc<Mutex<Web>>,
     task: JoinHandle<()>,
 }
 
 impl WebStub {
-    pub async fn start(addr: SocketAddr, behavior: Web) -> WebStub {
-        let listener = TcpListener::bind(addr).await.unwrap();
+    pub fn start(socket: TcpSocket, behavior: Web) -> WebStub {
+        let listener = socket.listen(64).unwrap();
         let behavior = Arc::new(Mutex::new(behavior));
         let b = behavior.clone();
         let task = tokio::spawn(async move {
@@ -151,13 +151,17 @@ async fn serve(mut stream: TcpStream, web: Web) {
     }
 }
 
-/// A free port on 127.0.0.1 that is also free on `other` (any 127/8 address is local on Linux).
-pub async fn shared_port(other: IpAddr) -> u16 {
+/// One port, bound on 127.0.0.1 and on `other` (any 127/8 address is local on Linux) and held
+/// by the two sockets until they listen (`WebStub::start`): no other test can take it
+/// meanwhile, and a connection to a side that never listens is refused.
+pub fn shared_port(other: IpAddr) -> (u16, Vec<TcpSocket>) {
     loop {
-        let probe = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = probe.local_addr().unwrap().port();
-        if TcpListener::bind(SocketAddr::new(other, port)).await.is_ok() {
-            return port;
+        let first = TcpSocket::new_v4().unwrap();
+        first.bind(SocketAddr::from(([127, 0, 0, 1], 0))).unwrap();
+        let port = first.local_addr().unwrap().port();
+        let second = TcpSocket::new_v4().unwrap();
+        if second.bind(SocketAddr::new(other, port)).is_ok() {
+            return (port, vec![first, second]);
         }
     }
 }
