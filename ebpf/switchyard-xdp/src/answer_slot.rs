@@ -12,8 +12,8 @@
 use core::ptr::read_volatile;
 
 use switchyard_common::{
-    AnswerCopy, FirstChoice, MAX_ADDRS, MapKey, NAME_HEAD_WORDS, NAME_WORDS, SLOT_HEAD_BYTES, STORED_ORDER, SlotHead, SlotTail,
-    slot_at,
+    AnswerCopy, FirstChoice, MAX_ADDRS, MapKey, NAME_HEAD_WORDS, NAME_WORDS, SLOT_HEAD_BYTES, STORED_ORDER, SlotHead,
+    SlotTail, slot_at,
 };
 
 /// One slot of the answer table: its head and its tail (see `slot_parts`).

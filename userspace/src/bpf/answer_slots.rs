@@ -211,19 +211,11 @@ impl AnswerSlots {
         true
     }
 
-    fn head_ptr(&self, at: u32) -> *mut SlotHead {
-        self.heads.at(at)
-    }
-
-    fn tail_ptr(&self, at: u32) -> *mut SlotTail {
-        self.tails.at(at)
-    }
-
     /// The field at `offset` of slot `at`'s head (`slot_at`).
     fn head_field<T>(&self, at: u32, offset: usize) -> *mut T {
         assert!(offset + size_of::<T>() <= size_of::<SlotHead>());
         // SAFETY: within the slot's head.
-        unsafe { self.head_ptr(at).cast::<u8>().add(offset).cast() }
+        unsafe { self.heads.at(at).cast::<u8>().add(offset).cast() }
     }
 
     fn seq(&self, at: u32) -> &AtomicU32 {
@@ -239,7 +231,7 @@ impl AnswerSlots {
             if before & 1 == 0 {
                 // SAFETY: plain bytes; a torn copy is detected below and dropped.
                 let (head, tail) =
-                    unsafe { (std::ptr::read_volatile(self.head_ptr(at)), std::ptr::read_volatile(self.tail_ptr(at))) };
+                    unsafe { (std::ptr::read_volatile(self.heads.at(at)), std::ptr::read_volatile(self.tails.at(at))) };
                 fence(Ordering::Acquire);
                 if seq.load(Ordering::Relaxed) == before {
                     return Some(AnswerSlot::from_parts(&head, &tail));
@@ -254,7 +246,7 @@ impl AnswerSlots {
     /// sequence number.
     fn write(&mut self, at: u32, state: u32, key: &MapKey, entry: &MapEntry) {
         let (head, tail) = AnswerSlot { state, key: *key, entry: *entry, ..AnswerSlot::EMPTY }.to_parts();
-        let (head_ptr, tail_ptr) = (self.head_ptr(at), self.tail_ptr(at));
+        let (head_ptr, tail_ptr) = (self.heads.at(at), self.tails.at(at));
         self.under_seq(at, || unsafe {
             tail_ptr.write_volatile(tail);
             // Word by word from the state on: the sequence number is the one word not written.

@@ -91,6 +91,19 @@ impl SignaturePlaces {
         }
     }
 
+    /// The place a new signature of `key` goes to, while its entry in the answer map names
+    /// `named` (0: none): never that place while it holds a signature (the program may be
+    /// copying it); an empty place the entry was named ahead to is filled, so the entry need
+    /// not be written again.
+    pub fn side_for_new(&self, key: &MapKey, named: u32) -> u32 {
+        let named_side = named & SIGNATURE_SIDE;
+        match named {
+            0 => self.next_side(key),
+            _ if self.holds(key, named_side) => named_side ^ SIGNATURE_SIDE,
+            _ => named_side,
+        }
+    }
+
     /// Whether `key`'s place `side` holds a signature.
     pub fn holds(&self, key: &MapKey, side: u32) -> bool {
         [self.current.get(key), self.spares.get(key)].into_iter().flatten().any(|held| held.side() == side)
@@ -118,17 +131,7 @@ impl SignaturePlaces {
     /// that has no signature now. A key whose signature changed keeps its former one as its
     /// spare (the write put the new one in the other place).
     pub fn replace(&mut self, signed: HashMap<MapKey, HeldSignature>) -> Vec<MapKey> {
-        let mut unused = Vec::new();
-        for (key, held) in &self.current {
-            if !signed.contains_key(key) {
-                unused.push(signature_place(key, held.serial));
-            }
-        }
-        for (key, spare) in &self.spares {
-            if !signed.contains_key(key) {
-                unused.push(signature_place(key, spare.serial));
-            }
-        }
+        let unused = self.release(|key| !signed.contains_key(key));
         let mut spares = HashMap::new();
         for (key, now) in &signed {
             match self.current.get(key) {
@@ -263,6 +266,18 @@ mod tests {
         assert_eq!(unused, vec![a, MapKey { view: SIGNATURE_SIDE, ..a }], "both of a's places, none of b's");
         assert!(places.current(&a).is_none() && !places.spares.contains_key(&a));
         assert_eq!(places.next_side(&a), 0);
+    }
+
+    #[test]
+    fn a_new_signature_never_goes_to_the_place_the_entry_names_while_it_holds_one() {
+        let (places, a, b) = a_in_both_places_b_in_one();
+        // a: current in the second place, spare in the first.
+        assert_eq!(places.side_for_new(&a, 7 | SIGNATURE_SIDE), 0, "named the current: the spare's place");
+        assert_eq!(places.side_for_new(&a, 7), SIGNATURE_SIDE, "named the spare (kept ahead): the current's place");
+        assert_eq!(places.side_for_new(&a, 0), 0, "named none: the place the current is not in");
+        // b: only the first place holds one; an entry named ahead to the empty second is filled.
+        assert_eq!(places.side_for_new(&b, 8 | SIGNATURE_SIDE), SIGNATURE_SIDE);
+        assert_eq!(places.side_for_new(&b, 8), SIGNATURE_SIDE);
     }
 
     #[test]

@@ -13,9 +13,7 @@ use std::{
 use aya::maps::{HashMap as BpfHashMap, MapData, MapError};
 
 use super::answer_slots::AnswerSlots;
-use switchyard_common::{
-    DEFAULT_VIEW, MAX_ADDRS, MapEntry, MapKey, PackedName, SIGNATURE_SIDE, SignatureEntry, signature_place,
-};
+use switchyard_common::{DEFAULT_VIEW, MAX_ADDRS, MapEntry, MapKey, PackedName, SignatureEntry, signature_place};
 
 use crate::{
     answers::{self, AnswerTable},
@@ -377,22 +375,10 @@ impl MapWriter {
         key: &MapKey,
         signature: MapSignature,
     ) -> Result<HeldSignature, MapError> {
-        let placed = signature.on_side(self.next_side(key));
+        let named = self.written.get(key).map_or(0, |entry| entry.signature);
+        let placed = signature.on_side(self.signatures.side_for_new(key, named));
         made.push(signature_map, signature_place(key, placed.entry.serial), placed.entry)?;
         Ok(placed.held())
-    }
-
-    /// The place `key`'s new signature goes to: never the one its entry in the answer map
-    /// names while that place holds a signature (the program may be copying it); an empty
-    /// place the entry was named ahead to is filled, so the entry need not be written again.
-    fn next_side(&self, key: &MapKey) -> u32 {
-        match self.written.get(key).map(|entry| entry.signature).filter(|&serial| serial != 0) {
-            Some(named) if self.signatures.holds(key, named & SIGNATURE_SIDE) => {
-                (named & SIGNATURE_SIDE) ^ SIGNATURE_SIDE
-            }
-            Some(named) => named & SIGNATURE_SIDE,
-            None => self.signatures.next_side(key),
-        }
     }
 
     /// The signature in the map (in either place) for the answer set `id` under `key`, while it
@@ -575,6 +561,8 @@ fn map_signer(zone: &ZoneSigners) -> Option<&Arc<ZoneSigner>> {
 
 #[cfg(test)]
 mod tests {
+    use switchyard_common::SIGNATURE_SIDE;
+
     use super::*;
 
     #[test]
