@@ -230,8 +230,7 @@ impl Authority {
             (ResponseCode::NoError, Outcome::Answered)
         } else if query.queries.len() != 1
             || (subnet_option(query).is_some() && !client_subnet::well_formed(request))
-            || (query.edns.is_some() && !client_subnet::options_well_formed(request))
-            || (query.edns.is_some() && !client_subnet::opt_owner_is_root(request))
+            || (query.edns.is_some() && !client_subnet::opt_well_formed(request))
             || *cookie == CookieReply::Malformed
             || asks_for_nxname(query)
         {

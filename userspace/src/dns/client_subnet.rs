@@ -31,12 +31,6 @@ pub fn opt_dnssec_ok(message: &[u8]) -> Option<bool> {
     Some(opt_record(message)?.ttl & 0x8000 != 0)
 }
 
-/// Whether the message's OPT record, if it has one, is owned by the root (RFC 6891 6.1.2: its
-/// NAME MUST be 0).
-pub fn opt_owner_is_root(message: &[u8]) -> bool {
-    opt_record(message).is_none_or(|opt| opt.owner_is_root)
-}
-
 /// The RDATA of the message's OPT record.
 fn opt_rdata(message: &[u8]) -> Option<&[u8]> {
     opt_record(message).map(|opt| opt.rdata)
@@ -91,12 +85,17 @@ fn skip_name(message: &[u8], mut pos: usize) -> Option<usize> {
     None
 }
 
-/// Whether the options of the query's OPT record fill its RDATA exactly, each header whole and
-/// each length within what is left (RFC 6891 6.1.2); true without an OPT record, and beyond the
-/// first `MAX_ITEMS` options, which are not walked. The parser takes an option cut short for
-/// the end of the options, so without this it would be answered as if absent.
-pub fn options_well_formed(message: &[u8]) -> bool {
-    let Some(mut rdata) = opt_rdata(message) else { return true };
+/// Whether the query's OPT record is as RFC 6891 6.1.2 has it, in one walk: owned by the root
+/// (its NAME MUST be 0; the parser drops the owner), its options filling its RDATA exactly,
+/// each header whole and each length within what is left (the parser takes an option cut short
+/// for the end of the options, so it would be answered as if absent). True without an OPT
+/// record, and beyond the first `MAX_ITEMS` options, which are not walked.
+pub fn opt_well_formed(message: &[u8]) -> bool {
+    let Some(opt) = opt_record(message) else { return true };
+    if !opt.owner_is_root {
+        return false;
+    }
+    let mut rdata = opt.rdata;
     for _ in 0..MAX_ITEMS {
         match rdata {
             [] => return true,
@@ -168,34 +167,34 @@ mod tests {
 
     #[test]
     fn an_option_longer_than_what_is_left_or_a_cut_header_is_malformed() {
-        assert!(options_well_formed(&query_with_subnet(&[0, 1, 24, 0, 198, 18, 1])));
+        assert!(opt_well_formed(&query_with_subnet(&[0, 1, 24, 0, 198, 18, 1])));
         let mut overrun = query_with_subnet(&[0, 1, 24, 0, 198, 18, 1]);
         let at = overrun.len() - 7 - 2;
         overrun[at + 1] = 12; // the option claims 12 bytes, 7 follow
-        assert!(!options_well_formed(&overrun));
+        assert!(!opt_well_formed(&overrun));
         let mut cut = query_with_subnet(&[0, 1, 24, 0, 198, 18, 1]);
         cut.extend_from_slice(&[0, 10]); // two bytes of a second option's header
         let rdlen_at = cut.len() - 2 - 7 - 4 - 2;
         cut[rdlen_at + 1] += 2;
-        assert!(!options_well_formed(&cut));
+        assert!(!opt_well_formed(&cut));
     }
 
     #[test]
     fn an_opt_record_owned_by_another_name_than_the_root_is_told() {
         let rooted = query_with_subnet(&[0, 1, 24, 0, 198, 18, 1]);
-        assert!(opt_owner_is_root(&rooted));
+        assert!(opt_well_formed(&rooted));
         // The OPT record starts after the header and the question (21 bytes): its owner `\0`
         // becomes `\x03foo\0`.
         let opt_at = 12 + 21;
         let mut owned = rooted[..opt_at].to_vec();
         owned.extend_from_slice(b"\x03foo");
         owned.extend_from_slice(&rooted[opt_at..]);
-        assert!(!opt_owner_is_root(&owned));
+        assert!(!opt_well_formed(&owned));
         // A pointer to the question's name is not the root either.
         let mut pointed = rooted[..opt_at].to_vec();
         pointed.extend_from_slice(&[0xC0, 12]);
         pointed.extend_from_slice(&rooted[opt_at + 1..]);
-        assert!(!opt_owner_is_root(&pointed));
+        assert!(!opt_well_formed(&pointed));
     }
 
     #[test]
@@ -203,7 +202,7 @@ mod tests {
         let mut plain = vec![0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
         plain.extend_from_slice(b"\x03www\x07example\x03com\x00\x00\x01\x00\x01");
         assert!(well_formed(&plain));
-        assert!(opt_owner_is_root(&plain), "no OPT record: nothing to refuse here");
+        assert!(opt_well_formed(&plain), "no OPT record: nothing to refuse here");
         assert!(well_formed(&[0u8; 5]), "too short to hold an option: nothing to refuse here");
     }
 }
